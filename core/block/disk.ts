@@ -1,0 +1,38 @@
+/**
+ * A disk image as virtio-blk (or any block device model) consumes it. Offsets and
+ * lengths are bytes; implementations range-check them against `size` and reject
+ * writes when read-only. I/O is asynchronous so the main loop never blocks.
+ * Backends: raw files (plugins/virtio-blk), qcow2 (plugins/qcow), test doubles.
+ */
+export interface DiskBackend {
+  readonly size: bigint;
+  readonly readOnly: boolean;
+  /** Logical block size the backend prefers (512 unless the image says otherwise). */
+  readonly blockSize: number;
+  readonly supportsDiscard: boolean;
+  readonly supportsWriteZeroes: boolean;
+  /** Reads into the buffers in order, starting at `offset`. Bytes past the data read as zero where the format says so. */
+  read(offset: bigint, into: Uint8Array[]): Promise<void>;
+  write(offset: bigint, from: Uint8Array[]): Promise<void>;
+  /** Data and metadata written so far are durable when this resolves. */
+  flush(): Promise<void>;
+  discard(offset: bigint, length: bigint): Promise<void>;
+  writeZeroes(offset: bigint, length: bigint, mayUnmap: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DiskOpenOptions {
+  path: string;
+  readOnly: boolean;
+  direct?: boolean;
+  /** For formats with backing files: may the image name another file to read from? */
+  allowBacking?: boolean;
+}
+
+/** A disk format (raw, qcow2, ...). Providers of the DiskFormat token (several allowed). */
+export interface DiskFormat {
+  readonly name: string;
+  /** True when the first bytes of a file look like this format. */
+  probe(header: Uint8Array): boolean;
+  open(opts: DiskOpenOptions): Promise<DiskBackend>;
+}

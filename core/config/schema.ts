@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/** Sizes in YAML may be numbers of bytes or strings like '512M', '2G', '64K'. */
+export const Size = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+\s*[KMGT]i?B?$|^\d+$/i, 'a size like 512M or 2G')])
+  .transform((v) => parseSize(v));
+
+export function parseSize(v: number | string): bigint {
+  if (typeof v === 'number') return BigInt(v);
+  const m = /^(\d+)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new Error(`not a size: ${v}`);
+  const mult = { '': 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return BigInt(m[1]) * mult;
+}
+
+export const MachineConfigSchema = z.strictObject({
+  vcpus: z.number().int().min(1).max(1024).default(1),
+  memory: Size.default(256n * 1024n * 1024n),
+  /** Guest memory backend. */
+  memoryBackend: z.enum(['anonymous', 'file', 'memfd']).default('anonymous'),
+  memoryPath: z.string().optional(),
+  /** What a guest reset request does: end the VMM or restart the VM. */
+  onReset: z.enum(['exit', 'restart']).default('exit'),
+});
+
+export const BootConfigSchema = z.strictObject({
+  kernel: z.string(),
+  initramfs: z.string().optional(),
+  cmdline: z.string().default('console=ttyS0'),
+  /** 'auto' picks bzImage or PVH (ELF vmlinux) from the file. */
+  protocol: z.enum(['auto', 'bzimage', 'pvh']).default('auto'),
+});
+
+export const PluginEntrySchema = z.strictObject({
+  /** A plugin discovered in plugins/ or node_modules, by manifest name. */
+  name: z.string().optional(),
+  /** Or an explicit path to a folder holding a manifest (relative to the YAML file). */
+  path: z.string().optional(),
+  /** Instance name when the same plugin is listed more than once. */
+  id: z.string().optional(),
+  config: z.unknown().optional(),
+}).refine((p) => (p.name === undefined) !== (p.path === undefined), { message: 'give exactly one of name or path' });
+
+export const VmConfigSchema = z.strictObject({
+  machine: MachineConfigSchema.prefault({}),
+  boot: BootConfigSchema.optional(),
+  plugins: z.array(PluginEntrySchema).default([]),
+});
+
+export type VmConfig = z.output<typeof VmConfigSchema>;
+export type PluginEntry = z.output<typeof PluginEntrySchema>;

@@ -1,0 +1,143 @@
+import type { AddressSpace } from '../bus/bus.js';
+import type { CpuidEntry, MpState, MsrEntry, X86Fpu, X86Regs, X86Sregs } from './x86.js';
+
+/** What a VM created by a hypervisor backend can do; checked at start against what the config needs. */
+export interface HypervisorCapabilities {
+  apiVersion: number;
+  irqchip: boolean;
+  irqfd: boolean;
+  ioeventfd: boolean;
+  dirtyLog: boolean;
+  maxVcpus: number;
+  maxMemorySlots: number;
+  /** Raw capability lookup by name (e.g. 'KVM_CAP_IRQ_ROUTING'); 0 when absent. */
+  check(name: string): number;
+}
+
+export interface MemorySlot {
+  slot: number;
+  guestAddress: bigint;
+  size: bigint;
+  hostAddress: bigint;
+  readOnly?: boolean;
+  logDirtyPages?: boolean;
+}
+
+/** One reason a vCPU stopped running guest code. Data views alias the hypervisor's shared run area. */
+export type VcpuExit =
+  | { kind: 'io'; space: 'pio'; direction: 'in' | 'out'; port: number; size: 1 | 2 | 4; count: number; data: Uint8Array }
+  | { kind: 'mmio'; address: bigint; isWrite: boolean; data: Uint8Array }
+  | { kind: 'hlt' }
+  | { kind: 'shutdown' }
+  | { kind: 'intr' }
+  | { kind: 'system-event'; type: 'shutdown' | 'reset' | 'crash' | 'other'; raw: number }
+  | { kind: 'internal-error'; suberror: number }
+  | { kind: 'fail-entry'; reason: bigint }
+  | { kind: 'debug' }
+  | { kind: 'unknown'; reason: number };
+
+export type VcpuExitKind = VcpuExit['kind'];
+
+/** A virtual CPU. Its methods must be called from the thread that runs it, except kick(). */
+export interface Vcpu {
+  readonly index: number;
+  getRegs(): X86Regs;
+  setRegs(r: X86Regs): void;
+  getSregs(): X86Sregs;
+  setSregs(s: X86Sregs): void;
+  getFpu(): X86Fpu;
+  setFpu(f: X86Fpu): void;
+  setCpuid(entries: CpuidEntry[]): void;
+  getMsrs(indices: number[]): MsrEntry[];
+  setMsrs(entries: MsrEntry[]): void;
+  getMpState(): MpState;
+  setMpState(s: MpState): void;
+  /** The local APIC page (1 KiB) as the hypervisor keeps it. */
+  getLapic(): Uint8Array;
+  setLapic(regs: Uint8Array): void;
+  /** Opaque, versioned blobs for the rest of the vCPU state (events, xsave, xcrs, debugregs). */
+  saveExtendedState(): Record<string, Uint8Array>;
+  restoreExtendedState(s: Record<string, Uint8Array>): void;
+  /** Runs guest code on the calling thread until the next exit. */
+  run(): VcpuExit;
+  /** Makes a run() in progress (or the next one) return { kind: 'intr' } promptly. Callable from any thread. */
+  kick(): void;
+  close(): void;
+}
+
+/** An eventfd the hypervisor signals (ioeventfd) or that signals the hypervisor (irqfd). */
+export interface EventFdLike { readonly fd: number }
+
+export interface IoEventRegistration {
+  space: AddressSpace;
+  address: bigint;
+  length: 0 | 1 | 2 | 4 | 8;
+  /** Only writes of this value signal the fd (when set). */
+  datamatch?: bigint;
+}
+
+/** A virtual machine: memory slots, vCPUs, interrupts, eventfd wiring and dirty tracking. */
+export interface Vm {
+  readonly capabilities: HypervisorCapabilities;
+  setMemorySlot(slot: MemorySlot): void;
+  removeMemorySlot(slot: number): void;
+  /** Dirty pages of a slot since the last call, one bit per 4 KiB page; the log is cleared. */
+  getDirtyLog(slot: number): BigUint64Array;
+
+  /** x86: in-kernel PIC + IOAPIC + LAPICs, and the PIT. */
+  createIrqChip(): void;
+  createPit(): void;
+  /** Platform addresses KVM needs below 4 GiB on Intel (TSS: 3 pages, identity map: 1 page). */
+  setTssAddress(addr: bigint): void;
+  setIdentityMapAddress(addr: bigint): void;
+
+  /** Drives an interrupt line (GSI) of the in-kernel irqchip. */
+  setIrqLine(gsi: number, level: boolean): void;
+  /** Routes MSI messages or irqchip pins to GSIs. */
+  setGsiRouting(routes: GsiRoute[]): void;
+  signalMsi(msg: { address: bigint; data: number }): void;
+  registerIrqfd(fd: EventFdLike, gsi: number, resampleFd?: EventFdLike): void;
+  unregisterIrqfd(fd: EventFdLike, gsi: number): void;
+  registerIoeventfd(fd: EventFdLike, at: IoEventRegistration): void;
+  unregisterIoeventfd(fd: EventFdLike, at: IoEventRegistration): void;
+
+  /** Supported CPUID of the host and hypervisor, for the VMM to adjust and set on each vCPU. */
+  supportedCpuid(): CpuidEntry[];
+  createVcpu(index: number): Vcpu;
+
+  /** Opaque per-VM state (clock, irqchip, PIT) for snapshots. */
+  saveState(): Record<string, Uint8Array>;
+  restoreState(s: Record<string, Uint8Array>): void;
+  close(): void;
+}
+
+export type GsiRoute =
+  | { gsi: number; kind: 'irqchip'; chip: number; pin: number }
+  | { gsi: number; kind: 'msi'; address: bigint; data: number; devid?: number };
+
+/** A hypervisor backend (KVM, or a mock in tests). */
+export interface Hypervisor {
+  readonly name: string;
+  /** Throws a HypervisorError with a clear reason when the backend cannot be used here. */
+  probe(): HypervisorCapabilities;
+  createVm(): Vm;
+}
+
+/**
+ * Runs a VM's vCPUs and delivers their PIO/MMIO exits to the buses on the VMM's
+ * main thread. A backend may run vCPUs on worker threads (KVM) or inline (tests).
+ */
+export interface VcpuRunner {
+  start(): Promise<void>;
+  /** Kicks every vCPU out of guest code and holds it until resume(). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Stops every vCPU; resolves when all have stopped. */
+  stop(): Promise<void>;
+  readonly stats: VcpuExitStats;
+}
+
+export interface VcpuExitStats {
+  /** Per exit kind: count and total nanoseconds spent handling (exit to re-entry). */
+  byKind: Record<string, { count: number; totalNs: number }>;
+}

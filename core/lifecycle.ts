@@ -1,0 +1,28 @@
+import { EventEmitter } from 'eventemitter3';
+
+export type VmState = 'created' | 'started' | 'paused' | 'stopped';
+
+/** How a VM ended, mapped to the VMM's exit code by the host. */
+export type StopReason =
+  | { kind: 'poweroff' }
+  | { kind: 'reset' }
+  | { kind: 'triple-fault' }
+  | { kind: 'signal'; signal: string }
+  | { kind: 'api' }
+  | { kind: 'error'; error: unknown };
+
+export interface VmLifecycleEvents {
+  created: () => void;
+  started: () => void;
+  paused: () => void;
+  resumed: () => void;
+  stopped: (reason: StopReason) => void;
+  error: (err: unknown, where: string) => void;
+  /** A guest asked to stop or restart (poweroff, reboot, triple fault); the host decides what happens. */
+  'guest-request': (reason: StopReason) => void;
+}
+
+/** Lifecycle events of one VM. */
+export class VmLifecycle extends EventEmitter<VmLifecycleEvents> {
+  state: VmState = 'created';
+}

@@ -1,0 +1,15 @@
+import type { StopReason } from './lifecycle.js';
+
+/**
+ * An assembled VM ready to run: the arch plugin builds it from the guest memory,
+ * hypervisor, buses and devices in the container, loads the kernel and starts the vCPUs.
+ */
+export interface Machine {
+  start(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Stops the vCPUs and destroys devices; resolves once everything is released. */
+  stop(reason: StopReason): Promise<void>;
+  /** Resolves with the reason the VM ended (guest poweroff, reset per config, signal, error). */
+  readonly stopped: Promise<StopReason>;
+}

@@ -1,0 +1,61 @@
+import type { InjectionToken } from 'tsyringe';
+import type { GuestMemory, GuestMemoryFactory } from './memory/guest-memory.js';
+import type { Bus } from './bus/bus.js';
+import type { Hypervisor, Vm, VcpuRunner } from './hypervisor/hypervisor.js';
+import type { DeviceRegistry } from './device/device.js';
+import type { EventFdFactory, EventLoop } from './events/event-loop.js';
+import type { VmLifecycle } from './lifecycle.js';
+import type { DiskFormat } from './block/disk.js';
+import type { IrqAllocator, KernelCmdline, MmioAllocator } from './platform/resources.js';
+import type { Machine } from './machine.js';
+import type { Logger } from './logger.js';
+import type { VmConfig } from './config/schema.js';
+
+/**
+ * Injection tokens, one per interface, declared once here. Plugin manifests name
+ * them by `name` in `provides` / `requires`. A `singular` token may have one
+ * provider in a VM; a `multiple` token collects every provider (resolve with injectAll).
+ */
+export interface TokenInfo<T> {
+  readonly name: string;
+  readonly token: InjectionToken<T>;
+  readonly cardinality: 'singular' | 'multiple';
+}
+
+function defineToken<T>(name: string, cardinality: 'singular' | 'multiple' = 'singular'): TokenInfo<T> {
+  return { name, token: Symbol.for(`tsvmm.${name}`) as InjectionToken<T>, cardinality };
+}
+
+export const Tokens = {
+  VmConfig: defineToken<VmConfig>('VmConfig'),
+  Logger: defineToken<Logger>('Logger'),
+  Lifecycle: defineToken<VmLifecycle>('Lifecycle'),
+  EventLoop: defineToken<EventLoop>('EventLoop'),
+  EventFdFactory: defineToken<EventFdFactory>('EventFdFactory'),
+  GuestMemoryFactory: defineToken<GuestMemoryFactory>('GuestMemoryFactory'),
+  GuestMemory: defineToken<GuestMemory>('GuestMemory'),
+  Bus: defineToken<Bus>('Bus'),
+  Hypervisor: defineToken<Hypervisor>('Hypervisor'),
+  Vm: defineToken<Vm>('Vm'),
+  VcpuRunner: defineToken<VcpuRunner>('VcpuRunner'),
+  DeviceRegistry: defineToken<DeviceRegistry>('DeviceRegistry'),
+  IrqAllocator: defineToken<IrqAllocator>('IrqAllocator'),
+  MmioAllocator: defineToken<MmioAllocator>('MmioAllocator'),
+  KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
+  DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
+  Machine: defineToken<Machine>('Machine'),
+} as const;
+
+export type TokenName = keyof typeof Tokens;
+
+/** Shorthand for `@inject(...)`: `@inject(GUEST_MEMORY)`. */
+export const GUEST_MEMORY = Tokens.GuestMemory.token;
+export const BUS = Tokens.Bus.token;
+export const HYPERVISOR = Tokens.Hypervisor.token;
+export const VM = Tokens.Vm.token;
+export const EVENT_LOOP = Tokens.EventLoop.token;
+export const EVENT_FD_FACTORY = Tokens.EventFdFactory.token;
+export const DEVICE_REGISTRY = Tokens.DeviceRegistry.token;
+export const LIFECYCLE = Tokens.Lifecycle.token;
+export const LOGGER = Tokens.Logger.token;
+export const VM_CONFIG = Tokens.VmConfig.token;

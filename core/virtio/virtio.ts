@@ -1,0 +1,75 @@
+import type { GuestAddress } from '../address.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { EventFd } from '../events/event-loop.js';
+
+export const VIRTIO_F_VERSION_1 = 1n << 32n;
+export const VIRTIO_F_RING_INDIRECT_DESC = 1n << 28n;
+export const VIRTIO_F_RING_EVENT_IDX = 1n << 29n;
+
+export const VirtioDeviceType = { net: 1, block: 2, console: 3, rng: 4, balloon: 5, vsock: 19 } as const;
+
+/** One buffer of a descriptor chain, already validated to lie in guest memory. */
+export interface DescriptorBuffer { readonly addr: GuestAddress; readonly len: number }
+
+/**
+ * A descriptor chain popped from the available ring, split into the buffers the
+ * device reads (driver -> device) and those it writes (device -> driver).
+ * Popping validates the whole chain (bounded length, no nested indirect tables,
+ * address + length inside guest memory, readable before writable).
+ */
+export interface DescriptorChain {
+  readonly head: number;
+  readonly readable: readonly DescriptorBuffer[];
+  readonly writable: readonly DescriptorBuffer[];
+  readonly readableLength: number;
+  readonly writableLength: number;
+}
+
+/** A split virtqueue seen from the device side. */
+export interface VirtQueue {
+  readonly index: number;
+  readonly size: number;
+  /** Next available chain, or undefined. Throws VirtQueueError when the driver broke the rules. */
+  pop(): DescriptorChain | undefined;
+  /** Returns a chain to the driver with `len` bytes written. */
+  addUsed(head: number, len: number): void;
+  /** Whether the driver wants an interrupt for what was added since the last call (EVENT_IDX aware). */
+  needsNotification(): boolean;
+  /** Ask the driver (not) to notify for new buffers; enable returns true when buffers arrived meanwhile. */
+  enableNotification(): boolean;
+  disableNotification(): void;
+}
+
+/** Interrupt delivery from a device to the driver, provided by the transport. */
+export interface VirtioInterrupt {
+  signalUsedQueue(queueIndex: number): void;
+  signalConfigChange(): void;
+}
+
+export interface VirtioActivation {
+  /** Features the driver accepted. */
+  features: bigint;
+  memory: GuestMemory;
+  queues: VirtQueue[];
+  /** One eventfd per queue, signalled when the driver notifies (ioeventfd); the device watches them. */
+  queueEvents: EventFd[];
+  interrupt: VirtioInterrupt;
+  /** The device calls this when the driver broke the rules; the transport sets DEVICE_NEEDS_RESET. */
+  needsReset(reason: string): void;
+}
+
+/** A virtio device model, independent of its transport (mmio, pci). */
+export interface VirtioDevice {
+  readonly id: string;
+  readonly deviceType: number;
+  /** Maximum size of each queue; the array length is the number of queues. */
+  readonly queueMaxSizes: readonly number[];
+  /** Offered features (must include VIRTIO_F_VERSION_1). */
+  readonly deviceFeatures: bigint;
+  readConfig(offset: number, data: Uint8Array): void;
+  writeConfig(offset: number, data: Uint8Array): void;
+  /** DRIVER_OK was set: start serving the queues. */
+  activate(a: VirtioActivation): void;
+  /** The driver reset the device: stop using the queues and drop in-flight state. */
+  reset(): void;
+}
