@@ -16,3 +16,4 @@ export * from './plugin/plugin.js';
 export * from './block/disk.js';
 export * from './virtio/virtio.js';
 export * from './platform/resources.js';
+export * from './platform/x86-layout.js';

@@ -1,0 +1,83 @@
+import koffi from 'koffi';
+import { VmmError } from '../errors.js';
+
+/**
+ * libc through koffi: the only place the framework declares libc prototypes.
+ * SAFETY notes for callers:
+ *  - fds returned here are owned by the caller, who must close() them;
+ *  - `mmap` returns a host address (bigint); `viewOf(addr, len)` gives a zero-copy
+ *    ArrayBuffer over it that is valid only until the matching `munmap`;
+ *  - `ioctl` is variadic in C: we declare fixed-arity prototypes, one taking a
+ *    pointer (Buffer / typed array, passed by address) and one taking an integer.
+ */
+export class NativeError extends VmmError<'Syscall'> {
+  constructor(readonly call: string, readonly errno: number, detail = '') {
+    super('Syscall', `${call} failed: ${errnoName(errno)} (${errno})${detail ? `: ${detail}` : ''}`, { call, errno });
+  }
+}
+
+const lib = koffi.load('libc.so.6');
+
+const errnoNames: Record<number, string> = Object.fromEntries(
+  Object.entries(koffi.os.errno).map(([k, v]) => [v, k]),
+);
+export const errnoName = (e: number): string => errnoNames[e] ?? `errno ${e}`;
+export const ERRNO = koffi.os.errno as Record<string, number>;
+
+export const c = {
+  open: lib.func('int open(const char *path, int flags, uint32_t mode)'),
+  close: lib.func('int close(int fd)'),
+  read: lib.func('intptr_t read(int fd, _Out_ uint8_t *buf, uintptr_t count)'),
+  write: lib.func('intptr_t write(int fd, const uint8_t *buf, uintptr_t count)'),
+  /** pread/pwrite with raw host addresses (guest memory views). */
+  preadAddr: lib.func('intptr_t pread64(int fd, uintptr_t buf, uintptr_t count, int64_t offset)'),
+  pwriteAddr: lib.func('intptr_t pwrite64(int fd, uintptr_t buf, uintptr_t count, int64_t offset)'),
+  readAddr: lib.func('intptr_t read(int fd, uintptr_t buf, uintptr_t count)'),
+  writeAddr: lib.func('intptr_t write(int fd, uintptr_t buf, uintptr_t count)'),
+  ioctlPtr: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  ioctlInt: lib.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
+  ioctlAddr: lib.func('int ioctl(int fd, unsigned long req, uintptr_t arg)'),
+  mmap: lib.func('uintptr_t mmap(uintptr_t addr, uintptr_t length, int prot, int flags, int fd, int64_t offset)'),
+  munmap: lib.func('int munmap(uintptr_t addr, uintptr_t length)'),
+  madvise: lib.func('int madvise(uintptr_t addr, uintptr_t length, int advice)'),
+  eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  memfdCreate: lib.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: lib.func('int ftruncate64(int fd, int64_t length)'),
+  fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
+  fsync: lib.func('int fsync(int fd)'),
+  fdatasync: lib.func('int fdatasync(int fd)'),
+  fallocate: lib.func('int fallocate64(int fd, int mode, int64_t offset, int64_t len)'),
+  getpid: lib.func('int getpid()'),
+  gettid: lib.func('long syscall(long nr)'),
+  tgkill: lib.func('int tgkill(int tgid, int tid, int sig)'),
+};
+
+export const MAP_FAILED = 0xffffffffffffffffn;
+export const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
+export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_HUGETLB = 0x40000;
+export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000,
+  O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, O_DIRECT = 0o40000;
+export const EFD_SEMAPHORE = 1, EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
+export const MFD_CLOEXEC = 1;
+export const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2, FALLOC_FL_ZERO_RANGE = 0x10;
+export const SYS_gettid = 186;
+
+export const errno = (): number => koffi.errno();
+
+/** Throws NativeError when a call returned -1 (or MAP_FAILED). */
+export function check<T extends number | bigint>(call: string, r: T, detail?: string): T {
+  if (r === -1 || r === -1n || BigInt(r) === MAP_FAILED) throw new NativeError(call, koffi.errno(), detail);
+  return r;
+}
+
+/** Zero-copy view over host memory at `addr`. Valid only while the mapping lives. */
+export function viewOf(addr: bigint, length: number): Uint8Array {
+  return new Uint8Array(koffi.view(addr, length));
+}
+
+/** Host address of a Buffer / typed array's first byte (stable while the object is alive and not moved). */
+export function addressOf(buf: ArrayBufferView): bigint {
+  return koffi.address(buf) as bigint;
+}
+
+export { koffi };
