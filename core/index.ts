@@ -15,5 +15,6 @@ export * from './config/schema.js';
 export * from './plugin/plugin.js';
 export * from './block/disk.js';
 export * from './virtio/virtio.js';
+export * from './virtio/transport.js';
 export * from './platform/resources.js';
 export * from './platform/x86-layout.js';

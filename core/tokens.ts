@@ -10,6 +10,7 @@ import type { IrqAllocator, KernelCmdline, MmioAllocator } from './platform/reso
 import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
+import type { VirtioTransportHost } from './virtio/transport.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -44,6 +45,8 @@ export const Tokens = {
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
+  /** Attaches transport-independent virtio devices (mmio now, pci later). */
+  VirtioTransport: defineToken<VirtioTransportHost>('VirtioTransport'),
 } as const;
 
 export type TokenName = keyof typeof Tokens;
@@ -59,3 +62,4 @@ export const DEVICE_REGISTRY = Tokens.DeviceRegistry.token;
 export const LIFECYCLE = Tokens.Lifecycle.token;
 export const LOGGER = Tokens.Logger.token;
 export const VM_CONFIG = Tokens.VmConfig.token;
+export const VIRTIO_TRANSPORT = Tokens.VirtioTransport.token;
