@@ -1,0 +1,2 @@
+export * from './token-bucket.js';
+export * from './rate-limiter.js';
