@@ -66,6 +66,11 @@ export interface VirtioDevice {
   readonly queueMaxSizes: readonly number[];
   /** Offered features (must include VIRTIO_F_VERSION_1). */
   readonly deviceFeatures: bigint;
+  /**
+   * Bytes of device-specific configuration space (optional). When set, the transport
+   * bounds every config access to it: reads past the end return zeros, writes past it are dropped.
+   */
+  readonly configSize?: number;
   readConfig(offset: number, data: Uint8Array): void;
   writeConfig(offset: number, data: Uint8Array): void;
   /** DRIVER_OK was set: start serving the queues. */
