@@ -20,6 +20,8 @@ export interface PluginManifest {
   /** Optional requirements: ordered after their providers when present. */
   optional?: string[];
   entry: string;
+  /** Optional module (relative to the manifest, mapped to dist like `entry`) exporting `registerCommands(program: Command)` to add CLI subcommands. */
+  cli?: string;
 }
 
 export interface PluginContext<C = unknown> {

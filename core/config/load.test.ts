@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { loadVmConfig, parseVmConfig } from './load.js';
+
+function err(fn: () => unknown): ConfigError {
+  try { fn(); } catch (e) { expect(e).to.be.instanceOf(ConfigError); return e as ConfigError; }
+  return expect.fail('expected a ConfigError');
+}
+
+describe('config loading', () => {
+  it('parses a valid config with defaults and sizes', () => {
+    const { config } = parseVmConfig('machine:\n  vcpus: 2\n  memory: 512M\nplugins:\n  - name: serial\n', 'vm.yaml');
+    expect(config.machine.vcpus).to.equal(2);
+    expect(config.machine.memory).to.equal(512n << 20n);
+    expect(config.machine.onReset).to.equal('exit');
+    expect(config.plugins).to.deep.equal([{ name: 'serial' }]);
+  });
+
+  it('wrong type: names file, line, column and key', () => {
+    const e = err(() => parseVmConfig('machine:\n  vcpus: many\n', 'vm.yaml'));
+    expect(e.where).to.deep.include({ file: 'vm.yaml', line: 2, column: 10, key: 'machine.vcpus' });
+    expect(e.message).to.match(/^vm\.yaml:2:10: machine\.vcpus: /);
+  });
+
+  it('unknown key points at the key itself', () => {
+    const e = err(() => parseVmConfig('machine:\n  vcpus: 1\n  vcpu: 2\n', 'vm.yaml'));
+    expect(e.where).to.deep.include({ line: 3, column: 3, key: 'machine.vcpu' });
+    expect(e.message).to.contain("unknown key 'vcpu'");
+  });
+
+  it('errors inside the plugin list point at the entry', () => {
+    const e = err(() => parseVmConfig('plugins:\n  - name: a\n  - {}\n', 'vm.yaml'));
+    expect(e.where.line).to.equal(3);
+    expect(e.where.key).to.equal('plugins[1]');
+    expect(e.message).to.contain('exactly one of name or path');
+  });
+
+  it('missing required key points at the parent', () => {
+    const e = err(() => parseVmConfig('boot:\n  cmdline: x\n', 'vm.yaml'));
+    expect(e.where).to.deep.include({ line: 2, key: 'boot.kernel' });
+  });
+
+  it('YAML syntax errors and duplicate keys carry a position', () => {
+    const e = err(() => parseVmConfig('machine:\n  vcpus: [1\n', 'vm.yaml'));
+    expect(e.kind).to.equal('Syntax');
+    expect(e.where.line).to.be.a('number');
+    const d = err(() => parseVmConfig('machine: {}\nmachine: {}\n', 'vm.yaml'));
+    expect(d.kind).to.equal('Syntax');
+    expect(d.where.line).to.equal(2);
+  });
+
+  it('refuses alias bombs', () => {
+    let y = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+    for (let i = 1; i < 12; i++) y += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+    const e = err(() => parseVmConfig(y, 'bomb.yaml'));
+    expect(e.kind).to.equal('Syntax');
+  });
+
+  it('validates a nested block with another schema, positions relative to the document', () => {
+    const { source } = parseVmConfig('plugins:\n  - name: disk\n    config:\n      path: 3\n', 'vm.yaml');
+    const schema = z.strictObject({ path: z.string() });
+    const e = err(() => source.validate(schema, (source.value as { plugins: { config: unknown }[] }).plugins[0].config, ['plugins', 0, 'config']));
+    expect(e.where).to.deep.include({ line: 4, column: 13, key: 'plugins[0].config.path' });
+  });
+
+  it('reads files; missing file is a Read error naming it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    try {
+      const f = path.join(dir, 'vm.yaml');
+      fs.writeFileSync(f, 'machine:\n  memory: 1G\n');
+      expect(loadVmConfig(f).config.machine.memory).to.equal(1n << 30n);
+      const e = err(() => loadVmConfig(path.join(dir, 'nope.yaml')));
+      expect(e.kind).to.equal('Read');
+      expect(e.message).to.contain('nope.yaml').and.contain('ENOENT');
+    } finally { fs.rmSync(dir, { recursive: true }); }
+  });
+});

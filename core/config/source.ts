@@ -1,0 +1,117 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LineCounter, parseDocument, stringify, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Hostile input guard: configs are small; refuse huge files instead of parsing them. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+export type KeyPath = readonly (string | number)[];
+
+/** A parsed YAML document that remembers where every node came from. */
+export class ConfigSource {
+  private constructor(
+    readonly file: string,
+    readonly doc: Document,
+    readonly lines: LineCounter,
+    readonly value: unknown,
+  ) {}
+
+  private baseOverride?: string;
+
+  /** Directory relative paths in the config are resolved against. */
+  get baseDir(): string { return this.baseOverride ?? path.dirname(path.resolve(this.file)); }
+
+  /** A config given as an object: serialised to YAML so errors still name keys and positions. */
+  static fromObject(value: unknown, file = '<config>', baseDir?: string): ConfigSource {
+    const text = stringify(value ?? {}, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(v)) : v) as unknown);
+    const s = ConfigSource.fromText(text, file);
+    s.baseOverride = baseDir ?? process.cwd();
+    return s;
+  }
+
+  static fromFile(file: string): ConfigSource {
+    let text: string;
+    try {
+      const st = fs.statSync(file);
+      if (!st.isFile()) throw new Error('not a regular file');
+      if (st.size > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('Read', `cannot read config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
+    }
+    return ConfigSource.fromText(text, file);
+  }
+
+  static fromText(text: string, file = '<config>'): ConfigSource {
+    if (text.length > MAX_CONFIG_BYTES) throw new ConfigError('Read', `config larger than ${MAX_CONFIG_BYTES} bytes`, { file });
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+    const e = doc.errors[0];
+    if (e) {
+      const pos = lines.linePos(e.pos[0]);
+      throw new ConfigError('Syntax', `YAML syntax error: ${e.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      throw new ConfigError('Syntax', `YAML error: ${(err as Error).message}`, { file }, { cause: err });
+    }
+    return new ConfigSource(file, doc, lines, value ?? {});
+  }
+
+  /** Line/column of the node at `keyPath`, or of its nearest existing ancestor. `atKey` points at a map key instead of its value. */
+  position(keyPath: KeyPath, atKey?: string): { line: number; column: number } | undefined {
+    const p = [...keyPath];
+    for (;;) {
+      const node = (p.length === 0 ? this.doc.contents : this.doc.getIn(p, true)) as Node | undefined;
+      if (node && typeof node === 'object' && 'range' in node && node.range) {
+        let offset = node.range[0];
+        if (atKey !== undefined && isMap(node)) {
+          const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === atKey);
+          const k = pair?.key as Node | undefined;
+          if (k?.range) offset = k.range[0];
+        }
+        const lp = this.lines.linePos(offset);
+        return { line: lp.line, column: lp.col };
+      }
+      if (p.length === 0) return undefined;
+      p.pop();
+      atKey = undefined;
+    }
+  }
+
+  /** Validates the value at `at` with `schema`; the first issue becomes a ConfigError pointing into the file. */
+  validate<S extends z.ZodType>(schema: S, value: unknown, at: KeyPath = []): z.output<S> {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    const issue = r.error.issues[0];
+    const full = [...at, ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))];
+    let detail = issue.message;
+    let atKey: string | undefined;
+    let keyPath = full;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys;
+      atKey = keys[0];
+      keyPath = full;
+      detail = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
+      const pos = this.position(full, atKey);
+      throw new ConfigError('Invalid', detail, { file: this.file, ...pos, key: formatKey([...full, atKey]) });
+    }
+    const pos = this.position(keyPath, atKey);
+    throw new ConfigError('Invalid', detail, { file: this.file, ...pos, key: formatKey(full) || undefined });
+  }
+
+  /** A ConfigError pointing at `keyPath` (for checks beyond the schema, e.g. plugin resolution). */
+  error(keyPath: KeyPath, detail: string): ConfigError {
+    return new ConfigError('Invalid', detail, { file: this.file, ...this.position(keyPath), key: formatKey(keyPath) || undefined });
+  }
+}
+
+export function formatKey(p: KeyPath): string {
+  let s = '';
+  for (const k of p) s += typeof k === 'number' ? `[${k}]` : s ? `.${k}` : k;
+  return s;
+}

@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import { GsiAllocator } from './gsi-allocator.js';
+import { MmioWindowAllocator } from './mmio-window-allocator.js';
+import { CmdlineBuilder } from './cmdline-builder.js';
+import { x86RamRegions } from './x86-ram.js';
+import { PlatformError } from './errors.js';
+import { X86Layout } from './x86-layout.js';
+
+describe('platform resources', () => {
+  it('GsiAllocator hands out lines 5..23 skipping the RTC and claimed ones', () => {
+    const a = new GsiAllocator();
+    a.claim(6, 'floppy');
+    expect(a.allocate()).to.equal(5);
+    expect(a.allocate()).to.equal(7);
+    expect(a.allocate()).to.equal(9); // 8 is the RTC
+    expect(() => a.claim(7, 'serial')).to.throw(PlatformError, /already used/);
+    const all = []; try { for (;;) all.push(a.allocate()); } catch (e) { expect(e).to.be.instanceOf(PlatformError); }
+    expect(all.at(-1)).to.equal(23);
+  });
+
+  it('MmioWindowAllocator aligns and refuses to run past the end', () => {
+    const m = new MmioWindowAllocator(0x1000n, 0x10000n);
+    expect(m.allocate(0x200n, 0x1000n, 'a').start.value).to.equal(0x1000n);
+    expect(m.allocate(0x200n, 0x1000n, 'b').start.value).to.equal(0x2000n);
+    expect(() => m.allocate(0x10000n, 0x1000n, 'big')).to.throw(PlatformError, /big/);
+    expect(() => m.allocate(0x10n, 3n, 'odd')).to.throw(PlatformError);
+    expect(new MmioWindowAllocator().allocate(0x1000n, 0x1000n, 'x').start.value).to.equal(X86Layout.MMIO_ALLOC_START);
+  });
+
+  it('CmdlineBuilder appends fragments and enforces the size limit', () => {
+    const c = new CmdlineBuilder('console=ttyS0', 32);
+    c.append('  quiet ');
+    expect(c.toString()).to.equal('console=ttyS0 quiet');
+    expect(() => c.append('x'.repeat(20))).to.throw(PlatformError);
+    expect(() => c.append('a\nb')).to.throw(PlatformError);
+    expect(c.toString()).to.equal('console=ttyS0 quiet');
+  });
+
+  it('x86RamRegions splits around the MMIO hole', () => {
+    expect(x86RamRegions(256n << 20n)).to.deep.equal([{ start: 0n, size: 256n << 20n }]);
+    expect(x86RamRegions(4n << 30n)).to.deep.equal([{ start: 0n, size: 3n << 30n }, { start: 4n << 30n, size: 1n << 30n }]);
+  });
+});

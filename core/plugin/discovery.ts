@@ -1,0 +1,100 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { PluginManifest } from './plugin.js';
+import { PluginError } from './errors.js';
+import { readManifestFile } from './manifest.js';
+import { buildLocations, resolvePluginModule } from './locations.js';
+
+export const MANIFEST_FILE = 'vmm-plugin.json';
+
+export interface DiscoveredPlugin {
+  readonly manifest: PluginManifest;
+  readonly manifestPath: string;
+  readonly dir: string;
+  readonly source: 'repo' | 'npm' | 'path';
+  /** Absolute path of the entry module (mapped to the build folder for in-repo manifests). */
+  readonly entryPath: string;
+  readonly cliPath?: string;
+}
+
+export interface DiscoveryOptions {
+  /** Folders whose sub-folders hold vmm-plugin.json (default: <repo>/plugins). */
+  pluginDirs?: string[];
+  /** node_modules folders to scan (default: <repo>/node_modules). */
+  nodeModules?: string[];
+  /** Called for manifests that exist but cannot be read; discovery goes on without them. */
+  onBroken?: (err: PluginError) => void;
+}
+
+function fromManifest(manifest: PluginManifest, manifestPath: string, source: DiscoveredPlugin['source']): DiscoveredPlugin {
+  const dir = path.dirname(manifestPath);
+  return {
+    manifest, manifestPath, dir, source,
+    entryPath: resolvePluginModule(dir, manifest.entry),
+    cliPath: manifest.cli ? resolvePluginModule(dir, manifest.cli) : undefined,
+  };
+}
+
+const subdirs = (dir: string): string[] => {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() || d.isSymbolicLink())
+      .map((d) => d.name).sort();
+  } catch { return []; }
+};
+
+/** Reads the manifest in `dir` (a folder with vmm-plugin.json, or a package with "vmmPlugin"). */
+export function readPluginAt(dir: string, source: DiscoveredPlugin['source'] = 'path'): DiscoveredPlugin {
+  const own = path.join(dir, MANIFEST_FILE);
+  if (fs.existsSync(own)) return fromManifest(readManifestFile(own)!, own, source);
+  const pkg = path.join(dir, 'package.json');
+  if (fs.existsSync(pkg)) {
+    const m = readManifestFile(pkg, 'vmmPlugin');
+    if (m) return fromManifest(m, pkg, source);
+  }
+  throw new PluginError('Manifest', `${dir}: no ${MANIFEST_FILE} (nor a package.json with a "vmmPlugin" key) there`, { dir });
+}
+
+/**
+ * Finds plugins: (a) every folder under <repo>/plugins/ with a vmm-plugin.json, (b) installed
+ * npm packages (node_modules/* and node_modules/@scope/*) whose package.json has "vmmPlugin".
+ * In-repo plugins win over npm packages of the same name. Path plugins named in a YAML file
+ * are read separately (readPluginAt).
+ */
+export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, DiscoveredPlugin> {
+  const loc = buildLocations();
+  const found = new Map<string, DiscoveredPlugin>();
+  const add = (p: DiscoveredPlugin): void => { if (!found.has(p.manifest.name)) found.set(p.manifest.name, p); };
+  const tryRead = (fn: () => DiscoveredPlugin | undefined): void => {
+    try { const p = fn(); if (p) add(p); } catch (err) {
+      if (err instanceof PluginError) opts.onBroken?.(err); else throw err;
+    }
+  };
+  for (const root of opts.pluginDirs ?? [path.join(loc.repoRoot, 'plugins')]) {
+    for (const name of subdirs(root)) {
+      const m = path.join(root, name, MANIFEST_FILE);
+      if (fs.existsSync(m)) tryRead(() => fromManifest(readManifestFile(m)!, m, 'repo'));
+    }
+  }
+  for (const nm of opts.nodeModules ?? [path.join(loc.repoRoot, 'node_modules')]) {
+    const pkgs: string[] = [];
+    for (const name of subdirs(nm)) {
+      if (name.startsWith('.')) continue;
+      if (name.startsWith('@')) for (const sub of subdirs(path.join(nm, name))) pkgs.push(path.join(nm, name, sub));
+      else pkgs.push(path.join(nm, name));
+    }
+    for (const dir of pkgs) {
+      const pj = path.join(dir, 'package.json');
+      if (!fs.existsSync(pj)) continue;
+      // Cheap pre-check so we do not parse every package.json fully twice.
+      let text: string;
+      try { text = fs.readFileSync(pj, 'utf8'); } catch { continue; }
+      if (!text.includes('"vmmPlugin"')) continue;
+      tryRead(() => {
+        const m = readManifestFile(pj, 'vmmPlugin');
+        return m ? fromManifest(m, pj, 'npm') : undefined;
+      });
+    }
+  }
+  return found;
+}

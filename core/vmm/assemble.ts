@@ -1,0 +1,122 @@
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { Disposable } from '../bus/bus.js';
+import { Tokens } from '../tokens.js';
+import type { Logger } from '../logger.js';
+import { VmLifecycle } from '../lifecycle.js';
+import type { Machine } from '../machine.js';
+import type { PluginContext } from '../plugin/plugin.js';
+import { RangeBus } from '../bus/range-bus.js';
+import { UvEventLoop } from '../events/uv-event-loop.js';
+import { LinuxEventFdFactory } from '../events/linux-eventfd.js';
+import { BackendGuestMemoryFactory } from '../memory/factory.js';
+import { OrderedDeviceRegistry } from '../device/ordered-registry.js';
+import { GsiAllocator } from '../platform/gsi-allocator.js';
+import { MmioWindowAllocator } from '../platform/mmio-window-allocator.js';
+import { CmdlineBuilder } from '../platform/cmdline-builder.js';
+import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from './plan.js';
+import { AssemblyError } from './errors.js';
+import { createLogger } from './logger.js';
+
+export interface AssembleOptions extends PlanOptions {
+  /** Parent container (default: tsyringe's root). Each VM gets its own child of it. */
+  parent?: DependencyContainer;
+  logger?: Logger;
+  /**
+   * Runs after every plugin registered and may re-register tokens, e.g. swap the
+   * Hypervisor for MockHypervisor. Its disposables are undone first on dispose.
+   */
+  override?: (container: DependencyContainer, plan: VmPlan) => Disposable[] | void | Promise<Disposable[] | void>;
+  /** Resolve the Machine token when registered (default true). */
+  resolveMachine?: boolean;
+}
+
+export interface AssembledVm {
+  readonly container: DependencyContainer;
+  readonly plan: VmPlan;
+  readonly lifecycle: VmLifecycle;
+  readonly logger: Logger;
+  readonly machine?: Machine;
+  /** Undoes every registration in reverse order; idempotent. */
+  dispose(): Promise<void>;
+}
+
+async function disposeAll(list: Disposable[], logger: Logger): Promise<void> {
+  for (const d of [...list].reverse()) {
+    try { await (d.dispose() as unknown); } catch (err) { logger.error({ err }, 'dispose failed'); }
+  }
+  list.length = 0;
+}
+
+/**
+ * Builds one VM: a child container with the kernel's singletons, then every listed plugin's
+ * register() in dependency order. Nothing is started. On any failure everything registered
+ * so far is disposed in reverse order and the error is rethrown (nothing half-started).
+ */
+export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {}): Promise<AssembledVm> {
+  const plan = await planVm(input, opts);
+  const logger = opts.logger ?? createLogger();
+  const c = (opts.parent ?? rootContainer).createChildContainer();
+  const lifecycle = new VmLifecycle();
+  const disposables: Disposable[] = [];
+
+  const eventLoop = new UvEventLoop(logger.child({ module: 'event-loop' }));
+  const bus = new RangeBus(logger.child({ module: 'bus' }));
+  disposables.push(eventLoop);
+  disposables.push(eventLoop.onError((err, where) => lifecycle.emit('error', err, where)));
+  disposables.push(bus.onDeviceError((err, info) => lifecycle.emit('error', err, `${info.space} ${info.name}`)));
+
+  c.register(Tokens.VmConfig.token, { useValue: plan.config });
+  c.register(Tokens.Logger.token, { useValue: logger });
+  c.register(Tokens.Lifecycle.token, { useValue: lifecycle });
+  c.register(Tokens.EventLoop.token, { useValue: eventLoop });
+  c.register(Tokens.EventFdFactory.token, { useValue: new LinuxEventFdFactory() });
+  c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
+  c.register(Tokens.DeviceRegistry.token, { useValue: new OrderedDeviceRegistry() });
+  c.register(Tokens.Bus.token, { useValue: bus });
+  c.register(Tokens.IrqAllocator.token, { useValue: new GsiAllocator() });
+  c.register(Tokens.MmioAllocator.token, { useValue: new MmioWindowAllocator() });
+  c.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
+
+  let machine: Machine | undefined;
+  try {
+    for (const p of plan.plugins) {
+      const ctx: PluginContext = {
+        config: p.config, vm: plan.config, lifecycle, baseDir: plan.baseDir, instance: p.instance,
+        logger: logger.child({ plugin: p.instance }),
+      };
+      let out: Disposable[] | void;
+      try {
+        out = await p.module.register(c, ctx);
+      } catch (err) {
+        throw new AssemblyError('Register', `plugin '${p.instance}' failed to register: ${(err as Error)?.message ?? String(err)}`,
+          { plugin: p.instance }, { cause: err });
+      }
+      if (Array.isArray(out)) disposables.push(...out);
+    }
+    if (opts.override) {
+      const out = await opts.override(c, plan);
+      if (Array.isArray(out)) disposables.push(...out);
+    }
+    if (opts.resolveMachine !== false && c.isRegistered(Tokens.Machine.token, true)) {
+      try {
+        machine = c.resolve(Tokens.Machine.token);
+      } catch (err) {
+        throw new AssemblyError('NoMachine', `cannot build the machine: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
+      }
+    }
+  } catch (err) {
+    await disposeAll(disposables, logger);
+    throw err;
+  }
+
+  let disposed = false;
+  return {
+    container: c, plan, lifecycle, logger, machine,
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      await disposeAll(disposables, logger);
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import * as path from 'node:path';
+import { Tokens } from '../tokens.js';
+import type { VmConfig } from '../config/schema.js';
+import { VmConfigSchema } from '../config/schema.js';
+import { ConfigSource } from '../config/source.js';
+import type { PluginModule } from '../plugin/plugin.js';
+import { discoverPlugins, readPluginAt, type DiscoveredPlugin, type DiscoveryOptions } from '../plugin/discovery.js';
+import { orderPlugins, type PluginInstance } from '../plugin/order.js';
+import { loadPluginModule } from '../plugin/load-module.js';
+import { PluginError } from '../plugin/errors.js';
+
+/** Tokens the kernel registers in every VM container before plugins run. */
+export const CORE_TOKENS: ReadonlySet<string> = new Set([
+  'VmConfig', 'Logger', 'Lifecycle', 'EventLoop', 'EventFdFactory', 'GuestMemoryFactory',
+  'DeviceRegistry', 'Bus', 'IrqAllocator', 'MmioAllocator', 'KernelCmdline',
+]);
+
+export const tokenCardinality = (t: string): 'singular' | 'multiple' =>
+  (Tokens as Record<string, { cardinality: 'singular' | 'multiple' }>)[t]?.cardinality ?? 'multiple';
+
+/** A listed plugin, loaded, with its validated config. */
+export interface PlannedPlugin extends PluginInstance {
+  readonly module: PluginModule;
+  readonly config: unknown;
+}
+
+/** Everything `vmm validate` checks, nothing started: config, plugins found, ordered, loaded, their configs valid. */
+export interface VmPlan {
+  readonly config: VmConfig;
+  readonly source: ConfigSource;
+  readonly baseDir: string;
+  readonly plugins: readonly PlannedPlugin[];
+  readonly discovered: ReadonlyMap<string, DiscoveredPlugin>;
+}
+
+export type ConfigInput = string | { config: unknown; baseDir?: string; file?: string } | ConfigSource;
+
+export interface PlanOptions {
+  discovery?: DiscoveryOptions;
+  /** Already discovered plugins (skips discovery). */
+  discovered?: ReadonlyMap<string, DiscoveredPlugin>;
+}
+
+function sourceOf(input: ConfigInput): ConfigSource {
+  if (input instanceof ConfigSource) return input;
+  if (typeof input === 'string') return ConfigSource.fromFile(input);
+  // An object config: serialise through YAML so errors still carry key paths.
+  return ConfigSource.fromObject(input.config, input.file ?? '<config>', input.baseDir);
+}
+
+export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promise<VmPlan> {
+  const source = sourceOf(input);
+  const config = source.validate(VmConfigSchema, source.value);
+  const baseDir = source.baseDir;
+  const discovered = opts.discovered ?? discoverPlugins(opts.discovery);
+
+  const instances: PluginInstance[] = [];
+  const ids = new Map<string, number>();
+  config.plugins.forEach((entry, index) => {
+    let plugin: DiscoveredPlugin | undefined;
+    if (entry.path !== undefined) {
+      const dir = path.resolve(baseDir, entry.path);
+      try { plugin = readPluginAt(dir, 'path'); } catch (err) {
+        throw source.error(['plugins', index, 'path'], (err as Error).message);
+      }
+    } else {
+      plugin = discovered.get(entry.name!);
+      if (!plugin) {
+        const known = [...discovered.keys()].sort().join(', ') || 'none';
+        throw source.error(['plugins', index, 'name'], `unknown plugin '${entry.name}' (discovered: ${known})`);
+      }
+    }
+    const instance = entry.id ?? plugin.manifest.name;
+    if (ids.has(instance)) {
+      throw source.error(['plugins', index], `plugin instance '${instance}' is listed twice (also plugins[${ids.get(instance)}]); give each an 'id'`);
+    }
+    ids.set(instance, index);
+    instances.push({ instance, plugin, index });
+  });
+
+  const hint = (token: string): string | undefined => {
+    const by = [...discovered.values()].filter((d) => d.manifest.provides.includes(token)).map((d) => d.manifest.name);
+    return by.length ? `discovered plugins providing it: ${by.join(', ')}` : undefined;
+  };
+  const ordered = orderPlugins(instances, { coreTokens: CORE_TOKENS, cardinality: tokenCardinality, hint });
+
+  const plugins: PlannedPlugin[] = [];
+  for (const inst of ordered) {
+    let module: PluginModule;
+    try { module = await loadPluginModule(inst.plugin); } catch (err) {
+      throw err instanceof PluginError ? source.error(['plugins', inst.index], err.message) : err;
+    }
+    const raw = config.plugins[inst.index].config;
+    let cfg: unknown = raw;
+    if (module.configSchema) {
+      cfg = source.validate(module.configSchema, raw ?? {}, ['plugins', inst.index, 'config']);
+    } else if (raw !== undefined) {
+      throw source.error(['plugins', inst.index, 'config'], `plugin '${inst.plugin.manifest.name}' takes no config`);
+    }
+    plugins.push({ ...inst, module, config: cfg });
+  }
+  return { config, source, baseDir, plugins, discovered };
+}
