@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { RawFileDisk } from './raw-disk.js';
+import { RawDiskFormat } from './raw-format.js';
+import { RawDiskError } from './errors.js';
+
+const MiB = 1 << 20;
+
+describe('plugins/raw-disk RawFileDisk', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rawdisk-'));
+    file = path.join(dir, 'disk.img');
+    fs.writeFileSync(file, Buffer.alloc(0));
+    fs.truncateSync(file, 4 * MiB);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('takes its size from fstat and reads/writes scatter-gather lists at offsets', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: false });
+    expect(d.size).to.equal(4n * BigInt(MiB));
+    expect(d.blockSize).to.equal(512);
+    const a = randomBytes(1000), b = randomBytes(24), cc = randomBytes(3072);
+    await d.write(8192n, [a, b, cc]);
+    const onDisk = fs.readFileSync(file).subarray(8192, 8192 + 4096);
+    expect(Buffer.compare(onDisk, Buffer.concat([a, b, cc]))).to.equal(0);
+    const x = new Uint8Array(7), y = new Uint8Array(4089);
+    await d.read(8192n, [x, y]);
+    expect(Buffer.compare(Buffer.concat([x, y]), onDisk)).to.equal(0);
+    await d.flush();
+    await d.close();
+  });
+
+  it('rejects ranges outside the disk, negative offsets and anything after close', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: false });
+    await expectError(d.read(4n * BigInt(MiB) - 511n, [new Uint8Array(512)]), 'OutOfRange');
+    await expectError(d.write(-1n, [new Uint8Array(1)]), 'OutOfRange');
+    await expectError(d.discard(1n << 62n, 1n << 62n), 'OutOfRange');
+    await d.close();
+    await expectError(d.read(0n, [new Uint8Array(512)]), 'Closed');
+  });
+
+  it('refuses writes, discard and write-zeroes when opened read-only', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: true });
+    expect(d.readOnly).to.equal(true);
+    await expectError(d.write(0n, [new Uint8Array(512)]), 'ReadOnly');
+    await expectError(d.discard(0n, 512n), 'ReadOnly');
+    await expectError(d.writeZeroes(0n, 512n, true), 'ReadOnly');
+    await d.flush(); // harmless
+    await d.close();
+  });
+
+  it('reports a clear error for a missing file', () => {
+    expect(() => RawFileDisk.open({ path: path.join(dir, 'nope.img'), readOnly: false }))
+      .to.throw(RawDiskError, /cannot open disk image/);
+  });
+
+  it('discard punches holes in the host file (allocated blocks drop) and reads back zeros', async () => {
+    fs.writeFileSync(file, randomBytes(4 * MiB));
+    const d = RawFileDisk.open({ path: file, readOnly: false });
+    await d.flush();
+    const before = fs.statSync(file).blocks;
+    await d.discard(BigInt(MiB), 2n * BigInt(MiB));
+    const after = fs.statSync(file).blocks;
+    expect(fs.statSync(file).size).to.equal(4 * MiB);
+    expect(after).to.be.at.most(before - (2 * MiB) / 512 + 16);
+    const back = new Uint8Array(4096);
+    await d.read(BigInt(MiB) + 4096n, [back]);
+    expect(back.every((v) => v === 0)).to.equal(true);
+    await d.close();
+  });
+
+  it('write-zeroes zeroes the range with and without unmap', async () => {
+    const data = randomBytes(4 * MiB);
+    fs.writeFileSync(file, data);
+    const d = RawFileDisk.open({ path: file, readOnly: false });
+    await d.writeZeroes(4096n, 8192n, false);
+    await d.writeZeroes(65536n, 65536n, true);
+    await d.close();
+    const now = fs.readFileSync(file);
+    expect(now.subarray(4096, 12288).every((v) => v === 0)).to.equal(true);
+    expect(now.subarray(65536, 131072).every((v) => v === 0)).to.equal(true);
+    expect(Buffer.compare(now.subarray(0, 4096), data.subarray(0, 4096))).to.equal(0);
+    expect(Buffer.compare(now.subarray(12288, 65536), data.subarray(12288, 65536))).to.equal(0);
+    expect(Buffer.compare(now.subarray(131072), data.subarray(131072))).to.equal(0);
+  });
+
+  it('close() waits for I/O in flight', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: false });
+    const w = d.write(0n, [randomBytes(MiB)]);
+    await d.close();
+    await w;
+  });
+
+  it('O_DIRECT: aligned I/O goes through bounce buffers, unaligned is refused', async function () {
+    let d: RawFileDisk;
+    try { d = RawFileDisk.open({ path: file, readOnly: false, direct: true }); } catch { this.skip(); }
+    expect(d.blockSize).to.equal(4096);
+    const data = randomBytes(8192);
+    await d.write(4096n, [data.subarray(0, 100), data.subarray(100)]);
+    const back = [new Uint8Array(5000), new Uint8Array(3192)];
+    await d.read(4096n, back);
+    expect(Buffer.compare(Buffer.concat(back), data)).to.equal(0);
+    await expectError(d.read(512n, [new Uint8Array(4096)]), 'Unaligned');
+    await d.close();
+    expect(Buffer.compare(fs.readFileSync(file).subarray(4096, 12288), data)).to.equal(0);
+  });
+
+  it('RawDiskFormat opens through the DiskFormat interface and probes anything', async () => {
+    const f = new RawDiskFormat();
+    expect(f.name).to.equal('raw');
+    expect(f.probe(new Uint8Array(512))).to.equal(true);
+    const d = await f.open({ path: file, readOnly: true });
+    expect(d.size).to.equal(4n * BigInt(MiB));
+    await d.close();
+  });
+});
+
+async function expectError(p: Promise<unknown>, kind: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).to.be.instanceOf(RawDiskError);
+    expect((e as RawDiskError).kind).to.equal(kind);
+    return;
+  }
+  expect.fail(`expected a ${kind} error`);
+}
