@@ -1,0 +1,311 @@
+import { fail } from './errors.js';
+
+/** Facts from the qcow2 specification (QEMU docs/interop/qcow2.txt), in one place. */
+export const QCOW_MAGIC = 0x514649fb; // "QFI\xfb"
+export const V2_HEADER_LENGTH = 72;
+export const V3_HEADER_LENGTH = 104;
+export const MIN_CLUSTER_BITS = 9;
+export const MAX_CLUSTER_BITS = 21;
+export const MAX_BACKING_NAME = 1023;
+export const MAX_L1_BYTES = 32 * 1024 * 1024;
+export const MAX_REFTABLE_BYTES = 8 * 1024 * 1024;
+/** Host offsets and virtual sizes above this are refused (keeps arithmetic exact in doubles). */
+export const MAX_OFFSET = 2 ** 52;
+export const MAX_VIRTUAL_SIZE = 2 ** 50;
+
+export const INCOMPAT_DIRTY = 1n << 0n;
+export const INCOMPAT_CORRUPT = 1n << 1n;
+export const INCOMPAT_DATA_FILE = 1n << 2n;
+export const INCOMPAT_COMPRESSION = 1n << 3n;
+export const INCOMPAT_EXTL2 = 1n << 4n;
+/** Incompatible bits this implementation understands. */
+export const INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION;
+export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
+
+export const EXT_END = 0;
+export const EXT_BACKING_FORMAT = 0xe2792aca;
+export const EXT_FEATURE_NAMES = 0x6803f857;
+export const EXT_BITMAPS = 0x23852875;
+export const EXT_FDE = 0x0537be77;
+export const EXT_DATA_FILE = 0x44415441;
+
+/** Byte offsets of header fields that the writer updates in place. */
+export const HDR_REFTABLE = 48; // refcount_table_offset (8) + refcount_table_clusters (4)
+export const HDR_INCOMPAT = 72;
+export const HDR_AUTOCLEAR = 88;
+
+export interface QcowHeader {
+  version: 2 | 3;
+  backingFileOffset: number;
+  backingFileSize: number;
+  clusterBits: number;
+  /** Virtual disk size in bytes. */
+  size: number;
+  cryptMethod: number;
+  l1Size: number;
+  l1TableOffset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+  nbSnapshots: number;
+  snapshotsOffset: number;
+  incompatible: bigint;
+  compatible: bigint;
+  autoclear: bigint;
+  refcountOrder: number;
+  headerLength: number;
+  /** 0 = zlib (deflate), 1 = zstd. */
+  compressionType: number;
+  backingFile?: string;
+  backingFormat?: string;
+  /** Names from the feature name table, keyed "incompatible:3" etc. */
+  featureNames: Map<string, string>;
+  /** Extension types seen, for `info`. */
+  extensions: number[];
+}
+
+function u64(dv: DataView, at: number, field: string): number {
+  const v = dv.getBigUint64(at);
+  if (v >= BigInt(MAX_OFFSET)) fail('too-large', `header field ${field} = ${v} is beyond what this implementation supports (2^52)`, { field, value: v.toString() });
+  return Number(v);
+}
+
+/** Number of L1 entries a virtual size needs. */
+export function l1EntriesFor(size: number, clusterBits: number): number {
+  const l2Coverage = 2 ** (clusterBits + clusterBits - 3);
+  return Math.ceil(size / l2Coverage);
+}
+
+/**
+ * Parses and validates cluster 0 (pass at least the first cluster of the file, or the whole
+ * file when it is shorter). `fileSize` bounds every table. Throws QcowError on anything malformed.
+ */
+export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
+  if (buf.length < V2_HEADER_LENGTH) fail('bad-header', `file too short for a qcow2 header (${buf.length} bytes)`);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (dv.getUint32(0) !== QCOW_MAGIC) fail('bad-magic', 'not a qcow2 image (bad magic)');
+  const version = dv.getUint32(4);
+  if (version !== 2 && version !== 3) fail('bad-version', `unsupported qcow2 version ${version} (2 or 3 expected)`, { version });
+  const clusterBits = dv.getUint32(20);
+  if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
+    fail('bad-cluster-size', `cluster_bits ${clusterBits} outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`, { clusterBits });
+  }
+  const cs = 2 ** clusterBits;
+  const h: QcowHeader = {
+    version,
+    backingFileOffset: u64(dv, 8, 'backing_file_offset'),
+    backingFileSize: dv.getUint32(16),
+    clusterBits,
+    size: u64(dv, 24, 'size'),
+    cryptMethod: dv.getUint32(32),
+    l1Size: dv.getUint32(36),
+    l1TableOffset: u64(dv, 40, 'l1_table_offset'),
+    refcountTableOffset: u64(dv, 48, 'refcount_table_offset'),
+    refcountTableClusters: dv.getUint32(56),
+    nbSnapshots: dv.getUint32(60),
+    snapshotsOffset: u64(dv, 64, 'snapshots_offset'),
+    incompatible: 0n,
+    compatible: 0n,
+    autoclear: 0n,
+    refcountOrder: 4,
+    headerLength: V2_HEADER_LENGTH,
+    compressionType: 0,
+    featureNames: new Map(),
+    extensions: [],
+  };
+  if (version === 3) {
+    if (buf.length < V3_HEADER_LENGTH) fail('bad-header', 'file too short for a version 3 header');
+    h.incompatible = dv.getBigUint64(72);
+    h.compatible = dv.getBigUint64(80);
+    h.autoclear = dv.getBigUint64(88);
+    h.refcountOrder = dv.getUint32(96);
+    h.headerLength = dv.getUint32(100);
+    if (h.headerLength < V3_HEADER_LENGTH) fail('bad-header', `header_length ${h.headerLength} is shorter than 104`, { headerLength: h.headerLength });
+    if (h.headerLength % 8 !== 0) fail('bad-header', `header_length ${h.headerLength} is not a multiple of 8`, { headerLength: h.headerLength });
+    if (h.headerLength > cs || h.headerLength > buf.length) fail('bad-header', `header_length ${h.headerLength} exceeds the cluster size`, { headerLength: h.headerLength });
+    if (h.headerLength > 104) h.compressionType = dv.getUint8(104);
+  }
+  if (h.refcountOrder > 6) fail('bad-refcount-order', `refcount_order ${h.refcountOrder} is above 6`, { refcountOrder: h.refcountOrder });
+
+  // Header extensions live between the header and the backing name (or the end of cluster 0).
+  const clusterEnd = Math.min(cs, buf.length);
+  if (h.backingFileOffset !== 0) {
+    if (h.backingFileOffset < h.headerLength) fail('bad-header', 'backing file name overlaps the header');
+    if (h.backingFileSize === 0) fail('bad-header', 'backing file offset given without a size');
+  } else if (h.backingFileSize !== 0) {
+    fail('bad-header', 'backing file size given without an offset');
+  }
+  const extEnd = h.backingFileOffset !== 0 ? Math.min(h.backingFileOffset, clusterEnd) : clusterEnd;
+  parseExtensions(h, dv, extEnd);
+
+  // Incompatible features: refuse what we do not implement, naming it from the table when we can.
+  const unknown = h.incompatible & ~INCOMPAT_SUPPORTED;
+  if (unknown !== 0n) {
+    const names: string[] = [];
+    for (let b = 0n; b < 64n; b++) {
+      if (unknown & (1n << b)) names.push(h.featureNames.get(`incompatible:${b}`) ?? builtinIncompatName(b));
+    }
+    fail('unsupported-feature', `image uses incompatible features this implementation lacks: ${names.join(', ')}`, { bits: unknown.toString(16) });
+  }
+  if (h.compressionType > 1) fail('unsupported-feature', `unknown compression type ${h.compressionType}`, { compressionType: h.compressionType });
+  if (h.compressionType !== 0 && !(h.incompatible & INCOMPAT_COMPRESSION)) {
+    fail('bad-header', 'compression type set without the compression-type incompatible bit');
+  }
+  if (h.cryptMethod !== 0) fail('encrypted', `encrypted images (crypt_method ${h.cryptMethod}) are not supported`, { cryptMethod: h.cryptMethod });
+
+  if (h.size > MAX_VIRTUAL_SIZE) fail('too-large', `virtual size ${h.size} exceeds the limit ${MAX_VIRTUAL_SIZE}`, { size: h.size });
+  if (h.refcountTableClusters === 0) fail('bad-table', 'image has no refcount table');
+  checkTable('L1 table', h.l1TableOffset, h.l1Size * 8, MAX_L1_BYTES, cs, fileSize);
+  checkTable('refcount table', h.refcountTableOffset, h.refcountTableClusters * cs, MAX_REFTABLE_BYTES, cs, fileSize);
+  if (h.nbSnapshots > 65536) fail('too-large', `${h.nbSnapshots} snapshots is above the limit 65536`);
+  if (h.nbSnapshots > 0 && h.snapshotsOffset % cs !== 0) fail('bad-table', 'snapshot table offset is not cluster aligned');
+  if (h.l1Size < l1EntriesFor(h.size, clusterBits)) {
+    fail('bad-table', `L1 table (${h.l1Size} entries) is too small for the virtual size ${h.size}`, { l1Size: h.l1Size, size: h.size });
+  }
+  if (rangesOverlap(h.l1TableOffset, h.l1Size * 8, h.refcountTableOffset, h.refcountTableClusters * cs)) {
+    fail('bad-table', 'L1 table and refcount table overlap');
+  }
+  if (h.l1Size > 0 && h.l1TableOffset < cs) fail('bad-table', 'L1 table overlaps the header');
+  if (h.refcountTableOffset < cs) fail('bad-table', 'refcount table overlaps the header');
+
+  if (h.backingFileOffset !== 0) {
+    if (h.backingFileSize > MAX_BACKING_NAME) fail('backing', `backing file name too long (${h.backingFileSize} > ${MAX_BACKING_NAME})`);
+    if (h.backingFileOffset + h.backingFileSize > clusterEnd) fail('backing', 'backing file name runs past the first cluster');
+    const raw = buf.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
+    try {
+      h.backingFile = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    } catch (e) {
+      fail('backing', 'backing file name is not UTF-8', {}, e);
+    }
+    if (h.backingFile.includes('\0')) fail('backing', 'backing file name contains a NUL byte');
+  }
+  return h;
+}
+
+function builtinIncompatName(bit: bigint): string {
+  switch (bit) {
+    case 2n: return 'external data file';
+    case 4n: return 'extended L2 entries';
+    default: return `unknown bit ${bit}`;
+  }
+}
+
+function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
+  let pos = h.headerLength;
+  const seen = new Set<number>();
+  while (pos + 8 <= extEnd) {
+    const type = dv.getUint32(pos);
+    const len = dv.getUint32(pos + 4);
+    if (type === EXT_END) return;
+    const data = pos + 8;
+    if (len > extEnd - data) fail('bad-header', `header extension 0x${type.toString(16)} runs past the extension area`, { type, len });
+    if (seen.has(type)) fail('bad-header', `header extension 0x${type.toString(16)} appears twice`, { type });
+    seen.add(type);
+    h.extensions.push(type);
+    switch (type) {
+      case EXT_BACKING_FORMAT: {
+        if (len > 64) fail('bad-header', `backing format extension too long (${len})`);
+        const bytes = new Uint8Array(dv.buffer, dv.byteOffset + data, len);
+        h.backingFormat = String.fromCharCode(...bytes).replace(/\0+$/, '');
+        break;
+      }
+      case EXT_FEATURE_NAMES:
+        for (let e = data; e + 48 <= data + len; e += 48) {
+          const t = dv.getUint8(e);
+          const bit = dv.getUint8(e + 1);
+          const nameBytes = new Uint8Array(dv.buffer, dv.byteOffset + e + 2, 46);
+          const end = nameBytes.indexOf(0);
+          const name = String.fromCharCode(...nameBytes.subarray(0, end < 0 ? 46 : end));
+          const tn = t === 0 ? 'incompatible' : t === 1 ? 'compatible' : 'autoclear';
+          h.featureNames.set(`${tn}:${bit}`, name);
+        }
+        break;
+      default:
+        // Bitmaps, external data file, FDE and unknown extensions: ignored here. Bitmaps are
+        // disowned on read-write open by clearing the autoclear bit; FDE goes with crypt_method.
+        break;
+    }
+    pos = data + Math.ceil(len / 8) * 8;
+  }
+}
+
+function checkTable(what: string, offset: number, bytes: number, max: number, cs: number, fileSize: number): void {
+  if (bytes > max) fail('too-large', `${what} is too large (${bytes} bytes, limit ${max})`, { offset, bytes });
+  if (bytes === 0) return;
+  if (offset % cs !== 0) fail('bad-table', `${what} offset ${offset} is not cluster aligned`, { offset });
+  if (offset + bytes > fileSize) fail('offset-past-eof', `${what} (${offset}+${bytes}) runs past the end of the file (${fileSize})`, { offset, bytes, fileSize });
+}
+
+function rangesOverlap(a: number, alen: number, b: number, blen: number): boolean {
+  return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
+}
+
+export interface NewHeader {
+  version: 2 | 3;
+  clusterBits: number;
+  size: number;
+  l1Size: number;
+  l1TableOffset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+  refcountOrder: number;
+  lazyRefcounts?: boolean;
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+/** Encodes cluster 0 for a new image: header, extensions, end marker, backing name. */
+export function encodeHeader(n: NewHeader): Uint8Array {
+  const cs = 2 ** n.clusterBits;
+  const buf = new Uint8Array(cs);
+  const dv = new DataView(buf.buffer);
+  dv.setUint32(0, QCOW_MAGIC);
+  dv.setUint32(4, n.version);
+  dv.setUint32(20, n.clusterBits);
+  dv.setBigUint64(24, BigInt(n.size));
+  dv.setUint32(36, n.l1Size);
+  dv.setBigUint64(40, BigInt(n.l1TableOffset));
+  dv.setBigUint64(48, BigInt(n.refcountTableOffset));
+  dv.setUint32(56, n.refcountTableClusters);
+  let pos = V2_HEADER_LENGTH;
+  if (n.version === 3) {
+    dv.setBigUint64(80, n.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n);
+    dv.setUint32(96, n.refcountOrder);
+    dv.setUint32(100, 112);
+    pos = 112; // byte 104 = compression type 0 (zlib), then padding
+  } else if (n.refcountOrder !== 4) {
+    fail('unsupported', 'version 2 images have 16-bit refcounts only');
+  }
+  const enc = new TextEncoder();
+  if (n.backingFile !== undefined && n.backingFormat !== undefined) {
+    const fmt = enc.encode(n.backingFormat);
+    dv.setUint32(pos, EXT_BACKING_FORMAT);
+    dv.setUint32(pos + 4, fmt.length);
+    buf.set(fmt, pos + 8);
+    pos += 8 + Math.ceil(fmt.length / 8) * 8;
+  }
+  if (n.version === 3) {
+    // Feature name table so that other tools can name our bits.
+    const names: Array<[number, number, string]> = [
+      [0, 0, 'dirty bit'], [0, 1, 'corrupt bit'], [0, 3, 'compression type'], [1, 0, 'lazy refcounts'],
+    ];
+    dv.setUint32(pos, EXT_FEATURE_NAMES);
+    dv.setUint32(pos + 4, names.length * 48);
+    names.forEach(([t, b, name], i) => {
+      const e = pos + 8 + i * 48;
+      buf[e] = t;
+      buf[e + 1] = b;
+      buf.set(enc.encode(name), e + 2);
+    });
+    pos += 8 + names.length * 48;
+  }
+  pos += 8; // end-of-extensions marker (zeros)
+  if (n.backingFile !== undefined) {
+    const name = enc.encode(n.backingFile);
+    if (name.length > MAX_BACKING_NAME) fail('backing', `backing file name too long (${name.length} > ${MAX_BACKING_NAME})`);
+    if (pos + name.length > cs) fail('backing', 'backing file name does not fit in the first cluster');
+    buf.set(name, pos);
+    dv.setBigUint64(8, BigInt(pos));
+    dv.setUint32(16, name.length);
+  }
+  return buf;
+}

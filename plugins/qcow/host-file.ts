@@ -1,0 +1,86 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { QcowError, fail } from './errors.js';
+
+/**
+ * The image file as positioned reads and writes (pread/pwrite on the libuv pool).
+ * Owns its FileHandle: close() releases the fd. Offsets are plain numbers; callers
+ * guard them below 2^52 before they get here.
+ */
+export class HostFile {
+  private closed = false;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    readonly readOnly: boolean,
+    private length: number,
+  ) {}
+
+  static async open(path: string, readOnly: boolean): Promise<HostFile> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, readOnly ? 'r' : 'r+');
+    } catch (e) {
+      fail('io', `cannot open ${path}: ${(e as Error).message}`, { path }, e);
+    }
+    const st = await fh.stat();
+    return new HostFile(fh, path, readOnly, st.size);
+  }
+
+  /** Current size as this process knows it (it is the only writer). */
+  get size(): number {
+    return this.length;
+  }
+
+  /** Reads exactly into `buf`; bytes past the end of the file read as zero. */
+  async read(buf: Uint8Array, pos: number): Promise<void> {
+    this.live();
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, done, buf.length - done, pos + done);
+      if (bytesRead === 0) {
+        buf.fill(0, done);
+        return;
+      }
+      done += bytesRead;
+    }
+  }
+
+  async write(buf: Uint8Array, pos: number): Promise<void> {
+    this.live();
+    if (this.readOnly) fail('read-only', `${this.path} is open read-only`);
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, pos + done);
+      done += bytesWritten;
+    }
+    if (pos + buf.length > this.length) this.length = pos + buf.length;
+  }
+
+  /** Grows (never shrinks) the file so that it covers `size` bytes. */
+  async ensureSize(size: number): Promise<void> {
+    if (size > this.length) await this.truncate(size);
+  }
+
+  async truncate(size: number): Promise<void> {
+    this.live();
+    await this.fh.truncate(size);
+    this.length = size;
+  }
+
+  /** The barrier: everything written so far is on stable storage. */
+  async sync(): Promise<void> {
+    this.live();
+    if (!this.readOnly) await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+
+  private live(): void {
+    if (this.closed) throw new QcowError('closed', `${this.path} is closed`);
+  }
+}

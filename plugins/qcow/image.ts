@@ -1,0 +1,452 @@
+import type { DiskBackend } from '../../core/block/disk.js';
+import { COMPRESSED_HI, COPIED_HI, ClusterMap, ZERO_LO, type Mapping } from './cluster-map.js';
+import { compressCluster, decompressCluster, encodeCompressed } from './compression.js';
+import { QcowError, fail } from './errors.js';
+import { HDR_AUTOCLEAR, HDR_INCOMPAT, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, type QcowHeader } from './header.js';
+import type { HostFile } from './host-file.js';
+import { Mutex, RwLock } from './locks.js';
+import type { BackingReader } from './raw-backing.js';
+import { Refcounts } from './refcounts.js';
+
+const COPIED = 1n << 63n;
+const ZERO = 1n;
+/** Deferred frees above this make a request flush on its way out, so space is reused. */
+const MAX_PENDING_FREES = 4096;
+
+/**
+ * An open qcow2 image as a DiskBackend.
+ *
+ * Ordering that keeps the file consistent after a crash (at worst: leaked clusters):
+ * - clusters come from `Refcounts.allocCluster`, whose refcount is already 1 and synced;
+ * - guest data is written before the L2 entry that points to it; a new L2 table is
+ *   written and synced before the L1 entry that points to it;
+ * - a cluster that stops being referenced (discard, overwrite of a shared/compressed
+ *   cluster) has its L2 entry changed first; its refcount drops only at the next flush,
+ *   after an fdatasync and after every in-flight request has finished, so nothing can
+ *   still read or write it when it is handed out again.
+ */
+export class Qcow2Image implements DiskBackend, BackingReader {
+  readonly size: bigint;
+  readonly virtualSize: number;
+  readonly blockSize = 512;
+  readonly supportsDiscard: boolean;
+  readonly supportsWriteZeroes: boolean;
+  readonly cs: number;
+  private readonly metaLock = new Mutex();
+  private readonly gate = new RwLock();
+  private pendingFrees: number[] = [];
+  private closed = false;
+  private lastInflated: { offset: number; data: Uint8Array } | undefined;
+  /** Byte position where the next compressed cluster may go (0: start a new host cluster). */
+  private compressCursor = 0;
+
+  constructor(
+    readonly file: HostFile,
+    readonly header: QcowHeader,
+    readonly map: ClusterMap,
+    readonly refs: Refcounts,
+    readonly backing: BackingReader | undefined,
+    readonly readOnly: boolean,
+    /** Host clusters holding metadata (header, tables, refcount blocks, L2 tables). */
+    readonly metadata: Set<number>,
+  ) {
+    this.cs = 2 ** header.clusterBits;
+    this.virtualSize = header.size;
+    this.size = BigInt(header.size);
+    this.supportsDiscard = !readOnly;
+    this.supportsWriteZeroes = !readOnly;
+  }
+
+  static async load(file: HostFile, header: QcowHeader, backing: BackingReader | undefined, readOnly: boolean): Promise<Qcow2Image> {
+    const metadata = new Set<number>();
+    const meta = { add: (c: number) => void metadata.add(c), delete: (c: number) => void metadata.delete(c) };
+    const refs = await Refcounts.load(file, header.clusterBits, header.refcountOrder, header.refcountTableOffset, header.refcountTableClusters, meta);
+    const cs = 2 ** header.clusterBits;
+    for (let c = 0; c < Math.ceil((header.l1Size * 8) / cs); c++) metadata.add(header.l1TableOffset / cs + c);
+    const map = await ClusterMap.load(file, header.clusterBits, header.l1TableOffset, header.l1Size, (c) => metadata.add(c));
+    return new Qcow2Image(file, header, map, refs, backing, readOnly, metadata);
+  }
+
+  // ---- DiskBackend ------------------------------------------------------------------
+
+  async read(offset: bigint, into: Uint8Array[]): Promise<void> {
+    const len = into.reduce((a, b) => a + b.length, 0);
+    const off = this.checkRange(offset, len);
+    const flat = into.length === 1 ? into[0]! : new Uint8Array(len);
+    await this.gate.shared(() => this.readAt(off, flat));
+    if (into.length > 1) {
+      let p = 0;
+      for (const b of into) {
+        b.set(flat.subarray(p, p + b.length));
+        p += b.length;
+      }
+    }
+  }
+
+  async write(offset: bigint, from: Uint8Array[]): Promise<void> {
+    this.writable();
+    const len = from.reduce((a, b) => a + b.length, 0);
+    const off = this.checkRange(offset, len);
+    let flat: Uint8Array;
+    if (from.length === 1) flat = from[0]!;
+    else {
+      flat = new Uint8Array(len);
+      let p = 0;
+      for (const b of from) {
+        flat.set(b, p);
+        p += b.length;
+      }
+    }
+    await this.gate.shared(() => this.writeAt(off, flat));
+    await this.maybeReclaim();
+  }
+
+  async flush(): Promise<void> {
+    this.live();
+    if (this.readOnly) return;
+    await this.gate.exclusive(async () => {
+      await this.file.sync();
+      await this.applyFrees();
+    });
+  }
+
+  async discard(offset: bigint, length: bigint): Promise<void> {
+    this.writable();
+    const off = this.checkRange(offset, Number(length));
+    const len = Number(length);
+    await this.gate.shared(() =>
+      this.metaLock.run(async () => {
+        const first = Math.ceil(off / this.cs);
+        const end = Math.floor((off + len) / this.cs);
+        const lastPartial = off + len === this.virtualSize && (off + len) % this.cs !== 0;
+        for (let vc = first; vc < end + (lastPartial ? 1 : 0); vc++) {
+          const m = await this.map.lookup(vc);
+          // With a backing file, an unallocated cluster would show the backing data again;
+          // version 3 can say "zeros" instead.
+          const entry = this.header.version === 3 && this.backing ? ZERO : 0n;
+          if (m.t === 'unallocated' && entry === 0n) continue;
+          if (m.t === 'zero' && entry === ZERO) continue;
+          await this.ensureL2(vc);
+          await this.map.setEntry(vc, entry);
+          this.release(m, false);
+        }
+      }),
+    );
+    await this.maybeReclaim();
+  }
+
+  async writeZeroes(offset: bigint, length: bigint, mayUnmap: boolean): Promise<void> {
+    this.writable();
+    const len = Number(length);
+    const off = this.checkRange(offset, len);
+    await this.gate.shared(async () => {
+      const end = off + len;
+      const first = Math.ceil(off / this.cs);
+      let last = Math.floor(end / this.cs); // exclusive
+      if (end === this.virtualSize && end % this.cs !== 0) last++;
+      if (first >= last) {
+        await this.writeAt(off, new Uint8Array(len));
+        return;
+      }
+      if (off < first * this.cs) await this.writeAt(off, new Uint8Array(first * this.cs - off));
+      if (last * this.cs < end) await this.writeAt(last * this.cs, new Uint8Array(end - last * this.cs));
+      await this.metaLock.run(async () => {
+        for (let vc = first; vc < last; vc++) await this.zeroCluster(vc, mayUnmap);
+      });
+    });
+    await this.maybeReclaim();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.gate.exclusive(async () => {
+      if (!this.readOnly) {
+        await this.file.sync();
+        await this.applyFrees();
+        await this.refs.releaseReserved();
+        await this.file.sync();
+      }
+      this.closed = true;
+      await this.file.close();
+      await this.backing?.close();
+    });
+  }
+
+  // ---- reading ------------------------------------------------------------------------
+
+  /** Reads guest bytes at `off`; bytes past the virtual size read as zero (backing use). */
+  async readAt(off: number, buf: Uint8Array): Promise<void> {
+    this.live();
+    const end = Math.min(off + buf.length, this.virtualSize);
+    if (end < off + buf.length) buf.fill(0, Math.max(0, end - off));
+    if (end <= off) return;
+    const segs = await this.metaLock.run(async () => {
+      const out: Array<{ m: Mapping; vc: number; inOff: number; n: number; at: number }> = [];
+      for (let p = off; p < end; ) {
+        const vc = Math.floor(p / this.cs);
+        const inOff = p - vc * this.cs;
+        const n = Math.min(this.cs - inOff, end - p);
+        out.push({ m: await this.map.lookup(vc), vc, inOff, n, at: p - off });
+        p += n;
+      }
+      return out;
+    });
+    const jobs: Promise<void>[] = [];
+    for (let i = 0; i < segs.length; ) {
+      const s = segs[i]!;
+      const m = s.m;
+      if (m.t === 'data') {
+        // Merge runs that are contiguous in the file into one pread.
+        let n = s.n;
+        let j = i + 1;
+        while (j < segs.length) {
+          const nx = segs[j]!.m;
+          if (nx.t !== 'data' || nx.host !== m.host + s.inOff + n) break;
+          n += segs[j]!.n;
+          j++;
+        }
+        jobs.push(this.file.read(buf.subarray(s.at, s.at + n), m.host + s.inOff));
+        i = j;
+        continue;
+      }
+      const dst = buf.subarray(s.at, s.at + s.n);
+      if (m.t === 'zero' || m.t === 'zero-alloc') dst.fill(0);
+      else if (m.t === 'unallocated') {
+        if (this.backing) jobs.push(this.backing.readAt(s.vc * this.cs + s.inOff, dst));
+        else dst.fill(0);
+      } else {
+        jobs.push(this.inflate(m).then((d) => dst.set(d.subarray(s.inOff, s.inOff + s.n))));
+      }
+      i++;
+    }
+    await Promise.all(jobs);
+  }
+
+  private async inflate(m: Extract<Mapping, { t: 'compressed' }>): Promise<Uint8Array> {
+    const { offset, length } = m.extent;
+    if (this.lastInflated?.offset === offset) return this.lastInflated.data;
+    const avail = Math.min(length, this.file.size - offset);
+    const raw = new Uint8Array(avail);
+    await this.file.read(raw, offset);
+    const data = decompressCluster(raw, this.cs, this.header.compressionType);
+    this.lastInflated = { offset, data };
+    return data;
+  }
+
+  // ---- writing ------------------------------------------------------------------------
+
+  private async writeAt(off: number, data: Uint8Array): Promise<void> {
+    const inPlace: Array<{ pos: number; d: Uint8Array }> = [];
+    await this.metaLock.run(async () => {
+      for (let p = off; p < off + data.length; ) {
+        const vc = Math.floor(p / this.cs);
+        const inOff = p - vc * this.cs;
+        const n = Math.min(this.cs - inOff, off + data.length - p);
+        const d = data.subarray(p - off, p - off + n);
+        const m = await this.map.lookup(vc);
+        if (m.t === 'data' && m.copied) {
+          await this.assertNotMetadata(m.host);
+          const prev = inPlace[inPlace.length - 1];
+          if (prev && prev.pos + prev.d.length === m.host + inOff && prev.d.byteOffset + prev.d.length === d.byteOffset && prev.d.buffer === d.buffer) {
+            prev.d = new Uint8Array(d.buffer, prev.d.byteOffset, prev.d.length + n);
+          } else inPlace.push({ pos: m.host + inOff, d });
+        } else {
+          await this.allocWrite(vc, m, inOff, d);
+        }
+        p += n;
+      }
+    });
+    await Promise.all(inPlace.map((w) => this.file.write(w.d, w.pos)));
+  }
+
+  /** Writes into a cluster that needs a new host cluster (or a preallocated zero cluster). */
+  private async allocWrite(vc: number, m: Mapping, inOff: number, d: Uint8Array): Promise<void> {
+    const reuse = m.t === 'zero-alloc' && m.copied;
+    let host: number;
+    if (reuse) {
+      await this.assertNotMetadata(m.host);
+      host = m.host;
+    } else {
+      host = (await this.refs.allocCluster()) * this.cs;
+    }
+    let buf = d;
+    if (d.length !== this.cs) {
+      buf = new Uint8Array(this.cs);
+      await this.oldContents(vc, m, buf);
+      buf.set(d, inOff);
+    }
+    await this.file.write(buf, host);
+    await this.ensureL2(vc);
+    await this.map.setEntry(vc, BigInt(host) | COPIED);
+    this.release(m, reuse);
+  }
+
+  /** What a cluster reads as now, for copy-on-write of a partial write. */
+  private async oldContents(vc: number, m: Mapping, buf: Uint8Array): Promise<void> {
+    switch (m.t) {
+      case 'unallocated':
+        if (this.backing) await this.backing.readAt(vc * this.cs, buf);
+        return;
+      case 'data':
+        await this.file.read(buf, m.host);
+        return;
+      case 'compressed':
+        buf.set(await this.inflate(m));
+        return;
+      default:
+        return; // zero clusters: buf is already zeros
+    }
+  }
+
+  private async zeroCluster(vc: number, mayUnmap: boolean): Promise<void> {
+    const m = await this.map.lookup(vc);
+    if (this.header.version === 2) {
+      if (this.backing) {
+        await this.allocWrite(vc, m, 0, new Uint8Array(this.cs));
+        return;
+      }
+      if (m.t === 'unallocated') return;
+      await this.map.setEntry(vc, 0n);
+      this.release(m, false);
+      return;
+    }
+    if (m.t === 'zero' || (m.t === 'unallocated' && !this.backing)) return;
+    if (!mayUnmap && (m.t === 'data' || m.t === 'zero-alloc') && m.copied) {
+      if (m.t === 'zero-alloc') return;
+      await this.map.setEntry(vc, BigInt(m.host) | COPIED | ZERO);
+      return;
+    }
+    await this.ensureL2(vc);
+    await this.map.setEntry(vc, ZERO);
+    this.release(m, false);
+  }
+
+  /**
+   * Stores one whole guest cluster compressed (for convert -c). The cluster must be
+   * unallocated. Compressed clusters pack into host clusters; each host cluster's
+   * refcount counts the compressed clusters inside it.
+   */
+  async writeCompressed(vc: number, data: Uint8Array): Promise<void> {
+    this.writable();
+    if (data.length !== this.cs) fail('range', 'compressed writes take exactly one cluster');
+    await this.gate.shared(() =>
+      this.metaLock.run(async () => {
+        const m = await this.map.lookup(vc);
+        if (m.t !== 'unallocated') fail('unsupported', `compressed writes go to unallocated clusters only (guest cluster ${vc})`);
+        const c = compressCluster(data);
+        if (c.length >= this.cs) {
+          await this.allocWrite(vc, m, 0, data);
+          return;
+        }
+        let pos = this.compressCursor;
+        const hostCluster = Math.floor(pos / this.cs);
+        if (pos === 0 || (pos % this.cs) + c.length > this.cs || (await this.refs.get(hostCluster)) >= this.refs.max) {
+          pos = (await this.refs.allocCluster()) * this.cs;
+        } else {
+          await this.refs.update(hostCluster, 1);
+        }
+        await this.file.write(c, pos);
+        await this.ensureL2(vc);
+        await this.map.setEntry(vc, encodeCompressed(pos, c.length, this.header.clusterBits));
+        this.compressCursor = (pos + c.length) % this.cs === 0 ? 0 : pos + c.length;
+      }),
+    );
+  }
+
+  /** Makes sure guest cluster `vc` has a writable L2 table. */
+  private async ensureL2(vc: number): Promise<void> {
+    const i = Math.floor(vc / 2 ** this.map.l2Bits);
+    if (this.map.l2Offset(i) !== 0) {
+      if (!this.map.l1Copied(i)) fail('unsupported', `L2 table ${i} is shared (internal snapshot); the image cannot be written`);
+      return;
+    }
+    const host = (await this.refs.allocCluster()) * this.cs;
+    const table = new Uint8Array(this.cs);
+    await this.file.write(table, host);
+    await this.file.sync();
+    await this.map.installL2(i, host, table);
+  }
+
+  /** Queues the host clusters a mapping held, to be freed at the next flush. */
+  private release(m: Mapping, reused: boolean): void {
+    if ((m.t === 'data' || m.t === 'zero-alloc') && !reused) this.pendingFrees.push(m.host / this.cs);
+    if (m.t === 'compressed') {
+      const start = m.extent.offset - (m.extent.offset % 512);
+      const first = Math.floor(start / this.cs);
+      const last = Math.floor((start + m.extent.sectors * 512 - 1) / this.cs);
+      for (let c = first; c <= last; c++) this.pendingFrees.push(c);
+      if (this.lastInflated?.offset === m.extent.offset) this.lastInflated = undefined;
+    }
+  }
+
+  private async applyFrees(): Promise<void> {
+    const frees = this.pendingFrees;
+    this.pendingFrees = [];
+    for (const c of frees) {
+      const left = await this.refs.update(c, -1);
+      if (left === 0) this.metadata.delete(c);
+      if (this.compressCursor !== 0 && Math.floor(this.compressCursor / this.cs) === c && left === 0) this.compressCursor = 0;
+    }
+  }
+
+  private async maybeReclaim(): Promise<void> {
+    if (this.pendingFrees.length > MAX_PENDING_FREES) await this.flush();
+  }
+
+  private async assertNotMetadata(host: number): Promise<void> {
+    const c = host / this.cs;
+    if (!this.metadata.has(c)) return;
+    await this.markCorrupt();
+    fail('metadata-overlap', `refusing a guest write to host cluster ${c}: it holds image metadata; the image is marked corrupt`, { cluster: c });
+  }
+
+  /** Sets the corrupt bit (version 3) so that no one opens the image read-write again. */
+  async markCorrupt(): Promise<void> {
+    if (this.header.version !== 3) return;
+    this.header.incompatible |= INCOMPAT_CORRUPT;
+    await this.writeIncompat();
+  }
+
+  /** Clears the dirty bit after refcounts were repaired. */
+  async clearDirty(): Promise<void> {
+    this.header.incompatible &= ~INCOMPAT_DIRTY;
+    await this.writeIncompat();
+  }
+
+  /** Autoclear bits name extensions we do not maintain (bitmaps): disown them on read-write open. */
+  async clearAutoclear(): Promise<void> {
+    if (this.header.version !== 3 || this.header.autoclear === 0n) return;
+    this.header.autoclear = 0n;
+    const b = new Uint8Array(8);
+    await this.file.write(b, HDR_AUTOCLEAR);
+    await this.file.sync();
+  }
+
+  private async writeIncompat(): Promise<void> {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, this.header.incompatible);
+    await this.file.write(b, HDR_INCOMPAT);
+    await this.file.sync();
+  }
+
+  // ---- guards -------------------------------------------------------------------------
+
+  private checkRange(offset: bigint, len: number): number {
+    this.live();
+    if (offset < 0n || len < 0 || offset + BigInt(len) > this.size) {
+      throw new QcowError('range', `request ${offset}+${len} is outside the disk (${this.size} bytes)`, { offset: offset.toString(), len });
+    }
+    return Number(offset);
+  }
+
+  private writable(): void {
+    this.live();
+    if (this.readOnly) throw new QcowError('read-only', `${this.file.path} is open read-only`);
+  }
+
+  private live(): void {
+    if (this.closed) throw new QcowError('closed', `${this.file.path} is closed`);
+  }
+}
+
+export { COMPRESSED_HI, COPIED_HI, ZERO_LO };
