@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** The PC's four standard COM ports. */
+export const COM_PORTS = {
+  COM1: { base: 0x3f8, irq: 4 },
+  COM2: { base: 0x2f8, irq: 3 },
+  COM3: { base: 0x3e8, irq: 4 },
+  COM4: { base: 0x2e8, irq: 3 },
+} as const;
+
+export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('stdio'),
+    /** Ctrl-A x quits the VMM; default: on when stdin is a terminal. */
+    escape: z.boolean().optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('file'),
+    path: z.string().min(1),
+    /** Stop writing (and count drops) after this many bytes; default 64 MiB. */
+    maxBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(64 << 20),
+  }),
+  z.strictObject({ kind: z.literal('unix-socket'), path: z.string().min(1).max(107) }),
+  z.strictObject({ kind: z.literal('none') }),
+]);
+
+export const SerialConfigSchema = z.strictObject({
+  port: z.enum(['COM1', 'COM2', 'COM3', 'COM4']).default('COM1'),
+  /** Overrides the port's standard IRQ (e.g. COM3 beside COM1, both being 4 by default). */
+  irq: z.number().int().min(0).max(23).optional(),
+  console: ConsoleBackendSchema.default({ kind: 'stdio' }),
+  /** RX FIFO capacity while the guest has FIFOs enabled. */
+  rxFifoSize: z.number().int().min(1).max(4096).default(64),
+});
+
+export type SerialConfig = z.output<typeof SerialConfigSchema>;
+export type ConsoleBackendConfig = z.output<typeof ConsoleBackendSchema>;

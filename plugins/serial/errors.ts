@@ -1,0 +1,6 @@
+import { VmmError } from '../../core/errors.js';
+
+export type SerialErrorKind = 'Config' | 'Backend' | 'State' | 'Irq';
+
+/** The one error class of the serial plugin: what was wrong plus the port, path or field involved. */
+export class SerialError extends VmmError<SerialErrorKind> {}

@@ -1,0 +1,144 @@
+/**
+ * Test doubles for the UART and for legacy-device plugins in general. The
+ * platform bed (RecordingVm, RecordingLogger, createLegacyTestBed) is shared by
+ * the serial, i8042, rtc and boot-timer tests until core/testing provides one.
+ */
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { BusDevice } from '../../core/bus/bus.js';
+import { RangeBus } from '../../core/bus/range-bus.js';
+import { OrderedDeviceRegistry } from '../../core/device/ordered-registry.js';
+import type { Vm } from '../../core/hypervisor/hypervisor.js';
+import { VmLifecycle } from '../../core/lifecycle.js';
+import type { Logger } from '../../core/logger.js';
+import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import { Tokens } from '../../core/tokens.js';
+import { VmConfigSchema } from '../../core/config/schema.js';
+import type { SerialConsole, SerialRxPort } from './console/console.js';
+
+/** An interrupt line that records every level it is driven to. */
+export class RecordingIrqLine {
+  readonly levels: boolean[] = [];
+  level = false;
+  risingEdges = 0;
+  readonly line = (level: boolean): void => {
+    if (level && !this.level) this.risingEdges++;
+    this.level = level;
+    this.levels.push(level);
+  };
+}
+
+/** A console that keeps what the guest sent and lets a test type input. */
+export class MemoryConsole implements SerialConsole {
+  readonly kind = 'memory';
+  readonly output: number[] = [];
+  rx: SerialRxPort | undefined;
+  closed = false;
+  transmit(byte: number): void { this.output.push(byte); }
+  connect(rx: SerialRxPort): void { this.rx = rx; }
+  close(): void { this.closed = true; }
+  text(): string { return Buffer.from(this.output).toString('latin1'); }
+  /** Offers bytes to the UART as a backend would; returns how many it took. */
+  type(s: string | Uint8Array): number {
+    if (!this.rx) throw new Error('MemoryConsole: device not activated');
+    return this.rx.receive(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
+  }
+}
+
+/** Guest-side byte accesses to a BusDevice (what `inb`/`outb` become). */
+export class PortDriver {
+  constructor(private readonly dev: BusDevice) {}
+  inb(offset: number): number {
+    const d = new Uint8Array(1);
+    this.dev.read(BigInt(offset), d);
+    return d[0];
+  }
+  outb(offset: number, value: number): void {
+    this.dev.write(BigInt(offset), Uint8Array.of(value & 0xff));
+  }
+  /** An access of `size` bytes, as a hostile guest might do to a byte register. */
+  in(offset: number, size: number): Uint8Array {
+    const d = new Uint8Array(size);
+    this.dev.read(BigInt(offset), d);
+    return d;
+  }
+  out(offset: number, bytes: number[]): void {
+    this.dev.write(BigInt(offset), Uint8Array.from(bytes));
+  }
+}
+
+/** A Vm double that records interrupt line changes; other calls are not expected from legacy devices. */
+export class RecordingVm {
+  readonly irqCalls: Array<{ gsi: number; level: boolean }> = [];
+  private readonly lines = new Map<number, boolean>();
+  setIrqLine(gsi: number, level: boolean): void {
+    this.irqCalls.push({ gsi, level });
+    this.lines.set(gsi, level);
+  }
+  level(gsi: number): boolean { return this.lines.get(gsi) ?? false; }
+  asVm(): Vm {
+    return new Proxy(this, {
+      get: (t, p) => {
+        if (p in t) return (t as unknown as Record<PropertyKey, unknown>)[p];
+        if (typeof p === 'symbol' || p === 'then') return undefined;
+        return () => { throw new Error(`RecordingVm: ${p} not implemented`); };
+      },
+    }) as unknown as Vm;
+  }
+}
+
+export interface LogEntry { level: string; obj: unknown; msg?: string }
+
+/** A logger that keeps its entries (children share the parent's list). */
+export class RecordingLogger implements Logger {
+  constructor(readonly entries: LogEntry[] = [], private readonly bindings: Record<string, unknown> = {}) {}
+  private add(level: string, obj: object | string, msg?: string): void {
+    this.entries.push({ level, obj: typeof obj === 'string' ? obj : { ...this.bindings, ...obj }, msg: typeof obj === 'string' ? obj : msg });
+  }
+  trace(o: object | string, m?: string): void { this.add('trace', o, m); }
+  debug(o: object | string, m?: string): void { this.add('debug', o, m); }
+  info(o: object | string, m?: string): void { this.add('info', o, m); }
+  warn(o: object | string, m?: string): void { this.add('warn', o, m); }
+  error(o: object | string, m?: string): void { this.add('error', o, m); }
+  child(b: Record<string, unknown>): Logger { return new RecordingLogger(this.entries, { ...this.bindings, ...b }); }
+  messages(level?: string): string[] {
+    return this.entries.filter((e) => !level || e.level === level).map((e) => e.msg ?? '');
+  }
+}
+
+export interface LegacyTestBed {
+  container: DependencyContainer;
+  bus: RangeBus;
+  registry: OrderedDeviceRegistry;
+  irqs: GsiAllocator;
+  vm: RecordingVm;
+  lifecycle: VmLifecycle;
+  logger: RecordingLogger;
+  /** A plugin context for `instance` with an already-validated config. */
+  context<C>(instance: string, config: C, baseDir?: string): PluginContext<C>;
+}
+
+/** A child container holding core's real bus, registry and GSI allocator plus recording Vm and logger. */
+export function createLegacyTestBed(): LegacyTestBed {
+  const container = rootContainer.createChildContainer();
+  const logger = new RecordingLogger();
+  const bus = new RangeBus(logger);
+  const registry = new OrderedDeviceRegistry();
+  const irqs = new GsiAllocator();
+  const vm = new RecordingVm();
+  const lifecycle = new VmLifecycle();
+  container.register(Tokens.Bus.token, { useValue: bus });
+  container.register(Tokens.DeviceRegistry.token, { useValue: registry });
+  container.register(Tokens.IrqAllocator.token, { useValue: irqs });
+  container.register(Tokens.Vm.token, { useValue: vm.asVm() });
+  container.register(Tokens.Lifecycle.token, { useValue: lifecycle });
+  container.register(Tokens.Logger.token, { useValue: logger });
+  const vmConfig = VmConfigSchema.parse({});
+  return {
+    container, bus, registry, irqs, vm, lifecycle, logger,
+    context: <C>(instance: string, config: C, baseDir = process.cwd()): PluginContext<C> => ({
+      config, vm: vmConfig, logger, lifecycle, baseDir, instance,
+    }),
+  };
+}
