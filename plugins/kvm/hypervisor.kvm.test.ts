@@ -1,0 +1,189 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { GuestAddress } from '../../core/address.js';
+import { createAnonymousMmapMemory } from '../../core/memory/backends/anonymous-mmap.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import { KvmHypervisor } from './hypervisor.js';
+import { KvmError } from './errors.js';
+import { mapGuestMemory } from './memory.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from './testing.js';
+import type { KvmVm } from './vm.js';
+import { IRQCHIP_PIC_MASTER } from './abi/ioctls.js';
+import { offsetOf } from './abi/layout.js';
+import { kvm_irqchip } from './abi/structs.js';
+import { LinuxEventFdFactory } from '../../core/events/linux-eventfd.js';
+
+const MIB = 1n << 20n;
+const CODE = LONG_MODE_LAYOUT.code;
+
+describe('KVM backend (host /dev/kvm)', function () {
+  this.timeout(60_000);
+  let hv: KvmHypervisor;
+  let vm: KvmVm;
+  let mem: GuestMemory;
+
+  before(function () {
+    if (!existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
+  });
+  beforeEach(() => {
+    hv = new KvmHypervisor();
+    vm = hv.createKvmVm();
+    mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 4n * MIB }], backend: 'anonymous' });
+    mapGuestMemory(vm, mem, { logDirtyPages: true });
+    writeLongModeTables(mem);
+  });
+  afterEach(() => {
+    vm.close();
+    mem.close();
+    hv.close();
+  });
+
+  it('probes API version 12 and the capabilities this project relies on', () => {
+    const caps = hv.probe();
+    expect(caps.apiVersion).to.equal(12);
+    expect(caps.irqchip && caps.irqfd && caps.ioeventfd && caps.dirtyLog).to.equal(true);
+    expect(caps.maxMemorySlots).to.be.greaterThan(8);
+    expect(() => hv.requireCapabilities('IRQFD', 'KVM_CAP_IOEVENTFD', 'USER_MEMORY')).not.to.throw();
+  });
+
+  it('names the missing capabilities', () => {
+    expect(() => hv.requireCapabilities('IRQFD', 'NO_SUCH_THING')).to.throw(KvmError, /KVM_CAP_NO_SUCH_THING/);
+  });
+
+  it('explains a missing device', () => {
+    const bad = new KvmHypervisor({ devicePath: '/dev/kvm-does-not-exist' });
+    expect(() => bad.probe()).to.throw(KvmError, /does not exist/).with.property('kind', 'NoDevice');
+  });
+
+  it('round-trips general and special registers', () => {
+    const v = vm.createVcpu(0);
+    setupLongMode(v, { entry: CODE, regs: { rax: 0x1234n, rdi: (1n << 63n) | 5n } });
+    const r = v.getRegs();
+    expect(r.rax).to.equal(0x1234n);
+    expect(r.rdi).to.equal((1n << 63n) | 5n);
+    expect(r.rip).to.equal(CODE);
+    const s = v.getSregs();
+    expect(s.cs.l).to.equal(1);
+    expect(s.cr3).to.equal(LONG_MODE_LAYOUT.pml4);
+    expect(s.efer & 0x500n).to.equal(0x500n);
+  });
+
+  it('runs a long-mode guest inline: PIO out and in', () => {
+    const v = vm.createVcpu(0);
+    const code = new Asm().movEdx(0x3f8).movEax(0x41).outDxAl().movEdx(0x71).inEaxDx().movEdx(0x80).outDxEax().hlt().bytes();
+    mem.write(GuestAddress.of(CODE), code);
+    setupLongMode(v, { entry: CODE });
+    let e = v.run();
+    expect(e).to.include({ kind: 'io', direction: 'out', port: 0x3f8, size: 1, count: 1 });
+    expect(e.kind === 'io' && e.data[0]).to.equal(0x41);
+    e = v.run();
+    expect(e).to.include({ kind: 'io', direction: 'in', port: 0x71, size: 4 });
+    if (e.kind === 'io') new DataView(e.data.buffer, e.data.byteOffset, 4).setUint32(0, 0xcafef00d, true); // answer the IN
+    e = v.run();
+    expect(e).to.include({ kind: 'io', direction: 'out', port: 0x80, size: 4 });
+    expect(e.kind === 'io' && new DataView(e.data.buffer, e.data.byteOffset, 4).getUint32(0, true)).to.equal(0xcafef00d);
+    expect(v.run().kind).to.equal('hlt');
+  });
+
+  it('reports MMIO reads and writes outside memory slots', () => {
+    const v = vm.createVcpu(0);
+    const mmio = 0x1000_0000n;
+    const code = new Asm().movRbx(mmio).movEax(0xdeadbeef).storeEax().movRbx(mmio + 8n).loadEax().movEdx(0x80).outDxEax().hlt().bytes();
+    mem.write(GuestAddress.of(CODE), code);
+    setupLongMode(v, { entry: CODE });
+    let e = v.run();
+    expect(e).to.deep.include({ kind: 'mmio', address: mmio, isWrite: true });
+    expect(e.kind === 'mmio' && Buffer.from(e.data).readUInt32LE(0)).to.equal(0xdeadbeef);
+    e = v.run();
+    expect(e).to.deep.include({ kind: 'mmio', address: mmio + 8n, isWrite: false });
+    if (e.kind === 'mmio') { expect(e.data.length).to.equal(4); Buffer.from(e.data.buffer, e.data.byteOffset, 4).writeUInt32LE(0x600dcafe); }
+    e = v.run();
+    expect(e.kind === 'io' && Buffer.from(e.data).readUInt32LE(0)).to.equal(0x600dcafe);
+  });
+
+  it('logs dirty pages written by the guest, and clears the log on read', () => {
+    const v = vm.createVcpu(0);
+    const a = new Asm();
+    for (const page of [0x100n, 0x107n, 0x2ffn]) a.movRbx(page << 12n).storeEax();
+    a.hlt();
+    mem.write(GuestAddress.of(CODE), a.bytes());
+    setupLongMode(v, { entry: CODE });
+    vm.getDirtyLog(0); // forget the pages written by the test itself
+    expect(v.run().kind).to.equal('hlt');
+    const bits = vm.getDirtyLog(0);
+    const dirty = (p: number): boolean => ((bits[p >> 6] >> BigInt(p & 63)) & 1n) === 1n;
+    expect(dirty(0x100) && dirty(0x107) && dirty(0x2ff)).to.equal(true);
+    expect(dirty(0x101)).to.equal(false);
+    const again = vm.getDirtyLog(0);
+    expect(dirty(0x101)).to.equal(false);
+    expect(((again[0x100 >> 6] >> BigInt(0x100 & 63)) & 1n)).to.equal(0n);
+  });
+
+  it('signals an ioeventfd on a guest write without an exit to userspace', () => {
+    const fds = new LinuxEventFdFactory();
+    const pio = fds.create(), mmio = fds.create();
+    try {
+      vm.registerIoeventfd(pio, { space: 'pio', address: 0x510n, length: 2, datamatch: 0x42n });
+      vm.registerIoeventfd(mmio, { space: 'mmio', address: 0x2000_0000n, length: 4 });
+      const v = vm.createVcpu(0);
+      const code = new Asm()
+        .movEdx(0x510).movEax(0x41).outDxAx()
+        .movEax(0x42).outDxAx()
+        .movRbx(0x2000_0000n).storeEax()
+        .movEdx(0x80).outDxAl().hlt().bytes();
+      mem.write(GuestAddress.of(CODE), code);
+      setupLongMode(v, { entry: CODE });
+      // 0x41 does not match the datamatch: that one exits to userspace.
+      let e = v.run();
+      expect(e).to.include({ kind: 'io', port: 0x510, size: 2 });
+      expect(pio.read()).to.equal(0n);
+      e = v.run(); // 0x42 matched (no exit), the MMIO store hit the ioeventfd (no exit): next exit is port 0x80
+      expect(e).to.include({ kind: 'io', port: 0x80 });
+      expect(pio.read()).to.equal(1n);
+      expect(mmio.read()).to.equal(1n);
+      vm.unregisterIoeventfd(pio, { space: 'pio', address: 0x510n, length: 2, datamatch: 0x42n });
+    } finally {
+      pio.close();
+      mmio.close();
+    }
+  });
+
+  it('raises an irqchip line through an irqfd', () => {
+    vm.createIrqChip();
+    const fd = new LinuxEventFdFactory().create();
+    try {
+      const irr = (): number => vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(offsetOf(kvm_irqchip, 'chip.pic.irr'));
+      expect(irr() & (1 << 4)).to.equal(0);
+      vm.registerIrqfd(fd, 4);
+      fd.write(1n);
+      expect(irr() & (1 << 4)).to.equal(1 << 4);
+      vm.unregisterIrqfd(fd, 4);
+    } finally {
+      fd.close();
+    }
+  });
+
+  it('saves and restores VM state blobs, rejecting foreign ones', () => {
+    vm.createIrqChip();
+    vm.createPit();
+    const st = vm.saveState();
+    expect(Object.keys(st)).to.include.members(['kvm.clock.v1', 'kvm.irqchip.ioapic.v1', 'kvm.pit2.v1']);
+    vm.restoreState(st);
+    expect(() => vm.restoreState({ 'kvm.clock.v1': new Uint8Array(3) })).to.throw(KvmError, /must be/);
+    expect(() => vm.restoreState({ bogus: new Uint8Array(3) })).to.throw(KvmError, /unknown/);
+  });
+
+  it('gives each vCPU its index as APIC ID', () => {
+    vm.createIrqChip();
+    for (let i = 0; i < 3; i++) {
+      const lapic = vm.createVcpu(i).getLapic();
+      expect(Buffer.from(lapic).readUInt32LE(0x20) >>> 24).to.equal(i);
+    }
+  });
+
+  it('rejects unaligned or overlapping memory slots', () => {
+    const base = mem.regions[0].hostAddress;
+    expect(() => vm.setMemorySlot({ slot: 5, guestAddress: 0x1001n, size: 0x1000n, hostAddress: base })).to.throw(KvmError, /aligned/);
+    expect(() => vm.setMemorySlot({ slot: 5, guestAddress: 0x1000n, size: 0x1000n, hostAddress: base })).to.throw(KvmError, /overlaps slot 0/);
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * The kvm_run page of one vCPU (mmap of the vcpu fd at offset 0), read through
+ * precomputed offsets. A RunArea is a view over a mapping somebody else owns
+ * (KvmVcpu or the vCPU worker); it is valid until that mapping is unmapped.
+ * Every length the kernel reports is checked against the mapping before a
+ * data view is made.
+ */
+import type { VcpuExit } from '../../core/hypervisor/hypervisor.js';
+import { offsetOf } from './abi/layout.js';
+import { kvm_run } from './abi/structs.js';
+import { EXIT, EXIT_IO_OUT, SYSTEM_EVENT } from './abi/ioctls.js';
+
+export const RUN = {
+  immediateExit: offsetOf(kvm_run, 'immediate_exit'),
+  exitReason: offsetOf(kvm_run, 'exit_reason'),
+  ioDirection: offsetOf(kvm_run, 'io.direction'),
+  ioSize: offsetOf(kvm_run, 'io.size'),
+  ioPort: offsetOf(kvm_run, 'io.port'),
+  ioCount: offsetOf(kvm_run, 'io.count'),
+  ioDataOffset: offsetOf(kvm_run, 'io.data_offset'),
+  mmioAddr: offsetOf(kvm_run, 'mmio.phys_addr'),
+  mmioData: offsetOf(kvm_run, 'mmio.data'),
+  mmioLen: offsetOf(kvm_run, 'mmio.len'),
+  mmioIsWrite: offsetOf(kvm_run, 'mmio.is_write'),
+  failEntryReason: offsetOf(kvm_run, 'fail_entry.hardware_entry_failure_reason'),
+  failEntryCpu: offsetOf(kvm_run, 'fail_entry.cpu'),
+  internalSuberror: offsetOf(kvm_run, 'internal.suberror'),
+  internalNdata: offsetOf(kvm_run, 'internal.ndata'),
+  internalData: offsetOf(kvm_run, 'internal.data'),
+  systemEventType: offsetOf(kvm_run, 'system_event.type'),
+  hwExitReason: offsetOf(kvm_run, 'hw.hardware_exit_reason'),
+} as const;
+
+export class RunArea {
+  readonly view: DataView;
+  readonly bytes: Uint8Array;
+
+  /** `bytes` covers the whole mapping (KVM_GET_VCPU_MMAP_SIZE bytes). */
+  constructor(bytes: Uint8Array) {
+    if (bytes.byteLength < kvm_run.size) throw new RangeError(`kvm_run mapping of ${bytes.byteLength} bytes is smaller than struct kvm_run (${kvm_run.size})`);
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get exitReason(): number { return this.view.getUint32(RUN.exitReason, true); }
+  get immediateExit(): number { return this.view.getUint8(RUN.immediateExit); }
+  set immediateExit(v: number) { this.view.setUint8(RUN.immediateExit, v); }
+
+  /** Decodes the exit the last KVM_RUN reported. IO/MMIO data views alias this page. */
+  decode(): VcpuExit {
+    const v = this.view;
+    const reason = this.exitReason;
+    switch (reason) {
+      case EXIT.IO: {
+        const size = v.getUint8(RUN.ioSize);
+        const count = v.getUint32(RUN.ioCount, true);
+        const off = v.getBigUint64(RUN.ioDataOffset, true);
+        const len = size * count;
+        if ((size !== 1 && size !== 2 && size !== 4) || count === 0 || off + BigInt(len) > BigInt(this.bytes.byteLength)) {
+          return { kind: 'internal-error', suberror: -1 };
+        }
+        return {
+          kind: 'io', space: 'pio', direction: v.getUint8(RUN.ioDirection) === EXIT_IO_OUT ? 'out' : 'in',
+          port: v.getUint16(RUN.ioPort, true), size, count, data: this.bytes.subarray(Number(off), Number(off) + len),
+        };
+      }
+      case EXIT.MMIO: {
+        const len = v.getUint32(RUN.mmioLen, true);
+        if (len === 0 || len > 8) return { kind: 'internal-error', suberror: -1 };
+        return {
+          kind: 'mmio', address: v.getBigUint64(RUN.mmioAddr, true), isWrite: v.getUint8(RUN.mmioIsWrite) !== 0,
+          data: this.bytes.subarray(RUN.mmioData, RUN.mmioData + len),
+        };
+      }
+      case EXIT.HLT: return { kind: 'hlt' };
+      case EXIT.SHUTDOWN: return { kind: 'shutdown' };
+      case EXIT.INTR: return { kind: 'intr' };
+      case EXIT.DEBUG: return { kind: 'debug' };
+      case EXIT.SYSTEM_EVENT: {
+        const raw = v.getUint32(RUN.systemEventType, true);
+        const type = raw === SYSTEM_EVENT.SHUTDOWN ? 'shutdown' : raw === SYSTEM_EVENT.RESET ? 'reset' : raw === SYSTEM_EVENT.CRASH ? 'crash' : 'other';
+        return { kind: 'system-event', type, raw };
+      }
+      case EXIT.INTERNAL_ERROR: return { kind: 'internal-error', suberror: v.getUint32(RUN.internalSuberror, true) };
+      case EXIT.FAIL_ENTRY: return { kind: 'fail-entry', reason: v.getBigUint64(RUN.failEntryReason, true) };
+      default: return { kind: 'unknown', reason };
+    }
+  }
+
+  /** Extra words of an internal-error exit (KVM_CAP_INTERNAL_ERROR_DATA), at most 16. */
+  internalData(): bigint[] {
+    const n = Math.min(this.view.getUint32(RUN.internalNdata, true), 16);
+    return Array.from({ length: n }, (_, i) => this.view.getBigUint64(RUN.internalData + 8 * i, true));
+  }
+}

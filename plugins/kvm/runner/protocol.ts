@@ -1,0 +1,36 @@
+/**
+ * The shared-memory protocol between the main thread and one vCPU worker.
+ * `ctrl` is an Int32Array over a SharedArrayBuffer:
+ *   STATE  worker -> main mailbox: IDLE, REQUEST (an exit waits for the main thread), RESPONSE (answered)
+ *   CMD    main -> worker: RUN, PAUSE, STOP (the worker checks it after every exit)
+ *   EXIT   what REQUEST carries: a KVM exit reason, or PAUSED / FAILED below
+ *   ACTION the main thread's answer: CONTINUE or STOP_VCPU
+ *   ERRNO  errno of a failed KVM_RUN (with EXIT = FAILED)
+ * The kvm_run page itself is shared too (both threads map it), so the main thread
+ * reads the exit's details and writes IN/MMIO-read data there: no copying.
+ */
+export const CTRL = { STATE: 0, CMD: 1, EXIT: 2, ACTION: 3, ERRNO: 4 } as const;
+export const CTRL_WORDS = 8;
+export const STATE = { IDLE: 0, REQUEST: 1, RESPONSE: 2 } as const;
+export const CMD = { RUN: 0, PAUSE: 1, STOP: 2 } as const;
+export const POST = { PAUSED: 0x10000, FAILED: 0x10001 } as const;
+export const ACTION = { CONTINUE: 0, STOP_VCPU: 1 } as const;
+
+/** Exit kinds counted by the stats block (index = position). */
+export const STAT_KINDS = ['io', 'mmio', 'hlt', 'shutdown', 'intr', 'system-event', 'internal-error', 'fail-entry', 'debug', 'unknown'] as const;
+export type StatKind = (typeof STAT_KINDS)[number];
+
+/** What the main thread sends a worker at start (structured-cloned). */
+export interface WorkerInit {
+  index: number;
+  vcpuFd: number;
+  mmapSize: number;
+  /** -1: notify the main thread through Atomics only (waitAsync mode). */
+  eventFd: number;
+  ctrl: SharedArrayBuffer;
+  tid: SharedArrayBuffer;
+  /** Float64Array [count, totalNs] per STAT_KINDS entry, plus [guestNs] at the end. */
+  stats: SharedArrayBuffer;
+}
+
+export const statsBytes = (): number => (STAT_KINDS.length * 2 + 1) * 8;

@@ -1,0 +1,94 @@
+/**
+ * The vCPU worker: runs KVM_RUN for one vCPU in a tight loop on its own thread and
+ * hands every exit that needs the VMM to the main thread through the mailbox in
+ * ./protocol.ts. It never touches device state: devices live on the main thread.
+ * SAFETY: the vcpu fd belongs to the main thread's KvmVcpu (fds are process-wide);
+ * this thread maps its own view of kvm_run and unmaps it before exiting; the
+ * eventfd (if any) belongs to the runner and is only written here.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { c, SYS_gettid } from '../../../core/native/libc.js';
+import { EXIT } from '../abi/ioctls.js';
+import { KvmVcpu } from '../vcpu.js';
+import { ACTION, CMD, CTRL, POST, STAT_KINDS, STATE, type WorkerInit } from './protocol.js';
+
+const init = workerData as WorkerInit;
+const ctrl = new Int32Array(init.ctrl);
+const tid = new Int32Array(init.tid);
+const stats = new Float64Array(init.stats);
+const GUEST_NS = STAT_KINDS.length * 2;
+const one = new Uint8Array(new ArrayBuffer(8));
+new DataView(one.buffer).setBigUint64(0, 1n, true);
+
+const statIndex = (reason: number): number => {
+  switch (reason) {
+    case EXIT.IO: return 0;
+    case EXIT.MMIO: return 1;
+    case EXIT.HLT: return 2;
+    case EXIT.SHUTDOWN: return 3;
+    case EXIT.INTR: return 4;
+    case EXIT.SYSTEM_EVENT: return 5;
+    case EXIT.INTERNAL_ERROR: return 6;
+    case EXIT.FAIL_ENTRY: return 7;
+    case EXIT.DEBUG: return 8;
+    default: return 9;
+  }
+};
+
+/** Posts `what` to the main thread and blocks until it answers; returns the action. */
+function post(what: number): number {
+  Atomics.store(ctrl, CTRL.EXIT, what);
+  Atomics.store(ctrl, CTRL.STATE, STATE.REQUEST);
+  Atomics.notify(ctrl, CTRL.STATE);
+  if (init.eventFd >= 0) c.write(init.eventFd, one, 8); // wakes the main loop's watch
+  while (Atomics.load(ctrl, CTRL.STATE) === STATE.REQUEST) Atomics.wait(ctrl, CTRL.STATE, STATE.REQUEST);
+  const action = Atomics.load(ctrl, CTRL.ACTION);
+  Atomics.store(ctrl, CTRL.STATE, STATE.IDLE);
+  return action;
+}
+
+function loop(vcpu: KvmVcpu): void {
+  let pendingKind = -1;
+  let tExit = 0n;
+  for (;;) {
+    const cmd = Atomics.load(ctrl, CTRL.CMD);
+    if (cmd === CMD.STOP) return;
+    if (cmd === CMD.PAUSE) {
+      post(POST.PAUSED);
+      while (Atomics.load(ctrl, CTRL.CMD) === CMD.PAUSE) Atomics.wait(ctrl, CTRL.CMD, CMD.PAUSE);
+      continue;
+    }
+    const tEnter = process.hrtime.bigint();
+    if (pendingKind >= 0) {
+      stats[pendingKind * 2] += 1;
+      stats[pendingKind * 2 + 1] += Number(tEnter - tExit);
+    }
+    let reason: number;
+    try {
+      reason = vcpu.runRaw();
+    } catch (e) {
+      Atomics.store(ctrl, CTRL.ERRNO, (e as { data?: { errno?: number } }).data?.errno ?? -1);
+      post(POST.FAILED);
+      return;
+    }
+    tExit = process.hrtime.bigint();
+    stats[GUEST_NS] += Number(tExit - tEnter);
+    pendingKind = statIndex(reason);
+    if (reason === EXIT.INTR) continue; // a kick: look at CMD again
+    if (post(reason) === ACTION.STOP_VCPU) {
+      stats[pendingKind * 2] += 1;
+      stats[pendingKind * 2 + 1] += Number(process.hrtime.bigint() - tExit);
+      return;
+    }
+  }
+}
+
+const vcpu = new KvmVcpu(init.index, init.vcpuFd, init.mmapSize, false, tid);
+Atomics.store(tid, 0, Number(c.gettid(SYS_gettid)));
+try {
+  loop(vcpu);
+} finally {
+  Atomics.store(tid, 0, 0);
+  vcpu.close(); // unmaps this thread's view only; the fd stays with the main thread
+  parentPort?.postMessage({ done: init.index });
+}

@@ -1,0 +1,234 @@
+import { Worker } from 'node:worker_threads';
+import { EventEmitter } from 'eventemitter3';
+import type { Bus, Disposable } from '../../../core/bus/bus.js';
+import type { EventLoop } from '../../../core/events/event-loop.js';
+import type { VcpuExit, VcpuRunner } from '../../../core/hypervisor/hypervisor.js';
+import type { Logger } from '../../../core/logger.js';
+import { c, check, EFD_CLOEXEC, EFD_NONBLOCK, errnoName } from '../../../core/native/libc.js';
+import { EXIT } from '../abi/ioctls.js';
+import { KvmError } from '../errors.js';
+import { ensureKickHandler } from '../kick.js';
+import type { KvmVcpu } from '../vcpu.js';
+import { ACTION, CMD, CTRL, CTRL_WORDS, POST, STATE, type WorkerInit } from './protocol.js';
+import { SharedExitStats } from './stats.js';
+
+/** What the machine wants done after a vCPU exit the runner cannot handle itself. */
+export type ExitAction = 'continue' | 'stop';
+export type ExitHandler = (index: number, exit: VcpuExit) => ExitAction | void;
+
+export interface WorkerRunnerEvents {
+  /** Every exit other than PIO/MMIO (hlt, shutdown, system-event, internal-error, fail-entry, debug, unknown). */
+  exit: (index: number, exit: VcpuExit) => void;
+  /** A vCPU's worker ended (its exit was answered 'stop', KVM_RUN failed, or stop() was called). */
+  'vcpu-stopped': (index: number) => void;
+  /** KVM_RUN failed, a worker died, or the bus threw. */
+  error: (err: unknown, index: number) => void;
+}
+
+export interface WorkerRunnerOptions {
+  /**
+   * How a worker wakes the main thread: 'eventfd' (a per-vCPU eventfd watched by
+   * the EventLoop) or 'atomics' (Atomics.waitAsync on the mailbox). Default:
+   * 'eventfd' when an EventLoop is given.
+   */
+  notify?: 'eventfd' | 'atomics';
+  logger?: Logger;
+  /** Default actions for exits when no handler decides (hlt: 'stop'). */
+  onExit?: ExitHandler;
+}
+
+interface Slot {
+  vcpu: KvmVcpu;
+  ctrl: Int32Array;
+  worker?: Worker;
+  eventFd: number;
+  watch?: Disposable;
+  exited?: Promise<void>;
+  paused: boolean;
+  pauseWaiters: (() => void)[];
+  running: boolean;
+}
+
+const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
+
+/** Atomics.waitAsync (ES2024; Node 16+), typed here because the project's lib is ES2023. */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
+}).waitAsync.bind(Atomics) as (a: Int32Array, i: number, v: number) => { async: true; value: Promise<string> } | { async: false; value: string };
+
+/**
+ * Runs each vCPU on its own worker_thread (KVM_RUN is synchronous) and services
+ * their PIO/MMIO exits on the main thread, where the devices live: the worker
+ * posts the exit in a SharedArrayBuffer mailbox, wakes the main thread (eventfd +
+ * EventLoop.watch, or Atomics.waitAsync), the main thread dispatches to the Bus
+ * directly on the shared kvm_run page, answers, and the worker re-enters the guest.
+ * Other exits go to the exit handler / 'exit' event with the vCPU index.
+ */
+export class WorkerVcpuRunner implements VcpuRunner {
+  readonly stats = new SharedExitStats();
+  readonly events = new EventEmitter<WorkerRunnerEvents>();
+  private readonly slots: Slot[];
+  private readonly notify: 'eventfd' | 'atomics';
+  private exitHandler: ExitHandler | undefined;
+  private state: 'created' | 'running' | 'paused' | 'stopped' = 'created';
+  private allStopped!: Promise<void>;
+
+  constructor(vcpus: readonly KvmVcpu[], private readonly bus: Bus, private readonly loop?: EventLoop, private readonly opts: WorkerRunnerOptions = {}) {
+    if (vcpus.length === 0) throw new KvmError('Runner', 'no vCPUs to run: create them on the Vm before starting the runner');
+    this.notify = opts.notify ?? (loop ? 'eventfd' : 'atomics');
+    if (this.notify === 'eventfd' && !loop) throw new KvmError('Runner', "notify 'eventfd' needs an EventLoop");
+    this.exitHandler = opts.onExit;
+    this.slots = vcpus.map((vcpu) => ({
+      vcpu, ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)), eventFd: -1, paused: false, pauseWaiters: [], running: false,
+    }));
+  }
+
+  /** Decides what happens after hlt/shutdown/system-event/... exits (default: stop that vCPU). */
+  setExitHandler(h: ExitHandler | undefined): void { this.exitHandler = h; }
+
+  /** Resolves when every vCPU has stopped (by itself or through stop()). */
+  get done(): Promise<void> { return this.allStopped; }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new KvmError('Runner', `cannot start a runner that is ${this.state}`);
+    ensureKickHandler();
+    this.state = 'running';
+    const exits: Promise<void>[] = [];
+    for (const s of this.slots) {
+      if (this.notify === 'eventfd') {
+        // SAFETY: the runner owns this eventfd; the worker only writes to it; closed when the worker ends.
+        s.eventFd = Number(check('eventfd', c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
+        const buf = new Uint8Array(8);
+        s.watch = this.loop!.watch(s.eventFd, { readable: true }, () => {
+          c.read(s.eventFd, buf, 8);
+          this.service(s);
+        });
+      }
+      const init: WorkerInit = {
+        index: s.vcpu.index, vcpuFd: s.vcpu.fd, mmapSize: s.vcpu.mmapSize, eventFd: s.eventFd,
+        ctrl: s.ctrl.buffer as SharedArrayBuffer, tid: s.vcpu.tidCell.buffer as SharedArrayBuffer, stats: this.stats.add(),
+      };
+      const w = new Worker(WORKER_URL, { workerData: init });
+      s.worker = w;
+      s.running = true;
+      exits.push(new Promise<void>((resolve) => {
+        w.once('error', (err) => this.events.emit('error', new KvmError('Runner', `vCPU ${s.vcpu.index} worker failed: ${String(err)}`, { index: s.vcpu.index }, { cause: err }), s.vcpu.index));
+        w.once('exit', () => {
+          s.running = false;
+          Atomics.notify(s.ctrl, CTRL.STATE); // releases a pending waitAsync
+          s.watch?.dispose();
+          s.watch = undefined;
+          if (s.eventFd >= 0) c.close(s.eventFd);
+          s.eventFd = -1;
+          for (const r of s.pauseWaiters.splice(0)) r();
+          this.events.emit('vcpu-stopped', s.vcpu.index);
+          resolve();
+        });
+      }));
+      if (this.notify === 'atomics') this.arm(s);
+    }
+    this.allStopped = Promise.all(exits).then(() => { this.state = 'stopped'; });
+  }
+
+  /** waitAsync mode: waits for the worker's next REQUEST without blocking the main thread. */
+  private arm(s: Slot): void {
+    if (!s.running && s.worker) return;
+    const cur = Atomics.load(s.ctrl, CTRL.STATE);
+    if (cur === STATE.REQUEST) {
+      this.service(s);
+      setImmediate(() => this.arm(s));
+      return;
+    }
+    const r = waitAsync(s.ctrl, CTRL.STATE, cur);
+    if (r.async) void r.value.then(() => this.arm(s));
+    else setImmediate(() => this.arm(s));
+  }
+
+  /** Handles a posted exit of one vCPU and answers it. Never throws. */
+  private service(s: Slot): void {
+    if (Atomics.load(s.ctrl, CTRL.STATE) !== STATE.REQUEST) return;
+    const what = Atomics.load(s.ctrl, CTRL.EXIT);
+    let action: number = ACTION.CONTINUE;
+    try {
+      if (what === EXIT.IO || what === EXIT.MMIO) {
+        this.dispatch(s.vcpu.run_.decode(), s.vcpu.index);
+      } else if (what === POST.PAUSED) {
+        s.paused = true;
+        for (const r of s.pauseWaiters.splice(0)) r();
+      } else if (what === POST.FAILED) {
+        const e = Atomics.load(s.ctrl, CTRL.ERRNO);
+        this.events.emit('error', new KvmError('Runner', `KVM_RUN of vCPU ${s.vcpu.index} failed: ${errnoName(e)} (${e})`, { index: s.vcpu.index, errno: e }), s.vcpu.index);
+        action = ACTION.STOP_VCPU;
+      } else {
+        const exit = s.vcpu.run_.decode();
+        this.events.emit('exit', s.vcpu.index, exit);
+        const decided = this.exitHandler?.(s.vcpu.index, exit);
+        action = (decided ?? (exit.kind === 'debug' ? 'continue' : 'stop')) === 'stop' ? ACTION.STOP_VCPU : ACTION.CONTINUE;
+      }
+    } catch (err) {
+      this.events.emit('error', err, s.vcpu.index);
+    }
+    Atomics.store(s.ctrl, CTRL.ACTION, action);
+    Atomics.store(s.ctrl, CTRL.STATE, STATE.RESPONSE);
+    Atomics.notify(s.ctrl, CTRL.STATE);
+  }
+
+  /** PIO/MMIO to the bus. Data views alias kvm_run: reads fill it in place. */
+  private dispatch(exit: VcpuExit, index: number): void {
+    if (exit.kind === 'io') {
+      const { size, count, data, port, direction } = exit;
+      for (let i = 0; i < count; i++) {
+        const d = data.subarray(i * size, (i + 1) * size);
+        this.access('pio', BigInt(port), d, direction === 'out', index);
+      }
+    } else if (exit.kind === 'mmio') {
+      this.access('mmio', exit.address, exit.data, exit.isWrite, index);
+    } else {
+      throw new KvmError('Runner', `vCPU ${index}: malformed ${exit.kind} exit (suberror ${'suberror' in exit ? exit.suberror : '?'})`);
+    }
+  }
+
+  private access(space: 'pio' | 'mmio', addr: bigint, data: Uint8Array, isWrite: boolean, index: number): void {
+    try {
+      if (isWrite) this.bus.write(space, addr, data);
+      else this.bus.read(space, addr, data);
+    } catch (err) {
+      if (!isWrite) data.fill(0xff);
+      this.events.emit('error', err, index);
+    }
+  }
+
+  private kickAll(): void { for (const s of this.slots) if (s.running) s.vcpu.kick(); }
+
+  async pause(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'paused';
+    const acks = this.slots.filter((s) => s.running && !s.paused).map((s) => new Promise<void>((r) => s.pauseWaiters.push(r)));
+    for (const s of this.slots) Atomics.store(s.ctrl, CTRL.CMD, CMD.PAUSE);
+    this.kickAll();
+    await Promise.all(acks);
+  }
+
+  async resume(): Promise<void> {
+    if (this.state !== 'paused') return;
+    this.state = 'running';
+    for (const s of this.slots) {
+      s.paused = false;
+      Atomics.store(s.ctrl, CTRL.CMD, CMD.RUN);
+      Atomics.notify(s.ctrl, CTRL.CMD);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'created') { this.state = 'stopped'; return; }
+    for (const s of this.slots) {
+      Atomics.store(s.ctrl, CTRL.CMD, CMD.STOP);
+      Atomics.notify(s.ctrl, CTRL.CMD);
+    }
+    this.kickAll();
+    await this.allStopped;
+  }
+
+  /** The vCPUs still running (worker alive). */
+  get runningCount(): number { return this.slots.filter((s) => s.running).length; }
+}

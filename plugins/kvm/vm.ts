@@ -1,0 +1,318 @@
+import type { EventFdLike, GsiRoute, Vcpu, HypervisorCapabilities, IoEventRegistration, MemorySlot, Vm } from '../../core/hypervisor/hypervisor.js';
+import type { CpuidEntry } from '../../core/hypervisor/x86.js';
+import { addressOf, c, ERRNO, errno } from '../../core/native/libc.js';
+import { alloc, offsetOf } from './abi/layout.js';
+import * as S from './abi/structs.js';
+import { decodeCpuid2, encodeCpuid2 } from './abi/codec.js';
+import {
+  IOEVENTFD_FLAG_DATAMATCH, IOEVENTFD_FLAG_DEASSIGN, IOEVENTFD_FLAG_PIO, IRQCHIP_IOAPIC, IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE,
+  IRQFD_FLAG_DEASSIGN, IRQFD_FLAG_RESAMPLE, IRQ_ROUTING_IRQCHIP, IRQ_ROUTING_MSI, KVM, MEM_LOG_DIRTY_PAGES, MEM_READONLY,
+  MSI_VALID_DEVID, PIT_SPEAKER_DUMMY,
+} from './abi/ioctls.js';
+import { KvmError } from './errors.js';
+import { ioctlBuf, ioctlError, ioctlNum } from './native.js';
+import { KvmVcpu } from './vcpu.js';
+
+const PAGE = 4096n;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Blob keys of saveState (versioned). */
+export const VM_STATE_KEYS = {
+  clock: 'kvm.clock.v1', picMaster: 'kvm.irqchip.pic_master.v1', picSlave: 'kvm.irqchip.pic_slave.v1',
+  ioapic: 'kvm.irqchip.ioapic.v1', pit: 'kvm.pit2.v1',
+} as const;
+
+/**
+ * A KVM VM. SAFETY: owns `fd` (closed by close()) and the vCPUs it created;
+ * `systemFd` (/dev/kvm) belongs to the KvmHypervisor and is only borrowed.
+ * Memory slots point at host memory the caller owns: it must stay mapped while
+ * the slot exists (remove the slot before unmapping).
+ */
+export class KvmVm implements Vm {
+  private readonly slots = new Map<number, MemorySlot>();
+  private readonly vcpus = new Map<number, KvmVcpu>();
+  private irqchip = false;
+  private pit = false;
+  private closed = false;
+
+  constructor(
+    readonly fd: number,
+    private readonly systemFd: number,
+    readonly capabilities: HypervisorCapabilities,
+    private readonly vcpuMmapSize: number,
+  ) {}
+
+  private live(): void {
+    if (this.closed) throw new KvmError('Closed', 'the VM is closed');
+  }
+
+  get hasIrqChip(): boolean { return this.irqchip; }
+  memorySlots(): readonly MemorySlot[] { return [...this.slots.values()]; }
+
+  setMemorySlot(slot: MemorySlot): void {
+    this.live();
+    const { guestAddress: gpa, size, hostAddress: hva } = slot;
+    const bad = (why: string): never => { throw new KvmError('InvalidArgument', `memory slot ${slot.slot}: ${why}`, { slot: slot.slot }); };
+    if (!Number.isInteger(slot.slot) || slot.slot < 0 || slot.slot > 0xffff) bad(`slot number must be 0..65535`);
+    if (slot.slot >= this.capabilities.maxMemorySlots && this.capabilities.maxMemorySlots > 0) bad(`KVM allows ${this.capabilities.maxMemorySlots} slots`);
+    if (size <= 0n || size % PAGE !== 0n) bad(`size 0x${size.toString(16)} must be a positive multiple of 4 KiB`);
+    if (gpa < 0n || gpa % PAGE !== 0n || gpa + size - 1n > U64_MAX) bad(`guest address 0x${gpa.toString(16)} must be 4 KiB aligned and in range`);
+    if (hva <= 0n || hva % PAGE !== 0n || hva + size - 1n > U64_MAX) bad(`host address 0x${hva.toString(16)} must be a 4 KiB aligned mapping`);
+    for (const other of this.slots.values()) {
+      if (other.slot !== slot.slot && gpa < other.guestAddress + other.size && other.guestAddress < gpa + size) {
+        bad(`[0x${gpa.toString(16)}, +0x${size.toString(16)}) overlaps slot ${other.slot}`);
+      }
+    }
+    this.writeSlot(slot.slot, (slot.logDirtyPages ? MEM_LOG_DIRTY_PAGES : 0) | (slot.readOnly ? MEM_READONLY : 0), gpa, size, hva);
+    this.slots.set(slot.slot, { ...slot });
+  }
+
+  private writeSlot(slot: number, flags: number, gpa: bigint, size: bigint, hva: bigint): void {
+    const { buf, view } = alloc(S.kvm_userspace_memory_region);
+    const o = (f: string): number => offsetOf(S.kvm_userspace_memory_region, f);
+    view.setUint32(o('slot'), slot, true);
+    view.setUint32(o('flags'), flags, true);
+    view.setBigUint64(o('guest_phys_addr'), gpa, true);
+    view.setBigUint64(o('memory_size'), size, true);
+    view.setBigUint64(o('userspace_addr'), hva, true);
+    ioctlBuf(this.fd, 'SET_USER_MEMORY_REGION', buf);
+  }
+
+  removeMemorySlot(slot: number): void {
+    this.live();
+    const s = this.slots.get(slot);
+    if (!s) throw new KvmError('InvalidArgument', `memory slot ${slot} does not exist`, { slot });
+    this.writeSlot(slot, 0, s.guestAddress, 0n, s.hostAddress); // size 0 deletes the slot
+    this.slots.delete(slot);
+  }
+
+  getDirtyLog(slot: number): BigUint64Array {
+    this.live();
+    const s = this.slots.get(slot);
+    if (!s) throw new KvmError('InvalidArgument', `memory slot ${slot} does not exist`, { slot });
+    if (!s.logDirtyPages) throw new KvmError('InvalidArgument', `memory slot ${slot} was not created with logDirtyPages`, { slot });
+    const pages = Number(s.size / PAGE);
+    // An explicit ArrayBuffer of >= 128 bytes lives off the V8 heap, so its address is stable.
+    const words = Math.ceil(pages / 64);
+    const bitmap = new BigUint64Array(new ArrayBuffer(Math.max(words * 8, 128)), 0, words);
+    const { buf, view } = alloc(S.kvm_dirty_log);
+    view.setUint32(offsetOf(S.kvm_dirty_log, 'slot'), slot, true);
+    // SAFETY: the kernel writes ceil(pages/64)*8 bytes at this address during the call only; `bitmap` outlives it.
+    view.setBigUint64(offsetOf(S.kvm_dirty_log, 'dirty_bitmap'), addressOf(bitmap), true);
+    ioctlBuf(this.fd, 'GET_DIRTY_LOG', buf);
+    return bitmap;
+  }
+
+  createIrqChip(): void {
+    this.live();
+    ioctlNum(this.fd, 'CREATE_IRQCHIP');
+    this.irqchip = true;
+  }
+
+  createPit(): void {
+    this.live();
+    const { buf, view } = alloc(S.kvm_pit_config);
+    view.setUint32(offsetOf(S.kvm_pit_config, 'flags'), PIT_SPEAKER_DUMMY, true);
+    ioctlBuf(this.fd, 'CREATE_PIT2', buf);
+    this.pit = true;
+  }
+
+  setTssAddress(addr: bigint): void {
+    this.live();
+    if (addr < 0n || addr + 3n * PAGE > 1n << 32n) throw new KvmError('InvalidArgument', `TSS address 0x${addr.toString(16)} must leave 3 pages below 4 GiB`);
+    ioctlNum(this.fd, 'SET_TSS_ADDR', addr);
+  }
+
+  setIdentityMapAddress(addr: bigint): void {
+    this.live();
+    if (addr < 0n || addr + PAGE > 1n << 32n) throw new KvmError('InvalidArgument', `identity map address 0x${addr.toString(16)} must leave 1 page below 4 GiB`);
+    const { buf, view } = alloc(8);
+    view.setBigUint64(0, addr, true);
+    ioctlBuf(this.fd, 'SET_IDENTITY_MAP_ADDR', buf);
+  }
+
+  setIrqLine(gsi: number, level: boolean): void {
+    this.live();
+    const { buf, view } = alloc(S.kvm_irq_level);
+    view.setUint32(offsetOf(S.kvm_irq_level, 'irq'), checkGsi(gsi), true);
+    view.setUint32(offsetOf(S.kvm_irq_level, 'level'), level ? 1 : 0, true);
+    ioctlBuf(this.fd, 'IRQ_LINE', buf);
+  }
+
+  setGsiRouting(routes: GsiRoute[]): void {
+    this.live();
+    const hdr = S.kvm_irq_routing.size, esz = S.kvm_irq_routing_entry.size;
+    const { buf, view } = alloc(hdr + routes.length * esz);
+    view.setUint32(offsetOf(S.kvm_irq_routing, 'nr'), routes.length, true);
+    routes.forEach((r, i) => {
+      const at = hdr + i * esz;
+      const o = (f: string): number => at + offsetOf(S.kvm_irq_routing_entry, f);
+      view.setUint32(o('gsi'), checkGsi(r.gsi), true);
+      if (r.kind === 'irqchip') {
+        if (![IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE, IRQCHIP_IOAPIC].includes(r.chip)) throw new KvmError('InvalidArgument', `route for GSI ${r.gsi}: unknown irqchip ${r.chip}`);
+        view.setUint32(o('type'), IRQ_ROUTING_IRQCHIP, true);
+        view.setUint32(o('u.irqchip.irqchip'), r.chip, true);
+        view.setUint32(o('u.irqchip.pin'), r.pin >>> 0, true);
+      } else {
+        view.setUint32(o('type'), IRQ_ROUTING_MSI, true);
+        view.setUint32(o('u.msi.address_lo'), Number(r.address & 0xffffffffn), true);
+        view.setUint32(o('u.msi.address_hi'), Number((r.address >> 32n) & 0xffffffffn), true);
+        view.setUint32(o('u.msi.data'), r.data >>> 0, true);
+        if (r.devid !== undefined) {
+          view.setUint32(o('flags'), MSI_VALID_DEVID, true);
+          view.setUint32(o('u.msi.devid'), r.devid >>> 0, true);
+        }
+      }
+    });
+    ioctlBuf(this.fd, 'SET_GSI_ROUTING', buf);
+  }
+
+  signalMsi(msg: { address: bigint; data: number }): void {
+    this.live();
+    const { buf, view } = alloc(S.kvm_msi);
+    view.setUint32(offsetOf(S.kvm_msi, 'address_lo'), Number(msg.address & 0xffffffffn), true);
+    view.setUint32(offsetOf(S.kvm_msi, 'address_hi'), Number((msg.address >> 32n) & 0xffffffffn), true);
+    view.setUint32(offsetOf(S.kvm_msi, 'data'), msg.data >>> 0, true);
+    ioctlBuf(this.fd, 'SIGNAL_MSI', buf); // 0 = the guest blocked it (not an error)
+  }
+
+  private irqfd(fd: EventFdLike, gsi: number, flags: number, resample?: EventFdLike): void {
+    this.live();
+    const { buf, view } = alloc(S.kvm_irqfd);
+    view.setUint32(offsetOf(S.kvm_irqfd, 'fd'), fd.fd, true);
+    view.setUint32(offsetOf(S.kvm_irqfd, 'gsi'), checkGsi(gsi), true);
+    view.setUint32(offsetOf(S.kvm_irqfd, 'flags'), flags | (resample ? IRQFD_FLAG_RESAMPLE : 0), true);
+    if (resample) view.setUint32(offsetOf(S.kvm_irqfd, 'resamplefd'), resample.fd, true);
+    ioctlBuf(this.fd, 'IRQFD', buf);
+  }
+
+  registerIrqfd(fd: EventFdLike, gsi: number, resampleFd?: EventFdLike): void { this.irqfd(fd, gsi, 0, resampleFd); }
+  unregisterIrqfd(fd: EventFdLike, gsi: number): void { this.irqfd(fd, gsi, IRQFD_FLAG_DEASSIGN); }
+
+  private ioeventfd(fd: EventFdLike, at: IoEventRegistration, deassign: boolean): void {
+    this.live();
+    if (![0, 1, 2, 4, 8].includes(at.length)) throw new KvmError('InvalidArgument', `ioeventfd length ${at.length} must be 0, 1, 2, 4 or 8`);
+    if (at.space === 'pio' && (at.address < 0n || at.address + BigInt(at.length) > 0x10000n)) throw new KvmError('InvalidArgument', `ioeventfd port 0x${at.address.toString(16)} out of range`);
+    if (at.address < 0n || at.address > U64_MAX) throw new KvmError('InvalidArgument', `ioeventfd address out of range`);
+    const { buf, view } = alloc(S.kvm_ioeventfd);
+    let flags = (at.space === 'pio' ? IOEVENTFD_FLAG_PIO : 0) | (deassign ? IOEVENTFD_FLAG_DEASSIGN : 0);
+    if (at.datamatch !== undefined) {
+      flags |= IOEVENTFD_FLAG_DATAMATCH;
+      view.setBigUint64(offsetOf(S.kvm_ioeventfd, 'datamatch'), BigInt.asUintN(64, at.datamatch), true);
+    }
+    view.setBigUint64(offsetOf(S.kvm_ioeventfd, 'addr'), at.address, true);
+    view.setUint32(offsetOf(S.kvm_ioeventfd, 'len'), at.length, true);
+    view.setInt32(offsetOf(S.kvm_ioeventfd, 'fd'), fd.fd, true);
+    view.setUint32(offsetOf(S.kvm_ioeventfd, 'flags'), flags, true);
+    ioctlBuf(this.fd, 'IOEVENTFD', buf);
+  }
+
+  registerIoeventfd(fd: EventFdLike, at: IoEventRegistration): void { this.ioeventfd(fd, at, false); }
+  unregisterIoeventfd(fd: EventFdLike, at: IoEventRegistration): void { this.ioeventfd(fd, at, true); }
+
+  supportedCpuid(): CpuidEntry[] {
+    this.live();
+    for (let cap = 128; cap <= 4096; cap *= 2) {
+      const buf = encodeCpuid2([], cap);
+      // SAFETY: systemFd is borrowed from the hypervisor, which outlives its VMs.
+      const r = Number(c.ioctlPtr(this.systemFd, KVM.GET_SUPPORTED_CPUID, buf));
+      if (r >= 0) return decodeCpuid2(new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
+      const e = errno();
+      if (e !== ERRNO.E2BIG) throw ioctlError('GET_SUPPORTED_CPUID', this.systemFd, e);
+    }
+    throw new KvmError('Ioctl', 'KVM_GET_SUPPORTED_CPUID needs more than 4096 entries');
+  }
+
+  createVcpu(index: number): Vcpu { return this.createKvmVcpu(index); }
+
+  /** Like createVcpu, typed as the KVM class (the runner needs its fd and mmap size). */
+  createKvmVcpu(index: number): KvmVcpu {
+    this.live();
+    if (!Number.isInteger(index) || index < 0 || (this.capabilities.maxVcpus > 0 && index >= this.capabilities.maxVcpus)) {
+      throw new KvmError('InvalidArgument', `vCPU index ${index} must be in 0..${this.capabilities.maxVcpus - 1}`, { index });
+    }
+    if (this.vcpus.has(index)) throw new KvmError('InvalidArgument', `vCPU ${index} already exists`, { index });
+    // The vcpu id is the index, so its initial APIC ID is the index too.
+    const fd = ioctlNum(this.fd, 'CREATE_VCPU', index);
+    let v: KvmVcpu;
+    try { v = new KvmVcpu(index, fd, this.vcpuMmapSize, true); } catch (e) { c.close(fd); throw e; }
+    this.vcpus.set(index, v);
+    return v;
+  }
+
+  saveState(): Record<string, Uint8Array> {
+    this.live();
+    const out: Record<string, Uint8Array> = {};
+    const clock = alloc(S.kvm_clock_data);
+    ioctlBuf(this.fd, 'GET_CLOCK', clock.buf);
+    out[VM_STATE_KEYS.clock] = new Uint8Array(clock.buf);
+    if (this.irqchip) {
+      for (const [key, chip] of [[VM_STATE_KEYS.picMaster, IRQCHIP_PIC_MASTER], [VM_STATE_KEYS.picSlave, IRQCHIP_PIC_SLAVE], [VM_STATE_KEYS.ioapic, IRQCHIP_IOAPIC]] as const) {
+        const { buf, view } = alloc(S.kvm_irqchip);
+        view.setUint32(offsetOf(S.kvm_irqchip, 'chip_id'), chip, true);
+        ioctlBuf(this.fd, 'GET_IRQCHIP', buf);
+        out[key] = new Uint8Array(buf);
+      }
+    }
+    if (this.pit) {
+      const { buf } = alloc(S.kvm_pit_state2);
+      ioctlBuf(this.fd, 'GET_PIT2', buf);
+      out[VM_STATE_KEYS.pit] = new Uint8Array(buf);
+    }
+    return out;
+  }
+
+  /** Reads one irqchip's state (PIC master/slave, IOAPIC) as a kvm_irqchip buffer. */
+  getIrqChip(chip: number): Buffer {
+    this.live();
+    const { buf, view } = alloc(S.kvm_irqchip);
+    view.setUint32(offsetOf(S.kvm_irqchip, 'chip_id'), chip, true);
+    ioctlBuf(this.fd, 'GET_IRQCHIP', buf);
+    return buf;
+  }
+
+  restoreState(s: Record<string, Uint8Array>): void {
+    this.live();
+    const known = new Set<string>(Object.values(VM_STATE_KEYS));
+    for (const k of Object.keys(s)) if (!known.has(k)) throw new KvmError('InvalidArgument', `unknown VM state blob '${k}'`, { key: k });
+    const blob = (key: string, size: number): Buffer | undefined => {
+      const b = s[key];
+      if (!b) return undefined;
+      if (b.length !== size) throw new KvmError('InvalidArgument', `VM state '${key}' must be ${size} bytes, got ${b.length}`, { key });
+      return Buffer.from(b);
+    };
+    for (const key of [VM_STATE_KEYS.picMaster, VM_STATE_KEYS.picSlave, VM_STATE_KEYS.ioapic]) {
+      const b = blob(key, S.kvm_irqchip.size);
+      if (!b) continue;
+      if (!this.irqchip) throw new KvmError('InvalidArgument', `VM state has '${key}' but this VM has no in-kernel irqchip`);
+      const chip = b.readUInt32LE(offsetOf(S.kvm_irqchip, 'chip_id'));
+      if (chip > IRQCHIP_IOAPIC) throw new KvmError('InvalidArgument', `VM state '${key}' names irqchip ${chip}`);
+      ioctlBuf(this.fd, 'SET_IRQCHIP', b);
+    }
+    const pit = blob(VM_STATE_KEYS.pit, S.kvm_pit_state2.size);
+    if (pit) {
+      if (!this.pit) throw new KvmError('InvalidArgument', `VM state has a PIT but this VM has none`);
+      ioctlBuf(this.fd, 'SET_PIT2', pit);
+    }
+    const clock = blob(VM_STATE_KEYS.clock, S.kvm_clock_data.size);
+    if (clock) {
+      // Only `clock` (and flags 0) is an input of KVM_SET_CLOCK here.
+      const { buf, view } = alloc(S.kvm_clock_data);
+      view.setBigUint64(0, clock.readBigUInt64LE(offsetOf(S.kvm_clock_data, 'clock')), true);
+      ioctlBuf(this.fd, 'SET_CLOCK', buf);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const v of this.vcpus.values()) v.close();
+    this.vcpus.clear();
+    this.closed = true;
+    c.close(this.fd);
+  }
+}
+
+function checkGsi(gsi: number): number {
+  if (!Number.isInteger(gsi) || gsi < 0 || gsi > 0xffffff) throw new KvmError('InvalidArgument', `GSI ${gsi} out of range`, { gsi });
+  return gsi;
+}
