@@ -39,6 +39,8 @@ export interface PlanOptions {
   discovery?: DiscoveryOptions;
   /** Already discovered plugins (skips discovery). */
   discovered?: ReadonlyMap<string, DiscoveredPlugin>;
+  /** Use the plugin in folder `dir` wherever the config names plugin `name` (tests: swap a backend for a double). */
+  replacePlugins?: Readonly<Record<string, string>>;
 }
 
 function sourceOf(input: ConfigInput): ConfigSource {
@@ -63,6 +65,8 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
       try { plugin = readPluginAt(dir, 'path'); } catch (err) {
         throw source.error(['plugins', index, 'path'], (err as Error).message);
       }
+    } else if (opts.replacePlugins?.[entry.name!] !== undefined) {
+      plugin = readPluginAt(path.resolve(opts.replacePlugins[entry.name!]), 'path');
     } else {
       plugin = discovered.get(entry.name!);
       if (!plugin) {

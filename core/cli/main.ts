@@ -1,0 +1,110 @@
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { VmmError } from '../errors.js';
+import { discoverPlugins, readPluginAt, type DiscoveredPlugin } from '../plugin/discovery.js';
+import { loadPluginCli } from '../plugin/load-module.js';
+import { ConfigSource } from '../config/source.js';
+import { VmConfigSchema } from '../config/schema.js';
+import { planVm } from '../vmm/plan.js';
+import { runVm } from '../vmm/run.js';
+import { ExitCode } from '../vmm/exit-codes.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A user-facing failure: printed as one line, no stack trace. */
+class UsageExit extends Error { constructor(readonly code: number) { super(`exit ${code}`); } }
+
+const fail = (msg: string): never => {
+  process.stderr.write(`vmm: ${msg}\n`);
+  throw new UsageExit(ExitCode.badInput);
+};
+
+function describePlugin(p: DiscoveredPlugin): string {
+  const m = p.manifest;
+  const list = (xs: readonly string[] | undefined) => (xs && xs.length ? xs.join(', ') : '-');
+  return `${m.name} ${m.version} [${p.source}]${m.description ? ` — ${m.description}` : ''}\n`
+    + `    provides: ${list(m.provides)}\n    requires: ${list(m.requires)}${m.optional?.length ? `\n    optional: ${list(m.optional)}` : ''}\n`
+    + `    manifest: ${p.manifestPath}\n`;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('vmm').description('tsvmm: a virtual machine monitor built from plugins').exitOverride().showHelpAfterError(false);
+
+  program.command('run').description('assemble and run the VM described by a YAML config')
+    .argument('<config>', 'VM config (YAML)')
+    .action(async (config: string) => {
+      const r = await runVm(config);
+      process.exitCode = r.exitCode;
+    });
+
+  program.command('validate').description('check a config: schema, plugins, ordering and plugin configs (nothing is started)')
+    .argument('<config>', 'VM config (YAML)')
+    .action(async (config: string) => {
+      const plan = await planVm(config);
+      process.stdout.write(`${config}: ok (${plan.plugins.length} plugin${plan.plugins.length === 1 ? '' : 's'}: ${plan.plugins.map((p) => p.instance).join(' -> ') || 'none'})\n`);
+    });
+
+  program.command('plugins').description('list discovered plugins (and path plugins named in --config)')
+    .option('-c, --config <file>', 'also list plugins named by path in this config')
+    .option('--json', 'machine-readable output')
+    .action((opts: { config?: string; json?: boolean }) => {
+      const broken: string[] = [];
+      const found = [...discoverPlugins({ onBroken: (e) => broken.push(e.message) }).values()];
+      if (opts.config) {
+        const source = ConfigSource.fromFile(opts.config);
+        const cfg = source.validate(VmConfigSchema, source.value);
+        cfg.plugins.forEach((e, i) => {
+          if (e.path === undefined) return;
+          try { found.push(readPluginAt(path.resolve(source.baseDir, e.path), 'path')); } catch (err) {
+            throw source.error(['plugins', i, 'path'], (err as Error).message);
+          }
+        });
+      }
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(found.map((p) => ({ ...p.manifest, source: p.source, manifestPath: p.manifestPath })), null, 2)}\n`);
+      } else {
+        for (const p of found) process.stdout.write(describePlugin(p));
+        if (found.length === 0) process.stdout.write('no plugins found\n');
+      }
+      for (const b of broken) process.stderr.write(`vmm: warning: ${b}\n`);
+    });
+  return program;
+}
+
+/** Adds subcommands from plugins whose manifest has `cli` (e.g. `vmm image ...` from qcow). */
+async function addPluginCommands(program: Command): Promise<void> {
+  let found: Map<string, DiscoveredPlugin>;
+  try { found = discoverPlugins(); } catch { return; }
+  for (const p of found.values()) {
+    if (!p.cliPath || !fs.existsSync(p.cliPath)) continue; // not built: `vmm plugins` still lists it
+    try {
+      const reg = await loadPluginCli(p);
+      reg?.(program);
+    } catch (err) {
+      process.stderr.write(`vmm: warning: ${(err as Error).message}\n`);
+    }
+  }
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  await addPluginCommands(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof UsageExit) return err.code;
+    if (err instanceof CommanderError) {
+      // commander already printed its message (or help/version, exitCode 0)
+      return err.exitCode === 0 ? 0 : ExitCode.badInput;
+    }
+    if (err instanceof VmmError) {
+      process.stderr.write(`vmm: ${err.message}\n`);
+      if (process.env.VMM_DEBUG) process.stderr.write(`${err.stack}\n`);
+      return err.name === 'AssemblyError' && err.kind === 'Start' ? ExitCode.error : ExitCode.badInput;
+    }
+    process.stderr.write(`vmm: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return ExitCode.error;
+  }
+}

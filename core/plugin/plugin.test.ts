@@ -1,0 +1,138 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { discoverPlugins, readPluginAt, type DiscoveredPlugin } from './discovery.js';
+import { orderPlugins, type PluginInstance } from './order.js';
+import { parseManifest } from './manifest.js';
+import { resolvePluginModule, buildLocations } from './locations.js';
+import { loadPluginModule } from './load-module.js';
+import { PluginError } from './errors.js';
+
+function perr(fn: () => unknown): PluginError {
+  try { fn(); } catch (e) { expect(e).to.be.instanceOf(PluginError); return e as PluginError; }
+  return expect.fail('expected a PluginError');
+}
+
+const fake = (name: string, provides: string[], requires: string[] = [], optional?: string[]): DiscoveredPlugin => ({
+  manifest: { name, version: '1.0.0', provides, requires, optional, entry: './plugin.js' },
+  manifestPath: `/x/${name}/vmm-plugin.json`, dir: `/x/${name}`, source: 'repo', entryPath: `/x/${name}/plugin.js`,
+});
+const inst = (ps: DiscoveredPlugin[]): PluginInstance[] => ps.map((plugin, index) => ({ plugin, index, instance: plugin.manifest.name }));
+const opts = {
+  coreTokens: new Set(['Bus', 'EventLoop']),
+  cardinality: (t: string) => (t === 'Hypervisor' || t === 'Machine' ? 'singular' as const : 'multiple' as const),
+};
+
+describe('plugin manifests', () => {
+  it('accepts a valid manifest and fills defaults', () => {
+    const m = parseManifest({ name: 'serial', version: '0.1.0', entry: './plugin.js' }, 'x.json');
+    expect(m.provides).to.deep.equal([]);
+    expect(m.requires).to.deep.equal([]);
+  });
+  it('rejects unknown keys and bad names, naming the file', () => {
+    expect(perr(() => parseManifest({ name: 'a', version: '1', entry: 'e', bogus: 1 }, 'm.json')).message).to.match(/m\.json.*bogus/);
+    expect(perr(() => parseManifest({ name: '../evil', version: '1', entry: 'e' }, 'm.json')).kind).to.equal('Manifest');
+    expect(perr(() => parseManifest({ name: 'a', version: '1' }, 'm.json')).message).to.contain('entry');
+  });
+});
+
+describe('plugin ordering', () => {
+  it('orders providers before dependants, keeping YAML order otherwise', () => {
+    const out = orderPlugins(inst([fake('serial', [], ['Machine']), fake('x86', ['Machine'], ['Hypervisor', 'Bus']), fake('kvm', ['Hypervisor']), fake('rtc', [])]), opts);
+    expect(out.map((p) => p.instance)).to.deep.equal(['kvm', 'x86', 'serial', 'rtc']);
+  });
+  it('optional requirements order only when present', () => {
+    const out = orderPlugins(inst([fake('a', [], [], ['Net']), fake('b', ['Net'])]), opts);
+    expect(out.map((p) => p.instance)).to.deep.equal(['b', 'a']);
+    expect(orderPlugins(inst([fake('a', [], [], ['Net'])]), opts).map((p) => p.instance)).to.deep.equal(['a']);
+  });
+  it('missing provider names the requiring plugin and the token', () => {
+    const e = perr(() => orderPlugins(inst([fake('x86', ['Machine'], ['Hypervisor'])]), { ...opts, hint: () => 'discovered plugins providing it: kvm' }));
+    expect(e.kind).to.equal('MissingProvider');
+    expect(e.message).to.contain("'x86'").and.contain("'Hypervisor'").and.contain('kvm');
+  });
+  it('core tokens need no plugin', () => {
+    expect(orderPlugins(inst([fake('dev', [], ['Bus', 'EventLoop'])]), opts)).to.have.length(1);
+  });
+  it('two providers of a singular token: names both', () => {
+    const e = perr(() => orderPlugins(inst([fake('kvm', ['Hypervisor']), fake('mock', ['Hypervisor'])]), opts));
+    expect(e.kind).to.equal('DuplicateProvider');
+    expect(e.message).to.contain("'kvm'").and.contain("'mock'").and.contain('Hypervisor');
+  });
+  it('several providers of a multiple token are fine and all order first', () => {
+    const out = orderPlugins(inst([fake('blk', [], ['DiskFormat']), fake('raw', ['DiskFormat']), fake('qcow', ['DiskFormat'])]), opts);
+    expect(out.map((p) => p.instance)).to.deep.equal(['raw', 'qcow', 'blk']);
+  });
+  it('cycles are named', () => {
+    const e = perr(() => orderPlugins(inst([fake('ok', []), fake('a', ['A'], ['B']), fake('b', ['B'], ['C']), fake('c', ['C'], ['A'])]), opts));
+    expect(e.kind).to.equal('Cycle');
+    expect(e.message).to.contain('a -> b -> c -> a');
+    expect(e.data.cycle).to.deep.equal(['a', 'b', 'c']);
+  });
+});
+
+describe('plugin discovery', () => {
+  let dir: string;
+  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plug-')); });
+  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+  const write = (p: string, content: unknown) => {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.writeFileSync(path.join(dir, p), typeof content === 'string' ? content : JSON.stringify(content));
+  };
+
+  it('finds folder plugins and npm packages (plain and scoped), reports broken manifests', () => {
+    write('plugins/serial/vmm-plugin.json', { name: 'serial', version: '1.0.0', provides: [], requires: ['Bus'], entry: './plugin.js' });
+    write('plugins/not-a-plugin/readme.txt', 'x');
+    write('plugins/broken/vmm-plugin.json', '{ nope');
+    write('nm/tap-net/package.json', { name: 'tap-net', version: '2.0.0', vmmPlugin: { name: 'tap-net', version: '2.0.0', provides: ['Net'], requires: [], entry: './index.js' } });
+    write('nm/@acme/rng/package.json', { name: '@acme/rng', version: '1.0.0', vmmPlugin: { name: '@acme/rng', version: '1.0.0', entry: './rng.js' } });
+    write('nm/lodash/package.json', { name: 'lodash', version: '4.0.0' });
+    write('nm/serial/package.json', { name: 'serial', vmmPlugin: { name: 'serial', version: '9.9.9', entry: './x.js' } });
+    const broken: string[] = [];
+    const found = discoverPlugins({ pluginDirs: [path.join(dir, 'plugins')], nodeModules: [path.join(dir, 'nm')], onBroken: (e) => broken.push(e.message) });
+    expect([...found.keys()].sort()).to.deep.equal(['@acme/rng', 'serial', 'tap-net']);
+    expect(found.get('serial')!.manifest.version).to.equal('1.0.0'); // repo wins over npm
+    expect(found.get('tap-net')!.source).to.equal('npm');
+    expect(found.get('tap-net')!.entryPath).to.equal(path.join(dir, 'nm/tap-net/index.js'));
+    expect(found.get('@acme/rng')!.entryPath).to.equal(path.join(dir, 'nm/@acme/rng/rng.js'));
+    expect(broken).to.have.length(1);
+    expect(broken[0]).to.contain('broken');
+  });
+
+  it('readPluginAt reads a folder outside the repo; entry resolves beside the manifest', () => {
+    write('ext/vmm-plugin.json', { name: 'ext', version: '1.0.0', entry: './main.js' });
+    const p = readPluginAt(path.join(dir, 'ext'));
+    expect(p.entryPath).to.equal(path.join(dir, 'ext/main.js'));
+    expect(() => readPluginAt(path.join(dir, 'missing'))).to.throw(PluginError, /no vmm-plugin\.json/);
+  });
+
+  it('maps in-repo source manifests to the build folder', () => {
+    const loc = buildLocations();
+    const src = path.join(loc.repoRoot, 'plugins', 'serial');
+    expect(resolvePluginModule(src, './plugin.js')).to.equal(path.join(loc.distDir, 'plugins', 'serial', 'plugin.js'));
+    expect(resolvePluginModule(path.join(dir, 'x'), './plugin.js')).to.equal(path.join(dir, 'x', 'plugin.js'));
+  });
+
+  it('loadPluginModule: missing file, broken module, and missing register are clear errors', async () => {
+    write('p/vmm-plugin.json', { name: 'p', version: '1.0.0', entry: './plugin.js' });
+    const p = readPluginAt(path.join(dir, 'p'));
+    const fails = async (re: RegExp) => {
+      try { await loadPluginModule(p); } catch (e) { expect(e).to.be.instanceOf(PluginError); expect((e as Error).message).to.match(re); return; }
+      expect.fail('expected failure');
+    };
+    await fails(/does not exist/);
+    write('p/plugin.js', 'export default {;');
+    await fails(/cannot load/);
+    write('r/vmm-plugin.json', { name: 'r', version: '1.0.0', entry: './plugin.js' });
+    write('r/plugin.js', 'export default { name: 1 };');
+    try { await loadPluginModule(readPluginAt(path.join(dir, 'r'))); expect.fail('expected failure'); } catch (e) {
+      expect((e as Error).message).to.match(/does not export a plugin/);
+    }
+    write('q/vmm-plugin.json', { name: 'q', version: '1.0.0', entry: './plugin.js' });
+    write('q/plugin.js', 'export const plugin = { register() { return []; } };');
+    const m = await loadPluginModule(readPluginAt(path.join(dir, 'q')));
+    expect(m.register).to.be.a('function');
+  });
+});

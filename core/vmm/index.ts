@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './plan.js';
+export * from './assemble.js';
+export * from './run.js';
+export * from './exit-codes.js';
+export * from './logger.js';
