@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import plugin from './plugin.js';
+import { SerialConfigSchema } from './config.js';
+import { createLegacyTestBed } from './testing.js';
+import { Ier, Reg } from './registers.js';
+
+const cfg = (c: unknown) => SerialConfigSchema.parse(c);
+
+describe('serial: plugin', () => {
+  it('registers COM1 at 0x3f8 on IRQ 4 and drives the line through vm.setIrqLine', async () => {
+    const bed = createLegacyTestBed();
+    const disposables = await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } }))) ?? [];
+    const reg = bed.bus.find('pio', 0x3f8n);
+    expect(reg?.name).to.equal('serial');
+    expect(bed.bus.find('pio', 0x3ffn)?.name).to.equal('serial');
+    expect(bed.bus.find('pio', 0x400n)).to.equal(undefined);
+    expect(bed.registry.get('serial')).to.not.equal(undefined);
+    expect(() => bed.irqs.claim(4, 'other')).to.throw(/already used by 'serial'/);
+
+    bed.bus.write('pio', 0x3f8n + BigInt(Reg.IER), Uint8Array.of(Ier.THRI));
+    expect(bed.vm.irqCalls).to.deep.equal([{ gsi: 4, level: true }]);
+    const iir = new Uint8Array(1);
+    bed.bus.read('pio', 0x3f8n + BigInt(Reg.IIR_FCR), iir);
+    expect(bed.vm.irqCalls.at(-1)).to.deep.equal({ gsi: 4, level: false });
+
+    for (const d of disposables) d.dispose();
+    expect(bed.bus.find('pio', 0x3f8n)).to.equal(undefined);
+  });
+
+  it('places COM2 at 0x2f8 on IRQ 3, and an explicit irq overrides', async () => {
+    const bed = createLegacyTestBed();
+    await plugin.register(bed.container, bed.context('com2', cfg({ port: 'COM2', console: { kind: 'none' } })));
+    await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', irq: 6, console: { kind: 'none' } })));
+    expect(bed.bus.find('pio', 0x2f8n)?.name).to.equal('com2');
+    expect(bed.bus.find('pio', 0x3e8n)?.name).to.equal('com3');
+    expect(bed.irqs.assignments().get(3)).to.equal('com2');
+    expect(bed.irqs.assignments().get(6)).to.equal('com3');
+  });
+
+  it('fails clearly when two ports want the same IRQ', async () => {
+    const bed = createLegacyTestBed();
+    await plugin.register(bed.container, bed.context('com1', cfg({ console: { kind: 'none' } })));
+    let err: Error | undefined;
+    try { await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', console: { kind: 'none' } }))); } catch (e) { err = e as Error; }
+    expect(err?.message).to.match(/interrupt line 4/);
+  });
+
+  it('rejects unknown config keys and backends', () => {
+    expect(SerialConfigSchema.safeParse({ prot: 'COM1' }).success).to.equal(false);
+    expect(SerialConfigSchema.safeParse({ console: { kind: 'tcp' } }).success).to.equal(false);
+    expect(SerialConfigSchema.safeParse({ console: { kind: 'file' } }).success, 'file needs a path').to.equal(false);
+    expect(SerialConfigSchema.parse({}).console).to.deep.equal({ kind: 'stdio' });
+  });
+
+  it('activates the console when the VM starts and closes it when the VM stops', async () => {
+    const bed = createLegacyTestBed();
+    await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } })));
+    const dev = bed.registry.get('serial') as unknown as { activate(): void; destroy(): void; receive(b: Uint8Array): number };
+    bed.lifecycle.emit('started');
+    expect(dev.receive(Uint8Array.of(1))).to.equal(1);
+    bed.lifecycle.emit('stopped', { kind: 'poweroff' });
+    expect(dev.receive(Uint8Array.of(1))).to.equal(0);
+  });
+});
