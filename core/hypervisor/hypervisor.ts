@@ -135,6 +135,25 @@ export interface VcpuRunner {
   /** Stops every vCPU; resolves when all have stopped. */
   stop(): Promise<void>;
   readonly stats: VcpuExitStats;
+  /**
+   * Optional: decides what follows an exit other than PIO/MMIO (hlt, shutdown,
+   * system-event, internal-error, ...): 'stop' ends that vCPU, 'continue' re-enters.
+   * The arch machine installs one to turn guest power events into a StopReason.
+   */
+  setExitHandler?(handler: ((vcpu: number, exit: VcpuExit) => 'continue' | 'stop' | void) | undefined): void;
+  /**
+   * Optional: each vCPU's run state, read on its own thread (briefly kicking it out of
+   * guest code). The x86 machine polls it to notice a guest that halted every CPU with
+   * interrupts off — Linux's poweroff when there is no ACPI — and ends the VM as powered off.
+   */
+  vcpuStates?(): Promise<VcpuRunState[]>;
+}
+
+export interface VcpuRunState {
+  index: number;
+  mpState: MpState;
+  /** RFLAGS.IF. */
+  interruptsEnabled: boolean;
 }
 
 export interface VcpuExitStats {
