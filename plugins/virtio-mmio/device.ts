@@ -1,0 +1,282 @@
+import type { BusDevice } from '../../core/bus/bus.js';
+import type { Device, Snapshottable } from '../../core/device/device.js';
+import type { EventFd } from '../../core/events/event-loop.js';
+import type { Logger } from '../../core/logger.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { VirtioDevice, VirtioInterrupt } from '../../core/virtio/virtio.js';
+import { DeviceStatus } from '../virtio/constants.js';
+import { SplitQueue, type SplitQueueProgress } from '../virtio/split-queue.js';
+import { DeviceNegotiation } from '../virtio/status.js';
+import type { VirtioMmioMetrics } from './metrics.js';
+import { newMetrics } from './metrics.js';
+import { INT_CONFIG, INT_VRING, MMIO_MAGIC, MMIO_VENDOR_ID, MMIO_VERSION, Reg } from './registers.js';
+import { restoreTransport, saveTransport, TRANSPORT_STATE_VERSION } from './state.js';
+
+/** How the transport reaches the driver's interrupt controller. */
+export interface InterruptLine {
+  /** Edge: signal the line once (irqfd write, or a pulse on the irqchip pin). */
+  trigger(): void;
+}
+
+export interface MmioTransportDeps {
+  /** Guest memory, resolved when the driver sets DRIVER_OK. */
+  memory: () => GuestMemory;
+  /** One eventfd per queue: the ioeventfd KVM signals, and what a bus-path QueueNotify writes. */
+  queueEvents: EventFd[];
+  line: InterruptLine;
+  logger?: Logger;
+}
+
+const u32 = (d: Uint8Array): number => new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true);
+const put32 = (d: Uint8Array, v: number): void => new DataView(d.buffer, d.byteOffset, d.byteLength).setUint32(0, v >>> 0, true);
+
+/**
+ * The virtio-mmio (version 2) register window of one VirtioDevice. It runs the
+ * status state machine and feature negotiation, holds the driver's queue layout,
+ * activates the device at DRIVER_OK and raises interrupts. Guest accesses never
+ * throw: a wrong size, a write to a read-only register or a write in the wrong
+ * state is ignored and counted; a misbehaving driver gets DEVICE_NEEDS_RESET.
+ */
+export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
+  readonly id: string;
+  readonly stateVersion = TRANSPORT_STATE_VERSION;
+  readonly metrics: VirtioMmioMetrics = newMetrics();
+  readonly queues: SplitQueue[];
+  readonly interrupt: VirtioInterrupt;
+  negotiation: DeviceNegotiation;
+  deviceFeaturesSel = 0;
+  driverFeaturesSel = 0;
+  queueSel = 0;
+  interruptStatus = 0;
+  configGeneration = 0;
+  /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
+  private epoch = 0;
+  private activeEpoch: number | undefined;
+
+  constructor(readonly device: VirtioDevice, private readonly deps: MmioTransportDeps) {
+    this.id = `virtio-mmio:${device.id}`;
+    this.negotiation = new DeviceNegotiation(device.deviceFeatures);
+    this.queues = device.queueMaxSizes.map((max, i) => new SplitQueue(i, max));
+    this.interrupt = {
+      signalUsedQueue: () => this.raise(INT_VRING),
+      signalConfigChange: () => { this.configGeneration = (this.configGeneration + 1) >>> 0; this.raise(INT_CONFIG); },
+    };
+  }
+
+  get activated(): boolean { return this.activeEpoch !== undefined; }
+  get status(): number { return this.negotiation.status; }
+
+  // ---- bus side -----------------------------------------------------------
+
+  read(offset: bigint, data: Uint8Array): void {
+    data.fill(0);
+    try {
+      if (offset >= BigInt(Reg.Config)) { this.readConfig(Number(offset) - Reg.Config, data); return; }
+      if (data.length !== 4) { this.metrics.ignoredAccesses++; return; }
+      const v = this.readRegister(Number(offset));
+      if (v === undefined) this.metrics.ignoredAccesses++;
+      else put32(data, v);
+    } catch (err) {
+      // A device callback threw (readConfig); the guest reads zeros and the VMM goes on.
+      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio read failed');
+      data.fill(0);
+    }
+  }
+
+  write(offset: bigint, data: Uint8Array): void {
+    try {
+      if (offset >= BigInt(Reg.Config)) { this.writeConfig(Number(offset) - Reg.Config, data); return; }
+      if (data.length !== 4 || !this.writeRegister(Number(offset), u32(data))) this.metrics.ignoredAccesses++;
+    } catch (err) {
+      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio write failed');
+      this.needsReset(`register write at 0x${offset.toString(16)} failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  private get selectedQueue(): SplitQueue | undefined { return this.queues[this.queueSel]; }
+
+  private readRegister(off: number): number | undefined {
+    switch (off) {
+      case Reg.MagicValue: return MMIO_MAGIC;
+      case Reg.Version: return MMIO_VERSION;
+      case Reg.DeviceID: return this.device.deviceType;
+      case Reg.VendorID: return MMIO_VENDOR_ID;
+      case Reg.DeviceFeatures: return this.negotiation.deviceFeatureWord(this.deviceFeaturesSel);
+      case Reg.QueueNumMax: return this.selectedQueue?.maxSize ?? 0;
+      case Reg.QueueReady: return this.selectedQueue?.ready ? 1 : 0;
+      case Reg.InterruptStatus: return this.interruptStatus;
+      case Reg.Status: return this.negotiation.status;
+      case Reg.ConfigGeneration: return this.configGeneration;
+      // No shared memory regions: a length of -1 says "none".
+      case Reg.SHMLenLow: case Reg.SHMLenHigh: case Reg.SHMBaseLow: case Reg.SHMBaseHigh: return 0xffff_ffff;
+      default: return undefined;
+    }
+  }
+
+  /** Applies a 32-bit register write; false when it was ignored. */
+  private writeRegister(off: number, v: number): boolean {
+    const n = this.negotiation;
+    switch (off) {
+      case Reg.DeviceFeaturesSel: this.deviceFeaturesSel = v; return true;
+      case Reg.DriverFeaturesSel: this.driverFeaturesSel = v; return true;
+      case Reg.DriverFeatures: return n.setDriverFeatureWord(this.driverFeaturesSel, v);
+      case Reg.QueueSel: this.queueSel = v; return true;
+      case Reg.QueueNotify: return this.notify(v);
+      case Reg.InterruptACK: this.interruptStatus &= ~v & (INT_VRING | INT_CONFIG); return true;
+      case Reg.Status: return this.writeStatus(v);
+      case Reg.SHMSel: return true;
+      case Reg.QueueReady: {
+        const q = this.selectedQueue;
+        if (!q || !n.queuesConfigurable) return false;
+        q.ready = v === 1;
+        return true;
+      }
+      case Reg.QueueNum: case Reg.QueueDescLow: case Reg.QueueDescHigh: case Reg.QueueDriverLow:
+      case Reg.QueueDriverHigh: case Reg.QueueDeviceLow: case Reg.QueueDeviceHigh: {
+        const q = this.selectedQueue;
+        // The layout may change only while the queue is not ready, before DRIVER_OK.
+        if (!q || !n.queuesConfigurable || q.ready) return false;
+        this.setQueueField(q, off, v);
+        return true;
+      }
+      default: return false; // read-only or unknown
+    }
+  }
+
+  private setQueueField(q: SplitQueue, off: number, v: number): void {
+    const lo = (cur: bigint): bigint => (cur & ~0xffff_ffffn) | BigInt(v >>> 0);
+    const hi = (cur: bigint): bigint => (cur & 0xffff_ffffn) | (BigInt(v >>> 0) << 32n);
+    switch (off) {
+      case Reg.QueueNum: q.size = v >>> 0; break;
+      case Reg.QueueDescLow: q.descTable = lo(q.descTable); break;
+      case Reg.QueueDescHigh: q.descTable = hi(q.descTable); break;
+      case Reg.QueueDriverLow: q.availRing = lo(q.availRing); break;
+      case Reg.QueueDriverHigh: q.availRing = hi(q.availRing); break;
+      case Reg.QueueDeviceLow: q.usedRing = lo(q.usedRing); break;
+      case Reg.QueueDeviceHigh: q.usedRing = hi(q.usedRing); break;
+    }
+  }
+
+  /** A QueueNotify that reached the bus (no ioeventfd matched): hand it to the device like the ioeventfd would. */
+  private notify(v: number): boolean {
+    this.metrics.busNotifications++;
+    if (!this.activated || v >= this.queues.length) return false;
+    this.deps.queueEvents[v].write(1n);
+    return true;
+  }
+
+  private readConfig(off: number, data: Uint8Array): void {
+    if (!this.configAccessOk(off, data.length)) { this.metrics.ignoredAccesses++; return; }
+    this.device.readConfig(off, data);
+  }
+
+  private writeConfig(off: number, data: Uint8Array): void {
+    const n = this.negotiation;
+    if (!this.configAccessOk(off, data.length) || !n.has(DeviceStatus.DRIVER) || n.has(DeviceStatus.FAILED)) {
+      this.metrics.ignoredAccesses++;
+      return;
+    }
+    this.device.writeConfig(off, data.slice());
+  }
+
+  private configAccessOk(off: number, len: number): boolean {
+    if (![1, 2, 4, 8].includes(len)) return false;
+    const size = this.device.configSize;
+    return size === undefined ? off + len <= 0x1000 - Reg.Config : off + len <= size;
+  }
+
+  // ---- status, activation, reset ------------------------------------------
+
+  private writeStatus(v: number): boolean {
+    const out = this.negotiation.writeStatus(v);
+    switch (out.action) {
+      case 'reset': this.reset(); return true;
+      case 'activate': this.activateDevice(); return true;
+      case 'none': return true;
+      case 'ignored':
+        this.metrics.refusedStatusWrites++;
+        this.deps.logger?.debug({ device: this.device.id, status: v, reason: out.reason }, 'virtio-mmio status write refused');
+        return false;
+    }
+  }
+
+  private activateDevice(progress?: readonly (SplitQueueProgress | undefined)[]): void {
+    const epoch = this.epoch;
+    const features = this.negotiation.driverFeatures;
+    let memory: GuestMemory;
+    try {
+      memory = this.deps.memory();
+      this.queues.forEach((q, i) => q.activate(memory, features, progress?.[i]));
+    } catch (err) {
+      this.needsReset(`queue setup refused: ${(err as Error)?.message ?? String(err)}`);
+      return;
+    }
+    this.activeEpoch = epoch;
+    this.metrics.activations++;
+    try {
+      this.device.activate({
+        features, memory, queues: this.queues, queueEvents: this.deps.queueEvents, interrupt: this.interrupt,
+        needsReset: (reason: string) => { if (this.epoch === epoch) this.needsReset(reason); },
+      });
+    } catch (err) {
+      this.needsReset(`device activation failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  /** Marks DEVICE_NEEDS_RESET; after DRIVER_OK the driver learns it through a config-change interrupt. */
+  needsReset(reason: string): void {
+    if (this.negotiation.has(DeviceStatus.DEVICE_NEEDS_RESET)) return;
+    this.metrics.needsReset++;
+    this.deps.logger?.warn({ device: this.device.id, reason }, 'virtio device needs reset');
+    this.negotiation.markNeedsReset();
+    if (this.negotiation.has(DeviceStatus.DRIVER_OK)) this.interrupt.signalConfigChange();
+  }
+
+  /** Driver wrote 0 to Status (or the VMM resets): back to power-on state. */
+  reset(): void {
+    this.epoch++;
+    const wasActive = this.activated;
+    this.activeEpoch = undefined;
+    this.metrics.resets++;
+    if (wasActive) {
+      try { this.device.reset(); } catch (err) { this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed'); }
+    }
+    this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
+    for (const q of this.queues) q.reset();
+    for (const ev of this.deps.queueEvents) ev.read(); // drop kicks of the old session
+    this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
+    this.interruptStatus = 0;
+  }
+
+  private raise(bit: number): void {
+    if (this.negotiation.status === 0) return; // a reset device does not interrupt
+    this.interruptStatus |= bit;
+    this.metrics.interrupts++;
+    this.deps.line.trigger();
+  }
+
+  // ---- snapshots ------------------------------------------------------------
+
+  snapshot(): unknown { return saveTransport(this); }
+
+  restore(state: unknown): void {
+    if (this.activated) {
+      try { this.device.reset(); } catch (err) { this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed'); }
+    }
+    this.epoch++;
+    this.activeEpoch = undefined;
+    const s = restoreTransport(this, state);
+    if (s.activated) this.activateDevice(s.progress);
+  }
+
+  /** Internal to restore: applies validated fields. */
+  applyRestored(fields: { status: number; driverFeatures: bigint; deviceFeaturesSel: number; driverFeaturesSel: number; queueSel: number; interruptStatus: number; configGeneration: number }): void {
+    this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
+    this.negotiation.load({ status: fields.status, driverFeatures: fields.driverFeatures });
+    this.deviceFeaturesSel = fields.deviceFeaturesSel;
+    this.driverFeaturesSel = fields.driverFeaturesSel;
+    this.queueSel = fields.queueSel;
+    this.interruptStatus = fields.interruptStatus;
+    this.configGeneration = fields.configGeneration;
+  }
+}
