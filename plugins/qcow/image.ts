@@ -267,7 +267,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       await this.assertNotMetadata(m.host);
       host = m.host;
     } else {
-      host = (await this.refs.allocCluster()) * this.cs;
+      host = await this.alloc();
     }
     let buf = d;
     if (d.length !== this.cs) {
@@ -341,7 +341,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
         let pos = this.compressCursor;
         const hostCluster = Math.floor(pos / this.cs);
         if (pos === 0 || (pos % this.cs) + c.length > this.cs || (await this.refs.get(hostCluster)) >= this.refs.max) {
-          pos = (await this.refs.allocCluster()) * this.cs;
+          pos = await this.alloc();
         } else {
           await this.refs.update(hostCluster, 1);
         }
@@ -360,11 +360,18 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       if (!this.map.l1Copied(i)) fail('unsupported', `L2 table ${i} is shared (internal snapshot); the image cannot be written`);
       return;
     }
-    const host = (await this.refs.allocCluster()) * this.cs;
+    const host = await this.alloc();
     const table = new Uint8Array(this.cs);
     await this.file.write(table, host);
     await this.file.sync();
     await this.map.installL2(i, host, table);
+  }
+
+  /** A fresh host cluster (byte offset). A hostile refcount block could offer metadata: refuse it. */
+  private async alloc(): Promise<number> {
+    const host = (await this.refs.allocCluster()) * this.cs;
+    await this.assertNotMetadata(host);
+    return host;
   }
 
   /** Queues the host clusters a mapping held, to be freed at the next flush. */

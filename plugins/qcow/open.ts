@@ -14,6 +14,8 @@ export const MAX_BACKING_DEPTH = 10;
 export interface QcowOpenOptions extends DiskOpenOptions {
   /** Check-only opens may read images marked corrupt or dirty without repairing them. */
   forCheck?: boolean;
+  /** Read-only inspection (info): do not open the backing file even if one is named. */
+  skipBacking?: boolean;
 }
 
 interface Chain {
@@ -48,7 +50,7 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
       if (h.incompatible & INCOMPAT_CORRUPT) fail('corrupt-image', `${opts.path} is marked corrupt; it can only be opened read-only (run 'vmm image check')`);
       if (h.nbSnapshots > 0) fail('unsupported', `${opts.path} has internal snapshots; open it read-only`);
     }
-    if (h.backingFile !== undefined) {
+    if (h.backingFile !== undefined && !(opts.skipBacking && opts.readOnly)) {
       if (!opts.allowBacking) {
         fail('backing', `${opts.path} names a backing file (${JSON.stringify(h.backingFile)}) but backing files are not allowed here; enable allowBacking only for images you trust`, { backingFile: h.backingFile });
       }

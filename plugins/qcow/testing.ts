@@ -1,0 +1,63 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Test helpers for qcow2 work, shared by this plugin's tests and others that want real images. */
+
+export const hasQemuImg = spawnSync('qemu-img', ['--version'], { timeout: 10_000 }).status === 0;
+export const QEMU_MISSING = 'qemu-img not installed (apt-get install qemu-utils)';
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function qemuImg(args: string[]): Run {
+  const r = spawnSync('qemu-img', args, { timeout: 60_000, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs qemu-io commands (e.g. 'write -P 0xab 0 64k', 'write -z 1M 64k', 'discard 0 1M') on an image. */
+export function qemuIo(file: string, cmds: string[], format = 'qcow2'): Run {
+  const args = ['-f', format];
+  for (const c of cmds) args.push('-c', c);
+  args.push(file);
+  const r = spawnSync('qemu-io', args, { timeout: 60_000, encoding: 'utf8' });
+  if (r.status !== 0 || /error|failed/i.test(r.stdout + r.stderr)) throw new Error(`qemu-io failed: ${r.stdout}${r.stderr}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** qemu-img check --output=json, parsed (exit status kept). */
+export function qemuCheck(file: string, repair?: 'leaks' | 'all'): { status: number | null; corruptions: number; leaks: number; raw: string } {
+  const r = qemuImg(['check', '--output=json', ...(repair ? ['-r', repair] : []), file]);
+  let j: Record<string, number> = {};
+  try {
+    j = JSON.parse(r.stdout) as Record<string, number>;
+  } catch {
+    /* keep empty: status tells */
+  }
+  return { status: r.status, corruptions: (j.corruptions ?? 0) + (j['check-errors'] ?? 0), leaks: j.leaks ?? 0, raw: r.stdout + r.stderr };
+}
+
+export function tempDir(prefix = 'qcow-test-'): { dir: string; path: (name: string) => string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, path: (n) => join(dir, n), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A small deterministic PRNG (mulberry32) so failures replay. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randInt(r: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(r() * (hi - lo));
+}
