@@ -18,3 +18,18 @@ export * from './virtio/virtio.js';
 export * from './virtio/transport.js';
 export * from './platform/resources.js';
 export * from './platform/x86-layout.js';
+// Implementations (foundation): the kernel behind the interfaces above.
+export { GuestMemoryError } from './memory/errors.js';
+export { RegionGuestMemory, makeRegion } from './memory/region-guest-memory.js';
+export { BackendGuestMemoryFactory } from './memory/factory.js';
+export { createAnonymousMmapMemory } from './memory/backends/anonymous-mmap.js';
+export { createSharedFileMemory } from './memory/backends/shared-file-mmap.js';
+export { createMemfdMemory } from './memory/backends/memfd.js';
+export { createHeapMemory } from './memory/backends/heap.js';
+export * from './bus/index.js';
+export * from './events/index.js';
+export * from './config/index.js';
+export * from './plugin/index.js';
+export * from './platform/index.js';
+export * from './device/index.js';
+export * from './vmm/index.js';
