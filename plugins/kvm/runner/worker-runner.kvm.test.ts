@@ -1,0 +1,193 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { GuestAddress, GuestRange } from '../../../core/address.js';
+import { RangeBus } from '../../../core/bus/range-bus.js';
+import type { BusDevice } from '../../../core/bus/bus.js';
+import { UvEventLoop } from '../../../core/events/uv-event-loop.js';
+import { createAnonymousMmapMemory } from '../../../core/memory/backends/anonymous-mmap.js';
+import type { GuestMemory } from '../../../core/memory/guest-memory.js';
+import type { VcpuExit } from '../../../core/hypervisor/hypervisor.js';
+import { KvmHypervisor } from '../hypervisor.js';
+import { mapGuestMemory } from '../memory.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../testing.js';
+import type { KvmVm } from '../vm.js';
+import type { KvmVcpu } from '../vcpu.js';
+import { WorkerVcpuRunner } from './worker-runner.js';
+
+const MIB = 1n << 20n;
+const CODE = LONG_MODE_LAYOUT.code;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** A bus device that records writes and answers reads with a fixed value. */
+class Recorder implements BusDevice {
+  readonly writes: { offset: bigint; value: number; size: number }[] = [];
+  constructor(private readonly readValue = 0) {}
+  read(_offset: bigint, data: Uint8Array): void { Buffer.from(data.buffer, data.byteOffset, data.length).writeUIntLE(this.readValue, 0, Math.min(data.length, 6)); }
+  write(offset: bigint, data: Uint8Array): void { this.writes.push({ offset, value: Buffer.from(data).readUIntLE(0, Math.min(data.length, 6)), size: data.length }); }
+}
+
+for (const notify of ['eventfd', 'atomics'] as const) {
+  describe(`WorkerVcpuRunner (${notify} notification, host /dev/kvm)`, function () {
+    this.timeout(60_000);
+    let hv: KvmHypervisor;
+    let vm: KvmVm;
+    let mem: GuestMemory;
+    let loop: UvEventLoop;
+    let bus: RangeBus;
+    let runner: WorkerVcpuRunner | undefined;
+
+    before(function () {
+      if (!existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
+    });
+    beforeEach(() => {
+      hv = new KvmHypervisor();
+      vm = hv.createKvmVm();
+      mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 4n * MIB }], backend: 'anonymous' });
+      mapGuestMemory(vm, mem);
+      writeLongModeTables(mem);
+      loop = new UvEventLoop();
+      bus = new RangeBus();
+    });
+    afterEach(async () => {
+      await runner?.stop();
+      runner = undefined;
+      loop.dispose();
+      vm.close();
+      mem.close();
+      hv.close();
+    });
+
+    const make = (vcpus: KvmVcpu[], onExit?: (i: number, e: VcpuExit) => 'continue' | 'stop' | void): WorkerVcpuRunner => {
+      runner = new WorkerVcpuRunner(vcpus, bus, notify === 'eventfd' ? loop : undefined, { notify, onExit });
+      return runner;
+    };
+
+    it('dispatches PIO out/in to the bus on the main thread and reports hlt', async () => {
+      const dev = new Recorder(0x5a5a1234);
+      bus.register('pio', GuestRange.of(0x3f8n, 8n), dev, 'uart');
+      const v = vm.createKvmVcpu(0);
+      const a = new Asm().movEdx(0x3f8);
+      for (const ch of [0x68, 0x69]) a.movEax(ch).outDxAl();
+      a.movEdx(0x3fc).inEaxDx().movEdx(0x3f9).outDxEax().hlt();
+      mem.write(GuestAddress.of(CODE), a.bytes());
+      setupLongMode(v, { entry: CODE });
+      const exits: string[] = [];
+      const r = make([v], (i, e) => { exits.push(`${i}:${e.kind}`); return 'stop'; });
+      await r.start();
+      await r.done;
+      expect(dev.writes.map((w) => [w.offset, w.value])).to.deep.equal([[0n, 0x68], [0n, 0x69], [1n, 0x5a5a1234]]);
+      expect(exits).to.deep.equal(['0:hlt']);
+      expect(r.stats.byKind.io.count).to.equal(4);
+      expect(r.stats.byKind.hlt.count).to.equal(1);
+    });
+
+    it('dispatches MMIO and keeps running when a device throws', async () => {
+      const ok = new Recorder(0x11223344);
+      bus.register('mmio', GuestRange.of(0x3000_0000n, 0x1000n), ok, 'ok');
+      bus.register('mmio', GuestRange.of(0x3000_1000n, 0x1000n), { read: () => { throw new Error('boom'); }, write: () => { throw new Error('boom'); } }, 'bad');
+      const v = vm.createKvmVcpu(0);
+      const code = new Asm()
+        .movRbx(0x3000_0010n).loadEax().movRbx(0x3000_0020n).storeEax()   // copy a register of 'ok'
+        .movRbx(0x3000_1000n).loadEax().movRbx(0x3000_0030n).storeEax()   // read of 'bad' -> all ones
+        .hlt().bytes();
+      mem.write(GuestAddress.of(CODE), code);
+      setupLongMode(v, { entry: CODE });
+      const errors: unknown[] = [];
+      const r = make([v]);
+      r.events.on('error', (e) => errors.push(e));
+      await r.start();
+      await r.done;
+      expect(ok.writes).to.deep.equal([{ offset: 0x20n, value: 0x11223344, size: 4 }, { offset: 0x30n, value: 0xffffffff, size: 4 }]);
+      expect(bus.deviceErrors.mmio + errors.length).to.be.greaterThan(0);
+    });
+
+    it('runs several vCPUs at once', async () => {
+      const dev = new Recorder();
+      bus.register('pio', GuestRange.of(0x80n, 4n), dev, 'post');
+      const code = new Asm().movEdx(0x80).outDxEax().hlt().bytes();
+      mem.write(GuestAddress.of(CODE), code);
+      const vcpus = [0, 1, 2, 3].map((i) => {
+        const v = vm.createKvmVcpu(i);
+        setupLongMode(v, { entry: CODE, stack: LONG_MODE_LAYOUT.stack - BigInt(i * 0x100), regs: { rax: BigInt(0x100 + i) } });
+        return v;
+      });
+      const halted: number[] = [];
+      const r = make(vcpus, (i, e) => { if (e.kind === 'hlt') halted.push(i); });
+      await r.start();
+      await r.done;
+      expect(dev.writes.map((w) => w.value).sort()).to.deep.equal([0x100, 0x101, 0x102, 0x103]);
+      expect(halted.sort()).to.deep.equal([0, 1, 2, 3]);
+    });
+
+    it('pauses spinning vCPUs with a kick, resumes them, and stops them', async () => {
+      // Two user-mode (native under PVM) guests, each incrementing its own counter forever.
+      const counters = [0x20_0000n, 0x20_1000n];
+      const vcpus = counters.map((addr, i) => {
+        const at = CODE + BigInt(i * 0x100);
+        mem.write(GuestAddress.of(at), new Asm().movRbx(addr).label('l').incQword().jmp('l').bytes());
+        const v = vm.createKvmVcpu(i);
+        setupLongMode(v, { entry: at, cpl: 3 });
+        return v;
+      });
+      const count = (i: number): bigint => mem.readU64(GuestAddress.of(counters[i]));
+      const r = make(vcpus);
+      await r.start();
+      await until(() => count(0) > 0n && count(1) > 0n, 'both guests to spin');
+      await r.pause();
+      const frozen = [count(0), count(1)];
+      await sleep(50);
+      expect([count(0), count(1)]).to.deep.equal(frozen);
+      await r.resume();
+      await until(() => count(0) > frozen[0] && count(1) > frozen[1], 'guests to run again');
+      await r.stop();
+      expect(r.runningCount).to.equal(0);
+      const after = [count(0), count(1)];
+      await sleep(20);
+      expect([count(0), count(1)]).to.deep.equal(after);
+      expect(r.stats.byKind.intr?.count ?? 0).to.be.greaterThan(0);
+    });
+
+    it('stops vCPUs halted inside the kernel (in-kernel irqchip: hlt does not exit)', async () => {
+      vm.createIrqChip();
+      const dev = new Recorder();
+      bus.register('pio', GuestRange.of(0x80n, 1n), dev, 'post');
+      mem.write(GuestAddress.of(CODE), new Asm().movEdx(0x80).movEax(1).outDxAl().hlt().bytes());
+      const vcpus = [0, 1].map((i) => {
+        const v = vm.createKvmVcpu(i);
+        setupLongMode(v, { entry: CODE });
+        // With an in-kernel LAPIC, APs start in 'uninitialized' (waiting for INIT/SIPI).
+        if (i > 0) { expect(v.getMpState()).to.equal('uninitialized'); v.setMpState('runnable'); }
+        return v;
+      });
+      const exits: string[] = [];
+      const r = make(vcpus, (_i, e) => { exits.push(e.kind); });
+      await r.start();
+      await until(() => dev.writes.length === 2, 'both vCPUs to reach hlt');
+      expect(r.runningCount).to.equal(2);
+      await r.stop();
+      expect(r.runningCount).to.equal(0);
+      expect(exits).to.deep.equal([]);
+    });
+
+    it("re-enters the guest when the exit handler answers 'continue'", async () => {
+      const dev = new Recorder();
+      bus.register('pio', GuestRange.of(0x80n, 1n), dev, 'post');
+      const v = vm.createKvmVcpu(0);
+      mem.write(GuestAddress.of(CODE), new Asm().hlt().movEdx(0x80).movEax(7).outDxAl().hlt().bytes());
+      setupLongMode(v, { entry: CODE });
+      let hlts = 0;
+      const r = make([v], () => (++hlts === 1 ? 'continue' : 'stop'));
+      await r.start();
+      await r.done;
+      expect(hlts).to.equal(2);
+      expect(dev.writes.map((w) => w.value)).to.deep.equal([7]);
+    });
+  });
+}
