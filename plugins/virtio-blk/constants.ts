@@ -1,0 +1,46 @@
+/** virtio-blk protocol constants (virtio 1.2 §5.2). */
+
+/** Feature bits (as bigint masks). */
+export const VIRTIO_BLK_F_SIZE_MAX = 1n << 1n;
+export const VIRTIO_BLK_F_SEG_MAX = 1n << 2n;
+export const VIRTIO_BLK_F_RO = 1n << 5n;
+export const VIRTIO_BLK_F_BLK_SIZE = 1n << 6n;
+export const VIRTIO_BLK_F_FLUSH = 1n << 9n;
+export const VIRTIO_BLK_F_MQ = 1n << 12n;
+export const VIRTIO_BLK_F_DISCARD = 1n << 13n;
+export const VIRTIO_BLK_F_WRITE_ZEROES = 1n << 14n;
+
+/** Request types. */
+export const BlkRequestType = {
+  IN: 0,
+  OUT: 1,
+  FLUSH: 4,
+  GET_ID: 8,
+  GET_LIFETIME: 10,
+  DISCARD: 11,
+  WRITE_ZEROES: 13,
+  SECURE_ERASE: 14,
+} as const;
+
+/** Status byte values. */
+export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
+export type BlkStatusValue = (typeof BlkStatus)[keyof typeof BlkStatus];
+
+export const SECTOR_SIZE = 512;
+export const SECTOR_SHIFT = 9n;
+/** struct virtio_blk_req header: le32 type, le32 reserved, le64 sector. */
+export const REQUEST_HEADER_SIZE = 16;
+/** struct virtio_blk_discard_write_zeroes: le64 sector, le32 num_sectors, le32 flags. */
+export const DISCARD_SEGMENT_SIZE = 16;
+export const DISCARD_FLAG_UNMAP = 1;
+/** GET_ID answers with up to 20 bytes (not NUL-terminated when all 20 are used). */
+export const VIRTIO_BLK_ID_BYTES = 20;
+
+/** Limits the device advertises for discard / write-zeroes. */
+export const MAX_DISCARD_SECTORS = 0x3f_ffff; // 2 GiB - 512 per segment
+export const MAX_DISCARD_SEGMENTS = 32;
+export const MAX_WRITE_ZEROES_SECTORS = 0x3f_ffff;
+export const MAX_WRITE_ZEROES_SEGMENTS = 32;
+
+/** Most chains handled per queue wakeup before yielding to the loop. */
+export const QUEUE_BUDGET = 256;

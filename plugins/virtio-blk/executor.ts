@@ -1,0 +1,66 @@
+import type { DiskBackend } from '../../core/block/disk.js';
+import { BlkStatus, type BlkStatusValue } from './constants.js';
+import type { BlkQueueMetrics } from './metrics.js';
+import type { BlkRequest } from './request.js';
+
+/** Serial bytes for GET_ID: the configured serial, ASCII, zero-padded / cut to `n`. */
+export function serialBytes(serial: string, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  out.set(new TextEncoder().encode(serial).subarray(0, n));
+  return out;
+}
+
+export interface ExecuteOptions {
+  readonly disk: DiskBackend;
+  readonly serial: string;
+  /** The driver did not negotiate FLUSH: the device is write-through, so every write is flushed. */
+  readonly writeThrough: boolean;
+  readonly metrics: BlkQueueMetrics;
+  /** Called with a disk failure (for the log); the guest sees IOERR. */
+  readonly onError: (err: unknown, req: BlkRequest) => void;
+}
+
+/** Carries out a validated request on the disk; resolves with the status byte. Never rejects. */
+export async function executeRequest(req: BlkRequest, o: ExecuteOptions): Promise<BlkStatusValue> {
+  const m = o.metrics;
+  try {
+    switch (req.kind) {
+      case 'reject':
+        return req.status;
+      case 'read':
+        await o.disk.read(req.offset, req.data);
+        m.reads++; m.readBytes += req.length;
+        return BlkStatus.OK;
+      case 'write':
+        await o.disk.write(req.offset, req.data);
+        if (o.writeThrough) await o.disk.flush();
+        m.writes++; m.writeBytes += req.length;
+        return BlkStatus.OK;
+      case 'flush':
+        await o.disk.flush();
+        m.flushes++;
+        return BlkStatus.OK;
+      case 'get-id': {
+        const n = req.data.reduce((s, v) => s + v.length, 0);
+        const id = serialBytes(o.serial, n);
+        let off = 0;
+        for (const v of req.data) { v.set(id.subarray(off, off + v.length)); off += v.length; }
+        m.getIds++;
+        return BlkStatus.OK;
+      }
+      case 'discard':
+        if (!o.disk.supportsDiscard) return BlkStatus.UNSUPP;
+        for (const s of req.segments) await o.disk.discard(s.offset, s.length);
+        m.discards++;
+        return BlkStatus.OK;
+      case 'write-zeroes':
+        if (!o.disk.supportsWriteZeroes) return BlkStatus.UNSUPP;
+        for (const s of req.segments) await o.disk.writeZeroes(s.offset, s.length, s.unmap);
+        m.writeZeroes++;
+        return BlkStatus.OK;
+    }
+  } catch (err) {
+    o.onError(err, req);
+    return BlkStatus.IOERR;
+  }
+}

@@ -1,0 +1,166 @@
+import type { Disposable } from '../../core/bus/bus.js';
+import type { VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
+import type { RateLimiter } from '../../core/ratelimit/rate-limiter.js';
+import { BlkStatus, type BlkStatusValue, QUEUE_BUDGET } from './constants.js';
+import { executeRequest, type ExecuteOptions } from './executor.js';
+import type { BlkQueueMetrics } from './metrics.js';
+import { parseRequest, usedLength, type BlkRequest, type RequestContext } from './request.js';
+
+export interface QueueHandlerDeps {
+  readonly queue: VirtQueue;
+  readonly interrupt: VirtioInterrupt;
+  readonly ctx: RequestContext;
+  readonly exec: ExecuteOptions;
+  readonly limiter: RateLimiter;
+  readonly metrics: BlkQueueMetrics;
+  /** The driver broke the rules: the transport sets DEVICE_NEEDS_RESET. */
+  readonly needsReset: (reason: string) => void;
+  /** Runs `cb` after the current I/O callbacks (setImmediate); replaceable in tests. */
+  readonly defer?: (cb: () => void) => void;
+}
+
+/**
+ * Serves one virtqueue of a virtio-blk device. A wakeup (queue notification, rate
+ * limiter timer, or the yield after QUEUE_BUDGET chains) pops chains, validates them
+ * and starts their I/O without waiting for it. Completions arriving in the same loop
+ * turn are returned to the used ring together, with at most one interrupt (and only
+ * when the driver asked: needsNotification, EVENT_IDX aware). A request the rate
+ * limiter refuses is kept (never dropped) and the queue pauses until the limiter's
+ * timer calls process() again. After a driver error the handler stops touching the queue.
+ */
+export class BlkQueueHandler {
+  private deferred?: BlkRequest;
+  private waiter?: Disposable;
+  private inflight = 0;
+  private completed: { head: number; len: number }[] = [];
+  private flushPending = false;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly defer: (cb: () => void) => void;
+
+  constructor(private readonly d: QueueHandlerDeps) {
+    this.defer = d.defer ?? ((cb) => { setImmediate(cb); });
+  }
+
+  get index(): number { return this.d.queue.index; }
+  get inFlight(): number { return this.inflight; }
+  get throttled(): boolean { return this.deferred !== undefined; }
+
+  /** One wakeup: serve what the driver made available. */
+  process(): void {
+    if (this.stopped) return;
+    const q = this.d.queue;
+    try {
+      if (this.deferred) {
+        if (!this.start(this.deferred)) return;
+        this.deferred = undefined;
+      }
+      let handled = 0;
+      do {
+        q.disableNotification();
+        for (let chain = q.pop(); chain; chain = q.pop()) {
+          const req = parseRequest(this.d.ctx, chain);
+          if (req.kind === 'fatal') { this.fail(req.reason); return; }
+          this.d.metrics.requests++;
+          if (!this.start(req)) return;
+          if (++handled >= QUEUE_BUDGET) { this.defer(() => this.process()); return; }
+        }
+      } while (q.enableNotification());
+    } catch (err) {
+      this.fail(`queue ${q.index}: ${(err as Error).message}`);
+    } finally {
+      this.flush();
+    }
+  }
+
+  /** Charges the rate limiter and starts the request; false when it must wait (it is kept as `deferred`). */
+  private start(req: BlkRequest): boolean {
+    const bytes = req.kind === 'read' || req.kind === 'write' ? req.length : 0;
+    if (!this.d.limiter.tryConsume(bytes, 1)) {
+      this.d.metrics.throttled++;
+      this.deferred = req;
+      this.waiter ??= this.d.limiter.whenReady(() => { this.waiter = undefined; this.process(); }, bytes, 1);
+      return false;
+    }
+    if (req.kind === 'reject') {
+      this.complete(req, req.status);
+      return true;
+    }
+    this.inflight++;
+    void executeRequest(req, this.d.exec).then((status) => {
+      this.inflight--;
+      this.complete(req, status);
+      if (!this.flushPending) {
+        this.flushPending = true;
+        this.defer(() => { this.flushPending = false; this.flush(); });
+      }
+    });
+    return true;
+  }
+
+  /** Writes the status byte and queues the used entry for the next flush. */
+  private complete(req: BlkRequest, status: BlkStatusValue): void {
+    if (this.stopped) return;
+    if (status === BlkStatus.IOERR) this.d.metrics.ioErrors++;
+    if (status === BlkStatus.UNSUPP) this.d.metrics.unsupported++;
+    try {
+      this.d.ctx.memory.writeU8(req.statusAddr, status);
+    } catch (err) {
+      this.fail(`status byte of chain ${req.head}: ${(err as Error).message}`);
+      return;
+    }
+    this.completed.push({ head: req.head, len: usedLength(req, status) });
+  }
+
+  /** Returns finished chains to the used ring, then interrupts once if the driver wants it. */
+  private flush(): void {
+    if (!this.stopped && this.completed.length > 0) {
+      const q = this.d.queue;
+      const batch = this.completed;
+      this.completed = [];
+      try {
+        for (const c of batch) q.addUsed(c.head, c.len);
+        if (q.needsNotification()) {
+          this.d.metrics.interrupts++;
+          this.d.interrupt.signalUsedQueue(q.index);
+        }
+      } catch (err) {
+        this.fail(`queue ${q.index}: ${(err as Error).message}`);
+      }
+    }
+    this.checkIdle();
+  }
+
+  private fail(reason: string): void {
+    if (this.stopped) return;
+    this.stop();
+    this.d.needsReset(reason);
+  }
+
+  /** Stops serving (device reset or driver error): nothing more touches the queue or guest memory. */
+  stop(): void {
+    this.stopped = true;
+    this.waiter?.dispose();
+    this.waiter = undefined;
+    this.deferred = undefined;
+    this.completed = [];
+    this.checkIdle();
+  }
+
+  /** Resolves when no request is in flight, deferred or waiting to be returned (tests, pause, snapshot). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((res) => this.idleWaiters.push(res));
+  }
+
+  private isIdle(): boolean {
+    return (this.inflight === 0 || this.stopped) && this.completed.length === 0 && !this.deferred && !this.flushPending;
+  }
+
+  private checkIdle(): void {
+    if (!this.isIdle()) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const r of w) r();
+  }
+}

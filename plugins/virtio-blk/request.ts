@@ -1,0 +1,144 @@
+import type { GuestAddress } from '../../core/address.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { DescriptorChain } from '../../core/virtio/virtio.js';
+import { ChainReader, ChainWriter } from '../virtio/chain-io.js';
+import {
+  BlkRequestType, BlkStatus, type BlkStatusValue, DISCARD_FLAG_UNMAP, DISCARD_SEGMENT_SIZE,
+  MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, MAX_WRITE_ZEROES_SECTORS, MAX_WRITE_ZEROES_SEGMENTS,
+  REQUEST_HEADER_SIZE, SECTOR_SHIFT, SECTOR_SIZE, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES, VIRTIO_BLK_ID_BYTES,
+} from './constants.js';
+
+/** What the parser needs to know about the device and the negotiated features. */
+export interface RequestContext {
+  readonly memory: GuestMemory;
+  /** Disk size in 512-byte sectors. */
+  readonly capacity: bigint;
+  readonly readOnly: boolean;
+  /** Features the driver accepted (DISCARD / WRITE_ZEROES must be negotiated to be used). */
+  readonly features: bigint;
+}
+
+export interface Segment { readonly offset: bigint; readonly length: bigint; readonly unmap: boolean }
+
+interface Base {
+  readonly head: number;
+  /** Where the status byte goes (last byte of the last writable buffer). */
+  readonly statusAddr: GuestAddress;
+}
+
+/** A validated request, ready for the disk; or one answered without touching the disk. */
+export type BlkRequest =
+  | Base & { readonly kind: 'read'; readonly offset: bigint; readonly length: number; readonly data: Uint8Array[] }
+  | Base & { readonly kind: 'write'; readonly offset: bigint; readonly length: number; readonly data: Uint8Array[] }
+  | Base & { readonly kind: 'flush' }
+  | Base & { readonly kind: 'get-id'; readonly data: Uint8Array[] }
+  | Base & { readonly kind: 'discard' | 'write-zeroes'; readonly segments: readonly Segment[] }
+  /** Refused at parse time: the status to report and why (for logs and metrics). */
+  | Base & { readonly kind: 'reject'; readonly status: BlkStatusValue; readonly reason: string };
+
+/** A chain with no writable status byte: nothing can be reported, the driver broke the rules. */
+export interface FatalChain { readonly kind: 'fatal'; readonly head: number; readonly reason: string }
+
+const reject = (b: Base, status: BlkStatusValue, reason: string): BlkRequest => ({ ...b, kind: 'reject', status, reason });
+
+/**
+ * Parses and validates one descriptor chain (virtio 1.2 §5.2.6). The header is the
+ * first 16 device-readable bytes, the status byte the last device-writable byte;
+ * the layout of buffers is otherwise free (VERSION_1 "any layout"). Every guest
+ * number is checked in bigint: sector + length against capacity, lengths in whole
+ * sectors, segment counts and flags. Returned data views alias guest RAM.
+ */
+export function parseRequest(ctx: RequestContext, chain: DescriptorChain): BlkRequest | FatalChain {
+  const statusBuf = [...chain.writable].reverse().find((b) => b.len > 0);
+  if (!statusBuf) return { kind: 'fatal', head: chain.head, reason: `chain ${chain.head} has no writable status byte` };
+  const base: Base = { head: chain.head, statusAddr: statusBuf.addr.add(statusBuf.len - 1) };
+  try {
+    return parseWithStatus(ctx, chain, base);
+  } catch (err) {
+    return reject(base, BlkStatus.IOERR, `chain ${chain.head}: ${(err as Error).message}`);
+  }
+}
+
+function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base): BlkRequest {
+  if (chain.readableLength < REQUEST_HEADER_SIZE) {
+    return reject(base, BlkStatus.IOERR, `header needs ${REQUEST_HEADER_SIZE} readable bytes, chain has ${chain.readableLength}`);
+  }
+  const reader = new ChainReader(ctx.memory, chain);
+  const type = reader.readU32();
+  reader.readU32(); // reserved (ioprio in legacy drivers): ignored
+  const sector = reader.readU64();
+  const dataIn = chain.writableLength - 1; // device-writable bytes before the status byte
+  const dataOut = chain.readableLength - REQUEST_HEADER_SIZE; // device-readable bytes after the header
+
+  switch (type) {
+    case BlkRequestType.IN: {
+      if (dataOut !== 0) return reject(base, BlkStatus.IOERR, `read request carries ${dataOut} readable data bytes`);
+      const bad = checkRange(ctx, sector, dataIn);
+      if (bad) return reject(base, BlkStatus.IOERR, bad);
+      return { ...base, kind: 'read', offset: sector << SECTOR_SHIFT, length: dataIn, data: new ChainWriter(ctx.memory, chain).slices(dataIn) };
+    }
+    case BlkRequestType.OUT: {
+      if (ctx.readOnly) return reject(base, BlkStatus.IOERR, 'write to a read-only disk');
+      if (dataIn !== 0) return reject(base, BlkStatus.IOERR, `write request has ${dataIn} writable bytes besides the status`);
+      const bad = checkRange(ctx, sector, dataOut);
+      if (bad) return reject(base, BlkStatus.IOERR, bad);
+      return { ...base, kind: 'write', offset: sector << SECTOR_SHIFT, length: dataOut, data: reader.slices(dataOut) };
+    }
+    case BlkRequestType.FLUSH:
+      return { ...base, kind: 'flush' };
+    case BlkRequestType.GET_ID: {
+      const n = Math.min(dataIn, VIRTIO_BLK_ID_BYTES);
+      return { ...base, kind: 'get-id', data: new ChainWriter(ctx.memory, chain).slices(n) };
+    }
+    case BlkRequestType.DISCARD:
+    case BlkRequestType.WRITE_ZEROES:
+      return parseSegments(ctx, reader, base, type, dataOut);
+    default:
+      return reject(base, BlkStatus.UNSUPP, `request type ${type} is not supported`);
+  }
+}
+
+/** Range check of a read or write: whole sectors, inside the disk. */
+function checkRange(ctx: RequestContext, sector: bigint, length: number): string | undefined {
+  if (length % SECTOR_SIZE !== 0) return `data length ${length} is not a multiple of ${SECTOR_SIZE}`;
+  const end = sector + BigInt(length / SECTOR_SIZE);
+  if (end > ctx.capacity) return `sectors [${sector}, ${end}) pass the end of the disk (${ctx.capacity} sectors)`;
+  return undefined;
+}
+
+function parseSegments(ctx: RequestContext, reader: ChainReader, base: Base, type: number, bytes: number): BlkRequest {
+  const discard = type === BlkRequestType.DISCARD;
+  const name = discard ? 'discard' : 'write-zeroes';
+  const feature = discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES;
+  if (ctx.readOnly) return reject(base, BlkStatus.IOERR, `${name} on a read-only disk`);
+  if ((ctx.features & feature) === 0n) return reject(base, BlkStatus.UNSUPP, `${name} was not negotiated`);
+  const maxSeg = discard ? MAX_DISCARD_SEGMENTS : MAX_WRITE_ZEROES_SEGMENTS;
+  const maxSectors = discard ? MAX_DISCARD_SECTORS : MAX_WRITE_ZEROES_SECTORS;
+  if (bytes === 0 || bytes % DISCARD_SEGMENT_SIZE !== 0) {
+    return reject(base, BlkStatus.IOERR, `${name}: ${bytes} bytes of segments is not a positive multiple of ${DISCARD_SEGMENT_SIZE}`);
+  }
+  const count = bytes / DISCARD_SEGMENT_SIZE;
+  if (count > maxSeg) return reject(base, BlkStatus.IOERR, `${name}: ${count} segments, at most ${maxSeg}`);
+  const segments: Segment[] = [];
+  for (let i = 0; i < count; i++) {
+    const sector = reader.readU64();
+    const num = reader.readU32();
+    const flags = reader.readU32();
+    if ((flags & ~DISCARD_FLAG_UNMAP) !== 0) return reject(base, BlkStatus.UNSUPP, `${name}: unknown flags 0x${flags.toString(16)}`);
+    if (discard && flags & DISCARD_FLAG_UNMAP) return reject(base, BlkStatus.UNSUPP, 'discard with the unmap flag set');
+    if (num > maxSectors) return reject(base, BlkStatus.IOERR, `${name}: ${num} sectors in one segment, at most ${maxSectors}`);
+    if (sector + BigInt(num) > ctx.capacity) {
+      return reject(base, BlkStatus.IOERR, `${name}: sectors [${sector}, ${sector + BigInt(num)}) pass the end of the disk`);
+    }
+    segments.push({ offset: sector << SECTOR_SHIFT, length: BigInt(num) << SECTOR_SHIFT, unmap: (flags & DISCARD_FLAG_UNMAP) !== 0 });
+  }
+  return { ...base, kind: discard ? 'discard' : 'write-zeroes', segments };
+}
+
+/** Bytes the device reports as written for a completed request (data + status byte). */
+export function usedLength(req: BlkRequest, status: BlkStatusValue): number {
+  if (status !== BlkStatus.OK) return 1;
+  if (req.kind === 'read') return req.length + 1;
+  if (req.kind === 'get-id') return req.data.reduce((s, v) => s + v.length, 0) + 1;
+  return 1;
+}
