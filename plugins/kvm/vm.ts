@@ -48,6 +48,8 @@ export class KvmVm implements Vm {
 
   get hasIrqChip(): boolean { return this.irqchip; }
   memorySlots(): readonly MemorySlot[] { return [...this.slots.values()]; }
+  /** The vCPUs created so far, by index. */
+  vcpuList(): KvmVcpu[] { return [...this.vcpus.values()].sort((a, b) => a.index - b.index); }
 
   setMemorySlot(slot: MemorySlot): void {
     this.live();

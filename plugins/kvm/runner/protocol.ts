@@ -6,14 +6,15 @@
  *   EXIT   what REQUEST carries: a KVM exit reason, or PAUSED / FAILED below
  *   ACTION the main thread's answer: CONTINUE or STOP_VCPU
  *   ERRNO  errno of a failed KVM_RUN (with EXIT = FAILED)
+ *   MP_STATE, IF  answer to a QUERY command (with EXIT = STATE): KVM mp_state and RFLAGS.IF
  * The kvm_run page itself is shared too (both threads map it), so the main thread
  * reads the exit's details and writes IN/MMIO-read data there: no copying.
  */
-export const CTRL = { STATE: 0, CMD: 1, EXIT: 2, ACTION: 3, ERRNO: 4 } as const;
+export const CTRL = { STATE: 0, CMD: 1, EXIT: 2, ACTION: 3, ERRNO: 4, MP_STATE: 5, IF: 6 } as const;
 export const CTRL_WORDS = 8;
 export const STATE = { IDLE: 0, REQUEST: 1, RESPONSE: 2 } as const;
-export const CMD = { RUN: 0, PAUSE: 1, STOP: 2 } as const;
-export const POST = { PAUSED: 0x10000, FAILED: 0x10001 } as const;
+export const CMD = { RUN: 0, PAUSE: 1, STOP: 2, QUERY: 3 } as const;
+export const POST = { PAUSED: 0x10000, FAILED: 0x10001, STATE: 0x10002 } as const;
 export const ACTION = { CONTINUE: 0, STOP_VCPU: 1 } as const;
 
 /** Exit kinds counted by the stats block (index = position). */

@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { c, SYS_gettid } from '../../../core/native/libc.js';
 import { EXIT } from '../abi/ioctls.js';
 import { KvmVcpu } from '../vcpu.js';
+import { mpStateNumber } from '../abi/codec.js';
 import { ACTION, CMD, CTRL, POST, STAT_KINDS, STATE, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
@@ -53,6 +54,17 @@ function loop(vcpu: KvmVcpu): void {
   for (;;) {
     const cmd = Atomics.load(ctrl, CTRL.CMD);
     if (cmd === CMD.STOP) return;
+    if (cmd === CMD.QUERY) {
+      // Read on this thread, between two KVM_RUNs (the main thread resets CMD when it takes the answer).
+      try {
+        Atomics.store(ctrl, CTRL.MP_STATE, mpStateNumber(vcpu.getMpState()));
+        Atomics.store(ctrl, CTRL.IF, Number((vcpu.getRegs().rflags >> 9n) & 1n));
+      } catch {
+        Atomics.store(ctrl, CTRL.MP_STATE, -1);
+      }
+      post(POST.STATE);
+      continue;
+    }
     if (cmd === CMD.PAUSE) {
       post(POST.PAUSED);
       while (Atomics.load(ctrl, CTRL.CMD) === CMD.PAUSE) Atomics.wait(ctrl, CTRL.CMD, CMD.PAUSE);

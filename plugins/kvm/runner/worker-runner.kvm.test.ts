@@ -140,6 +140,10 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       const r = make(vcpus);
       await r.start();
       await until(() => count(0) > 0n && count(1) > 0n, 'both guests to spin');
+      const states = await r.vcpuStates(); // kicks each spinning vCPU and reads on its thread
+      expect(states.map((s) => s.mpState)).to.deep.equal(['runnable', 'runnable']);
+      const c0 = count(0);
+      await until(() => count(0) > c0, 'the guest to continue after the state query');
       await r.pause();
       const frozen = [count(0), count(1)];
       await sleep(50);
@@ -171,6 +175,10 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       await r.start();
       await until(() => dev.writes.length === 2, 'both vCPUs to reach hlt');
       expect(r.runningCount).to.equal(2);
+      // Halted in the kernel with interrupts off: what the x86 machine reads as poweroff.
+      let states = await r.vcpuStates();
+      for (let n = 0; n < 200 && states.some((s) => s.mpState !== 'halted'); n++) { await sleep(5); states = await r.vcpuStates(); }
+      expect(states).to.deep.equal([0, 1].map((index) => ({ index, mpState: 'halted', interruptsEnabled: false })));
       await r.stop();
       expect(r.runningCount).to.equal(0);
       expect(exits).to.deep.equal([]);

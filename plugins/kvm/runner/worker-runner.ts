@@ -2,7 +2,9 @@ import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'eventemitter3';
 import type { Bus, Disposable } from '../../../core/bus/bus.js';
 import type { EventLoop } from '../../../core/events/event-loop.js';
-import type { VcpuExit, VcpuRunner } from '../../../core/hypervisor/hypervisor.js';
+import type { VcpuExit, VcpuRunner, VcpuRunState } from '../../../core/hypervisor/hypervisor.js';
+import { mpStateName } from '../abi/codec.js';
+import { KvmVm } from '../vm.js';
 import type { Logger } from '../../../core/logger.js';
 import { c, check, EFD_CLOEXEC, EFD_NONBLOCK, errnoName } from '../../../core/native/libc.js';
 import { EXIT } from '../abi/ioctls.js';
@@ -46,6 +48,7 @@ interface Slot {
   exited?: Promise<void>;
   paused: boolean;
   pauseWaiters: (() => void)[];
+  queryWaiters: ((s: VcpuRunState) => void)[];
   running: boolean;
 }
 
@@ -67,20 +70,20 @@ const waitAsync = (Atomics as unknown as {
 export class WorkerVcpuRunner implements VcpuRunner {
   readonly stats = new SharedExitStats();
   readonly events = new EventEmitter<WorkerRunnerEvents>();
-  private readonly slots: Slot[];
+  private slots: Slot[] = [];
   private readonly notify: 'eventfd' | 'atomics';
   private exitHandler: ExitHandler | undefined;
   private state: 'created' | 'running' | 'paused' | 'stopped' = 'created';
-  private allStopped!: Promise<void>;
+  private allStopped: Promise<void> = Promise.resolve();
 
-  constructor(vcpus: readonly KvmVcpu[], private readonly bus: Bus, private readonly loop?: EventLoop, private readonly opts: WorkerRunnerOptions = {}) {
-    if (vcpus.length === 0) throw new KvmError('Runner', 'no vCPUs to run: create them on the Vm before starting the runner');
+  /**
+   * `vcpus`: the vCPUs to run, or a KvmVm — then start() runs every vCPU created on
+   * it so far (so the runner can be built before the machine creates and sets up vCPUs).
+   */
+  constructor(private readonly vcpus: readonly KvmVcpu[] | KvmVm, private readonly bus: Bus, private readonly loop?: EventLoop, private readonly opts: WorkerRunnerOptions = {}) {
     this.notify = opts.notify ?? (loop ? 'eventfd' : 'atomics');
     if (this.notify === 'eventfd' && !loop) throw new KvmError('Runner', "notify 'eventfd' needs an EventLoop");
     this.exitHandler = opts.onExit;
-    this.slots = vcpus.map((vcpu) => ({
-      vcpu, ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)), eventFd: -1, paused: false, pauseWaiters: [], running: false,
-    }));
   }
 
   /** Decides what happens after hlt/shutdown/system-event/... exits (default: stop that vCPU). */
@@ -91,6 +94,11 @@ export class WorkerVcpuRunner implements VcpuRunner {
 
   async start(): Promise<void> {
     if (this.state !== 'created') throw new KvmError('Runner', `cannot start a runner that is ${this.state}`);
+    const vcpus = this.vcpus instanceof KvmVm ? this.vcpus.vcpuList() : this.vcpus;
+    if (vcpus.length === 0) throw new KvmError('Runner', 'no vCPUs to run: create them on the Vm before starting the runner');
+    this.slots = vcpus.map((vcpu) => ({
+      vcpu, ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)), eventFd: -1, paused: false, pauseWaiters: [], queryWaiters: [], running: false,
+    }));
     ensureKickHandler();
     this.state = 'running';
     const exits: Promise<void>[] = [];
@@ -121,6 +129,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
           if (s.eventFd >= 0) c.close(s.eventFd);
           s.eventFd = -1;
           for (const r of s.pauseWaiters.splice(0)) r();
+          this.answerQueriesDirectly(s);
           this.events.emit('vcpu-stopped', s.vcpu.index);
           resolve();
         });
@@ -155,6 +164,12 @@ export class WorkerVcpuRunner implements VcpuRunner {
       } else if (what === POST.PAUSED) {
         s.paused = true;
         for (const r of s.pauseWaiters.splice(0)) r();
+        this.answerQueriesDirectly(s);
+      } else if (what === POST.STATE) {
+        Atomics.compareExchange(s.ctrl, CTRL.CMD, CMD.QUERY, CMD.RUN);
+        const mp = mpStateName(Atomics.load(s.ctrl, CTRL.MP_STATE));
+        const st: VcpuRunState = { index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1 };
+        for (const r of s.queryWaiters.splice(0)) r(st);
       } else if (what === POST.FAILED) {
         const e = Atomics.load(s.ctrl, CTRL.ERRNO);
         this.events.emit('error', new KvmError('Runner', `KVM_RUN of vCPU ${s.vcpu.index} failed: ${errnoName(e)} (${e})`, { index: s.vcpu.index, errno: e }), s.vcpu.index);
@@ -196,6 +211,31 @@ export class WorkerVcpuRunner implements VcpuRunner {
       if (!isWrite) data.fill(0xff);
       this.events.emit('error', err, index);
     }
+  }
+
+  /** Reads a vCPU's state from this thread: only while its worker is parked or gone. */
+  private readDirectly(s: Slot): VcpuRunState {
+    try {
+      return { index: s.vcpu.index, mpState: s.vcpu.getMpState(), interruptsEnabled: ((s.vcpu.getRegs().rflags >> 9n) & 1n) === 1n };
+    } catch {
+      return { index: s.vcpu.index, mpState: 'stopped', interruptsEnabled: false };
+    }
+  }
+
+  private answerQueriesDirectly(s: Slot): void {
+    if (s.queryWaiters.length === 0) return;
+    const st = this.readDirectly(s);
+    for (const r of s.queryWaiters.splice(0)) r(st);
+  }
+
+  /** Each vCPU's mp_state and RFLAGS.IF, read on the vCPU's own thread (kicking it out of guest code briefly). */
+  async vcpuStates(): Promise<VcpuRunState[]> {
+    return Promise.all(this.slots.map((s) => {
+      if (!s.running || s.paused) return Promise.resolve(this.readDirectly(s));
+      const p = new Promise<VcpuRunState>((r) => s.queryWaiters.push(r));
+      if (Atomics.compareExchange(s.ctrl, CTRL.CMD, CMD.RUN, CMD.QUERY) === CMD.RUN) s.vcpu.kick();
+      return p;
+    }));
   }
 
   private kickAll(): void { for (const s of this.slots) if (s.running) s.vcpu.kick(); }
