@@ -1,0 +1,26 @@
+import { expect } from 'chai';
+import type { StopReason } from '../../core/lifecycle.js';
+import plugin from './plugin.js';
+import { createLegacyTestBed } from '../serial/testing.js';
+
+describe('i8042: plugin', () => {
+  it('registers ports 0x60 and 0x64, claims IRQ 1, and turns 0xFE into a reset guest-request', async () => {
+    const bed = createLegacyTestBed();
+    const disposables = await plugin.register(bed.container, bed.context('i8042', {})) ?? [];
+    expect(bed.bus.find('pio', 0x60n)?.name).to.equal('i8042-data');
+    expect(bed.bus.find('pio', 0x64n)?.name).to.equal('i8042-command');
+    expect(bed.bus.find('pio', 0x61n), '0x61 belongs to the PIT/speaker').to.equal(undefined);
+    expect(bed.irqs.assignments().get(1)).to.equal('i8042');
+
+    const requests: StopReason[] = [];
+    bed.lifecycle.on('guest-request', (r) => requests.push(r));
+    bed.bus.write('pio', 0x64n, Uint8Array.of(0xfe));
+    expect(requests).to.deep.equal([{ kind: 'reset' }]);
+
+    bed.bus.write('pio', 0x60n, Uint8Array.of(0xf2));
+    expect(bed.vm.irqCalls[0]).to.deep.equal({ gsi: 1, level: true });
+
+    for (const d of disposables) d.dispose();
+    expect(bed.bus.find('pio', 0x64n)).to.equal(undefined);
+  });
+});
