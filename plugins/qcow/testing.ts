@@ -61,3 +61,18 @@ export function rng(seed: number): () => number {
 export function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo));
 }
+
+/** Fills `buf` with deterministic pseudo-random bytes, fast enough for megabytes. */
+export function fillRandom(buf: Uint8Array, seed: number): Uint8Array {
+  let x = (seed | 1) >>> 0;
+  const words = Math.floor(buf.length / 4);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let i = 0; i < words; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    dv.setUint32(i * 4, x >>> 0);
+  }
+  for (let i = words * 4; i < buf.length; i++) buf[i] = i & 0xff;
+  return buf;
+}
