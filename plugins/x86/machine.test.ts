@@ -1,0 +1,213 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VmConfigSchema } from '../../core/config/schema.js';
+import type { Device, DeviceRegistry } from '../../core/device/device.js';
+import type { VcpuExit, VcpuRunner, VcpuRunState } from '../../core/hypervisor/hypervisor.js';
+import { VmLifecycle, type StopReason } from '../../core/lifecycle.js';
+import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
+import { X86Layout } from '../../core/platform/x86-layout.js';
+import { MockHypervisor, type MockVm } from '../../core/testing/mock-hypervisor.js';
+import { testGuestMemory } from '../../core/testing/test-memory.js';
+import { silentLogger } from '../../core/testing/index.js';
+import { LAPIC_LVT_LINT0, LAPIC_LVT_LINT1 } from './cpu/lapic.js';
+import { X86BootError } from './errors.js';
+import { X86Machine, isPoweredOffByHalt, stopReasonForExit } from './machine.js';
+import { fakeBzImage, fakeElfKernel } from './testing.js';
+
+class FakeRunner implements VcpuRunner {
+  readonly stats = { byKind: {} };
+  handler?: (vcpu: number, exit: VcpuExit) => 'continue' | 'stop' | void;
+  starts = 0;
+  stops = 0;
+  states: VcpuRunState[] = [];
+  constructor(private readonly log: string[]) {}
+  setExitHandler(h: typeof this.handler): void { this.handler = h; }
+  async start(): Promise<void> { this.starts++; this.log.push('runner.start'); }
+  async pause(): Promise<void> {}
+  async resume(): Promise<void> {}
+  async stop(): Promise<void> { this.stops++; this.log.push('runner.stop'); }
+  polls = 0;
+  async vcpuStates(): Promise<VcpuRunState[]> { this.polls++; return this.states; }
+}
+
+class RecordingDevice implements Device {
+  resets = 0;
+  constructor(readonly id: string, private readonly log: string[]) {}
+  activate(): void { this.log.push(`${this.id}.activate`); }
+  destroy(): void { this.log.push(`${this.id}.destroy`); }
+  reset(): void { this.resets++; }
+}
+
+const MiB = 1n << 20n;
+
+/** Waits (event-loop turns, bounded) until `cond` holds. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
+  expect(cond(), what).to.equal(true);
+}
+
+describe('X86Machine', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'x86-machine-'));
+    writeFileSync(join(dir, 'bzImage'), fakeBzImage());
+    writeFileSync(join(dir, 'vmlinux'), fakeElfKernel({ pvhEntry: 0x100_0020n }));
+    writeFileSync(join(dir, 'initrd'), new Uint8Array(8192).fill(7));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function setup(opts: { vcpus?: number; kernel?: string; onReset?: 'exit' | 'restart'; haltPollMs?: number } = {}) {
+    const log: string[] = [];
+    const hv = new MockHypervisor();
+    const vm = hv.createVm();
+    const runner = new FakeRunner(log);
+    const device = new RecordingDevice('dev0', log);
+    const devices: DeviceRegistry = { add: () => {}, get: () => device, all: () => [device] };
+    const lifecycle = new VmLifecycle();
+    const config = VmConfigSchema.parse({
+      machine: { vcpus: opts.vcpus ?? 2, memory: '64M', onReset: opts.onReset ?? 'exit' },
+      boot: { kernel: 'k', cmdline: 'console=ttyS0' },
+    });
+    const memory = testGuestMemory([{ start: 0n, size: 64n * MiB }]);
+    const machine = new X86Machine({
+      config, memory, vm, devices, lifecycle, logger: silentLogger(),
+      cmdline: new CmdlineBuilder('console=ttyS0 reboot=k'),
+      runner: () => runner,
+      boot: { kernel: join(dir, opts.kernel ?? 'bzImage'), initramfs: join(dir, 'initrd'), protocol: 'auto' },
+      haltPollMs: opts.haltPollMs ?? 0,
+    });
+    return { hv, vm: vm as MockVm, runner, device, lifecycle, machine, memory, log };
+  }
+
+  it('sets the VM up in order and enters a bzImage at startup_64 with rsi = zero page', async () => {
+    const { hv, vm, runner, machine, lifecycle, log } = setup();
+    let started = false;
+    lifecycle.on('started', () => { started = true; });
+    await machine.start();
+
+    const order = hv.calls.filter((c) => c.target === 'vm').map((c) => c.method);
+    const firstVcpu = order.indexOf('createVcpu');
+    for (const m of ['setMemorySlot', 'setIdentityMapAddress', 'setTssAddress', 'createIrqChip', 'createPit']) {
+      expect(order.indexOf(m), m).to.be.within(0, firstVcpu - 1);
+    }
+    expect(hv.callsTo('vm', 'setTssAddress')[0].args[0]).to.equal(X86Layout.KVM_TSS);
+    expect(hv.callsTo('vm', 'setIdentityMapAddress')[0].args[0]).to.equal(X86Layout.KVM_IDENTITY_MAP);
+    expect(vm.slots.get(0)).to.include({ guestAddress: 0n, size: 64n * MiB });
+
+    const [bsp, ap] = vm.vcpus;
+    expect(bsp.regs.rip).to.equal(0x100200n);
+    expect(bsp.regs.rsi).to.equal(X86Layout.ZERO_PAGE);
+    expect(bsp.regs.rflags).to.equal(2n);
+    expect(bsp.sregs.cs).to.include({ selector: 0x10, l: 1, db: 0, present: 1 });
+    expect(bsp.sregs.ds).to.include({ selector: 0x18, type: 3 });
+    expect(bsp.sregs.cr3).to.equal(X86Layout.PML4);
+    expect(bsp.sregs.efer & 0x500n).to.equal(0x500n);
+    expect(bsp.sregs.cr0 & 0x8000_0001n).to.equal(0x8000_0001n);
+    expect(bsp.mpState).to.equal('runnable');
+    expect(ap.mpState).to.equal('uninitialized');
+    expect(ap.regs.rip).to.equal(0xfff0n, 'APs keep their reset registers until SIPI');
+    for (const v of [bsp, ap]) {
+      const dv = new DataView(v.lapic.buffer);
+      expect((dv.getUint32(LAPIC_LVT_LINT0, true) >> 8) & 7).to.equal(7, 'LINT0 ExtINT');
+      expect((dv.getUint32(LAPIC_LVT_LINT1, true) >> 8) & 7).to.equal(4, 'LINT1 NMI');
+      expect(v.fpu).to.include({ fcw: 0x37f, mxcsr: 0x1f80 });
+      expect(v.msrs.get(0x1a0)).to.equal(1n);
+      expect(v.cpuid.find((e) => e.function === 0x4000_0000)).to.include({ ebx: 0x4b4d564b });
+    }
+    expect(log).to.deep.equal(['dev0.activate', 'runner.start']);
+    expect(runner.handler).to.be.a('function');
+    expect(started).to.equal(true);
+    await machine.stop({ kind: 'api' });
+    expect(await machine.stopped).to.deep.equal({ kind: 'api' });
+  });
+
+  it('enters an ELF vmlinux at the PVH entry in 32-bit protected mode with ebx = start info', async () => {
+    const { vm, machine } = setup({ kernel: 'vmlinux', vcpus: 1 });
+    await machine.start();
+    const bsp = vm.vcpus[0];
+    expect(bsp.regs.rip).to.equal(0x100_0020n);
+    expect(bsp.regs.rbx).to.equal(X86Layout.PVH_INFO);
+    expect(bsp.sregs.cs).to.include({ selector: 0x08, db: 1, l: 0, g: 1, limit: 0xffff_ffff });
+    expect(bsp.sregs.tr).to.include({ type: 11, present: 1, limit: 0x67 });
+    expect(bsp.sregs.cr0).to.equal(0x11n);
+    expect(bsp.sregs.efer).to.equal(0n);
+    await machine.stop({ kind: 'api' });
+  });
+
+  it('ends with triple-fault on a shutdown exit and destroys the devices', async () => {
+    const { machine, runner, log } = setup();
+    await machine.start();
+    expect(runner.handler!(0, { kind: 'io', space: 'pio', direction: 'out', port: 0x80, size: 1, count: 1, data: new Uint8Array(1) })).to.equal('continue');
+    expect(runner.handler!(1, { kind: 'shutdown' })).to.equal('stop');
+    expect(await machine.stopped).to.deep.equal({ kind: 'triple-fault' });
+    expect(log).to.include.members(['runner.stop', 'dev0.destroy']);
+  });
+
+  it('acts on guest requests from devices (i8042 reset) and restarts when onReset is restart', async () => {
+    const exit = setup();
+    await exit.machine.start();
+    exit.lifecycle.emit('guest-request', { kind: 'reset' });
+    expect(await exit.machine.stopped).to.deep.equal({ kind: 'reset' });
+
+    const re = setup({ onReset: 'restart' });
+    await re.machine.start();
+    re.vm.vcpus[0].regs.rip = 0x1234n; // the guest ran
+    re.memory.writeU32((await import('../../core/address.js')).GuestAddress.of(0x300_0000), 0xdeadbeef);
+    re.lifecycle.emit('guest-request', { kind: 'reset' });
+    await until(() => re.runner.starts === 2, 'runner restarted');
+    expect(re.machine.restarts).to.equal(1);
+    expect(re.runner.starts).to.equal(2);
+    expect(re.device.resets).to.equal(1);
+    expect(re.vm.vcpus[0].regs.rip).to.equal(0x100200n, 'BSP back at the kernel entry');
+    expect(re.memory.readU32((await import('../../core/address.js')).GuestAddress.of(0x300_0000))).to.equal(0, 'RAM cleared');
+    expect(re.vm.vcpus[1].mpState).to.equal('uninitialized');
+    await re.machine.stop({ kind: 'api' });
+  });
+
+  it('treats every vCPU halted with interrupts off as poweroff', async () => {
+    const { machine, runner } = setup({ haltPollMs: 5 });
+    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: true }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
+    await machine.start();
+    await until(() => runner.polls >= 4, 'polled');
+    let ended: StopReason | undefined;
+    void machine.stopped.then((r) => { ended = r; });
+    await new Promise((r) => setImmediate(r));
+    expect(ended, 'idle guest (interrupts on) keeps running').to.equal(undefined);
+    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
+    expect(await machine.stopped).to.deep.equal({ kind: 'poweroff' });
+  });
+
+  it('refuses more vCPUs than KVM allows before creating any', async () => {
+    const { machine, vm, hv } = setup({ vcpus: 300 });
+    vm.capabilities.maxVcpus = 300;
+    const err = await machine.start().then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(X86BootError).with.property('kind', 'TooManyVcpus');
+    expect(hv.callsTo('vm', 'createVcpu')).to.have.length(0);
+    expect((await machine.stopped).kind).to.equal('error');
+  });
+
+  it('reports a missing kernel file as an Io error', async () => {
+    const { machine } = setup({ kernel: 'nope' });
+    const err = await machine.start().then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(X86BootError).with.property('kind', 'Io');
+  });
+});
+
+describe('x86 power events', () => {
+  it('maps exits to stop reasons', () => {
+    expect(stopReasonForExit({ kind: 'shutdown' })).to.deep.equal({ kind: 'triple-fault' });
+    expect(stopReasonForExit({ kind: 'system-event', type: 'reset', raw: 2 })).to.deep.equal({ kind: 'reset' });
+    expect(stopReasonForExit({ kind: 'system-event', type: 'shutdown', raw: 1 })).to.deep.equal({ kind: 'poweroff' });
+    expect(stopReasonForExit({ kind: 'internal-error', suberror: 1 })!.kind).to.equal('error');
+    expect(stopReasonForExit({ kind: 'debug' })).to.equal(undefined);
+  });
+
+  it('sees poweroff only when nothing can wake the guest', () => {
+    expect(isPoweredOffByHalt([{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'uninitialized', interruptsEnabled: false }])).to.equal(true);
+    expect(isPoweredOffByHalt([{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'runnable', interruptsEnabled: false }])).to.equal(false);
+    expect(isPoweredOffByHalt([{ index: 0, mpState: 'uninitialized', interruptsEnabled: false }])).to.equal(false);
+    expect(isPoweredOffByHalt([])).to.equal(false);
+  });
+});

@@ -1,0 +1,275 @@
+import { GuestAddress } from '../../core/address.js';
+import type { VmConfig } from '../../core/config/schema.js';
+import { isPausable, isResettable, type DeviceRegistry } from '../../core/device/device.js';
+import type { Vcpu, VcpuExit, VcpuRunner, VcpuRunState, Vm } from '../../core/hypervisor/hypervisor.js';
+import type { VmLifecycle, StopReason } from '../../core/lifecycle.js';
+import type { Logger } from '../../core/logger.js';
+import type { Machine } from '../../core/machine.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { KernelCmdline } from '../../core/platform/resources.js';
+import { X86Layout } from '../../core/platform/x86-layout.js';
+import { loadLinux, type BootPlan, type BootProtocol } from './boot/loader.js';
+import { readBootFile } from './boot/files.js';
+import { findCpuid } from './cpu/cpuid.js';
+import { configureVcpu } from './cpu/vcpu-setup.js';
+import { X86BootError } from './errors.js';
+import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
+
+export interface X86MachineDeps {
+  config: VmConfig;
+  memory: GuestMemory;
+  vm: Vm;
+  devices: DeviceRegistry;
+  cmdline: KernelCmdline;
+  lifecycle: VmLifecycle;
+  logger: Logger;
+  /** Looked up once the vCPUs exist (a KVM runner is built from the VM's vCPUs). */
+  runner: () => VcpuRunner;
+  /** Boot files, already resolved to paths. */
+  boot: { kernel: string; initramfs?: string; protocol: BootProtocol };
+  /** How often to look for a guest that halted every vCPU with interrupts off (ms; 0 = never). */
+  haltPollMs?: number;
+}
+
+type State = 'created' | 'starting' | 'running' | 'paused' | 'restarting' | 'stopping' | 'stopped';
+
+/** Every vCPU is halted with interrupts off, or never started: nothing can wake the guest. */
+export function isPoweredOffByHalt(states: readonly VcpuRunState[]): boolean {
+  return states.length > 0
+    && states.some((s) => s.mpState === 'halted')
+    && states.every((s) => (s.mpState === 'halted' && !s.interruptsEnabled) || s.mpState === 'uninitialized');
+}
+
+/** What a non-I/O exit means for the VM; undefined = keep running. */
+export function stopReasonForExit(exit: VcpuExit): StopReason | undefined {
+  switch (exit.kind) {
+    case 'shutdown': return { kind: 'triple-fault' };
+    case 'hlt': return { kind: 'poweroff' }; // only reaches userspace without an in-kernel irqchip
+    case 'system-event':
+      if (exit.type === 'shutdown') return { kind: 'poweroff' };
+      if (exit.type === 'reset') return { kind: 'reset' };
+      return { kind: 'error', error: new X86BootError('Io', `guest system event ${exit.type} (${exit.raw})`, { raw: exit.raw }) };
+    case 'internal-error': return { kind: 'error', error: new X86BootError('Io', `KVM internal error, suberror ${exit.suberror}`, { suberror: exit.suberror }) };
+    case 'fail-entry': return { kind: 'error', error: new X86BootError('Io', `KVM could not enter the guest (hardware reason 0x${exit.reason.toString(16)})`, { reason: exit.reason }) };
+    case 'unknown': return { kind: 'error', error: new X86BootError('Io', `unknown vCPU exit ${exit.reason}`, { reason: exit.reason }) };
+    default: return undefined;
+  }
+}
+
+/**
+ * The x86_64 machine: maps guest RAM into the VM, creates the in-kernel irqchip and
+ * PIT, loads Linux (bzImage or PVH), sets up every vCPU, activates the devices and
+ * runs the vCPUs. It turns guest power events into a StopReason:
+ *  - triple fault (KVM shutdown exit) -> 'triple-fault';
+ *  - i8042 reset and other 'guest-request' events from devices -> as requested;
+ *  - Linux poweroff without ACPI (every vCPU halted with interrupts off, seen through
+ *    the runner's optional vcpuStates()) -> 'poweroff'.
+ * A 'reset' or 'triple-fault' restarts the guest in place when machine.onReset is 'restart'.
+ */
+export class X86Machine implements Machine {
+  readonly stopped: Promise<StopReason>;
+  private resolveStopped!: (r: StopReason) => void;
+  private state: State = 'created';
+  private vcpus: Vcpu[] = [];
+  private fresh: { regs: ReturnType<Vcpu['getRegs']>; sregs: ReturnType<Vcpu['getSregs']>; ext: Record<string, Uint8Array> }[] = [];
+  private freshVmState?: Record<string, Uint8Array>;
+  private runner?: VcpuRunner;
+  private kernel?: Uint8Array;
+  private initramfs?: Uint8Array;
+  private haltTimer?: NodeJS.Timeout;
+  private haltHits = 0;
+  private polling = false;
+  private stopping?: Promise<void>;
+  /** The last boot plan (entry point, boot structures), for diagnostics and tests. */
+  plan?: BootPlan;
+  restarts = 0;
+
+  constructor(private readonly d: X86MachineDeps) {
+    this.stopped = new Promise((r) => { this.resolveStopped = r; });
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new X86BootError('Io', `the machine cannot start: it is ${this.state}`, { state: this.state });
+    this.state = 'starting';
+    const { config, vm, memory, logger } = this.d;
+    try {
+      const count = config.machine.vcpus;
+      const max = Math.min(vm.capabilities.maxVcpus, MPTABLE_MAX_VCPUS);
+      if (count > max) {
+        throw new X86BootError('TooManyVcpus', `${count} vCPUs asked; this host's KVM and the MP table allow ${max}`, { vcpus: count, max });
+      }
+      this.kernel = await readBootFile(this.d.boot.kernel, 'kernel');
+      this.initramfs = this.d.boot.initramfs ? await readBootFile(this.d.boot.initramfs, 'initramfs') : undefined;
+      this.plan = this.load();
+      logger.info({ protocol: this.plan.protocol, entry: `0x${this.plan.entry.toString(16)}`, vcpus: count }, 'kernel loaded');
+
+      this.mapMemory();
+      vm.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
+      vm.setTssAddress(X86Layout.KVM_TSS);
+      vm.createIrqChip();
+      vm.createPit();
+      this.freshVmState = vm.saveState();
+      for (let i = 0; i < count; i++) {
+        const v = vm.createVcpu(i);
+        this.vcpus.push(v);
+        this.fresh.push({ regs: v.getRegs(), sregs: v.getSregs(), ext: v.saveExtendedState() });
+      }
+      this.configureVcpus();
+
+      for (const dev of this.d.devices.all()) await dev.activate?.();
+      this.d.lifecycle.on('guest-request', this.onGuestRequest);
+      await this.startRunner();
+      this.state = 'running';
+      this.d.lifecycle.state = 'started';
+      this.d.lifecycle.emit('started');
+      this.startHaltWatch();
+    } catch (err) {
+      logger.error({ err }, 'the machine failed to start');
+      await this.stop({ kind: 'error', error: err });
+      throw err;
+    }
+  }
+
+  private load(): BootPlan {
+    const leaf1 = findCpuid(this.d.vm.supportedCpuid(), 1);
+    return loadLinux(this.d.memory, {
+      kernel: this.kernel!, initramfs: this.initramfs, cmdline: this.d.cmdline.toString(), protocol: this.d.boot.protocol,
+      vcpus: this.d.config.machine.vcpus, cpuSignature: leaf1?.eax, cpuFeatures: leaf1?.edx,
+    });
+  }
+
+  /** One memory slot per region (the KVM plugin's mapGuestMemory does the same, idempotently). */
+  private mapMemory(): void {
+    this.d.memory.regions.forEach((r, slot) => this.d.vm.setMemorySlot({
+      slot, guestAddress: r.range.start.value, size: r.range.length, hostAddress: r.hostAddress, readOnly: r.readOnly || undefined,
+    }));
+  }
+
+  private configureVcpus(): void {
+    const supportedCpuid = this.d.vm.supportedCpuid();
+    for (const v of this.vcpus) configureVcpu(v, { vcpuCount: this.vcpus.length, supportedCpuid, plan: this.plan! });
+  }
+
+  private async startRunner(): Promise<void> {
+    const runner = this.d.runner();
+    this.runner = runner;
+    runner.setExitHandler?.((index, exit) => {
+      const reason = stopReasonForExit(exit);
+      if (!reason) return 'continue';
+      this.d.logger.info({ vcpu: index, exit: exit.kind, reason: reason.kind }, 'guest stop event');
+      setImmediate(() => this.d.lifecycle.emit('guest-request', reason));
+      return 'stop';
+    });
+    await runner.start();
+  }
+
+  private readonly onGuestRequest = (reason: StopReason): void => {
+    if (this.state !== 'running' && this.state !== 'paused') return;
+    const isReset = reason.kind === 'reset' || reason.kind === 'triple-fault';
+    if (isReset && this.d.config.machine.onReset === 'restart') {
+      void this.restart(reason).catch((err) => this.stop({ kind: 'error', error: err }));
+      return;
+    }
+    void this.stop(reason);
+  };
+
+  /** Polls the runner (when it can tell) for Linux's no-ACPI poweroff: all vCPUs halted, interrupts off. */
+  private startHaltWatch(): void {
+    const ms = this.d.haltPollMs ?? 250;
+    const runner = this.runner;
+    if (!ms || !runner?.vcpuStates) {
+      this.d.logger.debug('runner cannot report vCPU states: a guest poweroff without ACPI will not end the VM (use reboot)');
+      return;
+    }
+    this.haltHits = 0;
+    this.haltTimer = setInterval(() => {
+      if (this.polling || this.state !== 'running') return;
+      this.polling = true;
+      runner.vcpuStates!().then((states) => {
+        this.haltHits = isPoweredOffByHalt(states) ? this.haltHits + 1 : 0;
+        // Two polls in a row: a guest in this state cannot leave it (no interrupt can wake it).
+        if (this.haltHits >= 2 && this.state === 'running') {
+          this.d.logger.info('every vCPU halted with interrupts off: guest powered off');
+          this.d.lifecycle.emit('guest-request', { kind: 'poweroff' });
+        }
+      }, (err) => this.d.logger.debug({ err }, 'vcpuStates failed')).finally(() => { this.polling = false; });
+    }, ms);
+    this.haltTimer.unref?.();
+  }
+
+  private stopHaltWatch(): void {
+    if (this.haltTimer) clearInterval(this.haltTimer);
+    this.haltTimer = undefined;
+  }
+
+  /** Guest reset with onReset 'restart': fresh vCPU and irqchip state, devices reset, RAM cleared, kernel reloaded. */
+  private async restart(reason: StopReason): Promise<void> {
+    this.state = 'restarting';
+    this.stopHaltWatch();
+    this.d.logger.info({ reason: reason.kind }, 'guest reset: restarting the VM');
+    await this.runner?.stop();
+    for (const dev of this.d.devices.all()) {
+      try { if (isResettable(dev)) dev.reset(); } catch (err) { this.d.logger.warn({ err, device: dev.id }, 'device reset failed'); }
+    }
+    for (const r of this.d.memory.regions) clearRegion(this.d.memory, r.range.start.value, r.range.length);
+    if (this.freshVmState) this.d.vm.restoreState(this.freshVmState);
+    this.vcpus.forEach((v, i) => {
+      v.restoreExtendedState(this.fresh[i].ext);
+      v.setSregs(this.fresh[i].sregs);
+      v.setRegs(this.fresh[i].regs);
+    });
+    this.plan = this.load();
+    this.configureVcpus();
+    this.restarts++;
+    await this.startRunner();
+    this.state = 'running';
+    this.startHaltWatch();
+  }
+
+  async pause(): Promise<void> {
+    if (this.state !== 'running') return;
+    await this.runner?.pause();
+    for (const dev of this.d.devices.all()) if (isPausable(dev)) await dev.pause();
+    this.state = 'paused';
+    this.d.lifecycle.state = 'paused';
+    this.d.lifecycle.emit('paused');
+  }
+
+  async resume(): Promise<void> {
+    if (this.state !== 'paused') return;
+    for (const dev of this.d.devices.all()) if (isPausable(dev)) await dev.resume();
+    await this.runner?.resume();
+    this.state = 'running';
+    this.d.lifecycle.state = 'started';
+    this.d.lifecycle.emit('resumed');
+  }
+
+  /** Stops the vCPUs, destroys the devices and resolves `stopped`; idempotent. */
+  stop(reason: StopReason): Promise<void> {
+    this.stopping ??= this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: StopReason): Promise<void> {
+    this.state = 'stopping';
+    this.stopHaltWatch();
+    this.d.lifecycle.off('guest-request', this.onGuestRequest);
+    try { await this.runner?.stop(); } catch (err) { this.d.logger.warn({ err }, 'stopping the vCPUs failed'); }
+    for (const dev of [...this.d.devices.all()].reverse()) {
+      try { await dev.destroy?.(); } catch (err) { this.d.logger.warn({ err, device: dev.id }, 'device destroy failed'); }
+    }
+    this.state = 'stopped';
+    this.d.lifecycle.state = 'stopped';
+    try { this.d.lifecycle.emit('stopped', reason); } catch (err) { this.d.logger.warn({ err }, 'a stopped listener threw'); }
+    this.d.logger.info({ reason: reason.kind }, 'machine stopped');
+    this.resolveStopped(reason);
+  }
+}
+
+function clearRegion(mem: GuestMemory, start: bigint, length: bigint): void {
+  const CHUNK = 1n << 30n;
+  for (let done = 0n; done < length; done += CHUNK) {
+    const n = length - done < CHUNK ? length - done : CHUNK;
+    mem.fill(GuestAddress.of(start + done), Number(n), 0);
+  }
+}

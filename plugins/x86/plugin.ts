@@ -1,0 +1,53 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { Disposable } from '../../core/bus/bus.js';
+import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
+import { Tokens } from '../../core/tokens.js';
+import { resolveBootFile } from './boot/files.js';
+import { X86ConfigSchema, type X86Config } from './config.js';
+import { X86BootError } from './errors.js';
+import { X86Machine } from './machine.js';
+import { ramRegions } from './platform/memory-map.js';
+
+/**
+ * Registers the VM's guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the
+ * x86 Machine. Boot files are resolved now (paths relative to the YAML file, or
+ * `guestkit:*`); the Vm and VcpuRunner are looked up when the Machine is built and started.
+ */
+export async function registerX86(container: DependencyContainer, ctx: PluginContext<X86Config>): Promise<Disposable[]> {
+  const cfg = X86ConfigSchema.parse(ctx.config ?? {});
+  const vmConfig = container.resolve(Tokens.VmConfig.token);
+  const boot = vmConfig.boot;
+  if (!boot) throw new X86BootError('Io', 'the x86 machine needs a boot: section with at least boot.kernel', {});
+  const files = {
+    kernel: await resolveBootFile(boot.kernel, ctx.baseDir),
+    initramfs: boot.initramfs ? await resolveBootFile(boot.initramfs, ctx.baseDir) : undefined,
+    protocol: boot.protocol,
+  };
+
+  const m = vmConfig.machine;
+  const memory = container.resolve(Tokens.GuestMemoryFactory.token).create({
+    regions: ramRegions(m.memory), backend: m.memoryBackend, path: m.memoryPath,
+  });
+  container.register(Tokens.GuestMemory.token, { useValue: memory });
+
+  let machine: X86Machine | undefined;
+  container.register(Tokens.Machine.token, {
+    useFactory: (c) => (machine ??= new X86Machine({
+      config: vmConfig,
+      memory,
+      vm: c.resolve(Tokens.Vm.token),
+      devices: c.resolve(Tokens.DeviceRegistry.token),
+      cmdline: c.resolve(Tokens.KernelCmdline.token),
+      lifecycle: c.resolve(Tokens.Lifecycle.token),
+      logger: c.resolve(Tokens.Logger.token).child({ module: 'x86' }),
+      runner: () => c.resolve(Tokens.VcpuRunner.token),
+      boot: files,
+      haltPollMs: cfg.haltPollMs,
+    })),
+  });
+  ctx.logger.debug({ memory: m.memory.toString(), vcpus: m.vcpus, kernel: files.kernel }, 'x86 machine registered');
+  return [{ dispose: () => memory.close() }];
+}
+
+const plugin: PluginModule<X86Config> = { configSchema: X86ConfigSchema, register: registerX86 };
+export default plugin;
