@@ -2,29 +2,27 @@
  * Test doubles for virtio plugin authors:
  *  - MockSplitQueue plays the guest driver over a GuestMemory (like rust-vmm's
  *    MockSplitQueue): lays out the rings, adds direct or indirect chains, reads used entries;
- *  - FakeEventSystem: eventfds and an EventLoop in memory, run step by step;
+ *  - FakeEventSystem: core/testing's eventfd and event-loop doubles bundled, run step by step;
  *  - EchoDevice: a small VirtioDevice that copies each chain's readable bytes into its
  *    writable buffers, for transport tests.
  */
 import { GuestAddress } from '../../core/address.js';
 import type { Disposable } from '../../core/bus/bus.js';
-import type { EventFd, EventFdFactory, EventLoop } from '../../core/events/event-loop.js';
+import type { EventLoop } from '../../core/events/event-loop.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
-import { createHeapMemory } from '../../core/memory/backends/heap.js';
 import {
   VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1,
   type VirtioActivation, type VirtioDevice,
 } from '../../core/virtio/virtio.js';
+import { FakeEventFdFactory, ManualEventLoop } from '../../core/testing/manual-event-loop.js';
 import { ChainReader, ChainWriter } from './chain-io.js';
 import { DESCRIPTOR_SIZE, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, availRingBytes, usedRingBytes } from './constants.js';
 import { VirtQueueError } from './errors.js';
 import { drainQueue } from './queue-runner.js';
 import type { SplitQueue } from './split-queue.js';
 
-/** Heap-backed guest memory for unit tests: one region [start, start + size). */
-export function testGuestMemory(size: number | bigint = 1 << 20, start: bigint = 0n): GuestMemory {
-  return createHeapMemory({ regions: [{ start, size: BigInt(size) }], backend: 'heap' });
-}
+/** Heap-backed guest memory for unit tests (core's double, re-exported for convenience). */
+export { testGuestMemory } from '../../core/testing/test-memory.js';
 
 export interface RawDescriptor { addr: bigint; len: number; flags: number; next: number }
 /** A buffer of a chain the mock driver adds; `write` = device-writable. */
@@ -155,72 +153,19 @@ export class MockSplitQueue {
   }
 }
 
-/** An eventfd double: a counter; read() returns and clears it. */
-export class FakeEventFd implements EventFd {
-  count = 0n;
-  closed = false;
-  constructor(readonly fd: number) {}
-  write(n = 1n): void { if (this.closed) throw new Error(`fake eventfd ${this.fd} is closed`); this.count += n; }
-  read(): bigint { const c = this.count; this.count = 0n; return c; }
-  close(): void { this.closed = true; }
-}
-
 /**
- * Eventfds and an EventLoop in memory. `run()` calls the watchers of every fd
- * with a non-zero counter until nothing is pending (bounded), like one turn of
- * libuv; exceptions in callbacks go to onError listeners and never escape.
+ * Eventfds and an EventLoop in memory (core/testing's FakeEventFdFactory and
+ * ManualEventLoop bundled): `run()` calls the watchers of every fd with a pending
+ * count until nothing is pending (bounded), like turns of libuv; exceptions in
+ * callbacks go to onError listeners and `errors`, never escape.
  */
 export class FakeEventSystem {
-  readonly fds = new Map<number, FakeEventFd>();
-  private nextFd = 1000;
-  private watchers = new Map<number, Set<(r: { readable: boolean; writable: boolean }) => void>>();
-  private errorCbs = new Set<(err: unknown, where: string) => void>();
-  readonly errors: unknown[] = [];
-
-  readonly factory: EventFdFactory = {
-    create: (opts) => {
-      const fd = new FakeEventFd(this.nextFd++);
-      if (opts?.initial) fd.count = BigInt(opts.initial);
-      this.fds.set(fd.fd, fd);
-      return fd;
-    },
-  };
-
-  readonly loop: EventLoop = {
-    watch: (fd, _events, cb) => {
-      let set = this.watchers.get(fd);
-      if (!set) this.watchers.set(fd, (set = new Set()));
-      set.add(cb);
-      return { dispose: () => { set.delete(cb); } };
-    },
-    setTimer: () => ({ dispose: () => {} }),
-    onError: (cb) => { this.errorCbs.add(cb); return { dispose: () => { this.errorCbs.delete(cb); } }; },
-  };
-
+  readonly loop = new ManualEventLoop();
+  readonly factory = new FakeEventFdFactory(this.loop);
+  get errors(): unknown[] { return this.loop.errors.map((e) => e.err); }
   /** Number of fds with watchers. */
-  get watched(): number { return [...this.watchers.values()].filter((s) => s.size > 0).length; }
-
-  run(maxRounds = 100): number {
-    let calls = 0;
-    for (let round = 0; round < maxRounds; round++) {
-      let any = false;
-      for (const [fd, set] of this.watchers) {
-        const f = this.fds.get(fd);
-        if (!f || f.count === 0n || set.size === 0) continue;
-        any = true;
-        for (const cb of [...set]) {
-          calls++;
-          try { cb({ readable: true, writable: false }); } catch (err) {
-            this.errors.push(err);
-            for (const e of this.errorCbs) e(err, `fd ${fd}`);
-          }
-        }
-        if (f.count !== 0n && set.size > 0) continue; // level-triggered: comes back next round
-      }
-      if (!any) break;
-    }
-    return calls;
-  }
+  get watched(): number { return this.loop.watchedFds.length; }
+  run(maxRounds = 100): number { return this.loop.flush(maxRounds); }
 }
 
 export const ECHO_DEVICE_TYPE = 0x7e;

@@ -1,0 +1,295 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { GuestAddress } from '../../core/address.js';
+import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1 } from '../../core/virtio/virtio.js';
+import { DeviceStatus, VIRTQ_DESC_F_NEXT } from '../virtio/constants.js';
+import { ECHO_DEVICE_TYPE, EchoDevice, MockSplitQueue } from '../virtio/testing.js';
+import type { VirtioMmioTransport } from './device.js';
+import { INT_CONFIG, INT_VRING, MMIO_MAGIC, Reg } from './registers.js';
+import { MmioDriver, mmioTestHost } from './testing.js';
+
+const { ACKNOWLEDGE: ACK, DRIVER, FEATURES_OK, DRIVER_OK, DEVICE_NEEDS_RESET } = DeviceStatus;
+
+function setup(opts: { queueSize?: number; features?: bigint } = {}) {
+  const t = mmioTestHost();
+  const dev = new EchoDevice('echo0', t.events.loop, opts);
+  const att = t.host.attachVirtioDevice(dev);
+  const transport = t.host.transports[0] as VirtioMmioTransport;
+  const base = t.bus.registrations('mmio')[0].range.start.value;
+  const drv = t.driverAt(base);
+  const q = new MockSplitQueue(t.memory, opts.queueSize ?? 16);
+  return { ...t, dev, att, transport, base, drv, q };
+}
+
+/** Adds a chain carrying `text`, with a writable buffer of `room` bytes; returns [head, writable address]. */
+function addEcho(q: MockSplitQueue, text: string, room = 64): [number, bigint] {
+  const data = new TextEncoder().encode(text);
+  const out = q.alloc(room);
+  const head = q.addChain([{ addr: q.alloc(data.length, data), len: data.length }, { addr: out, len: room, write: true }]);
+  return [head, out];
+}
+
+describe('virtio-mmio transport: driver sequence', () => {
+  it('identifies itself as a version 2 device', () => {
+    const { drv } = setup();
+    expect(drv.read32(Reg.MagicValue)).to.equal(MMIO_MAGIC);
+    expect(drv.read32(Reg.Version)).to.equal(2);
+    expect(drv.read32(Reg.DeviceID)).to.equal(ECHO_DEVICE_TYPE);
+    expect(drv.read32(Reg.VendorID)).to.not.equal(0);
+  });
+
+  it('negotiates, sets up the queue and activates at DRIVER_OK', () => {
+    const { drv, dev, q } = setup();
+    expect(drv.deviceFeatures()).to.equal(dev.deviceFeatures);
+    drv.setStatus(0);
+    drv.setStatus(ACK);
+    drv.setStatus(ACK | DRIVER);
+    drv.writeDriverFeatures(VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC);
+    drv.setStatus(ACK | DRIVER | FEATURES_OK);
+    expect(drv.status).to.equal(ACK | DRIVER | FEATURES_OK);
+    drv.write32(Reg.QueueSel, 0);
+    expect(drv.read32(Reg.QueueNumMax)).to.equal(16);
+    expect(drv.read32(Reg.QueueReady)).to.equal(0);
+    drv.setupQueue(0, q);
+    expect(drv.read32(Reg.QueueReady)).to.equal(1);
+    expect(dev.activations).to.equal(0);
+    expect(drv.driverOk()).to.equal(ACK | DRIVER | FEATURES_OK | DRIVER_OK);
+    expect(dev.activations).to.equal(1);
+    expect(dev.activation!.features).to.equal(VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC);
+    expect(dev.activation!.queues[0].size).to.equal(16);
+  });
+
+  it('notification -> device -> used ring -> interrupt, then ack', () => {
+    const { drv, dev, q, events, transport } = setup();
+    drv.init([q], VIRTIO_F_VERSION_1);
+    const [head, out] = addEcho(q, 'hello');
+    drv.notify(0); // no ioeventfd in front of this call: the bus fallback path
+    expect(transport.metrics.busNotifications).to.equal(1);
+    events.run();
+    expect(q.readUsed()).to.deep.equal([{ id: head, len: 5 }]);
+    expect(new TextDecoder().decode(q.memory.read(GuestAddress.of(out), 5))).to.equal('hello');
+    expect(dev.echoed).to.equal(1);
+    expect(drv.read32(Reg.InterruptStatus)).to.equal(INT_VRING);
+    expect(drv.ackInterrupts()).to.equal(INT_VRING);
+    expect(drv.read32(Reg.InterruptStatus)).to.equal(0);
+  });
+
+  it('serves indirect chains', () => {
+    const { drv, q, events } = setup();
+    drv.init([q], VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC);
+    const out = q.alloc(8);
+    const head = q.addIndirectChain([{ addr: q.alloc(3, Uint8Array.from([1, 2, 3])), len: 3 }, { addr: out, len: 8, write: true }]);
+    drv.notify(0);
+    events.run();
+    expect(q.readUsed()).to.deep.equal([{ id: head, len: 3 }]);
+  });
+
+  it('suppresses interrupts with EVENT_IDX until used_event is passed', () => {
+    const { drv, q, events, transport } = setup();
+    drv.init([q], VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX);
+    q.setUsedEvent(2);
+    const interrupts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      addEcho(q, `m${i}`);
+      drv.notify(0);
+      events.run();
+      interrupts.push(transport.metrics.interrupts);
+    }
+    expect(interrupts).to.deep.equal([0, 0, 1, 1]);
+    expect(q.availEvent).to.equal(4); // the device asks to be kicked for the next buffer
+  });
+
+  it('marks DEVICE_NEEDS_RESET on a bad chain, signals a config change, and recovers after reset', () => {
+    const { drv, dev, q, events, transport } = setup();
+    drv.init([q], VIRTIO_F_VERSION_1);
+    q.writeDescriptor(q.descTable, 0, { addr: 0x20000n, len: 4, flags: VIRTQ_DESC_F_NEXT, next: 0 }); // a loop
+    q.publish(0);
+    drv.notify(0);
+    events.run();
+    expect(drv.status & DEVICE_NEEDS_RESET).to.equal(DEVICE_NEEDS_RESET);
+    expect(drv.read32(Reg.InterruptStatus) & INT_CONFIG).to.equal(INT_CONFIG);
+    expect(drv.read32(Reg.ConfigGeneration)).to.equal(1);
+    expect(transport.metrics.needsReset).to.equal(1);
+    expect(events.errors).to.deep.equal([]);
+    // The driver resets and starts over with fresh rings.
+    drv.setStatus(0);
+    expect(drv.status).to.equal(0);
+    expect(dev.resets).to.equal(1);
+    expect(drv.read32(Reg.InterruptStatus)).to.equal(0);
+    const q2 = new MockSplitQueue(q.memory, 16, 0x40000n);
+    expect(drv.init([q2], VIRTIO_F_VERSION_1) & DEVICE_NEEDS_RESET).to.equal(0);
+    const [head] = addEcho(q2, 'again');
+    drv.notify(0);
+    events.run();
+    expect(q2.readUsed()).to.deep.equal([{ id: head, len: 5 }]);
+  });
+
+  it('refuses DRIVER_OK with a broken queue layout: NEEDS_RESET, device not activated', () => {
+    const { drv, dev, q } = setup();
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    drv.setupQueue(0, q);
+    drv.write32(Reg.QueueReady, 0);
+    drv.write32(Reg.QueueNum, 12); // not a power of two
+    drv.write32(Reg.QueueReady, 1);
+    drv.driverOk();
+    expect(dev.activations).to.equal(0);
+    expect(drv.status & DEVICE_NEEDS_RESET).to.equal(DEVICE_NEEDS_RESET);
+  });
+
+  it('bounds config space accesses and honours the device config size', () => {
+    const { drv, dev } = setup();
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    drv.writeConfig(4, Uint8Array.from([9, 8, 7, 6]));
+    expect([...dev.config.subarray(4, 8)]).to.deep.equal([9, 8, 7, 6]);
+    expect([...drv.readConfig(4, 4)]).to.deep.equal([9, 8, 7, 6]);
+    expect([...drv.readConfig(6, 4)]).to.deep.equal([0, 0, 0, 0]); // runs past 8 bytes
+    expect([...drv.readConfig(0x800, 4)]).to.deep.equal([0, 0, 0, 0]);
+    drv.writeConfig(6, Uint8Array.from([1, 1, 1, 1]));
+    expect([...dev.config.subarray(4, 8)]).to.deep.equal([9, 8, 7, 6]);
+  });
+
+  it('signalConfigChange bumps ConfigGeneration and raises the config interrupt', () => {
+    const { drv, att, q } = setup();
+    drv.init([q]);
+    att.interrupt.signalConfigChange();
+    expect(drv.read32(Reg.ConfigGeneration)).to.equal(1);
+    expect(drv.read32(Reg.InterruptStatus)).to.equal(INT_CONFIG);
+  });
+});
+
+describe('virtio-mmio transport: hostile register sequences', () => {
+  it('ignores accesses of the wrong size and writes to read-only registers', () => {
+    const { drv, transport } = setup();
+    for (const size of [1, 2, 8]) {
+      const d = new Uint8Array(size).fill(0xff);
+      transport.read(BigInt(Reg.MagicValue), d);
+      expect([...d]).to.deep.equal(new Array(size).fill(0));
+      transport.write(BigInt(Reg.Status), new Uint8Array(size).fill(1));
+    }
+    expect(drv.status).to.equal(0);
+    drv.write32(Reg.MagicValue, 0);
+    drv.write32(Reg.QueueNumMax, 1);
+    drv.write32(Reg.InterruptStatus, 3);
+    drv.write32(0x0f0, 1); // unknown
+    expect(drv.read32(Reg.MagicValue)).to.equal(MMIO_MAGIC);
+    expect(transport.metrics.ignoredAccesses).to.be.greaterThan(5);
+  });
+
+  it('refuses FEATURES_OK without VERSION_1 or with features not offered', () => {
+    const { drv } = setup({ features: VIRTIO_F_VERSION_1 });
+    expect(drv.negotiate(0n) & FEATURES_OK).to.equal(0);
+    expect(drv.negotiate(VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX) & FEATURES_OK).to.equal(0);
+    expect(drv.negotiate(VIRTIO_F_VERSION_1) & FEATURES_OK).to.equal(FEATURES_OK);
+  });
+
+  it('ignores out-of-order status bits and queue setup outside its phase', () => {
+    const { drv, dev, q, transport } = setup();
+    drv.setStatus(DRIVER); // without ACKNOWLEDGE
+    expect(drv.status).to.equal(0);
+    drv.setStatus(ACK | DRIVER | FEATURES_OK | DRIVER_OK); // all at once, no features accepted
+    expect(drv.status).to.equal(ACK | DRIVER);
+    drv.setupQueue(0, q); // before FEATURES_OK: ignored
+    expect(drv.read32(Reg.QueueReady)).to.equal(0);
+    drv.setStatus(ACK | DRIVER | DRIVER_OK); // DRIVER_OK without FEATURES_OK
+    expect(drv.status).to.equal(ACK | DRIVER);
+    expect(dev.activations).to.equal(0);
+    expect(transport.metrics.refusedStatusWrites).to.be.greaterThan(1);
+  });
+
+  it('ignores queue layout writes while the queue is ready and after DRIVER_OK', () => {
+    const { drv, q, transport } = setup();
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    drv.setupQueue(0, q);
+    drv.write32(Reg.QueueDescLow, 0x1234);
+    drv.write32(Reg.QueueNum, 4);
+    expect(transport.queues[0].descTable).to.equal(q.descTable);
+    expect(transport.queues[0].size).to.equal(16);
+    drv.driverOk();
+    drv.write32(Reg.QueueReady, 0);
+    expect(drv.read32(Reg.QueueReady)).to.equal(1);
+  });
+
+  it('answers QueueNumMax 0 for a queue that does not exist and ignores notifies for it', () => {
+    const { drv, q, events } = setup();
+    drv.init([q]);
+    drv.write32(Reg.QueueSel, 7);
+    expect(drv.read32(Reg.QueueNumMax)).to.equal(0);
+    drv.write32(Reg.QueueNum, 8);
+    drv.notify(7);
+    drv.notify(0xffff_ffff);
+    expect(events.run()).to.equal(0);
+  });
+
+  it('ignores a driver clearing status bits, and a notify before DRIVER_OK', () => {
+    const { drv, q, events } = setup();
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    drv.setStatus(ACK);
+    expect(drv.status).to.equal(ACK | DRIVER | FEATURES_OK);
+    drv.setupQueue(0, q);
+    addEcho(q, 'x');
+    drv.notify(0);
+    expect(events.run()).to.equal(0);
+  });
+
+  it('survives 2,000 random register access sequences without throwing', () => {
+    const access = fc.record({
+      write: fc.boolean(),
+      offset: fc.oneof(fc.constantFrom(...Object.values(Reg), 0x100, 0x104, 0x1ff, 0xffc), fc.integer({ min: 0, max: 0xfff })),
+      size: fc.constantFrom(1, 2, 4, 4, 4, 8),
+      value: fc.oneof(fc.integer({ min: 0, max: 0xff }), fc.integer({ min: 0, max: 0xffff_ffff })),
+    });
+    fc.assert(fc.property(fc.array(access, { maxLength: 60 }), (ops) => {
+      const { transport, events, memory } = setup();
+      const q = new MockSplitQueue(memory, 16);
+      addEcho(q, 'junk');
+      for (const op of ops) {
+        const d = new Uint8Array(op.size);
+        d.set(new Uint8Array(new Uint32Array([op.value]).buffer).subarray(0, Math.min(4, op.size)));
+        if (op.write) transport.write(BigInt(op.offset), d); else transport.read(BigInt(op.offset), d);
+        events.run();
+      }
+      expect(events.errors).to.deep.equal([]);
+    }), { numRuns: 2000, seed: 7 });
+  });
+});
+
+describe('virtio-mmio transport: snapshot', () => {
+  it('saves and restores queue progress; the restored transport keeps serving', () => {
+    const a = setup();
+    a.drv.init([a.q], VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX);
+    addEcho(a.q, 'one');
+    a.drv.notify(0);
+    a.events.run();
+    expect(a.q.readUsed()).to.have.length(1);
+    const saved = JSON.parse(JSON.stringify(a.transport.snapshot())) as unknown;
+
+    // A second VMM with the same guest memory contents (copied) restores it.
+    const b = setup();
+    b.memory.write(b.memory.regions[0].range.start, a.memory.read(a.memory.regions[0].range.start, 1 << 20));
+    b.transport.restore(saved);
+    expect(b.dev.activations).to.equal(1);
+    expect(b.drv.status).to.equal(ACK | DRIVER | FEATURES_OK | DRIVER_OK);
+    const q = new MockSplitQueue(b.memory, 16);
+    // Continue the driver where it left off: re-publish from index 1.
+    q.startAt(1);
+    const data = Uint8Array.from([7, 7]);
+    const head = q.addChain([{ addr: q.alloc(2, data), len: 2 }, { addr: q.alloc(4), len: 4, write: true }]);
+    new MmioDriver(b.transport).notify(0);
+    b.events.run();
+    expect(q.readUsed()).to.deep.equal([{ id: head, len: 2 }]);
+  });
+
+  it('rejects hostile saved state', () => {
+    const { transport, drv, q } = setup();
+    drv.init([q]);
+    const good = transport.snapshot() as Record<string, unknown>;
+    const bad: unknown[] = [
+      null, 42, { ...good, version: 2 }, { ...good, extra: 1 }, { ...good, status: 0x1ff },
+      { ...good, driverFeatures: '99999999999999999999' }, { ...good, deviceType: 1 },
+      { ...good, queues: [] }, { ...good, driverFeatures: '1' },
+      { ...good, queues: [{ ...(good.queues as Record<string, unknown>[])[0], size: 3 }] },
+      { ...good, queues: [{ ...(good.queues as Record<string, unknown>[])[0], nextAvail: 70000 }] },
+    ];
+    for (const s of bad) expect(() => transport.restore(s), JSON.stringify(s)).to.throw(/saved/);
+  });
+});
