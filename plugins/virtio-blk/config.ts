@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { RateLimiterSchema } from '../../core/ratelimit/rate-limiter.js';
+
+/**
+ * One disk per plugin instance (list the plugin several times with `id:` for more
+ * disks, e.g. id: vda / id: vdb). Paths are relative to the YAML file.
+ */
+export const VirtioBlkConfigSchema = z.strictObject({
+  /** Image file or block device. */
+  path: z.string().min(1),
+  readOnly: z.boolean().default(false),
+  /** GET_ID answer, up to 20 printable ASCII characters; defaults to the instance name. */
+  serial: z.string().max(20).regex(/^[\x20-\x7e]*$/, 'printable ASCII only').optional(),
+  /** Open with O_DIRECT (bypass the host page cache); the guest then sees 4 KiB logical blocks. */
+  direct: z.boolean().default(false),
+  numQueues: z.number().int().min(1).max(64).default(1),
+  queueSize: z.number().int().min(4).max(32768).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(256),
+  rateLimiter: RateLimiterSchema.optional(),
+  /**
+   * Disk format. 'auto' probes the header with every other format and falls back to
+   * raw; do not use it on writable images a guest controls (a guest could write a
+   * qcow2 header into a raw disk and get it read as qcow2 next boot).
+   */
+  format: z.enum(['raw', 'qcow2', 'auto']).default('raw'),
+  /** For formats with backing files (qcow2): may the image name a backing file? */
+  allowBacking: z.boolean().default(false),
+});
+export type VirtioBlkConfig = z.output<typeof VirtioBlkConfigSchema>;

@@ -1,0 +1,87 @@
+import 'reflect-metadata';
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { container as root } from 'tsyringe';
+import { VmLifecycle } from '../../core/lifecycle.js';
+import { silentLogger } from '../../core/testing/index.js';
+import { Tokens } from '../../core/tokens.js';
+import type { VirtioDevice } from '../../core/virtio/virtio.js';
+import type { VirtioAttachment, VirtioTransportHost } from '../../core/virtio/transport.js';
+import rawPlugin from '../raw-disk/plugin.js';
+import { FakeEventSystem } from '../virtio/testing.js';
+import { VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_RO } from './constants.js';
+import { VirtioBlkConfigSchema, type VirtioBlkConfig } from './config.js';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { VirtioBlk } from './device.js';
+import plugin from './plugin.js';
+
+class FakeTransport implements VirtioTransportHost {
+  readonly kind = 'fake';
+  attached: VirtioDevice[] = [];
+  detached = 0;
+  attachVirtioDevice(device: VirtioDevice): VirtioAttachment {
+    this.attached.push(device);
+    return { deviceId: device.id, transport: 'fake', location: 'nowhere', interrupt: { signalUsedQueue: () => {}, signalConfigChange: () => {} }, dispose: () => { this.detached++; } };
+  }
+}
+
+describe('plugins/virtio-blk plugin', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vblk-plugin-'));
+    fs.writeFileSync(path.join(dir, 'a.img'), Buffer.alloc(1 << 20));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function setup(withRaw = true) {
+    const c = root.createChildContainer();
+    const transport = new FakeTransport();
+    c.registerInstance(Tokens.EventLoop.token, new FakeEventSystem().loop);
+    c.registerInstance(Tokens.VirtioTransport.token, transport);
+    if (withRaw) void rawPlugin.register(c, {} as never);
+    const lifecycle = new VmLifecycle();
+    const ctx = (config: unknown): PluginContext<VirtioBlkConfig> => ({
+      config: VirtioBlkConfigSchema.parse(config), vm: {} as never, logger: silentLogger(), lifecycle, baseDir: dir, instance: 'vdb',
+    });
+    return { c, transport, lifecycle, ctx };
+  }
+
+  it('opens the disk relative to the YAML folder and attaches a configured device', async () => {
+    const s = setup();
+    const d = await plugin.register(s.c, s.ctx({ path: 'a.img', readOnly: true, numQueues: 2, queueSize: 64 })) ?? [];
+    expect(s.transport.attached).to.have.length(1);
+    const dev = s.transport.attached[0] as VirtioBlk;
+    expect(dev.id).to.equal('vdb');
+    expect(dev.queueMaxSizes).to.deep.equal([64, 64]);
+    expect(dev.deviceFeatures & (VIRTIO_BLK_F_RO | VIRTIO_BLK_F_MQ)).to.equal(VIRTIO_BLK_F_RO | VIRTIO_BLK_F_MQ);
+    expect(dev.disk.size).to.equal(1n << 20n);
+    for (const x of d) x.dispose();
+    expect(s.transport.detached).to.equal(1);
+  });
+
+  it('closes the disk when the VM stops', async () => {
+    const s = setup();
+    await plugin.register(s.c, s.ctx({ path: 'a.img' }));
+    const dev = s.transport.attached[0] as VirtioBlk;
+    s.lifecycle.emit('stopped', { kind: 'poweroff' });
+    await new Promise((r) => setTimeout(r, 20));
+    try { await dev.disk.read(0n, [new Uint8Array(512)]); expect.fail('disk still open'); } catch (e) { expect((e as Error).message).to.match(/closed/); }
+  });
+
+  it('names the missing format provider and a missing file', async () => {
+    const s = setup(false);
+    try { await plugin.register(s.c, s.ctx({ path: 'a.img' })); expect.fail(); } catch (e) { expect((e as Error).message).to.match(/no DiskFormat provider named 'raw'/); }
+    const s2 = setup();
+    try { await plugin.register(s2.c, s2.ctx({ path: 'missing.img' })); expect.fail(); } catch (e) { expect((e as Error).message).to.match(/cannot open .*missing\.img/); }
+  });
+
+  it('schema: unknown keys, bad queue sizes and long serials are rejected', () => {
+    expect(VirtioBlkConfigSchema.safeParse({ path: 'x', bogus: 1 }).success).to.equal(false);
+    expect(VirtioBlkConfigSchema.safeParse({ path: 'x', queueSize: 100 }).success).to.equal(false);
+    expect(VirtioBlkConfigSchema.safeParse({ path: 'x', serial: 'x'.repeat(21) }).success).to.equal(false);
+    const ok = VirtioBlkConfigSchema.parse({ path: 'x', rateLimiter: { bandwidth: { size: 1 << 20, refillTimeMs: 100 } } });
+    expect([ok.format, ok.numQueues, ok.queueSize, ok.readOnly]).to.deep.equal(['raw', 1, 256, false]);
+  });
+});
