@@ -1,6 +1,5 @@
-import { GuestAddress } from '../../core/address.js';
 import type { VmConfig } from '../../core/config/schema.js';
-import { isPausable, isResettable, type DeviceRegistry } from '../../core/device/device.js';
+import { isPausable, type DeviceRegistry } from '../../core/device/device.js';
 import type { Vcpu, VcpuExit, VcpuRunner, VcpuRunState, Vm } from '../../core/hypervisor/hypervisor.js';
 import type { VmLifecycle, StopReason } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/logger.js';
@@ -31,7 +30,7 @@ export interface X86MachineDeps {
   haltPollMs?: number;
 }
 
-type State = 'created' | 'starting' | 'running' | 'paused' | 'restarting' | 'stopping' | 'stopped';
+type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped';
 
 /** Every vCPU is halted with interrupts off, or never started: nothing can wake the guest. */
 export function isPoweredOffByHalt(states: readonly VcpuRunState[]): boolean {
@@ -64,15 +63,15 @@ export function stopReasonForExit(exit: VcpuExit): StopReason | undefined {
  *  - i8042 reset and other 'guest-request' events from devices -> as requested;
  *  - Linux poweroff without ACPI (every vCPU halted with interrupts off, seen through
  *    the runner's optional vcpuStates()) -> 'poweroff'.
- * A 'reset' or 'triple-fault' restarts the guest in place when machine.onReset is 'restart'.
+ * The machine always ends on these; with machine.onReset 'restart' the host (runVm)
+ * assembles a fresh VM after a 'reset' (a KVM VM cannot be reset in place cleanly:
+ * vCPUs cannot be destroyed and a worker runner cannot start twice).
  */
 export class X86Machine implements Machine {
   readonly stopped: Promise<StopReason>;
   private resolveStopped!: (r: StopReason) => void;
   private state: State = 'created';
   private vcpus: Vcpu[] = [];
-  private fresh: { regs: ReturnType<Vcpu['getRegs']>; sregs: ReturnType<Vcpu['getSregs']>; ext: Record<string, Uint8Array> }[] = [];
-  private freshVmState?: Record<string, Uint8Array>;
   private runner?: VcpuRunner;
   private kernel?: Uint8Array;
   private initramfs?: Uint8Array;
@@ -82,7 +81,6 @@ export class X86Machine implements Machine {
   private stopping?: Promise<void>;
   /** The last boot plan (entry point, boot structures), for diagnostics and tests. */
   plan?: BootPlan;
-  restarts = 0;
 
   constructor(private readonly d: X86MachineDeps) {
     this.stopped = new Promise((r) => { this.resolveStopped = r; });
@@ -108,11 +106,8 @@ export class X86Machine implements Machine {
       vm.setTssAddress(X86Layout.KVM_TSS);
       vm.createIrqChip();
       vm.createPit();
-      this.freshVmState = vm.saveState();
       for (let i = 0; i < count; i++) {
-        const v = vm.createVcpu(i);
-        this.vcpus.push(v);
-        this.fresh.push({ regs: v.getRegs(), sregs: v.getSregs(), ext: v.saveExtendedState() });
+        this.vcpus.push(vm.createVcpu(i));
       }
       this.configureVcpus();
 
@@ -165,11 +160,6 @@ export class X86Machine implements Machine {
 
   private readonly onGuestRequest = (reason: StopReason): void => {
     if (this.state !== 'running' && this.state !== 'paused') return;
-    const isReset = reason.kind === 'reset' || reason.kind === 'triple-fault';
-    if (isReset && this.d.config.machine.onReset === 'restart') {
-      void this.restart(reason).catch((err) => this.stop({ kind: 'error', error: err }));
-      return;
-    }
     void this.stop(reason);
   };
 
@@ -200,30 +190,6 @@ export class X86Machine implements Machine {
   private stopHaltWatch(): void {
     if (this.haltTimer) clearInterval(this.haltTimer);
     this.haltTimer = undefined;
-  }
-
-  /** Guest reset with onReset 'restart': fresh vCPU and irqchip state, devices reset, RAM cleared, kernel reloaded. */
-  private async restart(reason: StopReason): Promise<void> {
-    this.state = 'restarting';
-    this.stopHaltWatch();
-    this.d.logger.info({ reason: reason.kind }, 'guest reset: restarting the VM');
-    await this.runner?.stop();
-    for (const dev of this.d.devices.all()) {
-      try { if (isResettable(dev)) dev.reset(); } catch (err) { this.d.logger.warn({ err, device: dev.id }, 'device reset failed'); }
-    }
-    for (const r of this.d.memory.regions) clearRegion(this.d.memory, r.range.start.value, r.range.length);
-    if (this.freshVmState) this.d.vm.restoreState(this.freshVmState);
-    this.vcpus.forEach((v, i) => {
-      v.restoreExtendedState(this.fresh[i].ext);
-      v.setSregs(this.fresh[i].sregs);
-      v.setRegs(this.fresh[i].regs);
-    });
-    this.plan = this.load();
-    this.configureVcpus();
-    this.restarts++;
-    await this.startRunner();
-    this.state = 'running';
-    this.startHaltWatch();
   }
 
   async pause(): Promise<void> {
@@ -263,13 +229,5 @@ export class X86Machine implements Machine {
     try { this.d.lifecycle.emit('stopped', reason); } catch (err) { this.d.logger.warn({ err }, 'a stopped listener threw'); }
     this.d.logger.info({ reason: reason.kind }, 'machine stopped');
     this.resolveStopped(reason);
-  }
-}
-
-function clearRegion(mem: GuestMemory, start: bigint, length: bigint): void {
-  const CHUNK = 1n << 30n;
-  for (let done = 0n; done < length; done += CHUNK) {
-    const n = length - done < CHUNK ? length - done : CHUNK;
-    mem.fill(GuestAddress.of(start + done), Number(n), 0);
   }
 }
