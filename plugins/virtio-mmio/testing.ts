@@ -109,6 +109,8 @@ export interface MmioTestHost {
   host: VirtioMmioHost;
   bus: RangeBus;
   vm: MockVm;
+  /** Records every VM call (callsTo('vm', 'setIrqLine')). */
+  hypervisor: MockHypervisor;
   events: FakeEventSystem;
   memory: GuestMemory;
   cmdline: CmdlineBuilder;
@@ -119,7 +121,8 @@ export interface MmioTestHost {
 /** A VirtioMmioHost wired to test doubles; `vm: false` leaves it without a VM (bus notifications only). */
 export function mmioTestHost(opts: { memorySize?: number; vm?: boolean; ioeventfd?: boolean; irqfd?: boolean } = {}): MmioTestHost {
   const bus = new RangeBus();
-  const vm = new MockHypervisor().createVm() as MockVm;
+  const hypervisor = new MockHypervisor();
+  const vm = hypervisor.createVm() as MockVm;
   (vm.capabilities as { ioeventfd: boolean }).ioeventfd = opts.ioeventfd ?? true;
   (vm.capabilities as { irqfd: boolean }).irqfd = opts.irqfd ?? true;
   const events = new FakeEventSystem();
@@ -133,6 +136,6 @@ export function mmioTestHost(opts: { memorySize?: number; vm?: boolean; ioeventf
     read: (off, data) => { bus.read('mmio', base + off, data); },
     write: (off, data) => { bus.write('mmio', base + off, data); },
   });
-  return { host, bus, vm, events, memory, cmdline, driverAt };
+  return { host, bus, vm, hypervisor, events, memory, cmdline, driverAt };
 }
 
