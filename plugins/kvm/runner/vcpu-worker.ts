@@ -42,7 +42,11 @@ function post(what: number): number {
   Atomics.store(ctrl, CTRL.STATE, STATE.REQUEST);
   Atomics.notify(ctrl, CTRL.STATE);
   if (init.eventFd >= 0) c.write(init.eventFd, one, 8); // wakes the main loop's watch
-  while (Atomics.load(ctrl, CTRL.STATE) === STATE.REQUEST) Atomics.wait(ctrl, CTRL.STATE, STATE.REQUEST);
+  while (Atomics.load(ctrl, CTRL.STATE) === STATE.REQUEST) {
+    // A runner that is stopping may never answer: give up then (it notifies STATE on stop).
+    if (Atomics.load(ctrl, CTRL.CMD) === CMD.STOP) { Atomics.store(ctrl, CTRL.STATE, STATE.IDLE); return ACTION.STOP_VCPU; }
+    Atomics.wait(ctrl, CTRL.STATE, STATE.REQUEST);
+  }
   const action = Atomics.load(ctrl, CTRL.ACTION);
   Atomics.store(ctrl, CTRL.STATE, STATE.IDLE);
   return action;

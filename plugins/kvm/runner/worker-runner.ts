@@ -93,7 +93,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   get done(): Promise<void> { return this.allStopped; }
 
   async start(): Promise<void> {
-    if (this.state !== 'created') throw new KvmError('Runner', `cannot start a runner that is ${this.state}`);
+    if (this.state !== 'created' && this.state !== 'stopped') throw new KvmError('Runner', `cannot start a runner that is ${this.state}`);
     const vcpus = this.vcpus instanceof KvmVm ? this.vcpus.vcpuList() : this.vcpus;
     if (vcpus.length === 0) throw new KvmError('Runner', 'no vCPUs to run: create them on the Vm before starting the runner');
     this.slots = vcpus.map((vcpu) => ({
@@ -156,6 +156,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   /** Handles a posted exit of one vCPU and answers it. Never throws. */
   private service(s: Slot): void {
     if (Atomics.load(s.ctrl, CTRL.STATE) !== STATE.REQUEST) return;
+    if (Atomics.load(s.ctrl, CTRL.CMD) === CMD.STOP) return; // the worker gives up waiting by itself
     const what = Atomics.load(s.ctrl, CTRL.EXIT);
     let action: number = ACTION.CONTINUE;
     try {
@@ -264,6 +265,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
     for (const s of this.slots) {
       Atomics.store(s.ctrl, CTRL.CMD, CMD.STOP);
       Atomics.notify(s.ctrl, CTRL.CMD);
+      Atomics.notify(s.ctrl, CTRL.STATE); // a worker waiting for an answer stops waiting
     }
     this.kickAll();
     await this.allStopped;

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+
+/** The kvm plugin's `config:` block. */
+export const KvmConfigSchema = z.strictObject({
+  /** The KVM character device. */
+  devicePath: z.string().min(1).default('/dev/kvm'),
+  /** How vCPU workers wake the main thread on PIO/MMIO exits (see README: both cost about the same here). */
+  notify: z.enum(['eventfd', 'atomics']).default('eventfd'),
+  /** Give the Vm a memory slot per GuestMemory region when it is created (mapGuestMemory; idempotent). */
+  mapGuestMemory: z.boolean().default(true),
+  /** Turn on dirty page logging on those slots (snapshots / migration). */
+  dirtyLog: z.boolean().default(false),
+  /** KVM_CAP_* names the host must have (short or full names); checked at registration. */
+  requireCapabilities: z.array(z.string().regex(/^[A-Z0-9_]+$/)).default(['USER_MEMORY', 'IRQCHIP', 'IRQFD', 'IOEVENTFD', 'IMMEDIATE_EXIT']),
+  /** Log the per-exit-kind statistics when the VM stops. */
+  logExitStats: z.boolean().default(true),
+});
+
+export type KvmConfig = z.output<typeof KvmConfigSchema>;

@@ -1,0 +1,72 @@
+import 'reflect-metadata';
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { container as root } from 'tsyringe';
+import { GuestAddress, GuestRange } from '../../core/address.js';
+import { RangeBus } from '../../core/bus/range-bus.js';
+import { UvEventLoop } from '../../core/events/uv-event-loop.js';
+import { VmLifecycle } from '../../core/lifecycle.js';
+import { createAnonymousMmapMemory } from '../../core/memory/backends/anonymous-mmap.js';
+import { Tokens } from '../../core/tokens.js';
+import { RecordingBusDevice } from '../../core/testing/bus-devices.js';
+import { silentLogger } from '../../core/vmm/logger.js';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import plugin from './plugin.js';
+import { KvmConfigSchema, type KvmConfig } from './config.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from './testing.js';
+import { KvmError } from './errors.js';
+import type { KvmVm } from './vm.js';
+
+describe('kvm plugin registration (host /dev/kvm)', function () {
+  this.timeout(30_000);
+  before(function () { if (!existsSync('/dev/kvm')) this.skip(); }); // reason: no /dev/kvm on this host
+
+  const ctxFor = (config: Partial<KvmConfig>, lifecycle = new VmLifecycle()): PluginContext<KvmConfig> => ({
+    config: KvmConfigSchema.parse(config), vm: {} as never, logger: silentLogger(), lifecycle, baseDir: '.', instance: 'kvm',
+  });
+
+  it('provides a Vm with guest memory mapped and a runner that serves the Bus', async () => {
+    const c = root.createChildContainer();
+    const bus = new RangeBus();
+    const loop = new UvEventLoop();
+    const mem = createAnonymousMmapMemory({ backend: 'anonymous', regions: [{ start: 0n, size: 4n << 20n }] });
+    c.register(Tokens.Bus.token, { useValue: bus });
+    c.register(Tokens.EventLoop.token, { useValue: loop });
+    c.register(Tokens.GuestMemory.token, { useValue: mem });
+    const disposables = await plugin.register(c, ctxFor({})) ?? [];
+    try {
+      const vm = c.resolve(Tokens.Vm.token) as KvmVm;
+      expect(c.resolve(Tokens.Vm.token)).to.equal(vm);
+      expect(vm.memorySlots().map((s) => s.size)).to.deep.equal([4n << 20n]);
+      writeLongModeTables(mem);
+      mem.write(GuestAddress.of(LONG_MODE_LAYOUT.code), new Asm().movEdx(0xe9).movEax(0x21).outDxAl().hlt().bytes());
+      setupLongMode(vm.createVcpu(0), { entry: LONG_MODE_LAYOUT.code });
+      const con = new RecordingBusDevice();
+      bus.register('pio', GuestRange.of(0xe9n, 1n), con, 'debugcon');
+      const runner = c.resolve(Tokens.VcpuRunner.token);
+      let halted = false;
+      runner.setExitHandler?.((_i, e) => { halted = e.kind === 'hlt'; return 'stop'; });
+      await runner.start();
+      await (runner as unknown as { done: Promise<void> }).done;
+      expect(halted).to.equal(true);
+      expect(Buffer.from(con.writtenBytes()).toString()).to.equal('!');
+      await runner.stop();
+    } finally {
+      for (const d of disposables) d.dispose();
+      await new Promise((r) => setTimeout(r, 10));
+      loop.dispose();
+      mem.close();
+    }
+  });
+
+  it('fails registration with the missing capability named', async () => {
+    const c = root.createChildContainer();
+    try {
+      await plugin.register(c, ctxFor({ requireCapabilities: ['IRQFD', 'S390_UCONTROL'] }));
+      expect.fail('registered');
+    } catch (e) {
+      expect(e).to.be.instanceOf(KvmError);
+      expect((e as Error).message).to.match(/KVM_CAP_S390_UCONTROL/);
+    }
+  });
+});

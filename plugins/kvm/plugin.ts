@@ -1,0 +1,78 @@
+import type { DependencyContainer } from 'tsyringe';
+import type { Disposable } from '../../core/bus/bus.js';
+import type { StopReason } from '../../core/lifecycle.js';
+import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
+import { Tokens } from '../../core/tokens.js';
+import { KvmConfigSchema, type KvmConfig } from './config.js';
+import { KvmHypervisor } from './hypervisor.js';
+import { mapGuestMemory } from './memory.js';
+import { WorkerVcpuRunner } from './runner/worker-runner.js';
+import type { KvmVm } from './vm.js';
+
+/**
+ * Registers the KVM backend:
+ *  - Hypervisor: a KvmHypervisor on `devicePath`, probed now (a host without usable KVM
+ *    fails here with a clear reason, naming missing capabilities);
+ *  - Vm: one KvmVm, created on first resolve; when GuestMemory is registered by then,
+ *    every region gets a memory slot (mapGuestMemory — idempotent, so a machine that
+ *    maps memory itself does no harm);
+ *  - VcpuRunner: a WorkerVcpuRunner per resolve, running every vCPU created on the Vm
+ *    by the time start() is called; PIO/MMIO exits go to the Bus on the main thread.
+ * Disposing stops runners, then closes the Vm and the /dev/kvm fd.
+ */
+export function registerKvm(container: DependencyContainer, ctx: PluginContext<KvmConfig>): Disposable[] {
+  const cfg = KvmConfigSchema.parse(ctx.config ?? {});
+  const logger = ctx.logger.child({ module: 'kvm' });
+  const hv = new KvmHypervisor({ devicePath: cfg.devicePath });
+  const caps = hv.probe();
+  try {
+    hv.requireCapabilities(...cfg.requireCapabilities);
+  } catch (e) {
+    hv.close();
+    throw e;
+  }
+  logger.debug({ device: cfg.devicePath, maxVcpus: caps.maxVcpus, maxMemorySlots: caps.maxMemorySlots }, 'kvm probed');
+  container.register(Tokens.Hypervisor.token, { useValue: hv });
+
+  let vm: KvmVm | undefined;
+  container.register(Tokens.Vm.token, {
+    useFactory: (c) => {
+      if (vm) return vm;
+      vm = hv.createKvmVm();
+      if (cfg.mapGuestMemory && c.isRegistered(Tokens.GuestMemory.token, true)) {
+        mapGuestMemory(vm, c.resolve(Tokens.GuestMemory.token), { logDirtyPages: cfg.dirtyLog });
+      }
+      return vm;
+    },
+  });
+
+  const runners: WorkerVcpuRunner[] = [];
+  container.register(Tokens.VcpuRunner.token, {
+    useFactory: (c) => {
+      const r = new WorkerVcpuRunner(c.resolve(Tokens.Vm.token) as KvmVm, c.resolve(Tokens.Bus.token), c.resolve(Tokens.EventLoop.token),
+        { notify: cfg.notify, logger });
+      r.events.on('error', (err, index) => logger.error({ err, vcpu: index }, 'vCPU error'));
+      runners.push(r);
+      return r;
+    },
+  });
+
+  const onStopped = (reason: StopReason): void => {
+    if (!cfg.logExitStats) return;
+    for (const r of runners) logger.info({ reason: reason.kind, exits: r.stats.byKind, guestMs: r.stats.guestNs / 1e6 }, 'vCPU exit statistics');
+  };
+  ctx.lifecycle.on('stopped', onStopped);
+
+  return [{
+    dispose: () => {
+      ctx.lifecycle.off('stopped', onStopped);
+      // Runners are normally stopped by the machine already. Workers still running are
+      // stopped first: their vCPU fds and kvm_run mappings must outlive them.
+      const v = vm;
+      void Promise.all(runners.map((r) => r.stop())).finally(() => { v?.close(); hv.close(); });
+    },
+  }];
+}
+
+const plugin: PluginModule<KvmConfig> = { configSchema: KvmConfigSchema, register: registerKvm };
+export default plugin;
