@@ -231,6 +231,25 @@ describe('virtio-mmio transport: hostile register sequences', () => {
     expect(events.run()).to.equal(0);
   });
 
+  it('contains exceptions thrown by the device model (config access, activation)', () => {
+    const t = mmioTestHost();
+    const dev = new EchoDevice('boom', t.events.loop);
+    dev.readConfig = () => { throw new Error('config bug'); };
+    dev.writeConfig = () => { throw new Error('config bug'); };
+    dev.activate = () => { throw new Error('activate bug'); };
+    t.host.attachVirtioDevice(dev);
+    const drv = t.driverAt(t.bus.registrations('mmio')[0].range.start.value);
+    const q = new MockSplitQueue(t.memory, 16);
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    expect([...drv.readConfig(0, 4)]).to.deep.equal([0, 0, 0, 0]);
+    drv.writeConfig(4, Uint8Array.from([1, 2, 3, 4]));
+    drv.setupQueue(0, q);
+    drv.driverOk();
+    expect(drv.status & DEVICE_NEEDS_RESET).to.equal(DEVICE_NEEDS_RESET);
+    drv.setStatus(0);
+    expect(drv.status).to.equal(0);
+  });
+
   it('survives 2,000 random register access sequences without throwing', () => {
     const access = fc.record({
       write: fc.boolean(),
