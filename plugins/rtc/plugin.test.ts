@@ -1,0 +1,20 @@
+import { expect } from 'chai';
+import plugin from './plugin.js';
+import { createLegacyTestBed } from '../serial/testing.js';
+
+describe('rtc: plugin', () => {
+  it('registers ports 0x70-0x71 and answers through the bus without claiming IRQ 8', async () => {
+    const bed = createLegacyTestBed();
+    const disposables = await plugin.register(bed.container, bed.context('rtc', {})) ?? [];
+    expect(bed.bus.find('pio', 0x70n)?.name).to.equal('rtc');
+    expect(bed.bus.find('pio', 0x71n)?.name).to.equal('rtc');
+    expect(bed.bus.find('pio', 0x72n)).to.equal(undefined);
+    expect(bed.irqs.assignments().get(8)).to.equal('reserved');
+    bed.bus.write('pio', 0x70n, Uint8Array.of(0x0d));
+    const d = new Uint8Array(1);
+    bed.bus.read('pio', 0x71n, d);
+    expect(d[0]).to.equal(0x80);
+    for (const x of disposables) x.dispose();
+    expect(bed.bus.find('pio', 0x70n)).to.equal(undefined);
+  });
+});
