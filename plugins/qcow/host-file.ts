@@ -57,6 +57,30 @@ export class HostFile {
     if (pos + buf.length > this.length) this.length = pos + buf.length;
   }
 
+  /** Writes several buffers back to back from `pos` (pwritev). */
+  async writev(bufs: Uint8Array[], pos: number): Promise<void> {
+    this.live();
+    if (this.readOnly) fail('read-only', `${this.path} is open read-only`);
+    const total = bufs.reduce((a, b) => a + b.length, 0);
+    const { bytesWritten } = await this.fh.writev(bufs, pos);
+    if (bytesWritten !== total) {
+      // Short vector write: finish piece by piece.
+      let skip = bytesWritten;
+      let at = pos;
+      for (const b of bufs) {
+        if (skip >= b.length) {
+          skip -= b.length;
+          at += b.length;
+          continue;
+        }
+        await this.write(b.subarray(skip), at + skip);
+        at += b.length;
+        skip = 0;
+      }
+    }
+    if (pos + total > this.length) this.length = pos + total;
+  }
+
   /** Grows (never shrinks) the file so that it covers `size` bytes. */
   async ensureSize(size: number): Promise<void> {
     if (size > this.length) await this.truncate(size);

@@ -9,6 +9,14 @@ import type { BackingReader } from './raw-backing.js';
 import { Refcounts } from './refcounts.js';
 
 const COPIED = 1n << 63n;
+
+interface PendingAlloc {
+  vc: number;
+  m: Mapping;
+  host: number;
+  buf: Uint8Array;
+  reuse: boolean;
+}
 const ZERO = 1n;
 /** Deferred frees above this make a request flush on its way out, so space is reused. */
 const MAX_PENDING_FREES = 4096;
@@ -237,6 +245,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
 
   private async writeAt(off: number, data: Uint8Array): Promise<void> {
     const inPlace: Array<{ pos: number; d: Uint8Array }> = [];
+    const allocs: PendingAlloc[] = [];
     await this.metaLock.run(async () => {
       for (let p = off; p < off + data.length; ) {
         const vc = Math.floor(p / this.cs);
@@ -251,16 +260,22 @@ export class Qcow2Image implements DiskBackend, BackingReader {
             prev.d = new Uint8Array(d.buffer, prev.d.byteOffset, prev.d.length + n);
           } else inPlace.push({ pos: m.host + inOff, d });
         } else {
-          await this.allocWrite(vc, m, inOff, d);
+          allocs.push(await this.prepareAlloc(vc, m, inOff, d));
         }
         p += n;
       }
+      await this.commitAllocs(allocs);
     });
     await Promise.all(inPlace.map((w) => this.file.write(w.d, w.pos)));
   }
 
   /** Writes into a cluster that needs a new host cluster (or a preallocated zero cluster). */
   private async allocWrite(vc: number, m: Mapping, inOff: number, d: Uint8Array): Promise<void> {
+    await this.commitAllocs([await this.prepareAlloc(vc, m, inOff, d)]);
+  }
+
+  /** Picks the host cluster and builds its full contents (copy-on-write of the rest). */
+  private async prepareAlloc(vc: number, m: Mapping, inOff: number, d: Uint8Array): Promise<PendingAlloc> {
     const reuse = m.t === 'zero-alloc' && m.copied;
     let host: number;
     if (reuse) {
@@ -275,10 +290,27 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       await this.oldContents(vc, m, buf);
       buf.set(d, inOff);
     }
-    await this.file.write(buf, host);
-    await this.ensureL2(vc);
-    await this.map.setEntry(vc, BigInt(host) | COPIED);
-    this.release(m, reuse);
+    return { vc, m, host, buf, reuse };
+  }
+
+  /**
+   * Writes the data of new clusters (runs contiguous in the file go as one pwritev, all in
+   * parallel), and only then points the L2 entries at them.
+   */
+  private async commitAllocs(allocs: PendingAlloc[]): Promise<void> {
+    if (allocs.length === 0) return;
+    const runs: Array<{ pos: number; bufs: Uint8Array[] }> = [];
+    for (const a of allocs) {
+      const last = runs[runs.length - 1];
+      if (last && last.pos + last.bufs.length * this.cs === a.host && last.bufs.length < 256) last.bufs.push(a.buf);
+      else runs.push({ pos: a.host, bufs: [a.buf] });
+    }
+    await Promise.all(runs.map((r) => (r.bufs.length === 1 ? this.file.write(r.bufs[0]!, r.pos) : this.file.writev(r.bufs, r.pos))));
+    for (const a of allocs) {
+      await this.ensureL2(a.vc);
+      await this.map.setEntry(a.vc, BigInt(a.host) | COPIED);
+      this.release(a.m, a.reuse);
+    }
   }
 
   /** What a cluster reads as now, for copy-on-write of a partial write. */

@@ -142,7 +142,8 @@ export class Refcounts {
   /** A cluster with refcount 1 on stable storage, for the caller to reference. */
   async allocCluster(): Promise<number> {
     // Batches stay well below one refcount block's span, so a new block always finds a home in its own range.
-    if (this.reserved.length === 0) await this.reserve(Math.max(1, Math.min(64, (1 << 20) / this.cs, this.blockSpan / 4)));
+    // Up to 8 MiB per batch: one fdatasync per batch; a crash leaks at most the unused rest.
+    if (this.reserved.length === 0) await this.reserve(Math.max(1, Math.min((8 << 20) / this.cs, this.blockSpan / 4)));
     return this.reserved.shift()!;
   }
 
