@@ -1,0 +1,52 @@
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import { z } from 'zod';
+import { GuestRange } from '../../core/address.js';
+import type { Disposable } from '../../core/bus/bus.js';
+import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
+import { X86Layout } from '../../core/platform/x86-layout.js';
+import { Tokens } from '../../core/tokens.js';
+import { BootTimer, type BootTimeReporter } from './device.js';
+import { BootTimerError } from './errors.js';
+
+export const BootTimerConfigSchema = z.strictObject({});
+export type BootTimerConfig = z.output<typeof BootTimerConfigSchema>;
+
+/** Token (manifest name 'BootTimer') under which the VM's BootTimeReporter is registered. */
+export const BOOT_TIMER: InjectionToken<BootTimeReporter> = Symbol.for('tsvmm.BootTimer');
+
+function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback: T): T {
+  return c.isRegistered(token, true) ? c.resolve(token) : fallback;
+}
+
+/**
+ * Registers the boot-time marker on the MMIO bus at X86Layout.BOOT_TIMER. Boot
+ * time is counted from this registration (VM assembly); lifecycle 'started' is
+ * recorded too so the report also says how long the guest took once vCPUs ran.
+ */
+export function registerBootTimer(container: DependencyContainer, ctx: PluginContext<BootTimerConfig>): Disposable[] {
+  const bus = container.resolve(Tokens.Bus.token);
+  const registry = container.resolve(Tokens.DeviceRegistry.token);
+  const lifecycle = resolveOr(container, Tokens.Lifecycle.token, ctx.lifecycle);
+  const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
+  const device = new BootTimer({ id: ctx.instance, logger });
+
+  const disposables: Disposable[] = [];
+  try {
+    disposables.push(bus.register('mmio', GuestRange.of(X86Layout.BOOT_TIMER, X86Layout.BOOT_TIMER_SIZE), device, ctx.instance));
+    registry.add(device);
+  } catch (err) {
+    for (const d of disposables) d.dispose();
+    throw new BootTimerError('Config', `boot-timer '${ctx.instance}': ${(err as Error).message}`, { instance: ctx.instance }, { cause: err });
+  }
+  container.register(BOOT_TIMER, { useValue: device });
+  const onStarted = (): void => device.markStarted();
+  lifecycle.on('started', onStarted);
+  disposables.push({ dispose: () => { lifecycle.off('started', onStarted); device.removeAllListeners(); } });
+  return disposables;
+}
+
+const plugin: PluginModule<BootTimerConfig> = {
+  configSchema: BootTimerConfigSchema,
+  register: registerBootTimer,
+};
+export default plugin;
