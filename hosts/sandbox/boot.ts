@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { parseGuestOutput, Markers } from '../guestkit/markers.js';
+
+/** Options for one QEMU boot of a Linux guest that reports through the guest kit's markers. */
+export interface BootOptions {
+  /** QEMU binary; default qemu-system-x86_64 (a test may pass a fake). */
+  qemu?: string;
+  accel: 'kvm' | 'tcg';
+  /** -M value; default microvm without option ROMs or RTC. */
+  machine?: string;
+  kernel: string;
+  initramfs?: string;
+  /** Kernel command line; default `console=ttyS0 panic=-1 quiet`. */
+  append?: string;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Extra QEMU arguments (disks, NICs). */
+  extraArgs?: string[];
+  /** Wall-clock limit; QEMU is killed when it passes. */
+  timeoutMs: number;
+  /** Live console output (e.g. process.stdout.write). */
+  onOutput?: (chunk: string) => void;
+  /** Hand our stdin to the guest's serial console (interactive use). */
+  attachStdin?: boolean;
+}
+
+export type BootStatus =
+  /** QEMU ended by itself (poweroff, reboot with -no-reboot, or an error). */
+  | 'exited'
+  /** The time limit passed; QEMU was killed. */
+  | 'timeout'
+  /** QEMU could not be started. */
+  | 'spawn-failed';
+
+export interface BootResult {
+  status: BootStatus;
+  qemuExitCode: number | null;
+  /** The kernel ran the kit's /init (TSVMM-INIT-OK seen). */
+  initReached: boolean;
+  /** The guest script's exit status (TSVMM-EXIT), when it finished. */
+  exitCode?: number;
+  /** What the guest script printed, between the result markers. */
+  result?: string;
+  /** Everything on the serial console. */
+  console: string;
+  /** QEMU's own messages (stderr). */
+  stderr: string;
+  durationMs: number;
+  /** Milliseconds from spawning QEMU to the init marker. */
+  timeToInitMs?: number;
+  /** The command line used. */
+  argv: string[];
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(c: ChildProcess): void {
+  live.add(c);
+  c.once('exit', () => live.delete(c));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // Never leave a QEMU behind when the Node process ends.
+    process.once('exit', () => { for (const p of live) p.kill('SIGKILL'); });
+  }
+}
+
+export function qemuArgv(o: BootOptions): string[] {
+  const args = [
+    '-M', o.machine ?? 'microvm,x-option-roms=off,rtc=off',
+    '-accel', o.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
+    '-cpu', o.accel === 'tcg' ? 'max' : 'host',
+    '-m', String(o.memoryMiB ?? 512),
+    '-smp', String(o.cpus ?? 1),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
+    '-kernel', o.kernel,
+  ];
+  if (o.initramfs) args.push('-initrd', o.initramfs);
+  args.push('-append', o.append ?? 'console=ttyS0 panic=-1 quiet');
+  args.push(...(o.extraArgs ?? []));
+  return args;
+}
+
+/** Boots a guest under QEMU, collects the console, enforces the time limit, always reaps QEMU. */
+export function bootVm(o: BootOptions): Promise<BootResult> {
+  const argv = [o.qemu ?? 'qemu-system-x86_64', ...qemuArgv(o)];
+  const started = Date.now();
+  return new Promise((resolve) => {
+    let consoleText = '';
+    let stderr = '';
+    let timeToInitMs: number | undefined;
+    let timedOut = false;
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0], argv.slice(1), { stdio: [o.attachStdin ? 'inherit' : 'ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      resolve({ status: 'spawn-failed', qemuExitCode: null, initReached: false, console: '', stderr: String(e), durationMs: 0, argv });
+      return;
+    }
+    trackChild(child);
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (s: string) => {
+      consoleText += s;
+      if (timeToInitMs === undefined && consoleText.includes(Markers.INIT_OK)) timeToInitMs = Date.now() - started;
+      o.onOutput?.(s);
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (s: string) => { stderr += s; });
+    let spawnError: Error | undefined;
+    child.on('error', (e) => { spawnError = e; });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const parsed = parseGuestOutput(consoleText);
+      resolve({
+        status: spawnError && code === null && !timedOut ? 'spawn-failed' : timedOut ? 'timeout' : 'exited',
+        qemuExitCode: code,
+        initReached: parsed.initReached,
+        exitCode: parsed.exitCode,
+        result: parsed.result,
+        console: consoleText,
+        stderr: spawnError ? `${stderr}${spawnError.message}` : stderr,
+        durationMs: Date.now() - started,
+        timeToInitMs,
+        argv,
+      });
+    });
+  });
+}
+
+const tail = (s: string, lines: number) => s.trimEnd().split('\n').slice(-lines).map((l) => `    | ${l.replace(/\r$/, '')}`).join('\n');
+
+/** A human report of what went wrong (or right) in a boot. */
+export function describeBoot(r: BootResult, what = 'guest'): string {
+  const secs = (r.durationMs / 1000).toFixed(1);
+  if (r.status === 'spawn-failed') return `${what}: could not start ${r.argv[0]}: ${r.stderr.trim()}`;
+  const parts: string[] = [];
+  if (r.status === 'timeout') {
+    parts.push(r.initReached
+      ? `${what}: timed out after ${secs} s: init ran but the script did not finish`
+      : `${what}: timed out after ${secs} s without reaching init (no ${Markers.INIT_OK} on the console)`);
+  } else if (!r.initReached) {
+    parts.push(`${what}: QEMU exited (status ${r.qemuExitCode}) after ${secs} s before the guest reached init`);
+    if (/panic/i.test(r.console)) parts.push('  the kernel panicked');
+  } else if (r.exitCode === undefined) {
+    parts.push(`${what}: QEMU exited (status ${r.qemuExitCode}) after ${secs} s before the script reported its exit status`);
+  } else {
+    parts.push(`${what}: script exited with ${r.exitCode} after ${secs} s (init after ${((r.timeToInitMs ?? 0) / 1000).toFixed(1)} s)`);
+  }
+  if (r.stderr.trim()) parts.push(`  QEMU said:\n${tail(r.stderr, 10)}`);
+  if (r.exitCode === undefined) parts.push(r.console.trim() ? `  last console lines:\n${tail(r.console, 15)}` : '  the console stayed empty');
+  return parts.join('\n');
+}

@@ -1,0 +1,281 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { CpioBuilder, parseCpio } from '../guestkit/cpio.js';
+import { defaultCacheDir, guestKit, type GuestKit } from '../guestkit/kit.js';
+import { L1_MODULES, GUEST_MODULES, resolveModules } from '../guestkit/modules.js';
+import { bootVm, describeBoot, type BootResult } from './boot.js';
+import { SandboxError } from './errors.js';
+import { makeExt4, mergedUsr, Staging } from './staging.js';
+
+/** Bump when the base image layout or the L1 stage script changes. */
+export const SANDBOX_VERSION = 2;
+
+export interface SandboxOptions {
+  /** Wall-clock limit for the whole run (L1 boot included); default 20 min. */
+  timeoutMs?: number;
+  /** Working directory inside L1; default the project root (same absolute path as on the host). */
+  cwd?: string;
+  /** Extra environment for the command. */
+  env?: Record<string, string>;
+  /** Extra host files or folders to copy in, at the same absolute paths. */
+  files?: string[];
+  /** Copy what the command wrote under /tsvmm/out back into this host folder. */
+  collectInto?: string;
+  /** Live console output. */
+  onOutput?: (chunk: string) => void;
+  /** Give our stdin to L1's console (interactive). */
+  attachStdin?: boolean;
+  memoryMiB?: number;
+  cpus?: number;
+  /** The guest kit to use for L1 (default: guestKit()). */
+  kit?: GuestKit;
+}
+
+export interface SandboxResult extends BootResult {
+  /** The command's exit status inside L1 (undefined if it never finished). */
+  exitCode?: number;
+  /** Where /tsvmm/out was copied, when collectInto was given and it held anything. */
+  collected?: string;
+  /** A plain report of the run. */
+  report: string;
+}
+
+/** The folder inside L1 where a command may leave files for the host (collectInto). */
+export const SANDBOX_OUT = '/tsvmm/out';
+
+/** The project root (the folder with package.json) and the compiled tree this module runs from. */
+export function projectLayout(): { root: string; compiled: string } {
+  const here = dirname(fileURLToPath(import.meta.url)); // <root>/<outDir>/hosts/sandbox
+  const compiled = resolve(here, '..', '..');
+  let root = compiled;
+  while (!existsSync(join(root, 'package.json'))) {
+    const up = dirname(root);
+    if (up === root) throw new SandboxError('ImageBuild', `no package.json above ${here}`, {});
+    root = up;
+  }
+  return { root, compiled };
+}
+
+const which = (cmd: string): string | undefined => {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  const p = r.stdout.trim();
+  return r.status === 0 && p.startsWith('/') ? p : undefined;
+};
+
+/** Checks the host tools the sandbox needs; throws one message listing what is missing. */
+export function checkSandboxTools(): { qemu: string; qemuImg?: string } {
+  const missing: string[] = [];
+  const qemu = which('qemu-system-x86_64');
+  if (!qemu) missing.push('qemu-system-x86_64 (apt-get install qemu-system-x86)');
+  for (const t of ['mke2fs', 'debugfs', 'ldd']) if (!which(t)) missing.push(`${t} (apt-get install e2fsprogs libc-bin)`);
+  if (missing.length) throw new SandboxError('NoSandboxTools', `the sandbox needs: ${missing.join(', ')}`, { missing });
+  return { qemu: qemu!, qemuImg: which('qemu-img') };
+}
+
+const QEMU_FIRMWARE = /^(bios.*\.bin|linuxboot.*\.bin|pvh\.bin|kvmvapic\.bin|multiboot.*\.bin|qboot\.rom|efi-.*\.rom|pxe-.*\.rom|sgabios\.bin|vgabios.*\.bin|firmware)$/;
+
+/** Plans the read-only base image: busybox, Node, QEMU (+ libraries, firmware), tools, the guest kit. */
+export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]): Staging {
+  const s = new Staging().mergedUsrLinks();
+  for (const d of ['/dev', '/proc', '/sys', '/run', '/root', '/tmp', '/var/tmp', '/tsvmm/out', '/usr/local/bin', '/etc']) s.add({ kind: 'dir', dest: d, mode: d.endsWith('tmp') ? 0o1777 : 0o755 });
+  s.add({ kind: 'data', dest: '/usr/bin/busybox', data: busybox, mode: 0o755 });
+  s.add({ kind: 'data', dest: '/etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' });
+  s.add({ kind: 'data', dest: '/etc/group', data: 'root:x:0:\nkvm:x:106:\n' });
+  s.add({ kind: 'data', dest: '/etc/hosts', data: '127.0.0.1 localhost\n::1 localhost\n' });
+  if (existsSync('/etc/ld.so.cache')) s.add({ kind: 'file', src: '/etc/ld.so.cache', dest: '/etc/ld.so.cache' });
+  s.hostBinary(process.execPath);
+  const tools = checkSandboxTools();
+  s.hostBinary(tools.qemu);
+  if (tools.qemuImg) s.hostBinary(tools.qemuImg);
+  for (const opt of ['fio', 'iperf3', 'mke2fs', 'debugfs', 'e2fsck', 'qemu-io', 'strace']) { const p = which(opt); if (p) s.hostBinary(p); }
+  for (const dir of ['/usr/share/qemu', '/usr/share/seabios']) {
+    if (existsSync(dir)) s.hostTree(dir, dir, (rel, isDir) => !rel.includes('/') && !QEMU_FIRMWARE.test(rel) && !(isDir && rel === 'firmware') && dir === '/usr/share/qemu');
+  }
+  // busybox applets where nothing else lives
+  for (const a of applets) { const dest = mergedUsr('/' + a); if (!s.has(dest)) s.add({ kind: 'symlink', dest, target: '/usr/bin/busybox' }); }
+  // the guest kit at its host path, with the modules the guest and L1 lists use
+  for (const f of ['kit.json', 'bzImage', 'vmlinux', 'initramfs.cpio.gz']) s.add({ kind: 'file', src: join(kit.dir, f), dest: join(kit.dir, f) });
+  if (kit.modulesDir && existsSync(kit.modulesDir)) {
+    for (const m of resolveModules([...GUEST_MODULES, ...L1_MODULES, { name: 'overlay' }], kit.modulesDir)) s.add({ kind: 'file', src: join(kit.modulesDir, m), dest: join(kit.modulesDir, m) });
+    for (const f of ['modules.builtin', 'modules.order']) if (existsSync(join(kit.modulesDir, f))) s.add({ kind: 'file', src: join(kit.modulesDir, f), dest: join(kit.modulesDir, f) });
+  }
+  return s;
+}
+
+/** node_modules entries the sandbox leaves out (compilers: the sandbox runs built code). */
+const SKIP_NODE_MODULES = new Set(['typescript', '@typescript', '.cache', '@esbuild', 'esbuild']);
+
+/** Plans the per-run overlay: the project (built tree, node_modules, manifests) and extra files, at their host paths. */
+export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Staging {
+  const { root, compiled } = projectLayout();
+  const compiledRel = relative(root, compiled);
+  const s = new Staging();
+  s.hostTree(root, root, (rel, isDir) => {
+    const top = rel.split('/')[0];
+    if (top === '.git') return true;
+    if (rel === 'node_modules/.bin') return false;
+    if (top === 'node_modules') return rel.split('/').length === 2 && SKIP_NODE_MODULES.has(rel.split('/')[1]);
+    // build folders: only the one this code runs from
+    if ((top === '.build' || top === 'dist') && compiledRel !== '') {
+      if (compiledRel === rel || compiledRel.startsWith(rel + '/') || rel.startsWith(compiledRel + '/')) return false;
+      return true;
+    }
+    return !isDir && /\.(qcow2|raw|img|ext4)$/.test(rel);
+  });
+  for (const f of o.files ?? []) {
+    const abs = resolve(f);
+    if (!existsSync(abs)) throw new SandboxError('ImageBuild', `file to copy into the sandbox does not exist: ${abs}`, { file: abs });
+    if (statSync(abs).isDirectory()) s.hostTree(abs, abs); else s.add({ kind: 'file', src: abs, dest: abs });
+  }
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root',
+    TSVMM_IN_SANDBOX: '1',
+    TSVMM_GUESTKIT_DIR: kit.dir,
+    TSVMM_SANDBOX_OUT: SANDBOX_OUT,
+    ...(process.env.CI ? { CI: process.env.CI } : {}),
+    ...(o.env ?? {}),
+  };
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const run = [
+    '#!/bin/sh',
+    ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
+    `cd ${q(o.cwd ?? root)} || exit 125`,
+    command,
+    '',
+  ].join('\n');
+  s.add({ kind: 'data', dest: '/tsvmm/run.sh', data: run, mode: 0o755 });
+  return s;
+}
+
+/** The L1 stage: mount the base (ro) and work disks, overlay them, chroot, run /tsvmm/run.sh. */
+export function l1StageScript(): string {
+  return `fail() { echo "tsvmm-sandbox: $*"; exit 125; }
+mkdir -p /base /work /newroot
+BASE=$(findfs LABEL=tsvmm-base) || fail "no disk labelled tsvmm-base"
+WORK=$(findfs LABEL=tsvmm-work) || fail "no disk labelled tsvmm-work"
+mount -t ext4 -o ro "$BASE" /base || fail "cannot mount the base disk $BASE"
+mount -t ext4 "$WORK" /work || fail "cannot mount the work disk $WORK"
+mkdir -p /work/upper /work/ovlwork /work/out
+mount -t overlay overlay -o lowerdir=/base,upperdir=/work/upper,workdir=/work/ovlwork /newroot || fail "overlay mount failed"
+mount --bind /dev /newroot/dev
+mount -t devpts devpts /newroot/dev/pts 2>/dev/null
+mount -t proc proc /newroot/proc
+mount -t sysfs sysfs /newroot/sys
+mount -t tmpfs tmpfs /newroot/run
+mount --bind /work/out /newroot${SANDBOX_OUT}
+[ -e /dev/kvm ] || echo "tsvmm-sandbox: warning: /dev/kvm is missing in L1"
+chroot /newroot /bin/sh /tsvmm/run.sh
+rc=$?
+sync
+umount /newroot${SANDBOX_OUT} 2>/dev/null
+exit $rc
+`;
+}
+
+/** The L1 initramfs: the kit's, plus KVM/overlay modules and the stage script (concatenated archive). */
+function l1Initramfs(kit: GuestKit): Buffer {
+  const c = new CpioBuilder();
+  if (!kit.modulesDir || !existsSync(kit.modulesDir)) {
+    throw new SandboxError('ImageBuild', 'the guest kit has no kernel modules folder (kvm.ko, kvm-amd.ko are needed for L1); build the kit from Debian packages', {});
+  }
+  const mods = resolveModules([...L1_MODULES, { name: 'overlay' }], kit.modulesDir);
+  for (const m of mods) c.file(`lib/modules/${kit.kernelVersion}/${m}`, readFileSync(join(kit.modulesDir, m)));
+  c.file('etc/tsvmm/modules.d/20-l1.list', mods.join('\n') + '\n');
+  c.file('tsvmm/script', l1StageScript(), 0o755);
+  return Buffer.concat([readFileSync(kit.initramfs), c.toGzip()]);
+}
+
+/** The host CPU's TSC rate in kHz: L1 is told it, so a busy host cannot spoil its TSC calibration. */
+function hostTscKhz(): number | undefined {
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? Math.round(Number(m[1]) * 1000) : undefined;
+  } catch { return undefined; }
+}
+
+/** Builds (or reuses) the cached base image. */
+async function baseImage(kit: GuestKit): Promise<string> {
+  const init = parseCpio(gunzipSync(readFileSync(kit.initramfs)));
+  const bb = init.get('bin/busybox');
+  if (!bb) throw new SandboxError('ImageBuild', `${kit.initramfs} has no bin/busybox`, {});
+  const applets = [...init.entries()].filter(([, e]) => (e.mode & 0o170000) === 0o120000).map(([p]) => p);
+  const plan = planBase(kit, bb.data, applets);
+  const dir = join(dirname(defaultCacheDir()), 'sandbox');
+  const image = join(dir, `base-${plan.key(`v${SANDBOX_VERSION}`)}.ext4`);
+  if (existsSync(image)) return image;
+  mkdirSync(dir, { recursive: true });
+  const tmp = mkdtempSync(join(dir, '.base-'));
+  try {
+    plan.materialize(join(tmp, 'root'));
+    makeExt4(join(tmp, 'root'), join(tmp, 'base.ext4'), 'tsvmm-base', plan.bytes(), 32 << 20);
+    renameSync(join(tmp, 'base.ext4'), image);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return image;
+}
+
+/**
+ * Runs a shell command inside L1: a Linux under QEMU TCG (`-cpu max`, so kvm_amd gives L1 a real
+ * /dev/kvm) with Node, QEMU, the project and the guest kit at their host paths. Returns the exit status
+ * and the console; enforces the time limit and removes everything it made.
+ */
+export async function runInSandbox(command: string, o: SandboxOptions = {}): Promise<SandboxResult> {
+  const tools = checkSandboxTools();
+  const kit = o.kit ?? await guestKit();
+  const base = await baseImage(kit);
+  const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-sandbox-'));
+  try {
+    const work = planWork(command, o, kit);
+    const workRoot = join(tmp, 'work');
+    work.materialize(join(workRoot, 'upper'));
+    mkdirSync(join(workRoot, 'ovlwork'));
+    mkdirSync(join(workRoot, 'out'));
+    const workImg = join(tmp, 'work.ext4');
+    makeExt4(workRoot, workImg, 'tsvmm-work', work.bytes(), 6 * 2 ** 30);
+    rmSync(workRoot, { recursive: true, force: true });
+    const initrd = join(tmp, 'l1-initramfs.gz');
+    writeFileSync(initrd, l1Initramfs(kit));
+    const khz = hostTscKhz();
+    const r = await bootVm({
+      qemu: tools.qemu,
+      accel: 'tcg',
+      kernel: kit.vmlinux,
+      initramfs: initrd,
+      append: `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable`,
+      memoryMiB: o.memoryMiB ?? 3584,
+      cpus: o.cpus ?? 2,
+      timeoutMs: o.timeoutMs ?? 20 * 60_000,
+      onOutput: o.onOutput,
+      attachStdin: o.attachStdin,
+      extraArgs: [
+        '-drive', `if=none,id=base,file=${base},format=raw,readonly=on`, '-device', 'virtio-blk-device,drive=base',
+        '-drive', `if=none,id=work,file=${workImg},format=raw`, '-device', 'virtio-blk-device,drive=work',
+      ],
+    });
+    let collected: string | undefined;
+    if (o.collectInto) collected = collectOut(workImg, o.collectInto);
+    return { ...r, collected, report: describeBoot(r, 'sandbox (L1)') };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Copies /out of the work image into `dest` with debugfs (no mount needed). */
+function collectOut(image: string, dest: string): string | undefined {
+  mkdirSync(dest, { recursive: true });
+  const r = spawnSync('debugfs', ['-R', `rdump /out ${dest}`, image], { encoding: 'utf8', timeout: 120_000 });
+  const out = join(dest, 'out');
+  if (r.status !== 0 || !existsSync(out)) return undefined;
+  // flatten dest/out/* into dest/*
+  for (const f of readdirSync(out)) renameSync(join(out, f), join(dest, f));
+  rmSync(out, { recursive: true, force: true });
+  return dest;
+}
+
+
