@@ -148,7 +148,7 @@ describe('KVM backend (host /dev/kvm)', function () {
     }
   });
 
-  it('raises an irqchip line through an irqfd', () => {
+  it('raises an irqchip line through an irqfd', async () => {
     vm.createIrqChip();
     const fd = new LinuxEventFdFactory().create();
     try {
@@ -156,6 +156,8 @@ describe('KVM backend (host /dev/kvm)', function () {
       expect(irr() & (1 << 4)).to.equal(0);
       vm.registerIrqfd(fd, 4);
       fd.write(1n);
+      // KVM injects from a workqueue: wait for it (bounded) rather than racing it.
+      for (let i = 0; i < 400 && (irr() & (1 << 4)) === 0; i++) await new Promise((r) => setTimeout(r, 5));
       expect(irr() & (1 << 4)).to.equal(1 << 4);
       vm.unregisterIrqfd(fd, 4);
     } finally {

@@ -177,7 +177,7 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       expect(r.runningCount).to.equal(2);
       // Halted in the kernel with interrupts off: what the x86 machine reads as poweroff.
       let states = await r.vcpuStates();
-      for (let n = 0; n < 200 && states.some((s) => s.mpState !== 'halted'); n++) { await sleep(5); states = await r.vcpuStates(); }
+      for (let n = 0; n < 1000 && states.some((s) => s.mpState !== 'halted'); n++) { await sleep(5); states = await r.vcpuStates(); }
       expect(states).to.deep.equal([0, 1].map((index) => ({ index, mpState: 'halted', interruptsEnabled: false })));
       await r.stop();
       expect(r.runningCount).to.equal(0);
