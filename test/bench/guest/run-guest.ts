@@ -1,0 +1,51 @@
+import { Markers } from '../../../hosts/guestkit/markers.js';
+import { launch, type Launched, type LaunchOptions } from './launch.js';
+
+export interface GuestRunResult {
+  l: Launched;
+  /** The guest script ran to its end (TSVMM-EXIT seen). */
+  finished: boolean;
+  /** Why it did not, in a line. */
+  problem?: string;
+}
+
+/**
+ * Runs a VMM until the guest script reported its exit status, then gives it `graceMs` to power
+ * off by itself before stopping it (the figures come from the console, not the exit).
+ */
+export async function runGuest(argv: string[], o: LaunchOptions & { graceMs?: number }): Promise<GuestRunResult> {
+  let finished = false;
+  let onExitLine: () => void = () => {};
+  const exited = new Promise<void>((r) => { onExitLine = r; });
+  const l = launch(argv, {
+    ...o,
+    onLine: (line, ms, ll) => {
+      if (line.startsWith(Markers.EXIT)) { finished = true; onExitLine(); }
+      o.onLine?.(line, ms, ll);
+    },
+  });
+  const end = await Promise.race([l.done.then(() => 'done' as const), exited.then(() => 'exit' as const)]);
+  if (end === 'exit') {
+    const t = setTimeout(() => void l.kill(1000), o.graceMs ?? 8000);
+    await l.done;
+    clearTimeout(t);
+  }
+  const r = await l.done;
+  if (finished) return { l, finished };
+  const why = r.timedOut ? `no result within ${Math.round(o.timeoutMs / 1000)} s` : `exited (${r.code ?? r.signal}) before the script finished`;
+  return { l, finished, problem: `${why}${l.initMs === undefined ? ', init never reached' : ''}` };
+}
+
+/** The boot-timer's log line (pino JSON on stderr) of our VMM. */
+export interface BootTimerLog { time: number; bootTimeMs: number; sinceStartedMs?: number; sinceProcessStartMs?: number }
+
+export function bootTimerLog(stderr: string): BootTimerLog | undefined {
+  for (const line of stderr.split('\n')) {
+    if (!line.includes('guest boot completed')) continue;
+    try {
+      const j = JSON.parse(line) as Partial<BootTimerLog>;
+      if (typeof j.time === 'number' && typeof j.bootTimeMs === 'number') return j as BootTimerLog;
+    } catch { /* not JSON */ }
+  }
+  return undefined;
+}

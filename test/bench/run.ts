@@ -1,0 +1,132 @@
+/**
+ * `npm run bench [-- --only exit,boot] [--repeats N] [--no-sandbox]`
+ * Every figure is ours next to a peer's, measured in the same run, with the ratio per repeat.
+ * Where: the exit round trip runs on this host's /dev/kvm and inside the sandbox; the Linux
+ * benchmarks (boot, block, net, memory, start) run on the host when its KVM can boot Linux,
+ * otherwise inside ONE sandbox boot (hosts/sandbox: L1 Linux under QEMU TCG with a real /dev/kvm).
+ */
+import 'reflect-metadata';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { guestKit } from '../../hosts/guestkit/kit.js';
+import { detectHost } from '../../hosts/sandbox/detect.js';
+import { projectLayout, runInSandbox } from '../../hosts/sandbox/sandbox.js';
+import { parseBenchArgs, type BenchArgs } from './args.js';
+import { blockBench } from './block.js';
+import { bootBench } from './boot.js';
+import { exitBench } from './exit/bench.js';
+import { machineInfo } from './machine.js';
+import { netBench } from './net.js';
+import { consoleTable, describeRun, markdownTable } from './report/table.js';
+import { writeResults } from './report/write.js';
+import { tool } from './tools.js';
+import { BENCH_NAMES, type BenchName, type BenchResults, type MachineInfo, type Row, type Where } from './types.js';
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const LINUX_BENCHES: BenchName[] = ['boot', 'memory', 'start', 'block', 'net'];
+
+/** Rows of the benchmarks that need a Linux guest, run here (host with hardware KVM, or inside L1). */
+async function linuxBenches(a: BenchArgs, where: Where, selected: Set<BenchName>): Promise<{ rows: Row[]; problems: string[] }> {
+  const rows: Row[] = [];
+  const problems: string[] = [];
+  const kit = await guestKit({ log: () => {} });
+  const o = { repeats: a.repeats, where, kit, log, selected };
+  const guard = async (names: BenchName[], f: () => Promise<Row[]>) => {
+    if (!names.some((n) => selected.has(n))) return;
+    try { rows.push(...await f()); } catch (e) { problems.push(`${names.join('/')} ${where}: ${(e as Error).stack ?? e}`); }
+  };
+  await guard(['boot', 'memory', 'start'], () => bootBench(o));
+  await guard(['block'], () => blockBench(o));
+  await guard(['net'], () => netBench(o));
+  return { rows, problems };
+}
+
+function naRows(names: BenchName[], where: Where, reason: string): Row[] {
+  return names.map((b) => ({ id: `${b}.*`, bench: b, label: b, unit: '-', better: 'lower', where, peer: '-', na: `n/a: ${reason}` }));
+}
+
+/** Inside L1: run what was asked, write rows + L1's machine info for the outer run. */
+async function inner(a: BenchArgs): Promise<void> {
+  const selected = new Set(a.only);
+  const rows: Row[] = [];
+  const problems: string[] = [];
+  if (selected.has('exit')) rows.push(...await exitBench({ repeats: a.repeats, exits: a.exits ?? 4000, where: 'sandbox', log }));
+  const lin = await linuxBenches(a, 'sandbox', selected);
+  rows.push(...lin.rows);
+  problems.push(...lin.problems);
+  const out = process.env.TSVMM_SANDBOX_OUT ?? '/tsvmm/out';
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(out, 'bench-inner.json'), JSON.stringify({ machine: machineInfo(), rows, problems }));
+  log(`inner: ${rows.length} rows written`);
+}
+
+async function outer(a: BenchArgs): Promise<void> {
+  const started = Date.now();
+  const selected = new Set(a.only);
+  const host = detectHost();
+  const machine = machineInfo();
+  const rows: Row[] = [];
+  const problems: string[] = [];
+  let sandboxMachine: MachineInfo | undefined;
+  log(`machine: ${machine.cpuModel}, ${machine.cpus} CPUs, KVM ${machine.hostKvm}; running ${a.only.join(',')} x ${a.repeats}`);
+
+  if (selected.has('exit')) rows.push(...await exitBench({ repeats: a.repeats, exits: a.exits ?? 20000, where: 'host', log }));
+
+  const linuxHere = host.canBootLinux;
+  const linuxWanted = LINUX_BENCHES.filter((b) => selected.has(b));
+  if (linuxHere && linuxWanted.length) {
+    const r = await linuxBenches(a, 'host', selected);
+    rows.push(...r.rows); problems.push(...r.problems);
+  }
+  const sandboxWanted: BenchName[] = [...(selected.has('exit') ? ['exit' as const] : []), ...(linuxHere ? [] : linuxWanted)];
+  if (sandboxWanted.length && !a.sandbox) {
+    rows.push(...naRows(sandboxWanted, 'sandbox', 'skipped (--no-sandbox)'));
+  } else if (sandboxWanted.length) {
+    try {
+      // Compile the C tools here: L1 has no compiler. They live in the build folder L1 gets.
+      tool('kvm-exit-loop'); tool('guestbench');
+      const { compiled } = projectLayout();
+      const collect = join(a.out ?? join(projectLayout().root, 'bench-results'), '.sandbox-out');
+      const args = ['--inner', '--only', sandboxWanted.join(','), '--repeats', String(a.repeats), ...(a.exits ? ['--exits', String(a.exits)] : [])];
+      log(`starting the sandbox for ${sandboxWanted.join(',')} (QEMU TCG L1; this takes a while)`);
+      const res = await runInSandbox(`exec node ${join(compiled, 'test', 'bench', 'run.js')} ${args.join(' ')}`, {
+        timeoutMs: 40 * 60_000, collectInto: collect, memoryMiB: 3584, cpus: 2,
+        onOutput: (s) => { for (const line of s.split('\n')) if (line.startsWith('bench: ')) process.stderr.write(`[sandbox] ${line}\n`); },
+      });
+      const file = join(collect, 'bench-inner.json');
+      if (existsSync(file)) {
+        const j = JSON.parse(readFileSync(file, 'utf8')) as { machine: MachineInfo; rows: Row[]; problems: string[] };
+        sandboxMachine = j.machine;
+        rows.push(...j.rows);
+        problems.push(...j.problems.map((p) => `sandbox: ${p}`));
+      } else {
+        rows.push(...naRows(sandboxWanted, 'sandbox', `the sandbox run produced no results (${res.report.split('\n')[0]})`));
+        problems.push(res.report);
+      }
+    } catch (e) {
+      rows.push(...naRows(sandboxWanted, 'sandbox', `the sandbox could not run: ${(e as Error).message}`));
+    }
+  }
+
+  const res: BenchResults = {
+    version: 1, startedAt: new Date(started).toISOString(), durationS: Math.round((Date.now() - started) / 1000), repeats: a.repeats,
+    selected: a.only, machine, sandboxMachine, rows: rows.sort((x, y) => BENCH_NAMES.indexOf(x.bench) - BENCH_NAMES.indexOf(y.bench)), problems,
+  };
+  console.log(consoleTable(res));
+  console.log('');
+  console.log(describeRun(res));
+  const files = writeResults(a.out ?? join(projectLayout().root, 'bench-results'), res);
+  console.log(`\nwritten: ${files.join(', ')} (and latest.*)`);
+  if (process.env.BENCH_MARKDOWN) console.log(`\n${markdownTable(res)}`);
+}
+
+try {
+  const a = parseBenchArgs(process.argv.slice(2));
+  await (a.inner ? inner(a) : outer(a));
+  process.exit(0);
+} catch (e) {
+  const err = e as { code?: string; message?: string };
+  if (err.code?.startsWith('commander.')) process.exit(err.code === 'commander.helpDisplayed' ? 0 : 2);
+  log(`failed: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+}

@@ -1,0 +1,69 @@
+/** One figure of one side (ours or the peer) summarised over the repeats. */
+export interface Summary {
+  min: number;
+  median: number;
+  max: number;
+  /** Every repeat, in the order they ran. */
+  values: number[];
+}
+
+/** Where a benchmark ran. */
+export type Where = 'host' | 'sandbox';
+
+/**
+ * One row of the results: our VMM and a peer on the same work in the same run. `ratio` is
+ * ours / peer per repeat (paired: repeat i of ours with repeat i of the peer). Whether lower or
+ * higher is better is in `better`; `na` says why a side has no figure (never a made-up number).
+ */
+export interface Row {
+  /** Stable id, e.g. `exit.inline`, `boot.init`, `block.raw.seqread`. */
+  id: string;
+  /** The benchmark the row belongs to (what `--only` selects). */
+  bench: BenchName;
+  label: string;
+  unit: string;
+  better: 'lower' | 'higher';
+  where: Where;
+  /** What ran as the peer. */
+  peer: string;
+  ours?: Summary;
+  peerSummary?: Summary;
+  ratio?: Summary;
+  /** Target for the median ratio (e.g. ≤ 1.05). */
+  target?: { op: '<=' | '>='; value: number };
+  /** Set when a figure is missing: "n/a: <reason>". */
+  na?: string;
+  notes?: string;
+}
+
+export const BENCH_NAMES = ['exit', 'boot', 'block', 'net', 'memory', 'start'] as const;
+export type BenchName = (typeof BENCH_NAMES)[number];
+
+/** What a run records beside the rows. */
+export interface MachineInfo {
+  cpuModel: string;
+  cpus: number;
+  memoryMiB: number;
+  kernel: string;
+  hostKvm: string;
+  inSandbox: boolean;
+  node: string;
+  qemu?: string;
+  gcc?: string;
+  loadAverage: number[];
+}
+
+export interface BenchResults {
+  version: 1;
+  startedAt: string;
+  durationS: number;
+  repeats: number;
+  selected: BenchName[];
+  /** The machine `npm run bench` ran on. */
+  machine: MachineInfo;
+  /** The sandbox's L1, when some rows ran there. */
+  sandboxMachine?: MachineInfo;
+  rows: Row[];
+  /** Problems that are not rows (a sandbox that did not boot...). */
+  problems: string[];
+}
