@@ -12,6 +12,11 @@ export const KvmConfigSchema = z.strictObject({
   dirtyLog: z.boolean().default(false),
   /** KVM_CAP_* names the host must have (short or full names); checked at registration. */
   requireCapabilities: z.array(z.string().regex(/^[A-Z0-9_]+$/)).default(['USER_MEMORY', 'IRQCHIP', 'IRQFD', 'IOEVENTFD', 'IMMEDIATE_EXIT']),
+  /**
+   * Create the in-kernel irqchip (PIC, IOAPIC, LAPICs) with the VM, before any device attaches
+   * (irqfds need it). With it, a guest `hlt` is handled in the kernel and never reaches userspace.
+   */
+  irqchip: z.boolean().default(true),
   /** Log the per-exit-kind statistics when the VM stops. */
   logExitStats: z.boolean().default(true),
 });

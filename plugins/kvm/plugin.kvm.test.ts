@@ -33,7 +33,8 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
     c.register(Tokens.Bus.token, { useValue: bus });
     c.register(Tokens.EventLoop.token, { useValue: loop });
     c.register(Tokens.GuestMemory.token, { useValue: mem });
-    const disposables = await plugin.register(c, ctxFor({})) ?? [];
+    // No irqchip: the guest's hlt must reach the runner's exit handler.
+    const disposables = await plugin.register(c, ctxFor({ irqchip: false })) ?? [];
     try {
       const vm = c.resolve(Tokens.Vm.token) as KvmVm;
       expect(c.resolve(Tokens.Vm.token)).to.equal(vm);

@@ -39,6 +39,9 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
     useFactory: (c) => {
       if (vm) return vm;
       vm = hv.createKvmVm();
+      // x86: the in-kernel irqchip exists from the VM's creation on (as Firecracker sets up its
+      // interrupt controller before devices attach), so transports can register irqfds at attach time.
+      if (cfg.irqchip) vm.createIrqChip();
       if (cfg.mapGuestMemory && c.isRegistered(Tokens.GuestMemory.token, true)) {
         mapGuestMemory(vm, c.resolve(Tokens.GuestMemory.token), { logDirtyPages: cfg.dirtyLog });
       }

@@ -105,14 +105,18 @@ export class KvmVm implements Vm {
     return bitmap;
   }
 
+  /** Idempotent: a second call (the kvm plugin creates the irqchip with the VM) does nothing. */
   createIrqChip(): void {
     this.live();
+    if (this.irqchip) return;
     ioctlNum(this.fd, 'CREATE_IRQCHIP');
     this.irqchip = true;
   }
 
+  /** Idempotent, like createIrqChip. */
   createPit(): void {
     this.live();
+    if (this.pit) return;
     const { buf, view } = alloc(S.kvm_pit_config);
     view.setUint32(offsetOf(S.kvm_pit_config, 'flags'), PIT_SPEAKER_DUMMY, true);
     ioctlBuf(this.fd, 'CREATE_PIT2', buf);
