@@ -112,7 +112,7 @@ export function bootVm(o: BootOptions): Promise<BootResult> {
       clearTimeout(timer);
       const parsed = parseGuestOutput(consoleText);
       resolve({
-        status: spawnError && code === null && !timedOut ? 'spawn-failed' : timedOut ? 'timeout' : 'exited',
+        status: spawnError && !timedOut ? 'spawn-failed' : timedOut ? 'timeout' : 'exited',
         qemuExitCode: code,
         initReached: parsed.initReached,
         exitCode: parsed.exitCode,

@@ -1,0 +1,59 @@
+import { expect } from 'chai';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootVm, describeBoot, qemuArgv } from './boot.js';
+
+/** A stand-in for qemu-system-x86_64: a shell script playing a guest. */
+function fakeQemu(dir: string, body: string): string {
+  const p = join(dir, 'fake-qemu');
+  writeFileSync(p, `#!/bin/sh\necho $$ > ${join(dir, 'pid')}\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+describe('sandbox QEMU boot helper', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'boot-test-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('collects the script output and exit status from the markers', async () => {
+    const qemu = fakeQemu(dir, 'printf "booting\\r\\nTSVMM-INIT-OK\\r\\nTSVMM-RESULT-BEGIN\\r\\nhi\\r\\nTSVMM-RESULT-END\\r\\nTSVMM-EXIT 4\\r\\n"');
+    const r = await bootVm({ qemu, accel: 'kvm', kernel: '/k', timeoutMs: 10_000 });
+    expect(r).to.include({ status: 'exited', initReached: true, exitCode: 4, qemuExitCode: 0, result: 'hi' });
+    expect(describeBoot(r)).to.match(/script exited with 4/);
+  });
+
+  it('kills QEMU at the time limit and says the guest never reached init', async () => {
+    const qemu = fakeQemu(dir, 'echo "[0.0] Linux version 6.1"\nexec sleep 60');
+    const r = await bootVm({ qemu, accel: 'tcg', kernel: '/k', timeoutMs: 1500 });
+    expect(r.status).to.equal('timeout');
+    expect(r.initReached).to.equal(false);
+    const report = describeBoot(r, 'L2');
+    expect(report).to.match(/^L2: timed out after \d+\.\d s without reaching init/);
+    expect(report).to.include('Linux version 6.1');
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    expect(alive(pid), 'fake QEMU still running').to.equal(false);
+  });
+
+  it('reports QEMU refusing a kernel, with its message', async () => {
+    const qemu = fakeQemu(dir, 'echo "qemu-system-x86_64: linux kernel too old to load a ram disk" >&2\nexit 1');
+    const r = await bootVm({ qemu, accel: 'kvm', kernel: '/k', timeoutMs: 10_000 });
+    expect(r).to.include({ status: 'exited', initReached: false, qemuExitCode: 1 });
+    const report = describeBoot(r);
+    expect(report).to.match(/QEMU exited \(status 1\).*before the guest reached init/);
+    expect(report).to.include('linux kernel too old');
+  });
+
+  it('reports a QEMU binary that does not exist', async () => {
+    const r = await bootVm({ qemu: join(dir, 'no-such-qemu'), accel: 'kvm', kernel: '/k', timeoutMs: 10_000 });
+    expect(r.status).to.equal('spawn-failed');
+    expect(describeBoot(r)).to.match(/could not start .*no-such-qemu.*ENOENT/);
+  });
+
+  it('builds a command line with the machine, accelerator, kernel, initrd and append', () => {
+    const a = qemuArgv({ accel: 'kvm', kernel: '/vmlinux', initramfs: '/i.gz', append: 'console=ttyS0', timeoutMs: 1, machine: 'pc' });
+    expect(a.join(' ')).to.include('-M pc -accel kvm -cpu host').and.include('-kernel /vmlinux -initrd /i.gz -append console=ttyS0').and.include('-no-reboot');
+  });
+});
