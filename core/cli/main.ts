@@ -33,7 +33,16 @@ export function buildProgram(): Command {
 
   program.command('run').description('assemble and run the VM described by a YAML config')
     .argument('<config>', 'VM config (YAML)')
-    .action(async (config: string) => {
+    .option('--sandbox', 'run inside the nested sandbox (a QEMU-TCG Linux with a real /dev/kvm), for hosts whose KVM cannot boot Linux')
+    .action(async (config: string, opts: { sandbox?: boolean }) => {
+      if (opts.sandbox) {
+        // owned by hosts/sandbox; loaded only when asked for
+        const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
+        const r = await runVmInSandbox(config, { console: true });
+        if (r.exitCode === undefined) process.stderr.write(`vmm: ${r.report}\n`);
+        process.exitCode = r.exitCode ?? ExitCode.error;
+        return;
+      }
       const r = await runVm(config);
       process.exitCode = r.exitCode;
     });
