@@ -64,7 +64,7 @@ export async function blockBench(o: GuestBenchOptions): Promise<Row[]> {
           makeImage(img, format);
           const g: GuestSpec = { kit: o.kit, initramfs, memoryMiB: 256, vcpus: 1, dir, disk: { path: img, format } };
           const argv = which === 'ours' ? oursArgv(g, `block-${format}-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
-          const r = await runGuest(argv.argv, { env: argv.env, timeoutMs: 240_000 });
+          const r = await runGuest(argv.argv, { env: argv.env, timeoutMs: 420_000 });
           const got = r.l.values;
           const complete = FIGURES.every((f) => got[f.key] !== undefined);
           if (complete) (which === 'ours' ? ours : peer)[i] = got;

@@ -25,7 +25,7 @@ async function bootOnce(which: 'ours' | 'qemu', g: GuestSpec, s: Side, i: number
   let mem: VmmMemory | undefined;
   let sampling: Promise<void> | undefined;
   const r = await runGuest(argv.argv, {
-    env: argv.env, timeoutMs: 180_000,
+    env: argv.env, timeoutMs: 300_000,
     onLine: (line, _ms, l) => {
       if (line === 'BENCH-IDLE' && l.child.pid) {
         const pid = l.child.pid;

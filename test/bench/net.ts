@@ -74,7 +74,7 @@ export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
         const argv = which === 'ours' ? oursArgv(g, `net-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
         const before = sink.results.length;
         let ended = false;
-        const run = runGuest(argv.argv, { env: argv.env, timeoutMs: 180_000 });
+        const run = runGuest(argv.argv, { env: argv.env, timeoutMs: 300_000 });
         const tapOk = configureTap(tap, () => ended);
         const r = await run;
         ended = true;

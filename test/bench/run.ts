@@ -88,10 +88,16 @@ async function outer(a: BenchArgs): Promise<void> {
       const { compiled } = projectLayout();
       const collect = join(a.out ?? join(projectLayout().root, 'bench-results'), '.sandbox-out');
       const args = ['--inner', '--only', sandboxWanted.join(','), '--repeats', String(a.repeats), ...(a.exits ? ['--exits', String(a.exits)] : [])];
+      let pending = '';
       log(`starting the sandbox for ${sandboxWanted.join(',')} (QEMU TCG L1; this takes a while)`);
       const res = await runInSandbox(`exec node ${join(compiled, 'test', 'bench', 'run.js')} ${args.join(' ')}`, {
-        timeoutMs: 40 * 60_000, collectInto: collect, memoryMiB: 3584, cpus: 2,
-        onOutput: (s) => { for (const line of s.split('\n')) if (line.startsWith('bench: ')) process.stderr.write(`[sandbox] ${line}\n`); },
+        timeoutMs: 60 * 60_000, collectInto: collect, memoryMiB: 3584, cpus: 2,
+        onOutput: (s) => {
+          pending += s;
+          const lines = pending.split('\n');
+          pending = lines.pop()!;
+          for (const line of lines) if (line.includes('bench: ')) process.stderr.write(`[sandbox] ${line.replace(/\r$/, '').trim()}\n`);
+        },
       });
       const file = join(collect, 'bench-inner.json');
       if (existsSync(file)) {
