@@ -19,7 +19,7 @@ function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback
  * closed when the VM stops or the plugin is disposed.
  */
 export function registerVirtioNet(container: DependencyContainer, ctx: PluginContext<VirtioNetConfig>): Disposable[] {
-  const cfg = VirtioNetConfigSchema.parse(ctx.config ?? {});
+  const cfg = ctx.config; // already validated by the loader with configSchema
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
   const loop = container.resolve(Tokens.EventLoop.token);
   const transport = container.resolve(Tokens.VirtioTransport.token);
