@@ -12,7 +12,8 @@ import { X86Layout } from '../../core/platform/x86-layout.js';
  *     between the result markers, prints `TSVMM-EXIT <status>` and powers off
  *     (`tsvmm.exit=reboot` reboots instead, for VMMs without ACPI power-off);
  *     with no script it starts a shell on the console.
- * `tsvmm.debug=1` keeps kernel messages on the console while the script runs.
+ * `tsvmm.debug=1` keeps kernel messages on the console while the script runs; `tsvmm.stdin=console`
+ * gives the script the console as its stdin and controlling terminal (interactive use).
  */
 export function initScript(): string {
   const addr = '0x' + X86Layout.BOOT_TIMER.toString(16);
@@ -87,7 +88,11 @@ echo "${Markers.INIT_OK}"
 if [ -n "$SCRIPT" ]; then
   echo "${Markers.RESULT_BEGIN}"
   cd /root
-  sh "$SCRIPT" </dev/null 2>&1
+  if [ "$(param stdin)" = console ]; then
+    setsid cttyhack sh "$SCRIPT" 2>&1
+  else
+    sh "$SCRIPT" </dev/null 2>&1
+  fi
   rc=$?
   echo "${Markers.RESULT_END}"
   echo "${Markers.EXIT} $rc"

@@ -214,6 +214,8 @@ async function baseImage(kit: GuestKit): Promise<string> {
     plan.materialize(join(tmp, 'root'));
     makeExt4(join(tmp, 'root'), join(tmp, 'base.ext4'), 'tsvmm-base', plan.bytes(), 32 << 20);
     renameSync(join(tmp, 'base.ext4'), image);
+    // older bases are stale now; a run still using one keeps its open file
+    for (const f of readdirSync(dir)) if (/^base-.*\.ext4$/.test(f) && join(dir, f) !== image) rmSync(join(dir, f), { force: true });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -247,7 +249,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       accel: 'tcg',
       kernel: kit.vmlinux,
       initramfs: initrd,
-      append: `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable`,
+      append: `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}`,
       memoryMiB: o.memoryMiB ?? 3584,
       cpus: o.cpus ?? 2,
       timeoutMs: o.timeoutMs ?? 20 * 60_000,
