@@ -4,6 +4,13 @@ import type { Row, Where } from '../types.js';
 import { measureOurs, type ExitPath } from './ours.js';
 import { measurePeer } from './peer.js';
 
+/** A measurement that does not finish in time becomes an n/a row instead of a stuck run. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Error(`${what} did not finish ${Math.round(ms / 1000)} s`)), ms); });
+  return Promise.race([p, limit]).finally(() => clearTimeout(t));
+}
+
 const LABEL: Record<ExitPath, string> = {
   inline: 'PIO exit round trip, inline runner (koffi sync KVM_RUN on the main thread)',
   worker: 'PIO exit round trip, WorkerVcpuRunner (worker -> main thread -> worker)',
@@ -32,7 +39,7 @@ export async function exitBench(o: { repeats: number; exits: number; where: Wher
         const c = measurePeer(o.exits);
         peer.push(c);
         peerPerPath[p].push(c);
-        ours[p].push(await measureOurs(p, o.exits));
+        ours[p].push(await withTimeout(measureOurs(p, o.exits), 120_000 + o.exits * 50, `our ${p} path`));
       }
       o.log(`exit ${o.where} repeat ${i + 1}/${o.repeats}: C ${peer.at(-1)!.toFixed(2)} µs, inline ${ours.inline.at(-1)!.toFixed(2)} µs, worker ${ours.worker.at(-1)!.toFixed(2)} µs, raw ${ours['koffi-raw'].at(-1)!.toFixed(2)} µs`);
     }
