@@ -17,6 +17,11 @@ export const KvmConfigSchema = z.strictObject({
    * (irqfds need it). With it, a guest `hlt` is handled in the kernel and never reaches userspace.
    */
   irqchip: z.boolean().default(true),
+  /**
+   * Worker fast paths (runner/fast-path.ts): unclaimed ports and what devices publish (the UART's
+   * THR/LSR/MSR) are handled on the vCPU's thread, without a hop to the main thread.
+   */
+  fastPath: z.boolean().default(true),
   /** Log the per-exit-kind statistics when the VM stops. */
   logExitStats: z.boolean().default(true),
 });

@@ -53,7 +53,7 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
   container.register(Tokens.VcpuRunner.token, {
     useFactory: (c) => {
       const r = new WorkerVcpuRunner(c.resolve(Tokens.Vm.token) as KvmVm, c.resolve(Tokens.Bus.token), c.resolve(Tokens.EventLoop.token),
-        { notify: cfg.notify, logger });
+        { notify: cfg.notify, logger, fastPath: cfg.fastPath });
       r.events.on('error', (err, index) => logger.error({ err, vcpu: index }, 'vCPU error'));
       runners.push(r);
       return r;
@@ -62,7 +62,10 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
 
   const onStopped = (reason: StopReason): void => {
     if (!cfg.logExitStats) return;
-    for (const r of runners) logger.info({ reason: reason.kind, exits: r.stats.byKind, guestMs: r.stats.guestNs / 1e6 }, 'vCPU exit statistics');
+    for (const r of runners) {
+      logger.info({ reason: reason.kind, exits: r.stats.byKind, guestMs: r.stats.guestNs / 1e6, fastPath: r.stats.fastPath?.(), hops: r.stats.hops.toJSON(16) },
+        'vCPU exit statistics');
+    }
   };
   ctx.lifecycle.on('stopped', onStopped);
 

@@ -1,4 +1,5 @@
-import type { BusDevice } from '../../core/bus/bus.js';
+import type { BusDevice, Disposable } from '../../core/bus/bus.js';
+import type { PioFastPath, PioFastPathPublisher } from '../../core/bus/fast-path.js';
 import type { Device, Resettable, Snapshottable } from '../../core/device/device.js';
 import type { Logger } from '../../core/logger.js';
 import type { SerialConsole, SerialRxPort } from './console/console.js';
@@ -39,7 +40,7 @@ const IDLE_MODEM_STATUS = Msr.DCD | Msr.DSR | Msr.CTS;
  * Guest accesses never throw: wider accesses are split into byte accesses (as an
  * 8-bit ISA device sees them); offsets past the 8 registers read 0xff.
  */
-export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, SerialRxPort {
+export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, SerialRxPort, PioFastPathPublisher {
   readonly id: string;
   readonly stateVersion = SERIAL_STATE_VERSION;
   readonly metrics: SerialMetrics;
@@ -69,6 +70,8 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
   private rxWakeScheduled = false;
   private activated = false;
   private destroyed = false;
+  /** Where the vCPU runner lets this UART publish fast paths (core/bus/fast-path.ts); usually one. */
+  private fastPaths: PioFastPath[] = [];
 
   constructor(opts: Uart16550Options) {
     this.id = opts.id;
@@ -93,6 +96,7 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     this.destroyed = true;
     this.rxWaiter = undefined;
     this.console.close();
+    this.publishFastPath();
   }
 
   reset(): void {
@@ -110,6 +114,40 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     this.rx.length = 0;
     this.updateIrq();
     this.wakeRx();
+    this.publishFastPath();
+  }
+
+  // ---- Fast paths (vCPU-thread handling of the hot registers) ----
+
+  attachPioFastPath(fp: PioFastPath): Disposable {
+    this.fastPaths.push(fp);
+    this.publishFastPath();
+    return { dispose: () => { this.fastPaths = this.fastPaths.filter((f) => f !== fp); } };
+  }
+
+  /**
+   * Publishes, from the register model (the source of truth), what a vCPU thread may do alone:
+   *  - THR writes are queued (delivered later through write(), in order, before the vCPU's next
+   *    access reaches this device) while DLAB=0 (else they set the divisor) and not in loopback
+   *    (else they feed the RX FIFO and change LSR.DR). IER.THRI needs nothing: every delivered
+   *    write runs transmit() as a direct one would, and IIR/IER accesses are never fast, so they
+   *    see all queued writes first; only the moment the THRE interrupt rises moves later, which a
+   *    real UART's transmission delay does too.
+   *  - LSR reads are answered with lsr() while no clear-on-read error bit (OE/PE/FE/BI) is latched;
+   *    queued THR writes cannot change it (transmission is instant, and not in loopback).
+   *  - MSR reads are answered while no delta bit is latched (reading clears them).
+   * Called after every guest access and every change from the host side (input, reset, restore).
+   */
+  private publishFastPath(): void {
+    if (this.fastPaths.length === 0) return;
+    const queueThr = !this.destroyed && !(this.lcr & Lcr.DLAB) && !(this.mcr & Mcr.LOOP);
+    const lsr = this.lsrErrors === 0 ? this.lsr() : undefined;
+    const msr = this.msrDelta === 0 ? this.msrStatus : undefined;
+    for (const fp of this.fastPaths) {
+      fp.setWriteMode(Reg.DATA, queueThr ? 'queue' : 'device');
+      fp.setReadValue(Reg.LSR, lsr);
+      fp.setReadValue(Reg.MSR, msr);
+    }
   }
 
   // ---- BusDevice: guest accesses ----
@@ -125,6 +163,7 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
         this.logger?.error({ err, reg: Number(reg) }, 'serial: register read failed');
       }
     }
+    this.publishFastPath();
   }
 
   write(offset: bigint, data: Uint8Array): void {
@@ -138,6 +177,7 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
         this.logger?.error({ err, reg: Number(reg) }, 'serial: register write failed');
       }
     }
+    this.publishFastPath();
   }
 
   private readRegister(reg: number): number {
@@ -345,6 +385,7 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     if (n > 0) {
       this.metrics.rxBytes += n;
       this.updateIrq();
+      this.publishFastPath();
     }
     return n;
   }
@@ -412,5 +453,6 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     this.irqLevel = !(this.pendingInterrupt() !== Iir.NO_INT);
     this.updateIrq();
     this.wakeRx();
+    this.publishFastPath();
   }
 }

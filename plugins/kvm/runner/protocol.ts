@@ -18,7 +18,9 @@ export const POST = { PAUSED: 0x10000, FAILED: 0x10001, STATE: 0x10002 } as cons
 export const ACTION = { CONTINUE: 0, STOP_VCPU: 1 } as const;
 
 /** Exit kinds counted by the stats block (index = position). */
-export const STAT_KINDS = ['io', 'mmio', 'hlt', 'shutdown', 'intr', 'system-event', 'internal-error', 'fail-entry', 'debug', 'unknown'] as const;
+export const STAT_KINDS = ['io', 'mmio', 'hlt', 'shutdown', 'intr', 'system-event', 'internal-error', 'fail-entry', 'debug', 'unknown',
+  /** PIO exits completed on the worker (./fast-path.ts), no hop: a write queued in the TX ring, a read answered from the table, a write dropped. */
+  'pio-fast-ring', 'pio-fast-read', 'pio-fast-drop'] as const;
 export type StatKind = (typeof STAT_KINDS)[number];
 
 /** What the main thread sends a worker at start (structured-cloned). */
@@ -32,6 +34,8 @@ export interface WorkerInit {
   tid: SharedArrayBuffer;
   /** Float64Array [count, totalNs] per STAT_KINDS entry, plus [guestNs] at the end. */
   stats: SharedArrayBuffer;
+  /** Worker fast paths (./fast-path.ts): the runner's port table and this vCPU's TX ring; absent when turned off. */
+  fastPath?: { table: SharedArrayBuffer; ring: SharedArrayBuffer };
 }
 
 export const statsBytes = (): number => (STAT_KINDS.length * 2 + 1) * 8;

@@ -8,6 +8,10 @@ import { STAT_KINDS, statsBytes } from './protocol.js';
  */
 export class SharedExitStats implements VcpuExitStats {
   readonly perVcpu: Float64Array[] = [];
+  /** Exits the main thread handled (hops), by target: which ports/addresses are worth a fast path. */
+  readonly hops = new HopHistogram();
+  /** Set by a runner with worker fast paths: their counters. */
+  fastPath?: () => { drained: number; ringFull: number; ringNotifies: number; devices: string[] };
 
   add(): SharedArrayBuffer {
     const sab = new SharedArrayBuffer(statsBytes());
@@ -32,7 +36,41 @@ export class SharedExitStats implements VcpuExitStats {
   format(): string {
     const rows = Object.entries(this.byKind).map(([k, { count, totalNs }]) =>
       `${k.padEnd(15)} ${String(count).padStart(10)} ${(totalNs / 1e6).toFixed(2).padStart(12)} ms ${(totalNs / count / 1e3).toFixed(2).padStart(10)} µs/exit`);
+    const fp = this.fastPath?.();
     return [`${'exit'.padEnd(15)} ${'count'.padStart(10)} ${'handling'.padStart(15)} ${'mean'.padStart(17)}`, ...rows,
-      `in guest: ${(this.guestNs / 1e6).toFixed(2)} ms`].join('\n');
+      `in guest: ${(this.guestNs / 1e6).toFixed(2)} ms`,
+      ...(fp ? [`fast path: ${fp.drained} queued writes drained, ring full ${fp.ringFull}x, ${fp.ringNotifies} wake-ups; devices: ${fp.devices.join(', ') || 'none'}`] : []),
+      ...(this.hops.size ? [`hops by target: ${this.hops.top(12).map(([k, n]) => `${k} ${n}`).join(', ')}`] : []),
+    ].join('\n');
   }
+}
+
+/** Counts per access target, e.g. 'pio 0x3fd in', 'mmio 0xd0000000 write'. */
+export class HopHistogram {
+  private readonly pio = new Map<number, number>();
+  private readonly mmio = new Map<bigint, number>();
+
+  addPio(port: number, isWrite: boolean): void {
+    const k = port * 2 + (isWrite ? 1 : 0);
+    this.pio.set(k, (this.pio.get(k) ?? 0) + 1);
+  }
+
+  addMmio(addr: bigint, isWrite: boolean): void {
+    const k = addr * 2n + (isWrite ? 1n : 0n);
+    this.mmio.set(k, (this.mmio.get(k) ?? 0) + 1);
+  }
+
+  get size(): number { return this.pio.size + this.mmio.size; }
+
+  /** The `n` most frequent targets, most frequent first. */
+  top(n: number): [string, number][] {
+    const all: [string, number][] = [
+      ...[...this.pio].map(([k, c]): [string, number] => [`pio 0x${(k >> 1).toString(16)} ${k & 1 ? 'out' : 'in'}`, c]),
+      ...[...this.mmio].map(([k, c]): [string, number] => [`mmio 0x${(k >> 1n).toString(16)} ${k & 1n ? 'write' : 'read'}`, c]),
+    ];
+    return all.sort((a, b) => b[1] - a[1]).slice(0, Math.max(0, n));
+  }
+
+  /** As a plain object (for logs): target -> count, the `n` most frequent. */
+  toJSON(n = 20): Record<string, number> { return Object.fromEntries(this.top(n)); }
 }

@@ -12,6 +12,9 @@ import { EXIT } from '../abi/ioctls.js';
 import { KvmVcpu } from '../vcpu.js';
 import { mpStateNumber } from '../abi/codec.js';
 import { ACTION, CMD, CTRL, POST, STAT_KINDS, STATE, type WorkerInit } from './protocol.js';
+import { FAST, fastPio, RING_HDR, TxRing } from './fast-path.js';
+import { RUN } from '../run-area.js';
+import { EXIT_IO_OUT } from '../abi/ioctls.js';
 
 const init = workerData as WorkerInit;
 const ctrl = new Int32Array(init.ctrl);
@@ -20,6 +23,32 @@ const stats = new Float64Array(init.stats);
 const GUEST_NS = STAT_KINDS.length * 2;
 const one = new Uint8Array(new ArrayBuffer(8));
 new DataView(one.buffer).setBigUint64(0, 1n, true);
+const table = init.fastPath ? new Int32Array(init.fastPath.table) : undefined;
+const ring = init.fastPath ? new TxRing(init.fastPath.ring) : undefined;
+/** Stats index per FAST result (RING and RING_NOTIFY both count as a queued write). */
+const FAST_KIND = [STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-read'), STAT_KINDS.indexOf('pio-fast-drop')];
+
+/** Wakes the main thread to drain the TX ring (it is not waiting for an answer). */
+function wakeMain(): void {
+  if (init.eventFd >= 0) c.write(init.eventFd, one, 8);
+  else if (ring) Atomics.notify(ring.hdr, RING_HDR.PENDING);
+}
+
+/**
+ * Tries the fast paths for a PIO exit, reading the exit straight from this thread's kvm_run
+ * mapping (no decode object). Returns the stats index when the exit was completed here, else -1.
+ */
+function tryFast(vcpu: KvmVcpu): number {
+  const run = vcpu.run_;
+  const v = run.view;
+  // data_offset is a u64 inside the mapping: the high half must be 0 (fastPio checks the low half's bounds).
+  if (v.getUint32(RUN.ioDataOffset + 4, true) !== 0) return -1;
+  const r = fastPio(table!, ring, v.getUint8(RUN.ioDirection) === EXIT_IO_OUT, v.getUint16(RUN.ioPort, true), v.getUint8(RUN.ioSize),
+    v.getUint32(RUN.ioCount, true), run.bytes, v.getUint32(RUN.ioDataOffset, true));
+  if (r === FAST.HOP) return -1;
+  if (r === FAST.RING_NOTIFY) wakeMain();
+  return FAST_KIND[r];
+}
 
 const statIndex = (reason: number): number => {
   switch (reason) {
@@ -91,6 +120,10 @@ function loop(vcpu: KvmVcpu): void {
     stats[GUEST_NS] += Number(tExit - tEnter);
     pendingKind = statIndex(reason);
     if (reason === EXIT.INTR) continue; // a kick: look at CMD again
+    if (reason === EXIT.IO && table) {
+      const k = tryFast(vcpu);
+      if (k >= 0) { pendingKind = k; continue; }
+    }
     if (post(reason) === ACTION.STOP_VCPU) {
       stats[pendingKind * 2] += 1;
       stats[pendingKind * 2 + 1] += Number(process.hrtime.bigint() - tExit);

@@ -13,6 +13,8 @@ import { ensureKickHandler } from '../kick.js';
 import type { KvmVcpu } from '../vcpu.js';
 import { ACTION, CMD, CTRL, CTRL_WORDS, POST, STATE, type WorkerInit } from './protocol.js';
 import { SharedExitStats } from './stats.js';
+import { FastPathHost, type FastPathHostOptions } from './fast-path-host.js';
+import { RING_HDR, type TxRing } from './fast-path.js';
 
 /** What the machine wants done after a vCPU exit the runner cannot handle itself. */
 export type ExitAction = 'continue' | 'stop';
@@ -37,6 +39,11 @@ export interface WorkerRunnerOptions {
   logger?: Logger;
   /** Default actions for exits when no handler decides (hlt: 'stop'). */
   onExit?: ExitHandler;
+  /**
+   * Worker fast paths (./fast-path.ts): PIO devices that publish them (core/bus/fast-path.ts) and
+   * unclaimed ports are handled on the vCPU's thread without a hop. Default on; false turns them off.
+   */
+  fastPath?: boolean | FastPathHostOptions;
 }
 
 interface Slot {
@@ -50,6 +57,7 @@ interface Slot {
   pauseWaiters: (() => void)[];
   queryWaiters: ((s: VcpuRunState) => void)[];
   running: boolean;
+  ring?: TxRing;
 }
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
@@ -75,6 +83,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   private exitHandler: ExitHandler | undefined;
   private state: 'created' | 'running' | 'paused' | 'stopped' = 'created';
   private allStopped: Promise<void> = Promise.resolve();
+  private fast: FastPathHost | undefined;
 
   /**
    * `vcpus`: the vCPUs to run, or a KvmVm — then start() runs every vCPU created on
@@ -100,6 +109,15 @@ export class WorkerVcpuRunner implements VcpuRunner {
       vcpu, ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)), eventFd: -1, paused: false, pauseWaiters: [], queryWaiters: [], running: false,
     }));
     ensureKickHandler();
+    this.fast?.dispose();
+    this.fast = undefined;
+    if (this.opts.fastPath !== false) {
+      const fast = new FastPathHost(this.bus, { logger: this.opts.logger, ...(typeof this.opts.fastPath === 'object' ? this.opts.fastPath : {}) });
+      for (const s of this.slots) s.ring = fast.addRing();
+      fast.sync();
+      this.fast = fast;
+      this.stats.fastPath = () => fast.summary();
+    }
     this.state = 'running';
     const exits: Promise<void>[] = [];
     for (const s of this.slots) {
@@ -109,12 +127,14 @@ export class WorkerVcpuRunner implements VcpuRunner {
         const buf = new Uint8Array(8);
         s.watch = this.loop!.watch(s.eventFd, { readable: true }, () => {
           c.read(s.eventFd, buf, 8);
+          this.fast?.drainAll(); // a TX ring went non-empty, or an exit waits (service drains too)
           this.service(s);
         });
       }
       const init: WorkerInit = {
         index: s.vcpu.index, vcpuFd: s.vcpu.fd, mmapSize: s.vcpu.mmapSize, eventFd: s.eventFd,
         ctrl: s.ctrl.buffer as SharedArrayBuffer, tid: s.vcpu.tidCell.buffer as SharedArrayBuffer, stats: this.stats.add(),
+        fastPath: this.fast && s.ring ? { table: this.fast.table.buffer, ring: s.ring.buffer } : undefined,
       };
       const w = new Worker(WORKER_URL, { workerData: init });
       s.worker = w;
@@ -123,7 +143,9 @@ export class WorkerVcpuRunner implements VcpuRunner {
         w.once('error', (err) => this.events.emit('error', new KvmError('Runner', `vCPU ${s.vcpu.index} worker failed: ${String(err)}`, { index: s.vcpu.index }, { cause: err }), s.vcpu.index));
         w.once('exit', () => {
           s.running = false;
+          this.fast?.drainAll(); // what it queued before it ended still reaches the devices
           Atomics.notify(s.ctrl, CTRL.STATE); // releases a pending waitAsync
+          if (s.ring) Atomics.notify(s.ring.hdr, RING_HDR.PENDING);
           s.watch?.dispose();
           s.watch = undefined;
           if (s.eventFd >= 0) c.close(s.eventFd);
@@ -134,7 +156,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
           resolve();
         });
       }));
-      if (this.notify === 'atomics') this.arm(s);
+      if (this.notify === 'atomics') {
+        this.arm(s);
+        this.armRing(s);
+      }
     }
     this.allStopped = Promise.all(exits).then(() => { this.state = 'stopped'; });
   }
@@ -153,10 +178,33 @@ export class WorkerVcpuRunner implements VcpuRunner {
     else setImmediate(() => this.arm(s));
   }
 
+  /** waitAsync mode: drains the vCPU's TX ring whenever its worker says it went non-empty. */
+  private armRing(s: Slot): void {
+    const ring = s.ring;
+    if (!ring || (!s.running && s.worker)) return;
+    if (Atomics.load(ring.hdr, RING_HDR.PENDING) !== 0) {
+      this.fast?.drainAll();
+      setImmediate(() => this.armRing(s));
+      return;
+    }
+    const r = waitAsync(ring.hdr, RING_HDR.PENDING, 0);
+    if (r.async) void r.value.then(() => this.armRing(s));
+    else setImmediate(() => this.armRing(s));
+  }
+
   /** Handles a posted exit of one vCPU and answers it. Never throws. */
   private service(s: Slot): void {
     if (Atomics.load(s.ctrl, CTRL.STATE) !== STATE.REQUEST) return;
     if (Atomics.load(s.ctrl, CTRL.CMD) === CMD.STOP) return; // the worker gives up waiting by itself
+    if (this.fast) {
+      // Ordering: every write any vCPU queued reaches its device before this exit is handled.
+      try {
+        this.fast.drainAll();
+        this.fast.sync();
+      } catch (err) {
+        this.events.emit('error', err, s.vcpu.index);
+      }
+    }
     const what = Atomics.load(s.ctrl, CTRL.EXIT);
     let action: number = ACTION.CONTINUE;
     try {
@@ -195,9 +243,11 @@ export class WorkerVcpuRunner implements VcpuRunner {
       const { size, count, data, port, direction } = exit;
       for (let i = 0; i < count; i++) {
         const d = data.subarray(i * size, (i + 1) * size);
+        this.stats.hops.addPio(port, direction === 'out');
         this.access('pio', BigInt(port), d, direction === 'out', index);
       }
     } else if (exit.kind === 'mmio') {
+      this.stats.hops.addMmio(exit.address, exit.isWrite);
       this.access('mmio', exit.address, exit.data, exit.isWrite, index);
     } else {
       throw new KvmError('Runner', `vCPU ${index}: malformed ${exit.kind} exit (suberror ${'suberror' in exit ? exit.suberror : '?'})`);
@@ -269,6 +319,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
     }
     this.kickAll();
     await this.allStopped;
+    this.fast?.drainAll();
   }
 
   /** The vCPUs still running (worker alive). */

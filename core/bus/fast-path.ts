@@ -1,0 +1,43 @@
+import type { Disposable } from './bus.js';
+
+/**
+ * Fast paths a PIO device may publish so that a vCPU runner which runs vCPUs on other
+ * threads (plugins/kvm's WorkerVcpuRunner) completes some 1-byte accesses on the vCPU's
+ * own thread instead of handing them to the main thread. The device stays the only
+ * owner of its state: the runner only reads what the device published, and writes it
+ * queues reach the device through the Bus, in program order, before anything else
+ * from that vCPU (or any other vCPU's access) is handled on the main thread.
+ *
+ * `offset` is relative to the start of the device's PIO registration. Everything not
+ * published takes the normal path. A runner without fast paths simply never calls
+ * attachPioFastPath; a device must behave the same either way.
+ */
+export interface PioFastPath {
+  /**
+   * 1-byte reads at `offset` are answered with `value` on the vCPU's thread; `undefined`
+   * sends them to the device again. Publish a value only while reading the register has
+   * no side effects, and only one that queued writes still waiting cannot change.
+   */
+  setReadValue(offset: number, value: number | undefined): void;
+  /**
+   * 1-byte writes at `offset`: 'device' (the normal path), 'queue' (appended to a per-vCPU
+   * queue and delivered later through Bus.write exactly as if they had come one by one;
+   * a full queue falls back to the normal path), 'drop' (ignored).
+   */
+  setWriteMode(offset: number, mode: PioWriteMode): void;
+}
+
+export type PioWriteMode = 'device' | 'queue' | 'drop';
+
+/** A PIO bus device that publishes fast paths. */
+export interface PioFastPathPublisher {
+  /**
+   * Called on the main thread by a runner that supports fast paths. Publish at once and keep
+   * the published values current; the returned handle stops publishing (the runner resets the
+   * entries itself).
+   */
+  attachPioFastPath(fp: PioFastPath): Disposable;
+}
+
+export const isPioFastPathPublisher = (d: unknown): d is PioFastPathPublisher =>
+  typeof (d as Partial<PioFastPathPublisher> | undefined)?.attachPioFastPath === 'function';

@@ -1,0 +1,139 @@
+/**
+ * Worker-side fast paths: shared tables the main thread publishes and vCPU workers consult
+ * before handing a PIO exit to the main thread (a "hop", ~50-80 µs on the host, milliseconds
+ * in the nested sandbox).
+ *
+ * Port table: one Int32 per PIO port (64K entries, one SharedArrayBuffer per runner):
+ *   bits 0-7  the byte a 1-byte read answers (when READ_CONST is set)
+ *   bit  8    READ_CONST: 1-byte reads are answered on the worker with bits 0-7
+ *   bits 9-10 what a 1-byte write does: WRITE_HOP (main thread), WRITE_DROP, WRITE_RING
+ * Only the main thread writes entries (Atomics.store of the whole word, so a worker never
+ * sees half an update); workers Atomics.load them.
+ *
+ * TX ring: one per vCPU, single producer (the worker) / single consumer (the main thread).
+ * Header Int32 words HEAD (consumer), TAIL (producer), PENDING (a wake-up is owed), and two
+ * counters the producer keeps (FULL: pushes refused, NOTIFIES: wake-ups sent). Entries are
+ * `port << 8 | byte`. HEAD/TAIL are free-running int32 counters (differences taken with |0,
+ * index with & mask, so they wrap at 2^32 without harm).
+ * Lost wake-ups: the producer publishes TAIL, then Atomics.exchange(PENDING, 1) and wakes the
+ * consumer only when PENDING was 0; the consumer stores PENDING = 0 *before* it loads TAIL.
+ * Whatever the interleaving, an entry the consumer did not see was published after PENDING
+ * went to 0 again, so its producer sent a wake-up.
+ */
+
+export const PORTS = 0x10000;
+export const ENTRY = { VALUE_MASK: 0xff, READ_CONST: 0x100, WRITE_SHIFT: 9, WRITE_MASK: 0x600 } as const;
+export const WRITE = { HOP: 0, DROP: 1, RING: 2 } as const;
+export type WriteAction = (typeof WRITE)[keyof typeof WRITE];
+
+export const entry = (read: number | undefined, write: WriteAction): number =>
+  (read === undefined ? 0 : ENTRY.READ_CONST | (read & 0xff)) | (write << ENTRY.WRITE_SHIFT);
+export const entryRead = (e: number): number | undefined => (e & ENTRY.READ_CONST ? e & 0xff : undefined);
+export const entryWrite = (e: number): WriteAction => ((e & ENTRY.WRITE_MASK) >> ENTRY.WRITE_SHIFT) as WriteAction;
+
+/** The per-runner port table (see the file comment). */
+export class PortTable {
+  readonly words: Int32Array;
+  constructor(sab: SharedArrayBuffer = new SharedArrayBuffer(PORTS * 4)) {
+    if (sab.byteLength !== PORTS * 4) throw new RangeError(`port table must be ${PORTS * 4} bytes, got ${sab.byteLength}`);
+    this.words = new Int32Array(sab);
+  }
+  get buffer(): SharedArrayBuffer { return this.words.buffer as SharedArrayBuffer; }
+  get(port: number): number { return Atomics.load(this.words, port & 0xffff); }
+  /** Stores only on change (cheap to call after every device access). */
+  set(port: number, e: number): void {
+    const p = port & 0xffff;
+    if (Atomics.load(this.words, p) !== e) Atomics.store(this.words, p, e);
+  }
+}
+
+export const RING_HDR = { HEAD: 0, TAIL: 1, PENDING: 2, FULL: 3, NOTIFIES: 4 } as const;
+const RING_HDR_WORDS = 8;
+export const DEFAULT_RING_CAPACITY = 4096;
+
+export const PUSH = { OK: 0, NOTIFY: 1, FULL: 2 } as const;
+
+/** A per-vCPU SPSC ring of queued 1-byte port writes (see the file comment). */
+export class TxRing {
+  readonly hdr: Int32Array;
+  readonly entries: Int32Array;
+  private readonly mask: number;
+
+  static create(capacity = DEFAULT_RING_CAPACITY): TxRing {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20 || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`ring capacity must be a power of two in 1..2^20, got ${capacity}`);
+    }
+    return new TxRing(new SharedArrayBuffer((RING_HDR_WORDS + capacity) * 4));
+  }
+
+  constructor(readonly buffer: SharedArrayBuffer) {
+    const n = buffer.byteLength / 4 - RING_HDR_WORDS;
+    if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0) throw new RangeError(`bad ring buffer of ${buffer.byteLength} bytes`);
+    this.hdr = new Int32Array(buffer, 0, RING_HDR_WORDS);
+    this.entries = new Int32Array(buffer, RING_HDR_WORDS * 4, n);
+    this.mask = n - 1;
+  }
+
+  get capacity(): number { return this.mask + 1; }
+  /** Entries queued and not yet drained. */
+  get length(): number { return (Atomics.load(this.hdr, RING_HDR.TAIL) - Atomics.load(this.hdr, RING_HDR.HEAD)) | 0; }
+  get fullCount(): number { return Atomics.load(this.hdr, RING_HDR.FULL); }
+  get notifyCount(): number { return Atomics.load(this.hdr, RING_HDR.NOTIFIES); }
+
+  /** Producer (worker). NOTIFY: the consumer must be woken (it owes no drain yet). */
+  push(port: number, byte: number): number {
+    const h = this.hdr;
+    const t = Atomics.load(h, RING_HDR.TAIL);
+    if (((t - Atomics.load(h, RING_HDR.HEAD)) | 0) >= this.mask + 1) {
+      Atomics.add(h, RING_HDR.FULL, 1);
+      return PUSH.FULL;
+    }
+    Atomics.store(this.entries, t & this.mask, ((port & 0xffff) << 8) | (byte & 0xff));
+    Atomics.store(h, RING_HDR.TAIL, (t + 1) | 0);
+    if (Atomics.exchange(h, RING_HDR.PENDING, 1) !== 0) return PUSH.OK;
+    Atomics.add(h, RING_HDR.NOTIFIES, 1);
+    return PUSH.NOTIFY;
+  }
+
+  /** Consumer (main thread): hands every queued write to `deliver` in order; returns how many. */
+  drain(deliver: (port: number, byte: number) => void): number {
+    const h = this.hdr;
+    Atomics.store(h, RING_HDR.PENDING, 0); // before loading TAIL: see the file comment
+    let head = Atomics.load(h, RING_HDR.HEAD);
+    const tail = Atomics.load(h, RING_HDR.TAIL);
+    let n = 0;
+    while (head !== tail) {
+      const e = Atomics.load(this.entries, head & this.mask);
+      head = (head + 1) | 0;
+      // Free the slot before delivering: a delivery that throws must not replay the write.
+      Atomics.store(h, RING_HDR.HEAD, head);
+      n++;
+      deliver((e >>> 8) & 0xffff, e & 0xff);
+    }
+    return n;
+  }
+}
+
+/** What the worker did with an exit (also the stats kind it is counted under). */
+export const FAST = { HOP: -1, RING: 0, RING_NOTIFY: 1, READ: 2, DROP: 3 } as const;
+
+/**
+ * The worker's decision for one PIO exit: `bytes` is the kvm_run mapping, `dataOffset` where
+ * the exit's data lies in it. Only single 1-byte accesses take a fast path; anything else,
+ * a full ring or an entry that says so returns HOP (the main thread handles it as before).
+ */
+export function fastPio(table: Int32Array, ring: TxRing | undefined, isOut: boolean, port: number, size: number, count: number,
+  bytes: Uint8Array, dataOffset: number): number {
+  if (size !== 1 || count !== 1 || dataOffset < 0 || dataOffset >= bytes.length) return FAST.HOP;
+  const e = Atomics.load(table, port & 0xffff);
+  if (!isOut) {
+    if (!(e & ENTRY.READ_CONST)) return FAST.HOP;
+    bytes[dataOffset] = e & 0xff;
+    return FAST.READ;
+  }
+  const w = (e & ENTRY.WRITE_MASK) >> ENTRY.WRITE_SHIFT;
+  if (w === WRITE.DROP) return FAST.DROP;
+  if (w !== WRITE.RING || !ring) return FAST.HOP;
+  const r = ring.push(port, bytes[dataOffset]);
+  return r === PUSH.FULL ? FAST.HOP : r === PUSH.NOTIFY ? FAST.RING_NOTIFY : FAST.RING;
+}
