@@ -11,7 +11,11 @@ function fakeQemu(dir: string, body: string): string {
   chmodSync(p, 0o755);
   return p;
 }
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+/** Running (a zombie left for a non-reaping pid 1 counts as gone). */
+const alive = (pid: number) => {
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+};
 
 describe('sandbox QEMU boot helper', () => {
   let dir: string;
@@ -50,6 +54,23 @@ describe('sandbox QEMU boot helper', () => {
     const r = await bootVm({ qemu: join(dir, 'no-such-qemu'), accel: 'kvm', kernel: '/k', timeoutMs: 10_000 });
     expect(r.status).to.equal('spawn-failed');
     expect(describeBoot(r)).to.match(/could not start .*no-such-qemu.*ENOENT/);
+  });
+
+  it('kills QEMU when the Node process gets SIGTERM', async function () {
+    this.timeout(15_000);
+    const qemu = fakeQemu(dir, 'echo started\nexec sleep 60');
+    const bootJs = new URL('./boot.js', import.meta.url).href;
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--input-type=module', '-e',
+      `import { bootVm } from ${JSON.stringify(bootJs)}; bootVm({ qemu: ${JSON.stringify(qemu)}, accel: 'kvm', kernel: '/k', timeoutMs: 60000, onOutput: () => console.log('up') });`],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res) => child.stdout!.once('data', () => res()));
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    expect(alive(pid)).to.equal(true);
+    const code = await new Promise<number | null>((res) => { child.once('exit', (c) => res(c)); child.kill('SIGTERM'); });
+    expect(code).to.equal(143);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alive(pid), 'fake QEMU survived its parent').to.equal(false);
   });
 
   it('builds a command line with the machine, accelerator, kernel, initrd and append', () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { parseGuestOutput, Markers } from '../guestkit/markers.js';
 
 /** Options for one QEMU boot of a Linux guest that reports through the guest kit's markers. */
@@ -53,15 +54,27 @@ export interface BootResult {
 }
 
 const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+function killAll(): void { for (const p of live) p.kill('SIGKILL'); }
+function onSignal(sig: NodeJS.Signals): void {
+  killAll();
+  // with nobody else listening, keep the default meaning of the signal: end the process
+  if (process.listenerCount(sig) === 1) process.exit(128 + (osConstants.signals[sig] ?? 0));
+}
+/** Never leave a QEMU behind: kill it on exit and on SIGINT/SIGTERM/SIGHUP while any runs. */
 function trackChild(c: ChildProcess): void {
-  live.add(c);
-  c.once('exit', () => live.delete(c));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // Never leave a QEMU behind when the Node process ends.
-    process.once('exit', () => { for (const p of live) p.kill('SIGKILL'); });
+  if (live.size === 0) {
+    process.on('exit', killAll);
+    for (const s of SIGNALS) process.on(s, onSignal);
   }
+  live.add(c);
+  c.once('exit', () => {
+    live.delete(c);
+    if (live.size === 0) {
+      process.off('exit', killAll);
+      for (const s of SIGNALS) process.off(s, onSignal);
+    }
+  });
 }
 
 export function qemuArgv(o: BootOptions): string[] {
