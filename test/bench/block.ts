@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import type { GuestBenchOptions } from './boot.js';
 import { benchInitramfs } from './guest/initramfs.js';
+import { whyFailed } from './guest/launch.js';
 import { runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
@@ -68,7 +69,7 @@ export async function blockBench(o: GuestBenchOptions): Promise<Row[]> {
           const got = r.l.values;
           const complete = FIGURES.every((f) => got[f.key] !== undefined);
           if (complete) (which === 'ours' ? ours : peer)[i] = got;
-          else (which === 'ours' ? problems.ours : problems.peer).push(`${r.problem ?? 'figures missing'}: ${(r.l.stderr + r.l.console).trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`);
+          else (which === 'ours' ? problems.ours : problems.peer).push(`${r.problem ?? 'figures missing'}: ${whyFailed(r.l).slice(0, 400)}`);
           rmSync(img, { force: true });
         }
         o.log(`block ${format} ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${JSON.stringify(peer[i] ?? 'n/a')}, ours ${JSON.stringify(ours[i] ?? 'n/a')}`);

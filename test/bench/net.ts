@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import type { GuestBenchOptions } from './boot.js';
 import { benchInitramfs } from './guest/initramfs.js';
+import { whyFailed } from './guest/launch.js';
 import { runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
@@ -81,7 +82,7 @@ export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
         const ok = await tapOk;
         const got = sink.results.length > before ? sink.results[sink.results.length - 1] : undefined;
         if (got !== undefined && r.finished) (which === 'ours' ? ours : peer)[i] = got;
-        else (which === 'ours' ? problems.ours : problems.peer).push(`${ok ? '' : 'tap never configured; '}${r.problem ?? 'no transfer'}: ${(r.l.stderr + r.l.console).trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`);
+        else (which === 'ours' ? problems.ours : problems.peer).push(`${ok ? '' : 'tap never configured; '}${r.problem ?? 'no transfer'}: ${whyFailed(r.l).slice(0, 400)}`);
       }
       o.log(`net ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${peer[i]?.toFixed(1) ?? 'n/a'} MB/s, ours ${ours[i]?.toFixed(1) ?? 'n/a'} MB/s`);
     }

@@ -79,6 +79,12 @@ export function launch(argv: string[], o: LaunchOptions): Launched {
   return l;
 }
 
+/** What went wrong in a run, in a line: the guest tool's own errors first, then the last lines. */
+export function whyFailed(l: Launched): string {
+  const own = l.console.split('\n').map((x) => x.trim()).filter((x) => x.startsWith('guestbench:') || x.startsWith('vmm:'));
+  return (own.length ? own.slice(0, 2).join(' / ') + ' // ' : '') + tailOf(l, 2);
+}
+
 /** The last lines of a run, for an n/a reason. */
 export function tailOf(l: Launched, n = 4): string {
   const pick = (s: string) => s.trim().split('\n').slice(-n).map((x) => x.trim()).filter(Boolean).join(' / ');

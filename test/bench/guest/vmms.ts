@@ -39,7 +39,11 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
   cfg.boot.kernel = g.kit.vmlinux;
   cfg.boot.initramfs = g.initramfs;
   cfg.boot.cmdline = benchCmdline();
-  if (g.disk) cfg.plugins.push({ name: 'virtio-blk', id: 'vda', config: { path: g.disk.path, format: g.disk.format } });
+  if (g.disk) {
+    // virtio-blk picks its format among the DiskFormat plugins listed.
+    cfg.plugins.push({ name: g.disk.format === 'qcow2' ? 'qcow' : 'raw-disk' });
+    cfg.plugins.push({ name: 'virtio-blk', id: 'vda', config: { path: g.disk.path, format: g.disk.format } });
+  }
   if (g.tap) cfg.plugins.push({ name: 'virtio-net', id: 'net0', config: { backend: { kind: 'tap', name: g.tap, create: true } } });
   const config = join(g.dir, `${name}.yaml`);
   writeFileSync(config, stringify(cfg));

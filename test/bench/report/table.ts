@@ -11,10 +11,11 @@ function verdict(r: Row): string {
 }
 
 /** Rows as cells: id, where, unit, ours, peer, ratio, target. */
-function cells(r: Row): string[] {
+function cells(r: Row, short = false): string[] {
   const dir = r.better === 'lower' ? '↓' : '↑';
   if (r.na && !r.ratio) {
-    return [r.id, r.where, `${r.unit} ${dir}`, r.ours ? range(r.ours) : '-', r.peerSummary ? range(r.peerSummary) : '-', r.na, ''];
+    const na = short && r.na.length > 100 ? `${r.na.slice(0, 97)}...` : r.na;
+    return [r.id, r.where, `${r.unit} ${dir}`, r.ours ? range(r.ours) : '-', r.peerSummary ? range(r.peerSummary) : '-', na, ''];
   }
   return [r.id, r.where, `${r.unit} ${dir}`, range(r.ours), range(r.peerSummary), range(r.ratio), verdict(r)];
 }
@@ -23,7 +24,7 @@ const HEAD = ['benchmark', 'where', 'unit', 'ours median (min–max)', 'peer med
 
 /** A plain-text table for the console. */
 export function consoleTable(res: BenchResults): string {
-  const rows = [HEAD, ...res.rows.map(cells)];
+  const rows = [HEAD, ...res.rows.map((r) => cells(r, true))];
   const w = HEAD.map((_, i) => Math.max(...rows.map((r) => [...r[i]].length)));
   const line = (r: string[]) => r.map((c, i) => c + ' '.repeat(w[i] - [...c].length)).join('  ').trimEnd();
   return [line(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
