@@ -6,6 +6,12 @@ export const X86ConfigSchema = z.strictObject({
    * interrupts off (Linux's poweroff without ACPI); 0 turns it off.
    */
   haltPollMs: z.number().int().min(0).max(60_000).default(250),
+  /**
+   * ACPI tables (MADT for the CPUs and the IOAPIC, \_S5 + PM1 registers for poweroff)
+   * besides the MP table. Kernels without CONFIG_X86_MPPARSE (Debian's cloud kernel)
+   * see only one CPU and no IOAPIC without them.
+   */
+  acpi: z.boolean().default(true),
 });
 
 export type X86Config = z.output<typeof X86ConfigSchema>;

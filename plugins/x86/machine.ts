@@ -28,6 +28,8 @@ export interface X86MachineDeps {
   boot: { kernel: string; initramfs?: string; protocol: BootProtocol };
   /** How often to look for a guest that halted every vCPU with interrupts off (ms; 0 = never). */
   haltPollMs?: number;
+  /** Write ACPI tables (default true). */
+  acpi?: boolean;
 }
 
 type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped';
@@ -99,7 +101,7 @@ export class X86Machine implements Machine {
       this.kernel = await readBootFile(this.d.boot.kernel, 'kernel');
       this.initramfs = this.d.boot.initramfs ? await readBootFile(this.d.boot.initramfs, 'initramfs') : undefined;
       this.plan = this.load();
-      logger.info({ protocol: this.plan.protocol, entry: `0x${this.plan.entry.toString(16)}`, vcpus: count }, 'kernel loaded');
+      logger.info({ protocol: this.plan.protocol, entry: `0x${this.plan.entry.toString(16)}`, vcpus: count, acpi: this.plan.rsdp !== undefined }, 'kernel loaded');
 
       this.mapMemory();
       vm.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
@@ -129,7 +131,7 @@ export class X86Machine implements Machine {
     const leaf1 = findCpuid(this.d.vm.supportedCpuid(), 1);
     return loadLinux(this.d.memory, {
       kernel: this.kernel!, initramfs: this.initramfs, cmdline: this.d.cmdline.toString(), protocol: this.d.boot.protocol,
-      vcpus: this.d.config.machine.vcpus, cpuSignature: leaf1?.eax, cpuFeatures: leaf1?.edx,
+      vcpus: this.d.config.machine.vcpus, cpuSignature: leaf1?.eax, cpuFeatures: leaf1?.edx, acpi: this.d.acpi,
     });
   }
 

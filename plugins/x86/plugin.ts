@@ -1,5 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { Disposable } from '../../core/bus/bus.js';
+import { GuestRange } from '../../core/address.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { resolveBootFile } from './boot/files.js';
@@ -7,6 +8,7 @@ import { X86ConfigSchema, type X86Config } from './config.js';
 import { X86BootError } from './errors.js';
 import { X86Machine } from './machine.js';
 import { ramRegions } from './platform/memory-map.js';
+import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
 
 /**
  * Registers the VM's guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the
@@ -43,10 +45,21 @@ export async function registerX86(container: DependencyContainer, ctx: PluginCon
       runner: () => c.resolve(Tokens.VcpuRunner.token),
       boot: files,
       haltPollMs: cfg.haltPollMs,
+      acpi: cfg.acpi,
     })),
   });
+  const disposables: Disposable[] = [{ dispose: () => memory.close() }];
+  // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
+  if (cfg.acpi && container.isRegistered(Tokens.Bus.token, true)) {
+    const lifecycle = container.resolve(Tokens.Lifecycle.token);
+    const pm = new Pm1Registers(() => {
+      ctx.logger.info('guest ACPI poweroff (S5)');
+      setImmediate(() => lifecycle.emit('guest-request', { kind: 'poweroff' }));
+    });
+    disposables.unshift(container.resolve(Tokens.Bus.token).register('pio', GuestRange.of(PM1_BASE, PM1_SIZE), pm.bus, 'acpi-pm1'));
+  }
   ctx.logger.debug({ memory: m.memory.toString(), vcpus: m.vcpus, kernel: files.kernel }, 'x86 machine registered');
-  return [{ dispose: () => memory.close() }];
+  return disposables;
 }
 
 const plugin: PluginModule<X86Config> = { configSchema: X86ConfigSchema, register: registerX86 };

@@ -3,6 +3,7 @@ import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import { X86Layout } from '../../../core/platform/x86-layout.js';
 import { X86BootError, hex } from '../errors.js';
 import { e820Map, lowRamEnd, type RamRegion } from '../platform/memory-map.js';
+import { buildAcpiTables, writeAcpiTables } from '../platform/acpi.js';
 import { buildMpTable, writeMpTable } from '../platform/mptable.js';
 import { writeBootGdt } from '../cpu/gdt.js';
 import { writeIdentityPageTables } from '../cpu/paging.js';
@@ -24,6 +25,8 @@ export interface BootInput {
   /** CPUID leaf 1 eax/edx for the MP table's processor entries. */
   cpuSignature?: number;
   cpuFeatures?: number;
+  /** Write ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) besides the MP table; default true. */
+  acpi?: boolean;
 }
 
 /** What the vCPU setup needs to enter the kernel. */
@@ -40,6 +43,8 @@ export interface BootPlan {
   kernel: { start: bigint; end: bigint };
   initramfs?: { address: bigint; size: bigint };
   cmdlineAddress: bigint;
+  /** Where the ACPI RSDP is, when tables were written. */
+  rsdp?: bigint;
 }
 
 const FOUR_GIB = 1n << 32n;
@@ -67,7 +72,7 @@ function ramOf(mem: GuestMemory): RamRegion[] {
 /**
  * Loads a Linux kernel and writes every boot structure: command line, e820 map in a
  * zero page (bzImage) or hvm_start_info (PVH), initramfs, GDT, identity page tables,
- * MP table. Everything is validated before the first byte is written to guest memory
+ * MP table and (unless turned off) ACPI tables. Everything is validated before the first byte is written to guest memory
  * except the kernel segments themselves, which are range-checked before any is copied.
  */
 export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
@@ -76,6 +81,8 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const lowEnd = lowRamEnd(ram);
   const e820 = e820Map(ram);
   const mpTable = buildMpTable({ vcpus: input.vcpus, cpuSignature: input.cpuSignature, cpuFeatures: input.cpuFeatures });
+  const acpi = input.acpi === false ? undefined : buildAcpiTables({ vcpus: input.vcpus });
+  const rsdp = acpi?.rsdp;
   const initrdSize = input.initramfs ? BigInt(input.initramfs.length) : 0n;
 
   if (protocol === 'bzimage') {
@@ -90,7 +97,7 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     const initramfs = initrdSize > 0n
       ? { address: placeInitramfs(initrdSize, { lowRamEnd: lowEnd, addrMax: h.initrdAddrMax, kernelEnd: fp.end }), size: initrdSize }
       : undefined;
-    const page = buildZeroPage({ headerBytes: h.headerBytes, loadAddress: loadAt, cmdlineAddress: X86Layout.CMDLINE, cmdlineSize: h.cmdlineSize, ramdisk: initramfs, e820 });
+    const page = buildZeroPage({ headerBytes: h.headerBytes, loadAddress: loadAt, cmdlineAddress: X86Layout.CMDLINE, cmdlineSize: h.cmdlineSize, ramdisk: initramfs, e820, rsdp });
 
     mem.write(GuestAddress.of(loadAt), input.kernel.subarray(h.setupSize));
     if (initramfs) mem.write(GuestAddress.of(initramfs.address), input.initramfs!);
@@ -99,7 +106,8 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     const { gdtLimit, idtLimit } = writeBootGdt(mem);
     const cr3 = writeIdentityPageTables(mem);
     writeMpTable(mem, mpTable);
-    return { protocol, entry: loadAt + STARTUP_64_OFFSET, bootInfo, cr3, gdtLimit, idtLimit, kernel: fp, initramfs, cmdlineAddress };
+    if (acpi) writeAcpiTables(mem, acpi);
+    return { protocol, entry: loadAt + STARTUP_64_OFFSET, bootInfo, cr3, gdtLimit, idtLimit, kernel: fp, initramfs, cmdlineAddress, rsdp };
   }
 
   const elf = parseElf(input.kernel);
@@ -118,7 +126,7 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const initramfs = initrdSize > 0n
     ? { address: placeInitramfs(initrdSize, { lowRamEnd: lowEnd, addrMax: FOUR_GIB - 1n, kernelEnd }), size: initrdSize }
     : undefined;
-  const info = buildStartInfo({ cmdlineAddress: X86Layout.CMDLINE, ramdisk: initramfs, memmap: e820 });
+  const info = buildStartInfo({ cmdlineAddress: X86Layout.CMDLINE, ramdisk: initramfs, memmap: e820, rsdp });
 
   const kernel = loadElfSegments(mem, input.kernel, elf);
   if (initramfs) mem.write(GuestAddress.of(initramfs.address), input.initramfs!);
@@ -126,5 +134,6 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const bootInfo = writeStartInfo(mem, info);
   const { gdtLimit, idtLimit } = writeBootGdt(mem);
   writeMpTable(mem, mpTable);
-  return { protocol, entry: elf.pvhEntry, bootInfo, gdtLimit, idtLimit, kernel, initramfs, cmdlineAddress };
+  if (acpi) writeAcpiTables(mem, acpi);
+  return { protocol, entry: elf.pvhEntry, bootInfo, gdtLimit, idtLimit, kernel, initramfs, cmdlineAddress, rsdp };
 }

@@ -17,6 +17,8 @@ export interface StartInfoInput {
   cmdlineAddress: bigint;
   ramdisk?: { address: bigint; size: bigint };
   memmap: readonly E820Entry[];
+  /** The ACPI RSDP, when the machine has ACPI tables. */
+  rsdp?: bigint;
 }
 
 /**
@@ -39,7 +41,7 @@ export function buildStartInfo(p: StartInfoInput, base: bigint = X86Layout.PVH_I
   dv.setUint32(12, nrModules, true);
   dv.setBigUint64(16, nrModules ? base + BigInt(modlistOff) : 0n, true);
   dv.setBigUint64(24, p.cmdlineAddress, true);
-  dv.setBigUint64(32, 0n, true); // rsdp_paddr: no ACPI
+  dv.setBigUint64(32, p.rsdp ?? 0n, true); // rsdp_paddr (0: Linux scans for it)
   dv.setBigUint64(40, base + BigInt(memmapOff), true);
   dv.setUint32(48, p.memmap.length, true);
   if (p.ramdisk) {

@@ -8,6 +8,7 @@ import { Hdr } from './bzimage.js';
 /** boot_params (the "zero page") offsets outside the setup header. */
 export const ZeroPage = {
   SIZE: 0x1000,
+  ACPI_RSDP_ADDR: 0x070,
   EXT_RAMDISK_IMAGE: 0x0c0,
   EXT_RAMDISK_SIZE: 0x0c4,
   EXT_CMD_LINE_PTR: 0x0c8,
@@ -30,6 +31,8 @@ export interface ZeroPageInput {
   cmdlineSize: number;
   ramdisk?: { address: bigint; size: bigint };
   e820: readonly E820Entry[];
+  /** The ACPI RSDP (boot_params.acpi_rsdp_addr), when the machine has ACPI tables. */
+  rsdp?: bigint;
 }
 
 /** Builds boot_params for the 64-bit boot protocol (boot.rst "64-bit Boot Protocol"). */
@@ -48,6 +51,7 @@ export function buildZeroPage(p: ZeroPageInput): Uint8Array {
   dv.setUint32(Hdr.CMDLINE_SIZE, p.cmdlineSize, true);
   dv.setUint32(Hdr.HARDWARE_SUBARCH, 0, true); // X86_SUBARCH_PC
   dv.setBigUint64(Hdr.SETUP_DATA, 0n, true);
+  if (p.rsdp !== undefined) dv.setBigUint64(ZeroPage.ACPI_RSDP_ADDR, p.rsdp, true);
   if (p.ramdisk) {
     const a = p.ramdisk.address, s = p.ramdisk.size;
     dv.setUint32(Hdr.RAMDISK_IMAGE, Number(a & 0xffff_ffffn), true);
