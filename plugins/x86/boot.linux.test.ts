@@ -85,8 +85,9 @@ describe('x86 machine boots Linux (guest kit)', function () {
       'echo "nproc=$(nproc) cpuinfo=$(grep -c ^processor /proc/cpuinfo)"',
       'echo "ioapic=$(grep -c IO-APIC /proc/interrupts)"',
       'echo "ready-for-input"',
-      'read -r line',
+      'read -t 60 -r line',
       'echo "input=$line"',
+      'cat /proc/interrupts',
     ].join('\n');
     const r = await boot({
       kernel: 'bzImage', vcpus: 2, script, extraCmdline: 'tsvmm.stdin=console', records, console: { kind: 'unix-socket', path: sock },
@@ -103,6 +104,7 @@ describe('x86 machine boots Linux (guest kit)', function () {
     client?.destroy();
     show('bzImage/2', records);
     const out = parseGuestOutput(seen);
+    console.log(`      [bzImage/2] result:\n${out.result ?? seen.slice(-2000)}`);
     expect(out.initReached, `init marker; console:\n${seen.slice(-3000)}`).to.equal(true);
     expect(out.result).to.match(/nproc=2 cpuinfo=2/);
     expect(Number(/ioapic=(\d+)/.exec(out.result ?? '')?.[1] ?? 0)).to.be.greaterThan(0, 'interrupts routed through the IOAPIC');
