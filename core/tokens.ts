@@ -7,6 +7,7 @@ import type { EventFdFactory, EventLoop } from './events/event-loop.js';
 import type { VmLifecycle } from './lifecycle.js';
 import type { DiskFormat } from './block/disk.js';
 import type { IrqAllocator, KernelCmdline, MmioAllocator } from './platform/resources.js';
+import type { PlatformDevices } from './platform/platform-devices.js';
 import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
@@ -43,6 +44,7 @@ export const Tokens = {
   IrqAllocator: defineToken<IrqAllocator>('IrqAllocator'),
   MmioAllocator: defineToken<MmioAllocator>('MmioAllocator'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
+  PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
   /** Attaches transport-independent virtio devices (mmio now, pci later). */

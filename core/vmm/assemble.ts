@@ -14,6 +14,7 @@ import { OrderedDeviceRegistry } from '../device/ordered-registry.js';
 import { GsiAllocator } from '../platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../platform/mmio-window-allocator.js';
 import { CmdlineBuilder } from '../platform/cmdline-builder.js';
+import { PlatformDeviceList } from '../platform/platform-devices.js';
 import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from './plan.js';
 import { AssemblyError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -76,6 +77,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   c.register(Tokens.Bus.token, { useValue: bus });
   c.register(Tokens.IrqAllocator.token, { useValue: new GsiAllocator() });
   c.register(Tokens.MmioAllocator.token, { useValue: new MmioWindowAllocator() });
+  c.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
   c.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
   let machine: Machine | undefined;

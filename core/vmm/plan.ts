@@ -12,7 +12,7 @@ import { PluginError } from '../plugin/errors.js';
 /** Tokens the kernel registers in every VM container before plugins run. */
 export const CORE_TOKENS: ReadonlySet<string> = new Set([
   'VmConfig', 'Logger', 'Lifecycle', 'EventLoop', 'EventFdFactory', 'GuestMemoryFactory',
-  'DeviceRegistry', 'Bus', 'IrqAllocator', 'MmioAllocator', 'KernelCmdline',
+  'DeviceRegistry', 'Bus', 'IrqAllocator', 'MmioAllocator', 'KernelCmdline', 'PlatformDevices',
 ]);
 
 export const tokenCardinality = (t: string): 'singular' | 'multiple' =>

@@ -31,6 +31,8 @@ describe('virtio-mmio host (attach)', () => {
     const gsi = t.vm.irqfds[0].gsi;
     expect(att.location).to.equal(`mmio 4K@0x${base.toString(16)}:${gsi}`);
     expect(t.cmdline.toString()).to.contain(`virtio_mmio.device=4K@0x${base.toString(16)}:${gsi}`);
+    // Listed for the firmware tables too (the ACPI DSDT is how Debian's kernels find virtio-mmio).
+    expect(t.platform.list()).to.deep.equal([{ kind: 'virtio-mmio', id: 'echo0', mmio: reg.range, gsi }]);
     expect(t.vm.ioeventfds).to.have.length(1);
     expect(t.vm.ioeventfds[0].at).to.deep.equal({ space: 'mmio', address: base + 0x50n, length: 4, datamatch: 0n });
 
@@ -66,6 +68,7 @@ describe('virtio-mmio host (attach)', () => {
     const att = t.host.attachVirtioDevice(new EchoDevice('e', t.events.loop));
     att.dispose();
     expect(t.bus.registrations('mmio')).to.have.length(0);
+    expect(t.platform.list()).to.have.length(0);
     expect(t.vm.ioeventfds).to.have.length(0);
     expect(t.vm.irqfds).to.have.length(0);
     expect(t.events.factory.created.every((e) => e.closed)).to.equal(true);

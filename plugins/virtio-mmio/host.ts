@@ -5,6 +5,7 @@ import type { IoEventRegistration, Vm } from '../../core/hypervisor/hypervisor.j
 import type { Logger } from '../../core/logger.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { IrqAllocator, KernelCmdline, MmioAllocator } from '../../core/platform/resources.js';
+import type { PlatformDevices } from '../../core/platform/platform-devices.js';
 import type { VirtioAttachment, VirtioAttachOptions, VirtioTransportHost } from '../../core/virtio/transport.js';
 import { VIRTIO_F_VERSION_1, type VirtioDevice } from '../../core/virtio/virtio.js';
 import { MAX_QUEUE_SIZE, isPowerOfTwo } from '../virtio/constants.js';
@@ -24,6 +25,11 @@ export interface VirtioMmioHostDeps {
   memory: () => GuestMemory;
   /** When given, each transport is added so the VMM can snapshot, reset and destroy it. */
   devices?: DeviceRegistry;
+  /**
+   * When given, each window is listed for the firmware tables (ACPI DSDT `LNRO0005` nodes): Debian's
+   * kernels lack CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so the command line alone does not reach them.
+   */
+  platform?: PlatformDevices;
   logger?: Logger;
 }
 
@@ -72,6 +78,8 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       this.deps.devices?.add(transport);
       const location = `mmio 4K@0x${range.start.value.toString(16)}:${gsi}`;
       this.deps.cmdline.append(`virtio_mmio.device=4K@0x${range.start.value.toString(16)}:${gsi}`);
+      const listed = this.deps.platform?.add({ kind: 'virtio-mmio', id: name, mmio: range, gsi });
+      if (listed) undo.push(() => listed.dispose());
       this.attached.set(device.id, { transport, undo });
       this.deps.logger?.info({ device: device.id, location }, 'virtio device attached');
       return {

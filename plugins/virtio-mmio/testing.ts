@@ -7,6 +7,7 @@
 import { RangeBus } from '../../core/bus/range-bus.js';
 import type { BusDevice } from '../../core/bus/bus.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import { PlatformDeviceList } from '../../core/platform/platform-devices.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
 import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../../core/platform/mmio-window-allocator.js';
@@ -114,6 +115,7 @@ export interface MmioTestHost {
   events: FakeEventSystem;
   memory: GuestMemory;
   cmdline: CmdlineBuilder;
+  platform: PlatformDeviceList;
   /** A driver for the window at `base` (through the bus, as a vCPU exit would arrive). */
   driverAt(base: bigint): MmioDriver;
 }
@@ -128,14 +130,15 @@ export function mmioTestHost(opts: { memorySize?: number; vm?: boolean; ioeventf
   const events = new FakeEventSystem();
   const memory = testGuestMemory(opts.memorySize ?? 1 << 20);
   const cmdline = new CmdlineBuilder('console=ttyS0');
+  const platform = new PlatformDeviceList();
   const host = new VirtioMmioHost({
     bus, mmio: new MmioWindowAllocator(), irqs: new GsiAllocator(), cmdline, eventFds: events.factory,
-    vm: () => (opts.vm === false ? undefined : vm), memory: () => memory,
+    vm: () => (opts.vm === false ? undefined : vm), memory: () => memory, platform,
   });
   const driverAt = (base: bigint): MmioDriver => new MmioDriver({
     read: (off, data) => { bus.read('mmio', base + off, data); },
     write: (off, data) => { bus.write('mmio', base + off, data); },
   });
-  return { host, bus, vm, hypervisor, events, memory, cmdline, driverAt };
+  return { host, bus, vm, hypervisor, events, memory, cmdline, platform, driverAt };
 }
 
