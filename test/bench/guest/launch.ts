@@ -82,7 +82,10 @@ export function launch(argv: string[], o: LaunchOptions): Launched {
 /** What went wrong in a run, in a line: the guest tool's own errors first, then the last lines. */
 export function whyFailed(l: Launched): string {
   const own = l.console.split('\n').map((x) => x.trim()).filter((x) => x.startsWith('guestbench:') || x.startsWith('vmm:'));
-  return (own.length ? own.slice(0, 2).join(' / ') + ' // ' : '') + tailOf(l, 2);
+  const hint = /virtio_mmio: unknown parameter 'device'/.test(l.console)
+    ? 'the guest kernel ignored virtio_mmio.device= (built without VIRTIO_MMIO_CMDLINE_DEVICES) and nothing else (ACPI) described the device; '
+    : '';
+  return hint + (own.length ? own.slice(0, 2).join(' / ') + ' // ' : '') + tailOf(l, 2);
 }
 
 /** The last lines of a run, for an n/a reason. */
