@@ -13,6 +13,7 @@ import { findCpuid } from './cpu/cpuid.js';
 import { configureVcpu } from './cpu/vcpu-setup.js';
 import { X86BootError } from './errors.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
+import type { PlatformDevices } from '../../core/platform/platform-devices.js';
 
 export interface X86MachineDeps {
   config: VmConfig;
@@ -30,6 +31,8 @@ export interface X86MachineDeps {
   haltPollMs?: number;
   /** Write ACPI tables (default true). */
   acpi?: boolean;
+  /** Devices the firmware tables describe (virtio-mmio windows become DSDT nodes); read at start. */
+  platformDevices?: PlatformDevices;
 }
 
 type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped';
@@ -132,6 +135,9 @@ export class X86Machine implements Machine {
     return loadLinux(this.d.memory, {
       kernel: this.kernel!, initramfs: this.initramfs, cmdline: this.d.cmdline.toString(), protocol: this.d.boot.protocol,
       vcpus: this.d.config.machine.vcpus, cpuSignature: leaf1?.eax, cpuFeatures: leaf1?.edx, acpi: this.d.acpi,
+      mmioDevices: (this.d.platformDevices?.list() ?? [])
+        .filter((d) => d.kind === 'virtio-mmio')
+        .map((d) => ({ base: d.mmio.start.value, size: d.mmio.length, gsi: d.gsi })),
     });
   }
 

@@ -46,6 +46,7 @@ export async function registerX86(container: DependencyContainer, ctx: PluginCon
       boot: files,
       haltPollMs: cfg.haltPollMs,
       acpi: cfg.acpi,
+      platformDevices: c.isRegistered(Tokens.PlatformDevices.token, true) ? c.resolve(Tokens.PlatformDevices.token) : undefined,
     })),
   });
   const disposables: Disposable[] = [{ dispose: () => memory.close() }];

@@ -3,7 +3,7 @@ import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import { X86Layout } from '../../../core/platform/x86-layout.js';
 import { X86BootError, hex } from '../errors.js';
 import { e820Map, lowRamEnd, type RamRegion } from '../platform/memory-map.js';
-import { buildAcpiTables, writeAcpiTables } from '../platform/acpi.js';
+import { buildAcpiTables, writeAcpiTables, type AcpiMmioDevice } from '../platform/acpi.js';
 import { buildMpTable, writeMpTable } from '../platform/mptable.js';
 import { writeBootGdt } from '../cpu/gdt.js';
 import { writeIdentityPageTables } from '../cpu/paging.js';
@@ -27,6 +27,8 @@ export interface BootInput {
   cpuFeatures?: number;
   /** Write ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) besides the MP table; default true. */
   acpi?: boolean;
+  /** virtio-mmio windows the DSDT describes (the guest's only way to find them without a device tree). */
+  mmioDevices?: readonly AcpiMmioDevice[];
 }
 
 /** What the vCPU setup needs to enter the kernel. */
@@ -81,7 +83,7 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const lowEnd = lowRamEnd(ram);
   const e820 = e820Map(ram);
   const mpTable = buildMpTable({ vcpus: input.vcpus, cpuSignature: input.cpuSignature, cpuFeatures: input.cpuFeatures });
-  const acpi = input.acpi === false ? undefined : buildAcpiTables({ vcpus: input.vcpus });
+  const acpi = input.acpi === false ? undefined : buildAcpiTables({ vcpus: input.vcpus, mmioDevices: input.mmioDevices });
   const rsdp = acpi?.rsdp;
   const initrdSize = input.initramfs ? BigInt(input.initramfs.length) : 0n;
 

@@ -66,7 +66,11 @@ export const PM1_CNT_LEN = 2;
 /** SLP_TYP the DSDT's \_S5 announces. */
 export const S5_SLP_TYP = 5;
 
-export interface AcpiOptions { vcpus: number }
+export interface AcpiOptions {
+  vcpus: number;
+  /** virtio-mmio windows to describe in the DSDT (in this order). */
+  mmioDevices?: readonly AcpiMmioDevice[];
+}
 
 export interface AcpiTables {
   /** Where the RSDP is (hvm_start_info.rsdp_paddr, boot_params.acpi_rsdp_addr). */
@@ -101,14 +105,21 @@ function sdt(signature: string, revision: number, body: Uint8Array): Uint8Array 
 
 // ---- AML (the DSDT's one device) ----
 
-/** PkgLength: the encoded length counts itself and what follows. */
+/** PkgLength: the encoded length counts itself and what follows (1 to 4 bytes, up to 2^28). */
 function pkgLength(contentLen: number): number[] {
   if (contentLen + 1 < 0x40) return [contentLen + 1];
-  const total = contentLen + 2;
-  if (total >= 0x1000) throw new RangeError(`AML package of ${contentLen} bytes is too long for this encoder`);
-  return [0x40 | (total & 0xf), total >> 4];
+  for (let n = 2; n <= 4; n++) {
+    const total = contentLen + n;
+    if (total < 2 ** (4 + 8 * (n - 1))) {
+      const out = [((n - 1) << 6) | (total & 0xf)];
+      for (let i = 1; i < n; i++) out.push((total >> (4 + 8 * (i - 1))) & 0xff);
+      return out;
+    }
+  }
+  throw new RangeError(`AML package of ${contentLen} bytes is too long`);
 }
 const nameSeg = (s: string): number[] => [...s.padEnd(4, '_')].map((c) => c.charCodeAt(0));
+const STRING_PREFIX = 0x0d;
 const NAME_OP = 0x08, SCOPE_OP = 0x10, BUFFER_OP = 0x11, PACKAGE_OP = 0x12, BYTE_PREFIX = 0x0a, DWORD_PREFIX = 0x0c, ZERO_OP = 0x00, EXT_OP = 0x5b, DEVICE_OP = 0x82;
 
 /** Extended Interrupt descriptor (consumer, edge, active high, exclusive) + end tag. */
@@ -120,23 +131,53 @@ function interruptResources(gsis: readonly number[]): number[] {
   return out;
 }
 
-/**
- * Name(\_S5, Package() { S5_SLP_TYP, S5_SLP_TYP, 0, 0 })
- * Scope(\_SB) { Device(GSIS) { _HID PNP0C02, _UID 0, _CRS { Interrupt {gsis} } } }
- */
-export function dsdtAml(gsis: readonly number[]): Uint8Array {
-  const s5Elems = [4, BYTE_PREFIX, S5_SLP_TYP, BYTE_PREFIX, S5_SLP_TYP, ZERO_OP, ZERO_OP];
-  const s5 = [NAME_OP, 0x5c, ...nameSeg('_S5_'), PACKAGE_OP, ...pkgLength(s5Elems.length), ...s5Elems];
-  const crs = interruptResources(gsis);
-  const buffer = [BYTE_PREFIX, crs.length, ...crs];
-  const device = [
-    ...nameSeg('GSIS'),
-    NAME_OP, ...nameSeg('_HID'), DWORD_PREFIX, 0x41, 0xd0, 0x0c, 0x02, // EisaId("PNP0C02")
-    NAME_OP, ...nameSeg('_UID'), ZERO_OP,
+/** Memory32Fixed(ReadWrite, base, length) descriptor. */
+function memory32Fixed(base: bigint, length: bigint): number[] {
+  if (base + length > 1n << 32n) throw new X86BootError('MemoryLayout', `MMIO window ${hex(base)}+${length} is above 4 GiB; Memory32Fixed cannot describe it`, { base, length });
+  const le32 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
+  return [0x86, 9, 0, 0x01, ...le32(Number(base)), ...le32(Number(length))];
+}
+
+/** Device(name) { _HID, _UID, _CRS } as AML; `hid` is an EISA id (number) or a string. */
+function deviceAml(name: string, hid: number | string, uid: number, crs: number[]): number[] {
+  const hidBytes = typeof hid === 'number'
+    ? [DWORD_PREFIX, hid & 0xff, (hid >> 8) & 0xff, (hid >> 16) & 0xff, (hid >>> 24) & 0xff]
+    : [STRING_PREFIX, ...[...hid].map((c) => c.charCodeAt(0)), 0];
+  const buffer = crs.length < 0x100 ? [BYTE_PREFIX, crs.length, ...crs] : [0x0b, crs.length & 0xff, crs.length >> 8, ...crs];
+  const body = [
+    ...nameSeg(name),
+    NAME_OP, ...nameSeg('_HID'), ...hidBytes,
+    NAME_OP, ...nameSeg('_UID'), ...(uid === 0 ? [ZERO_OP] : [BYTE_PREFIX, uid]),
     NAME_OP, ...nameSeg('_CRS'), BUFFER_OP, ...pkgLength(buffer.length), ...buffer,
   ];
-  const deviceOp = [EXT_OP, DEVICE_OP, ...pkgLength(device.length), ...device];
-  const scope = [0x5c, ...nameSeg('_SB_'), ...deviceOp];
+  return [EXT_OP, DEVICE_OP, ...pkgLength(body.length), ...body];
+}
+
+/** A virtio-mmio window for the DSDT: Linux's virtio_mmio driver matches `LNRO0005`. */
+export interface AcpiMmioDevice { base: bigint; size: bigint; gsi: number }
+
+/** At most this many virtio-mmio nodes (two hex digits in the node names VR00..VRFF). */
+export const MAX_ACPI_MMIO_DEVICES = 256;
+
+/**
+ * Name(\_S5, Package() { S5_SLP_TYP, S5_SLP_TYP, 0, 0 })
+ * Scope(\_SB) {
+ *   Device(GSIS) { _HID PNP0C02, _UID 0, _CRS { Interrupt {gsis} } }
+ *   Device(VRnn) { _HID "LNRO0005", _UID nn, _CRS { Memory32Fixed(base, size), Interrupt {gsi} } } ...
+ * }
+ */
+export function dsdtAml(gsis: readonly number[], mmio: readonly AcpiMmioDevice[] = []): Uint8Array {
+  if (mmio.length > MAX_ACPI_MMIO_DEVICES) {
+    throw new X86BootError('MemoryLayout', `${mmio.length} virtio-mmio devices; the DSDT describes at most ${MAX_ACPI_MMIO_DEVICES}`, { count: mmio.length });
+  }
+  const s5Elems = [4, BYTE_PREFIX, S5_SLP_TYP, BYTE_PREFIX, S5_SLP_TYP, ZERO_OP, ZERO_OP];
+  const s5 = [NAME_OP, 0x5c, ...nameSeg('_S5_'), PACKAGE_OP, ...pkgLength(s5Elems.length), ...s5Elems];
+  const devices = [deviceAml('GSIS', 0x020cd041 /* EisaId("PNP0C02") */, 0, interruptResources(gsis))];
+  mmio.forEach((d, i) => {
+    const name = `VR${i.toString(16).toUpperCase().padStart(2, '0')}`;
+    devices.push(deviceAml(name, 'LNRO0005', i, [...memory32Fixed(d.base, d.size), ...interruptResources([d.gsi])]));
+  });
+  const scope = [0x5c, ...nameSeg('_SB_'), ...devices.flat()];
   return Uint8Array.from([...s5, SCOPE_OP, ...pkgLength(scope.length), ...scope]);
 }
 
@@ -197,7 +238,7 @@ export function buildAcpiTables(o: AcpiOptions, base: bigint = ACPI_START): Acpi
   if (base % 16n !== 0n) throw new X86BootError('MemoryLayout', `the RSDP must be 16-byte aligned, not at ${hex(base)}`, { base });
   const align8 = (n: number): number => (n + 7) & ~7;
   const gsis = Array.from({ length: IOAPIC_PINS - ISA_IRQS }, (_, i) => ISA_IRQS + i);
-  const dsdt = sdt('DSDT', 2, dsdtAml(gsis));
+  const dsdt = sdt('DSDT', 2, dsdtAml(gsis, o.mmioDevices ?? []));
   const madt = sdt('APIC', 4, madtBody(o.vcpus));
   const xsdtSize = HEADER_SIZE + 2 * 8;
   const off = { rsdp: 0, xsdt: align8(RSDP_SIZE) };
