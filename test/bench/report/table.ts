@@ -51,7 +51,7 @@ export function describeRun(res: BenchResults): string {
     lines.push(`sandbox (L1 under QEMU TCG): ${s.cpus} vCPUs, ${s.memoryMiB} MiB, Linux ${s.kernel}, KVM: ${s.hostKvm}`);
   }
   lines.push(`peers: ${m.qemu ?? 'qemu: not found'}; ${m.gcc ?? 'gcc: not found'}; node ${m.node}`);
-  const peers = [...new Set(res.rows.map((r) => `${r.bench}: ${r.peer}`))];
+  const peers = [...new Set(res.rows.filter((r) => r.peer !== '-').map((r) => `${r.bench}: ${r.peer}`))];
   lines.push(...peers.map((p) => `  ${p}`));
   lines.push(`${res.repeats} repeats; ratio = ours / peer per repeat (paired), median (min–max); ↓ lower is better, ↑ higher is better`);
   for (const p of res.problems) lines.push(`problem: ${p}`);
