@@ -22,6 +22,12 @@ export const KvmConfigSchema = z.strictObject({
    * THR/LSR/MSR) are handled on the vCPU's thread, without a hop to the main thread.
    */
   fastPath: z.boolean().default(true),
+  /**
+   * madvise(MADV_HUGEPAGE) on guest RAM when the Vm maps it (as QEMU does): fewer, larger
+   * second-level page faults, which matter most nested (a fault there is an exit of the L1 kernel).
+   * Best effort: hosts without THP ignore it.
+   */
+  transparentHugePages: z.boolean().default(true),
   /** Log the per-exit-kind statistics when the VM stops. */
   logExitStats: z.boolean().default(true),
 });

@@ -1,4 +1,5 @@
 import type { MemorySlot, Vm } from '../../core/hypervisor/hypervisor.js';
+import { c } from '../../core/native/libc.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { KvmError } from './errors.js';
 import { KvmVm } from './vm.js';
@@ -33,4 +34,21 @@ export function mapGuestMemory(vm: Vm, memory: GuestMemory, opts: MapGuestMemory
     if (!same) vm.setMemorySlot(slot);
     return slot;
   });
+}
+
+const MADV_HUGEPAGE = 14;
+
+/**
+ * Asks the host kernel to back guest RAM with transparent huge pages (QEMU does the same), so
+ * the hypervisor's second-level page tables fault in 2 MiB at a time. Best effort: returns the
+ * regions the kernel refused (e.g. no THP, or a file mapping without huge page support).
+ * SAFETY: only advice on mappings the GuestMemory owns and keeps; nothing is unmapped or moved.
+ */
+export function adviseHugePages(memory: GuestMemory): string[] {
+  const refused: string[] = [];
+  for (const r of memory.regions) {
+    if (r.hostAddress === 0n || r.readOnly) continue;
+    if (Number(c.madvise(r.hostAddress, r.range.length, MADV_HUGEPAGE)) !== 0) refused.push(r.range.toString());
+  }
+  return refused;
 }

@@ -5,7 +5,7 @@ import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { KvmConfigSchema, type KvmConfig } from './config.js';
 import { KvmHypervisor } from './hypervisor.js';
-import { mapGuestMemory } from './memory.js';
+import { adviseHugePages, mapGuestMemory } from './memory.js';
 import { WorkerVcpuRunner } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
 
@@ -43,7 +43,12 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
       // interrupt controller before devices attach), so transports can register irqfds at attach time.
       if (cfg.irqchip) vm.createIrqChip();
       if (cfg.mapGuestMemory && c.isRegistered(Tokens.GuestMemory.token, true)) {
-        mapGuestMemory(vm, c.resolve(Tokens.GuestMemory.token), { logDirtyPages: cfg.dirtyLog });
+        const memory = c.resolve(Tokens.GuestMemory.token);
+        mapGuestMemory(vm, memory, { logDirtyPages: cfg.dirtyLog });
+        if (cfg.transparentHugePages) {
+          const refused = adviseHugePages(memory);
+          if (refused.length) logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
+        }
       }
       return vm;
     },

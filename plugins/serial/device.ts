@@ -129,10 +129,11 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
    * Publishes, from the register model (the source of truth), what a vCPU thread may do alone:
    *  - THR writes are queued (delivered later through write(), in order, before the vCPU's next
    *    access reaches this device) while DLAB=0 (else they set the divisor) and not in loopback
-   *    (else they feed the RX FIFO and change LSR.DR). IER.THRI needs nothing: every delivered
-   *    write runs transmit() as a direct one would, and IIR/IER accesses are never fast, so they
-   *    see all queued writes first; only the moment the THRE interrupt rises moves later, which a
-   *    real UART's transmission delay does too.
+   *    (else they feed the RX FIFO and change LSR.DR). IER writes are queued while DLAB=0 (else
+   *    they set the divisor). IER.THRI needs nothing more: every delivered write runs transmit() /
+   *    writeIer() as a direct one would, and IIR and IER reads are never fast, so they see all
+   *    queued writes first; only the moment the THRE interrupt rises moves later, which a real
+   *    UART's transmission delay does too.
    *  - LSR reads are answered with lsr() while no clear-on-read error bit (OE/PE/FE/BI) is latched;
    *    queued THR writes cannot change it (transmission is instant, and not in loopback).
    *  - MSR reads are answered while no delta bit is latched (reading clears them).
@@ -140,11 +141,14 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
    */
   private publishFastPath(): void {
     if (this.fastPaths.length === 0) return;
-    const queueThr = !this.destroyed && !(this.lcr & Lcr.DLAB) && !(this.mcr & Mcr.LOOP);
+    const dlab = (this.lcr & Lcr.DLAB) !== 0;
+    const queueThr = !this.destroyed && !dlab && !(this.mcr & Mcr.LOOP);
+    const queueIer = !this.destroyed && !dlab;
     const lsr = this.lsrErrors === 0 ? this.lsr() : undefined;
     const msr = this.msrDelta === 0 ? this.msrStatus : undefined;
     for (const fp of this.fastPaths) {
       fp.setWriteMode(Reg.DATA, queueThr ? 'queue' : 'device');
+      fp.setWriteMode(Reg.IER, queueIer ? 'queue' : 'device');
       fp.setReadValue(Reg.LSR, lsr);
       fp.setReadValue(Reg.MSR, msr);
     }

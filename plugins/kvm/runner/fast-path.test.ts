@@ -205,3 +205,19 @@ describe('worker fast path: FastPathHost (main thread side)', () => {
     expect(host.summary().devices).to.deep.equal([]);
   });
 });
+
+describe('worker fast path: several vCPUs', () => {
+  it('queues a write only while every other vCPU ring is empty (cross-vCPU order kept by hopping)', () => {
+    const t = new PortTable();
+    t.set(0x3f8, entry(undefined, WRITE.RING));
+    const r0 = TxRing.create(8), r1 = TxRing.create(8);
+    const d = page();
+    d[OFF] = 0x41;
+    expect(fastPio(t.words, r1, true, 0x3f8, 1, 1, d, OFF, [r0])).to.equal(FAST.RING_NOTIFY); // vCPU1 first
+    d[OFF] = 0x42;
+    expect(fastPio(t.words, r0, true, 0x3f8, 1, 1, d, OFF, [r1]), 'vCPU0 after it: hop (the hop drains ring 1 first)').to.equal(FAST.HOP);
+    expect(fastPio(t.words, r1, true, 0x3f8, 1, 1, d, OFF, [r0]), 'vCPU1 again: its own ring may grow').to.equal(FAST.RING);
+    drainAll(r1);
+    expect(fastPio(t.words, r0, true, 0x3f8, 1, 1, d, OFF, [r1])).to.equal(FAST.RING_NOTIFY);
+  });
+});

@@ -121,9 +121,12 @@ export const FAST = { HOP: -1, RING: 0, RING_NOTIFY: 1, READ: 2, DROP: 3 } as co
  * The worker's decision for one PIO exit: `bytes` is the kvm_run mapping, `dataOffset` where
  * the exit's data lies in it. Only single 1-byte accesses take a fast path; anything else,
  * a full ring or an entry that says so returns HOP (the main thread handles it as before).
+ * `others`: the other vCPUs' rings. A write is queued only while they are all empty, so writes
+ * of different vCPUs ordered by the guest (a lock: the earlier writer's push is visible to the
+ * later one) reach devices in that order: the later writer hops, and the hop drains the rest first.
  */
 export function fastPio(table: Int32Array, ring: TxRing | undefined, isOut: boolean, port: number, size: number, count: number,
-  bytes: Uint8Array, dataOffset: number): number {
+  bytes: Uint8Array, dataOffset: number, others: readonly TxRing[] = []): number {
   if (size !== 1 || count !== 1 || dataOffset < 0 || dataOffset >= bytes.length) return FAST.HOP;
   const e = Atomics.load(table, port & 0xffff);
   if (!isOut) {
@@ -134,6 +137,7 @@ export function fastPio(table: Int32Array, ring: TxRing | undefined, isOut: bool
   const w = (e & ENTRY.WRITE_MASK) >> ENTRY.WRITE_SHIFT;
   if (w === WRITE.DROP) return FAST.DROP;
   if (w !== WRITE.RING || !ring) return FAST.HOP;
+  for (let i = 0; i < others.length; i++) if (others[i].length !== 0) return FAST.HOP;
   const r = ring.push(port, bytes[dataOffset]);
   return r === PUSH.FULL ? FAST.HOP : r === PUSH.NOTIFY ? FAST.RING_NOTIFY : FAST.RING;
 }

@@ -35,7 +35,7 @@ export interface WorkerInit {
   /** Float64Array [count, totalNs] per STAT_KINDS entry, plus [guestNs] at the end. */
   stats: SharedArrayBuffer;
   /** Worker fast paths (./fast-path.ts): the runner's port table and this vCPU's TX ring; absent when turned off. */
-  fastPath?: { table: SharedArrayBuffer; ring: SharedArrayBuffer };
+  fastPath?: { table: SharedArrayBuffer; ring: SharedArrayBuffer; otherRings: SharedArrayBuffer[] };
 }
 
 export const statsBytes = (): number => (STAT_KINDS.length * 2 + 1) * 8;

@@ -25,6 +25,7 @@ const one = new Uint8Array(new ArrayBuffer(8));
 new DataView(one.buffer).setBigUint64(0, 1n, true);
 const table = init.fastPath ? new Int32Array(init.fastPath.table) : undefined;
 const ring = init.fastPath ? new TxRing(init.fastPath.ring) : undefined;
+const otherRings = (init.fastPath?.otherRings ?? []).map((b) => new TxRing(b));
 /** Stats index per FAST result (RING and RING_NOTIFY both count as a queued write). */
 const FAST_KIND = [STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-read'), STAT_KINDS.indexOf('pio-fast-drop')];
 
@@ -44,7 +45,7 @@ function tryFast(vcpu: KvmVcpu): number {
   // data_offset is a u64 inside the mapping: the high half must be 0 (fastPio checks the low half's bounds).
   if (v.getUint32(RUN.ioDataOffset + 4, true) !== 0) return -1;
   const r = fastPio(table!, ring, v.getUint8(RUN.ioDirection) === EXIT_IO_OUT, v.getUint16(RUN.ioPort, true), v.getUint8(RUN.ioSize),
-    v.getUint32(RUN.ioCount, true), run.bytes, v.getUint32(RUN.ioDataOffset, true));
+    v.getUint32(RUN.ioCount, true), run.bytes, v.getUint32(RUN.ioDataOffset, true), otherRings);
   if (r === FAST.HOP) return -1;
   if (r === FAST.RING_NOTIFY) wakeMain();
   return FAST_KIND[r];

@@ -134,7 +134,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
       const init: WorkerInit = {
         index: s.vcpu.index, vcpuFd: s.vcpu.fd, mmapSize: s.vcpu.mmapSize, eventFd: s.eventFd,
         ctrl: s.ctrl.buffer as SharedArrayBuffer, tid: s.vcpu.tidCell.buffer as SharedArrayBuffer, stats: this.stats.add(),
-        fastPath: this.fast && s.ring ? { table: this.fast.table.buffer, ring: s.ring.buffer } : undefined,
+        fastPath: this.fast && s.ring ? {
+          table: this.fast.table.buffer, ring: s.ring.buffer,
+          otherRings: this.slots.filter((o) => o !== s && o.ring).map((o) => o.ring!.buffer),
+        } : undefined,
       };
       const w = new Worker(WORKER_URL, { workerData: init });
       s.worker = w;
