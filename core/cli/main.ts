@@ -34,7 +34,8 @@ export function buildProgram(): Command {
   program.command('run').description('assemble and run the VM described by a YAML config')
     .argument('<config>', 'VM config (YAML)')
     .option('--sandbox', 'run inside the nested sandbox (a QEMU-TCG Linux with a real /dev/kvm), for hosts whose KVM cannot boot Linux')
-    .action(async (config: string, opts: { sandbox?: boolean }) => {
+    .option('--force', 'run on this host even where its KVM cannot boot an unmodified Linux kernel (tiny hand-made guests)')
+    .action(async (config: string, opts: { sandbox?: boolean; force?: boolean }) => {
       if (opts.sandbox) {
         // owned by hosts/sandbox; loaded only when asked for
         const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
@@ -42,6 +43,16 @@ export function buildProgram(): Command {
         if (r.exitCode === undefined) process.stderr.write(`vmm: ${r.report}\n`);
         process.exitCode = r.exitCode ?? ExitCode.error;
         return;
+      }
+      if (!opts.force && (await planVm(config)).plugins.some((p) => p.plugin.manifest.name === 'kvm')) {
+        // Say so plainly before anything starts where this host's KVM cannot boot Linux (PVM, none).
+        const { detectHost, describeKvmHost } = await import('../../hosts/sandbox/detect.js');
+        const host = detectHost();
+        if (host.kind === 'pvm' || host.kind === 'none') {
+          process.stderr.write(`vmm: ${describeKvmHost(host)} (--force runs it here anyway)\n`);
+          process.exitCode = ExitCode.error;
+          return;
+        }
       }
       const r = await runVm(config);
       process.exitCode = r.exitCode;
