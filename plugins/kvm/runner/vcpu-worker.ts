@@ -96,7 +96,11 @@ function loop(vcpu: KvmVcpu): void {
       } catch {
         Atomics.store(ctrl, CTRL.MP_STATE, -1);
       }
-      post(POST.STATE);
+      // Answer without waiting: a concurrent PAUSE/STOP keeps its command (the exchange fails then).
+      Atomics.compareExchange(ctrl, CTRL.CMD, CMD.QUERY, CMD.RUN);
+      Atomics.store(ctrl, CTRL.QDONE, 1);
+      Atomics.notify(ctrl, CTRL.STATE); // atomics mode: wakes the main thread's waitAsync
+      if (init.eventFd >= 0) c.write(init.eventFd, one, 8);
       continue;
     }
     if (cmd === CMD.PAUSE) {

@@ -128,6 +128,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
         s.watch = this.loop!.watch(s.eventFd, { readable: true }, () => {
           c.read(s.eventFd, buf, 8);
           this.fast?.drainAll(); // a TX ring went non-empty, or an exit waits (service drains too)
+          this.takeQueryAnswer(s);
           this.service(s);
         });
       }
@@ -170,6 +171,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   /** waitAsync mode: waits for the worker's next REQUEST without blocking the main thread. */
   private arm(s: Slot): void {
     if (!s.running && s.worker) return;
+    this.takeQueryAnswer(s);
     const cur = Atomics.load(s.ctrl, CTRL.STATE);
     if (cur === STATE.REQUEST) {
       this.service(s);
@@ -177,6 +179,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
       return;
     }
     const r = waitAsync(s.ctrl, CTRL.STATE, cur);
+    this.takeQueryAnswer(s); // one the worker left (and notified) before this wait was registered
     if (r.async) void r.value.then(() => this.arm(s));
     else setImmediate(() => this.arm(s));
   }
@@ -193,6 +196,14 @@ export class WorkerVcpuRunner implements VcpuRunner {
     const r = waitAsync(ring.hdr, RING_HDR.PENDING, 0);
     if (r.async) void r.value.then(() => this.armRing(s));
     else setImmediate(() => this.armRing(s));
+  }
+
+  /** Resolves vcpuStates() waiters from an answer the worker left without waiting (CTRL.QDONE). */
+  private takeQueryAnswer(s: Slot): void {
+    if (Atomics.exchange(s.ctrl, CTRL.QDONE, 0) !== 1) return;
+    const mp = mpStateName(Atomics.load(s.ctrl, CTRL.MP_STATE));
+    const st: VcpuRunState = { index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1 };
+    for (const r of s.queryWaiters.splice(0)) r(st);
   }
 
   /** Handles a posted exit of one vCPU and answers it. Never throws. */
