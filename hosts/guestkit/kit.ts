@@ -43,6 +43,12 @@ export interface GuestKitOptions {
   vmlinux?: string;
   /** Progress messages; default stderr. */
   log?: (msg: string) => void;
+  /**
+   * Ask apt for the newest package versions even when a kit was built before (default:
+   * $TSVMM_GUESTKIT_REFRESH=1). Without it a kit built earlier for the same kernel package
+   * and KIT_VERSION is reused after a stat or two, with no apt-cache run.
+   */
+  refresh?: boolean;
 }
 
 export function defaultCacheDir(): string {
@@ -66,6 +72,28 @@ function readKitDir(dir: string): GuestKit | undefined {
   };
   for (const p of [kit.bzImage, kit.vmlinux, kit.initramfs]) if (!existsSync(p)) return undefined;
   return kit;
+}
+
+/** `current-<package>.json` in the cache root names the kit folder built last for that kernel package. */
+const currentFile = (cacheDir: string, meta: string): string =>
+  join(cacheDir, `current-${meta.replace(/[^A-Za-z0-9._+-]/g, '_')}.json`);
+
+/** The kit named by the pointer file, if it is still complete and of this KIT_VERSION (a few stats, no apt). */
+function readCurrent(cacheDir: string, meta: string): GuestKit | undefined {
+  let key: unknown;
+  try { key = (JSON.parse(readFileSync(currentFile(cacheDir, meta), 'utf8')) as { key?: unknown }).key; } catch { return undefined; }
+  // The pointer is only a hint: a name, never a path, and only for this kit version.
+  if (typeof key !== 'string' || !/^[A-Za-z0-9._+-]+$/.test(key) || !key.endsWith(`__kit${KIT_VERSION}`)) return undefined;
+  try { return readKitDir(join(cacheDir, key)); } catch { return undefined; }
+}
+
+function writeCurrent(cacheDir: string, meta: string, key: string): void {
+  const f = currentFile(cacheDir, meta);
+  const tmp = `${f}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ key }) + '\n');
+    renameSync(tmp, f);
+  } catch { rmSync(tmp, { force: true }); } // a cache hint only: the next run asks apt again
 }
 
 /** The Linux version string a bzImage carries (setup header kernel_version pointer). */
@@ -102,16 +130,21 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
     return userKit(resolve(kernel), resolve(initramfs), opts.vmlinux ?? process.env.TSVMM_VMLINUX, cacheDir, log);
   }
 
-  // 3. Debian packages.
-  if (!aptAvailable()) throw new GuestKitError('Unsupported', NOT_DEBIAN_HELP, {});
+  // 3. Debian packages: the kit built last for this package, unless asked to refresh.
   const meta = opts.kernelPackage ?? process.env.TSVMM_KERNEL_PACKAGE ?? 'linux-image-cloud-amd64';
+  const refresh = opts.refresh ?? process.env.TSVMM_GUESTKIT_REFRESH === '1';
+  if (!refresh) {
+    const last = readCurrent(cacheDir, meta);
+    if (last) return last;
+  }
+  if (!aptAvailable()) throw new GuestKitError('Unsupported', NOT_DEBIAN_HELP, {});
   const kernelPkg = resolveKernelPackage(meta);
   const kernelVer = candidateVersion(kernelPkg);
   const bbVer = candidateVersion('busybox-static');
   const key = `${kernelPkg}_${kernelVer}__busybox_${bbVer}__kit${KIT_VERSION}`.replace(/[^A-Za-z0-9._+-]/g, '_');
   const dir = join(cacheDir, key);
   const cached = readKitDir(dir);
-  if (cached) return cached;
+  if (cached) { writeCurrent(cacheDir, meta, key); return cached; }
 
   log(`building the guest kit from ${kernelPkg}=${kernelVer} and busybox-static=${bbVer} into ${dir}`);
   mkdirSync(cacheDir, { recursive: true });
@@ -159,6 +192,7 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
   }
   const kit = readKitDir(dir);
   if (!kit) throw new GuestKitError('PackageFetch', `guest kit at ${dir} is incomplete after building`, {});
+  writeCurrent(cacheDir, meta, key);
   log(`guest kit ready: ${dir}`);
   return kit;
 }
