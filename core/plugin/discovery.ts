@@ -77,24 +77,58 @@ export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, Discov
     }
   }
   for (const nm of opts.nodeModules ?? [path.join(loc.repoRoot, 'node_modules')]) {
-    const pkgs: string[] = [];
-    for (const name of subdirs(nm)) {
-      if (name.startsWith('.')) continue;
-      if (name.startsWith('@')) for (const sub of subdirs(path.join(nm, name))) pkgs.push(path.join(nm, name, sub));
-      else pkgs.push(path.join(nm, name));
-    }
-    for (const dir of pkgs) {
-      const pj = path.join(dir, 'package.json');
-      if (!fs.existsSync(pj)) continue;
-      // Cheap pre-check so we do not parse every package.json fully twice.
-      let text: string;
-      try { text = fs.readFileSync(pj, 'utf8'); } catch { continue; }
-      if (!text.includes('"vmmPlugin"')) continue;
-      tryRead(() => {
-        const m = readManifestFile(pj, 'vmmPlugin');
-        return m ? fromManifest(m, pj, 'npm') : undefined;
-      });
-    }
+    const { plugins, broken } = scanNodeModules(nm);
+    for (const err of broken) opts.onBroken?.(err);
+    for (const p of plugins) add(p);
   }
   return found;
+}
+
+interface NpmScan { readonly plugins: readonly DiscoveredPlugin[]; readonly broken: readonly PluginError[] }
+const npmCache = new Map<string, { sig: string; scan: NpmScan }>();
+
+/** Forgets earlier node_modules scans (tests that edit packages in place). */
+export function clearDiscoveryCache(): void { npmCache.clear(); }
+
+const mtimeOf = (dir: string): string => {
+  try { const st = fs.statSync(dir); return `${st.mtimeMs}:${st.ino}`; } catch { return '-'; }
+};
+
+/**
+ * The npm packages of one node_modules folder with a "vmmPlugin" key. A `vmm` process asks
+ * several times (plugin CLI commands, the host check, the run) and the folder holds ~100
+ * packages: the scan is kept while the folder and its @scope folders keep their mtime
+ * (installing or removing a package changes it).
+ */
+function scanNodeModules(nm: string): NpmScan {
+  const names = subdirs(nm).filter((n) => !n.startsWith('.'));
+  const scopes = names.filter((n) => n.startsWith('@'));
+  const sig = [mtimeOf(nm), ...scopes.map((s) => `${s}=${mtimeOf(path.join(nm, s))}`)].join('|');
+  const hit = npmCache.get(nm);
+  if (hit && hit.sig === sig) return hit.scan;
+
+  const pkgs: string[] = [];
+  for (const name of names) {
+    if (name.startsWith('@')) for (const sub of subdirs(path.join(nm, name))) pkgs.push(path.join(nm, name, sub));
+    else pkgs.push(path.join(nm, name));
+  }
+  const plugins: DiscoveredPlugin[] = [];
+  const broken: PluginError[] = [];
+  for (const dir of pkgs) {
+    const pj = path.join(dir, 'package.json');
+    // Cheap pre-check so we do not parse every package.json: most are not plugins.
+    let text: string;
+    try { text = fs.readFileSync(pj, 'utf8'); } catch { continue; }
+    if (!text.includes('"vmmPlugin"')) continue;
+    try {
+      const m = readManifestFile(pj, 'vmmPlugin');
+      if (m) plugins.push(fromManifest(m, pj, 'npm'));
+    } catch (err) {
+      if (err instanceof PluginError) broken.push(err); else throw err;
+    }
+  }
+  const scan = { plugins, broken };
+  if (npmCache.size > 16) npmCache.clear();
+  npmCache.set(nm, { sig, scan });
+  return scan;
 }

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { discoverPlugins, readPluginAt, type DiscoveredPlugin } from './discovery.js';
+import { clearDiscoveryCache, discoverPlugins, readPluginAt, type DiscoveredPlugin } from './discovery.js';
 import { orderPlugins, type PluginInstance } from './order.js';
 import { parseManifest } from './manifest.js';
 import { resolvePluginModule, buildLocations } from './locations.js';
@@ -99,6 +99,27 @@ describe('plugin discovery', () => {
     expect(found.get('@acme/rng')!.entryPath).to.equal(path.join(dir, 'nm/@acme/rng/rng.js'));
     expect(broken).to.have.length(1);
     expect(broken[0]).to.contain('broken');
+  });
+
+  it('keeps a node_modules scan until a package is added or removed there', () => {
+    clearDiscoveryCache();
+    const opts = { pluginDirs: [path.join(dir, 'none')], nodeModules: [path.join(dir, 'nm2')] };
+    write('nm2/one/package.json', { name: 'one', vmmPlugin: { name: 'one', version: '1.0.0', entry: './i.js' } });
+    write('nm2/plain/package.json', { name: 'plain' });
+    expect([...discoverPlugins(opts).keys()]).to.deep.equal(['one']);
+    // edited in place: the folder's mtime stays, the scan is reused
+    write('nm2/plain/package.json', { name: 'plain', vmmPlugin: { name: 'plain', version: '1.0.0', entry: './i.js' } });
+    expect([...discoverPlugins(opts).keys()]).to.deep.equal(['one']);
+    // a package added: node_modules changed, everything is read again
+    write('nm2/two/package.json', { name: 'two', vmmPlugin: { name: 'two', version: '1.0.0', entry: './i.js' } });
+    expect([...discoverPlugins(opts).keys()].sort()).to.deep.equal(['one', 'plain', 'two']);
+    // broken manifests are reported on every call, cached or not
+    write('nm2/bad/package.json', '{ "vmmPlugin": nope');
+    for (let i = 0; i < 2; i++) {
+      const broken: string[] = [];
+      discoverPlugins({ ...opts, onBroken: (e) => broken.push(e.message) });
+      expect(broken).to.have.length(1);
+    }
   });
 
   it('readPluginAt reads a folder outside the repo; entry resolves beside the manifest', () => {

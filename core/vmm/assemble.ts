@@ -18,6 +18,7 @@ import { PlatformDeviceList } from '../platform/platform-devices.js';
 import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from './plan.js';
 import { AssemblyError } from './errors.js';
 import { createLogger } from './logger.js';
+import { markStartup, startupTimings } from './timings.js';
 
 export interface AssembleOptions extends PlanOptions {
   /** Parent container (default: tsyringe's root). Each VM gets its own child of it. */
@@ -60,6 +61,11 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   const c = (opts.parent ?? rootContainer).createChildContainer();
   const lifecycle = new VmLifecycle();
   const disposables: Disposable[] = [];
+  lifecycle.once('started', () => {
+    markStartup('started');
+    logger.debug({ timings: startupTimings.marks }, 'startup timings');
+    if (process.env.VMM_TIMINGS === '1') process.stderr.write(`vmm: startup timings (ms since process start, +delta):\n${startupTimings.format()}\n`);
+  });
 
   const eventLoop = new UvEventLoop(logger.child({ module: 'event-loop' }));
   const bus = new RangeBus(logger.child({ module: 'bus' }));
@@ -95,6 +101,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
           { plugin: p.instance }, { cause: err });
       }
       if (Array.isArray(out)) disposables.push(...out);
+      markStartup(`plugin registered: ${p.instance}`);
     }
     if (opts.override) {
       const out = await opts.override(c, plan);
@@ -103,6 +110,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
     if (opts.resolveMachine !== false && c.isRegistered(Tokens.Machine.token, true)) {
       try {
         machine = c.resolve(Tokens.Machine.token);
+        markStartup('machine built');
       } catch (err) {
         throw new AssemblyError('NoMachine', `cannot build the machine: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
       }

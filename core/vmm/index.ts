@@ -4,3 +4,4 @@ export * from './assemble.js';
 export * from './run.js';
 export * from './exit-codes.js';
 export * from './logger.js';
+export * from './timings.js';

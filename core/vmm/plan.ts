@@ -8,6 +8,7 @@ import { discoverPlugins, readPluginAt, type DiscoveredPlugin, type DiscoveryOpt
 import { orderPlugins, type PluginInstance } from '../plugin/order.js';
 import { loadPluginModule } from '../plugin/load-module.js';
 import { PluginError } from '../plugin/errors.js';
+import { markStartup } from './timings.js';
 
 /** Tokens the kernel registers in every VM container before plugins run. */
 export const CORE_TOKENS: ReadonlySet<string> = new Set([
@@ -53,8 +54,10 @@ function sourceOf(input: ConfigInput): ConfigSource {
 export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promise<VmPlan> {
   const source = sourceOf(input);
   const config = source.validate(VmConfigSchema, source.value);
+  markStartup('config loaded');
   const baseDir = source.baseDir;
   const discovered = opts.discovered ?? discoverPlugins(opts.discovery);
+  markStartup(`plugins discovered (${discovered.size})`);
 
   const instances: PluginInstance[] = [];
   const ids = new Map<string, number>();
@@ -102,6 +105,7 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
       throw source.error(['plugins', inst.index, 'config'], `plugin '${inst.plugin.manifest.name}' takes no config`);
     }
     plugins.push({ ...inst, module, config: cfg });
+    markStartup(`plugin loaded: ${inst.instance}`);
   }
   return { config, source, baseDir, plugins, discovered };
 }

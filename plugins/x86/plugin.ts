@@ -3,6 +3,7 @@ import type { Disposable } from '../../core/bus/bus.js';
 import { GuestRange } from '../../core/address.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
+import { markStartup } from '../../core/vmm/timings.js';
 import { resolveBootFile } from './boot/files.js';
 import { X86ConfigSchema, type X86Config } from './config.js';
 import { X86BootError } from './errors.js';
@@ -25,12 +26,14 @@ export async function registerX86(container: DependencyContainer, ctx: PluginCon
     initramfs: boot.initramfs ? await resolveBootFile(boot.initramfs, ctx.baseDir) : undefined,
     protocol: boot.protocol,
   };
+  markStartup('x86: boot files resolved');
 
   const m = vmConfig.machine;
   const memory = container.resolve(Tokens.GuestMemoryFactory.token).create({
     regions: ramRegions(m.memory), backend: m.memoryBackend, path: m.memoryPath,
   });
   container.register(Tokens.GuestMemory.token, { useValue: memory });
+  markStartup('x86: guest memory created');
 
   let machine: X86Machine | undefined;
   container.register(Tokens.Machine.token, {
