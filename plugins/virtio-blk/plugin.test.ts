@@ -70,6 +70,24 @@ describe('plugins/virtio-blk plugin', () => {
     try { await dev.disk.read(0n, [new Uint8Array(512)]); expect.fail('disk still open'); } catch (e) { expect((e as Error).message).to.match(/closed/); }
   });
 
+  it('dispose waits until the disk is closed (a qcow2 image releases its reserved clusters then)', async () => {
+    const s = setup();
+    const d = await plugin.register(s.c, s.ctx({ path: 'a.img' })) ?? [];
+    const dev = s.transport.attached[0] as VirtioBlk;
+    let release!: () => void;
+    const realClose = dev.disk.close.bind(dev.disk);
+    let closed = false;
+    (dev.disk as { close: () => Promise<void> }).close = async () => { await new Promise<void>((r) => { release = r; }); await realClose(); closed = true; };
+    s.lifecycle.emit('stopped', { kind: 'poweroff' });
+    let disposed = false;
+    const all = Promise.all(d.map(async (x) => { await (x.dispose() as unknown); })).then(() => { disposed = true; });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(disposed, 'dispose resolved before the disk closed').to.equal(false);
+    release();
+    await all;
+    expect(closed).to.equal(true);
+  });
+
   it('names the missing format provider and a missing file', async () => {
     const s = setup(false);
     try { await plugin.register(s.c, s.ctx({ path: 'a.img' })); expect.fail(); } catch (e) { expect((e as Error).message).to.match(/no DiskFormat provider named 'raw'/); }
