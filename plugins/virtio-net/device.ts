@@ -60,6 +60,8 @@ export class VirtioNet implements VirtioDevice, NetControl {
   readonly maxQueuePairs: number;
   readonly mtu: number;
   features = 0n;
+  /** Features of the last activation (kept after reset, for the statistics logged at destroy). */
+  private negotiated = 0n;
   rxMode: RxMode = defaultRxMode();
   macTable: { unicast: Uint8Array[]; multicast: Uint8Array[] } = { unicast: [], multicast: [] };
   mac: Uint8Array;
@@ -203,6 +205,7 @@ export class VirtioNet implements VirtioDevice, NetControl {
     if (this.destroyed) return;
     this.activation = a;
     this.features = a.features;
+    this.negotiated = a.features;
     const b = this.opts.backend;
     const log = this.logger?.child({ device: this.id });
     const needsReset = (reason: string): void => {
@@ -327,6 +330,7 @@ export class VirtioNet implements VirtioDevice, NetControl {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.logger?.info({ negotiated: `0x${this.negotiated.toString(16)}`, ...this.metrics.snapshot() }, 'virtio-net statistics');
     this.stopQueues();
     this.opts.backend.close();
   }

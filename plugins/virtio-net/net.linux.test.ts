@@ -43,6 +43,8 @@ function patternChunk(seed: number, len: number): Buffer {
   return b;
 }
 
+const mbps = (bytes: number, ms: number): string => (bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(1);
+
 interface VmRun { out: GuestOutput; console: string; code: number | null }
 
 describe('virtio-net on Linux (micro host, guest kit)', function () {
@@ -62,11 +64,12 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
   /** Boots the micro host with `netConfig` for virtio-net and `script` as the guest's job. */
-  function runVm(name: string, script: string, netConfig: unknown, timeoutMs: number): Promise<VmRun> {
+  function runVm(name: string, script: string, netConfig: unknown, timeoutMs: number, cmdline = ''): Promise<VmRun> {
     const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as { machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: unknown[] };
     micro.machine.memory = '512M';
     micro.boot.kernel = kit.vmlinux;
     micro.boot.initramfs = writeInitramfsWithScript(kit, script, join(tmp, `${name}-initrd.gz`));
+    micro.boot.cmdline = `${String(micro.boot.cmdline)} quiet ${cmdline}`.trimEnd();
     micro.plugins.push({ name: 'virtio-net', config: netConfig });
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, stringify(micro));
@@ -75,8 +78,10 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
         cwd: tmp, env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let text = '';
-      child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-      child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+      // TSVMM_NET_LIVE=1: the VM's console as it comes, prefixed with the VM's name (debugging).
+      const live = process.env.TSVMM_NET_LIVE === '1' ? (s: string) => process.stdout.write(s.replace(/^(?=.)/gm, `[${name}] `)) : undefined;
+      child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); live?.(d.toString('latin1')); });
+      child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); live?.(d.toString('latin1')); });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       child.on('exit', (code) => { clearTimeout(timer); resolve({ out: parseGuestOutput(text), console: text, code }); });
     });
@@ -107,10 +112,17 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
       const upDone = new Promise<void>((res) => {
         const s = net.createServer((sock) => {
           const h = createHash('md5');
+          let t0 = 0;
           sock.on('data', (d: Buffer) => {
+            if (!t0) t0 = Date.now();
             h.update(d);
             upBytes += d.length;
-            if (upBytes >= SIZE) { upHash = h.digest('hex'); sock.end(); res(); }
+            if (upBytes >= SIZE && !upHash) {
+              upHash = h.digest('hex');
+              console.log(`      guest -> host: ${SIZE >> 20} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s (${mbps(SIZE, Date.now() - t0)} MB/s)`);
+              sock.end();
+              res();
+            }
           });
         }).listen(UP_PORT, HOST_IP);
         servers.push(s);
@@ -119,7 +131,11 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
       const chunks: Buffer[] = [];
       for (let i = 0; i < SIZE / (1 << 20); i++) { const ch = patternChunk(i + 1, 1 << 20); chunks.push(ch); downHash.update(ch); }
       const downExpected = downHash.digest('hex');
-      servers.push(net.createServer((sock) => {
+      // allowHalfOpen: the guest's nc shuts its sending side at once (stdin is /dev/null); without it
+      // Node would end the socket on that FIN and drop the rest of the stream.
+      servers.push(net.createServer({ allowHalfOpen: true }, (sock) => {
+        const t0 = Date.now();
+        sock.on('close', () => console.log(`      host -> guest: ${(sock.bytesWritten / 2 ** 20).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s (${mbps(sock.bytesWritten, Date.now() - t0)} MB/s)`));
         let i = 0;
         const push = (): void => {
           while (i < chunks.length) { if (!sock.write(chunks[i++])) { sock.once('drain', push); return; } }
@@ -141,7 +157,11 @@ timeout 900 nc ${HOST_IP} ${DOWN_PORT} > /tmp/down < /dev/null
 echo "DOWN-SIZE $(wc -c < /tmp/down)"
 echo "DOWN-MD5 $(md5sum /tmp/down | cut -d' ' -f1)"
 `;
-      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', backend: { kind: 'tap', name: TAP } }, 25 * 60_000);
+      // virtio_net.napi_tx=0: the driver frees sent buffers as it queues new ones and asks for no TX
+      // interrupts. In the nested sandbox each interrupt costs the vCPU two trips to the VMM's main
+      // thread (InterruptStatus read + InterruptACK write, several ms each under TCG); with TX
+      // interrupts on, TCP small queues wait for each completion and the upload crawls (0.2 MB/s seen).
+      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', backend: { kind: 'tap', name: TAP } }, 25 * 60_000, 'virtio_net.napi_tx=0');
       expect(r.out.initReached, report(r)).to.equal(true);
       expect(r.out.result, report(r)).to.include('PING-OK');
       await Promise.race([upDone, new Promise((res) => setTimeout(res, 1000))]);
