@@ -73,7 +73,23 @@ export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, Discov
   for (const root of opts.pluginDirs ?? [path.join(loc.repoRoot, 'plugins')]) {
     for (const name of subdirs(root)) {
       const m = path.join(root, name, MANIFEST_FILE);
-      if (fs.existsSync(m)) tryRead(() => fromManifest(readManifestFile(m)!, m, 'repo'));
+      let st: fs.Stats;
+      try { st = fs.statSync(m); } catch { continue; }
+      // Parsed manifests are kept while the file keeps its size and mtime (one stat instead of a parse).
+      const key = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      const hit = manifestCache.get(m);
+      if (hit?.key === key) {
+        if (hit.result instanceof PluginError) opts.onBroken?.(hit.result); else add(hit.result);
+        continue;
+      }
+      let result: DiscoveredPlugin | PluginError;
+      try { result = fromManifest(readManifestFile(m)!, m, 'repo'); } catch (err) {
+        if (!(err instanceof PluginError)) throw err;
+        result = err;
+      }
+      if (manifestCache.size > 1000) manifestCache.clear();
+      manifestCache.set(m, { key, result });
+      tryRead(() => { if (result instanceof PluginError) throw result; return result; });
     }
   }
   for (const nm of opts.nodeModules ?? [path.join(loc.repoRoot, 'node_modules')]) {
@@ -86,9 +102,10 @@ export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, Discov
 
 interface NpmScan { readonly plugins: readonly DiscoveredPlugin[]; readonly broken: readonly PluginError[] }
 const npmCache = new Map<string, { sig: string; scan: NpmScan }>();
+const manifestCache = new Map<string, { key: string; result: DiscoveredPlugin | PluginError }>();
 
-/** Forgets earlier node_modules scans (tests that edit packages in place). */
-export function clearDiscoveryCache(): void { npmCache.clear(); }
+/** Forgets earlier scans and parsed manifests (tests that edit plugins in place). */
+export function clearDiscoveryCache(): void { npmCache.clear(); manifestCache.clear(); }
 
 const mtimeOf = (dir: string): string => {
   try { const st = fs.statSync(dir); return `${st.mtimeMs}:${st.ino}`; } catch { return '-'; }

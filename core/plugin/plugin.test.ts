@@ -122,6 +122,19 @@ describe('plugin discovery', () => {
     }
   });
 
+  it('re-reads a repo manifest once it changed, keeps reporting a broken one', () => {
+    const opts = { pluginDirs: [path.join(dir, 'p3')], nodeModules: [] };
+    write('p3/a/vmm-plugin.json', { name: 'a', version: '1.0.0', entry: './plugin.js' });
+    write('p3/b/vmm-plugin.json', '{ nope');
+    const run = () => { const broken: string[] = []; const f = discoverPlugins({ ...opts, onBroken: (e) => broken.push(e.message) }); return { f, broken }; };
+    expect(run().f.get('a')!.manifest.version).to.equal('1.0.0');
+    const again = run();
+    expect(again.f.get('a')!.manifest.version).to.equal('1.0.0');
+    expect(again.broken).to.have.length(1);
+    write('p3/a/vmm-plugin.json', { name: 'a', version: '1.0.10', entry: './plugin.js' });
+    expect(run().f.get('a')!.manifest.version).to.equal('1.0.10');
+  });
+
   it('readPluginAt reads a folder outside the repo; entry resolves beside the manifest', () => {
     write('ext/vmm-plugin.json', { name: 'ext', version: '1.0.0', entry: './main.js' });
     const p = readPluginAt(path.join(dir, 'ext'));
