@@ -42,6 +42,36 @@ describe('RunArea (kvm_run decoding)', () => {
     expect(a.decode().kind).to.equal('internal-error');
   });
 
+  it('follows data_offset and length changes although it reuses data views', () => {
+    const { a, v, bytes } = area();
+    v.setUint32(RUN.exitReason, EXIT.IO, true);
+    v.setUint8(RUN.ioSize, 1);
+    v.setUint32(RUN.ioCount, 1, true);
+    v.setBigUint64(RUN.ioDataOffset, 4096n, true);
+    bytes.set([7, 8, 9], 4096);
+    const first = a.decode();
+    if (first.kind !== 'io') throw new Error('not io');
+    expect([...first.data]).to.deep.equal([7]);
+    v.setUint32(RUN.ioCount, 3, true);
+    const e = a.decode();
+    expect(e.kind === 'io' && [...e.data]).to.deep.equal([7, 8, 9]);
+    v.setUint32(RUN.ioCount, 1, true);
+    v.setBigUint64(RUN.ioDataOffset, 4097n, true);
+    const f = a.decode();
+    expect(f.kind === 'io' && [...f.data]).to.deep.equal([8]);
+    // a high half that is not zero never lies inside the mapping, whatever the low half says
+    v.setBigUint64(RUN.ioDataOffset, (1n << 32n) + 4096n, true);
+    expect(a.decode()).to.deep.equal({ kind: 'internal-error', suberror: -1 });
+    // MMIO data views per length
+    v.setUint32(RUN.exitReason, EXIT.MMIO, true);
+    for (const len of [1, 2, 8, 4]) {
+      v.setUint32(RUN.mmioLen, len, true);
+      const m = a.decode();
+      expect(m.kind === 'mmio' && m.data.byteOffset - bytes.byteOffset).to.equal(RUN.mmioData);
+      expect(m.kind === 'mmio' && m.data.length).to.equal(len);
+    }
+  });
+
   it('decodes MMIO and rejects lengths above 8', () => {
     const { a, v } = area();
     v.setUint32(RUN.exitReason, EXIT.MMIO, true);

@@ -34,12 +34,33 @@ export const RUN = {
 export class RunArea {
   readonly view: DataView;
   readonly bytes: Uint8Array;
+  /**
+   * Cached data views (hot path: no Uint8Array per exit). A view aliases this page, exactly
+   * like a fresh subarray would, so handing the same object out again changes nothing for
+   * callers; it is only valid until the next KVM_RUN either way.
+   */
+  private ioViewOff = -1;
+  private ioViewLen = -1;
+  private ioView: Uint8Array;
+  private readonly mmioViews: Uint8Array[];
 
   /** `bytes` covers the whole mapping (KVM_GET_VCPU_MMAP_SIZE bytes). */
   constructor(bytes: Uint8Array) {
     if (bytes.byteLength < kvm_run.size) throw new RangeError(`kvm_run mapping of ${bytes.byteLength} bytes is smaller than struct kvm_run (${kvm_run.size})`);
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.ioView = bytes.subarray(0, 0);
+    this.mmioViews = Array.from({ length: 9 }, (_, len) => bytes.subarray(RUN.mmioData, RUN.mmioData + len));
+  }
+
+  /** The IO data view for (offset, length), reused while the kernel keeps reporting the same pair. */
+  private ioData(off: number, len: number): Uint8Array {
+    if (off !== this.ioViewOff || len !== this.ioViewLen) {
+      this.ioView = this.bytes.subarray(off, off + len);
+      this.ioViewOff = off;
+      this.ioViewLen = len;
+    }
+    return this.ioView;
   }
 
   get exitReason(): number { return this.view.getUint32(RUN.exitReason, true); }
@@ -54,14 +75,17 @@ export class RunArea {
       case EXIT.IO: {
         const size = v.getUint8(RUN.ioSize);
         const count = v.getUint32(RUN.ioCount, true);
-        const off = v.getBigUint64(RUN.ioDataOffset, true);
+        // data_offset is a u64: read as two u32 halves (no BigInt on the PIO path); a non-zero
+        // high half can never lie inside the mapping.
+        const offLo = v.getUint32(RUN.ioDataOffset, true);
+        const offHi = v.getUint32(RUN.ioDataOffset + 4, true);
         const len = size * count;
-        if ((size !== 1 && size !== 2 && size !== 4) || count === 0 || off + BigInt(len) > BigInt(this.bytes.byteLength)) {
+        if ((size !== 1 && size !== 2 && size !== 4) || count === 0 || offHi !== 0 || offLo + len > this.bytes.byteLength) {
           return { kind: 'internal-error', suberror: -1 };
         }
         return {
           kind: 'io', space: 'pio', direction: v.getUint8(RUN.ioDirection) === EXIT_IO_OUT ? 'out' : 'in',
-          port: v.getUint16(RUN.ioPort, true), size, count, data: this.bytes.subarray(Number(off), Number(off) + len),
+          port: v.getUint16(RUN.ioPort, true), size, count, data: this.ioData(offLo, len),
         };
       }
       case EXIT.MMIO: {
@@ -69,7 +93,7 @@ export class RunArea {
         if (len === 0 || len > 8) return { kind: 'internal-error', suberror: -1 };
         return {
           kind: 'mmio', address: v.getBigUint64(RUN.mmioAddr, true), isWrite: v.getUint8(RUN.mmioIsWrite) !== 0,
-          data: this.bytes.subarray(RUN.mmioData, RUN.mmioData + len),
+          data: this.mmioViews[len],
         };
       }
       case EXIT.HLT: return { kind: 'hlt' };

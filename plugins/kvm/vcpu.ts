@@ -30,6 +30,11 @@ export class KvmVcpu implements Vcpu {
    * so kick() from another thread can find it: pass a SharedArrayBuffer-backed one.
    */
   readonly tidCell: Int32Array;
+  /**
+   * This thread's id, read once: a KvmVcpu object lives on one JS thread (a worker builds
+   * its own), so gettid() per run() was a wasted koffi call per exit.
+   */
+  private tid = 0;
 
   constructor(
     readonly index: number,
@@ -154,7 +159,8 @@ export class KvmVcpu implements Vcpu {
 
   run(): VcpuExit {
     this.live();
-    Atomics.store(this.tidCell, 0, Number(c.gettid(SYS_gettid)));
+    if (this.tid === 0) this.tid = Number(c.gettid(SYS_gettid));
+    Atomics.store(this.tidCell, 0, this.tid);
     try {
       return this.runRaw() === EXIT.INTR ? { kind: 'intr' } : this.run_.decode();
     } finally {

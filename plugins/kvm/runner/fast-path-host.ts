@@ -51,7 +51,8 @@ export class FastPathHost {
   /** Queued writes delivered to the Bus. */
   drained = 0;
   private attached: Attached[] = [];
-  private known: readonly BusRegistration[] = [];
+  /** The registrations the table was last built from; undefined = never built (an empty Bus must still build it). */
+  private known: readonly BusRegistration[] | undefined;
   private draining = false;
   private readonly one = new Uint8Array(1);
   private readonly ignoreUnclaimed: boolean;
@@ -69,7 +70,8 @@ export class FastPathHost {
   /** Rebuilds the table when the PIO registrations changed since the last call (cheap when they did not). */
   sync(): void {
     const regs = this.bus.registrations('pio');
-    if (regs.length === this.known.length && regs.every((r, i) => r === this.known[i])) return;
+    const known = this.known;
+    if (known && regs.length === known.length && regs.every((r, i) => r === known[i])) return;
     this.drainAll(); // queued writes go where they would have gone before the change
     this.known = regs;
     const keep: Attached[] = [];
@@ -140,7 +142,7 @@ export class FastPathHost {
       try { a.handle?.dispose(); } catch { /* the device is going away anyway */ }
     }
     this.attached = [];
-    this.known = [];
+    this.known = undefined;
     this.table.words.fill(0);
   }
 }

@@ -134,6 +134,14 @@ class Publisher implements BusDevice, PioFastPathPublisher {
 }
 
 describe('worker fast path: FastPathHost (main thread side)', () => {
+  it('builds the table on the first sync even when the Bus is empty (every port unclaimed)', () => {
+    const host = new FastPathHost(new RangeBus());
+    host.sync();
+    expect(host.table.get(0x80)).to.equal(entry(0xff, WRITE.DROP));
+    expect(host.table.get(0)).to.equal(entry(0xff, WRITE.DROP));
+    expect(host.table.get(0xffff)).to.equal(entry(0xff, WRITE.DROP));
+  });
+
   it('ignores unclaimed ports, leaves claimed ones to the bus, and attaches publishers', () => {
     const bus = new RangeBus();
     const dev = new Publisher();

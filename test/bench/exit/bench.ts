@@ -14,6 +14,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 const LABEL: Record<ExitPath, string> = {
   inline: 'PIO exit round trip, inline runner (koffi sync KVM_RUN on the main thread)',
   worker: 'PIO exit round trip, WorkerVcpuRunner (worker -> main thread -> worker)',
+  'worker-fast': 'PIO exit round trip, WorkerVcpuRunner fast path (port unclaimed: completed in the worker, no hop)',
   'koffi-raw': 'PIO exit round trip, KvmVcpu.runRaw() loop only (no decode, no Bus): the floor under the inline path',
 };
 
@@ -22,7 +23,7 @@ const LABEL: Record<ExitPath, string> = {
  * repeat by repeat (C, inline, worker, C, ...) so load changes hit every side alike.
  */
 export async function exitBench(o: { repeats: number; exits: number; where: Where; log: (s: string) => void }): Promise<Row[]> {
-  const paths: ExitPath[] = ['inline', 'worker', 'koffi-raw'];
+  const paths: ExitPath[] = ['inline', 'worker', 'worker-fast', 'koffi-raw'];
   const rows = paths.map((p): Row => ({
     id: `exit.${p}`, bench: 'exit', label: LABEL[p], unit: 'µs/exit', better: 'lower', where: o.where,
     peer: 'C KVM_RUN loop (gcc -O2, same guest)', target: p === 'inline' ? { op: '<=', value: 1.05 } : undefined,
@@ -30,8 +31,8 @@ export async function exitBench(o: { repeats: number; exits: number; where: Wher
   }));
   if (!existsSync('/dev/kvm')) return rows.map((r) => ({ ...r, na: 'n/a: no /dev/kvm on this machine' }));
   const peer: number[] = [];
-  const ours: Record<ExitPath, number[]> = { inline: [], worker: [], 'koffi-raw': [] };
-  const peerPerPath: Record<ExitPath, number[]> = { inline: [], worker: [], 'koffi-raw': [] };
+  const ours: Record<ExitPath, number[]> = { inline: [], worker: [], 'worker-fast': [], 'koffi-raw': [] };
+  const peerPerPath: Record<ExitPath, number[]> = { inline: [], worker: [], 'worker-fast': [], 'koffi-raw': [] };
   try {
     for (let i = 0; i < o.repeats; i++) {
       // Each of our paths is paired with a peer run right before it.
@@ -41,7 +42,7 @@ export async function exitBench(o: { repeats: number; exits: number; where: Wher
         peerPerPath[p].push(c);
         ours[p].push(await withTimeout(measureOurs(p, o.exits), 120_000 + o.exits * 50, `our ${p} path`));
       }
-      o.log(`exit ${o.where} repeat ${i + 1}/${o.repeats}: C ${peer.at(-1)!.toFixed(2)} µs, inline ${ours.inline.at(-1)!.toFixed(2)} µs, worker ${ours.worker.at(-1)!.toFixed(2)} µs, raw ${ours['koffi-raw'].at(-1)!.toFixed(2)} µs`);
+      o.log(`exit ${o.where} repeat ${i + 1}/${o.repeats}: C ${peer.at(-1)!.toFixed(2)} µs, inline ${ours.inline.at(-1)!.toFixed(2)} µs, worker ${ours.worker.at(-1)!.toFixed(2)} µs, worker-fast ${ours['worker-fast'].at(-1)!.toFixed(2)} µs, raw ${ours['koffi-raw'].at(-1)!.toFixed(2)} µs`);
     }
   } catch (err) {
     return rows.map((r) => ({ ...r, na: `n/a: ${(err as Error).message}` }));

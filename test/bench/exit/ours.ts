@@ -9,7 +9,7 @@ import { WorkerVcpuRunner } from '../../../plugins/kvm/runner/worker-runner.js';
 import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../../../plugins/kvm/testing.js';
 
 /** How our side services the exits. */
-export type ExitPath = 'inline' | 'worker' | 'koffi-raw';
+export type ExitPath = 'inline' | 'worker' | 'worker-fast' | 'koffi-raw';
 
 export const EXIT_PORT = 0x80;
 
@@ -19,6 +19,9 @@ export const EXIT_PORT = 0x80;
  *   inline: InlineVcpuRunner — koffi sync KVM_RUN, decode, Bus dispatch, all on the main thread;
  *   worker: WorkerVcpuRunner (eventfd notify) — KVM_RUN on a worker, each exit hops to the main
  *           thread's Bus and back;
+ *   worker-fast: WorkerVcpuRunner with the guest's port unclaimed on the Bus: the worker's fast
+ *           path completes every exit itself (pio-fast-drop), no hop; timed from the worker's
+ *           first fast exit (worker start-up excluded) by polling the shared exit counters;
  *   koffi-raw: the floor of the inline path — KvmVcpu.runRaw() (koffi ioctl + exit reason) in a
  *           loop, no decoding, no Bus: shows what the runner and Bus add on top.
  * Returns microseconds per exit over `exits` exits (after a 200-exit warm-up).
@@ -40,6 +43,7 @@ export async function measureOurs(path: ExitPath, exits: number): Promise<number
       for (let i = 0; i < exits; i++) vcpu.runRaw();
       return Number(process.hrtime.bigint() - t) / exits / 1000;
     }
+    if (path === 'worker-fast') return await measureWorkerFast(vcpu, loop, exits);
     const bus = new RangeBus();
     let count = 0;
     let done: () => void = () => {};
@@ -62,5 +66,26 @@ export async function measureOurs(path: ExitPath, exits: number): Promise<number
     vm.close();
     mem.close();
     hv.close();
+  }
+}
+
+/** Polls the runner's shared exit counters every 2 ms; µs per fast exit between the first and the last poll. */
+async function measureWorkerFast(vcpu: import('../../../plugins/kvm/vcpu.js').KvmVcpu, loop: UvEventLoop, exits: number): Promise<number> {
+  const runner = new WorkerVcpuRunner([vcpu], new RangeBus(), loop, { notify: 'eventfd' });
+  const fastCount = (): number => runner.stats.byKind['pio-fast-drop']?.count ?? 0;
+  await runner.start();
+  try {
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    let c0 = fastCount();
+    while (c0 === 0) { await sleep(2); c0 = fastCount(); }
+    const t0 = process.hrtime.bigint();
+    let c1 = c0;
+    while (c1 - c0 < exits) { await sleep(2); c1 = fastCount(); }
+    const t1 = process.hrtime.bigint();
+    const hopped = runner.stats.byKind.io?.count ?? 0;
+    if (hopped > 0) throw new Error(`worker-fast: ${hopped} exits hopped to the main thread (fast path not taken)`);
+    return Number(t1 - t0) / (c1 - c0) / 1000;
+  } finally {
+    await runner.stop();
   }
 }
