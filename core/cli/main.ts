@@ -109,7 +109,12 @@ async function addPluginCommands(program: Command): Promise<void> {
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
-  await addPluginCommands(program);
+  // Plugin-contributed commands (e.g. `vmm image`) are loaded only when the command is not one of
+  // ours: `vmm run` should not pay for importing every plugin's CLI.
+  const command = argv.slice(2).find((a) => !a.startsWith('-'));
+  if (command === undefined || !program.commands.some((c) => c.name() === command || c.aliases().includes(command))) {
+    await addPluginCommands(program);
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
