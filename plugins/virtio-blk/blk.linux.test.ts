@@ -83,6 +83,7 @@ for d in /sys/block/vd*; do
   [ "$s" = tsvmm-disk-b ] && B=/dev/$(basename $d)
 done
 [ -n "$A" ] && [ -n "$B" ] || { echo "serials not found"; exit 10; }
+echo "t-start=$(cut -d' ' -f1 /proc/uptime)"
 echo "discard-max=$(cat /sys/block/\${A#/dev/}/queue/discard_max_bytes)"
 # 1. random data at 40 MiB, durable before poweroff
 dd if=/dev/urandom of=/tmp/rand bs=1M count=2 2>/dev/null
@@ -90,24 +91,30 @@ echo "rand-sha=$(sha256sum /tmp/rand | cut -d' ' -f1)"
 dd if=/tmp/rand of=$A bs=1M seek=40 conv=fsync 2>/dev/null
 echo 3 > /proc/sys/vm/drop_caches
 echo "readback-sha=$(dd if=$A bs=1M skip=40 count=2 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+echo "t-data=$(cut -d' ' -f1 /proc/uptime)"
 # 4. data at 48 MiB, then discarded
 dd if=/dev/urandom of=$A bs=1M seek=48 count=4 conv=fsync 2>/dev/null
 if blkdiscard -o $((48 << 20)) -l $((4 << 20)) $A; then echo discard=ok; else echo discard=failed; fi
+echo "t-discard=$(cut -d' ' -f1 /proc/uptime)"
 # 3. the read-only disk
 if dd if=/dev/zero of=$B bs=4096 count=1 oflag=direct conv=fsync 2>/dev/null; then echo ro-write=accepted; else echo ro-write=refused; fi
 echo "vdb-sha=$(dd if=$B bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
-# 2. ext2 in the first 32 MiB
-mke2fs -F $A 32768 >/dev/null
+echo "t-ro=$(cut -d' ' -f1 /proc/uptime)"
+# 2. ext2 in the first 16 MiB
+mke2fs -F $A 16384 >/dev/null
 mkdir -p /mnt/a
+echo "t-mkfs=$(cut -d' ' -f1 /proc/uptime)"
 mount -t ext2 $A /mnt/a 2>/dev/null || mount -t ext4 $A /mnt/a
 i=0
 while [ $i -lt 16 ]; do dd if=/dev/urandom of=/mnt/a/f$i bs=4096 count=$((i * 3 + 1)) 2>/dev/null; i=$((i + 1)); done
 mkdir /mnt/a/dir && echo hello > /mnt/a/dir/greeting
+echo "t-files=$(cut -d' ' -f1 /proc/uptime)"
 cd /mnt/a
 for f in f* dir/greeting; do echo "file:/$f=$(sha256sum $f | cut -d' ' -f1)"; done
 cd /
 umount /mnt/a
 sync
+echo "t-end=$(cut -d' ' -f1 /proc/uptime)"
 echo done=1
 `;
 
@@ -160,6 +167,7 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     expect(r.out.get('done')).to.equal('1');
     expect(r.vm.reason.kind).to.equal('poweroff');
     first = r.out;
+    console.log('      guest uptime (s) at each step: ' + [...first].filter(([k]) => k.startsWith('t-')).map(([k, v]) => `${k.slice(2)} ${v}`).join(', '));
   });
 
   it('GET_ID: the guest sees each disk with its serial, size and read-only flag', function () {
@@ -197,7 +205,7 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     const debugfs = tool('debugfs');
     if (!e2fsck || !debugfs) this.skip(); // no e2fsprogs here (the sandbox image carries them)
     // e2fsck exits 0 only when nothing needed fixing; -n never writes. The filesystem covers the
-    // first 32 MiB; e2fsck reads its size from the superblock.
+    // first 16 MiB; e2fsck reads its size from the superblock.
     const out = execFileSync(e2fsck, ['-fn', diskA], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out).to.match(/\d+\/\d+ files .*\d+\/\d+ blocks/);
     const files = [...first.entries()].filter(([k]) => k.startsWith('file:')).map(([k, v]) => [k.slice(5), v] as const);
