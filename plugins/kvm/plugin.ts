@@ -18,12 +18,18 @@ import type { KvmVm } from './vm.js';
  *    maps memory itself does no harm);
  *  - VcpuRunner: a WorkerVcpuRunner per resolve, running every vCPU created on the Vm
  *    by the time start() is called; PIO/MMIO exits go to the Bus on the main thread.
- * Disposing stops runners, then closes the Vm and the /dev/kvm fd.
+ * Disposing stops runners, then closes the Vm and the /dev/kvm fd; dispose resolves once they are closed.
  */
-export function registerKvm(container: DependencyContainer, ctx: PluginContext<KvmConfig>): Disposable[] {
+/** Test seams: what registerKvm builds its hypervisor and runners with (default: the real ones). */
+export interface KvmPluginSeams {
+  hypervisor?: (devicePath: string) => KvmHypervisor;
+  runner?: (...args: ConstructorParameters<typeof WorkerVcpuRunner>) => WorkerVcpuRunner;
+}
+
+export function registerKvm(container: DependencyContainer, ctx: PluginContext<KvmConfig>, seams: KvmPluginSeams = {}): Disposable[] {
   const cfg = KvmConfigSchema.parse(ctx.config ?? {});
   const logger = ctx.logger.child({ module: 'kvm' });
-  const hv = new KvmHypervisor({ devicePath: cfg.devicePath });
+  const hv = seams.hypervisor?.(cfg.devicePath) ?? new KvmHypervisor({ devicePath: cfg.devicePath });
   const caps = hv.probe();
   try {
     hv.requireCapabilities(...cfg.requireCapabilities);
@@ -57,8 +63,9 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
   const runners: WorkerVcpuRunner[] = [];
   container.register(Tokens.VcpuRunner.token, {
     useFactory: (c) => {
-      const r = new WorkerVcpuRunner(c.resolve(Tokens.Vm.token) as KvmVm, c.resolve(Tokens.Bus.token), c.resolve(Tokens.EventLoop.token),
-        { notify: cfg.notify, logger, fastPath: cfg.fastPath });
+      const args: ConstructorParameters<typeof WorkerVcpuRunner> = [c.resolve(Tokens.Vm.token) as KvmVm, c.resolve(Tokens.Bus.token),
+        c.resolve(Tokens.EventLoop.token), { notify: cfg.notify, logger, fastPath: cfg.fastPath }];
+      const r = seams.runner?.(...args) ?? new WorkerVcpuRunner(...args);
       r.events.on('error', (err, index) => logger.error({ err, vcpu: index }, 'vCPU error'));
       runners.push(r);
       return r;
@@ -74,13 +81,21 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
   };
   ctx.lifecycle.on('stopped', onStopped);
 
+  // Runners are normally stopped by the machine already. Workers still running are stopped
+  // first: their vCPU fds and kvm_run mappings must outlive them. The VM's dispose awaits the
+  // promise dispose returns, so the Vm and /dev/kvm fds are closed before runVm returns; a
+  // runner whose stop fails is logged and the fds are closed anyway (no unhandled rejection).
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    const stops = await Promise.allSettled(runners.map(async (r) => r.stop()));
+    for (const s of stops) if (s.status === 'rejected') logger.warn({ err: s.reason }, 'stopping a vCPU runner failed');
+    try { vm?.close(); } finally { hv.close(); }
+  };
   return [{
-    dispose: () => {
+    dispose: async (): Promise<void> => {
       ctx.lifecycle.off('stopped', onStopped);
-      // Runners are normally stopped by the machine already. Workers still running are
-      // stopped first: their vCPU fds and kvm_run mappings must outlive them.
-      const v = vm;
-      void Promise.all(runners.map((r) => r.stop())).finally(() => { v?.close(); hv.close(); });
+      closing ??= close();
+      await closing;
     },
   }];
 }

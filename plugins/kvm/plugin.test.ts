@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { expect } from 'chai';
+import { container as root } from 'tsyringe';
+import { VmLifecycle } from '../../core/lifecycle.js';
+import { Tokens } from '../../core/tokens.js';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import { silentLogger } from '../../core/testing/index.js';
+import { KvmConfigSchema, type KvmConfig } from './config.js';
+import type { KvmHypervisor } from './hypervisor.js';
+import type { WorkerVcpuRunner } from './runner/worker-runner.js';
+import { registerKvm } from './plugin.js';
+
+/** Fakes for the fds the plugin owns: no /dev/kvm needed. */
+function setup(stop: () => Promise<void>) {
+  const closed: string[] = [];
+  const hv = {
+    probe: () => ({ maxVcpus: 1, maxMemorySlots: 8 }),
+    requireCapabilities: () => {},
+    close: () => { closed.push('hv'); },
+    createKvmVm: () => ({ createIrqChip: () => {}, close: () => { closed.push('vm'); } }),
+  };
+  const runner = { events: { on: () => {} }, stop, stats: {} };
+  const c = root.createChildContainer();
+  c.register(Tokens.Bus.token, { useValue: {} as never });
+  c.register(Tokens.EventLoop.token, { useValue: {} as never });
+  const ctx: PluginContext<KvmConfig> = {
+    config: KvmConfigSchema.parse({}), vm: {} as never, lifecycle: new VmLifecycle(), baseDir: '.', instance: 'kvm', logger: silentLogger(),
+  };
+  const d = registerKvm(c, ctx, {
+    hypervisor: () => hv as unknown as KvmHypervisor,
+    runner: () => runner as unknown as WorkerVcpuRunner,
+  });
+  c.resolve(Tokens.VcpuRunner.token);
+  return { d, closed };
+}
+
+describe('plugins/kvm plugin dispose', () => {
+  it('resolves only after the runners stopped and the Vm and /dev/kvm fds are closed', async () => {
+    let release!: () => void;
+    const s = setup(() => new Promise<void>((r) => { release = r; }));
+    let disposed = false;
+    const all = Promise.all(s.d.map(async (x) => { await (x.dispose() as unknown); })).then(() => { disposed = true; });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(disposed, 'dispose resolved while a runner was still stopping').to.equal(false);
+    expect(s.closed, 'fds closed under a running worker').to.deep.equal([]);
+    release();
+    await all;
+    expect(s.closed).to.deep.equal(['vm', 'hv']);
+  });
+
+  it('closes the fds and resolves when a runner fails to stop (no unhandled rejection)', async () => {
+    const s = setup(() => Promise.reject(new Error('worker gone')));
+    for (const x of s.d) await (x.dispose() as unknown);
+    expect(s.closed).to.deep.equal(['vm', 'hv']);
+  });
+});
