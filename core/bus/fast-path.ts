@@ -41,3 +41,27 @@ export interface PioFastPathPublisher {
 
 export const isPioFastPathPublisher = (d: unknown): d is PioFastPathPublisher =>
   typeof (d as Partial<PioFastPathPublisher> | undefined)?.attachPioFastPath === 'function';
+
+/**
+ * The MMIO counterpart (4-byte registers only, a handful per runner): `offset` is relative to the
+ * start of the device's MMIO registration. A runner answers a published read on the vCPU's thread
+ * only while no queued write of any vCPU is still waiting (a queued write may change the value), and
+ * delivers queued writes through Bus.write('mmio', ...) with 4 bytes, in program order, before
+ * anything else from that vCPU. A device must behave the same without it.
+ */
+export interface MmioFastPath {
+  /** 4-byte reads at `offset` answer `value` (an unsigned 32-bit number); `undefined` sends them to the device again. */
+  setReadValue(offset: number, value: number | undefined): void;
+  /** 4-byte writes at `offset`: 'device' (the normal path) or 'queue' (delivered later, see above). */
+  setWriteMode(offset: number, mode: MmioWriteMode): void;
+}
+
+export type MmioWriteMode = 'device' | 'queue';
+
+/** An MMIO bus device that publishes fast paths (same contract as PioFastPathPublisher). */
+export interface MmioFastPathPublisher {
+  attachMmioFastPath(fp: MmioFastPath): Disposable;
+}
+
+export const isMmioFastPathPublisher = (d: unknown): d is MmioFastPathPublisher =>
+  typeof (d as Partial<MmioFastPathPublisher> | undefined)?.attachMmioFastPath === 'function';

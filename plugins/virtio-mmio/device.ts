@@ -1,4 +1,5 @@
-import type { BusDevice } from '../../core/bus/bus.js';
+import type { BusDevice, Disposable } from '../../core/bus/bus.js';
+import type { MmioFastPath, MmioFastPathPublisher } from '../../core/bus/fast-path.js';
 import type { Device, Snapshottable } from '../../core/device/device.js';
 import type { EventFd } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
@@ -37,7 +38,7 @@ const put32 = (d: Uint8Array, v: number): void => new DataView(d.buffer, d.byteO
  * throw: a wrong size, a write to a read-only register or a write in the wrong
  * state is ignored and counted; a misbehaving driver gets DEVICE_NEEDS_RESET.
  */
-export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
+export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, MmioFastPathPublisher {
   readonly id: string;
   readonly stateVersion = TRANSPORT_STATE_VERSION;
   readonly metrics: VirtioMmioMetrics = newMetrics();
@@ -52,6 +53,8 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
   /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
   private epoch = 0;
   private activeEpoch: number | undefined;
+  /** A runner's worker fast path (core/bus/fast-path.ts), when one is attached. */
+  private fastPath: MmioFastPath | undefined;
 
   constructor(readonly device: VirtioDevice, private readonly deps: MmioTransportDeps) {
     this.id = `virtio-mmio:${device.id}`;
@@ -65,6 +68,31 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
 
   get activated(): boolean { return this.activeEpoch !== undefined; }
   get status(): number { return this.negotiation.status; }
+
+  // ---- worker fast path ---------------------------------------------------
+
+  /**
+   * While the device is active: InterruptStatus reads are answered from the published value and
+   * InterruptACK writes may be queued (a runner delivers them before anything else the vCPU does,
+   * and answers no published read while one waits). Republished whenever InterruptStatus changes.
+   */
+  attachMmioFastPath(fp: MmioFastPath): Disposable {
+    this.fastPath = fp;
+    this.publishFast();
+    return { dispose: () => { if (this.fastPath === fp) this.fastPath = undefined; } };
+  }
+
+  private publishFast(): void {
+    const fp = this.fastPath;
+    if (!fp) return;
+    try {
+      const on = this.activated;
+      fp.setReadValue(Reg.InterruptStatus, on ? this.interruptStatus >>> 0 : undefined);
+      fp.setWriteMode(Reg.InterruptACK, on ? 'queue' : 'device');
+    } catch (err) {
+      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio fast path publish failed');
+    }
+  }
 
   // ---- bus side -----------------------------------------------------------
 
@@ -122,7 +150,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
       case Reg.DriverFeatures: return n.setDriverFeatureWord(this.driverFeaturesSel, v);
       case Reg.QueueSel: this.queueSel = v; return true;
       case Reg.QueueNotify: return this.notify(v);
-      case Reg.InterruptACK: this.interruptStatus &= ~v & (INT_VRING | INT_CONFIG); return true;
+      case Reg.InterruptACK: this.interruptStatus &= ~v & (INT_VRING | INT_CONFIG); this.publishFast(); return true;
       case Reg.Status: return this.writeStatus(v);
       case Reg.SHMSel: return true;
       case Reg.QueueReady: {
@@ -213,6 +241,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
     }
     this.activeEpoch = epoch;
     this.metrics.activations++;
+    this.publishFast();
     try {
       this.device.activate({
         features, memory, queues: this.queues, queueEvents: this.deps.queueEvents, interrupt: this.interrupt,
@@ -246,11 +275,13 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
     for (const ev of this.deps.queueEvents) ev.read(); // drop kicks of the old session
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
     this.interruptStatus = 0;
+    this.publishFast();
   }
 
   private raise(bit: number): void {
     if (this.negotiation.status === 0) return; // a reset device does not interrupt
     this.interruptStatus |= bit;
+    this.publishFast(); // before the line: the driver's handler may read it on a worker at once
     this.metrics.interrupts++;
     this.deps.line.trigger();
   }
@@ -267,6 +298,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable {
     this.activeEpoch = undefined;
     const s = restoreTransport(this, state);
     if (s.activated) this.activateDevice(s.progress);
+    this.publishFast();
   }
 
   /** Internal to restore: applies validated fields. */

@@ -1,6 +1,7 @@
 import type { Bus, BusRegistration, Disposable } from '../../../core/bus/bus.js';
 import { isPioFastPathPublisher, type PioFastPath, type PioWriteMode } from '../../../core/bus/fast-path.js';
 import type { Logger } from '../../../core/logger.js';
+import { MmioFastPathHost } from './fast-path-mmio-host.js';
 import { DEFAULT_RING_CAPACITY, entry, entryRead, entryWrite, PORTS, PortTable, RING_HDR, TxRing, WRITE, type WriteAction } from './fast-path.js';
 
 export interface FastPathHostOptions {
@@ -56,9 +57,12 @@ export class FastPathHost {
   private draining = false;
   private readonly one = new Uint8Array(1);
   private readonly ignoreUnclaimed: boolean;
+  /** MMIO registers devices published (./fast-path-mmio.ts); their queued writes share the rings. */
+  readonly mmio: MmioFastPathHost;
 
   constructor(private readonly bus: Bus, private readonly opts: FastPathHostOptions = {}) {
     this.ignoreUnclaimed = opts.ignoreUnclaimed ?? true;
+    this.mmio = new MmioFastPathHost(bus, opts.logger);
   }
 
   addRing(): TxRing {
@@ -67,8 +71,13 @@ export class FastPathHost {
     return r;
   }
 
-  /** Rebuilds the table when the PIO registrations changed since the last call (cheap when they did not). */
+  /** Rebuilds the tables when the PIO or MMIO registrations changed since the last call (cheap when they did not). */
   sync(): void {
+    this.mmio.sync(() => this.drainAll());
+    this.syncPio();
+  }
+
+  private syncPio(): void {
     const regs = this.bus.registrations('pio');
     const known = this.known;
     if (known && regs.length === known.length && regs.every((r, i) => r === known[i])) return;
@@ -110,7 +119,7 @@ export class FastPathHost {
     if (this.draining) return; // a device that somehow re-enters: its writes are already being delivered in order
     this.draining = true;
     try {
-      for (const r of this.rings) if (r.length > 0 || Atomics.load(r.hdr, RING_HDR.PENDING) !== 0) this.drained += r.drain(this.deliver);
+      for (const r of this.rings) if (r.length > 0 || Atomics.load(r.hdr, RING_HDR.PENDING) !== 0) this.drained += r.drain(this.deliver, this.mmio.deliver);
     } finally {
       this.draining = false;
     }
@@ -131,7 +140,7 @@ export class FastPathHost {
       drained: this.drained,
       ringFull: this.rings.reduce((a, r) => a + r.fullCount, 0),
       ringNotifies: this.rings.reduce((a, r) => a + r.notifyCount, 0),
-      devices: this.attached.filter((a) => a.fp.active).map((a) => a.reg.name),
+      devices: [...this.attached.filter((a) => a.fp.active).map((a) => a.reg.name), ...this.mmio.devices],
     };
   }
 
@@ -144,5 +153,6 @@ export class FastPathHost {
     this.attached = [];
     this.known = undefined;
     this.table.words.fill(0);
+    this.mmio.dispose();
   }
 }

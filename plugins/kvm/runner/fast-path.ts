@@ -13,7 +13,8 @@
  * TX ring: one per vCPU, single producer (the worker) / single consumer (the main thread).
  * Header Int32 words HEAD (consumer), TAIL (producer), PENDING (a wake-up is owed), and two
  * counters the producer keeps (FULL: pushes refused, NOTIFIES: wake-ups sent). Entries are
- * `port << 8 | byte`. HEAD/TAIL are free-running int32 counters (differences taken with |0,
+ * `port << 8 | byte`, or three words for a queued 4-byte MMIO write: MMIO_TAG, address (low 32 bits,
+ * ./fast-path-mmio.ts only queues addresses below 4 GiB), value; TAIL moves past all three at once. HEAD/TAIL are free-running int32 counters (differences taken with |0,
  * index with & mask, so they wrap at 2^32 without harm).
  * Lost wake-ups: the producer publishes TAIL, then Atomics.exchange(PENDING, 1) and wakes the
  * consumer only when PENDING was 0; the consumer stores PENDING = 0 *before* it loads TAIL.
@@ -52,6 +53,8 @@ const RING_HDR_WORDS = 8;
 export const DEFAULT_RING_CAPACITY = 4096;
 
 export const PUSH = { OK: 0, NOTIFY: 1, FULL: 2 } as const;
+/** First word of a queued MMIO write (PIO entries never set bit 31). */
+export const MMIO_TAG = 0x80000000 | 0;
 
 /** A per-vCPU SPSC ring of queued 1-byte port writes (see the file comment). */
 export class TxRing {
@@ -82,21 +85,38 @@ export class TxRing {
 
   /** Producer (worker). NOTIFY: the consumer must be woken (it owes no drain yet). */
   push(port: number, byte: number): number {
+    return this.put(((port & 0xffff) << 8) | (byte & 0xff));
+  }
+
+  /** Producer (worker): a 4-byte MMIO write at `address` (< 2^32). Same results as push. */
+  pushMmio(address: number, value: number): number {
+    return this.put(MMIO_TAG, address | 0, value | 0);
+  }
+
+  private put(w0: number, w1?: number, w2?: number): number {
     const h = this.hdr;
+    const n = w1 === undefined ? 1 : 3;
     const t = Atomics.load(h, RING_HDR.TAIL);
-    if (((t - Atomics.load(h, RING_HDR.HEAD)) | 0) >= this.mask + 1) {
+    if (((t - Atomics.load(h, RING_HDR.HEAD)) | 0) > this.mask + 1 - n) {
       Atomics.add(h, RING_HDR.FULL, 1);
       return PUSH.FULL;
     }
-    Atomics.store(this.entries, t & this.mask, ((port & 0xffff) << 8) | (byte & 0xff));
-    Atomics.store(h, RING_HDR.TAIL, (t + 1) | 0);
+    Atomics.store(this.entries, t & this.mask, w0);
+    if (n === 3) {
+      Atomics.store(this.entries, (t + 1) & this.mask, w1!);
+      Atomics.store(this.entries, (t + 2) & this.mask, w2!);
+    }
+    Atomics.store(h, RING_HDR.TAIL, (t + n) | 0);
     if (Atomics.exchange(h, RING_HDR.PENDING, 1) !== 0) return PUSH.OK;
     Atomics.add(h, RING_HDR.NOTIFIES, 1);
     return PUSH.NOTIFY;
   }
 
-  /** Consumer (main thread): hands every queued write to `deliver` in order; returns how many. */
-  drain(deliver: (port: number, byte: number) => void): number {
+  /**
+   * Consumer (main thread): hands every queued write to `deliver` (PIO) or `deliverMmio` in order;
+   * returns how many. Without `deliverMmio`, MMIO entries are skipped (and counted).
+   */
+  drain(deliver: (port: number, byte: number) => void, deliverMmio?: (address: number, value: number) => void): number {
     const h = this.hdr;
     Atomics.store(h, RING_HDR.PENDING, 0); // before loading TAIL: see the file comment
     let head = Atomics.load(h, RING_HDR.HEAD);
@@ -104,10 +124,20 @@ export class TxRing {
     let n = 0;
     while (head !== tail) {
       const e = Atomics.load(this.entries, head & this.mask);
+      if (e === MMIO_TAG && ((tail - head) | 0) >= 3) {
+        const addr = Atomics.load(this.entries, (head + 1) & this.mask) >>> 0;
+        const value = Atomics.load(this.entries, (head + 2) & this.mask) >>> 0;
+        head = (head + 3) | 0;
+        Atomics.store(h, RING_HDR.HEAD, head);
+        n++;
+        deliverMmio?.(addr, value);
+        continue;
+      }
       head = (head + 1) | 0;
       // Free the slot before delivering: a delivery that throws must not replay the write.
       Atomics.store(h, RING_HDR.HEAD, head);
       n++;
+      if (e === MMIO_TAG) continue; // a torn MMIO entry cannot happen (TAIL moves by 3); never misread it as PIO
       deliver((e >>> 8) & 0xffff, e & 0xff);
     }
     return n;
@@ -115,7 +145,7 @@ export class TxRing {
 }
 
 /** What the worker did with an exit (also the stats kind it is counted under). */
-export const FAST = { HOP: -1, RING: 0, RING_NOTIFY: 1, READ: 2, DROP: 3 } as const;
+export const FAST = { HOP: -1, RING: 0, RING_NOTIFY: 1, READ: 2, DROP: 3, MMIO_READ: 4, MMIO_RING: 5, MMIO_RING_NOTIFY: 6 } as const;
 
 /**
  * The worker's decision for one PIO exit: `bytes` is the kvm_run mapping, `dataOffset` where

@@ -23,7 +23,9 @@ export const ACTION = { CONTINUE: 0, STOP_VCPU: 1 } as const;
 /** Exit kinds counted by the stats block (index = position). */
 export const STAT_KINDS = ['io', 'mmio', 'hlt', 'shutdown', 'intr', 'system-event', 'internal-error', 'fail-entry', 'debug', 'unknown',
   /** PIO exits completed on the worker (./fast-path.ts), no hop: a write queued in the TX ring, a read answered from the table, a write dropped. */
-  'pio-fast-ring', 'pio-fast-read', 'pio-fast-drop'] as const;
+  'pio-fast-ring', 'pio-fast-read', 'pio-fast-drop',
+  /** MMIO exits completed on the worker (./fast-path-mmio.ts): a published 4-byte read answered, a 4-byte write queued. */
+  'mmio-fast-read', 'mmio-fast-ring'] as const;
 export type StatKind = (typeof STAT_KINDS)[number];
 
 /** What the main thread sends a worker at start (structured-cloned). */
@@ -38,7 +40,7 @@ export interface WorkerInit {
   /** Float64Array [count, totalNs] per STAT_KINDS entry, plus [guestNs] at the end. */
   stats: SharedArrayBuffer;
   /** Worker fast paths (./fast-path.ts): the runner's port table and this vCPU's TX ring; absent when turned off. */
-  fastPath?: { table: SharedArrayBuffer; ring: SharedArrayBuffer; otherRings: SharedArrayBuffer[] };
+  fastPath?: { table: SharedArrayBuffer; ring: SharedArrayBuffer; otherRings: SharedArrayBuffer[]; mmio?: SharedArrayBuffer };
 }
 
 export const statsBytes = (): number => (STAT_KINDS.length * 2 + 1) * 8;

@@ -13,6 +13,7 @@ import { KvmVcpu } from '../vcpu.js';
 import { mpStateNumber } from '../abi/codec.js';
 import { ACTION, CMD, CTRL, POST, STAT_KINDS, STATE, type WorkerInit } from './protocol.js';
 import { FAST, fastPio, RING_HDR, TxRing } from './fast-path.js';
+import { fastMmio } from './fast-path-mmio.js';
 import { RUN } from '../run-area.js';
 import { EXIT_IO_OUT } from '../abi/ioctls.js';
 
@@ -25,9 +26,11 @@ const one = new Uint8Array(new ArrayBuffer(8));
 new DataView(one.buffer).setBigUint64(0, 1n, true);
 const table = init.fastPath ? new Int32Array(init.fastPath.table) : undefined;
 const ring = init.fastPath ? new TxRing(init.fastPath.ring) : undefined;
+const mmioTable = init.fastPath?.mmio ? new Int32Array(init.fastPath.mmio) : undefined;
 const otherRings = (init.fastPath?.otherRings ?? []).map((b) => new TxRing(b));
 /** Stats index per FAST result (RING and RING_NOTIFY both count as a queued write). */
-const FAST_KIND = [STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-read'), STAT_KINDS.indexOf('pio-fast-drop')];
+const FAST_KIND = [STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-read'), STAT_KINDS.indexOf('pio-fast-drop'),
+  STAT_KINDS.indexOf('mmio-fast-read'), STAT_KINDS.indexOf('mmio-fast-ring'), STAT_KINDS.indexOf('mmio-fast-ring')];
 
 /** Wakes the main thread to drain the TX ring (it is not waiting for an answer). */
 function wakeMain(): void {
@@ -48,6 +51,17 @@ function tryFast(vcpu: KvmVcpu): number {
     v.getUint32(RUN.ioCount, true), run.bytes, v.getUint32(RUN.ioDataOffset, true), otherRings);
   if (r === FAST.HOP) return -1;
   if (r === FAST.RING_NOTIFY) wakeMain();
+  return FAST_KIND[r];
+}
+
+/** The MMIO counterpart of tryFast (./fast-path-mmio.ts). */
+function tryFastMmio(vcpu: KvmVcpu): number {
+  const run = vcpu.run_;
+  const v = run.view;
+  const r = fastMmio(mmioTable!, ring, v.getUint8(RUN.mmioIsWrite) !== 0, v.getUint32(RUN.mmioAddr, true), v.getUint32(RUN.mmioAddr + 4, true),
+    v.getUint32(RUN.mmioLen, true), run.bytes, RUN.mmioData, otherRings);
+  if (r === FAST.HOP) return -1;
+  if (r === FAST.MMIO_RING_NOTIFY) wakeMain();
   return FAST_KIND[r];
 }
 
@@ -127,6 +141,10 @@ function loop(vcpu: KvmVcpu): void {
     if (reason === EXIT.INTR) continue; // a kick: look at CMD again
     if (reason === EXIT.IO && table) {
       const k = tryFast(vcpu);
+      if (k >= 0) { pendingKind = k; continue; }
+    }
+    if (reason === EXIT.MMIO && mmioTable) {
+      const k = tryFastMmio(vcpu);
       if (k >= 0) { pendingKind = k; continue; }
     }
     if (post(reason) === ACTION.STOP_VCPU) {

@@ -136,7 +136,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
         index: s.vcpu.index, vcpuFd: s.vcpu.fd, mmapSize: s.vcpu.mmapSize, eventFd: s.eventFd,
         ctrl: s.ctrl.buffer as SharedArrayBuffer, tid: s.vcpu.tidCell.buffer as SharedArrayBuffer, stats: this.stats.add(),
         fastPath: this.fast && s.ring ? {
-          table: this.fast.table.buffer, ring: s.ring.buffer,
+          table: this.fast.table.buffer, ring: s.ring.buffer, mmio: this.fast.mmio.table.buffer,
           otherRings: this.slots.filter((o) => o !== s && o.ring).map((o) => o.ring!.buffer),
         } : undefined,
       };

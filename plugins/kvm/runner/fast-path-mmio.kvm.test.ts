@@ -1,0 +1,98 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { GuestAddress, GuestRange } from '../../../core/address.js';
+import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
+import type { MmioFastPath, MmioFastPathPublisher } from '../../../core/bus/fast-path.js';
+import { RangeBus } from '../../../core/bus/range-bus.js';
+import { UvEventLoop } from '../../../core/events/uv-event-loop.js';
+import { createAnonymousMmapMemory } from '../../../core/memory/backends/anonymous-mmap.js';
+import type { GuestMemory } from '../../../core/memory/guest-memory.js';
+import { KvmHypervisor } from '../hypervisor.js';
+import { mapGuestMemory } from '../memory.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../testing.js';
+import type { KvmVm } from '../vm.js';
+import { WorkerVcpuRunner } from './worker-runner.js';
+
+const MIB = 1n << 20n;
+const CODE = LONG_MODE_LAYOUT.code;
+const WIN = 0x3000_0000n;
+const STATUS = 0x60, ACK = 0x64;
+
+/** Interrupt status (published) + ACK (queued), like the virtio-mmio transport; logs what reaches it. */
+class IrqDevice implements BusDevice, MmioFastPathPublisher {
+  status = 5;
+  log: string[] = [];
+  private fp: MmioFastPath | undefined;
+  read(off: bigint, data: Uint8Array): void {
+    this.log.push(`r${off.toString(16)}`);
+    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.status : 0, true);
+  }
+  write(off: bigint, data: Uint8Array): void {
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+    this.log.push(`w${off.toString(16)}=${v}`);
+    if (off === BigInt(ACK)) { this.status = (this.status & ~v) >>> 0; this.fp?.setReadValue(STATUS, this.status); }
+  }
+  attachMmioFastPath(fp: MmioFastPath): Disposable {
+    this.fp = fp;
+    fp.setReadValue(STATUS, this.status);
+    fp.setWriteMode(ACK, 'queue');
+    return { dispose: () => { this.fp = undefined; } };
+  }
+}
+
+describe('worker fast path: MMIO (host /dev/kvm)', function () {
+  this.timeout(60_000);
+  let hv: KvmHypervisor;
+  let vm: KvmVm;
+  let mem: GuestMemory;
+  let loop: UvEventLoop;
+  let runner: WorkerVcpuRunner | undefined;
+
+  before(function () {
+    if (!existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
+  });
+  beforeEach(() => {
+    hv = new KvmHypervisor();
+    vm = hv.createKvmVm();
+    mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 4n * MIB }], backend: 'anonymous' });
+    mapGuestMemory(vm, mem);
+    writeLongModeTables(mem);
+    loop = new UvEventLoop();
+  });
+  afterEach(async () => {
+    await runner?.stop();
+    runner = undefined;
+    loop.dispose();
+    vm.close();
+    mem.close();
+    hv.close();
+  });
+
+  it('reads the status from the mirror, queues the ACK, and a later read sees the ACK applied', async () => {
+    const bus = new RangeBus();
+    const dev = new IrqDevice();
+    bus.register('mmio', GuestRange.of(WIN, 0x1000), dev, 'virtio0');
+    const reported: number[] = [];
+    bus.register('pio', GuestRange.of(0x80, 4), { read: () => {}, write: (_o, d) => { reported.push(new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true)); } }, 'report');
+    const code = new Asm()
+      .movRbx(WIN + BigInt(STATUS)).loadEax()          // status: 5, answered on the worker
+      .movRbx(WIN + BigInt(ACK)).storeEax()            // ACK 5: queued
+      .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 0 (hops, or the mirror after the drain)
+      .movEdx(0x80).outDxEax()                         // report it (hops)
+      .hlt().bytes();
+    const v = vm.createKvmVcpu(0);
+    mem.write(GuestAddress.of(CODE), code);
+    setupLongMode(v, { entry: CODE });
+    const r = new WorkerVcpuRunner([v], bus, loop, { notify: 'eventfd', onExit: () => 'stop' });
+    runner = r;
+    await r.start();
+    await r.done;
+    expect(reported).to.deep.equal([0]);
+    expect(dev.log[0], 'the first read never reached the device').to.equal('w64=5');
+    expect(dev.log.filter((l) => l === 'w64=5')).to.have.length(1);
+    const k = r.stats.byKind;
+    expect(k['mmio-fast-ring'].count).to.equal(1);
+    expect(k['mmio-fast-read'].count).to.be.within(1, 2);
+    expect(k['mmio-fast-read'].count + (r.stats.hops.toJSON()[`mmio 0x${(WIN + BigInt(STATUS)).toString(16)} read`] ?? 0)).to.equal(2);
+  });
+});
