@@ -72,9 +72,11 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   // ---- worker fast path ---------------------------------------------------
 
   /**
-   * While the device is active: InterruptStatus reads are answered from the published value and
-   * InterruptACK writes may be queued (a runner delivers them before anything else the vCPU does,
-   * and answers no published read while one waits). Republished whenever InterruptStatus changes.
+   * While the device is active: InterruptStatus reads are answered from the published value
+   * (republished whenever InterruptStatus changes, before the interrupt fires). InterruptACK writes
+   * are NOT queued: a deferred ACK would clear a bit that a completion set after the guest's read,
+   * so the guest's next interrupt would find InterruptStatus 0, skip its queues and wait forever
+   * (seen as a hung virtio-blk guest in the sandbox). The ACK hops and takes effect at once.
    */
   attachMmioFastPath(fp: MmioFastPath): Disposable {
     this.fastPath = fp;
@@ -88,7 +90,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
     try {
       const on = this.activated;
       fp.setReadValue(Reg.InterruptStatus, on ? this.interruptStatus >>> 0 : undefined);
-      fp.setWriteMode(Reg.InterruptACK, on ? 'queue' : 'device');
+      fp.setWriteMode(Reg.InterruptACK, 'device');
     } catch (err) {
       this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio fast path publish failed');
     }

@@ -27,13 +27,14 @@ function setup() {
 }
 
 describe('virtio-mmio transport: worker fast path publication', () => {
-  it('publishes nothing before DRIVER_OK, then InterruptStatus and a queued InterruptACK', () => {
+  it('publishes nothing before DRIVER_OK, then InterruptStatus; InterruptACK always reaches the device at once', () => {
     const { drv, q, fp } = setup();
     expect(fp.read.get(Reg.InterruptStatus)).to.equal(undefined);
     expect(fp.write.get(Reg.InterruptACK)).to.equal('device');
     drv.init([q]);
     expect(fp.read.get(Reg.InterruptStatus)).to.equal(0);
-    expect(fp.write.get(Reg.InterruptACK)).to.equal('queue');
+    // A queued (deferred) ACK could clear a bit raised after the guest read the status: lost interrupt.
+    expect(fp.write.get(Reg.InterruptACK)).to.equal('device');
   });
 
   it('the published value tracks InterruptStatus through raise, ACK and reset', () => {
