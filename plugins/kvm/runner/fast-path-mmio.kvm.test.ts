@@ -4,16 +4,14 @@ import { GuestAddress, GuestRange } from '../../../core/address.js';
 import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
 import type { MmioFastPath, MmioFastPathPublisher } from '../../../core/bus/fast-path.js';
 import { RangeBus } from '../../../core/bus/range-bus.js';
-import { UvEventLoop } from '../../../core/events/uv-event-loop.js';
-import { createAnonymousMmapMemory } from '../../../core/memory/backends/anonymous-mmap.js';
+import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
-import { KvmHypervisor } from '../hypervisor.js';
-import { mapGuestMemory } from '../memory.js';
-import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../testing.js';
+import type { KvmHypervisor } from '../hypervisor.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
+import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
 
-const MIB = 1n << 20n;
 const CODE = LONG_MODE_LAYOUT.code;
 const WIN = 0x3000_0000n;
 const STATUS = 0x60, ACK = 0x64;
@@ -51,21 +49,15 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
   before(function () {
     if (!existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
   });
+  let env: LongModeTestVm;
   beforeEach(() => {
-    hv = new KvmHypervisor();
-    vm = hv.createKvmVm();
-    mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 4n * MIB }], backend: 'anonymous' });
-    mapGuestMemory(vm, mem);
-    writeLongModeTables(mem);
-    loop = new UvEventLoop();
+    env = openLongModeTestVm();
+    ({ hv, vm, mem, loop } = env);
   });
   afterEach(async () => {
     await runner?.stop();
     runner = undefined;
-    loop.dispose();
-    vm.close();
-    mem.close();
-    hv.close();
+    env.close();
   });
 
   it('reads the status from the mirror, queues the ACK, and a later read sees the ACK applied', async () => {

@@ -3,17 +3,15 @@ import { existsSync } from 'node:fs';
 import { GuestAddress, GuestRange } from '../../../core/address.js';
 import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
 import type { PioFastPath, PioFastPathPublisher } from '../../../core/bus/fast-path.js';
-import { RangeBus } from '../../../core/bus/range-bus.js';
-import { UvEventLoop } from '../../../core/events/uv-event-loop.js';
-import { createAnonymousMmapMemory } from '../../../core/memory/backends/anonymous-mmap.js';
+import type { RangeBus } from '../../../core/bus/range-bus.js';
+import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
-import { KvmHypervisor } from '../hypervisor.js';
-import { mapGuestMemory } from '../memory.js';
-import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../testing.js';
+import type { KvmHypervisor } from '../hypervisor.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
+import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
 
-const MIB = 1n << 20n;
 const CODE = LONG_MODE_LAYOUT.code;
 const BASE = 0x3f8;
 
@@ -54,22 +52,15 @@ for (const notify of ['eventfd', 'atomics'] as const) {
     before(function () {
       if (!existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
     });
+    let env: LongModeTestVm;
     beforeEach(() => {
-      hv = new KvmHypervisor();
-      vm = hv.createKvmVm();
-      mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 4n * MIB }], backend: 'anonymous' });
-      mapGuestMemory(vm, mem);
-      writeLongModeTables(mem);
-      loop = new UvEventLoop();
-      bus = new RangeBus();
+      env = openLongModeTestVm();
+      ({ hv, vm, mem, loop, bus } = env);
     });
     afterEach(async () => {
       await runner?.stop();
       runner = undefined;
-      loop.dispose();
-      vm.close();
-      mem.close();
-      hv.close();
+      env.close();
     });
 
     const run = async (text: string, ringCapacity?: number, blockMainMs = 0): Promise<{ dev: TxDevice; r: WorkerVcpuRunner }> => {

@@ -1,20 +1,18 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { GuestAddress, GuestRange } from '../../../core/address.js';
-import { RangeBus } from '../../../core/bus/range-bus.js';
+import type { RangeBus } from '../../../core/bus/range-bus.js';
 import type { BusDevice } from '../../../core/bus/bus.js';
-import { UvEventLoop } from '../../../core/events/uv-event-loop.js';
-import { createAnonymousMmapMemory } from '../../../core/memory/backends/anonymous-mmap.js';
+import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import type { VcpuExit } from '../../../core/hypervisor/hypervisor.js';
-import { KvmHypervisor } from '../hypervisor.js';
-import { mapGuestMemory } from '../memory.js';
-import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../testing.js';
+import type { KvmHypervisor } from '../hypervisor.js';
+import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import type { KvmVcpu } from '../vcpu.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
+import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
 
-const MIB = 1n << 20n;
 const CODE = LONG_MODE_LAYOUT.code;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
@@ -46,22 +44,15 @@ for (const notify of ['eventfd', 'atomics'] as const) {
     before(function () {
       if (!existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
     });
+    let env: LongModeTestVm;
     beforeEach(() => {
-      hv = new KvmHypervisor();
-      vm = hv.createKvmVm();
-      mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 4n * MIB }], backend: 'anonymous' });
-      mapGuestMemory(vm, mem);
-      writeLongModeTables(mem);
-      loop = new UvEventLoop();
-      bus = new RangeBus();
+      env = openLongModeTestVm();
+      ({ hv, vm, mem, loop, bus } = env);
     });
     afterEach(async () => {
       await runner?.stop();
       runner = undefined;
-      loop.dispose();
-      vm.close();
-      mem.close();
-      hv.close();
+      env.close();
     });
 
     const make = (vcpus: KvmVcpu[], onExit?: (i: number, e: VcpuExit) => 'continue' | 'stop' | void): WorkerVcpuRunner => {
