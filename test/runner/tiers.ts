@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { detectHost, describeKvmHost } from '../../hosts/sandbox/detect.js';
 import { projectLayout, runInSandbox } from '../../hosts/sandbox/sandbox.js';
 import type { TierReport } from './reporter.js';
+import { runFilesWithWatchdog } from './watchdog.js';
 
 /**
  * Test tiers for `node dist/test/runner/run-tiers.js [--tier unit|kvm|linux]...`
@@ -50,13 +51,13 @@ export function tierOf(file: string): Tier {
   return 'unit';
 }
 
-function mochaArgs(root: string, compiled: string, files: string[], reportFile: string, tier: Tier): string[] {
+export function mochaArgs(root: string, compiled: string, files: string[], reportFile: string, tier: Tier): string[] {
   return [
     join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'),
     '--config', join(root, '.mocharc.json'),
     '--reporter', join(compiled, 'test', 'runner', 'reporter.js'),
     '--reporter-option', `output=${reportFile}`,
-    ...(tier === 'linux' ? ['--timeout', '900000'] : []),
+    ...(tier === 'linux' ? ['--timeout', '600000'] : []),
     ...files.map((f) => relative(root, f)),
   ];
 }
@@ -98,11 +99,14 @@ async function runTier(tier: Tier, root: string, compiled: string, tmp: string):
   if (tier === 'kvm' && !existsSync('/dev/kvm')) return cannotRun(tier, 'no /dev/kvm on this host');
 
   if (tier === 'linux') {
+    // one mocha process per file under a deadline (watchdog.ts): a hung guest costs its file, not the run
+    const fileTimeoutS = Number(process.env.TSVMM_LINUX_FILE_TIMEOUT_S ?? 900);
     const host = detectHost();
     if (!host.canBootLinux && !host.inSandbox) {
       process.stdout.write(`${describeKvmHost(host)}\nRunning the linux tier inside one sandbox (L1) boot.\n`);
-      const limitMin = Number(process.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 75);
-      const inner = `node ${mochaArgs(root, compiled, files, '/tsvmm/out/linux.json', tier).map((a) => `'${a}'`).join(' ')}`;
+      const limitMin = Number(process.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50);
+      const innerArgs = [join(compiled, 'test', 'runner', 'linux-inner.js'), '--out', '/tsvmm/out/linux.json', '--file-timeout-s', String(fileTimeoutS), ...files.map((f) => relative(root, f))];
+      const inner = `cd '${root}' && node ${innerArgs.map((a) => `'${a}'`).join(' ')}`;
       try {
         const r = await runInSandbox(inner, {
           timeoutMs: limitMin * 60_000,
@@ -115,6 +119,13 @@ async function runTier(tier: Tier, root: string, compiled: string, tmp: string):
         return cannotRun(tier, `the sandbox could not start: ${(e as Error).message}`);
       }
     }
+    const report = await runFilesWithWatchdog(files, {
+      root,
+      mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, tier),
+      workDir: join(tmp, 'linux-files'),
+      fileTimeoutMs: fileTimeoutS * 1000,
+    });
+    return outcome(tier, started, report, report.stats.failures > 0 ? 1 : 0);
   }
   const exit = await runMocha(root, mochaArgs(root, compiled, files, reportFile, tier));
   return outcome(tier, started, readReport(reportFile), exit);

@@ -1,0 +1,38 @@
+// Inside the sandbox (L1): node dist/test/runner/linux-inner.js --out <report.json> --file-timeout-s <s> <file>...
+// Runs each linux-tier file under its own deadline (watchdog.ts) and writes the merged report.
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import type { TierReport } from './reporter.js';
+import { dirname, join } from 'node:path';
+import { projectLayout } from '../../hosts/sandbox/sandbox.js';
+import { mochaArgs } from './tiers.js';
+import { runFilesWithWatchdog } from './watchdog.js';
+
+const argv = process.argv.slice(2);
+let out = '';
+let fileTimeoutS = 900;
+const files: string[] = [];
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--out') out = argv[++i]!;
+  else if (argv[i] === '--file-timeout-s') fileTimeoutS = Number(argv[++i]);
+  else files.push(argv[i]!);
+}
+if (!out || !(fileTimeoutS > 0) || files.length === 0) {
+  process.stderr.write('usage: linux-inner --out <report.json> --file-timeout-s <s> <file>...\n');
+  process.exit(2);
+}
+const { root, compiled } = projectLayout();
+mkdirSync(dirname(out), { recursive: true });
+/** Written and synced after every file: a sandbox killed at its time limit still leaves what ran. */
+function save(report: TierReport): void {
+  const fd = openSync(out, 'w');
+  try { writeSync(fd, JSON.stringify(report, null, 1)); fsyncSync(fd); } finally { closeSync(fd); }
+}
+const report = await runFilesWithWatchdog(files, {
+  root,
+  mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, 'linux'),
+  workDir: join(dirname(out), 'linux-files'),
+  fileTimeoutMs: fileTimeoutS * 1000,
+  onFileDone: save,
+});
+save(report);
+process.exitCode = report.stats.failures > 0 ? 1 : 0;
