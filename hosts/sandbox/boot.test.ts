@@ -41,6 +41,17 @@ describe('sandbox QEMU boot helper', () => {
     expect(alive(pid), 'fake QEMU still running').to.equal(false);
   });
 
+  it('kills a guest whose console stays silent, while a guest that keeps talking runs on', async () => {
+    const frozen = fakeQemu(dir, 'echo TSVMM-INIT-OK\nexec sleep 60');
+    const r = await bootVm({ qemu: frozen, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, silenceTimeoutMs: 800 });
+    expect(r.status).to.equal('silent');
+    expect(r.durationMs).to.be.below(10_000);
+    expect(describeBoot(r, 'L1')).to.match(/^L1: the console stayed silent/);
+    const talking = fakeQemu(dir, 'for i in 1 2 3 4 5 6; do echo tick; sleep 0.3; done\necho TSVMM-INIT-OK\necho TSVMM-EXIT 0');
+    const t = await bootVm({ qemu: talking, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, silenceTimeoutMs: 1200 });
+    expect(t).to.include({ status: 'exited', exitCode: 0 });
+  });
+
   it('reports QEMU refusing a kernel, with its message', async () => {
     const qemu = fakeQemu(dir, 'echo "qemu-system-x86_64: linux kernel too old to load a ram disk" >&2\nexit 1');
     const r = await bootVm({ qemu, accel: 'kvm', kernel: '/k', timeoutMs: 10_000 });

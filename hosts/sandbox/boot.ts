@@ -19,6 +19,8 @@ export interface BootOptions {
   extraArgs?: string[];
   /** Wall-clock limit; QEMU is killed when it passes. */
   timeoutMs: number;
+  /** Kill QEMU when the console stays silent this long (a frozen guest); status 'silent'. */
+  silenceTimeoutMs?: number;
   /** Live console output (e.g. process.stdout.write). */
   onOutput?: (chunk: string) => void;
   /** Hand our stdin to the guest's serial console (interactive use). */
@@ -30,6 +32,8 @@ export type BootStatus =
   | 'exited'
   /** The time limit passed; QEMU was killed. */
   | 'timeout'
+  /** The console stayed silent past silenceTimeoutMs; QEMU was killed. */
+  | 'silent'
   /** QEMU could not be started. */
   | 'spawn-failed';
 
@@ -111,8 +115,17 @@ export function bootVm(o: BootOptions): Promise<BootResult> {
     }
     trackChild(child);
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
+    let silent = false;
+    let silence: NodeJS.Timeout | undefined;
+    const armSilence = () => {
+      if (o.silenceTimeoutMs === undefined) return;
+      clearTimeout(silence);
+      silence = setTimeout(() => { silent = true; child.kill('SIGKILL'); }, o.silenceTimeoutMs);
+    };
+    armSilence();
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (s: string) => {
+      armSilence();
       consoleText += s;
       if (timeToInitMs === undefined && consoleText.includes(Markers.INIT_OK)) timeToInitMs = Date.now() - started;
       o.onOutput?.(s);
@@ -123,9 +136,10 @@ export function bootVm(o: BootOptions): Promise<BootResult> {
     child.on('error', (e) => { spawnError = e; });
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearTimeout(silence);
       const parsed = parseGuestOutput(consoleText);
       resolve({
-        status: spawnError && !timedOut ? 'spawn-failed' : timedOut ? 'timeout' : 'exited',
+        status: spawnError && !timedOut && !silent ? 'spawn-failed' : timedOut ? 'timeout' : silent ? 'silent' : 'exited',
         qemuExitCode: code,
         initReached: parsed.initReached,
         exitCode: parsed.exitCode,
@@ -147,7 +161,9 @@ export function describeBoot(r: BootResult, what = 'guest'): string {
   const secs = (r.durationMs / 1000).toFixed(1);
   if (r.status === 'spawn-failed') return `${what}: could not start ${r.argv[0]}: ${r.stderr.trim()}`;
   const parts: string[] = [];
-  if (r.status === 'timeout') {
+  if (r.status === 'silent') {
+    parts.push(`${what}: the console stayed silent for too long (a frozen guest?); killed after ${secs} s`);
+  } else if (r.status === 'timeout') {
     parts.push(r.initReached
       ? `${what}: timed out after ${secs} s: init ran but the script did not finish`
       : `${what}: timed out after ${secs} s without reaching init (no ${Markers.INIT_OK} on the console)`);

@@ -25,6 +25,8 @@ export interface SandboxOptions {
   files?: string[];
   /** Copy what the command wrote under /tsvmm/out back into this host folder. */
   collectInto?: string;
+  /** Kill L1 when its console stays silent this long (see BootOptions.silenceTimeoutMs). */
+  silenceTimeoutMs?: number;
   /** Live console output. */
   onOutput?: (chunk: string) => void;
   /** Give our stdin to L1's console (interactive). */
@@ -253,6 +255,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       memoryMiB: o.memoryMiB ?? 3584,
       cpus: o.cpus ?? 2,
       timeoutMs: o.timeoutMs ?? 20 * 60_000,
+      silenceTimeoutMs: o.silenceTimeoutMs,
       onOutput: o.onOutput,
       attachStdin: o.attachStdin,
       extraArgs: [

@@ -2,9 +2,10 @@
 // Runs each linux-tier file under its own deadline (watchdog.ts) and writes the merged report.
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import type { TierReport } from './reporter.js';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { mochaArgs } from './tiers.js';
+import { FILE_END, FILE_START } from './linux-sandbox.js';
 import { runFilesWithWatchdog } from './watchdog.js';
 
 const argv = process.argv.slice(2);
@@ -27,12 +28,15 @@ function save(report: TierReport): void {
   const fd = openSync(out, 'w');
   try { writeSync(fd, JSON.stringify(report, null, 1)); fsyncSync(fd); } finally { closeSync(fd); }
 }
-const report = await runFilesWithWatchdog(files, {
+const report = await runFilesWithWatchdog(files.map((f) => resolve(root, f)), {
   root,
   mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, 'linux'),
   workDir: join(dirname(out), 'linux-files'),
   fileTimeoutMs: fileTimeoutS * 1000,
-  onFileDone: save,
+  retryHung: true,
+  // markers for the host: which files ended in this boot (a frozen L1 is re-booted for the rest)
+  onFileStart: (f) => process.stdout.write(`\n${FILE_START} ${relative(root, f)}\n`),
+  onFileDone: (merged, f) => { save(merged); process.stdout.write(`\n${FILE_END} ${relative(root, f)}\n`); },
 });
 save(report);
 process.exitCode = report.stats.failures > 0 ? 1 : 0;

@@ -8,6 +8,8 @@ export interface TierReport {
   failures: { fullTitle: string; file?: string; message: string; stack?: string }[];
   passes: { fullTitle: string; file?: string; duration?: number }[];
   pending: { fullTitle: string; file?: string }[];
+  /** Files the watchdog killed for hanging and ran once more (linux tier). */
+  retried?: { file: string; reason: string }[];
 }
 
 /**

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { detectHost, describeKvmHost } from '../../hosts/sandbox/detect.js';
-import { projectLayout, runInSandbox } from '../../hosts/sandbox/sandbox.js';
+import { projectLayout } from '../../hosts/sandbox/sandbox.js';
+import { runLinuxTierInSandbox } from './linux-sandbox.js';
 import type { TierReport } from './reporter.js';
 import { runFilesWithWatchdog } from './watchdog.js';
 
@@ -25,6 +26,7 @@ interface TierOutcome {
   /** Why the tier did not run (or broke), if it did not. */
   note?: string;
   failures: TierReport['failures'];
+  retried?: TierReport['retried'];
   seconds: number;
 }
 
@@ -79,7 +81,7 @@ function outcome(tier: Tier, started: number, report: TierReport | undefined, ex
   if (!report) {
     return { tier, passed: 0, failed: 1, pending: 0, seconds, failures: [], note: note ?? `mocha ended (status ${exit}) without writing its report` };
   }
-  const o: TierOutcome = { tier, passed: report.stats.passes, failed: report.stats.failures, pending: report.stats.pending, failures: report.failures, seconds, note };
+  const o: TierOutcome = { tier, passed: report.stats.passes, failed: report.stats.failures, pending: report.stats.pending, failures: report.failures, retried: report.retried, seconds, note };
   // a crash after some tests (status != 0 with no failure recorded) still counts
   if (exit !== 0 && exit !== undefined && o.failed === 0) { o.failed = 1; o.note = `${note ? note + '; ' : ''}mocha exited with ${exit}`; }
   return o;
@@ -103,27 +105,19 @@ async function runTier(tier: Tier, root: string, compiled: string, tmp: string):
     const fileTimeoutS = Number(process.env.TSVMM_LINUX_FILE_TIMEOUT_S ?? 900);
     const host = detectHost();
     if (!host.canBootLinux && !host.inSandbox) {
-      process.stdout.write(`${describeKvmHost(host)}\nRunning the linux tier inside one sandbox (L1) boot.\n`);
-      const limitMin = Number(process.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50);
-      const innerArgs = [join(compiled, 'test', 'runner', 'linux-inner.js'), '--out', '/tsvmm/out/linux.json', '--file-timeout-s', String(fileTimeoutS), ...files.map((f) => relative(root, f))];
-      const inner = `cd '${root}' && node ${innerArgs.map((a) => `'${a}'`).join(' ')}`;
-      try {
-        const r = await runInSandbox(inner, {
-          timeoutMs: limitMin * 60_000,
-          collectInto: join(tmp, 'linux-out'),
-          onOutput: (s) => process.stdout.write(s),
-        });
-        const note = r.exitCode === undefined ? r.report : undefined;
-        return outcome(tier, started, readReport(join(tmp, 'linux-out', 'linux.json')), r.exitCode ?? null, note);
-      } catch (e) {
-        return cannotRun(tier, `the sandbox could not start: ${(e as Error).message}`);
-      }
+      process.stdout.write(`${describeKvmHost(host)}\nRunning the linux tier inside the sandbox (L1).\n`);
+      const { report, notes } = await runLinuxTierInSandbox(files, {
+        root, compiled, tmp, fileTimeoutS,
+        limitMs: Number(process.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50) * 60_000,
+      });
+      return outcome(tier, started, report, report.stats.failures > 0 ? 1 : 0, notes.join('; ') || undefined);
     }
     const report = await runFilesWithWatchdog(files, {
       root,
       mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, tier),
       workDir: join(tmp, 'linux-files'),
       fileTimeoutMs: fileTimeoutS * 1000,
+      retryHung: true,
     });
     return outcome(tier, started, report, report.stats.failures > 0 ? 1 : 0);
   }
@@ -155,6 +149,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const r of results) {
     process.stdout.write(`${r.tier}: ${r.passed} passed, ${r.failed} failed, ${r.pending} pending (${r.seconds.toFixed(1)} s)${r.note ? ` - ${r.note}` : ''}\n`);
     for (const f of r.failures) process.stdout.write(`  FAIL ${f.fullTitle}${f.file ? ` (${relative(root, f.file)})` : ''}: ${f.message.split('\n')[0]}\n`);
+    for (const x of r.retried ?? []) process.stdout.write(`  RETRIED ${relative(root, resolve(root, x.file))} after a hang (${x.reason.split('\n')[0]}); the later run is what counts\n`);
   }
   const passed = results.reduce((n, r) => n + r.passed, 0);
   const failed = results.reduce((n, r) => n + r.failed, 0);

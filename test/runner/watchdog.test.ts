@@ -18,6 +18,9 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
     // a main thread that never yields: mocha's own timeouts could not fire here
     writeFileSync(join(dir, 'spins.mjs'), `function spinForever() { for (;;) {} } spinForever();`);
     writeFileSync(join(dir, 'crashes.mjs'), `process.exit(3);`);
+    // hangs the first time, passes the second
+    writeFileSync(join(dir, 'flaky.mjs'), `import { existsSync, writeFileSync } from 'node:fs'; const m = ${JSON.stringify(join(dir, 'flaky.marker'))}; ` +
+      `if (existsSync(m)) writeFileSync(process.argv[2], ${report(1, 0)}); else { writeFileSync(m, ''); setInterval(() => {}, 1000); }`);
     // waiting forever on a timer: the main thread answers with a diagnostic report
     writeFileSync(join(dir, 'waits.mjs'), `setInterval(() => {}, 1000);`);
   });
@@ -33,6 +36,19 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
     expect(printed).to.match(/main-thread JavaScript stack/);
     expect(printed).to.match(/active libuv handles: .*timer/);
     expect(printed).not.to.match(/not serving its event loop/);
+  });
+
+  it('runs a hung file once more with retryHung, counts only the second run and keeps the hang on record', async () => {
+    let printed = '';
+    const r = await runFilesWithWatchdog([join(dir, 'flaky.mjs'), join(dir, 'spins.mjs')], {
+      root: dir, mochaArgs: (file, rep) => [file, rep], workDir: join(dir, 'work3'), fileTimeoutMs: 1500, reportGraceMs: 1000,
+      write: (s) => { printed += s; }, retryHung: true,
+    });
+    expect(r.passes.map((p) => p.fullTitle)).to.deep.equal(['p0']);
+    // a file that hangs twice fails once (the second run's watchdog failure)
+    expect(r.failures.map((f) => f.fullTitle)).to.deep.equal(['[watchdog] spins.mjs']);
+    expect(r.retried!.map((x) => x.file)).to.deep.equal([join(dir, 'flaky.mjs'), join(dir, 'spins.mjs')]);
+    expect(printed).to.match(/running flaky\.mjs once more after the hang/);
   });
 
   it('merges per-file reports, kills a file that spins past its deadline with its stack printed, and counts a crash', async () => {

@@ -22,8 +22,15 @@ export interface WatchdogOptions {
   write?: (s: string) => void;
   /** Extra environment for the children. */
   env?: NodeJS.ProcessEnv;
+  /** Called as each file starts. */
+  onFileStart?: (file: string) => void;
   /** Called with the merged report so far after each file (to keep partial results on disk). */
-  onFileDone?: (merged: TierReport) => void;
+  onFileDone?: (merged: TierReport, file: string) => void;
+  /**
+   * Run a file once more when the watchdog had to kill it (a hang, not a failed assertion). The hang
+   * stays on record in the report's `retried` list and in the output; only the second run counts.
+   */
+  retryHung?: boolean;
 }
 
 export interface FileRun {
@@ -136,8 +143,16 @@ function readDiag(dir: string): string | undefined {
 export async function runFilesWithWatchdog(files: string[], o: WatchdogOptions): Promise<TierReport> {
   mkdirSync(o.workDir, { recursive: true });
   const merged = emptyReport();
-  for (let i = 0; i < files.length; i++) {
-    const r = await runFileWithDeadline(files[i]!, i, o);
+  let runs = 0;
+  for (const file of files) {
+    o.onFileStart?.(file);
+    let r = await runFileWithDeadline(file, runs++, o);
+    if (r.timedOut && o.retryHung) {
+      const why = r.report!.failures.find((f) => f.fullTitle.startsWith('[watchdog]'))?.message ?? 'hung';
+      (merged.retried ??= []).push({ file, reason: why });
+      (o.write ?? ((s: string) => process.stdout.write(s)))(`watchdog: running ${relative(o.root, file)} once more after the hang (the hang stays on record)\n`);
+      r = await runFileWithDeadline(file, runs++, o);
+    }
     const rep = r.report!;
     merged.passes.push(...rep.passes);
     merged.failures.push(...rep.failures);
@@ -147,7 +162,7 @@ export async function runFilesWithWatchdog(files: string[], o: WatchdogOptions):
     merged.stats.failures = merged.failures.length;
     merged.stats.pending = merged.pending.length;
     merged.stats.tests = merged.passes.length + merged.failures.length + merged.pending.length;
-    o.onFileDone?.(merged);
+    o.onFileDone?.(merged, file);
   }
   return merged;
 }

@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SandboxOptions } from '../../hosts/sandbox/sandbox.js';
+import { endedFiles, FILE_END, FILE_START, runLinuxTierInSandbox, runningFile } from './linux-sandbox.js';
+import type { TierReport } from './reporter.js';
+
+const report = (root: string, entries: { file: string; pass: boolean }[]): TierReport => ({
+  stats: { tests: entries.length, passes: entries.filter((e) => e.pass).length, failures: entries.filter((e) => !e.pass).length, pending: 0, duration: 1 },
+  passes: entries.filter((e) => e.pass).map((e) => ({ fullTitle: `t ${e.file}`, file: join(root, e.file) })),
+  failures: entries.filter((e) => !e.pass).map((e) => ({ fullTitle: `t ${e.file}`, file: join(root, e.file), message: 'no' })),
+  pending: [],
+});
+
+describe('linux tier in the sandbox: re-boot for files a stopped L1 did not end', () => {
+  let root: string;
+  beforeEach(() => { root = mkdtempSync(join(tmpdir(), 'linux-sandbox-')); });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('reads the file markers off the console', () => {
+    const c = `x\n${FILE_START} a.js\r\nlog\n${FILE_END} a.js\r\n${FILE_START} b.js\nnoise ${FILE_END} c.js\n`;
+    expect([...endedFiles(c)]).to.deep.equal(['a.js']);
+    expect(runningFile(c)).to.equal('b.js');
+    expect(runningFile(`${FILE_START} a.js\n${FILE_END} a.js\n`)).to.equal(undefined);
+  });
+
+  it('boots again for the files the frozen L1 did not end, keeps what ended, and records the retry', async () => {
+    const calls: string[] = [];
+    const write = () => {};
+    const run = async (command: string, so: SandboxOptions) => {
+      calls.push(command);
+      mkdirSync(so.collectInto!, { recursive: true });
+      if (calls.length === 1) {
+        // a.js ended; b.js's result was saved but L1 froze before its end marker: b.js must run again
+        writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'a.js', pass: true }, { file: 'b.js', pass: false }])));
+        return { console: `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\n`, exitCode: undefined, report: 'sandbox (L1): the console stayed silent for too long\nmore' };
+      }
+      writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'b.js', pass: true }, { file: 'c.js', pass: true }])));
+      return { console: `${FILE_START} b.js\n${FILE_END} b.js\n${FILE_START} c.js\n${FILE_END} c.js\n`, exitCode: 0, report: 'ok' };
+    };
+    const { report: r, notes } = await runLinuxTierInSandbox(['a.js', 'b.js', 'c.js'].map((f) => join(root, f)), {
+      root, compiled: join(root, 'dist'), tmp: root, fileTimeoutS: 60, limitMs: 3_600_000, write, run,
+    });
+    expect(calls).to.have.length(2);
+    expect(calls[0]).to.match(/'a\.js' 'b\.js' 'c\.js'$/);
+    expect(calls[1]).to.match(/--file-timeout-s' '60' 'b\.js' 'c\.js'$/);
+    expect(r.passes.map((p) => p.fullTitle)).to.deep.equal(['t a.js', 't b.js', 't c.js']);
+    expect(r.failures).to.deep.equal([]);
+    expect(r.retried).to.deep.equal([{ file: 'b.js', reason: 'L1 stopped while it ran: sandbox (L1): the console stayed silent for too long' }]);
+    expect(notes[0]).to.match(/boot 1 stopped before 2 file\(s\) ended \(running: b\.js\)/);
+  });
+
+  it('fails the files no boot ended, naming why', async () => {
+    const run = async (_c: string, so: SandboxOptions) => {
+      mkdirSync(so.collectInto!, { recursive: true });
+      return { console: `${FILE_START} a.js\n`, exitCode: undefined, report: 'sandbox (L1): timed out after 10 s' };
+    };
+    const { report: r } = await runLinuxTierInSandbox([join(root, 'a.js'), join(root, 'b.js')], {
+      root, compiled: root, tmp: root, fileTimeoutS: 60, limitMs: 3_600_000, write: () => {}, run,
+    });
+    expect(r.failures.map((f) => [f.fullTitle, f.message])).to.deep.equal([
+      ['[sandbox] a.js', 'did not end: sandbox (L1): timed out after 10 s'],
+      ['[sandbox] b.js', 'did not end: sandbox (L1): timed out after 10 s'],
+    ]);
+    expect(r.stats).to.include({ passes: 0, failures: 2 });
+  });
+});

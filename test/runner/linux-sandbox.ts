@@ -1,0 +1,102 @@
+import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { runInSandbox, type SandboxOptions, type SandboxResult } from '../../hosts/sandbox/sandbox.js';
+import type { TierReport } from './reporter.js';
+
+/** Console markers linux-inner prints around each file (the host learns which files ended in a boot). */
+export const FILE_START = 'TSVMM-LINUX-FILE-START';
+export const FILE_END = 'TSVMM-LINUX-FILE-END';
+
+export interface LinuxSandboxOptions {
+  root: string;
+  compiled: string;
+  tmp: string;
+  /** Per-file deadline inside L1 (the watchdog's). */
+  fileTimeoutS: number;
+  /** The whole tier, all boots together. */
+  limitMs: number;
+  /** At most this many L1 boots (a frozen or crashed L1 is booted again for the files it did not end). */
+  maxBoots?: number;
+  write?: (s: string) => void;
+  /** The sandbox runner (a test passes a fake). */
+  run?: (command: string, o: SandboxOptions) => Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'>>;
+}
+
+/** The files (relative to root) whose end marker is on the console. */
+export function endedFiles(consoleText: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of consoleText.matchAll(new RegExp(`^${FILE_END} (\\S+)\\r?$`, 'gm'))) out.add(m[1]!);
+  return out;
+}
+
+/** The file that started last and has no end marker (the one running when L1 stopped). */
+export function runningFile(consoleText: string): string | undefined {
+  const starts = [...consoleText.matchAll(new RegExp(`^${FILE_START} (\\S+)\\r?$`, 'gm'))].map((m) => m[1]!);
+  const ended = endedFiles(consoleText);
+  const last = starts.at(-1);
+  return last !== undefined && !ended.has(last) ? last : undefined;
+}
+
+const empty = (): TierReport => ({ stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 }, failures: [], passes: [], pending: [] });
+
+/**
+ * The linux tier on a host that cannot boot Linux itself: inside the sandbox (L1), each file under
+ * linux-inner's watchdog. When L1 stops before every file ended (frozen: its console silent past the
+ * per-file deadline; crashed; or out of time), the files it did not end run in a fresh L1, once.
+ * Returns the merged report; files that never ended are failures naming why.
+ */
+export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOptions): Promise<{ report: TierReport; notes: string[] }> {
+  const write = o.write ?? ((s: string) => process.stdout.write(s));
+  const deadline = Date.now() + o.limitMs;
+  const merged = empty();
+  const notes: string[] = [];
+  let remaining = files.map((f) => relative(o.root, f));
+  let lastReason = 'not run';
+  const maxBoots = o.maxBoots ?? 2;
+  for (let boot = 0; boot < maxBoots && remaining.length > 0; boot++) {
+    const left = deadline - Date.now();
+    if (left < 3 * 60_000) { lastReason = 'no time left in the tier for another sandbox boot'; break; }
+    if (boot > 0) write(`\nlinux tier: booting a fresh sandbox for ${remaining.length} file(s) the last one did not end\n`);
+    const out = join(o.tmp, `linux-out-${boot}`);
+    const innerArgs = [join(o.compiled, 'test', 'runner', 'linux-inner.js'), '--out', '/tsvmm/out/linux.json', '--file-timeout-s', String(o.fileTimeoutS), ...remaining];
+    const inner = `cd '${o.root}' && node ${innerArgs.map((a) => `'${a}'`).join(' ')}`;
+    let r;
+    try {
+      r = await (o.run ?? runInSandbox)(inner, {
+        timeoutMs: left,
+        // the inner watchdog always speaks within a file's deadline; longer silence means L1 froze
+        silenceTimeoutMs: (o.fileTimeoutS + 180) * 1000,
+        collectInto: out,
+        onOutput: write,
+      });
+    } catch (e) {
+      lastReason = `the sandbox could not start: ${(e as Error).message}`;
+      notes.push(lastReason);
+      break;
+    }
+    const ended = endedFiles(r.console);
+    let rep: TierReport | undefined;
+    try { rep = JSON.parse(readFileSync(join(out, 'linux.json'), 'utf8')) as TierReport; } catch { rep = undefined; }
+    // the saved report may hold one file more than the markers show (killed between save and marker)
+    const keep = <T extends { file?: string }>(xs: T[]) => xs.filter((x) => x.file === undefined || ended.has(relative(o.root, resolve(o.root, x.file))));
+    if (rep) {
+      merged.passes.push(...keep(rep.passes));
+      merged.failures.push(...keep(rep.failures));
+      merged.pending.push(...keep(rep.pending));
+      for (const x of rep.retried ?? []) if (ended.has(relative(o.root, resolve(o.root, x.file)))) (merged.retried ??= []).push(x);
+      merged.stats.duration += rep.stats.duration;
+    }
+    remaining = remaining.filter((f) => !ended.has(f));
+    if (remaining.length === 0) break;
+    const running = runningFile(r.console);
+    lastReason = r.report.split('\n')[0]!;
+    notes.push(`sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`);
+    if (running) (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}` });
+  }
+  for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
+  merged.stats.passes = merged.passes.length;
+  merged.stats.failures = merged.failures.length;
+  merged.stats.pending = merged.pending.length;
+  merged.stats.tests = merged.passes.length + merged.failures.length + merged.pending.length;
+  return { report: merged, notes };
+}
