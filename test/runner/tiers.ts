@@ -91,8 +91,8 @@ function cannotRun(tier: Tier, reason: string): TierOutcome {
   return { tier, passed: 0, failed: isCi() ? 1 : 0, pending: 0, failures: [], seconds: 0, note: `${isCi() ? 'FAILED (CI=true): ' : 'skipped: '}${reason}` };
 }
 
-async function runTier(tier: Tier, root: string, compiled: string, tmp: string): Promise<TierOutcome> {
-  const files = tierFiles(compiled, tier);
+async function runTier(tier: Tier, root: string, compiled: string, tmp: string, only: string[]): Promise<TierOutcome> {
+  const files = tierFiles(compiled, tier).filter((f) => only.length === 0 || only.some((o) => relative(compiled, f).includes(o)));
   const started = Date.now();
   if (files.length === 0) return { tier, passed: 0, failed: 0, pending: 0, failures: [], seconds: 0, note: 'no test files' };
   process.stdout.write(`\n=== ${tier} tier: ${files.length} file${files.length === 1 ? '' : 's'} ===\n`);
@@ -127,13 +127,17 @@ async function runTier(tier: Tier, root: string, compiled: string, tmp: string):
 
 export async function main(argv: string[]): Promise<number> {
   const tiers: Tier[] = [];
+  const only: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--tier') {
       const t = argv[++i] as Tier;
       if (!TIERS.includes(t)) { process.stderr.write(`run-tiers: unknown tier "${t}" (unit, kvm, linux)\n`); return 2; }
       tiers.push(t);
+    } else if (argv[i] === '--only' && argv[i + 1] !== undefined) {
+      only.push(argv[++i]!);
     } else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: run-tiers [--tier unit|kvm|linux]...\n');
+      process.stdout.write('usage: run-tiers [--tier unit|kvm|linux]... [--only <path part>]...\n' +
+        '  --only keeps the test files whose compiled path contains the text (e.g. --only virtio-net)\n');
       return 0;
     } else { process.stderr.write(`run-tiers: unknown argument ${argv[i]}\n`); return 2; }
   }
@@ -141,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-tiers-'));
   const results: TierOutcome[] = [];
   try {
-    for (const t of tiers.length ? tiers : TIERS) results.push(await runTier(t, root, compiled, tmp));
+    for (const t of tiers.length ? tiers : TIERS) results.push(await runTier(t, root, compiled, tmp, only));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
