@@ -54,6 +54,29 @@ export interface MmioFastPath {
   setReadValue(offset: number, value: number | undefined): void;
   /** 4-byte writes at `offset`: 'device' (the normal path) or 'queue' (delivered later, see above). */
   setWriteMode(offset: number, mode: MmioWriteMode): void;
+  /**
+   * Optional (a runner may lack it): a 32-bit word shared with the vCPU threads, for an
+   * interrupt-status/acknowledge register pair. From the call on, 4-byte reads at `readOffset`
+   * return the word and 4-byte writes at `clearOffset` clear the written bits (within `clearMask`)
+   * in it, both atomically on the vCPU's thread at the moment of the access, in place of any
+   * setReadValue/setWriteMode for those offsets. The device keeps its register in the word from
+   * then on (also after the handle is disposed: the word stays valid memory) and changes it only
+   * through the word's atomic operations. The word holds `initial` before any vCPU can see it.
+   * `undefined` when none is left or the offsets are not
+   * usable: the device keeps its register itself and the accesses take the normal path.
+   */
+  shareClearableWord?(readOffset: number, clearOffset: number, clearMask: number, initial: number): SharedWord | undefined;
+}
+
+/** A 32-bit word in memory shared with other threads; every operation is one atomic access. */
+export interface SharedWord {
+  /** The unsigned value. */
+  load(): number;
+  store(value: number): void;
+  /** Sets `bits`; returns the unsigned value before. */
+  or(bits: number): number;
+  /** Clears `bits`; returns the unsigned value before. */
+  clear(bits: number): number;
 }
 
 export type MmioWriteMode = 'device' | 'queue';

@@ -1,5 +1,5 @@
 import type { BusDevice, Disposable } from '../../core/bus/bus.js';
-import type { MmioFastPath, MmioFastPathPublisher } from '../../core/bus/fast-path.js';
+import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../core/bus/fast-path.js';
 import type { Device, Snapshottable } from '../../core/device/device.js';
 import type { EventFd } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
@@ -48,8 +48,16 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   deviceFeaturesSel = 0;
   driverFeaturesSel = 0;
   queueSel = 0;
-  interruptStatus = 0;
   configGeneration = 0;
+  /** InterruptStatus while no runner shares a word for it. */
+  private localStatus = 0;
+  /**
+   * InterruptStatus in a word shared with the vCPU threads (MmioFastPath.shareClearableWord):
+   * raise() sets bits with an atomic OR before the irqfd fires; a guest's InterruptACK clears bits
+   * with an atomic AND at the moment of the write, on the vCPU's thread or (hopped) here. Kept for
+   * good once obtained: a vCPU may still act on it after the fast path is detached.
+   */
+  private statusWord: SharedWord | undefined;
   /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
   private epoch = 0;
   private activeEpoch: number | undefined;
@@ -67,26 +75,46 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   }
 
   get activated(): boolean { return this.activeEpoch !== undefined; }
+  get interruptStatus(): number { return this.statusWord ? this.statusWord.load() : this.localStatus; }
+  set interruptStatus(v: number) {
+    const w = (v >>> 0) & (INT_VRING | INT_CONFIG);
+    if (this.statusWord) this.statusWord.store(w); else this.localStatus = w;
+  }
+  /** True while InterruptStatus lives in a shared word (reads and ACKs complete on the vCPU's thread). */
+  get sharesInterruptStatus(): boolean { return this.statusWord !== undefined; }
   get status(): number { return this.negotiation.status; }
 
   // ---- worker fast path ---------------------------------------------------
 
   /**
-   * While the device is active: InterruptStatus reads are answered from the published value
-   * (republished whenever InterruptStatus changes, before the interrupt fires). InterruptACK writes
-   * are NOT queued: a deferred ACK would clear a bit that a completion set after the guest's read,
-   * so the guest's next interrupt would find InterruptStatus 0, skip its queues and wait forever
-   * (seen as a hung virtio-blk guest in the sandbox). The ACK hops and takes effect at once.
+   * Preferred: InterruptStatus moves into a word shared with the vCPU threads
+   * (fp.shareClearableWord): InterruptStatus reads and InterruptACK writes both complete on the
+   * vCPU's thread, atomically at the moment of the access, so an interrupt costs no main-thread hop
+   * and an ACK clears only bits the guest writes back (no bit raised after its read).
+   * Fallback (a runner without shared words): while the device is active, InterruptStatus reads
+   * are answered from the published value (republished whenever it changes, before the interrupt
+   * fires), and InterruptACK writes are NOT queued: a deferred ACK would clear a bit that a
+   * completion set after the guest's read, so the guest's next interrupt would find
+   * InterruptStatus 0, skip its queues and wait forever (seen as a hung virtio-blk guest in the
+   * sandbox). The ACK hops and takes effect at once.
+   * The interrupt line is an edge (irqfd without resample, or a pulse): nothing waits for an ACK
+   * to lower it, so the device never depends on seeing the ACK on this thread.
    */
   attachMmioFastPath(fp: MmioFastPath): Disposable {
     this.fastPath = fp;
+    try {
+      const word = fp.shareClearableWord?.(Reg.InterruptStatus, Reg.InterruptACK, INT_VRING | INT_CONFIG, this.interruptStatus);
+      if (word) this.statusWord = word;
+    } catch (err) {
+      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio: shared InterruptStatus refused; using the published value');
+    }
     this.publishFast();
     return { dispose: () => { if (this.fastPath === fp) this.fastPath = undefined; } };
   }
 
   private publishFast(): void {
     const fp = this.fastPath;
-    if (!fp) return;
+    if (!fp || this.statusWord) return; // a shared word needs no publishing
     try {
       const on = this.activated;
       fp.setReadValue(Reg.InterruptStatus, on ? this.interruptStatus >>> 0 : undefined);
@@ -152,7 +180,10 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
       case Reg.DriverFeatures: return n.setDriverFeatureWord(this.driverFeaturesSel, v);
       case Reg.QueueSel: this.queueSel = v; return true;
       case Reg.QueueNotify: return this.notify(v);
-      case Reg.InterruptACK: this.interruptStatus &= ~v & (INT_VRING | INT_CONFIG); this.publishFast(); return true;
+      case Reg.InterruptACK:
+        if (this.statusWord) this.statusWord.clear(v & (INT_VRING | INT_CONFIG));
+        else { this.localStatus &= ~v & (INT_VRING | INT_CONFIG); this.publishFast(); }
+        return true;
       case Reg.Status: return this.writeStatus(v);
       case Reg.SHMSel: return true;
       case Reg.QueueReady: {
@@ -282,8 +313,8 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
 
   private raise(bit: number): void {
     if (this.negotiation.status === 0) return; // a reset device does not interrupt
-    this.interruptStatus |= bit;
-    this.publishFast(); // before the line: the driver's handler may read it on a worker at once
+    if (this.statusWord) this.statusWord.or(bit); // atomic, before the line fires
+    else { this.localStatus |= bit; this.publishFast(); } // before the line: the driver's handler may read it on a worker at once
     this.metrics.interrupts++;
     this.deps.line.trigger();
   }

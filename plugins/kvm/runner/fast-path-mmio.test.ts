@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { GuestRange } from '../../../core/address.js';
 import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
-import type { MmioFastPath, MmioFastPathPublisher } from '../../../core/bus/fast-path.js';
+import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../../core/bus/fast-path.js';
 import { RangeBus } from '../../../core/bus/range-bus.js';
 import { FAST, PUSH, TxRing } from './fast-path.js';
 import { FastPathHost } from './fast-path-host.js';
-import { fastMmio, MMIO_FLAG, MmioTable } from './fast-path-mmio.js';
+import { fastMmio, MMIO_CELLS, MMIO_FLAG, MmioTable } from './fast-path-mmio.js';
 
 const BASE = 0xd000_1000;
 const STATUS = 0x60, ACK = 0x64;
@@ -154,5 +154,143 @@ describe('worker fast path: MMIO', () => {
     expect(fastMmio(t.words, undefined, false, 0x2000, 0, 4, p, OFF)).to.equal(FAST.MMIO_READ);
     expect(word(p)).to.equal(9);
     expect(fastMmio(t.words, undefined, false, 0, 0, 4, p, OFF)).to.equal(FAST.HOP);
+  });
+});
+
+/** A device that keeps its status register in a shared word (like the virtio-mmio transport). */
+class SharedIrqDevice implements BusDevice, MmioFastPathPublisher {
+  word: SharedWord | undefined;
+  local = 0;
+  log: string[] = [];
+  constructor(private readonly initial = 0) { this.local = initial; }
+  get status(): number { return this.word ? this.word.load() : this.local; }
+  read(off: bigint, data: Uint8Array): void {
+    this.log.push(`r${off.toString(16)}`);
+    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.status : 0, true);
+  }
+  write(off: bigint, data: Uint8Array): void {
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+    this.log.push(`w${off.toString(16)}=${v}`);
+    if (off === BigInt(ACK)) { if (this.word) this.word.clear(v & 3); else this.local &= ~v & 3; }
+  }
+  raise(bit: number): void { if (this.word) this.word.or(bit); else this.local |= bit; }
+  attachMmioFastPath(fp: MmioFastPath): Disposable {
+    this.word = fp.shareClearableWord?.(STATUS, ACK, 3, this.local) ?? this.word;
+    return { dispose: () => undefined };
+  }
+}
+
+function sharedSetup(vcpus = 1, devices = 1) {
+  const bus = new RangeBus();
+  const devs = Array.from({ length: devices }, (_, i) => new SharedIrqDevice(i === 0 ? 1 : 0));
+  const regs = devs.map((d, i) => bus.register('mmio', GuestRange.of(BASE + i * 0x1000, 0x1000), d, `virtio${i}`));
+  const host = new FastPathHost(bus);
+  const rings = Array.from({ length: vcpus }, () => host.addRing());
+  host.sync();
+  const t = host.mmio.table.words;
+  const exit = (cpu: number, isWrite: boolean, addr: number, p: Uint8Array): number =>
+    fastMmio(t, rings[cpu], isWrite, addr, 0, 4, p, OFF, rings.filter((_, i) => i !== cpu));
+  return { bus, dev: devs[0], devs, regs, host, rings, exit };
+}
+
+describe('worker fast path: MMIO shared clearable word (virtio-mmio InterruptStatus/ACK)', () => {
+  it('reads the word and applies an ACK on the worker at once; the device saw neither access', () => {
+    const { dev, exit } = sharedSetup();
+    const p = page();
+    expect(exit(0, false, BASE + STATUS, p)).to.equal(FAST.MMIO_READ);
+    expect(word(p), 'the status the device had before the attach').to.equal(1);
+    dev.raise(2);
+    expect(exit(0, false, BASE + STATUS, p)).to.equal(FAST.MMIO_READ);
+    expect(word(p)).to.equal(3);
+    expect(exit(0, true, BASE + ACK, page(1))).to.equal(FAST.MMIO_READ); // completed on the worker
+    expect(dev.status, 'cleared before the guest runs on').to.equal(2);
+    expect(dev.log).to.deep.equal([]);
+  });
+
+  it('read, raise, ACK of what was read: the bit raised after the read stays set', () => {
+    const { dev, exit } = sharedSetup();
+    const p = page();
+    expect(exit(0, false, BASE + STATUS, p)).to.equal(FAST.MMIO_READ);
+    const seen = word(p);
+    dev.raise(2);
+    exit(0, true, BASE + ACK, page(seen));
+    expect(exit(0, false, BASE + STATUS, p)).to.equal(FAST.MMIO_READ);
+    expect(word(p)).to.equal(2);
+    // ACK, then raise of the same bit: set again (nothing clears it later).
+    exit(0, true, BASE + ACK, page(2));
+    dev.raise(2);
+    exit(0, false, BASE + STATUS, p);
+    expect(word(p)).to.equal(2);
+  });
+
+  it('an ACK clears only the masked bits the guest wrote', () => {
+    const { dev, exit } = sharedSetup();
+    dev.word!.or(0x10); // outside the mask: only the device could have set it
+    exit(0, true, BASE + ACK, page(0xffff_ffff));
+    expect(dev.status).to.equal(0x10);
+  });
+
+  it('hops while this or another vCPU has queued writes (program order), then goes on', () => {
+    const { dev, host, rings, exit } = sharedSetup(2);
+    expect(rings[1].push(0x3f8, 65)).to.equal(PUSH.NOTIFY);
+    expect(exit(0, false, BASE + STATUS, page())).to.equal(FAST.HOP);
+    expect(exit(0, true, BASE + ACK, page(1))).to.equal(FAST.HOP);
+    expect(exit(1, true, BASE + ACK, page(1)), 'own ring not empty').to.equal(FAST.HOP);
+    expect(dev.status).to.equal(1);
+    host.drainAll();
+    expect(exit(0, true, BASE + ACK, page(1))).to.equal(FAST.MMIO_READ);
+    expect(dev.status).to.equal(0);
+  });
+
+  it('the device cannot overwrite a shared register with setReadValue/setWriteMode; a detached device hops to the same word', () => {
+    const bus = new RangeBus();
+    let fpRef: MmioFastPath | undefined;
+    const dev = new SharedIrqDevice(1);
+    const attach = dev.attachMmioFastPath.bind(dev);
+    dev.attachMmioFastPath = (fp) => { fpRef = fp; return attach(fp); };
+    const reg = bus.register('mmio', GuestRange.of(BASE, 0x1000), dev, 'virtio0');
+    const host = new FastPathHost(bus);
+    const ring = host.addRing();
+    host.sync();
+    fpRef!.setReadValue(STATUS, 7);
+    fpRef!.setWriteMode(ACK, 'queue');
+    const p = page();
+    expect(fastMmio(host.mmio.table.words, ring, false, BASE + STATUS, 0, 4, p, OFF)).to.equal(FAST.MMIO_READ);
+    expect(word(p)).to.equal(1);
+    expect(fastMmio(host.mmio.table.words, ring, true, BASE + ACK, 0, 4, page(1), OFF)).to.equal(FAST.MMIO_READ);
+    expect(ring.length, 'not queued').to.equal(0);
+    dev.raise(1);
+    reg.dispose();
+    host.sync();
+    expect(fastMmio(host.mmio.table.words, ring, false, BASE + STATUS, 0, 4, p, OFF)).to.equal(FAST.HOP);
+    expect(dev.status, 'the device keeps its word').to.equal(1);
+  });
+
+  it('hands out each cell once; when none is left the device keeps its register itself', () => {
+    const t = new MmioTable();
+    const cells = Array.from({ length: MMIO_CELLS }, () => t.allocateCell());
+    expect(cells.every((c) => c !== undefined)).to.equal(true);
+    expect(new Set(cells.map((c) => c!.index)).size).to.equal(MMIO_CELLS);
+    expect(t.allocateCell()).to.equal(undefined);
+    // Cells survive table rewrites.
+    cells[3]!.or(5);
+    t.replace([{ address: 0x2000, flags: MMIO_FLAG.READ_CELL, value: 3 }]);
+    const p = page();
+    expect(fastMmio(t.words, undefined, false, 0x2000, 0, 4, p, OFF)).to.equal(FAST.MMIO_READ);
+    expect(word(p)).to.equal(5);
+    // A cell index out of range (a corrupt entry) hops.
+    t.replace([{ address: 0x2000, flags: MMIO_FLAG.READ_CELL, value: MMIO_CELLS }, { address: 0x2004, flags: MMIO_FLAG.CLEAR_CELL, value: -1, mask: 1 }]);
+    expect(fastMmio(t.words, undefined, false, 0x2000, 0, 4, p, OFF)).to.equal(FAST.HOP);
+    expect(fastMmio(t.words, undefined, true, 0x2004, 0, 4, page(1), OFF)).to.equal(FAST.HOP);
+  });
+
+  it('two devices get separate words', () => {
+    const { devs, exit } = sharedSetup(1, 2);
+    devs[1].raise(2);
+    exit(0, true, BASE + ACK, page(1));
+    const p = page();
+    exit(0, false, BASE + 0x1000 + STATUS, p);
+    expect(word(p)).to.equal(2);
+    expect(devs[0].status).to.equal(0);
   });
 });
