@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { GuestAddress, GuestRange } from '../../../core/address.js';
 import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
-import type { MmioFastPath, MmioFastPathPublisher } from '../../../core/bus/fast-path.js';
+import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../../core/bus/fast-path.js';
 import { RangeBus } from '../../../core/bus/range-bus.js';
 import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
@@ -35,6 +35,25 @@ class IrqDevice implements BusDevice, MmioFastPathPublisher {
     fp.setReadValue(STATUS, this.status);
     fp.setWriteMode(ACK, 'queue');
     return { dispose: () => { this.fp = undefined; } };
+  }
+}
+
+/** Interrupt status in a shared word (like the virtio-mmio transport now): reads and ACKs complete on the worker. */
+class SharedIrqDevice implements BusDevice, MmioFastPathPublisher {
+  word: SharedWord | undefined;
+  log: string[] = [];
+  read(off: bigint, data: Uint8Array): void {
+    this.log.push(`r${off.toString(16)}`);
+    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.word?.load() ?? 0 : 0, true);
+  }
+  write(off: bigint, data: Uint8Array): void {
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+    this.log.push(`w${off.toString(16)}=${v}`);
+    if (off === BigInt(ACK)) this.word?.clear(v & 7);
+  }
+  attachMmioFastPath(fp: MmioFastPath): Disposable {
+    this.word = fp.shareClearableWord?.(STATUS, ACK, 7, 5);
+    return { dispose: () => undefined };
   }
 }
 
@@ -86,5 +105,32 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
     expect(k['mmio-fast-ring'].count).to.equal(1);
     expect(k['mmio-fast-read'].count).to.be.within(1, 2);
     expect(k['mmio-fast-read'].count + (r.stats.hops.toJSON()[`mmio 0x${(WIN + BigInt(STATUS)).toString(16)} read`] ?? 0)).to.equal(2);
+  });
+
+  it('shared word: the guest reads the status and ACKs on the worker; the ACK is applied before its next read', async () => {
+    const bus = new RangeBus();
+    const dev = new SharedIrqDevice();
+    bus.register('mmio', GuestRange.of(WIN, 0x1000), dev, 'virtio0');
+    const reported: number[] = [];
+    bus.register('pio', GuestRange.of(0x80, 4), { read: () => {}, write: (_o, d) => { reported.push(new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true)); } }, 'report');
+    const code = new Asm()
+      .movRbx(WIN + BigInt(STATUS)).loadEax()          // 5, from the word on the worker
+      .movEdx(0x80).outDxEax()                         // report it (hops)
+      .movEax(1).movRbx(WIN + BigInt(ACK)).storeEax()  // ACK bit 0 on the worker
+      .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 4
+      .movEdx(0x80).outDxEax()
+      .hlt().bytes();
+    const v = vm.createKvmVcpu(0);
+    mem.write(GuestAddress.of(CODE), code);
+    setupLongMode(v, { entry: CODE });
+    const r = new WorkerVcpuRunner([v], bus, loop, { notify: 'eventfd', onExit: () => 'stop' });
+    runner = r;
+    await r.start();
+    await r.done;
+    expect(dev.word, 'the runner shared a word').to.not.equal(undefined);
+    expect(reported).to.deep.equal([5, 4]);
+    expect(dev.word!.load()).to.equal(4);
+    expect(dev.log.filter((l) => l.startsWith('w64') || l === 'r60'), 'neither the reads nor the ACK reached the device').to.deep.equal([]);
+    expect(r.stats.byKind['mmio-fast-read'].count).to.equal(3);
   });
 });
