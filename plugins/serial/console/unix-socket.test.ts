@@ -62,6 +62,24 @@ describe('serial: unix-socket console', () => {
     expect(fs.existsSync(sockPath)).to.equal(false);
   });
 
+  it('delivers every byte transmitted before close to the client, then ends the connection', async () => {
+    const sockPath = path.join(dir, 'console.sock');
+    const console = new UnixSocketConsole(sockPath, { maxQueued: 1 << 20 });
+    await console.listen();
+    const client = await connect(sockPath);
+    await until(() => console.connected);
+    const chunks: Buffer[] = [];
+    client.on('data', (d: Buffer) => chunks.push(d));
+    const ended = new Promise<void>((r) => client.once('end', () => r()));
+    const sent = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 7 + (i >> 9)) & 0xff;
+    for (const b of sent) console.transmit(b);
+    console.close(); // the VM stopped: nothing more comes, but nothing already sent is lost
+    await ended;
+    expect(Buffer.concat(chunks).equals(sent)).to.equal(true);
+    client.destroy();
+  });
+
   it('refuses to replace a path that is not a socket', async () => {
     const p = path.join(dir, 'plain');
     fs.writeFileSync(p, 'x');
