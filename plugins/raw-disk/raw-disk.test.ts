@@ -130,3 +130,50 @@ async function expectError(p: Promise<unknown>, kind: string): Promise<void> {
   }
   expect.fail(`expected a ${kind} error`);
 }
+
+describe('plugins/raw-disk reads from the page cache (preadv2 RWF_NOWAIT)', () => {
+  let dir: string;
+  let file: string;
+  let data: Buffer;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rawdisk-nowait-'));
+    file = path.join(dir, 'disk.img');
+    data = randomBytes(512 * 1024);
+    fs.writeFileSync(file, data); // just written: in the page cache
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('answers cached scatter-gather reads without the pool, with the right bytes', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: true });
+    const x = new Uint8Array(7), y = new Uint8Array(4089), z = new Uint8Array(new ArrayBuffer(8192), 4096, 512);
+    await d.read(12288n, [x, y, z]);
+    expect(Buffer.compare(Buffer.concat([x, y, z]), data.subarray(12288, 12288 + 4608))).to.equal(0);
+    expect(d.cacheHits).to.equal(1);
+    await d.close();
+  });
+
+  it('larger reads and reads with noWaitReads off take the pool and read the same bytes', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: true });
+    const big = new Uint8Array(512 * 1024);
+    await d.read(0n, [big]);
+    expect(Buffer.compare(big, data)).to.equal(0);
+    expect(d.cacheHits, 'over NOWAIT_READ_MAX').to.equal(0);
+    d.noWaitReads = false;
+    const small = new Uint8Array(4096);
+    await d.read(4096n, [small]);
+    expect(Buffer.compare(small, data.subarray(4096, 8192))).to.equal(0);
+    expect(d.cacheHits).to.equal(0);
+    await d.close();
+  });
+
+  it('a read past the end of a file that shrank: cached part copied, the rest zero-filled by the pool path', async () => {
+    const d = RawFileDisk.open({ path: file, readOnly: false });
+    fs.truncateSync(file, 6144); // shrinks under the open disk (size stays as opened)
+    const b = new Uint8Array(4096).fill(0xee);
+    await d.read(4096n, [b]);
+    expect(Buffer.compare(b.subarray(0, 2048), data.subarray(4096, 6144))).to.equal(0);
+    expect(b.subarray(2048).every((v) => v === 0)).to.equal(true);
+    expect(d.cacheHits).to.equal(0);
+    await d.close();
+  });
+});

@@ -23,7 +23,8 @@ export interface QueueHandlerDeps {
  * Serves one virtqueue of a virtio-blk device. A wakeup (queue notification, rate
  * limiter timer, or the yield after QUEUE_BUDGET chains) pops chains, validates them
  * and starts their I/O without waiting for it. Completions arriving in the same loop
- * turn are returned to the used ring together, with at most one interrupt (and only
+ * turn are returned to the used ring together (the last one in flight returns them at
+ * once, earlier ones wait for a setImmediate), with at most one interrupt (and only
  * when the driver asked: needsNotification, EVENT_IDX aware). A request the rate
  * limiter refuses is kept (never dropped) and the queue pauses until the limiter's
  * timer calls process() again. After a driver error the handler stops touching the queue.
@@ -34,6 +35,8 @@ export class BlkQueueHandler {
   private inflight = 0;
   private completed: { head: number; len: number }[] = [];
   private flushPending = false;
+  /** Inside process(): completions wait for its closing flush. */
+  private processing = false;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   private readonly defer: (cb: () => void) => void;
@@ -50,6 +53,7 @@ export class BlkQueueHandler {
   process(): void {
     if (this.stopped) return;
     const q = this.d.queue;
+    this.processing = true;
     try {
       if (this.deferred) {
         if (!this.start(this.deferred)) return;
@@ -69,6 +73,7 @@ export class BlkQueueHandler {
     } catch (err) {
       this.fail(`queue ${q.index}: ${(err as Error).message}`);
     } finally {
+      this.processing = false;
       this.flush();
     }
   }
@@ -90,6 +95,11 @@ export class BlkQueueHandler {
     void executeRequest(req, this.d.exec).then((status) => {
       this.inflight--;
       this.complete(req, status);
+      // The last request in flight returns the batch at once: a read the page cache answered
+      // completes in this microtask checkpoint, and one more loop turn (setImmediate) would only
+      // delay its interrupt. While others are in flight, completions wait for the deferred flush
+      // so a batch still takes one interrupt.
+      if (this.inflight === 0 && !this.processing) { this.flush(); return; }
       if (!this.flushPending) {
         this.flushPending = true;
         this.defer(() => { this.flushPending = false; this.flush(); });
