@@ -44,7 +44,9 @@ export function buildProgram(): Command {
         process.exitCode = r.exitCode ?? ExitCode.error;
         return;
       }
-      if (!opts.force && (await planVm(config)).plugins.some((p) => p.plugin.manifest.name === 'kvm')) {
+      // Planned once: the host check looks at the plugins, the run reuses the plan.
+      const plan = opts.force ? undefined : await planVm(config);
+      if (plan?.plugins.some((p) => p.plugin.manifest.name === 'kvm')) {
         // Say so plainly before anything starts where this host's KVM cannot boot Linux (PVM, none).
         const { detectHost, describeKvmHost } = await import('../../hosts/sandbox/detect.js');
         const host = detectHost();
@@ -54,7 +56,7 @@ export function buildProgram(): Command {
           return;
         }
       }
-      const r = await runVm(config);
+      const r = await runVm(config, { plan });
       process.exitCode = r.exitCode;
     });
 

@@ -112,6 +112,31 @@ describe('assembleVm / runVm', () => {
     expect((await rejects(planVm(path.join(tmp, 'd.yaml'), noDiscovery))).message).to.match(/'mock-hypervisor' and 'hv2' both provide 'Hypervisor'/);
   });
 
+  it('scans node_modules only when a listed name is not among the repository plugins (or for error hints)', async () => {
+    const plugins = path.join(tmp, 'plugins');
+    writePlugin(path.join(plugins, 'local'), { name: 'local' }, 'export default { register() { return []; } };');
+    const nm = path.join(tmp, 'nm');
+    fs.mkdirSync(path.join(nm, 'bad'), { recursive: true });
+    fs.writeFileSync(path.join(nm, 'bad', 'package.json'), '{ "vmmPlugin": nope');
+    fs.mkdirSync(path.join(nm, 'npm-one'), { recursive: true });
+    fs.writeFileSync(path.join(nm, 'npm-one', 'package.json'), JSON.stringify({ name: 'npm-one', vmmPlugin: { name: 'npm-one', version: '1.0.0', entry: './i.js' } }));
+    fs.writeFileSync(path.join(nm, 'npm-one', 'i.js'), 'export default { register() { return []; } };');
+    const broken: string[] = [];
+    const discovery = { pluginDirs: [plugins], nodeModules: [nm], onBroken: (e: Error) => broken.push(e.message) };
+    fs.writeFileSync(path.join(tmp, 'a.yaml'), 'plugins:\n  - name: local\n');
+    const a = await planVm(path.join(tmp, 'a.yaml'), { discovery });
+    expect(a.plugins.map((p) => p.instance)).to.deep.equal(['local']);
+    expect(broken, 'node_modules was not read').to.deep.equal([]);
+    expect([...a.discovered.keys()].sort(), 'the plan still lists every plugin on request').to.deep.equal(['local', 'npm-one']);
+    fs.writeFileSync(path.join(tmp, 'b.yaml'), 'plugins:\n  - name: local\n  - name: npm-one\n');
+    broken.length = 0;
+    const b = await planVm(path.join(tmp, 'b.yaml'), { discovery });
+    expect(b.plugins.map((p) => `${p.instance}:${p.plugin.source}`)).to.deep.equal(['local:repo', 'npm-one:npm']);
+    expect(broken).to.have.length(1);
+    fs.writeFileSync(path.join(tmp, 'c.yaml'), 'plugins:\n  - name: nope\n');
+    expect((await rejects(planVm(path.join(tmp, 'c.yaml'), { discovery }))).message).to.contain('(discovered: local, npm-one)');
+  });
+
   it('runVm without a machine plugin fails clearly; exit codes map stop reasons', async () => {
     const e = await rejects(runVm({ config: {} }, { ...noDiscovery, logger, signals: [] }));
     expect(e.message).to.contain("no plugin provides 'Machine'");

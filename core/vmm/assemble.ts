@@ -29,6 +29,11 @@ export interface AssembleOptions extends PlanOptions {
    * Hypervisor for MockHypervisor. Its disposables are undone first on dispose.
    */
   override?: (container: DependencyContainer, plan: VmPlan) => Disposable[] | void | Promise<Disposable[] | void>;
+  /**
+   * A plan already made from the same input (planVm), e.g. by `vmm run`'s host check: used
+   * instead of planning again. runVm uses it for the first assembly only; a restart plans anew.
+   */
+  plan?: VmPlan;
   /** Resolve the Machine token when registered (default true). */
   resolveMachine?: boolean;
 }
@@ -56,7 +61,7 @@ async function disposeAll(list: Disposable[], logger: Logger): Promise<void> {
  * so far is disposed in reverse order and the error is rethrown (nothing half-started).
  */
 export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {}): Promise<AssembledVm> {
-  const plan = await planVm(input, opts);
+  const plan = opts.plan ?? await planVm(input, opts);
   const logger = opts.logger ?? createLogger();
   const c = (opts.parent ?? rootContainer).createChildContainer();
   const lifecycle = new VmLifecycle();

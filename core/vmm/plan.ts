@@ -31,6 +31,7 @@ export interface VmPlan {
   readonly source: ConfigSource;
   readonly baseDir: string;
   readonly plugins: readonly PlannedPlugin[];
+  /** Every discovered plugin (repository and npm); the npm scan runs on first access if planning did not need it. */
   readonly discovered: ReadonlyMap<string, DiscoveredPlugin>;
 }
 
@@ -56,8 +57,21 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
   const config = source.validate(VmConfigSchema, source.value);
   markStartup('config loaded');
   const baseDir = source.baseDir;
-  const discovered = opts.discovered ?? discoverPlugins(opts.discovery);
-  markStartup(`plugins discovered (${discovered.size})`);
+  // The repository's plugins first; the node_modules scan (~100 package.json files) only when a
+  // name is not found among them or an error message lists what was discovered. In-repo plugins
+  // win over npm packages of the same name, so skipping the scan never changes which plugin a
+  // name resolves to.
+  const repoOnly = opts.discovered === undefined;
+  let discovered: ReadonlyMap<string, DiscoveredPlugin> = opts.discovered
+    ?? discoverPlugins(repoOnly ? { ...opts.discovery, nodeModules: [] } : opts.discovery);
+  let complete = !repoOnly;
+  const allDiscovered = (): ReadonlyMap<string, DiscoveredPlugin> => {
+    if (!complete) { discovered = discoverPlugins(opts.discovery); complete = true; }
+    return discovered;
+  };
+  const wanted = config.plugins.filter((e) => e.path === undefined && opts.replacePlugins?.[e.name!] === undefined);
+  if (wanted.some((e) => !discovered.has(e.name!))) allDiscovered();
+  markStartup(`plugins discovered (${discovered.size}${complete ? '' : ' in the repository'})`);
 
   const instances: PluginInstance[] = [];
   const ids = new Map<string, number>();
@@ -73,7 +87,7 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     } else {
       plugin = discovered.get(entry.name!);
       if (!plugin) {
-        const known = [...discovered.keys()].sort().join(', ') || 'none';
+        const known = [...allDiscovered().keys()].sort().join(', ') || 'none';
         throw source.error(['plugins', index, 'name'], `unknown plugin '${entry.name}' (discovered: ${known})`);
       }
     }
@@ -86,7 +100,7 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
   });
 
   const hint = (token: string): string | undefined => {
-    const by = [...discovered.values()].filter((d) => d.manifest.provides.includes(token)).map((d) => d.manifest.name);
+    const by = [...allDiscovered().values()].filter((d) => d.manifest.provides.includes(token)).map((d) => d.manifest.name);
     return by.length ? `discovered plugins providing it: ${by.join(', ')}` : undefined;
   };
   const ordered = orderPlugins(instances, { coreTokens: CORE_TOKENS, cardinality: tokenCardinality, hint });
@@ -107,5 +121,8 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     plugins.push({ ...inst, module, config: cfg });
     markStartup(`plugin loaded: ${inst.instance}`);
   }
-  return { config, source, baseDir, plugins, discovered };
+  return {
+    config, source, baseDir, plugins,
+    get discovered() { return allDiscovered(); },
+  };
 }

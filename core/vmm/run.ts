@@ -24,7 +24,7 @@ export interface RunResult { reason: StopReason; exitCode: number; restarts: num
 export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<RunResult> {
   let restarts = 0;
   for (;;) {
-    const vm = await assembleVm(input, opts);
+    const vm = await assembleVm(input, restarts === 0 ? opts : { ...opts, plan: undefined });
     const machine = vm.machine;
     if (!machine) {
       await vm.dispose();
