@@ -5,7 +5,7 @@ export const X86ConfigSchema = z.strictObject({
    * How often (ms) the machine asks the vCPU runner whether every vCPU halted with
    * interrupts off (Linux's poweroff without ACPI); 0 turns it off.
    */
-  haltPollMs: z.number().int().min(0).max(60_000).default(250),
+  haltPollMs: z.number().int().min(0).max(60_000).default(500),
   /**
    * ACPI tables (MADT for the CPUs and the IOAPIC, \_S5 + PM1 registers for poweroff)
    * besides the MP table. Kernels without CONFIG_X86_MPPARSE (Debian's cloud kernel)

@@ -30,6 +30,7 @@ class FakeRunner implements VcpuRunner {
   async stop(): Promise<void> { this.stops++; this.log.push('runner.stop'); }
   polls = 0;
   async vcpuStates(): Promise<VcpuRunState[]> { this.polls++; return this.states; }
+  activity?: () => number[];
 }
 
 class RecordingDevice implements Device {
@@ -164,6 +165,20 @@ describe('X86Machine', () => {
     expect(ended, 'idle guest (interrupts on) keeps running').to.equal(undefined);
     runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
     expect(await machine.stopped).to.deep.equal({ kind: 'poweroff' });
+  });
+
+  it('does not kick vCPUs that keep exiting, and asks them once they go quiet', async () => {
+    const { machine, runner } = setup({ haltPollMs: 5 });
+    let counter = 0;
+    let busy = true;
+    runner.activity = () => (busy ? [++counter, counter] : [counter, counter]);
+    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
+    await machine.start();
+    await until(() => machine.haltPollsSkipped >= 10, 'ticks skipped');
+    expect(runner.polls, 'no kick while the vCPUs exit').to.equal(0);
+    busy = false;
+    expect(await machine.stopped).to.deep.equal({ kind: 'poweroff' });
+    expect(runner.polls).to.be.at.least(2);
   });
 
   it('refuses more vCPUs than KVM allows before creating any', async () => {

@@ -83,6 +83,9 @@ export class X86Machine implements Machine {
   private haltTimer?: NodeJS.Timeout;
   private haltHits = 0;
   private polling = false;
+  /** Halt-watch ticks that asked the vCPUs (kicking them) and ticks skipped because they were active. */
+  haltPolls = 0;
+  haltPollsSkipped = 0;
   private stopping?: Promise<void>;
   /** The last boot plan (entry point, boot structures), for diagnostics and tests. */
   plan?: BootPlan;
@@ -171,18 +174,34 @@ export class X86Machine implements Machine {
     void this.stop(reason);
   };
 
-  /** Polls the runner (when it can tell) for Linux's no-ACPI poweroff: all vCPUs halted, interrupts off. */
+  /**
+   * Polls the runner (when it can tell) for Linux's no-ACPI poweroff: all vCPUs halted, interrupts off.
+   * Asking costs each running vCPU a kick, so a poll is skipped while the runner's activity counters
+   * show exits since the last tick (a vCPU that exits is not halted for good): a busy boot is never
+   * kicked, an idle or powered-off guest is asked once a tick.
+   */
   private startHaltWatch(): void {
-    const ms = this.d.haltPollMs ?? 250;
+    const ms = this.d.haltPollMs ?? 500;
     const runner = this.runner;
     if (!ms || !runner?.vcpuStates) {
       this.d.logger.debug('runner cannot report vCPU states: a guest poweroff without ACPI will not end the VM (use reboot)');
       return;
     }
     this.haltHits = 0;
+    let seen: number[] | undefined;
     this.haltTimer = setInterval(() => {
       if (this.polling || this.state !== 'running') return;
+      const now = runner.activity?.();
+      // the first tick only takes the baseline
+      const moved = now !== undefined && (seen === undefined || now.some((n, i) => n !== seen![i]));
+      seen = now;
+      if (moved) {
+        this.haltHits = 0;
+        this.haltPollsSkipped++;
+        return;
+      }
       this.polling = true;
+      this.haltPolls++;
       runner.vcpuStates!().then((states) => {
         this.haltHits = isPoweredOffByHalt(states) ? this.haltHits + 1 : 0;
         // Two polls in a row: a guest in this state cannot leave it (no interrupt can wake it).

@@ -17,4 +17,16 @@ describe('SharedExitStats', () => {
     expect(t).to.match(/^io\s+4\s+0\.00 ms\s+1\.00 µs\/exit$/m);
     expect(t).to.include('in guest: 2.00 ms');
   });
+
+  it('counts activity per vCPU from every exit kind but kicks (intr)', () => {
+    const s = new SharedExitStats();
+    const a = new Float64Array(s.add()), b = new Float64Array(s.add());
+    const at = (k: (typeof STAT_KINDS)[number]) => STAT_KINDS.indexOf(k) * 2;
+    a[at('io')] = 2; a[at('pio-fast-ring')] = 5; a[at('intr')] = 7;
+    b[at('intr')] = 3;
+    a[at('io') + 1] = 1e9; // nanoseconds are not counts
+    expect(s.activity()).to.deep.equal([7, 0]);
+    b[at('mmio-fast-read')] = 1;
+    expect(s.activity()).to.deep.equal([7, 1]);
+  });
 });

@@ -29,6 +29,16 @@ export class SharedExitStats implements VcpuExitStats {
     return out;
   }
 
+  /** Per vCPU: exits of every kind but 'intr' (kicks), fast-path exits included. */
+  activity(): number[] {
+    const intr = STAT_KINDS.indexOf('intr');
+    return this.perVcpu.map((s) => {
+      let n = 0;
+      for (let i = 0; i < STAT_KINDS.length; i++) if (i !== intr) n += s[i * 2]!;
+      return n;
+    });
+  }
+
   /** Nanoseconds all vCPUs spent inside KVM_RUN. */
   get guestNs(): number { return this.perVcpu.reduce((a, s) => a + s[STAT_KINDS.length * 2], 0); }
 

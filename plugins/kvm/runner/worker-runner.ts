@@ -303,6 +303,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
     }));
   }
 
+  activity(): number[] { return this.stats.activity(); }
+
   private kickAll(): void { for (const s of this.slots) if (s.running) s.vcpu.kick(); }
 
   async pause(): Promise<void> {
