@@ -306,6 +306,41 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       expect(h.interrupts).to.deep.equal([0]);
     });
 
+    it('a batch the disk answers at once goes back before the next loop turn, with one interrupt', async () => {
+      const d = h.drivers[0];
+      for (let i = 0; i < 4; i++) d.read(BigInt(i), 512);
+      h.kick();
+      for (let i = 0; i < 20; i++) await Promise.resolve(); // microtasks only: no setImmediate ran
+      expect(d.mq.usedIdx).to.equal(4);
+      expect(h.interrupts).to.deep.equal([0]);
+    });
+
+    it('while a slow request is in flight, finished ones go back on the next loop turn (not held for it)', async () => {
+      let open!: () => void;
+      const gate = new Promise<void>((res) => { open = res; });
+      const slow: DiskBackend = Object.assign(Object.create(disk) as DiskBackend, {
+        read: async (offset: bigint, into: Uint8Array[]) => { if (offset === 0n) await gate; return disk.read(offset, into); },
+      });
+      const dev2 = make(slow);
+      const h2 = activateBlk(dev2, events);
+      const d = h2.drivers[0];
+      const r0 = d.read(0n, 512);
+      d.read(8n, 512);
+      d.read(16n, 512);
+      h2.kick();
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+      expect(d.mq.usedIdx, 'the fast two wait for the deferred flush').to.equal(0);
+      await new Promise((res) => setImmediate(res));
+      expect(d.mq.usedIdx).to.equal(2);
+      expect(h2.interrupts).to.deep.equal([0]);
+      d.mq.setUsedEvent(2); // the driver consumed both and asks for the next one
+      open();
+      await dev2.idle();
+      expect(d.mq.usedIdx).to.equal(3);
+      expect(d.status(r0)).to.equal(OK);
+      expect(h2.interrupts).to.deep.equal([0, 0]);
+    });
+
     it('after reset, completions of requests in flight do not touch the used ring', async () => {
       const d = h.drivers[0];
       const r = d.read(0n, 512);
