@@ -125,6 +125,27 @@ describe('plugins/virtio-net VirtioNet', () => {
       expect(h.mqs[1].readUsed()).to.have.length(3);
     });
 
+    it('a TX kick also delivers what the backend already holds for the guest, then raises both interrupts', () => {
+      const dev = make();
+      const h = activateNet(dev, events);
+      h.driver.addRxBuffers(4, 2048);
+      h.run();
+      const answer = frame(80, 9);
+      backend.inbox[0].push(withHeader(answer)); // waiting, but no readiness reported yet
+      const seen: string[] = [];
+      const spy = sinon.spy(backend, 'send');
+      h.interrupts.length = 0;
+      h.driver.sendTx(withHeader(frame(100)));
+      const origPush = h.interrupts.push.bind(h.interrupts);
+      h.interrupts.push = (...q: number[]) => { seen.push(`irq${q[0]} after ${h.driver.readRx().length ? 'rx' : 'no rx'}`); return origPush(...q); };
+      h.kick(1);
+      expect(spy.callCount).to.equal(1);
+      expect(dev.metrics.pair(0)).to.include({ txFrames: 1, rxFrames: 1, txKicks: 1 });
+      // Both used rings were written before the first interrupt: one guest interrupt can serve both.
+      expect(seen[0]).to.equal('irq1 after rx');
+      expect([...h.interrupts].sort()).to.deep.equal([0, 1]);
+    });
+
     it('drops chains too short for a header or an Ethernet header, and oversized ones, and goes on', () => {
       const dev = make();
       const h = activateNet(dev, events);

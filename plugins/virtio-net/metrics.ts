@@ -20,12 +20,27 @@ export interface NetQueueMetrics {
   /** Backend write failures. */
   txErrors: number;
   txThrottled: number;
+  /** Used-buffer interrupts raised (RX and TX queues); txInterrupts is the TX share. */
   interrupts: number;
+  txInterrupts: number;
+  /** TX queue notifications (guest kicks) served. */
+  txKicks: number;
+  /** RX queue notifications (the driver added buffers after RX ran dry). */
+  rxKicks: number;
+  /** Backend-readable wakeups of the RX path. */
+  rxWakeups: number;
+  /** Frames carrying a GSO type (TSO/UFO segments of up to 64 KiB), per direction. */
+  txGso: number;
+  rxGso: number;
+  /** Calls of the queue handlers and the main-thread time they took (µs, whole). */
+  handlerCalls: number;
+  handlerUs: number;
 }
 
 const zero = (): NetQueueMetrics => ({
   rxFrames: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, rxBadChains: 0, rxNoBuffers: 0, rxThrottled: 0,
   txFrames: 0, txBytes: 0, txDropped: 0, txMalformed: 0, txErrors: 0, txThrottled: 0, interrupts: 0,
+  txInterrupts: 0, txKicks: 0, rxKicks: 0, rxWakeups: 0, txGso: 0, rxGso: 0, handlerCalls: 0, handlerUs: 0,
 });
 
 export interface NetCtrlMetrics {

@@ -62,10 +62,11 @@ export class RxHandler {
   get holding(): boolean { return this.pending > 0; }
   get pooledChains(): number { return this.pool.length; }
 
-  /** One wakeup (backend readable, RX queue notified, limiter ready, backoff over). */
-  process(): void {
+  /** One wakeup (backend readable, RX queue notified, limiter ready, backoff over); `signal` false leaves the interrupt to the caller's signal(). */
+  process(signal = true): void {
     if (this.stopped || this.backoff) return;
     const q = this.d.queue;
+    const t0 = performance.now();
     let handled = 0;
     try {
       for (;;) {
@@ -99,7 +100,9 @@ export class RxHandler {
     } catch (err) {
       this.fail(`RX queue ${q.index}: ${(err as Error)?.message ?? String(err)}`);
     } finally {
-      this.signal();
+      if (signal) this.signal();
+      this.d.metrics.handlerCalls++;
+      this.d.metrics.handlerUs += Math.round((performance.now() - t0) * 1000);
     }
   }
 
@@ -205,13 +208,15 @@ export class RxHandler {
   }
 
   private finish(bytes: number): void {
+    if (this.scratch[1] !== 0) this.d.metrics.rxGso++;
     this.d.metrics.rxFrames++;
     this.d.metrics.rxBytes += bytes - VNET_HDR_SIZE;
     this.pending = 0;
     this.charged = false;
   }
 
-  private signal(): void {
+  /** Raises the used-buffer interrupt if frames went in and the driver wants to hear of it. */
+  signal(): void {
     if (!this.usedAdded || this.stopped) return;
     this.usedAdded = false;
     try {

@@ -1,3 +1,5 @@
+import type { HostIovec } from '../iovec.js';
+
 /**
  * What the virtio-net device needs from a network backend (tap, datagram socket,
  * an in-memory double). Each queue pair has one fd the device watches on the main
@@ -23,6 +25,11 @@ export interface NetBackend {
    * the backend refused it (bad header, device gone).
    */
   send(queue: number, frame: Uint8Array): boolean;
+  /**
+   * Optional zero-copy send: one frame (header included when vnetHeader) gathered from
+   * host addresses (guest RAM) in `iov`, in one call. Same results as send().
+   */
+  sendv?(queue: number, iov: HostIovec): boolean;
   /**
    * Reads one frame into `buf` (header included when vnetHeader). Returns its length,
    * which may exceed buf.length when the frame was truncated (the device drops it);

@@ -20,6 +20,8 @@ export const net = {
   send: lib.func('intptr_t send(int fd, const uint8_t *buf, uintptr_t len, int flags)'),
   sendto: lib.func('intptr_t sendto(int fd, const uint8_t *buf, uintptr_t len, int flags, const uint8_t *addr, uint32_t alen)'),
   recv: lib.func('intptr_t recv(int fd, _Out_ uint8_t *buf, uintptr_t len, int flags)'),
+  /** writev(fd, struct iovec *iov, iovcnt): the iovec array is passed as bytes (see HostIovec). */
+  writev: lib.func('intptr_t writev(int fd, const uint8_t *iov, int iovcnt)'),
   /** ioctl(fd, req, int *) for TUNSETVNETHDRSZ / TUNGETVNETHDRSZ / TUNGETFEATURES. */
   ioctlIntPtr: lib.func('int ioctl(int fd, unsigned long req, _Inout_ int *arg)'),
   /** ioctl(fd, req, struct ifreq *) for TUNSETIFF / TUNGETIFF / TUNSETQUEUE. */

@@ -7,6 +7,9 @@ import { decodeHeader } from '../header.js';
 import { arp, ethernet, icmpEcho, inetChecksum, ipv4, ipv4Packet } from '../testing.js';
 import { ifreq, net, Tun } from './native.js';
 import { TapBackend } from './tap.js';
+import { GuestAddress } from '../../../core/address.js';
+import { createAnonymousMmapMemory } from '../../../core/memory/index.js';
+import { HostIovec } from '../iovec.js';
 
 const MAC = Uint8Array.of(0x02, 0x54, 0, 0xaa, 0xbb, 0xcc);
 const HOST_IP = '10.213.77.1';
@@ -103,5 +106,26 @@ describe('plugins/virtio-net TapBackend (real /dev/net/tun)', function () {
     expect(inetChecksum(icmp)).to.equal(0);
     expect(Buffer.from(icmp.subarray(8)).equals(payload)).to.equal(true);
     expect(decodeHeader(reply!.hdr).gsoType).to.equal(0);
+  });
+
+  it('sendv gathers a frame straight from guest RAM (writev of host addresses): the host answers it', async () => {
+    tap = TapBackend.open({ name, create: true });
+    execFileSync('ip', ['link', 'set', 'dev', name, 'up'], { timeout: 5000 });
+    execFileSync('ip', ['addr', 'add', `${HOST_IP}/30`, 'dev', name], { timeout: 5000 });
+    const mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 1n << 20n }], backend: 'anonymous' });
+    try {
+      const bcast = new Uint8Array(6).fill(0xff);
+      const frame = Buffer.concat([new Uint8Array(VNET_HDR_SIZE), ethernet(bcast, MAC, 0x0806, arp(1, MAC, ipv4(GUEST_IP), new Uint8Array(6), ipv4(HOST_IP)))]);
+      // The frame in three guest buffers (header, 20 bytes, the rest), scattered in guest RAM.
+      const pieces = [{ at: 0x1000, from: 0, to: VNET_HDR_SIZE }, { at: 0x8000, from: VNET_HDR_SIZE, to: 32 }, { at: 0x3000, from: 32, to: frame.length }];
+      for (const p of pieces) mem.write(GuestAddress.of(p.at), frame.subarray(p.from, p.to));
+      const iov = new HostIovec();
+      expect(iov.fill(mem, pieces.map((p) => ({ addr: GuestAddress.of(p.at), len: p.to - p.from })))).to.equal(true);
+      expect(iov.count).to.equal(3);
+      expect(tap.sendv(0, iov)).to.equal(true);
+      const arpReply = await recvMatching(tap, (f) => f[12] === 0x08 && f[13] === 0x06 && f[21] === 2);
+      expect(arpReply, 'ARP reply from the host').to.not.equal(undefined);
+      expect([...arpReply!.frame.subarray(38, 42)]).to.deep.equal([...ipv4(GUEST_IP)]);
+    } finally { mem.close(); }
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { c, errno, ERRNO, errnoName, O_CLOEXEC, O_NONBLOCK, O_RDWR } from '../../../core/native/libc.js';
 import { VNET_HDR_SIZE } from '../constants.js';
+import type { HostIovec } from '../iovec.js';
 import type { BackendOffloads, GuestOffloads, NetBackend } from './backend.js';
 import { NetBackendError } from './errors.js';
 import { F_GETFL, F_SETFL, IFNAMSIZ, ifreq, ifreqFlags, ifreqName, net, Tun } from './native.js';
@@ -134,6 +135,16 @@ export class TapBackend implements NetBackend {
     const e = errno();
     if (e === ERRNO.EAGAIN || e === ERRNO.ENOBUFS) return false;
     throw new NetBackendError('Send', `${this.name}: write failed: ${errnoName(e)} (${e})`, { errno: e, queue });
+  }
+
+  sendv(queue: number, iov: HostIovec): boolean {
+    const fd = this.live(queue, 'Send');
+    // The iovec bytes live for this call only; the addresses they hold are guest RAM (HostIovec).
+    const n = net.writev(fd, iov.bytes, iov.count) as number;
+    if (n >= 0) return true;
+    const e = errno();
+    if (e === ERRNO.EAGAIN || e === ERRNO.ENOBUFS) return false;
+    throw new NetBackendError('Send', `${this.name}: writev failed: ${errnoName(e)} (${e})`, { errno: e, queue });
   }
 
   recv(queue: number, buf: Uint8Array): number {
