@@ -1,0 +1,180 @@
+/**
+ * Builds the start-up bundle of a compiled tree: `node <build>/hosts/bundle/build.js` writes
+ * <build>/bundle/ with esbuild (code splitting, ESM) from the compiled JavaScript, so the
+ * decorators and their metadata are tsc's. Why: in the nested sandbox (QEMU TCG) Node's module
+ * loader costs ~30 ms per file and `vmm run` loads ~430 files (zod alone ~95) before it reads its
+ * config; the bundle loads a handful.
+ *
+ * Layout: the bundle mirrors the build folder for its entry points (core/cli/run-main.js and each
+ * repository plugin's entry, e.g. plugins/x86/plugin.js), shared code goes to core/chunks/, two
+ * levels deep like core/plugin/locations.js, which finds the build folder from its own URL: so
+ * discovery maps manifests to the bundle's plugin entries unchanged, and core singletons (startup
+ * timings, the root container) exist once. Packages whose instance must be shared with plugins
+ * outside the bundle (tsyringe: its decorators keep state per copy; reflect-metadata) and native
+ * ones (koffi) stay outside and are loaded with require(), which also spares Node's CJS export
+ * lexer. A file that starts a worker from `new URL('./x.js', import.meta.url)` gets x.js bundled
+ * (standalone) beside every output that holds it.
+ *
+ * esbuild is not a dependency of the project: install it as a devDependency, or point
+ * TSVMM_ESBUILD at its package folder (e.g. one `npx --yes esbuild@0.25.12` fetched).
+ */
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BUNDLE_DIR } from './select.js';
+import { fileSig, repoManifests, STAMP_FILE, STAMP_VERSION, type BundleStamp, type FileSig } from './stamp.js';
+import { BundleError } from './errors.js';
+
+/** The part of esbuild's API used here. */
+interface EsbuildPlugin { name: string; setup(b: { onResolve: Function; onLoad: Function }): void }
+interface Metafile {
+  inputs: Record<string, { bytes: number }>;
+  outputs: Record<string, { inputs: Record<string, unknown>; entryPoint?: string }>;
+}
+interface Esbuild { build(o: Record<string, unknown>): Promise<{ metafile?: Metafile; warnings: unknown[] }> }
+
+/** Loaded with require() from the chunk that uses them, never inlined (see the header). */
+export const REQUIRED_EXTERNALS = ['tsyringe', 'reflect-metadata', 'koffi'] as const;
+
+const BANNER = "import { createRequire as __tsvmmCreateRequire } from 'node:module'; const require = __tsvmmCreateRequire(import.meta.url);";
+const WORKER_URL = /new URL\(\s*['"]\.\/([\w.-]+\.js)['"]\s*,\s*import\.meta\.url\s*\)/g;
+
+export interface BuildOptions {
+  /** The compiled tree (dist/ or .build/<name>). */
+  distDir: string;
+  repoRoot: string;
+  esbuild: Esbuild;
+  /** Default <distDir>/bundle. */
+  outDir?: string;
+}
+
+export interface BuildResult { outDir: string; entries: string[]; outputs: string[]; bytes: number }
+
+/** The compiled entry points: the CLI and each repository plugin whose entry is built. */
+export function bundleEntries(distDir: string, repoRoot: string): string[] {
+  const entries = [path.join(distDir, 'core', 'cli', 'run-main.js')];
+  for (const rel of Object.keys(repoManifests(repoRoot))) {
+    let entry: unknown;
+    try { entry = (JSON.parse(fs.readFileSync(path.join(repoRoot, rel), 'utf8')) as { entry?: unknown }).entry; } catch { continue; }
+    if (typeof entry !== 'string') continue;
+    const js = path.resolve(distDir, path.dirname(rel), entry);
+    if (fs.existsSync(js) && js.startsWith(distDir + path.sep)) entries.push(js);
+  }
+  return entries;
+}
+
+/** esbuild plugin: `import x from 'tsyringe'` becomes require('tsyringe') with the same named exports. */
+function requireExternals(): EsbuildPlugin {
+  const req = createRequire(import.meta.url);
+  const filter = new RegExp(`^(${REQUIRED_EXTERNALS.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'tsvmm-require-externals',
+    setup(b) {
+      b.onResolve({ filter }, (a: { path: string }) => ({ path: a.path, namespace: 'tsvmm-require' }));
+      b.onLoad({ filter: /.*/, namespace: 'tsvmm-require' }, (a: { path: string }) => {
+        const mod = req(a.path) as Record<string, unknown>;
+        const names = Object.keys(mod).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
+        const lines = [
+          "import { createRequire } from 'node:module';",
+          `const m = createRequire(import.meta.url)(${JSON.stringify(a.path)});`,
+          'export default m;',
+          // `export { x as in }`: export names may be reserved words (koffi exports `in`)
+          ...names.map((n, i) => `const e${i} = m[${JSON.stringify(n)}]; export { e${i} as ${n} };`),
+        ];
+        return { contents: lines.join('\n'), loader: 'js', resolveDir: path.dirname(fileURLToPath(import.meta.url)) };
+      });
+    },
+  };
+}
+
+const common = (esb: { plugins: EsbuildPlugin[] }) => ({
+  bundle: true, format: 'esm', platform: 'node', target: 'node20', metafile: true, logLevel: 'silent',
+  banner: { js: BANNER }, legalComments: 'none', ...esb,
+});
+
+export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
+  const distDir = path.resolve(o.distDir);
+  const outDir = path.resolve(o.outDir ?? path.join(distDir, BUNDLE_DIR));
+  const entries = bundleEntries(distDir, o.repoRoot);
+  fs.rmSync(outDir, { recursive: true, force: true });
+  const r = await o.esbuild.build({
+    ...common({ plugins: [requireExternals()] }),
+    entryPoints: entries, outbase: distDir, outdir: outDir, splitting: true,
+    chunkNames: 'core/chunks/[name]-[hash]',
+  });
+  const meta = r.metafile!;
+  const abs = (p: string) => path.resolve(process.cwd(), p);
+
+  // Workers started from a URL beside the file: bundle each one next to every output holding that file.
+  const workers = new Map<string, Set<string>>(); // worker source -> output folders
+  for (const input of Object.keys(meta.inputs)) {
+    const file = abs(input);
+    if (!file.startsWith(distDir + path.sep) || !file.endsWith('.js')) continue;
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(WORKER_URL)) {
+      const src = path.join(path.dirname(file), m[1]);
+      if (!fs.existsSync(src)) throw new BundleError('Worker', `${file} starts ${m[1]}, which does not exist`, { file, worker: src });
+      for (const [out, info] of Object.entries(meta.outputs)) {
+        if (Object.keys(info.inputs).some((i) => abs(i) === file)) {
+          const dirs = workers.get(src) ?? new Set<string>();
+          dirs.add(path.dirname(abs(out)));
+          workers.set(src, dirs);
+        }
+      }
+    }
+  }
+  const inputs = new Set(Object.keys(meta.inputs).map(abs));
+  for (const [src, dirs] of workers) {
+    for (const dir of dirs) {
+      const w = await o.esbuild.build({ ...common({ plugins: [requireExternals()] }), entryPoints: [src], outfile: path.join(dir, path.basename(src)) });
+      for (const i of Object.keys(w.metafile!.inputs)) inputs.add(abs(i));
+    }
+  }
+
+  // core/plugin/locations.js finds the build folder two levels above itself: check every copy.
+  for (const [out, info] of Object.entries(meta.outputs)) {
+    if (!Object.keys(info.inputs).some((i) => abs(i) === path.join(distDir, 'core', 'plugin', 'locations.js'))) continue;
+    const depth = path.relative(outDir, path.dirname(abs(out))).split(path.sep).length;
+    if (depth !== 2) throw new BundleError('Layout', `${out}: holds core/plugin/locations.js ${depth} levels below the bundle (must be 2)`, { output: out });
+  }
+
+  const stampInputs: Record<string, FileSig> = {};
+  const sig = (file: string) => {
+    const s = fileSig(file);
+    if (!s) throw new BundleError('Input', `${file}: vanished during the build`, { file });
+    stampInputs[path.relative(o.repoRoot, file)] = s;
+  };
+  for (const file of inputs) {
+    if (file.includes(`${path.sep}node_modules${path.sep}`)) {
+      // one package.json per inlined package: installing another version changes it
+      const nm = `${path.sep}node_modules${path.sep}`;
+      const base = file.slice(0, file.lastIndexOf(nm) + nm.length);
+      const rest = file.slice(base.length).split(path.sep);
+      sig(path.join(base, ...rest.slice(0, rest[0].startsWith('@') ? 2 : 1), 'package.json'));
+    } else if (fs.existsSync(file)) sig(file);
+  }
+  const outputs: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else outputs.push(path.relative(outDir, p));
+    }
+  };
+  walk(outDir);
+  outputs.sort();
+  const stamp: BundleStamp = { version: STAMP_VERSION, inputs: stampInputs, manifests: repoManifests(o.repoRoot), outputs };
+  fs.writeFileSync(path.join(outDir, STAMP_FILE), `${JSON.stringify(stamp, null, 1)}\n`);
+  const bytes = outputs.reduce((n, f) => n + fs.statSync(path.join(outDir, f)).size, 0);
+  return { outDir, entries, outputs, bytes };
+}
+
+/** Loads esbuild: TSVMM_ESBUILD (its package folder) or the installed package. */
+export async function loadEsbuild(env: NodeJS.ProcessEnv = process.env): Promise<Esbuild> {
+  const spec = env.TSVMM_ESBUILD ? pathToFileURL(createRequire(path.join(path.resolve(env.TSVMM_ESBUILD), 'x.js')).resolve('esbuild')).href : 'esbuild';
+  try {
+    const m = await import(spec) as Esbuild & { default?: Esbuild };
+    return typeof m.build === 'function' ? m : m.default!;
+  } catch (err) {
+    throw new BundleError('NoEsbuild', `cannot load esbuild (${(err as Error).message}): add it as a devDependency or set TSVMM_ESBUILD to its package folder`, {}, { cause: err });
+  }
+}

@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildLocations } from '../../core/plugin/locations.js';
+import { bundleEntries, REQUIRED_EXTERNALS } from './build.js';
+import { chooseEntry, commandOf } from './select.js';
+import { fileSig, repoManifests, staleReason, STAMP_FILE, STAMP_VERSION, type BundleStamp } from './stamp.js';
+
+describe('start-up bundle: stamp and entry choice', () => {
+  let tmp: string, repo: string, dist: string, bundle: string;
+  const write = (file: string, text: string) => { fs.mkdirSync(path.dirname(file), { recursive: true }); fs.writeFileSync(file, text); };
+  const stampNow = (): void => {
+    const stamp: BundleStamp = {
+      version: STAMP_VERSION,
+      inputs: { 'dist/core/a.js': fileSig(path.join(dist, 'core', 'a.js'))! },
+      manifests: repoManifests(repo),
+      outputs: ['core/cli/run-main.js'],
+    };
+    write(path.join(bundle, STAMP_FILE), JSON.stringify(stamp));
+  };
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-bundle-'));
+    repo = path.join(tmp, 'repo');
+    dist = path.join(repo, 'dist');
+    bundle = path.join(dist, 'bundle');
+    write(path.join(repo, 'package.json'), '{}');
+    write(path.join(repo, 'plugins', 'one', 'vmm-plugin.json'), '{"name":"one","entry":"./plugin.js"}');
+    write(path.join(dist, 'core', 'a.js'), 'export const a = 1;');
+    write(path.join(dist, 'plugins', 'one', 'plugin.js'), 'export default {};');
+    write(path.join(bundle, 'core', 'cli', 'run-main.js'), '');
+    stampNow();
+  });
+  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  let bundled: string, plain: string;
+  beforeEach(() => {
+    bundled = path.join(dist, 'bundle', 'core', 'cli', 'run-main.js');
+    plain = path.join(dist, 'core', 'cli', 'run-main.js');
+  });
+
+  it('a fresh bundle serves run and validate; other commands, --sandbox and VMM_BUNDLE=0 use the plain tree', () => {
+    expect(staleReason(bundle, repo)).to.equal(undefined);
+    expect(chooseEntry(dist, repo, ['run', 'vm.yaml'], {})).to.deep.equal({ entry: bundled, bundled: true });
+    expect(chooseEntry(dist, repo, ['--force', 'run', 'vm.yaml'], {}).entry).to.equal(bundled);
+    expect(chooseEntry(dist, repo, ['validate', 'vm.yaml'], {}).entry).to.equal(bundled);
+    for (const args of [['plugins'], ['image', 'info', 'x'], [], ['--help'], ['run', '--sandbox', 'vm.yaml']]) {
+      expect(chooseEntry(dist, repo, args, {}).entry, args.join(' ')).to.equal(plain);
+    }
+    expect(chooseEntry(dist, repo, ['run', 'vm.yaml'], { VMM_BUNDLE: '0' }).entry).to.equal(plain);
+    expect(commandOf(['-x', 'validate', 'y'])).to.equal('validate');
+  });
+
+  it('is stale once a compiled input changes, a manifest appears, changes or goes, or an output is missing', () => {
+    write(path.join(dist, 'core', 'a.js'), 'export const a = 22;');
+    expect(staleReason(bundle, repo)).to.match(/dist\/core\/a\.js changed/);
+    expect(chooseEntry(dist, repo, ['run', 'vm.yaml'], {}).entry).to.equal(plain);
+    stampNow();
+    write(path.join(repo, 'plugins', 'two', 'vmm-plugin.json'), '{}');
+    expect(staleReason(bundle, repo)).to.match(/plugins\/two\/vmm-plugin\.json is new/);
+    stampNow();
+    write(path.join(repo, 'plugins', 'one', 'vmm-plugin.json'), '{"name":"one","entry":"./other.js"}');
+    expect(staleReason(bundle, repo)).to.match(/plugins\/one\/vmm-plugin\.json changed/);
+    stampNow();
+    fs.rmSync(path.join(repo, 'plugins', 'two'), { recursive: true });
+    expect(staleReason(bundle, repo)).to.match(/plugins\/two\/vmm-plugin\.json is gone/);
+    stampNow();
+    fs.rmSync(path.join(bundle, 'core', 'cli', 'run-main.js'));
+    expect(staleReason(bundle, repo)).to.match(/run-main\.js is missing/);
+  });
+
+  it('no stamp, a broken stamp or another version: not used', () => {
+    fs.rmSync(path.join(bundle, STAMP_FILE));
+    expect(staleReason(bundle, repo)).to.match(/no readable bundle\.json/);
+    write(path.join(bundle, STAMP_FILE), '{ nope');
+    expect(staleReason(bundle, repo)).to.match(/no readable/);
+    write(path.join(bundle, STAMP_FILE), JSON.stringify({ version: 99, inputs: {}, manifests: {}, outputs: [] }));
+    expect(staleReason(bundle, repo)).to.match(/unknown format/);
+    expect(chooseEntry(dist, repo, ['run', 'vm.yaml'], {}).entry).to.equal(plain);
+  });
+
+  it('bundles the CLI and each repository plugin whose compiled entry exists', () => {
+    write(path.join(repo, 'plugins', 'unbuilt', 'vmm-plugin.json'), '{"name":"unbuilt","entry":"./plugin.js"}');
+    write(path.join(repo, 'plugins', 'escape', 'vmm-plugin.json'), '{"name":"escape","entry":"../../../x.js"}');
+    write(path.join(tmp, 'x.js'), '');
+    expect(bundleEntries(dist, repo)).to.deep.equal([plain, path.join(dist, 'plugins', 'one', 'plugin.js')]);
+  });
+
+  it('this repository: every plugin entry of the build is a bundle entry; shared-state packages stay outside', () => {
+    const loc = buildLocations();
+    const entries = bundleEntries(loc.distDir, loc.repoRoot).map((e) => path.relative(loc.distDir, e));
+    expect(entries).to.include('core/cli/run-main.js').and.include('plugins/kvm/plugin.js').and.include('plugins/x86/plugin.js');
+    expect(REQUIRED_EXTERNALS).to.include('tsyringe').and.include('koffi');
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * Which CLI entry bin/vmm.js loads: the bundle's (<build>/bundle/core/cli/run-main.js, one file
+ * per plugin plus shared chunks instead of ~400 modules) or the plain compiled tree's. The bundle
+ * serves the commands whose start-up time matters and that it was checked for (`run` on this
+ * host, `validate`); everything else, a stale bundle, or VMM_BUNDLE=0 uses the plain tree.
+ * Loaded before anything else: node built-ins only.
+ */
+import * as path from 'node:path';
+import { staleReason } from './stamp.js';
+
+export const BUNDLE_DIR = 'bundle';
+const BUNDLED_COMMANDS = new Set(['run', 'validate']);
+
+export interface EntryChoice {
+  /** Absolute path of the run-main.js to import. */
+  readonly entry: string;
+  readonly bundled: boolean;
+  /** Why the plain tree was chosen (VMM_DEBUG prints it). */
+  readonly why?: string;
+}
+
+/** The first word of the command line that is not an option (commander's command). */
+export const commandOf = (args: readonly string[]): string | undefined => args.find((a) => !a.startsWith('-'));
+
+export function chooseEntry(distDir: string, repoRoot: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): EntryChoice {
+  const plain = path.join(distDir, 'core', 'cli', 'run-main.js');
+  const use = (why: string): EntryChoice => ({ entry: plain, bundled: false, why });
+  if (env.VMM_BUNDLE === '0') return use('VMM_BUNDLE=0');
+  const cmd = commandOf(args);
+  if (cmd === undefined || !BUNDLED_COMMANDS.has(cmd)) return use(`command '${cmd ?? ''}' is not bundled`);
+  if (args.includes('--sandbox')) return use('--sandbox is not bundled');
+  const dir = path.join(distDir, BUNDLE_DIR);
+  const stale = staleReason(dir, repoRoot);
+  if (stale !== undefined) return use(`bundle not used: ${stale}`);
+  return { entry: path.join(dir, 'core', 'cli', 'run-main.js'), bundled: true };
+}
