@@ -7,6 +7,7 @@ import type { NetBackend } from './backends/backend.js';
 import { NetBackendError } from './backends/errors.js';
 import { ETH_HLEN, MAX_FRAME_WITH_HDR, QUEUE_BUDGET, VNET_HDR_SIZE } from './constants.js';
 import { setNumBuffers } from './header.js';
+import { copyToBuffers, RegionCache } from './iovec.js';
 import type { NetQueueMetrics } from './metrics.js';
 
 export interface RxDeps {
@@ -55,6 +56,9 @@ export class RxHandler {
   private stopped = false;
   private deferred = false;
   private usedAdded = false;
+  private readonly regions = new RegionCache();
+  /** The region views may be used in this run (guest memory open). */
+  private direct = false;
 
   constructor(private readonly d: RxDeps) {}
 
@@ -69,6 +73,7 @@ export class RxHandler {
     const t0 = performance.now();
     let handled = 0;
     try {
+      this.direct = this.regions.usable(this.d.memory);
       for (;;) {
         if (handled >= QUEUE_BUDGET) {
           if (!this.deferred) { this.deferred = true; this.d.defer(() => { this.deferred = false; this.process(); }); }
@@ -158,7 +163,7 @@ export class RxHandler {
         return 'dropped';
       }
       setNumBuffers(frame, 1);
-      new ChainWriter(this.d.memory, chain).write(frame);
+      this.copy(chain, frame);
       this.used(chain.head, need);
       this.finish(need);
       return 'delivered';
@@ -183,12 +188,18 @@ export class RxHandler {
     let off = 0;
     for (const chain of this.pool.splice(0, count)) {
       const n = Math.min(chain.writableLength, need - off);
-      new ChainWriter(this.d.memory, chain).write(frame.subarray(off, off + n));
+      this.copy(chain, frame.subarray(off, off + n));
       off += n;
       this.used(chain.head, n);
     }
     this.finish(need);
     return 'delivered';
+  }
+
+  /** Writes `data` at the start of the chain's writable buffers (through the region views when possible). */
+  private copy(chain: DescriptorChain, data: Uint8Array): void {
+    if (this.direct && copyToBuffers(this.regions, this.d.memory, chain.writable, data)) return;
+    new ChainWriter(this.d.memory, chain).write(data);
   }
 
   /** A usable chain from the pool or the ring; chains that can hold no header go back empty. */

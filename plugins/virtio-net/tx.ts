@@ -130,8 +130,7 @@ export class TxHandler {
     const b = this.d.backend;
     if (b.vnetHeader && b.sendv && this.iov.fill(this.d.memory, chain.readable)) {
       // The tap reads the header itself (and ignores num_buffers); the kernel validates it.
-      const first = chain.readable[0];
-      const gso = first.len >= 2 && this.d.memory.readU8(first.addr.add(1)) !== VNET_HDR_GSO_NONE;
+      const gso = this.iov.secondByte > 0; // gso_type, for the counters only
       return { sent: b.sendv(this.d.backendQueue, this.iov), gso };
     }
     const frame = new ChainReader(this.d.memory, chain).read(chain.readableLength);
