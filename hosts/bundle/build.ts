@@ -65,7 +65,7 @@ export function bundleEntries(distDir: string, repoRoot: string): string[] {
 }
 
 /** esbuild plugin: `import x from 'tsyringe'` becomes require('tsyringe') with the same named exports. */
-function requireExternals(): EsbuildPlugin {
+export function requireExternals(): EsbuildPlugin {
   const req = createRequire(import.meta.url);
   const filter = new RegExp(`^(${REQUIRED_EXTERNALS.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
   return {
@@ -73,6 +73,7 @@ function requireExternals(): EsbuildPlugin {
     setup(b) {
       b.onResolve({ filter }, (a: { path: string }) => ({ path: a.path, namespace: 'tsvmm-require' }));
       b.onLoad({ filter: /.*/, namespace: 'tsvmm-require' }, (a: { path: string }) => {
+        req('reflect-metadata'); // tsyringe refuses to load without the polyfill
         const mod = req(a.path) as Record<string, unknown>;
         const names = Object.keys(mod).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
         const lines = [
@@ -163,7 +164,7 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   walk(outDir);
   outputs.sort();
   const stamp: BundleStamp = { version: STAMP_VERSION, inputs: stampInputs, manifests: repoManifests(o.repoRoot), outputs };
-  fs.writeFileSync(path.join(outDir, STAMP_FILE), `${JSON.stringify(stamp, null, 1)}\n`);
+  fs.writeFileSync(path.join(outDir, STAMP_FILE), `${JSON.stringify(stamp)}\n`);
   const bytes = outputs.reduce((n, f) => n + fs.statSync(path.join(outDir, f)).size, 0);
   return { outDir, entries, outputs, bytes };
 }

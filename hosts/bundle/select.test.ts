@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildLocations } from '../../core/plugin/locations.js';
-import { bundleEntries, REQUIRED_EXTERNALS } from './build.js';
+import { bundleEntries, REQUIRED_EXTERNALS, requireExternals } from './build.js';
 import { chooseEntry, commandOf } from './select.js';
 import { fileSig, repoManifests, staleReason, STAMP_FILE, STAMP_VERSION, type BundleStamp } from './stamp.js';
 
@@ -91,5 +91,22 @@ describe('start-up bundle: stamp and entry choice', () => {
     const entries = bundleEntries(loc.distDir, loc.repoRoot).map((e) => path.relative(loc.distDir, e));
     expect(entries).to.include('core/cli/run-main.js').and.include('plugins/kvm/plugin.js').and.include('plugins/x86/plugin.js');
     expect(REQUIRED_EXTERNALS).to.include('tsyringe').and.include('koffi');
+  });
+
+  it('shared packages become require() with the same named exports (reserved words aliased)', () => {
+    const hooks: { filter: RegExp; fn: (a: { path: string }) => unknown }[] = [];
+    requireExternals().setup({
+      onResolve: (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => { hooks.push({ filter: o.filter, fn }); },
+      onLoad: (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => { hooks.push({ filter: o.filter, fn }); },
+    });
+    const [resolve, load] = hooks;
+    expect(resolve.filter.test('tsyringe')).to.equal(true);
+    expect(resolve.filter.test('tsyringe/x')).to.equal(false);
+    expect(resolve.filter.test('zod')).to.equal(false);
+    expect(resolve.fn({ path: 'koffi' })).to.deep.equal({ path: 'koffi', namespace: 'tsvmm-require' });
+    const ts = (load.fn({ path: 'tsyringe' }) as { contents: string }).contents;
+    expect(ts).to.contain('createRequire(import.meta.url)("tsyringe")').and.match(/export \{ e\d+ as container \}/).and.match(/as injectable \}/);
+    const koffi = (load.fn({ path: 'koffi' }) as { contents: string }).contents;
+    expect(koffi).to.match(/const e\d+ = m\["in"\]; export \{ e\d+ as in \};/);
   });
 });
