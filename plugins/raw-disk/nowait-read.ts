@@ -1,4 +1,4 @@
-import { koffi } from '../../core/native/libc.js';
+import { ERRNO, koffi } from '../../core/native/libc.js';
 
 /**
  * preadv2(..., RWF_NOWAIT) on the calling thread: copies what the page cache already holds and
@@ -28,17 +28,25 @@ function bind(): Binding | null {
 /** At most this many buffers per call (well below IOV_MAX). */
 export const NOWAIT_MAX_BUFFERS = 64;
 
+/** readNoWait's answer when this fd (its filesystem) or this libc cannot do it at all: stop asking. */
+export const NOWAIT_UNSUPPORTED = -2;
+
 /**
  * Reads into `bufs` at `pos` from the page cache without blocking. Returns the bytes read (may be
- * short: part of the range is not cached, or end of file), or -1 when nothing could be done this
- * way (not cached, RWF_NOWAIT unsupported, any error): the caller then goes through the pool,
+ * short: part of the range is not cached, or end of file), -1 when nothing could be done this way
+ * now (not cached, any error), or NOWAIT_UNSUPPORTED: the caller then goes through the pool,
  * which reports real errors.
  */
 export function readNoWait(fd: number, bufs: readonly Uint8Array[], pos: number): number {
   if (bufs.length === 0 || bufs.length > NOWAIT_MAX_BUFFERS) return -1;
   const b = bind();
-  if (!b) return -1;
+  if (!b) return NOWAIT_UNSUPPORTED;
   const iov = bufs.map((base) => ({ base, len: base.length }));
   const n = b.preadv2(fd, iov, iov.length, pos, RWF_NOWAIT);
-  return n > 0 ? n : -1;
+  if (n > 0) return n;
+  if (n < 0) {
+    const e = koffi.errno();
+    if (e === ERRNO.EOPNOTSUPP || e === ERRNO.ENOSYS || e === ERRNO.EINVAL) return NOWAIT_UNSUPPORTED;
+  }
+  return -1;
 }

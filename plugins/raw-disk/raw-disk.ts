@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import type { DiskBackend, DiskOpenOptions } from '../../core/block/disk.js';
 import { c, ERRNO, O_CLOEXEC, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, koffi } from '../../core/native/libc.js';
 import { alignedBuffer } from './aligned-buffer.js';
-import { readNoWait } from './nowait-read.js';
+import { NOWAIT_UNSUPPORTED, readNoWait } from './nowait-read.js';
 import { RawDiskError } from './errors.js';
 
 /** preadv / pwritev on the libuv pool; resolve with the byte count. */
@@ -95,6 +95,7 @@ export class RawFileDisk implements DiskBackend {
         const n = readNoWait(this.fd, into, pos);
         if (n >= len) { this.cacheHits++; return; }
         if (n > 0) { pos += n; bufs = advance(into, n); }
+        else if (n === NOWAIT_UNSUPPORTED) this.noWaitReads = false; // e.g. a filesystem without RWF_NOWAIT
       }
       await this.transfer('read', bufs, pos);
     });
