@@ -5,7 +5,7 @@ import type { TierReport } from './reporter.js';
 import { dirname, join, relative, resolve } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { mochaArgs } from './tiers.js';
-import { FILE_END, FILE_START } from './linux-sandbox.js';
+import { FILE_END, FILE_START, HEARTBEAT, HEARTBEAT_MS } from './linux-sandbox.js';
 import { runFilesWithWatchdog } from './watchdog.js';
 
 const argv = process.argv.slice(2);
@@ -28,6 +28,8 @@ function save(report: TierReport): void {
   const fd = openSync(out, 'w');
   try { writeSync(fd, JSON.stringify(report, null, 1)); fsyncSync(fd); } finally { closeSync(fd); }
 }
+// the host filters these out; their absence for minutes tells it L1 froze
+const heartbeat = setInterval(() => process.stdout.write(`${HEARTBEAT}\n`), HEARTBEAT_MS);
 const report = await runFilesWithWatchdog(files.map((f) => resolve(root, f)), {
   root,
   mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, 'linux'),
@@ -38,5 +40,6 @@ const report = await runFilesWithWatchdog(files.map((f) => resolve(root, f)), {
   onFileStart: (f) => process.stdout.write(`\n${FILE_START} ${relative(root, f)}\n`),
   onFileDone: (merged, f) => { save(merged); process.stdout.write(`\n${FILE_END} ${relative(root, f)}\n`); },
 });
+clearInterval(heartbeat);
 save(report);
 process.exitCode = report.stats.failures > 0 ? 1 : 0;

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SandboxOptions } from '../../hosts/sandbox/sandbox.js';
-import { endedFiles, FILE_END, FILE_START, runLinuxTierInSandbox, runningFile } from './linux-sandbox.js';
+import { endedFiles, FILE_END, FILE_START, HeartbeatFilter, runLinuxTierInSandbox, runningFile } from './linux-sandbox.js';
 import type { TierReport } from './reporter.js';
 
 const report = (root: string, entries: { file: string; pass: boolean }[]): TierReport => ({
@@ -23,6 +23,13 @@ describe('linux tier in the sandbox: re-boot for files a stopped L1 did not end'
     expect([...endedFiles(c)]).to.deep.equal(['a.js']);
     expect(runningFile(c)).to.equal('b.js');
     expect(runningFile(`${FILE_START} a.js\n${FILE_END} a.js\n`)).to.equal(undefined);
+  });
+
+  it('drops heartbeat lines from the live output, also when a chunk splits one', () => {
+    let out = '';
+    const f = new HeartbeatFilter((s) => { out += s; });
+    for (const c of ['ok 1\r\nTSVMM-ALIVE\r\nok 2\r\nTSVM', 'M-ALI', 'VE\r', '\nok 3\r\nT', 'SVMM-ALIVED\r\n', 'TSVMM-ALIVE\n']) f.push(c);
+    expect(out).to.equal('ok 1\r\nok 2\r\nok 3\r\nTSVMM-ALIVED\r\n');
   });
 
   it('boots again for the files the frozen L1 did not end, keeps what ended, and records the retry', async () => {

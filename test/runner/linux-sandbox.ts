@@ -6,6 +6,29 @@ import type { TierReport } from './reporter.js';
 /** Console markers linux-inner prints around each file (the host learns which files ended in a boot). */
 export const FILE_START = 'TSVMM-LINUX-FILE-START';
 export const FILE_END = 'TSVMM-LINUX-FILE-END';
+/** A line linux-inner prints every HEARTBEAT_MS so the host can tell a quiet L1 from a frozen one. */
+export const HEARTBEAT = 'TSVMM-ALIVE';
+export const HEARTBEAT_MS = 30_000;
+
+/**
+ * Passes console output on without the heartbeat lines (a marker split across chunks is held
+ * back until the next chunk shows whether it is one).
+ */
+export class HeartbeatFilter {
+  private held = '';
+  constructor(private readonly write: (s: string) => void) {}
+  push(chunk: string): void {
+    let s = (this.held + chunk).replace(/(^|\n)TSVMM-ALIVE\r?\n/g, '$1');
+    this.held = '';
+    const nl = s.lastIndexOf('\n');
+    const tail = s.slice(nl + 1);
+    if (tail.length > 0 && `${HEARTBEAT}\r`.startsWith(tail)) {
+      this.held = tail; // could still become a heartbeat line
+      s = s.slice(0, nl + 1);
+    }
+    if (s) this.write(s);
+  }
+}
 
 export interface LinuxSandboxOptions {
   root: string;
@@ -17,6 +40,8 @@ export interface LinuxSandboxOptions {
   limitMs: number;
   /** At most this many L1 boots (a frozen or crashed L1 is booted again for the files it did not end). */
   maxBoots?: number;
+  /** Console silence (no heartbeat either) after which L1 counts as frozen; default 5 min. */
+  silenceMs?: number;
   write?: (s: string) => void;
   /** The sandbox runner (a test passes a fake). */
   run?: (command: string, o: SandboxOptions) => Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'>>;
@@ -52,7 +77,7 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
   const notes: string[] = [];
   let remaining = files.map((f) => relative(o.root, f));
   let lastReason = 'not run';
-  const maxBoots = o.maxBoots ?? 2;
+  const maxBoots = o.maxBoots ?? 3;
   for (let boot = 0; boot < maxBoots && remaining.length > 0; boot++) {
     const left = deadline - Date.now();
     if (left < 3 * 60_000) { lastReason = 'no time left in the tier for another sandbox boot'; break; }
@@ -61,13 +86,15 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
     const innerArgs = [join(o.compiled, 'test', 'runner', 'linux-inner.js'), '--out', '/tsvmm/out/linux.json', '--file-timeout-s', String(o.fileTimeoutS), ...remaining];
     const inner = `cd '${o.root}' && node ${innerArgs.map((a) => `'${a}'`).join(' ')}`;
     let r;
+    const live = new HeartbeatFilter(write);
     try {
       r = await (o.run ?? runInSandbox)(inner, {
         timeoutMs: left,
-        // the inner watchdog always speaks within a file's deadline; longer silence means L1 froze
-        silenceTimeoutMs: (o.fileTimeoutS + 180) * 1000,
+        // linux-inner prints a heartbeat every 30 s: minutes of silence mean L1 froze (seen: QEMU
+        // TCG spinning at 160% CPU, nothing printed, not even L1's soft-lockup detector)
+        silenceTimeoutMs: o.silenceMs ?? 5 * 60_000,
         collectInto: out,
-        onOutput: write,
+        onOutput: (s) => live.push(s),
       });
     } catch (e) {
       lastReason = `the sandbox could not start: ${(e as Error).message}`;
