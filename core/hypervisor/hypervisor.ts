@@ -160,6 +160,8 @@ export interface VcpuRunState {
   mpState: MpState;
   /** RFLAGS.IF. */
   interruptsEnabled: boolean;
+  /** The instruction pointer, where the runner can tell (for "where is my guest stuck" reports). */
+  rip?: bigint;
 }
 
 export interface VcpuExitStats {

@@ -94,6 +94,9 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.logger?.info({
+      ...this.metrics.toJSON(), ier: this.ier, thrPending: this.thrPending, irqLine: this.irqLevel, rxQueued: this.rx.length,
+    }, 'serial: stopped');
     this.rxWaiter = undefined;
     this.console.close();
     this.publishFastPath();

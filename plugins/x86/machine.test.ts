@@ -11,6 +11,7 @@ import { X86Layout } from '../../core/platform/x86-layout.js';
 import { MockHypervisor, type MockVm } from '../../core/testing/mock-hypervisor.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { silentLogger } from '../../core/testing/index.js';
+import type { Logger } from '../../core/logger.js';
 import { LAPIC_LVT_LINT0, LAPIC_LVT_LINT1 } from './cpu/lapic.js';
 import { X86BootError } from './errors.js';
 import { X86Machine, isPoweredOffByHalt, stopReasonForExit } from './machine.js';
@@ -57,7 +58,7 @@ describe('X86Machine', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function setup(opts: { vcpus?: number; kernel?: string; onReset?: 'exit' | 'restart'; haltPollMs?: number } = {}) {
+  function setup(opts: { vcpus?: number; kernel?: string; onReset?: 'exit' | 'restart'; haltPollMs?: number; logger?: Logger } = {}) {
     const log: string[] = [];
     const hv = new MockHypervisor();
     const vm = hv.createVm();
@@ -71,7 +72,7 @@ describe('X86Machine', () => {
     });
     const memory = testGuestMemory([{ start: 0n, size: 64n * MiB }]);
     const machine = new X86Machine({
-      config, memory, vm, devices, lifecycle, logger: silentLogger(),
+      config, memory, vm, devices, lifecycle, logger: opts.logger ?? silentLogger(),
       cmdline: new CmdlineBuilder('console=ttyS0 reboot=k'),
       runner: () => runner,
       boot: { kernel: join(dir, opts.kernel ?? 'bzImage'), initramfs: join(dir, 'initrd'), protocol: 'auto' },
@@ -179,6 +180,27 @@ describe('X86Machine', () => {
     busy = false;
     expect(await machine.stopped).to.deep.equal({ kind: 'poweroff' });
     expect(runner.polls).to.be.at.least(2);
+  });
+
+  it('says where each vCPU was when stopped from outside (a stuck guest), and not on a guest poweroff', async () => {
+    const infos: { obj: unknown; msg?: string }[] = [];
+    const base = silentLogger();
+    const logger: Logger = { ...base, info: (obj: unknown, msg?: string) => { infos.push({ obj, msg }); }, child: () => logger };
+    const { machine, runner } = setup({ logger });
+    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: true, rip: 0xffffffff81000abcn }, { index: 1, mpState: 'runnable', interruptsEnabled: false }];
+    await machine.start();
+    await machine.stop({ kind: 'signal', signal: 'SIGTERM' });
+    const rec = infos.find((i) => i.msg === 'vCPU states when stopped');
+    expect(rec?.obj).to.deep.equal({ vcpus: [
+      { vcpu: 0, mpState: 'halted', if: true, rip: '0xffffffff81000abc' },
+      { vcpu: 1, mpState: 'runnable', if: false, rip: undefined },
+    ] });
+    const quiet: { msg?: string }[] = [];
+    const l2: Logger = { ...base, info: (_o: unknown, msg?: string) => { quiet.push({ msg }); }, child: () => l2 };
+    const b = setup({ logger: l2 });
+    await b.machine.start();
+    await b.machine.stop({ kind: 'poweroff' });
+    expect(quiet.map((q) => q.msg)).not.to.include('vCPU states when stopped');
   });
 
   it('refuses more vCPUs than KVM allows before creating any', async () => {

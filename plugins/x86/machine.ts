@@ -214,6 +214,26 @@ export class X86Machine implements Machine {
     this.haltTimer.unref?.();
   }
 
+  private async logVcpuStates(): Promise<void> {
+    const runner = this.runner;
+    if (!runner?.vcpuStates) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const states = await Promise.race([
+        runner.vcpuStates(),
+        new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), 1000); }),
+      ]);
+      if (!states) return;
+      this.d.logger.info({
+        vcpus: states.map((st) => ({ vcpu: st.index, mpState: st.mpState, if: st.interruptsEnabled, rip: st.rip === undefined ? undefined : `0x${st.rip.toString(16)}` })),
+      }, 'vCPU states when stopped');
+    } catch (err) {
+      this.d.logger.debug({ err }, 'vCPU states unavailable at stop');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private stopHaltWatch(): void {
     if (this.haltTimer) clearInterval(this.haltTimer);
     this.haltTimer = undefined;
@@ -244,9 +264,12 @@ export class X86Machine implements Machine {
   }
 
   private async doStop(reason: StopReason): Promise<void> {
+    const wasRunning = this.state === 'running';
     this.state = 'stopping';
     this.stopHaltWatch();
     this.d.lifecycle.off('guest-request', this.onGuestRequest);
+    // Stopped from outside (signal, API, timeout): say where the guest was, e.g. a guest stuck in a loop.
+    if (wasRunning && (reason.kind === 'signal' || reason.kind === 'api')) await this.logVcpuStates();
     try { await this.runner?.stop(); } catch (err) { this.d.logger.warn({ err }, 'stopping the vCPUs failed'); }
     for (const dev of [...this.d.devices.all()].reverse()) {
       try { await dev.destroy?.(); } catch (err) { this.d.logger.warn({ err, device: dev.id }, 'device destroy failed'); }

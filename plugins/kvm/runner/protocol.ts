@@ -6,15 +6,17 @@
  *   EXIT   what REQUEST carries: a KVM exit reason, or PAUSED / FAILED below
  *   ACTION the main thread's answer: CONTINUE or STOP_VCPU
  *   ERRNO  errno of a failed KVM_RUN (with EXIT = FAILED)
- *   MP_STATE, IF  answer to a QUERY command: KVM mp_state and RFLAGS.IF
+ *   MP_STATE, IF, RIP_LO, RIP_HI  answer to a QUERY command: KVM mp_state, RFLAGS.IF and RIP
  *   QDONE  1 when MP_STATE/IF hold an answer the main thread has not taken: the worker answers a
  *          QUERY without waiting (it resets CMD to RUN itself, sets QDONE, wakes the main thread
  *          and re-enters the guest), so the halt watch's polling costs a kick, not a hop
  * The kvm_run page itself is shared too (both threads map it), so the main thread
  * reads the exit's details and writes IN/MMIO-read data there: no copying.
  */
-export const CTRL = { STATE: 0, CMD: 1, EXIT: 2, ACTION: 3, ERRNO: 4, MP_STATE: 5, IF: 6, QDONE: 7 } as const;
-export const CTRL_WORDS = 8;
+export const CTRL = { STATE: 0, CMD: 1, EXIT: 2, ACTION: 3, ERRNO: 4, MP_STATE: 5, IF: 6, QDONE: 7, RIP_LO: 8, RIP_HI: 9 } as const;
+export const CTRL_WORDS = 10;
+/** RIP as the QUERY answer carries it (two int32 words). */
+export const ripFromWords = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 export const STATE = { IDLE: 0, REQUEST: 1, RESPONSE: 2 } as const;
 export const CMD = { RUN: 0, PAUSE: 1, STOP: 2, QUERY: 3 } as const;
 export const POST = { PAUSED: 0x10000, FAILED: 0x10001, STATE: 0x10002 } as const;

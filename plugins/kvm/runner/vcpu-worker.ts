@@ -106,7 +106,10 @@ function loop(vcpu: KvmVcpu): void {
       // Read on this thread, between two KVM_RUNs (the main thread resets CMD when it takes the answer).
       try {
         Atomics.store(ctrl, CTRL.MP_STATE, mpStateNumber(vcpu.getMpState()));
-        Atomics.store(ctrl, CTRL.IF, Number((vcpu.getRegs().rflags >> 9n) & 1n));
+        const regs = vcpu.getRegs();
+        Atomics.store(ctrl, CTRL.IF, Number((regs.rflags >> 9n) & 1n));
+        Atomics.store(ctrl, CTRL.RIP_LO, Number(regs.rip & 0xffffffffn) | 0);
+        Atomics.store(ctrl, CTRL.RIP_HI, Number((regs.rip >> 32n) & 0xffffffffn) | 0);
       } catch {
         Atomics.store(ctrl, CTRL.MP_STATE, -1);
       }

@@ -153,7 +153,8 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       vm.createIrqChip();
       const dev = new Recorder();
       bus.register('pio', GuestRange.of(0x80n, 1n), dev, 'post');
-      mem.write(GuestAddress.of(CODE), new Asm().movEdx(0x80).movEax(1).outDxAl().hlt().bytes());
+      const code = new Asm().movEdx(0x80).movEax(1).outDxAl().hlt().bytes();
+      mem.write(GuestAddress.of(CODE), code);
       const vcpus = [0, 1].map((i) => {
         const v = vm.createKvmVcpu(i);
         setupLongMode(v, { entry: CODE });
@@ -169,7 +170,8 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       // Halted in the kernel with interrupts off: what the x86 machine reads as poweroff.
       let states = await r.vcpuStates();
       for (let n = 0; n < 1000 && states.some((s) => s.mpState !== 'halted'); n++) { await sleep(5); states = await r.vcpuStates(); }
-      expect(states).to.deep.equal([0, 1].map((index) => ({ index, mpState: 'halted', interruptsEnabled: false })));
+      // rip: past the hlt, read on the vCPU's thread and carried back in two shared words
+      expect(states).to.deep.equal([0, 1].map((index) => ({ index, mpState: 'halted', interruptsEnabled: false, rip: CODE + BigInt(code.length) })));
       await r.stop();
       expect(r.runningCount).to.equal(0);
       expect(exits).to.deep.equal([]);

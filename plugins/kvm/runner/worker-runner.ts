@@ -11,7 +11,7 @@ import { EXIT } from '../abi/ioctls.js';
 import { KvmError } from '../errors.js';
 import { ensureKickHandler } from '../kick.js';
 import type { KvmVcpu } from '../vcpu.js';
-import { ACTION, CMD, CTRL, CTRL_WORDS, POST, STATE, type WorkerInit } from './protocol.js';
+import { ACTION, CMD, CTRL, CTRL_WORDS, POST, STATE, type WorkerInit, ripFromWords } from './protocol.js';
 import { SharedExitStats } from './stats.js';
 import { FastPathHost, type FastPathHostOptions } from './fast-path-host.js';
 import { RING_HDR, type TxRing } from './fast-path.js';
@@ -202,7 +202,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
   private takeQueryAnswer(s: Slot): void {
     if (Atomics.exchange(s.ctrl, CTRL.QDONE, 0) !== 1) return;
     const mp = mpStateName(Atomics.load(s.ctrl, CTRL.MP_STATE));
-    const st: VcpuRunState = { index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1 };
+    const st: VcpuRunState = {
+      index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1,
+      rip: ripFromWords(Atomics.load(s.ctrl, CTRL.RIP_LO), Atomics.load(s.ctrl, CTRL.RIP_HI)),
+    };
     for (const r of s.queryWaiters.splice(0)) r(st);
   }
 
@@ -231,7 +234,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
       } else if (what === POST.STATE) {
         Atomics.compareExchange(s.ctrl, CTRL.CMD, CMD.QUERY, CMD.RUN);
         const mp = mpStateName(Atomics.load(s.ctrl, CTRL.MP_STATE));
-        const st: VcpuRunState = { index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1 };
+        const st: VcpuRunState = {
+      index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1,
+      rip: ripFromWords(Atomics.load(s.ctrl, CTRL.RIP_LO), Atomics.load(s.ctrl, CTRL.RIP_HI)),
+    };
         for (const r of s.queryWaiters.splice(0)) r(st);
       } else if (what === POST.FAILED) {
         const e = Atomics.load(s.ctrl, CTRL.ERRNO);
@@ -281,7 +287,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
   /** Reads a vCPU's state from this thread: only while its worker is parked or gone. */
   private readDirectly(s: Slot): VcpuRunState {
     try {
-      return { index: s.vcpu.index, mpState: s.vcpu.getMpState(), interruptsEnabled: ((s.vcpu.getRegs().rflags >> 9n) & 1n) === 1n };
+      const regs = s.vcpu.getRegs();
+      return { index: s.vcpu.index, mpState: s.vcpu.getMpState(), interruptsEnabled: ((regs.rflags >> 9n) & 1n) === 1n, rip: regs.rip };
     } catch {
       return { index: s.vcpu.index, mpState: 'stopped', interruptsEnabled: false };
     }
