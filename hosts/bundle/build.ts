@@ -91,7 +91,13 @@ export function requireExternals(): EsbuildPlugin {
 
 const common = (esb: { plugins: EsbuildPlugin[] }) => ({
   bundle: true, format: 'esm', platform: 'node', target: 'node20', metafile: true, logLevel: 'silent',
-  banner: { js: BANNER }, legalComments: 'none', ...esb,
+  banner: { js: BANNER }, legalComments: 'none',
+  // Minified (names kept: error names and stack frames stay readable): V8 compiles a third less
+  // source. Linked source maps chain to tsc's: `node --enable-source-maps` shows .ts locations.
+  // keepNames always: esbuild renames clashing top-level names (a second `class PluginError`
+  // becomes PluginError2), and errors are told apart by `name` (VmmError sets it from the class).
+  ...(process.env.TSVMM_BUNDLE_MINIFY === '0' ? {} : { minifyWhitespace: true, minifySyntax: true }),
+  keepNames: true, sourcemap: 'linked', ...esb,
 });
 
 export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
