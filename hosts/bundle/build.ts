@@ -149,7 +149,7 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   const sig = (file: string) => {
     const s = fileSig(file);
     if (!s) throw new BundleError('Input', `${file}: vanished during the build`, { file });
-    stampInputs[path.relative(o.repoRoot, file)] = s;
+    stampInputs[path.relative(distDir, file)] = s;
   };
   for (const file of inputs) {
     if (file.includes(`${path.sep}node_modules${path.sep}`)) {
