@@ -79,18 +79,12 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
     env.close();
   });
 
-  it('reads the status from the mirror, queues the ACK, and a later read sees the ACK applied', async () => {
+  /** Runs `code` on one vCPU with `dev` at WIN and a reporting port at 0x80 until it halts. */
+  async function runWith(dev: BusDevice, code: Uint8Array): Promise<{ reported: number[]; r: WorkerVcpuRunner }> {
     const bus = new RangeBus();
-    const dev = new IrqDevice();
     bus.register('mmio', GuestRange.of(WIN, 0x1000), dev, 'virtio0');
     const reported: number[] = [];
     bus.register('pio', GuestRange.of(0x80, 4), { read: () => {}, write: (_o, d) => { reported.push(new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true)); } }, 'report');
-    const code = new Asm()
-      .movRbx(WIN + BigInt(STATUS)).loadEax()          // status: 5, answered on the worker
-      .movRbx(WIN + BigInt(ACK)).storeEax()            // ACK 5: queued
-      .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 0 (hops, or the mirror after the drain)
-      .movEdx(0x80).outDxEax()                         // report it (hops)
-      .hlt().bytes();
     const v = vm.createKvmVcpu(0);
     mem.write(GuestAddress.of(CODE), code);
     setupLongMode(v, { entry: CODE });
@@ -98,6 +92,18 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
     runner = r;
     await r.start();
     await r.done;
+    return { reported, r };
+  }
+
+  it('reads the status from the mirror, queues the ACK, and a later read sees the ACK applied', async () => {
+    const dev = new IrqDevice();
+    const code = new Asm()
+      .movRbx(WIN + BigInt(STATUS)).loadEax()          // status: 5, answered on the worker
+      .movRbx(WIN + BigInt(ACK)).storeEax()            // ACK 5: queued
+      .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 0 (hops, or the mirror after the drain)
+      .movEdx(0x80).outDxEax()                         // report it (hops)
+      .hlt().bytes();
+    const { reported, r } = await runWith(dev, code);
     expect(reported).to.deep.equal([0]);
     expect(dev.log[0], 'the first read never reached the device').to.equal('w64=5');
     expect(dev.log.filter((l) => l === 'w64=5')).to.have.length(1);
@@ -108,11 +114,7 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
   });
 
   it('shared word: the guest reads the status and ACKs on the worker; the ACK is applied before its next read', async () => {
-    const bus = new RangeBus();
     const dev = new SharedIrqDevice();
-    bus.register('mmio', GuestRange.of(WIN, 0x1000), dev, 'virtio0');
-    const reported: number[] = [];
-    bus.register('pio', GuestRange.of(0x80, 4), { read: () => {}, write: (_o, d) => { reported.push(new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true)); } }, 'report');
     const code = new Asm()
       .movRbx(WIN + BigInt(STATUS)).loadEax()          // 5, from the word on the worker
       .movEdx(0x80).outDxEax()                         // report it (hops)
@@ -120,13 +122,7 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
       .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 4
       .movEdx(0x80).outDxEax()
       .hlt().bytes();
-    const v = vm.createKvmVcpu(0);
-    mem.write(GuestAddress.of(CODE), code);
-    setupLongMode(v, { entry: CODE });
-    const r = new WorkerVcpuRunner([v], bus, loop, { notify: 'eventfd', onExit: () => 'stop' });
-    runner = r;
-    await r.start();
-    await r.done;
+    const { reported, r } = await runWith(dev, code);
     expect(dev.word, 'the runner shared a word').to.not.equal(undefined);
     expect(reported).to.deep.equal([5, 4]);
     expect(dev.word!.load()).to.equal(4);
