@@ -251,7 +251,9 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       accel: 'tcg',
       kernel: kit.vmlinux,
       initramfs: initrd,
-      append: `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}`,
+      // TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments, e.g. kvm_amd.npt=0)
+      append: `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}` +
+        `${process.env.TSVMM_SANDBOX_APPEND ? ` ${process.env.TSVMM_SANDBOX_APPEND}` : ''}`,
       memoryMiB: o.memoryMiB ?? 3584,
       cpus: o.cpus ?? 2,
       timeoutMs: o.timeoutMs ?? 20 * 60_000,
