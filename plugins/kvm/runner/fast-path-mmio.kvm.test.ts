@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { GuestAddress, GuestRange } from '../../../core/address.js';
-import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
-import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../../core/bus/fast-path.js';
+import type { BusDevice } from '../../../core/bus/bus.js';
 import { RangeBus } from '../../../core/bus/range-bus.js';
 import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
@@ -11,51 +10,11 @@ import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
 import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
+import { IRQ_ACK, IRQ_STATUS, IrqDevice, SharedIrqDevice } from './irq-test-devices.js';
 
 const CODE = LONG_MODE_LAYOUT.code;
 const WIN = 0x3000_0000n;
-const STATUS = 0x60, ACK = 0x64;
-
-/** Interrupt status (published) + ACK (queued), like the virtio-mmio transport; logs what reaches it. */
-class IrqDevice implements BusDevice, MmioFastPathPublisher {
-  status = 5;
-  log: string[] = [];
-  private fp: MmioFastPath | undefined;
-  read(off: bigint, data: Uint8Array): void {
-    this.log.push(`r${off.toString(16)}`);
-    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.status : 0, true);
-  }
-  write(off: bigint, data: Uint8Array): void {
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
-    this.log.push(`w${off.toString(16)}=${v}`);
-    if (off === BigInt(ACK)) { this.status = (this.status & ~v) >>> 0; this.fp?.setReadValue(STATUS, this.status); }
-  }
-  attachMmioFastPath(fp: MmioFastPath): Disposable {
-    this.fp = fp;
-    fp.setReadValue(STATUS, this.status);
-    fp.setWriteMode(ACK, 'queue');
-    return { dispose: () => { this.fp = undefined; } };
-  }
-}
-
-/** Interrupt status in a shared word (like the virtio-mmio transport now): reads and ACKs complete on the worker. */
-class SharedIrqDevice implements BusDevice, MmioFastPathPublisher {
-  word: SharedWord | undefined;
-  log: string[] = [];
-  read(off: bigint, data: Uint8Array): void {
-    this.log.push(`r${off.toString(16)}`);
-    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.word?.load() ?? 0 : 0, true);
-  }
-  write(off: bigint, data: Uint8Array): void {
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
-    this.log.push(`w${off.toString(16)}=${v}`);
-    if (off === BigInt(ACK)) this.word?.clear(v & 7);
-  }
-  attachMmioFastPath(fp: MmioFastPath): Disposable {
-    this.word = fp.shareClearableWord?.(STATUS, ACK, 7, 5);
-    return { dispose: () => undefined };
-  }
-}
+const STATUS = IRQ_STATUS, ACK = IRQ_ACK;
 
 describe('worker fast path: MMIO (host /dev/kvm)', function () {
   this.timeout(60_000);
@@ -96,7 +55,7 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
   }
 
   it('reads the status from the mirror, queues the ACK, and a later read sees the ACK applied', async () => {
-    const dev = new IrqDevice();
+    const dev = new IrqDevice(5);
     const code = new Asm()
       .movRbx(WIN + BigInt(STATUS)).loadEax()          // status: 5, answered on the worker
       .movRbx(WIN + BigInt(ACK)).storeEax()            // ACK 5: queued
@@ -114,7 +73,7 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
   });
 
   it('shared word: the guest reads the status and ACKs on the worker; the ACK is applied before its next read', async () => {
-    const dev = new SharedIrqDevice();
+    const dev = new SharedIrqDevice(5, 7);
     const code = new Asm()
       .movRbx(WIN + BigInt(STATUS)).loadEax()          // 5, from the word on the worker
       .movEdx(0x80).outDxEax()                         // report it (hops)

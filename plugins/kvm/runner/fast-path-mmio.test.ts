@@ -1,41 +1,18 @@
 import { expect } from 'chai';
 import { GuestRange } from '../../../core/address.js';
-import type { BusDevice, Disposable } from '../../../core/bus/bus.js';
-import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../../core/bus/fast-path.js';
+import type { MmioFastPath } from '../../../core/bus/fast-path.js';
 import { RangeBus } from '../../../core/bus/range-bus.js';
 import { FAST, PUSH, TxRing } from './fast-path.js';
 import { FastPathHost } from './fast-path-host.js';
 import { fastMmio, MMIO_CELLS, MMIO_FLAG, MmioTable } from './fast-path-mmio.js';
+import { IRQ_ACK, IRQ_STATUS, IrqDevice, SharedIrqDevice } from './irq-test-devices.js';
 
 const BASE = 0xd000_1000;
-const STATUS = 0x60, ACK = 0x64;
+const STATUS = IRQ_STATUS, ACK = IRQ_ACK;
 /** A kvm_run stand-in: the MMIO data at offset 8. */
 const OFF = 8;
 const page = (v = 0): Uint8Array => { const p = new Uint8Array(16); new DataView(p.buffer).setUint32(OFF, v >>> 0, true); return p; };
 const word = (p: Uint8Array): number => new DataView(p.buffer).getUint32(OFF, true);
-
-/** A device with an interrupt status register, published like the virtio-mmio transport does. */
-class IrqDevice implements BusDevice, MmioFastPathPublisher {
-  status = 0;
-  log: string[] = [];
-  fp: MmioFastPath | undefined;
-  read(off: bigint, data: Uint8Array): void {
-    this.log.push(`r${off.toString(16)}`);
-    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.status : 0, true);
-  }
-  write(off: bigint, data: Uint8Array): void {
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
-    this.log.push(`w${off.toString(16)}=${v}`);
-    if (off === BigInt(ACK)) { this.status = (this.status & ~v) >>> 0; this.fp?.setReadValue(STATUS, this.status); }
-  }
-  raise(bit: number): void { this.status = (this.status | bit) >>> 0; this.fp?.setReadValue(STATUS, this.status); }
-  attachMmioFastPath(fp: MmioFastPath): Disposable {
-    this.fp = fp;
-    fp.setReadValue(STATUS, this.status);
-    fp.setWriteMode(ACK, 'queue');
-    return { dispose: () => { this.fp = undefined; } };
-  }
-}
 
 function setup(vcpus = 1) {
   const bus = new RangeBus();
@@ -156,29 +133,6 @@ describe('worker fast path: MMIO', () => {
     expect(fastMmio(t.words, undefined, false, 0, 0, 4, p, OFF)).to.equal(FAST.HOP);
   });
 });
-
-/** A device that keeps its status register in a shared word (like the virtio-mmio transport). */
-class SharedIrqDevice implements BusDevice, MmioFastPathPublisher {
-  word: SharedWord | undefined;
-  local = 0;
-  log: string[] = [];
-  constructor(private readonly initial = 0) { this.local = initial; }
-  get status(): number { return this.word ? this.word.load() : this.local; }
-  read(off: bigint, data: Uint8Array): void {
-    this.log.push(`r${off.toString(16)}`);
-    new DataView(data.buffer, data.byteOffset, data.byteLength).setUint32(0, off === BigInt(STATUS) ? this.status : 0, true);
-  }
-  write(off: bigint, data: Uint8Array): void {
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
-    this.log.push(`w${off.toString(16)}=${v}`);
-    if (off === BigInt(ACK)) { if (this.word) this.word.clear(v & 3); else this.local &= ~v & 3; }
-  }
-  raise(bit: number): void { if (this.word) this.word.or(bit); else this.local |= bit; }
-  attachMmioFastPath(fp: MmioFastPath): Disposable {
-    this.word = fp.shareClearableWord?.(STATUS, ACK, 3, this.local) ?? this.word;
-    return { dispose: () => undefined };
-  }
-}
 
 function sharedSetup(vcpus = 1, devices = 1) {
   const bus = new RangeBus();
