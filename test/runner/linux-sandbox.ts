@@ -2,6 +2,7 @@ import { join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { runInSandbox, type SandboxOptions, type SandboxResult } from '../../hosts/sandbox/sandbox.js';
 import type { TierReport } from './reporter.js';
+import { emptyReport, recount } from './watchdog.js';
 
 /** Console markers linux-inner prints around each file (the host learns which files ended in a boot). */
 export const FILE_START = 'TSVMM-LINUX-FILE-START';
@@ -62,7 +63,6 @@ export function runningFile(consoleText: string): string | undefined {
   return last !== undefined && !ended.has(last) ? last : undefined;
 }
 
-const empty = (): TierReport => ({ stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 }, failures: [], passes: [], pending: [] });
 
 /**
  * The linux tier on a host that cannot boot Linux itself: inside the sandbox (L1), each file under
@@ -73,7 +73,7 @@ const empty = (): TierReport => ({ stats: { tests: 0, passes: 0, failures: 0, pe
 export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOptions): Promise<{ report: TierReport; notes: string[] }> {
   const write = o.write ?? ((s: string) => process.stdout.write(s));
   const deadline = Date.now() + o.limitMs;
-  const merged = empty();
+  const merged = emptyReport();
   const notes: string[] = [];
   let remaining = files.map((f) => relative(o.root, f));
   let lastReason = 'not run';
@@ -121,9 +121,5 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
     if (running) (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}` });
   }
   for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
-  merged.stats.passes = merged.passes.length;
-  merged.stats.failures = merged.failures.length;
-  merged.stats.pending = merged.pending.length;
-  merged.stats.tests = merged.passes.length + merged.failures.length + merged.pending.length;
-  return { report: merged, notes };
+  return { report: recount(merged), notes };
 }

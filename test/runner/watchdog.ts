@@ -40,7 +40,16 @@ export interface FileRun {
   report?: TierReport;
 }
 
-const emptyReport = (): TierReport => ({ stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 }, failures: [], passes: [], pending: [] });
+export const emptyReport = (): TierReport => ({ stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 }, failures: [], passes: [], pending: [] });
+
+/** Sets a report's counts from its lists (after entries were added or merged). */
+export function recount(r: TierReport): TierReport {
+  r.stats.passes = r.passes.length;
+  r.stats.failures = r.failures.length;
+  r.stats.pending = r.pending.length;
+  r.stats.tests = r.passes.length + r.failures.length + r.pending.length;
+  return r;
+}
 
 export async function runFileWithDeadline(file: string, index: number, o: WatchdogOptions): Promise<FileRun> {
   const write = o.write ?? ((s: string) => process.stdout.write(s));
@@ -91,12 +100,10 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
       ? `${basename(file)} did not finish within ${Math.round(o.fileTimeoutMs / 1000)} s (watchdog killed it after ${Math.round((Date.now() - started) / 1000)} s)`
       : `${basename(file)}: mocha ended (status ${exit}) without writing its report`;
     r.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: why });
-    r.stats.failures = r.failures.length;
-    r.stats.tests = r.passes.length + r.failures.length + r.pending.length;
-    parsed = r;
+    parsed = recount(r);
   } else if (exit !== 0 && parsed.stats.failures === 0) {
     parsed.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: `mocha exited with ${exit} after its tests passed` });
-    parsed.stats.failures = parsed.failures.length;
+    recount(parsed);
   }
   return { file, exit, timedOut, report: parsed };
 }
@@ -158,10 +165,7 @@ export async function runFilesWithWatchdog(files: string[], o: WatchdogOptions):
     merged.failures.push(...rep.failures);
     merged.pending.push(...rep.pending);
     merged.stats.duration += rep.stats.duration;
-    merged.stats.passes = merged.passes.length;
-    merged.stats.failures = merged.failures.length;
-    merged.stats.pending = merged.pending.length;
-    merged.stats.tests = merged.passes.length + merged.failures.length + merged.pending.length;
+    recount(merged);
     o.onFileDone?.(merged, file);
   }
   return merged;
