@@ -17,6 +17,7 @@ export const MachineConfigSchema = z.strictObject({
   memory: Size.default(256n * 1024n * 1024n),
   /** Guest memory backend. */
   memoryBackend: z.enum(['anonymous', 'file', 'memfd']).default('anonymous'),
+  /** The 'file' backend's file, relative to the YAML file: created or grown when empty, never shrunk; a smaller non-empty file is refused. */
   memoryPath: z.string().optional(),
   /** What a guest reset request does: end the VMM or restart the VM. */
   onReset: z.enum(['exit', 'restart']).default('exit'),

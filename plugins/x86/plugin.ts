@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
 import type { Disposable } from '../../core/bus/bus.js';
 import { GuestRange } from '../../core/address.js';
@@ -30,7 +31,8 @@ export async function registerX86(container: DependencyContainer, ctx: PluginCon
 
   const m = vmConfig.machine;
   const memory = container.resolve(Tokens.GuestMemoryFactory.token).create({
-    regions: ramRegions(m.memory), backend: m.memoryBackend, path: m.memoryPath,
+    // like every path in the YAML file: relative to its folder
+    regions: ramRegions(m.memory), backend: m.memoryBackend, path: m.memoryPath && resolve(ctx.baseDir, m.memoryPath),
   });
   container.register(Tokens.GuestMemory.token, { useValue: memory });
   markStartup('x86: guest memory created');
