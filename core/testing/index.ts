@@ -6,3 +6,4 @@ export * from './bus-devices.js';
 export * from './mock-disk.js';
 export * from './manual-event-loop.js';
 export { silentLogger } from '../vmm/logger.js';
+export * from './watched-memory.js';

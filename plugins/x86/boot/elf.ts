@@ -96,8 +96,7 @@ function findPvhNote(notes: Uint8Array, align: number): bigint | undefined {
     if (descAt > notes.length || descAt + descsz > notes.length) {
       throw new X86BootError('TruncatedKernel', `an ELF note at offset ${o} runs past the end of its segment`, { offset: o, namesz, descsz });
     }
-    const name = namesz >= 1 ? String.fromCharCode(...notes.subarray(nameAt, nameAt + namesz - 1)) : '';
-    if (name === 'Xen' && type === XEN_ELFNOTE_PHYS32_ENTRY) {
+    if (isXenName(notes, nameAt, namesz) && type === XEN_ELFNOTE_PHYS32_ENTRY) {
       if (descsz === 4) return BigInt(dv.getUint32(descAt, true));
       if (descsz === 8) return dv.getBigUint64(descAt, true);
       throw new X86BootError('TruncatedKernel', `the PVH entry note has a ${descsz}-byte value (want 4 or 8)`, { descsz });
@@ -106,6 +105,14 @@ function findPvhNote(notes: Uint8Array, align: number): bigint | undefined {
     o = next;
   }
   return undefined;
+}
+
+/**
+ * True when the note name at `at` (namesz bytes, the last one its NUL) is "Xen". Compared in place:
+ * a hostile name can be as long as its segment, too long to decode into a string argument list.
+ */
+function isXenName(notes: Uint8Array, at: number, namesz: number): boolean {
+  return namesz === 4 && notes[at] === 0x58 && notes[at + 1] === 0x65 && notes[at + 2] === 0x6e;
 }
 
 /**
