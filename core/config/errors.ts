@@ -16,6 +16,7 @@ export class ConfigError extends VmmError<'Read' | 'Syntax' | 'Invalid'> {
 
   static format(detail: string, w: ConfigErrorData): string {
     const pos = w.line !== undefined ? `${w.file}:${w.line}:${w.column ?? 1}` : w.file;
-    return `${pos}: ${w.key ? `${w.key}: ` : ''}${detail}`;
+    // one line: a YAML complex key (`? {a: b}`) or a multi-line value would otherwise spill over several
+    return `${pos}: ${w.key ? `${w.key}: ` : ''}${detail}`.replace(/\s*\n\s*/g, ' ');
   }
 }

@@ -112,12 +112,14 @@ export interface ActivatedBlk {
 
 /**
  * Activates `dev` with `features` (default: everything it offers) on split queues of
- * `queueSize` (64) entries laid out 1 MiB apart in fresh heap guest memory.
+ * `queueSize` (64) entries laid out 1 MiB apart in fresh heap guest memory (or `memory`,
+ * which must hold n + 1 MiB: a fuzz target passes a watched memory).
  */
-export function activateBlk(dev: VirtioBlk, events: FakeEventSystem, opts: { features?: bigint; queueSize?: number; queues?: number } = {}): ActivatedBlk {
+export function activateBlk(dev: VirtioBlk, events: FakeEventSystem,
+  opts: { features?: bigint; queueSize?: number; queues?: number; memory?: GuestMemory } = {}): ActivatedBlk {
   const n = opts.queues ?? dev.queueMaxSizes.length;
   const size = opts.queueSize ?? 64;
-  const memory = testGuestMemory(BigInt(n + 1) << 20n);
+  const memory = opts.memory ?? testGuestMemory(BigInt(n + 1) << 20n);
   const features = opts.features ?? dev.deviceFeatures;
   const queues: SplitQueue[] = [];
   const drivers: BlkTestDriver[] = [];

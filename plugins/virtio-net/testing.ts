@@ -179,11 +179,15 @@ export interface ActivatedNet {
   run(): void;
 }
 
-/** Activates `dev` with `features` (default: all it offers) on queues of `queueSize` (64) entries, 4 MiB apart. */
-export function activateNet(dev: VirtioNet, events: FakeEventSystem, o: { features?: bigint; queueSize?: number } = {}): ActivatedNet {
+/**
+ * Activates `dev` with `features` (default: all it offers) on queues of `queueSize` (64) entries, 4 MiB apart,
+ * in fresh heap guest memory (or `memory`, which must hold (n + 1) * 4 MiB: a fuzz target passes a watched memory).
+ */
+export function activateNet(dev: VirtioNet, events: FakeEventSystem,
+  o: { features?: bigint; queueSize?: number; memory?: GuestMemory } = {}): ActivatedNet {
   const n = dev.queueMaxSizes.length;
   const size = o.queueSize ?? 64;
-  const memory = testGuestMemory(BigInt(n + 1) << 22n);
+  const memory = o.memory ?? testGuestMemory(BigInt(n + 1) << 22n);
   const features = o.features ?? dev.deviceFeatures;
   const queues: SplitQueue[] = [];
   const mqs: MockSplitQueue[] = [];

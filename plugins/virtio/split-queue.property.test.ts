@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import { watchedMemory } from '../../core/testing/watched-memory.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1, type DescriptorChain } from '../../core/virtio/virtio.js';
 import { VIRTQ_DESC_F_INDIRECT } from './constants.js';
 import { VirtQueueError } from './errors.js';
@@ -10,28 +11,6 @@ import { MockSplitQueue, testGuestMemory, type RawDescriptor } from './testing.j
 
 const MEM_SIZE = 0x10000;
 const TABLES = [0x8000n, 0x9000n, 0xfff0n]; // the last one runs off the end for most lengths
-
-/**
- * Wraps guest memory and records any access the device attempts outside it
- * (every device access is supposed to be range-checked before it is made).
- */
-function watchedMemory(inner: GuestMemory): { mem: GuestMemory; outside: string[] } {
-  const outside: string[] = [];
-  const checked = new Set(['read', 'readInto', 'write', 'fill', 'slice', 'slices', 'readU8', 'readU16', 'readU32', 'readU64', 'writeU8', 'writeU16', 'writeU32', 'writeU64']);
-  const width: Record<string, number> = { readU8: 1, readU16: 2, readU32: 4, readU64: 8, writeU8: 1, writeU16: 2, writeU32: 4, writeU64: 8 };
-  const mem = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof prop !== 'string' || !checked.has(prop) || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
-      return (addr: GuestAddress, arg: unknown, ...rest: unknown[]) => {
-        const len = width[prop] ?? (arg instanceof Uint8Array ? arg.length : Number(arg));
-        if (!target.isValidRange(addr, len)) outside.push(`${prop}(${addr}, ${len})`);
-        return (v as (...a: unknown[]) => unknown).call(target, addr, arg, ...rest);
-      };
-    },
-  });
-  return { mem, outside };
-}
 
 const u64Addr = fc.oneof(
   fc.integer({ min: 0, max: MEM_SIZE + 64 }).map(BigInt),
@@ -76,7 +55,7 @@ describe('SplitQueue under hostile drivers (property-based)', () => {
   it('10,000 random and hostile rings: only VirtQueueError escapes, nothing outside guest memory, every pop ends', () => {
     let chains = 0, errors = 0;
     fc.assert(fc.property(hostileQueue, (h) => {
-      const { mem, outside } = watchedMemory(testGuestMemory(MEM_SIZE));
+      const { mem, watch } = watchedMemory(testGuestMemory(MEM_SIZE));
       const drv = new MockSplitQueue(mem, h.size);
       h.table.forEach((d, i) => drv.writeDescriptor(drv.descTable, i, d));
       h.indirectTables.forEach((t, ti) => t.forEach((d, i) => {
@@ -108,7 +87,7 @@ describe('SplitQueue under hostile drivers (property-based)', () => {
         q.enableNotification();
         q.disableNotification();
       }
-      expect(outside, 'accesses outside guest memory').to.deep.equal([]);
+      expect(watch.outside, 'accesses outside guest memory').to.deep.equal([]);
     }), { numRuns: 10_000, seed: 0x5eed });
     // The generator must reach both outcomes, or the property proves little.
     expect(chains).to.be.greaterThan(100);
