@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { watchedMemory } from '../../core/testing/watched-memory.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1, type DescriptorChain } from '../../core/virtio/virtio.js';
