@@ -15,6 +15,8 @@ export function parseSize(v: number | string): bigint {
 export const MachineConfigSchema = z.strictObject({
   vcpus: z.number().int().min(1).max(1024).default(1),
   memory: Size.default(256n * 1024n * 1024n),
+  /** Allow more guest memory than the host's RAM + swap (see core/config/host-memory.ts). */
+  overcommit: z.boolean().default(false),
   /** Guest memory backend. */
   memoryBackend: z.enum(['anonymous', 'file', 'memfd']).default('anonymous'),
   /** The 'file' backend's file, relative to the YAML file: created or grown when empty, never shrunk; a smaller non-empty file is refused. */

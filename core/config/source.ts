@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { LineCounter, parseDocument, stringify, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { findExcessNesting, MAX_CONFIG_DEPTH } from './nesting.js';
 
 /** Hostile input guard: configs are small; refuse huge files instead of parsing them. */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -47,6 +48,12 @@ export class ConfigSource {
   static fromText(text: string, file = '<config>'): ConfigSource {
     if (text.length > MAX_CONFIG_BYTES) throw new ConfigError('Read', `config larger than ${MAX_CONFIG_BYTES} bytes`, { file });
     const lines = new LineCounter();
+    const deep = findExcessNesting(text);
+    if (deep) {
+      const pos = lineColumn(text, deep.offset);
+      throw new ConfigError('Syntax', `YAML nested more than ${MAX_CONFIG_DEPTH} levels deep (a config needs a few); refused before parsing`,
+        { file, ...pos });
+    }
     const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
     const e = doc.errors[0];
     if (e) {
@@ -110,6 +117,15 @@ export class ConfigSource {
   }
 }
 
+/** 1-based line and column of a character offset. */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) { line++; start = i + 1; }
+  return { line, column: offset - start + 1 };
+}
+
+/** 'a.b[2].c' for a key path. */
 export function formatKey(p: KeyPath): string {
   let s = '';
   for (const k of p) s += typeof k === 'number' ? `[${k}]` : s ? `.${k}` : k;

@@ -28,10 +28,15 @@ export interface DiscoveryOptions {
 
 function fromManifest(manifest: PluginManifest, manifestPath: string, source: DiscoveredPlugin['source']): DiscoveredPlugin {
   const dir = path.dirname(manifestPath);
+  const resolve = (key: 'entry' | 'cli', rel: string): string => {
+    try { return resolvePluginModule(dir, rel); } catch (err) {
+      throw new PluginError('Manifest', `${manifestPath}: ${key}: ${(err as Error).message}`, { file: manifestPath, [key]: rel }, { cause: err });
+    }
+  };
   return {
     manifest, manifestPath, dir, source,
-    entryPath: resolvePluginModule(dir, manifest.entry),
-    cliPath: manifest.cli ? resolvePluginModule(dir, manifest.cli) : undefined,
+    entryPath: resolve('entry', manifest.entry),
+    cliPath: manifest.cli ? resolve('cli', manifest.cli) : undefined,
   };
 }
 

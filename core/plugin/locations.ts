@@ -23,20 +23,43 @@ const isInside = (child: string, parent: string): boolean => {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 };
 
+/** The real path of `p`, or `p` itself when it does not exist (yet). */
+const real = (p: string): string => {
+  try { return fs.realpathSync(p); } catch { return p; }
+};
+
+/**
+ * Why the module `file`, named `rel` in a manifest, is not inside its plugin folder `base`
+ * ('../x.js', an absolute path, or a symbolic link that leads out); undefined when it is.
+ * A plugin's modules are executed, so a manifest must not name code elsewhere.
+ */
+function escapesFolder(base: string, rel: string, file: string): string | undefined {
+  if (path.isAbsolute(rel)) return 'is an absolute path';
+  if (!isInside(file, base)) return 'points outside the plugin folder';
+  if (fs.existsSync(file) && !isInside(real(file), real(base))) return `resolves (through a link) to ${real(file)}, outside the plugin folder`;
+  return undefined;
+}
+
 /**
  * Resolves a manifest-relative module path. For manifests in this repository's source tree
  * (e.g. plugins/serial/vmm-plugin.json) "./plugin.js" means the compiled file at the same
  * place under the build folder; elsewhere (npm packages, plugins outside the repo) the path
- * is taken as written.
+ * is taken as written. Either way the module must lie inside the plugin's folder (or its
+ * image in the build folder): otherwise the reason is thrown as an Error.
  */
 export function resolvePluginModule(manifestDir: string, rel: string, loc = buildLocations()): string {
   const dir = path.resolve(manifestDir);
   const direct = path.resolve(dir, rel);
   const inSource = isInside(dir, loc.repoRoot) && !isInside(dir, loc.distDir)
     && !dir.split(path.sep).includes('node_modules') && !isInside(dir, path.join(loc.repoRoot, '.build'));
+  let base = dir;
+  let file = direct;
   if (inSource) {
-    const mapped = path.resolve(loc.distDir, path.relative(loc.repoRoot, dir), rel);
-    if (fs.existsSync(mapped) || !fs.existsSync(direct)) return mapped;
+    const mappedDir = path.resolve(loc.distDir, path.relative(loc.repoRoot, dir));
+    const mapped = path.resolve(mappedDir, rel);
+    if (fs.existsSync(mapped) || !fs.existsSync(direct)) { base = mappedDir; file = mapped; }
   }
-  return direct;
+  const why = escapesFolder(base, rel, file);
+  if (why) throw new Error(`module '${rel}' ${why} (${base}); a plugin's modules must lie inside its folder`);
+  return file;
 }

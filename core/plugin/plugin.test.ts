@@ -142,6 +142,38 @@ describe('plugin discovery', () => {
     expect(() => readPluginAt(path.join(dir, 'missing'))).to.throw(PluginError, /no vmm-plugin\.json/);
   });
 
+  it('refuses an entry or cli module outside the plugin folder (relative, absolute, or through a link)', () => {
+    write('evil.js', 'export default { register() { return []; } };');
+    write('up/vmm-plugin.json', { name: 'up', version: '1.0.0', entry: '../evil.js' });
+    write('abs/vmm-plugin.json', { name: 'abs', version: '1.0.0', entry: path.join(dir, 'evil.js') });
+    write('cli/vmm-plugin.json', { name: 'cli', version: '1.0.0', entry: './plugin.js', cli: './x/../../evil.js' });
+    write('link/vmm-plugin.json', { name: 'link', version: '1.0.0', entry: './plugin.js' });
+    fs.symlinkSync(path.join(dir, 'evil.js'), path.join(dir, 'link/plugin.js'));
+    for (const [name, re] of [['up', /entry: module '\.\.\/evil\.js' points outside the plugin folder/], ['abs', /entry: .* is an absolute path/],
+      ['cli', /cli: .* points outside the plugin folder/], ['link', /entry: .* resolves \(through a link\) to .*evil\.js, outside/]] as const) {
+      const e = perr(() => readPluginAt(path.join(dir, name)));
+      expect(e.kind).to.equal('Manifest');
+      expect(e.message).to.match(re).and.contain(path.join(dir, name, 'vmm-plugin.json'));
+    }
+    write('plugins/ok/vmm-plugin.json', { name: 'ok', version: '1.0.0', entry: './sub/plugin.js' });
+    write('plugins/out/vmm-plugin.json', { name: 'out', version: '1.0.0', entry: '../../evil.js' });
+    const broken: string[] = [];
+    const found = discoverPlugins({ pluginDirs: [path.join(dir, 'plugins')], nodeModules: [], onBroken: (e) => broken.push(e.message) });
+    expect([...found.keys()]).to.deep.equal(['ok']);
+    expect(broken).to.have.length(1);
+    expect(broken[0]).to.contain('outside the plugin folder');
+  });
+
+  it('errors from a plugin module are one line (line breaks and control characters from the plugin removed)', async () => {
+    write('ml/vmm-plugin.json', { name: 'ml', version: '1.0.0', entry: './plugin.js' });
+    write('ml/plugin.js', 'throw new Error("first line\\n    second line\\r\\nthird\\u001b[31m");');
+    try { await loadPluginModule(readPluginAt(path.join(dir, 'ml'))); expect.fail('expected failure'); } catch (e) {
+      expect(e).to.be.instanceOf(PluginError);
+      expect((e as Error).message).to.match(/cannot load .*: first line second line third\\u001b\[31m$/);
+    }
+    expect(new PluginError('Register', 'a\n\tb\u2028c\u0000').message).to.equal('a b c\\u0000');
+  });
+
   it('maps in-repo source manifests to the build folder', () => {
     const loc = buildLocations();
     const src = path.join(loc.repoRoot, 'plugins', 'serial');

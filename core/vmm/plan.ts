@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { Tokens } from '../tokens.js';
 import type { VmConfig } from '../config/schema.js';
-import { VmConfigSchema } from '../config/schema.js';
 import { ConfigSource } from '../config/source.js';
+import { validateVmConfig } from '../config/load.js';
 import type { PluginModule } from '../plugin/plugin.js';
 import { discoverPlugins, readPluginAt, type DiscoveredPlugin, type DiscoveryOptions } from '../plugin/discovery.js';
 import { orderPlugins, type PluginInstance } from '../plugin/order.js';
@@ -54,7 +54,7 @@ function sourceOf(input: ConfigInput): ConfigSource {
 
 export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promise<VmPlan> {
   const source = sourceOf(input);
-  const config = source.validate(VmConfigSchema, source.value);
+  const config = validateVmConfig(source);
   markStartup('config loaded');
   const baseDir = source.baseDir;
   // The repository's plugins first; the node_modules scan (~100 package.json files) only when a
