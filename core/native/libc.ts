@@ -44,6 +44,9 @@ export const c = {
   memfdCreate: lib.func('int memfd_create(const char *name, unsigned int flags)'),
   ftruncate: lib.func('int ftruncate64(int fd, int64_t length)'),
   fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
+  /** fcntl taking a pointer (struct flock for the F_OFD_* lock commands). */
+  fcntlPtr: lib.func('int fcntl(int fd, int cmd, void *arg)'),
+  lseek: lib.func('int64_t lseek64(int fd, int64_t offset, int whence)'),
   fsync: lib.func('int fsync(int fd)'),
   fdatasync: lib.func('int fdatasync(int fd)'),
   fallocate: lib.func('int fallocate64(int fd, int mode, int64_t offset, int64_t len)'),

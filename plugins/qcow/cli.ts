@@ -50,6 +50,8 @@ function formatCheck(r: CheckReport): string {
   return lines.join('\n');
 }
 
+const FORCE_SHARE_HELP = 'open read-only even while another process (vmm, QEMU) writes the image; what is read may be inconsistent';
+
 async function runAction(fn: () => Promise<number | void>): Promise<void> {
   try {
     const code = await fn();
@@ -99,9 +101,10 @@ export function registerCommands(program: Command): void {
     .description('show a qcow2 image header (does not open backing files)')
     .argument('<file>')
     .option('--json', 'machine-readable output')
-    .action((file: string, o: { json?: boolean }) =>
+    .option('-U, --force-share', FORCE_SHARE_HELP)
+    .action((file: string, o: { json?: boolean; forceShare?: boolean }) =>
       runAction(async () => {
-        const i = await imageInfo(file);
+        const i = await imageInfo(file, { forceShare: o.forceShare });
         if (o.json) process.stdout.write(JSON.stringify(i, null, 2) + '\n');
         else {
           const rows: Array<[string, unknown]> = [
@@ -121,9 +124,11 @@ export function registerCommands(program: Command): void {
     .argument('<file>')
     .option('-r, --repair <what>', 'repair leaks, or all (also raises refcounts that are too low)', parseChoice(['leaks', 'all'] as const))
     .option('--json', 'machine-readable output')
-    .action((file: string, o: { repair?: RepairMode; json?: boolean }) =>
+    .option('-U, --force-share', `${FORCE_SHARE_HELP}; not with --repair`)
+    .action((file: string, o: { repair?: RepairMode; json?: boolean; forceShare?: boolean }) =>
       runAction(async () => {
-        const img = await openQcow2({ path: file, readOnly: !o.repair, forCheck: true, skipBacking: true });
+        if (o.repair && o.forceShare) throw new QcowError('range', '--force-share cannot be combined with --repair (a repair needs the image to itself)');
+        const img = await openQcow2({ path: file, readOnly: !o.repair, forCheck: true, skipBacking: true, forceShare: o.forceShare });
         let r: CheckReport;
         try {
           r = await checkImage(img, { repair: o.repair });

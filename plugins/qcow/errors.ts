@@ -22,6 +22,8 @@ export type QcowErrorKind =
   | 'range'
   | 'read-only'
   | 'closed'
+  | 'locked'
+  | 'not-a-file'
   | 'io';
 
 export class QcowError extends VmmError<QcowErrorKind> {}

@@ -1,4 +1,7 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { lockImage, type ImageAccess } from '../../core/block/image-lock.js';
+import { clearNonblock, ImageFileError, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import { QcowError, fail } from './errors.js';
 
 /**
@@ -16,15 +19,29 @@ export class HostFile {
     private length: number,
   ) {}
 
-  static async open(path: string, readOnly: boolean): Promise<HostFile> {
+  /**
+   * Opens an image file: never blocks on a FIFO or device (refused: only regular files), and
+   * takes QEMU's lock bytes for `access` (default: read-write or read-only as opened), so that
+   * another vmm or QEMU process cannot write it meanwhile.
+   */
+  static async open(path: string, readOnly: boolean, access?: ImageAccess): Promise<HostFile> {
     let fh: FileHandle;
     try {
-      fh = await open(path, readOnly ? 'r' : 'r+');
+      fh = await open(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR) | OPEN_NONBLOCK);
     } catch (e) {
       fail('io', `cannot open ${path}: ${(e as Error).message}`, { path }, e);
     }
-    const st = await fh.stat();
-    return new HostFile(fh, path, readOnly, st.size);
+    try {
+      const st = await fh.stat();
+      requireRegularFile(st, path, 'image');
+      clearNonblock(fh.fd);
+      lockImage(fh.fd, path, access ?? (readOnly ? 'read-only' : 'read-write'));
+      return new HostFile(fh, path, readOnly, st.size);
+    } catch (e) {
+      await fh.close();
+      if (e instanceof ImageFileError) fail(e.kind === 'Locked' ? 'locked' : 'not-a-file', e.message, { path }, e);
+      throw e;
+    }
   }
 
   /** Current size as this process knows it (it is the only writer). */

@@ -19,8 +19,8 @@ export interface ImageInfo {
 }
 
 /** Reads the header of an image (without following its backing file). */
-export async function imageInfo(path: string): Promise<ImageInfo> {
-  const img = await openQcow2({ path, readOnly: true, forCheck: true, skipBacking: true });
+export async function imageInfo(path: string, o: { forceShare?: boolean } = {}): Promise<ImageInfo> {
+  const img = await openQcow2({ path, readOnly: true, forCheck: true, skipBacking: true, forceShare: o.forceShare });
   try {
     const h = img.header;
     return {

@@ -16,6 +16,8 @@ export interface QcowOpenOptions extends DiskOpenOptions {
   forCheck?: boolean;
   /** Read-only inspection (info): do not open the backing file even if one is named. */
   skipBacking?: boolean;
+  /** Read-only opens only: share the image with writers (qemu-img -U); nothing is locked against them. */
+  forceShare?: boolean;
 }
 
 interface Chain {
@@ -40,7 +42,8 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
     throw new QcowError('io', `cannot open ${opts.path}: ${(e as Error).message}`, { path: opts.path }, { cause: e });
   }
   if (chain.seen.has(real)) fail('backing', `backing chain loops back to ${real}`, { path: real });
-  const file = await HostFile.open(real, opts.readOnly);
+  if (opts.forceShare && !opts.readOnly) fail('range', `--force-share is for read-only opens (${opts.path})`);
+  const file = await HostFile.open(real, opts.readOnly, opts.forceShare ? 'force-share' : undefined);
   let backing: BackingReader | undefined;
   try {
     const first = new Uint8Array(Math.min(file.size, 2 ** MAX_CLUSTER_BITS));
@@ -56,7 +59,7 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
       }
       if (chain.depth + 1 > MAX_BACKING_DEPTH) fail('backing', `backing chain deeper than ${MAX_BACKING_DEPTH}`, { path: real });
       const path = isAbsolute(h.backingFile) ? h.backingFile : resolve(dirname(real), h.backingFile);
-      backing = await openBacking(path, h.backingFormat, { depth: chain.depth + 1, seen: new Set([...chain.seen, real]) });
+      backing = await openBacking(path, h.backingFormat, { depth: chain.depth + 1, seen: new Set([...chain.seen, real]) }, opts.forceShare);
     }
     const img = await Qcow2Image.load(file, h, backing, opts.readOnly);
     if (!opts.readOnly && !opts.forCheck) {
@@ -77,10 +80,10 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
   }
 }
 
-async function openBacking(path: string, format: string | undefined, chain: Chain): Promise<BackingReader> {
+async function openBacking(path: string, format: string | undefined, chain: Chain, forceShare?: boolean): Promise<BackingReader> {
   let fmt = format;
   if (fmt === undefined) {
-    const probe = await HostFile.open(path, true);
+    const probe = await HostFile.open(path, true, 'none');
     try {
       const b = new Uint8Array(4);
       await probe.read(b, 0);
@@ -89,7 +92,7 @@ async function openBacking(path: string, format: string | undefined, chain: Chai
       await probe.close();
     }
   }
-  if (fmt === 'qcow2') return openQcow2({ path, readOnly: true, allowBacking: true }, chain);
+  if (fmt === 'qcow2') return openQcow2({ path, readOnly: true, allowBacking: true, forceShare }, chain);
   if (fmt === 'raw') {
     let real: string;
     try {
@@ -98,7 +101,7 @@ async function openBacking(path: string, format: string | undefined, chain: Chai
       throw new QcowError('backing', `backing file ${path} cannot be opened: ${(e as Error).message}`, { path }, { cause: e });
     }
     if (chain.seen.has(real)) fail('backing', `backing chain loops back to ${real}`);
-    return new RawBacking(await HostFile.open(real, true));
+    return new RawBacking(await HostFile.open(real, true, forceShare ? 'force-share' : 'read-only'));
   }
   return fail('backing', `backing format ${JSON.stringify(fmt)} is not supported (qcow2 or raw)`, { format: fmt });
 }

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { DiskBackend, DiskOpenOptions } from '../../core/block/disk.js';
+import { lockImage } from '../../core/block/image-lock.js';
+import { clearNonblock, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import { c, ERRNO, O_CLOEXEC, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, koffi } from '../../core/native/libc.js';
 import { alignedBuffer } from './aligned-buffer.js';
 import { NOWAIT_UNSUPPORTED, readNoWait } from './nowait-read.js';
@@ -34,7 +36,8 @@ export const NOWAIT_READ_MAX = 256 * 1024;
  * pool round trip for cached blocks. With `direct`, the file is opened with
  * O_DIRECT and data passes through 4 KiB-aligned bounce buffers; offsets and lengths
  * must then be 4 KiB multiples (the device advertises blk_size 4096).
- * Owns its fd: close() waits for in-flight I/O, then closes it.
+ * Owns its fd: close() waits for in-flight I/O, then closes it (which drops its QEMU-style
+ * image locks, core/block/image-lock.ts). FIFOs and character devices are refused at open.
  */
 export class RawFileDisk implements DiskBackend {
   readonly supportsDiscard = true;
@@ -60,7 +63,7 @@ export class RawFileDisk implements DiskBackend {
 
   static open(opts: DiskOpenOptions): RawFileDisk {
     const flags = (opts.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR) | O_CLOEXEC
-      | (opts.direct ? fs.constants.O_DIRECT : 0);
+      | (opts.direct ? fs.constants.O_DIRECT : 0) | OPEN_NONBLOCK; // a FIFO must not block open()
     let fd: number;
     try {
       fd = fs.openSync(opts.path, flags);
@@ -69,12 +72,17 @@ export class RawFileDisk implements DiskBackend {
       throw new RawDiskError('Open', `cannot open disk image ${opts.path}: ${(e as Error).message}${hint}`, { path: opts.path }, { cause: e });
     }
     try {
+      requireRegularFile(fs.fstatSync(fd), opts.path, 'disk image', true);
+      clearNonblock(fd);
+      // QEMU's lock bytes: no other vmm or QEMU process writes this disk while we have it.
+      lockImage(fd, opts.path, opts.readOnly ? 'read-only' : 'read-write');
       const size = sizeOf(fd, opts.path);
       if (size > MAX_SIZE) throw new RawDiskError('TooLarge', `${opts.path} is ${size} bytes; at most 2^53-1 supported`, { path: opts.path, size });
       return new RawFileDisk(fd, opts.path, size, opts.readOnly, opts.direct ?? false);
     } catch (e) {
       fs.closeSync(fd);
-      throw e;
+      if (e instanceof RawDiskError) throw e;
+      throw new RawDiskError('Open', (e as Error).message, { path: opts.path }, { cause: e });
     }
   }
 

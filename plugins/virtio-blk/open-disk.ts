@@ -1,5 +1,7 @@
 import * as fs from 'node:fs/promises';
+import { constants } from 'node:fs';
 import type { DiskBackend, DiskFormat, DiskOpenOptions } from '../../core/block/disk.js';
+import { OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import { VirtioBlkError } from './errors.js';
 
 const PROBE_BYTES = 4096;
@@ -21,10 +23,12 @@ export async function pickDiskFormat(formats: readonly DiskFormat[], format: str
   const header = new Uint8Array(PROBE_BYTES);
   let fh: fs.FileHandle | undefined;
   try {
-    fh = await fs.open(path, 'r');
+    fh = await fs.open(path, constants.O_RDONLY | OPEN_NONBLOCK); // a FIFO must not block open()
+    requireRegularFile(await fh.stat(), path, 'disk image', true);
     await fh.read(header, 0, PROBE_BYTES, 0);
   } catch (e) {
-    throw new VirtioBlkError('OpenDisk', `cannot read ${path} to detect its format: ${(e as Error).message}`, { path }, { cause: e });
+    const why = (e as Error).name === 'ImageFileError' ? '' : `cannot read ${path} to detect its format: `;
+    throw new VirtioBlkError('OpenDisk', `${why}${(e as Error).message}`, { path }, { cause: e });
   } finally {
     await fh?.close();
   }

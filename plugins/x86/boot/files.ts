@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { X86BootError } from '../errors.js';
 import { markStartup } from '../../../core/vmm/timings.js';
+import { checkRegularPath, OPEN_NONBLOCK } from '../../../core/block/regular-file.js';
 
 const KIT_FILES = { vmlinux: 'vmlinux', bzImage: 'bzImage', bzimage: 'bzImage', initramfs: 'initramfs' } as const;
 type KitFile = (typeof KIT_FILES)[keyof typeof KIT_FILES];
@@ -12,7 +13,15 @@ type KitFile = (typeof KIT_FILES)[keyof typeof KIT_FILES];
  * project's guest kit (hosts/guestkit: cached Debian kernel + busybox initramfs).
  */
 export async function resolveBootFile(spec: string, baseDir: string): Promise<string> {
-  if (!spec.startsWith('guestkit:')) return isAbsolute(spec) ? spec : resolve(baseDir, spec);
+  if (!spec.startsWith('guestkit:')) {
+    const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
+    try {
+      checkRegularPath(path, 'boot file'); // a FIFO or device would block the read at start
+    } catch (err) {
+      throw new X86BootError('Io', (err as Error).message, { path }, { cause: err });
+    }
+    return path;
+  }
   const name = spec.slice('guestkit:'.length) as keyof typeof KIT_FILES;
   const file: KitFile | undefined = KIT_FILES[name];
   if (!file) throw new X86BootError('Io', `unknown guest kit file '${spec}'; use guestkit:vmlinux, guestkit:bzImage or guestkit:initramfs`, { spec });
@@ -37,7 +46,7 @@ export const MAX_BOOT_FILE_BYTES = 1 << 30;
 export async function readBootFile(path: string, what: string): Promise<Uint8Array> {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r'); // owned here, closed below
+    fd = openSync(path, constants.O_RDONLY | OPEN_NONBLOCK); // owned here, closed below; never blocks on a FIFO
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error('not a regular file');
     if (st.size > MAX_BOOT_FILE_BYTES) throw new Error(`${st.size} bytes is more than the ${MAX_BOOT_FILE_BYTES} a boot file may have`);
