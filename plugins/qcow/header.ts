@@ -61,7 +61,12 @@ export interface QcowHeader {
   featureNames: Map<string, string>;
   /** Extension types seen, for `info`. */
   extensions: number[];
+  /** The bitmaps extension, when present (valid only while autoclear bit 0 is set). */
+  bitmaps?: { count: number; directorySize: number; directoryOffset: number };
 }
+
+/** Autoclear bit 0: the bitmaps extension is consistent with the image. */
+export const AUTOCLEAR_BITMAPS = 1n << 0n;
 
 function u64(dv: DataView, at: number, field: string): number {
   const v = dv.getBigUint64(at);
@@ -219,8 +224,12 @@ function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
           h.featureNames.set(`${tn}:${bit}`, name);
         }
         break;
+      case EXT_BITMAPS:
+        if (len < 24) fail('bad-header', `bitmaps extension too short (${len} bytes)`);
+        h.bitmaps = { count: dv.getUint32(data), directorySize: u64(dv, data + 8, 'bitmap_directory_size'), directoryOffset: u64(dv, data + 16, 'bitmap_directory_offset') };
+        break;
       default:
-        // Bitmaps, external data file, FDE and unknown extensions: ignored here. Bitmaps are
+        // External data file, FDE and unknown extensions: ignored here. Bitmaps are
         // disowned on read-write open by clearing the autoclear bit; FDE goes with crypt_method.
         break;
     }

@@ -66,7 +66,10 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
       if (h.incompatible & INCOMPAT_DIRTY) {
         // Lazy refcounts left refcounts behind; bring them up to date before any allocation.
         const report = await checkImage(img, { repair: 'all' });
-        if (report.corruptions > 0) fail('corrupt-image', `${opts.path} is dirty and its refcounts could not be repaired`, { report });
+        if (report.corruptions - report.corruptionsFixed > 0 || report.repairRefused) {
+          const why = report.repairRefused ?? report.messages.find((m) => m.startsWith('ERROR')) ?? '';
+          fail('corrupt-image', `${opts.path} is dirty and its refcounts could not be repaired: ${why} (run 'vmm image check')`, { report });
+        }
         await img.clearDirty();
       }
       await img.clearAutoclear();

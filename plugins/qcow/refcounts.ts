@@ -94,6 +94,11 @@ export class Refcounts {
     return off;
   }
 
+  /** Refcount block `i` as stored (undefined when absent); throws QcowError on a bad table entry. */
+  blockAt(i: number): Promise<Uint8Array | undefined> {
+    return this.block(i);
+  }
+
   private async block(i: number): Promise<Uint8Array | undefined> {
     const cached = this.blocks.get(i);
     if (cached) {
