@@ -21,7 +21,7 @@ if (!out || !(fileTimeoutS > 0) || files.length === 0) {
   process.stderr.write('usage: linux-inner --out <report.json> --file-timeout-s <s> <file>...\n');
   process.exit(2);
 }
-const { root, compiled } = projectLayout();
+const { root } = projectLayout();
 mkdirSync(dirname(out), { recursive: true });
 /** Written and synced after every file: a sandbox killed at its time limit still leaves what ran. */
 function save(report: TierReport): void {
@@ -32,7 +32,7 @@ function save(report: TierReport): void {
 const heartbeat = setInterval(() => process.stdout.write(`${HEARTBEAT}\n`), HEARTBEAT_MS);
 const report = await runFilesWithWatchdog(files.map((f) => resolve(root, f)), {
   root,
-  mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, 'linux'),
+  mochaArgs: (file, rep) => mochaArgs(root, [file], rep, 'linux'),
   workDir: join(dirname(out), 'linux-files'),
   fileTimeoutMs: fileTimeoutS * 1000,
   retryHung: true,

@@ -41,7 +41,7 @@ describe('linux tier in the sandbox: re-boot for files a stopped L1 did not end'
       if (calls.length === 1) {
         // a.js ended; b.js's result was saved but L1 froze before its end marker: b.js must run again
         writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'a.js', pass: true }, { file: 'b.js', pass: false }])));
-        return { console: `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\n`, exitCode: undefined, report: 'sandbox (L1): the console stayed silent for too long\nmore' };
+        return { console: `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\n`, exitCode: undefined, status: 'silent' as const, report: 'sandbox (L1): the console stayed silent for too long\nmore' };
       }
       writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'b.js', pass: true }, { file: 'c.js', pass: true }])));
       return { console: `${FILE_START} b.js\n${FILE_END} b.js\n${FILE_START} c.js\n${FILE_END} c.js\n`, exitCode: 0, report: 'ok' };
@@ -54,8 +54,33 @@ describe('linux tier in the sandbox: re-boot for files a stopped L1 did not end'
     expect(calls[1]).to.match(/--file-timeout-s' '60' 'b\.js' 'c\.js'$/);
     expect(r.passes.map((p) => p.fullTitle)).to.deep.equal(['t a.js', 't b.js', 't c.js']);
     expect(r.failures).to.deep.equal([]);
-    expect(r.retried).to.deep.equal([{ file: 'b.js', reason: 'L1 stopped while it ran: sandbox (L1): the console stayed silent for too long' }]);
+    // the freeze detector stopped L1: the hang is L1's, not b.js's
+    expect(r.retried).to.deep.equal([{ file: 'b.js', reason: 'L1 stopped while it ran: sandbox (L1): the console stayed silent for too long', l1Freeze: true }]);
     expect(notes[0]).to.match(/boot 1 stopped before 2 file\(s\) ended \(running: b\.js\)/);
+  });
+
+  it('fails the files that ended in L1 when their results did not come out, and blames a file L1 crashed on', async () => {
+    let boots = 0;
+    const run = async (_c: string, so: SandboxOptions) => {
+      boots++;
+      mkdirSync(so.collectInto!, { recursive: true });
+      if (boots === 1) {
+        // a.js ended but no linux.json came back; L1 then died (not a freeze) while b.js ran
+        return { console: `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\n`, exitCode: undefined, status: 'exited' as const, report: 'sandbox (L1): QEMU exited (status 1)' };
+      }
+      // b.js ended with a report that has nothing for it
+      writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'c.js', pass: true }])));
+      return { console: `${FILE_START} b.js\n${FILE_END} b.js\n`, exitCode: 0, status: 'exited' as const, report: 'ok' };
+    };
+    const { report: r } = await runLinuxTierInSandbox(['a.js', 'b.js'].map((f) => join(root, f)), {
+      root, compiled: root, tmp: root, fileTimeoutS: 60, limitMs: 3_600_000, write: () => {}, run,
+    });
+    expect(r.failures.map((f) => [f.fullTitle, f.message])).to.deep.equal([
+      ['[runner] a.js', 'a.js: ended in L1 but its results did not come out of the sandbox (linux.json missing or unreadable)'],
+      ['[runner] b.js', 'b.js: ended in L1 but produced no results'],
+    ]);
+    expect(r.retried).to.deep.equal([{ file: 'b.js', reason: 'L1 stopped while it ran: sandbox (L1): QEMU exited (status 1)', l1Freeze: false }]);
+    expect(r.stats).to.include({ passes: 0, failures: 2 });
   });
 
   it('fails the files no boot ended, naming why', async () => {

@@ -2,6 +2,7 @@ import { join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { runInSandbox, type SandboxOptions, type SandboxResult } from '../../hosts/sandbox/sandbox.js';
 import type { TierReport } from './reporter.js';
+import { failFilesWithoutResults } from './counting.js';
 import { emptyReport, recount } from './watchdog.js';
 
 /** Console markers linux-inner prints around each file (the host learns which files ended in a boot). */
@@ -45,7 +46,7 @@ export interface LinuxSandboxOptions {
   silenceMs?: number;
   write?: (s: string) => void;
   /** The sandbox runner (a test passes a fake). */
-  run?: (command: string, o: SandboxOptions) => Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'>>;
+  run?: (command: string, o: SandboxOptions) => Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'> & Partial<Pick<SandboxResult, 'status'>>>;
 }
 
 /** The files (relative to root) whose end marker is on the console. */
@@ -68,7 +69,9 @@ export function runningFile(consoleText: string): string | undefined {
  * The linux tier on a host that cannot boot Linux itself: inside the sandbox (L1), each file under
  * linux-inner's watchdog. When L1 stops before every file ended (frozen: its console silent past the
  * per-file deadline; crashed; or out of time), the files it did not end run in a fresh L1, once.
- * Returns the merged report; files that never ended are failures naming why.
+ * Returns the merged report; files that never ended, and files that ended without results, are
+ * failures naming why. A file running when L1 stopped is in `retried`, with `l1Freeze` only when the
+ * freeze detector stopped L1 (anything else that stopped it counts against the file under CI=true).
  */
 export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOptions): Promise<{ report: TierReport; notes: string[] }> {
   const write = o.write ?? ((s: string) => process.stdout.write(s));
@@ -113,12 +116,17 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
       for (const x of rep.retried ?? []) if (ended.has(relative(o.root, resolve(o.root, x.file)))) (merged.retried ??= []).push(x);
       merged.stats.duration += rep.stats.duration;
     }
+    // a file that ended in L1 has results here, or the tier says why not: never a silent zero
+    failFilesWithoutResults(merged, remaining.filter((f) => ended.has(f)), o.root, rep
+      ? 'ended in L1 but produced no results'
+      : 'ended in L1 but its results did not come out of the sandbox (linux.json missing or unreadable)');
     remaining = remaining.filter((f) => !ended.has(f));
     if (remaining.length === 0) break;
     const running = runningFile(r.console);
     lastReason = r.report.split('\n')[0]!;
     notes.push(`sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`);
-    if (running) (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}` });
+    // only the freeze detector (a console silent for minutes, heartbeat included) clears the file itself
+    if (running) (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}`, l1Freeze: r.status === 'silent' });
   }
   for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
   return { report: recount(merged), notes };

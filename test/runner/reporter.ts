@@ -8,8 +8,11 @@ export interface TierReport {
   failures: { fullTitle: string; file?: string; message: string; stack?: string }[];
   passes: { fullTitle: string; file?: string; duration?: number }[];
   pending: { fullTitle: string; file?: string }[];
-  /** Files the watchdog killed for hanging and ran once more (linux tier). */
-  retried?: { file: string; reason: string }[];
+  /**
+   * Files killed for hanging and run once more (linux tier). `l1Freeze`: the hang was the sandbox's
+   * own L1 freezing (its console went silent: the freeze detector), not the file's.
+   */
+  retried?: { file: string; reason: string; l1Freeze?: boolean }[];
 }
 
 /**

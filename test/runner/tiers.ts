@@ -1,36 +1,28 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { detectHost, describeKvmHost } from '../../hosts/sandbox/detect.js';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { detectHost, describeKvmHost, type HostInfo } from '../../hosts/sandbox/detect.js';
+import { guestKit } from '../../hosts/guestkit/kit.js';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { runLinuxTierInSandbox } from './linux-sandbox.js';
+import { applyCiPolicy, cannotRun, exitStatus, failFilesWithoutResults, isCi, outcome, summaryLines, type Tier, type TierOutcome } from './counting.js';
 import type { TierReport } from './reporter.js';
 import { runFilesWithWatchdog } from './watchdog.js';
 
 /**
- * Test tiers for `node dist/test/runner/run-tiers.js [--tier unit|kvm|linux]...`
+ * Test tiers for `node dist/test/runner/run-tiers.js [--tier unit|kvm|linux]... [--only <path part>]...`
  * unit: *.test.js (not kvm/linux); kvm: *.kvm.test.js on the host's /dev/kvm; linux: *.linux.test.js,
  * directly on a hardware-KVM host (or inside L1), else inside ONE sandbox boot.
- * The last line printed is `N passed, N failed`; the exit status is non-zero if anything failed.
- * With CI=true a tier that cannot run counts as a failure.
+ * The last line printed is `N passed, N failed, N skipped`; the exit status is non-zero if anything
+ * failed. With CI=true a tier that cannot run, a skipped test, a stray `.only` and a hang are failures
+ * (counting.ts holds the policy); a tier with no test files or a file without results always is.
  */
-export type Tier = 'unit' | 'kvm' | 'linux';
+export type { Tier } from './counting.js';
 const TIERS: Tier[] = ['unit', 'kvm', 'linux'];
-
-interface TierOutcome {
-  tier: Tier;
-  passed: number;
-  failed: number;
-  pending: number;
-  /** Why the tier did not run (or broke), if it did not. */
-  note?: string;
-  failures: TierReport['failures'];
-  retried?: TierReport['retried'];
-  seconds: number;
-}
-
-const isCi = () => /^(true|1|yes)$/i.test(process.env.CI ?? '');
+/** This module's folder in the compiled tree (the reporter and the mocha setup file live beside it). */
+const here = dirname(fileURLToPath(import.meta.url));
 
 /** Test files of a tier under the compiled tree (node_modules and other build folders never enter). */
 export function tierFiles(compiled: string, tier: Tier): string[] {
@@ -53,20 +45,51 @@ export function tierOf(file: string): Tier {
   return 'unit';
 }
 
-export function mochaArgs(root: string, compiled: string, files: string[], reportFile: string, tier: Tier): string[] {
+/**
+ * The mocha command line for `files` of `tier`: the tier reporter writing `reportFile`, the property
+ * seed setup (test/setup/property-seed.ts) and, under CI=true, `--forbid-only`.
+ */
+export function mochaArgs(root: string, files: string[], reportFile: string, tier: Tier, ci = isCi()): string[] {
   return [
     join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'),
     '--config', join(root, '.mocharc.json'),
-    '--reporter', join(compiled, 'test', 'runner', 'reporter.js'),
+    '--reporter', join(here, 'reporter.js'),
     '--reporter-option', `output=${reportFile}`,
+    '--require', join(here, '..', 'setup', 'property-seed.js'),
+    ...(ci ? ['--forbid-only'] : []),
     ...(tier === 'linux' ? ['--timeout', '600000'] : []),
     ...files.map((f) => relative(root, f)),
   ];
 }
 
-function runMocha(root: string, args: string[]): Promise<number | null> {
+/** What main() runs on; each part replaceable by a test. */
+export interface RunnerDeps {
+  root: string;
+  compiled: string;
+  env: NodeJS.ProcessEnv;
+  write: (s: string) => void;
+  /** stdio of the mocha children ('inherit' shows their spec output live). */
+  childStdio: 'inherit' | 'ignore';
+  hasKvm: () => boolean;
+  host: () => HostInfo;
+  /** The guest kit folder for the linux tier on a host that boots Linux itself. */
+  kitDir: () => Promise<string>;
+  runInSandbox: typeof runLinuxTierInSandbox;
+}
+
+function defaultDeps(): RunnerDeps {
+  const { root, compiled } = projectLayout();
+  return {
+    root, compiled, env: process.env, write: (s) => process.stdout.write(s), childStdio: 'inherit',
+    hasKvm: () => existsSync('/dev/kvm'), host: () => detectHost(),
+    kitDir: async () => (await guestKit({ log: () => {} })).dir,
+    runInSandbox: runLinuxTierInSandbox,
+  };
+}
+
+function runMocha(d: RunnerDeps, args: string[]): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+    const child = spawn(process.execPath, args, { cwd: d.root, stdio: d.childStdio, env: d.env });
     child.on('error', () => resolve(null));
     child.on('close', (code) => resolve(code));
   });
@@ -76,56 +99,51 @@ function readReport(file: string): TierReport | undefined {
   try { return JSON.parse(readFileSync(file, 'utf8')) as TierReport; } catch { return undefined; }
 }
 
-function outcome(tier: Tier, started: number, report: TierReport | undefined, exit: number | null | undefined, note?: string): TierOutcome {
-  const seconds = (Date.now() - started) / 1000;
-  if (!report) {
-    return { tier, passed: 0, failed: 1, pending: 0, seconds, failures: [], note: note ?? `mocha ended (status ${exit}) without writing its report` };
-  }
-  const o: TierOutcome = { tier, passed: report.stats.passes, failed: report.stats.failures, pending: report.stats.pending, failures: report.failures, retried: report.retried, seconds, note };
-  // a crash after some tests (status != 0 with no failure recorded) still counts
-  if (exit !== 0 && exit !== undefined && o.failed === 0) { o.failed = 1; o.note = `${note ? note + '; ' : ''}mocha exited with ${exit}`; }
-  return o;
-}
+const NO_RESULTS = 'produced no results (no test in it passed, failed or was skipped)';
 
-function cannotRun(tier: Tier, reason: string): TierOutcome {
-  return { tier, passed: 0, failed: isCi() ? 1 : 0, pending: 0, failures: [], seconds: 0, note: `${isCi() ? 'FAILED (CI=true): ' : 'skipped: '}${reason}` };
-}
-
-async function runTier(tier: Tier, root: string, compiled: string, tmp: string, only: string[]): Promise<TierOutcome> {
-  const files = tierFiles(compiled, tier).filter((f) => only.length === 0 || only.some((o) => relative(compiled, f).includes(o)));
+async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string): Promise<TierOutcome> {
+  const ci = isCi(d.env);
   const started = Date.now();
-  if (files.length === 0) return { tier, passed: 0, failed: 0, pending: 0, failures: [], seconds: 0, note: 'no test files' };
-  process.stdout.write(`\n=== ${tier} tier: ${files.length} file${files.length === 1 ? '' : 's'} ===\n`);
+  const secs = () => (Date.now() - started) / 1000;
+  d.write(`\n=== ${tier} tier: ${files.length} file${files.length === 1 ? '' : 's'} ===\n`);
   const reportFile = join(tmp, `${tier}.json`);
 
-  if (tier === 'kvm' && !existsSync('/dev/kvm')) return cannotRun(tier, 'no /dev/kvm on this host');
+  if (tier === 'kvm' && !d.hasKvm()) return cannotRun(tier, 'no /dev/kvm on this host', ci);
 
   if (tier === 'linux') {
     // one mocha process per file under a deadline (watchdog.ts): a hung guest costs its file, not the run
-    const fileTimeoutS = Number(process.env.TSVMM_LINUX_FILE_TIMEOUT_S ?? 900);
-    const host = detectHost();
+    const fileTimeoutS = Number(d.env.TSVMM_LINUX_FILE_TIMEOUT_S ?? 900);
+    const host = d.host();
     if (!host.canBootLinux && !host.inSandbox) {
-      process.stdout.write(`${describeKvmHost(host)}\nRunning the linux tier inside the sandbox (L1).\n`);
-      const { report, notes } = await runLinuxTierInSandbox(files, {
-        root, compiled, tmp, fileTimeoutS,
-        limitMs: Number(process.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50) * 60_000,
+      d.write(`${describeKvmHost(host)}\nRunning the linux tier inside the sandbox (L1).\n`);
+      const { report, notes } = await d.runInSandbox(files, {
+        root: d.root, compiled: d.compiled, tmp, fileTimeoutS, write: d.write,
+        limitMs: Number(d.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50) * 60_000,
       });
-      return outcome(tier, started, report, report.stats.failures > 0 ? 1 : 0, notes.join('; ') || undefined);
+      return outcome(tier, secs(), report, report.stats.failures > 0 ? 1 : 0, notes.join('; ') || undefined);
     }
+    // Linux boots here: the linux tests get what the sandbox gives them (the guest kit, TSVMM_LINUX)
+    let kitDir: string;
+    try { kitDir = await d.kitDir(); } catch (e) { return cannotRun(tier, `no guest kit: ${(e as Error).message}`, ci); }
     const report = await runFilesWithWatchdog(files, {
-      root,
-      mochaArgs: (file, rep) => mochaArgs(root, compiled, [file], rep, tier),
+      root: d.root,
+      mochaArgs: (file, rep) => mochaArgs(d.root, [file], rep, tier, ci),
       workDir: join(tmp, 'linux-files'),
       fileTimeoutMs: fileTimeoutS * 1000,
       retryHung: true,
+      write: d.write,
+      env: { ...d.env, TSVMM_LINUX: '1', TSVMM_GUESTKIT_DIR: kitDir },
     });
-    return outcome(tier, started, report, report.stats.failures > 0 ? 1 : 0);
+    return outcome(tier, secs(), report, report.stats.failures > 0 ? 1 : 0);
   }
-  const exit = await runMocha(root, mochaArgs(root, compiled, files, reportFile, tier));
-  return outcome(tier, started, readReport(reportFile), exit);
+  const exit = await runMocha(d, mochaArgs(d.root, files, reportFile, tier, ci));
+  const report = readReport(reportFile);
+  if (report) failFilesWithoutResults(report, files, d.root, NO_RESULTS);
+  return outcome(tier, secs(), report, exit);
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Parses the arguments, runs the tiers, prints the summary; returns the exit status. */
+export async function main(argv: string[], deps: Partial<RunnerDeps> = {}): Promise<number> {
   const tiers: Tier[] = [];
   const only: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -141,24 +159,24 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     } else { process.stderr.write(`run-tiers: unknown argument ${argv[i]}\n`); return 2; }
   }
-  const { root, compiled } = projectLayout();
+  const d: RunnerDeps = { ...defaultDeps(), ...deps };
+  const ci = isCi(d.env);
   const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-tiers-'));
   const results: TierOutcome[] = [];
+  let matched = 0;
   try {
-    for (const t of tiers.length ? tiers : TIERS) results.push(await runTier(t, root, compiled, tmp, only));
+    for (const t of tiers.length ? tiers : TIERS) {
+      const all = tierFiles(d.compiled, t);
+      const files = all.filter((f) => only.length === 0 || only.some((o) => relative(d.compiled, f).includes(o)));
+      matched += files.length;
+      // no files at all is a broken build or tree, never a zero; --only may leave a tier out on purpose
+      if (all.length === 0) results.push(outcome(t, 0, undefined, undefined, `no ${t} test files under ${d.compiled}`));
+      else if (files.length > 0) results.push(applyCiPolicy(await runTier(t, d, files, tmp), ci));
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  process.stdout.write('\n=== summary ===\n');
-  for (const r of results) {
-    process.stdout.write(`${r.tier}: ${r.passed} passed, ${r.failed} failed, ${r.pending} pending (${r.seconds.toFixed(1)} s)${r.note ? ` - ${r.note}` : ''}\n`);
-    for (const f of r.failures) process.stdout.write(`  FAIL ${f.fullTitle}${f.file ? ` (${relative(root, f.file)})` : ''}: ${f.message.split('\n')[0]}\n`);
-    for (const x of r.retried ?? []) process.stdout.write(`  RETRIED ${relative(root, resolve(root, x.file))} after a hang (${x.reason.split('\n')[0]}); the later run is what counts\n`);
-  }
-  const passed = results.reduce((n, r) => n + r.passed, 0);
-  const failed = results.reduce((n, r) => n + r.failed, 0);
-  process.stdout.write(`${passed} passed, ${failed} failed\n`);
-  return failed > 0 ? 1 : 0;
+  if (only.length > 0 && matched === 0) results.push(outcome(tiers[0] ?? 'unit', 0, undefined, undefined, `no test file matches --only ${only.join(', ')}`));
+  d.write(`\n=== summary ===\n${summaryLines(results, d.root, ci).join('\n')}\n`);
+  return exitStatus(results, ci);
 }
-
-

@@ -21,10 +21,20 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
     // hangs the first time, passes the second
     writeFileSync(join(dir, 'flaky.mjs'), `import { existsSync, writeFileSync } from 'node:fs'; const m = ${JSON.stringify(join(dir, 'flaky.marker'))}; ` +
       `if (existsSync(m)) writeFileSync(process.argv[2], ${report(1, 0)}); else { writeFileSync(m, ''); setInterval(() => {}, 1000); }`);
+    // a report with no test in it (a file whose tests never registered)
+    writeFileSync(join(dir, 'empty.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(0, 0)});`);
     // waiting forever on a timer: the main thread answers with a diagnostic report
     writeFileSync(join(dir, 'waits.mjs'), `setInterval(() => {}, 1000);`);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('counts a file that produced no results as a failure', async () => {
+    const r = await runFilesWithWatchdog([join(dir, 'empty.mjs'), join(dir, 'passes.mjs')], {
+      root: dir, mochaArgs: (file, rep) => [file, rep], workDir: join(dir, 'work4'), fileTimeoutMs: 10_000, write: () => {},
+    });
+    expect(r.failures.map((f) => [f.fullTitle, f.message])).to.deep.equal([['[watchdog] empty.mjs', 'empty.mjs produced no results (status 0)']]);
+    expect(r.stats).to.include({ passes: 2, failures: 1 });
+  });
 
   it('prints the diagnostic report of a file that waits forever, then kills it', async () => {
     let printed = '';

@@ -28,7 +28,8 @@ export interface WatchdogOptions {
   onFileDone?: (merged: TierReport, file: string) => void;
   /**
    * Run a file once more when the watchdog had to kill it (a hang, not a failed assertion). The hang
-   * stays on record in the report's `retried` list and in the output; only the second run counts.
+   * stays on record in the report's `retried` list and in the output; the second run's results are
+   * the file's, and under CI=true the runner counts the hang itself as a failure (counting.ts).
    */
   retryHung?: boolean;
 }
@@ -101,6 +102,9 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
       : `${basename(file)}: mocha ended (status ${exit}) without writing its report`;
     r.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: why });
     parsed = recount(r);
+  } else if (parsed.passes.length + parsed.failures.length + parsed.pending.length === 0) {
+    parsed.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: `${basename(file)} produced no results (status ${exit})` });
+    recount(parsed);
   } else if (exit !== 0 && parsed.stats.failures === 0) {
     parsed.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: `mocha exited with ${exit} after its tests passed` });
     recount(parsed);
