@@ -33,10 +33,13 @@ export const relFile = (root: string, file: string): string => relative(root, re
  */
 export function failFilesWithoutResults(report: TierReport, files: string[], root: string, why: string): TierReport {
   const seen = new Set<string>();
-  for (const x of [...report.passes, ...report.failures, ...report.pending]) if (x.file !== undefined) seen.add(relFile(root, x.file));
+  for (const x of [...report.passes, ...report.failures, ...report.pending]) {
+    if (x.file !== undefined) seen.add(relFile(root, x.file));
+  }
   for (const f of files) {
     const rel = relFile(root, f);
-    if (!seen.has(rel)) report.failures.push({ fullTitle: `[runner] ${rel}`, file: resolve(root, f), message: `${rel}: ${why}` });
+    if (seen.has(rel)) continue;
+    report.failures.push({ fullTitle: `[runner] ${rel}`, file: resolve(root, f), message: `${rel}: ${why}` });
   }
   report.stats.failures = report.failures.length;
   report.stats.tests = report.passes.length + report.failures.length + report.pending.length;
@@ -47,17 +50,20 @@ export function failFilesWithoutResults(report: TierReport, files: string[], roo
  * The outcome of a tier from its report and mocha's exit status. No report is one failure; a
  * non-zero exit with no failure recorded (a crash after the tests) is one failure too.
  */
-export function outcome(tier: Tier, seconds: number, report: TierReport | undefined, exit: number | null | undefined, note?: string): TierOutcome {
+export function outcome(
+  tier: Tier, seconds: number, report: TierReport | undefined, exit: number | null | undefined, note?: string,
+): TierOutcome {
   if (!report) {
+    const why = note ?? `mocha ended (status ${exit}) without writing its report`;
     return {
       tier, passed: 0, failed: 1, skipped: 0, seconds, pendingTests: [], retried: [],
-      failures: [{ fullTitle: `[runner] ${tier} tier`, message: note ?? `mocha ended (status ${exit}) without writing its report` }],
-      note: note ?? `mocha ended (status ${exit}) without writing its report`,
+      failures: [{ fullTitle: `[runner] ${tier} tier`, message: why }], note: why,
     };
   }
   const o: TierOutcome = {
     tier, passed: report.passes.length, failed: report.failures.length, skipped: report.pending.length,
-    failures: [...report.failures], pendingTests: [...report.pending], retried: [...(report.retried ?? [])], seconds, note,
+    failures: [...report.failures], pendingTests: [...report.pending], retried: [...(report.retried ?? [])],
+    seconds, note,
   };
   if (exit !== 0 && exit !== undefined && o.failed === 0) {
     const why = `mocha exited with ${exit}`;
@@ -68,7 +74,7 @@ export function outcome(tier: Tier, seconds: number, report: TierReport | undefi
   return o;
 }
 
-/** A tier that could not run at all (no /dev/kvm, no guest kit, no files): a failure under CI=true, a skip otherwise. */
+/** A tier that could not run at all (no /dev/kvm, no guest kit): a failure under CI=true, a skip otherwise. */
 export function cannotRun(tier: Tier, reason: string, ci: boolean): TierOutcome {
   return {
     tier, passed: 0, failed: ci ? 1 : 0, skipped: 0, seconds: 0, pendingTests: [], retried: [],
@@ -87,11 +93,17 @@ export function applyCiPolicy(o: TierOutcome, ci: boolean): TierOutcome {
   if (!ci) return o;
   const out: TierOutcome = { ...o, failures: [...o.failures] };
   for (const p of o.pendingTests) {
-    out.failures.push({ fullTitle: `[skipped under CI=true] ${p.fullTitle}`, file: p.file, message: 'a skipped test fails the run under CI=true: install what it needs (.ci/run) or fix its skip condition' });
+    out.failures.push({
+      fullTitle: `[skipped under CI=true] ${p.fullTitle}`, file: p.file,
+      message: 'a skipped test fails the run under CI=true: install what it needs (.ci/run) or fix its skip condition',
+    });
   }
   for (const r of o.retried) {
     if (r.l1Freeze) continue;
-    out.failures.push({ fullTitle: `[hung under CI=true] ${r.file}`, file: r.file, message: `hung (${r.reason.split('\n')[0]}); a hang fails the run under CI=true even when the rerun passed` });
+    out.failures.push({
+      fullTitle: `[hung under CI=true] ${r.file}`, file: r.file,
+      message: `hung (${r.reason.split('\n')[0]}); a hang fails the run under CI=true even when the rerun passed`,
+    });
   }
   out.failed = o.failed + (out.failures.length - o.failures.length);
   return out;
@@ -108,12 +120,14 @@ export function summaryLines(results: TierOutcome[], root: string, ci: boolean):
   const out: string[] = [];
   const where = (file?: string) => (file ? ` (${relFile(root, file)})` : '');
   for (const r of results) {
-    out.push(`${r.tier}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.retried.length} retried (${r.seconds.toFixed(1)} s)${r.note ? ` - ${r.note}` : ''}`);
+    const counts = `${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.retried.length} retried`;
+    out.push(`${r.tier}: ${counts} (${r.seconds.toFixed(1)} s)${r.note ? ` - ${r.note}` : ''}`);
     for (const f of r.failures) out.push(`  FAIL ${f.fullTitle}${where(f.file)}: ${f.message.split('\n')[0]}`);
     if (!ci) for (const p of r.pendingTests) out.push(`  SKIPPED ${p.fullTitle}${where(p.file)}`);
     for (const x of r.retried) {
-      const counts = x.l1Freeze ? 'the sandbox L1 froze, so the later run is what counts' : ci ? 'counted as a failure' : 'the later run is what counts (a failure under CI=true)';
-      out.push(`  RETRIED ${relFile(root, x.file)} after a hang (${x.reason.split('\n')[0]}); ${counts}`);
+      const verdict = x.l1Freeze ? 'the sandbox L1 froze, so the later run is what counts'
+        : ci ? 'counted as a failure' : 'the later run is what counts (a failure under CI=true)';
+      out.push(`  RETRIED ${relFile(root, x.file)} after a hang (${x.reason.split('\n')[0]}); ${verdict}`);
     }
   }
   const skipped = results.reduce((n, r) => n + r.skipped, 0);

@@ -46,7 +46,8 @@ export interface LinuxSandboxOptions {
   silenceMs?: number;
   write?: (s: string) => void;
   /** The sandbox runner (a test passes a fake). */
-  run?: (command: string, o: SandboxOptions) => Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'> & Partial<Pick<SandboxResult, 'status'>>>;
+  run?: (command: string, o: SandboxOptions) =>
+    Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'> & Partial<Pick<SandboxResult, 'status'>>>;
 }
 
 /** The files (relative to root) whose end marker is on the console. */
@@ -126,7 +127,9 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
     lastReason = r.report.split('\n')[0]!;
     notes.push(`sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`);
     // only the freeze detector (a console silent for minutes, heartbeat included) clears the file itself
-    if (running) (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}`, l1Freeze: r.status === 'silent' });
+    if (running) {
+      (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}`, l1Freeze: r.status === 'silent' });
+    }
   }
   for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
   return { report: recount(merged), notes };

@@ -7,7 +7,9 @@ import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import type { TierReport } from './reporter.js';
 import { main, type RunnerDeps } from './tiers.js';
 
-const hw: HostInfo = { kind: 'hardware', devKvm: true, cpuFlag: 'svm', module: 'kvm_amd', canBootLinux: true, inSandbox: false };
+const hw: HostInfo = {
+  kind: 'hardware', devKvm: true, cpuFlag: 'svm', module: 'kvm_amd', canBootLinux: true, inSandbox: false,
+};
 const pvm: HostInfo = { kind: 'pvm', devKvm: true, module: 'kvm_pvm', canBootLinux: false, inSandbox: false };
 
 describe('run-tiers main(): real mocha runs of small test files, judged and summed', function () {
@@ -82,7 +84,8 @@ describe('run-tiers main(): real mocha runs of small test files, judged and summ
 
   it('on a host that boots Linux runs the linux tier directly with the guest kit and TSVMM_LINUX set', async () => {
     write('c/g.linux.test.js', `const assert = require('node:assert');\n` +
-      `it('sees the kit', () => { assert.equal(process.env.TSVMM_GUESTKIT_DIR, '/kit/dir'); assert.equal(process.env.TSVMM_LINUX, '1'); });\n`);
+      `it('sees the kit', () => {\n  assert.equal(process.env.TSVMM_GUESTKIT_DIR, '/kit/dir');\n` +
+      `  assert.equal(process.env.TSVMM_LINUX, '1');\n});\n`);
     expect(await run(['--tier', 'linux'], true)).to.equal(0);
     expect(lastLine()).to.equal('1 passed, 0 failed, 0 skipped');
     printed = '';

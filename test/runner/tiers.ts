@@ -7,7 +7,9 @@ import { detectHost, describeKvmHost, type HostInfo } from '../../hosts/sandbox/
 import { guestKit } from '../../hosts/guestkit/kit.js';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { runLinuxTierInSandbox } from './linux-sandbox.js';
-import { applyCiPolicy, cannotRun, exitStatus, failFilesWithoutResults, isCi, outcome, summaryLines, type Tier, type TierOutcome } from './counting.js';
+import {
+  applyCiPolicy, cannotRun, exitStatus, failFilesWithoutResults, isCi, outcome, summaryLines, type Tier, type TierOutcome,
+} from './counting.js';
 import type { TierReport } from './reporter.js';
 import { runFilesWithWatchdog } from './watchdog.js';
 
@@ -124,7 +126,11 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
     }
     // Linux boots here: the linux tests get what the sandbox gives them (the guest kit, TSVMM_LINUX)
     let kitDir: string;
-    try { kitDir = await d.kitDir(); } catch (e) { return cannotRun(tier, `no guest kit: ${(e as Error).message}`, ci); }
+    try {
+      kitDir = await d.kitDir();
+    } catch (e) {
+      return cannotRun(tier, `no guest kit: ${(e as Error).message}`, ci);
+    }
     const report = await runFilesWithWatchdog(files, {
       root: d.root,
       mochaArgs: (file, rep) => mochaArgs(d.root, [file], rep, tier, ci),
@@ -176,7 +182,9 @@ export async function main(argv: string[], deps: Partial<RunnerDeps> = {}): Prom
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  if (only.length > 0 && matched === 0) results.push(outcome(tiers[0] ?? 'unit', 0, undefined, undefined, `no test file matches --only ${only.join(', ')}`));
+  if (only.length > 0 && matched === 0) {
+    results.push(outcome(tiers[0] ?? 'unit', 0, undefined, undefined, `no test file matches --only ${only.join(', ')}`));
+  }
   d.write(`\n=== summary ===\n${summaryLines(results, d.root, ci).join('\n')}\n`);
   return exitStatus(results, ci);
 }
