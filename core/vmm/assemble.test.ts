@@ -40,14 +40,24 @@ describe('assembleVm / runVm', () => {
   beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-asm-')); });
   afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
 
-  it('swap: the same YAML runs with kvm replaced by the mock-hypervisor plugin', async () => {
+  it('swap: the same YAML runs with kvm replaced by the mock-hypervisor plugin, which takes the entry\'s config', async () => {
+    // tiny-vm.yaml with a config on its kvm entry that only the mock's schema knows: the mock's
+    // vCPU prints it on the console, so the output proves which plugin ran the vCPU
+    const yaml = fs.readFileSync(tinyYaml, 'utf8')
+      .replace('  - name: kvm\n', '  - name: kvm\n    config:\n      outText: ran on the mock\n')
+      .replace('path: ./tiny-machine', `path: ${path.join(fixtures, 'tiny-machine')}`);
+    const file = path.join(tmp, 'swap.yaml');
+    fs.writeFileSync(file, yaml);
     let machine: TinyMachine | undefined;
-    const r = await runVm(tinyYaml, {
+    const r = await runVm(file, {
       ...noDiscovery, logger, signals: [], replacePlugins: { kvm: mockHv },
       onStarted: (vm) => { machine = vm.machine as TinyMachine; },
     });
     expect(r).to.deep.equal({ reason: { kind: 'poweroff' }, exitCode: 0, restarts: 0 });
-    expect(machine!.console.writtenBytes()).to.have.length(0); // the mock's default script prints nothing
+    expect(Buffer.from(machine!.console.writtenBytes()).toString()).to.equal('ran on the mock');
+    // without the swap the same file names kvm, whose schema refuses the mock's key
+    const err = await rejects(planVm(file));
+    expect(err.message).to.match(/plugins\[0\]\.config.*outText/);
   });
 
   it('swap: an override hook re-registers Hypervisor after the plugins; every call is recorded', async () => {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { CpioBuilder, parseCpio } from './cpio.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 describe('guestkit cpio (newc) writer', () => {
   const build = () => new CpioBuilder()
@@ -32,7 +33,7 @@ describe('guestkit cpio (newc) writer', () => {
   });
 
   it('is read by GNU cpio', function () {
-    if (spawnSync('cpio', ['--version']).status !== 0) this.skip();
+    if (spawnSync('cpio', ['--version']).status !== 0) skipUnlessCi(this, 'GNU cpio is not installed (Debian cpio)');
     const r = spawnSync('cpio', ['-t', '--quiet'], { input: build().toBuffer(), encoding: 'utf8' });
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stdout.split('\n')).to.include.members(['init', 'bin/ls', 'dev/console', 'lib/modules/v/kernel/a.ko']);

@@ -8,9 +8,9 @@ import { KvmError } from './errors.js';
 import { mapGuestMemory } from './memory.js';
 import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from './testing.js';
 import type { KvmVm } from './vm.js';
-import { IRQCHIP_PIC_MASTER } from './abi/ioctls.js';
+import { IRQCHIP_IOAPIC, IRQCHIP_PIC_MASTER } from './abi/ioctls.js';
 import { offsetOf } from './abi/layout.js';
-import { kvm_irqchip } from './abi/structs.js';
+import { kvm_clock_data, kvm_irqchip } from './abi/structs.js';
 import { LinuxEventFdFactory } from '../../core/events/linux-eventfd.js';
 
 const MIB = 1n << 20n;
@@ -170,7 +170,28 @@ describe('KVM backend (host /dev/kvm)', function () {
     vm.createPit();
     const st = vm.saveState();
     expect(Object.keys(st)).to.include.members(['kvm.clock.v1', 'kvm.irqchip.ioapic.v1', 'kvm.pit2.v1']);
+    // changed blobs go into the kernel: GET_IRQCHIP / GET_CLOCK read back what was restored
+    const entry5 = offsetOf(kvm_irqchip, 'chip.ioapic.redirtbl') + 5 * 8;
+    const imr = offsetOf(kvm_irqchip, 'chip.pic.imr');
+    const clockAt = offsetOf(kvm_clock_data, 'clock');
+    const ioapic = Buffer.from(st['kvm.irqchip.ioapic.v1']!);
+    const pic = Buffer.from(st['kvm.irqchip.pic_master.v1']!);
+    const clock = Buffer.from(st['kvm.clock.v1']!);
+    const origEntry = ioapic.readBigUInt64LE(entry5), origImr = pic.readUInt8(imr);
+    ioapic.writeBigUInt64LE(0x1_0000_0042n, entry5); // masked, vector 0x42
+    pic.writeUInt8(origImr ^ 0xa5, imr);
+    const later = clock.readBigUInt64LE(clockAt) + 3_600_000_000_000n; // an hour ahead
+    clock.writeBigUInt64LE(later, clockAt);
+    vm.restoreState({ ...st, 'kvm.irqchip.ioapic.v1': ioapic, 'kvm.irqchip.pic_master.v1': pic, 'kvm.clock.v1': clock });
+    expect(vm.getIrqChip(IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(0x1_0000_0042n);
+    expect(vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr ^ 0xa5);
+    const clockNow = () => Buffer.from(vm.saveState()['kvm.clock.v1']!).readBigUInt64LE(clockAt);
+    expect(clockNow() >= later, 'the clock an hour ahead').to.equal(true);
+    // and the saved state brings the old values back
     vm.restoreState(st);
+    expect(vm.getIrqChip(IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(origEntry);
+    expect(vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr);
+    expect(clockNow() < later, 'the clock back').to.equal(true);
     expect(() => vm.restoreState({ 'kvm.clock.v1': new Uint8Array(3) })).to.throw(KvmError, /must be/);
     expect(() => vm.restoreState({ bogus: new Uint8Array(3) })).to.throw(KvmError, /unknown/);
   });

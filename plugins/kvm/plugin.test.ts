@@ -37,15 +37,22 @@ function setup(stop: () => Promise<void>) {
 describe('plugins/kvm plugin dispose', () => {
   it('resolves only after the runners stopped and the Vm and /dev/kvm fds are closed', async () => {
     let release!: () => void;
-    const s = setup(() => new Promise<void>((r) => { release = r; }));
-    let disposed = false;
-    const all = Promise.all(s.d.map(async (x) => { await (x.dispose() as unknown); })).then(() => { disposed = true; });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(disposed, 'dispose resolved while a runner was still stopping').to.equal(false);
-    expect(s.closed, 'fds closed under a running worker').to.deep.equal([]);
+    let stopping!: () => void;
+    const stopCalled = new Promise<void>((r) => { stopping = r; });
+    let closedAtRelease: string[] | undefined;
+    const s = setup(() => new Promise<void>((r) => {
+      stopping();
+      release = () => { closedAtRelease = [...s.closed]; r(); };
+    }));
+    let closedWhenDisposed: string[] | undefined;
+    const all = Promise.all(s.d.map(async (x) => { await (x.dispose() as unknown); }))
+      .then(() => { closedWhenDisposed = [...s.closed]; });
+    await stopCalled; // the runner is stopping; it finishes only when released
+    expect(closedWhenDisposed, 'dispose resolved while a runner was still stopping').to.equal(undefined);
     release();
     await all;
-    expect(s.closed).to.deep.equal(['vm', 'hv']);
+    expect(closedAtRelease, 'fds closed under a running worker').to.deep.equal([]);
+    expect(closedWhenDisposed).to.deep.equal(['vm', 'hv']);
   });
 
   it('closes the fds and resolves when a runner fails to stop (no unhandled rejection)', async () => {

@@ -7,6 +7,7 @@ import { createQcow2, type CreateOptions } from './create.js';
 import { verifySector } from './crash-writer.js';
 import { openQcow2 } from './open.js';
 import { hasQemuImg, qemuCheck, tempDir } from './testing.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 const writer = fileURLToPath(new URL('./crash-writer.js', import.meta.url));
 
@@ -50,7 +51,7 @@ describe('qcow: SIGKILL during writes', function () {
   this.timeout(60_000);
   const t = tempDir();
   before(function () {
-    if (!hasQemuImg) this.skip(); // qemu-img not installed (apt-get install qemu-utils)
+    if (!hasQemuImg) skipUnlessCi(this, 'qemu-img is not installed (Debian qemu-utils)');
   });
   after(() => t.cleanup());
 

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../../hosts/guestkit/index.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 const KiB = 1024;
 const MiB = 1 << 20;
@@ -115,9 +116,11 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
   let expected: Buffer;
 
   before(async function () {
-    if (!process.env.TSVMM_LINUX && !process.env.TSVMM_GUESTKIT_DIR) this.skip();
+    if (!process.env.TSVMM_LINUX && !process.env.TSVMM_GUESTKIT_DIR) {
+      skipUnlessCi(this, 'Linux does not boot here (the tier runner sets TSVMM_GUESTKIT_DIR or TSVMM_LINUX where it does)');
+    }
     const q = which('qemu-img');
-    if (!q) this.skip(); // the sandbox carries qemu-img when the host has it
+    if (!q) skipUnlessCi(this, 'qemu-img is not installed (Debian qemu-utils; the sandbox carries the host\'s)');
     qemuImg = q!;
     kit = await guestKit({ log: () => {} });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qcow-linux-'));

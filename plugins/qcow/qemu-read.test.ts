@@ -4,13 +4,14 @@ import { checkImage } from './check.js';
 import { QcowError } from './errors.js';
 import { openQcow2 } from './open.js';
 import { QEMU_MISSING, hasQemuImg, qemuImg, qemuIo, randInt, rng, tempDir } from './testing.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 /** Images made by qemu-img / qemu-io read byte-identical to `qemu-img convert -O raw`. */
 describe('qcow: reading images made by qemu-img', function () {
   this.timeout(60_000);
   const t = tempDir();
   before(function () {
-    if (!hasQemuImg) this.skip(); // QEMU_MISSING
+    if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING);
   });
   after(() => t.cleanup());
 

@@ -5,13 +5,14 @@ import { convertImage } from './convert.js';
 import { createQcow2, type CreateOptions } from './create.js';
 import { openQcow2 } from './open.js';
 import { fillRandom, hasQemuImg, qemuCheck, qemuImg, qemuIo, randInt, rng, tempDir } from './testing.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 /** Images written by us pass `qemu-img check` (no errors, no leaks) and equal the expected bytes. */
 describe('qcow: images written by us, checked by qemu-img', function () {
   this.timeout(60_000);
   const t = tempDir();
   before(function () {
-    if (!hasQemuImg) this.skip(); // qemu-img not installed (apt-get install qemu-utils)
+    if (!hasQemuImg) skipUnlessCi(this, 'qemu-img is not installed (Debian qemu-utils)');
   });
   after(() => t.cleanup());
 

@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../../hosts/guestkit/index.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
 import { koffi } from '../../core/native/libc.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 const MiB = 1 << 20;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -126,7 +127,9 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
   let bContent: Buffer;
 
   before(async function () {
-    if (!process.env.TSVMM_LINUX && !process.env.TSVMM_GUESTKIT_DIR) this.skip();
+    if (!process.env.TSVMM_LINUX && !process.env.TSVMM_GUESTKIT_DIR) {
+      skipUnlessCi(this, 'Linux does not boot here (the tier runner sets TSVMM_GUESTKIT_DIR or TSVMM_LINUX where it does)');
+    }
     kit = await guestKit({ log: () => {} });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blk-linux-'));
     diskA = path.join(dir, 'a.img');
@@ -203,7 +206,7 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     if (!first) this.skip();
     const e2fsck = tool('e2fsck');
     const debugfs = tool('debugfs');
-    if (!e2fsck || !debugfs) this.skip(); // no e2fsprogs here (the sandbox image carries them)
+    if (!e2fsck || !debugfs) skipUnlessCi(this, 'e2fsck/debugfs are not installed (Debian e2fsprogs)');
     // e2fsck exits 0 only when nothing needed fixing; -n never writes. The filesystem covers the
     // first 16 MiB; e2fsck reads its size from the superblock.
     const out = execFileSync(e2fsck, ['-fn', diskA], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });

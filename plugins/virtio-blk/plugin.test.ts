@@ -65,8 +65,12 @@ describe('plugins/virtio-blk plugin', () => {
     const s = setup();
     await plugin.register(s.c, s.ctx({ path: 'a.img' }));
     const dev = s.transport.attached[0] as VirtioBlk;
+    const realClose = dev.disk.close.bind(dev.disk);
+    const closedByStop = new Promise<void>((done) => {
+      (dev.disk as { close: () => Promise<void> }).close = async () => { await realClose(); done(); };
+    });
     s.lifecycle.emit('stopped', { kind: 'poweroff' });
-    await new Promise((r) => setTimeout(r, 20));
+    await closedByStop; // the stop closed it (no timer: a stop that never closes the disk times the test out)
     try { await dev.disk.read(0n, [new Uint8Array(512)]); expect.fail('disk still open'); } catch (e) { expect((e as Error).message).to.match(/closed/); }
   });
 
@@ -74,18 +78,25 @@ describe('plugins/virtio-blk plugin', () => {
     const s = setup();
     const d = await plugin.register(s.c, s.ctx({ path: 'a.img' })) ?? [];
     const dev = s.transport.attached[0] as VirtioBlk;
-    let release!: () => void;
+    const releases: (() => void)[] = [];
+    let entered!: () => void;
+    const closeEntered = new Promise<void>((r) => { entered = r; });
     const realClose = dev.disk.close.bind(dev.disk);
     let closed = false;
-    (dev.disk as { close: () => Promise<void> }).close = async () => { await new Promise<void>((r) => { release = r; }); await realClose(); closed = true; };
+    (dev.disk as { close: () => Promise<void> }).close = async () => {
+      entered();
+      await new Promise<void>((r) => { releases.push(r); }); // held until the test lets it go
+      await realClose();
+      closed = true;
+    };
     s.lifecycle.emit('stopped', { kind: 'poweroff' });
-    let disposed = false;
-    const all = Promise.all(d.map(async (x) => { await (x.dispose() as unknown); })).then(() => { disposed = true; });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(disposed, 'dispose resolved before the disk closed').to.equal(false);
-    release();
+    let closedWhenDisposed: boolean | undefined;
+    const all = Promise.all(d.map(async (x) => { await (x.dispose() as unknown); })).then(() => { closedWhenDisposed = closed; });
+    await closeEntered;
+    expect(closedWhenDisposed, 'dispose resolved while the disk close was held').to.equal(undefined);
+    for (const r of releases) r();
     await all;
-    expect(closed).to.equal(true);
+    expect(closedWhenDisposed, 'dispose resolved before the disk closed').to.equal(true);
   });
 
   it('names the missing format provider and a missing file', async () => {

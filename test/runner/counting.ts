@@ -21,7 +21,7 @@ export interface TierOutcome {
 }
 
 /** CI=true (or 1/yes): every pending test, hang or missing tool is a failure. */
-export const isCi = (env: NodeJS.ProcessEnv = process.env): boolean => /^(true|1|yes)$/i.test(env.CI ?? '');
+export { isCi } from '../setup/environment.js';
 
 /** A report entry's file relative to `root` (entries carry absolute or root-relative paths). */
 export const relFile = (root: string, file: string): string => relative(root, resolve(root, file));

@@ -19,7 +19,7 @@ describe('kvm codec', () => {
       const names = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'] as const;
       const regs = Object.fromEntries(names.map((n, i) => [n, vals[i]])) as Record<(typeof names)[number], bigint>;
       const b = codec.encodeRegs(regs);
-      expect(b.readBigUInt64LE(offsetOf(kvm_regs, 'rip'))).to.equal(regs.rip);
+      for (const n of names) expect(b.readBigUInt64LE(offsetOf(kvm_regs, n)), n).to.equal(regs[n]);
       expect(codec.decodeRegs(view(b))).to.deep.equal(regs);
     }));
   });
@@ -34,7 +34,10 @@ describe('kvm codec', () => {
     fc.assert(fc.property(sregs, (s) => {
       const b = codec.encodeSregs(s);
       expect(b.length).to.equal(kvm_sregs.size);
-      expect(b.readBigUInt64LE(offsetOf(kvm_sregs, 'efer'))).to.equal(s.efer);
+      for (const [field, v] of [['cr0', s.cr0], ['cr2', s.cr2], ['cr3', s.cr3], ['cr4', s.cr4], ['cr8', s.cr8], ['efer', s.efer],
+        ['apic_base', s.apicBase], ['cs.base', s.cs.base], ['tr.base', s.tr.base], ['gdt.base', s.gdt.base]] as const) {
+        expect(b.readBigUInt64LE(offsetOf(kvm_sregs, field)), field).to.equal(v);
+      }
       expect(codec.decodeSregs(view(b))).to.deep.equal(s);
     }), { numRuns: 50 });
   });

@@ -7,6 +7,7 @@ import { fieldAt, leafPaths, offsetOf, sizeOf, struct, union, array } from './la
 import { ALL_STRUCTS, kvm_run, kvm_sregs } from './structs.js';
 import { KVM, KNOWN, _IOR, _IOW } from './ioctls.js';
 import { KVM_CAP } from './caps.js';
+import { skipUnlessCi } from '../../../test/setup/environment.js';
 
 const HEADER = '/usr/include/linux/kvm.h';
 
@@ -79,8 +80,8 @@ describe('kvm ABI layouts', () => {
   describe('against gcc and <linux/kvm.h>', function () {
     let measured: Map<string, number>;
     before(function () {
-      if (!existsSync(HEADER)) { this.skip(); return; } // reason: linux-libc-dev not installed (apt-get install -y linux-libc-dev)
-      if (!hasGcc()) { this.skip(); return; } // reason: no gcc on this machine
+      if (!existsSync(HEADER)) skipUnlessCi(this, `${HEADER} is missing (Debian linux-libc-dev)`);
+      if (!hasGcc()) skipUnlessCi(this, 'gcc is not installed (Debian gcc, libc6-dev)');
       this.timeout(90_000);
       measured = measureWithGcc();
     });

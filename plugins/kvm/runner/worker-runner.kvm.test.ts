@@ -119,8 +119,9 @@ for (const notify of ['eventfd', 'atomics'] as const) {
 
     it('pauses spinning vCPUs with a kick, resumes them, and stops them', async () => {
       // Two user-mode (native under PVM) guests, each incrementing its own counter forever.
-      const counters = [0x20_0000n, 0x20_1000n];
-      const vcpus = counters.map((addr, i) => {
+      // vCPU 2 is the control: its own runner, never paused, counting while the others should not
+      const counters = [0x20_0000n, 0x20_1000n, 0x20_2000n];
+      const [v0, v1, v2] = counters.map((addr, i) => {
         const at = CODE + BigInt(i * 0x100);
         mem.write(GuestAddress.of(at), new Asm().movRbx(addr).label('l').incQword().jmp('l').bytes());
         const v = vm.createKvmVcpu(i);
@@ -128,25 +129,36 @@ for (const notify of ['eventfd', 'atomics'] as const) {
         return v;
       });
       const count = (i: number): bigint => mem.readU64(GuestAddress.of(counters[i]));
-      const r = make(vcpus);
-      await r.start();
-      await until(() => count(0) > 0n && count(1) > 0n, 'both guests to spin');
-      const states = await r.vcpuStates(); // kicks each spinning vCPU and reads on its thread
-      expect(states.map((s) => s.mpState)).to.deep.equal(['runnable', 'runnable']);
-      const c0 = count(0);
-      await until(() => count(0) > c0, 'the guest to continue after the state query');
-      await r.pause();
-      const frozen = [count(0), count(1)];
-      await sleep(50);
-      expect([count(0), count(1)]).to.deep.equal(frozen);
-      await r.resume();
-      await until(() => count(0) > frozen[0] && count(1) > frozen[1], 'guests to run again');
-      await r.stop();
-      expect(r.runningCount).to.equal(0);
-      const after = [count(0), count(1)];
-      await sleep(20);
-      expect([count(0), count(1)]).to.deep.equal(after);
-      expect(r.stats.byKind.intr?.count ?? 0).to.be.greaterThan(0);
+      const control = new WorkerVcpuRunner([v2!], bus, notify === 'eventfd' ? loop : undefined, { notify });
+      /** Waits until the control vCPU counted a million more: time enough for any vCPU that still runs to move. */
+      const controlCounts = async (what: string) => {
+        const c = count(2);
+        await until(() => count(2) > c + 1_000_000n, `the control vCPU to count on ${what}`);
+      };
+      const r = make([v0!, v1!]);
+      await control.start();
+      try {
+        await r.start();
+        await until(() => count(0) > 0n && count(1) > 0n, 'both guests to spin');
+        const states = await r.vcpuStates(); // kicks each spinning vCPU and reads on its thread
+        expect(states.map((s) => s.mpState)).to.deep.equal(['runnable', 'runnable']);
+        const c0 = count(0);
+        await until(() => count(0) > c0, 'the guest to continue after the state query');
+        await r.pause();
+        const frozen = [count(0), count(1)];
+        await controlCounts('while the others are paused');
+        expect([count(0), count(1)]).to.deep.equal(frozen);
+        await r.resume();
+        await until(() => count(0) > frozen[0] && count(1) > frozen[1], 'guests to run again');
+        await r.stop();
+        expect(r.runningCount).to.equal(0);
+        const after = [count(0), count(1)];
+        await controlCounts('after the others stopped');
+        expect([count(0), count(1)]).to.deep.equal(after);
+        expect(r.stats.byKind.intr?.count ?? 0).to.be.greaterThan(0);
+      } finally {
+        await control.stop();
+      }
     });
 
     it('stops vCPUs halted inside the kernel (in-kernel irqchip: hlt does not exit)', async () => {

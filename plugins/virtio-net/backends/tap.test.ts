@@ -10,6 +10,7 @@ import { TapBackend } from './tap.js';
 import { GuestAddress } from '../../../core/address.js';
 import { createAnonymousMmapMemory } from '../../../core/memory/index.js';
 import { HostIovec } from '../iovec.js';
+import { skipUnlessCi } from '../../../test/setup/environment.js';
 
 const MAC = Uint8Array.of(0x02, 0x54, 0, 0xaa, 0xbb, 0xcc);
 const HOST_IP = '10.213.77.1';
@@ -40,7 +41,7 @@ describe('plugins/virtio-net TapBackend (real /dev/net/tun)', function () {
   this.timeout(20_000);
   const why = canUseTap();
   before(function () {
-    if (why) { console.log(`      (skipped: ${why})`); this.skip(); }
+    if (why) skipUnlessCi(this, why);
   });
   const name = `tsvt${process.pid % 100_000}`;
   let tap: TapBackend | undefined;

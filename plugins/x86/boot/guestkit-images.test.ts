@@ -6,6 +6,7 @@ import { defaultCacheDir } from '../../../hosts/guestkit/kit.js';
 import { XLF_KERNEL_64, parseBzImage } from './bzimage.js';
 import { parseElf } from './elf.js';
 import { loadLinux } from './loader.js';
+import { skipUnlessCi } from '../../../test/setup/environment.js';
 
 /** A folder of the guest kit holding bzImage and vmlinux, if one was built on this machine. */
 function kitDir(): string | undefined {
@@ -18,7 +19,7 @@ function kitDir(): string | undefined {
 describe('x86 loaders on the guest kit kernel', function () {
   const dir = kitDir();
   before(function () {
-    if (!dir) this.skip(); // no guest kit here: run `npm run setup` (CI has one)
+    if (!dir) skipUnlessCi(this, 'no guest kit on this machine: run `npm run setup`');
   });
 
   it('parses the real bzImage setup header and loads it', () => {

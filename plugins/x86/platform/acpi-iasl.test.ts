@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAcpiTables } from './acpi.js';
+import { skipUnlessCi } from '../../../test/setup/environment.js';
 
 const iasl = spawnSync('sh', ['-c', 'command -v iasl'], { encoding: 'utf8' }).stdout.trim();
 
@@ -31,7 +32,7 @@ function dsdtOf(image: Uint8Array, rsdp: bigint): Uint8Array {
 
 describe('x86 DSDT, read back by ACPICA (iasl -d)', function () {
   this.timeout(60_000);
-  before(function () { if (!iasl) this.skip(); }); // reason: iasl (Debian acpica-tools) is not installed; CI installs it
+  before(function () { if (!iasl) skipUnlessCi(this, 'iasl is not installed (Debian acpica-tools)'); });
 
   it('describes each virtio-mmio window as an LNRO0005 device with its memory and interrupt', () => {
     const devices = [
