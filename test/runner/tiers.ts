@@ -138,6 +138,7 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
       fileTimeoutMs: fileTimeoutS * 1000,
       retryHung: true,
       write: d.write,
+      stdio: d.childStdio,
       env: { ...d.env, TSVMM_LINUX: '1', TSVMM_GUESTKIT_DIR: kitDir },
     });
     return outcome(tier, secs(), report, report.stats.failures > 0 ? 1 : 0);

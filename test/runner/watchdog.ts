@@ -22,6 +22,8 @@ export interface WatchdogOptions {
   write?: (s: string) => void;
   /** Extra environment for the children. */
   env?: NodeJS.ProcessEnv;
+  /** The children's stdio (default 'inherit': their spec output shows live). */
+  stdio?: 'inherit' | 'ignore';
   /** Called as each file starts. */
   onFileStart?: (file: string) => void;
   /** Called with the merged report so far after each file (to keep partial results on disk). */
@@ -61,7 +63,7 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
   const started = Date.now();
   const child = spawn(process.execPath, ['--report-on-signal', '--report-signal=SIGPWR', `--report-directory=${diagDir}`, ...o.mochaArgs(file, report)], {
     cwd: o.root,
-    stdio: 'inherit',
+    stdio: o.stdio ?? 'inherit',
     detached: true, // its own process group: a kill reaches QEMU, helpers and workers it started
     env: { ...process.env, ...o.env },
   });
