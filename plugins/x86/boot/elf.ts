@@ -71,13 +71,13 @@ export function parseElf(image: Uint8Array): ElfImage {
     }
     if (pType === PT_LOAD) {
       if (filesz > memsz) throw new X86BootError('TruncatedKernel', `ELF segment ${i} has p_filesz ${filesz} > p_memsz ${memsz}`, { index: i, filesz, memsz });
-      segments.push({ offset, paddr, filesz, memsz });
+      if (memsz > 0n) segments.push({ offset, paddr, filesz, memsz }); // an empty segment loads nothing
     } else {
       const found = findPvhNote(image.subarray(Number(offset), Number(offset + filesz)), align === 8n ? 8 : 4);
       if (found !== undefined) pvhEntry = found;
     }
   }
-  if (segments.length === 0) throw new X86BootError('TruncatedKernel', 'the ELF kernel has no loadable segment', {});
+  if (segments.length === 0) throw new X86BootError('TruncatedKernel', 'the ELF kernel has no loadable segment with bytes', {});
   return { entry, segments, pvhEntry };
 }
 

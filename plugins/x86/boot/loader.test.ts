@@ -173,5 +173,8 @@ describe('x86 loadLinux: ELF vmlinux through PVH', () => {
     expectBootError(() => loadLinux(mem, input(fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: new Uint8Array(16), memsz: 1n << 62n }] }))), 'MemoryTooSmall');
     expectBootError(() => loadLinux(mem, input(fakeElfKernel({ segments: [{ paddr: 0xffff_ffff_ffff_f000n, data: new Uint8Array(16), memsz: 0x2000n }] }))), 'MemoryTooSmall');
     expectBootError(() => loadLinux(mem, input(fakeElfKernel(), { initramfs: new Uint8Array(63 * MiB) })), 'InitramfsTooLarge');
+    // Found by the kernel-elf fuzz target: a kernel whose only segment is empty loads nothing.
+    const empty = fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: new Uint8Array(0), memsz: 0n }] });
+    expectBootError(() => loadLinux(mem, input(empty)), 'TruncatedKernel');
   });
 });
