@@ -8,6 +8,8 @@ import { VmConfigSchema } from '../config/schema.js';
 import { planVm } from '../vmm/plan.js';
 import { runVm } from '../vmm/run.js';
 import { ExitCode } from '../vmm/exit-codes.js';
+import { seccompOnce, seccompOption } from '../security/run-options.js';
+import type { SeccompMode } from '../security/seccomp.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -35,7 +37,8 @@ export function buildProgram(): Command {
     .argument('<config>', 'VM config (YAML)')
     .option('--sandbox', 'run inside the nested sandbox (a QEMU-TCG Linux with a real /dev/kvm), for hosts whose KVM cannot boot Linux')
     .option('--force', 'run on this host even where its KVM cannot boot an unmodified Linux kernel (tiny hand-made guests)')
-    .action(async (config: string, opts: { sandbox?: boolean; force?: boolean }) => {
+    .addOption(seccompOption())
+    .action(async (config: string, opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode }) => {
       if (opts.sandbox) {
         // owned by hosts/sandbox; loaded only when asked for
         const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
@@ -56,7 +59,7 @@ export function buildProgram(): Command {
           return;
         }
       }
-      const r = await runVm(config, { plan });
+      const r = await runVm(config, { plan, beforeStart: seccompOnce(opts.seccomp) });
       process.exitCode = r.exitCode;
     });
 

@@ -84,3 +84,17 @@ export function addressOf(buf: ArrayBufferView): bigint {
 }
 
 export { koffi };
+
+/**
+ * Process-hardening calls (core/security): prctl and the seccomp(2) / landlock system calls, which
+ * glibc does not wrap, through syscall(2) with fixed arities (integers and one pointer).
+ * SAFETY: the pointer arguments are Buffers the caller keeps alive for the call; nothing is retained.
+ */
+export const hardening = {
+  prctl: lib.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)'),
+  /** syscall(nr, a, b, ptr): seccomp(op, flags, args), landlock_create_ruleset(attr, size, flags) with the pointer first. */
+  syscallIntIntPtr: lib.func('long syscall(long nr, unsigned long a, unsigned long b, void *p)'),
+  syscallPtrIntInt: lib.func('long syscall(long nr, void *p, unsigned long a, unsigned long b)'),
+  syscallIntIntPtrInt: lib.func('long syscall(long nr, unsigned long a, unsigned long b, void *p, unsigned long c)'),
+  syscallIntInt: lib.func('long syscall(long nr, unsigned long a, unsigned long b)'),
+};

@@ -4,6 +4,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
+import { probeLines, runProbeVm, statusFields } from './run-vmm.js';
 
 /**
  * Least privilege: the VMM needs no root, only access to /dev/kvm. Run as root (CI), the test gives
@@ -11,28 +12,16 @@ import { projectLayout } from '../../hosts/sandbox/sandbox.js';
  * (the host's /dev/kvm is not touched), the project bind-mounted where `nobody` can reach it, and
  * starts it through setpriv as nobody:nogroup with no capabilities at all (empty bounding set). Run as
  * an ordinary user, the test runs the VMM as that user. Either way the kvm tier's tiny guest must boot
- * (KVM_RUN until its `hlt` gives exit code 0), and the process that execs the VMM shows no privilege.
+ * (KVM_RUN until its `hlt` gives exit code 0), and the running VMM (the privilege probe reads its
+ * /proc/self/status) has no privilege, no_new_privs and its seccomp filter.
  */
 const NOBODY = 65534;
-
-function statusLines(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of text.split('\n')) {
-    const m = /^(Uid|Gid|CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):\s*(.*)$/.exec(l);
-    if (m) out[m[1]] = m[2].trim();
-  }
-  return out;
-}
 
 describe('least privilege: the VMM as an ordinary user', function () {
   this.timeout(60_000);
   const { root } = projectLayout();
-  const yaml = 'core/testing/fixtures/tiny-vm.yaml';
-  // the status of the shell that then execs the VMM in place (same uid and capabilities)
-  const script = (dir: string) => `cd ${dir} && grep -E '^(Uid|Gid|CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/$$/status >&2 && ` +
-    `VMM_BUNDLE=0 exec ${process.execPath} bin/vmm.js run --force ${yaml}`;
 
-  it('boots the tiny guest with only /dev/kvm: uid nobody, no capabilities', () => {
+  it('boots the tiny guest with only /dev/kvm: uid nobody, no capabilities, seccomp on', () => {
     const isRoot = process.getuid?.() === 0;
     let r;
     let work: string | undefined;
@@ -45,20 +34,22 @@ describe('least privilege: the VMM as an ordinary user', function () {
       const mk = spawnSync('mknod', [kvm, 'c', String(Math.floor(dev / 256) & 0xfff), String((dev & 0xff) | ((dev >> 12) & 0xfff00))]);
       expect(mk.status, `mknod: ${mk.stderr}`).to.equal(0);
       chownSync(kvm, NOBODY, NOBODY);
-      const inner = `mount --bind ${kvm} /dev/kvm && mount --bind ${root} ${project} && ` +
-        `exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups --inh-caps=-all --bounding-set=-all sh -c "${script(project)}"`;
-      r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', inner], { encoding: 'utf8', timeout: 50_000 });
+      const setpriv = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+      r = runProbeVm('status', [], {
+        cwd: project,
+        wrap: (argv) => ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+          `mount --bind ${kvm} /dev/kvm && mount --bind ${root} ${project} && cd ${project} && exec "$@"`, 'sh', ...setpriv, ...argv],
+      });
     } else {
-      r = spawnSync('sh', ['-c', script(root)], { encoding: 'utf8', timeout: 50_000 });
+      r = runProbeVm('status');
     }
     if (work) rmSync(work, { recursive: true, force: true });
     expect(r.status, `exit ${r.status}: ${r.stderr}`).to.equal(0);
-    const st = statusLines(r.stderr);
-    expect(st.Uid?.split(/\s+/)[0], JSON.stringify(st)).to.not.equal('0');
-    expect(st.CapEff, JSON.stringify(st)).to.equal('0000000000000000');
-    if (isRoot) {
-      expect(st.Uid.split(/\s+/)).to.deep.equal([String(NOBODY), String(NOBODY), String(NOBODY), String(NOBODY)]);
-      expect(st.CapBnd).to.equal('0000000000000000');
-    }
+    const st = statusFields(probeLines(r.stderr).status);
+    expect(st.Uid?.split(' ')[0], r.stderr).to.not.equal('0');
+    expect(st.CapEff, r.stderr).to.equal('0000000000000000');
+    expect(st.NoNewPrivs, r.stderr).to.equal('1');
+    expect(st.Seccomp, r.stderr).to.equal('2');
+    if (isRoot) expect(st.Uid.split(' ')).to.deep.equal([String(NOBODY), String(NOBODY), String(NOBODY), String(NOBODY)]);
   });
 });

@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import { AUDIT_ARCH_X86_64, SECCOMP_RET, buildSeccompFilter, encodeFilter, evaluateFilter } from './seccomp-filter.js';
+import { ALLOWED_SYSCALLS, CLONE_THREAD, ENOSYS_SYSCALLS, SYS, SYS_clone } from './syscalls.js';
+
+describe('core/security seccomp filter program', () => {
+  const kill = buildSeccompFilter('kill');
+  const log = buildSeccompFilter('log');
+  const decide = (nr: number, o: { arch?: number; args?: number[] } = {}, p = kill) => evaluateFilter(p, { nr, ...o });
+
+  it('allows every listed system call and nothing else in the first 512 numbers', () => {
+    const allowed = new Set(Object.values(ALLOWED_SYSCALLS));
+    const enosys = new Set(Object.values(ENOSYS_SYSCALLS));
+    for (let nr = 0; nr < 512; nr++) {
+      const d = decide(nr, { args: [CLONE_THREAD] });
+      if (allowed.has(nr) || nr === SYS_clone) expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.ALLOW);
+      else if (enosys.has(nr)) expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.ERRNO | 38);
+      else expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.KILL_PROCESS);
+    }
+  });
+
+  it('kills execve and ptrace, and only logs them in log mode', () => {
+    for (const nr of [SYS.execve, SYS.ptrace]) {
+      expect(decide(nr)).to.equal(SECCOMP_RET.KILL_PROCESS);
+      expect(decide(nr, {}, log)).to.equal(SECCOMP_RET.LOG);
+    }
+  });
+
+  it('lets clone make threads, not processes', () => {
+    expect(decide(SYS_clone, { args: [0x3d0f00] })).to.equal(SECCOMP_RET.ALLOW); // glibc pthread_create flags
+    expect(decide(SYS_clone, { args: [0x01200011] })).to.equal(SECCOMP_RET.KILL_PROCESS); // fork()
+    expect(decide(SYS_clone, { args: [0x4111] })).to.equal(SECCOMP_RET.KILL_PROCESS); // vfork-style spawn
+  });
+
+  it('kills other architectures and the x32 ABI whatever the number', () => {
+    expect(decide(0, { arch: 0x4000_0003 })).to.equal(SECCOMP_RET.KILL_PROCESS); // i386
+    expect(decide(0x4000_0000 | 1)).to.equal(SECCOMP_RET.KILL_PROCESS);
+    expect(decide(1, { arch: AUDIT_ARCH_X86_64 })).to.equal(SECCOMP_RET.ALLOW);
+  });
+
+  it('encodes struct sock_filter: code u16, jt u8, jf u8, k u32', () => {
+    const b = encodeFilter([{ code: 0x15, jt: 1, jf: 2, k: 0xc000003e }]);
+    expect([...b]).to.deep.equal([0x15, 0, 1, 2, 0x3e, 0, 0, 0xc0]);
+    expect(kill.length).to.be.below(4096);
+  });
+});

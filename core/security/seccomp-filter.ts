@@ -1,0 +1,103 @@
+/**
+ * The VMM's seccomp filter as classic BPF, assembled here by hand: no npm package builds seccomp
+ * programs, and libseccomp (a C library) would have to be found on every host and copied into the
+ * sandbox's L1 for little gain: the program is a straight list of compares.
+ *
+ * Layout (struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i, little-endian):
+ *   arch != AUDIT_ARCH_X86_64          -> kill
+ *   nr >= 0x40000000 (the x32 ABI)     -> kill
+ *   nr == clone: CLONE_THREAD in flags -> allow, else the default action
+ *   nr in ENOSYS_SYSCALLS              -> errno ENOSYS
+ *   nr in ALLOWED_SYSCALLS             -> allow
+ *   anything else                      -> the default action: kill the process, or (mode log) log and allow
+ */
+import { ALLOWED_SYSCALLS, CLONE_THREAD, ENOSYS_SYSCALLS, SYS_clone } from './syscalls.js';
+
+/** One BPF instruction (struct sock_filter). */
+export interface BpfInsn { code: number; jt: number; jf: number; k: number }
+
+export const BPF = {
+  LD_W_ABS: 0x20, JEQ_K: 0x15, JGE_K: 0x35, JSET_K: 0x45, RET_K: 0x06,
+} as const;
+export const SECCOMP_RET = {
+  KILL_PROCESS: 0x8000_0000, KILL_THREAD: 0, TRAP: 0x0003_0000, ERRNO: 0x0005_0000, LOG: 0x7ffc_0000, ALLOW: 0x7fff_0000,
+} as const;
+export const AUDIT_ARCH_X86_64 = 0xc000_003e;
+const ENOSYS = 38;
+const X32_SYSCALL_BIT = 0x4000_0000;
+/** Offsets in struct seccomp_data. */
+export const SeccompData = { nr: 0, arch: 4, arg0Low: 16 } as const;
+
+/** What a syscall outside the allow-list does: `kill` the process, or `log` it and let it run. */
+export type FilterDefault = 'kill' | 'log';
+
+const insn = (code: number, k: number, jt = 0, jf = 0): BpfInsn => ({ code, jt, jf, k: k >>> 0 });
+
+/** Builds the filter program (see the file comment for its rules). */
+export function buildSeccompFilter(onViolation: FilterDefault, allowed: Readonly<Record<string, number>> = ALLOWED_SYSCALLS): BpfInsn[] {
+  const fallback = onViolation === 'kill' ? SECCOMP_RET.KILL_PROCESS : SECCOMP_RET.LOG;
+  const p: BpfInsn[] = [
+    insn(BPF.LD_W_ABS, SeccompData.arch),
+    insn(BPF.JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+    insn(BPF.RET_K, SECCOMP_RET.KILL_PROCESS),
+    insn(BPF.LD_W_ABS, SeccompData.nr),
+    insn(BPF.JGE_K, X32_SYSCALL_BIT, 0, 1),
+    insn(BPF.RET_K, SECCOMP_RET.KILL_PROCESS),
+  ];
+  for (const nr of Object.values(allowed)) {
+    p.push(insn(BPF.JEQ_K, nr, 0, 1), insn(BPF.RET_K, SECCOMP_RET.ALLOW));
+  }
+  for (const nr of Object.values(ENOSYS_SYSCALLS)) {
+    p.push(insn(BPF.JEQ_K, nr, 0, 1), insn(BPF.RET_K, SECCOMP_RET.ERRNO | ENOSYS));
+  }
+  // clone: only threads. The accumulator is reloaded with the flags, so this block ends in returns.
+  p.push(
+    insn(BPF.JEQ_K, SYS_clone, 0, 4),
+    insn(BPF.LD_W_ABS, SeccompData.arg0Low),
+    insn(BPF.JSET_K, CLONE_THREAD, 0, 1),
+    insn(BPF.RET_K, SECCOMP_RET.ALLOW),
+    insn(BPF.RET_K, fallback),
+  );
+  p.push(insn(BPF.RET_K, fallback));
+  if (p.length > 4096) throw new Error(`seccomp filter of ${p.length} instructions exceeds BPF_MAXINSNS`);
+  return p;
+}
+
+/** The program as struct sock_filter[] bytes (8 bytes each, host order). */
+export function encodeFilter(p: readonly BpfInsn[]): Uint8Array {
+  const out = new Uint8Array(8 * p.length);
+  const dv = new DataView(out.buffer);
+  p.forEach((i, n) => {
+    dv.setUint16(8 * n, i.code, true);
+    dv.setUint8(8 * n + 2, i.jt);
+    dv.setUint8(8 * n + 3, i.jf);
+    dv.setUint32(8 * n + 4, i.k, true);
+  });
+  return out;
+}
+
+/**
+ * Runs the program on one system call, as the kernel would (the subset of classic BPF the builder
+ * emits); for tests and for `vmm` to explain a decision. Returns the SECCOMP_RET_* value.
+ */
+export function evaluateFilter(p: readonly BpfInsn[], call: { nr: number; arch?: number; args?: readonly number[] }): number {
+  const word = (off: number): number => {
+    if (off === SeccompData.nr) return call.nr >>> 0;
+    if (off === SeccompData.arch) return (call.arch ?? AUDIT_ARCH_X86_64) >>> 0;
+    if (off >= 16 && off < 64 && off % 8 === 0) return (call.args?.[(off - 16) / 8] ?? 0) >>> 0;
+    throw new Error(`unsupported load at ${off}`);
+  };
+  let acc = 0;
+  for (let pc = 0; pc < p.length; pc++) {
+    const i = p[pc];
+    switch (i.code) {
+      case BPF.LD_W_ABS: acc = word(i.k); break;
+      case BPF.JEQ_K: pc += acc === i.k ? i.jt : i.jf; break;
+      case BPF.JGE_K: pc += acc >= i.k ? i.jt : i.jf; break;
+      case BPF.JSET_K: pc += (acc & i.k) !== 0 ? i.jt : i.jf; break;
+      case BPF.RET_K: return i.k;
+      default: throw new Error(`unsupported BPF instruction 0x${i.code.toString(16)}`);
+    }
+  }
+  throw new Error('the program fell off its end');
+}
