@@ -35,6 +35,10 @@ export const ALLOWED_SYSCALLS: Readonly<Record<string, number>> = {
   membarrier: 324, pkey_alloc: 330, pkey_free: 331, pkey_mprotect: 329, getrandom: 318, exit: 60,
   exit_group: 231, restart_syscall: 219, wait4: 61, capget: 125, timerfd_create: 283, timerfd_settime: 286,
   timerfd_gettime: 287, inotify_init1: 294, inotify_add_watch: 254, inotify_rm_watch: 255,
+  // not seen in the measurements but in the same families (glibc or libuv may pick them on another host)
+  stat: 4, lstat: 6, fadvise64: 221, truncate: 76, chdir: 80, fchdir: 81, getcpu: 309, sched_get_priority_max: 146,
+  sched_get_priority_min: 147, setpriority: 141, sync_file_range: 277, fchown: 93, fchownat: 260, epoll_create: 213,
+  waitid: 247, getpgrp: 111, getpgid: 121, getsid: 124,
 };
 
 /** clone(2): allowed only to create threads (flags with CLONE_THREAD). */
