@@ -9,6 +9,7 @@ import { planVm } from '../vmm/plan.js';
 import { runVm } from '../vmm/run.js';
 import { ExitCode } from '../vmm/exit-codes.js';
 import { seccompOnce, seccompOption } from '../security/run-options.js';
+import { insideLandlock, runUnderLandlock } from '../security/landlock-run.js';
 import type { SeccompMode } from '../security/seccomp.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -38,7 +39,8 @@ export function buildProgram(): Command {
     .option('--sandbox', 'run inside the nested sandbox (a QEMU-TCG Linux with a real /dev/kvm), for hosts whose KVM cannot boot Linux')
     .option('--force', 'run on this host even where its KVM cannot boot an unmodified Linux kernel (tiny hand-made guests)')
     .addOption(seccompOption())
-    .action(async (config: string, opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode }) => {
+    .option('--landlock', 'limit the filesystem to the paths the config names (and what Node needs), where the kernel has Landlock')
+    .action(async (config: string, opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode; landlock?: boolean }) => {
       if (opts.sandbox) {
         // owned by hosts/sandbox; loaded only when asked for
         const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
@@ -58,6 +60,10 @@ export function buildProgram(): Command {
           process.exitCode = ExitCode.error;
           return;
         }
+      }
+      if (opts.landlock && !insideLandlock()) {
+        process.exitCode = await runUnderLandlock(plan ?? await planVm(config), (l) => process.stderr.write(`vmm: ${l}\n`));
+        return;
       }
       const r = await runVm(config, { plan, beforeStart: seccompOnce(opts.seccomp) });
       process.exitCode = r.exitCode;

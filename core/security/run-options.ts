@@ -18,6 +18,6 @@ export function seccompOnce(mode: SeccompMode): (vm: AssembledVm) => void {
     if (done) return;
     done = true;
     const r = installSeccomp(mode);
-    if (r) vm.logger.info(r, `seccomp filter installed on every thread (${r.allowed} system calls allowed, mode ${mode})`);
+    if (r) vm.logger.debug(r, `seccomp filter installed on every thread (${r.allowed} system calls allowed, mode ${mode})`);
   };
 }

@@ -1,0 +1,31 @@
+import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { VmPlan } from '../vmm/plan.js';
+import { landlockRules } from './landlock-paths.js';
+
+describe('core/security landlockRules', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-ll-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('allows what the config names, the folder of sockets to be made, and nothing for non-paths', () => {
+    writeFileSync(join(dir, 'disk.img'), '');
+    writeFileSync(join(dir, 'vmlinux'), '');
+    mkdirSync(join(dir, 'sockets'));
+    const plan = {
+      baseDir: dir,
+      config: { machine: { vcpus: 1, memory: 1n }, boot: { kernel: 'vmlinux', initramfs: 'guestkit:initramfs' }, plugins: [] },
+      plugins: [
+        { config: { disk: { path: 'disk.img' }, name: 'vda', readOnly: false } },
+        { config: { console: { kind: 'unix', path: 'sockets/console.sock' }, note: 'missing/thing' } },
+      ],
+    } as unknown as VmPlan;
+    const rules = landlockRules(plan);
+    const writable = rules.filter((r) => r.access === 'write').map((r) => r.path);
+    expect(writable).to.include.members([join(dir, 'vmlinux'), join(dir, 'disk.img'), join(dir, 'sockets'), '/dev/kvm']);
+    expect(writable).to.not.include(dir); // 'vda', 'missing/thing' and guestkit:initramfs name nothing here
+    expect(rules.some((r) => r.path === '/etc' || r.path === '/')).to.equal(false);
+    expect(rules.find((r) => r.path === '/proc')?.access).to.equal('read');
+  });
+});
