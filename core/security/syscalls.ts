@@ -11,8 +11,8 @@
  * (its requests would bypass this filter; libuv falls back to epoll when it gets ENOSYS).
  */
 export const ALLOWED_SYSCALLS: Readonly<Record<string, number>> = {
-  // hot first: the filter is a linear list, and these run on every exit / loop turn
-  ioctl: 16, read: 0, write: 1, futex: 202, epoll_wait: 232, epoll_pwait: 281, epoll_pwait2: 441, epoll_ctl: 233,
+  // hot first: the filter is a linear list, and these run on every exit / loop turn (ioctl: IOCTL_TYPES below)
+  read: 0, write: 1, futex: 202, epoll_wait: 232, epoll_pwait: 281, epoll_pwait2: 441, epoll_ctl: 233,
   pread64: 17, pwrite64: 18, preadv: 295, pwritev: 296, preadv2: 327, pwritev2: 328, readv: 19, writev: 20,
   clock_gettime: 228, gettid: 186, tgkill: 234, rt_sigreturn: 15, rt_sigprocmask: 14, madvise: 28,
   mmap: 9, munmap: 11, mprotect: 10, mremap: 25, msync: 26, mincore: 27, brk: 12,
@@ -40,6 +40,19 @@ export const ALLOWED_SYSCALLS: Readonly<Record<string, number>> = {
   sched_get_priority_min: 147, setpriority: 141, sync_file_range: 277, fchown: 93, fchownat: 260, epoll_create: 213,
   waitid: 247, getpgrp: 111, getpgid: 121, getsid: 124,
 };
+
+/** ioctl(2): allowed for these request types only ((request >> 8) & 0xff), but never for DENIED_IOCTLS. */
+export const SYS_ioctl = 16;
+export const IOCTL_TYPES: Readonly<Record<string, number>> = {
+  /** KVM: every /dev/kvm, VM and vCPU request (_IO*(KVMIO = 0xAE, n)); the kvm plugin owns the numbers. */
+  kvm: 0xae,
+  /** 'T': terminals (TCGETS, TIOCGWINSZ, FIONBIO, FIOCLEX, ...) and tun/tap (TUNSETIFF, TUNSETOFFLOAD, ...). */
+  ttyAndTun: 0x54,
+  /** Block devices (BLKGETSIZE64 for raw disks on a block device). */
+  block: 0x12,
+};
+/** Type 'T' requests that are never needed and do harm: TIOCSTI (fakes terminal input), TIOCLINUX. */
+export const DENIED_IOCTLS: readonly number[] = [0x5412, 0x541c];
 
 /** clone(2): allowed only to create threads (flags with CLONE_THREAD). */
 export const SYS_clone = 56;
