@@ -15,7 +15,7 @@ describe('landlock: the VMM\'s filesystem view', function () {
   });
 
   it('refuses /etc/shadow after start; the guest runs, seccomp is on as well', () => {
-    const r = runProbeVm('shadow,status', ['--landlock']);
+    const r = runProbeVm('shadow,status', ['--landlock', '--seccomp', 'true']);
     expect(r.status, r.stderr).to.equal(0);
     const lines = probeLines(r.stderr);
     expect(lines.shadow, r.stderr).to.equal('refused (EACCES)');
@@ -31,7 +31,7 @@ describe('landlock: the VMM\'s filesystem view', function () {
   });
 
   it('a ptrace under --landlock still dies of the seccomp filter, and the parent dies the same way', () => {
-    const r = runProbeVm('ptrace', ['--landlock']);
+    const r = runProbeVm('ptrace', ['--landlock', '--seccomp', 'true']);
     expect(r.signal, r.stderr).to.equal('SIGSYS');
   });
 });

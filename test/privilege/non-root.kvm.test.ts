@@ -35,13 +35,13 @@ describe('least privilege: the VMM as an ordinary user', function () {
       expect(mk.status, `mknod: ${mk.stderr}`).to.equal(0);
       chownSync(kvm, NOBODY, NOBODY);
       const setpriv = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
-      r = runProbeVm('status', [], {
+      r = runProbeVm('status', ['--seccomp', 'true'], {
         cwd: project,
         wrap: (argv) => ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
           `mount --bind ${kvm} /dev/kvm && mount --bind ${root} ${project} && cd ${project} && exec "$@"`, 'sh', ...setpriv, ...argv],
       });
     } else {
-      r = runProbeVm('status');
+      r = runProbeVm('status', ['--seccomp', 'true']);
     }
     if (work) rmSync(work, { recursive: true, force: true });
     expect(r.status, `exit ${r.status}: ${r.stderr}`).to.equal(0);

@@ -1,16 +1,16 @@
 import { expect } from 'chai';
+import { SECCOMP_DEFAULT } from '../../core/security/run-options.js';
 import { probeLines, runProbeVm, statusFields } from './run-vmm.js';
 
 /**
  * The system call filter of `vmm run` (core/security), on the kvm tier's tiny guest with the test-only
- * privilege probe, which acts once the machine has started: the filter is on by default, kills the
- * VMM on ptrace and execve, only logs in `--seccomp log` mode, and is absent with `--seccomp false`.
+ * privilege probe, which acts once the machine has started: the filter kills the VMM on ptrace and execve, only logs in `--seccomp log` mode, and is absent with `--seccomp false`.
  */
 describe('seccomp: the VMM\'s system call filter', function () {
   this.timeout(60_000);
 
-  it('is on by default: no_new_privs set, seccomp mode 2, and the guest still runs to its hlt', () => {
-    const r = runProbeVm('status');
+  it('--seccomp true: no_new_privs set, seccomp mode 2, and the guest still runs to its hlt', () => {
+    const r = runProbeVm('status', ['--seccomp', 'true']);
     expect(r.status, r.stderr).to.equal(0);
     const st = statusFields(probeLines(r.stderr).status);
     expect(st.NoNewPrivs, r.stderr).to.equal('1');
@@ -19,7 +19,7 @@ describe('seccomp: the VMM\'s system call filter', function () {
 
   for (const call of ['ptrace', 'execve']) {
     it(`kills the VMM (SIGSYS) when it calls ${call} after start`, () => {
-      const r = runProbeVm(call);
+      const r = runProbeVm(call, ['--seccomp', 'true']);
       expect(r.signal, `status ${r.status}, stderr: ${r.stderr}`).to.equal('SIGSYS');
       expect(probeLines(r.stderr)[call], 'nothing after the call').to.equal(undefined);
     });
@@ -29,6 +29,12 @@ describe('seccomp: the VMM\'s system call filter', function () {
     const r = runProbeVm('ptrace', ['--seccomp', 'log']);
     expect(r.status, r.stderr).to.equal(0);
     expect(probeLines(r.stderr).ptrace).to.equal('allowed');
+  });
+
+  it(`without the option the filter is as its default says (${SECCOMP_DEFAULT})`, () => {
+    const r = runProbeVm('status');
+    expect(r.status, r.stderr).to.equal(0);
+    expect(statusFields(probeLines(r.stderr).status).Seccomp).to.equal(SECCOMP_DEFAULT === 'false' ? '0' : '2');
   });
 
   it('--seccomp false installs nothing', () => {
