@@ -29,6 +29,9 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 read -r CMDLINE < /proc/cmdline
+# Waits until the console (stdin) has sent everything written to it: busybox stty sets its
+# settings with TCSADRAIN. Run before a session on the console ends and before poweroff/reboot.
+DRAIN='tty_settings=$(stty -g 2>/dev/null) && stty "$tty_settings" 2>/dev/null'
 
 param() {
   for w in $CMDLINE; do case "$w" in "tsvmm.$1="*) echo "\${w#tsvmm.$1=}"; return 0;; esac; done
@@ -89,13 +92,16 @@ if [ -n "$SCRIPT" ]; then
   echo "${Markers.RESULT_BEGIN}"
   cd /root
   if [ "$(param stdin)" = console ]; then
-    setsid cttyhack sh "$SCRIPT" 2>&1
+    # The session leader drains the console before it exits: its exit hangs the tty up, and a hangup
+    # discards output the UART has not sent yet (with 2 vCPUs the script's last lines were lost).
+    setsid cttyhack sh -c 'sh "$1"; rc=$?; '"$DRAIN"'; exit $rc' sh "$SCRIPT" 2>&1
   else
     sh "$SCRIPT" </dev/null 2>&1
   fi
   rc=$?
   echo "${Markers.RESULT_END}"
   echo "${Markers.EXIT} $rc"
+  eval "$DRAIN"
   sync
   if [ "$(param exit)" = reboot ]; then reboot -f; else poweroff -f; fi
   sleep 10

@@ -12,7 +12,7 @@ import { initScript } from './init-script.js';
 import { GUEST_MODULES, resolveModules } from './modules.js';
 
 /** Bump when the kit's contents change (init, module list, layout): old caches are then rebuilt. */
-export const KIT_VERSION = 4;
+export const KIT_VERSION = 5;
 
 export interface GuestKit {
   /** The kernel as a bzImage (Linux boot protocol). */
