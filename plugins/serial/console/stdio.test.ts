@@ -1,4 +1,9 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PassThrough, Writable } from 'node:stream';
 import { Uart16550 } from '../device.js';
 import { Fcr, Lsr, Reg } from '../registers.js';
@@ -95,5 +100,40 @@ describe('serial: stdio console (stream pair, no TTY)', () => {
     expect(output.writableLength + dropped).to.equal(4096 * 3);
     expect(output.writableLength).to.equal(4096);
     console.close();
+  });
+});
+
+describe('serial: stdio console on a real terminal', () => {
+  // `script` (bsdutils, an essential Debian package) gives the child a pty as its stdout.
+  it('queues terminal writes while it runs (a stalled terminal cannot block the VMM), blocks again on close', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stdio-tty-'));
+    try {
+      const here = dirname(fileURLToPath(import.meta.url));
+      const url = (rel: string): string => pathToFileURL(join(here, rel)).href;
+      const child = join(dir, 'child.mjs');
+      const out = join(dir, 'out.json');
+      writeFileSync(child, [
+        `import { PassThrough } from 'node:stream';`,
+        `import { writeFileSync } from 'node:fs';`,
+        `import { StdioConsole } from ${JSON.stringify(url('stdio.js'))};`,
+        `import { c, O_NONBLOCK } from ${JSON.stringify(url('../../../core/native/libc.js'))};`,
+        `const nonBlocking = () => (Number(c.fcntl(1, 3 /* F_GETFL */, 0)) & O_NONBLOCK) !== 0;`,
+        `const before = nonBlocking();`,
+        `const con = new StdioConsole({ input: new PassThrough(), escape: false });`,
+        `con.connect({ receive: () => 0, onRxSpace: () => {} });`,
+        `const running = nonBlocking();`,
+        `con.close();`,
+        `const seen = { tty: process.stdout.isTTY, before, running, after: nonBlocking() };`,
+        `writeFileSync(${JSON.stringify(out)}, JSON.stringify(seen));`,
+      ].join('\n'));
+      const r = spawnSync('script', ['-qec', `${process.execPath} ${child}`, '/dev/null'], {
+        encoding: 'utf8', timeout: 60_000,
+      });
+      expect(r.status, `${r.stdout}${r.stderr}`).to.equal(0);
+      const seen = JSON.parse(readFileSync(out, 'utf8')) as Record<string, boolean>;
+      expect(seen).to.deep.equal({ tty: true, before: false, running: true, after: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

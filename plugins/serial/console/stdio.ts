@@ -4,6 +4,8 @@ import { OutputBatcher, StreamInputPump, writableSink } from './stream-io.js';
 
 /** A readable that may be a terminal (process.stdin, tty.ReadStream). */
 type MaybeTty = Readable & { isTTY?: boolean; isRaw?: boolean; setRawMode?: (raw: boolean) => unknown };
+/** A writable that may be a terminal: Node's tty.WriteStream makes its libuv handle's writes blocking. */
+type MaybeTtyOut = Writable & { isTTY?: boolean; _handle?: { setBlocking?: (blocking: boolean) => unknown } };
 
 export interface StdioConsoleOptions {
   input?: MaybeTty;
@@ -27,6 +29,9 @@ export class StdioConsole implements SerialConsole {
   readonly kind = 'stdio';
   private readonly input: MaybeTty;
   private readonly out: OutputBatcher;
+  private readonly output: MaybeTtyOut;
+  /** The terminal handle whose writes were made non-blocking while the console runs. */
+  private unblocked: { setBlocking?: (blocking: boolean) => unknown } | undefined;
   private readonly escape: boolean;
   private readonly onQuit: () => void;
   private pump: StreamInputPump | undefined;
@@ -38,6 +43,7 @@ export class StdioConsole implements SerialConsole {
   constructor(opts: StdioConsoleOptions = {}) {
     this.input = opts.input ?? process.stdin;
     const output = opts.output ?? process.stdout;
+    this.output = output;
     this.out = new OutputBatcher(writableSink(output, opts.maxQueued ?? 1 << 20, opts.dropped ?? (() => {})));
     this.escape = opts.escape ?? this.input.isTTY === true;
     this.onQuit = opts.onQuit ?? (() => {});
@@ -54,14 +60,33 @@ export class StdioConsole implements SerialConsole {
       this.rawSet = true;
       process.once('exit', this.restoreAtExit);
     }
+    this.unblockOutput();
     this.pump = new StreamInputPump(this.input, rx, this.escape ? (b) => this.filterEscape(b) : undefined);
     this.pump.start();
+  }
+
+  /**
+   * Node writes to a terminal synchronously: a terminal that stops reading (a paused pager, a stuck
+   * serial line of the sandbox's L1) would block the main thread inside write(2), and with it every
+   * vCPU exit the main thread serves. While the console runs, its terminal writes are queued instead
+   * (libuv reopened the tty for this handle, so no other process or fd is affected), and output beyond
+   * `maxQueued` is dropped and counted like any other stuck destination. Blocking again on close().
+   */
+  private unblockOutput(): void {
+    const handle = this.output.isTTY ? this.output._handle : undefined;
+    if (typeof handle?.setBlocking !== 'function') return;
+    try {
+      handle.setBlocking(false);
+      this.unblocked = handle;
+    } catch { /* keep blocking writes */ }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.out.flush();
+    try { this.unblocked?.setBlocking?.(true); } catch { /* the terminal is gone */ }
+    this.unblocked = undefined;
     this.pump?.stop();
     this.restoreTerminal();
     process.off('exit', this.restoreAtExit);
