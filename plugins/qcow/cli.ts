@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { checkImage, type CheckReport, type RepairMode } from './check.js';
-import { convertImage } from './convert.js';
+import { rmSync } from 'node:fs';
+import { convertImage, convertTempName } from './convert.js';
 import { createQcow2 } from './create.js';
 import { QcowError } from './errors.js';
 import { imageInfo } from './info.js';
@@ -142,7 +143,7 @@ export function registerCommands(program: Command): void {
 
   image
     .command('convert')
-    .description('copy a disk image (qcow2 or raw, backing chain flattened) into a new file')
+    .description('copy a disk image (qcow2 or raw; with --backing its backing chain flattened) into a new file, atomically')
     .argument('<src>')
     .argument('<dst>')
     .option('-f, --src-format <fmt>', 'source format (probed by default)', parseChoice(['qcow2', 'raw'] as const))
@@ -150,15 +151,23 @@ export function registerCommands(program: Command): void {
     .option('-c, --compress', 'compress clusters (qcow2 output)')
     .option('--cluster-size <bytes>', 'output cluster size', parseSize)
     .option('--refcount-bits <n>', 'output refcount width', parseInt10)
-    .option('--no-backing', 'refuse sources that name a backing file')
-    .action((src: string, dst: string, o: { srcFormat?: 'qcow2' | 'raw'; outputFormat: 'qcow2' | 'raw'; compress?: boolean; clusterSize?: number; refcountBits?: number; backing: boolean }) =>
+    .option('--backing', 'follow a backing file named inside the source and copy its data too (off: such sources are refused)')
+    .option('-U, --force-share', FORCE_SHARE_HELP)
+    .action((src: string, dst: string, o: { srcFormat?: 'qcow2' | 'raw'; outputFormat: 'qcow2' | 'raw'; compress?: boolean; clusterSize?: number; refcountBits?: number; backing?: boolean; forceShare?: boolean }) =>
       runAction(async () => {
         const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, format: 'converting [{bar}] {percentage}% | {value}/{total} MiB' }, cliProgress.Presets.shades_classic) : undefined;
         let started = false;
+        // SIGINT/SIGTERM: remove the half-written temporary file, then exit as the signal would.
+        const onSignal = (sig: NodeJS.Signals): void => {
+          rmSync(convertTempName(dst), { force: true });
+          process.exit(sig === 'SIGINT' ? 130 : 143);
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         try {
           await convertImage({
             src, dst, srcFormat: o.srcFormat, dstFormat: o.outputFormat, compress: o.compress, clusterSize: o.clusterSize,
-            refcountBits: o.refcountBits, allowBacking: o.backing,
+            refcountBits: o.refcountBits, allowBacking: o.backing ?? false, forceShare: o.forceShare,
             onProgress: bar && ((done, total) => {
               if (!started) {
                 bar.start(Math.ceil(total / 2 ** 20), 0);
@@ -168,6 +177,8 @@ export function registerCommands(program: Command): void {
             }),
           });
         } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
           if (started) bar?.stop();
         }
       }),

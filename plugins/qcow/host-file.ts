@@ -2,7 +2,11 @@ import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { lockImage, type ImageAccess } from '../../core/block/image-lock.js';
 import { clearNonblock, ImageFileError, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
+import { c, ERRNO, koffi } from '../../core/native/libc.js';
 import { QcowError, fail } from './errors.js';
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
 
 /**
  * The image file as positioned reads and writes (pread/pwrite on the libuv pool).
@@ -96,6 +100,29 @@ export class HostFile {
       }
     }
     if (pos + total > this.length) this.length = pos + total;
+  }
+
+  /**
+   * The data extents of [from, to) by SEEK_DATA / SEEK_HOLE (one pair of lseek calls per extent);
+   * a filesystem that cannot tell gives the whole range. SAFETY: lseek on our own fd, which moves
+   * only the file position that the positioned reads and writes here never use.
+   */
+  async *dataExtents(from: number, to: number): AsyncGenerator<[number, number]> {
+    this.live();
+    for (let pos = from; pos < to;) {
+      const data = Number(c.lseek(this.fh.fd, pos, SEEK_DATA));
+      if (data < 0) {
+        const e = koffi.errno();
+        if (e === ERRNO.ENXIO) return; // only a hole up to the end of the file
+        yield [pos, to]; // no SEEK_DATA here: assume data
+        return;
+      }
+      if (data >= to) return;
+      const hole = Number(c.lseek(this.fh.fd, data, SEEK_HOLE));
+      const end = hole < 0 ? to : Math.min(hole, to);
+      yield [data, end];
+      pos = end;
+    }
   }
 
   /** Grows (never shrinks) the file so that it covers `size` bytes. */

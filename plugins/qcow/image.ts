@@ -5,7 +5,7 @@ import { QcowError, fail } from './errors.js';
 import { HDR_AUTOCLEAR, HDR_INCOMPAT, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, type QcowHeader } from './header.js';
 import type { HostFile } from './host-file.js';
 import { Mutex, RwLock } from './locks.js';
-import type { BackingReader } from './raw-backing.js';
+import type { BackingReader, Extent } from './raw-backing.js';
 import { Refcounts } from './refcounts.js';
 
 const COPIED = 1n << 63n;
@@ -168,15 +168,19 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.gate.exclusive(async () => {
-      if (!this.readOnly) {
-        await this.file.sync();
-        await this.applyFrees();
-        await this.refs.releaseReserved();
-        await this.file.sync();
+      try {
+        if (!this.readOnly) {
+          await this.file.sync();
+          await this.applyFrees();
+          await this.refs.releaseReserved();
+          await this.file.sync();
+        }
+      } finally {
+        // Even when the last writes fail (ENOSPC, EIO), the fds and their locks go.
+        this.closed = true;
+        await this.file.close();
+        await this.backing?.close();
       }
-      this.closed = true;
-      await this.file.close();
-      await this.backing?.close();
     });
   }
 
@@ -239,6 +243,46 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     const data = decompressCluster(raw, this.cs, this.header.compressionType);
     this.lastInflated = { offset, data };
     return data;
+  }
+
+  /**
+   * Guest ranges of [from, to) that may hold data: data and compressed clusters, and whatever
+   * the backing file has under unallocated ones. Walks the L1 table and the L2 tables that
+   * exist, so a 2^50-byte disk with three clusters of data costs three clusters' worth of work.
+   */
+  async *allocated(from: number, to: number): AsyncGenerator<Extent> {
+    this.live();
+    const end = Math.min(to, this.virtualSize);
+    const per = 2 ** this.map.l2Bits;
+    const span = per * this.cs;
+    let run: Extent | undefined;
+    const take = function* (s: number, e: number): Generator<Extent> {
+      if (run && run[1] === s) run[1] = e;
+      else {
+        if (run) yield run;
+        run = [s, e];
+      }
+    };
+    for (let i = Math.floor(from / span); i * span < end; i++) {
+      const table = this.map.l2Offset(i) === 0 ? undefined : await this.metaLock.run(() => this.map.l2Table(i));
+      if (!table) {
+        if (this.backing) {
+          for await (const [s, e] of this.backing.allocated(Math.max(from, i * span), Math.min(end, (i + 1) * span))) yield* take(s, e);
+        }
+        continue;
+      }
+      for (let j = 0; j < per; j++) {
+        const s = Math.max(from, (i * per + j) * this.cs);
+        const e = Math.min(end, (i * per + j + 1) * this.cs);
+        if (s >= e) continue;
+        const m = this.map.decode(table, j, i * per + j);
+        if (m.t === 'data' || m.t === 'compressed') yield* take(s, e);
+        else if (m.t === 'unallocated' && this.backing) {
+          for await (const [bs, be] of this.backing.allocated(s, e)) yield* take(bs, be);
+        }
+      }
+    }
+    if (run) yield run;
   }
 
   // ---- writing ------------------------------------------------------------------------
