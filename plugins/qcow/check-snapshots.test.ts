@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { Command } from 'commander';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import sinon from 'sinon';
-import { registerCommands } from './cli.js';
-import { qemuCheck, qemuImg, qemuIo, tempDir } from './testing.js';
+import { hasQemuImg, imageCli, QEMU_MISSING, qemuCheck, qemuImg, qemuIo, tempDir } from './testing.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 /**
  * `vmm image check` counts what qemu-img counts (issue 11 item 2): internal snapshots' L1/L2
@@ -13,6 +12,7 @@ import { qemuCheck, qemuImg, qemuIo, tempDir } from './testing.js';
 describe('qcow: check and repair of images with internal snapshots and bitmaps', function () {
   this.timeout(60_000);
   const t = tempDir('vmm-snap-');
+  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
   let out: string;
   let stubs: sinon.SinonStub[] = [];
   beforeEach(() => {
@@ -23,15 +23,7 @@ describe('qcow: check and repair of images with internal snapshots and bitmaps',
   afterEach(() => stubs.forEach((s) => s.restore()));
   after(() => t.cleanup());
 
-  async function vmm(...args: string[]): Promise<number> {
-    const program = new Command().exitOverride();
-    registerCommands(program);
-    process.exitCode = undefined;
-    await program.parseAsync(['node', 'vmm', 'image', ...args]);
-    const code = Number(process.exitCode ?? 0);
-    process.exitCode = undefined;
-    return code;
-  }
+  const vmm = imageCli;
 
   /** 4 MiB image, 64 KiB clusters: s1 holds 0xaa in the first 256 KiB, the active disk 0xbb over half of it. */
   function withSnapshots(name: string, extra: string[] = []): string {

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import sinon from 'sinon';
-import { parseSize, registerCommands } from './cli.js';
+import { parseSize } from './cli.js';
 import { openQcow2 } from './open.js';
-import { QEMU_MISSING, fillRandom, hasQemuImg, qemuCheck, qemuImg, tempDir } from './testing.js';
+import { QEMU_MISSING, fillRandom, hasQemuImg, imageCli, qemuCheck, qemuImg, tempDir } from './testing.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 
 /** `vmm image create|info|check|convert`, driven through a fresh commander program. */
@@ -30,13 +29,7 @@ describe('qcow: image CLI', function () {
   });
   after(() => t.cleanup());
 
-  async function vmm(...args: string[]): Promise<number> {
-    const program = new Command().exitOverride();
-    registerCommands(program);
-    process.exitCode = undefined;
-    await program.parseAsync(['node', 'vmm', 'image', ...args]);
-    return Number(process.exitCode ?? 0);
-  }
+  const vmm = imageCli;
 
   it('parses sizes', () => {
     expect(parseSize('512')).to.equal(512);

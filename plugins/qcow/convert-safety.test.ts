@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { convertImage } from './convert.js';
 import { createQcow2 } from './create.js';
 import { openQcow2 } from './open.js';
-import { fillRandom, qemuImg, tempDir } from './testing.js';
+import { fillRandom, hasQemuImg, QEMU_MISSING, qemuImg, tempDir } from './testing.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const VMM = join(root, 'bin/vmm.js');
@@ -23,6 +24,7 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 describe('qcow: vmm image convert is atomic, follows the data and names errors', function () {
   this.timeout(180_000);
   const t = tempDir('vmm-convert-');
+  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
   after(() => t.cleanup());
 
   /** Files in `dir` other than `keep`: a temporary file left behind shows up here. */

@@ -1,15 +1,14 @@
 import { expect } from 'chai';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { Command } from 'commander';
 import sinon from 'sinon';
 import { lockImage, setImageLockWarning } from '../../core/block/image-lock.js';
 import { c, ERRNO, koffi } from '../../core/native/libc.js';
 import { RawFileDisk } from '../raw-disk/raw-disk.js';
-import { registerCommands } from './cli.js';
 import { createQcow2 } from './create.js';
 import { openQcow2 } from './open.js';
-import { qemuImg, tempDir } from './testing.js';
+import { hasQemuImg, imageCli, QEMU_MISSING, qemuImg, tempDir } from './testing.js';
+import { skipUnlessCi } from '../../test/setup/environment.js';
 
 /** qemu-io holding an image open (its `sleep` command keeps it open) until stop(). */
 interface Holder { pid: number; stop(): Promise<void> }
@@ -48,6 +47,7 @@ function qemuIoOnce(file: string, format: string, cmd: string, readOnly = false)
 describe('qcow/raw: image locks against QEMU', function () {
   this.timeout(60_000);
   const t = tempDir('vmm-lock-');
+  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
   const holders: Holder[] = [];
   after(async () => {
     await Promise.all(holders.map((h) => h.stop()));
@@ -154,15 +154,7 @@ describe('qcow/raw: image locks against QEMU', function () {
     const out: string[] = [];
     const stub = sinon.stub(process.stderr, 'write').callsFake((s: string | Uint8Array) => (out.push(String(s)), true));
     const stubOut = sinon.stub(process.stdout, 'write').callsFake((s: string | Uint8Array) => (out.push(String(s)), true));
-    const run = async (...args: string[]): Promise<number> => {
-      const program = new Command().exitOverride();
-      registerCommands(program);
-      process.exitCode = undefined;
-      await program.parseAsync(['node', 'vmm', 'image', ...args]);
-      const code = Number(process.exitCode ?? 0);
-      process.exitCode = undefined;
-      return code;
-    };
+    const run = imageCli;
     try {
       expect(await run('check', '-r', 'leaks', f)).to.equal(1);
       expect(await run('info', f)).to.equal(1);

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,21 @@ export function qemuCheck(file: string, repair?: 'leaks' | 'all'): { status: num
     /* keep empty: status tells */
   }
   return { status: r.status, corruptions: (j.corruptions ?? 0) + (j['check-errors'] ?? 0), leaks: j.leaks ?? 0, raw: r.stdout + r.stderr };
+}
+
+/**
+ * Runs `vmm image <args>` in this process through a fresh commander program and returns the exit
+ * code the command set (0 when none); process.exitCode is left unset afterwards.
+ */
+export async function imageCli(...args: string[]): Promise<number> {
+  const { registerCommands } = await import('./cli.js');
+  const program = new Command().exitOverride();
+  registerCommands(program);
+  process.exitCode = undefined;
+  await program.parseAsync(['node', 'vmm', 'image', ...args]);
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return code;
 }
 
 export function tempDir(prefix = 'qcow-test-'): { dir: string; path: (name: string) => string; cleanup: () => void } {
