@@ -52,6 +52,42 @@ describe('sandbox QEMU boot helper', () => {
     expect(t).to.include({ status: 'exited', exitCode: 0 });
   });
 
+  /** A fake QEMU that connects to the heartbeat socket and runs `js` (node) with `hb` the connection. */
+  const beatingQemu = (js: string) => fakeQemu(dir, [
+    'echo TSVMM-INIT-OK',
+    'SOCK=$(echo "$@" | sed -n \'s/.*socket,id=tsvmm-hb,path=\\([^ ]*\\).*/\\1/p\')',
+    `exec ${JSON.stringify(process.execPath)} -e "const hb = require('net').connect(process.argv[1]); ${js}" "$SOCK"`,
+  ].join('\n'));
+
+  it('heartbeat: kills a guest whose beats stop, and one that never beats, saying which', async () => {
+    const hb = { firstBeatMs: 3000, gapMs: 800 };
+    const stopped = beatingQemu("hb.write('TSVMM-L1-ALIVE\\n'); setTimeout(() => {}, 60000);");
+    const r = await bootVm({ qemu: stopped, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, heartbeat: hb });
+    expect(r.status, r.stderr).to.equal('frozen');
+    expect(describeBoot(r, 'L1')).to.match(/^L1: froze \(no heartbeat for \d+ s \(after 1\)\); QEMU killed after/);
+    const never = fakeQemu(dir, 'echo TSVMM-INIT-OK\nexec sleep 60');
+    const n = await bootVm({ qemu: never, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, heartbeat: hb });
+    expect(n.status).to.equal('frozen');
+    expect(n.killReason).to.match(/^no heartbeat within \d+ s of starting$/);
+    expect(alive(Number(readFileSync(join(dir, 'pid'), 'utf8')))).to.equal(false);
+  });
+
+  it('heartbeat: a guest that keeps beating while its console is quiet runs to its end', async () => {
+    const beating = beatingQemu("let i = 0; const t = setInterval(() => { hb.write('TSVMM-L1-ALIVE\\n');" +
+      " if (++i === 8) { clearInterval(t); console.log('TSVMM-EXIT 0'); hb.end(); } }, 300);");
+    const r = await bootVm({ qemu: beating, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, heartbeat: { firstBeatMs: 3000, gapMs: 1500 } });
+    expect(r, r.stderr).to.include({ status: 'exited', exitCode: 0 });
+    expect(r.argv.join(' ')).to.match(/-chardev socket,id=tsvmm-hb,path=\S+\/hb\.sock -device isa-serial,chardev=tsvmm-hb,iobase=0x2f8,irq=3/);
+  });
+
+  it('abort: kills QEMU and reports the reason', async () => {
+    const qemu = fakeQemu(dir, 'echo started\nexec sleep 60');
+    const abort = new AbortController();
+    const r = await bootVm({ qemu, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, abort: abort.signal, onOutput: () => abort.abort(new Error('virtiofsd serving /d ended')) });
+    expect(r.status).to.equal('aborted');
+    expect(describeBoot(r, 'L1')).to.match(/^L1: stopped after [\d.]+ s: virtiofsd serving \/d ended/);
+  });
+
   it('reports QEMU refusing a kernel, with its message', async () => {
     const qemu = fakeQemu(dir, 'echo "qemu-system-x86_64: linux kernel too old to load a ram disk" >&2\nexit 1');
     const r = await bootVm({ qemu, accel: 'kvm', kernel: '/k', timeoutMs: 10_000 });
@@ -87,5 +123,11 @@ describe('sandbox QEMU boot helper', () => {
   it('builds a command line with the machine, accelerator, kernel, initrd and append', () => {
     const a = qemuArgv({ accel: 'kvm', kernel: '/vmlinux', initramfs: '/i.gz', append: 'console=ttyS0', timeoutMs: 1, machine: 'pc' });
     expect(a.join(' ')).to.include('-M pc -accel kvm -cpu host').and.include('-kernel /vmlinux -initrd /i.gz -append console=ttyS0').and.include('-no-reboot');
+  });
+
+  it('shared memory: guest RAM in a shared memfd the machine uses (for vhost-user back ends)', () => {
+    const a = qemuArgv({ accel: 'tcg', kernel: '/k', timeoutMs: 1, memoryMiB: 768, sharedMemory: true }).join(' ');
+    expect(a).to.include('-M microvm,x-option-roms=off,rtc=on,memory-backend=tsvmm-ram').and.include('-m 768')
+      .and.include('-object memory-backend-memfd,id=tsvmm-ram,size=768M,share=on');
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { parseGuestOutput, Markers } from '../guestkit/markers.js';
+import { heartbeatQemuArgs, HeartbeatWatch, listenHeartbeat, type HeartbeatLimits, type HeartbeatListener } from './heartbeat.js';
 
 /** Options for one QEMU boot of a Linux guest that reports through the guest kit's markers. */
 export interface BootOptions {
@@ -17,6 +18,11 @@ export interface BootOptions {
   cpus?: number;
   /** Extra QEMU arguments (disks, NICs). */
   extraArgs?: string[];
+  /**
+   * Guest RAM in a shared memfd (`memory-backend-memfd,share=on`), which vhost-user back ends
+   * such as virtiofsd need to map it.
+   */
+  sharedMemory?: boolean;
   /** Wall-clock limit; QEMU is killed when it passes. */
   timeoutMs: number;
   /** Kill QEMU when the console stays silent this long (a frozen guest); status 'silent'. */
@@ -25,6 +31,13 @@ export interface BootOptions {
   onOutput?: (chunk: string) => void;
   /** Hand our stdin to the guest's serial console (interactive use). */
   attachStdin?: boolean;
+  /**
+   * Expect a heartbeat on the guest's second UART (heartbeat.ts; the guest must run
+   * heartbeatScript()); QEMU is killed when it stops: status 'frozen'.
+   */
+  heartbeat?: HeartbeatLimits;
+  /** Kills QEMU when aborted (status 'aborted'; the reason's message goes into the report). */
+  abort?: AbortSignal;
 }
 
 export type BootStatus =
@@ -34,6 +47,10 @@ export type BootStatus =
   | 'timeout'
   /** The console stayed silent past silenceTimeoutMs; QEMU was killed. */
   | 'silent'
+  /** The guest's heartbeat stopped (BootOptions.heartbeat); QEMU was killed. */
+  | 'frozen'
+  /** BootOptions.abort fired; QEMU was killed. */
+  | 'aborted'
   /** QEMU could not be started. */
   | 'spawn-failed';
 
@@ -55,6 +72,8 @@ export interface BootResult {
   timeToInitMs?: number;
   /** The command line used. */
   argv: string[];
+  /** Why QEMU was killed, in words, for 'frozen' and 'aborted'. */
+  killReason?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -65,8 +84,8 @@ function onSignal(sig: NodeJS.Signals): void {
   // with nobody else listening, keep the default meaning of the signal: end the process
   if (process.listenerCount(sig) === 1) process.exit(128 + (osConstants.signals[sig] ?? 0));
 }
-/** Never leave a QEMU behind: kill it on exit and on SIGINT/SIGTERM/SIGHUP while any runs. */
-function trackChild(c: ChildProcess): void {
+/** Never leave a QEMU (or a helper daemon) behind: kill it on exit and on SIGINT/SIGTERM/SIGHUP while any runs. */
+export function trackChild(c: ChildProcess): void {
   if (live.size === 0) {
     process.on('exit', killAll);
     for (const s of SIGNALS) process.on(s, onSignal);
@@ -81,31 +100,46 @@ function trackChild(c: ChildProcess): void {
   });
 }
 
-export function qemuArgv(o: BootOptions): string[] {
+export function qemuArgv(o: BootOptions, heartbeatSocket?: string): string[] {
+  const mem = o.memoryMiB ?? 512;
+  const machine = o.machine ?? 'microvm,x-option-roms=off,rtc=on';
   const args = [
-    '-M', o.machine ?? 'microvm,x-option-roms=off,rtc=on',
+    '-M', o.sharedMemory ? `${machine},memory-backend=tsvmm-ram` : machine,
     '-accel', o.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
     '-cpu', o.accel === 'tcg' ? 'max' : 'host',
-    '-m', String(o.memoryMiB ?? 512),
+    '-m', String(mem),
     '-smp', String(o.cpus ?? 1),
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
     '-kernel', o.kernel,
   ];
+  if (o.sharedMemory) args.push('-object', `memory-backend-memfd,id=tsvmm-ram,size=${mem}M,share=on`);
   if (o.initramfs) args.push('-initrd', o.initramfs);
   args.push('-append', o.append ?? 'console=ttyS0 panic=-1 quiet');
+  if (heartbeatSocket) args.push(...heartbeatQemuArgs(heartbeatSocket));
   args.push(...(o.extraArgs ?? []));
   return args;
 }
 
 /** Boots a guest under QEMU, collects the console, enforces the time limit, always reaps QEMU. */
-export function bootVm(o: BootOptions): Promise<BootResult> {
-  const argv = [o.qemu ?? 'qemu-system-x86_64', ...qemuArgv(o)];
+export async function bootVm(o: BootOptions): Promise<BootResult> {
+  let watch: HeartbeatWatch | undefined;
+  let listener: HeartbeatListener | undefined;
+  if (o.heartbeat) listener = await listenHeartbeat((lines) => watch?.beat(lines));
+  try {
+    return await runQemu(o, listener, (w) => { watch = w; });
+  } finally {
+    listener?.close();
+  }
+}
+
+function runQemu(o: BootOptions, hb: HeartbeatListener | undefined, setWatch: (w: HeartbeatWatch) => void): Promise<BootResult> {
+  const argv = [o.qemu ?? 'qemu-system-x86_64', ...qemuArgv(o, hb?.socket)];
   const started = Date.now();
   return new Promise((resolve) => {
     let consoleText = '';
     let stderr = '';
     let timeToInitMs: number | undefined;
-    let timedOut = false;
+    let killedFor: { status: BootStatus; reason?: string } | undefined;
     let child: ChildProcess;
     try {
       child = spawn(argv[0], argv.slice(1), { stdio: [o.attachStdin ? 'inherit' : 'ignore', 'pipe', 'pipe'] });
@@ -114,15 +148,25 @@ export function bootVm(o: BootOptions): Promise<BootResult> {
       return;
     }
     trackChild(child);
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
-    let silent = false;
+    const kill = (status: BootStatus, reason?: string) => {
+      if (killedFor) return;
+      killedFor = { status, reason };
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(() => kill('timeout'), o.timeoutMs);
     let silence: NodeJS.Timeout | undefined;
     const armSilence = () => {
       if (o.silenceTimeoutMs === undefined) return;
       clearTimeout(silence);
-      silence = setTimeout(() => { silent = true; child.kill('SIGKILL'); }, o.silenceTimeoutMs);
+      silence = setTimeout(() => kill('silent'), o.silenceTimeoutMs);
     };
     armSilence();
+    const watch = o.heartbeat && new HeartbeatWatch(o.heartbeat, (waited, beats) => kill('frozen', beats === 0
+      ? `no heartbeat within ${Math.round(waited / 1000)} s of starting`
+      : `no heartbeat for ${Math.round(waited / 1000)} s (after ${beats})`));
+    if (watch) setWatch(watch);
+    const onAbort = () => kill('aborted', o.abort?.reason instanceof Error ? o.abort.reason.message : String(o.abort?.reason ?? 'aborted'));
+    if (o.abort?.aborted) onAbort(); else o.abort?.addEventListener('abort', onAbort, { once: true });
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (s: string) => {
       armSilence();
@@ -137,9 +181,11 @@ export function bootVm(o: BootOptions): Promise<BootResult> {
     child.on('close', (code) => {
       clearTimeout(timer);
       clearTimeout(silence);
+      watch?.stop();
+      o.abort?.removeEventListener('abort', onAbort);
       const parsed = parseGuestOutput(consoleText);
       resolve({
-        status: spawnError && !timedOut && !silent ? 'spawn-failed' : timedOut ? 'timeout' : silent ? 'silent' : 'exited',
+        status: killedFor?.status ?? (spawnError ? 'spawn-failed' : 'exited'),
         qemuExitCode: code,
         initReached: parsed.initReached,
         exitCode: parsed.exitCode,
@@ -149,6 +195,7 @@ export function bootVm(o: BootOptions): Promise<BootResult> {
         durationMs: Date.now() - started,
         timeToInitMs,
         argv,
+        killReason: killedFor?.reason,
       });
     });
   });
@@ -163,6 +210,10 @@ export function describeBoot(r: BootResult, what = 'guest'): string {
   const parts: string[] = [];
   if (r.status === 'silent') {
     parts.push(`${what}: the console stayed silent for too long (a frozen guest?); killed after ${secs} s`);
+  } else if (r.status === 'frozen') {
+    parts.push(`${what}: froze (${r.killReason}); QEMU killed after ${secs} s`);
+  } else if (r.status === 'aborted') {
+    parts.push(`${what}: stopped after ${secs} s: ${r.killReason}`);
   } else if (r.status === 'timeout') {
     parts.push(r.initReached
       ? `${what}: timed out after ${secs} s: init ran but the script did not finish`

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { projectLayout, runInSandbox, type SandboxResult } from './sandbox.js';
+import { DEFAULT_HEARTBEAT, projectLayout, runInSandbox, type SandboxResult } from './sandbox.js';
 import { SandboxError } from './errors.js';
+import type { SharedFile } from './shares.js';
 
 /** Host files a VM config names (kernel, initramfs, disk images...): every string value that is an existing file. */
 export function filesNamedByConfig(configPath: string): string[] {
@@ -22,6 +23,25 @@ export function filesNamedByConfig(configPath: string): string[] {
   return [...found];
 }
 
+/**
+ * The disk images a VM config names (virtio-blk `path`, relative to the YAML file) that exist on
+ * the host, each with its read-only flag: the sandbox shares these instead of copying them.
+ */
+export function disksNamedByConfig(configPath: string): SharedFile[] {
+  const abs = resolve(configPath);
+  let doc: unknown;
+  try { doc = parse(readFileSync(abs, 'utf8')); } catch { return []; /* the VMM reports bad YAML itself */ }
+  const plugins = (doc as { plugins?: unknown } | null)?.plugins;
+  if (!Array.isArray(plugins)) return [];
+  const disks: SharedFile[] = [];
+  for (const p of plugins as { name?: unknown; config?: { path?: unknown; readOnly?: unknown } }[]) {
+    if (p?.name !== 'virtio-blk' || typeof p.config?.path !== 'string') continue;
+    const file = resolve(dirname(abs), p.config.path);
+    if (existsSync(file)) disks.push({ path: file, readOnly: p.config.readOnly === true });
+  }
+  return disks;
+}
+
 export interface RunVmInSandboxOptions {
   /** Attach our terminal to the console (stdin to the guest, output live). Default true. */
   console?: boolean;
@@ -32,8 +52,9 @@ export interface RunVmInSandboxOptions {
 
 /**
  * `vmm run --sandbox <config>`: runs `vmm run <config>` inside the nested sandbox (L1 has a real
- * /dev/kvm), copying the config and the files it names in at their host paths. Resolves with the
- * result; `exitCode` is the inner `vmm run`'s status.
+ * /dev/kvm), copying the config and the files it names in at their host paths, except its disk
+ * images: those L1 reaches live over virtio-fs, so the guest's writes land in the host files.
+ * Resolves with the result; `exitCode` is the inner `vmm run`'s status.
  */
 export async function runVmInSandbox(configPath: string, o: RunVmInSandboxOptions = {}): Promise<SandboxResult> {
   const { root, compiled } = projectLayout();
@@ -44,6 +65,8 @@ export async function runVmInSandbox(configPath: string, o: RunVmInSandboxOption
     cwd: dirname(config),
     env: { VMM_DIST: relative(root, compiled) || 'dist' },
     files: [...filesNamedByConfig(config), ...(o.files ?? [])],
+    shares: disksNamedByConfig(config),
+    heartbeat: DEFAULT_HEARTBEAT,
     timeoutMs: o.timeoutMs ?? 60 * 60_000,
     onOutput: attach ? (s) => process.stdout.write(s) : undefined,
     attachStdin: attach && process.stdin.isTTY === true,

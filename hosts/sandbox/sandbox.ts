@@ -8,8 +8,11 @@ import { CpioBuilder, parseCpio } from '../guestkit/cpio.js';
 import { defaultCacheDir, guestKit, type GuestKit } from '../guestkit/kit.js';
 import { L1_MODULES, GUEST_MODULES, resolveModules } from '../guestkit/modules.js';
 import { bootVm, describeBoot, type BootResult } from './boot.js';
+import { heartbeatScript, type HeartbeatLimits } from './heartbeat.js';
 import { SandboxError } from './errors.js';
+import { planShares, shareMountScript, startShares, type ShareFolder, type SharedFile } from './shares.js';
 import { makeExt4, mergedUsr, Staging } from './staging.js';
+import type { VirtiofsShare } from './virtiofs.js';
 
 /** Bump when the base image layout or the L1 stage script changes. */
 export const SANDBOX_VERSION = 2;
@@ -23,6 +26,11 @@ export interface SandboxOptions {
   env?: Record<string, string>;
   /** Extra host files or folders to copy in, at the same absolute paths. */
   files?: string[];
+  /**
+   * Host files L1 reaches live, at the same absolute paths (not copied): their folders are shared
+   * over virtio-fs and each file is bind-mounted in place, so what L1 writes is in the host file.
+   */
+  shares?: SharedFile[];
   /** Copy what the command wrote under /tsvmm/out back into this host folder. */
   collectInto?: string;
   /** Kill L1 when its console stays silent this long (see BootOptions.silenceTimeoutMs). */
@@ -31,6 +39,8 @@ export interface SandboxOptions {
   onOutput?: (chunk: string) => void;
   /** Give our stdin to L1's console (interactive). */
   attachStdin?: boolean;
+  /** Watch L1's heartbeat with these limits (heartbeat.ts; e.g. DEFAULT_HEARTBEAT); default: no watch. */
+  heartbeat?: HeartbeatLimits;
   memoryMiB?: number;
   cpus?: number;
   /** The guest kit to use for L1 (default: guestKit()). */
@@ -45,6 +55,16 @@ export interface SandboxResult extends BootResult {
   /** A plain report of the run. */
   report: string;
 }
+
+/**
+ * L1's first beat comes after its kernel boot and module loading (5-30 s here, more on a loaded
+ * host); later beats every 5 s. Five minutes without one (as the linux tier judges its console): L1 froze.
+ */
+export const DEFAULT_HEARTBEAT: HeartbeatLimits = { firstBeatMs: 10 * 60_000, gapMs: 5 * 60_000 };
+
+/** Said after a freeze. */
+const FROZEN_HINT = "L1's kernel stopped: a known crash of kvm_amd under QEMU TCG (hosts/sandbox/README.md). " +
+  'The run did not finish; what the guest wrote before is in its disk files. Start it again.';
 
 /** The folder inside L1 where a command may leave files for the host (collectInto). */
 export const SANDBOX_OUT = '/tsvmm/out';
@@ -115,6 +135,7 @@ const SKIP_NODE_MODULES = new Set(['typescript', '@typescript', '.cache', '@esbu
 export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Staging {
   const { root, compiled } = projectLayout();
   const compiledRel = relative(root, compiled);
+  const shared = new Set((o.shares ?? []).map((f) => resolve(f.path)));
   const s = new Staging();
   s.hostTree(root, root, (rel, isDir) => {
     const top = rel.split('/')[0];
@@ -126,10 +147,11 @@ export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Sta
       if (compiledRel === rel || compiledRel.startsWith(rel + '/') || rel.startsWith(compiledRel + '/')) return false;
       return true;
     }
-    return !isDir && /\.(qcow2|raw|img|ext4)$/.test(rel);
+    return !isDir && (/\.(qcow2|raw|img|ext4)$/.test(rel) || shared.has(join(root, rel)));
   });
   for (const f of o.files ?? []) {
     const abs = resolve(f);
+    if (shared.has(abs)) continue;
     if (!existsSync(abs)) throw new SandboxError('ImageBuild', `file to copy into the sandbox does not exist: ${abs}`, { file: abs });
     if (statSync(abs).isDirectory()) s.hostTree(abs, abs); else s.add({ kind: 'file', src: abs, dest: abs });
   }
@@ -154,10 +176,13 @@ export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Sta
   return s;
 }
 
-/** The L1 stage: mount the base (ro) and work disks, overlay them, chroot, run /tsvmm/run.sh. */
-export function l1StageScript(): string {
+/**
+ * The L1 stage: beat (when asked), mount the base (ro) and work disks, overlay them, mount the shared
+ * folders and bind their files in place, chroot, run /tsvmm/run.sh.
+ */
+export function l1StageScript(shares: readonly ShareFolder[] = [], heartbeat = false): string {
   return `fail() { echo "tsvmm-sandbox: $*"; exit 125; }
-mkdir -p /base /work /newroot
+${heartbeat ? heartbeatScript() : ''}mkdir -p /base /work /newroot
 BASE=$(findfs LABEL=tsvmm-base) || fail "no disk labelled tsvmm-base"
 WORK=$(findfs LABEL=tsvmm-work) || fail "no disk labelled tsvmm-work"
 mount -t ext4 -o ro "$BASE" /base || fail "cannot mount the base disk $BASE"
@@ -170,7 +195,7 @@ mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t tmpfs tmpfs /newroot/run
 mount --bind /work/out /newroot${SANDBOX_OUT}
-[ -e /dev/kvm ] || echo "tsvmm-sandbox: warning: /dev/kvm is missing in L1"
+${shareMountScript(shares, '/newroot')}[ -e /dev/kvm ] || echo "tsvmm-sandbox: warning: /dev/kvm is missing in L1"
 chroot /newroot /bin/sh /tsvmm/run.sh
 rc=$?
 sync
@@ -180,7 +205,7 @@ exit $rc
 }
 
 /** The L1 initramfs: the kit's, plus KVM/overlay modules and the stage script (concatenated archive). */
-function l1Initramfs(kit: GuestKit): Buffer {
+function l1Initramfs(kit: GuestKit, shares: readonly ShareFolder[], heartbeat: boolean): Buffer {
   const c = new CpioBuilder();
   if (!kit.modulesDir || !existsSync(kit.modulesDir)) {
     throw new SandboxError('ImageBuild', 'the guest kit has no kernel modules folder (kvm.ko, kvm-amd.ko are needed for L1); build the kit from Debian packages', {});
@@ -188,7 +213,7 @@ function l1Initramfs(kit: GuestKit): Buffer {
   const mods = resolveModules([...L1_MODULES, { name: 'overlay' }], kit.modulesDir);
   for (const m of mods) c.file(`lib/modules/${kit.kernelVersion}/${m}`, readFileSync(join(kit.modulesDir, m)));
   c.file('etc/tsvmm/modules.d/20-l1.list', mods.join('\n') + '\n');
-  c.file('tsvmm/script', l1StageScript(), 0o755);
+  c.file('tsvmm/script', l1StageScript(shares, heartbeat), 0o755);
   return Buffer.concat([readFileSync(kit.initramfs), c.toGzip()]);
 }
 
@@ -230,10 +255,12 @@ async function baseImage(kit: GuestKit): Promise<string> {
  * and the console; enforces the time limit and removes everything it made.
  */
 export async function runInSandbox(command: string, o: SandboxOptions = {}): Promise<SandboxResult> {
+  const shares = planShares(o.shares ?? []); // refuses what cannot be shared before any work
   const tools = checkSandboxTools();
   const kit = o.kit ?? await guestKit();
   const base = await baseImage(kit);
   const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-sandbox-'));
+  let daemons: VirtiofsShare[] = [];
   try {
     const work = planWork(command, o, kit);
     const workRoot = join(tmp, 'work');
@@ -244,7 +271,11 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
     makeExt4(workRoot, workImg, 'tsvmm-work', work.bytes(), 6 * 2 ** 30);
     rmSync(workRoot, { recursive: true, force: true });
     const initrd = join(tmp, 'l1-initramfs.gz');
-    writeFileSync(initrd, l1Initramfs(kit));
+    writeFileSync(initrd, l1Initramfs(kit, shares, o.heartbeat !== undefined));
+    daemons = await startShares(shares, tmp);
+    // a share that goes away leaves L1 waiting on it: stop the run, unless QEMU ended meanwhile
+    const abort = new AbortController();
+    for (const d of daemons) d.onUnexpectedExit((why) => setTimeout(() => abort.abort(new Error(why)), 2000).unref());
     const khz = hostTscKhz();
     const r = await bootVm({
       qemu: tools.qemu,
@@ -260,15 +291,23 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       silenceTimeoutMs: o.silenceTimeoutMs,
       onOutput: o.onOutput,
       attachStdin: o.attachStdin,
+      heartbeat: o.heartbeat,
+      abort: abort.signal,
+      sharedMemory: daemons.length > 0,
       extraArgs: [
+        // vhost-user back ends (libvhost-user) serve only modern virtio: microvm's virtio-mmio is legacy by default
+        ...(daemons.length > 0 ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
+        ...daemons.flatMap((d) => d.qemuArgs),
         '-drive', `if=none,id=base,file=${base},format=raw,readonly=on`, '-device', 'virtio-blk-device,drive=base',
         '-drive', `if=none,id=work,file=${workImg},format=raw`, '-device', 'virtio-blk-device,drive=work',
       ],
     });
     let collected: string | undefined;
     if (o.collectInto) collected = collectOut(workImg, o.collectInto);
-    return { ...r, collected, report: describeBoot(r, 'sandbox (L1)') };
+    const frozen = r.status === 'frozen' ? `\n  ${FROZEN_HINT}` : '';
+    return { ...r, collected, report: describeBoot(r, 'sandbox (L1)') + frozen };
   } finally {
+    for (const d of daemons) d.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -32,32 +32,37 @@ describe('linux tier in the sandbox: re-boot for files a stopped L1 did not end'
     expect(out).to.equal('ok 1\r\nok 2\r\nok 3\r\nTSVMM-ALIVED\r\n');
   });
 
-  it('boots again for the files the frozen L1 did not end, keeps what ended, and records the retry', async () => {
-    const calls: string[] = [];
-    const write = () => {};
-    const run = async (command: string, so: SandboxOptions) => {
-      calls.push(command);
-      mkdirSync(so.collectInto!, { recursive: true });
-      if (calls.length === 1) {
-        // a.js ended; b.js's result was saved but L1 froze before its end marker: b.js must run again
-        writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'a.js', pass: true }, { file: 'b.js', pass: false }])));
-        return { console: `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\n`, exitCode: undefined, status: 'silent' as const, report: 'sandbox (L1): the console stayed silent for too long\nmore' };
-      }
-      writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'b.js', pass: true }, { file: 'c.js', pass: true }])));
-      return { console: `${FILE_START} b.js\n${FILE_END} b.js\n${FILE_START} c.js\n${FILE_END} c.js\n`, exitCode: 0, report: 'ok' };
-    };
-    const { report: r, notes } = await runLinuxTierInSandbox(['a.js', 'b.js', 'c.js'].map((f) => join(root, f)), {
-      root, compiled: join(root, 'dist'), tmp: root, fileTimeoutS: 60, limitMs: 3_600_000, write, run,
+  // L1 judged frozen by its console going silent, or by its heartbeat (hosts/sandbox/heartbeat.ts) stopping
+  for (const [status, said] of [
+    ['silent', 'the console stayed silent for too long'], ['frozen', 'froze (no heartbeat for 300 s (after 40))'],
+  ] as const) {
+    it(`boots again for the files the frozen L1 (${status}) did not end, keeps what ended, and records the retry`, async () => {
+      const calls: string[] = [];
+      const write = () => {};
+      const run = async (command: string, so: SandboxOptions) => {
+        calls.push(command);
+        mkdirSync(so.collectInto!, { recursive: true });
+        if (calls.length === 1) {
+          // a.js ended; b.js's result was saved but L1 froze before its end marker: b.js must run again
+          writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'a.js', pass: true }, { file: 'b.js', pass: false }])));
+          return { console: `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\n`, exitCode: undefined, status, report: `sandbox (L1): ${said}\nmore` };
+        }
+        writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'b.js', pass: true }, { file: 'c.js', pass: true }])));
+        return { console: `${FILE_START} b.js\n${FILE_END} b.js\n${FILE_START} c.js\n${FILE_END} c.js\n`, exitCode: 0, report: 'ok' };
+      };
+      const { report: r, notes } = await runLinuxTierInSandbox(['a.js', 'b.js', 'c.js'].map((f) => join(root, f)), {
+        root, compiled: join(root, 'dist'), tmp: root, fileTimeoutS: 60, limitMs: 3_600_000, write, run,
+      });
+      expect(calls).to.have.length(2);
+      expect(calls[0]).to.match(/'a\.js' 'b\.js' 'c\.js'$/);
+      expect(calls[1]).to.match(/--file-timeout-s' '60' 'b\.js' 'c\.js'$/);
+      expect(r.passes.map((p) => p.fullTitle)).to.deep.equal(['t a.js', 't b.js', 't c.js']);
+      expect(r.failures).to.deep.equal([]);
+      // the freeze detector stopped L1: the hang is L1's, not b.js's
+      expect(r.retried).to.deep.equal([{ file: 'b.js', reason: `L1 stopped while it ran: sandbox (L1): ${said}`, l1Freeze: true }]);
+      expect(notes[0]).to.match(/boot 1 stopped before 2 file\(s\) ended \(running: b\.js\)/);
     });
-    expect(calls).to.have.length(2);
-    expect(calls[0]).to.match(/'a\.js' 'b\.js' 'c\.js'$/);
-    expect(calls[1]).to.match(/--file-timeout-s' '60' 'b\.js' 'c\.js'$/);
-    expect(r.passes.map((p) => p.fullTitle)).to.deep.equal(['t a.js', 't b.js', 't c.js']);
-    expect(r.failures).to.deep.equal([]);
-    // the freeze detector stopped L1: the hang is L1's, not b.js's
-    expect(r.retried).to.deep.equal([{ file: 'b.js', reason: 'L1 stopped while it ran: sandbox (L1): the console stayed silent for too long', l1Freeze: true }]);
-    expect(notes[0]).to.match(/boot 1 stopped before 2 file\(s\) ended \(running: b\.js\)/);
-  });
+  }
 
   it('fails the files that ended in L1 when their results did not come out, and blames a file L1 crashed on', async () => {
     let boots = 0;

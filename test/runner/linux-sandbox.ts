@@ -128,7 +128,7 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
     notes.push(`sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`);
     // only the freeze detector (a console silent for minutes, heartbeat included) clears the file itself
     if (running) {
-      (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}`, l1Freeze: r.status === 'silent' });
+      (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}`, l1Freeze: r.status === 'silent' || r.status === 'frozen' });
     }
   }
   for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
