@@ -76,7 +76,11 @@ export function startVirtiofsd(dir: string, socketDir: string, index: number, bi
       qemuArgs: ['-chardev', `socket,id=${id},path=${socket}`, '-device', `vhost-user-fs-device,chardev=${id},tag=${tag}`],
       stop: () => {
         stopping = true;
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        // seen once: a daemon that outlived SIGTERM (and kept the caller's event loop alive)
+        const force = setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+        child.once('exit', () => clearTimeout(force));
       },
       log: () => stderr,
       onUnexpectedExit: (cb) => { unexpected = cb; },
