@@ -1,0 +1,169 @@
+/**
+ * Helpers for the linux-tier guest tests: the micro host's config with the guest kit, a boot in
+ * this process with the console on a unix socket (console input answered), and a boot of
+ * bin/vmm.js as users start it (for signals: SIGKILL, SIGTERM).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import * as os from 'node:os';
+import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit, type GuestOutput } from '../../hosts/guestkit/index.js';
+import { detectHost } from '../../hosts/sandbox/index.js';
+import { guestTool } from '../../hosts/guestkit/tools.js';
+import { runVm, type RunResult } from '../../core/vmm/run.js';
+import { skipUnlessCi } from '../setup/environment.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Source tree root (the folder holding hosts/micro.yaml). */
+export function repoRoot(): string {
+  for (let d = here; d !== path.dirname(d); d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'hosts', 'micro.yaml'))) return d;
+  }
+  throw new Error('cannot find hosts/micro.yaml above ' + here);
+}
+
+/** The folder the compiled tree runs from (dist, or .build/<name>). */
+export function compiledDir(): string {
+  return path.resolve(here, '..', '..');
+}
+
+/**
+ * Mocha hooks for a guest test file: before() skips where this host cannot boot Linux (a failure
+ * under CI=true; the tier runner runs the file inside the sandbox), finds the guest kit and makes a scratch folder;
+ * after() removes it. Read `kit` and `dir` inside the tests.
+ */
+export function guestScope(prefix: string): { readonly kit: GuestKit; readonly dir: string } {
+  const scope = { kit: undefined as unknown as GuestKit, dir: '' };
+  before(async function () {
+    if (!detectHost().canBootLinux) skipUnlessCi(this, 'Linux does not boot on this host\'s KVM (the tier runner runs this file in the sandbox)');
+    scope.kit = await guestKit({ log: () => {} });
+    scope.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  });
+  after(() => { if (scope.dir) fs.rmSync(scope.dir, { recursive: true, force: true }); });
+  return scope;
+}
+
+/** key=value lines of a guest's result (later keys win). */
+export function guestResult(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) m.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
+/** Script lines that wait for one line of console input and echo it back (`console-input=...`). */
+export const CONSOLE_INPUT_STEP = 'echo ready-for-input\nread -t 120 -r line\necho "console-input=$line"\n';
+/** What the host types when the guest asks (see CONSOLE_INPUT_STEP). */
+export const TYPED = 'tsvmm-typed-42';
+
+export interface MicroVm {
+  kit: GuestKit;
+  /** Scratch folder for the initramfs and the console socket. */
+  dir: string;
+  name: string;
+  script: string;
+  vcpus: number;
+  memory?: string;
+  /** Added after the micro host's own plugins. */
+  plugins: { name: string; id?: string; config?: unknown }[];
+  /** Extra files for the initramfs (path inside the guest -> bytes); /bin/guestio is always there. */
+  files?: Record<string, Uint8Array | string>;
+  cmdline?: string;
+  onReset?: 'exit' | 'restart';
+  console?: unknown;
+}
+
+/** The micro host (hosts/micro.yaml) with the guest kit, the script (+ guestio) and the given plugins. */
+export function microConfig(o: MicroVm): Record<string, unknown> & { boot: Record<string, unknown>; plugins: unknown[] } {
+  const micro = parseYaml(fs.readFileSync(path.join(repoRoot(), 'hosts', 'micro.yaml'), 'utf8')) as {
+    machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: { name: string; id?: string; config?: unknown }[];
+  };
+  micro.machine.vcpus = o.vcpus;
+  if (o.memory) micro.machine.memory = o.memory;
+  if (o.onReset) micro.machine.onReset = o.onReset;
+  micro.boot.kernel = o.kit.vmlinux;
+  const files = { 'bin/guestio': fs.readFileSync(guestTool('guestio')), ...(o.files ?? {}) };
+  micro.boot.initramfs = writeInitramfsWithScript(o.kit, o.script, path.join(o.dir, `${o.name}.initramfs`), files);
+  micro.boot.cmdline = `${String(micro.boot.cmdline)} quiet ${o.cmdline ?? ''}`.trimEnd();
+  if (o.console) for (const p of micro.plugins) if (p.name === 'serial') p.config = { port: 'COM1', console: o.console };
+  micro.plugins.push(...o.plugins);
+  return micro;
+}
+
+export interface GuestRun {
+  out: GuestOutput;
+  /** The script's key=value lines. */
+  result: Map<string, string>;
+  console: string;
+  vm: RunResult;
+  /** Wall time of the boot (assembly to stop). */
+  seconds: number;
+}
+
+/**
+ * Boots in this process with the console on a unix socket and the script's stdin on the console;
+ * types TYPED when the guest prints ready-for-input (CONSOLE_INPUT_STEP), reads to the end.
+ * Throws when the script did not finish, with the console's tail.
+ */
+export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<GuestRun> {
+  const sock = path.join(o.dir, `${o.name}.sock`);
+  const config = microConfig({ ...o, console: { kind: 'unix-socket', path: sock }, cmdline: `${o.cmdline ?? ''} tsvmm.stdin=console` });
+  let seen = '';
+  let client: net.Socket | undefined;
+  const t0 = Date.now();
+  const vm = await runVm({ config, baseDir: o.dir }, {
+    signals: [],
+    onStarted: () => {
+      client = net.connect(sock);
+      let typed = false;
+      client.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+        if (!typed && seen.includes('ready-for-input\r\n')) { typed = true; client!.write(`${TYPED}\n`); }
+      });
+      client.on('error', () => {});
+    },
+  });
+  // the console ends the connection after its last bytes when the VM stops: read to that end
+  if (client && !client.destroyed) {
+    await new Promise<void>((res) => { const t = setTimeout(res, 15_000); client!.once('close', () => { clearTimeout(t); res(); }); });
+    client.destroy();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const out = parseGuestOutput(seen);
+  if (!out.resultComplete) {
+    throw new Error(`guest script did not finish (VM stopped: ${vm.reason.kind}, ${seconds.toFixed(0)} s); console tail:\n${seen.slice(-4000)}`);
+  }
+  return { out, result: guestResult(out.result ?? ''), console: seen, vm, seconds };
+}
+
+export interface VmmProcess {
+  child: ChildProcess;
+  /** Resolves when the process ended: exit code or signal, everything it printed (stdout + stderr). */
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; text: string; stdout: string; seconds: number }>;
+}
+
+/**
+ * Starts `bin/vmm.js run <config>` as users do (the compiled tree of this run); `onOutput` sees
+ * the stdout text so far (the serial console with the stdio console) after each chunk.
+ */
+export function spawnVmm(configPath: string, o: { cwd: string; onOutput?: (stdout: string, child: ChildProcess) => void; stdin?: boolean }): VmmProcess {
+  const root = repoRoot();
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'vmm.js'), 'run', configPath], {
+    cwd: o.cwd, env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' }, stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => { const s = d.toString('latin1'); stdout += s; text += s; o.onOutput?.(stdout, child); });
+  child.stderr!.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; text: string; stdout: string; seconds: number }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, text, stdout, seconds: (Date.now() - t0) / 1000 }));
+  });
+  return { child, ended };
+}
