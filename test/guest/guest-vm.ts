@@ -76,6 +76,8 @@ export interface MicroVm {
   files?: Record<string, Uint8Array | string>;
   cmdline?: string;
   onReset?: 'exit' | 'restart';
+  /** machine.overcommit: allow more guest RAM than the host has (a big, sparsely touched guest). */
+  overcommit?: boolean;
   console?: unknown;
 }
 
@@ -87,6 +89,7 @@ export function microConfig(o: MicroVm): Record<string, unknown> & { boot: Recor
   micro.machine.vcpus = o.vcpus;
   if (o.memory) micro.machine.memory = o.memory;
   if (o.onReset) micro.machine.onReset = o.onReset;
+  if (o.overcommit) micro.machine.overcommit = true;
   micro.boot.kernel = o.kit.vmlinux;
   const files = { 'bin/guestio': fs.readFileSync(guestTool('guestio')), ...(o.files ?? {}) };
   micro.boot.initramfs = writeInitramfsWithScript(o.kit, o.script, path.join(o.dir, `${o.name}.initramfs`), files);

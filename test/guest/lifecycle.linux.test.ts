@@ -1,6 +1,6 @@
 /**
  * Linux tier, one run of bin/vmm.js as users start it, for how a VM lives and ends:
- *  - 4 vCPUs and 5 GiB of RAM (guest RAM is MAP_NORESERVE, the sandbox L1 has ~3.5 GiB): the guest
+ *  - 4 vCPUs and 5 GiB of RAM (machine.overcommit: the sandbox L1 has ~3.5 GiB; the guest touches little): the guest
  *    sees the RAM above the 32-bit hole (/proc/iomem, MemTotal), and guestio highmem touches
  *    64 MiB whose physical frames lie above 4 GiB (the kernel serves user pages from ZONE_NORMAL
  *    first) and reads the pattern back;
@@ -45,7 +45,7 @@ sleep 600
 echo sigterm-did-not-come
 `;
     const config = microConfig({
-      kit, dir, name: 'lifecycle', script, vcpus: 4, memory: '5G', onReset: 'restart',
+      kit, dir, name: 'lifecycle', script, vcpus: 4, memory: '5G', overcommit: true, onReset: 'restart',
       plugins: [{ name: 'raw-disk' }, { name: 'virtio-blk', id: 'vda', config: { path: state, serial: 'state' } }],
     });
     const cfg = path.join(dir, 'lifecycle.yaml');
