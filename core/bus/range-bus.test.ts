@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { GuestRange } from '../address.js';
 import { BusError } from './errors.js';
+import { LogRateLimiter } from '../ratelimit/log-limiter.js';
 import { RangeBus } from './range-bus.js';
 import type { BusDevice } from './bus.js';
 
@@ -72,6 +73,22 @@ describe('RangeBus', () => {
     expect(() => bus.write('pio', 0x60n, d)).to.not.throw();
     expect(seen).to.deep.equal(['kbd:boom:false', 'kbd:bang:true']);
     expect(bus.deviceErrors.pio).to.equal(2);
+  });
+
+  it('a device failing every access is logged as a warning, rate-limited (not one error line per access)', () => {
+    const lines: { level: string; msg?: string }[] = [];
+    const rec = (level: string) => (_o: object | string, msg?: string) => { lines.push({ level, msg }); };
+    const logger = { trace: rec('trace'), debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error'), child: () => logger };
+    let t = 0;
+    const bus = new RangeBus(logger, new LogRateLimiter({ burst: 5, refillMs: 5000 }, () => t));
+    bus.register('mmio', GuestRange.of(0x1000, 4), { read: () => { throw new Error('boom'); }, write: () => {} }, 'bad');
+    for (let i = 0; i < 10_000; i++) bus.read('mmio', 0x1000n, new Uint8Array(4));
+    expect(bus.deviceErrors.mmio).to.equal(10_000);
+    expect(lines).to.have.length(5);
+    expect(lines.every((l) => l.level === 'warn')).to.equal(true);
+    t = 1000;
+    bus.read('mmio', 0x1000n, new Uint8Array(4));
+    expect(lines.at(-1)!.msg).to.equal("device 'bad' failed a mmio read (9995 similar messages suppressed)");
   });
 
   it('rejects PIO ranges past port 0xffff', () => {

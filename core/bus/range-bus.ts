@@ -1,5 +1,6 @@
 import { GuestAddress, GuestRange } from '../address.js';
 import type { Logger } from '../logger.js';
+import { LogRateLimiter, suppressedNote } from '../ratelimit/log-limiter.js';
 import type { AddressSpace, Bus, BusDevice, BusRegistration, Disposable } from './bus.js';
 import { BusError } from './errors.js';
 
@@ -11,7 +12,8 @@ const toBig = (a: GuestAddress | bigint): bigint => (typeof a === 'bigint' ? a :
  * PIO and MMIO buses as sorted, non-overlapping range lists with binary-search dispatch.
  * An access must lie entirely inside one registered range to reach its device; otherwise it
  * is unclaimed (reads return all ones). A device that throws is contained: the error is
- * counted, logged and passed to the error handlers; a failed read returns all ones.
+ * counted, logged (a warning, rate-limited per device) and passed to the error handlers;
+ * a failed read returns all ones.
  */
 export class RangeBus implements Bus {
   private readonly spaces: Record<AddressSpace, BusRegistration[]> = { pio: [], mmio: [] };
@@ -20,7 +22,11 @@ export class RangeBus implements Bus {
   readonly deviceErrors = { pio: 0, mmio: 0 };
   private readonly handlers = new Set<BusErrorHandler>();
 
-  constructor(private readonly logger?: Logger) {}
+  private readonly logLimit: LogRateLimiter;
+
+  constructor(private readonly logger?: Logger, logLimit?: LogRateLimiter) {
+    this.logLimit = logLimit ?? new LogRateLimiter();
+  }
 
   register(space: AddressSpace, range: GuestRange, device: BusDevice, name: string): Disposable {
     if (space === 'pio' && range.end > 0x10000n) {
@@ -100,7 +106,9 @@ export class RangeBus implements Bus {
       this.deviceErrors[space]++;
       if (!isWrite) data.fill(0xff);
       const info = { space, addr: a, name: reg.name, isWrite };
-      this.logger?.error({ err, ...info, addr: `0x${a.toString(16)}` }, `device '${reg.name}' failed a ${space} ${isWrite ? 'write' : 'read'}`);
+      // A guest can make a device fail on every access: warn, rate-limited per device.
+      this.logLimit.log(`${space}:${reg.name}`, (suppressed) => this.logger?.warn({ err, ...info, addr: `0x${a.toString(16)}`, suppressed },
+        `device '${reg.name}' failed a ${space} ${isWrite ? 'write' : 'read'}${suppressedNote(suppressed)}`));
       for (const h of this.handlers) {
         try { h(err, info); } catch { /* a broken handler must not break dispatch */ }
       }

@@ -16,6 +16,9 @@ export interface GuestMemoryRegion {
   readonly readOnly: boolean;
 }
 
+/** What a zero-copy view will be used for; 'write' views are refused over read-only regions. */
+export type MemoryAccess = 'read' | 'write';
+
 /** A fixed layout of little-endian fields, read or written in one call. */
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64';
 export type Layout = Readonly<Record<string, { offset: number; type: FieldType }>>;
@@ -43,10 +46,13 @@ export interface GuestMemory {
   write(addr: GuestAddress, data: Uint8Array): void;
   fill(addr: GuestAddress, length: number, value: number): void;
 
-  /** A zero-copy view; the range must lie within one region. Valid until close(). */
-  slice(addr: GuestAddress, length: number): Uint8Array;
-  /** Zero-copy views covering a range that may span several adjacent regions. */
-  slices(addr: GuestAddress, length: number): Uint8Array[];
+  /**
+   * A zero-copy view; the range must lie within one region. Valid until close().
+   * `access: 'write'` when the caller (a device) will write through it: read-only memory is then refused.
+   */
+  slice(addr: GuestAddress, length: number, access?: MemoryAccess): Uint8Array;
+  /** Zero-copy views covering a range that may span several adjacent regions (`access` as for slice). */
+  slices(addr: GuestAddress, length: number, access?: MemoryAccess): Uint8Array[];
 
   readU8(addr: GuestAddress): number;
   readU16(addr: GuestAddress): number;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { GuestAddress, GuestRange } from '../address.js';
 import { c, errno, ERRNO, NativeError } from '../native/libc.js';
-import type { FieldType, GuestMemory, GuestMemoryRegion, Layout, LayoutValues } from './guest-memory.js';
+import type { FieldType, GuestMemory, GuestMemoryRegion, Layout, LayoutValues, MemoryAccess } from './guest-memory.js';
 import { GuestMemoryError } from './errors.js';
 
 const WIDTH: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
@@ -143,8 +143,8 @@ export class RegionGuestMemory implements GuestMemory {
     for (const p of this.pieces(addr, length, 'fill', true)) p.region.bytes.fill(value, p.offset, p.offset + p.length);
   }
 
-  slice(addr: GuestAddress, length: number): Uint8Array {
-    const p = this.pieces(addr, length, 'slice');
+  slice(addr: GuestAddress, length: number, access: MemoryAccess = 'read'): Uint8Array {
+    const p = this.pieces(addr, length, 'slice', access === 'write');
     if (p.length === 0) return new Uint8Array(0);
     if (p.length > 1) {
       throw new GuestMemoryError('NotContiguous', `slice: [${addr}, +${length}) crosses a region boundary; use slices()`, { addr: addr.value, length });
@@ -152,8 +152,8 @@ export class RegionGuestMemory implements GuestMemory {
     return p[0].region.bytes.subarray(p[0].offset, p[0].offset + p[0].length);
   }
 
-  slices(addr: GuestAddress, length: number): Uint8Array[] {
-    return this.pieces(addr, length, 'slices').map((p) => p.region.bytes.subarray(p.offset, p.offset + p.length));
+  slices(addr: GuestAddress, length: number, access: MemoryAccess = 'read'): Uint8Array[] {
+    return this.pieces(addr, length, 'slices', access === 'write').map((p) => p.region.bytes.subarray(p.offset, p.offset + p.length));
   }
 
   /** DataView + offset when [addr, addr+width) lies in one region; else undefined (spanning, slow path). */

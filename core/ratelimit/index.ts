@@ -1,2 +1,3 @@
 export * from './token-bucket.js';
 export * from './rate-limiter.js';
+export * from './log-limiter.js';

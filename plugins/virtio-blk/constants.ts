@@ -44,3 +44,16 @@ export const MAX_WRITE_ZEROES_SEGMENTS = 32;
 
 /** Most chains handled per queue wakeup before yielding to the loop. */
 export const QUEUE_BUDGET = 256;
+
+/**
+ * Largest piece of a read or write handed to the disk at once: a bigger request (a chain may
+ * carry up to 4 GiB) goes as consecutive pieces, so a backend that gathers a request's buffers
+ * into one host buffer (qcow2 does) allocates at most this much per request in flight.
+ */
+export const MAX_IO_PIECE = 1 << 20;
+/**
+ * Bytes of read/write pieces one queue keeps in flight (each request counts its current
+ * piece): past this a request waits for a completion before it starts. With the queue's
+ * in-use bound (at most queue-size chains) this caps what a guest can make the host hold.
+ */
+export const MAX_INFLIGHT_BYTES = 32 << 20;

@@ -2,6 +2,7 @@ import type { Disposable } from '../../core/bus/bus.js';
 import type { DiskBackend } from '../../core/block/disk.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
+import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import { RateLimiter, type RateLimiterClock, type RateLimiterConfig } from '../../core/ratelimit/rate-limiter.js';
 import {
   VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1, VirtioDeviceType,
@@ -49,6 +50,8 @@ export class VirtioBlk implements VirtioDevice {
   readonly readOnly: boolean;
   private readonly config: Uint8Array;
   private readonly limiter: RateLimiter;
+  /** A guest can repeat a failing request forever: its log lines are rate-limited. */
+  private readonly logLimit = new LogRateLimiter();
   private handlers: BlkQueueHandler[] = [];
   private watches: Disposable[] = [];
   private destroyed = false;
@@ -110,7 +113,8 @@ export class VirtioBlk implements VirtioDevice {
           serial: this.opts.serial ?? '',
           writeThrough: (a.features & VIRTIO_BLK_F_FLUSH) === 0n,
           metrics,
-          onError: (err, req) => log?.warn({ err, queue: i, kind: req.kind }, 'disk I/O failed; guest gets IOERR'),
+          onError: (err, req) => this.logLimit.log('io', (suppressed) => log?.warn({ err, queue: i, kind: req.kind, suppressed },
+            `disk I/O failed; guest gets IOERR${suppressedNote(suppressed)}`)),
         },
         limiter: this.limiter,
         metrics,

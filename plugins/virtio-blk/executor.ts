@@ -1,5 +1,5 @@
 import type { DiskBackend } from '../../core/block/disk.js';
-import { BlkStatus, type BlkStatusValue } from './constants.js';
+import { BlkStatus, type BlkStatusValue, MAX_IO_PIECE } from './constants.js';
 import type { BlkQueueMetrics } from './metrics.js';
 import type { BlkRequest } from './request.js';
 
@@ -8,6 +8,34 @@ export function serialBytes(serial: string, n: number): Uint8Array {
   const out = new Uint8Array(n);
   out.set(new TextEncoder().encode(serial).subarray(0, n));
   return out;
+}
+
+/** One piece of a read or write: where on the disk, and the views of guest memory it covers. */
+export interface IoPiece { readonly offset: bigint; readonly buffers: Uint8Array[] }
+
+/**
+ * Cuts a request's buffers into consecutive pieces of at most `max` bytes (sub-views, no copy);
+ * `max` is a multiple of the sector size, so every piece starts on a sector.
+ */
+export function* ioPieces(offset: bigint, buffers: readonly Uint8Array[], max = MAX_IO_PIECE): Generator<IoPiece> {
+  let piece: Uint8Array[] = [];
+  let size = 0;
+  let at = offset;
+  for (const b of buffers) {
+    for (let off = 0; off < b.length;) {
+      const n = Math.min(b.length - off, max - size);
+      piece.push(off === 0 && n === b.length ? b : b.subarray(off, off + n));
+      size += n;
+      off += n;
+      if (size === max) {
+        yield { offset: at, buffers: piece };
+        at += BigInt(size);
+        piece = [];
+        size = 0;
+      }
+    }
+  }
+  if (piece.length > 0) yield { offset: at, buffers: piece };
 }
 
 export interface ExecuteOptions {
@@ -28,11 +56,11 @@ export async function executeRequest(req: BlkRequest, o: ExecuteOptions): Promis
       case 'reject':
         return req.status;
       case 'read':
-        await o.disk.read(req.offset, req.data);
+        for (const p of ioPieces(req.offset, req.data)) await o.disk.read(p.offset, p.buffers);
         m.reads++; m.readBytes += req.length;
         return BlkStatus.OK;
       case 'write':
-        await o.disk.write(req.offset, req.data);
+        for (const p of ioPieces(req.offset, req.data)) await o.disk.write(p.offset, p.buffers);
         if (o.writeThrough) await o.disk.flush();
         m.writes++; m.writeBytes += req.length;
         return BlkStatus.OK;

@@ -1,7 +1,7 @@
 import type { Disposable } from '../../core/bus/bus.js';
 import type { VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
 import type { RateLimiter } from '../../core/ratelimit/rate-limiter.js';
-import { BlkStatus, type BlkStatusValue, QUEUE_BUDGET } from './constants.js';
+import { BlkStatus, type BlkStatusValue, MAX_INFLIGHT_BYTES, MAX_IO_PIECE, QUEUE_BUDGET } from './constants.js';
 import { executeRequest, type ExecuteOptions } from './executor.js';
 import type { BlkQueueMetrics } from './metrics.js';
 import { parseRequest, usedLength, type BlkRequest, type RequestContext } from './request.js';
@@ -27,12 +27,18 @@ export interface QueueHandlerDeps {
  * once, earlier ones wait for a setImmediate), with at most one interrupt (and only
  * when the driver asked: needsNotification, EVENT_IDX aware). A request the rate
  * limiter refuses is kept (never dropped) and the queue pauses until the limiter's
- * timer calls process() again. After a driver error the handler stops touching the queue.
+ * timer calls process() again. Reads and writes in flight are bounded too: each counts
+ * the piece it has at the disk (at most MAX_IO_PIECE), and past MAX_INFLIGHT_BYTES the next
+ * one is kept the same way until a completion makes room (the queue itself refuses more than
+ * queue-size chains in use). After a driver error the handler stops touching the queue.
  */
 export class BlkQueueHandler {
   private deferred?: BlkRequest;
   private waiter?: Disposable;
   private inflight = 0;
+  private inflightBytes = 0;
+  /** A completion scheduled process() to retry the request kept for lack of in-flight room. */
+  private resumePending = false;
   private completed: { head: number; len: number }[] = [];
   private flushPending = false;
   /** Inside process(): completions wait for its closing flush. */
@@ -47,6 +53,8 @@ export class BlkQueueHandler {
 
   get index(): number { return this.d.queue.index; }
   get inFlight(): number { return this.inflight; }
+  /** Bytes of read/write pieces at the disk now (see MAX_INFLIGHT_BYTES). */
+  get inFlightBytes(): number { return this.inflightBytes; }
   get throttled(): boolean { return this.deferred !== undefined; }
 
   /** One wakeup: serve what the driver made available. */
@@ -81,6 +89,11 @@ export class BlkQueueHandler {
   /** Charges the rate limiter and starts the request; false when it must wait (it is kept as `deferred`). */
   private start(req: BlkRequest): boolean {
     const bytes = req.kind === 'read' || req.kind === 'write' ? req.length : 0;
+    const charge = Math.min(bytes, MAX_IO_PIECE);
+    if (this.inflightBytes > 0 && this.inflightBytes + charge > MAX_INFLIGHT_BYTES) {
+      this.deferred = req; // a completion calls process() again
+      return false;
+    }
     if (!this.d.limiter.tryConsume(bytes, 1)) {
       this.d.metrics.throttled++;
       this.deferred = req;
@@ -92,9 +105,12 @@ export class BlkQueueHandler {
       return true;
     }
     this.inflight++;
+    this.inflightBytes += charge;
     void executeRequest(req, this.d.exec).then((status) => {
       this.inflight--;
+      this.inflightBytes -= charge;
       this.complete(req, status);
+      this.resumeKept();
       // The last request in flight returns the batch at once: a read the page cache answered
       // completes in this microtask checkpoint, and one more loop turn (setImmediate) would only
       // delay its interrupt. While others are in flight, completions wait for the deferred flush
@@ -106,6 +122,13 @@ export class BlkQueueHandler {
       }
     });
     return true;
+  }
+
+  /** After a completion: retry the request kept for lack of in-flight room (not one the limiter's timer owns). */
+  private resumeKept(): void {
+    if (!this.deferred || this.waiter || this.resumePending || this.stopped) return;
+    this.resumePending = true;
+    this.defer(() => { this.resumePending = false; this.process(); });
   }
 
   /** Writes the status byte and queues the used entry for the next flush. */
@@ -164,7 +187,8 @@ export class BlkQueueHandler {
   }
 
   private isIdle(): boolean {
-    return (this.inflight === 0 || this.stopped) && this.completed.length === 0 && !this.deferred && !this.flushPending;
+    return (this.inflight === 0 || this.stopped) && this.completed.length === 0 && !this.deferred && !this.flushPending
+      && !this.resumePending;
   }
 
   private checkIdle(): void {

@@ -3,6 +3,7 @@ import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../core
 import type { Device, Snapshottable } from '../../core/device/device.js';
 import type { EventFd } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
+import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { VirtioDevice, VirtioInterrupt } from '../../core/virtio/virtio.js';
 import { DeviceStatus } from '../virtio/constants.js';
@@ -51,6 +52,8 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   configGeneration = 0;
   /** InterruptStatus while no runner shares a word for it. */
   private localStatus = 0;
+  /** A guest can make a device callback fail on every access: those warnings are rate-limited. */
+  private readonly logLimit = new LogRateLimiter();
   /**
    * InterruptStatus in a word shared with the vCPU threads (MmioFastPath.shareClearableWord):
    * raise() sets bits with an atomic OR before the irqfd fires; a guest's InterruptACK clears bits
@@ -136,7 +139,8 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
       else put32(data, v);
     } catch (err) {
       // A device callback threw (readConfig); the guest reads zeros and the VMM goes on.
-      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio read failed');
+      this.logLimit.log('read', (suppressed) => this.deps.logger?.warn({ err, device: this.device.id, suppressed },
+        `virtio-mmio read failed${suppressedNote(suppressed)}`));
       data.fill(0);
     }
   }
@@ -146,7 +150,8 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
       if (offset >= BigInt(Reg.Config)) { this.writeConfig(Number(offset) - Reg.Config, data); return; }
       if (data.length !== 4 || !this.writeRegister(Number(offset), u32(data))) this.metrics.ignoredAccesses++;
     } catch (err) {
-      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio write failed');
+      this.logLimit.log('write', (suppressed) => this.deps.logger?.warn({ err, device: this.device.id, suppressed },
+        `virtio-mmio write failed${suppressedNote(suppressed)}`));
       this.needsReset(`register write at 0x${offset.toString(16)} failed: ${(err as Error)?.message ?? String(err)}`);
     }
   }

@@ -1,4 +1,4 @@
-import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { GuestMemory, MemoryAccess } from '../../core/memory/guest-memory.js';
 import type { DescriptorBuffer, DescriptorChain } from '../../core/virtio/virtio.js';
 import { VirtQueueError } from './errors.js';
 
@@ -8,7 +8,13 @@ class BufferCursor {
   private off = 0;
   private consumed = 0;
 
-  constructor(protected readonly memory: GuestMemory, private readonly buffers: readonly DescriptorBuffer[], readonly total: number) {}
+  constructor(
+    protected readonly memory: GuestMemory,
+    private readonly buffers: readonly DescriptorBuffer[],
+    readonly total: number,
+    /** 'write' for the device-writable part: views over read-only guest memory are refused. */
+    private readonly access: MemoryAccess,
+  ) {}
 
   /** Bytes not yet consumed. */
   get remaining(): number { return this.total - this.consumed; }
@@ -40,7 +46,7 @@ class BufferCursor {
     while (n > 0) {
       const b = this.buffers[this.buf];
       const chunk = Math.min(n, b.len - this.off);
-      out.push(...this.memory.slices(b.addr.add(this.off), chunk));
+      out.push(...this.memory.slices(b.addr.add(this.off), chunk, this.access));
       this.off += chunk;
       this.consumed += chunk;
       n -= chunk;
@@ -55,7 +61,7 @@ class BufferCursor {
  * Reading past the end throws VirtQueueError('ShortChain') and consumes nothing.
  */
 export class ChainReader extends BufferCursor {
-  constructor(memory: GuestMemory, chain: DescriptorChain) { super(memory, chain.readable, chain.readableLength); }
+  constructor(memory: GuestMemory, chain: DescriptorChain) { super(memory, chain.readable, chain.readableLength, 'read'); }
 
   /** Copies the next `n` bytes out. */
   read(n: number): Uint8Array {
@@ -91,10 +97,11 @@ export class ChainReader extends BufferCursor {
 /**
  * Writes the device-writable part of a chain as one byte stream across its buffers.
  * `written` is what the device reports in the used ring. Writing past the end throws
- * VirtQueueError('ShortChain') and writes nothing.
+ * VirtQueueError('ShortChain') and writes nothing; a buffer in read-only guest memory
+ * throws GuestMemoryError('ReadOnly') and writes nothing of that piece.
  */
 export class ChainWriter extends BufferCursor {
-  constructor(memory: GuestMemory, chain: DescriptorChain) { super(memory, chain.writable, chain.writableLength); }
+  constructor(memory: GuestMemory, chain: DescriptorChain) { super(memory, chain.writable, chain.writableLength, 'write'); }
 
   get written(): number { return this.done; }
 

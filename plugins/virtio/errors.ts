@@ -7,8 +7,12 @@ export type VirtQueueErrorKind =
   | 'InvalidAlignment'
   /** A ring does not lie in guest memory. */
   | 'RingOutsideMemory'
+  /** A ring the device writes (the used ring) lies in read-only guest memory. */
+  | 'ReadOnlyMemory'
   /** avail.idx moved more than queue-size entries past what the device consumed. */
   | 'InvalidAvailRingIndex'
+  /** The driver made more chains available than the queue holds while the device still has queue-size chains in use. */
+  | 'QueueSizeExceeded'
   /** A descriptor index (head, next, or used-ring id) is not below the table size. */
   | 'InvalidDescriptorIndex'
   /** The chain visits more descriptors than its table holds (a loop). */

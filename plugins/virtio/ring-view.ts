@@ -1,20 +1,21 @@
 import { GuestAddress } from '../../core/address.js';
-import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { GuestMemory, MemoryAccess } from '../../core/memory/guest-memory.js';
 
 /**
  * Little-endian access to a validated guest range (a ring or descriptor table).
  * When the range lies in one memory region it goes through a DataView over the
  * region's zero-copy view (valid until the guest memory is closed, which happens
  * only after devices stop); otherwise through GuestMemory's checked accessors.
- * Callers bound `off` to the range they validated.
+ * Callers bound `off` to the range they validated. A ring the device writes (the used
+ * ring) is opened with access 'write', which refuses read-only memory.
  */
 export class RingView {
   private readonly dv: DataView | undefined;
 
-  constructor(private readonly memory: GuestMemory, readonly base: bigint, readonly bytes: number) {
+  constructor(private readonly memory: GuestMemory, readonly base: bigint, readonly bytes: number, access: MemoryAccess = 'read') {
     const region = memory.findRegion(GuestAddress.of(base));
     if (region && region.range.contains(base, bytes)) {
-      const s = memory.slice(GuestAddress.of(base), bytes);
+      const s = memory.slice(GuestAddress.of(base), bytes, access);
       this.dv = new DataView(s.buffer, s.byteOffset, s.byteLength);
     }
   }

@@ -193,6 +193,17 @@ describe('SplitQueue (device side)', () => {
     expectKind(() => q.addUsed(0, -1), 'InvalidUsedLength');
   });
 
+  it('refuses a chain beyond queue-size chains in use (a driver re-posting a head the device holds)', () => {
+    const { drv, q } = setup(4);
+    const head = drv.addChain([{ addr: drv.alloc(1), len: 1, write: true }]);
+    q.pop();
+    for (let i = 0; i < 3; i++) { drv.publish(head); expect(q.pop()?.head).to.equal(head); }
+    drv.publish(head);
+    expectKind(() => q.pop(), 'QueueSizeExceeded');
+    q.addUsed(head, 0); // one returned: room for one more
+    expect(q.pop()?.head).to.equal(head);
+  });
+
   describe('notification suppression without EVENT_IDX', () => {
     it('sets and clears VRING_USED_F_NO_NOTIFY and reports buffers that arrived meanwhile', () => {
       const { drv, q } = setup();

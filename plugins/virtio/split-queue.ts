@@ -7,6 +7,7 @@ import {
   VRING_USED_F_NO_NOTIFY, availRingBytes, descTableBytes, isPowerOfTwo, usedRingBytes,
 } from './constants.js';
 import { readChain } from './descriptor-chain.js';
+import { fullFence, type Fence } from './fence.js';
 import { VirtQueueError } from './errors.js';
 import { RingView } from './ring-view.js';
 
@@ -44,9 +45,14 @@ export interface SplitQueueProgress {
  *   do { q.disableNotification(); while ((c = q.pop())) {...; q.addUsed(c.head, n)} } while (q.enableNotification());
  *   if (q.needsNotification()) interrupt.signalUsedQueue(q.index);
  *
- * Memory ordering: guest RAM is not a SharedArrayBuffer, so no JS fence exists;
- * on x86 (TSO) ring stores are seen in program order. enableNotification()'s
- * store-then-load would need a full fence on weaker hosts.
+ * Memory ordering (x86-64 host; see fence.ts): TSO keeps stores in order (a used element
+ * before the used.idx that publishes it) and loads in order (avail.idx before the ring slot
+ * and descriptors it covers), and V8 keeps DataView accesses in program order, so those
+ * need no instruction. A store followed by a load of another location is the one pair x86
+ * reorders: enableNotification() (flags / avail_event, then avail.idx) and
+ * needsNotification() (used.idx, published by addUsed, then used_event / avail flags) put a
+ * full fence between them, as QEMU (smp_mb) and rust-vmm (fence(SeqCst)) do. The fence is
+ * injectable so tests can check where it runs.
  */
 export class SplitQueue implements VirtQueue {
   size: number;
@@ -63,7 +69,7 @@ export class SplitQueue implements VirtQueue {
   private nextUsed = 0;
   private signalledUsed = 0;
 
-  constructor(readonly index: number, readonly maxSize: number) {
+  constructor(readonly index: number, readonly maxSize: number, private readonly fence: Fence = fullFence) {
     if (!isPowerOfTwo(maxSize) || maxSize > MAX_QUEUE_SIZE) {
       throw new VirtQueueError('InvalidSize', `queue ${index}: maximum size ${maxSize} must be a power of two in [1, ${MAX_QUEUE_SIZE}]`, { index, maxSize });
     }
@@ -94,6 +100,11 @@ export class SplitQueue implements VirtQueue {
         throw new VirtQueueError('RingOutsideMemory', `queue ${index}: ${what} [0x${addr.toString(16)}, +${bytes}) is outside guest memory`, { index, addr, bytes });
       }
     }
+    const usedBytes = BigInt(usedRingBytes(size));
+    if (memory.regions.some((r) => r.readOnly && r.range.start.value < this.usedRing + usedBytes && this.usedRing < r.range.end)) {
+      throw new VirtQueueError('ReadOnlyMemory', `queue ${index}: the used ring at 0x${this.usedRing.toString(16)} is in read-only memory`,
+        { index, addr: this.usedRing });
+    }
   }
 
   /**
@@ -112,7 +123,7 @@ export class SplitQueue implements VirtQueue {
     this.rings = {
       desc: new RingView(memory, this.descTable, descTableBytes(this.size)),
       avail: new RingView(memory, this.availRing, availRingBytes(this.size)),
-      used: new RingView(memory, this.usedRing, usedRingBytes(this.size)),
+      used: new RingView(memory, this.usedRing, usedRingBytes(this.size), 'write'),
     };
     this.memory = memory;
   }
@@ -142,6 +153,15 @@ export class SplitQueue implements VirtQueue {
       if (pending > this.size) {
         throw new VirtQueueError('InvalidAvailRingIndex', `queue ${this.index}: avail.idx ${availIdx} is ${pending} entries ahead of ${this.nextAvail}, more than the queue size ${this.size}`, { index: this.index, availIdx, nextAvail: this.nextAvail, size: this.size });
       }
+      // Chains popped and not yet returned. A driver has at most `size` descriptors, so more in use
+      // means it re-posted a head the device still holds: refuse (QEMU: inuse >= num) rather than
+      // let it start unbounded work with one descriptor.
+      const inUse = (this.nextAvail - this.nextUsed) & 0xffff;
+      if (inUse >= this.size) {
+        throw new VirtQueueError('QueueSizeExceeded',
+          `queue ${this.index}: ${inUse} chains are in use (the queue size) and the driver made another available`,
+          { index: this.index, inUse, size: this.size });
+      }
       const slot = this.nextAvail % this.size;
       const head = this.rings!.avail.u16(4 + 2 * slot);
       this.nextAvail = (this.nextAvail + 1) & 0xffff;
@@ -163,7 +183,7 @@ export class SplitQueue implements VirtQueue {
       const elem = 4 + USED_ELEM_SIZE * slot;
       used.setU32(elem, head);
       used.setU32(elem + 4, len);
-      // The element is written before the index that publishes it (x86 keeps store order).
+      // The element is written before the index that publishes it (x86 keeps store order: smp_wmb is free).
       this.nextUsed = (this.nextUsed + 1) & 0xffff;
       used.setU16(2, this.nextUsed);
     });
@@ -172,6 +192,8 @@ export class SplitQueue implements VirtQueue {
   needsNotification(): boolean {
     if (!this.memory) return false;
     return this.guard(() => {
+      // used.idx (stored by addUsed) must be visible before the driver's wish is read.
+      this.fence();
       const now = this.nextUsed;
       const old = this.signalledUsed;
       this.signalledUsed = now;
@@ -190,6 +212,9 @@ export class SplitQueue implements VirtQueue {
     return this.guard(() => {
       if (this.eventIdx) this.rings!.used.setU16(4 + USED_ELEM_SIZE * this.size, this.nextAvail);
       else this.rings!.used.setU16(0, 0);
+      // The store above must be visible before avail.idx is read again, else a buffer added
+      // meanwhile by a driver that still saw notifications off is missed and never kicked.
+      this.fence();
       return this.rings!.avail.u16(2) !== this.nextAvail;
     });
   }

@@ -3,6 +3,7 @@
  *  - MockSplitQueue plays the guest driver over a GuestMemory (like rust-vmm's
  *    MockSplitQueue): lays out the rings, adds direct or indirect chains, reads used entries;
  *  - FakeEventSystem: core/testing's eventfd and event-loop doubles bundled, run step by step;
+ *  - memoryWithRom: guest memory with a read-only region, for device-write checks;
  *  - EchoDevice: a small VirtioDevice that copies each chain's readable bytes into its
  *    writable buffers, for transport tests.
  */
@@ -10,6 +11,7 @@ import { GuestAddress } from '../../core/address.js';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import { makeRegion, RegionGuestMemory } from '../../core/memory/region-guest-memory.js';
 import {
   VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1,
   type VirtioActivation, type VirtioDevice,
@@ -23,6 +25,16 @@ import type { SplitQueue } from './split-queue.js';
 
 /** Heap-backed guest memory for unit tests (core's double, re-exported for convenience). */
 export { testGuestMemory } from '../../core/testing/test-memory.js';
+
+/** RAM [0, 1 MiB) plus a read-only region [1 MiB, 1 MiB + 64 KiB) filled with 0x5a (a ROM, say). */
+export function memoryWithRom(): { mem: GuestMemory; rom: bigint } {
+  const rom = 1n << 20n;
+  const mem = new RegionGuestMemory([
+    makeRegion(0n, new Uint8Array(1 << 20), 0n, { kind: 'heap' }),
+    makeRegion(rom, new Uint8Array(0x10000).fill(0x5a), 0n, { kind: 'heap' }, true),
+  ]);
+  return { mem, rom };
+}
 
 export interface RawDescriptor { addr: bigint; len: number; flags: number; next: number }
 /** A buffer of a chain the mock driver adds; `write` = device-writable. */
