@@ -49,8 +49,9 @@ export const QUEUE_BUDGET = 256;
  * Largest piece of a read or write handed to the disk at once: a bigger request (a chain may
  * carry up to 4 GiB) goes as consecutive pieces, so a backend that gathers a request's buffers
  * into one host buffer (qcow2 does) allocates at most this much per request in flight.
+ * 2 MiB: above the 1280 KiB a Linux guest sends by default (max_sectors_kb), so its requests go whole.
  */
-export const MAX_IO_PIECE = 1 << 20;
+export const MAX_IO_PIECE = 2 << 20;
 /**
  * Bytes of read/write pieces one queue keeps in flight (each request counts its current
  * piece): past this a request waits for a completion before it starts. With the queue's
