@@ -28,7 +28,7 @@ export interface VirtioBlkOptions {
   readonly numQueues?: number;
   readonly queueSize?: number;
   readonly rateLimiter?: RateLimiterConfig;
-  /** Clock for the rate limiter (tests). */
+  /** Clock for the rate limiter and the log rate limit (tests). */
   readonly clock?: RateLimiterClock;
   /** Replaces setImmediate for completion batching (tests). */
   readonly defer?: (cb: () => void) => void;
@@ -50,8 +50,8 @@ export class VirtioBlk implements VirtioDevice {
   readonly readOnly: boolean;
   private readonly config: Uint8Array;
   private readonly limiter: RateLimiter;
-  /** A guest can repeat a failing request forever: its log lines are rate-limited. */
-  private readonly logLimit = new LogRateLimiter();
+  /** A guest can repeat a failing request (or reset and break the queue again) forever: those log lines are rate-limited. */
+  private readonly logLimit: LogRateLimiter;
   private handlers: BlkQueueHandler[] = [];
   private watches: Disposable[] = [];
   private destroyed = false;
@@ -81,6 +81,7 @@ export class VirtioBlk implements VirtioDevice {
     this.config = buildConfigSpace({ diskSize: disk.size, blockSize: disk.blockSize, segMax: queueSize - 2, numQueues });
     this.metrics = new BlkMetrics(numQueues);
     this.limiter = new RateLimiter(opts.rateLimiter ?? {}, opts.clock);
+    this.logLimit = new LogRateLimiter(undefined, opts.clock ? () => opts.clock!.now() : undefined);
   }
 
   get id(): string { return this.opts.id; }
@@ -119,7 +120,8 @@ export class VirtioBlk implements VirtioDevice {
         limiter: this.limiter,
         metrics,
         needsReset: (reason) => {
-          log?.warn({ queue: i, reason }, 'driver error; device needs reset');
+          this.logLimit.log('reset', (suppressed) => log?.warn({ queue: i, reason, suppressed },
+            `driver error; device needs reset${suppressedNote(suppressed)}`));
           a.needsReset(reason);
         },
         defer: this.opts.defer,

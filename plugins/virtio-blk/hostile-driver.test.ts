@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { GuestAddress } from '../../core/address.js';
+import { DEFAULT_LOG_LIMIT } from '../../core/ratelimit/log-limiter.js';
 import { MockDiskBackend } from '../../core/testing/mock-disk.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { FakeEventSystem, memoryWithRom } from '../virtio/testing.js';
@@ -134,5 +135,29 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     expect([...mem.read(GuestAddress.of(rom), 4096)].every((b) => b === 0x5a)).to.equal(true);
     expect(disk.ops.read).to.equal(0);
     expect(h.resets).to.deep.equal([]);
+  });
+
+  it('a request failing over and over is logged a few times, not once per request', async () => {
+    const events = new FakeEventSystem();
+    const disk = new MockDiskBackend(MiB);
+    const warnings: string[] = [];
+    const note = (level: string) => (_o: object | string, msg?: string) => { if (level === 'warn') warnings.push(msg ?? ''); };
+    const logger = {
+      trace: note('trace'), debug: note('debug'), info: note('info'), warn: note('warn'), error: note('error'), child: () => logger,
+    };
+    const clock = { now: () => 0, setTimer: () => ({ dispose: () => {} }) }; // time stands still: no log budget comes back
+    const dev = new VirtioBlk({ id: 'vda', disk, clock }, events.loop, logger);
+    const h = activateBlk(dev, events);
+    const d = h.drivers[0];
+    for (let i = 0; i < 50; i++) {
+      disk.failNext = new Error('EIO');
+      const r = d.read(0n, 512);
+      h.kick();
+      await dev.idle();
+      expect(d.status(r)).to.equal(BlkStatus.IOERR);
+    }
+    expect(dev.metrics.total().ioErrors).to.equal(50);
+    expect(warnings).to.have.length(DEFAULT_LOG_LIMIT.burst);
+    expect(warnings.every((w) => w === 'disk I/O failed; guest gets IOERR')).to.equal(true);
   });
 });

@@ -294,7 +294,8 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   needsReset(reason: string): void {
     if (this.negotiation.has(DeviceStatus.DEVICE_NEEDS_RESET)) return;
     this.metrics.needsReset++;
-    this.deps.logger?.warn({ device: this.device.id, reason }, 'virtio device needs reset');
+    this.logLimit.log('reset', (suppressed) => this.deps.logger?.warn({ device: this.device.id, reason, suppressed },
+      `virtio device needs reset${suppressedNote(suppressed)}`));
     this.negotiation.markNeedsReset();
     if (this.negotiation.has(DeviceStatus.DRIVER_OK)) this.interrupt.signalConfigChange();
   }

@@ -2,6 +2,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
+import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import { RateLimiter, type RateLimiterClock, type RateLimiterConfig } from '../../core/ratelimit/rate-limiter.js';
 import {
   VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1, VirtioDeviceType,
@@ -83,6 +84,8 @@ export class VirtioNet implements VirtioDevice, NetControl {
   private readonly defer: (cb: () => void) => void;
   /** Event-loop utilization at the first activation (the main thread's load, logged at destroy). */
   private elu?: EventLoopUtilization;
+  /** A guest can repeat what fails (a bad frame, a broken queue after each reset): those warnings are rate-limited. */
+  private readonly logLimit = new LogRateLimiter();
 
   constructor(private readonly opts: VirtioNetOptions, private readonly loop: EventLoop, private readonly logger?: Logger) {
     const b = opts.backend;
@@ -213,10 +216,12 @@ export class VirtioNet implements VirtioDevice, NetControl {
     const b = this.opts.backend;
     const log = this.logger?.child({ device: this.id });
     const needsReset = (reason: string): void => {
-      log?.warn({ reason }, 'driver error; device needs reset');
+      this.logLimit.log('reset', (suppressed) => log?.warn({ reason, suppressed },
+        `driver error; device needs reset${suppressedNote(suppressed)}`));
       a.needsReset(reason);
     };
-    const onBackendError = (err: NetBackendError): void => log?.warn({ err }, 'backend I/O failed; frame dropped');
+    const onBackendError = (err: NetBackendError): void => void this.logLimit.log('backend', (suppressed) =>
+      log?.warn({ err, suppressed }, `backend I/O failed; frame dropped${suppressedNote(suppressed)}`));
     const restored = this.restored;
     this.restored = undefined;
     // Until VQ_PAIRS_SET only the first pair is used (§5.1.6.5.5).
