@@ -51,7 +51,9 @@ function checkChain(mem: GuestMemory, c: DescriptorChain, size: number): void {
 }
 
 describe('SplitQueue under hostile drivers (property-based)', () => {
-  it('10,000 random and hostile rings: only VirtQueueError escapes, nothing outside guest memory, every pop ends', () => {
+  it('10,000 random and hostile rings: only VirtQueueError escapes, nothing outside guest memory, every pop ends', function () {
+    // ~4 s of CPU; on a machine shared with sandbox runs mocha's default 20 s was seen to run out.
+    this.timeout(120_000);
     let chains = 0, errors = 0;
     fc.assert(fc.property(hostileQueue, (h) => {
       const { mem, watch } = watchedMemory(testGuestMemory(MEM_SIZE));
