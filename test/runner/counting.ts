@@ -2,7 +2,7 @@ import { relative, resolve } from 'node:path';
 import type { TierReport } from './reporter.js';
 
 /** Test tiers by file name: `*.test.js` unit, `*.kvm.test.js` kvm, `*.linux.test.js` linux. */
-export type Tier = 'unit' | 'kvm' | 'linux';
+export type Tier = 'unit' | 'kvm' | 'linux' | 'sandbox';
 
 /** What one tier came to: the counts of the closing line plus everything needed to explain them. */
 export interface TierOutcome {

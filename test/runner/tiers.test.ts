@@ -9,6 +9,7 @@ describe('run-tiers file selection', () => {
     expect(tierOf('a/b.test.js')).to.equal('unit');
     expect(tierOf('a/b.kvm.test.js')).to.equal('kvm');
     expect(tierOf('a/b.linux.test.js')).to.equal('linux');
+    expect(tierOf('a/b.sandbox.test.js')).to.equal('sandbox');
   });
 
   it('finds tier files under the compiled tree, never in node_modules or nested build folders', () => {

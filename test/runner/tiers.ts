@@ -14,15 +14,16 @@ import type { TierReport } from './reporter.js';
 import { runFilesWithWatchdog } from './watchdog.js';
 
 /**
- * Test tiers for `node dist/test/runner/run-tiers.js [--tier unit|kvm|linux]... [--only <path part>]...`
- * unit: *.test.js (not kvm/linux); kvm: *.kvm.test.js on the host's /dev/kvm; linux: *.linux.test.js,
- * directly on a hardware-KVM host (or inside L1), else inside ONE sandbox boot.
+ * Test tiers for `node dist/test/runner/run-tiers.js [--tier unit|kvm|linux|sandbox]... [--only <path part>]...`
+ * unit: *.test.js (not kvm/linux/sandbox); kvm: *.kvm.test.js on the host's /dev/kvm; linux: *.linux.test.js,
+ * directly on a hardware-KVM host (or inside L1), else inside ONE sandbox boot; sandbox: *.sandbox.test.js
+ * on the host, tests that start the sandbox themselves (`vmm run --sandbox`), never inside L1.
  * The last line printed is `N passed, N failed, N skipped`; the exit status is non-zero if anything
  * failed. With CI=true a tier that cannot run, a skipped test, a stray `.only` and a hang are failures
  * (counting.ts holds the policy); a tier with no test files or a file without results always is.
  */
 export type { Tier } from './counting.js';
-const TIERS: Tier[] = ['unit', 'kvm', 'linux'];
+const TIERS: Tier[] = ['unit', 'kvm', 'linux', 'sandbox'];
 /** This module's folder in the compiled tree (the reporter and the mocha setup file live beside it). */
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -43,6 +44,8 @@ export function tierFiles(compiled: string, tier: Tier): string[] {
 
 export function tierOf(file: string): Tier {
   if (file.endsWith('.linux.test.js')) return 'linux';
+  // tests that start the sandbox themselves (`vmm run --sandbox`): on the host, never inside L1
+  if (file.endsWith('.sandbox.test.js')) return 'sandbox';
   if (file.endsWith('.kvm.test.js')) return 'kvm';
   return 'unit';
 }
@@ -59,7 +62,7 @@ export function mochaArgs(root: string, files: string[], reportFile: string, tie
     '--reporter-option', `output=${reportFile}`,
     '--require', join(here, '..', 'setup', 'property-seed.js'),
     ...(ci ? ['--forbid-only'] : []),
-    ...(tier === 'linux' ? ['--timeout', '600000'] : []),
+    ...(tier === 'linux' || tier === 'sandbox' ? ['--timeout', '600000'] : []),
     ...files.map((f) => relative(root, f)),
   ];
 }
@@ -111,6 +114,7 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
   const reportFile = join(tmp, `${tier}.json`);
 
   if (tier === 'kvm' && !d.hasKvm()) return cannotRun(tier, 'no /dev/kvm on this host', ci);
+  if (tier === 'sandbox' && d.host().inSandbox) return cannotRun(tier, 'inside the sandbox (L1): these tests start it themselves', ci);
 
   if (tier === 'linux') {
     // one mocha process per file under a deadline (watchdog.ts): a hung guest costs its file, not the run
@@ -156,12 +160,12 @@ export async function main(argv: string[], deps: Partial<RunnerDeps> = {}): Prom
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--tier') {
       const t = argv[++i] as Tier;
-      if (!TIERS.includes(t)) { process.stderr.write(`run-tiers: unknown tier "${t}" (unit, kvm, linux)\n`); return 2; }
+      if (!TIERS.includes(t)) { process.stderr.write(`run-tiers: unknown tier "${t}" (${TIERS.join(', ')})\n`); return 2; }
       tiers.push(t);
     } else if (argv[i] === '--only' && argv[i + 1] !== undefined) {
       only.push(argv[++i]!);
     } else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: run-tiers [--tier unit|kvm|linux]... [--only <path part>]...\n' +
+      process.stdout.write('usage: run-tiers [--tier unit|kvm|linux|sandbox]... [--only <path part>]...\n' +
         '  --only keeps the test files whose compiled path contains the text (e.g. --only virtio-net)\n');
       return 0;
     } else { process.stderr.write(`run-tiers: unknown argument ${argv[i]}\n`); return 2; }
