@@ -8,6 +8,10 @@
  * past it), discards 2 MiB, syncs, reads the whole disk back with O_DIRECT and powers off.
  * The host checks: `qemu-img check` clean, `qemu-img convert -O raw` equals the expected bytes,
  * the guest's read-back equals them too, and the base files are untouched.
+ * The same boot has 2 vCPUs and the console on a unix socket (a typed line reaches the guest), and
+ * a third, fresh qcow2 disk with 2 queues: guestio stress keeps 4 x 8 requests in flight over it
+ * (concurrent cluster allocation), then it discards 4 MiB and zeroes 2 MiB (WRITE_ZEROES with
+ * unmap); the host checks every block, the digest, `qemu-img check` and `qemu-img map`.
  * Runs where Linux can boot (inside the sandbox the runner sets TSVMM_GUESTKIT_DIR; or TSVMM_LINUX=1);
  * needs qemu-img (the sandbox image carries it when the host has it).
  */
@@ -17,25 +21,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
-import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../../hosts/guestkit/index.js';
-import { runVm, type RunResult } from '../../core/vmm/run.js';
+import { guestKit, type GuestKit } from '../../hosts/guestkit/index.js';
+import { checkStressImage } from '../../hosts/guestkit/guest-blocks.js';
+import { bootWithConsole, CONSOLE_INPUT_STEP, TYPED, type GuestRun } from '../../test/guest/guest-vm.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 
 const KiB = 1024;
 const MiB = 1 << 20;
 const BASE_SIZE = 14 * MiB;
 const DISK_SIZE = 20 * MiB;
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-function repoRoot(): string {
-  for (let d = here; d !== path.dirname(d); d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'hosts', 'micro.yaml'))) return d;
-  }
-  throw new Error('cannot find hosts/micro.yaml above ' + here);
-}
-
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 /** The guest's read-backs use md5 (busybox md5sum is ~3x faster than sha256sum in the nested guest). */
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
@@ -66,20 +60,32 @@ const WRITES: { name: string; offset: number; length: number }[] = [
   { name: 'w-past', offset: 19 * MiB, length: 4 * KiB }, // past the backing file
 ];
 const DISCARD = { offset: 5 * MiB, length: 2 * MiB };
+/** The fresh disk (vdc): stress over the first 32 MiB, then discard 36-40 MiB and WRITE_ZEROES (unmap) 42-44 MiB. */
+const STRESS = { spanMiB: 32, threads: 4, depth: 8, ops: 3000, seed: 0x9c0e2n };
+const FRESH_SIZE = 48 * MiB;
 
 function guestScript(): string {
   const w = (dev: string) => WRITES.map((x) => `dd if=/tsvmm/${x.name} of=${dev} bs=65536 seek=${x.offset} oflag=seek_bytes,direct conv=notrunc,fsync 2>/dev/null`).join('\n');
   return `
 set -e
-A=; B=
+${CONSOLE_INPUT_STEP}
+echo "nproc=$(nproc)"
+A=; B=; C=
 for d in /sys/block/vd*; do
   s=$(cat $d/serial)
   echo "disk-$(basename $d)=$s:$(cat $d/size)"
+  echo "mq-$s=$(ls $d/mq | wc -l)"
   [ "$s" = qcow-raw-base ] && A=/dev/$(basename $d)
   [ "$s" = qcow-qcow-base ] && B=/dev/$(basename $d)
+  [ "$s" = qcow-fresh ] && C=/dev/$(basename $d)
 done
-[ -n "$A" ] && [ -n "$B" ] || { echo "serials not found"; exit 10; }
+[ -n "$A" ] && [ -n "$B" ] && [ -n "$C" ] || { echo "serials not found"; exit 10; }
 echo "t-start=$(cut -d' ' -f1 /proc/uptime)"
+guestio stress $C ${STRESS.spanMiB} ${STRESS.threads} ${STRESS.depth} ${STRESS.ops} ${STRESS.seed}
+dd if=/dev/urandom of=$C bs=1M seek=36 count=8 oflag=direct conv=fsync 2>/dev/null
+if blkdiscard -o $((36 << 20)) -l $((4 << 20)) $C; then echo discard-fresh=ok; else echo discard-fresh=failed; fi
+guestio zero $C $((42 << 20)) $((2 << 20)) unmap
+echo "t-stress=$(cut -d' ' -f1 /proc/uptime)"
 echo "base-read-a=$(dd if=$A bs=1M count=${BASE_SIZE / MiB} iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)"
 for D in $A $B; do
 ${w('$D')}
@@ -95,21 +101,12 @@ echo done=1
 `;
 }
 
-function result(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf('=');
-    if (i > 0) m.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
-  }
-  return m;
-}
-
 describe('qcow2 disks with backing files in a Linux guest (linux tier)', function () {
   this.timeout(900_000);
   let kit: GuestKit;
   let qemuImg: string;
   let dir: string;
-  let baseRaw: string, baseQcow: string, overA: string, overB: string;
+  let baseRaw: string, baseQcow: string, overA: string, overB: string, fresh: string;
   let base: Buffer;
   let baseQcowSha: string;
   const payloads = new Map<string, Buffer>();
@@ -138,6 +135,8 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     // relative backing names, as people write them; the plugin resolves them beside the overlay
     img('create', '-q', '-f', 'qcow2', '-b', 'base.raw', '-F', 'raw', overA, String(DISK_SIZE));
     img('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=16384', '-b', 'base.qcow2', '-F', 'qcow2', overB, String(DISK_SIZE));
+    fresh = path.join(dir, 'fresh.qcow2');
+    img('create', '-q', '-f', 'qcow2', fresh, String(FRESH_SIZE));
     expected = Buffer.alloc(DISK_SIZE);
     base.copy(expected);
     for (const w of WRITES) {
@@ -149,44 +148,34 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
   });
   after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
-  async function boot(): Promise<{ out: Map<string, string>; console: string; exitCode?: number; vm: RunResult }> {
-    const root = repoRoot();
-    const micro = parseYaml(fs.readFileSync(path.join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
-      boot: Record<string, unknown>; plugins: { name: string; id?: string; config?: unknown }[];
-    };
-    const consoleFile = path.join(dir, 'console.txt');
-    const extra: Record<string, Uint8Array> = {};
-    for (const [name, data] of payloads) extra[`tsvmm/${name}`] = data;
-    micro.boot.kernel = kit.vmlinux;
-    micro.boot.initramfs = writeInitramfsWithScript(kit, guestScript(), path.join(dir, 'initramfs'), extra);
-    micro.boot.cmdline = `quiet ${String(micro.boot.cmdline)}`;
-    for (const p of micro.plugins) if (p.name === 'serial') p.config = { port: 'COM1', console: { kind: 'file', path: consoleFile } };
-    micro.plugins.push(
-      { name: 'qcow' },
-      { name: 'virtio-blk', id: 'vda', config: { path: overA, format: 'qcow2', allowBacking: true, serial: 'qcow-raw-base' } },
-      { name: 'virtio-blk', id: 'vdb', config: { path: overB, format: 'qcow2', allowBacking: true, serial: 'qcow-qcow-base' } },
-    );
-    const vm = await runVm({ config: micro, baseDir: path.join(root, 'hosts') }, { signals: [] });
-    const text = fs.readFileSync(consoleFile, 'utf8');
-    const g = parseGuestOutput(text);
-    if (!g.resultComplete) throw new Error(`guest script did not finish (VM stopped: ${vm.reason.kind}); console tail:\n${text.slice(-4000)}`);
-    return { out: result(g.result ?? ''), console: text, exitCode: g.exitCode, vm };
-  }
-
   let out: Map<string, string>;
-  it('boots with two qcow2 overlays, writes, discards, syncs and powers off', async () => {
-    const r = await boot();
-    expect(r.exitCode, r.console.slice(-3000)).to.equal(0);
-    expect(r.out.get('done')).to.equal('1');
-    expect(r.vm.reason.kind).to.equal('poweroff');
-    out = r.out;
-    console.log(`      guest uptime (s): script start ${out.get('t-start')}, written ${out.get('t-written')}, end ${out.get('t-end')}`);
+  let run: GuestRun;
+  it('boots with 2 vCPUs and three qcow2 disks, answers console input, writes, discards, syncs and powers off', async () => {
+    const files: Record<string, Uint8Array> = {};
+    for (const [name, data] of payloads) files[`tsvmm/${name}`] = data;
+    run = await bootWithConsole({
+      kit, dir, name: 'qcow', script: guestScript(), files, vcpus: 2,
+      plugins: [
+        { name: 'qcow' },
+        { name: 'virtio-blk', id: 'vda', config: { path: overA, format: 'qcow2', allowBacking: true, serial: 'qcow-raw-base' } },
+        { name: 'virtio-blk', id: 'vdb', config: { path: overB, format: 'qcow2', allowBacking: true, serial: 'qcow-qcow-base' } },
+        { name: 'virtio-blk', id: 'vdc', config: { path: fresh, format: 'qcow2', serial: 'qcow-fresh', numQueues: 2 } },
+      ],
+    });
+    out = run.result;
+    console.log(`      boot to poweroff: ${run.seconds.toFixed(1)} s; guest uptime (s): script start ${out.get('t-start')}, ` +
+      `stress ${out.get('t-stress')}, written ${out.get('t-written')}, end ${out.get('t-end')}`);
+    expect(run.out.exitCode, run.console.slice(-3000)).to.equal(0);
+    expect(out.get('console-input'), run.console.slice(-5000)).to.equal(TYPED);
+    expect(out.get('nproc')).to.equal('2');
+    expect(out.get('done'), run.console.slice(-5000)).to.equal('1');
+    expect(run.vm.reason.kind).to.equal('poweroff');
   });
 
   it('the guest sees the virtual size and reads the backing file through the overlay', function () {
     if (!out) this.skip();
     const disks = [...out.entries()].filter(([k]) => k.startsWith('disk-')).map(([, v]) => v).sort();
-    expect(disks).to.deep.equal([`qcow-qcow-base:${DISK_SIZE / 512}`, `qcow-raw-base:${DISK_SIZE / 512}`]);
+    expect(disks).to.deep.equal([`qcow-fresh:${FRESH_SIZE / 512}`, `qcow-qcow-base:${DISK_SIZE / 512}`, `qcow-raw-base:${DISK_SIZE / 512}`]);
     expect(out.get('base-read-a')).to.equal(md5(base));
     expect(out.get('discard-vda')).to.equal('ok');
     expect(out.get('discard-vdb')).to.equal('ok');
@@ -217,5 +206,39 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     if (!out) this.skip();
     expect(sha(fs.readFileSync(baseRaw))).to.equal(sha(base));
     expect(sha(fs.readFileSync(baseQcow))).to.equal(baseQcowSha);
+  });
+
+  it('a fresh qcow2 disk with 2 queues and 4 x 8 requests in flight: every block is the last version written, check clean', function () {
+    if (!out) this.skip();
+    expect(out.get('mq-qcow-fresh')).to.equal('2');
+    expect(out.get('stress-errors'), 'guest read-back errors').to.equal('0');
+    expect(out.get('stress-verify-bad'), 'guest verify pass').to.equal('0');
+    const check = spawnSync(qemuImg, ['check', fresh], { encoding: 'utf8', timeout: 120_000 });
+    expect(check.status, (check.stdout + check.stderr).slice(0, 2000)).to.equal(0);
+    expect(check.stdout).to.match(/No errors were found/);
+    const flat = path.join(dir, 'flat-fresh.raw');
+    execFileSync(qemuImg, ['convert', '-f', 'qcow2', '-O', 'raw', fresh, flat], { timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const got = fs.readFileSync(flat);
+    const host = checkStressImage(got.subarray(0, STRESS.spanMiB * MiB), STRESS.spanMiB * MiB, STRESS.seed);
+    console.log(`      qcow2 stress: ${out.get('stress-writes')} writes + ${out.get('stress-reads')} reads in ${(Number(out.get('stress-us')) / 1e6).toFixed(1)} s, ${host.blocks} blocks`);
+    expect(host.bad, `blocks neither zero nor a valid version: ${host.badList.join(', ')}`).to.equal(0);
+    expect(host.blocks).to.equal(Number(out.get('stress-blocks')));
+    expect(host.digest).to.equal(out.get('stress-digest'));
+  });
+
+  it('discard and WRITE_ZEROES (unmap) on the fresh qcow2 disk free its clusters and read as zeros', function () {
+    if (!out) this.skip();
+    expect(out.get('discard-fresh')).to.equal('ok');
+    expect(out.get('zero-unmap')).to.equal('ok');
+    const flat = fs.readFileSync(path.join(dir, 'flat-fresh.raw'));
+    expect(flat.subarray(36 * MiB, 40 * MiB).every((v) => v === 0)).to.equal(true);
+    expect(flat.subarray(42 * MiB, 44 * MiB).every((v) => v === 0)).to.equal(true);
+    expect(flat.subarray(40 * MiB, 42 * MiB).some((v) => v !== 0), 'the data between the ranges stays').to.equal(true);
+    // qemu-img map: no cluster of the freed ranges holds data any more
+    const map = JSON.parse(execFileSync(qemuImg, ['map', '--output=json', fresh], { encoding: 'utf8', timeout: 60_000 })) as { start: number; length: number; data: boolean }[];
+    const overlaps = (a: number, b: number) => map.filter((e) => e.data && e.start < b && e.start + e.length > a);
+    expect(overlaps(36 * MiB, 40 * MiB), 'allocated extents in the discarded range').to.deep.equal([]);
+    expect(overlaps(42 * MiB, 44 * MiB), 'allocated extents in the zeroed range').to.deep.equal([]);
+    expect(overlaps(40 * MiB, 42 * MiB)).to.have.length.greaterThan(0);
   });
 });

@@ -1,12 +1,21 @@
 /**
- * Linux tier: ONE boot of the guest kit kernel in the micro VMM (hosts/micro.yaml) with two
- * virtio-blk disks; the guest script does all its I/O, powers off, and the host side checks:
+ * Linux tier: ONE boot of the guest kit kernel in the micro VMM (hosts/micro.yaml) with 2 vCPUs,
+ * the console on a unix socket (a line typed into it reaches the guest, after which the guest
+ * prints everything below) and four virtio-blk disks; the guest script does all its I/O, powers
+ * off, and the host side checks:
  *  1. random data written with dd + fsync lands byte-exact in the image (sha256 both sides);
  *  2. busybox mke2fs (busybox makes ext2, not ext4) + files + umount: the image passes
  *     `e2fsck -fn` on the host and `debugfs` reads back every file with the guest's checksum;
  *  3. the read-only disk refuses writes in the guest and its image is unchanged;
  *  4. blkdiscard (busybox) punches a hole in the host file (SEEK_DATA skips the range);
- *  5. GET_ID: /sys/block/vdX/serial is the configured serial, sizes match the images.
+ *  5. GET_ID: /sys/block/vdX/serial is the configured serial, sizes match the images;
+ *  6. multi-queue: vda and vdc have 2 queues, the guest sees 2 hardware queues each;
+ *  7. concurrency: guestio stress on vdc, 4 threads x 8 requests in flight over both queues; the
+ *     guest checks every read and the whole span afterwards, the host checks every block of the
+ *     file and the digest of (block, version) against the guest's;
+ *  8. WRITE_ZEROES: fallocate PUNCH_HOLE (unmap, no fallback) leaves a hole in the host file,
+ *     ZERO_RANGE leaves zeros;
+ *  9. rate limiting: vdd is limited to 4 MiB/s; the guest measures its own read rate.
  * Runs where Linux can boot (inside the sandbox the runner sets TSVMM_GUESTKIT_DIR; or TSVMM_LINUX=1).
  */
 import { expect } from 'chai';
@@ -15,23 +24,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
-import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../../hosts/guestkit/index.js';
-import { runVm, type RunResult } from '../../core/vmm/run.js';
+import { guestKit, type GuestKit } from '../../hosts/guestkit/index.js';
+import { checkStressImage } from '../../hosts/guestkit/guest-blocks.js';
 import { koffi } from '../../core/native/libc.js';
+import { bootWithConsole, CONSOLE_INPUT_STEP, TYPED, type GuestRun } from '../../test/guest/guest-vm.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 
 const MiB = 1 << 20;
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** Source tree root (this file runs from <out>/plugins/virtio-blk/). */
-function repoRoot(): string {
-  for (let d = here; d !== path.dirname(d); d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'hosts', 'micro.yaml'))) return d;
-  }
-  throw new Error('cannot find hosts/micro.yaml above ' + here);
-}
-
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** A host tool from e2fsprogs, or undefined. */
@@ -60,31 +59,38 @@ function readAt(file: string, offset: number, length: number): Buffer {
   } finally { fs.closeSync(fd); }
 }
 
-/** key=value lines of the guest's result. */
-function result(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const i = line.indexOf('=');
-    if (i > 0) m.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
-  }
-  return m;
-}
-
 /*
  * The guest finds its disks by serial (the probe order of the ACPI nodes is not the test's
  * business), so GET_ID is what routes every later step: a wrong serial fails them all.
  */
+const STRESS = { spanMiB: 32, threads: 4, depth: 8, ops: 3000, seed: 0x5eed5n };
+const RATE = { bytesPerSec: 4 * MiB, bucket: 2 * MiB, readMiB: 16 };
 const GUEST_SCRIPT = `
 set -e
-A=; B=
+${CONSOLE_INPUT_STEP}
+echo "nproc=$(nproc)"
+A=; B=; C=; D=
 for d in /sys/block/vd*; do
   s=$(cat $d/serial)
   echo "disk-$(basename $d)=$s:$(cat $d/size):$(cat $d/ro)"
+  echo "mq-$s=$(ls $d/mq | wc -l)"
   [ "$s" = tsvmm-disk-a ] && A=/dev/$(basename $d)
   [ "$s" = tsvmm-disk-b ] && B=/dev/$(basename $d)
+  [ "$s" = tsvmm-stress ] && C=/dev/$(basename $d)
+  [ "$s" = tsvmm-limited ] && D=/dev/$(basename $d)
 done
-[ -n "$A" ] && [ -n "$B" ] || { echo "serials not found"; exit 10; }
+[ -n "$A" ] && [ -n "$B" ] && [ -n "$C" ] && [ -n "$D" ] || { echo "serials not found"; exit 10; }
 echo "t-start=$(cut -d' ' -f1 /proc/uptime)"
+# 7. many requests in flight on both queues of vdc
+guestio stress $C ${STRESS.spanMiB} ${STRESS.threads} ${STRESS.depth} ${STRESS.ops} ${STRESS.seed}
+echo "t-stress=$(cut -d' ' -f1 /proc/uptime)"
+# 8. WRITE_ZEROES on data at 36-40 MiB (unmap) and 42-44 MiB (keep)
+echo "wz-max=$(cat /sys/block/\${C#/dev/}/queue/write_zeroes_max_bytes)"
+dd if=/dev/urandom of=$C bs=1M seek=36 count=8 oflag=direct conv=fsync 2>/dev/null
+guestio zero $C $((36 << 20)) $((4 << 20)) unmap
+guestio zero $C $((42 << 20)) $((2 << 20)) keep
+# 9. the rate-limited disk
+guestio readrate $D ${RATE.readMiB}
 echo "discard-max=$(cat /sys/block/\${A#/dev/}/queue/discard_max_bytes)"
 # 1. random data at 40 MiB, durable before poweroff
 dd if=/dev/urandom of=/tmp/rand bs=1M count=2 2>/dev/null
@@ -123,7 +129,7 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
   this.timeout(900_000);
   let kit: GuestKit;
   let dir: string;
-  let diskA: string, diskB: string;
+  let diskA: string, diskB: string, diskC: string, diskD: string;
   let bContent: Buffer;
 
   before(async function () {
@@ -134,49 +140,49 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blk-linux-'));
     diskA = path.join(dir, 'a.img');
     diskB = path.join(dir, 'b.img');
-    fs.writeFileSync(diskA, Buffer.alloc(0));
-    fs.truncateSync(diskA, 64 * MiB); // sparse
+    diskC = path.join(dir, 'c.img');
+    diskD = path.join(dir, 'd.img');
+    for (const [f, size] of [[diskA, 64 * MiB], [diskC, 48 * MiB], [diskD, 16 * MiB]] as const) {
+      fs.writeFileSync(f, Buffer.alloc(0));
+      fs.truncateSync(f, size); // sparse
+    }
     bContent = randomBytes(4 * MiB);
     fs.writeFileSync(diskB, bContent);
   });
   after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
-  async function boot(script: string, name: string): Promise<{ out: Map<string, string>; console: string; exitCode?: number; vm: RunResult }> {
-    const root = repoRoot();
-    const micro = parseYaml(fs.readFileSync(path.join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
-      boot: Record<string, unknown>; plugins: { name: string; id?: string; config?: unknown }[];
-    };
-    const consoleFile = path.join(dir, `${name}.console`);
-    micro.boot.kernel = kit.vmlinux;
-    micro.boot.initramfs = writeInitramfsWithScript(kit, script, path.join(dir, `${name}.initramfs`));
-    micro.boot.cmdline = `quiet ${String(micro.boot.cmdline)}`;
-    for (const p of micro.plugins) if (p.name === 'serial') p.config = { port: 'COM1', console: { kind: 'file', path: consoleFile } };
-    micro.plugins.push(
-      { name: 'raw-disk' },
-      { name: 'virtio-blk', id: 'vda', config: { path: diskA, serial: 'tsvmm-disk-a' } },
-      { name: 'virtio-blk', id: 'vdb', config: { path: diskB, serial: 'tsvmm-disk-b', readOnly: true } },
-    );
-    const vm = await runVm({ config: micro, baseDir: path.join(root, 'hosts') }, { signals: [] });
-    const text = fs.readFileSync(consoleFile, 'utf8');
-    const g = parseGuestOutput(text);
-    if (!g.resultComplete) throw new Error(`guest script did not finish (VM stopped: ${vm.reason.kind}); console tail:\n${text.slice(-4000)}`);
-    return { out: result(g.result ?? ''), console: text, exitCode: g.exitCode, vm };
-  }
-
   let first: Map<string, string>;
-  it('boots with two disks, runs the I/O script to the end and powers off', async () => {
-    const r = await boot(GUEST_SCRIPT, 'blk');
-    expect(r.exitCode, r.console.slice(-3000)).to.equal(0);
-    expect(r.out.get('done')).to.equal('1');
-    expect(r.vm.reason.kind).to.equal('poweroff');
-    first = r.out;
-    console.log('      guest uptime (s) at each step: ' + [...first].filter(([k]) => k.startsWith('t-')).map(([k, v]) => `${k.slice(2)} ${v}`).join(', '));
+  let run: GuestRun;
+  it('boots with 2 vCPUs and four disks, answers console input, runs the I/O script to the end and powers off', async () => {
+    run = await bootWithConsole({
+      kit, dir, name: 'blk', script: GUEST_SCRIPT, vcpus: 2,
+      plugins: [
+        { name: 'raw-disk' },
+        { name: 'virtio-blk', id: 'vda', config: { path: diskA, serial: 'tsvmm-disk-a', numQueues: 2 } },
+        { name: 'virtio-blk', id: 'vdb', config: { path: diskB, serial: 'tsvmm-disk-b', readOnly: true } },
+        { name: 'virtio-blk', id: 'vdc', config: { path: diskC, serial: 'tsvmm-stress', numQueues: 2 } },
+        {
+          name: 'virtio-blk', id: 'vdd',
+          config: { path: diskD, serial: 'tsvmm-limited', rateLimiter: { bandwidth: { size: RATE.bucket, refillTimeMs: (1000 * RATE.bucket) / RATE.bytesPerSec } } },
+        },
+      ],
+    });
+    first = run.result;
+    console.log(`      boot to poweroff: ${run.seconds.toFixed(1)} s; guest uptime (s) at each step: ` +
+      [...first].filter(([k]) => k.startsWith('t-')).map(([k, v]) => `${k.slice(2)} ${v}`).join(', '));
+    expect(run.out.exitCode, run.console.slice(-3000)).to.equal(0);
+    expect(first.get('console-input'), run.console.slice(-5000)).to.equal(TYPED);
+    expect(first.get('nproc')).to.equal('2');
+    expect(first.get('done'), run.console.slice(-5000)).to.equal('1');
+    expect(run.vm.reason.kind).to.equal('poweroff');
   });
 
   it('GET_ID: the guest sees each disk with its serial, size and read-only flag', function () {
     if (!first) this.skip();
     const disks = [...first.entries()].filter(([k]) => k.startsWith('disk-')).map(([, v]) => v).sort();
-    expect(disks).to.deep.equal([`tsvmm-disk-a:${(64 * MiB) / 512}:0`, `tsvmm-disk-b:${(4 * MiB) / 512}:1`]);
+    expect(disks).to.deep.equal([
+      `tsvmm-disk-a:${(64 * MiB) / 512}:0`, `tsvmm-disk-b:${(4 * MiB) / 512}:1`, `tsvmm-limited:${(16 * MiB) / 512}:0`, `tsvmm-stress:${(48 * MiB) / 512}:0`,
+    ]);
   });
 
   it('data written and synced in the guest is byte-exact in the host file', function () {
@@ -217,5 +223,50 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
       const data = execFileSync(debugfs, ['-R', `cat ${name}`, diskA], { timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 8 * MiB });
       expect(sha(data), name).to.equal(hash);
     }
+  });
+
+  it('multi-queue: the guest drives 2 hardware queues on each disk configured with 2', function () {
+    if (!first) this.skip();
+    expect(first.get('mq-tsvmm-disk-a')).to.equal('2');
+    expect(first.get('mq-tsvmm-stress')).to.equal('2');
+    expect(first.get('mq-tsvmm-disk-b')).to.equal('1');
+  });
+
+  it('many requests in flight (4 threads x 8, 2 queues): every block in the file is the last version the guest wrote', function () {
+    if (!first) this.skip();
+    expect(first.get('stress-errors'), 'guest read-back errors').to.equal('0');
+    expect(first.get('stress-verify-bad'), 'guest verify pass').to.equal('0');
+    expect(Number(first.get('stress-writes'))).to.be.greaterThan(STRESS.ops / 2);
+    const host = checkStressImage(fs.readFileSync(diskC).subarray(0, STRESS.spanMiB * MiB), STRESS.spanMiB * MiB, STRESS.seed);
+    console.log(`      stress: ${first.get('stress-writes')} writes + ${first.get('stress-reads')} reads in ${(Number(first.get('stress-us')) / 1e6).toFixed(1)} s, ${host.blocks} blocks written`);
+    expect(host.bad, `blocks neither zero nor a valid version: ${host.badList.join(', ')}`).to.equal(0);
+    expect(host.blocks).to.equal(Number(first.get('stress-blocks')));
+    expect(host.digest).to.equal(first.get('stress-digest'));
+  });
+
+  it('WRITE_ZEROES: with unmap the range becomes a hole in the host file, without it the range reads zeros', function () {
+    if (!first) this.skip();
+    expect(Number(first.get('wz-max'))).to.be.greaterThan(0);
+    expect(first.get('zero-unmap')).to.equal('ok');
+    expect(first.get('zero-keep')).to.equal('ok');
+    const next = nextData(diskC, 36 * MiB);
+    expect(next === -1 || next >= 40 * MiB, `data found at ${next}`).to.equal(true);
+    expect(readAt(diskC, 36 * MiB, 4 * MiB).every((v) => v === 0)).to.equal(true);
+    expect(readAt(diskC, 42 * MiB, 2 * MiB).every((v) => v === 0)).to.equal(true);
+    // the data around the zeroed ranges is still there
+    expect(readAt(diskC, 40 * MiB, 2 * MiB).some((v) => v !== 0)).to.equal(true);
+  });
+
+  it('rate limiting: the guest reads the limited disk no faster than the limit allows (and not starved)', function () {
+    if (!first) this.skip();
+    const bytes = Number(first.get('rate-bytes'));
+    const secs = Number(first.get('rate-us')) / 1e6;
+    const rate = bytes / secs;
+    console.log(`      rate-limited read: ${(bytes / MiB).toFixed(0)} MiB in ${secs.toFixed(2)} s = ${(rate / MiB).toFixed(2)} MiB/s (limit ${RATE.bytesPerSec / MiB} MiB/s, bucket ${RATE.bucket / MiB} MiB)`);
+    expect(bytes).to.equal(RATE.readMiB * MiB);
+    // the bucket starts full: at best the rest takes (bytes - bucket) / limit; 10% for clock granularity
+    expect(secs).to.be.at.least((0.9 * (bytes - RATE.bucket)) / RATE.bytesPerSec);
+    // generous lower bound: the limiter lets the guest have at least a quarter of the limit
+    expect(rate).to.be.at.least(RATE.bytesPerSec / 4);
   });
 });

@@ -10,14 +10,22 @@ import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit, ty
 import { detectHost, projectLayout } from '../../hosts/sandbox/index.js';
 import { TapBackend } from './backends/tap.js';
 import { c } from '../../core/native/libc.js';
+import { guestTool } from '../../hosts/guestkit/tools.js';
+import { CONSOLE_INPUT_STEP, TYPED } from '../../test/guest/guest-vm.js';
 
 /**
  * Linux tier (runs inside the sandbox's L1, or on a hardware-KVM host, as root):
- * the micro host boots the guest kit with a virtio-net interface.
- *  - tap: the guest configures 192.168.77.2/24, pings the host end of a tap (192.168.77.1,
- *    made here, persistent for the test), then moves 64 MiB each way over TCP to/from Node
- *    servers in this process, md5 checked on both sides;
- *  - socket: two VMs on the unix-datagram backend (no tap) ping each other.
+ * `bin/vmm.js run` (as users start it) boots the micro host (2 vCPUs for the tap guest), the guest kit and a
+ * virtio-net interface; a line typed on the VMM's stdin reaches the guest's console; each run
+ * must end with exit status 0.
+ *  - tap, 2 queue pairs: the guest configures 192.168.77.2/24, pings the host end of a
+ *    multi-queue tap (192.168.77.1, made here, persistent for the test), then moves 64 MiB each
+ *    way over TCP to/from Node servers in this process, md5 checked on both sides, senders pinned
+ *    to each CPU so both queue pairs carry frames (the VMM's statistics say so). Then the control
+ *    queue: promiscuous mode on, a new MAC (`ip link set address`); the host's neighbour entry
+ *    learns the new MAC from the guest's ARP, and the device answered every control command.
+ *  - socket: two VMs (1 vCPU each) on the unix-datagram backend (no tap): one sends 4 MiB over
+ *    TCP to the other, md5 equal on both sides.
  * All traffic stays on addresses this test assigns inside this (private) machine.
  */
 const TAP = 'tsvmmnet0';
@@ -26,9 +34,12 @@ const GUEST_IP = '192.168.77.2';
 const SIZE = 64 << 20;
 const UP_PORT = 5601;
 const DOWN_PORT = 5602;
+const NEW_MAC = '52:54:00:77:00:99';
+/** What one VM sends the other over the socket backend (both VMs share L1's two CPUs: 1 vCPU each). */
+const SOCKET_BYTES = 4 << 20;
 
 const setTapPersist = (name: string, on: boolean): void => {
-  const t = TapBackend.open({ name, create: true });
+  const t = TapBackend.open({ name, create: true, queuePairs: 2 });
   try {
     // TUNSETPERSIST = _IOW('T', 203, int); the fd belongs to `t`, closed below.
     if ((c.ioctlInt(t.fd(0), 0x400454cb, on ? 1 : 0) as number) < 0) throw new Error(`TUNSETPERSIST ${on} on ${name} failed`);
@@ -45,7 +56,17 @@ function patternChunk(seed: number, len: number): Buffer {
 
 const mbps = (bytes: number, ms: number): string => (bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(1);
 
-interface VmRun { out: GuestOutput; console: string; code: number | null }
+interface VmRun { out: GuestOutput; console: string; code: number | null; seconds: number }
+
+/** The VMM's 'virtio-net statistics' record (logged when the device is destroyed). */
+interface NetStats { pairs: { txFrames: number; rxFrames: number }[]; ctrl: { commands: number; errors: number } }
+function netStats(text: string): NetStats | undefined {
+  for (const l of text.split('\n')) {
+    if (!l.includes('virtio-net statistics')) continue;
+    try { return JSON.parse(l.slice(l.indexOf('{'))) as NetStats; } catch { /* not JSON */ }
+  }
+  return undefined;
+}
 
 describe('virtio-net on Linux (micro host, guest kit)', function () {
   this.timeout(30 * 60_000);
@@ -64,26 +85,34 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
   /** Boots the micro host with `netConfig` for virtio-net and `script` as the guest's job. */
-  function runVm(name: string, script: string, netConfig: unknown, timeoutMs: number, cmdline = ''): Promise<VmRun> {
+  function runVm(name: string, script: string, netConfig: unknown, timeoutMs: number, vcpus = 2): Promise<VmRun> {
     const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as { machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: unknown[] };
     micro.machine.memory = '512M';
+    micro.machine.vcpus = vcpus;
     micro.boot.kernel = kit.vmlinux;
-    micro.boot.initramfs = writeInitramfsWithScript(kit, script, join(tmp, `${name}-initrd.gz`));
-    micro.boot.cmdline = `${String(micro.boot.cmdline)} quiet ${cmdline}`.trimEnd();
+    micro.boot.initramfs = writeInitramfsWithScript(kit, `${CONSOLE_INPUT_STEP}${script}`, join(tmp, `${name}-initrd.gz`), { 'bin/guestio': readFileSync(guestTool('guestio')) });
+    micro.boot.cmdline = `${String(micro.boot.cmdline)} quiet tsvmm.stdin=console`;
     micro.plugins.push({ name: 'virtio-net', config: netConfig });
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, stringify(micro));
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [join(root, 'bin', 'vmm.js'), 'run', cfg], {
-        cwd: tmp, env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist' }, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: tmp, env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist' }, stdio: ['pipe', 'pipe', 'pipe'],
       });
+      const t0 = Date.now();
       let text = '';
+      let typed = false;
       // TSVMM_NET_LIVE=1: the VM's console as it comes, prefixed with the VM's name (debugging).
       const live = process.env.TSVMM_NET_LIVE === '1' ? (s: string) => process.stdout.write(s.replace(/^(?=.)/gm, `[${name}] `)) : undefined;
-      child.stdout.on('data', (d: Buffer) => { text += d.toString('latin1'); live?.(d.toString('latin1')); });
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        live?.(d.toString('latin1'));
+        // console input: one line on the VMM's stdin once the guest asks for it
+        if (!typed && text.includes('ready-for-input\r\n')) { typed = true; child.stdin.end(`${TYPED}\n`); }
+      });
       child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); live?.(d.toString('latin1')); });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('exit', (code) => { clearTimeout(timer); resolve({ out: parseGuestOutput(text), console: text, code }); });
+      child.on('close', (code) => { clearTimeout(timer); resolve({ out: parseGuestOutput(text), console: text, code, seconds: (Date.now() - t0) / 1000 }); });
     });
   }
 
@@ -102,6 +131,13 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
   };
 
   const report = (r: VmRun): string => `exit ${r.code}\n${r.console.slice(-6000)}`;
+  /** What every run must show: the console line typed on stdin came back, the script and the VMM ended with 0. */
+  const expectCleanRun = (r: VmRun): void => {
+    expect(r.out.initReached, report(r)).to.equal(true);
+    expect(r.out.result, report(r)).to.include(`console-input=${TYPED}`);
+    expect(r.out.exitCode, report(r)).to.equal(0);
+    expect(r.code, report(r)).to.equal(0);
+  };
 
   describe('tap backend', () => {
     let servers: net.Server[] = [];
@@ -162,26 +198,36 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
 set -e
 ip link set eth0 up
 ip addr add ${GUEST_IP}/24 dev eth0
-ping -c 3 -W 5 ${HOST_IP} >/tmp/ping.txt && echo PING-OK
+echo "nproc=$(nproc) queues=$(ls /sys/class/net/eth0/queues | tr '\\n' ' ')"
+taskset 1 ping -c 3 -W 5 ${HOST_IP} >/tmp/ping.txt && echo PING-OK
 head -c ${SIZE} /dev/urandom > /tmp/up
 echo "UP-MD5 $(md5sum /tmp/up | cut -d' ' -f1)"
 stats() { echo "STAT $1 tx $(cat /sys/class/net/eth0/statistics/tx_packets) $(cat /sys/class/net/eth0/statistics/tx_bytes) rx $(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/statistics/rx_bytes) irq $(grep virtio /proc/interrupts | tr -s ' ' | tr '\n' '|') tcp $(grep '^Tcp:' /proc/net/snmp | tail -1 | cut -d' ' -f11-14)" || true; }
 stats start
-timeout 900 nc ${HOST_IP} ${UP_PORT} < /tmp/up > /dev/null
+taskset 2 timeout 900 nc ${HOST_IP} ${UP_PORT} < /tmp/up > /dev/null
 stats up
 rm /tmp/up
-timeout 900 nc ${HOST_IP} ${DOWN_PORT} > /tmp/down < /dev/null
+taskset 1 timeout 900 nc ${HOST_IP} ${DOWN_PORT} > /tmp/down < /dev/null
 stats down
 echo "DOWN-SIZE $(wc -c < /tmp/down)"
 echo "DOWN-MD5 $(md5sum /tmp/down | cut -d' ' -f1)"
+# the control queue: promiscuous mode, a new MAC, then ARP with it (the host learns it)
+ip link set eth0 promisc on
+echo "promisc=$(( $(cat /sys/class/net/eth0/flags) & 0x100 ))"
+ip link set dev eth0 address ${NEW_MAC}
+echo "mac=$(cat /sys/class/net/eth0/address)"
+ip neigh flush dev eth0
+ping -c 2 -W 5 ${HOST_IP} >/dev/null && echo PING-NEWMAC-OK
+echo "driver-warnings=$(dmesg | grep -i virtio | grep -ci fail)"
 `;
       // The guest's driver runs with its defaults (TX NAPI on: sent buffers are freed on TX
       // interrupts, which TCP small queues wait for). Earlier versions booted it with
       // virtio_net.napi_tx=0 because each interrupt then cost two hops to the VMM's main thread
       // (0.2 MB/s upload); see README "Performance".
-      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', backend: { kind: 'tap', name: TAP } }, 25 * 60_000);
+      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', queuePairs: 2, backend: { kind: 'tap', name: TAP } }, 25 * 60_000);
+      console.log(`      bin/vmm.js run, boot to poweroff: ${r.seconds.toFixed(1)} s`);
       logStatistics(r);
-      expect(r.out.initReached, report(r)).to.equal(true);
+      expectCleanRun(r);
       expect(r.out.result, report(r)).to.include('PING-OK');
       await Promise.race([upDone, new Promise((res) => setTimeout(res, 1000))]);
       const guestUp = /UP-MD5 ([0-9a-f]{32})/.exec(r.out.result ?? '')?.[1];
@@ -189,34 +235,51 @@ echo "DOWN-MD5 $(md5sum /tmp/down | cut -d' ' -f1)"
       expect(guestUp, report(r)).to.equal(upHash);
       expect(r.out.result, report(r)).to.include(`DOWN-SIZE ${SIZE}`);
       expect(/DOWN-MD5 ([0-9a-f]{32})/.exec(r.out.result ?? '')?.[1], report(r)).to.equal(downExpected);
-      expect(r.out.exitCode, report(r)).to.equal(0);
+      // multi-queue: the driver uses both pairs; senders pinned to each CPU sent on both
+      expect(r.out.result, report(r)).to.include('nproc=2 queues=rx-0 rx-1 tx-0 tx-1');
+      const stats = netStats(r.console);
+      expect(stats, 'the VMM logged its virtio-net statistics').to.not.equal(undefined);
+      expect(stats!.pairs.map((p) => p.txFrames > 0), 'TX frames per queue pair').to.deep.equal([true, true]);
+      // the control queue: every command (queue pairs, RX mode, MAC) answered OK
+      expect(r.out.result, report(r)).to.include('promisc=256'); // IFF_PROMISC (busybox ip does not name the flag)
+      expect(r.out.result, report(r)).to.include(`mac=${NEW_MAC}`);
+      expect(r.out.result, report(r)).to.include('PING-NEWMAC-OK');
+      expect(r.out.result, report(r)).to.include('driver-warnings=0');
+      expect(stats!.ctrl.commands).to.be.greaterThan(2);
+      expect(stats!.ctrl.errors).to.equal(0);
+      const neigh = execFileSync('ip', ['neigh', 'show', GUEST_IP, 'dev', TAP], { encoding: 'utf8' });
+      expect(neigh, 'the host saw frames from the new MAC').to.include(`lladdr ${NEW_MAC}`);
     });
   });
 
   describe('socket backend (no tap, no privileges needed by the backend)', () => {
-    it('two VMs on a unix datagram wire ping each other', async () => {
+    it('two VMs (1 vCPU each) on a unix datagram wire: one sends 4 MiB over TCP to the other, md5 equal', async () => {
       const a = join(tmp, 'a.sock');
       const b = join(tmp, 'b.sock');
-      const script = (me: string, peer: string): string => `
+      const setup = (me: string): string => `
+set -e
 ip link set eth0 up
 ip addr add ${me}/24 dev eth0
-ok=
-for i in $(seq 1 120); do
-  if ping -c 1 -W 1 ${peer} >/dev/null 2>&1; then ok=1; break; fi
-done
-[ -n "$ok" ] && echo PEER-OK
-sleep 20
-[ -n "$ok" ]
+`;
+      // the receiver listens, then exits when the sender closes; the sender retries connecting until the receiver listens
+      const receiver = `${setup('192.168.78.2')}guestio recv 5700 /tmp/in
+echo "IN-MD5 $(md5sum /tmp/in | cut -d' ' -f1)"
+`;
+      const sender = `${setup('192.168.78.1')}head -c ${SOCKET_BYTES} /dev/urandom > /tmp/out
+echo "OUT-MD5 $(md5sum /tmp/out | cut -d' ' -f1)"
+guestio send 192.168.78.2 5700 /tmp/out
 `;
       const [ra, rb] = await Promise.all([
-        runVm('sock-a', script('192.168.78.1', '192.168.78.2'), { mac: '52:54:00:78:00:01', backend: { kind: 'socket', unix: { path: a, peer: b } } }, 10 * 60_000),
-        runVm('sock-b', script('192.168.78.2', '192.168.78.1'), { mac: '52:54:00:78:00:02', backend: { kind: 'socket', unix: { path: b, peer: a } } }, 10 * 60_000),
+        runVm('sock-a', sender, { mac: '52:54:00:78:00:01', backend: { kind: 'socket', unix: { path: a, peer: b } } }, 10 * 60_000, 1),
+        runVm('sock-b', receiver, { mac: '52:54:00:78:00:02', backend: { kind: 'socket', unix: { path: b, peer: a } } }, 10 * 60_000, 1),
       ]);
-      for (const r of [ra, rb]) {
-        expect(r.out.initReached, report(r)).to.equal(true);
-        expect(r.out.result, report(r)).to.include('PEER-OK');
-        expect(r.out.exitCode, report(r)).to.equal(0);
-      }
+      console.log(`      two bin/vmm.js runs, boot to poweroff: ${ra.seconds.toFixed(1)} s and ${rb.seconds.toFixed(1)} s`);
+      for (const r of [ra, rb]) expectCleanRun(r);
+      expect(ra.out.result, report(ra)).to.include(`sent-bytes=${SOCKET_BYTES}`);
+      expect(rb.out.result, report(rb)).to.include(`received-bytes=${SOCKET_BYTES}`);
+      const sent = /OUT-MD5 ([0-9a-f]{32})/.exec(ra.out.result ?? '')?.[1];
+      expect(sent, report(ra)).to.match(/^[0-9a-f]{32}$/);
+      expect(/IN-MD5 ([0-9a-f]{32})/.exec(rb.out.result ?? '')?.[1], report(rb)).to.equal(sent);
     });
   });
 });
