@@ -8,7 +8,7 @@ import { GuestKitError } from './errors.js';
 export const GUEST_TOOLS = { guestio: 'guestio.c' } as const;
 export type GuestTool = keyof typeof GUEST_TOOLS;
 
-/** <root> (the folder with package.json) and <compiled>/hosts/guestkit/bin (travels into the sandbox with the build). */
+/** The C sources (<root>/hosts/guestkit/tools) and <compiled>/hosts/guestkit/bin (the sandbox carries the build). */
 function places(): { src: string; bin: string } {
   const here = dirname(fileURLToPath(import.meta.url)); // <root>/<outDir>/hosts/guestkit
   let root = resolve(here, '..', '..');
@@ -32,10 +32,14 @@ export function guestTool(name: GuestTool): string {
   const fresh = existsSync(out) && (!existsSync(src) || statSync(out).mtimeMs >= statSync(src).mtimeMs);
   if (fresh) return out;
   mkdirSync(bin, { recursive: true });
-  const r = spawnSync('gcc', ['-O2', '-static', '-pthread', '-Wall', '-o', out, src], { encoding: 'utf8', timeout: 120_000 });
+  const args = ['-O2', '-static', '-pthread', '-Wall', '-o', out, src];
+  const r = spawnSync('gcc', args, { encoding: 'utf8', timeout: 120_000 });
+  const fail = (why: string): never => {
+    throw new GuestKitError('Unsupported', `cannot compile the guest tool ${name}: ${why}`, {});
+  };
   if (r.error && existsSync(out)) return out; // no gcc here (the sandbox): the build's binary
-  if (r.error) throw new GuestKitError('Unsupported', `cannot compile the guest tool ${name}: gcc not found (apt-get install gcc libc6-dev)`, {});
-  if (r.status !== 0) throw new GuestKitError('Unsupported', `cannot compile the guest tool ${name}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`, {});
+  if (r.error) fail('gcc not found (apt-get install gcc libc6-dev)');
+  if (r.status !== 0) fail(r.stderr.trim().split('\n').slice(-3).join(' / '));
   return out;
 }
 

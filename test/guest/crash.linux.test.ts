@@ -26,7 +26,8 @@ describe('crash consistency: SIGKILL while the guest writes and flushes (linux t
   this.timeout(600_000);
   const g = guestScope('crash-linux');
 
-  it('every block whose flush the guest saw complete is in the raw and the qcow2 file; qemu-img check finds no corruption', async () => {
+  it('every block whose flush the guest saw complete is in the raw and the qcow2 file; '
+    + 'qemu-img check finds no corruption', async () => {
     const { kit, dir } = g;
     const raw = path.join(dir, 'disk.raw');
     const qcow = path.join(dir, 'disk.qcow2');
@@ -72,8 +73,10 @@ echo writers-ended
     for (const m of r.stdout.matchAll(/^FLUSHED (raw|qcow) (\d+) ([0-9a-f]{8})\r?\n/gm)) {
       flushed[m[1] as 'raw' | 'qcow'].set(Number(m[2]), parseInt(m[3]!, 16));
     }
-    console.log(`      boot + writes until the kill: ${r.seconds.toFixed(1)} s; flushed blocks seen: raw ${flushed.raw.size}, qcow2 ${flushed.qcow.size}`);
-    expect(killedAt, `the VMM was to be killed while the guest wrote; output tail:\n${r.text.slice(-3000)}`).to.be.greaterThan(0);
+    console.log(`      boot + writes until the kill: ${r.seconds.toFixed(1)} s; `
+      + `flushed blocks seen: raw ${flushed.raw.size}, qcow2 ${flushed.qcow.size}`);
+    const tail = `output tail:\n${r.text.slice(-3000)}`;
+    expect(killedAt, `the VMM was to be killed while the guest wrote; ${tail}`).to.be.greaterThan(0);
     expect(r.signal).to.equal('SIGKILL');
     expect(r.stdout).to.not.include('writers-ended');
     expect(flushed.raw.size).to.be.at.least(KILL_AFTER);
@@ -90,7 +93,9 @@ echo writers-ended
       for (const [blk, crc] of flushed[tag]) {
         const got = data.subarray(blk * BLOCK_SIZE, (blk + 1) * BLOCK_SIZE);
         const want = expectedBlock(SEEDS[tag], blk, 1);
-        if (crc32(got) !== crc || crc32(want) !== crc) missing.push(`block ${blk}: file crc ${crc32(got).toString(16)}, reported ${crc.toString(16)}`);
+        if (crc32(got) !== crc || crc32(want) !== crc) {
+          missing.push(`block ${blk}: file crc ${crc32(got).toString(16)}, reported ${crc.toString(16)}`);
+        }
       }
       expect(missing, `${tag}: flushed blocks not in the file`).to.deep.equal([]);
     }

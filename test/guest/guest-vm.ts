@@ -10,7 +10,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import * as os from 'node:os';
-import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit, type GuestOutput } from '../../hosts/guestkit/index.js';
+import {
+  guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit, type GuestOutput,
+} from '../../hosts/guestkit/index.js';
 import { detectHost } from '../../hosts/sandbox/index.js';
 import { guestTool } from '../../hosts/guestkit/tools.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
@@ -39,7 +41,9 @@ export function compiledDir(): string {
 export function guestScope(prefix: string): { readonly kit: GuestKit; readonly dir: string } {
   const scope = { kit: undefined as unknown as GuestKit, dir: '' };
   before(async function () {
-    if (!detectHost().canBootLinux) skipUnlessCi(this, 'Linux does not boot on this host\'s KVM (the tier runner runs this file in the sandbox)');
+    if (!detectHost().canBootLinux) {
+      skipUnlessCi(this, 'Linux does not boot on this host\'s KVM (the tier runner runs this file in the sandbox)');
+    }
     scope.kit = await guestKit({ log: () => {} });
     scope.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
   });
@@ -62,6 +66,11 @@ export const CONSOLE_INPUT_STEP = 'echo ready-for-input\nread -t 120 -r line\nec
 /** What the host types when the guest asks (see CONSOLE_INPUT_STEP). */
 export const TYPED = 'tsvmm-typed-42';
 
+/** One `plugins:` entry of a config. */
+export interface PluginEntry { name: string; id?: string; config?: unknown }
+/** The micro host's config as microConfig returns it (plain data, for runVm or a YAML file). */
+export type MicroYaml = Record<string, unknown> & { boot: Record<string, unknown>; plugins: unknown[] };
+
 export interface MicroVm {
   kit: GuestKit;
   /** Scratch folder for the initramfs and the console socket. */
@@ -71,7 +80,7 @@ export interface MicroVm {
   vcpus: number;
   memory?: string;
   /** Added after the micro host's own plugins. */
-  plugins: { name: string; id?: string; config?: unknown }[];
+  plugins: PluginEntry[];
   /** Extra files for the initramfs (path inside the guest -> bytes); /bin/guestio is always there. */
   files?: Record<string, Uint8Array | string>;
   cmdline?: string;
@@ -82,9 +91,9 @@ export interface MicroVm {
 }
 
 /** The micro host (hosts/micro.yaml) with the guest kit, the script (+ guestio) and the given plugins. */
-export function microConfig(o: MicroVm): Record<string, unknown> & { boot: Record<string, unknown>; plugins: unknown[] } {
+export function microConfig(o: MicroVm): MicroYaml {
   const micro = parseYaml(fs.readFileSync(path.join(repoRoot(), 'hosts', 'micro.yaml'), 'utf8')) as {
-    machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: { name: string; id?: string; config?: unknown }[];
+    machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: PluginEntry[];
   };
   micro.machine.vcpus = o.vcpus;
   if (o.memory) micro.machine.memory = o.memory;
@@ -94,7 +103,9 @@ export function microConfig(o: MicroVm): Record<string, unknown> & { boot: Recor
   const files = { 'bin/guestio': fs.readFileSync(guestTool('guestio')), ...(o.files ?? {}) };
   micro.boot.initramfs = writeInitramfsWithScript(o.kit, o.script, path.join(o.dir, `${o.name}.initramfs`), files);
   micro.boot.cmdline = `${String(micro.boot.cmdline)} quiet ${o.cmdline ?? ''}`.trimEnd();
-  if (o.console) for (const p of micro.plugins) if (p.name === 'serial') p.config = { port: 'COM1', console: o.console };
+  if (o.console) {
+    for (const p of micro.plugins) if (p.name === 'serial') p.config = { port: 'COM1', console: o.console };
+  }
   micro.plugins.push(...o.plugins);
   return micro;
 }
@@ -116,7 +127,8 @@ export interface GuestRun {
  */
 export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<GuestRun> {
   const sock = path.join(o.dir, `${o.name}.sock`);
-  const config = microConfig({ ...o, console: { kind: 'unix-socket', path: sock }, cmdline: `${o.cmdline ?? ''} tsvmm.stdin=console` });
+  const consoleCfg = { kind: 'unix-socket', path: sock };
+  const config = microConfig({ ...o, console: consoleCfg, cmdline: `${o.cmdline ?? ''} tsvmm.stdin=console` });
   let seen = '';
   let client: net.Socket | undefined;
   const t0 = Date.now();
@@ -134,38 +146,60 @@ export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<Gues
   });
   // the console ends the connection after its last bytes when the VM stops: read to that end
   if (client && !client.destroyed) {
-    await new Promise<void>((res) => { const t = setTimeout(res, 15_000); client!.once('close', () => { clearTimeout(t); res(); }); });
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, 15_000);
+      client!.once('close', () => { clearTimeout(t); res(); });
+    });
     client.destroy();
   }
   const seconds = (Date.now() - t0) / 1000;
   const out = parseGuestOutput(seen);
   if (!out.resultComplete) {
-    throw new Error(`guest script did not finish (VM stopped: ${vm.reason.kind}, ${seconds.toFixed(0)} s); console tail:\n${seen.slice(-4000)}`);
+    const why = `VM stopped: ${vm.reason.kind}, ${seconds.toFixed(0)} s`;
+    throw new Error(`guest script did not finish (${why}); console tail:\n${seen.slice(-4000)}`);
   }
   return { out, result: guestResult(out.result ?? ''), console: seen, vm, seconds };
+}
+
+/** How a VMM process ended: exit code or signal, everything it printed (stdout + stderr) and stdout alone. */
+export interface VmmEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  text: string;
+  stdout: string;
+  seconds: number;
 }
 
 export interface VmmProcess {
   child: ChildProcess;
   /** Resolves when the process ended: exit code or signal, everything it printed (stdout + stderr). */
-  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; text: string; stdout: string; seconds: number }>;
+  ended: Promise<VmmEnd>;
 }
 
 /**
  * Starts `bin/vmm.js run <config>` as users do (the compiled tree of this run); `onOutput` sees
  * the stdout text so far (the serial console with the stdio console) after each chunk.
  */
-export function spawnVmm(configPath: string, o: { cwd: string; onOutput?: (stdout: string, child: ChildProcess) => void; stdin?: boolean }): VmmProcess {
+export function spawnVmm(
+  configPath: string, o: { cwd: string; onOutput?: (stdout: string, child: ChildProcess) => void; stdin?: boolean },
+): VmmProcess {
   const root = repoRoot();
   const t0 = Date.now();
   const child = spawn(process.execPath, [path.join(root, 'bin', 'vmm.js'), 'run', configPath], {
-    cwd: o.cwd, env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' }, stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    cwd: o.cwd,
+    env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' },
+    stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let text = '';
-  child.stdout!.on('data', (d: Buffer) => { const s = d.toString('latin1'); stdout += s; text += s; o.onOutput?.(stdout, child); });
+  child.stdout!.on('data', (d: Buffer) => {
+    const s = d.toString('latin1');
+    stdout += s;
+    text += s;
+    o.onOutput?.(stdout, child);
+  });
   child.stderr!.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; text: string; stdout: string; seconds: number }>((resolve) => {
+  const ended = new Promise<VmmEnd>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, text, stdout, seconds: (Date.now() - t0) / 1000 }));
   });
   return { child, ended };

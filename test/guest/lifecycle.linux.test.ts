@@ -17,7 +17,8 @@ import { guestResult, guestScope, microConfig, spawnVmm } from './guest-vm.js';
 const GiB = 2 ** 30;
 const HIGH_MIB = 64;
 
-describe('a VM lives and ends as users run it: 4 vCPUs, RAM above 4 GiB, restart on reset, SIGTERM (linux tier)', function () {
+describe('a VM lives and ends as users run it: 4 vCPUs, RAM above 4 GiB, restart on reset, SIGTERM (linux tier)',
+  function () {
   this.timeout(600_000);
   const g = guestScope('lifecycle-linux');
 
@@ -61,7 +62,8 @@ echo sigterm-did-not-come
     const r = await vmm.ended;
     clearTimeout(deadline);
     const tail = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-4000)}`;
-    console.log(`      two boots until SIGTERM: ${r.seconds.toFixed(1)} s; stop after SIGTERM: ${termAt ? ((Date.now() - termAt) / 1000).toFixed(1) : '-'} s`);
+    const stopS = termAt ? ((Date.now() - termAt) / 1000).toFixed(1) : '-';
+    console.log(`      two boots until SIGTERM: ${r.seconds.toFixed(1)} s; stop after SIGTERM: ${stopS} s`);
     const boots = r.stdout.split('TSVMM-INIT-OK').length - 1;
     expect(boots, tail).to.equal(2);
     // the first boot's result: everything before its reboot
@@ -71,8 +73,10 @@ echo sigterm-did-not-come
     expect(Number(first.get('iomem-high')), 'a System RAM range above 4 GiB in /proc/iomem').to.be.greaterThan(0);
     expect(first.get('highmem-errors')).to.equal('0');
     expect(first.get('highmem-present')).to.equal(String((HIGH_MIB << 20) / 4096));
-    expect(Number(first.get('highmem-above4g')), 'pages whose frames lie above 4 GiB').to.be.greaterThan((HIGH_MIB << 20) / 4096 / 2);
-    expect(parseInt(first.get('highmem-maxaddr') ?? '0', 16)).to.be.lessThan(5 * GiB + GiB); // within guest RAM (5 GiB + the 1 GiB hole)
+    const pages = (HIGH_MIB << 20) / 4096;
+    expect(Number(first.get('highmem-above4g')), 'pages whose frames lie above 4 GiB').to.be.greaterThan(pages / 2);
+    // within guest RAM (5 GiB + the 1 GiB hole)
+    expect(parseInt(first.get('highmem-maxaddr') ?? '0', 16)).to.be.lessThan(5 * GiB + GiB);
     // the second boot found what the first wrote, then SIGTERM ended the VMM cleanly
     expect(r.stdout, tail).to.match(/boot-mark=\[boot-1\]/);
     expect(r.stdout).to.include('second-boot');
