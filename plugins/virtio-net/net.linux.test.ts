@@ -85,7 +85,11 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
   after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
   /** Boots the micro host with `netConfig` for virtio-net and `script` as the guest's job. */
-  function runVm(name: string, script: string, netConfig: unknown, timeoutMs: number, vcpus = 2): Promise<VmRun> {
+  function runVm(
+    name: string, script: string, netConfig: unknown, timeoutMs: number, vcpus = 2,
+    /** Sees the output so far; answer a prompt on stdin. Without it stdin ends after the typed line. */
+    onOutput?: (text: string, stdin: NodeJS.WritableStream) => void,
+  ): Promise<VmRun> {
     const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as { machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: unknown[] };
     micro.machine.memory = '512M';
     micro.machine.vcpus = vcpus;
@@ -108,7 +112,11 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
         text += d.toString('latin1');
         live?.(d.toString('latin1'));
         // console input: one line on the VMM's stdin once the guest asks for it
-        if (!typed && text.includes('ready-for-input\r\n')) { typed = true; child.stdin.end(`${TYPED}\n`); }
+        if (!typed && text.includes('ready-for-input\r\n')) {
+          typed = true;
+          if (onOutput) child.stdin.write(`${TYPED}\n`); else child.stdin.end(`${TYPED}\n`);
+        }
+        if (typed) onOutput?.(text, child.stdin);
       });
       child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); live?.(d.toString('latin1')); });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -218,13 +226,22 @@ ip link set dev eth0 address ${NEW_MAC}
 echo "mac=$(cat /sys/class/net/eth0/address)"
 ip neigh flush dev eth0
 ping -c 2 -W 5 ${HOST_IP} >/dev/null && echo PING-NEWMAC-OK
+# the host reads its neighbour table now (the VMM's exit takes the tap's carrier, and the entry, away)
+read -t 120 -r ack
+echo "host-ack=$ack"
 echo "driver-warnings=$(dmesg | grep -i virtio | grep -ci fail)"
 `;
       // The guest's driver runs with its defaults (TX NAPI on: sent buffers are freed on TX
       // interrupts, which TCP small queues wait for). Earlier versions booted it with
       // virtio_net.napi_tx=0 because each interrupt then cost two hops to the VMM's main thread
       // (0.2 MB/s upload); see README "Performance".
-      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', queuePairs: 2, backend: { kind: 'tap', name: TAP } }, 25 * 60_000);
+      let neigh = '';
+      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', queuePairs: 2, backend: { kind: 'tap', name: TAP } }, 25 * 60_000, 2,
+        (text, stdin) => {
+          if (neigh || !text.includes('PING-NEWMAC-OK\r\n')) return;
+          neigh = execFileSync('ip', ['neigh', 'show', GUEST_IP, 'dev', TAP], { encoding: 'utf8' }) || '(none)';
+          stdin.end('ack\n');
+        });
       console.log(`      bin/vmm.js run, boot to poweroff: ${r.seconds.toFixed(1)} s`);
       logStatistics(r);
       expectCleanRun(r);
@@ -247,7 +264,7 @@ echo "driver-warnings=$(dmesg | grep -i virtio | grep -ci fail)"
       expect(r.out.result, report(r)).to.include('driver-warnings=0');
       expect(stats!.ctrl.commands).to.be.greaterThan(2);
       expect(stats!.ctrl.errors).to.equal(0);
-      const neigh = execFileSync('ip', ['neigh', 'show', GUEST_IP, 'dev', TAP], { encoding: 'utf8' });
+      expect(r.out.result, report(r)).to.include('host-ack=ack');
       expect(neigh, 'the host saw frames from the new MAC').to.include(`lladdr ${NEW_MAC}`);
     });
   });
