@@ -47,8 +47,9 @@ describe('sandbox QEMU boot helper', () => {
     expect(r.status).to.equal('silent');
     expect(r.durationMs).to.be.below(10_000);
     expect(describeBoot(r, 'L1')).to.match(/^L1: the console stayed silent/);
-    const talking = fakeQemu(dir, 'for i in 1 2 3 4 5 6; do echo tick; sleep 0.3; done\necho TSVMM-INIT-OK\necho TSVMM-EXIT 0');
-    const t = await bootVm({ qemu: talking, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, silenceTimeoutMs: 1200 });
+    // Talks for ~3.2 s, longer than its 2.5 s silence limit, with 0.2 s gaps: a wide margin on a loaded machine.
+    const talking = fakeQemu(dir, 'for i in $(seq 16); do echo tick; sleep 0.2; done\necho TSVMM-INIT-OK\necho TSVMM-EXIT 0');
+    const t = await bootVm({ qemu: talking, accel: 'tcg', kernel: '/k', timeoutMs: 20_000, silenceTimeoutMs: 2500 });
     expect(t).to.include({ status: 'exited', exitCode: 0 });
   });
 
