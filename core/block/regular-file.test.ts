@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { buildLocations } from '../plugin/locations.js';
 
-/** The repository root (this file runs from dist/core/block/). */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The repository root (found from the build folder, dist/ or .build/<name>/). */
+const root = buildLocations().repoRoot;
 const VMM = join(root, 'bin/vmm.js');
 /** Source folder of the mock hypervisor fixture (a path plugin; the unbundled build runs it). */
 const MOCK_HV = join(root, 'core/testing/fixtures/mock-hypervisor');

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError } from '../../core/config/errors.js';
 import { parseVmConfig } from '../../core/config/load.js';
+import { buildLocations } from '../../core/plugin/locations.js';
 import { Outcomes, expectOnly, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcomes } from './support.js';
 
 /**
@@ -37,7 +39,7 @@ const doc = fc.record({
   extra: maybe(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), anyValue, { maxKeys: 2 })),
 }, { requiredKeys: [] }).map(({ extra, ...d }) => ({ ...d, ...(extra ?? {}) }));
 
-const micro = readFileSync(new URL('../../../hosts/micro.yaml', import.meta.url), 'utf8');
+const micro = readFileSync(join(buildLocations().repoRoot, 'hosts/micro.yaml'), 'utf8');
 const text = fc.oneof(
   doc.map((d) => stringify(d)),
   fc.tuple(doc, fc.array(fc.tuple(fc.nat(), fc.constantFrom(...':-[]{}"\'#&*!|>%@`\n\t ,?0aZ\u0000\u00ff')), { maxLength: 6 }), fc.option(fc.nat(), { nil: undefined }))
