@@ -40,6 +40,7 @@ describe('block: FIFOs named as kernel, initramfs, disk or backing file', functi
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'vmm-fifo-'));
     execFileSync('mkfifo', [join(dir, 'fifo')]);
+    writeFileSync(join(dir, 'kernel.bin'), ''); // exists, so the disk cases reach their disk
     writeFileSync(join(dir, 'kernel.bin'), 'not a kernel');
     execFileSync(process.execPath, [VMM, 'image', 'create', join(dir, 'overlay.qcow2'), '1M', '-b', join(dir, 'fifo'), '-F', 'raw']);
   });
@@ -57,6 +58,7 @@ describe('block: FIFOs named as kernel, initramfs, disk or backing file', functi
 
   const cases: Array<{ name: string; boot: string; disk?: string; message: RegExp }> = [
     { name: 'kernel', boot: 'kernel: fifo', message: /boot file .*fifo is a FIFO/ },
+    { name: 'missing kernel', boot: 'kernel: no-such-kernel', message: /boot file .*no-such-kernel does not exist/ },
     { name: 'initramfs', boot: 'kernel: kernel.bin, initramfs: fifo', message: /boot file .*fifo is a FIFO/ },
     { name: 'raw disk', boot: 'kernel: kernel.bin', disk: 'path: fifo, format: raw', message: /disk image .*fifo is a FIFO/ },
     { name: 'disk, format auto', boot: 'kernel: kernel.bin', disk: 'path: fifo', message: /.*fifo is a FIFO/ },
