@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SandboxOptions } from '../../hosts/sandbox/sandbox.js';
-import { endedFiles, FILE_END, FILE_START, HeartbeatFilter, runLinuxTierInSandbox, runningFile } from './linux-sandbox.js';
+import { endedFiles, FILE_END, FILE_START, HeartbeatFilter, l1KernelCrashed, runLinuxTierInSandbox, runningFile } from './linux-sandbox.js';
 import type { TierReport } from './reporter.js';
 
 const report = (root: string, entries: { file: string; pass: boolean }[]): TierReport => ({
@@ -86,6 +86,41 @@ describe('linux tier in the sandbox: re-boot for files a stopped L1 did not end'
     ]);
     expect(r.retried).to.deep.equal([{ file: 'b.js', reason: 'L1 stopped while it ran: sandbox (L1): QEMU exited (status 1)', l1Freeze: false }]);
     expect(r.stats).to.include({ passes: 0, failures: 2 });
+  });
+
+  it("excuses a file only when L1's own kernel panicked after it started (QEMU exited, a timestamped panic line)", () => {
+    const panic = '[  108.762470] Kernel panic - not syncing: Fatal exception in interrupt\n';
+    const during = `${FILE_START} a.js\n${FILE_END} a.js\n${FILE_START} b.js\nsome output\n${panic}`;
+    expect(l1KernelCrashed(during, 'b.js', 'exited')).to.equal(true);
+    // a panic before the file started is not the file's excuse
+    expect(l1KernelCrashed(`${FILE_START} a.js\n${panic}${FILE_END} a.js\n${FILE_START} b.js\n`, 'b.js', 'exited')).to.equal(false);
+    // a guest's panic echoed by a test (not at the start of a line, or no timestamp) is not L1's
+    expect(l1KernelCrashed(`${FILE_START} b.js\n  guest: ${panic}`, 'b.js', 'exited')).to.equal(false);
+    expect(l1KernelCrashed(`${FILE_START} b.js\nKernel panic - not syncing: VFS\n`, 'b.js', 'exited')).to.equal(false);
+    // QEMU killed by the runner (timeout) did not end by L1's panic
+    expect(l1KernelCrashed(during, 'b.js', 'timeout')).to.equal(false);
+  });
+
+  it("records a file running when L1's kernel panicked as the sandbox's failure, not the file's", async () => {
+    let boots = 0;
+    const run = async (_c: string, so: SandboxOptions) => {
+      boots++;
+      mkdirSync(so.collectInto!, { recursive: true });
+      if (boots === 1) {
+        const text = `${FILE_START} b.js\n[  108.670091] BUG: ENTRY_TRAMPOLINE stack guard page was hit\n`
+          + '[  108.762470] Kernel panic - not syncing: Fatal exception in interrupt\n';
+        return { console: text, exitCode: undefined, status: 'exited' as const, report: 'sandbox (L1): QEMU exited (status 0)' };
+      }
+      writeFileSync(join(so.collectInto!, 'linux.json'), JSON.stringify(report(root, [{ file: 'b.js', pass: true }])));
+      return { console: `${FILE_START} b.js\n${FILE_END} b.js\n`, exitCode: 0, status: 'exited' as const, report: 'ok' };
+    };
+    const { report: r } = await runLinuxTierInSandbox([join(root, 'b.js')], {
+      root, compiled: root, tmp: root, fileTimeoutS: 60, limitMs: 3_600_000, write: () => {}, run,
+    });
+    expect(r.failures).to.deep.equal([]);
+    expect(r.retried).to.deep.equal([{
+      file: 'b.js', reason: "L1 stopped while it ran: L1's kernel panicked; sandbox (L1): QEMU exited (status 0)", l1Freeze: true,
+    }]);
   });
 
   it('fails the files no boot ended, naming why', async () => {

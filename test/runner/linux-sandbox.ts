@@ -57,6 +57,21 @@ export function endedFiles(consoleText: string): Set<string> {
   return out;
 }
 
+/**
+ * True when L1's own kernel crashed while `file` ran: QEMU exited by itself (L1 runs with
+ * panic=-1 and -no-reboot, so a panic ends QEMU) and L1's console shows its kernel's panic line,
+ * timestamped at the start of a line, after the file's start marker. Seen on these machines:
+ * "BUG: ... stack guard page was hit" / an Oops in kvm_amd, then "Kernel panic - not syncing"
+ * (kvm_amd under QEMU TCG's SVM emulation, hosts/sandbox/README.md). A guest (L2) panicking cannot
+ * end L1's QEMU, so the two conditions together name the sandbox, not the test.
+ */
+export function l1KernelCrashed(consoleText: string, file: string, status: string | undefined): boolean {
+  if (status !== undefined && status !== 'exited') return false;
+  const start = consoleText.lastIndexOf(`${FILE_START} ${file}`);
+  if (start < 0) return false;
+  return /^\[\s*\d+\.\d+\] Kernel panic - not syncing/m.test(consoleText.slice(start));
+}
+
 /** The file that started last and has no end marker (the one running when L1 stopped). */
 export function runningFile(consoleText: string): string | undefined {
   const starts = [...consoleText.matchAll(new RegExp(`^${FILE_START} (\\S+)\\r?$`, 'gm'))].map((m) => m[1]!);
@@ -72,7 +87,8 @@ export function runningFile(consoleText: string): string | undefined {
  * per-file deadline; crashed; or out of time), the files it did not end run in a fresh L1, once.
  * Returns the merged report; files that never ended, and files that ended without results, are
  * failures naming why. A file running when L1 stopped is in `retried`, with `l1Freeze` only when the
- * freeze detector stopped L1 (anything else that stopped it counts against the file under CI=true).
+ * freeze detector stopped L1 or L1's kernel panicked (`l1KernelCrashed`); anything else that stopped
+ * it counts against the file under CI=true.
  */
 export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOptions): Promise<{ report: TierReport; notes: string[] }> {
   const write = o.write ?? ((s: string) => process.stdout.write(s));
@@ -126,9 +142,12 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
     const running = runningFile(r.console);
     lastReason = r.report.split('\n')[0]!;
     notes.push(`sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`);
-    // only the freeze detector (a console silent for minutes, heartbeat included) clears the file itself
+    // only the freeze detector (a console silent for minutes, heartbeat included) or L1's own kernel
+    // panic on its console clears the file itself
     if (running) {
-      (merged.retried ??= []).push({ file: running, reason: `L1 stopped while it ran: ${lastReason}`, l1Freeze: r.status === 'silent' || r.status === 'frozen' });
+      const panicked = l1KernelCrashed(r.console, running, r.status);
+      const reason = `L1 stopped while it ran: ${panicked ? "L1's kernel panicked; " : ''}${lastReason}`;
+      (merged.retried ??= []).push({ file: running, reason, l1Freeze: panicked || r.status === 'silent' || r.status === 'frozen' });
     }
   }
   for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
