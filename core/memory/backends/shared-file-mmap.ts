@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { describeFileType } from '../../block/regular-file.js';
 import type { GuestMemory, GuestMemoryLayout } from '../guest-memory.js';
 import { GuestMemoryError } from '../errors.js';
 import { validateLayout } from './layout.js';
@@ -34,7 +35,8 @@ function openOrCreate(path: string): OpenedFile {
 function sizeFile(path: string, fd: number, size: bigint): void {
   const st = fs.fstatSync(fd, { bigint: true });
   if (!st.isFile()) {
-    throw new GuestMemoryError('Backend', `guest memory file ${path} is not a regular file (machine.memoryPath)`, { path });
+    const is = describeFileType(st);
+    throw new GuestMemoryError('Backend', `guest memory file ${path} is ${is}, not a regular file (machine.memoryPath)`, { path });
   }
   if (st.size === 0n) {
     fs.ftruncateSync(fd, Number(size));
