@@ -3,7 +3,7 @@ import { VmmError } from '../errors.js';
 import { c } from '../native/libc.js';
 
 /** Why an image (or boot) file was refused before any I/O on it. */
-export type ImageFileErrorKind = 'NotAFile' | 'Locked';
+export type ImageFileErrorKind = 'NotAFile' | 'Missing' | 'Locked';
 
 /** The error of core/block's file helpers: names the file and what it turned out to be. */
 export class ImageFileError extends VmmError<ImageFileErrorKind> {}
@@ -51,14 +51,16 @@ export function requireRegularFile(st: fs.Stats | fs.BigIntStats, path: string, 
 }
 
 /**
- * Checks a path before anything opens it (stat never blocks on a FIFO): missing files pass,
- * the later open reports them. For configs checked at VM assembly, before any file is read.
+ * Checks a path before anything opens it (stat never blocks on a FIFO): a missing file is refused;
+ * other stat errors (e.g. EACCES) pass, the later open reports them. For configs checked at VM
+ * assembly, before any file is read.
  */
 export function checkRegularPath(path: string, what: string, allowBlockDevice = false): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(path);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ImageFileError('Missing', `${what} ${path} does not exist`, { path });
     return;
   }
   requireRegularFile(st, path, what, allowBlockDevice);

@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { X86BootError } from '../errors.js';
 import { markStartup } from '../../../core/vmm/timings.js';
@@ -16,8 +16,7 @@ export async function resolveBootFile(spec: string, baseDir: string): Promise<st
   if (!spec.startsWith('guestkit:')) {
     const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
     try {
-      checkRegularPath(path, 'boot file'); // a FIFO or device would block the read at start
-      if (!existsSync(path)) throw new Error(`boot file ${path} does not exist`); // bad input: refused before start
+      checkRegularPath(path, 'boot file'); // missing: bad input before start; a FIFO or device would block the read
     } catch (err) {
       throw new X86BootError('Io', (err as Error).message, { path }, { cause: err });
     }
