@@ -19,7 +19,8 @@ export class GuestAddress {
       }
       v = BigInt(v);
     }
-    if (v < 0n || v > U64_MAX) throw new AddressError('Invalid', `guest address 0x${v.toString(16)} outside [0, 2^64)`, { value: v });
+    if (v < 0n || v > U64_MAX)
+      throw new AddressError('Invalid', `guest address 0x${v.toString(16)} outside [0, 2^64)`, { value: v });
     return new GuestAddress(v);
   }
 
@@ -31,46 +32,68 @@ export class GuestAddress {
 
   add(n: bigint | number): GuestAddress {
     const r = this.checkedAdd(n);
-    if (!r) throw new AddressError('Overflow', `0x${this.value.toString(16)} + ${n} overflows the guest address space`, { base: this.value, offset: n });
+    if (!r)
+      throw new AddressError('Overflow', `0x${this.value.toString(16)} + ${n} overflows the guest address space`, {
+        base: this.value,
+        offset: n,
+      });
     return r;
   }
 
   /** Offset of this address from `base` (throws when below it). */
   offsetFrom(base: GuestAddress): bigint {
-    if (this.value < base.value) throw new AddressError('Overflow', `0x${this.value.toString(16)} is below 0x${base.value.toString(16)}`);
+    if (this.value < base.value)
+      throw new AddressError('Overflow', `0x${this.value.toString(16)} is below 0x${base.value.toString(16)}`);
     return this.value - base.value;
   }
 
   /** As a JS number; throws above 2^53 - 1 rather than rounding. */
   toNumber(): number {
     if (this.value > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new AddressError('NotSafeInteger', `guest address 0x${this.value.toString(16)} does not fit a JS number`, { value: this.value });
+      throw new AddressError('NotSafeInteger', `guest address 0x${this.value.toString(16)} does not fit a JS number`, {
+        value: this.value,
+      });
     }
     return Number(this.value);
   }
 
-  equals(o: GuestAddress): boolean { return this.value === o.value; }
-  toString(): string { return `0x${this.value.toString(16)}`; }
+  equals(o: GuestAddress): boolean {
+    return this.value === o.value;
+  }
+  toString(): string {
+    return `0x${this.value.toString(16)}`;
+  }
 }
 
 /** A half-open range [start, start + length) of guest-physical addresses, length > 0, end <= 2^64. */
 export class GuestRange {
-  private constructor(readonly start: GuestAddress, readonly length: bigint) {}
+  private constructor(
+    readonly start: GuestAddress,
+    readonly length: bigint,
+  ) {}
 
   static of(start: GuestAddress | bigint | number, length: bigint | number): GuestRange {
     const s = start instanceof GuestAddress ? start : GuestAddress.of(start);
     const len = BigInt(length);
-    if (len <= 0n) throw new AddressError('Invalid', `range length ${len} must be positive`, { start: s.value, length: len });
+    if (len <= 0n)
+      throw new AddressError('Invalid', `range length ${len} must be positive`, { start: s.value, length: len });
     if (s.value + len - 1n > U64_MAX) {
-      throw new AddressError('Overflow', `range ${s} + ${len} passes the end of the 64-bit address space`, { start: s.value, length: len });
+      throw new AddressError('Overflow', `range ${s} + ${len} passes the end of the 64-bit address space`, {
+        start: s.value,
+        length: len,
+      });
     }
     return new GuestRange(s, len);
   }
 
   /** Exclusive end as a bigint (may equal 2^64). */
-  get end(): bigint { return this.start.value + this.length; }
+  get end(): bigint {
+    return this.start.value + this.length;
+  }
   /** Inclusive last address. */
-  get last(): GuestAddress { return GuestAddress.of(this.end - 1n); }
+  get last(): GuestAddress {
+    return GuestAddress.of(this.end - 1n);
+  }
 
   contains(a: GuestAddress | bigint, length: bigint | number = 1): boolean {
     const v = a instanceof GuestAddress ? a.value : a;
@@ -78,6 +101,10 @@ export class GuestRange {
     return v >= this.start.value && len >= 0n && v + len <= this.end;
   }
 
-  overlaps(o: GuestRange): boolean { return this.start.value < o.end && o.start.value < this.end; }
-  toString(): string { return `[${this.start}, 0x${this.end.toString(16)})`; }
+  overlaps(o: GuestRange): boolean {
+    return this.start.value < o.end && o.start.value < this.end;
+  }
+  toString(): string {
+    return `[${this.start}, 0x${this.end.toString(16)})`;
+  }
 }

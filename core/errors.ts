@@ -22,7 +22,8 @@ export class VmmError<K extends string = string> extends Error {
  * other control characters (a terminal escape, NUL) are written as \u00XX.
  */
 export function oneLine(text: string): string {
-  return text.replace(/[ \t]*(?:\r\n|[\n\r\v\f\u2028\u2029])\s*/g, ' ')
+  return text
+    .replace(/[ \t]*(?:\r\n|[\n\r\v\f\u2028\u2029])\s*/g, ' ')
     .replace(/[\u0000-\u0008\u000e-\u001f\u007f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
     .replace(/\t/g, ' ');
 }

@@ -39,9 +39,13 @@ const F_UNLCK = 2;
 const FLOCK_SIZE = 32;
 
 /** Errnos that mean "this filesystem (or kernel) cannot do OFD locks": warn once and go on, as QEMU does. */
-const UNSUPPORTED = new Set([ERRNO.EOPNOTSUPP, ERRNO.ENOTSUP, ERRNO.ENOLCK, ERRNO.ENOSYS, ERRNO.EINVAL].filter((e) => e !== undefined));
+const UNSUPPORTED = new Set(
+  [ERRNO.EOPNOTSUPP, ERRNO.ENOTSUP, ERRNO.ENOLCK, ERRNO.ENOSYS, ERRNO.EINVAL].filter((e) => e !== undefined),
+);
 
-let warn: (message: string) => void = (m) => { process.stderr.write(`vmm: warning: ${m}\n`); };
+let warn: (message: string) => void = (m) => {
+  process.stderr.write(`vmm: warning: ${m}\n`);
+};
 let warnedUnsupported = false;
 
 /** Where the one-time "locks unsupported" warning goes (default: one line on stderr). Returns the previous sink. */
@@ -76,27 +80,42 @@ function ofd(fd: number, cmd: number, b: Buffer): number {
 export function lockImage(fd: number, path: string, access: ImageAccess): void {
   if (access === 'none') return;
   const mode = MODES[access];
-  const bytes = [...mode.perms.map((p) => QEMU_LOCK.PERM_BASE + p), ...mode.unshared.map((p) => QEMU_LOCK.SHARED_BASE + p)];
+  const bytes = [
+    ...mode.perms.map((p) => QEMU_LOCK.PERM_BASE + p),
+    ...mode.unshared.map((p) => QEMU_LOCK.SHARED_BASE + p),
+  ];
   for (const byte of bytes) {
     const e = ofd(fd, F_OFD_SETLK, flock(F_RDLCK, byte));
     if (e === 0) continue;
     if (UNSUPPORTED.has(e)) {
-      if (!warnedUnsupported) warn(`${path}: the filesystem does not support OFD locks (${errnoName(e)}); images on it are not locked against other processes`);
+      if (!warnedUnsupported)
+        warn(
+          `${path}: the filesystem does not support OFD locks (${errnoName(e)}); images on it are not locked against other processes`,
+        );
       warnedUnsupported = true;
       return;
     }
     if (e === ERRNO.EAGAIN || e === ERRNO.EACCES) throw locked(fd, path, access, byte);
-    throw new ImageFileError('Locked', `cannot lock ${path}: fcntl(F_OFD_SETLK) failed: ${errnoName(e)}`, { path, errno: e });
+    throw new ImageFileError('Locked', `cannot lock ${path}: fcntl(F_OFD_SETLK) failed: ${errnoName(e)}`, {
+      path,
+      errno: e,
+    });
   }
   // Someone refusing to share what we hold, or holding what we refuse to share.
-  const tests = [...mode.perms.map((p) => QEMU_LOCK.SHARED_BASE + p),
-    ...mode.unshared.map((p) => QEMU_LOCK.PERM_BASE + p)];
+  const tests = [
+    ...mode.perms.map((p) => QEMU_LOCK.SHARED_BASE + p),
+    ...mode.unshared.map((p) => QEMU_LOCK.PERM_BASE + p),
+  ];
   for (const byte of tests) {
     const b = flock(F_WRLCK, byte);
     const e = ofd(fd, F_OFD_GETLK, b);
     if (e !== 0) {
       if (UNSUPPORTED.has(e)) return;
-      throw new ImageFileError('Locked', `cannot test the locks of ${path}: fcntl(F_OFD_GETLK) failed: ${errnoName(e)}`, { path, errno: e });
+      throw new ImageFileError(
+        'Locked',
+        `cannot test the locks of ${path}: fcntl(F_OFD_GETLK) failed: ${errnoName(e)}`,
+        { path, errno: e },
+      );
     }
     if (b.readInt16LE(0) !== F_UNLCK) throw locked(fd, path, access, byte, b.readInt32LE(24));
   }
@@ -109,8 +128,13 @@ function locked(fd: number, path: string, access: ImageAccess, byte: number, pid
   const st = fs.fstatSync(fd);
   // OFD locks carry no pid (F_OFD_GETLK says -1): look for the holders in /proc instead.
   const holders = pid > 0 ? `pid ${pid}` : describeLockHolders(st.dev, st.ino, fd);
-  const hint = access === 'read-write' ? '' : '; for a read-only look use --force-share (-U), knowing the image may change under you';
-  return new ImageFileError('Locked',
+  const hint =
+    access === 'read-write'
+      ? ''
+      : '; for a read-only look use --force-share (-U), knowing the image may change under you';
+  return new ImageFileError(
+    'Locked',
     `${path} is in use: another open of it ${what} (lock byte ${byte}; held by ${holders}); cannot open it ${access}${hint}`,
-    { path, byte, access });
+    { path, byte, access },
+  );
 }

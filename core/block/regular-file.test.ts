@@ -13,17 +13,32 @@ const MOCK_HV = join(root, 'core/testing/fixtures/mock-hypervisor');
 /** Only to fail a hung run (before the fix, open() of a FIFO never returned); nothing is timed. */
 const WATCHDOG_MS = 60_000;
 
-interface Exit { code: number | null; stderr: string; hung: boolean }
+interface Exit {
+  code: number | null;
+  stderr: string;
+  hung: boolean;
+}
 
 /** Runs node with `args`; a run still alive at the watchdog is killed and reported as hung. */
 function node(args: string[]): Promise<Exit> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, args, { env: { ...process.env, VMM_BUNDLE: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, args, {
+      env: { ...process.env, VMM_BUNDLE: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     let hung = false;
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const dog = setTimeout(() => { hung = true; p.kill('SIGKILL'); }, WATCHDOG_MS);
-    p.on('close', (code) => { clearTimeout(dog); res({ code, stderr, hung }); });
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const dog = setTimeout(() => {
+      hung = true;
+      p.kill('SIGKILL');
+    }, WATCHDOG_MS);
+    p.on('close', (code) => {
+      clearTimeout(dog);
+      res({ code, stderr, hung });
+    });
   });
 }
 
@@ -42,14 +57,36 @@ describe('block: FIFOs named as kernel, initramfs, disk or backing file', functi
     execFileSync('mkfifo', [join(dir, 'fifo')]);
     writeFileSync(join(dir, 'kernel.bin'), ''); // exists, so the disk cases reach their disk
     writeFileSync(join(dir, 'kernel.bin'), 'not a kernel');
-    execFileSync(process.execPath, [VMM, 'image', 'create', join(dir, 'overlay.qcow2'), '1M', '-b', join(dir, 'fifo'), '-F', 'raw']);
+    execFileSync(process.execPath, [
+      VMM,
+      'image',
+      'create',
+      join(dir, 'overlay.qcow2'),
+      '1M',
+      '-b',
+      join(dir, 'fifo'),
+      '-F',
+      'raw',
+    ]);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   function config(name: string, boot: string, disk?: string): string {
-    const lines = ['machine: { vcpus: 1, memory: 64M }', `boot: { ${boot} }`, 'plugins:', `  - path: ${MOCK_HV}`, '  - name: x86'];
+    const lines = [
+      'machine: { vcpus: 1, memory: 64M }',
+      `boot: { ${boot} }`,
+      'plugins:',
+      `  - path: ${MOCK_HV}`,
+      '  - name: x86',
+    ];
     if (disk) {
-      lines.push('  - name: raw-disk', '  - name: qcow', '  - name: virtio-mmio', '  - name: virtio-blk', `    config: { ${disk} }`);
+      lines.push(
+        '  - name: raw-disk',
+        '  - name: qcow',
+        '  - name: virtio-mmio',
+        '  - name: virtio-blk',
+        `    config: { ${disk} }`,
+      );
     }
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, lines.join('\n') + '\n');
@@ -60,14 +97,31 @@ describe('block: FIFOs named as kernel, initramfs, disk or backing file', functi
     { name: 'kernel', boot: 'kernel: fifo', message: /boot file .*fifo is a FIFO/ },
     { name: 'missing kernel', boot: 'kernel: no-such-kernel', message: /boot file .*no-such-kernel does not exist/ },
     { name: 'initramfs', boot: 'kernel: kernel.bin, initramfs: fifo', message: /boot file .*fifo is a FIFO/ },
-    { name: 'raw disk', boot: 'kernel: kernel.bin', disk: 'path: fifo, format: raw', message: /disk image .*fifo is a FIFO/ },
+    {
+      name: 'raw disk',
+      boot: 'kernel: kernel.bin',
+      disk: 'path: fifo, format: raw',
+      message: /disk image .*fifo is a FIFO/,
+    },
     { name: 'disk, format auto', boot: 'kernel: kernel.bin', disk: 'path: fifo', message: /.*fifo is a FIFO/ },
-    { name: 'qcow2 disk', boot: 'kernel: kernel.bin', disk: 'path: fifo, format: qcow2', message: /image .*fifo is a FIFO/ },
-    { name: 'backing file', boot: 'kernel: kernel.bin', disk: 'path: overlay.qcow2, format: qcow2, allowBacking: true', message: /image .*fifo is a FIFO/ },
+    {
+      name: 'qcow2 disk',
+      boot: 'kernel: kernel.bin',
+      disk: 'path: fifo, format: qcow2',
+      message: /image .*fifo is a FIFO/,
+    },
+    {
+      name: 'backing file',
+      boot: 'kernel: kernel.bin',
+      disk: 'path: overlay.qcow2, format: qcow2, allowBacking: true',
+      message: /image .*fifo is a FIFO/,
+    },
   ];
 
   it('each is refused with exit code 2 and one line naming the file', async () => {
-    const runs = await Promise.all(cases.map((c) => vmm(['run', '--force', config(c.name.replace(/\W+/g, '-'), c.boot, c.disk)])));
+    const runs = await Promise.all(
+      cases.map((c) => vmm(['run', '--force', config(c.name.replace(/\W+/g, '-'), c.boot, c.disk)])),
+    );
     runs.forEach((r, i) => {
       const c = cases[i]!;
       expect(r.hung, `${c.name}: still blocked after ${WATCHDOG_MS} ms`).to.equal(false);

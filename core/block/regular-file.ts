@@ -44,7 +44,12 @@ export function describeFileType(st: fs.Stats | fs.BigIntStats): string {
  * Refuses anything but a regular file (and a block device when `allowBlockDevice`), with one
  * line naming the file and what it is: `what` says what the file was meant to be ("disk image").
  */
-export function requireRegularFile(st: fs.Stats | fs.BigIntStats, path: string, what: string, allowBlockDevice = false): void {
+export function requireRegularFile(
+  st: fs.Stats | fs.BigIntStats,
+  path: string,
+  what: string,
+  allowBlockDevice = false,
+): void {
   if (st.isFile() || (allowBlockDevice && st.isBlockDevice())) return;
   const want = allowBlockDevice ? 'a regular file or a block device' : 'a regular file';
   throw new ImageFileError('NotAFile', `${what} ${path} is ${describeFileType(st)}, not ${want}`, { path });
@@ -60,7 +65,8 @@ export function checkRegularPath(path: string, what: string, allowBlockDevice = 
   try {
     st = fs.statSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ImageFileError('Missing', `${what} ${path} does not exist`, { path });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ImageFileError('Missing', `${what} ${path} does not exist`, { path });
     return;
   }
   requireRegularFile(st, path, what, allowBlockDevice);

@@ -20,7 +20,9 @@ export interface BusRegistration {
 }
 
 /** A handle that undoes what it was returned for. */
-export interface Disposable { dispose(): void }
+export interface Disposable {
+  dispose(): void;
+}
 
 /**
  * The PIO and MMIO buses. Ranges may not overlap within one space; registering

@@ -65,7 +65,12 @@ export interface MmioFastPath {
    * `undefined` when none is left or the offsets are not
    * usable: the device keeps its register itself and the accesses take the normal path.
    */
-  shareClearableWord?(readOffset: number, clearOffset: number, clearMask: number, initial: number): SharedWord | undefined;
+  shareClearableWord?(
+    readOffset: number,
+    clearOffset: number,
+    clearMask: number,
+    initial: number,
+  ): SharedWord | undefined;
 }
 
 /** A 32-bit word in memory shared with other threads; every operation is one atomic access. */

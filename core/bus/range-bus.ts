@@ -4,7 +4,10 @@ import { LogRateLimiter, suppressedNote } from '../ratelimit/log-limiter.js';
 import type { AddressSpace, Bus, BusDevice, BusRegistration, Disposable } from './bus.js';
 import { BusError } from './errors.js';
 
-export type BusErrorHandler = (err: unknown, info: { space: AddressSpace; addr: bigint; name: string; isWrite: boolean }) => void;
+export type BusErrorHandler = (
+  err: unknown,
+  info: { space: AddressSpace; addr: bigint; name: string; isWrite: boolean },
+) => void;
 
 const toBig = (a: GuestAddress | bigint): bigint => (typeof a === 'bigint' ? a : a.value);
 
@@ -24,21 +27,30 @@ export class RangeBus implements Bus {
 
   private readonly logLimit: LogRateLimiter;
 
-  constructor(private readonly logger?: Logger, logLimit?: LogRateLimiter) {
+  constructor(
+    private readonly logger?: Logger,
+    logLimit?: LogRateLimiter,
+  ) {
     this.logLimit = logLimit ?? new LogRateLimiter();
   }
 
   register(space: AddressSpace, range: GuestRange, device: BusDevice, name: string): Disposable {
     if (space === 'pio' && range.end > 0x10000n) {
-      throw new BusError('InvalidAccess', `${name}: PIO range ${range} is beyond port 0xffff`, { name, range: range.toString() });
+      throw new BusError('InvalidAccess', `${name}: PIO range ${range} is beyond port 0xffff`, {
+        name,
+        range: range.toString(),
+      });
     }
     const list = this.spaces[space];
     const i = this.insertionIndex(list, range.start.value);
     for (const j of [i - 1, i]) {
       const other = list[j];
       if (other && other.range.overlaps(range)) {
-        throw new BusError('Overlap', `${space} range ${range} of '${name}' overlaps ${other.range} of '${other.name}'`,
-          { space, name, range: range.toString(), other: other.name, otherRange: other.range.toString() });
+        throw new BusError(
+          'Overlap',
+          `${space} range ${range} of '${name}' overlaps ${other.range} of '${other.name}'`,
+          { space, name, range: range.toString(), other: other.name, otherRange: other.range.toString() },
+        );
       }
     }
     const reg: BusRegistration = Object.freeze({ space, range, device, name });
@@ -57,15 +69,21 @@ export class RangeBus implements Bus {
   unregister(space: AddressSpace, range: GuestRange): void {
     const list = this.spaces[space];
     const k = list.findIndex((r) => r.range.start.value === range.start.value && r.range.length === range.length);
-    if (k < 0) throw new BusError('NotRegistered', `no ${space} device is registered at ${range}`, { space, range: range.toString() });
+    if (k < 0)
+      throw new BusError('NotRegistered', `no ${space} device is registered at ${range}`, {
+        space,
+        range: range.toString(),
+      });
     list.splice(k, 1);
   }
 
   private insertionIndex(list: BusRegistration[], start: bigint): number {
-    let lo = 0, hi = list.length;
+    let lo = 0,
+      hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (list[mid].range.start.value < start) lo = mid + 1; else hi = mid;
+      if (list[mid].range.start.value < start) lo = mid + 1;
+      else hi = mid;
     }
     return lo;
   }
@@ -73,7 +91,8 @@ export class RangeBus implements Bus {
   find(space: AddressSpace, addr: GuestAddress | bigint): BusRegistration | undefined {
     const a = toBig(addr);
     const list = this.spaces[space];
-    let lo = 0, hi = list.length - 1;
+    let lo = 0,
+      hi = list.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const r = list[mid].range;
@@ -107,10 +126,18 @@ export class RangeBus implements Bus {
       if (!isWrite) data.fill(0xff);
       const info = { space, addr: a, name: reg.name, isWrite };
       // A guest can make a device fail on every access: warn, rate-limited per device.
-      this.logLimit.log(`${space}:${reg.name}`, (suppressed) => this.logger?.warn({ err, ...info, addr: `0x${a.toString(16)}`, suppressed },
-        `device '${reg.name}' failed a ${space} ${isWrite ? 'write' : 'read'}${suppressedNote(suppressed)}`));
+      this.logLimit.log(`${space}:${reg.name}`, (suppressed) =>
+        this.logger?.warn(
+          { err, ...info, addr: `0x${a.toString(16)}`, suppressed },
+          `device '${reg.name}' failed a ${space} ${isWrite ? 'write' : 'read'}${suppressedNote(suppressed)}`,
+        ),
+      );
       for (const h of this.handlers) {
-        try { h(err, info); } catch { /* a broken handler must not break dispatch */ }
+        try {
+          h(err, info);
+        } catch {
+          /* a broken handler must not break dispatch */
+        }
       }
     }
     return true;
@@ -123,6 +150,10 @@ export class RangeBus implements Bus {
   /** Called whenever a device throws during an access. */
   onDeviceError(handler: BusErrorHandler): Disposable {
     this.handlers.add(handler);
-    return { dispose: () => { this.handlers.delete(handler); } };
+    return {
+      dispose: () => {
+        this.handlers.delete(handler);
+      },
+    };
   }
 }

@@ -15,7 +15,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** A user-facing failure: printed as one line, no stack trace. */
-class UsageExit extends Error { constructor(readonly code: number) { super(`exit ${code}`); } }
+class UsageExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
 
 const fail = (msg: string): never => {
   process.stderr.write(`vmm: ${msg}\n`);
@@ -25,58 +29,88 @@ const fail = (msg: string): never => {
 function describePlugin(p: DiscoveredPlugin): string {
   const m = p.manifest;
   const list = (xs: readonly string[] | undefined) => (xs && xs.length ? xs.join(', ') : '-');
-  return `${m.name} ${m.version} [${p.source}]${m.description ? ` — ${m.description}` : ''}\n`
-    + `    provides: ${list(m.provides)}\n    requires: ${list(m.requires)}${m.optional?.length ? `\n    optional: ${list(m.optional)}` : ''}\n`
-    + `    manifest: ${p.manifestPath}\n`;
+  return (
+    `${m.name} ${m.version} [${p.source}]${m.description ? ` — ${m.description}` : ''}\n` +
+    `    provides: ${list(m.provides)}\n    requires: ${list(m.requires)}${m.optional?.length ? `\n    optional: ${list(m.optional)}` : ''}\n` +
+    `    manifest: ${p.manifestPath}\n`
+  );
 }
 
 export function buildProgram(): Command {
   const program = new Command();
-  program.name('vmm').description('tsvmm: a virtual machine monitor built from plugins').exitOverride().showHelpAfterError(false);
+  program
+    .name('vmm')
+    .description('tsvmm: a virtual machine monitor built from plugins')
+    .exitOverride()
+    .showHelpAfterError(false);
 
-  program.command('run').description('assemble and run the VM described by a YAML config')
+  program
+    .command('run')
+    .description('assemble and run the VM described by a YAML config')
     .argument('<config>', 'VM config (YAML)')
-    .option('--sandbox', 'run inside the nested sandbox (a QEMU-TCG Linux with a real /dev/kvm), for hosts whose KVM cannot boot Linux')
-    .option('--force', 'run on this host even where its KVM cannot boot an unmodified Linux kernel (tiny hand-made guests)')
+    .option(
+      '--sandbox',
+      'run inside the nested sandbox (a QEMU-TCG Linux with a real /dev/kvm), for hosts whose KVM cannot boot Linux',
+    )
+    .option(
+      '--force',
+      'run on this host even where its KVM cannot boot an unmodified Linux kernel (tiny hand-made guests)',
+    )
     .addOption(seccompOption())
-    .option('--landlock', 'limit the filesystem to the paths the config names (and what Node needs), where the kernel has Landlock')
-    .action(async (config: string, opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode; landlock?: boolean }) => {
-      if (opts.sandbox) {
-        // owned by hosts/sandbox; loaded only when asked for
-        const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
-        const r = await runVmInSandbox(config, { console: true });
-        if (r.exitCode === undefined) process.stderr.write(`vmm: ${r.report}\n`);
-        process.exitCode = r.exitCode ?? ExitCode.error;
-        return;
-      }
-      // Planned once: the host check looks at the plugins, the run reuses the plan.
-      const plan = opts.force ? undefined : await planVm(config);
-      if (plan?.plugins.some((p) => p.plugin.manifest.name === 'kvm')) {
-        // Say so plainly before anything starts where this host's KVM cannot boot Linux (PVM, none).
-        const { detectHost, describeKvmHost } = await import('../../hosts/sandbox/detect.js');
-        const host = detectHost();
-        if (host.kind === 'pvm' || host.kind === 'none') {
-          process.stderr.write(`vmm: ${describeKvmHost(host)} (--force runs it here anyway)\n`);
-          process.exitCode = ExitCode.error;
+    .option(
+      '--landlock',
+      'limit the filesystem to the paths the config names (and what Node needs), where the kernel has Landlock',
+    )
+    .action(
+      async (
+        config: string,
+        opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode; landlock?: boolean },
+      ) => {
+        if (opts.sandbox) {
+          // owned by hosts/sandbox; loaded only when asked for
+          const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
+          const r = await runVmInSandbox(config, { console: true });
+          if (r.exitCode === undefined) process.stderr.write(`vmm: ${r.report}\n`);
+          process.exitCode = r.exitCode ?? ExitCode.error;
           return;
         }
-      }
-      if (opts.landlock && !insideLandlock()) {
-        process.exitCode = await runUnderLandlock(plan ?? await planVm(config), (l) => process.stderr.write(`vmm: ${l}\n`));
-        return;
-      }
-      const r = await runVm(config, { plan, beforeStart: seccompOnce(opts.seccomp) });
-      process.exitCode = r.exitCode;
-    });
+        // Planned once: the host check looks at the plugins, the run reuses the plan.
+        const plan = opts.force ? undefined : await planVm(config);
+        if (plan?.plugins.some((p) => p.plugin.manifest.name === 'kvm')) {
+          // Say so plainly before anything starts where this host's KVM cannot boot Linux (PVM, none).
+          const { detectHost, describeKvmHost } = await import('../../hosts/sandbox/detect.js');
+          const host = detectHost();
+          if (host.kind === 'pvm' || host.kind === 'none') {
+            process.stderr.write(`vmm: ${describeKvmHost(host)} (--force runs it here anyway)\n`);
+            process.exitCode = ExitCode.error;
+            return;
+          }
+        }
+        if (opts.landlock && !insideLandlock()) {
+          process.exitCode = await runUnderLandlock(plan ?? (await planVm(config)), (l) =>
+            process.stderr.write(`vmm: ${l}\n`),
+          );
+          return;
+        }
+        const r = await runVm(config, { plan, beforeStart: seccompOnce(opts.seccomp) });
+        process.exitCode = r.exitCode;
+      },
+    );
 
-  program.command('validate').description('check a config: schema, plugins, ordering and plugin configs (nothing is started)')
+  program
+    .command('validate')
+    .description('check a config: schema, plugins, ordering and plugin configs (nothing is started)')
     .argument('<config>', 'VM config (YAML)')
     .action(async (config: string) => {
       const plan = await planVm(config);
-      process.stdout.write(`${config}: ok (${plan.plugins.length} plugin${plan.plugins.length === 1 ? '' : 's'}: ${plan.plugins.map((p) => p.instance).join(' -> ') || 'none'})\n`);
+      process.stdout.write(
+        `${config}: ok (${plan.plugins.length} plugin${plan.plugins.length === 1 ? '' : 's'}: ${plan.plugins.map((p) => p.instance).join(' -> ') || 'none'})\n`,
+      );
     });
 
-  program.command('plugins').description('list discovered plugins (and path plugins named in --config)')
+  program
+    .command('plugins')
+    .description('list discovered plugins (and path plugins named in --config)')
     .option('-c, --config <file>', 'also list plugins named by path in this config')
     .option('--json', 'machine-readable output')
     .action((opts: { config?: string; json?: boolean }) => {
@@ -87,13 +121,21 @@ export function buildProgram(): Command {
         const cfg = source.validate(VmConfigSchema, source.value);
         cfg.plugins.forEach((e, i) => {
           if (e.path === undefined) return;
-          try { found.push(readPluginAt(path.resolve(source.baseDir, e.path), 'path')); } catch (err) {
+          try {
+            found.push(readPluginAt(path.resolve(source.baseDir, e.path), 'path'));
+          } catch (err) {
             throw source.error(['plugins', i, 'path'], (err as Error).message);
           }
         });
       }
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(found.map((p) => ({ ...p.manifest, source: p.source, manifestPath: p.manifestPath })), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            found.map((p) => ({ ...p.manifest, source: p.source, manifestPath: p.manifestPath })),
+            null,
+            2,
+          )}\n`,
+        );
       } else {
         for (const p of found) process.stdout.write(describePlugin(p));
         if (found.length === 0) process.stdout.write('no plugins found\n');
@@ -106,7 +148,11 @@ export function buildProgram(): Command {
 /** Adds subcommands from plugins whose manifest has `cli` (e.g. `vmm image ...` from qcow). */
 async function addPluginCommands(program: Command): Promise<void> {
   let found: Map<string, DiscoveredPlugin>;
-  try { found = discoverPlugins(); } catch { return; }
+  try {
+    found = discoverPlugins();
+  } catch {
+    return;
+  }
   for (const p of found.values()) {
     if (!p.cliPath || !fs.existsSync(p.cliPath)) continue; // not built: `vmm plugins` still lists it
     try {

@@ -10,7 +10,12 @@ export interface ConfigErrorData {
 
 /** The one error class of core/config: where in which file, and what was wrong. */
 export class ConfigError extends VmmError<'Read' | 'Syntax' | 'Invalid'> {
-  constructor(kind: 'Read' | 'Syntax' | 'Invalid', readonly detail: string, readonly where: ConfigErrorData, options?: { cause?: unknown }) {
+  constructor(
+    kind: 'Read' | 'Syntax' | 'Invalid',
+    readonly detail: string,
+    readonly where: ConfigErrorData,
+    options?: { cause?: unknown },
+  ) {
     super(kind, ConfigError.format(detail, where), { ...where }, options);
   }
 

@@ -18,24 +18,35 @@ const readNumber = (file: string): bigint | undefined => {
   try {
     const t = fs.readFileSync(file, 'utf8').trim();
     return /^\d+$/.test(t) ? BigInt(t) : undefined; // 'max' means no limit
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 };
 
 /** Reads /proc/meminfo (MemTotal, SwapTotal) and this process's cgroup v2 memory limits. */
 export function readHostMemory(): HostMemory {
   let info = '';
-  try { info = fs.readFileSync('/proc/meminfo', 'utf8'); } catch { /* not Linux: os.totalmem() below */ }
+  try {
+    info = fs.readFileSync('/proc/meminfo', 'utf8');
+  } catch {
+    /* not Linux: os.totalmem() below */
+  }
   const ram = meminfoKiB(info, 'MemTotal') ?? BigInt(os.totalmem());
   const swap = meminfoKiB(info, 'SwapTotal') ?? 0n;
   let cgroupLimit: bigint | undefined;
   try {
-    const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const line = fs
+      .readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
     if (line) {
       const dir = `/sys/fs/cgroup${line.slice(3)}`;
       const max = readNumber(`${dir}/memory.max`);
       if (max !== undefined) cgroupLimit = max + (readNumber(`${dir}/memory.swap.max`) ?? 0n);
     }
-  } catch { /* no cgroup v2 */ }
+  } catch {
+    /* no cgroup v2 */
+  }
   return { ram, swap, cgroupLimit };
 }
 
@@ -55,7 +66,12 @@ export function memoryRefusal(memory: bigint, overcommit: boolean, host: HostMem
   const hostMax = host.ram + host.swap;
   const limit = host.cgroupLimit !== undefined && host.cgroupLimit < hostMax ? host.cgroupLimit : hostMax;
   if (memory <= limit) return undefined;
-  const what = limit === hostMax ? `this host's RAM + swap (${gib(host.ram)} + ${gib(host.swap)})` : `this process's cgroup memory limit (${gib(limit)})`;
-  return `${gib(memory)} is more than ${what}: the guest would be killed once it uses it; `
-    + 'lower it, or set machine.overcommit: true to allow it';
+  const what =
+    limit === hostMax
+      ? `this host's RAM + swap (${gib(host.ram)} + ${gib(host.swap)})`
+      : `this process's cgroup memory limit (${gib(limit)})`;
+  return (
+    `${gib(memory)} is more than ${what}: the guest would be killed once it uses it; ` +
+    'lower it, or set machine.overcommit: true to allow it'
+  );
 }

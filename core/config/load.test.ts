@@ -7,7 +7,12 @@ import { ConfigError } from './errors.js';
 import { loadVmConfig, parseVmConfig } from './load.js';
 
 function err(fn: () => unknown): ConfigError {
-  try { fn(); } catch (e) { expect(e).to.be.instanceOf(ConfigError); return e as ConfigError; }
+  try {
+    fn();
+  } catch (e) {
+    expect(e).to.be.instanceOf(ConfigError);
+    return e as ConfigError;
+  }
   return expect.fail('expected a ConfigError');
 }
 
@@ -55,7 +60,10 @@ describe('config loading', () => {
 
   it('refuses alias bombs', () => {
     let y = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
-    for (let i = 1; i < 12; i++) y += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+    for (let i = 1; i < 12; i++)
+      y += `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]\n`;
     const e = err(() => parseVmConfig(y, 'bomb.yaml'));
     expect(e.kind).to.equal('Syntax');
   });
@@ -63,7 +71,13 @@ describe('config loading', () => {
   it('validates a nested block with another schema, positions relative to the document', () => {
     const { source } = parseVmConfig('plugins:\n  - name: disk\n    config:\n      path: 3\n', 'vm.yaml');
     const schema = z.strictObject({ path: z.string() });
-    const e = err(() => source.validate(schema, (source.value as { plugins: { config: unknown }[] }).plugins[0].config, ['plugins', 0, 'config']));
+    const e = err(() =>
+      source.validate(schema, (source.value as { plugins: { config: unknown }[] }).plugins[0].config, [
+        'plugins',
+        0,
+        'config',
+      ]),
+    );
     expect(e.where).to.deep.include({ line: 4, column: 13, key: 'plugins[0].config.path' });
   });
 
@@ -76,6 +90,8 @@ describe('config loading', () => {
       const e = err(() => loadVmConfig(path.join(dir, 'nope.yaml')));
       expect(e.kind).to.equal('Read');
       expect(e.message).to.contain('nope.yaml').and.contain('ENOENT');
-    } finally { fs.rmSync(dir, { recursive: true }); }
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
   });
 });

@@ -9,9 +9,14 @@ describe('config nesting bound', () => {
   it('counts flow collections and compact block indicators, not brackets inside scalars or comments', () => {
     const deep = '['.repeat(MAX_CONFIG_DEPTH) + ']'.repeat(MAX_CONFIG_DEPTH);
     expect(findExcessNesting(deep)).to.equal(undefined);
-    expect(findExcessNesting(`a: ${'['.repeat(MAX_CONFIG_DEPTH + 1)}`)).to.deep.equal({ offset: 3 + MAX_CONFIG_DEPTH, depth: MAX_CONFIG_DEPTH + 1 });
+    expect(findExcessNesting(`a: ${'['.repeat(MAX_CONFIG_DEPTH + 1)}`)).to.deep.equal({
+      offset: 3 + MAX_CONFIG_DEPTH,
+      depth: MAX_CONFIG_DEPTH + 1,
+    });
     expect(findExcessNesting(`${'- '.repeat(MAX_CONFIG_DEPTH + 1)}x`)?.depth).to.equal(MAX_CONFIG_DEPTH + 1);
-    expect(findExcessNesting(`${'- '.repeat(MAX_CONFIG_DEPTH)}x\n${'- '.repeat(MAX_CONFIG_DEPTH)}y`)).to.equal(undefined);
+    expect(findExcessNesting(`${'- '.repeat(MAX_CONFIG_DEPTH)}x\n${'- '.repeat(MAX_CONFIG_DEPTH)}y`)).to.equal(
+      undefined,
+    );
     const b = '['.repeat(200);
     const harmless = `a: '${b}'\nb: "${b}"\nc: x${b}\n# ${b}\nd: |\n  ${b}\ne: [1, {f: "]]]"}]\n`;
     expect(findExcessNesting(harmless)).to.equal(undefined);
@@ -19,7 +24,11 @@ describe('config nesting bound', () => {
 
   it('refuses a deeply nested config with a position, before parsing it', () => {
     let e: unknown;
-    try { parseVmConfig(`machine:\n  vcpus: ${'{a: '.repeat(1000)}`, 'vm.yaml'); } catch (err) { e = err; }
+    try {
+      parseVmConfig(`machine:\n  vcpus: ${'{a: '.repeat(1000)}`, 'vm.yaml');
+    } catch (err) {
+      e = err;
+    }
     expect(e).to.be.instanceOf(ConfigError);
     const ce = e as ConfigError;
     expect(ce.kind).to.equal('Syntax');
@@ -35,7 +44,9 @@ describe('config nesting bound', () => {
         try { m.ConfigSource.fromText(t, 'big.yaml'); console.log('parsed'); } catch (e) { console.log(e.message); }
       }
     });`;
-    const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr.slice(-500)).to.equal(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).to.have.length(3);

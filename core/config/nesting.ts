@@ -7,7 +7,10 @@ import { Lexer } from 'yaml';
 export const MAX_CONFIG_DEPTH = 64;
 
 /** Where the nesting first went too deep: a character offset in the text. */
-export interface NestingExcess { readonly offset: number; readonly depth: number }
+export interface NestingExcess {
+  readonly offset: number;
+  readonly depth: number;
+}
 
 const OPEN = new Set(['[', '{']);
 const CLOSE = new Set([']', '}']);
@@ -34,8 +37,9 @@ export function findExcessNesting(text: string, max = MAX_CONFIG_DEPTH): Nesting
   for (const tok of new Lexer().lex(text)) {
     if (isMarker(tok)) continue;
     if (OPEN.has(tok)) flow++;
-    else if (CLOSE.has(tok)) { if (flow > 0) flow--; }
-    else if (tok === '\n' || tok === '\r\n') compact = 0;
+    else if (CLOSE.has(tok)) {
+      if (flow > 0) flow--;
+    } else if (tok === '\n' || tok === '\r\n') compact = 0;
     else if (flow === 0 && COMPACT.has(tok)) compact++;
     if (flow + compact > max) return { offset, depth: flow + compact };
     offset += tok.length;

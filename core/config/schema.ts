@@ -1,14 +1,17 @@
 import { z } from 'zod';
 
 /** Sizes in YAML may be numbers of bytes or strings like '512M', '2G', '64K'. */
-export const Size = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+\s*[KMGT]i?B?$|^\d+$/i, 'a size like 512M or 2G')])
+export const Size = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+\s*[KMGT]i?B?$|^\d+$/i, 'a size like 512M or 2G')])
   .transform((v) => parseSize(v));
 
 export function parseSize(v: number | string): bigint {
   if (typeof v === 'number') return BigInt(v);
   const m = /^(\d+)\s*([KMGT]?)i?B?$/i.exec(v.trim());
   if (!m) throw new Error(`not a size: ${v}`);
-  const mult = { '': 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  const mult = { '': 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n }[
+    m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
+  ];
   return BigInt(m[1]) * mult;
 }
 
@@ -33,15 +36,17 @@ export const BootConfigSchema = z.strictObject({
   protocol: z.enum(['auto', 'bzimage', 'pvh']).default('auto'),
 });
 
-export const PluginEntrySchema = z.strictObject({
-  /** A plugin discovered in plugins/ or node_modules, by manifest name. */
-  name: z.string().optional(),
-  /** Or an explicit path to a folder holding a manifest (relative to the YAML file). */
-  path: z.string().optional(),
-  /** Instance name when the same plugin is listed more than once. */
-  id: z.string().optional(),
-  config: z.unknown().optional(),
-}).refine((p) => (p.name === undefined) !== (p.path === undefined), { message: 'give exactly one of name or path' });
+export const PluginEntrySchema = z
+  .strictObject({
+    /** A plugin discovered in plugins/ or node_modules, by manifest name. */
+    name: z.string().optional(),
+    /** Or an explicit path to a folder holding a manifest (relative to the YAML file). */
+    path: z.string().optional(),
+    /** Instance name when the same plugin is listed more than once. */
+    id: z.string().optional(),
+    config: z.unknown().optional(),
+  })
+  .refine((p) => (p.name === undefined) !== (p.path === undefined), { message: 'give exactly one of name or path' });
 
 export const VmConfigSchema = z.strictObject({
   machine: MachineConfigSchema.prefault({}),

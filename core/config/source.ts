@@ -22,11 +22,17 @@ export class ConfigSource {
   private baseOverride?: string;
 
   /** Directory relative paths in the config are resolved against. */
-  get baseDir(): string { return this.baseOverride ?? path.dirname(path.resolve(this.file)); }
+  get baseDir(): string {
+    return this.baseOverride ?? path.dirname(path.resolve(this.file));
+  }
 
   /** A config given as an object: serialised to YAML so errors still name keys and positions. */
   static fromObject(value: unknown, file = '<config>', baseDir?: string): ConfigSource {
-    const text = stringify(value ?? {}, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(v)) : v) as unknown);
+    const text = stringify(
+      value ?? {},
+      (_k, v) =>
+        (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(v)) : v) as unknown,
+    );
     const s = ConfigSource.fromText(text, file);
     s.baseOverride = baseDir ?? process.cwd();
     return s;
@@ -40,25 +46,38 @@ export class ConfigSource {
       if (st.size > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError('Read', `cannot read config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file }, { cause: err });
+      throw new ConfigError(
+        'Read',
+        `cannot read config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        { file },
+        { cause: err },
+      );
     }
     return ConfigSource.fromText(text, file);
   }
 
   static fromText(text: string, file = '<config>'): ConfigSource {
-    if (text.length > MAX_CONFIG_BYTES) throw new ConfigError('Read', `config larger than ${MAX_CONFIG_BYTES} bytes`, { file });
+    if (text.length > MAX_CONFIG_BYTES)
+      throw new ConfigError('Read', `config larger than ${MAX_CONFIG_BYTES} bytes`, { file });
     const lines = new LineCounter();
     const deep = findExcessNesting(text);
     if (deep) {
       const pos = lineColumn(text, deep.offset);
-      throw new ConfigError('Syntax', `YAML nested more than ${MAX_CONFIG_DEPTH} levels deep (a config needs a few); refused before parsing`,
-        { file, ...pos });
+      throw new ConfigError(
+        'Syntax',
+        `YAML nested more than ${MAX_CONFIG_DEPTH} levels deep (a config needs a few); refused before parsing`,
+        { file, ...pos },
+      );
     }
     const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
     const e = doc.errors[0];
     if (e) {
       const pos = lines.linePos(e.pos[0]);
-      throw new ConfigError('Syntax', `YAML syntax error: ${e.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
+      throw new ConfigError('Syntax', `YAML syntax error: ${e.message.split('\n')[0]}`, {
+        file,
+        line: pos.line,
+        column: pos.col,
+      });
     }
     let value: unknown;
     try {
@@ -113,7 +132,11 @@ export class ConfigSource {
 
   /** A ConfigError pointing at `keyPath` (for checks beyond the schema, e.g. plugin resolution). */
   error(keyPath: KeyPath, detail: string): ConfigError {
-    return new ConfigError('Invalid', detail, { file: this.file, ...this.position(keyPath), key: formatKey(keyPath) || undefined });
+    return new ConfigError('Invalid', detail, {
+      file: this.file,
+      ...this.position(keyPath),
+      key: formatKey(keyPath) || undefined,
+    });
   }
 }
 
@@ -121,7 +144,10 @@ export class ConfigSource {
 function lineColumn(text: string, offset: number): { line: number; column: number } {
   let line = 1;
   let start = 0;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) { line++; start = i + 1; }
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
   return { line, column: offset - start + 1 };
 }
 

@@ -12,8 +12,13 @@ export interface Device {
   destroy?(): void | Promise<void>;
 }
 
-export interface Resettable { reset(): void }
-export interface Pausable { pause(): void | Promise<void>; resume(): void | Promise<void> }
+export interface Resettable {
+  reset(): void;
+}
+export interface Pausable {
+  pause(): void | Promise<void>;
+  resume(): void | Promise<void>;
+}
 /** State is plain JSON-compatible data with a version, validated on restore (it may be hostile). */
 export interface Snapshottable {
   readonly stateVersion: number;
@@ -21,11 +26,13 @@ export interface Snapshottable {
   restore(state: unknown): void;
 }
 
-export const isResettable = (d: Device): d is Device & Resettable => typeof (d as Partial<Resettable>).reset === 'function';
+export const isResettable = (d: Device): d is Device & Resettable =>
+  typeof (d as Partial<Resettable>).reset === 'function';
 export const isPausable = (d: Device): d is Device & Pausable =>
   typeof (d as Partial<Pausable>).pause === 'function' && typeof (d as Partial<Pausable>).resume === 'function';
 export const isSnapshottable = (d: Device): d is Device & Snapshottable =>
-  typeof (d as Partial<Snapshottable>).snapshot === 'function' && typeof (d as Partial<Snapshottable>).restore === 'function';
+  typeof (d as Partial<Snapshottable>).snapshot === 'function' &&
+  typeof (d as Partial<Snapshottable>).restore === 'function';
 
 /** The VM's devices, in registration order. */
 export interface DeviceRegistry {

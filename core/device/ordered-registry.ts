@@ -6,10 +6,15 @@ export class OrderedDeviceRegistry implements DeviceRegistry {
   private readonly byId = new Map<string, Device>();
 
   add(device: Device): void {
-    if (this.byId.has(device.id)) throw new DeviceError('Duplicate', `a device with id '${device.id}' is already registered`, { id: device.id });
+    if (this.byId.has(device.id))
+      throw new DeviceError('Duplicate', `a device with id '${device.id}' is already registered`, { id: device.id });
     this.byId.set(device.id, device);
   }
 
-  get(id: string): Device | undefined { return this.byId.get(id); }
-  all(): readonly Device[] { return [...this.byId.values()]; }
+  get(id: string): Device | undefined {
+    return this.byId.get(id);
+  }
+  all(): readonly Device[] {
+    return [...this.byId.values()];
+  }
 }

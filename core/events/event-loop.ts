@@ -8,7 +8,11 @@ import type { Disposable } from '../bus/bus.js';
  */
 export interface EventLoop {
   /** Calls `cb` each time `fd` is readable (or writable, per `events`). */
-  watch(fd: number, events: { readable?: boolean; writable?: boolean }, cb: (ready: { readable: boolean; writable: boolean }) => void): Disposable;
+  watch(
+    fd: number,
+    events: { readable?: boolean; writable?: boolean },
+    cb: (ready: { readable: boolean; writable: boolean }) => void,
+  ): Disposable;
   setTimer(ms: number, cb: () => void, opts?: { repeat?: boolean }): Disposable;
   onError(cb: (err: unknown, where: string) => void): Disposable;
 }

@@ -17,8 +17,16 @@ export const CloseCb = koffi.proto('void tsvmm_uv_close_cb(void *handle)');
 
 export const uv = {
   defaultLoop: self.func('void *uv_default_loop()') as () => bigint,
-  pollInit: self.func('int uv_poll_init(void *loop, void *handle, int fd)') as (loop: bigint, handle: bigint, fd: number) => number,
-  pollStart: self.func('int uv_poll_start(void *handle, int events, void *cb)') as (handle: bigint, events: number, cb: bigint) => number,
+  pollInit: self.func('int uv_poll_init(void *loop, void *handle, int fd)') as (
+    loop: bigint,
+    handle: bigint,
+    fd: number,
+  ) => number,
+  pollStart: self.func('int uv_poll_start(void *handle, int events, void *cb)') as (
+    handle: bigint,
+    events: number,
+    cb: bigint,
+  ) => number,
   pollStop: self.func('int uv_poll_stop(void *handle)') as (handle: bigint) => number,
   close: self.func('void uv_close(void *handle, void *cb)') as (handle: bigint, cb: bigint) => void,
   strerror: self.func('const char *uv_strerror(int err)') as (err: number) => string,

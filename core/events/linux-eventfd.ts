@@ -11,7 +11,8 @@ export class LinuxEventFd implements EventFd {
 
   write(n: bigint = 1n): void {
     if (this.closed) throw new EventLoopError('EventFd', `eventfd ${this.fd} is closed`);
-    if (n <= 0n || n >= 0xffffffffffffffffn) throw new EventLoopError('EventFd', `eventfd value ${n} out of range`, { n });
+    if (n <= 0n || n >= 0xffffffffffffffffn)
+      throw new EventLoopError('EventFd', `eventfd value ${n} out of range`, { n });
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, n, true);
     for (;;) {

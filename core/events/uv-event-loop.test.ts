@@ -19,7 +19,10 @@ function awaitable(loop: UvEventLoop) {
     got.push(v);
     waiting?.(v);
   });
-  const next = () => new Promise<bigint>((r) => { waiting = r; });
+  const next = () =>
+    new Promise<bigint>((r) => {
+      waiting = r;
+    });
   return { e, w, got, next };
 }
 
@@ -28,10 +31,13 @@ describe('LinuxEventFd', () => {
     const e = new LinuxEventFdFactory().create();
     try {
       expect(e.read()).to.equal(0n);
-      e.write(2n); e.write();
+      e.write(2n);
+      e.write();
       expect(e.read()).to.equal(3n);
       expect(e.read()).to.equal(0n);
-    } finally { e.close(); }
+    } finally {
+      e.close();
+    }
     expect(() => e.read()).to.throw(EventLoopError);
     e.close();
   });
@@ -42,7 +48,9 @@ describe('LinuxEventFd', () => {
       expect(e.read()).to.equal(1n);
       expect(e.read()).to.equal(1n);
       expect(e.read()).to.equal(0n);
-    } finally { e.close(); }
+    } finally {
+      e.close();
+    }
   });
 });
 
@@ -68,34 +76,61 @@ describe('UvEventLoop', () => {
       }
       expect(got).to.deep.equal([5n, 1n]); // nothing after dispose
       expect(e.read()).to.equal(7n); // the write happened; nobody consumed it
-    } finally { w.dispose(); e.close(); control.w.dispose(); control.e.close(); }
+    } finally {
+      w.dispose();
+      e.close();
+      control.w.dispose();
+      control.e.close();
+    }
   });
 
   it('contains exceptions from callbacks and reports them', async () => {
     const loop = new UvEventLoop();
     const errs: string[] = [];
     let both!: () => void;
-    const reported = new Promise<void>((r) => { both = r; });
-    loop.onError((err, where) => { if (errs.push(`${where}:${(err as Error).message}`) === 2) both(); });
+    const reported = new Promise<void>((r) => {
+      both = r;
+    });
+    loop.onError((err, where) => {
+      if (errs.push(`${where}:${(err as Error).message}`) === 2) both();
+    });
     const e = new LinuxEventFdFactory().create();
-    const w = loop.watch(e.fd, { readable: true }, () => { e.read(); throw new Error('device bug'); });
-    loop.setTimer(1, () => { throw new Error('timer bug'); });
+    const w = loop.watch(e.fd, { readable: true }, () => {
+      e.read();
+      throw new Error('device bug');
+    });
+    loop.setTimer(1, () => {
+      throw new Error('timer bug');
+    });
     try {
       e.write();
       await reported;
       expect(errs).to.include(`watch fd ${e.fd}:device bug`);
       expect(errs).to.include('timer:timer bug');
-    } finally { w.dispose(); e.close(); }
+    } finally {
+      w.dispose();
+      e.close();
+    }
   });
 
   it('repeating timers run until disposed; loop.dispose stops everything', async () => {
     const loop = new UvEventLoop();
     let n = 0;
     let twice!: () => void;
-    const repeated = new Promise<void>((r) => { twice = r; });
-    loop.setTimer(1, () => { if (++n === 2) twice(); }, { repeat: true });
+    const repeated = new Promise<void>((r) => {
+      twice = r;
+    });
+    loop.setTimer(
+      1,
+      () => {
+        if (++n === 2) twice();
+      },
+      { repeat: true },
+    );
     const e = new LinuxEventFdFactory().create();
-    loop.watch(e.fd, { readable: true }, () => { e.read(); });
+    loop.watch(e.fd, { readable: true }, () => {
+      e.read();
+    });
     await repeated;
     expect(loop.activeCount).to.equal(2);
     loop.dispose();

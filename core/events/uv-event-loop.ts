@@ -2,10 +2,24 @@ import type { Disposable } from '../bus/bus.js';
 import type { Logger } from '../logger.js';
 import type { EventLoop } from './event-loop.js';
 import { EventLoopError } from './errors.js';
-import { addressOfPointer, allocHandle, CloseCb, freeHandle, PollCb, registerCallback, uv, UV_READABLE, UV_WRITABLE } from './libuv.js';
+import {
+  addressOfPointer,
+  allocHandle,
+  CloseCb,
+  freeHandle,
+  PollCb,
+  registerCallback,
+  uv,
+  UV_READABLE,
+  UV_WRITABLE,
+} from './libuv.js';
 
 type Ready = { readable: boolean; writable: boolean };
-interface Watch { fd: number; cb: (r: Ready) => void; loop: UvEventLoop }
+interface Watch {
+  fd: number;
+  cb: (r: Ready) => void;
+  loop: UvEventLoop;
+}
 
 /**
  * Handle address -> live watch. One poll callback and one close callback are registered
@@ -16,17 +30,31 @@ let pollCb: bigint | undefined;
 let closeCb: bigint | undefined;
 
 function callbacks(): { poll: bigint; close: bigint } {
-  pollCb ??= registerCallback(((handle: unknown, status: number, events: number) => {
-    const w = watches.get(addressOfPointer(handle));
-    if (!w) return;
-    if (status < 0) {
-      w.loop.report(new EventLoopError('Watch', `polling fd ${w.fd} failed: ${uv.strerror(status)}`, { fd: w.fd, status }), `watch fd ${w.fd}`);
-      return;
-    }
-    w.loop.invoke(() => w.cb({ readable: (events & UV_READABLE) !== 0, writable: (events & UV_WRITABLE) !== 0 }), `watch fd ${w.fd}`);
-  }) as never, PollCb);
+  pollCb ??= registerCallback(
+    ((handle: unknown, status: number, events: number) => {
+      const w = watches.get(addressOfPointer(handle));
+      if (!w) return;
+      if (status < 0) {
+        w.loop.report(
+          new EventLoopError('Watch', `polling fd ${w.fd} failed: ${uv.strerror(status)}`, { fd: w.fd, status }),
+          `watch fd ${w.fd}`,
+        );
+        return;
+      }
+      w.loop.invoke(
+        () => w.cb({ readable: (events & UV_READABLE) !== 0, writable: (events & UV_WRITABLE) !== 0 }),
+        `watch fd ${w.fd}`,
+      );
+    }) as never,
+    PollCb,
+  );
   // The handle's memory may only be freed once libuv calls back after uv_close.
-  closeCb ??= registerCallback(((handle: unknown) => { freeHandle(addressOfPointer(handle)); }) as never, CloseCb);
+  closeCb ??= registerCallback(
+    ((handle: unknown) => {
+      freeHandle(addressOfPointer(handle));
+    }) as never,
+    CloseCb,
+  );
   return { poll: pollCb, close: closeCb };
 }
 
@@ -80,26 +108,48 @@ export class UvEventLoop implements EventLoop {
   setTimer(ms: number, cb: () => void, opts?: { repeat?: boolean }): Disposable {
     if (this.disposed) throw new EventLoopError('Disposed', 'the event loop was disposed');
     const run = (): void => this.invoke(cb, 'timer');
-    const t = opts?.repeat ? setInterval(run, ms) : setTimeout(() => { this.live.delete(d); run(); }, ms);
-    const d: Disposable = { dispose: () => { clearTimeout(t); this.live.delete(d); } };
+    const t = opts?.repeat
+      ? setInterval(run, ms)
+      : setTimeout(() => {
+          this.live.delete(d);
+          run();
+        }, ms);
+    const d: Disposable = {
+      dispose: () => {
+        clearTimeout(t);
+        this.live.delete(d);
+      },
+    };
     this.live.add(d);
     return d;
   }
 
   onError(cb: (err: unknown, where: string) => void): Disposable {
     this.errorHandlers.add(cb);
-    return { dispose: () => { this.errorHandlers.delete(cb); } };
+    return {
+      dispose: () => {
+        this.errorHandlers.delete(cb);
+      },
+    };
   }
 
   /** Runs a callback, containing any exception. */
   invoke(fn: () => void, where: string): void {
-    try { fn(); } catch (err) { this.report(err, where); }
+    try {
+      fn();
+    } catch (err) {
+      this.report(err, where);
+    }
   }
 
   report(err: unknown, where: string): void {
     this.logger?.error({ err, where }, `event callback failed (${where})`);
     for (const h of this.errorHandlers) {
-      try { h(err, where); } catch { /* a failing error handler is ignored */ }
+      try {
+        h(err, where);
+      } catch {
+        /* a failing error handler is ignored */
+      }
     }
   }
 
@@ -109,5 +159,7 @@ export class UvEventLoop implements EventLoop {
     for (const d of [...this.live]) d.dispose();
   }
 
-  get activeCount(): number { return this.live.size; }
+  get activeCount(): number {
+    return this.live.size;
+  }
 }

@@ -25,7 +25,15 @@ export interface MemorySlot {
 
 /** One reason a vCPU stopped running guest code. Data views alias the hypervisor's shared run area. */
 export type VcpuExit =
-  | { kind: 'io'; space: 'pio'; direction: 'in' | 'out'; port: number; size: 1 | 2 | 4; count: number; data: Uint8Array }
+  | {
+      kind: 'io';
+      space: 'pio';
+      direction: 'in' | 'out';
+      port: number;
+      size: 1 | 2 | 4;
+      count: number;
+      data: Uint8Array;
+    }
   | { kind: 'mmio'; address: bigint; isWrite: boolean; data: Uint8Array }
   | { kind: 'hlt' }
   | { kind: 'shutdown' }
@@ -66,7 +74,9 @@ export interface Vcpu {
 }
 
 /** An eventfd the hypervisor signals (ioeventfd) or that signals the hypervisor (irqfd). */
-export interface EventFdLike { readonly fd: number }
+export interface EventFdLike {
+  readonly fd: number;
+}
 
 export interface IoEventRegistration {
   space: AddressSpace;

@@ -1,43 +1,93 @@
 /** x86_64 vCPU state as plain data, independent of any hypervisor's struct layout. */
 
 export interface X86Regs {
-  rax: bigint; rbx: bigint; rcx: bigint; rdx: bigint;
-  rsi: bigint; rdi: bigint; rsp: bigint; rbp: bigint;
-  r8: bigint; r9: bigint; r10: bigint; r11: bigint;
-  r12: bigint; r13: bigint; r14: bigint; r15: bigint;
-  rip: bigint; rflags: bigint;
+  rax: bigint;
+  rbx: bigint;
+  rcx: bigint;
+  rdx: bigint;
+  rsi: bigint;
+  rdi: bigint;
+  rsp: bigint;
+  rbp: bigint;
+  r8: bigint;
+  r9: bigint;
+  r10: bigint;
+  r11: bigint;
+  r12: bigint;
+  r13: bigint;
+  r14: bigint;
+  r15: bigint;
+  rip: bigint;
+  rflags: bigint;
 }
 
 export interface X86Segment {
-  base: bigint; limit: number; selector: number;
-  type: number; present: number; dpl: number; db: number; s: number; l: number; g: number; avl: number;
+  base: bigint;
+  limit: number;
+  selector: number;
+  type: number;
+  present: number;
+  dpl: number;
+  db: number;
+  s: number;
+  l: number;
+  g: number;
+  avl: number;
   unusable: number;
 }
 
-export interface X86DescriptorTable { base: bigint; limit: number }
+export interface X86DescriptorTable {
+  base: bigint;
+  limit: number;
+}
 
 export interface X86Sregs {
-  cs: X86Segment; ds: X86Segment; es: X86Segment; fs: X86Segment; gs: X86Segment; ss: X86Segment;
-  tr: X86Segment; ldt: X86Segment;
-  gdt: X86DescriptorTable; idt: X86DescriptorTable;
-  cr0: bigint; cr2: bigint; cr3: bigint; cr4: bigint; cr8: bigint;
-  efer: bigint; apicBase: bigint;
+  cs: X86Segment;
+  ds: X86Segment;
+  es: X86Segment;
+  fs: X86Segment;
+  gs: X86Segment;
+  ss: X86Segment;
+  tr: X86Segment;
+  ldt: X86Segment;
+  gdt: X86DescriptorTable;
+  idt: X86DescriptorTable;
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  cr8: bigint;
+  efer: bigint;
+  apicBase: bigint;
   /** Bitmap of pending external interrupts (4 x u64). */
   interruptBitmap: [bigint, bigint, bigint, bigint];
 }
 
 export interface X86Fpu {
   fpr: Uint8Array; // 8 x 16 bytes
-  fcw: number; fsw: number; ftwx: number; lastOpcode: number; lastIp: bigint; lastDp: bigint;
+  fcw: number;
+  fsw: number;
+  ftwx: number;
+  lastOpcode: number;
+  lastIp: bigint;
+  lastDp: bigint;
   xmm: Uint8Array; // 16 x 16 bytes
   mxcsr: number;
 }
 
 export interface CpuidEntry {
-  function: number; index: number; flags: number;
-  eax: number; ebx: number; ecx: number; edx: number;
+  function: number;
+  index: number;
+  flags: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
 }
 
-export interface MsrEntry { index: number; data: bigint }
+export interface MsrEntry {
+  index: number;
+  data: bigint;
+}
 
 export type MpState = 'runnable' | 'uninitialized' | 'init-received' | 'halted' | 'sipi-received' | 'stopped';

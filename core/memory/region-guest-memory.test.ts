@@ -11,7 +11,9 @@ import { BackendGuestMemoryFactory } from './factory.js';
 const A = (v: bigint | number) => GuestAddress.of(v);
 
 function expectMemErr(fn: () => unknown, kind: string): void {
-  try { fn(); } catch (e) {
+  try {
+    fn();
+  } catch (e) {
     expect(e).to.be.instanceOf(GuestMemoryError);
     expect((e as GuestMemoryError).kind).to.equal(kind);
     return;
@@ -21,8 +23,15 @@ function expectMemErr(fn: () => unknown, kind: string): void {
 
 describe('RegionGuestMemory', () => {
   // [0x1000, 0x2000) + [0x2000, 0x3000) adjacent, hole, [0x5000, 0x6000)
-  const mk = () => createHeapMemory({ backend: 'heap', regions: [
-    { start: 0x1000n, size: 0x1000n }, { start: 0x2000n, size: 0x1000n }, { start: 0x5000n, size: 0x1000n }] });
+  const mk = () =>
+    createHeapMemory({
+      backend: 'heap',
+      regions: [
+        { start: 0x1000n, size: 0x1000n },
+        { start: 0x2000n, size: 0x1000n },
+        { start: 0x5000n, size: 0x1000n },
+      ],
+    });
 
   it('reports size and finds regions', () => {
     const m = mk();
@@ -93,7 +102,13 @@ describe('RegionGuestMemory', () => {
 
   it('handles addresses near 2^64 without wrapping', () => {
     const top = U64_MAX - 0xfffn; // last page of the address space
-    const m = createHeapMemory({ backend: 'heap', regions: [{ start: 0n, size: 0x1000n }, { start: top, size: 0x1000n }] });
+    const m = createHeapMemory({
+      backend: 'heap',
+      regions: [
+        { start: 0n, size: 0x1000n },
+        { start: top, size: 0x1000n },
+      ],
+    });
     m.writeU64(A(U64_MAX - 7n), 0x1122334455667788n);
     expect(m.readU64(A(U64_MAX - 7n))).to.equal(0x1122334455667788n);
     expect(m.isValidRange(A(U64_MAX), 1)).to.equal(true);
@@ -108,7 +123,12 @@ describe('RegionGuestMemory', () => {
 
   it('layouts: reads and writes named fields, rejects fields outside the struct', () => {
     const m = mk();
-    const L = { a: { offset: 0, type: 'u8' }, b: { offset: 2, type: 'u16' }, c: { offset: 4, type: 'u32' }, d: { offset: 8, type: 'u64' } } as const;
+    const L = {
+      a: { offset: 0, type: 'u8' },
+      b: { offset: 2, type: 'u16' },
+      c: { offset: 4, type: 'u32' },
+      d: { offset: 8, type: 'u64' },
+    } as const;
     m.writeLayout(A(0x1ff8), L, 16, { a: 1, b: 0x203, c: 0x4050607, d: 0x1020304050607080n });
     expect(m.readLayout(A(0x1ff8), L, 16)).to.deep.equal({ a: 1, b: 0x203, c: 0x4050607, d: 0x1020304050607080n });
     m.writeLayout(A(0x1ff8), L, 16, { b: 9 });
@@ -125,7 +145,17 @@ describe('RegionGuestMemory', () => {
   });
 
   it('rejects overlapping regions', () => {
-    expectMemErr(() => createHeapMemory({ backend: 'heap', regions: [{ start: 0n, size: 0x100n }, { start: 0x80n, size: 0x100n }] }), 'InvalidRange');
+    expectMemErr(
+      () =>
+        createHeapMemory({
+          backend: 'heap',
+          regions: [
+            { start: 0n, size: 0x100n },
+            { start: 0x80n, size: 0x100n },
+          ],
+        }),
+      'InvalidRange',
+    );
   });
 
   it('close() makes later accesses throw', () => {
@@ -149,13 +179,20 @@ describe('RegionGuestMemory', () => {
       expect(m.writeToFile(fd, A(0x1ff8), 16, 16)).to.equal(16);
       fs.closeSync(fd);
       expect([...fs.readFileSync(f).subarray(16)]).to.deep.equal([...Array(16).keys()]);
-    } finally { fs.rmSync(dir, { recursive: true }); }
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
   });
 });
 
 describe('GuestMemory backends', () => {
   const factory = new BackendGuestMemoryFactory();
-  const layout = { regions: [{ start: 0n, size: 0x10000n }, { start: 0x10000n, size: 0x10000n }] };
+  const layout = {
+    regions: [
+      { start: 0n, size: 0x10000n },
+      { start: 0x10000n, size: 0x10000n },
+    ],
+  };
 
   for (const backend of ['anonymous', 'memfd', 'file'] as const) {
     it(`${backend}: maps, has host addresses, pread/pwrite through them`, () => {
@@ -179,12 +216,17 @@ describe('GuestMemory backends', () => {
         if (backend === 'file') expect(fs.statSync(path.join(dir, 'ram')).size).to.equal(0x20000);
         m.close();
         expectMemErr(() => m.readU8(A(0)), 'Closed');
-      } finally { fs.rmSync(dir, { recursive: true }); }
+      } finally {
+        fs.rmSync(dir, { recursive: true });
+      }
     });
   }
 
   it('mmap backends reject unaligned regions; file needs a path', () => {
-    expectMemErr(() => factory.create({ backend: 'anonymous', regions: [{ start: 0x10n, size: 0x1000n }] }), 'InvalidRange');
+    expectMemErr(
+      () => factory.create({ backend: 'anonymous', regions: [{ start: 0x10n, size: 0x1000n }] }),
+      'InvalidRange',
+    );
     expectMemErr(() => factory.create({ backend: 'file', regions: [{ start: 0n, size: 0x1000n }] }), 'Backend');
   });
 });

@@ -18,7 +18,12 @@ function checkLength(length: number | bigint, what: string): bigint {
 }
 
 /** One piece of an access: a region and the byte range inside its view. */
-interface Piece { region: GuestMemoryRegion; index: number; offset: number; length: number }
+interface Piece {
+  region: GuestMemoryRegion;
+  index: number;
+  offset: number;
+  length: number;
+}
 
 /**
  * Guest memory made of non-overlapping regions, sorted by address. Accesses may
@@ -32,12 +37,17 @@ export class RegionGuestMemory implements GuestMemory {
   private readonly views: DataView[];
   private closed = false;
 
-  constructor(regions: readonly GuestMemoryRegion[], private readonly release: () => void = () => {}) {
+  constructor(
+    regions: readonly GuestMemoryRegion[],
+    private readonly release: () => void = () => {},
+  ) {
     const sorted = [...regions].sort((a, b) => (a.range.start.value < b.range.start.value ? -1 : 1));
     for (let i = 0; i < sorted.length; i++) {
       const r = sorted[i];
       if (BigInt(r.bytes.length) !== r.range.length) {
-        throw new GuestMemoryError('Backend', `region ${r.range} has a view of ${r.bytes.length} bytes`, { range: r.range.toString() });
+        throw new GuestMemoryError('Backend', `region ${r.range} has a view of ${r.bytes.length} bytes`, {
+          range: r.range.toString(),
+        });
       }
       if (i > 0 && sorted[i - 1].range.overlaps(r.range)) {
         throw new GuestMemoryError('InvalidRange', `regions ${sorted[i - 1].range} and ${r.range} overlap`);
@@ -49,7 +59,8 @@ export class RegionGuestMemory implements GuestMemory {
   }
 
   private indexOf(addr: bigint): number {
-    let lo = 0, hi = this.regions.length - 1;
+    let lo = 0,
+      hi = this.regions.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const r = this.regions[mid].range;
@@ -70,7 +81,9 @@ export class RegionGuestMemory implements GuestMemory {
     if (this.closed) return 'guest memory is closed';
     if (length === 0n) {
       // An empty access is valid at any address inside guest memory or at a region's end.
-      return this.indexOf(addr) >= 0 || this.regions.some((r) => r.range.end === addr) ? [] : `${hex(addr)} is not in guest memory`;
+      return this.indexOf(addr) >= 0 || this.regions.some((r) => r.range.end === addr)
+        ? []
+        : `${hex(addr)} is not in guest memory`;
     }
     let i = this.indexOf(addr);
     if (i < 0) return `${hex(addr)} is not in guest memory`;
@@ -100,14 +113,22 @@ export class RegionGuestMemory implements GuestMemory {
     }
     if (forWrite) {
       const ro = p.find((x) => x.region.readOnly);
-      if (ro) throw new GuestMemoryError('ReadOnly', `${what}: ${ro.region.range} is read-only`, { addr: addr.value, length: len });
+      if (ro)
+        throw new GuestMemoryError('ReadOnly', `${what}: ${ro.region.range} is read-only`, {
+          addr: addr.value,
+          length: len,
+        });
     }
     return p;
   }
 
   isValidRange(addr: GuestAddress, length: number | bigint): boolean {
     let len: bigint;
-    try { len = checkLength(length, 'isValidRange'); } catch { return false; }
+    try {
+      len = checkLength(length, 'isValidRange');
+    } catch {
+      return false;
+    }
     return typeof this.plan(addr.value, len) !== 'string';
   }
 
@@ -147,22 +168,36 @@ export class RegionGuestMemory implements GuestMemory {
     const p = this.pieces(addr, length, 'slice', access === 'write');
     if (p.length === 0) return new Uint8Array(0);
     if (p.length > 1) {
-      throw new GuestMemoryError('NotContiguous', `slice: [${addr}, +${length}) crosses a region boundary; use slices()`, { addr: addr.value, length });
+      throw new GuestMemoryError(
+        'NotContiguous',
+        `slice: [${addr}, +${length}) crosses a region boundary; use slices()`,
+        { addr: addr.value, length },
+      );
     }
     return p[0].region.bytes.subarray(p[0].offset, p[0].offset + p[0].length);
   }
 
   slices(addr: GuestAddress, length: number, access: MemoryAccess = 'read'): Uint8Array[] {
-    return this.pieces(addr, length, 'slices', access === 'write').map((p) => p.region.bytes.subarray(p.offset, p.offset + p.length));
+    return this.pieces(addr, length, 'slices', access === 'write').map((p) =>
+      p.region.bytes.subarray(p.offset, p.offset + p.length),
+    );
   }
 
   /** DataView + offset when [addr, addr+width) lies in one region; else undefined (spanning, slow path). */
-  private int(addr: GuestAddress, width: number, what: string, forWrite: boolean): { dv: DataView; off: number } | undefined {
+  private int(
+    addr: GuestAddress,
+    width: number,
+    what: string,
+    forWrite: boolean,
+  ): { dv: DataView; off: number } | undefined {
     const p = this.pieces(addr, width, what, forWrite);
     return p.length === 1 ? { dv: this.views[p[0].index], off: p[0].offset } : undefined;
   }
 
-  readU8(addr: GuestAddress): number { const x = this.int(addr, 1, 'readU8', false)!; return x.dv.getUint8(x.off); }
+  readU8(addr: GuestAddress): number {
+    const x = this.int(addr, 1, 'readU8', false)!;
+    return x.dv.getUint8(x.off);
+  }
   readU16(addr: GuestAddress): number {
     const x = this.int(addr, 2, 'readU16', false);
     return x ? x.dv.getUint16(x.off, true) : new DataView(this.read(addr, 2).buffer).getUint16(0, true);
@@ -176,18 +211,24 @@ export class RegionGuestMemory implements GuestMemory {
     return x ? x.dv.getBigUint64(x.off, true) : new DataView(this.read(addr, 8).buffer).getBigUint64(0, true);
   }
 
-  writeU8(addr: GuestAddress, v: number): void { const x = this.int(addr, 1, 'writeU8', true)!; x.dv.setUint8(x.off, v); }
+  writeU8(addr: GuestAddress, v: number): void {
+    const x = this.int(addr, 1, 'writeU8', true)!;
+    x.dv.setUint8(x.off, v);
+  }
   writeU16(addr: GuestAddress, v: number): void {
     const x = this.int(addr, 2, 'writeU16', true);
-    if (x) x.dv.setUint16(x.off, v, true); else this.write(addr, leBytes(2, BigInt(v & 0xffff)));
+    if (x) x.dv.setUint16(x.off, v, true);
+    else this.write(addr, leBytes(2, BigInt(v & 0xffff)));
   }
   writeU32(addr: GuestAddress, v: number): void {
     const x = this.int(addr, 4, 'writeU32', true);
-    if (x) x.dv.setUint32(x.off, v, true); else this.write(addr, leBytes(4, BigInt(v >>> 0)));
+    if (x) x.dv.setUint32(x.off, v, true);
+    else this.write(addr, leBytes(4, BigInt(v >>> 0)));
   }
   writeU64(addr: GuestAddress, v: bigint): void {
     const x = this.int(addr, 8, 'writeU64', true);
-    if (x) x.dv.setBigUint64(x.off, v, true); else this.write(addr, leBytes(8, BigInt.asUintN(64, v)));
+    if (x) x.dv.setBigUint64(x.off, v, true);
+    else this.write(addr, leBytes(8, BigInt.asUintN(64, v)));
   }
 
   readLayout<L extends Layout>(addr: GuestAddress, layout: L, size: number): LayoutValues<L> {
@@ -208,10 +249,18 @@ export class RegionGuestMemory implements GuestMemory {
       if (v === undefined) continue;
       const a = addr.add(f.offset);
       switch (f.type) {
-        case 'u8': this.writeU8(a, Number(v)); break;
-        case 'u16': this.writeU16(a, Number(v)); break;
-        case 'u32': this.writeU32(a, Number(v)); break;
-        case 'u64': this.writeU64(a, BigInt(v as bigint)); break;
+        case 'u8':
+          this.writeU8(a, Number(v));
+          break;
+        case 'u16':
+          this.writeU16(a, Number(v));
+          break;
+        case 'u32':
+          this.writeU32(a, Number(v));
+          break;
+        case 'u64':
+          this.writeU64(a, BigInt(v as bigint));
+          break;
       }
     }
   }
@@ -229,7 +278,14 @@ export class RegionGuestMemory implements GuestMemory {
    * region has a host address; through the region's view for the heap backend.
    * Stops early at end of file (short read) and returns the bytes transferred.
    */
-  private fileIo(what: string, fd: number, addr: GuestAddress, length: number, position: bigint, intoGuest: boolean): number {
+  private fileIo(
+    what: string,
+    fd: number,
+    addr: GuestAddress,
+    length: number,
+    position: bigint,
+    intoGuest: boolean,
+  ): number {
     if (position < 0n) throw new GuestMemoryError('Io', `${what}: negative file position ${position}`, { position });
     let done = 0;
     for (const p of this.pieces(addr, length, what, intoGuest)) {
@@ -247,14 +303,26 @@ export class RegionGuestMemory implements GuestMemory {
           if (n < 0) {
             const e = errno();
             if (e === ERRNO.EINTR) continue;
-            throw new GuestMemoryError('Io', `${what}: ${new NativeError(intoGuest ? 'pread' : 'pwrite', e).message}`, { fd, addr: addr.value, length }, { cause: new NativeError(intoGuest ? 'pread' : 'pwrite', e) });
+            throw new GuestMemoryError(
+              'Io',
+              `${what}: ${new NativeError(intoGuest ? 'pread' : 'pwrite', e).message}`,
+              { fd, addr: addr.value, length },
+              { cause: new NativeError(intoGuest ? 'pread' : 'pwrite', e) },
+            );
           }
         } else {
           const view = p.region.bytes.subarray(p.offset + pieceDone, p.offset + p.length);
           try {
-            n = intoGuest ? fs.readSync(fd, view, 0, view.length, pos) : fs.writeSync(fd, view, 0, view.length, Number(pos));
+            n = intoGuest
+              ? fs.readSync(fd, view, 0, view.length, pos)
+              : fs.writeSync(fd, view, 0, view.length, Number(pos));
           } catch (err) {
-            throw new GuestMemoryError('Io', `${what}: ${(err as Error).message}`, { fd, addr: addr.value, length }, { cause: err });
+            throw new GuestMemoryError(
+              'Io',
+              `${what}: ${(err as Error).message}`,
+              { fd, addr: addr.value, length },
+              { cause: err },
+            );
           }
         }
         if (n === 0) return done; // end of file
@@ -271,34 +339,54 @@ export class RegionGuestMemory implements GuestMemory {
     this.release();
   }
 
-  get isClosed(): boolean { return this.closed; }
+  get isClosed(): boolean {
+    return this.closed;
+  }
 }
 
 function leBytes(n: number, v: bigint): Uint8Array {
   const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) { b[i] = Number(v & 0xffn); v >>= 8n; }
+  for (let i = 0; i < n; i++) {
+    b[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
   return b;
 }
 
 function checkLayout(layout: Layout, size: number): void {
-  if (!Number.isSafeInteger(size) || size < 0) throw new GuestMemoryError('Layout', `layout size ${size} is invalid`, { size });
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new GuestMemoryError('Layout', `layout size ${size} is invalid`, { size });
   for (const [k, f] of Object.entries(layout)) {
     if (!Number.isSafeInteger(f.offset) || f.offset < 0 || f.offset + WIDTH[f.type] > size) {
-      throw new GuestMemoryError('Layout', `layout field '${k}' (${f.type} at ${f.offset}) does not fit in ${size} bytes`, { field: k });
+      throw new GuestMemoryError(
+        'Layout',
+        `layout field '${k}' (${f.type} at ${f.offset}) does not fit in ${size} bytes`,
+        { field: k },
+      );
     }
   }
 }
 
 function getField(dv: DataView, off: number, t: FieldType): number | bigint {
   switch (t) {
-    case 'u8': return dv.getUint8(off);
-    case 'u16': return dv.getUint16(off, true);
-    case 'u32': return dv.getUint32(off, true);
-    case 'u64': return dv.getBigUint64(off, true);
+    case 'u8':
+      return dv.getUint8(off);
+    case 'u16':
+      return dv.getUint16(off, true);
+    case 'u32':
+      return dv.getUint32(off, true);
+    case 'u64':
+      return dv.getBigUint64(off, true);
   }
 }
 
 /** Helper for backends: builds a region record. */
-export function makeRegion(start: bigint, bytes: Uint8Array, hostAddress: bigint, backing: GuestMemoryRegion['backing'], readOnly = false): GuestMemoryRegion {
+export function makeRegion(
+  start: bigint,
+  bytes: Uint8Array,
+  hostAddress: bigint,
+  backing: GuestMemoryRegion['backing'],
+  readOnly = false,
+): GuestMemoryRegion {
   return { range: GuestRange.of(start, bytes.length), hostAddress, bytes, backing, readOnly };
 }

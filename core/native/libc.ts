@@ -11,16 +11,18 @@ import { VmmError } from '../errors.js';
  *    pointer (Buffer / typed array, passed by address) and one taking an integer.
  */
 export class NativeError extends VmmError<'Syscall'> {
-  constructor(readonly call: string, readonly errno: number, detail = '') {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    detail = '',
+  ) {
     super('Syscall', `${call} failed: ${errnoName(errno)} (${errno})${detail ? `: ${detail}` : ''}`, { call, errno });
   }
 }
 
 const lib = koffi.load('libc.so.6');
 
-const errnoNames: Record<number, string> = Object.fromEntries(
-  Object.entries(koffi.os.errno).map(([k, v]) => [v, k]),
-);
+const errnoNames: Record<number, string> = Object.fromEntries(Object.entries(koffi.os.errno).map(([k, v]) => [v, k]));
 export const errnoName = (e: number): string => errnoNames[e] ?? `errno ${e}`;
 export const ERRNO = koffi.os.errno as Record<string, number>;
 
@@ -56,13 +58,30 @@ export const c = {
 };
 
 export const MAP_FAILED = 0xffffffffffffffffn;
-export const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
-export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_HUGETLB = 0x40000;
-export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000,
-  O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, O_DIRECT = 0o40000;
-export const EFD_SEMAPHORE = 1, EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
+export const PROT_READ = 1,
+  PROT_WRITE = 2,
+  PROT_EXEC = 4;
+export const MAP_SHARED = 0x01,
+  MAP_PRIVATE = 0x02,
+  MAP_ANONYMOUS = 0x20,
+  MAP_NORESERVE = 0x4000,
+  MAP_HUGETLB = 0x40000;
+export const O_RDONLY = 0,
+  O_WRONLY = 1,
+  O_RDWR = 2,
+  O_CREAT = 0o100,
+  O_EXCL = 0o200,
+  O_TRUNC = 0o1000,
+  O_NONBLOCK = 0o4000,
+  O_CLOEXEC = 0o2000000,
+  O_DIRECT = 0o40000;
+export const EFD_SEMAPHORE = 1,
+  EFD_NONBLOCK = 0o4000,
+  EFD_CLOEXEC = 0o2000000;
 export const MFD_CLOEXEC = 1;
-export const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2, FALLOC_FL_ZERO_RANGE = 0x10;
+export const FALLOC_FL_KEEP_SIZE = 1,
+  FALLOC_FL_PUNCH_HOLE = 2,
+  FALLOC_FL_ZERO_RANGE = 0x10;
 export const SYS_gettid = 186;
 
 export const errno = (): number => koffi.errno();

@@ -6,14 +6,20 @@ import { PlatformError } from './errors.js';
 export class CmdlineBuilder implements KernelCmdline {
   private readonly parts: string[] = [];
 
-  constructor(base = '', private readonly max: number = X86Layout.CMDLINE_MAX) {
+  constructor(
+    base = '',
+    private readonly max: number = X86Layout.CMDLINE_MAX,
+  ) {
     if (base.trim()) this.append(base);
   }
 
   append(fragment: string): void {
     const f = fragment.trim();
     if (!f) return;
-    if (/[\0\n\r]/.test(f)) throw new PlatformError('Invalid', `kernel command line fragment ${JSON.stringify(f)} has a NUL or newline`, { fragment: f });
+    if (/[\0\n\r]/.test(f))
+      throw new PlatformError('Invalid', `kernel command line fragment ${JSON.stringify(f)} has a NUL or newline`, {
+        fragment: f,
+      });
     const next = [...this.parts, f].join(' ');
     if (Buffer.byteLength(next) + 1 > this.max) {
       throw new PlatformError('Exhausted', `kernel command line would exceed ${this.max - 1} bytes`, { fragment: f });
@@ -21,5 +27,7 @@ export class CmdlineBuilder implements KernelCmdline {
     this.parts.push(f);
   }
 
-  toString(): string { return this.parts.join(' '); }
+  toString(): string {
+    return this.parts.join(' ');
+  }
 }

@@ -16,19 +16,32 @@ export class GsiAllocator implements IrqAllocator {
 
   allocate(owner = 'device'): number {
     for (let irq = this.first; irq <= this.last; irq++) {
-      if (!this.owners.has(irq)) { this.owners.set(irq, owner); return irq; }
+      if (!this.owners.has(irq)) {
+        this.owners.set(irq, owner);
+        return irq;
+      }
     }
-    throw new PlatformError('Exhausted', `no free interrupt line in ${this.first}..${this.last} for '${owner}'`, { owner });
+    throw new PlatformError('Exhausted', `no free interrupt line in ${this.first}..${this.last} for '${owner}'`, {
+      owner,
+    });
   }
 
   claim(irq: number, owner: string): number {
-    if (!Number.isInteger(irq) || irq < 0 || irq > 255) throw new PlatformError('Invalid', `'${owner}' claims invalid interrupt line ${irq}`, { irq, owner });
+    if (!Number.isInteger(irq) || irq < 0 || irq > 255)
+      throw new PlatformError('Invalid', `'${owner}' claims invalid interrupt line ${irq}`, { irq, owner });
     const by = this.owners.get(irq);
-    if (by !== undefined) throw new PlatformError('Taken', `interrupt line ${irq} wanted by '${owner}' is already used by '${by}'`, { irq, owner, by });
+    if (by !== undefined)
+      throw new PlatformError('Taken', `interrupt line ${irq} wanted by '${owner}' is already used by '${by}'`, {
+        irq,
+        owner,
+        by,
+      });
     this.owners.set(irq, owner);
     return irq;
   }
 
   /** Who holds which line, for diagnostics. */
-  assignments(): ReadonlyMap<number, string> { return this.owners; }
+  assignments(): ReadonlyMap<number, string> {
+    return this.owners;
+  }
 }

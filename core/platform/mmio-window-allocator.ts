@@ -8,16 +8,25 @@ export class MmioWindowAllocator implements MmioAllocator {
   private next: bigint;
   private readonly given: { range: GuestRange; owner: string }[] = [];
 
-  constructor(private readonly start: bigint = X86Layout.MMIO_ALLOC_START, private readonly end: bigint = X86Layout.MMIO32_END) {
+  constructor(
+    private readonly start: bigint = X86Layout.MMIO_ALLOC_START,
+    private readonly end: bigint = X86Layout.MMIO32_END,
+  ) {
     this.next = start;
   }
 
   allocate(size: bigint, align: bigint, owner: string): GuestRange {
-    if (size <= 0n) throw new PlatformError('Invalid', `'${owner}' asks for an MMIO window of ${size} bytes`, { owner });
-    if (align <= 0n || (align & (align - 1n)) !== 0n) throw new PlatformError('Invalid', `'${owner}': alignment ${align} is not a power of two`, { owner });
+    if (size <= 0n)
+      throw new PlatformError('Invalid', `'${owner}' asks for an MMIO window of ${size} bytes`, { owner });
+    if (align <= 0n || (align & (align - 1n)) !== 0n)
+      throw new PlatformError('Invalid', `'${owner}': alignment ${align} is not a power of two`, { owner });
     const base = (this.next + align - 1n) & ~(align - 1n);
     if (base + size > this.end) {
-      throw new PlatformError('Exhausted', `no room for a 0x${size.toString(16)}-byte MMIO window for '${owner}' below 0x${this.end.toString(16)}`, { owner });
+      throw new PlatformError(
+        'Exhausted',
+        `no room for a 0x${size.toString(16)}-byte MMIO window for '${owner}' below 0x${this.end.toString(16)}`,
+        { owner },
+      );
     }
     this.next = base + size;
     const range = GuestRange.of(base, size);
@@ -25,5 +34,7 @@ export class MmioWindowAllocator implements MmioAllocator {
     return range;
   }
 
-  allocations(): readonly { range: GuestRange; owner: string }[] { return this.given; }
+  allocations(): readonly { range: GuestRange; owner: string }[] {
+    return this.given;
+  }
 }

@@ -26,8 +26,15 @@ export class PlatformDeviceList implements PlatformDevices {
   add(info: PlatformDeviceInfo): Disposable {
     if (this.items.some((d) => d.id === info.id)) throw new Error(`platform device '${info.id}' is already listed`);
     this.items.push(info);
-    return { dispose: () => { const i = this.items.indexOf(info); if (i >= 0) this.items.splice(i, 1); } };
+    return {
+      dispose: () => {
+        const i = this.items.indexOf(info);
+        if (i >= 0) this.items.splice(i, 1);
+      },
+    };
   }
 
-  list(): readonly PlatformDeviceInfo[] { return [...this.items]; }
+  list(): readonly PlatformDeviceInfo[] {
+    return [...this.items];
+  }
 }

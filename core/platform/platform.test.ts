@@ -14,7 +14,12 @@ describe('platform resources', () => {
     expect(a.allocate()).to.equal(7);
     expect(a.allocate()).to.equal(9); // 8 is the RTC
     expect(() => a.claim(7, 'serial')).to.throw(PlatformError, /already used/);
-    const all = []; try { for (;;) all.push(a.allocate()); } catch (e) { expect(e).to.be.instanceOf(PlatformError); }
+    const all = [];
+    try {
+      for (;;) all.push(a.allocate());
+    } catch (e) {
+      expect(e).to.be.instanceOf(PlatformError);
+    }
     expect(all.at(-1)).to.equal(23);
   });
 
@@ -38,6 +43,9 @@ describe('platform resources', () => {
 
   it('x86RamRegions splits around the MMIO hole', () => {
     expect(x86RamRegions(256n << 20n)).to.deep.equal([{ start: 0n, size: 256n << 20n }]);
-    expect(x86RamRegions(4n << 30n)).to.deep.equal([{ start: 0n, size: 3n << 30n }, { start: 4n << 30n, size: 1n << 30n }]);
+    expect(x86RamRegions(4n << 30n)).to.deep.equal([
+      { start: 0n, size: 3n << 30n },
+      { start: 4n << 30n, size: 1n << 30n },
+    ]);
   });
 });

@@ -26,15 +26,29 @@ export interface DiscoveryOptions {
   onBroken?: (err: PluginError) => void;
 }
 
-function fromManifest(manifest: PluginManifest, manifestPath: string, source: DiscoveredPlugin['source']): DiscoveredPlugin {
+function fromManifest(
+  manifest: PluginManifest,
+  manifestPath: string,
+  source: DiscoveredPlugin['source'],
+): DiscoveredPlugin {
   const dir = path.dirname(manifestPath);
   const resolve = (key: 'entry' | 'cli', rel: string): string => {
-    try { return resolvePluginModule(dir, rel); } catch (err) {
-      throw new PluginError('Manifest', `${manifestPath}: ${key}: ${(err as Error).message}`, { file: manifestPath, [key]: rel }, { cause: err });
+    try {
+      return resolvePluginModule(dir, rel);
+    } catch (err) {
+      throw new PluginError(
+        'Manifest',
+        `${manifestPath}: ${key}: ${(err as Error).message}`,
+        { file: manifestPath, [key]: rel },
+        { cause: err },
+      );
     }
   };
   return {
-    manifest, manifestPath, dir, source,
+    manifest,
+    manifestPath,
+    dir,
+    source,
     entryPath: resolve('entry', manifest.entry),
     cliPath: manifest.cli ? resolve('cli', manifest.cli) : undefined,
   };
@@ -42,10 +56,14 @@ function fromManifest(manifest: PluginManifest, manifestPath: string, source: Di
 
 const subdirs = (dir: string): string[] => {
   try {
-    return fs.readdirSync(dir, { withFileTypes: true })
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
       .filter((d) => d.isDirectory() || d.isSymbolicLink())
-      .map((d) => d.name).sort();
-  } catch { return []; }
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
 };
 
 /** Reads the manifest in `dir` (a folder with vmm-plugin.json, or a package with "vmmPlugin"). */
@@ -57,7 +75,9 @@ export function readPluginAt(dir: string, source: DiscoveredPlugin['source'] = '
     const m = readManifestFile(pkg, 'vmmPlugin');
     if (m) return fromManifest(m, pkg, source);
   }
-  throw new PluginError('Manifest', `${dir}: no ${MANIFEST_FILE} (nor a package.json with a "vmmPlugin" key) there`, { dir });
+  throw new PluginError('Manifest', `${dir}: no ${MANIFEST_FILE} (nor a package.json with a "vmmPlugin" key) there`, {
+    dir,
+  });
 }
 
 /**
@@ -69,32 +89,48 @@ export function readPluginAt(dir: string, source: DiscoveredPlugin['source'] = '
 export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, DiscoveredPlugin> {
   const loc = buildLocations();
   const found = new Map<string, DiscoveredPlugin>();
-  const add = (p: DiscoveredPlugin): void => { if (!found.has(p.manifest.name)) found.set(p.manifest.name, p); };
+  const add = (p: DiscoveredPlugin): void => {
+    if (!found.has(p.manifest.name)) found.set(p.manifest.name, p);
+  };
   const tryRead = (fn: () => DiscoveredPlugin | undefined): void => {
-    try { const p = fn(); if (p) add(p); } catch (err) {
-      if (err instanceof PluginError) opts.onBroken?.(err); else throw err;
+    try {
+      const p = fn();
+      if (p) add(p);
+    } catch (err) {
+      if (err instanceof PluginError) opts.onBroken?.(err);
+      else throw err;
     }
   };
   for (const root of opts.pluginDirs ?? [path.join(loc.repoRoot, 'plugins')]) {
     for (const name of subdirs(root)) {
       const m = path.join(root, name, MANIFEST_FILE);
       let st: fs.Stats;
-      try { st = fs.statSync(m); } catch { continue; }
+      try {
+        st = fs.statSync(m);
+      } catch {
+        continue;
+      }
       // Parsed manifests are kept while the file keeps its size and mtime (one stat instead of a parse).
       const key = `${st.mtimeMs}:${st.size}:${st.ino}`;
       const hit = manifestCache.get(m);
       if (hit?.key === key) {
-        if (hit.result instanceof PluginError) opts.onBroken?.(hit.result); else add(hit.result);
+        if (hit.result instanceof PluginError) opts.onBroken?.(hit.result);
+        else add(hit.result);
         continue;
       }
       let result: DiscoveredPlugin | PluginError;
-      try { result = fromManifest(readManifestFile(m)!, m, 'repo'); } catch (err) {
+      try {
+        result = fromManifest(readManifestFile(m)!, m, 'repo');
+      } catch (err) {
         if (!(err instanceof PluginError)) throw err;
         result = err;
       }
       if (manifestCache.size > 1000) manifestCache.clear();
       manifestCache.set(m, { key, result });
-      tryRead(() => { if (result instanceof PluginError) throw result; return result; });
+      tryRead(() => {
+        if (result instanceof PluginError) throw result;
+        return result;
+      });
     }
   }
   for (const nm of opts.nodeModules ?? [path.join(loc.repoRoot, 'node_modules')]) {
@@ -105,15 +141,26 @@ export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, Discov
   return found;
 }
 
-interface NpmScan { readonly plugins: readonly DiscoveredPlugin[]; readonly broken: readonly PluginError[] }
+interface NpmScan {
+  readonly plugins: readonly DiscoveredPlugin[];
+  readonly broken: readonly PluginError[];
+}
 const npmCache = new Map<string, { sig: string; scan: NpmScan }>();
 const manifestCache = new Map<string, { key: string; result: DiscoveredPlugin | PluginError }>();
 
 /** Forgets earlier scans and parsed manifests (tests that edit plugins in place). */
-export function clearDiscoveryCache(): void { npmCache.clear(); manifestCache.clear(); }
+export function clearDiscoveryCache(): void {
+  npmCache.clear();
+  manifestCache.clear();
+}
 
 const mtimeOf = (dir: string): string => {
-  try { const st = fs.statSync(dir); return `${st.mtimeMs}:${st.ino}`; } catch { return '-'; }
+  try {
+    const st = fs.statSync(dir);
+    return `${st.mtimeMs}:${st.ino}`;
+  } catch {
+    return '-';
+  }
 };
 
 /**
@@ -140,13 +187,18 @@ function scanNodeModules(nm: string): NpmScan {
     const pj = path.join(dir, 'package.json');
     // Cheap pre-check so we do not parse every package.json: most are not plugins.
     let text: string;
-    try { text = fs.readFileSync(pj, 'utf8'); } catch { continue; }
+    try {
+      text = fs.readFileSync(pj, 'utf8');
+    } catch {
+      continue;
+    }
     if (!text.includes('"vmmPlugin"')) continue;
     try {
       const m = readManifestFile(pj, 'vmmPlugin');
       if (m) plugins.push(fromManifest(m, pj, 'npm'));
     } catch (err) {
-      if (err instanceof PluginError) broken.push(err); else throw err;
+      if (err instanceof PluginError) broken.push(err);
+      else throw err;
     }
   }
   const scan = { plugins, broken };

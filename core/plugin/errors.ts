@@ -1,14 +1,7 @@
 import { VmmError } from '../errors.js';
 
 export type PluginErrorKind =
-  | 'Manifest'
-  | 'Unknown'
-  | 'MissingProvider'
-  | 'DuplicateProvider'
-  | 'Cycle'
-  | 'Entry'
-  | 'Config'
-  | 'Register';
+  'Manifest' | 'Unknown' | 'MissingProvider' | 'DuplicateProvider' | 'Cycle' | 'Entry' | 'Config' | 'Register';
 
 /** The one error class of core/plugin: which plugin, which token, what to do. */
 export class PluginError extends VmmError<PluginErrorKind> {}

@@ -11,20 +11,30 @@ const isPluginModule = (m: unknown): m is PluginModule =>
 export async function loadPluginModule(p: DiscoveredPlugin): Promise<PluginModule> {
   const name = p.manifest.name;
   if (!fs.existsSync(p.entryPath)) {
-    throw new PluginError('Entry', `plugin '${name}': entry ${p.entryPath} does not exist (is the project built? run npm run build)`,
-      { plugin: name, entry: p.entryPath });
+    throw new PluginError(
+      'Entry',
+      `plugin '${name}': entry ${p.entryPath} does not exist (is the project built? run npm run build)`,
+      { plugin: name, entry: p.entryPath },
+    );
   }
   let mod: Record<string, unknown>;
   try {
-    mod = await import(pathToFileURL(p.entryPath).href) as Record<string, unknown>;
+    mod = (await import(pathToFileURL(p.entryPath).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new PluginError('Entry', `plugin '${name}': cannot load ${p.entryPath}: ${(err as Error).message}`,
-      { plugin: name, entry: p.entryPath }, { cause: err });
+    throw new PluginError(
+      'Entry',
+      `plugin '${name}': cannot load ${p.entryPath}: ${(err as Error).message}`,
+      { plugin: name, entry: p.entryPath },
+      { cause: err },
+    );
   }
   const candidate = mod.default ?? mod.plugin;
   if (!isPluginModule(candidate)) {
-    throw new PluginError('Entry', `plugin '${name}': ${p.entryPath} does not export a plugin (default export or 'plugin' with a register() function)`,
-      { plugin: name, entry: p.entryPath });
+    throw new PluginError(
+      'Entry',
+      `plugin '${name}': ${p.entryPath} does not export a plugin (default export or 'plugin' with a register() function)`,
+      { plugin: name, entry: p.entryPath },
+    );
   }
   return candidate;
 }
@@ -34,14 +44,22 @@ export async function loadPluginCli(p: DiscoveredPlugin): Promise<((program: unk
   if (!p.cliPath) return undefined;
   let mod: Record<string, unknown>;
   try {
-    mod = await import(pathToFileURL(p.cliPath).href) as Record<string, unknown>;
+    mod = (await import(pathToFileURL(p.cliPath).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new PluginError('Entry', `plugin '${p.manifest.name}': cannot load CLI module ${p.cliPath}: ${(err as Error).message}`,
-      { plugin: p.manifest.name, cli: p.cliPath }, { cause: err });
+    throw new PluginError(
+      'Entry',
+      `plugin '${p.manifest.name}': cannot load CLI module ${p.cliPath}: ${(err as Error).message}`,
+      { plugin: p.manifest.name, cli: p.cliPath },
+      { cause: err },
+    );
   }
   const fn = mod.registerCommands ?? (mod.default as Record<string, unknown> | undefined)?.registerCommands;
   if (typeof fn !== 'function') {
-    throw new PluginError('Entry', `plugin '${p.manifest.name}': ${p.cliPath} does not export registerCommands(program)`, { plugin: p.manifest.name });
+    throw new PluginError(
+      'Entry',
+      `plugin '${p.manifest.name}': ${p.cliPath} does not export registerCommands(program)`,
+      { plugin: p.manifest.name },
+    );
   }
   return fn as (program: unknown) => void;
 }

@@ -12,7 +12,10 @@ export function buildLocations(): { distDir: string; repoRoot: string } {
   const distDir = path.resolve(here, '..', '..');
   let root = path.dirname(distDir);
   for (let d = root; ; d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'package.json'))) { root = d; break; }
+    if (fs.existsSync(path.join(d, 'package.json'))) {
+      root = d;
+      break;
+    }
     if (path.dirname(d) === d) break;
   }
   return { distDir, repoRoot: root };
@@ -25,7 +28,11 @@ const isInside = (child: string, parent: string): boolean => {
 
 /** The real path of `p`, or `p` itself when it does not exist (yet). */
 const real = (p: string): string => {
-  try { return fs.realpathSync(p); } catch { return p; }
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
 };
 
 /**
@@ -36,7 +43,8 @@ const real = (p: string): string => {
 function escapesFolder(base: string, rel: string, file: string): string | undefined {
   if (path.isAbsolute(rel)) return 'is an absolute path';
   if (!isInside(file, base)) return 'points outside the plugin folder';
-  if (fs.existsSync(file) && !isInside(real(file), real(base))) return `resolves (through a link) to ${real(file)}, outside the plugin folder`;
+  if (fs.existsSync(file) && !isInside(real(file), real(base)))
+    return `resolves (through a link) to ${real(file)}, outside the plugin folder`;
   return undefined;
 }
 
@@ -50,14 +58,20 @@ function escapesFolder(base: string, rel: string, file: string): string | undefi
 export function resolvePluginModule(manifestDir: string, rel: string, loc = buildLocations()): string {
   const dir = path.resolve(manifestDir);
   const direct = path.resolve(dir, rel);
-  const inSource = isInside(dir, loc.repoRoot) && !isInside(dir, loc.distDir)
-    && !dir.split(path.sep).includes('node_modules') && !isInside(dir, path.join(loc.repoRoot, '.build'));
+  const inSource =
+    isInside(dir, loc.repoRoot) &&
+    !isInside(dir, loc.distDir) &&
+    !dir.split(path.sep).includes('node_modules') &&
+    !isInside(dir, path.join(loc.repoRoot, '.build'));
   let base = dir;
   let file = direct;
   if (inSource) {
     const mappedDir = path.resolve(loc.distDir, path.relative(loc.repoRoot, dir));
     const mapped = path.resolve(mappedDir, rel);
-    if (fs.existsSync(mapped) || !fs.existsSync(direct)) { base = mappedDir; file = mapped; }
+    if (fs.existsSync(mapped) || !fs.existsSync(direct)) {
+      base = mappedDir;
+      file = mapped;
+    }
   }
   const why = escapesFolder(base, rel, file);
   if (why) throw new Error(`module '${rel}' ${why} (${base}); a plugin's modules must lie inside its folder`);

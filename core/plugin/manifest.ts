@@ -3,12 +3,20 @@ import { z } from 'zod';
 import type { PluginManifest } from './plugin.js';
 import { PluginError } from './errors.js';
 
-const TokenName = z.string().min(1).max(128).regex(/^[A-Za-z_][\w.:-]*$/, 'a token name like GuestMemory');
+const TokenName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z_][\w.:-]*$/, 'a token name like GuestMemory');
 const RelPath = z.string().min(1).max(4096);
 
 /** Schema of `vmm-plugin.json` (or package.json's `vmmPlugin` key). */
 export const PluginManifestSchema = z.strictObject({
-  name: z.string().min(1).max(214).regex(/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i, 'a plugin name like virtio-blk'),
+  name: z
+    .string()
+    .min(1)
+    .max(214)
+    .regex(/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i, 'a plugin name like virtio-blk'),
   version: z.string().min(1).max(64),
   description: z.string().max(1000).optional(),
   provides: z.array(TokenName).default([]),
@@ -37,7 +45,12 @@ export function readManifestFile(file: string, key?: string): PluginManifest | u
     if (st.size > 1 << 20) throw new Error('file too large');
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new PluginError('Manifest', `${file}: cannot read plugin manifest: ${(err as Error).message}`, { file }, { cause: err });
+    throw new PluginError(
+      'Manifest',
+      `${file}: cannot read plugin manifest: ${(err as Error).message}`,
+      { file },
+      { cause: err },
+    );
   }
   if (key !== undefined) {
     if (typeof json !== 'object' || json === null || !(key in json)) return undefined;

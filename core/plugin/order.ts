@@ -29,9 +29,11 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
     for (const t of new Set(inst.plugin.manifest.provides)) {
       const list = providers.get(t) ?? [];
       if (list.length > 0 && opts.cardinality(t) === 'singular') {
-        throw new PluginError('DuplicateProvider',
+        throw new PluginError(
+          'DuplicateProvider',
           `plugins '${list[0].instance}' and '${inst.instance}' both provide '${t}', which a VM may have only one of; remove one`,
-          { token: t, plugins: [list[0].instance, inst.instance] });
+          { token: t, plugins: [list[0].instance, inst.instance] },
+        );
       }
       list.push(inst);
       providers.set(t, list);
@@ -41,13 +43,18 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
   const deps = new Map<PluginInstance, Map<PluginInstance, string>>(instances.map((i) => [i, new Map()]));
   for (const inst of instances) {
     const m = inst.plugin.manifest;
-    for (const [t, required] of [...m.requires.map((t) => [t, true] as const), ...(m.optional ?? []).map((t) => [t, false] as const)]) {
+    for (const [t, required] of [
+      ...m.requires.map((t) => [t, true] as const),
+      ...(m.optional ?? []).map((t) => [t, false] as const),
+    ]) {
       const ps = (providers.get(t) ?? []).filter((p) => p !== inst);
       if (ps.length === 0 && required && !opts.coreTokens.has(t) && !providers.has(t)) {
         const hint = opts.hint?.(t);
-        throw new PluginError('MissingProvider',
+        throw new PluginError(
+          'MissingProvider',
           `plugin '${inst.instance}' requires '${t}', but no listed plugin provides it${hint ? ` (${hint})` : ''}`,
-          { plugin: inst.instance, token: t });
+          { plugin: inst.instance, token: t },
+        );
       }
       for (const p of ps) if (!deps.get(inst)!.has(p)) deps.get(inst)!.set(p, t);
     }
@@ -56,7 +63,8 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
   const out: PluginInstance[] = [];
   const remaining = new Set(instances);
   while (remaining.size > 0) {
-    const next = [...remaining].sort((a, b) => a.index - b.index)
+    const next = [...remaining]
+      .sort((a, b) => a.index - b.index)
       .find((i) => [...deps.get(i)!.keys()].every((d) => !remaining.has(d)));
     if (!next) throw cycleError(remaining, deps);
     remaining.delete(next);
@@ -65,7 +73,10 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
   return out;
 }
 
-function cycleError(remaining: Set<PluginInstance>, deps: Map<PluginInstance, Map<PluginInstance, string>>): PluginError {
+function cycleError(
+  remaining: Set<PluginInstance>,
+  deps: Map<PluginInstance, Map<PluginInstance, string>>,
+): PluginError {
   // Walk dependencies inside the remaining set until a node repeats.
   const start = [...remaining].sort((a, b) => a.index - b.index)[0];
   const pathNodes: PluginInstance[] = [];
@@ -81,7 +92,12 @@ function cycleError(remaining: Set<PluginInstance>, deps: Map<PluginInstance, Ma
   const cyc = pathNodes.slice(from);
   const toks = tokens.slice(from);
   // deps point from dependant to provider: "a needs X from b".
-  const desc = cyc.map((p, i) => `'${p.instance}' needs '${toks[i]}' from '${cyc[(i + 1) % cyc.length].instance}'`).join(', ');
-  return new PluginError('Cycle', `plugin dependency cycle: ${[...cyc, cyc[0]].map((p) => p.instance).join(' -> ')} (${desc})`,
-    { cycle: cyc.map((p) => p.instance) });
+  const desc = cyc
+    .map((p, i) => `'${p.instance}' needs '${toks[i]}' from '${cyc[(i + 1) % cyc.length].instance}'`)
+    .join(', ');
+  return new PluginError(
+    'Cycle',
+    `plugin dependency cycle: ${[...cyc, cyc[0]].map((p) => p.instance).join(' -> ')} (${desc})`,
+    { cycle: cyc.map((p) => p.instance) },
+  );
 }

@@ -10,18 +10,27 @@ import { loadPluginModule } from './load-module.js';
 import { PluginError } from './errors.js';
 
 function perr(fn: () => unknown): PluginError {
-  try { fn(); } catch (e) { expect(e).to.be.instanceOf(PluginError); return e as PluginError; }
+  try {
+    fn();
+  } catch (e) {
+    expect(e).to.be.instanceOf(PluginError);
+    return e as PluginError;
+  }
   return expect.fail('expected a PluginError');
 }
 
 const fake = (name: string, provides: string[], requires: string[] = [], optional?: string[]): DiscoveredPlugin => ({
   manifest: { name, version: '1.0.0', provides, requires, optional, entry: './plugin.js' },
-  manifestPath: `/x/${name}/vmm-plugin.json`, dir: `/x/${name}`, source: 'repo', entryPath: `/x/${name}/plugin.js`,
+  manifestPath: `/x/${name}/vmm-plugin.json`,
+  dir: `/x/${name}`,
+  source: 'repo',
+  entryPath: `/x/${name}/plugin.js`,
 });
-const inst = (ps: DiscoveredPlugin[]): PluginInstance[] => ps.map((plugin, index) => ({ plugin, index, instance: plugin.manifest.name }));
+const inst = (ps: DiscoveredPlugin[]): PluginInstance[] =>
+  ps.map((plugin, index) => ({ plugin, index, instance: plugin.manifest.name }));
 const opts = {
   coreTokens: new Set(['Bus', 'EventLoop']),
-  cardinality: (t: string) => (t === 'Hypervisor' || t === 'Machine' ? 'singular' as const : 'multiple' as const),
+  cardinality: (t: string) => (t === 'Hypervisor' || t === 'Machine' ? ('singular' as const) : ('multiple' as const)),
 };
 
 describe('plugin manifests', () => {
@@ -31,15 +40,27 @@ describe('plugin manifests', () => {
     expect(m.requires).to.deep.equal([]);
   });
   it('rejects unknown keys and bad names, naming the file', () => {
-    expect(perr(() => parseManifest({ name: 'a', version: '1', entry: 'e', bogus: 1 }, 'm.json')).message).to.match(/m\.json.*bogus/);
-    expect(perr(() => parseManifest({ name: '../evil', version: '1', entry: 'e' }, 'm.json')).kind).to.equal('Manifest');
+    expect(perr(() => parseManifest({ name: 'a', version: '1', entry: 'e', bogus: 1 }, 'm.json')).message).to.match(
+      /m\.json.*bogus/,
+    );
+    expect(perr(() => parseManifest({ name: '../evil', version: '1', entry: 'e' }, 'm.json')).kind).to.equal(
+      'Manifest',
+    );
     expect(perr(() => parseManifest({ name: 'a', version: '1' }, 'm.json')).message).to.contain('entry');
   });
 });
 
 describe('plugin ordering', () => {
   it('orders providers before dependants, keeping YAML order otherwise', () => {
-    const out = orderPlugins(inst([fake('serial', [], ['Machine']), fake('x86', ['Machine'], ['Hypervisor', 'Bus']), fake('kvm', ['Hypervisor']), fake('rtc', [])]), opts);
+    const out = orderPlugins(
+      inst([
+        fake('serial', [], ['Machine']),
+        fake('x86', ['Machine'], ['Hypervisor', 'Bus']),
+        fake('kvm', ['Hypervisor']),
+        fake('rtc', []),
+      ]),
+      opts,
+    );
     expect(out.map((p) => p.instance)).to.deep.equal(['kvm', 'x86', 'serial', 'rtc']);
   });
   it('optional requirements order only when present', () => {
@@ -48,7 +69,12 @@ describe('plugin ordering', () => {
     expect(orderPlugins(inst([fake('a', [], [], ['Net'])]), opts).map((p) => p.instance)).to.deep.equal(['a']);
   });
   it('missing provider names the requiring plugin and the token', () => {
-    const e = perr(() => orderPlugins(inst([fake('x86', ['Machine'], ['Hypervisor'])]), { ...opts, hint: () => 'discovered plugins providing it: kvm' }));
+    const e = perr(() =>
+      orderPlugins(inst([fake('x86', ['Machine'], ['Hypervisor'])]), {
+        ...opts,
+        hint: () => 'discovered plugins providing it: kvm',
+      }),
+    );
     expect(e.kind).to.equal('MissingProvider');
     expect(e.message).to.contain("'x86'").and.contain("'Hypervisor'").and.contain('kvm');
   });
@@ -61,11 +87,19 @@ describe('plugin ordering', () => {
     expect(e.message).to.contain("'kvm'").and.contain("'mock'").and.contain('Hypervisor');
   });
   it('several providers of a multiple token are fine and all order first', () => {
-    const out = orderPlugins(inst([fake('blk', [], ['DiskFormat']), fake('raw', ['DiskFormat']), fake('qcow', ['DiskFormat'])]), opts);
+    const out = orderPlugins(
+      inst([fake('blk', [], ['DiskFormat']), fake('raw', ['DiskFormat']), fake('qcow', ['DiskFormat'])]),
+      opts,
+    );
     expect(out.map((p) => p.instance)).to.deep.equal(['raw', 'qcow', 'blk']);
   });
   it('cycles are named', () => {
-    const e = perr(() => orderPlugins(inst([fake('ok', []), fake('a', ['A'], ['B']), fake('b', ['B'], ['C']), fake('c', ['C'], ['A'])]), opts));
+    const e = perr(() =>
+      orderPlugins(
+        inst([fake('ok', []), fake('a', ['A'], ['B']), fake('b', ['B'], ['C']), fake('c', ['C'], ['A'])]),
+        opts,
+      ),
+    );
     expect(e.kind).to.equal('Cycle');
     expect(e.message).to.contain('a -> b -> c -> a');
     expect(e.data.cycle).to.deep.equal(['a', 'b', 'c']);
@@ -74,8 +108,12 @@ describe('plugin ordering', () => {
 
 describe('plugin discovery', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plug-')); });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plug-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   const write = (p: string, content: unknown) => {
     fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
@@ -83,15 +121,36 @@ describe('plugin discovery', () => {
   };
 
   it('finds folder plugins and npm packages (plain and scoped), reports broken manifests', () => {
-    write('plugins/serial/vmm-plugin.json', { name: 'serial', version: '1.0.0', provides: [], requires: ['Bus'], entry: './plugin.js' });
+    write('plugins/serial/vmm-plugin.json', {
+      name: 'serial',
+      version: '1.0.0',
+      provides: [],
+      requires: ['Bus'],
+      entry: './plugin.js',
+    });
     write('plugins/not-a-plugin/readme.txt', 'x');
     write('plugins/broken/vmm-plugin.json', '{ nope');
-    write('nm/tap-net/package.json', { name: 'tap-net', version: '2.0.0', vmmPlugin: { name: 'tap-net', version: '2.0.0', provides: ['Net'], requires: [], entry: './index.js' } });
-    write('nm/@acme/rng/package.json', { name: '@acme/rng', version: '1.0.0', vmmPlugin: { name: '@acme/rng', version: '1.0.0', entry: './rng.js' } });
+    write('nm/tap-net/package.json', {
+      name: 'tap-net',
+      version: '2.0.0',
+      vmmPlugin: { name: 'tap-net', version: '2.0.0', provides: ['Net'], requires: [], entry: './index.js' },
+    });
+    write('nm/@acme/rng/package.json', {
+      name: '@acme/rng',
+      version: '1.0.0',
+      vmmPlugin: { name: '@acme/rng', version: '1.0.0', entry: './rng.js' },
+    });
     write('nm/lodash/package.json', { name: 'lodash', version: '4.0.0' });
-    write('nm/serial/package.json', { name: 'serial', vmmPlugin: { name: 'serial', version: '9.9.9', entry: './x.js' } });
+    write('nm/serial/package.json', {
+      name: 'serial',
+      vmmPlugin: { name: 'serial', version: '9.9.9', entry: './x.js' },
+    });
     const broken: string[] = [];
-    const found = discoverPlugins({ pluginDirs: [path.join(dir, 'plugins')], nodeModules: [path.join(dir, 'nm')], onBroken: (e) => broken.push(e.message) });
+    const found = discoverPlugins({
+      pluginDirs: [path.join(dir, 'plugins')],
+      nodeModules: [path.join(dir, 'nm')],
+      onBroken: (e) => broken.push(e.message),
+    });
     expect([...found.keys()].sort()).to.deep.equal(['@acme/rng', 'serial', 'tap-net']);
     expect(found.get('serial')!.manifest.version).to.equal('1.0.0'); // repo wins over npm
     expect(found.get('tap-net')!.source).to.equal('npm');
@@ -126,7 +185,11 @@ describe('plugin discovery', () => {
     const opts = { pluginDirs: [path.join(dir, 'p3')], nodeModules: [] };
     write('p3/a/vmm-plugin.json', { name: 'a', version: '1.0.0', entry: './plugin.js' });
     write('p3/b/vmm-plugin.json', '{ nope');
-    const run = () => { const broken: string[] = []; const f = discoverPlugins({ ...opts, onBroken: (e) => broken.push(e.message) }); return { f, broken }; };
+    const run = () => {
+      const broken: string[] = [];
+      const f = discoverPlugins({ ...opts, onBroken: (e) => broken.push(e.message) });
+      return { f, broken };
+    };
     expect(run().f.get('a')!.manifest.version).to.equal('1.0.0');
     const again = run();
     expect(again.f.get('a')!.manifest.version).to.equal('1.0.0');
@@ -149,16 +212,26 @@ describe('plugin discovery', () => {
     write('cli/vmm-plugin.json', { name: 'cli', version: '1.0.0', entry: './plugin.js', cli: './x/../../evil.js' });
     write('link/vmm-plugin.json', { name: 'link', version: '1.0.0', entry: './plugin.js' });
     fs.symlinkSync(path.join(dir, 'evil.js'), path.join(dir, 'link/plugin.js'));
-    for (const [name, re] of [['up', /entry: module '\.\.\/evil\.js' points outside the plugin folder/], ['abs', /entry: .* is an absolute path/],
-      ['cli', /cli: .* points outside the plugin folder/], ['link', /entry: .* resolves \(through a link\) to .*evil\.js, outside/]] as const) {
+    for (const [name, re] of [
+      ['up', /entry: module '\.\.\/evil\.js' points outside the plugin folder/],
+      ['abs', /entry: .* is an absolute path/],
+      ['cli', /cli: .* points outside the plugin folder/],
+      ['link', /entry: .* resolves \(through a link\) to .*evil\.js, outside/],
+    ] as const) {
       const e = perr(() => readPluginAt(path.join(dir, name)));
       expect(e.kind).to.equal('Manifest');
-      expect(e.message).to.match(re).and.contain(path.join(dir, name, 'vmm-plugin.json'));
+      expect(e.message)
+        .to.match(re)
+        .and.contain(path.join(dir, name, 'vmm-plugin.json'));
     }
     write('plugins/ok/vmm-plugin.json', { name: 'ok', version: '1.0.0', entry: './sub/plugin.js' });
     write('plugins/out/vmm-plugin.json', { name: 'out', version: '1.0.0', entry: '../../evil.js' });
     const broken: string[] = [];
-    const found = discoverPlugins({ pluginDirs: [path.join(dir, 'plugins')], nodeModules: [], onBroken: (e) => broken.push(e.message) });
+    const found = discoverPlugins({
+      pluginDirs: [path.join(dir, 'plugins')],
+      nodeModules: [],
+      onBroken: (e) => broken.push(e.message),
+    });
     expect([...found.keys()]).to.deep.equal(['ok']);
     expect(broken).to.have.length(1);
     expect(broken[0]).to.contain('outside the plugin folder');
@@ -167,7 +240,10 @@ describe('plugin discovery', () => {
   it('errors from a plugin module are one line (line breaks and control characters from the plugin removed)', async () => {
     write('ml/vmm-plugin.json', { name: 'ml', version: '1.0.0', entry: './plugin.js' });
     write('ml/plugin.js', 'throw new Error("first line\\n    second line\\r\\nthird\\u001b[31m");');
-    try { await loadPluginModule(readPluginAt(path.join(dir, 'ml'))); expect.fail('expected failure'); } catch (e) {
+    try {
+      await loadPluginModule(readPluginAt(path.join(dir, 'ml')));
+      expect.fail('expected failure');
+    } catch (e) {
       expect(e).to.be.instanceOf(PluginError);
       expect((e as Error).message).to.match(/cannot load .*: first line second line third\\u001b\[31m$/);
     }
@@ -185,7 +261,13 @@ describe('plugin discovery', () => {
     write('p/vmm-plugin.json', { name: 'p', version: '1.0.0', entry: './plugin.js' });
     const p = readPluginAt(path.join(dir, 'p'));
     const fails = async (re: RegExp) => {
-      try { await loadPluginModule(p); } catch (e) { expect(e).to.be.instanceOf(PluginError); expect((e as Error).message).to.match(re); return; }
+      try {
+        await loadPluginModule(p);
+      } catch (e) {
+        expect(e).to.be.instanceOf(PluginError);
+        expect((e as Error).message).to.match(re);
+        return;
+      }
       expect.fail('expected failure');
     };
     await fails(/does not exist/);
@@ -193,7 +275,10 @@ describe('plugin discovery', () => {
     await fails(/cannot load/);
     write('r/vmm-plugin.json', { name: 'r', version: '1.0.0', entry: './plugin.js' });
     write('r/plugin.js', 'export default { name: 1 };');
-    try { await loadPluginModule(readPluginAt(path.join(dir, 'r'))); expect.fail('expected failure'); } catch (e) {
+    try {
+      await loadPluginModule(readPluginAt(path.join(dir, 'r')));
+      expect.fail('expected failure');
+    } catch (e) {
       expect((e as Error).message).to.match(/does not export a plugin/);
     }
     write('q/vmm-plugin.json', { name: 'q', version: '1.0.0', entry: './plugin.js' });

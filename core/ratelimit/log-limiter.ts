@@ -21,7 +21,10 @@ const MAX_KEYS = 1024;
 export class LogRateLimiter {
   private readonly keys = new Map<string, { bucket: TokenBucket; suppressed: number }>();
 
-  constructor(private readonly config: LogLimitConfig = DEFAULT_LOG_LIMIT, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly config: LogLimitConfig = DEFAULT_LOG_LIMIT,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /**
    * Calls `emit(suppressed)` when `key` may log now (`suppressed`: lines dropped for it since
@@ -31,10 +34,16 @@ export class LogRateLimiter {
     let k = this.keys.get(key);
     if (!k) {
       if (this.keys.size >= MAX_KEYS) this.keys.clear();
-      k = { bucket: new TokenBucket({ size: this.config.burst, refillTimeMs: this.config.refillMs }, this.now), suppressed: 0 };
+      k = {
+        bucket: new TokenBucket({ size: this.config.burst, refillTimeMs: this.config.refillMs }, this.now),
+        suppressed: 0,
+      };
       this.keys.set(key, k);
     }
-    if (!k.bucket.canTake(1)) { k.suppressed++; return false; }
+    if (!k.bucket.canTake(1)) {
+      k.suppressed++;
+      return false;
+    }
     k.bucket.take(1);
     const suppressed = k.suppressed;
     k.suppressed = 0;

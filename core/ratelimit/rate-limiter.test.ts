@@ -5,7 +5,9 @@ import { TokenBucket } from './token-bucket.js';
 
 describe('core/ratelimit', () => {
   let clock: sinon.SinonFakeTimers;
-  beforeEach(() => { clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] }); });
+  beforeEach(() => {
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+  });
   afterEach(() => clock.restore());
 
   describe('TokenBucket', () => {
@@ -56,7 +58,10 @@ describe('core/ratelimit', () => {
     });
 
     it('charges both buckets only when both allow it', () => {
-      const l = new RateLimiter({ bandwidth: { size: 4096, refillTimeMs: 1000 }, ops: { size: 2, refillTimeMs: 1000 } });
+      const l = new RateLimiter({
+        bandwidth: { size: 4096, refillTimeMs: 1000 },
+        ops: { size: 2, refillTimeMs: 1000 },
+      });
       expect(l.tryConsume(1024)).to.equal(true);
       expect(l.tryConsume(1024)).to.equal(true);
       // ops bucket empty: the bytes bucket must not have been charged for the refusal
@@ -96,9 +101,13 @@ describe('core/ratelimit', () => {
     });
 
     it('schema rejects unknown keys and negative sizes', () => {
-      expect(RateLimiterSchema.safeParse({ bandwidth: { size: 1, refillTimeMs: 1, bogus: 1 } }).success).to.equal(false);
+      expect(RateLimiterSchema.safeParse({ bandwidth: { size: 1, refillTimeMs: 1, bogus: 1 } }).success).to.equal(
+        false,
+      );
       expect(RateLimiterSchema.safeParse({ ops: { size: -1, refillTimeMs: 1 } }).success).to.equal(false);
-      expect(RateLimiterSchema.parse({ ops: { size: 10, oneTimeBurst: 5, refillTimeMs: 100 } }).ops?.oneTimeBurst).to.equal(5);
+      expect(
+        RateLimiterSchema.parse({ ops: { size: 10, oneTimeBurst: 5, refillTimeMs: 100 } }).ops?.oneTimeBurst,
+      ).to.equal(5);
     });
   });
 });

@@ -47,16 +47,24 @@ export class RateLimiter implements Disposable {
   /** Times a request had to wait (for metrics). */
   throttled = 0;
 
-  constructor(config: RateLimiterConfig = {}, private readonly clock: RateLimiterClock = defaultClock) {
-    if (config.bandwidth && config.bandwidth.size > 0) this.bytes = new TokenBucket(config.bandwidth as TokenBucketConfig, clock.now);
+  constructor(
+    config: RateLimiterConfig = {},
+    private readonly clock: RateLimiterClock = defaultClock,
+  ) {
+    if (config.bandwidth && config.bandwidth.size > 0)
+      this.bytes = new TokenBucket(config.bandwidth as TokenBucketConfig, clock.now);
     if (config.ops && config.ops.size > 0) this.ops = new TokenBucket(config.ops as TokenBucketConfig, clock.now);
   }
 
   /** True when no bucket is configured. */
-  get unlimited(): boolean { return !this.bytes && !this.ops; }
+  get unlimited(): boolean {
+    return !this.bytes && !this.ops;
+  }
 
   /** True while a timer is armed for waiters. */
-  get blocked(): boolean { return this.timer !== undefined; }
+  get blocked(): boolean {
+    return this.timer !== undefined;
+  }
 
   /** Charges one request of `bytes` bytes and `ops` operations when both buckets allow it; else charges nothing. */
   tryConsume(bytes: number, ops = 1): boolean {
@@ -81,7 +89,11 @@ export class RateLimiter implements Disposable {
     this.waiters.push(cb);
     this.lastAsk = { bytes, ops };
     if (!this.timer) this.arm();
-    return { dispose: () => { this.waiters = this.waiters.filter((w) => w !== cb); } };
+    return {
+      dispose: () => {
+        this.waiters = this.waiters.filter((w) => w !== cb);
+      },
+    };
   }
 
   private arm(): void {

@@ -20,9 +20,14 @@ export class TokenBucket {
   private last: number;
   private readonly ratePerMs: number;
 
-  constructor(readonly config: TokenBucketConfig, private readonly now: () => number) {
+  constructor(
+    readonly config: TokenBucketConfig,
+    private readonly now: () => number,
+  ) {
     if (!(config.size > 0) || !(config.refillTimeMs > 0)) {
-      throw new RangeError(`token bucket needs size > 0 and refillTimeMs > 0 (got ${config.size}, ${config.refillTimeMs})`);
+      throw new RangeError(
+        `token bucket needs size > 0 and refillTimeMs > 0 (got ${config.size}, ${config.refillTimeMs})`,
+      );
     }
     this.budget = config.size;
     this.burst = config.oneTimeBurst ?? 0;
@@ -75,5 +80,7 @@ export class TokenBucket {
   }
 
   /** Floating-point slack so a bucket refilled "exactly" in time is not a hair short. */
-  private epsilon(): number { return 1e-9 * this.config.size; }
+  private epsilon(): number {
+    return 1e-9 * this.config.size;
+  }
 }

@@ -15,7 +15,11 @@ describe('core/security landlockRules', () => {
     mkdirSync(join(dir, 'sockets'));
     const plan = {
       baseDir: dir,
-      config: { machine: { vcpus: 1, memory: 1n }, boot: { kernel: 'vmlinux', initramfs: 'guestkit:initramfs' }, plugins: [] },
+      config: {
+        machine: { vcpus: 1, memory: 1n },
+        boot: { kernel: 'vmlinux', initramfs: 'guestkit:initramfs' },
+        plugins: [],
+      },
       plugins: [
         { config: { disk: { path: 'disk.img' }, name: 'vda', readOnly: false } },
         { config: { console: { kind: 'unix', path: 'sockets/console.sock' }, note: 'missing/thing' } },
@@ -23,7 +27,12 @@ describe('core/security landlockRules', () => {
     } as unknown as VmPlan;
     const rules = landlockRules(plan);
     const writable = rules.filter((r) => r.access === 'write').map((r) => r.path);
-    expect(writable).to.include.members([join(dir, 'vmlinux'), join(dir, 'disk.img'), join(dir, 'sockets'), '/dev/kvm']);
+    expect(writable).to.include.members([
+      join(dir, 'vmlinux'),
+      join(dir, 'disk.img'),
+      join(dir, 'sockets'),
+      '/dev/kvm',
+    ]);
     expect(writable).to.not.include(dir); // 'vda', 'missing/thing' and guestkit:initramfs name nothing here
     expect(rules.some((r) => r.path === '/etc' || r.path === '/')).to.equal(false);
     expect(rules.find((r) => r.path === '/proc')?.access).to.equal('read');

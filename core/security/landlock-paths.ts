@@ -27,10 +27,13 @@ export function landlockRules(plan: VmPlan): LandlockRule[] {
   const seen = new Set<string>();
   const add = (path: string, access: LandlockRule['access']): void => {
     const key = `${access}:${path}`;
-    if (!seen.has(key)) { seen.add(key); rules.push({ path, access }); }
+    if (!seen.has(key)) {
+      seen.add(key);
+      rules.push({ path, access });
+    }
   };
   const named = (key: string, s: string): void => {
-    if (s === '' || s.includes('\n') || s.includes(':') && !isAbsolute(s)) return; // e.g. guestkit:vmlinux, host:port
+    if (s === '' || s.includes('\n') || (s.includes(':') && !isAbsolute(s))) return; // e.g. guestkit:vmlinux, host:port
     const p = resolve(plan.baseDir, s);
     if (existsSync(p)) add(p, 'write');
     else if (PATH_KEY.test(key) && existsSync(dirname(p))) add(dirname(p), 'write');
@@ -42,7 +45,29 @@ export function landlockRules(plan: VmPlan): LandlockRule[] {
   add(buildLocations().repoRoot, 'read');
   add(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsvmm'), 'read');
   add(process.execPath, 'read');
-  for (const p of ['/usr/lib', '/usr/lib64', '/lib', '/lib64', '/etc/ld.so.cache', '/etc/localtime', '/etc/ssl', '/proc', '/sys']) add(p, 'read');
-  for (const p of ['/dev/kvm', '/dev/net/tun', '/dev/null', '/dev/zero', '/dev/urandom', '/dev/random', '/dev/tty', '/dev/pts', '/dev/ptmx']) add(p, 'write');
+  for (const p of [
+    '/usr/lib',
+    '/usr/lib64',
+    '/lib',
+    '/lib64',
+    '/etc/ld.so.cache',
+    '/etc/localtime',
+    '/etc/ssl',
+    '/proc',
+    '/sys',
+  ])
+    add(p, 'read');
+  for (const p of [
+    '/dev/kvm',
+    '/dev/net/tun',
+    '/dev/null',
+    '/dev/zero',
+    '/dev/urandom',
+    '/dev/random',
+    '/dev/tty',
+    '/dev/pts',
+    '/dev/ptmx',
+  ])
+    add(p, 'write');
   return rules;
 }

@@ -20,11 +20,18 @@ export async function runUnderLandlock(plan: VmPlan, log: (line: string) => void
   const rules = landlockRules(plan);
   const abi = restrictFilesystem(rules);
   log(`landlock (ABI ${abi}): the filesystem is limited to ${rules.length} paths`);
-  const child = spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, [LANDLOCKED_ENV]: '1' } });
-  const forward = (sig: NodeJS.Signals) => () => { child.kill(sig); };
+  const child = spawn(process.execPath, process.argv.slice(1), {
+    stdio: 'inherit',
+    env: { ...process.env, [LANDLOCKED_ENV]: '1' },
+  });
+  const forward = (sig: NodeJS.Signals) => () => {
+    child.kill(sig);
+  };
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]).map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+    child.once('exit', (c, s) => r([c, s])),
+  );
   for (const [s, h] of handlers) process.off(s, h);
   if (signal) process.kill(process.pid, signal); // die the same way (the shell then says "Bad system call" for SIGSYS)
   return code ?? 1;

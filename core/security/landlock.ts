@@ -5,17 +5,33 @@ import { SYS } from './syscalls.js';
 
 /** Landlock filesystem rights (uapi linux/landlock.h). */
 export const FS = {
-  EXECUTE: 1 << 0, WRITE_FILE: 1 << 1, READ_FILE: 1 << 2, READ_DIR: 1 << 3, REMOVE_DIR: 1 << 4, REMOVE_FILE: 1 << 5,
-  MAKE_CHAR: 1 << 6, MAKE_DIR: 1 << 7, MAKE_REG: 1 << 8, MAKE_SOCK: 1 << 9, MAKE_FIFO: 1 << 10, MAKE_BLOCK: 1 << 11,
-  MAKE_SYM: 1 << 12, REFER: 1 << 13, TRUNCATE: 1 << 14,
+  EXECUTE: 1 << 0,
+  WRITE_FILE: 1 << 1,
+  READ_FILE: 1 << 2,
+  READ_DIR: 1 << 3,
+  REMOVE_DIR: 1 << 4,
+  REMOVE_FILE: 1 << 5,
+  MAKE_CHAR: 1 << 6,
+  MAKE_DIR: 1 << 7,
+  MAKE_REG: 1 << 8,
+  MAKE_SOCK: 1 << 9,
+  MAKE_FIFO: 1 << 10,
+  MAKE_BLOCK: 1 << 11,
+  MAKE_SYM: 1 << 12,
+  REFER: 1 << 13,
+  TRUNCATE: 1 << 14,
 } as const;
 const FILE_RIGHTS = FS.EXECUTE | FS.WRITE_FILE | FS.READ_FILE | FS.TRUNCATE;
 const LANDLOCK_CREATE_RULESET_VERSION = 1;
 const LANDLOCK_RULE_PATH_BENEATH = 1;
-const O_PATH = 0o10000000, O_CLOEXEC = 0o2000000;
+const O_PATH = 0o10000000,
+  O_CLOEXEC = 0o2000000;
 
 /** One allowed path: `read` (files and listing, executing), or `write` (everything beneath). */
-export interface LandlockRule { path: string; access: 'read' | 'write' }
+export interface LandlockRule {
+  path: string;
+  access: 'read' | 'write';
+}
 
 /** The kernel's Landlock ABI version, 0 where it has none (or it is disabled). */
 export function landlockAbi(): number {
@@ -45,7 +61,11 @@ function rightsFor(rule: LandlockRule, isDir: boolean, handled: number): number 
  */
 export function restrictFilesystem(rules: readonly LandlockRule[]): number {
   const abi = landlockAbi();
-  if (abi === 0) throw new SecurityError('Unsupported', 'this kernel has no Landlock (or it is turned off: see /sys/kernel/security/lsm); run without --landlock');
+  if (abi === 0)
+    throw new SecurityError(
+      'Unsupported',
+      'this kernel has no Landlock (or it is turned off: see /sys/kernel/security/lsm); run without --landlock',
+    );
   const handled = handledRights(abi);
   const attr = Buffer.alloc(8);
   attr.writeBigUInt64LE(BigInt(handled), 0);
@@ -55,23 +75,36 @@ export function restrictFilesystem(rules: readonly LandlockRule[]): number {
   try {
     for (const rule of rules) {
       let isDir: boolean;
-      try { isDir = statSync(rule.path).isDirectory(); } catch { continue; }
+      try {
+        isDir = statSync(rule.path).isDirectory();
+      } catch {
+        continue;
+      }
       const fd = openSync(rule.path, O_PATH | O_CLOEXEC);
       try {
         // struct landlock_path_beneath_attr { __u64 allowed_access; __s32 parent_fd; } __attribute__((packed))
         const beneath = Buffer.alloc(12);
         beneath.writeBigUInt64LE(BigInt(rightsFor(rule, isDir, handled)), 0);
         beneath.writeInt32LE(fd, 8);
-        if (Number(hardening.syscallIntIntPtrInt(SYS.landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, beneath, 0)) !== 0) {
+        if (
+          Number(
+            hardening.syscallIntIntPtrInt(SYS.landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, beneath, 0),
+          ) !== 0
+        ) {
           throw new SecurityError('Landlock', `landlock_add_rule(${rule.path}) failed: ${errnoName(errno())}`);
         }
-      } finally { closeSync(fd); }
+      } finally {
+        closeSync(fd);
+      }
     }
     const PR_SET_NO_NEW_PRIVS = 38;
-    if (hardening.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) !== 0) throw new SecurityError('Landlock', `prctl(PR_SET_NO_NEW_PRIVS) failed: ${errnoName(errno())}`);
+    if (hardening.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) !== 0)
+      throw new SecurityError('Landlock', `prctl(PR_SET_NO_NEW_PRIVS) failed: ${errnoName(errno())}`);
     if (Number(hardening.syscallIntInt(SYS.landlock_restrict_self, ruleset, 0)) !== 0) {
       throw new SecurityError('Landlock', `landlock_restrict_self failed: ${errnoName(errno())}`);
     }
-  } finally { closeSync(ruleset); }
+  } finally {
+    closeSync(ruleset);
+  }
   return abi;
 }

@@ -10,8 +10,13 @@ export const SECCOMP_DEFAULT: SeccompMode = 'true';
 
 /** `vmm run --seccomp true|log|false`, as Cloud Hypervisor's flag. */
 export function seccompOption(): Option {
-  return new Option('--seccomp <mode>', 'system call filter after set-up: true (a call outside the allow-list kills the VMM), '
-    + 'log (only logged: dmesg shows "audit: type=1326 ... syscall=N"), false (none)').choices([...SECCOMP_MODES]).default(SECCOMP_DEFAULT);
+  return new Option(
+    '--seccomp <mode>',
+    'system call filter after set-up: true (a call outside the allow-list kills the VMM), ' +
+      'log (only logged: dmesg shows "audit: type=1326 ... syscall=N"), false (none)',
+  )
+    .choices([...SECCOMP_MODES])
+    .default(SECCOMP_DEFAULT);
 }
 
 /**
@@ -24,6 +29,7 @@ export function seccompOnce(mode: SeccompMode): (vm: AssembledVm) => void {
     if (done) return;
     done = true;
     const r = installSeccomp(mode);
-    if (r) vm.logger.debug(r, `seccomp filter installed on every thread (${r.allowed} system calls allowed, mode ${mode})`);
+    if (r)
+      vm.logger.debug(r, `seccomp filter installed on every thread (${r.allowed} system calls allowed, mode ${mode})`);
   };
 }

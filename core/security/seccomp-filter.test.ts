@@ -12,7 +12,8 @@ describe('core/security seccomp filter program', () => {
     const enosys = new Set(Object.values(ENOSYS_SYSCALLS));
     for (let nr = 0; nr < 512; nr++) {
       const d = decide(nr, { args: [CLONE_THREAD, 0xae80] });
-      if (allowed.has(nr) || nr === SYS_clone || nr === SYS_ioctl) expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.ALLOW);
+      if (allowed.has(nr) || nr === SYS_clone || nr === SYS_ioctl)
+        expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.ALLOW);
       else if (enosys.has(nr)) expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.ERRNO | 38);
       else expect(d, `syscall ${nr}`).to.equal(SECCOMP_RET.KILL_PROCESS);
     }
@@ -33,11 +34,15 @@ describe('core/security seccomp filter program', () => {
 
   it('allows ioctl for KVM, terminal/tun and block requests only, never TIOCSTI', () => {
     const ioctl = (req: number, p = kill) => decide(SYS_ioctl, { args: [3, req] }, p);
-    for (const req of [0xae80 /* KVM_RUN */, 0xc008ae88, 0x4020ae46, 0x5401 /* TCGETS */, 0x5413, 0x5421 /* FIONBIO */,
-      0x5451 /* FIOCLEX */, 0x400454ca /* TUNSETIFF */, 0x400454d0, 0x80081272 /* BLKGETSIZE64 */]) {
+    for (const req of [
+      0xae80 /* KVM_RUN */, 0xc008ae88, 0x4020ae46, 0x5401 /* TCGETS */, 0x5413, 0x5421 /* FIONBIO */,
+      0x5451 /* FIOCLEX */, 0x400454ca /* TUNSETIFF */, 0x400454d0, 0x80081272 /* BLKGETSIZE64 */,
+    ]) {
       expect(ioctl(req), `0x${req.toString(16)}`).to.equal(SECCOMP_RET.ALLOW);
     }
-    for (const req of [0x5412 /* TIOCSTI */, 0x541c /* TIOCLINUX */, 0x8933 /* SIOCGIFINDEX */, 0x4b3a /* KDSETMODE */, 0]) {
+    for (const req of [
+      0x5412 /* TIOCSTI */, 0x541c /* TIOCLINUX */, 0x8933 /* SIOCGIFINDEX */, 0x4b3a /* KDSETMODE */, 0,
+    ]) {
       expect(ioctl(req), `0x${req.toString(16)}`).to.equal(SECCOMP_RET.KILL_PROCESS);
       expect(ioctl(req, log), `0x${req.toString(16)}`).to.equal(SECCOMP_RET.LOG);
     }

@@ -12,16 +12,39 @@
  *   nr in ALLOWED_SYSCALLS             -> allow
  *   anything else                      -> the default action: kill the process, or (mode log) log and allow
  */
-import { ALLOWED_SYSCALLS, CLONE_THREAD, DENIED_IOCTLS, ENOSYS_SYSCALLS, IOCTL_TYPES, SYS_clone, SYS_ioctl } from './syscalls.js';
+import {
+  ALLOWED_SYSCALLS,
+  CLONE_THREAD,
+  DENIED_IOCTLS,
+  ENOSYS_SYSCALLS,
+  IOCTL_TYPES,
+  SYS_clone,
+  SYS_ioctl,
+} from './syscalls.js';
 
 /** One BPF instruction (struct sock_filter). */
-export interface BpfInsn { code: number; jt: number; jf: number; k: number }
+export interface BpfInsn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
 
 export const BPF = {
-  LD_W_ABS: 0x20, JEQ_K: 0x15, JGE_K: 0x35, JSET_K: 0x45, RET_K: 0x06, AND_K: 0x54,
+  LD_W_ABS: 0x20,
+  JEQ_K: 0x15,
+  JGE_K: 0x35,
+  JSET_K: 0x45,
+  RET_K: 0x06,
+  AND_K: 0x54,
 } as const;
 export const SECCOMP_RET = {
-  KILL_PROCESS: 0x8000_0000, KILL_THREAD: 0, TRAP: 0x0003_0000, ERRNO: 0x0005_0000, LOG: 0x7ffc_0000, ALLOW: 0x7fff_0000,
+  KILL_PROCESS: 0x8000_0000,
+  KILL_THREAD: 0,
+  TRAP: 0x0003_0000,
+  ERRNO: 0x0005_0000,
+  LOG: 0x7ffc_0000,
+  ALLOW: 0x7fff_0000,
 } as const;
 export const AUDIT_ARCH_X86_64 = 0xc000_003e;
 const ENOSYS = 38;
@@ -35,7 +58,10 @@ export type FilterDefault = 'kill' | 'log';
 const insn = (code: number, k: number, jt = 0, jf = 0): BpfInsn => ({ code, jt, jf, k: k >>> 0 });
 
 /** Builds the filter program (see the file comment for its rules). */
-export function buildSeccompFilter(onViolation: FilterDefault, allowed: Readonly<Record<string, number>> = ALLOWED_SYSCALLS): BpfInsn[] {
+export function buildSeccompFilter(
+  onViolation: FilterDefault,
+  allowed: Readonly<Record<string, number>> = ALLOWED_SYSCALLS,
+): BpfInsn[] {
   const fallback = onViolation === 'kill' ? SECCOMP_RET.KILL_PROCESS : SECCOMP_RET.LOG;
   const p: BpfInsn[] = [
     insn(BPF.LD_W_ABS, SeccompData.arch),
@@ -47,7 +73,9 @@ export function buildSeccompFilter(onViolation: FilterDefault, allowed: Readonly
   ];
   // ioctl first (KVM_RUN is the hottest call). The block reloads the accumulator, so it ends in returns:
   // ld request; each denied request -> fallback; and 0xff00; each allowed type -> allow; fallback; allow.
-  const types = Object.values(IOCTL_TYPES), D = DENIED_IOCTLS.length, T = types.length;
+  const types = Object.values(IOCTL_TYPES),
+    D = DENIED_IOCTLS.length,
+    T = types.length;
   p.push(insn(BPF.JEQ_K, SYS_ioctl, 0, D + T + 4), insn(BPF.LD_W_ABS, SeccompData.arg1Low));
   DENIED_IOCTLS.forEach((req, i) => p.push(insn(BPF.JEQ_K, req, D - i + T, 0)));
   p.push(insn(BPF.AND_K, 0xff00));
@@ -89,7 +117,10 @@ export function encodeFilter(p: readonly BpfInsn[]): Uint8Array {
  * Runs the program on one system call, as the kernel would (the subset of classic BPF the builder
  * emits); for tests and for `vmm` to explain a decision. Returns the SECCOMP_RET_* value.
  */
-export function evaluateFilter(p: readonly BpfInsn[], call: { nr: number; arch?: number; args?: readonly number[] }): number {
+export function evaluateFilter(
+  p: readonly BpfInsn[],
+  call: { nr: number; arch?: number; args?: readonly number[] },
+): number {
   const word = (off: number): number => {
     if (off === SeccompData.nr) return call.nr >>> 0;
     if (off === SeccompData.arch) return (call.arch ?? AUDIT_ARCH_X86_64) >>> 0;
@@ -100,13 +131,25 @@ export function evaluateFilter(p: readonly BpfInsn[], call: { nr: number; arch?:
   for (let pc = 0; pc < p.length; pc++) {
     const i = p[pc];
     switch (i.code) {
-      case BPF.LD_W_ABS: acc = word(i.k); break;
-      case BPF.AND_K: acc = (acc & i.k) >>> 0; break;
-      case BPF.JEQ_K: pc += acc === i.k ? i.jt : i.jf; break;
-      case BPF.JGE_K: pc += acc >= i.k ? i.jt : i.jf; break;
-      case BPF.JSET_K: pc += (acc & i.k) !== 0 ? i.jt : i.jf; break;
-      case BPF.RET_K: return i.k;
-      default: throw new Error(`unsupported BPF instruction 0x${i.code.toString(16)}`);
+      case BPF.LD_W_ABS:
+        acc = word(i.k);
+        break;
+      case BPF.AND_K:
+        acc = (acc & i.k) >>> 0;
+        break;
+      case BPF.JEQ_K:
+        pc += acc === i.k ? i.jt : i.jf;
+        break;
+      case BPF.JGE_K:
+        pc += acc >= i.k ? i.jt : i.jf;
+        break;
+      case BPF.JSET_K:
+        pc += (acc & i.k) !== 0 ? i.jt : i.jf;
+        break;
+      case BPF.RET_K:
+        return i.k;
+      default:
+        throw new Error(`unsupported BPF instruction 0x${i.code.toString(16)}`);
     }
   }
   throw new Error('the program fell off its end');

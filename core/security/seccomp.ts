@@ -14,7 +14,11 @@ const SECCOMP_SET_MODE_FILTER = 1;
 const SECCOMP_FILTER_FLAG_TSYNC = 1;
 
 /** What installSeccomp did, for the log line. */
-export interface SeccompInstalled { mode: SeccompMode; instructions: number; allowed: number }
+export interface SeccompInstalled {
+  mode: SeccompMode;
+  instructions: number;
+  allowed: number;
+}
 
 /**
  * Sets no_new_privs and installs the VMM's filter on every thread of the process (TSYNC); threads
@@ -38,7 +42,10 @@ export function installSeccomp(mode: SeccompMode): SeccompInstalled | undefined 
   const r = Number(hardening.syscallIntIntPtr(SYS.seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, fprog));
   if (r !== 0) {
     const why = r > 0 ? `thread ${r} could not take the filter` : errnoName(errno());
-    throw new SecurityError('Seccomp', `seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) failed: ${why}; run with --seccomp false to go without`);
+    throw new SecurityError(
+      'Seccomp',
+      `seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) failed: ${why}; run with --seccomp false to go without`,
+    );
   }
   return { mode, instructions: program.length, allowed: Object.keys(ALLOWED_SYSCALLS).length };
 }

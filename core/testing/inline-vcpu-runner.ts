@@ -10,12 +10,19 @@ export interface InlineRunnerOptions {
   onExit?: (vcpu: number, exit: VcpuExit) => void;
 }
 
-const DEFAULT_STOP: readonly VcpuExitKind[] = ['hlt', 'shutdown', 'system-event', 'internal-error', 'fail-entry', 'unknown'];
+const DEFAULT_STOP: readonly VcpuExitKind[] = [
+  'hlt',
+  'shutdown',
+  'system-event',
+  'internal-error',
+  'fail-entry',
+  'unknown',
+];
 
 /** Port numbers as bigint, made once per port (the Bus takes bigint addresses; no BigInt per exit). */
 const PORT_BIG: bigint[] = [];
 function portBig(port: number): bigint {
-  return PORT_BIG[port] ??= BigInt(port);
+  return (PORT_BIG[port] ??= BigInt(port));
 }
 
 /** Routes a PIO/MMIO exit to the bus; `in`/read exits have their data filled. Exposed for other runners. */
@@ -25,15 +32,18 @@ export function dispatchExit(bus: Bus, exit: VcpuExit): void {
     const isIn = exit.direction === 'in';
     if (exit.count === 1) {
       // The common case: the whole data view is the one access (no subarray).
-      if (isIn) bus.read('pio', port, exit.data); else bus.write('pio', port, exit.data);
+      if (isIn) bus.read('pio', port, exit.data);
+      else bus.write('pio', port, exit.data);
       return;
     }
     for (let i = 0; i < exit.count; i++) {
       const d = exit.data.subarray(i * exit.size, (i + 1) * exit.size);
-      if (isIn) bus.read('pio', port, d); else bus.write('pio', port, d);
+      if (isIn) bus.read('pio', port, d);
+      else bus.write('pio', port, d);
     }
   } else if (exit.kind === 'mmio') {
-    if (exit.isWrite) bus.write('mmio', exit.address, exit.data); else bus.read('mmio', exit.address, exit.data);
+    if (exit.isWrite) bus.write('mmio', exit.address, exit.data);
+    else bus.read('mmio', exit.address, exit.data);
   }
 }
 
@@ -52,15 +62,24 @@ export class InlineVcpuRunner implements VcpuRunner {
   private readonly active = new Set<number>();
   private error?: unknown;
 
-  constructor(private readonly vcpus: readonly Vcpu[], private readonly bus: Bus, private readonly opts: InlineRunnerOptions = {}) {
+  constructor(
+    private readonly vcpus: readonly Vcpu[],
+    private readonly bus: Bus,
+    private readonly opts: InlineRunnerOptions = {},
+  ) {
     this.stopOn = new Set(opts.stopOn ?? DEFAULT_STOP);
-    this.finished = new Promise((r) => { this.resolveFinished = r; });
+    this.finished = new Promise((r) => {
+      this.resolveFinished = r;
+    });
   }
 
   async start(): Promise<void> {
     if (this.state !== 'idle') return;
     this.state = 'running';
-    this.vcpus.forEach((_, i) => { this.active.add(i); this.schedule(i); });
+    this.vcpus.forEach((_, i) => {
+      this.active.add(i);
+      this.schedule(i);
+    });
   }
 
   private schedule(i: number): void {
@@ -96,7 +115,7 @@ export class InlineVcpuRunner implements VcpuRunner {
         this.lastEntry.totalNs += Math.round((t1 - t0) * 1e6);
         t0 = t1;
         this.lastKind = exit.kind;
-        this.lastEntry = (this.stats.byKind[exit.kind] ??= { count: 0, totalNs: 0 });
+        this.lastEntry = this.stats.byKind[exit.kind] ??= { count: 0, totalNs: 0 };
         this.lastStops = this.stopOn.has(exit.kind);
       }
       this.lastEntry.count++;
@@ -117,13 +136,19 @@ export class InlineVcpuRunner implements VcpuRunner {
   }
 
   /** The exception a vCPU run or a dispatch threw, if that is what ended the run. */
-  get failure(): unknown { return this.error; }
+  get failure(): unknown {
+    return this.error;
+  }
 
-  async pause(): Promise<void> { if (this.state === 'running') this.state = 'paused'; }
+  async pause(): Promise<void> {
+    if (this.state === 'running') this.state = 'paused';
+  }
   async resume(): Promise<void> {
     if (this.state !== 'paused') return;
     this.state = 'running';
     for (const i of this.active) this.schedule(i);
   }
-  async stop(): Promise<void> { this.state = 'stopped'; }
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+  }
 }

@@ -23,25 +23,41 @@ export class ManualEventLoop implements EventLoop {
     const set = this.watchers.get(fd) ?? new Set();
     set.add(cb);
     this.watchers.set(fd, set);
-    return { dispose: () => { set.delete(cb); } };
+    return {
+      dispose: () => {
+        set.delete(cb);
+      },
+    };
   }
 
   setTimer(ms: number, cb: () => void, opts?: { repeat?: boolean }): Disposable {
     const id = this.nextId++;
     this.timers.push({ due: this.now + ms, every: opts?.repeat ? Math.max(ms, 1) : undefined, cb, id });
-    return { dispose: () => { this.timers = this.timers.filter((t) => t.id !== id); } };
+    return {
+      dispose: () => {
+        this.timers = this.timers.filter((t) => t.id !== id);
+      },
+    };
   }
 
   onError(cb: (err: unknown, where: string) => void): Disposable {
     this.errorHandlers.add(cb);
-    return { dispose: () => { this.errorHandlers.delete(cb); } };
+    return {
+      dispose: () => {
+        this.errorHandlers.delete(cb);
+      },
+    };
   }
 
   /** @internal FakeEventFd registers itself so flush() can see its counter. */
-  attach(fd: FakeEventFd): void { this.fds.set(fd.fd, fd); }
+  attach(fd: FakeEventFd): void {
+    this.fds.set(fd.fd, fd);
+  }
 
   private invoke(fn: () => void, where: string): void {
-    try { fn(); } catch (err) {
+    try {
+      fn();
+    } catch (err) {
       this.errors.push({ err, where });
       for (const h of this.errorHandlers) h(err, where);
     }
@@ -56,7 +72,10 @@ export class ManualEventLoop implements EventLoop {
         const ready = this.readable.has(fd) || (this.fds.get(fd)?.pending ?? 0n) > 0n;
         if (!ready || cbs.size === 0) continue;
         any = true;
-        for (const cb of [...cbs]) { ran++; this.invoke(() => cb({ readable: true, writable: false }), `watch fd ${fd}`); }
+        for (const cb of [...cbs]) {
+          ran++;
+          this.invoke(() => cb({ readable: true, writable: false }), `watch fd ${fd}`);
+        }
         this.readable.delete(fd);
       }
       if (!any) break;
@@ -71,13 +90,16 @@ export class ManualEventLoop implements EventLoop {
       const next = this.timers.filter((t) => t.due <= end).sort((a, b) => a.due - b.due)[0];
       if (!next) break;
       this.now = next.due;
-      if (next.every) next.due += next.every; else this.timers = this.timers.filter((t) => t !== next);
+      if (next.every) next.due += next.every;
+      else this.timers = this.timers.filter((t) => t !== next);
       this.invoke(next.cb, 'timer');
     }
     this.now = end;
   }
 
-  get watchedFds(): number[] { return [...this.watchers].filter(([, s]) => s.size > 0).map(([fd]) => fd); }
+  get watchedFds(): number[] {
+    return [...this.watchers].filter(([, s]) => s.size > 0).map(([fd]) => fd);
+  }
 }
 
 let fakeFd = 100_000;
@@ -88,15 +110,31 @@ export class FakeEventFd implements EventFd {
   pending = 0n;
   closed = false;
   writes = 0;
-  constructor(private readonly semaphore = false, initial = 0) { this.pending = BigInt(initial); }
-  write(n = 1n): void { if (this.closed) throw new Error('eventfd closed'); this.pending += n; this.writes++; }
+  constructor(
+    private readonly semaphore = false,
+    initial = 0,
+  ) {
+    this.pending = BigInt(initial);
+  }
+  write(n = 1n): void {
+    if (this.closed) throw new Error('eventfd closed');
+    this.pending += n;
+    this.writes++;
+  }
   read(): bigint {
     if (this.closed) throw new Error('eventfd closed');
     if (this.pending === 0n) return 0n;
-    if (this.semaphore) { this.pending--; return 1n; }
-    const v = this.pending; this.pending = 0n; return v;
+    if (this.semaphore) {
+      this.pending--;
+      return 1n;
+    }
+    const v = this.pending;
+    this.pending = 0n;
+    return v;
   }
-  close(): void { this.closed = true; }
+  close(): void {
+    this.closed = true;
+  }
 }
 
 export class FakeEventFdFactory implements EventFdFactory {

@@ -59,16 +59,32 @@ describe('test doubles', () => {
   it('MockDiskBackend range-checks, honours read-only and injects failures', async () => {
     const d = new MockDiskBackend(4096);
     await d.write(512n, [Uint8Array.of(1, 2), Uint8Array.of(3)]);
-    const a = new Uint8Array(2), b = new Uint8Array(2);
+    const a = new Uint8Array(2),
+      b = new Uint8Array(2);
     await d.read(511n, [a, b]);
     expect([...a, ...b]).to.deep.equal([0, 1, 2, 3]);
-    try { await d.read(4095n, [new Uint8Array(2)]); expect.fail(); } catch (e) { expect((e as Error).message).to.contain('outside'); }
+    try {
+      await d.read(4095n, [new Uint8Array(2)]);
+      expect.fail();
+    } catch (e) {
+      expect((e as Error).message).to.contain('outside');
+    }
     d.failNext = new Error('EIO');
-    try { await d.flush(); expect.fail(); } catch (e) { expect((e as Error).message).to.equal('EIO'); }
+    try {
+      await d.flush();
+      expect.fail();
+    } catch (e) {
+      expect((e as Error).message).to.equal('EIO');
+    }
     await d.flush();
     expect(d.ops).to.deep.include({ read: 1, write: 1, flush: 1 });
     const ro = new MockDiskBackend(512, true);
-    try { await ro.write(0n, [Uint8Array.of(1)]); expect.fail(); } catch (e) { expect((e as Error).message).to.contain('read-only'); }
+    try {
+      await ro.write(0n, [Uint8Array.of(1)]);
+      expect.fail();
+    } catch (e) {
+      expect((e as Error).message).to.contain('read-only');
+    }
   });
 
   it('ManualEventLoop delivers fake eventfd readiness on flush and timers on advance', () => {
@@ -82,8 +98,16 @@ describe('test doubles', () => {
     loop.flush();
     expect(got).to.deep.equal([3n]);
     let ticks = 0;
-    loop.setTimer(10, () => { ticks++; }, { repeat: true });
-    loop.setTimer(5, () => { throw new Error('bad timer'); });
+    loop.setTimer(
+      10,
+      () => {
+        ticks++;
+      },
+      { repeat: true },
+    );
+    loop.setTimer(5, () => {
+      throw new Error('bad timer');
+    });
     loop.advance(35);
     expect(ticks).to.equal(3);
     expect(loop.errors.map((x) => (x.err as Error).message)).to.deep.equal(['bad timer']);

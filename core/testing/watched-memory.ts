@@ -13,9 +13,34 @@ export interface MemoryWatch {
   reset(): void;
 }
 
-const ACCESSORS = new Set(['read', 'readInto', 'write', 'fill', 'slice', 'slices', 'readU8', 'readU16', 'readU32', 'readU64',
-  'writeU8', 'writeU16', 'writeU32', 'writeU64', 'readFromFile', 'writeToFile']);
-const WIDTH: Record<string, number> = { readU8: 1, readU16: 2, readU32: 4, readU64: 8, writeU8: 1, writeU16: 2, writeU32: 4, writeU64: 8 };
+const ACCESSORS = new Set([
+  'read',
+  'readInto',
+  'write',
+  'fill',
+  'slice',
+  'slices',
+  'readU8',
+  'readU16',
+  'readU32',
+  'readU64',
+  'writeU8',
+  'writeU16',
+  'writeU32',
+  'writeU64',
+  'readFromFile',
+  'writeToFile',
+]);
+const WIDTH: Record<string, number> = {
+  readU8: 1,
+  readU16: 2,
+  readU32: 4,
+  readU64: 8,
+  writeU8: 1,
+  writeU16: 2,
+  writeU32: 4,
+  writeU64: 8,
+};
 
 function accessLength(method: string, args: unknown[]): number {
   if (WIDTH[method] !== undefined) return WIDTH[method];
@@ -32,8 +57,14 @@ function accessLength(method: string, args: unknown[]): number {
  */
 export function watchedMemory(inner: GuestMemory): { mem: GuestMemory; watch: MemoryWatch } {
   const watch: MemoryWatch = {
-    outside: [], accesses: 0, bytes: 0,
-    reset() { this.outside.length = 0; this.accesses = 0; this.bytes = 0; },
+    outside: [],
+    accesses: 0,
+    bytes: 0,
+    reset() {
+      this.outside.length = 0;
+      this.accesses = 0;
+      this.bytes = 0;
+    },
   };
   const mem = new Proxy(inner, {
     get(target, prop, receiver) {

@@ -9,7 +9,10 @@ export const VIRTIO_F_RING_EVENT_IDX = 1n << 29n;
 export const VirtioDeviceType = { net: 1, block: 2, console: 3, rng: 4, balloon: 5, vsock: 19 } as const;
 
 /** One buffer of a descriptor chain, already validated to lie in guest memory. */
-export interface DescriptorBuffer { readonly addr: GuestAddress; readonly len: number }
+export interface DescriptorBuffer {
+  readonly addr: GuestAddress;
+  readonly len: number;
+}
 
 /**
  * A descriptor chain popped from the available ring, split into the buffers the

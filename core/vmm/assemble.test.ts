@@ -26,32 +26,49 @@ const noDiscovery = { discovery: { pluginDirs: [], nodeModules: [] } };
 /** A plugin written as plain JS + manifest in a temp folder outside the repository. */
 function writePlugin(dir: string, manifest: object, js: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'vmm-plugin.json'), JSON.stringify({ version: '1.0.0', provides: [], requires: [], entry: './plugin.js', ...manifest }));
+  fs.writeFileSync(
+    path.join(dir, 'vmm-plugin.json'),
+    JSON.stringify({ version: '1.0.0', provides: [], requires: [], entry: './plugin.js', ...manifest }),
+  );
   fs.writeFileSync(path.join(dir, 'plugin.js'), js);
 }
 
 async function rejects(p: Promise<unknown>): Promise<Error> {
-  try { await p; } catch (e) { return e as Error; }
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
   return expect.fail('expected a rejection');
 }
 
 describe('assembleVm / runVm', () => {
   let tmp: string;
-  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-asm-')); });
-  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-asm-'));
+  });
+  afterEach(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
-  it('swap: the same YAML runs with kvm replaced by the mock-hypervisor plugin, which takes the entry\'s config', async () => {
+  it("swap: the same YAML runs with kvm replaced by the mock-hypervisor plugin, which takes the entry's config", async () => {
     // tiny-vm.yaml with a config on its kvm entry that only the mock's schema knows: the mock's
     // vCPU prints it on the console, so the output proves which plugin ran the vCPU
-    const yaml = fs.readFileSync(tinyYaml, 'utf8')
+    const yaml = fs
+      .readFileSync(tinyYaml, 'utf8')
       .replace('  - name: kvm\n', '  - name: kvm\n    config:\n      outText: ran on the mock\n')
       .replace('path: ./tiny-machine', `path: ${path.join(fixtures, 'tiny-machine')}`);
     const file = path.join(tmp, 'swap.yaml');
     fs.writeFileSync(file, yaml);
     let machine: TinyMachine | undefined;
     const r = await runVm(file, {
-      ...noDiscovery, logger, signals: [], replacePlugins: { kvm: mockHv },
-      onStarted: (vm) => { machine = vm.machine as TinyMachine; },
+      ...noDiscovery,
+      logger,
+      signals: [],
+      replacePlugins: { kvm: mockHv },
+      onStarted: (vm) => {
+        machine = vm.machine as TinyMachine;
+      },
     });
     expect(r).to.deep.equal({ reason: { kind: 'poweroff' }, exitCode: 0, restarts: 0 });
     expect(Buffer.from(machine!.console.writtenBytes()).toString()).to.equal('ran on the mock');
@@ -61,24 +78,58 @@ describe('assembleVm / runVm', () => {
   });
 
   it('swap: an override hook re-registers Hypervisor after the plugins; every call is recorded', async () => {
-    const hv = new MockHypervisor(() => [...Buffer.from('hi')].map((b) => ({ kind: 'io' as const, space: 'pio' as const, direction: 'out' as const, port: 0xe9, size: 1 as const, count: 1, data: Uint8Array.of(b) })));
+    const hv = new MockHypervisor(() =>
+      [...Buffer.from('hi')].map((b) => ({
+        kind: 'io' as const,
+        space: 'pio' as const,
+        direction: 'out' as const,
+        port: 0xe9,
+        size: 1 as const,
+        count: 1,
+        data: Uint8Array.of(b),
+      })),
+    );
     const vm = await assembleVm(tinyYaml, {
-      ...noDiscovery, logger, replacePlugins: { kvm: mockHv },
-      override: (c) => { c.register(Tokens.Hypervisor.token, { useValue: hv }); },
+      ...noDiscovery,
+      logger,
+      replacePlugins: { kvm: mockHv },
+      override: (c) => {
+        c.register(Tokens.Hypervisor.token, { useValue: hv });
+      },
     });
     const m = vm.machine as TinyMachine;
     await m.start();
     expect(await m.stopped).to.deep.equal({ kind: 'poweroff' });
     await vm.dispose();
     expect(Buffer.from(m.console.writtenBytes()).toString()).to.equal('hi');
-    expect(hv.calls.map((c) => `${c.target}.${c.method}`)).to.include.members(['hypervisor.probe', 'hypervisor.createVm', 'vm.setMemorySlot', 'vm.createVcpu', 'vcpu0.setRegs', 'vcpu0.run', 'vm.close']);
+    expect(hv.calls.map((c) => `${c.target}.${c.method}`)).to.include.members([
+      'hypervisor.probe',
+      'hypervisor.createVm',
+      'vm.setMemorySlot',
+      'vm.createVcpu',
+      'vcpu0.setRegs',
+      'vcpu0.run',
+      'vm.close',
+    ]);
     expect(hv.callsTo('vcpu0', 'run')).to.have.length(3); // two outs and the final hlt
     expect(hv.vms[0].slots.get(0)!.hostAddress).to.not.equal(0n); // real anonymous-mmap memory
   });
 
   it('registers the core singletons in a child container, not the global one', async () => {
     const vm = await assembleVm({ config: { plugins: [] } }, { ...noDiscovery, logger });
-    for (const t of ['VmConfig', 'Logger', 'Lifecycle', 'EventLoop', 'EventFdFactory', 'GuestMemoryFactory', 'DeviceRegistry', 'Bus', 'IrqAllocator', 'MmioAllocator', 'KernelCmdline'] as const) {
+    for (const t of [
+      'VmConfig',
+      'Logger',
+      'Lifecycle',
+      'EventLoop',
+      'EventFdFactory',
+      'GuestMemoryFactory',
+      'DeviceRegistry',
+      'Bus',
+      'IrqAllocator',
+      'MmioAllocator',
+      'KernelCmdline',
+    ] as const) {
       expect(vm.container.isRegistered((Tokens[t] as { token: symbol }).token, false), t).to.equal(true);
     }
     const { container: root } = await import('tsyringe');
@@ -89,10 +140,24 @@ describe('assembleVm / runVm', () => {
 
   it('a failing register() disposes what earlier plugins registered, in reverse order', async () => {
     const log = path.join(tmp, 'log.txt');
-    const mk = (name: string, requires: string[], provides: string[], body: string) => writePlugin(path.join(tmp, name), { name, requires, provides },
-      `import * as fs from 'node:fs';\nexport default { register(c, ctx) { ${body} } };`);
-    mk('first', [], ['A'], `fs.appendFileSync(${JSON.stringify(log)}, 'reg first\\n'); return [{ dispose() { fs.appendFileSync(${JSON.stringify(log)}, 'undo first\\n'); } }];`);
-    mk('second', ['A'], ['B'], `fs.appendFileSync(${JSON.stringify(log)}, 'reg second\\n'); return [{ dispose() { fs.appendFileSync(${JSON.stringify(log)}, 'undo second\\n'); } }];`);
+    const mk = (name: string, requires: string[], provides: string[], body: string) =>
+      writePlugin(
+        path.join(tmp, name),
+        { name, requires, provides },
+        `import * as fs from 'node:fs';\nexport default { register(c, ctx) { ${body} } };`,
+      );
+    mk(
+      'first',
+      [],
+      ['A'],
+      `fs.appendFileSync(${JSON.stringify(log)}, 'reg first\\n'); return [{ dispose() { fs.appendFileSync(${JSON.stringify(log)}, 'undo first\\n'); } }];`,
+    );
+    mk(
+      'second',
+      ['A'],
+      ['B'],
+      `fs.appendFileSync(${JSON.stringify(log)}, 'reg second\\n'); return [{ dispose() { fs.appendFileSync(${JSON.stringify(log)}, 'undo second\\n'); } }];`,
+    );
     mk('third', ['B'], [], `throw new Error('no /dev/thing');`);
     fs.writeFileSync(path.join(tmp, 'vm.yaml'), 'plugins:\n  - path: ./third\n  - path: ./second\n  - path: ./first\n');
     const e = await rejects(assembleVm(path.join(tmp, 'vm.yaml'), { ...noDiscovery, logger }));
@@ -101,8 +166,11 @@ describe('assembleVm / runVm', () => {
     expect(fs.readFileSync(log, 'utf8')).to.equal('reg first\nreg second\nundo second\nundo first\n');
   });
 
-  it('plugin config errors point into the plugin\'s config block', async () => {
-    fs.writeFileSync(path.join(tmp, 'vm.yaml'), `plugins:\n  - name: kvm\n  - path: ${path.join(fixtures, 'tiny-machine')}\n    config:\n      text: hi\n      colour: blue\n`);
+  it("plugin config errors point into the plugin's config block", async () => {
+    fs.writeFileSync(
+      path.join(tmp, 'vm.yaml'),
+      `plugins:\n  - name: kvm\n  - path: ${path.join(fixtures, 'tiny-machine')}\n    config:\n      text: hi\n      colour: blue\n`,
+    );
     const e = await rejects(planVm(path.join(tmp, 'vm.yaml'), { ...noDiscovery, replacePlugins: { kvm: mockHv } }));
     expect(e).to.be.instanceOf(ConfigError);
     expect((e as ConfigError).where).to.deep.include({ line: 6, column: 7, key: 'plugins[1].config.colour' });
@@ -119,7 +187,9 @@ describe('assembleVm / runVm', () => {
     fs.writeFileSync(path.join(tmp, 'c.yaml'), `plugins:\n  - path: ${mockHv}\n  - path: ${mockHv}\n`);
     expect((await rejects(planVm(path.join(tmp, 'c.yaml'), noDiscovery))).message).to.contain('listed twice');
     fs.writeFileSync(path.join(tmp, 'd.yaml'), `plugins:\n  - path: ${mockHv}\n  - path: ${mockHv}\n    id: hv2\n`);
-    expect((await rejects(planVm(path.join(tmp, 'd.yaml'), noDiscovery))).message).to.match(/'mock-hypervisor' and 'hv2' both provide 'Hypervisor'/);
+    expect((await rejects(planVm(path.join(tmp, 'd.yaml'), noDiscovery))).message).to.match(
+      /'mock-hypervisor' and 'hv2' both provide 'Hypervisor'/,
+    );
   });
 
   it('scans node_modules only when a listed name is not among the repository plugins (or for error hints)', async () => {
@@ -129,7 +199,10 @@ describe('assembleVm / runVm', () => {
     fs.mkdirSync(path.join(nm, 'bad'), { recursive: true });
     fs.writeFileSync(path.join(nm, 'bad', 'package.json'), '{ "vmmPlugin": nope');
     fs.mkdirSync(path.join(nm, 'npm-one'), { recursive: true });
-    fs.writeFileSync(path.join(nm, 'npm-one', 'package.json'), JSON.stringify({ name: 'npm-one', vmmPlugin: { name: 'npm-one', version: '1.0.0', entry: './i.js' } }));
+    fs.writeFileSync(
+      path.join(nm, 'npm-one', 'package.json'),
+      JSON.stringify({ name: 'npm-one', vmmPlugin: { name: 'npm-one', version: '1.0.0', entry: './i.js' } }),
+    );
     fs.writeFileSync(path.join(nm, 'npm-one', 'i.js'), 'export default { register() { return []; } };');
     const broken: string[] = [];
     const discovery = { pluginDirs: [plugins], nodeModules: [nm], onBroken: (e: Error) => broken.push(e.message) };
@@ -137,14 +210,19 @@ describe('assembleVm / runVm', () => {
     const a = await planVm(path.join(tmp, 'a.yaml'), { discovery });
     expect(a.plugins.map((p) => p.instance)).to.deep.equal(['local']);
     expect(broken, 'node_modules was not read').to.deep.equal([]);
-    expect([...a.discovered.keys()].sort(), 'the plan still lists every plugin on request').to.deep.equal(['local', 'npm-one']);
+    expect([...a.discovered.keys()].sort(), 'the plan still lists every plugin on request').to.deep.equal([
+      'local',
+      'npm-one',
+    ]);
     fs.writeFileSync(path.join(tmp, 'b.yaml'), 'plugins:\n  - name: local\n  - name: npm-one\n');
     broken.length = 0;
     const b = await planVm(path.join(tmp, 'b.yaml'), { discovery });
     expect(b.plugins.map((p) => `${p.instance}:${p.plugin.source}`)).to.deep.equal(['local:repo', 'npm-one:npm']);
     expect(broken).to.have.length(1);
     fs.writeFileSync(path.join(tmp, 'c.yaml'), 'plugins:\n  - name: nope\n');
-    expect((await rejects(planVm(path.join(tmp, 'c.yaml'), { discovery }))).message).to.contain('(discovered: local, npm-one)');
+    expect((await rejects(planVm(path.join(tmp, 'c.yaml'), { discovery }))).message).to.contain(
+      '(discovered: local, npm-one)',
+    );
   });
 
   it('runVm without a machine plugin fails clearly; exit codes map stop reasons', async () => {
@@ -160,7 +238,15 @@ describe('assembleVm / runVm', () => {
   it('a plugin outside the repo, named by path: is discovered, its config validated, registered, and listed by `vmm plugins --config`', async () => {
     const zodUrl = import.meta.resolve('zod');
     const pdir = path.join(tmp, 'ext', 'hello-dev');
-    writePlugin(pdir, { name: 'hello-dev', description: 'an external test plugin', requires: ['Bus', 'DeviceRegistry'], provides: ['HelloDev'] }, `
+    writePlugin(
+      pdir,
+      {
+        name: 'hello-dev',
+        description: 'an external test plugin',
+        requires: ['Bus', 'DeviceRegistry'],
+        provides: ['HelloDev'],
+      },
+      `
 import { z } from ${JSON.stringify(zodUrl)};
 export default {
   configSchema: z.strictObject({ port: z.number().int().max(0xffff), greeting: z.string().default('hello') }),
@@ -169,25 +255,43 @@ export default {
     reg.add({ id: ctx.instance + ':' + ctx.config.greeting + ':' + ctx.config.port });
     return [];
   },
-};`);
+};`,
+    );
     const yaml = path.join(tmp, 'vm.yaml');
     fs.writeFileSync(yaml, 'plugins:\n  - path: ./ext/hello-dev\n    id: hello0\n    config:\n      port: 0x402\n');
     const vm = await assembleVm(yaml, { ...noDiscovery, logger });
-    const devices = vm.container.resolve(Tokens.DeviceRegistry.token).all().map((d) => d.id);
+    const devices = vm.container
+      .resolve(Tokens.DeviceRegistry.token)
+      .all()
+      .map((d) => d.id);
     expect(devices).to.deep.equal(['hello0:hello:1026']);
     await vm.dispose();
 
-    fs.writeFileSync(path.join(tmp, 'bad.yaml'), 'plugins:\n  - path: ./ext/hello-dev\n    config:\n      port: 70000\n');
+    fs.writeFileSync(
+      path.join(tmp, 'bad.yaml'),
+      'plugins:\n  - path: ./ext/hello-dev\n    config:\n      port: 70000\n',
+    );
     const e = await rejects(planVm(path.join(tmp, 'bad.yaml'), noDiscovery));
     expect((e as ConfigError).where).to.deep.include({ line: 4, key: 'plugins[0].config.port' });
 
     const bin = path.join(loc.repoRoot, 'bin', 'vmm.js');
     const env = { ...process.env, VMM_DIST: loc.distDir };
-    const list = spawnSync(process.execPath, [bin, 'plugins', '--config', yaml], { env, encoding: 'utf8', timeout: 30_000 });
+    const list = spawnSync(process.execPath, [bin, 'plugins', '--config', yaml], {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(list.status, list.stderr).to.equal(0);
-    expect(list.stdout).to.contain('hello-dev 1.0.0 [path]').and.contain('provides: HelloDev').and.contain('requires: Bus, DeviceRegistry');
+    expect(list.stdout)
+      .to.contain('hello-dev 1.0.0 [path]')
+      .and.contain('provides: HelloDev')
+      .and.contain('requires: Bus, DeviceRegistry');
 
-    const val = spawnSync(process.execPath, [bin, 'validate', path.join(tmp, 'bad.yaml')], { env, encoding: 'utf8', timeout: 30_000 });
+    const val = spawnSync(process.execPath, [bin, 'validate', path.join(tmp, 'bad.yaml')], {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(val.status).to.equal(2);
     expect(val.stderr.trim().split('\n')).to.have.length(1);
     expect(val.stderr).to.match(/bad\.yaml:4:\d+: plugins\[0\]\.config\.port: /);

@@ -50,7 +50,11 @@ export interface AssembledVm {
 
 async function disposeAll(list: Disposable[], logger: Logger): Promise<void> {
   for (const d of [...list].reverse()) {
-    try { await (d.dispose() as unknown); } catch (err) { logger.error({ err }, 'dispose failed'); }
+    try {
+      await (d.dispose() as unknown);
+    } catch (err) {
+      logger.error({ err }, 'dispose failed');
+    }
   }
   list.length = 0;
 }
@@ -61,7 +65,7 @@ async function disposeAll(list: Disposable[], logger: Logger): Promise<void> {
  * so far is disposed in reverse order and the error is rethrown (nothing half-started).
  */
 export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {}): Promise<AssembledVm> {
-  const plan = opts.plan ?? await planVm(input, opts);
+  const plan = opts.plan ?? (await planVm(input, opts));
   const logger = opts.logger ?? createLogger();
   const c = (opts.parent ?? rootContainer).createChildContainer();
   const lifecycle = new VmLifecycle();
@@ -69,7 +73,8 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   lifecycle.once('started', () => {
     markStartup('started');
     logger.debug({ timings: startupTimings.marks }, 'startup timings');
-    if (process.env.VMM_TIMINGS === '1') process.stderr.write(`vmm: startup timings (ms since process start, +delta):\n${startupTimings.format()}\n`);
+    if (process.env.VMM_TIMINGS === '1')
+      process.stderr.write(`vmm: startup timings (ms since process start, +delta):\n${startupTimings.format()}\n`);
   });
 
   const eventLoop = new UvEventLoop(logger.child({ module: 'event-loop' }));
@@ -95,15 +100,23 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   try {
     for (const p of plan.plugins) {
       const ctx: PluginContext = {
-        config: p.config, vm: plan.config, lifecycle, baseDir: plan.baseDir, instance: p.instance,
+        config: p.config,
+        vm: plan.config,
+        lifecycle,
+        baseDir: plan.baseDir,
+        instance: p.instance,
         logger: logger.child({ plugin: p.instance }),
       };
       let out: Disposable[] | void;
       try {
         out = await p.module.register(c, ctx);
       } catch (err) {
-        throw new AssemblyError('Register', `plugin '${p.instance}' failed to register: ${(err as Error)?.message ?? String(err)}`,
-          { plugin: p.instance }, { cause: err });
+        throw new AssemblyError(
+          'Register',
+          `plugin '${p.instance}' failed to register: ${(err as Error)?.message ?? String(err)}`,
+          { plugin: p.instance },
+          { cause: err },
+        );
       }
       if (Array.isArray(out)) disposables.push(...out);
       markStartup(`plugin registered: ${p.instance}`);
@@ -117,7 +130,12 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
         machine = c.resolve(Tokens.Machine.token);
         markStartup('machine built');
       } catch (err) {
-        throw new AssemblyError('NoMachine', `cannot build the machine: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
+        throw new AssemblyError(
+          'NoMachine',
+          `cannot build the machine: ${(err as Error)?.message ?? String(err)}`,
+          {},
+          { cause: err },
+        );
       }
     }
   } catch (err) {
@@ -127,7 +145,11 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
 
   let disposed = false;
   return {
-    container: c, plan, lifecycle, logger, machine,
+    container: c,
+    plan,
+    lifecycle,
+    logger,
+    machine,
     dispose: async () => {
       if (disposed) return;
       disposed = true;

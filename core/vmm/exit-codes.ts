@@ -13,10 +13,20 @@ export const ExitCode = { ok: 0, error: 1, badInput: 2, tripleFault: 3, sigint: 
 
 export function exitCodeFor(reason: StopReason): number {
   switch (reason.kind) {
-    case 'poweroff': case 'reset': case 'api': return ExitCode.ok;
-    case 'triple-fault': return ExitCode.tripleFault;
-    case 'signal': return reason.signal === 'SIGINT' ? ExitCode.sigint : reason.signal === 'SIGTERM' ? ExitCode.sigterm : 128 + (signalNumbers[reason.signal] ?? 0);
-    case 'error': return ExitCode.error;
+    case 'poweroff':
+    case 'reset':
+    case 'api':
+      return ExitCode.ok;
+    case 'triple-fault':
+      return ExitCode.tripleFault;
+    case 'signal':
+      return reason.signal === 'SIGINT'
+        ? ExitCode.sigint
+        : reason.signal === 'SIGTERM'
+          ? ExitCode.sigterm
+          : 128 + (signalNumbers[reason.signal] ?? 0);
+    case 'error':
+      return ExitCode.error;
   }
 }
 

@@ -12,8 +12,18 @@ import { markStartup } from './timings.js';
 
 /** Tokens the kernel registers in every VM container before plugins run. */
 export const CORE_TOKENS: ReadonlySet<string> = new Set([
-  'VmConfig', 'Logger', 'Lifecycle', 'EventLoop', 'EventFdFactory', 'GuestMemoryFactory',
-  'DeviceRegistry', 'Bus', 'IrqAllocator', 'MmioAllocator', 'KernelCmdline', 'PlatformDevices',
+  'VmConfig',
+  'Logger',
+  'Lifecycle',
+  'EventLoop',
+  'EventFdFactory',
+  'GuestMemoryFactory',
+  'DeviceRegistry',
+  'Bus',
+  'IrqAllocator',
+  'MmioAllocator',
+  'KernelCmdline',
+  'PlatformDevices',
 ]);
 
 export const tokenCardinality = (t: string): 'singular' | 'multiple' =>
@@ -62,11 +72,14 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
   // win over npm packages of the same name, so skipping the scan never changes which plugin a
   // name resolves to.
   const repoOnly = opts.discovered === undefined;
-  let discovered: ReadonlyMap<string, DiscoveredPlugin> = opts.discovered
-    ?? discoverPlugins(repoOnly ? { ...opts.discovery, nodeModules: [] } : opts.discovery);
+  let discovered: ReadonlyMap<string, DiscoveredPlugin> =
+    opts.discovered ?? discoverPlugins(repoOnly ? { ...opts.discovery, nodeModules: [] } : opts.discovery);
   let complete = !repoOnly;
   const allDiscovered = (): ReadonlyMap<string, DiscoveredPlugin> => {
-    if (!complete) { discovered = discoverPlugins(opts.discovery); complete = true; }
+    if (!complete) {
+      discovered = discoverPlugins(opts.discovery);
+      complete = true;
+    }
     return discovered;
   };
   const wanted = config.plugins.filter((e) => e.path === undefined && opts.replacePlugins?.[e.name!] === undefined);
@@ -79,7 +92,9 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     let plugin: DiscoveredPlugin | undefined;
     if (entry.path !== undefined) {
       const dir = path.resolve(baseDir, entry.path);
-      try { plugin = readPluginAt(dir, 'path'); } catch (err) {
+      try {
+        plugin = readPluginAt(dir, 'path');
+      } catch (err) {
         throw source.error(['plugins', index, 'path'], (err as Error).message);
       }
     } else if (opts.replacePlugins?.[entry.name!] !== undefined) {
@@ -93,14 +108,19 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     }
     const instance = entry.id ?? plugin.manifest.name;
     if (ids.has(instance)) {
-      throw source.error(['plugins', index], `plugin instance '${instance}' is listed twice (also plugins[${ids.get(instance)}]); give each an 'id'`);
+      throw source.error(
+        ['plugins', index],
+        `plugin instance '${instance}' is listed twice (also plugins[${ids.get(instance)}]); give each an 'id'`,
+      );
     }
     ids.set(instance, index);
     instances.push({ instance, plugin, index });
   });
 
   const hint = (token: string): string | undefined => {
-    const by = [...allDiscovered().values()].filter((d) => d.manifest.provides.includes(token)).map((d) => d.manifest.name);
+    const by = [...allDiscovered().values()]
+      .filter((d) => d.manifest.provides.includes(token))
+      .map((d) => d.manifest.name);
     return by.length ? `discovered plugins providing it: ${by.join(', ')}` : undefined;
   };
   const ordered = orderPlugins(instances, { coreTokens: CORE_TOKENS, cardinality: tokenCardinality, hint });
@@ -108,7 +128,9 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
   const plugins: PlannedPlugin[] = [];
   for (const inst of ordered) {
     let module: PluginModule;
-    try { module = await loadPluginModule(inst.plugin); } catch (err) {
+    try {
+      module = await loadPluginModule(inst.plugin);
+    } catch (err) {
       throw err instanceof PluginError ? source.error(['plugins', inst.index], err.message) : err;
     }
     const raw = config.plugins[inst.index].config;
@@ -122,7 +144,12 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     markStartup(`plugin loaded: ${inst.instance}`);
   }
   return {
-    config, source, baseDir, plugins,
-    get discovered() { return allDiscovered(); },
+    config,
+    source,
+    baseDir,
+    plugins,
+    get discovered() {
+      return allDiscovered();
+    },
   };
 }

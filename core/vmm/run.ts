@@ -16,7 +16,11 @@ export interface RunOptions extends AssembleOptions {
   maxRestarts?: number;
 }
 
-export interface RunResult { reason: StopReason; exitCode: number; restarts: number }
+export interface RunResult {
+  reason: StopReason;
+  exitCode: number;
+  restarts: number;
+}
 
 /**
  * Assembles the VM, starts its Machine, waits for it to stop and maps the reason to an
@@ -30,7 +34,10 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
     const machine = vm.machine;
     if (!machine) {
       await vm.dispose();
-      throw new AssemblyError('NoMachine', `no plugin provides '${Tokens.Machine.name}': list a machine plugin (e.g. x86) in the config`);
+      throw new AssemblyError(
+        'NoMachine',
+        `no plugin provides '${Tokens.Machine.name}': list a machine plugin (e.g. x86) in the config`,
+      );
     }
     const handlers: [NodeJS.Signals, () => void][] = [];
     let reason: StopReason;
@@ -38,7 +45,9 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
       for (const sig of opts.signals ?? ['SIGINT', 'SIGTERM']) {
         const h = (): void => {
           vm.logger.info({ signal: sig }, 'stopping the VM');
-          void machine.stop({ kind: 'signal', signal: sig }).catch((err: unknown) => vm.logger.error({ err }, 'stop failed'));
+          void machine
+            .stop({ kind: 'signal', signal: sig })
+            .catch((err: unknown) => vm.logger.error({ err }, 'stop failed'));
         };
         process.on(sig, h);
         handlers.push([sig, h]);
@@ -48,7 +57,12 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
         await machine.start();
       } catch (err) {
         await machine.stop({ kind: 'error', error: err }).catch(() => {});
-        throw new AssemblyError('Start', `the VM failed to start: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
+        throw new AssemblyError(
+          'Start',
+          `the VM failed to start: ${(err as Error)?.message ?? String(err)}`,
+          {},
+          { cause: err },
+        );
       }
       opts.onStarted?.(vm);
       reason = await machine.stopped;
@@ -56,7 +70,11 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
       for (const [sig, h] of handlers) process.off(sig, h);
       await vm.dispose();
     }
-    if (reason.kind === 'reset' && vm.plan.config.machine.onReset === 'restart' && restarts < (opts.maxRestarts ?? 100)) {
+    if (
+      reason.kind === 'reset' &&
+      vm.plan.config.machine.onReset === 'restart' &&
+      restarts < (opts.maxRestarts ?? 100)
+    ) {
       restarts++;
       vm.logger.info({ restarts }, 'guest reset: restarting the VM');
       continue;

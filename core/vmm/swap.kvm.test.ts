@@ -15,7 +15,13 @@ describe('swap, real half (kvm tier)', () => {
     const kvm = discoverPlugins().get('kvm');
     if (!fs.existsSync('/dev/kvm') || !kvm || !fs.existsSync(kvm.entryPath)) this.skip();
     let machine: TinyMachine | undefined;
-    const r = await runVm(tinyYaml, { logger: silentLogger(), signals: [], onStarted: (vm) => { machine = vm.machine as TinyMachine; } });
+    const r = await runVm(tinyYaml, {
+      logger: silentLogger(),
+      signals: [],
+      onStarted: (vm) => {
+        machine = vm.machine as TinyMachine;
+      },
+    });
     expect(r.exitCode).to.equal(0);
     expect(Buffer.from(machine!.console.writtenBytes()).toString()).to.equal('hi');
   });

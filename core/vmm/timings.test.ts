@@ -8,7 +8,10 @@ describe('StartupTimings', () => {
     s.mark('config loaded');
     t = 350.26;
     s.mark('started');
-    expect(s.marks).to.deep.equal([{ step: 'config loaded', ms: 100 }, { step: 'started', ms: 350.3 }]);
+    expect(s.marks).to.deep.equal([
+      { step: 'config loaded', ms: 100 },
+      { step: 'started', ms: 350.3 },
+    ]);
     const lines = s.format().split('\n');
     expect(lines).to.have.length(2);
     expect(lines[1]).to.match(/350\.3 ms\s+\+\s*250\.3\s+started$/);

@@ -4,7 +4,10 @@
  * them at debug level ('startup timings') and prints them to stderr with VMM_TIMINGS=1, so a
  * user or the benchmark can see where the time before the vCPUs run goes.
  */
-export interface StartupMark { readonly step: string; readonly ms: number }
+export interface StartupMark {
+  readonly step: string;
+  readonly ms: number;
+}
 
 export class StartupTimings {
   private readonly list: StartupMark[] = [];
@@ -17,19 +20,25 @@ export class StartupTimings {
     return ms;
   }
 
-  get marks(): readonly StartupMark[] { return this.list; }
+  get marks(): readonly StartupMark[] {
+    return this.list;
+  }
 
   /** One line per mark: time since process start and since the previous mark. */
   format(): string {
     let prev = 0;
-    return this.list.map((m) => {
-      const line = `${m.ms.toFixed(1).padStart(9)} ms  +${(m.ms - prev).toFixed(1).padStart(8)}  ${m.step}`;
-      prev = m.ms;
-      return line;
-    }).join('\n');
+    return this.list
+      .map((m) => {
+        const line = `${m.ms.toFixed(1).padStart(9)} ms  +${(m.ms - prev).toFixed(1).padStart(8)}  ${m.step}`;
+        prev = m.ms;
+        return line;
+      })
+      .join('\n');
   }
 
-  clear(): void { this.list.length = 0; }
+  clear(): void {
+    this.list.length = 0;
+  }
 }
 
 /** The process-wide marks (one VMM per process; a restarted VM keeps adding to them). */

@@ -27,17 +27,23 @@ import { fileSig, repoManifests, STAMP_FILE, STAMP_VERSION, type BundleStamp, ty
 import { BundleError } from './errors.js';
 
 /** The part of esbuild's API used here. */
-interface EsbuildPlugin { name: string; setup(b: { onResolve: Function; onLoad: Function }): void }
+interface EsbuildPlugin {
+  name: string;
+  setup(b: { onResolve: Function; onLoad: Function }): void;
+}
 interface Metafile {
   inputs: Record<string, { bytes: number }>;
   outputs: Record<string, { inputs: Record<string, unknown>; entryPoint?: string }>;
 }
-interface Esbuild { build(o: Record<string, unknown>): Promise<{ metafile?: Metafile; warnings: unknown[] }> }
+interface Esbuild {
+  build(o: Record<string, unknown>): Promise<{ metafile?: Metafile; warnings: unknown[] }>;
+}
 
 /** Loaded with require() from the chunk that uses them, never inlined (see the header). */
 export const REQUIRED_EXTERNALS = ['tsyringe', 'reflect-metadata', 'koffi'] as const;
 
-const BANNER = "import { createRequire as __tsvmmCreateRequire } from 'node:module'; const require = __tsvmmCreateRequire(import.meta.url);";
+const BANNER =
+  "import { createRequire as __tsvmmCreateRequire } from 'node:module'; const require = __tsvmmCreateRequire(import.meta.url);";
 const WORKER_URL = /new URL\(\s*['"]\.\/([\w.-]+\.js)['"]\s*,\s*import\.meta\.url\s*\)/g;
 
 export interface BuildOptions {
@@ -49,14 +55,23 @@ export interface BuildOptions {
   outDir?: string;
 }
 
-export interface BuildResult { outDir: string; entries: string[]; outputs: string[]; bytes: number }
+export interface BuildResult {
+  outDir: string;
+  entries: string[];
+  outputs: string[];
+  bytes: number;
+}
 
 /** The compiled entry points: the CLI and each repository plugin whose entry is built. */
 export function bundleEntries(distDir: string, repoRoot: string): string[] {
   const entries = [path.join(distDir, 'core', 'cli', 'run-main.js')];
   for (const rel of Object.keys(repoManifests(repoRoot))) {
     let entry: unknown;
-    try { entry = (JSON.parse(fs.readFileSync(path.join(repoRoot, rel), 'utf8')) as { entry?: unknown }).entry; } catch { continue; }
+    try {
+      entry = (JSON.parse(fs.readFileSync(path.join(repoRoot, rel), 'utf8')) as { entry?: unknown }).entry;
+    } catch {
+      continue;
+    }
     if (typeof entry !== 'string') continue;
     const js = path.resolve(distDir, path.dirname(rel), entry);
     if (fs.existsSync(js) && js.startsWith(distDir + path.sep)) entries.push(js);
@@ -67,7 +82,9 @@ export function bundleEntries(distDir: string, repoRoot: string): string[] {
 /** esbuild plugin: `import x from 'tsyringe'` becomes require('tsyringe') with the same named exports. */
 export function requireExternals(): EsbuildPlugin {
   const req = createRequire(import.meta.url);
-  const filter = new RegExp(`^(${REQUIRED_EXTERNALS.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
+  const filter = new RegExp(
+    `^(${REQUIRED_EXTERNALS.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`,
+  );
   return {
     name: 'tsvmm-require-externals',
     setup(b) {
@@ -90,14 +107,22 @@ export function requireExternals(): EsbuildPlugin {
 }
 
 const common = (esb: { plugins: EsbuildPlugin[] }) => ({
-  bundle: true, format: 'esm', platform: 'node', target: 'node20', metafile: true, logLevel: 'silent',
-  banner: { js: BANNER }, legalComments: 'none',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  metafile: true,
+  logLevel: 'silent',
+  banner: { js: BANNER },
+  legalComments: 'none',
   // Minified (names kept: error names and stack frames stay readable): V8 compiles a third less
   // source. Linked source maps chain to tsc's: `node --enable-source-maps` shows .ts locations.
   // keepNames always: esbuild renames clashing top-level names (a second `class PluginError`
   // becomes PluginError2), and errors are told apart by `name` (VmmError sets it from the class).
   ...(process.env.TSVMM_BUNDLE_MINIFY === '0' ? {} : { minifyWhitespace: true, minifySyntax: true }),
-  keepNames: true, sourcemap: 'linked', ...esb,
+  keepNames: true,
+  sourcemap: 'linked',
+  ...esb,
 });
 
 export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
@@ -107,7 +132,10 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   fs.rmSync(outDir, { recursive: true, force: true });
   const r = await o.esbuild.build({
     ...common({ plugins: [requireExternals()] }),
-    entryPoints: entries, outbase: distDir, outdir: outDir, splitting: true,
+    entryPoints: entries,
+    outbase: distDir,
+    outdir: outDir,
+    splitting: true,
     chunkNames: 'core/chunks/[name]-[hash]',
   });
   const meta = r.metafile!;
@@ -120,7 +148,8 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
     if (!file.startsWith(distDir + path.sep) || !file.endsWith('.js')) continue;
     for (const m of fs.readFileSync(file, 'utf8').matchAll(WORKER_URL)) {
       const src = path.join(path.dirname(file), m[1]);
-      if (!fs.existsSync(src)) throw new BundleError('Worker', `${file} starts ${m[1]}, which does not exist`, { file, worker: src });
+      if (!fs.existsSync(src))
+        throw new BundleError('Worker', `${file} starts ${m[1]}, which does not exist`, { file, worker: src });
       for (const [out, info] of Object.entries(meta.outputs)) {
         if (Object.keys(info.inputs).some((i) => abs(i) === file)) {
           const dirs = workers.get(src) ?? new Set<string>();
@@ -133,16 +162,26 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   const inputs = new Set(Object.keys(meta.inputs).map(abs));
   for (const [src, dirs] of workers) {
     for (const dir of dirs) {
-      const w = await o.esbuild.build({ ...common({ plugins: [requireExternals()] }), entryPoints: [src], outfile: path.join(dir, path.basename(src)) });
+      const w = await o.esbuild.build({
+        ...common({ plugins: [requireExternals()] }),
+        entryPoints: [src],
+        outfile: path.join(dir, path.basename(src)),
+      });
       for (const i of Object.keys(w.metafile!.inputs)) inputs.add(abs(i));
     }
   }
 
   // core/plugin/locations.js finds the build folder two levels above itself: check every copy.
   for (const [out, info] of Object.entries(meta.outputs)) {
-    if (!Object.keys(info.inputs).some((i) => abs(i) === path.join(distDir, 'core', 'plugin', 'locations.js'))) continue;
+    if (!Object.keys(info.inputs).some((i) => abs(i) === path.join(distDir, 'core', 'plugin', 'locations.js')))
+      continue;
     const depth = path.relative(outDir, path.dirname(abs(out))).split(path.sep).length;
-    if (depth !== 2) throw new BundleError('Layout', `${out}: holds core/plugin/locations.js ${depth} levels below the bundle (must be 2)`, { output: out });
+    if (depth !== 2)
+      throw new BundleError(
+        'Layout',
+        `${out}: holds core/plugin/locations.js ${depth} levels below the bundle (must be 2)`,
+        { output: out },
+      );
   }
 
   const stampInputs: Record<string, FileSig> = {};
@@ -164,12 +203,18 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   const walk = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p); else outputs.push(path.relative(outDir, p));
+      if (e.isDirectory()) walk(p);
+      else outputs.push(path.relative(outDir, p));
     }
   };
   walk(outDir);
   outputs.sort();
-  const stamp: BundleStamp = { version: STAMP_VERSION, inputs: stampInputs, manifests: repoManifests(o.repoRoot), outputs };
+  const stamp: BundleStamp = {
+    version: STAMP_VERSION,
+    inputs: stampInputs,
+    manifests: repoManifests(o.repoRoot),
+    outputs,
+  };
   fs.writeFileSync(path.join(outDir, STAMP_FILE), `${JSON.stringify(stamp)}\n`);
   const bytes = outputs.reduce((n, f) => n + fs.statSync(path.join(outDir, f)).size, 0);
   return { outDir, entries, outputs, bytes };
@@ -177,11 +222,18 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
 
 /** Loads esbuild: TSVMM_ESBUILD (its package folder) or the installed package. */
 export async function loadEsbuild(env: NodeJS.ProcessEnv = process.env): Promise<Esbuild> {
-  const spec = env.TSVMM_ESBUILD ? pathToFileURL(createRequire(path.join(path.resolve(env.TSVMM_ESBUILD), 'x.js')).resolve('esbuild')).href : 'esbuild';
+  const spec = env.TSVMM_ESBUILD
+    ? pathToFileURL(createRequire(path.join(path.resolve(env.TSVMM_ESBUILD), 'x.js')).resolve('esbuild')).href
+    : 'esbuild';
   try {
-    const m = await import(spec) as Esbuild & { default?: Esbuild };
+    const m = (await import(spec)) as Esbuild & { default?: Esbuild };
     return typeof m.build === 'function' ? m : m.default!;
   } catch (err) {
-    throw new BundleError('NoEsbuild', `cannot load esbuild (${(err as Error).message}): add it as a devDependency or set TSVMM_ESBUILD to its package folder`, {}, { cause: err });
+    throw new BundleError(
+      'NoEsbuild',
+      `cannot load esbuild (${(err as Error).message}): add it as a devDependency or set TSVMM_ESBUILD to its package folder`,
+      {},
+      { cause: err },
+    );
   }
 }

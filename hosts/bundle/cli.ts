@@ -10,8 +10,15 @@ const outAt = args.indexOf('--out');
 try {
   const { distDir, repoRoot } = buildLocations();
   const t0 = performance.now();
-  const r = await buildBundle({ distDir, repoRoot, esbuild: await loadEsbuild(), outDir: outAt >= 0 ? args[outAt + 1] : undefined });
-  process.stdout.write(`bundle: ${r.outDir}: ${r.entries.length} entries, ${r.outputs.length} files, ${(r.bytes / 1024).toFixed(0)} KiB in ${(performance.now() - t0).toFixed(0)} ms\n`);
+  const r = await buildBundle({
+    distDir,
+    repoRoot,
+    esbuild: await loadEsbuild(),
+    outDir: outAt >= 0 ? args[outAt + 1] : undefined,
+  });
+  process.stdout.write(
+    `bundle: ${r.outDir}: ${r.entries.length} entries, ${r.outputs.length} files, ${(r.bytes / 1024).toFixed(0)} KiB in ${(performance.now() - t0).toFixed(0)} ms\n`,
+  );
 } catch (err) {
   process.stderr.write(`bundle: ${(err as Error).message}\n`);
   process.exitCode = 1;

@@ -9,7 +9,10 @@ import { fileSig, repoManifests, staleReason, STAMP_FILE, STAMP_VERSION, type Bu
 
 describe('start-up bundle: stamp and entry choice', () => {
   let tmp: string, repo: string, dist: string, bundle: string;
-  const write = (file: string, text: string) => { fs.mkdirSync(path.dirname(file), { recursive: true }); fs.writeFileSync(file, text); };
+  const write = (file: string, text: string) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+  };
   const stampNow = (): void => {
     const stamp: BundleStamp = {
       version: STAMP_VERSION,
@@ -31,7 +34,9 @@ describe('start-up bundle: stamp and entry choice', () => {
     write(path.join(bundle, 'core', 'cli', 'run-main.js'), '');
     stampNow();
   });
-  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+  afterEach(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
   let bundled: string, plain: string;
   beforeEach(() => {
@@ -98,15 +103,22 @@ describe('start-up bundle: stamp and entry choice', () => {
   it('this repository: every plugin entry of the build is a bundle entry; shared-state packages stay outside', () => {
     const loc = buildLocations();
     const entries = bundleEntries(loc.distDir, loc.repoRoot).map((e) => path.relative(loc.distDir, e));
-    expect(entries).to.include('core/cli/run-main.js').and.include('plugins/kvm/plugin.js').and.include('plugins/x86/plugin.js');
+    expect(entries)
+      .to.include('core/cli/run-main.js')
+      .and.include('plugins/kvm/plugin.js')
+      .and.include('plugins/x86/plugin.js');
     expect(REQUIRED_EXTERNALS).to.include('tsyringe').and.include('koffi');
   });
 
   it('shared packages become require() with the same named exports (reserved words aliased)', () => {
     const hooks: { filter: RegExp; fn: (a: { path: string }) => unknown }[] = [];
     requireExternals().setup({
-      onResolve: (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => { hooks.push({ filter: o.filter, fn }); },
-      onLoad: (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => { hooks.push({ filter: o.filter, fn }); },
+      onResolve: (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => {
+        hooks.push({ filter: o.filter, fn });
+      },
+      onLoad: (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => {
+        hooks.push({ filter: o.filter, fn });
+      },
     });
     const [resolve, load] = hooks;
     expect(resolve.filter.test('tsyringe')).to.equal(true);
@@ -114,7 +126,10 @@ describe('start-up bundle: stamp and entry choice', () => {
     expect(resolve.filter.test('zod')).to.equal(false);
     expect(resolve.fn({ path: 'koffi' })).to.deep.equal({ path: 'koffi', namespace: 'tsvmm-require' });
     const ts = (load.fn({ path: 'tsyringe' }) as { contents: string }).contents;
-    expect(ts).to.contain('createRequire(import.meta.url)("tsyringe")').and.match(/export \{ e\d+ as container \}/).and.match(/as injectable \}/);
+    expect(ts)
+      .to.contain('createRequire(import.meta.url)("tsyringe")')
+      .and.match(/export \{ e\d+ as container \}/)
+      .and.match(/as injectable \}/);
     const koffi = (load.fn({ path: 'koffi' }) as { contents: string }).contents;
     expect(koffi).to.match(/const e\d+ = m\["in"\]; export \{ e\d+ as in \};/);
   });

@@ -22,7 +22,12 @@ export interface EntryChoice {
 /** The first word of the command line that is not an option (commander's command). */
 export const commandOf = (args: readonly string[]): string | undefined => args.find((a) => !a.startsWith('-'));
 
-export function chooseEntry(distDir: string, repoRoot: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): EntryChoice {
+export function chooseEntry(
+  distDir: string,
+  repoRoot: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): EntryChoice {
   const plain = path.join(distDir, 'core', 'cli', 'run-main.js');
   const use = (why: string): EntryChoice => ({ entry: plain, bundled: false, why });
   if (env.VMM_BUNDLE === '0') return use('VMM_BUNDLE=0');

@@ -28,7 +28,11 @@ export interface BundleStamp {
 }
 
 const sha1 = (file: string): string | undefined => {
-  try { return createHash('sha1').update(fs.readFileSync(file)).digest('hex'); } catch { return undefined; }
+  try {
+    return createHash('sha1').update(fs.readFileSync(file)).digest('hex');
+  } catch {
+    return undefined;
+  }
 };
 
 /** Size, mtime and content hash of a file (undefined: not a readable file). */
@@ -38,14 +42,20 @@ export const fileSig = (file: string): FileSig | undefined => {
     if (!st.isFile()) return undefined;
     const h = sha1(file);
     return h === undefined ? undefined : [st.size, st.mtimeMs, h];
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 };
 
 /** Whether `file` still matches `sig`: a stat, and a hash only where the mtime moved. */
 function matches(file: string, sig: FileSig | undefined): boolean {
   if (!Array.isArray(sig) || sig.length !== 3) return false;
   let st: fs.Stats;
-  try { st = fs.statSync(file); } catch { return false; }
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return false;
+  }
   if (!st.isFile() || st.size !== sig[0]) return false;
   return st.mtimeMs === sig[1] || sha1(file) === sig[2];
 }
@@ -53,7 +63,11 @@ function matches(file: string, sig: FileSig | undefined): boolean {
 /** plugins/<x>/vmm-plugin.json of the repository (relative to its root) that exist. */
 export function repoManifestPaths(repoRoot: string): string[] {
   let names: string[];
-  try { names = fs.readdirSync(path.join(repoRoot, 'plugins')).sort(); } catch { return []; }
+  try {
+    names = fs.readdirSync(path.join(repoRoot, 'plugins')).sort();
+  } catch {
+    return [];
+  }
   return names.map((n) => `plugins/${n}/vmm-plugin.json`).filter((rel) => fs.existsSync(path.join(repoRoot, rel)));
 }
 
@@ -72,8 +86,15 @@ export function staleReason(bundleDir: string, repoRoot: string): string | undef
   let stamp: BundleStamp;
   try {
     stamp = JSON.parse(fs.readFileSync(path.join(bundleDir, STAMP_FILE), 'utf8')) as BundleStamp;
-  } catch { return `no readable ${STAMP_FILE}`; }
-  if (stamp?.version !== STAMP_VERSION || typeof stamp.inputs !== 'object' || typeof stamp.manifests !== 'object' || !Array.isArray(stamp.outputs)) {
+  } catch {
+    return `no readable ${STAMP_FILE}`;
+  }
+  if (
+    stamp?.version !== STAMP_VERSION ||
+    typeof stamp.inputs !== 'object' ||
+    typeof stamp.manifests !== 'object' ||
+    !Array.isArray(stamp.outputs)
+  ) {
     return `${STAMP_FILE}: unknown format`;
   }
   const buildDir = path.dirname(path.resolve(bundleDir));

@@ -21,13 +21,18 @@ describe('guestkit bzImage extractor', () => {
   });
 
   it('reads the kernel version string the header points at', () => {
-    expect(bzImageVersion(fakeBzImage(fakeElf(), undefined, { version: '6.1.0-56-cloud-amd64 (x@y) #1' }))).to.equal('6.1.0-56-cloud-amd64');
+    expect(bzImageVersion(fakeBzImage(fakeElf(), undefined, { version: '6.1.0-56-cloud-amd64 (x@y) #1' }))).to.equal(
+      '6.1.0-56-cloud-amd64',
+    );
   });
 
   it('reports a truncated image with both sizes', () => {
     const img = fakeBzImage(fakeElf(1));
     const cut = img.subarray(0, img.length - 100);
-    expect(() => parseSetupHeader(cut)).to.throw(GuestKitError, /truncated: the header says \d+ bytes, the file has \d+/);
+    expect(() => parseSetupHeader(cut)).to.throw(
+      GuestKitError,
+      /truncated: the header says \d+ bytes, the file has \d+/,
+    );
   });
 
   it('rejects files that are not bzImages', () => {
@@ -43,7 +48,9 @@ describe('guestkit bzImage extractor', () => {
   it('rejects a payload that decompresses to a different size than the trailer says', () => {
     const elf = fakeElf();
     const img = fakeBzImage(elf);
-    const pm = 4 * 512, off = img.readUInt32LE(0x248), len = img.readUInt32LE(0x24c);
+    const pm = 4 * 512,
+      off = img.readUInt32LE(0x248),
+      len = img.readUInt32LE(0x24c);
     img.writeUInt32LE(elf.length + 1, pm + off + len - 4);
     expect(() => extractVmlinux(img)).to.throw(/decompressed to \d+ bytes, the image says/);
   });
@@ -62,7 +69,11 @@ describe('guestkit bzImage extractor', () => {
     expect(m(0x42, 0x5a, 0x68)).to.equal('bzip2');
   });
 
-  for (const [tool, args] of [['xz', ['-c', '--check=crc32']], ['zstd', ['-c', '-q']], ['lz4', ['-l', '-c']]] as const) {
+  for (const [tool, args] of [
+    ['xz', ['-c', '--check=crc32']],
+    ['zstd', ['-c', '-q']],
+    ['lz4', ['-l', '-c']],
+  ] as const) {
     it(`decompresses a ${tool} payload made by the ${tool} tool`, function () {
       if (!hasTool(tool)) skipUnlessCi(this, `the ${tool} tool is not installed (Debian xz-utils, zstd, lz4)`);
       const elf = fakeElf(0x2000);

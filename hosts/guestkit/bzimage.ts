@@ -30,17 +30,23 @@ export function parseSetupHeader(img: Uint8Array): SetupHeader {
   if (dv.getUint16(0x1fe, true) !== 0xaa55) bad('missing boot flag 0xAA55 at 0x1fe');
   if (dv.getUint32(0x202, true) !== HDRS) bad('missing "HdrS" signature at 0x202');
   const version = dv.getUint16(0x206, true);
-  if (version < 0x0208) bad(`boot protocol ${version.toString(16)} is older than 2.08 (no payload fields)`, { version });
+  if (version < 0x0208)
+    bad(`boot protocol ${version.toString(16)} is older than 2.08 (no payload fields)`, { version });
   const setupSects = img[0x1f1] || 4;
   const protectedModeOffset = (setupSects + 1) * 512;
   const protectedModeSize = dv.getUint32(0x1f4, true) * 16;
   const payloadOffset = dv.getUint32(0x248, true);
   const payloadLength = dv.getUint32(0x24c, true);
   if (protectedModeOffset + protectedModeSize > img.length) {
-    bad(`truncated: the header says ${protectedModeOffset + protectedModeSize} bytes, the file has ${img.length}`, { expected: protectedModeOffset + protectedModeSize });
+    bad(`truncated: the header says ${protectedModeOffset + protectedModeSize} bytes, the file has ${img.length}`, {
+      expected: protectedModeOffset + protectedModeSize,
+    });
   }
   if (payloadLength < 8 || protectedModeOffset + payloadOffset + payloadLength > img.length) {
-    bad(`payload [${payloadOffset}, +${payloadLength}) lies outside the file (truncated?)`, { payloadOffset, payloadLength });
+    bad(`payload [${payloadOffset}, +${payloadLength}) lies outside the file (truncated?)`, {
+      payloadOffset,
+      payloadLength,
+    });
   }
   return { setupSects, version, protectedModeOffset, protectedModeSize, payloadOffset, payloadLength };
 }
@@ -60,8 +66,18 @@ export function detectCompression(p: Uint8Array): Compression {
 /** Runs a system decompressor (stdin -> stdout). */
 function viaTool(tool: string, args: string[], input: Uint8Array): Uint8Array {
   const r = spawnSync(tool, args, { input, maxBuffer: 1 << 30, timeout: 120_000 });
-  if (r.error) throw new GuestKitError('Decompress', `cannot run ${tool} (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}); install it`, { tool }, { cause: r.error });
-  if (r.status !== 0) throw new GuestKitError('Decompress', `${tool} failed: ${r.stderr.toString().trim()} (truncated image?)`, { tool, status: r.status });
+  if (r.error)
+    throw new GuestKitError(
+      'Decompress',
+      `cannot run ${tool} (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}); install it`,
+      { tool },
+      { cause: r.error },
+    );
+  if (r.status !== 0)
+    throw new GuestKitError('Decompress', `${tool} failed: ${r.stderr.toString().trim()} (truncated image?)`, {
+      tool,
+      status: r.status,
+    });
   return new Uint8Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
 }
 
@@ -80,26 +96,55 @@ export function decompressPayload(payload: Uint8Array): { data: Uint8Array; comp
       try {
         data = gunzipSync(stream);
       } catch (e) {
-        throw new GuestKitError('Decompress', `gzip payload is corrupt: ${(e as Error).message} (truncated image?)`, {}, { cause: e });
+        throw new GuestKitError(
+          'Decompress',
+          `gzip payload is corrupt: ${(e as Error).message} (truncated image?)`,
+          {},
+          { cause: e },
+        );
       }
       break;
-    case 'lz4': data = lz4DecompressLegacy(payload, expected); break;
-    case 'xz': data = viaTool('xz', ['-dc', '--single-stream'], stream); break;
-    case 'zstd': data = viaTool('zstd', ['-dcq'], stream); break;
-    case 'bzip2': data = viaTool('bzip2', ['-dc'], stream); break;
-    case 'lzma': data = viaTool('xz', ['--format=lzma', '-dc'], stream); break;
-    case 'lzo': data = viaTool('lzop', ['-dc'], stream); break;
+    case 'lz4':
+      data = lz4DecompressLegacy(payload, expected);
+      break;
+    case 'xz':
+      data = viaTool('xz', ['-dc', '--single-stream'], stream);
+      break;
+    case 'zstd':
+      data = viaTool('zstd', ['-dcq'], stream);
+      break;
+    case 'bzip2':
+      data = viaTool('bzip2', ['-dc'], stream);
+      break;
+    case 'lzma':
+      data = viaTool('xz', ['--format=lzma', '-dc'], stream);
+      break;
+    case 'lzo':
+      data = viaTool('lzop', ['-dc'], stream);
+      break;
     default:
-      throw new GuestKitError('BadKernelImage', `unknown payload compression (first bytes ${Buffer.from(payload.subarray(0, 6)).toString('hex')})`, {});
+      throw new GuestKitError(
+        'BadKernelImage',
+        `unknown payload compression (first bytes ${Buffer.from(payload.subarray(0, 6)).toString('hex')})`,
+        {},
+      );
   }
   if (data.length !== expected) {
-    throw new GuestKitError('Decompress', `${compression} payload decompressed to ${data.length} bytes, the image says ${expected}`, { got: data.length, expected, compression });
+    throw new GuestKitError(
+      'Decompress',
+      `${compression} payload decompressed to ${data.length} bytes, the image says ${expected}`,
+      { got: data.length, expected, compression },
+    );
   }
   return { data, compression };
 }
 
 /** Extracts the ELF vmlinux from a bzImage (what the kernel's scripts/extract-vmlinux does). */
-export function extractVmlinux(bzImage: Uint8Array): { vmlinux: Uint8Array; compression: Compression; header: SetupHeader } {
+export function extractVmlinux(bzImage: Uint8Array): {
+  vmlinux: Uint8Array;
+  compression: Compression;
+  header: SetupHeader;
+} {
   const header = parseSetupHeader(bzImage);
   const start = header.protectedModeOffset + header.payloadOffset;
   const { data, compression } = decompressPayload(bzImage.subarray(start, start + header.payloadLength));

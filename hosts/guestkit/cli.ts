@@ -12,7 +12,11 @@ import { buildGuestTools } from './tools.js';
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'tools') {
-    try { buildGuestTools(); } catch (e) { process.stderr.write(`guestkit: ${(e as Error).message}\n`); }
+    try {
+      buildGuestTools();
+    } catch (e) {
+      process.stderr.write(`guestkit: ${(e as Error).message}\n`);
+    }
     return 0;
   }
   if (cmd !== 'setup' && cmd !== 'show') {
@@ -28,7 +32,9 @@ async function main(argv: string[]): Promise<number> {
     if (rest.includes('--json')) process.stdout.write(JSON.stringify(kit, null, 2) + '\n');
     else {
       process.stdout.write(`guest kit (${kit.source}), kernel ${kit.kernelVersion}\n`);
-      process.stdout.write(`  bzImage   ${kit.bzImage}\n  vmlinux   ${kit.vmlinux}\n  initramfs ${kit.initramfs}\n  modules   ${kit.modulesDir || '(none)'}\n`);
+      process.stdout.write(
+        `  bzImage   ${kit.bzImage}\n  vmlinux   ${kit.vmlinux}\n  initramfs ${kit.initramfs}\n  modules   ${kit.modulesDir || '(none)'}\n`,
+      );
     }
     return 0;
   } catch (e) {

@@ -5,15 +5,26 @@ import { CpioBuilder, parseCpio } from './cpio.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 
 describe('guestkit cpio (newc) writer', () => {
-  const build = () => new CpioBuilder()
-    .file('init', '#!/bin/sh\n', 0o755)
-    .symlink('bin/ls', '/bin/busybox')
-    .chardev('dev/console', 5, 1)
-    .file('lib/modules/v/kernel/a.ko', Buffer.from([1, 2, 3]));
+  const build = () =>
+    new CpioBuilder()
+      .file('init', '#!/bin/sh\n', 0o755)
+      .symlink('bin/ls', '/bin/busybox')
+      .chardev('dev/console', 5, 1)
+      .file('lib/modules/v/kernel/a.ko', Buffer.from([1, 2, 3]));
 
   it('round-trips files, links and device nodes, adding parent folders', () => {
     const m = parseCpio(build().toBuffer());
-    expect([...m.keys()]).to.include.members(['init', 'bin', 'bin/ls', 'dev', 'dev/console', 'lib', 'lib/modules', 'lib/modules/v/kernel', 'lib/modules/v/kernel/a.ko']);
+    expect([...m.keys()]).to.include.members([
+      'init',
+      'bin',
+      'bin/ls',
+      'dev',
+      'dev/console',
+      'lib',
+      'lib/modules',
+      'lib/modules/v/kernel',
+      'lib/modules/v/kernel/a.ko',
+    ]);
     expect(Buffer.from(m.get('init')!.data).toString()).to.equal('#!/bin/sh\n');
     expect(m.get('init')!.mode).to.equal(0o100755);
     expect(Buffer.from(m.get('bin/ls')!.data).toString()).to.equal('/bin/busybox');

@@ -7,9 +7,19 @@ import { GuestKitError } from './errors.js';
 
 const APT_ARCHIVES = '/var/cache/apt/archives';
 
-function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): { ok: boolean; out: string; err: string } {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 300_000, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error) return { ok: false, out: '', err: `${cmd}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` };
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): { ok: boolean; out: string; err: string } {
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 300_000,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  if (r.error)
+    return { ok: false, out: '', err: `${cmd}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` };
   return { ok: r.status === 0, out: r.stdout, err: r.stderr };
 }
 
@@ -28,7 +38,12 @@ function aptUpdate(): void {
   if (updated) return;
   updated = true;
   const r = run('apt-get', ['update'], { timeoutMs: 600_000 });
-  if (!r.ok) throw new GuestKitError('PackageFetch', `apt-get update failed: ${r.err.trim().split('\n').pop()}. ${NOT_DEBIAN_HELP}`, {});
+  if (!r.ok)
+    throw new GuestKitError(
+      'PackageFetch',
+      `apt-get update failed: ${r.err.trim().split('\n').pop()}. ${NOT_DEBIAN_HELP}`,
+      {},
+    );
 }
 
 /** The candidate version of a package, running `apt-get update` once if apt knows nothing about it. */
@@ -44,7 +59,8 @@ export function candidateVersion(pkg: string): string {
 
 /** The concrete kernel image package a metapackage (linux-image-cloud-amd64) points at. */
 export function resolveKernelPackage(meta: string): string {
-  if (!meta.startsWith('linux-image-') ) throw new GuestKitError('PackageFetch', `not a kernel package name: ${meta}`, { meta });
+  if (!meta.startsWith('linux-image-'))
+    throw new GuestKitError('PackageFetch', `not a kernel package name: ${meta}`, { meta });
   candidateVersion(meta);
   const r = run('apt-cache', ['depends', meta]);
   const m = /Depends:\s*(linux-image-\d\S*)/.exec(r.out);
@@ -63,7 +79,12 @@ export function fetchDeb(pkg: string, version: string, dir: string): string {
   mkdirSync(dir, { recursive: true });
   const r = run('apt-get', ['download', `${pkg}=${version}`], { cwd: dir, timeoutMs: 600_000 });
   const got = readdirSync(dir).find(wanted);
-  if (!got) throw new GuestKitError('PackageFetch', `apt-get download ${pkg}=${version} failed: ${r.err.trim().split('\n').slice(-2).join(' ')}. ${NOT_DEBIAN_HELP}`, { pkg, version });
+  if (!got)
+    throw new GuestKitError(
+      'PackageFetch',
+      `apt-get download ${pkg}=${version} failed: ${r.err.trim().split('\n').slice(-2).join(' ')}. ${NOT_DEBIAN_HELP}`,
+      { pkg, version },
+    );
   return join(dir, got);
 }
 

@@ -12,7 +12,9 @@ export interface ElfInfo {
 
 /** Checks that `img` is an x86-64 ELF executable and finds its PVH entry note. Bounds-checked throughout. */
 export function inspectElf(img: Uint8Array): ElfInfo {
-  const bad = (why: string): never => { throw new GuestKitError('BadElf', `not a usable ELF vmlinux: ${why}`, { size: img.length }); };
+  const bad = (why: string): never => {
+    throw new GuestKitError('BadElf', `not a usable ELF vmlinux: ${why}`, { size: img.length });
+  };
   if (img.length < 64) bad('too small');
   if (!(img[0] === 0x7f && img[1] === 0x45 && img[2] === 0x4c && img[3] === 0x46)) bad('no ELF magic');
   if (img[4] !== 2) bad('not ELF64');
@@ -45,7 +47,9 @@ export function inspectElf(img: Uint8Array): ElfInfo {
       const desc = name + ((namesz + 3) & ~3);
       const next = desc + ((descsz + 3) & ~3);
       if (next > end || next <= p) break;
-      const nameStr = Buffer.from(img.subarray(name, name + namesz)).toString('latin1').replace(/\0+$/, '');
+      const nameStr = Buffer.from(img.subarray(name, name + namesz))
+        .toString('latin1')
+        .replace(/\0+$/, '');
       if (nameStr === 'Xen' && ntype === XEN_ELFNOTE_PHYS32_ENTRY && descsz >= 4) pvhEntry = dv.getUint32(desc, true);
       p = next;
     }

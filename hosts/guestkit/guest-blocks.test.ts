@@ -16,9 +16,17 @@ describe('guestkit: guestio blocks, host and guest agree', function () {
     guestio = guestTool('guestio');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guestio-'));
   });
-  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
 
-  const kv = (out: string) => new Map(out.trim().split('\n').map((l) => l.split('=') as [string, string]));
+  const kv = (out: string) =>
+    new Map(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
 
   it('stress: the digest and block count the host computes from the file equal what guestio prints', () => {
     const f = path.join(dir, 'stress.img');

@@ -66,8 +66,11 @@ export function checkStressImage(image: Uint8Array, spanBytes: number, seed: big
     const b = Buffer.from(image.buffer, image.byteOffset + blk * BLOCK_SIZE, BLOCK_SIZE);
     if (b.equals(ZERO_BLOCK)) continue;
     const version = b.subarray(0, 8).equals(MAGIC) ? Number(b.readBigUInt64LE(16)) : 0;
-    const ok = version > 0 && version < 2 ** 32 && b.readBigUInt64LE(8) === BigInt(blk)
-      && b.equals(expectedBlock(seed, blk, version));
+    const ok =
+      version > 0 &&
+      version < 2 ** 32 &&
+      b.readBigUInt64LE(8) === BigInt(blk) &&
+      b.equals(expectedBlock(seed, blk, version));
     if (!ok) {
       bad++;
       if (badList.length < 8) badList.push(blk);

@@ -1,4 +1,13 @@
-export { guestKit, defaultCacheDir, KIT_VERSION, scriptInitramfs, writeInitramfsWithScript, bzImageVersion, type GuestKit, type GuestKitOptions } from './kit.js';
+export {
+  guestKit,
+  defaultCacheDir,
+  KIT_VERSION,
+  scriptInitramfs,
+  writeInitramfsWithScript,
+  bzImageVersion,
+  type GuestKit,
+  type GuestKitOptions,
+} from './kit.js';
 export { Markers, parseGuestOutput, type GuestOutput } from './markers.js';
 export { extractVmlinux, parseSetupHeader, decompressPayload, detectCompression } from './bzimage.js';
 export { inspectElf, XEN_ELFNOTE_PHYS32_ENTRY } from './elf.js';

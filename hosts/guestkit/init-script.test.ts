@@ -15,14 +15,22 @@ describe('guestkit /init', () => {
 
   it('writes the boot marker at the BOOT_TIMER address and prints the markers', () => {
     expect(text).to.include('devmem 0xd0000000 8 123');
-    for (const m of ['TSVMM-INIT-OK', 'TSVMM-RESULT-BEGIN', 'TSVMM-RESULT-END', 'TSVMM-EXIT $rc']) expect(text).to.include(m);
+    for (const m of ['TSVMM-INIT-OK', 'TSVMM-RESULT-BEGIN', 'TSVMM-RESULT-END', 'TSVMM-EXIT $rc'])
+      expect(text).to.include(m);
     expect(text).to.include('poweroff -f');
   });
 
   it('hands <module>.<param>= words from the command line to insmod', () => {
     // run the modparams function alone against a fake command line
     const fn = /modparams\(\) \{[\s\S]*?\n\}\n/.exec(text)![0];
-    const r = spawnSync('sh', ['-c', `${fn}\nCMDLINE='console=ttyS0 virtio_mmio.device=4K@0xd0001000:5 virtio-mmio.device=4K@0xd0002000:6 kvm_amd.nested=1'\nmodparams virtio_mmio; modparams kvm-amd`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `${fn}\nCMDLINE='console=ttyS0 virtio_mmio.device=4K@0xd0001000:5 virtio-mmio.device=4K@0xd0002000:6 kvm_amd.nested=1'\nmodparams virtio_mmio; modparams kvm-amd`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout.trim().split('\n')).to.deep.equal(['device=4K@0xd0001000:5', 'device=4K@0xd0002000:6', 'nested=1']);
   });
 });
@@ -43,7 +51,8 @@ describe('guestkit /init: the console is drained before a session on it ends', (
       stub('stty', `echo "stty $*" >> '${log}'; [ "$1" = -g ] && echo saved-settings; exit 0`);
       writeFileSync(join(dir, 'script'), `echo "script ran" >> '${log}'\nexit 3\n`);
       const r = spawnSync('sh', ['-c', `${lines}\necho "rc=$rc" >> '${log}'`], {
-        encoding: 'utf8', input: '',
+        encoding: 'utf8',
+        input: '',
         env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, SCRIPT: join(dir, 'script') },
       });
       expect(r.status, r.stderr).to.equal(0);

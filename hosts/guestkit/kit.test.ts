@@ -8,25 +8,46 @@ import { GuestKitError } from './errors.js';
 /** A kit resolved before is found again through current-<package>.json, without apt. */
 describe('guestKit() reuses the kit built last', () => {
   const saved: Record<string, string | undefined> = {};
-  const envKeys = ['TSVMM_GUESTKIT_DIR', 'TSVMM_KERNEL', 'TSVMM_INITRAMFS', 'TSVMM_KERNEL_PACKAGE', 'TSVMM_GUESTKIT_REFRESH', 'PATH'];
+  const envKeys = [
+    'TSVMM_GUESTKIT_DIR',
+    'TSVMM_KERNEL',
+    'TSVMM_INITRAMFS',
+    'TSVMM_KERNEL_PACKAGE',
+    'TSVMM_GUESTKIT_REFRESH',
+    'PATH',
+  ];
   let cache: string;
   const key = `linux-image-9.9.9-cloud-amd64_9.9.9-1__busybox_1_1.0__kit${KIT_VERSION}`;
   beforeEach(() => {
-    for (const k of envKeys) { saved[k] = process.env[k]; delete process.env[k]; }
+    for (const k of envKeys) {
+      saved[k] = process.env[k];
+      delete process.env[k];
+    }
     process.env.PATH = '/nonexistent'; // no apt-cache: any apt call fails as 'Unsupported'
     cache = mkdtempSync(join(tmpdir(), 'kit-'));
     const dir = join(cache, key);
     mkdirSync(dir);
     for (const f of ['bzImage', 'vmlinux', 'initramfs.cpio.gz']) writeFileSync(join(dir, f), 'x');
-    writeFileSync(join(dir, 'kit.json'), JSON.stringify({ kernelVersion: '9.9.9-cloud-amd64', source: 'test', pvhEntry: 0x1000 }));
+    writeFileSync(
+      join(dir, 'kit.json'),
+      JSON.stringify({ kernelVersion: '9.9.9-cloud-amd64', source: 'test', pvhEntry: 0x1000 }),
+    );
   });
   afterEach(() => {
-    for (const k of envKeys) { if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k]; }
+    for (const k of envKeys) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
     rmSync(cache, { recursive: true, force: true });
   });
-  const pointTo = (k: string) => writeFileSync(join(cache, 'current-linux-image-cloud-amd64.json'), JSON.stringify({ key: k }));
+  const pointTo = (k: string) =>
+    writeFileSync(join(cache, 'current-linux-image-cloud-amd64.json'), JSON.stringify({ key: k }));
   const apt = async (p: Promise<unknown>) => {
-    try { await p; } catch (err) { return err; }
+    try {
+      await p;
+    } catch (err) {
+      return err;
+    }
     throw new Error('expected guestKit to need apt');
   };
 

@@ -5,7 +5,14 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { extractVmlinux, parseSetupHeader } from './bzimage.js';
 import { CpioBuilder } from './cpio.js';
-import { aptAvailable, candidateVersion, fetchDeb, NOT_DEBIAN_HELP, resolveKernelPackage, unpackDeb } from './debian.js';
+import {
+  aptAvailable,
+  candidateVersion,
+  fetchDeb,
+  NOT_DEBIAN_HELP,
+  resolveKernelPackage,
+  unpackDeb,
+} from './debian.js';
 import { inspectElf } from './elf.js';
 import { GuestKitError } from './errors.js';
 import { initScript } from './init-script.js';
@@ -61,7 +68,10 @@ const MANIFEST = 'kit.json';
 function readKitDir(dir: string): GuestKit | undefined {
   const f = join(dir, MANIFEST);
   if (!existsSync(f)) return undefined;
-  const m = JSON.parse(readFileSync(f, 'utf8')) as Omit<GuestKit, 'dir' | 'bzImage' | 'vmlinux' | 'initramfs' | 'modulesDir'> & { modules?: string };
+  const m = JSON.parse(readFileSync(f, 'utf8')) as Omit<
+    GuestKit,
+    'dir' | 'bzImage' | 'vmlinux' | 'initramfs' | 'modulesDir'
+  > & { modules?: string };
   const kit: GuestKit = {
     ...m,
     dir,
@@ -81,10 +91,19 @@ const currentFile = (cacheDir: string, meta: string): string =>
 /** The kit named by the pointer file, if it is still complete and of this KIT_VERSION (a few stats, no apt). */
 function readCurrent(cacheDir: string, meta: string): GuestKit | undefined {
   let key: unknown;
-  try { key = (JSON.parse(readFileSync(currentFile(cacheDir, meta), 'utf8')) as { key?: unknown }).key; } catch { return undefined; }
+  try {
+    key = (JSON.parse(readFileSync(currentFile(cacheDir, meta), 'utf8')) as { key?: unknown }).key;
+  } catch {
+    return undefined;
+  }
   // The pointer is only a hint: a name, never a path, and only for this kit version.
-  if (typeof key !== 'string' || !/^[A-Za-z0-9._+-]+$/.test(key) || !key.endsWith(`__kit${KIT_VERSION}`)) return undefined;
-  try { return readKitDir(join(cacheDir, key)); } catch { return undefined; }
+  if (typeof key !== 'string' || !/^[A-Za-z0-9._+-]+$/.test(key) || !key.endsWith(`__kit${KIT_VERSION}`))
+    return undefined;
+  try {
+    return readKitDir(join(cacheDir, key));
+  } catch {
+    return undefined;
+  }
 }
 
 function writeCurrent(cacheDir: string, meta: string, key: string): void {
@@ -93,7 +112,9 @@ function writeCurrent(cacheDir: string, meta: string, key: string): void {
   try {
     writeFileSync(tmp, JSON.stringify({ key }) + '\n');
     renameSync(tmp, f);
-  } catch { rmSync(tmp, { force: true }); } // a cache hint only: the next run asks apt again
+  } catch {
+    rmSync(tmp, { force: true });
+  } // a cache hint only: the next run asks apt again
 }
 
 /** The Linux version string a bzImage carries (setup header kernel_version pointer). */
@@ -103,7 +124,9 @@ export function bzImageVersion(img: Uint8Array): string {
   const at = ptr + 0x200;
   if (ptr === 0 || at >= img.length) return 'unknown';
   const end = img.indexOf(0, at);
-  return Buffer.from(img.subarray(at, end < 0 ? Math.min(img.length, at + 256) : end)).toString('latin1').split(' ')[0];
+  return Buffer.from(img.subarray(at, end < 0 ? Math.min(img.length, at + 256) : end))
+    .toString('latin1')
+    .split(' ')[0];
 }
 
 /**
@@ -118,7 +141,12 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
   // 1. A prepared kit folder (the sandbox sets this inside L1).
   if (process.env.TSVMM_GUESTKIT_DIR) {
     const kit = readKitDir(process.env.TSVMM_GUESTKIT_DIR);
-    if (!kit) throw new GuestKitError('Unsupported', `TSVMM_GUESTKIT_DIR=${process.env.TSVMM_GUESTKIT_DIR} holds no complete kit (${MANIFEST}, bzImage, vmlinux, initramfs.cpio.gz)`, {});
+    if (!kit)
+      throw new GuestKitError(
+        'Unsupported',
+        `TSVMM_GUESTKIT_DIR=${process.env.TSVMM_GUESTKIT_DIR} holds no complete kit (${MANIFEST}, bzImage, vmlinux, initramfs.cpio.gz)`,
+        {},
+      );
     return kit;
   }
 
@@ -126,7 +154,12 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
   const kernel = opts.kernel ?? process.env.TSVMM_KERNEL;
   const initramfs = opts.initramfs ?? process.env.TSVMM_INITRAMFS;
   if (kernel || initramfs) {
-    if (!kernel || !initramfs) throw new GuestKitError('Unsupported', 'give both a kernel (TSVMM_KERNEL / --kernel) and an initramfs (TSVMM_INITRAMFS / --initramfs)', {});
+    if (!kernel || !initramfs)
+      throw new GuestKitError(
+        'Unsupported',
+        'give both a kernel (TSVMM_KERNEL / --kernel) and an initramfs (TSVMM_INITRAMFS / --initramfs)',
+        {},
+      );
     return userKit(resolve(kernel), resolve(initramfs), opts.vmlinux ?? process.env.TSVMM_VMLINUX, cacheDir, log);
   }
 
@@ -144,7 +177,10 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
   const key = `${kernelPkg}_${kernelVer}__busybox_${bbVer}__kit${KIT_VERSION}`.replace(/[^A-Za-z0-9._+-]/g, '_');
   const dir = join(cacheDir, key);
   const cached = readKitDir(dir);
-  if (cached) { writeCurrent(cacheDir, meta, key); return cached; }
+  if (cached) {
+    writeCurrent(cacheDir, meta, key);
+    return cached;
+  }
 
   log(`building the guest kit from ${kernelPkg}=${kernelVer} and busybox-static=${bbVer} into ${dir}`);
   mkdirSync(cacheDir, { recursive: true });
@@ -159,16 +195,29 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
 
     const modRoot = join(tmp, 'kpkg', 'lib', 'modules');
     const versions = existsSync(modRoot) ? readdirSync(modRoot) : [];
-    if (versions.length !== 1) throw new GuestKitError('PackageFetch', `expected one lib/modules/<version> in ${kernelPkg}, found ${versions.length}`, {});
+    if (versions.length !== 1)
+      throw new GuestKitError(
+        'PackageFetch',
+        `expected one lib/modules/<version> in ${kernelPkg}, found ${versions.length}`,
+        {},
+      );
     const kernelVersion = versions[0];
     const vmlinuz = join(tmp, 'kpkg', 'boot', `vmlinuz-${kernelVersion}`);
-    if (!existsSync(vmlinuz)) throw new GuestKitError('PackageFetch', `${kernelPkg} has no boot/vmlinuz-${kernelVersion}`, {});
+    if (!existsSync(vmlinuz))
+      throw new GuestKitError('PackageFetch', `${kernelPkg} has no boot/vmlinuz-${kernelVersion}`, {});
 
     const bz = readFileSync(vmlinuz);
     const { vmlinux, compression } = extractVmlinux(bz);
     const elf = inspectElf(vmlinux);
-    if (elf.pvhEntry === undefined) throw new GuestKitError('MissingPvhNote', `the vmlinux of ${kernelPkg} has no Xen PHYS32_ENTRY note (kernel built without CONFIG_PVH?)`, {});
-    log(`kernel ${kernelVersion}: ${compression} payload, vmlinux ${(vmlinux.length / 1e6).toFixed(1)} MB, PVH entry 0x${elf.pvhEntry.toString(16)}`);
+    if (elf.pvhEntry === undefined)
+      throw new GuestKitError(
+        'MissingPvhNote',
+        `the vmlinux of ${kernelPkg} has no Xen PHYS32_ENTRY note (kernel built without CONFIG_PVH?)`,
+        {},
+      );
+    log(
+      `kernel ${kernelVersion}: ${compression} payload, vmlinux ${(vmlinux.length / 1e6).toFixed(1)} MB, PVH entry 0x${elf.pvhEntry.toString(16)}`,
+    );
     writeFileSync(join(out, 'bzImage'), bz);
     writeFileSync(join(out, 'vmlinux'), vmlinux);
 
@@ -180,7 +229,15 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
     const cpio = baseInitramfs(readFileSync(busybox), busyboxApplets(busybox), modulesDir, kernelVersion);
     writeFileSync(join(out, 'initramfs.cpio.gz'), cpio.toGzip());
 
-    const manifest = { kernelVersion, pvhEntry: elf.pvhEntry, source: `${kernelPkg}=${kernelVer}`, busybox: bbVer, compression, kitVersion: KIT_VERSION, modules: `modules/${kernelVersion}` };
+    const manifest = {
+      kernelVersion,
+      pvhEntry: elf.pvhEntry,
+      source: `${kernelPkg}=${kernelVer}`,
+      busybox: bbVer,
+      compression,
+      kitVersion: KIT_VERSION,
+      modules: `modules/${kernelVersion}`,
+    };
     writeFileSync(join(out, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     try {
       renameSync(out, dir);
@@ -201,13 +258,36 @@ export async function guestKit(opts: GuestKitOptions = {}): Promise<GuestKit> {
 export function busyboxApplets(busybox: string): string[] {
   const r = spawnSync(busybox, ['--list-full'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) return [];
-  return r.stdout.split('\n').map((s) => s.trim()).filter((s) => s && s !== 'bin/busybox' && s !== 'linuxrc' && s !== 'init');
+  return r.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s && s !== 'bin/busybox' && s !== 'linuxrc' && s !== 'init');
 }
 
 /** The kit's initramfs: busybox + applet links, the guest modules, /init, device nodes. */
-export function baseInitramfs(busybox: Uint8Array, applets: string[], modulesDir: string, kernelVersion: string): CpioBuilder {
+export function baseInitramfs(
+  busybox: Uint8Array,
+  applets: string[],
+  modulesDir: string,
+  kernelVersion: string,
+): CpioBuilder {
   const c = new CpioBuilder();
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'mnt', 'etc/tsvmm/modules.d', 'tsvmm']) c.dir(d);
+  for (const d of [
+    'bin',
+    'sbin',
+    'usr/bin',
+    'usr/sbin',
+    'proc',
+    'sys',
+    'dev',
+    'tmp',
+    'run',
+    'root',
+    'mnt',
+    'etc/tsvmm/modules.d',
+    'tsvmm',
+  ])
+    c.dir(d);
   c.chardev('dev/console', 5, 1, 0o600).chardev('dev/null', 1, 3, 0o666);
   c.file('bin/busybox', busybox, 0o755);
   for (const a of applets) c.symlink(a, '/bin/busybox');
@@ -223,8 +303,15 @@ export function baseInitramfs(busybox: Uint8Array, applets: string[], modulesDir
   return c;
 }
 
-function userKit(kernel: string, initramfs: string, vmlinuxPath: string | undefined, cacheDir: string, log: (m: string) => void): GuestKit {
-  for (const f of [kernel, initramfs]) if (!existsSync(f)) throw new GuestKitError('Unsupported', `${f} does not exist`, { file: f });
+function userKit(
+  kernel: string,
+  initramfs: string,
+  vmlinuxPath: string | undefined,
+  cacheDir: string,
+  log: (m: string) => void,
+): GuestKit {
+  for (const f of [kernel, initramfs])
+    if (!existsSync(f)) throw new GuestKitError('Unsupported', `${f} does not exist`, { file: f });
   const bz = readFileSync(kernel);
   const kernelVersion = bzImageVersion(bz);
   let vmlinux = vmlinuxPath ? resolve(vmlinuxPath) : '';
@@ -241,7 +328,16 @@ function userKit(kernel: string, initramfs: string, vmlinuxPath: string | undefi
     }
   }
   pvhEntry = inspectElf(readFileSync(vmlinux)).pvhEntry;
-  return { bzImage: kernel, vmlinux, initramfs, kernelVersion, modulesDir: process.env.TSVMM_MODULES ?? '', dir: cacheDir, pvhEntry, source: 'user files' };
+  return {
+    bzImage: kernel,
+    vmlinux,
+    initramfs,
+    kernelVersion,
+    modulesDir: process.env.TSVMM_MODULES ?? '',
+    dir: cacheDir,
+    pvhEntry,
+    source: 'user files',
+  };
 }
 
 /** A small gzip'd cpio holding /tsvmm/script (and any extra files), to append to the kit's initramfs. */
@@ -253,7 +349,12 @@ export function scriptInitramfs(script: string, extra: Record<string, Uint8Array
 }
 
 /** Writes kit initramfs + an appended script archive as one file (the kernel unpacks concatenated archives in order). */
-export function writeInitramfsWithScript(kit: Pick<GuestKit, 'initramfs'>, script: string, outPath: string, extra: Record<string, Uint8Array | string> = {}): string {
+export function writeInitramfsWithScript(
+  kit: Pick<GuestKit, 'initramfs'>,
+  script: string,
+  outPath: string,
+  extra: Record<string, Uint8Array | string> = {},
+): string {
   writeFileSync(outPath, Buffer.concat([readFileSync(kit.initramfs), scriptInitramfs(script, extra)]));
   return outPath;
 }

@@ -40,15 +40,17 @@ describe('guestkit LZ4 legacy decompressor', () => {
   });
 
   it('never writes past its limit or throws anything but its own error on random input', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
-      const dst = new Uint8Array(64);
-      try {
-        const n = lz4DecompressBlock(bytes, 0, bytes.length, dst, 0, 64);
-        return n <= 64;
-      } catch (e) {
-        return (e as Error).name === 'GuestKitError';
-      }
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const dst = new Uint8Array(64);
+        try {
+          const n = lz4DecompressBlock(bytes, 0, bytes.length, dst, 0, 64);
+          return n <= 64;
+        } catch (e) {
+          return (e as Error).name === 'GuestKitError';
+        }
+      }),
+    );
   });
 
   it('matches the lz4 tool on real data (legacy frame, several chunks)', function () {

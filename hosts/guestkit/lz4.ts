@@ -10,7 +10,14 @@ const LEGACY_CHUNK_MAX = 8 << 20;
  * writing no more than `dstLimit` bytes in total. Returns the new write position.
  * Every offset and length is checked: a hostile block yields an error, never an out-of-range access.
  */
-export function lz4DecompressBlock(src: Uint8Array, start: number, end: number, dst: Uint8Array, dstPos: number, dstLimit: number): number {
+export function lz4DecompressBlock(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  dst: Uint8Array,
+  dstPos: number,
+  dstLimit: number,
+): number {
   let s = start;
   let d = dstPos;
   const fail = (why: string): never => {
@@ -78,11 +85,18 @@ export function lz4DecompressLegacy(src: Uint8Array, expectedSize?: number): Uin
   let d = 0;
   while (s + 4 <= src.length) {
     const chunk = dv.getUint32(s, true);
-    if (chunk === LZ4_LEGACY_MAGIC) { s += 4; continue; } // concatenated frames
+    if (chunk === LZ4_LEGACY_MAGIC) {
+      s += 4;
+      continue;
+    } // concatenated frames
     if (s + 4 + chunk > src.length) {
       // The kernel appends the uncompressed size (4 bytes) after the frame.
       if (src.length - s === 4) break;
-      throw new GuestKitError('Decompress', `LZ4 chunk of ${chunk} bytes runs past the end of the data (truncated image?)`, { at: s, chunk, available: src.length - s - 4 });
+      throw new GuestKitError(
+        'Decompress',
+        `LZ4 chunk of ${chunk} bytes runs past the end of the data (truncated image?)`,
+        { at: s, chunk, available: src.length - s - 4 },
+      );
     }
     const before = d;
     d = lz4DecompressBlock(src, s + 4, s + 4 + chunk, out, d, Math.min(limit, d + LEGACY_CHUNK_MAX));
@@ -90,7 +104,11 @@ export function lz4DecompressLegacy(src: Uint8Array, expectedSize?: number): Uin
     s += 4 + chunk;
   }
   if (expectedSize !== undefined && d !== expectedSize) {
-    throw new GuestKitError('Decompress', `LZ4 payload decompressed to ${d} bytes, expected ${expectedSize} (truncated image?)`, { got: d, expectedSize });
+    throw new GuestKitError(
+      'Decompress',
+      `LZ4 payload decompressed to ${d} bytes, expected ${expectedSize} (truncated image?)`,
+      { got: d, expectedSize },
+    );
   }
   return out.subarray(0, d);
 }

@@ -3,8 +3,14 @@ import { parseGuestOutput } from './markers.js';
 
 describe('guestkit console markers', () => {
   it('finds init, the result block and the exit status (CRLF console)', () => {
-    const text = '[ 1.0] booting\r\nTSVMM-INIT-OK\r\nTSVMM-RESULT-BEGIN\r\nline 1\r\nline 2\r\nTSVMM-RESULT-END\r\nTSVMM-EXIT 3\r\n[ 2.0] reboot: Power down\r\n';
-    expect(parseGuestOutput(text)).to.deep.equal({ initReached: true, result: 'line 1\nline 2', resultComplete: true, exitCode: 3 });
+    const text =
+      '[ 1.0] booting\r\nTSVMM-INIT-OK\r\nTSVMM-RESULT-BEGIN\r\nline 1\r\nline 2\r\nTSVMM-RESULT-END\r\nTSVMM-EXIT 3\r\n[ 2.0] reboot: Power down\r\n';
+    expect(parseGuestOutput(text)).to.deep.equal({
+      initReached: true,
+      result: 'line 1\nline 2',
+      resultComplete: true,
+      exitCode: 3,
+    });
   });
 
   it('reports a script that never finished', () => {
@@ -14,7 +20,10 @@ describe('guestkit console markers', () => {
   });
 
   it('reports a guest that never reached init', () => {
-    expect(parseGuestOutput('Kernel panic - not syncing: VFS\n')).to.deep.equal({ initReached: false, resultComplete: false });
+    expect(parseGuestOutput('Kernel panic - not syncing: VFS\n')).to.deep.equal({
+      initReached: false,
+      resultComplete: false,
+    });
   });
 
   it('does not take marker-like text inside a line for a marker', () => {

@@ -25,8 +25,14 @@ export function parseGuestOutput(console: string): GuestOutput {
   let collecting: string[] | undefined;
   for (const line of lines) {
     const t = line.trim();
-    if (t === Markers.INIT_OK) { out.initReached = true; continue; }
-    if (t === Markers.RESULT_BEGIN && collecting === undefined && out.result === undefined) { collecting = []; continue; }
+    if (t === Markers.INIT_OK) {
+      out.initReached = true;
+      continue;
+    }
+    if (t === Markers.RESULT_BEGIN && collecting === undefined && out.result === undefined) {
+      collecting = [];
+      continue;
+    }
     if (t === Markers.RESULT_END && collecting !== undefined) {
       out.result = collecting.join('\n');
       out.resultComplete = true;
@@ -34,7 +40,10 @@ export function parseGuestOutput(console: string): GuestOutput {
       continue;
     }
     const m = /^TSVMM-EXIT (\d+)$/.exec(t);
-    if (m && out.exitCode === undefined) { out.exitCode = Number(m[1]); continue; }
+    if (m && out.exitCode === undefined) {
+      out.exitCode = Number(m[1]);
+      continue;
+    }
     if (collecting) collecting.push(line);
   }
   if (collecting !== undefined) out.result = collecting.join('\n');

@@ -10,7 +10,10 @@ describe('guestkit module ordering', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'mods-'));
-    const put = (p: string, deps: string) => { mkdirSync(join(dir, p, '..'), { recursive: true }); writeFileSync(join(dir, p), ko(deps)); };
+    const put = (p: string, deps: string) => {
+      mkdirSync(join(dir, p, '..'), { recursive: true });
+      writeFileSync(join(dir, p), ko(deps));
+    };
     put('kernel/drivers/virtio/virtio_ring.ko', '');
     put('kernel/drivers/virtio/virtio.ko', '');
     put('kernel/drivers/virtio/virtio_pci.ko', 'virtio_ring,virtio_pci_modern_dev,virtio');
@@ -33,8 +36,18 @@ describe('guestkit module ordering', () => {
   it('puts dependencies first, keeps the asked order otherwise, treats - and _ alike', () => {
     const order = resolveModules([{ name: 'virtio_net' }, { name: 'virtio_pci' }, { name: 'kvm_amd' }], dir);
     const names = order.map((p) => p.split('/').pop());
-    expect(names).to.deep.equal(['virtio_ring.ko', 'virtio.ko', 'failover.ko', 'net_failover.ko', 'virtio_net.ko',
-      'virtio_pci_modern_dev.ko', 'virtio_pci.ko', 'irqbypass.ko', 'kvm.ko', 'kvm-amd.ko']);
+    expect(names).to.deep.equal([
+      'virtio_ring.ko',
+      'virtio.ko',
+      'failover.ko',
+      'net_failover.ko',
+      'virtio_net.ko',
+      'virtio_pci_modern_dev.ko',
+      'virtio_pci.ko',
+      'irqbypass.ko',
+      'kvm.ko',
+      'kvm-amd.ko',
+    ]);
   });
 
   it('skips built-in and optional-missing modules; a missing required one is an error', () => {

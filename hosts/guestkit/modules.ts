@@ -13,7 +13,11 @@ export function moduleDepends(ko: Uint8Array): string[] {
   const start = at + '\0depends='.length;
   const end = buf.indexOf(0, start);
   const list = buf.subarray(start, end < 0 ? start : end).toString('latin1');
-  return list.split(',').map((s) => s.trim()).filter(Boolean).map(modName);
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(modName);
 }
 
 /** Name -> path (relative to the modules dir) of every .ko under `kernel/`. */
@@ -34,7 +38,12 @@ export function indexModules(modulesDir: string): Map<string, string> {
 export function builtinModules(modulesDir: string): Set<string> {
   const f = join(modulesDir, 'modules.builtin');
   if (!existsSync(f)) return new Set();
-  return new Set(readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => modName(l.split('/').pop()!)));
+  return new Set(
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => modName(l.split('/').pop()!)),
+  );
 }
 
 export interface ModuleRequest {
@@ -63,7 +72,11 @@ export function resolveModules(
     const path = index.get(n);
     if (!path) {
       if (optional) return;
-      throw new GuestKitError('MissingModule', `kernel module ${n} is neither in ${modulesDir} nor built in${chain.length ? ` (needed by ${chain.join(' <- ')})` : ''}`, { module: n });
+      throw new GuestKitError(
+        'MissingModule',
+        `kernel module ${n} is neither in ${modulesDir} nor built in${chain.length ? ` (needed by ${chain.join(' <- ')})` : ''}`,
+        { module: n },
+      );
     }
     if (visiting.has(n)) return; // a cycle cannot load anyway; insmod will say so
     visiting.add(n);
@@ -78,20 +91,39 @@ export function resolveModules(
 
 /** What the guest (L2) initramfs loads, in this order. */
 export const GUEST_MODULES: ModuleRequest[] = [
-  { name: 'virtio_ring' }, { name: 'virtio' }, { name: 'virtio_mmio' },
-  { name: 'virtio_pci_modern_dev' }, { name: 'virtio_pci_legacy_dev', optional: true }, { name: 'virtio_pci' },
-  { name: 'virtio_blk' }, { name: 'failover' }, { name: 'net_failover' }, { name: 'virtio_net' },
+  { name: 'virtio_ring' },
+  { name: 'virtio' },
+  { name: 'virtio_mmio' },
+  { name: 'virtio_pci_modern_dev' },
+  { name: 'virtio_pci_legacy_dev', optional: true },
+  { name: 'virtio_pci' },
+  { name: 'virtio_blk' },
+  { name: 'failover' },
+  { name: 'net_failover' },
+  { name: 'virtio_net' },
   // ext4 and its helpers (built in on Debian's cloud kernel; loaded here where modular)
-  { name: 'crc16', optional: true }, { name: 'crc32c_generic', optional: true }, { name: 'libcrc32c', optional: true },
-  { name: 'mbcache', optional: true }, { name: 'jbd2', optional: true }, { name: 'ext4', optional: true },
+  { name: 'crc16', optional: true },
+  { name: 'crc32c_generic', optional: true },
+  { name: 'libcrc32c', optional: true },
+  { name: 'mbcache', optional: true },
+  { name: 'jbd2', optional: true },
+  { name: 'ext4', optional: true },
   // further virtio devices other engineers test
-  { name: 'virtio_console', optional: true }, { name: 'virtio_balloon', optional: true }, { name: 'virtio_rng', optional: true },
-  { name: 'vmw_vsock_virtio_transport', optional: true }, { name: 'virtiofs', optional: true },
+  { name: 'virtio_console', optional: true },
+  { name: 'virtio_balloon', optional: true },
+  { name: 'virtio_rng', optional: true },
+  { name: 'vmw_vsock_virtio_transport', optional: true },
+  { name: 'virtiofs', optional: true },
 ];
 
 /** What the sandbox's L1 adds: KVM (AMD: TCG's `-cpu max` exposes SVM), tap/bridge, vhost. */
 export const L1_MODULES: ModuleRequest[] = [
-  { name: 'irqbypass' }, { name: 'kvm' }, { name: 'kvm_amd' },
-  { name: 'tun', optional: true }, { name: 'bridge', optional: true }, { name: 'veth', optional: true },
-  { name: 'vhost_net', optional: true }, { name: 'vhost_vsock', optional: true },
+  { name: 'irqbypass' },
+  { name: 'kvm' },
+  { name: 'kvm_amd' },
+  { name: 'tun', optional: true },
+  { name: 'bridge', optional: true },
+  { name: 'veth', optional: true },
+  { name: 'vhost_net', optional: true },
+  { name: 'vhost_vsock', optional: true },
 ];

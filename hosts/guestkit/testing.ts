@@ -6,16 +6,21 @@ import { gzipSync } from 'node:zlib';
 
 /** An ELF64 x86-64 header + one PT_LOAD + one PT_NOTE (a Xen PHYS32_ENTRY note when `pvhEntry` is given). */
 export function fakeElf(pvhEntry?: number): Uint8Array {
-  const note = pvhEntry === undefined ? Buffer.alloc(0) : (() => {
-    const n = Buffer.alloc(12 + 4 + 4);
-    n.writeUInt32LE(4, 0); // namesz "Xen\0"
-    n.writeUInt32LE(4, 4); // descsz
-    n.writeUInt32LE(18, 8); // XEN_ELFNOTE_PHYS32_ENTRY
-    n.write('Xen\0', 12, 'latin1');
-    n.writeUInt32LE(pvhEntry, 16);
-    return n;
-  })();
-  const phoff = 64, phnum = 2, phentsize = 56;
+  const note =
+    pvhEntry === undefined
+      ? Buffer.alloc(0)
+      : (() => {
+          const n = Buffer.alloc(12 + 4 + 4);
+          n.writeUInt32LE(4, 0); // namesz "Xen\0"
+          n.writeUInt32LE(4, 4); // descsz
+          n.writeUInt32LE(18, 8); // XEN_ELFNOTE_PHYS32_ENTRY
+          n.write('Xen\0', 12, 'latin1');
+          n.writeUInt32LE(pvhEntry, 16);
+          return n;
+        })();
+  const phoff = 64,
+    phnum = 2,
+    phentsize = 56;
   const noteOff = phoff + phnum * phentsize;
   const img = Buffer.alloc(noteOff + note.length + 64);
   img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
@@ -40,7 +45,11 @@ export function fakeElf(pvhEntry?: number): Uint8Array {
 }
 
 /** A bzImage-shaped file: setup header (protocol 2.15) and a payload compressed as given, with the size trailer. */
-export function fakeBzImage(inner: Uint8Array, compressed: Uint8Array = gzipSync(inner), opts: { version?: string } = {}): Buffer {
+export function fakeBzImage(
+  inner: Uint8Array,
+  compressed: Uint8Array = gzipSync(inner),
+  opts: { version?: string } = {},
+): Buffer {
   const setupSects = 3;
   const pm = (setupSects + 1) * 512;
   const payloadOffset = 0x40;

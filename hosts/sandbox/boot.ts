@@ -1,7 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { parseGuestOutput, Markers } from '../guestkit/markers.js';
-import { heartbeatQemuArgs, HeartbeatWatch, listenHeartbeat, type HeartbeatLimits, type HeartbeatListener } from './heartbeat.js';
+import {
+  heartbeatQemuArgs,
+  HeartbeatWatch,
+  listenHeartbeat,
+  type HeartbeatLimits,
+  type HeartbeatListener,
+} from './heartbeat.js';
 
 /** Options for one QEMU boot of a Linux guest that reports through the guest kit's markers. */
 export interface BootOptions {
@@ -78,7 +84,9 @@ export interface BootResult {
 
 const live = new Set<ChildProcess>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-function killAll(): void { for (const p of live) p.kill('SIGKILL'); }
+function killAll(): void {
+  for (const p of live) p.kill('SIGKILL');
+}
 function onSignal(sig: NodeJS.Signals): void {
   killAll();
   // with nobody else listening, keep the default meaning of the signal: end the process
@@ -104,13 +112,27 @@ export function qemuArgv(o: BootOptions, heartbeatSocket?: string): string[] {
   const mem = o.memoryMiB ?? 512;
   const machine = o.machine ?? 'microvm,x-option-roms=off,rtc=on';
   const args = [
-    '-M', o.sharedMemory ? `${machine},memory-backend=tsvmm-ram` : machine,
-    '-accel', o.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
-    '-cpu', o.accel === 'tcg' ? 'max' : 'host',
-    '-m', String(mem),
-    '-smp', String(o.cpus ?? 1),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
-    '-kernel', o.kernel,
+    '-M',
+    o.sharedMemory ? `${machine},memory-backend=tsvmm-ram` : machine,
+    '-accel',
+    o.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
+    '-cpu',
+    o.accel === 'tcg' ? 'max' : 'host',
+    '-m',
+    String(mem),
+    '-smp',
+    String(o.cpus ?? 1),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    o.kernel,
   ];
   if (o.sharedMemory) args.push('-object', `memory-backend-memfd,id=tsvmm-ram,size=${mem}M,share=on`);
   if (o.initramfs) args.push('-initrd', o.initramfs);
@@ -126,13 +148,19 @@ export async function bootVm(o: BootOptions): Promise<BootResult> {
   let listener: HeartbeatListener | undefined;
   if (o.heartbeat) listener = await listenHeartbeat((lines) => watch?.beat(lines));
   try {
-    return await runQemu(o, listener, (w) => { watch = w; });
+    return await runQemu(o, listener, (w) => {
+      watch = w;
+    });
   } finally {
     listener?.close();
   }
 }
 
-function runQemu(o: BootOptions, hb: HeartbeatListener | undefined, setWatch: (w: HeartbeatWatch) => void): Promise<BootResult> {
+function runQemu(
+  o: BootOptions,
+  hb: HeartbeatListener | undefined,
+  setWatch: (w: HeartbeatWatch) => void,
+): Promise<BootResult> {
   const argv = [o.qemu ?? 'qemu-system-x86_64', ...qemuArgv(o, hb?.socket)];
   const started = Date.now();
   return new Promise((resolve) => {
@@ -144,7 +172,15 @@ function runQemu(o: BootOptions, hb: HeartbeatListener | undefined, setWatch: (w
     try {
       child = spawn(argv[0], argv.slice(1), { stdio: [o.attachStdin ? 'inherit' : 'ignore', 'pipe', 'pipe'] });
     } catch (e) {
-      resolve({ status: 'spawn-failed', qemuExitCode: null, initReached: false, console: '', stderr: String(e), durationMs: 0, argv });
+      resolve({
+        status: 'spawn-failed',
+        qemuExitCode: null,
+        initReached: false,
+        console: '',
+        stderr: String(e),
+        durationMs: 0,
+        argv,
+      });
       return;
     }
     trackChild(child);
@@ -161,12 +197,21 @@ function runQemu(o: BootOptions, hb: HeartbeatListener | undefined, setWatch: (w
       silence = setTimeout(() => kill('silent'), o.silenceTimeoutMs);
     };
     armSilence();
-    const watch = o.heartbeat && new HeartbeatWatch(o.heartbeat, (waited, beats) => kill('frozen', beats === 0
-      ? `no heartbeat within ${Math.round(waited / 1000)} s of starting`
-      : `no heartbeat for ${Math.round(waited / 1000)} s (after ${beats})`));
+    const watch =
+      o.heartbeat &&
+      new HeartbeatWatch(o.heartbeat, (waited, beats) =>
+        kill(
+          'frozen',
+          beats === 0
+            ? `no heartbeat within ${Math.round(waited / 1000)} s of starting`
+            : `no heartbeat for ${Math.round(waited / 1000)} s (after ${beats})`,
+        ),
+      );
     if (watch) setWatch(watch);
-    const onAbort = () => kill('aborted', o.abort?.reason instanceof Error ? o.abort.reason.message : String(o.abort?.reason ?? 'aborted'));
-    if (o.abort?.aborted) onAbort(); else o.abort?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () =>
+      kill('aborted', o.abort?.reason instanceof Error ? o.abort.reason.message : String(o.abort?.reason ?? 'aborted'));
+    if (o.abort?.aborted) onAbort();
+    else o.abort?.addEventListener('abort', onAbort, { once: true });
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (s: string) => {
       armSilence();
@@ -175,9 +220,13 @@ function runQemu(o: BootOptions, hb: HeartbeatListener | undefined, setWatch: (w
       o.onOutput?.(s);
     });
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => { stderr += s; });
+    child.stderr!.on('data', (s: string) => {
+      stderr += s;
+    });
     let spawnError: Error | undefined;
-    child.on('error', (e) => { spawnError = e; });
+    child.on('error', (e) => {
+      spawnError = e;
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
       clearTimeout(silence);
@@ -201,7 +250,13 @@ function runQemu(o: BootOptions, hb: HeartbeatListener | undefined, setWatch: (w
   });
 }
 
-const tail = (s: string, lines: number) => s.trimEnd().split('\n').slice(-lines).map((l) => `    | ${l.replace(/\r$/, '')}`).join('\n');
+const tail = (s: string, lines: number) =>
+  s
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `    | ${l.replace(/\r$/, '')}`)
+    .join('\n');
 
 /** A human report of what went wrong (or right) in a boot. */
 export function describeBoot(r: BootResult, what = 'guest'): string {
@@ -215,18 +270,25 @@ export function describeBoot(r: BootResult, what = 'guest'): string {
   } else if (r.status === 'aborted') {
     parts.push(`${what}: stopped after ${secs} s: ${r.killReason}`);
   } else if (r.status === 'timeout') {
-    parts.push(r.initReached
-      ? `${what}: timed out after ${secs} s: init ran but the script did not finish`
-      : `${what}: timed out after ${secs} s without reaching init (no ${Markers.INIT_OK} on the console)`);
+    parts.push(
+      r.initReached
+        ? `${what}: timed out after ${secs} s: init ran but the script did not finish`
+        : `${what}: timed out after ${secs} s without reaching init (no ${Markers.INIT_OK} on the console)`,
+    );
   } else if (!r.initReached) {
     parts.push(`${what}: QEMU exited (status ${r.qemuExitCode}) after ${secs} s before the guest reached init`);
     if (/panic/i.test(r.console)) parts.push('  the kernel panicked');
   } else if (r.exitCode === undefined) {
-    parts.push(`${what}: QEMU exited (status ${r.qemuExitCode}) after ${secs} s before the script reported its exit status`);
+    parts.push(
+      `${what}: QEMU exited (status ${r.qemuExitCode}) after ${secs} s before the script reported its exit status`,
+    );
   } else {
-    parts.push(`${what}: script exited with ${r.exitCode} after ${secs} s (init after ${((r.timeToInitMs ?? 0) / 1000).toFixed(1)} s)`);
+    parts.push(
+      `${what}: script exited with ${r.exitCode} after ${secs} s (init after ${((r.timeToInitMs ?? 0) / 1000).toFixed(1)} s)`,
+    );
   }
   if (r.stderr.trim()) parts.push(`  QEMU said:\n${tail(r.stderr, 10)}`);
-  if (r.exitCode === undefined) parts.push(r.console.trim() ? `  last console lines:\n${tail(r.console, 15)}` : '  the console stayed empty');
+  if (r.exitCode === undefined)
+    parts.push(r.console.trim() ? `  last console lines:\n${tail(r.console, 15)}` : '  the console stayed empty');
   return parts.join('\n');
 }

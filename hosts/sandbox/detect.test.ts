@@ -17,7 +17,9 @@ describe('sandbox host detection', () => {
   it('PVM: /sys/module/kvm_pvm means no Linux boot, and the message says to use --sandbox', () => {
     const h = detectHost(host(['/dev/kvm', '/sys/module/kvm_pvm'], ''));
     expect(h).to.include({ kind: 'pvm', canBootLinux: false });
-    expect(describeKvmHost(h)).to.match(/PVM/).and.match(/vmm run --sandbox/);
+    expect(describeKvmHost(h))
+      .to.match(/PVM/)
+      .and.match(/vmm run --sandbox/);
   });
 
   it('svm flag without kvm_amd loaded is not enough', () => {
@@ -31,6 +33,8 @@ describe('sandbox host detection', () => {
   });
 
   it('knows when it runs inside the sandbox', () => {
-    expect(detectHost(host(['/dev/kvm', '/sys/module/kvm_amd'], 'svm', { TSVMM_IN_SANDBOX: '1' })).inSandbox).to.equal(true);
+    expect(detectHost(host(['/dev/kvm', '/sys/module/kvm_amd'], 'svm', { TSVMM_IN_SANDBOX: '1' })).inSandbox).to.equal(
+      true,
+    );
   });
 });

@@ -31,7 +31,13 @@ export interface DetectSources {
 
 const realSources: DetectSources = {
   exists: existsSync,
-  read: (p) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } },
+  read: (p) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return '';
+    }
+  },
   env: process.env,
 };
 
@@ -56,15 +62,21 @@ export function describeKvmHost(info: HostInfo = detectHost()): string {
     case 'hardware':
       return `This host's KVM uses hardware virtualization (${info.module}, ${info.cpuFlag}): Linux guests run directly.`;
     case 'pvm':
-      return 'This host\'s /dev/kvm is PVM (kvm_pvm), not hardware virtualization: it runs guest user mode natively but ' +
+      return (
+        "This host's /dev/kvm is PVM (kvm_pvm), not hardware virtualization: it runs guest user mode natively but " +
         'emulates guest kernel mode, and an unmodified Linux kernel does not boot on it (it stops with a KVM emulation ' +
         'failure). Run the VM inside the nested sandbox instead: `vmm run --sandbox <config>` (a QEMU-TCG Linux with a ' +
-        'real /dev/kvm; slower, but it boots).';
+        'real /dev/kvm; slower, but it boots).'
+      );
     case 'unknown':
-      return `This host has /dev/kvm but no kvm_intel/kvm_amd module${info.cpuFlag ? '' : ' and no vmx/svm CPU flag'}; ` +
-        'an unmodified Linux guest may not boot. If it fails, use `vmm run --sandbox <config>`.';
+      return (
+        `This host has /dev/kvm but no kvm_intel/kvm_amd module${info.cpuFlag ? '' : ' and no vmx/svm CPU flag'}; ` +
+        'an unmodified Linux guest may not boot. If it fails, use `vmm run --sandbox <config>`.'
+      );
     case 'none':
-      return 'This host has no /dev/kvm, so no VM can run here directly. Load kvm_intel or kvm_amd (or give this ' +
-        'container /dev/kvm), or use `vmm run --sandbox <config>`, which emulates a KVM host under QEMU TCG.';
+      return (
+        'This host has no /dev/kvm, so no VM can run here directly. Load kvm_intel or kvm_amd (or give this ' +
+        'container /dev/kvm), or use `vmm run --sandbox <config>`, which emulates a KVM host under QEMU TCG.'
+      );
   }
 }

@@ -18,10 +18,7 @@ export const HEARTBEAT_LINE = 'TSVMM-L1-ALIVE';
 
 /** QEMU arguments: a second 16550 at the standard COM2 port whose output QEMU sends to `socket`. */
 export function heartbeatQemuArgs(socket: string): string[] {
-  return [
-    '-chardev', `socket,id=tsvmm-hb,path=${socket}`,
-    '-device', 'isa-serial,chardev=tsvmm-hb,iobase=0x2f8,irq=3',
-  ];
+  return ['-chardev', `socket,id=tsvmm-hb,path=${socket}`, '-device', 'isa-serial,chardev=tsvmm-hb,iobase=0x2f8,irq=3'];
 }
 
 /** Where the beats arrive: a Unix socket QEMU connects to when it starts. */
@@ -38,8 +35,14 @@ export function listenHeartbeat(onData: (lines: number) => void): Promise<Heartb
   const conns = new Set<Socket>();
   const server = createServer((c) => {
     conns.add(c);
-    c.on('data', (b: Buffer) => { let n = 0; for (const x of b) if (x === 0x0a) n++; onData(n); });
-    c.on('error', () => { /* QEMU killed: the beats just stop */ });
+    c.on('data', (b: Buffer) => {
+      let n = 0;
+      for (const x of b) if (x === 0x0a) n++;
+      onData(n);
+    });
+    c.on('error', () => {
+      /* QEMU killed: the beats just stop */
+    });
     c.on('close', () => conns.delete(c));
   });
   const close = () => {
@@ -48,7 +51,10 @@ export function listenHeartbeat(onData: (lines: number) => void): Promise<Heartb
     rmSync(dir, { recursive: true, force: true });
   };
   return new Promise((resolve, reject) => {
-    server.once('error', (e) => { close(); reject(e); });
+    server.once('error', (e) => {
+      close();
+      reject(e);
+    });
     server.listen(socket, () => resolve({ socket, close }));
   });
 }
@@ -76,12 +82,17 @@ export class HeartbeatWatch {
   private since = Date.now();
   private done = false;
 
-  constructor(private readonly limits: HeartbeatLimits, private readonly onMissed: (waitedMs: number, beats: number) => void) {
+  constructor(
+    private readonly limits: HeartbeatLimits,
+    private readonly onMissed: (waitedMs: number, beats: number) => void,
+  ) {
     this.arm(limits.firstBeatMs);
   }
 
   /** Number of beats seen so far. */
-  get count(): number { return this.beats; }
+  get count(): number {
+    return this.beats;
+  }
 
   /** Data arrived: the channel is alive; `lines` complete beats came with it. */
   beat(lines = 1): void {

@@ -42,23 +42,34 @@ function readAt(file: string, offset: number, length: number): Buffer {
     const b = Buffer.alloc(length);
     fs.readSync(fd, b, 0, length, offset);
     return b;
-  } finally { fs.closeSync(fd); }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Runs bin/vmm.js with the arguments; resolves with its status and output. */
 function vmm(args: string[], timeoutMs: number): Promise<{ status: number | null; out: string }> {
   const { root } = projectLayout();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'vmm.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(root, 'bin', 'vmm.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('close', (status) => { clearTimeout(timer); resolve({ status, out }); });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, out });
+    });
   });
 }
 
-describe('vmm run --sandbox: the guest\'s disk writes reach the host files (sandbox tier)', function () {
+describe("vmm run --sandbox: the guest's disk writes reach the host files (sandbox tier)", function () {
   this.timeout(900_000);
   let dir: string;
   let raw: string, qcow: string;
@@ -78,12 +89,20 @@ describe('vmm run --sandbox: the guest\'s disk writes reach the host files (sand
     const config = {
       machine: { vcpus: 1, memory: '256M' },
       boot: {
-        kernel: 'guestkit:vmlinux', initramfs: path.basename(initramfs),
-        cmdline: 'console=ttyS0 quiet reboot=k panic=1 pci=off 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd',
+        kernel: 'guestkit:vmlinux',
+        initramfs: path.basename(initramfs),
+        cmdline:
+          'console=ttyS0 quiet reboot=k panic=1 pci=off 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd',
       },
       plugins: [
-        { name: 'kvm' }, { name: 'x86' }, { name: 'serial', config: { port: 'COM1', console: { kind: 'stdio' } } },
-        { name: 'i8042' }, { name: 'rtc' }, { name: 'virtio-mmio' }, { name: 'raw-disk' }, { name: 'qcow' },
+        { name: 'kvm' },
+        { name: 'x86' },
+        { name: 'serial', config: { port: 'COM1', console: { kind: 'stdio' } } },
+        { name: 'i8042' },
+        { name: 'rtc' },
+        { name: 'virtio-mmio' },
+        { name: 'raw-disk' },
+        { name: 'qcow' },
         { name: 'virtio-blk', id: 'vda', config: { path: 'raw.img', serial: 'raw-disk' } },
         { name: 'virtio-blk', id: 'vdb', config: { path: 'disk.qcow2', format: 'qcow2', serial: 'qcow-disk' } },
       ],
@@ -91,9 +110,11 @@ describe('vmm run --sandbox: the guest\'s disk writes reach the host files (sand
     fs.writeFileSync(path.join(dir, 'vm.yaml'), stringify(config));
     run = await vmm(['run', '--sandbox', path.join(dir, 'vm.yaml')], 840_000);
   });
-  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
 
-  it('runs the guest to its poweroff: exit status 0, the guest\'s console on our stdout', () => {
+  it("runs the guest to its poweroff: exit status 0, the guest's console on our stdout", () => {
     expect(run.status, run.out.slice(-3000)).to.equal(0);
     expect(run.out).to.include(`guest-pattern-sha=${sha(pattern)}`);
   });

@@ -15,11 +15,19 @@ export function filesNamedByConfig(configPath: string): string[] {
     if (typeof v === 'string') {
       if (v.length === 0 || v.length > 4096 || v.includes('\n')) return;
       const p = resolve(base, v);
-      try { if (statSync(p).isFile()) found.add(p); } catch { /* not a path */ }
+      try {
+        if (statSync(p).isFile()) found.add(p);
+      } catch {
+        /* not a path */
+      }
     } else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
-  try { walk(parse(readFileSync(abs, 'utf8'))); } catch { /* the VMM reports bad YAML itself */ }
+  try {
+    walk(parse(readFileSync(abs, 'utf8')));
+  } catch {
+    /* the VMM reports bad YAML itself */
+  }
   return [...found];
 }
 
@@ -30,7 +38,11 @@ export function filesNamedByConfig(configPath: string): string[] {
 export function disksNamedByConfig(configPath: string): SharedFile[] {
   const abs = resolve(configPath);
   let doc: unknown;
-  try { doc = parse(readFileSync(abs, 'utf8')); } catch { return []; /* the VMM reports bad YAML itself */ }
+  try {
+    doc = parse(readFileSync(abs, 'utf8'));
+  } catch {
+    return []; /* the VMM reports bad YAML itself */
+  }
   const plugins = (doc as { plugins?: unknown } | null)?.plugins;
   if (!Array.isArray(plugins)) return [];
   const disks: SharedFile[] = [];

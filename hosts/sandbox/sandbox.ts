@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +73,8 @@ export interface SandboxResult extends BootResult {
 export const DEFAULT_HEARTBEAT: HeartbeatLimits = { firstBeatMs: 10 * 60_000, gapMs: 5 * 60_000 };
 
 /** Said after a freeze. */
-const FROZEN_HINT = "L1's kernel stopped: a known crash of kvm_amd under QEMU TCG (hosts/sandbox/README.md). " +
+const FROZEN_HINT =
+  "L1's kernel stopped: a known crash of kvm_amd under QEMU TCG (hosts/sandbox/README.md). " +
   'The run did not finish; what the guest wrote before is in its disk files. Start it again.';
 
 /** The folder inside L1 where a command may leave files for the host (collectInto). */
@@ -93,17 +104,31 @@ export function checkSandboxTools(): { qemu: string; qemuImg?: string } {
   const missing: string[] = [];
   const qemu = which('qemu-system-x86_64');
   if (!qemu) missing.push('qemu-system-x86_64 (apt-get install qemu-system-x86)');
-  for (const t of ['mke2fs', 'debugfs', 'ldd']) if (!which(t)) missing.push(`${t} (apt-get install e2fsprogs libc-bin)`);
+  for (const t of ['mke2fs', 'debugfs', 'ldd'])
+    if (!which(t)) missing.push(`${t} (apt-get install e2fsprogs libc-bin)`);
   if (missing.length) throw new SandboxError('NoSandboxTools', `the sandbox needs: ${missing.join(', ')}`, { missing });
   return { qemu: qemu!, qemuImg: which('qemu-img') };
 }
 
-const QEMU_FIRMWARE = /^(bios.*\.bin|linuxboot.*\.bin|pvh\.bin|kvmvapic\.bin|multiboot.*\.bin|qboot\.rom|efi-.*\.rom|pxe-.*\.rom|sgabios\.bin|vgabios.*\.bin|firmware)$/;
+const QEMU_FIRMWARE =
+  /^(bios.*\.bin|linuxboot.*\.bin|pvh\.bin|kvmvapic\.bin|multiboot.*\.bin|qboot\.rom|efi-.*\.rom|pxe-.*\.rom|sgabios\.bin|vgabios.*\.bin|firmware)$/;
 
 /** Plans the read-only base image: busybox, Node, QEMU (+ libraries, firmware), tools, the guest kit. */
 export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]): Staging {
   const s = new Staging().mergedUsrLinks();
-  for (const d of ['/dev', '/proc', '/sys', '/run', '/root', '/tmp', '/var/tmp', '/tsvmm/out', '/usr/local/bin', '/etc']) s.add({ kind: 'dir', dest: d, mode: d.endsWith('tmp') ? 0o1777 : 0o755 });
+  for (const d of [
+    '/dev',
+    '/proc',
+    '/sys',
+    '/run',
+    '/root',
+    '/tmp',
+    '/var/tmp',
+    '/tsvmm/out',
+    '/usr/local/bin',
+    '/etc',
+  ])
+    s.add({ kind: 'dir', dest: d, mode: d.endsWith('tmp') ? 0o1777 : 0o755 });
   s.add({ kind: 'data', dest: '/usr/bin/busybox', data: busybox, mode: 0o755 });
   s.add({ kind: 'data', dest: '/etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' });
   s.add({ kind: 'data', dest: '/etc/group', data: 'root:x:0:\nkvm:x:106:\n' });
@@ -113,17 +138,33 @@ export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]):
   const tools = checkSandboxTools();
   s.hostBinary(tools.qemu);
   if (tools.qemuImg) s.hostBinary(tools.qemuImg);
-  for (const opt of ['fio', 'iperf3', 'mke2fs', 'debugfs', 'e2fsck', 'qemu-io', 'strace']) { const p = which(opt); if (p) s.hostBinary(p); }
+  for (const opt of ['fio', 'iperf3', 'mke2fs', 'debugfs', 'e2fsck', 'qemu-io', 'strace']) {
+    const p = which(opt);
+    if (p) s.hostBinary(p);
+  }
   for (const dir of ['/usr/share/qemu', '/usr/share/seabios']) {
-    if (existsSync(dir)) s.hostTree(dir, dir, (rel, isDir) => !rel.includes('/') && !QEMU_FIRMWARE.test(rel) && !(isDir && rel === 'firmware') && dir === '/usr/share/qemu');
+    if (existsSync(dir))
+      s.hostTree(
+        dir,
+        dir,
+        (rel, isDir) =>
+          !rel.includes('/') && !QEMU_FIRMWARE.test(rel) && !(isDir && rel === 'firmware') && dir === '/usr/share/qemu',
+      );
   }
   // busybox applets where nothing else lives
-  for (const a of applets) { const dest = mergedUsr('/' + a); if (!s.has(dest)) s.add({ kind: 'symlink', dest, target: '/usr/bin/busybox' }); }
+  for (const a of applets) {
+    const dest = mergedUsr('/' + a);
+    if (!s.has(dest)) s.add({ kind: 'symlink', dest, target: '/usr/bin/busybox' });
+  }
   // the guest kit at its host path, with the modules the guest and L1 lists use
-  for (const f of ['kit.json', 'bzImage', 'vmlinux', 'initramfs.cpio.gz']) s.add({ kind: 'file', src: join(kit.dir, f), dest: join(kit.dir, f) });
+  for (const f of ['kit.json', 'bzImage', 'vmlinux', 'initramfs.cpio.gz'])
+    s.add({ kind: 'file', src: join(kit.dir, f), dest: join(kit.dir, f) });
   if (kit.modulesDir && existsSync(kit.modulesDir)) {
-    for (const m of resolveModules([...GUEST_MODULES, ...L1_MODULES, { name: 'overlay' }], kit.modulesDir)) s.add({ kind: 'file', src: join(kit.modulesDir, m), dest: join(kit.modulesDir, m) });
-    for (const f of ['modules.builtin', 'modules.order']) if (existsSync(join(kit.modulesDir, f))) s.add({ kind: 'file', src: join(kit.modulesDir, f), dest: join(kit.modulesDir, f) });
+    for (const m of resolveModules([...GUEST_MODULES, ...L1_MODULES, { name: 'overlay' }], kit.modulesDir))
+      s.add({ kind: 'file', src: join(kit.modulesDir, m), dest: join(kit.modulesDir, m) });
+    for (const f of ['modules.builtin', 'modules.order'])
+      if (existsSync(join(kit.modulesDir, f)))
+        s.add({ kind: 'file', src: join(kit.modulesDir, f), dest: join(kit.modulesDir, f) });
   }
   return s;
 }
@@ -152,8 +193,10 @@ export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Sta
   for (const f of o.files ?? []) {
     const abs = resolve(f);
     if (shared.has(abs)) continue;
-    if (!existsSync(abs)) throw new SandboxError('ImageBuild', `file to copy into the sandbox does not exist: ${abs}`, { file: abs });
-    if (statSync(abs).isDirectory()) s.hostTree(abs, abs); else s.add({ kind: 'file', src: abs, dest: abs });
+    if (!existsSync(abs))
+      throw new SandboxError('ImageBuild', `file to copy into the sandbox does not exist: ${abs}`, { file: abs });
+    if (statSync(abs).isDirectory()) s.hostTree(abs, abs);
+    else s.add({ kind: 'file', src: abs, dest: abs });
   }
   const env: Record<string, string> = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -208,7 +251,11 @@ exit $rc
 function l1Initramfs(kit: GuestKit, shares: readonly ShareFolder[], heartbeat: boolean): Buffer {
   const c = new CpioBuilder();
   if (!kit.modulesDir || !existsSync(kit.modulesDir)) {
-    throw new SandboxError('ImageBuild', 'the guest kit has no kernel modules folder (kvm.ko, kvm-amd.ko are needed for L1); build the kit from Debian packages', {});
+    throw new SandboxError(
+      'ImageBuild',
+      'the guest kit has no kernel modules folder (kvm.ko, kvm-amd.ko are needed for L1); build the kit from Debian packages',
+      {},
+    );
   }
   const mods = resolveModules([...L1_MODULES, { name: 'overlay' }], kit.modulesDir);
   for (const m of mods) c.file(`lib/modules/${kit.kernelVersion}/${m}`, readFileSync(join(kit.modulesDir, m)));
@@ -222,7 +269,9 @@ function hostTscKhz(): number | undefined {
   try {
     const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     return m ? Math.round(Number(m[1]) * 1000) : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 /** Builds (or reuses) the cached base image. */
@@ -242,7 +291,8 @@ async function baseImage(kit: GuestKit): Promise<string> {
     makeExt4(join(tmp, 'root'), join(tmp, 'base.ext4'), 'tsvmm-base', plan.bytes(), 32 << 20);
     renameSync(join(tmp, 'base.ext4'), image);
     // older bases are stale now; a run still using one keeps its open file
-    for (const f of readdirSync(dir)) if (/^base-.*\.ext4$/.test(f) && join(dir, f) !== image) rmSync(join(dir, f), { force: true });
+    for (const f of readdirSync(dir))
+      if (/^base-.*\.ext4$/.test(f) && join(dir, f) !== image) rmSync(join(dir, f), { force: true });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -257,7 +307,7 @@ async function baseImage(kit: GuestKit): Promise<string> {
 export async function runInSandbox(command: string, o: SandboxOptions = {}): Promise<SandboxResult> {
   const shares = planShares(o.shares ?? []); // refuses what cannot be shared before any work
   const tools = checkSandboxTools();
-  const kit = o.kit ?? await guestKit();
+  const kit = o.kit ?? (await guestKit());
   const base = await baseImage(kit);
   const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-sandbox-'));
   let daemons: VirtiofsShare[] = [];
@@ -283,7 +333,8 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       kernel: kit.vmlinux,
       initramfs: initrd,
       // TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments, e.g. kvm_amd.npt=0)
-      append: `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}` +
+      append:
+        `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}` +
         `${process.env.TSVMM_SANDBOX_APPEND ? ` ${process.env.TSVMM_SANDBOX_APPEND}` : ''}`,
       memoryMiB: o.memoryMiB ?? 3584,
       cpus: o.cpus ?? 2,
@@ -298,8 +349,14 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
         // vhost-user back ends (libvhost-user) serve only modern virtio: microvm's virtio-mmio is legacy by default
         ...(daemons.length > 0 ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
         ...daemons.flatMap((d) => d.qemuArgs),
-        '-drive', `if=none,id=base,file=${base},format=raw,readonly=on`, '-device', 'virtio-blk-device,drive=base',
-        '-drive', `if=none,id=work,file=${workImg},format=raw`, '-device', 'virtio-blk-device,drive=work',
+        '-drive',
+        `if=none,id=base,file=${base},format=raw,readonly=on`,
+        '-device',
+        'virtio-blk-device,drive=base',
+        '-drive',
+        `if=none,id=work,file=${workImg},format=raw`,
+        '-device',
+        'virtio-blk-device,drive=work',
       ],
     });
     let collected: string | undefined;
@@ -323,5 +380,3 @@ function collectOut(image: string, dest: string): string | undefined {
   rmSync(out, { recursive: true, force: true });
   return dest;
 }
-
-

@@ -33,7 +33,8 @@ export function planShares(files: readonly SharedFile[]): ShareFolder[] {
     let real: string;
     try {
       real = realpathSync(dest);
-      if (!statSync(real).isFile()) throw new Error('not a regular file (disks reach the sandbox over virtio-fs, which carries files only)');
+      if (!statSync(real).isFile())
+        throw new Error('not a regular file (disks reach the sandbox over virtio-fs, which carries files only)');
     } catch (e) {
       throw new SandboxError('Share', `cannot share ${dest} into the sandbox: ${(e as Error).message}`, { path: dest });
     }
@@ -63,8 +64,11 @@ export function shareMountScript(folders: readonly ShareFolder[], newroot: strin
   ];
   folders.forEach((f, i) => {
     const at = `${SHARES_MOUNT}/${i}`;
-    lines.push(`mkdir -p ${at} && mount -t virtiofs tsvmm-share-${i} ${at} || fail ${shq(`cannot mount the shared folder ${f.dir} (virtiofs)`)}`);
-    for (const x of f.files) lines.push(`bind_file ${shq(`${at}/${x.name}`)} ${shq(posix.join(newroot, x.dest))} ${x.readOnly ? 'ro' : 'rw'}`);
+    lines.push(
+      `mkdir -p ${at} && mount -t virtiofs tsvmm-share-${i} ${at} || fail ${shq(`cannot mount the shared folder ${f.dir} (virtiofs)`)}`,
+    );
+    for (const x of f.files)
+      lines.push(`bind_file ${shq(`${at}/${x.name}`)} ${shq(posix.join(newroot, x.dest))} ${x.readOnly ? 'ro' : 'rw'}`);
   });
   return lines.join('\n') + '\n';
 }

@@ -1,12 +1,23 @@
 import { expect } from 'chai';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lddLibraries, mergedUsr, Staging } from './staging.js';
 
 describe('sandbox image staging', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'staging-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'staging-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('maps top-level bin/sbin/lib/lib64 into /usr (merged /usr)', () => {
@@ -28,9 +39,11 @@ describe('sandbox image staging', () => {
     writeFileSync(join(src, 'a.txt'), 'A');
     writeFileSync(join(src, 'sub', 'b.txt'), 'B');
     writeFileSync(join(src, 'skip.img'), 'X');
-    const plan = () => new Staging().mergedUsrLinks()
-      .hostTree(src, '/proj', (rel) => rel.endsWith('.img'))
-      .add({ kind: 'data', dest: '/tsvmm/run.sh', data: 'echo hi\n', mode: 0o755 });
+    const plan = () =>
+      new Staging()
+        .mergedUsrLinks()
+        .hostTree(src, '/proj', (rel) => rel.endsWith('.img'))
+        .add({ kind: 'data', dest: '/tsvmm/run.sh', data: 'echo hi\n', mode: 0o755 });
     const s = plan();
     const k1 = s.key('v1');
     const out = join(dir, 'root');

@@ -1,8 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync,
-  statSync, symlinkSync, writeFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { SandboxError } from './errors.js';
@@ -33,11 +43,14 @@ export class Staging {
 
   add(op: StageOp): this {
     const dest = posix.normalize(op.dest);
-    if (!dest.startsWith('/') || dest.split('/').includes('..')) throw new SandboxError('ImageBuild', `bad image path ${op.dest}`, { dest: op.dest });
+    if (!dest.startsWith('/') || dest.split('/').includes('..'))
+      throw new SandboxError('ImageBuild', `bad image path ${op.dest}`, { dest: op.dest });
     if (!this.ops.has(dest)) this.ops.set(dest, { ...op, dest });
     return this;
   }
-  has(dest: string): boolean { return this.ops.has(posix.normalize(dest)); }
+  has(dest: string): boolean {
+    return this.ops.has(posix.normalize(dest));
+  }
 
   /** The merged-/usr top-level links (/bin -> usr/bin ...). */
   mergedUsrLinks(): this {
@@ -94,7 +107,10 @@ export class Staging {
     const h = createHash('sha256').update(salt);
     for (const op of [...this.ops.values()].sort((a, b) => (a.dest < b.dest ? -1 : 1))) {
       h.update(`${op.kind}\0${op.dest}\0`);
-      if (op.kind === 'file') { const st = statSync(op.src); h.update(`${op.src}\0${st.size}\0${st.mtimeMs}\0${op.mode ?? ''}`); }
+      if (op.kind === 'file') {
+        const st = statSync(op.src);
+        h.update(`${op.src}\0${st.size}\0${st.mtimeMs}\0${op.mode ?? ''}`);
+      }
       if (op.kind === 'data') h.update(op.data);
       if (op.kind === 'symlink') h.update(op.target);
     }
@@ -118,14 +134,30 @@ export class Staging {
     for (const op of ordered) {
       const to = join(root, op.dest);
       mkdirSync(dirname(to), { recursive: true });
-      if (existsSync(to) || isLink(to)) { if (op.kind === 'dir') setMode(to, op.mode); continue; }
+      if (existsSync(to) || isLink(to)) {
+        if (op.kind === 'dir') setMode(to, op.mode);
+        continue;
+      }
       switch (op.kind) {
-        case 'dir': mkdirSync(to, { recursive: true }); setMode(to, op.mode); break;
-        case 'symlink': symlinkSync(op.target, to); break;
-        case 'data': writeFileSync(to, op.data); setMode(to, op.mode ?? 0o644); break;
+        case 'dir':
+          mkdirSync(to, { recursive: true });
+          setMode(to, op.mode);
+          break;
+        case 'symlink':
+          symlinkSync(op.target, to);
+          break;
+        case 'data':
+          writeFileSync(to, op.data);
+          setMode(to, op.mode ?? 0o644);
+          break;
         case 'file':
           if (op.mode === undefined) {
-            try { linkSync(op.src, to); break; } catch { /* another filesystem: copy */ }
+            try {
+              linkSync(op.src, to);
+              break;
+            } catch {
+              /* another filesystem: copy */
+            }
           }
           copyFileSync(op.src, to);
           if (op.mode !== undefined) setMode(to, op.mode);
@@ -135,8 +167,16 @@ export class Staging {
   }
 }
 
-function isLink(p: string): boolean { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } }
-function setMode(p: string, mode?: number) { if (mode !== undefined) chmodSync(p, mode); }
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+function setMode(p: string, mode?: number) {
+  if (mode !== undefined) chmodSync(p, mode);
+}
 
 /** Shared libraries (and the ELF interpreter) a dynamically linked binary needs, from `ldd`. */
 export function lddLibraries(bin: string): string[] {
@@ -149,7 +189,8 @@ export function lddLibraries(bin: string): string[] {
   for (const line of r.stdout.split('\n')) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
     if (m) libs.push(m[1]);
-    if (/=>\s*not found/.test(line)) throw new SandboxError('ImageBuild', `${bin} needs a library that is not installed: ${line.trim()}`, { bin });
+    if (/=>\s*not found/.test(line))
+      throw new SandboxError('ImageBuild', `${bin} needs a library that is not installed: ${line.trim()}`, { bin });
   }
   return libs;
 }
@@ -157,9 +198,33 @@ export function lddLibraries(bin: string): string[] {
 /** Builds an ext4 image from a folder with `mke2fs -d`. `extraBytes` is free space left for writes. */
 export function makeExt4(dir: string, image: string, label: string, usedBytes: number, extraBytes: number): void {
   const sizeK = Math.ceil((usedBytes * 1.15 + extraBytes + (64 << 20)) / 1024 / 4) * 4;
-  const r = spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-O', '^has_journal', '-E', 'root_owner=0:0,lazy_itable_init=1',
-    '-L', label, '-d', dir, image, `${sizeK}k`], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(
+    'mke2fs',
+    [
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      '-b',
+      '4096',
+      '-O',
+      '^has_journal',
+      '-E',
+      'root_owner=0:0,lazy_itable_init=1',
+      '-L',
+      label,
+      '-d',
+      dir,
+      image,
+      `${sizeK}k`,
+    ],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
   if (r.error || r.status !== 0) {
-    throw new SandboxError('ImageBuild', `mke2fs -d ${dir} failed: ${(r.stderr || r.error?.message || '').trim()} (is e2fsprogs >= 1.43 installed?)`, { dir, image });
+    throw new SandboxError(
+      'ImageBuild',
+      `mke2fs -d ${dir} failed: ${(r.stderr || r.error?.message || '').trim()} (is e2fsprogs >= 1.43 installed?)`,
+      { dir, image },
+    );
   }
 }

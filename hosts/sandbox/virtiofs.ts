@@ -34,14 +34,29 @@ export interface VirtiofsShare {
  * L1's alone: the host does not see them.
  */
 export function virtiofsdArgs(dir: string, socket: string): string[] {
-  return [`--socket-path=${socket}`, '-o', `source=${dir}`, '-o', 'cache=auto', '-o', 'no_writeback',
-    '-o', 'sandbox=namespace', '-o', 'log_level=info'];
+  return [
+    `--socket-path=${socket}`,
+    '-o',
+    `source=${dir}`,
+    '-o',
+    'cache=auto',
+    '-o',
+    'no_writeback',
+    '-o',
+    'sandbox=namespace',
+    '-o',
+    'log_level=info',
+  ];
 }
 
 /** A folder name virtiofsd can take as `source=` (its option parser splits on commas). */
 function checkSourceDir(dir: string): void {
   if (dir.includes(',')) {
-    throw new SandboxError('Share', `cannot share ${dir} into the sandbox: virtiofsd cannot take a folder name with a comma`, { dir });
+    throw new SandboxError(
+      'Share',
+      `cannot share ${dir} into the sandbox: virtiofsd cannot take a folder name with a comma`,
+      { dir },
+    );
   }
 }
 
@@ -49,11 +64,21 @@ function checkSourceDir(dir: string): void {
  * Starts virtiofsd for `dir`, its socket under `socketDir`, and resolves once it listens. Rejects
  * with one line (the daemon's own words) when it cannot start or ends before it listens.
  */
-export function startVirtiofsd(dir: string, socketDir: string, index: number, binary = VIRTIOFSD): Promise<VirtiofsShare> {
+export function startVirtiofsd(
+  dir: string,
+  socketDir: string,
+  index: number,
+  binary = VIRTIOFSD,
+): Promise<VirtiofsShare> {
   checkSourceDir(dir);
   if (!existsSync(binary)) {
-    return Promise.reject(new SandboxError('NoSandboxTools',
-      `the sandbox shares disks with virtiofsd, which is missing: ${binary} (apt-get install qemu-system-common)`, { binary }));
+    return Promise.reject(
+      new SandboxError(
+        'NoSandboxTools',
+        `the sandbox shares disks with virtiofsd, which is missing: ${binary} (apt-get install qemu-system-common)`,
+        { binary },
+      ),
+    );
   }
   const socket = join(socketDir, `virtiofs-${index}.sock`);
   const tag = `tsvmm-share-${index}`;
@@ -70,10 +95,22 @@ export function startVirtiofsd(dir: string, socketDir: string, index: number, bi
     let settled = false;
     let stopping = false;
     let unexpected: ((why: string) => void) | undefined;
-    const said = () => stderr.trim().split('\n').filter((l) => !l.includes(READY)).slice(-3).join(' / ');
+    const said = () =>
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes(READY))
+        .slice(-3)
+        .join(' / ');
     const share: VirtiofsShare = {
-      dir, tag,
-      qemuArgs: ['-chardev', `socket,id=${id},path=${socket}`, '-device', `vhost-user-fs-device,chardev=${id},tag=${tag}`],
+      dir,
+      tag,
+      qemuArgs: [
+        '-chardev',
+        `socket,id=${id},path=${socket}`,
+        '-device',
+        `vhost-user-fs-device,chardev=${id},tag=${tag}`,
+      ],
       stop: () => {
         stopping = true;
         if (child.exitCode !== null || child.signalCode !== null) return;
@@ -83,7 +120,9 @@ export function startVirtiofsd(dir: string, socketDir: string, index: number, bi
         child.once('exit', () => clearTimeout(force));
       },
       log: () => stderr,
-      onUnexpectedExit: (cb) => { unexpected = cb; },
+      onUnexpectedExit: (cb) => {
+        unexpected = cb;
+      },
     };
     const fail = (why: string) => {
       if (settled) {
@@ -92,14 +131,25 @@ export function startVirtiofsd(dir: string, socketDir: string, index: number, bi
       }
       settled = true;
       share.stop();
-      reject(new SandboxError('Share', `cannot share ${dir} into the sandbox: virtiofsd ${why}${said() ? `: ${said()}` : ''}`, { dir }));
+      reject(
+        new SandboxError(
+          'Share',
+          `cannot share ${dir} into the sandbox: virtiofsd ${why}${said() ? `: ${said()}` : ''}`,
+          { dir },
+        ),
+      );
     };
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => {
       stderr += s;
-      if (!settled && stderr.includes(READY) && existsSync(socket)) { settled = true; resolve(share); }
+      if (!settled && stderr.includes(READY) && existsSync(socket)) {
+        settled = true;
+        resolve(share);
+      }
     });
     child.on('error', (e) => fail(`could not run (${e.message})`));
-    child.on('exit', (code, sig) => fail(`${settled ? 'ended' : 'ended before it listened'} (${sig ?? `status ${code}`})`));
+    child.on('exit', (code, sig) =>
+      fail(`${settled ? 'ended' : 'ended before it listened'} (${sig ?? `status ${code}`})`),
+    );
   });
 }

@@ -15,7 +15,13 @@ describe('boot-timer: BootTimer', () => {
     clock.ms = 1250.5;
     writeBootMarker(dev);
     const t = await booted;
-    expect(t).to.deep.equal({ device: 'boot-timer', ms: 250.5, sinceProcessStartMs: 1250.5, sinceStartedMs: 210.5, count: 1 });
+    expect(t).to.deep.equal({
+      device: 'boot-timer',
+      ms: 250.5,
+      sinceProcessStartMs: 1250.5,
+      sinceStartedMs: 210.5,
+      count: 1,
+    });
     expect(logger.messages('info')).to.deep.equal(['guest boot completed in 250.5 ms']);
     expect(dev.last).to.equal(t);
     expect(dev.metrics.toJSON()).to.deep.equal({ bootTimeMs: 250.5, markers: 1, otherWrites: 0 });
@@ -24,7 +30,9 @@ describe('boot-timer: BootTimer', () => {
 
   it('emits on the process-wide bootTimes hook', () => {
     const seen: BootTime[] = [];
-    const cb = (t: BootTime): void => { seen.push(t); };
+    const cb = (t: BootTime): void => {
+      seen.push(t);
+    };
     bootTimes.on('boot', cb);
     try {
       writeBootMarker(new BootTimer({ id: 'vm-a', now: new ManualMonotonic(5).now }));
@@ -53,8 +61,12 @@ describe('boot-timer: BootTimer', () => {
   it('reports the first boot once, counts repeats, and survives a throwing listener', () => {
     const logger = new RecordingLogger();
     const dev = new BootTimer({ id: 'bt', logger });
-    dev.on('boot', () => { throw new Error('listener bug'); });
-    expect(() => { for (let i = 0; i < 50; i++) writeBootMarker(dev); }).to.not.throw();
+    dev.on('boot', () => {
+      throw new Error('listener bug');
+    });
+    expect(() => {
+      for (let i = 0; i < 50; i++) writeBootMarker(dev);
+    }).to.not.throw();
     expect(dev.metrics.markers).to.equal(50);
     expect(logger.messages('info')).to.have.length(1);
     expect(dev.last?.count).to.equal(1);

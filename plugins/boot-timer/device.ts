@@ -33,7 +33,10 @@ export interface BootTimerOptions {
  * reset() for a VM that restarts. Process start and vCPU start are reported too.
  * Reads return zeros; other writes are ignored and counted.
  */
-export class BootTimer extends EventEmitter<BootTimesEvents> implements Device, Resettable, Snapshottable, BusDevice, BootTimeReporter {
+export class BootTimer
+  extends EventEmitter<BootTimesEvents>
+  implements Device, Resettable, Snapshottable, BusDevice, BootTimeReporter
+{
   readonly id: string;
   readonly stateVersion = BOOT_TIMER_STATE_VERSION;
   readonly metrics: BootTimerMetrics;
@@ -52,7 +55,9 @@ export class BootTimer extends EventEmitter<BootTimesEvents> implements Device, 
     this.referenceMs = this.now();
   }
 
-  get last(): BootTime | undefined { return this.first; }
+  get last(): BootTime | undefined {
+    return this.first;
+  }
 
   /** Records when the vCPUs started (lifecycle 'started'). */
   markStarted(): void {
@@ -69,7 +74,11 @@ export class BootTimer extends EventEmitter<BootTimesEvents> implements Device, 
   }
 
   write(offset: bigint, data: Uint8Array): void {
-    const isMarker = offset === 0n && data.length > 0 && data[0] === X86Layout.BOOT_MARKER_VALUE && data.subarray(1).every((b) => b === 0);
+    const isMarker =
+      offset === 0n &&
+      data.length > 0 &&
+      data[0] === X86Layout.BOOT_MARKER_VALUE &&
+      data.subarray(1).every((b) => b === 0);
     if (!isMarker) {
       this.metrics.otherWrites++;
       return;
@@ -94,8 +103,10 @@ export class BootTimer extends EventEmitter<BootTimesEvents> implements Device, 
     if (!this.first) {
       this.first = t;
       this.metrics.bootTimeMs = t.ms;
-      this.logger?.info({ bootTimeMs: t.ms, sinceProcessStartMs: t.sinceProcessStartMs, sinceStartedMs: t.sinceStartedMs },
-        `guest boot completed in ${t.ms} ms`);
+      this.logger?.info(
+        { bootTimeMs: t.ms, sinceProcessStartMs: t.sinceProcessStartMs, sinceStartedMs: t.sinceStartedMs },
+        `guest boot completed in ${t.ms} ms`,
+      );
     } else if (this.metrics.markers <= 10) {
       this.logger?.debug({ count: t.count, ms: t.ms }, 'boot marker written again');
     }
@@ -126,7 +137,13 @@ export class BootTimer extends EventEmitter<BootTimesEvents> implements Device, 
     return {
       version: BOOT_TIMER_STATE_VERSION,
       markers: this.metrics.markers,
-      boot: b ? { ms: b.ms, sinceProcessStartMs: b.sinceProcessStartMs, ...(b.sinceStartedMs !== undefined ? { sinceStartedMs: b.sinceStartedMs } : {}) } : null,
+      boot: b
+        ? {
+            ms: b.ms,
+            sinceProcessStartMs: b.sinceProcessStartMs,
+            ...(b.sinceStartedMs !== undefined ? { sinceStartedMs: b.sinceStartedMs } : {}),
+          }
+        : null,
     };
   }
 

@@ -8,6 +8,10 @@ export class BootTimerMetrics {
   otherWrites = 0;
 
   toJSON(): Record<string, number> {
-    return { ...(this.bootTimeMs !== undefined ? { bootTimeMs: this.bootTimeMs } : {}), markers: this.markers, otherWrites: this.otherWrites };
+    return {
+      ...(this.bootTimeMs !== undefined ? { bootTimeMs: this.bootTimeMs } : {}),
+      markers: this.markers,
+      otherWrites: this.otherWrites,
+    };
   }
 }

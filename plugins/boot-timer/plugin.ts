@@ -32,16 +32,28 @@ export function registerBootTimer(container: DependencyContainer, ctx: PluginCon
 
   const disposables: Disposable[] = [];
   try {
-    disposables.push(bus.register('mmio', GuestRange.of(X86Layout.BOOT_TIMER, X86Layout.BOOT_TIMER_SIZE), device, ctx.instance));
+    disposables.push(
+      bus.register('mmio', GuestRange.of(X86Layout.BOOT_TIMER, X86Layout.BOOT_TIMER_SIZE), device, ctx.instance),
+    );
     registry.add(device);
   } catch (err) {
     for (const d of disposables) d.dispose();
-    throw new BootTimerError('Config', `boot-timer '${ctx.instance}': ${(err as Error).message}`, { instance: ctx.instance }, { cause: err });
+    throw new BootTimerError(
+      'Config',
+      `boot-timer '${ctx.instance}': ${(err as Error).message}`,
+      { instance: ctx.instance },
+      { cause: err },
+    );
   }
   container.register(BOOT_TIMER, { useValue: device });
   const onStarted = (): void => device.markStarted();
   lifecycle.on('started', onStarted);
-  disposables.push({ dispose: () => { lifecycle.off('started', onStarted); device.removeAllListeners(); } });
+  disposables.push({
+    dispose: () => {
+      lifecycle.off('started', onStarted);
+      device.removeAllListeners();
+    },
+  });
   return disposables;
 }
 

@@ -16,6 +16,9 @@ export type BootTimerState = z.output<typeof BootTimerStateSchema>;
 
 export function restoreBootTimerState(state: unknown): BootTimerState {
   const r = BootTimerStateSchema.safeParse(state);
-  if (!r.success) throw new BootTimerError('State', `invalid boot-timer state: ${z.prettifyError(r.error)}`, { issues: r.error.issues });
+  if (!r.success)
+    throw new BootTimerError('State', `invalid boot-timer state: ${z.prettifyError(r.error)}`, {
+      issues: r.error.issues,
+    });
   return r.data;
 }

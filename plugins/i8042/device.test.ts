@@ -7,7 +7,13 @@ import { RecordingIrqLine } from '../serial/testing.js';
 function make() {
   const irq = new RecordingIrqLine();
   let resets = 0;
-  const dev = new I8042Controller({ id: 'i8042', irq: irq.line, onResetRequest: () => { resets++; } });
+  const dev = new I8042Controller({
+    id: 'i8042',
+    irq: irq.line,
+    onResetRequest: () => {
+      resets++;
+    },
+  });
   return { dev, irq, drv: new I8042Driver(dev), resets: () => resets };
 }
 
@@ -67,7 +73,13 @@ describe('i8042: controller', () => {
   });
 
   it('contains a throwing reset handler', () => {
-    const dev = new I8042Controller({ id: 'k', irq: () => {}, onResetRequest: () => { throw new Error('boom'); } });
+    const dev = new I8042Controller({
+      id: 'k',
+      irq: () => {},
+      onResetRequest: () => {
+        throw new Error('boom');
+      },
+    });
     expect(() => new I8042Driver(dev).writeCommand(Cmd.RESET_CPU)).to.not.throw();
   });
 
@@ -150,7 +162,9 @@ describe('i8042: controller', () => {
       expect(b.dev.snapshot()).to.deep.equal(a.dev.snapshot());
       b.drv.writeData(0x03); // completes the pending WRITE_OUTPUT
       expect(b.resets()).to.equal(0);
-      expect(() => b.dev.restore({ ...(saved as object), output: new Array(17).fill(0) })).to.throw(/invalid i8042 state/);
+      expect(() => b.dev.restore({ ...(saved as object), output: new Array(17).fill(0) })).to.throw(
+        /invalid i8042 state/,
+      );
       expect(() => b.dev.restore({ ...(saved as object), ctr: 256 })).to.throw(/invalid i8042 state/);
     });
 

@@ -3,7 +3,15 @@ import type { Device, Resettable, Snapshottable } from '../../core/device/device
 import type { Logger } from '../../core/logger.js';
 import { I8042Metrics } from './metrics.js';
 import {
-  AUX_TEST_NO_DEVICE, COMMANDS_WITH_ARG, Cmd, Ctr, Kbd, OUTPUT_QUEUE_MAX, OutputPort, SELF_TEST_OK, Status,
+  AUX_TEST_NO_DEVICE,
+  COMMANDS_WITH_ARG,
+  Cmd,
+  Ctr,
+  Kbd,
+  OUTPUT_QUEUE_MAX,
+  OutputPort,
+  SELF_TEST_OK,
+  Status,
 } from './registers.js';
 import { I8042_STATE_VERSION, restoreI8042State, type I8042State } from './state.js';
 
@@ -129,21 +137,51 @@ export class I8042Controller implements Device, Resettable, Snapshottable {
       if (!(cmd & OutputPort.RESET_N)) this.requestReset(`command 0x${cmd.toString(16)}`);
       return;
     }
-    if (cmd >= 0x21 && cmd <= 0x3f) { this.reply(0); return; } // controller RAM: reads as zero
+    if (cmd >= 0x21 && cmd <= 0x3f) {
+      this.reply(0);
+      return;
+    } // controller RAM: reads as zero
     switch (cmd) {
-      case Cmd.READ_CTR: this.reply(this.ctr); return;
-      case Cmd.AUX_DISABLE: this.ctr |= Ctr.AUXDIS; return;
-      case Cmd.AUX_ENABLE: this.ctr &= ~Ctr.AUXDIS; return;
-      case Cmd.AUX_TEST: this.reply(AUX_TEST_NO_DEVICE); return;
-      case Cmd.SELF_TEST: this.ctr |= Ctr.SYS; this.reply(SELF_TEST_OK); return;
-      case Cmd.KBD_TEST: this.reply(0x00); return;
-      case Cmd.KBD_DISABLE: this.ctr |= Ctr.KBDDIS; return;
-      case Cmd.KBD_ENABLE: this.ctr &= ~Ctr.KBDDIS; return;
-      case Cmd.READ_INPUT: this.reply(0x00); return;
-      case Cmd.READ_OUTPUT: this.reply(this.outputPort); return;
-      case Cmd.A20_DISABLE: this.outputPort &= ~OutputPort.A20; return;
-      case Cmd.A20_ENABLE: this.outputPort |= OutputPort.A20; return;
-      case Cmd.READ_TEST_INPUTS: this.reply(0x00); return;
+      case Cmd.READ_CTR:
+        this.reply(this.ctr);
+        return;
+      case Cmd.AUX_DISABLE:
+        this.ctr |= Ctr.AUXDIS;
+        return;
+      case Cmd.AUX_ENABLE:
+        this.ctr &= ~Ctr.AUXDIS;
+        return;
+      case Cmd.AUX_TEST:
+        this.reply(AUX_TEST_NO_DEVICE);
+        return;
+      case Cmd.SELF_TEST:
+        this.ctr |= Ctr.SYS;
+        this.reply(SELF_TEST_OK);
+        return;
+      case Cmd.KBD_TEST:
+        this.reply(0x00);
+        return;
+      case Cmd.KBD_DISABLE:
+        this.ctr |= Ctr.KBDDIS;
+        return;
+      case Cmd.KBD_ENABLE:
+        this.ctr &= ~Ctr.KBDDIS;
+        return;
+      case Cmd.READ_INPUT:
+        this.reply(0x00);
+        return;
+      case Cmd.READ_OUTPUT:
+        this.reply(this.outputPort);
+        return;
+      case Cmd.A20_DISABLE:
+        this.outputPort &= ~OutputPort.A20;
+        return;
+      case Cmd.A20_ENABLE:
+        this.outputPort |= OutputPort.A20;
+        return;
+      case Cmd.READ_TEST_INPUTS:
+        this.reply(0x00);
+        return;
       default:
         this.metrics.unknownCommands++;
     }
@@ -153,7 +191,10 @@ export class I8042Controller implements Device, Resettable, Snapshottable {
     this.lastWasCommand = false;
     const cmd = this.pendingCommand;
     this.pendingCommand = undefined;
-    if (cmd === undefined) { this.keyboard(v); return; }
+    if (cmd === undefined) {
+      this.keyboard(v);
+      return;
+    }
     switch (cmd) {
       case Cmd.WRITE_CTR:
         this.ctr = v;
@@ -182,15 +223,29 @@ export class I8042Controller implements Device, Resettable, Snapshottable {
       return;
     }
     switch (v) {
-      case Kbd.RESET_BAT: this.push(Kbd.ACK); this.push(Kbd.BAT_OK); return;
-      case Kbd.GET_ID: this.push(Kbd.ACK); this.push(Kbd.ID[0]); this.push(Kbd.ID[1]); return;
-      case Kbd.ECHO: this.push(Kbd.ECHO); return;
-      case Kbd.SET_LEDS: case Kbd.SET_REP: case Kbd.SCANSET:
+      case Kbd.RESET_BAT:
+        this.push(Kbd.ACK);
+        this.push(Kbd.BAT_OK);
+        return;
+      case Kbd.GET_ID:
+        this.push(Kbd.ACK);
+        this.push(Kbd.ID[0]);
+        this.push(Kbd.ID[1]);
+        return;
+      case Kbd.ECHO:
+        this.push(Kbd.ECHO);
+        return;
+      case Kbd.SET_LEDS:
+      case Kbd.SET_REP:
+      case Kbd.SCANSET:
         this.kbdPendingArg = v;
         this.push(Kbd.ACK);
         return;
       default:
-        if (v >= 0xf4) { this.push(Kbd.ACK); return; } // enable, disable, defaults, typematic modes, resend
+        if (v >= 0xf4) {
+          this.push(Kbd.ACK);
+          return;
+        } // enable, disable, defaults, typematic modes, resend
         this.metrics.unknownKeyboardCommands++;
         this.push(Kbd.RESEND);
     }
@@ -236,12 +291,19 @@ export class I8042Controller implements Device, Resettable, Snapshottable {
     }
   }
 
-  get irqAsserted(): boolean { return this.irqLevel; }
+  get irqAsserted(): boolean {
+    return this.irqLevel;
+  }
 
   snapshot(): I8042State {
     return {
-      version: I8042_STATE_VERSION, ctr: this.ctr, outputPort: this.outputPort, lastWasCommand: this.lastWasCommand,
-      pendingCommand: this.pendingCommand ?? null, kbdPendingArg: this.kbdPendingArg ?? null, output: [...this.output],
+      version: I8042_STATE_VERSION,
+      ctr: this.ctr,
+      outputPort: this.outputPort,
+      lastWasCommand: this.lastWasCommand,
+      pendingCommand: this.pendingCommand ?? null,
+      kbdPendingArg: this.kbdPendingArg ?? null,
+      output: [...this.output],
     };
   }
 

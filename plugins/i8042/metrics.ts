@@ -14,9 +14,12 @@ export class I8042Metrics {
 
   toJSON(): Record<string, number> {
     return {
-      resetRequests: this.resetRequests, unknownCommands: this.unknownCommands,
-      unknownKeyboardCommands: this.unknownKeyboardCommands, outputDropped: this.outputDropped,
-      oddAccesses: this.oddAccesses, irqErrors: this.irqErrors,
+      resetRequests: this.resetRequests,
+      unknownCommands: this.unknownCommands,
+      unknownKeyboardCommands: this.unknownKeyboardCommands,
+      outputDropped: this.outputDropped,
+      oddAccesses: this.oddAccesses,
+      irqErrors: this.irqErrors,
     };
   }
 }

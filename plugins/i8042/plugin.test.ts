@@ -6,7 +6,7 @@ import { createLegacyTestBed } from '../serial/testing.js';
 describe('i8042: plugin', () => {
   it('registers ports 0x60 and 0x64, claims IRQ 1, and turns 0xFE into a reset guest-request', async () => {
     const bed = createLegacyTestBed();
-    const disposables = await plugin.register(bed.container, bed.context('i8042', {})) ?? [];
+    const disposables = (await plugin.register(bed.container, bed.context('i8042', {}))) ?? [];
     expect(bed.bus.find('pio', 0x60n)?.name).to.equal('i8042-data');
     expect(bed.bus.find('pio', 0x64n)?.name).to.equal('i8042-command');
     expect(bed.bus.find('pio', 0x61n), '0x61 belongs to the PIT/speaker').to.equal(undefined);

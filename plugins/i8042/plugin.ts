@@ -44,11 +44,18 @@ export function registerI8042(container: DependencyContainer, ctx: PluginContext
   const disposables: Disposable[] = [];
   try {
     disposables.push(bus.register('pio', GuestRange.of(DATA_PORT, 1), device.dataPort, `${ctx.instance}-data`));
-    disposables.push(bus.register('pio', GuestRange.of(COMMAND_PORT, 1), device.commandPort, `${ctx.instance}-command`));
+    disposables.push(
+      bus.register('pio', GuestRange.of(COMMAND_PORT, 1), device.commandPort, `${ctx.instance}-command`),
+    );
     registry.add(device);
   } catch (err) {
     for (const d of disposables) d.dispose();
-    throw new I8042Error('Config', `i8042 '${ctx.instance}': ${(err as Error).message}`, { instance: ctx.instance }, { cause: err });
+    throw new I8042Error(
+      'Config',
+      `i8042 '${ctx.instance}': ${(err as Error).message}`,
+      { instance: ctx.instance },
+      { cause: err },
+    );
   }
   return disposables;
 }

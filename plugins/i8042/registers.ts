@@ -47,7 +47,11 @@ export const Cmd = {
 
 /** Commands whose parameter byte the guest writes next to port 0x60. */
 export const COMMANDS_WITH_ARG: ReadonlySet<number> = new Set([
-  Cmd.WRITE_CTR, Cmd.WRITE_OUTPUT, Cmd.WRITE_KBD_OUT, Cmd.WRITE_AUX_OUT, Cmd.WRITE_AUX,
+  Cmd.WRITE_CTR,
+  Cmd.WRITE_OUTPUT,
+  Cmd.WRITE_KBD_OUT,
+  Cmd.WRITE_AUX_OUT,
+  Cmd.WRITE_AUX,
 ]);
 
 export const SELF_TEST_OK = 0x55;

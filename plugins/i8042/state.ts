@@ -21,6 +21,7 @@ export type I8042State = z.output<typeof I8042StateSchema>;
 
 export function restoreI8042State(state: unknown): I8042State {
   const r = I8042StateSchema.safeParse(state);
-  if (!r.success) throw new I8042Error('State', `invalid i8042 state: ${z.prettifyError(r.error)}`, { issues: r.error.issues });
+  if (!r.success)
+    throw new I8042Error('State', `invalid i8042 state: ${z.prettifyError(r.error)}`, { issues: r.error.issues });
   return r.data;
 }

@@ -22,8 +22,12 @@ export class I8042Driver {
     return d[0];
   }
 
-  writeCommand(cmd: number): void { this.dev.commandPort.write(0n, Uint8Array.of(cmd)); }
-  writeData(v: number): void { this.dev.dataPort.write(0n, Uint8Array.of(v)); }
+  writeCommand(cmd: number): void {
+    this.dev.commandPort.write(0n, Uint8Array.of(cmd));
+  }
+  writeData(v: number): void {
+    this.dev.dataPort.write(0n, Uint8Array.of(v));
+  }
 
   /** Sends `cmd` (+ param) and collects `replies` bytes; missing bytes come back as undefined. */
   command(cmd: number, param?: number, replies = 0): Array<number | undefined> {

@@ -11,7 +11,9 @@ export const KvmConfigSchema = z.strictObject({
   /** Turn on dirty page logging on those slots (snapshots / migration). */
   dirtyLog: z.boolean().default(false),
   /** KVM_CAP_* names the host must have (short or full names); checked at registration. */
-  requireCapabilities: z.array(z.string().regex(/^[A-Z0-9_]+$/)).default(['USER_MEMORY', 'IRQCHIP', 'IRQFD', 'IOEVENTFD', 'IMMEDIATE_EXIT']),
+  requireCapabilities: z
+    .array(z.string().regex(/^[A-Z0-9_]+$/))
+    .default(['USER_MEMORY', 'IRQCHIP', 'IRQFD', 'IOEVENTFD', 'IMMEDIATE_EXIT']),
   /**
    * Create the in-kernel irqchip (PIC, IOAPIC, LAPICs) with the VM, before any device attaches
    * (irqfds need it). With it, a guest `hlt` is handled in the kernel and never reaches userspace.

@@ -52,7 +52,9 @@ describe('KVM backend (host /dev/kvm)', function () {
 
   it('explains a missing device', () => {
     const bad = new KvmHypervisor({ devicePath: '/dev/kvm-does-not-exist' });
-    expect(() => bad.probe()).to.throw(KvmError, /does not exist/).with.property('kind', 'NoDevice');
+    expect(() => bad.probe())
+      .to.throw(KvmError, /does not exist/)
+      .with.property('kind', 'NoDevice');
   });
 
   it('round-trips general and special registers', () => {
@@ -70,7 +72,16 @@ describe('KVM backend (host /dev/kvm)', function () {
 
   it('runs a long-mode guest inline: PIO out and in', () => {
     const v = vm.createVcpu(0);
-    const code = new Asm().movEdx(0x3f8).movEax(0x41).outDxAl().movEdx(0x71).inEaxDx().movEdx(0x80).outDxEax().hlt().bytes();
+    const code = new Asm()
+      .movEdx(0x3f8)
+      .movEax(0x41)
+      .outDxAl()
+      .movEdx(0x71)
+      .inEaxDx()
+      .movEdx(0x80)
+      .outDxEax()
+      .hlt()
+      .bytes();
     mem.write(GuestAddress.of(CODE), code);
     setupLongMode(v, { entry: CODE });
     let e = v.run();
@@ -81,14 +92,25 @@ describe('KVM backend (host /dev/kvm)', function () {
     if (e.kind === 'io') new DataView(e.data.buffer, e.data.byteOffset, 4).setUint32(0, 0xcafef00d, true); // answer the IN
     e = v.run();
     expect(e).to.include({ kind: 'io', direction: 'out', port: 0x80, size: 4 });
-    expect(e.kind === 'io' && new DataView(e.data.buffer, e.data.byteOffset, 4).getUint32(0, true)).to.equal(0xcafef00d);
+    expect(e.kind === 'io' && new DataView(e.data.buffer, e.data.byteOffset, 4).getUint32(0, true)).to.equal(
+      0xcafef00d,
+    );
     expect(v.run().kind).to.equal('hlt');
   });
 
   it('reports MMIO reads and writes outside memory slots', () => {
     const v = vm.createVcpu(0);
     const mmio = 0x1000_0000n;
-    const code = new Asm().movRbx(mmio).movEax(0xdeadbeef).storeEax().movRbx(mmio + 8n).loadEax().movEdx(0x80).outDxEax().hlt().bytes();
+    const code = new Asm()
+      .movRbx(mmio)
+      .movEax(0xdeadbeef)
+      .storeEax()
+      .movRbx(mmio + 8n)
+      .loadEax()
+      .movEdx(0x80)
+      .outDxEax()
+      .hlt()
+      .bytes();
     mem.write(GuestAddress.of(CODE), code);
     setupLongMode(v, { entry: CODE });
     let e = v.run();
@@ -96,7 +118,10 @@ describe('KVM backend (host /dev/kvm)', function () {
     expect(e.kind === 'mmio' && Buffer.from(e.data).readUInt32LE(0)).to.equal(0xdeadbeef);
     e = v.run();
     expect(e).to.deep.include({ kind: 'mmio', address: mmio + 8n, isWrite: false });
-    if (e.kind === 'mmio') { expect(e.data.length).to.equal(4); Buffer.from(e.data.buffer, e.data.byteOffset, 4).writeUInt32LE(0x600dcafe); }
+    if (e.kind === 'mmio') {
+      expect(e.data.length).to.equal(4);
+      Buffer.from(e.data.buffer, e.data.byteOffset, 4).writeUInt32LE(0x600dcafe);
+    }
     e = v.run();
     expect(e.kind === 'io' && Buffer.from(e.data).readUInt32LE(0)).to.equal(0x600dcafe);
   });
@@ -116,21 +141,29 @@ describe('KVM backend (host /dev/kvm)', function () {
     expect(dirty(0x101)).to.equal(false);
     const again = vm.getDirtyLog(0);
     expect(dirty(0x101)).to.equal(false);
-    expect(((again[0x100 >> 6] >> BigInt(0x100 & 63)) & 1n)).to.equal(0n);
+    expect((again[0x100 >> 6] >> BigInt(0x100 & 63)) & 1n).to.equal(0n);
   });
 
   it('signals an ioeventfd on a guest write without an exit to userspace', () => {
     const fds = new LinuxEventFdFactory();
-    const pio = fds.create(), mmio = fds.create();
+    const pio = fds.create(),
+      mmio = fds.create();
     try {
       vm.registerIoeventfd(pio, { space: 'pio', address: 0x510n, length: 2, datamatch: 0x42n });
       vm.registerIoeventfd(mmio, { space: 'mmio', address: 0x2000_0000n, length: 4 });
       const v = vm.createVcpu(0);
       const code = new Asm()
-        .movEdx(0x510).movEax(0x41).outDxAx()
-        .movEax(0x42).outDxAx()
-        .movRbx(0x2000_0000n).storeEax()
-        .movEdx(0x80).outDxAl().hlt().bytes();
+        .movEdx(0x510)
+        .movEax(0x41)
+        .outDxAx()
+        .movEax(0x42)
+        .outDxAx()
+        .movRbx(0x2000_0000n)
+        .storeEax()
+        .movEdx(0x80)
+        .outDxAl()
+        .hlt()
+        .bytes();
       mem.write(GuestAddress.of(CODE), code);
       setupLongMode(v, { entry: CODE });
       // 0x41 does not match the datamatch: that one exits to userspace.
@@ -177,12 +210,18 @@ describe('KVM backend (host /dev/kvm)', function () {
     const ioapic = Buffer.from(st['kvm.irqchip.ioapic.v1']!);
     const pic = Buffer.from(st['kvm.irqchip.pic_master.v1']!);
     const clock = Buffer.from(st['kvm.clock.v1']!);
-    const origEntry = ioapic.readBigUInt64LE(entry5), origImr = pic.readUInt8(imr);
+    const origEntry = ioapic.readBigUInt64LE(entry5),
+      origImr = pic.readUInt8(imr);
     ioapic.writeBigUInt64LE(0x1_0000_0042n, entry5); // masked, vector 0x42
     pic.writeUInt8(origImr ^ 0xa5, imr);
     const later = clock.readBigUInt64LE(clockAt) + 3_600_000_000_000n; // an hour ahead
     clock.writeBigUInt64LE(later, clockAt);
-    vm.restoreState({ ...st, 'kvm.irqchip.ioapic.v1': ioapic, 'kvm.irqchip.pic_master.v1': pic, 'kvm.clock.v1': clock });
+    vm.restoreState({
+      ...st,
+      'kvm.irqchip.ioapic.v1': ioapic,
+      'kvm.irqchip.pic_master.v1': pic,
+      'kvm.clock.v1': clock,
+    });
     expect(vm.getIrqChip(IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(0x1_0000_0042n);
     expect(vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr ^ 0xa5);
     const clockNow = () => Buffer.from(vm.saveState()['kvm.clock.v1']!).readBigUInt64LE(clockAt);
@@ -206,7 +245,13 @@ describe('KVM backend (host /dev/kvm)', function () {
 
   it('rejects unaligned or overlapping memory slots', () => {
     const base = mem.regions[0].hostAddress;
-    expect(() => vm.setMemorySlot({ slot: 5, guestAddress: 0x1001n, size: 0x1000n, hostAddress: base })).to.throw(KvmError, /aligned/);
-    expect(() => vm.setMemorySlot({ slot: 5, guestAddress: 0x1000n, size: 0x1000n, hostAddress: base })).to.throw(KvmError, /overlaps slot 0/);
+    expect(() => vm.setMemorySlot({ slot: 5, guestAddress: 0x1001n, size: 0x1000n, hostAddress: base })).to.throw(
+      KvmError,
+      /aligned/,
+    );
+    expect(() => vm.setMemorySlot({ slot: 5, guestAddress: 0x1000n, size: 0x1000n, hostAddress: base })).to.throw(
+      KvmError,
+      /overlaps slot 0/,
+    );
   });
 });

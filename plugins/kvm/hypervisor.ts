@@ -54,17 +54,29 @@ export class KvmHypervisor implements Hypervisor {
       const e = errno();
       const data = { path: this.devicePath, errno: e };
       if (e === ERRNO.ENOENT || e === ERRNO.ENXIO || e === ERRNO.ENODEV) {
-        throw new KvmError('NoDevice', `${this.devicePath} does not exist: load the kvm module (kvm_intel/kvm_amd), enable virtualization in the firmware, or run in a VM with nested virtualization`, data);
+        throw new KvmError(
+          'NoDevice',
+          `${this.devicePath} does not exist: load the kvm module (kvm_intel/kvm_amd), enable virtualization in the firmware, or run in a VM with nested virtualization`,
+          data,
+        );
       }
       if (e === ERRNO.EACCES || e === ERRNO.EPERM) {
-        throw new KvmError('PermissionDenied', `cannot open ${this.devicePath}: permission denied — add this user to the 'kvm' group (or run as root)`, data);
+        throw new KvmError(
+          'PermissionDenied',
+          `cannot open ${this.devicePath}: permission denied — add this user to the 'kvm' group (or run as root)`,
+          data,
+        );
       }
       throw new KvmError('NoDevice', `cannot open ${this.devicePath}: ${errnoName(e)} (${e})`, data);
     }
     try {
       const version = ioctlNumRaw(fd, 'GET_API_VERSION');
       if (version !== KVM_API_VERSION) {
-        throw new KvmError('ApiVersion', `${this.devicePath} reports KVM API version ${version}, this backend needs ${KVM_API_VERSION}`, { version });
+        throw new KvmError(
+          'ApiVersion',
+          `${this.devicePath} reports KVM API version ${version}, this backend needs ${KVM_API_VERSION}`,
+          { version },
+        );
       }
       this.vcpuMmapSize = ioctlNum(fd, 'GET_VCPU_MMAP_SIZE');
       this.caps = readCapabilities(fd, version);
@@ -86,13 +98,17 @@ export class KvmHypervisor implements Hypervisor {
     if (missing.length > 0) {
       const full = missing.map((n) => (n.startsWith('KVM_CAP_') ? n : `KVM_CAP_${n}`));
       const unknown = full.filter((n) => !(n in KVM_CAP));
-      throw new KvmError('MissingCapability',
+      throw new KvmError(
+        'MissingCapability',
         `${this.devicePath} lacks ${full.join(', ')}${unknown.length ? ` (unknown to this backend: ${unknown.join(', ')})` : ''}`,
-        { missing: full });
+        { missing: full },
+      );
     }
   }
 
-  createVm(): Vm { return this.createKvmVm(); }
+  createVm(): Vm {
+    return this.createKvmVm();
+  }
 
   createKvmVm(): KvmVm {
     this.probe();

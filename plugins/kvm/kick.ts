@@ -20,7 +20,9 @@ export function ensureKickHandler(): void {
   installed = true;
 }
 
-export function kickHandlerInstalled(): boolean { return installed; }
+export function kickHandlerInstalled(): boolean {
+  return installed;
+}
 
 /** Sends the kick signal to thread `tid` of this process; a thread that is gone is ignored. */
 export function signalThread(tid: number): void {

@@ -7,11 +7,20 @@ import { KvmError } from './errors.js';
 
 describe('mapGuestMemory', () => {
   it('gives each region a slot in address order', () => {
-    const mem = createAnonymousMmapMemory({ backend: 'anonymous', regions: [{ start: 0x1_0000_0000n, size: 0x2000n }, { start: 0n, size: 0x1000n }] });
+    const mem = createAnonymousMmapMemory({
+      backend: 'anonymous',
+      regions: [
+        { start: 0x1_0000_0000n, size: 0x2000n },
+        { start: 0n, size: 0x1000n },
+      ],
+    });
     try {
       const vm = new MockVm([]);
       const slots = mapGuestMemory(vm, mem, { firstSlot: 3, logDirtyPages: true });
-      expect(slots.map((s) => [s.slot, s.guestAddress, s.size])).to.deep.equal([[3, 0n, 0x1000n], [4, 0x1_0000_0000n, 0x2000n]]);
+      expect(slots.map((s) => [s.slot, s.guestAddress, s.size])).to.deep.equal([
+        [3, 0n, 0x1000n],
+        [4, 0x1_0000_0000n, 0x2000n],
+      ]);
       expect(vm.slots.get(4)).to.include({ hostAddress: mem.regions[1].hostAddress, logDirtyPages: true });
     } finally {
       mem.close();

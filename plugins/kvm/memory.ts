@@ -23,14 +23,29 @@ export function mapGuestMemory(vm: Vm, memory: GuestMemory, opts: MapGuestMemory
   const existing = vm instanceof KvmVm ? vm.memorySlots() : [];
   return memory.regions.map((r, i) => {
     if (r.hostAddress === 0n) {
-      throw new KvmError('InvalidArgument', `guest memory region ${r.range} has no host mapping (heap backend?); KVM needs mmap-backed memory`, { range: r.range.toString() });
+      throw new KvmError(
+        'InvalidArgument',
+        `guest memory region ${r.range} has no host mapping (heap backend?); KVM needs mmap-backed memory`,
+        { range: r.range.toString() },
+      );
     }
     const slot: MemorySlot = {
-      slot: first + i, guestAddress: r.range.start.value, size: r.range.length, hostAddress: r.hostAddress,
-      readOnly: r.readOnly || undefined, logDirtyPages: opts.logDirtyPages || undefined,
+      slot: first + i,
+      guestAddress: r.range.start.value,
+      size: r.range.length,
+      hostAddress: r.hostAddress,
+      readOnly: r.readOnly || undefined,
+      logDirtyPages: opts.logDirtyPages || undefined,
     };
-    const same = existing.find((s) => s.slot === slot.slot && s.guestAddress === slot.guestAddress && s.size === slot.size
-      && s.hostAddress === slot.hostAddress && !!s.readOnly === !!slot.readOnly && !!s.logDirtyPages === !!slot.logDirtyPages);
+    const same = existing.find(
+      (s) =>
+        s.slot === slot.slot &&
+        s.guestAddress === slot.guestAddress &&
+        s.size === slot.size &&
+        s.hostAddress === slot.hostAddress &&
+        !!s.readOnly === !!slot.readOnly &&
+        !!s.logDirtyPages === !!slot.logDirtyPages,
+    );
     if (!same) vm.setMemorySlot(slot);
     return slot;
   });

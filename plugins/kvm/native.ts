@@ -39,5 +39,9 @@ export function ioctlNumRaw(fd: number, name: KvmIoctlName, arg: number | bigint
 }
 
 export function ioctlError(name: string, fd: number, e: number, detail = ''): KvmError {
-  return new KvmError('Ioctl', `KVM_${name} on fd ${fd} failed: ${errnoName(e)} (${e})${detail ? `: ${detail}` : ''}`, { ioctl: name, fd, errno: e });
+  return new KvmError('Ioctl', `KVM_${name} on fd ${fd} failed: ${errnoName(e)} (${e})${detail ? `: ${detail}` : ''}`, {
+    ioctl: name,
+    fd,
+    errno: e,
+  });
 }

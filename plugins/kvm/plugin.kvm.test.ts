@@ -19,10 +19,17 @@ import type { KvmVm } from './vm.js';
 
 describe('kvm plugin registration (host /dev/kvm)', function () {
   this.timeout(30_000);
-  before(function () { if (!existsSync('/dev/kvm')) this.skip(); }); // reason: no /dev/kvm on this host
+  before(function () {
+    if (!existsSync('/dev/kvm')) this.skip();
+  }); // reason: no /dev/kvm on this host
 
   const ctxFor = (config: Partial<KvmConfig>, lifecycle = new VmLifecycle()): PluginContext<KvmConfig> => ({
-    config: KvmConfigSchema.parse(config), vm: {} as never, logger: silentLogger(), lifecycle, baseDir: '.', instance: 'kvm',
+    config: KvmConfigSchema.parse(config),
+    vm: {} as never,
+    logger: silentLogger(),
+    lifecycle,
+    baseDir: '.',
+    instance: 'kvm',
   });
 
   it('provides a Vm with guest memory mapped and a runner that serves the Bus', async () => {
@@ -34,7 +41,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
     c.register(Tokens.EventLoop.token, { useValue: loop });
     c.register(Tokens.GuestMemory.token, { useValue: mem });
     // No irqchip: the guest's hlt must reach the runner's exit handler.
-    const disposables = await plugin.register(c, ctxFor({ irqchip: false })) ?? [];
+    const disposables = (await plugin.register(c, ctxFor({ irqchip: false }))) ?? [];
     try {
       const vm = c.resolve(Tokens.Vm.token) as KvmVm;
       expect(c.resolve(Tokens.Vm.token)).to.equal(vm);
@@ -46,7 +53,10 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
       bus.register('pio', GuestRange.of(0xe9n, 1n), con, 'debugcon');
       const runner = c.resolve(Tokens.VcpuRunner.token);
       let halted = false;
-      runner.setExitHandler?.((_i, e) => { halted = e.kind === 'hlt'; return 'stop'; });
+      runner.setExitHandler?.((_i, e) => {
+        halted = e.kind === 'hlt';
+        return 'stop';
+      });
       await runner.start();
       await (runner as unknown as { done: Promise<void> }).done;
       expect(halted).to.equal(true);

@@ -16,15 +16,27 @@ function setup(stop: () => Promise<void>) {
   const hv = {
     probe: () => ({ maxVcpus: 1, maxMemorySlots: 8 }),
     requireCapabilities: () => {},
-    close: () => { closed.push('hv'); },
-    createKvmVm: () => ({ createIrqChip: () => {}, close: () => { closed.push('vm'); } }),
+    close: () => {
+      closed.push('hv');
+    },
+    createKvmVm: () => ({
+      createIrqChip: () => {},
+      close: () => {
+        closed.push('vm');
+      },
+    }),
   };
   const runner = { events: { on: () => {} }, stop, stats: {} };
   const c = root.createChildContainer();
   c.register(Tokens.Bus.token, { useValue: {} as never });
   c.register(Tokens.EventLoop.token, { useValue: {} as never });
   const ctx: PluginContext<KvmConfig> = {
-    config: KvmConfigSchema.parse({}), vm: {} as never, lifecycle: new VmLifecycle(), baseDir: '.', instance: 'kvm', logger: silentLogger(),
+    config: KvmConfigSchema.parse({}),
+    vm: {} as never,
+    lifecycle: new VmLifecycle(),
+    baseDir: '.',
+    instance: 'kvm',
+    logger: silentLogger(),
   };
   const d = registerKvm(c, ctx, {
     hypervisor: () => hv as unknown as KvmHypervisor,
@@ -38,15 +50,28 @@ describe('plugins/kvm plugin dispose', () => {
   it('resolves only after the runners stopped and the Vm and /dev/kvm fds are closed', async () => {
     let release!: () => void;
     let stopping!: () => void;
-    const stopCalled = new Promise<void>((r) => { stopping = r; });
+    const stopCalled = new Promise<void>((r) => {
+      stopping = r;
+    });
     let closedAtRelease: string[] | undefined;
-    const s = setup(() => new Promise<void>((r) => {
-      stopping();
-      release = () => { closedAtRelease = [...s.closed]; r(); };
-    }));
+    const s = setup(
+      () =>
+        new Promise<void>((r) => {
+          stopping();
+          release = () => {
+            closedAtRelease = [...s.closed];
+            r();
+          };
+        }),
+    );
     let closedWhenDisposed: string[] | undefined;
-    const all = Promise.all(s.d.map(async (x) => { await (x.dispose() as unknown); }))
-      .then(() => { closedWhenDisposed = [...s.closed]; });
+    const all = Promise.all(
+      s.d.map(async (x) => {
+        await (x.dispose() as unknown);
+      }),
+    ).then(() => {
+      closedWhenDisposed = [...s.closed];
+    });
     await stopCalled; // the runner is stopping; it finishes only when released
     expect(closedWhenDisposed, 'dispose resolved while a runner was still stopping').to.equal(undefined);
     release();

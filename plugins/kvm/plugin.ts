@@ -26,7 +26,11 @@ export interface KvmPluginSeams {
   runner?: (...args: ConstructorParameters<typeof WorkerVcpuRunner>) => WorkerVcpuRunner;
 }
 
-export function registerKvm(container: DependencyContainer, ctx: PluginContext<KvmConfig>, seams: KvmPluginSeams = {}): Disposable[] {
+export function registerKvm(
+  container: DependencyContainer,
+  ctx: PluginContext<KvmConfig>,
+  seams: KvmPluginSeams = {},
+): Disposable[] {
   const cfg = KvmConfigSchema.parse(ctx.config ?? {});
   const logger = ctx.logger.child({ module: 'kvm' });
   const hv = seams.hypervisor?.(cfg.devicePath) ?? new KvmHypervisor({ devicePath: cfg.devicePath });
@@ -53,7 +57,8 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
         mapGuestMemory(vm, memory, { logDirtyPages: cfg.dirtyLog });
         if (cfg.transparentHugePages) {
           const refused = adviseHugePages(memory);
-          if (refused.length) logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
+          if (refused.length)
+            logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
         }
       }
       return vm;
@@ -63,8 +68,12 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
   const runners: WorkerVcpuRunner[] = [];
   container.register(Tokens.VcpuRunner.token, {
     useFactory: (c) => {
-      const args: ConstructorParameters<typeof WorkerVcpuRunner> = [c.resolve(Tokens.Vm.token) as KvmVm, c.resolve(Tokens.Bus.token),
-        c.resolve(Tokens.EventLoop.token), { notify: cfg.notify, logger, fastPath: cfg.fastPath }];
+      const args: ConstructorParameters<typeof WorkerVcpuRunner> = [
+        c.resolve(Tokens.Vm.token) as KvmVm,
+        c.resolve(Tokens.Bus.token),
+        c.resolve(Tokens.EventLoop.token),
+        { notify: cfg.notify, logger, fastPath: cfg.fastPath },
+      ];
       const r = seams.runner?.(...args) ?? new WorkerVcpuRunner(...args);
       r.events.on('error', (err, index) => logger.error({ err, vcpu: index }, 'vCPU error'));
       runners.push(r);
@@ -75,8 +84,16 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
   const onStopped = (reason: StopReason): void => {
     if (!cfg.logExitStats) return;
     for (const r of runners) {
-      logger.info({ reason: reason.kind, exits: r.stats.byKind, guestMs: r.stats.guestNs / 1e6, fastPath: r.stats.fastPath?.(), hops: r.stats.hops.toJSON(16) },
-        'vCPU exit statistics');
+      logger.info(
+        {
+          reason: reason.kind,
+          exits: r.stats.byKind,
+          guestMs: r.stats.guestNs / 1e6,
+          fastPath: r.stats.fastPath?.(),
+          hops: r.stats.hops.toJSON(16),
+        },
+        'vCPU exit statistics',
+      );
     }
   };
   ctx.lifecycle.on('stopped', onStopped);
@@ -89,15 +106,21 @@ export function registerKvm(container: DependencyContainer, ctx: PluginContext<K
   const close = async (): Promise<void> => {
     const stops = await Promise.allSettled(runners.map(async (r) => r.stop()));
     for (const s of stops) if (s.status === 'rejected') logger.warn({ err: s.reason }, 'stopping a vCPU runner failed');
-    try { vm?.close(); } finally { hv.close(); }
+    try {
+      vm?.close();
+    } finally {
+      hv.close();
+    }
   };
-  return [{
-    dispose: async (): Promise<void> => {
-      ctx.lifecycle.off('stopped', onStopped);
-      closing ??= close();
-      await closing;
+  return [
+    {
+      dispose: async (): Promise<void> => {
+        ctx.lifecycle.off('stopped', onStopped);
+        closing ??= close();
+        await closing;
+      },
     },
-  }];
+  ];
 }
 
 const plugin: PluginModule<KvmConfig> = { configSchema: KvmConfigSchema, register: registerKvm };

@@ -100,7 +100,12 @@ describe('RunArea (kvm_run decoding)', () => {
     v.setUint32(RUN.exitReason, EXIT.FAIL_ENTRY, true);
     v.setBigUint64(RUN.failEntryReason, 0x80000021n, true);
     expect(a.decode()).to.deep.equal({ kind: 'fail-entry', reason: 0x80000021n });
-    for (const [r, kind] of [[EXIT.HLT, 'hlt'], [EXIT.SHUTDOWN, 'shutdown'], [EXIT.INTR, 'intr'], [EXIT.DEBUG, 'debug']] as const) {
+    for (const [r, kind] of [
+      [EXIT.HLT, 'hlt'],
+      [EXIT.SHUTDOWN, 'shutdown'],
+      [EXIT.INTR, 'intr'],
+      [EXIT.DEBUG, 'debug'],
+    ] as const) {
       v.setUint32(RUN.exitReason, r, true);
       expect(a.decode()).to.deep.equal({ kind });
     }

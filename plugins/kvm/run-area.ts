@@ -46,7 +46,10 @@ export class RunArea {
 
   /** `bytes` covers the whole mapping (KVM_GET_VCPU_MMAP_SIZE bytes). */
   constructor(bytes: Uint8Array) {
-    if (bytes.byteLength < kvm_run.size) throw new RangeError(`kvm_run mapping of ${bytes.byteLength} bytes is smaller than struct kvm_run (${kvm_run.size})`);
+    if (bytes.byteLength < kvm_run.size)
+      throw new RangeError(
+        `kvm_run mapping of ${bytes.byteLength} bytes is smaller than struct kvm_run (${kvm_run.size})`,
+      );
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.ioView = bytes.subarray(0, 0);
@@ -63,9 +66,15 @@ export class RunArea {
     return this.ioView;
   }
 
-  get exitReason(): number { return this.view.getUint32(RUN.exitReason, true); }
-  get immediateExit(): number { return this.view.getUint8(RUN.immediateExit); }
-  set immediateExit(v: number) { this.view.setUint8(RUN.immediateExit, v); }
+  get exitReason(): number {
+    return this.view.getUint32(RUN.exitReason, true);
+  }
+  get immediateExit(): number {
+    return this.view.getUint8(RUN.immediateExit);
+  }
+  set immediateExit(v: number) {
+    this.view.setUint8(RUN.immediateExit, v);
+  }
 
   /** Decodes the exit the last KVM_RUN reported. IO/MMIO data views alias this page. */
   decode(): VcpuExit {
@@ -80,34 +89,60 @@ export class RunArea {
         const offLo = v.getUint32(RUN.ioDataOffset, true);
         const offHi = v.getUint32(RUN.ioDataOffset + 4, true);
         const len = size * count;
-        if ((size !== 1 && size !== 2 && size !== 4) || count === 0 || offHi !== 0 || offLo + len > this.bytes.byteLength) {
+        if (
+          (size !== 1 && size !== 2 && size !== 4) ||
+          count === 0 ||
+          offHi !== 0 ||
+          offLo + len > this.bytes.byteLength
+        ) {
           return { kind: 'internal-error', suberror: -1 };
         }
         return {
-          kind: 'io', space: 'pio', direction: v.getUint8(RUN.ioDirection) === EXIT_IO_OUT ? 'out' : 'in',
-          port: v.getUint16(RUN.ioPort, true), size, count, data: this.ioData(offLo, len),
+          kind: 'io',
+          space: 'pio',
+          direction: v.getUint8(RUN.ioDirection) === EXIT_IO_OUT ? 'out' : 'in',
+          port: v.getUint16(RUN.ioPort, true),
+          size,
+          count,
+          data: this.ioData(offLo, len),
         };
       }
       case EXIT.MMIO: {
         const len = v.getUint32(RUN.mmioLen, true);
         if (len === 0 || len > 8) return { kind: 'internal-error', suberror: -1 };
         return {
-          kind: 'mmio', address: v.getBigUint64(RUN.mmioAddr, true), isWrite: v.getUint8(RUN.mmioIsWrite) !== 0,
+          kind: 'mmio',
+          address: v.getBigUint64(RUN.mmioAddr, true),
+          isWrite: v.getUint8(RUN.mmioIsWrite) !== 0,
           data: this.mmioViews[len],
         };
       }
-      case EXIT.HLT: return { kind: 'hlt' };
-      case EXIT.SHUTDOWN: return { kind: 'shutdown' };
-      case EXIT.INTR: return { kind: 'intr' };
-      case EXIT.DEBUG: return { kind: 'debug' };
+      case EXIT.HLT:
+        return { kind: 'hlt' };
+      case EXIT.SHUTDOWN:
+        return { kind: 'shutdown' };
+      case EXIT.INTR:
+        return { kind: 'intr' };
+      case EXIT.DEBUG:
+        return { kind: 'debug' };
       case EXIT.SYSTEM_EVENT: {
         const raw = v.getUint32(RUN.systemEventType, true);
-        const type = raw === SYSTEM_EVENT.SHUTDOWN ? 'shutdown' : raw === SYSTEM_EVENT.RESET ? 'reset' : raw === SYSTEM_EVENT.CRASH ? 'crash' : 'other';
+        const type =
+          raw === SYSTEM_EVENT.SHUTDOWN
+            ? 'shutdown'
+            : raw === SYSTEM_EVENT.RESET
+              ? 'reset'
+              : raw === SYSTEM_EVENT.CRASH
+                ? 'crash'
+                : 'other';
         return { kind: 'system-event', type, raw };
       }
-      case EXIT.INTERNAL_ERROR: return { kind: 'internal-error', suberror: v.getUint32(RUN.internalSuberror, true) };
-      case EXIT.FAIL_ENTRY: return { kind: 'fail-entry', reason: v.getBigUint64(RUN.failEntryReason, true) };
-      default: return { kind: 'unknown', reason };
+      case EXIT.INTERNAL_ERROR:
+        return { kind: 'internal-error', suberror: v.getUint32(RUN.internalSuberror, true) };
+      case EXIT.FAIL_ENTRY:
+        return { kind: 'fail-entry', reason: v.getBigUint64(RUN.failEntryReason, true) };
+      default:
+        return { kind: 'unknown', reason };
     }
   }
 

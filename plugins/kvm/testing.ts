@@ -16,30 +16,74 @@ export class Asm {
   private readonly labels = new Map<string, number>();
   private readonly fixups: { at: number; label: string }[] = [];
 
-  private emit(...b: number[]): this { this.out.push(...b); return this; }
-  private le(v: bigint, n: number): number[] { return Array.from({ length: n }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn)); }
+  private emit(...b: number[]): this {
+    this.out.push(...b);
+    return this;
+  }
+  private le(v: bigint, n: number): number[] {
+    return Array.from({ length: n }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
+  }
 
-  movEax(v: number): this { return this.emit(0xb8, ...this.le(BigInt(v >>> 0), 4)); }
-  movEdx(v: number): this { return this.emit(0xba, ...this.le(BigInt(v >>> 0), 4)); }
-  movEcx(v: number): this { return this.emit(0xb9, ...this.le(BigInt(v >>> 0), 4)); }
-  movRbx(v: bigint): this { return this.emit(0x48, 0xbb, ...this.le(v, 8)); }
-  outDxAl(): this { return this.emit(0xee); }
-  outDxEax(): this { return this.emit(0xef); }
-  outDxAx(): this { return this.emit(0x66, 0xef); }
-  inAlDx(): this { return this.emit(0xec); }
-  inEaxDx(): this { return this.emit(0xed); }
+  movEax(v: number): this {
+    return this.emit(0xb8, ...this.le(BigInt(v >>> 0), 4));
+  }
+  movEdx(v: number): this {
+    return this.emit(0xba, ...this.le(BigInt(v >>> 0), 4));
+  }
+  movEcx(v: number): this {
+    return this.emit(0xb9, ...this.le(BigInt(v >>> 0), 4));
+  }
+  movRbx(v: bigint): this {
+    return this.emit(0x48, 0xbb, ...this.le(v, 8));
+  }
+  outDxAl(): this {
+    return this.emit(0xee);
+  }
+  outDxEax(): this {
+    return this.emit(0xef);
+  }
+  outDxAx(): this {
+    return this.emit(0x66, 0xef);
+  }
+  inAlDx(): this {
+    return this.emit(0xec);
+  }
+  inEaxDx(): this {
+    return this.emit(0xed);
+  }
   /** mov [rbx], eax */
-  storeEax(): this { return this.emit(0x89, 0x03); }
+  storeEax(): this {
+    return this.emit(0x89, 0x03);
+  }
   /** mov eax, [rbx] */
-  loadEax(): this { return this.emit(0x8b, 0x03); }
+  loadEax(): this {
+    return this.emit(0x8b, 0x03);
+  }
   /** inc qword [rbx] */
-  incQword(): this { return this.emit(0x48, 0xff, 0x03); }
-  decEcx(): this { return this.emit(0xff, 0xc9); }
-  hlt(): this { return this.emit(0xf4); }
-  pause(): this { return this.emit(0xf3, 0x90); }
-  label(name: string): this { this.labels.set(name, this.out.length); return this; }
-  jmp(label: string): this { this.fixups.push({ at: this.out.length + 1, label }); return this.emit(0xeb, 0); }
-  jnz(label: string): this { this.fixups.push({ at: this.out.length + 1, label }); return this.emit(0x75, 0); }
+  incQword(): this {
+    return this.emit(0x48, 0xff, 0x03);
+  }
+  decEcx(): this {
+    return this.emit(0xff, 0xc9);
+  }
+  hlt(): this {
+    return this.emit(0xf4);
+  }
+  pause(): this {
+    return this.emit(0xf3, 0x90);
+  }
+  label(name: string): this {
+    this.labels.set(name, this.out.length);
+    return this;
+  }
+  jmp(label: string): this {
+    this.fixups.push({ at: this.out.length + 1, label });
+    return this.emit(0xeb, 0);
+  }
+  jnz(label: string): this {
+    this.fixups.push({ at: this.out.length + 1, label });
+    return this.emit(0x75, 0);
+  }
 
   bytes(): Uint8Array {
     const b = Uint8Array.from(this.out);
@@ -55,10 +99,29 @@ export class Asm {
 }
 
 /** Where setupLongMode puts its tables (the guest needs the first 6 pages + 1 GiB of identity map). */
-export const LONG_MODE_LAYOUT = { gdt: 0x1000n, pml4: 0x2000n, pdpt: 0x3000n, pd: 0x4000n, tss: 0x5000n, code: 0x8000n, stack: 0x7000n } as const;
+export const LONG_MODE_LAYOUT = {
+  gdt: 0x1000n,
+  pml4: 0x2000n,
+  pdpt: 0x3000n,
+  pd: 0x4000n,
+  tss: 0x5000n,
+  code: 0x8000n,
+  stack: 0x7000n,
+} as const;
 
 const seg = (selector: number, type: number, dpl: number, l: number, db: number): X86Segment => ({
-  base: 0n, limit: 0xffffffff, selector, type, present: 1, dpl, db, s: 1, l, g: 1, avl: 0, unusable: 0,
+  base: 0n,
+  limit: 0xffffffff,
+  selector,
+  type,
+  present: 1,
+  dpl,
+  db,
+  s: 1,
+  l,
+  g: 1,
+  avl: 0,
+  unusable: 0,
 });
 
 /** Writes a GDT and 4-level page tables identity-mapping the first 1 GiB with 2 MiB pages (user-accessible). */
@@ -98,8 +161,34 @@ export function setupLongMode(vcpu: Vcpu, opts: LongModeOptions): void {
   const data = cpl === 3 ? seg(0x23, 0x3, 3, 0, 1) : seg(0x10, 0x3, 0, 0, 1);
   s.cs = code;
   s.ds = s.es = s.fs = s.gs = s.ss = data;
-  s.tr = { base: L.tss, limit: 0x67, selector: 0x28, type: 0xb, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0 };
-  s.ldt = { base: 0n, limit: 0, selector: 0, type: 2, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 1 };
+  s.tr = {
+    base: L.tss,
+    limit: 0x67,
+    selector: 0x28,
+    type: 0xb,
+    present: 1,
+    dpl: 0,
+    db: 0,
+    s: 0,
+    l: 0,
+    g: 0,
+    avl: 0,
+    unusable: 0,
+  };
+  s.ldt = {
+    base: 0n,
+    limit: 0,
+    selector: 0,
+    type: 2,
+    present: 0,
+    dpl: 0,
+    db: 0,
+    s: 0,
+    l: 0,
+    g: 0,
+    avl: 0,
+    unusable: 1,
+  };
   s.gdt = { base: L.gdt, limit: 7 * 8 - 1 };
   s.idt = { base: 0n, limit: 0 };
   s.cr0 = 0x80050033n; // PG | AM | WP | NE | ET | MP | PE

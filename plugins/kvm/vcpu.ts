@@ -1,6 +1,16 @@
 import type { Vcpu, VcpuExit } from '../../core/hypervisor/hypervisor.js';
 import type { CpuidEntry, MpState, MsrEntry, X86Fpu, X86Regs, X86Sregs } from '../../core/hypervisor/x86.js';
-import { c, check, errno, ERRNO, MAP_SHARED, PROT_READ, PROT_WRITE, SYS_gettid, viewOf } from '../../core/native/libc.js';
+import {
+  c,
+  check,
+  errno,
+  ERRNO,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+  SYS_gettid,
+  viewOf,
+} from '../../core/native/libc.js';
 import { alloc } from './abi/layout.js';
 import * as S from './abi/structs.js';
 import * as codec from './abi/codec.js';
@@ -12,7 +22,12 @@ import { ensureKickHandler, kickHandlerInstalled, signalThread } from './kick.js
 import { KVM } from './abi/ioctls.js';
 
 /** Blob keys of saveExtendedState (versioned: a new layout gets a new key). */
-export const EXT_STATE_KEYS = { events: 'kvm.vcpu_events.v1', xsave: 'kvm.xsave.v1', xcrs: 'kvm.xcrs.v1', debugregs: 'kvm.debugregs.v1' } as const;
+export const EXT_STATE_KEYS = {
+  events: 'kvm.vcpu_events.v1',
+  xsave: 'kvm.xsave.v1',
+  xcrs: 'kvm.xcrs.v1',
+  debugregs: 'kvm.debugregs.v1',
+} as const;
 
 /**
  * One KVM vCPU: a vcpu fd plus its mmapped kvm_run page.
@@ -44,7 +59,9 @@ export class KvmVcpu implements Vcpu {
     tidCell?: Int32Array,
   ) {
     // SAFETY: maps the kernel's kvm_run page(s) for this vcpu fd; unmapped in close().
-    this.mapAddr = BigInt(check('mmap(kvm_run)', c.mmap(0n, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n) as bigint));
+    this.mapAddr = BigInt(
+      check('mmap(kvm_run)', c.mmap(0n, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n) as bigint),
+    );
     this.run_ = new RunArea(viewOf(this.mapAddr, mmapSize));
     this.tidCell = tidCell ?? new Int32Array(new SharedArrayBuffer(4));
   }
@@ -53,20 +70,47 @@ export class KvmVcpu implements Vcpu {
     if (this.closed) throw new KvmError('Closed', `vcpu ${this.index} is closed`, { index: this.index });
   }
 
-  private get<T>(name: 'GET_REGS' | 'GET_SREGS' | 'GET_FPU' | 'GET_MP_STATE' | 'GET_LAPIC' | 'GET_VCPU_EVENTS' | 'GET_XSAVE' | 'GET_XCRS' | 'GET_DEBUGREGS',
-    def: { size: number }, decode: (v: DataView, b: Buffer) => T): T {
+  private get<T>(
+    name:
+      | 'GET_REGS'
+      | 'GET_SREGS'
+      | 'GET_FPU'
+      | 'GET_MP_STATE'
+      | 'GET_LAPIC'
+      | 'GET_VCPU_EVENTS'
+      | 'GET_XSAVE'
+      | 'GET_XCRS'
+      | 'GET_DEBUGREGS',
+    def: { size: number },
+    decode: (v: DataView, b: Buffer) => T,
+  ): T {
     this.live();
     const { buf, view } = alloc(def.size);
     ioctlBuf(this.fd, name, buf);
     return decode(view, buf);
   }
 
-  getRegs(): X86Regs { return this.get('GET_REGS', S.kvm_regs, codec.decodeRegs); }
-  setRegs(r: X86Regs): void { this.live(); ioctlBuf(this.fd, 'SET_REGS', codec.encodeRegs(r)); }
-  getSregs(): X86Sregs { return this.get('GET_SREGS', S.kvm_sregs, codec.decodeSregs); }
-  setSregs(s: X86Sregs): void { this.live(); ioctlBuf(this.fd, 'SET_SREGS', codec.encodeSregs(s)); }
-  getFpu(): X86Fpu { return this.get('GET_FPU', S.kvm_fpu, codec.decodeFpu); }
-  setFpu(f: X86Fpu): void { this.live(); ioctlBuf(this.fd, 'SET_FPU', codec.encodeFpu(f)); }
+  getRegs(): X86Regs {
+    return this.get('GET_REGS', S.kvm_regs, codec.decodeRegs);
+  }
+  setRegs(r: X86Regs): void {
+    this.live();
+    ioctlBuf(this.fd, 'SET_REGS', codec.encodeRegs(r));
+  }
+  getSregs(): X86Sregs {
+    return this.get('GET_SREGS', S.kvm_sregs, codec.decodeSregs);
+  }
+  setSregs(s: X86Sregs): void {
+    this.live();
+    ioctlBuf(this.fd, 'SET_SREGS', codec.encodeSregs(s));
+  }
+  getFpu(): X86Fpu {
+    return this.get('GET_FPU', S.kvm_fpu, codec.decodeFpu);
+  }
+  setFpu(f: X86Fpu): void {
+    this.live();
+    ioctlBuf(this.fd, 'SET_FPU', codec.encodeFpu(f));
+  }
 
   setCpuid(entries: CpuidEntry[]): void {
     this.live();
@@ -85,7 +129,11 @@ export class KvmVcpu implements Vcpu {
     const n = ioctlBuf(this.fd, 'SET_MSRS', codec.encodeMsrs(entries));
     if (n !== entries.length) {
       const bad = entries[n];
-      throw new KvmError('Ioctl', `KVM_SET_MSRS set ${n} of ${entries.length} MSRs; MSR 0x${bad.index.toString(16)} was refused`, { index: bad.index, set: n });
+      throw new KvmError(
+        'Ioctl',
+        `KVM_SET_MSRS set ${n} of ${entries.length} MSRs; MSR 0x${bad.index.toString(16)} was refused`,
+        { index: bad.index, set: n },
+      );
     }
   }
 
@@ -103,7 +151,9 @@ export class KvmVcpu implements Vcpu {
     ioctlBuf(this.fd, 'SET_MP_STATE', buf);
   }
 
-  getLapic(): Uint8Array { return this.get('GET_LAPIC', S.kvm_lapic_state, (_v, b) => new Uint8Array(b)); }
+  getLapic(): Uint8Array {
+    return this.get('GET_LAPIC', S.kvm_lapic_state, (_v, b) => new Uint8Array(b));
+  }
 
   setLapic(regs: Uint8Array): void {
     this.live();
@@ -126,16 +176,22 @@ export class KvmVcpu implements Vcpu {
   restoreExtendedState(s: Record<string, Uint8Array>): void {
     this.live();
     const plan = [
-      [EXT_STATE_KEYS.xcrs, 'SET_XCRS', S.kvm_xcrs], [EXT_STATE_KEYS.xsave, 'SET_XSAVE', S.kvm_xsave],
-      [EXT_STATE_KEYS.debugregs, 'SET_DEBUGREGS', S.kvm_debugregs], [EXT_STATE_KEYS.events, 'SET_VCPU_EVENTS', S.kvm_vcpu_events],
+      [EXT_STATE_KEYS.xcrs, 'SET_XCRS', S.kvm_xcrs],
+      [EXT_STATE_KEYS.xsave, 'SET_XSAVE', S.kvm_xsave],
+      [EXT_STATE_KEYS.debugregs, 'SET_DEBUGREGS', S.kvm_debugregs],
+      [EXT_STATE_KEYS.events, 'SET_VCPU_EVENTS', S.kvm_vcpu_events],
     ] as const;
     for (const k of Object.keys(s)) {
-      if (!plan.some(([key]) => key === k)) throw new KvmError('InvalidArgument', `unknown vCPU state blob '${k}'`, { key: k });
+      if (!plan.some(([key]) => key === k))
+        throw new KvmError('InvalidArgument', `unknown vCPU state blob '${k}'`, { key: k });
     }
     for (const [key, ioctl, def] of plan) {
       const blob = s[key];
       if (!blob) continue;
-      if (blob.length !== def.size) throw new KvmError('InvalidArgument', `vCPU state '${key}' must be ${def.size} bytes, got ${blob.length}`, { key });
+      if (blob.length !== def.size)
+        throw new KvmError('InvalidArgument', `vCPU state '${key}' must be ${def.size} bytes, got ${blob.length}`, {
+          key,
+        });
       ioctlBuf(this.fd, ioctl, Buffer.from(blob));
     }
   }

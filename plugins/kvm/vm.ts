@@ -1,13 +1,33 @@
-import type { EventFdLike, GsiRoute, Vcpu, HypervisorCapabilities, IoEventRegistration, MemorySlot, Vm } from '../../core/hypervisor/hypervisor.js';
+import type {
+  EventFdLike,
+  GsiRoute,
+  Vcpu,
+  HypervisorCapabilities,
+  IoEventRegistration,
+  MemorySlot,
+  Vm,
+} from '../../core/hypervisor/hypervisor.js';
 import type { CpuidEntry } from '../../core/hypervisor/x86.js';
 import { addressOf, c, ERRNO, errno } from '../../core/native/libc.js';
 import { alloc, offsetOf } from './abi/layout.js';
 import * as S from './abi/structs.js';
 import { decodeCpuid2, encodeCpuid2 } from './abi/codec.js';
 import {
-  IOEVENTFD_FLAG_DATAMATCH, IOEVENTFD_FLAG_DEASSIGN, IOEVENTFD_FLAG_PIO, IRQCHIP_IOAPIC, IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE,
-  IRQFD_FLAG_DEASSIGN, IRQFD_FLAG_RESAMPLE, IRQ_ROUTING_IRQCHIP, IRQ_ROUTING_MSI, KVM, MEM_LOG_DIRTY_PAGES, MEM_READONLY,
-  MSI_VALID_DEVID, PIT_SPEAKER_DUMMY,
+  IOEVENTFD_FLAG_DATAMATCH,
+  IOEVENTFD_FLAG_DEASSIGN,
+  IOEVENTFD_FLAG_PIO,
+  IRQCHIP_IOAPIC,
+  IRQCHIP_PIC_MASTER,
+  IRQCHIP_PIC_SLAVE,
+  IRQFD_FLAG_DEASSIGN,
+  IRQFD_FLAG_RESAMPLE,
+  IRQ_ROUTING_IRQCHIP,
+  IRQ_ROUTING_MSI,
+  KVM,
+  MEM_LOG_DIRTY_PAGES,
+  MEM_READONLY,
+  MSI_VALID_DEVID,
+  PIT_SPEAKER_DUMMY,
 } from './abi/ioctls.js';
 import { KvmError } from './errors.js';
 import { ioctlBuf, ioctlError, ioctlNum } from './native.js';
@@ -18,8 +38,11 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** Blob keys of saveState (versioned). */
 export const VM_STATE_KEYS = {
-  clock: 'kvm.clock.v1', picMaster: 'kvm.irqchip.pic_master.v1', picSlave: 'kvm.irqchip.pic_slave.v1',
-  ioapic: 'kvm.irqchip.ioapic.v1', pit: 'kvm.pit2.v1',
+  clock: 'kvm.clock.v1',
+  picMaster: 'kvm.irqchip.pic_master.v1',
+  picSlave: 'kvm.irqchip.pic_slave.v1',
+  ioapic: 'kvm.irqchip.ioapic.v1',
+  pit: 'kvm.pit2.v1',
 } as const;
 
 /**
@@ -46,26 +69,43 @@ export class KvmVm implements Vm {
     if (this.closed) throw new KvmError('Closed', 'the VM is closed');
   }
 
-  get hasIrqChip(): boolean { return this.irqchip; }
-  memorySlots(): readonly MemorySlot[] { return [...this.slots.values()]; }
+  get hasIrqChip(): boolean {
+    return this.irqchip;
+  }
+  memorySlots(): readonly MemorySlot[] {
+    return [...this.slots.values()];
+  }
   /** The vCPUs created so far, by index. */
-  vcpuList(): KvmVcpu[] { return [...this.vcpus.values()].sort((a, b) => a.index - b.index); }
+  vcpuList(): KvmVcpu[] {
+    return [...this.vcpus.values()].sort((a, b) => a.index - b.index);
+  }
 
   setMemorySlot(slot: MemorySlot): void {
     this.live();
     const { guestAddress: gpa, size, hostAddress: hva } = slot;
-    const bad = (why: string): never => { throw new KvmError('InvalidArgument', `memory slot ${slot.slot}: ${why}`, { slot: slot.slot }); };
+    const bad = (why: string): never => {
+      throw new KvmError('InvalidArgument', `memory slot ${slot.slot}: ${why}`, { slot: slot.slot });
+    };
     if (!Number.isInteger(slot.slot) || slot.slot < 0 || slot.slot > 0xffff) bad(`slot number must be 0..65535`);
-    if (slot.slot >= this.capabilities.maxMemorySlots && this.capabilities.maxMemorySlots > 0) bad(`KVM allows ${this.capabilities.maxMemorySlots} slots`);
+    if (slot.slot >= this.capabilities.maxMemorySlots && this.capabilities.maxMemorySlots > 0)
+      bad(`KVM allows ${this.capabilities.maxMemorySlots} slots`);
     if (size <= 0n || size % PAGE !== 0n) bad(`size 0x${size.toString(16)} must be a positive multiple of 4 KiB`);
-    if (gpa < 0n || gpa % PAGE !== 0n || gpa + size - 1n > U64_MAX) bad(`guest address 0x${gpa.toString(16)} must be 4 KiB aligned and in range`);
-    if (hva <= 0n || hva % PAGE !== 0n || hva + size - 1n > U64_MAX) bad(`host address 0x${hva.toString(16)} must be a 4 KiB aligned mapping`);
+    if (gpa < 0n || gpa % PAGE !== 0n || gpa + size - 1n > U64_MAX)
+      bad(`guest address 0x${gpa.toString(16)} must be 4 KiB aligned and in range`);
+    if (hva <= 0n || hva % PAGE !== 0n || hva + size - 1n > U64_MAX)
+      bad(`host address 0x${hva.toString(16)} must be a 4 KiB aligned mapping`);
     for (const other of this.slots.values()) {
       if (other.slot !== slot.slot && gpa < other.guestAddress + other.size && other.guestAddress < gpa + size) {
         bad(`[0x${gpa.toString(16)}, +0x${size.toString(16)}) overlaps slot ${other.slot}`);
       }
     }
-    this.writeSlot(slot.slot, (slot.logDirtyPages ? MEM_LOG_DIRTY_PAGES : 0) | (slot.readOnly ? MEM_READONLY : 0), gpa, size, hva);
+    this.writeSlot(
+      slot.slot,
+      (slot.logDirtyPages ? MEM_LOG_DIRTY_PAGES : 0) | (slot.readOnly ? MEM_READONLY : 0),
+      gpa,
+      size,
+      hva,
+    );
     this.slots.set(slot.slot, { ...slot });
   }
 
@@ -92,7 +132,8 @@ export class KvmVm implements Vm {
     this.live();
     const s = this.slots.get(slot);
     if (!s) throw new KvmError('InvalidArgument', `memory slot ${slot} does not exist`, { slot });
-    if (!s.logDirtyPages) throw new KvmError('InvalidArgument', `memory slot ${slot} was not created with logDirtyPages`, { slot });
+    if (!s.logDirtyPages)
+      throw new KvmError('InvalidArgument', `memory slot ${slot} was not created with logDirtyPages`, { slot });
     const pages = Number(s.size / PAGE);
     // An explicit ArrayBuffer of >= 128 bytes lives off the V8 heap, so its address is stable.
     const words = Math.ceil(pages / 64);
@@ -125,13 +166,18 @@ export class KvmVm implements Vm {
 
   setTssAddress(addr: bigint): void {
     this.live();
-    if (addr < 0n || addr + 3n * PAGE > 1n << 32n) throw new KvmError('InvalidArgument', `TSS address 0x${addr.toString(16)} must leave 3 pages below 4 GiB`);
+    if (addr < 0n || addr + 3n * PAGE > 1n << 32n)
+      throw new KvmError('InvalidArgument', `TSS address 0x${addr.toString(16)} must leave 3 pages below 4 GiB`);
     ioctlNum(this.fd, 'SET_TSS_ADDR', addr);
   }
 
   setIdentityMapAddress(addr: bigint): void {
     this.live();
-    if (addr < 0n || addr + PAGE > 1n << 32n) throw new KvmError('InvalidArgument', `identity map address 0x${addr.toString(16)} must leave 1 page below 4 GiB`);
+    if (addr < 0n || addr + PAGE > 1n << 32n)
+      throw new KvmError(
+        'InvalidArgument',
+        `identity map address 0x${addr.toString(16)} must leave 1 page below 4 GiB`,
+      );
     const { buf, view } = alloc(8);
     view.setBigUint64(0, addr, true);
     ioctlBuf(this.fd, 'SET_IDENTITY_MAP_ADDR', buf);
@@ -147,7 +193,8 @@ export class KvmVm implements Vm {
 
   setGsiRouting(routes: GsiRoute[]): void {
     this.live();
-    const hdr = S.kvm_irq_routing.size, esz = S.kvm_irq_routing_entry.size;
+    const hdr = S.kvm_irq_routing.size,
+      esz = S.kvm_irq_routing_entry.size;
     const { buf, view } = alloc(hdr + routes.length * esz);
     view.setUint32(offsetOf(S.kvm_irq_routing, 'nr'), routes.length, true);
     routes.forEach((r, i) => {
@@ -155,7 +202,8 @@ export class KvmVm implements Vm {
       const o = (f: string): number => at + offsetOf(S.kvm_irq_routing_entry, f);
       view.setUint32(o('gsi'), checkGsi(r.gsi), true);
       if (r.kind === 'irqchip') {
-        if (![IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE, IRQCHIP_IOAPIC].includes(r.chip)) throw new KvmError('InvalidArgument', `route for GSI ${r.gsi}: unknown irqchip ${r.chip}`);
+        if (![IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE, IRQCHIP_IOAPIC].includes(r.chip))
+          throw new KvmError('InvalidArgument', `route for GSI ${r.gsi}: unknown irqchip ${r.chip}`);
         view.setUint32(o('type'), IRQ_ROUTING_IRQCHIP, true);
         view.setUint32(o('u.irqchip.irqchip'), r.chip, true);
         view.setUint32(o('u.irqchip.pin'), r.pin >>> 0, true);
@@ -192,14 +240,21 @@ export class KvmVm implements Vm {
     ioctlBuf(this.fd, 'IRQFD', buf);
   }
 
-  registerIrqfd(fd: EventFdLike, gsi: number, resampleFd?: EventFdLike): void { this.irqfd(fd, gsi, 0, resampleFd); }
-  unregisterIrqfd(fd: EventFdLike, gsi: number): void { this.irqfd(fd, gsi, IRQFD_FLAG_DEASSIGN); }
+  registerIrqfd(fd: EventFdLike, gsi: number, resampleFd?: EventFdLike): void {
+    this.irqfd(fd, gsi, 0, resampleFd);
+  }
+  unregisterIrqfd(fd: EventFdLike, gsi: number): void {
+    this.irqfd(fd, gsi, IRQFD_FLAG_DEASSIGN);
+  }
 
   private ioeventfd(fd: EventFdLike, at: IoEventRegistration, deassign: boolean): void {
     this.live();
-    if (![0, 1, 2, 4, 8].includes(at.length)) throw new KvmError('InvalidArgument', `ioeventfd length ${at.length} must be 0, 1, 2, 4 or 8`);
-    if (at.space === 'pio' && (at.address < 0n || at.address + BigInt(at.length) > 0x10000n)) throw new KvmError('InvalidArgument', `ioeventfd port 0x${at.address.toString(16)} out of range`);
-    if (at.address < 0n || at.address > U64_MAX) throw new KvmError('InvalidArgument', `ioeventfd address out of range`);
+    if (![0, 1, 2, 4, 8].includes(at.length))
+      throw new KvmError('InvalidArgument', `ioeventfd length ${at.length} must be 0, 1, 2, 4 or 8`);
+    if (at.space === 'pio' && (at.address < 0n || at.address + BigInt(at.length) > 0x10000n))
+      throw new KvmError('InvalidArgument', `ioeventfd port 0x${at.address.toString(16)} out of range`);
+    if (at.address < 0n || at.address > U64_MAX)
+      throw new KvmError('InvalidArgument', `ioeventfd address out of range`);
     const { buf, view } = alloc(S.kvm_ioeventfd);
     let flags = (at.space === 'pio' ? IOEVENTFD_FLAG_PIO : 0) | (deassign ? IOEVENTFD_FLAG_DEASSIGN : 0);
     if (at.datamatch !== undefined) {
@@ -213,8 +268,12 @@ export class KvmVm implements Vm {
     ioctlBuf(this.fd, 'IOEVENTFD', buf);
   }
 
-  registerIoeventfd(fd: EventFdLike, at: IoEventRegistration): void { this.ioeventfd(fd, at, false); }
-  unregisterIoeventfd(fd: EventFdLike, at: IoEventRegistration): void { this.ioeventfd(fd, at, true); }
+  registerIoeventfd(fd: EventFdLike, at: IoEventRegistration): void {
+    this.ioeventfd(fd, at, false);
+  }
+  unregisterIoeventfd(fd: EventFdLike, at: IoEventRegistration): void {
+    this.ioeventfd(fd, at, true);
+  }
 
   supportedCpuid(): CpuidEntry[] {
     this.live();
@@ -229,19 +288,32 @@ export class KvmVm implements Vm {
     throw new KvmError('Ioctl', 'KVM_GET_SUPPORTED_CPUID needs more than 4096 entries');
   }
 
-  createVcpu(index: number): Vcpu { return this.createKvmVcpu(index); }
+  createVcpu(index: number): Vcpu {
+    return this.createKvmVcpu(index);
+  }
 
   /** Like createVcpu, typed as the KVM class (the runner needs its fd and mmap size). */
   createKvmVcpu(index: number): KvmVcpu {
     this.live();
-    if (!Number.isInteger(index) || index < 0 || (this.capabilities.maxVcpus > 0 && index >= this.capabilities.maxVcpus)) {
-      throw new KvmError('InvalidArgument', `vCPU index ${index} must be in 0..${this.capabilities.maxVcpus - 1}`, { index });
+    if (
+      !Number.isInteger(index) ||
+      index < 0 ||
+      (this.capabilities.maxVcpus > 0 && index >= this.capabilities.maxVcpus)
+    ) {
+      throw new KvmError('InvalidArgument', `vCPU index ${index} must be in 0..${this.capabilities.maxVcpus - 1}`, {
+        index,
+      });
     }
     if (this.vcpus.has(index)) throw new KvmError('InvalidArgument', `vCPU ${index} already exists`, { index });
     // The vcpu id is the index, so its initial APIC ID is the index too.
     const fd = ioctlNum(this.fd, 'CREATE_VCPU', index);
     let v: KvmVcpu;
-    try { v = new KvmVcpu(index, fd, this.vcpuMmapSize, true); } catch (e) { c.close(fd); throw e; }
+    try {
+      v = new KvmVcpu(index, fd, this.vcpuMmapSize, true);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
     this.vcpus.set(index, v);
     return v;
   }
@@ -253,7 +325,11 @@ export class KvmVm implements Vm {
     ioctlBuf(this.fd, 'GET_CLOCK', clock.buf);
     out[VM_STATE_KEYS.clock] = new Uint8Array(clock.buf);
     if (this.irqchip) {
-      for (const [key, chip] of [[VM_STATE_KEYS.picMaster, IRQCHIP_PIC_MASTER], [VM_STATE_KEYS.picSlave, IRQCHIP_PIC_SLAVE], [VM_STATE_KEYS.ioapic, IRQCHIP_IOAPIC]] as const) {
+      for (const [key, chip] of [
+        [VM_STATE_KEYS.picMaster, IRQCHIP_PIC_MASTER],
+        [VM_STATE_KEYS.picSlave, IRQCHIP_PIC_SLAVE],
+        [VM_STATE_KEYS.ioapic, IRQCHIP_IOAPIC],
+      ] as const) {
         const { buf, view } = alloc(S.kvm_irqchip);
         view.setUint32(offsetOf(S.kvm_irqchip, 'chip_id'), chip, true);
         ioctlBuf(this.fd, 'GET_IRQCHIP', buf);
@@ -280,17 +356,20 @@ export class KvmVm implements Vm {
   restoreState(s: Record<string, Uint8Array>): void {
     this.live();
     const known = new Set<string>(Object.values(VM_STATE_KEYS));
-    for (const k of Object.keys(s)) if (!known.has(k)) throw new KvmError('InvalidArgument', `unknown VM state blob '${k}'`, { key: k });
+    for (const k of Object.keys(s))
+      if (!known.has(k)) throw new KvmError('InvalidArgument', `unknown VM state blob '${k}'`, { key: k });
     const blob = (key: string, size: number): Buffer | undefined => {
       const b = s[key];
       if (!b) return undefined;
-      if (b.length !== size) throw new KvmError('InvalidArgument', `VM state '${key}' must be ${size} bytes, got ${b.length}`, { key });
+      if (b.length !== size)
+        throw new KvmError('InvalidArgument', `VM state '${key}' must be ${size} bytes, got ${b.length}`, { key });
       return Buffer.from(b);
     };
     for (const key of [VM_STATE_KEYS.picMaster, VM_STATE_KEYS.picSlave, VM_STATE_KEYS.ioapic]) {
       const b = blob(key, S.kvm_irqchip.size);
       if (!b) continue;
-      if (!this.irqchip) throw new KvmError('InvalidArgument', `VM state has '${key}' but this VM has no in-kernel irqchip`);
+      if (!this.irqchip)
+        throw new KvmError('InvalidArgument', `VM state has '${key}' but this VM has no in-kernel irqchip`);
       const chip = b.readUInt32LE(offsetOf(S.kvm_irqchip, 'chip_id'));
       if (chip > IRQCHIP_IOAPIC) throw new KvmError('InvalidArgument', `VM state '${key}' names irqchip ${chip}`);
       ioctlBuf(this.fd, 'SET_IRQCHIP', b);
@@ -319,6 +398,7 @@ export class KvmVm implements Vm {
 }
 
 function checkGsi(gsi: number): number {
-  if (!Number.isInteger(gsi) || gsi < 0 || gsi > 0xffffff) throw new KvmError('InvalidArgument', `GSI ${gsi} out of range`, { gsi });
+  if (!Number.isInteger(gsi) || gsi < 0 || gsi > 0xffffff)
+    throw new KvmError('InvalidArgument', `GSI ${gsi} out of range`, { gsi });
   return gsi;
 }

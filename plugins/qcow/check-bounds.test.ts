@@ -21,10 +21,18 @@ function hostileImage(path: string): void {
   const l2At = l1At + (L1_ENTRIES * 8) / CS;
   const dataAt = l2At + 1;
   const file = Buffer.alloc((dataAt + 1) * CS);
-  Buffer.from(encodeHeader({
-    version: 3, clusterBits: 16, size: 2 ** 50, l1Size: L1_ENTRIES, l1TableOffset: l1At * CS,
-    refcountTableOffset: CS, refcountTableClusters: 1, refcountOrder: 4,
-  })).copy(file, 0);
+  Buffer.from(
+    encodeHeader({
+      version: 3,
+      clusterBits: 16,
+      size: 2 ** 50,
+      l1Size: L1_ENTRIES,
+      l1TableOffset: l1At * CS,
+      refcountTableOffset: CS,
+      refcountTableClusters: 1,
+      refcountOrder: 4,
+    }),
+  ).copy(file, 0);
   file.writeBigUInt64BE(BigInt(2 * CS), CS);
   for (let c = 0; c <= dataAt; c++) file.writeUInt16BE(1, 2 * CS + c * 2);
   for (let i = 0; i < L1_ENTRIES; i++) file.writeBigUInt64BE(BigInt(l2At * CS) | (1n << 63n), l1At * CS + i * 8);
@@ -33,17 +41,27 @@ function hostileImage(path: string): void {
 }
 
 /** Runs `body` (an async function body with `open`, `check` and `path` in scope) in a node with a small heap. */
-function inSmallHeap(path: string, body: string): { status: number | null; out: string; result?: Record<string, unknown> } {
+function inSmallHeap(
+  path: string,
+  body: string,
+): { status: number | null; out: string; result?: Record<string, unknown> } {
   const script = `
     const { openQcow2 } = await import(${JSON.stringify(join(here, 'open.js'))});
     const { checkImage } = await import(${JSON.stringify(join(here, 'check.js'))});
     const path = ${JSON.stringify(path)};
     const result = await (async () => { ${body} })();
     console.log(JSON.stringify({ ...result, maxRssKiB: process.resourceUsage().maxRSS }));`;
-  const r = spawnSync(process.execPath, ['--max-old-space-size=96', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, ['--max-old-space-size=96', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let result: Record<string, unknown> | undefined;
-  try { result = JSON.parse(last) as Record<string, unknown>; } catch { /* the status and output tell */ }
+  try {
+    result = JSON.parse(last) as Record<string, unknown>;
+  } catch {
+    /* the status and output tell */
+  }
   return { status: r.status, out: r.stdout + r.stderr, result };
 }
 
@@ -55,10 +73,13 @@ describe('qcow: check stays bounded on hostile images', function () {
   it('a 17 MB image whose tables all point at one L2 table: a clear result in bounded memory', () => {
     const f = t.path('hostile.qcow2');
     hostileImage(f);
-    const r = inSmallHeap(f, `
+    const r = inSmallHeap(
+      f,
+      `
       const img = await openQcow2({ path, readOnly: true, forCheck: true, skipBacking: true });
       try { const rep = await checkImage(img); return { corruptions: rep.corruptions, leaks: rep.leaks, lines: rep.messages.length, first: rep.messages[0] }; }
-      finally { await img.close(); }`);
+      finally { await img.close(); }`,
+    );
     expect(r.status, r.out.slice(-2000)).to.equal(0);
     expect(r.result!.corruptions as number).to.be.greaterThan(0);
     expect(r.result!.first).to.match(/refcount=1 reference=\d+/);
@@ -72,9 +93,12 @@ describe('qcow: check stays bounded on hostile images', function () {
     const b = readFileSync(f);
     b.writeBigUInt64BE(b.readBigUInt64BE(72) | 1n, 72); // the dirty bit
     writeFileSync(f, b);
-    const r = inSmallHeap(f, `
+    const r = inSmallHeap(
+      f,
+      `
       try { await openQcow2({ path, readOnly: false }); return { opened: true }; }
-      catch (e) { return { kind: e.kind, message: e.message }; }`);
+      catch (e) { return { kind: e.kind, message: e.message }; }`,
+    );
     expect(r.status, r.out.slice(-2000)).to.equal(0);
     expect(r.result).to.include({ kind: 'corrupt-image' });
     expect(r.result!.message).to.match(/is dirty and its refcounts could not be repaired/);
@@ -87,11 +111,14 @@ describe('qcow: check stays bounded on hostile images', function () {
     const fd = openSync(f, 'r+');
     ftruncateSync(fd, 2 ** 43);
     closeSync(fd);
-    const r = inSmallHeap(f, `
+    const r = inSmallHeap(
+      f,
+      `
       const img = await openQcow2({ path, readOnly: true, forCheck: true, skipBacking: true });
       try { await checkImage(img); return { checked: true }; }
       catch (e) { return { kind: e.kind, message: e.message }; }
-      finally { await img.close(); }`);
+      finally { await img.close(); }`,
+    );
     expect(r.status, r.out.slice(-2000)).to.equal(0);
     expect(r.result).to.include({ kind: 'too-large' });
     expect(r.result!.message).to.match(/spans \d+ clusters of 512 bytes; check handles at most/);
@@ -101,9 +128,12 @@ describe('qcow: check stays bounded on hostile images', function () {
     const f = t.path('plain.qcow2');
     await createQcow2({ path: f, size: 1 << 20 });
     copyFileSync(f, f + '.copy');
-    const r = inSmallHeap(f, `
+    const r = inSmallHeap(
+      f,
+      `
       const img = await openQcow2({ path, readOnly: true, forCheck: true });
-      try { const rep = await checkImage(img); return { corruptions: rep.corruptions, leaks: rep.leaks }; } finally { await img.close(); }`);
+      try { const rep = await checkImage(img); return { corruptions: rep.corruptions, leaks: rep.leaks }; } finally { await img.close(); }`,
+    );
     expect(r.result).to.include({ corruptions: 0, leaks: 0 });
   });
 });

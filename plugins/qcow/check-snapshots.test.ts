@@ -12,7 +12,9 @@ import { skipUnlessCi } from '../../test/setup/environment.js';
 describe('qcow: check and repair of images with internal snapshots and bitmaps', function () {
   this.timeout(60_000);
   const t = tempDir('vmm-snap-');
-  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
+  before(function () {
+    if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING);
+  });
   let out: string;
   let stubs: sinon.SinonStub[] = [];
   beforeEach(() => {

@@ -50,8 +50,15 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
   const cs = img.cs;
   const h = img.header;
   const report: CheckReport = {
-    corruptions: 0, leaks: 0, corruptionsFixed: 0, leaksFixed: 0, allocatedClusters: 0,
-    totalClusters: Math.ceil(h.size / cs), imageEndOffset: img.file.size, snapshots: 0, messages: [],
+    corruptions: 0,
+    leaks: 0,
+    corruptionsFixed: 0,
+    leaksFixed: 0,
+    allocatedClusters: 0,
+    totalClusters: Math.ceil(h.size / cs),
+    imageEndOffset: img.file.size,
+    snapshots: 0,
+    messages: [],
   };
   const refs = new RefCounter(img.file.size, cs);
   const active = new Uint8Array(Math.ceil(refs.clusters / 8));
@@ -144,7 +151,7 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
         }
         refs.add(off / cs, t.times);
         refs.mark(off / cs);
-        if (t.isActive) active[off / cs >> 3] = active[off / cs >> 3]! | (1 << ((off / cs) & 7));
+        if (t.isActive) active[(off / cs) >> 3] = active[(off / cs) >> 3]! | (1 << ((off / cs) & 7));
       }
     }
   }
@@ -204,7 +211,9 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
   // 4. Stored refcounts against references, one refcount block at a time.
   const unknownCompat = h.compatible & ~COMPAT_LAZY_REFCOUNTS;
   let overflow = 0;
-  const compare = async (fix: ((c: number, want: number, leak: boolean) => Promise<void>) | undefined): Promise<void> => {
+  const compare = async (
+    fix: ((c: number, want: number, leak: boolean) => Promise<void>) | undefined,
+  ): Promise<void> => {
     const span = img.refs.blockSpan;
     for (let i = 0; i * span < refs.clusters; i++) {
       let block: Uint8Array | undefined;
@@ -232,9 +241,12 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
   await compare(undefined);
 
   if (opts.repair && !img.readOnly && report.leaks + report.corruptions > 0) {
-    if (unfollowed > 0) report.repairRefused = `${unfollowed} reference(s) could not be followed, so what looks leaked may be in use`;
-    else if (overflow > 0) report.repairRefused = `${overflow} cluster(s) have more references than a ${2 ** h.refcountOrder}-bit refcount holds`;
-    else if (unknownCompat) report.repairRefused = `the image uses compatible features this tool does not know (0x${unknownCompat.toString(16)})`;
+    if (unfollowed > 0)
+      report.repairRefused = `${unfollowed} reference(s) could not be followed, so what looks leaked may be in use`;
+    else if (overflow > 0)
+      report.repairRefused = `${overflow} cluster(s) have more references than a ${2 ** h.refcountOrder}-bit refcount holds`;
+    else if (unknownCompat)
+      report.repairRefused = `the image uses compatible features this tool does not know (0x${unknownCompat.toString(16)})`;
     if (report.repairRefused) say(`Repair refused: ${report.repairRefused}; the image was not changed`);
     else {
       img.refs.avoid = (c) => refs.get(c) > 0;
@@ -282,7 +294,8 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
       lastOff = off;
       lastCount = await stored(off / cs);
     }
-    if ((lastCount === 1) !== (v >> 63n === 1n)) corrupt(`OFLAG_COPIED L2 cluster: l1_index=${i} refcount=${lastCount}`);
+    if ((lastCount === 1) !== (v >> 63n === 1n))
+      corrupt(`OFLAG_COPIED L2 cluster: l1_index=${i} refcount=${lastCount}`);
   }
   for (const c of l2) {
     if ((active[c >> 3]! & (1 << (c & 7))) === 0) continue;
@@ -296,7 +309,8 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
       }
       if (m.t !== 'data' && m.t !== 'zero-alloc') continue;
       const count = await stored(m.host / cs);
-      if ((count === 1) !== m.copied) corrupt(`OFLAG_COPIED data cluster: host cluster ${m.host / cs} refcount=${count} copied=${m.copied}`);
+      if ((count === 1) !== m.copied)
+        corrupt(`OFLAG_COPIED data cluster: host cluster ${m.host / cs} refcount=${count} copied=${m.copied}`);
     }
   }
   if (unlisted > 0) report.messages.push(`... and ${unlisted} more findings not listed`);

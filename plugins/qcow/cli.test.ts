@@ -11,7 +11,9 @@ describe('qcow: image CLI', function () {
   this.timeout(30_000);
   const t = tempDir();
   // qemu-img is the judge of what the CLI writes
-  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
+  before(function () {
+    if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING);
+  });
   let out: string;
   let stdout: sinon.SinonStub;
   let stderr: sinon.SinonStub;

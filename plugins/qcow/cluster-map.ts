@@ -41,7 +41,13 @@ export class ClusterMap {
     }
   }
 
-  static async load(file: HostFile, clusterBits: number, l1Offset: number, l1Size: number, onL2Table: (c: number) => void): Promise<ClusterMap> {
+  static async load(
+    file: HostFile,
+    clusterBits: number,
+    l1Offset: number,
+    l1Size: number,
+    onL2Table: (c: number) => void,
+  ): Promise<ClusterMap> {
     const l1 = new Uint8Array(l1Size * 8);
     await file.read(l1, l1Offset);
     return new ClusterMap(file, clusterBits, l1Offset, l1, onL2Table);
@@ -59,9 +65,11 @@ export class ClusterMap {
     if ((hi & 0x7fffffff) === 0 && lo === 0) return 0;
     if (lo & 0x1ff || hi & 0x7f000000) fail('bad-entry', `L1 entry ${i} has reserved bits set`, { index: i });
     const off = (hi & 0x00ffffff) * 2 ** 32 + lo;
-    if (off % this.cs !== 0) fail('bad-entry', `L1 entry ${i} points to an unaligned L2 table`, { index: i, offset: off });
+    if (off % this.cs !== 0)
+      fail('bad-entry', `L1 entry ${i} points to an unaligned L2 table`, { index: i, offset: off });
     if (off < this.cs) fail('bad-entry', `L1 entry ${i} points into the header`, { index: i });
-    if (off >= this.file.size) fail('offset-past-eof', `L1 entry ${i} points past the end of the file`, { index: i, offset: off });
+    if (off >= this.file.size)
+      fail('offset-past-eof', `L1 entry ${i} points past the end of the file`, { index: i, offset: off });
     return off;
   }
 
@@ -104,16 +112,23 @@ export class ClusterMap {
       if (hi & COPIED_HI) fail('bad-entry', `compressed L2 entry for guest cluster ${vc} has the copied flag`, { vc });
       const extent = decodeCompressed(dv.getBigUint64(0) & ((1n << 62n) - 1n), this.clusterBits);
       if (extent.offset < this.cs) fail('bad-entry', `compressed cluster ${vc} points into the header`, { vc });
-      if (extent.offset >= this.file.size) fail('offset-past-eof', `compressed cluster ${vc} starts past the end of the file`, { vc, offset: extent.offset });
+      if (extent.offset >= this.file.size)
+        fail('offset-past-eof', `compressed cluster ${vc} starts past the end of the file`, {
+          vc,
+          offset: extent.offset,
+        });
       return { t: 'compressed', extent };
     }
-    if (lo & 0x1fe || hi & 0x3f000000) fail('bad-entry', `L2 entry for guest cluster ${vc} has reserved bits set`, { vc });
+    if (lo & 0x1fe || hi & 0x3f000000)
+      fail('bad-entry', `L2 entry for guest cluster ${vc} has reserved bits set`, { vc });
     const host = (hi & 0x00ffffff) * 2 ** 32 + ((lo & 0xfffffe00) >>> 0);
     const copied = (hi & COPIED_HI) !== 0;
-    if (host % this.cs !== 0) fail('bad-entry', `L2 entry for guest cluster ${vc} is not cluster aligned`, { vc, host });
+    if (host % this.cs !== 0)
+      fail('bad-entry', `L2 entry for guest cluster ${vc} is not cluster aligned`, { vc, host });
     if (host !== 0) {
       if (host < this.cs) fail('bad-entry', `guest cluster ${vc} maps into the header`, { vc });
-      if (host >= this.file.size) fail('offset-past-eof', `guest cluster ${vc} maps past the end of the file`, { vc, host });
+      if (host >= this.file.size)
+        fail('offset-past-eof', `guest cluster ${vc} maps past the end of the file`, { vc, host });
     }
     if (lo & ZERO_LO) return host === 0 ? { t: 'zero' } : { t: 'zero-alloc', host, copied };
     if (host === 0) {

@@ -36,14 +36,24 @@ export function decompressCluster(data: Uint8Array, clusterSize: number, type: n
       out = zlib.inflateRawSync(data, { maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
     } else {
       const zstd = (zlib as unknown as { zstdDecompressSync?: ZstdSync }).zstdDecompressSync;
-      if (!zstd) fail('unsupported', 'zstd-compressed clusters need Node.js with zlib zstd support (Node 22.15+); convert the image with `qemu-img convert -O qcow2` to read it here');
+      if (!zstd)
+        fail(
+          'unsupported',
+          'zstd-compressed clusters need Node.js with zlib zstd support (Node 22.15+); convert the image with `qemu-img convert -O qcow2` to read it here',
+        );
       out = zstd(data, { maxOutputLength: clusterSize });
     }
   } catch (e) {
     if (e instanceof Error && e.name === 'QcowError') throw e;
-    fail('decompression', `compressed cluster does not decompress within ${clusterSize} bytes: ${(e as Error).message}`, {}, e);
+    fail(
+      'decompression',
+      `compressed cluster does not decompress within ${clusterSize} bytes: ${(e as Error).message}`,
+      {},
+      e,
+    );
   }
-  if (out.length !== clusterSize) fail('decompression', `compressed cluster inflates to ${out.length} bytes, expected ${clusterSize}`);
+  if (out.length !== clusterSize)
+    fail('decompression', `compressed cluster inflates to ${out.length} bytes, expected ${clusterSize}`);
   return out;
 }
 

@@ -1,6 +1,17 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+  ftruncateSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertImage } from './convert.js';
@@ -24,7 +35,9 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 describe('qcow: vmm image convert is atomic, follows the data and names errors', function () {
   this.timeout(180_000);
   const t = tempDir('vmm-convert-');
-  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
+  before(function () {
+    if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING);
+  });
   after(() => t.cleanup());
 
   /** Files in `dir` other than `keep`: a temporary file left behind shows up here. */
@@ -64,7 +77,9 @@ describe('qcow: vmm image convert is atomic, follows the data and names errors',
     rawWithData(join(dir, 'src.raw'), 4 << 20);
     for (const fmt of ['raw', 'qcow2']) {
       // SIGXFSZ ignored, so the write past the limit fails with EFBIG instead of killing the process.
-      const r = shell(`trap '' XFSZ; ulimit -f 2048; exec node ${q(VMM)} image convert -O ${fmt} ${q(join(dir, 'src.raw'))} ${q(join(dir, 'out'))}`);
+      const r = shell(
+        `trap '' XFSZ; ulimit -f 2048; exec node ${q(VMM)} image convert -O ${fmt} ${q(join(dir, 'src.raw'))} ${q(join(dir, 'out'))}`,
+      );
       expect(r.status, r.stderr).to.equal(1);
       expect(r.stderr).to.match(/EFBIG|too large/i);
       expect(r.stderr).to.not.match(/internal error|\n\s+at /);
@@ -78,45 +93,52 @@ describe('qcow: vmm image convert is atomic, follows the data and names errors',
     mkdirSync(dir);
     const src = t.path('enospc-src.raw');
     rawWithData(src, 4 << 20);
-    const r = shell(`unshare -m sh -c ${q(`mount -t tmpfs -o size=1m none ${q(dir)} && node ${q(VMM)} image convert -O qcow2 ${q(src)} ${q(join(dir, 'out.qcow2'))}; s=$?; ls -A ${q(dir)} >&2; exit $s`)}`);
+    const r = shell(
+      `unshare -m sh -c ${q(`mount -t tmpfs -o size=1m none ${q(dir)} && node ${q(VMM)} image convert -O qcow2 ${q(src)} ${q(join(dir, 'out.qcow2'))}; s=$?; ls -A ${q(dir)} >&2; exit $s`)}`,
+    );
     expect(r.status, r.stderr).to.equal(1);
     expect(r.stderr).to.match(/ENOSPC|no space left/i);
     expect(r.stderr).to.not.match(/internal error|\n\s+at /);
     expect(r.stderr.trim().split('\n'), 'one error line and an empty folder listing').to.have.length(1);
   });
 
-  for (const sig of ['SIGKILL', 'SIGTERM'] as const) it(`${sig} in the middle leaves no file under the final name`, async () => {
-    const dir = t.path(`kill-${sig}`);
-    mkdirSync(dir);
-    const src = join(dir, 'src.raw');
-    const fd = openSync(src, 'w');
-    const mib = fillRandom(new Uint8Array(1 << 20), 3);
-    for (let i = 0; i < 192; i++) writeSync(fd, mib);
-    closeSync(fd);
-    const dst = join(dir, 'out.qcow2');
-    const p = spawn(process.execPath, [VMM, 'image', 'convert', src, dst], { stdio: 'ignore' });
-    // Wait (polling) until the temporary output exists and has data, then kill.
-    for (;;) {
-      const tmp = readdirSync(dir).find((f) => f.endsWith('.tmp'));
-      if (tmp && statSync(join(dir, tmp)).size > (4 << 20)) break;
-      if (p.exitCode !== null) throw new Error('convert ended before it could be killed');
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-    p.kill(sig);
-    const code = await exited;
-    expect(existsSync(dst), 'a half-written file under the final name').to.equal(false);
-    if (sig === 'SIGTERM') {
-      expect(code).to.equal(143);
-      expect(leftovers(dir, ['src.raw']), 'SIGTERM removes the temporary file').to.deep.equal([]);
-    }
-  });
+  for (const sig of ['SIGKILL', 'SIGTERM'] as const)
+    it(`${sig} in the middle leaves no file under the final name`, async () => {
+      const dir = t.path(`kill-${sig}`);
+      mkdirSync(dir);
+      const src = join(dir, 'src.raw');
+      const fd = openSync(src, 'w');
+      const mib = fillRandom(new Uint8Array(1 << 20), 3);
+      for (let i = 0; i < 192; i++) writeSync(fd, mib);
+      closeSync(fd);
+      const dst = join(dir, 'out.qcow2');
+      const p = spawn(process.execPath, [VMM, 'image', 'convert', src, dst], { stdio: 'ignore' });
+      // Wait (polling) until the temporary output exists and has data, then kill.
+      for (;;) {
+        const tmp = readdirSync(dir).find((f) => f.endsWith('.tmp'));
+        if (tmp && statSync(join(dir, tmp)).size > 4 << 20) break;
+        if (p.exitCode !== null) throw new Error('convert ended before it could be killed');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+      p.kill(sig);
+      const code = await exited;
+      expect(existsSync(dst), 'a half-written file under the final name').to.equal(false);
+      if (sig === 'SIGTERM') {
+        expect(code).to.equal(143);
+        expect(leftovers(dir, ['src.raw']), 'SIGTERM removes the temporary file').to.deep.equal([]);
+      }
+    });
 
   it('a 2^50-byte disk with three clusters of data converts by its data, not its size', async () => {
     const src = t.path('huge.qcow2');
     await createQcow2({ path: src, size: 2 ** 50 });
     const img = await openQcow2({ path: src, readOnly: false });
-    const pieces: Array<[number, number]> = [[0, 0x11], [2 ** 40, 0x22], [2 ** 50 - 65536, 0x33]];
+    const pieces: Array<[number, number]> = [
+      [0, 0x11],
+      [2 ** 40, 0x22],
+      [2 ** 50 - 65536, 0x33],
+    ];
     for (const [at, v] of pieces) await img.write(BigInt(at), [new Uint8Array(65536).fill(v)]);
     await img.close();
     const dst = t.path('huge-out.qcow2');
@@ -171,7 +193,10 @@ describe('qcow: vmm image convert is atomic, follows the data and names errors',
     rawWithData(src, 65536);
     const dst = t.path('exists.raw');
     writeFileSync(dst, 'keep me');
-    const err = await convertImage({ src, dst, dstFormat: 'raw' }).then(() => undefined, (e: Error) => e);
+    const err = await convertImage({ src, dst, dstFormat: 'raw' }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).to.match(/already exists/);
     expect(readFileSync(dst, 'utf8')).to.equal('keep me');
   });

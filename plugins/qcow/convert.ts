@@ -74,10 +74,17 @@ async function convertInto(src: BackingReader, o: ConvertOptions, tmp: string): 
     await createQcow2({ path: tmp, size: total, clusterSize: cs, refcountBits: o.refcountBits, version: o.version });
     const dst = await openQcow2({ path: tmp, readOnly: false });
     try {
-      const stats = await copy(src, total, chunk, cs, async (pos, data) => {
-        if (o.compress && data.length === cs) await dst.writeCompressed(pos / cs, data);
-        else await dst.write(BigInt(pos), [data]);
-      }, o.onProgress);
+      const stats = await copy(
+        src,
+        total,
+        chunk,
+        cs,
+        async (pos, data) => {
+          if (o.compress && data.length === cs) await dst.writeCompressed(pos / cs, data);
+          else await dst.write(BigInt(pos), [data]);
+        },
+        o.onProgress,
+      );
       await dst.flush();
       return stats;
     } finally {
@@ -87,9 +94,16 @@ async function convertInto(src: BackingReader, o: ConvertOptions, tmp: string): 
   const fh = await fsOpen(tmp, 'wx');
   try {
     await fh.truncate(total);
-    const stats = await copy(src, total, chunk, cs, async (pos, data) => {
-      await fh.write(data, 0, data.length, pos);
-    }, o.onProgress);
+    const stats = await copy(
+      src,
+      total,
+      chunk,
+      cs,
+      async (pos, data) => {
+        await fh.write(data, 0, data.length, pos);
+      },
+      o.onProgress,
+    );
     await fh.datasync();
     return stats;
   } finally {
@@ -138,12 +152,22 @@ async function openSource(o: ConvertOptions): Promise<BackingReader> {
     await f.close();
     fmt = probeQcow2(b) ? 'qcow2' : 'raw';
   }
-  if (fmt === 'raw') return new RawBacking(await HostFile.open(o.src, true, o.forceShare ? 'force-share' : 'read-only'));
+  if (fmt === 'raw')
+    return new RawBacking(await HostFile.open(o.src, true, o.forceShare ? 'force-share' : 'read-only'));
   try {
-    return await openQcow2({ path: o.src, readOnly: true, allowBacking: o.allowBacking ?? false, forceShare: o.forceShare });
+    return await openQcow2({
+      path: o.src,
+      readOnly: true,
+      allowBacking: o.allowBacking ?? false,
+      forceShare: o.forceShare,
+    });
   } catch (e) {
     if (e instanceof QcowError && e.kind === 'backing' && e.data.backingFile !== undefined && !o.allowBacking) {
-      fail('backing', `${o.src} names a backing file (${JSON.stringify(e.data.backingFile)}); convert follows it only with --backing, and then copies its data into the output`, { backingFile: e.data.backingFile });
+      fail(
+        'backing',
+        `${o.src} names a backing file (${JSON.stringify(e.data.backingFile)}); convert follows it only with --backing, and then copies its data into the output`,
+        { backingFile: e.data.backingFile },
+      );
     }
     throw e;
   }
@@ -165,8 +189,12 @@ async function* clustersWithData(src: BackingReader, total: number, cs: number):
 }
 
 async function copy(
-  src: BackingReader, total: number, chunk: number, cs: number,
-  put: (pos: number, data: Uint8Array) => Promise<void>, progress?: (done: number, total: number) => void,
+  src: BackingReader,
+  total: number,
+  chunk: number,
+  cs: number,
+  put: (pos: number, data: Uint8Array) => Promise<void>,
+  progress?: (done: number, total: number) => void,
 ): Promise<ConvertStats> {
   const stats: ConvertStats = { bytesRead: 0, extents: 0 };
   const buf = new Uint8Array(chunk);

@@ -23,13 +23,16 @@ export interface CreateOptions {
 export async function createQcow2(o: CreateOptions): Promise<void> {
   const cs = o.clusterSize ?? 65536;
   const cb = Math.log2(cs);
-  if (!Number.isInteger(cb) || cb < MIN_CLUSTER_BITS || cb > MAX_CLUSTER_BITS) fail('bad-cluster-size', `cluster size ${cs} must be a power of two from 512 to 2 MiB`);
+  if (!Number.isInteger(cb) || cb < MIN_CLUSTER_BITS || cb > MAX_CLUSTER_BITS)
+    fail('bad-cluster-size', `cluster size ${cs} must be a power of two from 512 to 2 MiB`);
   const bits = o.refcountBits ?? 16;
   const order = Math.log2(bits);
-  if (!Number.isInteger(order) || order < 0 || order > 6) fail('bad-refcount-order', `refcount width ${bits} must be a power of two from 1 to 64`);
+  if (!Number.isInteger(order) || order < 0 || order > 6)
+    fail('bad-refcount-order', `refcount width ${bits} must be a power of two from 1 to 64`);
   const version = o.version ?? 3;
   if (version === 2 && order !== 4) fail('unsupported', 'version 2 images (compat 0.10) have 16-bit refcounts only');
-  if (!Number.isSafeInteger(o.size) || o.size < 0 || o.size > MAX_VIRTUAL_SIZE) fail('too-large', `size ${o.size} must be between 0 and ${MAX_VIRTUAL_SIZE}`);
+  if (!Number.isSafeInteger(o.size) || o.size < 0 || o.size > MAX_VIRTUAL_SIZE)
+    fail('too-large', `size ${o.size} must be between 0 and ${MAX_VIRTUAL_SIZE}`);
   const size = Math.ceil(o.size / 512) * 512;
   const l1Size = l1EntriesFor(size, cb);
   const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / cs));
@@ -49,9 +52,17 @@ export async function createQcow2(o: CreateOptions): Promise<void> {
   const l1At = blocksAt + blocks;
   const total = l1At + l1Clusters;
   const hdr = encodeHeader({
-    version, clusterBits: cb, size, l1Size, l1TableOffset: l1At * cs, refcountTableOffset: rtOffset,
-    refcountTableClusters: rtClusters, refcountOrder: order, lazyRefcounts: o.lazyRefcounts,
-    backingFile: o.backingFile, backingFormat: o.backingFile !== undefined ? (o.backingFormat ?? 'qcow2') : undefined,
+    version,
+    clusterBits: cb,
+    size,
+    l1Size,
+    l1TableOffset: l1At * cs,
+    refcountTableOffset: rtOffset,
+    refcountTableClusters: rtClusters,
+    refcountOrder: order,
+    lazyRefcounts: o.lazyRefcounts,
+    backingFile: o.backingFile,
+    backingFormat: o.backingFile !== undefined ? (o.backingFormat ?? 'qcow2') : undefined,
   });
   const rt = new Uint8Array(rtClusters * cs);
   const rtv = new DataView(rt.buffer);
@@ -61,7 +72,9 @@ export async function createQcow2(o: CreateOptions): Promise<void> {
     const b = Math.floor(c / perBlock);
     setRefcount(rb.subarray(b * cs, (b + 1) * cs), c % perBlock, order, 1);
   }
-  const fh = await open(o.path, 'wx').catch((e: Error) => fail('io', `cannot create ${o.path}: ${e.message}`, { path: o.path }, e));
+  const fh = await open(o.path, 'wx').catch((e: Error) =>
+    fail('io', `cannot create ${o.path}: ${e.message}`, { path: o.path }, e),
+  );
   try {
     await fh.write(hdr, 0, hdr.length, 0);
     await fh.write(rt, 0, rt.length, rtOffset);

@@ -70,7 +70,11 @@ export const AUTOCLEAR_BITMAPS = 1n << 0n;
 
 function u64(dv: DataView, at: number, field: string): number {
   const v = dv.getBigUint64(at);
-  if (v >= BigInt(MAX_OFFSET)) fail('too-large', `header field ${field} = ${v} is beyond what this implementation supports (2^52)`, { field, value: v.toString() });
+  if (v >= BigInt(MAX_OFFSET))
+    fail('too-large', `header field ${field} = ${v} is beyond what this implementation supports (2^52)`, {
+      field,
+      value: v.toString(),
+    });
   return Number(v);
 }
 
@@ -89,10 +93,13 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (dv.getUint32(0) !== QCOW_MAGIC) fail('bad-magic', 'not a qcow2 image (bad magic)');
   const version = dv.getUint32(4);
-  if (version !== 2 && version !== 3) fail('bad-version', `unsupported qcow2 version ${version} (2 or 3 expected)`, { version });
+  if (version !== 2 && version !== 3)
+    fail('bad-version', `unsupported qcow2 version ${version} (2 or 3 expected)`, { version });
   const clusterBits = dv.getUint32(20);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
-    fail('bad-cluster-size', `cluster_bits ${clusterBits} outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`, { clusterBits });
+    fail('bad-cluster-size', `cluster_bits ${clusterBits} outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`, {
+      clusterBits,
+    });
   }
   const cs = 2 ** clusterBits;
   const h: QcowHeader = {
@@ -124,12 +131,16 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
     h.autoclear = dv.getBigUint64(88);
     h.refcountOrder = dv.getUint32(96);
     h.headerLength = dv.getUint32(100);
-    if (h.headerLength < V3_HEADER_LENGTH) fail('bad-header', `header_length ${h.headerLength} is shorter than 104`, { headerLength: h.headerLength });
-    if (h.headerLength % 8 !== 0) fail('bad-header', `header_length ${h.headerLength} is not a multiple of 8`, { headerLength: h.headerLength });
-    if (h.headerLength > cs || h.headerLength > buf.length) fail('bad-header', `header_length ${h.headerLength} exceeds the cluster size`, { headerLength: h.headerLength });
+    if (h.headerLength < V3_HEADER_LENGTH)
+      fail('bad-header', `header_length ${h.headerLength} is shorter than 104`, { headerLength: h.headerLength });
+    if (h.headerLength % 8 !== 0)
+      fail('bad-header', `header_length ${h.headerLength} is not a multiple of 8`, { headerLength: h.headerLength });
+    if (h.headerLength > cs || h.headerLength > buf.length)
+      fail('bad-header', `header_length ${h.headerLength} exceeds the cluster size`, { headerLength: h.headerLength });
     if (h.headerLength > 104) h.compressionType = dv.getUint8(104);
   }
-  if (h.refcountOrder > 6) fail('bad-refcount-order', `refcount_order ${h.refcountOrder} is above 6`, { refcountOrder: h.refcountOrder });
+  if (h.refcountOrder > 6)
+    fail('bad-refcount-order', `refcount_order ${h.refcountOrder} is above 6`, { refcountOrder: h.refcountOrder });
 
   // Header extensions live between the header and the backing name (or the end of cluster 0).
   const clusterEnd = Math.min(cs, buf.length);
@@ -149,22 +160,35 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
     for (let b = 0n; b < 64n; b++) {
       if (unknown & (1n << b)) names.push(h.featureNames.get(`incompatible:${b}`) ?? builtinIncompatName(b));
     }
-    fail('unsupported-feature', `image uses incompatible features this implementation lacks: ${names.join(', ')}`, { bits: unknown.toString(16) });
+    fail('unsupported-feature', `image uses incompatible features this implementation lacks: ${names.join(', ')}`, {
+      bits: unknown.toString(16),
+    });
   }
-  if (h.compressionType > 1) fail('unsupported-feature', `unknown compression type ${h.compressionType}`, { compressionType: h.compressionType });
+  if (h.compressionType > 1)
+    fail('unsupported-feature', `unknown compression type ${h.compressionType}`, {
+      compressionType: h.compressionType,
+    });
   if (h.compressionType !== 0 && !(h.incompatible & INCOMPAT_COMPRESSION)) {
     fail('bad-header', 'compression type set without the compression-type incompatible bit');
   }
-  if (h.cryptMethod !== 0) fail('encrypted', `encrypted images (crypt_method ${h.cryptMethod}) are not supported`, { cryptMethod: h.cryptMethod });
+  if (h.cryptMethod !== 0)
+    fail('encrypted', `encrypted images (crypt_method ${h.cryptMethod}) are not supported`, {
+      cryptMethod: h.cryptMethod,
+    });
 
-  if (h.size > MAX_VIRTUAL_SIZE) fail('too-large', `virtual size ${h.size} exceeds the limit ${MAX_VIRTUAL_SIZE}`, { size: h.size });
+  if (h.size > MAX_VIRTUAL_SIZE)
+    fail('too-large', `virtual size ${h.size} exceeds the limit ${MAX_VIRTUAL_SIZE}`, { size: h.size });
   if (h.refcountTableClusters === 0) fail('bad-table', 'image has no refcount table');
   checkTable('L1 table', h.l1TableOffset, h.l1Size * 8, MAX_L1_BYTES, cs, fileSize);
   checkTable('refcount table', h.refcountTableOffset, h.refcountTableClusters * cs, MAX_REFTABLE_BYTES, cs, fileSize);
   if (h.nbSnapshots > 65536) fail('too-large', `${h.nbSnapshots} snapshots is above the limit 65536`);
-  if (h.nbSnapshots > 0 && h.snapshotsOffset % cs !== 0) fail('bad-table', 'snapshot table offset is not cluster aligned');
+  if (h.nbSnapshots > 0 && h.snapshotsOffset % cs !== 0)
+    fail('bad-table', 'snapshot table offset is not cluster aligned');
   if (h.l1Size < l1EntriesFor(h.size, clusterBits)) {
-    fail('bad-table', `L1 table (${h.l1Size} entries) is too small for the virtual size ${h.size}`, { l1Size: h.l1Size, size: h.size });
+    fail('bad-table', `L1 table (${h.l1Size} entries) is too small for the virtual size ${h.size}`, {
+      l1Size: h.l1Size,
+      size: h.size,
+    });
   }
   if (rangesOverlap(h.l1TableOffset, h.l1Size * 8, h.refcountTableOffset, h.refcountTableClusters * cs)) {
     fail('bad-table', 'L1 table and refcount table overlap');
@@ -173,8 +197,10 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
   if (h.refcountTableOffset < cs) fail('bad-table', 'refcount table overlaps the header');
 
   if (h.backingFileOffset !== 0) {
-    if (h.backingFileSize > MAX_BACKING_NAME) fail('backing', `backing file name too long (${h.backingFileSize} > ${MAX_BACKING_NAME})`);
-    if (h.backingFileOffset + h.backingFileSize > clusterEnd) fail('backing', 'backing file name runs past the first cluster');
+    if (h.backingFileSize > MAX_BACKING_NAME)
+      fail('backing', `backing file name too long (${h.backingFileSize} > ${MAX_BACKING_NAME})`);
+    if (h.backingFileOffset + h.backingFileSize > clusterEnd)
+      fail('backing', 'backing file name runs past the first cluster');
     const raw = buf.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
     try {
       h.backingFile = new TextDecoder('utf-8', { fatal: true }).decode(raw);
@@ -188,9 +214,12 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
 
 function builtinIncompatName(bit: bigint): string {
   switch (bit) {
-    case 2n: return 'external data file';
-    case 4n: return 'extended L2 entries';
-    default: return `unknown bit ${bit}`;
+    case 2n:
+      return 'external data file';
+    case 4n:
+      return 'extended L2 entries';
+    default:
+      return `unknown bit ${bit}`;
   }
 }
 
@@ -202,7 +231,8 @@ function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
     const len = dv.getUint32(pos + 4);
     if (type === EXT_END) return;
     const data = pos + 8;
-    if (len > extEnd - data) fail('bad-header', `header extension 0x${type.toString(16)} runs past the extension area`, { type, len });
+    if (len > extEnd - data)
+      fail('bad-header', `header extension 0x${type.toString(16)} runs past the extension area`, { type, len });
     if (seen.has(type)) fail('bad-header', `header extension 0x${type.toString(16)} appears twice`, { type });
     seen.add(type);
     h.extensions.push(type);
@@ -226,7 +256,11 @@ function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
         break;
       case EXT_BITMAPS:
         if (len < 24) fail('bad-header', `bitmaps extension too short (${len} bytes)`);
-        h.bitmaps = { count: dv.getUint32(data), directorySize: u64(dv, data + 8, 'bitmap_directory_size'), directoryOffset: u64(dv, data + 16, 'bitmap_directory_offset') };
+        h.bitmaps = {
+          count: dv.getUint32(data),
+          directorySize: u64(dv, data + 8, 'bitmap_directory_size'),
+          directoryOffset: u64(dv, data + 16, 'bitmap_directory_offset'),
+        };
         break;
       default:
         // External data file, FDE and unknown extensions: ignored here. Bitmaps are
@@ -241,7 +275,12 @@ function checkTable(what: string, offset: number, bytes: number, max: number, cs
   if (bytes > max) fail('too-large', `${what} is too large (${bytes} bytes, limit ${max})`, { offset, bytes });
   if (bytes === 0) return;
   if (offset % cs !== 0) fail('bad-table', `${what} offset ${offset} is not cluster aligned`, { offset });
-  if (offset + bytes > fileSize) fail('offset-past-eof', `${what} (${offset}+${bytes}) runs past the end of the file (${fileSize})`, { offset, bytes, fileSize });
+  if (offset + bytes > fileSize)
+    fail('offset-past-eof', `${what} (${offset}+${bytes}) runs past the end of the file (${fileSize})`, {
+      offset,
+      bytes,
+      fileSize,
+    });
 }
 
 function rangesOverlap(a: number, alen: number, b: number, blen: number): boolean {
@@ -295,7 +334,10 @@ export function encodeHeader(n: NewHeader): Uint8Array {
   if (n.version === 3) {
     // Feature name table so that other tools can name our bits.
     const names: Array<[number, number, string]> = [
-      [0, 0, 'dirty bit'], [0, 1, 'corrupt bit'], [0, 3, 'compression type'], [1, 0, 'lazy refcounts'],
+      [0, 0, 'dirty bit'],
+      [0, 1, 'corrupt bit'],
+      [0, 3, 'compression type'],
+      [1, 0, 'lazy refcounts'],
     ];
     dv.setUint32(pos, EXT_FEATURE_NAMES);
     dv.setUint32(pos + 4, names.length * 48);
@@ -310,7 +352,8 @@ export function encodeHeader(n: NewHeader): Uint8Array {
   pos += 8; // end-of-extensions marker (zeros)
   if (n.backingFile !== undefined) {
     const name = enc.encode(n.backingFile);
-    if (name.length > MAX_BACKING_NAME) fail('backing', `backing file name too long (${name.length} > ${MAX_BACKING_NAME})`);
+    if (name.length > MAX_BACKING_NAME)
+      fail('backing', `backing file name too long (${name.length} > ${MAX_BACKING_NAME})`);
     if (pos + name.length > cs) fail('backing', 'backing file name does not fit in the first cluster');
     buf.set(name, pos);
     dv.setBigUint64(8, BigInt(pos));

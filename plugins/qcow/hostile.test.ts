@@ -72,7 +72,12 @@ describe('qcow: hostile images', function () {
   }
 
   it('the unmodified base image opens, reads and writes', async () => {
-    expect(await tryAll(mutated(() => undefined), false)).to.equal(undefined);
+    expect(
+      await tryAll(
+        mutated(() => undefined),
+        false,
+      ),
+    ).to.equal(undefined);
   });
 
   const cases: Array<[string, QcowErrorKind, (b: Buffer) => void]> = [
@@ -102,25 +107,82 @@ describe('qcow: hostile images', function () {
     ['refcount table of 2^20 clusters', 'too-large', (b) => b.writeUInt32BE(1 << 20, 56)],
     ['virtual size 2^55', 'too-large', (b) => b.writeBigUInt64BE(1n << 55n, 24)],
     ['virtual size beyond what the L1 table maps', 'bad-table', (b) => b.writeBigUInt64BE(1n << 40n, 24)],
-    ['backing name too long', 'backing', (b) => { b.writeBigUInt64BE(2048n, 8); b.writeUInt32BE(1500, 16); }],
-    ['backing name past the first cluster', 'backing', (b) => { b.writeBigUInt64BE(BigInt(CS - 10), 8); b.writeUInt32BE(100, 16); }],
-    ['backing offset inside the header', 'bad-header', (b) => { b.writeBigUInt64BE(16n, 8); b.writeUInt32BE(4, 16); }],
+    [
+      'backing name too long',
+      'backing',
+      (b) => {
+        b.writeBigUInt64BE(2048n, 8);
+        b.writeUInt32BE(1500, 16);
+      },
+    ],
+    [
+      'backing name past the first cluster',
+      'backing',
+      (b) => {
+        b.writeBigUInt64BE(BigInt(CS - 10), 8);
+        b.writeUInt32BE(100, 16);
+      },
+    ],
+    [
+      'backing offset inside the header',
+      'bad-header',
+      (b) => {
+        b.writeBigUInt64BE(16n, 8);
+        b.writeUInt32BE(4, 16);
+      },
+    ],
     ['backing size without offset', 'bad-header', (b) => b.writeUInt32BE(10, 16)],
-    ['backing name set (not allowed)', 'backing', (b) => { b.writeBigUInt64BE(3000n, 8); b.writeUInt32BE(5, 16); b.write('other', 3000); }],
-    ['header extension running past the cluster', 'bad-header', (b) => { b.writeUInt32BE(0x12345678, 112); b.writeUInt32BE(CS, 116); }],
-    ['duplicate header extension', 'bad-header', (b) => {
-      const at = 112 + 8 + 4 * 48; // after our feature-name table: the end marker
-      b.writeUInt32BE(0x6803f857, at); b.writeUInt32BE(0, at + 4);
-    }],
+    [
+      'backing name set (not allowed)',
+      'backing',
+      (b) => {
+        b.writeBigUInt64BE(3000n, 8);
+        b.writeUInt32BE(5, 16);
+        b.write('other', 3000);
+      },
+    ],
+    [
+      'header extension running past the cluster',
+      'bad-header',
+      (b) => {
+        b.writeUInt32BE(0x12345678, 112);
+        b.writeUInt32BE(CS, 116);
+      },
+    ],
+    [
+      'duplicate header extension',
+      'bad-header',
+      (b) => {
+        const at = 112 + 8 + 4 * 48; // after our feature-name table: the end marker
+        b.writeUInt32BE(0x6803f857, at);
+        b.writeUInt32BE(0, at + 4);
+      },
+    ],
     ['snapshot count above 65536', 'too-large', (b) => b.writeUInt32BE(70000, 60)],
-    ['L1 entry with reserved bits', 'bad-entry', (b) => b.writeBigUInt64BE(BigInt(l2Off) | 0x8000000000000001n | (1n << 57n), l1Off)],
+    [
+      'L1 entry with reserved bits',
+      'bad-entry',
+      (b) => b.writeBigUInt64BE(BigInt(l2Off) | 0x8000000000000001n | (1n << 57n), l1Off),
+    ],
     ['L1 entry unaligned', 'bad-entry', (b) => b.writeBigUInt64BE(BigInt(l2Off + 512) | (1n << 63n), l1Off)],
-    ['L1 entry past the end of the file', 'offset-past-eof', (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l1Off)],
-    ['L2 entry past the end of the file', 'offset-past-eof', (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l2Off)],
+    [
+      'L1 entry past the end of the file',
+      'offset-past-eof',
+      (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l1Off),
+    ],
+    [
+      'L2 entry past the end of the file',
+      'offset-past-eof',
+      (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l2Off),
+    ],
     ['L2 entry with reserved bits', 'bad-entry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(l2Off) | 2n, l2Off)],
     ['L2 entry unaligned', 'bad-entry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(l2Off) + 512n, l2Off)],
     ['compressed L2 entry into the header', 'bad-entry', (b) => b.writeBigUInt64BE((1n << 62n) | 100n, l2Off + 8)],
-    ['compressed L2 entry with the copied flag', 'bad-entry', (b) => b.writeBigUInt64BE((3n << 62n) | 8192n, l2Off + 8)],
+    [
+      'compressed L2 entry with the copied flag',
+      'bad-entry',
+      (b) => b.writeBigUInt64BE((3n << 62n) | 8192n, l2Off + 8),
+    ],
     ['refcount table entry unaligned', 'bad-entry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(rtOff) + 512n, rtOff)],
   ];
   for (const [name, kind, edit] of cases) {
@@ -130,7 +192,10 @@ describe('qcow: hostile images', function () {
   }
 
   it('an unallocated L2 entry with the copied flag is malformed', async () => {
-    await expectKind(mutated((b) => b.writeBigUInt64BE(1n << 63n, l2Off + 8)), 'bad-entry');
+    await expectKind(
+      mutated((b) => b.writeBigUInt64BE(1n << 63n, l2Off + 8)),
+      'bad-entry',
+    );
   });
 
   it('refuses read-write on a corrupt-marked image, reads it read-only', async () => {
@@ -143,7 +208,10 @@ describe('qcow: hostile images', function () {
     // Point guest cluster 0 at the L1 table's cluster.
     const p = mutated((b) => b.writeBigUInt64BE(BigInt(l1Off) | (1n << 63n), l2Off));
     const img = await openQcow2({ path: p, readOnly: false });
-    const e = await img.write(0n, [new Uint8Array(512).fill(1)]).then(() => undefined, (x: unknown) => x);
+    const e = await img.write(0n, [new Uint8Array(512).fill(1)]).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     await img.close().catch(() => undefined);
     expect((e as QcowError).kind).to.equal('metadata-overlap');
     expect(readFileSync(p).readBigUInt64BE(l1Off)).to.equal(base.readBigUInt64BE(l1Off)); // L1 intact

@@ -11,12 +11,17 @@ import { hasQemuImg, imageCli, QEMU_MISSING, qemuImg, tempDir } from './testing.
 import { skipUnlessCi } from '../../test/setup/environment.js';
 
 /** qemu-io holding an image open (its `sleep` command keeps it open) until stop(). */
-interface Holder { pid: number; stop(): Promise<void> }
+interface Holder {
+  pid: number;
+  stop(): Promise<void>;
+}
 
 /** Starts qemu-io on `file` and waits until its lock bytes show in /proc/locks (polled, not slept). */
 async function hold(file: string, format: 'qcow2' | 'raw', readOnly = false): Promise<Holder> {
   const ino = statSync(file).ino;
-  const p: ChildProcess = spawn('qemu-io', [...(readOnly ? ['-r'] : []), '-f', format, '-c', 'sleep 600000', file], { stdio: 'ignore' });
+  const p: ChildProcess = spawn('qemu-io', [...(readOnly ? ['-r'] : []), '-f', format, '-c', 'sleep 600000', file], {
+    stdio: 'ignore',
+  });
   const marker = new RegExp(`:${ino} 100 `, 'm');
   for (;;) {
     if (p.exitCode !== null || p.signalCode !== null) throw new Error(`qemu-io exited with ${p.exitCode}`);
@@ -25,17 +30,26 @@ async function hold(file: string, format: 'qcow2' | 'raw', readOnly = false): Pr
   }
   return {
     pid: p.pid!,
-    stop: () => new Promise<void>((res) => {
-      if (p.exitCode !== null || p.signalCode !== null) return res();
-      p.once('exit', () => res());
-      p.kill('SIGKILL');
-    }),
+    stop: () =>
+      new Promise<void>((res) => {
+        if (p.exitCode !== null || p.signalCode !== null) return res();
+        p.once('exit', () => res());
+        p.kill('SIGKILL');
+      }),
   };
 }
 
 /** qemu-io one command, read-write unless `readOnly`; returns its exit status and output. */
-function qemuIoOnce(file: string, format: string, cmd: string, readOnly = false): { status: number | null; out: string } {
-  const r = spawnSync('qemu-io', [...(readOnly ? ['-r'] : []), '-f', format, '-c', cmd, file], { encoding: 'utf8', timeout: 60_000 });
+function qemuIoOnce(
+  file: string,
+  format: string,
+  cmd: string,
+  readOnly = false,
+): { status: number | null; out: string } {
+  const r = spawnSync('qemu-io', [...(readOnly ? ['-r'] : []), '-f', format, '-c', cmd, file], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
@@ -47,7 +61,9 @@ function qemuIoOnce(file: string, format: string, cmd: string, readOnly = false)
 describe('qcow/raw: image locks against QEMU', function () {
   this.timeout(60_000);
   const t = tempDir('vmm-lock-');
-  before(function () { if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING); });
+  before(function () {
+    if (!hasQemuImg) skipUnlessCi(this, QEMU_MISSING);
+  });
   const holders: Holder[] = [];
   after(async () => {
     await Promise.all(holders.map((h) => h.stop()));
@@ -68,7 +84,10 @@ describe('qcow/raw: image locks against QEMU', function () {
     const f = await image('held-rw.qcow2');
     const h = await held(f, 'qcow2');
     for (const readOnly of [false, true]) {
-      const err = await openQcow2({ path: f, readOnly }).then(() => undefined, (e: Error) => e);
+      const err = await openQcow2({ path: f, readOnly }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err, `readOnly=${readOnly}`).to.be.instanceOf(Error);
       expect(err!.message).to.include(f);
       expect(err!.message).to.match(new RegExp(`pid ${h.pid} \\(qemu-io`));
@@ -86,7 +105,10 @@ describe('qcow/raw: image locks against QEMU', function () {
     await held(f, 'qcow2', true);
     const ro = await openQcow2({ path: f, readOnly: true });
     await ro.close();
-    const err = await openQcow2({ path: f, readOnly: false }).then(() => undefined, (e: Error) => e);
+    const err = await openQcow2({ path: f, readOnly: false }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).to.match(/is in use/);
   });
 
@@ -128,7 +150,10 @@ describe('qcow/raw: image locks against QEMU', function () {
       await img.close();
     }
     await held(base, 'qcow2');
-    const err = await openQcow2({ path: top, readOnly: false, allowBacking: true }).then(() => undefined, (e: Error) => e);
+    const err = await openQcow2({ path: top, readOnly: false, allowBacking: true }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).to.include(base);
     expect(err?.message).to.match(/is in use/);
   });
@@ -153,7 +178,9 @@ describe('qcow/raw: image locks against QEMU', function () {
     await held(f, 'qcow2');
     const out: string[] = [];
     const stub = sinon.stub(process.stderr, 'write').callsFake((s: string | Uint8Array) => (out.push(String(s)), true));
-    const stubOut = sinon.stub(process.stdout, 'write').callsFake((s: string | Uint8Array) => (out.push(String(s)), true));
+    const stubOut = sinon
+      .stub(process.stdout, 'write')
+      .callsFake((s: string | Uint8Array) => (out.push(String(s)), true));
     const run = imageCli;
     try {
       expect(await run('check', '-r', 'leaks', f)).to.equal(1);

@@ -65,13 +65,27 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     this.supportsWriteZeroes = !readOnly;
   }
 
-  static async load(file: HostFile, header: QcowHeader, backing: BackingReader | undefined, readOnly: boolean): Promise<Qcow2Image> {
+  static async load(
+    file: HostFile,
+    header: QcowHeader,
+    backing: BackingReader | undefined,
+    readOnly: boolean,
+  ): Promise<Qcow2Image> {
     const metadata = new Set<number>();
     const meta = { add: (c: number) => void metadata.add(c), delete: (c: number) => void metadata.delete(c) };
-    const refs = await Refcounts.load(file, header.clusterBits, header.refcountOrder, header.refcountTableOffset, header.refcountTableClusters, meta);
+    const refs = await Refcounts.load(
+      file,
+      header.clusterBits,
+      header.refcountOrder,
+      header.refcountTableOffset,
+      header.refcountTableClusters,
+      meta,
+    );
     const cs = 2 ** header.clusterBits;
     for (let c = 0; c < Math.ceil((header.l1Size * 8) / cs); c++) metadata.add(header.l1TableOffset / cs + c);
-    const map = await ClusterMap.load(file, header.clusterBits, header.l1TableOffset, header.l1Size, (c) => metadata.add(c));
+    const map = await ClusterMap.load(file, header.clusterBits, header.l1TableOffset, header.l1Size, (c) =>
+      metadata.add(c),
+    );
     return new Qcow2Image(file, header, map, refs, backing, readOnly, metadata);
   }
 
@@ -194,7 +208,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     if (end <= off) return;
     const segs = await this.metaLock.run(async () => {
       const out: Array<{ m: Mapping; vc: number; inOff: number; n: number; at: number }> = [];
-      for (let p = off; p < end; ) {
+      for (let p = off; p < end;) {
         const vc = Math.floor(p / this.cs);
         const inOff = p - vc * this.cs;
         const n = Math.min(this.cs - inOff, end - p);
@@ -204,7 +218,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       return out;
     });
     const jobs: Promise<void>[] = [];
-    for (let i = 0; i < segs.length; ) {
+    for (let i = 0; i < segs.length;) {
       const s = segs[i]!;
       const m = s.m;
       if (m.t === 'data') {
@@ -267,7 +281,8 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       const table = this.map.l2Offset(i) === 0 ? undefined : await this.metaLock.run(() => this.map.l2Table(i));
       if (!table) {
         if (this.backing) {
-          for await (const [s, e] of this.backing.allocated(Math.max(from, i * span), Math.min(end, (i + 1) * span))) yield* take(s, e);
+          for await (const [s, e] of this.backing.allocated(Math.max(from, i * span), Math.min(end, (i + 1) * span)))
+            yield* take(s, e);
         }
         continue;
       }
@@ -291,7 +306,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     const inPlace: Array<{ pos: number; d: Uint8Array }> = [];
     const allocs: PendingAlloc[] = [];
     await this.metaLock.run(async () => {
-      for (let p = off; p < off + data.length; ) {
+      for (let p = off; p < off + data.length;) {
         const vc = Math.floor(p / this.cs);
         const inOff = p - vc * this.cs;
         const n = Math.min(this.cs - inOff, off + data.length - p);
@@ -300,7 +315,12 @@ export class Qcow2Image implements DiskBackend, BackingReader {
         if (m.t === 'data' && m.copied) {
           await this.assertNotMetadata(m.host);
           const prev = inPlace[inPlace.length - 1];
-          if (prev && prev.pos + prev.d.length === m.host + inOff && prev.d.byteOffset + prev.d.length === d.byteOffset && prev.d.buffer === d.buffer) {
+          if (
+            prev &&
+            prev.pos + prev.d.length === m.host + inOff &&
+            prev.d.byteOffset + prev.d.length === d.byteOffset &&
+            prev.d.buffer === d.buffer
+          ) {
             prev.d = new Uint8Array(d.buffer, prev.d.byteOffset, prev.d.length + n);
           } else inPlace.push({ pos: m.host + inOff, d });
         } else {
@@ -349,7 +369,9 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       if (last && last.pos + last.bufs.length * this.cs === a.host && last.bufs.length < 256) last.bufs.push(a.buf);
       else runs.push({ pos: a.host, bufs: [a.buf] });
     }
-    await Promise.all(runs.map((r) => (r.bufs.length === 1 ? this.file.write(r.bufs[0]!, r.pos) : this.file.writev(r.bufs, r.pos))));
+    await Promise.all(
+      runs.map((r) => (r.bufs.length === 1 ? this.file.write(r.bufs[0]!, r.pos) : this.file.writev(r.bufs, r.pos))),
+    );
     for (const a of allocs) {
       await this.ensureL2(a.vc);
       await this.map.setEntry(a.vc, BigInt(a.host) | COPIED);
@@ -408,7 +430,8 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     await this.gate.shared(() =>
       this.metaLock.run(async () => {
         const m = await this.map.lookup(vc);
-        if (m.t !== 'unallocated') fail('unsupported', `compressed writes go to unallocated clusters only (guest cluster ${vc})`);
+        if (m.t !== 'unallocated')
+          fail('unsupported', `compressed writes go to unallocated clusters only (guest cluster ${vc})`);
         const c = compressCluster(data);
         if (c.length >= this.cs) {
           await this.allocWrite(vc, m, 0, data);
@@ -433,7 +456,8 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   private async ensureL2(vc: number): Promise<void> {
     const i = Math.floor(vc / 2 ** this.map.l2Bits);
     if (this.map.l2Offset(i) !== 0) {
-      if (!this.map.l1Copied(i)) fail('unsupported', `L2 table ${i} is shared (internal snapshot); the image cannot be written`);
+      if (!this.map.l1Copied(i))
+        fail('unsupported', `L2 table ${i} is shared (internal snapshot); the image cannot be written`);
       return;
     }
     const host = await this.alloc();
@@ -468,7 +492,8 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     for (const c of frees) {
       const left = await this.refs.update(c, -1);
       if (left === 0) this.metadata.delete(c);
-      if (this.compressCursor !== 0 && Math.floor(this.compressCursor / this.cs) === c && left === 0) this.compressCursor = 0;
+      if (this.compressCursor !== 0 && Math.floor(this.compressCursor / this.cs) === c && left === 0)
+        this.compressCursor = 0;
     }
   }
 
@@ -480,7 +505,11 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     const c = host / this.cs;
     if (!this.metadata.has(c)) return;
     await this.markCorrupt();
-    fail('metadata-overlap', `refusing a guest write to host cluster ${c}: it holds image metadata; the image is marked corrupt`, { cluster: c });
+    fail(
+      'metadata-overlap',
+      `refusing a guest write to host cluster ${c}: it holds image metadata; the image is marked corrupt`,
+      { cluster: c },
+    );
   }
 
   /** Sets the corrupt bit (version 3) so that no one opens the image read-write again. */
@@ -517,7 +546,10 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   private checkRange(offset: bigint, len: number): number {
     this.live();
     if (offset < 0n || len < 0 || offset + BigInt(len) > this.size) {
-      throw new QcowError('range', `request ${offset}+${len} is outside the disk (${this.size} bytes)`, { offset: offset.toString(), len });
+      throw new QcowError('range', `request ${offset}+${len} is outside the disk (${this.size} bytes)`, {
+        offset: offset.toString(),
+        len,
+      });
     }
     return Number(offset);
   }

@@ -24,10 +24,19 @@ export async function imageInfo(path: string, o: { forceShare?: boolean } = {}):
   try {
     const h = img.header;
     return {
-      filename: path, format: 'qcow2', virtualSize: h.size, actualSize: img.file.size, clusterSize: img.cs,
-      version: h.version, refcountBits: 2 ** h.refcountOrder, compressionType: h.compressionType === 1 ? 'zstd' : 'zlib',
-      lazyRefcounts: (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n, dirty: (h.incompatible & INCOMPAT_DIRTY) !== 0n,
-      corrupt: (h.incompatible & INCOMPAT_CORRUPT) !== 0n, backingFile: h.backingFile, backingFormat: h.backingFormat,
+      filename: path,
+      format: 'qcow2',
+      virtualSize: h.size,
+      actualSize: img.file.size,
+      clusterSize: img.cs,
+      version: h.version,
+      refcountBits: 2 ** h.refcountOrder,
+      compressionType: h.compressionType === 1 ? 'zstd' : 'zlib',
+      lazyRefcounts: (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
+      dirty: (h.incompatible & INCOMPAT_DIRTY) !== 0n,
+      corrupt: (h.incompatible & INCOMPAT_CORRUPT) !== 0n,
+      backingFile: h.backingFile,
+      backingFormat: h.backingFormat,
       snapshots: h.nbSnapshots,
     };
   } finally {

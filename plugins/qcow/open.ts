@@ -34,7 +34,10 @@ export function probeQcow2(header: Uint8Array): boolean {
  * Opens a qcow2 image: validates the header, follows the backing chain when allowed,
  * repairs refcounts of a dirty image opened read-write, disowns autoclear extensions.
  */
-export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0, seen: new Set() }): Promise<Qcow2Image> {
+export async function openQcow2(
+  opts: QcowOpenOptions,
+  chain: Chain = { depth: 0, seen: new Set() },
+): Promise<Qcow2Image> {
   let real: string;
   try {
     real = await realpath(opts.path);
@@ -50,16 +53,30 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
     await file.read(first, 0);
     const h = parseHeader(first, file.size);
     if (!opts.readOnly && !opts.forCheck) {
-      if (h.incompatible & INCOMPAT_CORRUPT) fail('corrupt-image', `${opts.path} is marked corrupt; it can only be opened read-only (run 'vmm image check')`);
+      if (h.incompatible & INCOMPAT_CORRUPT)
+        fail(
+          'corrupt-image',
+          `${opts.path} is marked corrupt; it can only be opened read-only (run 'vmm image check')`,
+        );
       if (h.nbSnapshots > 0) fail('unsupported', `${opts.path} has internal snapshots; open it read-only`);
     }
     if (h.backingFile !== undefined && !(opts.skipBacking && opts.readOnly)) {
       if (!opts.allowBacking) {
-        fail('backing', `${opts.path} names a backing file (${JSON.stringify(h.backingFile)}) but backing files are not allowed here; enable allowBacking only for images you trust`, { backingFile: h.backingFile });
+        fail(
+          'backing',
+          `${opts.path} names a backing file (${JSON.stringify(h.backingFile)}) but backing files are not allowed here; enable allowBacking only for images you trust`,
+          { backingFile: h.backingFile },
+        );
       }
-      if (chain.depth + 1 > MAX_BACKING_DEPTH) fail('backing', `backing chain deeper than ${MAX_BACKING_DEPTH}`, { path: real });
+      if (chain.depth + 1 > MAX_BACKING_DEPTH)
+        fail('backing', `backing chain deeper than ${MAX_BACKING_DEPTH}`, { path: real });
       const path = isAbsolute(h.backingFile) ? h.backingFile : resolve(dirname(real), h.backingFile);
-      backing = await openBacking(path, h.backingFormat, { depth: chain.depth + 1, seen: new Set([...chain.seen, real]) }, opts.forceShare);
+      backing = await openBacking(
+        path,
+        h.backingFormat,
+        { depth: chain.depth + 1, seen: new Set([...chain.seen, real]) },
+        opts.forceShare,
+      );
     }
     const img = await Qcow2Image.load(file, h, backing, opts.readOnly);
     if (!opts.readOnly && !opts.forCheck) {
@@ -68,7 +85,11 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
         const report = await checkImage(img, { repair: 'all' });
         if (report.corruptions - report.corruptionsFixed > 0 || report.repairRefused) {
           const why = report.repairRefused ?? report.messages.find((m) => m.startsWith('ERROR')) ?? '';
-          fail('corrupt-image', `${opts.path} is dirty and its refcounts could not be repaired: ${why} (run 'vmm image check')`, { report });
+          fail(
+            'corrupt-image',
+            `${opts.path} is dirty and its refcounts could not be repaired: ${why} (run 'vmm image check')`,
+            { report },
+          );
         }
         await img.clearDirty();
       }
@@ -83,7 +104,12 @@ export async function openQcow2(opts: QcowOpenOptions, chain: Chain = { depth: 0
   }
 }
 
-async function openBacking(path: string, format: string | undefined, chain: Chain, forceShare?: boolean): Promise<BackingReader> {
+async function openBacking(
+  path: string,
+  format: string | undefined,
+  chain: Chain,
+  forceShare?: boolean,
+): Promise<BackingReader> {
   let fmt = format;
   if (fmt === undefined) {
     const probe = await HostFile.open(path, true, 'none');
@@ -101,7 +127,12 @@ async function openBacking(path: string, format: string | undefined, chain: Chai
     try {
       real = await realpath(path);
     } catch (e) {
-      throw new QcowError('backing', `backing file ${path} cannot be opened: ${(e as Error).message}`, { path }, { cause: e });
+      throw new QcowError(
+        'backing',
+        `backing file ${path} cannot be opened: ${(e as Error).message}`,
+        { path },
+        { cause: e },
+      );
     }
     if (chain.seen.has(real)) fail('backing', `backing chain loops back to ${real}`);
     return new RawBacking(await HostFile.open(real, true, forceShare ? 'force-share' : 'read-only'));

@@ -65,7 +65,11 @@ const STRESS = { spanMiB: 32, threads: 4, depth: 8, ops: 3000, seed: 0x9c0e2n };
 const FRESH_SIZE = 48 * MiB;
 
 function guestScript(): string {
-  const w = (dev: string) => WRITES.map((x) => `dd if=/tsvmm/${x.name} of=${dev} bs=65536 seek=${x.offset} oflag=seek_bytes,direct conv=notrunc,fsync 2>/dev/null`).join('\n');
+  const w = (dev: string) =>
+    WRITES.map(
+      (x) =>
+        `dd if=/tsvmm/${x.name} of=${dev} bs=65536 seek=${x.offset} oflag=seek_bytes,direct conv=notrunc,fsync 2>/dev/null`,
+    ).join('\n');
   return `
 set -e
 ${CONSOLE_INPUT_STEP}
@@ -114,10 +118,13 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
 
   before(async function () {
     if (!process.env.TSVMM_LINUX && !process.env.TSVMM_GUESTKIT_DIR) {
-      skipUnlessCi(this, 'Linux does not boot here (the tier runner sets TSVMM_GUESTKIT_DIR or TSVMM_LINUX where it does)');
+      skipUnlessCi(
+        this,
+        'Linux does not boot here (the tier runner sets TSVMM_GUESTKIT_DIR or TSVMM_LINUX where it does)',
+      );
     }
     const q = which('qemu-img');
-    if (!q) skipUnlessCi(this, 'qemu-img is not installed (Debian qemu-utils; the sandbox carries the host\'s)');
+    if (!q) skipUnlessCi(this, "qemu-img is not installed (Debian qemu-utils; the sandbox carries the host's)");
     qemuImg = q!;
     kit = await guestKit({ log: () => {} });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qcow-linux-'));
@@ -125,16 +132,34 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     baseQcow = path.join(dir, 'base.qcow2');
     overA = path.join(dir, 'over-a.qcow2');
     overB = path.join(dir, 'over-b.qcow2');
-    const img = (...args: string[]) => execFileSync(qemuImg, args, { cwd: dir, timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const img = (...args: string[]) =>
+      execFileSync(qemuImg, args, { cwd: dir, timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
     img('create', '-q', '-f', 'raw', baseRaw, String(BASE_SIZE));
     base = basePattern();
     const fd = fs.openSync(baseRaw, 'r+');
-    try { fs.writeSync(fd, base, 0, base.length, 0); } finally { fs.closeSync(fd); }
+    try {
+      fs.writeSync(fd, base, 0, base.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
     img('convert', '-q', '-f', 'raw', '-O', 'qcow2', baseRaw, baseQcow);
     baseQcowSha = sha(fs.readFileSync(baseQcow));
     // relative backing names, as people write them; the plugin resolves them beside the overlay
     img('create', '-q', '-f', 'qcow2', '-b', 'base.raw', '-F', 'raw', overA, String(DISK_SIZE));
-    img('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=16384', '-b', 'base.qcow2', '-F', 'qcow2', overB, String(DISK_SIZE));
+    img(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-o',
+      'cluster_size=16384',
+      '-b',
+      'base.qcow2',
+      '-F',
+      'qcow2',
+      overB,
+      String(DISK_SIZE),
+    );
     fresh = path.join(dir, 'fresh.qcow2');
     img('create', '-q', '-f', 'qcow2', fresh, String(FRESH_SIZE));
     expected = Buffer.alloc(DISK_SIZE);
@@ -146,7 +171,9 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     }
     expected.fill(0, DISCARD.offset, DISCARD.offset + DISCARD.length);
   });
-  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   let out: Map<string, string>;
   let run: GuestRun;
@@ -154,17 +181,32 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     const files: Record<string, Uint8Array> = {};
     for (const [name, data] of payloads) files[`tsvmm/${name}`] = data;
     run = await bootWithConsole({
-      kit, dir, name: 'qcow', script: guestScript(), files, vcpus: 2,
+      kit,
+      dir,
+      name: 'qcow',
+      script: guestScript(),
+      files,
+      vcpus: 2,
       plugins: [
         { name: 'qcow' },
-        { name: 'virtio-blk', id: 'vda', config: { path: overA, format: 'qcow2', allowBacking: true, serial: 'qcow-raw-base' } },
-        { name: 'virtio-blk', id: 'vdb', config: { path: overB, format: 'qcow2', allowBacking: true, serial: 'qcow-qcow-base' } },
+        {
+          name: 'virtio-blk',
+          id: 'vda',
+          config: { path: overA, format: 'qcow2', allowBacking: true, serial: 'qcow-raw-base' },
+        },
+        {
+          name: 'virtio-blk',
+          id: 'vdb',
+          config: { path: overB, format: 'qcow2', allowBacking: true, serial: 'qcow-qcow-base' },
+        },
         { name: 'virtio-blk', id: 'vdc', config: { path: fresh, format: 'qcow2', serial: 'qcow-fresh', numQueues: 2 } },
       ],
     });
     out = run.result;
-    console.log(`      boot to poweroff: ${run.seconds.toFixed(1)} s; guest uptime (s): script start ${out.get('t-start')}, ` +
-      `stress ${out.get('t-stress')}, written ${out.get('t-written')}, end ${out.get('t-end')}`);
+    console.log(
+      `      boot to poweroff: ${run.seconds.toFixed(1)} s; guest uptime (s): script start ${out.get('t-start')}, ` +
+        `stress ${out.get('t-stress')}, written ${out.get('t-written')}, end ${out.get('t-end')}`,
+    );
     expect(run.out.exitCode, run.console.slice(-3000)).to.equal(0);
     expect(out.get('console-input'), run.console.slice(-5000)).to.equal(TYPED);
     expect(out.get('nproc')).to.equal('2');
@@ -174,19 +216,32 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
 
   it('the guest sees the virtual size and reads the backing file through the overlay', function () {
     if (!out) this.skip();
-    const disks = [...out.entries()].filter(([k]) => k.startsWith('disk-')).map(([, v]) => v).sort();
-    expect(disks).to.deep.equal([`qcow-fresh:${FRESH_SIZE / 512}`, `qcow-qcow-base:${DISK_SIZE / 512}`, `qcow-raw-base:${DISK_SIZE / 512}`]);
+    const disks = [...out.entries()]
+      .filter(([k]) => k.startsWith('disk-'))
+      .map(([, v]) => v)
+      .sort();
+    expect(disks).to.deep.equal([
+      `qcow-fresh:${FRESH_SIZE / 512}`,
+      `qcow-qcow-base:${DISK_SIZE / 512}`,
+      `qcow-raw-base:${DISK_SIZE / 512}`,
+    ]);
     expect(out.get('base-read-a')).to.equal(md5(base));
     expect(out.get('discard-vda')).to.equal('ok');
     expect(out.get('discard-vdb')).to.equal('ok');
   });
 
-  for (const [label, which_] of [['raw', 'a'], ['qcow2', 'b']] as const) {
+  for (const [label, which_] of [
+    ['raw', 'a'],
+    ['qcow2', 'b'],
+  ] as const) {
     it(`overlay over a ${label} base: convert -O raw gives the expected bytes and qemu-img check is clean`, function () {
       if (!out) this.skip();
       const over = which_ === 'a' ? overA : overB;
       const flat = path.join(dir, `flat-${which_}.raw`);
-      execFileSync(qemuImg, ['convert', '-f', 'qcow2', '-O', 'raw', over, flat], { timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(qemuImg, ['convert', '-f', 'qcow2', '-O', 'raw', over, flat], {
+        timeout: 120_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const got = fs.readFileSync(flat);
       expect(got.length).to.equal(DISK_SIZE);
       if (!got.equals(expected)) {
@@ -217,10 +272,15 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     expect(check.status, (check.stdout + check.stderr).slice(0, 2000)).to.equal(0);
     expect(check.stdout).to.match(/No errors were found/);
     const flat = path.join(dir, 'flat-fresh.raw');
-    execFileSync(qemuImg, ['convert', '-f', 'qcow2', '-O', 'raw', fresh, flat], { timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(qemuImg, ['convert', '-f', 'qcow2', '-O', 'raw', fresh, flat], {
+      timeout: 120_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const got = fs.readFileSync(flat);
     const host = checkStressImage(got.subarray(0, STRESS.spanMiB * MiB), STRESS.spanMiB * MiB, STRESS.seed);
-    console.log(`      qcow2 stress: ${out.get('stress-writes')} writes + ${out.get('stress-reads')} reads in ${(Number(out.get('stress-us')) / 1e6).toFixed(1)} s, ${host.blocks} blocks`);
+    console.log(
+      `      qcow2 stress: ${out.get('stress-writes')} writes + ${out.get('stress-reads')} reads in ${(Number(out.get('stress-us')) / 1e6).toFixed(1)} s, ${host.blocks} blocks`,
+    );
     expect(host.bad, `blocks neither zero nor a valid version: ${host.badList.join(', ')}`).to.equal(0);
     expect(host.blocks).to.equal(Number(out.get('stress-blocks')));
     expect(host.digest).to.equal(out.get('stress-digest'));
@@ -233,9 +293,14 @@ describe('qcow2 disks with backing files in a Linux guest (linux tier)', functio
     const flat = fs.readFileSync(path.join(dir, 'flat-fresh.raw'));
     expect(flat.subarray(36 * MiB, 40 * MiB).every((v) => v === 0)).to.equal(true);
     expect(flat.subarray(42 * MiB, 44 * MiB).every((v) => v === 0)).to.equal(true);
-    expect(flat.subarray(40 * MiB, 42 * MiB).some((v) => v !== 0), 'the data between the ranges stays').to.equal(true);
+    expect(
+      flat.subarray(40 * MiB, 42 * MiB).some((v) => v !== 0),
+      'the data between the ranges stays',
+    ).to.equal(true);
     // qemu-img map: no cluster of the freed ranges holds data any more
-    const map = JSON.parse(execFileSync(qemuImg, ['map', '--output=json', fresh], { encoding: 'utf8', timeout: 60_000 })) as { start: number; length: number; data: boolean }[];
+    const map = JSON.parse(
+      execFileSync(qemuImg, ['map', '--output=json', fresh], { encoding: 'utf8', timeout: 60_000 }),
+    ) as { start: number; length: number; data: boolean }[];
     const overlaps = (a: number, b: number) => map.filter((e) => e.data && e.start < b && e.start + e.length > a);
     expect(overlaps(36 * MiB, 40 * MiB), 'allocated extents in the discarded range').to.deep.equal([]);
     expect(overlaps(42 * MiB, 44 * MiB), 'allocated extents in the zeroed range').to.deep.equal([]);

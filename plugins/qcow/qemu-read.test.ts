@@ -24,7 +24,7 @@ describe('qcow: reading images made by qemu-img', function () {
     try {
       const got = new Uint8Array(want.length);
       // Odd-sized reads at odd offsets exercise partial clusters and merging.
-      for (let p = 0; p < got.length; ) {
+      for (let p = 0; p < got.length;) {
         const n = Math.min(got.length - p, 777 * 512 + 4096);
         await img.read(BigInt(p), [got.subarray(p, p + n)]);
         p += n;
@@ -66,7 +66,18 @@ describe('qcow: reading images made by qemu-img', function () {
   for (const [n, c] of configs.entries()) {
     it(`cluster ${c.cs}, refcount_bits ${c.bits}, compat ${c.compat}: writes, write -z, discards, compressed writes`, async () => {
       const f = t.path(`img${n}.qcow2`);
-      expect(qemuImg(['create', '-q', '-f', 'qcow2', '-o', `cluster_size=${c.cs},refcount_bits=${c.bits},compat=${c.compat}`, f, String(c.size)]).status).to.equal(0);
+      expect(
+        qemuImg([
+          'create',
+          '-q',
+          '-f',
+          'qcow2',
+          '-o',
+          `cluster_size=${c.cs},refcount_bits=${c.bits},compat=${c.compat}`,
+          f,
+          String(c.size),
+        ]).status,
+      ).to.equal(0);
       qemuIo(f, workload(n + 1, c.size, c.cs, c.compat === '1.1'));
       await expectSameAsQemu(f);
       // Our checker agrees that qemu's refcounts are exact (validates every refcount width).
@@ -95,9 +106,14 @@ describe('qcow: reading images made by qemu-img', function () {
     writeFileSync(base, Buffer.alloc(2 << 20, 0x5a));
     const mid = t.path('mid.qcow2');
     const top = t.path('top.qcow2');
-    expect(qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'base.raw', '-F', 'raw', '-o', 'cluster_size=4k', mid, '3M']).status).to.equal(0);
+    expect(
+      qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'base.raw', '-F', 'raw', '-o', 'cluster_size=4k', mid, '3M'])
+        .status,
+    ).to.equal(0);
     qemuIo(mid, ['write -P 0x11 4096 1000', 'write -P 0x22 100000 300000', 'write -z 512k 64k']);
-    expect(qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', '-o', 'cluster_size=64k', top]).status).to.equal(0);
+    expect(
+      qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', '-o', 'cluster_size=64k', top]).status,
+    ).to.equal(0);
     qemuIo(top, ['write -P 0x33 70000 512', 'discard 1M 128k', 'write -z 2M 64k']);
     await expectSameAsQemu(top, true);
   });
@@ -107,7 +123,10 @@ describe('qcow: reading images made by qemu-img', function () {
     const top = t.path('t2.qcow2');
     qemuImg(['create', '-q', '-f', 'qcow2', base, '1M']);
     qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'b2.qcow2', '-F', 'qcow2', top]);
-    const err = await openQcow2({ path: top, readOnly: true }).then(() => undefined, (e: unknown) => e);
+    const err = await openQcow2({ path: top, readOnly: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(QcowError);
     expect((err as QcowError).kind).to.equal('backing');
   });
@@ -119,7 +138,10 @@ describe('qcow: reading images made by qemu-img', function () {
     qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'la.qcow2', '-F', 'qcow2', b]);
     // Point a at b: qemu-img rebase -u rewrites the header without opening the chain.
     expect(qemuImg(['rebase', '-u', '-f', 'qcow2', '-b', 'lb.qcow2', '-F', 'qcow2', a]).status).to.equal(0);
-    const err = await openQcow2({ path: b, readOnly: true, allowBacking: true }).then(() => undefined, (e: unknown) => e);
+    const err = await openQcow2({ path: b, readOnly: true, allowBacking: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as QcowError).kind).to.equal('backing');
     expect((err as Error).message).to.match(/loop/);
   });

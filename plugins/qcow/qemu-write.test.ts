@@ -20,7 +20,13 @@ describe('qcow: images written by us, checked by qemu-img', function () {
    * Random writes, overwrites, discards and zero writes against a model of the disk.
    * `backing` is the backing file's content (what unallocated clusters show).
    */
-  async function workload(file: string, seed: number, model: Uint8Array, backing: Uint8Array | undefined, ops = 120): Promise<void> {
+  async function workload(
+    file: string,
+    seed: number,
+    model: Uint8Array,
+    backing: Uint8Array | undefined,
+    ops = 120,
+  ): Promise<void> {
     const img = await openQcow2({ path: file, readOnly: false, allowBacking: true });
     const size = model.length;
     const cs = img.cs;
@@ -119,7 +125,13 @@ describe('qcow: images written by us, checked by qemu-img', function () {
   it('writes into a qemu-made image with zero clusters and compressed clusters (COW of compressed data)', async () => {
     const f = t.path('q.qcow2');
     qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4k', f, '2M']);
-    qemuIo(f, ['write -c -P 0x41 0 4k', 'write -c -P 0x42 8k 4k', 'write -P 0x43 64k 256k', 'write -z 128k 8k', 'write -z -u 200k 4k']);
+    qemuIo(f, [
+      'write -c -P 0x41 0 4k',
+      'write -c -P 0x42 8k 4k',
+      'write -P 0x43 64k 256k',
+      'write -z 128k 8k',
+      'write -z -u 200k 4k',
+    ]);
     const raw = f + '.raw';
     qemuImg(['convert', '-O', 'raw', f, raw]);
     const model = new Uint8Array(readFileSync(raw));
@@ -136,7 +148,15 @@ describe('qcow: images written by us, checked by qemu-img', function () {
       qemuImg(['convert', '-O', 'raw', base, baseRaw]);
       const backing = new Uint8Array(readFileSync(baseRaw));
       const top = t.path(`top${version}.qcow2`);
-      await createQcow2({ path: top, size: 4 << 20, clusterSize: 16384, version, refcountBits: 16, backingFile: `base${version}.qcow2`, backingFormat: 'qcow2' });
+      await createQcow2({
+        path: top,
+        size: 4 << 20,
+        clusterSize: 16384,
+        version,
+        refcountBits: 16,
+        backingFile: `base${version}.qcow2`,
+        backingFormat: 'qcow2',
+      });
       const model = backing.slice();
       await workload(top, 40 + version, model, backing, 150);
       const c = qemuCheck(top);
@@ -157,7 +177,10 @@ describe('qcow: images written by us, checked by qemu-img', function () {
       else for (let j = i; j < i + 65536; j++) data[j] = randInt(r, 0, 256);
     }
     writeFileSync(src, data);
-    for (const [name, bits] of [['c16.qcow2', 16], ['c1.qcow2', 1]] as const) {
+    for (const [name, bits] of [
+      ['c16.qcow2', 16],
+      ['c1.qcow2', 1],
+    ] as const) {
       const dst = t.path(name);
       await convertImage({ src, dst, dstFormat: 'qcow2', compress: true, refcountBits: bits });
       expectQemuHappy(dst, data);

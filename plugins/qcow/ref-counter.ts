@@ -23,7 +23,11 @@ export class RefCounter {
   constructor(fileSize: number, clusterSize: number) {
     this.clusters = Math.ceil(fileSize / clusterSize);
     if (this.clusters > MAX_CHECK_CLUSTERS) {
-      fail('too-large', `the image file spans ${this.clusters} clusters of ${clusterSize} bytes; check handles at most ${MAX_CHECK_CLUSTERS}`, { clusters: this.clusters });
+      fail(
+        'too-large',
+        `the image file spans ${this.clusters} clusters of ${clusterSize} bytes; check handles at most ${MAX_CHECK_CLUSTERS}`,
+        { clusters: this.clusters },
+      );
     }
     this.counts = new Uint16Array(this.clusters);
     this.marks = new Uint8Array(Math.ceil(this.clusters / 8));

@@ -9,11 +9,16 @@ export function refcountMax(order: number): number {
 
 export function getRefcount(block: Uint8Array, i: number, order: number): number {
   switch (order) {
-    case 0: return (block[i >> 3]! >> (i & 7)) & 1;
-    case 1: return (block[i >> 2]! >> ((i & 3) * 2)) & 3;
-    case 2: return (block[i >> 1]! >> ((i & 1) * 4)) & 15;
-    case 3: return block[i]!;
-    case 4: return (block[i * 2]! << 8) | block[i * 2 + 1]!;
+    case 0:
+      return (block[i >> 3]! >> (i & 7)) & 1;
+    case 1:
+      return (block[i >> 2]! >> ((i & 3) * 2)) & 3;
+    case 2:
+      return (block[i >> 1]! >> ((i & 1) * 4)) & 15;
+    case 3:
+      return block[i]!;
+    case 4:
+      return (block[i * 2]! << 8) | block[i * 2 + 1]!;
     case 5: {
       const p = i * 4;
       return ((block[p]! << 24) >>> 0) + (block[p + 1]! << 16) + (block[p + 2]! << 8) + block[p + 3]!;
@@ -30,7 +35,9 @@ export function getRefcount(block: Uint8Array, i: number, order: number): number
 /** Stores `v` and returns the byte range [start, end) that changed, for a partial write. */
 export function setRefcount(block: Uint8Array, i: number, order: number, v: number): [number, number] {
   switch (order) {
-    case 0: case 1: case 2: {
+    case 0:
+    case 1:
+    case 2: {
       const bits = 2 ** order;
       const perByte = 8 / bits;
       const byte = Math.floor(i / perByte);

@@ -59,7 +59,14 @@ export class Refcounts {
     }
   }
 
-  static async load(file: HostFile, clusterBits: number, order: number, tableOffset: number, tableClusters: number, meta: MetadataMap): Promise<Refcounts> {
+  static async load(
+    file: HostFile,
+    clusterBits: number,
+    order: number,
+    tableOffset: number,
+    tableClusters: number,
+    meta: MetadataMap,
+  ): Promise<Refcounts> {
     const cs = 2 ** clusterBits;
     const table = new Uint8Array(tableClusters * cs);
     await file.read(table, tableOffset);
@@ -88,9 +95,11 @@ export class Refcounts {
     if (hi === 0 && lo === 0) return 0;
     if (lo & 0x1ff) fail('bad-entry', `refcount table entry ${i} has reserved bits set`, { index: i });
     const off = hi * 2 ** 32 + lo;
-    if (off >= MAX_OFFSET || off % this.cs !== 0) fail('bad-entry', `refcount table entry ${i} is not a cluster-aligned offset`, { index: i, offset: off });
+    if (off >= MAX_OFFSET || off % this.cs !== 0)
+      fail('bad-entry', `refcount table entry ${i} is not a cluster-aligned offset`, { index: i, offset: off });
     if (off < this.cs) fail('bad-entry', `refcount block ${i} overlaps the header`, { index: i });
-    if (off >= this.file.size) fail('offset-past-eof', `refcount block ${i} at ${off} is past the end of the file`, { index: i, offset: off });
+    if (off >= this.file.size)
+      fail('offset-past-eof', `refcount block ${i} at ${off} is past the end of the file`, { index: i, offset: off });
     return off;
   }
 
@@ -125,8 +134,10 @@ export class Refcounts {
 
   /** Writes a refcount through to the file, creating the refcount block when needed. */
   async set(cluster: number, value: number, exclude?: Set<number>): Promise<void> {
-    if (value < 0) fail('bad-entry', `refcount of cluster ${cluster} would drop below zero (image corrupt)`, { cluster });
-    if (value > this.max) fail('refcount-overflow', `refcount of cluster ${cluster} would exceed ${this.max}`, { cluster });
+    if (value < 0)
+      fail('bad-entry', `refcount of cluster ${cluster} would drop below zero (image corrupt)`, { cluster });
+    if (value > this.max)
+      fail('refcount-overflow', `refcount of cluster ${cluster} would exceed ${this.max}`, { cluster });
     const i = Math.floor(cluster / this.blockSpan);
     let b = await this.block(i);
     if (!b) {

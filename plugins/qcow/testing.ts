@@ -26,12 +26,16 @@ export function qemuIo(file: string, cmds: string[], format = 'qcow2'): Run {
   for (const c of cmds) args.push('-c', c);
   args.push(file);
   const r = spawnSync('qemu-io', args, { timeout: 60_000, encoding: 'utf8' });
-  if (r.status !== 0 || /error|failed/i.test(r.stdout + r.stderr)) throw new Error(`qemu-io failed: ${r.stdout}${r.stderr}`);
+  if (r.status !== 0 || /error|failed/i.test(r.stdout + r.stderr))
+    throw new Error(`qemu-io failed: ${r.stdout}${r.stderr}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** qemu-img check --output=json, parsed (exit status kept). */
-export function qemuCheck(file: string, repair?: 'leaks' | 'all'): { status: number | null; corruptions: number; leaks: number; raw: string } {
+export function qemuCheck(
+  file: string,
+  repair?: 'leaks' | 'all',
+): { status: number | null; corruptions: number; leaks: number; raw: string } {
   const r = qemuImg(['check', '--output=json', ...(repair ? ['-r', repair] : []), file]);
   let j: Record<string, number> = {};
   try {
@@ -39,7 +43,12 @@ export function qemuCheck(file: string, repair?: 'leaks' | 'all'): { status: num
   } catch {
     /* keep empty: status tells */
   }
-  return { status: r.status, corruptions: (j.corruptions ?? 0) + (j['check-errors'] ?? 0), leaks: j.leaks ?? 0, raw: r.stdout + r.stderr };
+  return {
+    status: r.status,
+    corruptions: (j.corruptions ?? 0) + (j['check-errors'] ?? 0),
+    leaks: j.leaks ?? 0,
+    raw: r.stdout + r.stderr,
+  };
 }
 
 /**

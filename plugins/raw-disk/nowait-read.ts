@@ -8,7 +8,9 @@ import { ERRNO, koffi } from '../../core/native/libc.js';
  */
 const RWF_NOWAIT = 0x08;
 
-interface Binding { preadv2: (fd: number, iov: { base: Uint8Array; len: number }[], n: number, pos: number, flags: number) => number }
+interface Binding {
+  preadv2: (fd: number, iov: { base: Uint8Array; len: number }[], n: number, pos: number, flags: number) => number;
+}
 let binding: Binding | null | undefined;
 
 function bind(): Binding | null {

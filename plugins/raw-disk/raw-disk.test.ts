@@ -25,11 +25,14 @@ describe('plugins/raw-disk RawFileDisk', () => {
     const d = RawFileDisk.open({ path: file, readOnly: false });
     expect(d.size).to.equal(4n * BigInt(MiB));
     expect(d.blockSize).to.equal(512);
-    const a = randomBytes(1000), b = randomBytes(24), cc = randomBytes(3072);
+    const a = randomBytes(1000),
+      b = randomBytes(24),
+      cc = randomBytes(3072);
     await d.write(8192n, [a, b, cc]);
     const onDisk = fs.readFileSync(file).subarray(8192, 8192 + 4096);
     expect(Buffer.compare(onDisk, Buffer.concat([a, b, cc]))).to.equal(0);
-    const x = new Uint8Array(7), y = new Uint8Array(4089);
+    const x = new Uint8Array(7),
+      y = new Uint8Array(4089);
     await d.read(8192n, [x, y]);
     expect(Buffer.compare(Buffer.concat([x, y]), onDisk)).to.equal(0);
     await d.flush();
@@ -56,8 +59,10 @@ describe('plugins/raw-disk RawFileDisk', () => {
   });
 
   it('reports a clear error for a missing file', () => {
-    expect(() => RawFileDisk.open({ path: path.join(dir, 'nope.img'), readOnly: false }))
-      .to.throw(RawDiskError, /cannot open disk image/);
+    expect(() => RawFileDisk.open({ path: path.join(dir, 'nope.img'), readOnly: false })).to.throw(
+      RawDiskError,
+      /cannot open disk image/,
+    );
   });
 
   it('discard punches holes in the host file (allocated blocks drop) and reads back zeros', async () => {
@@ -96,7 +101,9 @@ describe('plugins/raw-disk RawFileDisk', () => {
     const d = RawFileDisk.open({ path: file, readOnly: false });
     const data = randomBytes(64 * MiB);
     let ended = false;
-    const w = d.write(0n, [data]).then(() => { ended = true; });
+    const w = d.write(0n, [data]).then(() => {
+      ended = true;
+    });
     await d.close();
     expect(ended, 'close() resolved while the write was still in flight').to.equal(true);
     expect(Buffer.compare(fs.readFileSync(file), data)).to.equal(0);
@@ -156,7 +163,9 @@ describe('plugins/raw-disk reads from the page cache (preadv2 RWF_NOWAIT)', () =
 
   it('answers cached scatter-gather reads without the pool, with the right bytes', async () => {
     const d = RawFileDisk.open({ path: file, readOnly: true });
-    const x = new Uint8Array(7), y = new Uint8Array(4089), z = new Uint8Array(new ArrayBuffer(8192), 4096, 512);
+    const x = new Uint8Array(7),
+      y = new Uint8Array(4089),
+      z = new Uint8Array(new ArrayBuffer(8192), 4096, 512);
     await d.read(12288n, [x, y, z]);
     expect(Buffer.compare(Buffer.concat([x, y, z]), data.subarray(12288, 12288 + 4608))).to.equal(0);
     expect(d.cacheHits).to.equal(1);

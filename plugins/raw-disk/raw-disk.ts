@@ -3,7 +3,15 @@ import { promisify } from 'node:util';
 import type { DiskBackend, DiskOpenOptions } from '../../core/block/disk.js';
 import { lockImage } from '../../core/block/image-lock.js';
 import { clearNonblock, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
-import { c, ERRNO, O_CLOEXEC, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, koffi } from '../../core/native/libc.js';
+import {
+  c,
+  ERRNO,
+  O_CLOEXEC,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_ZERO_RANGE,
+  koffi,
+} from '../../core/native/libc.js';
 import { alignedBuffer } from './aligned-buffer.js';
 import { NOWAIT_UNSUPPORTED, readNoWait } from './nowait-read.js';
 import { RawDiskError } from './errors.js';
@@ -59,17 +67,27 @@ export class RawFileDisk implements DiskBackend {
     readonly direct: boolean,
   ) {}
 
-  get blockSize(): number { return this.direct ? DIRECT_ALIGN : 512; }
+  get blockSize(): number {
+    return this.direct ? DIRECT_ALIGN : 512;
+  }
 
   static open(opts: DiskOpenOptions): RawFileDisk {
-    const flags = (opts.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR) | O_CLOEXEC
-      | (opts.direct ? fs.constants.O_DIRECT : 0) | OPEN_NONBLOCK; // a FIFO must not block open()
+    const flags =
+      (opts.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR) |
+      O_CLOEXEC |
+      (opts.direct ? fs.constants.O_DIRECT : 0) |
+      OPEN_NONBLOCK; // a FIFO must not block open()
     let fd: number;
     try {
       fd = fs.openSync(opts.path, flags);
     } catch (e) {
       const hint = opts.direct ? ' (does the filesystem support O_DIRECT? try direct: false)' : '';
-      throw new RawDiskError('Open', `cannot open disk image ${opts.path}: ${(e as Error).message}${hint}`, { path: opts.path }, { cause: e });
+      throw new RawDiskError(
+        'Open',
+        `cannot open disk image ${opts.path}: ${(e as Error).message}${hint}`,
+        { path: opts.path },
+        { cause: e },
+      );
     }
     try {
       requireRegularFile(fs.fstatSync(fd), opts.path, 'disk image', true);
@@ -77,7 +95,11 @@ export class RawFileDisk implements DiskBackend {
       // QEMU's lock bytes: no other vmm or QEMU process writes this disk while we have it.
       lockImage(fd, opts.path, opts.readOnly ? 'read-only' : 'read-write');
       const size = sizeOf(fd, opts.path);
-      if (size > MAX_SIZE) throw new RawDiskError('TooLarge', `${opts.path} is ${size} bytes; at most 2^53-1 supported`, { path: opts.path, size });
+      if (size > MAX_SIZE)
+        throw new RawDiskError('TooLarge', `${opts.path} is ${size} bytes; at most 2^53-1 supported`, {
+          path: opts.path,
+          size,
+        });
       return new RawFileDisk(fd, opts.path, size, opts.readOnly, opts.direct ?? false);
     } catch (e) {
       fs.closeSync(fd);
@@ -101,9 +123,14 @@ export class RawFileDisk implements DiskBackend {
       if (len > 0 && len <= NOWAIT_READ_MAX && this.noWaitReads) {
         // Cached data is copied here at once; only what the page cache lacks goes to the pool.
         const n = readNoWait(this.fd, into, pos);
-        if (n >= len) { this.cacheHits++; return; }
-        if (n > 0) { pos += n; bufs = advance(into, n); }
-        else if (n === NOWAIT_UNSUPPORTED) this.noWaitReads = false; // e.g. a filesystem without RWF_NOWAIT
+        if (n >= len) {
+          this.cacheHits++;
+          return;
+        }
+        if (n > 0) {
+          pos += n;
+          bufs = advance(into, n);
+        } else if (n === NOWAIT_UNSUPPORTED) this.noWaitReads = false; // e.g. a filesystem without RWF_NOWAIT
       }
       await this.transfer('read', bufs, pos);
     });
@@ -127,7 +154,11 @@ export class RawFileDisk implements DiskBackend {
   flush(): Promise<void> {
     return this.track(async () => {
       if (this.readOnly) return;
-      try { await fdatasync(this.fd); } catch (e) { throw this.ioError('flush', 0, e); }
+      try {
+        await fdatasync(this.fd);
+      } catch (e) {
+        throw this.ioError('flush', 0, e);
+      }
     });
   }
 
@@ -147,7 +178,8 @@ export class RawFileDisk implements DiskBackend {
       const len = Number(length);
       if (len === 0) return;
       const writeZeros = (): Promise<void> => this.writeZeroBuffers(pos, len);
-      const zeroRange = (): Promise<void> => this.fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, pos, len, writeZeros);
+      const zeroRange = (): Promise<void> =>
+        this.fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, pos, len, writeZeros);
       if (mayUnmap) await this.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, len, zeroRange);
       else await zeroRange();
     });
@@ -165,23 +197,34 @@ export class RawFileDisk implements DiskBackend {
     if (this.closed) return Promise.reject(new RawDiskError('Closed', `${this.path} is closed`, { path: this.path }));
     const p = op();
     this.inflight.add(p);
-    const done = (): void => { this.inflight.delete(p); };
+    const done = (): void => {
+      this.inflight.delete(p);
+    };
     p.then(done, done);
     return p;
   }
 
   /** Checks [offset, offset+length) against the disk and returns the offset as a number. */
   private range(what: string, offset: bigint, length: bigint, forWrite: boolean): number {
-    if (forWrite && this.readOnly) throw new RawDiskError('ReadOnly', `${what}: ${this.path} is read-only`, { path: this.path });
+    if (forWrite && this.readOnly)
+      throw new RawDiskError('ReadOnly', `${what}: ${this.path} is read-only`, { path: this.path });
     if (offset < 0n || length < 0n || offset + length > this.size) {
-      throw new RawDiskError('OutOfRange', `${what}: [${offset}, +${length}) is outside the ${this.size}-byte disk ${this.path}`, { offset, length, size: this.size });
+      throw new RawDiskError(
+        'OutOfRange',
+        `${what}: [${offset}, +${length}) is outside the ${this.size}-byte disk ${this.path}`,
+        { offset, length, size: this.size },
+      );
     }
     return Number(offset);
   }
 
   private aligned(what: string, pos: number, len: number): void {
     if (pos % DIRECT_ALIGN !== 0 || len % DIRECT_ALIGN !== 0) {
-      throw new RawDiskError('Unaligned', `${what}: O_DIRECT needs ${DIRECT_ALIGN}-byte aligned offset and length (got ${pos}, ${len})`, { pos, len });
+      throw new RawDiskError(
+        'Unaligned',
+        `${what}: O_DIRECT needs ${DIRECT_ALIGN}-byte aligned offset and length (got ${pos}, ${len})`,
+        { pos, len },
+      );
     }
   }
 
@@ -215,7 +258,13 @@ export class RawFileDisk implements DiskBackend {
     if (this.unsupportedModes.has(mode)) return fallback();
     // SAFETY: the fd is owned by this backend and stays open until close(), which waits for us.
     const r = await new Promise<number>((res, rej) => {
-      (c.fallocate as unknown as { async: (...a: unknown[]) => void }).async(this.fd, mode, pos, len, (err: unknown, v: number) => (err ? rej(err) : res(v)));
+      (c.fallocate as unknown as { async: (...a: unknown[]) => void }).async(
+        this.fd,
+        mode,
+        pos,
+        len,
+        (err: unknown, v: number) => (err ? rej(err) : res(v)),
+      );
     });
     if (r === 0) return;
     const again = c.fallocate(this.fd, mode, pos, len) as number;
@@ -225,11 +274,17 @@ export class RawFileDisk implements DiskBackend {
       this.unsupportedModes.add(mode);
       return fallback();
     }
-    throw new RawDiskError('Io', `fallocate(mode ${mode}) on ${this.path} at ${pos}+${len} failed: errno ${e}`, { pos, len, errno: e });
+    throw new RawDiskError('Io', `fallocate(mode ${mode}) on ${this.path} at ${pos}+${len} failed: errno ${e}`, {
+      pos,
+      len,
+      errno: e,
+    });
   }
 
   private async writeZeroBuffers(pos: number, len: number): Promise<void> {
-    const zero = this.direct ? alignedBuffer(Math.min(ZERO_CHUNK, len), DIRECT_ALIGN) : new Uint8Array(Math.min(ZERO_CHUNK, len));
+    const zero = this.direct
+      ? alignedBuffer(Math.min(ZERO_CHUNK, len), DIRECT_ALIGN)
+      : new Uint8Array(Math.min(ZERO_CHUNK, len));
     if (this.direct) this.aligned('write-zeroes', pos, len);
     for (let done = 0; done < len;) {
       const n = Math.min(zero.length, len - done);
@@ -239,7 +294,12 @@ export class RawFileDisk implements DiskBackend {
   }
 
   private ioError(what: string, pos: number, e: unknown): RawDiskError {
-    return new RawDiskError('Io', `${what} on ${this.path} at ${pos} failed: ${(e as Error).message}`, { pos, path: this.path }, { cause: e });
+    return new RawDiskError(
+      'Io',
+      `${what} on ${this.path} at ${pos} failed: ${(e as Error).message}`,
+      { pos, path: this.path },
+      { cause: e },
+    );
   }
 }
 
@@ -248,7 +308,8 @@ function sizeOf(fd: number, path: string): bigint {
   if (!st.isBlockDevice()) return st.size;
   const out = new BigUint64Array(1);
   // SAFETY: BLKGETSIZE64 writes one u64 into `out`, which outlives the call; fd owned by the caller.
-  if (c.ioctlPtr(fd, BLKGETSIZE64, out) !== 0) throw new RawDiskError('Open', `BLKGETSIZE64 on ${path} failed: errno ${koffi.errno()}`, { path });
+  if (c.ioctlPtr(fd, BLKGETSIZE64, out) !== 0)
+    throw new RawDiskError('Open', `BLKGETSIZE64 on ${path} failed: errno ${koffi.errno()}`, { path });
   return out[0];
 }
 
@@ -258,7 +319,10 @@ const total = (bufs: Uint8Array[]): number => bufs.reduce((s, b) => s + b.length
 function advance(bufs: Uint8Array[], n: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const b of bufs) {
-    if (n >= b.length) { n -= b.length; continue; }
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
     out.push(n > 0 ? b.subarray(n) : b);
     n = 0;
   }
@@ -267,10 +331,16 @@ function advance(bufs: Uint8Array[], n: number): Uint8Array[] {
 
 function scatter(src: Uint8Array, into: Uint8Array[]): void {
   let o = 0;
-  for (const b of into) { b.set(src.subarray(o, o + b.length)); o += b.length; }
+  for (const b of into) {
+    b.set(src.subarray(o, o + b.length));
+    o += b.length;
+  }
 }
 
 function gather(from: Uint8Array[], dst: Uint8Array): void {
   let o = 0;
-  for (const b of from) { dst.set(b, o); o += b.length; }
+  for (const b of from) {
+    dst.set(b, o);
+    o += b.length;
+  }
 }

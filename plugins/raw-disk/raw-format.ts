@@ -8,6 +8,10 @@ import { RawFileDisk } from './raw-disk.js';
  */
 export class RawDiskFormat implements DiskFormat {
   readonly name = 'raw';
-  probe(_header: Uint8Array): boolean { return true; }
-  async open(opts: DiskOpenOptions): Promise<DiskBackend> { return RawFileDisk.open(opts); }
+  probe(_header: Uint8Array): boolean {
+    return true;
+  }
+  async open(opts: DiskOpenOptions): Promise<DiskBackend> {
+    return RawFileDisk.open(opts);
+  }
 }

@@ -4,11 +4,26 @@ import type { Logger } from '../../core/logger.js';
 import { hostClock, type RtcClock } from './clock.js';
 import { RtcMetrics } from './metrics.js';
 import {
-  CMOS_SIZE, INDEX_MASK, NMI_DISABLE, REG_D_VRT, Reg, RegA, RegB, TIME_REGS, UIP_WINDOW_MS,
+  CMOS_SIZE,
+  INDEX_MASK,
+  NMI_DISABLE,
+  REG_D_VRT,
+  Reg,
+  RegA,
+  RegB,
+  TIME_REGS,
+  UIP_WINDOW_MS,
 } from './registers.js';
 import { restoreRtcState, RTC_STATE_VERSION, type RtcState } from './state.js';
 import {
-  dayOfWeek, decode, decodeHours, encode, encodeHours, msFromTime, timeFromMs, type RtcTime,
+  dayOfWeek,
+  decode,
+  decodeHours,
+  encode,
+  encodeHours,
+  msFromTime,
+  timeFromMs,
+  type RtcTime,
 } from './time-format.js';
 
 export interface CmosRtcOptions {
@@ -111,7 +126,9 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
   }
 
   /** Whether the guest last set the NMI-disable bit (a PC's port 0x70 bit 7; KVM's NMIs are not gated by it). */
-  get nmiMasked(): boolean { return this.nmiDisabled; }
+  get nmiMasked(): boolean {
+    return this.nmiDisabled;
+  }
 
   // ---- registers ----
 
@@ -148,7 +165,10 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
       case Reg.D:
         return; // read-only
       default:
-        if (!isTimeReg(i)) { this.cmos[i] = v; return; }
+        if (!isTimeReg(i)) {
+          this.cmos[i] = v;
+          return;
+        }
         if (this.frozen) {
           this.cmos[i] = v;
           if (i === Reg.CENTURY) this.centuryWritten = true;
@@ -185,14 +205,22 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
   private timeRegister(i: number, t: RtcTime): number {
     const b = this.cmos[Reg.B];
     switch (i) {
-      case Reg.SECONDS: return encode(t.second, b);
-      case Reg.MINUTES: return encode(t.minute, b);
-      case Reg.HOURS: return encodeHours(t.hour, b);
-      case Reg.DAY_OF_WEEK: return encode(dayOfWeek(t), b);
-      case Reg.DAY_OF_MONTH: return encode(t.day, b);
-      case Reg.MONTH: return encode(t.month, b);
-      case Reg.YEAR: return encode(t.year % 100, b);
-      default: return encode(Math.floor(t.year / 100), b);
+      case Reg.SECONDS:
+        return encode(t.second, b);
+      case Reg.MINUTES:
+        return encode(t.minute, b);
+      case Reg.HOURS:
+        return encodeHours(t.hour, b);
+      case Reg.DAY_OF_WEEK:
+        return encode(dayOfWeek(t), b);
+      case Reg.DAY_OF_MONTH:
+        return encode(t.day, b);
+      case Reg.MONTH:
+        return encode(t.month, b);
+      case Reg.YEAR:
+        return encode(t.year % 100, b);
+      default:
+        return encode(Math.floor(t.year / 100), b);
     }
   }
 
@@ -216,14 +244,22 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
       hour: decodeHours(this.cmos[Reg.HOURS], b),
       day: decode(this.cmos[Reg.DAY_OF_MONTH], b),
       month: decode(this.cmos[Reg.MONTH], b),
-      year: yy === undefined || yy > 99 ? undefined
-        : this.centuryWritten && century !== undefined && century >= 19 && century <= 29 ? century * 100 + yy
-          : yy < 70 ? 2000 + yy : 1900 + yy,
+      year:
+        yy === undefined || yy > 99
+          ? undefined
+          : this.centuryWritten && century !== undefined && century >= 19 && century <= 29
+            ? century * 100 + yy
+            : yy < 70
+              ? 2000 + yy
+              : 1900 + yy,
     };
     const ms = Object.values(t).every((v) => v !== undefined) ? msFromTime(t as RtcTime) : undefined;
     if (ms === undefined) {
       this.metrics.invalidTimeWrites++;
-      this.logger?.debug({ regs: TIME_REGS.map((i) => this.cmos[i]) }, 'rtc: guest wrote an invalid time; keeping the clock');
+      this.logger?.debug(
+        { regs: TIME_REGS.map((i) => this.cmos[i]) },
+        'rtc: guest wrote an invalid time; keeping the clock',
+      );
       return;
     }
     const host = this.clock.nowMs();
@@ -235,8 +271,13 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
 
   snapshot(): RtcState {
     return {
-      version: RTC_STATE_VERSION, index: this.index, nmiDisabled: this.nmiDisabled, cmos: [...this.cmos],
-      offsetMs: this.offsetMs, frozen: this.frozen, centuryWritten: this.centuryWritten,
+      version: RTC_STATE_VERSION,
+      index: this.index,
+      nmiDisabled: this.nmiDisabled,
+      cmos: [...this.cmos],
+      offsetMs: this.offsetMs,
+      frozen: this.frozen,
+      centuryWritten: this.centuryWritten,
     };
   }
 

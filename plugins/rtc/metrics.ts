@@ -11,6 +11,12 @@ export class RtcMetrics {
   oddAccesses = 0;
 
   toJSON(): Record<string, number> {
-    return { reads: this.reads, writes: this.writes, uipReads: this.uipReads, invalidTimeWrites: this.invalidTimeWrites, oddAccesses: this.oddAccesses };
+    return {
+      reads: this.reads,
+      writes: this.writes,
+      uipReads: this.uipReads,
+      invalidTimeWrites: this.invalidTimeWrites,
+      oddAccesses: this.oddAccesses,
+    };
   }
 }

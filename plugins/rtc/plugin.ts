@@ -30,7 +30,12 @@ export function registerRtc(container: DependencyContainer, ctx: PluginContext<R
     registry.add(device);
   } catch (err) {
     for (const d of disposables) d.dispose();
-    throw new RtcError('Config', `rtc '${ctx.instance}': ${(err as Error).message}`, { instance: ctx.instance }, { cause: err });
+    throw new RtcError(
+      'Config',
+      `rtc '${ctx.instance}': ${(err as Error).message}`,
+      { instance: ctx.instance },
+      { cause: err },
+    );
   }
   return disposables;
 }

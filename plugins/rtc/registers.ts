@@ -27,7 +27,14 @@ export const Reg = {
 
 /** Registers whose contents the clock computes (not plain NVRAM). */
 export const TIME_REGS: readonly number[] = [
-  Reg.SECONDS, Reg.MINUTES, Reg.HOURS, Reg.DAY_OF_WEEK, Reg.DAY_OF_MONTH, Reg.MONTH, Reg.YEAR, Reg.CENTURY,
+  Reg.SECONDS,
+  Reg.MINUTES,
+  Reg.HOURS,
+  Reg.DAY_OF_WEEK,
+  Reg.DAY_OF_MONTH,
+  Reg.MONTH,
+  Reg.YEAR,
+  Reg.CENTURY,
 ];
 
 export const RegA = {

@@ -20,6 +20,7 @@ export type RtcState = z.output<typeof RtcStateSchema>;
 
 export function restoreRtcState(state: unknown): RtcState {
   const r = RtcStateSchema.safeParse(state);
-  if (!r.success) throw new RtcError('State', `invalid rtc state: ${z.prettifyError(r.error)}`, { issues: r.error.issues });
+  if (!r.success)
+    throw new RtcError('State', `invalid rtc state: ${z.prettifyError(r.error)}`, { issues: r.error.issues });
   return r.data;
 }

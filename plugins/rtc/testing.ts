@@ -5,8 +5,12 @@ import { Reg, RegA } from './registers.js';
 /** A clock a test moves by hand (milliseconds since the epoch, fractional allowed). */
 export class ManualClock implements RtcClock {
   constructor(public ms: number) {}
-  nowMs(): number { return this.ms; }
-  advance(ms: number): void { this.ms += ms; }
+  nowMs(): number {
+    return this.ms;
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
 }
 
 /**
@@ -15,7 +19,11 @@ export class ManualClock implements RtcClock {
  */
 export class CmosDriver {
   accesses = 0;
-  constructor(private readonly dev: BusDevice, private readonly clock?: ManualClock, private readonly costMs = 0) {}
+  constructor(
+    private readonly dev: BusDevice,
+    private readonly clock?: ManualClock,
+    private readonly costMs = 0,
+  ) {}
 
   private tick(): void {
     this.accesses++;
@@ -46,13 +54,21 @@ export class CmosDriver {
   linuxGetTime(maxAttempts = 1000): { attempts: number; regs: Record<string, number> } {
     for (let attempts = 1; attempts <= maxAttempts; attempts++) {
       const seconds = this.read(Reg.SECONDS);
-      if (this.read(Reg.A) & RegA.UIP) { this.clock?.advance(0.1); continue; }
+      if (this.read(Reg.A) & RegA.UIP) {
+        this.clock?.advance(0.1);
+        continue;
+      }
       const regs = {
-        seconds: this.read(Reg.SECONDS), minutes: this.read(Reg.MINUTES), hours: this.read(Reg.HOURS),
-        day: this.read(Reg.DAY_OF_MONTH), month: this.read(Reg.MONTH), year: this.read(Reg.YEAR),
-        century: this.read(Reg.CENTURY), b: this.read(Reg.B),
+        seconds: this.read(Reg.SECONDS),
+        minutes: this.read(Reg.MINUTES),
+        hours: this.read(Reg.HOURS),
+        day: this.read(Reg.DAY_OF_MONTH),
+        month: this.read(Reg.MONTH),
+        year: this.read(Reg.YEAR),
+        century: this.read(Reg.CENTURY),
+        b: this.read(Reg.B),
       };
-      if ((this.read(Reg.A) & RegA.UIP) || seconds !== regs.seconds) continue;
+      if (this.read(Reg.A) & RegA.UIP || seconds !== regs.seconds) continue;
       return { attempts, regs };
     }
     throw new Error(`RTC read did not settle after ${maxAttempts} attempts`);

@@ -16,15 +16,20 @@ export const toBcd = (v: number): number => ((Math.floor(v / 10) % 10) << 4) | (
 
 /** Decodes a BCD byte; undefined when a nibble is not a decimal digit. */
 export function fromBcd(b: number): number | undefined {
-  const hi = b >> 4, lo = b & 0x0f;
+  const hi = b >> 4,
+    lo = b & 0x0f;
   return hi > 9 || lo > 9 ? undefined : hi * 10 + lo;
 }
 
 export function timeFromMs(ms: number): RtcTime {
   const d = new Date(Math.floor(ms / 1000) * 1000);
   return {
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(),
-    hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(),
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
   };
 }
 
@@ -32,10 +37,10 @@ export function timeFromMs(ms: number): RtcTime {
 export const dayOfWeek = (t: RtcTime): number => new Date(Date.UTC(t.year, t.month - 1, t.day)).getUTCDay() + 1;
 
 /** Encodes one value per register B's data mode. */
-export const encode = (v: number, regB: number): number => ((regB & RegB.DM_BINARY) ? v : toBcd(v)) & 0xff;
+export const encode = (v: number, regB: number): number => (regB & RegB.DM_BINARY ? v : toBcd(v)) & 0xff;
 
 export function decode(b: number, regB: number): number | undefined {
-  return (regB & RegB.DM_BINARY) ? b : fromBcd(b);
+  return regB & RegB.DM_BINARY ? b : fromBcd(b);
 }
 
 export function encodeHours(hour: number, regB: number): number {
@@ -48,13 +53,24 @@ export function decodeHours(b: number, regB: number): number | undefined {
   if (regB & RegB.HOURS_24) return decode(b, regB);
   const h12 = decode(b & ~HOURS_PM, regB);
   if (h12 === undefined || h12 < 1 || h12 > 12) return undefined;
-  return (h12 % 12) + ((b & HOURS_PM) ? 12 : 0);
+  return (h12 % 12) + (b & HOURS_PM ? 12 : 0);
 }
 
 /** Milliseconds since the epoch for a valid time; undefined when a field is out of range (Feb 30 included). */
 export function msFromTime(t: RtcTime): number | undefined {
-  const ok = t.month >= 1 && t.month <= 12 && t.day >= 1 && t.day <= 31 && t.hour >= 0 && t.hour < 24
-    && t.minute >= 0 && t.minute < 60 && t.second >= 0 && t.second < 60 && t.year >= 1900 && t.year <= 2999;
+  const ok =
+    t.month >= 1 &&
+    t.month <= 12 &&
+    t.day >= 1 &&
+    t.day <= 31 &&
+    t.hour >= 0 &&
+    t.hour < 24 &&
+    t.minute >= 0 &&
+    t.minute < 60 &&
+    t.second >= 0 &&
+    t.second < 60 &&
+    t.year >= 1900 &&
+    t.year <= 2999;
   if (!ok) return undefined;
   const ms = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second);
   return new Date(ms).getUTCDate() === t.day ? ms : undefined;

@@ -18,8 +18,12 @@ const legacy = ['serial', 'i8042', 'rtc', 'boot-timer'];
 
 describe('legacy devices: discovery and assembly from a VM config', () => {
   let tmp: string;
-  beforeEach(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-legacy-')); });
-  afterEach(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-legacy-'));
+  });
+  afterEach(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
   it('their manifests are discovered and their entries exist in the build', () => {
     const found = discoverPlugins({ pluginDirs: [path.join(loc.repoRoot, 'plugins')], nodeModules: [] });
@@ -32,16 +36,21 @@ describe('legacy devices: discovery and assembly from a VM config', () => {
 
   it('assemble on the real bus and allocators; guest accesses reach each device', async () => {
     const logger = new RecordingLogger();
-    const vm = await assembleVm({
-      baseDir: tmp,
-      config: {
-        plugins: [
-          { path: path.join(loc.repoRoot, 'plugins', 'serial', 'fixtures', 'recording-vm') },
-          { name: 'serial', config: { console: { kind: 'file', path: 'console.log' } } },
-          { name: 'i8042' }, { name: 'rtc' }, { name: 'boot-timer' },
-        ],
+    const vm = await assembleVm(
+      {
+        baseDir: tmp,
+        config: {
+          plugins: [
+            { path: path.join(loc.repoRoot, 'plugins', 'serial', 'fixtures', 'recording-vm') },
+            { name: 'serial', config: { console: { kind: 'file', path: 'console.log' } } },
+            { name: 'i8042' },
+            { name: 'rtc' },
+            { name: 'boot-timer' },
+          ],
+        },
       },
-    }, { discovery: { pluginDirs: [path.join(loc.repoRoot, 'plugins')], nodeModules: [] }, logger });
+      { discovery: { pluginDirs: [path.join(loc.repoRoot, 'plugins')], nodeModules: [] }, logger },
+    );
     try {
       const bus = vm.container.resolve(Tokens.Bus.token);
       const rec = vm.container.resolve<RecordingVm>(RECORDING_VM);
@@ -67,6 +76,8 @@ describe('legacy devices: discovery and assembly from a VM config', () => {
     } finally {
       await vm.dispose();
     }
-    expect(fs.readFileSync(path.join(tmp, 'console.log'), 'utf8'), 'console flushed and closed on dispose').to.equal('ok\n');
+    expect(fs.readFileSync(path.join(tmp, 'console.log'), 'utf8'), 'console flushed and closed on dispose').to.equal(
+      'ok\n',
+    );
   });
 });

@@ -18,7 +18,12 @@ export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
     kind: z.literal('file'),
     path: z.string().min(1),
     /** Stop writing (and count drops) after this many bytes; default 64 MiB. */
-    maxBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(64 << 20),
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(Number.MAX_SAFE_INTEGER)
+      .default(64 << 20),
   }),
   z.strictObject({ kind: z.literal('unix-socket'), path: z.string().min(1).max(107) }),
   z.strictObject({ kind: z.literal('none') }),

@@ -176,7 +176,9 @@ describe('serial: Uart16550', () => {
       io.outb(Reg.IIR_FCR, Fcr.ENABLE);
       console.type('ab');
       let woken = 0;
-      uart.onRxSpace(() => { woken++; });
+      uart.onRxSpace(() => {
+        woken++;
+      });
       await tick();
       expect(woken, 'no room yet').to.equal(0);
       io.inb(Reg.DATA);
@@ -211,16 +213,26 @@ describe('serial: Uart16550', () => {
       const txQueue = [...Buffer.from('the quick brown fox jumps over the lazy dog, twice: the quick brown fox')];
       const received: number[] = [];
       let ier = 0;
-      const startTx = (): void => { ier |= Ier.THRI; io.outb(Reg.IER, ier); };
+      const startTx = (): void => {
+        ier |= Ier.THRI;
+        io.outb(Reg.IER, ier);
+      };
       // The driver's ISR: loop until IIR says nothing is pending.
       const isr = (): void => {
         for (let guard = 0; guard < 1000; guard++) {
           const iir = io.inb(Reg.IIR_FCR);
           if (iir & Iir.NO_INT) return;
           let lsr = io.inb(Reg.LSR);
-          while (lsr & Lsr.DR) { received.push(io.inb(Reg.DATA)); lsr = io.inb(Reg.LSR); }
+          while (lsr & Lsr.DR) {
+            received.push(io.inb(Reg.DATA));
+            lsr = io.inb(Reg.LSR);
+          }
           if (lsr & Lsr.THRE && ier & Ier.THRI) {
-            if (txQueue.length === 0) { ier &= ~Ier.THRI; io.outb(Reg.IER, ier); continue; }
+            if (txQueue.length === 0) {
+              ier &= ~Ier.THRI;
+              io.outb(Reg.IER, ier);
+              continue;
+            }
             for (let n = 0; n < 16 && txQueue.length; n++) io.outb(Reg.DATA, txQueue.shift() as number);
           }
         }
@@ -233,7 +245,10 @@ describe('serial: Uart16550', () => {
       let edgesSeen = 0;
       startTx();
       for (let round = 0; round < 200 && (irq.risingEdges > edgesSeen || input.length); round++) {
-        if (irq.risingEdges > edgesSeen) { edgesSeen = irq.risingEdges; isr(); }
+        if (irq.risingEdges > edgesSeen) {
+          edgesSeen = irq.risingEdges;
+          isr();
+        }
         // Input arrives between (and, through the edge latch, during) interrupts.
         if (input.length) console.type(Uint8Array.from(input.splice(0, 5)));
       }
@@ -263,11 +278,24 @@ describe('serial: Uart16550', () => {
 
     it('survives a throwing interrupt line and console', () => {
       const uart = new Uart16550({
-        id: 's', irq: () => { throw new Error('irqchip gone'); },
-        console: { kind: 'bad', transmit: () => { throw new Error('disk full'); }, connect: () => {}, close: () => {} },
+        id: 's',
+        irq: () => {
+          throw new Error('irqchip gone');
+        },
+        console: {
+          kind: 'bad',
+          transmit: () => {
+            throw new Error('disk full');
+          },
+          connect: () => {},
+          close: () => {},
+        },
       });
       const io = new PortDriver(uart);
-      expect(() => { io.outb(Reg.IER, Ier.THRI); io.outb(Reg.DATA, 0x41); }).to.not.throw();
+      expect(() => {
+        io.outb(Reg.IER, Ier.THRI);
+        io.outb(Reg.DATA, 0x41);
+      }).to.not.throw();
       expect(uart.metrics.irqErrors).to.equal(1);
       expect(uart.metrics.txDropped).to.equal(1);
     });
@@ -298,7 +326,9 @@ describe('serial: Uart16550', () => {
       io.outb(Reg.SCR, 7);
       const good = uart.snapshot();
       expect(() => uart.restore({ ...good, ier: 0x1ff })).to.throw(/invalid serial state/);
-      expect(() => uart.restore({ ...good, fifoEnabled: true, rxFifo: [1, 2, 3, 4, 5] })).to.throw(/more than the FIFO/);
+      expect(() => uart.restore({ ...good, fifoEnabled: true, rxFifo: [1, 2, 3, 4, 5] })).to.throw(
+        /more than the FIFO/,
+      );
       expect(() => uart.restore({ ...good, version: 2 })).to.throw();
       expect(() => uart.restore({ ...good, extra: 1 })).to.throw();
       expect(() => uart.restore(null)).to.throw();

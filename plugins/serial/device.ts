@@ -5,7 +5,18 @@ import type { Logger } from '../../core/logger.js';
 import type { SerialConsole, SerialRxPort } from './console/console.js';
 import { SerialMetrics } from './metrics.js';
 import {
-  DEFAULT_DIVISOR, Fcr, Ier, Iir, LSR_ERRORS, Lcr, Lsr, Mcr, Msr, REGISTER_COUNT, RX_TRIGGER, Reg,
+  DEFAULT_DIVISOR,
+  Fcr,
+  Ier,
+  Iir,
+  LSR_ERRORS,
+  Lcr,
+  Lsr,
+  Mcr,
+  Msr,
+  REGISTER_COUNT,
+  RX_TRIGGER,
+  Reg,
 } from './registers.js';
 import { restoreSerialState, SERIAL_STATE_VERSION, type SerialState } from './state.js';
 
@@ -94,9 +105,16 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.logger?.info({
-      ...this.metrics.toJSON(), ier: this.ier, thrPending: this.thrPending, irqLine: this.irqLevel, rxQueued: this.rx.length,
-    }, 'serial: stopped');
+    this.logger?.info(
+      {
+        ...this.metrics.toJSON(),
+        ier: this.ier,
+        thrPending: this.thrPending,
+        irqLine: this.irqLevel,
+        rxQueued: this.rx.length,
+      },
+      'serial: stopped',
+    );
     this.rxWaiter = undefined;
     this.console.close();
     this.publishFastPath();
@@ -125,7 +143,11 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
   attachPioFastPath(fp: PioFastPath): Disposable {
     this.fastPaths.push(fp);
     this.publishFastPath();
-    return { dispose: () => { this.fastPaths = this.fastPaths.filter((f) => f !== fp); } };
+    return {
+      dispose: () => {
+        this.fastPaths = this.fastPaths.filter((f) => f !== fp);
+      },
+    };
   }
 
   /**
@@ -177,7 +199,10 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     if (data.length !== 1) this.metrics.oddAccesses++;
     for (let i = 0; i < data.length; i++) {
       const reg = offset + BigInt(i);
-      if (reg < 0n || reg >= BigInt(REGISTER_COUNT)) { this.metrics.oddAccesses++; continue; }
+      if (reg < 0n || reg >= BigInt(REGISTER_COUNT)) {
+        this.metrics.oddAccesses++;
+        continue;
+      }
       try {
         this.writeRegister(Number(reg), data[i]);
       } catch (err) {
@@ -225,7 +250,10 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
         else this.transmit(v);
         return;
       case Reg.IER:
-        if (dlab) { this.divisor = (this.divisor & 0x00ff) | (v << 8); return; }
+        if (dlab) {
+          this.divisor = (this.divisor & 0x00ff) | (v << 8);
+          return;
+        }
         this.writeIer(v);
         return;
       case Reg.IIR_FCR:
@@ -292,7 +320,7 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     if (diff & Msr.CTS) this.msrDelta |= Msr.DCTS;
     if (diff & Msr.DSR) this.msrDelta |= Msr.DDSR;
     if (diff & Msr.DCD) this.msrDelta |= Msr.DDCD;
-    if ((this.msrStatus & Msr.RI) && !(next & Msr.RI)) this.msrDelta |= Msr.TERI;
+    if (this.msrStatus & Msr.RI && !(next & Msr.RI)) this.msrDelta |= Msr.TERI;
     this.msrStatus = next;
   }
 
@@ -333,14 +361,14 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
 
   /** The highest-priority enabled pending interrupt's IIR id, or NO_INT. */
   private pendingInterrupt(): number {
-    if ((this.ier & Ier.RLSI) && (this.lsrErrors & LSR_ERRORS)) return Iir.RLSI;
-    if ((this.ier & Ier.RDI) && this.rx.length > 0) {
+    if (this.ier & Ier.RLSI && this.lsrErrors & LSR_ERRORS) return Iir.RLSI;
+    if (this.ier & Ier.RDI && this.rx.length > 0) {
       // Below the trigger level a real FIFO raises a character timeout after 4 character
       // times; with no wire timing we report it at once.
       return this.fifoEnabled && this.rx.length < this.rxTrigger ? Iir.RX_TIMEOUT : Iir.RDI;
     }
-    if ((this.ier & Ier.THRI) && this.thrPending) return Iir.THRI;
-    if ((this.ier & Ier.MSI) && (this.msrDelta & Msr.DELTA)) return Iir.MSI;
+    if (this.ier & Ier.THRI && this.thrPending) return Iir.THRI;
+    if (this.ier & Ier.MSI && this.msrDelta & Msr.DELTA) return Iir.MSI;
     return Iir.NO_INT;
   }
 
@@ -359,7 +387,9 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
 
   // ---- Receiver ----
 
-  private get rxCapacity(): number { return this.fifoEnabled ? this.fifoCapacity : 1; }
+  private get rxCapacity(): number {
+    return this.fifoEnabled ? this.fifoCapacity : 1;
+  }
 
   private pushRx(byte: number): void {
     if (this.rx.length >= this.rxCapacity) {
@@ -386,7 +416,7 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
 
   /** SerialRxPort: console input. Refused while in loopback (the serial input is disconnected then). */
   receive(bytes: Uint8Array): number {
-    if (this.destroyed || (this.mcr & Mcr.LOOP)) return 0;
+    if (this.destroyed || this.mcr & Mcr.LOOP) return 0;
     const n = Math.min(bytes.length, this.rxCapacity - this.rx.length);
     for (let i = 0; i < n; i++) this.rx.push(bytes[i]);
     if (n > 0) {
@@ -424,18 +454,30 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
   }
 
   /** Bytes waiting in the RX FIFO (for tests and metrics). */
-  get rxLength(): number { return this.rx.length; }
+  get rxLength(): number {
+    return this.rx.length;
+  }
   /** Current level of the interrupt line. */
-  get irqAsserted(): boolean { return this.irqLevel; }
+  get irqAsserted(): boolean {
+    return this.irqLevel;
+  }
 
   // ---- Snapshottable ----
 
   snapshot(): SerialState {
     return {
       version: SERIAL_STATE_VERSION,
-      ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, divisor: this.divisor,
-      fifoEnabled: this.fifoEnabled, rxTrigger: this.rxTrigger, lsrErrors: this.lsrErrors,
-      msrStatus: this.msrStatus, msrDelta: this.msrDelta, thrPending: this.thrPending,
+      ier: this.ier,
+      lcr: this.lcr,
+      mcr: this.mcr,
+      scr: this.scr,
+      divisor: this.divisor,
+      fifoEnabled: this.fifoEnabled,
+      rxTrigger: this.rxTrigger,
+      lsrErrors: this.lsrErrors,
+      msrStatus: this.msrStatus,
+      msrDelta: this.msrDelta,
+      thrPending: this.thrPending,
       rxFifo: [...this.rx],
     };
   }

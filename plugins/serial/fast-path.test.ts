@@ -8,8 +8,13 @@ import { MemoryConsole, PortDriver, RecordingIrqLine } from './testing.js';
 class RecordingFastPath implements PioFastPath {
   readonly reads = new Map<number, number>();
   readonly writes = new Map<number, PioWriteMode>();
-  setReadValue(offset: number, value: number | undefined): void { if (value === undefined) this.reads.delete(offset); else this.reads.set(offset, value); }
-  setWriteMode(offset: number, mode: PioWriteMode): void { this.writes.set(offset, mode); }
+  setReadValue(offset: number, value: number | undefined): void {
+    if (value === undefined) this.reads.delete(offset);
+    else this.reads.set(offset, value);
+  }
+  setWriteMode(offset: number, mode: PioWriteMode): void {
+    this.writes.set(offset, mode);
+  }
 }
 
 function makeUart() {
@@ -30,16 +35,29 @@ function makeUart() {
 class FastGuest {
   readonly queued: [number, number][] = [];
   hops = 0;
-  constructor(private readonly uart: Uart16550, private readonly fp: RecordingFastPath, private readonly io: PortDriver) {}
-  private drain(): void { for (const [r, b] of this.queued.splice(0)) this.uart.write(BigInt(r), Uint8Array.of(b)); }
+  constructor(
+    private readonly uart: Uart16550,
+    private readonly fp: RecordingFastPath,
+    private readonly io: PortDriver,
+  ) {}
+  private drain(): void {
+    for (const [r, b] of this.queued.splice(0)) this.uart.write(BigInt(r), Uint8Array.of(b));
+  }
   outb(reg: number, v: number): void {
-    if (this.fp.writes.get(reg) === 'queue') { this.queued.push([reg, v]); return; }
-    this.drain(); this.hops++; this.io.outb(reg, v);
+    if (this.fp.writes.get(reg) === 'queue') {
+      this.queued.push([reg, v]);
+      return;
+    }
+    this.drain();
+    this.hops++;
+    this.io.outb(reg, v);
   }
   inb(reg: number): number {
     const v = this.fp.reads.get(reg);
     if (v !== undefined) return v;
-    this.drain(); this.hops++; return this.io.inb(reg);
+    this.drain();
+    this.hops++;
+    return this.io.inb(reg);
   }
 }
 
@@ -73,13 +91,13 @@ describe('serial: fast-path publication', () => {
 
   it('withdraws LSR while a clear-on-read error is latched, and MSR while a delta is latched', () => {
     const { fp, io } = makeUart();
-    io.outb(Reg.MCR, Mcr.LOOP);          // FIFOs off: the RX holding register takes one byte
+    io.outb(Reg.MCR, Mcr.LOOP); // FIFOs off: the RX holding register takes one byte
     expect(fp.reads.has(Reg.MSR), 'loopback changed the modem lines: deltas latched').to.equal(false);
     expect(io.inb(Reg.MSR) & 0x0f).to.not.equal(0);
     expect(fp.reads.has(Reg.MSR), 'read cleared them').to.equal(true);
     io.outb(Reg.DATA, 0x31);
     expect(fp.reads.get(Reg.LSR)).to.equal(Lsr.THRE | Lsr.TEMT | Lsr.DR);
-    io.outb(Reg.DATA, 0x32);             // overrun
+    io.outb(Reg.DATA, 0x32); // overrun
     expect(fp.reads.has(Reg.LSR), 'OE latched: the read must reach the device').to.equal(false);
     expect(io.inb(Reg.LSR) & Lsr.OE).to.equal(Lsr.OE);
     expect(fp.reads.get(Reg.LSR), 'OE cleared by that read').to.equal(Lsr.THRE | Lsr.TEMT | Lsr.DR);
@@ -106,10 +124,10 @@ describe('serial: fast-path publication', () => {
       p.outb(Reg.IIR_FCR, Fcr.ENABLE | Fcr.CLEAR_RX | Fcr.CLEAR_TX);
       p.outb(Reg.LCR, 0x03);
       p.outb(Reg.MCR, Mcr.OUT2 | Mcr.RTS | Mcr.DTR);
-      p.outb(Reg.IER, Ier.RDI | Ier.THRI);          // start_tx: THRE interrupt asserted
+      p.outb(Reg.IER, Ier.RDI | Ier.THRI); // start_tx: THRE interrupt asserted
       let i = 0;
       for (let guard = 0; guard < 100 && i < text.length; guard++) {
-        const iir = p.inb(Reg.IIR_FCR);                  // serial8250_handle_irq
+        const iir = p.inb(Reg.IIR_FCR); // serial8250_handle_irq
         seen.push(iir);
         if ((iir & 0x0f) === Iir.NO_INT) break;
         seen.push(p.inb(Reg.LSR), p.inb(Reg.MSR));
@@ -121,7 +139,9 @@ describe('serial: fast-path publication', () => {
       const ier = p.inb(Reg.IER);
       p.outb(Reg.IER, 0);
       for (const ch of 'printk line\r\n') {
-        while (!(p.inb(Reg.LSR) & Lsr.THRE)) { /* wait_for_xmitr */ }
+        while (!(p.inb(Reg.LSR) & Lsr.THRE)) {
+          /* wait_for_xmitr */
+        }
         p.outb(Reg.DATA, ch.charCodeAt(0));
       }
       seen.push(p.inb(Reg.LSR));

@@ -17,8 +17,13 @@ export class SerialMetrics {
 
   toJSON(): Record<string, number> {
     return {
-      txBytes: this.txBytes, rxBytes: this.rxBytes, rxDropped: this.rxDropped, txDropped: this.txDropped,
-      irqRaised: this.irqRaised, irqErrors: this.irqErrors, oddAccesses: this.oddAccesses,
+      txBytes: this.txBytes,
+      rxBytes: this.rxBytes,
+      rxDropped: this.rxDropped,
+      txDropped: this.txDropped,
+      irqRaised: this.irqRaised,
+      irqErrors: this.irqErrors,
+      oddAccesses: this.oddAccesses,
     };
   }
 }

@@ -9,7 +9,8 @@ const cfg = (c: unknown) => SerialConfigSchema.parse(c);
 describe('serial: plugin', () => {
   it('registers COM1 at 0x3f8 on IRQ 4 and drives the line through vm.setIrqLine', async () => {
     const bed = createLegacyTestBed();
-    const disposables = await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } }))) ?? [];
+    const disposables =
+      (await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } })))) ?? [];
     const reg = bed.bus.find('pio', 0x3f8n);
     expect(reg?.name).to.equal('serial');
     expect(bed.bus.find('pio', 0x3ffn)?.name).to.equal('serial');
@@ -41,7 +42,11 @@ describe('serial: plugin', () => {
     const bed = createLegacyTestBed();
     await plugin.register(bed.container, bed.context('com1', cfg({ console: { kind: 'none' } })));
     let err: Error | undefined;
-    try { await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', console: { kind: 'none' } }))); } catch (e) { err = e as Error; }
+    try {
+      await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', console: { kind: 'none' } })));
+    } catch (e) {
+      err = e as Error;
+    }
     expect(err?.message).to.match(/interrupt line 4/);
   });
 
@@ -55,7 +60,11 @@ describe('serial: plugin', () => {
   it('activates the console when the VM starts and closes it when the VM stops', async () => {
     const bed = createLegacyTestBed();
     await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } })));
-    const dev = bed.registry.get('serial') as unknown as { activate(): void; destroy(): void; receive(b: Uint8Array): number };
+    const dev = bed.registry.get('serial') as unknown as {
+      activate(): void;
+      destroy(): void;
+      receive(b: Uint8Array): number;
+    };
     bed.lifecycle.emit('started');
     expect(dev.receive(Uint8Array.of(1))).to.equal(1);
     bed.lifecycle.emit('stopped', { kind: 'poweroff' });

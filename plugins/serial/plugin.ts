@@ -22,7 +22,10 @@ function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback
  * starts, whichever comes first) and is closed when the VM stops or the plugin
  * is disposed.
  */
-export async function registerSerial(container: DependencyContainer, ctx: PluginContext<SerialConfig>): Promise<Disposable[]> {
+export async function registerSerial(
+  container: DependencyContainer,
+  ctx: PluginContext<SerialConfig>,
+): Promise<Disposable[]> {
   const cfg = SerialConfigSchema.parse(ctx.config ?? {});
   const bus = container.resolve(Tokens.Bus.token);
   const registry = container.resolve(Tokens.DeviceRegistry.token);
@@ -42,7 +45,9 @@ export async function registerSerial(container: DependencyContainer, ctx: Plugin
   const metrics = new SerialMetrics();
   const console = await createSerialConsole(cfg.console, {
     baseDir: ctx.baseDir,
-    dropped: (n) => { metrics.txDropped += n; },
+    dropped: (n) => {
+      metrics.txDropped += n;
+    },
     onQuit: () => {
       logger.info('console escape (Ctrl-A x): stopping the VM');
       lifecycle.emit('guest-request', { kind: 'signal', signal: 'console-escape' });
@@ -57,8 +62,12 @@ export async function registerSerial(container: DependencyContainer, ctx: Plugin
   } catch (err) {
     for (const d of disposables) d.dispose();
     device.destroy();
-    throw new SerialError('Config', `serial '${ctx.instance}' at ${cfg.port}: ${(err as Error).message}`,
-      { port: cfg.port, instance: ctx.instance }, { cause: err });
+    throw new SerialError(
+      'Config',
+      `serial '${ctx.instance}' at ${cfg.port}: ${(err as Error).message}`,
+      { port: cfg.port, instance: ctx.instance },
+      { cause: err },
+    );
   }
 
   const onStarted = (): void => device.activate();

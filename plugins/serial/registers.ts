@@ -41,7 +41,17 @@ export const Lsr = { DR: 0x01, OE: 0x02, PE: 0x04, FE: 0x08, BI: 0x10, THRE: 0x2
 /** LSR bits that raise a receiver line status interrupt. */
 export const LSR_ERRORS = Lsr.OE | Lsr.PE | Lsr.FE | Lsr.BI;
 
-export const Msr = { DCTS: 0x01, DDSR: 0x02, TERI: 0x04, DDCD: 0x08, CTS: 0x10, DSR: 0x20, RI: 0x40, DCD: 0x80, DELTA: 0x0f } as const;
+export const Msr = {
+  DCTS: 0x01,
+  DDSR: 0x02,
+  TERI: 0x04,
+  DDCD: 0x08,
+  CTS: 0x10,
+  DSR: 0x20,
+  RI: 0x40,
+  DCD: 0x80,
+  DELTA: 0x0f,
+} as const;
 
 /** Power-on divisor: 115200 / 12 = 9600 baud. */
 export const DEFAULT_DIVISOR = 12;

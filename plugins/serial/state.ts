@@ -15,7 +15,10 @@ export const SerialStateSchema = z.strictObject({
   scr: u8,
   divisor: z.number().int().min(0).max(0xffff),
   fifoEnabled: z.boolean(),
-  rxTrigger: z.number().int().refine((v) => (RX_TRIGGER as readonly number[]).includes(v), 'one of 1, 4, 8, 14'),
+  rxTrigger: z
+    .number()
+    .int()
+    .refine((v) => (RX_TRIGGER as readonly number[]).includes(v), 'one of 1, 4, 8, 14'),
   lsrErrors: u8,
   msrStatus: u8,
   msrDelta: u8.max(0x0f),
@@ -33,8 +36,10 @@ export function restoreSerialState(state: unknown, fifoCapacity: number): Serial
   }
   const cap = r.data.fifoEnabled ? fifoCapacity : 1;
   if (r.data.rxFifo.length > cap) {
-    throw new SerialError('State', `serial state holds ${r.data.rxFifo.length} RX bytes, more than the FIFO's ${cap}`,
-      { length: r.data.rxFifo.length, capacity: cap });
+    throw new SerialError('State', `serial state holds ${r.data.rxFifo.length} RX bytes, more than the FIFO's ${cap}`, {
+      length: r.data.rxFifo.length,
+      capacity: cap,
+    });
   }
   return r.data;
 }

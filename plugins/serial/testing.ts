@@ -35,10 +35,18 @@ export class MemoryConsole implements SerialConsole {
   readonly output: number[] = [];
   rx: SerialRxPort | undefined;
   closed = false;
-  transmit(byte: number): void { this.output.push(byte); }
-  connect(rx: SerialRxPort): void { this.rx = rx; }
-  close(): void { this.closed = true; }
-  text(): string { return Buffer.from(this.output).toString('latin1'); }
+  transmit(byte: number): void {
+    this.output.push(byte);
+  }
+  connect(rx: SerialRxPort): void {
+    this.rx = rx;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  text(): string {
+    return Buffer.from(this.output).toString('latin1');
+  }
   /** Offers bytes to the UART as a backend would; returns how many it took. */
   type(s: string | Uint8Array): number {
     if (!this.rx) throw new Error('MemoryConsole: device not activated');
@@ -76,32 +84,59 @@ export class RecordingVm {
     this.irqCalls.push({ gsi, level });
     this.lines.set(gsi, level);
   }
-  level(gsi: number): boolean { return this.lines.get(gsi) ?? false; }
+  level(gsi: number): boolean {
+    return this.lines.get(gsi) ?? false;
+  }
   asVm(): Vm {
     return new Proxy(this, {
       get: (t, p) => {
         if (p in t) return (t as unknown as Record<PropertyKey, unknown>)[p];
         if (typeof p === 'symbol' || p === 'then') return undefined;
-        return () => { throw new Error(`RecordingVm: ${p} not implemented`); };
+        return () => {
+          throw new Error(`RecordingVm: ${p} not implemented`);
+        };
       },
     }) as unknown as Vm;
   }
 }
 
-export interface LogEntry { level: string; obj: unknown; msg?: string }
+export interface LogEntry {
+  level: string;
+  obj: unknown;
+  msg?: string;
+}
 
 /** A logger that keeps its entries (children share the parent's list). */
 export class RecordingLogger implements Logger {
-  constructor(readonly entries: LogEntry[] = [], private readonly bindings: Record<string, unknown> = {}) {}
+  constructor(
+    readonly entries: LogEntry[] = [],
+    private readonly bindings: Record<string, unknown> = {},
+  ) {}
   private add(level: string, obj: object | string, msg?: string): void {
-    this.entries.push({ level, obj: typeof obj === 'string' ? obj : { ...this.bindings, ...obj }, msg: typeof obj === 'string' ? obj : msg });
+    this.entries.push({
+      level,
+      obj: typeof obj === 'string' ? obj : { ...this.bindings, ...obj },
+      msg: typeof obj === 'string' ? obj : msg,
+    });
   }
-  trace(o: object | string, m?: string): void { this.add('trace', o, m); }
-  debug(o: object | string, m?: string): void { this.add('debug', o, m); }
-  info(o: object | string, m?: string): void { this.add('info', o, m); }
-  warn(o: object | string, m?: string): void { this.add('warn', o, m); }
-  error(o: object | string, m?: string): void { this.add('error', o, m); }
-  child(b: Record<string, unknown>): Logger { return new RecordingLogger(this.entries, { ...this.bindings, ...b }); }
+  trace(o: object | string, m?: string): void {
+    this.add('trace', o, m);
+  }
+  debug(o: object | string, m?: string): void {
+    this.add('debug', o, m);
+  }
+  info(o: object | string, m?: string): void {
+    this.add('info', o, m);
+  }
+  warn(o: object | string, m?: string): void {
+    this.add('warn', o, m);
+  }
+  error(o: object | string, m?: string): void {
+    this.add('error', o, m);
+  }
+  child(b: Record<string, unknown>): Logger {
+    return new RecordingLogger(this.entries, { ...this.bindings, ...b });
+  }
   messages(level?: string): string[] {
     return this.entries.filter((e) => !level || e.level === level).map((e) => e.msg ?? '');
   }
@@ -136,9 +171,20 @@ export function createLegacyTestBed(): LegacyTestBed {
   container.register(Tokens.Logger.token, { useValue: logger });
   const vmConfig = VmConfigSchema.parse({});
   return {
-    container, bus, registry, irqs, vm, lifecycle, logger,
+    container,
+    bus,
+    registry,
+    irqs,
+    vm,
+    lifecycle,
+    logger,
     context: <C>(instance: string, config: C, baseDir = process.cwd()): PluginContext<C> => ({
-      config, vm: vmConfig, logger, lifecycle, baseDir, instance,
+      config,
+      vm: vmConfig,
+      logger,
+      lifecycle,
+      baseDir,
+      instance,
     }),
   };
 }

@@ -35,7 +35,8 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 
 /** A host tool from e2fsprogs, or undefined. */
 function tool(name: string): string | undefined {
-  for (const d of ['/sbin', '/usr/sbin', '/bin', '/usr/bin']) if (fs.existsSync(path.join(d, name))) return path.join(d, name);
+  for (const d of ['/sbin', '/usr/sbin', '/bin', '/usr/bin'])
+    if (fs.existsSync(path.join(d, name))) return path.join(d, name);
   return undefined;
 }
 
@@ -47,7 +48,9 @@ function nextData(file: string, from: number): number {
   try {
     // SAFETY: fd owned here, closed below; SEEK_DATA = 3; -1 (ENXIO) when no data follows.
     return Number(lseek(fd, from, 3));
-  } finally { fs.closeSync(fd); }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function readAt(file: string, offset: number, length: number): Buffer {
@@ -56,7 +59,9 @@ function readAt(file: string, offset: number, length: number): Buffer {
     const buf = Buffer.alloc(length);
     expect(fs.readSync(fd, buf, 0, length, offset)).to.equal(length);
     return buf;
-  } finally { fs.closeSync(fd); }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /*
@@ -134,7 +139,10 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
 
   before(async function () {
     if (!process.env.TSVMM_LINUX && !process.env.TSVMM_GUESTKIT_DIR) {
-      skipUnlessCi(this, 'Linux does not boot here (the tier runner sets TSVMM_GUESTKIT_DIR or TSVMM_LINUX where it does)');
+      skipUnlessCi(
+        this,
+        'Linux does not boot here (the tier runner sets TSVMM_GUESTKIT_DIR or TSVMM_LINUX where it does)',
+      );
     }
     kit = await guestKit({ log: () => {} });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blk-linux-'));
@@ -142,34 +150,54 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     diskB = path.join(dir, 'b.img');
     diskC = path.join(dir, 'c.img');
     diskD = path.join(dir, 'd.img');
-    for (const [f, size] of [[diskA, 64 * MiB], [diskC, 48 * MiB], [diskD, 16 * MiB]] as const) {
+    for (const [f, size] of [
+      [diskA, 64 * MiB],
+      [diskC, 48 * MiB],
+      [diskD, 16 * MiB],
+    ] as const) {
       fs.writeFileSync(f, Buffer.alloc(0));
       fs.truncateSync(f, size); // sparse
     }
     bContent = randomBytes(4 * MiB);
     fs.writeFileSync(diskB, bContent);
   });
-  after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   let first: Map<string, string>;
   let run: GuestRun;
   it('boots with 2 vCPUs and four disks, answers console input, runs the I/O script to the end and powers off', async () => {
     run = await bootWithConsole({
-      kit, dir, name: 'blk', script: GUEST_SCRIPT, vcpus: 2,
+      kit,
+      dir,
+      name: 'blk',
+      script: GUEST_SCRIPT,
+      vcpus: 2,
       plugins: [
         { name: 'raw-disk' },
         { name: 'virtio-blk', id: 'vda', config: { path: diskA, serial: 'tsvmm-disk-a', numQueues: 2 } },
         { name: 'virtio-blk', id: 'vdb', config: { path: diskB, serial: 'tsvmm-disk-b', readOnly: true } },
         { name: 'virtio-blk', id: 'vdc', config: { path: diskC, serial: 'tsvmm-stress', numQueues: 2 } },
         {
-          name: 'virtio-blk', id: 'vdd',
-          config: { path: diskD, serial: 'tsvmm-limited', rateLimiter: { bandwidth: { size: RATE.bucket, refillTimeMs: (1000 * RATE.bucket) / RATE.bytesPerSec } } },
+          name: 'virtio-blk',
+          id: 'vdd',
+          config: {
+            path: diskD,
+            serial: 'tsvmm-limited',
+            rateLimiter: { bandwidth: { size: RATE.bucket, refillTimeMs: (1000 * RATE.bucket) / RATE.bytesPerSec } },
+          },
         },
       ],
     });
     first = run.result;
-    console.log(`      boot to poweroff: ${run.seconds.toFixed(1)} s; guest uptime (s) at each step: ` +
-      [...first].filter(([k]) => k.startsWith('t-')).map(([k, v]) => `${k.slice(2)} ${v}`).join(', '));
+    console.log(
+      `      boot to poweroff: ${run.seconds.toFixed(1)} s; guest uptime (s) at each step: ` +
+        [...first]
+          .filter(([k]) => k.startsWith('t-'))
+          .map(([k, v]) => `${k.slice(2)} ${v}`)
+          .join(', '),
+    );
     expect(run.out.exitCode, run.console.slice(-3000)).to.equal(0);
     expect(first.get('console-input'), run.console.slice(-5000)).to.equal(TYPED);
     expect(first.get('nproc')).to.equal('2');
@@ -179,9 +207,15 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
 
   it('GET_ID: the guest sees each disk with its serial, size and read-only flag', function () {
     if (!first) this.skip();
-    const disks = [...first.entries()].filter(([k]) => k.startsWith('disk-')).map(([, v]) => v).sort();
+    const disks = [...first.entries()]
+      .filter(([k]) => k.startsWith('disk-'))
+      .map(([, v]) => v)
+      .sort();
     expect(disks).to.deep.equal([
-      `tsvmm-disk-a:${(64 * MiB) / 512}:0`, `tsvmm-disk-b:${(4 * MiB) / 512}:1`, `tsvmm-limited:${(16 * MiB) / 512}:0`, `tsvmm-stress:${(48 * MiB) / 512}:0`,
+      `tsvmm-disk-a:${(64 * MiB) / 512}:0`,
+      `tsvmm-disk-b:${(4 * MiB) / 512}:1`,
+      `tsvmm-limited:${(16 * MiB) / 512}:0`,
+      `tsvmm-stress:${(48 * MiB) / 512}:0`,
     ]);
   });
 
@@ -208,19 +242,27 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     expect(readAt(diskA, 48 * MiB, 4 * MiB).every((v) => v === 0)).to.equal(true);
   });
 
-  it('the ext2 filesystem the guest made is clean (host e2fsck -fn) and holds the guest\'s files (host debugfs)', function () {
+  it("the ext2 filesystem the guest made is clean (host e2fsck -fn) and holds the guest's files (host debugfs)", function () {
     if (!first) this.skip();
     const e2fsck = tool('e2fsck');
     const debugfs = tool('debugfs');
     if (!e2fsck || !debugfs) skipUnlessCi(this, 'e2fsck/debugfs are not installed (Debian e2fsprogs)');
     // e2fsck exits 0 only when nothing needed fixing; -n never writes. The filesystem covers the
     // first 16 MiB; e2fsck reads its size from the superblock.
-    const out = execFileSync(e2fsck, ['-fn', diskA], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(e2fsck, ['-fn', diskA], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(out).to.match(/\d+\/\d+ files .*\d+\/\d+ blocks/);
     const files = [...first.entries()].filter(([k]) => k.startsWith('file:')).map(([k, v]) => [k.slice(5), v] as const);
     expect(files).to.have.length(17);
     for (const [name, hash] of files) {
-      const data = execFileSync(debugfs, ['-R', `cat ${name}`, diskA], { timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 8 * MiB });
+      const data = execFileSync(debugfs, ['-R', `cat ${name}`, diskA], {
+        timeout: 60_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        maxBuffer: 8 * MiB,
+      });
       expect(sha(data), name).to.equal(hash);
     }
   });
@@ -237,8 +279,14 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     expect(first.get('stress-errors'), 'guest read-back errors').to.equal('0');
     expect(first.get('stress-verify-bad'), 'guest verify pass').to.equal('0');
     expect(Number(first.get('stress-writes'))).to.be.greaterThan(STRESS.ops / 2);
-    const host = checkStressImage(fs.readFileSync(diskC).subarray(0, STRESS.spanMiB * MiB), STRESS.spanMiB * MiB, STRESS.seed);
-    console.log(`      stress: ${first.get('stress-writes')} writes + ${first.get('stress-reads')} reads in ${(Number(first.get('stress-us')) / 1e6).toFixed(1)} s, ${host.blocks} blocks written`);
+    const host = checkStressImage(
+      fs.readFileSync(diskC).subarray(0, STRESS.spanMiB * MiB),
+      STRESS.spanMiB * MiB,
+      STRESS.seed,
+    );
+    console.log(
+      `      stress: ${first.get('stress-writes')} writes + ${first.get('stress-reads')} reads in ${(Number(first.get('stress-us')) / 1e6).toFixed(1)} s, ${host.blocks} blocks written`,
+    );
     expect(host.bad, `blocks neither zero nor a valid version: ${host.badList.join(', ')}`).to.equal(0);
     expect(host.blocks).to.equal(Number(first.get('stress-blocks')));
     expect(host.digest).to.equal(first.get('stress-digest'));
@@ -262,7 +310,9 @@ describe('virtio-blk in a Linux guest (linux tier)', function () {
     const bytes = Number(first.get('rate-bytes'));
     const secs = Number(first.get('rate-us')) / 1e6;
     const rate = bytes / secs;
-    console.log(`      rate-limited read: ${(bytes / MiB).toFixed(0)} MiB in ${secs.toFixed(2)} s = ${(rate / MiB).toFixed(2)} MiB/s (limit ${RATE.bytesPerSec / MiB} MiB/s, bucket ${RATE.bucket / MiB} MiB)`);
+    console.log(
+      `      rate-limited read: ${(bytes / MiB).toFixed(0)} MiB in ${secs.toFixed(2)} s = ${(rate / MiB).toFixed(2)} MiB/s (limit ${RATE.bytesPerSec / MiB} MiB/s, bucket ${RATE.bucket / MiB} MiB)`,
+    );
     expect(bytes).to.equal(RATE.readMiB * MiB);
     // the bucket starts full: at best the rest takes (bytes - bucket) / limit; 10% for clock granularity
     expect(secs).to.be.at.least((0.9 * (bytes - RATE.bucket)) / RATE.bytesPerSec);

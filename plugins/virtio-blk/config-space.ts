@@ -1,4 +1,10 @@
-import { MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, MAX_WRITE_ZEROES_SECTORS, MAX_WRITE_ZEROES_SEGMENTS, SECTOR_SIZE } from './constants.js';
+import {
+  MAX_DISCARD_SECTORS,
+  MAX_DISCARD_SEGMENTS,
+  MAX_WRITE_ZEROES_SECTORS,
+  MAX_WRITE_ZEROES_SEGMENTS,
+  SECTOR_SIZE,
+} from './constants.js';
 
 /** struct virtio_blk_config (virtio 1.2 §5.2.4), up to write_zeroes_may_unmap and its padding. */
 export const BlkConfigLayout = {

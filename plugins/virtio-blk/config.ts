@@ -10,11 +10,21 @@ export const VirtioBlkConfigSchema = z.strictObject({
   path: z.string().min(1),
   readOnly: z.boolean().default(false),
   /** GET_ID answer, up to 20 printable ASCII characters; defaults to the instance name. */
-  serial: z.string().max(20).regex(/^[\x20-\x7e]*$/, 'printable ASCII only').optional(),
+  serial: z
+    .string()
+    .max(20)
+    .regex(/^[\x20-\x7e]*$/, 'printable ASCII only')
+    .optional(),
   /** Open with O_DIRECT (bypass the host page cache); the guest then sees 4 KiB logical blocks. */
   direct: z.boolean().default(false),
   numQueues: z.number().int().min(1).max(64).default(1),
-  queueSize: z.number().int().min(4).max(32768).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(256),
+  queueSize: z
+    .number()
+    .int()
+    .min(4)
+    .max(32768)
+    .refine((n) => (n & (n - 1)) === 0, 'a power of two')
+    .default(256),
   rateLimiter: RateLimiterSchema.optional(),
   /**
    * Disk format. 'auto' probes the header with every other format and falls back to

@@ -11,8 +11,14 @@ import { FakeEventSystem } from '../virtio/testing.js';
 import { RawFileDisk } from '../raw-disk/raw-disk.js';
 import { BlkConfigLayout, BLK_CONFIG_SIZE } from './config-space.js';
 import {
-  BlkRequestType as T, BlkStatus, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_RO,
-  VIRTIO_BLK_F_WRITE_ZEROES, MAX_DISCARD_SEGMENTS,
+  BlkRequestType as T,
+  BlkStatus,
+  VIRTIO_BLK_F_DISCARD,
+  VIRTIO_BLK_F_FLUSH,
+  VIRTIO_BLK_F_MQ,
+  VIRTIO_BLK_F_RO,
+  VIRTIO_BLK_F_WRITE_ZEROES,
+  MAX_DISCARD_SEGMENTS,
 } from './constants.js';
 import { VirtioBlk, type VirtioBlkOptions } from './device.js';
 import { activateBlk, segments, type ActivatedBlk } from './testing.js';
@@ -28,7 +34,9 @@ function cfg(dev: VirtioBlk): DataView {
 
 describe('plugins/virtio-blk VirtioBlk', () => {
   let events: FakeEventSystem;
-  beforeEach(() => { events = new FakeEventSystem(); });
+  beforeEach(() => {
+    events = new FakeEventSystem();
+  });
 
   function make(disk: DiskBackend = new MockDiskBackend(MiB), o: Partial<VirtioBlkOptions> = {}): VirtioBlk {
     return new VirtioBlk({ id: 'vda', disk, serial: 'SERIAL-0123456789-ABCDEF', ...o }, events.loop);
@@ -44,7 +52,13 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const dev = make(new MockDiskBackend(3 * MiB + 100), { queueSize: 128 });
       expect(dev.deviceType).to.equal(2);
       const f = dev.deviceFeatures;
-      for (const bit of [VIRTIO_F_VERSION_1, VIRTIO_F_RING_EVENT_IDX, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES]) {
+      for (const bit of [
+        VIRTIO_F_VERSION_1,
+        VIRTIO_F_RING_EVENT_IDX,
+        VIRTIO_BLK_F_FLUSH,
+        VIRTIO_BLK_F_DISCARD,
+        VIRTIO_BLK_F_WRITE_ZEROES,
+      ]) {
         expect(f & bit).to.equal(bit);
       }
       expect(f & VIRTIO_BLK_F_RO).to.equal(0n);
@@ -97,7 +111,8 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const dev = make(RawFileDisk.open({ path: file, readOnly: false }));
       const h = activateBlk(dev, events);
       const d = h.drivers[0];
-      const a = randomBytes(4096), b = randomBytes(1024);
+      const a = randomBytes(4096),
+        b = randomBytes(1024);
       const w1 = d.write(8n, a, { split: true });
       const w2 = d.write(100n, b, { merged: true, indirect: true });
       await run(h, dev);
@@ -115,7 +130,9 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       expect(Buffer.compare(d.data(r), a)).to.equal(0);
       expect(d.mq.readUsed()).to.deep.equal([{ id: r.head, len: 4097 }]);
       const m = dev.metrics.total();
-      expect([m.requests, m.writes, m.reads, m.writeBytes, m.readBytes, m.ioErrors]).to.deep.equal([3, 2, 1, 5120, 4096, 0]);
+      expect([m.requests, m.writes, m.reads, m.writeBytes, m.readBytes, m.ioErrors]).to.deep.equal([
+        3, 2, 1, 5120, 4096, 0,
+      ]);
       await dev.destroy();
     });
 
@@ -124,8 +141,18 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const h = activateBlk(dev, events);
       const d = h.drivers[0];
       const before = fs.statSync(file).blocks;
-      const disc = d.request(T.DISCARD, 0n, { out: segments([{ sector: 2048n, num: 2048 }, { sector: 6144n, num: 2048 }]) });
-      const wz = d.request(T.WRITE_ZEROES, 0n, { out: segments([{ sector: 1n, num: 3 }, { sector: 64n, num: 64, flags: 1 }]) });
+      const disc = d.request(T.DISCARD, 0n, {
+        out: segments([
+          { sector: 2048n, num: 2048 },
+          { sector: 6144n, num: 2048 },
+        ]),
+      });
+      const wz = d.request(T.WRITE_ZEROES, 0n, {
+        out: segments([
+          { sector: 1n, num: 3 },
+          { sector: 64n, num: 64, flags: 1 },
+        ]),
+      });
       await run(h, dev);
       expect([d.status(disc), d.status(wz)]).to.deep.equal([OK, OK]);
       await dev.destroy();
@@ -175,7 +202,7 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const last = d.read(BigInt(MiB / 512) - 1n, 512);
       const past = d.read(BigInt(MiB / 512) - 1n, 1024);
       const huge = d.read((1n << 64n) - 1n, 512);
-      const wrap = d.write((1n << 55n), new Uint8Array(512));
+      const wrap = d.write(1n << 55n, new Uint8Array(512));
       await run(h, dev);
       expect([d.status(last), d.status(past), d.status(huge), d.status(wrap)]).to.deep.equal([OK, IOERR, IOERR, IOERR]);
       expect(disk.ops.read).to.equal(1);
@@ -195,7 +222,9 @@ describe('plugins/virtio-blk VirtioBlk', () => {
     it('a read-only disk refuses writes, discard and write-zeroes even when RO was not negotiated', async () => {
       const ro = new MockDiskBackend(MiB, false);
       const dev2 = make(ro, { readOnly: true });
-      const h2 = activateBlk(dev2, events, { features: dev2.deviceFeatures & ~VIRTIO_BLK_F_RO | VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES });
+      const h2 = activateBlk(dev2, events, {
+        features: (dev2.deviceFeatures & ~VIRTIO_BLK_F_RO) | VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES,
+      });
       const d = h2.drivers[0];
       const w = d.write(0n, new Uint8Array(512).fill(1));
       const disc = d.request(T.DISCARD, 0n, { out: segments([{ sector: 0n, num: 1 }]) });
@@ -243,7 +272,10 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const d = h.drivers[0];
       const st = d.mq.alloc(1);
       const hdr = d.mq.alloc(16);
-      d.mq.addChain([{ addr: st, len: 1, write: true }, { addr: hdr, len: 16 }]);
+      d.mq.addChain([
+        { addr: st, len: 1, write: true },
+        { addr: hdr, len: 16 },
+      ]);
       await run(h, dev);
       expect(h.resets).to.have.length(1);
     });
@@ -254,7 +286,9 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const cases = [
         d.request(T.DISCARD, 0n, { out: segments([{ sector: 0n, num: 8, flags: 1 }]) }), // unmap on discard
         d.request(T.WRITE_ZEROES, 0n, { out: segments([{ sector: 0n, num: 8, flags: 2 }]) }), // unknown flag
-        d.request(T.DISCARD, 0n, { out: segments(Array.from({ length: MAX_DISCARD_SEGMENTS + 1 }, () => ({ sector: 0n, num: 1 }))) }),
+        d.request(T.DISCARD, 0n, {
+          out: segments(Array.from({ length: MAX_DISCARD_SEGMENTS + 1 }, () => ({ sector: 0n, num: 1 }))),
+        }),
         d.request(T.DISCARD, 0n, { out: segments([{ sector: cap - 1n, num: 2 }]) }),
         d.request(T.DISCARD, 0n, { out: segments([{ sector: (1n << 64n) - 1n, num: 0xffff_ffff }]) }),
         d.request(T.WRITE_ZEROES, 0n, { out: new Uint8Array(24) }),
@@ -317,9 +351,14 @@ describe('plugins/virtio-blk VirtioBlk', () => {
 
     it('while a slow request is in flight, finished ones go back on the next loop turn (not held for it)', async () => {
       let open!: () => void;
-      const gate = new Promise<void>((res) => { open = res; });
+      const gate = new Promise<void>((res) => {
+        open = res;
+      });
       const slow: DiskBackend = Object.assign(Object.create(disk) as DiskBackend, {
-        read: async (offset: bigint, into: Uint8Array[]) => { if (offset === 0n) await gate; return disk.read(offset, into); },
+        read: async (offset: bigint, into: Uint8Array[]) => {
+          if (offset === 0n) await gate;
+          return disk.read(offset, into);
+        },
       });
       const dev2 = make(slow);
       const h2 = activateBlk(dev2, events);
@@ -376,7 +415,9 @@ describe('plugins/virtio-blk VirtioBlk', () => {
 
   describe('rate limiting', () => {
     let clock: sinon.SinonFakeTimers;
-    beforeEach(() => { clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] }); });
+    beforeEach(() => {
+      clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    });
     afterEach(() => clock.restore());
 
     it('defers requests over budget (queue paused, a timer resumes it) and never drops one', async () => {
@@ -405,7 +446,8 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       const dev = make(new MockDiskBackend(MiB), { rateLimiter: { bandwidth: { size: 4096, refillTimeMs: 100 } } });
       const h = activateBlk(dev, events);
       const d = h.drivers[0];
-      const a = d.read(0n, 4096), b = d.read(0n, 2048);
+      const a = d.read(0n, 4096),
+        b = d.read(0n, 2048);
       h.kick();
       await flushImmediates();
       expect([d.status(a), d.status(b)]).to.deep.equal([OK, 0xff]);

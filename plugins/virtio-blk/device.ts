@@ -5,13 +5,23 @@ import type { Logger } from '../../core/logger.js';
 import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import { RateLimiter, type RateLimiterClock, type RateLimiterConfig } from '../../core/ratelimit/rate-limiter.js';
 import {
-  VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1, VirtioDeviceType,
-  type VirtioActivation, type VirtioDevice,
+  VIRTIO_F_RING_EVENT_IDX,
+  VIRTIO_F_RING_INDIRECT_DESC,
+  VIRTIO_F_VERSION_1,
+  VirtioDeviceType,
+  type VirtioActivation,
+  type VirtioDevice,
 } from '../../core/virtio/virtio.js';
 import { BLK_CONFIG_SIZE, buildConfigSpace } from './config-space.js';
 import {
-  SECTOR_SIZE, VIRTIO_BLK_F_BLK_SIZE, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_RO,
-  VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_WRITE_ZEROES,
+  SECTOR_SIZE,
+  VIRTIO_BLK_F_BLK_SIZE,
+  VIRTIO_BLK_F_DISCARD,
+  VIRTIO_BLK_F_FLUSH,
+  VIRTIO_BLK_F_MQ,
+  VIRTIO_BLK_F_RO,
+  VIRTIO_BLK_F_SEG_MAX,
+  VIRTIO_BLK_F_WRITE_ZEROES,
 } from './constants.js';
 import { VirtioBlkError } from './errors.js';
 import { BlkQueueHandler } from './handler.js';
@@ -56,21 +66,33 @@ export class VirtioBlk implements VirtioDevice {
   private watches: Disposable[] = [];
   private destroyed = false;
 
-  constructor(private readonly opts: VirtioBlkOptions, private readonly loop: EventLoop, private readonly logger?: Logger) {
+  constructor(
+    private readonly opts: VirtioBlkOptions,
+    private readonly loop: EventLoop,
+    private readonly logger?: Logger,
+  ) {
     const numQueues = opts.numQueues ?? 1;
     const queueSize = opts.queueSize ?? 256;
     if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 64) {
       throw new VirtioBlkError('Config', `${opts.id}: numQueues ${numQueues} must be 1..64`, { numQueues });
     }
     if (!Number.isInteger(queueSize) || queueSize < 4 || queueSize > 32768 || (queueSize & (queueSize - 1)) !== 0) {
-      throw new VirtioBlkError('Config', `${opts.id}: queueSize ${queueSize} must be a power of two in 4..32768`, { queueSize });
+      throw new VirtioBlkError('Config', `${opts.id}: queueSize ${queueSize} must be a power of two in 4..32768`, {
+        queueSize,
+      });
     }
     const disk = opts.disk;
-    if (disk.size < BigInt(SECTOR_SIZE)) throw new VirtioBlkError('Config', `${opts.id}: the disk is smaller than one sector`, { size: disk.size });
+    if (disk.size < BigInt(SECTOR_SIZE))
+      throw new VirtioBlkError('Config', `${opts.id}: the disk is smaller than one sector`, { size: disk.size });
     this.readOnly = (opts.readOnly ?? false) || disk.readOnly;
     this.queueMaxSizes = Array.from({ length: numQueues }, () => queueSize);
-    let f = VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX | VIRTIO_F_RING_INDIRECT_DESC
-      | VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH;
+    let f =
+      VIRTIO_F_VERSION_1 |
+      VIRTIO_F_RING_EVENT_IDX |
+      VIRTIO_F_RING_INDIRECT_DESC |
+      VIRTIO_BLK_F_SEG_MAX |
+      VIRTIO_BLK_F_BLK_SIZE |
+      VIRTIO_BLK_F_FLUSH;
     if (this.readOnly) f |= VIRTIO_BLK_F_RO;
     else {
       if (disk.supportsDiscard) f |= VIRTIO_BLK_F_DISCARD;
@@ -78,14 +100,23 @@ export class VirtioBlk implements VirtioDevice {
     }
     if (numQueues > 1) f |= VIRTIO_BLK_F_MQ;
     this.deviceFeatures = f;
-    this.config = buildConfigSpace({ diskSize: disk.size, blockSize: disk.blockSize, segMax: queueSize - 2, numQueues });
+    this.config = buildConfigSpace({
+      diskSize: disk.size,
+      blockSize: disk.blockSize,
+      segMax: queueSize - 2,
+      numQueues,
+    });
     this.metrics = new BlkMetrics(numQueues);
     this.limiter = new RateLimiter(opts.rateLimiter ?? {}, opts.clock);
     this.logLimit = new LogRateLimiter(undefined, opts.clock ? () => opts.clock!.now() : undefined);
   }
 
-  get id(): string { return this.opts.id; }
-  get disk(): DiskBackend { return this.opts.disk; }
+  get id(): string {
+    return this.opts.id;
+  }
+  get disk(): DiskBackend {
+    return this.opts.disk;
+  }
 
   readConfig(offset: number, data: Uint8Array): void {
     data.fill(0);
@@ -114,14 +145,23 @@ export class VirtioBlk implements VirtioDevice {
           serial: this.opts.serial ?? '',
           writeThrough: (a.features & VIRTIO_BLK_F_FLUSH) === 0n,
           metrics,
-          onError: (err, req) => this.logLimit.log('io', (suppressed) => log?.warn({ err, queue: i, kind: req.kind, suppressed },
-            `disk I/O failed; guest gets IOERR${suppressedNote(suppressed)}`)),
+          onError: (err, req) =>
+            this.logLimit.log('io', (suppressed) =>
+              log?.warn(
+                { err, queue: i, kind: req.kind, suppressed },
+                `disk I/O failed; guest gets IOERR${suppressedNote(suppressed)}`,
+              ),
+            ),
         },
         limiter: this.limiter,
         metrics,
         needsReset: (reason) => {
-          this.logLimit.log('reset', (suppressed) => log?.warn({ queue: i, reason, suppressed },
-            `driver error; device needs reset${suppressedNote(suppressed)}`));
+          this.logLimit.log('reset', (suppressed) =>
+            log?.warn(
+              { queue: i, reason, suppressed },
+              `driver error; device needs reset${suppressedNote(suppressed)}`,
+            ),
+          );
           a.needsReset(reason);
         },
         defer: this.opts.defer,
@@ -129,10 +169,12 @@ export class VirtioBlk implements VirtioDevice {
       this.handlers.push(handler);
       const ev = a.queueEvents[i];
       if (ev) {
-        this.watches.push(this.loop.watch(ev.fd, { readable: true }, () => {
-          ev.read();
-          handler.process();
-        }));
+        this.watches.push(
+          this.loop.watch(ev.fd, { readable: true }, () => {
+            ev.read();
+            handler.process();
+          }),
+        );
       }
     }
     // Buffers may have been made available before DRIVER_OK.
@@ -140,9 +182,13 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   /** Serves queue `i` now (what its ioeventfd does). */
-  process(i = 0): void { this.handlers[i]?.process(); }
+  process(i = 0): void {
+    this.handlers[i]?.process();
+  }
 
-  reset(): void { this.stopQueues(); }
+  reset(): void {
+    this.stopQueues();
+  }
 
   private stopQueues(): void {
     for (const w of this.watches) w.dispose();
@@ -153,7 +199,9 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   /** Resolves when every queue has no request in flight or held back. */
-  async idle(): Promise<void> { await Promise.all(this.handlers.map((h) => h.idle())); }
+  async idle(): Promise<void> {
+    await Promise.all(this.handlers.map((h) => h.idle()));
+  }
 
   async destroy(): Promise<void> {
     if (this.destroyed) return;

@@ -11,7 +11,10 @@ export function serialBytes(serial: string, n: number): Uint8Array {
 }
 
 /** One piece of a read or write: where on the disk, and the views of guest memory it covers. */
-export interface IoPiece { readonly offset: bigint; readonly buffers: Uint8Array[] }
+export interface IoPiece {
+  readonly offset: bigint;
+  readonly buffers: Uint8Array[];
+}
 
 /**
  * Cuts a request's buffers into consecutive pieces of at most `max` bytes (sub-views, no copy);
@@ -57,12 +60,14 @@ export async function executeRequest(req: BlkRequest, o: ExecuteOptions): Promis
         return req.status;
       case 'read':
         for (const p of ioPieces(req.offset, req.data)) await o.disk.read(p.offset, p.buffers);
-        m.reads++; m.readBytes += req.length;
+        m.reads++;
+        m.readBytes += req.length;
         return BlkStatus.OK;
       case 'write':
         for (const p of ioPieces(req.offset, req.data)) await o.disk.write(p.offset, p.buffers);
         if (o.writeThrough) await o.disk.flush();
-        m.writes++; m.writeBytes += req.length;
+        m.writes++;
+        m.writeBytes += req.length;
         return BlkStatus.OK;
       case 'flush':
         await o.disk.flush();
@@ -72,7 +77,10 @@ export async function executeRequest(req: BlkRequest, o: ExecuteOptions): Promis
         const n = req.data.reduce((s, v) => s + v.length, 0);
         const id = serialBytes(o.serial, n);
         let off = 0;
-        for (const v of req.data) { v.set(id.subarray(off, off + v.length)); off += v.length; }
+        for (const v of req.data) {
+          v.set(id.subarray(off, off + v.length));
+          off += v.length;
+        }
         m.getIds++;
         return BlkStatus.OK;
       }

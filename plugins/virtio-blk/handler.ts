@@ -48,14 +48,26 @@ export class BlkQueueHandler {
   private readonly defer: (cb: () => void) => void;
 
   constructor(private readonly d: QueueHandlerDeps) {
-    this.defer = d.defer ?? ((cb) => { setImmediate(cb); });
+    this.defer =
+      d.defer ??
+      ((cb) => {
+        setImmediate(cb);
+      });
   }
 
-  get index(): number { return this.d.queue.index; }
-  get inFlight(): number { return this.inflight; }
+  get index(): number {
+    return this.d.queue.index;
+  }
+  get inFlight(): number {
+    return this.inflight;
+  }
   /** Bytes of read/write pieces at the disk now (see MAX_INFLIGHT_BYTES). */
-  get inFlightBytes(): number { return this.inflightBytes; }
-  get throttled(): boolean { return this.deferred !== undefined; }
+  get inFlightBytes(): number {
+    return this.inflightBytes;
+  }
+  get throttled(): boolean {
+    return this.deferred !== undefined;
+  }
 
   /** One wakeup: serve what the driver made available. */
   process(): void {
@@ -72,10 +84,16 @@ export class BlkQueueHandler {
         q.disableNotification();
         for (let chain = q.pop(); chain; chain = q.pop()) {
           const req = parseRequest(this.d.ctx, chain);
-          if (req.kind === 'fatal') { this.fail(req.reason); return; }
+          if (req.kind === 'fatal') {
+            this.fail(req.reason);
+            return;
+          }
           this.d.metrics.requests++;
           if (!this.start(req)) return;
-          if (++handled >= QUEUE_BUDGET) { this.defer(() => this.process()); return; }
+          if (++handled >= QUEUE_BUDGET) {
+            this.defer(() => this.process());
+            return;
+          }
         }
       } while (q.enableNotification());
     } catch (err) {
@@ -97,7 +115,14 @@ export class BlkQueueHandler {
     if (!this.d.limiter.tryConsume(bytes, 1)) {
       this.d.metrics.throttled++;
       this.deferred = req;
-      this.waiter ??= this.d.limiter.whenReady(() => { this.waiter = undefined; this.process(); }, bytes, 1);
+      this.waiter ??= this.d.limiter.whenReady(
+        () => {
+          this.waiter = undefined;
+          this.process();
+        },
+        bytes,
+        1,
+      );
       return false;
     }
     if (req.kind === 'reject') {
@@ -115,10 +140,16 @@ export class BlkQueueHandler {
       // completes in this microtask checkpoint, and one more loop turn (setImmediate) would only
       // delay its interrupt. While others are in flight, completions wait for the deferred flush
       // so a batch still takes one interrupt.
-      if (this.inflight === 0 && !this.processing) { this.flush(); return; }
+      if (this.inflight === 0 && !this.processing) {
+        this.flush();
+        return;
+      }
       if (!this.flushPending) {
         this.flushPending = true;
-        this.defer(() => { this.flushPending = false; this.flush(); });
+        this.defer(() => {
+          this.flushPending = false;
+          this.flush();
+        });
       }
     });
     return true;
@@ -128,7 +159,10 @@ export class BlkQueueHandler {
   private resumeKept(): void {
     if (!this.deferred || this.waiter || this.resumePending || this.stopped) return;
     this.resumePending = true;
-    this.defer(() => { this.resumePending = false; this.process(); });
+    this.defer(() => {
+      this.resumePending = false;
+      this.process();
+    });
   }
 
   /** Writes the status byte and queues the used entry for the next flush. */
@@ -187,8 +221,13 @@ export class BlkQueueHandler {
   }
 
   private isIdle(): boolean {
-    return (this.inflight === 0 || this.stopped) && this.completed.length === 0 && !this.deferred && !this.flushPending
-      && !this.resumePending;
+    return (
+      (this.inflight === 0 || this.stopped) &&
+      this.completed.length === 0 &&
+      !this.deferred &&
+      !this.flushPending &&
+      !this.resumePending
+    );
   }
 
   private checkIdle(): void {

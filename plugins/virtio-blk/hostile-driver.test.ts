@@ -38,13 +38,20 @@ class HeldDisk extends MockDiskBackend {
     return super.write(offset, from);
   }
   /** Lets everything waiting go on and returns how many there were. */
-  release(): number { const w = this.waiting; this.waiting = []; for (const r of w) r(); return w.length; }
+  release(): number {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const r of w) r();
+    return w.length;
+  }
 }
 
 /** Runs the fake loop and lets the disk go on until the device is idle. */
 async function drain(disk: HeldDisk, events: FakeEventSystem, dev: VirtioBlk): Promise<void> {
   let idle = false;
-  void dev.idle().then(() => { idle = true; });
+  void dev.idle().then(() => {
+    idle = true;
+  });
   while (!idle) {
     await new Promise((r) => setImmediate(r));
     events.run();
@@ -61,7 +68,10 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     const d = h.drivers[0];
     const first = d.read(0n, 512);
     h.kick();
-    for (let i = 0; i < 100; i++) { d.mq.publish(first.head); h.kick(); }
+    for (let i = 0; i < 100; i++) {
+      d.mq.publish(first.head);
+      h.kick();
+    }
     expect(disk.inFlight).to.equal(16);
     expect(h.resets).to.have.length(1);
     expect(h.resets[0]).to.match(/16 chains are in use \(the queue size\)/);
@@ -106,7 +116,11 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     const count = MAX_INFLIGHT_BYTES / MAX_IO_PIECE + 20;
     const status = mq.alloc(count);
     for (let i = 0; i < count; i++) {
-      mq.addIndirectChain([{ addr: hdr, len: 16 }, { addr: data, len: MAX_IO_PIECE, write: true }, { addr: status + BigInt(i), len: 1, write: true }]);
+      mq.addIndirectChain([
+        { addr: hdr, len: 16 },
+        { addr: data, len: MAX_IO_PIECE, write: true },
+        { addr: status + BigInt(i), len: 1, write: true },
+      ]);
     }
     h.kick();
     expect(disk.inFlightBytes).to.equal(MAX_INFLIGHT_BYTES);
@@ -127,8 +141,11 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     const h = activateBlk(dev, events, { memory: mem, queues: 1 });
     const mq = h.drivers[0].mq;
     const status = mq.alloc(1);
-    mq.addChain([{ addr: mq.alloc(16, header(BlkRequestType.IN, 0n)), len: 16 }, { addr: rom, len: 4096, write: true },
-      { addr: status, len: 1, write: true }]);
+    mq.addChain([
+      { addr: mq.alloc(16, header(BlkRequestType.IN, 0n)), len: 16 },
+      { addr: rom, len: 4096, write: true },
+      { addr: status, len: 1, write: true },
+    ]);
     h.kick();
     await dev.idle();
     expect(mem.readU8(GuestAddress.of(status))).to.equal(BlkStatus.IOERR);
@@ -141,9 +158,16 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     const events = new FakeEventSystem();
     const disk = new MockDiskBackend(MiB);
     const warnings: string[] = [];
-    const note = (level: string) => (_o: object | string, msg?: string) => { if (level === 'warn') warnings.push(msg ?? ''); };
+    const note = (level: string) => (_o: object | string, msg?: string) => {
+      if (level === 'warn') warnings.push(msg ?? '');
+    };
     const logger = {
-      trace: note('trace'), debug: note('debug'), info: note('info'), warn: note('warn'), error: note('error'), child: () => logger,
+      trace: note('trace'),
+      debug: note('debug'),
+      info: note('info'),
+      warn: note('warn'),
+      error: note('error'),
+      child: () => logger,
     };
     const clock = { now: () => 0, setTimer: () => ({ dispose: () => {} }) }; // time stands still: no log budget comes back
     const dev = new VirtioBlk({ id: 'vda', disk, clock }, events.loop, logger);

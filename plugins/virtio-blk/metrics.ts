@@ -20,16 +20,31 @@ export interface BlkQueueMetrics {
 }
 
 const zero = (): BlkQueueMetrics => ({
-  requests: 0, readBytes: 0, writeBytes: 0, reads: 0, writes: 0, flushes: 0, discards: 0, writeZeroes: 0,
-  getIds: 0, ioErrors: 0, unsupported: 0, throttled: 0, interrupts: 0,
+  requests: 0,
+  readBytes: 0,
+  writeBytes: 0,
+  reads: 0,
+  writes: 0,
+  flushes: 0,
+  discards: 0,
+  writeZeroes: 0,
+  getIds: 0,
+  ioErrors: 0,
+  unsupported: 0,
+  throttled: 0,
+  interrupts: 0,
 });
 
 /** Per-queue metrics of one virtio-blk device, plus their sum. */
 export class BlkMetrics {
   readonly queues: BlkQueueMetrics[];
-  constructor(numQueues: number) { this.queues = Array.from({ length: numQueues }, zero); }
+  constructor(numQueues: number) {
+    this.queues = Array.from({ length: numQueues }, zero);
+  }
 
-  queue(i: number): BlkQueueMetrics { return this.queues[i]; }
+  queue(i: number): BlkQueueMetrics {
+    return this.queues[i];
+  }
 
   total(): BlkQueueMetrics {
     const t = zero();

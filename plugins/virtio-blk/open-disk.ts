@@ -10,12 +10,20 @@ const PROBE_BYTES = 4096;
  * Picks the DiskFormat provider for `format`: by name, or for 'auto' the first
  * non-raw format whose probe accepts the file's first bytes, else 'raw'.
  */
-export async function pickDiskFormat(formats: readonly DiskFormat[], format: string, path: string): Promise<DiskFormat> {
+export async function pickDiskFormat(
+  formats: readonly DiskFormat[],
+  format: string,
+  path: string,
+): Promise<DiskFormat> {
   const byName = (name: string): DiskFormat => {
     const f = formats.find((x) => x.name === name);
     if (!f) {
       const have = formats.map((x) => x.name).join(', ') || 'none';
-      throw new VirtioBlkError('Format', `no DiskFormat provider named '${name}' for ${path} (have: ${have}); list its plugin (raw-disk, qcow) before virtio-blk`, { format: name, have });
+      throw new VirtioBlkError(
+        'Format',
+        `no DiskFormat provider named '${name}' for ${path} (have: ${have}); list its plugin (raw-disk, qcow) before virtio-blk`,
+        { format: name, have },
+      );
     }
     return f;
   };
@@ -36,11 +44,20 @@ export async function pickDiskFormat(formats: readonly DiskFormat[], format: str
 }
 
 /** Opens a disk through the DiskFormat providers; errors name the file and the format. */
-export async function openDisk(formats: readonly DiskFormat[], format: string, opts: DiskOpenOptions): Promise<DiskBackend> {
+export async function openDisk(
+  formats: readonly DiskFormat[],
+  format: string,
+  opts: DiskOpenOptions,
+): Promise<DiskBackend> {
   const f = await pickDiskFormat(formats, format, opts.path);
   try {
     return await f.open(opts);
   } catch (e) {
-    throw new VirtioBlkError('OpenDisk', `cannot open ${opts.path} as ${f.name}: ${(e as Error).message}`, { path: opts.path, format: f.name }, { cause: e });
+    throw new VirtioBlkError(
+      'OpenDisk',
+      `cannot open ${opts.path} as ${f.name}: ${(e as Error).message}`,
+      { path: opts.path, format: f.name },
+      { cause: e },
+    );
   }
 }

@@ -23,7 +23,15 @@ class FakeTransport implements VirtioTransportHost {
   detached = 0;
   attachVirtioDevice(device: VirtioDevice): VirtioAttachment {
     this.attached.push(device);
-    return { deviceId: device.id, transport: 'fake', location: 'nowhere', interrupt: { signalUsedQueue: () => {}, signalConfigChange: () => {} }, dispose: () => { this.detached++; } };
+    return {
+      deviceId: device.id,
+      transport: 'fake',
+      location: 'nowhere',
+      interrupt: { signalUsedQueue: () => {}, signalConfigChange: () => {} },
+      dispose: () => {
+        this.detached++;
+      },
+    };
   }
 }
 
@@ -43,14 +51,19 @@ describe('plugins/virtio-blk plugin', () => {
     if (withRaw) void rawPlugin.register(c, {} as never);
     const lifecycle = new VmLifecycle();
     const ctx = (config: unknown): PluginContext<VirtioBlkConfig> => ({
-      config: VirtioBlkConfigSchema.parse(config), vm: {} as never, logger: silentLogger(), lifecycle, baseDir: dir, instance: 'vdb',
+      config: VirtioBlkConfigSchema.parse(config),
+      vm: {} as never,
+      logger: silentLogger(),
+      lifecycle,
+      baseDir: dir,
+      instance: 'vdb',
     });
     return { c, transport, lifecycle, ctx };
   }
 
   it('opens the disk relative to the YAML folder and attaches a configured device', async () => {
     const s = setup();
-    const d = await plugin.register(s.c, s.ctx({ path: 'a.img', readOnly: true, numQueues: 2, queueSize: 64 })) ?? [];
+    const d = (await plugin.register(s.c, s.ctx({ path: 'a.img', readOnly: true, numQueues: 2, queueSize: 64 }))) ?? [];
     expect(s.transport.attached).to.have.length(1);
     const dev = s.transport.attached[0] as VirtioBlk;
     expect(dev.id).to.equal('vdb');
@@ -67,31 +80,49 @@ describe('plugins/virtio-blk plugin', () => {
     const dev = s.transport.attached[0] as VirtioBlk;
     const realClose = dev.disk.close.bind(dev.disk);
     const closedByStop = new Promise<void>((done) => {
-      (dev.disk as { close: () => Promise<void> }).close = async () => { await realClose(); done(); };
+      (dev.disk as { close: () => Promise<void> }).close = async () => {
+        await realClose();
+        done();
+      };
     });
     s.lifecycle.emit('stopped', { kind: 'poweroff' });
     await closedByStop; // the stop closed it (no timer: a stop that never closes the disk times the test out)
-    try { await dev.disk.read(0n, [new Uint8Array(512)]); expect.fail('disk still open'); } catch (e) { expect((e as Error).message).to.match(/closed/); }
+    try {
+      await dev.disk.read(0n, [new Uint8Array(512)]);
+      expect.fail('disk still open');
+    } catch (e) {
+      expect((e as Error).message).to.match(/closed/);
+    }
   });
 
   it('dispose waits until the disk is closed (a qcow2 image releases its reserved clusters then)', async () => {
     const s = setup();
-    const d = await plugin.register(s.c, s.ctx({ path: 'a.img' })) ?? [];
+    const d = (await plugin.register(s.c, s.ctx({ path: 'a.img' }))) ?? [];
     const dev = s.transport.attached[0] as VirtioBlk;
     const releases: (() => void)[] = [];
     let entered!: () => void;
-    const closeEntered = new Promise<void>((r) => { entered = r; });
+    const closeEntered = new Promise<void>((r) => {
+      entered = r;
+    });
     const realClose = dev.disk.close.bind(dev.disk);
     let closed = false;
     (dev.disk as { close: () => Promise<void> }).close = async () => {
       entered();
-      await new Promise<void>((r) => { releases.push(r); }); // held until the test lets it go
+      await new Promise<void>((r) => {
+        releases.push(r);
+      }); // held until the test lets it go
       await realClose();
       closed = true;
     };
     s.lifecycle.emit('stopped', { kind: 'poweroff' });
     let closedWhenDisposed: boolean | undefined;
-    const all = Promise.all(d.map(async (x) => { await (x.dispose() as unknown); })).then(() => { closedWhenDisposed = closed; });
+    const all = Promise.all(
+      d.map(async (x) => {
+        await (x.dispose() as unknown);
+      }),
+    ).then(() => {
+      closedWhenDisposed = closed;
+    });
     await closeEntered;
     expect(closedWhenDisposed, 'dispose resolved while the disk close was held').to.equal(undefined);
     for (const r of releases) r();
@@ -101,16 +132,29 @@ describe('plugins/virtio-blk plugin', () => {
 
   it('names the missing format provider and a missing file', async () => {
     const s = setup(false);
-    try { await plugin.register(s.c, s.ctx({ path: 'a.img' })); expect.fail(); } catch (e) { expect((e as Error).message).to.match(/no DiskFormat provider named 'raw'/); }
+    try {
+      await plugin.register(s.c, s.ctx({ path: 'a.img' }));
+      expect.fail();
+    } catch (e) {
+      expect((e as Error).message).to.match(/no DiskFormat provider named 'raw'/);
+    }
     const s2 = setup();
-    try { await plugin.register(s2.c, s2.ctx({ path: 'missing.img' })); expect.fail(); } catch (e) { expect((e as Error).message).to.match(/cannot open .*missing\.img/); }
+    try {
+      await plugin.register(s2.c, s2.ctx({ path: 'missing.img' }));
+      expect.fail();
+    } catch (e) {
+      expect((e as Error).message).to.match(/cannot open .*missing\.img/);
+    }
   });
 
   it('schema: unknown keys, bad queue sizes and long serials are rejected', () => {
     expect(VirtioBlkConfigSchema.safeParse({ path: 'x', bogus: 1 }).success).to.equal(false);
     expect(VirtioBlkConfigSchema.safeParse({ path: 'x', queueSize: 100 }).success).to.equal(false);
     expect(VirtioBlkConfigSchema.safeParse({ path: 'x', serial: 'x'.repeat(21) }).success).to.equal(false);
-    const ok = VirtioBlkConfigSchema.parse({ path: 'x', rateLimiter: { bandwidth: { size: 1 << 20, refillTimeMs: 100 } } });
+    const ok = VirtioBlkConfigSchema.parse({
+      path: 'x',
+      rateLimiter: { bandwidth: { size: 1 << 20, refillTimeMs: 100 } },
+    });
     expect([ok.format, ok.numQueues, ok.queueSize, ok.readOnly]).to.deep.equal(['raw', 1, 256, false]);
   });
 });

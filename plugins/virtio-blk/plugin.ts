@@ -17,26 +17,40 @@ function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback
  * transport (virtio-mmio today). The disk is closed when the VM stops or the
  * plugin is disposed.
  */
-export async function registerVirtioBlk(container: DependencyContainer, ctx: PluginContext<VirtioBlkConfig>): Promise<Disposable[]> {
+export async function registerVirtioBlk(
+  container: DependencyContainer,
+  ctx: PluginContext<VirtioBlkConfig>,
+): Promise<Disposable[]> {
   const cfg = VirtioBlkConfigSchema.parse(ctx.config ?? {});
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
-  const formats = container.isRegistered(Tokens.DiskFormat.token, true) ? container.resolveAll(Tokens.DiskFormat.token) : [];
+  const formats = container.isRegistered(Tokens.DiskFormat.token, true)
+    ? container.resolveAll(Tokens.DiskFormat.token)
+    : [];
   const loop = container.resolve(Tokens.EventLoop.token);
   const transport = container.resolve(Tokens.VirtioTransport.token);
 
   const file = path.resolve(ctx.baseDir, cfg.path);
-  const disk = await openDisk(formats, cfg.format, { path: file, readOnly: cfg.readOnly, direct: cfg.direct, allowBacking: cfg.allowBacking });
+  const disk = await openDisk(formats, cfg.format, {
+    path: file,
+    readOnly: cfg.readOnly,
+    direct: cfg.direct,
+    allowBacking: cfg.allowBacking,
+  });
   let device: VirtioBlk;
   try {
-    device = new VirtioBlk({
-      id: ctx.instance,
-      disk,
-      readOnly: cfg.readOnly,
-      serial: cfg.serial ?? ctx.instance.slice(0, 20),
-      numQueues: cfg.numQueues,
-      queueSize: cfg.queueSize,
-      rateLimiter: cfg.rateLimiter,
-    }, loop, logger);
+    device = new VirtioBlk(
+      {
+        id: ctx.instance,
+        disk,
+        readOnly: cfg.readOnly,
+        serial: cfg.serial ?? ctx.instance.slice(0, 20),
+        numQueues: cfg.numQueues,
+        queueSize: cfg.queueSize,
+        rateLimiter: cfg.rateLimiter,
+      },
+      loop,
+      logger,
+    );
   } catch (err) {
     await disk.close();
     throw err;
@@ -48,7 +62,10 @@ export async function registerVirtioBlk(container: DependencyContainer, ctx: Plu
     await device.destroy();
     throw err;
   }
-  logger.info({ path: file, size: disk.size.toString(), readOnly: device.readOnly, queues: cfg.numQueues }, 'virtio-blk disk attached');
+  logger.info(
+    { path: file, size: disk.size.toString(), readOnly: device.readOnly, queues: cfg.numQueues },
+    'virtio-blk disk attached',
+  );
 
   // One close, shared: 'stopped' starts it, dispose waits for it. The VM's dispose awaits a
   // promise a disposable returns, so the disk is flushed and closed (qcow2: reserved clusters
@@ -58,15 +75,19 @@ export async function registerVirtioBlk(container: DependencyContainer, ctx: Plu
     closing ??= device.destroy().catch((err: unknown) => logger.warn({ err }, 'closing the disk failed'));
     return closing;
   };
-  const onStopped = (): void => { void close(); };
+  const onStopped = (): void => {
+    void close();
+  };
   ctx.lifecycle.on('stopped', onStopped);
-  return [{
-    dispose: async (): Promise<void> => {
-      ctx.lifecycle.off('stopped', onStopped);
-      attachment.dispose();
-      await close();
+  return [
+    {
+      dispose: async (): Promise<void> => {
+        ctx.lifecycle.off('stopped', onStopped);
+        attachment.dispose();
+        await close();
+      },
     },
-  }];
+  ];
 }
 
 const plugin: PluginModule<VirtioBlkConfig> = {

@@ -3,9 +3,21 @@ import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { DescriptorChain } from '../../core/virtio/virtio.js';
 import { ChainReader, ChainWriter } from '../virtio/chain-io.js';
 import {
-  BlkRequestType, BlkStatus, type BlkStatusValue, DISCARD_FLAG_UNMAP, DISCARD_SEGMENT_SIZE,
-  MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, MAX_WRITE_ZEROES_SECTORS, MAX_WRITE_ZEROES_SEGMENTS,
-  REQUEST_HEADER_SIZE, SECTOR_SHIFT, SECTOR_SIZE, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES, VIRTIO_BLK_ID_BYTES,
+  BlkRequestType,
+  BlkStatus,
+  type BlkStatusValue,
+  DISCARD_FLAG_UNMAP,
+  DISCARD_SEGMENT_SIZE,
+  MAX_DISCARD_SECTORS,
+  MAX_DISCARD_SEGMENTS,
+  MAX_WRITE_ZEROES_SECTORS,
+  MAX_WRITE_ZEROES_SEGMENTS,
+  REQUEST_HEADER_SIZE,
+  SECTOR_SHIFT,
+  SECTOR_SIZE,
+  VIRTIO_BLK_F_DISCARD,
+  VIRTIO_BLK_F_WRITE_ZEROES,
+  VIRTIO_BLK_ID_BYTES,
 } from './constants.js';
 
 /** What the parser needs to know about the device and the negotiated features. */
@@ -18,7 +30,11 @@ export interface RequestContext {
   readonly features: bigint;
 }
 
-export interface Segment { readonly offset: bigint; readonly length: bigint; readonly unmap: boolean }
+export interface Segment {
+  readonly offset: bigint;
+  readonly length: bigint;
+  readonly unmap: boolean;
+}
 
 interface Base {
   readonly head: number;
@@ -28,18 +44,27 @@ interface Base {
 
 /** A validated request, ready for the disk; or one answered without touching the disk. */
 export type BlkRequest =
-  | Base & { readonly kind: 'read'; readonly offset: bigint; readonly length: number; readonly data: Uint8Array[] }
-  | Base & { readonly kind: 'write'; readonly offset: bigint; readonly length: number; readonly data: Uint8Array[] }
-  | Base & { readonly kind: 'flush' }
-  | Base & { readonly kind: 'get-id'; readonly data: Uint8Array[] }
-  | Base & { readonly kind: 'discard' | 'write-zeroes'; readonly segments: readonly Segment[] }
+  | (Base & { readonly kind: 'read'; readonly offset: bigint; readonly length: number; readonly data: Uint8Array[] })
+  | (Base & { readonly kind: 'write'; readonly offset: bigint; readonly length: number; readonly data: Uint8Array[] })
+  | (Base & { readonly kind: 'flush' })
+  | (Base & { readonly kind: 'get-id'; readonly data: Uint8Array[] })
+  | (Base & { readonly kind: 'discard' | 'write-zeroes'; readonly segments: readonly Segment[] })
   /** Refused at parse time: the status to report and why (for logs and metrics). */
-  | Base & { readonly kind: 'reject'; readonly status: BlkStatusValue; readonly reason: string };
+  | (Base & { readonly kind: 'reject'; readonly status: BlkStatusValue; readonly reason: string });
 
 /** A chain with no writable status byte: nothing can be reported, the driver broke the rules. */
-export interface FatalChain { readonly kind: 'fatal'; readonly head: number; readonly reason: string }
+export interface FatalChain {
+  readonly kind: 'fatal';
+  readonly head: number;
+  readonly reason: string;
+}
 
-const reject = (b: Base, status: BlkStatusValue, reason: string): BlkRequest => ({ ...b, kind: 'reject', status, reason });
+const reject = (b: Base, status: BlkStatusValue, reason: string): BlkRequest => ({
+  ...b,
+  kind: 'reject',
+  status,
+  reason,
+});
 
 /**
  * Parses and validates one descriptor chain (virtio 1.2 §5.2.6). The header is the
@@ -61,7 +86,11 @@ export function parseRequest(ctx: RequestContext, chain: DescriptorChain): BlkRe
 
 function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base): BlkRequest {
   if (chain.readableLength < REQUEST_HEADER_SIZE) {
-    return reject(base, BlkStatus.IOERR, `header needs ${REQUEST_HEADER_SIZE} readable bytes, chain has ${chain.readableLength}`);
+    return reject(
+      base,
+      BlkStatus.IOERR,
+      `header needs ${REQUEST_HEADER_SIZE} readable bytes, chain has ${chain.readableLength}`,
+    );
   }
   const reader = new ChainReader(ctx.memory, chain);
   const type = reader.readU32();
@@ -75,11 +104,18 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
       if (dataOut !== 0) return reject(base, BlkStatus.IOERR, `read request carries ${dataOut} readable data bytes`);
       const bad = checkRange(ctx, sector, dataIn);
       if (bad) return reject(base, BlkStatus.IOERR, bad);
-      return { ...base, kind: 'read', offset: sector << SECTOR_SHIFT, length: dataIn, data: new ChainWriter(ctx.memory, chain).slices(dataIn) };
+      return {
+        ...base,
+        kind: 'read',
+        offset: sector << SECTOR_SHIFT,
+        length: dataIn,
+        data: new ChainWriter(ctx.memory, chain).slices(dataIn),
+      };
     }
     case BlkRequestType.OUT: {
       if (ctx.readOnly) return reject(base, BlkStatus.IOERR, 'write to a read-only disk');
-      if (dataIn !== 0) return reject(base, BlkStatus.IOERR, `write request has ${dataIn} writable bytes besides the status`);
+      if (dataIn !== 0)
+        return reject(base, BlkStatus.IOERR, `write request has ${dataIn} writable bytes besides the status`);
       const bad = checkRange(ctx, sector, dataOut);
       if (bad) return reject(base, BlkStatus.IOERR, bad);
       return { ...base, kind: 'write', offset: sector << SECTOR_SHIFT, length: dataOut, data: reader.slices(dataOut) };
@@ -115,7 +151,11 @@ function parseSegments(ctx: RequestContext, reader: ChainReader, base: Base, typ
   const maxSeg = discard ? MAX_DISCARD_SEGMENTS : MAX_WRITE_ZEROES_SEGMENTS;
   const maxSectors = discard ? MAX_DISCARD_SECTORS : MAX_WRITE_ZEROES_SECTORS;
   if (bytes === 0 || bytes % DISCARD_SEGMENT_SIZE !== 0) {
-    return reject(base, BlkStatus.IOERR, `${name}: ${bytes} bytes of segments is not a positive multiple of ${DISCARD_SEGMENT_SIZE}`);
+    return reject(
+      base,
+      BlkStatus.IOERR,
+      `${name}: ${bytes} bytes of segments is not a positive multiple of ${DISCARD_SEGMENT_SIZE}`,
+    );
   }
   const count = bytes / DISCARD_SEGMENT_SIZE;
   if (count > maxSeg) return reject(base, BlkStatus.IOERR, `${name}: ${count} segments, at most ${maxSeg}`);
@@ -124,13 +164,23 @@ function parseSegments(ctx: RequestContext, reader: ChainReader, base: Base, typ
     const sector = reader.readU64();
     const num = reader.readU32();
     const flags = reader.readU32();
-    if ((flags & ~DISCARD_FLAG_UNMAP) !== 0) return reject(base, BlkStatus.UNSUPP, `${name}: unknown flags 0x${flags.toString(16)}`);
+    if ((flags & ~DISCARD_FLAG_UNMAP) !== 0)
+      return reject(base, BlkStatus.UNSUPP, `${name}: unknown flags 0x${flags.toString(16)}`);
     if (discard && flags & DISCARD_FLAG_UNMAP) return reject(base, BlkStatus.UNSUPP, 'discard with the unmap flag set');
-    if (num > maxSectors) return reject(base, BlkStatus.IOERR, `${name}: ${num} sectors in one segment, at most ${maxSectors}`);
+    if (num > maxSectors)
+      return reject(base, BlkStatus.IOERR, `${name}: ${num} sectors in one segment, at most ${maxSectors}`);
     if (sector + BigInt(num) > ctx.capacity) {
-      return reject(base, BlkStatus.IOERR, `${name}: sectors [${sector}, ${sector + BigInt(num)}) pass the end of the disk`);
+      return reject(
+        base,
+        BlkStatus.IOERR,
+        `${name}: sectors [${sector}, ${sector + BigInt(num)}) pass the end of the disk`,
+      );
     }
-    segments.push({ offset: sector << SECTOR_SHIFT, length: BigInt(num) << SECTOR_SHIFT, unmap: (flags & DISCARD_FLAG_UNMAP) !== 0 });
+    segments.push({
+      offset: sector << SECTOR_SHIFT,
+      length: BigInt(num) << SECTOR_SHIFT,
+      unmap: (flags & DISCARD_FLAG_UNMAP) !== 0,
+    });
   }
   return { ...base, kind: discard ? 'discard' : 'write-zeroes', segments };
 }

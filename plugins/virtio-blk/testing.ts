@@ -11,7 +11,12 @@ import { FakeEventSystem, MockSplitQueue, type MockBuffer, testGuestMemory } fro
 import { BlkRequestType, DISCARD_SEGMENT_SIZE, REQUEST_HEADER_SIZE } from './constants.js';
 import type { VirtioBlk } from './device.js';
 
-export interface BuiltRequest { head: number; status: bigint; data?: bigint; dataLen: number }
+export interface BuiltRequest {
+  head: number;
+  status: bigint;
+  data?: bigint;
+  dataLen: number;
+}
 
 export interface RequestShape {
   /** Device-readable payload after the header (write data, discard segments). */
@@ -52,7 +57,9 @@ export function segments(list: { sector: bigint; num: number; flags?: number }[]
 /** The guest driver side of one virtio-blk queue. */
 export class BlkTestDriver {
   constructor(readonly mq: MockSplitQueue) {}
-  get memory(): GuestMemory { return this.mq.memory; }
+  get memory(): GuestMemory {
+    return this.mq.memory;
+  }
 
   request(type: number, sector: bigint, shape: RequestShape = {}): BuiltRequest {
     const bufs: MockBuffer[] = [];
@@ -60,14 +67,16 @@ export class BlkTestDriver {
     const out = shape.out ?? new Uint8Array(0);
     if (shape.merged) {
       const both = new Uint8Array(hdr.length + out.length);
-      both.set(hdr); both.set(out, hdr.length);
+      both.set(hdr);
+      both.set(out, hdr.length);
       bufs.push({ addr: this.mq.alloc(both.length, both), len: both.length });
     } else {
       bufs.push({ addr: this.mq.alloc(hdr.length, hdr), len: hdr.length });
       if (out.length > 0) {
         const cut = shape.split ? Math.floor(out.length / 3) : out.length;
         bufs.push({ addr: this.mq.alloc(cut, out.subarray(0, cut)), len: cut });
-        if (cut < out.length) bufs.push({ addr: this.mq.alloc(out.length - cut, out.subarray(cut)), len: out.length - cut });
+        if (cut < out.length)
+          bufs.push({ addr: this.mq.alloc(out.length - cut, out.subarray(cut)), len: out.length - cut });
       }
     }
     const inLen = shape.inLen ?? 0;
@@ -93,7 +102,9 @@ export class BlkTestDriver {
     return this.request(BlkRequestType.OUT, sector, { ...shape, out: data });
   }
 
-  status(r: BuiltRequest): number { return this.memory.readU8(GuestAddress.of(r.status)); }
+  status(r: BuiltRequest): number {
+    return this.memory.readU8(GuestAddress.of(r.status));
+  }
   data(r: BuiltRequest): Uint8Array {
     return r.data === undefined ? new Uint8Array(0) : this.memory.read(GuestAddress.of(r.data), r.dataLen);
   }
@@ -115,8 +126,11 @@ export interface ActivatedBlk {
  * `queueSize` (64) entries laid out 1 MiB apart in fresh heap guest memory (or `memory`,
  * which must hold n + 1 MiB: a fuzz target passes a watched memory).
  */
-export function activateBlk(dev: VirtioBlk, events: FakeEventSystem,
-  opts: { features?: bigint; queueSize?: number; queues?: number; memory?: GuestMemory } = {}): ActivatedBlk {
+export function activateBlk(
+  dev: VirtioBlk,
+  events: FakeEventSystem,
+  opts: { features?: bigint; queueSize?: number; queues?: number; memory?: GuestMemory } = {},
+): ActivatedBlk {
   const n = opts.queues ?? dev.queueMaxSizes.length;
   const size = opts.queueSize ?? 64;
   const memory = opts.memory ?? testGuestMemory(BigInt(n + 1) << 20n);
@@ -125,7 +139,7 @@ export function activateBlk(dev: VirtioBlk, events: FakeEventSystem,
   const drivers: BlkTestDriver[] = [];
   for (let i = 0; i < n; i++) {
     const q = new SplitQueue(i, dev.queueMaxSizes[i]);
-    const mq = new MockSplitQueue(memory, size, BigInt(i) << 20n | 0x1000n);
+    const mq = new MockSplitQueue(memory, size, (BigInt(i) << 20n) | 0x1000n);
     mq.configure(q);
     q.activate(memory, features);
     queues.push(q);
@@ -137,7 +151,15 @@ export function activateBlk(dev: VirtioBlk, events: FakeEventSystem,
   const queueEvents = queues.map(() => events.factory.create({ nonBlocking: true }));
   dev.activate({ features, memory, queues, queueEvents, interrupt, needsReset: (r) => resets.push(r) });
   return {
-    memory, events, drivers, queues, interrupts, resets,
-    kick: (i = 0) => { queueEvents[i].write(1n); events.run(); },
+    memory,
+    events,
+    drivers,
+    queues,
+    interrupts,
+    resets,
+    kick: (i = 0) => {
+      queueEvents[i].write(1n);
+      events.run();
+    },
   };
 }

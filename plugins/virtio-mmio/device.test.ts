@@ -27,7 +27,10 @@ function setup(opts: { queueSize?: number; features?: bigint } = {}) {
 function addEcho(q: MockSplitQueue, text: string, room = 64): [number, bigint] {
   const data = new TextEncoder().encode(text);
   const out = q.alloc(room);
-  const head = q.addChain([{ addr: q.alloc(data.length, data), len: data.length }, { addr: out, len: room, write: true }]);
+  const head = q.addChain([
+    { addr: q.alloc(data.length, data), len: data.length },
+    { addr: out, len: room, write: true },
+  ]);
   return [head, out];
 }
 
@@ -80,7 +83,10 @@ describe('virtio-mmio transport: driver sequence', () => {
     const { drv, q, events } = setup();
     drv.init([q], VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC);
     const out = q.alloc(8);
-    const head = q.addIndirectChain([{ addr: q.alloc(3, Uint8Array.from([1, 2, 3])), len: 3 }, { addr: out, len: 8, write: true }]);
+    const head = q.addIndirectChain([
+      { addr: q.alloc(3, Uint8Array.from([1, 2, 3])), len: 3 },
+      { addr: out, len: 8, write: true },
+    ]);
     drv.notify(0);
     events.run();
     expect(q.readUsed()).to.deep.equal([{ id: head, len: 3 }]);
@@ -236,9 +242,15 @@ describe('virtio-mmio transport: hostile register sequences', () => {
   it('contains exceptions thrown by the device model (config access, activation)', () => {
     const t = mmioTestHost();
     const dev = new EchoDevice('boom', t.events.loop);
-    dev.readConfig = () => { throw new Error('config bug'); };
-    dev.writeConfig = () => { throw new Error('config bug'); };
-    dev.activate = () => { throw new Error('activate bug'); };
+    dev.readConfig = () => {
+      throw new Error('config bug');
+    };
+    dev.writeConfig = () => {
+      throw new Error('config bug');
+    };
+    dev.activate = () => {
+      throw new Error('activate bug');
+    };
     t.host.attachVirtioDevice(dev);
     const drv = t.driverAt(t.bus.registrations('mmio')[0].range.start.value);
     const q = new MockSplitQueue(t.memory, 16);
@@ -255,12 +267,17 @@ describe('virtio-mmio transport: hostile register sequences', () => {
   it('2,000 random and driver-like access sequences: each read is what a register model predicts', function () {
     this.timeout(180_000); // ~130,000 checked reads; seconds on an idle machine
     type Access = { write: boolean; offset: number; size: number; value: number };
-    const raw = fc.record({
-      write: fc.boolean(),
-      offset: fc.oneof(fc.constantFrom(...Object.values(Reg), 0x100, 0x104, 0x1ff, 0xffc), fc.integer({ min: 0, max: 0xfff })),
-      size: fc.constantFrom(1, 2, 4, 4, 4, 8),
-      value: fc.oneof(fc.integer({ min: 0, max: 0xff }), fc.integer({ min: 0, max: 0xffff_ffff })),
-    }).map((a) => [a]);
+    const raw = fc
+      .record({
+        write: fc.boolean(),
+        offset: fc.oneof(
+          fc.constantFrom(...Object.values(Reg), 0x100, 0x104, 0x1ff, 0xffc),
+          fc.integer({ min: 0, max: 0xfff }),
+        ),
+        size: fc.constantFrom(1, 2, 4, 4, 4, 8),
+        value: fc.oneof(fc.integer({ min: 0, max: 0xff }), fc.integer({ min: 0, max: 0xffff_ffff })),
+      })
+      .map((a) => [a]);
     const w = (offset: number, value: number): Access => ({ write: true, offset, size: 4, value });
     const r = (offset: number): Access => ({ write: false, offset, size: 4, value: 0 });
     const addr = fc.integer({ min: 0, max: 0x10_0000 });
@@ -271,32 +288,50 @@ describe('virtio-mmio transport: hostile register sequences', () => {
       { weight: 3, arbitrary: fc.constant(echoLayout) },
       {
         weight: 2,
-        arbitrary: fc.record({ size: fc.constantFrom(0, 3, 8, 16, 32), desc: addr, avail: addr, used: addr })
+        arbitrary: fc
+          .record({ size: fc.constantFrom(0, 3, 8, 16, 32), desc: addr, avail: addr, used: addr })
           .map((l) => ({
-            size: l.size, descTable: BigInt(l.desc), availRing: BigInt(l.avail), usedRing: BigInt(l.used),
+            size: l.size,
+            descTable: BigInt(l.desc),
+            availRing: BigInt(l.avail),
+            usedRing: BigInt(l.used),
           })),
       },
     );
     // a driver's start-up, with feature words and a queue layout that may or may not be acceptable
     const word = fc.integer({ min: 0, max: 0xffff_ffff });
-    const startUp = fc.tuple(word, fc.constantFrom(1, 1, 1, 0, 3), layout, fc.constantFrom(true, true, true, false))
+    const startUp = fc
+      .tuple(word, fc.constantFrom(1, 1, 1, 0, 3), layout, fc.constantFrom(true, true, true, false))
       .map(([low, high, q, ready]): Access[] => {
-      const lowWord = (low & Number(echoFeatures & 0xffff_ffffn)) | (low % 7 === 0 ? 0x8000_0000 : 0);
-      return [
-        w(Reg.Status, 0), w(Reg.Status, ACK), w(Reg.Status, ACK | DRIVER), r(Reg.DeviceFeatures),
-        w(Reg.DriverFeaturesSel, 0), w(Reg.DriverFeatures, lowWord),
-        w(Reg.DriverFeaturesSel, 1), w(Reg.DriverFeatures, high),
-        w(Reg.Status, ACK | DRIVER | FEATURES_OK), r(Reg.Status),
-        w(Reg.QueueSel, 0), w(Reg.QueueNum, q.size),
-        w(Reg.QueueDescLow, Number(q.descTable)), w(Reg.QueueDriverLow, Number(q.availRing)),
-        w(Reg.QueueDeviceLow, Number(q.usedRing)),
-        w(Reg.QueueReady, ready ? 1 : 0), r(Reg.QueueReady),
-        w(Reg.Status, ACK | DRIVER | FEATURES_OK | DRIVER_OK), r(Reg.Status), r(Reg.InterruptStatus),
-      ];
-    });
+        const lowWord = (low & Number(echoFeatures & 0xffff_ffffn)) | (low % 7 === 0 ? 0x8000_0000 : 0);
+        return [
+          w(Reg.Status, 0),
+          w(Reg.Status, ACK),
+          w(Reg.Status, ACK | DRIVER),
+          r(Reg.DeviceFeatures),
+          w(Reg.DriverFeaturesSel, 0),
+          w(Reg.DriverFeatures, lowWord),
+          w(Reg.DriverFeaturesSel, 1),
+          w(Reg.DriverFeatures, high),
+          w(Reg.Status, ACK | DRIVER | FEATURES_OK),
+          r(Reg.Status),
+          w(Reg.QueueSel, 0),
+          w(Reg.QueueNum, q.size),
+          w(Reg.QueueDescLow, Number(q.descTable)),
+          w(Reg.QueueDriverLow, Number(q.availRing)),
+          w(Reg.QueueDeviceLow, Number(q.usedRing)),
+          w(Reg.QueueReady, ready ? 1 : 0),
+          r(Reg.QueueReady),
+          w(Reg.Status, ACK | DRIVER | FEATURES_OK | DRIVER_OK),
+          r(Reg.Status),
+          r(Reg.InterruptStatus),
+        ];
+      });
     const kickAndAck = fc.constant<Access[]>([
-      w(Reg.QueueNotify, 0), r(Reg.InterruptStatus),
-      w(Reg.InterruptACK, INT_VRING | INT_CONFIG), r(Reg.InterruptStatus),
+      w(Reg.QueueNotify, 0),
+      r(Reg.InterruptStatus),
+      w(Reg.InterruptACK, INT_VRING | INT_CONFIG),
+      r(Reg.InterruptStatus),
     ]);
     const echoFeatures = VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX;
     const totals = { reads: 0, activations: 0, failedActivations: 0, vringRaised: 0, featuresRefused: 0 };
@@ -305,46 +340,54 @@ describe('virtio-mmio transport: hostile register sequences', () => {
       d.set(new Uint8Array(new Uint32Array([a.value]).buffer).subarray(0, Math.min(4, a.size)));
       return d;
     };
-    const sequence = fc.array(fc.oneof(
-      { weight: 6, arbitrary: raw }, { weight: 1, arbitrary: startUp }, { weight: 2, arbitrary: kickAndAck },
-    ), { maxLength: 40 });
-    fc.assert(fc.property(sequence, (groups) => {
-      const { transport, events, memory, dev } = setup({ features: echoFeatures });
-      const echoQueue = new MockSplitQueue(memory, 16);
-      expect(echoQueue.descTable).to.equal(echo.descTable);
-      addEcho(echoQueue, 'junk');
-      const model = new MmioRegisterModel({
-        deviceType: ECHO_DEVICE_TYPE, vendorId: MMIO_VENDOR_ID, features: echoFeatures, queueMax: [16], configSize: 8,
-        memorySize: 1 << 20,
-      });
-      const check = (a: Access) => {
-        if (a.write) {
-          const d = bytes(a);
-          transport.write(BigInt(a.offset), d);
-          model.write(a.offset, d);
-        } else {
-          const d = new Uint8Array(a.size);
-          transport.read(BigInt(a.offset), d);
-          totals.reads++;
-          const want = model.read(a.offset, a.size, dev.echoed);
-          expect([...d], `read ${a.size} at 0x${a.offset.toString(16)}`).to.deep.equal([...want]);
+    const sequence = fc.array(
+      fc.oneof({ weight: 6, arbitrary: raw }, { weight: 1, arbitrary: startUp }, { weight: 2, arbitrary: kickAndAck }),
+      { maxLength: 40 },
+    );
+    fc.assert(
+      fc.property(sequence, (groups) => {
+        const { transport, events, memory, dev } = setup({ features: echoFeatures });
+        const echoQueue = new MockSplitQueue(memory, 16);
+        expect(echoQueue.descTable).to.equal(echo.descTable);
+        addEcho(echoQueue, 'junk');
+        const model = new MmioRegisterModel({
+          deviceType: ECHO_DEVICE_TYPE,
+          vendorId: MMIO_VENDOR_ID,
+          features: echoFeatures,
+          queueMax: [16],
+          configSize: 8,
+          memorySize: 1 << 20,
+        });
+        const check = (a: Access) => {
+          if (a.write) {
+            const d = bytes(a);
+            transport.write(BigInt(a.offset), d);
+            model.write(a.offset, d);
+          } else {
+            const d = new Uint8Array(a.size);
+            transport.read(BigInt(a.offset), d);
+            totals.reads++;
+            const want = model.read(a.offset, a.size, dev.echoed);
+            expect([...d], `read ${a.size} at 0x${a.offset.toString(16)}`).to.deep.equal([...want]);
+          }
+          events.run();
+          const { interrupts, needsReset } = transport.metrics;
+          const drift = model.deviceActed({ interrupts, needsResets: needsReset });
+          expect(drift, `after ${a.write ? 'write' : 'read'} at 0x${a.offset.toString(16)}`).to.equal(undefined);
+        };
+        for (const g of groups) for (const a of g) check(a);
+        // every register, for every queue selector, at the end
+        for (const sel of [0, 1]) {
+          check(w(Reg.QueueSel, sel));
+          for (const off of [...Object.values(Reg).filter((o) => o < Reg.Config), 0x100, 0x104]) check(r(off));
         }
-        events.run();
-        const { interrupts, needsReset } = transport.metrics;
-        const drift = model.deviceActed({ interrupts, needsResets: needsReset });
-        expect(drift, `after ${a.write ? 'write' : 'read'} at 0x${a.offset.toString(16)}`).to.equal(undefined);
-      };
-      for (const g of groups) for (const a of g) check(a);
-      // every register, for every queue selector, at the end
-      for (const sel of [0, 1]) {
-        check(w(Reg.QueueSel, sel));
-        for (const off of [...Object.values(Reg).filter((o) => o < Reg.Config), 0x100, 0x104]) check(r(off));
-      }
-      expect(events.errors).to.deep.equal([]);
-      for (const k of ['activations', 'failedActivations', 'vringRaised', 'featuresRefused'] as const) {
-        totals[k] += model.seen[k];
-      }
-    }), { numRuns: 2000 });
+        expect(events.errors).to.deep.equal([]);
+        for (const k of ['activations', 'failedActivations', 'vringRaised', 'featuresRefused'] as const) {
+          totals[k] += model.seen[k];
+        }
+      }),
+      { numRuns: 2000 },
+    );
     // the sequences reach each behaviour often, or the model proves little
     expect(totals.activations).to.be.greaterThan(100);
     expect(totals.failedActivations).to.be.greaterThan(100);
@@ -373,7 +416,10 @@ describe('virtio-mmio transport: snapshot', () => {
     // Continue the driver where it left off: re-publish from index 1.
     q.startAt(1);
     const data = Uint8Array.from([7, 7]);
-    const head = q.addChain([{ addr: q.alloc(2, data), len: 2 }, { addr: q.alloc(4), len: 4, write: true }]);
+    const head = q.addChain([
+      { addr: q.alloc(2, data), len: 2 },
+      { addr: q.alloc(4), len: 4, write: true },
+    ]);
     new MmioDriver(b.transport).notify(0);
     b.events.run();
     expect(q.readUsed()).to.deep.equal([{ id: head, len: 2 }]);
@@ -384,9 +430,15 @@ describe('virtio-mmio transport: snapshot', () => {
     drv.init([q]);
     const good = transport.snapshot() as Record<string, unknown>;
     const bad: unknown[] = [
-      null, 42, { ...good, version: 2 }, { ...good, extra: 1 }, { ...good, status: 0x1ff },
-      { ...good, driverFeatures: '99999999999999999999' }, { ...good, deviceType: 1 },
-      { ...good, queues: [] }, { ...good, driverFeatures: '1' },
+      null,
+      42,
+      { ...good, version: 2 },
+      { ...good, extra: 1 },
+      { ...good, status: 0x1ff },
+      { ...good, driverFeatures: '99999999999999999999' },
+      { ...good, deviceType: 1 },
+      { ...good, queues: [] },
+      { ...good, driverFeatures: '1' },
       { ...good, queues: [{ ...(good.queues as Record<string, unknown>[])[0], size: 3 }] },
       { ...good, queues: [{ ...(good.queues as Record<string, unknown>[])[0], nextAvail: 70000 }] },
     ];

@@ -30,7 +30,8 @@ export interface MmioTransportDeps {
 }
 
 const u32 = (d: Uint8Array): number => new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true);
-const put32 = (d: Uint8Array, v: number): void => new DataView(d.buffer, d.byteOffset, d.byteLength).setUint32(0, v >>> 0, true);
+const put32 = (d: Uint8Array, v: number): void =>
+  new DataView(d.buffer, d.byteOffset, d.byteLength).setUint32(0, v >>> 0, true);
 
 /**
  * The virtio-mmio (version 2) register window of one VirtioDevice. It runs the
@@ -67,25 +68,40 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   /** A runner's worker fast path (core/bus/fast-path.ts), when one is attached. */
   private fastPath: MmioFastPath | undefined;
 
-  constructor(readonly device: VirtioDevice, private readonly deps: MmioTransportDeps) {
+  constructor(
+    readonly device: VirtioDevice,
+    private readonly deps: MmioTransportDeps,
+  ) {
     this.id = `virtio-mmio:${device.id}`;
     this.negotiation = new DeviceNegotiation(device.deviceFeatures);
     this.queues = device.queueMaxSizes.map((max, i) => new SplitQueue(i, max));
     this.interrupt = {
       signalUsedQueue: () => this.raise(INT_VRING),
-      signalConfigChange: () => { this.configGeneration = (this.configGeneration + 1) >>> 0; this.raise(INT_CONFIG); },
+      signalConfigChange: () => {
+        this.configGeneration = (this.configGeneration + 1) >>> 0;
+        this.raise(INT_CONFIG);
+      },
     };
   }
 
-  get activated(): boolean { return this.activeEpoch !== undefined; }
-  get interruptStatus(): number { return this.statusWord ? this.statusWord.load() : this.localStatus; }
+  get activated(): boolean {
+    return this.activeEpoch !== undefined;
+  }
+  get interruptStatus(): number {
+    return this.statusWord ? this.statusWord.load() : this.localStatus;
+  }
   set interruptStatus(v: number) {
     const w = (v >>> 0) & (INT_VRING | INT_CONFIG);
-    if (this.statusWord) this.statusWord.store(w); else this.localStatus = w;
+    if (this.statusWord) this.statusWord.store(w);
+    else this.localStatus = w;
   }
   /** True while InterruptStatus lives in a shared word (reads and ACKs complete on the vCPU's thread). */
-  get sharesInterruptStatus(): boolean { return this.statusWord !== undefined; }
-  get status(): number { return this.negotiation.status; }
+  get sharesInterruptStatus(): boolean {
+    return this.statusWord !== undefined;
+  }
+  get status(): number {
+    return this.negotiation.status;
+  }
 
   // ---- worker fast path ---------------------------------------------------
 
@@ -106,13 +122,25 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   attachMmioFastPath(fp: MmioFastPath): Disposable {
     this.fastPath = fp;
     try {
-      const word = fp.shareClearableWord?.(Reg.InterruptStatus, Reg.InterruptACK, INT_VRING | INT_CONFIG, this.interruptStatus);
+      const word = fp.shareClearableWord?.(
+        Reg.InterruptStatus,
+        Reg.InterruptACK,
+        INT_VRING | INT_CONFIG,
+        this.interruptStatus,
+      );
       if (word) this.statusWord = word;
     } catch (err) {
-      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio-mmio: shared InterruptStatus refused; using the published value');
+      this.deps.logger?.warn(
+        { err, device: this.device.id },
+        'virtio-mmio: shared InterruptStatus refused; using the published value',
+      );
     }
     this.publishFast();
-    return { dispose: () => { if (this.fastPath === fp) this.fastPath = undefined; } };
+    return {
+      dispose: () => {
+        if (this.fastPath === fp) this.fastPath = undefined;
+      },
+    };
   }
 
   private publishFast(): void {
@@ -132,47 +160,81 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   read(offset: bigint, data: Uint8Array): void {
     data.fill(0);
     try {
-      if (offset >= BigInt(Reg.Config)) { this.readConfig(Number(offset) - Reg.Config, data); return; }
-      if (data.length !== 4) { this.metrics.ignoredAccesses++; return; }
+      if (offset >= BigInt(Reg.Config)) {
+        this.readConfig(Number(offset) - Reg.Config, data);
+        return;
+      }
+      if (data.length !== 4) {
+        this.metrics.ignoredAccesses++;
+        return;
+      }
       const v = this.readRegister(Number(offset));
       if (v === undefined) this.metrics.ignoredAccesses++;
       else put32(data, v);
     } catch (err) {
       // A device callback threw (readConfig); the guest reads zeros and the VMM goes on.
-      this.logLimit.log('read', (suppressed) => this.deps.logger?.warn({ err, device: this.device.id, suppressed },
-        `virtio-mmio read failed${suppressedNote(suppressed)}`));
+      this.logLimit.log('read', (suppressed) =>
+        this.deps.logger?.warn(
+          { err, device: this.device.id, suppressed },
+          `virtio-mmio read failed${suppressedNote(suppressed)}`,
+        ),
+      );
       data.fill(0);
     }
   }
 
   write(offset: bigint, data: Uint8Array): void {
     try {
-      if (offset >= BigInt(Reg.Config)) { this.writeConfig(Number(offset) - Reg.Config, data); return; }
+      if (offset >= BigInt(Reg.Config)) {
+        this.writeConfig(Number(offset) - Reg.Config, data);
+        return;
+      }
       if (data.length !== 4 || !this.writeRegister(Number(offset), u32(data))) this.metrics.ignoredAccesses++;
     } catch (err) {
-      this.logLimit.log('write', (suppressed) => this.deps.logger?.warn({ err, device: this.device.id, suppressed },
-        `virtio-mmio write failed${suppressedNote(suppressed)}`));
+      this.logLimit.log('write', (suppressed) =>
+        this.deps.logger?.warn(
+          { err, device: this.device.id, suppressed },
+          `virtio-mmio write failed${suppressedNote(suppressed)}`,
+        ),
+      );
       this.needsReset(`register write at 0x${offset.toString(16)} failed: ${(err as Error)?.message ?? String(err)}`);
     }
   }
 
-  private get selectedQueue(): SplitQueue | undefined { return this.queues[this.queueSel]; }
+  private get selectedQueue(): SplitQueue | undefined {
+    return this.queues[this.queueSel];
+  }
 
   private readRegister(off: number): number | undefined {
     switch (off) {
-      case Reg.MagicValue: return MMIO_MAGIC;
-      case Reg.Version: return MMIO_VERSION;
-      case Reg.DeviceID: return this.device.deviceType;
-      case Reg.VendorID: return MMIO_VENDOR_ID;
-      case Reg.DeviceFeatures: return this.negotiation.deviceFeatureWord(this.deviceFeaturesSel);
-      case Reg.QueueNumMax: return this.selectedQueue?.maxSize ?? 0;
-      case Reg.QueueReady: return this.selectedQueue?.ready ? 1 : 0;
-      case Reg.InterruptStatus: return this.interruptStatus;
-      case Reg.Status: return this.negotiation.status;
-      case Reg.ConfigGeneration: return this.configGeneration;
+      case Reg.MagicValue:
+        return MMIO_MAGIC;
+      case Reg.Version:
+        return MMIO_VERSION;
+      case Reg.DeviceID:
+        return this.device.deviceType;
+      case Reg.VendorID:
+        return MMIO_VENDOR_ID;
+      case Reg.DeviceFeatures:
+        return this.negotiation.deviceFeatureWord(this.deviceFeaturesSel);
+      case Reg.QueueNumMax:
+        return this.selectedQueue?.maxSize ?? 0;
+      case Reg.QueueReady:
+        return this.selectedQueue?.ready ? 1 : 0;
+      case Reg.InterruptStatus:
+        return this.interruptStatus;
+      case Reg.Status:
+        return this.negotiation.status;
+      case Reg.ConfigGeneration:
+        return this.configGeneration;
       // No shared memory regions: a length of -1 says "none".
-      case Reg.SHMLenLow: case Reg.SHMLenHigh: case Reg.SHMBaseLow: case Reg.SHMBaseHigh: return 0xffff_ffff;
-      default: return undefined;
+      case Reg.SHMLenLow:
+      case Reg.SHMLenHigh:
+      case Reg.SHMBaseLow:
+      case Reg.SHMBaseHigh:
+        return 0xffff_ffff;
+      default:
+        return undefined;
     }
   }
 
@@ -180,32 +242,51 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   private writeRegister(off: number, v: number): boolean {
     const n = this.negotiation;
     switch (off) {
-      case Reg.DeviceFeaturesSel: this.deviceFeaturesSel = v; return true;
-      case Reg.DriverFeaturesSel: this.driverFeaturesSel = v; return true;
-      case Reg.DriverFeatures: return n.setDriverFeatureWord(this.driverFeaturesSel, v);
-      case Reg.QueueSel: this.queueSel = v; return true;
-      case Reg.QueueNotify: return this.notify(v);
+      case Reg.DeviceFeaturesSel:
+        this.deviceFeaturesSel = v;
+        return true;
+      case Reg.DriverFeaturesSel:
+        this.driverFeaturesSel = v;
+        return true;
+      case Reg.DriverFeatures:
+        return n.setDriverFeatureWord(this.driverFeaturesSel, v);
+      case Reg.QueueSel:
+        this.queueSel = v;
+        return true;
+      case Reg.QueueNotify:
+        return this.notify(v);
       case Reg.InterruptACK:
         if (this.statusWord) this.statusWord.clear(v & (INT_VRING | INT_CONFIG));
-        else { this.localStatus &= ~v & (INT_VRING | INT_CONFIG); this.publishFast(); }
+        else {
+          this.localStatus &= ~v & (INT_VRING | INT_CONFIG);
+          this.publishFast();
+        }
         return true;
-      case Reg.Status: return this.writeStatus(v);
-      case Reg.SHMSel: return true;
+      case Reg.Status:
+        return this.writeStatus(v);
+      case Reg.SHMSel:
+        return true;
       case Reg.QueueReady: {
         const q = this.selectedQueue;
         if (!q || !n.queuesConfigurable) return false;
         q.ready = v === 1;
         return true;
       }
-      case Reg.QueueNum: case Reg.QueueDescLow: case Reg.QueueDescHigh: case Reg.QueueDriverLow:
-      case Reg.QueueDriverHigh: case Reg.QueueDeviceLow: case Reg.QueueDeviceHigh: {
+      case Reg.QueueNum:
+      case Reg.QueueDescLow:
+      case Reg.QueueDescHigh:
+      case Reg.QueueDriverLow:
+      case Reg.QueueDriverHigh:
+      case Reg.QueueDeviceLow:
+      case Reg.QueueDeviceHigh: {
         const q = this.selectedQueue;
         // The layout may change only while the queue is not ready, before DRIVER_OK.
         if (!q || !n.queuesConfigurable || q.ready) return false;
         this.setQueueField(q, off, v);
         return true;
       }
-      default: return false; // read-only or unknown
+      default:
+        return false; // read-only or unknown
     }
   }
 
@@ -213,13 +294,27 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
     const lo = (cur: bigint): bigint => (cur & ~0xffff_ffffn) | BigInt(v >>> 0);
     const hi = (cur: bigint): bigint => (cur & 0xffff_ffffn) | (BigInt(v >>> 0) << 32n);
     switch (off) {
-      case Reg.QueueNum: q.size = v >>> 0; break;
-      case Reg.QueueDescLow: q.descTable = lo(q.descTable); break;
-      case Reg.QueueDescHigh: q.descTable = hi(q.descTable); break;
-      case Reg.QueueDriverLow: q.availRing = lo(q.availRing); break;
-      case Reg.QueueDriverHigh: q.availRing = hi(q.availRing); break;
-      case Reg.QueueDeviceLow: q.usedRing = lo(q.usedRing); break;
-      case Reg.QueueDeviceHigh: q.usedRing = hi(q.usedRing); break;
+      case Reg.QueueNum:
+        q.size = v >>> 0;
+        break;
+      case Reg.QueueDescLow:
+        q.descTable = lo(q.descTable);
+        break;
+      case Reg.QueueDescHigh:
+        q.descTable = hi(q.descTable);
+        break;
+      case Reg.QueueDriverLow:
+        q.availRing = lo(q.availRing);
+        break;
+      case Reg.QueueDriverHigh:
+        q.availRing = hi(q.availRing);
+        break;
+      case Reg.QueueDeviceLow:
+        q.usedRing = lo(q.usedRing);
+        break;
+      case Reg.QueueDeviceHigh:
+        q.usedRing = hi(q.usedRing);
+        break;
     }
   }
 
@@ -232,7 +327,10 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   }
 
   private readConfig(off: number, data: Uint8Array): void {
-    if (!this.configAccessOk(off, data.length)) { this.metrics.ignoredAccesses++; return; }
+    if (!this.configAccessOk(off, data.length)) {
+      this.metrics.ignoredAccesses++;
+      return;
+    }
     this.device.readConfig(off, data);
   }
 
@@ -256,12 +354,20 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   private writeStatus(v: number): boolean {
     const out = this.negotiation.writeStatus(v);
     switch (out.action) {
-      case 'reset': this.reset(); return true;
-      case 'activate': this.activateDevice(); return true;
-      case 'none': return true;
+      case 'reset':
+        this.reset();
+        return true;
+      case 'activate':
+        this.activateDevice();
+        return true;
+      case 'none':
+        return true;
       case 'ignored':
         this.metrics.refusedStatusWrites++;
-        this.deps.logger?.debug({ device: this.device.id, status: v, reason: out.reason }, 'virtio-mmio status write refused');
+        this.deps.logger?.debug(
+          { device: this.device.id, status: v, reason: out.reason },
+          'virtio-mmio status write refused',
+        );
         return false;
     }
   }
@@ -282,8 +388,14 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
     this.publishFast();
     try {
       this.device.activate({
-        features, memory, queues: this.queues, queueEvents: this.deps.queueEvents, interrupt: this.interrupt,
-        needsReset: (reason: string) => { if (this.epoch === epoch) this.needsReset(reason); },
+        features,
+        memory,
+        queues: this.queues,
+        queueEvents: this.deps.queueEvents,
+        interrupt: this.interrupt,
+        needsReset: (reason: string) => {
+          if (this.epoch === epoch) this.needsReset(reason);
+        },
       });
     } catch (err) {
       this.needsReset(`device activation failed: ${(err as Error)?.message ?? String(err)}`);
@@ -294,8 +406,12 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   needsReset(reason: string): void {
     if (this.negotiation.has(DeviceStatus.DEVICE_NEEDS_RESET)) return;
     this.metrics.needsReset++;
-    this.logLimit.log('reset', (suppressed) => this.deps.logger?.warn({ device: this.device.id, reason, suppressed },
-      `virtio device needs reset${suppressedNote(suppressed)}`));
+    this.logLimit.log('reset', (suppressed) =>
+      this.deps.logger?.warn(
+        { device: this.device.id, reason, suppressed },
+        `virtio device needs reset${suppressedNote(suppressed)}`,
+      ),
+    );
     this.negotiation.markNeedsReset();
     if (this.negotiation.has(DeviceStatus.DRIVER_OK)) this.interrupt.signalConfigChange();
   }
@@ -307,7 +423,11 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
     this.activeEpoch = undefined;
     this.metrics.resets++;
     if (wasActive) {
-      try { this.device.reset(); } catch (err) { this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed'); }
+      try {
+        this.device.reset();
+      } catch (err) {
+        this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed');
+      }
     }
     this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
     for (const q of this.queues) q.reset();
@@ -319,19 +439,29 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
 
   private raise(bit: number): void {
     if (this.negotiation.status === 0) return; // a reset device does not interrupt
-    if (this.statusWord) this.statusWord.or(bit); // atomic, before the line fires
-    else { this.localStatus |= bit; this.publishFast(); } // before the line: the driver's handler may read it on a worker at once
+    if (this.statusWord)
+      this.statusWord.or(bit); // atomic, before the line fires
+    else {
+      this.localStatus |= bit;
+      this.publishFast();
+    } // before the line: the driver's handler may read it on a worker at once
     this.metrics.interrupts++;
     this.deps.line.trigger();
   }
 
   // ---- snapshots ------------------------------------------------------------
 
-  snapshot(): unknown { return saveTransport(this); }
+  snapshot(): unknown {
+    return saveTransport(this);
+  }
 
   restore(state: unknown): void {
     if (this.activated) {
-      try { this.device.reset(); } catch (err) { this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed'); }
+      try {
+        this.device.reset();
+      } catch (err) {
+        this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed');
+      }
     }
     this.epoch++;
     this.activeEpoch = undefined;
@@ -341,7 +471,15 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
   }
 
   /** Internal to restore: applies validated fields. */
-  applyRestored(fields: { status: number; driverFeatures: bigint; deviceFeaturesSel: number; driverFeaturesSel: number; queueSel: number; interruptStatus: number; configGeneration: number }): void {
+  applyRestored(fields: {
+    status: number;
+    driverFeatures: bigint;
+    deviceFeaturesSel: number;
+    driverFeaturesSel: number;
+    queueSel: number;
+    interruptStatus: number;
+    configGeneration: number;
+  }): void {
     this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
     this.negotiation.load({ status: fields.status, driverFeatures: fields.driverFeatures });
     this.deviceFeaturesSel = fields.deviceFeaturesSel;

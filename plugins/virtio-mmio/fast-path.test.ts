@@ -10,8 +10,13 @@ class RecordingFastPath implements MmioFastPath {
   read = new Map<number, number | undefined>();
   write = new Map<number, MmioWriteMode>();
   log: string[] = [];
-  setReadValue(offset: number, value: number | undefined): void { this.read.set(offset, value); this.log.push(`read ${offset}=${value}`); }
-  setWriteMode(offset: number, mode: MmioWriteMode): void { this.write.set(offset, mode); }
+  setReadValue(offset: number, value: number | undefined): void {
+    this.read.set(offset, value);
+    this.log.push(`read ${offset}=${value}`);
+  }
+  setWriteMode(offset: number, mode: MmioWriteMode): void {
+    this.write.set(offset, mode);
+  }
 }
 
 function setup() {
@@ -62,7 +67,8 @@ describe('virtio-mmio transport: worker fast path publication', () => {
     const fp = new RecordingFastPath();
     const atTrigger: (number | undefined)[] = [];
     const transport = new VirtioMmioTransport(dev, {
-      memory: () => t.memory, queueEvents: dev.queueMaxSizes.map(() => t.events.factory.create({ nonBlocking: true })),
+      memory: () => t.memory,
+      queueEvents: dev.queueMaxSizes.map(() => t.events.factory.create({ nonBlocking: true })),
       line: { trigger: () => atTrigger.push(fp.read.get(Reg.InterruptStatus)) },
     });
     transport.attachMmioFastPath(fp);

@@ -41,7 +41,10 @@ describe('virtio-mmio host (attach)', () => {
     const drv = t.driverAt(base);
     const q = new MockSplitQueue(t.memory, 16);
     drv.init([q], VIRTIO_F_VERSION_1);
-    const head = q.addChain([{ addr: q.alloc(2, Uint8Array.from([1, 2])), len: 2 }, { addr: q.alloc(2), len: 2, write: true }]);
+    const head = q.addChain([
+      { addr: q.alloc(2, Uint8Array.from([1, 2])), len: 2 },
+      { addr: q.alloc(2), len: 2, write: true },
+    ]);
     t.events.factory.created.find((e) => e.fd === t.vm.ioeventfds[0].fd)!.write(1n);
     t.events.run();
     expect(q.readUsed()).to.deep.equal([{ id: head, len: 2 }]);
@@ -119,7 +122,14 @@ describe('virtio-mmio plugin', () => {
     c.registerInstance(Tokens.EventFdFactory.token, events.factory);
     c.registerInstance(Tokens.GuestMemory.token, memory);
     const lifecycle = new VmLifecycle();
-    const ctx = { config: {}, vm: {} as never, logger: quiet, lifecycle, baseDir: '.', instance: 'virtio-mmio' } as PluginContext<Record<string, never>>;
+    const ctx = {
+      config: {},
+      vm: {} as never,
+      logger: quiet,
+      lifecycle,
+      baseDir: '.',
+      instance: 'virtio-mmio',
+    } as PluginContext<Record<string, never>>;
     const disposables = await plugin.register(c, ctx);
     const host = c.resolve(Tokens.VirtioTransport.token);
     expect(host.kind).to.equal('mmio');

@@ -57,13 +57,23 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
 
   constructor(private readonly deps: VirtioMmioHostDeps) {}
 
-  get transports(): readonly VirtioMmioTransport[] { return [...this.attached.values()].map((a) => a.transport); }
+  get transports(): readonly VirtioMmioTransport[] {
+    return [...this.attached.values()].map((a) => a.transport);
+  }
 
   attachVirtioDevice(device: VirtioDevice, opts: VirtioAttachOptions = {}): VirtioAttachment {
     this.check(device);
     const name = opts.name ?? device.id;
     const undo: (() => void)[] = [];
-    const rollback = (): void => { for (const u of undo.reverse()) { try { u(); } catch { /* best effort */ } } };
+    const rollback = (): void => {
+      for (const u of undo.reverse()) {
+        try {
+          u();
+        } catch {
+          /* best effort */
+        }
+      }
+    };
     try {
       const range = this.deps.mmio.allocate(MMIO_WINDOW_SIZE, MMIO_WINDOW_SIZE, name);
       const gsi = this.deps.irqs.allocate();
@@ -71,7 +81,12 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       const queueEvents = device.queueMaxSizes.map(() => this.deps.eventFds.create({ nonBlocking: true }));
       undo.push(() => queueEvents.forEach((e) => e.close()));
       const line = this.wireInterrupt(gsi, undo);
-      const transport = new VirtioMmioTransport(device, { memory: this.deps.memory, queueEvents, line, logger: this.deps.logger });
+      const transport = new VirtioMmioTransport(device, {
+        memory: this.deps.memory,
+        queueEvents,
+        line,
+        logger: this.deps.logger,
+      });
       this.wireNotifications(range.start.value, queueEvents, undo);
       const reg = this.deps.bus.register('mmio', range, transport, name);
       undo.push(() => reg.dispose());
@@ -92,7 +107,12 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
     } catch (err) {
       rollback();
       if (err instanceof VirtioMmioError) throw err;
-      throw new VirtioMmioError('Attach', `cannot attach virtio device '${device.id}': ${(err as Error)?.message ?? String(err)}`, { device: device.id }, { cause: err });
+      throw new VirtioMmioError(
+        'Attach',
+        `cannot attach virtio device '${device.id}': ${(err as Error)?.message ?? String(err)}`,
+        { device: device.id },
+        { cause: err },
+      );
     }
   }
 
@@ -103,25 +123,45 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
     this.attached.delete(id);
     a.transport.reset();
     for (const u of a.undo.reverse()) {
-      try { u(); } catch (err) { this.deps.logger?.warn({ err, device: id }, 'virtio-mmio detach step failed'); }
+      try {
+        u();
+      } catch (err) {
+        this.deps.logger?.warn({ err, device: id }, 'virtio-mmio detach step failed');
+      }
     }
   }
 
-  dispose(): void { for (const id of [...this.attached.keys()]) this.detach(id); }
+  dispose(): void {
+    for (const id of [...this.attached.keys()]) this.detach(id);
+  }
 
   private check(device: VirtioDevice): void {
-    const bad = (why: string): never => { throw new VirtioMmioError('InvalidDevice', `virtio device '${device.id}' ${why}`, { device: device.id }); };
+    const bad = (why: string): never => {
+      throw new VirtioMmioError('InvalidDevice', `virtio device '${device.id}' ${why}`, { device: device.id });
+    };
     if (this.attached.has(device.id)) bad('is already attached');
-    if ((device.deviceFeatures & VIRTIO_F_VERSION_1) === 0n) bad('does not offer VIRTIO_F_VERSION_1 (virtio-mmio here is modern only)');
+    if ((device.deviceFeatures & VIRTIO_F_VERSION_1) === 0n)
+      bad('does not offer VIRTIO_F_VERSION_1 (virtio-mmio here is modern only)');
     if (device.deviceFeatures < 0n || device.deviceFeatures >= 1n << 64n) bad('offers features outside 64 bits');
     const n = device.queueMaxSizes.length;
     if (n === 0 || n > MAX_QUEUES) bad(`has ${n} queues (1..${MAX_QUEUES})`);
-    device.queueMaxSizes.forEach((s, i) => { if (!isPowerOfTwo(s) || s > MAX_QUEUE_SIZE) bad(`queue ${i} maximum size ${s} is not a power of two up to ${MAX_QUEUE_SIZE}`); });
-    if (device.configSize !== undefined && (!Number.isInteger(device.configSize) || device.configSize < 0 || device.configSize > 0xf00)) bad(`config size ${device.configSize} does not fit the window`);
+    device.queueMaxSizes.forEach((s, i) => {
+      if (!isPowerOfTwo(s) || s > MAX_QUEUE_SIZE)
+        bad(`queue ${i} maximum size ${s} is not a power of two up to ${MAX_QUEUE_SIZE}`);
+    });
+    if (
+      device.configSize !== undefined &&
+      (!Number.isInteger(device.configSize) || device.configSize < 0 || device.configSize > 0xf00)
+    )
+      bad(`config size ${device.configSize} does not fit the window`);
   }
 
   private vm(): Vm | undefined {
-    try { return this.deps.vm(); } catch { return undefined; }
+    try {
+      return this.deps.vm();
+    } catch {
+      return undefined;
+    }
   }
 
   /** irqfd when the VM supports it (no exit, no thread hop); else a pulse on the irqchip line. */
@@ -138,7 +178,12 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       trigger: () => {
         const v = this.vm();
         if (!v) return;
-        try { v.setIrqLine(gsi, true); v.setIrqLine(gsi, false); } catch (err) { this.deps.logger?.warn({ err, gsi }, 'virtio-mmio interrupt failed'); }
+        try {
+          v.setIrqLine(gsi, true);
+          v.setIrqLine(gsi, false);
+        } catch (err) {
+          this.deps.logger?.warn({ err, gsi }, 'virtio-mmio interrupt failed');
+        }
       },
     };
   }
@@ -148,7 +193,12 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
     const vm = this.vm();
     if (!vm?.capabilities.ioeventfd) return;
     events.forEach((ev, i) => {
-      const at: IoEventRegistration = { space: 'mmio', address: base + BigInt(Reg.QueueNotify), length: 4, datamatch: BigInt(i) };
+      const at: IoEventRegistration = {
+        space: 'mmio',
+        address: base + BigInt(Reg.QueueNotify),
+        length: 4,
+        datamatch: BigInt(i),
+      };
       try {
         vm.registerIoeventfd(ev, at);
         undo.push(() => vm.unregisterIoeventfd(ev, at));

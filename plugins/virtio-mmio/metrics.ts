@@ -15,5 +15,11 @@ export interface VirtioMmioMetrics {
 }
 
 export const newMetrics = (): VirtioMmioMetrics => ({
-  busNotifications: 0, interrupts: 0, ignoredAccesses: 0, refusedStatusWrites: 0, activations: 0, resets: 0, needsReset: 0,
+  busNotifications: 0,
+  interrupts: 0,
+  ignoredAccesses: 0,
+  refusedStatusWrites: 0,
+  activations: 0,
+  resets: 0,
+  needsReset: 0,
 });

@@ -36,7 +36,14 @@ export function registerVirtioMmio(container: DependencyContainer, ctx: PluginCo
   container.registerInstance(Tokens.VirtioTransport.token, host);
   const onStopped = (): void => host.dispose();
   ctx.lifecycle.on('stopped', onStopped);
-  return [{ dispose: () => { ctx.lifecycle.off('stopped', onStopped); host.dispose(); } }];
+  return [
+    {
+      dispose: () => {
+        ctx.lifecycle.off('stopped', onStopped);
+        host.dispose();
+      },
+    },
+  ];
 }
 
 const plugin: PluginModule<VirtioMmioConfig> = {

@@ -7,12 +7,25 @@
  */
 
 const MAGIC = 0x74726976; // "virt"
-const ACKNOWLEDGE = 1, DRIVER = 2, DRIVER_OK = 4, FEATURES_OK = 8, NEEDS_RESET = 0x40, FAILED = 0x80;
+const ACKNOWLEDGE = 1,
+  DRIVER = 2,
+  DRIVER_OK = 4,
+  FEATURES_OK = 8,
+  NEEDS_RESET = 0x40,
+  FAILED = 0x80;
 const SETTABLE = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK | FAILED;
-const VRING = 1, CONFIG = 2;
+const VRING = 1,
+  CONFIG = 2;
 const VERSION_1 = 1n << 32n;
 
-interface ModelQueue { max: number; size: number; desc: bigint; driver: bigint; device: bigint; ready: boolean }
+interface ModelQueue {
+  max: number;
+  size: number;
+  desc: bigint;
+  driver: bigint;
+  device: bigint;
+  ready: boolean;
+}
 
 /** What the model needs to know about the device behind the transport. */
 export interface ModelDevice {
@@ -27,7 +40,10 @@ export interface ModelDevice {
 }
 
 /** Device-side counters after an access (the transport's metrics and the device's own). */
-export interface DeviceCounters { interrupts: number; needsResets: number }
+export interface DeviceCounters {
+  interrupts: number;
+  needsResets: number;
+}
 
 export class MmioRegisterModel {
   status = 0;
@@ -57,7 +73,9 @@ export class MmioRegisterModel {
     return this.dev.queueMax.map((max) => ({ max, size: max, desc: 0n, driver: 0n, device: 0n, ready: false }));
   }
 
-  private has(bit: number): boolean { return (this.status & bit) !== 0; }
+  private has(bit: number): boolean {
+    return (this.status & bit) !== 0;
+  }
   private get queuesConfigurable(): boolean {
     return this.has(FEATURES_OK) && !this.has(DRIVER_OK) && !this.has(FAILED) && !this.has(NEEDS_RESET);
   }
@@ -66,19 +84,33 @@ export class MmioRegisterModel {
   readRegister(off: number): number {
     const q = this.queues[this.queueSel];
     switch (off) {
-      case 0x000: return MAGIC;
-      case 0x004: return 2;
-      case 0x008: return this.dev.deviceType;
-      case 0x00c: return this.dev.vendorId;
+      case 0x000:
+        return MAGIC;
+      case 0x004:
+        return 2;
+      case 0x008:
+        return this.dev.deviceType;
+      case 0x00c:
+        return this.dev.vendorId;
       case 0x010:
         return this.deviceSel <= 1 ? Number((this.dev.features >> BigInt(32 * this.deviceSel)) & 0xffff_ffffn) : 0;
-      case 0x034: return q?.max ?? 0;
-      case 0x044: return q?.ready ? 1 : 0;
-      case 0x060: return this.isr;
-      case 0x070: return this.status;
-      case 0x0fc: return this.generation;
-      case 0x0b0: case 0x0b4: case 0x0b8: case 0x0bc: return 0xffff_ffff; // no shared memory region
-      default: return 0; // write-only, reserved or unaligned
+      case 0x034:
+        return q?.max ?? 0;
+      case 0x044:
+        return q?.ready ? 1 : 0;
+      case 0x060:
+        return this.isr;
+      case 0x070:
+        return this.status;
+      case 0x0fc:
+        return this.generation;
+      case 0x0b0:
+      case 0x0b4:
+      case 0x0b8:
+      case 0x0bc:
+        return 0xffff_ffff; // no shared memory region
+      default:
+        return 0; // write-only, reserved or unaligned
     }
   }
 
@@ -110,23 +142,45 @@ export class MmioRegisterModel {
     const v = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     const q = this.queues[this.queueSel];
     switch (off) {
-      case 0x014: this.deviceSel = v; return;
-      case 0x024: this.driverSel = v; return;
+      case 0x014:
+        this.deviceSel = v;
+        return;
+      case 0x024:
+        this.driverSel = v;
+        return;
       case 0x020:
         if (this.has(DRIVER) && !this.has(FEATURES_OK) && !this.has(FAILED) && this.driverSel <= 1) {
           const shift = BigInt(32 * this.driverSel);
           this.driverFeatures = (this.driverFeatures & ~(0xffff_ffffn << shift)) | (BigInt(v) << shift);
         }
         return;
-      case 0x030: this.queueSel = v; return;
-      case 0x050: if (this.active && v < this.queues.length) this.kicked = true; return;
-      case 0x064: this.isr &= ~v & (VRING | CONFIG); this.seen.acks++; return;
-      case 0x070: this.writeStatus(v & 0xff); return;
-      case 0x044: if (q && this.queuesConfigurable) q.ready = v === 1; return;
-      case 0x038: case 0x080: case 0x084: case 0x090: case 0x094: case 0x0a0: case 0x0a4:
+      case 0x030:
+        this.queueSel = v;
+        return;
+      case 0x050:
+        if (this.active && v < this.queues.length) this.kicked = true;
+        return;
+      case 0x064:
+        this.isr &= ~v & (VRING | CONFIG);
+        this.seen.acks++;
+        return;
+      case 0x070:
+        this.writeStatus(v & 0xff);
+        return;
+      case 0x044:
+        if (q && this.queuesConfigurable) q.ready = v === 1;
+        return;
+      case 0x038:
+      case 0x080:
+      case 0x084:
+      case 0x090:
+      case 0x094:
+      case 0x0a0:
+      case 0x0a4:
         if (q && this.queuesConfigurable && !q.ready) this.setLayout(q, off, v);
         return;
-      default: return;
+      default:
+        return;
     }
   }
 
@@ -134,21 +188,34 @@ export class MmioRegisterModel {
     const lo = (cur: bigint) => (cur & ~0xffff_ffffn) | BigInt(v);
     const hi = (cur: bigint) => (cur & 0xffff_ffffn) | (BigInt(v) << 32n);
     if (off === 0x038) q.size = v;
-    else if (off === 0x080) q.desc = lo(q.desc); else if (off === 0x084) q.desc = hi(q.desc);
-    else if (off === 0x090) q.driver = lo(q.driver); else if (off === 0x094) q.driver = hi(q.driver);
-    else if (off === 0x0a0) q.device = lo(q.device); else q.device = hi(q.device);
+    else if (off === 0x080) q.desc = lo(q.desc);
+    else if (off === 0x084) q.desc = hi(q.desc);
+    else if (off === 0x090) q.driver = lo(q.driver);
+    else if (off === 0x094) q.driver = hi(q.driver);
+    else if (off === 0x0a0) q.device = lo(q.device);
+    else q.device = hi(q.device);
   }
 
   private writeStatus(v: number): void {
-    if (v === 0) { this.reset(); return; }
+    if (v === 0) {
+      this.reset();
+      return;
+    }
     const old = this.status;
     const requested = v & SETTABLE;
     if (old & SETTABLE & ~requested) return; // a driver never clears a bit: refused
     const added = requested & ~old;
     if (added === 0) return;
-    if (added & FAILED) { this.status = old | FAILED; return; } // FAILED wins; nothing else is taken
-    if ((requested & DRIVER && !(requested & ACKNOWLEDGE)) || (requested & FEATURES_OK && !(requested & DRIVER))
-      || (requested & DRIVER_OK && !(requested & FEATURES_OK))) return; // out of order: refused
+    if (added & FAILED) {
+      this.status = old | FAILED;
+      return;
+    } // FAILED wins; nothing else is taken
+    if (
+      (requested & DRIVER && !(requested & ACKNOWLEDGE)) ||
+      (requested & FEATURES_OK && !(requested & DRIVER)) ||
+      (requested & DRIVER_OK && !(requested & FEATURES_OK))
+    )
+      return; // out of order: refused
     const keep = old & NEEDS_RESET;
     if (added & FEATURES_OK) {
       const extra = this.driverFeatures & ~this.dev.features;
@@ -171,16 +238,31 @@ export class MmioRegisterModel {
     const inside = (addr: bigint, align: bigint, bytes: number) =>
       addr % align === 0n && addr + BigInt(bytes) <= BigInt(this.dev.memorySize);
     const sizeOk = (q: ModelQueue) => q.size >= 1 && q.size <= q.max && (q.size & (q.size - 1)) === 0;
-    const ok = this.queues.every((q) => !q.ready || (sizeOk(q)
-      && inside(q.desc, 16n, 16 * q.size) && inside(q.driver, 2n, 6 + 2 * q.size) && inside(q.device, 4n, 6 + 8 * q.size)));
-    if (ok) { this.active = true; this.seen.activations++; } else { this.seen.failedActivations++; this.needsReset(); }
+    const ok = this.queues.every(
+      (q) =>
+        !q.ready ||
+        (sizeOk(q) &&
+          inside(q.desc, 16n, 16 * q.size) &&
+          inside(q.driver, 2n, 6 + 2 * q.size) &&
+          inside(q.device, 4n, 6 + 8 * q.size)),
+    );
+    if (ok) {
+      this.active = true;
+      this.seen.activations++;
+    } else {
+      this.seen.failedActivations++;
+      this.needsReset();
+    }
   }
 
   private needsReset(): void {
     if (this.has(NEEDS_RESET)) return;
     this.expected.needsResets++;
     this.status |= NEEDS_RESET;
-    if (this.has(DRIVER_OK)) { this.generation = (this.generation + 1) >>> 0; this.raise(CONFIG); }
+    if (this.has(DRIVER_OK)) {
+      this.generation = (this.generation + 1) >>> 0;
+      this.raise(CONFIG);
+    }
   }
 
   private raise(bit: number): void {
@@ -221,6 +303,8 @@ export class MmioRegisterModel {
       this.seen.vringRaised++;
       e.interrupts = actual.interrupts;
     }
-    return actual.interrupts === e.interrupts ? undefined : `interrupt count ${actual.interrupts}, model ${e.interrupts}`;
+    return actual.interrupts === e.interrupts
+      ? undefined
+      : `interrupt count ${actual.interrupts}, model ${e.interrupts}`;
   }
 }

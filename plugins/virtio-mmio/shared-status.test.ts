@@ -16,8 +16,12 @@ class SharedWordFastPath implements MmioFastPath {
   readonly writes = new Map<number, MmioWriteMode>();
   readonly reads = new Map<number, number | undefined>();
   constructor(private readonly give = true) {}
-  setReadValue(offset: number, value: number | undefined): void { this.reads.set(offset, value); }
-  setWriteMode(offset: number, mode: MmioWriteMode): void { this.writes.set(offset, mode); }
+  setReadValue(offset: number, value: number | undefined): void {
+    this.reads.set(offset, value);
+  }
+  setWriteMode(offset: number, mode: MmioWriteMode): void {
+    this.writes.set(offset, mode);
+  }
   shareClearableWord(read: number, clear: number, mask: number, initial: number): SharedWord | undefined {
     if (!this.give) return undefined;
     this.shared = { read, clear, mask };
@@ -25,13 +29,19 @@ class SharedWordFastPath implements MmioFastPath {
     Atomics.store(c, 0, initial);
     return {
       load: () => Atomics.load(c, 0) >>> 0,
-      store: (v) => { Atomics.store(c, 0, v | 0); },
+      store: (v) => {
+        Atomics.store(c, 0, v | 0);
+      },
       or: (b) => Atomics.or(c, 0, b | 0) >>> 0,
       clear: (b) => Atomics.and(c, 0, ~b) >>> 0,
     };
   }
-  guestRead(): number { return Atomics.load(this.cell, 0) >>> 0; }
-  guestAck(v: number): void { Atomics.and(this.cell, 0, ~(v & this.shared!.mask)); }
+  guestRead(): number {
+    return Atomics.load(this.cell, 0) >>> 0;
+  }
+  guestAck(v: number): void {
+    Atomics.and(this.cell, 0, ~(v & this.shared!.mask));
+  }
 }
 
 function setup(give = true) {
@@ -39,7 +49,8 @@ function setup(give = true) {
   const dev = new EchoDevice('echo0', t.events.loop, {});
   const line = { onEdge: (): void => undefined };
   const transport = new VirtioMmioTransport(dev, {
-    memory: () => t.memory, queueEvents: dev.queueMaxSizes.map(() => t.events.factory.create({ nonBlocking: true })),
+    memory: () => t.memory,
+    queueEvents: dev.queueMaxSizes.map(() => t.events.factory.create({ nonBlocking: true })),
     line: { trigger: () => line.onEdge() },
   });
   const fp = new SharedWordFastPath(give);
@@ -52,7 +63,11 @@ function setup(give = true) {
 describe('virtio-mmio transport: InterruptStatus in a shared word', () => {
   it('moves InterruptStatus into the word (status and ACK offsets, mask of the two bits) and publishes nothing else for them', () => {
     const { transport, fp } = setup();
-    expect(fp.shared).to.deep.equal({ read: Reg.InterruptStatus, clear: Reg.InterruptACK, mask: INT_VRING | INT_CONFIG });
+    expect(fp.shared).to.deep.equal({
+      read: Reg.InterruptStatus,
+      clear: Reg.InterruptACK,
+      mask: INT_VRING | INT_CONFIG,
+    });
     expect(transport.sharesInterruptStatus).to.equal(true);
     expect(fp.reads.size).to.equal(0);
     expect(fp.writes.size).to.equal(0);
@@ -61,7 +76,9 @@ describe('virtio-mmio transport: InterruptStatus in a shared word', () => {
   it('sets the bit in the word before the line fires; the bus path reads and clears the same word', () => {
     const { transport, fp, drv, line } = setup();
     const atEdge: number[] = [];
-    line.onEdge = () => { atEdge.push(fp.guestRead()); };
+    line.onEdge = () => {
+      atEdge.push(fp.guestRead());
+    };
     transport.interrupt.signalUsedQueue(0);
     transport.interrupt.signalConfigChange();
     expect(atEdge).to.deep.equal([INT_VRING, INT_VRING | INT_CONFIG]);
@@ -111,7 +128,8 @@ describe('virtio-mmio transport: InterruptStatus in a shared word', () => {
     const t = mmioTestHost();
     const dev = new EchoDevice('echo2', t.events.loop, {});
     const transport = new VirtioMmioTransport(dev, {
-      memory: () => t.memory, queueEvents: dev.queueMaxSizes.map(() => t.events.factory.create({ nonBlocking: true })),
+      memory: () => t.memory,
+      queueEvents: dev.queueMaxSizes.map(() => t.events.factory.create({ nonBlocking: true })),
       line: { trigger: () => undefined },
     });
     new MmioDriver(transport).init([new MockSplitQueue(t.memory, 16)]);
@@ -143,24 +161,51 @@ function lostCompletions(steps: Step[], ackMode: 'atomic' | 'deferred'): number 
   const { transport, fp, line } = setup();
   let work = 0; // completions in the used ring the guest has not consumed
   let latched = false; // the irqchip's pending edge
-  line.onEdge = () => { latched = true; };
+  line.onEdge = () => {
+    latched = true;
+  };
   let phase: 'idle' | 'read' | 'ack' | 'process' = 'idle';
   let seen = 0;
   const deferred: number[] = []; // ACKs waiting for "the main thread" (the old queued ACK)
   const guestStep = (): void => {
     switch (phase) {
-      case 'idle': if (latched) { latched = false; phase = 'read'; } break;
-      case 'read': seen = fp.guestRead(); phase = 'ack'; break;
-      case 'ack': if (ackMode === 'atomic') fp.guestAck(seen); else deferred.push(seen); phase = 'process'; break;
-      case 'process': if (seen & INT_VRING) work = 0; phase = 'idle'; break;
+      case 'idle':
+        if (latched) {
+          latched = false;
+          phase = 'read';
+        }
+        break;
+      case 'read':
+        seen = fp.guestRead();
+        phase = 'ack';
+        break;
+      case 'ack':
+        if (ackMode === 'atomic') fp.guestAck(seen);
+        else deferred.push(seen);
+        phase = 'process';
+        break;
+      case 'process':
+        if (seen & INT_VRING) work = 0;
+        phase = 'idle';
+        break;
     }
   };
-  const mainStep = (): void => { const v = deferred.shift(); if (v !== undefined) fp.guestAck(v); };
+  const mainStep = (): void => {
+    const v = deferred.shift();
+    if (v !== undefined) fp.guestAck(v);
+  };
   for (const s of steps) {
-    if (s === 'complete') { work++; transport.interrupt.signalUsedQueue(0); } else if (s === 'main') mainStep(); else guestStep();
+    if (s === 'complete') {
+      work++;
+      transport.interrupt.signalUsedQueue(0);
+    } else if (s === 'main') mainStep();
+    else guestStep();
   }
   // Quiesce: deliver what is queued, let the guest handle every pending interrupt.
-  for (let i = 0; i < 1000 && (latched || phase !== 'idle' || deferred.length > 0); i++) { mainStep(); guestStep(); }
+  for (let i = 0; i < 1000 && (latched || phase !== 'idle' || deferred.length > 0); i++) {
+    mainStep();
+    guestStep();
+  }
   return work;
 }
 
@@ -168,7 +213,10 @@ describe('virtio-mmio transport: interleaved raise / status read / ACK (model of
   const steps = fc.array(fc.constantFrom<Step>('complete', 'guest', 'main'), { maxLength: 40 });
 
   it('no completion is lost whatever the interleaving when the ACK clears the shared word at once', () => {
-    fc.assert(fc.property(steps, (s) => lostCompletions(s, 'atomic') === 0), { numRuns: 500 });
+    fc.assert(
+      fc.property(steps, (s) => lostCompletions(s, 'atomic') === 0),
+      { numRuns: 500 },
+    );
   });
 
   it('the model does catch the old deferred ACK (it loses a completion; random interleavings find it too)', () => {
@@ -178,7 +226,10 @@ describe('virtio-mmio transport: interleaved raise / status read / ACK (model of
     expect(lostCompletions(bad, 'deferred')).to.equal(1);
     expect(lostCompletions(bad, 'atomic')).to.equal(0);
     // fc.check stops at the first counterexample; 500 runs missed it about once in a few dozen seeds.
-    const r = fc.check(fc.property(steps, (x) => lostCompletions(x, 'deferred') === 0), { numRuns: 20_000 });
+    const r = fc.check(
+      fc.property(steps, (x) => lostCompletions(x, 'deferred') === 0),
+      { numRuns: 20_000 },
+    );
     expect(r.failed).to.equal(true);
   });
 });

@@ -16,7 +16,11 @@ export const TransportStateSchema = z.strictObject({
   deviceId: z.string(),
   deviceType: U32,
   status: z.number().int().min(0).max(0xff),
-  driverFeatures: z.string().regex(/^\d{1,20}$/).transform((s) => BigInt(s)).refine((v) => v < 1n << 64n, 'not a u64'),
+  driverFeatures: z
+    .string()
+    .regex(/^\d{1,20}$/)
+    .transform((s) => BigInt(s))
+    .refine((v) => v < 1n << 64n, 'not a u64'),
   deviceFeaturesSel: U32,
   driverFeaturesSel: U32,
   queueSel: U32,
@@ -50,11 +54,19 @@ export function saveTransport(t: VirtioMmioTransport): TransportState {
  * Returns whether the device was active and each queue's ring progress, for the
  * caller to re-activate (which re-validates the rings against guest memory).
  */
-export function restoreTransport(t: VirtioMmioTransport, state: unknown): { activated: boolean; progress: (SplitQueueProgress | undefined)[] } {
+export function restoreTransport(
+  t: VirtioMmioTransport,
+  state: unknown,
+): { activated: boolean; progress: (SplitQueueProgress | undefined)[] } {
   const r = TransportStateSchema.safeParse(state);
-  if (!r.success) throw new VirtioMmioError('InvalidState', `${t.id}: saved transport state is invalid: ${r.error.message}`, { id: t.id });
+  if (!r.success)
+    throw new VirtioMmioError('InvalidState', `${t.id}: saved transport state is invalid: ${r.error.message}`, {
+      id: t.id,
+    });
   const s = r.data;
-  const bad = (why: string): never => { throw new VirtioMmioError('InvalidState', `${t.id}: saved transport state ${why}`, { id: t.id }); };
+  const bad = (why: string): never => {
+    throw new VirtioMmioError('InvalidState', `${t.id}: saved transport state ${why}`, { id: t.id });
+  };
   if (s.deviceType !== t.device.deviceType) bad(`is for device type ${s.deviceType}, not ${t.device.deviceType}`);
   if (s.queues.length !== t.queues.length) bad(`has ${s.queues.length} queues, the device ${t.queues.length}`);
   if (s.status & DeviceStatus.FEATURES_OK) {

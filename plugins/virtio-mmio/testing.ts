@@ -34,8 +34,12 @@ export class MmioDriver {
     this.dev.write(BigInt(off), d);
   }
 
-  get status(): number { return this.read32(Reg.Status); }
-  setStatus(bits: number): void { this.write32(Reg.Status, bits); }
+  get status(): number {
+    return this.read32(Reg.Status);
+  }
+  setStatus(bits: number): void {
+    this.write32(Reg.Status, bits);
+  }
 
   deviceFeatures(): bigint {
     this.write32(Reg.DeviceFeaturesSel, 0);
@@ -88,7 +92,9 @@ export class MmioDriver {
     return this.driverOk();
   }
 
-  notify(queue: number): void { this.write32(Reg.QueueNotify, queue); }
+  notify(queue: number): void {
+    this.write32(Reg.QueueNotify, queue);
+  }
 
   /** Reads InterruptStatus and acknowledges it (what the Linux interrupt handler does). */
   ackInterrupts(): number {
@@ -103,7 +109,9 @@ export class MmioDriver {
     return d;
   }
 
-  writeConfig(off: number, data: Uint8Array): void { this.dev.write(BigInt(Reg.Config + off), data); }
+  writeConfig(off: number, data: Uint8Array): void {
+    this.dev.write(BigInt(Reg.Config + off), data);
+  }
 }
 
 export interface MmioTestHost {
@@ -121,7 +129,9 @@ export interface MmioTestHost {
 }
 
 /** A VirtioMmioHost wired to test doubles; `vm: false` leaves it without a VM (bus notifications only). */
-export function mmioTestHost(opts: { memorySize?: number; vm?: boolean; ioeventfd?: boolean; irqfd?: boolean } = {}): MmioTestHost {
+export function mmioTestHost(
+  opts: { memorySize?: number; vm?: boolean; ioeventfd?: boolean; irqfd?: boolean } = {},
+): MmioTestHost {
   const bus = new RangeBus();
   const hypervisor = new MockHypervisor();
   const vm = hypervisor.createVm() as MockVm;
@@ -132,13 +142,23 @@ export function mmioTestHost(opts: { memorySize?: number; vm?: boolean; ioeventf
   const cmdline = new CmdlineBuilder('console=ttyS0');
   const platform = new PlatformDeviceList();
   const host = new VirtioMmioHost({
-    bus, mmio: new MmioWindowAllocator(), irqs: new GsiAllocator(), cmdline, eventFds: events.factory,
-    vm: () => (opts.vm === false ? undefined : vm), memory: () => memory, platform,
+    bus,
+    mmio: new MmioWindowAllocator(),
+    irqs: new GsiAllocator(),
+    cmdline,
+    eventFds: events.factory,
+    vm: () => (opts.vm === false ? undefined : vm),
+    memory: () => memory,
+    platform,
   });
-  const driverAt = (base: bigint): MmioDriver => new MmioDriver({
-    read: (off, data) => { bus.read('mmio', base + off, data); },
-    write: (off, data) => { bus.write('mmio', base + off, data); },
-  });
+  const driverAt = (base: bigint): MmioDriver =>
+    new MmioDriver({
+      read: (off, data) => {
+        bus.read('mmio', base + off, data);
+      },
+      write: (off, data) => {
+        bus.write('mmio', base + off, data);
+      },
+    });
   return { host, bus, vm, hypervisor, events, memory, cmdline, platform, driverAt };
 }
-

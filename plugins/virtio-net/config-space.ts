@@ -27,7 +27,11 @@ export function buildNetConfig(v: NetConfigValues): Uint8Array {
   const b = new Uint8Array(NET_CONFIG_SIZE);
   const dv = new DataView(b.buffer);
   b.set(v.mac.subarray(0, 6), NetConfigLayout.mac);
-  dv.setUint16(NetConfigLayout.status, (v.linkUp ? NetStatus.LINK_UP : 0) | (v.announce ? NetStatus.ANNOUNCE : 0), true);
+  dv.setUint16(
+    NetConfigLayout.status,
+    (v.linkUp ? NetStatus.LINK_UP : 0) | (v.announce ? NetStatus.ANNOUNCE : 0),
+    true,
+  );
   dv.setUint16(NetConfigLayout.maxVirtqueuePairs, v.maxQueuePairs, true);
   dv.setUint16(NetConfigLayout.mtu, v.mtu, true);
   dv.setUint32(NetConfigLayout.speed, 0xffff_ffff, true);
@@ -37,12 +41,14 @@ export function buildNetConfig(v: NetConfigValues): Uint8Array {
 
 /** Parses "52:54:00:12:34:56" (also with '-'); undefined when malformed. */
 export function parseMac(s: string): Uint8Array | undefined {
-  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
+  const m =
+    /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
   if (!m) return undefined;
   return Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
 }
 
-export const formatMac = (mac: Uint8Array): string => [...mac.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+export const formatMac = (mac: Uint8Array): string =>
+  [...mac.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
 /** A random unicast, locally administered MAC (first octet xxxxxx10). */
 export function randomMac(random: (n: number) => Uint8Array): Uint8Array {

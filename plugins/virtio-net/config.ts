@@ -3,38 +3,74 @@ import { RateLimiterSchema } from '../../core/ratelimit/rate-limiter.js';
 import { parseMac } from './config-space.js';
 import { CONFIG_MAX_QUEUE_PAIRS, MAX_MTU, MIN_MTU } from './constants.js';
 
-const hostPort = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/, 'IPv4 address:port, e.g. 127.0.0.1:5000')
-  .transform((s) => { const i = s.lastIndexOf(':'); return { host: s.slice(0, i), port: Number(s.slice(i + 1)) }; })
+const hostPort = z
+  .string()
+  .regex(/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/, 'IPv4 address:port, e.g. 127.0.0.1:5000')
+  .transform((s) => {
+    const i = s.lastIndexOf(':');
+    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+  })
   .refine((a) => a.port <= 65535 && a.host.split('.').every((x) => Number(x) <= 255), 'address or port out of range');
 
-export const TapBackendSchema = z.strictObject({
-  kind: z.literal('tap'),
-  /** Interface name (or a template like 'tap%d' with create). */
-  name: z.string().min(1).max(15).regex(/^[^\s/:]+$/, 'no spaces, "/" or ":"').optional(),
-  /** Create the interface if missing (needs CAP_NET_ADMIN); it then lives as long as the VMM. */
-  create: z.boolean().default(false),
-  /** Inherited tap fds, one per queue pair (from a launcher that opened them). */
-  fds: z.array(z.number().int().min(0).max(1 << 20)).min(1).max(CONFIG_MAX_QUEUE_PAIRS).optional(),
-}).refine((t) => t.name !== undefined || t.fds !== undefined || t.create, 'give a tap name, fds, or create: true')
+export const TapBackendSchema = z
+  .strictObject({
+    kind: z.literal('tap'),
+    /** Interface name (or a template like 'tap%d' with create). */
+    name: z
+      .string()
+      .min(1)
+      .max(15)
+      .regex(/^[^\s/:]+$/, 'no spaces, "/" or ":"')
+      .optional(),
+    /** Create the interface if missing (needs CAP_NET_ADMIN); it then lives as long as the VMM. */
+    create: z.boolean().default(false),
+    /** Inherited tap fds, one per queue pair (from a launcher that opened them). */
+    fds: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(1 << 20),
+      )
+      .min(1)
+      .max(CONFIG_MAX_QUEUE_PAIRS)
+      .optional(),
+  })
+  .refine((t) => t.name !== undefined || t.fds !== undefined || t.create, 'give a tap name, fds, or create: true')
   .refine((t) => !(t.fds && (t.name || t.create)), 'fds excludes name and create');
 
-export const SocketBackendSchema = z.strictObject({
-  kind: z.literal('socket'),
-  /** Unix datagram socket: bind at `path`, send to the socket at `peer` (paths relative to the YAML file). */
-  unix: z.strictObject({ path: z.string().min(1), peer: z.string().min(1) }).optional(),
-  /** UDP: bind at `local`, send to `remote` ("127.0.0.1:5000"). */
-  udp: z.strictObject({ local: hostPort, remote: hostPort }).optional(),
-}).refine((s) => (s.unix === undefined) !== (s.udp === undefined), 'give exactly one of unix or udp');
+export const SocketBackendSchema = z
+  .strictObject({
+    kind: z.literal('socket'),
+    /** Unix datagram socket: bind at `path`, send to the socket at `peer` (paths relative to the YAML file). */
+    unix: z.strictObject({ path: z.string().min(1), peer: z.string().min(1) }).optional(),
+    /** UDP: bind at `local`, send to `remote` ("127.0.0.1:5000"). */
+    udp: z.strictObject({ local: hostPort, remote: hostPort }).optional(),
+  })
+  .refine((s) => (s.unix === undefined) !== (s.udp === undefined), 'give exactly one of unix or udp');
 
 /** One network interface per plugin instance (list the plugin several times with `id:` for more). */
 export const VirtioNetConfigSchema = z.strictObject({
   /** Default: a random locally administered unicast address. */
-  mac: z.string().refine((s) => { const m = parseMac(s); return m !== undefined && (m[0] & 1) === 0; }, 'a unicast MAC like 52:54:00:12:34:56').optional(),
+  mac: z
+    .string()
+    .refine((s) => {
+      const m = parseMac(s);
+      return m !== undefined && (m[0] & 1) === 0;
+    }, 'a unicast MAC like 52:54:00:12:34:56')
+    .optional(),
   /** Offered to the guest (VIRTIO_NET_F_MTU); set the tap's MTU to match. */
   mtu: z.number().int().min(MIN_MTU).max(MAX_MTU).optional(),
   backend: z.union([TapBackendSchema, SocketBackendSchema]),
   queuePairs: z.number().int().min(1).max(CONFIG_MAX_QUEUE_PAIRS).default(1),
-  queueSize: z.number().int().min(16).max(32768).refine((n) => (n & (n - 1)) === 0, 'a power of two').default(256),
+  queueSize: z
+    .number()
+    .int()
+    .min(16)
+    .max(32768)
+    .refine((n) => (n & (n - 1)) === 0, 'a power of two')
+    .default(256),
   /** Offer checksum / segmentation offloads the backend supports. */
   offloads: z.boolean().default(true),
   linkUp: z.boolean().default(true),

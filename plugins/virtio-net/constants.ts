@@ -27,8 +27,8 @@ export const NetFeature = {
 } as const;
 
 /** The guest-side offload bits CTRL_GUEST_OFFLOADS may switch (§5.1.6.5.6.1). */
-export const GUEST_OFFLOAD_MASK = NetFeature.GUEST_CSUM | NetFeature.GUEST_TSO4 | NetFeature.GUEST_TSO6
-  | NetFeature.GUEST_ECN | NetFeature.GUEST_UFO;
+export const GUEST_OFFLOAD_MASK =
+  NetFeature.GUEST_CSUM | NetFeature.GUEST_TSO4 | NetFeature.GUEST_TSO6 | NetFeature.GUEST_ECN | NetFeature.GUEST_UFO;
 
 /** struct virtio_net_hdr with num_buffers: 12 bytes whenever VIRTIO_F_VERSION_1 is negotiated (§5.1.6.1). */
 export const VNET_HDR_SIZE = 12;

@@ -6,8 +6,22 @@ import { Ctrl, GUEST_OFFLOAD_MASK, MAX_MAC_TABLE_ENTRIES, NetFeature } from './c
 import type { NetCtrlMetrics } from './metrics.js';
 
 /** RX filtering modes the driver sets with VIRTIO_NET_CTRL_RX (recorded; see NetControl). */
-export interface RxMode { promisc: boolean; allmulti: boolean; alluni: boolean; nomulti: boolean; nouni: boolean; nobcast: boolean }
-export const defaultRxMode = (): RxMode => ({ promisc: true, allmulti: true, alluni: false, nomulti: false, nouni: false, nobcast: false });
+export interface RxMode {
+  promisc: boolean;
+  allmulti: boolean;
+  alluni: boolean;
+  nomulti: boolean;
+  nouni: boolean;
+  nobcast: boolean;
+}
+export const defaultRxMode = (): RxMode => ({
+  promisc: true,
+  allmulti: true,
+  alluni: false,
+  nomulti: false,
+  nouni: false,
+  nobcast: false,
+});
 
 /** What control commands change on the device. */
 export interface NetControl {
@@ -25,8 +39,12 @@ export interface NetControl {
 const MAX_COMMAND_BYTES = 2 * (4 + 6 * MAX_MAC_TABLE_ENTRIES) + 64;
 
 const RX_CMDS: Record<number, keyof RxMode> = {
-  [Ctrl.RX_PROMISC]: 'promisc', [Ctrl.RX_ALLMULTI]: 'allmulti', [Ctrl.RX_ALLUNI]: 'alluni',
-  [Ctrl.RX_NOMULTI]: 'nomulti', [Ctrl.RX_NOUNI]: 'nouni', [Ctrl.RX_NOBCAST]: 'nobcast',
+  [Ctrl.RX_PROMISC]: 'promisc',
+  [Ctrl.RX_ALLMULTI]: 'allmulti',
+  [Ctrl.RX_ALLUNI]: 'alluni',
+  [Ctrl.RX_NOMULTI]: 'nomulti',
+  [Ctrl.RX_NOUNI]: 'nouni',
+  [Ctrl.RX_NOBCAST]: 'nobcast',
 };
 
 /**
@@ -100,10 +118,16 @@ export function executeCtrl(dev: NetControl, cls: number, cmd: number, data: Uin
  */
 export class CtrlHandler {
   private stopped = false;
-  constructor(private readonly d: {
-    queue: VirtQueue; memory: GuestMemory; interrupt: VirtioInterrupt; control: NetControl; metrics: NetCtrlMetrics;
-    needsReset: (reason: string) => void;
-  }) {}
+  constructor(
+    private readonly d: {
+      queue: VirtQueue;
+      memory: GuestMemory;
+      interrupt: VirtioInterrupt;
+      control: NetControl;
+      metrics: NetCtrlMetrics;
+      needsReset: (reason: string) => void;
+    },
+  ) {}
 
   process(): void {
     if (this.stopped) return;
@@ -131,5 +155,7 @@ export class CtrlHandler {
     return 1;
   }
 
-  stop(): void { this.stopped = true; }
+  stop(): void {
+    this.stopped = true;
+  }
 }

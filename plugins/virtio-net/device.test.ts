@@ -4,10 +4,29 @@ import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_
 import { FakeEventSystem } from '../virtio/testing.js';
 import { NetBackendError } from './backends/errors.js';
 import { NetConfigLayout, NET_CONFIG_SIZE, formatMac } from './config-space.js';
-import { Ctrl, GUEST_OFFLOAD_MASK, MAX_FRAME_WITH_HDR, NetFeature as F, NetStatus, QUEUE_BUDGET, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_SIZE } from './constants.js';
+import {
+  Ctrl,
+  GUEST_OFFLOAD_MASK,
+  MAX_FRAME_WITH_HDR,
+  NetFeature as F,
+  NetStatus,
+  QUEUE_BUDGET,
+  VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_GSO_TCPV4,
+  VNET_HDR_SIZE,
+} from './constants.js';
 import { VirtioNet, type VirtioNetOptions } from './device.js';
 import { decodeHeader } from './header.js';
-import { MemoryNetBackend, activateNet, ethernet, inetChecksum, ipv4, ipv4Packet, withHeader, type ActivatedNet } from './testing.js';
+import {
+  MemoryNetBackend,
+  activateNet,
+  ethernet,
+  inetChecksum,
+  ipv4,
+  ipv4Packet,
+  withHeader,
+  type ActivatedNet,
+} from './testing.js';
 
 const MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
 const PEER = Uint8Array.of(0x02, 0, 0, 0, 0, 1);
@@ -29,20 +48,42 @@ function cfg(dev: VirtioNet): DataView {
 describe('plugins/virtio-net VirtioNet', () => {
   let events: FakeEventSystem;
   let backend: MemoryNetBackend;
-  beforeEach(() => { events = new FakeEventSystem(); backend = new MemoryNetBackend(events.loop); });
+  beforeEach(() => {
+    events = new FakeEventSystem();
+    backend = new MemoryNetBackend(events.loop);
+  });
 
   function make(o: Partial<VirtioNetOptions> = {}, b = backend): VirtioNet {
     return new VirtioNet({ id: 'net0', backend: b, mac: MAC, defer: () => {}, ...o }, events.loop);
   }
   /** Marks the backend readable and runs the loop. */
-  const pump = (h: ActivatedNet): void => { backend.fds.forEach((fd) => events.loop.readable.add(fd)); h.run(); };
+  const pump = (h: ActivatedNet): void => {
+    backend.fds.forEach((fd) => events.loop.readable.add(fd));
+    h.run();
+  };
 
   describe('features and config space', () => {
     it('lays out mac, status, max pairs and mtu per virtio 1.2 §5.1.4 and offers the tap offloads', () => {
       const dev = make({ mtu: 9000 });
       expect(dev.deviceType).to.equal(1);
       const f = dev.deviceFeatures;
-      for (const bit of [VIRTIO_F_VERSION_1, F.MAC, F.STATUS, F.MRG_RXBUF, F.CTRL_VQ, F.CTRL_RX, F.MTU, F.CSUM, F.GUEST_CSUM, F.HOST_TSO4, F.HOST_TSO6, F.GUEST_TSO4, F.GUEST_TSO6, F.HOST_UFO, F.CTRL_GUEST_OFFLOADS]) {
+      for (const bit of [
+        VIRTIO_F_VERSION_1,
+        F.MAC,
+        F.STATUS,
+        F.MRG_RXBUF,
+        F.CTRL_VQ,
+        F.CTRL_RX,
+        F.MTU,
+        F.CSUM,
+        F.GUEST_CSUM,
+        F.HOST_TSO4,
+        F.HOST_TSO6,
+        F.GUEST_TSO4,
+        F.GUEST_TSO6,
+        F.HOST_UFO,
+        F.CTRL_GUEST_OFFLOADS,
+      ]) {
         expect(f & bit, `bit ${bit.toString(2).length - 1}`).to.equal(bit);
       }
       expect(f & F.GUEST_UFO).to.equal(0n); // the double's "tap" cannot deliver UFO
@@ -57,7 +98,9 @@ describe('plugins/virtio-net VirtioNet', () => {
 
     it('offers no offloads with a headerless backend, MQ with several pairs, and rejects bad options', () => {
       const plain = make({}, new MemoryNetBackend(events.loop, { vnetHeader: false }));
-      expect(plain.deviceFeatures & (F.CSUM | F.GUEST_CSUM | F.HOST_TSO4 | F.GUEST_TSO4 | F.CTRL_GUEST_OFFLOADS)).to.equal(0n);
+      expect(
+        plain.deviceFeatures & (F.CSUM | F.GUEST_CSUM | F.HOST_TSO4 | F.GUEST_TSO4 | F.CTRL_GUEST_OFFLOADS),
+      ).to.equal(0n);
       const mq = make({ queuePairs: 2 }, new MemoryNetBackend(events.loop, { queuePairs: 2 }));
       expect(mq.deviceFeatures & F.MQ).to.equal(F.MQ);
       expect(mq.queueMaxSizes).to.have.length(5);
@@ -87,14 +130,34 @@ describe('plugins/virtio-net VirtioNet', () => {
       const dev = make();
       const h = activateNet(dev, events);
       const f = frame(1000);
-      const head = h.driver.sendTx(withHeader(f, { flags: VNET_HDR_F_NEEDS_CSUM, gsoType: VNET_HDR_GSO_TCPV4, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16 }));
+      const head = h.driver.sendTx(
+        withHeader(f, {
+          flags: VNET_HDR_F_NEEDS_CSUM,
+          gsoType: VNET_HDR_GSO_TCPV4,
+          hdrLen: 54,
+          gsoSize: 1448,
+          csumStart: 34,
+          csumOffset: 16,
+        }),
+      );
       h.driver.sendTx(withHeader(frame(60, 2)), 0, { oneBuffer: true, indirect: true });
       h.kick(1);
       expect(backend.sent).to.have.length(2);
       const hdr = decodeHeader(backend.sent[0].frame);
-      expect(hdr).to.include({ flags: VNET_HDR_F_NEEDS_CSUM, gsoType: VNET_HDR_GSO_TCPV4, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16, numBuffers: 0 });
+      expect(hdr).to.include({
+        flags: VNET_HDR_F_NEEDS_CSUM,
+        gsoType: VNET_HDR_GSO_TCPV4,
+        hdrLen: 54,
+        gsoSize: 1448,
+        csumStart: 34,
+        csumOffset: 16,
+        numBuffers: 0,
+      });
       expect(Buffer.from(backend.sent[0].frame.subarray(VNET_HDR_SIZE)).equals(f)).to.equal(true);
-      expect(h.mqs[1].readUsed()).to.deep.equal([{ id: head, len: 0 }, { id: head + 2, len: 0 }]);
+      expect(h.mqs[1].readUsed()).to.deep.equal([
+        { id: head, len: 0 },
+        { id: head + 2, len: 0 },
+      ]);
       expect(h.interrupts).to.include(1);
       expect(dev.metrics.pair(0)).to.include({ txFrames: 2, txBytes: 1060, txDropped: 0 });
     });
@@ -105,13 +168,16 @@ describe('plugins/virtio-net VirtioNet', () => {
       const h = activateNet(dev, events, { features: BASE_FEATURES | F.MRG_RXBUF | F.CSUM });
       // UDP over IPv4 with the checksum field holding only the pseudo-header sum (as a driver leaves it).
       const udp = new Uint8Array(8 + 20);
-      udp[1] = 7; udp[3] = 9; udp[5] = udp.length;
+      udp[1] = 7;
+      udp[3] = 9;
+      udp[5] = udp.length;
       for (let i = 8; i < udp.length; i++) udp[i] = i;
       const ip = ipv4Packet(ipv4('10.0.0.1'), ipv4('10.0.0.2'), 17, udp);
       const eth = ethernet(PEER, MAC, 0x0800, ip);
       const pseudo = Uint8Array.of(10, 0, 0, 1, 10, 0, 0, 2, 0, 17, 0, udp.length);
-      const partial = (~inetChecksum(pseudo)) & 0xffff;
-      eth[14 + 20 + 6] = partial >> 8; eth[14 + 20 + 7] = partial & 0xff;
+      const partial = ~inetChecksum(pseudo) & 0xffff;
+      eth[14 + 20 + 6] = partial >> 8;
+      eth[14 + 20 + 7] = partial & 0xff;
       h.driver.sendTx(withHeader(eth, { flags: VNET_HDR_F_NEEDS_CSUM, csumStart: 34, csumOffset: 6 }));
       h.driver.sendTx(withHeader(frame(200), { gsoType: VNET_HDR_GSO_TCPV4, gsoSize: 100 }));
       h.driver.sendTx(withHeader(eth, { flags: VNET_HDR_F_NEEDS_CSUM, csumStart: 2000, csumOffset: 6 })); // hostile offsets
@@ -137,7 +203,10 @@ describe('plugins/virtio-net VirtioNet', () => {
       h.interrupts.length = 0;
       h.driver.sendTx(withHeader(frame(100)));
       const origPush = h.interrupts.push.bind(h.interrupts);
-      h.interrupts.push = (...q: number[]) => { seen.push(`irq${q[0]} after ${h.driver.readRx().length ? 'rx' : 'no rx'}`); return origPush(...q); };
+      h.interrupts.push = (...q: number[]) => {
+        seen.push(`irq${q[0]} after ${h.driver.readRx().length ? 'rx' : 'no rx'}`);
+        return origPush(...q);
+      };
       h.kick(1);
       expect(spy.callCount).to.equal(1);
       expect(dev.metrics.pair(0)).to.include({ txFrames: 1, rxFrames: 1, txKicks: 1 });
@@ -209,12 +278,29 @@ describe('plugins/virtio-net VirtioNet', () => {
       const h = activateNet(dev, events);
       h.driver.addRxBuffers(8, 1526);
       const big = frame(4000);
-      backend.inject(withHeader(big, { flags: VNET_HDR_F_NEEDS_CSUM, gsoType: VNET_HDR_GSO_TCPV4, gsoSize: 1448, hdrLen: 54, csumStart: 34, csumOffset: 16 }));
+      backend.inject(
+        withHeader(big, {
+          flags: VNET_HDR_F_NEEDS_CSUM,
+          gsoType: VNET_HDR_GSO_TCPV4,
+          gsoSize: 1448,
+          hdrLen: 54,
+          csumStart: 34,
+          csumOffset: 16,
+        }),
+      );
       pump(h);
       const rx = h.driver.readRx();
       expect(rx).to.have.length(1);
       expect(rx[0].buffers).to.equal(3);
-      expect(rx[0].header).to.include({ flags: VNET_HDR_F_NEEDS_CSUM, gsoType: VNET_HDR_GSO_TCPV4, gsoSize: 1448, hdrLen: 54, csumStart: 34, csumOffset: 16, numBuffers: 3 });
+      expect(rx[0].header).to.include({
+        flags: VNET_HDR_F_NEEDS_CSUM,
+        gsoType: VNET_HDR_GSO_TCPV4,
+        gsoSize: 1448,
+        hdrLen: 54,
+        csumStart: 34,
+        csumOffset: 16,
+        numBuffers: 3,
+      });
       expect(Buffer.from(rx[0].frame).equals(big)).to.equal(true);
     });
 
@@ -227,7 +313,10 @@ describe('plugins/virtio-net VirtioNet', () => {
       backend.inject(withHeader(frame(1514)));
       pump(h);
       const rx = h.driver.readRx();
-      expect(rx.map((r) => [r.buffers, r.frame.length])).to.deep.equal([[1, 1000], [1, 1514]]);
+      expect(rx.map((r) => [r.buffers, r.frame.length])).to.deep.equal([
+        [1, 1000],
+        [1, 1514],
+      ]);
       expect(dev.metrics.pair(0)).to.include({ rxFrames: 2, rxDropped: 1 });
     });
 
@@ -241,7 +330,15 @@ describe('plugins/virtio-net VirtioNet', () => {
       events.loop.readable.add(b.fds[0]);
       h.run();
       const rx = h.driver.readRx();
-      expect(rx[0].header).to.deep.equal({ flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, numBuffers: 1 });
+      expect(rx[0].header).to.deep.equal({
+        flags: 0,
+        gsoType: 0,
+        hdrLen: 0,
+        gsoSize: 0,
+        csumStart: 0,
+        csumOffset: 0,
+        numBuffers: 1,
+      });
       expect(Buffer.from(rx[0].frame).equals(f)).to.equal(true);
     });
 
@@ -387,7 +484,11 @@ describe('plugins/virtio-net VirtioNet', () => {
     it('passes guest offloads to the backend at activation and on CTRL_GUEST_OFFLOADS; refuses others', () => {
       const { cmd } = setup();
       expect(backend.guestOffloads).to.deep.equal({ csum: true, tso4: true, tso6: true, ecn: true, ufo: false });
-      const le64 = (b: bigint): Uint8Array => { const u = new Uint8Array(8); new DataView(u.buffer).setBigUint64(0, b, true); return u; };
+      const le64 = (b: bigint): Uint8Array => {
+        const u = new Uint8Array(8);
+        new DataView(u.buffer).setBigUint64(0, b, true);
+        return u;
+      };
       expect(cmd(Ctrl.GUEST_OFFLOADS, Ctrl.GUEST_OFFLOADS_SET, le64(F.GUEST_CSUM))).to.equal(Ctrl.OK);
       expect(backend.guestOffloads).to.deep.equal({ csum: true, tso4: false, tso6: false, ecn: false, ufo: false });
       expect(cmd(Ctrl.GUEST_OFFLOADS, Ctrl.GUEST_OFFLOADS_SET, le64(F.GUEST_UFO))).to.equal(Ctrl.ERR); // not negotiated
@@ -418,7 +519,9 @@ describe('plugins/virtio-net VirtioNet', () => {
 
   describe('rate limiting (fake timers)', () => {
     let clock: sinon.SinonFakeTimers;
-    beforeEach(() => { clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] }); });
+    beforeEach(() => {
+      clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+    });
     afterEach(() => clock.restore());
 
     it('TX: holds frames over the packet budget and sends them when the bucket refills', () => {
@@ -433,7 +536,9 @@ describe('plugins/virtio-net VirtioNet', () => {
       expect(backend.sent).to.have.length(3);
       clock.tick(50);
       expect(backend.sent).to.have.length(4);
-      expect(backend.sent.map((s) => s.frame[VNET_HDR_SIZE + 14])).to.deep.equal([0, 1, 2, 3].map((i) => frame(100, i)[14]));
+      expect(backend.sent.map((s) => s.frame[VNET_HDR_SIZE + 14])).to.deep.equal(
+        [0, 1, 2, 3].map((i) => frame(100, i)[14]),
+      );
     });
 
     it('RX: stops reading the backend over the byte budget and resumes after the refill', () => {

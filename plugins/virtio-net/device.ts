@@ -5,13 +5,25 @@ import type { Logger } from '../../core/logger.js';
 import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import { RateLimiter, type RateLimiterClock, type RateLimiterConfig } from '../../core/ratelimit/rate-limiter.js';
 import {
-  VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1, VirtioDeviceType,
-  type VirtioActivation, type VirtioDevice, type VirtioInterrupt,
+  VIRTIO_F_RING_EVENT_IDX,
+  VIRTIO_F_RING_INDIRECT_DESC,
+  VIRTIO_F_VERSION_1,
+  VirtioDeviceType,
+  type VirtioActivation,
+  type VirtioDevice,
+  type VirtioInterrupt,
 } from '../../core/virtio/virtio.js';
 import type { NetBackend } from './backends/backend.js';
 import type { NetBackendError } from './backends/errors.js';
 import { buildNetConfig, formatMac, NET_CONFIG_SIZE } from './config-space.js';
-import { CONFIG_MAX_QUEUE_PAIRS, DEFAULT_QUEUE_SIZE, GUEST_OFFLOAD_MASK, MAX_MTU, MIN_MTU, NetFeature } from './constants.js';
+import {
+  CONFIG_MAX_QUEUE_PAIRS,
+  DEFAULT_QUEUE_SIZE,
+  GUEST_OFFLOAD_MASK,
+  MAX_MTU,
+  MIN_MTU,
+  NetFeature,
+} from './constants.js';
 import { CtrlHandler, defaultRxMode, type NetControl, type RxMode } from './ctrl.js';
 import { VirtioNetError } from './errors.js';
 import { NetMetrics } from './metrics.js';
@@ -41,7 +53,13 @@ export interface VirtioNetOptions {
 
 const CTRL_QUEUE_SIZE = 64;
 
-interface Pair { rx: RxHandler; tx: TxHandler; watch?: Disposable; fd: number; index: number }
+interface Pair {
+  rx: RxHandler;
+  tx: TxHandler;
+  watch?: Disposable;
+  fd: number;
+  index: number;
+}
 
 /**
  * A virtio-net device (virtio 1.2 §5.1, type 1) over a NetBackend, independent of its
@@ -87,24 +105,38 @@ export class VirtioNet implements VirtioDevice, NetControl {
   /** A guest can repeat what fails (a bad frame, a broken queue after each reset): those warnings are rate-limited. */
   private readonly logLimit = new LogRateLimiter();
 
-  constructor(private readonly opts: VirtioNetOptions, private readonly loop: EventLoop, private readonly logger?: Logger) {
+  constructor(
+    private readonly opts: VirtioNetOptions,
+    private readonly loop: EventLoop,
+    private readonly logger?: Logger,
+  ) {
     const b = opts.backend;
     const pairs = opts.queuePairs ?? b.queuePairs;
     const queueSize = opts.queueSize ?? DEFAULT_QUEUE_SIZE;
     if (!Number.isInteger(pairs) || pairs < 1 || pairs > CONFIG_MAX_QUEUE_PAIRS) {
-      throw new VirtioNetError('Config', `${opts.id}: queuePairs ${pairs} must be 1..${CONFIG_MAX_QUEUE_PAIRS}`, { pairs });
+      throw new VirtioNetError('Config', `${opts.id}: queuePairs ${pairs} must be 1..${CONFIG_MAX_QUEUE_PAIRS}`, {
+        pairs,
+      });
     }
     if (pairs > b.queuePairs) {
-      throw new VirtioNetError('Config', `${opts.id}: ${pairs} queue pairs asked but the ${b.kind} backend has ${b.queuePairs}`, { pairs, backend: b.queuePairs });
+      throw new VirtioNetError(
+        'Config',
+        `${opts.id}: ${pairs} queue pairs asked but the ${b.kind} backend has ${b.queuePairs}`,
+        { pairs, backend: b.queuePairs },
+      );
     }
     if (!Number.isInteger(queueSize) || queueSize < 16 || queueSize > 32768 || (queueSize & (queueSize - 1)) !== 0) {
-      throw new VirtioNetError('Config', `${opts.id}: queueSize ${queueSize} must be a power of two in 16..32768`, { queueSize });
+      throw new VirtioNetError('Config', `${opts.id}: queueSize ${queueSize} must be a power of two in 16..32768`, {
+        queueSize,
+      });
     }
     if (opts.mac.length !== 6 || (opts.mac[0] & 1) !== 0) {
       throw new VirtioNetError('Config', `${opts.id}: MAC ${formatMac(opts.mac)} must be 6 bytes and unicast`, {});
     }
     if (opts.mtu !== undefined && (!Number.isInteger(opts.mtu) || opts.mtu < MIN_MTU || opts.mtu > MAX_MTU)) {
-      throw new VirtioNetError('Config', `${opts.id}: mtu ${opts.mtu} must be ${MIN_MTU}..${MAX_MTU}`, { mtu: opts.mtu });
+      throw new VirtioNetError('Config', `${opts.id}: mtu ${opts.mtu} must be ${MIN_MTU}..${MAX_MTU}`, {
+        mtu: opts.mtu,
+      });
     }
     this.maxQueuePairs = pairs;
     this.mtu = opts.mtu ?? 1500;
@@ -115,13 +147,26 @@ export class VirtioNet implements VirtioDevice, NetControl {
     this.metrics = new NetMetrics(pairs);
     this.rxLimiter = new RateLimiter(opts.rateLimiter?.rx ?? {}, opts.clock);
     this.txLimiter = new RateLimiter(opts.rateLimiter?.tx ?? {}, opts.clock);
-    this.defer = opts.defer ?? ((cb) => { setImmediate(cb); });
+    this.defer =
+      opts.defer ??
+      ((cb) => {
+        setImmediate(cb);
+      });
   }
 
   private offer(b: NetBackend, pairs: number, o: VirtioNetOptions): bigint {
     const F = NetFeature;
-    let f = VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX | VIRTIO_F_RING_INDIRECT_DESC
-      | F.MAC | F.STATUS | F.MRG_RXBUF | F.CTRL_VQ | F.CTRL_RX | F.CTRL_MAC_ADDR | F.GUEST_ANNOUNCE;
+    let f =
+      VIRTIO_F_VERSION_1 |
+      VIRTIO_F_RING_EVENT_IDX |
+      VIRTIO_F_RING_INDIRECT_DESC |
+      F.MAC |
+      F.STATUS |
+      F.MRG_RXBUF |
+      F.CTRL_VQ |
+      F.CTRL_RX |
+      F.CTRL_MAC_ADDR |
+      F.GUEST_ANNOUNCE;
     if (pairs > 1) f |= F.MQ;
     if (o.mtu !== undefined) f |= F.MTU;
     if (b.vnetHeader && (o.offloads ?? true)) {
@@ -144,16 +189,32 @@ export class VirtioNet implements VirtioDevice, NetControl {
     return f;
   }
 
-  get id(): string { return this.opts.id; }
-  get backend(): NetBackend { return this.opts.backend; }
-  get linkUp(): boolean { return this.link; }
-  get active(): boolean { return this.activation !== undefined; }
+  get id(): string {
+    return this.opts.id;
+  }
+  get backend(): NetBackend {
+    return this.opts.backend;
+  }
+  get linkUp(): boolean {
+    return this.link;
+  }
+  get active(): boolean {
+    return this.activation !== undefined;
+  }
 
   /** Interrupts usable outside activation (the transport's attachment), for link changes. */
-  bindInterrupt(i: VirtioInterrupt): void { this.configInterrupt = i; }
+  bindInterrupt(i: VirtioInterrupt): void {
+    this.configInterrupt = i;
+  }
 
   private config(): Uint8Array {
-    return buildNetConfig({ mac: this.mac, linkUp: this.link, announce: this.announcing, maxQueuePairs: this.maxQueuePairs, mtu: this.mtu });
+    return buildNetConfig({
+      mac: this.mac,
+      linkUp: this.link,
+      announce: this.announcing,
+      maxQueuePairs: this.maxQueuePairs,
+      mtu: this.mtu,
+    });
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -185,8 +246,12 @@ export class VirtioNet implements VirtioDevice, NetControl {
   }
 
   // ---- NetControl (control queue) ----
-  setMac(mac: Uint8Array): void { this.mac = mac.slice(0, 6); }
-  ackAnnounce(): void { this.announcing = false; }
+  setMac(mac: Uint8Array): void {
+    this.mac = mac.slice(0, 6);
+  }
+  ackAnnounce(): void {
+    this.announcing = false;
+  }
   setQueuePairs(n: number): void {
     this.activePairs = n;
     this.opts.backend.setActiveQueuePairs?.(n);
@@ -198,8 +263,11 @@ export class VirtioNet implements VirtioDevice, NetControl {
     const F = NetFeature;
     try {
       this.opts.backend.setGuestOffloads({
-        csum: (bits & F.GUEST_CSUM) !== 0n, tso4: (bits & F.GUEST_TSO4) !== 0n, tso6: (bits & F.GUEST_TSO6) !== 0n,
-        ecn: (bits & F.GUEST_ECN) !== 0n, ufo: (bits & F.GUEST_UFO) !== 0n,
+        csum: (bits & F.GUEST_CSUM) !== 0n,
+        tso4: (bits & F.GUEST_TSO4) !== 0n,
+        tso6: (bits & F.GUEST_TSO6) !== 0n,
+        ecn: (bits & F.GUEST_ECN) !== 0n,
+        ufo: (bits & F.GUEST_UFO) !== 0n,
       });
     } catch (err) {
       this.logger?.warn({ err, device: this.id }, 'setting backend offloads failed');
@@ -216,16 +284,20 @@ export class VirtioNet implements VirtioDevice, NetControl {
     const b = this.opts.backend;
     const log = this.logger?.child({ device: this.id });
     const needsReset = (reason: string): void => {
-      this.logLimit.log('reset', (suppressed) => log?.warn({ reason, suppressed },
-        `driver error; device needs reset${suppressedNote(suppressed)}`));
+      this.logLimit.log('reset', (suppressed) =>
+        log?.warn({ reason, suppressed }, `driver error; device needs reset${suppressedNote(suppressed)}`),
+      );
       a.needsReset(reason);
     };
-    const onBackendError = (err: NetBackendError): void => void this.logLimit.log('backend', (suppressed) =>
-      log?.warn({ err, suppressed }, `backend I/O failed; frame dropped${suppressedNote(suppressed)}`));
+    const onBackendError = (err: NetBackendError): void =>
+      void this.logLimit.log('backend', (suppressed) =>
+        log?.warn({ err, suppressed }, `backend I/O failed; frame dropped${suppressedNote(suppressed)}`),
+      );
     const restored = this.restored;
     this.restored = undefined;
     // Until VQ_PAIRS_SET only the first pair is used (§5.1.6.5.5).
-    this.activePairs = (a.features & NetFeature.MQ) !== 0n ? Math.min(restored?.activePairs ?? 1, this.maxQueuePairs) : 1;
+    this.activePairs =
+      (a.features & NetFeature.MQ) !== 0n ? Math.min(restored?.activePairs ?? 1, this.maxQueuePairs) : 1;
     b.setActiveQueuePairs?.(this.activePairs);
     this.setGuestOffloads((restored?.guestOffloads ?? GUEST_OFFLOAD_MASK) & a.features);
     const mergeable = (a.features & NetFeature.MRG_RXBUF) !== 0n;
@@ -234,33 +306,67 @@ export class VirtioNet implements VirtioDevice, NetControl {
     for (let i = 0; i < pairCount; i++) {
       const metrics = this.metrics.pair(i);
       const pair: Pair = { fd: b.fd(i), index: i } as Pair;
-      const common = { memory: a.memory, backend: b, backendQueue: i, interrupt: a.interrupt, metrics, linkUp, needsReset, defer: this.defer, onBackendError };
+      const common = {
+        memory: a.memory,
+        backend: b,
+        backendQueue: i,
+        interrupt: a.interrupt,
+        metrics,
+        linkUp,
+        needsReset,
+        defer: this.defer,
+        onBackendError,
+      };
       pair.rx = new RxHandler({
-        ...common, queue: a.queues[2 * i], limiter: this.rxLimiter, mergeable,
+        ...common,
+        queue: a.queues[2 * i],
+        limiter: this.rxLimiter,
+        mergeable,
         watch: (on) => this.watchBackend(pair, on),
         setTimer: (ms, cb) => this.loop.setTimer(ms, cb),
       });
       pair.tx = new TxHandler({ ...common, queue: a.queues[2 * i + 1], limiter: this.txLimiter });
       this.pairs.push(pair);
-      this.onQueueEvent(a, 2 * i, () => { metrics.rxKicks++; pair.rx.process(); });
-      this.onQueueEvent(a, 2 * i + 1, () => { metrics.txKicks++; this.serveTx(pair); });
+      this.onQueueEvent(a, 2 * i, () => {
+        metrics.rxKicks++;
+        pair.rx.process();
+      });
+      this.onQueueEvent(a, 2 * i + 1, () => {
+        metrics.txKicks++;
+        this.serveTx(pair);
+      });
     }
     const ctrlIndex = 2 * this.maxQueuePairs;
     if ((a.features & NetFeature.CTRL_VQ) !== 0n && a.queues[ctrlIndex]) {
-      const ctrl = new CtrlHandler({ queue: a.queues[ctrlIndex], memory: a.memory, interrupt: a.interrupt, control: this, metrics: this.metrics.ctrl, needsReset });
+      const ctrl = new CtrlHandler({
+        queue: a.queues[ctrlIndex],
+        memory: a.memory,
+        interrupt: a.interrupt,
+        control: this,
+        metrics: this.metrics.ctrl,
+        needsReset,
+      });
       this.ctrl = ctrl;
       this.onQueueEvent(a, ctrlIndex, () => ctrl.process());
     }
     log?.debug({ features: `0x${a.features.toString(16)}`, mergeable, pairs: pairCount }, 'virtio-net activated');
     // Buffers may have been made available before DRIVER_OK; frames may be waiting.
-    for (const p of this.pairs) { p.tx.process(); p.rx.process(); }
+    for (const p of this.pairs) {
+      p.tx.process();
+      p.rx.process();
+    }
     this.ctrl?.process();
   }
 
   private onQueueEvent(a: VirtioActivation, i: number, cb: () => void): void {
     const ev = a.queueEvents[i];
     if (!ev) return;
-    this.watches.push(this.loop.watch(ev.fd, { readable: true }, () => { ev.read(); cb(); }));
+    this.watches.push(
+      this.loop.watch(ev.fd, { readable: true }, () => {
+        ev.read();
+        cb();
+      }),
+    );
   }
 
   /**
@@ -286,15 +392,22 @@ export class VirtioNet implements VirtioDevice, NetControl {
     }
     if (p.fd < 0) return;
     try {
-      p.watch = this.loop.watch(p.fd, { readable: true }, () => { this.metrics.pair(p.index).rxWakeups++; p.rx.process(); });
+      p.watch = this.loop.watch(p.fd, { readable: true }, () => {
+        this.metrics.pair(p.index).rxWakeups++;
+        p.rx.process();
+      });
     } catch (err) {
       this.logger?.warn({ err, device: this.id, fd: p.fd }, 'cannot watch the backend fd');
     }
   }
 
   /** Serves RX / TX of pair `i` now (tests; what the notifications do). */
-  processRx(i = 0): void { this.pairs[i]?.rx.process(); }
-  processTx(i = 0): void { this.pairs[i]?.tx.process(); }
+  processRx(i = 0): void {
+    this.pairs[i]?.rx.process();
+  }
+  processTx(i = 0): void {
+    this.pairs[i]?.tx.process();
+  }
 
   reset(): void {
     this.stopQueues();
@@ -304,13 +417,23 @@ export class VirtioNet implements VirtioDevice, NetControl {
     this.mac = this.opts.mac.slice();
     this.announcing = false;
     this.activePairs = 1;
-    try { this.opts.backend.setActiveQueuePairs?.(1); this.opts.backend.setGuestOffloads({ csum: false, tso4: false, tso6: false, ecn: false, ufo: false }); } catch { /* closed */ }
+    try {
+      this.opts.backend.setActiveQueuePairs?.(1);
+      this.opts.backend.setGuestOffloads({ csum: false, tso4: false, tso6: false, ecn: false, ufo: false });
+    } catch {
+      /* closed */
+    }
   }
 
   private stopQueues(): void {
     for (const w of this.watches) w.dispose();
     this.watches = [];
-    for (const p of this.pairs) { p.rx.stop(); p.tx.stop(); p.watch?.dispose(); p.watch = undefined; }
+    for (const p of this.pairs) {
+      p.rx.stop();
+      p.tx.stop();
+      p.watch?.dispose();
+      p.watch = undefined;
+    }
     this.pairs = [];
     this.ctrl?.stop();
     this.ctrl = undefined;
@@ -336,9 +459,19 @@ export class VirtioNet implements VirtioDevice, NetControl {
   /** Restores saved state (untrusted: validated); call before the transport re-activates the device. */
   restore(raw: unknown): void {
     const r = NetStateSchema.safeParse(raw);
-    if (!r.success) throw new VirtioNetError('State', `${this.id}: saved virtio-net state is invalid: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {});
+    if (!r.success)
+      throw new VirtioNetError(
+        'State',
+        `${this.id}: saved virtio-net state is invalid: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        {},
+      );
     const s = r.data;
-    if (s.activePairs > this.maxQueuePairs) throw new VirtioNetError('State', `${this.id}: saved state uses ${s.activePairs} queue pairs, this device has ${this.maxQueuePairs}`, {});
+    if (s.activePairs > this.maxQueuePairs)
+      throw new VirtioNetError(
+        'State',
+        `${this.id}: saved state uses ${s.activePairs} queue pairs, this device has ${this.maxQueuePairs}`,
+        {},
+      );
     this.mac = s.mac;
     this.link = s.linkUp;
     this.announcing = s.announce;
@@ -353,8 +486,15 @@ export class VirtioNet implements VirtioDevice, NetControl {
     if (this.destroyed) return;
     this.destroyed = true;
     const elu = this.elu && performance.eventLoopUtilization(this.elu);
-    const eventLoop = elu && { utilization: Number(elu.utilization.toFixed(3)), activeMs: Math.round(elu.active), idleMs: Math.round(elu.idle) };
-    this.logger?.info({ negotiated: `0x${this.negotiated.toString(16)}`, eventLoop, ...this.metrics.snapshot() }, 'virtio-net statistics');
+    const eventLoop = elu && {
+      utilization: Number(elu.utilization.toFixed(3)),
+      activeMs: Math.round(elu.active),
+      idleMs: Math.round(elu.idle),
+    };
+    this.logger?.info(
+      { negotiated: `0x${this.negotiated.toString(16)}`, eventLoop, ...this.metrics.snapshot() },
+      'virtio-net statistics',
+    );
     this.stopQueues();
     this.opts.backend.close();
   }

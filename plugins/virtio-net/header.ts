@@ -11,14 +11,27 @@ export interface VnetHeader {
   numBuffers: number;
 }
 
-export const emptyHeader = (): VnetHeader => ({ flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0, numBuffers: 0 });
+export const emptyHeader = (): VnetHeader => ({
+  flags: 0,
+  gsoType: 0,
+  hdrLen: 0,
+  gsoSize: 0,
+  csumStart: 0,
+  csumOffset: 0,
+  numBuffers: 0,
+});
 
 export function decodeHeader(b: Uint8Array): VnetHeader {
   if (b.length < VNET_HDR_SIZE) throw new RangeError(`a virtio-net header is ${VNET_HDR_SIZE} bytes, got ${b.length}`);
   const dv = new DataView(b.buffer, b.byteOffset, VNET_HDR_SIZE);
   return {
-    flags: dv.getUint8(0), gsoType: dv.getUint8(1), hdrLen: dv.getUint16(2, true), gsoSize: dv.getUint16(4, true),
-    csumStart: dv.getUint16(6, true), csumOffset: dv.getUint16(8, true), numBuffers: dv.getUint16(10, true),
+    flags: dv.getUint8(0),
+    gsoType: dv.getUint8(1),
+    hdrLen: dv.getUint16(2, true),
+    gsoSize: dv.getUint16(4, true),
+    csumStart: dv.getUint16(6, true),
+    csumOffset: dv.getUint16(8, true),
+    numBuffers: dv.getUint16(10, true),
   };
 }
 
@@ -55,7 +68,7 @@ export function completeChecksum(frame: Uint8Array, csumStart: number, csumOffse
   for (; i + 1 < frame.length; i += 2) sum += (frame[i] << 8) | frame[i + 1];
   if (i < frame.length) sum += frame[i] << 8;
   while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  const c = (~sum) & 0xffff;
+  const c = ~sum & 0xffff;
   frame[at] = c >> 8;
   frame[at + 1] = c & 0xff;
   return true;

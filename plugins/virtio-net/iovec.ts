@@ -7,7 +7,12 @@ export const IOV_MAX = 1024;
 const TWO32 = 2 ** 32;
 
 /** A region's bounds as plain numbers (guest RAM and x86-64 host addresses stay far below 2^53). */
-interface NumRegion { start: number; end: number; host: number; bytes: Uint8Array }
+interface NumRegion {
+  start: number;
+  end: number;
+  host: number;
+  bytes: Uint8Array;
+}
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -56,7 +61,12 @@ export class RegionCache {
       const end = r.range.end;
       // Read-only regions are left to the generic paths (which refuse writes to them).
       if (r.readOnly || end > MAX_SAFE || r.hostAddress + r.range.length > MAX_SAFE) continue;
-      this.regions.push({ start: Number(r.range.start.value), end: Number(end), host: Number(r.hostAddress), bytes: r.bytes });
+      this.regions.push({
+        start: Number(r.range.start.value),
+        end: Number(end),
+        host: Number(r.hostAddress),
+        bytes: r.bytes,
+      });
     }
   }
 }
@@ -67,7 +77,12 @@ export class RegionCache {
  * bytes may be written) when a buffer lies outside one region or the buffers are too
  * small: the caller then writes the whole frame again with ChainWriter.
  */
-export function copyToBuffers(cache: RegionCache, memory: GuestMemory, buffers: readonly DescriptorBuffer[], data: Uint8Array): boolean {
+export function copyToBuffers(
+  cache: RegionCache,
+  memory: GuestMemory,
+  buffers: readonly DescriptorBuffer[],
+  data: Uint8Array,
+): boolean {
   let off = 0;
   for (const b of buffers) {
     if (off >= data.length) break;
@@ -98,7 +113,10 @@ export class HostIovec {
   /** Entry `i` as bigints (tests, diagnostics). */
   entry(i: number): { base: bigint; len: bigint } {
     const w = this.words;
-    return { base: (BigInt(w[4 * i + 1]) << 32n) | BigInt(w[4 * i]), len: (BigInt(w[4 * i + 3]) << 32n) | BigInt(w[4 * i + 2]) };
+    return {
+      base: (BigInt(w[4 * i + 1]) << 32n) | BigInt(w[4 * i]),
+      len: (BigInt(w[4 * i + 3]) << 32n) | BigInt(w[4 * i + 2]),
+    };
   }
 
   /**

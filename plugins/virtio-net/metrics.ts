@@ -38,9 +38,28 @@ export interface NetQueueMetrics {
 }
 
 const zero = (): NetQueueMetrics => ({
-  rxFrames: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, rxBadChains: 0, rxNoBuffers: 0, rxThrottled: 0,
-  txFrames: 0, txBytes: 0, txDropped: 0, txMalformed: 0, txErrors: 0, txThrottled: 0, interrupts: 0,
-  txInterrupts: 0, txKicks: 0, rxKicks: 0, rxWakeups: 0, txGso: 0, rxGso: 0, handlerCalls: 0, handlerUs: 0,
+  rxFrames: 0,
+  rxBytes: 0,
+  rxDropped: 0,
+  rxErrors: 0,
+  rxBadChains: 0,
+  rxNoBuffers: 0,
+  rxThrottled: 0,
+  txFrames: 0,
+  txBytes: 0,
+  txDropped: 0,
+  txMalformed: 0,
+  txErrors: 0,
+  txThrottled: 0,
+  interrupts: 0,
+  txInterrupts: 0,
+  txKicks: 0,
+  rxKicks: 0,
+  rxWakeups: 0,
+  txGso: 0,
+  rxGso: 0,
+  handlerCalls: 0,
+  handlerUs: 0,
 });
 
 export interface NetCtrlMetrics {
@@ -53,9 +72,13 @@ export interface NetCtrlMetrics {
 export class NetMetrics {
   readonly pairs: NetQueueMetrics[];
   readonly ctrl: NetCtrlMetrics = { commands: 0, errors: 0 };
-  constructor(queuePairs: number) { this.pairs = Array.from({ length: queuePairs }, zero); }
+  constructor(queuePairs: number) {
+    this.pairs = Array.from({ length: queuePairs }, zero);
+  }
 
-  pair(i: number): NetQueueMetrics { return this.pairs[i]; }
+  pair(i: number): NetQueueMetrics {
+    return this.pairs[i];
+  }
 
   total(): NetQueueMetrics {
     const t = zero();

@@ -6,7 +6,13 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit, type GuestOutput } from '../../hosts/guestkit/index.js';
+import {
+  guestKit,
+  parseGuestOutput,
+  writeInitramfsWithScript,
+  type GuestKit,
+  type GuestOutput,
+} from '../../hosts/guestkit/index.js';
 import { detectHost, projectLayout } from '../../hosts/sandbox/index.js';
 import { TapBackend } from './backends/tap.js';
 import { c } from '../../core/native/libc.js';
@@ -42,28 +48,50 @@ const setTapPersist = (name: string, on: boolean): void => {
   const t = TapBackend.open({ name, create: true, queuePairs: 2 });
   try {
     // TUNSETPERSIST = _IOW('T', 203, int); the fd belongs to `t`, closed below.
-    if ((c.ioctlInt(t.fd(0), 0x400454cb, on ? 1 : 0) as number) < 0) throw new Error(`TUNSETPERSIST ${on} on ${name} failed`);
-  } finally { t.close(); }
+    if ((c.ioctlInt(t.fd(0), 0x400454cb, on ? 1 : 0) as number) < 0)
+      throw new Error(`TUNSETPERSIST ${on} on ${name} failed`);
+  } finally {
+    t.close();
+  }
 };
 
 /** Deterministic pseudo-random bytes (xorshift), so the host side needs no big buffer twice. */
 function patternChunk(seed: number, len: number): Buffer {
   const b = Buffer.alloc(len);
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i += 4) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b.writeUInt32LE(x, i); }
+  for (let i = 0; i < len; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b.writeUInt32LE(x, i);
+  }
   return b;
 }
 
 const mbps = (bytes: number, ms: number): string => (bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(1);
 
-interface VmRun { out: GuestOutput; console: string; code: number | null; seconds: number }
+interface VmRun {
+  out: GuestOutput;
+  console: string;
+  code: number | null;
+  seconds: number;
+}
 
 /** The VMM's 'virtio-net statistics' record (logged when the device is destroyed). */
-interface NetStats { pairs: { txFrames: number; rxFrames: number }[]; ctrl: { commands: number; errors: number } }
+interface NetStats {
+  pairs: { txFrames: number; rxFrames: number }[];
+  ctrl: { commands: number; errors: number };
+}
 function netStats(text: string): NetStats | undefined {
   for (const l of text.split('\n')) {
     if (!l.includes('virtio-net statistics')) continue;
-    try { return JSON.parse(l.slice(l.indexOf('{'))) as NetStats; } catch { /* not JSON */ }
+    try {
+      return JSON.parse(l.slice(l.indexOf('{'))) as NetStats;
+    } catch {
+      /* not JSON */
+    }
   }
   return undefined;
 }
@@ -76,51 +104,80 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
 
   before(async function () {
     if (!detectHost().canBootLinux || !existsSync('/dev/net/tun') || process.getuid?.() !== 0) {
-      console.log('      (skipped: needs a KVM that boots Linux (the sandbox L1 or hardware KVM), /dev/net/tun and root)');
+      console.log(
+        '      (skipped: needs a KVM that boots Linux (the sandbox L1 or hardware KVM), /dev/net/tun and root)',
+      );
       this.skip();
     }
     kit = await guestKit();
     tmp = mkdtempSync(join(tmpdir(), 'tsvmm-net-linux-'));
   });
-  after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+  after(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
 
   /** Boots the micro host with `netConfig` for virtio-net and `script` as the guest's job. */
   function runVm(
-    name: string, script: string, netConfig: unknown, timeoutMs: number, vcpus = 2,
+    name: string,
+    script: string,
+    netConfig: unknown,
+    timeoutMs: number,
+    vcpus = 2,
     /** Sees the output so far; answer a prompt on stdin. Without it stdin ends after the typed line. */
     onOutput?: (text: string, stdin: NodeJS.WritableStream) => void,
   ): Promise<VmRun> {
-    const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as { machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: unknown[] };
+    const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
+      machine: Record<string, unknown>;
+      boot: Record<string, unknown>;
+      plugins: unknown[];
+    };
     micro.machine.memory = '512M';
     micro.machine.vcpus = vcpus;
     micro.boot.kernel = kit.vmlinux;
-    micro.boot.initramfs = writeInitramfsWithScript(kit, `${CONSOLE_INPUT_STEP}${script}`, join(tmp, `${name}-initrd.gz`), { 'bin/guestio': readFileSync(guestTool('guestio')) });
+    micro.boot.initramfs = writeInitramfsWithScript(
+      kit,
+      `${CONSOLE_INPUT_STEP}${script}`,
+      join(tmp, `${name}-initrd.gz`),
+      { 'bin/guestio': readFileSync(guestTool('guestio')) },
+    );
     micro.boot.cmdline = `${String(micro.boot.cmdline)} quiet tsvmm.stdin=console`;
     micro.plugins.push({ name: 'virtio-net', config: netConfig });
     const cfg = join(tmp, `${name}.yaml`);
     writeFileSync(cfg, stringify(micro));
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [join(root, 'bin', 'vmm.js'), 'run', cfg], {
-        cwd: tmp, env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist' }, stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: tmp,
+        env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist' },
+        stdio: ['pipe', 'pipe', 'pipe'],
       });
       const t0 = Date.now();
       let text = '';
       let typed = false;
       // TSVMM_NET_LIVE=1: the VM's console as it comes, prefixed with the VM's name (debugging).
-      const live = process.env.TSVMM_NET_LIVE === '1' ? (s: string) => process.stdout.write(s.replace(/^(?=.)/gm, `[${name}] `)) : undefined;
+      const live =
+        process.env.TSVMM_NET_LIVE === '1'
+          ? (s: string) => process.stdout.write(s.replace(/^(?=.)/gm, `[${name}] `))
+          : undefined;
       child.stdout.on('data', (d: Buffer) => {
         text += d.toString('latin1');
         live?.(d.toString('latin1'));
         // console input: one line on the VMM's stdin once the guest asks for it
         if (!typed && text.includes('ready-for-input\r\n')) {
           typed = true;
-          if (onOutput) child.stdin.write(`${TYPED}\n`); else child.stdin.end(`${TYPED}\n`);
+          if (onOutput) child.stdin.write(`${TYPED}\n`);
+          else child.stdin.end(`${TYPED}\n`);
         }
         if (typed) onOutput?.(text, child.stdin);
       });
-      child.stderr.on('data', (d: Buffer) => { text += d.toString('latin1'); live?.(d.toString('latin1')); });
+      child.stderr.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        live?.(d.toString('latin1'));
+      });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => { clearTimeout(timer); resolve({ out: parseGuestOutput(text), console: text, code, seconds: (Date.now() - t0) / 1000 }); });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ out: parseGuestOutput(text), console: text, code, seconds: (Date.now() - t0) / 1000 });
+      });
     });
   }
 
@@ -132,9 +189,13 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
       const j = l.indexOf('{');
       try {
         const o = JSON.parse(l.slice(j)) as Record<string, unknown>;
-        delete o.pairs; delete o.time; delete o.level;
+        delete o.pairs;
+        delete o.time;
+        delete o.level;
         console.log(`      vmm ${JSON.stringify(o)}`);
-      } catch { console.log(`      vmm ${l.slice(0, 1500)}`); }
+      } catch {
+        console.log(`      vmm ${l.slice(0, 1500)}`);
+      }
     }
   };
 
@@ -150,7 +211,11 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
   describe('tap backend', () => {
     let servers: net.Server[] = [];
     before(() => {
-      try { execFileSync('modprobe', ['tun'], { stdio: 'ignore', timeout: 10_000 }); } catch { /* built in, or loaded by the sandbox */ }
+      try {
+        execFileSync('modprobe', ['tun'], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        /* built in, or loaded by the sandbox */
+      }
     });
     beforeEach(() => {
       setTapPersist(TAP, true);
@@ -160,7 +225,11 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
     afterEach(() => {
       for (const s of servers) s.close();
       servers = [];
-      try { setTapPersist(TAP, false); } catch { /* already gone */ }
+      try {
+        setTapPersist(TAP, false);
+      } catch {
+        /* already gone */
+      }
     });
 
     it('the guest pings the host through the tap and moves 64 MiB each way over TCP, checksums equal', async () => {
@@ -168,39 +237,60 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
       let upHash = '';
       let upBytes = 0;
       const upDone = new Promise<void>((res) => {
-        const s = net.createServer((sock) => {
-          const h = createHash('md5');
-          let t0 = 0;
-          sock.on('data', (d: Buffer) => {
-            if (!t0) t0 = Date.now();
-            h.update(d);
-            upBytes += d.length;
-            if (upBytes >= SIZE && !upHash) {
-              upHash = h.digest('hex');
-              console.log(`      guest -> host: ${SIZE >> 20} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s (${mbps(SIZE, Date.now() - t0)} MB/s)`);
-              sock.end();
-              res();
-            }
-          });
-        }).listen(UP_PORT, HOST_IP);
+        const s = net
+          .createServer((sock) => {
+            const h = createHash('md5');
+            let t0 = 0;
+            sock.on('data', (d: Buffer) => {
+              if (!t0) t0 = Date.now();
+              h.update(d);
+              upBytes += d.length;
+              if (upBytes >= SIZE && !upHash) {
+                upHash = h.digest('hex');
+                console.log(
+                  `      guest -> host: ${SIZE >> 20} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s (${mbps(SIZE, Date.now() - t0)} MB/s)`,
+                );
+                sock.end();
+                res();
+              }
+            });
+          })
+          .listen(UP_PORT, HOST_IP);
         servers.push(s);
       });
       const downHash = createHash('md5');
       const chunks: Buffer[] = [];
-      for (let i = 0; i < SIZE / (1 << 20); i++) { const ch = patternChunk(i + 1, 1 << 20); chunks.push(ch); downHash.update(ch); }
+      for (let i = 0; i < SIZE / (1 << 20); i++) {
+        const ch = patternChunk(i + 1, 1 << 20);
+        chunks.push(ch);
+        downHash.update(ch);
+      }
       const downExpected = downHash.digest('hex');
       // allowHalfOpen: the guest's nc shuts its sending side at once (stdin is /dev/null); without it
       // Node would end the socket on that FIN and drop the rest of the stream.
-      servers.push(net.createServer({ allowHalfOpen: true }, (sock) => {
-        const t0 = Date.now();
-        sock.on('close', () => console.log(`      host -> guest: ${(sock.bytesWritten / 2 ** 20).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s (${mbps(sock.bytesWritten, Date.now() - t0)} MB/s)`));
-        let i = 0;
-        const push = (): void => {
-          while (i < chunks.length) { if (!sock.write(chunks[i++])) { sock.once('drain', push); return; } }
-          sock.end();
-        };
-        push();
-      }).listen(DOWN_PORT, HOST_IP));
+      servers.push(
+        net
+          .createServer({ allowHalfOpen: true }, (sock) => {
+            const t0 = Date.now();
+            sock.on('close', () =>
+              console.log(
+                `      host -> guest: ${(sock.bytesWritten / 2 ** 20).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s (${mbps(sock.bytesWritten, Date.now() - t0)} MB/s)`,
+              ),
+            );
+            let i = 0;
+            const push = (): void => {
+              while (i < chunks.length) {
+                if (!sock.write(chunks[i++])) {
+                  sock.once('drain', push);
+                  return;
+                }
+              }
+              sock.end();
+            };
+            push();
+          })
+          .listen(DOWN_PORT, HOST_IP),
+      );
 
       const script = `
 set -e
@@ -236,12 +326,18 @@ echo "driver-warnings=$(dmesg | grep -i virtio | grep -ci fail)"
       // virtio_net.napi_tx=0 because each interrupt then cost two hops to the VMM's main thread
       // (0.2 MB/s upload); see README "Performance".
       let neigh = '';
-      const r = await runVm('tap', script, { mac: '52:54:00:77:00:02', queuePairs: 2, backend: { kind: 'tap', name: TAP } }, 25 * 60_000, 2,
+      const r = await runVm(
+        'tap',
+        script,
+        { mac: '52:54:00:77:00:02', queuePairs: 2, backend: { kind: 'tap', name: TAP } },
+        25 * 60_000,
+        2,
         (text, stdin) => {
           if (neigh || !text.includes('PING-NEWMAC-OK\r\n')) return;
           neigh = execFileSync('ip', ['neigh', 'show', GUEST_IP, 'dev', TAP], { encoding: 'utf8' }) || '(none)';
           stdin.end('ack\n');
-        });
+        },
+      );
       console.log(`      bin/vmm.js run, boot to poweroff: ${r.seconds.toFixed(1)} s`);
       logStatistics(r);
       expectCleanRun(r);
@@ -256,7 +352,10 @@ echo "driver-warnings=$(dmesg | grep -i virtio | grep -ci fail)"
       expect(r.out.result, report(r)).to.include('nproc=2 queues=rx-0 rx-1 tx-0 tx-1');
       const stats = netStats(r.console);
       expect(stats, 'the VMM logged its virtio-net statistics').to.not.equal(undefined);
-      expect(stats!.pairs.map((p) => p.txFrames > 0), 'TX frames per queue pair').to.deep.equal([true, true]);
+      expect(
+        stats!.pairs.map((p) => p.txFrames > 0),
+        'TX frames per queue pair',
+      ).to.deep.equal([true, true]);
       // the control queue: every command (queue pairs, RX mode, MAC) answered OK
       expect(r.out.result, report(r)).to.include('promisc=256'); // IFF_PROMISC (busybox ip does not name the flag)
       expect(r.out.result, report(r)).to.include(`mac=${NEW_MAC}`);
@@ -287,10 +386,24 @@ echo "OUT-MD5 $(md5sum /tmp/out | cut -d' ' -f1)"
 guestio send 192.168.78.2 5700 /tmp/out
 `;
       const [ra, rb] = await Promise.all([
-        runVm('sock-a', sender, { mac: '52:54:00:78:00:01', backend: { kind: 'socket', unix: { path: a, peer: b } } }, 10 * 60_000, 1),
-        runVm('sock-b', receiver, { mac: '52:54:00:78:00:02', backend: { kind: 'socket', unix: { path: b, peer: a } } }, 10 * 60_000, 1),
+        runVm(
+          'sock-a',
+          sender,
+          { mac: '52:54:00:78:00:01', backend: { kind: 'socket', unix: { path: a, peer: b } } },
+          10 * 60_000,
+          1,
+        ),
+        runVm(
+          'sock-b',
+          receiver,
+          { mac: '52:54:00:78:00:02', backend: { kind: 'socket', unix: { path: b, peer: a } } },
+          10 * 60_000,
+          1,
+        ),
       ]);
-      console.log(`      two bin/vmm.js runs, boot to poweroff: ${ra.seconds.toFixed(1)} s and ${rb.seconds.toFixed(1)} s`);
+      console.log(
+        `      two bin/vmm.js runs, boot to poweroff: ${ra.seconds.toFixed(1)} s and ${rb.seconds.toFixed(1)} s`,
+      );
       for (const r of [ra, rb]) expectCleanRun(r);
       expect(ra.out.result, report(ra)).to.include(`sent-bytes=${SOCKET_BYTES}`);
       expect(rb.out.result, report(rb)).to.include(`received-bytes=${SOCKET_BYTES}`);

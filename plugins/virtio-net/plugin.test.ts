@@ -24,16 +24,27 @@ class FakeTransport implements VirtioTransportHost {
   attachVirtioDevice(device: VirtioDevice): VirtioAttachment {
     this.attached.push(device);
     return {
-      deviceId: device.id, transport: 'fake', location: 'nowhere',
-      interrupt: { signalUsedQueue: () => {}, signalConfigChange: () => { this.configChanges++; } },
-      dispose: () => { this.detached++; },
+      deviceId: device.id,
+      transport: 'fake',
+      location: 'nowhere',
+      interrupt: {
+        signalUsedQueue: () => {},
+        signalConfigChange: () => {
+          this.configChanges++;
+        },
+      },
+      dispose: () => {
+        this.detached++;
+      },
     };
   }
 }
 
 describe('plugins/virtio-net plugin', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnet-plugin-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnet-plugin-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   function setup() {
@@ -43,14 +54,23 @@ describe('plugins/virtio-net plugin', () => {
     c.registerInstance(Tokens.VirtioTransport.token, transport);
     const lifecycle = new VmLifecycle();
     const ctx = (config: unknown): PluginContext<VirtioNetConfig> => ({
-      config: VirtioNetConfigSchema.parse(config), vm: {} as never, logger: silentLogger(), lifecycle, baseDir: dir, instance: 'net0',
+      config: VirtioNetConfigSchema.parse(config),
+      vm: {} as never,
+      logger: silentLogger(),
+      lifecycle,
+      baseDir: dir,
+      instance: 'net0',
     });
     return { c, transport, lifecycle, ctx };
   }
 
   it('opens a unix-datagram backend relative to the YAML folder, attaches, closes the socket on stop', async () => {
     const s = setup();
-    const d = await plugin.register(s.c, s.ctx({ mac: '52:54:00:00:00:01', backend: { kind: 'socket', unix: { path: 'me.sock', peer: 'peer.sock' } } })) ?? [];
+    const d =
+      (await plugin.register(
+        s.c,
+        s.ctx({ mac: '52:54:00:00:00:01', backend: { kind: 'socket', unix: { path: 'me.sock', peer: 'peer.sock' } } }),
+      )) ?? [];
     expect(s.transport.attached).to.have.length(1);
     const dev = s.transport.attached[0] as VirtioNet;
     expect(formatMac(dev.mac)).to.equal('52:54:00:00:00:01');
@@ -66,7 +86,11 @@ describe('plugins/virtio-net plugin', () => {
 
   it('picks a random locally administered unicast MAC by default', async () => {
     const s = setup();
-    const d = await plugin.register(s.c, s.ctx({ backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } })) ?? [];
+    const d =
+      (await plugin.register(
+        s.c,
+        s.ctx({ backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } }),
+      )) ?? [];
     const mac = (s.transport.attached[0] as VirtioNet).mac;
     expect(mac[0] & 0x03).to.equal(0x02);
     for (const x of d) x.dispose();
@@ -77,11 +101,20 @@ describe('plugins/virtio-net plugin', () => {
     try {
       await plugin.register(s.c, s.ctx({ backend: { kind: 'tap', name: 'tsvt-missing9' } }));
       expect.fail('opened a missing tap');
-    } catch (e) { expect((e as Error).message).to.match(/net0: cannot open the tap backend: tap: interface 'tsvt-missing9' does not exist/); }
+    } catch (e) {
+      expect((e as Error).message).to.match(
+        /net0: cannot open the tap backend: tap: interface 'tsvt-missing9' does not exist/,
+      );
+    }
     try {
-      await plugin.register(s.c, s.ctx({ queuePairs: 2, backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } }));
+      await plugin.register(
+        s.c,
+        s.ctx({ queuePairs: 2, backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } }),
+      );
       expect.fail('accepted 2 pairs on a socket');
-    } catch (e) { expect((e as Error).message).to.match(/2 queue pairs asked but the udp backend has 1/); }
+    } catch (e) {
+      expect((e as Error).message).to.match(/2 queue pairs asked but the udp backend has 1/);
+    }
   });
 
   it('schema: unknown keys, multicast MACs, bad backends and sizes are rejected', () => {
@@ -95,7 +128,13 @@ describe('plugins/virtio-net plugin', () => {
       { backend: { kind: 'tap', name: 'a/b' } },
       { backend: { kind: 'tap', name: 'x', fds: [3] } },
       { backend: { kind: 'socket' } },
-      { backend: { kind: 'socket', unix: { path: 'a', peer: 'b' }, udp: { local: '127.0.0.1:1', remote: '127.0.0.1:2' } } },
+      {
+        backend: {
+          kind: 'socket',
+          unix: { path: 'a', peer: 'b' },
+          udp: { local: '127.0.0.1:1', remote: '127.0.0.1:2' },
+        },
+      },
       { backend: { kind: 'socket', udp: { local: 'host:1', remote: '127.0.0.1:2' } } },
       { backend: { kind: 'socket', udp: { local: '127.0.0.1:70000', remote: '127.0.0.1:2' } } },
       { backend: { kind: 'vde' } },
@@ -104,7 +143,10 @@ describe('plugins/virtio-net plugin', () => {
       { backend: { kind: 'tap', name: 'tap0' }, rateLimiter: { rx: { bandwidth: { size: 1 } } } },
     ];
     for (const b of bad) expect(VirtioNetConfigSchema.safeParse(b).success, JSON.stringify(b)).to.equal(false);
-    const rl = VirtioNetConfigSchema.parse({ backend: { kind: 'tap', name: 'tap0' }, rateLimiter: { tx: { ops: { size: 1000, refillTimeMs: 1000 } } } });
+    const rl = VirtioNetConfigSchema.parse({
+      backend: { kind: 'tap', name: 'tap0' },
+      rateLimiter: { tx: { ops: { size: 1000, refillTimeMs: 1000 } } },
+    });
     expect(rl.rateLimiter?.tx?.ops?.size).to.equal(1000);
   });
 });

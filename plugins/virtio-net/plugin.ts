@@ -29,14 +29,30 @@ export function registerVirtioNet(container: DependencyContainer, ctx: PluginCon
   try {
     backend = openBackend(cfg.backend, cfg.queuePairs, ctx.baseDir);
   } catch (err) {
-    throw new VirtioNetError('Backend', `${ctx.instance}: cannot open the ${cfg.backend.kind} backend: ${(err as Error).message}`, { instance: ctx.instance }, { cause: err });
+    throw new VirtioNetError(
+      'Backend',
+      `${ctx.instance}: cannot open the ${cfg.backend.kind} backend: ${(err as Error).message}`,
+      { instance: ctx.instance },
+      { cause: err },
+    );
   }
   let device: VirtioNet;
   try {
-    device = new VirtioNet({
-      id: ctx.instance, backend, mac, mtu: cfg.mtu, queuePairs: cfg.queuePairs, queueSize: cfg.queueSize,
-      offloads: cfg.offloads, linkUp: cfg.linkUp, rateLimiter: cfg.rateLimiter,
-    }, loop, logger);
+    device = new VirtioNet(
+      {
+        id: ctx.instance,
+        backend,
+        mac,
+        mtu: cfg.mtu,
+        queuePairs: cfg.queuePairs,
+        queueSize: cfg.queueSize,
+        offloads: cfg.offloads,
+        linkUp: cfg.linkUp,
+        rateLimiter: cfg.rateLimiter,
+      },
+      loop,
+      logger,
+    );
   } catch (err) {
     backend.close();
     throw err;
@@ -49,17 +65,22 @@ export function registerVirtioNet(container: DependencyContainer, ctx: PluginCon
     throw err;
   }
   device.bindInterrupt(attachment.interrupt);
-  logger.info({ backend: backend.description, mac: formatMac(mac), queuePairs: cfg.queuePairs, location: attachment.location }, 'virtio-net attached');
+  logger.info(
+    { backend: backend.description, mac: formatMac(mac), queuePairs: cfg.queuePairs, location: attachment.location },
+    'virtio-net attached',
+  );
 
   const close = (): void => device.destroy();
   ctx.lifecycle.on('stopped', close);
-  return [{
-    dispose: () => {
-      ctx.lifecycle.off('stopped', close);
-      attachment.dispose();
-      close();
+  return [
+    {
+      dispose: () => {
+        ctx.lifecycle.off('stopped', close);
+        attachment.dispose();
+        close();
+      },
     },
-  }];
+  ];
 }
 
 const plugin: PluginModule<VirtioNetConfig> = {

@@ -63,8 +63,12 @@ export class RxHandler {
   constructor(private readonly d: RxDeps) {}
 
   /** A frame is waiting for guest buffers (or the rate limiter). */
-  get holding(): boolean { return this.pending > 0; }
-  get pooledChains(): number { return this.pool.length; }
+  get holding(): boolean {
+    return this.pending > 0;
+  }
+  get pooledChains(): number {
+    return this.pool.length;
+  }
 
   /** One wakeup (backend readable, RX queue notified, limiter ready, backoff over); `signal` false leaves the interrupt to the caller's signal(). */
   process(signal = true): void {
@@ -76,18 +80,34 @@ export class RxHandler {
       this.direct = this.regions.usable(this.d.memory);
       for (;;) {
         if (handled >= QUEUE_BUDGET) {
-          if (!this.deferred) { this.deferred = true; this.d.defer(() => { this.deferred = false; this.process(); }); }
+          if (!this.deferred) {
+            this.deferred = true;
+            this.d.defer(() => {
+              this.deferred = false;
+              this.process();
+            });
+          }
           break;
         }
         if (this.pending === 0 && !this.readFrame()) break;
         handled++;
         if (this.pending === 0) continue; // dropped while reading
-        if (!this.d.linkUp()) { this.drop(); continue; }
+        if (!this.d.linkUp()) {
+          this.drop();
+          continue;
+        }
         if (!this.charged) {
           if (!this.d.limiter.tryConsume(this.pending - VNET_HDR_SIZE, 1)) {
             this.d.metrics.rxThrottled++;
             this.d.watch(false);
-            this.waiter ??= this.d.limiter.whenReady(() => { this.waiter = undefined; this.process(); }, this.pending - VNET_HDR_SIZE, 1);
+            this.waiter ??= this.d.limiter.whenReady(
+              () => {
+                this.waiter = undefined;
+                this.process();
+              },
+              this.pending - VNET_HDR_SIZE,
+              1,
+            );
             break;
           }
           this.charged = true;
@@ -125,7 +145,10 @@ export class RxHandler {
       this.d.watch(false);
       const ms = this.backoffMs;
       this.backoffMs = Math.min(RX_BACKOFF_MAX_MS, this.backoffMs * 2);
-      this.backoff = this.d.setTimer(ms, () => { this.backoff = undefined; this.process(); });
+      this.backoff = this.d.setTimer(ms, () => {
+        this.backoff = undefined;
+        this.process();
+      });
       return false;
     }
     if (n < 0) {

@@ -4,7 +4,10 @@ import { CONFIG_MAX_QUEUE_PAIRS, GUEST_OFFLOAD_MASK, MAX_MAC_TABLE_ENTRIES } fro
 
 const mac = z.string().transform((s, ctx) => {
   const m = parseMac(s);
-  if (!m) { ctx.addIssue({ code: 'custom', message: `'${s}' is not a MAC address` }); return z.NEVER; }
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `'${s}' is not a MAC address` });
+    return z.NEVER;
+  }
   return m;
 });
 
@@ -19,9 +22,18 @@ export const NetStateSchema = z.strictObject({
   linkUp: z.boolean(),
   announce: z.boolean(),
   activePairs: z.number().int().min(1).max(CONFIG_MAX_QUEUE_PAIRS),
-  guestOffloads: z.string().regex(/^0x[0-9a-f]{1,16}$/).transform((s) => BigInt(s)).refine((b) => (b & ~GUEST_OFFLOAD_MASK) === 0n, 'only guest offload bits'),
+  guestOffloads: z
+    .string()
+    .regex(/^0x[0-9a-f]{1,16}$/)
+    .transform((s) => BigInt(s))
+    .refine((b) => (b & ~GUEST_OFFLOAD_MASK) === 0n, 'only guest offload bits'),
   rxMode: z.strictObject({
-    promisc: z.boolean(), allmulti: z.boolean(), alluni: z.boolean(), nomulti: z.boolean(), nouni: z.boolean(), nobcast: z.boolean(),
+    promisc: z.boolean(),
+    allmulti: z.boolean(),
+    alluni: z.boolean(),
+    nomulti: z.boolean(),
+    nouni: z.boolean(),
+    nobcast: z.boolean(),
   }),
   macTable: z.strictObject({
     unicast: z.array(mac).max(MAX_MAC_TABLE_ENTRIES),

@@ -44,7 +44,10 @@ export class MemoryNetBackend implements NetBackend {
   sendError?: NetBackendError;
   recvError?: NetBackendError;
 
-  constructor(private readonly loop?: ManualEventLoop, o: { queuePairs?: number; vnetHeader?: boolean; offloads?: BackendOffloads } = {}) {
+  constructor(
+    private readonly loop?: ManualEventLoop,
+    o: { queuePairs?: number; vnetHeader?: boolean; offloads?: BackendOffloads } = {},
+  ) {
     this.queuePairs = o.queuePairs ?? 1;
     this.vnetHeader = o.vnetHeader ?? true;
     this.offloads = o.offloads ?? (this.vnetHeader ? FULL_OFFLOADS : NO_OFFLOADS);
@@ -58,7 +61,9 @@ export class MemoryNetBackend implements NetBackend {
     this.loop?.readable.add(this.fds[queue]);
   }
 
-  fd(queue: number): number { return this.fds[queue] ?? -1; }
+  fd(queue: number): number {
+    return this.fds[queue] ?? -1;
+  }
 
   send(queue: number, frame: Uint8Array): boolean {
     if (this.closed) throw new NetBackendError('Closed', 'memory backend closed', {});
@@ -79,9 +84,15 @@ export class MemoryNetBackend implements NetBackend {
     return f.length;
   }
 
-  setGuestOffloads(o: GuestOffloads): void { this.guestOffloads = { ...o }; }
-  setActiveQueuePairs(n: number): void { this.activePairs = n; }
-  close(): void { this.closed = true; }
+  setGuestOffloads(o: GuestOffloads): void {
+    this.guestOffloads = { ...o };
+  }
+  setActiveQueuePairs(n: number): void {
+    this.activePairs = n;
+  }
+  close(): void {
+    this.closed = true;
+  }
 }
 
 /** Header + frame as the guest / a vnet-header backend sees them. */
@@ -92,14 +103,24 @@ export function withHeader(frame: Uint8Array, h: Partial<VnetHeader> = {}): Uint
   return out;
 }
 
-export interface RxFrame { header: VnetHeader; frame: Uint8Array; buffers: number; heads: number[] }
+export interface RxFrame {
+  header: VnetHeader;
+  frame: Uint8Array;
+  buffers: number;
+  heads: number[];
+}
 
 /** The guest driver side of a virtio-net device's queues. */
 export class NetTestDriver {
   private readonly rxBuffers = new Map<string, bigint>();
-  constructor(readonly queues: MockSplitQueue[], readonly memory: GuestMemory) {}
+  constructor(
+    readonly queues: MockSplitQueue[],
+    readonly memory: GuestMemory,
+  ) {}
 
-  private mq(i: number): MockSplitQueue { return this.queues[i]; }
+  private mq(i: number): MockSplitQueue {
+    return this.queues[i];
+  }
 
   /** Adds `count` RX chains of one `size`-byte writable buffer each to RX queue of `pair`. */
   addRxBuffers(count: number, size: number, pair = 0): number[] {
@@ -120,14 +141,22 @@ export class NetTestDriver {
     const out: RxFrame[] = [];
     for (let i = 0; i < used.length;) {
       const first = used[i];
-      const bytes = (u: { id: number; len: number }): Uint8Array => this.memory.read(GuestAddress.of(this.rxBuffers.get(`${pair}:${u.id}`)!), u.len);
+      const bytes = (u: { id: number; len: number }): Uint8Array =>
+        this.memory.read(GuestAddress.of(this.rxBuffers.get(`${pair}:${u.id}`)!), u.len);
       const b0 = bytes(first);
-      if (first.len < VNET_HDR_SIZE) { out.push({ header: emptyHeader(), frame: new Uint8Array(0), buffers: 0, heads: [first.id] }); i++; continue; }
+      if (first.len < VNET_HDR_SIZE) {
+        out.push({ header: emptyHeader(), frame: new Uint8Array(0), buffers: 0, heads: [first.id] });
+        i++;
+        continue;
+      }
       const header = decodeHeader(b0);
       const n = Math.max(1, header.numBuffers);
       const parts = [b0.subarray(VNET_HDR_SIZE)];
       const heads = [first.id];
-      for (let k = 1; k < n && i + k < used.length; k++) { parts.push(bytes(used[i + k])); heads.push(used[i + k].id); }
+      for (let k = 1; k < n && i + k < used.length; k++) {
+        parts.push(bytes(used[i + k]));
+        heads.push(used[i + k].id);
+      }
       out.push({ header, frame: Buffer.concat(parts), buffers: n, heads });
       i += n;
     }
@@ -137,17 +166,27 @@ export class NetTestDriver {
   /** Puts header + frame on TX queue of `pair` (header and frame in separate descriptors unless `oneBuffer`). */
   sendTx(frameWithHeader: Uint8Array, pair = 0, o: { oneBuffer?: boolean; indirect?: boolean } = {}): number {
     const q = this.mq(2 * pair + 1);
-    const bufs = o.oneBuffer || frameWithHeader.length <= VNET_HDR_SIZE
-      ? [{ addr: q.alloc(frameWithHeader.length, frameWithHeader), len: frameWithHeader.length }]
-      : [
-        { addr: q.alloc(VNET_HDR_SIZE, frameWithHeader.subarray(0, VNET_HDR_SIZE)), len: VNET_HDR_SIZE },
-        { addr: q.alloc(frameWithHeader.length - VNET_HDR_SIZE, frameWithHeader.subarray(VNET_HDR_SIZE)), len: frameWithHeader.length - VNET_HDR_SIZE },
-      ];
+    const bufs =
+      o.oneBuffer || frameWithHeader.length <= VNET_HDR_SIZE
+        ? [{ addr: q.alloc(frameWithHeader.length, frameWithHeader), len: frameWithHeader.length }]
+        : [
+            { addr: q.alloc(VNET_HDR_SIZE, frameWithHeader.subarray(0, VNET_HDR_SIZE)), len: VNET_HDR_SIZE },
+            {
+              addr: q.alloc(frameWithHeader.length - VNET_HDR_SIZE, frameWithHeader.subarray(VNET_HDR_SIZE)),
+              len: frameWithHeader.length - VNET_HDR_SIZE,
+            },
+          ];
     return o.indirect ? q.addIndirectChain(bufs) : q.addChain(bufs);
   }
 
   /** Sends a control command; returns the ack byte's guest address (0xee until answered). */
-  ctrl(ctrlQueue: number, cls: number, cmd: number, data: Uint8Array = new Uint8Array(0), o: { noAck?: boolean } = {}): bigint {
+  ctrl(
+    ctrlQueue: number,
+    cls: number,
+    cmd: number,
+    data: Uint8Array = new Uint8Array(0),
+    o: { noAck?: boolean } = {},
+  ): bigint {
     const q = this.mq(ctrlQueue);
     const hdr = Uint8Array.of(cls, cmd);
     const ack = q.alloc(1);
@@ -159,7 +198,9 @@ export class NetTestDriver {
     return ack;
   }
 
-  ack(addr: bigint): number { return this.memory.readU8(GuestAddress.of(addr)); }
+  ack(addr: bigint): number {
+    return this.memory.readU8(GuestAddress.of(addr));
+  }
 }
 
 export interface ActivatedNet {
@@ -183,8 +224,11 @@ export interface ActivatedNet {
  * Activates `dev` with `features` (default: all it offers) on queues of `queueSize` (64) entries, 4 MiB apart,
  * in fresh heap guest memory (or `memory`, which must hold (n + 1) * 4 MiB: a fuzz target passes a watched memory).
  */
-export function activateNet(dev: VirtioNet, events: FakeEventSystem,
-  o: { features?: bigint; queueSize?: number; memory?: GuestMemory } = {}): ActivatedNet {
+export function activateNet(
+  dev: VirtioNet,
+  events: FakeEventSystem,
+  o: { features?: bigint; queueSize?: number; memory?: GuestMemory } = {},
+): ActivatedNet {
   const n = dev.queueMaxSizes.length;
   const size = o.queueSize ?? 64;
   const memory = o.memory ?? testGuestMemory(BigInt(n + 1) << 22n);
@@ -201,11 +245,29 @@ export function activateNet(dev: VirtioNet, events: FakeEventSystem,
   const interrupts: number[] = [];
   const resets: string[] = [];
   const h: ActivatedNet = {
-    memory, events, driver: new NetTestDriver(mqs, memory), queues, mqs, interrupts, configChanges: 0, resets, ctrlQueue: n - 1,
-    kick: (i) => { queueEvents[i].write(1n); events.run(); },
-    run: () => { events.run(); },
+    memory,
+    events,
+    driver: new NetTestDriver(mqs, memory),
+    queues,
+    mqs,
+    interrupts,
+    configChanges: 0,
+    resets,
+    ctrlQueue: n - 1,
+    kick: (i) => {
+      queueEvents[i].write(1n);
+      events.run();
+    },
+    run: () => {
+      events.run();
+    },
   };
-  const interrupt: VirtioInterrupt = { signalUsedQueue: (i) => interrupts.push(i), signalConfigChange: () => { h.configChanges++; } };
+  const interrupt: VirtioInterrupt = {
+    signalUsedQueue: (i) => interrupts.push(i),
+    signalConfigChange: () => {
+      h.configChanges++;
+    },
+  };
   const queueEvents = queues.map(() => events.factory.create({ nonBlocking: true }));
   for (const q of queues) q.activate(memory, features);
   dev.activate({ features, memory, queues, queueEvents, interrupt, needsReset: (r) => resets.push(r) });
@@ -218,8 +280,10 @@ export const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
 
 export function ethernet(dst: Uint8Array, src: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
   const f = new Uint8Array(14 + payload.length);
-  f.set(dst, 0); f.set(src, 6);
-  f[12] = type >> 8; f[13] = type & 0xff;
+  f.set(dst, 0);
+  f.set(src, 6);
+  f[12] = type >> 8;
+  f[13] = type & 0xff;
   f.set(payload, 14);
   return f;
 }
@@ -230,7 +294,7 @@ export function inetChecksum(b: Uint8Array): number {
   for (let i = 0; i + 1 < b.length; i += 2) s += (b[i] << 8) | b[i + 1];
   if (b.length & 1) s += b[b.length - 1] << 8;
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return (~s) & 0xffff;
+  return ~s & 0xffff;
 }
 
 export const ipv4 = (s: string): Uint8Array => Uint8Array.from(s.split('.').map(Number));
@@ -238,12 +302,18 @@ export const ipv4 = (s: string): Uint8Array => Uint8Array.from(s.split('.').map(
 /** An IPv4 packet (no options) carrying `payload` with protocol `proto`. */
 export function ipv4Packet(src: Uint8Array, dst: Uint8Array, proto: number, payload: Uint8Array, id = 1): Uint8Array {
   const p = new Uint8Array(20 + payload.length);
-  p[0] = 0x45; p[8] = 64; p[9] = proto;
-  p[2] = p.length >> 8; p[3] = p.length & 0xff;
-  p[4] = id >> 8; p[5] = id & 0xff;
-  p.set(src, 12); p.set(dst, 16);
+  p[0] = 0x45;
+  p[8] = 64;
+  p[9] = proto;
+  p[2] = p.length >> 8;
+  p[3] = p.length & 0xff;
+  p[4] = id >> 8;
+  p[5] = id & 0xff;
+  p.set(src, 12);
+  p.set(dst, 16);
   const c = inetChecksum(p.subarray(0, 20));
-  p[10] = c >> 8; p[11] = c & 0xff;
+  p[10] = c >> 8;
+  p[11] = c & 0xff;
   p.set(payload, 20);
   return p;
 }
@@ -251,17 +321,31 @@ export function ipv4Packet(src: Uint8Array, dst: Uint8Array, proto: number, payl
 /** ICMP echo request/reply (type 8/0) with a correct checksum. */
 export function icmpEcho(type: 0 | 8, id: number, seq: number, data: Uint8Array): Uint8Array {
   const m = new Uint8Array(8 + data.length);
-  m[0] = type; m[4] = id >> 8; m[5] = id & 0xff; m[6] = seq >> 8; m[7] = seq & 0xff;
+  m[0] = type;
+  m[4] = id >> 8;
+  m[5] = id & 0xff;
+  m[6] = seq >> 8;
+  m[7] = seq & 0xff;
   m.set(data, 8);
   const c = inetChecksum(m);
-  m[2] = c >> 8; m[3] = c & 0xff;
+  m[2] = c >> 8;
+  m[3] = c & 0xff;
   return m;
 }
 
 /** ARP request (op 1) or reply (op 2) for IPv4 over Ethernet. */
-export function arp(op: 1 | 2, senderMac: Uint8Array, senderIp: Uint8Array, targetMac: Uint8Array, targetIp: Uint8Array): Uint8Array {
+export function arp(
+  op: 1 | 2,
+  senderMac: Uint8Array,
+  senderIp: Uint8Array,
+  targetMac: Uint8Array,
+  targetIp: Uint8Array,
+): Uint8Array {
   const a = new Uint8Array(28);
   a.set([0, 1, 8, 0, 6, 4, 0, op]);
-  a.set(senderMac, 8); a.set(senderIp, 14); a.set(targetMac, 18); a.set(targetIp, 24);
+  a.set(senderMac, 8);
+  a.set(senderIp, 14);
+  a.set(targetMac, 18);
+  a.set(targetIp, 24);
   return a;
 }

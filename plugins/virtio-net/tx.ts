@@ -45,7 +45,9 @@ export class TxHandler {
 
   constructor(private readonly d: TxDeps) {}
 
-  get throttled(): boolean { return this.held !== undefined; }
+  get throttled(): boolean {
+    return this.held !== undefined;
+  }
 
   /** One wakeup (queue notification, limiter ready); `signal` false leaves the interrupt to the caller's signal(). */
   process(signal = true): void {
@@ -62,9 +64,18 @@ export class TxHandler {
         q.disableNotification();
         for (let chain = q.pop(); chain; chain = q.pop()) {
           if (!this.valid(chain)) this.used(chain.head);
-          else if (!this.transmit(chain)) { this.held = chain; return; }
+          else if (!this.transmit(chain)) {
+            this.held = chain;
+            return;
+          }
           if (++handled >= QUEUE_BUDGET) {
-            if (!this.deferred) { this.deferred = true; this.d.defer(() => { this.deferred = false; this.process(); }); }
+            if (!this.deferred) {
+              this.deferred = true;
+              this.d.defer(() => {
+                this.deferred = false;
+                this.process();
+              });
+            }
             return;
           }
         }
@@ -93,7 +104,14 @@ export class TxHandler {
     const bytes = chain.readableLength - VNET_HDR_SIZE;
     if (!this.d.limiter.tryConsume(bytes, 1)) {
       m.txThrottled++;
-      this.waiter ??= this.d.limiter.whenReady(() => { this.waiter = undefined; this.process(); }, bytes, 1);
+      this.waiter ??= this.d.limiter.whenReady(
+        () => {
+          this.waiter = undefined;
+          this.process();
+        },
+        bytes,
+        1,
+      );
       return false;
     }
     if (!this.d.linkUp()) {

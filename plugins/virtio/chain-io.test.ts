@@ -7,18 +7,40 @@ import { VirtQueueError } from './errors.js';
 
 const buf = (addr: bigint, len: number) => ({ addr: GuestAddress.of(addr), len });
 function chain(readable: [bigint, number][], writable: [bigint, number][]): DescriptorChain {
-  const r = readable.map(([x, l]) => buf(x, l)), w = writable.map(([x, l]) => buf(x, l));
-  return { head: 0, readable: r, writable: w, readableLength: r.reduce((s, b) => s + b.len, 0), writableLength: w.reduce((s, b) => s + b.len, 0) };
+  const r = readable.map(([x, l]) => buf(x, l)),
+    w = writable.map(([x, l]) => buf(x, l));
+  return {
+    head: 0,
+    readable: r,
+    writable: w,
+    readableLength: r.reduce((s, b) => s + b.len, 0),
+    writableLength: w.reduce((s, b) => s + b.len, 0),
+  };
 }
 
 describe('ChainReader / ChainWriter', () => {
   // Two adjacent regions: [0, 0x1000) and [0x1000, 0x2000), so buffers may span them.
-  const mem = createHeapMemory({ regions: [{ start: 0n, size: 0x1000n }, { start: 0x1000n, size: 0x1000n }], backend: 'heap' });
+  const mem = createHeapMemory({
+    regions: [
+      { start: 0n, size: 0x1000n },
+      { start: 0x1000n, size: 0x1000n },
+    ],
+    backend: 'heap',
+  });
   mem.write(GuestAddress.of(0x100), Uint8Array.from([1, 2, 3]));
   mem.write(GuestAddress.of(0xffe), Uint8Array.from([4, 5, 6, 7]));
 
   it('reads a byte stream across buffers and regions', () => {
-    const r = new ChainReader(mem, chain([[0x100n, 3], [0xffen, 4]], []));
+    const r = new ChainReader(
+      mem,
+      chain(
+        [
+          [0x100n, 3],
+          [0xffen, 4],
+        ],
+        [],
+      ),
+    );
     expect(r.remaining).to.equal(7);
     expect([...r.read(2)]).to.deep.equal([1, 2]);
     expect([...r.read(5)]).to.deep.equal([3, 4, 5, 6, 7]);
@@ -27,7 +49,16 @@ describe('ChainReader / ChainWriter', () => {
   });
 
   it('gives zero-copy slices only where a range lies in one buffer and region', () => {
-    const r = new ChainReader(mem, chain([[0x100n, 3], [0xffen, 4]], []));
+    const r = new ChainReader(
+      mem,
+      chain(
+        [
+          [0x100n, 3],
+          [0xffen, 4],
+        ],
+        [],
+      ),
+    );
     const s = r.slice(3)!;
     expect([...s]).to.deep.equal([1, 2, 3]);
     mem.writeU8(GuestAddress.of(0x100), 9);
@@ -47,7 +78,16 @@ describe('ChainReader / ChainWriter', () => {
   });
 
   it('writes across writable buffers and counts the bytes', () => {
-    const w = new ChainWriter(mem, chain([], [[0x300n, 2], [0xfffn, 3]]));
+    const w = new ChainWriter(
+      mem,
+      chain(
+        [],
+        [
+          [0x300n, 2],
+          [0xfffn, 3],
+        ],
+      ),
+    );
     w.write(Uint8Array.from([1, 2, 3]));
     w.writeU16(0xbbaa);
     expect(w.written).to.equal(5);

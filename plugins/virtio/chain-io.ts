@@ -17,14 +17,22 @@ class BufferCursor {
   ) {}
 
   /** Bytes not yet consumed. */
-  get remaining(): number { return this.total - this.consumed; }
+  get remaining(): number {
+    return this.total - this.consumed;
+  }
   /** Bytes consumed so far. */
-  get done(): number { return this.consumed; }
+  get done(): number {
+    return this.consumed;
+  }
 
   protected need(n: number, what: string): void {
-    if (!Number.isSafeInteger(n) || n < 0) throw new VirtQueueError('ShortChain', `${what}: ${n} is not a byte count`, { n });
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new VirtQueueError('ShortChain', `${what}: ${n} is not a byte count`, { n });
     if (n > this.remaining) {
-      throw new VirtQueueError('ShortChain', `${what}: ${n} bytes asked, ${this.remaining} left in the chain`, { n, remaining: this.remaining });
+      throw new VirtQueueError('ShortChain', `${what}: ${n} bytes asked, ${this.remaining} left in the chain`, {
+        n,
+        remaining: this.remaining,
+      });
     }
   }
 
@@ -50,7 +58,10 @@ class BufferCursor {
       this.off += chunk;
       this.consumed += chunk;
       n -= chunk;
-      if (this.off === b.len) { this.buf++; this.off = 0; }
+      if (this.off === b.len) {
+        this.buf++;
+        this.off = 0;
+      }
     }
     return out;
   }
@@ -61,7 +72,9 @@ class BufferCursor {
  * Reading past the end throws VirtQueueError('ShortChain') and consumes nothing.
  */
 export class ChainReader extends BufferCursor {
-  constructor(memory: GuestMemory, chain: DescriptorChain) { super(memory, chain.readable, chain.readableLength, 'read'); }
+  constructor(memory: GuestMemory, chain: DescriptorChain) {
+    super(memory, chain.readable, chain.readableLength, 'read');
+  }
 
   /** Copies the next `n` bytes out. */
   read(n: number): Uint8Array {
@@ -72,11 +85,16 @@ export class ChainReader extends BufferCursor {
 
   readInto(into: Uint8Array): void {
     let o = 0;
-    for (const v of this.take(into.length, 'ChainReader.read')) { into.set(v, o); o += v.length; }
+    for (const v of this.take(into.length, 'ChainReader.read')) {
+      into.set(v, o);
+      o += v.length;
+    }
   }
 
   /** Zero-copy views of the next `n` bytes (see take()). */
-  slices(n: number): Uint8Array[] { return this.take(n, 'ChainReader.slices'); }
+  slices(n: number): Uint8Array[] {
+    return this.take(n, 'ChainReader.slices');
+  }
 
   /** The next `n` bytes as one view when they lie in one buffer and region, else undefined (cursor unchanged). */
   slice(n: number): Uint8Array | undefined {
@@ -86,12 +104,22 @@ export class ChainReader extends BufferCursor {
     return this.take(n, 'ChainReader.slice')[0];
   }
 
-  skip(n: number): void { this.take(n, 'ChainReader.skip'); }
+  skip(n: number): void {
+    this.take(n, 'ChainReader.skip');
+  }
 
-  readU8(): number { return this.read(1)[0]; }
-  readU16(): number { return new DataView(this.read(2).buffer).getUint16(0, true); }
-  readU32(): number { return new DataView(this.read(4).buffer).getUint32(0, true); }
-  readU64(): bigint { return new DataView(this.read(8).buffer).getBigUint64(0, true); }
+  readU8(): number {
+    return this.read(1)[0];
+  }
+  readU16(): number {
+    return new DataView(this.read(2).buffer).getUint16(0, true);
+  }
+  readU32(): number {
+    return new DataView(this.read(4).buffer).getUint32(0, true);
+  }
+  readU64(): bigint {
+    return new DataView(this.read(8).buffer).getBigUint64(0, true);
+  }
 }
 
 /**
@@ -101,13 +129,20 @@ export class ChainReader extends BufferCursor {
  * throws GuestMemoryError('ReadOnly') and writes nothing of that piece.
  */
 export class ChainWriter extends BufferCursor {
-  constructor(memory: GuestMemory, chain: DescriptorChain) { super(memory, chain.writable, chain.writableLength, 'write'); }
+  constructor(memory: GuestMemory, chain: DescriptorChain) {
+    super(memory, chain.writable, chain.writableLength, 'write');
+  }
 
-  get written(): number { return this.done; }
+  get written(): number {
+    return this.done;
+  }
 
   write(data: Uint8Array): void {
     let o = 0;
-    for (const v of this.take(data.length, 'ChainWriter.write')) { v.set(data.subarray(o, o + v.length)); o += v.length; }
+    for (const v of this.take(data.length, 'ChainWriter.write')) {
+      v.set(data.subarray(o, o + v.length));
+      o += v.length;
+    }
   }
 
   /** Writes `n` copies of `value` (e.g. zeroing the rest of a buffer). */
@@ -116,10 +151,26 @@ export class ChainWriter extends BufferCursor {
   }
 
   /** Zero-copy writable views of the next `n` bytes; the device fills them (e.g. with preadv). */
-  slices(n: number): Uint8Array[] { return this.take(n, 'ChainWriter.slices'); }
+  slices(n: number): Uint8Array[] {
+    return this.take(n, 'ChainWriter.slices');
+  }
 
-  writeU8(v: number): void { this.write(Uint8Array.of(v & 0xff)); }
-  writeU16(v: number): void { const b = new Uint8Array(2); new DataView(b.buffer).setUint16(0, v, true); this.write(b); }
-  writeU32(v: number): void { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v >>> 0, true); this.write(b); }
-  writeU64(v: bigint): void { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true); this.write(b); }
+  writeU8(v: number): void {
+    this.write(Uint8Array.of(v & 0xff));
+  }
+  writeU16(v: number): void {
+    const b = new Uint8Array(2);
+    new DataView(b.buffer).setUint16(0, v, true);
+    this.write(b);
+  }
+  writeU32(v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v >>> 0, true);
+    this.write(b);
+  }
+  writeU64(v: bigint): void {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
+    this.write(b);
+  }
 }

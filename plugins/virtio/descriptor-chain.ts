@@ -2,13 +2,22 @@ import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { DescriptorBuffer, DescriptorChain } from '../../core/virtio/virtio.js';
 import {
-  DESCRIPTOR_SIZE, MAX_CHAIN_BYTES, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE,
+  DESCRIPTOR_SIZE,
+  MAX_CHAIN_BYTES,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
 } from './constants.js';
 import { VirtQueueError } from './errors.js';
 import { RingView, inGuestMemory } from './ring-view.js';
 
 /** A raw descriptor as the driver wrote it. */
-export interface Descriptor { addr: bigint; len: number; flags: number; next: number }
+export interface Descriptor {
+  addr: bigint;
+  len: number;
+  flags: number;
+  next: number;
+}
 
 /** Where the chain walker reads descriptors from and what it may accept. */
 export interface ChainSource {
@@ -46,7 +55,11 @@ class ValidatedChain implements DescriptorChain {
 export function readChain(src: ChainSource, head: number): DescriptorChain {
   const { memory } = src;
   if (!Number.isInteger(head) || head < 0 || head >= src.queueSize) {
-    throw new VirtQueueError('InvalidDescriptorIndex', `chain head ${head} is not below the queue size ${src.queueSize}`, { head, size: src.queueSize });
+    throw new VirtQueueError(
+      'InvalidDescriptorIndex',
+      `chain head ${head} is not below the queue size ${src.queueSize}`,
+      { head, size: src.queueSize },
+    );
   }
   const readable: DescriptorBuffer[] = [];
   const writable: DescriptorBuffer[] = [];
@@ -61,23 +74,52 @@ export function readChain(src: ChainSource, head: number): DescriptorChain {
 
   for (;;) {
     if (ttl === 0) {
-      throw new VirtQueueError('ChainTooLong', `chain from head ${head} visits more than ${tableSize} descriptors (a loop?)`, { head, tableSize });
+      throw new VirtQueueError(
+        'ChainTooLong',
+        `chain from head ${head} visits more than ${tableSize} descriptors (a loop?)`,
+        { head, tableSize },
+      );
     }
     ttl--;
     const off = index * DESCRIPTOR_SIZE;
-    const d: Descriptor = { addr: table.u64(off), len: table.u32(off + 8), flags: table.u16(off + 12), next: table.u16(off + 14) };
+    const d: Descriptor = {
+      addr: table.u64(off),
+      len: table.u32(off + 8),
+      flags: table.u16(off + 12),
+      next: table.u16(off + 14),
+    };
 
     if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-      if (!src.indirect) throw new VirtQueueError('IndirectNotNegotiated', `descriptor ${index} is indirect but VIRTIO_F_RING_INDIRECT_DESC was not negotiated`, { head, index });
-      if (inIndirect) throw new VirtQueueError('NestedIndirectDescriptor', `indirect descriptor ${index} inside an indirect table`, { head, index });
+      if (!src.indirect)
+        throw new VirtQueueError(
+          'IndirectNotNegotiated',
+          `descriptor ${index} is indirect but VIRTIO_F_RING_INDIRECT_DESC was not negotiated`,
+          { head, index },
+        );
+      if (inIndirect)
+        throw new VirtQueueError('NestedIndirectDescriptor', `indirect descriptor ${index} inside an indirect table`, {
+          head,
+          index,
+        });
       if (d.flags & VIRTQ_DESC_F_NEXT) {
-        throw new VirtQueueError('InvalidIndirectDescriptorTable', `descriptor ${index} sets both INDIRECT and NEXT`, { head, index });
+        throw new VirtQueueError('InvalidIndirectDescriptorTable', `descriptor ${index} sets both INDIRECT and NEXT`, {
+          head,
+          index,
+        });
       }
       if (d.len === 0 || d.len % DESCRIPTOR_SIZE !== 0 || d.len / DESCRIPTOR_SIZE > 0xffff) {
-        throw new VirtQueueError('InvalidIndirectDescriptorTable', `indirect table length ${d.len} is not a non-zero multiple of 16 (at most 65535 entries)`, { head, index, len: d.len });
+        throw new VirtQueueError(
+          'InvalidIndirectDescriptorTable',
+          `indirect table length ${d.len} is not a non-zero multiple of 16 (at most 65535 entries)`,
+          { head, index, len: d.len },
+        );
       }
       if (!inGuestMemory(memory, d.addr, d.len)) {
-        throw new VirtQueueError('InvalidBufferAddress', `indirect table [0x${d.addr.toString(16)}, +${d.len}) is outside guest memory`, { head, index, addr: d.addr, len: d.len });
+        throw new VirtQueueError(
+          'InvalidBufferAddress',
+          `indirect table [0x${d.addr.toString(16)}, +${d.len}) is outside guest memory`,
+          { head, index, addr: d.addr, len: d.len },
+        );
       }
       table = new RingView(memory, d.addr, d.len);
       tableSize = d.len / DESCRIPTOR_SIZE;
@@ -90,22 +132,40 @@ export function readChain(src: ChainSource, head: number): DescriptorChain {
     const isWrite = (d.flags & VIRTQ_DESC_F_WRITE) !== 0;
     if (isWrite) sawWritable = true;
     else if (sawWritable) {
-      throw new VirtQueueError('ReadableAfterWritable', `device-readable descriptor ${index} follows a device-writable one in chain ${head}`, { head, index });
+      throw new VirtQueueError(
+        'ReadableAfterWritable',
+        `device-readable descriptor ${index} follows a device-writable one in chain ${head}`,
+        { head, index },
+      );
     }
     if (d.len > 0) {
       if (!inGuestMemory(memory, d.addr, d.len)) {
-        throw new VirtQueueError('InvalidBufferAddress', `buffer [0x${d.addr.toString(16)}, +${d.len}) of descriptor ${index} is outside guest memory`, { head, index, addr: d.addr, len: d.len });
+        throw new VirtQueueError(
+          'InvalidBufferAddress',
+          `buffer [0x${d.addr.toString(16)}, +${d.len}) of descriptor ${index} is outside guest memory`,
+          { head, index, addr: d.addr, len: d.len },
+        );
       }
       if (readableLength + writableLength + d.len > MAX_CHAIN_BYTES) {
         throw new VirtQueueError('ChainLengthOverflow', `chain ${head} carries more than 2^32 - 1 bytes`, { head });
       }
       const buf: DescriptorBuffer = Object.freeze({ addr: GuestAddress.of(d.addr), len: d.len });
-      if (isWrite) { writable.push(buf); writableLength += d.len; } else { readable.push(buf); readableLength += d.len; }
+      if (isWrite) {
+        writable.push(buf);
+        writableLength += d.len;
+      } else {
+        readable.push(buf);
+        readableLength += d.len;
+      }
     }
 
     if (!(d.flags & VIRTQ_DESC_F_NEXT)) break;
     if (d.next >= tableSize) {
-      throw new VirtQueueError('InvalidDescriptorIndex', `descriptor ${index} links to ${d.next}, not below the table size ${tableSize}`, { head, index, next: d.next, tableSize });
+      throw new VirtQueueError(
+        'InvalidDescriptorIndex',
+        `descriptor ${index} links to ${d.next}, not below the table size ${tableSize}`,
+        { head, index, next: d.next, tableSize },
+      );
     }
     index = d.next;
   }

@@ -18,7 +18,10 @@ describe('drainQueue', () => {
     const { drv, q } = setup();
     for (let i = 0; i < 5; i++) drv.addChain([{ addr: drv.alloc(4), len: 4, write: true }]);
     const signals: number[] = [];
-    const r = drainQueue(q, (c) => c.writableLength, { signalUsedQueue: (i) => signals.push(i), signalConfigChange: () => {} });
+    const r = drainQueue(q, (c) => c.writableLength, {
+      signalUsedQueue: (i) => signals.push(i),
+      signalConfigChange: () => {},
+    });
     expect(r).to.deep.equal({ handled: 5, more: false });
     expect(drv.readUsed().map((u) => u.len)).to.deep.equal([4, 4, 4, 4, 4]);
     expect(signals).to.deep.equal([0]);

@@ -16,7 +16,12 @@ export interface DrainResult {
  * buffers cannot starve the main loop. VirtQueueError propagates: the caller
  * reports it through VirtioActivation.needsReset().
  */
-export function drainQueue(queue: VirtQueue, handle: (chain: DescriptorChain) => number, interrupt?: VirtioInterrupt, budget = 1024): DrainResult {
+export function drainQueue(
+  queue: VirtQueue,
+  handle: (chain: DescriptorChain) => number,
+  interrupt?: VirtioInterrupt,
+  budget = 1024,
+): DrainResult {
   let handled = 0;
   let more = false;
   try {
@@ -24,7 +29,10 @@ export function drainQueue(queue: VirtQueue, handle: (chain: DescriptorChain) =>
       queue.disableNotification();
       for (let c = queue.pop(); c; c = queue.pop()) {
         queue.addUsed(c.head, handle(c));
-        if (++handled >= budget) { more = true; break outer; }
+        if (++handled >= budget) {
+          more = true;
+          break outer;
+        }
       }
     } while (queue.enableNotification());
   } finally {

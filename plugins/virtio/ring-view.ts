@@ -12,7 +12,12 @@ import type { GuestMemory, MemoryAccess } from '../../core/memory/guest-memory.j
 export class RingView {
   private readonly dv: DataView | undefined;
 
-  constructor(private readonly memory: GuestMemory, readonly base: bigint, readonly bytes: number, access: MemoryAccess = 'read') {
+  constructor(
+    private readonly memory: GuestMemory,
+    readonly base: bigint,
+    readonly bytes: number,
+    access: MemoryAccess = 'read',
+  ) {
     const region = memory.findRegion(GuestAddress.of(base));
     if (region && region.range.contains(base, bytes)) {
       const s = memory.slice(GuestAddress.of(base), bytes, access);
@@ -20,13 +25,27 @@ export class RingView {
     }
   }
 
-  private at(off: number): GuestAddress { return GuestAddress.of(this.base + BigInt(off)); }
+  private at(off: number): GuestAddress {
+    return GuestAddress.of(this.base + BigInt(off));
+  }
 
-  u16(off: number): number { return this.dv ? this.dv.getUint16(off, true) : this.memory.readU16(this.at(off)); }
-  u32(off: number): number { return this.dv ? this.dv.getUint32(off, true) : this.memory.readU32(this.at(off)); }
-  u64(off: number): bigint { return this.dv ? this.dv.getBigUint64(off, true) : this.memory.readU64(this.at(off)); }
-  setU16(off: number, v: number): void { if (this.dv) this.dv.setUint16(off, v, true); else this.memory.writeU16(this.at(off), v); }
-  setU32(off: number, v: number): void { if (this.dv) this.dv.setUint32(off, v, true); else this.memory.writeU32(this.at(off), v); }
+  u16(off: number): number {
+    return this.dv ? this.dv.getUint16(off, true) : this.memory.readU16(this.at(off));
+  }
+  u32(off: number): number {
+    return this.dv ? this.dv.getUint32(off, true) : this.memory.readU32(this.at(off));
+  }
+  u64(off: number): bigint {
+    return this.dv ? this.dv.getBigUint64(off, true) : this.memory.readU64(this.at(off));
+  }
+  setU16(off: number, v: number): void {
+    if (this.dv) this.dv.setUint16(off, v, true);
+    else this.memory.writeU16(this.at(off), v);
+  }
+  setU32(off: number, v: number): void {
+    if (this.dv) this.dv.setUint32(off, v, true);
+    else this.memory.writeU32(this.at(off), v);
+  }
 }
 
 /** Whether [addr, addr + len) lies in guest memory: a quick per-region check, then the full (spanning) one. */

@@ -16,10 +16,20 @@ function setup(features: bigint) {
   const drv = new MockSplitQueue(mem, 8);
   let onFence: (() => void) | undefined;
   let fences = 0;
-  const q = new SplitQueue(0, 8, () => { fences++; onFence?.(); });
+  const q = new SplitQueue(0, 8, () => {
+    fences++;
+    onFence?.();
+  });
   drv.configure(q);
   q.activate(mem, VIRTIO_F_VERSION_1 | features);
-  return { drv, q, race: (fn: () => void) => { onFence = fn; }, fences: () => fences };
+  return {
+    drv,
+    q,
+    race: (fn: () => void) => {
+      onFence = fn;
+    },
+    fences: () => fences,
+  };
 }
 
 describe('SplitQueue memory fences', () => {
@@ -27,7 +37,10 @@ describe('SplitQueue memory fences', () => {
     const { drv, q, race, fences } = setup(0n);
     q.disableNotification();
     let flagsAtFence = -1;
-    race(() => { flagsAtFence = drv.usedFlags; drv.addChain([{ addr: drv.alloc(1), len: 1 }]); });
+    race(() => {
+      flagsAtFence = drv.usedFlags;
+      drv.addChain([{ addr: drv.alloc(1), len: 1 }]);
+    });
     expect(q.enableNotification()).to.equal(true);
     expect(flagsAtFence).to.equal(0);
     expect(fences()).to.equal(1);
@@ -39,7 +52,10 @@ describe('SplitQueue memory fences', () => {
     q.disableNotification();
     q.pop();
     let eventAtFence = -1;
-    race(() => { eventAtFence = drv.availEvent; drv.addChain([{ addr: drv.alloc(1), len: 1 }]); });
+    race(() => {
+      eventAtFence = drv.availEvent;
+      drv.addChain([{ addr: drv.alloc(1), len: 1 }]);
+    });
     expect(q.enableNotification()).to.equal(true);
     expect(eventAtFence).to.equal(1);
   });
@@ -50,7 +66,10 @@ describe('SplitQueue memory fences', () => {
     drv.addChain([{ addr: drv.alloc(1), len: 1 }]);
     q.addUsed(q.pop()!.head, 1);
     let usedAtFence = -1;
-    race(() => { usedAtFence = drv.usedIdx; drv.setUsedEvent(0); }); // ...and changes its mind at that instant
+    race(() => {
+      usedAtFence = drv.usedIdx;
+      drv.setUsedEvent(0);
+    }); // ...and changes its mind at that instant
     expect(q.needsNotification()).to.equal(true);
     expect(usedAtFence).to.equal(1);
   });

@@ -1,7 +1,13 @@
 import { expect } from 'chai';
 import { createHeapMemory } from '../../core/memory/backends/heap.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1 } from '../../core/virtio/virtio.js';
-import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY } from './constants.js';
+import {
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_USED_F_NO_NOTIFY,
+} from './constants.js';
 import { VirtQueueError, type VirtQueueErrorKind } from './errors.js';
 import { SplitQueue } from './split-queue.js';
 import { MockSplitQueue, testGuestMemory } from './testing.js';
@@ -18,7 +24,9 @@ function setup(size = 8, features = ALL) {
 }
 
 function expectKind(fn: () => unknown, kind: VirtQueueErrorKind): void {
-  try { fn(); } catch (err) {
+  try {
+    fn();
+  } catch (err) {
     expect(err).to.be.instanceOf(VirtQueueError);
     expect((err as VirtQueueError).kind).to.equal(kind);
     return;
@@ -29,11 +37,20 @@ function expectKind(fn: () => unknown, kind: VirtQueueErrorKind): void {
 describe('SplitQueue (device side)', () => {
   it('pops a direct chain split into readable then writable buffers', () => {
     const { drv, q } = setup();
-    const r1 = drv.alloc(10), r2 = drv.alloc(6), w1 = drv.alloc(32);
-    const head = drv.addChain([{ addr: r1, len: 10 }, { addr: r2, len: 6 }, { addr: w1, len: 32, write: true }]);
+    const r1 = drv.alloc(10),
+      r2 = drv.alloc(6),
+      w1 = drv.alloc(32);
+    const head = drv.addChain([
+      { addr: r1, len: 10 },
+      { addr: r2, len: 6 },
+      { addr: w1, len: 32, write: true },
+    ]);
     const c = q.pop()!;
     expect(c.head).to.equal(head);
-    expect(c.readable.map((b) => [b.addr.value, b.len])).to.deep.equal([[r1, 10], [r2, 6]]);
+    expect(c.readable.map((b) => [b.addr.value, b.len])).to.deep.equal([
+      [r1, 10],
+      [r2, 6],
+    ]);
     expect(c.writable.map((b) => [b.addr.value, b.len])).to.deep.equal([[w1, 32]]);
     expect(c.readableLength).to.equal(16);
     expect(c.writableLength).to.equal(32);
@@ -42,8 +59,12 @@ describe('SplitQueue (device side)', () => {
 
   it('pops an indirect chain and returns used entries to the driver', () => {
     const { drv, q } = setup();
-    const r = drv.alloc(4), w = drv.alloc(8);
-    const head = drv.addIndirectChain([{ addr: r, len: 4 }, { addr: w, len: 8, write: true }]);
+    const r = drv.alloc(4),
+      w = drv.alloc(8);
+    const head = drv.addIndirectChain([
+      { addr: r, len: 4 },
+      { addr: w, len: 8, write: true },
+    ]);
     const c = q.pop()!;
     expect(c.readableLength).to.equal(4);
     expect(c.writableLength).to.equal(8);
@@ -130,14 +151,22 @@ describe('SplitQueue (device side)', () => {
       expectKind(() => q.pop(), 'InvalidBufferAddress');
     }
     const { drv, q } = setup();
-    drv.writeDescriptor(drv.descTable, 0, { addr: 0xffff_ffff_ffff_0000n, len: 64, flags: VIRTQ_DESC_F_INDIRECT, next: 0 });
+    drv.writeDescriptor(drv.descTable, 0, {
+      addr: 0xffff_ffff_ffff_0000n,
+      len: 64,
+      flags: VIRTQ_DESC_F_INDIRECT,
+      next: 0,
+    });
     drv.publish(0);
     expectKind(() => q.pop(), 'InvalidBufferAddress');
   });
 
   it('rejects a readable buffer after a writable one', () => {
     const { drv, q } = setup();
-    drv.addChain([{ addr: drv.alloc(4), len: 4, write: true }, { addr: drv.alloc(4), len: 4 }]);
+    drv.addChain([
+      { addr: drv.alloc(4), len: 4, write: true },
+      { addr: drv.alloc(4), len: 4 },
+    ]);
     expectKind(() => q.pop(), 'ReadableAfterWritable');
   });
 
@@ -148,12 +177,15 @@ describe('SplitQueue (device side)', () => {
   });
 
   it('rejects chains over 2^32 - 1 bytes', () => {
-    const mem = testGuestMemory(1n << 32n + 0n);
+    const mem = testGuestMemory(1n << (32n + 0n));
     const drv = new MockSplitQueue(mem, 4);
     const q = new SplitQueue(0, 4);
     drv.configure(q);
     q.activate(mem, ALL);
-    drv.addChain([{ addr: 0x10000n, len: 0xffff_0000 }, { addr: 0x10000n, len: 0x10000 }]);
+    drv.addChain([
+      { addr: 0x10000n, len: 0xffff_0000 },
+      { addr: 0x10000n, len: 0x10000 },
+    ]);
     expectKind(() => q.pop(), 'ChainLengthOverflow');
   });
 
@@ -162,9 +194,13 @@ describe('SplitQueue (device side)', () => {
     const q = new SplitQueue(0, 8);
     const drv = new MockSplitQueue(mem, 8);
     const bad: [Partial<SplitQueue>, VirtQueueErrorKind][] = [
-      [{ size: 6 }, 'InvalidSize'], [{ size: 16 }, 'InvalidSize'], [{ size: 0 }, 'InvalidSize'],
-      [{ descTable: drv.descTable + 8n }, 'InvalidAlignment'], [{ availRing: drv.availRing + 1n }, 'InvalidAlignment'],
-      [{ usedRing: drv.usedRing + 2n }, 'InvalidAlignment'], [{ usedRing: (1n << 16n) - 16n }, 'RingOutsideMemory'],
+      [{ size: 6 }, 'InvalidSize'],
+      [{ size: 16 }, 'InvalidSize'],
+      [{ size: 0 }, 'InvalidSize'],
+      [{ descTable: drv.descTable + 8n }, 'InvalidAlignment'],
+      [{ availRing: drv.availRing + 1n }, 'InvalidAlignment'],
+      [{ usedRing: drv.usedRing + 2n }, 'InvalidAlignment'],
+      [{ usedRing: (1n << 16n) - 16n }, 'RingOutsideMemory'],
       [{ descTable: (1n << 64n) - 16n }, 'RingOutsideMemory'],
     ];
     for (const [patch, kind] of bad) {
@@ -197,7 +233,10 @@ describe('SplitQueue (device side)', () => {
     const { drv, q } = setup(4);
     const head = drv.addChain([{ addr: drv.alloc(1), len: 1, write: true }]);
     q.pop();
-    for (let i = 0; i < 3; i++) { drv.publish(head); expect(q.pop()?.head).to.equal(head); }
+    for (let i = 0; i < 3; i++) {
+      drv.publish(head);
+      expect(q.pop()?.head).to.equal(head);
+    }
     drv.publish(head);
     expectKind(() => q.pop(), 'QueueSizeExceeded');
     q.addUsed(head, 0); // one returned: room for one more
@@ -258,7 +297,8 @@ describe('SplitQueue (device side)', () => {
       drv.addChain([{ addr: drv.alloc(1), len: 1 }]);
       q.disableNotification();
       expect(drv.usedFlags).to.equal(0);
-      q.pop(); q.pop();
+      q.pop();
+      q.pop();
       expect(q.enableNotification()).to.equal(false);
       expect(drv.availEvent).to.equal(2);
       drv.addChain([{ addr: drv.alloc(1), len: 1 }]);
@@ -268,7 +308,13 @@ describe('SplitQueue (device side)', () => {
 
   it('works with rings that span two memory regions, and turns memory failures into VirtQueueError', () => {
     // The available ring [0x1080, 0x1094) crosses the region boundary at 0x1088.
-    const mem = createHeapMemory({ regions: [{ start: 0n, size: 0x1088n }, { start: 0x1088n, size: 0xf0000n }], backend: 'heap' });
+    const mem = createHeapMemory({
+      regions: [
+        { start: 0n, size: 0x1088n },
+        { start: 0x1088n, size: 0xf0000n },
+      ],
+      backend: 'heap',
+    });
     const drv = new MockSplitQueue(mem, 8);
     const q = new SplitQueue(0, 8);
     drv.configure(q);

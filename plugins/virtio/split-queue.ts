@@ -3,15 +3,28 @@ import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { DescriptorChain, VirtQueue } from '../../core/virtio/virtio.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC } from '../../core/virtio/virtio.js';
 import {
-  AVAIL_RING_ALIGN, DESC_TABLE_ALIGN, MAX_QUEUE_SIZE, USED_ELEM_SIZE, USED_RING_ALIGN, VRING_AVAIL_F_NO_INTERRUPT,
-  VRING_USED_F_NO_NOTIFY, availRingBytes, descTableBytes, isPowerOfTwo, usedRingBytes,
+  AVAIL_RING_ALIGN,
+  DESC_TABLE_ALIGN,
+  MAX_QUEUE_SIZE,
+  USED_ELEM_SIZE,
+  USED_RING_ALIGN,
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_USED_F_NO_NOTIFY,
+  availRingBytes,
+  descTableBytes,
+  isPowerOfTwo,
+  usedRingBytes,
 } from './constants.js';
 import { readChain } from './descriptor-chain.js';
 import { fullFence, type Fence } from './fence.js';
 import { VirtQueueError } from './errors.js';
 import { RingView } from './ring-view.js';
 
-interface Rings { desc: RingView; avail: RingView; used: RingView }
+interface Rings {
+  desc: RingView;
+  avail: RingView;
+  used: RingView;
+}
 
 const U64_LIMIT = 1n << 64n;
 
@@ -69,23 +82,39 @@ export class SplitQueue implements VirtQueue {
   private nextUsed = 0;
   private signalledUsed = 0;
 
-  constructor(readonly index: number, readonly maxSize: number, private readonly fence: Fence = fullFence) {
+  constructor(
+    readonly index: number,
+    readonly maxSize: number,
+    private readonly fence: Fence = fullFence,
+  ) {
     if (!isPowerOfTwo(maxSize) || maxSize > MAX_QUEUE_SIZE) {
-      throw new VirtQueueError('InvalidSize', `queue ${index}: maximum size ${maxSize} must be a power of two in [1, ${MAX_QUEUE_SIZE}]`, { index, maxSize });
+      throw new VirtQueueError(
+        'InvalidSize',
+        `queue ${index}: maximum size ${maxSize} must be a power of two in [1, ${MAX_QUEUE_SIZE}]`,
+        { index, maxSize },
+      );
     }
     this.size = maxSize;
   }
 
   /** Whether activate() succeeded and reset() has not run since. */
-  get active(): boolean { return this.memory !== undefined; }
+  get active(): boolean {
+    return this.memory !== undefined;
+  }
 
-  get features(): { eventIdx: boolean; indirect: boolean } { return { eventIdx: this.eventIdx, indirect: this.indirect }; }
+  get features(): { eventIdx: boolean; indirect: boolean } {
+    return { eventIdx: this.eventIdx, indirect: this.indirect };
+  }
 
   /** Checks the driver's layout: size, alignment, rings inside guest memory. Throws VirtQueueError. */
   validate(memory: GuestMemory): void {
     const { index, size } = this;
     if (!isPowerOfTwo(size) || size > this.maxSize) {
-      throw new VirtQueueError('InvalidSize', `queue ${index}: size ${size} must be a power of two in [1, ${this.maxSize}]`, { index, size, maxSize: this.maxSize });
+      throw new VirtQueueError(
+        'InvalidSize',
+        `queue ${index}: size ${size} must be a power of two in [1, ${this.maxSize}]`,
+        { index, size, maxSize: this.maxSize },
+      );
     }
     const rings: [string, bigint, bigint, number][] = [
       ['descriptor table', this.descTable, DESC_TABLE_ALIGN, descTableBytes(size)],
@@ -94,16 +123,31 @@ export class SplitQueue implements VirtQueue {
     ];
     for (const [what, addr, align, bytes] of rings) {
       if (addr < 0n || addr % align !== 0n) {
-        throw new VirtQueueError('InvalidAlignment', `queue ${index}: ${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`, { index, addr, align });
+        throw new VirtQueueError(
+          'InvalidAlignment',
+          `queue ${index}: ${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`,
+          { index, addr, align },
+        );
       }
       if (addr + BigInt(bytes) > U64_LIMIT || !memory.isValidRange(GuestAddress.of(addr), bytes)) {
-        throw new VirtQueueError('RingOutsideMemory', `queue ${index}: ${what} [0x${addr.toString(16)}, +${bytes}) is outside guest memory`, { index, addr, bytes });
+        throw new VirtQueueError(
+          'RingOutsideMemory',
+          `queue ${index}: ${what} [0x${addr.toString(16)}, +${bytes}) is outside guest memory`,
+          { index, addr, bytes },
+        );
       }
     }
     const usedBytes = BigInt(usedRingBytes(size));
-    if (memory.regions.some((r) => r.readOnly && r.range.start.value < this.usedRing + usedBytes && this.usedRing < r.range.end)) {
-      throw new VirtQueueError('ReadOnlyMemory', `queue ${index}: the used ring at 0x${this.usedRing.toString(16)} is in read-only memory`,
-        { index, addr: this.usedRing });
+    if (
+      memory.regions.some(
+        (r) => r.readOnly && r.range.start.value < this.usedRing + usedBytes && this.usedRing < r.range.end,
+      )
+    ) {
+      throw new VirtQueueError(
+        'ReadOnlyMemory',
+        `queue ${index}: the used ring at 0x${this.usedRing.toString(16)} is in read-only memory`,
+        { index, addr: this.usedRing },
+      );
     }
   }
 
@@ -151,16 +195,22 @@ export class SplitQueue implements VirtQueue {
       const pending = (availIdx - this.nextAvail) & 0xffff;
       if (pending === 0) return undefined;
       if (pending > this.size) {
-        throw new VirtQueueError('InvalidAvailRingIndex', `queue ${this.index}: avail.idx ${availIdx} is ${pending} entries ahead of ${this.nextAvail}, more than the queue size ${this.size}`, { index: this.index, availIdx, nextAvail: this.nextAvail, size: this.size });
+        throw new VirtQueueError(
+          'InvalidAvailRingIndex',
+          `queue ${this.index}: avail.idx ${availIdx} is ${pending} entries ahead of ${this.nextAvail}, more than the queue size ${this.size}`,
+          { index: this.index, availIdx, nextAvail: this.nextAvail, size: this.size },
+        );
       }
       // Chains popped and not yet returned. A driver has at most `size` descriptors, so more in use
       // means it re-posted a head the device still holds: refuse (QEMU: inuse >= num) rather than
       // let it start unbounded work with one descriptor.
       const inUse = (this.nextAvail - this.nextUsed) & 0xffff;
       if (inUse >= this.size) {
-        throw new VirtQueueError('QueueSizeExceeded',
+        throw new VirtQueueError(
+          'QueueSizeExceeded',
           `queue ${this.index}: ${inUse} chains are in use (the queue size) and the driver made another available`,
-          { index: this.index, inUse, size: this.size });
+          { index: this.index, inUse, size: this.size },
+        );
       }
       const slot = this.nextAvail % this.size;
       const head = this.rings!.avail.u16(4 + 2 * slot);
@@ -172,10 +222,17 @@ export class SplitQueue implements VirtQueue {
   addUsed(head: number, len: number): void {
     if (!this.memory) throw new VirtQueueError('NotReady', `queue ${this.index} is not active`, { index: this.index });
     if (!Number.isInteger(head) || head < 0 || head >= this.size) {
-      throw new VirtQueueError('InvalidDescriptorIndex', `queue ${this.index}: used head ${head} is not below the queue size ${this.size}`, { index: this.index, head });
+      throw new VirtQueueError(
+        'InvalidDescriptorIndex',
+        `queue ${this.index}: used head ${head} is not below the queue size ${this.size}`,
+        { index: this.index, head },
+      );
     }
     if (!Number.isInteger(len) || len < 0 || len > 0xffff_ffff) {
-      throw new VirtQueueError('InvalidUsedLength', `queue ${this.index}: used length ${len} is not a u32`, { index: this.index, len });
+      throw new VirtQueueError('InvalidUsedLength', `queue ${this.index}: used length ${len} is not a u32`, {
+        index: this.index,
+        len,
+      });
     }
     this.guard(() => {
       const slot = this.nextUsed % this.size;
@@ -230,7 +287,12 @@ export class SplitQueue implements VirtQueue {
       return fn();
     } catch (err) {
       if (err instanceof VirtQueueError) throw err;
-      throw new VirtQueueError('GuestMemory', `queue ${this.index}: ${(err as Error)?.message ?? String(err)}`, { index: this.index }, { cause: err });
+      throw new VirtQueueError(
+        'GuestMemory',
+        `queue ${this.index}: ${(err as Error)?.message ?? String(err)}`,
+        { index: this.index },
+        { cause: err },
+      );
     }
   }
 }

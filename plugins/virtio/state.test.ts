@@ -29,9 +29,17 @@ describe('split queue state', () => {
     const q = new SplitQueue(0, 8);
     const good = saveQueue(q);
     const bad: unknown[] = [
-      undefined, 'x', { ...good, version: 0 }, { ...good, maxSize: 16 }, { ...good, size: 12 }, { ...good, size: 16 },
-      { ...good, descTable: '-1' }, { ...good, usedRing: '18446744073709551616' }, { ...good, nextUsed: 65536 },
-      { ...good, nextAvail: 1.5 }, { ...good, unknown: true },
+      undefined,
+      'x',
+      { ...good, version: 0 },
+      { ...good, maxSize: 16 },
+      { ...good, size: 12 },
+      { ...good, size: 16 },
+      { ...good, descTable: '-1' },
+      { ...good, usedRing: '18446744073709551616' },
+      { ...good, nextUsed: 65536 },
+      { ...good, nextAvail: 1.5 },
+      { ...good, unknown: true },
     ];
     for (const s of bad) expect(() => restoreQueue(q, s), JSON.stringify(s)).to.throw(VirtQueueError);
   });

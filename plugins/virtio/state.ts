@@ -4,7 +4,11 @@ import { VirtQueueError } from './errors.js';
 import type { SplitQueue } from './split-queue.js';
 
 /** u64 values travel as decimal strings in JSON snapshots. */
-const U64String = z.string().regex(/^\d{1,20}$/).transform((s) => BigInt(s)).refine((v) => v < 1n << 64n, 'not a u64');
+const U64String = z
+  .string()
+  .regex(/^\d{1,20}$/)
+  .transform((s) => BigInt(s))
+  .refine((v) => v < 1n << 64n, 'not a u64');
 const U16 = z.number().int().min(0).max(0xffff);
 
 export const QUEUE_STATE_VERSION = 1;
@@ -12,8 +16,14 @@ export const QUEUE_STATE_VERSION = 1;
 /** The persisted state of one split queue (version 1). Restored input is untrusted. */
 export const QueueStateSchema = z.strictObject({
   version: z.literal(QUEUE_STATE_VERSION),
-  maxSize: z.number().int().refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768'),
-  size: z.number().int().refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768'),
+  maxSize: z
+    .number()
+    .int()
+    .refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768'),
+  size: z
+    .number()
+    .int()
+    .refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768'),
   ready: z.boolean(),
   descTable: U64String,
   availRing: U64String,
@@ -46,19 +56,35 @@ export function saveQueue(q: SplitQueue): QueueState {
  * caller re-activates it with the restored memory and features, which re-validates
  * alignment and ring placement.
  */
-export function restoreQueue(q: SplitQueue, state: unknown): { active: boolean; progress: { nextAvail: number; nextUsed: number; signalledUsed: number } } {
+export function restoreQueue(
+  q: SplitQueue,
+  state: unknown,
+): { active: boolean; progress: { nextAvail: number; nextUsed: number; signalledUsed: number } } {
   const r = QueueStateSchema.safeParse(state);
-  if (!r.success) throw new VirtQueueError('InvalidState', `queue ${q.index}: saved state is invalid: ${r.error.message}`, { index: q.index });
+  if (!r.success)
+    throw new VirtQueueError('InvalidState', `queue ${q.index}: saved state is invalid: ${r.error.message}`, {
+      index: q.index,
+    });
   const s = r.data;
   if (s.maxSize !== q.maxSize) {
-    throw new VirtQueueError('InvalidState', `queue ${q.index}: saved maximum size ${s.maxSize} differs from the device's ${q.maxSize}`, { index: q.index });
+    throw new VirtQueueError(
+      'InvalidState',
+      `queue ${q.index}: saved maximum size ${s.maxSize} differs from the device's ${q.maxSize}`,
+      { index: q.index },
+    );
   }
-  if (s.size > q.maxSize) throw new VirtQueueError('InvalidState', `queue ${q.index}: saved size ${s.size} exceeds ${q.maxSize}`, { index: q.index });
+  if (s.size > q.maxSize)
+    throw new VirtQueueError('InvalidState', `queue ${q.index}: saved size ${s.size} exceeds ${q.maxSize}`, {
+      index: q.index,
+    });
   q.reset();
   q.size = s.size;
   q.ready = s.ready;
   q.descTable = s.descTable;
   q.availRing = s.availRing;
   q.usedRing = s.usedRing;
-  return { active: s.active, progress: { nextAvail: s.nextAvail, nextUsed: s.nextUsed, signalledUsed: s.signalledUsed } };
+  return {
+    active: s.active,
+    progress: { nextAvail: s.nextAvail, nextUsed: s.nextUsed, signalledUsed: s.signalledUsed },
+  };
 }

@@ -28,7 +28,7 @@ describe('DeviceNegotiation (status state machine and features)', () => {
 
   it('reads offered features in 32-bit words; selectors above 1 read 0', () => {
     const n = new DeviceNegotiation(offered);
-    expect(n.deviceFeatureWord(0)).to.equal(Number((offered & 0xffff_ffffn)));
+    expect(n.deviceFeatureWord(0)).to.equal(Number(offered & 0xffff_ffffn));
     expect(n.deviceFeatureWord(1)).to.equal(Number(offered >> 32n));
     expect(n.deviceFeatureWord(2)).to.equal(0);
     expect(n.deviceFeatureWord(0xffff_ffff)).to.equal(0);

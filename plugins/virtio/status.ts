@@ -12,7 +12,12 @@ export type StatusOutcome =
   /** The write broke the state machine and was ignored (reason for logs/metrics). */
   | { action: 'ignored'; reason: string };
 
-const DRIVER_SETTABLE = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK | DeviceStatus.DRIVER_OK | DeviceStatus.FAILED;
+const DRIVER_SETTABLE =
+  DeviceStatus.ACKNOWLEDGE |
+  DeviceStatus.DRIVER |
+  DeviceStatus.FEATURES_OK |
+  DeviceStatus.DRIVER_OK |
+  DeviceStatus.FAILED;
 
 /**
  * Device status and feature negotiation (virtio 1.2 §2.1, §2.2, §3.1), shared by
@@ -28,10 +33,16 @@ export class DeviceNegotiation {
 
   constructor(readonly deviceFeatures: bigint) {}
 
-  get status(): number { return this.statusBits; }
-  get driverFeatures(): bigint { return this.driverFeatureBits; }
+  get status(): number {
+    return this.statusBits;
+  }
+  get driverFeatures(): bigint {
+    return this.driverFeatureBits;
+  }
 
-  has(bit: number): boolean { return (this.statusBits & bit) !== 0; }
+  has(bit: number): boolean {
+    return (this.statusBits & bit) !== 0;
+  }
 
   /** Whether the driver may still write feature bits (DRIVER set, FEATURES_OK not yet, not failed). */
   get featuresWritable(): boolean {
@@ -40,8 +51,12 @@ export class DeviceNegotiation {
 
   /** Whether queue registers may be written (FEATURES_OK, not yet DRIVER_OK, no failure). */
   get queuesConfigurable(): boolean {
-    return this.has(DeviceStatus.FEATURES_OK) && !this.has(DeviceStatus.DRIVER_OK)
-      && !this.has(DeviceStatus.FAILED) && !this.has(DeviceStatus.DEVICE_NEEDS_RESET);
+    return (
+      this.has(DeviceStatus.FEATURES_OK) &&
+      !this.has(DeviceStatus.DRIVER_OK) &&
+      !this.has(DeviceStatus.FAILED) &&
+      !this.has(DeviceStatus.DEVICE_NEEDS_RESET)
+    );
   }
 
   /** 32 bits of the offered features; selectors above 1 read 0. */
@@ -66,7 +81,8 @@ export class DeviceNegotiation {
   featureProblem(): string | undefined {
     const extra = this.driverFeatureBits & ~this.deviceFeatures;
     if (extra !== 0n) return `driver accepted features 0x${extra.toString(16)} the device did not offer`;
-    if ((this.driverFeatureBits & VIRTIO_F_VERSION_1) === 0n) return 'driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not supported)';
+    if ((this.driverFeatureBits & VIRTIO_F_VERSION_1) === 0n)
+      return 'driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not supported)';
     return undefined;
   }
 
@@ -80,7 +96,8 @@ export class DeviceNegotiation {
     const old = this.statusBits;
     const keep = old & DeviceStatus.DEVICE_NEEDS_RESET;
     const requested = value & DRIVER_SETTABLE;
-    if ((old & DRIVER_SETTABLE & ~requested) !== 0) return { action: 'ignored', reason: `status 0x${value.toString(16)} clears bits of 0x${old.toString(16)}` };
+    if ((old & DRIVER_SETTABLE & ~requested) !== 0)
+      return { action: 'ignored', reason: `status 0x${value.toString(16)} clears bits of 0x${old.toString(16)}` };
     const added = requested & ~old;
     if (added === 0) return { action: 'none' };
     if (added & DeviceStatus.FAILED) {
@@ -94,8 +111,11 @@ export class DeviceNegotiation {
       [DeviceStatus.DRIVER_OK, DeviceStatus.FEATURES_OK],
     ];
     for (const [bit, prerequisite] of order) {
-      if ((next & bit) && !(next & prerequisite)) {
-        return { action: 'ignored', reason: `status 0x${value.toString(16)} sets bit 0x${bit.toString(16)} without 0x${prerequisite.toString(16)}` };
+      if (next & bit && !(next & prerequisite)) {
+        return {
+          action: 'ignored',
+          reason: `status 0x${value.toString(16)} sets bit 0x${bit.toString(16)} without 0x${prerequisite.toString(16)}`,
+        };
       }
     }
     if (added & DeviceStatus.FEATURES_OK) {
@@ -106,20 +126,29 @@ export class DeviceNegotiation {
         return { action: 'ignored', reason: problem };
       }
     }
-    if ((added & DeviceStatus.DRIVER_OK) && (old & DeviceStatus.DEVICE_NEEDS_RESET)) {
+    if (added & DeviceStatus.DRIVER_OK && old & DeviceStatus.DEVICE_NEEDS_RESET) {
       return { action: 'ignored', reason: 'DRIVER_OK while the device needs a reset' };
     }
     this.statusBits = keep | next;
-    return (added & DeviceStatus.DRIVER_OK) ? { action: 'activate' } : { action: 'none' };
+    return added & DeviceStatus.DRIVER_OK ? { action: 'activate' } : { action: 'none' };
   }
 
   /** The device hit an error the driver must recover from by resetting (sets DEVICE_NEEDS_RESET). */
-  markNeedsReset(): void { this.statusBits |= DeviceStatus.DEVICE_NEEDS_RESET; }
+  markNeedsReset(): void {
+    this.statusBits |= DeviceStatus.DEVICE_NEEDS_RESET;
+  }
 
   /** Clears DRIVER_OK's effect when activation failed, keeping the other bits. */
-  setStatusBits(bits: number): void { this.statusBits = bits & 0xff; }
+  setStatusBits(bits: number): void {
+    this.statusBits = bits & 0xff;
+  }
 
   /** For snapshots. */
-  save(): { status: number; driverFeatures: bigint } { return { status: this.statusBits, driverFeatures: this.driverFeatureBits }; }
-  load(s: { status: number; driverFeatures: bigint }): void { this.statusBits = s.status & 0xff; this.driverFeatureBits = s.driverFeatures; }
+  save(): { status: number; driverFeatures: bigint } {
+    return { status: this.statusBits, driverFeatures: this.driverFeatureBits };
+  }
+  load(s: { status: number; driverFeatures: bigint }): void {
+    this.statusBits = s.status & 0xff;
+    this.driverFeatureBits = s.driverFeatures;
+  }
 }

@@ -13,12 +13,22 @@ import type { EventLoop } from '../../core/events/event-loop.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { makeRegion, RegionGuestMemory } from '../../core/memory/region-guest-memory.js';
 import {
-  VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1,
-  type VirtioActivation, type VirtioDevice,
+  VIRTIO_F_RING_EVENT_IDX,
+  VIRTIO_F_RING_INDIRECT_DESC,
+  VIRTIO_F_VERSION_1,
+  type VirtioActivation,
+  type VirtioDevice,
 } from '../../core/virtio/virtio.js';
 import { FakeEventFdFactory, ManualEventLoop } from '../../core/testing/manual-event-loop.js';
 import { ChainReader, ChainWriter } from './chain-io.js';
-import { DESCRIPTOR_SIZE, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, availRingBytes, usedRingBytes } from './constants.js';
+import {
+  DESCRIPTOR_SIZE,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  availRingBytes,
+  usedRingBytes,
+} from './constants.js';
 import { VirtQueueError } from './errors.js';
 import { drainQueue } from './queue-runner.js';
 import type { SplitQueue } from './split-queue.js';
@@ -36,10 +46,22 @@ export function memoryWithRom(): { mem: GuestMemory; rom: bigint } {
   return { mem, rom };
 }
 
-export interface RawDescriptor { addr: bigint; len: number; flags: number; next: number }
+export interface RawDescriptor {
+  addr: bigint;
+  len: number;
+  flags: number;
+  next: number;
+}
 /** A buffer of a chain the mock driver adds; `write` = device-writable. */
-export interface MockBuffer { addr: bigint; len: number; write?: boolean }
-export interface UsedElem { id: number; len: number }
+export interface MockBuffer {
+  addr: bigint;
+  len: number;
+  write?: boolean;
+}
+export interface UsedElem {
+  id: number;
+  len: number;
+}
 
 const a = (v: bigint): GuestAddress => GuestAddress.of(v);
 
@@ -59,7 +81,11 @@ export class MockSplitQueue {
   private lastUsed = 0;
   private dataNext: bigint;
 
-  constructor(readonly memory: GuestMemory, readonly size: number, base = 0x1000n) {
+  constructor(
+    readonly memory: GuestMemory,
+    readonly size: number,
+    base = 0x1000n,
+  ) {
     this.descTable = (base + 15n) & ~15n;
     this.availRing = this.descTable + BigInt(DESCRIPTOR_SIZE * size);
     this.usedRing = (this.availRing + BigInt(availRingBytes(size)) + 3n) & ~3n;
@@ -95,17 +121,24 @@ export class MockSplitQueue {
     this.memory.write(a(table + BigInt(16 * index)), b);
   }
 
-  private takeDesc(): number { const i = this.nextDesc; this.nextDesc = (this.nextDesc + 1) % this.size; return i; }
+  private takeDesc(): number {
+    const i = this.nextDesc;
+    this.nextDesc = (this.nextDesc + 1) % this.size;
+    return i;
+  }
 
   /** Writes a direct chain into free table slots and publishes it; returns its head. */
   addChain(buffers: readonly MockBuffer[]): number {
     if (buffers.length === 0 || buffers.length > this.size) throw new Error(`a chain needs 1..${this.size} buffers`);
     const idx = buffers.map(() => this.takeDesc());
-    buffers.forEach((b, i) => this.writeDescriptor(this.descTable, idx[i], {
-      addr: b.addr, len: b.len,
-      flags: (b.write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < buffers.length ? VIRTQ_DESC_F_NEXT : 0),
-      next: i + 1 < buffers.length ? idx[i + 1] : 0,
-    }));
+    buffers.forEach((b, i) =>
+      this.writeDescriptor(this.descTable, idx[i], {
+        addr: b.addr,
+        len: b.len,
+        flags: (b.write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < buffers.length ? VIRTQ_DESC_F_NEXT : 0),
+        next: i + 1 < buffers.length ? idx[i + 1] : 0,
+      }),
+    );
     this.publish(idx[0]);
     return idx[0];
   }
@@ -113,13 +146,21 @@ export class MockSplitQueue {
   /** Writes `buffers` as an indirect table (at `tableAddr`, or freshly allocated) behind one descriptor; returns the head. */
   addIndirectChain(buffers: readonly MockBuffer[], tableAddr?: bigint): number {
     const table = tableAddr ?? this.alloc(16 * buffers.length);
-    buffers.forEach((b, i) => this.writeDescriptor(table, i, {
-      addr: b.addr, len: b.len,
-      flags: (b.write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < buffers.length ? VIRTQ_DESC_F_NEXT : 0),
-      next: i + 1 < buffers.length ? i + 1 : 0,
-    }));
+    buffers.forEach((b, i) =>
+      this.writeDescriptor(table, i, {
+        addr: b.addr,
+        len: b.len,
+        flags: (b.write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < buffers.length ? VIRTQ_DESC_F_NEXT : 0),
+        next: i + 1 < buffers.length ? i + 1 : 0,
+      }),
+    );
     const head = this.takeDesc();
-    this.writeDescriptor(this.descTable, head, { addr: table, len: 16 * buffers.length, flags: VIRTQ_DESC_F_INDIRECT, next: 0 });
+    this.writeDescriptor(this.descTable, head, {
+      addr: table,
+      len: 16 * buffers.length,
+      flags: VIRTQ_DESC_F_INDIRECT,
+      next: 0,
+    });
     this.publish(head);
     return head;
   }
@@ -142,15 +183,28 @@ export class MockSplitQueue {
   }
 
   /** Raw avail.idx write (hostile tests). */
-  setAvailIdx(idx: number): void { this.availIdx = idx & 0xffff; this.memory.writeU16(a(this.availRing + 2n), this.availIdx); }
-  setAvailFlags(flags: number): void { this.memory.writeU16(a(this.availRing), flags); }
+  setAvailIdx(idx: number): void {
+    this.availIdx = idx & 0xffff;
+    this.memory.writeU16(a(this.availRing + 2n), this.availIdx);
+  }
+  setAvailFlags(flags: number): void {
+    this.memory.writeU16(a(this.availRing), flags);
+  }
   /** used_event (EVENT_IDX): interrupt me when used.idx passes this. */
-  setUsedEvent(v: number): void { this.memory.writeU16(a(this.availRing + 4n + BigInt(2 * this.size)), v); }
+  setUsedEvent(v: number): void {
+    this.memory.writeU16(a(this.availRing + 4n + BigInt(2 * this.size)), v);
+  }
 
-  get usedIdx(): number { return this.memory.readU16(a(this.usedRing + 2n)); }
-  get usedFlags(): number { return this.memory.readU16(a(this.usedRing)); }
+  get usedIdx(): number {
+    return this.memory.readU16(a(this.usedRing + 2n));
+  }
+  get usedFlags(): number {
+    return this.memory.readU16(a(this.usedRing));
+  }
   /** avail_event (EVENT_IDX): the device wants a kick when avail.idx passes this. */
-  get availEvent(): number { return this.memory.readU16(a(this.usedRing + 4n + BigInt(8 * this.size))); }
+  get availEvent(): number {
+    return this.memory.readU16(a(this.usedRing + 4n + BigInt(8 * this.size)));
+  }
 
   /** Used elements added since the last call. */
   readUsed(): UsedElem[] {
@@ -174,10 +228,16 @@ export class MockSplitQueue {
 export class FakeEventSystem {
   readonly loop = new ManualEventLoop();
   readonly factory = new FakeEventFdFactory(this.loop);
-  get errors(): unknown[] { return this.loop.errors.map((e) => e.err); }
+  get errors(): unknown[] {
+    return this.loop.errors.map((e) => e.err);
+  }
   /** Number of fds with watchers. */
-  get watched(): number { return this.loop.watchedFds.length; }
-  run(maxRounds = 100): number { return this.loop.flush(maxRounds); }
+  get watched(): number {
+    return this.loop.watchedFds.length;
+  }
+  run(maxRounds = 100): number {
+    return this.loop.flush(maxRounds);
+  }
 }
 
 export const ECHO_DEVICE_TYPE = 0x7e;
@@ -200,9 +260,13 @@ export class EchoDevice implements VirtioDevice {
   echoed = 0;
   private watches: Disposable[] = [];
 
-  constructor(readonly id: string, private readonly loop: EventLoop, opts: { queueSize?: number; features?: bigint } = {}) {
+  constructor(
+    readonly id: string,
+    private readonly loop: EventLoop,
+    opts: { queueSize?: number; features?: bigint } = {},
+  ) {
     this.queueMaxSizes = [opts.queueSize ?? 16];
-    this.deviceFeatures = opts.features ?? (VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX);
+    this.deviceFeatures = opts.features ?? VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX;
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -218,7 +282,12 @@ export class EchoDevice implements VirtioDevice {
     this.activation = act;
     this.activations++;
     act.queueEvents.forEach((ev, i) => {
-      this.watches.push(this.loop.watch(ev.fd, { readable: true }, () => { ev.read(); this.process(i); }));
+      this.watches.push(
+        this.loop.watch(ev.fd, { readable: true }, () => {
+          ev.read();
+          this.process(i);
+        }),
+      );
     });
   }
 
@@ -227,13 +296,17 @@ export class EchoDevice implements VirtioDevice {
     const act = this.activation;
     if (!act) return;
     try {
-      drainQueue(act.queues[i], (chain) => {
-        const data = new ChainReader(act.memory, chain).read(chain.readableLength);
-        const w = new ChainWriter(act.memory, chain);
-        w.write(data.subarray(0, Math.min(data.length, chain.writableLength)));
-        this.echoed++;
-        return w.written;
-      }, act.interrupt);
+      drainQueue(
+        act.queues[i],
+        (chain) => {
+          const data = new ChainReader(act.memory, chain).read(chain.readableLength);
+          const w = new ChainWriter(act.memory, chain);
+          w.write(data.subarray(0, Math.min(data.length, chain.writableLength)));
+          this.echoed++;
+          return w.written;
+        },
+        act.interrupt,
+      );
     } catch (err) {
       if (!(err instanceof VirtQueueError)) throw err;
       this.stop();

@@ -24,27 +24,42 @@ import { runVm, type RunResult } from '../../core/vmm/run.js';
 import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../../hosts/guestkit/index.js';
 import { detectHost } from '../../hosts/sandbox/index.js';
 
-const MICRO_CMDLINE = 'console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd quiet';
+const MICRO_CMDLINE =
+  'console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd quiet';
 const BOOT_DEADLINE_MS = 300_000;
 
 /** A Logger that keeps the records worth reporting (boot time, exit statistics, stop reasons). */
 function recordingLogger(records: Record<string, unknown>[], bindings: Record<string, unknown> = {}): Logger {
-  const keep = (level: string) => (obj: object | string, msg?: string): void => {
-    const rec = typeof obj === 'string' ? { msg: obj } : { ...obj, msg };
-    const kept = /boot completed|exit statistics|machine stopped|poweroff|kernel loaded|serial: stopped|vCPU states/;
-    if (level === 'error' || level === 'warn' || kept.test(String(rec.msg))) {
-      records.push({ level, ...bindings, ...rec });
-    }
+  const keep =
+    (level: string) =>
+    (obj: object | string, msg?: string): void => {
+      const rec = typeof obj === 'string' ? { msg: obj } : { ...obj, msg };
+      const kept = /boot completed|exit statistics|machine stopped|poweroff|kernel loaded|serial: stopped|vCPU states/;
+      if (level === 'error' || level === 'warn' || kept.test(String(rec.msg))) {
+        records.push({ level, ...bindings, ...rec });
+      }
+    };
+  return {
+    trace: () => {},
+    debug: () => {},
+    info: keep('info'),
+    warn: keep('warn'),
+    error: keep('error'),
+    child: (b) => recordingLogger(records, { ...bindings, ...b }),
   };
-  return { trace: () => {}, debug: () => {}, info: keep('info'), warn: keep('warn'), error: keep('error'), child: (b) => recordingLogger(records, { ...bindings, ...b }) };
 }
 
 const show = (label: string, records: Record<string, unknown>[]): void => {
-  for (const r of records) console.log(`      [${label}] ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
+  for (const r of records)
+    console.log(
+      `      [${label}] ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`,
+    );
 };
 
 function optionalPlugins(): { name: string }[] {
-  return ['rtc', 'boot-timer'].filter((n) => existsSync(join(process.cwd(), 'plugins', n, 'vmm-plugin.json'))).map((name) => ({ name }));
+  return ['rtc', 'boot-timer']
+    .filter((n) => existsSync(join(process.cwd(), 'plugins', n, 'vmm-plugin.json')))
+    .map((name) => ({ name }));
 }
 
 describe('x86 machine boots Linux (guest kit)', function () {
@@ -54,46 +69,94 @@ describe('x86 machine boots Linux (guest kit)', function () {
 
   before(async function () {
     if (!detectHost().canBootLinux) this.skip();
-    try { kit = await guestKit({ log: () => {} }); } catch { this.skip(); }
+    try {
+      kit = await guestKit({ log: () => {} });
+    } catch {
+      this.skip();
+    }
     dir = mkdtempSync(join(tmpdir(), 'x86-linux-'));
   });
-  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   async function boot(o: {
-    kernel: 'vmlinux' | 'bzImage'; vcpus: number; script: string; extraCmdline: string; records: Record<string, unknown>[];
-    console: { kind: 'file'; path: string } | { kind: 'unix-socket'; path: string }; onStarted?: () => void;
+    kernel: 'vmlinux' | 'bzImage';
+    vcpus: number;
+    script: string;
+    extraCmdline: string;
+    records: Record<string, unknown>[];
+    console: { kind: 'file'; path: string } | { kind: 'unix-socket'; path: string };
+    onStarted?: () => void;
   }): Promise<RunResult> {
     const initramfs = writeInitramfsWithScript(kit, o.script, join(dir, `initrd-${o.kernel}-${o.vcpus}.gz`));
     let machine: Machine | undefined;
-    const deadline = setTimeout(() => { void machine?.stop({ kind: 'api' }); }, BOOT_DEADLINE_MS);
+    const deadline = setTimeout(() => {
+      void machine?.stop({ kind: 'api' });
+    }, BOOT_DEADLINE_MS);
     try {
-      return await runVm({
-        baseDir: dir,
-        config: {
-          machine: { vcpus: o.vcpus, memory: '256M' },
-          boot: { kernel: o.kernel === 'vmlinux' ? kit.vmlinux : kit.bzImage, initramfs, cmdline: `${MICRO_CMDLINE} ${o.extraCmdline}` },
-          plugins: [{ name: 'kvm' }, { name: 'x86' }, { name: 'serial', config: { console: o.console } }, { name: 'i8042' }, ...optionalPlugins()],
+      return await runVm(
+        {
+          baseDir: dir,
+          config: {
+            machine: { vcpus: o.vcpus, memory: '256M' },
+            boot: {
+              kernel: o.kernel === 'vmlinux' ? kit.vmlinux : kit.bzImage,
+              initramfs,
+              cmdline: `${MICRO_CMDLINE} ${o.extraCmdline}`,
+            },
+            plugins: [
+              { name: 'kvm' },
+              { name: 'x86' },
+              { name: 'serial', config: { console: o.console } },
+              { name: 'i8042' },
+              ...optionalPlugins(),
+            ],
+          },
         },
-      }, { signals: [], logger: recordingLogger(o.records), onStarted: (vm) => { machine = vm.machine; o.onStarted?.(); } });
+        {
+          signals: [],
+          logger: recordingLogger(o.records),
+          onStarted: (vm) => {
+            machine = vm.machine;
+            o.onStarted?.();
+          },
+        },
+      );
     } finally {
       clearTimeout(deadline);
     }
   }
 
   /** Boots with the console on a unix socket; types `input` once the guest prints ready-for-input; reads to the end. */
-  async function bootOverSocket(o: { kernel: 'vmlinux' | 'bzImage'; vcpus: number; script: string; extraCmdline: string; label: string; input?: string }) {
+  async function bootOverSocket(o: {
+    kernel: 'vmlinux' | 'bzImage';
+    vcpus: number;
+    script: string;
+    extraCmdline: string;
+    label: string;
+    input?: string;
+  }) {
     const sock = join(dir, `console-${o.label.replace('/', '-')}.sock`);
     const records: Record<string, unknown>[] = [];
     let seen = '';
     let client: net.Socket | undefined;
     const r = await boot({
-      kernel: o.kernel, vcpus: o.vcpus, script: o.script, extraCmdline: o.extraCmdline, records, console: { kind: 'unix-socket', path: sock },
+      kernel: o.kernel,
+      vcpus: o.vcpus,
+      script: o.script,
+      extraCmdline: o.extraCmdline,
+      records,
+      console: { kind: 'unix-socket', path: sock },
       onStarted: () => {
         client = net.connect(sock);
         let typed = o.input === undefined;
         client.on('data', (d) => {
           seen += d.toString('latin1');
-          if (!typed && seen.includes('ready-for-input\r\n')) { typed = true; client!.write(o.input!); }
+          if (!typed && seen.includes('ready-for-input\r\n')) {
+            typed = true;
+            client!.write(o.input!);
+          }
         });
         client.on('error', () => {});
       },
@@ -101,7 +164,13 @@ describe('x86 machine boots Linux (guest kit)', function () {
     // The console ends the connection when the VM stops, after its last bytes: read to that end
     // (destroying the socket at once would discard what the kernel still holds for us).
     if (client && !client.destroyed) {
-      await new Promise<void>((res) => { const t = setTimeout(res, 15_000); client!.once('close', () => { clearTimeout(t); res(); }); });
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, 15_000);
+        client!.once('close', () => {
+          clearTimeout(t);
+          res();
+        });
+      });
       client.destroy();
     }
     show(o.label, records);
@@ -124,11 +193,18 @@ describe('x86 machine boots Linux (guest kit)', function () {
       `i=0; while [ $i -lt ${TAIL_LINES} ]; do echo "tail-$i ${'-'.repeat(60)}"; i=$((i+1)); done`,
     ].join('\n');
     const { r, out } = await bootOverSocket({
-      kernel: 'bzImage', vcpus: 2, script, extraCmdline: 'tsvmm.stdin=console', label: 'bzImage/2',
+      kernel: 'bzImage',
+      vcpus: 2,
+      script,
+      extraCmdline: 'tsvmm.stdin=console',
+      label: 'bzImage/2',
       input: 'tsvmm-typed-2cpu\n',
     });
     expect(out.result).to.match(/nproc=2 cpuinfo=2/);
-    expect(Number(/ioapic=(\d+)/.exec(out.result ?? '')?.[1] ?? 0)).to.be.greaterThan(0, 'interrupts routed through the IOAPIC');
+    expect(Number(/ioapic=(\d+)/.exec(out.result ?? '')?.[1] ?? 0)).to.be.greaterThan(
+      0,
+      'interrupts routed through the IOAPIC',
+    );
     expect(out.result).to.match(/input=tsvmm-typed-2cpu/);
     const tail = (out.result ?? '').split(/\r?\n/).filter((l) => /^tail-\d+ -+$/.test(l));
     expect(tail.length, 'every line printed right before the session ended').to.equal(TAIL_LINES);
@@ -138,9 +214,16 @@ describe('x86 machine boots Linux (guest kit)', function () {
   });
 
   it("vmlinux (PVH), 1 vCPU: console input over a unix socket, reboot -f ends with 'reset'", async () => {
-    const script = ['echo "nproc=$(nproc)"', 'echo "ready-for-input"', 'read -t 60 -r line', 'echo "input=$line"'].join('\n');
+    const script = ['echo "nproc=$(nproc)"', 'echo "ready-for-input"', 'read -t 60 -r line', 'echo "input=$line"'].join(
+      '\n',
+    );
     const { r, out } = await bootOverSocket({
-      kernel: 'vmlinux', vcpus: 1, script, extraCmdline: 'tsvmm.stdin=console tsvmm.exit=reboot', label: 'vmlinux/1', input: 'tsvmm-typed-42\n',
+      kernel: 'vmlinux',
+      vcpus: 1,
+      script,
+      extraCmdline: 'tsvmm.stdin=console tsvmm.exit=reboot',
+      label: 'vmlinux/1',
+      input: 'tsvmm-typed-42\n',
     });
     expect(out.result).to.match(/nproc=1/);
     expect(out.result).to.match(/input=tsvmm-typed-42/);

@@ -24,20 +24,38 @@ class FakeRunner implements VcpuRunner {
   stops = 0;
   states: VcpuRunState[] = [];
   constructor(private readonly log: string[]) {}
-  setExitHandler(h: typeof this.handler): void { this.handler = h; }
-  async start(): Promise<void> { this.starts++; this.log.push('runner.start'); }
+  setExitHandler(h: typeof this.handler): void {
+    this.handler = h;
+  }
+  async start(): Promise<void> {
+    this.starts++;
+    this.log.push('runner.start');
+  }
   async pause(): Promise<void> {}
   async resume(): Promise<void> {}
-  async stop(): Promise<void> { this.stops++; this.log.push('runner.stop'); }
+  async stop(): Promise<void> {
+    this.stops++;
+    this.log.push('runner.stop');
+  }
   polls = 0;
-  async vcpuStates(): Promise<VcpuRunState[]> { this.polls++; return this.states; }
+  async vcpuStates(): Promise<VcpuRunState[]> {
+    this.polls++;
+    return this.states;
+  }
   activity?: () => number[];
 }
 
 class RecordingDevice implements Device {
-  constructor(readonly id: string, private readonly log: string[]) {}
-  activate(): void { this.log.push(`${this.id}.activate`); }
-  destroy(): void { this.log.push(`${this.id}.destroy`); }
+  constructor(
+    readonly id: string,
+    private readonly log: string[],
+  ) {}
+  activate(): void {
+    this.log.push(`${this.id}.activate`);
+  }
+  destroy(): void {
+    this.log.push(`${this.id}.destroy`);
+  }
 }
 
 const MiB = 1n << 20n;
@@ -58,7 +76,9 @@ describe('X86Machine', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function setup(opts: { vcpus?: number; kernel?: string; onReset?: 'exit' | 'restart'; haltPollMs?: number; logger?: Logger } = {}) {
+  function setup(
+    opts: { vcpus?: number; kernel?: string; onReset?: 'exit' | 'restart'; haltPollMs?: number; logger?: Logger } = {},
+  ) {
     const log: string[] = [];
     const hv = new MockHypervisor();
     const vm = hv.createVm();
@@ -72,7 +92,12 @@ describe('X86Machine', () => {
     });
     const memory = testGuestMemory([{ start: 0n, size: 64n * MiB }]);
     const machine = new X86Machine({
-      config, memory, vm, devices, lifecycle, logger: opts.logger ?? silentLogger(),
+      config,
+      memory,
+      vm,
+      devices,
+      lifecycle,
+      logger: opts.logger ?? silentLogger(),
       cmdline: new CmdlineBuilder('console=ttyS0 reboot=k'),
       runner: () => runner,
       boot: { kernel: join(dir, opts.kernel ?? 'bzImage'), initramfs: join(dir, 'initrd'), protocol: 'auto' },
@@ -84,7 +109,9 @@ describe('X86Machine', () => {
   it('sets the VM up in order and enters a bzImage at startup_64 with rsi = zero page', async () => {
     const { hv, vm, runner, machine, lifecycle, log } = setup();
     let started = false;
-    lifecycle.on('started', () => { started = true; });
+    lifecycle.on('started', () => {
+      started = true;
+    });
     await machine.start();
 
     const order = hv.calls.filter((c) => c.target === 'vm').map((c) => c.method);
@@ -139,7 +166,17 @@ describe('X86Machine', () => {
   it('ends with triple-fault on a shutdown exit and destroys the devices', async () => {
     const { machine, runner, log } = setup();
     await machine.start();
-    expect(runner.handler!(0, { kind: 'io', space: 'pio', direction: 'out', port: 0x80, size: 1, count: 1, data: new Uint8Array(1) })).to.equal('continue');
+    expect(
+      runner.handler!(0, {
+        kind: 'io',
+        space: 'pio',
+        direction: 'out',
+        port: 0x80,
+        size: 1,
+        count: 1,
+        data: new Uint8Array(1),
+      }),
+    ).to.equal('continue');
     expect(runner.handler!(1, { kind: 'shutdown' })).to.equal('stop');
     expect(await machine.stopped).to.deep.equal({ kind: 'triple-fault' });
     expect(log).to.include.members(['runner.stop', 'dev0.destroy']);
@@ -157,14 +194,22 @@ describe('X86Machine', () => {
 
   it('treats every vCPU halted with interrupts off as poweroff', async () => {
     const { machine, runner } = setup({ haltPollMs: 5 });
-    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: true }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
+    runner.states = [
+      { index: 0, mpState: 'halted', interruptsEnabled: true },
+      { index: 1, mpState: 'halted', interruptsEnabled: false },
+    ];
     await machine.start();
     await until(() => runner.polls >= 4, 'polled');
     let ended: StopReason | undefined;
-    void machine.stopped.then((r) => { ended = r; });
+    void machine.stopped.then((r) => {
+      ended = r;
+    });
     await new Promise((r) => setImmediate(r));
     expect(ended, 'idle guest (interrupts on) keeps running').to.equal(undefined);
-    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
+    runner.states = [
+      { index: 0, mpState: 'halted', interruptsEnabled: false },
+      { index: 1, mpState: 'halted', interruptsEnabled: false },
+    ];
     expect(await machine.stopped).to.deep.equal({ kind: 'poweroff' });
   });
 
@@ -173,7 +218,10 @@ describe('X86Machine', () => {
     let counter = 0;
     let busy = true;
     runner.activity = () => (busy ? [++counter, counter] : [counter, counter]);
-    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'halted', interruptsEnabled: false }];
+    runner.states = [
+      { index: 0, mpState: 'halted', interruptsEnabled: false },
+      { index: 1, mpState: 'halted', interruptsEnabled: false },
+    ];
     await machine.start();
     await until(() => machine.haltPollsSkipped >= 10, 'ticks skipped');
     expect(runner.polls, 'no kick while the vCPUs exit').to.equal(0);
@@ -185,18 +233,35 @@ describe('X86Machine', () => {
   it('says where each vCPU was when stopped from outside (a stuck guest), and not on a guest poweroff', async () => {
     const infos: { obj: unknown; msg?: string }[] = [];
     const base = silentLogger();
-    const logger: Logger = { ...base, info: (obj: unknown, msg?: string) => { infos.push({ obj, msg }); }, child: () => logger };
+    const logger: Logger = {
+      ...base,
+      info: (obj: unknown, msg?: string) => {
+        infos.push({ obj, msg });
+      },
+      child: () => logger,
+    };
     const { machine, runner } = setup({ logger });
-    runner.states = [{ index: 0, mpState: 'halted', interruptsEnabled: true, rip: 0xffffffff81000abcn }, { index: 1, mpState: 'runnable', interruptsEnabled: false }];
+    runner.states = [
+      { index: 0, mpState: 'halted', interruptsEnabled: true, rip: 0xffffffff81000abcn },
+      { index: 1, mpState: 'runnable', interruptsEnabled: false },
+    ];
     await machine.start();
     await machine.stop({ kind: 'signal', signal: 'SIGTERM' });
     const rec = infos.find((i) => i.msg === 'vCPU states when stopped');
-    expect(rec?.obj).to.deep.equal({ vcpus: [
-      { vcpu: 0, mpState: 'halted', if: true, rip: '0xffffffff81000abc' },
-      { vcpu: 1, mpState: 'runnable', if: false, rip: undefined },
-    ] });
+    expect(rec?.obj).to.deep.equal({
+      vcpus: [
+        { vcpu: 0, mpState: 'halted', if: true, rip: '0xffffffff81000abc' },
+        { vcpu: 1, mpState: 'runnable', if: false, rip: undefined },
+      ],
+    });
     const quiet: { msg?: string }[] = [];
-    const l2: Logger = { ...base, info: (_o: unknown, msg?: string) => { quiet.push({ msg }); }, child: () => l2 };
+    const l2: Logger = {
+      ...base,
+      info: (_o: unknown, msg?: string) => {
+        quiet.push({ msg });
+      },
+      child: () => l2,
+    };
     const b = setup({ logger: l2 });
     await b.machine.start();
     await b.machine.stop({ kind: 'poweroff' });
@@ -206,7 +271,10 @@ describe('X86Machine', () => {
   it('refuses more vCPUs than KVM allows before creating any', async () => {
     const { machine, vm, hv } = setup({ vcpus: 300 });
     vm.capabilities.maxVcpus = 300;
-    const err = await machine.start().then(() => undefined, (e: unknown) => e);
+    const err = await machine.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(X86BootError).with.property('kind', 'TooManyVcpus');
     expect(hv.callsTo('vm', 'createVcpu')).to.have.length(0);
     expect((await machine.stopped).kind).to.equal('error');
@@ -214,7 +282,10 @@ describe('X86Machine', () => {
 
   it('reports a missing kernel file as an Io error', async () => {
     const { machine } = setup({ kernel: 'nope' });
-    const err = await machine.start().then(() => undefined, (e: unknown) => e);
+    const err = await machine.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(X86BootError).with.property('kind', 'Io');
   });
 });
@@ -229,8 +300,18 @@ describe('x86 power events', () => {
   });
 
   it('sees poweroff only when nothing can wake the guest', () => {
-    expect(isPoweredOffByHalt([{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'uninitialized', interruptsEnabled: false }])).to.equal(true);
-    expect(isPoweredOffByHalt([{ index: 0, mpState: 'halted', interruptsEnabled: false }, { index: 1, mpState: 'runnable', interruptsEnabled: false }])).to.equal(false);
+    expect(
+      isPoweredOffByHalt([
+        { index: 0, mpState: 'halted', interruptsEnabled: false },
+        { index: 1, mpState: 'uninitialized', interruptsEnabled: false },
+      ]),
+    ).to.equal(true);
+    expect(
+      isPoweredOffByHalt([
+        { index: 0, mpState: 'halted', interruptsEnabled: false },
+        { index: 1, mpState: 'runnable', interruptsEnabled: false },
+      ]),
+    ).to.equal(false);
     expect(isPoweredOffByHalt([{ index: 0, mpState: 'uninitialized', interruptsEnabled: false }])).to.equal(false);
     expect(isPoweredOffByHalt([])).to.equal(false);
   });

@@ -39,24 +39,46 @@ type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopp
 
 /** Every vCPU is halted with interrupts off, or never started: nothing can wake the guest. */
 export function isPoweredOffByHalt(states: readonly VcpuRunState[]): boolean {
-  return states.length > 0
-    && states.some((s) => s.mpState === 'halted')
-    && states.every((s) => (s.mpState === 'halted' && !s.interruptsEnabled) || s.mpState === 'uninitialized');
+  return (
+    states.length > 0 &&
+    states.some((s) => s.mpState === 'halted') &&
+    states.every((s) => (s.mpState === 'halted' && !s.interruptsEnabled) || s.mpState === 'uninitialized')
+  );
 }
 
 /** What a non-I/O exit means for the VM; undefined = keep running. */
 export function stopReasonForExit(exit: VcpuExit): StopReason | undefined {
   switch (exit.kind) {
-    case 'shutdown': return { kind: 'triple-fault' };
-    case 'hlt': return { kind: 'poweroff' }; // only reaches userspace without an in-kernel irqchip
+    case 'shutdown':
+      return { kind: 'triple-fault' };
+    case 'hlt':
+      return { kind: 'poweroff' }; // only reaches userspace without an in-kernel irqchip
     case 'system-event':
       if (exit.type === 'shutdown') return { kind: 'poweroff' };
       if (exit.type === 'reset') return { kind: 'reset' };
-      return { kind: 'error', error: new X86BootError('Io', `guest system event ${exit.type} (${exit.raw})`, { raw: exit.raw }) };
-    case 'internal-error': return { kind: 'error', error: new X86BootError('Io', `KVM internal error, suberror ${exit.suberror}`, { suberror: exit.suberror }) };
-    case 'fail-entry': return { kind: 'error', error: new X86BootError('Io', `KVM could not enter the guest (hardware reason 0x${exit.reason.toString(16)})`, { reason: exit.reason }) };
-    case 'unknown': return { kind: 'error', error: new X86BootError('Io', `unknown vCPU exit ${exit.reason}`, { reason: exit.reason }) };
-    default: return undefined;
+      return {
+        kind: 'error',
+        error: new X86BootError('Io', `guest system event ${exit.type} (${exit.raw})`, { raw: exit.raw }),
+      };
+    case 'internal-error':
+      return {
+        kind: 'error',
+        error: new X86BootError('Io', `KVM internal error, suberror ${exit.suberror}`, { suberror: exit.suberror }),
+      };
+    case 'fail-entry':
+      return {
+        kind: 'error',
+        error: new X86BootError('Io', `KVM could not enter the guest (hardware reason 0x${exit.reason.toString(16)})`, {
+          reason: exit.reason,
+        }),
+      };
+    case 'unknown':
+      return {
+        kind: 'error',
+        error: new X86BootError('Io', `unknown vCPU exit ${exit.reason}`, { reason: exit.reason }),
+      };
+    default:
+      return undefined;
   }
 }
 
@@ -91,23 +113,37 @@ export class X86Machine implements Machine {
   plan?: BootPlan;
 
   constructor(private readonly d: X86MachineDeps) {
-    this.stopped = new Promise((r) => { this.resolveStopped = r; });
+    this.stopped = new Promise((r) => {
+      this.resolveStopped = r;
+    });
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'created') throw new X86BootError('Io', `the machine cannot start: it is ${this.state}`, { state: this.state });
+    if (this.state !== 'created')
+      throw new X86BootError('Io', `the machine cannot start: it is ${this.state}`, { state: this.state });
     this.state = 'starting';
     const { config, vm, memory, logger } = this.d;
     try {
       const count = config.machine.vcpus;
       const max = Math.min(vm.capabilities.maxVcpus, MPTABLE_MAX_VCPUS);
       if (count > max) {
-        throw new X86BootError('TooManyVcpus', `${count} vCPUs asked; this host's KVM and the MP table allow ${max}`, { vcpus: count, max });
+        throw new X86BootError('TooManyVcpus', `${count} vCPUs asked; this host's KVM and the MP table allow ${max}`, {
+          vcpus: count,
+          max,
+        });
       }
       this.kernel = await readBootFile(this.d.boot.kernel, 'kernel');
       this.initramfs = this.d.boot.initramfs ? await readBootFile(this.d.boot.initramfs, 'initramfs') : undefined;
       this.plan = this.load();
-      logger.info({ protocol: this.plan.protocol, entry: `0x${this.plan.entry.toString(16)}`, vcpus: count, acpi: this.plan.rsdp !== undefined }, 'kernel loaded');
+      logger.info(
+        {
+          protocol: this.plan.protocol,
+          entry: `0x${this.plan.entry.toString(16)}`,
+          vcpus: count,
+          acpi: this.plan.rsdp !== undefined,
+        },
+        'kernel loaded',
+      );
 
       this.mapMemory();
       vm.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
@@ -136,8 +172,14 @@ export class X86Machine implements Machine {
   private load(): BootPlan {
     const leaf1 = findCpuid(this.d.vm.supportedCpuid(), 1);
     return loadLinux(this.d.memory, {
-      kernel: this.kernel!, initramfs: this.initramfs, cmdline: this.d.cmdline.toString(), protocol: this.d.boot.protocol,
-      vcpus: this.d.config.machine.vcpus, cpuSignature: leaf1?.eax, cpuFeatures: leaf1?.edx, acpi: this.d.acpi,
+      kernel: this.kernel!,
+      initramfs: this.initramfs,
+      cmdline: this.d.cmdline.toString(),
+      protocol: this.d.boot.protocol,
+      vcpus: this.d.config.machine.vcpus,
+      cpuSignature: leaf1?.eax,
+      cpuFeatures: leaf1?.edx,
+      acpi: this.d.acpi,
       mmioDevices: (this.d.platformDevices?.list() ?? [])
         .filter((d) => d.kind === 'virtio-mmio')
         .map((d) => ({ base: d.mmio.start.value, size: d.mmio.length, gsi: d.gsi })),
@@ -146,9 +188,15 @@ export class X86Machine implements Machine {
 
   /** One memory slot per region (the KVM plugin's mapGuestMemory does the same, idempotently). */
   private mapMemory(): void {
-    this.d.memory.regions.forEach((r, slot) => this.d.vm.setMemorySlot({
-      slot, guestAddress: r.range.start.value, size: r.range.length, hostAddress: r.hostAddress, readOnly: r.readOnly || undefined,
-    }));
+    this.d.memory.regions.forEach((r, slot) =>
+      this.d.vm.setMemorySlot({
+        slot,
+        guestAddress: r.range.start.value,
+        size: r.range.length,
+        hostAddress: r.hostAddress,
+        readOnly: r.readOnly || undefined,
+      }),
+    );
   }
 
   private configureVcpus(): void {
@@ -184,7 +232,9 @@ export class X86Machine implements Machine {
     const ms = this.d.haltPollMs ?? 500;
     const runner = this.runner;
     if (!ms || !runner?.vcpuStates) {
-      this.d.logger.debug('runner cannot report vCPU states: a guest poweroff without ACPI will not end the VM (use reboot)');
+      this.d.logger.debug(
+        'runner cannot report vCPU states: a guest poweroff without ACPI will not end the VM (use reboot)',
+      );
       return;
     }
     this.haltHits = 0;
@@ -202,14 +252,21 @@ export class X86Machine implements Machine {
       }
       this.polling = true;
       this.haltPolls++;
-      runner.vcpuStates!().then((states) => {
-        this.haltHits = isPoweredOffByHalt(states) ? this.haltHits + 1 : 0;
-        // Two polls in a row: a guest in this state cannot leave it (no interrupt can wake it).
-        if (this.haltHits >= 2 && this.state === 'running') {
-          this.d.logger.info('every vCPU halted with interrupts off: guest powered off');
-          this.d.lifecycle.emit('guest-request', { kind: 'poweroff' });
-        }
-      }, (err) => this.d.logger.debug({ err }, 'vcpuStates failed')).finally(() => { this.polling = false; });
+      runner.vcpuStates!()
+        .then(
+          (states) => {
+            this.haltHits = isPoweredOffByHalt(states) ? this.haltHits + 1 : 0;
+            // Two polls in a row: a guest in this state cannot leave it (no interrupt can wake it).
+            if (this.haltHits >= 2 && this.state === 'running') {
+              this.d.logger.info('every vCPU halted with interrupts off: guest powered off');
+              this.d.lifecycle.emit('guest-request', { kind: 'poweroff' });
+            }
+          },
+          (err) => this.d.logger.debug({ err }, 'vcpuStates failed'),
+        )
+        .finally(() => {
+          this.polling = false;
+        });
     }, ms);
     this.haltTimer.unref?.();
   }
@@ -221,12 +278,22 @@ export class X86Machine implements Machine {
     try {
       const states = await Promise.race([
         runner.vcpuStates(),
-        new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), 1000); }),
+        new Promise<undefined>((r) => {
+          timer = setTimeout(() => r(undefined), 1000);
+        }),
       ]);
       if (!states) return;
-      this.d.logger.info({
-        vcpus: states.map((st) => ({ vcpu: st.index, mpState: st.mpState, if: st.interruptsEnabled, rip: st.rip === undefined ? undefined : `0x${st.rip.toString(16)}` })),
-      }, 'vCPU states when stopped');
+      this.d.logger.info(
+        {
+          vcpus: states.map((st) => ({
+            vcpu: st.index,
+            mpState: st.mpState,
+            if: st.interruptsEnabled,
+            rip: st.rip === undefined ? undefined : `0x${st.rip.toString(16)}`,
+          })),
+        },
+        'vCPU states when stopped',
+      );
     } catch (err) {
       this.d.logger.debug({ err }, 'vCPU states unavailable at stop');
     } finally {
@@ -270,13 +337,25 @@ export class X86Machine implements Machine {
     this.d.lifecycle.off('guest-request', this.onGuestRequest);
     // Stopped from outside (signal, API, timeout): say where the guest was, e.g. a guest stuck in a loop.
     if (wasRunning && (reason.kind === 'signal' || reason.kind === 'api')) await this.logVcpuStates();
-    try { await this.runner?.stop(); } catch (err) { this.d.logger.warn({ err }, 'stopping the vCPUs failed'); }
+    try {
+      await this.runner?.stop();
+    } catch (err) {
+      this.d.logger.warn({ err }, 'stopping the vCPUs failed');
+    }
     for (const dev of [...this.d.devices.all()].reverse()) {
-      try { await dev.destroy?.(); } catch (err) { this.d.logger.warn({ err, device: dev.id }, 'device destroy failed'); }
+      try {
+        await dev.destroy?.();
+      } catch (err) {
+        this.d.logger.warn({ err, device: dev.id }, 'device destroy failed');
+      }
     }
     this.state = 'stopped';
     this.d.lifecycle.state = 'stopped';
-    try { this.d.lifecycle.emit('stopped', reason); } catch (err) { this.d.logger.warn({ err }, 'a stopped listener threw'); }
+    try {
+      this.d.lifecycle.emit('stopped', reason);
+    } catch (err) {
+      this.d.logger.warn({ err }, 'a stopped listener threw');
+    }
     this.d.logger.info({ reason: reason.kind }, 'machine stopped');
     this.resolveStopped(reason);
   }

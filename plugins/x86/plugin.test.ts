@@ -29,7 +29,14 @@ describe('x86 plugin: machine.memoryPath', () => {
     const c = root.createChildContainer();
     c.register(Tokens.VmConfig.token, { useValue: vm });
     c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
-    const ctx = { config: X86ConfigSchema.parse({}), vm, logger: silentLogger(), lifecycle: new VmLifecycle(), baseDir: dir, instance: 'x86' };
+    const ctx = {
+      config: X86ConfigSchema.parse({}),
+      vm,
+      logger: silentLogger(),
+      lifecycle: new VmLifecycle(),
+      baseDir: dir,
+      instance: 'x86',
+    };
     const disposables = await registerX86(c, ctx);
     try {
       expect(statSync(join(dir, 'ram.bin')).size).to.equal(4 << 20);

@@ -17,7 +17,10 @@ import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
  * x86 Machine. Boot files are resolved now (paths relative to the YAML file, or
  * `guestkit:*`); the Vm and VcpuRunner are looked up when the Machine is built and started.
  */
-export async function registerX86(container: DependencyContainer, ctx: PluginContext<X86Config>): Promise<Disposable[]> {
+export async function registerX86(
+  container: DependencyContainer,
+  ctx: PluginContext<X86Config>,
+): Promise<Disposable[]> {
   const cfg = X86ConfigSchema.parse(ctx.config ?? {});
   const vmConfig = container.resolve(Tokens.VmConfig.token);
   const boot = vmConfig.boot;
@@ -32,27 +35,32 @@ export async function registerX86(container: DependencyContainer, ctx: PluginCon
   const m = vmConfig.machine;
   const memory = container.resolve(Tokens.GuestMemoryFactory.token).create({
     // like every path in the YAML file: relative to its folder
-    regions: ramRegions(m.memory), backend: m.memoryBackend, path: m.memoryPath && resolve(ctx.baseDir, m.memoryPath),
+    regions: ramRegions(m.memory),
+    backend: m.memoryBackend,
+    path: m.memoryPath && resolve(ctx.baseDir, m.memoryPath),
   });
   container.register(Tokens.GuestMemory.token, { useValue: memory });
   markStartup('x86: guest memory created');
 
   let machine: X86Machine | undefined;
   container.register(Tokens.Machine.token, {
-    useFactory: (c) => (machine ??= new X86Machine({
-      config: vmConfig,
-      memory,
-      vm: c.resolve(Tokens.Vm.token),
-      devices: c.resolve(Tokens.DeviceRegistry.token),
-      cmdline: c.resolve(Tokens.KernelCmdline.token),
-      lifecycle: c.resolve(Tokens.Lifecycle.token),
-      logger: c.resolve(Tokens.Logger.token).child({ module: 'x86' }),
-      runner: () => c.resolve(Tokens.VcpuRunner.token),
-      boot: files,
-      haltPollMs: cfg.haltPollMs,
-      acpi: cfg.acpi,
-      platformDevices: c.isRegistered(Tokens.PlatformDevices.token, true) ? c.resolve(Tokens.PlatformDevices.token) : undefined,
-    })),
+    useFactory: (c) =>
+      (machine ??= new X86Machine({
+        config: vmConfig,
+        memory,
+        vm: c.resolve(Tokens.Vm.token),
+        devices: c.resolve(Tokens.DeviceRegistry.token),
+        cmdline: c.resolve(Tokens.KernelCmdline.token),
+        lifecycle: c.resolve(Tokens.Lifecycle.token),
+        logger: c.resolve(Tokens.Logger.token).child({ module: 'x86' }),
+        runner: () => c.resolve(Tokens.VcpuRunner.token),
+        boot: files,
+        haltPollMs: cfg.haltPollMs,
+        acpi: cfg.acpi,
+        platformDevices: c.isRegistered(Tokens.PlatformDevices.token, true)
+          ? c.resolve(Tokens.PlatformDevices.token)
+          : undefined,
+      })),
   });
   const disposables: Disposable[] = [{ dispose: () => memory.close() }];
   // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
@@ -62,7 +70,9 @@ export async function registerX86(container: DependencyContainer, ctx: PluginCon
       ctx.logger.info('guest ACPI poweroff (S5)');
       setImmediate(() => lifecycle.emit('guest-request', { kind: 'poweroff' }));
     });
-    disposables.unshift(container.resolve(Tokens.Bus.token).register('pio', GuestRange.of(PM1_BASE, PM1_SIZE), pm.bus, 'acpi-pm1'));
+    disposables.unshift(
+      container.resolve(Tokens.Bus.token).register('pio', GuestRange.of(PM1_BASE, PM1_SIZE), pm.bus, 'acpi-pm1'),
+    );
   }
   ctx.logger.debug({ memory: m.memory.toString(), vcpus: m.vcpus, kernel: files.kernel }, 'x86 machine registered');
   return disposables;

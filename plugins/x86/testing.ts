@@ -49,7 +49,11 @@ export function fakeBzImage(o: FakeBzImageOptions = {}): Uint8Array {
   return img;
 }
 
-export interface FakeElfSegment { paddr: bigint; data: Uint8Array; memsz?: bigint }
+export interface FakeElfSegment {
+  paddr: bigint;
+  data: Uint8Array;
+  memsz?: bigint;
+}
 
 export interface FakeElfOptions {
   segments?: FakeElfSegment[];
@@ -62,7 +66,9 @@ export interface FakeElfOptions {
 
 /** An ELF64 x86_64 executable: program headers, then a note segment, then the loadable data. */
 export function fakeElfKernel(o: FakeElfOptions = {}): Uint8Array {
-  const segs = o.segments ?? [{ paddr: 0x100_0000n, data: new Uint8Array(4096).map((_, i) => i & 0xff), memsz: 0x3000n }];
+  const segs = o.segments ?? [
+    { paddr: 0x100_0000n, data: new Uint8Array(4096).map((_, i) => i & 0xff), memsz: 0x3000n },
+  ];
   const withNote = o.pvhEntry !== null;
   const entrySize = o.pvhEntrySize ?? 8;
   const phnum = segs.length + (withNote ? 1 : 0);
@@ -72,14 +78,20 @@ export function fakeElfKernel(o: FakeElfOptions = {}): Uint8Array {
   const note = new Uint8Array(12 + 4 + entrySize);
   if (withNote) {
     const ndv = new DataView(note.buffer);
-    ndv.setUint32(0, 4, true); ndv.setUint32(4, entrySize, true); ndv.setUint32(8, 18, true);
+    ndv.setUint32(0, 4, true);
+    ndv.setUint32(4, entrySize, true);
+    ndv.setUint32(8, 18, true);
     note.set([0x58, 0x65, 0x6e, 0], 12); // "Xen\0"
     const entry = o.pvhEntry ?? 0x100_0100n;
-    if (entrySize === 8) ndv.setBigUint64(16, entry, true); else ndv.setUint32(16, Number(entry), true);
+    if (entrySize === 8) ndv.setBigUint64(16, entry, true);
+    else ndv.setUint32(16, Number(entry), true);
     off += note.length;
   }
   const dataOffs: number[] = [];
-  for (const s of segs) { dataOffs.push(off); off += s.data.length; }
+  for (const s of segs) {
+    dataOffs.push(off);
+    off += s.data.length;
+  }
   const img = new Uint8Array(off);
   const dv = new DataView(img.buffer);
   img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);

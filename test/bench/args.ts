@@ -12,29 +12,55 @@ export interface BenchArgs {
   exits?: number;
 }
 
-const intArg = (min: number, max: number) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`an integer from ${min} to ${max}`);
-  return n;
-};
+const intArg =
+  (min: number, max: number) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`an integer from ${min} to ${max}`);
+    return n;
+  };
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
   const p = new Command('bench')
     .description('tsvmm benchmarks: our VMM and a peer on the same work in the same run')
     .option('--only <list>', `comma-separated subset of ${BENCH_NAMES.join(',')}`, (v) => {
-      const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+      const names = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = names.filter((n) => !(BENCH_NAMES as readonly string[]).includes(n));
-      if (bad.length || names.length === 0) throw new InvalidArgumentError(`unknown benchmark ${bad.join(',') || '(none)'}; choose from ${BENCH_NAMES.join(',')}`);
+      if (bad.length || names.length === 0)
+        throw new InvalidArgumentError(
+          `unknown benchmark ${bad.join(',') || '(none)'}; choose from ${BENCH_NAMES.join(',')}`,
+        );
       return names as BenchName[];
     })
     .option('--repeats <n>', 'repeats per benchmark (min/median/max over them)', intArg(1, 50), 3)
     .option('--no-sandbox', 'skip what needs the nested sandbox')
-    .option('--exits <n>', 'exits per exit round-trip repeat (default 20000 on the host, 4000 in the sandbox)', intArg(100, 10_000_000))
+    .option(
+      '--exits <n>',
+      'exits per exit round-trip repeat (default 20000 on the host, 4000 in the sandbox)',
+      intArg(100, 10_000_000),
+    )
     .option('--out <dir>', 'results folder (default <repo>/bench-results)')
     .option('--inner', 'internal: running inside the sandbox')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   p.parse(argv, { from: 'user' });
-  const o = p.opts<{ only?: BenchName[]; repeats: number; sandbox: boolean; inner?: boolean; out?: string; exits?: number }>();
-  return { only: o.only ?? [...BENCH_NAMES], repeats: o.repeats, sandbox: o.sandbox, inner: o.inner === true, out: o.out, exits: o.exits };
+  const o = p.opts<{
+    only?: BenchName[];
+    repeats: number;
+    sandbox: boolean;
+    inner?: boolean;
+    out?: string;
+    exits?: number;
+  }>();
+  return {
+    only: o.only ?? [...BENCH_NAMES],
+    repeats: o.repeats,
+    sandbox: o.sandbox,
+    inner: o.inner === true,
+    out: o.out,
+    exits: o.exits,
+  };
 }

@@ -32,7 +32,10 @@ function makeImage(path: string, format: 'raw' | 'qcow2'): void {
     spawnSync('truncate', ['-s', `${DISK_MIB}M`, path]);
     return;
   }
-  const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, `${DISK_MIB}M`], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, `${DISK_MIB}M`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   if (r.status !== 0) throw new Error(`qemu-img create failed: ${(r.stderr || String(r.error)).trim()}`);
 }
 
@@ -55,7 +58,8 @@ export async function blockBench(o: GuestBenchOptions): Promise<Row[]> {
     ].join('\n');
     const initramfs = benchInitramfs(o.kit, dir, 'block', script);
     for (const format of ['raw', 'qcow2'] as const) {
-      const ours: Record<string, number>[] = [], peer: Record<string, number>[] = [];
+      const ours: Record<string, number>[] = [],
+        peer: Record<string, number>[] = [];
       const problems = { ours: [] as string[], peer: [] as string[] };
       const oursAvailable = pluginPresent('virtio-blk') && (format === 'raw' || pluginPresent('qcow'));
       for (let i = 0; i < o.repeats; i++) {
@@ -64,28 +68,47 @@ export async function blockBench(o: GuestBenchOptions): Promise<Row[]> {
           const img = join(dir, `${which}-${i}.${format}`);
           makeImage(img, format);
           const g: GuestSpec = { kit: o.kit, initramfs, memoryMiB: 256, vcpus: 1, dir, disk: { path: img, format } };
-          const argv = which === 'ours' ? oursArgv(g, `block-${format}-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
+          const argv =
+            which === 'ours' ? oursArgv(g, `block-${format}-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
           const r = await runGuest(argv.argv, { env: argv.env, timeoutMs: 420_000 });
           const got = r.l.values;
           const complete = FIGURES.every((f) => got[f.key] !== undefined);
           if (complete) (which === 'ours' ? ours : peer)[i] = got;
-          else (which === 'ours' ? problems.ours : problems.peer).push(`${r.problem ?? 'figures missing'}: ${whyFailed(r.l).slice(0, 400)}`);
+          else
+            (which === 'ours' ? problems.ours : problems.peer).push(
+              `${r.problem ?? 'figures missing'}: ${whyFailed(r.l).slice(0, 400)}`,
+            );
           rmSync(img, { force: true });
         }
-        o.log(`block ${format} ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${JSON.stringify(peer[i] ?? 'n/a')}, ours ${JSON.stringify(ours[i] ?? 'n/a')}`);
+        o.log(
+          `block ${format} ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${JSON.stringify(peer[i] ?? 'n/a')}, ours ${JSON.stringify(ours[i] ?? 'n/a')}`,
+        );
       }
       for (const f of FIGURES) {
-        const a: number[] = [], b: number[] = [];
-        for (let i = 0; i < o.repeats; i++) if (ours[i] && peer[i]) { a.push(ours[i][f.key]); b.push(peer[i][f.key]); }
+        const a: number[] = [],
+          b: number[] = [];
+        for (let i = 0; i < o.repeats; i++)
+          if (ours[i] && peer[i]) {
+            a.push(ours[i][f.key]);
+            b.push(peer[i][f.key]);
+          }
         const row: Row = {
-          id: `block.${format}.${f.id}`, bench: 'block', label: `Guest ${f.label}, ${format} image`, unit: f.unit, better: 'higher', where: o.where,
+          id: `block.${format}.${f.id}`,
+          bench: 'block',
+          label: `Guest ${f.label}, ${format} image`,
+          unit: f.unit,
+          better: 'higher',
+          where: o.where,
           peer: `QEMU microvm virtio-blk-device, ${format}, cache=writeback`,
           notes: `${DISK_MIB} MiB image on ${dir.startsWith('/run') ? 'tmpfs' : 'the host filesystem'}, fresh per VM`,
         };
         const peerOnly = peer.filter(Boolean).map((v) => v[f.key]);
         if (a.length === 0) {
-          const why = !oursAvailable ? `our ${format === 'qcow2' ? 'virtio-blk/qcow' : 'virtio-blk'} plugin is not in this tree yet`
-            : problems.ours.length ? `ours: ${problems.ours[0]}` : `peer: ${problems.peer[0] ?? 'no figure'}`;
+          const why = !oursAvailable
+            ? `our ${format === 'qcow2' ? 'virtio-blk/qcow' : 'virtio-blk'} plugin is not in this tree yet`
+            : problems.ours.length
+              ? `ours: ${problems.ours[0]}`
+              : `peer: ${problems.peer[0] ?? 'no figure'}`;
           rows.push({ ...row, peerSummary: summarize(peerOnly), na: `n/a: ${why}` });
         } else {
           rows.push({ ...row, ours: summarize(a), peerSummary: summarize(b), ratio: summarize(pairedRatios(a, b)) });

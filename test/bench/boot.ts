@@ -10,13 +10,26 @@ import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
 import type { BenchName, Row, Where } from './types.js';
 
-export interface GuestBenchOptions { repeats: number; where: Where; kit: GuestKit; log: (s: string) => void; selected: Set<BenchName> }
+export interface GuestBenchOptions {
+  repeats: number;
+  where: Where;
+  kit: GuestKit;
+  log: (s: string) => void;
+  selected: Set<BenchName>;
+}
 
 const MEM_MIB = 256;
 const VCPUS = 1;
 const QEMU_PEER = 'QEMU -M microvm -accel kvm, same PVH vmlinux/initramfs/cmdline';
 
-interface Side { initMs: number[]; markerMs: number[]; readyMs: number[]; memMiB: number[]; pssMiB: number[]; problems: string[] }
+interface Side {
+  initMs: number[];
+  markerMs: number[];
+  readyMs: number[];
+  memMiB: number[];
+  pssMiB: number[];
+  problems: string[];
+}
 const side = (): Side => ({ initMs: [], markerMs: [], readyMs: [], memMiB: [], pssMiB: [], problems: [] });
 
 /** One boot of either VMM: init marker time, memory at idle, and (ours) the boot-timer log. */
@@ -25,18 +38,36 @@ async function bootOnce(which: 'ours' | 'qemu', g: GuestSpec, s: Side, i: number
   let mem: VmmMemory | undefined;
   let sampling: Promise<void> | undefined;
   const r = await runGuest(argv.argv, {
-    env: argv.env, timeoutMs: 300_000,
+    env: argv.env,
+    timeoutMs: 300_000,
     onLine: (line, _ms, l) => {
       if (line === 'BENCH-IDLE' && l.child.pid) {
         const pid = l.child.pid;
-        sampling = new Promise((res) => setTimeout(() => { try { mem = vmmMemory(pid, MEM_MIB << 20); } catch { /* gone */ } res(); }, 700));
+        sampling = new Promise((res) =>
+          setTimeout(() => {
+            try {
+              mem = vmmMemory(pid, MEM_MIB << 20);
+            } catch {
+              /* gone */
+            }
+            res();
+          }, 700),
+        );
       }
     },
   });
   await sampling;
-  if (!r.finished || r.l.initMs === undefined) { s.problems.push(`${which}: ${r.problem ?? 'no init marker'}: ${r.l.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`); return; }
+  if (!r.finished || r.l.initMs === undefined) {
+    s.problems.push(
+      `${which}: ${r.problem ?? 'no init marker'}: ${r.l.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`,
+    );
+    return;
+  }
   s.initMs[i] = r.l.initMs;
-  if (mem) { s.memMiB[i] = mem.overheadKiB / 1024; s.pssMiB[i] = mem.pssKiB / 1024; }
+  if (mem) {
+    s.memMiB[i] = mem.overheadKiB / 1024;
+    s.pssMiB[i] = mem.pssKiB / 1024;
+  }
   if (which === 'ours') {
     const bt = bootTimerLog(r.l.stderr);
     if (bt) {
@@ -49,8 +80,13 @@ async function bootOnce(which: 'ours' | 'qemu', g: GuestSpec, s: Side, i: number
 const dense = (a: number[]) => a.filter((x) => x !== undefined);
 /** Paired figures: only repeats where both sides produced one. */
 function pair(o: number[], p: number[], n: number): [number[], number[]] {
-  const a: number[] = [], b: number[] = [];
-  for (let i = 0; i < n; i++) if (o[i] !== undefined && p[i] !== undefined) { a.push(o[i]); b.push(p[i]); }
+  const a: number[] = [],
+    b: number[] = [];
+  for (let i = 0; i < n; i++)
+    if (o[i] !== undefined && p[i] !== undefined) {
+      a.push(o[i]);
+      b.push(p[i]);
+    }
   return [a, b];
 }
 
@@ -61,52 +97,125 @@ function pair(o: number[], p: number[], n: number): [number[], number[]] {
  */
 export async function bootBench(o: GuestBenchOptions): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-boot-'));
-  const ours = side(), qemu = side();
+  const ours = side(),
+    qemu = side();
   try {
-    const g: GuestSpec = { kit: o.kit, initramfs: benchInitramfs(o.kit, dir, 'boot', 'echo BENCH-IDLE\nsleep 2'), memoryMiB: MEM_MIB, vcpus: VCPUS, dir };
+    const g: GuestSpec = {
+      kit: o.kit,
+      initramfs: benchInitramfs(o.kit, dir, 'boot', 'echo BENCH-IDLE\nsleep 2'),
+      memoryMiB: MEM_MIB,
+      vcpus: VCPUS,
+      dir,
+    };
     for (let i = 0; i < o.repeats; i++) {
       await bootOnce('qemu', g, qemu, i);
       await bootOnce('ours', g, ours, i);
       if (o.selected.has('start')) {
-        try { qemu.readyMs[i] = await qemuReadyMs(g, `ready-${i}`); } catch (e) { qemu.problems.push(`qemu -S: ${(e as Error).message}`); }
+        try {
+          qemu.readyMs[i] = await qemuReadyMs(g, `ready-${i}`);
+        } catch (e) {
+          qemu.problems.push(`qemu -S: ${(e as Error).message}`);
+        }
       }
-      o.log(`boot ${o.where} repeat ${i + 1}/${o.repeats}: init qemu ${qemu.initMs[i]?.toFixed(0) ?? 'n/a'} ms, ours ${ours.initMs[i]?.toFixed(0) ?? 'n/a'} ms` +
-        ` (boot-timer ${ours.markerMs[i]?.toFixed(0) ?? 'n/a'} ms); overhead MiB qemu ${qemu.memMiB[i]?.toFixed(1) ?? 'n/a'}, ours ${ours.memMiB[i]?.toFixed(1) ?? 'n/a'};` +
-        ` ready qemu ${qemu.readyMs[i]?.toFixed(0) ?? 'n/a'} ms, ours ${ours.readyMs[i]?.toFixed(0) ?? 'n/a'} ms`);
+      o.log(
+        `boot ${o.where} repeat ${i + 1}/${o.repeats}: init qemu ${qemu.initMs[i]?.toFixed(0) ?? 'n/a'} ms, ours ${ours.initMs[i]?.toFixed(0) ?? 'n/a'} ms` +
+          ` (boot-timer ${ours.markerMs[i]?.toFixed(0) ?? 'n/a'} ms); overhead MiB qemu ${qemu.memMiB[i]?.toFixed(1) ?? 'n/a'}, ours ${ours.memMiB[i]?.toFixed(1) ?? 'n/a'};` +
+          ` ready qemu ${qemu.readyMs[i]?.toFixed(0) ?? 'n/a'} ms, ours ${ours.readyMs[i]?.toFixed(0) ?? 'n/a'} ms`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const row = (id: string, bench: BenchName, label: string, unit: string, o2: number[], p: number[], extra: Partial<Row> = {}): Row => {
+  const row = (
+    id: string,
+    bench: BenchName,
+    label: string,
+    unit: string,
+    o2: number[],
+    p: number[],
+    extra: Partial<Row> = {},
+  ): Row => {
     const [a, b] = pair(o2, p, o.repeats);
     const r: Row = { id, bench, label, unit, better: 'lower', where: o.where, peer: QEMU_PEER, ...extra };
     if (a.length === 0) {
-      const why = dense(o2).length === 0 ? `ours: ${ours.problems[0] ?? 'no figure'}` : `peer: ${qemu.problems[0] ?? 'no figure'}`;
+      const why =
+        dense(o2).length === 0
+          ? `ours: ${ours.problems[0] ?? 'no figure'}`
+          : `peer: ${qemu.problems[0] ?? 'no figure'}`;
       return { ...r, ours: summarize(dense(o2)), peerSummary: summarize(dense(p)), na: `n/a: ${why}` };
     }
     return { ...r, ours: summarize(a), peerSummary: summarize(b), ratio: summarize(pairedRatios(a, b)) };
   };
   const rows: Row[] = [];
   if (o.selected.has('boot')) {
-    rows.push(row('boot.init', 'boot', 'Process spawn to the init marker line on the serial console', 'ms', ours.initMs, qemu.initMs, {
-      target: { op: '<=', value: 0.8 }, notes: `${MEM_MIB} MiB, ${VCPUS} vCPU, cmdline + quiet; both measured by the parent from spawn to the TSVMM-INIT-OK console line`,
-    }));
+    rows.push(
+      row(
+        'boot.init',
+        'boot',
+        'Process spawn to the init marker line on the serial console',
+        'ms',
+        ours.initMs,
+        qemu.initMs,
+        {
+          target: { op: '<=', value: 0.8 },
+          notes: `${MEM_MIB} MiB, ${VCPUS} vCPU, cmdline + quiet; both measured by the parent from spawn to the TSVMM-INIT-OK console line`,
+        },
+      ),
+    );
     rows.push({
-      id: 'boot.marker', bench: 'boot', label: 'Ours: VM assembly to the boot-timer device write (devmem 0xd0000000)', unit: 'ms', better: 'lower', where: o.where,
-      peer: 'none (QEMU has no boot-timer device)', ours: summarize(dense(ours.markerMs)),
-      na: dense(ours.markerMs).length ? 'n/a: ours only (no QEMU equivalent)' : `n/a: no boot-timer log line: ${ours.problems[0] ?? 'boot-timer did not report'}`,
+      id: 'boot.marker',
+      bench: 'boot',
+      label: 'Ours: VM assembly to the boot-timer device write (devmem 0xd0000000)',
+      unit: 'ms',
+      better: 'lower',
+      where: o.where,
+      peer: 'none (QEMU has no boot-timer device)',
+      ours: summarize(dense(ours.markerMs)),
+      na: dense(ours.markerMs).length
+        ? 'n/a: ours only (no QEMU equivalent)'
+        : `n/a: no boot-timer log line: ${ours.problems[0] ?? 'boot-timer did not report'}`,
     });
   }
   if (o.selected.has('memory')) {
-    rows.push(row('memory.overhead', 'memory', 'VMM resident memory above guest RAM (RSS minus the guest RAM mapping\'s RSS), guest idle after boot', 'MiB', ours.memMiB, qemu.memMiB, {
-      notes: 'sampled from /proc/<pid>/smaps 0.7 s after the guest printed BENCH-IDLE; PSS of the whole process in values of memory.pss',
-    }));
-    rows.push(row('memory.pss', 'memory', 'Whole VMM process PSS (guest RAM included), guest idle after boot', 'MiB', ours.pssMiB, qemu.pssMiB));
+    rows.push(
+      row(
+        'memory.overhead',
+        'memory',
+        "VMM resident memory above guest RAM (RSS minus the guest RAM mapping's RSS), guest idle after boot",
+        'MiB',
+        ours.memMiB,
+        qemu.memMiB,
+        {
+          notes:
+            'sampled from /proc/<pid>/smaps 0.7 s after the guest printed BENCH-IDLE; PSS of the whole process in values of memory.pss',
+        },
+      ),
+    );
+    rows.push(
+      row(
+        'memory.pss',
+        'memory',
+        'Whole VMM process PSS (guest RAM included), guest idle after boot',
+        'MiB',
+        ours.pssMiB,
+        qemu.pssMiB,
+      ),
+    );
   }
   if (o.selected.has('start')) {
-    rows.push(row('start.ready', 'start', 'Process start to ready: ours = spawn to lifecycle \'started\' (vCPUs entering KVM_RUN); QEMU = spawn with -S to the QMP greeting', 'ms', ours.readyMs, qemu.readyMs, {
-      notes: 'ours from the boot-timer log (time - sinceStartedMs) against the parent\'s spawn time, same clock',
-    }));
+    rows.push(
+      row(
+        'start.ready',
+        'start',
+        "Process start to ready: ours = spawn to lifecycle 'started' (vCPUs entering KVM_RUN); QEMU = spawn with -S to the QMP greeting",
+        'ms',
+        ours.readyMs,
+        qemu.readyMs,
+        {
+          notes: "ours from the boot-timer log (time - sinceStartedMs) against the parent's spawn time, same clock",
+        },
+      ),
+    );
   }
   return rows;
 }

@@ -12,7 +12,11 @@ const firstLine = (cmd: string, args: string[]): string | undefined => {
 /** The machine and the peers' versions, recorded with the figures. */
 export function machineInfo(): MachineInfo {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try { cpuModel = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel; } catch { /* keep os.cpus() */ }
+  try {
+    cpuModel = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel;
+  } catch {
+    /* keep os.cpus() */
+  }
   const host = detectHost();
   return {
     cpuModel,

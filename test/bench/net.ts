@@ -25,14 +25,27 @@ class Sink {
   private server?: Server;
   async listen(): Promise<void> {
     this.server = createServer((s) => {
-      let bytes = 0, t0 = 0;
-      s.on('data', (d) => { if (!t0) t0 = performance.now(); bytes += d.length; });
-      s.on('end', () => { const t = (performance.now() - t0) / 1000; if (t0 && t > 0) this.results.push(bytes / 1e6 / t); s.end(); });
+      let bytes = 0,
+        t0 = 0;
+      s.on('data', (d) => {
+        if (!t0) t0 = performance.now();
+        bytes += d.length;
+      });
+      s.on('end', () => {
+        const t = (performance.now() - t0) / 1000;
+        if (t0 && t > 0) this.results.push(bytes / 1e6 / t);
+        s.end();
+      });
       s.on('error', () => s.destroy());
     });
-    await new Promise<void>((res, rej) => { this.server!.once('error', rej); this.server!.listen(PORT, '0.0.0.0', res); });
+    await new Promise<void>((res, rej) => {
+      this.server!.once('error', rej);
+      this.server!.listen(PORT, '0.0.0.0', res);
+    });
   }
-  close(): void { this.server?.close(); }
+  close(): void {
+    this.server?.close();
+  }
 }
 
 /** Gives the host end of the tap its address once the VMM created it (guestbench ifup: busybox has no `ip`). */
@@ -54,14 +67,21 @@ async function configureTap(tap: string, stop: () => boolean): Promise<boolean> 
  */
 export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
   const base: Row = {
-    id: 'net.tcp.guest-to-host', bench: 'net', label: 'Guest -> host TCP throughput over tap (one stream)', unit: 'MB/s', better: 'higher', where: o.where,
-    peer: 'QEMU microvm virtio-net-device, tap, vhost=off', notes: `up to ${MIB} MiB or ${SECS} s per run; host-side sink times first byte to FIN`,
+    id: 'net.tcp.guest-to-host',
+    bench: 'net',
+    label: 'Guest -> host TCP throughput over tap (one stream)',
+    unit: 'MB/s',
+    better: 'higher',
+    where: o.where,
+    peer: 'QEMU microvm virtio-net-device, tap, vhost=off',
+    notes: `up to ${MIB} MiB or ${SECS} s per run; host-side sink times first byte to FIN`,
   };
   if (!existsSync('/dev/net/tun')) return [{ ...base, na: 'n/a: no /dev/net/tun here' }];
   const oursAvailable = existsSync(join(projectLayout().root, 'plugins', 'virtio-net', 'vmm-plugin.json'));
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-net-'));
   const sink = new Sink();
-  const ours: number[] = [], peer: number[] = [];
+  const ours: number[] = [],
+    peer: number[] = [];
   const problems = { ours: [] as string[], peer: [] as string[] };
   try {
     await sink.listen();
@@ -82,18 +102,32 @@ export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
         const ok = await tapOk;
         const got = sink.results.length > before ? sink.results[sink.results.length - 1] : undefined;
         if (got !== undefined && r.finished) (which === 'ours' ? ours : peer)[i] = got;
-        else (which === 'ours' ? problems.ours : problems.peer).push(`${ok ? '' : 'tap never configured; '}${r.problem ?? 'no transfer'}: ${whyFailed(r.l).slice(0, 400)}`);
+        else
+          (which === 'ours' ? problems.ours : problems.peer).push(
+            `${ok ? '' : 'tap never configured; '}${r.problem ?? 'no transfer'}: ${whyFailed(r.l).slice(0, 400)}`,
+          );
       }
-      o.log(`net ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${peer[i]?.toFixed(1) ?? 'n/a'} MB/s, ours ${ours[i]?.toFixed(1) ?? 'n/a'} MB/s`);
+      o.log(
+        `net ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${peer[i]?.toFixed(1) ?? 'n/a'} MB/s, ours ${ours[i]?.toFixed(1) ?? 'n/a'} MB/s`,
+      );
     }
   } finally {
     sink.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const a: number[] = [], b: number[] = [];
-  for (let i = 0; i < o.repeats; i++) if (ours[i] !== undefined && peer[i] !== undefined) { a.push(ours[i]); b.push(peer[i]); }
+  const a: number[] = [],
+    b: number[] = [];
+  for (let i = 0; i < o.repeats; i++)
+    if (ours[i] !== undefined && peer[i] !== undefined) {
+      a.push(ours[i]);
+      b.push(peer[i]);
+    }
   if (a.length === 0) {
-    const why = !oursAvailable ? 'our virtio-net plugin is not in this tree yet' : problems.ours.length ? `ours: ${problems.ours[0]}` : `peer: ${problems.peer[0] ?? 'no figure'}`;
+    const why = !oursAvailable
+      ? 'our virtio-net plugin is not in this tree yet'
+      : problems.ours.length
+        ? `ours: ${problems.ours[0]}`
+        : `peer: ${problems.peer[0] ?? 'no figure'}`;
     return [{ ...base, peerSummary: summarize(peer.filter((x) => x !== undefined)), na: `n/a: ${why}` }];
   }
   return [{ ...base, ours: summarize(a), peerSummary: summarize(b), ratio: summarize(pairedRatios(a, b)) }];

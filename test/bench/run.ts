@@ -26,14 +26,22 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const LINUX_BENCHES: BenchName[] = ['boot', 'memory', 'start', 'block', 'net'];
 
 /** Rows of the benchmarks that need a Linux guest, run here (host with hardware KVM, or inside L1). */
-async function linuxBenches(a: BenchArgs, where: Where, selected: Set<BenchName>): Promise<{ rows: Row[]; problems: string[] }> {
+async function linuxBenches(
+  a: BenchArgs,
+  where: Where,
+  selected: Set<BenchName>,
+): Promise<{ rows: Row[]; problems: string[] }> {
   const rows: Row[] = [];
   const problems: string[] = [];
   const kit = await guestKit({ log: () => {} });
   const o = { repeats: a.repeats, where, kit, log, selected };
   const guard = async (names: BenchName[], f: () => Promise<Row[]>) => {
     if (!names.some((n) => selected.has(n))) return;
-    try { rows.push(...await f()); } catch (e) { problems.push(`${names.join('/')} ${where}: ${(e as Error).stack ?? e}`); }
+    try {
+      rows.push(...(await f()));
+    } catch (e) {
+      problems.push(`${names.join('/')} ${where}: ${(e as Error).stack ?? e}`);
+    }
   };
   await guard(['boot', 'memory', 'start'], () => bootBench(o));
   await guard(['block'], () => blockBench(o));
@@ -42,7 +50,16 @@ async function linuxBenches(a: BenchArgs, where: Where, selected: Set<BenchName>
 }
 
 function naRows(names: BenchName[], where: Where, reason: string): Row[] {
-  return names.map((b) => ({ id: `${b}.*`, bench: b, label: b, unit: '-', better: 'lower', where, peer: '-', na: `n/a: ${reason}` }));
+  return names.map((b) => ({
+    id: `${b}.*`,
+    bench: b,
+    label: b,
+    unit: '-',
+    better: 'lower',
+    where,
+    peer: '-',
+    na: `n/a: ${reason}`,
+  }));
 }
 
 /** Inside L1: run what was asked, write rows + L1's machine info for the outer run. */
@@ -50,7 +67,8 @@ async function inner(a: BenchArgs): Promise<void> {
   const selected = new Set(a.only);
   const rows: Row[] = [];
   const problems: string[] = [];
-  if (selected.has('exit')) rows.push(...await exitBench({ repeats: a.repeats, exits: a.exits ?? 4000, where: 'sandbox', log }));
+  if (selected.has('exit'))
+    rows.push(...(await exitBench({ repeats: a.repeats, exits: a.exits ?? 4000, where: 'sandbox', log })));
   const lin = await linuxBenches(a, 'sandbox', selected);
   rows.push(...lin.rows);
   problems.push(...lin.problems);
@@ -68,35 +86,54 @@ async function outer(a: BenchArgs): Promise<void> {
   const rows: Row[] = [];
   const problems: string[] = [];
   let sandboxMachine: MachineInfo | undefined;
-  log(`machine: ${machine.cpuModel}, ${machine.cpus} CPUs, KVM ${machine.hostKvm}; running ${a.only.join(',')} x ${a.repeats}`);
+  log(
+    `machine: ${machine.cpuModel}, ${machine.cpus} CPUs, KVM ${machine.hostKvm}; running ${a.only.join(',')} x ${a.repeats}`,
+  );
 
-  if (selected.has('exit')) rows.push(...await exitBench({ repeats: a.repeats, exits: a.exits ?? 20000, where: 'host', log }));
+  if (selected.has('exit'))
+    rows.push(...(await exitBench({ repeats: a.repeats, exits: a.exits ?? 20000, where: 'host', log })));
 
   const linuxHere = host.canBootLinux;
   const linuxWanted = LINUX_BENCHES.filter((b) => selected.has(b));
   if (linuxHere && linuxWanted.length) {
     const r = await linuxBenches(a, 'host', selected);
-    rows.push(...r.rows); problems.push(...r.problems);
+    rows.push(...r.rows);
+    problems.push(...r.problems);
   }
-  const sandboxWanted: BenchName[] = [...(selected.has('exit') ? ['exit' as const] : []), ...(linuxHere ? [] : linuxWanted)];
+  const sandboxWanted: BenchName[] = [
+    ...(selected.has('exit') ? ['exit' as const] : []),
+    ...(linuxHere ? [] : linuxWanted),
+  ];
   if (sandboxWanted.length && !a.sandbox) {
     rows.push(...naRows(sandboxWanted, 'sandbox', 'skipped (--no-sandbox)'));
   } else if (sandboxWanted.length) {
     try {
       // Compile the C tools here: L1 has no compiler. They live in the build folder L1 gets.
-      tool('kvm-exit-loop'); tool('guestbench');
+      tool('kvm-exit-loop');
+      tool('guestbench');
       const { compiled } = projectLayout();
       const collect = join(a.out ?? join(projectLayout().root, 'bench-results'), '.sandbox-out');
-      const args = ['--inner', '--only', sandboxWanted.join(','), '--repeats', String(a.repeats), ...(a.exits ? ['--exits', String(a.exits)] : [])];
+      const args = [
+        '--inner',
+        '--only',
+        sandboxWanted.join(','),
+        '--repeats',
+        String(a.repeats),
+        ...(a.exits ? ['--exits', String(a.exits)] : []),
+      ];
       let pending = '';
       log(`starting the sandbox for ${sandboxWanted.join(',')} (QEMU TCG L1; this takes a while)`);
       const res = await runInSandbox(`exec node ${join(compiled, 'test', 'bench', 'run.js')} ${args.join(' ')}`, {
-        timeoutMs: 60 * 60_000, collectInto: collect, memoryMiB: 3584, cpus: 2,
+        timeoutMs: 60 * 60_000,
+        collectInto: collect,
+        memoryMiB: 3584,
+        cpus: 2,
         onOutput: (s) => {
           pending += s;
           const lines = pending.split('\n');
           pending = lines.pop()!;
-          for (const line of lines) if (line.includes('bench: ')) process.stderr.write(`[sandbox] ${line.replace(/\r$/, '').trim()}\n`);
+          for (const line of lines)
+            if (line.includes('bench: ')) process.stderr.write(`[sandbox] ${line.replace(/\r$/, '').trim()}\n`);
         },
       });
       const file = join(collect, 'bench-inner.json');
@@ -106,7 +143,9 @@ async function outer(a: BenchArgs): Promise<void> {
         rows.push(...j.rows);
         problems.push(...j.problems.map((p) => `sandbox: ${p}`));
       } else {
-        rows.push(...naRows(sandboxWanted, 'sandbox', `the sandbox run produced no results (${res.report.split('\n')[0]})`));
+        rows.push(
+          ...naRows(sandboxWanted, 'sandbox', `the sandbox run produced no results (${res.report.split('\n')[0]})`),
+        );
         problems.push(res.report);
       }
     } catch (e) {
@@ -115,8 +154,15 @@ async function outer(a: BenchArgs): Promise<void> {
   }
 
   const res: BenchResults = {
-    version: 1, startedAt: new Date(started).toISOString(), durationS: Math.round((Date.now() - started) / 1000), repeats: a.repeats,
-    selected: a.only, machine, sandboxMachine, rows: rows.sort((x, y) => BENCH_NAMES.indexOf(x.bench) - BENCH_NAMES.indexOf(y.bench)), problems,
+    version: 1,
+    startedAt: new Date(started).toISOString(),
+    durationS: Math.round((Date.now() - started) / 1000),
+    repeats: a.repeats,
+    selected: a.only,
+    machine,
+    sandboxMachine,
+    rows: rows.sort((x, y) => BENCH_NAMES.indexOf(x.bench) - BENCH_NAMES.indexOf(y.bench)),
+    problems,
   };
   console.log(consoleTable(res));
   console.log('');

@@ -15,36 +15,71 @@ import { Outcomes, expectOnly, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcome
  * is accepted has the schema's types. (Resource use on huge documents is issue 19 bug 5, not here.)
  */
 const anyValue = fc.oneof(
-  fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 12 }),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.string({ maxLength: 12 }),
   fc.constantFrom('256M', '1G', '0', '1T', '-1', '99999999999999999999G', 'auto', 'pvh', 'exit', 'restart', 'kvm'),
-  fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
 );
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 3 });
-const machine = fc.record({
-  vcpus: maybe(fc.oneof(fc.integer({ min: 0, max: 2000 }), anyValue)), memory: maybe(anyValue),
-  memoryBackend: maybe(fc.oneof(fc.constantFrom('anonymous', 'file', 'memfd'), anyValue)), memoryPath: maybe(anyValue),
-  onReset: maybe(fc.oneof(fc.constantFrom('exit', 'restart'), anyValue)),
-}, { requiredKeys: [] });
-const boot = fc.record({
-  kernel: fc.oneof(fc.string({ maxLength: 20 }), anyValue), initramfs: maybe(anyValue), cmdline: maybe(anyValue),
-  protocol: maybe(fc.oneof(fc.constantFrom('auto', 'bzimage', 'pvh'), anyValue)),
-}, { requiredKeys: [] });
-const plugin = fc.record({
-  name: maybe(fc.oneof(fc.constantFrom('kvm', 'x86', 'serial'), anyValue)), path: maybe(anyValue), id: maybe(anyValue),
-  config: maybe(fc.oneof(anyValue, fc.dictionary(fc.string({ maxLength: 6 }), anyValue, { maxKeys: 3 }))),
-}, { requiredKeys: [] });
-const doc = fc.record({
-  machine: maybe(fc.oneof(machine, anyValue)), boot: maybe(fc.oneof(boot, anyValue)),
-  plugins: maybe(fc.oneof(fc.array(fc.oneof(plugin, anyValue), { maxLength: 4 }), anyValue)),
-  extra: maybe(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), anyValue, { maxKeys: 2 })),
-}, { requiredKeys: [] }).map(({ extra, ...d }) => ({ ...d, ...(extra ?? {}) }));
+const machine = fc.record(
+  {
+    vcpus: maybe(fc.oneof(fc.integer({ min: 0, max: 2000 }), anyValue)),
+    memory: maybe(anyValue),
+    memoryBackend: maybe(fc.oneof(fc.constantFrom('anonymous', 'file', 'memfd'), anyValue)),
+    memoryPath: maybe(anyValue),
+    onReset: maybe(fc.oneof(fc.constantFrom('exit', 'restart'), anyValue)),
+  },
+  { requiredKeys: [] },
+);
+const boot = fc.record(
+  {
+    kernel: fc.oneof(fc.string({ maxLength: 20 }), anyValue),
+    initramfs: maybe(anyValue),
+    cmdline: maybe(anyValue),
+    protocol: maybe(fc.oneof(fc.constantFrom('auto', 'bzimage', 'pvh'), anyValue)),
+  },
+  { requiredKeys: [] },
+);
+const plugin = fc.record(
+  {
+    name: maybe(fc.oneof(fc.constantFrom('kvm', 'x86', 'serial'), anyValue)),
+    path: maybe(anyValue),
+    id: maybe(anyValue),
+    config: maybe(fc.oneof(anyValue, fc.dictionary(fc.string({ maxLength: 6 }), anyValue, { maxKeys: 3 }))),
+  },
+  { requiredKeys: [] },
+);
+const doc = fc
+  .record(
+    {
+      machine: maybe(fc.oneof(machine, anyValue)),
+      boot: maybe(fc.oneof(boot, anyValue)),
+      plugins: maybe(fc.oneof(fc.array(fc.oneof(plugin, anyValue), { maxLength: 4 }), anyValue)),
+      extra: maybe(fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), anyValue, { maxKeys: 2 })),
+    },
+    { requiredKeys: [] },
+  )
+  .map(({ extra, ...d }) => ({ ...d, ...(extra ?? {}) }));
 
 const micro = readFileSync(join(buildLocations().repoRoot, 'hosts/micro.yaml'), 'utf8');
 const text = fc.oneof(
   doc.map((d) => stringify(d)),
-  fc.tuple(doc, fc.array(fc.tuple(fc.nat(), fc.constantFrom(...':-[]{}"\'#&*!|>%@`\n\t ,?0aZ\u0000\u00ff')), { maxLength: 6 }), fc.option(fc.nat(), { nil: undefined }))
+  fc
+    .tuple(
+      doc,
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom(...':-[]{}"\'#&*!|>%@`\n\t ,?0aZ\u0000\u00ff')), { maxLength: 6 }),
+      fc.option(fc.nat(), { nil: undefined }),
+    )
     .map(([d, edits, cut]) => edit(stringify(d), edits, cut)),
-  fc.tuple(fc.array(fc.tuple(fc.nat(), fc.constantFrom(...':-[]{}"\'#&*!|>%@`\n\t ,?0aZ')), { maxLength: 6 }), fc.option(fc.nat(), { nil: undefined }))
+  fc
+    .tuple(
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom(...':-[]{}"\'#&*!|>%@`\n\t ,?0aZ')), { maxLength: 6 }),
+      fc.option(fc.nat(), { nil: undefined }),
+    )
     .map(([edits, cut]) => edit(micro, edits, cut)),
   fc.string({ maxLength: 200 }),
 );
@@ -58,20 +93,31 @@ function edit(s: string, edits: [number, string][], cut?: number): string {
 
 describe('fuzz: YAML VM config', function () {
   this.timeout(fuzzTimeout(1));
-  it(fuzzTitle('random and mutated configs: only ConfigError with a one-line message; accepted configs are typed'), () => {
-    const outcomes = new Outcomes();
-    fc.assert(fc.property(text, (t) => {
-      let loaded: ReturnType<typeof parseVmConfig> | undefined;
-      const err = expectOnly([ConfigError], () => { loaded = parseVmConfig(t, 'fuzz.yaml'); });
-      if (err) { outcomes.add((err as ConfigError).kind); return; }
-      outcomes.add('accepted');
-      const c = loaded!.config;
-      expect(Number.isInteger(c.machine.vcpus) && c.machine.vcpus >= 1).to.equal(true);
-      expect(typeof c.machine.memory).to.equal('bigint');
-      expect(Array.isArray(c.plugins)).to.equal(true);
-    }), fuzzParams());
-    reportOutcomes('config', outcomes, ['accepted', 'Invalid', 'Syntax'], 3);
-  });
+  it(
+    fuzzTitle('random and mutated configs: only ConfigError with a one-line message; accepted configs are typed'),
+    () => {
+      const outcomes = new Outcomes();
+      fc.assert(
+        fc.property(text, (t) => {
+          let loaded: ReturnType<typeof parseVmConfig> | undefined;
+          const err = expectOnly([ConfigError], () => {
+            loaded = parseVmConfig(t, 'fuzz.yaml');
+          });
+          if (err) {
+            outcomes.add((err as ConfigError).kind);
+            return;
+          }
+          outcomes.add('accepted');
+          const c = loaded!.config;
+          expect(Number.isInteger(c.machine.vcpus) && c.machine.vcpus >= 1).to.equal(true);
+          expect(typeof c.machine.memory).to.equal('bigint');
+          expect(Array.isArray(c.plugins)).to.equal(true);
+        }),
+        fuzzParams(),
+      );
+      reportOutcomes('config', outcomes, ['accepted', 'Invalid', 'Syntax'], 3);
+    },
+  );
 
   it('an unknown complex key (found by this target) gives a one-line message', () => {
     // the yaml library prints a long complex key over several lines; the message must not

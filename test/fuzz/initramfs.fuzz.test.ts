@@ -18,17 +18,25 @@ describe('fuzz: kernel loader, initramfs placement', function () {
 
   it(fuzzTitle('placeInitramfs: a page-aligned place above the kernel and below both limits, or X86BootError'), () => {
     const outcomes = new Outcomes();
-    fc.assert(fc.property(edgeBig, edgeBig, edgeBig, edgeBig, (size, lowRamEnd, addrMax, kernelEnd) => {
-      let at = -1n;
-      const err = expectOnly([X86BootError], () => { at = placeInitramfs(size, { lowRamEnd, addrMax, kernelEnd }); });
-      if (err) { outcomes.add((err as X86BootError).kind); return; }
-      outcomes.add('placed');
-      expect(size > 0n).to.equal(true);
-      expect(at % 4096n).to.equal(0n);
-      expect(at >= kernelEnd, 'above the kernel').to.equal(true);
-      expect(at + size <= lowRamEnd, 'below the end of RAM').to.equal(true);
-      expect(at + size - 1n <= addrMax, 'below initrd_addr_max').to.equal(true);
-    }), fuzzParams());
+    fc.assert(
+      fc.property(edgeBig, edgeBig, edgeBig, edgeBig, (size, lowRamEnd, addrMax, kernelEnd) => {
+        let at = -1n;
+        const err = expectOnly([X86BootError], () => {
+          at = placeInitramfs(size, { lowRamEnd, addrMax, kernelEnd });
+        });
+        if (err) {
+          outcomes.add((err as X86BootError).kind);
+          return;
+        }
+        outcomes.add('placed');
+        expect(size > 0n).to.equal(true);
+        expect(at % 4096n).to.equal(0n);
+        expect(at >= kernelEnd, 'above the kernel').to.equal(true);
+        expect(at + size <= lowRamEnd, 'below the end of RAM').to.equal(true);
+        expect(at + size - 1n <= addrMax, 'below initrd_addr_max').to.equal(true);
+      }),
+      fuzzParams(),
+    );
     reportOutcomes('initramfs placement', outcomes, ['placed', 'InitramfsTooLarge']);
   });
 
@@ -48,10 +56,16 @@ describe('fuzz: kernel loader, initramfs placement', function () {
       initrdAddrMax: fc.oneof(fc.constant(0x7fff_ffff), fc.integer({ min: 0, max: Number(LOADER_RAM) + 0x1000 })),
     });
     const buffer = new Uint8Array(room + 8192).fill(0x3c); // shared: the cases only take views of it
-    fc.assert(fc.property(cases, (c) => {
-      const kernel = c.kind === 'pvh' ? kernels.pvh() : kernels.bzimage(c.initrdAddrMax);
-      loadAndCheck({ kernel, initramfs: buffer.subarray(0, c.size), cmdline: 'quiet', protocol: 'auto', vcpus: 1 }, outcomes);
-    }), fuzzParams({ numRuns: loadRuns }));
+    fc.assert(
+      fc.property(cases, (c) => {
+        const kernel = c.kind === 'pvh' ? kernels.pvh() : kernels.bzimage(c.initrdAddrMax);
+        loadAndCheck(
+          { kernel, initramfs: buffer.subarray(0, c.size), cmdline: 'quiet', protocol: 'auto', vcpus: 1 },
+          outcomes,
+        );
+      }),
+      fuzzParams({ numRuns: loadRuns }),
+    );
     reportOutcomes('initramfs via loadLinux', outcomes, ['loaded', 'InitramfsTooLarge']);
   });
 });

@@ -39,12 +39,17 @@ export function loadAndCheck(input: BootInput, outcomes: Outcomes): void {
   const { mem, watch } = shared;
   watch.reset();
   let plan: BootPlan | undefined;
-  const err = expectOnly([X86BootError], () => { plan = loadLinux(mem, input); });
+  const err = expectOnly([X86BootError], () => {
+    plan = loadLinux(mem, input);
+  });
   expect(watch.outside, 'accesses outside guest RAM').to.deep.equal([]);
   // Bounded work: one copy of each input plus the fixed boot structures (tables, page tables, zero page).
   const inputBytes = input.kernel.length + (input.initramfs?.length ?? 0);
   expect(watch.accesses, 'guest memory accesses').to.be.at.most(10_000);
-  if (err) { outcomes.add((err as X86BootError).kind); return; }
+  if (err) {
+    outcomes.add((err as X86BootError).kind);
+    return;
+  }
   outcomes.add('loaded');
   const p = plan!;
   const inRam = (start: bigint, end: bigint) => start >= 0n && start <= end && end <= LOADER_RAM;

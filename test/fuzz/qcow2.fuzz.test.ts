@@ -10,9 +10,19 @@ import { fillRandom } from '../../plugins/qcow/testing.js';
 import { Outcomes, expectOnlyAsync, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcomes, rssMiB } from './support.js';
 
 /** A base image and the offsets of its metadata (where mutations are aimed). */
-interface Base { name: string; bytes: Buffer; hot: number[]; cs: number; size: number }
+interface Base {
+  name: string;
+  bytes: Buffer;
+  hot: number[];
+  cs: number;
+  size: number;
+}
 
-async function makeBase(dir: string, name: string, o: { cs: number; refcountBits: number; version: 2 | 3 }): Promise<Base> {
+async function makeBase(
+  dir: string,
+  name: string,
+  o: { cs: number; refcountBits: number; version: 2 | 3 },
+): Promise<Base> {
   const path = join(dir, `${name}.qcow2`);
   const size = 24 * o.cs + 1536;
   await createQcow2({ path, size, clusterSize: o.cs, refcountBits: o.refcountBits, version: o.version });
@@ -23,7 +33,8 @@ async function makeBase(dir: string, name: string, o: { cs: number; refcountBits
   if (o.version === 3) await img.writeZeroes(BigInt(16 * o.cs), BigInt(2 * o.cs), false);
   await img.close();
   const bytes = readFileSync(path);
-  const l1 = Number(bytes.readBigUInt64BE(40)), rt = Number(bytes.readBigUInt64BE(48));
+  const l1 = Number(bytes.readBigUInt64BE(40)),
+    rt = Number(bytes.readBigUInt64BE(48));
   const l2 = Number(bytes.readBigUInt64BE(l1) & 0x00ff_ffff_ffff_fe00n);
   const rb = Number(bytes.readBigUInt64BE(rt));
   return { name, bytes, hot: [0, 24, 32, 40, 48, 56, 72, 96, 100, l1, rt, l2, l2 + 8 * 12, rb], cs: o.cs, size };
@@ -42,11 +53,19 @@ describe('fuzz: qcow2 open, read, write, check', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const mutation = fc.record({
-    hot: fc.nat(), delta: fc.integer({ min: 0, max: 15 }), far: fc.nat(), aimed: fc.boolean(),
+    hot: fc.nat(),
+    delta: fc.integer({ min: 0, max: 15 }),
+    far: fc.nat(),
+    aimed: fc.boolean(),
     value: fc.oneof(
       fc.uint8Array({ minLength: 1, maxLength: 8 }),
-      fc.constantFrom(Uint8Array.of(0xff, 0xff, 0xff, 0xff), Uint8Array.of(0x80), Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0),
-        Uint8Array.of(0x40), Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 0)),
+      fc.constantFrom(
+        Uint8Array.of(0xff, 0xff, 0xff, 0xff),
+        Uint8Array.of(0x80),
+        Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0),
+        Uint8Array.of(0x40),
+        Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 0),
+      ),
     ),
   });
   const hostileCase = fc.record({
@@ -54,45 +73,61 @@ describe('fuzz: qcow2 open, read, write, check', function () {
     muts: fc.array(mutation, { minLength: 0, maxLength: 4 }),
     truncate: fc.option(fc.nat(), { nil: undefined, freq: 8 }),
     rw: fc.boolean(),
-    writes: fc.array(fc.record({ at: fc.nat(), len: fc.integer({ min: 1, max: 3000 }), op: fc.constantFrom('write', 'zero', 'discard') }), { maxLength: 3 }),
+    writes: fc.array(
+      fc.record({
+        at: fc.nat(),
+        len: fc.integer({ min: 1, max: 3000 }),
+        op: fc.constantFrom('write', 'zero', 'discard'),
+      }),
+      { maxLength: 3 },
+    ),
   });
 
-  it(fuzzTitle('mutated images: only QcowError escapes open, read of the whole disk, writes, flush and check'), async () => {
-    const outcomes = new Outcomes();
-    const rssBefore = rssMiB();
-    let n = 0;
-    await fc.assert(fc.asyncProperty(hostileCase, async (c) => {
-      const base = bases[c.base % bases.length];
-      const b = Buffer.from(base.bytes);
-      for (const m of c.muts) {
-        const at = m.aimed ? base.hot[m.hot % base.hot.length] + m.delta * 8 % 64 : m.far % b.length;
-        b.set(m.value.subarray(0, Math.max(0, b.length - at)), Math.min(at, b.length));
-      }
-      const file = join(dir, `case-${n++ % 4}.qcow2`);
-      writeFileSync(file, c.truncate === undefined ? b : b.subarray(0, c.truncate % b.length));
-      const err = await expectOnlyAsync([QcowError], async () => {
-        const img = await openQcow2({ path: file, readOnly: !c.rw });
-        try {
-          const all = new Uint8Array(Math.min(img.virtualSize, 64 * base.cs));
-          await img.read(0n, [all]);
-          if (c.rw) {
-            for (const w of c.writes) {
-              const at = BigInt(w.at % Math.max(1, img.virtualSize - w.len));
-              if (w.op === 'write') await img.write(at, [new Uint8Array(Math.min(w.len, img.virtualSize)).fill(0x77)]);
-              else if (w.op === 'zero') await img.writeZeroes(at, BigInt(w.len), true);
-              else await img.discard(at, BigInt(w.len));
-            }
-            await img.flush();
+  it(
+    fuzzTitle('mutated images: only QcowError escapes open, read of the whole disk, writes, flush and check'),
+    async () => {
+      const outcomes = new Outcomes();
+      const rssBefore = rssMiB();
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(hostileCase, async (c) => {
+          const base = bases[c.base % bases.length];
+          const b = Buffer.from(base.bytes);
+          for (const m of c.muts) {
+            const at = m.aimed ? base.hot[m.hot % base.hot.length] + ((m.delta * 8) % 64) : m.far % b.length;
+            b.set(m.value.subarray(0, Math.max(0, b.length - at)), Math.min(at, b.length));
           }
-          const report = await checkImage(img);
-          outcomes.add(report.corruptions > 0 ? 'check: corruptions' : report.leaks > 0 ? 'check: leaks' : 'check: clean');
-        } finally {
-          await img.close().catch(() => undefined);
-        }
-      });
-      if (err) outcomes.add((err as QcowError).kind);
-    }), fuzzParams({ timeout: 10_000 }));
-    reportOutcomes('qcow2', outcomes, ['check: clean', 'bad-entry'], 6);
-    expect(rssMiB() - rssBefore, 'resident memory growth (MiB)').to.be.below(512);
-  });
+          const file = join(dir, `case-${n++ % 4}.qcow2`);
+          writeFileSync(file, c.truncate === undefined ? b : b.subarray(0, c.truncate % b.length));
+          const err = await expectOnlyAsync([QcowError], async () => {
+            const img = await openQcow2({ path: file, readOnly: !c.rw });
+            try {
+              const all = new Uint8Array(Math.min(img.virtualSize, 64 * base.cs));
+              await img.read(0n, [all]);
+              if (c.rw) {
+                for (const w of c.writes) {
+                  const at = BigInt(w.at % Math.max(1, img.virtualSize - w.len));
+                  if (w.op === 'write')
+                    await img.write(at, [new Uint8Array(Math.min(w.len, img.virtualSize)).fill(0x77)]);
+                  else if (w.op === 'zero') await img.writeZeroes(at, BigInt(w.len), true);
+                  else await img.discard(at, BigInt(w.len));
+                }
+                await img.flush();
+              }
+              const report = await checkImage(img);
+              outcomes.add(
+                report.corruptions > 0 ? 'check: corruptions' : report.leaks > 0 ? 'check: leaks' : 'check: clean',
+              );
+            } finally {
+              await img.close().catch(() => undefined);
+            }
+          });
+          if (err) outcomes.add((err as QcowError).kind);
+        }),
+        fuzzParams({ timeout: 10_000 }),
+      );
+      reportOutcomes('qcow2', outcomes, ['check: clean', 'bad-entry'], 6);
+      expect(rssMiB() - rssBefore, 'resident memory growth (MiB)').to.be.below(512);
+    },
+  );
 });

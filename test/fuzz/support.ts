@@ -15,7 +15,8 @@ import fc from 'fast-check';
 /** Cases per target in this run. */
 export function fuzzRuns(): number {
   const n = Number(process.env.TSVMM_FUZZ_RUNS ?? 10_000);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`TSVMM_FUZZ_RUNS must be a positive integer, not ${process.env.TSVMM_FUZZ_RUNS}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`TSVMM_FUZZ_RUNS must be a positive integer, not ${process.env.TSVMM_FUZZ_RUNS}`);
   return n;
 }
 
@@ -30,7 +31,9 @@ const seed = (() => {
 })();
 
 /** The seed every target of this process uses (from TSVMM_SEED, else random). */
-export function fuzzSeed(): number { return seed; }
+export function fuzzSeed(): number {
+  return seed;
+}
 
 /** `name (N cases, seed S)`: the test title, so every report names the seed to replay. */
 export function fuzzTitle(name: string, runs = fuzzRuns()): string {
@@ -86,9 +89,15 @@ function checkEscaped(allowed: ErrorClass[], e: unknown): void {
 /** Counts outcomes, so a target can show its generator reaches both success and rejection. */
 export class Outcomes {
   readonly counts = new Map<string, number>();
-  add(what: string): void { this.counts.set(what, (this.counts.get(what) ?? 0) + 1); }
-  get(what: string): number { return this.counts.get(what) ?? 0; }
-  toString(): string { return [...this.counts].map(([k, v]) => `${k} ${v}`).join(', '); }
+  add(what: string): void {
+    this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
+  }
+  get(what: string): number {
+    return this.counts.get(what) ?? 0;
+  }
+  toString(): string {
+    return [...this.counts].map(([k, v]) => `${k} ${v}`).join(', ');
+  }
 }
 
 /**
@@ -104,4 +113,6 @@ export function reportOutcomes(target: string, o: Outcomes, mustReach: string[],
 }
 
 /** Resident set size in MiB now. */
-export function rssMiB(): number { return process.memoryUsage().rss / 2 ** 20; }
+export function rssMiB(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}

@@ -28,15 +28,17 @@ describe('crash consistency: SIGKILL while the guest writes and flushes (linux t
   this.timeout(600_000);
   const g = guestScope('crash-linux');
 
-  it('every block whose flush the guest saw complete is in the raw and the qcow2 file; '
-    + 'qemu-img check finds no corruption', async () => {
-    const { kit, dir } = g;
-    const raw = path.join(dir, 'disk.raw');
-    const qcow = path.join(dir, 'disk.qcow2');
-    fs.writeFileSync(raw, Buffer.alloc(0));
-    fs.truncateSync(raw, 40 * MiB);
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow, String(40 * MiB)], { timeout: 60_000 });
-    const script = `
+  it(
+    'every block whose flush the guest saw complete is in the raw and the qcow2 file; ' +
+      'qemu-img check finds no corruption',
+    async () => {
+      const { kit, dir } = g;
+      const raw = path.join(dir, 'disk.raw');
+      const qcow = path.join(dir, 'disk.qcow2');
+      fs.writeFileSync(raw, Buffer.alloc(0));
+      fs.truncateSync(raw, 40 * MiB);
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow, String(40 * MiB)], { timeout: 60_000 });
+      const script = `
 set -e
 for d in /sys/block/vd*; do
   [ "$(cat $d/serial)" = crash-raw ] && A=/dev/$(basename $d)
@@ -48,61 +50,75 @@ guestio crash $B qcow ${SPAN_MIB} ${SEEDS.qcow} &
 wait
 echo writers-ended
 `;
-    const config = microConfig({
-      kit, dir, name: 'crash', script, vcpus: 2,
-      plugins: [
-        { name: 'raw-disk' }, { name: 'qcow' },
-        { name: 'virtio-blk', id: 'vda', config: { path: raw, serial: 'crash-raw' } },
-        { name: 'virtio-blk', id: 'vdb', config: { path: qcow, format: 'qcow2', serial: 'crash-qcow' } },
-      ],
-    });
-    const cfg = path.join(dir, 'crash.yaml');
-    fs.writeFileSync(cfg, stringify(config));
-    const flushed = { raw: new Map<number, number>(), qcow: new Map<number, number>() };
-    let killedAt = 0;
-    const vmm = spawnVmm(cfg, {
-      cwd: dir,
-      onOutput: (stdout, child) => {
-        if (killedAt) return;
-        // whole lines only, counted as the check below counts them: a chunk can end inside a line,
-        // and the kill then cuts that line off for good
-        const seen = { raw: 0, qcow: 0 };
-        for (const m of stdout.matchAll(FLUSHED_LINE)) seen[m[1] as 'raw' | 'qcow']++;
-        if (seen.raw >= KILL_AFTER && seen.qcow >= KILL_AFTER) { killedAt = Date.now(); child.kill('SIGKILL'); }
-      },
-    });
-    const deadline = setTimeout(() => vmm.child.kill('SIGKILL'), 480_000);
-    const r = await vmm.ended;
-    clearTimeout(deadline);
-    // only whole lines count: the last one may have been cut by the kill
-    for (const m of r.stdout.matchAll(FLUSHED_LINE)) {
-      flushed[m[1] as 'raw' | 'qcow'].set(Number(m[2]), parseInt(m[3]!, 16));
-    }
-    console.log(`      boot + writes until the kill: ${r.seconds.toFixed(1)} s; `
-      + `flushed blocks seen: raw ${flushed.raw.size}, qcow2 ${flushed.qcow.size}`);
-    const tail = `output tail:\n${r.text.slice(-3000)}`;
-    expect(killedAt, `the VMM was to be killed while the guest wrote; ${tail}`).to.be.greaterThan(0);
-    expect(r.signal).to.equal('SIGKILL');
-    expect(r.stdout).to.not.include('writers-ended');
-    expect(flushed.raw.size).to.be.at.least(KILL_AFTER);
-    expect(flushed.qcow.size).to.be.at.least(KILL_AFTER);
-
-    const check = spawnSync('qemu-img', ['check', qcow], { encoding: 'utf8', timeout: 120_000 });
-    // 0: clean; 3: leaked clusters only (allowed after a kill); 2: corruption; 1: check failed
-    expect([0, 3], (check.stdout + check.stderr).slice(0, 2000)).to.include(check.status);
-    const flat = path.join(dir, 'qcow-flat.raw');
-    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow, flat], { timeout: 120_000 });
-    for (const [tag, file] of [['raw', raw], ['qcow', flat]] as const) {
-      const data = fs.readFileSync(file);
-      const missing: string[] = [];
-      for (const [blk, crc] of flushed[tag]) {
-        const got = data.subarray(blk * BLOCK_SIZE, (blk + 1) * BLOCK_SIZE);
-        const want = expectedBlock(SEEDS[tag], blk, 1);
-        if (crc32(got) !== crc || crc32(want) !== crc) {
-          missing.push(`block ${blk}: file crc ${crc32(got).toString(16)}, reported ${crc.toString(16)}`);
-        }
+      const config = microConfig({
+        kit,
+        dir,
+        name: 'crash',
+        script,
+        vcpus: 2,
+        plugins: [
+          { name: 'raw-disk' },
+          { name: 'qcow' },
+          { name: 'virtio-blk', id: 'vda', config: { path: raw, serial: 'crash-raw' } },
+          { name: 'virtio-blk', id: 'vdb', config: { path: qcow, format: 'qcow2', serial: 'crash-qcow' } },
+        ],
+      });
+      const cfg = path.join(dir, 'crash.yaml');
+      fs.writeFileSync(cfg, stringify(config));
+      const flushed = { raw: new Map<number, number>(), qcow: new Map<number, number>() };
+      let killedAt = 0;
+      const vmm = spawnVmm(cfg, {
+        cwd: dir,
+        onOutput: (stdout, child) => {
+          if (killedAt) return;
+          // whole lines only, counted as the check below counts them: a chunk can end inside a line,
+          // and the kill then cuts that line off for good
+          const seen = { raw: 0, qcow: 0 };
+          for (const m of stdout.matchAll(FLUSHED_LINE)) seen[m[1] as 'raw' | 'qcow']++;
+          if (seen.raw >= KILL_AFTER && seen.qcow >= KILL_AFTER) {
+            killedAt = Date.now();
+            child.kill('SIGKILL');
+          }
+        },
+      });
+      const deadline = setTimeout(() => vmm.child.kill('SIGKILL'), 480_000);
+      const r = await vmm.ended;
+      clearTimeout(deadline);
+      // only whole lines count: the last one may have been cut by the kill
+      for (const m of r.stdout.matchAll(FLUSHED_LINE)) {
+        flushed[m[1] as 'raw' | 'qcow'].set(Number(m[2]), parseInt(m[3]!, 16));
       }
-      expect(missing, `${tag}: flushed blocks not in the file`).to.deep.equal([]);
-    }
-  });
+      console.log(
+        `      boot + writes until the kill: ${r.seconds.toFixed(1)} s; ` +
+          `flushed blocks seen: raw ${flushed.raw.size}, qcow2 ${flushed.qcow.size}`,
+      );
+      const tail = `output tail:\n${r.text.slice(-3000)}`;
+      expect(killedAt, `the VMM was to be killed while the guest wrote; ${tail}`).to.be.greaterThan(0);
+      expect(r.signal).to.equal('SIGKILL');
+      expect(r.stdout).to.not.include('writers-ended');
+      expect(flushed.raw.size).to.be.at.least(KILL_AFTER);
+      expect(flushed.qcow.size).to.be.at.least(KILL_AFTER);
+
+      const check = spawnSync('qemu-img', ['check', qcow], { encoding: 'utf8', timeout: 120_000 });
+      // 0: clean; 3: leaked clusters only (allowed after a kill); 2: corruption; 1: check failed
+      expect([0, 3], (check.stdout + check.stderr).slice(0, 2000)).to.include(check.status);
+      const flat = path.join(dir, 'qcow-flat.raw');
+      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow, flat], { timeout: 120_000 });
+      for (const [tag, file] of [
+        ['raw', raw],
+        ['qcow', flat],
+      ] as const) {
+        const data = fs.readFileSync(file);
+        const missing: string[] = [];
+        for (const [blk, crc] of flushed[tag]) {
+          const got = data.subarray(blk * BLOCK_SIZE, (blk + 1) * BLOCK_SIZE);
+          const want = expectedBlock(SEEDS[tag], blk, 1);
+          if (crc32(got) !== crc || crc32(want) !== crc) {
+            missing.push(`block ${blk}: file crc ${crc32(got).toString(16)}, reported ${crc.toString(16)}`);
+          }
+        }
+        expect(missing, `${tag}: flushed blocks not in the file`).to.deep.equal([]);
+      }
+    },
+  );
 });

@@ -11,7 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import * as os from 'node:os';
 import {
-  guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit, type GuestOutput,
+  guestKit,
+  parseGuestOutput,
+  writeInitramfsWithScript,
+  type GuestKit,
+  type GuestOutput,
 } from '../../hosts/guestkit/index.js';
 import { detectHost } from '../../hosts/sandbox/index.js';
 import { guestTool } from '../../hosts/guestkit/tools.js';
@@ -42,12 +46,14 @@ export function guestScope(prefix: string): { readonly kit: GuestKit; readonly d
   const scope = { kit: undefined as unknown as GuestKit, dir: '' };
   before(async function () {
     if (!detectHost().canBootLinux) {
-      skipUnlessCi(this, 'Linux does not boot on this host\'s KVM (the tier runner runs this file in the sandbox)');
+      skipUnlessCi(this, "Linux does not boot on this host's KVM (the tier runner runs this file in the sandbox)");
     }
     scope.kit = await guestKit({ log: () => {} });
     scope.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
   });
-  after(() => { if (scope.dir) fs.rmSync(scope.dir, { recursive: true, force: true }); });
+  after(() => {
+    if (scope.dir) fs.rmSync(scope.dir, { recursive: true, force: true });
+  });
   return scope;
 }
 
@@ -67,7 +73,11 @@ export const CONSOLE_INPUT_STEP = 'echo ready-for-input\nread -t 120 -r line\nec
 export const TYPED = 'tsvmm-typed-42';
 
 /** One `plugins:` entry of a config. */
-export interface PluginEntry { name: string; id?: string; config?: unknown }
+export interface PluginEntry {
+  name: string;
+  id?: string;
+  config?: unknown;
+}
 /** The micro host's config as microConfig returns it (plain data, for runVm or a YAML file). */
 export type MicroYaml = Record<string, unknown> & { boot: Record<string, unknown>; plugins: unknown[] };
 
@@ -93,7 +103,9 @@ export interface MicroVm {
 /** The micro host (hosts/micro.yaml) with the guest kit, the script (+ guestio) and the given plugins. */
 export function microConfig(o: MicroVm): MicroYaml {
   const micro = parseYaml(fs.readFileSync(path.join(repoRoot(), 'hosts', 'micro.yaml'), 'utf8')) as {
-    machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: PluginEntry[];
+    machine: Record<string, unknown>;
+    boot: Record<string, unknown>;
+    plugins: PluginEntry[];
   };
   micro.machine.vcpus = o.vcpus;
   if (o.memory) micro.machine.memory = o.memory;
@@ -132,23 +144,32 @@ export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<Gues
   let seen = '';
   let client: net.Socket | undefined;
   const t0 = Date.now();
-  const vm = await runVm({ config, baseDir: o.dir }, {
-    signals: [],
-    onStarted: () => {
-      client = net.connect(sock);
-      let typed = false;
-      client.on('data', (d: Buffer) => {
-        seen += d.toString('latin1');
-        if (!typed && seen.includes('ready-for-input\r\n')) { typed = true; client!.write(`${TYPED}\n`); }
-      });
-      client.on('error', () => {});
+  const vm = await runVm(
+    { config, baseDir: o.dir },
+    {
+      signals: [],
+      onStarted: () => {
+        client = net.connect(sock);
+        let typed = false;
+        client.on('data', (d: Buffer) => {
+          seen += d.toString('latin1');
+          if (!typed && seen.includes('ready-for-input\r\n')) {
+            typed = true;
+            client!.write(`${TYPED}\n`);
+          }
+        });
+        client.on('error', () => {});
+      },
     },
-  });
+  );
   // the console ends the connection after its last bytes when the VM stops: read to that end
   if (client && !client.destroyed) {
     await new Promise<void>((res) => {
       const t = setTimeout(res, 15_000);
-      client!.once('close', () => { clearTimeout(t); res(); });
+      client!.once('close', () => {
+        clearTimeout(t);
+        res();
+      });
     });
     client.destroy();
   }
@@ -181,7 +202,8 @@ export interface VmmProcess {
  * the stdout text so far (the serial console with the stdio console) after each chunk.
  */
 export function spawnVmm(
-  configPath: string, o: { cwd: string; onOutput?: (stdout: string, child: ChildProcess) => void; stdin?: boolean },
+  configPath: string,
+  o: { cwd: string; onOutput?: (stdout: string, child: ChildProcess) => void; stdin?: boolean },
 ): VmmProcess {
   const root = repoRoot();
   const t0 = Date.now();
@@ -198,7 +220,9 @@ export function spawnVmm(
     text += s;
     o.onOutput?.(stdout, child);
   });
-  child.stderr!.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+  child.stderr!.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+  });
   const ended = new Promise<VmmEnd>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, text, stdout, seconds: (Date.now() - t0) / 1000 }));
   });

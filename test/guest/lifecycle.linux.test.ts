@@ -17,8 +17,7 @@ import { guestResult, guestScope, microConfig, spawnVmm } from './guest-vm.js';
 const GiB = 2 ** 30;
 const HIGH_MIB = 64;
 
-describe('a VM lives and ends as users run it: 4 vCPUs, RAM above 4 GiB, restart on reset, SIGTERM (linux tier)',
-  function () {
+describe('a VM lives and ends as users run it: 4 vCPUs, RAM above 4 GiB, restart on reset, SIGTERM (linux tier)', function () {
   this.timeout(600_000);
   const g = guestScope('lifecycle-linux');
 
@@ -46,7 +45,14 @@ sleep 600
 echo sigterm-did-not-come
 `;
     const config = microConfig({
-      kit, dir, name: 'lifecycle', script, vcpus: 4, memory: '5G', overcommit: true, onReset: 'restart',
+      kit,
+      dir,
+      name: 'lifecycle',
+      script,
+      vcpus: 4,
+      memory: '5G',
+      overcommit: true,
+      onReset: 'restart',
       plugins: [{ name: 'raw-disk' }, { name: 'virtio-blk', id: 'vda', config: { path: state, serial: 'state' } }],
     });
     const cfg = path.join(dir, 'lifecycle.yaml');
@@ -55,7 +61,10 @@ echo sigterm-did-not-come
     const vmm = spawnVmm(cfg, {
       cwd: dir,
       onOutput: (stdout, child) => {
-        if (!termAt && /^ready-for-sigterm\r?$/m.test(stdout)) { termAt = Date.now(); child.kill('SIGTERM'); }
+        if (!termAt && /^ready-for-sigterm\r?$/m.test(stdout)) {
+          termAt = Date.now();
+          child.kill('SIGTERM');
+        }
       },
     });
     const deadline = setTimeout(() => vmm.child.kill('SIGKILL'), 540_000);

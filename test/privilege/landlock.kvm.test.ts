@@ -7,7 +7,7 @@ import { probeLines, runProbeVm, statusFields } from './run-vmm.js';
  * config names and what Node needs; the privilege probe's open of /etc/shadow after start is refused
  * while the tiny guest still boots. (This machine kind's kernel has Landlock; CI runs here.)
  */
-describe('landlock: the VMM\'s filesystem view', function () {
+describe("landlock: the VMM's filesystem view", function () {
   this.timeout(60_000);
 
   it('the kernel has Landlock', () => {

@@ -28,17 +28,40 @@ describe('least privilege: the VMM as an ordinary user', function () {
     if (isRoot) {
       work = mkdtempSync(join(tmpdir(), 'tsvmm-nonroot-'));
       chmodSync(work, 0o755); // nobody must reach the project's mount point
-      const kvm = join(work, 'kvm'), project = join(work, 'project');
+      const kvm = join(work, 'kvm'),
+        project = join(work, 'project');
       mkdirSync(project);
       const dev = statSync('/dev/kvm').rdev;
-      const mk = spawnSync('mknod', [kvm, 'c', String(Math.floor(dev / 256) & 0xfff), String((dev & 0xff) | ((dev >> 12) & 0xfff00))]);
+      const mk = spawnSync('mknod', [
+        kvm,
+        'c',
+        String(Math.floor(dev / 256) & 0xfff),
+        String((dev & 0xff) | ((dev >> 12) & 0xfff00)),
+      ]);
       expect(mk.status, `mknod: ${mk.stderr}`).to.equal(0);
       chownSync(kvm, NOBODY, NOBODY);
-      const setpriv = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+      const setpriv = [
+        'setpriv',
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        '--clear-groups',
+        '--inh-caps=-all',
+        '--bounding-set=-all',
+      ];
       r = runProbeVm('status', ['--seccomp', 'true'], {
         cwd: project,
-        wrap: (argv) => ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-          `mount --bind ${kvm} /dev/kvm && mount --bind ${root} ${project} && cd ${project} && exec "$@"`, 'sh', ...setpriv, ...argv],
+        wrap: (argv) => [
+          'unshare',
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount --bind ${kvm} /dev/kvm && mount --bind ${root} ${project} && cd ${project} && exec "$@"`,
+          'sh',
+          ...setpriv,
+          ...argv,
+        ],
       });
     } else {
       r = runProbeVm('status', ['--seccomp', 'true']);
@@ -50,6 +73,7 @@ describe('least privilege: the VMM as an ordinary user', function () {
     expect(st.CapEff, r.stderr).to.equal('0000000000000000');
     expect(st.NoNewPrivs, r.stderr).to.equal('1');
     expect(st.Seccomp, r.stderr).to.equal('2');
-    if (isRoot) expect(st.Uid.split(' ')).to.deep.equal([String(NOBODY), String(NOBODY), String(NOBODY), String(NOBODY)]);
+    if (isRoot)
+      expect(st.Uid.split(' ')).to.deep.equal([String(NOBODY), String(NOBODY), String(NOBODY), String(NOBODY)]);
   });
 });

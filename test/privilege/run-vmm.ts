@@ -5,12 +5,18 @@ import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 export const PROBE_VM = 'test/privilege/fixtures/probe-vm.yaml';
 
 /** `vmm run --force <PROBE_VM> ...args` with TSVMM_PROBE=probes, from `cwd` (the project root by default). */
-export function runProbeVm(probes: string, args: string[] = [], o: { cwd?: string; wrap?: (argv: string[]) => string[] } = {}): SpawnSyncReturns<string> {
+export function runProbeVm(
+  probes: string,
+  args: string[] = [],
+  o: { cwd?: string; wrap?: (argv: string[]) => string[] } = {},
+): SpawnSyncReturns<string> {
   const cwd = o.cwd ?? projectLayout().root;
   const argv = [process.execPath, 'bin/vmm.js', 'run', '--force', ...args, PROBE_VM];
   const full = o.wrap ? o.wrap(argv) : argv;
   return spawnSync(full[0], full.slice(1), {
-    cwd, encoding: 'utf8', timeout: 50_000,
+    cwd,
+    encoding: 'utf8',
+    timeout: 50_000,
     env: { ...process.env, TSVMM_PROBE: probes, VMM_BUNDLE: '0' },
   });
 }

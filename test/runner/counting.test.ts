@@ -2,7 +2,13 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  applyCiPolicy, cannotRun, closingLine, exitStatus, failFilesWithoutResults, outcome, summaryLines,
+  applyCiPolicy,
+  cannotRun,
+  closingLine,
+  exitStatus,
+  failFilesWithoutResults,
+  outcome,
+  summaryLines,
 } from './counting.js';
 import type { TierReport } from './reporter.js';
 import { emptyReport, recount } from './watchdog.js';
@@ -53,14 +59,22 @@ describe('run-tiers counting (outcome, CI policy, closing line)', () => {
   });
 
   it('under CI=true each pending test and each hang that is not an L1 freeze becomes a failure', () => {
-    const o = outcome('linux', 1, rep(2, 1, 2, [
-      { file: '/r/hung.linux.test.js', reason: 'did not finish within 900 s\nmore' },
-      { file: '/r/froze.linux.test.js', reason: 'L1 stopped while it ran: silent', l1Freeze: true },
-    ]), 1);
+    const o = outcome(
+      'linux',
+      1,
+      rep(2, 1, 2, [
+        { file: '/r/hung.linux.test.js', reason: 'did not finish within 900 s\nmore' },
+        { file: '/r/froze.linux.test.js', reason: 'L1 stopped while it ran: silent', l1Freeze: true },
+      ]),
+      1,
+    );
     const ci = applyCiPolicy(o, true);
     expect([ci.passed, ci.failed, ci.skipped]).to.deep.equal([2, 4, 2]);
     expect(ci.failures.map((f) => f.fullTitle)).to.deep.equal([
-      'f0', '[skipped under CI=true] s0', '[skipped under CI=true] s1', '[hung under CI=true] /r/hung.linux.test.js',
+      'f0',
+      '[skipped under CI=true] s0',
+      '[skipped under CI=true] s1',
+      '[hung under CI=true] /r/hung.linux.test.js',
     ]);
     expect(ci.failures[3]!.message).to.match(/^hung \(did not finish within 900 s\); a hang fails the run/);
     // locally the same outcome is left alone: skips and reruns are shown, not failed
@@ -74,8 +88,10 @@ describe('run-tiers counting (outcome, CI policy, closing line)', () => {
     const lines = summaryLines(results, root, true);
     expect(lines.at(-1)).to.equal('8 passed, 2 failed, 1 skipped');
     expect(lines[0]).to.equal('unit: 5 passed, 1 failed, 1 skipped, 0 retried (2.0 s)');
-    expect(lines).to.include('  FAIL [skipped under CI=true] s0 (a.test.js): a skipped test fails the run under CI=true: ' +
-      'install what it needs (.ci/run) or fix its skip condition');
+    expect(lines).to.include(
+      '  FAIL [skipped under CI=true] s0 (a.test.js): a skipped test fails the run under CI=true: ' +
+        'install what it needs (.ci/run) or fix its skip condition',
+    );
     expect(lines).to.include('  FAIL f0 (a.test.js): boom');
     expect(lines).to.include('under CI=true the 1 skipped test(s) count as failed too');
     // .ci/run checks the last line with this regex
@@ -92,7 +108,8 @@ describe('run-tiers counting (outcome, CI policy, closing line)', () => {
     const lines = summaryLines([applyCiPolicy(o, false)], root, false);
     expect(lines).to.include('  SKIPPED s0 (a.test.js)');
     expect(lines).to.include(
-      '  RETRIED x.linux.test.js after a hang (hang); the later run is what counts (a failure under CI=true)');
+      '  RETRIED x.linux.test.js after a hang (hang); the later run is what counts (a failure under CI=true)',
+    );
     expect(lines.at(-1)).to.equal('1 passed, 0 failed, 1 skipped');
     expect(exitStatus([o], false)).to.equal(0);
     expect(exitStatus([o], true)).to.equal(1);

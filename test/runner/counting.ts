@@ -51,19 +51,36 @@ export function failFilesWithoutResults(report: TierReport, files: string[], roo
  * non-zero exit with no failure recorded (a crash after the tests) is one failure too.
  */
 export function outcome(
-  tier: Tier, seconds: number, report: TierReport | undefined, exit: number | null | undefined, note?: string,
+  tier: Tier,
+  seconds: number,
+  report: TierReport | undefined,
+  exit: number | null | undefined,
+  note?: string,
 ): TierOutcome {
   if (!report) {
     const why = note ?? `mocha ended (status ${exit}) without writing its report`;
     return {
-      tier, passed: 0, failed: 1, skipped: 0, seconds, pendingTests: [], retried: [],
-      failures: [{ fullTitle: `[runner] ${tier} tier`, message: why }], note: why,
+      tier,
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds,
+      pendingTests: [],
+      retried: [],
+      failures: [{ fullTitle: `[runner] ${tier} tier`, message: why }],
+      note: why,
     };
   }
   const o: TierOutcome = {
-    tier, passed: report.passes.length, failed: report.failures.length, skipped: report.pending.length,
-    failures: [...report.failures], pendingTests: [...report.pending], retried: [...(report.retried ?? [])],
-    seconds, note,
+    tier,
+    passed: report.passes.length,
+    failed: report.failures.length,
+    skipped: report.pending.length,
+    failures: [...report.failures],
+    pendingTests: [...report.pending],
+    retried: [...(report.retried ?? [])],
+    seconds,
+    note,
   };
   if (exit !== 0 && exit !== undefined && o.failed === 0) {
     const why = `mocha exited with ${exit}`;
@@ -77,7 +94,13 @@ export function outcome(
 /** A tier that could not run at all (no /dev/kvm, no guest kit): a failure under CI=true, a skip otherwise. */
 export function cannotRun(tier: Tier, reason: string, ci: boolean): TierOutcome {
   return {
-    tier, passed: 0, failed: ci ? 1 : 0, skipped: 0, seconds: 0, pendingTests: [], retried: [],
+    tier,
+    passed: 0,
+    failed: ci ? 1 : 0,
+    skipped: 0,
+    seconds: 0,
+    pendingTests: [],
+    retried: [],
     failures: ci ? [{ fullTitle: `[runner] ${tier} tier`, message: `cannot run: ${reason}` }] : [],
     note: `${ci ? 'FAILED (CI=true): ' : 'skipped: '}${reason}`,
   };
@@ -94,14 +117,16 @@ export function applyCiPolicy(o: TierOutcome, ci: boolean): TierOutcome {
   const out: TierOutcome = { ...o, failures: [...o.failures] };
   for (const p of o.pendingTests) {
     out.failures.push({
-      fullTitle: `[skipped under CI=true] ${p.fullTitle}`, file: p.file,
+      fullTitle: `[skipped under CI=true] ${p.fullTitle}`,
+      file: p.file,
       message: 'a skipped test fails the run under CI=true: install what it needs (.ci/run) or fix its skip condition',
     });
   }
   for (const r of o.retried) {
     if (r.l1Freeze) continue;
     out.failures.push({
-      fullTitle: `[hung under CI=true] ${r.file}`, file: r.file,
+      fullTitle: `[hung under CI=true] ${r.file}`,
+      file: r.file,
       message: `hung (${r.reason.split('\n')[0]}); a hang fails the run under CI=true even when the rerun passed`,
     });
   }
@@ -125,8 +150,11 @@ export function summaryLines(results: TierOutcome[], root: string, ci: boolean):
     for (const f of r.failures) out.push(`  FAIL ${f.fullTitle}${where(f.file)}: ${f.message.split('\n')[0]}`);
     if (!ci) for (const p of r.pendingTests) out.push(`  SKIPPED ${p.fullTitle}${where(p.file)}`);
     for (const x of r.retried) {
-      const verdict = x.l1Freeze ? 'the sandbox L1 froze, so the later run is what counts'
-        : ci ? 'counted as a failure' : 'the later run is what counts (a failure under CI=true)';
+      const verdict = x.l1Freeze
+        ? 'the sandbox L1 froze, so the later run is what counts'
+        : ci
+          ? 'counted as a failure'
+          : 'the later run is what counts (a failure under CI=true)';
       out.push(`  RETRIED ${relFile(root, x.file)} after a hang (${x.reason.split('\n')[0]}); ${verdict}`);
     }
   }

@@ -26,20 +26,31 @@ mkdirSync(dirname(out), { recursive: true });
 /** Written and synced after every file: a sandbox killed at its time limit still leaves what ran. */
 function save(report: TierReport): void {
   const fd = openSync(out, 'w');
-  try { writeSync(fd, JSON.stringify(report, null, 1)); fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    writeSync(fd, JSON.stringify(report, null, 1));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 // the host filters these out; their absence for minutes tells it L1 froze
 const heartbeat = setInterval(() => process.stdout.write(`${HEARTBEAT}\n`), HEARTBEAT_MS);
-const report = await runFilesWithWatchdog(files.map((f) => resolve(root, f)), {
-  root,
-  mochaArgs: (file, rep) => mochaArgs(root, [file], rep, 'linux'),
-  workDir: join(dirname(out), 'linux-files'),
-  fileTimeoutMs: fileTimeoutS * 1000,
-  retryHung: true,
-  // markers for the host: which files ended in this boot (a frozen L1 is re-booted for the rest)
-  onFileStart: (f) => process.stdout.write(`\n${FILE_START} ${relative(root, f)}\n`),
-  onFileDone: (merged, f) => { save(merged); process.stdout.write(`\n${FILE_END} ${relative(root, f)}\n`); },
-});
+const report = await runFilesWithWatchdog(
+  files.map((f) => resolve(root, f)),
+  {
+    root,
+    mochaArgs: (file, rep) => mochaArgs(root, [file], rep, 'linux'),
+    workDir: join(dirname(out), 'linux-files'),
+    fileTimeoutMs: fileTimeoutS * 1000,
+    retryHung: true,
+    // markers for the host: which files ended in this boot (a frozen L1 is re-booted for the rest)
+    onFileStart: (f) => process.stdout.write(`\n${FILE_START} ${relative(root, f)}\n`),
+    onFileDone: (merged, f) => {
+      save(merged);
+      process.stdout.write(`\n${FILE_END} ${relative(root, f)}\n`);
+    },
+  },
+);
 clearInterval(heartbeat);
 save(report);
 process.exitCode = report.stats.failures > 0 ? 1 : 0;

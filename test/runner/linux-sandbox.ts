@@ -46,8 +46,10 @@ export interface LinuxSandboxOptions {
   silenceMs?: number;
   write?: (s: string) => void;
   /** The sandbox runner (a test passes a fake). */
-  run?: (command: string, o: SandboxOptions) =>
-    Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'> & Partial<Pick<SandboxResult, 'status'>>>;
+  run?: (
+    command: string,
+    o: SandboxOptions,
+  ) => Promise<Pick<SandboxResult, 'console' | 'exitCode' | 'report'> & Partial<Pick<SandboxResult, 'status'>>>;
 }
 
 /** The files (relative to root) whose end marker is on the console. */
@@ -80,7 +82,6 @@ export function runningFile(consoleText: string): string | undefined {
   return last !== undefined && !ended.has(last) ? last : undefined;
 }
 
-
 /**
  * The linux tier on a host that cannot boot Linux itself: inside the sandbox (L1), each file under
  * linux-inner's watchdog. When L1 stops before every file ended (frozen: its console silent past the
@@ -90,7 +91,10 @@ export function runningFile(consoleText: string): string | undefined {
  * freeze detector stopped L1 or L1's kernel panicked (`l1KernelCrashed`); anything else that stopped
  * it counts against the file under CI=true.
  */
-export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOptions): Promise<{ report: TierReport; notes: string[] }> {
+export async function runLinuxTierInSandbox(
+  files: string[],
+  o: LinuxSandboxOptions,
+): Promise<{ report: TierReport; notes: string[] }> {
   const write = o.write ?? ((s: string) => process.stdout.write(s));
   const deadline = Date.now() + o.limitMs;
   const merged = emptyReport();
@@ -100,10 +104,21 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
   const maxBoots = o.maxBoots ?? 3;
   for (let boot = 0; boot < maxBoots && remaining.length > 0; boot++) {
     const left = deadline - Date.now();
-    if (left < 3 * 60_000) { lastReason = 'no time left in the tier for another sandbox boot'; break; }
-    if (boot > 0) write(`\nlinux tier: booting a fresh sandbox for ${remaining.length} file(s) the last one did not end\n`);
+    if (left < 3 * 60_000) {
+      lastReason = 'no time left in the tier for another sandbox boot';
+      break;
+    }
+    if (boot > 0)
+      write(`\nlinux tier: booting a fresh sandbox for ${remaining.length} file(s) the last one did not end\n`);
     const out = join(o.tmp, `linux-out-${boot}`);
-    const innerArgs = [join(o.compiled, 'test', 'runner', 'linux-inner.js'), '--out', '/tsvmm/out/linux.json', '--file-timeout-s', String(o.fileTimeoutS), ...remaining];
+    const innerArgs = [
+      join(o.compiled, 'test', 'runner', 'linux-inner.js'),
+      '--out',
+      '/tsvmm/out/linux.json',
+      '--file-timeout-s',
+      String(o.fileTimeoutS),
+      ...remaining,
+    ];
     const inner = `cd '${o.root}' && node ${innerArgs.map((a) => `'${a}'`).join(' ')}`;
     let r;
     const live = new HeartbeatFilter(write);
@@ -123,33 +138,51 @@ export async function runLinuxTierInSandbox(files: string[], o: LinuxSandboxOpti
     }
     const ended = endedFiles(r.console);
     let rep: TierReport | undefined;
-    try { rep = JSON.parse(readFileSync(join(out, 'linux.json'), 'utf8')) as TierReport; } catch { rep = undefined; }
+    try {
+      rep = JSON.parse(readFileSync(join(out, 'linux.json'), 'utf8')) as TierReport;
+    } catch {
+      rep = undefined;
+    }
     // the saved report may hold one file more than the markers show (killed between save and marker)
-    const keep = <T extends { file?: string }>(xs: T[]) => xs.filter((x) => x.file === undefined || ended.has(relative(o.root, resolve(o.root, x.file))));
+    const keep = <T extends { file?: string }>(xs: T[]) =>
+      xs.filter((x) => x.file === undefined || ended.has(relative(o.root, resolve(o.root, x.file))));
     if (rep) {
       merged.passes.push(...keep(rep.passes));
       merged.failures.push(...keep(rep.failures));
       merged.pending.push(...keep(rep.pending));
-      for (const x of rep.retried ?? []) if (ended.has(relative(o.root, resolve(o.root, x.file)))) (merged.retried ??= []).push(x);
+      for (const x of rep.retried ?? [])
+        if (ended.has(relative(o.root, resolve(o.root, x.file)))) (merged.retried ??= []).push(x);
       merged.stats.duration += rep.stats.duration;
     }
     // a file that ended in L1 has results here, or the tier says why not: never a silent zero
-    failFilesWithoutResults(merged, remaining.filter((f) => ended.has(f)), o.root, rep
-      ? 'ended in L1 but produced no results'
-      : 'ended in L1 but its results did not come out of the sandbox (linux.json missing or unreadable)');
+    failFilesWithoutResults(
+      merged,
+      remaining.filter((f) => ended.has(f)),
+      o.root,
+      rep
+        ? 'ended in L1 but produced no results'
+        : 'ended in L1 but its results did not come out of the sandbox (linux.json missing or unreadable)',
+    );
     remaining = remaining.filter((f) => !ended.has(f));
     if (remaining.length === 0) break;
     const running = runningFile(r.console);
     lastReason = r.report.split('\n')[0]!;
-    notes.push(`sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`);
+    notes.push(
+      `sandbox boot ${boot + 1} stopped before ${remaining.length} file(s) ended${running ? ` (running: ${running})` : ''}: ${lastReason}`,
+    );
     // only the freeze detector (a console silent for minutes, heartbeat included) or L1's own kernel
     // panic on its console clears the file itself
     if (running) {
       const panicked = l1KernelCrashed(r.console, running, r.status);
       const reason = `L1 stopped while it ran: ${panicked ? "L1's kernel panicked; " : ''}${lastReason}`;
-      (merged.retried ??= []).push({ file: running, reason, l1Freeze: panicked || r.status === 'silent' || r.status === 'frozen' });
+      (merged.retried ??= []).push({
+        file: running,
+        reason,
+        l1Freeze: panicked || r.status === 'silent' || r.status === 'frozen',
+      });
     }
   }
-  for (const f of remaining) merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
+  for (const f of remaining)
+    merged.failures.push({ fullTitle: `[sandbox] ${f}`, file: join(o.root, f), message: `did not end: ${lastReason}` });
   return { report: recount(merged), notes };
 }

@@ -8,7 +8,12 @@ import type { TierReport } from './reporter.js';
 import { main, type RunnerDeps } from './tiers.js';
 
 const hw: HostInfo = {
-  kind: 'hardware', devKvm: true, cpuFlag: 'svm', module: 'kvm_amd', canBootLinux: true, inSandbox: false,
+  kind: 'hardware',
+  devKvm: true,
+  cpuFlag: 'svm',
+  module: 'kvm_amd',
+  canBootLinux: true,
+  inSandbox: false,
 };
 const pvm: HostInfo = { kind: 'pvm', devKvm: true, module: 'kvm_pvm', canBootLinux: false, inSandbox: false };
 
@@ -22,10 +27,20 @@ describe('run-tiers main(): real mocha runs of small test files, judged and summ
     writeFileSync(join(compiled, name), body);
   };
   /** Runs main() over the fixture tree with CI set or not; returns the exit status. */
-  const run = (argv: string[], ci: boolean, deps: Partial<RunnerDeps> = {}) => main(argv, {
-    root, compiled, env: { ...process.env, CI: ci ? 'true' : '' }, childStdio: 'ignore',
-    write: (s) => { printed += s; }, hasKvm: () => true, host: () => hw, kitDir: async () => '/kit/dir', ...deps,
-  });
+  const run = (argv: string[], ci: boolean, deps: Partial<RunnerDeps> = {}) =>
+    main(argv, {
+      root,
+      compiled,
+      env: { ...process.env, CI: ci ? 'true' : '' },
+      childStdio: 'ignore',
+      write: (s) => {
+        printed += s;
+      },
+      hasKvm: () => true,
+      host: () => hw,
+      kitDir: async () => '/kit/dir',
+      ...deps,
+    });
   const lastLine = () => printed.trimEnd().split('\n').at(-1);
 
   beforeEach(() => {
@@ -83,25 +98,39 @@ describe('run-tiers main(): real mocha runs of small test files, judged and summ
   });
 
   it('on a host that boots Linux runs the linux tier directly with the guest kit and TSVMM_LINUX set', async () => {
-    write('c/g.linux.test.js', `const assert = require('node:assert');\n` +
-      `it('sees the kit', () => {\n  assert.equal(process.env.TSVMM_GUESTKIT_DIR, '/kit/dir');\n` +
-      `  assert.equal(process.env.TSVMM_LINUX, '1');\n});\n`);
+    write(
+      'c/g.linux.test.js',
+      `const assert = require('node:assert');\n` +
+        `it('sees the kit', () => {\n  assert.equal(process.env.TSVMM_GUESTKIT_DIR, '/kit/dir');\n` +
+        `  assert.equal(process.env.TSVMM_LINUX, '1');\n});\n`,
+    );
     expect(await run(['--tier', 'linux'], true)).to.equal(0);
     expect(lastLine()).to.equal('1 passed, 0 failed, 0 skipped');
     printed = '';
-    expect(await run(['--tier', 'linux'], true, { kitDir: async () => { throw new Error('no kernel'); } })).to.equal(1);
+    expect(
+      await run(['--tier', 'linux'], true, {
+        kitDir: async () => {
+          throw new Error('no kernel');
+        },
+      }),
+    ).to.equal(1);
     expect(printed).to.match(/linux: 0 passed, 1 failed.* - FAILED \(CI=true\): no guest kit: no kernel/);
   });
 
   it('counts a sandbox run: a hang the freeze detector proved passes, any other hang fails under CI=true', async () => {
     write('c/g.linux.test.js', '');
-    const sandbox = (retried: TierReport['retried']): RunnerDeps['runInSandbox'] => async (files) => ({
-      notes: [],
-      report: {
-        stats: { tests: 1, passes: 1, failures: 0, pending: 0, duration: 1 },
-        passes: [{ fullTitle: 'boots', file: files[0] }], failures: [], pending: [], retried,
-      },
-    });
+    const sandbox =
+      (retried: TierReport['retried']): RunnerDeps['runInSandbox'] =>
+      async (files) => ({
+        notes: [],
+        report: {
+          stats: { tests: 1, passes: 1, failures: 0, pending: 0, duration: 1 },
+          passes: [{ fullTitle: 'boots', file: files[0] }],
+          failures: [],
+          pending: [],
+          retried,
+        },
+      });
     const froze = [{ file: 'c/g.linux.test.js', reason: 'L1 stopped while it ran: silent', l1Freeze: true }];
     expect(await run(['--tier', 'linux'], true, { host: () => pvm, runInSandbox: sandbox(froze) })).to.equal(0);
     expect(lastLine()).to.equal('1 passed, 0 failed, 0 skipped');

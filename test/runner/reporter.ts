@@ -22,13 +22,26 @@ export interface TierReport {
 export default class TierReporter extends Mocha.reporters.Spec {
   constructor(runner: Mocha.Runner, options?: Mocha.MochaOptions) {
     super(runner, options);
-    const opts = (options as { reporterOption?: Record<string, string>; reporterOptions?: Record<string, string> } | undefined);
+    const opts = options as
+      { reporterOption?: Record<string, string>; reporterOptions?: Record<string, string> } | undefined;
     const out = opts?.reporterOption?.output ?? opts?.reporterOptions?.output ?? process.env.TSVMM_TIER_REPORT;
-    const report: TierReport = { stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 }, failures: [], passes: [], pending: [] };
+    const report: TierReport = {
+      stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 },
+      failures: [],
+      passes: [],
+      pending: [],
+    };
     const started = Date.now();
     runner.on('pass', (t) => report.passes.push({ fullTitle: t.fullTitle(), file: t.file, duration: t.duration }));
     runner.on('pending', (t) => report.pending.push({ fullTitle: t.fullTitle(), file: t.file }));
-    runner.on('fail', (t, err: Error) => report.failures.push({ fullTitle: t.fullTitle(), file: t.file, message: String(err?.message ?? err), stack: err?.stack }));
+    runner.on('fail', (t, err: Error) =>
+      report.failures.push({
+        fullTitle: t.fullTitle(),
+        file: t.file,
+        message: String(err?.message ?? err),
+        stack: err?.stack,
+      }),
+    );
     runner.once('end', () => {
       report.stats = {
         tests: report.passes.length + report.failures.length + report.pending.length,

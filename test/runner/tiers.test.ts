@@ -15,7 +15,15 @@ describe('run-tiers file selection', () => {
   it('finds tier files under the compiled tree, never in node_modules or nested build folders', () => {
     const root = mkdtempSync(join(tmpdir(), 'tiers-'));
     try {
-      for (const f of ['x/a.test.js', 'x/b.kvm.test.js', 'y/c.linux.test.js', 'node_modules/m/d.test.js', '.build/o/e.test.js', 'x/f.test.js.map', 'x/g.js']) {
+      for (const f of [
+        'x/a.test.js',
+        'x/b.kvm.test.js',
+        'y/c.linux.test.js',
+        'node_modules/m/d.test.js',
+        '.build/o/e.test.js',
+        'x/f.test.js.map',
+        'x/g.js',
+      ]) {
         mkdirSync(join(root, f, '..'), { recursive: true });
         writeFileSync(join(root, f), '');
       }

@@ -8,7 +8,15 @@ import { guestKit } from '../../hosts/guestkit/kit.js';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { runLinuxTierInSandbox } from './linux-sandbox.js';
 import {
-  applyCiPolicy, cannotRun, exitStatus, failFilesWithoutResults, isCi, outcome, summaryLines, type Tier, type TierOutcome,
+  applyCiPolicy,
+  cannotRun,
+  exitStatus,
+  failFilesWithoutResults,
+  isCi,
+  outcome,
+  summaryLines,
+  type Tier,
+  type TierOutcome,
 } from './counting.js';
 import type { TierReport } from './reporter.js';
 import { runFilesWithWatchdog } from './watchdog.js';
@@ -57,10 +65,14 @@ export function tierOf(file: string): Tier {
 export function mochaArgs(root: string, files: string[], reportFile: string, tier: Tier, ci = isCi()): string[] {
   return [
     join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'),
-    '--config', join(root, '.mocharc.json'),
-    '--reporter', join(here, 'reporter.js'),
-    '--reporter-option', `output=${reportFile}`,
-    '--require', join(here, '..', 'setup', 'property-seed.js'),
+    '--config',
+    join(root, '.mocharc.json'),
+    '--reporter',
+    join(here, 'reporter.js'),
+    '--reporter-option',
+    `output=${reportFile}`,
+    '--require',
+    join(here, '..', 'setup', 'property-seed.js'),
     ...(ci ? ['--forbid-only'] : []),
     ...(tier === 'linux' || tier === 'sandbox' ? ['--timeout', '600000'] : []),
     ...files.map((f) => relative(root, f)),
@@ -85,8 +97,13 @@ export interface RunnerDeps {
 function defaultDeps(): RunnerDeps {
   const { root, compiled } = projectLayout();
   return {
-    root, compiled, env: process.env, write: (s) => process.stdout.write(s), childStdio: 'inherit',
-    hasKvm: () => existsSync('/dev/kvm'), host: () => detectHost(),
+    root,
+    compiled,
+    env: process.env,
+    write: (s) => process.stdout.write(s),
+    childStdio: 'inherit',
+    hasKvm: () => existsSync('/dev/kvm'),
+    host: () => detectHost(),
     kitDir: async () => (await guestKit({ log: () => {} })).dir,
     runInSandbox: runLinuxTierInSandbox,
   };
@@ -101,7 +118,11 @@ function runMocha(d: RunnerDeps, args: string[]): Promise<number | null> {
 }
 
 function readReport(file: string): TierReport | undefined {
-  try { return JSON.parse(readFileSync(file, 'utf8')) as TierReport; } catch { return undefined; }
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as TierReport;
+  } catch {
+    return undefined;
+  }
 }
 
 const NO_RESULTS = 'produced no results (no test in it passed, failed or was skipped)';
@@ -114,7 +135,8 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
   const reportFile = join(tmp, `${tier}.json`);
 
   if (tier === 'kvm' && !d.hasKvm()) return cannotRun(tier, 'no /dev/kvm on this host', ci);
-  if (tier === 'sandbox' && d.host().inSandbox) return cannotRun(tier, 'inside the sandbox (L1): these tests start it themselves', ci);
+  if (tier === 'sandbox' && d.host().inSandbox)
+    return cannotRun(tier, 'inside the sandbox (L1): these tests start it themselves', ci);
 
   if (tier === 'linux') {
     // one mocha process per file under a deadline (watchdog.ts): a hung guest costs its file, not the run
@@ -123,7 +145,11 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
     if (!host.canBootLinux && !host.inSandbox) {
       d.write(`${describeKvmHost(host)}\nRunning the linux tier inside the sandbox (L1).\n`);
       const { report, notes } = await d.runInSandbox(files, {
-        root: d.root, compiled: d.compiled, tmp, fileTimeoutS, write: d.write,
+        root: d.root,
+        compiled: d.compiled,
+        tmp,
+        fileTimeoutS,
+        write: d.write,
         limitMs: Number(d.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50) * 60_000,
       });
       return outcome(tier, secs(), report, report.stats.failures > 0 ? 1 : 0, notes.join('; ') || undefined);
@@ -160,15 +186,23 @@ export async function main(argv: string[], deps: Partial<RunnerDeps> = {}): Prom
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--tier') {
       const t = argv[++i] as Tier;
-      if (!TIERS.includes(t)) { process.stderr.write(`run-tiers: unknown tier "${t}" (${TIERS.join(', ')})\n`); return 2; }
+      if (!TIERS.includes(t)) {
+        process.stderr.write(`run-tiers: unknown tier "${t}" (${TIERS.join(', ')})\n`);
+        return 2;
+      }
       tiers.push(t);
     } else if (argv[i] === '--only' && argv[i + 1] !== undefined) {
       only.push(argv[++i]!);
     } else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: run-tiers [--tier unit|kvm|linux|sandbox]... [--only <path part>]...\n' +
-        '  --only keeps the test files whose compiled path contains the text (e.g. --only virtio-net)\n');
+      process.stdout.write(
+        'usage: run-tiers [--tier unit|kvm|linux|sandbox]... [--only <path part>]...\n' +
+          '  --only keeps the test files whose compiled path contains the text (e.g. --only virtio-net)\n',
+      );
       return 0;
-    } else { process.stderr.write(`run-tiers: unknown argument ${argv[i]}\n`); return 2; }
+    } else {
+      process.stderr.write(`run-tiers: unknown argument ${argv[i]}\n`);
+      return 2;
+    }
   }
   const d: RunnerDeps = { ...defaultDeps(), ...deps };
   const ci = isCi(d.env);
@@ -188,7 +222,9 @@ export async function main(argv: string[], deps: Partial<RunnerDeps> = {}): Prom
     rmSync(tmp, { recursive: true, force: true });
   }
   if (only.length > 0 && matched === 0) {
-    results.push(outcome(tiers[0] ?? 'unit', 0, undefined, undefined, `no test file matches --only ${only.join(', ')}`));
+    results.push(
+      outcome(tiers[0] ?? 'unit', 0, undefined, undefined, `no test file matches --only ${only.join(', ')}`),
+    );
   }
   d.write(`\n=== summary ===\n${summaryLines(results, d.root, ci).join('\n')}\n`);
   return exitStatus(results, ci);

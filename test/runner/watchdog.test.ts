@@ -13,16 +13,28 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
       `JSON.stringify({ stats: { tests: ${passes + failures}, passes: ${passes}, failures: ${failures}, pending: 0, duration: 5 }, ` +
       `failures: Array.from({ length: ${failures} }, (_, i) => ({ fullTitle: 'f' + i, message: 'boom' })), ` +
       `passes: Array.from({ length: ${passes} }, (_, i) => ({ fullTitle: 'p' + i })), pending: [] })`;
-    writeFileSync(join(dir, 'passes.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(2, 0)});`);
-    writeFileSync(join(dir, 'fails.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(1, 1)}); process.exitCode = 1;`);
+    writeFileSync(
+      join(dir, 'passes.mjs'),
+      `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(2, 0)});`,
+    );
+    writeFileSync(
+      join(dir, 'fails.mjs'),
+      `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(1, 1)}); process.exitCode = 1;`,
+    );
     // a main thread that never yields: mocha's own timeouts could not fire here
     writeFileSync(join(dir, 'spins.mjs'), `function spinForever() { for (;;) {} } spinForever();`);
     writeFileSync(join(dir, 'crashes.mjs'), `process.exit(3);`);
     // hangs the first time, passes the second
-    writeFileSync(join(dir, 'flaky.mjs'), `import { existsSync, writeFileSync } from 'node:fs'; const m = ${JSON.stringify(join(dir, 'flaky.marker'))}; ` +
-      `if (existsSync(m)) writeFileSync(process.argv[2], ${report(1, 0)}); else { writeFileSync(m, ''); setInterval(() => {}, 1000); }`);
+    writeFileSync(
+      join(dir, 'flaky.mjs'),
+      `import { existsSync, writeFileSync } from 'node:fs'; const m = ${JSON.stringify(join(dir, 'flaky.marker'))}; ` +
+        `if (existsSync(m)) writeFileSync(process.argv[2], ${report(1, 0)}); else { writeFileSync(m, ''); setInterval(() => {}, 1000); }`,
+    );
     // a report with no test in it (a file whose tests never registered)
-    writeFileSync(join(dir, 'empty.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(0, 0)});`);
+    writeFileSync(
+      join(dir, 'empty.mjs'),
+      `import { writeFileSync } from 'node:fs'; writeFileSync(process.argv[2], ${report(0, 0)});`,
+    );
     // waiting forever on a timer: the main thread answers with a diagnostic report
     writeFileSync(join(dir, 'waits.mjs'), `setInterval(() => {}, 1000);`);
   });
@@ -30,17 +42,29 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
 
   it('counts a file that produced no results as a failure', async () => {
     const r = await runFilesWithWatchdog([join(dir, 'empty.mjs'), join(dir, 'passes.mjs')], {
-      root: dir, mochaArgs: (file, rep) => [file, rep], workDir: join(dir, 'work4'), fileTimeoutMs: 10_000, write: () => {},
+      root: dir,
+      mochaArgs: (file, rep) => [file, rep],
+      workDir: join(dir, 'work4'),
+      fileTimeoutMs: 10_000,
+      write: () => {},
     });
-    expect(r.failures.map((f) => [f.fullTitle, f.message])).to.deep.equal([['[watchdog] empty.mjs', 'empty.mjs produced no results (status 0)']]);
+    expect(r.failures.map((f) => [f.fullTitle, f.message])).to.deep.equal([
+      ['[watchdog] empty.mjs', 'empty.mjs produced no results (status 0)'],
+    ]);
     expect(r.stats).to.include({ passes: 2, failures: 1 });
   });
 
   it('prints the diagnostic report of a file that waits forever, then kills it', async () => {
     let printed = '';
     const r = await runFilesWithWatchdog([join(dir, 'waits.mjs')], {
-      root: dir, mochaArgs: (file, rep) => [file, rep], workDir: join(dir, 'work2'), fileTimeoutMs: 1500, reportGraceMs: 15_000,
-      write: (s) => { printed += s; },
+      root: dir,
+      mochaArgs: (file, rep) => [file, rep],
+      workDir: join(dir, 'work2'),
+      fileTimeoutMs: 1500,
+      reportGraceMs: 15_000,
+      write: (s) => {
+        printed += s;
+      },
     });
     expect(r.failures.map((f) => f.fullTitle)).to.deep.equal(['[watchdog] waits.mjs']);
     expect(printed).to.match(/main-thread JavaScript stack/);
@@ -51,8 +75,15 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
   it('runs a hung file once more with retryHung, counts only the second run and keeps the hang on record', async () => {
     let printed = '';
     const r = await runFilesWithWatchdog([join(dir, 'flaky.mjs'), join(dir, 'spins.mjs')], {
-      root: dir, mochaArgs: (file, rep) => [file, rep], workDir: join(dir, 'work3'), fileTimeoutMs: 1500, reportGraceMs: 1000,
-      write: (s) => { printed += s; }, retryHung: true,
+      root: dir,
+      mochaArgs: (file, rep) => [file, rep],
+      workDir: join(dir, 'work3'),
+      fileTimeoutMs: 1500,
+      reportGraceMs: 1000,
+      write: (s) => {
+        printed += s;
+      },
+      retryHung: true,
     });
     expect(r.passes.map((p) => p.fullTitle)).to.deep.equal(['p0']);
     // a file that hangs twice fails once (the second run's watchdog failure)
@@ -72,7 +103,9 @@ describe('linux-tier watchdog (one process per file under a deadline)', function
       workDir: join(dir, 'work'),
       fileTimeoutMs: 2000,
       reportGraceMs: 1500,
-      write: (s) => { printed += s; },
+      write: (s) => {
+        printed += s;
+      },
       onFileDone: (m) => done.push(m.stats.tests),
     });
     expect(Date.now() - started).to.be.below(20_000);

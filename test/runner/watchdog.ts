@@ -43,7 +43,12 @@ export interface FileRun {
   report?: TierReport;
 }
 
-export const emptyReport = (): TierReport => ({ stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 }, failures: [], passes: [], pending: [] });
+export const emptyReport = (): TierReport => ({
+  stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 },
+  failures: [],
+  passes: [],
+  pending: [],
+});
 
 /** Sets a report's counts from its lists (after entries were added or merged). */
 export function recount(r: TierReport): TierReport {
@@ -61,21 +66,39 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
   mkdirSync(diagDir, { recursive: true });
   rmSync(report, { force: true });
   const started = Date.now();
-  const child = spawn(process.execPath, ['--report-on-signal', '--report-signal=SIGPWR', `--report-directory=${diagDir}`, ...o.mochaArgs(file, report)], {
-    cwd: o.root,
-    stdio: o.stdio ?? 'inherit',
-    detached: true, // its own process group: a kill reaches QEMU, helpers and workers it started
-    env: { ...process.env, ...o.env },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--report-on-signal', '--report-signal=SIGPWR', `--report-directory=${diagDir}`, ...o.mochaArgs(file, report)],
+    {
+      cwd: o.root,
+      stdio: o.stdio ?? 'inherit',
+      detached: true, // its own process group: a kill reaches QEMU, helpers and workers it started
+      env: { ...process.env, ...o.env },
+    },
+  );
   let timedOut = false;
-  const killGroup = (sig: NodeJS.Signals) => { try { process.kill(-child.pid!, sig); } catch { /* gone */ } };
+  const killGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      /* gone */
+    }
+  };
   const timer = setTimeout(() => {
     timedOut = true;
-    write(`\nwatchdog: ${relative(o.root, file)} ran past ${Math.round(o.fileTimeoutMs / 1000)} s; asking it for a diagnostic report, then killing it\n`);
+    write(
+      `\nwatchdog: ${relative(o.root, file)} ran past ${Math.round(o.fileTimeoutMs / 1000)} s; asking it for a diagnostic report, then killing it\n`,
+    );
     write(threadStates(child.pid!));
-    try { child.kill('SIGPWR'); } catch { /* gone */ }
+    try {
+      child.kill('SIGPWR');
+    } catch {
+      /* gone */
+    }
     const grace = setTimeout(() => {
-      write(`watchdog: no diagnostic report within ${Math.round((o.reportGraceMs ?? 30_000) / 1000)} s: the main thread is not serving its event loop (a synchronous loop or a blocking native call)\n`);
+      write(
+        `watchdog: no diagnostic report within ${Math.round((o.reportGraceMs ?? 30_000) / 1000)} s: the main thread is not serving its event loop (a synchronous loop or a blocking native call)\n`,
+      );
       write(threadStates(child.pid!));
       killGroup('SIGKILL');
     }, o.reportGraceMs ?? 30_000);
@@ -84,7 +107,11 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
     // print the report as soon as it is written
     const poll = setInterval(() => {
       const diag = readDiag(diagDir);
-      if (diag !== undefined) { clearInterval(poll); write(diag); killGroup('SIGKILL'); }
+      if (diag !== undefined) {
+        clearInterval(poll);
+        write(diag);
+        killGroup('SIGKILL');
+      }
     }, 1000);
     poll.unref();
     child.once('exit', () => clearInterval(poll));
@@ -96,7 +123,11 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
   clearTimeout(timer);
   killGroup('SIGKILL'); // leftovers of a file that ended: never let them run into the next one
   let parsed: TierReport | undefined;
-  try { if (existsSync(report)) parsed = JSON.parse(readFileSync(report, 'utf8')) as TierReport; } catch { parsed = undefined; }
+  try {
+    if (existsSync(report)) parsed = JSON.parse(readFileSync(report, 'utf8')) as TierReport;
+  } catch {
+    parsed = undefined;
+  }
   if (timedOut || !parsed) {
     const r = parsed ?? emptyReport();
     const why = timedOut
@@ -105,10 +136,18 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
     r.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: why });
     parsed = recount(r);
   } else if (parsed.passes.length + parsed.failures.length + parsed.pending.length === 0) {
-    parsed.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: `${basename(file)} produced no results (status ${exit})` });
+    parsed.failures.push({
+      fullTitle: `[watchdog] ${relative(o.root, file)}`,
+      file,
+      message: `${basename(file)} produced no results (status ${exit})`,
+    });
     recount(parsed);
   } else if (exit !== 0 && parsed.stats.failures === 0) {
-    parsed.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: `mocha exited with ${exit} after its tests passed` });
+    parsed.failures.push({
+      fullTitle: `[watchdog] ${relative(o.root, file)}`,
+      file,
+      message: `mocha exited with ${exit} after its tests passed`,
+    });
     recount(parsed);
   }
   return { file, exit, timedOut, report: parsed };
@@ -119,12 +158,20 @@ export function threadStates(pid: number): string {
   const lines: string[] = [];
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const read = (f: string) => { try { return readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8').trim(); } catch { return '?'; } };
+      const read = (f: string) => {
+        try {
+          return readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8').trim();
+        } catch {
+          return '?';
+        }
+      };
       const stat = read('stat');
       const close = stat.lastIndexOf(')');
       const fields = stat.slice(close + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-      lines.push(`    ${tid} ${read('comm')} state ${fields[0]} cpu ${ticks} ticks syscall ${read('syscall').split(' ')[0]}`);
+      lines.push(
+        `    ${tid} ${read('comm')} state ${fields[0]} cpu ${ticks} ticks syscall ${read('syscall').split(' ')[0]}`,
+      );
     }
   } catch {
     return `watchdog: process ${pid} is gone\n`;
@@ -142,11 +189,16 @@ function readDiag(dir: string): string | undefined {
       libuv?: { type: string; is_active?: boolean; fd?: number }[];
       workers?: unknown[];
     };
-    const stack = (d.javascriptStack?.stack ?? []).slice(0, 25).map((l) => `    ${l}`).join('\n');
+    const stack = (d.javascriptStack?.stack ?? [])
+      .slice(0, 25)
+      .map((l) => `    ${l}`)
+      .join('\n');
     const handles = new Map<string, number>();
     for (const h of d.libuv ?? []) if (h.is_active) handles.set(h.type, (handles.get(h.type) ?? 0) + 1);
-    return `watchdog: main-thread JavaScript stack (${d.javascriptStack?.message ?? '?'}):\n${stack || '    (empty: idle in the event loop)'}\n` +
-      `watchdog: active libuv handles: ${[...handles].map(([t, n]) => `${t}×${n}`).join(', ') || 'none'}; workers: ${d.workers?.length ?? 0}\n`;
+    return (
+      `watchdog: main-thread JavaScript stack (${d.javascriptStack?.message ?? '?'}):\n${stack || '    (empty: idle in the event loop)'}\n` +
+      `watchdog: active libuv handles: ${[...handles].map(([t, n]) => `${t}×${n}`).join(', ') || 'none'}; workers: ${d.workers?.length ?? 0}\n`
+    );
   } catch {
     return undefined; // still being written
   }
@@ -163,7 +215,9 @@ export async function runFilesWithWatchdog(files: string[], o: WatchdogOptions):
     if (r.timedOut && o.retryHung) {
       const why = r.report!.failures.find((f) => f.fullTitle.startsWith('[watchdog]'))?.message ?? 'hung';
       (merged.retried ??= []).push({ file, reason: why });
-      (o.write ?? ((s: string) => process.stdout.write(s)))(`watchdog: running ${relative(o.root, file)} once more after the hang (the hang stays on record)\n`);
+      (o.write ?? ((s: string) => process.stdout.write(s)))(
+        `watchdog: running ${relative(o.root, file)} once more after the hang (the hang stays on record)\n`,
+      );
       r = await runFileWithDeadline(file, runs++, o);
     }
     const rep = r.report!;

@@ -28,7 +28,8 @@ describe('linux host for the linux tier (L1 or hardware KVM)', function () {
   });
 
   it('creates a VM through koffi: KVM_GET_API_VERSION is 12 and KVM_CREATE_VM gives an fd', () => {
-    const O_RDWR = 2, O_CLOEXEC = 0o2000000;
+    const O_RDWR = 2,
+      O_CLOEXEC = 0o2000000;
     const kvm = c.open('/dev/kvm', O_RDWR | O_CLOEXEC, 0); // owned here, closed below
     expect(kvm, `open /dev/kvm errno`).to.be.greaterThanOrEqual(0);
     try {
@@ -52,7 +53,14 @@ describe('linux host for the linux tier (L1 or hardware KVM)', function () {
 
   it('QEMU-KVM boots the kit bzImage (-M pc) to init and returns the script output and status', async () => {
     const initrd = writeInitramfsWithScript(kit, script, join(tmp, 'bz-initrd.gz'));
-    const r = await bootVm({ accel: 'kvm', machine: 'pc', kernel: kit.bzImage, initramfs: initrd, memoryMiB: 512, timeoutMs: 150_000 });
+    const r = await bootVm({
+      accel: 'kvm',
+      machine: 'pc',
+      kernel: kit.bzImage,
+      initramfs: initrd,
+      memoryMiB: 512,
+      timeoutMs: 150_000,
+    });
     const report = describeBoot(r);
     expect(r.initReached, report).to.equal(true);
     expect(r.exitCode, report).to.equal(5);
@@ -62,7 +70,13 @@ describe('linux host for the linux tier (L1 or hardware KVM)', function () {
 
   it('QEMU-KVM boots the kit vmlinux through PVH (-M microvm) to init and returns the script output', async () => {
     const initrd = writeInitramfsWithScript(kit, script, join(tmp, 'pvh-initrd.gz'));
-    const r = await bootVm({ accel: 'kvm', kernel: kit.vmlinux, initramfs: initrd, memoryMiB: 512, timeoutMs: 150_000 });
+    const r = await bootVm({
+      accel: 'kvm',
+      kernel: kit.vmlinux,
+      initramfs: initrd,
+      memoryMiB: 512,
+      timeoutMs: 150_000,
+    });
     const report = describeBoot(r);
     expect(r.initReached, report).to.equal(true);
     expect(r.exitCode, report).to.equal(5);
@@ -72,7 +86,11 @@ describe('linux host for the linux tier (L1 or hardware KVM)', function () {
   it('passes a short script on the kernel command line (tsvmm.script=<base64>)', async () => {
     const b64 = Buffer.from('echo from-cmdline; exit 0\n').toString('base64');
     const r = await bootVm({
-      accel: 'kvm', kernel: kit.vmlinux, initramfs: kit.initramfs, memoryMiB: 256, timeoutMs: 150_000,
+      accel: 'kvm',
+      kernel: kit.vmlinux,
+      initramfs: kit.initramfs,
+      memoryMiB: 256,
+      timeoutMs: 150_000,
       append: `console=ttyS0 panic=-1 quiet tsvmm.script=${b64}`,
     });
     expect(r.exitCode, describeBoot(r)).to.equal(0);
@@ -84,7 +102,14 @@ describe('linux host for the linux tier (L1 or hardware KVM)', function () {
     const cut = join(tmp, 'truncated-bzImage');
     writeFileSync(cut, full.subarray(0, Math.floor(full.length / 3)));
     expect(() => parseSetupHeader(readFileSync(cut))).to.throw(/truncated/);
-    const r = await bootVm({ accel: 'kvm', machine: 'pc', kernel: cut, initramfs: kit.initramfs, memoryMiB: 256, timeoutMs: 40_000 });
+    const r = await bootVm({
+      accel: 'kvm',
+      machine: 'pc',
+      kernel: cut,
+      initramfs: kit.initramfs,
+      memoryMiB: 256,
+      timeoutMs: 40_000,
+    });
     expect(r.initReached).to.equal(false);
     expect(describeBoot(r)).to.match(/without reaching init|before the guest reached init/);
   });
@@ -93,7 +118,11 @@ describe('linux host for the linux tier (L1 or hardware KVM)', function () {
     const junk = join(tmp, 'junk-initrd');
     writeFileSync(junk, Buffer.alloc(4096, 0x5a));
     const r = await bootVm({
-      accel: 'kvm', kernel: kit.vmlinux, initramfs: junk, memoryMiB: 256, timeoutMs: 45_000,
+      accel: 'kvm',
+      kernel: kit.vmlinux,
+      initramfs: junk,
+      memoryMiB: 256,
+      timeoutMs: 45_000,
       append: 'console=ttyS0 panic=0', // not quiet: the report shows how far the kernel got
     });
     const report = describeBoot(r, 'junk guest');

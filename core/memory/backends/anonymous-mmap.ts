@@ -3,5 +3,10 @@ import { mmapGuestMemory } from './mmap.js';
 
 /** Private anonymous memory (MAP_NORESERVE: pages are only committed when touched). */
 export function createAnonymousMmapMemory(layout: GuestMemoryLayout): GuestMemory {
-  return mmapGuestMemory(layout, () => ({ kind: 'anonymous' }), -1, () => {});
+  return mmapGuestMemory(
+    layout,
+    () => ({ kind: 'anonymous' }),
+    -1,
+    () => {},
+  );
 }

@@ -13,10 +13,16 @@ export const HEAP_MEMORY_LIMIT = 1n << 32n;
 export function createHeapMemory(layout: GuestMemoryLayout): GuestMemory {
   const regions = validateLayout(layout, false);
   const total = regions.reduce((s, r) => s + r.size, 0n);
-  if (total > HEAP_MEMORY_LIMIT) throw new GuestMemoryError('Backend', `heap guest memory of ${total} bytes is over the ${HEAP_MEMORY_LIMIT} byte limit`, { size: total });
+  if (total > HEAP_MEMORY_LIMIT)
+    throw new GuestMemoryError(
+      'Backend',
+      `heap guest memory of ${total} bytes is over the ${HEAP_MEMORY_LIMIT} byte limit`,
+      { size: total },
+    );
   const out: GuestMemoryRegion[] = [];
   for (const r of regions) {
-    for (const ch of chunks(r.start, r.size)) out.push(makeRegion(ch.start, new Uint8Array(ch.length), 0n, { kind: 'heap' }));
+    for (const ch of chunks(r.start, r.size))
+      out.push(makeRegion(ch.start, new Uint8Array(ch.length), 0n, { kind: 'heap' }));
   }
   return new RegionGuestMemory(out);
 }

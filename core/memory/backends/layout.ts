@@ -16,14 +16,29 @@ export function validateLayout(layout: GuestMemoryLayout, pageAligned: boolean):
   const regions = [...layout.regions].sort((a, b) => (a.start < b.start ? -1 : 1));
   let prevEnd = -1n;
   for (const r of regions) {
-    if (r.size <= 0n) throw new GuestMemoryError('InvalidRange', `region at 0x${r.start.toString(16)} has size ${r.size}`, { start: r.start, size: r.size });
+    if (r.size <= 0n)
+      throw new GuestMemoryError('InvalidRange', `region at 0x${r.start.toString(16)} has size ${r.size}`, {
+        start: r.start,
+        size: r.size,
+      });
     if (r.start < 0n || r.start + r.size - 1n > U64_MAX) {
-      throw new GuestMemoryError('InvalidRange', `region 0x${r.start.toString(16)} + ${r.size} leaves the 64-bit address space`, { start: r.start, size: r.size });
+      throw new GuestMemoryError(
+        'InvalidRange',
+        `region 0x${r.start.toString(16)} + ${r.size} leaves the 64-bit address space`,
+        { start: r.start, size: r.size },
+      );
     }
     if (pageAligned && (r.start % PAGE_SIZE !== 0n || r.size % PAGE_SIZE !== 0n)) {
-      throw new GuestMemoryError('InvalidRange', `region 0x${r.start.toString(16)} + 0x${r.size.toString(16)} is not 4 KiB aligned`, { start: r.start, size: r.size });
+      throw new GuestMemoryError(
+        'InvalidRange',
+        `region 0x${r.start.toString(16)} + 0x${r.size.toString(16)} is not 4 KiB aligned`,
+        { start: r.start, size: r.size },
+      );
     }
-    if (r.start < prevEnd) throw new GuestMemoryError('InvalidRange', `region at 0x${r.start.toString(16)} overlaps the previous one`, { start: r.start });
+    if (r.start < prevEnd)
+      throw new GuestMemoryError('InvalidRange', `region at 0x${r.start.toString(16)} overlaps the previous one`, {
+        start: r.start,
+      });
     prevEnd = r.start + r.size;
   }
   return regions;

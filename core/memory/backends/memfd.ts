@@ -11,7 +11,19 @@ export function createMemfdMemory(layout: GuestMemoryLayout): GuestMemory {
     check('ftruncate', c.ftruncate(fd, totalSize(layout)));
   } catch (err) {
     if (fd >= 0) c.close(fd);
-    throw new GuestMemoryError('Backend', `cannot create memfd guest memory: ${(err as Error).message}`, {}, { cause: err });
+    throw new GuestMemoryError(
+      'Backend',
+      `cannot create memfd guest memory: ${(err as Error).message}`,
+      {},
+      { cause: err },
+    );
   }
-  return mmapGuestMemory(layout, (offset) => ({ kind: 'memfd', fd, offset }), fd, () => { c.close(fd); });
+  return mmapGuestMemory(
+    layout,
+    (offset) => ({ kind: 'memfd', fd, offset }),
+    fd,
+    () => {
+      c.close(fd);
+    },
+  );
 }

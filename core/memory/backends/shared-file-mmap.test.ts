@@ -8,10 +8,16 @@ import { GuestMemoryError } from '../errors.js';
 import { createSharedFileMemory } from './shared-file-mmap.js';
 
 const MiB = 1n << 20n;
-const layout = (file: string, size = 4n * MiB) => ({ backend: 'file' as const, path: file, regions: [{ start: 0n, size }] });
+const layout = (file: string, size = 4n * MiB) => ({
+  backend: 'file' as const,
+  path: file,
+  regions: [{ start: 0n, size }],
+});
 
 function expectBackendError(fn: () => unknown, text: RegExp): void {
-  try { fn(); } catch (e) {
+  try {
+    fn();
+  } catch (e) {
     expect(e).to.be.instanceOf(GuestMemoryError);
     expect((e as GuestMemoryError).kind).to.equal('Backend');
     expect((e as Error).message).to.match(text);
@@ -22,8 +28,12 @@ function expectBackendError(fn: () => unknown, text: RegExp): void {
 
 describe('shared file guest memory (machine.memoryPath)', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gm-file-')); });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gm-file-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('creates a missing file at the guest size and leaves it after close', () => {
     const f = path.join(dir, 'ram');
@@ -69,8 +79,9 @@ describe('shared file guest memory (machine.memoryPath)', () => {
 
   it('a layout it refuses leaves no file behind', () => {
     const f = path.join(dir, 'ram');
-    expect(() => createSharedFileMemory({ backend: 'file', path: f, regions: [{ start: 0x10n, size: 4n * MiB }] }))
-      .to.throw(GuestMemoryError);
+    expect(() =>
+      createSharedFileMemory({ backend: 'file', path: f, regions: [{ start: 0x10n, size: 4n * MiB }] }),
+    ).to.throw(GuestMemoryError);
     expect(fs.existsSync(f)).to.equal(false);
   });
 });

@@ -6,7 +6,10 @@ import { validateLayout } from './layout.js';
 import { mmapGuestMemory, totalSize } from './mmap.js';
 
 /** An open guest memory file and whether this call created it (then it is removed again on failure). */
-interface OpenedFile { fd: number; created: boolean }
+interface OpenedFile {
+  fd: number;
+  created: boolean;
+}
 
 /** Opens an existing file read-write, or creates it (O_EXCL, so a file that appears meanwhile is never taken over). */
 function openOrCreate(path: string): OpenedFile {
@@ -36,14 +39,22 @@ function sizeFile(path: string, fd: number, size: bigint): void {
   const st = fs.fstatSync(fd, { bigint: true });
   if (!st.isFile()) {
     const is = describeFileType(st);
-    throw new GuestMemoryError('Backend', `guest memory file ${path} is ${is}, not a regular file (machine.memoryPath)`, { path });
+    throw new GuestMemoryError(
+      'Backend',
+      `guest memory file ${path} is ${is}, not a regular file (machine.memoryPath)`,
+      { path },
+    );
   }
   if (st.size === 0n) {
     fs.ftruncateSync(fd, Number(size));
   } else if (st.size < size) {
-    throw new GuestMemoryError('Backend', `guest memory file ${path} holds ${st.size} bytes, less than the guest's ` +
-      `${size} bytes of memory: refusing to resize a file that was there (machine.memoryPath; remove it or match ` +
-      'machine.memory)', { path, fileSize: st.size, size });
+    throw new GuestMemoryError(
+      'Backend',
+      `guest memory file ${path} holds ${st.size} bytes, less than the guest's ` +
+        `${size} bytes of memory: refusing to resize a file that was there (machine.memoryPath; remove it or match ` +
+        'machine.memory)',
+      { path, fileSize: st.size, size },
+    );
   }
 }
 
@@ -62,10 +73,17 @@ export function createSharedFileMemory(layout: GuestMemoryLayout): GuestMemory {
   try {
     file = openOrCreate(path);
   } catch (err) {
-    throw new GuestMemoryError('Backend', `cannot open guest memory file ${path}: ${(err as Error).message}`, { path }, { cause: err });
+    throw new GuestMemoryError(
+      'Backend',
+      `cannot open guest memory file ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
   const { fd, created } = file;
-  const release = (): void => { fs.closeSync(fd); };
+  const release = (): void => {
+    fs.closeSync(fd);
+  };
   const undo = (): void => {
     release();
     if (created) fs.rmSync(path, { force: true });
@@ -75,11 +93,21 @@ export function createSharedFileMemory(layout: GuestMemoryLayout): GuestMemory {
   } catch (err) {
     undo();
     if (err instanceof GuestMemoryError) throw err;
-    throw new GuestMemoryError('Backend', `cannot size guest memory file ${path}: ${(err as Error).message}`, { path }, { cause: err });
+    throw new GuestMemoryError(
+      'Backend',
+      `cannot size guest memory file ${path}: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
   }
   // mmapGuestMemory calls the release hook on a failed mapping too: undo then, a plain close later.
   let mapped = false;
-  const memory = mmapGuestMemory(layout, (offset) => ({ kind: 'file', path, fd, offset }), fd, () => (mapped ? release() : undo()));
+  const memory = mmapGuestMemory(
+    layout,
+    (offset) => ({ kind: 'file', path, fd, offset }),
+    fd,
+    () => (mapped ? release() : undo()),
+  );
   mapped = true;
   return memory;
 }

@@ -2,12 +2,40 @@
  * Conversions between the framework's plain vCPU state (core/hypervisor/x86.ts)
  * and KVM's structs, through DataViews over ioctl argument buffers.
  */
-import type { CpuidEntry, MpState, MsrEntry, X86DescriptorTable, X86Fpu, X86Regs, X86Segment, X86Sregs } from '../../../core/hypervisor/x86.js';
+import type {
+  CpuidEntry,
+  MpState,
+  MsrEntry,
+  X86DescriptorTable,
+  X86Fpu,
+  X86Regs,
+  X86Segment,
+  X86Sregs,
+} from '../../../core/hypervisor/x86.js';
 import { alloc, fieldAt, offsetOf } from './layout.js';
 import * as S from './structs.js';
 import { MP_STATE } from './ioctls.js';
 
-const REG_NAMES = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'] as const;
+const REG_NAMES = [
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rsp',
+  'rbp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+  'rflags',
+] as const;
 
 export function decodeRegs(v: DataView): X86Regs {
   const r = {} as Record<(typeof REG_NAMES)[number], bigint>;
@@ -23,11 +51,23 @@ export function encodeRegs(r: X86Regs): Buffer {
 
 const SEG_U8 = ['type', 'present', 'dpl', 'db', 's', 'l', 'g', 'avl', 'unusable'] as const;
 const SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
-const CRS = [['cr0', 'cr0'], ['cr2', 'cr2'], ['cr3', 'cr3'], ['cr4', 'cr4'], ['cr8', 'cr8'], ['efer', 'efer'], ['apic_base', 'apicBase']] as const;
+const CRS = [
+  ['cr0', 'cr0'],
+  ['cr2', 'cr2'],
+  ['cr3', 'cr3'],
+  ['cr4', 'cr4'],
+  ['cr8', 'cr8'],
+  ['efer', 'efer'],
+  ['apic_base', 'apicBase'],
+] as const;
 
 function decodeSegment(v: DataView, at: number): X86Segment {
   const o = (f: string): number => at + offsetOf(S.kvm_segment, f);
-  const s = { base: v.getBigUint64(o('base'), true), limit: v.getUint32(o('limit'), true), selector: v.getUint16(o('selector'), true) } as X86Segment;
+  const s = {
+    base: v.getBigUint64(o('base'), true),
+    limit: v.getUint32(o('limit'), true),
+    selector: v.getUint16(o('selector'), true),
+  } as X86Segment;
   for (const f of SEG_U8) s[f] = v.getUint8(o(f));
   return s;
 }
@@ -40,8 +80,10 @@ function encodeSegment(v: DataView, at: number, s: X86Segment): void {
   for (const f of SEG_U8) v.setUint8(o(f), s[f] & 0xff);
 }
 
-const decodeDtable = (v: DataView, at: number): X86DescriptorTable =>
-  ({ base: v.getBigUint64(at, true), limit: v.getUint16(at + offsetOf(S.kvm_dtable, 'limit'), true) });
+const decodeDtable = (v: DataView, at: number): X86DescriptorTable => ({
+  base: v.getBigUint64(at, true),
+  limit: v.getUint16(at + offsetOf(S.kvm_dtable, 'limit'), true),
+});
 
 export function decodeSregs(v: DataView): X86Sregs {
   const s = {} as Record<string, unknown>;
@@ -75,9 +117,15 @@ export function decodeFpu(v: DataView): X86Fpu {
   };
   const o = (f: string): number => offsetOf(S.kvm_fpu, f);
   return {
-    fpr: bytes('fpr'), fcw: v.getUint16(o('fcw'), true), fsw: v.getUint16(o('fsw'), true), ftwx: v.getUint8(o('ftwx')),
-    lastOpcode: v.getUint16(o('last_opcode'), true), lastIp: v.getBigUint64(o('last_ip'), true),
-    lastDp: v.getBigUint64(o('last_dp'), true), xmm: bytes('xmm'), mxcsr: v.getUint32(o('mxcsr'), true),
+    fpr: bytes('fpr'),
+    fcw: v.getUint16(o('fcw'), true),
+    fsw: v.getUint16(o('fsw'), true),
+    ftwx: v.getUint8(o('ftwx')),
+    lastOpcode: v.getUint16(o('last_opcode'), true),
+    lastIp: v.getBigUint64(o('last_ip'), true),
+    lastDp: v.getBigUint64(o('last_dp'), true),
+    xmm: bytes('xmm'),
+    mxcsr: v.getUint32(o('mxcsr'), true),
   };
 }
 
@@ -89,8 +137,11 @@ export function encodeFpu(f: X86Fpu): Buffer {
     if (b.length > size) throw new RangeError(`fpu.${n}: ${b.length} bytes, at most ${size}`);
     buf.set(b, offset);
   };
-  put('fpr', f.fpr); put('xmm', f.xmm);
-  view.setUint16(o('fcw'), f.fcw, true); view.setUint16(o('fsw'), f.fsw, true); view.setUint8(o('ftwx'), f.ftwx);
+  put('fpr', f.fpr);
+  put('xmm', f.xmm);
+  view.setUint16(o('fcw'), f.fcw, true);
+  view.setUint16(o('fsw'), f.fsw, true);
+  view.setUint8(o('ftwx'), f.ftwx);
   view.setUint16(o('last_opcode'), f.lastOpcode, true);
   view.setBigUint64(o('last_ip'), BigInt.asUintN(64, f.lastIp), true);
   view.setBigUint64(o('last_dp'), BigInt.asUintN(64, f.lastDp), true);
@@ -99,7 +150,8 @@ export function encodeFpu(f: X86Fpu): Buffer {
 }
 
 const CPUID_FIELDS = ['function', 'index', 'flags', 'eax', 'ebx', 'ecx', 'edx'] as const;
-const CPUID_HDR = S.kvm_cpuid2.size, CPUID_ENTRY = S.kvm_cpuid_entry2.size;
+const CPUID_HDR = S.kvm_cpuid2.size,
+  CPUID_ENTRY = S.kvm_cpuid_entry2.size;
 
 /** A kvm_cpuid2 buffer with room for `capacity` entries (filled from `entries`). */
 export function encodeCpuid2(entries: readonly CpuidEntry[], capacity = entries.length): Buffer {
@@ -125,7 +177,8 @@ export function decodeCpuid2(v: DataView): CpuidEntry[] {
   return out;
 }
 
-const MSR_HDR = S.kvm_msrs.size, MSR_ENTRY = S.kvm_msr_entry.size;
+const MSR_HDR = S.kvm_msrs.size,
+  MSR_ENTRY = S.kvm_msr_entry.size;
 
 export function encodeMsrs(entries: readonly MsrEntry[]): Buffer {
   const { buf, view } = alloc(MSR_HDR + entries.length * MSR_ENTRY);
@@ -143,16 +196,25 @@ export function decodeMsrs(v: DataView, count: number): MsrEntry[] {
   const out: MsrEntry[] = [];
   for (let i = 0; i < count; i++) {
     const at = MSR_HDR + i * MSR_ENTRY;
-    out.push({ index: v.getUint32(at + offsetOf(S.kvm_msr_entry, 'index'), true), data: v.getBigUint64(at + offsetOf(S.kvm_msr_entry, 'data'), true) });
+    out.push({
+      index: v.getUint32(at + offsetOf(S.kvm_msr_entry, 'index'), true),
+      data: v.getBigUint64(at + offsetOf(S.kvm_msr_entry, 'data'), true),
+    });
   }
   return out;
 }
 
 const MP_NAMES: Record<number, MpState> = {
-  [MP_STATE.RUNNABLE]: 'runnable', [MP_STATE.UNINITIALIZED]: 'uninitialized', [MP_STATE.INIT_RECEIVED]: 'init-received',
-  [MP_STATE.HALTED]: 'halted', [MP_STATE.SIPI_RECEIVED]: 'sipi-received', [MP_STATE.STOPPED]: 'stopped',
+  [MP_STATE.RUNNABLE]: 'runnable',
+  [MP_STATE.UNINITIALIZED]: 'uninitialized',
+  [MP_STATE.INIT_RECEIVED]: 'init-received',
+  [MP_STATE.HALTED]: 'halted',
+  [MP_STATE.SIPI_RECEIVED]: 'sipi-received',
+  [MP_STATE.STOPPED]: 'stopped',
 };
-export function mpStateName(n: number): MpState | undefined { return MP_NAMES[n]; }
+export function mpStateName(n: number): MpState | undefined {
+  return MP_NAMES[n];
+}
 export function mpStateNumber(s: MpState): number {
   const e = Object.entries(MP_NAMES).find(([, v]) => v === s);
   if (!e) throw new RangeError(`unknown mp state '${s}'`);

@@ -7,9 +7,16 @@
 import { sizeOf, type StructDef } from './layout.js';
 import * as S from './structs.js';
 
-export const IOC_NONE = 0, IOC_WRITE = 1, IOC_READ = 2;
-const NRBITS = 8, TYPEBITS = 8, SIZEBITS = 14;
-const NRSHIFT = 0, TYPESHIFT = NRSHIFT + NRBITS, SIZESHIFT = TYPESHIFT + TYPEBITS, DIRSHIFT = SIZESHIFT + SIZEBITS;
+export const IOC_NONE = 0,
+  IOC_WRITE = 1,
+  IOC_READ = 2;
+const NRBITS = 8,
+  TYPEBITS = 8,
+  SIZEBITS = 14;
+const NRSHIFT = 0,
+  TYPESHIFT = NRSHIFT + NRBITS,
+  SIZESHIFT = TYPESHIFT + TYPEBITS,
+  DIRSHIFT = SIZESHIFT + SIZEBITS;
 
 /** Unsigned 32-bit request number (a JS number; `>>> 0` keeps it positive for `unsigned long`). */
 export function _IOC(dir: number, type: number, nr: number, size: number): number {
@@ -20,7 +27,8 @@ const sz = (t: StructDef | number): number => (typeof t === 'number' ? t : sizeO
 export const _IO = (type: number, nr: number): number => _IOC(IOC_NONE, type, nr, 0);
 export const _IOR = (type: number, nr: number, t: StructDef | number): number => _IOC(IOC_READ, type, nr, sz(t));
 export const _IOW = (type: number, nr: number, t: StructDef | number): number => _IOC(IOC_WRITE, type, nr, sz(t));
-export const _IOWR = (type: number, nr: number, t: StructDef | number): number => _IOC(IOC_READ | IOC_WRITE, type, nr, sz(t));
+export const _IOWR = (type: number, nr: number, t: StructDef | number): number =>
+  _IOC(IOC_READ | IOC_WRITE, type, nr, sz(t));
 
 export const KVMIO = 0xae;
 
@@ -83,26 +91,64 @@ export const KVM = {
 export type KvmIoctlName = keyof typeof KVM;
 
 /** Well-known magic values, kept beside the computed ones as a cross-check in tests. */
-export const KNOWN = { CREATE_VM: 0xae01, RUN: 0xae80, SET_USER_MEMORY_REGION: 0x4020ae46, GET_REGS: 0x8090ae81 } as const;
+export const KNOWN = {
+  CREATE_VM: 0xae01,
+  RUN: 0xae80,
+  SET_USER_MEMORY_REGION: 0x4020ae46,
+  GET_REGS: 0x8090ae81,
+} as const;
 
 // ---- constants of the ABI ----
 export const KVM_API_VERSION = 12;
 
 export const EXIT = {
-  UNKNOWN: 0, EXCEPTION: 1, IO: 2, HYPERCALL: 3, DEBUG: 4, HLT: 5, MMIO: 6, IRQ_WINDOW_OPEN: 7, SHUTDOWN: 8,
-  FAIL_ENTRY: 9, INTR: 10, SET_TPR: 11, TPR_ACCESS: 12, NMI: 16, INTERNAL_ERROR: 17, SYSTEM_EVENT: 24,
-  IOAPIC_EOI: 26, HYPERV: 27, X86_RDMSR: 29, X86_WRMSR: 30, DIRTY_RING_FULL: 31, X86_BUS_LOCK: 33, NOTIFY: 37,
+  UNKNOWN: 0,
+  EXCEPTION: 1,
+  IO: 2,
+  HYPERCALL: 3,
+  DEBUG: 4,
+  HLT: 5,
+  MMIO: 6,
+  IRQ_WINDOW_OPEN: 7,
+  SHUTDOWN: 8,
+  FAIL_ENTRY: 9,
+  INTR: 10,
+  SET_TPR: 11,
+  TPR_ACCESS: 12,
+  NMI: 16,
+  INTERNAL_ERROR: 17,
+  SYSTEM_EVENT: 24,
+  IOAPIC_EOI: 26,
+  HYPERV: 27,
+  X86_RDMSR: 29,
+  X86_WRMSR: 30,
+  DIRTY_RING_FULL: 31,
+  X86_BUS_LOCK: 33,
+  NOTIFY: 37,
 } as const;
-export const EXIT_IO_IN = 0, EXIT_IO_OUT = 1;
+export const EXIT_IO_IN = 0,
+  EXIT_IO_OUT = 1;
 export const SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3, WAKEUP: 4, SUSPEND: 5, SEV_TERM: 6 } as const;
 export const MP_STATE = {
-  RUNNABLE: 0, UNINITIALIZED: 1, INIT_RECEIVED: 2, HALTED: 3, SIPI_RECEIVED: 4, STOPPED: 5,
+  RUNNABLE: 0,
+  UNINITIALIZED: 1,
+  INIT_RECEIVED: 2,
+  HALTED: 3,
+  SIPI_RECEIVED: 4,
+  STOPPED: 5,
 } as const;
-export const MEM_LOG_DIRTY_PAGES = 1, MEM_READONLY = 2;
-export const IRQCHIP_PIC_MASTER = 0, IRQCHIP_PIC_SLAVE = 1, IRQCHIP_IOAPIC = 2;
-export const IRQ_ROUTING_IRQCHIP = 1, IRQ_ROUTING_MSI = 2;
+export const MEM_LOG_DIRTY_PAGES = 1,
+  MEM_READONLY = 2;
+export const IRQCHIP_PIC_MASTER = 0,
+  IRQCHIP_PIC_SLAVE = 1,
+  IRQCHIP_IOAPIC = 2;
+export const IRQ_ROUTING_IRQCHIP = 1,
+  IRQ_ROUTING_MSI = 2;
 export const MSI_VALID_DEVID = 1;
-export const IRQFD_FLAG_DEASSIGN = 1, IRQFD_FLAG_RESAMPLE = 2;
-export const IOEVENTFD_FLAG_DATAMATCH = 1, IOEVENTFD_FLAG_PIO = 2, IOEVENTFD_FLAG_DEASSIGN = 4;
+export const IRQFD_FLAG_DEASSIGN = 1,
+  IRQFD_FLAG_RESAMPLE = 2;
+export const IOEVENTFD_FLAG_DATAMATCH = 1,
+  IOEVENTFD_FLAG_PIO = 2,
+  IOEVENTFD_FLAG_DEASSIGN = 4;
 export const PIT_SPEAKER_DUMMY = 1;
 export const CPUID_FLAG_SIGNIFICANT_INDEX = 1;

@@ -12,7 +12,12 @@ import { skipUnlessCi } from '../../../test/setup/environment.js';
 const HEADER = '/usr/include/linux/kvm.h';
 
 function hasGcc(): boolean {
-  try { execFileSync('gcc', ['--version'], { stdio: 'ignore', timeout: 10_000 }); return true; } catch { return false; }
+  try {
+    execFileSync('gcc', ['--version'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Compiles a C program printing sizeof/offsetof of every member we declare and every ioctl/cap number. */
@@ -31,7 +36,10 @@ function measureWithGcc(): Map<string, number> {
   const dir = mkdtempSync(join(tmpdir(), 'kvm-layout-'));
   try {
     writeFileSync(join(dir, 'l.c'), lines.join('\n'));
-    execFileSync('gcc', ['-o', join(dir, 'l'), join(dir, 'l.c')], { timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('gcc', ['-o', join(dir, 'l'), join(dir, 'l.c')], {
+      timeout: 60_000,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const out = execFileSync(join(dir, 'l'), { timeout: 10_000 }).toString();
     const m = new Map<string, number>();
     for (const l of out.trim().split('\n')) {
@@ -47,14 +55,24 @@ function measureWithGcc(): Map<string, number> {
 describe('kvm ABI layouts', () => {
   describe('layout engine', () => {
     it('aligns members like the C ABI and pads the struct', () => {
-      const s = struct('t', [['a', 'u8'], ['b', 'u64'], ['c', 'u16']]);
+      const s = struct('t', [
+        ['a', 'u8'],
+        ['b', 'u64'],
+        ['c', 'u16'],
+      ]);
       expect(offsetOf(s, 'b')).to.equal(8);
       expect(offsetOf(s, 'c')).to.equal(16);
       expect(s.size).to.equal(24);
     });
     it('puts union members at 0 and looks through anonymous members', () => {
-      const u = union('', [['x', 'u32'], ['y', array('u8', 12)]]);
-      const s = struct('t', [['h', 'u32'], [null, u]]);
+      const u = union('', [
+        ['x', 'u32'],
+        ['y', array('u8', 12)],
+      ]);
+      const s = struct('t', [
+        ['h', 'u32'],
+        [null, u],
+      ]);
       expect(sizeOf(u)).to.equal(12);
       expect(offsetOf(s, 'y')).to.equal(4);
       expect(s.size).to.equal(16);

@@ -11,7 +11,11 @@ export type Prim = 'u8' | 'u16' | 'u32' | 'u64' | 'i32' | 'i64';
 
 const PRIM_SIZE: Record<Prim, number> = { u8: 1, u16: 2, u32: 4, u64: 8, i32: 4, i64: 8 };
 
-export interface ArrayType { readonly kind: 'array'; readonly of: FieldType; readonly length: number }
+export interface ArrayType {
+  readonly kind: 'array';
+  readonly of: FieldType;
+  readonly length: number;
+}
 export type FieldType = Prim | ArrayType | StructDef;
 
 export interface FieldInfo {
@@ -51,10 +55,13 @@ export function alignOf(t: FieldType): number {
 const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
 function build(kind: 'struct' | 'union', name: string, specs: readonly FieldSpec[]): StructDef {
-  let offset = 0, size = 0, align = 1;
+  let offset = 0,
+    size = 0,
+    align = 1;
   const fields: FieldInfo[] = [];
   for (const [fname, type] of specs) {
-    const a = alignOf(type), s = sizeOf(type);
+    const a = alignOf(type),
+      s = sizeOf(type);
     const at = kind === 'struct' ? roundUp(offset, a) : 0;
     fields.push({ name: fname ?? '', offset: at, size: s, type, anonymous: fname === null });
     align = Math.max(align, a);
@@ -117,7 +124,10 @@ export function leafPaths(def: StructDef, prefix = ''): string[] {
     const t = f.type;
     if (typeof t !== 'string' && t.kind !== 'array') {
       if (f.anonymous) out.push(...leafPaths(t, prefix));
-      else { out.push(base); out.push(...leafPaths(t, `${base}.`)); }
+      else {
+        out.push(base);
+        out.push(...leafPaths(t, `${base}.`));
+      }
     } else if (typeof t !== 'string' && t.kind === 'array' && typeof t.of !== 'string' && t.of.kind !== 'array') {
       out.push(base);
       out.push(...leafPaths(t.of, `${base}[0].`));
@@ -131,23 +141,41 @@ export function leafPaths(def: StructDef, prefix = ''): string[] {
 /** Reads / writes a primitive through a DataView (little-endian, as on x86). */
 export function readPrim(v: DataView, offset: number, t: Prim): number | bigint {
   switch (t) {
-    case 'u8': return v.getUint8(offset);
-    case 'u16': return v.getUint16(offset, true);
-    case 'u32': return v.getUint32(offset, true);
-    case 'i32': return v.getInt32(offset, true);
-    case 'u64': return v.getBigUint64(offset, true);
-    case 'i64': return v.getBigInt64(offset, true);
+    case 'u8':
+      return v.getUint8(offset);
+    case 'u16':
+      return v.getUint16(offset, true);
+    case 'u32':
+      return v.getUint32(offset, true);
+    case 'i32':
+      return v.getInt32(offset, true);
+    case 'u64':
+      return v.getBigUint64(offset, true);
+    case 'i64':
+      return v.getBigInt64(offset, true);
   }
 }
 
 export function writePrim(v: DataView, offset: number, t: Prim, value: number | bigint): void {
   switch (t) {
-    case 'u8': v.setUint8(offset, Number(value)); return;
-    case 'u16': v.setUint16(offset, Number(value), true); return;
-    case 'u32': v.setUint32(offset, Number(value), true); return;
-    case 'i32': v.setInt32(offset, Number(value), true); return;
-    case 'u64': v.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true); return;
-    case 'i64': v.setBigInt64(offset, BigInt.asIntN(64, BigInt(value)), true); return;
+    case 'u8':
+      v.setUint8(offset, Number(value));
+      return;
+    case 'u16':
+      v.setUint16(offset, Number(value), true);
+      return;
+    case 'u32':
+      v.setUint32(offset, Number(value), true);
+      return;
+    case 'i32':
+      v.setInt32(offset, Number(value), true);
+      return;
+    case 'u64':
+      v.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+      return;
+    case 'i64':
+      v.setBigInt64(offset, BigInt.asIntN(64, BigInt(value)), true);
+      return;
   }
 }
 

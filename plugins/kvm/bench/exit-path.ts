@@ -35,8 +35,20 @@ async function measure(mode: Mode): Promise<number> {
     const bus = new RangeBus();
     let count = 0;
     let finish: () => void = () => {};
-    const finished = new Promise<void>((r) => { finish = r; });
-    bus.register('pio', GuestRange.of(0x80n, 1n), { read: () => {}, write: () => { if (++count === N) finish(); } }, 'post');
+    const finished = new Promise<void>((r) => {
+      finish = r;
+    });
+    bus.register(
+      'pio',
+      GuestRange.of(0x80n, 1n),
+      {
+        read: () => {},
+        write: () => {
+          if (++count === N) finish();
+        },
+      },
+      'post',
+    );
     for (let i = 0; i < 200; i++) vcpu.runRaw(); // warm up
     const t0 = process.hrtime.bigint();
     if (mode === 'inline-raw') {
@@ -47,7 +59,9 @@ async function measure(mode: Mode): Promise<number> {
         if (e.kind === 'io') bus.write('pio', BigInt(e.port), e.data);
       }
     } else {
-      const runner = new WorkerVcpuRunner([vcpu], bus, mode === 'worker-eventfd' ? loop : undefined, { notify: mode === 'worker-eventfd' ? 'eventfd' : 'atomics' });
+      const runner = new WorkerVcpuRunner([vcpu], bus, mode === 'worker-eventfd' ? loop : undefined, {
+        notify: mode === 'worker-eventfd' ? 'eventfd' : 'atomics',
+      });
       await runner.start();
       await finished;
       const t1 = process.hrtime.bigint();

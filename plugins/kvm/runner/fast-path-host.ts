@@ -2,7 +2,18 @@ import type { Bus, BusRegistration, Disposable } from '../../../core/bus/bus.js'
 import { isPioFastPathPublisher, type PioFastPath, type PioWriteMode } from '../../../core/bus/fast-path.js';
 import type { Logger } from '../../../core/logger.js';
 import { MmioFastPathHost } from './fast-path-mmio-host.js';
-import { DEFAULT_RING_CAPACITY, entry, entryRead, entryWrite, PORTS, PortTable, RING_HDR, TxRing, WRITE, type WriteAction } from './fast-path.js';
+import {
+  DEFAULT_RING_CAPACITY,
+  entry,
+  entryRead,
+  entryWrite,
+  PORTS,
+  PortTable,
+  RING_HDR,
+  TxRing,
+  WRITE,
+  type WriteAction,
+} from './fast-path.js';
 
 export interface FastPathHostOptions {
   /** Unclaimed ports: writes dropped, reads answer 0xff on the worker (what the Bus does with them). Default true. */
@@ -17,11 +28,16 @@ const WRITE_MODES: Record<PioWriteMode, WriteAction> = { device: WRITE.HOP, queu
 class DeviceFastPath implements PioFastPath {
   active = true;
   readonly published = new Map<number, number>();
-  constructor(private readonly table: PortTable, readonly base: number, readonly length: number) {}
+  constructor(
+    private readonly table: PortTable,
+    readonly base: number,
+    readonly length: number,
+  ) {}
 
   private put(offset: number, e: number): void {
     if (!this.active || !Number.isInteger(offset) || offset < 0 || offset >= this.length) return;
-    if (e === 0) this.published.delete(offset); else this.published.set(offset, e);
+    if (e === 0) this.published.delete(offset);
+    else this.published.set(offset, e);
     this.table.set(this.base + offset, e);
   }
 
@@ -37,7 +53,11 @@ class DeviceFastPath implements PioFastPath {
   }
 }
 
-interface Attached { reg: BusRegistration; fp: DeviceFastPath; handle?: Disposable }
+interface Attached {
+  reg: BusRegistration;
+  fp: DeviceFastPath;
+  handle?: Disposable;
+}
 
 /**
  * The main thread's side of the worker fast paths (./fast-path.ts): owns the port table and
@@ -60,7 +80,10 @@ export class FastPathHost {
   /** MMIO registers devices published (./fast-path-mmio.ts); their queued writes share the rings. */
   readonly mmio: MmioFastPathHost;
 
-  constructor(private readonly bus: Bus, private readonly opts: FastPathHostOptions = {}) {
+  constructor(
+    private readonly bus: Bus,
+    private readonly opts: FastPathHostOptions = {},
+  ) {
     this.ignoreUnclaimed = opts.ignoreUnclaimed ?? true;
     this.mmio = new MmioFastPathHost(bus, opts.logger);
   }
@@ -85,23 +108,35 @@ export class FastPathHost {
     this.known = regs;
     const keep: Attached[] = [];
     for (const a of this.attached) {
-      if (regs.includes(a.reg)) { keep.push(a); continue; }
+      if (regs.includes(a.reg)) {
+        keep.push(a);
+        continue;
+      }
       a.fp.active = false;
-      try { a.handle?.dispose(); } catch (err) { this.opts.logger?.warn({ err, device: a.reg.name }, 'fast path: detach failed'); }
+      try {
+        a.handle?.dispose();
+      } catch (err) {
+        this.opts.logger?.warn({ err, device: a.reg.name }, 'fast path: detach failed');
+      }
     }
     this.attached = keep;
     // Base layer: unclaimed ports ignored, claimed ports hop; then what devices published.
     const base = entry(this.ignoreUnclaimed ? 0xff : undefined, this.ignoreUnclaimed ? WRITE.DROP : WRITE.HOP);
     const words = new Int32Array(PORTS).fill(base);
     for (const r of regs) {
-      const start = Number(r.range.start.value), end = Math.min(Number(r.range.end), PORTS);
+      const start = Number(r.range.start.value),
+        end = Math.min(Number(r.range.end), PORTS);
       words.fill(0, start, end);
     }
     for (const a of this.attached) for (const [off, e] of a.fp.published) words[a.fp.base + off] = e;
     for (let p = 0; p < PORTS; p++) this.table.set(p, words[p]);
     for (const r of regs) {
       if (!isPioFastPathPublisher(r.device) || this.attached.some((a) => a.reg === r)) continue;
-      const fp = new DeviceFastPath(this.table, Number(r.range.start.value), Math.min(Number(r.range.length), PORTS - Number(r.range.start.value)));
+      const fp = new DeviceFastPath(
+        this.table,
+        Number(r.range.start.value),
+        Math.min(Number(r.range.length), PORTS - Number(r.range.start.value)),
+      );
       const a: Attached = { reg: r, fp };
       this.attached.push(a);
       try {
@@ -109,7 +144,10 @@ export class FastPathHost {
       } catch (err) {
         fp.active = false;
         for (const off of fp.published.keys()) this.table.set(fp.base + off, 0);
-        this.opts.logger?.warn({ err, device: r.name }, 'fast path: device failed to attach; its accesses take the normal path');
+        this.opts.logger?.warn(
+          { err, device: r.name },
+          'fast path: device failed to attach; its accesses take the normal path',
+        );
       }
     }
   }
@@ -119,7 +157,9 @@ export class FastPathHost {
     if (this.draining) return; // a device that somehow re-enters: its writes are already being delivered in order
     this.draining = true;
     try {
-      for (const r of this.rings) if (r.length > 0 || Atomics.load(r.hdr, RING_HDR.PENDING) !== 0) this.drained += r.drain(this.deliver, this.mmio.deliver);
+      for (const r of this.rings)
+        if (r.length > 0 || Atomics.load(r.hdr, RING_HDR.PENDING) !== 0)
+          this.drained += r.drain(this.deliver, this.mmio.deliver);
     } finally {
       this.draining = false;
     }
@@ -148,7 +188,11 @@ export class FastPathHost {
     this.drainAll();
     for (const a of this.attached) {
       a.fp.active = false;
-      try { a.handle?.dispose(); } catch { /* the device is going away anyway */ }
+      try {
+        a.handle?.dispose();
+      } catch {
+        /* the device is going away anyway */
+      }
     }
     this.attached = [];
     this.known = undefined;

@@ -1,5 +1,10 @@
 import type { Bus, BusRegistration, Disposable } from '../../../core/bus/bus.js';
-import { isMmioFastPathPublisher, type MmioFastPath, type MmioWriteMode, type SharedWord } from '../../../core/bus/fast-path.js';
+import {
+  isMmioFastPathPublisher,
+  type MmioFastPath,
+  type MmioWriteMode,
+  type SharedWord,
+} from '../../../core/bus/fast-path.js';
 import type { Logger } from '../../../core/logger.js';
 import { MMIO_FLAG, type MmioCell, MmioTable, type MmioSlot } from './fast-path-mmio.js';
 
@@ -7,24 +12,44 @@ import { MMIO_FLAG, type MmioCell, MmioTable, type MmioSlot } from './fast-path-
 class DeviceMmioFastPath implements MmioFastPath {
   active = true;
   readonly published = new Map<number, { flags: number; value: number; mask?: number }>();
-  constructor(private readonly changed: () => void, readonly base: bigint, readonly length: bigint,
-    private readonly allocateCell: () => MmioCell | undefined) {}
+  constructor(
+    private readonly changed: () => void,
+    readonly base: bigint,
+    readonly length: bigint,
+    private readonly allocateCell: () => MmioCell | undefined,
+  ) {}
 
   private usable(offset: number): boolean {
-    return this.active && Number.isInteger(offset) && offset >= 0 && BigInt(offset) + 4n <= this.length && this.base + BigInt(offset) + 4n <= 1n << 32n;
+    return (
+      this.active &&
+      Number.isInteger(offset) &&
+      offset >= 0 &&
+      BigInt(offset) + 4n <= this.length &&
+      this.base + BigInt(offset) + 4n <= 1n << 32n
+    );
   }
 
   private slot(offset: number): { flags: number; value: number; mask?: number } | undefined {
     if (!this.usable(offset)) return undefined;
     let s = this.published.get(offset);
-    if (!s) { s = { flags: 0, value: 0 }; this.published.set(offset, s); }
+    if (!s) {
+      s = { flags: 0, value: 0 };
+      this.published.set(offset, s);
+    }
     return s;
   }
 
   /** Offsets bound to a cell: setReadValue/setWriteMode leave them alone. */
-  private isCell(s: { flags: number }): boolean { return (s.flags & (MMIO_FLAG.READ_CELL | MMIO_FLAG.CLEAR_CELL)) !== 0; }
+  private isCell(s: { flags: number }): boolean {
+    return (s.flags & (MMIO_FLAG.READ_CELL | MMIO_FLAG.CLEAR_CELL)) !== 0;
+  }
 
-  shareClearableWord(readOffset: number, clearOffset: number, clearMask: number, initial: number): SharedWord | undefined {
+  shareClearableWord(
+    readOffset: number,
+    clearOffset: number,
+    clearMask: number,
+    initial: number,
+  ): SharedWord | undefined {
     if (readOffset === clearOffset || !this.usable(readOffset) || !this.usable(clearOffset)) return undefined;
     if (!Number.isInteger(clearMask) || clearMask < 0 || clearMask > 0xffff_ffff) return undefined;
     if (this.published.has(readOffset) && this.isCell(this.published.get(readOffset)!)) return undefined;
@@ -45,7 +70,8 @@ class DeviceMmioFastPath implements MmioFastPath {
     const flags = ok ? s.flags | MMIO_FLAG.READ : s.flags & ~MMIO_FLAG.READ;
     const v = ok ? value : 0;
     if (flags === s.flags && v === s.value) return;
-    s.flags = flags; s.value = v;
+    s.flags = flags;
+    s.value = v;
     this.changed();
   }
 
@@ -59,7 +85,11 @@ class DeviceMmioFastPath implements MmioFastPath {
   }
 }
 
-interface Attached { reg: BusRegistration; fp: DeviceMmioFastPath; handle?: Disposable }
+interface Attached {
+  reg: BusRegistration;
+  fp: DeviceMmioFastPath;
+  handle?: Disposable;
+}
 
 /**
  * The main thread's side of the MMIO fast paths (./fast-path-mmio.ts): attaches every MMIO device
@@ -73,7 +103,10 @@ export class MmioFastPathHost {
   private readonly word = new Uint8Array(4);
   private readonly view = new DataView(this.word.buffer);
 
-  constructor(private readonly bus: Bus, private readonly logger?: Logger) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly logger?: Logger,
+  ) {}
 
   /** Call after the rings were drained. Cheap when the MMIO registrations did not change. */
   sync(beforeChange?: () => void): void {
@@ -84,21 +117,33 @@ export class MmioFastPathHost {
     this.known = regs;
     const keep: Attached[] = [];
     for (const a of this.attached) {
-      if (regs.includes(a.reg)) { keep.push(a); continue; }
+      if (regs.includes(a.reg)) {
+        keep.push(a);
+        continue;
+      }
       a.fp.active = false;
-      try { a.handle?.dispose(); } catch (err) { this.logger?.warn({ err, device: a.reg.name }, 'MMIO fast path: detach failed'); }
+      try {
+        a.handle?.dispose();
+      } catch (err) {
+        this.logger?.warn({ err, device: a.reg.name }, 'MMIO fast path: detach failed');
+      }
     }
     this.attached = keep;
     for (const r of regs) {
       if (!isMmioFastPathPublisher(r.device) || this.attached.some((a) => a.reg === r)) continue;
-      const fp = new DeviceMmioFastPath(this.publish, r.range.start.value, r.range.length, () => this.table.allocateCell());
+      const fp = new DeviceMmioFastPath(this.publish, r.range.start.value, r.range.length, () =>
+        this.table.allocateCell(),
+      );
       const a: Attached = { reg: r, fp };
       this.attached.push(a);
       try {
         a.handle = r.device.attachMmioFastPath(fp);
       } catch (err) {
         fp.active = false;
-        this.logger?.warn({ err, device: r.name }, 'MMIO fast path: device failed to attach; its accesses take the normal path');
+        this.logger?.warn(
+          { err, device: r.name },
+          'MMIO fast path: device failed to attach; its accesses take the normal path',
+        );
       }
     }
     this.publish();
@@ -109,9 +154,11 @@ export class MmioFastPathHost {
     const slots: MmioSlot[] = [];
     for (const a of this.attached) {
       if (!a.fp.active) continue;
-      for (const [off, s] of a.fp.published) if (s.flags) slots.push({ address: Number(a.fp.base) + off, flags: s.flags, value: s.value, mask: s.mask });
+      for (const [off, s] of a.fp.published)
+        if (s.flags) slots.push({ address: Number(a.fp.base) + off, flags: s.flags, value: s.value, mask: s.mask });
     }
-    if (this.table.replace(slots) < slots.length) this.logger?.debug({ published: slots.length }, 'MMIO fast path: table full; the rest take the normal path');
+    if (this.table.replace(slots) < slots.length)
+      this.logger?.debug({ published: slots.length }, 'MMIO fast path: table full; the rest take the normal path');
   };
 
   readonly deliver = (address: number, value: number): void => {
@@ -123,12 +170,18 @@ export class MmioFastPathHost {
     }
   };
 
-  get devices(): string[] { return this.attached.filter((a) => a.fp.active).map((a) => a.reg.name); }
+  get devices(): string[] {
+    return this.attached.filter((a) => a.fp.active).map((a) => a.reg.name);
+  }
 
   dispose(): void {
     for (const a of this.attached) {
       a.fp.active = false;
-      try { a.handle?.dispose(); } catch { /* going away anyway */ }
+      try {
+        a.handle?.dispose();
+      } catch {
+        /* going away anyway */
+      }
     }
     this.attached = [];
     this.known = undefined;

@@ -14,7 +14,8 @@ import { IRQ_ACK, IRQ_STATUS, IrqDevice, SharedIrqDevice } from './irq-test-devi
 
 const CODE = LONG_MODE_LAYOUT.code;
 const WIN = 0x3000_0000n;
-const STATUS = IRQ_STATUS, ACK = IRQ_ACK;
+const STATUS = IRQ_STATUS,
+  ACK = IRQ_ACK;
 
 describe('worker fast path: MMIO (host /dev/kvm)', function () {
   this.timeout(60_000);
@@ -43,7 +44,17 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
     const bus = new RangeBus();
     bus.register('mmio', GuestRange.of(WIN, 0x1000), dev, 'virtio0');
     const reported: number[] = [];
-    bus.register('pio', GuestRange.of(0x80, 4), { read: () => {}, write: (_o, d) => { reported.push(new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true)); } }, 'report');
+    bus.register(
+      'pio',
+      GuestRange.of(0x80, 4),
+      {
+        read: () => {},
+        write: (_o, d) => {
+          reported.push(new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(0, true));
+        },
+      },
+      'report',
+    );
     const v = vm.createKvmVcpu(0);
     mem.write(GuestAddress.of(CODE), code);
     setupLongMode(v, { entry: CODE });
@@ -57,11 +68,16 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
   it('reads the status from the mirror, queues the ACK, and a later read sees the ACK applied', async () => {
     const dev = new IrqDevice(5);
     const code = new Asm()
-      .movRbx(WIN + BigInt(STATUS)).loadEax()          // status: 5, answered on the worker
-      .movRbx(WIN + BigInt(ACK)).storeEax()            // ACK 5: queued
-      .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 0 (hops, or the mirror after the drain)
-      .movEdx(0x80).outDxEax()                         // report it (hops)
-      .hlt().bytes();
+      .movRbx(WIN + BigInt(STATUS))
+      .loadEax() // status: 5, answered on the worker
+      .movRbx(WIN + BigInt(ACK))
+      .storeEax() // ACK 5: queued
+      .movRbx(WIN + BigInt(STATUS))
+      .loadEax() // must read 0 (hops, or the mirror after the drain)
+      .movEdx(0x80)
+      .outDxEax() // report it (hops)
+      .hlt()
+      .bytes();
     const { reported, r } = await runWith(dev, code);
     expect(reported).to.deep.equal([0]);
     expect(dev.log[0], 'the first read never reached the device').to.equal('w64=5');
@@ -69,23 +85,35 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
     const k = r.stats.byKind;
     expect(k['mmio-fast-ring'].count).to.equal(1);
     expect(k['mmio-fast-read'].count).to.be.within(1, 2);
-    expect(k['mmio-fast-read'].count + (r.stats.hops.toJSON()[`mmio 0x${(WIN + BigInt(STATUS)).toString(16)} read`] ?? 0)).to.equal(2);
+    expect(
+      k['mmio-fast-read'].count + (r.stats.hops.toJSON()[`mmio 0x${(WIN + BigInt(STATUS)).toString(16)} read`] ?? 0),
+    ).to.equal(2);
   });
 
   it('shared word: the guest reads the status and ACKs on the worker; the ACK is applied before its next read', async () => {
     const dev = new SharedIrqDevice(5, 7);
     const code = new Asm()
-      .movRbx(WIN + BigInt(STATUS)).loadEax()          // 5, from the word on the worker
-      .movEdx(0x80).outDxEax()                         // report it (hops)
-      .movEax(1).movRbx(WIN + BigInt(ACK)).storeEax()  // ACK bit 0 on the worker
-      .movRbx(WIN + BigInt(STATUS)).loadEax()          // must read 4
-      .movEdx(0x80).outDxEax()
-      .hlt().bytes();
+      .movRbx(WIN + BigInt(STATUS))
+      .loadEax() // 5, from the word on the worker
+      .movEdx(0x80)
+      .outDxEax() // report it (hops)
+      .movEax(1)
+      .movRbx(WIN + BigInt(ACK))
+      .storeEax() // ACK bit 0 on the worker
+      .movRbx(WIN + BigInt(STATUS))
+      .loadEax() // must read 4
+      .movEdx(0x80)
+      .outDxEax()
+      .hlt()
+      .bytes();
     const { reported, r } = await runWith(dev, code);
     expect(dev.word, 'the runner shared a word').to.not.equal(undefined);
     expect(reported).to.deep.equal([5, 4]);
     expect(dev.word!.load()).to.equal(4);
-    expect(dev.log.filter((l) => l.startsWith('w64') || l === 'r60'), 'neither the reads nor the ACK reached the device').to.deep.equal([]);
+    expect(
+      dev.log.filter((l) => l.startsWith('w64') || l === 'r60'),
+      'neither the reads nor the ACK reached the device',
+    ).to.deep.equal([]);
     expect(r.stats.byKind['mmio-fast-read'].count).to.equal(3);
   });
 });

@@ -8,10 +8,15 @@ import { fastMmio, MMIO_CELLS, MMIO_FLAG, MmioTable } from './fast-path-mmio.js'
 import { IRQ_ACK, IRQ_STATUS, IrqDevice, SharedIrqDevice } from './irq-test-devices.js';
 
 const BASE = 0xd000_1000;
-const STATUS = IRQ_STATUS, ACK = IRQ_ACK;
+const STATUS = IRQ_STATUS,
+  ACK = IRQ_ACK;
 /** A kvm_run stand-in: the MMIO data at offset 8. */
 const OFF = 8;
-const page = (v = 0): Uint8Array => { const p = new Uint8Array(16); new DataView(p.buffer).setUint32(OFF, v >>> 0, true); return p; };
+const page = (v = 0): Uint8Array => {
+  const p = new Uint8Array(16);
+  new DataView(p.buffer).setUint32(OFF, v >>> 0, true);
+  return p;
+};
 const word = (p: Uint8Array): number => new DataView(p.buffer).getUint32(OFF, true);
 
 function setup(vcpus = 1) {
@@ -23,7 +28,17 @@ function setup(vcpus = 1) {
   host.sync();
   const t = host.mmio.table.words;
   const exit = (cpu: number, isWrite: boolean, addr: number, p: Uint8Array, len = 4, hi = 0): number =>
-    fastMmio(t, rings[cpu], isWrite, addr, hi, len, p, OFF, rings.filter((_, i) => i !== cpu));
+    fastMmio(
+      t,
+      rings[cpu],
+      isWrite,
+      addr,
+      hi,
+      len,
+      p,
+      OFF,
+      rings.filter((_, i) => i !== cpu),
+    );
   return { bus, dev, reg, host, rings, exit };
 }
 
@@ -85,7 +100,18 @@ describe('worker fast path: MMIO', () => {
     const dev = new IrqDevice();
     bus.register('mmio', GuestRange.of(BASE, 0x1000), dev, 'virtio0');
     const seen: string[] = [];
-    bus.register('pio', GuestRange.of(0x3f8, 8), { read: () => {}, write: (o, d) => { seen.push(`pio${o}=${d[0]}`); dev.log.push(`pio=${d[0]}`); } }, 'uart');
+    bus.register(
+      'pio',
+      GuestRange.of(0x3f8, 8),
+      {
+        read: () => {},
+        write: (o, d) => {
+          seen.push(`pio${o}=${d[0]}`);
+          dev.log.push(`pio=${d[0]}`);
+        },
+      },
+      'uart',
+    );
     const host = new FastPathHost(bus);
     const ring = host.addRing();
     host.sync();
@@ -103,10 +129,16 @@ describe('worker fast path: MMIO', () => {
     expect(r.push(1, 2)).to.equal(PUSH.OK);
     expect(r.pushMmio(0x1000, 5)).to.equal(PUSH.FULL);
     const got: string[] = [];
-    r.drain((p, b) => got.push(`p${b}`), (a, v) => got.push(`m${a}=${v}`));
+    r.drain(
+      (p, b) => got.push(`p${b}`),
+      (a, v) => got.push(`m${a}=${v}`),
+    );
     // Wrap: the three words straddle the end of the buffer.
     expect(r.pushMmio(0xd000_1064, 0xffff_fffe)).to.equal(PUSH.NOTIFY);
-    r.drain((p, b) => got.push(`p${b}`), (a, v) => got.push(`m${a.toString(16)}=${v.toString(16)}`));
+    r.drain(
+      (p, b) => got.push(`p${b}`),
+      (a, v) => got.push(`m${a.toString(16)}=${v.toString(16)}`),
+    );
     expect(got).to.deep.equal(['p1', 'p2', 'md0001064=fffffffe']);
     expect(r.fullCount).to.equal(1);
   });
@@ -126,7 +158,13 @@ describe('worker fast path: MMIO', () => {
 
   it('the table ignores entries it cannot hold and addresses at or above 4 GiB', () => {
     const t = new MmioTable();
-    expect(t.replace([{ address: 2 ** 32, flags: MMIO_FLAG.READ, value: 1 }, { address: 0x1000, flags: 0, value: 1 }, { address: 0x2000, flags: MMIO_FLAG.READ, value: 9 }])).to.equal(1);
+    expect(
+      t.replace([
+        { address: 2 ** 32, flags: MMIO_FLAG.READ, value: 1 },
+        { address: 0x1000, flags: 0, value: 1 },
+        { address: 0x2000, flags: MMIO_FLAG.READ, value: 9 },
+      ]),
+    ).to.equal(1);
     const p = page();
     expect(fastMmio(t.words, undefined, false, 0x2000, 0, 4, p, OFF)).to.equal(FAST.MMIO_READ);
     expect(word(p)).to.equal(9);
@@ -143,7 +181,17 @@ function sharedSetup(vcpus = 1, devices = 1) {
   host.sync();
   const t = host.mmio.table.words;
   const exit = (cpu: number, isWrite: boolean, addr: number, p: Uint8Array): number =>
-    fastMmio(t, rings[cpu], isWrite, addr, 0, 4, p, OFF, rings.filter((_, i) => i !== cpu));
+    fastMmio(
+      t,
+      rings[cpu],
+      isWrite,
+      addr,
+      0,
+      4,
+      p,
+      OFF,
+      rings.filter((_, i) => i !== cpu),
+    );
   return { bus, dev: devs[0], devs, regs, host, rings, exit };
 }
 
@@ -201,7 +249,10 @@ describe('worker fast path: MMIO shared clearable word (virtio-mmio InterruptSta
     let fpRef: MmioFastPath | undefined;
     const dev = new SharedIrqDevice(1);
     const attach = dev.attachMmioFastPath.bind(dev);
-    dev.attachMmioFastPath = (fp) => { fpRef = fp; return attach(fp); };
+    dev.attachMmioFastPath = (fp) => {
+      fpRef = fp;
+      return attach(fp);
+    };
     const reg = bus.register('mmio', GuestRange.of(BASE, 0x1000), dev, 'virtio0');
     const host = new FastPathHost(bus);
     const ring = host.addRing();
@@ -233,7 +284,10 @@ describe('worker fast path: MMIO shared clearable word (virtio-mmio InterruptSta
     expect(fastMmio(t.words, undefined, false, 0x2000, 0, 4, p, OFF)).to.equal(FAST.MMIO_READ);
     expect(word(p)).to.equal(5);
     // A cell index out of range (a corrupt entry) hops.
-    t.replace([{ address: 0x2000, flags: MMIO_FLAG.READ_CELL, value: MMIO_CELLS }, { address: 0x2004, flags: MMIO_FLAG.CLEAR_CELL, value: -1, mask: 1 }]);
+    t.replace([
+      { address: 0x2000, flags: MMIO_FLAG.READ_CELL, value: MMIO_CELLS },
+      { address: 0x2004, flags: MMIO_FLAG.CLEAR_CELL, value: -1, mask: 1 },
+    ]);
     expect(fastMmio(t.words, undefined, false, 0x2000, 0, 4, p, OFF)).to.equal(FAST.HOP);
     expect(fastMmio(t.words, undefined, true, 0x2004, 0, 4, page(1), OFF)).to.equal(FAST.HOP);
   });

@@ -36,28 +36,50 @@ export const MMIO_FLAG = { READ: 1, QUEUE: 2, READ_CELL: 4, CLEAR_CELL: 8 } as c
 export const MMIO_TABLE_BYTES = (CELL_BASE + MMIO_CELLS) * 4;
 
 /** `value`: the read value (READ) or the cell index (READ_CELL / CLEAR_CELL); `mask`: CLEAR_CELL's writable bits. */
-export interface MmioSlot { address: number; flags: number; value: number; mask?: number }
+export interface MmioSlot {
+  address: number;
+  flags: number;
+  value: number;
+  mask?: number;
+}
 
 /** One cell of a table, as the device sees it (core/bus/fast-path.ts SharedWord). */
 export class MmioCell implements SharedWord {
-  constructor(private readonly words: Int32Array, readonly index: number) {
-    if (!Number.isInteger(index) || index < 0 || index >= MMIO_CELLS) throw new RangeError(`MMIO cell ${index} out of range`);
+  constructor(
+    private readonly words: Int32Array,
+    readonly index: number,
+  ) {
+    if (!Number.isInteger(index) || index < 0 || index >= MMIO_CELLS)
+      throw new RangeError(`MMIO cell ${index} out of range`);
   }
-  load(): number { return Atomics.load(this.words, CELL_BASE + this.index) >>> 0; }
-  store(value: number): void { Atomics.store(this.words, CELL_BASE + this.index, value | 0); }
-  or(bits: number): number { return Atomics.or(this.words, CELL_BASE + this.index, bits | 0) >>> 0; }
-  clear(bits: number): number { return Atomics.and(this.words, CELL_BASE + this.index, ~bits) >>> 0; }
+  load(): number {
+    return Atomics.load(this.words, CELL_BASE + this.index) >>> 0;
+  }
+  store(value: number): void {
+    Atomics.store(this.words, CELL_BASE + this.index, value | 0);
+  }
+  or(bits: number): number {
+    return Atomics.or(this.words, CELL_BASE + this.index, bits | 0) >>> 0;
+  }
+  clear(bits: number): number {
+    return Atomics.and(this.words, CELL_BASE + this.index, ~bits) >>> 0;
+  }
 }
 
 /** The per-runner MMIO table (see the file comment). */
 export class MmioTable {
   readonly words: Int32Array;
   constructor(sab: SharedArrayBuffer = new SharedArrayBuffer(MMIO_TABLE_BYTES)) {
-    if (sab.byteLength !== MMIO_TABLE_BYTES) throw new RangeError(`MMIO table must be ${MMIO_TABLE_BYTES} bytes, got ${sab.byteLength}`);
+    if (sab.byteLength !== MMIO_TABLE_BYTES)
+      throw new RangeError(`MMIO table must be ${MMIO_TABLE_BYTES} bytes, got ${sab.byteLength}`);
     this.words = new Int32Array(sab);
   }
-  get buffer(): SharedArrayBuffer { return this.words.buffer as SharedArrayBuffer; }
-  get count(): number { return Atomics.load(this.words, HDR.COUNT); }
+  get buffer(): SharedArrayBuffer {
+    return this.words.buffer as SharedArrayBuffer;
+  }
+  get count(): number {
+    return Atomics.load(this.words, HDR.COUNT);
+  }
   private nextCell = 0;
   /** Main thread: hands out the next unused cell (zeroed), or undefined when all are taken. */
   allocateCell(): MmioCell | undefined {
@@ -70,7 +92,9 @@ export class MmioTable {
   /** Main thread: replaces every entry (slots with flags 0 are left out; beyond MMIO_SLOTS are dropped). Returns how many were kept. */
   replace(slots: readonly MmioSlot[]): number {
     const w = this.words;
-    const keep = slots.filter((s) => s.flags !== 0 && Number.isInteger(s.address) && s.address >= 0 && s.address < 2 ** 32).slice(0, MMIO_SLOTS);
+    const keep = slots
+      .filter((s) => s.flags !== 0 && Number.isInteger(s.address) && s.address >= 0 && s.address < 2 ** 32)
+      .slice(0, MMIO_SLOTS);
     Atomics.add(w, HDR.SEQ, 1); // odd: workers hop
     Atomics.store(w, HDR.COUNT, 0);
     keep.forEach((s, i) => {
@@ -103,8 +127,17 @@ function find(w: Int32Array, address: number): number {
  * take a fast path. Returns FAST.MMIO_READ (a read answered, or a CLEAR_CELL write applied: the
  * exit is complete), MMIO_RING / MMIO_RING_NOTIFY (a write queued), or FAST.HOP.
  */
-export function fastMmio(table: Int32Array, ring: TxRing | undefined, isWrite: boolean, addrLo: number, addrHi: number, len: number,
-  data: Uint8Array, dataOffset: number, others: readonly TxRing[] = []): number {
+export function fastMmio(
+  table: Int32Array,
+  ring: TxRing | undefined,
+  isWrite: boolean,
+  addrLo: number,
+  addrHi: number,
+  len: number,
+  data: Uint8Array,
+  dataOffset: number,
+  others: readonly TxRing[] = [],
+): number {
   if (len !== 4 || addrHi !== 0 || dataOffset < 0 || dataOffset + 4 > data.length) return FAST.HOP;
   const seq = Atomics.load(table, HDR.SEQ);
   if (seq & 1) return FAST.HOP;
@@ -134,7 +167,8 @@ export function fastMmio(table: Int32Array, ring: TxRing | undefined, isWrite: b
     data[dataOffset + 3] = (v >>> 24) & 0xff;
     return FAST.MMIO_READ;
   }
-  const v = data[dataOffset] | (data[dataOffset + 1] << 8) | (data[dataOffset + 2] << 16) | (data[dataOffset + 3] << 24);
+  const v =
+    data[dataOffset] | (data[dataOffset + 1] << 8) | (data[dataOffset + 2] << 16) | (data[dataOffset + 3] << 24);
   if (flags & MMIO_FLAG.CLEAR_CELL) {
     if (queued || cell >= MMIO_CELLS || CELL_BASE + cell >= table.length) return FAST.HOP;
     // Applied now, before the guest runs on: only bits the guest saw (and writes back) are cleared.

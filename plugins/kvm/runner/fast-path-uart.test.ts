@@ -47,8 +47,12 @@ class TwoVcpuGuest {
 
   constructor() {
     this.uart = new Uart16550({
-      id: 'serial0', console: this.console,
-      irq: (level) => { if (level && !this.line) this.irr = true; this.line = level; },
+      id: 'serial0',
+      console: this.console,
+      irq: (level) => {
+        if (level && !this.line) this.irr = true;
+        this.line = level;
+      },
     });
     this.bus.register('pio', GuestRange.of(COM1, 8), this.uart, 'serial0');
     this.host = new FastPathHost(this.bus);
@@ -74,7 +78,12 @@ class TwoVcpuGuest {
     this.typed = '';
     this.received = '';
     // serial8250_startup / set_termios, done before the vCPUs race
-    for (const [reg, v] of [[Reg.LCR, 0x03], [Reg.IIR_FCR, 0x87], [Reg.MCR, 0x0b], [Reg.IER, this.shadowIer]]) {
+    for (const [reg, v] of [
+      [Reg.LCR, 0x03],
+      [Reg.IIR_FCR, 0x87],
+      [Reg.MCR, 0x0b],
+      [Reg.IER, this.shadowIer],
+    ]) {
       this.bus.write('pio', BigInt(COM1 + reg), Uint8Array.of(v));
     }
     return this;
@@ -89,11 +98,16 @@ class TwoVcpuGuest {
     this.hops++;
     yield; // posted: the runner serves it later, draining every ring first
     this.host.drainAll();
-    if (isOut) this.bus.write('pio', BigInt(COM1 + reg), d); else this.bus.read('pio', BigInt(COM1 + reg), d);
+    if (isOut) this.bus.write('pio', BigInt(COM1 + reg), d);
+    else this.bus.read('pio', BigInt(COM1 + reg), d);
     return d[0];
   }
-  inb(cpu: number, reg: number): Gen<number> { return this.access(cpu, reg, false); }
-  outb(cpu: number, reg: number, v: number): Gen<number> { return this.access(cpu, reg, true, v); }
+  inb(cpu: number, reg: number): Gen<number> {
+    return this.access(cpu, reg, false);
+  }
+  outb(cpu: number, reg: number, v: number): Gen<number> {
+    return this.access(cpu, reg, true, v);
+  }
 
   *lock(cpu: number): Gen {
     this.irqOff[cpu]++; // spin_lock_irqsave
@@ -116,7 +130,10 @@ class TwoVcpuGuest {
     yield* this.outb(cpu, Reg.IER, this.shadowIer);
   }
   private *txChars(cpu: number): Gen {
-    if (this.circ.length === 0) { yield* this.stopTx(cpu); return; }
+    if (this.circ.length === 0) {
+      yield* this.stopTx(cpu);
+      return;
+    }
     for (let n = 0; n < TX_LOADSZ && this.circ.length > 0; n++) yield* this.outb(cpu, Reg.DATA, this.circ.shift()!);
     if (this.circ.length === 0) yield* this.stopTx(cpu);
   }
@@ -137,10 +154,14 @@ class TwoVcpuGuest {
     const ier = yield* this.inb(cpu, Reg.IER);
     yield* this.outb(cpu, Reg.IER, 0);
     for (const ch of text) {
-      while (!((yield* this.inb(cpu, Reg.LSR)) & Lsr.THRE)) { /* wait_for_xmitr */ }
+      while (!((yield* this.inb(cpu, Reg.LSR)) & Lsr.THRE)) {
+        /* wait_for_xmitr */
+      }
       yield* this.outb(cpu, Reg.DATA, ch.charCodeAt(0));
     }
-    while (((yield* this.inb(cpu, Reg.LSR)) & (Lsr.THRE | Lsr.TEMT)) !== (Lsr.THRE | Lsr.TEMT)) { /* both empty */ }
+    while (((yield* this.inb(cpu, Reg.LSR)) & (Lsr.THRE | Lsr.TEMT)) !== (Lsr.THRE | Lsr.TEMT)) {
+      /* both empty */
+    }
     yield* this.outb(cpu, Reg.IER, ier);
     this.unlock(cpu);
   }
@@ -155,11 +176,12 @@ class TwoVcpuGuest {
       if (iir & Iir.NO_INT) break;
       yield* this.lock(cpu);
       let lsr = yield* this.inb(cpu, Reg.LSR);
-      for (let max = 256; (lsr & Lsr.DR) && max > 0; max--) { // serial8250_rx_chars
+      for (let max = 256; lsr & Lsr.DR && max > 0; max--) {
+        // serial8250_rx_chars
         this.received += String.fromCharCode(yield* this.inb(cpu, Reg.DATA));
         lsr = yield* this.inb(cpu, Reg.LSR);
       }
-      if ((lsr & Lsr.THRE) && (this.shadowIer & Ier.THRI)) yield* this.txChars(cpu);
+      if (lsr & Lsr.THRE && this.shadowIer & Ier.THRI) yield* this.txChars(cpu);
       this.unlock(cpu);
     }
     this.irqOff[cpu]--;
@@ -181,10 +203,14 @@ function runSchedule(g: TwoVcpuGuest, rnd: () => number): { tty: string; printk:
     for (let i = 0; i < n; i++) {
       if (rnd() < 0.2) {
         const t = word('ABCDEFGHIJKLMNOPQRSTUVWXYZ', 6);
-        yield* g.printk(cpu, t, () => { printk += t; });
+        yield* g.printk(cpu, t, () => {
+          printk += t;
+        });
       } else {
         const t = word('abcdefghijklmnopqrstuvwxyz', 40);
-        yield* g.write(cpu, t, () => { tty += t; });
+        yield* g.write(cpu, t, () => {
+          tty += t;
+        });
       }
     }
   }
@@ -207,8 +233,10 @@ function runSchedule(g: TwoVcpuGuest, rnd: () => number): { tty: string; printk:
       continue;
     }
     const r = rnd();
-    if (r < 0.1) g.host.drainAll(); // an eventfd wake-up of the main thread
-    else if (r < 0.12) { // console input arriving on the main thread
+    if (r < 0.1)
+      g.host.drainAll(); // an eventfd wake-up of the main thread
+    else if (r < 0.12) {
+      // console input arriving on the main thread
       const t = word('0123456789', 8);
       g.typed += t.slice(0, g.console.type(t));
     } else step(cpus[Math.floor(rnd() * cpus.length)]);
@@ -225,24 +253,28 @@ describe('worker fast path + 16550A: two vCPUs driving the 8250 the way Linux do
     const g = new TwoVcpuGuest();
     // the schedule's every choice comes from fast-check, so a failing one is reported with its seed
     // and path (replay: fc.assert(..., { seed, path })); printed as a name, not its thousands of draws
-    const schedules = fc.infiniteStream(fc.noBias(fc.integer({ min: 0, max: 0x3fffffff })))
+    const schedules = fc
+      .infiniteStream(fc.noBias(fc.integer({ min: 0, max: 0x3fffffff })))
       .map((choices) => ({ choices, [fc.toStringMethod]: () => 'a schedule' }));
-    fc.assert(fc.property(schedules, ({ choices }) => {
-      const it = choices[Symbol.iterator]();
-      const { tty, printk } = runSchedule(g, () => (it.next().value as number) / 0x40000000);
-      const out = g.console.text();
-      const ctx = `ier=${g.shadowIer} circ=${g.circ.length} line=${g.line} irr=${g.irr}`;
-      expect(g.circ.length, `${ctx}: output stuck in the guest's buffer`).to.equal(0);
-      const wire = Buffer.from(g.wire).toString('latin1');
-      expect(out, `${ctx}: the console got the THR writes in the guest's order`).to.equal(wire);
-      expect(out.replace(/[A-Z]/g, ''), ctx).to.equal(tty);
-      expect(out.replace(/[a-z]/g, ''), ctx).to.equal(printk);
-      expect(g.received, `${ctx}: console input`).to.equal(g.typed);
-      expect(g.line, `${ctx}: line left high with nobody to serve it`).to.equal(false);
-      hops += g.hops;
-      typed += g.typed.length;
-      maxCirc = Math.max(maxCirc, tty.length);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(schedules, ({ choices }) => {
+        const it = choices[Symbol.iterator]();
+        const { tty, printk } = runSchedule(g, () => (it.next().value as number) / 0x40000000);
+        const out = g.console.text();
+        const ctx = `ier=${g.shadowIer} circ=${g.circ.length} line=${g.line} irr=${g.irr}`;
+        expect(g.circ.length, `${ctx}: output stuck in the guest's buffer`).to.equal(0);
+        const wire = Buffer.from(g.wire).toString('latin1');
+        expect(out, `${ctx}: the console got the THR writes in the guest's order`).to.equal(wire);
+        expect(out.replace(/[A-Z]/g, ''), ctx).to.equal(tty);
+        expect(out.replace(/[a-z]/g, ''), ctx).to.equal(printk);
+        expect(g.received, `${ctx}: console input`).to.equal(g.typed);
+        expect(g.line, `${ctx}: line left high with nobody to serve it`).to.equal(false);
+        hops += g.hops;
+        typed += g.typed.length;
+        maxCirc = Math.max(maxCirc, tty.length);
+      }),
+      { numRuns: 2000 },
+    );
     expect(hops, 'the schedules went through hops and the fast path alike').to.be.greaterThan(0);
     expect(maxCirc).to.be.greaterThan(TX_LOADSZ);
     expect(typed, 'console input arrived in the schedules').to.be.greaterThan(1000);

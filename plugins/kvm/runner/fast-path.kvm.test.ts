@@ -23,20 +23,35 @@ class TxDevice implements BusDevice, PioFastPathPublisher {
     if (offset === 2n) this.seenAtRead.push(this.bytes.length);
     data.fill(0x01);
   }
-  write(offset: bigint, data: Uint8Array): void { if (offset === 0n) this.bytes.push(data[0]); }
+  write(offset: bigint, data: Uint8Array): void {
+    if (offset === 0n) this.bytes.push(data[0]);
+  }
   attachPioFastPath(fp: PioFastPath): Disposable {
     fp.setWriteMode(0, 'queue');
     fp.setReadValue(5, 0x60);
     return { dispose: () => {} };
   }
-  text(): string { return Buffer.from(this.bytes).toString('latin1'); }
+  text(): string {
+    return Buffer.from(this.bytes).toString('latin1');
+  }
 }
 
 /** For each character: poll LSR (in al, 0x3fd), write THR (out 0x3f8, al); then out 0x80 (unclaimed), in 0x3fa (hops), hlt. */
 function txGuest(text: string): Uint8Array {
   const a = new Asm();
-  for (const ch of text) a.movEdx(BASE + 5).inAlDx().movEdx(BASE).movEax(ch.charCodeAt(0)).outDxAl();
-  return a.movEdx(0x80).outDxAl().movEdx(BASE + 2).inAlDx().hlt().bytes();
+  for (const ch of text)
+    a.movEdx(BASE + 5)
+      .inAlDx()
+      .movEdx(BASE)
+      .movEax(ch.charCodeAt(0))
+      .outDxAl();
+  return a
+    .movEdx(0x80)
+    .outDxAl()
+    .movEdx(BASE + 2)
+    .inAlDx()
+    .hlt()
+    .bytes();
 }
 
 for (const notify of ['eventfd', 'atomics'] as const) {
@@ -63,19 +78,29 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       env.close();
     });
 
-    const run = async (text: string, ringCapacity?: number, blockMainMs = 0): Promise<{ dev: TxDevice; r: WorkerVcpuRunner }> => {
+    const run = async (
+      text: string,
+      ringCapacity?: number,
+      blockMainMs = 0,
+    ): Promise<{ dev: TxDevice; r: WorkerVcpuRunner }> => {
       const dev = new TxDevice();
       bus.register('pio', GuestRange.of(BASE, 8), dev, 'uart');
       const v = vm.createKvmVcpu(0);
       mem.write(GuestAddress.of(CODE), txGuest(text));
       setupLongMode(v, { entry: CODE });
-      const r = new WorkerVcpuRunner([v], bus, notify === 'eventfd' ? loop : undefined, { notify, fastPath: { ringCapacity }, onExit: () => 'stop' });
+      const r = new WorkerVcpuRunner([v], bus, notify === 'eventfd' ? loop : undefined, {
+        notify,
+        fastPath: { ringCapacity },
+        onExit: () => 'stop',
+      });
       runner = r;
       await r.start();
       if (blockMainMs > 0) {
         // Keep the main thread busy so the ring cannot be drained: the worker fills it and must hop.
         const end = Date.now() + blockMainMs;
-        while (Date.now() < end && (r.stats.fastPath?.().ringFull ?? 0) === 0) { /* spin */ }
+        while (Date.now() < end && (r.stats.fastPath?.().ringFull ?? 0) === 0) {
+          /* spin */
+        }
       }
       await r.done;
       return { dev, r };
@@ -85,7 +110,9 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       const text = 'fast path: hello from L2!';
       const { dev, r } = await run(text);
       expect(dev.text()).to.equal(text);
-      expect(dev.seenAtRead, 'every queued byte arrived before the hopping read was handled').to.deep.equal([text.length]);
+      expect(dev.seenAtRead, 'every queued byte arrived before the hopping read was handled').to.deep.equal([
+        text.length,
+      ]);
       const k = r.stats.byKind;
       expect(k['pio-fast-ring'].count).to.equal(text.length);
       expect(k['pio-fast-read'].count).to.equal(text.length);

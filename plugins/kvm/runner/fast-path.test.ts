@@ -26,9 +26,15 @@ describe('worker fast path: TxRing', () => {
       const results = [];
       for (let i = 0; i < n; i++) results.push(r.push(0x3f8, next++ & 0xff));
       expect(results[0], 'first push after a drain wakes the consumer').to.equal(PUSH.NOTIFY);
-      expect(results.slice(1).every((x) => x === PUSH.OK), 'later pushes owe no wake-up').to.equal(true);
+      expect(
+        results.slice(1).every((x) => x === PUSH.OK),
+        'later pushes owe no wake-up',
+      ).to.equal(true);
       expect(r.length).to.equal(n);
-      for (const [p, b] of drainAll(r)) { expect(p).to.equal(0x3f8); seen.push(b); }
+      for (const [p, b] of drainAll(r)) {
+        expect(p).to.equal(0x3f8);
+        seen.push(b);
+      }
     }
     expect(seen).to.deep.equal(Array.from({ length: next }, (_, i) => i & 0xff));
     expect(r.notifyCount).to.equal(50);
@@ -58,8 +64,13 @@ describe('worker fast path: TxRing', () => {
 
   it('does not replay a write whose delivery threw', () => {
     const r = TxRing.create(4);
-    r.push(1, 1); r.push(1, 2);
-    expect(() => r.drain(() => { throw new Error('device broke'); })).to.throw('device broke');
+    r.push(1, 1);
+    r.push(1, 2);
+    expect(() =>
+      r.drain(() => {
+        throw new Error('device broke');
+      }),
+    ).to.throw('device broke');
     expect(drainAll(r).map(([, b]) => b)).to.deep.equal([2]);
   });
 
@@ -83,7 +94,10 @@ describe('worker fast path: fastPio decisions', () => {
     expect(fastPio(t.words, r, true, 0x3f8, 1, 1, d, OFF)).to.equal(FAST.RING);
     expect(fastPio(t.words, r, true, 0x3f8, 1, 1, d, OFF), 'full: the main thread takes it').to.equal(FAST.HOP);
     expect(fastPio(t.words, undefined, true, 0x3f8, 1, 1, d, OFF), 'no ring').to.equal(FAST.HOP);
-    expect(drainAll(r)).to.deep.equal([[0x3f8, 0x41], [0x3f8, 0x42]]);
+    expect(drainAll(r)).to.deep.equal([
+      [0x3f8, 0x41],
+      [0x3f8, 0x42],
+    ]);
     expect(fastPio(t.words, r, false, 0x3f8, 1, 1, d, OFF), 'reads of a ring port hop').to.equal(FAST.HOP);
   });
 
@@ -123,13 +137,22 @@ class Publisher implements BusDevice, PioFastPathPublisher {
   readonly log: string[] = [];
   fp?: PioFastPath;
   detached = 0;
-  read(offset: bigint, data: Uint8Array): void { this.log.push(`r${offset}`); data[0] = 0x42; }
-  write(offset: bigint, data: Uint8Array): void { this.log.push(`w${offset}=${String.fromCharCode(data[0])}`); }
+  read(offset: bigint, data: Uint8Array): void {
+    this.log.push(`r${offset}`);
+    data[0] = 0x42;
+  }
+  write(offset: bigint, data: Uint8Array): void {
+    this.log.push(`w${offset}=${String.fromCharCode(data[0])}`);
+  }
   attachPioFastPath(fp: PioFastPath): Disposable {
     this.fp = fp;
     fp.setWriteMode(0, 'queue');
     fp.setReadValue(5, 0x60);
-    return { dispose: () => { this.detached++; } };
+    return {
+      dispose: () => {
+        this.detached++;
+      },
+    };
   }
 }
 
@@ -174,7 +197,10 @@ describe('worker fast path: FastPathHost (main thread side)', () => {
     const ring = host.addRing();
     host.sync();
     const d = page();
-    for (const ch of 'hi') { d[OFF] = ch.charCodeAt(0); expect(fastPio(host.table.words, ring, true, 0x3f8, 1, 1, d, OFF)).to.not.equal(FAST.HOP); }
+    for (const ch of 'hi') {
+      d[OFF] = ch.charCodeAt(0);
+      expect(fastPio(host.table.words, ring, true, 0x3f8, 1, 1, d, OFF)).to.not.equal(FAST.HOP);
+    }
     expect(dev.log, 'nothing reached the device yet').to.deep.equal([]);
     // What the runner does for a hopping access: drain, then the access.
     host.drainAll();
@@ -202,8 +228,12 @@ describe('worker fast path: FastPathHost (main thread side)', () => {
   it('with ignoreUnclaimed off, unclaimed ports hop; a publisher that throws is left on the normal path', () => {
     const bus = new RangeBus();
     const bad: BusDevice & PioFastPathPublisher = {
-      read: () => {}, write: () => {},
-      attachPioFastPath: (fp) => { fp.setWriteMode(0, 'queue'); throw new Error('nope'); },
+      read: () => {},
+      write: () => {},
+      attachPioFastPath: (fp) => {
+        fp.setWriteMode(0, 'queue');
+        throw new Error('nope');
+      },
     };
     bus.register('pio', GuestRange.of(0x2f8, 8), bad, 'bad');
     const host = new FastPathHost(bus, { ignoreUnclaimed: false });
@@ -218,13 +248,19 @@ describe('worker fast path: several vCPUs', () => {
   it('queues a write only while every other vCPU ring is empty (cross-vCPU order kept by hopping)', () => {
     const t = new PortTable();
     t.set(0x3f8, entry(undefined, WRITE.RING));
-    const r0 = TxRing.create(8), r1 = TxRing.create(8);
+    const r0 = TxRing.create(8),
+      r1 = TxRing.create(8);
     const d = page();
     d[OFF] = 0x41;
     expect(fastPio(t.words, r1, true, 0x3f8, 1, 1, d, OFF, [r0])).to.equal(FAST.RING_NOTIFY); // vCPU1 first
     d[OFF] = 0x42;
-    expect(fastPio(t.words, r0, true, 0x3f8, 1, 1, d, OFF, [r1]), 'vCPU0 after it: hop (the hop drains ring 1 first)').to.equal(FAST.HOP);
-    expect(fastPio(t.words, r1, true, 0x3f8, 1, 1, d, OFF, [r0]), 'vCPU1 again: its own ring may grow').to.equal(FAST.RING);
+    expect(
+      fastPio(t.words, r0, true, 0x3f8, 1, 1, d, OFF, [r1]),
+      'vCPU0 after it: hop (the hop drains ring 1 first)',
+    ).to.equal(FAST.HOP);
+    expect(fastPio(t.words, r1, true, 0x3f8, 1, 1, d, OFF, [r0]), 'vCPU1 again: its own ring may grow').to.equal(
+      FAST.RING,
+    );
     drainAll(r1);
     expect(fastPio(t.words, r0, true, 0x3f8, 1, 1, d, OFF, [r1])).to.equal(FAST.RING_NOTIFY);
   });

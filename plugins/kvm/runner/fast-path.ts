@@ -36,11 +36,16 @@ export const entryWrite = (e: number): WriteAction => ((e & ENTRY.WRITE_MASK) >>
 export class PortTable {
   readonly words: Int32Array;
   constructor(sab: SharedArrayBuffer = new SharedArrayBuffer(PORTS * 4)) {
-    if (sab.byteLength !== PORTS * 4) throw new RangeError(`port table must be ${PORTS * 4} bytes, got ${sab.byteLength}`);
+    if (sab.byteLength !== PORTS * 4)
+      throw new RangeError(`port table must be ${PORTS * 4} bytes, got ${sab.byteLength}`);
     this.words = new Int32Array(sab);
   }
-  get buffer(): SharedArrayBuffer { return this.words.buffer as SharedArrayBuffer; }
-  get(port: number): number { return Atomics.load(this.words, port & 0xffff); }
+  get buffer(): SharedArrayBuffer {
+    return this.words.buffer as SharedArrayBuffer;
+  }
+  get(port: number): number {
+    return Atomics.load(this.words, port & 0xffff);
+  }
   /** Stores only on change (cheap to call after every device access). */
   set(port: number, e: number): void {
     const p = port & 0xffff;
@@ -71,17 +76,26 @@ export class TxRing {
 
   constructor(readonly buffer: SharedArrayBuffer) {
     const n = buffer.byteLength / 4 - RING_HDR_WORDS;
-    if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0) throw new RangeError(`bad ring buffer of ${buffer.byteLength} bytes`);
+    if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0)
+      throw new RangeError(`bad ring buffer of ${buffer.byteLength} bytes`);
     this.hdr = new Int32Array(buffer, 0, RING_HDR_WORDS);
     this.entries = new Int32Array(buffer, RING_HDR_WORDS * 4, n);
     this.mask = n - 1;
   }
 
-  get capacity(): number { return this.mask + 1; }
+  get capacity(): number {
+    return this.mask + 1;
+  }
   /** Entries queued and not yet drained. */
-  get length(): number { return (Atomics.load(this.hdr, RING_HDR.TAIL) - Atomics.load(this.hdr, RING_HDR.HEAD)) | 0; }
-  get fullCount(): number { return Atomics.load(this.hdr, RING_HDR.FULL); }
-  get notifyCount(): number { return Atomics.load(this.hdr, RING_HDR.NOTIFIES); }
+  get length(): number {
+    return (Atomics.load(this.hdr, RING_HDR.TAIL) - Atomics.load(this.hdr, RING_HDR.HEAD)) | 0;
+  }
+  get fullCount(): number {
+    return Atomics.load(this.hdr, RING_HDR.FULL);
+  }
+  get notifyCount(): number {
+    return Atomics.load(this.hdr, RING_HDR.NOTIFIES);
+  }
 
   /** Producer (worker). NOTIFY: the consumer must be woken (it owes no drain yet). */
   push(port: number, byte: number): number {
@@ -145,7 +159,16 @@ export class TxRing {
 }
 
 /** What the worker did with an exit (also the stats kind it is counted under). */
-export const FAST = { HOP: -1, RING: 0, RING_NOTIFY: 1, READ: 2, DROP: 3, MMIO_READ: 4, MMIO_RING: 5, MMIO_RING_NOTIFY: 6 } as const;
+export const FAST = {
+  HOP: -1,
+  RING: 0,
+  RING_NOTIFY: 1,
+  READ: 2,
+  DROP: 3,
+  MMIO_READ: 4,
+  MMIO_RING: 5,
+  MMIO_RING_NOTIFY: 6,
+} as const;
 
 /**
  * The worker's decision for one PIO exit: `bytes` is the kvm_run mapping, `dataOffset` where
@@ -155,8 +178,17 @@ export const FAST = { HOP: -1, RING: 0, RING_NOTIFY: 1, READ: 2, DROP: 3, MMIO_R
  * of different vCPUs ordered by the guest (a lock: the earlier writer's push is visible to the
  * later one) reach devices in that order: the later writer hops, and the hop drains the rest first.
  */
-export function fastPio(table: Int32Array, ring: TxRing | undefined, isOut: boolean, port: number, size: number, count: number,
-  bytes: Uint8Array, dataOffset: number, others: readonly TxRing[] = []): number {
+export function fastPio(
+  table: Int32Array,
+  ring: TxRing | undefined,
+  isOut: boolean,
+  port: number,
+  size: number,
+  count: number,
+  bytes: Uint8Array,
+  dataOffset: number,
+  others: readonly TxRing[] = [],
+): number {
   if (size !== 1 || count !== 1 || dataOffset < 0 || dataOffset >= bytes.length) return FAST.HOP;
   const e = Atomics.load(table, port & 0xffff);
   if (!isOut) {

@@ -13,7 +13,18 @@
  * The kvm_run page itself is shared too (both threads map it), so the main thread
  * reads the exit's details and writes IN/MMIO-read data there: no copying.
  */
-export const CTRL = { STATE: 0, CMD: 1, EXIT: 2, ACTION: 3, ERRNO: 4, MP_STATE: 5, IF: 6, QDONE: 7, RIP_LO: 8, RIP_HI: 9 } as const;
+export const CTRL = {
+  STATE: 0,
+  CMD: 1,
+  EXIT: 2,
+  ACTION: 3,
+  ERRNO: 4,
+  MP_STATE: 5,
+  IF: 6,
+  QDONE: 7,
+  RIP_LO: 8,
+  RIP_HI: 9,
+} as const;
 export const CTRL_WORDS = 10;
 /** RIP as the QUERY answer carries it (two int32 words). */
 export const ripFromWords = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -23,11 +34,25 @@ export const POST = { PAUSED: 0x10000, FAILED: 0x10001, STATE: 0x10002 } as cons
 export const ACTION = { CONTINUE: 0, STOP_VCPU: 1 } as const;
 
 /** Exit kinds counted by the stats block (index = position). */
-export const STAT_KINDS = ['io', 'mmio', 'hlt', 'shutdown', 'intr', 'system-event', 'internal-error', 'fail-entry', 'debug', 'unknown',
+export const STAT_KINDS = [
+  'io',
+  'mmio',
+  'hlt',
+  'shutdown',
+  'intr',
+  'system-event',
+  'internal-error',
+  'fail-entry',
+  'debug',
+  'unknown',
   /** PIO exits completed on the worker (./fast-path.ts), no hop: a write queued in the TX ring, a read answered from the table, a write dropped. */
-  'pio-fast-ring', 'pio-fast-read', 'pio-fast-drop',
+  'pio-fast-ring',
+  'pio-fast-read',
+  'pio-fast-drop',
   /** MMIO exits completed on the worker (./fast-path-mmio.ts): a published 4-byte read answered, a 4-byte write queued. */
-  'mmio-fast-read', 'mmio-fast-ring'] as const;
+  'mmio-fast-read',
+  'mmio-fast-ring',
+] as const;
 export type StatKind = (typeof STAT_KINDS)[number];
 
 /** What the main thread sends a worker at start (structured-cloned). */
@@ -42,7 +67,12 @@ export interface WorkerInit {
   /** Float64Array [count, totalNs] per STAT_KINDS entry, plus [guestNs] at the end. */
   stats: SharedArrayBuffer;
   /** Worker fast paths (./fast-path.ts): the runner's port table and this vCPU's TX ring; absent when turned off. */
-  fastPath?: { table: SharedArrayBuffer; ring: SharedArrayBuffer; otherRings: SharedArrayBuffer[]; mmio?: SharedArrayBuffer };
+  fastPath?: {
+    table: SharedArrayBuffer;
+    ring: SharedArrayBuffer;
+    otherRings: SharedArrayBuffer[];
+    mmio?: SharedArrayBuffer;
+  };
 }
 
 export const statsBytes = (): number => (STAT_KINDS.length * 2 + 1) * 8;

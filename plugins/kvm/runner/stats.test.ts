@@ -5,11 +5,16 @@ import { STAT_KINDS } from './protocol.js';
 describe('SharedExitStats', () => {
   it('sums every vCPU per exit kind, skipping kinds never seen, and formats a table', () => {
     const s = new SharedExitStats();
-    const a = new Float64Array(s.add()), b = new Float64Array(s.add());
-    const io = STAT_KINDS.indexOf('io'), hlt = STAT_KINDS.indexOf('hlt');
-    a[io * 2] = 3; a[io * 2 + 1] = 3000;
-    b[io * 2] = 1; b[io * 2 + 1] = 1000;
-    b[hlt * 2] = 1; b[hlt * 2 + 1] = 50;
+    const a = new Float64Array(s.add()),
+      b = new Float64Array(s.add());
+    const io = STAT_KINDS.indexOf('io'),
+      hlt = STAT_KINDS.indexOf('hlt');
+    a[io * 2] = 3;
+    a[io * 2 + 1] = 3000;
+    b[io * 2] = 1;
+    b[io * 2 + 1] = 1000;
+    b[hlt * 2] = 1;
+    b[hlt * 2 + 1] = 50;
     a[STAT_KINDS.length * 2] = 2e6;
     expect(s.byKind).to.deep.equal({ io: { count: 4, totalNs: 4000 }, hlt: { count: 1, totalNs: 50 } });
     expect(s.guestNs).to.equal(2e6);
@@ -20,9 +25,12 @@ describe('SharedExitStats', () => {
 
   it('counts activity per vCPU from every exit kind but kicks (intr)', () => {
     const s = new SharedExitStats();
-    const a = new Float64Array(s.add()), b = new Float64Array(s.add());
+    const a = new Float64Array(s.add()),
+      b = new Float64Array(s.add());
     const at = (k: (typeof STAT_KINDS)[number]) => STAT_KINDS.indexOf(k) * 2;
-    a[at('io')] = 2; a[at('pio-fast-ring')] = 5; a[at('intr')] = 7;
+    a[at('io')] = 2;
+    a[at('pio-fast-ring')] = 5;
+    a[at('intr')] = 7;
     b[at('intr')] = 3;
     a[at('io') + 1] = 1e9; // nanoseconds are not counts
     expect(s.activity()).to.deep.equal([7, 0]);

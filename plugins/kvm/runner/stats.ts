@@ -22,8 +22,12 @@ export class SharedExitStats implements VcpuExitStats {
   get byKind(): Record<string, { count: number; totalNs: number }> {
     const out: Record<string, { count: number; totalNs: number }> = {};
     STAT_KINDS.forEach((k, i) => {
-      let count = 0, totalNs = 0;
-      for (const s of this.perVcpu) { count += s[i * 2]; totalNs += s[i * 2 + 1]; }
+      let count = 0,
+        totalNs = 0;
+      for (const s of this.perVcpu) {
+        count += s[i * 2];
+        totalNs += s[i * 2 + 1];
+      }
       if (count > 0) out[k] = { count, totalNs };
     });
     return out;
@@ -40,17 +44,34 @@ export class SharedExitStats implements VcpuExitStats {
   }
 
   /** Nanoseconds all vCPUs spent inside KVM_RUN. */
-  get guestNs(): number { return this.perVcpu.reduce((a, s) => a + s[STAT_KINDS.length * 2], 0); }
+  get guestNs(): number {
+    return this.perVcpu.reduce((a, s) => a + s[STAT_KINDS.length * 2], 0);
+  }
 
   /** A small table for the end of a run. */
   format(): string {
-    const rows = Object.entries(this.byKind).map(([k, { count, totalNs }]) =>
-      `${k.padEnd(15)} ${String(count).padStart(10)} ${(totalNs / 1e6).toFixed(2).padStart(12)} ms ${(totalNs / count / 1e3).toFixed(2).padStart(10)} µs/exit`);
+    const rows = Object.entries(this.byKind).map(
+      ([k, { count, totalNs }]) =>
+        `${k.padEnd(15)} ${String(count).padStart(10)} ${(totalNs / 1e6).toFixed(2).padStart(12)} ms ${(totalNs / count / 1e3).toFixed(2).padStart(10)} µs/exit`,
+    );
     const fp = this.fastPath?.();
-    return [`${'exit'.padEnd(15)} ${'count'.padStart(10)} ${'handling'.padStart(15)} ${'mean'.padStart(17)}`, ...rows,
+    return [
+      `${'exit'.padEnd(15)} ${'count'.padStart(10)} ${'handling'.padStart(15)} ${'mean'.padStart(17)}`,
+      ...rows,
       `in guest: ${(this.guestNs / 1e6).toFixed(2)} ms`,
-      ...(fp ? [`fast path: ${fp.drained} queued writes drained, ring full ${fp.ringFull}x, ${fp.ringNotifies} wake-ups; devices: ${fp.devices.join(', ') || 'none'}`] : []),
-      ...(this.hops.size ? [`hops by target: ${this.hops.top(12).map(([k, n]) => `${k} ${n}`).join(', ')}`] : []),
+      ...(fp
+        ? [
+            `fast path: ${fp.drained} queued writes drained, ring full ${fp.ringFull}x, ${fp.ringNotifies} wake-ups; devices: ${fp.devices.join(', ') || 'none'}`,
+          ]
+        : []),
+      ...(this.hops.size
+        ? [
+            `hops by target: ${this.hops
+              .top(12)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')}`,
+          ]
+        : []),
     ].join('\n');
   }
 }
@@ -70,17 +91,24 @@ export class HopHistogram {
     this.mmio.set(k, (this.mmio.get(k) ?? 0) + 1);
   }
 
-  get size(): number { return this.pio.size + this.mmio.size; }
+  get size(): number {
+    return this.pio.size + this.mmio.size;
+  }
 
   /** The `n` most frequent targets, most frequent first. */
   top(n: number): [string, number][] {
     const all: [string, number][] = [
       ...[...this.pio].map(([k, c]): [string, number] => [`pio 0x${(k >> 1).toString(16)} ${k & 1 ? 'out' : 'in'}`, c]),
-      ...[...this.mmio].map(([k, c]): [string, number] => [`mmio 0x${(k >> 1n).toString(16)} ${k & 1n ? 'write' : 'read'}`, c]),
+      ...[...this.mmio].map(([k, c]): [string, number] => [
+        `mmio 0x${(k >> 1n).toString(16)} ${k & 1n ? 'write' : 'read'}`,
+        c,
+      ]),
     ];
     return all.sort((a, b) => b[1] - a[1]).slice(0, Math.max(0, n));
   }
 
   /** As a plain object (for logs): target -> count, the `n` most frequent. */
-  toJSON(n = 20): Record<string, number> { return Object.fromEntries(this.top(n)); }
+  toJSON(n = 20): Record<string, number> {
+    return Object.fromEntries(this.top(n));
+  }
 }

@@ -26,5 +26,17 @@ export function openLongModeTestVm(): LongModeTestVm {
   writeLongModeTables(mem);
   const loop = new UvEventLoop();
   const bus = new RangeBus();
-  return { hv, vm, mem, loop, bus, close: () => { loop.dispose(); vm.close(); mem.close(); hv.close(); } };
+  return {
+    hv,
+    vm,
+    mem,
+    loop,
+    bus,
+    close: () => {
+      loop.dispose();
+      vm.close();
+      mem.close();
+      hv.close();
+    },
+  };
 }

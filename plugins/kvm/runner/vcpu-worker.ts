@@ -29,8 +29,15 @@ const ring = init.fastPath ? new TxRing(init.fastPath.ring) : undefined;
 const mmioTable = init.fastPath?.mmio ? new Int32Array(init.fastPath.mmio) : undefined;
 const otherRings = (init.fastPath?.otherRings ?? []).map((b) => new TxRing(b));
 /** Stats index per FAST result (RING and RING_NOTIFY both count as a queued write). */
-const FAST_KIND = [STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-ring'), STAT_KINDS.indexOf('pio-fast-read'), STAT_KINDS.indexOf('pio-fast-drop'),
-  STAT_KINDS.indexOf('mmio-fast-read'), STAT_KINDS.indexOf('mmio-fast-ring'), STAT_KINDS.indexOf('mmio-fast-ring')];
+const FAST_KIND = [
+  STAT_KINDS.indexOf('pio-fast-ring'),
+  STAT_KINDS.indexOf('pio-fast-ring'),
+  STAT_KINDS.indexOf('pio-fast-read'),
+  STAT_KINDS.indexOf('pio-fast-drop'),
+  STAT_KINDS.indexOf('mmio-fast-read'),
+  STAT_KINDS.indexOf('mmio-fast-ring'),
+  STAT_KINDS.indexOf('mmio-fast-ring'),
+];
 
 /** Wakes the main thread to drain the TX ring (it is not waiting for an answer). */
 function wakeMain(): void {
@@ -47,8 +54,17 @@ function tryFast(vcpu: KvmVcpu): number {
   const v = run.view;
   // data_offset is a u64 inside the mapping: the high half must be 0 (fastPio checks the low half's bounds).
   if (v.getUint32(RUN.ioDataOffset + 4, true) !== 0) return -1;
-  const r = fastPio(table!, ring, v.getUint8(RUN.ioDirection) === EXIT_IO_OUT, v.getUint16(RUN.ioPort, true), v.getUint8(RUN.ioSize),
-    v.getUint32(RUN.ioCount, true), run.bytes, v.getUint32(RUN.ioDataOffset, true), otherRings);
+  const r = fastPio(
+    table!,
+    ring,
+    v.getUint8(RUN.ioDirection) === EXIT_IO_OUT,
+    v.getUint16(RUN.ioPort, true),
+    v.getUint8(RUN.ioSize),
+    v.getUint32(RUN.ioCount, true),
+    run.bytes,
+    v.getUint32(RUN.ioDataOffset, true),
+    otherRings,
+  );
   if (r === FAST.HOP) return -1;
   if (r === FAST.RING_NOTIFY) wakeMain();
   return FAST_KIND[r];
@@ -58,8 +74,17 @@ function tryFast(vcpu: KvmVcpu): number {
 function tryFastMmio(vcpu: KvmVcpu): number {
   const run = vcpu.run_;
   const v = run.view;
-  const r = fastMmio(mmioTable!, ring, v.getUint8(RUN.mmioIsWrite) !== 0, v.getUint32(RUN.mmioAddr, true), v.getUint32(RUN.mmioAddr + 4, true),
-    v.getUint32(RUN.mmioLen, true), run.bytes, RUN.mmioData, otherRings);
+  const r = fastMmio(
+    mmioTable!,
+    ring,
+    v.getUint8(RUN.mmioIsWrite) !== 0,
+    v.getUint32(RUN.mmioAddr, true),
+    v.getUint32(RUN.mmioAddr + 4, true),
+    v.getUint32(RUN.mmioLen, true),
+    run.bytes,
+    RUN.mmioData,
+    otherRings,
+  );
   if (r === FAST.HOP) return -1;
   if (r === FAST.MMIO_RING_NOTIFY) wakeMain();
   return FAST_KIND[r];
@@ -67,16 +92,26 @@ function tryFastMmio(vcpu: KvmVcpu): number {
 
 const statIndex = (reason: number): number => {
   switch (reason) {
-    case EXIT.IO: return 0;
-    case EXIT.MMIO: return 1;
-    case EXIT.HLT: return 2;
-    case EXIT.SHUTDOWN: return 3;
-    case EXIT.INTR: return 4;
-    case EXIT.SYSTEM_EVENT: return 5;
-    case EXIT.INTERNAL_ERROR: return 6;
-    case EXIT.FAIL_ENTRY: return 7;
-    case EXIT.DEBUG: return 8;
-    default: return 9;
+    case EXIT.IO:
+      return 0;
+    case EXIT.MMIO:
+      return 1;
+    case EXIT.HLT:
+      return 2;
+    case EXIT.SHUTDOWN:
+      return 3;
+    case EXIT.INTR:
+      return 4;
+    case EXIT.SYSTEM_EVENT:
+      return 5;
+    case EXIT.INTERNAL_ERROR:
+      return 6;
+    case EXIT.FAIL_ENTRY:
+      return 7;
+    case EXIT.DEBUG:
+      return 8;
+    default:
+      return 9;
   }
 };
 
@@ -88,7 +123,10 @@ function post(what: number): number {
   if (init.eventFd >= 0) c.write(init.eventFd, one, 8); // wakes the main loop's watch
   while (Atomics.load(ctrl, CTRL.STATE) === STATE.REQUEST) {
     // A runner that is stopping may never answer: give up then (it notifies STATE on stop).
-    if (Atomics.load(ctrl, CTRL.CMD) === CMD.STOP) { Atomics.store(ctrl, CTRL.STATE, STATE.IDLE); return ACTION.STOP_VCPU; }
+    if (Atomics.load(ctrl, CTRL.CMD) === CMD.STOP) {
+      Atomics.store(ctrl, CTRL.STATE, STATE.IDLE);
+      return ACTION.STOP_VCPU;
+    }
     Atomics.wait(ctrl, CTRL.STATE, STATE.REQUEST);
   }
   const action = Atomics.load(ctrl, CTRL.ACTION);
@@ -144,11 +182,17 @@ function loop(vcpu: KvmVcpu): void {
     if (reason === EXIT.INTR) continue; // a kick: look at CMD again
     if (reason === EXIT.IO && table) {
       const k = tryFast(vcpu);
-      if (k >= 0) { pendingKind = k; continue; }
+      if (k >= 0) {
+        pendingKind = k;
+        continue;
+      }
     }
     if (reason === EXIT.MMIO && mmioTable) {
       const k = tryFastMmio(vcpu);
-      if (k >= 0) { pendingKind = k; continue; }
+      if (k >= 0) {
+        pendingKind = k;
+        continue;
+      }
     }
     if (post(reason) === ACTION.STOP_VCPU) {
       stats[pendingKind * 2] += 1;

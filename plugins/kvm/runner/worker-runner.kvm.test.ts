@@ -27,8 +27,12 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 class Recorder implements BusDevice {
   readonly writes: { offset: bigint; value: number; size: number }[] = [];
   constructor(private readonly readValue = 0) {}
-  read(_offset: bigint, data: Uint8Array): void { Buffer.from(data.buffer, data.byteOffset, data.length).writeUIntLE(this.readValue, 0, Math.min(data.length, 6)); }
-  write(offset: bigint, data: Uint8Array): void { this.writes.push({ offset, value: Buffer.from(data).readUIntLE(0, Math.min(data.length, 6)), size: data.length }); }
+  read(_offset: bigint, data: Uint8Array): void {
+    Buffer.from(data.buffer, data.byteOffset, data.length).writeUIntLE(this.readValue, 0, Math.min(data.length, 6));
+  }
+  write(offset: bigint, data: Uint8Array): void {
+    this.writes.push({ offset, value: Buffer.from(data).readUIntLE(0, Math.min(data.length, 6)), size: data.length });
+  }
 }
 
 for (const notify of ['eventfd', 'atomics'] as const) {
@@ -55,7 +59,10 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       env.close();
     });
 
-    const make = (vcpus: KvmVcpu[], onExit?: (i: number, e: VcpuExit) => 'continue' | 'stop' | void): WorkerVcpuRunner => {
+    const make = (
+      vcpus: KvmVcpu[],
+      onExit?: (i: number, e: VcpuExit) => 'continue' | 'stop' | void,
+    ): WorkerVcpuRunner => {
       runner = new WorkerVcpuRunner(vcpus, bus, notify === 'eventfd' ? loop : undefined, { notify, onExit });
       return runner;
     };
@@ -70,10 +77,17 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       mem.write(GuestAddress.of(CODE), a.bytes());
       setupLongMode(v, { entry: CODE });
       const exits: string[] = [];
-      const r = make([v], (i, e) => { exits.push(`${i}:${e.kind}`); return 'stop'; });
+      const r = make([v], (i, e) => {
+        exits.push(`${i}:${e.kind}`);
+        return 'stop';
+      });
       await r.start();
       await r.done;
-      expect(dev.writes.map((w) => [w.offset, w.value])).to.deep.equal([[0n, 0x68], [0n, 0x69], [1n, 0x5a5a1234]]);
+      expect(dev.writes.map((w) => [w.offset, w.value])).to.deep.equal([
+        [0n, 0x68],
+        [0n, 0x69],
+        [1n, 0x5a5a1234],
+      ]);
       expect(exits).to.deep.equal(['0:hlt']);
       expect(r.stats.byKind.io.count).to.equal(4);
       expect(r.stats.byKind.hlt.count).to.equal(1);
@@ -82,12 +96,31 @@ for (const notify of ['eventfd', 'atomics'] as const) {
     it('dispatches MMIO and keeps running when a device throws', async () => {
       const ok = new Recorder(0x11223344);
       bus.register('mmio', GuestRange.of(0x3000_0000n, 0x1000n), ok, 'ok');
-      bus.register('mmio', GuestRange.of(0x3000_1000n, 0x1000n), { read: () => { throw new Error('boom'); }, write: () => { throw new Error('boom'); } }, 'bad');
+      bus.register(
+        'mmio',
+        GuestRange.of(0x3000_1000n, 0x1000n),
+        {
+          read: () => {
+            throw new Error('boom');
+          },
+          write: () => {
+            throw new Error('boom');
+          },
+        },
+        'bad',
+      );
       const v = vm.createKvmVcpu(0);
       const code = new Asm()
-        .movRbx(0x3000_0010n).loadEax().movRbx(0x3000_0020n).storeEax()   // copy a register of 'ok'
-        .movRbx(0x3000_1000n).loadEax().movRbx(0x3000_0030n).storeEax()   // read of 'bad' -> all ones
-        .hlt().bytes();
+        .movRbx(0x3000_0010n)
+        .loadEax()
+        .movRbx(0x3000_0020n)
+        .storeEax() // copy a register of 'ok'
+        .movRbx(0x3000_1000n)
+        .loadEax()
+        .movRbx(0x3000_0030n)
+        .storeEax() // read of 'bad' -> all ones
+        .hlt()
+        .bytes();
       mem.write(GuestAddress.of(CODE), code);
       setupLongMode(v, { entry: CODE });
       const errors: unknown[] = [];
@@ -95,7 +128,10 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       r.events.on('error', (e) => errors.push(e));
       await r.start();
       await r.done;
-      expect(ok.writes).to.deep.equal([{ offset: 0x20n, value: 0x11223344, size: 4 }, { offset: 0x30n, value: 0xffffffff, size: 4 }]);
+      expect(ok.writes).to.deep.equal([
+        { offset: 0x20n, value: 0x11223344, size: 4 },
+        { offset: 0x30n, value: 0xffffffff, size: 4 },
+      ]);
       expect(bus.deviceErrors.mmio + errors.length).to.be.greaterThan(0);
     });
 
@@ -106,11 +142,17 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       mem.write(GuestAddress.of(CODE), code);
       const vcpus = [0, 1, 2, 3].map((i) => {
         const v = vm.createKvmVcpu(i);
-        setupLongMode(v, { entry: CODE, stack: LONG_MODE_LAYOUT.stack - BigInt(i * 0x100), regs: { rax: BigInt(0x100 + i) } });
+        setupLongMode(v, {
+          entry: CODE,
+          stack: LONG_MODE_LAYOUT.stack - BigInt(i * 0x100),
+          regs: { rax: BigInt(0x100 + i) },
+        });
         return v;
       });
       const halted: number[] = [];
-      const r = make(vcpus, (i, e) => { if (e.kind === 'hlt') halted.push(i); });
+      const r = make(vcpus, (i, e) => {
+        if (e.kind === 'hlt') halted.push(i);
+      });
       await r.start();
       await r.done;
       expect(dev.writes.map((w) => w.value).sort()).to.deep.equal([0x100, 0x101, 0x102, 0x103]);
@@ -171,19 +213,34 @@ for (const notify of ['eventfd', 'atomics'] as const) {
         const v = vm.createKvmVcpu(i);
         setupLongMode(v, { entry: CODE });
         // With an in-kernel LAPIC, APs start in 'uninitialized' (waiting for INIT/SIPI).
-        if (i > 0) { expect(v.getMpState()).to.equal('uninitialized'); v.setMpState('runnable'); }
+        if (i > 0) {
+          expect(v.getMpState()).to.equal('uninitialized');
+          v.setMpState('runnable');
+        }
         return v;
       });
       const exits: string[] = [];
-      const r = make(vcpus, (_i, e) => { exits.push(e.kind); });
+      const r = make(vcpus, (_i, e) => {
+        exits.push(e.kind);
+      });
       await r.start();
       await until(() => dev.writes.length === 2, 'both vCPUs to reach hlt');
       expect(r.runningCount).to.equal(2);
       // Halted in the kernel with interrupts off: what the x86 machine reads as poweroff.
       let states = await r.vcpuStates();
-      for (let n = 0; n < 1000 && states.some((s) => s.mpState !== 'halted'); n++) { await sleep(5); states = await r.vcpuStates(); }
+      for (let n = 0; n < 1000 && states.some((s) => s.mpState !== 'halted'); n++) {
+        await sleep(5);
+        states = await r.vcpuStates();
+      }
       // rip: past the hlt, read on the vCPU's thread and carried back in two shared words
-      expect(states).to.deep.equal([0, 1].map((index) => ({ index, mpState: 'halted', interruptsEnabled: false, rip: CODE + BigInt(code.length) })));
+      expect(states).to.deep.equal(
+        [0, 1].map((index) => ({
+          index,
+          mpState: 'halted',
+          interruptsEnabled: false,
+          rip: CODE + BigInt(code.length),
+        })),
+      );
       await r.stop();
       expect(r.runningCount).to.equal(0);
       expect(exits).to.deep.equal([]);

@@ -63,9 +63,15 @@ interface Slot {
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 
 /** Atomics.waitAsync (ES2024; Node 16+), typed here because the project's lib is ES2023. */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
-}).waitAsync.bind(Atomics) as (a: Int32Array, i: number, v: number) => { async: true; value: Promise<string> } | { async: false; value: string };
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync.bind(Atomics) as (
+  a: Int32Array,
+  i: number,
+  v: number,
+) => { async: true; value: Promise<string> } | { async: false; value: string };
 
 /**
  * Runs each vCPU on its own worker_thread (KVM_RUN is synchronous) and services
@@ -89,30 +95,50 @@ export class WorkerVcpuRunner implements VcpuRunner {
    * `vcpus`: the vCPUs to run, or a KvmVm — then start() runs every vCPU created on
    * it so far (so the runner can be built before the machine creates and sets up vCPUs).
    */
-  constructor(private readonly vcpus: readonly KvmVcpu[] | KvmVm, private readonly bus: Bus, private readonly loop?: EventLoop, private readonly opts: WorkerRunnerOptions = {}) {
+  constructor(
+    private readonly vcpus: readonly KvmVcpu[] | KvmVm,
+    private readonly bus: Bus,
+    private readonly loop?: EventLoop,
+    private readonly opts: WorkerRunnerOptions = {},
+  ) {
     this.notify = opts.notify ?? (loop ? 'eventfd' : 'atomics');
     if (this.notify === 'eventfd' && !loop) throw new KvmError('Runner', "notify 'eventfd' needs an EventLoop");
     this.exitHandler = opts.onExit;
   }
 
   /** Decides what happens after hlt/shutdown/system-event/... exits (default: stop that vCPU). */
-  setExitHandler(h: ExitHandler | undefined): void { this.exitHandler = h; }
+  setExitHandler(h: ExitHandler | undefined): void {
+    this.exitHandler = h;
+  }
 
   /** Resolves when every vCPU has stopped (by itself or through stop()). */
-  get done(): Promise<void> { return this.allStopped; }
+  get done(): Promise<void> {
+    return this.allStopped;
+  }
 
   async start(): Promise<void> {
-    if (this.state !== 'created' && this.state !== 'stopped') throw new KvmError('Runner', `cannot start a runner that is ${this.state}`);
+    if (this.state !== 'created' && this.state !== 'stopped')
+      throw new KvmError('Runner', `cannot start a runner that is ${this.state}`);
     const vcpus = this.vcpus instanceof KvmVm ? this.vcpus.vcpuList() : this.vcpus;
-    if (vcpus.length === 0) throw new KvmError('Runner', 'no vCPUs to run: create them on the Vm before starting the runner');
+    if (vcpus.length === 0)
+      throw new KvmError('Runner', 'no vCPUs to run: create them on the Vm before starting the runner');
     this.slots = vcpus.map((vcpu) => ({
-      vcpu, ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)), eventFd: -1, paused: false, pauseWaiters: [], queryWaiters: [], running: false,
+      vcpu,
+      ctrl: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)),
+      eventFd: -1,
+      paused: false,
+      pauseWaiters: [],
+      queryWaiters: [],
+      running: false,
     }));
     ensureKickHandler();
     this.fast?.dispose();
     this.fast = undefined;
     if (this.opts.fastPath !== false) {
-      const fast = new FastPathHost(this.bus, { logger: this.opts.logger, ...(typeof this.opts.fastPath === 'object' ? this.opts.fastPath : {}) });
+      const fast = new FastPathHost(this.bus, {
+        logger: this.opts.logger,
+        ...(typeof this.opts.fastPath === 'object' ? this.opts.fastPath : {}),
+      });
       for (const s of this.slots) s.ring = fast.addRing();
       fast.sync();
       this.fast = fast;
@@ -133,39 +159,64 @@ export class WorkerVcpuRunner implements VcpuRunner {
         });
       }
       const init: WorkerInit = {
-        index: s.vcpu.index, vcpuFd: s.vcpu.fd, mmapSize: s.vcpu.mmapSize, eventFd: s.eventFd,
-        ctrl: s.ctrl.buffer as SharedArrayBuffer, tid: s.vcpu.tidCell.buffer as SharedArrayBuffer, stats: this.stats.add(),
-        fastPath: this.fast && s.ring ? {
-          table: this.fast.table.buffer, ring: s.ring.buffer, mmio: this.fast.mmio.table.buffer,
-          otherRings: this.slots.filter((o) => o !== s && o.ring).map((o) => o.ring!.buffer),
-        } : undefined,
+        index: s.vcpu.index,
+        vcpuFd: s.vcpu.fd,
+        mmapSize: s.vcpu.mmapSize,
+        eventFd: s.eventFd,
+        ctrl: s.ctrl.buffer as SharedArrayBuffer,
+        tid: s.vcpu.tidCell.buffer as SharedArrayBuffer,
+        stats: this.stats.add(),
+        fastPath:
+          this.fast && s.ring
+            ? {
+                table: this.fast.table.buffer,
+                ring: s.ring.buffer,
+                mmio: this.fast.mmio.table.buffer,
+                otherRings: this.slots.filter((o) => o !== s && o.ring).map((o) => o.ring!.buffer),
+              }
+            : undefined,
       };
       const w = new Worker(WORKER_URL, { workerData: init });
       s.worker = w;
       s.running = true;
-      exits.push(new Promise<void>((resolve) => {
-        w.once('error', (err) => this.events.emit('error', new KvmError('Runner', `vCPU ${s.vcpu.index} worker failed: ${String(err)}`, { index: s.vcpu.index }, { cause: err }), s.vcpu.index));
-        w.once('exit', () => {
-          s.running = false;
-          this.fast?.drainAll(); // what it queued before it ended still reaches the devices
-          Atomics.notify(s.ctrl, CTRL.STATE); // releases a pending waitAsync
-          if (s.ring) Atomics.notify(s.ring.hdr, RING_HDR.PENDING);
-          s.watch?.dispose();
-          s.watch = undefined;
-          if (s.eventFd >= 0) c.close(s.eventFd);
-          s.eventFd = -1;
-          for (const r of s.pauseWaiters.splice(0)) r();
-          this.answerQueriesDirectly(s);
-          this.events.emit('vcpu-stopped', s.vcpu.index);
-          resolve();
-        });
-      }));
+      exits.push(
+        new Promise<void>((resolve) => {
+          w.once('error', (err) =>
+            this.events.emit(
+              'error',
+              new KvmError(
+                'Runner',
+                `vCPU ${s.vcpu.index} worker failed: ${String(err)}`,
+                { index: s.vcpu.index },
+                { cause: err },
+              ),
+              s.vcpu.index,
+            ),
+          );
+          w.once('exit', () => {
+            s.running = false;
+            this.fast?.drainAll(); // what it queued before it ended still reaches the devices
+            Atomics.notify(s.ctrl, CTRL.STATE); // releases a pending waitAsync
+            if (s.ring) Atomics.notify(s.ring.hdr, RING_HDR.PENDING);
+            s.watch?.dispose();
+            s.watch = undefined;
+            if (s.eventFd >= 0) c.close(s.eventFd);
+            s.eventFd = -1;
+            for (const r of s.pauseWaiters.splice(0)) r();
+            this.answerQueriesDirectly(s);
+            this.events.emit('vcpu-stopped', s.vcpu.index);
+            resolve();
+          });
+        }),
+      );
       if (this.notify === 'atomics') {
         this.arm(s);
         this.armRing(s);
       }
     }
-    this.allStopped = Promise.all(exits).then(() => { this.state = 'stopped'; });
+    this.allStopped = Promise.all(exits).then(() => {
+      this.state = 'stopped';
+    });
   }
 
   /** waitAsync mode: waits for the worker's next REQUEST without blocking the main thread. */
@@ -203,7 +254,9 @@ export class WorkerVcpuRunner implements VcpuRunner {
     if (Atomics.exchange(s.ctrl, CTRL.QDONE, 0) !== 1) return;
     const mp = mpStateName(Atomics.load(s.ctrl, CTRL.MP_STATE));
     const st: VcpuRunState = {
-      index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1,
+      index: s.vcpu.index,
+      mpState: mp ?? 'stopped',
+      interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1,
       rip: ripFromWords(Atomics.load(s.ctrl, CTRL.RIP_LO), Atomics.load(s.ctrl, CTRL.RIP_HI)),
     };
     for (const r of s.queryWaiters.splice(0)) r(st);
@@ -235,19 +288,29 @@ export class WorkerVcpuRunner implements VcpuRunner {
         Atomics.compareExchange(s.ctrl, CTRL.CMD, CMD.QUERY, CMD.RUN);
         const mp = mpStateName(Atomics.load(s.ctrl, CTRL.MP_STATE));
         const st: VcpuRunState = {
-      index: s.vcpu.index, mpState: mp ?? 'stopped', interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1,
-      rip: ripFromWords(Atomics.load(s.ctrl, CTRL.RIP_LO), Atomics.load(s.ctrl, CTRL.RIP_HI)),
-    };
+          index: s.vcpu.index,
+          mpState: mp ?? 'stopped',
+          interruptsEnabled: Atomics.load(s.ctrl, CTRL.IF) === 1,
+          rip: ripFromWords(Atomics.load(s.ctrl, CTRL.RIP_LO), Atomics.load(s.ctrl, CTRL.RIP_HI)),
+        };
         for (const r of s.queryWaiters.splice(0)) r(st);
       } else if (what === POST.FAILED) {
         const e = Atomics.load(s.ctrl, CTRL.ERRNO);
-        this.events.emit('error', new KvmError('Runner', `KVM_RUN of vCPU ${s.vcpu.index} failed: ${errnoName(e)} (${e})`, { index: s.vcpu.index, errno: e }), s.vcpu.index);
+        this.events.emit(
+          'error',
+          new KvmError('Runner', `KVM_RUN of vCPU ${s.vcpu.index} failed: ${errnoName(e)} (${e})`, {
+            index: s.vcpu.index,
+            errno: e,
+          }),
+          s.vcpu.index,
+        );
         action = ACTION.STOP_VCPU;
       } else {
         const exit = s.vcpu.run_.decode();
         this.events.emit('exit', s.vcpu.index, exit);
         const decided = this.exitHandler?.(s.vcpu.index, exit);
-        action = (decided ?? (exit.kind === 'debug' ? 'continue' : 'stop')) === 'stop' ? ACTION.STOP_VCPU : ACTION.CONTINUE;
+        action =
+          (decided ?? (exit.kind === 'debug' ? 'continue' : 'stop')) === 'stop' ? ACTION.STOP_VCPU : ACTION.CONTINUE;
       }
     } catch (err) {
       this.events.emit('error', err, s.vcpu.index);
@@ -270,7 +333,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
       this.stats.hops.addMmio(exit.address, exit.isWrite);
       this.access('mmio', exit.address, exit.data, exit.isWrite, index);
     } else {
-      throw new KvmError('Runner', `vCPU ${index}: malformed ${exit.kind} exit (suberror ${'suberror' in exit ? exit.suberror : '?'})`);
+      throw new KvmError(
+        'Runner',
+        `vCPU ${index}: malformed ${exit.kind} exit (suberror ${'suberror' in exit ? exit.suberror : '?'})`,
+      );
     }
   }
 
@@ -288,7 +354,12 @@ export class WorkerVcpuRunner implements VcpuRunner {
   private readDirectly(s: Slot): VcpuRunState {
     try {
       const regs = s.vcpu.getRegs();
-      return { index: s.vcpu.index, mpState: s.vcpu.getMpState(), interruptsEnabled: ((regs.rflags >> 9n) & 1n) === 1n, rip: regs.rip };
+      return {
+        index: s.vcpu.index,
+        mpState: s.vcpu.getMpState(),
+        interruptsEnabled: ((regs.rflags >> 9n) & 1n) === 1n,
+        rip: regs.rip,
+      };
     } catch {
       return { index: s.vcpu.index, mpState: 'stopped', interruptsEnabled: false };
     }
@@ -302,22 +373,30 @@ export class WorkerVcpuRunner implements VcpuRunner {
 
   /** Each vCPU's mp_state and RFLAGS.IF, read on the vCPU's own thread (kicking it out of guest code briefly). */
   async vcpuStates(): Promise<VcpuRunState[]> {
-    return Promise.all(this.slots.map((s) => {
-      if (!s.running || s.paused) return Promise.resolve(this.readDirectly(s));
-      const p = new Promise<VcpuRunState>((r) => s.queryWaiters.push(r));
-      if (Atomics.compareExchange(s.ctrl, CTRL.CMD, CMD.RUN, CMD.QUERY) === CMD.RUN) s.vcpu.kick();
-      return p;
-    }));
+    return Promise.all(
+      this.slots.map((s) => {
+        if (!s.running || s.paused) return Promise.resolve(this.readDirectly(s));
+        const p = new Promise<VcpuRunState>((r) => s.queryWaiters.push(r));
+        if (Atomics.compareExchange(s.ctrl, CTRL.CMD, CMD.RUN, CMD.QUERY) === CMD.RUN) s.vcpu.kick();
+        return p;
+      }),
+    );
   }
 
-  activity(): number[] { return this.stats.activity(); }
+  activity(): number[] {
+    return this.stats.activity();
+  }
 
-  private kickAll(): void { for (const s of this.slots) if (s.running) s.vcpu.kick(); }
+  private kickAll(): void {
+    for (const s of this.slots) if (s.running) s.vcpu.kick();
+  }
 
   async pause(): Promise<void> {
     if (this.state !== 'running') return;
     this.state = 'paused';
-    const acks = this.slots.filter((s) => s.running && !s.paused).map((s) => new Promise<void>((r) => s.pauseWaiters.push(r)));
+    const acks = this.slots
+      .filter((s) => s.running && !s.paused)
+      .map((s) => new Promise<void>((r) => s.pauseWaiters.push(r)));
     for (const s of this.slots) Atomics.store(s.ctrl, CTRL.CMD, CMD.PAUSE);
     this.kickAll();
     await Promise.all(acks);
@@ -334,7 +413,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
   }
 
   async stop(): Promise<void> {
-    if (this.state === 'created') { this.state = 'stopped'; return; }
+    if (this.state === 'created') {
+      this.state = 'stopped';
+      return;
+    }
     for (const s of this.slots) {
       Atomics.store(s.ctrl, CTRL.CMD, CMD.STOP);
       Atomics.notify(s.ctrl, CTRL.CMD);
@@ -346,5 +428,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   }
 
   /** The vCPUs still running (worker alive). */
-  get runningCount(): number { return this.slots.filter((s) => s.running).length; }
+  get runningCount(): number {
+    return this.slots.filter((s) => s.running).length;
+  }
 }

@@ -82,7 +82,10 @@ async function main(): Promise<void> {
   const size = Number(process.argv[2] ?? 256) * 2 ** 20;
   const dir = process.argv[3] ?? '/tmp';
   const rows: Record<string, Record<string, number>> = {};
-  for (const [name, make] of [['raw', rawDisk], ['qcow2', qcowDisk]] as const) {
+  for (const [name, make] of [
+    ['raw', rawDisk],
+    ['qcow2', qcowDisk],
+  ] as const) {
     const p = join(dir, `qcow-bench-${process.pid}.${name}`);
     const d = await make(p, size);
     try {
@@ -98,7 +101,9 @@ async function main(): Promise<void> {
   for (const k of keys) {
     const r = rows.raw![k]!;
     const q = rows.qcow2![k]!;
-    process.stdout.write(`${k.padEnd(26)} ${r.toFixed(1).padStart(9)} ${q.toFixed(1).padStart(9)} ${(q / r).toFixed(2).padStart(7)}\n`);
+    process.stdout.write(
+      `${k.padEnd(26)} ${r.toFixed(1).padStart(9)} ${q.toFixed(1).padStart(9)} ${(q / r).toFixed(2).padStart(7)}\n`,
+    );
   }
 }
 

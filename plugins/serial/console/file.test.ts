@@ -6,14 +6,20 @@ import { FileConsole } from './file.js';
 
 describe('serial: file console', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-serial-')); });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-serial-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('appends output and stops at maxBytes, counting the rest', () => {
     const p = path.join(dir, 'out.log');
     fs.writeFileSync(p, 'old\n');
     let dropped = 0;
-    const c = new FileConsole(p, 10, (n) => { dropped += n; });
+    const c = new FileConsole(p, 10, (n) => {
+      dropped += n;
+    });
     for (const b of Buffer.from('0123456789abcdef')) c.transmit(b);
     c.close();
     c.close();

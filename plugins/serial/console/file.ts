@@ -15,17 +15,29 @@ export class FileConsole implements SerialConsole {
   private written = 0;
   private readonly out: OutputBatcher;
 
-  constructor(readonly path: string, private readonly maxBytes: number, private readonly dropped: DropCounter = () => {}) {
+  constructor(
+    readonly path: string,
+    private readonly maxBytes: number,
+    private readonly dropped: DropCounter = () => {},
+  ) {
     try {
       this.fd = fs.openSync(path, 'a', 0o600);
     } catch (err) {
-      throw new SerialError('Backend', `cannot open serial output file ${path}: ${(err as Error).message}`, { path }, { cause: err });
+      throw new SerialError(
+        'Backend',
+        `cannot open serial output file ${path}: ${(err as Error).message}`,
+        { path },
+        { cause: err },
+      );
     }
     this.out = new OutputBatcher((bytes) => this.writeOut(bytes));
   }
 
   transmit(byte: number): void {
-    if (this.fd === undefined) { this.dropped(1); return; }
+    if (this.fd === undefined) {
+      this.dropped(1);
+      return;
+    }
     this.out.push(byte);
   }
 
@@ -40,7 +52,10 @@ export class FileConsole implements SerialConsole {
   }
 
   private writeOut(bytes: Buffer): void {
-    if (this.fd === undefined) { this.dropped(bytes.length); return; }
+    if (this.fd === undefined) {
+      this.dropped(bytes.length);
+      return;
+    }
     const room = Math.max(0, this.maxBytes - this.written);
     const n = Math.min(room, bytes.length);
     if (n < bytes.length) this.dropped(bytes.length - n);

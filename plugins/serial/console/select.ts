@@ -15,7 +15,10 @@ export interface ConsoleSelectContext {
 }
 
 /** Builds the console backend a config names (the one place that picks a mechanism). */
-export async function createSerialConsole(cfg: ConsoleBackendConfig, ctx: ConsoleSelectContext): Promise<SerialConsole> {
+export async function createSerialConsole(
+  cfg: ConsoleBackendConfig,
+  ctx: ConsoleSelectContext,
+): Promise<SerialConsole> {
   switch (cfg.kind) {
     case 'stdio':
       return new StdioConsole({ escape: cfg.escape, onQuit: ctx.onQuit, dropped: ctx.dropped });

@@ -16,8 +16,20 @@ function setup(opts: { escape?: boolean; rxFifoSize?: number } = {}) {
   const input = new PassThrough();
   const output = new PassThrough();
   let quits = 0;
-  const console = new StdioConsole({ input, output, escape: opts.escape, onQuit: () => { quits++; } });
-  const uart = new Uart16550({ id: 'serial0', console, irq: new RecordingIrqLine().line, rxFifoSize: opts.rxFifoSize ?? 64 });
+  const console = new StdioConsole({
+    input,
+    output,
+    escape: opts.escape,
+    onQuit: () => {
+      quits++;
+    },
+  });
+  const uart = new Uart16550({
+    id: 'serial0',
+    console,
+    irq: new RecordingIrqLine().line,
+    rxFifoSize: opts.rxFifoSize ?? 64,
+  });
   const io = new PortDriver(uart);
   io.outb(Reg.IIR_FCR, Fcr.ENABLE);
   uart.activate();
@@ -78,8 +90,14 @@ describe('serial: stdio console (stream pair, no TTY)', () => {
 
   it('puts a terminal in raw mode and restores it on close', () => {
     const input = Object.assign(new PassThrough(), {
-      isTTY: true, isRaw: false, modes: [] as boolean[],
-      setRawMode(raw: boolean) { this.isRaw = raw; this.modes.push(raw); return this; },
+      isTTY: true,
+      isRaw: false,
+      modes: [] as boolean[],
+      setRawMode(raw: boolean) {
+        this.isRaw = raw;
+        this.modes.push(raw);
+        return this;
+      },
     });
     const console = new StdioConsole({ input, output: new PassThrough() });
     const uart = new Uart16550({ id: 's', console, irq: () => {} });
@@ -92,8 +110,19 @@ describe('serial: stdio console (stream pair, no TTY)', () => {
   it('drops (and counts) output once the stream holds too much', async () => {
     let dropped = 0;
     // A stuck destination: nothing it is given ever completes.
-    const output = new Writable({ write(_chunk, _enc, _cb) { /* never done */ } });
-    const console = new StdioConsole({ input: new PassThrough(), output, maxQueued: 8, dropped: (n) => { dropped += n; } });
+    const output = new Writable({
+      write(_chunk, _enc, _cb) {
+        /* never done */
+      },
+    });
+    const console = new StdioConsole({
+      input: new PassThrough(),
+      output,
+      maxQueued: 8,
+      dropped: (n) => {
+        dropped += n;
+      },
+    });
     for (let i = 0; i < 4096 * 3; i++) console.transmit(0x41);
     await tick();
     expect(dropped).to.be.greaterThan(0);
@@ -112,22 +141,26 @@ describe('serial: stdio console on a real terminal', () => {
       const url = (rel: string): string => pathToFileURL(join(here, rel)).href;
       const child = join(dir, 'child.mjs');
       const out = join(dir, 'out.json');
-      writeFileSync(child, [
-        `import { PassThrough } from 'node:stream';`,
-        `import { writeFileSync } from 'node:fs';`,
-        `import { StdioConsole } from ${JSON.stringify(url('stdio.js'))};`,
-        `import { c, O_NONBLOCK } from ${JSON.stringify(url('../../../core/native/libc.js'))};`,
-        `const nonBlocking = () => (Number(c.fcntl(1, 3 /* F_GETFL */, 0)) & O_NONBLOCK) !== 0;`,
-        `const before = nonBlocking();`,
-        `const con = new StdioConsole({ input: new PassThrough(), escape: false });`,
-        `con.connect({ receive: () => 0, onRxSpace: () => {} });`,
-        `const running = nonBlocking();`,
-        `con.close();`,
-        `const seen = { tty: process.stdout.isTTY, before, running, after: nonBlocking() };`,
-        `writeFileSync(${JSON.stringify(out)}, JSON.stringify(seen));`,
-      ].join('\n'));
+      writeFileSync(
+        child,
+        [
+          `import { PassThrough } from 'node:stream';`,
+          `import { writeFileSync } from 'node:fs';`,
+          `import { StdioConsole } from ${JSON.stringify(url('stdio.js'))};`,
+          `import { c, O_NONBLOCK } from ${JSON.stringify(url('../../../core/native/libc.js'))};`,
+          `const nonBlocking = () => (Number(c.fcntl(1, 3 /* F_GETFL */, 0)) & O_NONBLOCK) !== 0;`,
+          `const before = nonBlocking();`,
+          `const con = new StdioConsole({ input: new PassThrough(), escape: false });`,
+          `con.connect({ receive: () => 0, onRxSpace: () => {} });`,
+          `const running = nonBlocking();`,
+          `con.close();`,
+          `const seen = { tty: process.stdout.isTTY, before, running, after: nonBlocking() };`,
+          `writeFileSync(${JSON.stringify(out)}, JSON.stringify(seen));`,
+        ].join('\n'),
+      );
       const r = spawnSync('script', ['-qec', `${process.execPath} ${child}`, '/dev/null'], {
-        encoding: 'utf8', timeout: 60_000,
+        encoding: 'utf8',
+        timeout: 60_000,
       });
       expect(r.status, `${r.stdout}${r.stderr}`).to.equal(0);
       const seen = JSON.parse(readFileSync(out, 'utf8')) as Record<string, boolean>;

@@ -78,14 +78,20 @@ export class StdioConsole implements SerialConsole {
     try {
       handle.setBlocking(false);
       this.unblocked = handle;
-    } catch { /* keep blocking writes */ }
+    } catch {
+      /* keep blocking writes */
+    }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.out.flush();
-    try { this.unblocked?.setBlocking?.(true); } catch { /* the terminal is gone */ }
+    try {
+      this.unblocked?.setBlocking?.(true);
+    } catch {
+      /* the terminal is gone */
+    }
     this.unblocked = undefined;
     this.pump?.stop();
     this.restoreTerminal();
@@ -95,7 +101,11 @@ export class StdioConsole implements SerialConsole {
   private restoreTerminal(): void {
     if (!this.rawSet) return;
     this.rawSet = false;
-    try { this.input.setRawMode?.(false); } catch { /* terminal already gone */ }
+    try {
+      this.input.setRawMode?.(false);
+    } catch {
+      /* terminal already gone */
+    }
   }
 
   /** Strips the Ctrl-A escape sequences out of terminal input. */
@@ -112,7 +122,10 @@ export class StdioConsole implements SerialConsole {
         if (b !== CTRL_A) out.push(b);
         continue;
       }
-      if (b === CTRL_A) { this.escapePending = true; continue; }
+      if (b === CTRL_A) {
+        this.escapePending = true;
+        continue;
+      }
       out.push(b);
     }
     return Uint8Array.from(out);

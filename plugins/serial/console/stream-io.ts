@@ -36,7 +36,9 @@ export class StreamInputPump {
   }
 
   /** Bytes held back waiting for FIFO room (for tests). */
-  get held(): number { return this.pending?.length ?? 0; }
+  get held(): number {
+    return this.pending?.length ?? 0;
+  }
 
   private drain(): void {
     if (this.stopped || !this.pending) return;

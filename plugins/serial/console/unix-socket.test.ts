@@ -9,10 +9,11 @@ import { PortDriver } from '../testing.js';
 import { UnixSocketConsole } from './unix-socket.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-const connect = (p: string): Promise<net.Socket> => new Promise((resolve, reject) => {
-  const s = net.createConnection(p, () => resolve(s));
-  s.once('error', reject);
-});
+const connect = (p: string): Promise<net.Socket> =>
+  new Promise((resolve, reject) => {
+    const s = net.createConnection(p, () => resolve(s));
+    s.once('error', reject);
+  });
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
   expect(cond(), 'condition reached').to.equal(true);
@@ -20,13 +21,21 @@ async function until(cond: () => boolean): Promise<void> {
 
 describe('serial: unix-socket console', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-serial-')); });
-  afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-serial-'));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('gives the first client input and output, turns others away, and cleans up', async () => {
     const sockPath = path.join(dir, 'console.sock');
     let dropped = 0;
-    const console = new UnixSocketConsole(sockPath, { dropped: (n) => { dropped += n; } });
+    const console = new UnixSocketConsole(sockPath, {
+      dropped: (n) => {
+        dropped += n;
+      },
+    });
     await console.listen();
     const uart = new Uart16550({ id: 's', console, irq: () => {} });
     const io = new PortDriver(uart);
@@ -40,11 +49,19 @@ describe('serial: unix-socket console', () => {
     const client = await connect(sockPath);
     await until(() => console.connected);
     const second = await connect(sockPath);
-    const busy = await new Promise<string>((r) => { let s = ''; second.on('data', (d) => { s += d; }); second.on('end', () => r(s)); });
+    const busy = await new Promise<string>((r) => {
+      let s = '';
+      second.on('data', (d) => {
+        s += d;
+      });
+      second.on('end', () => r(s));
+    });
     expect(busy).to.match(/busy/);
 
     let fromGuest = '';
-    client.on('data', (d) => { fromGuest += d.toString(); });
+    client.on('data', (d) => {
+      fromGuest += d.toString();
+    });
     for (const c of Buffer.from('login: ')) io.outb(Reg.DATA, c);
     await until(() => fromGuest === 'login: ');
 

@@ -27,11 +27,17 @@ export class UnixSocketConsole implements SerialConsole {
   private listening = false;
   private closed = false;
 
-  constructor(readonly path: string, opts: UnixSocketConsoleOptions = {}) {
+  constructor(
+    readonly path: string,
+    opts: UnixSocketConsoleOptions = {},
+  ) {
     this.maxQueued = opts.maxQueued ?? 1 << 20;
     this.dropped = opts.dropped ?? (() => {});
     this.out = new OutputBatcher((bytes) => {
-      if (!this.client) { this.dropped(bytes.length); return; }
+      if (!this.client) {
+        this.dropped(bytes.length);
+        return;
+      }
       writableSink(this.client, this.maxQueued, this.dropped)(bytes);
     });
     this.server = net.createServer((sock) => this.accept(sock));
@@ -42,19 +48,36 @@ export class UnixSocketConsole implements SerialConsole {
     try {
       const st = fs.lstatSync(this.path, { throwIfNoEntry: false });
       if (st && !st.isSocket()) {
-        throw new SerialError('Backend', `serial socket path ${this.path} exists and is not a socket`, { path: this.path });
+        throw new SerialError('Backend', `serial socket path ${this.path} exists and is not a socket`, {
+          path: this.path,
+        });
       }
       if (st) fs.unlinkSync(this.path);
     } catch (err) {
       if (err instanceof SerialError) throw err;
-      throw new SerialError('Backend', `cannot prepare serial socket ${this.path}: ${(err as Error).message}`, { path: this.path }, { cause: err });
+      throw new SerialError(
+        'Backend',
+        `cannot prepare serial socket ${this.path}: ${(err as Error).message}`,
+        { path: this.path },
+        { cause: err },
+      );
     }
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(new SerialError('Backend', `cannot listen on serial socket ${this.path}: ${err.message}`, { path: this.path }, { cause: err }));
+      const onError = (err: Error): void =>
+        reject(
+          new SerialError(
+            'Backend',
+            `cannot listen on serial socket ${this.path}: ${err.message}`,
+            { path: this.path },
+            { cause: err },
+          ),
+        );
       this.server.once('error', onError);
       this.server.listen(this.path, () => {
         this.server.off('error', onError);
-        this.server.on('error', () => { /* later server errors end nothing; the VM keeps running */ });
+        this.server.on('error', () => {
+          /* later server errors end nothing; the VM keeps running */
+        });
         this.listening = true;
         resolve();
       });
@@ -80,12 +103,18 @@ export class UnixSocketConsole implements SerialConsole {
     this.client = undefined;
     if (this.listening) {
       this.server.close();
-      try { fs.unlinkSync(this.path); } catch { /* already gone */ }
+      try {
+        fs.unlinkSync(this.path);
+      } catch {
+        /* already gone */
+      }
     }
   }
 
   /** Whether a client currently holds the console (for tests). */
-  get connected(): boolean { return this.client !== undefined; }
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
 
   private accept(sock: net.Socket): void {
     if (this.closed || this.client) {
@@ -93,7 +122,9 @@ export class UnixSocketConsole implements SerialConsole {
       return;
     }
     this.client = sock;
-    sock.on('error', () => { /* reported through 'close' */ });
+    sock.on('error', () => {
+      /* reported through 'close' */
+    });
     sock.on('close', () => {
       if (this.client !== sock) return;
       this.pump?.stop();

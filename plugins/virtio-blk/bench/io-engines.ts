@@ -25,7 +25,14 @@ function aligned(len: number, align = 4096): Uint8Array {
   return ab.subarray(skip, skip + len);
 }
 
-interface Row { engine: string; test: string; ops: number; latUs: number; mainUs: number; maxStallUs: number }
+interface Row {
+  engine: string;
+  test: string;
+  ops: number;
+  latUs: number;
+  mainUs: number;
+  maxStallUs: number;
+}
 const rows: Row[] = [];
 
 type Op = { write: boolean; pos: number; len: number };
@@ -33,7 +40,8 @@ function plan(test: string, n: number): Op[] {
   const size = FILE_MB << 20;
   const ops: Op[] = [];
   for (let i = 0; i < n; i++) {
-    if (test.startsWith('4k-rand')) ops.push({ write: false, pos: Math.floor(Math.random() * (size / 4096)) * 4096, len: 4096 });
+    if (test.startsWith('4k-rand'))
+      ops.push({ write: false, pos: Math.floor(Math.random() * (size / 4096)) * 4096, len: 4096 });
     else ops.push({ write: test === '1M-seq-write', pos: (i * (1 << 20)) % size, len: 1 << 20 });
   }
   return ops;
@@ -61,24 +69,37 @@ async function benchPool(fd: number, test: string, ops: Op[], buf: Uint8Array): 
   for (const op of ops) {
     await new Promise<void>((res, rej) => {
       const s = performance.now();
-      const cb = (err: Error | null, n: number): void => (err ? rej(err) : n !== op.len ? rej(new Error('short')) : res());
-      if (op.write) fs.write(fd, buf, 0, op.len, op.pos, cb); else fs.read(fd, buf, 0, op.len, op.pos, cb);
+      const cb = (err: Error | null, n: number): void =>
+        err ? rej(err) : n !== op.len ? rej(new Error('short')) : res();
+      if (op.write) fs.write(fd, buf, 0, op.len, op.pos, cb);
+      else fs.read(fd, buf, 0, op.len, op.pos, cb);
       max = Math.max(max, performance.now() - s);
     });
   }
   const t = performance.now() - t0;
   const elu = performance.eventLoopUtilization(elu0);
-  rows.push({ engine: 'pool', test, ops: ops.length, latUs: (t * 1000) / ops.length, mainUs: (elu.active * 1000) / ops.length, maxStallUs: max * 1000 });
+  rows.push({
+    engine: 'pool',
+    test,
+    ops: ops.length,
+    latUs: (t * 1000) / ops.length,
+    mainUs: (elu.active * 1000) / ops.length,
+    maxStallUs: max * 1000,
+  });
 }
 
 /** io_uring through liburing 2.x. struct io_uring is opaque except cq.khead at byte 104 (liburing 2.0-2.5 layout). */
 class Uring {
   private readonly lib = koffi.load('liburing.so.2');
   private readonly ring = Buffer.alloc(512);
-  private readonly init = this.lib.func('int io_uring_queue_init(unsigned int entries, _Inout_ uint8_t *ring, unsigned int flags)');
+  private readonly init = this.lib.func(
+    'int io_uring_queue_init(unsigned int entries, _Inout_ uint8_t *ring, unsigned int flags)',
+  );
   private readonly getSqe = this.lib.func('uintptr_t io_uring_get_sqe(_Inout_ uint8_t *ring)');
   private readonly submitFn = this.lib.func('int io_uring_submit(_Inout_ uint8_t *ring)');
-  private readonly getCqe = this.lib.func('int __io_uring_get_cqe(_Inout_ uint8_t *ring, _Out_ uint64_t *cqe, unsigned int submit, unsigned int wait, uintptr_t sigmask)');
+  private readonly getCqe = this.lib.func(
+    'int __io_uring_get_cqe(_Inout_ uint8_t *ring, _Out_ uint64_t *cqe, unsigned int submit, unsigned int wait, uintptr_t sigmask)',
+  );
   private readonly exit = this.lib.func('void io_uring_queue_exit(_Inout_ uint8_t *ring)');
   constructor() {
     const r = this.init(64, this.ring, 0);
@@ -96,7 +117,9 @@ class Uring {
     sqe.setBigUint64(16, addr, true);
     sqe.setUint32(24, op.len, true);
   }
-  submit(): number { return this.submitFn(this.ring); }
+  submit(): number {
+    return this.submitFn(this.ring);
+  }
   /** Waits for one completion, returns its result and marks it seen. */
   reap(wait: boolean): number | undefined {
     const out = new BigUint64Array(1);
@@ -109,12 +132,15 @@ class Uring {
     hv.setUint32(0, hv.getUint32(0, true) + 1, true);
     return res;
   }
-  close(): void { this.exit(this.ring); }
+  close(): void {
+    this.exit(this.ring);
+  }
 }
 
 function benchUring(u: Uring, fd: number, test: string, ops: Op[], buf: Uint8Array): void {
   const addr = addressOf(buf);
-  let main = 0, max = 0;
+  let main = 0,
+    max = 0;
   const t0 = performance.now();
   for (const op of ops) {
     let s = performance.now();
@@ -133,7 +159,14 @@ function benchUring(u: Uring, fd: number, test: string, ops: Op[], buf: Uint8Arr
     max = Math.max(max, busy);
   }
   const t = performance.now() - t0;
-  rows.push({ engine: 'uring', test, ops: ops.length, latUs: (t * 1000) / ops.length, mainUs: (main * 1000) / ops.length, maxStallUs: max * 1000 });
+  rows.push({
+    engine: 'uring',
+    test,
+    ops: ops.length,
+    latUs: (t * 1000) / ops.length,
+    mainUs: (main * 1000) / ops.length,
+    maxStallUs: max * 1000,
+  });
 }
 
 async function main(): Promise<void> {
@@ -142,9 +175,18 @@ async function main(): Promise<void> {
   const dfd = c.open(file, O_RDWR | O_DIRECT, 0);
   const buf = aligned(1 << 20);
   let uring: Uring | undefined;
-  try { uring = new Uring(); } catch (e) { console.error('io_uring unavailable:', (e as Error).message); }
   try {
-    const tests: [string, number][] = [['4k-rand-read', 3000], ['4k-rand-read-odirect', 600], ['1M-seq-read', 64], ['1M-seq-write', 64]];
+    uring = new Uring();
+  } catch (e) {
+    console.error('io_uring unavailable:', (e as Error).message);
+  }
+  try {
+    const tests: [string, number][] = [
+      ['4k-rand-read', 3000],
+      ['4k-rand-read-odirect', 600],
+      ['1M-seq-read', 64],
+      ['1M-seq-write', 64],
+    ];
     for (const [test, n] of tests) {
       const f = test.endsWith('odirect') ? dfd : fd;
       if (f < 0) continue;
@@ -161,7 +203,10 @@ async function main(): Promise<void> {
   }
   console.log('| engine | test | ops | latency µs/op | main-thread µs/op | longest stall µs |');
   console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.engine} | ${r.test} | ${r.ops} | ${r.latUs.toFixed(1)} | ${r.mainUs.toFixed(1)} | ${r.maxStallUs.toFixed(0)} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.engine} | ${r.test} | ${r.ops} | ${r.latUs.toFixed(1)} | ${r.mainUs.toFixed(1)} | ${r.maxStallUs.toFixed(0)} |`,
+    );
 }
 
 await main();

@@ -51,7 +51,13 @@ export interface BackendOffloads {
   readonly guest: { csum: boolean; tso4: boolean; tso6: boolean; ecn: boolean; ufo: boolean };
 }
 
-export interface GuestOffloads { csum: boolean; tso4: boolean; tso6: boolean; ecn: boolean; ufo: boolean }
+export interface GuestOffloads {
+  csum: boolean;
+  tso4: boolean;
+  tso6: boolean;
+  ecn: boolean;
+  ufo: boolean;
+}
 
 export const NO_OFFLOADS: BackendOffloads = {
   host: { csum: false, tso4: false, tso6: false, ecn: false, ufo: false },

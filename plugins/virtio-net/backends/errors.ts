@@ -12,5 +12,7 @@ export type NetBackendErrorKind =
 
 /** The one error class of the network backends; `errno` is set for failed system calls. */
 export class NetBackendError extends VmmError<NetBackendErrorKind> {
-  get errno(): number | undefined { return this.data.errno as number | undefined; }
+  get errno(): number | undefined {
+    return this.data.errno as number | undefined;
+  }
 }

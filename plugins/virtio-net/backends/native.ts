@@ -18,7 +18,9 @@ export const net = {
   bind: lib.func('int bind(int fd, const uint8_t *addr, uint32_t len)'),
   connect: lib.func('int connect(int fd, const uint8_t *addr, uint32_t len)'),
   send: lib.func('intptr_t send(int fd, const uint8_t *buf, uintptr_t len, int flags)'),
-  sendto: lib.func('intptr_t sendto(int fd, const uint8_t *buf, uintptr_t len, int flags, const uint8_t *addr, uint32_t alen)'),
+  sendto: lib.func(
+    'intptr_t sendto(int fd, const uint8_t *buf, uintptr_t len, int flags, const uint8_t *addr, uint32_t alen)',
+  ),
   recv: lib.func('intptr_t recv(int fd, _Out_ uint8_t *buf, uintptr_t len, int flags)'),
   /** writev(fd, struct iovec *iov, iovcnt): the iovec array is passed as bytes (see HostIovec). */
   writev: lib.func('intptr_t writev(int fd, const uint8_t *iov, int iovcnt)'),
@@ -28,10 +30,15 @@ export const net = {
   ioctlIfreq: lib.func('int ioctl(int fd, unsigned long req, _Inout_ uint8_t *ifr)'),
 };
 
-export const AF_UNIX = 1, AF_INET = 2;
-export const SOCK_DGRAM = 2, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
-export const MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40;
-export const F_GETFL = 3, F_SETFL = 4;
+export const AF_UNIX = 1,
+  AF_INET = 2;
+export const SOCK_DGRAM = 2,
+  SOCK_NONBLOCK = 0o4000,
+  SOCK_CLOEXEC = 0o2000000;
+export const MSG_TRUNC = 0x20,
+  MSG_DONTWAIT = 0x40;
+export const F_GETFL = 3,
+  F_SETFL = 4;
 
 /** <linux/if_tun.h> (values checked with gcc). */
 export const Tun = {
@@ -94,6 +101,8 @@ export function sockaddrIn(host: string, port: number): Uint8Array {
   const dv = new DataView(b.buffer);
   dv.setUint16(0, AF_INET, true);
   dv.setUint16(2, port, false);
-  m.slice(1).forEach((x, i) => { b[4 + i] = Number(x); });
+  m.slice(1).forEach((x, i) => {
+    b[4 + i] = Number(x);
+  });
   return b;
 }

@@ -7,6 +7,11 @@ import type { NetBackendConfig } from '../config.js';
 /** Opens the backend a config names (the one place that picks a mechanism). Paths resolve against baseDir. */
 export function openBackend(cfg: NetBackendConfig, queuePairs: number, baseDir: string): NetBackend {
   if (cfg.kind === 'tap') return TapBackend.open({ name: cfg.name, create: cfg.create, fds: cfg.fds, queuePairs });
-  if (cfg.unix) return DgramSocketBackend.open({ kind: 'unix', path: path.resolve(baseDir, cfg.unix.path), peer: path.resolve(baseDir, cfg.unix.peer) });
+  if (cfg.unix)
+    return DgramSocketBackend.open({
+      kind: 'unix',
+      path: path.resolve(baseDir, cfg.unix.path),
+      peer: path.resolve(baseDir, cfg.unix.peer),
+    });
   return DgramSocketBackend.open({ kind: 'udp', local: cfg.udp!.local, remote: cfg.udp!.remote });
 }

@@ -10,17 +10,23 @@ import { DgramSocketBackend } from './socket.js';
 
 const MAC_A = Uint8Array.of(0x02, 0, 0, 0, 0, 0xa);
 const MAC_B = Uint8Array.of(0x02, 0, 0, 0, 0, 0xb);
-const arpFrame = (): Uint8Array => ethernet(BROADCAST, MAC_A, 0x0806, arp(1, MAC_A, ipv4('10.9.0.1'), new Uint8Array(6), ipv4('10.9.0.2')));
+const arpFrame = (): Uint8Array =>
+  ethernet(BROADCAST, MAC_A, 0x0806, arp(1, MAC_A, ipv4('10.9.0.1'), new Uint8Array(6), ipv4('10.9.0.2')));
 
 describe('plugins/virtio-net DgramSocketBackend (real sockets, no privileges)', () => {
   let dir: string;
   const open: DgramSocketBackend[] = [];
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnet-sock-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnet-sock-'));
+  });
   afterEach(() => {
     for (const b of open.splice(0)) b.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  const keep = <T extends DgramSocketBackend[]>(...b: T): T => { open.push(...b); return b; };
+  const keep = <T extends DgramSocketBackend[]>(...b: T): T => {
+    open.push(...b);
+    return b;
+  };
 
   it('a socket pair carries frames both ways, one per datagram, and reports nothing waiting as -1', () => {
     const [a, b] = keep(...DgramSocketBackend.pair());
@@ -63,8 +69,20 @@ describe('plugins/virtio-net DgramSocketBackend (real sockets, no privileges)', 
 
   it('udp on loopback: two endpoints exchange frames', () => {
     const base = 20_000 + (process.pid % 20_000);
-    const [a] = keep(DgramSocketBackend.open({ kind: 'udp', local: { host: '127.0.0.1', port: base }, remote: { host: '127.0.0.1', port: base + 1 } }));
-    const [b] = keep(DgramSocketBackend.open({ kind: 'udp', local: { host: '127.0.0.1', port: base + 1 }, remote: { host: '127.0.0.1', port: base } }));
+    const [a] = keep(
+      DgramSocketBackend.open({
+        kind: 'udp',
+        local: { host: '127.0.0.1', port: base },
+        remote: { host: '127.0.0.1', port: base + 1 },
+      }),
+    );
+    const [b] = keep(
+      DgramSocketBackend.open({
+        kind: 'udp',
+        local: { host: '127.0.0.1', port: base + 1 },
+        remote: { host: '127.0.0.1', port: base },
+      }),
+    );
     const buf = new Uint8Array(2048);
     expect(a.send(0, arpFrame())).to.equal(true);
     // loopback UDP is delivered synchronously on send
@@ -74,9 +92,19 @@ describe('plugins/virtio-net DgramSocketBackend (real sockets, no privileges)', 
   });
 
   it('rejects bad endpoints with a clear error', () => {
-    expect(() => DgramSocketBackend.open({ kind: 'udp', local: { host: 'localhost', port: 1 }, remote: { host: '127.0.0.1', port: 2 } })).to.throw(/not an IPv4 address/);
-    expect(() => DgramSocketBackend.open({ kind: 'unix', path: path.join(dir, 'x'.repeat(120)), peer: 'p' })).to.throw(/1\.\.107 bytes/);
-    expect(() => DgramSocketBackend.open({ kind: 'unix', path: path.join(dir, 'no', 'such', 'dir.sock'), peer: 'p' })).to.throw(/bind failed: ENOENT/);
+    expect(() =>
+      DgramSocketBackend.open({
+        kind: 'udp',
+        local: { host: 'localhost', port: 1 },
+        remote: { host: '127.0.0.1', port: 2 },
+      }),
+    ).to.throw(/not an IPv4 address/);
+    expect(() => DgramSocketBackend.open({ kind: 'unix', path: path.join(dir, 'x'.repeat(120)), peer: 'p' })).to.throw(
+      /1\.\.107 bytes/,
+    );
+    expect(() =>
+      DgramSocketBackend.open({ kind: 'unix', path: path.join(dir, 'no', 'such', 'dir.sock'), peer: 'p' }),
+    ).to.throw(/bind failed: ENOENT/);
   });
 
   it('two virtio-net devices wired by a socket pair exchange frames end to end', () => {

@@ -2,7 +2,18 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import { c, errno, ERRNO, errnoName } from '../../../core/native/libc.js';
 import { NO_OFFLOADS, type NetBackend } from './backend.js';
 import { NetBackendError } from './errors.js';
-import { AF_INET, AF_UNIX, MSG_DONTWAIT, MSG_TRUNC, net, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, sockaddrIn, sockaddrUn } from './native.js';
+import {
+  AF_INET,
+  AF_UNIX,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  net,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  sockaddrIn,
+  sockaddrUn,
+} from './native.js';
 
 export type DgramEndpoint =
   /** A Unix datagram socket bound at `path`, sending to the socket bound at `peer`. */
@@ -49,7 +60,11 @@ export class DgramSocketBackend implements NetBackend {
     }
     if (ep.kind === 'unix') removeStaleSocket(ep.path);
     // Owned by the backend from here on; closed below on error or in close().
-    const fd = net.socket(ep.kind === 'unix' ? AF_UNIX : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
+    const fd = net.socket(
+      ep.kind === 'unix' ? AF_UNIX : AF_INET,
+      SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+      0,
+    ) as number;
     if (fd < 0) fail('socket', 'socket backend');
     const where = ep.kind === 'unix' ? `unix:${ep.path}` : `udp:${ep.local.host}:${ep.local.port}`;
     if (net.bind(fd, local, local.length) < 0) {
@@ -57,27 +72,41 @@ export class DgramSocketBackend implements NetBackend {
       c.close(fd);
       fail('bind', `socket backend ${where}`, e);
     }
-    const desc = ep.kind === 'unix' ? `unix-dgram ${ep.path} -> ${ep.peer}` : `udp ${ep.local.host}:${ep.local.port} -> ${ep.remote.host}:${ep.remote.port}`;
-    return new DgramSocketBackend(ep.kind === 'unix' ? 'unix-dgram' : 'udp', desc, fd, peer, ep.kind === 'unix' ? ep.path : undefined);
+    const desc =
+      ep.kind === 'unix'
+        ? `unix-dgram ${ep.path} -> ${ep.peer}`
+        : `udp ${ep.local.host}:${ep.local.port} -> ${ep.remote.host}:${ep.remote.port}`;
+    return new DgramSocketBackend(
+      ep.kind === 'unix' ? 'unix-dgram' : 'udp',
+      desc,
+      fd,
+      peer,
+      ep.kind === 'unix' ? ep.path : undefined,
+    );
   }
 
   /** Two connected backends over socketpair(AF_UNIX, SOCK_DGRAM): a wire between two devices (tests). */
   static pair(): [DgramSocketBackend, DgramSocketBackend] {
     const sv = new Int32Array(2);
-    if (net.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) fail('socketpair', 'socket backend');
+    if (net.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+      fail('socketpair', 'socket backend');
     return [
       new DgramSocketBackend('unix-dgram', `socketpair fd ${sv[0]}`, sv[0], undefined),
       new DgramSocketBackend('unix-dgram', `socketpair fd ${sv[1]}`, sv[1], undefined),
     ];
   }
 
-  fd(queue: number): number { return queue === 0 ? this.sock : -1; }
+  fd(queue: number): number {
+    return queue === 0 ? this.sock : -1;
+  }
 
   send(queue: number, frame: Uint8Array): boolean {
     this.check(queue, 'Send');
-    const n = (this.peer
-      ? net.sendto(this.sock, frame, frame.length, MSG_DONTWAIT, this.peer, this.peer.length)
-      : net.send(this.sock, frame, frame.length, MSG_DONTWAIT)) as number;
+    const n = (
+      this.peer
+        ? net.sendto(this.sock, frame, frame.length, MSG_DONTWAIT, this.peer, this.peer.length)
+        : net.send(this.sock, frame, frame.length, MSG_DONTWAIT)
+    ) as number;
     if (n >= 0) return true;
     const e = errno();
     // A full queue, or no peer listening (yet): the frame is lost, like on a wire.
@@ -97,11 +126,14 @@ export class DgramSocketBackend implements NetBackend {
     throw new NetBackendError('Recv', `${this.description}: recv failed: ${errnoName(e)} (${e})`, { errno: e });
   }
 
-  setGuestOffloads(): void { /* no header on the wire: nothing to offload */ }
+  setGuestOffloads(): void {
+    /* no header on the wire: nothing to offload */
+  }
 
   private check(queue: number, kind: 'Send' | 'Recv'): void {
     if (this.closed) throw new NetBackendError('Closed', `${this.description} is closed`, {});
-    if (queue !== 0) throw new NetBackendError(kind, `${this.description} has one queue pair, not ${queue + 1}`, { queue });
+    if (queue !== 0)
+      throw new NetBackendError(kind, `${this.description} has one queue pair, not ${queue + 1}`, { queue });
   }
 
   close(): void {
@@ -116,5 +148,7 @@ export class DgramSocketBackend implements NetBackend {
 function removeStaleSocket(path: string): void {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch { /* absent */ }
+  } catch {
+    /* absent */
+  }
 }

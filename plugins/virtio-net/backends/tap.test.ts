@@ -19,18 +19,28 @@ const GUEST_IP = '10.213.77.2';
 function canUseTap(): string | undefined {
   if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun';
   if (process.getuid?.() !== 0) return 'not root (creating a tap needs CAP_NET_ADMIN)';
-  try { execFileSync('ip', ['-V'], { stdio: 'ignore', timeout: 5000 }); } catch { return 'no ip(8)'; }
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore', timeout: 5000 });
+  } catch {
+    return 'no ip(8)';
+  }
   return undefined;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Reads frames until one matches `want` (EtherType filter), for up to ~3 s. */
-async function recvMatching(tap: TapBackend, want: (f: Uint8Array) => boolean): Promise<{ hdr: Uint8Array; frame: Uint8Array } | undefined> {
+async function recvMatching(
+  tap: TapBackend,
+  want: (f: Uint8Array) => boolean,
+): Promise<{ hdr: Uint8Array; frame: Uint8Array } | undefined> {
   const buf = new Uint8Array(65563);
   for (let i = 0; i < 300; i++) {
     const n = tap.recv(0, buf);
-    if (n < 0) { await sleep(10); continue; }
+    if (n < 0) {
+      await sleep(10);
+      continue;
+    }
     const frame = buf.slice(VNET_HDR_SIZE, n);
     if (want(frame)) return { hdr: buf.slice(0, VNET_HDR_SIZE), frame };
   }
@@ -45,7 +55,10 @@ describe('plugins/virtio-net TapBackend (real /dev/net/tun)', function () {
   });
   const name = `tsvt${process.pid % 100_000}`;
   let tap: TapBackend | undefined;
-  afterEach(() => { tap?.close(); tap = undefined; });
+  afterEach(() => {
+    tap?.close();
+    tap = undefined;
+  });
 
   it('creates a tap with a vnet header, probes offloads and sets them (TUNSETOFFLOAD)', () => {
     tap = TapBackend.open({ name, create: true });
@@ -65,7 +78,11 @@ describe('plugins/virtio-net TapBackend (real /dev/net/tun)', function () {
     expect(() => TapBackend.open({ name: 'tsvt-nope-0' })).to.throw(/does not exist.*ip tuntap add/);
     expect(() => TapBackend.open({ name: 'a/b', create: true })).to.throw(/not a valid interface name/);
     const fd = c.open('/dev/null', O_RDWR, 0) as number;
-    try { expect(() => TapBackend.open({ fds: [fd] })).to.throw(/TUNGETIFF/); } finally { c.close(fd); }
+    try {
+      expect(() => TapBackend.open({ fds: [fd] })).to.throw(/TUNGETIFF/);
+    } finally {
+      c.close(fd);
+    }
   });
 
   it('takes an inherited tap fd (checks IFF_TAP / IFF_NO_PI, sees the vnet header)', () => {
@@ -92,14 +109,21 @@ describe('plugins/virtio-net TapBackend (real /dev/net/tun)', function () {
     const send = (f: Uint8Array): boolean => tap!.send(0, Buffer.concat([zeroHdr, f]));
     // ARP: who has HOST_IP? The kernel answers on the tap (and learns our MAC).
     const bcast = new Uint8Array(6).fill(0xff);
-    expect(send(ethernet(bcast, MAC, 0x0806, arp(1, MAC, ipv4(GUEST_IP), new Uint8Array(6), ipv4(HOST_IP))))).to.equal(true);
+    expect(send(ethernet(bcast, MAC, 0x0806, arp(1, MAC, ipv4(GUEST_IP), new Uint8Array(6), ipv4(HOST_IP))))).to.equal(
+      true,
+    );
     const arpReply = await recvMatching(tap, (f) => f[12] === 0x08 && f[13] === 0x06 && f[21] === 2);
     expect(arpReply, 'ARP reply from the host').to.not.equal(undefined);
     const hostMac = arpReply!.frame.slice(6, 12);
     expect([...arpReply!.frame.subarray(38, 42)]).to.deep.equal([...ipv4(GUEST_IP)]);
     // ICMP echo request -> echo reply with a valid checksum, our payload back.
     const payload = Buffer.from('tsvmm virtio-net tap test payload');
-    const ping = ethernet(hostMac, MAC, 0x0800, ipv4Packet(ipv4(GUEST_IP), ipv4(HOST_IP), 1, icmpEcho(8, 0x1234, 1, payload)));
+    const ping = ethernet(
+      hostMac,
+      MAC,
+      0x0800,
+      ipv4Packet(ipv4(GUEST_IP), ipv4(HOST_IP), 1, icmpEcho(8, 0x1234, 1, payload)),
+    );
     expect(send(ping)).to.equal(true);
     const reply = await recvMatching(tap, (f) => f[12] === 0x08 && f[13] === 0x00 && f[23] === 1 && f[34] === 0);
     expect(reply, 'ICMP echo reply from the host').to.not.equal(undefined);
@@ -116,17 +140,31 @@ describe('plugins/virtio-net TapBackend (real /dev/net/tun)', function () {
     const mem = createAnonymousMmapMemory({ regions: [{ start: 0n, size: 1n << 20n }], backend: 'anonymous' });
     try {
       const bcast = new Uint8Array(6).fill(0xff);
-      const frame = Buffer.concat([new Uint8Array(VNET_HDR_SIZE), ethernet(bcast, MAC, 0x0806, arp(1, MAC, ipv4(GUEST_IP), new Uint8Array(6), ipv4(HOST_IP)))]);
+      const frame = Buffer.concat([
+        new Uint8Array(VNET_HDR_SIZE),
+        ethernet(bcast, MAC, 0x0806, arp(1, MAC, ipv4(GUEST_IP), new Uint8Array(6), ipv4(HOST_IP))),
+      ]);
       // The frame in three guest buffers (header, 20 bytes, the rest), scattered in guest RAM.
-      const pieces = [{ at: 0x1000, from: 0, to: VNET_HDR_SIZE }, { at: 0x8000, from: VNET_HDR_SIZE, to: 32 }, { at: 0x3000, from: 32, to: frame.length }];
+      const pieces = [
+        { at: 0x1000, from: 0, to: VNET_HDR_SIZE },
+        { at: 0x8000, from: VNET_HDR_SIZE, to: 32 },
+        { at: 0x3000, from: 32, to: frame.length },
+      ];
       for (const p of pieces) mem.write(GuestAddress.of(p.at), frame.subarray(p.from, p.to));
       const iov = new HostIovec();
-      expect(iov.fill(mem, pieces.map((p) => ({ addr: GuestAddress.of(p.at), len: p.to - p.from })))).to.equal(true);
+      expect(
+        iov.fill(
+          mem,
+          pieces.map((p) => ({ addr: GuestAddress.of(p.at), len: p.to - p.from })),
+        ),
+      ).to.equal(true);
       expect(iov.count).to.equal(3);
       expect(tap.sendv(0, iov)).to.equal(true);
       const arpReply = await recvMatching(tap, (f) => f[12] === 0x08 && f[13] === 0x06 && f[21] === 2);
       expect(arpReply, 'ARP reply from the host').to.not.equal(undefined);
       expect([...arpReply!.frame.subarray(38, 42)]).to.deep.equal([...ipv4(GUEST_IP)]);
-    } finally { mem.close(); }
+    } finally {
+      mem.close();
+    }
   });
 });

@@ -38,27 +38,45 @@ export class TapBackend implements NetBackend {
   private closed = false;
   private attached: boolean[];
 
-  private constructor(readonly name: string, private readonly fds: number[], vnetHeader: boolean, private readonly multiQueue: boolean) {
+  private constructor(
+    readonly name: string,
+    private readonly fds: number[],
+    vnetHeader: boolean,
+    private readonly multiQueue: boolean,
+  ) {
     this.vnetHeader = vnetHeader;
     this.attached = fds.map(() => true);
     this.offloads = vnetHeader ? this.probeOffloads() : { host: noOff(), guest: noOff() };
   }
 
-  get queuePairs(): number { return this.fds.length; }
-  get description(): string { return `tap ${this.name}${this.fds.length > 1 ? ` (${this.fds.length} queues)` : ''}`; }
+  get queuePairs(): number {
+    return this.fds.length;
+  }
+  get description(): string {
+    return `tap ${this.name}${this.fds.length > 1 ? ` (${this.fds.length} queues)` : ''}`;
+  }
 
   /** Opens (or creates) a tap by name, or takes inherited fds. */
   static open(o: TapOptions): TapBackend {
     const pairs = o.fds?.length ?? o.queuePairs ?? 1;
-    if (!Number.isInteger(pairs) || pairs < 1) throw new NetBackendError('Open', `tap: ${pairs} queue pairs asked`, { pairs });
+    if (!Number.isInteger(pairs) || pairs < 1)
+      throw new NetBackendError('Open', `tap: ${pairs} queue pairs asked`, { pairs });
     if (o.fds) return TapBackend.adopt(o.fds);
     const name = o.name ?? (o.create ? 'tap%d' : '');
     if (!name) throw new NetBackendError('Open', 'tap: give a name (or create: true, or fds)', {});
     if (Buffer.byteLength(name, 'latin1') >= IFNAMSIZ || /[\s/:]/.test(name)) {
-      throw new NetBackendError('Open', `tap: '${name}' is not a valid interface name (1..15 characters, no '/', ':' or spaces)`, { name });
+      throw new NetBackendError(
+        'Open',
+        `tap: '${name}' is not a valid interface name (1..15 characters, no '/', ':' or spaces)`,
+        { name },
+      );
     }
     if (!o.create && !existsSync(`/sys/class/net/${name}`)) {
-      throw new NetBackendError('Open', `tap: interface '${name}' does not exist (create it with 'ip tuntap add ${name} mode tap${pairs > 1 ? ' multi_queue' : ''} vnet_hdr', or set create: true)`, { name });
+      throw new NetBackendError(
+        'Open',
+        `tap: interface '${name}' does not exist (create it with 'ip tuntap add ${name} mode tap${pairs > 1 ? ' multi_queue' : ''} vnet_hdr', or set create: true)`,
+        { name },
+      );
     }
     const multi = pairs > 1;
     const flags = Tun.IFF_TAP | Tun.IFF_NO_PI | Tun.IFF_VNET_HDR | (multi ? Tun.IFF_MULTI_QUEUE : 0);
@@ -73,9 +91,14 @@ export class TapBackend implements NetBackend {
         const req = ifreq(actual, flags);
         if (net.ioctlIfreq(fd, Tun.TUNSETIFF, req) < 0) {
           const e = errno();
-          const hint = e === ERRNO.EPERM ? ' (needs CAP_NET_ADMIN, or a tap owned by this user)'
-            : e === ERRNO.EINVAL ? ` (an existing '${actual}' with other flags, e.g. ${multi ? 'without' : 'with'} multi_queue or without vnet_hdr?)`
-              : e === ERRNO.EBUSY ? ` ('${actual}' is in use by another process)` : '';
+          const hint =
+            e === ERRNO.EPERM
+              ? ' (needs CAP_NET_ADMIN, or a tap owned by this user)'
+              : e === ERRNO.EINVAL
+                ? ` (an existing '${actual}' with other flags, e.g. ${multi ? 'without' : 'with'} multi_queue or without vnet_hdr?)`
+                : e === ERRNO.EBUSY
+                  ? ` ('${actual}' is in use by another process)`
+                  : '';
           fail('ioctl(TUNSETIFF)', `tap '${actual}'${hint}`, e);
         }
         actual = ifreqName(req);
@@ -95,18 +118,22 @@ export class TapBackend implements NetBackend {
     let vnet = true;
     let multi = false;
     for (const fd of fds) {
-      if (!Number.isInteger(fd) || fd < 0) throw new NetBackendError('Open', `tap: inherited fd ${fd} is not an fd`, { fd });
+      if (!Number.isInteger(fd) || fd < 0)
+        throw new NetBackendError('Open', `tap: inherited fd ${fd} is not an fd`, { fd });
       const req = new Uint8Array(40);
       if (net.ioctlIfreq(fd, Tun.TUNGETIFF, req) < 0) fail('ioctl(TUNGETIFF)', `tap fd ${fd} (not a tun/tap fd?)`);
       const flags = ifreqFlags(req);
-      if ((flags & Tun.IFF_TAP) === 0) throw new NetBackendError('Open', `fd ${fd} is a tun (layer 3) device, not a tap`, { fd, flags });
-      if ((flags & Tun.IFF_NO_PI) === 0) throw new NetBackendError('Open', `tap fd ${fd} was opened without IFF_NO_PI`, { fd, flags });
+      if ((flags & Tun.IFF_TAP) === 0)
+        throw new NetBackendError('Open', `fd ${fd} is a tun (layer 3) device, not a tap`, { fd, flags });
+      if ((flags & Tun.IFF_NO_PI) === 0)
+        throw new NetBackendError('Open', `tap fd ${fd} was opened without IFF_NO_PI`, { fd, flags });
       vnet &&= (flags & Tun.IFF_VNET_HDR) !== 0;
       multi ||= (flags & Tun.IFF_MULTI_QUEUE) !== 0;
       name = ifreqName(req);
       const fl = c.fcntl(fd, F_GETFL, 0) as number;
       if (fl < 0 || (c.fcntl(fd, F_SETFL, fl | O_NONBLOCK) as number) < 0) fail('fcntl(O_NONBLOCK)', `tap fd ${fd}`);
-      if (vnet && net.ioctlIntPtr(fd, Tun.TUNSETVNETHDRSZ, Int32Array.of(VNET_HDR_SIZE)) < 0) fail('ioctl(TUNSETVNETHDRSZ)', `tap fd ${fd}`);
+      if (vnet && net.ioctlIntPtr(fd, Tun.TUNSETVNETHDRSZ, Int32Array.of(VNET_HDR_SIZE)) < 0)
+        fail('ioctl(TUNSETVNETHDRSZ)', `tap fd ${fd}`);
     }
     return new TapBackend(name, [...fds], vnet, multi);
   }
@@ -126,7 +153,9 @@ export class TapBackend implements NetBackend {
     };
   }
 
-  fd(queue: number): number { return this.fds[queue] ?? -1; }
+  fd(queue: number): number {
+    return this.fds[queue] ?? -1;
+  }
 
   send(queue: number, frame: Uint8Array): boolean {
     const fd = this.live(queue, 'Send');
@@ -167,7 +196,8 @@ export class TapBackend implements NetBackend {
       if (o.ufo && this.offloads.guest.ufo) flags |= Tun.TUN_F_UFO;
     }
     for (const fd of this.fds) {
-      if ((c.ioctlInt(fd, Tun.TUNSETOFFLOAD, flags) as number) < 0) fail('ioctl(TUNSETOFFLOAD)', `tap '${this.name}' offloads 0x${flags.toString(16)}`);
+      if ((c.ioctlInt(fd, Tun.TUNSETOFFLOAD, flags) as number) < 0)
+        fail('ioctl(TUNSETOFFLOAD)', `tap '${this.name}' offloads 0x${flags.toString(16)}`);
     }
   }
 
@@ -184,7 +214,12 @@ export class TapBackend implements NetBackend {
 
   private live(queue: number, kind: 'Send' | 'Recv'): number {
     const fd = this.fds[queue];
-    if (this.closed || fd === undefined) throw new NetBackendError(this.closed ? 'Closed' : kind, `${this.name}: queue ${queue} is ${this.closed ? 'closed' : 'not open'}`, { queue });
+    if (this.closed || fd === undefined)
+      throw new NetBackendError(
+        this.closed ? 'Closed' : kind,
+        `${this.name}: queue ${queue} is ${this.closed ? 'closed' : 'not open'}`,
+        { queue },
+      );
     return fd;
   }
 

@@ -78,10 +78,14 @@ export function looksLikeBzImage(image: Uint8Array): boolean {
  */
 export function parseBzImage(image: Uint8Array): BzImageHeader {
   if (!looksLikeBzImage(image)) {
-    throw new X86BootError('UnknownKernelFormat', 'the kernel is not a bzImage: no "HdrS" magic at offset 0x202', { length: image.length });
+    throw new X86BootError('UnknownKernelFormat', 'the kernel is not a bzImage: no "HdrS" magic at offset 0x202', {
+      length: image.length,
+    });
   }
   if (image.length < Hdr.INIT_SIZE + 4) {
-    throw new X86BootError('TruncatedKernel', `the bzImage is ${image.length} bytes, too short for its setup header`, { length: image.length });
+    throw new X86BootError('TruncatedKernel', `the bzImage is ${image.length} bytes, too short for its setup header`, {
+      length: image.length,
+    });
   }
   const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const u8 = (o: number) => dv.getUint8(o);
@@ -89,37 +93,61 @@ export function parseBzImage(image: Uint8Array): BzImageHeader {
   const u32 = (o: number) => dv.getUint32(o, true);
 
   if (u16(Hdr.BOOT_FLAG) !== BOOT_FLAG_MAGIC) {
-    throw new X86BootError('UnknownKernelFormat', `the bzImage's boot_flag is ${hex(u16(Hdr.BOOT_FLAG))}, not 0xaa55`, { bootFlag: u16(Hdr.BOOT_FLAG) });
+    throw new X86BootError('UnknownKernelFormat', `the bzImage's boot_flag is ${hex(u16(Hdr.BOOT_FLAG))}, not 0xaa55`, {
+      bootFlag: u16(Hdr.BOOT_FLAG),
+    });
   }
   const version = u16(Hdr.VERSION);
   const versionText = `${version >> 8}.${(version & 0xff).toString().padStart(2, '0')}`;
   if (version < MIN_PROTOCOL) {
-    throw new X86BootError('UnsupportedKernel', `the bzImage speaks boot protocol ${versionText}; at least 2.06 is needed`, { version });
+    throw new X86BootError(
+      'UnsupportedKernel',
+      `the bzImage speaks boot protocol ${versionText}; at least 2.06 is needed`,
+      { version },
+    );
   }
   const loadflags = u8(Hdr.LOADFLAGS);
   if ((loadflags & LOADED_HIGH) === 0) {
-    throw new X86BootError('UnsupportedKernel', 'the bzImage is a zImage (LOADED_HIGH clear): it must be loaded at 0x10000, which this loader does not do', { loadflags });
+    throw new X86BootError(
+      'UnsupportedKernel',
+      'the bzImage is a zImage (LOADED_HIGH clear): it must be loaded at 0x10000, which this loader does not do',
+      { loadflags },
+    );
   }
   const xloadflags = u16(Hdr.XLOADFLAGS);
   if (version < 0x020c || (xloadflags & XLF_KERNEL_64) === 0) {
-    throw new X86BootError('UnsupportedKernel', `the bzImage (protocol ${versionText}) has no 64-bit entry point (XLF_KERNEL_64); build a 64-bit kernel`, { version, xloadflags });
+    throw new X86BootError(
+      'UnsupportedKernel',
+      `the bzImage (protocol ${versionText}) has no 64-bit entry point (XLF_KERNEL_64); build a 64-bit kernel`,
+      { version, xloadflags },
+    );
   }
 
   let setupSects = u8(Hdr.SETUP_SECTS);
   if (setupSects === 0) setupSects = 4;
   const setupSize = (setupSects + 1) * 512;
   if (image.length <= setupSize) {
-    throw new X86BootError('TruncatedKernel', `the bzImage is ${image.length} bytes but its setup code alone takes ${setupSize}`, { length: image.length, setupSize });
+    throw new X86BootError(
+      'TruncatedKernel',
+      `the bzImage is ${image.length} bytes but its setup code alone takes ${setupSize}`,
+      { length: image.length, setupSize },
+    );
   }
   const kernelSize = image.length - setupSize;
   const syssizeBytes = BigInt(u32(Hdr.SYSSIZE)) * 16n;
   if (syssizeBytes === 0n || syssizeBytes > BigInt(kernelSize)) {
-    throw new X86BootError('TruncatedKernel', `the bzImage's syssize says ${syssizeBytes} bytes of kernel but the file holds ${kernelSize}`, { syssize: syssizeBytes, kernelSize });
+    throw new X86BootError(
+      'TruncatedKernel',
+      `the bzImage's syssize says ${syssizeBytes} bytes of kernel but the file holds ${kernelSize}`,
+      { syssize: syssizeBytes, kernelSize },
+    );
   }
 
   const headerEnd = Math.min(Hdr.HEADER + u8(Hdr.JUMP + 1), Hdr.HEADER_LIMIT);
   if (headerEnd < Hdr.INIT_SIZE + 4) {
-    throw new X86BootError('TruncatedKernel', `the setup header ends at ${hex(headerEnd)}, before init_size`, { headerEnd });
+    throw new X86BootError('TruncatedKernel', `the setup header ends at ${hex(headerEnd)}, before init_size`, {
+      headerEnd,
+    });
   }
 
   const kernelAlignment = BigInt(u32(Hdr.KERNEL_ALIGNMENT));

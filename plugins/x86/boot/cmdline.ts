@@ -12,12 +12,20 @@ export function encodeCmdline(cmdline: string, maxLength: number = X86Layout.CMD
   for (let i = 0; i < cmdline.length; i++) {
     const c = cmdline.charCodeAt(i);
     if (c === 0 || c > 0x7e || (c < 0x20 && c !== 0x09 && c !== 0x0a)) {
-      throw new X86BootError('InvalidCmdline', `the kernel command line has a character the kernel cannot take (code ${c} at ${i}); use printable ASCII`, { index: i, code: c });
+      throw new X86BootError(
+        'InvalidCmdline',
+        `the kernel command line has a character the kernel cannot take (code ${c} at ${i}); use printable ASCII`,
+        { index: i, code: c },
+      );
     }
   }
   const limit = Math.min(maxLength, X86Layout.CMDLINE_MAX - 1);
   if (cmdline.length > limit) {
-    throw new X86BootError('CmdlineTooLong', `the kernel command line is ${cmdline.length} bytes; this kernel takes at most ${limit}`, { length: cmdline.length, limit });
+    throw new X86BootError(
+      'CmdlineTooLong',
+      `the kernel command line is ${cmdline.length} bytes; this kernel takes at most ${limit}`,
+      { length: cmdline.length, limit },
+    );
   }
   const bytes = new Uint8Array(cmdline.length + 1);
   for (let i = 0; i < cmdline.length; i++) bytes[i] = cmdline.charCodeAt(i);

@@ -16,7 +16,12 @@ const PHDR_SIZE = 56;
 export const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 const MAX_PHDRS = 1024;
 
-export interface ElfSegment { offset: bigint; paddr: bigint; filesz: bigint; memsz: bigint }
+export interface ElfSegment {
+  offset: bigint;
+  paddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+}
 
 export interface ElfImage {
   entry: bigint;
@@ -34,25 +39,45 @@ export function looksLikeElf(image: Uint8Array): boolean {
  * size is checked against the file in bigint; nothing is read outside it.
  */
 export function parseElf(image: Uint8Array): ElfImage {
-  if (!looksLikeElf(image)) throw new X86BootError('UnknownKernelFormat', 'the kernel is not an ELF image (no \\x7fELF magic)', {});
-  if (image.length < EHDR_SIZE) throw new X86BootError('TruncatedKernel', `the ELF image is ${image.length} bytes, shorter than its header`, { length: image.length });
+  if (!looksLikeElf(image))
+    throw new X86BootError('UnknownKernelFormat', 'the kernel is not an ELF image (no \\x7fELF magic)', {});
+  if (image.length < EHDR_SIZE)
+    throw new X86BootError('TruncatedKernel', `the ELF image is ${image.length} bytes, shorter than its header`, {
+      length: image.length,
+    });
   const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
   if (image[4] !== ELFCLASS64 || image[5] !== ELFDATA2LSB) {
-    throw new X86BootError('UnsupportedKernel', 'the ELF kernel is not 64-bit little-endian (ELFCLASS64, ELFDATA2LSB)', { class: image[4], data: image[5] });
+    throw new X86BootError(
+      'UnsupportedKernel',
+      'the ELF kernel is not 64-bit little-endian (ELFCLASS64, ELFDATA2LSB)',
+      { class: image[4], data: image[5] },
+    );
   }
   const type = dv.getUint16(16, true);
   const machine = dv.getUint16(18, true);
-  if (machine !== EM_X86_64) throw new X86BootError('UnsupportedKernel', `the ELF kernel is for machine ${machine}, not x86_64 (62)`, { machine });
-  if (type !== ET_EXEC && type !== ET_DYN) throw new X86BootError('UnsupportedKernel', `the ELF file has type ${type}, not an executable`, { type });
+  if (machine !== EM_X86_64)
+    throw new X86BootError('UnsupportedKernel', `the ELF kernel is for machine ${machine}, not x86_64 (62)`, {
+      machine,
+    });
+  if (type !== ET_EXEC && type !== ET_DYN)
+    throw new X86BootError('UnsupportedKernel', `the ELF file has type ${type}, not an executable`, { type });
   const entry = dv.getBigUint64(24, true);
   const phoff = dv.getBigUint64(32, true);
   const phentsize = dv.getUint16(54, true);
   const phnum = dv.getUint16(56, true);
   const fileLen = BigInt(image.length);
-  if (phnum === 0 || phnum > MAX_PHDRS) throw new X86BootError('TruncatedKernel', `the ELF kernel has ${phnum} program headers`, { phnum });
-  if (phentsize < PHDR_SIZE) throw new X86BootError('TruncatedKernel', `ELF program header size ${phentsize} is below ${PHDR_SIZE}`, { phentsize });
+  if (phnum === 0 || phnum > MAX_PHDRS)
+    throw new X86BootError('TruncatedKernel', `the ELF kernel has ${phnum} program headers`, { phnum });
+  if (phentsize < PHDR_SIZE)
+    throw new X86BootError('TruncatedKernel', `ELF program header size ${phentsize} is below ${PHDR_SIZE}`, {
+      phentsize,
+    });
   if (phoff + BigInt(phnum) * BigInt(phentsize) > fileLen) {
-    throw new X86BootError('TruncatedKernel', `the ELF program headers (${phnum} at ${hex(phoff)}) run past the end of the ${image.length}-byte file`, { phoff, phnum, length: image.length });
+    throw new X86BootError(
+      'TruncatedKernel',
+      `the ELF program headers (${phnum} at ${hex(phoff)}) run past the end of the ${image.length}-byte file`,
+      { phoff, phnum, length: image.length },
+    );
   }
 
   const segments: ElfSegment[] = [];
@@ -67,17 +92,27 @@ export function parseElf(image: Uint8Array): ElfImage {
     const align = dv.getBigUint64(o + 48, true);
     if (pType !== PT_LOAD && pType !== PT_NOTE) continue;
     if (offset + filesz > fileLen) {
-      throw new X86BootError('TruncatedKernel', `ELF segment ${i} (${filesz} bytes at file offset ${hex(offset)}) runs past the end of the ${image.length}-byte file`, { index: i, offset, filesz });
+      throw new X86BootError(
+        'TruncatedKernel',
+        `ELF segment ${i} (${filesz} bytes at file offset ${hex(offset)}) runs past the end of the ${image.length}-byte file`,
+        { index: i, offset, filesz },
+      );
     }
     if (pType === PT_LOAD) {
-      if (filesz > memsz) throw new X86BootError('TruncatedKernel', `ELF segment ${i} has p_filesz ${filesz} > p_memsz ${memsz}`, { index: i, filesz, memsz });
+      if (filesz > memsz)
+        throw new X86BootError('TruncatedKernel', `ELF segment ${i} has p_filesz ${filesz} > p_memsz ${memsz}`, {
+          index: i,
+          filesz,
+          memsz,
+        });
       if (memsz > 0n) segments.push({ offset, paddr, filesz, memsz }); // an empty segment loads nothing
     } else {
       const found = findPvhNote(image.subarray(Number(offset), Number(offset + filesz)), align === 8n ? 8 : 4);
       if (found !== undefined) pvhEntry = found;
     }
   }
-  if (segments.length === 0) throw new X86BootError('TruncatedKernel', 'the ELF kernel has no loadable segment with bytes', {});
+  if (segments.length === 0)
+    throw new X86BootError('TruncatedKernel', 'the ELF kernel has no loadable segment with bytes', {});
   return { entry, segments, pvhEntry };
 }
 
@@ -94,12 +129,18 @@ function findPvhNote(notes: Uint8Array, align: number): bigint | undefined {
     const descAt = nameAt + pad(namesz);
     const next = descAt + pad(descsz);
     if (descAt > notes.length || descAt + descsz > notes.length) {
-      throw new X86BootError('TruncatedKernel', `an ELF note at offset ${o} runs past the end of its segment`, { offset: o, namesz, descsz });
+      throw new X86BootError('TruncatedKernel', `an ELF note at offset ${o} runs past the end of its segment`, {
+        offset: o,
+        namesz,
+        descsz,
+      });
     }
     if (isXenName(notes, nameAt, namesz) && type === XEN_ELFNOTE_PHYS32_ENTRY) {
       if (descsz === 4) return BigInt(dv.getUint32(descAt, true));
       if (descsz === 8) return dv.getBigUint64(descAt, true);
-      throw new X86BootError('TruncatedKernel', `the PVH entry note has a ${descsz}-byte value (want 4 or 8)`, { descsz });
+      throw new X86BootError('TruncatedKernel', `the PVH entry note has a ${descsz}-byte value (want 4 or 8)`, {
+        descsz,
+      });
     }
     if (next <= o) break;
     o = next;
@@ -121,14 +162,23 @@ function isXenName(notes: Uint8Array, at: number, namesz: number): boolean {
  * Returns the first byte above the highest segment.
  */
 export function loadElfSegments(mem: GuestMemory, image: Uint8Array, elf: ElfImage): { start: bigint; end: bigint } {
-  let start = -1n, end = 0n;
+  let start = -1n,
+    end = 0n;
   for (const [i, s] of elf.segments.entries()) {
     if (s.memsz === 0n) continue;
     if (s.paddr < X86Layout.HIGH_MEMORY) {
-      throw new X86BootError('KernelOutOfMemory', `ELF segment ${i} at ${hex(s.paddr)} is below 1 MiB, where the boot structures live`, { index: i, paddr: s.paddr });
+      throw new X86BootError(
+        'KernelOutOfMemory',
+        `ELF segment ${i} at ${hex(s.paddr)} is below 1 MiB, where the boot structures live`,
+        { index: i, paddr: s.paddr },
+      );
     }
     if (!mem.isValidRange(GuestAddress.of(s.paddr), s.memsz)) {
-      throw new X86BootError('KernelOutOfMemory', `ELF segment ${i} [${hex(s.paddr)}, +${s.memsz}) is outside guest RAM; give the VM more memory`, { index: i, paddr: s.paddr, memsz: s.memsz });
+      throw new X86BootError(
+        'KernelOutOfMemory',
+        `ELF segment ${i} [${hex(s.paddr)}, +${s.memsz}) is outside guest RAM; give the VM more memory`,
+        { index: i, paddr: s.paddr, memsz: s.memsz },
+      );
     }
   }
   for (const s of elf.segments) {

@@ -24,13 +24,23 @@ export async function resolveBootFile(spec: string, baseDir: string): Promise<st
   }
   const name = spec.slice('guestkit:'.length) as keyof typeof KIT_FILES;
   const file: KitFile | undefined = KIT_FILES[name];
-  if (!file) throw new X86BootError('Io', `unknown guest kit file '${spec}'; use guestkit:vmlinux, guestkit:bzImage or guestkit:initramfs`, { spec });
+  if (!file)
+    throw new X86BootError(
+      'Io',
+      `unknown guest kit file '${spec}'; use guestkit:vmlinux, guestkit:bzImage or guestkit:initramfs`,
+      { spec },
+    );
   let kit: Record<KitFile, string>;
   try {
-    const mod = await import('../../../hosts/guestkit/index.js') as { guestKit(): Promise<Record<KitFile, string>> };
+    const mod = (await import('../../../hosts/guestkit/index.js')) as { guestKit(): Promise<Record<KitFile, string>> };
     kit = await mod.guestKit();
   } catch (err) {
-    throw new X86BootError('Io', `cannot get the guest kit for '${spec}': ${(err as Error)?.message ?? String(err)}`, { spec }, { cause: err });
+    throw new X86BootError(
+      'Io',
+      `cannot get the guest kit for '${spec}': ${(err as Error)?.message ?? String(err)}`,
+      { spec },
+      { cause: err },
+    );
   }
   return kit[file];
 }
@@ -49,7 +59,8 @@ export async function readBootFile(path: string, what: string): Promise<Uint8Arr
     fd = openSync(path, constants.O_RDONLY | OPEN_NONBLOCK); // owned here, closed below; never blocks on a FIFO
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_BOOT_FILE_BYTES) throw new Error(`${st.size} bytes is more than the ${MAX_BOOT_FILE_BYTES} a boot file may have`);
+    if (st.size > MAX_BOOT_FILE_BYTES)
+      throw new Error(`${st.size} bytes is more than the ${MAX_BOOT_FILE_BYTES} a boot file may have`);
     const out = new Uint8Array(st.size);
     let off = 0;
     while (off < out.length) {
@@ -60,7 +71,12 @@ export async function readBootFile(path: string, what: string): Promise<Uint8Arr
     markStartup(`${what} read (${off} bytes)`);
     return off === out.length ? out : out.subarray(0, off);
   } catch (err) {
-    throw new X86BootError('Io', `cannot read the ${what} ${path}: ${(err as Error)?.message ?? String(err)}`, { path }, { cause: err });
+    throw new X86BootError(
+      'Io',
+      `cannot read the ${what} ${path}: ${(err as Error)?.message ?? String(err)}`,
+      { path },
+      { cause: err },
+    );
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

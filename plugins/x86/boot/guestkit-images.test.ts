@@ -29,7 +29,12 @@ describe('x86 loaders on the guest kit kernel', function () {
     expect(h.xloadflags & XLF_KERNEL_64).to.equal(XLF_KERNEL_64);
     expect(h.relocatable).to.equal(true);
     expect(h.cmdlineSize).to.be.at.least(255);
-    const plan = loadLinux(testGuestMemory(256 << 20), { kernel: img, cmdline: 'console=ttyS0', protocol: 'auto', vcpus: 2 });
+    const plan = loadLinux(testGuestMemory(256 << 20), {
+      kernel: img,
+      cmdline: 'console=ttyS0',
+      protocol: 'auto',
+      vcpus: 2,
+    });
     expect(plan.protocol).to.equal('bzimage');
     expect(plan.kernel.end > plan.kernel.start).to.equal(true);
   });
@@ -39,7 +44,12 @@ describe('x86 loaders on the guest kit kernel', function () {
     const elf = parseElf(img);
     expect(elf.pvhEntry, 'XEN_ELFNOTE_PHYS32_ENTRY').to.not.equal(undefined);
     expect(elf.pvhEntry! < 1n << 32n).to.equal(true);
-    const plan = loadLinux(testGuestMemory(256 << 20), { kernel: img, cmdline: 'console=ttyS0', protocol: 'pvh', vcpus: 1 });
+    const plan = loadLinux(testGuestMemory(256 << 20), {
+      kernel: img,
+      cmdline: 'console=ttyS0',
+      protocol: 'pvh',
+      vcpus: 1,
+    });
     expect(plan.entry).to.equal(elf.pvhEntry);
     expect(plan.kernel.start >= 0x100000n).to.equal(true);
   });

@@ -19,15 +19,26 @@ export interface InitramfsLimits {
 export function placeInitramfs(size: bigint, l: InitramfsLimits): bigint {
   const cap = l.addrMax + 1n < l.lowRamEnd ? l.addrMax + 1n : l.lowRamEnd;
   const room = cap > l.kernelEnd ? cap - l.kernelEnd : 0n;
-  if (size <= 0n) throw new X86BootError('InitramfsTooLarge', `an initramfs of ${size} bytes is empty; leave boot.initramfs out instead`, { size });
+  if (size <= 0n)
+    throw new X86BootError(
+      'InitramfsTooLarge',
+      `an initramfs of ${size} bytes is empty; leave boot.initramfs out instead`,
+      { size },
+    );
   if (size > room) {
-    throw new X86BootError('InitramfsTooLarge',
+    throw new X86BootError(
+      'InitramfsTooLarge',
       `the initramfs is ${size} bytes but only ${room} fit between the kernel (ends ${hex(l.kernelEnd)}) and ${hex(cap)}; give the VM more memory or use a smaller initramfs`,
-      { size, room, kernelEnd: l.kernelEnd, cap });
+      { size, room, kernelEnd: l.kernelEnd, cap },
+    );
   }
   const addr = ((cap - size) / PAGE) * PAGE;
   if (addr < l.kernelEnd) {
-    throw new X86BootError('InitramfsTooLarge', `the initramfs (${size} bytes) does not fit page-aligned above the kernel`, { size, kernelEnd: l.kernelEnd, cap });
+    throw new X86BootError(
+      'InitramfsTooLarge',
+      `the initramfs (${size} bytes) does not fit page-aligned above the kernel`,
+      { size, kernelEnd: l.kernelEnd, cap },
+    );
   }
   return addr;
 }

@@ -16,7 +16,9 @@ function input(kernel: Uint8Array, extra: Partial<BootInput> = {}): BootInput {
 }
 
 function expectBootError(fn: () => unknown, kind: string): X86BootError {
-  try { fn(); } catch (e) {
+  try {
+    fn();
+  } catch (e) {
     expect(e).to.be.instanceOf(X86BootError);
     expect((e as X86BootError).kind).to.equal(kind);
     return e as X86BootError;
@@ -26,7 +28,11 @@ function expectBootError(fn: () => unknown, kind: string): X86BootError {
 
 function readCString(mem: ReturnType<typeof testGuestMemory>, addr: bigint): string {
   let s = '';
-  for (let a = addr; ; a++) { const b = mem.readU8(at(a)); if (b === 0) return s; s += String.fromCharCode(b); }
+  for (let a = addr; ; a++) {
+    const b = mem.readU8(at(a));
+    if (b === 0) return s;
+    s += String.fromCharCode(b);
+  }
 }
 
 describe('x86 loadLinux: bzImage', () => {
@@ -77,7 +83,10 @@ describe('x86 loadLinux: bzImage', () => {
 
   it('respects initrd_addr_max', () => {
     const mem = testGuestMemory(64 * MiB);
-    const plan = loadLinux(mem, input(fakeBzImage({ initrdAddrMax: 32 * MiB - 1 }), { initramfs: new Uint8Array(5000) }));
+    const plan = loadLinux(
+      mem,
+      input(fakeBzImage({ initrdAddrMax: 32 * MiB - 1 }), { initramfs: new Uint8Array(5000) }),
+    );
     expect(plan.initramfs!.address + 5000n <= 32n * 1024n * 1024n).to.equal(true);
     expect(plan.initramfs!.address).to.equal(32n * 1024n * 1024n - 8192n);
   });
@@ -102,16 +111,28 @@ describe('x86 loadLinux: bzImage', () => {
     expectBootError(() => loadLinux(mem, input(fakeBzImage(), { protocol: 'pvh' })), 'NoPvhEntry');
     const err = expectBootError(() => loadLinux(mem, input(fakeBzImage({ cmdlineSize: 10 }))), 'CmdlineTooLong');
     expect(err.data).to.include({ limit: 10 });
-    expectBootError(() => loadLinux(mem, input(fakeBzImage(), { cmdline: 'x'.repeat(X86Layout.CMDLINE_MAX) })), 'CmdlineTooLong');
+    expectBootError(
+      () => loadLinux(mem, input(fakeBzImage(), { cmdline: 'x'.repeat(X86Layout.CMDLINE_MAX) })),
+      'CmdlineTooLong',
+    );
     expectBootError(() => loadLinux(mem, input(fakeBzImage(), { cmdline: 'a\0b' })), 'InvalidCmdline');
-    expectBootError(() => loadLinux(mem, input(fakeBzImage(), { initramfs: new Uint8Array(60 * MiB) })), 'InitramfsTooLarge');
-    expectBootError(() => loadLinux(testGuestMemory(8 * MiB), input(fakeBzImage({ initSize: 16 * MiB }))), 'MemoryTooSmall');
+    expectBootError(
+      () => loadLinux(mem, input(fakeBzImage(), { initramfs: new Uint8Array(60 * MiB) })),
+      'InitramfsTooLarge',
+    );
+    expectBootError(
+      () => loadLinux(testGuestMemory(8 * MiB), input(fakeBzImage({ initSize: 16 * MiB }))),
+      'MemoryTooSmall',
+    );
     expectBootError(() => loadLinux(mem, input(fakeBzImage(), { vcpus: 255 })), 'TooManyVcpus');
   });
 
   it('does not touch guest memory when the input is rejected', () => {
     const mem = testGuestMemory(64 * MiB);
-    expectBootError(() => loadLinux(mem, input(fakeBzImage(), { initramfs: new Uint8Array(62 * MiB) })), 'InitramfsTooLarge');
+    expectBootError(
+      () => loadLinux(mem, input(fakeBzImage(), { initramfs: new Uint8Array(62 * MiB) })),
+      'InitramfsTooLarge',
+    );
     expect(mem.read(at(0x100000), 4096).every((b) => b === 0)).to.equal(true);
     expect(mem.read(at(X86Layout.ZERO_PAGE), 4096).every((b) => b === 0)).to.equal(true);
   });
@@ -148,7 +169,9 @@ describe('x86 loadLinux: ELF vmlinux through PVH', () => {
     const count = mem.readU32(at(si + 48n));
     expect(count).to.equal(4);
     const entries = Array.from({ length: count }, (_, i) => ({
-      addr: mem.readU64(at(mm + BigInt(i * 24))), size: mem.readU64(at(mm + BigInt(i * 24 + 8))), type: mem.readU32(at(mm + BigInt(i * 24 + 16))),
+      addr: mem.readU64(at(mm + BigInt(i * 24))),
+      size: mem.readU64(at(mm + BigInt(i * 24 + 8))),
+      type: mem.readU32(at(mm + BigInt(i * 24 + 16))),
     }));
     expect(entries[2]).to.deep.equal({ addr: 0x100000n, size: 63n * 1024n * 1024n, type: E820_RAM });
     // The MP table is in the EBDA.
@@ -169,10 +192,32 @@ describe('x86 loadLinux: ELF vmlinux through PVH', () => {
     const full = fakeElfKernel();
     expectBootError(() => loadLinux(mem, input(full.subarray(0, full.length - 100))), 'TruncatedKernel');
     expectBootError(() => loadLinux(mem, input(full.subarray(0, 100))), 'TruncatedKernel');
-    expectBootError(() => loadLinux(mem, input(fakeElfKernel({ segments: [{ paddr: 0x8000n, data: new Uint8Array(16) }] }))), 'KernelOutOfMemory');
-    expectBootError(() => loadLinux(mem, input(fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: new Uint8Array(16), memsz: 1n << 62n }] }))), 'MemoryTooSmall');
-    expectBootError(() => loadLinux(mem, input(fakeElfKernel({ segments: [{ paddr: 0xffff_ffff_ffff_f000n, data: new Uint8Array(16), memsz: 0x2000n }] }))), 'MemoryTooSmall');
-    expectBootError(() => loadLinux(mem, input(fakeElfKernel(), { initramfs: new Uint8Array(63 * MiB) })), 'InitramfsTooLarge');
+    expectBootError(
+      () => loadLinux(mem, input(fakeElfKernel({ segments: [{ paddr: 0x8000n, data: new Uint8Array(16) }] }))),
+      'KernelOutOfMemory',
+    );
+    expectBootError(
+      () =>
+        loadLinux(
+          mem,
+          input(fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: new Uint8Array(16), memsz: 1n << 62n }] })),
+        ),
+      'MemoryTooSmall',
+    );
+    expectBootError(
+      () =>
+        loadLinux(
+          mem,
+          input(
+            fakeElfKernel({ segments: [{ paddr: 0xffff_ffff_ffff_f000n, data: new Uint8Array(16), memsz: 0x2000n }] }),
+          ),
+        ),
+      'MemoryTooSmall',
+    );
+    expectBootError(
+      () => loadLinux(mem, input(fakeElfKernel(), { initramfs: new Uint8Array(63 * MiB) })),
+      'InitramfsTooLarge',
+    );
     // Found by the kernel-elf fuzz target: a kernel whose only segment is empty loads nothing.
     const empty = fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: new Uint8Array(0), memsz: 0n }] });
     expectBootError(() => loadLinux(mem, input(empty)), 'TruncatedKernel');

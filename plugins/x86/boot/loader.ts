@@ -53,18 +53,33 @@ const FOUR_GIB = 1n << 32n;
 
 /** Picks the boot protocol from the image's magic. */
 export function detectProtocol(kernel: Uint8Array, asked: BootProtocol): 'bzimage' | 'pvh' {
-  const elf = looksLikeElf(kernel), bz = looksLikeBzImage(kernel);
+  const elf = looksLikeElf(kernel),
+    bz = looksLikeBzImage(kernel);
   if (asked === 'pvh' && !elf) {
-    throw new X86BootError(bz ? 'NoPvhEntry' : 'UnknownKernelFormat',
-      bz ? 'boot.protocol is pvh but the kernel is a bzImage; PVH boots the ELF vmlinux' : 'boot.protocol is pvh but the kernel is not an ELF image', {});
+    throw new X86BootError(
+      bz ? 'NoPvhEntry' : 'UnknownKernelFormat',
+      bz
+        ? 'boot.protocol is pvh but the kernel is a bzImage; PVH boots the ELF vmlinux'
+        : 'boot.protocol is pvh but the kernel is not an ELF image',
+      {},
+    );
   }
   if (asked === 'bzimage' && !bz) {
-    throw new X86BootError(elf ? 'UnsupportedKernel' : 'UnknownKernelFormat',
-      elf ? 'boot.protocol is bzimage but the kernel is an ELF vmlinux; use protocol pvh or auto' : 'boot.protocol is bzimage but the kernel has no "HdrS" setup header', {});
+    throw new X86BootError(
+      elf ? 'UnsupportedKernel' : 'UnknownKernelFormat',
+      elf
+        ? 'boot.protocol is bzimage but the kernel is an ELF vmlinux; use protocol pvh or auto'
+        : 'boot.protocol is bzimage but the kernel has no "HdrS" setup header',
+      {},
+    );
   }
   if (elf) return 'pvh';
   if (bz) return 'bzimage';
-  throw new X86BootError('UnknownKernelFormat', `the kernel (${kernel.length} bytes) is neither an ELF vmlinux nor a bzImage`, { length: kernel.length });
+  throw new X86BootError(
+    'UnknownKernelFormat',
+    `the kernel (${kernel.length} bytes) is neither an ELF vmlinux nor a bzImage`,
+    { length: kernel.length },
+  );
 }
 
 function ramOf(mem: GuestMemory): RamRegion[] {
@@ -82,8 +97,13 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const ram = ramOf(mem);
   const lowEnd = lowRamEnd(ram);
   const e820 = e820Map(ram);
-  const mpTable = buildMpTable({ vcpus: input.vcpus, cpuSignature: input.cpuSignature, cpuFeatures: input.cpuFeatures });
-  const acpi = input.acpi === false ? undefined : buildAcpiTables({ vcpus: input.vcpus, mmioDevices: input.mmioDevices });
+  const mpTable = buildMpTable({
+    vcpus: input.vcpus,
+    cpuSignature: input.cpuSignature,
+    cpuFeatures: input.cpuFeatures,
+  });
+  const acpi =
+    input.acpi === false ? undefined : buildAcpiTables({ vcpus: input.vcpus, mmioDevices: input.mmioDevices });
   const rsdp = acpi?.rsdp;
   const initrdSize = input.initramfs ? BigInt(input.initramfs.length) : 0n;
 
@@ -93,13 +113,28 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     const loadAt = X86Layout.HIGH_MEMORY;
     const fp = bzImageFootprint(h, loadAt);
     if (fp.end > lowEnd) {
-      throw new X86BootError('MemoryTooSmall', `the kernel needs guest RAM up to ${hex(fp.end)} to boot (init_size ${h.initSize}) but RAM below 4 GiB ends at ${hex(lowEnd)}; give the VM more memory`,
-        { needed: fp.end, lowRamEnd: lowEnd });
+      throw new X86BootError(
+        'MemoryTooSmall',
+        `the kernel needs guest RAM up to ${hex(fp.end)} to boot (init_size ${h.initSize}) but RAM below 4 GiB ends at ${hex(lowEnd)}; give the VM more memory`,
+        { needed: fp.end, lowRamEnd: lowEnd },
+      );
     }
-    const initramfs = initrdSize > 0n
-      ? { address: placeInitramfs(initrdSize, { lowRamEnd: lowEnd, addrMax: h.initrdAddrMax, kernelEnd: fp.end }), size: initrdSize }
-      : undefined;
-    const page = buildZeroPage({ headerBytes: h.headerBytes, loadAddress: loadAt, cmdlineAddress: X86Layout.CMDLINE, cmdlineSize: h.cmdlineSize, ramdisk: initramfs, e820, rsdp });
+    const initramfs =
+      initrdSize > 0n
+        ? {
+            address: placeInitramfs(initrdSize, { lowRamEnd: lowEnd, addrMax: h.initrdAddrMax, kernelEnd: fp.end }),
+            size: initrdSize,
+          }
+        : undefined;
+    const page = buildZeroPage({
+      headerBytes: h.headerBytes,
+      loadAddress: loadAt,
+      cmdlineAddress: X86Layout.CMDLINE,
+      cmdlineSize: h.cmdlineSize,
+      ramdisk: initramfs,
+      e820,
+      rsdp,
+    });
 
     mem.write(GuestAddress.of(loadAt), input.kernel.subarray(h.setupSize));
     if (initramfs) mem.write(GuestAddress.of(initramfs.address), input.initramfs!);
@@ -109,25 +144,50 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     const cr3 = writeIdentityPageTables(mem);
     writeMpTable(mem, mpTable);
     if (acpi) writeAcpiTables(mem, acpi);
-    return { protocol, entry: loadAt + STARTUP_64_OFFSET, bootInfo, cr3, gdtLimit, idtLimit, kernel: fp, initramfs, cmdlineAddress, rsdp };
+    return {
+      protocol,
+      entry: loadAt + STARTUP_64_OFFSET,
+      bootInfo,
+      cr3,
+      gdtLimit,
+      idtLimit,
+      kernel: fp,
+      initramfs,
+      cmdlineAddress,
+      rsdp,
+    };
   }
 
   const elf = parseElf(input.kernel);
   if (elf.pvhEntry === undefined) {
-    throw new X86BootError('NoPvhEntry', 'the ELF kernel has no XEN_ELFNOTE_PHYS32_ENTRY note; build it with CONFIG_PVH=y or boot its bzImage', {});
+    throw new X86BootError(
+      'NoPvhEntry',
+      'the ELF kernel has no XEN_ELFNOTE_PHYS32_ENTRY note; build it with CONFIG_PVH=y or boot its bzImage',
+      {},
+    );
   }
   if (elf.pvhEntry >= FOUR_GIB) {
-    throw new X86BootError('UnsupportedKernel', `the PVH entry ${hex(elf.pvhEntry)} is not a 32-bit address`, { entry: elf.pvhEntry });
+    throw new X86BootError('UnsupportedKernel', `the PVH entry ${hex(elf.pvhEntry)} is not a 32-bit address`, {
+      entry: elf.pvhEntry,
+    });
   }
   const cmdline = encodeCmdline(input.cmdline);
   let kernelEnd = 0n;
   for (const s of elf.segments) if (s.paddr + s.memsz > kernelEnd) kernelEnd = s.paddr + s.memsz;
   if (kernelEnd > lowEnd) {
-    throw new X86BootError('MemoryTooSmall', `the kernel's segments reach ${hex(kernelEnd)} but RAM below 4 GiB ends at ${hex(lowEnd)}; give the VM more memory`, { needed: kernelEnd, lowRamEnd: lowEnd });
+    throw new X86BootError(
+      'MemoryTooSmall',
+      `the kernel's segments reach ${hex(kernelEnd)} but RAM below 4 GiB ends at ${hex(lowEnd)}; give the VM more memory`,
+      { needed: kernelEnd, lowRamEnd: lowEnd },
+    );
   }
-  const initramfs = initrdSize > 0n
-    ? { address: placeInitramfs(initrdSize, { lowRamEnd: lowEnd, addrMax: FOUR_GIB - 1n, kernelEnd }), size: initrdSize }
-    : undefined;
+  const initramfs =
+    initrdSize > 0n
+      ? {
+          address: placeInitramfs(initrdSize, { lowRamEnd: lowEnd, addrMax: FOUR_GIB - 1n, kernelEnd }),
+          size: initrdSize,
+        }
+      : undefined;
   const info = buildStartInfo({ cmdlineAddress: X86Layout.CMDLINE, ramdisk: initramfs, memmap: e820, rsdp });
 
   const kernel = loadElfSegments(mem, input.kernel, elf);

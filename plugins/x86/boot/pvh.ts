@@ -31,7 +31,11 @@ export function buildStartInfo(p: StartInfoInput, base: bigint = X86Layout.PVH_I
   const memmapOff = modlistOff + nrModules * MODLIST_ENTRY_SIZE;
   const size = memmapOff + p.memmap.length * MEMMAP_ENTRY_SIZE;
   if (size > PAGE_SIZE) {
-    throw new X86BootError('MemoryLayout', `the PVH start info with ${p.memmap.length} memory map entries does not fit one page`, { entries: p.memmap.length });
+    throw new X86BootError(
+      'MemoryLayout',
+      `the PVH start info with ${p.memmap.length} memory map entries does not fit one page`,
+      { entries: p.memmap.length },
+    );
   }
   const page = new Uint8Array(size);
   const dv = new DataView(page.buffer);

@@ -53,7 +53,8 @@ export function buildZeroPage(p: ZeroPageInput): Uint8Array {
   dv.setBigUint64(Hdr.SETUP_DATA, 0n, true);
   if (p.rsdp !== undefined) dv.setBigUint64(ZeroPage.ACPI_RSDP_ADDR, p.rsdp, true);
   if (p.ramdisk) {
-    const a = p.ramdisk.address, s = p.ramdisk.size;
+    const a = p.ramdisk.address,
+      s = p.ramdisk.size;
     dv.setUint32(Hdr.RAMDISK_IMAGE, Number(a & 0xffff_ffffn), true);
     dv.setUint32(Hdr.RAMDISK_SIZE, Number(s & 0xffff_ffffn), true);
     dv.setUint32(ZeroPage.EXT_RAMDISK_IMAGE, Number((a >> 32n) & 0xffff_ffffn), true);
@@ -61,7 +62,11 @@ export function buildZeroPage(p: ZeroPageInput): Uint8Array {
   }
 
   if (p.e820.length > ZeroPage.E820_MAX) {
-    throw new X86BootError('MemoryLayout', `the memory map has ${p.e820.length} entries; the zero page holds ${ZeroPage.E820_MAX}`, { entries: p.e820.length });
+    throw new X86BootError(
+      'MemoryLayout',
+      `the memory map has ${p.e820.length} entries; the zero page holds ${ZeroPage.E820_MAX}`,
+      { entries: p.e820.length },
+    );
   }
   dv.setUint8(ZeroPage.E820_ENTRIES, p.e820.length);
   p.e820.forEach((e, i) => {
@@ -79,6 +84,7 @@ export function writeZeroPage(mem: GuestMemory, page: Uint8Array): bigint {
 }
 
 function u32(v: bigint, what: string): number {
-  if (v < 0n || v > 0xffff_ffffn) throw new X86BootError('MemoryLayout', `${what} 0x${v.toString(16)} does not fit 32 bits`, { value: v });
+  if (v < 0n || v > 0xffff_ffffn)
+    throw new X86BootError('MemoryLayout', `${what} 0x${v.toString(16)} does not fit 32 bits`, { value: v });
   return Number(v);
 }

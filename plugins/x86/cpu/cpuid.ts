@@ -38,7 +38,7 @@ export function vcpuCpuid(supported: readonly CpuidEntry[], index: number, vcpuC
     const e = { ...src };
     switch (e.function) {
       case 1:
-        e.ebx = ((apicId & 0xff) << 24 | (Math.min(vcpuCount, 255) & 0xff) << 16 | (e.ebx & 0xffff)) >>> 0;
+        e.ebx = (((apicId & 0xff) << 24) | ((Math.min(vcpuCount, 255) & 0xff) << 16) | (e.ebx & 0xffff)) >>> 0;
         e.ecx = (e.ecx | ECX_HYPERVISOR) >>> 0;
         e.edx = vcpuCount > 1 ? (e.edx | EDX_HTT) >>> 0 : (e.edx & ~EDX_HTT) >>> 0;
         break;
@@ -71,16 +71,28 @@ export function vcpuCpuid(supported: readonly CpuidEntry[], index: number, vcpuC
   for (const fn of topologyLeaves) {
     out.push(
       { function: fn, index: 0, flags: CPUID_FLAG_SIGNIFICANT_INDEX, eax: 0, ebx: 1, ecx: (1 << 8) | 0, edx: apicId },
-      { function: fn, index: 1, flags: CPUID_FLAG_SIGNIFICANT_INDEX, eax: coreBits, ebx: vcpuCount, ecx: (2 << 8) | 1, edx: apicId },
+      {
+        function: fn,
+        index: 1,
+        flags: CPUID_FLAG_SIGNIFICANT_INDEX,
+        eax: coreBits,
+        ebx: vcpuCount,
+        ecx: (2 << 8) | 1,
+        edx: apicId,
+      },
       { function: fn, index: 2, flags: CPUID_FLAG_SIGNIFICANT_INDEX, eax: 0, ebx: 0, ecx: 2, edx: apicId },
     );
   }
-  const hvMax = supported.some((e) => e.function === HYPERVISOR_FEATURES_LEAF) ? HYPERVISOR_FEATURES_LEAF : HYPERVISOR_LEAF;
+  const hvMax = supported.some((e) => e.function === HYPERVISOR_FEATURES_LEAF)
+    ? HYPERVISOR_FEATURES_LEAF
+    : HYPERVISOR_LEAF;
   out.push({ function: HYPERVISOR_LEAF, index: 0, flags: 0, eax: hvMax, ...KVM_SIGNATURE });
   return out;
 }
 
 /** Looks an entry up the way the CPU would (index matters only for significant-index leaves). */
 export function findCpuid(entries: readonly CpuidEntry[], fn: number, index = 0): CpuidEntry | undefined {
-  return entries.find((e) => e.function === fn && ((e.flags & CPUID_FLAG_SIGNIFICANT_INDEX) === 0 || e.index === index));
+  return entries.find(
+    (e) => e.function === fn && ((e.flags & CPUID_FLAG_SIGNIFICANT_INDEX) === 0 || e.index === index),
+  );
 }

@@ -18,8 +18,16 @@ const DATA_FLAGS = 0xc093;
 const TSS_BUSY_TYPE = 0xb;
 
 export function gdtEntry(flags: number, base: number, limit: number): bigint {
-  const b = BigInt(base >>> 0), l = BigInt(limit >>> 0), f = BigInt(flags);
-  return ((b & 0xff00_0000n) << 32n) | ((f & 0xf0ffn) << 40n) | ((l & 0xf_0000n) << 32n) | ((b & 0x00ff_ffffn) << 16n) | (l & 0xffffn);
+  const b = BigInt(base >>> 0),
+    l = BigInt(limit >>> 0),
+    f = BigInt(flags);
+  return (
+    ((b & 0xff00_0000n) << 32n) |
+    ((f & 0xf0ffn) << 40n) |
+    ((l & 0xf_0000n) << 32n) |
+    ((b & 0x00ff_ffffn) << 16n) |
+    (l & 0xffffn)
+  );
 }
 
 export const BOOT_GDT_ENTRIES: readonly bigint[] = [
@@ -58,7 +66,20 @@ export function bootSegment(selector: number): X86Segment {
 
 /** A 32-bit busy TSS at 0 with limit 0x67, as the PVH spec asks for TR; no GDT entry backs it. */
 export function bootTss(): X86Segment {
-  return { base: 0n, limit: 0x67, selector: 0, type: TSS_BUSY_TYPE, present: 1, dpl: 0, s: 0, avl: 0, l: 0, db: 0, g: 0, unusable: 0 };
+  return {
+    base: 0n,
+    limit: 0x67,
+    selector: 0,
+    type: TSS_BUSY_TYPE,
+    present: 1,
+    dpl: 0,
+    s: 0,
+    avl: 0,
+    l: 0,
+    db: 0,
+    g: 0,
+    unusable: 0,
+  };
 }
 
 export function unusableSegment(): X86Segment {

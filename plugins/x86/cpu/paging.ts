@@ -2,7 +2,9 @@ import { GuestAddress } from '../../../core/address.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import { X86Layout } from '../../../core/platform/x86-layout.js';
 
-const PRESENT = 1n, WRITABLE = 2n, PAGE_SIZE_BIT = 0x80n;
+const PRESENT = 1n,
+  WRITABLE = 2n,
+  PAGE_SIZE_BIT = 0x80n;
 const TWO_MIB = 2n << 20n;
 /** The boot identity map covers [0, 4 GiB): one PML4 entry, 4 PDPT entries, 4 page directories of 2 MiB pages. */
 export const IDENTITY_MAPPED_BYTES = 4n << 30n;
@@ -14,7 +16,8 @@ const PD_COUNT = 4;
  * CPUID feature (1 GiB pages would need pdpe1gb). Returns the CR3 value.
  */
 export function writeIdentityPageTables(mem: GuestMemory): bigint {
-  const pml4 = new Uint8Array(4096), pdpt = new Uint8Array(4096);
+  const pml4 = new Uint8Array(4096),
+    pdpt = new Uint8Array(4096);
   new DataView(pml4.buffer).setBigUint64(0, X86Layout.PDPTE | PRESENT | WRITABLE, true);
   const pdptView = new DataView(pdpt.buffer);
   for (let d = 0; d < PD_COUNT; d++) {

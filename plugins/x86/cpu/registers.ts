@@ -14,8 +14,24 @@ export const BOOT_STACK = 0x8ff0n;
 
 export function zeroRegs(): X86Regs {
   return {
-    rax: 0n, rbx: 0n, rcx: 0n, rdx: 0n, rsi: 0n, rdi: 0n, rsp: 0n, rbp: 0n,
-    r8: 0n, r9: 0n, r10: 0n, r11: 0n, r12: 0n, r13: 0n, r14: 0n, r15: 0n, rip: 0n, rflags: RFLAGS_RESERVED,
+    rax: 0n,
+    rbx: 0n,
+    rcx: 0n,
+    rdx: 0n,
+    rsi: 0n,
+    rdi: 0n,
+    rsp: 0n,
+    rbp: 0n,
+    r8: 0n,
+    r9: 0n,
+    r10: 0n,
+    r11: 0n,
+    r12: 0n,
+    r13: 0n,
+    r14: 0n,
+    r15: 0n,
+    rip: 0n,
+    rflags: RFLAGS_RESERVED,
   };
 }
 
@@ -36,12 +52,19 @@ function withTables(base: X86Sregs, gdtLimit: number, idtLimit: number): X86Sreg
  * identity map in CR3, CS = __BOOT_CS, data segments = __BOOT_DS, interrupts off,
  * rsi = the zero page, rip = startup_64.
  */
-export function longModeBoot(base: X86Sregs, p: { entry: bigint; zeroPage: bigint; cr3: bigint; gdtLimit: number; idtLimit: number }): { regs: X86Regs; sregs: X86Sregs } {
+export function longModeBoot(
+  base: X86Sregs,
+  p: { entry: bigint; zeroPage: bigint; cr3: bigint; gdtLimit: number; idtLimit: number },
+): { regs: X86Regs; sregs: X86Sregs } {
   const data = bootSegment(Selector.DATA);
   const sregs: X86Sregs = {
     ...withTables(base, p.gdtLimit, p.idtLimit),
     cs: bootSegment(Selector.CODE64),
-    ds: data, es: data, fs: data, gs: data, ss: data,
+    ds: data,
+    es: data,
+    fs: data,
+    gs: data,
+    ss: data,
     cr0: CR0_PE | CR0_ET | CR0_PG,
     cr3: p.cr3,
     cr4: CR4_PAE,
@@ -56,12 +79,19 @@ export function longModeBoot(base: X86Sregs, p: { entry: bigint; zeroPage: bigin
  * protected mode, paging off, flat 4 GiB CS (read/execute) and data segments,
  * TR a busy 32-bit TSS, ebx = the hvm_start_info address.
  */
-export function pvhBoot(base: X86Sregs, p: { entry: bigint; startInfo: bigint; gdtLimit: number; idtLimit: number }): { regs: X86Regs; sregs: X86Sregs } {
+export function pvhBoot(
+  base: X86Sregs,
+  p: { entry: bigint; startInfo: bigint; gdtLimit: number; idtLimit: number },
+): { regs: X86Regs; sregs: X86Sregs } {
   const data = bootSegment(Selector.DATA);
   const sregs: X86Sregs = {
     ...withTables(base, p.gdtLimit, p.idtLimit),
     cs: bootSegment(Selector.CODE32),
-    ds: data, es: data, fs: data, gs: data, ss: data,
+    ds: data,
+    es: data,
+    fs: data,
+    gs: data,
+    ss: data,
     cr0: CR0_PE | CR0_ET,
     cr3: 0n,
     cr4: 0n,

@@ -13,7 +13,10 @@ import { longModeBoot, pvhBoot } from './registers.js';
  * wait for INIT/SIPI from the BSP (mp_state uninitialized; the in-kernel LAPIC
  * handles the startup IPIs).
  */
-export function configureVcpu(vcpu: Vcpu, p: { vcpuCount: number; supportedCpuid: readonly CpuidEntry[]; plan: BootPlan }): void {
+export function configureVcpu(
+  vcpu: Vcpu,
+  p: { vcpuCount: number; supportedCpuid: readonly CpuidEntry[]; plan: BootPlan },
+): void {
   vcpu.setCpuid(vcpuCpuid(p.supportedCpuid, vcpu.index, p.vcpuCount));
   vcpu.setMsrs(bootMsrs());
   vcpu.setFpu(bootFpu());
@@ -24,9 +27,21 @@ export function configureVcpu(vcpu: Vcpu, p: { vcpuCount: number; supportedCpuid
   }
   const { plan } = p;
   const base = vcpu.getSregs();
-  const state = plan.protocol === 'bzimage'
-    ? longModeBoot(base, { entry: plan.entry, zeroPage: plan.bootInfo, cr3: plan.cr3!, gdtLimit: plan.gdtLimit, idtLimit: plan.idtLimit })
-    : pvhBoot(base, { entry: plan.entry, startInfo: plan.bootInfo, gdtLimit: plan.gdtLimit, idtLimit: plan.idtLimit });
+  const state =
+    plan.protocol === 'bzimage'
+      ? longModeBoot(base, {
+          entry: plan.entry,
+          zeroPage: plan.bootInfo,
+          cr3: plan.cr3!,
+          gdtLimit: plan.gdtLimit,
+          idtLimit: plan.idtLimit,
+        })
+      : pvhBoot(base, {
+          entry: plan.entry,
+          startInfo: plan.bootInfo,
+          gdtLimit: plan.gdtLimit,
+          idtLimit: plan.idtLimit,
+        });
   vcpu.setSregs(state.sregs);
   vcpu.setRegs(state.regs);
   vcpu.setMpState('runnable');

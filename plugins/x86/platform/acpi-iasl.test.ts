@@ -32,7 +32,9 @@ function dsdtOf(image: Uint8Array, rsdp: bigint): Uint8Array {
 
 describe('x86 DSDT, read back by ACPICA (iasl -d)', function () {
   this.timeout(60_000);
-  before(function () { if (!iasl) skipUnlessCi(this, 'iasl is not installed (Debian acpica-tools)'); });
+  before(function () {
+    if (!iasl) skipUnlessCi(this, 'iasl is not installed (Debian acpica-tools)');
+  });
 
   it('describes each virtio-mmio window as an LNRO0005 device with its memory and interrupt', () => {
     const devices = [
@@ -44,16 +46,27 @@ describe('x86 DSDT, read back by ACPICA (iasl -d)', function () {
     expect(asl).to.match(/Device \(GSIS\)/);
     expect(asl).to.match(/Name \(\\_S5, Package \(0x04\)/);
     for (const [i, d] of devices.entries()) {
-      const node = new RegExp(`Device \\(VR0${i}\\)\\s*\\{\\s*Name \\(_HID, "LNRO0005"\\)[^\\n]*\\s*Name \\(_UID, [^)]*\\)[^\\n]*\\s*Name \\(_CRS, ResourceTemplate \\(\\)[^\\n]*\\s*\\{\\s*`
-        + `Memory32Fixed \\(ReadWrite,\\s*0x${d.base.toString(16).toUpperCase()},[^\\n]*\\s*0x0*1000,[^\\n]*\\s*\\)\\s*`
-        + `Interrupt \\(ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, \\)\\s*\\{\\s*0x0*${d.gsi.toString(16).toUpperCase()},`);
+      const node = new RegExp(
+        `Device \\(VR0${i}\\)\\s*\\{\\s*Name \\(_HID, "LNRO0005"\\)[^\\n]*\\s*Name \\(_UID, [^)]*\\)[^\\n]*\\s*Name \\(_CRS, ResourceTemplate \\(\\)[^\\n]*\\s*\\{\\s*` +
+          `Memory32Fixed \\(ReadWrite,\\s*0x${d.base.toString(16).toUpperCase()},[^\\n]*\\s*0x0*1000,[^\\n]*\\s*\\)\\s*` +
+          `Interrupt \\(ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, \\)\\s*\\{\\s*0x0*${d.gsi.toString(16).toUpperCase()},`,
+      );
       expect(asl).to.match(node);
     }
   });
 
   it('keeps a valid AML stream with many devices (multi-byte package lengths)', () => {
-    const devices = Array.from({ length: 120 }, (_, i) => ({ base: 0xd0001000n + BigInt(i) * 0x1000n, size: 0x1000n, gsi: 5 + (i % 18) }));
-    const asl = disassemble(dsdtOf(buildAcpiTables({ vcpus: 1, mmioDevices: devices }).image, buildAcpiTables({ vcpus: 1, mmioDevices: devices }).rsdp));
+    const devices = Array.from({ length: 120 }, (_, i) => ({
+      base: 0xd0001000n + BigInt(i) * 0x1000n,
+      size: 0x1000n,
+      gsi: 5 + (i % 18),
+    }));
+    const asl = disassemble(
+      dsdtOf(
+        buildAcpiTables({ vcpus: 1, mmioDevices: devices }).image,
+        buildAcpiTables({ vcpus: 1, mmioDevices: devices }).rsdp,
+      ),
+    );
     expect(asl.match(/"LNRO0005"/g)).to.have.length(120);
     expect(asl).to.match(/Device \(VR77\)/);
   });

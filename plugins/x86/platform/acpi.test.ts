@@ -3,7 +3,20 @@ import { GuestAddress } from '../../../core/address.js';
 import { X86Layout } from '../../../core/platform/x86-layout.js';
 import { testGuestMemory } from '../../../core/testing/test-memory.js';
 import { X86BootError } from '../errors.js';
-import { ACPI_START, FADT_FLAGS, IAPC_BOOT_ARCH, INTI_EDGE_HIGH, MADT_TYPE, PM1_CNT_PORT, PM1_EVT_PORT, SCI_IRQ, S5_SLP_TYP, buildAcpiTables, dsdtAml, writeAcpiTables } from './acpi.js';
+import {
+  ACPI_START,
+  FADT_FLAGS,
+  IAPC_BOOT_ARCH,
+  INTI_EDGE_HIGH,
+  MADT_TYPE,
+  PM1_CNT_PORT,
+  PM1_EVT_PORT,
+  SCI_IRQ,
+  S5_SLP_TYP,
+  buildAcpiTables,
+  dsdtAml,
+  writeAcpiTables,
+} from './acpi.js';
 import { PM1_BASE, PM1_CNT, PM1_SIZE, Pm1Registers } from './pm.js';
 
 const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
@@ -57,10 +70,19 @@ describe('x86 ACPI tables', () => {
       const io = entries.filter((e) => e[0] === MADT_TYPE.IOAPIC);
       expect(io).to.have.length(1);
       const iv = new DataView(io[0].buffer, io[0].byteOffset);
-      expect([io[0][2], iv.getUint32(4, true), iv.getUint32(8, true)]).to.deep.equal([vcpus, Number(X86Layout.IOAPIC), 0]);
+      expect([io[0][2], iv.getUint32(4, true), iv.getUint32(8, true)]).to.deep.equal([
+        vcpus,
+        Number(X86Layout.IOAPIC),
+        0,
+      ]);
       const iso = entries.filter((e) => e[0] === MADT_TYPE.ISO);
-      expect(iso.map((e) => [e[3], new DataView(e.buffer, e.byteOffset).getUint32(4, true), new DataView(e.buffer, e.byteOffset).getUint16(8, true)]))
-        .to.deep.equal([[SCI_IRQ, SCI_IRQ, INTI_EDGE_HIGH]]);
+      expect(
+        iso.map((e) => [
+          e[3],
+          new DataView(e.buffer, e.byteOffset).getUint32(4, true),
+          new DataView(e.buffer, e.byteOffset).getUint16(8, true),
+        ]),
+      ).to.deep.equal([[SCI_IRQ, SCI_IRQ, INTI_EDGE_HIGH]]);
       expect(entries.filter((e) => e[0] === MADT_TYPE.LAPIC_NMI).map((e) => [e[2], e[5]])).to.deep.equal([[0xff, 1]]);
     });
   }
@@ -76,7 +98,12 @@ describe('x86 ACPI tables', () => {
     expect(fv.getUint32(112, true) & FADT_FLAGS.HW_REDUCED_ACPI).to.equal(0);
     expect(fv.getUint16(46, true)).to.equal(SCI_IRQ);
     expect(fv.getUint32(48, true)).to.equal(0, 'SMI_CMD');
-    expect([fv.getUint32(56, true), fadt[88], fv.getUint32(64, true), fadt[89]]).to.deep.equal([PM1_EVT_PORT, 4, PM1_CNT_PORT, 2]);
+    expect([fv.getUint32(56, true), fadt[88], fv.getUint32(64, true), fadt[89]]).to.deep.equal([
+      PM1_EVT_PORT,
+      4,
+      PM1_CNT_PORT,
+      2,
+    ]);
     expect(fv.getUint32(76, true)).to.equal(0, 'no PM timer');
     const boot = fv.getUint16(109, true);
     expect(boot & IAPC_BOOT_ARCH.I8042).to.not.equal(0);
@@ -86,8 +113,11 @@ describe('x86 ACPI tables', () => {
   it('encodes \\_S5 and a PNP0C02 device claiming GSIs 16..23 in AML', () => {
     const aml = dsdtAml([16, 17, 18, 19, 20, 21, 22, 23]);
     // Name(\_S5_, Package(4) { 5, 5, 0, 0 })
-    expect([...aml.subarray(0, 15)]).to.deep.equal([0x08, 0x5c, ...'_S5_'].map((x) => (typeof x === 'string' ? x.charCodeAt(0) : x))
-      .concat([0x12, 8, 4, 0x0a, S5_SLP_TYP, 0x0a, S5_SLP_TYP, 0, 0]));
+    expect([...aml.subarray(0, 15)]).to.deep.equal(
+      [0x08, 0x5c, ...'_S5_']
+        .map((x) => (typeof x === 'string' ? x.charCodeAt(0) : x))
+        .concat([0x12, 8, 4, 0x0a, S5_SLP_TYP, 0x0a, S5_SLP_TYP, 0, 0]),
+    );
     // Scope(\_SB_) with a PkgLength that covers exactly the rest of the block
     const scope = aml.subarray(15);
     expect(scope[0]).to.equal(0x10);
@@ -102,22 +132,36 @@ describe('x86 ACPI tables', () => {
     const at = scope.indexOf(0x89);
     expect([...scope.subarray(at, at + 5)]).to.deep.equal([0x89, 34, 0, 0x03, 8]);
     const dv = new DataView(scope.buffer, scope.byteOffset + at + 5);
-    expect(Array.from({ length: 8 }, (_, i) => dv.getUint32(i * 4, true))).to.deep.equal([16, 17, 18, 19, 20, 21, 22, 23]);
+    expect(Array.from({ length: 8 }, (_, i) => dv.getUint32(i * 4, true))).to.deep.equal([
+      16, 17, 18, 19, 20, 21, 22, 23,
+    ]);
     expect([...scope.subarray(at + 37, at + 39)]).to.deep.equal([0x79, 0]);
     expect(at + 39).to.equal(scope.length, 'the descriptor ends the block');
   });
 
   it('refuses vCPU counts the MADT cannot number and tables outside their window', () => {
     expect(() => buildAcpiTables({ vcpus: 0 })).to.throw(X86BootError);
-    expect(() => buildAcpiTables({ vcpus: 255 })).to.throw(X86BootError).with.property('kind', 'TooManyVcpus');
+    expect(() => buildAcpiTables({ vcpus: 255 }))
+      .to.throw(X86BootError)
+      .with.property('kind', 'TooManyVcpus');
     const t = buildAcpiTables({ vcpus: 1 });
-    expect(() => writeAcpiTables(testGuestMemory(0x80000), t)).to.throw(X86BootError).with.property('kind', 'MemoryLayout');
+    expect(() => writeAcpiTables(testGuestMemory(0x80000), t))
+      .to.throw(X86BootError)
+      .with.property('kind', 'MemoryLayout');
   });
 });
 
 describe('x86 ACPI PM1 registers', () => {
-  const rd = (pm: Pm1Registers, off: number, n: number) => { const d = new Uint8Array(n); pm.bus.read(BigInt(off), d); return d.reduce((v, b, i) => v | (b << (8 * i)), 0); };
-  const wr = (pm: Pm1Registers, off: number, v: number, n = 2) => pm.bus.write(BigInt(off), Uint8Array.from({ length: n }, (_, i) => (v >> (8 * i)) & 0xff));
+  const rd = (pm: Pm1Registers, off: number, n: number) => {
+    const d = new Uint8Array(n);
+    pm.bus.read(BigInt(off), d);
+    return d.reduce((v, b, i) => v | (b << (8 * i)), 0);
+  };
+  const wr = (pm: Pm1Registers, off: number, v: number, n = 2) =>
+    pm.bus.write(
+      BigInt(off),
+      Uint8Array.from({ length: n }, (_, i) => (v >> (8 * i)) & 0xff),
+    );
 
   it('covers status, enable and control; status reads 0, enable keeps writes, SCI_EN always set', () => {
     expect([PM1_BASE, PM1_SIZE]).to.deep.equal([PM1_EVT_PORT, 6]);
@@ -132,9 +176,11 @@ describe('x86 ACPI PM1 registers', () => {
     expect(rd(pm, 0, 4)).to.equal(0x0120 << 16);
   });
 
-  it('powers off once on SLP_EN with \\_S5\'s SLP_TYP, ignores other sleep types and SLP_TYP alone', () => {
+  it("powers off once on SLP_EN with \\_S5's SLP_TYP, ignores other sleep types and SLP_TYP alone", () => {
     let offs = 0;
-    const pm = new Pm1Registers(() => { offs++; });
+    const pm = new Pm1Registers(() => {
+      offs++;
+    });
     wr(pm, 4, (S5_SLP_TYP << 10) | 1); // type without SLP_EN: Linux writes this first
     expect(offs).to.equal(0);
     wr(pm, 4, (3 << 10) | PM1_CNT.SLP_EN);

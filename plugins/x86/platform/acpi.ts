@@ -120,7 +120,15 @@ function pkgLength(contentLen: number): number[] {
 }
 const nameSeg = (s: string): number[] => [...s.padEnd(4, '_')].map((c) => c.charCodeAt(0));
 const STRING_PREFIX = 0x0d;
-const NAME_OP = 0x08, SCOPE_OP = 0x10, BUFFER_OP = 0x11, PACKAGE_OP = 0x12, BYTE_PREFIX = 0x0a, DWORD_PREFIX = 0x0c, ZERO_OP = 0x00, EXT_OP = 0x5b, DEVICE_OP = 0x82;
+const NAME_OP = 0x08,
+  SCOPE_OP = 0x10,
+  BUFFER_OP = 0x11,
+  PACKAGE_OP = 0x12,
+  BYTE_PREFIX = 0x0a,
+  DWORD_PREFIX = 0x0c,
+  ZERO_OP = 0x00,
+  EXT_OP = 0x5b,
+  DEVICE_OP = 0x82;
 
 /** Extended Interrupt descriptor (consumer, edge, active high, exclusive) + end tag. */
 function interruptResources(gsis: readonly number[]): number[] {
@@ -133,28 +141,47 @@ function interruptResources(gsis: readonly number[]): number[] {
 
 /** Memory32Fixed(ReadWrite, base, length) descriptor. */
 function memory32Fixed(base: bigint, length: bigint): number[] {
-  if (base + length > 1n << 32n) throw new X86BootError('MemoryLayout', `MMIO window ${hex(base)}+${length} is above 4 GiB; Memory32Fixed cannot describe it`, { base, length });
+  if (base + length > 1n << 32n)
+    throw new X86BootError(
+      'MemoryLayout',
+      `MMIO window ${hex(base)}+${length} is above 4 GiB; Memory32Fixed cannot describe it`,
+      { base, length },
+    );
   const le32 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
   return [0x86, 9, 0, 0x01, ...le32(Number(base)), ...le32(Number(length))];
 }
 
 /** Device(name) { _HID, _UID, _CRS } as AML; `hid` is an EISA id (number) or a string. */
 function deviceAml(name: string, hid: number | string, uid: number, crs: number[]): number[] {
-  const hidBytes = typeof hid === 'number'
-    ? [DWORD_PREFIX, hid & 0xff, (hid >> 8) & 0xff, (hid >> 16) & 0xff, (hid >>> 24) & 0xff]
-    : [STRING_PREFIX, ...[...hid].map((c) => c.charCodeAt(0)), 0];
-  const buffer = crs.length < 0x100 ? [BYTE_PREFIX, crs.length, ...crs] : [0x0b, crs.length & 0xff, crs.length >> 8, ...crs];
+  const hidBytes =
+    typeof hid === 'number'
+      ? [DWORD_PREFIX, hid & 0xff, (hid >> 8) & 0xff, (hid >> 16) & 0xff, (hid >>> 24) & 0xff]
+      : [STRING_PREFIX, ...[...hid].map((c) => c.charCodeAt(0)), 0];
+  const buffer =
+    crs.length < 0x100 ? [BYTE_PREFIX, crs.length, ...crs] : [0x0b, crs.length & 0xff, crs.length >> 8, ...crs];
   const body = [
     ...nameSeg(name),
-    NAME_OP, ...nameSeg('_HID'), ...hidBytes,
-    NAME_OP, ...nameSeg('_UID'), ...(uid === 0 ? [ZERO_OP] : [BYTE_PREFIX, uid]),
-    NAME_OP, ...nameSeg('_CRS'), BUFFER_OP, ...pkgLength(buffer.length), ...buffer,
+    NAME_OP,
+    ...nameSeg('_HID'),
+    ...hidBytes,
+    NAME_OP,
+    ...nameSeg('_UID'),
+    ...(uid === 0 ? [ZERO_OP] : [BYTE_PREFIX, uid]),
+    NAME_OP,
+    ...nameSeg('_CRS'),
+    BUFFER_OP,
+    ...pkgLength(buffer.length),
+    ...buffer,
   ];
   return [EXT_OP, DEVICE_OP, ...pkgLength(body.length), ...body];
 }
 
 /** A virtio-mmio window for the DSDT: Linux's virtio_mmio driver matches `LNRO0005`. */
-export interface AcpiMmioDevice { base: bigint; size: bigint; gsi: number }
+export interface AcpiMmioDevice {
+  base: bigint;
+  size: bigint;
+  gsi: number;
+}
 
 /** At most this many virtio-mmio nodes (two hex digits in the node names VR00..VRFF). */
 export const MAX_ACPI_MMIO_DEVICES = 256;
@@ -168,7 +195,11 @@ export const MAX_ACPI_MMIO_DEVICES = 256;
  */
 export function dsdtAml(gsis: readonly number[], mmio: readonly AcpiMmioDevice[] = []): Uint8Array {
   if (mmio.length > MAX_ACPI_MMIO_DEVICES) {
-    throw new X86BootError('MemoryLayout', `${mmio.length} virtio-mmio devices; the DSDT describes at most ${MAX_ACPI_MMIO_DEVICES}`, { count: mmio.length });
+    throw new X86BootError(
+      'MemoryLayout',
+      `${mmio.length} virtio-mmio devices; the DSDT describes at most ${MAX_ACPI_MMIO_DEVICES}`,
+      { count: mmio.length },
+    );
   }
   const s5Elems = [4, BYTE_PREFIX, S5_SLP_TYP, BYTE_PREFIX, S5_SLP_TYP, ZERO_OP, ZERO_OP];
   const s5 = [NAME_OP, 0x5c, ...nameSeg('_S5_'), PACKAGE_OP, ...pkgLength(s5Elems.length), ...s5Elems];
@@ -195,7 +226,14 @@ function fadtBody(dsdt: bigint): Uint8Array {
   dv.setUint16(at(96), 101, true); // P_LVL2_LAT > 100: no C2
   dv.setUint16(at(98), 1001, true); // P_LVL3_LAT > 1000: no C3
   b[at(108)] = 0x32; // CENTURY: the CMOS century register
-  dv.setUint16(at(109), IAPC_BOOT_ARCH.LEGACY_DEVICES | IAPC_BOOT_ARCH.I8042 | IAPC_BOOT_ARCH.VGA_NOT_PRESENT | IAPC_BOOT_ARCH.MSI_NOT_SUPPORTED, true);
+  dv.setUint16(
+    at(109),
+    IAPC_BOOT_ARCH.LEGACY_DEVICES |
+      IAPC_BOOT_ARCH.I8042 |
+      IAPC_BOOT_ARCH.VGA_NOT_PRESENT |
+      IAPC_BOOT_ARCH.MSI_NOT_SUPPORTED,
+    true,
+  );
   dv.setUint32(at(112), FADT_FLAGS.WBINVD | FADT_FLAGS.PWR_BUTTON | FADT_FLAGS.SLP_BUTTON, true);
   b[at(131)] = 0; // FADT minor version (ACPI 6.0)
   dv.setBigUint64(at(140), dsdt, true); // X_DSDT (the X_ PM blocks stay 0: ACPICA converts the 32-bit ones)
@@ -212,19 +250,30 @@ function madtBody(vcpus: number): Uint8Array {
   dv.setUint32(4, 1, true); // PCAT_COMPAT: dual 8259s (KVM's in-kernel PIC)
   let p = 8;
   for (let i = 0; i < vcpus; i++) {
-    b[p] = MADT_TYPE.LAPIC; b[p + 1] = 8; b[p + 2] = i; b[p + 3] = i;
+    b[p] = MADT_TYPE.LAPIC;
+    b[p + 1] = 8;
+    b[p + 2] = i;
+    b[p + 3] = i;
     dv.setUint32(p + 4, 1, true); // enabled
     p += 8;
   }
-  b[p] = MADT_TYPE.IOAPIC; b[p + 1] = 12; b[p + 2] = ioapicId; b[p + 3] = 0;
+  b[p] = MADT_TYPE.IOAPIC;
+  b[p + 1] = 12;
+  b[p + 2] = ioapicId;
+  b[p + 3] = 0;
   dv.setUint32(p + 4, Number(X86Layout.IOAPIC), true);
   dv.setUint32(p + 8, 0, true); // GSI base
   p += 12;
-  b[p] = MADT_TYPE.ISO; b[p + 1] = 10; b[p + 2] = 0; b[p + 3] = SCI_IRQ;
+  b[p] = MADT_TYPE.ISO;
+  b[p + 1] = 10;
+  b[p + 2] = 0;
+  b[p + 3] = SCI_IRQ;
   dv.setUint32(p + 4, SCI_IRQ, true);
   dv.setUint16(p + 8, INTI_EDGE_HIGH, true);
   p += 10;
-  b[p] = MADT_TYPE.LAPIC_NMI; b[p + 1] = 6; b[p + 2] = 0xff; // every processor
+  b[p] = MADT_TYPE.LAPIC_NMI;
+  b[p + 1] = 6;
+  b[p + 2] = 0xff; // every processor
   dv.setUint16(p + 3, 0, true);
   b[p + 5] = 1; // LINT1
   return b;
@@ -233,9 +282,14 @@ function madtBody(vcpus: number): Uint8Array {
 /** Lays out RSDP, XSDT, FADT, DSDT and MADT from `base` (16-byte aligned, each table 8-byte aligned). */
 export function buildAcpiTables(o: AcpiOptions, base: bigint = ACPI_START): AcpiTables {
   if (!Number.isInteger(o.vcpus) || o.vcpus < 1 || o.vcpus > MPTABLE_MAX_VCPUS) {
-    throw new X86BootError('TooManyVcpus', `the MADT describes 1..${MPTABLE_MAX_VCPUS} vCPUs (xAPIC ids), not ${o.vcpus}`, { vcpus: o.vcpus, max: MPTABLE_MAX_VCPUS });
+    throw new X86BootError(
+      'TooManyVcpus',
+      `the MADT describes 1..${MPTABLE_MAX_VCPUS} vCPUs (xAPIC ids), not ${o.vcpus}`,
+      { vcpus: o.vcpus, max: MPTABLE_MAX_VCPUS },
+    );
   }
-  if (base % 16n !== 0n) throw new X86BootError('MemoryLayout', `the RSDP must be 16-byte aligned, not at ${hex(base)}`, { base });
+  if (base % 16n !== 0n)
+    throw new X86BootError('MemoryLayout', `the RSDP must be 16-byte aligned, not at ${hex(base)}`, { base });
   const align8 = (n: number): number => (n + 7) & ~7;
   const gsis = Array.from({ length: IOAPIC_PINS - ISA_IRQS }, (_, i) => ISA_IRQS + i);
   const dsdt = sdt('DSDT', 2, dsdtAml(gsis, o.mmioDevices ?? []));
@@ -276,8 +330,16 @@ export function buildAcpiTables(o: AcpiOptions, base: bigint = ACPI_START): Acpi
 /** Writes the tables at ACPI_START (below 1 MiB, in the e820-reserved legacy area). */
 export function writeAcpiTables(mem: GuestMemory, t: AcpiTables): void {
   const at = t.rsdp;
-  if (at < ACPI_START || at + BigInt(t.image.length) > ACPI_END || !mem.isValidRange(GuestAddress.of(at), t.image.length)) {
-    throw new X86BootError('MemoryLayout', `the ACPI tables (${t.image.length} bytes at ${hex(at)}) do not fit [${hex(ACPI_START)}, ${hex(ACPI_END)})`, { size: t.image.length });
+  if (
+    at < ACPI_START ||
+    at + BigInt(t.image.length) > ACPI_END ||
+    !mem.isValidRange(GuestAddress.of(at), t.image.length)
+  ) {
+    throw new X86BootError(
+      'MemoryLayout',
+      `the ACPI tables (${t.image.length} bytes at ${hex(at)}) do not fit [${hex(ACPI_START)}, ${hex(ACPI_END)})`,
+      { size: t.image.length },
+    );
   }
   mem.write(GuestAddress.of(at), t.image);
 }

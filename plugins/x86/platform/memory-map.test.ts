@@ -12,7 +12,10 @@ describe('x86 memory map', () => {
 
   it('moves RAM beyond MMIO32_START above 4 GiB and lists it in e820', () => {
     const regions = ramRegions(6n * GiB);
-    expect(regions).to.deep.equal([{ start: 0n, size: X86Layout.MMIO32_START }, { start: 4n * GiB, size: 6n * GiB - X86Layout.MMIO32_START }]);
+    expect(regions).to.deep.equal([
+      { start: 0n, size: X86Layout.MMIO32_START },
+      { start: 4n * GiB, size: 6n * GiB - X86Layout.MMIO32_START },
+    ]);
     expect(lowRamEnd(regions)).to.equal(X86Layout.MMIO32_START);
     const map = e820Map(regions);
     expect(map).to.deep.equal([
@@ -27,7 +30,11 @@ describe('x86 memory map', () => {
   });
 
   it('refuses memory too small or not page-sized', () => {
-    expect(() => ramRegions(1n << 20n)).to.throw(X86BootError).with.property('kind', 'MemoryTooSmall');
-    expect(() => ramRegions((64n << 20n) + 1n)).to.throw(X86BootError).with.property('kind', 'MemoryTooSmall');
+    expect(() => ramRegions(1n << 20n))
+      .to.throw(X86BootError)
+      .with.property('kind', 'MemoryTooSmall');
+    expect(() => ramRegions((64n << 20n) + 1n))
+      .to.throw(X86BootError)
+      .with.property('kind', 'MemoryTooSmall');
   });
 });

@@ -4,9 +4,16 @@ import { X86BootError, hex } from '../errors.js';
 export const E820_RAM = 1;
 export const E820_RESERVED = 2;
 
-export interface E820Entry { addr: bigint; size: bigint; type: number }
+export interface E820Entry {
+  addr: bigint;
+  size: bigint;
+  type: number;
+}
 
-export interface RamRegion { start: bigint; size: bigint }
+export interface RamRegion {
+  start: bigint;
+  size: bigint;
+}
 
 const FOUR_GIB = 1n << 32n;
 /** Below this the machine cannot hold the boot structures and a kernel (checked again per image). */
@@ -18,7 +25,11 @@ export const MIN_MEMORY = 4n << 20n;
  */
 export function ramRegions(size: bigint): RamRegion[] {
   if (size < MIN_MEMORY) {
-    throw new X86BootError('MemoryTooSmall', `guest memory of ${size} bytes is below the minimum of ${MIN_MEMORY} (4 MiB)`, { size, minimum: MIN_MEMORY });
+    throw new X86BootError(
+      'MemoryTooSmall',
+      `guest memory of ${size} bytes is below the minimum of ${MIN_MEMORY} (4 MiB)`,
+      { size, minimum: MIN_MEMORY },
+    );
   }
   if (size % 4096n !== 0n) {
     throw new X86BootError('MemoryTooSmall', `guest memory size ${size} is not a multiple of 4 KiB`, { size });
@@ -46,21 +57,29 @@ export function e820Map(regions: readonly RamRegion[]): E820Entry[] {
   for (const r of [...regions].sort((a, b) => (a.start < b.start ? -1 : 1))) {
     const end = r.start + r.size;
     if (r.start < X86Layout.HIGH_MEMORY && end > X86Layout.EBDA_START) {
-      if (r.start < X86Layout.EBDA_START) out.push({ addr: r.start, size: X86Layout.EBDA_START - r.start, type: E820_RAM });
+      if (r.start < X86Layout.EBDA_START)
+        out.push({ addr: r.start, size: X86Layout.EBDA_START - r.start, type: E820_RAM });
       const resEnd = end < X86Layout.HIGH_MEMORY ? end : X86Layout.HIGH_MEMORY;
       const resStart = r.start > X86Layout.EBDA_START ? r.start : X86Layout.EBDA_START;
       out.push({ addr: resStart, size: resEnd - resStart, type: E820_RESERVED });
-      if (end > X86Layout.HIGH_MEMORY) out.push({ addr: X86Layout.HIGH_MEMORY, size: end - X86Layout.HIGH_MEMORY, type: E820_RAM });
+      if (end > X86Layout.HIGH_MEMORY)
+        out.push({ addr: X86Layout.HIGH_MEMORY, size: end - X86Layout.HIGH_MEMORY, type: E820_RAM });
     } else {
       out.push({ addr: r.start, size: r.size, type: E820_RAM });
     }
   }
   // Identity-map page + 3 TSS pages, contiguous.
-  out.push({ addr: X86Layout.KVM_IDENTITY_MAP, size: X86Layout.KVM_TSS + 0x3000n - X86Layout.KVM_IDENTITY_MAP, type: E820_RESERVED });
+  out.push({
+    addr: X86Layout.KVM_IDENTITY_MAP,
+    size: X86Layout.KVM_TSS + 0x3000n - X86Layout.KVM_IDENTITY_MAP,
+    type: E820_RESERVED,
+  });
   out.sort((a, b) => (a.addr < b.addr ? -1 : 1));
   for (let i = 1; i < out.length; i++) {
     if (out[i - 1].addr + out[i - 1].size > out[i].addr) {
-      throw new X86BootError('MemoryLayout', `guest RAM overlaps a reserved range at ${hex(out[i].addr)}`, { addr: out[i].addr });
+      throw new X86BootError('MemoryLayout', `guest RAM overlaps a reserved range at ${hex(out[i].addr)}`, {
+        addr: out[i].addr,
+      });
     }
   }
   return out;

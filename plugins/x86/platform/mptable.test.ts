@@ -49,16 +49,25 @@ describe('x86 MP table', () => {
       const ioapic = entries.filter((e) => e.type === MP.ENTRY_IOAPIC);
       expect(ioapic).to.have.length(1);
       expect(ioapic[0].bytes[1]).to.equal(vcpus, 'IOAPIC id after the CPUs');
-      expect(new DataView(ioapic[0].bytes.buffer, ioapic[0].bytes.byteOffset).getUint32(4, true)).to.equal(Number(X86Layout.IOAPIC));
+      expect(new DataView(ioapic[0].bytes.buffer, ioapic[0].bytes.byteOffset).getUint32(4, true)).to.equal(
+        Number(X86Layout.IOAPIC),
+      );
       const ints = entries.filter((e) => e.type === MP.ENTRY_IO_INT);
-      expect(ints.map((e) => [e.bytes[5], e.bytes[6], e.bytes[7]])).to.deep.equal(Array.from({ length: 24 }, (_, i) => [i, vcpus, i]));
+      expect(ints.map((e) => [e.bytes[5], e.bytes[6], e.bytes[7]])).to.deep.equal(
+        Array.from({ length: 24 }, (_, i) => [i, vcpus, i]),
+      );
       const lints = entries.filter((e) => e.type === MP.ENTRY_LOCAL_INT);
-      expect(lints.map((e) => [e.bytes[1], e.bytes[6], e.bytes[7]])).to.deep.equal([[MP.INT_TYPE_EXTINT, 0, 0], [MP.INT_TYPE_NMI, 0xff, 1]]);
+      expect(lints.map((e) => [e.bytes[1], e.bytes[6], e.bytes[7]])).to.deep.equal([
+        [MP.INT_TYPE_EXTINT, 0, 0],
+        [MP.INT_TYPE_NMI, 0xff, 1],
+      ]);
     });
   }
 
   it('refuses vCPU counts xAPIC ids cannot number', () => {
-    expect(() => buildMpTable({ vcpus: 255 })).to.throw(X86BootError).with.property('kind', 'TooManyVcpus');
+    expect(() => buildMpTable({ vcpus: 255 }))
+      .to.throw(X86BootError)
+      .with.property('kind', 'TooManyVcpus');
     expect(() => buildMpTable({ vcpus: 0 })).to.throw(X86BootError);
   });
 });

@@ -45,7 +45,7 @@ export function mpTableSize(vcpus: number): number {
   return MP.FLOATING_SIZE + MP.HEADER_SIZE + vcpus * MP.PROCESSOR_SIZE + MP.ENTRY_SIZE * (2 + IOAPIC_PINS + 2);
 }
 
-const checksum = (b: Uint8Array): number => (0x100 - (b.reduce((s, x) => (s + x) & 0xff, 0))) & 0xff;
+const checksum = (b: Uint8Array): number => (0x100 - b.reduce((s, x) => (s + x) & 0xff, 0)) & 0xff;
 
 function ascii(dst: Uint8Array, at: number, text: string, width: number): void {
   for (let i = 0; i < width; i++) dst[at + i] = i < text.length ? text.charCodeAt(i) : 0x20;
@@ -54,7 +54,11 @@ function ascii(dst: Uint8Array, at: number, text: string, width: number): void {
 /** Builds floating pointer + configuration table to be placed at `base`. */
 export function buildMpTable(o: MpTableOptions, base: bigint = X86Layout.EBDA_START): Uint8Array {
   if (!Number.isInteger(o.vcpus) || o.vcpus < 1 || o.vcpus > MPTABLE_MAX_VCPUS) {
-    throw new X86BootError('TooManyVcpus', `the MP table describes 1..${MPTABLE_MAX_VCPUS} vCPUs (xAPIC ids), not ${o.vcpus}`, { vcpus: o.vcpus, max: MPTABLE_MAX_VCPUS });
+    throw new X86BootError(
+      'TooManyVcpus',
+      `the MP table describes 1..${MPTABLE_MAX_VCPUS} vCPUs (xAPIC ids), not ${o.vcpus}`,
+      { vcpus: o.vcpus, max: MPTABLE_MAX_VCPUS },
+    );
   }
   const out = new Uint8Array(mpTableSize(o.vcpus));
   const dv = new DataView(out.buffer);
@@ -79,25 +83,51 @@ export function buildMpTable(o: MpTableOptions, base: bigint = X86Layout.EBDA_ST
     out[p + 3] = MP.CPU_ENABLED | (i === 0 ? MP.CPU_BSP : 0);
     dv.setUint32(p + 4, o.cpuSignature ?? 0x600, true);
     dv.setUint32(p + 8, o.cpuFeatures ?? 0x201, true); // FPU | APIC
-    p += MP.PROCESSOR_SIZE; count++;
+    p += MP.PROCESSOR_SIZE;
+    count++;
   }
-  out[p] = MP.ENTRY_BUS; out[p + 1] = MP.ISA_BUS_ID; ascii(out, p + 2, 'ISA', 6);
-  p += MP.ENTRY_SIZE; count++;
+  out[p] = MP.ENTRY_BUS;
+  out[p + 1] = MP.ISA_BUS_ID;
+  ascii(out, p + 2, 'ISA', 6);
+  p += MP.ENTRY_SIZE;
+  count++;
   const ioapicId = o.vcpus;
-  out[p] = MP.ENTRY_IOAPIC; out[p + 1] = ioapicId; out[p + 2] = MP.IOAPIC_VERSION; out[p + 3] = 1; // enabled
+  out[p] = MP.ENTRY_IOAPIC;
+  out[p + 1] = ioapicId;
+  out[p + 2] = MP.IOAPIC_VERSION;
+  out[p + 3] = 1; // enabled
   dv.setUint32(p + 4, Number(X86Layout.IOAPIC), true);
-  p += MP.ENTRY_SIZE; count++;
+  p += MP.ENTRY_SIZE;
+  count++;
   for (let irq = 0; irq < IOAPIC_PINS; irq++) {
     // Bus-conforming polarity and trigger (ISA: active high, edge), identity-wired like KVM's default GSI routing.
-    out[p] = MP.ENTRY_IO_INT; out[p + 1] = MP.INT_TYPE_INT; dv.setUint16(p + 2, 0, true);
-    out[p + 4] = MP.ISA_BUS_ID; out[p + 5] = irq; out[p + 6] = ioapicId; out[p + 7] = irq;
-    p += MP.ENTRY_SIZE; count++;
+    out[p] = MP.ENTRY_IO_INT;
+    out[p + 1] = MP.INT_TYPE_INT;
+    dv.setUint16(p + 2, 0, true);
+    out[p + 4] = MP.ISA_BUS_ID;
+    out[p + 5] = irq;
+    out[p + 6] = ioapicId;
+    out[p + 7] = irq;
+    p += MP.ENTRY_SIZE;
+    count++;
   }
   // LINT0: the PIC's ExtINT to the BSP; LINT1: NMI to every local APIC.
-  out[p] = MP.ENTRY_LOCAL_INT; out[p + 1] = MP.INT_TYPE_EXTINT; out[p + 4] = MP.ISA_BUS_ID; out[p + 5] = 0; out[p + 6] = 0; out[p + 7] = 0;
-  p += MP.ENTRY_SIZE; count++;
-  out[p] = MP.ENTRY_LOCAL_INT; out[p + 1] = MP.INT_TYPE_NMI; out[p + 4] = MP.ISA_BUS_ID; out[p + 5] = 0; out[p + 6] = 0xff; out[p + 7] = 1;
-  p += MP.ENTRY_SIZE; count++;
+  out[p] = MP.ENTRY_LOCAL_INT;
+  out[p + 1] = MP.INT_TYPE_EXTINT;
+  out[p + 4] = MP.ISA_BUS_ID;
+  out[p + 5] = 0;
+  out[p + 6] = 0;
+  out[p + 7] = 0;
+  p += MP.ENTRY_SIZE;
+  count++;
+  out[p] = MP.ENTRY_LOCAL_INT;
+  out[p + 1] = MP.INT_TYPE_NMI;
+  out[p + 4] = MP.ISA_BUS_ID;
+  out[p + 5] = 0;
+  out[p + 6] = 0xff;
+  out[p + 7] = 1;
+  p += MP.ENTRY_SIZE;
+  count++;
 
   // Configuration table header.
   const h = configAt;
@@ -118,7 +148,11 @@ export function buildMpTable(o: MpTableOptions, base: bigint = X86Layout.EBDA_ST
  */
 export function writeMpTable(mem: GuestMemory, table: Uint8Array, base: bigint = X86Layout.EBDA_START): void {
   if (base + BigInt(table.length) > X86Layout.HIGH_MEMORY || !mem.isValidRange(GuestAddress.of(base), table.length)) {
-    throw new X86BootError('MemoryLayout', `the MP table (${table.length} bytes at 0x${base.toString(16)}) does not fit below 1 MiB`, { size: table.length });
+    throw new X86BootError(
+      'MemoryLayout',
+      `the MP table (${table.length} bytes at 0x${base.toString(16)}) does not fit below 1 MiB`,
+      { size: table.length },
+    );
   }
   mem.write(GuestAddress.of(base), table);
 }

@@ -21,7 +21,8 @@ export class Pm1Registers {
   ignoredSleeps = 0;
 
   constructor(private readonly onPowerOff: () => void) {
-    if (PM1_EVT_LEN !== 4 || PM1_CNT_PORT !== PM1_EVT_PORT + PM1_EVT_LEN) throw new RangeError('PM1 blocks must be contiguous');
+    if (PM1_EVT_LEN !== 4 || PM1_CNT_PORT !== PM1_EVT_PORT + PM1_EVT_LEN)
+      throw new RangeError('PM1 blocks must be contiguous');
   }
 
   /** The whole register file as bytes (status, enable, control), little endian. */
@@ -51,7 +52,10 @@ export class Pm1Registers {
   };
 
   private sleep(type: number): void {
-    if (type !== S5_SLP_TYP) { this.ignoredSleeps++; return; }
+    if (type !== S5_SLP_TYP) {
+      this.ignoredSleeps++;
+      return;
+    }
     if (this.poweredOff) return;
     this.poweredOff = true;
     this.onPowerOff();

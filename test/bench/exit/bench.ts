@@ -7,7 +7,9 @@ import { measurePeer } from './peer.js';
 /** A measurement that does not finish in time becomes an n/a row instead of a stuck run. */
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Error(`${what} did not finish ${Math.round(ms / 1000)} s`)), ms); });
+  const limit = new Promise<never>((_, rej) => {
+    t = setTimeout(() => rej(new Error(`${what} did not finish ${Math.round(ms / 1000)} s`)), ms);
+  });
   return Promise.race([p, limit]).finally(() => clearTimeout(t));
 }
 
@@ -22,11 +24,22 @@ const LABEL: Record<ExitPath, string> = {
  * Exit round trip: ours (inline and worker paths) against the C KVM_RUN loop, interleaved
  * repeat by repeat (C, inline, worker, C, ...) so load changes hit every side alike.
  */
-export async function exitBench(o: { repeats: number; exits: number; where: Where; log: (s: string) => void }): Promise<Row[]> {
+export async function exitBench(o: {
+  repeats: number;
+  exits: number;
+  where: Where;
+  log: (s: string) => void;
+}): Promise<Row[]> {
   const paths: ExitPath[] = ['inline', 'worker', 'worker-fast', 'koffi-raw'];
   const rows = paths.map((p): Row => ({
-    id: `exit.${p}`, bench: 'exit', label: LABEL[p], unit: 'µs/exit', better: 'lower', where: o.where,
-    peer: 'C KVM_RUN loop (gcc -O2, same guest)', target: p === 'inline' ? { op: '<=', value: 1.05 } : undefined,
+    id: `exit.${p}`,
+    bench: 'exit',
+    label: LABEL[p],
+    unit: 'µs/exit',
+    better: 'lower',
+    where: o.where,
+    peer: 'C KVM_RUN loop (gcc -O2, same guest)',
+    target: p === 'inline' ? { op: '<=', value: 1.05 } : undefined,
     notes: `${o.exits} exits per repeat; guest: 64-bit CPL3, IOPL=3, out dx,al; jmp`,
   }));
   if (!existsSync('/dev/kvm')) return rows.map((r) => ({ ...r, na: 'n/a: no /dev/kvm on this machine' }));
@@ -42,13 +55,20 @@ export async function exitBench(o: { repeats: number; exits: number; where: Wher
         peerPerPath[p].push(c);
         ours[p].push(await withTimeout(measureOurs(p, o.exits), 120_000 + o.exits * 50, `our ${p} path`));
       }
-      o.log(`exit ${o.where} repeat ${i + 1}/${o.repeats}: C ${peer.at(-1)!.toFixed(2)} µs, inline ${ours.inline.at(-1)!.toFixed(2)} µs, worker ${ours.worker.at(-1)!.toFixed(2)} µs, worker-fast ${ours['worker-fast'].at(-1)!.toFixed(2)} µs, raw ${ours['koffi-raw'].at(-1)!.toFixed(2)} µs`);
+      o.log(
+        `exit ${o.where} repeat ${i + 1}/${o.repeats}: C ${peer.at(-1)!.toFixed(2)} µs, inline ${ours.inline.at(-1)!.toFixed(2)} µs, worker ${ours.worker.at(-1)!.toFixed(2)} µs, worker-fast ${ours['worker-fast'].at(-1)!.toFixed(2)} µs, raw ${ours['koffi-raw'].at(-1)!.toFixed(2)} µs`,
+      );
     }
   } catch (err) {
     return rows.map((r) => ({ ...r, na: `n/a: ${(err as Error).message}` }));
   }
   return rows.map((r, k) => {
     const p = paths[k];
-    return { ...r, ours: summarize(ours[p]), peerSummary: summarize(peerPerPath[p]), ratio: summarize(pairedRatios(ours[p], peerPerPath[p])) };
+    return {
+      ...r,
+      ours: summarize(ours[p]),
+      peerSummary: summarize(peerPerPath[p]),
+      ratio: summarize(pairedRatios(ours[p], peerPerPath[p])),
+    };
   });
 }

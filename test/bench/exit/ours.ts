@@ -34,7 +34,10 @@ export async function measureOurs(path: ExitPath, exits: number): Promise<number
   try {
     mapGuestMemory(vm, mem);
     writeLongModeTables(mem);
-    mem.write(GuestAddress.of(LONG_MODE_LAYOUT.code), new Asm().movEdx(EXIT_PORT).label('l').outDxAl().jmp('l').bytes());
+    mem.write(
+      GuestAddress.of(LONG_MODE_LAYOUT.code),
+      new Asm().movEdx(EXIT_PORT).label('l').outDxAl().jmp('l').bytes(),
+    );
     const vcpu = vm.createKvmVcpu(0);
     setupLongMode(vcpu, { entry: LONG_MODE_LAYOUT.code, cpl: 3 });
     for (let i = 0; i < 200; i++) vcpu.runRaw();
@@ -47,15 +50,32 @@ export async function measureOurs(path: ExitPath, exits: number): Promise<number
     const bus = new RangeBus();
     let count = 0;
     let done: () => void = () => {};
-    const finished = new Promise<void>((r) => { done = r; });
+    const finished = new Promise<void>((r) => {
+      done = r;
+    });
     let t1 = 0n;
-    bus.register('pio', GuestRange.of(BigInt(EXIT_PORT), 1n), {
-      read: () => {},
-      write: () => { if (++count === exits) { t1 = process.hrtime.bigint(); done(); } },
-    }, 'bench-port');
-    const runner = path === 'inline'
-      ? new InlineVcpuRunner([vcpu], bus, { onExit: () => { if (count >= exits) void runner.stop(); } })
-      : new WorkerVcpuRunner([vcpu], bus, loop, { notify: 'eventfd' });
+    bus.register(
+      'pio',
+      GuestRange.of(BigInt(EXIT_PORT), 1n),
+      {
+        read: () => {},
+        write: () => {
+          if (++count === exits) {
+            t1 = process.hrtime.bigint();
+            done();
+          }
+        },
+      },
+      'bench-port',
+    );
+    const runner =
+      path === 'inline'
+        ? new InlineVcpuRunner([vcpu], bus, {
+            onExit: () => {
+              if (count >= exits) void runner.stop();
+            },
+          })
+        : new WorkerVcpuRunner([vcpu], bus, loop, { notify: 'eventfd' });
     const t0 = process.hrtime.bigint();
     await runner.start();
     await finished;
@@ -70,17 +90,27 @@ export async function measureOurs(path: ExitPath, exits: number): Promise<number
 }
 
 /** Polls the runner's shared exit counters every 2 ms; µs per fast exit between the first and the last poll. */
-async function measureWorkerFast(vcpu: import('../../../plugins/kvm/vcpu.js').KvmVcpu, loop: UvEventLoop, exits: number): Promise<number> {
+async function measureWorkerFast(
+  vcpu: import('../../../plugins/kvm/vcpu.js').KvmVcpu,
+  loop: UvEventLoop,
+  exits: number,
+): Promise<number> {
   const runner = new WorkerVcpuRunner([vcpu], new RangeBus(), loop, { notify: 'eventfd' });
   const fastCount = (): number => runner.stats.byKind['pio-fast-drop']?.count ?? 0;
   await runner.start();
   try {
     const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
     let c0 = fastCount();
-    while (c0 === 0) { await sleep(2); c0 = fastCount(); }
+    while (c0 === 0) {
+      await sleep(2);
+      c0 = fastCount();
+    }
     const t0 = process.hrtime.bigint();
     let c1 = c0;
-    while (c1 - c0 < exits) { await sleep(2); c1 = fastCount(); }
+    while (c1 - c0 < exits) {
+      await sleep(2);
+      c1 = fastCount();
+    }
     const t1 = process.hrtime.bigint();
     const hopped = runner.stats.byKind.io?.count ?? 0;
     if (hopped > 0) throw new Error(`worker-fast: ${hopped} exits hopped to the main thread (fast path not taken)`);

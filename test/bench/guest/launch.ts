@@ -34,7 +34,9 @@ export interface LaunchOptions {
 export function launch(argv: string[], o: LaunchOptions): Launched {
   if (!hooked) {
     hooked = true;
-    process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+    process.once('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
   }
   const spawnEpochMs = Date.now();
   const spawnAt = performance.now();
@@ -42,7 +44,12 @@ export function launch(argv: string[], o: LaunchOptions): Launched {
   live.add(child);
   let timedOut = false;
   const l: Launched = {
-    child, spawnEpochMs, spawnAt, values: {}, console: '', stderr: '',
+    child,
+    spawnEpochMs,
+    spawnAt,
+    values: {},
+    console: '',
+    stderr: '',
     done: undefined as never,
     async kill(graceMs = 3000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -52,7 +59,10 @@ export function launch(argv: string[], o: LaunchOptions): Launched {
       clearTimeout(t);
     },
   };
-  const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, o.timeoutMs);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, o.timeoutMs);
   let partial = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (s: string) => {
@@ -67,21 +77,36 @@ export function launch(argv: string[], o: LaunchOptions): Launched {
       if (t === Markers.INIT_OK && l.initMs === undefined) l.initMs = ms;
       const m = /^BENCH (\S+) (-?[\d.]+)$/.exec(t);
       if (m) l.values[m[1]] = Number(m[2]);
-      try { o.onLine?.(t, ms, l); } catch { /* a watcher must not break the run */ }
+      try {
+        o.onLine?.(t, ms, l);
+      } catch {
+        /* a watcher must not break the run */
+      }
     }
   });
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => { if (l.stderr.length < 1 << 20) l.stderr += s; });
+  child.stderr!.on('data', (s: string) => {
+    if (l.stderr.length < 1 << 20) l.stderr += s;
+  });
   l.done = new Promise((resolve) => {
-    child.on('error', (e) => { l.stderr += `\nspawn failed: ${e.message}`; });
-    child.on('close', (code, signal) => { clearTimeout(timer); live.delete(child); resolve({ code, signal, timedOut }); });
+    child.on('error', (e) => {
+      l.stderr += `\nspawn failed: ${e.message}`;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, signal, timedOut });
+    });
   });
   return l;
 }
 
 /** What went wrong in a run, in a line: the guest tool's own errors first, then the last lines. */
 export function whyFailed(l: Launched): string {
-  const own = l.console.split('\n').map((x) => x.trim()).filter((x) => x.startsWith('guestbench:') || x.startsWith('vmm:'));
+  const own = l.console
+    .split('\n')
+    .map((x) => x.trim())
+    .filter((x) => x.startsWith('guestbench:') || x.startsWith('vmm:'));
   const hint = /virtio_mmio: unknown parameter 'device'/.test(l.console)
     ? 'the guest kernel ignored virtio_mmio.device= (built without VIRTIO_MMIO_CMDLINE_DEVICES) and nothing else (ACPI) described the device; '
     : '';
@@ -90,6 +115,13 @@ export function whyFailed(l: Launched): string {
 
 /** The last lines of a run, for an n/a reason. */
 export function tailOf(l: Launched, n = 4): string {
-  const pick = (s: string) => s.trim().split('\n').slice(-n).map((x) => x.trim()).filter(Boolean).join(' / ');
+  const pick = (s: string) =>
+    s
+      .trim()
+      .split('\n')
+      .slice(-n)
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .join(' / ');
   return [pick(l.stderr), pick(l.console)].filter(Boolean).join(' // ').slice(0, 400);
 }

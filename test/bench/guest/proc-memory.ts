@@ -16,8 +16,12 @@ export interface VmmMemory {
  * (QEMU and we each map guest RAM as one such region for a VM under 3 GiB).
  */
 export function parseSmaps(text: string, guestRamBytes: number): VmmMemory {
-  let rss = 0, pss = 0, guest = 0;
-  let size = 0, path = '', mapRss = 0;
+  let rss = 0,
+    pss = 0,
+    guest = 0;
+  let size = 0,
+    path = '',
+    mapRss = 0;
   const flush = () => {
     const anon = path === '' || path.startsWith('[anon') || path.startsWith('/memfd:') || path.startsWith('/dev/zero');
     if (anon && size >= guestRamBytes && size <= guestRamBytes + (8 << 20)) guest = Math.max(guest, mapRss);
@@ -34,7 +38,10 @@ export function parseSmaps(text: string, guestRamBytes: number): VmmMemory {
     const f = /^(Rss|Pss):\s+(\d+) kB/.exec(line);
     if (f) {
       const v = Number(f[2]);
-      if (f[1] === 'Rss') { rss += v; mapRss = v; } else pss += v;
+      if (f[1] === 'Rss') {
+        rss += v;
+        mapRss = v;
+      } else pss += v;
     }
   }
   flush();

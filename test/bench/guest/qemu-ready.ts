@@ -13,11 +13,19 @@ export async function qemuReadyMs(g: GuestSpec, name: string, timeoutMs = 60_000
   try {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
-      if (l.child.exitCode !== null) throw new Error(`qemu exited before QMP was ready: ${l.stderr.trim().slice(0, 200)}`);
+      if (l.child.exitCode !== null)
+        throw new Error(`qemu exited before QMP was ready: ${l.stderr.trim().slice(0, 200)}`);
       const at = await new Promise<number | undefined>((resolve) => {
         const s = connect(sock);
-        s.once('data', () => { const t = performance.now(); s.destroy(); resolve(t); });
-        s.once('error', () => { s.destroy(); resolve(undefined); });
+        s.once('data', () => {
+          const t = performance.now();
+          s.destroy();
+          resolve(t);
+        });
+        s.once('error', () => {
+          s.destroy();
+          resolve(undefined);
+        });
       });
       if (at !== undefined) return at - l.spawnAt;
       await new Promise((r) => setTimeout(r, 2));

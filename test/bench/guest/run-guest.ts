@@ -16,11 +16,16 @@ export interface GuestRunResult {
 export async function runGuest(argv: string[], o: LaunchOptions & { graceMs?: number }): Promise<GuestRunResult> {
   let finished = false;
   let onExitLine: () => void = () => {};
-  const exited = new Promise<void>((r) => { onExitLine = r; });
+  const exited = new Promise<void>((r) => {
+    onExitLine = r;
+  });
   const l = launch(argv, {
     ...o,
     onLine: (line, ms, ll) => {
-      if (line.startsWith(Markers.EXIT)) { finished = true; onExitLine(); }
+      if (line.startsWith(Markers.EXIT)) {
+        finished = true;
+        onExitLine();
+      }
       o.onLine?.(line, ms, ll);
     },
   });
@@ -32,12 +37,19 @@ export async function runGuest(argv: string[], o: LaunchOptions & { graceMs?: nu
   }
   const r = await l.done;
   if (finished) return { l, finished };
-  const why = r.timedOut ? `no result within ${Math.round(o.timeoutMs / 1000)} s` : `exited (${r.code ?? r.signal}) before the script finished`;
+  const why = r.timedOut
+    ? `no result within ${Math.round(o.timeoutMs / 1000)} s`
+    : `exited (${r.code ?? r.signal}) before the script finished`;
   return { l, finished, problem: `${why}${l.initMs === undefined ? ', init never reached' : ''}` };
 }
 
 /** The boot-timer's log line (pino JSON on stderr) of our VMM. */
-export interface BootTimerLog { time: number; bootTimeMs: number; sinceStartedMs?: number; sinceProcessStartMs?: number }
+export interface BootTimerLog {
+  time: number;
+  bootTimeMs: number;
+  sinceStartedMs?: number;
+  sinceProcessStartMs?: number;
+}
 
 export function bootTimerLog(stderr: string): BootTimerLog | undefined {
   for (const line of stderr.split('\n')) {
@@ -45,7 +57,9 @@ export function bootTimerLog(stderr: string): BootTimerLog | undefined {
     try {
       const j = JSON.parse(line) as Partial<BootTimerLog>;
       if (typeof j.time === 'number' && typeof j.bootTimeMs === 'number') return j as BootTimerLog;
-    } catch { /* not JSON */ }
+    } catch {
+      /* not JSON */
+    }
   }
   return undefined;
 }

@@ -24,7 +24,9 @@ export interface GuestSpec {
  * its own virtio-mmio device words). Serial console quiet; the kit's /init still prints its markers.
  */
 export function benchCmdline(): string {
-  const micro = parse(readFileSync(join(projectLayout().root, 'hosts', 'micro.yaml'), 'utf8')) as { boot: { cmdline: string } };
+  const micro = parse(readFileSync(join(projectLayout().root, 'hosts', 'micro.yaml'), 'utf8')) as {
+    boot: { cmdline: string };
+  };
   return `${micro.boot.cmdline} quiet`;
 }
 
@@ -32,7 +34,9 @@ export function benchCmdline(): string {
 export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: NodeJS.ProcessEnv; config: string } {
   const { root, compiled } = projectLayout();
   const cfg = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
-    machine: Record<string, unknown>; boot: Record<string, unknown>; plugins: { name: string; id?: string; config?: unknown }[];
+    machine: Record<string, unknown>;
+    boot: Record<string, unknown>;
+    plugins: { name: string; id?: string; config?: unknown }[];
   };
   cfg.machine.vcpus = g.vcpus;
   cfg.machine.memory = `${g.memoryMiB}M`;
@@ -44,7 +48,12 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
     cfg.plugins.push({ name: g.disk.format === 'qcow2' ? 'qcow' : 'raw-disk' });
     cfg.plugins.push({ name: 'virtio-blk', id: 'vda', config: { path: g.disk.path, format: g.disk.format } });
   }
-  if (g.tap) cfg.plugins.push({ name: 'virtio-net', id: 'net0', config: { backend: { kind: 'tap', name: g.tap, create: true } } });
+  if (g.tap)
+    cfg.plugins.push({
+      name: 'virtio-net',
+      id: 'net0',
+      config: { backend: { kind: 'tap', name: g.tap, create: true } },
+    });
   const config = join(g.dir, `${name}.yaml`);
   writeFileSync(config, stringify(cfg));
   return {
@@ -58,11 +67,32 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
 export function qemuBenchArgv(g: GuestSpec, extra: string[] = []): string[] {
   const args: string[] = [];
   if (g.disk) {
-    args.push('-drive', `if=none,id=vda,file=${g.disk.path},format=${g.disk.format},cache=writeback`, '-device', 'virtio-blk-device,drive=vda');
+    args.push(
+      '-drive',
+      `if=none,id=vda,file=${g.disk.path},format=${g.disk.format},cache=writeback`,
+      '-device',
+      'virtio-blk-device,drive=vda',
+    );
   }
-  if (g.tap) args.push('-netdev', `tap,id=n0,ifname=${g.tap},script=no,downscript=no,vhost=off`, '-device', 'virtio-net-device,netdev=n0');
-  return ['qemu-system-x86_64', ...qemuArgv({
-    accel: 'kvm', machine: 'microvm,x-option-roms=off,rtc=on', kernel: g.kit.vmlinux, initramfs: g.initramfs,
-    append: benchCmdline(), memoryMiB: g.memoryMiB, cpus: g.vcpus, timeoutMs: 0, extraArgs: [...args, ...extra],
-  })];
+  if (g.tap)
+    args.push(
+      '-netdev',
+      `tap,id=n0,ifname=${g.tap},script=no,downscript=no,vhost=off`,
+      '-device',
+      'virtio-net-device,netdev=n0',
+    );
+  return [
+    'qemu-system-x86_64',
+    ...qemuArgv({
+      accel: 'kvm',
+      machine: 'microvm,x-option-roms=off,rtc=on',
+      kernel: g.kit.vmlinux,
+      initramfs: g.initramfs,
+      append: benchCmdline(),
+      memoryMiB: g.memoryMiB,
+      cpus: g.vcpus,
+      timeoutMs: 0,
+      extraArgs: [...args, ...extra],
+    }),
+  ];
 }

@@ -15,18 +15,38 @@ function cells(r: Row, short = false): string[] {
   const dir = r.better === 'lower' ? '↓' : '↑';
   if (r.na && !r.ratio) {
     const na = short && r.na.length > 100 ? `${r.na.slice(0, 97)}...` : r.na;
-    return [r.id, r.where, `${r.unit} ${dir}`, r.ours ? range(r.ours) : '-', r.peerSummary ? range(r.peerSummary) : '-', na, ''];
+    return [
+      r.id,
+      r.where,
+      `${r.unit} ${dir}`,
+      r.ours ? range(r.ours) : '-',
+      r.peerSummary ? range(r.peerSummary) : '-',
+      na,
+      '',
+    ];
   }
   return [r.id, r.where, `${r.unit} ${dir}`, range(r.ours), range(r.peerSummary), range(r.ratio), verdict(r)];
 }
 
-const HEAD = ['benchmark', 'where', 'unit', 'ours median (min–max)', 'peer median (min–max)', 'ratio ours/peer', 'target'];
+const HEAD = [
+  'benchmark',
+  'where',
+  'unit',
+  'ours median (min–max)',
+  'peer median (min–max)',
+  'ratio ours/peer',
+  'target',
+];
 
 /** A plain-text table for the console. */
 export function consoleTable(res: BenchResults): string {
   const rows = [HEAD, ...res.rows.map((r) => cells(r, true))];
   const w = HEAD.map((_, i) => Math.max(...rows.map((r) => [...r[i]].length)));
-  const line = (r: string[]) => r.map((c, i) => c + ' '.repeat(w[i] - [...c].length)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c + ' '.repeat(w[i] - [...c].length))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -48,12 +68,16 @@ export function describeRun(res: BenchResults): string {
   ];
   if (res.sandboxMachine) {
     const s = res.sandboxMachine;
-    lines.push(`sandbox (L1 under QEMU TCG): ${s.cpus} vCPUs, ${s.memoryMiB} MiB, Linux ${s.kernel}, KVM: ${s.hostKvm}`);
+    lines.push(
+      `sandbox (L1 under QEMU TCG): ${s.cpus} vCPUs, ${s.memoryMiB} MiB, Linux ${s.kernel}, KVM: ${s.hostKvm}`,
+    );
   }
   lines.push(`peers: ${m.qemu ?? 'qemu: not found'}; ${m.gcc ?? 'gcc: not found'}; node ${m.node}`);
   const peers = [...new Set(res.rows.filter((r) => r.peer !== '-').map((r) => `${r.bench}: ${r.peer}`))];
   lines.push(...peers.map((p) => `  ${p}`));
-  lines.push(`${res.repeats} repeats; ratio = ours / peer per repeat (paired), median (min–max); ↓ lower is better, ↑ higher is better`);
+  lines.push(
+    `${res.repeats} repeats; ratio = ours / peer per repeat (paired), median (min–max); ↓ lower is better, ↑ higher is better`,
+  );
   for (const p of res.problems) lines.push(`problem: ${p}`);
   return lines.join('\n');
 }

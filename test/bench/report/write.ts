@@ -8,8 +8,15 @@ import { renderSvg } from './svg.js';
 export function writeResults(dir: string, res: BenchResults): string[] {
   mkdirSync(dir, { recursive: true });
   const stamp = res.startedAt.replace(/[:.]/g, '-');
-  const files: [string, string | Buffer][] = [['json', JSON.stringify(res, null, 2) + '\n'], ['svg', renderSvg(res)]];
-  try { files.push(['png', renderPng(res)]); } catch { /* the SVG is enough */ }
+  const files: [string, string | Buffer][] = [
+    ['json', JSON.stringify(res, null, 2) + '\n'],
+    ['svg', renderSvg(res)],
+  ];
+  try {
+    files.push(['png', renderPng(res)]);
+  } catch {
+    /* the SVG is enough */
+  }
   const written: string[] = [];
   for (const [ext, data] of files) {
     for (const name of [stamp, 'latest']) {
