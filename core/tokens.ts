@@ -12,6 +12,7 @@ import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
 import type { VirtioTransportHost } from './virtio/transport.js';
+import type { AcpiTables } from './acpi/tables.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -49,6 +50,8 @@ export const Tokens = {
   Machine: defineToken<Machine>('Machine'),
   /** Attaches transport-independent virtio devices (mmio now, pci later). */
   VirtioTransport: defineToken<VirtioTransportHost>('VirtioTransport'),
+  /** The VM's ACPI tables (acpi plugin): the platform and devices contribute, the machine builds them. */
+  AcpiTables: defineToken<AcpiTables>('AcpiTables'),
 } as const;
 
 export type TokenName = keyof typeof Tokens;
