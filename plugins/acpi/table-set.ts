@@ -8,6 +8,7 @@ import type {
   BuiltAcpiTables,
 } from '../../core/acpi/tables.js';
 import { concat } from './aml/encoding.js';
+import { VmmError } from '../../core/errors.js';
 import { AcpiError } from './errors.js';
 import { fadt } from './fadt.js';
 import { madt } from './madt.js';
@@ -66,7 +67,7 @@ export class AcpiTableSet implements AcpiTables {
       try {
         v = pick(c);
       } catch (err) {
-        if (err instanceof AcpiError) throw err;
+        if (err instanceof VmmError) throw err; // already a clear one-line error
         throw new AcpiError(
           'Contribution',
           `the ACPI contribution of '${c.source}' failed: ${(err as Error)?.message ?? String(err)}`,

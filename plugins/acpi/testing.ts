@@ -89,3 +89,13 @@ export function disassembleAml(aml: Uint8Array): string {
   const open = asl.indexOf('{');
   return asl.slice(open + 1, asl.lastIndexOf('}'));
 }
+
+/**
+ * A data table (FACP, APIC, MCFG...) as iasl -d decodes it, without the "[offset]" columns and with
+ * whitespace collapsed: "Subtable Type : 00 [Processor Local APIC] Length : 08 Processor ID : 00 ...".
+ */
+export function disassembleFields(table: Uint8Array): string {
+  return disassemble(table)
+    .replace(/\[[0-9A-F]{3}h \d{4}\s+\d+\]/g, ' ')
+    .replace(/\s+/g, ' ');
+}

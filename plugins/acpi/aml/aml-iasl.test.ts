@@ -68,11 +68,10 @@ const CASES: { what: string; aml: () => Uint8Array; asl: string }[] = [
         a.device('PCI0', [a.name('_HID', a.eisaId('PNP0A03'))]),
         a.mutex('MLCK', 0),
         a.opRegion('PCST', a.RegionSpace.SystemIO, 0xae00, 8),
-        a.field(
-          'PCST',
-          [{ name: 'PCIU', bits: 32 }, { bits: 32 }, { name: 'B0EJ', bits: 1 }],
-          { access: a.FieldAccess.DWord, update: a.FieldUpdate.WriteAsZeros },
-        ),
+        a.field('PCST', [{ name: 'PCIU', bits: 32 }, { bits: 32 }, { name: 'B0EJ', bits: 1 }], {
+          access: a.FieldAccess.DWord,
+          update: a.FieldUpdate.WriteAsZeros,
+        }),
         a.method(
           'PCNT',
           1,
@@ -80,7 +79,10 @@ const CASES: { what: string; aml: () => Uint8Array; asl: string }[] = [
             a.acquire('MLCK'),
             a.store(a.arg(0), a.local(0)),
             a.ifThen(a.lEqual(a.local(0), 1), [a.notify('\\_SB.PCI0', 1)], [a.store(a.add(a.local(0), 2), a.local(1))]),
-            a.whileLoop(a.lLess(a.local(0), 8), [a.increment(a.local(0)), a.ifThen(a.lGreater(a.local(0), 5), [a.BREAK])]),
+            a.whileLoop(a.lLess(a.local(0), 8), [
+              a.increment(a.local(0)),
+              a.ifThen(a.lGreater(a.local(0), 5), [a.BREAK]),
+            ]),
             a.and(a.ref('PCIU'), 0xff00, a.local(2)),
             a.or(a.local(2), a.shiftLeft(1, 3), a.local(2)),
             a.store(a.shiftRight(a.local(2), 1), 'B0EJ'),

@@ -15,7 +15,9 @@ describe('AML encoding', () => {
     expect([...pkgLength(0xffe)]).to.deep.equal([0x81, 0x00, 0x01]); // 0x1001 total, 3 bytes
     expect([...pkgLength(0xffffc)]).to.deep.equal([0x8f, 0xff, 0xff]);
     expect([...pkgLength(0xffffd)]).to.deep.equal([0xc1, 0x00, 0x00, 0x01]);
-    expect(() => pkgLength(2 ** 28)).to.throw(AcpiError).with.property('kind', 'TooLarge');
+    expect(() => pkgLength(2 ** 28))
+      .to.throw(AcpiError)
+      .with.property('kind', 'TooLarge');
   });
 
   it('picks the shortest integer encoding and refuses what does not fit 64 bits', () => {
@@ -27,7 +29,9 @@ describe('AML encoding', () => {
     expect([...integer(0x10000)]).to.deep.equal([0x0c, 0, 0, 1, 0]);
     expect([...integer(0x1_0000_0000n)]).to.deep.equal([0x0e, 0, 0, 0, 0, 1, 0, 0, 0]);
     expect([...integer((1n << 64n) - 1n)]).to.deep.equal([0x0e, ...new Array(8).fill(0xff)]);
-    expect(() => integer(1n << 64n)).to.throw(AcpiError).with.property('kind', 'InvalidValue');
+    expect(() => integer(1n << 64n))
+      .to.throw(AcpiError)
+      .with.property('kind', 'InvalidValue');
     expect(() => integer(-1)).to.throw(AcpiError);
     expect(() => integer(2 ** 53)).to.throw(AcpiError, /bigint/);
   });
@@ -41,7 +45,9 @@ describe('AML encoding', () => {
     expect([...nameString('\\_SB.PCI0.S08')]).to.deep.equal([0x5c, 0x2f, 3, ...bytes('_SB_PCI0S08_')]);
     expect([...nameString('\\')]).to.deep.equal([0x5c, 0x00]);
     for (const bad of ['', 'lower', '1ABC', 'ABCDE', '\\_SB..X', 'A-B'])
-      expect(() => nameString(bad), bad).to.throw(AcpiError).with.property('kind', 'InvalidName');
+      expect(() => nameString(bad), bad)
+        .to.throw(AcpiError)
+        .with.property('kind', 'InvalidName');
   });
 
   it('encodes strings as NUL-terminated ASCII and EISA ids as ASL compiles them', () => {

@@ -69,7 +69,12 @@ export interface MethodOptions {
 }
 
 /** Method(path, argCount, Serialized|NotSerialized[, syncLevel]) { terms }. */
-export function method(path: string, argCount: number, terms: readonly Uint8Array[], o: MethodOptions = {}): Uint8Array {
+export function method(
+  path: string,
+  argCount: number,
+  terms: readonly Uint8Array[],
+  o: MethodOptions = {},
+): Uint8Array {
   const sync = o.syncLevel ?? 0;
   if (!Number.isInteger(argCount) || argCount < 0 || argCount > 7)
     throw new AcpiError('InvalidValue', `method ${path} takes 0..7 arguments, not ${argCount}`, { argCount });
@@ -98,7 +103,11 @@ export function ret(v: AmlValue): Uint8Array {
 }
 
 /** If(predicate) { then } [Else { otherwise }]. */
-export function ifThen(predicate: AmlValue, then: readonly Uint8Array[], otherwise?: readonly Uint8Array[]): Uint8Array {
+export function ifThen(
+  predicate: AmlValue,
+  then: readonly Uint8Array[],
+  otherwise?: readonly Uint8Array[],
+): Uint8Array {
   const ifPart = withPkgLength([0xa0], concat([value(predicate), ...then]));
   return otherwise === undefined ? ifPart : concat([ifPart, withPkgLength([0xa1], concat(otherwise))]);
 }
