@@ -7,9 +7,11 @@
 export const HEADER_SIZE = 36;
 /** Bytes in an ACPI 2.0+ RSDP. */
 export const RSDP_SIZE = 36;
-/** OEM identity written into every header. */
+/** OEM identity written into the RSDP and every header (6 characters). */
 export const OEM_ID = 'TSVMM ';
+/** OEM table identity written into every header (8 characters). */
 export const OEM_TABLE_ID = 'TSVMMTBL';
+/** The "ASL compiler" identity written into every header (4 characters). */
 export const CREATOR_ID = 'TSVM';
 
 const sum8 = (b: Uint8Array): number => b.reduce((s, x) => (s + x) & 0xff, 0);
