@@ -8,6 +8,7 @@ import type { VmLifecycle } from './lifecycle.js';
 import type { DiskFormat } from './block/disk.js';
 import type { IrqAllocator, KernelCmdline, MmioAllocator } from './platform/resources.js';
 import type { PlatformDevices } from './platform/platform-devices.js';
+import type { PlatformLayout } from './platform/layout.js';
 import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
@@ -46,6 +47,8 @@ export const Tokens = {
   MmioAllocator: defineToken<MmioAllocator>('MmioAllocator'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
   PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),
+  /** The arch's interrupt lines and device windows, registered by the machine plugin (e.g. x86). */
+  PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
   /** Attaches transport-independent virtio devices (mmio now, pci later). */

@@ -1,6 +1,11 @@
 import type { KernelCmdline } from './resources.js';
-import { X86Layout } from './x86-layout.js';
 import { PlatformError } from './errors.js';
+
+/**
+ * A sanity cap on the command line's size in bytes (NUL included). The machine's boot loader enforces
+ * its boot protocol's own limit when it writes the line into the guest.
+ */
+export const DEFAULT_CMDLINE_MAX = 0x10000;
 
 /** The kernel command line: the config's base plus fragments devices append (e.g. virtio_mmio.device=...). */
 export class CmdlineBuilder implements KernelCmdline {
@@ -8,7 +13,7 @@ export class CmdlineBuilder implements KernelCmdline {
 
   constructor(
     base = '',
-    private readonly max: number = X86Layout.CMDLINE_MAX,
+    private readonly max: number = DEFAULT_CMDLINE_MAX,
   ) {
     if (base.trim()) this.append(base);
   }

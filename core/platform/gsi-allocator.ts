@@ -1,5 +1,5 @@
 import type { IrqAllocator } from './resources.js';
-import { X86Layout } from './x86-layout.js';
+import type { PlatformLayout } from './layout.js';
 import { PlatformError } from './errors.js';
 
 /** Hands out IOAPIC lines in [first, last], skipping reserved ones; legacy devices claim fixed lines. */
@@ -7,11 +7,17 @@ export class GsiAllocator implements IrqAllocator {
   private readonly owners = new Map<number, string>();
 
   constructor(
-    private readonly first: number = X86Layout.IRQ_ALLOC_START,
-    private readonly last: number = X86Layout.IRQ_ALLOC_END,
-    reserved: readonly number[] = [X86Layout.IRQ_RTC],
+    private readonly first: number,
+    private readonly last: number,
+    reserved: readonly number[] = [],
   ) {
     for (const r of reserved) this.owners.set(r, 'reserved');
+  }
+
+  /** An allocator over the platform's device lines (layout.deviceIrqs), its reserved lines never handed out. */
+  static fromLayout(layout: PlatformLayout): GsiAllocator {
+    const { first, last, reserved } = layout.deviceIrqs;
+    return new GsiAllocator(first, last, reserved);
   }
 
   allocate(owner = 'device'): number {

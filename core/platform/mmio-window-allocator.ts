@@ -1,6 +1,6 @@
 import { GuestRange } from '../address.js';
 import type { MmioAllocator } from './resources.js';
-import { X86Layout } from './x86-layout.js';
+import type { PlatformLayout } from './layout.js';
 import { PlatformError } from './errors.js';
 
 /** Bump allocator for device MMIO windows in [start, end), aligned as asked. */
@@ -9,10 +9,15 @@ export class MmioWindowAllocator implements MmioAllocator {
   private readonly given: { range: GuestRange; owner: string }[] = [];
 
   constructor(
-    private readonly start: bigint = X86Layout.MMIO_ALLOC_START,
-    private readonly end: bigint = X86Layout.MMIO32_END,
+    private readonly start: bigint,
+    private readonly end: bigint,
   ) {
     this.next = start;
+  }
+
+  /** An allocator over the platform's device MMIO window (layout.mmio32). */
+  static fromLayout(layout: PlatformLayout): MmioWindowAllocator {
+    return new MmioWindowAllocator(layout.mmio32.start, layout.mmio32.end);
   }
 
   allocate(size: bigint, align: bigint, owner: string): GuestRange {

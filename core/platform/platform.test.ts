@@ -2,13 +2,12 @@ import { expect } from 'chai';
 import { GsiAllocator } from './gsi-allocator.js';
 import { MmioWindowAllocator } from './mmio-window-allocator.js';
 import { CmdlineBuilder } from './cmdline-builder.js';
-import { x86RamRegions } from './x86-ram.js';
 import { PlatformError } from './errors.js';
-import { X86Layout } from './x86-layout.js';
+import type { PlatformLayout } from './layout.js';
 
 describe('platform resources', () => {
   it('GsiAllocator hands out lines 5..23 skipping the RTC and claimed ones', () => {
-    const a = new GsiAllocator();
+    const a = new GsiAllocator(5, 23, [8]);
     a.claim(6, 'floppy');
     expect(a.allocate()).to.equal(5);
     expect(a.allocate()).to.equal(7);
@@ -29,7 +28,6 @@ describe('platform resources', () => {
     expect(m.allocate(0x200n, 0x1000n, 'b').start.value).to.equal(0x2000n);
     expect(() => m.allocate(0x10000n, 0x1000n, 'big')).to.throw(PlatformError, /big/);
     expect(() => m.allocate(0x10n, 3n, 'odd')).to.throw(PlatformError);
-    expect(new MmioWindowAllocator().allocate(0x1000n, 0x1000n, 'x').start.value).to.equal(X86Layout.MMIO_ALLOC_START);
   });
 
   it('CmdlineBuilder appends fragments and enforces the size limit', () => {
@@ -41,11 +39,20 @@ describe('platform resources', () => {
     expect(c.toString()).to.equal('console=ttyS0 quiet');
   });
 
-  it('x86RamRegions splits around the MMIO hole', () => {
-    expect(x86RamRegions(256n << 20n)).to.deep.equal([{ start: 0n, size: 256n << 20n }]);
-    expect(x86RamRegions(4n << 30n)).to.deep.equal([
-      { start: 0n, size: 3n << 30n },
-      { start: 4n << 30n, size: 1n << 30n },
-    ]);
+  it('the allocators take their ranges from a PlatformLayout', () => {
+    const layout: PlatformLayout = {
+      arch: 'test',
+      deviceIrqs: { first: 10, last: 12, reserved: [11] },
+      legacyIrqs: {},
+      mmio32: { start: 0x4000n, end: 0x6000n },
+      fixed: {},
+    };
+    const irqs = GsiAllocator.fromLayout(layout);
+    expect([irqs.allocate(), irqs.allocate()]).to.deep.equal([10, 12]);
+    expect(() => irqs.allocate()).to.throw(PlatformError, /10\.\.12/);
+    const mmio = MmioWindowAllocator.fromLayout(layout);
+    expect(mmio.allocate(0x1000n, 0x1000n, 'a').start.value).to.equal(0x4000n);
+    expect(mmio.allocate(0x1000n, 0x1000n, 'b').start.value).to.equal(0x5000n);
+    expect(() => mmio.allocate(0x1000n, 0x1000n, 'c')).to.throw(PlatformError, /below 0x6000/);
   });
 });

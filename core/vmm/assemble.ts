@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import type { Disposable } from '../bus/bus.js';
 import { Tokens } from '../tokens.js';
 import type { Logger } from '../logger.js';
@@ -15,6 +15,7 @@ import { GsiAllocator } from '../platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../platform/mmio-window-allocator.js';
 import { CmdlineBuilder } from '../platform/cmdline-builder.js';
 import { PlatformDeviceList } from '../platform/platform-devices.js';
+import type { PlatformLayout } from '../platform/layout.js';
 import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from './plan.js';
 import { AssemblyError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -46,6 +47,18 @@ export interface AssembledVm {
   readonly machine?: Machine;
   /** Undoes every registration in reverse order; idempotent. */
   dispose(): Promise<void>;
+}
+
+/** The registered PlatformLayout, or a clear error naming what registers one. */
+function platformLayout(c: DependencyContainer): PlatformLayout {
+  if (!c.isRegistered(Tokens.PlatformLayout.token, true))
+    throw new AssemblyError(
+      'Register',
+      `no plugin registered '${Tokens.PlatformLayout.name}' (interrupt lines, MMIO window): list a machine plugin ` +
+        `(e.g. x86) before the devices that allocate them`,
+      {},
+    );
+  return c.resolve(Tokens.PlatformLayout.token);
 }
 
 async function disposeAll(list: Disposable[], logger: Logger): Promise<void> {
@@ -91,8 +104,13 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
   c.register(Tokens.DeviceRegistry.token, { useValue: new OrderedDeviceRegistry() });
   c.register(Tokens.Bus.token, { useValue: bus });
-  c.register(Tokens.IrqAllocator.token, { useValue: new GsiAllocator() });
-  c.register(Tokens.MmioAllocator.token, { useValue: new MmioWindowAllocator() });
+  // Built on first use from the arch's PlatformLayout (the machine plugin registers it).
+  c.register(Tokens.IrqAllocator.token, {
+    useFactory: instanceCachingFactory((r) => GsiAllocator.fromLayout(platformLayout(r))),
+  });
+  c.register(Tokens.MmioAllocator.token, {
+    useFactory: instanceCachingFactory((r) => MmioWindowAllocator.fromLayout(platformLayout(r))),
+  });
   c.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
   c.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 

@@ -1,5 +1,6 @@
 import { Markers } from './markers.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
+import { X86Layout } from '../../plugins/x86/layout.js';
+import { BOOT_MARKER_VALUE } from '../../plugins/boot-timer/device.js';
 
 /**
  * The guest's /init (busybox ash). In order:
@@ -47,7 +48,7 @@ boot_marker() {
         if [ $a -ge $lo ] && [ $a -le $hi ]; then return 0; fi;;
     esac
   done < /proc/iomem
-  devmem ${addr} 8 ${X86Layout.BOOT_MARKER_VALUE} 2>/dev/null
+  devmem ${addr} 8 ${BOOT_MARKER_VALUE} 2>/dev/null
   return 0
 }
 

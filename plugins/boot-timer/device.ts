@@ -2,10 +2,12 @@ import { EventEmitter } from 'eventemitter3';
 import type { BusDevice } from '../../core/bus/bus.js';
 import type { Device, Resettable, Snapshottable } from '../../core/device/device.js';
 import type { Logger } from '../../core/logger.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
 import { bootTimes, type BootTime, type BootTimesEvents } from './boot-times.js';
 import { BootTimerMetrics } from './metrics.js';
 import { BOOT_TIMER_STATE_VERSION, restoreBootTimerState, type BootTimerState } from './state.js';
+
+/** The byte the guest writes at offset 0 of the marker page when it has booted (as Firecracker's). */
+export const BOOT_MARKER_VALUE = 123;
 
 /** What the `BootTimer` token gives a host or test: the measured boot, as a value, an event or a promise. */
 export interface BootTimeReporter {
@@ -26,7 +28,7 @@ export interface BootTimerOptions {
 }
 
 /**
- * Firecracker's boot timer: an MMIO page (X86Layout.BOOT_TIMER) where the guest's
+ * Firecracker's boot timer: an MMIO page (the PlatformLayout's fixed 'boot-timer' window) where the guest's
  * init writes the byte 123 (`devmem 0xd0000000 8 123`). The VMM logs "guest boot
  * completed in N ms", N counted from the device's creation, which the plugin does
  * during VM assembly (before the kernel is loaded and vCPUs start), or from the last
@@ -75,10 +77,7 @@ export class BootTimer
 
   write(offset: bigint, data: Uint8Array): void {
     const isMarker =
-      offset === 0n &&
-      data.length > 0 &&
-      data[0] === X86Layout.BOOT_MARKER_VALUE &&
-      data.subarray(1).every((b) => b === 0);
+      offset === 0n && data.length > 0 && data[0] === BOOT_MARKER_VALUE && data.subarray(1).every((b) => b === 0);
     if (!isMarker) {
       this.metrics.otherWrites++;
       return;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { X86Layout } from '../../core/platform/x86-layout.js';
+import { X86Layout } from '../x86/layout.js';
 import plugin, { BOOT_TIMER } from './plugin.js';
 import { createLegacyTestBed } from '../serial/testing.js';
 

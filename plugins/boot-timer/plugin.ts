@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { GuestRange } from '../../core/address.js';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
 import { Tokens } from '../../core/tokens.js';
 import { BootTimer, type BootTimeReporter } from './device.js';
 import { BootTimerError } from './errors.js';
@@ -19,12 +18,17 @@ function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback
 }
 
 /**
- * Registers the boot-time marker on the MMIO bus at X86Layout.BOOT_TIMER. Boot
+ * Registers the boot-time marker on the MMIO bus at the PlatformLayout's fixed 'boot-timer' window. Boot
  * time is counted from this registration (VM assembly); lifecycle 'started' is
  * recorded too so the report also says how long the guest took once vCPUs ran.
  */
 export function registerBootTimer(container: DependencyContainer, ctx: PluginContext<BootTimerConfig>): Disposable[] {
   const bus = container.resolve(Tokens.Bus.token);
+  const window = container.resolve(Tokens.PlatformLayout.token).fixed['boot-timer'];
+  if (!window)
+    throw new BootTimerError('Config', `boot-timer '${ctx.instance}': the platform has no 'boot-timer' window`, {
+      instance: ctx.instance,
+    });
   const registry = container.resolve(Tokens.DeviceRegistry.token);
   const lifecycle = resolveOr(container, Tokens.Lifecycle.token, ctx.lifecycle);
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
@@ -32,9 +36,7 @@ export function registerBootTimer(container: DependencyContainer, ctx: PluginCon
 
   const disposables: Disposable[] = [];
   try {
-    disposables.push(
-      bus.register('mmio', GuestRange.of(X86Layout.BOOT_TIMER, X86Layout.BOOT_TIMER_SIZE), device, ctx.instance),
-    );
+    disposables.push(bus.register('mmio', GuestRange.of(window.start, window.size), device, ctx.instance));
     registry.add(device);
   } catch (err) {
     for (const d of disposables) d.dispose();

@@ -1,4 +1,4 @@
-import { X86Layout } from '../../core/platform/x86-layout.js';
+import { BOOT_MARKER_VALUE } from './device.js';
 import type { BusDevice } from '../../core/bus/bus.js';
 
 /** A hand-driven monotonic clock for BootTimer's `now` option. */
@@ -9,5 +9,5 @@ export class ManualMonotonic {
 
 /** What the guest kit's init does: `devmem 0xd0000000 8 123`. */
 export function writeBootMarker(dev: BusDevice): void {
-  dev.write(0n, Uint8Array.of(X86Layout.BOOT_MARKER_VALUE));
+  dev.write(0n, Uint8Array.of(BOOT_MARKER_VALUE));
 }

@@ -4,7 +4,6 @@ import { GuestRange } from '../../core/address.js';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { Vm } from '../../core/hypervisor/hypervisor.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
 import { Tokens } from '../../core/tokens.js';
 import { I8042Controller } from './device.js';
 import { I8042Error } from './errors.js';
@@ -29,7 +28,12 @@ export function registerI8042(container: DependencyContainer, ctx: PluginContext
   const lifecycle = resolveOr(container, Tokens.Lifecycle.token, ctx.lifecycle);
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
 
-  const gsi = irqs.claim(X86Layout.IRQ_KEYBOARD, ctx.instance);
+  const keyboard = container.resolve(Tokens.PlatformLayout.token).legacyIrqs.keyboard;
+  if (keyboard === undefined)
+    throw new I8042Error('Config', `i8042 '${ctx.instance}': the platform has no legacy keyboard line`, {
+      instance: ctx.instance,
+    });
+  const gsi = irqs.claim(keyboard, ctx.instance);
   let vm: Vm | undefined;
   const device = new I8042Controller({
     id: ctx.instance,

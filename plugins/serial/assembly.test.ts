@@ -6,7 +6,8 @@ import type { StopReason } from '../../core/lifecycle.js';
 import { buildLocations } from '../../core/plugin/locations.js';
 import { discoverPlugins } from '../../core/plugin/discovery.js';
 import { assembleVm } from '../../core/vmm/assemble.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
+import { X86Layout } from '../x86/layout.js';
+import { BOOT_MARKER_VALUE } from '../boot-timer/device.js';
 import { Tokens } from '../../core/tokens.js';
 import { BOOT_TIMER } from '../boot-timer/plugin.js';
 import { RECORDING_VM } from './fixtures/recording-vm/plugin.js';
@@ -67,7 +68,7 @@ describe('legacy devices: discovery and assembly from a VM config', () => {
       bus.read('pio', 0x71n, d);
       expect(d[0]).to.equal(0x80);
 
-      bus.write('mmio', X86Layout.BOOT_TIMER, Uint8Array.of(X86Layout.BOOT_MARKER_VALUE));
+      bus.write('mmio', X86Layout.BOOT_TIMER, Uint8Array.of(BOOT_MARKER_VALUE));
       expect(vm.container.resolve(BOOT_TIMER).last).to.not.equal(undefined);
       expect(logger.messages('info').some((m) => m.startsWith('guest boot completed in'))).to.equal(true);
 

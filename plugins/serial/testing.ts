@@ -12,6 +12,7 @@ import type { Vm } from '../../core/hypervisor/hypervisor.js';
 import { VmLifecycle } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/logger.js';
 import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
+import { X86_PLATFORM_LAYOUT } from '../x86/layout.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
@@ -154,18 +155,22 @@ export interface LegacyTestBed {
   context<C>(instance: string, config: C, baseDir?: string): PluginContext<C>;
 }
 
-/** A child container holding core's real bus, registry and GSI allocator plus recording Vm and logger. */
+/**
+ * A child container holding core's real bus, registry and GSI allocator (over the x86 PlatformLayout, also
+ * registered) plus recording Vm and logger.
+ */
 export function createLegacyTestBed(): LegacyTestBed {
   const container = rootContainer.createChildContainer();
   const logger = new RecordingLogger();
   const bus = new RangeBus(logger);
   const registry = new OrderedDeviceRegistry();
-  const irqs = new GsiAllocator();
+  const irqs = GsiAllocator.fromLayout(X86_PLATFORM_LAYOUT);
   const vm = new RecordingVm();
   const lifecycle = new VmLifecycle();
   container.register(Tokens.Bus.token, { useValue: bus });
   container.register(Tokens.DeviceRegistry.token, { useValue: registry });
   container.register(Tokens.IrqAllocator.token, { useValue: irqs });
+  container.register(Tokens.PlatformLayout.token, { useValue: X86_PLATFORM_LAYOUT });
   container.register(Tokens.Vm.token, { useValue: vm.asVm() });
   container.register(Tokens.Lifecycle.token, { useValue: lifecycle });
   container.register(Tokens.Logger.token, { useValue: logger });

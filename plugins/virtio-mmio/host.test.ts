@@ -6,6 +6,7 @@ import { VmLifecycle } from '../../core/lifecycle.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
 import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../../core/platform/mmio-window-allocator.js';
+import { X86_PLATFORM_LAYOUT } from '../x86/layout.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { Tokens } from '../../core/tokens.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
@@ -116,8 +117,8 @@ describe('virtio-mmio plugin', () => {
     const memory = testGuestMemory(1 << 20);
     const cmdline = new CmdlineBuilder('');
     c.registerInstance(Tokens.Bus.token, new RangeBus());
-    c.registerInstance(Tokens.MmioAllocator.token, new MmioWindowAllocator());
-    c.registerInstance(Tokens.IrqAllocator.token, new GsiAllocator());
+    c.registerInstance(Tokens.MmioAllocator.token, MmioWindowAllocator.fromLayout(X86_PLATFORM_LAYOUT));
+    c.registerInstance(Tokens.IrqAllocator.token, GsiAllocator.fromLayout(X86_PLATFORM_LAYOUT));
     c.registerInstance(Tokens.KernelCmdline.token, cmdline);
     c.registerInstance(Tokens.EventFdFactory.token, events.factory);
     c.registerInstance(Tokens.GuestMemory.token, memory);

@@ -11,6 +11,7 @@ import { PlatformDeviceList } from '../../core/platform/platform-devices.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
 import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../../core/platform/mmio-window-allocator.js';
+import { X86_PLATFORM_LAYOUT } from '../x86/layout.js';
 import { MockHypervisor, type MockVm } from '../../core/testing/mock-hypervisor.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { DeviceStatus } from '../virtio/constants.js';
@@ -143,8 +144,8 @@ export function mmioTestHost(
   const platform = new PlatformDeviceList();
   const host = new VirtioMmioHost({
     bus,
-    mmio: new MmioWindowAllocator(),
-    irqs: new GsiAllocator(),
+    mmio: MmioWindowAllocator.fromLayout(X86_PLATFORM_LAYOUT),
+    irqs: GsiAllocator.fromLayout(X86_PLATFORM_LAYOUT),
     cmdline,
     eventFds: events.factory,
     vm: () => (opts.vm === false ? undefined : vm),

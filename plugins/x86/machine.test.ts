@@ -7,7 +7,7 @@ import type { Device, DeviceRegistry } from '../../core/device/device.js';
 import type { VcpuExit, VcpuRunner, VcpuRunState } from '../../core/hypervisor/hypervisor.js';
 import { VmLifecycle, type StopReason } from '../../core/lifecycle.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
+import { X86Layout } from './layout.js';
 import { MockHypervisor, type MockVm } from '../../core/testing/mock-hypervisor.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { silentLogger } from '../../core/testing/index.js';

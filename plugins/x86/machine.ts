@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Machine } from '../../core/machine.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { KernelCmdline } from '../../core/platform/resources.js';
-import { X86Layout } from '../../core/platform/x86-layout.js';
+import { X86Layout } from './layout.js';
 import { loadLinux, type BootPlan, type BootProtocol } from './boot/loader.js';
 import { readBootFile } from './boot/files.js';
 import { findCpuid } from './cpu/cpuid.js';

@@ -1,6 +1,6 @@
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import { GuestAddress } from '../../../core/address.js';
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 import { X86BootError } from '../errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import { GuestAddress } from '../../../core/address.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 import { X86BootError } from '../errors.js';
 import type { E820Entry } from '../platform/memory-map.js';
 import { Hdr } from './bzimage.js';

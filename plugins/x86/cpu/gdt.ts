@@ -1,7 +1,7 @@
 import { GuestAddress } from '../../../core/address.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import type { X86Segment } from '../../../core/hypervisor/x86.js';
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 
 /**
  * The boot GDT. Selectors follow the kernel's boot protocol: __BOOT_CS = 0x10 (64-bit

@@ -1,5 +1,5 @@
 import type { X86Regs, X86Sregs } from '../../../core/hypervisor/x86.js';
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 import { Selector, bootSegment, bootTss, unusableSegment } from './gdt.js';
 
 export const CR0_PE = 1n << 0n;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { GuestAddress } from '../../../core/address.js';
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 import { testGuestMemory } from '../../../core/testing/test-memory.js';
 import { X86BootError } from '../errors.js';
 import {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 import { X86BootError } from '../errors.js';
 import { E820_RAM, E820_RESERVED, e820Map, lowRamEnd, ramRegions } from './memory-map.js';
 

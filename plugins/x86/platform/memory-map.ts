@@ -1,4 +1,4 @@
-import { X86Layout } from '../../../core/platform/x86-layout.js';
+import { X86Layout } from '../layout.js';
 import { X86BootError, hex } from '../errors.js';
 
 export const E820_RAM = 1;

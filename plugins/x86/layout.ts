@@ -1,5 +1,8 @@
+import type { PlatformLayout } from '../../core/platform/layout.js';
+
 /**
- * The x86_64 guest-physical layout shared by the machine, its devices and the guest kit.
+ * The x86_64 guest-physical layout shared by the machine, the kvm backend's x86 part and the guest kit.
+ * Device plugins read the part they need through `Tokens.PlatformLayout` (X86_PLATFORM_LAYOUT below).
  * RAM fills [0, MMIO32_START); RAM beyond that continues at 4 GiB.
  */
 export const X86Layout = {
@@ -29,10 +32,9 @@ export const X86Layout = {
   KVM_TSS: 0xfffb_d000n,
   KVM_IDENTITY_MAP: 0xfffb_c000n,
   LAPIC: 0xfee0_0000n,
-  /** The boot-time marker device (Firecracker's boot timer): the guest writes BOOT_MARKER_VALUE as a byte. */
+  /** The boot-time marker device (Firecracker's boot timer; plugins/boot-timer defines the byte the guest writes). */
   BOOT_TIMER: 0xd000_0000n,
   BOOT_TIMER_SIZE: 0x1000n,
-  BOOT_MARKER_VALUE: 123,
   /** Where the MMIO allocator starts handing out windows (after the boot timer). */
   MMIO_ALLOC_START: 0xd000_1000n,
   /** Legacy interrupt lines. */
@@ -44,3 +46,17 @@ export const X86Layout = {
   IRQ_ALLOC_START: 5,
   IRQ_ALLOC_END: 23,
 } as const;
+
+/** The x86_64 values of the arch-neutral PlatformLayout, registered by the x86 plugin. */
+export const X86_PLATFORM_LAYOUT: PlatformLayout = {
+  arch: 'x86_64',
+  deviceIrqs: { first: X86Layout.IRQ_ALLOC_START, last: X86Layout.IRQ_ALLOC_END, reserved: [X86Layout.IRQ_RTC] },
+  legacyIrqs: {
+    com1: X86Layout.IRQ_COM1,
+    com2: X86Layout.IRQ_COM2,
+    rtc: X86Layout.IRQ_RTC,
+    keyboard: X86Layout.IRQ_KEYBOARD,
+  },
+  mmio32: { start: X86Layout.MMIO_ALLOC_START, end: X86Layout.MMIO32_END },
+  fixed: { 'boot-timer': { start: X86Layout.BOOT_TIMER, size: X86Layout.BOOT_TIMER_SIZE } },
+};
