@@ -32,4 +32,5 @@ export * from './config/index.js';
 export * from './plugin/index.js';
 export * from './platform/index.js';
 export * from './device/index.js';
+export * from './state/index.js';
 export * from './vmm/index.js';

@@ -14,6 +14,7 @@ import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
 import type { VirtioTransportHost } from './virtio/transport.js';
 import type { AcpiTables } from './acpi/tables.js';
+import type { StateRegistry } from './state/registry.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -43,6 +44,8 @@ export const Tokens = {
   Vm: defineToken<Vm>('Vm'),
   VcpuRunner: defineToken<VcpuRunner>('VcpuRunner'),
   DeviceRegistry: defineToken<DeviceRegistry>('DeviceRegistry'),
+  /** Every Snapshottable of the VM (core/state), walked in a deterministic order for snapshots and migration. */
+  StateRegistry: defineToken<StateRegistry>('StateRegistry'),
   IrqAllocator: defineToken<IrqAllocator>('IrqAllocator'),
   MmioAllocator: defineToken<MmioAllocator>('MmioAllocator'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),

@@ -1,7 +1,8 @@
 /**
  * A device's lifecycle plus small optional capabilities (Cloud Hypervisor's
  * Pausable -> Snapshottable -> Migratable): the VMM walks every device and calls
- * what it supports. Check for a capability with the guards below.
+ * what it supports. Check for a capability with the guards below; state (Snapshottable,
+ * isSnapshottable) is core/state's contract.
  */
 export interface Device {
   /** Unique within the VM, e.g. 'serial0', 'virtio-blk0'. */
@@ -19,20 +20,11 @@ export interface Pausable {
   pause(): void | Promise<void>;
   resume(): void | Promise<void>;
 }
-/** State is plain JSON-compatible data with a version, validated on restore (it may be hostile). */
-export interface Snapshottable {
-  readonly stateVersion: number;
-  snapshot(): unknown;
-  restore(state: unknown): void;
-}
 
 export const isResettable = (d: Device): d is Device & Resettable =>
   typeof (d as Partial<Resettable>).reset === 'function';
 export const isPausable = (d: Device): d is Device & Pausable =>
   typeof (d as Partial<Pausable>).pause === 'function' && typeof (d as Partial<Pausable>).resume === 'function';
-export const isSnapshottable = (d: Device): d is Device & Snapshottable =>
-  typeof (d as Partial<Snapshottable>).snapshot === 'function' &&
-  typeof (d as Partial<Snapshottable>).restore === 'function';
 
 /** The VM's devices, in registration order. */
 export interface DeviceRegistry {

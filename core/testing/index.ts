@@ -7,3 +7,4 @@ export * from './mock-disk.js';
 export * from './manual-event-loop.js';
 export { silentLogger } from '../vmm/logger.js';
 export * from './watched-memory.js';
+export * from './state.js';

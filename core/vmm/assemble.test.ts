@@ -125,6 +125,7 @@ describe('assembleVm / runVm', () => {
       'EventFdFactory',
       'GuestMemoryFactory',
       'DeviceRegistry',
+      'StateRegistry',
       'Bus',
       'IrqAllocator',
       'MmioAllocator',

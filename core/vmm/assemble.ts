@@ -11,6 +11,7 @@ import { UvEventLoop } from '../events/uv-event-loop.js';
 import { LinuxEventFdFactory } from '../events/linux-eventfd.js';
 import { BackendGuestMemoryFactory } from '../memory/factory.js';
 import { OrderedDeviceRegistry } from '../device/ordered-registry.js';
+import { OrderedStateRegistry } from '../state/registry.js';
 import { GsiAllocator } from '../platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../platform/mmio-window-allocator.js';
 import { CmdlineBuilder } from '../platform/cmdline-builder.js';
@@ -102,7 +103,9 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   c.register(Tokens.EventLoop.token, { useValue: eventLoop });
   c.register(Tokens.EventFdFactory.token, { useValue: new LinuxEventFdFactory() });
   c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
-  c.register(Tokens.DeviceRegistry.token, { useValue: new OrderedDeviceRegistry() });
+  const devices = new OrderedDeviceRegistry();
+  c.register(Tokens.DeviceRegistry.token, { useValue: devices });
+  c.register(Tokens.StateRegistry.token, { useValue: new OrderedStateRegistry(devices) });
   c.register(Tokens.Bus.token, { useValue: bus });
   // Built on first use from the arch's PlatformLayout (the machine plugin registers it).
   c.register(Tokens.IrqAllocator.token, {

@@ -19,6 +19,7 @@ export const CORE_TOKENS: ReadonlySet<string> = new Set([
   'EventFdFactory',
   'GuestMemoryFactory',
   'DeviceRegistry',
+  'StateRegistry',
   'Bus',
   'IrqAllocator',
   'MmioAllocator',

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'eventemitter3';
 import type { BusDevice } from '../../core/bus/bus.js';
-import type { Device, Resettable, Snapshottable } from '../../core/device/device.js';
+import type { Device, Resettable } from '../../core/device/device.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { Logger } from '../../core/logger.js';
 import { bootTimes, type BootTime, type BootTimesEvents } from './boot-times.js';
 import { BootTimerMetrics } from './metrics.js';
-import { BOOT_TIMER_STATE_VERSION, restoreBootTimerState, type BootTimerState } from './state.js';
+import { BootTimerStateSpec, type BootTimerState } from './state.js';
 
 /** The byte the guest writes at offset 0 of the marker page when it has booted (as Firecracker's). */
 export const BOOT_MARKER_VALUE = 123;
@@ -37,10 +38,10 @@ export interface BootTimerOptions {
  */
 export class BootTimer
   extends EventEmitter<BootTimesEvents>
-  implements Device, Resettable, Snapshottable, BusDevice, BootTimeReporter
+  implements Device, Resettable, Snapshottable<BootTimerState>, BusDevice, BootTimeReporter
 {
   readonly id: string;
-  readonly stateVersion = BOOT_TIMER_STATE_VERSION;
+  readonly stateSpec = BootTimerStateSpec;
   readonly metrics: BootTimerMetrics;
   private readonly logger?: Logger;
   private readonly now: () => number;
@@ -131,10 +132,9 @@ export class BootTimer
     this.metrics.bootTimeMs = undefined;
   }
 
-  snapshot(): BootTimerState {
+  saveState(): BootTimerState {
     const b = this.first;
     return {
-      version: BOOT_TIMER_STATE_VERSION,
       markers: this.metrics.markers,
       boot: b
         ? {
@@ -146,8 +146,8 @@ export class BootTimer
     };
   }
 
-  restore(state: unknown): void {
-    const s = restoreBootTimerState(state);
+  /** Applies a validated state (core/state's restoreSnapshot validates untrusted input first). */
+  loadState(s: BootTimerState): void {
     this.metrics.markers = s.markers;
     this.first = s.boot ? { device: this.id, count: 1, ...s.boot } : undefined;
     this.metrics.bootTimeMs = this.first?.ms;

@@ -1,5 +1,6 @@
 import type { BusDevice } from '../../core/bus/bus.js';
-import type { Device, Resettable, Snapshottable } from '../../core/device/device.js';
+import type { Device, Resettable } from '../../core/device/device.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { Logger } from '../../core/logger.js';
 import { I8042Metrics } from './metrics.js';
 import {
@@ -13,7 +14,7 @@ import {
   SELF_TEST_OK,
   Status,
 } from './registers.js';
-import { I8042_STATE_VERSION, restoreI8042State, type I8042State } from './state.js';
+import { I8042StateSpec, type I8042State } from './state.js';
 
 export interface I8042Options {
   readonly id: string;
@@ -44,9 +45,9 @@ const DEFAULT_OUTPUT_PORT = OutputPort.RESET_N | OutputPort.A20;
  *   edge-triggered irqchip.
  * Unknown commands are ignored and counted; no access throws.
  */
-export class I8042Controller implements Device, Resettable, Snapshottable {
+export class I8042Controller implements Device, Resettable, Snapshottable<I8042State> {
   readonly id: string;
-  readonly stateVersion = I8042_STATE_VERSION;
+  readonly stateSpec = I8042StateSpec;
   readonly metrics: I8042Metrics;
   /** Bus views of the two ports (each registered as a 1-byte range). */
   readonly dataPort: BusDevice;
@@ -295,9 +296,8 @@ export class I8042Controller implements Device, Resettable, Snapshottable {
     return this.irqLevel;
   }
 
-  snapshot(): I8042State {
+  saveState(): I8042State {
     return {
-      version: I8042_STATE_VERSION,
       ctr: this.ctr,
       outputPort: this.outputPort,
       lastWasCommand: this.lastWasCommand,
@@ -307,8 +307,8 @@ export class I8042Controller implements Device, Resettable, Snapshottable {
     };
   }
 
-  restore(state: unknown): void {
-    const s = restoreI8042State(state);
+  /** Applies a validated state (core/state's restoreSnapshot validates untrusted input first). */
+  loadState(s: I8042State): void {
     this.ctr = s.ctr;
     this.outputPort = s.outputPort;
     this.lastWasCommand = s.lastWasCommand;

@@ -1,5 +1,6 @@
 import type { BusDevice } from '../../core/bus/bus.js';
-import type { Device, Resettable, Snapshottable } from '../../core/device/device.js';
+import type { Device, Resettable } from '../../core/device/device.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { Logger } from '../../core/logger.js';
 import { hostClock, type RtcClock } from './clock.js';
 import { RtcMetrics } from './metrics.js';
@@ -14,7 +15,7 @@ import {
   TIME_REGS,
   UIP_WINDOW_MS,
 } from './registers.js';
-import { restoreRtcState, RTC_STATE_VERSION, type RtcState } from './state.js';
+import { RtcStateSpec, type RtcState } from './state.js';
 import {
   dayOfWeek,
   decode,
@@ -52,9 +53,9 @@ const isTimeReg = (i: number): boolean => TIME_REGS.includes(i);
  * A's divider bits do not stop the clock. Days of week written by the guest are
  * ignored: the day of week is derived from the date.
  */
-export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
+export class CmosRtc implements Device, Resettable, Snapshottable<RtcState>, BusDevice {
   readonly id: string;
-  readonly stateVersion = RTC_STATE_VERSION;
+  readonly stateSpec = RtcStateSpec;
   readonly metrics: RtcMetrics;
   private readonly clock: RtcClock;
   private readonly logger?: Logger;
@@ -269,9 +270,8 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
 
   // ---- Snapshottable ----
 
-  snapshot(): RtcState {
+  saveState(): RtcState {
     return {
-      version: RTC_STATE_VERSION,
       index: this.index,
       nmiDisabled: this.nmiDisabled,
       cmos: [...this.cmos],
@@ -281,8 +281,8 @@ export class CmosRtc implements Device, Resettable, Snapshottable, BusDevice {
     };
   }
 
-  restore(state: unknown): void {
-    const s = restoreRtcState(state);
+  /** Applies a validated state (core/state's restoreSnapshot validates untrusted input first). */
+  loadState(s: RtcState): void {
     this.index = s.index;
     this.nmiDisabled = s.nmiDisabled;
     this.cmos.set(s.cmos);

@@ -301,40 +301,7 @@ describe('serial: Uart16550', () => {
     });
   });
 
-  describe('reset and snapshot', () => {
-    it('round-trips registers and FIFO contents through snapshot/restore', () => {
-      const a = makeUart();
-      a.io.outb(Reg.LCR, Lcr.DLAB);
-      a.io.outb(Reg.DATA, 0x03);
-      a.io.outb(Reg.LCR, 0x03);
-      a.io.outb(Reg.IIR_FCR, Fcr.ENABLE | 0x40);
-      a.io.outb(Reg.SCR, 0x99);
-      a.io.outb(Reg.IER, Ier.RDI);
-      a.console.type('abc');
-      const saved = JSON.parse(JSON.stringify(a.uart.snapshot())) as unknown;
-
-      const b = makeUart();
-      b.uart.restore(saved);
-      expect(b.irq.level, 'restored pending RX drives the line').to.equal(true);
-      expect(b.uart.snapshot()).to.deep.equal(a.uart.snapshot());
-      expect(b.io.inb(Reg.SCR)).to.equal(0x99);
-      expect([b.io.inb(Reg.DATA), b.io.inb(Reg.DATA), b.io.inb(Reg.DATA)]).to.deep.equal([0x61, 0x62, 0x63]);
-    });
-
-    it('rejects hostile state and keeps its own', () => {
-      const { uart, io } = makeUart(4);
-      io.outb(Reg.SCR, 7);
-      const good = uart.snapshot();
-      expect(() => uart.restore({ ...good, ier: 0x1ff })).to.throw(/invalid serial state/);
-      expect(() => uart.restore({ ...good, fifoEnabled: true, rxFifo: [1, 2, 3, 4, 5] })).to.throw(
-        /more than the FIFO/,
-      );
-      expect(() => uart.restore({ ...good, version: 2 })).to.throw();
-      expect(() => uart.restore({ ...good, extra: 1 })).to.throw();
-      expect(() => uart.restore(null)).to.throw();
-      expect(io.inb(Reg.SCR)).to.equal(7);
-    });
-
+  describe('reset', () => {
     it('reset returns to power-on state and drops the line', () => {
       const { uart, io, irq } = makeUart();
       io.outb(Reg.IER, Ier.THRI);

@@ -1,6 +1,7 @@
 import type { BusDevice, Disposable } from '../../core/bus/bus.js';
 import type { PioFastPath, PioFastPathPublisher } from '../../core/bus/fast-path.js';
-import type { Device, Resettable, Snapshottable } from '../../core/device/device.js';
+import type { Device, Resettable } from '../../core/device/device.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { Logger } from '../../core/logger.js';
 import type { SerialConsole, SerialRxPort } from './console/console.js';
 import { SerialMetrics } from './metrics.js';
@@ -18,7 +19,7 @@ import {
   RX_TRIGGER,
   Reg,
 } from './registers.js';
-import { restoreSerialState, SERIAL_STATE_VERSION, type SerialState } from './state.js';
+import { checkSerialState, SerialStateSpec, type SerialState } from './state.js';
 
 /** Drives the UART's interrupt line: true while an enabled interrupt is pending. */
 export type IrqLine = (level: boolean) => void;
@@ -51,9 +52,11 @@ const IDLE_MODEM_STATUS = Msr.DCD | Msr.DSR | Msr.CTS;
  * Guest accesses never throw: wider accesses are split into byte accesses (as an
  * 8-bit ISA device sees them); offsets past the 8 registers read 0xff.
  */
-export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, SerialRxPort, PioFastPathPublisher {
+export class Uart16550
+  implements Device, Resettable, Snapshottable<SerialState>, BusDevice, SerialRxPort, PioFastPathPublisher
+{
   readonly id: string;
-  readonly stateVersion = SERIAL_STATE_VERSION;
+  readonly stateSpec = SerialStateSpec;
   readonly metrics: SerialMetrics;
   private readonly console: SerialConsole;
   private readonly irq: IrqLine;
@@ -464,9 +467,8 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
 
   // ---- Snapshottable ----
 
-  snapshot(): SerialState {
+  saveState(): SerialState {
     return {
-      version: SERIAL_STATE_VERSION,
       ier: this.ier,
       lcr: this.lcr,
       mcr: this.mcr,
@@ -482,9 +484,12 @@ export class Uart16550 implements Device, Resettable, Snapshottable, BusDevice, 
     };
   }
 
-  /** Restores saved (untrusted) state; throws a SerialError and keeps the current state when it is invalid. */
-  restore(state: unknown): void {
-    const s = restoreSerialState(state, this.fifoCapacity);
+  checkState(s: SerialState): void {
+    checkSerialState(s, this.fifoCapacity);
+  }
+
+  /** Applies a validated state (core/state's restoreSnapshot validates untrusted input first). */
+  loadState(s: SerialState): void {
     this.ier = s.ier;
     this.lcr = s.lcr;
     this.mcr = s.mcr;

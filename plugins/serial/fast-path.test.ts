@@ -151,7 +151,7 @@ describe('serial: fast-path publication', () => {
     };
     expect(run(guest)).to.deep.equal(run(direct.io));
     expect(fast.console.text()).to.equal(text + 'printk line\r\n');
-    expect(fast.uart.snapshot()).to.deep.equal(direct.uart.snapshot());
+    expect(fast.uart.saveState()).to.deep.equal(direct.uart.saveState());
     expect(fast.irq.levels.at(-1)).to.equal(direct.irq.levels.at(-1));
     expect(fast.irq.risingEdges, 'as many rising edges').to.equal(direct.irq.risingEdges);
     expect(guest.hops, 'only IIR, IER reads and FCR/LCR/MCR writes reached the device').to.be.lessThan(16);

@@ -1,6 +1,7 @@
 import type { BusDevice, Disposable } from '../../core/bus/bus.js';
 import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../core/bus/fast-path.js';
-import type { Device, Snapshottable } from '../../core/device/device.js';
+import type { Device } from '../../core/device/device.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { EventFd } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
 import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
@@ -12,7 +13,7 @@ import { DeviceNegotiation } from '../virtio/status.js';
 import type { VirtioMmioMetrics } from './metrics.js';
 import { newMetrics } from './metrics.js';
 import { INT_CONFIG, INT_VRING, MMIO_MAGIC, MMIO_VENDOR_ID, MMIO_VERSION, Reg } from './registers.js';
-import { restoreTransport, saveTransport, TRANSPORT_STATE_VERSION } from './state.js';
+import { checkTransport, loadTransport, saveTransport, TransportStateSpec, type TransportState } from './state.js';
 
 /** How the transport reaches the driver's interrupt controller. */
 export interface InterruptLine {
@@ -40,9 +41,9 @@ const put32 = (d: Uint8Array, v: number): void =>
  * throw: a wrong size, a write to a read-only register or a write in the wrong
  * state is ignored and counted; a misbehaving driver gets DEVICE_NEEDS_RESET.
  */
-export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, MmioFastPathPublisher {
+export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<TransportState>, MmioFastPathPublisher {
   readonly id: string;
-  readonly stateVersion = TRANSPORT_STATE_VERSION;
+  readonly stateSpec = TransportStateSpec;
   readonly metrics: VirtioMmioMetrics = newMetrics();
   readonly queues: SplitQueue[];
   readonly interrupt: VirtioInterrupt;
@@ -451,11 +452,16 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
 
   // ---- snapshots ------------------------------------------------------------
 
-  snapshot(): unknown {
+  saveState(): TransportState {
     return saveTransport(this);
   }
 
-  restore(state: unknown): void {
+  checkState(s: TransportState): void {
+    checkTransport(this, s);
+  }
+
+  /** Applies a validated state (core/state's restoreSnapshot validates untrusted input first). */
+  loadState(state: TransportState): void {
     if (this.activated) {
       try {
         this.device.reset();
@@ -465,7 +471,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable, Mm
     }
     this.epoch++;
     this.activeEpoch = undefined;
-    const s = restoreTransport(this, state);
+    const s = loadTransport(this, state);
     if (s.activated) this.activateDevice(s.progress);
     this.publishFast();
   }

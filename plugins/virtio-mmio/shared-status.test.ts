@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { restoreSnapshot, takeSnapshot } from '../../core/state/persist.js';
 import fc from 'fast-check';
 import type { MmioFastPath, MmioWriteMode, SharedWord } from '../../core/bus/fast-path.js';
 import { EchoDevice, MockSplitQueue } from '../virtio/testing.js';
@@ -107,10 +108,10 @@ describe('virtio-mmio transport: InterruptStatus in a shared word', () => {
     transport.interrupt.signalUsedQueue(0);
     fp.guestAck(0xffff_fffc);
     expect(fp.guestRead()).to.equal(INT_VRING);
-    const snap = transport.snapshot();
+    const snap = takeSnapshot(transport);
     transport.reset();
     expect(fp.guestRead()).to.equal(0);
-    transport.restore(snap);
+    restoreSnapshot(transport, snap);
     expect(fp.guestRead()).to.equal(INT_VRING);
     expect(drv.read32(Reg.InterruptStatus)).to.equal(INT_VRING);
   });

@@ -557,30 +557,7 @@ describe('plugins/virtio-net VirtioNet', () => {
     });
   });
 
-  describe('state', () => {
-    it('round-trips through save/restore and validates what it restores', () => {
-      const b = new MemoryNetBackend(events.loop, { queuePairs: 2 });
-      const dev = make({ queuePairs: 2 }, b);
-      const h = activateNet(dev, events);
-      const at = h.driver.ctrl(h.ctrlQueue, Ctrl.MQ, Ctrl.MQ_VQ_PAIRS_SET, Uint8Array.of(2, 0));
-      h.kick(h.ctrlQueue);
-      expect(h.driver.ack(at)).to.equal(Ctrl.OK);
-      dev.setLink(false);
-      const saved = JSON.parse(JSON.stringify(dev.save()));
-      const b2 = new MemoryNetBackend(events.loop, { queuePairs: 2 });
-      const dev2 = make({ queuePairs: 2 }, b2);
-      dev2.restore(saved);
-      activateNet(dev2, events);
-      expect(dev2.activePairs).to.equal(2);
-      expect(b2.activePairs).to.equal(2);
-      expect(dev2.linkUp).to.equal(false);
-      expect(dev2.save()).to.deep.equal(saved);
-      expect(() => dev2.restore({ ...saved, mac: 'zz' })).to.throw(/invalid/);
-      expect(() => dev2.restore({ ...saved, guestOffloads: '0x8000' })).to.throw(/invalid/);
-      expect(() => dev2.restore({ ...saved, bogus: 1 })).to.throw(/invalid/);
-      expect(() => make({}, new MemoryNetBackend(events.loop)).restore(saved)).to.throw(/2 queue pairs/);
-    });
-
+  describe('reset and destroy', () => {
     it('reset stops the queues and puts MAC and modes back; destroy closes the backend', () => {
       const dev = make();
       const h = activateNet(dev, events);

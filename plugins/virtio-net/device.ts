@@ -2,6 +2,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import { RateLimiter, type RateLimiterClock, type RateLimiterConfig } from '../../core/ratelimit/rate-limiter.js';
 import {
@@ -28,7 +29,7 @@ import { CtrlHandler, defaultRxMode, type NetControl, type RxMode } from './ctrl
 import { VirtioNetError } from './errors.js';
 import { NetMetrics } from './metrics.js';
 import { RxHandler } from './rx.js';
-import { NetStateSchema, type NetState } from './state.js';
+import { NetStateSpec, type NetState } from './state.js';
 import { TxHandler } from './tx.js';
 
 export interface VirtioNetOptions {
@@ -71,7 +72,9 @@ interface Pair {
  * control queue (promisc, MAC tables) are acknowledged and recorded, not enforced:
  * every frame the backend delivers reaches the guest, as with a tap on a bridge.
  */
-export class VirtioNet implements VirtioDevice, NetControl {
+export class VirtioNet implements VirtioDevice, NetControl, Snapshottable<NetState> {
+  /** The schema and version of its saved state (core/state). */
+  readonly stateSpec = NetStateSpec;
   readonly deviceType = VirtioDeviceType.net;
   readonly queueMaxSizes: readonly number[];
   readonly deviceFeatures: bigint;
@@ -442,36 +445,30 @@ export class VirtioNet implements VirtioDevice, NetControl {
     this.txLimiter.dispose();
   }
 
-  // ---- persisted state ----
-  save(): NetState {
+  // ---- persisted state (core/state; the transport nests it in its own) ----
+  saveState(): NetState {
     return {
-      version: 1,
-      mac: formatMac(this.mac),
+      mac: this.mac.slice(),
       linkUp: this.link,
       announce: this.announcing,
       activePairs: this.activePairs,
-      guestOffloads: `0x${this.guestOffloads.toString(16)}`,
+      guestOffloads: this.guestOffloads,
       rxMode: { ...this.rxMode },
-      macTable: { unicast: this.macTable.unicast.map(formatMac), multicast: this.macTable.multicast.map(formatMac) },
+      macTable: { unicast: [...this.macTable.unicast], multicast: [...this.macTable.multicast] },
     };
   }
 
-  /** Restores saved state (untrusted: validated); call before the transport re-activates the device. */
-  restore(raw: unknown): void {
-    const r = NetStateSchema.safeParse(raw);
-    if (!r.success)
-      throw new VirtioNetError(
-        'State',
-        `${this.id}: saved virtio-net state is invalid: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        {},
-      );
-    const s = r.data;
+  checkState(s: NetState): void {
     if (s.activePairs > this.maxQueuePairs)
       throw new VirtioNetError(
         'State',
-        `${this.id}: saved state uses ${s.activePairs} queue pairs, this device has ${this.maxQueuePairs}`,
+        `it uses ${s.activePairs} queue pairs, this device has ${this.maxQueuePairs}`,
         {},
       );
+  }
+
+  /** Applies a validated state; the transport calls it before it re-activates the device. */
+  loadState(s: NetState): void {
     this.mac = s.mac;
     this.link = s.linkUp;
     this.announcing = s.announce;

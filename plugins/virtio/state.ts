@@ -1,90 +1,71 @@
 import { z } from 'zod';
+import { u16, u64 } from '../../core/state/codecs.js';
 import { MAX_QUEUE_SIZE, isPowerOfTwo } from './constants.js';
 import { VirtQueueError } from './errors.js';
-import type { SplitQueue } from './split-queue.js';
+import type { SplitQueue, SplitQueueProgress } from './split-queue.js';
 
-/** u64 values travel as decimal strings in JSON snapshots. */
-const U64String = z
-  .string()
-  .regex(/^\d{1,20}$/)
-  .transform((s) => BigInt(s))
-  .refine((v) => v < 1n << 64n, 'not a u64');
-const U16 = z.number().int().min(0).max(0xffff);
+const QueueSize = z
+  .number()
+  .int()
+  .refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768');
 
-export const QUEUE_STATE_VERSION = 1;
-
-/** The persisted state of one split queue (version 1). Restored input is untrusted. */
+/**
+ * The saved state of one split queue: the driver's layout (size, ready, ring addresses) and the
+ * device's progress through the rings. Part of a transport's state (whose version covers it);
+ * untrusted on restore. Ring addresses are checked against guest memory when the queue is
+ * re-activated.
+ */
 export const QueueStateSchema = z.strictObject({
-  version: z.literal(QUEUE_STATE_VERSION),
-  maxSize: z
-    .number()
-    .int()
-    .refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768'),
-  size: z
-    .number()
-    .int()
-    .refine((n) => isPowerOfTwo(n) && n <= MAX_QUEUE_SIZE, 'power of two up to 32768'),
+  maxSize: QueueSize,
+  size: QueueSize,
   ready: z.boolean(),
-  descTable: U64String,
-  availRing: U64String,
-  usedRing: U64String,
+  descTable: u64,
+  availRing: u64,
+  usedRing: u64,
   active: z.boolean(),
-  nextAvail: U16,
-  nextUsed: U16,
-  signalledUsed: U16,
+  nextAvail: u16,
+  nextUsed: u16,
+  signalledUsed: u16,
 });
-export type QueueState = z.input<typeof QueueStateSchema>;
 
+/** The in-memory form of a queue's state (addresses as bigint). */
+export type QueueState = z.output<typeof QueueStateSchema>;
+
+/** The state of `q` now. */
 export function saveQueue(q: SplitQueue): QueueState {
-  const p = q.progress();
   return {
-    version: QUEUE_STATE_VERSION,
     maxSize: q.maxSize,
     size: q.size,
     ready: q.ready,
-    descTable: q.descTable.toString(),
-    availRing: q.availRing.toString(),
-    usedRing: q.usedRing.toString(),
+    descTable: q.descTable,
+    availRing: q.availRing,
+    usedRing: q.usedRing,
     active: q.active,
-    ...p,
+    ...q.progress(),
   };
 }
 
+/** Refuses a (schema-valid) state that does not fit `q`: another maximum size, or a larger size. Changes nothing. */
+export function checkQueueState(q: SplitQueue, s: QueueState): void {
+  const bad = (why: string): never => {
+    throw new VirtQueueError('InvalidState', `queue ${q.index}: ${why}`, { index: q.index });
+  };
+  if (s.maxSize !== q.maxSize) bad(`saved maximum size ${s.maxSize} differs from the device's ${q.maxSize}`);
+  if (s.size > q.maxSize) bad(`saved size ${s.size} exceeds ${q.maxSize}`);
+  if (s.active && !s.ready) bad('saved as active but not ready');
+}
+
 /**
- * Validates `state` (untrusted) and loads the driver's layout into `q`. Returns the
- * progress to pass to `q.activate()` when the state says the queue was active; the
- * caller re-activates it with the restored memory and features, which re-validates
- * alignment and ring placement.
+ * Loads a checked state's layout into `q` (reset first). Returns the progress to pass to
+ * `q.activate()` when the queue was active; the caller re-activates it with the restored memory and
+ * features, which validates alignment and ring placement.
  */
-export function restoreQueue(
-  q: SplitQueue,
-  state: unknown,
-): { active: boolean; progress: { nextAvail: number; nextUsed: number; signalledUsed: number } } {
-  const r = QueueStateSchema.safeParse(state);
-  if (!r.success)
-    throw new VirtQueueError('InvalidState', `queue ${q.index}: saved state is invalid: ${r.error.message}`, {
-      index: q.index,
-    });
-  const s = r.data;
-  if (s.maxSize !== q.maxSize) {
-    throw new VirtQueueError(
-      'InvalidState',
-      `queue ${q.index}: saved maximum size ${s.maxSize} differs from the device's ${q.maxSize}`,
-      { index: q.index },
-    );
-  }
-  if (s.size > q.maxSize)
-    throw new VirtQueueError('InvalidState', `queue ${q.index}: saved size ${s.size} exceeds ${q.maxSize}`, {
-      index: q.index,
-    });
+export function loadQueueState(q: SplitQueue, s: QueueState): SplitQueueProgress | undefined {
   q.reset();
   q.size = s.size;
   q.ready = s.ready;
   q.descTable = s.descTable;
   q.availRing = s.availRing;
   q.usedRing = s.usedRing;
-  return {
-    active: s.active,
-    progress: { nextAvail: s.nextAvail, nextUsed: s.nextUsed, signalledUsed: s.signalledUsed },
-  };
+  return s.active ? { nextAvail: s.nextAvail, nextUsed: s.nextUsed, signalledUsed: s.signalledUsed } : undefined;
 }
