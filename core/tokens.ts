@@ -50,7 +50,7 @@ export const Tokens = {
   MmioAllocator: defineToken<MmioAllocator>('MmioAllocator'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
   PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),
-  /** The arch's interrupt lines and device windows, registered by the machine plugin (e.g. x86). */
+  /** The arch's interrupt lines and device windows, registered by the machine (arch) plugin. */
   PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),

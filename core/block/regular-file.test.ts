@@ -9,7 +9,7 @@ import { buildLocations } from '../plugin/locations.js';
 const root = buildLocations().repoRoot;
 const VMM = join(root, 'bin/vmm.js');
 /** Source folder of the mock hypervisor fixture (a path plugin; the unbundled build runs it). */
-const MOCK_HV = join(root, 'core/testing/fixtures/mock-hypervisor');
+const MOCK_HV = join(root, 'test/fixtures/mock-hypervisor');
 /** Only to fail a hung run (before the fix, open() of a FIFO never returned); nothing is timed. */
 const WATCHDOG_MS = 60_000;
 

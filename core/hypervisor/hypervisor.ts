@@ -1,5 +1,6 @@
 import type { AddressSpace } from '../bus/bus.js';
-import type { CpuidEntry, MpState, MsrEntry, X86Fpu, X86Regs, X86Sregs } from './x86.js';
+import type { ArchExtensible } from './extension.js';
+import type { VcpuState } from './vcpu-state.js';
 
 /** What a VM created by a hypervisor backend can do; checked at start against what the config needs. */
 export interface HypervisorCapabilities {
@@ -14,6 +15,7 @@ export interface HypervisorCapabilities {
   check(name: string): number;
 }
 
+/** One guest-physical range backed by host memory (a KVM memory slot). */
 export interface MemorySlot {
   slot: number;
   guestAddress: bigint;
@@ -44,28 +46,23 @@ export type VcpuExit =
   | { kind: 'debug' }
   | { kind: 'unknown'; reason: number };
 
+/** The `kind` names of VcpuExit. */
 export type VcpuExitKind = VcpuExit['kind'];
 
-/** A virtual CPU. Its methods must be called from the thread that runs it, except kick(). */
-export interface Vcpu {
+/** A vCPU's run state as the hypervisor tracks it (KVM's mp_state names). */
+export type MpState = 'runnable' | 'uninitialized' | 'init-received' | 'halted' | 'sipi-received' | 'stopped';
+
+/**
+ * A virtual CPU, arch-neutral: run, kick, close and its whole state as a VcpuState container. Registers
+ * and other arch calls are the arch's extension (`extension(key)` with a key the arch plugin declares).
+ * Its methods must be called from the thread that runs it, except kick().
+ */
+export interface Vcpu extends ArchExtensible {
   readonly index: number;
-  getRegs(): X86Regs;
-  setRegs(r: X86Regs): void;
-  getSregs(): X86Sregs;
-  setSregs(s: X86Sregs): void;
-  getFpu(): X86Fpu;
-  setFpu(f: X86Fpu): void;
-  setCpuid(entries: CpuidEntry[]): void;
-  getMsrs(indices: number[]): MsrEntry[];
-  setMsrs(entries: MsrEntry[]): void;
-  getMpState(): MpState;
-  setMpState(s: MpState): void;
-  /** The local APIC page (1 KiB) as the hypervisor keeps it. */
-  getLapic(): Uint8Array;
-  setLapic(regs: Uint8Array): void;
-  /** Opaque, versioned blobs for the rest of the vCPU state (events, xsave, xcrs, debugregs). */
-  saveExtendedState(): Record<string, Uint8Array>;
-  restoreExtendedState(s: Record<string, Uint8Array>): void;
+  /** The whole vCPU state as the arch-neutral container (arch, version, payload). */
+  saveState(): VcpuState;
+  /** Restores a saved state; untrusted input is validated first (HypervisorError 'InvalidState', nothing set). */
+  restoreState(state: unknown): void;
   /** Runs guest code on the calling thread until the next exit. */
   run(): VcpuExit;
   /** Makes a run() in progress (or the next one) return { kind: 'intr' } promptly. Callable from any thread. */
@@ -78,6 +75,7 @@ export interface EventFdLike {
   readonly fd: number;
 }
 
+/** Where an ioeventfd listens: address space, address, access length and an optional value match. */
 export interface IoEventRegistration {
   space: AddressSpace;
   address: bigint;
@@ -86,20 +84,17 @@ export interface IoEventRegistration {
   datamatch?: bigint;
 }
 
-/** A virtual machine: memory slots, vCPUs, interrupts, eventfd wiring and dirty tracking. */
-export interface Vm {
+/**
+ * A virtual machine, arch-neutral: memory slots, vCPUs, interrupt lines and routing, eventfd wiring, dirty
+ * tracking, opaque state. The backend creates the in-kernel irqchip (and what the arch adds to it) with the
+ * VM; arch calls (platform addresses, CPUID...) are the arch's extension (`extension(key)`).
+ */
+export interface Vm extends ArchExtensible {
   readonly capabilities: HypervisorCapabilities;
   setMemorySlot(slot: MemorySlot): void;
   removeMemorySlot(slot: number): void;
   /** Dirty pages of a slot since the last call, one bit per 4 KiB page; the log is cleared. */
   getDirtyLog(slot: number): BigUint64Array;
-
-  /** x86: in-kernel PIC + IOAPIC + LAPICs, and the PIT. */
-  createIrqChip(): void;
-  createPit(): void;
-  /** Platform addresses KVM needs below 4 GiB on Intel (TSS: 3 pages, identity map: 1 page). */
-  setTssAddress(addr: bigint): void;
-  setIdentityMapAddress(addr: bigint): void;
 
   /** Drives an interrupt line (GSI) of the in-kernel irqchip. */
   setIrqLine(gsi: number, level: boolean): void;
@@ -111,16 +106,15 @@ export interface Vm {
   registerIoeventfd(fd: EventFdLike, at: IoEventRegistration): void;
   unregisterIoeventfd(fd: EventFdLike, at: IoEventRegistration): void;
 
-  /** Supported CPUID of the host and hypervisor, for the VMM to adjust and set on each vCPU. */
-  supportedCpuid(): CpuidEntry[];
   createVcpu(index: number): Vcpu;
 
-  /** Opaque per-VM state (clock, irqchip, PIT) for snapshots. */
+  /** Opaque per-VM state (clock, irqchip and the backend's other in-kernel devices) for snapshots. */
   saveState(): Record<string, Uint8Array>;
   restoreState(s: Record<string, Uint8Array>): void;
   close(): void;
 }
 
+/** One GSI routing entry: an irqchip pin or an MSI message. */
 export type GsiRoute =
   | { gsi: number; kind: 'irqchip'; chip: number; pin: number }
   | { gsi: number; kind: 'msi'; address: bigint; data: number; devid?: number };
@@ -153,7 +147,7 @@ export interface VcpuRunner {
   setExitHandler?(handler: ((vcpu: number, exit: VcpuExit) => 'continue' | 'stop' | void) | undefined): void;
   /**
    * Optional: each vCPU's run state, read on its own thread (briefly kicking it out of
-   * guest code). The x86 machine polls it to notice a guest that halted every CPU with
+   * guest code). A machine polls it to notice a guest that halted every CPU with
    * interrupts off — Linux's poweroff when there is no ACPI — and ends the VM as powered off.
    */
   vcpuStates?(): Promise<VcpuRunState[]>;
@@ -165,15 +159,17 @@ export interface VcpuRunner {
   activity?(): number[];
 }
 
+/** One vCPU's run state as a runner reports it (vcpuStates). */
 export interface VcpuRunState {
   index: number;
   mpState: MpState;
-  /** RFLAGS.IF. */
+  /** Whether the vCPU accepts external interrupts now (the arch's interrupt flag). */
   interruptsEnabled: boolean;
   /** The instruction pointer, where the runner can tell (for "where is my guest stuck" reports). */
   rip?: bigint;
 }
 
+/** What a runner counts about exits. */
 export interface VcpuExitStats {
   /** Per exit kind: count and total nanoseconds spent handling (exit to re-entry). */
   byKind: Record<string, { count: number; totalNs: number }>;

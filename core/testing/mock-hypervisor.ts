@@ -9,7 +9,9 @@ import type {
   VcpuExit,
   Vm,
 } from '../hypervisor/hypervisor.js';
-import type { CpuidEntry, MpState, MsrEntry, X86Fpu, X86Regs, X86Sregs } from '../hypervisor/x86.js';
+import type { ArchExtensionKey } from '../hypervisor/extension.js';
+import { parseVcpuState, type VcpuState } from '../hypervisor/vcpu-state.js';
+import { z } from 'zod';
 
 /** One recorded call on a mock: which object, which method, with what. */
 export interface MockCall {
@@ -18,84 +20,33 @@ export interface MockCall {
   args: unknown[];
 }
 
-const seg = () => ({
-  base: 0n,
-  limit: 0xffff,
-  selector: 0,
-  type: 3,
-  present: 1,
-  dpl: 0,
-  db: 0,
-  s: 1,
-  l: 0,
-  g: 0,
-  avl: 0,
-  unusable: 0,
-});
-export const emptyRegs = (): X86Regs => ({
-  rax: 0n,
-  rbx: 0n,
-  rcx: 0n,
-  rdx: 0n,
-  rsi: 0n,
-  rdi: 0n,
-  rsp: 0n,
-  rbp: 0n,
-  r8: 0n,
-  r9: 0n,
-  r10: 0n,
-  r11: 0n,
-  r12: 0n,
-  r13: 0n,
-  r14: 0n,
-  r15: 0n,
-  rip: 0xfff0n,
-  rflags: 2n,
-});
-export const emptySregs = (): X86Sregs => ({
-  cs: seg(),
-  ds: seg(),
-  es: seg(),
-  fs: seg(),
-  gs: seg(),
-  ss: seg(),
-  tr: seg(),
-  ldt: seg(),
-  gdt: { base: 0n, limit: 0xffff },
-  idt: { base: 0n, limit: 0xffff },
-  cr0: 0x60000010n,
-  cr2: 0n,
-  cr3: 0n,
-  cr4: 0n,
-  cr8: 0n,
-  efer: 0n,
-  apicBase: 0xfee00900n,
-  interruptBitmap: [0n, 0n, 0n, 0n],
-});
+/**
+ * What a mock backend adds for one architecture: the extensions its VMs and vCPUs return by key name
+ * (they may record calls in `log`), and how a vCPU's state is saved and restored. An arch plugin ships
+ * one (the arch plugin's testing module exports it); without it the mock is arch 'mock', with no extensions.
+ */
+export interface MockArch {
+  readonly arch: string;
+  /** Extensions of a new MockVm, by key name. */
+  vmExtensions?(vm: MockVm, log: MockCall[]): Record<string, unknown>;
+  /** Extensions of a new MockVcpu, by key name. */
+  vcpuExtensions?(vcpu: MockVcpu, log: MockCall[]): Record<string, unknown>;
+  /** The vCPU's state container (default: an empty payload). */
+  saveVcpu?(vcpu: MockVcpu): VcpuState;
+  /** Restores a container saveVcpu made; validates untrusted input first. */
+  restoreVcpu?(vcpu: MockVcpu, state: unknown): void;
+}
+
+/** The arch of a MockHypervisor built without one: no extensions, an empty vCPU payload. */
+export const NEUTRAL_MOCK_ARCH: MockArch = { arch: 'mock' };
 
 /**
  * A vCPU double: every call is recorded; run() returns the next scripted exit
- * (and `{ kind: 'hlt' }` once the script is empty). Register state round-trips.
+ * (and `{ kind: 'hlt' }` once the script is empty). Arch calls are its MockArch's extensions.
  */
 export class MockVcpu implements Vcpu {
   private readonly script: VcpuExit[] = [];
-  regs = emptyRegs();
-  sregs = emptySregs();
-  fpu: X86Fpu = {
-    fpr: new Uint8Array(128),
-    fcw: 0x37f,
-    fsw: 0,
-    ftwx: 0,
-    lastOpcode: 0,
-    lastIp: 0n,
-    lastDp: 0n,
-    xmm: new Uint8Array(256),
-    mxcsr: 0x1f80,
-  };
-  cpuid: CpuidEntry[] = [];
-  msrs = new Map<number, bigint>();
-  mpState: MpState = 'runnable';
-  lapic = new Uint8Array(1024);
+  private readonly extensions: Map<string, unknown>;
   kicks = 0;
   closed = false;
   runs = 0;
@@ -103,7 +54,18 @@ export class MockVcpu implements Vcpu {
   constructor(
     readonly index: number,
     private readonly log: MockCall[],
-  ) {}
+    private readonly mockArch: MockArch = NEUTRAL_MOCK_ARCH,
+  ) {
+    this.extensions = new Map(Object.entries(mockArch.vcpuExtensions?.(this, log) ?? {}));
+  }
+
+  get arch(): string {
+    return this.mockArch.arch;
+  }
+
+  extension<T>(key: ArchExtensionKey<T>): T | undefined {
+    return this.extensions.get(key.name) as T | undefined;
+  }
 
   private rec(method: string, ...args: unknown[]): void {
     this.log.push({ target: `vcpu${this.index}`, method, args });
@@ -118,64 +80,14 @@ export class MockVcpu implements Vcpu {
     return this.script.length;
   }
 
-  getRegs(): X86Regs {
-    this.rec('getRegs');
-    return { ...this.regs };
+  saveState(): VcpuState {
+    this.rec('saveState');
+    return this.mockArch.saveVcpu?.(this) ?? { arch: this.arch, version: 1, payload: {} };
   }
-  setRegs(r: X86Regs): void {
-    this.rec('setRegs', r);
-    this.regs = { ...r };
-  }
-  getSregs(): X86Sregs {
-    this.rec('getSregs');
-    return structuredClone(this.sregs);
-  }
-  setSregs(s: X86Sregs): void {
-    this.rec('setSregs', s);
-    this.sregs = structuredClone(s);
-  }
-  getFpu(): X86Fpu {
-    this.rec('getFpu');
-    return structuredClone(this.fpu);
-  }
-  setFpu(f: X86Fpu): void {
-    this.rec('setFpu', f);
-    this.fpu = structuredClone(f);
-  }
-  setCpuid(entries: CpuidEntry[]): void {
-    this.rec('setCpuid', entries);
-    this.cpuid = [...entries];
-  }
-  getMsrs(indices: number[]): MsrEntry[] {
-    this.rec('getMsrs', indices);
-    return indices.map((index) => ({ index, data: this.msrs.get(index) ?? 0n }));
-  }
-  setMsrs(entries: MsrEntry[]): void {
-    this.rec('setMsrs', entries);
-    for (const e of entries) this.msrs.set(e.index, e.data);
-  }
-  getMpState(): MpState {
-    this.rec('getMpState');
-    return this.mpState;
-  }
-  setMpState(s: MpState): void {
-    this.rec('setMpState', s);
-    this.mpState = s;
-  }
-  getLapic(): Uint8Array {
-    this.rec('getLapic');
-    return this.lapic.slice();
-  }
-  setLapic(regs: Uint8Array): void {
-    this.rec('setLapic', regs);
-    this.lapic = regs.slice();
-  }
-  saveExtendedState(): Record<string, Uint8Array> {
-    this.rec('saveExtendedState');
-    return { xsave: new Uint8Array(16) };
-  }
-  restoreExtendedState(s: Record<string, Uint8Array>): void {
-    this.rec('restoreExtendedState', s);
+  restoreState(state: unknown): void {
+    this.rec('restoreState', state);
+    if (this.mockArch.restoreVcpu) this.mockArch.restoreVcpu(this, state);
+    else parseVcpuState(state, this.arch, 1, z.strictObject({}));
   }
   run(): VcpuExit {
     this.runs++;
@@ -196,6 +108,7 @@ export class MockVcpu implements Vcpu {
   }
 }
 
+/** The capabilities a MockVm reports: everything on, KVM-like limits. */
 export const mockCapabilities = (): HypervisorCapabilities => ({
   apiVersion: 12,
   irqchip: true,
@@ -210,6 +123,7 @@ export const mockCapabilities = (): HypervisorCapabilities => ({
 /** A VM double: records every call and keeps memory slots, irq lines, irqfds and ioeventfds as plain data. */
 export class MockVm implements Vm {
   readonly capabilities = mockCapabilities();
+  private readonly extensions: Map<string, unknown>;
   readonly slots = new Map<number, MemorySlot>();
   readonly irqLines = new Map<number, boolean>();
   readonly irqfds: { fd: number; gsi: number }[] = [];
@@ -223,9 +137,20 @@ export class MockVm implements Vm {
   constructor(
     private readonly log: MockCall[],
     private readonly vcpuScript?: (index: number) => VcpuExit[],
-  ) {}
+    private readonly mockArch: MockArch = NEUTRAL_MOCK_ARCH,
+  ) {
+    this.extensions = new Map(Object.entries(mockArch.vmExtensions?.(this, log) ?? {}));
+  }
   private rec(method: string, ...args: unknown[]): void {
     this.log.push({ target: 'vm', method, args });
+  }
+
+  get arch(): string {
+    return this.mockArch.arch;
+  }
+
+  extension<T>(key: ArchExtensionKey<T>): T | undefined {
+    return this.extensions.get(key.name) as T | undefined;
   }
 
   setMemorySlot(slot: MemorySlot): void {
@@ -241,18 +166,10 @@ export class MockVm implements Vm {
     const s = this.slots.get(slot);
     return new BigUint64Array(s ? Number((s.size / 4096n + 63n) / 64n) : 0);
   }
+  /** What a backend does with the VM when it owns an in-kernel irqchip (kvm does at VM creation). */
   createIrqChip(): void {
     this.rec('createIrqChip');
     this.irqchip = true;
-  }
-  createPit(): void {
-    this.rec('createPit');
-  }
-  setTssAddress(addr: bigint): void {
-    this.rec('setTssAddress', addr);
-  }
-  setIdentityMapAddress(addr: bigint): void {
-    this.rec('setIdentityMapAddress', addr);
   }
   setIrqLine(gsi: number, level: boolean): void {
     this.rec('setIrqLine', gsi, level);
@@ -286,13 +203,9 @@ export class MockVm implements Vm {
     );
     if (i >= 0) this.ioeventfds.splice(i, 1);
   }
-  supportedCpuid(): CpuidEntry[] {
-    this.rec('supportedCpuid');
-    return [{ function: 0, index: 0, flags: 0, eax: 0xd, ebx: 0, ecx: 0, edx: 0 }];
-  }
   createVcpu(index: number): MockVcpu {
     this.rec('createVcpu', index);
-    const v = new MockVcpu(index, this.log);
+    const v = new MockVcpu(index, this.log, this.mockArch);
     if (this.vcpuScript) v.queueExits(...this.vcpuScript(index));
     this.vcpus[index] = v;
     return v;
@@ -321,8 +234,14 @@ export class MockHypervisor implements Hypervisor {
   /** Set to make probe() fail like a host without the hypervisor. */
   unavailable?: string;
 
-  /** `vcpuScript(index)` gives the exits each new vCPU's run() returns, in order. */
-  constructor(private readonly vcpuScript?: (index: number) => VcpuExit[]) {}
+  /**
+   * `vcpuScript(index)` gives the exits each new vCPU's run() returns, in order; `arch` adds an
+   * architecture's extensions (default: none, arch 'mock').
+   */
+  constructor(
+    private readonly vcpuScript?: (index: number) => VcpuExit[],
+    readonly arch: MockArch = NEUTRAL_MOCK_ARCH,
+  ) {}
 
   probe(): HypervisorCapabilities {
     this.calls.push({ target: 'hypervisor', method: 'probe', args: [] });
@@ -332,7 +251,7 @@ export class MockHypervisor implements Hypervisor {
 
   createVm(): MockVm {
     this.calls.push({ target: 'hypervisor', method: 'createVm', args: [] });
-    const vm = new MockVm(this.calls, this.vcpuScript);
+    const vm = new MockVm(this.calls, this.vcpuScript, this.arch);
     this.vms.push(vm);
     return vm;
   }

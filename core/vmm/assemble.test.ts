@@ -7,8 +7,8 @@ import { Tokens } from '../tokens.js';
 import { buildLocations } from '../plugin/locations.js';
 import { ConfigError } from '../config/errors.js';
 import { PluginError } from '../plugin/errors.js';
-import { MockHypervisor } from '../testing/mock-hypervisor.js';
-import type { TinyMachine } from '../testing/fixtures/tiny-machine/machine.js';
+import { tinyMachineMockHypervisor } from '../../test/fixtures/tiny-machine/machine.js';
+import type { TinyMachine } from '../../test/fixtures/tiny-machine/machine.js';
 import { assembleVm } from './assemble.js';
 import { planVm } from './plan.js';
 import { runVm } from './run.js';
@@ -17,7 +17,7 @@ import { AssemblyError } from './errors.js';
 import { exitCodeFor } from './exit-codes.js';
 
 const loc = buildLocations();
-const fixtures = path.join(loc.repoRoot, 'core', 'testing', 'fixtures');
+const fixtures = path.join(loc.repoRoot, 'test', 'fixtures');
 const tinyYaml = path.join(fixtures, 'tiny-vm.yaml');
 const mockHv = path.join(fixtures, 'mock-hypervisor');
 const logger = silentLogger();
@@ -78,7 +78,7 @@ describe('assembleVm / runVm', () => {
   });
 
   it('swap: an override hook re-registers Hypervisor after the plugins; every call is recorded', async () => {
-    const hv = new MockHypervisor(() =>
+    const hv = tinyMachineMockHypervisor(() =>
       [...Buffer.from('hi')].map((b) => ({
         kind: 'io' as const,
         space: 'pio' as const,

@@ -56,7 +56,7 @@ function platformLayout(c: DependencyContainer): PlatformLayout {
     throw new AssemblyError(
       'Register',
       `no plugin registered '${Tokens.PlatformLayout.name}' (interrupt lines, MMIO window): list a machine plugin ` +
-        `(e.g. x86) before the devices that allocate them`,
+        `before the devices that allocate them`,
       {},
     );
   return c.resolve(Tokens.PlatformLayout.token);

@@ -3,12 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildLocations } from '../plugin/locations.js';
 import { discoverPlugins } from '../plugin/discovery.js';
-import type { TinyMachine } from '../testing/fixtures/tiny-machine/machine.js';
+import type { TinyMachine } from '../../test/fixtures/tiny-machine/machine.js';
 import { runVm } from './run.js';
 import { silentLogger } from './logger.js';
 
 const loc = buildLocations();
-const tinyYaml = path.join(loc.repoRoot, 'core', 'testing', 'fixtures', 'tiny-vm.yaml');
+const tinyYaml = path.join(loc.repoRoot, 'test', 'fixtures', 'tiny-vm.yaml');
 
 describe('swap, real half (kvm tier)', () => {
   it('runs the same tiny-vm.yaml on the real kvm plugin: the guest prints "hi" and halts', async function () {

@@ -12,6 +12,10 @@ import { IRQCHIP_IOAPIC, IRQCHIP_PIC_MASTER } from './abi/ioctls.js';
 import { offsetOf } from './abi/layout.js';
 import { kvm_clock_data, kvm_irqchip } from './abi/structs.js';
 import { LinuxEventFdFactory } from '../../core/events/linux-eventfd.js';
+import { HypervisorError } from '../../core/hypervisor/errors.js';
+import { x86Vcpu } from '../x86/hypervisor/extension.js';
+import { Msr } from '../x86/cpu/msrs.js';
+import type { X86VcpuPayload } from '../x86/hypervisor/state.js';
 
 const MIB = 1n << 20n;
 const CODE = LONG_MODE_LAYOUT.code;
@@ -60,11 +64,11 @@ describe('KVM backend (host /dev/kvm)', function () {
   it('round-trips general and special registers', () => {
     const v = vm.createVcpu(0);
     setupLongMode(v, { entry: CODE, regs: { rax: 0x1234n, rdi: (1n << 63n) | 5n } });
-    const r = v.getRegs();
+    const r = x86Vcpu(v).getRegs();
     expect(r.rax).to.equal(0x1234n);
     expect(r.rdi).to.equal((1n << 63n) | 5n);
     expect(r.rip).to.equal(CODE);
-    const s = v.getSregs();
+    const s = x86Vcpu(v).getSregs();
     expect(s.cs.l).to.equal(1);
     expect(s.cr3).to.equal(LONG_MODE_LAYOUT.pml4);
     expect(s.efer & 0x500n).to.equal(0x500n);
@@ -96,6 +100,64 @@ describe('KVM backend (host /dev/kvm)', function () {
       0xcafef00d,
     );
     expect(v.run().kind).to.equal('hlt');
+  });
+
+  it('saves a running vCPU as an x86_64 VcpuState that another VM restores and runs on from', () => {
+    const code = new Asm()
+      .movEdx(0x3f8)
+      .movEax(0x41)
+      .outDxAl()
+      .movEdx(0x71)
+      .inEaxDx()
+      .movEdx(0x80)
+      .outDxEax()
+      .hlt()
+      .bytes();
+    mem.write(GuestAddress.of(CODE), code);
+    vm.createIrqChip();
+    const a = vm.createVcpu(0);
+    setupLongMode(a, { entry: CODE, regs: { rbx: 0xfeedn, rsi: (1n << 63n) | 7n } });
+    expect(a.run()).to.include({ kind: 'io', direction: 'out', port: 0x3f8 });
+    const saved = a.saveState();
+    expect(saved).to.include({ arch: 'x86_64', version: 1 });
+    const p = saved.payload as X86VcpuPayload;
+    expect(p.regs.rbx).to.equal(0xfeedn);
+    expect(Object.keys(p.extended)).to.include.members(['kvm.xsave.v1', 'kvm.vcpu_events.v1']);
+
+    const vm2 = hv.createKvmVm();
+    try {
+      mapGuestMemory(vm2, mem);
+      vm2.createIrqChip();
+      const b = vm2.createVcpu(0);
+      // hostile states are refused before anything is set
+      const before = x86Vcpu(b).getRegs();
+      expect(() => b.restoreState({ ...saved, arch: 'aarch64' })).to.throw(HypervisorError, /arch 'aarch64'/);
+      expect(() => b.restoreState({ ...saved, version: 9 })).to.throw(HypervisorError, /version 9/);
+      const badRip = { ...saved, payload: { ...p, regs: { ...p.regs, rip: -1n } } };
+      expect(() => b.restoreState(badRip)).to.throw(HypervisorError, /payload\.regs\.rip/);
+      const badBlob = { ...saved, payload: { ...p, extended: { ...p.extended, 'kvm.xsave.v1': new Uint8Array(3) } } };
+      expect(() => b.restoreState(badBlob)).to.throw(KvmError, /kvm\.xsave\.v1/);
+      expect(x86Vcpu(b).getRegs()).to.deep.equal(before);
+
+      b.restoreState(saved);
+      const again = b.saveState().payload as X86VcpuPayload;
+      expect(again.regs).to.deep.equal(p.regs);
+      expect(again.sregs).to.deep.equal(p.sregs);
+      expect(again.fpu).to.deep.equal(p.fpu);
+      expect(again.mpState).to.equal(p.mpState);
+      const noTsc = (m: X86VcpuPayload['msrs']) => m.filter((e) => e.index !== Msr.IA32_TSC);
+      expect(noTsc(again.msrs)).to.deep.equal(noTsc(p.msrs));
+      // the restored vCPU continues where the first one stopped: the IN, then the OUT of its answer
+      let e = b.run();
+      expect(e).to.include({ kind: 'io', direction: 'in', port: 0x71, size: 4 });
+      if (e.kind === 'io') new DataView(e.data.buffer, e.data.byteOffset, 4).setUint32(0, 0x5a5a1234, true);
+      e = b.run();
+      expect(e).to.include({ kind: 'io', direction: 'out', port: 0x80 });
+      expect(e.kind === 'io' && Buffer.from(e.data).readUInt32LE(0)).to.equal(0x5a5a1234);
+      expect(x86Vcpu(b).getRegs().rsi).to.equal((1n << 63n) | 7n);
+    } finally {
+      vm2.close();
+    }
   });
 
   it('reports MMIO reads and writes outside memory slots', () => {
@@ -199,8 +261,7 @@ describe('KVM backend (host /dev/kvm)', function () {
   });
 
   it('saves and restores VM state blobs, rejecting foreign ones', () => {
-    vm.createIrqChip();
-    vm.createPit();
+    vm.createIrqChip(); // the x86 part creates the PIT with it
     const st = vm.saveState();
     expect(Object.keys(st)).to.include.members(['kvm.clock.v1', 'kvm.irqchip.ioapic.v1', 'kvm.pit2.v1']);
     // changed blobs go into the kernel: GET_IRQCHIP / GET_CLOCK read back what was restored
@@ -238,7 +299,7 @@ describe('KVM backend (host /dev/kvm)', function () {
   it('gives each vCPU its index as APIC ID', () => {
     vm.createIrqChip();
     for (let i = 0; i < 3; i++) {
-      const lapic = vm.createVcpu(i).getLapic();
+      const lapic = x86Vcpu(vm.createVcpu(i)).getLapic();
       expect(Buffer.from(lapic).readUInt32LE(0x20) >>> 24).to.equal(i);
     }
   });

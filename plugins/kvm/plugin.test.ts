@@ -11,8 +11,9 @@ import type { WorkerVcpuRunner } from './runner/worker-runner.js';
 import { registerKvm } from './plugin.js';
 
 /** Fakes for the fds the plugin owns: no /dev/kvm needed. */
-function setup(stop: () => Promise<void>) {
+function setup(stop: () => Promise<void>, opts: { memoryAfterVm?: boolean } = {}) {
   const closed: string[] = [];
+  const calls: string[] = [];
   const hv = {
     probe: () => ({ maxVcpus: 1, maxMemorySlots: 8 }),
     requireCapabilities: () => {},
@@ -20,7 +21,12 @@ function setup(stop: () => Promise<void>) {
       closed.push('hv');
     },
     createKvmVm: () => ({
-      createIrqChip: () => {},
+      createIrqChip: () => {
+        calls.push('createIrqChip');
+      },
+      setMemorySlot: (slot: { slot: number; guestAddress: bigint }) => {
+        calls.push(`setMemorySlot ${slot.slot} 0x${slot.guestAddress.toString(16)}`);
+      },
       close: () => {
         closed.push('vm');
       },
@@ -42,9 +48,26 @@ function setup(stop: () => Promise<void>) {
     hypervisor: () => hv as unknown as KvmHypervisor,
     runner: () => runner as unknown as WorkerVcpuRunner,
   });
+  const memory = {
+    regions: [{ range: { start: { value: 0n }, length: 0x10000n }, hostAddress: 0x7000_0000n, readOnly: false }],
+  };
+  if (!opts.memoryAfterVm) c.register(Tokens.GuestMemory.token, { useValue: memory as never });
+  c.resolve(Tokens.Vm.token);
+  if (opts.memoryAfterVm) c.register(Tokens.GuestMemory.token, { useValue: memory as never });
   c.resolve(Tokens.VcpuRunner.token);
-  return { d, closed };
+  return { d, closed, calls };
 }
+
+describe('plugins/kvm plugin: one owner of memory slots and irqchip', () => {
+  it('creates the irqchip and maps GuestMemory when it creates the Vm', () => {
+    expect(setup(async () => {}).calls).to.deep.equal(['createIrqChip', 'setMemorySlot 0 0x0']);
+  });
+
+  it('maps GuestMemory registered after the Vm was made when the runner is built, once', () => {
+    const s = setup(async () => {}, { memoryAfterVm: true });
+    expect(s.calls).to.deep.equal(['createIrqChip', 'setMemorySlot 0 0x0']);
+  });
+});
 
 describe('plugins/kvm plugin dispose', () => {
   it('resolves only after the runners stopped and the Vm and /dev/kvm fds are closed', async () => {

@@ -9,23 +9,23 @@ import { adviseHugePages, mapGuestMemory } from './memory.js';
 import { WorkerVcpuRunner } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
 
-/**
- * Registers the KVM backend:
- *  - Hypervisor: a KvmHypervisor on `devicePath`, probed now (a host without usable KVM
- *    fails here with a clear reason, naming missing capabilities);
- *  - Vm: one KvmVm, created on first resolve; when GuestMemory is registered by then,
- *    every region gets a memory slot (mapGuestMemory — idempotent, so a machine that
- *    maps memory itself does no harm);
- *  - VcpuRunner: a WorkerVcpuRunner per resolve, running every vCPU created on the Vm
- *    by the time start() is called; PIO/MMIO exits go to the Bus on the main thread.
- * Disposing stops runners, then closes the Vm and the /dev/kvm fd; dispose resolves once they are closed.
- */
 /** Test seams: what registerKvm builds its hypervisor and runners with (default: the real ones). */
 export interface KvmPluginSeams {
   hypervisor?: (devicePath: string) => KvmHypervisor;
   runner?: (...args: ConstructorParameters<typeof WorkerVcpuRunner>) => WorkerVcpuRunner;
 }
 
+/**
+ * Registers the KVM backend (see README: the one owner of memory slots and the irqchip):
+ *  - Hypervisor: a KvmHypervisor on `devicePath`, probed now (a host without usable KVM
+ *    fails here with a clear reason, naming missing capabilities);
+ *  - Vm: one KvmVm, created on first resolve with the in-kernel irqchip (x86: and the PIT);
+ *    every GuestMemory region gets a memory slot then, or when the first VcpuRunner is built
+ *    if GuestMemory was registered later (mapGuestMemory);
+ *  - VcpuRunner: a WorkerVcpuRunner per resolve, running every vCPU created on the Vm
+ *    by the time start() is called; PIO/MMIO exits go to the Bus on the main thread.
+ * Disposing stops runners, then closes the Vm and the /dev/kvm fd; dispose resolves once they are closed.
+ */
 export function registerKvm(
   container: DependencyContainer,
   ctx: PluginContext<KvmConfig>,
@@ -44,23 +44,27 @@ export function registerKvm(
   logger.debug({ device: cfg.devicePath, maxVcpus: caps.maxVcpus, maxMemorySlots: caps.maxMemorySlots }, 'kvm probed');
   container.register(Tokens.Hypervisor.token, { useValue: hv });
 
+  // This plugin is the one owner of the VM's memory slots and of its in-kernel irqchip (README).
   let vm: KvmVm | undefined;
+  let mapped = false;
+  const mapMemory = (c: DependencyContainer, into: KvmVm): void => {
+    if (mapped || !cfg.mapGuestMemory || !c.isRegistered(Tokens.GuestMemory.token, true)) return;
+    const memory = c.resolve(Tokens.GuestMemory.token);
+    mapGuestMemory(into, memory, { logDirtyPages: cfg.dirtyLog });
+    mapped = true;
+    if (cfg.transparentHugePages) {
+      const refused = adviseHugePages(memory);
+      if (refused.length) logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
+    }
+  };
   container.register(Tokens.Vm.token, {
     useFactory: (c) => {
       if (vm) return vm;
       vm = hv.createKvmVm();
-      // x86: the in-kernel irqchip exists from the VM's creation on (as Firecracker sets up its
-      // interrupt controller before devices attach), so transports can register irqfds at attach time.
+      // The in-kernel irqchip (x86: with the PIT) exists from the VM's creation on (as Firecracker sets up
+      // its interrupt controller before devices attach), so transports can register irqfds at attach time.
       if (cfg.irqchip) vm.createIrqChip();
-      if (cfg.mapGuestMemory && c.isRegistered(Tokens.GuestMemory.token, true)) {
-        const memory = c.resolve(Tokens.GuestMemory.token);
-        mapGuestMemory(vm, memory, { logDirtyPages: cfg.dirtyLog });
-        if (cfg.transparentHugePages) {
-          const refused = adviseHugePages(memory);
-          if (refused.length)
-            logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
-        }
-      }
+      mapMemory(c, vm);
       return vm;
     },
   });
@@ -68,8 +72,11 @@ export function registerKvm(
   const runners: WorkerVcpuRunner[] = [];
   container.register(Tokens.VcpuRunner.token, {
     useFactory: (c) => {
+      const runVm = c.resolve(Tokens.Vm.token) as KvmVm;
+      // GuestMemory registered after the Vm was made (a plugin order this plugin cannot see): map it now.
+      mapMemory(c, runVm);
       const args: ConstructorParameters<typeof WorkerVcpuRunner> = [
-        c.resolve(Tokens.Vm.token) as KvmVm,
+        runVm,
         c.resolve(Tokens.Bus.token),
         c.resolve(Tokens.EventLoop.token),
         { notify: cfg.notify, logger, fastPath: cfg.fastPath },

@@ -5,9 +5,10 @@
  * EFER, 64-bit CS) written straight into guest memory and vCPU registers.
  * The production boot path lives in plugins/x86; this one is deliberately small.
  */
+import { x86Vcpu } from '../x86/hypervisor/extension.js';
 import { GuestAddress } from '../../core/address.js';
 import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
-import type { X86Segment } from '../../core/hypervisor/x86.js';
+import type { X86Segment } from '../x86/hypervisor/types.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 
 /** A minimal x86-64 assembler: enough for PIO/MMIO/spin test guests. */
@@ -156,7 +157,8 @@ export interface LongModeOptions {
 export function setupLongMode(vcpu: Vcpu, opts: LongModeOptions): void {
   const L = LONG_MODE_LAYOUT;
   const cpl = opts.cpl ?? 0;
-  const s = vcpu.getSregs();
+  const x = x86Vcpu(vcpu);
+  const s = x.getSregs();
   const code = cpl === 3 ? seg(0x1b, 0xb, 3, 1, 0) : seg(0x08, 0xb, 0, 1, 0);
   const data = cpl === 3 ? seg(0x23, 0x3, 3, 0, 1) : seg(0x10, 0x3, 0, 0, 1);
   s.cs = code;
@@ -195,11 +197,11 @@ export function setupLongMode(vcpu: Vcpu, opts: LongModeOptions): void {
   s.cr3 = L.pml4;
   s.cr4 = 0x620n; // OSXMMEXCPT | OSFXSR | PAE
   s.efer = 0x500n; // LMA | LME
-  vcpu.setSregs(s);
-  const r = vcpu.getRegs();
+  x.setSregs(s);
+  const r = x.getRegs();
   r.rip = opts.entry;
   r.rsp = opts.stack ?? L.stack;
   r.rflags = cpl === 3 ? 0x3002n : 0x2n; // IOPL 3 lets user mode do port I/O
   for (const [k, v] of Object.entries(opts.regs ?? {})) r[k as keyof typeof r] = v as bigint;
-  vcpu.setRegs(r);
+  x.setRegs(r);
 }

@@ -1,5 +1,6 @@
-import type { Vcpu, VcpuExit } from '../../core/hypervisor/hypervisor.js';
-import type { CpuidEntry, MpState, MsrEntry, X86Fpu, X86Regs, X86Sregs } from '../../core/hypervisor/x86.js';
+import type { MpState, Vcpu, VcpuExit } from '../../core/hypervisor/hypervisor.js';
+import type { ArchExtensionKey } from '../../core/hypervisor/extension.js';
+import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
 import {
   c,
   check,
@@ -13,21 +14,15 @@ import {
 } from '../../core/native/libc.js';
 import { alloc } from './abi/layout.js';
 import * as S from './abi/structs.js';
-import * as codec from './abi/codec.js';
+import { mpStateName, mpStateNumber } from './abi/mp-state.js';
+import type { KvmArch, KvmArchVcpu } from './arch.js';
+import { readRunState, type VcpuRunStateReading } from './run-state.js';
 import { EXIT } from './abi/ioctls.js';
 import { KvmError } from './errors.js';
-import { ioctlBuf, ioctlError, ioctlNum } from './native.js';
+import { ioctlBuf, ioctlError } from './native.js';
 import { RunArea } from './run-area.js';
 import { ensureKickHandler, kickHandlerInstalled, signalThread } from './kick.js';
 import { KVM } from './abi/ioctls.js';
-
-/** Blob keys of saveExtendedState (versioned: a new layout gets a new key). */
-export const EXT_STATE_KEYS = {
-  events: 'kvm.vcpu_events.v1',
-  xsave: 'kvm.xsave.v1',
-  xcrs: 'kvm.xcrs.v1',
-  debugregs: 'kvm.debugregs.v1',
-} as const;
 
 /**
  * One KVM vCPU: a vcpu fd plus its mmapped kvm_run page.
@@ -50,6 +45,8 @@ export class KvmVcpu implements Vcpu {
    * its own), so gettid() per run() was a wasted koffi call per exit.
    */
   private tid = 0;
+  /** This host arch's part of the vCPU (registers, state), built on first use. */
+  private archPart?: KvmArchVcpu;
 
   constructor(
     readonly index: number,
@@ -57,6 +54,8 @@ export class KvmVcpu implements Vcpu {
     readonly mmapSize: number,
     private readonly ownsFd: boolean,
     tidCell?: Int32Array,
+    /** The host arch's part (extensions, state); the VM passes it, a worker's copy has none. */
+    private readonly kvmArch?: KvmArch,
   ) {
     // SAFETY: maps the kernel's kvm_run page(s) for this vcpu fd; unmapped in close().
     this.mapAddr = BigInt(
@@ -66,134 +65,62 @@ export class KvmVcpu implements Vcpu {
     this.tidCell = tidCell ?? new Int32Array(new SharedArrayBuffer(4));
   }
 
-  private live(): void {
+  /** Throws KvmError 'Closed' once close() ran (the arch part checks before each ioctl). */
+  assertOpen(): void {
     if (this.closed) throw new KvmError('Closed', `vcpu ${this.index} is closed`, { index: this.index });
   }
-
-  private get<T>(
-    name:
-      | 'GET_REGS'
-      | 'GET_SREGS'
-      | 'GET_FPU'
-      | 'GET_MP_STATE'
-      | 'GET_LAPIC'
-      | 'GET_VCPU_EVENTS'
-      | 'GET_XSAVE'
-      | 'GET_XCRS'
-      | 'GET_DEBUGREGS',
-    def: { size: number },
-    decode: (v: DataView, b: Buffer) => T,
-  ): T {
-    this.live();
-    const { buf, view } = alloc(def.size);
-    ioctlBuf(this.fd, name, buf);
-    return decode(view, buf);
+  private live(): void {
+    this.assertOpen();
   }
 
-  getRegs(): X86Regs {
-    return this.get('GET_REGS', S.kvm_regs, codec.decodeRegs);
-  }
-  setRegs(r: X86Regs): void {
-    this.live();
-    ioctlBuf(this.fd, 'SET_REGS', codec.encodeRegs(r));
-  }
-  getSregs(): X86Sregs {
-    return this.get('GET_SREGS', S.kvm_sregs, codec.decodeSregs);
-  }
-  setSregs(s: X86Sregs): void {
-    this.live();
-    ioctlBuf(this.fd, 'SET_SREGS', codec.encodeSregs(s));
-  }
-  getFpu(): X86Fpu {
-    return this.get('GET_FPU', S.kvm_fpu, codec.decodeFpu);
-  }
-  setFpu(f: X86Fpu): void {
-    this.live();
-    ioctlBuf(this.fd, 'SET_FPU', codec.encodeFpu(f));
+  private arch_(): KvmArchVcpu {
+    if (!this.kvmArch)
+      throw new KvmError('InvalidArgument', `vcpu ${this.index} was built without its arch part (a worker's copy)`);
+    return (this.archPart ??= this.kvmArch.vcpu(this));
   }
 
-  setCpuid(entries: CpuidEntry[]): void {
-    this.live();
-    ioctlBuf(this.fd, 'SET_CPUID2', codec.encodeCpuid2(entries));
+  /** The host's arch name (KVM runs guests of the host's arch). */
+  get arch(): string {
+    return this.kvmArch?.name ?? process.arch;
   }
 
-  getMsrs(indices: number[]): MsrEntry[] {
-    this.live();
-    const buf = codec.encodeMsrs(indices.map((index) => ({ index, data: 0n })));
-    const n = ioctlBuf(this.fd, 'GET_MSRS', buf); // returns how many were read
-    return codec.decodeMsrs(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), n);
+  extension<T>(key: ArchExtensionKey<T>): T | undefined {
+    return this.arch_().extension(key);
   }
 
-  setMsrs(entries: MsrEntry[]): void {
+  saveState(): VcpuState {
     this.live();
-    const n = ioctlBuf(this.fd, 'SET_MSRS', codec.encodeMsrs(entries));
-    if (n !== entries.length) {
-      const bad = entries[n];
-      throw new KvmError(
-        'Ioctl',
-        `KVM_SET_MSRS set ${n} of ${entries.length} MSRs; MSR 0x${bad.index.toString(16)} was refused`,
-        { index: bad.index, set: n },
-      );
-    }
+    return this.arch_().saveState();
   }
 
+  restoreState(state: unknown): void {
+    this.live();
+    this.arch_().restoreState(state);
+  }
+
+  /** Run state, interrupt flag and program counter (the runner's vcpuStates); on the vCPU's own thread. */
+  runState(): VcpuRunStateReading {
+    this.live();
+    return readRunState(this);
+  }
+
+  /** KVM_GET_MP_STATE (every arch KVM supports has it). */
   getMpState(): MpState {
-    const n = this.get('GET_MP_STATE', S.kvm_mp_state, (v) => v.getUint32(0, true));
-    const s = codec.mpStateName(n);
+    this.live();
+    const { buf, view } = alloc(S.kvm_mp_state);
+    ioctlBuf(this.fd, 'GET_MP_STATE', buf);
+    const n = view.getUint32(0, true);
+    const s = mpStateName(n);
     if (!s) throw new KvmError('Ioctl', `KVM_GET_MP_STATE returned unknown state ${n}`, { state: n });
     return s;
   }
 
+  /** KVM_SET_MP_STATE. */
   setMpState(s: MpState): void {
     this.live();
     const { buf, view } = alloc(S.kvm_mp_state);
-    view.setUint32(0, codec.mpStateNumber(s), true);
+    view.setUint32(0, mpStateNumber(s), true);
     ioctlBuf(this.fd, 'SET_MP_STATE', buf);
-  }
-
-  getLapic(): Uint8Array {
-    return this.get('GET_LAPIC', S.kvm_lapic_state, (_v, b) => new Uint8Array(b));
-  }
-
-  setLapic(regs: Uint8Array): void {
-    this.live();
-    if (regs.length !== S.kvm_lapic_state.size) {
-      throw new KvmError('InvalidArgument', `LAPIC state must be ${S.kvm_lapic_state.size} bytes, got ${regs.length}`);
-    }
-    ioctlBuf(this.fd, 'SET_LAPIC', Buffer.from(regs));
-  }
-
-  saveExtendedState(): Record<string, Uint8Array> {
-    const raw = (b: Buffer): Uint8Array => new Uint8Array(b);
-    return {
-      [EXT_STATE_KEYS.events]: this.get('GET_VCPU_EVENTS', S.kvm_vcpu_events, (_v, b) => raw(b)),
-      [EXT_STATE_KEYS.xsave]: this.get('GET_XSAVE', S.kvm_xsave, (_v, b) => raw(b)),
-      [EXT_STATE_KEYS.xcrs]: this.get('GET_XCRS', S.kvm_xcrs, (_v, b) => raw(b)),
-      [EXT_STATE_KEYS.debugregs]: this.get('GET_DEBUGREGS', S.kvm_debugregs, (_v, b) => raw(b)),
-    };
-  }
-
-  restoreExtendedState(s: Record<string, Uint8Array>): void {
-    this.live();
-    const plan = [
-      [EXT_STATE_KEYS.xcrs, 'SET_XCRS', S.kvm_xcrs],
-      [EXT_STATE_KEYS.xsave, 'SET_XSAVE', S.kvm_xsave],
-      [EXT_STATE_KEYS.debugregs, 'SET_DEBUGREGS', S.kvm_debugregs],
-      [EXT_STATE_KEYS.events, 'SET_VCPU_EVENTS', S.kvm_vcpu_events],
-    ] as const;
-    for (const k of Object.keys(s)) {
-      if (!plan.some(([key]) => key === k))
-        throw new KvmError('InvalidArgument', `unknown vCPU state blob '${k}'`, { key: k });
-    }
-    for (const [key, ioctl, def] of plan) {
-      const blob = s[key];
-      if (!blob) continue;
-      if (blob.length !== def.size)
-        throw new KvmError('InvalidArgument', `vCPU state '${key}' must be ${def.size} bytes, got ${blob.length}`, {
-          key,
-        });
-      ioctlBuf(this.fd, ioctl, Buffer.from(blob));
-    }
   }
 
   /**

@@ -7,11 +7,11 @@ import type {
   MemorySlot,
   Vm,
 } from '../../core/hypervisor/hypervisor.js';
-import type { CpuidEntry } from '../../core/hypervisor/x86.js';
-import { addressOf, c, ERRNO, errno } from '../../core/native/libc.js';
+import type { ArchExtensionKey } from '../../core/hypervisor/extension.js';
+import { addressOf, c } from '../../core/native/libc.js';
 import { alloc, offsetOf } from './abi/layout.js';
 import * as S from './abi/structs.js';
-import { decodeCpuid2, encodeCpuid2 } from './abi/codec.js';
+import { hostKvmArch, type KvmArchVm } from './arch.js';
 import {
   IOEVENTFD_FLAG_DATAMATCH,
   IOEVENTFD_FLAG_DEASSIGN,
@@ -23,14 +23,12 @@ import {
   IRQFD_FLAG_RESAMPLE,
   IRQ_ROUTING_IRQCHIP,
   IRQ_ROUTING_MSI,
-  KVM,
   MEM_LOG_DIRTY_PAGES,
   MEM_READONLY,
   MSI_VALID_DEVID,
-  PIT_SPEAKER_DUMMY,
 } from './abi/ioctls.js';
 import { KvmError } from './errors.js';
-import { ioctlBuf, ioctlError, ioctlNum } from './native.js';
+import { ioctlBuf, ioctlNum } from './native.js';
 import { KvmVcpu } from './vcpu.js';
 
 const PAGE = 4096n;
@@ -55,18 +53,38 @@ export class KvmVm implements Vm {
   private readonly slots = new Map<number, MemorySlot>();
   private readonly vcpus = new Map<number, KvmVcpu>();
   private irqchip = false;
-  private pit = false;
+  /** Set by the x86 part once it created the in-kernel PIT (saveState then includes it). */
+  pit = false;
   private closed = false;
+  private archPart?: KvmArchVm;
 
   constructor(
     readonly fd: number,
-    private readonly systemFd: number,
+    /** /dev/kvm, borrowed from the hypervisor (system ioctls such as KVM_GET_SUPPORTED_CPUID). */
+    readonly systemFd: number,
     readonly capabilities: HypervisorCapabilities,
     private readonly vcpuMmapSize: number,
   ) {}
 
-  private live(): void {
+  /** Throws KvmError 'Closed' once close() ran (the arch part checks before each ioctl). */
+  assertOpen(): void {
     if (this.closed) throw new KvmError('Closed', 'the VM is closed');
+  }
+  private live(): void {
+    this.assertOpen();
+  }
+
+  private arch_(): KvmArchVm {
+    return (this.archPart ??= hostKvmArch().vm(this));
+  }
+
+  /** The host's arch name (KVM runs guests of the host's arch). */
+  get arch(): string {
+    return hostKvmArch().name;
+  }
+
+  extension<T>(key: ArchExtensionKey<T>): T | undefined {
+    return this.arch_().extension(key);
   }
 
   get hasIrqChip(): boolean {
@@ -146,41 +164,16 @@ export class KvmVm implements Vm {
     return bitmap;
   }
 
-  /** Idempotent: a second call (the kvm plugin creates the irqchip with the VM) does nothing. */
+  /**
+   * Creates the in-kernel irqchip and what the arch adds to it (x86: PIC, IOAPIC, LAPICs, then the PIT).
+   * The kvm plugin, the irqchip's one owner, calls it when it creates the VM. Idempotent.
+   */
   createIrqChip(): void {
     this.live();
     if (this.irqchip) return;
     ioctlNum(this.fd, 'CREATE_IRQCHIP');
     this.irqchip = true;
-  }
-
-  /** Idempotent, like createIrqChip. */
-  createPit(): void {
-    this.live();
-    if (this.pit) return;
-    const { buf, view } = alloc(S.kvm_pit_config);
-    view.setUint32(offsetOf(S.kvm_pit_config, 'flags'), PIT_SPEAKER_DUMMY, true);
-    ioctlBuf(this.fd, 'CREATE_PIT2', buf);
-    this.pit = true;
-  }
-
-  setTssAddress(addr: bigint): void {
-    this.live();
-    if (addr < 0n || addr + 3n * PAGE > 1n << 32n)
-      throw new KvmError('InvalidArgument', `TSS address 0x${addr.toString(16)} must leave 3 pages below 4 GiB`);
-    ioctlNum(this.fd, 'SET_TSS_ADDR', addr);
-  }
-
-  setIdentityMapAddress(addr: bigint): void {
-    this.live();
-    if (addr < 0n || addr + PAGE > 1n << 32n)
-      throw new KvmError(
-        'InvalidArgument',
-        `identity map address 0x${addr.toString(16)} must leave 1 page below 4 GiB`,
-      );
-    const { buf, view } = alloc(8);
-    view.setBigUint64(0, addr, true);
-    ioctlBuf(this.fd, 'SET_IDENTITY_MAP_ADDR', buf);
+    this.arch_().afterIrqChip();
   }
 
   setIrqLine(gsi: number, level: boolean): void {
@@ -275,19 +268,6 @@ export class KvmVm implements Vm {
     this.ioeventfd(fd, at, true);
   }
 
-  supportedCpuid(): CpuidEntry[] {
-    this.live();
-    for (let cap = 128; cap <= 4096; cap *= 2) {
-      const buf = encodeCpuid2([], cap);
-      // SAFETY: systemFd is borrowed from the hypervisor, which outlives its VMs.
-      const r = Number(c.ioctlPtr(this.systemFd, KVM.GET_SUPPORTED_CPUID, buf));
-      if (r >= 0) return decodeCpuid2(new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
-      const e = errno();
-      if (e !== ERRNO.E2BIG) throw ioctlError('GET_SUPPORTED_CPUID', this.systemFd, e);
-    }
-    throw new KvmError('Ioctl', 'KVM_GET_SUPPORTED_CPUID needs more than 4096 entries');
-  }
-
   createVcpu(index: number): Vcpu {
     return this.createKvmVcpu(index);
   }
@@ -309,7 +289,7 @@ export class KvmVm implements Vm {
     const fd = ioctlNum(this.fd, 'CREATE_VCPU', index);
     let v: KvmVcpu;
     try {
-      v = new KvmVcpu(index, fd, this.vcpuMmapSize, true);
+      v = new KvmVcpu(index, fd, this.vcpuMmapSize, true, undefined, hostKvmArch());
     } catch (e) {
       c.close(fd);
       throw e;

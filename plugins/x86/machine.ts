@@ -12,6 +12,7 @@ import { readBootFile } from './boot/files.js';
 import { findCpuid } from './cpu/cpuid.js';
 import { configureVcpu } from './cpu/vcpu-setup.js';
 import { X86BootError } from './errors.js';
+import { x86Vm } from './hypervisor/extension.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
 import type { PlatformDevices } from '../../core/platform/platform-devices.js';
 
@@ -83,9 +84,10 @@ export function stopReasonForExit(exit: VcpuExit): StopReason | undefined {
 }
 
 /**
- * The x86_64 machine: maps guest RAM into the VM, creates the in-kernel irqchip and
- * PIT, loads Linux (bzImage or PVH), sets up every vCPU, activates the devices and
- * runs the vCPUs. It turns guest power events into a StopReason:
+ * The x86_64 machine: sets the VM's x86 platform addresses (TSS, identity map), loads
+ * Linux (bzImage or PVH), sets up every vCPU, activates the devices and runs the vCPUs.
+ * The hypervisor backend owns the memory slots and the in-kernel irqchip and PIT (the kvm
+ * plugin makes them with the VM). It turns guest power events into a StopReason:
  *  - triple fault (KVM shutdown exit) -> 'triple-fault';
  *  - i8042 reset and other 'guest-request' events from devices -> as requested;
  *  - Linux poweroff without ACPI (every vCPU halted with interrupts off, seen through
@@ -145,11 +147,10 @@ export class X86Machine implements Machine {
         'kernel loaded',
       );
 
-      this.mapMemory();
-      vm.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
-      vm.setTssAddress(X86Layout.KVM_TSS);
-      vm.createIrqChip();
-      vm.createPit();
+      // The hypervisor backend owns the memory slots and the in-kernel irqchip + PIT (kvm: made with the VM).
+      const x86 = x86Vm(vm);
+      x86.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
+      x86.setTssAddress(X86Layout.KVM_TSS);
       for (let i = 0; i < count; i++) {
         this.vcpus.push(vm.createVcpu(i));
       }
@@ -170,7 +171,7 @@ export class X86Machine implements Machine {
   }
 
   private load(): BootPlan {
-    const leaf1 = findCpuid(this.d.vm.supportedCpuid(), 1);
+    const leaf1 = findCpuid(x86Vm(this.d.vm).supportedCpuid(), 1);
     return loadLinux(this.d.memory, {
       kernel: this.kernel!,
       initramfs: this.initramfs,
@@ -186,21 +187,8 @@ export class X86Machine implements Machine {
     });
   }
 
-  /** One memory slot per region (the KVM plugin's mapGuestMemory does the same, idempotently). */
-  private mapMemory(): void {
-    this.d.memory.regions.forEach((r, slot) =>
-      this.d.vm.setMemorySlot({
-        slot,
-        guestAddress: r.range.start.value,
-        size: r.range.length,
-        hostAddress: r.hostAddress,
-        readOnly: r.readOnly || undefined,
-      }),
-    );
-  }
-
   private configureVcpus(): void {
-    const supportedCpuid = this.d.vm.supportedCpuid();
+    const supportedCpuid = x86Vm(this.d.vm).supportedCpuid();
     for (const v of this.vcpus) configureVcpu(v, { vcpuCount: this.vcpus.length, supportedCpuid, plan: this.plan! });
   }
 

@@ -1,6 +1,6 @@
 /**
- * Synthetic kernels for tests: a minimal but valid bzImage setup header and a minimal
- * ELF64 vmlinux with a PVH note. Others may import these to exercise the machine
+ * Synthetic kernels for tests (a minimal but valid bzImage setup header and a minimal
+ * ELF64 vmlinux with a PVH note) and the x86 mock hypervisor. Others may import these to exercise the machine
  * without a real kernel.
  */
 
@@ -126,3 +126,4 @@ export function fakeElfKernel(o: FakeElfOptions = {}): Uint8Array {
   }
   return img;
 }
+export * from './hypervisor/mock.js';

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { c, SYS_gettid } from '../../../core/native/libc.js';
 import { EXIT } from '../abi/ioctls.js';
 import { KvmVcpu } from '../vcpu.js';
-import { mpStateNumber } from '../abi/codec.js';
+import { mpStateNumber } from '../abi/mp-state.js';
 import { ACTION, CMD, CTRL, POST, STAT_KINDS, STATE, type WorkerInit } from './protocol.js';
 import { FAST, fastPio, RING_HDR, TxRing } from './fast-path.js';
 import { fastMmio } from './fast-path-mmio.js';
@@ -143,11 +143,11 @@ function loop(vcpu: KvmVcpu): void {
     if (cmd === CMD.QUERY) {
       // Read on this thread, between two KVM_RUNs (the main thread resets CMD when it takes the answer).
       try {
-        Atomics.store(ctrl, CTRL.MP_STATE, mpStateNumber(vcpu.getMpState()));
-        const regs = vcpu.getRegs();
-        Atomics.store(ctrl, CTRL.IF, Number((regs.rflags >> 9n) & 1n));
-        Atomics.store(ctrl, CTRL.RIP_LO, Number(regs.rip & 0xffffffffn) | 0);
-        Atomics.store(ctrl, CTRL.RIP_HI, Number((regs.rip >> 32n) & 0xffffffffn) | 0);
+        const st = vcpu.runState();
+        Atomics.store(ctrl, CTRL.MP_STATE, mpStateNumber(st.mpState));
+        Atomics.store(ctrl, CTRL.IF, st.interruptsEnabled ? 1 : 0);
+        Atomics.store(ctrl, CTRL.RIP_LO, Number(st.pc & 0xffffffffn) | 0);
+        Atomics.store(ctrl, CTRL.RIP_HI, Number((st.pc >> 32n) & 0xffffffffn) | 0);
       } catch {
         Atomics.store(ctrl, CTRL.MP_STATE, -1);
       }

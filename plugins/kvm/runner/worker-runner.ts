@@ -3,7 +3,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { Bus, Disposable } from '../../../core/bus/bus.js';
 import type { EventLoop } from '../../../core/events/event-loop.js';
 import type { VcpuExit, VcpuRunner, VcpuRunState } from '../../../core/hypervisor/hypervisor.js';
-import { mpStateName } from '../abi/codec.js';
+import { mpStateName } from '../abi/mp-state.js';
 import { KvmVm } from '../vm.js';
 import type { Logger } from '../../../core/logger.js';
 import { c, check, EFD_CLOEXEC, EFD_NONBLOCK, errnoName } from '../../../core/native/libc.js';
@@ -353,13 +353,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
   /** Reads a vCPU's state from this thread: only while its worker is parked or gone. */
   private readDirectly(s: Slot): VcpuRunState {
     try {
-      const regs = s.vcpu.getRegs();
-      return {
-        index: s.vcpu.index,
-        mpState: s.vcpu.getMpState(),
-        interruptsEnabled: ((regs.rflags >> 9n) & 1n) === 1n,
-        rip: regs.rip,
-      };
+      const st = s.vcpu.runState();
+      return { index: s.vcpu.index, mpState: st.mpState, interruptsEnabled: st.interruptsEnabled, rip: st.pc };
     } catch {
       return { index: s.vcpu.index, mpState: 'stopped', interruptsEnabled: false };
     }

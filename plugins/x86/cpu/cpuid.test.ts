@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { CpuidEntry } from '../../../core/hypervisor/x86.js';
+import type { CpuidEntry } from '../hypervisor/types.js';
 import { CPUID_FLAG_SIGNIFICANT_INDEX, findCpuid, vcpuCpuid } from './cpuid.js';
 
 const intel: CpuidEntry[] = [

@@ -1,4 +1,4 @@
-import type { CpuidEntry } from '../../../core/hypervisor/x86.js';
+import type { CpuidEntry } from '../hypervisor/types.js';
 
 /** KVM_CPUID_FLAG_SIGNIFCANT_INDEX: the entry applies to one subleaf (index). */
 export const CPUID_FLAG_SIGNIFICANT_INDEX = 1;

@@ -1,4 +1,4 @@
-import type { X86Fpu } from '../../../core/hypervisor/x86.js';
+import type { X86Fpu } from '../hypervisor/types.js';
 
 /** The FPU/SSE state after FNINIT and with SSE exceptions masked: fcw 0x37f, mxcsr 0x1f80. */
 export function bootFpu(): X86Fpu {

@@ -1,6 +1,6 @@
 import { GuestAddress } from '../../../core/address.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
-import type { X86Segment } from '../../../core/hypervisor/x86.js';
+import type { X86Segment } from '../hypervisor/types.js';
 import { X86Layout } from '../layout.js';
 
 /**

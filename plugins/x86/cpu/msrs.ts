@@ -1,4 +1,4 @@
-import type { MsrEntry } from '../../../core/hypervisor/x86.js';
+import type { MsrEntry } from '../hypervisor/types.js';
 
 export const Msr = {
   IA32_TSC: 0x10,

@@ -1,4 +1,4 @@
-import type { X86Regs, X86Sregs } from '../../../core/hypervisor/x86.js';
+import type { X86Regs, X86Sregs } from '../hypervisor/types.js';
 import { X86Layout } from '../layout.js';
 import { Selector, bootSegment, bootTss, unusableSegment } from './gdt.js';
 

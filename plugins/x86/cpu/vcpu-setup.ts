@@ -1,6 +1,7 @@
 import type { Vcpu } from '../../../core/hypervisor/hypervisor.js';
-import type { CpuidEntry } from '../../../core/hypervisor/x86.js';
+import type { CpuidEntry } from '../hypervisor/types.js';
 import type { BootPlan } from '../boot/loader.js';
+import { x86Vcpu } from '../hypervisor/extension.js';
 import { vcpuCpuid } from './cpuid.js';
 import { bootFpu } from './fpu.js';
 import { withVirtualWire } from './lapic.js';
@@ -17,16 +18,17 @@ export function configureVcpu(
   vcpu: Vcpu,
   p: { vcpuCount: number; supportedCpuid: readonly CpuidEntry[]; plan: BootPlan },
 ): void {
-  vcpu.setCpuid(vcpuCpuid(p.supportedCpuid, vcpu.index, p.vcpuCount));
-  vcpu.setMsrs(bootMsrs());
-  vcpu.setFpu(bootFpu());
-  vcpu.setLapic(withVirtualWire(vcpu.getLapic()));
+  const x = x86Vcpu(vcpu);
+  x.setCpuid(vcpuCpuid(p.supportedCpuid, vcpu.index, p.vcpuCount));
+  x.setMsrs(bootMsrs());
+  x.setFpu(bootFpu());
+  x.setLapic(withVirtualWire(x.getLapic()));
   if (vcpu.index !== 0) {
-    vcpu.setMpState('uninitialized');
+    x.setMpState('uninitialized');
     return;
   }
   const { plan } = p;
-  const base = vcpu.getSregs();
+  const base = x.getSregs();
   const state =
     plan.protocol === 'bzimage'
       ? longModeBoot(base, {
@@ -42,7 +44,7 @@ export function configureVcpu(
           gdtLimit: plan.gdtLimit,
           idtLimit: plan.idtLimit,
         });
-  vcpu.setSregs(state.sregs);
-  vcpu.setRegs(state.regs);
-  vcpu.setMpState('runnable');
+  x.setSregs(state.sregs);
+  x.setRegs(state.regs);
+  x.setMpState('runnable');
 }

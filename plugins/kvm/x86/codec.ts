@@ -1,20 +1,18 @@
 /**
- * Conversions between the framework's plain vCPU state (core/hypervisor/x86.ts)
- * and KVM's structs, through DataViews over ioctl argument buffers.
+ * Conversions between the x86 plugin's plain vCPU state (plugins/x86/hypervisor/types.ts)
+ * and KVM's x86 structs, through DataViews over ioctl argument buffers.
  */
 import type {
   CpuidEntry,
-  MpState,
   MsrEntry,
   X86DescriptorTable,
   X86Fpu,
   X86Regs,
   X86Segment,
   X86Sregs,
-} from '../../../core/hypervisor/x86.js';
-import { alloc, fieldAt, offsetOf } from './layout.js';
-import * as S from './structs.js';
-import { MP_STATE } from './ioctls.js';
+} from '../../x86/hypervisor/types.js';
+import { alloc, fieldAt, offsetOf } from '../abi/layout.js';
+import * as S from '../abi/structs.js';
 
 const REG_NAMES = [
   'rax',
@@ -37,12 +35,14 @@ const REG_NAMES = [
   'rflags',
 ] as const;
 
+/** kvm_regs -> X86Regs. */
 export function decodeRegs(v: DataView): X86Regs {
   const r = {} as Record<(typeof REG_NAMES)[number], bigint>;
   for (const n of REG_NAMES) r[n] = v.getBigUint64(offsetOf(S.kvm_regs, n), true);
   return r;
 }
 
+/** X86Regs -> a kvm_regs buffer. */
 export function encodeRegs(r: X86Regs): Buffer {
   const { buf, view } = alloc(S.kvm_regs);
   for (const n of REG_NAMES) view.setBigUint64(offsetOf(S.kvm_regs, n), BigInt.asUintN(64, r[n]), true);
@@ -85,6 +85,7 @@ const decodeDtable = (v: DataView, at: number): X86DescriptorTable => ({
   limit: v.getUint16(at + offsetOf(S.kvm_dtable, 'limit'), true),
 });
 
+/** kvm_sregs -> X86Sregs. */
 export function decodeSregs(v: DataView): X86Sregs {
   const s = {} as Record<string, unknown>;
   for (const seg of SEGMENTS) s[seg] = decodeSegment(v, offsetOf(S.kvm_sregs, seg));
@@ -96,6 +97,7 @@ export function decodeSregs(v: DataView): X86Sregs {
   return s as unknown as X86Sregs;
 }
 
+/** X86Sregs -> a kvm_sregs buffer. */
 export function encodeSregs(s: X86Sregs): Buffer {
   const { buf, view } = alloc(S.kvm_sregs);
   for (const seg of SEGMENTS) encodeSegment(view, offsetOf(S.kvm_sregs, seg), s[seg]);
@@ -110,6 +112,7 @@ export function encodeSregs(s: X86Sregs): Buffer {
   return buf;
 }
 
+/** kvm_fpu -> X86Fpu. */
 export function decodeFpu(v: DataView): X86Fpu {
   const bytes = (f: string): Uint8Array => {
     const { offset, size } = fieldAt(S.kvm_fpu, f);
@@ -129,6 +132,7 @@ export function decodeFpu(v: DataView): X86Fpu {
   };
 }
 
+/** X86Fpu -> a kvm_fpu buffer. */
 export function encodeFpu(f: X86Fpu): Buffer {
   const { buf, view } = alloc(S.kvm_fpu);
   const o = (n: string): number => offsetOf(S.kvm_fpu, n);
@@ -164,6 +168,7 @@ export function encodeCpuid2(entries: readonly CpuidEntry[], capacity = entries.
   return buf;
 }
 
+/** kvm_cpuid2 (its `nent` entries) -> CpuidEntry[]. */
 export function decodeCpuid2(v: DataView): CpuidEntry[] {
   const n = v.getUint32(offsetOf(S.kvm_cpuid2, 'nent'), true);
   const max = Math.floor((v.byteLength - CPUID_HDR) / CPUID_ENTRY);
@@ -180,6 +185,7 @@ export function decodeCpuid2(v: DataView): CpuidEntry[] {
 const MSR_HDR = S.kvm_msrs.size,
   MSR_ENTRY = S.kvm_msr_entry.size;
 
+/** MsrEntry[] -> a kvm_msrs buffer. */
 export function encodeMsrs(entries: readonly MsrEntry[]): Buffer {
   const { buf, view } = alloc(MSR_HDR + entries.length * MSR_ENTRY);
   view.setUint32(offsetOf(S.kvm_msrs, 'nmsrs'), entries.length, true);
@@ -202,21 +208,4 @@ export function decodeMsrs(v: DataView, count: number): MsrEntry[] {
     });
   }
   return out;
-}
-
-const MP_NAMES: Record<number, MpState> = {
-  [MP_STATE.RUNNABLE]: 'runnable',
-  [MP_STATE.UNINITIALIZED]: 'uninitialized',
-  [MP_STATE.INIT_RECEIVED]: 'init-received',
-  [MP_STATE.HALTED]: 'halted',
-  [MP_STATE.SIPI_RECEIVED]: 'sipi-received',
-  [MP_STATE.STOPPED]: 'stopped',
-};
-export function mpStateName(n: number): MpState | undefined {
-  return MP_NAMES[n];
-}
-export function mpStateNumber(s: MpState): number {
-  const e = Object.entries(MP_NAMES).find(([, v]) => v === s);
-  if (!e) throw new RangeError(`unknown mp state '${s}'`);
-  return Number(e[0]);
 }

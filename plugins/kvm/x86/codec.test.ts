@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import type { X86Segment, X86Sregs } from '../../../core/hypervisor/x86.js';
+import type { X86Segment, X86Sregs } from '../../x86/hypervisor/types.js';
 import * as codec from './codec.js';
-import { offsetOf } from './layout.js';
-import { kvm_regs, kvm_sregs } from './structs.js';
+import { offsetOf } from '../abi/layout.js';
+import { kvm_regs, kvm_sregs } from '../abi/structs.js';
+import { mpStateName, mpStateNumber } from '../abi/mp-state.js';
 
 const view = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -134,8 +135,8 @@ describe('kvm codec', () => {
 
   it('maps mp states both ways', () => {
     for (const s of ['runnable', 'uninitialized', 'init-received', 'halted', 'sipi-received', 'stopped'] as const) {
-      expect(codec.mpStateName(codec.mpStateNumber(s))).to.equal(s);
+      expect(mpStateName(mpStateNumber(s))).to.equal(s);
     }
-    expect(codec.mpStateName(99)).to.equal(undefined);
+    expect(mpStateName(99)).to.equal(undefined);
   });
 });

@@ -1,5 +1,6 @@
 /** x86_64 vCPU state as plain data, independent of any hypervisor's struct layout. */
 
+/** The general-purpose registers, RIP and RFLAGS. */
 export interface X86Regs {
   rax: bigint;
   rbx: bigint;
@@ -21,6 +22,7 @@ export interface X86Regs {
   rflags: bigint;
 }
 
+/** A segment register with its hidden descriptor part. */
 export interface X86Segment {
   base: bigint;
   limit: number;
@@ -36,11 +38,13 @@ export interface X86Segment {
   unusable: number;
 }
 
+/** GDTR / IDTR. */
 export interface X86DescriptorTable {
   base: bigint;
   limit: number;
 }
 
+/** Segment, control and descriptor-table registers, EFER and the APIC base. */
 export interface X86Sregs {
   cs: X86Segment;
   ds: X86Segment;
@@ -63,6 +67,7 @@ export interface X86Sregs {
   interruptBitmap: [bigint, bigint, bigint, bigint];
 }
 
+/** The legacy FPU/SSE state (KVM's kvm_fpu). */
 export interface X86Fpu {
   fpr: Uint8Array; // 8 x 16 bytes
   fcw: number;
@@ -75,6 +80,7 @@ export interface X86Fpu {
   mxcsr: number;
 }
 
+/** One CPUID leaf/subleaf result. */
 export interface CpuidEntry {
   function: number;
   index: number;
@@ -85,9 +91,8 @@ export interface CpuidEntry {
   edx: number;
 }
 
+/** One model-specific register and its value. */
 export interface MsrEntry {
   index: number;
   data: bigint;
 }
-
-export type MpState = 'runnable' | 'uninitialized' | 'init-received' | 'halted' | 'sipi-received' | 'stopped';

@@ -1,0 +1,40 @@
+import type { ArchExtensionKey } from '../../core/hypervisor/extension.js';
+import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
+import { KvmError } from './errors.js';
+import type { KvmVcpu } from './vcpu.js';
+import type { KvmVm } from './vm.js';
+import { KVM_X86 } from './x86/arch.js';
+
+/** The arch part of one KvmVm: its extensions and what follows the irqchip's creation. */
+export interface KvmArchVm {
+  extension<T>(key: ArchExtensionKey<T>): T | undefined;
+  /** Creates the arch's other in-kernel devices once the irqchip exists (x86: the PIT). */
+  afterIrqChip(): void;
+}
+
+/** The arch part of one KvmVcpu: its extensions, its whole state and what the runner reports. */
+export interface KvmArchVcpu {
+  extension<T>(key: ArchExtensionKey<T>): T | undefined;
+  saveState(): VcpuState;
+  /** Validates untrusted input fully before setting anything. */
+  restoreState(state: unknown): void;
+}
+
+/** What KVM does differently per host architecture; only the x86_64 part exists today. */
+export interface KvmArch {
+  /** The arch name vCPU state containers and extension keys carry. */
+  readonly name: string;
+  vm(vm: KvmVm): KvmArchVm;
+  vcpu(vcpu: KvmVcpu): KvmArchVcpu;
+}
+
+/**
+ * The KvmArch of this host (process.arch); a clear KvmError on an architecture without one. Main thread
+ * only (it loads the arch's state schemas); vCPU workers read run states through run-state.ts.
+ */
+export function hostKvmArch(): KvmArch {
+  if (process.arch === 'x64') return KVM_X86;
+  throw new KvmError('InvalidArgument', `the kvm plugin has no support for host architecture '${process.arch}'`, {
+    arch: process.arch,
+  });
+}

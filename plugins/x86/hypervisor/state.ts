@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import type { VcpuState } from '../../../core/hypervisor/vcpu-state.js';
+import { parseVcpuState } from '../../../core/hypervisor/vcpu-state.js';
+import type { X86Vcpu } from './extension.js';
+import { X86_ARCH } from './extension.js';
+import { Msr } from '../cpu/msrs.js';
+
+/** Version of the x86 payload layout below. */
+export const X86_VCPU_STATE_VERSION = 1;
+
+/** The MSRs a vCPU state carries (those the boot sets plus the TSC, PAT and EFER-adjacent syscall MSRs). */
+export const SAVED_MSRS: readonly number[] = [
+  Msr.IA32_TSC,
+  Msr.IA32_SYSENTER_CS,
+  Msr.IA32_SYSENTER_ESP,
+  Msr.IA32_SYSENTER_EIP,
+  Msr.IA32_MISC_ENABLE,
+  Msr.IA32_MTRR_DEF_TYPE,
+  0x277, // IA32_PAT
+  Msr.STAR,
+  Msr.LSTAR,
+  Msr.CSTAR,
+  Msr.SYSCALL_MASK,
+  Msr.KERNEL_GS_BASE,
+];
+
+const U64 = z
+  .bigint()
+  .min(0n)
+  .max((1n << 64n) - 1n);
+const U32 = z.number().int().min(0).max(0xffff_ffff);
+const U16 = z.number().int().min(0).max(0xffff);
+const Bit = z.number().int().min(0).max(1);
+const AnyBytes = z.custom<Uint8Array>((b) => b instanceof Uint8Array, { message: 'must be bytes (a Uint8Array)' });
+const bytes = (n: number) => AnyBytes.refine((b) => b.length === n, { message: `must be exactly ${n} bytes` });
+
+const Segment = z.strictObject({
+  base: U64,
+  limit: U32,
+  selector: U16,
+  type: z.number().int().min(0).max(15),
+  present: Bit,
+  dpl: z.number().int().min(0).max(3),
+  db: Bit,
+  s: Bit,
+  l: Bit,
+  g: Bit,
+  avl: Bit,
+  unusable: Bit,
+});
+const Table = z.strictObject({ base: U64, limit: U16 });
+const REG_NAMES = [
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rsp',
+  'rbp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+  'rflags',
+] as const;
+
+/** The x86 payload of a VcpuState: every field validated (ranges, exact blob sizes, known names). */
+export const X86VcpuPayloadSchema = z.strictObject({
+  regs: z.strictObject(
+    Object.fromEntries(REG_NAMES.map((n) => [n, U64])) as Record<(typeof REG_NAMES)[number], typeof U64>,
+  ),
+  sregs: z.strictObject({
+    cs: Segment,
+    ds: Segment,
+    es: Segment,
+    fs: Segment,
+    gs: Segment,
+    ss: Segment,
+    tr: Segment,
+    ldt: Segment,
+    gdt: Table,
+    idt: Table,
+    cr0: U64,
+    cr2: U64,
+    cr3: U64,
+    cr4: U64,
+    cr8: U64,
+    efer: U64,
+    apicBase: U64,
+    interruptBitmap: z.tuple([U64, U64, U64, U64]),
+  }),
+  fpu: z.strictObject({
+    fpr: bytes(128),
+    fcw: U16,
+    fsw: U16,
+    ftwx: z.number().int().min(0).max(0xff),
+    lastOpcode: U16,
+    lastIp: U64,
+    lastDp: U64,
+    xmm: bytes(256),
+    mxcsr: U32,
+  }),
+  msrs: z.array(z.strictObject({ index: U32, data: U64 })).max(256),
+  mpState: z.enum(['runnable', 'uninitialized', 'init-received', 'halted', 'sipi-received', 'stopped']),
+  lapic: bytes(1024),
+  /** The backend's opaque blobs (KVM: events, xsave, xcrs, debugregs), checked again by the backend. */
+  extended: z
+    .record(
+      z.string().regex(/^[a-z0-9_.]{1,64}$/),
+      AnyBytes.refine((b) => b.length <= 1 << 20, { message: 'at most 1 MiB' }),
+    )
+    .refine((r) => Object.keys(r).length <= 16, {
+      message: 'at most 16 blobs',
+    }),
+});
+
+/** What an x86 vCPU's VcpuState carries. */
+export type X86VcpuPayload = z.output<typeof X86VcpuPayloadSchema>;
+
+/** Reads every MSR of `indices` the hypervisor has, skipping (not failing on) those it refuses. */
+function readMsrs(vcpu: X86Vcpu, indices: readonly number[]): { index: number; data: bigint }[] {
+  const out: { index: number; data: bigint }[] = [];
+  let rest = [...indices];
+  while (rest.length > 0) {
+    const got = vcpu.getMsrs(rest);
+    out.push(...got);
+    rest = rest.slice(got.length + 1); // the one after those read was refused
+  }
+  return out;
+}
+
+/** Saves an x86 vCPU as the arch-neutral container `{ arch: 'x86_64', version, payload }`. */
+export function saveX86VcpuState(vcpu: X86Vcpu): VcpuState {
+  const payload: X86VcpuPayload = {
+    regs: vcpu.getRegs(),
+    sregs: vcpu.getSregs(),
+    fpu: vcpu.getFpu(),
+    msrs: readMsrs(vcpu, SAVED_MSRS),
+    mpState: vcpu.getMpState(),
+    lapic: vcpu.getLapic(),
+    extended: vcpu.saveExtendedState(),
+  };
+  return { arch: X86_ARCH, version: X86_VCPU_STATE_VERSION, payload };
+}
+
+/** Validates untrusted input as an x86 VcpuState (HypervisorError 'InvalidState' naming the first problem). */
+export function parseX86VcpuState(untrusted: unknown): X86VcpuPayload {
+  return parseVcpuState(untrusted, X86_ARCH, X86_VCPU_STATE_VERSION, X86VcpuPayloadSchema);
+}
+
+/**
+ * Restores a saved x86 vCPU state. Everything is validated before the first call, so a hostile state
+ * sets nothing. Order as Firecracker's restore: run state, general then special registers, FPU, LAPIC,
+ * MSRs, then the backend's blobs (KVM restores xsave/xcrs/debugregs and the pending events last).
+ */
+export function restoreX86VcpuState(vcpu: X86Vcpu, untrusted: unknown): void {
+  const p = parseX86VcpuState(untrusted);
+  vcpu.checkExtendedState(p.extended);
+  vcpu.setMpState(p.mpState);
+  vcpu.setRegs(p.regs);
+  vcpu.setSregs(p.sregs);
+  vcpu.setFpu(p.fpu);
+  vcpu.setLapic(p.lapic);
+  if (p.msrs.length) vcpu.setMsrs(p.msrs);
+  vcpu.restoreExtendedState(p.extended);
+}
