@@ -18,6 +18,10 @@ import { Msr } from '../x86/cpu/msrs.js';
 import type { X86VcpuPayload } from '../x86/hypervisor/state.js';
 
 const MIB = 1n << 20n;
+
+/** `out 0x3f8, 0x41`; `in eax, 0x71`; `out 0x80, eax`; `hlt`. */
+const outInOutProgram = (): Uint8Array =>
+  new Asm().movEdx(0x3f8).movEax(0x41).outDxAl().movEdx(0x71).inEaxDx().movEdx(0x80).outDxEax().hlt().bytes();
 const CODE = LONG_MODE_LAYOUT.code;
 
 describe('KVM backend (host /dev/kvm)', function () {
@@ -76,16 +80,7 @@ describe('KVM backend (host /dev/kvm)', function () {
 
   it('runs a long-mode guest inline: PIO out and in', () => {
     const v = vm.createVcpu(0);
-    const code = new Asm()
-      .movEdx(0x3f8)
-      .movEax(0x41)
-      .outDxAl()
-      .movEdx(0x71)
-      .inEaxDx()
-      .movEdx(0x80)
-      .outDxEax()
-      .hlt()
-      .bytes();
+    const code = outInOutProgram();
     mem.write(GuestAddress.of(CODE), code);
     setupLongMode(v, { entry: CODE });
     let e = v.run();
@@ -103,16 +98,7 @@ describe('KVM backend (host /dev/kvm)', function () {
   });
 
   it('saves a running vCPU as an x86_64 VcpuState that another VM restores and runs on from', () => {
-    const code = new Asm()
-      .movEdx(0x3f8)
-      .movEax(0x41)
-      .outDxAl()
-      .movEdx(0x71)
-      .inEaxDx()
-      .movEdx(0x80)
-      .outDxEax()
-      .hlt()
-      .bytes();
+    const code = outInOutProgram();
     mem.write(GuestAddress.of(CODE), code);
     vm.createIrqChip();
     const a = vm.createVcpu(0);

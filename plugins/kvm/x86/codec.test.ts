@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import type { X86Segment, X86Sregs } from '../../x86/hypervisor/types.js';
+import { X86_REG_NAMES, type X86Segment, type X86Sregs } from '../../x86/hypervisor/types.js';
 import * as codec from './codec.js';
 import { offsetOf } from '../abi/layout.js';
 import { kvm_regs, kvm_sregs } from '../abi/structs.js';
@@ -28,26 +28,7 @@ describe('kvm codec', () => {
   it('round-trips kvm_regs, with every register at its C offset', () => {
     fc.assert(
       fc.property(fc.array(u64, { minLength: 18, maxLength: 18 }), (vals) => {
-        const names = [
-          'rax',
-          'rbx',
-          'rcx',
-          'rdx',
-          'rsi',
-          'rdi',
-          'rsp',
-          'rbp',
-          'r8',
-          'r9',
-          'r10',
-          'r11',
-          'r12',
-          'r13',
-          'r14',
-          'r15',
-          'rip',
-          'rflags',
-        ] as const;
+        const names = X86_REG_NAMES;
         const regs = Object.fromEntries(names.map((n, i) => [n, vals[i]])) as Record<(typeof names)[number], bigint>;
         const b = codec.encodeRegs(regs);
         for (const n of names) expect(b.readBigUInt64LE(offsetOf(kvm_regs, n)), n).to.equal(regs[n]);

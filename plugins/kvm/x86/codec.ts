@@ -2,6 +2,7 @@
  * Conversions between the x86 plugin's plain vCPU state (plugins/x86/hypervisor/types.ts)
  * and KVM's x86 structs, through DataViews over ioctl argument buffers.
  */
+import { X86_REG_NAMES } from '../../x86/hypervisor/types.js';
 import type {
   CpuidEntry,
   MsrEntry,
@@ -14,38 +15,17 @@ import type {
 import { alloc, fieldAt, offsetOf } from '../abi/layout.js';
 import * as S from '../abi/structs.js';
 
-const REG_NAMES = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rip',
-  'rflags',
-] as const;
-
 /** kvm_regs -> X86Regs. */
 export function decodeRegs(v: DataView): X86Regs {
-  const r = {} as Record<(typeof REG_NAMES)[number], bigint>;
-  for (const n of REG_NAMES) r[n] = v.getBigUint64(offsetOf(S.kvm_regs, n), true);
+  const r = {} as Record<(typeof X86_REG_NAMES)[number], bigint>;
+  for (const n of X86_REG_NAMES) r[n] = v.getBigUint64(offsetOf(S.kvm_regs, n), true);
   return r;
 }
 
 /** X86Regs -> a kvm_regs buffer. */
 export function encodeRegs(r: X86Regs): Buffer {
   const { buf, view } = alloc(S.kvm_regs);
-  for (const n of REG_NAMES) view.setBigUint64(offsetOf(S.kvm_regs, n), BigInt.asUintN(64, r[n]), true);
+  for (const n of X86_REG_NAMES) view.setBigUint64(offsetOf(S.kvm_regs, n), BigInt.asUintN(64, r[n]), true);
   return buf;
 }
 

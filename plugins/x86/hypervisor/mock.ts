@@ -10,6 +10,8 @@ import type { VcpuExit } from '../../../core/hypervisor/hypervisor.js';
 import { X86_ARCH, X86_VCPU, X86_VM, type X86Vcpu, type X86Vm } from './extension.js';
 import { restoreX86VcpuState, saveX86VcpuState } from './state.js';
 import type { CpuidEntry, MsrEntry, X86Fpu, X86Regs, X86Sregs } from './types.js';
+import { bootFpu } from '../cpu/fpu.js';
+import { zeroRegs } from '../cpu/registers.js';
 
 const seg = () => ({
   base: 0n,
@@ -27,26 +29,7 @@ const seg = () => ({
 });
 
 /** The registers of an x86 vCPU after reset (RIP 0xfff0, RFLAGS 2). */
-export const emptyRegs = (): X86Regs => ({
-  rax: 0n,
-  rbx: 0n,
-  rcx: 0n,
-  rdx: 0n,
-  rsi: 0n,
-  rdi: 0n,
-  rsp: 0n,
-  rbp: 0n,
-  r8: 0n,
-  r9: 0n,
-  r10: 0n,
-  r11: 0n,
-  r12: 0n,
-  r13: 0n,
-  r14: 0n,
-  r15: 0n,
-  rip: 0xfff0n,
-  rflags: 2n,
-});
+export const emptyRegs = (): X86Regs => ({ ...zeroRegs(), rip: 0xfff0n });
 
 /** The special registers of an x86 vCPU after reset (real mode, APIC enabled at 0xfee00000). */
 export const emptySregs = (): X86Sregs => ({
@@ -74,17 +57,7 @@ export const emptySregs = (): X86Sregs => ({
 export class MockX86Vcpu implements X86Vcpu {
   regs = emptyRegs();
   sregs = emptySregs();
-  fpu: X86Fpu = {
-    fpr: new Uint8Array(128),
-    fcw: 0x37f,
-    fsw: 0,
-    ftwx: 0,
-    lastOpcode: 0,
-    lastIp: 0n,
-    lastDp: 0n,
-    xmm: new Uint8Array(256),
-    mxcsr: 0x1f80,
-  };
+  fpu: X86Fpu = bootFpu();
   cpuid: CpuidEntry[] = [];
   msrs = new Map<number, bigint>();
   mpState: MpState = 'runnable';

@@ -4,6 +4,7 @@ import { parseVcpuState } from '../../../core/hypervisor/vcpu-state.js';
 import type { X86Vcpu } from './extension.js';
 import { X86_ARCH } from './extension.js';
 import { Msr } from '../cpu/msrs.js';
+import { X86_REG_NAMES } from './types.js';
 
 /** Version of the x86 payload layout below. */
 export const X86_VCPU_STATE_VERSION = 1;
@@ -49,31 +50,11 @@ const Segment = z.strictObject({
   unusable: Bit,
 });
 const Table = z.strictObject({ base: U64, limit: U16 });
-const REG_NAMES = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rip',
-  'rflags',
-] as const;
 
 /** The x86 payload of a VcpuState: every field validated (ranges, exact blob sizes, known names). */
 export const X86VcpuPayloadSchema = z.strictObject({
   regs: z.strictObject(
-    Object.fromEntries(REG_NAMES.map((n) => [n, U64])) as Record<(typeof REG_NAMES)[number], typeof U64>,
+    Object.fromEntries(X86_REG_NAMES.map((n) => [n, U64])) as Record<(typeof X86_REG_NAMES)[number], typeof U64>,
   ),
   sregs: z.strictObject({
     cs: Segment,

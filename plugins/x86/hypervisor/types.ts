@@ -1,5 +1,27 @@
 /** x86_64 vCPU state as plain data, independent of any hypervisor's struct layout. */
 
+/** The names of X86Regs' fields, in kvm_regs order. */
+export const X86_REG_NAMES = [
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rsp',
+  'rbp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+  'rflags',
+] as const;
+
 /** The general-purpose registers, RIP and RFLAGS. */
 export interface X86Regs {
   rax: bigint;
