@@ -10,6 +10,10 @@ export interface KvmArchVm {
   extension<T>(key: ArchExtensionKey<T>): T | undefined;
   /** Creates the arch's other in-kernel devices once the irqchip exists (x86: the PIT). */
   afterIrqChip(): void;
+  /** The VM's opaque state blobs (x86: kvmclock, irqchip, PIT). */
+  saveState(): Record<string, Uint8Array>;
+  /** Restores saveState's blobs, all checked before the first ioctl. */
+  restoreState(s: Record<string, Uint8Array>): void;
 }
 
 /** The arch part of one KvmVcpu: its extensions, its whole state and what the runner reports. */

@@ -14,6 +14,7 @@ import { kvm_clock_data, kvm_irqchip } from './abi/structs.js';
 import { LinuxEventFdFactory } from '../../core/events/linux-eventfd.js';
 import { HypervisorError } from '../../core/hypervisor/errors.js';
 import { x86Vcpu } from '../x86/hypervisor/extension.js';
+import { getIrqChip } from './x86/vm-state.js';
 import { Msr } from '../x86/cpu/msrs.js';
 import type { X86VcpuPayload } from '../x86/hypervisor/state.js';
 
@@ -233,7 +234,7 @@ describe('KVM backend (host /dev/kvm)', function () {
     vm.createIrqChip();
     const fd = new LinuxEventFdFactory().create();
     try {
-      const irr = (): number => vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(offsetOf(kvm_irqchip, 'chip.pic.irr'));
+      const irr = (): number => getIrqChip(vm, IRQCHIP_PIC_MASTER).readUInt8(offsetOf(kvm_irqchip, 'chip.pic.irr'));
       expect(irr() & (1 << 4)).to.equal(0);
       vm.registerIrqfd(fd, 4);
       fd.write(1n);
@@ -269,16 +270,22 @@ describe('KVM backend (host /dev/kvm)', function () {
       'kvm.irqchip.pic_master.v1': pic,
       'kvm.clock.v1': clock,
     });
-    expect(vm.getIrqChip(IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(0x1_0000_0042n);
-    expect(vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr ^ 0xa5);
+    expect(getIrqChip(vm, IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(0x1_0000_0042n);
+    expect(getIrqChip(vm, IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr ^ 0xa5);
     const clockNow = () => Buffer.from(vm.saveState()['kvm.clock.v1']!).readBigUInt64LE(clockAt);
     expect(clockNow() >= later, 'the clock an hour ahead').to.equal(true);
     // and the saved state brings the old values back
     vm.restoreState(st);
-    expect(vm.getIrqChip(IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(origEntry);
-    expect(vm.getIrqChip(IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr);
+    expect(getIrqChip(vm, IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(origEntry);
+    expect(getIrqChip(vm, IRQCHIP_PIC_MASTER).readUInt8(imr)).to.equal(origImr);
     expect(clockNow() < later, 'the clock back').to.equal(true);
     expect(() => vm.restoreState({ 'kvm.clock.v1': new Uint8Array(3) })).to.throw(KvmError, /must be/);
+    // a state with one bad blob sets nothing, not even the good blobs before it
+    expect(() => vm.restoreState({ 'kvm.irqchip.ioapic.v1': ioapic, 'kvm.pit2.v1': new Uint8Array(5) })).to.throw(
+      KvmError,
+      /kvm\.pit2\.v1/,
+    );
+    expect(getIrqChip(vm, IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(origEntry);
     expect(() => vm.restoreState({ bogus: new Uint8Array(3) })).to.throw(KvmError, /unknown/);
   });
 

@@ -34,15 +34,6 @@ import { KvmVcpu } from './vcpu.js';
 const PAGE = 4096n;
 const U64_MAX = (1n << 64n) - 1n;
 
-/** Blob keys of saveState (versioned). */
-export const VM_STATE_KEYS = {
-  clock: 'kvm.clock.v1',
-  picMaster: 'kvm.irqchip.pic_master.v1',
-  picSlave: 'kvm.irqchip.pic_slave.v1',
-  ioapic: 'kvm.irqchip.ioapic.v1',
-  pit: 'kvm.pit2.v1',
-} as const;
-
 /**
  * A KVM VM. SAFETY: owns `fd` (closed by close()) and the vCPUs it created;
  * `systemFd` (/dev/kvm) belongs to the KvmHypervisor and is only borrowed.
@@ -298,74 +289,16 @@ export class KvmVm implements Vm {
     return v;
   }
 
+  /** The hypervisor's opaque per-VM state (x86: kvmclock, PICs, IOAPIC, PIT), as versioned blobs. */
   saveState(): Record<string, Uint8Array> {
     this.live();
-    const out: Record<string, Uint8Array> = {};
-    const clock = alloc(S.kvm_clock_data);
-    ioctlBuf(this.fd, 'GET_CLOCK', clock.buf);
-    out[VM_STATE_KEYS.clock] = new Uint8Array(clock.buf);
-    if (this.irqchip) {
-      for (const [key, chip] of [
-        [VM_STATE_KEYS.picMaster, IRQCHIP_PIC_MASTER],
-        [VM_STATE_KEYS.picSlave, IRQCHIP_PIC_SLAVE],
-        [VM_STATE_KEYS.ioapic, IRQCHIP_IOAPIC],
-      ] as const) {
-        const { buf, view } = alloc(S.kvm_irqchip);
-        view.setUint32(offsetOf(S.kvm_irqchip, 'chip_id'), chip, true);
-        ioctlBuf(this.fd, 'GET_IRQCHIP', buf);
-        out[key] = new Uint8Array(buf);
-      }
-    }
-    if (this.pit) {
-      const { buf } = alloc(S.kvm_pit_state2);
-      ioctlBuf(this.fd, 'GET_PIT2', buf);
-      out[VM_STATE_KEYS.pit] = new Uint8Array(buf);
-    }
-    return out;
+    return this.arch_().saveState();
   }
 
-  /** Reads one irqchip's state (PIC master/slave, IOAPIC) as a kvm_irqchip buffer. */
-  getIrqChip(chip: number): Buffer {
-    this.live();
-    const { buf, view } = alloc(S.kvm_irqchip);
-    view.setUint32(offsetOf(S.kvm_irqchip, 'chip_id'), chip, true);
-    ioctlBuf(this.fd, 'GET_IRQCHIP', buf);
-    return buf;
-  }
-
+  /** Restores saveState's blobs; all are checked before the first ioctl (KvmError 'InvalidArgument'). */
   restoreState(s: Record<string, Uint8Array>): void {
     this.live();
-    const known = new Set<string>(Object.values(VM_STATE_KEYS));
-    for (const k of Object.keys(s))
-      if (!known.has(k)) throw new KvmError('InvalidArgument', `unknown VM state blob '${k}'`, { key: k });
-    const blob = (key: string, size: number): Buffer | undefined => {
-      const b = s[key];
-      if (!b) return undefined;
-      if (b.length !== size)
-        throw new KvmError('InvalidArgument', `VM state '${key}' must be ${size} bytes, got ${b.length}`, { key });
-      return Buffer.from(b);
-    };
-    for (const key of [VM_STATE_KEYS.picMaster, VM_STATE_KEYS.picSlave, VM_STATE_KEYS.ioapic]) {
-      const b = blob(key, S.kvm_irqchip.size);
-      if (!b) continue;
-      if (!this.irqchip)
-        throw new KvmError('InvalidArgument', `VM state has '${key}' but this VM has no in-kernel irqchip`);
-      const chip = b.readUInt32LE(offsetOf(S.kvm_irqchip, 'chip_id'));
-      if (chip > IRQCHIP_IOAPIC) throw new KvmError('InvalidArgument', `VM state '${key}' names irqchip ${chip}`);
-      ioctlBuf(this.fd, 'SET_IRQCHIP', b);
-    }
-    const pit = blob(VM_STATE_KEYS.pit, S.kvm_pit_state2.size);
-    if (pit) {
-      if (!this.pit) throw new KvmError('InvalidArgument', `VM state has a PIT but this VM has none`);
-      ioctlBuf(this.fd, 'SET_PIT2', pit);
-    }
-    const clock = blob(VM_STATE_KEYS.clock, S.kvm_clock_data.size);
-    if (clock) {
-      // Only `clock` (and flags 0) is an input of KVM_SET_CLOCK here.
-      const { buf, view } = alloc(S.kvm_clock_data);
-      view.setBigUint64(0, clock.readBigUInt64LE(offsetOf(S.kvm_clock_data, 'clock')), true);
-      ioctlBuf(this.fd, 'SET_CLOCK', buf);
-    }
+    this.arch_().restoreState(s);
   }
 
   close(): void {

@@ -6,8 +6,9 @@ import type { KvmVcpu } from '../vcpu.js';
 import type { KvmVm } from '../vm.js';
 import { KvmX86Vcpu } from './vcpu.js';
 import { KvmX86Vm } from './vm.js';
+import { restoreX86VmState, saveX86VmState } from './vm-state.js';
 
-/** KVM on an x86_64 host: the X86Vm/X86Vcpu extensions, the PIT after the irqchip, the x86 vCPU state. */
+/** KVM on an x86_64 host: the X86Vm/X86Vcpu extensions, the PIT after the irqchip, the VM and vCPU state. */
 export const KVM_X86: KvmArch = {
   name: X86_ARCH,
   vm(vm: KvmVm) {
@@ -16,6 +17,8 @@ export const KVM_X86: KvmArch = {
       extension: <T>(key: ArchExtensionKey<T>): T | undefined =>
         key.name === X86_VM.name ? (x86 as unknown as T) : undefined,
       afterIrqChip: () => x86.createPit(),
+      saveState: () => saveX86VmState(vm),
+      restoreState: (s: Record<string, Uint8Array>) => restoreX86VmState(vm, s),
     };
   },
   vcpu(vcpu: KvmVcpu) {
