@@ -1,6 +1,6 @@
-import type { Disposable } from '../../core/bus/bus.js';
 import type { VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
 import type { RateLimiter } from '../../core/ratelimit/rate-limiter.js';
+import { ServedQueue } from '../virtio/served-queue.js';
 import { BlkStatus, type BlkStatusValue, MAX_INFLIGHT_BYTES, MAX_IO_PIECE, QUEUE_BUDGET } from './constants.js';
 import { executeRequest, type ExecuteOptions } from './executor.js';
 import type { BlkQueueMetrics } from './metrics.js';
@@ -34,7 +34,6 @@ export interface QueueHandlerDeps {
  */
 export class BlkQueueHandler {
   private deferred?: BlkRequest;
-  private waiter?: Disposable;
   private inflight = 0;
   private inflightBytes = 0;
   /** A completion scheduled process() to retry the request kept for lack of in-flight room. */
@@ -43,9 +42,9 @@ export class BlkQueueHandler {
   private flushPending = false;
   /** Inside process(): completions wait for its closing flush. */
   private processing = false;
-  private stopped = false;
   private idleWaiters: (() => void)[] = [];
   private readonly defer: (cb: () => void) => void;
+  private readonly served: ServedQueue;
 
   constructor(private readonly d: QueueHandlerDeps) {
     this.defer =
@@ -53,6 +52,11 @@ export class BlkQueueHandler {
       ((cb) => {
         setImmediate(cb);
       });
+    this.served = new ServedQueue({
+      ...d,
+      onStop: () => this.release(),
+      onInterrupt: () => d.metrics.interrupts++,
+    });
   }
 
   get index(): number {
@@ -71,37 +75,37 @@ export class BlkQueueHandler {
 
   /** One wakeup: serve what the driver made available. */
   process(): void {
-    if (this.stopped) return;
-    const q = this.d.queue;
+    if (this.served.stopped) return;
     this.processing = true;
-    try {
-      if (this.deferred) {
-        if (!this.start(this.deferred)) return;
-        this.deferred = undefined;
-      }
-      let handled = 0;
-      do {
-        q.disableNotification();
-        for (let chain = q.pop(); chain; chain = q.pop()) {
-          const req = parseRequest(this.d.ctx, chain);
-          if (req.kind === 'fatal') {
-            this.fail(req.reason);
-            return;
-          }
-          this.d.metrics.requests++;
-          if (!this.start(req)) return;
-          if (++handled >= QUEUE_BUDGET) {
-            this.defer(() => this.process());
-            return;
-          }
-        }
-      } while (q.enableNotification());
-    } catch (err) {
-      this.fail(`queue ${q.index}: ${(err as Error).message}`);
-    } finally {
-      this.processing = false;
-      this.flush();
+    this.served.run(() => this.serve());
+    this.processing = false;
+    this.flush();
+  }
+
+  /** Pops, validates and starts requests until the ring is empty, the budget is spent or one must wait. */
+  private serve(): void {
+    const q = this.d.queue;
+    if (this.deferred) {
+      if (!this.start(this.deferred)) return;
+      this.deferred = undefined;
     }
+    let handled = 0;
+    do {
+      q.disableNotification();
+      for (let chain = q.pop(); chain; chain = q.pop()) {
+        const req = parseRequest(this.d.ctx, chain);
+        if (req.kind === 'fatal') {
+          this.served.fail(req.reason);
+          return;
+        }
+        this.d.metrics.requests++;
+        if (!this.start(req)) return;
+        if (++handled >= QUEUE_BUDGET) {
+          this.defer(() => this.process());
+          return;
+        }
+      }
+    } while (q.enableNotification());
   }
 
   /** Charges the rate limiter and starts the request; false when it must wait (it is kept as `deferred`). */
@@ -112,17 +116,9 @@ export class BlkQueueHandler {
       this.deferred = req; // a completion calls process() again
       return false;
     }
-    if (!this.d.limiter.tryConsume(bytes, 1)) {
+    if (!this.served.consume(this.d.limiter, bytes, () => this.process())) {
       this.d.metrics.throttled++;
       this.deferred = req;
-      this.waiter ??= this.d.limiter.whenReady(
-        () => {
-          this.waiter = undefined;
-          this.process();
-        },
-        bytes,
-        1,
-      );
       return false;
     }
     if (req.kind === 'reject') {
@@ -157,7 +153,7 @@ export class BlkQueueHandler {
 
   /** After a completion: retry the request kept for lack of in-flight room (not one the limiter's timer owns). */
   private resumeKept(): void {
-    if (!this.deferred || this.waiter || this.resumePending || this.stopped) return;
+    if (!this.deferred || this.served.waiting || this.resumePending || this.served.stopped) return;
     this.resumePending = true;
     this.defer(() => {
       this.resumePending = false;
@@ -167,13 +163,13 @@ export class BlkQueueHandler {
 
   /** Writes the status byte and queues the used entry for the next flush. */
   private complete(req: BlkRequest, status: BlkStatusValue): void {
-    if (this.stopped) return;
+    if (this.served.stopped) return;
     if (status === BlkStatus.IOERR) this.d.metrics.ioErrors++;
     if (status === BlkStatus.UNSUPP) this.d.metrics.unsupported++;
     try {
       this.d.ctx.memory.writeU8(req.statusAddr, status);
     } catch (err) {
-      this.fail(`status byte of chain ${req.head}: ${(err as Error).message}`);
+      this.served.fail(`status byte of chain ${req.head}: ${(err as Error).message}`);
       return;
     }
     this.completed.push({ head: req.head, len: usedLength(req, status) });
@@ -181,34 +177,24 @@ export class BlkQueueHandler {
 
   /** Returns finished chains to the used ring, then interrupts once if the driver wants it. */
   private flush(): void {
-    if (!this.stopped && this.completed.length > 0) {
-      const q = this.d.queue;
+    if (!this.served.stopped && this.completed.length > 0) {
       const batch = this.completed;
       this.completed = [];
-      try {
-        for (const c of batch) q.addUsed(c.head, c.len);
-        if (q.needsNotification()) {
-          this.d.metrics.interrupts++;
-          this.d.interrupt.signalUsedQueue(q.index);
-        }
-      } catch (err) {
-        this.fail(`queue ${q.index}: ${(err as Error).message}`);
-      }
+      this.served.run(() => {
+        for (const c of batch) this.served.addUsed(c.head, c.len);
+      });
+      this.served.signal();
     }
     this.checkIdle();
   }
 
-  private fail(reason: string): void {
-    if (this.stopped) return;
-    this.stop();
-    this.d.needsReset(reason);
-  }
-
   /** Stops serving (device reset or driver error): nothing more touches the queue or guest memory. */
   stop(): void {
-    this.stopped = true;
-    this.waiter?.dispose();
-    this.waiter = undefined;
+    this.served.stop();
+  }
+
+  /** What stopping drops: the kept request, completions not yet returned (ServedQueue cancels the limiter wait). */
+  private release(): void {
     this.deferred = undefined;
     this.completed = [];
     this.checkIdle();
@@ -222,7 +208,7 @@ export class BlkQueueHandler {
 
   private isIdle(): boolean {
     return (
-      (this.inflight === 0 || this.stopped) &&
+      (this.inflight === 0 || this.served.stopped) &&
       this.completed.length === 0 &&
       !this.deferred &&
       !this.flushPending &&

@@ -62,6 +62,17 @@ const zero = (): NetQueueMetrics => ({
   handlerUs: 0,
 });
 
+/** Runs one queue handler wakeup and counts it: handlerCalls + 1, its main-thread time added to handlerUs. */
+export function timeHandler(m: NetQueueMetrics, wakeup: () => void): void {
+  const t0 = performance.now();
+  try {
+    wakeup();
+  } finally {
+    m.handlerCalls++;
+    m.handlerUs += Math.round((performance.now() - t0) * 1000);
+  }
+}
+
 export interface NetCtrlMetrics {
   commands: number;
   /** Commands answered VIRTIO_NET_ERR (unknown class/command, bad data). */

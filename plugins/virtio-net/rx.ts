@@ -1,34 +1,22 @@
 import type { Disposable } from '../../core/bus/bus.js';
-import type { GuestMemory } from '../../core/memory/guest-memory.js';
-import type { RateLimiter } from '../../core/ratelimit/rate-limiter.js';
-import type { DescriptorChain, VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
+import type { DescriptorChain } from '../../core/virtio/virtio.js';
 import { ChainWriter } from '../virtio/chain-io.js';
-import type { NetBackend } from './backends/backend.js';
+import { ServedQueue } from '../virtio/served-queue.js';
 import { NetBackendError } from './backends/errors.js';
 import { ETH_HLEN, MAX_FRAME_WITH_HDR, QUEUE_BUDGET, VNET_HDR_SIZE } from './constants.js';
 import { setNumBuffers } from './header.js';
 import { copyToBuffers, RegionCache } from './iovec.js';
-import type { NetQueueMetrics } from './metrics.js';
+import { timeHandler } from './metrics.js';
+import type { NetQueueDeps } from './queue-deps.js';
 
-export interface RxDeps {
-  readonly queue: VirtQueue;
-  readonly memory: GuestMemory;
-  readonly backend: NetBackend;
-  /** Backend queue pair feeding this RX queue. */
-  readonly backendQueue: number;
-  readonly interrupt: VirtioInterrupt;
-  readonly limiter: RateLimiter;
-  readonly metrics: NetQueueMetrics;
+/** What the RX handler needs: the common queue deps plus backend watching and timers. */
+export interface RxDeps extends NetQueueDeps {
   /** VIRTIO_NET_F_MRG_RXBUF negotiated: a frame may span several chains. */
   readonly mergeable: boolean;
   /** Start/stop watching the backend fd for readability. */
   readonly watch: (on: boolean) => void;
   /** Arms a one-shot timer (backoff after backend errors). */
   readonly setTimer: (ms: number, cb: () => void) => Disposable;
-  readonly linkUp: () => boolean;
-  readonly needsReset: (reason: string) => void;
-  readonly defer: (cb: () => void) => void;
-  readonly onBackendError?: (err: NetBackendError) => void;
 }
 
 const RX_BACKOFF_MIN_MS = 50;
@@ -50,17 +38,22 @@ export class RxHandler {
   private pending = 0;
   private charged = false;
   private pool: DescriptorChain[] = [];
-  private waiter?: Disposable;
   private backoff?: Disposable;
   private backoffMs = RX_BACKOFF_MIN_MS;
-  private stopped = false;
   private deferred = false;
-  private usedAdded = false;
   private readonly regions = new RegionCache();
   /** The region views may be used in this run (guest memory open). */
   private direct = false;
+  private readonly served: ServedQueue;
 
-  constructor(private readonly d: RxDeps) {}
+  constructor(private readonly d: RxDeps) {
+    this.served = new ServedQueue({
+      ...d,
+      label: `RX queue ${d.queue.index}`,
+      onStop: () => this.release(),
+      onInterrupt: () => d.metrics.interrupts++,
+    });
+  }
 
   /** A frame is waiting for guest buffers (or the rate limiter). */
   get holding(): boolean {
@@ -72,62 +65,50 @@ export class RxHandler {
 
   /** One wakeup (backend readable, RX queue notified, limiter ready, backoff over); `signal` false leaves the interrupt to the caller's signal(). */
   process(signal = true): void {
-    if (this.stopped || this.backoff) return;
+    if (this.served.stopped || this.backoff) return;
+    timeHandler(this.d.metrics, () => this.served.serve(() => this.serve(), signal));
+  }
+
+  /** Reads frames and delivers them until the budget is spent or the backend, the guest or the limiter must wait. */
+  private serve(): void {
     const q = this.d.queue;
-    const t0 = performance.now();
     let handled = 0;
-    try {
-      this.direct = this.regions.usable(this.d.memory);
-      for (;;) {
-        if (handled >= QUEUE_BUDGET) {
-          if (!this.deferred) {
-            this.deferred = true;
-            this.d.defer(() => {
-              this.deferred = false;
-              this.process();
-            });
-          }
-          break;
+    this.direct = this.regions.usable(this.d.memory);
+    for (;;) {
+      if (handled >= QUEUE_BUDGET) {
+        if (!this.deferred) {
+          this.deferred = true;
+          this.d.defer(() => {
+            this.deferred = false;
+            this.process();
+          });
         }
-        if (this.pending === 0 && !this.readFrame()) break;
-        handled++;
-        if (this.pending === 0) continue; // dropped while reading
-        if (!this.d.linkUp()) {
-          this.drop();
-          continue;
-        }
-        if (!this.charged) {
-          if (!this.d.limiter.tryConsume(this.pending - VNET_HDR_SIZE, 1)) {
-            this.d.metrics.rxThrottled++;
-            this.d.watch(false);
-            this.waiter ??= this.d.limiter.whenReady(
-              () => {
-                this.waiter = undefined;
-                this.process();
-              },
-              this.pending - VNET_HDR_SIZE,
-              1,
-            );
-            break;
-          }
-          this.charged = true;
-        }
-        const r = this.deliver();
-        if (r === 'nobuf') {
-          this.d.metrics.rxNoBuffers++;
-          this.d.watch(false);
-          // Buffers made available since the last pop: go on; else the driver's kick wakes us.
-          if (q.enableNotification()) continue;
-          break;
-        }
-        if (r === 'delivered') q.disableNotification();
+        break;
       }
-    } catch (err) {
-      this.fail(`RX queue ${q.index}: ${(err as Error)?.message ?? String(err)}`);
-    } finally {
-      if (signal) this.signal();
-      this.d.metrics.handlerCalls++;
-      this.d.metrics.handlerUs += Math.round((performance.now() - t0) * 1000);
+      if (this.pending === 0 && !this.readFrame()) break;
+      handled++;
+      if (this.pending === 0) continue; // dropped while reading
+      if (!this.d.linkUp()) {
+        this.drop();
+        continue;
+      }
+      if (!this.charged) {
+        if (!this.served.consume(this.d.limiter, this.pending - VNET_HDR_SIZE, () => this.process())) {
+          this.d.metrics.rxThrottled++;
+          this.d.watch(false);
+          break;
+        }
+        this.charged = true;
+      }
+      const r = this.deliver();
+      if (r === 'nobuf') {
+        this.d.metrics.rxNoBuffers++;
+        this.d.watch(false);
+        // Buffers made available since the last pop: go on; else the driver's kick wakes us.
+        if (q.enableNotification()) continue;
+        break;
+      }
+      if (r === 'delivered') q.disableNotification();
     }
   }
 
@@ -237,8 +218,7 @@ export class RxHandler {
   }
 
   private used(head: number, len: number): void {
-    this.d.queue.addUsed(head, len);
-    this.usedAdded = true;
+    this.served.addUsed(head, len);
   }
 
   private finish(bytes: number): void {
@@ -251,31 +231,17 @@ export class RxHandler {
 
   /** Raises the used-buffer interrupt if frames went in and the driver wants to hear of it. */
   signal(): void {
-    if (!this.usedAdded || this.stopped) return;
-    this.usedAdded = false;
-    try {
-      if (this.d.queue.needsNotification()) {
-        this.d.metrics.interrupts++;
-        this.d.interrupt.signalUsedQueue(this.d.queue.index);
-      }
-    } catch (err) {
-      this.fail(`RX queue ${this.d.queue.index}: ${(err as Error).message}`);
-    }
-  }
-
-  private fail(reason: string): void {
-    if (this.stopped) return;
-    this.stop();
-    this.d.needsReset(reason);
+    this.served.signal();
   }
 
   /** Stops (device reset, driver error): nothing more touches the queue; the waiting frame is dropped. */
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
+    this.served.stop();
+  }
+
+  /** What stopping drops: the backend watch, timers, the waiting frame, pooled chains. */
+  private release(): void {
     this.d.watch(false);
-    this.waiter?.dispose();
-    this.waiter = undefined;
     this.backoff?.dispose();
     this.backoff = undefined;
     if (this.pending) this.d.metrics.rxDropped++;

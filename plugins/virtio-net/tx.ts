@@ -1,28 +1,15 @@
-import type { Disposable } from '../../core/bus/bus.js';
-import type { GuestMemory } from '../../core/memory/guest-memory.js';
-import type { RateLimiter } from '../../core/ratelimit/rate-limiter.js';
-import type { DescriptorChain, VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
+import type { DescriptorChain } from '../../core/virtio/virtio.js';
 import { ChainReader } from '../virtio/chain-io.js';
-import type { NetBackend } from './backends/backend.js';
+import { ServedQueue } from '../virtio/served-queue.js';
 import { NetBackendError } from './backends/errors.js';
 import { ETH_HLEN, MAX_FRAME_WITH_HDR, QUEUE_BUDGET, VNET_HDR_GSO_NONE, VNET_HDR_SIZE } from './constants.js';
 import { completeChecksum, decodeHeader, needsChecksum } from './header.js';
 import { HostIovec } from './iovec.js';
-import type { NetQueueMetrics } from './metrics.js';
+import { timeHandler } from './metrics.js';
+import type { NetQueueDeps } from './queue-deps.js';
 
-export interface TxDeps {
-  readonly queue: VirtQueue;
-  readonly memory: GuestMemory;
-  readonly backend: NetBackend;
-  readonly backendQueue: number;
-  readonly interrupt: VirtioInterrupt;
-  readonly limiter: RateLimiter;
-  readonly metrics: NetQueueMetrics;
-  readonly linkUp: () => boolean;
-  readonly needsReset: (reason: string) => void;
-  readonly defer: (cb: () => void) => void;
-  readonly onBackendError?: (err: NetBackendError) => void;
-}
+/** What the TX handler needs (the common queue deps). */
+export type TxDeps = NetQueueDeps;
 
 /**
  * Sends what the driver puts in one TX queue. Each chain is header + frame in its
@@ -37,13 +24,21 @@ export interface TxDeps {
 export class TxHandler {
   /** A chain the rate limiter holds back (popped, validated, not yet sent). */
   private held?: DescriptorChain;
-  private waiter?: Disposable;
-  private stopped = false;
   private deferred = false;
-  private usedAdded = false;
   private readonly iov = new HostIovec();
+  private readonly served: ServedQueue;
 
-  constructor(private readonly d: TxDeps) {}
+  constructor(private readonly d: TxDeps) {
+    this.served = new ServedQueue({
+      ...d,
+      label: `TX queue ${d.queue.index}`,
+      onStop: () => this.release(),
+      onInterrupt: () => {
+        d.metrics.interrupts++;
+        d.metrics.txInterrupts++;
+      },
+    });
+  }
 
   get throttled(): boolean {
     return this.held !== undefined;
@@ -51,42 +46,38 @@ export class TxHandler {
 
   /** One wakeup (queue notification, limiter ready); `signal` false leaves the interrupt to the caller's signal(). */
   process(signal = true): void {
-    if (this.stopped) return;
+    if (this.served.stopped) return;
+    timeHandler(this.d.metrics, () => this.served.serve(() => this.serve(), signal));
+  }
+
+  /** Sends chains until the ring is empty, the budget is spent or the limiter holds a frame back. */
+  private serve(): void {
     const q = this.d.queue;
-    const t0 = performance.now();
     let handled = 0;
-    try {
-      if (this.held) {
-        if (!this.transmit(this.held)) return;
-        this.held = undefined;
-      }
-      do {
-        q.disableNotification();
-        for (let chain = q.pop(); chain; chain = q.pop()) {
-          if (!this.valid(chain)) this.used(chain.head);
-          else if (!this.transmit(chain)) {
-            this.held = chain;
-            return;
-          }
-          if (++handled >= QUEUE_BUDGET) {
-            if (!this.deferred) {
-              this.deferred = true;
-              this.d.defer(() => {
-                this.deferred = false;
-                this.process();
-              });
-            }
-            return;
-          }
-        }
-      } while (q.enableNotification());
-    } catch (err) {
-      this.fail(`TX queue ${q.index}: ${(err as Error)?.message ?? String(err)}`);
-    } finally {
-      if (signal) this.signal();
-      this.d.metrics.handlerCalls++;
-      this.d.metrics.handlerUs += Math.round((performance.now() - t0) * 1000);
+    if (this.held) {
+      if (!this.transmit(this.held)) return;
+      this.held = undefined;
     }
+    do {
+      q.disableNotification();
+      for (let chain = q.pop(); chain; chain = q.pop()) {
+        if (!this.valid(chain)) this.used(chain.head);
+        else if (!this.transmit(chain)) {
+          this.held = chain;
+          return;
+        }
+        if (++handled >= QUEUE_BUDGET) {
+          if (!this.deferred) {
+            this.deferred = true;
+            this.d.defer(() => {
+              this.deferred = false;
+              this.process();
+            });
+          }
+          return;
+        }
+      }
+    } while (q.enableNotification());
   }
 
   /** Room for header + Ethernet header, at most a 64 KiB GSO frame; else counted as malformed. */
@@ -102,16 +93,8 @@ export class TxHandler {
   private transmit(chain: DescriptorChain): boolean {
     const m = this.d.metrics;
     const bytes = chain.readableLength - VNET_HDR_SIZE;
-    if (!this.d.limiter.tryConsume(bytes, 1)) {
+    if (!this.served.consume(this.d.limiter, bytes, () => this.process())) {
       m.txThrottled++;
-      this.waiter ??= this.d.limiter.whenReady(
-        () => {
-          this.waiter = undefined;
-          this.process();
-        },
-        bytes,
-        1,
-      );
       return false;
     }
     if (!this.d.linkUp()) {
@@ -172,35 +155,21 @@ export class TxHandler {
   }
 
   private used(head: number): void {
-    this.d.queue.addUsed(head, 0);
-    this.usedAdded = true;
+    this.served.addUsed(head, 0);
   }
 
   /** Raises the used-buffer interrupt if sent chains went back and the driver wants to hear of it. */
   signal(): void {
-    if (!this.usedAdded || this.stopped) return;
-    this.usedAdded = false;
-    try {
-      if (this.d.queue.needsNotification()) {
-        this.d.metrics.interrupts++;
-        this.d.metrics.txInterrupts++;
-        this.d.interrupt.signalUsedQueue(this.d.queue.index);
-      }
-    } catch (err) {
-      this.fail(`TX queue ${this.d.queue.index}: ${(err as Error).message}`);
-    }
+    this.served.signal();
   }
 
-  private fail(reason: string): void {
-    if (this.stopped) return;
-    this.stop();
-    this.d.needsReset(reason);
-  }
-
+  /** Stops (device reset, driver error): nothing more touches the queue; a held frame is dropped. */
   stop(): void {
-    this.stopped = true;
-    this.waiter?.dispose();
-    this.waiter = undefined;
+    this.served.stop();
+  }
+
+  /** What stopping drops: the held chain (ServedQueue cancels the limiter wait). */
+  private release(): void {
     this.held = undefined;
   }
 }
