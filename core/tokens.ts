@@ -54,8 +54,11 @@ export const Tokens = {
   PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
-  /** Attaches transport-independent virtio devices (mmio now, pci later). */
-  VirtioTransport: defineToken<VirtioTransportHost>('VirtioTransport'),
+  /**
+   * Attaches transport-independent virtio devices; one per transport (mmio, pci) in a VM,
+   * each named (VirtioTransportHost.name): resolve all, pick with selectVirtioTransport.
+   */
+  VirtioTransport: defineToken<VirtioTransportHost>('VirtioTransport', 'multiple'),
   /** The VM's ACPI tables (acpi plugin): the platform and devices contribute, the machine builds them. */
   AcpiTables: defineToken<AcpiTables>('AcpiTables'),
 } as const;

@@ -48,9 +48,24 @@ export const PluginEntrySchema = z
   })
   .refine((p) => (p.name === undefined) !== (p.path === undefined), { message: 'give exactly one of name or path' });
 
+/** A virtio transport's name as configs write it ('mmio', 'pci'): lower case letters, digits, '-'. */
+export const VirtioTransportNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, "a transport name like 'mmio' or 'pci'");
+
+/** VM-wide virtio settings. */
+export const VirtioVmConfigSchema = z.strictObject({
+  /**
+   * The transport virtio devices attach to unless their own config names one. Unset: the
+   * VM's only transport (a VM with several must choose here or per device).
+   */
+  transport: VirtioTransportNameSchema.optional(),
+});
+
 export const VmConfigSchema = z.strictObject({
   machine: MachineConfigSchema.prefault({}),
   boot: BootConfigSchema.optional(),
+  virtio: VirtioVmConfigSchema.optional(),
   plugins: z.array(PluginEntrySchema).default([]),
 });
 

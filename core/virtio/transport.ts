@@ -1,4 +1,5 @@
 import type { Disposable } from '../bus/bus.js';
+import { VirtioTransportError } from './errors.js';
 import type { VirtioDevice, VirtioInterrupt } from './virtio.js';
 
 /** Options a device plugin may pass when attaching; every field is optional. */
@@ -14,7 +15,7 @@ export interface VirtioAttachOptions {
 export interface VirtioAttachment extends Disposable {
   /** The device's id (VirtioDevice.id). */
   readonly deviceId: string;
-  /** The transport kind, e.g. 'mmio' or 'pci'. */
+  /** The transport's name (VirtioTransportHost.name), e.g. 'mmio' or 'pci'. */
   readonly transport: string;
   /** Human-readable location, e.g. 'mmio 4K@0xd0000000:5'. */
   readonly location: string;
@@ -33,12 +34,72 @@ export interface VirtioAttachment extends Disposable {
  * device status and feature negotiation, and calls VirtioDevice.activate() once
  * the driver set DRIVER_OK.
  *
- * Resolve it with `@inject(Tokens.VirtioTransport.token)` (manifest: requires
- * "VirtioTransport"). Throws a VmmError subclass when the device description is
- * invalid (e.g. no VIRTIO_F_VERSION_1 offered, a queue size not a power of two).
+ * Several transports may live in one VM: `VirtioTransport` is a `multiple` token, each
+ * transport plugin registers one host under its own `name`. A device plugin resolves
+ * them all (`@injectAll(VIRTIO_TRANSPORT)`, manifest: requires "VirtioTransport") and
+ * picks one with selectVirtioTransport(). attachVirtioDevice throws a VmmError subclass
+ * when the device description is invalid (e.g. no VIRTIO_F_VERSION_1 offered, a queue
+ * size not a power of two).
  */
 export interface VirtioTransportHost {
-  /** 'mmio' or 'pci'. */
-  readonly kind: string;
+  /** The transport's name, as configs write it: 'mmio', 'pci'. Unique in a VM. */
+  readonly name: string;
+  /** Attaches one device; disposing the attachment detaches it. */
   attachVirtioDevice(device: VirtioDevice, opts?: VirtioAttachOptions): VirtioAttachment;
+}
+
+/** Which transport a device asked for: its own config's `transport`, else the VM's `virtio.transport`. */
+export interface VirtioTransportChoice {
+  /** The device's `transport` config key. */
+  readonly device?: string;
+  /** The VM config's `virtio.transport` (the default for every virtio device). */
+  readonly vmDefault?: string;
+}
+
+/**
+ * Picks the transport a device attaches to: the one its config names, else the one the VM
+ * config names, else the only transport of the VM. `who` names the device in errors (its
+ * plugin instance). Throws VirtioTransportError when the name is unknown in this VM
+ * (listing the transports present), when there is no transport, when several are present
+ * and nothing chooses, or when two transports carry the same name.
+ */
+export function selectVirtioTransport(
+  transports: readonly VirtioTransportHost[],
+  choice: VirtioTransportChoice,
+  who: string,
+): VirtioTransportHost {
+  const names = transports.map((t) => t.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) {
+    throw new VirtioTransportError('DuplicateTransport', `${who}: two virtio transports are named '${dup}'`, {
+      device: who,
+      transport: dup,
+    });
+  }
+  const present = names.length ? names.join(', ') : 'none';
+  if (transports.length === 0) {
+    throw new VirtioTransportError(
+      'NoTransport',
+      `${who}: this VM has no virtio transport; list a transport plugin such as virtio-mmio`,
+      { device: who },
+    );
+  }
+  const wanted = choice.device ?? choice.vmDefault;
+  if (wanted === undefined) {
+    if (transports.length === 1) return transports[0];
+    throw new VirtioTransportError(
+      'AmbiguousTransport',
+      `${who}: this VM has several virtio transports (${present}); choose one with the device's ` +
+        `'transport' or the VM's 'virtio.transport'`,
+      { device: who, transports: names },
+    );
+  }
+  const found = transports.find((t) => t.name === wanted);
+  if (found) return found;
+  const from = choice.device !== undefined ? `its 'transport'` : `the VM's 'virtio.transport'`;
+  throw new VirtioTransportError(
+    'UnknownTransport',
+    `${who}: unknown virtio transport '${wanted}' (from ${from}); this VM has: ${present}`,
+    { device: who, transport: wanted, transports: names },
+  );
 }

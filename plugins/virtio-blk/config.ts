@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { VirtioTransportNameSchema } from '../../core/config/schema.js';
 import { RateLimiterSchema } from '../../core/ratelimit/rate-limiter.js';
 
 /**
@@ -34,5 +35,7 @@ export const VirtioBlkConfigSchema = z.strictObject({
   format: z.enum(['raw', 'qcow2', 'auto']).default('raw'),
   /** For formats with backing files (qcow2): may the image name a backing file? */
   allowBacking: z.boolean().default(false),
+  /** The virtio transport to attach to ('mmio', 'pci'); default: the VM's `virtio.transport`, else its only one. */
+  transport: VirtioTransportNameSchema.optional(),
 });
 export type VirtioBlkConfig = z.output<typeof VirtioBlkConfigSchema>;

@@ -18,7 +18,7 @@ import type { VirtioBlk } from './device.js';
 import plugin from './plugin.js';
 
 class FakeTransport implements VirtioTransportHost {
-  readonly kind = 'fake';
+  readonly name = 'fake';
   attached: VirtioDevice[] = [];
   detached = 0;
   attachVirtioDevice(device: VirtioDevice): VirtioAttachment {

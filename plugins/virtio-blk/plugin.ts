@@ -3,6 +3,7 @@ import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
+import { selectVirtioTransport } from '../../core/virtio/transport.js';
 import { VirtioBlkConfigSchema, type VirtioBlkConfig } from './config.js';
 import { VirtioBlk } from './device.js';
 import { openDisk } from './open-disk.js';
@@ -27,7 +28,13 @@ export async function registerVirtioBlk(
     ? container.resolveAll(Tokens.DiskFormat.token)
     : [];
   const loop = container.resolve(Tokens.EventLoop.token);
-  const transport = container.resolve(Tokens.VirtioTransport.token);
+  const transport = selectVirtioTransport(
+    container.isRegistered(Tokens.VirtioTransport.token, true)
+      ? container.resolveAll(Tokens.VirtioTransport.token)
+      : [],
+    { device: cfg.transport, vmDefault: ctx.vm.virtio?.transport },
+    ctx.instance,
+  );
 
   const file = path.resolve(ctx.baseDir, cfg.path);
   const disk = await openDisk(formats, cfg.format, {

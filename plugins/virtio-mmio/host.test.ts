@@ -133,7 +133,7 @@ describe('virtio-mmio plugin', () => {
     } as PluginContext<Record<string, never>>;
     const disposables = await plugin.register(c, ctx);
     const host = c.resolve(Tokens.VirtioTransport.token);
-    expect(host.kind).to.equal('mmio');
+    expect(host.name).to.equal('mmio');
     host.attachVirtioDevice(new EchoDevice('e', events.loop));
     expect(cmdline.toString()).to.match(/^virtio_mmio\.device=4K@0x[0-9a-f]+:\d+$/);
     expect(() => plugin.configSchema!.parse({ bogus: 1 })).to.throw();

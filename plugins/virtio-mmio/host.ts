@@ -52,7 +52,8 @@ interface Attached {
  * QueueNotify on the bus and pulsing the irqchip line.
  */
 export class VirtioMmioHost implements VirtioTransportHost, Disposable {
-  readonly kind = 'mmio';
+  /** The transport's name in configs (`transport: mmio`). */
+  readonly name = 'mmio';
   private readonly attached = new Map<string, Attached>();
 
   constructor(private readonly deps: VirtioMmioHostDeps) {}
@@ -99,7 +100,7 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       this.deps.logger?.info({ device: device.id, location }, 'virtio device attached');
       return {
         deviceId: device.id,
-        transport: 'mmio',
+        transport: this.name,
         location,
         interrupt: transport.interrupt,
         dispose: () => this.detach(device.id),

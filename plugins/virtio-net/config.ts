@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { VirtioTransportNameSchema } from '../../core/config/schema.js';
 import { RateLimiterSchema } from '../../core/ratelimit/rate-limiter.js';
 import { parseMac } from './config-space.js';
 import { CONFIG_MAX_QUEUE_PAIRS, MAX_MTU, MIN_MTU } from './constants.js';
@@ -75,6 +76,8 @@ export const VirtioNetConfigSchema = z.strictObject({
   offloads: z.boolean().default(true),
   linkUp: z.boolean().default(true),
   rateLimiter: z.strictObject({ rx: RateLimiterSchema.optional(), tx: RateLimiterSchema.optional() }).optional(),
+  /** The virtio transport to attach to ('mmio', 'pci'); default: the VM's `virtio.transport`, else its only one. */
+  transport: VirtioTransportNameSchema.optional(),
 });
 export type VirtioNetConfig = z.output<typeof VirtioNetConfigSchema>;
 export type NetBackendConfig = VirtioNetConfig['backend'];

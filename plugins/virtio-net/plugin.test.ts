@@ -17,7 +17,7 @@ import type { VirtioNet } from './device.js';
 import plugin from './plugin.js';
 
 class FakeTransport implements VirtioTransportHost {
-  readonly kind = 'fake';
+  readonly name = 'fake';
   attached: VirtioDevice[] = [];
   detached = 0;
   configChanges = 0;

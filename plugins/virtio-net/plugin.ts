@@ -3,6 +3,7 @@ import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
+import { selectVirtioTransport } from '../../core/virtio/transport.js';
 import { openBackend } from './backends/open.js';
 import { VirtioNetConfigSchema, type VirtioNetConfig } from './config.js';
 import { formatMac, parseMac, randomMac } from './config-space.js';
@@ -22,7 +23,13 @@ export function registerVirtioNet(container: DependencyContainer, ctx: PluginCon
   const cfg = ctx.config; // already validated by the loader with configSchema
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
   const loop = container.resolve(Tokens.EventLoop.token);
-  const transport = container.resolve(Tokens.VirtioTransport.token);
+  const transport = selectVirtioTransport(
+    container.isRegistered(Tokens.VirtioTransport.token, true)
+      ? container.resolveAll(Tokens.VirtioTransport.token)
+      : [],
+    { device: cfg.transport, vmDefault: ctx.vm.virtio?.transport },
+    ctx.instance,
+  );
   const mac = cfg.mac ? parseMac(cfg.mac)! : randomMac((n) => randomBytes(n));
 
   let backend;
