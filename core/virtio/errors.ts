@@ -11,5 +11,5 @@ export type VirtioTransportErrorKind =
   /** Two transports in one VM carry the same name. */
   | 'DuplicateTransport';
 
-/** Choosing a virtio transport for a device failed (a config error: names and the transports present are in the message). */
+/** Choosing a virtio transport for a device failed: a config error, naming the device and the transports present. */
 export class VirtioTransportError extends VmmError<VirtioTransportErrorKind> {}

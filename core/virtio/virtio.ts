@@ -2,10 +2,14 @@ import type { GuestAddress } from '../address.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { EventFd } from '../events/event-loop.js';
 
+/** Feature bit 32: a modern (virtio 1.x) device; every device here offers it. */
 export const VIRTIO_F_VERSION_1 = 1n << 32n;
+/** Feature bit 28: descriptors may point at indirect descriptor tables. */
 export const VIRTIO_F_RING_INDIRECT_DESC = 1n << 28n;
+/** Feature bit 29: used_event / avail_event suppress notifications and interrupts. */
 export const VIRTIO_F_RING_EVENT_IDX = 1n << 29n;
 
+/** Device type ids (virtio 1.2 §5) of the devices tsvmm has or plans. */
 export const VirtioDeviceType = { net: 1, block: 2, console: 3, rng: 4, balloon: 5, vsock: 19 } as const;
 
 /** One buffer of a descriptor chain, already validated to lie in guest memory. */
@@ -49,6 +53,7 @@ export interface VirtioInterrupt {
   signalConfigChange(): void;
 }
 
+/** What a device gets when the driver set DRIVER_OK: negotiated features, memory, queues, events, interrupts. */
 export interface VirtioActivation {
   /** Features the driver accepted. */
   features: bigint;

@@ -1,5 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
+/** Kinds of VirtQueueError: each validation rule of the queue and descriptor chains has its own. */
 export type VirtQueueErrorKind =
   /** The queue size is 0, not a power of two, or above the device's maximum. */
   | 'InvalidSize'

@@ -1,5 +1,6 @@
 import type { DescriptorChain, VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
 
+/** What one drainQueue call did. */
 export interface DrainResult {
   /** Chains handled and returned to the used ring. */
   handled: number;

@@ -46,6 +46,7 @@ export function memoryWithRom(): { mem: GuestMemory; rom: bigint } {
   return { mem, rom };
 }
 
+/** One descriptor table entry as the mock driver writes it (hostile tests write any values). */
 export interface RawDescriptor {
   addr: bigint;
   len: number;
@@ -58,6 +59,7 @@ export interface MockBuffer {
   len: number;
   write?: boolean;
 }
+/** One used ring element the device returned: the chain head and the bytes written. */
 export interface UsedElem {
   id: number;
   len: number;
@@ -143,7 +145,7 @@ export class MockSplitQueue {
     return idx[0];
   }
 
-  /** Writes `buffers` as an indirect table (at `tableAddr`, or freshly allocated) behind one descriptor; returns the head. */
+  /** Writes `buffers` as an indirect table (at `tableAddr`, or fresh) behind one descriptor; returns the head. */
   addIndirectChain(buffers: readonly MockBuffer[], tableAddr?: bigint): number {
     const table = tableAddr ?? this.alloc(16 * buffers.length);
     buffers.forEach((b, i) =>
@@ -240,6 +242,7 @@ export class FakeEventSystem {
   }
 }
 
+/** EchoDevice's device type id (unassigned by the spec). */
 export const ECHO_DEVICE_TYPE = 0x7e;
 
 /**
