@@ -17,7 +17,21 @@ export function describeIssues(err: z.ZodError): string {
 /** Saves `s`'s state: `{ id, version, data }` with data in the plain saved form. */
 export function takeSnapshot<T>(s: Snapshottable<T>): SavedState {
   const spec = s.stateSpec;
-  const r = z.safeEncode(spec.schema, s.saveState());
+  let state: T;
+  try {
+    state = s.saveState();
+  } catch (err) {
+    if (err instanceof StateError) throw err; // a nested part's, already naming it
+    throw new StateError(
+      'Save',
+      `${s.id}: cannot save its ${spec.name} state: ${(err as Error).message}`,
+      { id: s.id },
+      {
+        cause: err,
+      },
+    );
+  }
+  const r = z.safeEncode(spec.schema, state);
   if (!r.success)
     throw new StateError(
       'Save',
@@ -80,6 +94,7 @@ export function readSnapshot<T>(s: Snapshottable<T>, saved: unknown): T {
   try {
     s.checkState?.(r.data);
   } catch (err) {
+    if (err instanceof StateError) throw err; // a nested part's, already naming it
     throw new StateError(
       'Invalid',
       `${s.id}: saved ${spec.name} state does not fit: ${(err as Error).message}`,

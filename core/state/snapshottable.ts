@@ -39,7 +39,8 @@ export interface Snapshottable<T = unknown> {
   readonly stateSpec: StateSpec<T>;
   /**
    * The current state in its in-memory form. No side effects: a VM that saved its state (paused)
-   * may resume as if nothing happened (a failed or cancelled migration).
+   * may resume as if nothing happened (a failed or cancelled migration). Throws when the object cannot
+   * be saved now (virtio-blk with requests in flight: pause and let them finish first).
    */
   saveState(): T;
   /**

@@ -8,6 +8,7 @@ import { KvmHypervisor } from './hypervisor.js';
 import { adviseHugePages, mapGuestMemory } from './memory.js';
 import { WorkerVcpuRunner } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
+import { HypervisorVmSnapshot } from '../../core/state/hypervisor-state.js';
 
 /** Test seams: what registerKvm builds its hypervisor and runners with (default: the real ones). */
 export interface KvmPluginSeams {
@@ -57,6 +58,7 @@ export function registerKvm(
       if (refused.length) logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
     }
   };
+  let stateRegistration: Disposable | undefined;
   container.register(Tokens.Vm.token, {
     useFactory: (c) => {
       if (vm) return vm;
@@ -65,6 +67,9 @@ export function registerKvm(
       // its interrupt controller before devices attach), so transports can register irqfds at attach time.
       if (cfg.irqchip) vm.createIrqChip();
       mapMemory(c, vm);
+      // Its opaque per-VM state (irqchip, PIT, clock) is saved and restored first (core/state).
+      if (c.isRegistered(Tokens.StateRegistry.token, true))
+        stateRegistration = c.resolve(Tokens.StateRegistry.token).add(new HypervisorVmSnapshot(vm), 'vm');
       return vm;
     },
   });
@@ -123,6 +128,7 @@ export function registerKvm(
     {
       dispose: async (): Promise<void> => {
         ctx.lifecycle.off('stopped', onStopped);
+        stateRegistration?.dispose();
         closing ??= close();
         await closing;
       },

@@ -26,6 +26,8 @@ import {
 import { VirtioBlkError } from './errors.js';
 import { BlkQueueHandler } from './handler.js';
 import { BlkMetrics } from './metrics.js';
+import { BlkStateSpec, checkBlkState, type BlkState } from './state.js';
+import type { Snapshottable } from '../../core/state/snapshottable.js';
 
 export interface VirtioBlkOptions {
   readonly id: string;
@@ -51,7 +53,9 @@ export interface VirtioBlkOptions {
  * an `activate`; the plugin registers a small Device wrapper whose destroy() closes the disk.) A disk the backend opened read-only, or one the
  * config marks read-only, refuses writes whether or not the driver negotiated RO.
  */
-export class VirtioBlk implements VirtioDevice {
+export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
+  /** The schema and version of its saved state (core/state; the transport nests it in its own). */
+  readonly stateSpec = BlkStateSpec;
   readonly deviceType = VirtioDeviceType.block;
   readonly queueMaxSizes: readonly number[];
   readonly deviceFeatures: bigint;
@@ -196,6 +200,33 @@ export class VirtioBlk implements VirtioDevice {
     for (const h of this.handlers) h.stop();
     this.handlers = [];
     this.limiter.dispose();
+  }
+
+  /** Its shape as the driver sees it; refuses while a request is in flight (its queue state would be incomplete). */
+  saveState(): BlkState {
+    const busy = this.handlers.find((h) => !h.quiet);
+    if (busy)
+      throw new VirtioBlkError('State', `queue ${busy.index} has requests in flight: pause and await idle() first`, {
+        queue: busy.index,
+      });
+    return this.shape();
+  }
+
+  checkState(s: BlkState): void {
+    checkBlkState(s, this.shape());
+  }
+
+  /** Nothing to apply beyond the shape checkState compared: the queues are the transport's. */
+  loadState(_s: BlkState): void {}
+
+  private shape(): BlkState {
+    return {
+      capacity: this.opts.disk.size / BigInt(SECTOR_SIZE),
+      readOnly: this.readOnly,
+      blockSize: this.opts.disk.blockSize,
+      numQueues: this.queueMaxSizes.length,
+      queueSize: this.queueMaxSizes[0]!,
+    };
   }
 
   /** Resolves when every queue has no request in flight or held back. */

@@ -200,6 +200,11 @@ export class BlkQueueHandler {
     this.checkIdle();
   }
 
+  /** No request in flight, deferred or waiting to be returned: the queue state is complete (snapshots). */
+  get quiet(): boolean {
+    return this.isIdle();
+  }
+
   /** Resolves when no request is in flight, deferred or waiting to be returned (tests, pause, snapshot). */
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();

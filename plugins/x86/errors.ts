@@ -18,6 +18,8 @@ export type X86BootErrorKind =
   /** Guest RAM regions that clash with the platform's fixed ranges. */
   | 'MemoryLayout'
   | 'TooManyVcpus'
+  /** A saved machine state that does not fit this machine. */
+  | 'State'
   | 'Io';
 
 /** The one error class of the x86 machine: what was wrong with the boot input, plus the numbers involved. */

@@ -12,6 +12,7 @@ import { X86Machine } from './machine.js';
 import { X86_PLATFORM_LAYOUT } from './layout.js';
 import { ramRegions } from './platform/memory-map.js';
 import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
+import { MachineSnapshot } from './state.js';
 
 /**
  * Registers the x86 PlatformLayout (interrupt lines, MMIO window, fixed windows), the VM's guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the
@@ -66,6 +67,12 @@ export async function registerX86(
       })),
   });
   const disposables: Disposable[] = [{ dispose: () => memory.close() }];
+  // The machine's own state (shape, booted) for snapshots; vCPUs and the irqchip add theirs.
+  if (container.isRegistered(Tokens.StateRegistry.token, true)) {
+    const memoryBytes = memory.regions.reduce((n, r) => n + r.range.length, 0n);
+    const state = new MachineSnapshot({ vcpus: m.vcpus, memoryBytes, acpi: cfg.acpi }, () => machine?.plan?.protocol);
+    disposables.push(container.resolve(Tokens.StateRegistry.token).add(state, 'machine'));
+  }
   // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
   if (cfg.acpi && container.isRegistered(Tokens.Bus.token, true)) {
     const lifecycle = container.resolve(Tokens.Lifecycle.token);
