@@ -1,6 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
-export type BootTimerErrorKind = 'State' | 'Config';
+export type BootTimerErrorKind = 'Config';
 
 /** The one error class of the boot-timer plugin. */
 export class BootTimerError extends VmmError<BootTimerErrorKind> {}

@@ -1,21 +1,9 @@
 import { expect } from 'chai';
 import { I8042Controller } from './device.js';
 import { Cmd, Ctr, Status } from './registers.js';
-import { I8042Driver } from './testing.js';
-import { RecordingIrqLine } from '../serial/testing.js';
+import { I8042Driver, i8042TestBed } from './testing.js';
 
-function make() {
-  const irq = new RecordingIrqLine();
-  let resets = 0;
-  const dev = new I8042Controller({
-    id: 'i8042',
-    irq: irq.line,
-    onResetRequest: () => {
-      resets++;
-    },
-  });
-  return { dev, irq, drv: new I8042Driver(dev), resets: () => resets };
-}
+const make = i8042TestBed;
 
 describe('i8042: controller', () => {
   it('passes the controller self-test (0xAA -> 0x55) and keyboard interface test (0xAB -> 0x00)', () => {

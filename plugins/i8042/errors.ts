@@ -1,6 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
-export type I8042ErrorKind = 'State' | 'Config';
+export type I8042ErrorKind = 'Config';
 
 /** The one error class of the i8042 plugin. */
 export class I8042Error extends VmmError<I8042ErrorKind> {}

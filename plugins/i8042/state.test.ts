@@ -1,23 +1,10 @@
 import { expect } from 'chai';
 import { takeSnapshot } from '../../core/state/persist.js';
 import { hostileStateProblems, roundTripState, withData } from '../../core/testing/state.js';
-import { RecordingIrqLine } from '../serial/testing.js';
-import { I8042Controller } from './device.js';
 import { Cmd } from './registers.js';
-import { I8042Driver } from './testing.js';
+import { i8042TestBed } from './testing.js';
 
-function make() {
-  const irq = new RecordingIrqLine();
-  let resets = 0;
-  const dev = new I8042Controller({
-    id: 'i8042',
-    irq: irq.line,
-    onResetRequest: () => {
-      resets++;
-    },
-  });
-  return { dev, irq, drv: new I8042Driver(dev), resets: () => resets };
-}
+const make = i8042TestBed;
 
 describe('i8042: state', () => {
   it('round-trips; the queued byte raises the line and a pending command completes after restore', () => {

@@ -1,3 +1,4 @@
+import { RecordingIrqLine } from '../serial/testing.js';
 import { I8042Controller } from './device.js';
 import { Status } from './registers.js';
 
@@ -46,4 +47,18 @@ export class I8042Driver {
     }
     return out;
   }
+}
+
+/** A controller 'i8042' with a recording irq line, a driver, and a count of reset requests (unit tests). */
+export function i8042TestBed() {
+  const irq = new RecordingIrqLine();
+  let resets = 0;
+  const dev = new I8042Controller({
+    id: 'i8042',
+    irq: irq.line,
+    onResetRequest: () => {
+      resets++;
+    },
+  });
+  return { dev, irq, drv: new I8042Driver(dev), resets: () => resets };
 }

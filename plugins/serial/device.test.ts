@@ -1,17 +1,11 @@
 import { expect } from 'chai';
 import { Uart16550 } from './device.js';
 import { Fcr, Ier, Iir, Lcr, Lsr, Mcr, Reg } from './registers.js';
-import { MemoryConsole, PortDriver, RecordingIrqLine } from './testing.js';
+import { PortDriver, uartTestBed } from './testing.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function makeUart(rxFifoSize = 64) {
-  const irq = new RecordingIrqLine();
-  const console = new MemoryConsole();
-  const uart = new Uart16550({ id: 'serial0', console, irq: irq.line, rxFifoSize });
-  uart.activate();
-  return { uart, irq, console, io: new PortDriver(uart) };
-}
+const makeUart = uartTestBed;
 
 describe('serial: Uart16550', () => {
   describe('Linux 8250 autoconfig probe', () => {

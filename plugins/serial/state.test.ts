@@ -2,17 +2,10 @@ import { expect } from 'chai';
 import { StateError } from '../../core/state/errors.js';
 import { restoreSnapshot, takeSnapshot } from '../../core/state/persist.js';
 import { hostileStateProblems, roundTripState, withData } from '../../core/testing/state.js';
-import { Uart16550 } from './device.js';
 import { Fcr, Ier, Lcr, Reg } from './registers.js';
-import { MemoryConsole, PortDriver, RecordingIrqLine } from './testing.js';
+import { uartTestBed } from './testing.js';
 
-function makeUart(rxFifoSize = 64) {
-  const irq = new RecordingIrqLine();
-  const console = new MemoryConsole();
-  const uart = new Uart16550({ id: 'serial0', console, irq: irq.line, rxFifoSize });
-  uart.activate();
-  return { uart, irq, console, io: new PortDriver(uart) };
-}
+const makeUart = uartTestBed;
 
 describe('serial: state', () => {
   it('round-trips registers and FIFO contents; pending RX bytes are delivered after restore', () => {

@@ -17,6 +17,7 @@ import type { PluginContext } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
 import type { SerialConsole, SerialRxPort } from './console/console.js';
+import { Uart16550 } from './device.js';
 
 /** An interrupt line that records every level it is driven to. */
 export class RecordingIrqLine {
@@ -192,4 +193,13 @@ export function createLegacyTestBed(): LegacyTestBed {
       instance,
     }),
   };
+}
+
+/** An activated UART 'serial0' with a recording irq line, an in-memory console and a port driver (unit tests). */
+export function uartTestBed(rxFifoSize = 64) {
+  const irq = new RecordingIrqLine();
+  const console = new MemoryConsole();
+  const uart = new Uart16550({ id: 'serial0', console, irq: irq.line, rxFifoSize });
+  uart.activate();
+  return { uart, irq, console, io: new PortDriver(uart) };
 }
