@@ -5,3 +5,5 @@ export * from './persist.js';
 export * from './registry.js';
 export * from './vm-state.js';
 export * from './hypervisor-state.js';
+export * from './tagged-json.js';
+export * from './vcpu-snapshot.js';

@@ -103,6 +103,7 @@ describe('X86Machine', () => {
       runner: () => runner,
       boot: { kernel: join(dir, opts.kernel ?? 'bzImage'), initramfs: join(dir, 'initrd'), protocol: 'auto' },
       haltPollMs: opts.haltPollMs ?? 0,
+      vcpuCreated: (v) => log.push(`vcpuCreated ${v.index}`),
     });
     return { hv, vm: vm as MockVm, runner, device, lifecycle, machine, memory, log };
   }
@@ -145,7 +146,7 @@ describe('X86Machine', () => {
       expect(v.msrs.get(0x1a0)).to.equal(1n);
       expect(v.cpuid.find((e) => e.function === 0x4000_0000)).to.include({ ebx: 0x4b4d564b });
     }
-    expect(log).to.deep.equal(['dev0.activate', 'runner.start']);
+    expect(log).to.deep.equal(['vcpuCreated 0', 'vcpuCreated 1', 'dev0.activate', 'runner.start']);
     expect(runner.handler).to.be.a('function');
     expect(started).to.equal(true);
     await machine.stop({ kind: 'api' });

@@ -16,6 +16,7 @@ import { x86Vm } from './hypervisor/extension.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
 import type { PlatformDevices } from '../../core/platform/platform-devices.js';
 
+/** What an X86Machine is built from: the VM, its memory and devices, boot files, and hooks. */
 export interface X86MachineDeps {
   config: VmConfig;
   memory: GuestMemory;
@@ -34,6 +35,8 @@ export interface X86MachineDeps {
   acpi?: boolean;
   /** Devices the firmware tables describe (virtio-mmio windows become DSDT nodes); read at start. */
   platformDevices?: PlatformDevices;
+  /** Called with each vCPU once created (the x86 plugin adds it to the VM's StateRegistry). */
+  vcpuCreated?: (vcpu: Vcpu) => void;
 }
 
 type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped';
@@ -153,6 +156,7 @@ export class X86Machine implements Machine {
       x86.setTssAddress(X86Layout.KVM_TSS);
       for (let i = 0; i < count; i++) {
         this.vcpus.push(vm.createVcpu(i));
+        this.d.vcpuCreated?.(this.vcpus[i]!);
       }
       this.configureVcpus();
 

@@ -12,7 +12,9 @@ import { X86Machine } from './machine.js';
 import { X86_PLATFORM_LAYOUT } from './layout.js';
 import { ramRegions } from './platform/memory-map.js';
 import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
-import { MachineSnapshot } from './state.js';
+import { MachineSnapshot, x86VcpuStateCheck } from './state.js';
+import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
+import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
 
 /**
  * Registers the x86 PlatformLayout (interrupt lines, MMIO window, fixed windows), the VM's guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the
@@ -47,6 +49,20 @@ export async function registerX86(
   markStartup('x86: guest memory created');
 
   let machine: X86Machine | undefined;
+  const disposables: Disposable[] = [{ dispose: () => memory.close() }];
+  // State for snapshots: the machine's own (shape, booted) and each vCPU's once created; the kvm plugin
+  // adds the irqchip's.
+  const states = container.isRegistered(Tokens.StateRegistry.token, true)
+    ? container.resolve(Tokens.StateRegistry.token)
+    : undefined;
+  const memoryBytes = memory.regions.reduce((n, r) => n + r.range.length, 0n);
+  const machineState = new MachineSnapshot(
+    { vcpus: m.vcpus, memoryBytes, acpi: cfg.acpi },
+    () => machine?.plan?.protocol,
+  );
+  if (states) disposables.push(states.add(machineState, 'machine'));
+  // vCPUs live as long as the VM (and its registry): their entries need no removal.
+  const vcpuCreated = (v: Vcpu): void => void states?.add(new VcpuSnapshot(v, x86VcpuStateCheck(v)), 'vcpu');
   container.register(Tokens.Machine.token, {
     useFactory: (c) =>
       (machine ??= new X86Machine({
@@ -64,15 +80,9 @@ export async function registerX86(
         platformDevices: c.isRegistered(Tokens.PlatformDevices.token, true)
           ? c.resolve(Tokens.PlatformDevices.token)
           : undefined,
+        vcpuCreated,
       })),
   });
-  const disposables: Disposable[] = [{ dispose: () => memory.close() }];
-  // The machine's own state (shape, booted) for snapshots; vCPUs and the irqchip add theirs.
-  if (container.isRegistered(Tokens.StateRegistry.token, true)) {
-    const memoryBytes = memory.regions.reduce((n, r) => n + r.range.length, 0n);
-    const state = new MachineSnapshot({ vcpus: m.vcpus, memoryBytes, acpi: cfg.acpi }, () => machine?.plan?.protocol);
-    disposables.push(container.resolve(Tokens.StateRegistry.token).add(state, 'machine'));
-  }
   // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
   if (cfg.acpi && container.isRegistered(Tokens.Bus.token, true)) {
     const lifecycle = container.resolve(Tokens.Lifecycle.token);

@@ -3,6 +3,10 @@ import { u64 } from '../../core/state/codecs.js';
 import { defineState, type Snapshottable } from '../../core/state/snapshottable.js';
 import { X86BootError } from './errors.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
+import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
+import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
+import { x86Vcpu } from './hypervisor/extension.js';
+import { parseX86VcpuState } from './hypervisor/state.js';
 
 /**
  * The x86 machine's own state (what is neither vCPU nor irqchip state): the shape it was built with
@@ -76,4 +80,15 @@ export class MachineSnapshot implements Snapshottable<MachineState> {
   loadState(s: MachineState): void {
     this.restoredBoot = s.protocol ?? undefined;
   }
+}
+
+/**
+ * The check a VcpuSnapshot of an x86 vCPU runs before anything is restored: the payload schema, then the
+ * backend's checks of its opaque blobs (KVM: their sizes). Sets nothing.
+ */
+export function x86VcpuStateCheck(vcpu: Vcpu): (state: VcpuState) => void {
+  return (state) => {
+    const p = parseX86VcpuState(state);
+    x86Vcpu(vcpu).checkExtendedState(p.extended);
+  };
 }

@@ -2,12 +2,17 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
 import { StateError } from '../../core/state/errors.js';
+import type { StateRegistry } from '../../core/state/registry.js';
+import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
 import { restoreVmState, saveVmState } from '../../core/state/vm-state.js';
 import type { SavedState } from '../../core/state/snapshottable.js';
 import { Tokens } from '../../core/tokens.js';
 import { assembleVm, type AssembledVm } from '../../core/vmm/assemble.js';
 import { silentLogger } from '../../core/vmm/logger.js';
+import { x86Vcpu } from '../../plugins/x86/hypervisor/extension.js';
+import { x86VcpuStateCheck } from '../../plugins/x86/state.js';
 import { fakeBzImage } from '../../plugins/x86/testing.js';
 
 /**
@@ -45,15 +50,24 @@ function cmos(vm: AssembledVm, index: number, value?: number): number {
 }
 
 /**
- * The saved states without what moves with time: the kvmclock, and the PIT (KVM stamps each channel's
- * count_load_time with the host time when the PIT state is set). Their names and sizes still count.
+ * The saved states without what moves with time: the kvmclock, the PIT (KVM stamps each channel's
+ * count_load_time with the host time when the PIT state is set) and each vCPU's TSC (MSR 0x10). Their
+ * names and sizes still count.
  */
 const withoutClock = (list: SavedState[]): unknown =>
   list.map((s) => {
-    if (s.id !== 'vm') return s;
-    const blobs = { ...(s.data as { blobs: Record<string, string> }).blobs };
-    for (const k of ['kvm.clock.v1', 'kvm.pit2.v1']) if (blobs[k] !== undefined) blobs[k] = `${blobs[k].length} chars`;
-    return { ...s, data: { blobs } };
+    if (s.id === 'vm') {
+      const blobs = { ...(s.data as { blobs: Record<string, string> }).blobs };
+      for (const k of ['kvm.clock.v1', 'kvm.pit2.v1'])
+        if (blobs[k] !== undefined) blobs[k] = `${blobs[k].length} chars`;
+      return { ...s, data: { blobs } };
+    }
+    if (s.id.startsWith('vcpu')) {
+      const d = s.data as { payload: { msrs: { index: number; data: unknown }[] } };
+      const msrs = d.payload.msrs.map((m) => (m.index === 0x10 ? { ...m, data: 'moves' } : m));
+      return { ...s, data: { ...d, payload: { ...d.payload, msrs } } };
+    }
+    return s;
   });
 
 describe('VM state: a whole assembled VM on host KVM (kvm tier)', function () {
@@ -73,11 +87,28 @@ describe('VM state: a whole assembled VM on host KVM (kvm tier)', function () {
     try {
       const regA = a.container.resolve(Tokens.StateRegistry.token);
       const regB = b.container.resolve(Tokens.StateRegistry.token);
+      // The machine adds its vCPUs when it starts; these VMs never start, so the test adds vCPU 0 itself.
+      const vcpu = (vm: AssembledVm, reg: StateRegistry): Vcpu => {
+        const v = vm.container.resolve(Tokens.Vm.token).createVcpu(0);
+        reg.add(new VcpuSnapshot(v, x86VcpuStateCheck(v)), 'vcpu');
+        return v;
+      };
+      const [va, vb] = [vcpu(a, regA), vcpu(b, regB)];
       const ids = regA.all().map((s) => s.id);
-      expect(ids).to.deep.equal(['vm', 'serial', 'i8042', 'rtc', 'boot-timer', 'virtio-mmio:virtio-blk', 'machine']);
+      expect(ids).to.deep.equal([
+        'vm',
+        'vcpu0',
+        'serial',
+        'i8042',
+        'rtc',
+        'boot-timer',
+        'virtio-mmio:virtio-blk',
+        'machine',
+      ]);
       expect(regB.all().map((s) => s.id)).to.deep.equal(ids);
 
       cmos(a, 0x50, 0xab);
+      x86Vcpu(va).setRegs({ ...x86Vcpu(va).getRegs(), rax: 0x1234_5678_9abc_def0n });
       a.container.resolve(Tokens.Vm.token).setIrqLine(3, true); // an unused ISA line: the PIC latches it in a
       const pic = (list: SavedState[]) => (list[0]!.data as { blobs: Record<string, string> }).blobs[PIC];
       expect(pic(saveVmState(regA)), 'the irqchips differ before the restore').to.not.equal(pic(saveVmState(regB)));
@@ -93,6 +124,7 @@ describe('VM state: a whole assembled VM on host KVM (kvm tier)', function () {
 
       restoreVmState(regB, saved);
       expect(cmos(b, 0x50), 'the RTC NVRAM byte written in a reached b').to.equal(0xab);
+      expect(x86Vcpu(vb).getRegs().rax, "a's register reached b's vCPU").to.equal(0x1234_5678_9abc_def0n);
       expect(withoutClock(saveVmState(regB))).to.deep.equal(withoutClock(saveVmState(regA)));
     } finally {
       await a.dispose();
