@@ -14,6 +14,7 @@ export interface BootTime {
   readonly count: number;
 }
 
+/** Events of the boot-time record: `boot` once the guest wrote the marker. */
 export interface BootTimesEvents {
   boot: (t: BootTime) => void;
 }

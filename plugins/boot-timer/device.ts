@@ -20,6 +20,7 @@ export interface BootTimeReporter {
   whenBooted(): Promise<BootTime>;
 }
 
+/** What a BootTimer is built with: its id, where it logs, its clock and its counters. */
 export interface BootTimerOptions {
   readonly id: string;
   readonly logger?: Logger;

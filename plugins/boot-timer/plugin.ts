@@ -7,7 +7,9 @@ import { Tokens } from '../../core/tokens.js';
 import { BootTimer, type BootTimeReporter } from './device.js';
 import { BootTimerError } from './errors.js';
 
+/** The boot-timer plugin takes no configuration. */
 export const BootTimerConfigSchema = z.strictObject({});
+/** The (empty) validated boot-timer config. */
 export type BootTimerConfig = z.output<typeof BootTimerConfigSchema>;
 
 /** Token (manifest name 'BootTimer') under which the VM's BootTimeReporter is registered. */

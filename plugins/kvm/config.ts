@@ -35,4 +35,5 @@ export const KvmConfigSchema = z.strictObject({
   logExitStats: z.boolean().default(true),
 });
 
+/** The validated kvm plugin config (defaults filled). */
 export type KvmConfig = z.output<typeof KvmConfigSchema>;

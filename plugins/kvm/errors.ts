@@ -1,5 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
+/** Kinds of KvmError. */
 export type KvmErrorKind =
   | 'NoDevice' // /dev/kvm (or the configured path) does not exist
   | 'PermissionDenied' // cannot open it

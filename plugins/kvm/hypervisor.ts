@@ -6,6 +6,7 @@ import { KvmError } from './errors.js';
 import { ioctlNum, ioctlNumRaw } from './native.js';
 import { KvmVm } from './vm.js';
 
+/** Where the KVM device is (default /dev/kvm). */
 export interface KvmHypervisorOptions {
   /** Character device to open; default /dev/kvm. */
   devicePath?: string;

@@ -4,6 +4,7 @@ import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { KvmError } from './errors.js';
 import { KvmVm } from './vm.js';
 
+/** How mapGuestMemory numbers and flags the slots. */
 export interface MapGuestMemoryOptions {
   /** First slot number to use (default 0); region i gets slot firstSlot + i. */
   firstSlot?: number;

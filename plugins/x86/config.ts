@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+/** The x86 plugin's `config:` block. */
 export const X86ConfigSchema = z.strictObject({
   /**
    * How often (ms) the machine asks the vCPU runner whether every vCPU halted with
@@ -14,4 +15,5 @@ export const X86ConfigSchema = z.strictObject({
   acpi: z.boolean().default(true),
 });
 
+/** The validated x86 config (defaults filled). */
 export type X86Config = z.output<typeof X86ConfigSchema>;

@@ -1,5 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
+/** Kinds of X86BootError: what was wrong with the boot input. */
 export type X86BootErrorKind =
   /** The kernel image is shorter than its headers say, or its fields are inconsistent. */
   | 'TruncatedKernel'
@@ -25,4 +26,5 @@ export type X86BootErrorKind =
 /** The one error class of the x86 machine: what was wrong with the boot input, plus the numbers involved. */
 export class X86BootError extends VmmError<X86BootErrorKind> {}
 
+/** `0x` and lower-case hex digits, for messages. */
 export const hex = (v: bigint | number): string => `0x${v.toString(16)}`;

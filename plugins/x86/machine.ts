@@ -127,7 +127,7 @@ export class X86Machine implements Machine {
     if (this.state !== 'created')
       throw new X86BootError('Io', `the machine cannot start: it is ${this.state}`, { state: this.state });
     this.state = 'starting';
-    const { config, vm, memory, logger } = this.d;
+    const { config, vm, logger } = this.d;
     try {
       const count = config.machine.vcpus;
       const max = Math.min(vm.capabilities.maxVcpus, MPTABLE_MAX_VCPUS);
