@@ -77,6 +77,7 @@ describe('block: FIFOs named as kernel, initramfs, disk or backing file', functi
       `boot: { ${boot} }`,
       'plugins:',
       `  - path: ${MOCK_HV}`,
+      '  - name: acpi',
       '  - name: x86',
     ];
     if (disk) {

@@ -96,6 +96,7 @@ describe("vmm run --sandbox: the guest's disk writes reach the host files (sandb
       },
       plugins: [
         { name: 'kvm' },
+        { name: 'acpi' },
         { name: 'x86' },
         { name: 'serial', config: { port: 'COM1', console: { kind: 'stdio' } } },
         { name: 'i8042' },

@@ -5,13 +5,14 @@ import type { IoEventRegistration, Vm } from '../../core/hypervisor/hypervisor.j
 import type { Logger } from '../../core/logger.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { IrqAllocator, KernelCmdline, MmioAllocator } from '../../core/platform/resources.js';
-import type { PlatformDevices } from '../../core/platform/platform-devices.js';
+import type { AcpiTables } from '../../core/acpi/tables.js';
 import type { VirtioAttachment, VirtioAttachOptions, VirtioTransportHost } from '../../core/virtio/transport.js';
 import { VIRTIO_F_VERSION_1, type VirtioDevice } from '../../core/virtio/virtio.js';
 import { MAX_QUEUE_SIZE, isPowerOfTwo } from '../virtio/constants.js';
 import { VirtioMmioTransport, type InterruptLine } from './device.js';
 import { VirtioMmioError } from './errors.js';
 import { MMIO_WINDOW_SIZE, Reg } from './registers.js';
+import { virtioMmioDsdt, type MmioAcpiWindow } from './acpi.js';
 
 export interface VirtioMmioHostDeps {
   bus: Bus;
@@ -26,10 +27,10 @@ export interface VirtioMmioHostDeps {
   /** When given, each transport is added so the VMM can snapshot, reset and destroy it. */
   devices?: DeviceRegistry;
   /**
-   * When given, each window is listed for the firmware tables (ACPI DSDT `LNRO0005` nodes): Debian's
+   * When given, the windows are contributed to the DSDT as `LNRO0005` nodes (acpi.ts): Debian's
    * kernels lack CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so the command line alone does not reach them.
    */
-  platform?: PlatformDevices;
+  acpi?: AcpiTables;
   logger?: Logger;
 }
 
@@ -39,6 +40,7 @@ const MAX_QUEUES = 1024;
 /** One attached device and what it holds. */
 interface Attached {
   transport: VirtioMmioTransport;
+  window: MmioAcpiWindow;
   undo: (() => void)[];
 }
 
@@ -55,8 +57,15 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
   /** The transport's name in configs (`transport: mmio`). */
   readonly name = 'mmio';
   private readonly attached = new Map<string, Attached>();
+  /** The DSDT nodes of the attached windows, in attach order, read when the tables are built. */
+  private readonly acpiNodes?: Disposable;
 
-  constructor(private readonly deps: VirtioMmioHostDeps) {}
+  constructor(private readonly deps: VirtioMmioHostDeps) {
+    this.acpiNodes = deps.acpi?.contribute({
+      source: 'virtio-mmio',
+      dsdt: () => virtioMmioDsdt([...this.attached.values()].map((a) => a.window)),
+    });
+  }
 
   get transports(): readonly VirtioMmioTransport[] {
     return [...this.attached.values()].map((a) => a.transport);
@@ -94,9 +103,7 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       this.deps.devices?.add(transport);
       const location = `mmio 4K@0x${range.start.value.toString(16)}:${gsi}`;
       this.deps.cmdline.append(`virtio_mmio.device=4K@0x${range.start.value.toString(16)}:${gsi}`);
-      const listed = this.deps.platform?.add({ kind: 'virtio-mmio', id: name, mmio: range, gsi });
-      if (listed) undo.push(() => listed.dispose());
-      this.attached.set(device.id, { transport, undo });
+      this.attached.set(device.id, { transport, window: { base: range.start.value, size: range.length, gsi }, undo });
       this.deps.logger?.info({ device: device.id, location }, 'virtio device attached');
       return {
         deviceId: device.id,
@@ -134,6 +141,7 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
 
   dispose(): void {
     for (const id of [...this.attached.keys()]) this.detach(id);
+    this.acpiNodes?.dispose();
   }
 
   private check(device: VirtioDevice): void {

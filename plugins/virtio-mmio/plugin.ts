@@ -30,7 +30,7 @@ export function registerVirtioMmio(container: DependencyContainer, ctx: PluginCo
     vm: () => resolveOptional(container, Tokens.Vm.token),
     memory: () => container.resolve(Tokens.GuestMemory.token),
     devices: resolveOptional(container, Tokens.DeviceRegistry.token),
-    platform: resolveOptional(container, Tokens.PlatformDevices.token),
+    acpi: resolveOptional(container, Tokens.AcpiTables.token),
     logger,
   });
   container.registerInstance(Tokens.VirtioTransport.token, host);

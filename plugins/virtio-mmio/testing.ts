@@ -7,7 +7,7 @@
 import { RangeBus } from '../../core/bus/range-bus.js';
 import type { BusDevice } from '../../core/bus/bus.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
-import { PlatformDeviceList } from '../../core/platform/platform-devices.js';
+import { AcpiTableSet } from '../acpi/table-set.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
 import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
 import { MmioWindowAllocator } from '../../core/platform/mmio-window-allocator.js';
@@ -124,7 +124,8 @@ export interface MmioTestHost {
   events: FakeEventSystem;
   memory: GuestMemory;
   cmdline: CmdlineBuilder;
-  platform: PlatformDeviceList;
+  /** The ACPI tables the host contributes its DSDT nodes to. */
+  acpi: AcpiTableSet;
   /** A driver for the window at `base` (through the bus, as a vCPU exit would arrive). */
   driverAt(base: bigint): MmioDriver;
 }
@@ -141,7 +142,7 @@ export function mmioTestHost(
   const events = new FakeEventSystem();
   const memory = testGuestMemory(opts.memorySize ?? 1 << 20);
   const cmdline = new CmdlineBuilder('console=ttyS0');
-  const platform = new PlatformDeviceList();
+  const acpi = new AcpiTableSet();
   const host = new VirtioMmioHost({
     bus,
     mmio: MmioWindowAllocator.fromLayout(X86_PLATFORM_LAYOUT),
@@ -150,7 +151,7 @@ export function mmioTestHost(
     eventFds: events.factory,
     vm: () => (opts.vm === false ? undefined : vm),
     memory: () => memory,
-    platform,
+    acpi,
   });
   const driverAt = (base: bigint): MmioDriver =>
     new MmioDriver({
@@ -161,5 +162,5 @@ export function mmioTestHost(
         bus.write('mmio', base + off, data);
       },
     });
-  return { host, bus, vm, hypervisor, events, memory, cmdline, platform, driverAt };
+  return { host, bus, vm, hypervisor, events, memory, cmdline, acpi, driverAt };
 }

@@ -107,6 +107,7 @@ describe('x86 machine boots Linux (guest kit)', function () {
             },
             plugins: [
               { name: 'kvm' },
+              { name: 'acpi' },
               { name: 'x86' },
               { name: 'serial', config: { console: o.console } },
               { name: 'i8042' },

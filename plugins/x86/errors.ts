@@ -21,6 +21,8 @@ export type X86BootErrorKind =
   | 'TooManyVcpus'
   /** A saved machine state that does not fit this machine. */
   | 'State'
+  /** Plugin settings that cannot work together with the plugins listed (x86 acpi without the acpi plugin). */
+  | 'Config'
   | 'Io';
 
 /** The one error class of the x86 machine: what was wrong with the boot input, plus the numbers involved. */

@@ -14,7 +14,8 @@ import { configureVcpu } from './cpu/vcpu-setup.js';
 import { X86BootError } from './errors.js';
 import { x86Vm } from './hypervisor/extension.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
-import type { PlatformDevices } from '../../core/platform/platform-devices.js';
+import type { AcpiTables } from '../../core/acpi/tables.js';
+import { ACPI_START } from './platform/acpi.js';
 
 /** What an X86Machine is built from: the VM, its memory and devices, boot files, and hooks. */
 export interface X86MachineDeps {
@@ -31,10 +32,8 @@ export interface X86MachineDeps {
   boot: { kernel: string; initramfs?: string; protocol: BootProtocol };
   /** How often to look for a guest that halted every vCPU with interrupts off (ms; 0 = never). */
   haltPollMs?: number;
-  /** Write ACPI tables (default true). */
-  acpi?: boolean;
-  /** Devices the firmware tables describe (virtio-mmio windows become DSDT nodes); read at start. */
-  platformDevices?: PlatformDevices;
+  /** The VM's ACPI tables (acpi plugin), built at ACPI_START when the kernel is loaded; none: MP table only. */
+  acpi?: AcpiTables;
   /** Called with each vCPU once created (the x86 plugin adds it to the VM's StateRegistry). */
   vcpuCreated?: (vcpu: Vcpu) => void;
 }
@@ -184,10 +183,7 @@ export class X86Machine implements Machine {
       vcpus: this.d.config.machine.vcpus,
       cpuSignature: leaf1?.eax,
       cpuFeatures: leaf1?.edx,
-      acpi: this.d.acpi,
-      mmioDevices: (this.d.platformDevices?.list() ?? [])
-        .filter((d) => d.kind === 'virtio-mmio')
-        .map((d) => ({ base: d.mmio.start.value, size: d.mmio.length, gsi: d.gsi })),
+      acpi: this.d.acpi?.build(ACPI_START),
     });
   }
 

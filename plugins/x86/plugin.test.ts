@@ -12,6 +12,10 @@ import { Tokens } from '../../core/tokens.js';
 import { X86ConfigSchema } from './config.js';
 import { registerX86 } from './plugin.js';
 import { fakeBzImage } from './testing.js';
+import { X86BootError } from './errors.js';
+import { AcpiTableSet } from '../acpi/table-set.js';
+import { madtEntries, readTables } from '../acpi/testing.js';
+import { ACPI_START, MADT_TYPE } from './platform/acpi.js';
 
 describe('x86 plugin: machine.memoryPath', () => {
   let dir: string;
@@ -30,7 +34,7 @@ describe('x86 plugin: machine.memoryPath', () => {
     c.register(Tokens.VmConfig.token, { useValue: vm });
     c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
     const ctx = {
-      config: X86ConfigSchema.parse({}),
+      config: X86ConfigSchema.parse({ acpi: false }),
       vm,
       logger: silentLogger(),
       lifecycle: new VmLifecycle(),
@@ -44,5 +48,57 @@ describe('x86 plugin: machine.memoryPath', () => {
     } finally {
       for (const d of disposables) await d.dispose();
     }
+  });
+});
+
+describe('x86 plugin: ACPI through the acpi plugin', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'x86-plugin-'));
+    writeFileSync(join(dir, 'bzImage'), fakeBzImage());
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const setup = (x86: unknown) => {
+    const vm = VmConfigSchema.parse({
+      machine: { memory: '4M', vcpus: 3, memoryBackend: 'file', memoryPath: 'ram.bin' },
+      boot: { kernel: 'bzImage' },
+    });
+    const c = root.createChildContainer();
+    c.register(Tokens.VmConfig.token, { useValue: vm });
+    c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
+    const ctx = {
+      config: X86ConfigSchema.parse(x86),
+      vm,
+      logger: silentLogger(),
+      lifecycle: new VmLifecycle(),
+      baseDir: dir,
+      instance: 'x86',
+    };
+    return { c, ctx };
+  };
+
+  it('refuses acpi (the default) without the acpi plugin, naming the fix, before creating guest memory', async () => {
+    const { c, ctx } = setup({});
+    let err: unknown;
+    await registerX86(c, ctx).catch((e: unknown) => (err = e));
+    expect(err).to.be.instanceOf(X86BootError);
+    expect((err as Error).message)
+      .to.include("add '- name: acpi' to plugins")
+      .and.include("'acpi: false'");
+    expect(existsSync(join(dir, 'ram.bin'))).to.equal(false);
+  });
+
+  it("contributes the MADT for the VM's vCPUs and FADT fields; disposing takes the contribution back", async () => {
+    const { c, ctx } = setup({});
+    const tables = new AcpiTableSet();
+    c.register(Tokens.AcpiTables.token, { useValue: tables });
+    const disposables = await registerX86(c, ctx);
+    const built = readTables(tables.build(ACPI_START));
+    const cpus = madtEntries(built.get('APIC')!).filter((e) => e[0] === MADT_TYPE.LAPIC);
+    expect(cpus).to.have.length(3);
+    expect(new DataView(built.get('FACP')!.buffer, built.get('FACP')!.byteOffset).getUint16(46, true)).to.equal(9);
+    for (const d of disposables) await d.dispose();
+    expect(readTables(tables.build(ACPI_START)).has('APIC')).to.equal(false);
   });
 });

@@ -15,6 +15,8 @@ import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
 import { MachineSnapshot, x86VcpuStateCheck } from './state.js';
 import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
 import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
+import { x86AcpiContribution } from './platform/acpi.js';
+import type { AcpiTables } from '../../core/acpi/tables.js';
 
 /**
  * Registers the x86 PlatformLayout (interrupt lines, MMIO window, fixed windows), the VM's guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the
@@ -37,6 +39,7 @@ export async function registerX86(
     protocol: boot.protocol,
   };
   markStartup('x86: boot files resolved');
+  const acpi = cfg.acpi ? acpiTables(container) : undefined;
 
   const m = vmConfig.machine;
   const memory = container.resolve(Tokens.GuestMemoryFactory.token).create({
@@ -48,8 +51,10 @@ export async function registerX86(
   container.register(Tokens.GuestMemory.token, { useValue: memory });
   markStartup('x86: guest memory created');
 
-  let machine: X86Machine | undefined;
   const disposables: Disposable[] = [{ dispose: () => memory.close() }];
+  if (acpi) disposables.push(acpi.contribute(x86AcpiContribution(m.vcpus)));
+
+  let machine: X86Machine | undefined;
   // State for snapshots: the machine's own (shape, booted) and each vCPU's once created; the kvm plugin
   // adds the irqchip's.
   const states = container.isRegistered(Tokens.StateRegistry.token, true)
@@ -76,15 +81,12 @@ export async function registerX86(
         runner: () => c.resolve(Tokens.VcpuRunner.token),
         boot: files,
         haltPollMs: cfg.haltPollMs,
-        acpi: cfg.acpi,
-        platformDevices: c.isRegistered(Tokens.PlatformDevices.token, true)
-          ? c.resolve(Tokens.PlatformDevices.token)
-          : undefined,
+        acpi,
         vcpuCreated,
       })),
   });
   // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
-  if (cfg.acpi && container.isRegistered(Tokens.Bus.token, true)) {
+  if (acpi && container.isRegistered(Tokens.Bus.token, true)) {
     const lifecycle = container.resolve(Tokens.Lifecycle.token);
     const pm = new Pm1Registers(() => {
       ctx.logger.info('guest ACPI poweroff (S5)');
@@ -96,6 +98,21 @@ export async function registerX86(
   }
   ctx.logger.debug({ memory: m.memory.toString(), vcpus: m.vcpus, kernel: files.kernel }, 'x86 machine registered');
   return disposables;
+}
+
+/**
+ * The acpi plugin's AcpiTables; x86's `acpi` setting (default true) without it is refused with the
+ * fix, rather than booting a guest that silently loses its CPUs and virtio-mmio devices.
+ */
+function acpiTables(container: DependencyContainer): AcpiTables {
+  if (container.isRegistered(Tokens.AcpiTables.token, true)) return container.resolve(Tokens.AcpiTables.token);
+  throw new X86BootError(
+    'Config',
+    "ACPI is on (x86 config 'acpi', default true) but no acpi plugin is listed: add '- name: acpi' to plugins " +
+      "(Debian's cloud kernel finds its CPUs, IOAPIC and virtio-mmio devices only through ACPI), " +
+      "or set 'acpi: false' in x86's config for a guest with the MP table only",
+    {},
+  );
 }
 
 const plugin: PluginModule<X86Config> = { configSchema: X86ConfigSchema, register: registerX86 };

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { Hdr } from '../../plugins/x86/boot/bzimage.js';
 import { fakeBzImage } from '../../plugins/x86/testing.js';
+import { ACPI_START, x86AcpiContribution } from '../../plugins/x86/platform/acpi.js';
+import { MPTABLE_MAX_VCPUS } from '../../plugins/x86/platform/mptable.js';
+import { AcpiTableSet } from '../../plugins/acpi/table-set.js';
 import { edits, loadAndCheck, mutate, u32Field } from './loader-harness.js';
 import { Outcomes, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcomes } from './support.js';
 
@@ -56,6 +59,14 @@ const hostileBzImage = fc
     return { ...c, image: mutate(image, c.bytes, c.keep) };
   });
 
+/** The tables the machine would build (a count the MADT cannot number is the MP table's refusal). */
+function acpiTables(vcpus: number) {
+  if (vcpus < 1 || vcpus > MPTABLE_MAX_VCPUS) return undefined;
+  const set = new AcpiTableSet();
+  set.contribute(x86AcpiContribution(vcpus));
+  return set.build(ACPI_START);
+}
+
 describe('fuzz: kernel loader, bzImage', function () {
   this.timeout(fuzzTimeout(0.5));
   it(fuzzTitle('hostile bzImage headers: only X86BootError, nothing outside guest RAM, a plan inside RAM'), () => {
@@ -68,7 +79,7 @@ describe('fuzz: kernel loader, bzImage', function () {
             cmdline: c.cmdline,
             protocol: 'auto',
             vcpus: c.vcpus,
-            acpi: c.acpi,
+            acpi: c.acpi ? acpiTables(c.vcpus) : undefined,
             initramfs: c.initramfs === undefined ? undefined : new Uint8Array(c.initramfs).fill(0x5a),
           },
           outcomes,

@@ -3,7 +3,8 @@ import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import { X86Layout } from '../layout.js';
 import { X86BootError, hex } from '../errors.js';
 import { e820Map, lowRamEnd, type RamRegion } from '../platform/memory-map.js';
-import { buildAcpiTables, writeAcpiTables, type AcpiMmioDevice } from '../platform/acpi.js';
+import type { BuiltAcpiTables } from '../../../core/acpi/tables.js';
+import { writeAcpiTables } from '../platform/acpi.js';
 import { buildMpTable, writeMpTable } from '../platform/mptable.js';
 import { writeBootGdt } from '../cpu/gdt.js';
 import { writeIdentityPageTables } from '../cpu/paging.js';
@@ -25,10 +26,8 @@ export interface BootInput {
   /** CPUID leaf 1 eax/edx for the MP table's processor entries. */
   cpuSignature?: number;
   cpuFeatures?: number;
-  /** Write ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) besides the MP table; default true. */
-  acpi?: boolean;
-  /** virtio-mmio windows the DSDT describes (the guest's only way to find them without a device tree). */
-  mmioDevices?: readonly AcpiMmioDevice[];
+  /** ACPI tables built at ACPI_START (the acpi plugin's AcpiTables), written besides the MP table; none when absent. */
+  acpi?: BuiltAcpiTables;
 }
 
 /** What the vCPU setup needs to enter the kernel. */
@@ -102,8 +101,7 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     cpuSignature: input.cpuSignature,
     cpuFeatures: input.cpuFeatures,
   });
-  const acpi =
-    input.acpi === false ? undefined : buildAcpiTables({ vcpus: input.vcpus, mmioDevices: input.mmioDevices });
+  const acpi = input.acpi;
   const rsdp = acpi?.rsdp;
   const initrdSize = input.initramfs ? BigInt(input.initramfs.length) : 0n;
 
