@@ -17,6 +17,12 @@ import { LAPIC_LVT_LINT0, LAPIC_LVT_LINT1 } from './cpu/lapic.js';
 import { X86BootError } from './errors.js';
 import { X86Machine, isPoweredOffByHalt, stopReasonForExit } from './machine.js';
 import { fakeBzImage, fakeElfKernel } from './testing.js';
+import { GuestAddress } from '../../core/address.js';
+import type { AcpiTables } from '../../core/acpi/tables.js';
+import { AcpiTableSet } from '../acpi/table-set.js';
+import * as aml from '../acpi/aml/index.js';
+import { madtEntries, readTables } from '../acpi/testing.js';
+import { ACPI_END, ACPI_START, MADT_TYPE, x86AcpiContribution } from './platform/acpi.js';
 
 class FakeRunner implements VcpuRunner {
   readonly stats = { byKind: {} };
@@ -78,7 +84,14 @@ describe('X86Machine', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   function setup(
-    opts: { vcpus?: number; kernel?: string; onReset?: 'exit' | 'restart'; haltPollMs?: number; logger?: Logger } = {},
+    opts: {
+      vcpus?: number;
+      kernel?: string;
+      onReset?: 'exit' | 'restart';
+      haltPollMs?: number;
+      logger?: Logger;
+      acpi?: AcpiTables;
+    } = {},
   ) {
     const log: string[] = [];
     const hv = mockX86Hypervisor();
@@ -104,6 +117,7 @@ describe('X86Machine', () => {
       boot: { kernel: join(dir, opts.kernel ?? 'bzImage'), initramfs: join(dir, 'initrd'), protocol: 'auto' },
       haltPollMs: opts.haltPollMs ?? 0,
       vcpuCreated: (v) => log.push(`vcpuCreated ${v.index}`),
+      acpi: opts.acpi,
     });
     return { hv, vm: vm as MockVm, runner, device, lifecycle, machine, memory, log };
   }
@@ -269,6 +283,34 @@ describe('X86Machine', () => {
     await b.machine.start();
     await b.machine.stop({ kind: 'poweroff' });
     expect(quiet.map((q) => q.msg)).not.to.include('vCPU states when stopped');
+  });
+
+  for (const kernel of ['bzImage', 'vmlinux']) {
+    it(`builds the ACPI tables with every contribution at 0xe0000 and hands the RSDP to the ${kernel}`, async () => {
+      const acpi = new AcpiTableSet();
+      acpi.contribute(x86AcpiContribution(2));
+      acpi.contribute({ source: 'dev', dsdt: () => aml.scope('\\_SB', [aml.device('DEV0', [aml.name('_UID', 7)])]) });
+      const { machine, memory } = setup({ kernel, acpi });
+      await machine.start();
+      expect(machine.plan!.rsdp).to.equal(ACPI_START);
+      const at = kernel === 'bzImage' ? X86Layout.ZERO_PAGE + 0x70n : X86Layout.PVH_INFO + 32n;
+      expect(new DataView(memory.read(GuestAddress.of(at), 8).buffer).getBigUint64(0, true)).to.equal(ACPI_START);
+      const image = memory.read(GuestAddress.of(ACPI_START), Number(ACPI_END - ACPI_START));
+      const tables = readTables({ rsdp: ACPI_START, image });
+      expect(madtEntries(tables.get('APIC')!).filter((e) => e[0] === MADT_TYPE.LAPIC)).to.have.length(2);
+      expect(String.fromCharCode(...tables.get('DSDT')!))
+        .to.include('GSIS')
+        .and.include('DEV0');
+      await machine.stop({ kind: 'api' });
+    });
+  }
+
+  it('writes no ACPI tables without the acpi plugin (acpi: false)', async () => {
+    const { machine, memory } = setup({ vcpus: 1 });
+    await machine.start();
+    expect(machine.plan!.rsdp).to.equal(undefined);
+    expect([...memory.read(GuestAddress.of(ACPI_START), 8)]).to.deep.equal(new Array(8).fill(0));
+    await machine.stop({ kind: 'api' });
   });
 
   it('refuses more vCPUs than KVM allows before creating any', async () => {

@@ -31,6 +31,7 @@ import { IOAPIC_PINS, MPTABLE_MAX_VCPUS } from './mptable.js';
  * The machine builds the tables at ACPI_START, inside the e820-reserved legacy area.
  */
 export const ACPI_START = 0xe_0000n;
+/** End (exclusive) of the window the tables must fit: 64 KiB from ACPI_START. */
 export const ACPI_END = 0xf_0000n;
 
 /** IAPC_BOOT_ARCH flags (FADT). */
@@ -51,10 +52,13 @@ export const INTI_EDGE_HIGH = 0x5;
 export const ISA_IRQS = 16;
 /** The SCI: nothing raises it; an edge/active-high override lets a device share GSI 9. */
 export const SCI_IRQ = 9;
-/** PM1a event block (status + enable, 2 bytes each) and control block (2 bytes). */
+/** PM1a event block port: status + enable, 2 bytes each. */
 export const PM1_EVT_PORT = 0x600;
+/** PM1a event block length in bytes. */
 export const PM1_EVT_LEN = 4;
+/** PM1a control block port (2 bytes). */
 export const PM1_CNT_PORT = 0x604;
+/** PM1a control block length in bytes. */
 export const PM1_CNT_LEN = 2;
 /** SLP_TYP the DSDT's \_S5 announces. */
 export const S5_SLP_TYP = 5;
