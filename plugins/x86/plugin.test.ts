@@ -17,7 +17,7 @@ import { AcpiTableSet } from '../acpi/table-set.js';
 import { madtEntries, readTables } from '../acpi/testing.js';
 import { ACPI_START, MADT_TYPE } from './platform/acpi.js';
 
-describe('x86 plugin: machine.memoryPath', () => {
+describe('x86 plugin', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'x86-plugin-'));
@@ -25,43 +25,10 @@ describe('x86 plugin: machine.memoryPath', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('resolves a relative memoryPath against the YAML file folder, not the working directory', async () => {
+  /** A child container with the tokens x86 requires, a file-backed 4 MiB guest at `ram.bin`, and x86's context. */
+  const setup = (x86: unknown, vcpus = 1) => {
     const vm = VmConfigSchema.parse({
-      machine: { memory: '4M', memoryBackend: 'file', memoryPath: 'ram.bin' },
-      boot: { kernel: 'bzImage' },
-    });
-    const c = root.createChildContainer();
-    c.register(Tokens.VmConfig.token, { useValue: vm });
-    c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
-    const ctx = {
-      config: X86ConfigSchema.parse({ acpi: false }),
-      vm,
-      logger: silentLogger(),
-      lifecycle: new VmLifecycle(),
-      baseDir: dir,
-      instance: 'x86',
-    };
-    const disposables = await registerX86(c, ctx);
-    try {
-      expect(statSync(join(dir, 'ram.bin')).size).to.equal(4 << 20);
-      expect(existsSync(join(process.cwd(), 'ram.bin'))).to.equal(false);
-    } finally {
-      for (const d of disposables) await d.dispose();
-    }
-  });
-});
-
-describe('x86 plugin: ACPI through the acpi plugin', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'x86-plugin-'));
-    writeFileSync(join(dir, 'bzImage'), fakeBzImage());
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  const setup = (x86: unknown) => {
-    const vm = VmConfigSchema.parse({
-      machine: { memory: '4M', vcpus: 3, memoryBackend: 'file', memoryPath: 'ram.bin' },
+      machine: { memory: '4M', vcpus, memoryBackend: 'file', memoryPath: 'ram.bin' },
       boot: { kernel: 'bzImage' },
     });
     const c = root.createChildContainer();
@@ -78,6 +45,17 @@ describe('x86 plugin: ACPI through the acpi plugin', () => {
     return { c, ctx };
   };
 
+  it('resolves a relative memoryPath against the YAML file folder, not the working directory', async () => {
+    const { c, ctx } = setup({ acpi: false });
+    const disposables = await registerX86(c, ctx);
+    try {
+      expect(statSync(join(dir, 'ram.bin')).size).to.equal(4 << 20);
+      expect(existsSync(join(process.cwd(), 'ram.bin'))).to.equal(false);
+    } finally {
+      for (const d of disposables) await d.dispose();
+    }
+  });
+
   it('refuses acpi (the default) without the acpi plugin, naming the fix, before creating guest memory', async () => {
     const { c, ctx } = setup({});
     let err: unknown;
@@ -90,7 +68,7 @@ describe('x86 plugin: ACPI through the acpi plugin', () => {
   });
 
   it("contributes the MADT for the VM's vCPUs and FADT fields; disposing takes the contribution back", async () => {
-    const { c, ctx } = setup({});
+    const { c, ctx } = setup({}, 3);
     const tables = new AcpiTableSet();
     c.register(Tokens.AcpiTables.token, { useValue: tables });
     const disposables = await registerX86(c, ctx);
