@@ -25,6 +25,7 @@ function config(disk: string) {
     boot: { kernel: 'bzImage' },
     plugins: [
       { name: 'kvm' },
+      { name: 'acpi' },
       { name: 'x86' },
       { name: 'serial', config: { port: 'COM1', console: { kind: 'none' } } },
       { name: 'i8042' },
