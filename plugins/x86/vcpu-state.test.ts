@@ -1,4 +1,21 @@
+import 'reflect-metadata';
 import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { container as root } from 'tsyringe';
+import { VmConfigSchema } from '../../core/config/schema.js';
+import { OrderedDeviceRegistry } from '../../core/device/ordered-registry.js';
+import type { VcpuRunner } from '../../core/hypervisor/hypervisor.js';
+import { VmLifecycle } from '../../core/lifecycle.js';
+import { BackendGuestMemoryFactory } from '../../core/memory/factory.js';
+import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
+import { OrderedStateRegistry } from '../../core/state/registry.js';
+import { silentLogger } from '../../core/testing/index.js';
+import { Tokens } from '../../core/tokens.js';
+import { X86ConfigSchema } from './config.js';
+import { registerX86 } from './plugin.js';
+import { fakeBzImage } from './testing.js';
 import { takeSnapshot } from '../../core/state/persist.js';
 import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
 import { hostileStateProblems, roundTripState, withData } from '../../core/testing/state.js';
@@ -52,5 +69,53 @@ describe('x86 vCPU state through core/state (VcpuSnapshot)', () => {
       .map((c) => c.method)
       .filter((m) => m.startsWith('set') || m === 'restoreExtendedState');
     expect(setters, 'nothing was set on the vCPU').to.deep.equal([]);
+  });
+});
+
+describe('x86 plugin: state registration', () => {
+  it('adds the machine at registration and each vCPU when the machine creates it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'x86-state-'));
+    writeFileSync(join(dir, 'bzImage'), fakeBzImage());
+    const c = root.createChildContainer();
+    const config = VmConfigSchema.parse({ machine: { vcpus: 2, memory: '64M' }, boot: { kernel: 'bzImage' } });
+    const states = new OrderedStateRegistry();
+    const runner: VcpuRunner = {
+      stats: { byKind: {} },
+      start: async () => {},
+      pause: async () => {},
+      resume: async () => {},
+      stop: async () => {},
+    };
+    const lifecycle = new VmLifecycle();
+    c.register(Tokens.VmConfig.token, { useValue: config });
+    c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
+    c.register(Tokens.StateRegistry.token, { useValue: states });
+    c.register(Tokens.Vm.token, { useValue: mockX86Hypervisor().createVm() });
+    c.register(Tokens.DeviceRegistry.token, { useValue: new OrderedDeviceRegistry() });
+    c.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder('') });
+    c.register(Tokens.Lifecycle.token, { useValue: lifecycle });
+    c.register(Tokens.Logger.token, { useValue: silentLogger() });
+    c.register(Tokens.VcpuRunner.token, { useValue: runner });
+    const ctx = {
+      config: X86ConfigSchema.parse({ acpi: false }),
+      vm: config,
+      logger: silentLogger(),
+      lifecycle,
+      baseDir: dir,
+      instance: 'x86',
+    };
+    const disposables = await registerX86(c, ctx);
+    try {
+      expect(states.all().map((s) => s.id)).to.deep.equal(['machine']);
+      const machine = c.resolve(Tokens.Machine.token);
+      await machine.start();
+      expect(states.all().map((s) => s.id)).to.deep.equal(['vcpu0', 'vcpu1', 'machine']);
+      const saved = takeSnapshot(states.all()[2]!);
+      expect(saved.data).to.deep.include({ vcpus: 2, acpi: false, booted: true, protocol: 'bzimage' });
+      await machine.stop({ kind: 'poweroff' });
+    } finally {
+      for (const d of disposables.reverse()) await d.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
