@@ -36,3 +36,4 @@ export * from './platform/index.js';
 export * from './device/index.js';
 export * from './state/index.js';
 export * from './vmm/index.js';
+export * from './interrupts/index.js';

@@ -6,9 +6,10 @@ import type { DeviceRegistry } from './device/device.js';
 import type { EventFdFactory, EventLoop } from './events/event-loop.js';
 import type { VmLifecycle } from './lifecycle.js';
 import type { DiskFormat } from './block/disk.js';
-import type { IrqAllocator, KernelCmdline, MmioAllocator } from './platform/resources.js';
-import type { PlatformDevices } from './platform/platform-devices.js';
+import type { KernelCmdline, Resources } from './platform/resources.js';
 import type { PlatformLayout } from './platform/layout.js';
+import type { Interrupts } from './interrupts/interrupts.js';
+import type { PlatformDevices } from './platform/platform-devices.js';
 import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
@@ -46,12 +47,14 @@ export const Tokens = {
   DeviceRegistry: defineToken<DeviceRegistry>('DeviceRegistry'),
   /** Every Snapshottable of the VM (core/state), walked in a deterministic order for snapshots and migration. */
   StateRegistry: defineToken<StateRegistry>('StateRegistry'),
-  IrqAllocator: defineToken<IrqAllocator>('IrqAllocator'),
-  MmioAllocator: defineToken<MmioAllocator>('MmioAllocator'),
+  /** Ports, MMIO windows, interrupt lines and MSI GSIs: allocate, reserve, free (core/platform). */
+  Resources: defineToken<Resources>('Resources'),
+  /** Legacy lines and MSI vector groups; the only user of irq lines, GSI routing and irqfds (core/interrupts). */
+  Interrupts: defineToken<Interrupts>('Interrupts'),
+  /** The arch's windows, legacy line numbers and irqchip routes (registered by the arch plugin, e.g. x86). */
+  PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
   PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),
-  /** The arch's interrupt lines and device windows, registered by the machine (arch) plugin. */
-  PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
   /**

@@ -1,5 +1,5 @@
 export * from './errors.js';
-export * from './gsi-allocator.js';
-export * from './mmio-window-allocator.js';
 export * from './cmdline-builder.js';
 export * from './layout.js';
+export * from './range-allocator.js';
+export * from './platform-resources.js';

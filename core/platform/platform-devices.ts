@@ -14,6 +14,7 @@ export interface PlatformDeviceInfo {
   gsi: number;
 }
 
+/** The list of platform devices the firmware tables describe; add() returns the handle that removes one. */
 export interface PlatformDevices {
   add(info: PlatformDeviceInfo): Disposable;
   list(): readonly PlatformDeviceInfo[];

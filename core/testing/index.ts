@@ -8,3 +8,5 @@ export * from './manual-event-loop.js';
 export { silentLogger } from '../vmm/logger.js';
 export * from './watched-memory.js';
 export * from './state.js';
+export * from './test-layout.js';
+export * from './recording-interrupts.js';

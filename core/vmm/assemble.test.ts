@@ -127,8 +127,8 @@ describe('assembleVm / runVm', () => {
       'DeviceRegistry',
       'StateRegistry',
       'Bus',
-      'IrqAllocator',
-      'MmioAllocator',
+      'Resources',
+      'Interrupts',
       'KernelCmdline',
     ] as const) {
       expect(vm.container.isRegistered((Tokens[t] as { token: symbol }).token, false), t).to.equal(true);

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { Disposable } from '../bus/bus.js';
 import { Tokens } from '../tokens.js';
 import type { Logger } from '../logger.js';
@@ -12,8 +12,8 @@ import { LinuxEventFdFactory } from '../events/linux-eventfd.js';
 import { BackendGuestMemoryFactory } from '../memory/factory.js';
 import { OrderedDeviceRegistry } from '../device/ordered-registry.js';
 import { OrderedStateRegistry } from '../state/registry.js';
-import { GsiAllocator } from '../platform/gsi-allocator.js';
-import { MmioWindowAllocator } from '../platform/mmio-window-allocator.js';
+import { PlatformResources } from '../platform/platform-resources.js';
+import { VmInterrupts } from '../interrupts/vm-interrupts.js';
 import { CmdlineBuilder } from '../platform/cmdline-builder.js';
 import { PlatformDeviceList } from '../platform/platform-devices.js';
 import type { PlatformLayout } from '../platform/layout.js';
@@ -107,12 +107,16 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   c.register(Tokens.DeviceRegistry.token, { useValue: devices });
   c.register(Tokens.StateRegistry.token, { useValue: new OrderedStateRegistry(devices) });
   c.register(Tokens.Bus.token, { useValue: bus });
-  // Built on first use from the arch's PlatformLayout (the machine plugin registers it).
-  c.register(Tokens.IrqAllocator.token, {
-    useFactory: instanceCachingFactory((r) => GsiAllocator.fromLayout(platformLayout(r))),
-  });
-  c.register(Tokens.MmioAllocator.token, {
-    useFactory: instanceCachingFactory((r) => MmioWindowAllocator.fromLayout(platformLayout(r))),
+  const resources = new PlatformResources(() => platformLayout(c));
+  c.register(Tokens.Resources.token, { useValue: resources });
+  c.register(Tokens.Interrupts.token, {
+    useValue: new VmInterrupts({
+      resources,
+      vm: () => (c.isRegistered(Tokens.Vm.token, true) ? c.resolve(Tokens.Vm.token) : undefined),
+      eventFds: c.resolve(Tokens.EventFdFactory.token),
+      eventLoop,
+      logger: logger.child({ module: 'interrupts' }),
+    }),
   });
   c.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
   c.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });

@@ -21,8 +21,8 @@ export const CORE_TOKENS: ReadonlySet<string> = new Set([
   'DeviceRegistry',
   'StateRegistry',
   'Bus',
-  'IrqAllocator',
-  'MmioAllocator',
+  'Resources',
+  'Interrupts',
   'KernelCmdline',
   'PlatformDevices',
 ]);

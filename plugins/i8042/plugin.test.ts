@@ -10,7 +10,8 @@ describe('i8042: plugin', () => {
     expect(bed.bus.find('pio', 0x60n)?.name).to.equal('i8042-data');
     expect(bed.bus.find('pio', 0x64n)?.name).to.equal('i8042-command');
     expect(bed.bus.find('pio', 0x61n), '0x61 belongs to the PIT/speaker').to.equal(undefined);
-    expect(bed.irqs.assignments().get(1)).to.equal('i8042');
+    expect(bed.resources.allocations('irq').find((a) => a.number === 1)?.owner).to.equal('i8042');
+    expect(bed.resources.allocations('pio').map((a) => a.owner)).to.deep.equal(['i8042-data', 'i8042-command']);
 
     const requests: StopReason[] = [];
     bed.lifecycle.on('guest-request', (r) => requests.push(r));
@@ -22,5 +23,7 @@ describe('i8042: plugin', () => {
 
     for (const d of disposables) d.dispose();
     expect(bed.bus.find('pio', 0x64n)).to.equal(undefined);
+    expect(bed.resources.allocations('pio')).to.deep.equal([]);
+    expect(bed.resources.allocations('irq').map((a) => a.number)).to.deep.equal([8]);
   });
 });

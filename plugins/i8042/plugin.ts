@@ -2,7 +2,6 @@ import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import { z } from 'zod';
 import { GuestRange } from '../../core/address.js';
 import type { Disposable } from '../../core/bus/bus.js';
-import type { Vm } from '../../core/hypervisor/hypervisor.js';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { I8042Controller } from './device.js';
@@ -17,43 +16,38 @@ function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback
 }
 
 /**
- * Registers the i8042 on ports 0x60 and 0x64 with the keyboard on IRQ 1. A CPU
+ * Registers the i8042 on ports 0x60 and 0x64 (reserved through Resources) with the keyboard
+ * on the platform's 'keyboard' line (IRQ 1 on x86), a level line from Interrupts. A CPU
  * reset request becomes lifecycle 'guest-request' {kind:'reset'}; the machine
  * decides (machine.onReset) whether that ends the VMM or restarts the VM.
  */
 export function registerI8042(container: DependencyContainer, ctx: PluginContext<I8042Config>): Disposable[] {
   const bus = container.resolve(Tokens.Bus.token);
   const registry = container.resolve(Tokens.DeviceRegistry.token);
-  const irqs = container.resolve(Tokens.IrqAllocator.token);
+  const interrupts = container.resolve(Tokens.Interrupts.token);
+  const resources = container.resolve(Tokens.Resources.token);
   const lifecycle = resolveOr(container, Tokens.Lifecycle.token, ctx.lifecycle);
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
 
-  const keyboard = container.resolve(Tokens.PlatformLayout.token).legacyIrqs.keyboard;
-  if (keyboard === undefined)
-    throw new I8042Error('Config', `i8042 '${ctx.instance}': the platform has no legacy keyboard line`, {
-      instance: ctx.instance,
-    });
-  const gsi = irqs.claim(keyboard, ctx.instance);
-  let vm: Vm | undefined;
-  const device = new I8042Controller({
-    id: ctx.instance,
-    logger,
-    irq: (level) => {
-      vm ??= container.resolve(Tokens.Vm.token);
-      vm.setIrqLine(gsi, level);
-    },
-    onResetRequest: () => lifecycle.emit('guest-request', { kind: 'reset' }),
-  });
-
   const disposables: Disposable[] = [];
   try {
+    disposables.push(resources.reserve('pio', BigInt(DATA_PORT), { owner: `${ctx.instance}-data` }));
+    disposables.push(resources.reserve('pio', BigInt(COMMAND_PORT), { owner: `${ctx.instance}-command` }));
+    const line = interrupts.legacy({ owner: ctx.instance, line: 'keyboard', mode: 'level' });
+    disposables.push(line);
+    const device = new I8042Controller({
+      id: ctx.instance,
+      logger,
+      irq: (level) => line.setLevel(level),
+      onResetRequest: () => lifecycle.emit('guest-request', { kind: 'reset' }),
+    });
     disposables.push(bus.register('pio', GuestRange.of(DATA_PORT, 1), device.dataPort, `${ctx.instance}-data`));
     disposables.push(
       bus.register('pio', GuestRange.of(COMMAND_PORT, 1), device.commandPort, `${ctx.instance}-command`),
     );
     registry.add(device);
   } catch (err) {
-    for (const d of disposables) d.dispose();
+    for (const d of disposables.reverse()) d.dispose();
     throw new I8042Error(
       'Config',
       `i8042 '${ctx.instance}': ${(err as Error).message}`,

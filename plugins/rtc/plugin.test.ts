@@ -9,12 +9,14 @@ describe('rtc: plugin', () => {
     expect(bed.bus.find('pio', 0x70n)?.name).to.equal('rtc');
     expect(bed.bus.find('pio', 0x71n)?.name).to.equal('rtc');
     expect(bed.bus.find('pio', 0x72n)).to.equal(undefined);
-    expect(bed.irqs.assignments().get(8)).to.equal('reserved');
+    expect(bed.resources.allocations('irq').map((a) => `${a.number}:${a.owner}`)).to.deep.equal(['8:reserved']);
+    expect(() => bed.resources.reserve('pio', 0x71n, { owner: 'x' })).to.throw(/held by 'rtc'/);
     bed.bus.write('pio', 0x70n, Uint8Array.of(0x0d));
     const d = new Uint8Array(1);
     bed.bus.read('pio', 0x71n, d);
     expect(d[0]).to.equal(0x80);
     for (const x of disposables) x.dispose();
     expect(bed.bus.find('pio', 0x70n)).to.equal(undefined);
+    expect(bed.resources.allocations('pio')).to.deep.equal([]);
   });
 });

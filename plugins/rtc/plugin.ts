@@ -16,20 +16,22 @@ function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback
 }
 
 /**
- * Registers the CMOS RTC on ports 0x70-0x71. It raises no interrupts, so it
- * claims no line (IRQ 8 stays reserved by the platform allocator).
+ * Registers the CMOS RTC on ports 0x70-0x71 (reserved through Resources). It raises no
+ * interrupts, so it takes no line (the platform layout keeps IRQ 8 out of allocation on x86).
  */
 export function registerRtc(container: DependencyContainer, ctx: PluginContext<RtcConfig>): Disposable[] {
   const bus = container.resolve(Tokens.Bus.token);
   const registry = container.resolve(Tokens.DeviceRegistry.token);
+  const resources = container.resolve(Tokens.Resources.token);
   const logger = resolveOr(container, Tokens.Logger.token, ctx.logger).child({ device: ctx.instance });
   const device = new CmosRtc({ id: ctx.instance, logger });
   const disposables: Disposable[] = [];
   try {
+    disposables.push(resources.reserve('pio', BigInt(INDEX_PORT), { owner: ctx.instance, size: 2n }));
     disposables.push(bus.register('pio', GuestRange.of(INDEX_PORT, 2), device, ctx.instance));
     registry.add(device);
   } catch (err) {
-    for (const d of disposables) d.dispose();
+    for (const d of disposables.reverse()) d.dispose();
     throw new RtcError(
       'Config',
       `rtc '${ctx.instance}': ${(err as Error).message}`,

@@ -1,11 +1,14 @@
 import { z } from 'zod';
 
-/** The PC's four standard COM ports. */
+/**
+ * The PC's four standard COM ports. Their interrupt lines are the platform's facts: the
+ * plugin asks the Interrupts service for the line named after the port ('COM1' is IRQ 4 on x86).
+ */
 export const COM_PORTS = {
-  COM1: { base: 0x3f8, irq: 4 },
-  COM2: { base: 0x2f8, irq: 3 },
-  COM3: { base: 0x3e8, irq: 4 },
-  COM4: { base: 0x2e8, irq: 3 },
+  COM1: { base: 0x3f8 },
+  COM2: { base: 0x2f8 },
+  COM3: { base: 0x3e8 },
+  COM4: { base: 0x2e8 },
 } as const;
 
 export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
@@ -31,7 +34,7 @@ export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
 
 export const SerialConfigSchema = z.strictObject({
   port: z.enum(['COM1', 'COM2', 'COM3', 'COM4']).default('COM1'),
-  /** Overrides the port's standard IRQ (e.g. COM3 beside COM1, both being 4 by default). */
+  /** Overrides the port's standard line (e.g. COM3 beside COM1, both being IRQ 4 on x86 by default). */
   irq: z.number().int().min(0).max(23).optional(),
   console: ConsoleBackendSchema.default({ kind: 'stdio' }),
   /** RX FIFO capacity while the guest has FIFOs enabled. */

@@ -7,7 +7,7 @@ import { Ier, Reg } from './registers.js';
 const cfg = (c: unknown) => SerialConfigSchema.parse(c);
 
 describe('serial: plugin', () => {
-  it('registers COM1 at 0x3f8 on IRQ 4 and drives the line through vm.setIrqLine', async () => {
+  it('registers COM1 at 0x3f8 on IRQ 4 (Resources, Interrupts) and drives the line as a level', async () => {
     const bed = createLegacyTestBed();
     const disposables =
       (await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } })))) ?? [];
@@ -16,7 +16,8 @@ describe('serial: plugin', () => {
     expect(bed.bus.find('pio', 0x3ffn)?.name).to.equal('serial');
     expect(bed.bus.find('pio', 0x400n)).to.equal(undefined);
     expect(bed.registry.get('serial')).to.not.equal(undefined);
-    expect(() => bed.irqs.claim(4, 'other')).to.throw(/already used by 'serial'/);
+    expect(() => bed.resources.reserve('irq', 4n, { owner: 'other' })).to.throw(/IRQ 4 wanted by 'other' .* 'serial'/);
+    expect(() => bed.resources.reserve('pio', 0x3fcn, { owner: 'other' })).to.throw(/held by 'serial'/);
 
     bed.bus.write('pio', 0x3f8n + BigInt(Reg.IER), Uint8Array.of(Ier.THRI));
     expect(bed.vm.irqCalls).to.deep.equal([{ gsi: 4, level: true }]);
@@ -26,6 +27,8 @@ describe('serial: plugin', () => {
 
     for (const d of disposables) d.dispose();
     expect(bed.bus.find('pio', 0x3f8n)).to.equal(undefined);
+    expect(bed.interrupts.legacy({ owner: 'next', line: 4 }).gsi, 'the line is free again').to.equal(4);
+    expect(bed.resources.reserve('pio', 0x3f8n, { owner: 'next', size: 8n }).owner).to.equal('next');
   });
 
   it('places COM2 at 0x2f8 on IRQ 3, and an explicit irq overrides', async () => {
@@ -34,8 +37,9 @@ describe('serial: plugin', () => {
     await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', irq: 6, console: { kind: 'none' } })));
     expect(bed.bus.find('pio', 0x2f8n)?.name).to.equal('com2');
     expect(bed.bus.find('pio', 0x3e8n)?.name).to.equal('com3');
-    expect(bed.irqs.assignments().get(3)).to.equal('com2');
-    expect(bed.irqs.assignments().get(6)).to.equal('com3');
+    const holder = (n: number) => bed.resources.allocations('irq').find((a) => a.number === n)?.owner;
+    expect(holder(3)).to.equal('com2');
+    expect(holder(6)).to.equal('com3');
   });
 
   it('fails clearly when two ports want the same IRQ', async () => {
@@ -47,7 +51,8 @@ describe('serial: plugin', () => {
     } catch (e) {
       err = e as Error;
     }
-    expect(err?.message).to.match(/interrupt line 4/);
+    expect(err?.message).to.match(/IRQ 4 wanted by 'com3' overlaps IRQ 4 held by 'com1'/);
+    expect(bed.resources.reserve('pio', 0x3e8n, { owner: 'x', size: 8n }).owner, 'COM3 ports given back').to.equal('x');
   });
 
   it('rejects unknown config keys and backends', () => {

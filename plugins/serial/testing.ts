@@ -11,8 +11,10 @@ import { OrderedDeviceRegistry } from '../../core/device/ordered-registry.js';
 import type { Vm } from '../../core/hypervisor/hypervisor.js';
 import { VmLifecycle } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/logger.js';
-import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
-import { X86_PLATFORM_LAYOUT } from '../x86/layout.js';
+import { PlatformResources } from '../../core/platform/platform-resources.js';
+import { VmInterrupts } from '../../core/interrupts/vm-interrupts.js';
+import { FakeEventFdFactory } from '../../core/testing/manual-event-loop.js';
+import { testPlatformLayout } from '../../core/testing/test-layout.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
@@ -148,7 +150,10 @@ export interface LegacyTestBed {
   container: DependencyContainer;
   bus: RangeBus;
   registry: OrderedDeviceRegistry;
-  irqs: GsiAllocator;
+  /** The real Resources service over core/testing's PC-like test layout. */
+  resources: PlatformResources;
+  /** The real Interrupts service driving `vm`. */
+  interrupts: VmInterrupts;
   vm: RecordingVm;
   lifecycle: VmLifecycle;
   logger: RecordingLogger;
@@ -157,21 +162,23 @@ export interface LegacyTestBed {
 }
 
 /**
- * A child container holding core's real bus, registry and GSI allocator (over the x86 PlatformLayout, also
- * registered) plus recording Vm and logger.
+ * A child container holding core's real bus, registry, Resources and Interrupts services (over
+ * the test layout) plus a recording Vm and logger.
  */
 export function createLegacyTestBed(): LegacyTestBed {
   const container = rootContainer.createChildContainer();
   const logger = new RecordingLogger();
   const bus = new RangeBus(logger);
   const registry = new OrderedDeviceRegistry();
-  const irqs = GsiAllocator.fromLayout(X86_PLATFORM_LAYOUT);
+  const resources = new PlatformResources(testPlatformLayout());
   const vm = new RecordingVm();
+  const interrupts = new VmInterrupts({ resources, vm: () => vm.asVm(), eventFds: new FakeEventFdFactory() });
   const lifecycle = new VmLifecycle();
   container.register(Tokens.Bus.token, { useValue: bus });
   container.register(Tokens.DeviceRegistry.token, { useValue: registry });
-  container.register(Tokens.IrqAllocator.token, { useValue: irqs });
-  container.register(Tokens.PlatformLayout.token, { useValue: X86_PLATFORM_LAYOUT });
+  container.register(Tokens.PlatformLayout.token, { useValue: resources.layout });
+  container.register(Tokens.Resources.token, { useValue: resources });
+  container.register(Tokens.Interrupts.token, { useValue: interrupts });
   container.register(Tokens.Vm.token, { useValue: vm.asVm() });
   container.register(Tokens.Lifecycle.token, { useValue: lifecycle });
   container.register(Tokens.Logger.token, { useValue: logger });
@@ -180,7 +187,8 @@ export function createLegacyTestBed(): LegacyTestBed {
     container,
     bus,
     registry,
-    irqs,
+    resources,
+    interrupts,
     vm,
     lifecycle,
     logger,

@@ -4,9 +4,9 @@ import { container as root } from 'tsyringe';
 import { RangeBus } from '../../core/bus/range-bus.js';
 import { VmLifecycle } from '../../core/lifecycle.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
-import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
-import { MmioWindowAllocator } from '../../core/platform/mmio-window-allocator.js';
-import { X86_PLATFORM_LAYOUT } from '../x86/layout.js';
+import { PlatformResources } from '../../core/platform/platform-resources.js';
+import { VmInterrupts } from '../../core/interrupts/vm-interrupts.js';
+import { testPlatformLayout } from '../../core/testing/test-layout.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { Tokens } from '../../core/tokens.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
@@ -74,7 +74,7 @@ describe('virtio-mmio host (attach)', () => {
     expect(t.cmdline.toString().match(/virtio_mmio\.device=/g)).to.have.length(2);
   });
 
-  it('detaching undoes everything and closes the eventfds', () => {
+  it('detaching undoes everything, closes the eventfds and frees the window and line for reuse', () => {
     const t = mmioTestHost();
     const att = t.host.attachVirtioDevice(new EchoDevice('e', t.events.loop));
     att.dispose();
@@ -83,6 +83,10 @@ describe('virtio-mmio host (attach)', () => {
     expect(t.vm.ioeventfds).to.have.length(0);
     expect(t.vm.irqfds).to.have.length(0);
     expect(t.events.factory.created.every((e) => e.closed)).to.equal(true);
+    expect(t.resources.allocations('mmio32')).to.have.length(0);
+    expect(t.resources.allocations('irq').map((a) => a.owner)).to.deep.equal(['reserved']);
+    const again = t.host.attachVirtioDevice(new EchoDevice('f', t.events.loop));
+    expect(again.location, 'a hot-added device gets the freed window and line').to.equal(att.location);
   });
 
   it('falls back to bus notifications and irqchip pulses without ioeventfd/irqfd', () => {
@@ -124,8 +128,12 @@ describe('virtio-mmio plugin', () => {
     const memory = testGuestMemory(1 << 20);
     const cmdline = new CmdlineBuilder('');
     c.registerInstance(Tokens.Bus.token, new RangeBus());
-    c.registerInstance(Tokens.MmioAllocator.token, MmioWindowAllocator.fromLayout(X86_PLATFORM_LAYOUT));
-    c.registerInstance(Tokens.IrqAllocator.token, GsiAllocator.fromLayout(X86_PLATFORM_LAYOUT));
+    const resources = new PlatformResources(testPlatformLayout());
+    c.registerInstance(Tokens.Resources.token, resources);
+    c.registerInstance(
+      Tokens.Interrupts.token,
+      new VmInterrupts({ resources, vm: () => undefined, eventFds: events.factory }),
+    );
     c.registerInstance(Tokens.KernelCmdline.token, cmdline);
     c.registerInstance(Tokens.EventFdFactory.token, events.factory);
     c.registerInstance(Tokens.GuestMemory.token, memory);

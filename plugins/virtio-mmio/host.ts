@@ -1,10 +1,11 @@
 import type { Bus, Disposable } from '../../core/bus/bus.js';
 import type { DeviceRegistry } from '../../core/device/device.js';
 import type { EventFd, EventFdFactory } from '../../core/events/event-loop.js';
+import type { Interrupts } from '../../core/interrupts/interrupts.js';
 import type { IoEventRegistration, Vm } from '../../core/hypervisor/hypervisor.js';
 import type { Logger } from '../../core/logger.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
-import type { IrqAllocator, KernelCmdline, MmioAllocator } from '../../core/platform/resources.js';
+import type { KernelCmdline, Resources } from '../../core/platform/resources.js';
 import type { AcpiTables } from '../../core/acpi/tables.js';
 import type { VirtioAttachment, VirtioAttachOptions, VirtioTransportHost } from '../../core/virtio/transport.js';
 import { VIRTIO_F_VERSION_1, type VirtioDevice } from '../../core/virtio/virtio.js';
@@ -16,11 +17,13 @@ import { virtioMmioDsdt, type MmioAcpiWindow } from './acpi.js';
 
 export interface VirtioMmioHostDeps {
   bus: Bus;
-  mmio: MmioAllocator;
-  irqs: IrqAllocator;
+  /** Each device's 4 KiB window comes from the 'mmio32' space (freed on detach). */
+  resources: Resources;
+  /** Each device's interrupt: an edge line with an irqfd where the VM has them (freed on detach). */
+  interrupts: Interrupts;
   cmdline: KernelCmdline;
   eventFds: EventFdFactory;
-  /** The VM, for ioeventfd/irqfd wiring; undefined when none exists (tests): then only the bus path is used. */
+  /** The VM, for ioeventfd wiring; undefined when none exists (tests): then only the bus path is used. */
   vm: () => Vm | undefined;
   /** Guest memory, resolved when a driver sets DRIVER_OK. */
   memory: () => GuestMemory;
@@ -46,12 +49,13 @@ interface Attached {
 
 /**
  * The virtio-mmio transport service: for each VirtioDevice it takes a 4 KiB MMIO
- * window and a GSI, registers the register window on the bus, wires one ioeventfd
+ * window (Resources) and an edge interrupt line (Interrupts, with an irqfd where the
+ * VM has them), registers the register window on the bus, wires one ioeventfd
  * per queue (QueueNotify with datamatch = queue index, so kicks never reach the
- * VMM as exits) and an irqfd for interrupts, and announces the device on the
- * kernel command line (`virtio_mmio.device=4K@0x<base>:<gsi>`).
- * Without ioeventfd/irqfd support (a mock hypervisor) it falls back to handling
- * QueueNotify on the bus and pulsing the irqchip line.
+ * VMM as exits), and announces the device on the kernel command line
+ * (`virtio_mmio.device=4K@0x<base>:<gsi>`) and to the firmware tables.
+ * Without ioeventfd/irqfd support (a mock hypervisor) QueueNotify is handled on the
+ * bus and the Interrupts service pulses the line. Detach frees the window and the line.
  */
 export class VirtioMmioHost implements VirtioTransportHost, Disposable {
   /** The transport's name in configs (`transport: mmio`). */
@@ -85,12 +89,28 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       }
     };
     try {
-      const range = this.deps.mmio.allocate(MMIO_WINDOW_SIZE, MMIO_WINDOW_SIZE, name);
-      const gsi = this.deps.irqs.allocate();
+      const window = this.deps.resources.allocate('mmio32', {
+        owner: name,
+        size: MMIO_WINDOW_SIZE,
+        align: MMIO_WINDOW_SIZE,
+      });
+      undo.push(() => window.dispose());
+      const range = window.range;
+      const irq = this.deps.interrupts.legacy({ owner: name, mode: 'edge', irqfd: true });
+      undo.push(() => irq.dispose());
+      const gsi = irq.gsi;
       // The transport owns these eventfds; they are closed on detach.
       const queueEvents = device.queueMaxSizes.map(() => this.deps.eventFds.create({ nonBlocking: true }));
       undo.push(() => queueEvents.forEach((e) => e.close()));
-      const line = this.wireInterrupt(gsi, undo);
+      const line: InterruptLine = {
+        trigger: () => {
+          try {
+            irq.trigger();
+          } catch (err) {
+            this.deps.logger?.warn({ err, gsi }, 'virtio-mmio interrupt failed');
+          }
+        },
+      };
       const transport = new VirtioMmioTransport(device, {
         memory: this.deps.memory,
         queueEvents,
@@ -124,7 +144,10 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
     }
   }
 
-  /** Detaches one device: resets it, unregisters its window, ioeventfds and irqfd, closes its eventfds. */
+  /**
+   * Detaches one device: resets it, unregisters its window and ioeventfds, closes its eventfds,
+   * and frees its MMIO window and interrupt line for reuse.
+   */
   detach(id: string): void {
     const a = this.attached.get(id);
     if (!a) return;
@@ -171,30 +194,6 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
     } catch {
       return undefined;
     }
-  }
-
-  /** irqfd when the VM supports it (no exit, no thread hop); else a pulse on the irqchip line. */
-  private wireInterrupt(gsi: number, undo: (() => void)[]): InterruptLine {
-    const vm = this.vm();
-    if (vm?.capabilities.irqfd) {
-      const irqfd: EventFd = this.deps.eventFds.create({ nonBlocking: true });
-      undo.push(() => irqfd.close());
-      vm.registerIrqfd(irqfd, gsi);
-      undo.push(() => vm.unregisterIrqfd(irqfd, gsi));
-      return { trigger: () => irqfd.write(1n) };
-    }
-    return {
-      trigger: () => {
-        const v = this.vm();
-        if (!v) return;
-        try {
-          v.setIrqLine(gsi, true);
-          v.setIrqLine(gsi, false);
-        } catch (err) {
-          this.deps.logger?.warn({ err, gsi }, 'virtio-mmio interrupt failed');
-        }
-      },
-    };
   }
 
   /** One ioeventfd per queue at QueueNotify with datamatch = queue index; a failure leaves the bus path. */

@@ -23,8 +23,8 @@ export function registerVirtioMmio(container: DependencyContainer, ctx: PluginCo
   const logger = (resolveOptional(container, Tokens.Logger.token) ?? ctx.logger).child({ plugin: 'virtio-mmio' });
   const host = new VirtioMmioHost({
     bus: container.resolve(Tokens.Bus.token),
-    mmio: container.resolve(Tokens.MmioAllocator.token),
-    irqs: container.resolve(Tokens.IrqAllocator.token),
+    resources: container.resolve(Tokens.Resources.token),
+    interrupts: container.resolve(Tokens.Interrupts.token),
     cmdline: container.resolve(Tokens.KernelCmdline.token),
     eventFds: container.resolve(Tokens.EventFdFactory.token),
     vm: () => resolveOptional(container, Tokens.Vm.token),

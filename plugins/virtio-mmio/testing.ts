@@ -2,16 +2,16 @@
  * Test helpers for virtio-mmio and for device plugins that want to drive their
  * device through the real transport: `MmioDriver` plays the guest driver at the
  * register level; `mmioTestHost()` builds a VirtioMmioHost over a RangeBus, the
- * platform allocators, a MockVm and in-memory eventfds.
+ * Resources and Interrupts services (test layout), a MockVm and in-memory eventfds.
  */
 import { RangeBus } from '../../core/bus/range-bus.js';
 import type { BusDevice } from '../../core/bus/bus.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { AcpiTableSet } from '../acpi/table-set.js';
 import { CmdlineBuilder } from '../../core/platform/cmdline-builder.js';
-import { GsiAllocator } from '../../core/platform/gsi-allocator.js';
-import { MmioWindowAllocator } from '../../core/platform/mmio-window-allocator.js';
-import { X86_PLATFORM_LAYOUT } from '../x86/layout.js';
+import { PlatformResources } from '../../core/platform/platform-resources.js';
+import { VmInterrupts } from '../../core/interrupts/vm-interrupts.js';
+import { testPlatformLayout } from '../../core/testing/test-layout.js';
 import { MockHypervisor, type MockVm } from '../../core/testing/mock-hypervisor.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { DeviceStatus } from '../virtio/constants.js';
@@ -126,6 +126,8 @@ export interface MmioTestHost {
   cmdline: CmdlineBuilder;
   /** The ACPI tables the host contributes its DSDT nodes to. */
   acpi: AcpiTableSet;
+  /** The Resources service the windows and lines come from. */
+  resources: PlatformResources;
   /** A driver for the window at `base` (through the bus, as a vCPU exit would arrive). */
   driverAt(base: bigint): MmioDriver;
 }
@@ -143,13 +145,15 @@ export function mmioTestHost(
   const memory = testGuestMemory(opts.memorySize ?? 1 << 20);
   const cmdline = new CmdlineBuilder('console=ttyS0');
   const acpi = new AcpiTableSet();
+  const resources = new PlatformResources(testPlatformLayout());
+  const vmOf = () => (opts.vm === false ? undefined : vm);
   const host = new VirtioMmioHost({
     bus,
-    mmio: MmioWindowAllocator.fromLayout(X86_PLATFORM_LAYOUT),
-    irqs: GsiAllocator.fromLayout(X86_PLATFORM_LAYOUT),
+    resources,
+    interrupts: new VmInterrupts({ resources, vm: vmOf, eventFds: events.factory }),
     cmdline,
     eventFds: events.factory,
-    vm: () => (opts.vm === false ? undefined : vm),
+    vm: vmOf,
     memory: () => memory,
     acpi,
   });
@@ -162,5 +166,5 @@ export function mmioTestHost(
         bus.write('mmio', base + off, data);
       },
     });
-  return { host, bus, vm, hypervisor, events, memory, cmdline, acpi, driverAt };
+  return { host, bus, vm, hypervisor, events, memory, cmdline, acpi, resources, driverAt };
 }

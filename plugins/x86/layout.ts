@@ -1,8 +1,6 @@
-import type { PlatformLayout } from '../../core/platform/layout.js';
-
 /**
  * The x86_64 guest-physical layout shared by the machine, the kvm backend's x86 part and the guest kit.
- * Device plugins read the part they need through `Tokens.PlatformLayout` (X86_PLATFORM_LAYOUT below).
+ * Device plugins read the part they need through `Tokens.PlatformLayout` (platform/resource-layout.ts x86PlatformLayout).
  * RAM fills [0, MMIO32_START); RAM beyond that continues at 4 GiB.
  */
 export const X86Layout = {
@@ -46,17 +44,3 @@ export const X86Layout = {
   IRQ_ALLOC_START: 5,
   IRQ_ALLOC_END: 23,
 } as const;
-
-/** The x86_64 values of the arch-neutral PlatformLayout, registered by the x86 plugin. */
-export const X86_PLATFORM_LAYOUT: PlatformLayout = {
-  arch: 'x86_64',
-  deviceIrqs: { first: X86Layout.IRQ_ALLOC_START, last: X86Layout.IRQ_ALLOC_END, reserved: [X86Layout.IRQ_RTC] },
-  legacyIrqs: {
-    com1: X86Layout.IRQ_COM1,
-    com2: X86Layout.IRQ_COM2,
-    rtc: X86Layout.IRQ_RTC,
-    keyboard: X86Layout.IRQ_KEYBOARD,
-  },
-  mmio32: { start: X86Layout.MMIO_ALLOC_START, end: X86Layout.MMIO32_END },
-  fixed: { 'boot-timer': { start: X86Layout.BOOT_TIMER, size: X86Layout.BOOT_TIMER_SIZE } },
-};

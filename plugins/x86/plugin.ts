@@ -9,8 +9,8 @@ import { resolveBootFile } from './boot/files.js';
 import { X86ConfigSchema, type X86Config } from './config.js';
 import { X86BootError } from './errors.js';
 import { X86Machine } from './machine.js';
-import { X86_PLATFORM_LAYOUT } from './layout.js';
 import { ramRegions } from './platform/memory-map.js';
+import { x86PlatformLayout } from './platform/resource-layout.js';
 import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
 import { MachineSnapshot, x86VcpuStateCheck } from './state.js';
 import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
@@ -19,8 +19,8 @@ import { x86AcpiContribution } from './platform/acpi.js';
 import type { AcpiTables } from '../../core/acpi/tables.js';
 
 /**
- * Registers the x86 PlatformLayout (interrupt lines, MMIO window, fixed windows), the VM's guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the
- * x86 Machine. Boot files are resolved now (paths relative to the YAML file, or
+ * Registers the x86 PlatformLayout (resource windows, interrupt lines and routes, fixed windows), the VM's
+ * guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the x86 Machine. Boot files are resolved now (paths relative to the YAML file, or
  * `guestkit:*`); the Vm and VcpuRunner are looked up when the Machine is built and started.
  */
 export async function registerX86(
@@ -29,8 +29,8 @@ export async function registerX86(
 ): Promise<Disposable[]> {
   const cfg = X86ConfigSchema.parse(ctx.config ?? {});
   // First, so device plugins ordered after this one find the interrupt lines and MMIO window.
-  container.register(Tokens.PlatformLayout.token, { useValue: X86_PLATFORM_LAYOUT });
   const vmConfig = container.resolve(Tokens.VmConfig.token);
+  container.register(Tokens.PlatformLayout.token, { useValue: x86PlatformLayout(vmConfig.machine.memory) });
   const boot = vmConfig.boot;
   if (!boot) throw new X86BootError('Io', 'the x86 machine needs a boot: section with at least boot.kernel', {});
   const files = {
