@@ -16,6 +16,7 @@ import {
 } from './registers.js';
 import { I8042StateSpec, type I8042State } from './state.js';
 
+/** What an I8042Controller needs: its id, a logger, the keyboard line (level) and what a reset command does. */
 export interface I8042Options {
   readonly id: string;
   /** Drives IRQ 1: high while a byte waits and the command byte enables keyboard interrupts. */

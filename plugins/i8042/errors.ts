@@ -1,5 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
+/** Why the i8042 plugin failed: 'Config' (its ports or line could not be taken). */
 export type I8042ErrorKind = 'Config';
 
 /** The one error class of the i8042 plugin. */

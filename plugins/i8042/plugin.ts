@@ -8,7 +8,9 @@ import { I8042Controller } from './device.js';
 import { I8042Error } from './errors.js';
 import { COMMAND_PORT, DATA_PORT } from './registers.js';
 
+/** The i8042 plugin takes no settings (an empty, strict object). */
 export const I8042ConfigSchema = z.strictObject({});
+/** The validated (empty) i8042 config. */
 export type I8042Config = z.output<typeof I8042ConfigSchema>;
 
 function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback: T): T {

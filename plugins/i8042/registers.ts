@@ -1,7 +1,9 @@
 /** i8042 ports, status bits, controller commands and command-byte (CTR) bits, named as in Linux's i8042.h. */
 export const DATA_PORT = 0x60;
+/** Status (read) and command (write) port. */
 export const COMMAND_PORT = 0x64;
 
+/** Status register bits (port 0x64 reads). */
 export const Status = {
   /** Output buffer full: a byte waits at port 0x60. */
   OBF: 0x01,
@@ -19,8 +21,10 @@ export const Status = {
   PARITY: 0x80,
 } as const;
 
+/** Controller command byte (CTR) bits: interrupts, system flag, port disables, translation. */
 export const Ctr = { KBDINT: 0x01, AUXINT: 0x02, SYS: 0x04, KBDDIS: 0x10, AUXDIS: 0x20, XLATE: 0x40 } as const;
 
+/** Controller commands written to port 0x64. */
 export const Cmd = {
   READ_CTR: 0x20,
   WRITE_CTR: 0x60,
@@ -54,6 +58,7 @@ export const COMMANDS_WITH_ARG: ReadonlySet<number> = new Set([
   Cmd.WRITE_AUX,
 ]);
 
+/** Controller self-test (0xAA) answer: passed. */
 export const SELF_TEST_OK = 0x55;
 /** AUX interface test result "clock line stuck high": what a controller with nothing on its aux port reports. */
 export const AUX_TEST_NO_DEVICE = 0x02;

@@ -27,6 +27,7 @@ import {
   type RtcTime,
 } from './time-format.js';
 
+/** What a CmosRtc needs: its id, and optionally the clock it reads host UTC from (tests), logger, metrics. */
 export interface CmosRtcOptions {
   readonly id: string;
   readonly clock?: RtcClock;
@@ -89,7 +90,10 @@ export class CmosRtc implements Device, Resettable, Snapshottable<RtcState>, Bus
     this.centuryWritten = false;
   }
 
-  /** Resets registers and NVRAM to power-on values; the guest's time offset survives (the battery keeps the clock running). */
+  /**
+   * Resets registers and NVRAM to power-on values; the guest's time offset survives (the battery keeps the
+   * clock running).
+   */
   reset(): void {
     this.powerOn();
   }

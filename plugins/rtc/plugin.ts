@@ -8,7 +8,9 @@ import { CmosRtc } from './device.js';
 import { RtcError } from './errors.js';
 import { INDEX_PORT } from './registers.js';
 
+/** The rtc plugin takes no settings (an empty, strict object). */
 export const RtcConfigSchema = z.strictObject({});
+/** The validated (empty) rtc config. */
 export type RtcConfig = z.output<typeof RtcConfigSchema>;
 
 function resolveOr<T>(c: DependencyContainer, token: InjectionToken<T>, fallback: T): T {

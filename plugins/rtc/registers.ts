@@ -1,11 +1,15 @@
 /** MC146818 CMOS RTC ports, register indexes and bits (Linux's mc146818rtc.h names). */
 export const INDEX_PORT = 0x70;
+/** Data port: reads and writes the CMOS byte port 0x70 selected. */
 export const DATA_PORT = 0x71;
 /** Port 0x70 bit 7 masks NMIs on a PC; bits 0-6 select one of 128 CMOS bytes. */
 export const NMI_DISABLE = 0x80;
+/** The index bits of a port 0x70 write. */
 export const INDEX_MASK = 0x7f;
+/** Bytes of CMOS (clock registers plus NVRAM). */
 export const CMOS_SIZE = 128;
 
+/** CMOS indexes of the clock and status registers. */
 export const Reg = {
   SECONDS: 0x00,
   SECONDS_ALARM: 0x01,
@@ -37,6 +41,7 @@ export const TIME_REGS: readonly number[] = [
   Reg.CENTURY,
 ];
 
+/** Register A bits and the power-on value. */
 export const RegA = {
   /** Update in progress: the time registers are about to change. Read-only. */
   UIP: 0x80,
@@ -44,6 +49,7 @@ export const RegA = {
   DEFAULT: 0x26,
 } as const;
 
+/** Register B bits: update halt, interrupt enables, data mode, 24-hour mode. */
 export const RegB = {
   /** Halt updates so the guest can write the time. */
   SET: 0x80,
@@ -61,6 +67,7 @@ export const RegB = {
 
 /** Register D bit 7: the battery is good and the RAM and time are valid. */
 export const REG_D_VRT = 0x80;
+/** Hours register bit 7 in 12-hour mode: PM. */
 export const HOURS_PM = 0x80;
 
 /** UIP is raised this long before each second's update (8 periods of 32.768 kHz ≈ 244 µs). */

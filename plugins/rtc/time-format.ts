@@ -12,6 +12,7 @@ export interface RtcTime {
   second: number;
 }
 
+/** Encodes 0..99 as a BCD byte. */
 export const toBcd = (v: number): number => ((Math.floor(v / 10) % 10) << 4) | (v % 10);
 
 /** Decodes a BCD byte; undefined when a nibble is not a decimal digit. */
@@ -21,6 +22,7 @@ export function fromBcd(b: number): number | undefined {
   return hi > 9 || lo > 9 ? undefined : hi * 10 + lo;
 }
 
+/** The UTC calendar time of `ms` since the epoch, whole seconds. */
 export function timeFromMs(ms: number): RtcTime {
   const d = new Date(Math.floor(ms / 1000) * 1000);
   return {
@@ -39,16 +41,19 @@ export const dayOfWeek = (t: RtcTime): number => new Date(Date.UTC(t.year, t.mon
 /** Encodes one value per register B's data mode. */
 export const encode = (v: number, regB: number): number => (regB & RegB.DM_BINARY ? v : toBcd(v)) & 0xff;
 
+/** Decodes one register value per register B's data mode; undefined for a bad BCD byte. */
 export function decode(b: number, regB: number): number | undefined {
   return regB & RegB.DM_BINARY ? b : fromBcd(b);
 }
 
+/** Encodes an hour 0..23 per register B (binary or BCD, 24-hour or 12-hour with the PM bit). */
 export function encodeHours(hour: number, regB: number): number {
   if (regB & RegB.HOURS_24) return encode(hour, regB);
   const h12 = hour % 12 === 0 ? 12 : hour % 12;
   return encode(h12, regB) | (hour >= 12 ? HOURS_PM : 0);
 }
 
+/** Decodes an hours register to 0..23 per register B; undefined when it is not a valid hour. */
 export function decodeHours(b: number, regB: number): number | undefined {
   if (regB & RegB.HOURS_24) return decode(b, regB);
   const h12 = decode(b & ~HOURS_PM, regB);

@@ -11,6 +11,7 @@ export const COM_PORTS = {
   COM4: { base: 0x2e8 },
 } as const;
 
+/** Where the UART's console goes: stdio, a file, a unix socket, or nowhere. */
 export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('stdio'),
@@ -32,6 +33,7 @@ export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('none') }),
 ]);
 
+/** The serial plugin's config block: port, optional line override, console, RX FIFO size. */
 export const SerialConfigSchema = z.strictObject({
   port: z.enum(['COM1', 'COM2', 'COM3', 'COM4']).default('COM1'),
   /** Overrides the port's standard line (e.g. COM3 beside COM1, both being IRQ 4 on x86 by default). */
@@ -41,5 +43,7 @@ export const SerialConfigSchema = z.strictObject({
   rxFifoSize: z.number().int().min(1).max(4096).default(64),
 });
 
+/** The validated serial config (defaults filled). */
 export type SerialConfig = z.output<typeof SerialConfigSchema>;
+/** One validated console back end. */
 export type ConsoleBackendConfig = z.output<typeof ConsoleBackendSchema>;

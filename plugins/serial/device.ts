@@ -24,6 +24,7 @@ import { checkSerialState, SerialStateSpec, type SerialState } from './state.js'
 /** Drives the UART's interrupt line: true while an enabled interrupt is pending. */
 export type IrqLine = (level: boolean) => void;
 
+/** What a Uart16550 needs: id, console, the interrupt line (level), RX FIFO size, logger, metrics. */
 export interface Uart16550Options {
   readonly id: string;
   readonly console: SerialConsole;
@@ -75,7 +76,10 @@ export class Uart16550
   /** Upper MSR nibble as last computed, and the latched delta bits. */
   private msrStatus = IDLE_MODEM_STATUS;
   private msrDelta = 0;
-  /** THR-empty interrupt pending: set when THR empties or IER.THRI is turned on, cleared by an IIR read that reports it or a THR write. */
+  /**
+   * THR-empty interrupt pending: set when THR empties or IER.THRI is turned on, cleared by an IIR read that
+   * reports it or a THR write.
+   */
   private thrPending = false;
   private readonly rx: number[] = [];
 

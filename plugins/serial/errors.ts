@@ -1,5 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
+/** Why the serial plugin failed: config, console back end, saved state, or the interrupt line. */
 export type SerialErrorKind = 'Config' | 'Backend' | 'State' | 'Irq';
 
 /** The one error class of the serial plugin: what was wrong plus the port, path or field involved. */

@@ -104,6 +104,7 @@ export class RecordingVm {
   }
 }
 
+/** One entry a RecordingLogger kept: level, bound fields and message. */
 export interface LogEntry {
   level: string;
   obj: unknown;
@@ -146,6 +147,7 @@ export class RecordingLogger implements Logger {
   }
 }
 
+/** What createLegacyTestBed returns: the container, the real services, the recording Vm and logger. */
 export interface LegacyTestBed {
   container: DependencyContainer;
   bus: RangeBus;

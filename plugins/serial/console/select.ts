@@ -6,6 +6,7 @@ import { NullConsole } from './none.js';
 import { StdioConsole } from './stdio.js';
 import { UnixSocketConsole } from './unix-socket.js';
 
+/** What createSerialConsole needs besides the config: the folder paths are relative to and the callbacks. */
 export interface ConsoleSelectContext {
   /** Relative paths in the config are resolved against this directory. */
   baseDir: string;

@@ -7,6 +7,7 @@ type MaybeTty = Readable & { isTTY?: boolean; isRaw?: boolean; setRawMode?: (raw
 /** A writable that may be a terminal: Node's tty.WriteStream makes its libuv handle's writes blocking. */
 type MaybeTtyOut = Writable & { isTTY?: boolean; _handle?: { setBlocking?: (blocking: boolean) => unknown } };
 
+/** Options of the stdio console: the streams (tests swap them), the Ctrl-A x escape, the output queue limit. */
 export interface StdioConsoleOptions {
   input?: MaybeTty;
   output?: Writable;

@@ -4,6 +4,7 @@ import { SerialError } from '../errors.js';
 import type { DropCounter, SerialConsole, SerialRxPort } from './console.js';
 import { OutputBatcher, StreamInputPump, writableSink } from './stream-io.js';
 
+/** Options of the unix-socket console: how much output may wait for a client, and where drops are counted. */
 export interface UnixSocketConsoleOptions {
   /** Output waiting for the client beyond this is dropped (default 1 MiB). */
   maxQueued?: number;
