@@ -16,6 +16,7 @@ import type { VmConfig } from './config/schema.js';
 import type { VirtioTransportHost } from './virtio/transport.js';
 import type { AcpiTables } from './acpi/tables.js';
 import type { StateRegistry } from './state/registry.js';
+import type { PluginContext } from './plugin/plugin.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -68,6 +69,32 @@ export const Tokens = {
 
 export type TokenName = keyof typeof Tokens;
 
+/**
+ * Per-instance tokens: registered by the kernel in each plugin instance's own container (see
+ * core/plugin/scope.ts), so a plugin listed twice (virtio-blk disk1, disk2) injects its own
+ * values. Always allowed, never listed in a manifest.
+ */
+export const PluginTokens = {
+  /** The instance's config, validated by the plugin's `configSchema` (undefined without one). */
+  PluginConfig: defineToken<unknown>('PluginConfig'),
+  /** The VM's logger with `{ plugin: <instance> }` bound. */
+  PluginLogger: defineToken<Logger>('PluginLogger'),
+  /** The instance name (`id:` in the YAML, else the plugin's name). */
+  PluginInstance: defineToken<string>('PluginInstance'),
+  /** The whole PluginContext of the instance (baseDir, vm config, lifecycle...). */
+  PluginContext: defineToken<PluginContext>('PluginContext'),
+} as const;
+
+/**
+ * The manifest name of a framework token (`Symbol.for('tsvmm.Bus')` -> 'Bus'); undefined for
+ * any other injection token (a class, a string, a local symbol).
+ */
+export function manifestTokenName(token: unknown): string | undefined {
+  if (typeof token !== 'symbol') return undefined;
+  const key = Symbol.keyFor(token);
+  return key?.startsWith('tsvmm.') ? key.slice('tsvmm.'.length) : undefined;
+}
+
 /** Shorthand for `@inject(...)`: `@inject(GUEST_MEMORY)`. */
 export const GUEST_MEMORY = Tokens.GuestMemory.token;
 export const BUS = Tokens.Bus.token;
@@ -80,3 +107,14 @@ export const LIFECYCLE = Tokens.Lifecycle.token;
 export const LOGGER = Tokens.Logger.token;
 export const VM_CONFIG = Tokens.VmConfig.token;
 export const VIRTIO_TRANSPORT = Tokens.VirtioTransport.token;
+export const KERNEL_CMDLINE = Tokens.KernelCmdline.token;
+export const DISK_FORMAT = Tokens.DiskFormat.token;
+export const MACHINE = Tokens.Machine.token;
+/** `@inject(PLUGIN_CONFIG)`: the instance's validated config. */
+export const PLUGIN_CONFIG = PluginTokens.PluginConfig.token;
+/** `@inject(PLUGIN_LOGGER)`: the VM's logger bound to the instance. */
+export const PLUGIN_LOGGER = PluginTokens.PluginLogger.token;
+/** `@inject(PLUGIN_INSTANCE)`: the instance name. */
+export const PLUGIN_INSTANCE = PluginTokens.PluginInstance.token;
+/** `@inject(PLUGIN_CONTEXT)`: the instance's PluginContext. */
+export const PLUGIN_CONTEXT = PluginTokens.PluginContext.token;

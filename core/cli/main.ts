@@ -31,7 +31,8 @@ function describePlugin(p: DiscoveredPlugin): string {
   const list = (xs: readonly string[] | undefined) => (xs && xs.length ? xs.join(', ') : '-');
   return (
     `${m.name} ${m.version} [${p.source}]${m.description ? ` — ${m.description}` : ''}\n` +
-    `    provides: ${list(m.provides)}\n    requires: ${list(m.requires)}${m.optional?.length ? `\n    optional: ${list(m.optional)}` : ''}\n` +
+    `    provides: ${list(m.provides)}\n    requires: ${list(m.requires)}${m.optional?.length ? `\n    optional: ${list(m.optional)}` : ''}` +
+    `${m.uses?.length ? `\n    uses: ${list(m.uses)}` : ''}\n` +
     `    manifest: ${p.manifestPath}\n`
   );
 }

@@ -1,3 +1,5 @@
+import type { Disposable } from '../bus/bus.js';
+
 /**
  * A device's lifecycle plus small optional capabilities (Cloud Hypervisor's
  * Pausable -> Snapshottable -> Migratable): the VMM walks every device and calls
@@ -9,7 +11,11 @@ export interface Device {
   readonly id: string;
   /** Called once everything is registered, before vCPUs start. */
   activate?(): void | Promise<void>;
-  /** Called when the VM stops; releases fds, timers and files. */
+  /**
+   * Releases fds, timers and files. Called only through the Disposable that DeviceRegistry.add
+   * returned (the plugin returns it from register/attach, so it runs in reverse registration
+   * order at VM teardown); may be called twice while machines still destroy devices on stop.
+   */
   destroy?(): void | Promise<void>;
 }
 
@@ -28,7 +34,11 @@ export const isPausable = (d: Device): d is Device & Pausable =>
 
 /** The VM's devices, in registration order. */
 export interface DeviceRegistry {
-  add(device: Device): void;
+  /**
+   * Adds a device (ids are unique). The returned Disposable removes it and awaits its destroy():
+   * return it from the plugin's register/attach, it is the device's one teardown path.
+   */
+  add(device: Device): Disposable;
   get(id: string): Device | undefined;
   all(): readonly Device[];
 }

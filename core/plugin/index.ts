@@ -4,3 +4,6 @@ export * from './locations.js';
 export * from './discovery.js';
 export * from './order.js';
 export * from './load-module.js';
+export * from './scope.js';
+export * from './instance.js';
+export * from './enforce.js';

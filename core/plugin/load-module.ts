@@ -5,7 +5,12 @@ import type { DiscoveredPlugin } from './discovery.js';
 import { PluginError } from './errors.js';
 
 const isPluginModule = (m: unknown): m is PluginModule =>
-  typeof m === 'object' && m !== null && typeof (m as PluginModule).register === 'function';
+  typeof m === 'object' &&
+  m !== null &&
+  (typeof (m as PluginModule).register === 'function' || typeof (m as PluginModule).main === 'function') &&
+  ['register', 'main'].every(
+    (k) => (m as Record<string, unknown>)[k] === undefined || typeof (m as Record<string, unknown>)[k] === 'function',
+  );
 
 /** Imports a plugin's entry; its default export (or named `plugin`) must be a PluginModule. */
 export async function loadPluginModule(p: DiscoveredPlugin): Promise<PluginModule> {
@@ -32,7 +37,7 @@ export async function loadPluginModule(p: DiscoveredPlugin): Promise<PluginModul
   if (!isPluginModule(candidate)) {
     throw new PluginError(
       'Entry',
-      `plugin '${name}': ${p.entryPath} does not export a plugin (default export or 'plugin' with a register() function)`,
+      `plugin '${name}': ${p.entryPath} does not export a plugin (default export or 'plugin' with a register() function and/or a main class)`,
       { plugin: name, entry: p.entryPath },
     );
   }

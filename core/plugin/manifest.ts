@@ -22,6 +22,7 @@ export const PluginManifestSchema = z.strictObject({
   provides: z.array(TokenName).default([]),
   requires: z.array(TokenName).default([]),
   optional: z.array(TokenName).optional(),
+  uses: z.array(TokenName).optional(),
   entry: RelPath,
   cli: RelPath.optional(),
 }) satisfies z.ZodType<PluginManifest, unknown>;

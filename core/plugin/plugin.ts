@@ -1,4 +1,4 @@
-import type { DependencyContainer } from 'tsyringe';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { z } from 'zod';
 import type { Disposable } from '../bus/bus.js';
 import type { Logger } from '../logger.js';
@@ -19,13 +19,22 @@ export interface PluginManifest {
   requires: string[];
   /** Optional requirements: ordered after their providers when present. */
   optional?: string[];
+  /**
+   * Tokens resolved only after every plugin registered (e.g. when the machine is built or
+   * started): declared so manifest enforcement allows them, but they do not order plugins.
+   */
+  uses?: string[];
   entry: string;
   /** Optional module (relative to the manifest, mapped to dist like `entry`) exporting `registerCommands(program: Command)` to add CLI subcommands. */
   cli?: string;
 }
 
+/** What the kernel hands a plugin instance; also injectable as `PluginTokens.PluginContext`. */
 export interface PluginContext<C = unknown> {
-  /** This plugin's validated config (its `configSchema` applied to the YAML `config:` block). */
+  /**
+   * This plugin's validated config (its `configSchema` applied to the YAML `config:` block, defaults
+   * filled): use it as is, never parse it again. Injectable as `PluginTokens.PluginConfig`.
+   */
   readonly config: C;
   /** The whole VM configuration. */
   readonly vm: VmConfig;
@@ -35,14 +44,37 @@ export interface PluginContext<C = unknown> {
   readonly baseDir: string;
   /** Instance name when a plugin is listed several times (e.g. 'disk1'); defaults to the plugin name. */
   readonly instance: string;
+  /**
+   * Resolves `token` when some plugin (or the kernel) registered it, else undefined. Subject to
+   * manifest enforcement like every resolve: declare the token in `optional` (or `requires`/`uses`).
+   */
+  optional<T>(token: InjectionToken<T>): T | undefined;
+  /** Every provider of a `multiple` token (e.g. DiskFormat), [] when there is none. */
+  all<T>(token: InjectionToken<T>): T[];
 }
 
+/**
+ * A plugin's root object (`PluginModule.main`): built by constructor injection in the instance's
+ * container once `register` (if any) ran; `attach` wires it into the VM and returns what undoes it.
+ */
+export interface PluginMain {
+  attach(): Disposable[] | void | Promise<Disposable[] | void>;
+}
+
+/**
+ * What a plugin's entry module exports (default export or `plugin`). Give `register`, `main`, or both.
+ * See core/plugin/scope.ts for the container a plugin instance gets.
+ */
 export interface PluginModule<C = unknown> {
   /** Validates this plugin's `config:` block; unknown keys must be rejected (use z.strictObject). */
   configSchema?: z.ZodType<C>;
   /**
-   * Registers providers into the VM's child container. May resolve tokens this
-   * plugin requires (their providers registered earlier). Returns what undoes it.
+   * Registers classes (`@injectable()`, `@inject(Token)` on each constructor parameter), factories
+   * or values in the instance's container. Registrations under the tokens the manifest `provides`
+   * are visible to the whole VM; everything else stays private to this instance. Returns what
+   * undoes it (undone in reverse order when the VM is torn down or a later plugin fails).
    */
-  register(container: DependencyContainer, ctx: PluginContext<C>): Disposable[] | void | Promise<Disposable[] | void>;
+  register?(container: DependencyContainer, ctx: PluginContext<C>): Disposable[] | void | Promise<Disposable[] | void>;
+  /** The plugin's root class, built by constructor injection after `register`; see PluginMain. */
+  main?: new (...args: never[]) => PluginMain;
 }

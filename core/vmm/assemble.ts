@@ -5,7 +5,9 @@ import { Tokens } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import { VmLifecycle } from '../lifecycle.js';
 import type { Machine } from '../machine.js';
-import type { PluginContext } from '../plugin/plugin.js';
+import { registerPluginInstance } from '../plugin/instance.js';
+import { createPluginScope } from '../plugin/scope.js';
+import { manifestsEnforced } from '../plugin/enforce.js';
 import { RangeBus } from '../bus/range-bus.js';
 import { UvEventLoop } from '../events/uv-event-loop.js';
 import { LinuxEventFdFactory } from '../events/linux-eventfd.js';
@@ -27,8 +29,11 @@ export interface AssembleOptions extends PlanOptions {
   parent?: DependencyContainer;
   logger?: Logger;
   /**
-   * Runs after every plugin registered and may re-register tokens, e.g. swap the
-   * Hypervisor for MockHypervisor. Its disposables are undone first on dispose.
+   * Runs after every plugin registered and may re-register tokens, e.g. swap the Hypervisor for
+   * MockHypervisor (`container.register(Tokens.Hypervisor.token, { useClass: MockHypervisor })`).
+   * It gets the kernel's scope: a child of the VM container whose registrations under framework
+   * tokens are published to the VM (classes are built in that scope, no manifest checks).
+   * Its disposables are undone first on dispose.
    */
   override?: (container: DependencyContainer, plan: VmPlan) => Disposable[] | void | Promise<Disposable[] | void>;
   /**
@@ -38,6 +43,8 @@ export interface AssembleOptions extends PlanOptions {
   plan?: VmPlan;
   /** Resolve the Machine token when registered (default true). */
   resolveMachine?: boolean;
+  /** Check every plugin's resolves and registrations against its manifest (default: manifestsEnforced()). */
+  enforceManifests?: boolean;
 }
 
 export interface AssembledVm {
@@ -74,14 +81,17 @@ async function disposeAll(list: Disposable[], logger: Logger): Promise<void> {
 }
 
 /**
- * Builds one VM: a child container with the kernel's singletons, then every listed plugin's
- * register() in dependency order. Nothing is started. On any failure everything registered
+ * Builds one VM: a child container with the kernel's singletons, then every listed plugin in
+ * dependency order, each in its own scope (core/plugin/scope.ts): register(), then its main class
+ * built by constructor injection and attached. Nothing is started. On any failure everything registered
  * so far is disposed in reverse order and the error is rethrown (nothing half-started).
  */
 export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {}): Promise<AssembledVm> {
   const plan = opts.plan ?? (await planVm(input, opts));
   const logger = opts.logger ?? createLogger();
   const c = (opts.parent ?? rootContainer).createChildContainer();
+  const kernel = createPluginScope(c, { instance: 'kernel', enforce: false }).container;
+  const enforce = opts.enforceManifests ?? manifestsEnforced();
   const lifecycle = new VmLifecycle();
   const disposables: Disposable[] = [];
   lifecycle.once('started', () => {
@@ -97,19 +107,19 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   disposables.push(eventLoop.onError((err, where) => lifecycle.emit('error', err, where)));
   disposables.push(bus.onDeviceError((err, info) => lifecycle.emit('error', err, `${info.space} ${info.name}`)));
 
-  c.register(Tokens.VmConfig.token, { useValue: plan.config });
-  c.register(Tokens.Logger.token, { useValue: logger });
-  c.register(Tokens.Lifecycle.token, { useValue: lifecycle });
-  c.register(Tokens.EventLoop.token, { useValue: eventLoop });
-  c.register(Tokens.EventFdFactory.token, { useValue: new LinuxEventFdFactory() });
-  c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
+  kernel.register(Tokens.VmConfig.token, { useValue: plan.config });
+  kernel.register(Tokens.Logger.token, { useValue: logger });
+  kernel.register(Tokens.Lifecycle.token, { useValue: lifecycle });
+  kernel.register(Tokens.EventLoop.token, { useValue: eventLoop });
+  kernel.register(Tokens.EventFdFactory.token, { useValue: new LinuxEventFdFactory() });
+  kernel.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
   const devices = new OrderedDeviceRegistry();
-  c.register(Tokens.DeviceRegistry.token, { useValue: devices });
-  c.register(Tokens.StateRegistry.token, { useValue: new OrderedStateRegistry(devices) });
-  c.register(Tokens.Bus.token, { useValue: bus });
+  kernel.register(Tokens.DeviceRegistry.token, { useValue: devices });
+  kernel.register(Tokens.StateRegistry.token, { useValue: new OrderedStateRegistry(devices) });
+  kernel.register(Tokens.Bus.token, { useValue: bus });
   const resources = new PlatformResources(() => platformLayout(c));
-  c.register(Tokens.Resources.token, { useValue: resources });
-  c.register(Tokens.Interrupts.token, {
+  kernel.register(Tokens.Resources.token, { useValue: resources });
+  kernel.register(Tokens.Interrupts.token, {
     useValue: new VmInterrupts({
       resources,
       vm: () => (c.isRegistered(Tokens.Vm.token, true) ? c.resolve(Tokens.Vm.token) : undefined),
@@ -118,23 +128,29 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
       logger: logger.child({ module: 'interrupts' }),
     }),
   });
-  c.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
-  c.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
+  kernel.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
+  kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
   let machine: Machine | undefined;
   try {
     for (const p of plan.plugins) {
-      const ctx: PluginContext = {
-        config: p.config,
-        vm: plan.config,
-        lifecycle,
-        baseDir: plan.baseDir,
-        instance: p.instance,
-        logger: logger.child({ plugin: p.instance }),
-      };
-      let out: Disposable[] | void;
       try {
-        out = await p.module.register(c, ctx);
+        const info = {
+          config: p.config,
+          vm: plan.config,
+          lifecycle,
+          baseDir: plan.baseDir,
+          instance: p.instance,
+          logger: logger.child({ plugin: p.instance }),
+        };
+        const manifest = p.plugin.manifest;
+        disposables.push(
+          ...(await registerPluginInstance(c, p.module, info, {
+            manifest,
+            manifestPath: p.plugin.manifestPath,
+            enforce,
+          })),
+        );
       } catch (err) {
         throw new AssemblyError(
           'Register',
@@ -143,11 +159,10 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
           { cause: err },
         );
       }
-      if (Array.isArray(out)) disposables.push(...out);
       markStartup(`plugin registered: ${p.instance}`);
     }
     if (opts.override) {
-      const out = await opts.override(c, plan);
+      const out = await opts.override(kernel, plan);
       if (Array.isArray(out)) disposables.push(...out);
     }
     if (opts.resolveMachine !== false && c.isRegistered(Tokens.Machine.token, true)) {

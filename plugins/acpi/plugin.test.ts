@@ -7,6 +7,7 @@ import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
 import plugin from './plugin.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 import { readTables } from './testing.js';
 
 describe('acpi plugin', () => {
@@ -22,8 +23,8 @@ describe('acpi plugin', () => {
     };
     const a = root.createChildContainer();
     const b = root.createChildContainer();
-    await plugin.register(a, ctx);
-    await plugin.register(b, ctx);
+    await registerPluginInstance(a, plugin, ctx);
+    await registerPluginInstance(b, plugin, ctx);
     const tables = a.resolve(Tokens.AcpiTables.token);
     expect(tables).to.not.equal(b.resolve(Tokens.AcpiTables.token));
     tables.contribute({ source: 't', fadt: () => ({ sciInterrupt: 9 }) });

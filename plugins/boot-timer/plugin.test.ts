@@ -2,11 +2,12 @@ import { expect } from 'chai';
 import { X86Layout } from '../x86/layout.js';
 import plugin, { BOOT_TIMER } from './plugin.js';
 import { createLegacyTestBed } from '../serial/testing.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 describe('boot-timer: plugin', () => {
   it('maps the marker page at 0xd0000000 and reports through the BootTimer token and the logger', async () => {
     const bed = createLegacyTestBed();
-    const disposables = (await plugin.register(bed.container, bed.context('boot-timer', {}))) ?? [];
+    const disposables = (await registerPluginInstance(bed.container, plugin, bed.context('boot-timer', {}))) ?? [];
     expect(bed.bus.find('mmio', X86Layout.BOOT_TIMER)?.name).to.equal('boot-timer');
     expect(bed.bus.find('mmio', X86Layout.BOOT_TIMER + 0xfffn)?.name).to.equal('boot-timer');
     expect(bed.bus.find('mmio', X86Layout.MMIO_ALLOC_START)).to.equal(undefined);

@@ -2,11 +2,12 @@ import { expect } from 'chai';
 import type { StopReason } from '../../core/lifecycle.js';
 import plugin from './plugin.js';
 import { createLegacyTestBed } from '../serial/testing.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 describe('i8042: plugin', () => {
   it('registers ports 0x60 and 0x64, claims IRQ 1, and turns 0xFE into a reset guest-request', async () => {
     const bed = createLegacyTestBed();
-    const disposables = (await plugin.register(bed.container, bed.context('i8042', {}))) ?? [];
+    const disposables = (await registerPluginInstance(bed.container, plugin, bed.context('i8042', {}))) ?? [];
     expect(bed.bus.find('pio', 0x60n)?.name).to.equal('i8042-data');
     expect(bed.bus.find('pio', 0x64n)?.name).to.equal('i8042-command');
     expect(bed.bus.find('pio', 0x61n), '0x61 belongs to the PIT/speaker').to.equal(undefined);

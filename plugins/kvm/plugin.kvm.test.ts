@@ -10,12 +10,13 @@ import { createAnonymousMmapMemory } from '../../core/memory/backends/anonymous-
 import { Tokens } from '../../core/tokens.js';
 import { RecordingBusDevice } from '../../core/testing/bus-devices.js';
 import { silentLogger } from '../../core/vmm/logger.js';
-import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
 import plugin from './plugin.js';
 import { KvmConfigSchema, type KvmConfig } from './config.js';
 import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from './testing.js';
 import { KvmError } from './errors.js';
 import type { KvmVm } from './vm.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 describe('kvm plugin registration (host /dev/kvm)', function () {
   this.timeout(30_000);
@@ -23,7 +24,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
     if (!existsSync('/dev/kvm')) this.skip();
   }); // reason: no /dev/kvm on this host
 
-  const ctxFor = (config: Partial<KvmConfig>, lifecycle = new VmLifecycle()): PluginContext<KvmConfig> => ({
+  const ctxFor = (config: Partial<KvmConfig>, lifecycle = new VmLifecycle()): PluginInstanceInfo<KvmConfig> => ({
     config: KvmConfigSchema.parse(config),
     vm: {} as never,
     logger: silentLogger(),
@@ -41,7 +42,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
     c.register(Tokens.EventLoop.token, { useValue: loop });
     c.register(Tokens.GuestMemory.token, { useValue: mem });
     // No irqchip: the guest's hlt must reach the runner's exit handler.
-    const disposables = (await plugin.register(c, ctxFor({ irqchip: false }))) ?? [];
+    const disposables = (await registerPluginInstance(c, plugin, ctxFor({ irqchip: false }))) ?? [];
     try {
       const vm = c.resolve(Tokens.Vm.token) as KvmVm;
       expect(c.resolve(Tokens.Vm.token)).to.equal(vm);
@@ -73,7 +74,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
   it('fails registration with the missing capability named', async () => {
     const c = root.createChildContainer();
     try {
-      await plugin.register(c, ctxFor({ requireCapabilities: ['IRQFD', 'S390_UCONTROL'] }));
+      await registerPluginInstance(c, plugin, ctxFor({ requireCapabilities: ['IRQFD', 'S390_UCONTROL'] }));
       expect.fail('registered');
     } catch (e) {
       expect(e).to.be.instanceOf(KvmError);

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { container as root } from 'tsyringe';
 import { VmLifecycle } from '../../core/lifecycle.js';
 import { Tokens } from '../../core/tokens.js';
-import type { PluginContext } from '../../core/plugin/plugin.js';
+import { pluginContext } from '../../core/plugin/instance.js';
 import { silentLogger } from '../../core/testing/index.js';
 import { KvmConfigSchema, type KvmConfig } from './config.js';
 import type { KvmHypervisor } from './hypervisor.js';
@@ -36,14 +36,14 @@ function setup(stop: () => Promise<void>, opts: { memoryAfterVm?: boolean } = {}
   const c = root.createChildContainer();
   c.register(Tokens.Bus.token, { useValue: {} as never });
   c.register(Tokens.EventLoop.token, { useValue: {} as never });
-  const ctx: PluginContext<KvmConfig> = {
+  const ctx = pluginContext<KvmConfig>(c, {
     config: KvmConfigSchema.parse({}),
     vm: {} as never,
     lifecycle: new VmLifecycle(),
     baseDir: '.',
     instance: 'kvm',
     logger: silentLogger(),
-  };
+  });
   const d = registerKvm(c, ctx, {
     hypervisor: () => hv as unknown as KvmHypervisor,
     runner: () => runner as unknown as WorkerVcpuRunner,

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import plugin from './plugin.js';
 import { createLegacyTestBed } from '../serial/testing.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 describe('rtc: plugin', () => {
   it('registers ports 0x70-0x71 and answers through the bus without claiming IRQ 8', async () => {
     const bed = createLegacyTestBed();
-    const disposables = (await plugin.register(bed.container, bed.context('rtc', {}))) ?? [];
+    const disposables = (await registerPluginInstance(bed.container, plugin, bed.context('rtc', {}))) ?? [];
     expect(bed.bus.find('pio', 0x70n)?.name).to.equal('rtc');
     expect(bed.bus.find('pio', 0x71n)?.name).to.equal('rtc');
     expect(bed.bus.find('pio', 0x72n)).to.equal(undefined);

@@ -3,6 +3,7 @@ import plugin from './plugin.js';
 import { SerialConfigSchema } from './config.js';
 import { createLegacyTestBed } from './testing.js';
 import { Ier, Reg } from './registers.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 const cfg = (c: unknown) => SerialConfigSchema.parse(c);
 
@@ -10,7 +11,11 @@ describe('serial: plugin', () => {
   it('registers COM1 at 0x3f8 on IRQ 4 (Resources, Interrupts) and drives the line as a level', async () => {
     const bed = createLegacyTestBed();
     const disposables =
-      (await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } })))) ?? [];
+      (await registerPluginInstance(
+        bed.container,
+        plugin,
+        bed.context('serial', cfg({ console: { kind: 'none' } })),
+      )) ?? [];
     const reg = bed.bus.find('pio', 0x3f8n);
     expect(reg?.name).to.equal('serial');
     expect(bed.bus.find('pio', 0x3ffn)?.name).to.equal('serial');
@@ -33,8 +38,16 @@ describe('serial: plugin', () => {
 
   it('places COM2 at 0x2f8 on IRQ 3, and an explicit irq overrides', async () => {
     const bed = createLegacyTestBed();
-    await plugin.register(bed.container, bed.context('com2', cfg({ port: 'COM2', console: { kind: 'none' } })));
-    await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', irq: 6, console: { kind: 'none' } })));
+    await registerPluginInstance(
+      bed.container,
+      plugin,
+      bed.context('com2', cfg({ port: 'COM2', console: { kind: 'none' } })),
+    );
+    await registerPluginInstance(
+      bed.container,
+      plugin,
+      bed.context('com3', cfg({ port: 'COM3', irq: 6, console: { kind: 'none' } })),
+    );
     expect(bed.bus.find('pio', 0x2f8n)?.name).to.equal('com2');
     expect(bed.bus.find('pio', 0x3e8n)?.name).to.equal('com3');
     const holder = (n: number) => bed.resources.allocations('irq').find((a) => a.number === n)?.owner;
@@ -44,10 +57,14 @@ describe('serial: plugin', () => {
 
   it('fails clearly when two ports want the same IRQ', async () => {
     const bed = createLegacyTestBed();
-    await plugin.register(bed.container, bed.context('com1', cfg({ console: { kind: 'none' } })));
+    await registerPluginInstance(bed.container, plugin, bed.context('com1', cfg({ console: { kind: 'none' } })));
     let err: Error | undefined;
     try {
-      await plugin.register(bed.container, bed.context('com3', cfg({ port: 'COM3', console: { kind: 'none' } })));
+      await registerPluginInstance(
+        bed.container,
+        plugin,
+        bed.context('com3', cfg({ port: 'COM3', console: { kind: 'none' } })),
+      );
     } catch (e) {
       err = e as Error;
     }
@@ -64,7 +81,7 @@ describe('serial: plugin', () => {
 
   it('activates the console when the VM starts and closes it when the VM stops', async () => {
     const bed = createLegacyTestBed();
-    await plugin.register(bed.container, bed.context('serial', cfg({ console: { kind: 'none' } })));
+    await registerPluginInstance(bed.container, plugin, bed.context('serial', cfg({ console: { kind: 'none' } })));
     const dev = bed.registry.get('serial') as unknown as {
       activate(): void;
       destroy(): void;

@@ -15,7 +15,7 @@ import { PlatformResources } from '../../core/platform/platform-resources.js';
 import { VmInterrupts } from '../../core/interrupts/vm-interrupts.js';
 import { FakeEventFdFactory } from '../../core/testing/manual-event-loop.js';
 import { testPlatformLayout } from '../../core/testing/test-layout.js';
-import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
 import { Tokens } from '../../core/tokens.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
 import type { SerialConsole, SerialRxPort } from './console/console.js';
@@ -160,7 +160,7 @@ export interface LegacyTestBed {
   lifecycle: VmLifecycle;
   logger: RecordingLogger;
   /** A plugin context for `instance` with an already-validated config. */
-  context<C>(instance: string, config: C, baseDir?: string): PluginContext<C>;
+  context<C>(instance: string, config: C, baseDir?: string): PluginInstanceInfo<C>;
 }
 
 /**
@@ -194,7 +194,7 @@ export function createLegacyTestBed(): LegacyTestBed {
     vm,
     lifecycle,
     logger,
-    context: <C>(instance: string, config: C, baseDir = process.cwd()): PluginContext<C> => ({
+    context: <C>(instance: string, config: C, baseDir = process.cwd()): PluginInstanceInfo<C> => ({
       config,
       vm: vmConfig,
       logger,

@@ -13,9 +13,10 @@ import rawPlugin from '../raw-disk/plugin.js';
 import { FakeEventSystem } from '../virtio/testing.js';
 import { VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_RO } from './constants.js';
 import { VirtioBlkConfigSchema, type VirtioBlkConfig } from './config.js';
-import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
 import type { VirtioBlk } from './device.js';
 import plugin from './plugin.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 class FakeTransport implements VirtioTransportHost {
   readonly name = 'fake';
@@ -48,9 +49,9 @@ describe('plugins/virtio-blk plugin', () => {
     const transport = new FakeTransport();
     c.registerInstance(Tokens.EventLoop.token, new FakeEventSystem().loop);
     c.registerInstance(Tokens.VirtioTransport.token, transport);
-    if (withRaw) void rawPlugin.register(c, {} as never);
+    if (withRaw) void registerPluginInstance(c, rawPlugin, {} as never);
     const lifecycle = new VmLifecycle();
-    const ctx = (config: unknown): PluginContext<VirtioBlkConfig> => ({
+    const ctx = (config: unknown): PluginInstanceInfo<VirtioBlkConfig> => ({
       config: VirtioBlkConfigSchema.parse(config),
       vm: {} as never,
       logger: silentLogger(),
@@ -63,7 +64,12 @@ describe('plugins/virtio-blk plugin', () => {
 
   it('opens the disk relative to the YAML folder and attaches a configured device', async () => {
     const s = setup();
-    const d = (await plugin.register(s.c, s.ctx({ path: 'a.img', readOnly: true, numQueues: 2, queueSize: 64 }))) ?? [];
+    const d =
+      (await registerPluginInstance(
+        s.c,
+        plugin,
+        s.ctx({ path: 'a.img', readOnly: true, numQueues: 2, queueSize: 64 }),
+      )) ?? [];
     expect(s.transport.attached).to.have.length(1);
     const dev = s.transport.attached[0] as VirtioBlk;
     expect(dev.id).to.equal('vdb');
@@ -76,7 +82,7 @@ describe('plugins/virtio-blk plugin', () => {
 
   it('closes the disk when the VM stops', async () => {
     const s = setup();
-    await plugin.register(s.c, s.ctx({ path: 'a.img' }));
+    await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }));
     const dev = s.transport.attached[0] as VirtioBlk;
     const realClose = dev.disk.close.bind(dev.disk);
     const closedByStop = new Promise<void>((done) => {
@@ -97,7 +103,7 @@ describe('plugins/virtio-blk plugin', () => {
 
   it('dispose waits until the disk is closed (a qcow2 image releases its reserved clusters then)', async () => {
     const s = setup();
-    const d = (await plugin.register(s.c, s.ctx({ path: 'a.img' }))) ?? [];
+    const d = (await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }))) ?? [];
     const dev = s.transport.attached[0] as VirtioBlk;
     const releases: (() => void)[] = [];
     let entered!: () => void;
@@ -133,14 +139,14 @@ describe('plugins/virtio-blk plugin', () => {
   it('names the missing format provider and a missing file', async () => {
     const s = setup(false);
     try {
-      await plugin.register(s.c, s.ctx({ path: 'a.img' }));
+      await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }));
       expect.fail();
     } catch (e) {
       expect((e as Error).message).to.match(/no DiskFormat provider named 'raw'/);
     }
     const s2 = setup();
     try {
-      await plugin.register(s2.c, s2.ctx({ path: 'missing.img' }));
+      await registerPluginInstance(s2.c, plugin, s2.ctx({ path: 'missing.img' }));
       expect.fail();
     } catch (e) {
       expect((e as Error).message).to.match(/cannot open .*missing\.img/);

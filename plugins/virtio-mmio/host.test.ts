@@ -9,7 +9,7 @@ import { VmInterrupts } from '../../core/interrupts/vm-interrupts.js';
 import { testPlatformLayout } from '../../core/testing/test-layout.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { Tokens } from '../../core/tokens.js';
-import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
 import type { Logger } from '../../core/logger.js';
 import { VIRTIO_F_VERSION_1, type VirtioDevice } from '../../core/virtio/virtio.js';
 import { EchoDevice, FakeEventSystem, MockSplitQueue } from '../virtio/testing.js';
@@ -24,6 +24,7 @@ import { readTables } from '../acpi/testing.js';
 const dsdtBody = (t: ReturnType<typeof mmioTestHost>): number[] => [
   ...readTables(t.acpi.build(0n)).get('DSDT')!.subarray(36),
 ];
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -145,8 +146,8 @@ describe('virtio-mmio plugin', () => {
       lifecycle,
       baseDir: '.',
       instance: 'virtio-mmio',
-    } as PluginContext<Record<string, never>>;
-    const disposables = await plugin.register(c, ctx);
+    } as PluginInstanceInfo<Record<string, never>>;
+    const disposables = await registerPluginInstance(c, plugin, ctx);
     const host = c.resolve(Tokens.VirtioTransport.token);
     expect(host.name).to.equal('mmio');
     host.attachVirtioDevice(new EchoDevice('e', events.loop));

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { container as root } from 'tsyringe';
 import { VmLifecycle } from '../../core/lifecycle.js';
-import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
 import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
 import type { VirtioAttachment, VirtioTransportHost } from '../../core/virtio/transport.js';
@@ -15,6 +15,7 @@ import { formatMac } from './config-space.js';
 import { VirtioNetConfigSchema, type VirtioNetConfig } from './config.js';
 import type { VirtioNet } from './device.js';
 import plugin from './plugin.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
 
 class FakeTransport implements VirtioTransportHost {
   readonly name = 'fake';
@@ -53,7 +54,7 @@ describe('plugins/virtio-net plugin', () => {
     c.registerInstance(Tokens.EventLoop.token, new FakeEventSystem().loop);
     c.registerInstance(Tokens.VirtioTransport.token, transport);
     const lifecycle = new VmLifecycle();
-    const ctx = (config: unknown): PluginContext<VirtioNetConfig> => ({
+    const ctx = (config: unknown): PluginInstanceInfo<VirtioNetConfig> => ({
       config: VirtioNetConfigSchema.parse(config),
       vm: {} as never,
       logger: silentLogger(),
@@ -67,8 +68,9 @@ describe('plugins/virtio-net plugin', () => {
   it('opens a unix-datagram backend relative to the YAML folder, attaches, closes the socket on stop', async () => {
     const s = setup();
     const d =
-      (await plugin.register(
+      (await registerPluginInstance(
         s.c,
+        plugin,
         s.ctx({ mac: '52:54:00:00:00:01', backend: { kind: 'socket', unix: { path: 'me.sock', peer: 'peer.sock' } } }),
       )) ?? [];
     expect(s.transport.attached).to.have.length(1);
@@ -87,8 +89,9 @@ describe('plugins/virtio-net plugin', () => {
   it('picks a random locally administered unicast MAC by default', async () => {
     const s = setup();
     const d =
-      (await plugin.register(
+      (await registerPluginInstance(
         s.c,
+        plugin,
         s.ctx({ backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } }),
       )) ?? [];
     const mac = (s.transport.attached[0] as VirtioNet).mac;
@@ -99,7 +102,7 @@ describe('plugins/virtio-net plugin', () => {
   it('names the backend that failed to open', async () => {
     const s = setup();
     try {
-      await plugin.register(s.c, s.ctx({ backend: { kind: 'tap', name: 'tsvt-missing9' } }));
+      await registerPluginInstance(s.c, plugin, s.ctx({ backend: { kind: 'tap', name: 'tsvt-missing9' } }));
       expect.fail('opened a missing tap');
     } catch (e) {
       expect((e as Error).message).to.match(
@@ -107,8 +110,9 @@ describe('plugins/virtio-net plugin', () => {
       );
     }
     try {
-      await plugin.register(
+      await registerPluginInstance(
         s.c,
+        plugin,
         s.ctx({ queuePairs: 2, backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } }),
       );
       expect.fail('accepted 2 pairs on a socket');

@@ -98,7 +98,7 @@ describe('X86Machine', () => {
     const vm = hv.createVm();
     const runner = new FakeRunner(log);
     const device = new RecordingDevice('dev0', log);
-    const devices: DeviceRegistry = { add: () => {}, get: () => device, all: () => [device] };
+    const devices: DeviceRegistry = { add: () => ({ dispose: () => {} }), get: () => device, all: () => [device] };
     const lifecycle = new VmLifecycle();
     const config = VmConfigSchema.parse({
       machine: { vcpus: opts.vcpus ?? 2, memory: '64M', onReset: opts.onReset ?? 'exit' },

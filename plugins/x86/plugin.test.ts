@@ -9,6 +9,7 @@ import { VmLifecycle } from '../../core/lifecycle.js';
 import { BackendGuestMemoryFactory } from '../../core/memory/factory.js';
 import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
+import { pluginContext } from '../../core/plugin/instance.js';
 import { X86ConfigSchema } from './config.js';
 import { registerX86 } from './plugin.js';
 import { fakeBzImage } from './testing.js';
@@ -34,14 +35,14 @@ describe('x86 plugin', () => {
     const c = root.createChildContainer();
     c.register(Tokens.VmConfig.token, { useValue: vm });
     c.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
-    const ctx = {
+    const ctx = pluginContext(c, {
       config: X86ConfigSchema.parse(x86),
       vm,
       logger: silentLogger(),
       lifecycle: new VmLifecycle(),
       baseDir: dir,
       instance: 'x86',
-    };
+    });
     return { c, ctx };
   };
 

@@ -22,6 +22,7 @@ import { hostileStateProblems, roundTripState, withData } from '../../core/testi
 import { mockX86, mockX86Hypervisor } from './hypervisor/mock.js';
 import { x86VcpuStateCheck } from './state.js';
 import type { MockVcpu } from '../../core/testing/mock-hypervisor.js';
+import { pluginContext } from '../../core/plugin/instance.js';
 
 function vcpuPair() {
   const vm = mockX86Hypervisor().createVm();
@@ -96,14 +97,14 @@ describe('x86 plugin: state registration', () => {
     c.register(Tokens.Lifecycle.token, { useValue: lifecycle });
     c.register(Tokens.Logger.token, { useValue: silentLogger() });
     c.register(Tokens.VcpuRunner.token, { useValue: runner });
-    const ctx = {
+    const ctx = pluginContext(c, {
       config: X86ConfigSchema.parse({ acpi: false }),
       vm: config,
       logger: silentLogger(),
       lifecycle,
       baseDir: dir,
       instance: 'x86',
-    };
+    });
     const disposables = await registerX86(c, ctx);
     try {
       expect(states.all().map((s) => s.id)).to.deep.equal(['machine']);
