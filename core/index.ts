@@ -1,4 +1,10 @@
 import 'reflect-metadata';
+/**
+ * tsyringe's decorators and helpers, re-exported so a plugin outside this repository builds its classes
+ * with the same tsyringe instance as the kernel (its own copy would keep constructor metadata apart).
+ */
+export { inject, injectable, injectAll, Lifecycle, delay } from 'tsyringe';
+export type { DependencyContainer, InjectionToken } from 'tsyringe';
 export * from './errors.js';
 export * from './address.js';
 export * from './tokens.js';

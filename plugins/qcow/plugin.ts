@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { Lifecycle } from 'tsyringe';
 import type { PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
