@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.resolve(root, process.env.VMM_DIST || 'dist');
-let entry = path.join(dist, 'core', 'cli', 'run-main.js');
+let entry = path.join(dist, 'hosts', 'cli', 'run-main.js');
 let select;
 try {
   select = await import(pathToFileURL(path.join(dist, 'hosts', 'bundle', 'select.js')).href);

@@ -14,6 +14,7 @@ import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
 import type { VirtioTransportHost } from './virtio/transport.js';
+import type { HostFiles } from './host/host-files.js';
 import type { AcpiTables } from './acpi/tables.js';
 import type { StateRegistry } from './state/registry.js';
 import type { PluginContext } from './plugin/plugin.js';
@@ -58,6 +59,8 @@ export const Tokens = {
   PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
+  /** Files a host names by scheme in the config (`guestkit:vmlinux`): core/host/host-files.ts. */
+  HostFiles: defineToken<HostFiles>('HostFiles'),
   /**
    * Attaches transport-independent virtio devices; one per transport (mmio, pci) in a VM,
    * each named (VirtioTransportHost.name): resolve all, pick with selectVirtioTransport.

@@ -7,6 +7,7 @@ import { ConfigSource } from '../config/source.js';
 import { VmConfigSchema } from '../config/schema.js';
 import { planVm } from '../vmm/plan.js';
 import { runVm } from '../vmm/run.js';
+import { hostProblems } from '../host/host-check.js';
 import { ExitCode } from '../vmm/exit-codes.js';
 import { seccompOnce, seccompOption } from '../security/run-options.js';
 import { insideLandlock, runUnderLandlock } from '../security/landlock-run.js';
@@ -37,7 +38,14 @@ function describePlugin(p: DiscoveredPlugin): string {
   );
 }
 
-export function buildProgram(): Command {
+/** What the host behind the CLI adds (hosts/cli/run-main.ts passes them; core never imports hosts/). */
+export interface CliHooks {
+  /** Runs `vmm run --sandbox <config>`: the VM inside the nested sandbox (hosts/sandbox). */
+  runInSandbox?(config: string): Promise<{ exitCode?: number; report: string }>;
+}
+
+/** The `vmm` command line (run, validate, plugins), without the plugins' own commands. */
+export function buildProgram(hooks: CliHooks = {}): Command {
   const program = new Command();
   program
     .name('vmm')
@@ -68,24 +76,20 @@ export function buildProgram(): Command {
         opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode; landlock?: boolean },
       ) => {
         if (opts.sandbox) {
-          // owned by hosts/sandbox; loaded only when asked for
-          const { runVmInSandbox } = await import('../../hosts/sandbox/index.js');
-          const r = await runVmInSandbox(config, { console: true });
+          if (!hooks.runInSandbox) fail('--sandbox is not available: this entry point has no sandbox host');
+          const r = await hooks.runInSandbox!(config);
           if (r.exitCode === undefined) process.stderr.write(`vmm: ${r.report}\n`);
           process.exitCode = r.exitCode ?? ExitCode.error;
           return;
         }
-        // Planned once: the host check looks at the plugins, the run reuses the plan.
+        // Planned once: the host checks look at the plugins, the run reuses the plan.
         const plan = opts.force ? undefined : await planVm(config);
-        if (plan?.plugins.some((p) => p.plugin.manifest.name === 'kvm')) {
-          // Say so plainly before anything starts where this host's KVM cannot boot Linux (PVM, none).
-          const { detectHost, describeKvmHost } = await import('../../hosts/sandbox/detect.js');
-          const host = detectHost();
-          if (host.kind === 'pvm' || host.kind === 'none') {
-            process.stderr.write(`vmm: ${describeKvmHost(host)} (--force runs it here anyway)\n`);
-            process.exitCode = ExitCode.error;
-            return;
-          }
+        // Say so plainly before anything starts where a plugin cannot run on this host (kvm: PVM, no /dev/kvm).
+        const problems = plan ? hostProblems(plan) : [];
+        if (problems.length) {
+          for (const p of problems) process.stderr.write(`vmm: ${p} (--force runs it here anyway)\n`);
+          process.exitCode = ExitCode.error;
+          return;
         }
         if (opts.landlock && !insideLandlock()) {
           process.exitCode = await runUnderLandlock(plan ?? (await planVm(config)), (l) =>
@@ -165,8 +169,9 @@ async function addPluginCommands(program: Command): Promise<void> {
   }
 }
 
-export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram();
+/** Runs the `vmm` command line; resolves with the exit code. */
+export async function main(argv: string[] = process.argv, hooks: CliHooks = {}): Promise<number> {
+  const program = buildProgram(hooks);
   // Plugin-contributed commands (e.g. `vmm image`) are loaded only when the command is not one of
   // ours: `vmm run` should not pay for importing every plugin's CLI.
   const command = argv.slice(2).find((a) => !a.startsWith('-'));

@@ -77,4 +77,10 @@ export interface PluginModule<C = unknown> {
   register?(container: DependencyContainer, ctx: PluginContext<C>): Disposable[] | void | Promise<Disposable[] | void>;
   /** The plugin's root class, built by constructor injection after `register`; see PluginMain. */
   main?: new (...args: never[]) => PluginMain;
+  /**
+   * Checks, before anything starts, whether this host can run the plugin with this config: one plain line
+   * saying why not (and what to do instead), or undefined. `vmm run` prints it and exits unless --force
+   * (the kvm plugin explains PVM and points at `--sandbox`).
+   */
+  hostCheck?(config: C): string | undefined;
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { VmLifecycle } from '../lifecycle.js';
 import type { Machine } from '../machine.js';
 import { registerPluginInstance } from '../plugin/instance.js';
+import { RegisteredHostFiles } from '../host/host-files.js';
 import { createPluginScope } from '../plugin/scope.js';
 import { manifestsEnforced } from '../plugin/enforce.js';
 import { RangeBus } from '../bus/range-bus.js';
@@ -129,6 +130,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
     }),
   });
   kernel.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
+  kernel.register(Tokens.HostFiles.token, { useValue: new RegisteredHostFiles() });
   kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
   let machine: Machine | undefined;

@@ -25,6 +25,7 @@ export const CORE_TOKENS: ReadonlySet<string> = new Set([
   'Interrupts',
   'KernelCmdline',
   'PlatformDevices',
+  'HostFiles',
 ]);
 
 export const tokenCardinality = (t: string): 'singular' | 'multiple' =>

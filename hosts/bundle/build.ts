@@ -5,7 +5,7 @@
  * loader costs ~30 ms per file and `vmm run` loads ~430 files (zod alone ~95) before it reads its
  * config; the bundle loads a handful.
  *
- * Layout: the bundle mirrors the build folder for its entry points (core/cli/run-main.js and each
+ * Layout: the bundle mirrors the build folder for its entry points (hosts/cli/run-main.js and each
  * repository plugin's entry, e.g. plugins/x86/plugin.js), shared code goes to core/chunks/, two
  * levels deep like core/plugin/locations.js, which finds the build folder from its own URL: so
  * discovery maps manifests to the bundle's plugin entries unchanged, and core singletons (startup
@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BUNDLE_DIR } from './select.js';
+import { BUNDLE_DIR, CLI_ENTRY } from './select.js';
 import { fileSig, repoManifests, STAMP_FILE, STAMP_VERSION, type BundleStamp, type FileSig } from './stamp.js';
 import { BundleError } from './errors.js';
 
@@ -64,7 +64,7 @@ export interface BuildResult {
 
 /** The compiled entry points: the CLI and each repository plugin whose entry is built. */
 export function bundleEntries(distDir: string, repoRoot: string): string[] {
-  const entries = [path.join(distDir, 'core', 'cli', 'run-main.js')];
+  const entries = [path.join(distDir, CLI_ENTRY)];
   for (const rel of Object.keys(repoManifests(repoRoot))) {
     let entry: unknown;
     try {

@@ -18,7 +18,7 @@ describe('start-up bundle: stamp and entry choice', () => {
       version: STAMP_VERSION,
       inputs: { 'core/a.js': fileSig(path.join(dist, 'core', 'a.js'))! },
       manifests: repoManifests(repo),
-      outputs: ['core/cli/run-main.js'],
+      outputs: ['hosts/cli/run-main.js'],
     };
     write(path.join(bundle, STAMP_FILE), JSON.stringify(stamp));
   };
@@ -31,7 +31,7 @@ describe('start-up bundle: stamp and entry choice', () => {
     write(path.join(repo, 'plugins', 'one', 'vmm-plugin.json'), '{"name":"one","entry":"./plugin.js"}');
     write(path.join(dist, 'core', 'a.js'), 'export const a = 1;');
     write(path.join(dist, 'plugins', 'one', 'plugin.js'), 'export default {};');
-    write(path.join(bundle, 'core', 'cli', 'run-main.js'), '');
+    write(path.join(bundle, 'hosts', 'cli', 'run-main.js'), '');
     stampNow();
   });
   afterEach(() => {
@@ -40,8 +40,8 @@ describe('start-up bundle: stamp and entry choice', () => {
 
   let bundled: string, plain: string;
   beforeEach(() => {
-    bundled = path.join(dist, 'bundle', 'core', 'cli', 'run-main.js');
-    plain = path.join(dist, 'core', 'cli', 'run-main.js');
+    bundled = path.join(dist, 'bundle', 'hosts', 'cli', 'run-main.js');
+    plain = path.join(dist, 'hosts', 'cli', 'run-main.js');
   });
 
   it('a fresh bundle serves run and validate; other commands, --sandbox and VMM_BUNDLE=0 use the plain tree', () => {
@@ -70,7 +70,7 @@ describe('start-up bundle: stamp and entry choice', () => {
     fs.rmSync(path.join(repo, 'plugins', 'two'), { recursive: true });
     expect(staleReason(bundle, repo)).to.match(/plugins\/two\/vmm-plugin\.json is gone/);
     stampNow();
-    fs.rmSync(path.join(bundle, 'core', 'cli', 'run-main.js'));
+    fs.rmSync(path.join(bundle, 'hosts', 'cli', 'run-main.js'));
     expect(staleReason(bundle, repo)).to.match(/run-main\.js is missing/);
   });
 
@@ -104,7 +104,7 @@ describe('start-up bundle: stamp and entry choice', () => {
     const loc = buildLocations();
     const entries = bundleEntries(loc.distDir, loc.repoRoot).map((e) => path.relative(loc.distDir, e));
     expect(entries)
-      .to.include('core/cli/run-main.js')
+      .to.include('hosts/cli/run-main.js')
       .and.include('plugins/kvm/plugin.js')
       .and.include('plugins/x86/plugin.js');
     expect(REQUIRED_EXTERNALS).to.include('tsyringe').and.include('koffi');

@@ -1,5 +1,5 @@
 /**
- * Which CLI entry bin/vmm.js loads: the bundle's (<build>/bundle/core/cli/run-main.js, one file
+ * Which CLI entry bin/vmm.js loads: the bundle's (<build>/bundle/hosts/cli/run-main.js, one file
  * per plugin plus shared chunks instead of ~400 modules) or the plain compiled tree's. The bundle
  * serves the commands whose start-up time matters and that it was checked for (`run` on this
  * host, `validate`); everything else, a stale bundle, or VMM_BUNDLE=0 uses the plain tree.
@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { staleReason } from './stamp.js';
 
 export const BUNDLE_DIR = 'bundle';
+/** The CLI entry, relative to a build folder (and to the bundle inside it). */
+export const CLI_ENTRY = path.join('hosts', 'cli', 'run-main.js');
 const BUNDLED_COMMANDS = new Set(['run', 'validate']);
 
 export interface EntryChoice {
@@ -28,7 +30,7 @@ export function chooseEntry(
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): EntryChoice {
-  const plain = path.join(distDir, 'core', 'cli', 'run-main.js');
+  const plain = path.join(distDir, CLI_ENTRY);
   const use = (why: string): EntryChoice => ({ entry: plain, bundled: false, why });
   if (env.VMM_BUNDLE === '0') return use('VMM_BUNDLE=0');
   const cmd = commandOf(args);
@@ -37,5 +39,5 @@ export function chooseEntry(
   const dir = path.join(distDir, BUNDLE_DIR);
   const stale = staleReason(dir, repoRoot);
   if (stale !== undefined) return use(`bundle not used: ${stale}`);
-  return { entry: path.join(dir, 'core', 'cli', 'run-main.js'), bundled: true };
+  return { entry: path.join(dir, CLI_ENTRY), bundled: true };
 }

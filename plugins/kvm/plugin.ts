@@ -5,6 +5,7 @@ import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
 import { KvmConfigSchema, type KvmConfig } from './config.js';
 import { KvmHypervisor } from './hypervisor.js';
+import { kvmHostCheck } from './host-check.js';
 import { adviseHugePages, mapGuestMemory } from './memory.js';
 import { WorkerVcpuRunner } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
@@ -136,5 +137,9 @@ export function registerKvm(
   ];
 }
 
-const plugin: PluginModule<KvmConfig> = { configSchema: KvmConfigSchema, register: registerKvm };
+const plugin: PluginModule<KvmConfig> = {
+  configSchema: KvmConfigSchema,
+  register: registerKvm,
+  hostCheck: () => kvmHostCheck(),
+};
 export default plugin;

@@ -20,8 +20,9 @@ import type { AcpiTables } from '../../core/acpi/tables.js';
 
 /**
  * Registers the x86 PlatformLayout (resource windows, interrupt lines and routes, fixed windows), the VM's
- * guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the x86 Machine. Boot files are resolved now (paths relative to the YAML file, or
- * `guestkit:*`); the Vm and VcpuRunner are looked up when the Machine is built and started.
+ * guest memory (RAM below MMIO32_START, the rest from 4 GiB) and the x86 Machine. Boot files are resolved
+ * now (paths relative to the YAML file, or names a host serves through HostFiles, e.g. `guestkit:*`); the
+ * Vm and VcpuRunner are looked up when the Machine is built and started.
  */
 export async function registerX86(
   container: DependencyContainer,
@@ -33,9 +34,10 @@ export async function registerX86(
   container.register(Tokens.PlatformLayout.token, { useValue: x86PlatformLayout(vmConfig.machine.memory) });
   const boot = vmConfig.boot;
   if (!boot) throw new X86BootError('Io', 'the x86 machine needs a boot: section with at least boot.kernel', {});
+  const hostFiles = ctx.optional(Tokens.HostFiles.token); // `guestkit:*` and other schemes a host serves
   const files = {
-    kernel: await resolveBootFile(boot.kernel, ctx.baseDir),
-    initramfs: boot.initramfs ? await resolveBootFile(boot.initramfs, ctx.baseDir) : undefined,
+    kernel: await resolveBootFile(boot.kernel, ctx.baseDir, hostFiles),
+    initramfs: boot.initramfs ? await resolveBootFile(boot.initramfs, ctx.baseDir, hostFiles) : undefined,
     protocol: boot.protocol,
   };
   markStartup('x86: boot files resolved');

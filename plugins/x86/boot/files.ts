@@ -3,46 +3,28 @@ import { isAbsolute, resolve } from 'node:path';
 import { X86BootError } from '../errors.js';
 import { markStartup } from '../../../core/vmm/timings.js';
 import { checkRegularPath, OPEN_NONBLOCK } from '../../../core/block/regular-file.js';
-
-const KIT_FILES = { vmlinux: 'vmlinux', bzImage: 'bzImage', bzimage: 'bzImage', initramfs: 'initramfs' } as const;
-type KitFile = (typeof KIT_FILES)[keyof typeof KIT_FILES];
+import type { HostFiles } from '../../../core/host/host-files.js';
 
 /**
- * Resolves a boot file named in the config: a path (relative to the YAML file's folder)
- * or `guestkit:vmlinux` / `guestkit:bzImage` / `guestkit:initramfs`, the files of the
- * project's guest kit (hosts/guestkit: cached Debian kernel + busybox initramfs).
+ * Resolves a boot file named in the config: a file a host serves by scheme (`guestkit:vmlinux`: the
+ * host registers the scheme, see core/host/host-files.ts; this plugin never imports hosts/) or a path,
+ * relative to the YAML file's folder.
  */
-export async function resolveBootFile(spec: string, baseDir: string): Promise<string> {
-  if (!spec.startsWith('guestkit:')) {
-    const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
-    try {
-      checkRegularPath(path, 'boot file'); // missing: bad input before start; a FIFO or device would block the read
-    } catch (err) {
-      throw new X86BootError('Io', (err as Error).message, { path }, { cause: err });
-    }
-    return path;
-  }
-  const name = spec.slice('guestkit:'.length) as keyof typeof KIT_FILES;
-  const file: KitFile | undefined = KIT_FILES[name];
-  if (!file)
-    throw new X86BootError(
-      'Io',
-      `unknown guest kit file '${spec}'; use guestkit:vmlinux, guestkit:bzImage or guestkit:initramfs`,
-      { spec },
-    );
-  let kit: Record<KitFile, string>;
+export async function resolveBootFile(spec: string, baseDir: string, hostFiles?: HostFiles): Promise<string> {
+  let hosted: string | undefined;
   try {
-    const mod = (await import('../../../hosts/guestkit/index.js')) as { guestKit(): Promise<Record<KitFile, string>> };
-    kit = await mod.guestKit();
+    hosted = await hostFiles?.resolve(spec);
   } catch (err) {
-    throw new X86BootError(
-      'Io',
-      `cannot get the guest kit for '${spec}': ${(err as Error)?.message ?? String(err)}`,
-      { spec },
-      { cause: err },
-    );
+    throw new X86BootError('Io', (err as Error).message, { spec }, { cause: err });
   }
-  return kit[file];
+  if (hosted !== undefined) return hosted;
+  const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
+  try {
+    checkRegularPath(path, 'boot file'); // missing: bad input before start; a FIFO or device would block the read
+  } catch (err) {
+    throw new X86BootError('Io', (err as Error).message, { path }, { cause: err });
+  }
+  return path;
 }
 
 /** Boot files larger than this are refused (no guest RAM layout fits them; a hostile config could name /dev/zero). */

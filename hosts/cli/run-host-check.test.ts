@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { detectHost } from '../../hosts/sandbox/detect.js';
-import { buildLocations } from '../plugin/locations.js';
+import { detectHost } from '../../plugins/kvm/host-kind.js';
+import { buildLocations } from '../../core/plugin/locations.js';
 
 describe('vmm run on a host whose KVM cannot boot Linux', function () {
   this.timeout(60_000);

@@ -1,0 +1,2 @@
+export * from './host-files.js';
+export * from './host-check.js';
