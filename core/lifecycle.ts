@@ -22,7 +22,11 @@ export interface VmLifecycleEvents {
   'guest-request': (reason: StopReason) => void;
 }
 
-/** Lifecycle events of one VM. */
+/**
+ * Lifecycle events of one VM: notifications (logging, statistics, the API). Cleanup never hangs on them:
+ * what a plugin must undo at VM end is a Disposable it returns from register/attach (core/vmm/assemble.ts
+ * undoes them in reverse order once the machine stopped).
+ */
 export class VmLifecycle extends EventEmitter<VmLifecycleEvents> {
   state: VmState = 'created';
 }
