@@ -41,6 +41,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
     c.register(Tokens.Bus.token, { useValue: bus });
     c.register(Tokens.EventLoop.token, { useValue: loop });
     c.register(Tokens.GuestMemory.token, { useValue: mem });
+    c.register(Tokens.Lifecycle.token, { useValue: new VmLifecycle() });
     // No irqchip: the guest's hlt must reach the runner's exit handler.
     const disposables = (await registerPluginInstance(c, plugin, ctxFor({ irqchip: false }))) ?? [];
     try {
@@ -73,6 +74,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
 
   it('fails registration with the missing capability named', async () => {
     const c = root.createChildContainer();
+    c.register(Tokens.Lifecycle.token, { useValue: new VmLifecycle() });
     try {
       await registerPluginInstance(c, plugin, ctxFor({ requireCapabilities: ['IRQFD', 'S390_UCONTROL'] }));
       expect.fail('registered');

@@ -3,15 +3,18 @@ import { expect } from 'chai';
 import { container as root } from 'tsyringe';
 import { VmLifecycle } from '../../core/lifecycle.js';
 import { Tokens } from '../../core/tokens.js';
-import { pluginContext } from '../../core/plugin/instance.js';
+import { registerPluginInstance } from '../../core/plugin/instance.js';
+import { readManifestFile } from '../../core/plugin/manifest.js';
+import { buildLocations } from '../../core/plugin/locations.js';
+import { join } from 'node:path';
 import { silentLogger } from '../../core/testing/index.js';
-import { KvmConfigSchema, type KvmConfig } from './config.js';
+import { KvmConfigSchema } from './config.js';
 import type { KvmHypervisor } from './hypervisor.js';
 import type { WorkerVcpuRunner } from './runner/worker-runner.js';
-import { registerKvm } from './plugin.js';
+import plugin, { KVM_SEAMS } from './plugin.js';
 
 /** Fakes for the fds the plugin owns: no /dev/kvm needed. */
-function setup(stop: () => Promise<void>, opts: { memoryAfterVm?: boolean } = {}) {
+async function setup(stop: () => Promise<void>, opts: { memoryAfterVm?: boolean } = {}) {
   const closed: string[] = [];
   const calls: string[] = [];
   const hv = {
@@ -36,18 +39,28 @@ function setup(stop: () => Promise<void>, opts: { memoryAfterVm?: boolean } = {}
   const c = root.createChildContainer();
   c.register(Tokens.Bus.token, { useValue: {} as never });
   c.register(Tokens.EventLoop.token, { useValue: {} as never });
-  const ctx = pluginContext<KvmConfig>(c, {
-    config: KvmConfigSchema.parse({}),
-    vm: {} as never,
-    lifecycle: new VmLifecycle(),
-    baseDir: '.',
-    instance: 'kvm',
-    logger: silentLogger(),
+  c.register(KVM_SEAMS, {
+    useValue: {
+      hypervisor: () => hv as unknown as KvmHypervisor,
+      runner: () => runner as unknown as WorkerVcpuRunner,
+    },
   });
-  const d = registerKvm(c, ctx, {
-    hypervisor: () => hv as unknown as KvmHypervisor,
-    runner: () => runner as unknown as WorkerVcpuRunner,
-  });
+  c.register(Tokens.Lifecycle.token, { useValue: new VmLifecycle() });
+  // the real manifest, enforced: the plugin injects nothing it does not declare
+  const manifestPath = join(buildLocations().repoRoot, 'plugins', 'kvm', 'vmm-plugin.json');
+  const d = await registerPluginInstance(
+    c,
+    plugin,
+    {
+      config: KvmConfigSchema.parse({}),
+      vm: {} as never,
+      lifecycle: new VmLifecycle(),
+      baseDir: '.',
+      instance: 'kvm',
+      logger: silentLogger(),
+    },
+    { manifest: readManifestFile(manifestPath), manifestPath, enforce: true },
+  );
   const memory = {
     regions: [{ range: { start: { value: 0n }, length: 0x10000n }, hostAddress: 0x7000_0000n, readOnly: false }],
   };
@@ -59,12 +72,12 @@ function setup(stop: () => Promise<void>, opts: { memoryAfterVm?: boolean } = {}
 }
 
 describe('plugins/kvm plugin: one owner of memory slots and irqchip', () => {
-  it('creates the irqchip and maps GuestMemory when it creates the Vm', () => {
-    expect(setup(async () => {}).calls).to.deep.equal(['createIrqChip', 'setMemorySlot 0 0x0']);
+  it('creates the irqchip and maps GuestMemory when it creates the Vm', async () => {
+    expect((await setup(async () => {})).calls).to.deep.equal(['createIrqChip', 'setMemorySlot 0 0x0']);
   });
 
-  it('maps GuestMemory registered after the Vm was made when the runner is built, once', () => {
-    const s = setup(async () => {}, { memoryAfterVm: true });
+  it('maps GuestMemory registered after the Vm was made when the runner is built, once', async () => {
+    const s = await setup(async () => {}, { memoryAfterVm: true });
     expect(s.calls).to.deep.equal(['createIrqChip', 'setMemorySlot 0 0x0']);
   });
 });
@@ -77,7 +90,7 @@ describe('plugins/kvm plugin dispose', () => {
       stopping = r;
     });
     let closedAtRelease: string[] | undefined;
-    const s = setup(
+    const s = await setup(
       () =>
         new Promise<void>((r) => {
           stopping();
@@ -104,7 +117,7 @@ describe('plugins/kvm plugin dispose', () => {
   });
 
   it('closes the fds and resolves when a runner fails to stop (no unhandled rejection)', async () => {
-    const s = setup(() => Promise.reject(new Error('worker gone')));
+    const s = await setup(() => Promise.reject(new Error('worker gone')));
     for (const x of s.d) await (x.dispose() as unknown);
     expect(s.closed).to.deep.equal(['vm', 'hv']);
   });

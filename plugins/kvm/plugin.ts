@@ -1,8 +1,12 @@
-import type { DependencyContainer } from 'tsyringe';
-import type { Disposable } from '../../core/bus/bus.js';
-import type { StopReason } from '../../core/lifecycle.js';
-import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
-import { Tokens } from '../../core/tokens.js';
+import 'reflect-metadata';
+import { inject, injectable, Lifecycle, type InjectionToken } from 'tsyringe';
+import type { Bus, Disposable } from '../../core/bus/bus.js';
+import type { EventLoop } from '../../core/events/event-loop.js';
+import type { StopReason, VmLifecycle } from '../../core/lifecycle.js';
+import type { Logger } from '../../core/logger.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { PluginMain, PluginModule } from '../../core/plugin/plugin.js';
+import { BUS, EVENT_LOOP, GUEST_MEMORY, LIFECYCLE, PLUGIN_CONFIG, PLUGIN_LOGGER, Tokens } from '../../core/tokens.js';
 import { KvmConfigSchema, type KvmConfig } from './config.js';
 import { KvmHypervisor } from './hypervisor.js';
 import { kvmHostCheck } from './host-check.js';
@@ -10,6 +14,9 @@ import { adviseHugePages, mapGuestMemory } from './memory.js';
 import { WorkerVcpuRunner } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
 import { HypervisorVmSnapshot } from '../../core/state/hypervisor-state.js';
+import type { StateRegistry } from '../../core/state/registry.js';
+
+const STATE_REGISTRY = Tokens.StateRegistry.token;
 
 /** Test seams: what registerKvm builds its hypervisor and runners with (default: the real ones). */
 export interface KvmPluginSeams {
@@ -17,87 +24,96 @@ export interface KvmPluginSeams {
   runner?: (...args: ConstructorParameters<typeof WorkerVcpuRunner>) => WorkerVcpuRunner;
 }
 
+/** Test seams: register a value under KVM_SEAMS (in the VM's container) to build fakes instead. */
+export const KVM_SEAMS: InjectionToken<KvmPluginSeams> = Symbol('kvm plugin test seams');
+
 /**
- * Registers the KVM backend (see README: the one owner of memory slots and the irqchip):
- *  - Hypervisor: a KvmHypervisor on `devicePath`, probed now (a host without usable KVM
- *    fails here with a clear reason, naming missing capabilities);
- *  - Vm: one KvmVm, created on first resolve with the in-kernel irqchip (x86: and the PIT);
- *    every GuestMemory region gets a memory slot then, or when the first VcpuRunner is built
- *    if GuestMemory was registered later (mapGuestMemory);
- *  - VcpuRunner: a WorkerVcpuRunner per resolve, running every vCPU created on the Vm
- *    by the time start() is called; PIO/MMIO exits go to the Bus on the main thread.
+ * The KVM backend of one VM, built by constructor injection when the plugin registers (so a host without
+ * usable KVM fails during assembly, naming the missing capabilities). It is the one owner of the VM's memory
+ * slots and in-kernel irqchip (README):
+ *  - Hypervisor: a KvmHypervisor on `devicePath`, probed now;
+ *  - Vm: one KvmVm, made on first request with the in-kernel irqchip (x86: and the PIT); every GuestMemory
+ *    region gets a memory slot then, or when the first VcpuRunner is built if GuestMemory came later;
+ *  - VcpuRunner: a WorkerVcpuRunner per request, running every vCPU created on the Vm by the time start()
+ *    is called; PIO/MMIO exits go to the Bus on the main thread.
  * Disposing stops runners, then closes the Vm and the /dev/kvm fd; dispose resolves once they are closed.
  */
-export function registerKvm(
-  container: DependencyContainer,
-  ctx: PluginContext<KvmConfig>,
-  seams: KvmPluginSeams = {},
-): Disposable[] {
-  const cfg = KvmConfigSchema.parse(ctx.config ?? {});
-  const logger = ctx.logger.child({ module: 'kvm' });
-  const hv = seams.hypervisor?.(cfg.devicePath) ?? new KvmHypervisor({ devicePath: cfg.devicePath });
-  const caps = hv.probe();
-  try {
-    hv.requireCapabilities(...cfg.requireCapabilities);
-  } catch (e) {
-    hv.close();
-    throw e;
-  }
-  logger.debug({ device: cfg.devicePath, maxVcpus: caps.maxVcpus, maxMemorySlots: caps.maxMemorySlots }, 'kvm probed');
-  container.register(Tokens.Hypervisor.token, { useValue: hv });
+@injectable()
+export class KvmBackend implements PluginMain {
+  readonly hypervisor: KvmHypervisor;
+  private readonly logger: Logger;
+  private kvmVm?: KvmVm;
+  private stateEntry?: Disposable;
+  private mapped = false;
+  private readonly runners: WorkerVcpuRunner[] = [];
+  private closing?: Promise<void>;
 
-  // This plugin is the one owner of the VM's memory slots and of its in-kernel irqchip (README).
-  let vm: KvmVm | undefined;
-  let mapped = false;
-  const mapMemory = (c: DependencyContainer, into: KvmVm): void => {
-    if (mapped || !cfg.mapGuestMemory || !c.isRegistered(Tokens.GuestMemory.token, true)) return;
-    const memory = c.resolve(Tokens.GuestMemory.token);
-    mapGuestMemory(into, memory, { logDirtyPages: cfg.dirtyLog });
-    mapped = true;
-    if (cfg.transparentHugePages) {
-      const refused = adviseHugePages(memory);
-      if (refused.length) logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
+  constructor(
+    @inject(PLUGIN_CONFIG) private readonly cfg: KvmConfig,
+    @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(LIFECYCLE) private readonly lifecycle: VmLifecycle,
+    @inject(STATE_REGISTRY, { isOptional: true }) private readonly states: StateRegistry | undefined,
+    @inject(KVM_SEAMS, { isOptional: true }) private readonly seams: KvmPluginSeams = {},
+  ) {
+    this.logger = logger.child({ module: 'kvm' });
+    const hv = seams.hypervisor?.(cfg.devicePath) ?? new KvmHypervisor({ devicePath: cfg.devicePath });
+    const caps = hv.probe();
+    try {
+      hv.requireCapabilities(...cfg.requireCapabilities);
+    } catch (e) {
+      hv.close();
+      throw e;
     }
-  };
-  let stateRegistration: Disposable | undefined;
-  container.register(Tokens.Vm.token, {
-    useFactory: (c) => {
-      if (vm) return vm;
-      vm = hv.createKvmVm();
+    this.logger.debug(
+      { device: cfg.devicePath, maxVcpus: caps.maxVcpus, maxMemorySlots: caps.maxMemorySlots },
+      'kvm probed',
+    );
+    this.hypervisor = hv;
+  }
+
+  /** The VM, made on the first call (with the irqchip); maps `memory` when given and not mapped yet. */
+  vm(memory: GuestMemory | undefined): KvmVm {
+    if (!this.kvmVm) {
+      this.kvmVm = this.hypervisor.createKvmVm();
       // The in-kernel irqchip (x86: with the PIT) exists from the VM's creation on (as Firecracker sets up
       // its interrupt controller before devices attach), so transports can register irqfds at attach time.
-      if (cfg.irqchip) vm.createIrqChip();
-      mapMemory(c, vm);
+      if (this.cfg.irqchip) this.kvmVm.createIrqChip();
       // Its opaque per-VM state (irqchip, PIT, clock) is saved and restored first (core/state).
-      if (c.isRegistered(Tokens.StateRegistry.token, true))
-        stateRegistration = c.resolve(Tokens.StateRegistry.token).add(new HypervisorVmSnapshot(vm), 'vm');
-      return vm;
-    },
-  });
+      this.stateEntry = this.states?.add(new HypervisorVmSnapshot(this.kvmVm), 'vm');
+    }
+    this.mapMemory(this.kvmVm, memory);
+    return this.kvmVm;
+  }
 
-  const runners: WorkerVcpuRunner[] = [];
-  container.register(Tokens.VcpuRunner.token, {
-    useFactory: (c) => {
-      const runVm = c.resolve(Tokens.Vm.token) as KvmVm;
-      // GuestMemory registered after the Vm was made (a plugin order this plugin cannot see): map it now.
-      mapMemory(c, runVm);
-      const args: ConstructorParameters<typeof WorkerVcpuRunner> = [
-        runVm,
-        c.resolve(Tokens.Bus.token),
-        c.resolve(Tokens.EventLoop.token),
-        { notify: cfg.notify, logger, fastPath: cfg.fastPath },
-      ];
-      const r = seams.runner?.(...args) ?? new WorkerVcpuRunner(...args);
-      r.events.on('error', (err, index) => logger.error({ err, vcpu: index }, 'vCPU error'));
-      runners.push(r);
-      return r;
-    },
-  });
+  private mapMemory(vm: KvmVm, memory: GuestMemory | undefined): void {
+    if (this.mapped || !this.cfg.mapGuestMemory || !memory) return;
+    mapGuestMemory(vm, memory, { logDirtyPages: this.cfg.dirtyLog });
+    this.mapped = true;
+    if (this.cfg.transparentHugePages) {
+      const refused = adviseHugePages(memory);
+      if (refused.length)
+        this.logger.debug({ refused }, 'MADV_HUGEPAGE refused for some guest RAM regions (no THP here?)');
+    }
+  }
 
-  const onStopped = (reason: StopReason): void => {
-    if (!cfg.logExitStats) return;
-    for (const r of runners) {
-      logger.info(
+  /** A new runner for the VM's vCPUs (GuestMemory registered after the Vm was made is mapped now). */
+  runner(w: KvmWiring): WorkerVcpuRunner {
+    const args: ConstructorParameters<typeof WorkerVcpuRunner> = [
+      this.vm(w.memory),
+      w.bus,
+      w.eventLoop,
+      { notify: this.cfg.notify, logger: this.logger, fastPath: this.cfg.fastPath },
+    ];
+    const r = this.seams.runner?.(...args) ?? new WorkerVcpuRunner(...args);
+    r.events.on('error', (err, index) => this.logger.error({ err, vcpu: index }, 'vCPU error'));
+    this.runners.push(r);
+    return r;
+  }
+
+  private readonly onStopped = (reason: StopReason): void => {
+    if (!this.cfg.logExitStats) return;
+    for (const r of this.runners) {
+      this.logger.info(
         {
           reason: reason.kind,
           exits: r.stats.byKind,
@@ -109,37 +125,69 @@ export function registerKvm(
       );
     }
   };
-  ctx.lifecycle.on('stopped', onStopped);
 
-  // Runners are normally stopped by the machine already. Workers still running are stopped
-  // first: their vCPU fds and kvm_run mappings must outlive them. The VM's dispose awaits the
-  // promise dispose returns, so the Vm and /dev/kvm fds are closed before runVm returns; a
-  // runner whose stop fails is logged and the fds are closed anyway (no unhandled rejection).
-  let closing: Promise<void> | undefined;
-  const close = async (): Promise<void> => {
-    const stops = await Promise.allSettled(runners.map(async (r) => r.stop()));
-    for (const s of stops) if (s.status === 'rejected') logger.warn({ err: s.reason }, 'stopping a vCPU runner failed');
-    try {
-      vm?.close();
-    } finally {
-      hv.close();
-    }
-  };
-  return [
-    {
-      dispose: async (): Promise<void> => {
-        ctx.lifecycle.off('stopped', onStopped);
-        stateRegistration?.dispose();
-        closing ??= close();
-        await closing;
+  /**
+   * Logs exit statistics when the VM stops; returns the teardown. Runners are normally stopped by the
+   * machine already. Workers still running are stopped first: their vCPU fds and kvm_run mappings must
+   * outlive them. The VM's dispose awaits it, so the Vm and /dev/kvm fds are closed before runVm returns;
+   * a runner whose stop fails is logged and the fds are closed anyway (no unhandled rejection).
+   */
+  attach(): Disposable[] {
+    this.lifecycle.on('stopped', this.onStopped);
+    return [
+      {
+        dispose: async (): Promise<void> => {
+          this.lifecycle.off('stopped', this.onStopped);
+          void this.stateEntry?.dispose();
+          this.closing ??= this.close();
+          await this.closing;
+        },
       },
-    },
-  ];
+    ];
+  }
+
+  private async close(): Promise<void> {
+    const stops = await Promise.allSettled(this.runners.map(async (r) => r.stop()));
+    for (const s of stops)
+      if (s.status === 'rejected') this.logger.warn({ err: s.reason }, 'stopping a vCPU runner failed');
+    try {
+      this.kvmVm?.close();
+    } finally {
+      this.hypervisor.close();
+    }
+  }
+}
+
+/** What the Vm and each runner are built from, injected when asked for (GuestMemory may be registered late). */
+@injectable()
+export class KvmWiring {
+  constructor(
+    @inject(KvmBackend) readonly backend: KvmBackend,
+    @inject(BUS) readonly bus: Bus,
+    @inject(EVENT_LOOP) readonly eventLoop: EventLoop,
+    @inject(GUEST_MEMORY, { isOptional: true }) readonly memory?: GuestMemory,
+  ) {}
 }
 
 const plugin: PluginModule<KvmConfig> = {
   configSchema: KvmConfigSchema,
-  register: registerKvm,
+  register(container) {
+    container.register(KvmBackend, { useClass: KvmBackend }, { lifecycle: Lifecycle.ContainerScoped });
+    container.register(Tokens.Hypervisor.token, { useFactory: (c) => c.resolve(KvmBackend).hypervisor });
+    container.register(Tokens.Vm.token, {
+      useFactory: (c) => {
+        const w = c.resolve(KvmWiring);
+        return w.backend.vm(w.memory);
+      },
+    });
+    container.register(Tokens.VcpuRunner.token, {
+      useFactory: (c) => {
+        const w = c.resolve(KvmWiring);
+        return w.backend.runner(w);
+      },
+    });
+  },
+  main: KvmBackend,
   hostCheck: () => kvmHostCheck(),
 };
 export default plugin;
