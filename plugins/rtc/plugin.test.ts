@@ -16,7 +16,9 @@ describe('rtc: plugin', () => {
     const d = new Uint8Array(1);
     bed.bus.read('pio', 0x71n, d);
     expect(d[0]).to.equal(0x80);
-    for (const x of disposables) x.dispose();
+    expect(bed.registry.get('rtc')).to.not.equal(undefined);
+    for (const x of disposables.reverse()) await x.dispose();
+    expect(bed.registry.all()).to.deep.equal([]);
     expect(bed.bus.find('pio', 0x70n)).to.equal(undefined);
     expect(bed.resources.allocations('pio')).to.deep.equal([]);
   });
