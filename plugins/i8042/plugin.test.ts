@@ -22,7 +22,9 @@ describe('i8042: plugin', () => {
     bed.bus.write('pio', 0x60n, Uint8Array.of(0xf2));
     expect(bed.vm.irqCalls[0]).to.deep.equal({ gsi: 1, level: true });
 
-    for (const d of disposables) d.dispose();
+    expect(bed.registry.get('i8042')).to.not.equal(undefined);
+    for (const d of disposables.reverse()) await d.dispose();
+    expect(bed.registry.all()).to.deep.equal([]);
     expect(bed.bus.find('pio', 0x64n)).to.equal(undefined);
     expect(bed.resources.allocations('pio')).to.deep.equal([]);
     expect(bed.resources.allocations('irq').map((a) => a.number)).to.deep.equal([8]);
