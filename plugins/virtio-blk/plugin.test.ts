@@ -14,6 +14,8 @@ import { FakeEventSystem } from '../virtio/testing.js';
 import { VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_RO } from './constants.js';
 import { VirtioBlkConfigSchema, type VirtioBlkConfig } from './config.js';
 import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
+import { buildLocations } from '../../core/plugin/locations.js';
+import type { PluginManifest } from '../../core/plugin/plugin.js';
 import type { VirtioBlk } from './device.js';
 import plugin from './plugin.js';
 import { registerPluginInstance } from '../../core/plugin/instance.js';
@@ -80,9 +82,9 @@ describe('plugins/virtio-blk plugin', () => {
     expect(s.transport.detached).to.equal(1);
   });
 
-  it('closes the disk when the VM stops', async () => {
+  it('closes the disk when the VM is torn down (its Disposable; no stop listener)', async () => {
     const s = setup();
-    await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }));
+    const d = await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }));
     const dev = s.transport.attached[0] as VirtioBlk;
     const realClose = dev.disk.close.bind(dev.disk);
     const closedByStop = new Promise<void>((done) => {
@@ -91,8 +93,9 @@ describe('plugins/virtio-blk plugin', () => {
         done();
       };
     });
-    s.lifecycle.emit('stopped', { kind: 'poweroff' });
-    await closedByStop; // the stop closed it (no timer: a stop that never closes the disk times the test out)
+    for (const x of d.reverse()) await (x.dispose() as unknown);
+    await closedByStop; // the teardown closed it (no timer: one that never closes the disk times the test out)
+    expect(s.transport.detached).to.equal(1);
     try {
       await dev.disk.read(0n, [new Uint8Array(512)]);
       expect.fail('disk still open');
@@ -120,7 +123,6 @@ describe('plugins/virtio-blk plugin', () => {
       await realClose();
       closed = true;
     };
-    s.lifecycle.emit('stopped', { kind: 'poweroff' });
     let closedWhenDisposed: boolean | undefined;
     const all = Promise.all(
       d.map(async (x) => {
@@ -134,6 +136,24 @@ describe('plugins/virtio-blk plugin', () => {
     for (const r of releases) r();
     await all;
     expect(closedWhenDisposed, 'dispose resolved before the disk closed').to.equal(true);
+  });
+
+  it('its manifest declares every token it injects (checked as under VMM_DEBUG)', async () => {
+    const file = path.join(buildLocations().repoRoot, 'plugins', 'virtio-blk', 'vmm-plugin.json');
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as PluginManifest;
+    const s = setup();
+    const d = await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }), { manifest, enforce: true });
+    expect(s.transport.attached).to.have.length(1);
+    for (const x of d.reverse()) await (x.dispose() as unknown);
+    const without = { ...manifest, requires: manifest.requires.filter((t) => t !== 'VirtioTransport') };
+    const e = await registerPluginInstance(s.c, plugin, s.ctx({ path: 'a.img' }), {
+      manifest: without,
+      enforce: true,
+    }).then(
+      () => expect.fail('an undeclared token was injected'),
+      (err: Error) => err,
+    );
+    expect(e.message).to.match(/resolves token 'VirtioTransport', which its manifest does not declare/);
   });
 
   it('names the missing format provider and a missing file', async () => {

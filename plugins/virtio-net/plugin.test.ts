@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { container as root } from 'tsyringe';
 import { VmLifecycle } from '../../core/lifecycle.js';
 import type { PluginInstanceInfo } from '../../core/plugin/instance.js';
+import { buildLocations } from '../../core/plugin/locations.js';
+import type { PluginManifest } from '../../core/plugin/plugin.js';
 import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
 import type { VirtioAttachment, VirtioTransportHost } from '../../core/virtio/transport.js';
@@ -65,7 +67,7 @@ describe('plugins/virtio-net plugin', () => {
     return { c, transport, lifecycle, ctx };
   }
 
-  it('opens a unix-datagram backend relative to the YAML folder, attaches, closes the socket on stop', async () => {
+  it('opens a unix-datagram backend relative to the YAML folder, attaches, closes the socket at teardown', async () => {
     const s = setup();
     const d =
       (await registerPluginInstance(
@@ -80,10 +82,25 @@ describe('plugins/virtio-net plugin', () => {
     expect(fs.existsSync(path.join(dir, 'me.sock'))).to.equal(true);
     dev.setLink(false); // before activation the attachment's interrupt carries the config change
     expect(s.transport.configChanges).to.equal(1);
-    s.lifecycle.emit('stopped', { kind: 'poweroff' });
+    for (const x of d.reverse()) x.dispose(); // the VM's teardown (no stop listener)
     expect(fs.existsSync(path.join(dir, 'me.sock'))).to.equal(false);
-    for (const x of d) x.dispose();
     expect(s.transport.detached).to.equal(1);
+  });
+
+  it('its manifest declares every token it injects (checked as under VMM_DEBUG)', async () => {
+    const file = path.join(buildLocations().repoRoot, 'plugins', 'virtio-net', 'vmm-plugin.json');
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as PluginManifest;
+    const s = setup();
+    const cfg = s.ctx({ backend: { kind: 'socket', udp: { local: '127.0.0.1:0', remote: '127.0.0.1:9' } } });
+    const d = await registerPluginInstance(s.c, plugin, cfg, { manifest, enforce: true });
+    expect(s.transport.attached).to.have.length(1);
+    for (const x of d.reverse()) x.dispose();
+    const without = { ...manifest, requires: manifest.requires.filter((t) => t !== 'EventLoop') };
+    const e = await registerPluginInstance(s.c, plugin, cfg, { manifest: without, enforce: true }).then(
+      () => expect.fail('an undeclared token was injected'),
+      (err: Error) => err,
+    );
+    expect(e.message).to.match(/resolves token 'EventLoop', which its manifest does not declare/);
   });
 
   it('picks a random locally administered unicast MAC by default', async () => {
