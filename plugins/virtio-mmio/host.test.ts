@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { container as root } from 'tsyringe';
 import { RangeBus } from '../../core/bus/range-bus.js';
@@ -25,6 +27,8 @@ const dsdtBody = (t: ReturnType<typeof mmioTestHost>): number[] => [
   ...readTables(t.acpi.build(0n)).get('DSDT')!.subarray(36),
 ];
 import { registerPluginInstance } from '../../core/plugin/instance.js';
+import { buildLocations } from '../../core/plugin/locations.js';
+import type { PluginManifest } from '../../core/plugin/plugin.js';
 
 const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -123,7 +127,7 @@ describe('virtio-mmio host (attach)', () => {
 });
 
 describe('virtio-mmio plugin', () => {
-  it('registers VirtioTransport in the container', async () => {
+  it('registers one VirtioTransport host per VM, injected as its manifest declares; teardown detaches', async () => {
     const c = root.createChildContainer();
     const events = new FakeEventSystem();
     const memory = testGuestMemory(1 << 20);
@@ -147,9 +151,12 @@ describe('virtio-mmio plugin', () => {
       baseDir: '.',
       instance: 'virtio-mmio',
     } as PluginInstanceInfo<Record<string, never>>;
-    const disposables = await registerPluginInstance(c, plugin, ctx);
+    const file = path.join(buildLocations().repoRoot, 'plugins', 'virtio-mmio', 'vmm-plugin.json');
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as PluginManifest;
+    const disposables = await registerPluginInstance(c, plugin, ctx, { manifest, enforce: true });
     const host = c.resolve(Tokens.VirtioTransport.token);
     expect(host.name).to.equal('mmio');
+    expect(c.resolveAll(Tokens.VirtioTransport.token)).to.deep.equal([host]); // one host, the same every time
     host.attachVirtioDevice(new EchoDevice('e', events.loop));
     expect(cmdline.toString()).to.match(/^virtio_mmio\.device=4K@0x[0-9a-f]+:\d+$/);
     expect(() => plugin.configSchema!.parse({ bogus: 1 })).to.throw();

@@ -27,7 +27,7 @@ export interface VirtioMmioHostDeps {
   vm: () => Vm | undefined;
   /** Guest memory, resolved when a driver sets DRIVER_OK. */
   memory: () => GuestMemory;
-  /** When given, each transport is added so the VMM can snapshot, reset and destroy it. */
+  /** When given, each transport is listed there while attached (snapshot, reset, teardown walk it). */
   devices?: DeviceRegistry;
   /**
    * When given, the windows are contributed to the DSDT as `LNRO0005` nodes (acpi.ts): Debian's
@@ -120,7 +120,8 @@ export class VirtioMmioHost implements VirtioTransportHost, Disposable {
       this.wireNotifications(range.start.value, queueEvents, undo);
       const reg = this.deps.bus.register('mmio', range, transport, name);
       undo.push(() => reg.dispose());
-      this.deps.devices?.add(transport);
+      const registered = this.deps.devices?.add(transport);
+      if (registered) undo.push(() => void registered.dispose());
       const location = `mmio 4K@0x${range.start.value.toString(16)}:${gsi}`;
       this.deps.cmdline.append(`virtio_mmio.device=4K@0x${range.start.value.toString(16)}:${gsi}`);
       this.attached.set(device.id, { transport, window: { base: range.start.value, size: range.length, gsi }, undo });

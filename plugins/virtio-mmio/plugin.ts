@@ -1,53 +1,93 @@
-import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import 'reflect-metadata';
+import { inject, injectable, Lifecycle } from 'tsyringe';
 import { z } from 'zod';
-import type { Disposable } from '../../core/bus/bus.js';
-import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
-import { Tokens } from '../../core/tokens.js';
+import type { Bus, Disposable } from '../../core/bus/bus.js';
+import type { DeviceRegistry } from '../../core/device/device.js';
+import type { EventFdFactory } from '../../core/events/event-loop.js';
+import type { Logger } from '../../core/logger.js';
+import type { Interrupts } from '../../core/interrupts/interrupts.js';
+import type { KernelCmdline, Resources } from '../../core/platform/resources.js';
+import type { PluginContext, PluginMain, PluginModule } from '../../core/plugin/plugin.js';
+import {
+  BUS,
+  DEVICE_REGISTRY,
+  EVENT_FD_FACTORY,
+  GUEST_MEMORY,
+  KERNEL_CMDLINE,
+  PLUGIN_CONTEXT,
+  PLUGIN_LOGGER,
+  Tokens,
+  VIRTIO_TRANSPORT,
+  VM,
+} from '../../core/tokens.js';
+import { VirtioMmioError } from './errors.js';
 import { VirtioMmioHost } from './host.js';
 
+/** virtio-mmio takes no config (an empty block or none). */
 export const VirtioMmioConfigSchema = z.strictObject({});
+/** The (empty) validated config. */
 export type VirtioMmioConfig = z.output<typeof VirtioMmioConfigSchema>;
 
-function resolveOptional<T>(c: DependencyContainer, token: InjectionToken<T>): T | undefined {
-  return c.isRegistered(token, true) ? c.resolve(token) : undefined;
+/**
+ * The virtio-mmio transport service of a VM, built by constructor injection. The Vm and
+ * GuestMemory are looked up when first needed (their providers may create them later);
+ * the DeviceRegistry and the ACPI tables (LNRO0005 DSDT nodes) are used when present.
+ */
+@injectable()
+export class InjectedVirtioMmioHost extends VirtioMmioHost {
+  constructor(
+    @inject(BUS) bus: Bus,
+    @inject(Tokens.Resources.token) resources: Resources,
+    @inject(Tokens.Interrupts.token) interrupts: Interrupts,
+    @inject(KERNEL_CMDLINE) cmdline: KernelCmdline,
+    @inject(EVENT_FD_FACTORY) eventFds: EventFdFactory,
+    @inject(DEVICE_REGISTRY, { isOptional: true }) devices: DeviceRegistry | undefined,
+    @inject(PLUGIN_LOGGER) logger: Logger,
+    @inject(PLUGIN_CONTEXT) ctx: PluginContext<VirtioMmioConfig>,
+  ) {
+    super({
+      bus,
+      resources,
+      interrupts,
+      cmdline,
+      eventFds,
+      devices,
+      logger,
+      vm: () => ctx.optional(VM),
+      memory: () => {
+        const memory = ctx.optional(GUEST_MEMORY);
+        if (!memory) throw new VirtioMmioError('Attach', 'no GuestMemory in this VM (list a machine plugin)', {});
+        return memory;
+      },
+      acpi: ctx.optional(Tokens.AcpiTables.token),
+    });
+  }
+}
+
+/** The plugin's root: hands the host over to the VM's teardown (detaching every device). */
+@injectable()
+export class VirtioMmioPlugin implements PluginMain {
+  constructor(@inject(InjectedVirtioMmioHost) private readonly host: InjectedVirtioMmioHost) {}
+
+  attach(): Disposable[] {
+    return [this.host];
+  }
 }
 
 /**
- * Provides `VirtioTransport` backed by virtio-mmio. Device plugins (virtio-blk,
- * virtio-net, ...) require "VirtioTransport" and call attachVirtioDevice().
- * The Vm and GuestMemory are looked up when first needed, so their providers may
- * create them lazily.
+ * Provides `VirtioTransport` (named 'mmio') backed by virtio-mmio: one host per VM, published
+ * under the multiple VirtioTransport token; device plugins pick it with selectVirtioTransport.
  */
-export function registerVirtioMmio(container: DependencyContainer, ctx: PluginContext<VirtioMmioConfig>): Disposable[] {
-  VirtioMmioConfigSchema.parse(ctx.config ?? {});
-  const logger = (resolveOptional(container, Tokens.Logger.token) ?? ctx.logger).child({ plugin: 'virtio-mmio' });
-  const host = new VirtioMmioHost({
-    bus: container.resolve(Tokens.Bus.token),
-    resources: container.resolve(Tokens.Resources.token),
-    interrupts: container.resolve(Tokens.Interrupts.token),
-    cmdline: container.resolve(Tokens.KernelCmdline.token),
-    eventFds: container.resolve(Tokens.EventFdFactory.token),
-    vm: () => resolveOptional(container, Tokens.Vm.token),
-    memory: () => container.resolve(Tokens.GuestMemory.token),
-    devices: resolveOptional(container, Tokens.DeviceRegistry.token),
-    acpi: resolveOptional(container, Tokens.AcpiTables.token),
-    logger,
-  });
-  container.registerInstance(Tokens.VirtioTransport.token, host);
-  const onStopped = (): void => host.dispose();
-  ctx.lifecycle.on('stopped', onStopped);
-  return [
-    {
-      dispose: () => {
-        ctx.lifecycle.off('stopped', onStopped);
-        host.dispose();
-      },
-    },
-  ];
-}
-
 const plugin: PluginModule<VirtioMmioConfig> = {
   configSchema: VirtioMmioConfigSchema,
-  register: registerVirtioMmio,
+  register(container) {
+    container.register(
+      InjectedVirtioMmioHost,
+      { useClass: InjectedVirtioMmioHost },
+      { lifecycle: Lifecycle.ContainerScoped },
+    );
+    container.register(VIRTIO_TRANSPORT, { useToken: InjectedVirtioMmioHost });
+  },
+  main: VirtioMmioPlugin,
 };
 export default plugin;
