@@ -26,6 +26,7 @@ describe('acpi plugin', () => {
     await registerPluginInstance(a, plugin, ctx);
     await registerPluginInstance(b, plugin, ctx);
     const tables = a.resolve(Tokens.AcpiTables.token);
+    expect(tables).to.equal(a.resolve(Tokens.AcpiTables.token), 'one per VM: every contributor sees the same set');
     expect(tables).to.not.equal(b.resolve(Tokens.AcpiTables.token));
     tables.contribute({ source: 't', fadt: () => ({ sciInterrupt: 9 }) });
     expect(readTables(tables.build(0x1000n)).get('FACP')![46]).to.equal(9);

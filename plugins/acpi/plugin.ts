@@ -1,4 +1,5 @@
-import type { DependencyContainer } from 'tsyringe';
+import 'reflect-metadata';
+import { Lifecycle, type DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import { Tokens } from '../../core/tokens.js';
@@ -10,11 +11,12 @@ export const AcpiConfigSchema = z.strictObject({});
 export type AcpiConfig = z.output<typeof AcpiConfigSchema>;
 
 /**
- * Provides `AcpiTables`: one table set per VM. Plugins that declare it (`optional` or `requires`)
- * register after this one and contribute; the arch machine builds the tables when it starts.
+ * Provides `AcpiTables`: the `AcpiTableSet` class, one instance per VM (container-scoped), built by the
+ * container when the first contributor injects or resolves it. Plugins that declare the token (`optional`
+ * or `requires`) register after this one and contribute; the arch machine builds the tables when it starts.
  */
 export function registerAcpi(container: DependencyContainer, ctx: PluginContext<AcpiConfig>): void {
-  container.register(Tokens.AcpiTables.token, { useValue: new AcpiTableSet() });
+  container.register(Tokens.AcpiTables.token, { useClass: AcpiTableSet }, { lifecycle: Lifecycle.ContainerScoped });
   ctx.logger.debug('ACPI tables service registered');
 }
 

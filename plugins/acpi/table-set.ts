@@ -1,3 +1,5 @@
+import 'reflect-metadata';
+import { injectable } from 'tsyringe';
 import type { Disposable } from '../../core/bus/bus.js';
 import type {
   AcpiContribution,
@@ -46,6 +48,7 @@ function merge<T extends object>(what: string, parts: readonly { source: string;
  * The AcpiTables service: keeps the contributions in the order they were added and lays out
  * RSDP, XSDT, FADT, DSDT, MADT (when a contribution has MADT content) and the extra tables.
  */
+@injectable()
 export class AcpiTableSet implements AcpiTables {
   private readonly contributions: AcpiContribution[] = [];
 
