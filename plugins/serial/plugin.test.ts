@@ -79,9 +79,13 @@ describe('serial: plugin', () => {
     expect(SerialConfigSchema.parse({}).console).to.deep.equal({ kind: 'stdio' });
   });
 
-  it('activates the console when the VM starts and closes it when the VM stops', async () => {
+  it('activates the console when the VM starts and closes it when the VM is torn down', async () => {
     const bed = createLegacyTestBed();
-    await registerPluginInstance(bed.container, plugin, bed.context('serial', cfg({ console: { kind: 'none' } })));
+    const disposables = await registerPluginInstance(
+      bed.container,
+      plugin,
+      bed.context('serial', cfg({ console: { kind: 'none' } })),
+    );
     const dev = bed.registry.get('serial') as unknown as {
       activate(): void;
       destroy(): void;
@@ -89,7 +93,10 @@ describe('serial: plugin', () => {
     };
     bed.lifecycle.emit('started');
     expect(dev.receive(Uint8Array.of(1))).to.equal(1);
-    bed.lifecycle.emit('stopped', { kind: 'poweroff' });
+    for (const d of disposables.reverse()) await d.dispose();
     expect(dev.receive(Uint8Array.of(1))).to.equal(0);
+    expect(bed.registry.all(), 'removed from the registry').to.deep.equal([]);
+    bed.lifecycle.emit('started');
+    expect(dev.receive(Uint8Array.of(1)), 'no longer activated by a later start').to.equal(0);
   });
 });
