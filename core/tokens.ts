@@ -53,7 +53,7 @@ export const Tokens = {
   Resources: defineToken<Resources>('Resources'),
   /** Legacy lines and MSI vector groups; the only user of irq lines, GSI routing and irqfds (core/interrupts). */
   Interrupts: defineToken<Interrupts>('Interrupts'),
-  /** The arch's windows, legacy line numbers and irqchip routes (registered by the arch plugin, e.g. x86). */
+  /** The arch's windows, legacy line numbers and irqchip routes (registered by the arch plugin). */
   PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
   PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),

@@ -6,7 +6,7 @@ import type { Disposable } from '../bus/bus.js';
  * when no contribution names a PM1a control block, sets HW_REDUCED_ACPI in `flags`.
  */
 export interface AcpiFadtFields {
-  /** SCI_INT: the interrupt the SCI is wired to (a GSI on x86). */
+  /** SCI_INT: the interrupt the SCI is wired to (a GSI where the arch routes through an I/O APIC). */
   readonly sciInterrupt?: number;
   /** SMI_CMD: the port that switches to ACPI mode; 0 = the platform is already in ACPI mode. */
   readonly smiCommand?: number;
@@ -26,7 +26,7 @@ export interface AcpiFadtFields {
 
 /** The MADT's header fields after the standard header (ACPI 6.4, 5.2.12). */
 export interface AcpiMadtHeader {
-  /** Physical address of the local interrupt controller (x86: the local APIC; 0 elsewhere). */
+  /** Physical address of the local interrupt controller (the local APIC where the arch has one; 0 otherwise). */
   readonly localInterruptController?: number;
   /** MADT flags (bit 0 PCAT_COMPAT: the platform has dual 8259s). */
   readonly flags?: number;

@@ -35,11 +35,11 @@ export interface FixedReservation {
 }
 
 /**
- * The arch's facts the interrupt and resource services work from; the arch plugin (x86)
+ * The arch's facts the interrupt and resource services work from; the arch plugin
  * registers them under the `PlatformLayout` token. Core knows no numbers of its own.
  */
 export interface PlatformLayout {
-  /** The architecture these facts describe (the machine plugin's name for it, e.g. 'x86_64'). */
+  /** The architecture these facts describe (the machine plugin's name for it). */
   readonly arch: string;
   /** The bounds of each space. */
   readonly spaces: Readonly<Record<ResourceSpace, SpaceLayout>>;

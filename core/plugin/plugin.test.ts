@@ -55,13 +55,13 @@ describe('plugin ordering', () => {
     const out = orderPlugins(
       inst([
         fake('serial', [], ['Machine']),
-        fake('x86', ['Machine'], ['Hypervisor', 'Bus']),
+        fake('arch', ['Machine'], ['Hypervisor', 'Bus']),
         fake('kvm', ['Hypervisor']),
         fake('rtc', []),
       ]),
       opts,
     );
-    expect(out.map((p) => p.instance)).to.deep.equal(['kvm', 'x86', 'serial', 'rtc']);
+    expect(out.map((p) => p.instance)).to.deep.equal(['kvm', 'arch', 'serial', 'rtc']);
   });
   it('optional requirements order only when present', () => {
     const out = orderPlugins(inst([fake('a', [], [], ['Net']), fake('b', ['Net'])]), opts);
@@ -70,13 +70,13 @@ describe('plugin ordering', () => {
   });
   it('missing provider names the requiring plugin and the token', () => {
     const e = perr(() =>
-      orderPlugins(inst([fake('x86', ['Machine'], ['Hypervisor'])]), {
+      orderPlugins(inst([fake('arch', ['Machine'], ['Hypervisor'])]), {
         ...opts,
         hint: () => 'discovered plugins providing it: kvm',
       }),
     );
     expect(e.kind).to.equal('MissingProvider');
-    expect(e.message).to.contain("'x86'").and.contain("'Hypervisor'").and.contain('kvm');
+    expect(e.message).to.contain("'arch'").and.contain("'Hypervisor'").and.contain('kvm');
   });
   it('core tokens need no plugin', () => {
     expect(orderPlugins(inst([fake('dev', [], ['Bus', 'EventLoop'])]), opts)).to.have.length(1);

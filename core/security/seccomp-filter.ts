@@ -4,7 +4,7 @@
  * sandbox's L1 for little gain: the program is a straight list of compares.
  *
  * Layout (struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i, little-endian):
- *   arch != AUDIT_ARCH_X86_64          -> kill
+ *   arch != HOST_AUDIT_ARCH            -> kill
  *   nr >= 0x40000000 (the x32 ABI)     -> kill
  *   nr == ioctl: request in DENIED_IOCTLS -> the default action; type in IOCTL_TYPES -> allow; else the default
  *   nr == clone: CLONE_THREAD in flags -> allow, else the default action
@@ -46,7 +46,10 @@ export const SECCOMP_RET = {
   LOG: 0x7ffc_0000,
   ALLOW: 0x7fff_0000,
 } as const;
-export const AUDIT_ARCH_X86_64 = 0xc000_003e;
+/** AUDIT_ARCH_* values (linux/audit.h) keyed by Node's process.arch; syscalls.ts holds the 'x64' numbers. */
+const AUDIT_ARCH_BY_PROCESS_ARCH = { x64: 0xc000_003e } as const;
+/** The AUDIT_ARCH of the host ABI whose system call numbers syscalls.ts lists (process.arch 'x64'). */
+export const HOST_AUDIT_ARCH = AUDIT_ARCH_BY_PROCESS_ARCH.x64;
 const ENOSYS = 38;
 const X32_SYSCALL_BIT = 0x4000_0000;
 /** Offsets in struct seccomp_data. */
@@ -65,7 +68,7 @@ export function buildSeccompFilter(
   const fallback = onViolation === 'kill' ? SECCOMP_RET.KILL_PROCESS : SECCOMP_RET.LOG;
   const p: BpfInsn[] = [
     insn(BPF.LD_W_ABS, SeccompData.arch),
-    insn(BPF.JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+    insn(BPF.JEQ_K, HOST_AUDIT_ARCH, 1, 0),
     insn(BPF.RET_K, SECCOMP_RET.KILL_PROCESS),
     insn(BPF.LD_W_ABS, SeccompData.nr),
     insn(BPF.JGE_K, X32_SYSCALL_BIT, 0, 1),
@@ -123,7 +126,7 @@ export function evaluateFilter(
 ): number {
   const word = (off: number): number => {
     if (off === SeccompData.nr) return call.nr >>> 0;
-    if (off === SeccompData.arch) return (call.arch ?? AUDIT_ARCH_X86_64) >>> 0;
+    if (off === SeccompData.arch) return (call.arch ?? HOST_AUDIT_ARCH) >>> 0;
     if (off >= 16 && off < 64 && off % 8 === 0) return (call.args?.[(off - 16) / 8] ?? 0) >>> 0;
     throw new Error(`unsupported load at ${off}`);
   };

@@ -1,5 +1,5 @@
 /**
- * x86_64 system call numbers (asm/unistd_64.h) of the VMM's seccomp allow-list, and the few the
+ * The host's system call numbers for Node's process.arch 'x64' (asm/unistd_64.h) of the VMM's seccomp allow-list, and the few the
  * filter treats specially. The list was measured: `strace -f -c` over the kvm tier and the unit
  * tests of the devices, disk formats, consoles, network back ends and event loop (every path a
  * running VMM takes), then families completed (e.g. every stat and poll variant Node or glibc may

@@ -22,7 +22,7 @@ export const VcpuStateSpec = defineState({
 /**
  * One vCPU as a Snapshottable (id `vcpu<index>`, walked in the 'vcpu' phase, after the irqchip). Save and
  * load go through `Vcpu.saveState` / `Vcpu.restoreState`; `check` is the arch's validation of a whole
- * state without setting anything (x86: the payload schema and the backend's blob checks), so a VM-wide
+ * state without setting anything (e.g. the payload schema and the backend's blob checks), so a VM-wide
  * restore refuses a hostile vCPU state before it changes any part. Call it with the vCPU not running
  * (the runner paused): its state is read and written through the vCPU's fd.
  */

@@ -36,7 +36,7 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
       await vm.dispose();
       throw new AssemblyError(
         'NoMachine',
-        `no plugin provides '${Tokens.Machine.name}': list a machine plugin (e.g. x86) in the config`,
+        `no plugin provides '${Tokens.Machine.name}': list the arch plugin in the config`,
       );
     }
     const handlers: [NodeJS.Signals, () => void][] = [];

@@ -3,7 +3,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildLocations } from '../plugin/locations.js';
+import { buildLocations } from '../../core/plugin/locations.js';
 
 /** The repository root (found from the build folder, dist/ or .build/<name>/). */
 const root = buildLocations().repoRoot;
