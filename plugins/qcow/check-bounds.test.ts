@@ -100,7 +100,7 @@ describe('qcow: check stays bounded on hostile images', function () {
       catch (e) { return { kind: e.kind, message: e.message }; }`,
     );
     expect(r.status, r.out.slice(-2000)).to.equal(0);
-    expect(r.result).to.include({ kind: 'corrupt-image' });
+    expect(r.result).to.include({ kind: 'CorruptImage' });
     expect(r.result!.message).to.match(/is dirty and its refcounts could not be repaired/);
     expect(r.result!.maxRssKiB as number, 'peak RSS').to.be.below(300 * 1024);
   });
@@ -120,7 +120,7 @@ describe('qcow: check stays bounded on hostile images', function () {
       finally { await img.close(); }`,
     );
     expect(r.status, r.out.slice(-2000)).to.equal(0);
-    expect(r.result).to.include({ kind: 'too-large' });
+    expect(r.result).to.include({ kind: 'TooLarge' });
     expect(r.result!.message).to.match(/spans \d+ clusters of 512 bytes; check handles at most/);
   });
 

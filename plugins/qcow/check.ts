@@ -5,8 +5,10 @@ import { RefCounter } from './ref-counter.js';
 import { getRefcount } from './refcount-entry.js';
 import { readBitmaps, readSnapshotTable } from './snapshot-table.js';
 
+/** What `check -r` may fix: 'leaks' lowers refcounts that are too high; 'all' also raises those that are too low. */
 export type RepairMode = 'leaks' | 'all';
 
+/** The result of checkImage, in qemu-img check's terms (counts of clusters, offsets in bytes). */
 export interface CheckReport {
   /** Clusters whose refcount is below the number of references, and broken entries. */
   corruptions: number;

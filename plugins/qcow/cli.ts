@@ -113,7 +113,7 @@ export function registerCommands(program: Command): void {
         runAction(async () => {
           let sz = size;
           if (sz === undefined) {
-            if (!o.backing) throw new QcowError('range', 'a size is needed when there is no backing file');
+            if (!o.backing) throw new QcowError('Range', 'a size is needed when there is no backing file');
             const { dirname, resolve, isAbsolute } = await import('node:path');
             const path = isAbsolute(o.backing) ? o.backing : resolve(dirname(file), o.backing);
             if ((o.backingFormat ?? 'qcow2') === 'raw')
@@ -188,7 +188,7 @@ export function registerCommands(program: Command): void {
       runAction(async () => {
         if (o.repair && o.forceShare)
           throw new QcowError(
-            'range',
+            'Range',
             '--force-share cannot be combined with --repair (a repair needs the image to itself)',
           );
         const img = await openQcow2({

@@ -10,8 +10,11 @@ export type Mapping =
   | { t: 'data'; host: number; copied: boolean }
   | { t: 'compressed'; extent: CompressedExtent };
 
+/** Bit 63 of an L1/L2 entry (in its high 32-bit word): QCOW_OFLAG_COPIED, the cluster's refcount is exactly 1. */
 export const COPIED_HI = 0x80000000;
+/** Bit 62 of an L2 entry (in its high 32-bit word): the cluster is stored compressed. */
 export const COMPRESSED_HI = 0x40000000;
+/** Bit 0 of an L2 entry (in its low 32-bit word): the cluster reads as zeroes (version 3 images). */
 export const ZERO_LO = 1;
 
 const L2_CACHE_BYTES = 32 * 1024 * 1024;
@@ -63,13 +66,13 @@ export class ClusterMap {
     const hi = dv.getUint32(0);
     const lo = dv.getUint32(4);
     if ((hi & 0x7fffffff) === 0 && lo === 0) return 0;
-    if (lo & 0x1ff || hi & 0x7f000000) fail('bad-entry', `L1 entry ${i} has reserved bits set`, { index: i });
+    if (lo & 0x1ff || hi & 0x7f000000) fail('BadEntry', `L1 entry ${i} has reserved bits set`, { index: i });
     const off = (hi & 0x00ffffff) * 2 ** 32 + lo;
     if (off % this.cs !== 0)
-      fail('bad-entry', `L1 entry ${i} points to an unaligned L2 table`, { index: i, offset: off });
-    if (off < this.cs) fail('bad-entry', `L1 entry ${i} points into the header`, { index: i });
+      fail('BadEntry', `L1 entry ${i} points to an unaligned L2 table`, { index: i, offset: off });
+    if (off < this.cs) fail('BadEntry', `L1 entry ${i} points into the header`, { index: i });
     if (off >= this.file.size)
-      fail('offset-past-eof', `L1 entry ${i} points past the end of the file`, { index: i, offset: off });
+      fail('OffsetPastEof', `L1 entry ${i} points past the end of the file`, { index: i, offset: off });
     return off;
   }
 
@@ -109,30 +112,29 @@ export class ClusterMap {
     const hi = dv.getUint32(0);
     const lo = dv.getUint32(4);
     if (hi & COMPRESSED_HI) {
-      if (hi & COPIED_HI) fail('bad-entry', `compressed L2 entry for guest cluster ${vc} has the copied flag`, { vc });
+      if (hi & COPIED_HI) fail('BadEntry', `compressed L2 entry for guest cluster ${vc} has the copied flag`, { vc });
       const extent = decodeCompressed(dv.getBigUint64(0) & ((1n << 62n) - 1n), this.clusterBits);
-      if (extent.offset < this.cs) fail('bad-entry', `compressed cluster ${vc} points into the header`, { vc });
+      if (extent.offset < this.cs) fail('BadEntry', `compressed cluster ${vc} points into the header`, { vc });
       if (extent.offset >= this.file.size)
-        fail('offset-past-eof', `compressed cluster ${vc} starts past the end of the file`, {
+        fail('OffsetPastEof', `compressed cluster ${vc} starts past the end of the file`, {
           vc,
           offset: extent.offset,
         });
       return { t: 'compressed', extent };
     }
     if (lo & 0x1fe || hi & 0x3f000000)
-      fail('bad-entry', `L2 entry for guest cluster ${vc} has reserved bits set`, { vc });
+      fail('BadEntry', `L2 entry for guest cluster ${vc} has reserved bits set`, { vc });
     const host = (hi & 0x00ffffff) * 2 ** 32 + ((lo & 0xfffffe00) >>> 0);
     const copied = (hi & COPIED_HI) !== 0;
-    if (host % this.cs !== 0)
-      fail('bad-entry', `L2 entry for guest cluster ${vc} is not cluster aligned`, { vc, host });
+    if (host % this.cs !== 0) fail('BadEntry', `L2 entry for guest cluster ${vc} is not cluster aligned`, { vc, host });
     if (host !== 0) {
-      if (host < this.cs) fail('bad-entry', `guest cluster ${vc} maps into the header`, { vc });
+      if (host < this.cs) fail('BadEntry', `guest cluster ${vc} maps into the header`, { vc });
       if (host >= this.file.size)
-        fail('offset-past-eof', `guest cluster ${vc} maps past the end of the file`, { vc, host });
+        fail('OffsetPastEof', `guest cluster ${vc} maps past the end of the file`, { vc, host });
     }
     if (lo & ZERO_LO) return host === 0 ? { t: 'zero' } : { t: 'zero-alloc', host, copied };
     if (host === 0) {
-      if (copied) fail('bad-entry', `unallocated L2 entry for guest cluster ${vc} has the copied flag`, { vc });
+      if (copied) fail('BadEntry', `unallocated L2 entry for guest cluster ${vc} has the copied flag`, { vc });
       return { t: 'unallocated' };
     }
     return { t: 'data', host, copied };
@@ -143,7 +145,7 @@ export class ClusterMap {
     const i = Math.floor(vc / 2 ** this.l2Bits);
     const j = vc % 2 ** this.l2Bits;
     const t = await this.l2Table(i);
-    if (!t) fail('bad-table', `no L2 table for guest cluster ${vc}`);
+    if (!t) fail('BadTable', `no L2 table for guest cluster ${vc}`);
     new DataView(t.buffer, t.byteOffset + j * 8, 8).setBigUint64(0, entry);
     await this.file.write(t.subarray(j * 8, j * 8 + 8), this.l2Offset(i) + j * 8);
   }

@@ -17,6 +17,10 @@ export function decodeCompressed(entry: bigint, clusterBits: number): Compressed
   return { offset, sectors, length: sectors * 512 - (offset % 512) };
 }
 
+/**
+ * The compressed L2 entry for `length` compressed bytes at host byte `offset` (decodeCompressed's inverse; the sector
+ * count covers every 512-byte sector the bytes touch).
+ */
 export function encodeCompressed(offset: number, length: number, clusterBits: number): bigint {
   const x = BigInt(62 - (clusterBits - 8));
   const sectors = Math.floor((offset + length - 1) / 512) - Math.floor(offset / 512) + 1;
@@ -38,7 +42,7 @@ export function decompressCluster(data: Uint8Array, clusterSize: number, type: n
       const zstd = (zlib as unknown as { zstdDecompressSync?: ZstdSync }).zstdDecompressSync;
       if (!zstd)
         fail(
-          'unsupported',
+          'Unsupported',
           'zstd-compressed clusters need Node.js with zlib zstd support (Node 22.15+); convert the image with `qemu-img convert -O qcow2` to read it here',
         );
       out = zstd(data, { maxOutputLength: clusterSize });
@@ -46,14 +50,14 @@ export function decompressCluster(data: Uint8Array, clusterSize: number, type: n
   } catch (e) {
     if (e instanceof Error && e.name === 'QcowError') throw e;
     fail(
-      'decompression',
+      'Decompression',
       `compressed cluster does not decompress within ${clusterSize} bytes: ${(e as Error).message}`,
       {},
       e,
     );
   }
   if (out.length !== clusterSize)
-    fail('decompression', `compressed cluster inflates to ${out.length} bytes, expected ${clusterSize}`);
+    fail('Decompression', `compressed cluster inflates to ${out.length} bytes, expected ${clusterSize}`);
   return out;
 }
 

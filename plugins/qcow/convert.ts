@@ -8,6 +8,10 @@ import { openQcow2, probeQcow2 } from './open.js';
 import type { BackingReader, Extent } from './raw-backing.js';
 import { RawBacking } from './raw-backing.js';
 
+/**
+ * What convertImage converts: source and destination paths and formats, and the qcow2 output's parameters (cluster size
+ * in bytes, refcount width in bits, version); progress is reported in bytes.
+ */
 export interface ConvertOptions {
   src: string;
   /** Source format; probed when absent. */
@@ -45,8 +49,8 @@ export interface ConvertStats {
  * failure removes the temporary file. Filesystem errors come back as one-line QcowErrors.
  */
 export async function convertImage(o: ConvertOptions): Promise<ConvertStats> {
-  if (o.compress && o.dstFormat !== 'qcow2') fail('unsupported', 'compression needs qcow2 output');
-  if (existsSync(o.dst)) fail('io', `${o.dst} already exists; convert writes new files only`, { path: o.dst });
+  if (o.compress && o.dstFormat !== 'qcow2') fail('Unsupported', 'compression needs qcow2 output');
+  if (existsSync(o.dst)) fail('Io', `${o.dst} already exists; convert writes new files only`, { path: o.dst });
   const src = await openSource(o);
   const tmp = convertTempName(o.dst);
   try {
@@ -120,7 +124,7 @@ async function publish(tmp: string, dst: string): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
     // A filesystem without hard links: rename, after checking once more that the name is free.
-    if (existsSync(dst)) fail('io', `${dst} appeared while converting; the result was not kept`);
+    if (existsSync(dst)) fail('Io', `${dst} appeared while converting; the result was not kept`);
     await rename(tmp, dst);
   }
   const dir = await fsOpen(dirname(dst), 'r');
@@ -138,7 +142,7 @@ function oneLine(e: unknown, o: ConvertOptions): unknown {
   if (e instanceof QcowError) return e;
   const err = e as NodeJS.ErrnoException;
   if (typeof err?.code === 'string') {
-    return new QcowError('io', `cannot convert ${o.src} to ${o.dst}: ${err.message}`, { code: err.code }, { cause: e });
+    return new QcowError('Io', `cannot convert ${o.src} to ${o.dst}: ${err.message}`, { code: err.code }, { cause: e });
   }
   return e;
 }
@@ -162,9 +166,9 @@ async function openSource(o: ConvertOptions): Promise<BackingReader> {
       forceShare: o.forceShare,
     });
   } catch (e) {
-    if (e instanceof QcowError && e.kind === 'backing' && e.data.backingFile !== undefined && !o.allowBacking) {
+    if (e instanceof QcowError && e.kind === 'Backing' && e.data.backingFile !== undefined && !o.allowBacking) {
       fail(
-        'backing',
+        'Backing',
         `${o.src} names a backing file (${JSON.stringify(e.data.backingFile)}); convert follows it only with --backing, and then copies its data into the output`,
         { backingFile: e.data.backingFile },
       );

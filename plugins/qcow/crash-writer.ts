@@ -7,8 +7,13 @@
  */
 import { openQcow2 } from './open.js';
 
+/** The first big-endian word of every stamped sector. */
 export const STAMP_MAGIC = 0xc0ffee00;
 
+/**
+ * Fills the 512-byte sector at the start of `buf` with its stamp: magic, `sector`, generation `gen`, then a fill byte
+ * derived from both (verifySector checks it).
+ */
 export function stampSector(buf: Uint8Array, sector: number, gen: number): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, 512);
   buf.fill((sector * 31 + gen) & 0xff);

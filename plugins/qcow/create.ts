@@ -3,6 +3,10 @@ import { fail } from './errors.js';
 import { MAX_CLUSTER_BITS, MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, encodeHeader, l1EntriesFor } from './header.js';
 import { setRefcount } from './refcount-entry.js';
 
+/**
+ * What createQcow2 writes: the path, virtual size, cluster size in bytes (default 64 KiB), refcount width, version
+ * (default 3), an optional backing file (stored as given) and its format, and lazy refcounts.
+ */
 export interface CreateOptions {
   path: string;
   /** Virtual size in bytes (rounded up to 512). */
@@ -24,15 +28,15 @@ export async function createQcow2(o: CreateOptions): Promise<void> {
   const cs = o.clusterSize ?? 65536;
   const cb = Math.log2(cs);
   if (!Number.isInteger(cb) || cb < MIN_CLUSTER_BITS || cb > MAX_CLUSTER_BITS)
-    fail('bad-cluster-size', `cluster size ${cs} must be a power of two from 512 to 2 MiB`);
+    fail('BadClusterSize', `cluster size ${cs} must be a power of two from 512 to 2 MiB`);
   const bits = o.refcountBits ?? 16;
   const order = Math.log2(bits);
   if (!Number.isInteger(order) || order < 0 || order > 6)
-    fail('bad-refcount-order', `refcount width ${bits} must be a power of two from 1 to 64`);
+    fail('BadRefcountOrder', `refcount width ${bits} must be a power of two from 1 to 64`);
   const version = o.version ?? 3;
-  if (version === 2 && order !== 4) fail('unsupported', 'version 2 images (compat 0.10) have 16-bit refcounts only');
+  if (version === 2 && order !== 4) fail('Unsupported', 'version 2 images (compat 0.10) have 16-bit refcounts only');
   if (!Number.isSafeInteger(o.size) || o.size < 0 || o.size > MAX_VIRTUAL_SIZE)
-    fail('too-large', `size ${o.size} must be between 0 and ${MAX_VIRTUAL_SIZE}`);
+    fail('TooLarge', `size ${o.size} must be between 0 and ${MAX_VIRTUAL_SIZE}`);
   const size = Math.ceil(o.size / 512) * 512;
   const l1Size = l1EntriesFor(size, cb);
   const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / cs));
@@ -73,7 +77,7 @@ export async function createQcow2(o: CreateOptions): Promise<void> {
     setRefcount(rb.subarray(b * cs, (b + 1) * cs), c % perBlock, order, 1);
   }
   const fh = await open(o.path, 'wx').catch((e: Error) =>
-    fail('io', `cannot create ${o.path}: ${e.message}`, { path: o.path }, e),
+    fail('Io', `cannot create ${o.path}: ${e.message}`, { path: o.path }, e),
   );
   try {
     await fh.write(hdr, 0, hdr.length, 0);

@@ -2,30 +2,31 @@ import { VmmError } from '../../core/errors.js';
 
 /** What went wrong with a qcow2 image; every failure the plugin raises carries one. */
 export type QcowErrorKind =
-  | 'bad-magic'
-  | 'bad-version'
-  | 'bad-header'
-  | 'bad-cluster-size'
-  | 'bad-refcount-order'
-  | 'unsupported-feature'
-  | 'encrypted'
-  | 'corrupt-image'
-  | 'bad-table'
-  | 'bad-entry'
-  | 'offset-past-eof'
-  | 'too-large'
-  | 'backing'
-  | 'decompression'
-  | 'unsupported'
-  | 'metadata-overlap'
-  | 'refcount-overflow'
-  | 'range'
-  | 'read-only'
-  | 'closed'
-  | 'locked'
-  | 'not-a-file'
-  | 'io';
+  | 'BadMagic'
+  | 'BadVersion'
+  | 'BadHeader'
+  | 'BadClusterSize'
+  | 'BadRefcountOrder'
+  | 'UnsupportedFeature'
+  | 'Encrypted'
+  | 'CorruptImage'
+  | 'BadTable'
+  | 'BadEntry'
+  | 'OffsetPastEof'
+  | 'TooLarge'
+  | 'Backing'
+  | 'Decompression'
+  | 'Unsupported'
+  | 'MetadataOverlap'
+  | 'RefcountOverflow'
+  | 'Range'
+  | 'ReadOnly'
+  | 'Closed'
+  | 'Locked'
+  | 'NotAFile'
+  | 'Io';
 
+/** The one error class of plugins/qcow: a QcowErrorKind, a one-line message and the offsets/values involved. */
 export class QcowError extends VmmError<QcowErrorKind> {}
 
 /** Raises a QcowError; used where an expression is handy. */

@@ -2,38 +2,64 @@ import { fail } from './errors.js';
 
 /** Facts from the qcow2 specification (QEMU docs/interop/qcow2.txt), in one place. */
 export const QCOW_MAGIC = 0x514649fb; // "QFI\xfb"
+/** Header size of a version 2 image, in bytes (version 3 headers state their own length, at least 104). */
 export const V2_HEADER_LENGTH = 72;
+/** The smallest header_length a version 3 image may state, in bytes. */
 export const V3_HEADER_LENGTH = 104;
+/** log2 of the smallest cluster size (512 bytes). */
 export const MIN_CLUSTER_BITS = 9;
+/** log2 of the largest cluster size (2 MiB). */
 export const MAX_CLUSTER_BITS = 21;
+/** The longest backing file name accepted, in bytes (QEMU's limit). */
 export const MAX_BACKING_NAME = 1023;
+/** The largest L1 table accepted (32 MiB, as QEMU): a hostile header cannot make us allocate more. */
 export const MAX_L1_BYTES = 32 * 1024 * 1024;
+/** The largest refcount table accepted (8 MiB, as QEMU). */
 export const MAX_REFTABLE_BYTES = 8 * 1024 * 1024;
 /** Host offsets and virtual sizes above this are refused (keeps arithmetic exact in doubles). */
 export const MAX_OFFSET = 2 ** 52;
+/** The largest virtual disk size accepted, in bytes (2^50, 1 PiB). */
 export const MAX_VIRTUAL_SIZE = 2 ** 50;
 
+/** Incompatible feature bit 0: refcounts may be stale (a writer with lazy refcounts); repaired on read-write open. */
 export const INCOMPAT_DIRTY = 1n << 0n;
+/** Incompatible feature bit 1: the image is marked corrupt (e.g. a write hit metadata); it opens read-only only. */
 export const INCOMPAT_CORRUPT = 1n << 1n;
+/** Incompatible feature bit 2: guest data lives in an external data file (refused). */
 export const INCOMPAT_DATA_FILE = 1n << 2n;
+/** Incompatible feature bit 3: the header's compression_type field is valid (zstd possible). */
 export const INCOMPAT_COMPRESSION = 1n << 3n;
+/** Incompatible feature bit 4: extended L2 entries with subclusters (refused). */
 export const INCOMPAT_EXTL2 = 1n << 4n;
 /** Incompatible bits this implementation understands. */
 export const INCOMPAT_SUPPORTED = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION;
+/** Compatible feature bit 0: writers may defer refcount updates (we update them at once, only create/report it). */
 export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
 
+/** Header extension type: end of the extension area. */
 export const EXT_END = 0;
+/** Header extension type: the backing file's format name. */
 export const EXT_BACKING_FORMAT = 0xe2792aca;
+/** Header extension type: the feature name table (names for the feature bits). */
 export const EXT_FEATURE_NAMES = 0x6803f857;
+/** Header extension type: persistent dirty bitmaps (read for `check` and `info`, never written). */
 export const EXT_BITMAPS = 0x23852875;
+/** Header extension type: full disk encryption header (encrypted images are refused). */
 export const EXT_FDE = 0x0537be77;
+/** Header extension type: the external data file's name (refused with INCOMPAT_DATA_FILE). */
 export const EXT_DATA_FILE = 0x44415441;
 
 /** Byte offsets of header fields that the writer updates in place. */
 export const HDR_REFTABLE = 48; // refcount_table_offset (8) + refcount_table_clusters (4)
+/** Byte offset of incompatible_features in the header. */
 export const HDR_INCOMPAT = 72;
+/** Byte offset of autoclear_features in the header. */
 export const HDR_AUTOCLEAR = 88;
 
+/**
+ * A parsed and validated image header (offsets and sizes in bytes unless named otherwise: l1Size counts entries,
+ * refcountTableClusters clusters); parseHeader refuses values this implementation cannot handle safely.
+ */
 export interface QcowHeader {
   version: 2 | 3;
   backingFileOffset: number;
@@ -71,7 +97,7 @@ export const AUTOCLEAR_BITMAPS = 1n << 0n;
 function u64(dv: DataView, at: number, field: string): number {
   const v = dv.getBigUint64(at);
   if (v >= BigInt(MAX_OFFSET))
-    fail('too-large', `header field ${field} = ${v} is beyond what this implementation supports (2^52)`, {
+    fail('TooLarge', `header field ${field} = ${v} is beyond what this implementation supports (2^52)`, {
       field,
       value: v.toString(),
     });
@@ -89,15 +115,15 @@ export function l1EntriesFor(size: number, clusterBits: number): number {
  * file when it is shorter). `fileSize` bounds every table. Throws QcowError on anything malformed.
  */
 export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
-  if (buf.length < V2_HEADER_LENGTH) fail('bad-header', `file too short for a qcow2 header (${buf.length} bytes)`);
+  if (buf.length < V2_HEADER_LENGTH) fail('BadHeader', `file too short for a qcow2 header (${buf.length} bytes)`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (dv.getUint32(0) !== QCOW_MAGIC) fail('bad-magic', 'not a qcow2 image (bad magic)');
+  if (dv.getUint32(0) !== QCOW_MAGIC) fail('BadMagic', 'not a qcow2 image (bad magic)');
   const version = dv.getUint32(4);
   if (version !== 2 && version !== 3)
-    fail('bad-version', `unsupported qcow2 version ${version} (2 or 3 expected)`, { version });
+    fail('BadVersion', `unsupported qcow2 version ${version} (2 or 3 expected)`, { version });
   const clusterBits = dv.getUint32(20);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
-    fail('bad-cluster-size', `cluster_bits ${clusterBits} outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`, {
+    fail('BadClusterSize', `cluster_bits ${clusterBits} outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`, {
       clusterBits,
     });
   }
@@ -125,30 +151,30 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
     extensions: [],
   };
   if (version === 3) {
-    if (buf.length < V3_HEADER_LENGTH) fail('bad-header', 'file too short for a version 3 header');
+    if (buf.length < V3_HEADER_LENGTH) fail('BadHeader', 'file too short for a version 3 header');
     h.incompatible = dv.getBigUint64(72);
     h.compatible = dv.getBigUint64(80);
     h.autoclear = dv.getBigUint64(88);
     h.refcountOrder = dv.getUint32(96);
     h.headerLength = dv.getUint32(100);
     if (h.headerLength < V3_HEADER_LENGTH)
-      fail('bad-header', `header_length ${h.headerLength} is shorter than 104`, { headerLength: h.headerLength });
+      fail('BadHeader', `header_length ${h.headerLength} is shorter than 104`, { headerLength: h.headerLength });
     if (h.headerLength % 8 !== 0)
-      fail('bad-header', `header_length ${h.headerLength} is not a multiple of 8`, { headerLength: h.headerLength });
+      fail('BadHeader', `header_length ${h.headerLength} is not a multiple of 8`, { headerLength: h.headerLength });
     if (h.headerLength > cs || h.headerLength > buf.length)
-      fail('bad-header', `header_length ${h.headerLength} exceeds the cluster size`, { headerLength: h.headerLength });
+      fail('BadHeader', `header_length ${h.headerLength} exceeds the cluster size`, { headerLength: h.headerLength });
     if (h.headerLength > 104) h.compressionType = dv.getUint8(104);
   }
   if (h.refcountOrder > 6)
-    fail('bad-refcount-order', `refcount_order ${h.refcountOrder} is above 6`, { refcountOrder: h.refcountOrder });
+    fail('BadRefcountOrder', `refcount_order ${h.refcountOrder} is above 6`, { refcountOrder: h.refcountOrder });
 
   // Header extensions live between the header and the backing name (or the end of cluster 0).
   const clusterEnd = Math.min(cs, buf.length);
   if (h.backingFileOffset !== 0) {
-    if (h.backingFileOffset < h.headerLength) fail('bad-header', 'backing file name overlaps the header');
-    if (h.backingFileSize === 0) fail('bad-header', 'backing file offset given without a size');
+    if (h.backingFileOffset < h.headerLength) fail('BadHeader', 'backing file name overlaps the header');
+    if (h.backingFileSize === 0) fail('BadHeader', 'backing file offset given without a size');
   } else if (h.backingFileSize !== 0) {
-    fail('bad-header', 'backing file size given without an offset');
+    fail('BadHeader', 'backing file size given without an offset');
   }
   const extEnd = h.backingFileOffset !== 0 ? Math.min(h.backingFileOffset, clusterEnd) : clusterEnd;
   parseExtensions(h, dv, extEnd);
@@ -160,54 +186,54 @@ export function parseHeader(buf: Uint8Array, fileSize: number): QcowHeader {
     for (let b = 0n; b < 64n; b++) {
       if (unknown & (1n << b)) names.push(h.featureNames.get(`incompatible:${b}`) ?? builtinIncompatName(b));
     }
-    fail('unsupported-feature', `image uses incompatible features this implementation lacks: ${names.join(', ')}`, {
+    fail('UnsupportedFeature', `image uses incompatible features this implementation lacks: ${names.join(', ')}`, {
       bits: unknown.toString(16),
     });
   }
   if (h.compressionType > 1)
-    fail('unsupported-feature', `unknown compression type ${h.compressionType}`, {
+    fail('UnsupportedFeature', `unknown compression type ${h.compressionType}`, {
       compressionType: h.compressionType,
     });
   if (h.compressionType !== 0 && !(h.incompatible & INCOMPAT_COMPRESSION)) {
-    fail('bad-header', 'compression type set without the compression-type incompatible bit');
+    fail('BadHeader', 'compression type set without the compression-type incompatible bit');
   }
   if (h.cryptMethod !== 0)
-    fail('encrypted', `encrypted images (crypt_method ${h.cryptMethod}) are not supported`, {
+    fail('Encrypted', `encrypted images (crypt_method ${h.cryptMethod}) are not supported`, {
       cryptMethod: h.cryptMethod,
     });
 
   if (h.size > MAX_VIRTUAL_SIZE)
-    fail('too-large', `virtual size ${h.size} exceeds the limit ${MAX_VIRTUAL_SIZE}`, { size: h.size });
-  if (h.refcountTableClusters === 0) fail('bad-table', 'image has no refcount table');
+    fail('TooLarge', `virtual size ${h.size} exceeds the limit ${MAX_VIRTUAL_SIZE}`, { size: h.size });
+  if (h.refcountTableClusters === 0) fail('BadTable', 'image has no refcount table');
   checkTable('L1 table', h.l1TableOffset, h.l1Size * 8, MAX_L1_BYTES, cs, fileSize);
   checkTable('refcount table', h.refcountTableOffset, h.refcountTableClusters * cs, MAX_REFTABLE_BYTES, cs, fileSize);
-  if (h.nbSnapshots > 65536) fail('too-large', `${h.nbSnapshots} snapshots is above the limit 65536`);
+  if (h.nbSnapshots > 65536) fail('TooLarge', `${h.nbSnapshots} snapshots is above the limit 65536`);
   if (h.nbSnapshots > 0 && h.snapshotsOffset % cs !== 0)
-    fail('bad-table', 'snapshot table offset is not cluster aligned');
+    fail('BadTable', 'snapshot table offset is not cluster aligned');
   if (h.l1Size < l1EntriesFor(h.size, clusterBits)) {
-    fail('bad-table', `L1 table (${h.l1Size} entries) is too small for the virtual size ${h.size}`, {
+    fail('BadTable', `L1 table (${h.l1Size} entries) is too small for the virtual size ${h.size}`, {
       l1Size: h.l1Size,
       size: h.size,
     });
   }
   if (rangesOverlap(h.l1TableOffset, h.l1Size * 8, h.refcountTableOffset, h.refcountTableClusters * cs)) {
-    fail('bad-table', 'L1 table and refcount table overlap');
+    fail('BadTable', 'L1 table and refcount table overlap');
   }
-  if (h.l1Size > 0 && h.l1TableOffset < cs) fail('bad-table', 'L1 table overlaps the header');
-  if (h.refcountTableOffset < cs) fail('bad-table', 'refcount table overlaps the header');
+  if (h.l1Size > 0 && h.l1TableOffset < cs) fail('BadTable', 'L1 table overlaps the header');
+  if (h.refcountTableOffset < cs) fail('BadTable', 'refcount table overlaps the header');
 
   if (h.backingFileOffset !== 0) {
     if (h.backingFileSize > MAX_BACKING_NAME)
-      fail('backing', `backing file name too long (${h.backingFileSize} > ${MAX_BACKING_NAME})`);
+      fail('Backing', `backing file name too long (${h.backingFileSize} > ${MAX_BACKING_NAME})`);
     if (h.backingFileOffset + h.backingFileSize > clusterEnd)
-      fail('backing', 'backing file name runs past the first cluster');
+      fail('Backing', 'backing file name runs past the first cluster');
     const raw = buf.subarray(h.backingFileOffset, h.backingFileOffset + h.backingFileSize);
     try {
       h.backingFile = new TextDecoder('utf-8', { fatal: true }).decode(raw);
     } catch (e) {
-      fail('backing', 'backing file name is not UTF-8', {}, e);
+      fail('Backing', 'backing file name is not UTF-8', {}, e);
     }
-    if (h.backingFile.includes('\0')) fail('backing', 'backing file name contains a NUL byte');
+    if (h.backingFile.includes('\0')) fail('Backing', 'backing file name contains a NUL byte');
   }
   return h;
 }
@@ -232,13 +258,13 @@ function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
     if (type === EXT_END) return;
     const data = pos + 8;
     if (len > extEnd - data)
-      fail('bad-header', `header extension 0x${type.toString(16)} runs past the extension area`, { type, len });
-    if (seen.has(type)) fail('bad-header', `header extension 0x${type.toString(16)} appears twice`, { type });
+      fail('BadHeader', `header extension 0x${type.toString(16)} runs past the extension area`, { type, len });
+    if (seen.has(type)) fail('BadHeader', `header extension 0x${type.toString(16)} appears twice`, { type });
     seen.add(type);
     h.extensions.push(type);
     switch (type) {
       case EXT_BACKING_FORMAT: {
-        if (len > 64) fail('bad-header', `backing format extension too long (${len})`);
+        if (len > 64) fail('BadHeader', `backing format extension too long (${len})`);
         const bytes = new Uint8Array(dv.buffer, dv.byteOffset + data, len);
         h.backingFormat = String.fromCharCode(...bytes).replace(/\0+$/, '');
         break;
@@ -255,7 +281,7 @@ function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
         }
         break;
       case EXT_BITMAPS:
-        if (len < 24) fail('bad-header', `bitmaps extension too short (${len} bytes)`);
+        if (len < 24) fail('BadHeader', `bitmaps extension too short (${len} bytes)`);
         h.bitmaps = {
           count: dv.getUint32(data),
           directorySize: u64(dv, data + 8, 'bitmap_directory_size'),
@@ -272,11 +298,11 @@ function parseExtensions(h: QcowHeader, dv: DataView, extEnd: number): void {
 }
 
 function checkTable(what: string, offset: number, bytes: number, max: number, cs: number, fileSize: number): void {
-  if (bytes > max) fail('too-large', `${what} is too large (${bytes} bytes, limit ${max})`, { offset, bytes });
+  if (bytes > max) fail('TooLarge', `${what} is too large (${bytes} bytes, limit ${max})`, { offset, bytes });
   if (bytes === 0) return;
-  if (offset % cs !== 0) fail('bad-table', `${what} offset ${offset} is not cluster aligned`, { offset });
+  if (offset % cs !== 0) fail('BadTable', `${what} offset ${offset} is not cluster aligned`, { offset });
   if (offset + bytes > fileSize)
-    fail('offset-past-eof', `${what} (${offset}+${bytes}) runs past the end of the file (${fileSize})`, {
+    fail('OffsetPastEof', `${what} (${offset}+${bytes}) runs past the end of the file (${fileSize})`, {
       offset,
       bytes,
       fileSize,
@@ -287,6 +313,7 @@ function rangesOverlap(a: number, alen: number, b: number, blen: number): boolea
   return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
 }
 
+/** What encodeHeader writes for a new image (createQcow2's layout: offsets in bytes, l1Size in entries). */
 export interface NewHeader {
   version: 2 | 3;
   clusterBits: number;
@@ -321,7 +348,7 @@ export function encodeHeader(n: NewHeader): Uint8Array {
     dv.setUint32(100, 112);
     pos = 112; // byte 104 = compression type 0 (zlib), then padding
   } else if (n.refcountOrder !== 4) {
-    fail('unsupported', 'version 2 images have 16-bit refcounts only');
+    fail('Unsupported', 'version 2 images have 16-bit refcounts only');
   }
   const enc = new TextEncoder();
   if (n.backingFile !== undefined && n.backingFormat !== undefined) {
@@ -353,8 +380,8 @@ export function encodeHeader(n: NewHeader): Uint8Array {
   if (n.backingFile !== undefined) {
     const name = enc.encode(n.backingFile);
     if (name.length > MAX_BACKING_NAME)
-      fail('backing', `backing file name too long (${name.length} > ${MAX_BACKING_NAME})`);
-    if (pos + name.length > cs) fail('backing', 'backing file name does not fit in the first cluster');
+      fail('Backing', `backing file name too long (${name.length} > ${MAX_BACKING_NAME})`);
+    if (pos + name.length > cs) fail('Backing', 'backing file name does not fit in the first cluster');
     buf.set(name, pos);
     dv.setBigUint64(8, BigInt(pos));
     dv.setUint32(16, name.length);

@@ -33,7 +33,7 @@ export class HostFile {
     try {
       fh = await open(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR) | OPEN_NONBLOCK);
     } catch (e) {
-      fail('io', `cannot open ${path}: ${(e as Error).message}`, { path }, e);
+      fail('Io', `cannot open ${path}: ${(e as Error).message}`, { path }, e);
     }
     try {
       const st = await fh.stat();
@@ -43,7 +43,7 @@ export class HostFile {
       return new HostFile(fh, path, readOnly, st.size);
     } catch (e) {
       await fh.close();
-      if (e instanceof ImageFileError) fail(e.kind === 'Locked' ? 'locked' : 'not-a-file', e.message, { path }, e);
+      if (e instanceof ImageFileError) fail(e.kind === 'Locked' ? 'Locked' : 'NotAFile', e.message, { path }, e);
       throw e;
     }
   }
@@ -69,7 +69,7 @@ export class HostFile {
 
   async write(buf: Uint8Array, pos: number): Promise<void> {
     this.live();
-    if (this.readOnly) fail('read-only', `${this.path} is open read-only`);
+    if (this.readOnly) fail('ReadOnly', `${this.path} is open read-only`);
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, pos + done);
@@ -81,7 +81,7 @@ export class HostFile {
   /** Writes several buffers back to back from `pos` (pwritev). */
   async writev(bufs: Uint8Array[], pos: number): Promise<void> {
     this.live();
-    if (this.readOnly) fail('read-only', `${this.path} is open read-only`);
+    if (this.readOnly) fail('ReadOnly', `${this.path} is open read-only`);
     const total = bufs.reduce((a, b) => a + b.length, 0);
     const { bytesWritten } = await this.fh.writev(bufs, pos);
     if (bytesWritten !== total) {
@@ -149,6 +149,6 @@ export class HostFile {
   }
 
   private live(): void {
-    if (this.closed) throw new QcowError('closed', `${this.path} is closed`);
+    if (this.closed) throw new QcowError('Closed', `${this.path} is closed`);
   }
 }

@@ -81,35 +81,35 @@ describe('qcow: hostile images', function () {
   });
 
   const cases: Array<[string, QcowErrorKind, (b: Buffer) => void]> = [
-    ['bad magic', 'bad-magic', (b) => b.writeUInt32BE(0x12345678, 0)],
-    ['version 1', 'bad-version', (b) => b.writeUInt32BE(1, 4)],
-    ['version 4', 'bad-version', (b) => b.writeUInt32BE(4, 4)],
-    ['cluster_bits 8', 'bad-cluster-size', (b) => b.writeUInt32BE(8, 20)],
-    ['cluster_bits 22', 'bad-cluster-size', (b) => b.writeUInt32BE(22, 20)],
-    ['header_length 96', 'bad-header', (b) => b.writeUInt32BE(96, 100)],
-    ['header_length not a multiple of 8', 'bad-header', (b) => b.writeUInt32BE(108, 100)],
-    ['header_length beyond the cluster', 'bad-header', (b) => b.writeUInt32BE(CS + 8, 100)],
-    ['external data file bit', 'unsupported-feature', (b) => b.writeBigUInt64BE(1n << 2n, 72)],
-    ['extended L2 bit', 'unsupported-feature', (b) => b.writeBigUInt64BE(1n << 4n, 72)],
-    ['unknown incompatible bit 40', 'unsupported-feature', (b) => b.writeBigUInt64BE(1n << 40n, 72)],
-    ['AES encryption', 'encrypted', (b) => b.writeUInt32BE(1, 32)],
-    ['LUKS encryption', 'encrypted', (b) => b.writeUInt32BE(2, 32)],
-    ['refcount_order 7', 'bad-refcount-order', (b) => b.writeUInt32BE(7, 96)],
-    ['compression type 2', 'unsupported-feature', (b) => b.writeUInt8(2, 104)],
-    ['zstd type without the incompatible bit', 'bad-header', (b) => b.writeUInt8(1, 104)],
-    ['L1 table of 2^25 entries (256 MiB)', 'too-large', (b) => b.writeUInt32BE(1 << 25, 36)],
-    ['L1 table unaligned', 'bad-table', (b) => b.writeBigUInt64BE(BigInt(l1Off + 8), 40)],
-    ['L1 table past the end of the file', 'offset-past-eof', (b) => b.writeBigUInt64BE(BigInt(1 << 30), 40)],
-    ['L1 offset above 2^52', 'too-large', (b) => b.writeBigUInt64BE(1n << 60n, 40)],
-    ['L1 overlaps the refcount table', 'bad-table', (b) => b.writeBigUInt64BE(BigInt(rtOff), 40)],
-    ['L1 in the header cluster', 'bad-table', (b) => b.writeBigUInt64BE(0n, 40)],
-    ['no refcount table', 'bad-table', (b) => b.writeUInt32BE(0, 56)],
-    ['refcount table of 2^20 clusters', 'too-large', (b) => b.writeUInt32BE(1 << 20, 56)],
-    ['virtual size 2^55', 'too-large', (b) => b.writeBigUInt64BE(1n << 55n, 24)],
-    ['virtual size beyond what the L1 table maps', 'bad-table', (b) => b.writeBigUInt64BE(1n << 40n, 24)],
+    ['bad magic', 'BadMagic', (b) => b.writeUInt32BE(0x12345678, 0)],
+    ['version 1', 'BadVersion', (b) => b.writeUInt32BE(1, 4)],
+    ['version 4', 'BadVersion', (b) => b.writeUInt32BE(4, 4)],
+    ['cluster_bits 8', 'BadClusterSize', (b) => b.writeUInt32BE(8, 20)],
+    ['cluster_bits 22', 'BadClusterSize', (b) => b.writeUInt32BE(22, 20)],
+    ['header_length 96', 'BadHeader', (b) => b.writeUInt32BE(96, 100)],
+    ['header_length not a multiple of 8', 'BadHeader', (b) => b.writeUInt32BE(108, 100)],
+    ['header_length beyond the cluster', 'BadHeader', (b) => b.writeUInt32BE(CS + 8, 100)],
+    ['external data file bit', 'UnsupportedFeature', (b) => b.writeBigUInt64BE(1n << 2n, 72)],
+    ['extended L2 bit', 'UnsupportedFeature', (b) => b.writeBigUInt64BE(1n << 4n, 72)],
+    ['unknown incompatible bit 40', 'UnsupportedFeature', (b) => b.writeBigUInt64BE(1n << 40n, 72)],
+    ['AES encryption', 'Encrypted', (b) => b.writeUInt32BE(1, 32)],
+    ['LUKS encryption', 'Encrypted', (b) => b.writeUInt32BE(2, 32)],
+    ['refcount_order 7', 'BadRefcountOrder', (b) => b.writeUInt32BE(7, 96)],
+    ['compression type 2', 'UnsupportedFeature', (b) => b.writeUInt8(2, 104)],
+    ['zstd type without the incompatible bit', 'BadHeader', (b) => b.writeUInt8(1, 104)],
+    ['L1 table of 2^25 entries (256 MiB)', 'TooLarge', (b) => b.writeUInt32BE(1 << 25, 36)],
+    ['L1 table unaligned', 'BadTable', (b) => b.writeBigUInt64BE(BigInt(l1Off + 8), 40)],
+    ['L1 table past the end of the file', 'OffsetPastEof', (b) => b.writeBigUInt64BE(BigInt(1 << 30), 40)],
+    ['L1 offset above 2^52', 'TooLarge', (b) => b.writeBigUInt64BE(1n << 60n, 40)],
+    ['L1 overlaps the refcount table', 'BadTable', (b) => b.writeBigUInt64BE(BigInt(rtOff), 40)],
+    ['L1 in the header cluster', 'BadTable', (b) => b.writeBigUInt64BE(0n, 40)],
+    ['no refcount table', 'BadTable', (b) => b.writeUInt32BE(0, 56)],
+    ['refcount table of 2^20 clusters', 'TooLarge', (b) => b.writeUInt32BE(1 << 20, 56)],
+    ['virtual size 2^55', 'TooLarge', (b) => b.writeBigUInt64BE(1n << 55n, 24)],
+    ['virtual size beyond what the L1 table maps', 'BadTable', (b) => b.writeBigUInt64BE(1n << 40n, 24)],
     [
       'backing name too long',
-      'backing',
+      'Backing',
       (b) => {
         b.writeBigUInt64BE(2048n, 8);
         b.writeUInt32BE(1500, 16);
@@ -117,7 +117,7 @@ describe('qcow: hostile images', function () {
     ],
     [
       'backing name past the first cluster',
-      'backing',
+      'Backing',
       (b) => {
         b.writeBigUInt64BE(BigInt(CS - 10), 8);
         b.writeUInt32BE(100, 16);
@@ -125,16 +125,16 @@ describe('qcow: hostile images', function () {
     ],
     [
       'backing offset inside the header',
-      'bad-header',
+      'BadHeader',
       (b) => {
         b.writeBigUInt64BE(16n, 8);
         b.writeUInt32BE(4, 16);
       },
     ],
-    ['backing size without offset', 'bad-header', (b) => b.writeUInt32BE(10, 16)],
+    ['backing size without offset', 'BadHeader', (b) => b.writeUInt32BE(10, 16)],
     [
       'backing name set (not allowed)',
-      'backing',
+      'Backing',
       (b) => {
         b.writeBigUInt64BE(3000n, 8);
         b.writeUInt32BE(5, 16);
@@ -143,7 +143,7 @@ describe('qcow: hostile images', function () {
     ],
     [
       'header extension running past the cluster',
-      'bad-header',
+      'BadHeader',
       (b) => {
         b.writeUInt32BE(0x12345678, 112);
         b.writeUInt32BE(CS, 116);
@@ -151,39 +151,27 @@ describe('qcow: hostile images', function () {
     ],
     [
       'duplicate header extension',
-      'bad-header',
+      'BadHeader',
       (b) => {
         const at = 112 + 8 + 4 * 48; // after our feature-name table: the end marker
         b.writeUInt32BE(0x6803f857, at);
         b.writeUInt32BE(0, at + 4);
       },
     ],
-    ['snapshot count above 65536', 'too-large', (b) => b.writeUInt32BE(70000, 60)],
+    ['snapshot count above 65536', 'TooLarge', (b) => b.writeUInt32BE(70000, 60)],
     [
       'L1 entry with reserved bits',
-      'bad-entry',
+      'BadEntry',
       (b) => b.writeBigUInt64BE(BigInt(l2Off) | 0x8000000000000001n | (1n << 57n), l1Off),
     ],
-    ['L1 entry unaligned', 'bad-entry', (b) => b.writeBigUInt64BE(BigInt(l2Off + 512) | (1n << 63n), l1Off)],
-    [
-      'L1 entry past the end of the file',
-      'offset-past-eof',
-      (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l1Off),
-    ],
-    [
-      'L2 entry past the end of the file',
-      'offset-past-eof',
-      (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l2Off),
-    ],
-    ['L2 entry with reserved bits', 'bad-entry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(l2Off) | 2n, l2Off)],
-    ['L2 entry unaligned', 'bad-entry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(l2Off) + 512n, l2Off)],
-    ['compressed L2 entry into the header', 'bad-entry', (b) => b.writeBigUInt64BE((1n << 62n) | 100n, l2Off + 8)],
-    [
-      'compressed L2 entry with the copied flag',
-      'bad-entry',
-      (b) => b.writeBigUInt64BE((3n << 62n) | 8192n, l2Off + 8),
-    ],
-    ['refcount table entry unaligned', 'bad-entry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(rtOff) + 512n, rtOff)],
+    ['L1 entry unaligned', 'BadEntry', (b) => b.writeBigUInt64BE(BigInt(l2Off + 512) | (1n << 63n), l1Off)],
+    ['L1 entry past the end of the file', 'OffsetPastEof', (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l1Off)],
+    ['L2 entry past the end of the file', 'OffsetPastEof', (b) => b.writeBigUInt64BE((1n << 40n) | (1n << 63n), l2Off)],
+    ['L2 entry with reserved bits', 'BadEntry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(l2Off) | 2n, l2Off)],
+    ['L2 entry unaligned', 'BadEntry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(l2Off) + 512n, l2Off)],
+    ['compressed L2 entry into the header', 'BadEntry', (b) => b.writeBigUInt64BE((1n << 62n) | 100n, l2Off + 8)],
+    ['compressed L2 entry with the copied flag', 'BadEntry', (b) => b.writeBigUInt64BE((3n << 62n) | 8192n, l2Off + 8)],
+    ['refcount table entry unaligned', 'BadEntry', (b) => b.writeBigUInt64BE(b.readBigUInt64BE(rtOff) + 512n, rtOff)],
   ];
   for (const [name, kind, edit] of cases) {
     it(`rejects: ${name} (${kind})`, async () => {
@@ -194,13 +182,13 @@ describe('qcow: hostile images', function () {
   it('an unallocated L2 entry with the copied flag is malformed', async () => {
     await expectKind(
       mutated((b) => b.writeBigUInt64BE(1n << 63n, l2Off + 8)),
-      'bad-entry',
+      'BadEntry',
     );
   });
 
   it('refuses read-write on a corrupt-marked image, reads it read-only', async () => {
     const p = mutated((b) => b.writeBigUInt64BE(1n << 1n, 72));
-    await expectKind(p, 'corrupt-image', false);
+    await expectKind(p, 'CorruptImage', false);
     expect(await tryAll(p, true)).to.equal(undefined);
   });
 
@@ -213,9 +201,9 @@ describe('qcow: hostile images', function () {
       (x: unknown) => x,
     );
     await img.close().catch(() => undefined);
-    expect((e as QcowError).kind).to.equal('metadata-overlap');
+    expect((e as QcowError).kind).to.equal('MetadataOverlap');
     expect(readFileSync(p).readBigUInt64BE(l1Off)).to.equal(base.readBigUInt64BE(l1Off)); // L1 intact
-    await expectKind(p, 'corrupt-image', false);
+    await expectKind(p, 'CorruptImage', false);
   });
 
   it('compressed cluster that inflates past one cluster (bomb) is refused', async () => {
@@ -226,7 +214,7 @@ describe('qcow: hostile images', function () {
       const bomb = deflateRawSync(Buffer.alloc(64 * CS));
       bomb.copy(b, off);
     });
-    await expectKind(p, 'decompression');
+    await expectKind(p, 'Decompression');
   });
 
   it('compressed cluster that inflates short is refused', async () => {
@@ -235,7 +223,7 @@ describe('qcow: hostile images', function () {
       const off = Number(entry & ((1n << 54n) - 1n));
       deflateRawSync(Buffer.alloc(100, 1)).copy(b, off);
     });
-    await expectKind(p, 'decompression');
+    await expectKind(p, 'Decompression');
   });
 
   it('property: random corruption of header, tables and data only ever yields a QcowError', async () => {

@@ -91,7 +91,7 @@ describe('qcow/raw: image locks against QEMU', function () {
       expect(err, `readOnly=${readOnly}`).to.be.instanceOf(Error);
       expect(err!.message).to.include(f);
       expect(err!.message).to.match(new RegExp(`pid ${h.pid} \\(qemu-io`));
-      expect((err as { kind?: string }).kind).to.equal('locked');
+      expect((err as { kind?: string }).kind).to.equal('Locked');
     }
     // Read-only inspection that shares the image: allowed with force-share.
     const img = await openQcow2({ path: f, readOnly: true, forceShare: true });

@@ -426,12 +426,12 @@ export class Qcow2Image implements DiskBackend, BackingReader {
    */
   async writeCompressed(vc: number, data: Uint8Array): Promise<void> {
     this.writable();
-    if (data.length !== this.cs) fail('range', 'compressed writes take exactly one cluster');
+    if (data.length !== this.cs) fail('Range', 'compressed writes take exactly one cluster');
     await this.gate.shared(() =>
       this.metaLock.run(async () => {
         const m = await this.map.lookup(vc);
         if (m.t !== 'unallocated')
-          fail('unsupported', `compressed writes go to unallocated clusters only (guest cluster ${vc})`);
+          fail('Unsupported', `compressed writes go to unallocated clusters only (guest cluster ${vc})`);
         const c = compressCluster(data);
         if (c.length >= this.cs) {
           await this.allocWrite(vc, m, 0, data);
@@ -457,7 +457,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     const i = Math.floor(vc / 2 ** this.map.l2Bits);
     if (this.map.l2Offset(i) !== 0) {
       if (!this.map.l1Copied(i))
-        fail('unsupported', `L2 table ${i} is shared (internal snapshot); the image cannot be written`);
+        fail('Unsupported', `L2 table ${i} is shared (internal snapshot); the image cannot be written`);
       return;
     }
     const host = await this.alloc();
@@ -506,7 +506,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     if (!this.metadata.has(c)) return;
     await this.markCorrupt();
     fail(
-      'metadata-overlap',
+      'MetadataOverlap',
       `refusing a guest write to host cluster ${c}: it holds image metadata; the image is marked corrupt`,
       { cluster: c },
     );
@@ -546,7 +546,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   private checkRange(offset: bigint, len: number): number {
     this.live();
     if (offset < 0n || len < 0 || offset + BigInt(len) > this.size) {
-      throw new QcowError('range', `request ${offset}+${len} is outside the disk (${this.size} bytes)`, {
+      throw new QcowError('Range', `request ${offset}+${len} is outside the disk (${this.size} bytes)`, {
         offset: offset.toString(),
         len,
       });
@@ -556,11 +556,11 @@ export class Qcow2Image implements DiskBackend, BackingReader {
 
   private writable(): void {
     this.live();
-    if (this.readOnly) throw new QcowError('read-only', `${this.file.path} is open read-only`);
+    if (this.readOnly) throw new QcowError('ReadOnly', `${this.file.path} is open read-only`);
   }
 
   private live(): void {
-    if (this.closed) throw new QcowError('closed', `${this.file.path} is closed`);
+    if (this.closed) throw new QcowError('Closed', `${this.file.path} is closed`);
   }
 }
 

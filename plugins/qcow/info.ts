@@ -1,6 +1,7 @@
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './header.js';
 import { openQcow2 } from './open.js';
 
+/** What `vmm image info` reports about a qcow2 image (sizes in bytes; actualSize is the file's length). */
 export interface ImageInfo {
   filename: string;
   format: 'qcow2';

@@ -11,6 +11,7 @@ import { RawBacking, type BackingReader } from './raw-backing.js';
 /** Backing chains deeper than this are refused (crosvm / Cloud Hypervisor use 10 too). */
 export const MAX_BACKING_DEPTH = 10;
 
+/** How openQcow2 opens an image: the DiskOpenOptions, plus what the image tools need (check, info, convert -U). */
 export interface QcowOpenOptions extends DiskOpenOptions {
   /** Check-only opens may read images marked corrupt or dirty without repairing them. */
   forCheck?: boolean;
@@ -42,10 +43,10 @@ export async function openQcow2(
   try {
     real = await realpath(opts.path);
   } catch (e) {
-    throw new QcowError('io', `cannot open ${opts.path}: ${(e as Error).message}`, { path: opts.path }, { cause: e });
+    throw new QcowError('Io', `cannot open ${opts.path}: ${(e as Error).message}`, { path: opts.path }, { cause: e });
   }
-  if (chain.seen.has(real)) fail('backing', `backing chain loops back to ${real}`, { path: real });
-  if (opts.forceShare && !opts.readOnly) fail('range', `--force-share is for read-only opens (${opts.path})`);
+  if (chain.seen.has(real)) fail('Backing', `backing chain loops back to ${real}`, { path: real });
+  if (opts.forceShare && !opts.readOnly) fail('Range', `--force-share is for read-only opens (${opts.path})`);
   const file = await HostFile.open(real, opts.readOnly, opts.forceShare ? 'force-share' : undefined);
   let backing: BackingReader | undefined;
   try {
@@ -54,22 +55,19 @@ export async function openQcow2(
     const h = parseHeader(first, file.size);
     if (!opts.readOnly && !opts.forCheck) {
       if (h.incompatible & INCOMPAT_CORRUPT)
-        fail(
-          'corrupt-image',
-          `${opts.path} is marked corrupt; it can only be opened read-only (run 'vmm image check')`,
-        );
-      if (h.nbSnapshots > 0) fail('unsupported', `${opts.path} has internal snapshots; open it read-only`);
+        fail('CorruptImage', `${opts.path} is marked corrupt; it can only be opened read-only (run 'vmm image check')`);
+      if (h.nbSnapshots > 0) fail('Unsupported', `${opts.path} has internal snapshots; open it read-only`);
     }
     if (h.backingFile !== undefined && !(opts.skipBacking && opts.readOnly)) {
       if (!opts.allowBacking) {
         fail(
-          'backing',
+          'Backing',
           `${opts.path} names a backing file (${JSON.stringify(h.backingFile)}) but backing files are not allowed here; enable allowBacking only for images you trust`,
           { backingFile: h.backingFile },
         );
       }
       if (chain.depth + 1 > MAX_BACKING_DEPTH)
-        fail('backing', `backing chain deeper than ${MAX_BACKING_DEPTH}`, { path: real });
+        fail('Backing', `backing chain deeper than ${MAX_BACKING_DEPTH}`, { path: real });
       const path = isAbsolute(h.backingFile) ? h.backingFile : resolve(dirname(real), h.backingFile);
       backing = await openBacking(
         path,
@@ -86,7 +84,7 @@ export async function openQcow2(
         if (report.corruptions - report.corruptionsFixed > 0 || report.repairRefused) {
           const why = report.repairRefused ?? report.messages.find((m) => m.startsWith('ERROR')) ?? '';
           fail(
-            'corrupt-image',
+            'CorruptImage',
             `${opts.path} is dirty and its refcounts could not be repaired: ${why} (run 'vmm image check')`,
             { report },
           );
@@ -100,7 +98,7 @@ export async function openQcow2(
     await backing?.close().catch(() => undefined);
     await file.close().catch(() => undefined);
     if (e instanceof QcowError) throw e;
-    throw new QcowError('io', `cannot open ${opts.path}: ${(e as Error).message}`, { path: opts.path }, { cause: e });
+    throw new QcowError('Io', `cannot open ${opts.path}: ${(e as Error).message}`, { path: opts.path }, { cause: e });
   }
 }
 
@@ -128,14 +126,14 @@ async function openBacking(
       real = await realpath(path);
     } catch (e) {
       throw new QcowError(
-        'backing',
+        'Backing',
         `backing file ${path} cannot be opened: ${(e as Error).message}`,
         { path },
         { cause: e },
       );
     }
-    if (chain.seen.has(real)) fail('backing', `backing chain loops back to ${real}`);
+    if (chain.seen.has(real)) fail('Backing', `backing chain loops back to ${real}`);
     return new RawBacking(await HostFile.open(real, true, forceShare ? 'force-share' : 'read-only'));
   }
-  return fail('backing', `backing format ${JSON.stringify(fmt)} is not supported (qcow2 or raw)`, { format: fmt });
+  return fail('Backing', `backing format ${JSON.stringify(fmt)} is not supported (qcow2 or raw)`, { format: fmt });
 }

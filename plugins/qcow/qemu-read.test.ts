@@ -128,7 +128,7 @@ describe('qcow: reading images made by qemu-img', function () {
       (e: unknown) => e,
     );
     expect(err).to.be.instanceOf(QcowError);
-    expect((err as QcowError).kind).to.equal('backing');
+    expect((err as QcowError).kind).to.equal('Backing');
   });
 
   it('detects a backing loop', async () => {
@@ -142,7 +142,7 @@ describe('qcow: reading images made by qemu-img', function () {
       () => undefined,
       (e: unknown) => e,
     );
-    expect((err as QcowError).kind).to.equal('backing');
+    expect((err as QcowError).kind).to.equal('Backing');
     expect((err as Error).message).to.match(/loop/);
   });
 });

@@ -24,7 +24,7 @@ export class RefCounter {
     this.clusters = Math.ceil(fileSize / clusterSize);
     if (this.clusters > MAX_CHECK_CLUSTERS) {
       fail(
-        'too-large',
+        'TooLarge',
         `the image file spans ${this.clusters} clusters of ${clusterSize} bytes; check handles at most ${MAX_CHECK_CLUSTERS}`,
         { clusters: this.clusters },
       );

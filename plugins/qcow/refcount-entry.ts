@@ -7,6 +7,7 @@ export function refcountMax(order: number): number {
   return order >= 6 ? Number.MAX_SAFE_INTEGER : 2 ** (2 ** order) - 1;
 }
 
+/** Entry `i` of a refcount block whose entries are 2^order bits wide (see above). */
 export function getRefcount(block: Uint8Array, i: number, order: number): number {
   switch (order) {
     case 0:

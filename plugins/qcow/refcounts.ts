@@ -93,13 +93,13 @@ export class Refcounts {
     const hi = dv.getUint32(0);
     const lo = dv.getUint32(4);
     if (hi === 0 && lo === 0) return 0;
-    if (lo & 0x1ff) fail('bad-entry', `refcount table entry ${i} has reserved bits set`, { index: i });
+    if (lo & 0x1ff) fail('BadEntry', `refcount table entry ${i} has reserved bits set`, { index: i });
     const off = hi * 2 ** 32 + lo;
     if (off >= MAX_OFFSET || off % this.cs !== 0)
-      fail('bad-entry', `refcount table entry ${i} is not a cluster-aligned offset`, { index: i, offset: off });
-    if (off < this.cs) fail('bad-entry', `refcount block ${i} overlaps the header`, { index: i });
+      fail('BadEntry', `refcount table entry ${i} is not a cluster-aligned offset`, { index: i, offset: off });
+    if (off < this.cs) fail('BadEntry', `refcount block ${i} overlaps the header`, { index: i });
     if (off >= this.file.size)
-      fail('offset-past-eof', `refcount block ${i} at ${off} is past the end of the file`, { index: i, offset: off });
+      fail('OffsetPastEof', `refcount block ${i} at ${off} is past the end of the file`, { index: i, offset: off });
     return off;
   }
 
@@ -135,9 +135,9 @@ export class Refcounts {
   /** Writes a refcount through to the file, creating the refcount block when needed. */
   async set(cluster: number, value: number, exclude?: Set<number>): Promise<void> {
     if (value < 0)
-      fail('bad-entry', `refcount of cluster ${cluster} would drop below zero (image corrupt)`, { cluster });
+      fail('BadEntry', `refcount of cluster ${cluster} would drop below zero (image corrupt)`, { cluster });
     if (value > this.max)
-      fail('refcount-overflow', `refcount of cluster ${cluster} would exceed ${this.max}`, { cluster });
+      fail('RefcountOverflow', `refcount of cluster ${cluster} would exceed ${this.max}`, { cluster });
     const i = Math.floor(cluster / this.blockSpan);
     let b = await this.block(i);
     if (!b) {
@@ -219,7 +219,7 @@ export class Refcounts {
     for (let c = Math.max(base, 1); c < base + this.blockSpan; c++) {
       if (!exclude.has(c) && !this.reserved.includes(c) && !this.avoid?.(c)) return c;
     }
-    return fail('bad-table', `no room for refcount block ${i}`);
+    return fail('BadTable', `no room for refcount block ${i}`);
   }
 
   /** Creates refcount block `i` inside the range it describes, so it counts itself. */
@@ -266,7 +266,7 @@ export class Refcounts {
         entries = (maxIndex + 1) * 2;
         continue;
       }
-      if (clusters * this.cs > MAX_REFTABLE_BYTES) fail('too-large', 'refcount table would exceed its size limit');
+      if (clusters * this.cs > MAX_REFTABLE_BYTES) fail('TooLarge', 'refcount table would exceed its size limit');
       const table = new Uint8Array(clusters * this.cs);
       table.set(this.table);
       const tdv = new DataView(table.buffer);

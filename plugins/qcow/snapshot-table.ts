@@ -29,24 +29,24 @@ export async function readSnapshotTable(
   const fixed = new Uint8Array(40);
   const dv = new DataView(fixed.buffer);
   for (let i = 0; i < h.nbSnapshots; i++) {
-    if (pos + 40 > file.size) fail('offset-past-eof', `snapshot table entry ${i} runs past the end of the file`);
+    if (pos + 40 > file.size) fail('OffsetPastEof', `snapshot table entry ${i} runs past the end of the file`);
     await file.read(fixed, pos);
     const l1Offset = Number(dv.getBigUint64(0));
     const l1Size = dv.getUint32(8);
     const extra = dv.getUint32(36);
     if (extra > MAX_EXTRA_DATA)
-      fail('bad-table', `snapshot ${i} has ${extra} bytes of extra data (limit ${MAX_EXTRA_DATA})`);
-    if (l1Offset % cs !== 0) fail('bad-table', `snapshot ${i}: L1 table offset ${l1Offset} is not cluster aligned`);
-    if (l1Size * 8 > MAX_L1_BYTES) fail('too-large', `snapshot ${i}: L1 table of ${l1Size} entries is above the limit`);
+      fail('BadTable', `snapshot ${i} has ${extra} bytes of extra data (limit ${MAX_EXTRA_DATA})`);
+    if (l1Offset % cs !== 0) fail('BadTable', `snapshot ${i}: L1 table offset ${l1Offset} is not cluster aligned`);
+    if (l1Size * 8 > MAX_L1_BYTES) fail('TooLarge', `snapshot ${i}: L1 table of ${l1Size} entries is above the limit`);
     if (l1Size > 0 && (l1Offset < cs || l1Offset + l1Size * 8 > file.size))
-      fail('offset-past-eof', `snapshot ${i}: L1 table (${l1Offset}+${l1Size * 8}) is outside the file`);
+      fail('OffsetPastEof', `snapshot ${i}: L1 table (${l1Offset}+${l1Size * 8}) is outside the file`);
     const len = 40 + extra + dv.getUint16(12) + dv.getUint16(14);
     pos += Math.ceil(len / 8) * 8;
     if (pos - h.snapshotsOffset > MAX_TABLE_BYTES)
-      fail('too-large', `snapshot table is larger than ${MAX_TABLE_BYTES} bytes`);
+      fail('TooLarge', `snapshot table is larger than ${MAX_TABLE_BYTES} bytes`);
     snapshots.push({ index: i, l1Offset, l1Size });
   }
-  if (pos > file.size) fail('offset-past-eof', 'snapshot table runs past the end of the file');
+  if (pos > file.size) fail('OffsetPastEof', 'snapshot table runs past the end of the file');
   return { bytes: pos - h.snapshotsOffset, snapshots };
 }
 
@@ -65,31 +65,31 @@ export async function readBitmaps(file: HostFile, h: QcowHeader): Promise<Bitmap
   const b = h.bitmaps!;
   const cs = 2 ** h.clusterBits;
   if (b.directoryOffset % cs !== 0 || b.directoryOffset < cs)
-    fail('bad-table', 'bitmap directory offset is not a cluster-aligned offset past the header');
+    fail('BadTable', 'bitmap directory offset is not a cluster-aligned offset past the header');
   if (b.directorySize > MAX_TABLE_BYTES || b.directoryOffset + b.directorySize > file.size)
-    fail('bad-table', 'bitmap directory is outside the file or too large');
+    fail('BadTable', 'bitmap directory is outside the file or too large');
   const dir = new Uint8Array(b.directorySize);
   await file.read(dir, b.directoryOffset);
   const dv = new DataView(dir.buffer);
   const out: BitmapClusters = { directoryBytes: b.directorySize, tables: [], data: [] };
   let pos = 0;
   for (let i = 0; i < b.count; i++) {
-    if (pos + 24 > dir.length) fail('bad-table', `bitmap directory entry ${i} runs past the directory`);
+    if (pos + 24 > dir.length) fail('BadTable', `bitmap directory entry ${i} runs past the directory`);
     const offset = Number(dv.getBigUint64(pos));
     const entries = dv.getUint32(pos + 8);
     if (offset % cs !== 0 || offset < cs || offset + entries * 8 > file.size)
-      fail('bad-table', `bitmap ${i}: table (${offset}+${entries * 8}) is outside the file`);
-    if (entries * 8 > MAX_L1_BYTES) fail('too-large', `bitmap ${i}: table of ${entries} entries is above the limit`);
+      fail('BadTable', `bitmap ${i}: table (${offset}+${entries * 8}) is outside the file`);
+    if (entries * 8 > MAX_L1_BYTES) fail('TooLarge', `bitmap ${i}: table of ${entries} entries is above the limit`);
     const table = new Uint8Array(entries * 8);
     await file.read(table, offset);
     const tv = new DataView(table.buffer);
     for (let e = 0; e < entries; e++) {
       const v = tv.getBigUint64(e * 8);
       const data = Number(v & 0x00fffffffffffe00n);
-      if (v & 0xff000000000001fen) fail('bad-entry', `bitmap ${i} table entry ${e} has reserved bits set`);
+      if (v & 0xff000000000001fen) fail('BadEntry', `bitmap ${i} table entry ${e} has reserved bits set`);
       if (data === 0) continue;
       if (data % cs !== 0 || data >= file.size)
-        fail('bad-entry', `bitmap ${i} table entry ${e} points outside the file`);
+        fail('BadEntry', `bitmap ${i} table entry ${e} points outside the file`);
       out.data.push(data / cs);
     }
     out.tables.push({ offset, bytes: entries * 8 });

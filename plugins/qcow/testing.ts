@@ -6,15 +6,19 @@ import { join } from 'node:path';
 
 /** Test helpers for qcow2 work, shared by this plugin's tests and others that want real images. */
 
+/** True when qemu-img runs on this host (probed once, when the module loads). */
 export const hasQemuImg = spawnSync('qemu-img', ['--version'], { timeout: 10_000 }).status === 0;
+/** The skip reason for tests that need qemu-img (skipUnlessCi fails them under CI instead). */
 export const QEMU_MISSING = 'qemu-img not installed (apt-get install qemu-utils)';
 
+/** A finished qemu-img or qemu-io run: exit status (null when killed) and its output. */
 export interface Run {
   status: number | null;
   stdout: string;
   stderr: string;
 }
 
+/** Runs qemu-img with `args` (60 s limit) and returns its status and output; never throws on a failed run. */
 export function qemuImg(args: string[]): Run {
   const r = spawnSync('qemu-img', args, { timeout: 60_000, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -66,6 +70,7 @@ export async function imageCli(...args: string[]): Promise<number> {
   return code;
 }
 
+/** A fresh temporary folder for a test: its path, a joiner for names in it, and cleanup (removes it all). */
 export function tempDir(prefix = 'qcow-test-'): { dir: string; path: (name: string) => string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, path: (n) => join(dir, n), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
@@ -83,6 +88,7 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** A random integer in [lo, hi) from the PRNG `r`. */
 export function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo));
 }
