@@ -1,7 +1,13 @@
 import { VmmError } from './errors.js';
 
+/** The largest guest-physical address, 2^64 - 1 (a bigint): the inclusive upper bound of every address and range. */
 export const U64_MAX = (1n << 64n) - 1n;
 
+/**
+ * The error class of core/address.ts: 'Invalid' (not an integer in [0, 2^64), or a range length that is not
+ * positive), 'Overflow' (arithmetic that would leave [0, 2^64)), 'NotSafeInteger' (an address asked for as a JS
+ * number that does not fit 2^53).
+ */
 export class AddressError extends VmmError<'Invalid' | 'Overflow' | 'NotSafeInteger'> {}
 
 /**

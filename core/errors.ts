@@ -17,6 +17,9 @@ export class VmmError<K extends string = string> extends Error {
   }
 }
 
+// eslint-disable-next-line no-control-regex -- finding control characters is what it is for
+const CONTROL_CHARS = /[\u0000-\u0008\u000e-\u001f\u007f]/g;
+
 /**
  * `text` on one line: line breaks (with the indentation around them) become one space,
  * other control characters (a terminal escape, NUL) are written as \u00XX.
@@ -24,6 +27,6 @@ export class VmmError<K extends string = string> extends Error {
 export function oneLine(text: string): string {
   return text
     .replace(/[ \t]*(?:\r\n|[\n\r\v\f\u2028\u2029])\s*/g, ' ')
-    .replace(/[\u0000-\u0008\u000e-\u001f\u007f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(CONTROL_CHARS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
     .replace(/\t/g, ' ');
 }

@@ -11,7 +11,10 @@ export interface DiskBackend {
   readonly blockSize: number;
   readonly supportsDiscard: boolean;
   readonly supportsWriteZeroes: boolean;
-  /** Reads into the buffers in order, starting at `offset`. Bytes past the data read as zero where the format says so. */
+  /**
+   * Reads into the buffers in order, starting at `offset`. Bytes past the data read as zero where the format
+   * says so.
+   */
   read(offset: bigint, into: Uint8Array[]): Promise<void>;
   write(offset: bigint, from: Uint8Array[]): Promise<void>;
   /** Data and metadata written so far are durable when this resolves. */
@@ -21,6 +24,11 @@ export interface DiskBackend {
   close(): Promise<void>;
 }
 
+/**
+ * How a DiskFormat opens an image: `path` (resolved by the caller), `readOnly` (writes refused, the image locked
+ * for shared reading instead of exclusive writing), `direct` (O_DIRECT, bypassing the host page cache: the raw
+ * format honours it, qcow2 ignores it).
+ */
 export interface DiskOpenOptions {
   path: string;
   readOnly: boolean;

@@ -12,6 +12,10 @@ export interface BusDevice {
   write(offset: bigint, data: Uint8Array): void;
 }
 
+/**
+ * One device's place on a bus: the address space, the guest range it answers (accesses inside it reach `device` with
+ * offsets relative to the range's start) and the name used in errors, logs and listings.
+ */
 export interface BusRegistration {
   readonly space: AddressSpace;
   readonly range: GuestRange;

@@ -27,6 +27,7 @@ export interface PioFastPath {
   setWriteMode(offset: number, mode: PioWriteMode): void;
 }
 
+/** What a runner does with a 1-byte PIO write at a published offset (see PioFastPath.setWriteMode). */
 export type PioWriteMode = 'device' | 'queue' | 'drop';
 
 /** A PIO bus device that publishes fast paths. */
@@ -39,6 +40,7 @@ export interface PioFastPathPublisher {
   attachPioFastPath(fp: PioFastPath): Disposable;
 }
 
+/** True when a bus device offers PIO fast paths (has attachPioFastPath); runners test this before attaching. */
 export const isPioFastPathPublisher = (d: unknown): d is PioFastPathPublisher =>
   typeof (d as Partial<PioFastPathPublisher> | undefined)?.attachPioFastPath === 'function';
 
@@ -50,7 +52,10 @@ export const isPioFastPathPublisher = (d: unknown): d is PioFastPathPublisher =>
  * anything else from that vCPU. A device must behave the same without it.
  */
 export interface MmioFastPath {
-  /** 4-byte reads at `offset` answer `value` (an unsigned 32-bit number); `undefined` sends them to the device again. */
+  /**
+   * 4-byte reads at `offset` answer `value` (an unsigned 32-bit number); `undefined` sends them to the device
+   * again.
+   */
   setReadValue(offset: number, value: number | undefined): void;
   /** 4-byte writes at `offset`: 'device' (the normal path) or 'queue' (delivered later, see above). */
   setWriteMode(offset: number, mode: MmioWriteMode): void;
@@ -84,6 +89,7 @@ export interface SharedWord {
   clear(bits: number): number;
 }
 
+/** What a runner does with a 4-byte MMIO write at a published offset (see MmioFastPath.setWriteMode). */
 export type MmioWriteMode = 'device' | 'queue';
 
 /** An MMIO bus device that publishes fast paths (same contract as PioFastPathPublisher). */
@@ -91,5 +97,6 @@ export interface MmioFastPathPublisher {
   attachMmioFastPath(fp: MmioFastPath): Disposable;
 }
 
+/** True when a bus device offers MMIO fast paths (has attachMmioFastPath); runners test this before attaching. */
 export const isMmioFastPathPublisher = (d: unknown): d is MmioFastPathPublisher =>
   typeof (d as Partial<MmioFastPathPublisher> | undefined)?.attachMmioFastPath === 'function';

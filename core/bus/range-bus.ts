@@ -4,6 +4,10 @@ import { LogRateLimiter, suppressedNote } from '../ratelimit/log-limiter.js';
 import type { AddressSpace, Bus, BusDevice, BusRegistration, Disposable } from './bus.js';
 import { BusError } from './errors.js';
 
+/**
+ * Told about every exception a device throws during an access (after the bus answered a read with 0xff bytes and logged
+ * a rate-limited warning): the error, and where the access went. Register with RangeBus.onDeviceError.
+ */
 export type BusErrorHandler = (
   err: unknown,
   info: { space: AddressSpace; addr: bigint; name: string; isWrite: boolean },

@@ -1,5 +1,6 @@
 import { VmmError } from '../errors.js';
 
+/** Where a config error points: the file, the 1-based line and column when the YAML node is known, and the key. */
 export interface ConfigErrorData {
   file: string;
   line?: number;

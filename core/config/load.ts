@@ -2,6 +2,10 @@ import { VmConfigSchema, type VmConfig } from './schema.js';
 import { ConfigSource } from './source.js';
 import { memoryRefusal, readHostMemory, type HostMemory } from './host-memory.js';
 
+/**
+ * A validated VM config (defaults filled in) and its parsed source, which plugins' config errors use to point at a line
+ * of the same file.
+ */
 export interface LoadedVmConfig {
   config: VmConfig;
   source: ConfigSource;

@@ -5,6 +5,10 @@ export const Size = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\d+\s*[KMGT]i?B?$|^\d+$/i, 'a size like 512M or 2G')])
   .transform((v) => parseSize(v));
 
+/**
+ * A size (a number of bytes, or '512M', '2GiB', '64K': binary multiples, case-insensitive) as bytes; throws a plain
+ * Error on anything else (the Size schema checks the form first).
+ */
 export function parseSize(v: number | string): bigint {
   if (typeof v === 'number') return BigInt(v);
   const m = /^(\d+)\s*([KMGT]?)i?B?$/i.exec(v.trim());
@@ -15,6 +19,7 @@ export function parseSize(v: number | string): bigint {
   return BigInt(m[1]) * mult;
 }
 
+/** The YAML `machine:` section: vCPU count (1..1024), guest memory in bytes, its backend, and what a reset does. */
 export const MachineConfigSchema = z.strictObject({
   vcpus: z.number().int().min(1).max(1024).default(1),
   memory: Size.default(256n * 1024n * 1024n),
@@ -22,12 +27,19 @@ export const MachineConfigSchema = z.strictObject({
   overcommit: z.boolean().default(false),
   /** Guest memory backend. */
   memoryBackend: z.enum(['anonymous', 'file', 'memfd']).default('anonymous'),
-  /** The 'file' backend's file, relative to the YAML file: created or grown when empty, never shrunk; a smaller non-empty file is refused. */
+  /**
+   * The 'file' backend's file, relative to the YAML file: created or grown when empty, never shrunk; a smaller
+   * non-empty file is refused.
+   */
   memoryPath: z.string().optional(),
   /** What a guest reset request does: end the VMM or restart the VM. */
   onReset: z.enum(['exit', 'restart']).default('exit'),
 });
 
+/**
+ * The YAML `boot:` section: kernel and initramfs paths (relative to the YAML file), the kernel command line, and the
+ * boot protocol.
+ */
 export const BootConfigSchema = z.strictObject({
   kernel: z.string(),
   initramfs: z.string().optional(),
@@ -36,6 +48,10 @@ export const BootConfigSchema = z.strictObject({
   protocol: z.enum(['auto', 'bzimage', 'pvh']).default('auto'),
 });
 
+/**
+ * One entry of the YAML `plugins:` list: which plugin (by name or by path), an instance id, and its config (left
+ * unknown here: the plugin's own schema validates it).
+ */
 export const PluginEntrySchema = z
   .strictObject({
     /** A plugin discovered in plugins/ or node_modules, by manifest name. */
@@ -62,6 +78,7 @@ export const VirtioVmConfigSchema = z.strictObject({
   transport: VirtioTransportNameSchema.optional(),
 });
 
+/** The whole VM config file: `machine`, `boot`, `virtio` and `plugins` (unknown keys are refused). */
 export const VmConfigSchema = z.strictObject({
   machine: MachineConfigSchema.prefault({}),
   boot: BootConfigSchema.optional(),
@@ -69,5 +86,7 @@ export const VmConfigSchema = z.strictObject({
   plugins: z.array(PluginEntrySchema).default([]),
 });
 
+/** A validated VM config, defaults filled in (sizes as bigint bytes). */
 export type VmConfig = z.output<typeof VmConfigSchema>;
+/** One validated `plugins:` entry. */
 export type PluginEntry = z.output<typeof PluginEntrySchema>;

@@ -8,6 +8,7 @@ import { findExcessNesting, MAX_CONFIG_DEPTH } from './nesting.js';
 /** Hostile input guard: configs are small; refuse huge files instead of parsing them. */
 export const MAX_CONFIG_BYTES = 1 << 20;
 
+/** A path into the YAML document: map keys and list indexes, outermost first (['plugins', 2, 'config', 'path']). */
 export type KeyPath = readonly (string | number)[];
 
 /** A parsed YAML document that remembers where every node came from. */
@@ -88,7 +89,10 @@ export class ConfigSource {
     return new ConfigSource(file, doc, lines, value ?? {});
   }
 
-  /** Line/column of the node at `keyPath`, or of its nearest existing ancestor. `atKey` points at a map key instead of its value. */
+  /**
+   * Line/column of the node at `keyPath`, or of its nearest existing ancestor. `atKey` points at a map key
+   * instead of its value.
+   */
   position(keyPath: KeyPath, atKey?: string): { line: number; column: number } | undefined {
     const p = [...keyPath];
     for (;;) {
@@ -115,19 +119,14 @@ export class ConfigSource {
     if (r.success) return r.data;
     const issue = r.error.issues[0];
     const full = [...at, ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))];
-    let detail = issue.message;
-    let atKey: string | undefined;
-    let keyPath = full;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
-      atKey = keys[0];
-      keyPath = full;
-      detail = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
-      const pos = this.position(full, atKey);
-      throw new ConfigError('Invalid', detail, { file: this.file, ...pos, key: formatKey([...full, atKey]) });
+      const detail = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
+      const pos = this.position(full, keys[0]);
+      throw new ConfigError('Invalid', detail, { file: this.file, ...pos, key: formatKey([...full, keys[0]]) });
     }
-    const pos = this.position(keyPath, atKey);
-    throw new ConfigError('Invalid', detail, { file: this.file, ...pos, key: formatKey(full) || undefined });
+    const pos = this.position(full);
+    throw new ConfigError('Invalid', issue.message, { file: this.file, ...pos, key: formatKey(full) || undefined });
   }
 
   /** A ConfigError pointing at `keyPath` (for checks beyond the schema, e.g. plugin resolution). */

@@ -27,6 +27,11 @@ export interface EventFd {
   close(): void;
 }
 
+/**
+ * Makes eventfds (the EventFdFactory token; LinuxEventFdFactory in production). Options: non-blocking (the default when
+ * omitted), semaphore mode (each read takes 1), and the initial counter value. The caller owns the EventFd and closes
+ * it.
+ */
 export interface EventFdFactory {
   create(opts?: { nonBlocking?: boolean; semaphore?: boolean; initial?: number }): EventFd;
 }

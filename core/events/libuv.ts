@@ -8,13 +8,21 @@ import { koffi } from '../native/libc.js';
  */
 const self = koffi.load(null);
 
+/** uv_poll_start event bit: the fd is readable. */
 export const UV_READABLE = 1;
+/** uv_poll_start event bit: the fd is writable. */
 export const UV_WRITABLE = 2;
 const UV_POLL = 8; // uv_handle_type
 
+/** koffi prototype of libuv's uv_poll_cb (handle, status: 0 or a negative libuv error, events: UV_* bits). */
 export const PollCb = koffi.proto('void tsvmm_uv_poll_cb(void *handle, int status, int events)');
+/** koffi prototype of libuv's uv_close_cb (called once libuv no longer uses the handle). */
 export const CloseCb = koffi.proto('void tsvmm_uv_close_cb(void *handle)');
 
+/**
+ * The libuv calls UvEventLoop uses, bound in the running node binary. They run on the main thread only, on Node's
+ * default loop; return values are libuv's (0, or a negative error that `strerror` names).
+ */
 export const uv = {
   defaultLoop: self.func('void *uv_default_loop()') as () => bigint,
   pollInit: self.func('int uv_poll_init(void *loop, void *handle, int fd)') as (
@@ -43,8 +51,18 @@ export const UV_POLL_SIZE: number = (() => {
   }
 })();
 
+/**
+ * Allocates UV_POLL_SIZE bytes of native memory for one uv_poll_t; free it with freeHandle (after libuv's close
+ * callback once uv_poll_init succeeded, at once otherwise).
+ */
 export const allocHandle = (): bigint => koffi.alloc('uint8_t', UV_POLL_SIZE) as bigint;
+/** Frees a handle from allocHandle (see the SAFETY note above for when that is allowed). */
 export const freeHandle = (h: bigint): void => koffi.free(h);
+/** The numeric address of a pointer koffi hands to a callback (koffi gives an opaque object or already a bigint). */
 export const addressOfPointer = (p: unknown): bigint => (typeof p === 'bigint' ? p : koffi.address(p));
+/**
+ * Registers a JS function as a native callback of prototype `proto` and returns its address for libuv. The registration
+ * is never released: UvEventLoop registers each callback once per process.
+ */
 export const registerCallback = (fn: (...args: never[]) => void, proto: unknown): bigint =>
   koffi.register(fn as (...args: unknown[]) => unknown, koffi.pointer(proto as never)) as bigint;

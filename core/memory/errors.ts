@@ -1,5 +1,11 @@
 import { VmmError } from '../errors.js';
 
+/**
+ * Why a guest memory operation failed: a bad address, range or length, a range that crosses into a hole
+ * ('NotContiguous'), a write to a read-only region, use after close, a readLayout/writeLayout field layout that
+ * does not fit ('Layout'), the host refusing to map or back the memory ('Backend'), or a file transfer that
+ * failed ('Io').
+ */
 export type GuestMemoryErrorKind =
   | 'InvalidGuestAddress'
   | 'InvalidRange'

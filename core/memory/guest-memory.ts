@@ -3,7 +3,10 @@ import type { GuestAddress, GuestRange } from '../address.js';
 /** One contiguous block of guest-physical memory backed by host memory. */
 export interface GuestMemoryRegion {
   readonly range: GuestRange;
-  /** Host virtual address of the first byte (what KVM_SET_USER_MEMORY_REGION needs). 0n for the in-process test backend. */
+  /**
+   * Host virtual address of the first byte (what KVM_SET_USER_MEMORY_REGION needs). 0n for the in-process test
+   * backend.
+   */
   readonly hostAddress: bigint;
   /** Zero-copy view of the whole region; valid until the memory is closed. */
   readonly bytes: Uint8Array;
@@ -19,9 +22,14 @@ export interface GuestMemoryRegion {
 /** What a zero-copy view will be used for; 'write' views are refused over read-only regions. */
 export type MemoryAccess = 'read' | 'write';
 
-/** A fixed layout of little-endian fields, read or written in one call. */
+/** The width of one little-endian field of a Layout: 1, 2, 4 or 8 bytes (u64 fields read as bigint). */
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64';
+/**
+ * A fixed layout of little-endian fields (a guest structure such as a virtio ring header), read or written in
+ * one call with readLayout/writeLayout: field name -> byte offset from the structure's start and width.
+ */
 export type Layout = Readonly<Record<string, { offset: number; type: FieldType }>>;
+/** The values of a Layout's fields by name: bigint for u64 fields, number for the others. */
 export type LayoutValues<L extends Layout> = { [K in keyof L]: L[K]['type'] extends 'u64' ? bigint : number };
 
 /**
@@ -84,6 +92,10 @@ export interface GuestMemoryLayout {
   hugePages?: boolean;
 }
 
+/**
+ * Creates guest memory for a layout (the GuestMemoryFactory token; BackendGuestMemoryFactory picks the backend the
+ * layout names). The caller owns the result and closes it when the VM ends.
+ */
 export interface GuestMemoryFactory {
   create(layout: GuestMemoryLayout): GuestMemory;
 }

@@ -23,9 +23,16 @@ export class NativeError extends VmmError<'Syscall'> {
 const lib = koffi.load('libc.so.6');
 
 const errnoNames: Record<number, string> = Object.fromEntries(Object.entries(koffi.os.errno).map(([k, v]) => [v, k]));
+/** The symbolic name of an errno value ('ENOENT'), or 'errno N' for one koffi does not know. */
 export const errnoName = (e: number): string => errnoNames[e] ?? `errno ${e}`;
+/** errno values by name (ERRNO.EAGAIN), as koffi reports them for this OS. */
 export const ERRNO = koffi.os.errno as Record<string, number>;
 
+/**
+ * The libc calls (koffi bindings). Return values are C's: -1 with errno set on failure (check() turns that into a
+ * NativeError); the caller owns every fd these return. The *Addr variants take raw host addresses (bigint), for guest
+ * memory views and mmap results; the others take Buffers/typed arrays passed by address for the call only.
+ */
 export const c = {
   open: lib.func('int open(const char *path, int flags, uint32_t mode)'),
   close: lib.func('int close(int fd)'),
@@ -57,15 +64,19 @@ export const c = {
   tgkill: lib.func('int tgkill(int tgid, int tid, int sig)'),
 };
 
+/** mmap's failure value ((void *)-1) as the unsigned bigint our prototype returns. */
 export const MAP_FAILED = 0xffffffffffffffffn;
+/** mmap/mprotect protection bits (<sys/mman.h>). */
 export const PROT_READ = 1,
   PROT_WRITE = 2,
   PROT_EXEC = 4;
+/** mmap flags (Linux x86-64 values, <sys/mman.h>). */
 export const MAP_SHARED = 0x01,
   MAP_PRIVATE = 0x02,
   MAP_ANONYMOUS = 0x20,
   MAP_NORESERVE = 0x4000,
   MAP_HUGETLB = 0x40000;
+/** open(2) flags (Linux x86-64 values, <fcntl.h>; octal as in the C headers). */
 export const O_RDONLY = 0,
   O_WRONLY = 1,
   O_RDWR = 2,
@@ -75,15 +86,20 @@ export const O_RDONLY = 0,
   O_NONBLOCK = 0o4000,
   O_CLOEXEC = 0o2000000,
   O_DIRECT = 0o40000;
+/** eventfd(2) flags. */
 export const EFD_SEMAPHORE = 1,
   EFD_NONBLOCK = 0o4000,
   EFD_CLOEXEC = 0o2000000;
+/** memfd_create(2) flag: close the fd on exec. */
 export const MFD_CLOEXEC = 1;
+/** fallocate(2) modes: keep the file size, punch a hole (with KEEP_SIZE), zero a range. */
 export const FALLOC_FL_KEEP_SIZE = 1,
   FALLOC_FL_PUNCH_HOLE = 2,
   FALLOC_FL_ZERO_RANGE = 0x10;
+/** The gettid system call number on x86-64 (called through c.gettid, i.e. syscall(2)). */
 export const SYS_gettid = 186;
 
+/** errno as the last koffi call on this thread left it; read it right after the failing call. */
 export const errno = (): number => koffi.errno();
 
 /** Throws NativeError when a call returned -1 (or MAP_FAILED). */
@@ -111,7 +127,10 @@ export { koffi };
  */
 export const hardening = {
   prctl: lib.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)'),
-  /** syscall(nr, a, b, ptr): seccomp(op, flags, args), landlock_create_ruleset(attr, size, flags) with the pointer first. */
+  /**
+   * syscall(nr, a, b, ptr) for seccomp(op, flags, args); syscallPtrIntInt puts the pointer first, for
+   * landlock_create_ruleset(attr, size, flags).
+   */
   syscallIntIntPtr: lib.func('long syscall(long nr, unsigned long a, unsigned long b, void *p)'),
   syscallPtrIntInt: lib.func('long syscall(long nr, void *p, unsigned long a, unsigned long b)'),
   syscallIntIntPtrInt: lib.func('long syscall(long nr, unsigned long a, unsigned long b, void *p, unsigned long c)'),

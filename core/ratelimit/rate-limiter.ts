@@ -14,9 +14,12 @@ export const RateLimiterSchema = z.strictObject({
   bandwidth: TokenBucketSchema.optional(),
   ops: TokenBucketSchema.optional(),
 });
+/** A validated RateLimiterSchema: the optional bandwidth (bytes) and ops buckets. */
 export type RateLimiterConfig = z.output<typeof RateLimiterSchema>;
 
-/** Where the limiter reads time and arms timers; defaults to the process clock (sinon fake timers replace both). */
+/**
+ * Where the limiter reads time and arms timers; defaults to the process clock (sinon fake timers replace both).
+ */
 export interface RateLimiterClock {
   now(): number;
   setTimer(ms: number, cb: () => void): Disposable;

@@ -14,6 +14,10 @@ export interface TokenBucketConfig {
   readonly refillTimeMs: number;
 }
 
+/**
+ * The bucket of a TokenBucketConfig: a budget refilled linearly from `now` (a millisecond clock), queried with
+ * canTake/waitMs and charged with take/refund. It keeps no timers: RateLimiter waits on it.
+ */
 export class TokenBucket {
   private budget: number;
   private burst: number;

@@ -39,7 +39,9 @@ export function landlockAbi(): number {
   return v > 0 ? v : 0;
 }
 
-/** Rights this ABI handles: all filesystem rights of ABI 1, REFER (2) and TRUNCATE (3); device ioctls stay with seccomp. */
+/**
+ * Rights this ABI handles: all filesystem rights of ABI 1, REFER (2) and TRUNCATE (3); device ioctls stay with seccomp.
+ */
 function handledRights(abi: number): number {
   let r = (1 << 13) - 1;
   if (abi >= 2) r |= FS.REFER;

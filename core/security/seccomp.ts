@@ -3,10 +3,17 @@ import { addressOf, errno, errnoName, hardening } from '../native/libc.js';
 import { buildSeccompFilter, encodeFilter } from './seccomp-filter.js';
 import { ALLOWED_SYSCALLS, SYS } from './syscalls.js';
 
-/** `--seccomp`: `true` kills the process on a call outside the allow-list, `log` only logs it, `false` installs nothing. */
+/**
+ * `--seccomp`: `true` kills the process on a call outside the allow-list, `log` only logs it, `false` installs nothing.
+ */
 export type SeccompMode = 'true' | 'log' | 'false';
+/** The accepted `--seccomp` values, in the order help texts list them. */
 export const SECCOMP_MODES: readonly SeccompMode[] = ['true', 'log', 'false'];
 
+/**
+ * The error class of core/security: installing the seccomp filter failed ('Seccomp'), restricting the filesystem with
+ * Landlock failed ('Landlock'), or the kernel lacks what was asked for ('Unsupported').
+ */
 export class SecurityError extends VmmError<'Seccomp' | 'Landlock' | 'Unsupported'> {}
 
 const PR_SET_NO_NEW_PRIVS = 38;

@@ -191,6 +191,7 @@ export const ALLOWED_SYSCALLS: Readonly<Record<string, number>> = {
 
 /** ioctl(2): allowed for these request types only ((request >> 8) & 0xff), but never for DENIED_IOCTLS. */
 export const SYS_ioctl = 16;
+/** The ioctl request types (the type byte, (request >> 8) & 0xff) the filter lets through, by purpose. */
 export const IOCTL_TYPES: Readonly<Record<string, number>> = {
   /** KVM: every /dev/kvm, VM and vCPU request (_IO*(KVMIO = 0xAE, n)); the kvm plugin owns the numbers. */
   kvm: 0xae,
@@ -204,6 +205,7 @@ export const DENIED_IOCTLS: readonly number[] = [0x5412, 0x541c];
 
 /** clone(2): allowed only to create threads (flags with CLONE_THREAD). */
 export const SYS_clone = 56;
+/** clone(2)'s CLONE_THREAD flag: the only clone the filter allows has it set. */
 export const CLONE_THREAD = 0x10000;
 /** Answered with ENOSYS instead of running: clone3 (its flags sit in memory the filter cannot read; glibc then
  * uses clone) and io_uring (requests in a shared ring, out of the filter's sight). */

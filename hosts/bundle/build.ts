@@ -29,7 +29,14 @@ import { BundleError } from './errors.js';
 /** The part of esbuild's API used here. */
 interface EsbuildPlugin {
   name: string;
-  setup(b: { onResolve: Function; onLoad: Function }): void;
+  setup(b: { onResolve: EsbuildHook<{ path: string; namespace: string }>; onLoad: EsbuildHook<EsbuildLoaded> }): void;
+}
+/** esbuild's onResolve/onLoad: a filter (and namespace) and a callback given the module's path. */
+type EsbuildHook<R> = (options: { filter: RegExp; namespace?: string }, callback: (a: { path: string }) => R) => void;
+interface EsbuildLoaded {
+  contents: string;
+  loader: string;
+  resolveDir?: string;
 }
 interface Metafile {
   inputs: Record<string, { bytes: number }>;
@@ -46,6 +53,10 @@ const BANNER =
   "import { createRequire as __tsvmmCreateRequire } from 'node:module'; const require = __tsvmmCreateRequire(import.meta.url);";
 const WORKER_URL = /new URL\(\s*['"]\.\/([\w.-]+\.js)['"]\s*,\s*import\.meta\.url\s*\)/g;
 
+/**
+ * What buildBundle bundles: the compiled tree, the repository it came from (for the plugin manifests), the esbuild
+ * module to use (loaded by the caller: it is optional), and where the bundle goes.
+ */
 export interface BuildOptions {
   /** The compiled tree (dist/ or .build/<name>). */
   distDir: string;
@@ -55,6 +66,10 @@ export interface BuildOptions {
   outDir?: string;
 }
 
+/**
+ * What buildBundle wrote: the bundle folder, the entry points it bundled, the output files and their total size in
+ * bytes.
+ */
 export interface BuildResult {
   outDir: string;
   entries: string[];
@@ -125,6 +140,11 @@ const common = (esb: { plugins: EsbuildPlugin[] }) => ({
   ...esb,
 });
 
+/**
+ * Bundles the compiled CLI and repository plugins with esbuild into <distDir>/bundle and writes its stamp (bundle.json)
+ * last, so an interrupted build leaves a bundle the launcher considers stale. Checks the result (worker files present,
+ * core/plugin/locations.js two levels deep) and throws BundleError otherwise.
+ */
 export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   const distDir = path.resolve(o.distDir);
   const outDir = path.resolve(o.outDir ?? path.join(distDir, BUNDLE_DIR));

@@ -8,11 +8,13 @@
 import * as path from 'node:path';
 import { staleReason } from './stamp.js';
 
+/** The bundle's folder name inside a build folder (<build>/bundle). */
 export const BUNDLE_DIR = 'bundle';
 /** The CLI entry, relative to a build folder (and to the bundle inside it). */
 export const CLI_ENTRY = path.join('hosts', 'cli', 'run-main.js');
 const BUNDLED_COMMANDS = new Set(['run', 'validate']);
 
+/** The CLI entry chooseEntry picked: its path, whether it is the bundle's, and why not when it is not. */
 export interface EntryChoice {
   /** Absolute path of the run-main.js to import. */
   readonly entry: string;
@@ -24,6 +26,10 @@ export interface EntryChoice {
 /** The first word of the command line that is not an option (commander's command). */
 export const commandOf = (args: readonly string[]): string | undefined => args.find((a) => !a.startsWith('-'));
 
+/**
+ * Picks the CLI entry for this command line: the bundle's run-main.js when the command is bundled (`run` without
+ * `--sandbox`, `validate`), VMM_BUNDLE is not '0' and the bundle is fresh; the plain tree's otherwise.
+ */
 export function chooseEntry(
   distDir: string,
   repoRoot: string,

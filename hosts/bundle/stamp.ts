@@ -11,15 +11,21 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** The stamp's file name in the bundle folder. */
 export const STAMP_FILE = 'bundle.json';
+/** The stamp format's version; a stamp of another version makes the bundle stale. */
 export const STAMP_VERSION = 2;
 
 /** [size, mtimeMs, sha1 hex] of a file. */
 export type FileSig = readonly [number, number, string];
 
+/** The content of bundle.json (see the file comment): what the bundle was built from, with each file's signature. */
 export interface BundleStamp {
   readonly version: number;
-  /** Files the bundle was built from, relative to the build folder (the bundle's parent), so a moved or copied build folder checks its own files. */
+  /**
+   * Files the bundle was built from, relative to the build folder (the bundle's parent), so a moved or copied build
+   * folder checks its own files.
+   */
   readonly inputs: Readonly<Record<string, FileSig>>;
   /** The repository's plugin manifests (plugins/<x>/vmm-plugin.json) at build time. */
   readonly manifests: Readonly<Record<string, FileSig>>;

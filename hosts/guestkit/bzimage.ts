@@ -17,10 +17,15 @@ export interface SetupHeader {
   payloadLength: number;
 }
 
+/** The compression of a bzImage payload, told by its magic bytes ('unknown' when none matches). */
 export type Compression = 'gzip' | 'xz' | 'lz4' | 'zstd' | 'bzip2' | 'lzma' | 'lzo' | 'unknown';
 
 const HDRS = 0x53726448; // "HdrS"
 
+/**
+ * Reads a bzImage's setup header and checks it is usable (boot flag, "HdrS", protocol >= 2.08, payload and
+ * protected-mode code inside the file); throws GuestKitError 'BadKernelImage' otherwise.
+ */
 export function parseSetupHeader(img: Uint8Array): SetupHeader {
   const bad = (why: string, data: Record<string, unknown> = {}): never => {
     throw new GuestKitError('BadKernelImage', `not a usable bzImage: ${why}`, { size: img.length, ...data });
@@ -51,6 +56,7 @@ export function parseSetupHeader(img: Uint8Array): SetupHeader {
   return { setupSects, version, protectedModeOffset, protectedModeSize, payloadOffset, payloadLength };
 }
 
+/** The compression a payload starts with, from its magic bytes. */
 export function detectCompression(p: Uint8Array): Compression {
   const at = (...bytes: number[]) => bytes.every((b, i) => p[i] === b);
   if (at(0x1f, 0x8b)) return 'gzip';

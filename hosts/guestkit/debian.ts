@@ -23,12 +23,14 @@ function run(
   return { ok: r.status === 0, out: r.stdout, err: r.stderr };
 }
 
+/** The advice appended to every package-fetch failure: the kit needs a Debian/Ubuntu host, or the user's own files. */
 export const NOT_DEBIAN_HELP =
   'The guest kit builds from Debian packages (apt-get, dpkg-deb) and needs a Debian/Ubuntu host ' +
   '(root for `apt-get update`). Elsewhere, point it at your own files: set TSVMM_KERNEL=<bzImage> and ' +
   'TSVMM_INITRAMFS=<initramfs.cpio.gz> (optionally TSVMM_VMLINUX=<ELF vmlinux>), or pass ' +
   '`--kernel <bzImage> --initramfs <file>` to `node dist/hosts/guestkit/cli.js setup`.';
 
+/** True when apt-cache and dpkg-deb run on this host (the kit can fetch Debian packages). */
 export function aptAvailable(): boolean {
   return run('apt-cache', ['--version']).ok && run('dpkg-deb', ['--version']).ok;
 }
@@ -88,6 +90,7 @@ export function fetchDeb(pkg: string, version: string, dir: string): string {
   return join(dir, got);
 }
 
+/** Unpacks a .deb's files (dpkg-deb -x) into `into`, creating it; throws GuestKitError 'PackageFetch' on failure. */
 export function unpackDeb(deb: string, into: string): void {
   mkdirSync(into, { recursive: true });
   const r = run('dpkg-deb', ['-x', deb, into]);

@@ -3,6 +3,7 @@ import { GuestKitError } from './errors.js';
 /** Xen ELF note type giving the 32-bit PVH entry point (include/xen/interface/elfnote.h). */
 export const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 
+/** What inspectElf found in an ELF vmlinux: the ELF entry point, the PVH entry if any, and the PT_LOAD count. */
 export interface ElfInfo {
   entry: bigint;
   /** Physical 32-bit PVH entry point, when the kernel has the Xen PHYS32_ENTRY note. */

@@ -1,5 +1,9 @@
 import { VmmError } from '../../core/errors.js';
 
+/**
+ * Why the guest kit failed: a kernel file it cannot use (bzImage, compression, ELF, PVH note), a Debian package it
+ * could not fetch or unpack, an unsupported host, a kernel module missing from the package, or a bad cpio entry.
+ */
 export type GuestKitErrorKind =
   | 'BadKernelImage'
   | 'Decompress'

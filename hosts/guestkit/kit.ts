@@ -21,6 +21,10 @@ import { GUEST_MODULES, resolveModules } from './modules.js';
 /** Bump when the kit's contents change (init, module list, layout): old caches are then rebuilt. */
 export const KIT_VERSION = 5;
 
+/**
+ * A ready guest kit: the files a Linux guest boots from (absolute paths: in the kit's cache folder, which owns
+ * them, or the user's own files) and what they are; recorded in the folder's kit.json.
+ */
 export interface GuestKit {
   /** The kernel as a bzImage (Linux boot protocol). */
   bzImage: string;
@@ -39,6 +43,7 @@ export interface GuestKit {
   source: string;
 }
 
+/** How to get a guest kit: where to cache it, which kernel package, or the user's own files instead. */
 export interface GuestKitOptions {
   /** Cache root; default ${XDG_CACHE_HOME:-~/.cache}/tsvmm/guestkit. */
   cacheDir?: string;
@@ -58,6 +63,7 @@ export interface GuestKitOptions {
   refresh?: boolean;
 }
 
+/** The default cache root for guest kits: ${XDG_CACHE_HOME:-~/.cache}/tsvmm/guestkit. */
 export function defaultCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'tsvmm', 'guestkit');
@@ -315,7 +321,6 @@ function userKit(
   const bz = readFileSync(kernel);
   const kernelVersion = bzImageVersion(bz);
   let vmlinux = vmlinuxPath ? resolve(vmlinuxPath) : '';
-  let pvhEntry: number | undefined;
   if (!vmlinux) {
     const st = statSync(kernel);
     const key = createHash('sha256').update(bz).digest('hex').slice(0, 16);
@@ -327,7 +332,7 @@ function userKit(
       renameSync(vmlinux + '.tmp', vmlinux);
     }
   }
-  pvhEntry = inspectElf(readFileSync(vmlinux)).pvhEntry;
+  const pvhEntry = inspectElf(readFileSync(vmlinux)).pvhEntry;
   return {
     bzImage: kernel,
     vmlinux,
@@ -348,7 +353,9 @@ export function scriptInitramfs(script: string, extra: Record<string, Uint8Array
   return c.toGzip();
 }
 
-/** Writes kit initramfs + an appended script archive as one file (the kernel unpacks concatenated archives in order). */
+/**
+ * Writes kit initramfs + an appended script archive as one file (the kernel unpacks concatenated archives in order).
+ */
 export function writeInitramfsWithScript(
   kit: Pick<GuestKit, 'initramfs'>,
   script: string,

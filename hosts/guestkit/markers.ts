@@ -7,6 +7,7 @@ export const Markers = {
   EXIT: 'TSVMM-EXIT',
 } as const;
 
+/** What a guest's console output showed, parsed from the Markers lines. */
 export interface GuestOutput {
   /** The init marker was seen: the kernel booted and /init ran. */
   initReached: boolean;

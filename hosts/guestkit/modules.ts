@@ -46,6 +46,7 @@ export function builtinModules(modulesDir: string): Set<string> {
   );
 }
 
+/** A kernel module the kit's initramfs should load, by module name (no .ko, dashes as underscores: virtio_blk). */
 export interface ModuleRequest {
   name: string;
   /** Skip silently when the kernel has neither the module nor it built in. */

@@ -6,6 +6,7 @@ import { GuestKitError } from './errors.js';
 
 /** Static C programs for the guest (its initramfs has busybox and no libc); sources under hosts/guestkit/tools/. */
 export const GUEST_TOOLS = { guestio: 'guestio.c' } as const;
+/** The name of one guest tool (a key of GUEST_TOOLS). */
 export type GuestTool = keyof typeof GUEST_TOOLS;
 
 /** The C sources (<root>/hosts/guestkit/tools) and <compiled>/hosts/guestkit/bin (the sandbox carries the build). */

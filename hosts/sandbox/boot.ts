@@ -46,6 +46,7 @@ export interface BootOptions {
   abort?: AbortSignal;
 }
 
+/** How a QEMU boot ended (part of bootVm's result). */
 export type BootStatus =
   /** QEMU ended by itself (poweroff, reboot with -no-reboot, or an error). */
   | 'exited'
@@ -60,6 +61,7 @@ export type BootStatus =
   /** QEMU could not be started. */
   | 'spawn-failed';
 
+/** What bootVm saw: how QEMU ended, what the guest's /init and script reported, and the console and QEMU output. */
 export interface BootResult {
   status: BootStatus;
   qemuExitCode: number | null;
@@ -108,6 +110,10 @@ export function trackChild(c: ChildProcess): void {
   });
 }
 
+/**
+ * The QEMU command line (arguments after the binary) for a boot: machine, memory, kernel, initramfs, console and, with
+ * `heartbeatSocket`, the second UART the heartbeat comes through.
+ */
 export function qemuArgv(o: BootOptions, heartbeatSocket?: string): string[] {
   const mem = o.memoryMiB ?? 512;
   const machine = o.machine ?? 'microvm,x-option-roms=off,rtc=on';

@@ -54,6 +54,7 @@ export function disksNamedByConfig(configPath: string): SharedFile[] {
   return disks;
 }
 
+/** How runVmInSandbox runs the VM: with our terminal on its console or not, a time limit (ms), extra files. */
 export interface RunVmInSandboxOptions {
   /** Attach our terminal to the console (stdin to the guest, output live). Default true. */
   console?: boolean;

@@ -27,6 +27,7 @@ import type { VirtiofsShare } from './virtiofs.js';
 /** Bump when the base image layout or the L1 stage script changes. */
 export const SANDBOX_VERSION = 2;
 
+/** How runInSandbox runs a command in L1: limits, what to copy in or share live, what to copy out, console handling. */
 export interface SandboxOptions {
   /** Wall-clock limit for the whole run (L1 boot included); default 20 min. */
   timeoutMs?: number;
@@ -57,6 +58,7 @@ export interface SandboxOptions {
   kit?: GuestKit;
 }
 
+/** What runInSandbox reports: L1's boot result plus the command's exit status and what it left in /tsvmm/out. */
 export interface SandboxResult extends BootResult {
   /** The command's exit status inside L1 (undefined if it never finished). */
   exitCode?: number;
@@ -172,7 +174,9 @@ export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]):
 /** node_modules entries the sandbox leaves out (compilers: the sandbox runs built code). */
 const SKIP_NODE_MODULES = new Set(['typescript', '@typescript', '.cache', '@esbuild', 'esbuild']);
 
-/** Plans the per-run overlay: the project (built tree, node_modules, manifests) and extra files, at their host paths. */
+/**
+ * Plans the per-run overlay: the project (built tree, node_modules, manifests) and extra files, at their host paths.
+ */
 export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Staging {
   const { root, compiled } = projectLayout();
   const compiledRel = relative(root, compiled);

@@ -1,6 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { BENCH_NAMES, type BenchName } from './types.js';
 
+/**
+ * `npm run bench` options after parsing: which benchmarks, how many repeats, whether to use the sandbox, the results
+ * folder and the exit count per exit-benchmark repeat.
+ */
 export interface BenchArgs {
   only: BenchName[];
   repeats: number;
@@ -20,6 +24,7 @@ const intArg =
     return n;
   };
 
+/** Parses the bench command line (commander); a bad value ends the process with commander's usage message. */
 export function parseBenchArgs(argv: string[]): BenchArgs {
   const p = new Command('bench')
     .description('tsvmm benchmarks: our VMM and a peer on the same work in the same run')

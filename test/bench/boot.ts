@@ -10,6 +10,10 @@ import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
 import type { BenchName, Row, Where } from './types.js';
 
+/**
+ * What the guest benchmarks (boot, block, net, memory, start) get: repeats, where they run (host or sandbox), the guest
+ * kit, a progress log and the selected benchmarks.
+ */
 export interface GuestBenchOptions {
   repeats: number;
   where: Where;

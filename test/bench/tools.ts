@@ -10,6 +10,7 @@ export const C_TOOLS = {
   /** Runs inside the guests: O_DIRECT block I/O and a TCP sender (static: the guest has no libc). */
   guestbench: 'test/bench/guest/guestbench.c',
 } as const;
+/** The name of one bench-time C program (a key of C_TOOLS). */
 export type CTool = keyof typeof C_TOOLS;
 
 /** Where compiled tools live: inside the build folder, so the sandbox carries them into L1. */

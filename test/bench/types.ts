@@ -36,7 +36,9 @@ export interface Row {
   notes?: string;
 }
 
+/** The benchmarks `npm run bench -- --only` accepts, in the order the results list them. */
 export const BENCH_NAMES = ['exit', 'boot', 'block', 'net', 'memory', 'start'] as const;
+/** One benchmark name (see BENCH_NAMES). */
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 /** What a run records beside the rows. */
@@ -53,6 +55,7 @@ export interface MachineInfo {
   loadAverage: number[];
 }
 
+/** A bench run as written to bench-results/<timestamp>.json: when and where it ran, and every row. */
 export interface BenchResults {
   version: 1;
   startedAt: string;

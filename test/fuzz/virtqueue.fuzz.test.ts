@@ -15,8 +15,9 @@ import { Outcomes, expectOnly, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcome
 
 /**
  * Byte-level fuzzing of the split virtqueue: the driver's ring addresses and size are anything, the
- * rings and a data area hold random bytes (fields steered into range with a random bias) (descriptors, avail entries, indirect tables alike), and
- * the driver changes avail.idx and ring bytes between the device's operations. (The structured
+ * rings and a data area hold random bytes (descriptors, avail entries, indirect tables alike; fields steered
+ * into range with a random bias), and the driver changes avail.idx and ring bytes between the device's
+ * operations. (The structured
  * property test beside split-queue.ts builds descriptors field by field; this one does not.)
  */
 const MEM = 0x1000;

@@ -81,6 +81,10 @@ export interface PluginEntry {
 /** The micro host's config as microConfig returns it (plain data, for runVm or a YAML file). */
 export type MicroYaml = Record<string, unknown> & { boot: Record<string, unknown>; plugins: unknown[] };
 
+/**
+ * A linux-tier test guest on the micro host: the kit, a scratch folder the caller owns, the guest script /init runs,
+ * machine size (memory as a YAML size such as '512M') and the plugins and files to add.
+ */
 export interface MicroVm {
   kit: GuestKit;
   /** Scratch folder for the initramfs and the console socket. */
@@ -122,6 +126,10 @@ export function microConfig(o: MicroVm): MicroYaml {
   return micro;
 }
 
+/**
+ * What a guest run produced: the parsed console markers, the script's key=value result lines, the whole console, the
+ * VMM's run result and the wall time in seconds.
+ */
 export interface GuestRun {
   out: GuestOutput;
   /** The script's key=value lines. */
@@ -191,6 +199,7 @@ export interface VmmEnd {
   seconds: number;
 }
 
+/** A `bin/vmm.js run` child process started by spawnVmm; the caller kills it if it must not outlive the test. */
 export interface VmmProcess {
   child: ChildProcess;
   /** Resolves when the process ended: exit code or signal, everything it printed (stdout + stderr). */

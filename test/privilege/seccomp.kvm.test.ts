@@ -4,7 +4,8 @@ import { probeLines, runProbeVm, statusFields } from './run-vmm.js';
 
 /**
  * The system call filter of `vmm run` (core/security), on the kvm tier's tiny guest with the test-only
- * privilege probe, which acts once the machine has started: the filter kills the VMM on ptrace and execve, only logs in `--seccomp log` mode, and is absent with `--seccomp false`.
+ * privilege probe, which acts once the machine has started: the filter kills the VMM on ptrace and execve, only logs in
+ * `--seccomp log` mode, and is absent with `--seccomp false`.
  */
 describe("seccomp: the VMM's system call filter", function () {
   this.timeout(60_000);

@@ -7,9 +7,11 @@ import { emptyReport, recount } from './watchdog.js';
 
 /** Console markers linux-inner prints around each file (the host learns which files ended in a boot). */
 export const FILE_START = 'TSVMM-LINUX-FILE-START';
+/** Printed by linux-inner after a file's results are written (see FILE_START). */
 export const FILE_END = 'TSVMM-LINUX-FILE-END';
 /** A line linux-inner prints every HEARTBEAT_MS so the host can tell a quiet L1 from a frozen one. */
 export const HEARTBEAT = 'TSVMM-ALIVE';
+/** How often linux-inner prints HEARTBEAT, in milliseconds. */
 export const HEARTBEAT_MS = 30_000;
 
 /**
@@ -32,6 +34,10 @@ export class HeartbeatFilter {
   }
 }
 
+/**
+ * How the host runs the linux tier in the sandbox: project and build folders, a scratch folder, the per-file and
+ * whole-tier limits, how many L1 boots it may take, and fakes for tests.
+ */
 export interface LinuxSandboxOptions {
   root: string;
   compiled: string;

@@ -50,6 +50,9 @@ export function tierFiles(compiled: string, tier: Tier): string[] {
   return out.sort();
 }
 
+/**
+ * The tier a compiled test file belongs to, by its name: *.linux.test.js, *.sandbox.test.js, *.kvm.test.js, else unit.
+ */
 export function tierOf(file: string): Tier {
   if (file.endsWith('.linux.test.js')) return 'linux';
   // tests that start the sandbox themselves (`vmm run --sandbox`): on the host, never inside L1

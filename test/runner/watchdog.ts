@@ -7,8 +7,8 @@ import type { TierReport } from './reporter.js';
  * Runs test files one mocha process each, under a per-file deadline, so one hung file (a guest that
  * never powers off, a main thread stuck in a loop) costs its own deadline and no more: the others
  * still run and the tier still reports. On the deadline the child is asked for a Node diagnostic
- * report (SIGPWR, `--report-on-signal --report-signal=SIGPWR`: SIGUSR2 is the vCPU kick), whose JavaScript stack and open handles are printed, then
- * its whole process group is killed.
+ * report (SIGPWR, `--report-on-signal --report-signal=SIGPWR`: SIGUSR2 is the vCPU kick), whose
+ * JavaScript stack and open handles are printed, then its whole process group is killed.
  */
 export interface WatchdogOptions {
   root: string;
@@ -36,6 +36,10 @@ export interface WatchdogOptions {
   retryHung?: boolean;
 }
 
+/**
+ * One file's run under the watchdog: mocha's exit status (null when killed), whether the deadline killed it, and its
+ * JSON report when mocha wrote one.
+ */
 export interface FileRun {
   file: string;
   exit: number | null;
@@ -43,6 +47,7 @@ export interface FileRun {
   report?: TierReport;
 }
 
+/** A mocha JSON report with no tests, to merge file reports into. */
 export const emptyReport = (): TierReport => ({
   stats: { tests: 0, passes: 0, failures: 0, pending: 0, duration: 0 },
   failures: [],
@@ -59,6 +64,10 @@ export function recount(r: TierReport): TierReport {
   return r;
 }
 
+/**
+ * Runs one test file in its own mocha process (its own process group) under o.fileTimeoutMs; on the deadline prints the
+ * child's diagnostic report, kills the group and, with o.retryHung, runs the file once more.
+ */
 export async function runFileWithDeadline(file: string, index: number, o: WatchdogOptions): Promise<FileRun> {
   const write = o.write ?? ((s: string) => process.stdout.write(s));
   const report = join(o.workDir, `file-${index}.json`);

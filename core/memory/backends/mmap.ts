@@ -75,4 +75,5 @@ export function mmapGuestMemory(
   });
 }
 
+/** The guest RAM a layout asks for: the sum of its region sizes, in bytes. */
 export const totalSize = (layout: GuestMemoryLayout): bigint => layout.regions.reduce((s, r) => s + r.size, 0n);

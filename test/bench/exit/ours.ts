@@ -11,6 +11,7 @@ import { Asm, LONG_MODE_LAYOUT, setupLongMode, writeLongModeTables } from '../..
 /** How our side services the exits. */
 export type ExitPath = 'inline' | 'worker' | 'worker-fast' | 'koffi-raw';
 
+/** The I/O port the exit benchmark's guest loop writes to (one PIO exit per write). */
 export const EXIT_PORT = 0x80;
 
 /**

@@ -23,6 +23,7 @@ export interface Launched {
 const live = new Set<ChildProcess>();
 let hooked = false;
 
+/** How launch runs a VMM: extra environment, a time limit (ms, then it is killed) and a per-line console callback. */
 export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
   timeoutMs: number;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 
+/** A VMM process's memory use from /proc/<pid>/smaps, split into guest RAM and the VMM's own overhead (KiB). */
 export interface VmmMemory {
   /** Resident set of the whole VMM process, KiB. */
   rssKiB: number;
@@ -48,6 +49,7 @@ export function parseSmaps(text: string, guestRamBytes: number): VmmMemory {
   return { rssKiB: rss, pssKiB: pss, guestRssKiB: guest, overheadKiB: rss - guest };
 }
 
+/** The memory use of the live process `pid` whose guest RAM is `guestRamBytes` (reads its smaps; see parseSmaps). */
 export function vmmMemory(pid: number, guestRamBytes: number): VmmMemory {
   return parseSmaps(readFileSync(`/proc/${pid}/smaps`, 'utf8'), guestRamBytes);
 }

@@ -1,6 +1,7 @@
 import { Markers } from '../../../hosts/guestkit/markers.js';
 import { launch, type Launched, type LaunchOptions } from './launch.js';
 
+/** How runGuest's VMM run went: the launched process (console timings, exit) and whether the guest script finished. */
 export interface GuestRunResult {
   l: Launched;
   /** The guest script ran to its end (TSVMM-EXIT seen). */
@@ -51,6 +52,7 @@ export interface BootTimerLog {
   sinceProcessStartMs?: number;
 }
 
+/** The boot-timer plugin's 'guest boot completed' log record from our VMM's stderr, or undefined when absent. */
 export function bootTimerLog(stderr: string): BootTimerLog | undefined {
   for (const line of stderr.split('\n')) {
     if (!line.includes('guest boot completed')) continue;

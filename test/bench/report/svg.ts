@@ -10,6 +10,7 @@ export interface ChartBar {
   better: 'lower' | 'higher';
 }
 
+/** One bar per result row that has a ratio (rows without a peer figure are left out). */
 export function chartBars(res: BenchResults): ChartBar[] {
   return res.rows
     .filter((r): r is Row & { ratio: NonNullable<Row['ratio']> } => r.ratio !== undefined)
@@ -23,12 +24,15 @@ export function chartBars(res: BenchResults): ChartBar[] {
     }));
 }
 
-/** The scale the chart uses (shared with the PNG renderer). */
 /** Axis tick spacing for a scale. */
 export function tickStep(scale: number): number {
   return scale > 6 ? 1 : scale > 2.5 ? 0.5 : 0.25;
 }
 
+/**
+ * The scale the chart uses (shared with the PNG renderer): the largest ratio or target, at least 1.2, rounded up
+ * to a quarter.
+ */
 export function chartScale(bars: ChartBar[]): number {
   const top = Math.max(1.2, ...bars.map((b) => b.max), ...bars.map((b) => b.target ?? 0));
   return Math.ceil(top * 4) / 4;
@@ -36,6 +40,7 @@ export function chartScale(bars: ChartBar[]): number {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** The results chart as an SVG document (text): one bar per ratio row, the 1.0 line and the targets. */
 export function renderSvg(res: BenchResults): string {
   const bars = chartBars(res);
   const rowH = 26,
