@@ -5,8 +5,13 @@ import { PluginError } from './errors.js';
 import { readManifestFile } from './manifest.js';
 import { buildLocations, resolvePluginModule } from './locations.js';
 
+/** The file name of a plugin's manifest, in the plugin's folder. */
 export const MANIFEST_FILE = 'vmm-plugin.json';
 
+/**
+ * A plugin found by discovery: its manifest, where it was found (repo plugins/, node_modules, or a config path) and the
+ * modules to load for it.
+ */
 export interface DiscoveredPlugin {
   readonly manifest: PluginManifest;
   readonly manifestPath: string;
@@ -17,6 +22,7 @@ export interface DiscoveredPlugin {
   readonly cliPath?: string;
 }
 
+/** Where discovery looks for plugins, and what to do with manifests it cannot read. */
 export interface DiscoveryOptions {
   /** Folders whose sub-folders hold vmm-plugin.json (default: <repo>/plugins). */
   pluginDirs?: string[];

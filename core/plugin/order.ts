@@ -9,6 +9,10 @@ export interface PluginInstance {
   readonly index: number;
 }
 
+/**
+ * What ordering plugins needs beyond their manifests: the kernel's own tokens, each token's cardinality, and hints for
+ * error messages.
+ */
 export interface OrderOptions {
   /** Tokens the kernel registers before any plugin (always present). */
   coreTokens: ReadonlySet<string>;

@@ -1,5 +1,6 @@
 import type { BusDevice } from '../bus/bus.js';
 
+/** One access RecordingBusDevice saw: read or write, the offset in its range, and the bytes. */
 export interface BusAccess {
   op: 'read' | 'write';
   offset: bigint;

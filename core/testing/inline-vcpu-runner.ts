@@ -1,6 +1,7 @@
 import type { Bus } from '../bus/bus.js';
 import type { Vcpu, VcpuExit, VcpuExitKind, VcpuExitStats, VcpuRunner } from '../hypervisor/hypervisor.js';
 
+/** How InlineVcpuRunner runs vCPUs on the main thread: which exits stop it, how many exits per turn, an exit hook. */
 export interface InlineRunnerOptions {
   /** Exit kinds that stop the runner (default: hlt, shutdown, system-event, internal-error, fail-entry, unknown). */
   stopOn?: readonly VcpuExitKind[];

@@ -137,6 +137,10 @@ export class FakeEventFd implements EventFd {
   }
 }
 
+/**
+ * Creates FakeEventFds (attached to `loop` when given, so its flush delivers their signals) and keeps them in `created`
+ * for tests to inspect.
+ */
 export class FakeEventFdFactory implements EventFdFactory {
   readonly created: FakeEventFd[] = [];
   constructor(private readonly loop?: ManualEventLoop) {}

@@ -1,6 +1,10 @@
 import type { DiskBackend } from '../block/disk.js';
 import { VmmError } from '../errors.js';
 
+/**
+ * The error class of MockDisk: an access outside the disk or after close ('Range'), a write to a read-only disk, an
+ * injected failure.
+ */
 export class MockDiskError extends VmmError<'Range' | 'ReadOnly' | 'Injected'> {}
 
 /** An in-memory DiskBackend with op counters and error injection. */

@@ -11,6 +11,7 @@ import type { StopReason } from '../lifecycle.js';
  */
 export const ExitCode = { ok: 0, error: 1, badInput: 2, tripleFault: 3, sigint: 130, sigterm: 143 } as const;
 
+/** The exit code for the reason a VM stopped (see ExitCode). */
 export function exitCodeFor(reason: StopReason): number {
   switch (reason.kind) {
     case 'poweroff':

@@ -5,6 +5,7 @@ import type { ConfigInput } from './plan.js';
 import { AssemblyError } from './errors.js';
 import { exitCodeFor } from './exit-codes.js';
 
+/** How runVm runs a VM: the assembly options plus signals, start hooks and the restart bound. */
 export interface RunOptions extends AssembleOptions {
   /** Signals that stop the VM cleanly (default SIGINT, SIGTERM). Pass [] in tests. */
   signals?: NodeJS.Signals[];
@@ -16,6 +17,7 @@ export interface RunOptions extends AssembleOptions {
   maxRestarts?: number;
 }
 
+/** How a runVm run ended: why the last VM stopped, the exit code for it, and how many restarts came before. */
 export interface RunResult {
   reason: StopReason;
   exitCode: number;

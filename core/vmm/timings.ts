@@ -9,6 +9,7 @@ export interface StartupMark {
   readonly ms: number;
 }
 
+/** Collects the startup marks of one VMM start (see StartupMark). */
 export class StartupTimings {
   private readonly list: StartupMark[] = [];
   constructor(private readonly now: () => number = () => performance.now()) {}

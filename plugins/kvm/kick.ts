@@ -9,6 +9,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { c } from '../../core/native/libc.js';
 
+/** The signal number that kicks a vCPU thread out of KVM_RUN (SIGUSR2 on x86-64 Linux). */
 export const KICK_SIGNAL = 12; // SIGUSR2 on x86_64 Linux
 const noop = (): void => {};
 let installed = false;
@@ -20,6 +21,7 @@ export function ensureKickHandler(): void {
   installed = true;
 }
 
+/** True once ensureKickHandler installed the handler; without it a kick would kill the process, so callers skip it. */
 export function kickHandlerInstalled(): boolean {
   return installed;
 }

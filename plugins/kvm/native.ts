@@ -38,6 +38,7 @@ export function ioctlNumRaw(fd: number, name: KvmIoctlName, arg: number | bigint
   return r >= 0 ? r : -errno();
 }
 
+/** The KvmError ('Ioctl') for a failed KVM ioctl: which request, on which fd, and the errno by name. */
 export function ioctlError(name: string, fd: number, e: number, detail = ''): KvmError {
   return new KvmError('Ioctl', `KVM_${name} on fd ${fd} failed: ${errnoName(e)} (${e})${detail ? `: ${detail}` : ''}`, {
     ioctl: name,

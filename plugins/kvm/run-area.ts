@@ -10,6 +10,7 @@ import { offsetOf } from './abi/layout.js';
 import { kvm_run } from './abi/structs.js';
 import { EXIT, EXIT_IO_OUT, SYSTEM_EVENT } from './abi/ioctls.js';
 
+/** Byte offsets of the kvm_run fields the plugin reads and writes, computed once from the struct layout. */
 export const RUN = {
   immediateExit: offsetOf(kvm_run, 'immediate_exit'),
   exitReason: offsetOf(kvm_run, 'exit_reason'),
@@ -31,6 +32,10 @@ export const RUN = {
   hwExitReason: offsetOf(kvm_run, 'hw.hardware_exit_reason'),
 } as const;
 
+/**
+ * Reads a vCPU's exit from its kvm_run page (see the file comment): the decoded exit, and views of the I/O data the
+ * main thread fills for reads.
+ */
 export class RunArea {
   readonly view: DataView;
   readonly bytes: Uint8Array;

@@ -143,6 +143,7 @@ export function writeLongModeTables(mem: GuestMemory): void {
   for (let i = 0n; i < 512n; i++) mem.writeU64(GuestAddress.of(L.pd + i * 8n), (i << 21n) | 0x87n);
 }
 
+/** Where and how setupLongMode starts a vCPU in 64-bit mode. */
 export interface LongModeOptions {
   /** Guest-physical (= virtual) address of the first instruction. */
   entry: bigint;

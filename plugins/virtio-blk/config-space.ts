@@ -23,8 +23,10 @@ export const BlkConfigLayout = {
   maxWriteZeroesSeg: 52,
   writeZeroesMayUnmap: 56, // u8, then 3 bytes of padding
 } as const;
+/** Bytes of the virtio-blk config space the device exposes (up to write_zeroes_may_unmap and its padding). */
 export const BLK_CONFIG_SIZE = 60;
 
+/** The config space fields that vary per device: capacity, block size, segment limit, queue count. */
 export interface BlkConfigValues {
   /** Disk size in bytes (the tail below a whole sector is not exposed). */
   diskSize: bigint;

@@ -50,8 +50,9 @@ export interface VirtioBlkOptions {
  * A virtio-blk device (virtio 1.2 §5.2, device type 2) over a DiskBackend, independent
  * of its transport. One handler per queue (MQ), each woken by its own ioeventfd; all
  * queues share one rate limiter. (Not a core Device itself: both interfaces name
- * an `activate`; the plugin registers a small Device wrapper whose destroy() closes the disk.) A disk the backend opened read-only, or one the
- * config marks read-only, refuses writes whether or not the driver negotiated RO.
+ * an `activate`; the plugin registers a small Device wrapper whose destroy() closes the disk.) A disk the
+ * backend opened read-only, or one the config marks read-only, refuses writes whether or not the driver
+ * negotiated RO.
  */
 export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
   /** The schema and version of its saved state (core/state; the transport nests it in its own). */
@@ -64,7 +65,10 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
   readonly readOnly: boolean;
   private readonly config: Uint8Array;
   private readonly limiter: RateLimiter;
-  /** A guest can repeat a failing request (or reset and break the queue again) forever: those log lines are rate-limited. */
+  /**
+   * A guest can repeat a failing request (or reset and break the queue again) forever: those log lines are
+   * rate-limited.
+   */
   private readonly logLimit: LogRateLimiter;
   private handlers: BlkQueueHandler[] = [];
   private watches: Disposable[] = [];

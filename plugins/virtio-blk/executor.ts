@@ -41,6 +41,7 @@ export function* ioPieces(offset: bigint, buffers: readonly Uint8Array[], max = 
   if (piece.length > 0) yield { offset: at, buffers: piece };
 }
 
+/** What executing a request needs: the disk, the GET_ID serial, write-through mode, metrics and a failure logger. */
 export interface ExecuteOptions {
   readonly disk: DiskBackend;
   readonly serial: string;

@@ -169,7 +169,8 @@ describe('plugins/virtio-blk: hostile drivers', () => {
       error: note('error'),
       child: () => logger,
     };
-    const clock = { now: () => 0, setTimer: () => ({ dispose: () => {} }) }; // time stands still: no log budget comes back
+    // time stands still: no log budget comes back
+    const clock = { now: () => 0, setTimer: () => ({ dispose: () => {} }) };
     const dev = new VirtioBlk({ id: 'vda', disk, clock }, events.loop, logger);
     const h = activateBlk(dev, events);
     const d = h.drivers[0];

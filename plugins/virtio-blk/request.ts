@@ -30,6 +30,7 @@ export interface RequestContext {
   readonly features: bigint;
 }
 
+/** One discard/write-zeroes segment in bytes on the disk, and whether the device may deallocate it (unmap). */
 export interface Segment {
   readonly offset: bigint;
   readonly length: bigint;

@@ -11,6 +11,7 @@ import { FakeEventSystem, MockSplitQueue, type MockBuffer, testGuestMemory } fro
 import { BlkRequestType, DISCARD_SEGMENT_SIZE, REQUEST_HEADER_SIZE } from './constants.js';
 import type { VirtioBlk } from './device.js';
 
+/** A request placed in guest memory by a test driver: its head descriptor, where the status byte and the data are. */
 export interface BuiltRequest {
   head: number;
   status: bigint;
@@ -18,6 +19,7 @@ export interface BuiltRequest {
   dataLen: number;
 }
 
+/** How a test driver lays a request out in descriptors (including hostile layouts). */
 export interface RequestShape {
   /** Device-readable payload after the header (write data, discard segments). */
   out?: Uint8Array;
@@ -35,6 +37,7 @@ export interface RequestShape {
   headerLen?: number;
 }
 
+/** A virtio_blk_req header (type, sector) as bytes. */
 export function header(type: number, sector: bigint): Uint8Array {
   const b = new Uint8Array(REQUEST_HEADER_SIZE);
   const dv = new DataView(b.buffer);
@@ -43,6 +46,7 @@ export function header(type: number, sector: bigint): Uint8Array {
   return b;
 }
 
+/** Discard/write-zeroes segments as the bytes a DISCARD or WRITE_ZEROES request carries. */
 export function segments(list: { sector: bigint; num: number; flags?: number }[]): Uint8Array {
   const b = new Uint8Array(DISCARD_SEGMENT_SIZE * list.length);
   const dv = new DataView(b.buffer);
@@ -110,6 +114,10 @@ export class BlkTestDriver {
   }
 }
 
+/**
+ * A virtio-blk device activated by activateBlk: its memory, fake event loop, a test driver per queue, and what the
+ * device signalled (interrupts, resets).
+ */
 export interface ActivatedBlk {
   memory: GuestMemory;
   events: FakeEventSystem;

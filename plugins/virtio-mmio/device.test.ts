@@ -8,7 +8,7 @@ import type { VirtioMmioTransport } from './device.js';
 import { INT_CONFIG, INT_VRING, MMIO_MAGIC, MMIO_VENDOR_ID, Reg } from './registers.js';
 import { MmioRegisterModel } from './register-model.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
-import { MmioDriver, mmioTestHost } from './testing.js';
+import { mmioTestHost } from './testing.js';
 
 const { ACKNOWLEDGE: ACK, DRIVER, FEATURES_OK, DRIVER_OK, DEVICE_NEEDS_RESET } = DeviceStatus;
 

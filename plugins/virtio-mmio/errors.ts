@@ -1,5 +1,6 @@
 import { VmmError } from '../../core/errors.js';
 
+/** Why the transport failed (each kind's meaning beside it). */
 export type VirtioMmioErrorKind =
   /** The VirtioDevice description cannot be served (no VERSION_1, bad queue sizes, duplicate id). */
   | 'InvalidDevice'

@@ -14,6 +14,7 @@ export interface VirtioMmioMetrics {
   needsReset: number;
 }
 
+/** A VirtioMmioMetrics with every counter at 0. */
 export const newMetrics = (): VirtioMmioMetrics => ({
   busNotifications: 0,
   interrupts: 0,

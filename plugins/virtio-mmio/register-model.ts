@@ -45,6 +45,10 @@ export interface DeviceCounters {
   needsResets: number;
 }
 
+/**
+ * The model itself (see the file comment): the test mirrors every access into it (read, write) and checks each read
+ * against its prediction; deviceActed accepts what the device did after a kick, or says why not.
+ */
 export class MmioRegisterModel {
   status = 0;
   driverFeatures = 0n;

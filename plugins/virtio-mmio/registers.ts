@@ -33,6 +33,7 @@ export const Reg = {
 
 /** "virt" in little-endian. */
 export const MMIO_MAGIC = 0x74726976;
+/** The Version register's value: 2, the virtio 1.x (non-legacy) register layout. */
 export const MMIO_VERSION = 2;
 /** VendorID reported to the driver ("TSVM"). */
 export const MMIO_VENDOR_ID = 0x4d565354;
@@ -41,4 +42,5 @@ export const MMIO_WINDOW_SIZE = 0x1000n;
 
 /** InterruptStatus bits. */
 export const INT_VRING = 1;
+/** InterruptStatus bit: the device configuration changed. */
 export const INT_CONFIG = 2;

@@ -12,8 +12,10 @@ export const NetConfigLayout = {
   rssMaxIndirectionTableLength: 18, // le16
   supportedHashTypes: 20, // le32
 } as const;
+/** Bytes of the virtio-net config space the device exposes. */
 export const NET_CONFIG_SIZE = 24;
 
+/** The config space fields the device sets: MAC, link and announce status, queue pairs, MTU. */
 export interface NetConfigValues {
   mac: Uint8Array;
   linkUp: boolean;
@@ -47,6 +49,7 @@ export function parseMac(s: string): Uint8Array | undefined {
   return Uint8Array.from(m.slice(1).map((h) => parseInt(h, 16)));
 }
 
+/** A MAC as "52:54:00:12:34:56". */
 export const formatMac = (mac: Uint8Array): string =>
   [...mac.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
 

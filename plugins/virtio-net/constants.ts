@@ -1,6 +1,7 @@
 /** virtio-net feature bits, header and control-queue constants (virtio 1.2 §5.1). */
 const bit = (n: number): bigint => 1n << BigInt(n);
 
+/** virtio-net feature bits (§5.1.3) as bigint masks. */
 export const NetFeature = {
   CSUM: bit(0),
   GUEST_CSUM: bit(1),
@@ -32,21 +33,32 @@ export const GUEST_OFFLOAD_MASK =
 
 /** struct virtio_net_hdr with num_buffers: 12 bytes whenever VIRTIO_F_VERSION_1 is negotiated (§5.1.6.1). */
 export const VNET_HDR_SIZE = 12;
+/** virtio_net_hdr.flags: the checksum at csum_start + csum_offset still has to be computed. */
 export const VNET_HDR_F_NEEDS_CSUM = 1;
+/** virtio_net_hdr.flags (device to driver): the checksum was already checked. */
 export const VNET_HDR_F_DATA_VALID = 2;
+/** virtio_net_hdr.flags: the header carries receive-segment-coalescing counts. */
 export const VNET_HDR_F_RSC_INFO = 4;
+/** virtio_net_hdr.gso_type: not a GSO frame. */
 export const VNET_HDR_GSO_NONE = 0;
+/** virtio_net_hdr.gso_type: TCP over IPv4 segmentation (TSO4). */
 export const VNET_HDR_GSO_TCPV4 = 1;
+/** virtio_net_hdr.gso_type: UDP fragmentation offload (UFO). */
 export const VNET_HDR_GSO_UDP = 3;
+/** virtio_net_hdr.gso_type: TCP over IPv6 segmentation (TSO6). */
 export const VNET_HDR_GSO_TCPV6 = 4;
+/** virtio_net_hdr.gso_type: UDP segmentation (USO). */
 export const VNET_HDR_GSO_UDP_L4 = 5;
+/** virtio_net_hdr.gso_type bit: the TCP segments carry ECN (needs the ECN feature). */
 export const VNET_HDR_GSO_ECN = 0x80;
 
 /** Largest frame the device moves, header included (64 KiB TSO frame + Ethernet + header; as Firecracker). */
 export const MAX_FRAME_WITH_HDR = 65562;
 /** Ethernet header length; a frame shorter than this is malformed. */
 export const ETH_HLEN = 14;
+/** The smallest MTU the config accepts (the IPv4 minimum). */
 export const MIN_MTU = 68;
+/** The largest MTU the config accepts. */
 export const MAX_MTU = 65535;
 
 /** Config-space status bits. */
@@ -84,4 +96,5 @@ export const MAX_MAC_TABLE_ENTRIES = 256;
 
 /** Chains handled per wakeup before yielding the loop. */
 export const QUEUE_BUDGET = 256;
+/** Queue size (entries) of each queue when the device is not given one. */
 export const DEFAULT_QUEUE_SIZE = 256;

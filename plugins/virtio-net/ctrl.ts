@@ -14,6 +14,7 @@ export interface RxMode {
   nouni: boolean;
   nobcast: boolean;
 }
+/** The RX mode recorded until the driver sets one: promiscuous and all-multicast, as the virtio spec starts. */
 export const defaultRxMode = (): RxMode => ({
   promisc: true,
   allmulti: true,

@@ -180,7 +180,8 @@ describe('plugins/virtio-net VirtioNet', () => {
       eth[14 + 20 + 7] = partial & 0xff;
       h.driver.sendTx(withHeader(eth, { flags: VNET_HDR_F_NEEDS_CSUM, csumStart: 34, csumOffset: 6 }));
       h.driver.sendTx(withHeader(frame(200), { gsoType: VNET_HDR_GSO_TCPV4, gsoSize: 100 }));
-      h.driver.sendTx(withHeader(eth, { flags: VNET_HDR_F_NEEDS_CSUM, csumStart: 2000, csumOffset: 6 })); // hostile offsets
+      // hostile offsets
+      h.driver.sendTx(withHeader(eth, { flags: VNET_HDR_F_NEEDS_CSUM, csumStart: 2000, csumOffset: 6 }));
       h.kick(1);
       expect(b.sent).to.have.length(1);
       const out = b.sent[0].frame;

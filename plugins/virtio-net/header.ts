@@ -11,6 +11,7 @@ export interface VnetHeader {
   numBuffers: number;
 }
 
+/** A header with every field 0: no checksum or GSO work, num_buffers not yet set. */
 export const emptyHeader = (): VnetHeader => ({
   flags: 0,
   gsoType: 0,
@@ -21,6 +22,7 @@ export const emptyHeader = (): VnetHeader => ({
   numBuffers: 0,
 });
 
+/** Reads the first 12 bytes of `b` as a virtio_net_hdr; throws RangeError when `b` is shorter. */
 export function decodeHeader(b: Uint8Array): VnetHeader {
   if (b.length < VNET_HDR_SIZE) throw new RangeError(`a virtio-net header is ${VNET_HDR_SIZE} bytes, got ${b.length}`);
   const dv = new DataView(b.buffer, b.byteOffset, VNET_HDR_SIZE);
@@ -35,6 +37,7 @@ export function decodeHeader(b: Uint8Array): VnetHeader {
   };
 }
 
+/** Writes `h` into the first 12 bytes of `into` (a fresh buffer by default) and returns it. */
 export function encodeHeader(h: VnetHeader, into = new Uint8Array(VNET_HDR_SIZE)): Uint8Array {
   const dv = new DataView(into.buffer, into.byteOffset, VNET_HDR_SIZE);
   dv.setUint8(0, h.flags & 0xff);

@@ -106,7 +106,9 @@ export class HostIovec {
   /** The array as bytes (what the koffi writev binding takes). */
   readonly bytes = new Uint8Array(this.words.buffer);
   count = 0;
-  /** Byte 1 of the gathered data (gso_type when it starts with a virtio_net_hdr); -1 when the first piece is shorter. */
+  /**
+   * Byte 1 of the gathered data (gso_type when it starts with a virtio_net_hdr); -1 when the first piece is shorter.
+   */
   secondByte = -1;
   private readonly cache = new RegionCache();
 

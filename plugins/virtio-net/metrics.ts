@@ -73,6 +73,7 @@ export function timeHandler(m: NetQueueMetrics, wakeup: () => void): void {
   }
 }
 
+/** Counters of the control queue. */
 export interface NetCtrlMetrics {
   commands: number;
   /** Commands answered VIRTIO_NET_ERR (unknown class/command, bad data). */

@@ -377,7 +377,8 @@ set -e
 ip link set eth0 up
 ip addr add ${me}/24 dev eth0
 `;
-      // the receiver listens, then exits when the sender closes; the sender retries connecting until the receiver listens
+      // the receiver listens, then exits when the sender closes; the sender retries connecting until the
+      // receiver listens
       const receiver = `${setup('192.168.78.2')}guestio recv 5700 /tmp/in
 echo "IN-MD5 $(md5sum /tmp/in | cut -d' ' -f1)"
 `;

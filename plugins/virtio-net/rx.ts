@@ -63,7 +63,10 @@ export class RxHandler {
     return this.pool.length;
   }
 
-  /** One wakeup (backend readable, RX queue notified, limiter ready, backoff over); `signal` false leaves the interrupt to the caller's signal(). */
+  /**
+   * One wakeup (backend readable, RX queue notified, limiter ready, backoff over); `signal` false leaves the interrupt
+   * to the caller's signal().
+   */
   process(signal = true): void {
     if (this.served.stopped || this.backoff) return;
     timeHandler(this.d.metrics, () => this.served.serve(() => this.serve(), signal));

@@ -20,6 +20,7 @@ import type { VirtioNet } from './device.js';
 
 let nextFakeFd = 900_000;
 
+/** The offloads of a backend that accepts and delivers everything (tap-like; no guest UFO), for tests. */
 export const FULL_OFFLOADS: BackendOffloads = {
   host: { csum: true, tso4: true, tso6: true, ecn: true, ufo: true },
   guest: { csum: true, tso4: true, tso6: true, ecn: true, ufo: false },
@@ -103,6 +104,10 @@ export function withHeader(frame: Uint8Array, h: Partial<VnetHeader> = {}): Uint
   return out;
 }
 
+/**
+ * A frame a test driver took off an rx queue: the virtio-net header, the frame after it, how many buffers it used and
+ * their head descriptors.
+ */
 export interface RxFrame {
   header: VnetHeader;
   frame: Uint8Array;
@@ -203,6 +208,10 @@ export class NetTestDriver {
   }
 }
 
+/**
+ * A virtio-net device activated for a test: its memory, fake event loop, driver, queues and what the device signalled
+ * (interrupts, config changes, resets).
+ */
 export interface ActivatedNet {
   memory: GuestMemory;
   events: FakeEventSystem;
@@ -276,8 +285,10 @@ export function activateNet(
 
 // ---- frames ----
 
+/** The Ethernet broadcast address. */
 export const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
 
+/** An Ethernet II frame: destination, source, EtherType and payload (no FCS). */
 export function ethernet(dst: Uint8Array, src: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
   const f = new Uint8Array(14 + payload.length);
   f.set(dst, 0);
@@ -297,6 +308,7 @@ export function inetChecksum(b: Uint8Array): number {
   return ~s & 0xffff;
 }
 
+/** A dotted IPv4 address as 4 bytes. */
 export const ipv4 = (s: string): Uint8Array => Uint8Array.from(s.split('.').map(Number));
 
 /** An IPv4 packet (no options) carrying `payload` with protocol `proto`. */

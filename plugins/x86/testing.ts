@@ -4,6 +4,7 @@
  * without a real kernel.
  */
 
+/** Setup header fields of a fake bzImage (defaults give a valid, relocatable 64-bit kernel). */
 export interface FakeBzImageOptions {
   /** Bytes of protected-mode kernel after the setup sectors (default 64 KiB). */
   kernelSize?: number;
@@ -21,6 +22,7 @@ export interface FakeBzImageOptions {
   syssize?: number;
 }
 
+/** A minimal bzImage with a valid setup header and a zero-filled protected-mode kernel, shaped by `o`. */
 export function fakeBzImage(o: FakeBzImageOptions = {}): Uint8Array {
   const setupSects = o.setupSects ?? 4;
   const kernelSize = o.kernelSize ?? 64 * 1024;
@@ -49,12 +51,14 @@ export function fakeBzImage(o: FakeBzImageOptions = {}): Uint8Array {
   return img;
 }
 
+/** One PT_LOAD segment of a fake ELF: load address, file bytes and memory size (default: the bytes' length). */
 export interface FakeElfSegment {
   paddr: bigint;
   data: Uint8Array;
   memsz?: bigint;
 }
 
+/** What a fake ELF vmlinux holds: segments, the PVH note and the ELF machine (default x86-64). */
 export interface FakeElfOptions {
   segments?: FakeElfSegment[];
   /** PVH entry to put in a Xen note; null for none. */

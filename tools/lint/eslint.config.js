@@ -24,13 +24,10 @@ const SOURCES = ['core/**/*.ts', 'plugins/**/*.ts', 'hosts/**/*.ts', 'test/**/*.
 const PENDING = [
   'core/cli/**',
   'core/device/**',
-  'core/hypervisor/**',
   'core/lifecycle.ts',
   'core/platform/**',
   'core/plugin/**',
-  'core/testing/**',
   'core/tokens.ts',
-  'core/virtio/**',
   'core/vmm/**',
   'plugins/boot-timer/**',
   'plugins/i8042/**',
@@ -40,7 +37,6 @@ const PENDING = [
   'plugins/virtio-blk/**',
   'plugins/virtio-mmio/**',
   'plugins/virtio-net/**',
-  'plugins/virtio/**',
   'plugins/x86/**',
 ];
 

@@ -61,6 +61,7 @@ export const KVM_CAP = {
   KVM_CAP_SYSTEM_EVENT_DATA: 215,
 } as const;
 
+/** The full name of one capability in KVM_CAP ('KVM_CAP_IRQFD'). */
 export type KvmCapName = keyof typeof KVM_CAP;
 
 /** Accepts 'KVM_CAP_IRQFD' or the short 'IRQFD'. */

@@ -7,6 +7,7 @@
 import { sizeOf, type StructDef } from './layout.js';
 import * as S from './structs.js';
 
+/** ioctl direction bits (<asm-generic/ioctl.h>): no data, userspace writes to the kernel, the kernel writes back. */
 export const IOC_NONE = 0,
   IOC_WRITE = 1,
   IOC_READ = 2;
@@ -24,12 +25,17 @@ export function _IOC(dir: number, type: number, nr: number, size: number): numbe
   return ((dir << DIRSHIFT) | (size << SIZESHIFT) | (type << TYPESHIFT) | (nr << NRSHIFT)) >>> 0;
 }
 const sz = (t: StructDef | number): number => (typeof t === 'number' ? t : sizeOf(t));
+/** Request number of an ioctl without a data argument. */
 export const _IO = (type: number, nr: number): number => _IOC(IOC_NONE, type, nr, 0);
+/** Request number of an ioctl the kernel answers into a `t`-sized buffer. */
 export const _IOR = (type: number, nr: number, t: StructDef | number): number => _IOC(IOC_READ, type, nr, sz(t));
+/** Request number of an ioctl that passes a `t`-sized buffer to the kernel. */
 export const _IOW = (type: number, nr: number, t: StructDef | number): number => _IOC(IOC_WRITE, type, nr, sz(t));
+/** Request number of an ioctl that passes a `t`-sized buffer and gets it back updated. */
 export const _IOWR = (type: number, nr: number, t: StructDef | number): number =>
   _IOC(IOC_READ | IOC_WRITE, type, nr, sz(t));
 
+/** The ioctl type byte of every KVM request. */
 export const KVMIO = 0xae;
 
 /** Request numbers by their C names. */
@@ -88,6 +94,7 @@ export const KVM = {
   KVMCLOCK_CTRL: _IO(KVMIO, 0xad),
 } as const;
 
+/** The C name (without KVM_) of one request in KVM. */
 export type KvmIoctlName = keyof typeof KVM;
 
 /** Well-known magic values, kept beside the computed ones as a cross-check in tests. */
@@ -99,8 +106,10 @@ export const KNOWN = {
 } as const;
 
 // ---- constants of the ABI ----
+/** The KVM_GET_API_VERSION answer the plugin requires (12, unchanged since Linux 2.6.22). */
 export const KVM_API_VERSION = 12;
 
+/** kvm_run.exit_reason values (KVM_EXIT_*). */
 export const EXIT = {
   UNKNOWN: 0,
   EXCEPTION: 1,
@@ -126,9 +135,12 @@ export const EXIT = {
   X86_BUS_LOCK: 33,
   NOTIFY: 37,
 } as const;
+/** kvm_run.io.direction values. */
 export const EXIT_IO_IN = 0,
   EXIT_IO_OUT = 1;
+/** kvm_run.system_event.type values (KVM_SYSTEM_EVENT_*): why the guest asked to stop. */
 export const SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3, WAKEUP: 4, SUSPEND: 5, SEV_TERM: 6 } as const;
+/** kvm_mp_state.mp_state values (KVM_MP_STATE_*). */
 export const MP_STATE = {
   RUNNABLE: 0,
   UNINITIALIZED: 1,
@@ -137,18 +149,28 @@ export const MP_STATE = {
   SIPI_RECEIVED: 4,
   STOPPED: 5,
 } as const;
+/**
+ * kvm_userspace_memory_region.flags: track writes for KVM_GET_DIRTY_LOG; map the slot read-only (writes exit as MMIO).
+ */
 export const MEM_LOG_DIRTY_PAGES = 1,
   MEM_READONLY = 2;
+/** kvm_irqchip.chip_id and kvm_irq_routing_irqchip.irqchip values: the two 8259 PICs and the IOAPIC. */
 export const IRQCHIP_PIC_MASTER = 0,
   IRQCHIP_PIC_SLAVE = 1,
   IRQCHIP_IOAPIC = 2;
+/** kvm_irq_routing_entry.type values: a pin of an in-kernel irqchip, or an MSI message. */
 export const IRQ_ROUTING_IRQCHIP = 1,
   IRQ_ROUTING_MSI = 2;
+/** kvm_msi / kvm_irq_routing_msi flag: the devid field is valid. */
 export const MSI_VALID_DEVID = 1;
+/** kvm_irqfd.flags: remove the irqfd; level-triggered with a resample eventfd. */
 export const IRQFD_FLAG_DEASSIGN = 1,
   IRQFD_FLAG_RESAMPLE = 2;
+/** kvm_ioeventfd.flags: signal only on a write of `datamatch`; the address is a PIO port; remove the ioeventfd. */
 export const IOEVENTFD_FLAG_DATAMATCH = 1,
   IOEVENTFD_FLAG_PIO = 2,
   IOEVENTFD_FLAG_DEASSIGN = 4;
+/** kvm_pit_config.flags: emulate a dummy PC speaker port (0x61) in the kernel. */
 export const PIT_SPEAKER_DUMMY = 1;
+/** kvm_cpuid_entry2.flags: the entry applies to one subleaf (`index` matters). */
 export const CPUID_FLAG_SIGNIFICANT_INDEX = 1;

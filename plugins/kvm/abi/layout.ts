@@ -7,17 +7,21 @@
  * layout.test.ts.
  */
 
+/** A primitive C member type: unsigned or signed integers of 8 to 64 bits (64-bit ones read as bigint). */
 export type Prim = 'u8' | 'u16' | 'u32' | 'u64' | 'i32' | 'i64';
 
 const PRIM_SIZE: Record<Prim, number> = { u8: 1, u16: 2, u32: 4, u64: 8, i32: 4, i64: 8 };
 
+/** A fixed-length C array member (`T name[length]`). */
 export interface ArrayType {
   readonly kind: 'array';
   readonly of: FieldType;
   readonly length: number;
 }
+/** What a member can be: a primitive, an array, or a nested struct/union. */
 export type FieldType = Prim | ArrayType | StructDef;
 
+/** A laid-out member: its name, byte offset from the start of the struct, size in bytes and type. */
 export interface FieldInfo {
   readonly name: string;
   readonly offset: number;
@@ -27,6 +31,7 @@ export interface FieldInfo {
   readonly anonymous: boolean;
 }
 
+/** A laid-out C struct or union: its members with offsets, total size and alignment in bytes (x86-64 SysV). */
 export interface StructDef {
   readonly kind: 'struct' | 'union';
   readonly name: string;
@@ -38,14 +43,17 @@ export interface StructDef {
 /** `[name, type]`, or `[null, unionOrStruct]` for an anonymous member. */
 export type FieldSpec = readonly [string | null, FieldType];
 
+/** An array member type of `length` elements of `of`. */
 export const array = (of: FieldType, length: number): ArrayType => ({ kind: 'array', of, length });
 
+/** sizeof(t) in bytes, padding included. */
 export function sizeOf(t: FieldType): number {
   if (typeof t === 'string') return PRIM_SIZE[t];
   if (t.kind === 'array') return sizeOf(t.of) * t.length;
   return t.size;
 }
 
+/** _Alignof(t) in bytes. */
 export function alignOf(t: FieldType): number {
   if (typeof t === 'string') return PRIM_SIZE[t];
   if (t.kind === 'array') return alignOf(t.of);
@@ -71,7 +79,9 @@ function build(kind: 'struct' | 'union', name: string, specs: readonly FieldSpec
   return { kind, name, size: roundUp(size, align), align, fields };
 }
 
+/** Lays out a C struct from its members in declaration order (see the file comment). */
 export const struct = (name: string, specs: readonly FieldSpec[]): StructDef => build('struct', name, specs);
+/** Lays out a C union: every member at offset 0, size of the largest rounded to the alignment. */
 export const union = (name: string, specs: readonly FieldSpec[]): StructDef => build('union', name, specs);
 
 /**
@@ -111,6 +121,7 @@ function findMember(def: StructDef, name: string): { offset: number; type: Field
   return undefined;
 }
 
+/** offsetof(def, path) in bytes, for a C-style path such as 'cs.base' (see fieldAt). */
 export const offsetOf = (def: StructDef, path: string): number => fieldAt(def, path).offset;
 
 /**
@@ -156,6 +167,7 @@ export function readPrim(v: DataView, offset: number, t: Prim): number | bigint 
   }
 }
 
+/** Writes a primitive at `offset` (little-endian); numbers and bigints are both accepted. */
 export function writePrim(v: DataView, offset: number, t: Prim, value: number | bigint): void {
   switch (t) {
     case 'u8':

@@ -29,6 +29,7 @@ const exitIo = struct('io', [
   ['count', u32],
   ['data_offset', u64],
 ]);
+/** The x86 debug exit details in kvm_run (exception vector, rip, DR6, DR7) for KVM_EXIT_DEBUG. */
 export const kvm_debug_exit_arch = struct('kvm_debug_exit_arch', [
   ['exception', u32],
   ['pad', u32],
@@ -96,6 +97,10 @@ const exitUnion = union('', [
   ['system_event', exitSystemEvent],
   ['padding', array(u8, 256)],
 ]);
+/**
+ * The per-vCPU page shared with the kernel (mmap of the vCPU fd, KVM_GET_VCPU_MMAP_SIZE bytes): exit reason and
+ * details, plus the I/O data area; valid while the vCPU fd is open.
+ */
 export const kvm_run = struct('kvm_run', [
   ['request_interrupt_window', u8],
   ['immediate_exit', u8],
@@ -113,6 +118,7 @@ export const kvm_run = struct('kvm_run', [
 ]);
 
 // ---- registers ----
+/** General-purpose registers, rip and rflags (KVM_GET_REGS / KVM_SET_REGS). */
 export const kvm_regs = struct('kvm_regs', [
   ['rax', u64],
   ['rbx', u64],
@@ -133,6 +139,7 @@ export const kvm_regs = struct('kvm_regs', [
   ['rip', u64],
   ['rflags', u64],
 ]);
+/** One segment register as KVM holds it: base, limit, selector and the unpacked descriptor attributes. */
 export const kvm_segment = struct('kvm_segment', [
   ['base', u64],
   ['limit', u32],
@@ -148,11 +155,16 @@ export const kvm_segment = struct('kvm_segment', [
   ['unusable', u8],
   ['padding', u8],
 ]);
+/** A descriptor table register (GDTR, IDTR): base and limit. */
 export const kvm_dtable = struct('kvm_dtable', [
   ['base', u64],
   ['limit', u16],
   ['padding', array(u16, 3)],
 ]);
+/**
+ * Segment, control and descriptor-table registers, EFER, APIC base and the pending interrupt bitmap (KVM_GET_SREGS /
+ * KVM_SET_SREGS).
+ */
 export const kvm_sregs = struct('kvm_sregs', [
   ['cs', kvm_segment],
   ['ds', kvm_segment],
@@ -173,6 +185,7 @@ export const kvm_sregs = struct('kvm_sregs', [
   ['apic_base', u64],
   ['interrupt_bitmap', array(u64, 4)],
 ]);
+/** x87/SSE state in FXSAVE terms (KVM_GET_FPU / KVM_SET_FPU). */
 export const kvm_fpu = struct('kvm_fpu', [
   ['fpr', array(array(u8, 16), 8)],
   ['fcw', u16],
@@ -186,6 +199,7 @@ export const kvm_fpu = struct('kvm_fpu', [
   ['mxcsr', u32],
   ['pad2', u32],
 ]);
+/** One MSR index and value of a kvm_msrs list. */
 export const kvm_msr_entry = struct('kvm_msr_entry', [
   ['index', u32],
   ['reserved', u32],
@@ -196,6 +210,7 @@ export const kvm_msrs = struct('kvm_msrs', [
   ['nmsrs', u32],
   ['pad', u32],
 ]);
+/** One CPUID leaf/subleaf answer (eax..edx) of a kvm_cpuid2 list. */
 export const kvm_cpuid_entry2 = struct('kvm_cpuid_entry2', [
   ['function', u32],
   ['index', u32],
@@ -211,7 +226,9 @@ export const kvm_cpuid2 = struct('kvm_cpuid2', [
   ['nent', u32],
   ['padding', u32],
 ]);
+/** The local APIC's 1 KiB register page (KVM_GET_LAPIC / KVM_SET_LAPIC). */
 export const kvm_lapic_state = struct('kvm_lapic_state', [['regs', array(u8, 0x400)]]);
+/** Pending exceptions, interrupts, NMIs and SMM state of a vCPU (KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS). */
 export const kvm_vcpu_events = struct('kvm_vcpu_events', [
   [
     'exception',
@@ -257,19 +274,24 @@ export const kvm_vcpu_events = struct('kvm_vcpu_events', [
   ['exception_has_payload', u8],
   ['exception_payload', u64],
 ]);
+/** The vCPU's multiprocessing state, a MP_STATE value (KVM_GET_MP_STATE / KVM_SET_MP_STATE). */
 export const kvm_mp_state = struct('kvm_mp_state', [['mp_state', u32]]);
+/** The 4 KiB XSAVE area (KVM_GET_XSAVE / KVM_SET_XSAVE). */
 export const kvm_xsave = struct('kvm_xsave', [['region', array(u32, 1024)]]);
+/** One extended control register (XCR0 ...) and its value. */
 export const kvm_xcr = struct('kvm_xcr', [
   ['xcr', u32],
   ['reserved', u32],
   ['value', u64],
 ]);
+/** The extended control registers of a vCPU (KVM_GET_XCRS / KVM_SET_XCRS). */
 export const kvm_xcrs = struct('kvm_xcrs', [
   ['nr_xcrs', u32],
   ['flags', u32],
   ['xcrs', array(kvm_xcr, 16)],
   ['padding', array(u64, 16)],
 ]);
+/** DR0-DR3, DR6, DR7 (KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS). */
 export const kvm_debugregs = struct('kvm_debugregs', [
   ['db', array(u64, 4)],
   ['dr6', u64],
@@ -279,6 +301,7 @@ export const kvm_debugregs = struct('kvm_debugregs', [
 ]);
 
 // ---- VM-wide state ----
+/** The VM's kvmclock value in nanoseconds (KVM_GET_CLOCK / KVM_SET_CLOCK). */
 export const kvm_clock_data = struct('kvm_clock_data', [
   ['clock', u64],
   ['flags', u32],
@@ -287,6 +310,7 @@ export const kvm_clock_data = struct('kvm_clock_data', [
   ['host_tsc', u64],
   ['pad', array(u32, 4)],
 ]);
+/** One 8259 PIC's state, inside kvm_irqchip. */
 export const kvm_pic_state = struct('kvm_pic_state', [
   ['last_irr', u8],
   ['irr', u8],
@@ -305,6 +329,7 @@ export const kvm_pic_state = struct('kvm_pic_state', [
   ['elcr', u8],
   ['elcr_mask', u8],
 ]);
+/** The IOAPIC's state and redirection table, inside kvm_irqchip. */
 export const kvm_ioapic_state = struct('kvm_ioapic_state', [
   ['base_address', u64],
   ['ioregsel', u32],
@@ -314,6 +339,7 @@ export const kvm_ioapic_state = struct('kvm_ioapic_state', [
   // Each redirection entry is a u64 overlaid with bitfields; we only address it as `bits`.
   ['redirtbl', array(union('', [['bits', u64]]), 24)],
 ]);
+/** One in-kernel irqchip's state, selected by chip_id (KVM_GET_IRQCHIP / KVM_SET_IRQCHIP). */
 export const kvm_irqchip = struct('kvm_irqchip', [
   ['chip_id', u32],
   ['pad', u32],
@@ -326,6 +352,7 @@ export const kvm_irqchip = struct('kvm_irqchip', [
     ]),
   ],
 ]);
+/** One 8254 PIT channel's state, inside kvm_pit_state2. */
 export const kvm_pit_channel_state = struct('kvm_pit_channel_state', [
   ['count', u32],
   ['latched_count', u16],
@@ -341,21 +368,25 @@ export const kvm_pit_channel_state = struct('kvm_pit_channel_state', [
   ['gate', u8],
   ['count_load_time', i64],
 ]);
+/** The in-kernel PIT's three channels and flags (KVM_GET_PIT2 / KVM_SET_PIT2). */
 export const kvm_pit_state2 = struct('kvm_pit_state2', [
   ['channels', array(kvm_pit_channel_state, 3)],
   ['flags', u32],
   ['reserved', array(u32, 9)],
 ]);
+/** How KVM_CREATE_PIT2 creates the in-kernel PIT (flags: PIT_SPEAKER_DUMMY). */
 export const kvm_pit_config = struct('kvm_pit_config', [
   ['flags', u32],
   ['pad', array(u32, 15)],
 ]);
 
 // ---- interrupts and eventfds ----
+/** A GSI route to an irqchip pin. */
 export const kvm_irq_routing_irqchip = struct('kvm_irq_routing_irqchip', [
   ['irqchip', u32],
   ['pin', u32],
 ]);
+/** A GSI route to an MSI message (address, data, optional device id). */
 export const kvm_irq_routing_msi = struct('kvm_irq_routing_msi', [
   ['address_lo', u32],
   ['address_hi', u32],
@@ -368,6 +399,7 @@ export const kvm_irq_routing_msi = struct('kvm_irq_routing_msi', [
     ]),
   ],
 ]);
+/** One GSI route of a kvm_irq_routing table: the GSI, its type and the irqchip or MSI target. */
 export const kvm_irq_routing_entry = struct('kvm_irq_routing_entry', [
   ['gsi', u32],
   ['type', u32],
@@ -387,6 +419,7 @@ export const kvm_irq_routing = struct('kvm_irq_routing', [
   ['nr', u32],
   ['flags', u32],
 ]);
+/** Binds an eventfd to a GSI: a write to it raises the interrupt (KVM_IRQFD; flags IRQFD_FLAG_*). */
 export const kvm_irqfd = struct('kvm_irqfd', [
   ['fd', u32],
   ['gsi', u32],
@@ -394,6 +427,7 @@ export const kvm_irqfd = struct('kvm_irqfd', [
   ['resamplefd', u32],
   ['pad', array(u8, 16)],
 ]);
+/** Binds an eventfd to a guest PIO/MMIO address: a matching write signals it without an exit (KVM_IOEVENTFD). */
 export const kvm_ioeventfd = struct('kvm_ioeventfd', [
   ['datamatch', u64],
   ['addr', u64],
@@ -402,6 +436,7 @@ export const kvm_ioeventfd = struct('kvm_ioeventfd', [
   ['flags', u32],
   ['pad', array(u8, 36)],
 ]);
+/** Sets an irqchip input line (KVM_IRQ_LINE): the GSI and level 0 or 1. */
 export const kvm_irq_level = struct('kvm_irq_level', [
   [
     null,
@@ -412,6 +447,7 @@ export const kvm_irq_level = struct('kvm_irq_level', [
   ],
   ['level', u32],
 ]);
+/** An MSI message to inject once (KVM_SIGNAL_MSI). */
 export const kvm_msi = struct('kvm_msi', [
   ['address_lo', u32],
   ['address_hi', u32],
@@ -422,6 +458,10 @@ export const kvm_msi = struct('kvm_msi', [
 ]);
 
 // ---- memory ----
+/**
+ * A memory slot: guest-physical range backed by host memory at userspace_addr (KVM_SET_USER_MEMORY_REGION; size 0
+ * deletes the slot).
+ */
 export const kvm_userspace_memory_region = struct('kvm_userspace_memory_region', [
   ['slot', u32],
   ['flags', u32],
@@ -429,11 +469,13 @@ export const kvm_userspace_memory_region = struct('kvm_userspace_memory_region',
   ['memory_size', u64],
   ['userspace_addr', u64],
 ]);
+/** Asks KVM_GET_DIRTY_LOG for a slot's dirty-page bitmap, written to the host address given. */
 export const kvm_dirty_log = struct('kvm_dirty_log', [
   ['slot', u32],
   ['padding1', u32],
   [null, union('', [['dirty_bitmap', u64]])],
 ]);
+/** Enables a capability with its arguments (KVM_ENABLE_CAP). */
 export const kvm_enable_cap = struct('kvm_enable_cap', [
   ['cap', u32],
   ['flags', u32],

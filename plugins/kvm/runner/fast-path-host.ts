@@ -15,6 +15,7 @@ import {
   type WriteAction,
 } from './fast-path.js';
 
+/** How a runner's FastPathHost builds its port table: unclaimed ports, TX ring capacity (entries), a logger. */
 export interface FastPathHostOptions {
   /** Unclaimed ports: writes dropped, reads answer 0xff on the worker (what the Bus does with them). Default true. */
   ignoreUnclaimed?: boolean;
@@ -24,7 +25,9 @@ export interface FastPathHostOptions {
 
 const WRITE_MODES: Record<PioWriteMode, WriteAction> = { device: WRITE.HOP, queue: WRITE.RING, drop: WRITE.DROP };
 
-/** The handle one device publishes through; inert once detached. Keeps what it published so the table can be rebuilt. */
+/**
+ * The handle one device publishes through; inert once detached. Keeps what it published so the table can be rebuilt.
+ */
 class DeviceFastPath implements PioFastPath {
   active = true;
   readonly published = new Map<number, number>();

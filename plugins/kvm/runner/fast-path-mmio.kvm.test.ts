@@ -5,7 +5,6 @@ import type { BusDevice } from '../../../core/bus/bus.js';
 import { RangeBus } from '../../../core/bus/range-bus.js';
 import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
-import type { KvmHypervisor } from '../hypervisor.js';
 import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
@@ -19,7 +18,6 @@ const STATUS = IRQ_STATUS,
 
 describe('worker fast path: MMIO (host /dev/kvm)', function () {
   this.timeout(60_000);
-  let hv: KvmHypervisor;
   let vm: KvmVm;
   let mem: GuestMemory;
   let loop: UvEventLoop;
@@ -31,7 +29,7 @@ describe('worker fast path: MMIO (host /dev/kvm)', function () {
   let env: LongModeTestVm;
   beforeEach(() => {
     env = openLongModeTestVm();
-    ({ hv, vm, mem, loop } = env);
+    ({ vm, mem, loop } = env);
   });
   afterEach(async () => {
     await runner?.stop();

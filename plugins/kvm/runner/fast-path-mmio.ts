@@ -25,14 +25,18 @@
 import type { SharedWord } from '../../../core/bus/fast-path.js';
 import { FAST, PUSH, type TxRing } from './fast-path.js';
 
+/** Published MMIO registers per runner (table entries; a device asking for more takes the normal path). */
 export const MMIO_SLOTS = 32;
+/** Shared clearable words (MmioFastPath.shareClearableWord) per runner. */
 export const MMIO_CELLS = 32;
 const HDR = { SEQ: 0, COUNT: 1 } as const;
 const HDR_WORDS = 4;
 const E = { ADDR: 0, FLAGS: 1, VALUE: 2, MASK: 3 } as const;
 const E_WORDS = 4;
 const CELL_BASE = HDR_WORDS + MMIO_SLOTS * E_WORDS;
+/** Flags of an MMIO table entry: answer reads with `value`, queue writes, read a shared cell, clear bits of a cell. */
 export const MMIO_FLAG = { READ: 1, QUEUE: 2, READ_CELL: 4, CLEAR_CELL: 8 } as const;
+/** The size of a runner's MMIO table in bytes (header, slots and cells). */
 export const MMIO_TABLE_BYTES = (CELL_BASE + MMIO_CELLS) * 4;
 
 /** `value`: the read value (READ) or the cell index (READ_CELL / CLEAR_CELL); `mask`: CLEAR_CELL's writable bits. */
@@ -89,7 +93,10 @@ export class MmioTable {
     return cell;
   }
 
-  /** Main thread: replaces every entry (slots with flags 0 are left out; beyond MMIO_SLOTS are dropped). Returns how many were kept. */
+  /**
+   * Main thread: replaces every entry (slots with flags 0 are left out; beyond MMIO_SLOTS are dropped). Returns how
+   * many were kept.
+   */
   replace(slots: readonly MmioSlot[]): number {
     const w = this.words;
     const keep = slots

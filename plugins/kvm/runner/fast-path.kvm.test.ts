@@ -6,7 +6,6 @@ import type { PioFastPath, PioFastPathPublisher } from '../../../core/bus/fast-p
 import type { RangeBus } from '../../../core/bus/range-bus.js';
 import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
-import type { KvmHypervisor } from '../hypervisor.js';
 import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
@@ -15,7 +14,10 @@ import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
 const CODE = LONG_MODE_LAYOUT.code;
 const BASE = 0x3f8;
 
-/** A UART-shaped device: THR (offset 0) queued, LSR (offset 5) published; a read of offset 2 records how many bytes had arrived. */
+/**
+ * A UART-shaped device: THR (offset 0) queued, LSR (offset 5) published; a read of offset 2 records how many bytes had
+ * arrived.
+ */
 class TxDevice implements BusDevice, PioFastPathPublisher {
   readonly bytes: number[] = [];
   readonly seenAtRead: number[] = [];
@@ -36,7 +38,10 @@ class TxDevice implements BusDevice, PioFastPathPublisher {
   }
 }
 
-/** For each character: poll LSR (in al, 0x3fd), write THR (out 0x3f8, al); then out 0x80 (unclaimed), in 0x3fa (hops), hlt. */
+/**
+ * For each character: poll LSR (in al, 0x3fd), write THR (out 0x3f8, al); then out 0x80 (unclaimed), in 0x3fa (hops),
+ * hlt.
+ */
 function txGuest(text: string): Uint8Array {
   const a = new Asm();
   for (const ch of text)
@@ -57,7 +62,6 @@ function txGuest(text: string): Uint8Array {
 for (const notify of ['eventfd', 'atomics'] as const) {
   describe(`worker fast path (${notify} notification, host /dev/kvm)`, function () {
     this.timeout(60_000);
-    let hv: KvmHypervisor;
     let vm: KvmVm;
     let mem: GuestMemory;
     let loop: UvEventLoop;
@@ -70,7 +74,7 @@ for (const notify of ['eventfd', 'atomics'] as const) {
     let env: LongModeTestVm;
     beforeEach(() => {
       env = openLongModeTestVm();
-      ({ hv, vm, mem, loop, bus } = env);
+      ({ vm, mem, loop, bus } = env);
     });
     afterEach(async () => {
       await runner?.stop();

@@ -14,22 +14,30 @@
  * Header Int32 words HEAD (consumer), TAIL (producer), PENDING (a wake-up is owed), and two
  * counters the producer keeps (FULL: pushes refused, NOTIFIES: wake-ups sent). Entries are
  * `port << 8 | byte`, or three words for a queued 4-byte MMIO write: MMIO_TAG, address (low 32 bits,
- * ./fast-path-mmio.ts only queues addresses below 4 GiB), value; TAIL moves past all three at once. HEAD/TAIL are free-running int32 counters (differences taken with |0,
- * index with & mask, so they wrap at 2^32 without harm).
+ * ./fast-path-mmio.ts only queues addresses below 4 GiB), value; TAIL moves past all three at once.
+ * HEAD/TAIL are free-running int32 counters (differences taken with |0, index with & mask, so they wrap at
+ * 2^32 without harm).
  * Lost wake-ups: the producer publishes TAIL, then Atomics.exchange(PENDING, 1) and wakes the
  * consumer only when PENDING was 0; the consumer stores PENDING = 0 *before* it loads TAIL.
  * Whatever the interleaving, an entry the consumer did not see was published after PENDING
  * went to 0 again, so its producer sent a wake-up.
  */
 
+/** Entries in a port table: one per 16-bit PIO port. */
 export const PORTS = 0x10000;
+/** Bit fields of a port table entry (see the file comment). */
 export const ENTRY = { VALUE_MASK: 0xff, READ_CONST: 0x100, WRITE_SHIFT: 9, WRITE_MASK: 0x600 } as const;
+/** What a worker does with a 1-byte write to a port: hop to the main thread, drop it, or queue it in its TX ring. */
 export const WRITE = { HOP: 0, DROP: 1, RING: 2 } as const;
+/** One WRITE value. */
 export type WriteAction = (typeof WRITE)[keyof typeof WRITE];
 
+/** A port table entry: answer 1-byte reads with `read` (undefined: hop), handle 1-byte writes as `write`. */
 export const entry = (read: number | undefined, write: WriteAction): number =>
   (read === undefined ? 0 : ENTRY.READ_CONST | (read & 0xff)) | (write << ENTRY.WRITE_SHIFT);
+/** The byte an entry answers 1-byte reads with, or undefined when reads hop. */
 export const entryRead = (e: number): number | undefined => (e & ENTRY.READ_CONST ? e & 0xff : undefined);
+/** What an entry does with 1-byte writes. */
 export const entryWrite = (e: number): WriteAction => ((e & ENTRY.WRITE_MASK) >> ENTRY.WRITE_SHIFT) as WriteAction;
 
 /** The per-runner port table (see the file comment). */
@@ -53,10 +61,13 @@ export class PortTable {
   }
 }
 
+/** Word indexes of a TX ring's header (see the file comment). */
 export const RING_HDR = { HEAD: 0, TAIL: 1, PENDING: 2, FULL: 3, NOTIFIES: 4 } as const;
 const RING_HDR_WORDS = 8;
+/** TxRing.create's default capacity, in entries (capacities are powers of two up to 2^20). */
 export const DEFAULT_RING_CAPACITY = 4096;
 
+/** TxRing.push results: queued, queued and the consumer must be woken, or refused (ring full: hop instead). */
 export const PUSH = { OK: 0, NOTIFY: 1, FULL: 2 } as const;
 /** First word of a queued MMIO write (PIO entries never set bit 31). */
 export const MMIO_TAG = 0x80000000 | 0;

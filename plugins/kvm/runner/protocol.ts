@@ -25,12 +25,20 @@ export const CTRL = {
   RIP_LO: 8,
   RIP_HI: 9,
 } as const;
+/** Int32 words in a worker's `ctrl` buffer (one per CTRL index). */
 export const CTRL_WORDS = 10;
 /** RIP as the QUERY answer carries it (two int32 words). */
 export const ripFromWords = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+/** Values of ctrl[STATE], the worker -> main mailbox (see the file comment). */
 export const STATE = { IDLE: 0, REQUEST: 1, RESPONSE: 2 } as const;
+/** Values of ctrl[CMD], the main thread's command to a worker. */
 export const CMD = { RUN: 0, PAUSE: 1, STOP: 2, QUERY: 3 } as const;
+/**
+ * Values of ctrl[EXIT] that are not KVM exit reasons: the worker paused, KVM_RUN failed (errno in ctrl[ERRNO]), or a
+ * QUERY answer is ready.
+ */
 export const POST = { PAUSED: 0x10000, FAILED: 0x10001, STATE: 0x10002 } as const;
+/** Values of ctrl[ACTION], the main thread's answer to an exit. */
 export const ACTION = { CONTINUE: 0, STOP_VCPU: 1 } as const;
 
 /** Exit kinds counted by the stats block (index = position). */
@@ -45,14 +53,20 @@ export const STAT_KINDS = [
   'fail-entry',
   'debug',
   'unknown',
-  /** PIO exits completed on the worker (./fast-path.ts), no hop: a write queued in the TX ring, a read answered from the table, a write dropped. */
+  /**
+   * PIO exits completed on the worker (./fast-path.ts), no hop: a write queued in the TX ring, a read answered from the
+   * table, a write dropped.
+   */
   'pio-fast-ring',
   'pio-fast-read',
   'pio-fast-drop',
-  /** MMIO exits completed on the worker (./fast-path-mmio.ts): a published 4-byte read answered, a 4-byte write queued. */
+  /**
+   * MMIO exits completed on the worker (./fast-path-mmio.ts): a published 4-byte read answered, a 4-byte write queued.
+   */
   'mmio-fast-read',
   'mmio-fast-ring',
 ] as const;
+/** One STAT_KINDS name. */
 export type StatKind = (typeof STAT_KINDS)[number];
 
 /** What the main thread sends a worker at start (structured-cloned). */
@@ -75,4 +89,5 @@ export interface WorkerInit {
   };
 }
 
+/** Size in bytes of a worker's stats buffer: [count, totalNs] per STAT_KINDS entry and guestNs, as Float64. */
 export const statsBytes = (): number => (STAT_KINDS.length * 2 + 1) * 8;

@@ -18,6 +18,10 @@ export interface LongModeTestVm {
   close(): void;
 }
 
+/**
+ * Opens a KVM VM with 4 MiB of guest memory (identity-mapped with 2 MiB pages, long-mode tables written) and a loop and
+ * bus for it; the caller closes it.
+ */
 export function openLongModeTestVm(): LongModeTestVm {
   const hv = new KvmHypervisor();
   const vm = hv.createKvmVm();

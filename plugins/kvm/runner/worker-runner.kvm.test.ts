@@ -6,7 +6,6 @@ import type { BusDevice } from '../../../core/bus/bus.js';
 import type { UvEventLoop } from '../../../core/events/uv-event-loop.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import type { VcpuExit } from '../../../core/hypervisor/hypervisor.js';
-import type { KvmHypervisor } from '../hypervisor.js';
 import { Asm, LONG_MODE_LAYOUT, setupLongMode } from '../testing.js';
 import type { KvmVm } from '../vm.js';
 import type { KvmVcpu } from '../vcpu.js';
@@ -38,7 +37,6 @@ class Recorder implements BusDevice {
 for (const notify of ['eventfd', 'atomics'] as const) {
   describe(`WorkerVcpuRunner (${notify} notification, host /dev/kvm)`, function () {
     this.timeout(60_000);
-    let hv: KvmHypervisor;
     let vm: KvmVm;
     let mem: GuestMemory;
     let loop: UvEventLoop;
@@ -51,7 +49,7 @@ for (const notify of ['eventfd', 'atomics'] as const) {
     let env: LongModeTestVm;
     beforeEach(() => {
       env = openLongModeTestVm();
-      ({ hv, vm, mem, loop, bus } = env);
+      ({ vm, mem, loop, bus } = env);
     });
     afterEach(async () => {
       await runner?.stop();

@@ -51,6 +51,10 @@ export interface BackendOffloads {
   readonly guest: { csum: boolean; tso4: boolean; tso6: boolean; ecn: boolean; ufo: boolean };
 }
 
+/**
+ * The guest offloads the driver enabled (features it negotiated, narrowed by CTRL_GUEST_OFFLOADS): what the backend may
+ * hand the guest.
+ */
 export interface GuestOffloads {
   csum: boolean;
   tso4: boolean;
@@ -59,6 +63,7 @@ export interface GuestOffloads {
   ufo: boolean;
 }
 
+/** The offloads of a backend without a vnet header: none either way. */
 export const NO_OFFLOADS: BackendOffloads = {
   host: { csum: false, tso4: false, tso6: false, ecn: false, ufo: false },
   guest: { csum: false, tso4: false, tso6: false, ecn: false, ufo: false },

@@ -1,5 +1,6 @@
 import { VmmError } from '../../../core/errors.js';
 
+/** Why a network backend failed (each kind's meaning beside it). */
 export type NetBackendErrorKind =
   /** Opening / configuring the backend failed (no /dev/net/tun, no permission, bad fd, bad address). */
   | 'Open'

@@ -12,6 +12,10 @@ import { koffi } from '../../../core/native/libc.js';
 
 const lib = koffi.load('libc.so.6');
 
+/**
+ * The socket and tun calls the backends use (koffi bindings; C return values: -1 and errno on failure). The caller owns
+ * every fd; buffers are passed by address for the call only.
+ */
 export const net = {
   socket: lib.func('int socket(int domain, int type, int protocol)'),
   socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
@@ -30,13 +34,17 @@ export const net = {
   ioctlIfreq: lib.func('int ioctl(int fd, unsigned long req, _Inout_ uint8_t *ifr)'),
 };
 
+/** Socket address families. */
 export const AF_UNIX = 1,
   AF_INET = 2;
+/** Socket type and the flags or-ed into it. */
 export const SOCK_DGRAM = 2,
   SOCK_NONBLOCK = 0o4000,
   SOCK_CLOEXEC = 0o2000000;
+/** recv/send flags: report a datagram's real length; do not block. */
 export const MSG_TRUNC = 0x20,
   MSG_DONTWAIT = 0x40;
+/** fcntl commands to read and set a file's status flags (O_NONBLOCK). */
 export const F_GETFL = 3,
   F_SETFL = 4;
 
@@ -63,7 +71,9 @@ export const Tun = {
   TUN_F_UFO: 0x10,
 } as const;
 
+/** Bytes of an interface name in struct ifreq, the terminating NUL included. */
 export const IFNAMSIZ = 16;
+/** sizeof(struct ifreq) on x86-64. */
 export const IFREQ_SIZE = 40;
 
 /** struct ifreq with a name and flags. */
@@ -75,11 +85,13 @@ export function ifreq(name: string, flags: number): Uint8Array {
   return b;
 }
 
+/** The interface name in a struct ifreq (up to its NUL). */
 export function ifreqName(b: Uint8Array): string {
   const end = b.indexOf(0);
   return Buffer.from(b.subarray(0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end)).toString('latin1');
 }
 
+/** The ifr_flags of a struct ifreq. */
 export const ifreqFlags = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset).getUint16(16, true);
 
 /** struct sockaddr_un for a filesystem path (at most 107 bytes). */

@@ -15,6 +15,7 @@ import {
   sockaddrUn,
 } from './native.js';
 
+/** Where a datagram backend sends and receives frames. */
 export type DgramEndpoint =
   /** A Unix datagram socket bound at `path`, sending to the socket bound at `peer`. */
   | { kind: 'unix'; path: string; peer: string }

@@ -6,6 +6,7 @@ import type { BackendOffloads, GuestOffloads, NetBackend } from './backend.js';
 import { NetBackendError } from './errors.js';
 import { F_GETFL, F_SETFL, IFNAMSIZ, ifreq, ifreqFlags, ifreqName, net, Tun } from './native.js';
 
+/** How TapBackend gets its tap: by interface name (created if asked), or from fds it is handed. */
 export interface TapOptions {
   /** Interface name, or a template such as 'tap%d' with create. */
   name?: string;

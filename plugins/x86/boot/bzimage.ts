@@ -29,10 +29,15 @@ export const Hdr = {
   HEADER_LIMIT: 0x290,
 } as const;
 
+/** The setup header's signature ("HdrS", little-endian) at 0x202. */
 export const HDRS_MAGIC = 0x5372_6448; // "HdrS"
+/** The boot sector signature at 0x1fe. */
 export const BOOT_FLAG_MAGIC = 0xaa55;
+/** loadflags bit: the protected-mode kernel is loaded at 1 MiB (every bzImage). */
 export const LOADED_HIGH = 0x01;
+/** loadflags bit: heap_end_ptr is valid (set by the loader). */
 export const CAN_USE_HEAP = 0x80;
+/** xloadflags bit: the kernel has the 64-bit entry point startup_64. */
 export const XLF_KERNEL_64 = 0x01;
 /** Oldest boot protocol accepted: 2.06 brought cmdline_size. */
 export const MIN_PROTOCOL = 0x0206;
@@ -41,6 +46,7 @@ export const STARTUP_64_OFFSET = 0x200n;
 /** initrd_addr_max for kernels whose header leaves it 0 (boot.rst). */
 const DEFAULT_INITRD_ADDR_MAX = 0x37ff_ffffn;
 
+/** The setup header fields the loader uses, read and validated from a bzImage. */
 export interface BzImageHeader {
   /** Protocol version, e.g. 0x020f for 2.15. */
   version: number;

@@ -16,6 +16,7 @@ const PHDR_SIZE = 56;
 export const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 const MAX_PHDRS = 1024;
 
+/** One PT_LOAD segment: its file offset, physical load address, bytes in the file and in memory (the rest zeroed). */
 export interface ElfSegment {
   offset: bigint;
   paddr: bigint;
@@ -23,6 +24,7 @@ export interface ElfSegment {
   memsz: bigint;
 }
 
+/** A parsed ELF kernel: its entry point, PT_LOAD segments and PVH entry. */
 export interface ElfImage {
   entry: bigint;
   segments: ElfSegment[];
@@ -30,6 +32,7 @@ export interface ElfImage {
   pvhEntry?: bigint;
 }
 
+/** True when the bytes start with the ELF magic. */
 export function looksLikeElf(image: Uint8Array): boolean {
   return image.length >= 4 && image[0] === 0x7f && image[1] === 0x45 && image[2] === 0x4c && image[3] === 0x46;
 }

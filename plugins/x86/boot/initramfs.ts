@@ -2,6 +2,7 @@ import { X86BootError, hex } from '../errors.js';
 
 const PAGE = 4096n;
 
+/** Where an initramfs may go (guest-physical addresses). */
 export interface InitramfsLimits {
   /** End of RAM at 0 (exclusive). */
   lowRamEnd: bigint;

@@ -15,8 +15,16 @@ import { placeInitramfs } from './initramfs.js';
 import { buildStartInfo, writeStartInfo } from './pvh.js';
 import { buildZeroPage, writeZeroPage } from './zero-page.js';
 
+/**
+ * How to enter the kernel: 'bzimage' (Linux boot protocol, 64-bit entry), 'pvh' (ELF with a Xen PVH note, 32-bit
+ * entry), or 'auto' (picked from the file).
+ */
 export type BootProtocol = 'auto' | 'bzimage' | 'pvh';
 
+/**
+ * Everything loadLinux needs: the kernel and initramfs bytes, the command line, the protocol, the vCPUs and CPU
+ * identity for the MP table, and the ACPI options.
+ */
 export interface BootInput {
   kernel: Uint8Array;
   initramfs?: Uint8Array;
@@ -88,8 +96,8 @@ function ramOf(mem: GuestMemory): RamRegion[] {
 /**
  * Loads a Linux kernel and writes every boot structure: command line, e820 map in a
  * zero page (bzImage) or hvm_start_info (PVH), initramfs, GDT, identity page tables,
- * MP table and (unless turned off) ACPI tables. Everything is validated before the first byte is written to guest memory
- * except the kernel segments themselves, which are range-checked before any is copied.
+ * MP table and (unless turned off) ACPI tables. Everything is validated before the first byte is written to
+ * guest memory except the kernel segments themselves, which are range-checked before any is copied.
  */
 export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const protocol = detectProtocol(input.kernel, input.protocol);

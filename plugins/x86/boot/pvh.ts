@@ -6,13 +6,21 @@ import type { E820Entry } from '../platform/memory-map.js';
 
 /** xen/include/public/arch-x86/hvm/start_info.h */
 export const HVM_START_MAGIC = 0x336e_c578;
+/** The hvm_start_info version written (1: with the memory map). */
 export const HVM_START_VERSION = 1;
+/** sizeof(struct hvm_start_info), version 1. */
 export const START_INFO_SIZE = 56;
+/** sizeof(struct hvm_modlist_entry): address, size, command line, reserved. */
 export const MODLIST_ENTRY_SIZE = 32;
+/** sizeof(struct hvm_memmap_table_entry): address, size, type, reserved. */
 export const MEMMAP_ENTRY_SIZE = 24;
 /** Everything must fit the page at PVH_INFO (the zero page follows). */
 const PAGE_SIZE = 0x1000;
 
+/**
+ * What buildStartInfo puts in hvm_start_info: guest-physical addresses of the command line, the initramfs and the RSDP,
+ * and the memory map.
+ */
 export interface StartInfoInput {
   cmdlineAddress: bigint;
   ramdisk?: { address: bigint; size: bigint };
@@ -62,6 +70,7 @@ export function buildStartInfo(p: StartInfoInput, base: bigint = X86Layout.PVH_I
   return page;
 }
 
+/** Writes a built start-info page at `base` in guest memory and returns `base` (the PVH entry's ebx). */
 export function writeStartInfo(mem: GuestMemory, info: Uint8Array, base: bigint = X86Layout.PVH_INFO): bigint {
   mem.write(GuestAddress.of(base), info);
   return base;

@@ -23,6 +23,10 @@ export const LOADER_TYPE_UNDEFINED = 0xff;
 /** vid_mode "normal" (80x25): no mode switch; the console is the serial port. */
 export const VID_MODE_NORMAL = 0xffff;
 
+/**
+ * What buildZeroPage puts in boot_params: the image's setup header, where the kernel, command line and initramfs are
+ * (guest-physical), the e820 map and the RSDP.
+ */
 export interface ZeroPageInput {
   /** The image's setup header bytes from offset 0x1f1. */
   headerBytes: Uint8Array;
@@ -78,6 +82,7 @@ export function buildZeroPage(p: ZeroPageInput): Uint8Array {
   return page;
 }
 
+/** Writes a built zero page at X86Layout.ZERO_PAGE and returns that address (the 64-bit entry's rsi). */
 export function writeZeroPage(mem: GuestMemory, page: Uint8Array): bigint {
   mem.write(GuestAddress.of(X86Layout.ZERO_PAGE), page);
   return X86Layout.ZERO_PAGE;

@@ -2,15 +2,19 @@ import type { CpuidEntry } from '../hypervisor/types.js';
 
 /** KVM_CPUID_FLAG_SIGNIFCANT_INDEX: the entry applies to one subleaf (index). */
 export const CPUID_FLAG_SIGNIFICANT_INDEX = 1;
+/** CPUID leaf of the hypervisor signature (eax: the highest hypervisor leaf). */
 export const HYPERVISOR_LEAF = 0x4000_0000;
+/** CPUID leaf of KVM's paravirtual features (kvmclock, PV EOI, ...). */
 export const HYPERVISOR_FEATURES_LEAF = 0x4000_0001;
 /** "KVMKVMKVM\0\0\0" as ebx, ecx, edx. */
 export const KVM_SIGNATURE = { ebx: 0x4b4d_564b, ecx: 0x564b_4d56, edx: 0x0000_004d } as const;
 const ECX_HYPERVISOR = 1 << 31;
 const EDX_HTT = 1 << 28;
 
+/** The host CPU's vendor, as CPUID leaf 0 names it. */
 export type CpuVendor = 'intel' | 'amd' | 'other';
 
+/** The vendor leaf 0 of `entries` names; 'other' when the leaf is missing or unknown. */
 export function cpuVendor(entries: readonly CpuidEntry[]): CpuVendor {
   const l0 = entries.find((e) => e.function === 0);
   if (!l0) return 'other';

@@ -17,6 +17,10 @@ const CODE32_FLAGS = 0xc09b;
 const DATA_FLAGS = 0xc093;
 const TSS_BUSY_TYPE = 0xb;
 
+/**
+ * An 8-byte segment descriptor from flags ((G, D/B, L, AVL) << 12 | (P, DPL, S, type)), a 32-bit base and a 20-bit
+ * limit.
+ */
 export function gdtEntry(flags: number, base: number, limit: number): bigint {
   const b = BigInt(base >>> 0),
     l = BigInt(limit >>> 0),
@@ -30,6 +34,7 @@ export function gdtEntry(flags: number, base: number, limit: number): bigint {
   );
 }
 
+/** The boot GDT's descriptors by index (selector >> 3): null, flat 32-bit code, 64-bit code, flat data. */
 export const BOOT_GDT_ENTRIES: readonly bigint[] = [
   0n,
   gdtEntry(CODE32_FLAGS, 0, 0xfffff),
@@ -60,6 +65,7 @@ export function segmentFromEntry(entry: bigint, selector: number): X86Segment {
   };
 }
 
+/** The segment register value for a boot GDT selector, as if loaded from its descriptor. */
 export function bootSegment(selector: number): X86Segment {
   return segmentFromEntry(BOOT_GDT_ENTRIES[selector >> 3], selector);
 }
@@ -82,6 +88,7 @@ export function bootTss(): X86Segment {
   };
 }
 
+/** A segment register marked unusable (LDTR: no LDT). */
 export function unusableSegment(): X86Segment {
   return { base: 0n, limit: 0, selector: 0, type: 0, present: 0, dpl: 0, s: 0, avl: 0, l: 0, db: 0, g: 0, unusable: 1 };
 }

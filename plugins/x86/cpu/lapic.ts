@@ -1,7 +1,10 @@
 /** Local APIC register offsets inside the 1 KiB KVM_GET_LAPIC page. */
 export const LAPIC_LVT_LINT0 = 0x350;
+/** LVT LINT1 register offset (wired to NMI on a PC). */
 export const LAPIC_LVT_LINT1 = 0x360;
+/** LVT delivery mode ExtINT: the interrupt comes from the 8259 PIC (LINT0 on a PC). */
 export const DELIVERY_EXTINT = 7;
+/** LVT delivery mode NMI. */
 export const DELIVERY_NMI = 4;
 
 const setDeliveryMode = (reg: number, mode: number): number => ((reg & ~0x700) | (mode << 8)) >>> 0;

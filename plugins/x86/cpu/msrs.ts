@@ -1,5 +1,6 @@
 import type { MsrEntry } from '../hypervisor/types.js';
 
+/** Indexes of the MSRs the vCPU setup writes. */
 export const Msr = {
   IA32_TSC: 0x10,
   IA32_SYSENTER_CS: 0x174,
@@ -14,6 +15,7 @@ export const Msr = {
   KERNEL_GS_BASE: 0xc000_0102,
 } as const;
 
+/** IA32_MISC_ENABLE bit 0: fast string operations enabled (what firmware leaves set). */
 export const MISC_ENABLE_FAST_STRING = 1n;
 /** MTRRs enabled, default memory type write-back. */
 export const MTRR_DEF_TYPE_WB_ENABLED = (1n << 11n) | 6n;

@@ -2,16 +2,23 @@ import type { X86Regs, X86Sregs } from '../hypervisor/types.js';
 import { X86Layout } from '../layout.js';
 import { Selector, bootSegment, bootTss, unusableSegment } from './gdt.js';
 
+/** CR0 bit 0: protected mode. */
 export const CR0_PE = 1n << 0n;
+/** CR0 bit 4: extension type (hard-wired 1 on modern CPUs). */
 export const CR0_ET = 1n << 4n;
+/** CR0 bit 31: paging. */
 export const CR0_PG = 1n << 31n;
+/** CR4 bit 5: physical address extension (required for long mode). */
 export const CR4_PAE = 1n << 5n;
+/** EFER bit 8: long mode enable. */
 export const EFER_LME = 1n << 8n;
+/** EFER bit 10: long mode active (set by the CPU once paging is on with LME). */
 export const EFER_LMA = 1n << 10n;
 const RFLAGS_RESERVED = 2n;
 /** Stack for the first instructions: the page between the zero page and the PML4. */
 export const BOOT_STACK = 0x8ff0n;
 
+/** General-purpose registers all 0, rflags 2 (its reserved bit 1 set). */
 export function zeroRegs(): X86Regs {
   return {
     rax: 0n,

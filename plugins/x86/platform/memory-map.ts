@@ -1,15 +1,19 @@
 import { X86Layout } from '../layout.js';
 import { X86BootError, hex } from '../errors.js';
 
+/** E820 type 1: usable RAM. */
 export const E820_RAM = 1;
+/** E820 type 2: reserved, not for the OS. */
 export const E820_RESERVED = 2;
 
+/** One E820 memory map entry: guest-physical start, size in bytes, type (E820_*). */
 export interface E820Entry {
   addr: bigint;
   size: bigint;
   type: number;
 }
 
+/** A guest RAM region: guest-physical start and size in bytes. */
 export interface RamRegion {
   start: bigint;
   size: bigint;

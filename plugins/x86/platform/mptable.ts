@@ -34,6 +34,7 @@ export const MPTABLE_MAX_VCPUS = 254;
 /** ISA IRQs 0..15 plus the GSIs 16..IRQ_ALLOC_END the allocator hands out. */
 export const IOAPIC_PINS = X86Layout.IRQ_ALLOC_END + 1;
 
+/** What the MP table describes: the vCPU count and the CPU signature/features for its processor entries. */
 export interface MpTableOptions {
   vcpus: number;
   /** CPUID leaf 1 eax (family/model/stepping) and edx (features), for the processor entries. */
@@ -41,6 +42,9 @@ export interface MpTableOptions {
   cpuFeatures?: number;
 }
 
+/**
+ * Bytes the MP table takes for `vcpus` CPUs (floating pointer, header, processor, bus, IOAPIC and interrupt entries).
+ */
 export function mpTableSize(vcpus: number): number {
   return MP.FLOATING_SIZE + MP.HEADER_SIZE + vcpus * MP.PROCESSOR_SIZE + MP.ENTRY_SIZE * (2 + IOAPIC_PINS + 2);
 }
