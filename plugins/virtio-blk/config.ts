@@ -38,4 +38,5 @@ export const VirtioBlkConfigSchema = z.strictObject({
   /** The virtio transport to attach to ('mmio', 'pci'); default: the VM's `virtio.transport`, else its only one. */
   transport: VirtioTransportNameSchema.optional(),
 });
+/** One virtio-blk plugin instance's validated config (defaults filled in). */
 export type VirtioBlkConfig = z.output<typeof VirtioBlkConfigSchema>;

@@ -29,6 +29,10 @@ import { BlkMetrics } from './metrics.js';
 import { BlkStateSpec, checkBlkState, type BlkState } from './state.js';
 import type { Snapshottable } from '../../core/state/snapshottable.js';
 
+/**
+ * What a VirtioBlk is built with: its id, the disk it takes over, the identity and queue shape it presents to the
+ * driver, rate limits, and test seams.
+ */
 export interface VirtioBlkOptions {
   readonly id: string;
   /** The opened disk; the device owns it from now on and closes it in destroy(). */

@@ -6,6 +6,10 @@ import { executeRequest, type ExecuteOptions } from './executor.js';
 import type { BlkQueueMetrics } from './metrics.js';
 import { parseRequest, usedLength, type BlkRequest, type RequestContext } from './request.js';
 
+/**
+ * What one request queue's handler works with: the queue and its interrupt, the request parsing and execution context,
+ * the rate limiter, metrics, and the device's needs-reset action.
+ */
 export interface QueueHandlerDeps {
   readonly queue: VirtQueue;
   readonly interrupt: VirtioInterrupt;

@@ -21,6 +21,7 @@ export interface InterruptLine {
   trigger(): void;
 }
 
+/** What a VirtioMmioTransport works with: guest memory, the per-queue notify eventfds, its interrupt line, a logger. */
 export interface MmioTransportDeps {
   /** Guest memory, resolved when the driver sets DRIVER_OK. */
   memory: () => GuestMemory;

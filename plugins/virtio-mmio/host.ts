@@ -15,6 +15,10 @@ import { VirtioMmioError } from './errors.js';
 import { MMIO_WINDOW_SIZE, Reg } from './registers.js';
 import { virtioMmioDsdt, type MmioAcpiWindow } from './acpi.js';
 
+/**
+ * The VM services a VirtioMmioHost attaches devices with: bus, resources, interrupts, the kernel command line,
+ * eventfds, the VM and guest memory, and optionally the device registry and ACPI tables.
+ */
 export interface VirtioMmioHostDeps {
   bus: Bus;
   /** Each device's 4 KiB window comes from the 'mmio32' space (freed on detach). */

@@ -115,6 +115,10 @@ export class MmioDriver {
   }
 }
 
+/**
+ * A VirtioMmioHost over test doubles (mock VM and hypervisor, fake event loop, heap memory) with everything a transport
+ * test inspects.
+ */
 export interface MmioTestHost {
   host: VirtioMmioHost;
   bus: RangeBus;

@@ -13,6 +13,7 @@ const hostPort = z
   })
   .refine((a) => a.port <= 65535 && a.host.split('.').every((x) => Number(x) <= 255), 'address or port out of range');
 
+/** The `backend: { kind: tap }` config: a host tap interface by name (created when asked) or inherited fds. */
 export const TapBackendSchema = z
   .strictObject({
     kind: z.literal('tap'),
@@ -41,6 +42,7 @@ export const TapBackendSchema = z
   .refine((t) => t.name !== undefined || t.fds !== undefined || t.create, 'give a tap name, fds, or create: true')
   .refine((t) => !(t.fds && (t.name || t.create)), 'fds excludes name and create');
 
+/** The `backend: { kind: socket }` config: frames as datagrams over a unix socket pair of paths or UDP. */
 export const SocketBackendSchema = z
   .strictObject({
     kind: z.literal('socket'),
@@ -79,5 +81,7 @@ export const VirtioNetConfigSchema = z.strictObject({
   /** The virtio transport to attach to ('mmio', 'pci'); default: the VM's `virtio.transport`, else its only one. */
   transport: VirtioTransportNameSchema.optional(),
 });
+/** One virtio-net plugin instance's validated config (defaults filled in). */
 export type VirtioNetConfig = z.output<typeof VirtioNetConfigSchema>;
+/** The validated `backend` part of a VirtioNetConfig. */
 export type NetBackendConfig = VirtioNetConfig['backend'];

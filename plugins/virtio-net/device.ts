@@ -32,6 +32,10 @@ import { RxHandler } from './rx.js';
 import { NetStateSpec, type NetState } from './state.js';
 import { TxHandler } from './tx.js';
 
+/**
+ * What a VirtioNet is built with: its id, the backend it takes over, the MAC, MTU and queue shape it presents,
+ * offloads, rate limits, link state, and test seams.
+ */
 export interface VirtioNetOptions {
   readonly id: string;
   /** The opened backend; the device owns it from now on and closes it in destroy(). */

@@ -1,7 +1,7 @@
 /**
- * The x86_64 guest-physical layout shared by the machine, the kvm backend's x86 part and the guest kit.
- * Device plugins read the part they need through `Tokens.PlatformLayout` (platform/resource-layout.ts x86PlatformLayout).
- * RAM fills [0, MMIO32_START); RAM beyond that continues at 4 GiB.
+ * The x86_64 guest-physical layout shared by the machine, the kvm backend's x86 part and the guest kit. Device plugins
+ * read the part they need through `Tokens.PlatformLayout` (platform/resource-layout.ts x86PlatformLayout). RAM fills
+ * [0, MMIO32_START); RAM beyond that continues at 4 GiB.
  */
 export const X86Layout = {
   /** Real-mode IVT/BDA and EBDA stay below this; the zero page and cmdline go above. */

@@ -18,8 +18,10 @@ import { RING_HDR, type TxRing } from './fast-path.js';
 
 /** What the machine wants done after a vCPU exit the runner cannot handle itself. */
 export type ExitAction = 'continue' | 'stop';
+/** Decides what happens after a non-I/O exit of vCPU `index`; returning nothing leaves the runner's default. */
 export type ExitHandler = (index: number, exit: VcpuExit) => ExitAction | void;
 
+/** The events a WorkerVcpuRunner emits (each handler's arguments beside it). */
 export interface WorkerRunnerEvents {
   /** Every exit other than PIO/MMIO (hlt, shutdown, system-event, internal-error, fail-entry, debug, unknown). */
   exit: (index: number, exit: VcpuExit) => void;
@@ -29,6 +31,7 @@ export interface WorkerRunnerEvents {
   error: (err: unknown, index: number) => void;
 }
 
+/** How a WorkerVcpuRunner runs its vCPU workers. */
 export interface WorkerRunnerOptions {
   /**
    * How a worker wakes the main thread: 'eventfd' (a per-vCPU eventfd watched by

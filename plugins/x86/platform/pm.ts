@@ -5,6 +5,7 @@ import { PM1_CNT_LEN, PM1_CNT_PORT, PM1_EVT_LEN, PM1_EVT_PORT, S5_SLP_TYP } from
 export const PM1_CNT = { SCI_EN: 1 << 0, SLP_TYP_SHIFT: 10, SLP_TYP_MASK: 0x7 << 10, SLP_EN: 1 << 13 } as const;
 /** The ports the FADT's PM1a blocks name, as one range: status(2) enable(2) control(2). */
 export const PM1_BASE = PM1_EVT_PORT;
+/** Bytes from the first PM1 port to the last: the one bus range the PM1 registers take. */
 export const PM1_SIZE = PM1_CNT_PORT + PM1_CNT_LEN - PM1_EVT_PORT;
 
 /**
