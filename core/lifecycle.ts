@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 
+/** Where a VM is in its life: assembled, running, paused, or stopped for good. */
 export type VmState = 'created' | 'started' | 'paused' | 'stopped';
 
 /** How a VM ended, mapped to the VMM's exit code by the host. */
@@ -11,6 +12,7 @@ export type StopReason =
   | { kind: 'api' }
   | { kind: 'error'; error: unknown };
 
+/** The lifecycle's events and their arguments: notifications only (cleanup is a returned Disposable). */
 export interface VmLifecycleEvents {
   created: () => void;
   started: () => void;

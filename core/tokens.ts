@@ -34,6 +34,10 @@ function defineToken<T>(name: string, cardinality: 'singular' | 'multiple' = 'si
   return { name, token: Symbol.for(`tsvmm.${name}`) as InjectionToken<T>, cardinality };
 }
 
+/**
+ * Every VM-wide service token, by name: what plugins list in their manifests (provides/requires/optional) and inject.
+ * Each is `Symbol.for('tsvmm.<Name>')`, so plain-JS plugins outside the tree reach the same ones.
+ */
 export const Tokens = {
   VmConfig: defineToken<VmConfig>('VmConfig'),
   Logger: defineToken<Logger>('Logger'),
@@ -70,6 +74,7 @@ export const Tokens = {
   AcpiTables: defineToken<AcpiTables>('AcpiTables'),
 } as const;
 
+/** The name of one VM-wide token (a key of Tokens), as manifests spell it. */
 export type TokenName = keyof typeof Tokens;
 
 /**
@@ -100,18 +105,31 @@ export function manifestTokenName(token: unknown): string | undefined {
 
 /** Shorthand for `@inject(...)`: `@inject(GUEST_MEMORY)`. */
 export const GUEST_MEMORY = Tokens.GuestMemory.token;
+/** Shorthand for `Tokens.Bus.token`, for `@inject(...)`. */
 export const BUS = Tokens.Bus.token;
+/** Shorthand for `Tokens.Hypervisor.token`, for `@inject(...)`. */
 export const HYPERVISOR = Tokens.Hypervisor.token;
+/** Shorthand for `Tokens.Vm.token`, for `@inject(...)`. */
 export const VM = Tokens.Vm.token;
+/** Shorthand for `Tokens.EventLoop.token`, for `@inject(...)`. */
 export const EVENT_LOOP = Tokens.EventLoop.token;
+/** Shorthand for `Tokens.EventFdFactory.token`, for `@inject(...)`. */
 export const EVENT_FD_FACTORY = Tokens.EventFdFactory.token;
+/** Shorthand for `Tokens.DeviceRegistry.token`, for `@inject(...)`. */
 export const DEVICE_REGISTRY = Tokens.DeviceRegistry.token;
+/** Shorthand for `Tokens.Lifecycle.token`, for `@inject(...)`. */
 export const LIFECYCLE = Tokens.Lifecycle.token;
+/** Shorthand for `Tokens.Logger.token`, for `@inject(...)`. */
 export const LOGGER = Tokens.Logger.token;
+/** Shorthand for `Tokens.VmConfig.token`, for `@inject(...)`. */
 export const VM_CONFIG = Tokens.VmConfig.token;
+/** Shorthand for `Tokens.VirtioTransport.token`, for `@inject(...)`. */
 export const VIRTIO_TRANSPORT = Tokens.VirtioTransport.token;
+/** Shorthand for `Tokens.KernelCmdline.token`, for `@inject(...)`. */
 export const KERNEL_CMDLINE = Tokens.KernelCmdline.token;
+/** Shorthand for `Tokens.DiskFormat.token`, for `@inject(...)`. */
 export const DISK_FORMAT = Tokens.DiskFormat.token;
+/** Shorthand for `Tokens.Machine.token`, for `@inject(...)`. */
 export const MACHINE = Tokens.Machine.token;
 /** `@inject(PLUGIN_CONFIG)`: the instance's validated config. */
 export const PLUGIN_CONFIG = PluginTokens.PluginConfig.token;

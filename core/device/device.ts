@@ -19,16 +19,20 @@ export interface Device {
   destroy?(): void | Promise<void>;
 }
 
+/** A device that can return to its power-on state when asked (reset()). */
 export interface Resettable {
   reset(): void;
 }
+/** A device whose own activity (timers, backend I/O) can be paused and resumed together with the VM. */
 export interface Pausable {
   pause(): void | Promise<void>;
   resume(): void | Promise<void>;
 }
 
+/** True when a device implements Resettable. */
 export const isResettable = (d: Device): d is Device & Resettable =>
   typeof (d as Partial<Resettable>).reset === 'function';
+/** True when a device implements Pausable (both pause and resume). */
 export const isPausable = (d: Device): d is Device & Pausable =>
   typeof (d as Partial<Pausable>).pause === 'function' && typeof (d as Partial<Pausable>).resume === 'function';
 

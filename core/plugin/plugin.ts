@@ -25,7 +25,10 @@ export interface PluginManifest {
    */
   uses?: string[];
   entry: string;
-  /** Optional module (relative to the manifest, mapped to dist like `entry`) exporting `registerCommands(program: Command)` to add CLI subcommands. */
+  /**
+   * Optional module (relative to the manifest, mapped to dist like `entry`) exporting
+   * `registerCommands(program: Command)` to add CLI subcommands.
+   */
   cli?: string;
 }
 

@@ -25,6 +25,10 @@ import { AssemblyError } from './errors.js';
 import { createLogger } from './logger.js';
 import { markStartup, startupTimings } from './timings.js';
 
+/**
+ * How assembleVm builds a VM: the planning options, plus the parent container, a logger, an override hook (swap a
+ * backend), a ready plan, and whether to resolve the Machine and enforce manifests.
+ */
 export interface AssembleOptions extends PlanOptions {
   /** Parent container (default: tsyringe's root). Each VM gets its own child of it. */
   parent?: DependencyContainer;
@@ -48,6 +52,10 @@ export interface AssembleOptions extends PlanOptions {
   enforceManifests?: boolean;
 }
 
+/**
+ * A VM whose plugins all registered: its container, the plan it came from, lifecycle, logger and Machine. The caller
+ * owns it and must dispose it.
+ */
 export interface AssembledVm {
   readonly container: DependencyContainer;
   readonly plan: VmPlan;

@@ -28,6 +28,10 @@ export const CORE_TOKENS: ReadonlySet<string> = new Set([
   'HostFiles',
 ]);
 
+/**
+ * Whether a token (by manifest name) has one provider per VM or collects several; tokens core does not know (a
+ * third-party plugin's own) count as 'multiple'.
+ */
 export const tokenCardinality = (t: string): 'singular' | 'multiple' =>
   (Tokens as Record<string, { cardinality: 'singular' | 'multiple' }>)[t]?.cardinality ?? 'multiple';
 
@@ -47,8 +51,13 @@ export interface VmPlan {
   readonly discovered: ReadonlyMap<string, DiscoveredPlugin>;
 }
 
+/**
+ * A VM config as planVm accepts it: a YAML file path, a plain object (with the folder relative paths start from), or an
+ * already parsed source.
+ */
 export type ConfigInput = string | { config: unknown; baseDir?: string; file?: string } | ConfigSource;
 
+/** How planVm finds plugins: discovery folders, already discovered plugins, and replacements for tests. */
 export interface PlanOptions {
   discovery?: DiscoveryOptions;
   /** Already discovered plugins (skips discovery). */
@@ -64,6 +73,10 @@ function sourceOf(input: ConfigInput): ConfigSource {
   return ConfigSource.fromObject(input.config, input.file ?? '<config>', input.baseDir);
 }
 
+/**
+ * Plans a VM without starting anything: validates the config, discovers, orders and loads the listed plugins and
+ * validates each plugin's config (what `vmm validate` reports). Throws ConfigError or PluginError.
+ */
 export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promise<VmPlan> {
   const source = sourceOf(input);
   const config = validateVmConfig(source);

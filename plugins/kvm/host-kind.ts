@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 
+/** What kind of KVM this host has, which decides whether Linux guests can boot here or only in the sandbox. */
 export type KvmHostKind =
   /** Hardware virtualization (VT-x/AMD-V) with kvm_intel/kvm_amd: unmodified Linux guests run. */
   | 'hardware'
@@ -15,6 +16,7 @@ export type KvmHostKind =
   /** No /dev/kvm. */
   | 'none';
 
+/** What detectHost found out about this host's KVM (and whether we run inside the sandbox's L1). */
 export interface HostInfo {
   kind: KvmHostKind;
   devKvm: boolean;
@@ -28,6 +30,10 @@ export interface HostInfo {
   inSandbox: boolean;
 }
 
+/**
+ * Where detectHost reads from: file existence, file contents ('' when unreadable) and the environment; tests pass
+ * fakes.
+ */
 export interface DetectSources {
   exists: (p: string) => boolean;
   read: (p: string) => string;

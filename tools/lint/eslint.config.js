@@ -19,17 +19,10 @@ import errorKindStyle from './rules/error-kind-style.js';
 
 const SOURCES = ['core/**/*.ts', 'plugins/**/*.ts', 'hosts/**/*.ts', 'test/**/*.ts'];
 
-// Folders not yet cleaned up: there every finding is a warning, so `npm run lint` (and with it `npm test`)
-// fails only on errors elsewhere. The list shrinks to nothing as the folders are fixed; new folders start clean.
-const PENDING = [
-  'core/cli/**',
-  'core/device/**',
-  'core/lifecycle.ts',
-  'core/plugin/**',
-  'core/tokens.ts',
-  'core/vmm/**',
-  'plugins/x86/boot/files.ts',
-];
+// Folders not yet cleaned up: there every finding is a warning, so `npm run lint` (and with it `npm test`) fails
+// only on errors elsewhere. Empty since the whole tree went clean (issue 12); keep it empty: a folder put here
+// stops being checked, and lint.sh runs ESLint with --max-warnings 0 anyway.
+const PENDING = [];
 
 const recommended = [js.configs.recommended, ...tseslint.configs.recommended];
 

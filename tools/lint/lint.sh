@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run lint [-- PATH...]`: prettier --check and ESLint (tools/lint/eslint.config.js), side by side, over the
 # TypeScript sources (core, plugins, hosts, test) or over the folders/files given. Exit status non-zero if either
-# finds an error (ESLint warnings, in the folders the config lists as pending, do not fail it). A whole-tree run
+# finds anything (ESLint runs with --max-warnings 0). A whole-tree run
 # also runs the tests of the project's own ESLint rules (tools/lint/rules/*.test.js).
 # `npm run format [-- PATH...]` rewrites the same files with prettier --write.
 # Both tools keep a cache under node_modules/.cache (by content), so a second run checks only changed files.
@@ -27,7 +27,7 @@ if [ $whole -eq 1 ]; then
   (for t in tools/lint/rules/*.test.js; do node "$t" || exit 1; done) >"$rules_out" 2>&1 &
   rules_pid=$!
 fi
-"$eslint" --config tools/lint/eslint.config.js --cache --cache-strategy content \
+"$eslint" --config tools/lint/eslint.config.js --max-warnings 0 --cache --cache-strategy content \
   --cache-location node_modules/.cache/eslint/ "$@"
 e=$?
 wait $pid
