@@ -35,7 +35,10 @@ const F_OFD_SETLK = 37;
 const F_RDLCK = 0;
 const F_WRLCK = 1;
 const F_UNLCK = 2;
-/** struct flock on the 64-bit Linux ABIs Node runs on (process.arch x64, arm64): l_type i16 @0, l_whence i16 @2, l_start i64 @8, l_len i64 @16, l_pid i32 @24. */
+/**
+ * struct flock on the 64-bit Linux ABIs Node runs on (process.arch x64, arm64): l_type i16 @0, l_whence i16 @2, l_start
+ * i64 @8, l_len i64 @16, l_pid i32 @24.
+ */
 const FLOCK_SIZE = 32;
 
 /** Errnos that mean "this filesystem (or kernel) cannot do OFD locks": warn once and go on, as QEMU does. */

@@ -30,6 +30,10 @@ export interface BpfInsn {
   k: number;
 }
 
+/**
+ * The classic-BPF opcodes the filter uses (<linux/bpf_common.h> combinations: load word at absolute offset, jumps on
+ * equal / greater-or-equal / bit set with a constant, return a constant, AND with a constant).
+ */
 export const BPF = {
   LD_W_ABS: 0x20,
   JEQ_K: 0x15,
@@ -38,6 +42,7 @@ export const BPF = {
   RET_K: 0x06,
   AND_K: 0x54,
 } as const;
+/** Seccomp filter return actions (<linux/seccomp.h>); ERRNO is or-ed with the errno to return. */
 export const SECCOMP_RET = {
   KILL_PROCESS: 0x8000_0000,
   KILL_THREAD: 0,

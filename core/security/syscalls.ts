@@ -1,9 +1,9 @@
 /**
- * The host's system call numbers for Node's process.arch 'x64' (asm/unistd_64.h) of the VMM's seccomp allow-list, and the few the
- * filter treats specially. The list was measured: `strace -f -c` over the kvm tier and the unit
- * tests of the devices, disk formats, consoles, network back ends and event loop (every path a
- * running VMM takes), then families completed (e.g. every stat and poll variant Node or glibc may
- * pick); `vmm run --seccomp log` plus the kernel log finds anything still missing.
+ * The host's system call numbers for Node's process.arch 'x64' (asm/unistd_64.h) of the VMM's seccomp allow-list, and
+ * the few the filter treats specially. The list was measured: `strace -f -c` over the kvm tier and the unit tests of
+ * the devices, disk formats, consoles, network back ends and event loop (every path a running VMM takes), then families
+ * completed (e.g. every stat and poll variant Node or glibc may pick); `vmm run --seccomp log` plus the kernel log
+ * finds anything still missing.
  *
  * Left out on purpose (a running VMM has no use for them): execve/execveat, fork/vfork and clone
  * without CLONE_THREAD (no new processes), ptrace, process_vm_readv/writev, mount and namespace
