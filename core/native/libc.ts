@@ -64,19 +64,30 @@ export const c = {
   tgkill: lib.func('int tgkill(int tgid, int tid, int sig)'),
 };
 
+/**
+ * Picks the value of a host-ABI-dependent constant for this process's ABI (Node's process.arch). The VMM runs on
+ * Linux x64 and arm64 hosts; on any other ABI the module refuses to load with a clear error rather than passing a
+ * wrong flag or system call number to the kernel.
+ */
+function byHostAbi(values: { readonly x64: number; readonly arm64: number }, name: string): number {
+  const arch = process.arch;
+  if (arch === 'x64' || arch === 'arm64') return values[arch];
+  throw new Error(`core/native: no ${name} for host ABI '${arch}' (supported: x64, arm64)`);
+}
+
 /** mmap's failure value ((void *)-1) as the unsigned bigint our prototype returns. */
 export const MAP_FAILED = 0xffffffffffffffffn;
 /** mmap/mprotect protection bits (<sys/mman.h>). */
 export const PROT_READ = 1,
   PROT_WRITE = 2,
   PROT_EXEC = 4;
-/** mmap flags (Linux x86-64 values, <sys/mman.h>). */
+/** mmap flags (<sys/mman.h>; the same on both host ABIs we run on, Node's process.arch 'x64' and 'arm64'). */
 export const MAP_SHARED = 0x01,
   MAP_PRIVATE = 0x02,
   MAP_ANONYMOUS = 0x20,
   MAP_NORESERVE = 0x4000,
   MAP_HUGETLB = 0x40000;
-/** open(2) flags (Linux x86-64 values, <fcntl.h>; octal as in the C headers). */
+/** open(2) flags (<fcntl.h>, octal as in the C headers; O_DIRECT is the one that differs between host ABIs). */
 export const O_RDONLY = 0,
   O_WRONLY = 1,
   O_RDWR = 2,
@@ -85,7 +96,7 @@ export const O_RDONLY = 0,
   O_TRUNC = 0o1000,
   O_NONBLOCK = 0o4000,
   O_CLOEXEC = 0o2000000,
-  O_DIRECT = 0o40000;
+  O_DIRECT = byHostAbi({ x64: 0o40000, arm64: 0o200000 }, 'O_DIRECT');
 /** eventfd(2) flags. */
 export const EFD_SEMAPHORE = 1,
   EFD_NONBLOCK = 0o4000,
@@ -96,8 +107,8 @@ export const MFD_CLOEXEC = 1;
 export const FALLOC_FL_KEEP_SIZE = 1,
   FALLOC_FL_PUNCH_HOLE = 2,
   FALLOC_FL_ZERO_RANGE = 0x10;
-/** The gettid system call number on x86-64 (called through c.gettid, i.e. syscall(2)). */
-export const SYS_gettid = 186;
+/** The gettid system call number of the host ABI (called through c.gettid, i.e. syscall(2)). */
+export const SYS_gettid = byHostAbi({ x64: 186, arm64: 178 }, 'SYS_gettid');
 
 /** errno as the last koffi call on this thread left it; read it right after the failing call. */
 export const errno = (): number => koffi.errno();
