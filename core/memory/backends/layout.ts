@@ -2,7 +2,7 @@ import { U64_MAX } from '../../address.js';
 import type { GuestMemoryLayout } from '../guest-memory.js';
 import { GuestMemoryError } from '../errors.js';
 
-/** The host page size the mmap backends align regions to (bytes; 4 KiB, the base page of Linux on x64 and of Debian's arm64 kernels). */
+/** The host page size the mmap backends align regions to (bytes; 4 KiB: Linux's base page on x64 and arm64). */
 export const PAGE_SIZE = 4096n;
 /**
  * Largest single view a region gets. Node 20 caps an ArrayBuffer at 4 GiB, so
