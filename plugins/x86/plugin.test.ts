@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import type { DependencyContainer } from 'tsyringe';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { X86Config } from './config.js';
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,15 +12,17 @@ import { VmLifecycle } from '../../core/lifecycle.js';
 import { BackendGuestMemoryFactory } from '../../core/memory/factory.js';
 import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
-import { pluginContext } from '../../core/plugin/instance.js';
+import { pluginContext, registerPluginInstance } from '../../core/plugin/instance.js';
 import { X86ConfigSchema } from './config.js';
-import { registerX86 } from './plugin.js';
+import plugin from './plugin.js';
 import { fakeBzImage } from './testing.js';
 import { X86BootError } from './errors.js';
 import { AcpiTableSet } from '../acpi/table-set.js';
 import { madtEntries, readTables } from '../acpi/testing.js';
 import { ACPI_START, MADT_TYPE } from './platform/acpi.js';
 
+/** Registers x86 the way the kernel does (its own scope, register, then main attached). */
+const registerX86 = (c: DependencyContainer, ctx: PluginContext<X86Config>) => registerPluginInstance(c, plugin, ctx);
 describe('x86 plugin', () => {
   let dir: string;
   beforeEach(() => {

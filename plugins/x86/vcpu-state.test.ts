@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import type { DependencyContainer } from 'tsyringe';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import type { X86Config } from './config.js';
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +17,7 @@ import { OrderedStateRegistry } from '../../core/state/registry.js';
 import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
 import { X86ConfigSchema } from './config.js';
-import { registerX86 } from './plugin.js';
+import plugin from './plugin.js';
 import { fakeBzImage } from './testing.js';
 import { takeSnapshot } from '../../core/state/persist.js';
 import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
@@ -22,7 +25,7 @@ import { hostileStateProblems, roundTripState, withData } from '../../core/testi
 import { mockX86, mockX86Hypervisor } from './hypervisor/mock.js';
 import { x86VcpuStateCheck } from './state.js';
 import type { MockVcpu } from '../../core/testing/mock-hypervisor.js';
-import { pluginContext } from '../../core/plugin/instance.js';
+import { pluginContext, registerPluginInstance } from '../../core/plugin/instance.js';
 
 function vcpuPair() {
   const vm = mockX86Hypervisor().createVm();
@@ -32,6 +35,8 @@ function vcpuPair() {
   return { a, b, hb, sa: new VcpuSnapshot(a, x86VcpuStateCheck(a)), sb: new VcpuSnapshot(b, x86VcpuStateCheck(b)) };
 }
 
+/** Registers x86 the way the kernel does (its own scope, register, then main attached). */
+const registerX86 = (c: DependencyContainer, ctx: PluginContext<X86Config>) => registerPluginInstance(c, plugin, ctx);
 describe('x86 vCPU state through core/state (VcpuSnapshot)', () => {
   it('round-trips registers, segments, FPU bytes and LAPIC through JSON into another vCPU', () => {
     const { a, b, sa, sb } = vcpuPair();
