@@ -21,8 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { guestKit, type GuestKit } from '../../hosts/guestkit/index.js';
-import { checkStressImage } from '../../hosts/guestkit/guest-blocks.js';
+import { guestKit, type GuestKit, checkStressImage } from '../../test/harness/guest-kit.js';
 import { bootWithConsole, CONSOLE_INPUT_STEP, TYPED, type GuestRun } from '../../test/guest/guest-vm.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 

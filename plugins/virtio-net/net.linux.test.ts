@@ -12,11 +12,12 @@ import {
   writeInitramfsWithScript,
   type GuestKit,
   type GuestOutput,
-} from '../../hosts/guestkit/index.js';
-import { detectHost, projectLayout } from '../../hosts/sandbox/index.js';
+  detectHost,
+  projectLayout,
+  guestTool,
+} from '../../test/harness/guest-kit.js';
 import { TapBackend } from './backends/tap.js';
 import { c } from '../../core/native/libc.js';
-import { guestTool } from '../../hosts/guestkit/tools.js';
 import { CONSOLE_INPUT_STEP, TYPED } from '../../test/guest/guest-vm.js';
 
 /**

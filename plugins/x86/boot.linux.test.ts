@@ -21,8 +21,13 @@ import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import type { Machine } from '../../core/machine.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
-import { guestKit, parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../../hosts/guestkit/index.js';
-import { detectHost } from '../../hosts/sandbox/index.js';
+import {
+  guestKit,
+  parseGuestOutput,
+  writeInitramfsWithScript,
+  type GuestKit,
+  detectHost,
+} from '../../test/harness/guest-kit.js';
 
 const MICRO_CMDLINE =
   'console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd quiet';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testGuestMemory } from '../../../core/testing/test-memory.js';
-import { defaultCacheDir } from '../../../hosts/guestkit/kit.js';
+import { defaultCacheDir } from '../../../test/harness/guest-kit.js';
 import { XLF_KERNEL_64, parseBzImage } from './bzimage.js';
 import { parseElf } from './elf.js';
 import { loadLinux } from './loader.js';
