@@ -25,7 +25,6 @@ export * from './block/disk.js';
 export * from './virtio/virtio.js';
 export * from './virtio/transport.js';
 export * from './platform/resources.js';
-export * from './platform/platform-devices.js';
 // Implementations (foundation): the kernel behind the interfaces above.
 export { GuestMemoryError } from './memory/errors.js';
 export { RegionGuestMemory, makeRegion } from './memory/region-guest-memory.js';

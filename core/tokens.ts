@@ -9,7 +9,6 @@ import type { DiskFormat } from './block/disk.js';
 import type { KernelCmdline, Resources } from './platform/resources.js';
 import type { PlatformLayout } from './platform/layout.js';
 import type { Interrupts } from './interrupts/interrupts.js';
-import type { PlatformDevices } from './platform/platform-devices.js';
 import type { Machine } from './machine.js';
 import type { Logger } from './logger.js';
 import type { VmConfig } from './config/schema.js';
@@ -60,7 +59,6 @@ export const Tokens = {
   /** The arch's windows, legacy line numbers and irqchip routes (registered by the arch plugin). */
   PlatformLayout: defineToken<PlatformLayout>('PlatformLayout'),
   KernelCmdline: defineToken<KernelCmdline>('KernelCmdline'),
-  PlatformDevices: defineToken<PlatformDevices>('PlatformDevices'),
   DiskFormat: defineToken<DiskFormat>('DiskFormat', 'multiple'),
   Machine: defineToken<Machine>('Machine'),
   /** Files a host names by scheme in the config (`guestkit:vmlinux`): core/host/host-files.ts. */

@@ -18,7 +18,6 @@ import { OrderedStateRegistry } from '../state/registry.js';
 import { PlatformResources } from '../platform/platform-resources.js';
 import { VmInterrupts } from '../interrupts/vm-interrupts.js';
 import { CmdlineBuilder } from '../platform/cmdline-builder.js';
-import { PlatformDeviceList } from '../platform/platform-devices.js';
 import type { PlatformLayout } from '../platform/layout.js';
 import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from './plan.js';
 import { AssemblyError } from './errors.js';
@@ -137,7 +136,6 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
       logger: logger.child({ module: 'interrupts' }),
     }),
   });
-  kernel.register(Tokens.PlatformDevices.token, { useValue: new PlatformDeviceList() });
   kernel.register(Tokens.HostFiles.token, { useValue: new RegisteredHostFiles() });
   kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 

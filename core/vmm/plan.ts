@@ -24,7 +24,6 @@ export const CORE_TOKENS: ReadonlySet<string> = new Set([
   'Resources',
   'Interrupts',
   'KernelCmdline',
-  'PlatformDevices',
   'HostFiles',
 ]);
 
