@@ -11,14 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import * as os from 'node:os';
 import {
+  detectHost,
   guestKit,
+  guestTool,
   parseGuestOutput,
   writeInitramfsWithScript,
   type GuestKit,
   type GuestOutput,
-} from '../../hosts/guestkit/index.js';
-import { detectHost } from '../../hosts/sandbox/index.js';
-import { guestTool } from '../../hosts/guestkit/tools.js';
+} from '../harness/guest-kit.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
 import { skipUnlessCi } from '../setup/environment.js';
 
