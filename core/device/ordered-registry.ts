@@ -1,11 +1,8 @@
-import 'reflect-metadata';
-import { injectable } from 'tsyringe';
 import type { Disposable } from '../bus/bus.js';
 import type { Device, DeviceRegistry } from './device.js';
 import { DeviceError } from './errors.js';
 
 /** Devices in registration order, unique by id. */
-@injectable()
 export class OrderedDeviceRegistry implements DeviceRegistry {
   private readonly byId = new Map<string, Device>();
 

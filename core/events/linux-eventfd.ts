@@ -1,5 +1,3 @@
-import 'reflect-metadata';
-import { injectable } from 'tsyringe';
 import { c, EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE, errno, ERRNO, NativeError } from '../native/libc.js';
 import type { EventFd, EventFdFactory } from './event-loop.js';
 import { EventLoopError } from './errors.js';
@@ -45,7 +43,6 @@ export class LinuxEventFd implements EventFd {
 }
 
 /** Creates eventfds (close-on-exec; non-blocking unless asked otherwise). */
-@injectable()
 export class LinuxEventFdFactory implements EventFdFactory {
   create(opts: { nonBlocking?: boolean; semaphore?: boolean; initial?: number } = {}): EventFd {
     const flags = EFD_CLOEXEC | (opts.nonBlocking === false ? 0 : EFD_NONBLOCK) | (opts.semaphore ? EFD_SEMAPHORE : 0);

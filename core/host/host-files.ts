@@ -1,5 +1,3 @@
-import 'reflect-metadata';
-import { injectable } from 'tsyringe';
 import type { Disposable } from '../bus/bus.js';
 import { VmmError } from '../errors.js';
 
@@ -33,7 +31,6 @@ export function registerHostFileScheme(scheme: string, resolver: HostFileResolve
 }
 
 /** HostFiles over the schemes registered in this process (the kernel provides it as `Tokens.HostFiles`). */
-@injectable()
 export class RegisteredHostFiles implements HostFiles {
   async resolve(spec: string): Promise<string | undefined> {
     const m = SCHEME.exec(spec);

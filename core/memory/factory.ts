@@ -1,5 +1,3 @@
-import 'reflect-metadata';
-import { injectable } from 'tsyringe';
 import type { GuestMemory, GuestMemoryFactory, GuestMemoryLayout } from './guest-memory.js';
 import { createAnonymousMmapMemory } from './backends/anonymous-mmap.js';
 import { createSharedFileMemory } from './backends/shared-file-mmap.js';
@@ -14,7 +12,6 @@ const backends: Record<GuestMemoryLayout['backend'], (l: GuestMemoryLayout) => G
 };
 
 /** Picks the backend named by `layout.backend`; the one place that choice is made. */
-@injectable()
 export class BackendGuestMemoryFactory implements GuestMemoryFactory {
   create(layout: GuestMemoryLayout): GuestMemory {
     return backends[layout.backend](layout);

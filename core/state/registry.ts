@@ -1,6 +1,3 @@
-import 'reflect-metadata';
-import { inject, injectable } from 'tsyringe';
-import { DEVICE_REGISTRY } from '../tokens.js';
 import type { Disposable } from '../bus/bus.js';
 import type { DeviceRegistry } from '../device/device.js';
 import { StateError } from './errors.js';
@@ -30,12 +27,11 @@ export interface StateRegistry {
 }
 
 /** The StateRegistry of a VM: its own entries plus the snapshottable devices of a DeviceRegistry. */
-@injectable()
 export class OrderedStateRegistry implements StateRegistry {
   private readonly entries: { item: Snapshottable; phase: StatePhase }[] = [];
 
   /** `devices`: walked in the 'device' phase, after the devices added here. */
-  constructor(@inject(DEVICE_REGISTRY, { isOptional: true }) private readonly devices?: DeviceRegistry) {}
+  constructor(private readonly devices?: DeviceRegistry) {}
 
   add(item: Snapshottable, phase: StatePhase = 'device'): Disposable {
     if (!STATE_PHASES.includes(phase)) throw new RangeError(`unknown state phase '${String(phase)}'`);

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { Disposable } from '../bus/bus.js';
 import { Tokens } from '../tokens.js';
 import type { Logger } from '../logger.js';
@@ -119,12 +119,11 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   kernel.register(Tokens.Logger.token, { useValue: logger });
   kernel.register(Tokens.Lifecycle.token, { useValue: lifecycle });
   kernel.register(Tokens.EventLoop.token, { useValue: eventLoop });
-  // The kernel's own services are built like a plugin's: classes with injected constructors, one per VM.
-  const perVm = { lifecycle: Lifecycle.ContainerScoped } as const;
-  kernel.register(Tokens.EventFdFactory.token, { useClass: LinuxEventFdFactory }, perVm);
-  kernel.register(Tokens.GuestMemoryFactory.token, { useClass: BackendGuestMemoryFactory }, perVm);
-  kernel.register(Tokens.DeviceRegistry.token, { useClass: OrderedDeviceRegistry }, perVm);
-  kernel.register(Tokens.StateRegistry.token, { useClass: OrderedStateRegistry }, perVm);
+  kernel.register(Tokens.EventFdFactory.token, { useValue: new LinuxEventFdFactory() });
+  kernel.register(Tokens.GuestMemoryFactory.token, { useValue: new BackendGuestMemoryFactory() });
+  const devices = new OrderedDeviceRegistry();
+  kernel.register(Tokens.DeviceRegistry.token, { useValue: devices });
+  kernel.register(Tokens.StateRegistry.token, { useValue: new OrderedStateRegistry(devices) });
   kernel.register(Tokens.Bus.token, { useValue: bus });
   const resources = new PlatformResources(() => platformLayout(c));
   kernel.register(Tokens.Resources.token, { useValue: resources });
@@ -137,7 +136,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
       logger: logger.child({ module: 'interrupts' }),
     }),
   });
-  kernel.register(Tokens.HostFiles.token, { useClass: RegisteredHostFiles }, perVm);
+  kernel.register(Tokens.HostFiles.token, { useValue: new RegisteredHostFiles() });
   kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
   let machine: Machine | undefined;
