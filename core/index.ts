@@ -43,3 +43,4 @@ export * from './state/index.js';
 export * from './vmm/index.js';
 export * from './interrupts/index.js';
 export * from './host/index.js';
+export * from './pci/index.js';

@@ -17,6 +17,7 @@ import type { HostFiles } from './host/host-files.js';
 import type { AcpiTables } from './acpi/tables.js';
 import type { StateRegistry } from './state/registry.js';
 import type { PluginContext } from './plugin/plugin.js';
+import type { PciBus } from './pci/bus.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -70,6 +71,8 @@ export const Tokens = {
   VirtioTransport: defineToken<VirtioTransportHost>('VirtioTransport', 'multiple'),
   /** The VM's ACPI tables (acpi plugin): the platform and devices contribute, the machine builds them. */
   AcpiTables: defineToken<AcpiTables>('AcpiTables'),
+  /** PCI segment 0: plug functions in at boot or at runtime (provided by plugins/pci; core/pci). */
+  PciBus: defineToken<PciBus>('PciBus'),
 } as const;
 
 /** The name of one VM-wide token (a key of Tokens), as manifests spell it. */

@@ -1,0 +1,3 @@
+export * from './address.js';
+export * from './device.js';
+export * from './bus.js';
