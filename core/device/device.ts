@@ -29,6 +29,19 @@ export interface Pausable {
   resume(): void | Promise<void>;
 }
 
+/**
+ * A device that reports counters (contract C4; read by the API's vm.counters and GET /metrics): a flat map of
+ * name -> number, each monotonic (never decreasing while the device lives), integers, cheap to compute (called on
+ * every request). Names are camelCase words, optionally dotted (`transport.interrupts`).
+ */
+export interface Countable {
+  counters(): Record<string, number>;
+}
+
+/** True when a device (or any object, e.g. a VirtioDevice behind its transport) implements Countable. */
+export const hasCounters = <T extends object>(d: T): d is T & Countable =>
+  typeof (d as Partial<Countable>).counters === 'function';
+
 /** True when a device implements Resettable. */
 export const isResettable = (d: Device): d is Device & Resettable =>
   typeof (d as Partial<Resettable>).reset === 'function';

@@ -1,2 +1,3 @@
 export * from './errors.js';
 export * from './ordered-registry.js';
+export * from './counters.js';

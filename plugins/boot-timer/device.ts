@@ -44,6 +44,10 @@ export class BootTimer
   readonly id: string;
   readonly stateSpec = BootTimerStateSpec;
   readonly metrics: BootTimerMetrics;
+  /** Contract C4 (core/device Countable): marker and other writes (the boot time itself is no counter). */
+  counters(): Record<string, number> {
+    return { markers: this.metrics.markers, otherWrites: this.metrics.otherWrites };
+  }
   private readonly logger?: Logger;
   private readonly now: () => number;
   private referenceMs: number;

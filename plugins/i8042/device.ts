@@ -50,6 +50,10 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
   readonly id: string;
   readonly stateSpec = I8042StateSpec;
   readonly metrics: I8042Metrics;
+  /** Contract C4 (core/device Countable): this device's counters for vm.counters and /metrics. */
+  counters(): Record<string, number> {
+    return this.metrics.toJSON();
+  }
   /** Bus views of the two ports (each registered as a 1-byte range). */
   readonly dataPort: BusDevice;
   readonly commandPort: BusDevice;

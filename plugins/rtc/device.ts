@@ -58,6 +58,10 @@ export class CmosRtc implements Device, Resettable, Snapshottable<RtcState>, Bus
   readonly id: string;
   readonly stateSpec = RtcStateSpec;
   readonly metrics: RtcMetrics;
+  /** Contract C4 (core/device Countable): this device's counters for vm.counters and /metrics. */
+  counters(): Record<string, number> {
+    return this.metrics.toJSON();
+  }
   private readonly clock: RtcClock;
   private readonly logger?: Logger;
 

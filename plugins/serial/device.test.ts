@@ -318,3 +318,12 @@ describe('serial: Uart16550', () => {
     });
   });
 });
+
+describe('serial: counters (contract C4)', () => {
+  it('reports the bytes the guest sent through counters()', () => {
+    const { io, uart } = makeUart();
+    io.outb(Reg.DATA, 0x41);
+    io.outb(Reg.DATA, 0x42);
+    expect(uart.counters().txBytes).to.equal(2);
+  });
+});

@@ -59,6 +59,10 @@ export class Uart16550
   readonly id: string;
   readonly stateSpec = SerialStateSpec;
   readonly metrics: SerialMetrics;
+  /** Contract C4 (core/device Countable): this device's counters for vm.counters and /metrics. */
+  counters(): Record<string, number> {
+    return this.metrics.toJSON();
+  }
   private readonly console: SerialConsole;
   private readonly irq: IrqLine;
   private readonly fifoCapacity: number;

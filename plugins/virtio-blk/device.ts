@@ -66,6 +66,10 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
   readonly deviceFeatures: bigint;
   readonly configSize = BLK_CONFIG_SIZE;
   readonly metrics: BlkMetrics;
+  /** Contract C4 (core/device Countable): the sum over its queues (the transport lists it under its own id). */
+  counters(): Record<string, number> {
+    return { ...this.metrics.total() };
+  }
   readonly readOnly: boolean;
   private readonly config: Uint8Array;
   private readonly limiter: RateLimiter;

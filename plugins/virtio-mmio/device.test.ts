@@ -395,3 +395,15 @@ describe('virtio-mmio transport: hostile register sequences', () => {
     expect(totals.featuresRefused).to.be.greaterThan(50);
   });
 });
+
+describe('virtio-mmio transport: counters (contract C4)', () => {
+  it("lists the device's own counters and its transport counters under transport.", () => {
+    const { transport, dev, drv } = setup();
+    (dev as unknown as { counters: () => Record<string, number> }).counters = () => ({ echoed: 7 });
+    drv.write32(0x800, 1); // an offset the transport does not know: ignored and counted
+    const c = transport.counters();
+    expect(c.echoed).to.equal(7);
+    expect(c['transport.ignoredAccesses']).to.be.greaterThan(0);
+    expect(c['transport.interrupts']).to.equal(0);
+  });
+});

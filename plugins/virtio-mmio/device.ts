@@ -1,6 +1,7 @@
 import type { BusDevice, Disposable } from '../../core/bus/bus.js';
 import type { MmioFastPath, MmioFastPathPublisher, SharedWord } from '../../core/bus/fast-path.js';
-import type { Device } from '../../core/device/device.js';
+import { hasCounters, type Device } from '../../core/device/device.js';
+import { prefixCounters } from '../../core/device/counters.js';
 import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { EventFd } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
@@ -46,6 +47,14 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
   readonly id: string;
   readonly stateSpec = TransportStateSpec;
   readonly metrics: VirtioMmioMetrics = newMetrics();
+  /**
+   * Contract C4 (core/device Countable): the device's own counters (when its VirtioDevice has them) and this
+   * transport's, prefixed `transport.`: the registry lists the transport, so vm.counters sees the device through it.
+   */
+  counters(): Record<string, number> {
+    const own = hasCounters(this.device) ? this.device.counters() : {};
+    return { ...own, ...prefixCounters('transport', { ...this.metrics }) };
+  }
   readonly queues: SplitQueue[];
   readonly interrupt: VirtioInterrupt;
   negotiation: DeviceNegotiation;

@@ -84,6 +84,11 @@ export class VirtioNet implements VirtioDevice, NetControl, Snapshottable<NetSta
   readonly deviceFeatures: bigint;
   readonly configSize = NET_CONFIG_SIZE;
   readonly metrics: NetMetrics;
+  /** Contract C4 (core/device Countable): the sum over its queue pairs plus the control queue's counters. */
+  counters(): Record<string, number> {
+    const c = this.metrics.ctrl;
+    return { ...this.metrics.total(), ctrlCommands: c.commands, ctrlErrors: c.errors };
+  }
   readonly maxQueuePairs: number;
   readonly mtu: number;
   features = 0n;
