@@ -42,6 +42,12 @@ function describePlugin(p: DiscoveredPlugin): string {
 export interface CliHooks {
   /** Runs `vmm run --sandbox <config>`: the VM inside the nested sandbox (hosts/sandbox). */
   runInSandbox?(config: string): Promise<{ exitCode?: number; report: string }>;
+  /**
+   * Adds the host's own subcommands (e.g. `serve`, `remote`) while the program is built, after the built-in ones;
+   * they count as built in (plugin-contributed commands are not loaded for them). Plugins add theirs through their
+   * manifest's `cli` module instead.
+   */
+  commands?(program: Command): void;
 }
 
 /** The `vmm` command line (run, validate, plugins), without the plugins' own commands. */
@@ -147,6 +153,7 @@ export function buildProgram(hooks: CliHooks = {}): Command {
       }
       for (const b of broken) process.stderr.write(`vmm: warning: ${b}\n`);
     });
+  hooks.commands?.(program);
   return program;
 }
 
