@@ -12,6 +12,7 @@ import { ExitCode } from '../vmm/exit-codes.js';
 import { seccompOnce, seccompOption } from '../security/run-options.js';
 import { insideLandlock, runUnderLandlock } from '../security/landlock-run.js';
 import type { SeccompMode } from '../security/seccomp.js';
+import type { AssembledVm } from '../vmm/assemble.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -48,6 +49,17 @@ export interface CliHooks {
    * manifest's `cli` module instead.
    */
   commands?(program: Command): void;
+  /**
+   * Starts the API server of `vmm run --api-socket PATH` (hosts/api): `onStarted` hands it each VM once it runs
+   * (again after a restart), `close` stops it once the run ended.
+   */
+  startApi?(opts: { socketPath: string; eventMonitor?: string }): Promise<RunApi>;
+}
+
+/** The API server a `vmm run` holds (CliHooks.startApi). */
+export interface RunApi {
+  onStarted(vm: AssembledVm): void;
+  close(): Promise<void>;
 }
 
 /** The `vmm` command line (run, validate, plugins), without the plugins' own commands. */
@@ -76,10 +88,19 @@ export function buildProgram(hooks: CliHooks = {}): Command {
       '--landlock',
       'limit the filesystem to the paths the config names (and what Node needs), where the kernel has Landlock',
     )
+    .option('--api-socket <path>', "serve Cloud Hypervisor's REST API for this VM on a Unix socket")
+    .option('--event-monitor <spec>', 'write VM events as JSON lines: path=FILE or fd=N (with --api-socket)')
     .action(
       async (
         config: string,
-        opts: { sandbox?: boolean; force?: boolean; seccomp: SeccompMode; landlock?: boolean },
+        opts: {
+          sandbox?: boolean;
+          force?: boolean;
+          seccomp: SeccompMode;
+          landlock?: boolean;
+          apiSocket?: string;
+          eventMonitor?: string;
+        },
       ) => {
         if (opts.sandbox) {
           if (!hooks.runInSandbox) fail('--sandbox is not available: this entry point has no sandbox host');
@@ -103,8 +124,17 @@ export function buildProgram(hooks: CliHooks = {}): Command {
           );
           return;
         }
-        const r = await runVm(config, { plan, beforeStart: seccompOnce(opts.seccomp) });
-        process.exitCode = r.exitCode;
+        if (opts.eventMonitor && !opts.apiSocket) fail('--event-monitor needs --api-socket');
+        if (opts.apiSocket && !hooks.startApi) fail('--api-socket is not available: this entry point has no API host');
+        const api = opts.apiSocket
+          ? await hooks.startApi!({ socketPath: opts.apiSocket, eventMonitor: opts.eventMonitor })
+          : undefined;
+        try {
+          const r = await runVm(config, { plan, beforeStart: seccompOnce(opts.seccomp), onStarted: api?.onStarted });
+          process.exitCode = r.exitCode;
+        } finally {
+          await api?.close();
+        }
       },
     );
 

@@ -1,0 +1,289 @@
+import type { AssembledVm, AssembleOptions } from '../../core/vmm/assemble.js';
+import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
+import { planVm, type VmPlan } from '../../core/vmm/plan.js';
+import { hostProblems } from '../../core/host/host-check.js';
+import { collectCounters, type DeviceCounters } from '../../core/device/counters.js';
+import { Tokens } from '../../core/tokens.js';
+import { ApiError } from './errors.js';
+import { describeVmConfig, mapVmConfig, type Mapping } from './mapping.js';
+import type { ChVmConfig } from './schemas.js';
+import type { EventSink } from './events.js';
+
+/** Cloud Hypervisor's VmState (the spec's enum, less BreakPoint). */
+export type ChVmState = 'Created' | 'Running' | 'Shutdown' | 'Paused';
+
+/** vmm.ping's answer (VmmPingResponse). */
+export interface VmmPing {
+  version: string;
+  build_version?: string;
+  pid: number;
+  features: string[];
+}
+
+/** vm.info's answer (VmInfo). */
+export interface VmInfo {
+  config: ChVmConfig;
+  state: ChVmState;
+  memory_actual_size?: number;
+}
+
+/** How an ApiVmm runs VMs: where relative paths start, the version it reports, and seams for tests. */
+export interface ApiVmmOptions {
+  /** Folder relative paths in vm.create's body start from (the server's working directory). */
+  baseDir: string;
+  /** The version vmm.ping reports. */
+  version: string;
+  /** Receives the VM's events (event monitor); optional. */
+  events?: EventSink;
+  /** Assembly options for VMs it boots (tests: replacePlugins, override). */
+  assemble?: AssembleOptions;
+  /** Boot even where a plugin's host check says this host cannot run it (as `vmm run --force`). */
+  force?: boolean;
+  /** Runs a VM (default core's runVm, after planning it and the plugins' host checks); tests pass a double. */
+  run?: (input: { config: unknown; baseDir: string }, opts: RunOptions) => Promise<RunResult>;
+}
+
+/** Where an optional capability of another helper's contract lives (C2 hotplug, C3 migration), once it landed. */
+export interface ApiExtensions {
+  /** C2: builds one more plugin instance in the running VM; resolves with its id. */
+  addDevice?(vm: AssembledVm, entry: { name: string; id?: string; config?: unknown }): Promise<{ id: string }>;
+  /** C2: removes a device added at runtime (or listed in the config). */
+  removeDevice?(vm: AssembledVm, id: string): Promise<void>;
+  /** C3: writes a snapshot of the (paused) VM into a folder. */
+  snapshot?(vm: AssembledVm, dir: string): Promise<void>;
+  /** C3: sends the VM to a `tcp:host:port` or `unix:path` receiver. */
+  sendMigration?(vm: AssembledVm, url: string): Promise<void>;
+}
+
+/**
+ * The VMM behind the API: at most one VM, in Cloud Hypervisor's life cycle (vm.create stores a config, vm.boot
+ * assembles and starts it with core's runVm, vm.shutdown stops it and keeps the config, vm.delete forgets it), or a
+ * VM `vmm run` started and handed over with attach(). Every method throws ApiError with the status CH would answer.
+ */
+export class ApiVmm {
+  private chConfig?: ChVmConfig;
+  private mapping?: Mapping;
+  private vm?: AssembledVm;
+  private running?: Promise<RunResult>;
+  private lastRun?: RunResult;
+  /** The VM came from `vmm run` (attach): it cannot be created, booted or deleted through the API. */
+  private attached = false;
+  private started?: { promise: Promise<AssembledVm>; resolve: (vm: AssembledVm) => void };
+  private busy: Promise<unknown> = Promise.resolve();
+  /** Set by vm.pause, cleared by vm.resume and every (re)start: machines need not track it in the lifecycle. */
+  private paused = false;
+  /** Capabilities of contracts other helpers land (hotplug, migration): absent ones answer "not supported". */
+  readonly ext: ApiExtensions = {};
+
+  constructor(private readonly opts: ApiVmmOptions) {}
+
+  /** The running VM (undefined between boots). */
+  get current(): AssembledVm | undefined {
+    return this.vm;
+  }
+
+  /** vmm.ping. */
+  ping(): VmmPing {
+    return { version: this.opts.version, build_version: this.opts.version, pid: process.pid, features: ['kvm'] };
+  }
+
+  /** CH's state of the VM; throws NotCreated without one. */
+  state(): ChVmState {
+    if (this.vm) return this.paused ? 'Paused' : 'Running';
+    if (!this.chConfig && !this.attached) throw notCreated();
+    return this.lastRun ? 'Shutdown' : 'Created';
+  }
+
+  /** vm.info. */
+  info(): VmInfo {
+    const state = this.state();
+    const config =
+      this.chConfig ?? (this.vm ? describeVmConfig(this.vm.plan.config, this.vm.plan.baseDir) : { payload: {} });
+    const size = config.memory?.size;
+    return { config, state, ...(size !== undefined ? { memory_actual_size: size } : {}) };
+  }
+
+  /** vm.counters: every Countable device's counters, by device id. */
+  counters(): DeviceCounters {
+    const vm = this.requireRunning('read the counters of');
+    return collectCounters(vm.container.resolve(Tokens.DeviceRegistry.token), (id, err) =>
+      vm.logger.warn({ err, device: id }, 'counters() failed'),
+    );
+  }
+
+  /** vm.create: maps and keeps the config (nothing starts). */
+  create(config: ChVmConfig): void {
+    if (this.chConfig || this.attached) throw new ApiError('AlreadyExists', 'a VM is already created');
+    this.mapping = mapVmConfig(config, this.opts.baseDir);
+    this.chConfig = config;
+    this.lastRun = undefined;
+  }
+
+  /** vm.boot: assembles and starts the created VM; resolves once its machine runs. */
+  boot(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.mapping) throw this.attached ? new ApiError('InvalidState', 'the VM is already booted') : notCreated();
+      if (this.vm || this.running) throw new ApiError('InvalidState', 'the VM is already booted');
+      this.lastRun = undefined;
+      const input = { config: this.mapping.config, baseDir: this.opts.baseDir };
+      let plan: VmPlan | undefined;
+      if (!this.opts.run) {
+        plan = await planVm(input, this.opts.assemble);
+        const problems = this.opts.force ? [] : hostProblems(plan);
+        if (problems.length) throw new ApiError('Failed', problems.join('; '));
+      }
+      const run = this.opts.run ?? runVm;
+      const next = this.expectStart();
+      const running = run(input, {
+        ...this.opts.assemble,
+        plan,
+        signals: [],
+        onStarted: (vm) => this.onStarted(vm),
+      });
+      this.running = running;
+      void running.then(
+        (r) => this.onEnded(r),
+        (err: unknown) => this.onEnded({ reason: { kind: 'error', error: err }, exitCode: 1, restarts: 0 }),
+      );
+      await Promise.race([
+        next,
+        running.then((r) => {
+          throw new ApiError('Failed', `the VM stopped before it ran (${describeEnd(r)})`);
+        }),
+      ]);
+    });
+  }
+
+  /** Hands a VM that `vmm run` started to the API (its config came from YAML). */
+  attach(vm: AssembledVm): void {
+    this.attached = true;
+    this.onStarted(vm);
+  }
+
+  /** vm.pause. */
+  pause(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('pause');
+      if (this.paused) throw new ApiError('InvalidState', 'the VM is already paused');
+      await vm.machine!.pause();
+      this.paused = true;
+    });
+  }
+
+  /** vm.resume. */
+  resume(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('resume');
+      if (!this.paused) throw new ApiError('InvalidState', 'the VM is not paused');
+      await vm.machine!.resume();
+      this.paused = false;
+    });
+  }
+
+  /** vm.shutdown: stops the VM and waits until everything is released; the config stays. */
+  shutdown(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('shut down');
+      await vm.machine!.stop({ kind: 'api' });
+      await this.running?.catch(() => {});
+    });
+  }
+
+  /** vm.reboot: the VM is torn down and assembled again (runVm's restart), resolves once it runs again. */
+  reboot(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('reboot');
+      if (vm.plan.config.machine.onReset !== 'restart')
+        throw new ApiError('Unsupported', 'reboot: this VM exits on reset (machine.onReset: exit)');
+      const next = this.expectStart();
+      await vm.machine!.stop({ kind: 'reset' });
+      await Promise.race([
+        next,
+        this.running!.then((r) => {
+          throw new ApiError('Failed', `the VM did not come back after the reboot (${describeEnd(r)})`);
+        }),
+      ]);
+    });
+  }
+
+  /** vm.power-button: presses the ACPI power button (C2: Machine.powerButton). */
+  powerButton(): void {
+    const vm = this.requireRunning('press the power button of');
+    const m = vm.machine as { powerButton?: () => boolean };
+    if (typeof m.powerButton !== 'function' || !m.powerButton())
+      throw new ApiError('Unsupported', 'this machine has no power button (ACPI power button: hosts/cloud.yaml)');
+  }
+
+  /** vm.delete: stops a running VM and forgets the config. */
+  delete(): Promise<void> {
+    return this.serial(async () => {
+      if (this.vm) {
+        await this.vm.machine!.stop({ kind: 'api' });
+        await this.running?.catch(() => {});
+      }
+      this.chConfig = undefined;
+      this.mapping = undefined;
+      this.lastRun = undefined;
+    });
+  }
+
+  /** vmm.shutdown's first half: stops the VM if one runs (the server then closes and the process ends). */
+  async stopAll(): Promise<void> {
+    if (!this.vm) return;
+    await this.vm.machine!.stop({ kind: 'api' });
+    await this.running?.catch(() => {});
+  }
+
+  /** The running VM, or the error CH answers when there is none: 404 not created, 405 not booted. */
+  requireRunning(what: string): AssembledVm {
+    if (this.vm?.machine) return this.vm;
+    if (!this.chConfig && !this.attached) throw notCreated();
+    throw new ApiError('InvalidState', `cannot ${what} the VM: it is not booted`);
+  }
+
+  /** True while the VM is paused through the API. */
+  get isPaused(): boolean {
+    return this.vm !== undefined && this.paused;
+  }
+
+  private onStarted(vm: AssembledVm): void {
+    this.vm = vm;
+    this.paused = false;
+    this.opts.events?.watch(vm);
+    vm.lifecycle.once('stopped', () => {
+      if (this.vm === vm) this.vm = undefined;
+    });
+    this.started?.resolve(vm);
+    this.started = undefined;
+  }
+
+  private onEnded(r: RunResult): void {
+    this.lastRun = r;
+    this.running = undefined;
+    this.vm = undefined;
+  }
+
+  /** A promise of the next started VM (boot, reboot). */
+  private expectStart(): Promise<AssembledVm> {
+    let resolve!: (vm: AssembledVm) => void;
+    const promise = new Promise<AssembledVm>((r) => (resolve = r));
+    this.started = { promise, resolve };
+    return promise;
+  }
+
+  /** Runs state changes one at a time (two vm.boot requests racing would start two VMs). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.busy.then(fn, fn);
+    this.busy = p.catch(() => {});
+    return p;
+  }
+}
+
+const notCreated = (): ApiError => new ApiError('NotCreated', 'the VM is not created');
+
+/** A run's end in words, for errors. */
+function describeEnd(r: RunResult): string {
+  const reason = r.reason;
+  if (reason.kind === 'error') return `error: ${(reason.error as Error)?.message ?? String(reason.error)}`;
+  return reason.kind;
+}

@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { buildLocations } from '../../core/plugin/locations.js';
+import { API_HOST_PLUGINS, describeVmConfig, mapVmConfig } from '../../hosts/api/mapping.js';
+import { VmConfig } from '../../hosts/api/schemas.js';
+import { VmConfigSchema } from '../../core/config/schema.js';
+import { ApiError } from '../../hosts/api/errors.js';
+
+const ch = (extra: Record<string, unknown> = {}) =>
+  VmConfig.parse({ payload: { kernel: '/k/vmlinux', initramfs: 'initrd.img', cmdline: 'console=ttyS0' }, ...extra });
+
+const refused = (f: () => unknown): ApiError => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+  throw new Error('not refused');
+};
+
+describe("api mapping: Cloud Hypervisor's VmConfig onto our plugin list", () => {
+  it('uses the micro host plugin list (checked against hosts/micro.yaml)', () => {
+    const micro = parse(fs.readFileSync(path.join(buildLocations().repoRoot, 'hosts', 'micro.yaml'), 'utf8')) as {
+      plugins: { name: string }[];
+    };
+    expect(micro.plugins.map((p) => p.name)).to.deep.equal([...API_HOST_PLUGINS]);
+  });
+
+  it('maps payload, cpus, memory and serial; relative paths start at the base folder', () => {
+    const m = mapVmConfig(
+      ch({
+        cpus: { boot_vcpus: 2, max_vcpus: 4 },
+        memory: { size: 512 * 1024 * 1024 },
+        serial: { mode: 'Socket', socket: 'serial.sock' },
+      }),
+      '/srv',
+    );
+    expect(m.config.machine).to.deep.equal({ vcpus: 2, memory: 512 * 1024 * 1024, onReset: 'restart' });
+    expect(m.config.boot).to.deep.equal({
+      kernel: '/k/vmlinux',
+      initramfs: '/srv/initrd.img',
+      cmdline: 'console=ttyS0',
+    });
+    expect(m.config.plugins.map((p) => p.name)).to.deep.equal([...API_HOST_PLUGINS]);
+    expect(m.config.plugins[3].config).to.deep.equal({
+      port: 'COM1',
+      console: { kind: 'unix-socket', path: '/srv/serial.sock' },
+    });
+    expect(m.ignored).to.deep.equal(['cpus.max_vcpus']);
+    // what comes out is a config our schema accepts
+    expect(VmConfigSchema.safeParse(m.config).success).to.equal(true);
+    // host file names stay as they are
+    expect(mapVmConfig(ch({ payload: { kernel: 'guestkit:vmlinux' } }), '/srv').config.boot.kernel).to.equal(
+      'guestkit:vmlinux',
+    );
+  });
+
+  it('maps disks to raw-disk + qcow + one virtio-blk each, nets to virtio-net', () => {
+    const m = mapVmConfig(
+      ch({
+        disks: [{ path: '/d/root.img' }, { path: '/d/data.qcow2', readonly: true, image_type: 'Qcow2', id: 'data' }],
+        net: [{ tap: 'tap0', mac: '52:54:00:12:34:56' }, {}],
+      }),
+      '/srv',
+    );
+    const extra = m.config.plugins.slice(API_HOST_PLUGINS.length);
+    expect(extra).to.deep.equal([
+      { name: 'raw-disk' },
+      { name: 'qcow' },
+      {
+        name: 'virtio-blk',
+        id: 'disk0',
+        config: { path: '/d/root.img', readOnly: false, direct: false, format: 'raw', allowBacking: false },
+      },
+      {
+        name: 'virtio-blk',
+        id: 'data',
+        config: { path: '/d/data.qcow2', readOnly: true, direct: false, format: 'qcow2', allowBacking: false },
+      },
+      { name: 'virtio-net', id: 'net0', config: { backend: { kind: 'tap', name: 'tap0' }, mac: '52:54:00:12:34:56' } },
+      { name: 'virtio-net', id: 'net1', config: { backend: { kind: 'tap', create: true } } },
+    ]);
+  });
+
+  it('refuses what tsvmm lacks, naming it; accepts "off" values of those fields', () => {
+    expect(refused(() => mapVmConfig(ch({ vsock: { cid: 3, socket: '/v' } }), '/')).message).to.equal(
+      'VmConfig.vsock is not supported by tsvmm',
+    );
+    expect(refused(() => mapVmConfig(ch({ console: { mode: 'Tty' } }), '/')).message).to.match(/virtio console/);
+    expect(refused(() => mapVmConfig(ch({ payload: { firmware: '/fw' } }), '/')).message).to.match(/firmware/);
+    expect(refused(() => mapVmConfig(ch({ payload: {} }), '/')).kind).to.equal('BadRequest');
+    expect(
+      refused(() =>
+        mapVmConfig(
+          ch({
+            disks: [
+              { path: '/a', id: 'x' },
+              { path: '/b', id: 'x' },
+            ],
+          }),
+          '/',
+        ),
+      ).kind,
+    ).to.equal('AlreadyExists');
+    expect(() => mapVmConfig(ch({ iommu: false, devices: [], console: { mode: 'Off' }, rtc: {} }), '/')).to.not.throw();
+  });
+
+  it("describes one of our configs as a VmConfig (vm.info of a VM that 'vmm run' started)", () => {
+    const ours = VmConfigSchema.parse({
+      machine: { vcpus: 2, memory: '64M' },
+      boot: { kernel: 'k', cmdline: 'x' },
+      plugins: [{ name: 'virtio-blk', id: 'vda', config: { path: 'd.img', readOnly: true } }],
+    });
+    expect(describeVmConfig(ours, '/srv')).to.deep.equal({
+      payload: { kernel: 'k', cmdline: 'x' },
+      cpus: { boot_vcpus: 2, max_vcpus: 2 },
+      memory: { size: 64 * 1024 * 1024 },
+      disks: [{ id: 'vda', path: '/srv/d.img', readonly: true }],
+    });
+  });
+});

@@ -1,0 +1,187 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import { ApiHarness, theSpec } from './harness.js';
+import { ROUTES, UNSUPPORTED_PATHS } from '../../hosts/api/routes.js';
+
+const KERNEL = '/boot/vmlinuz-test';
+const vmConfig = (extra: Record<string, unknown> = {}) => ({
+  payload: { kernel: KERNEL, cmdline: 'console=ttyS0' },
+  cpus: { boot_vcpus: 2, max_vcpus: 2 },
+  memory: { size: 256 * 1024 * 1024 },
+  ...extra,
+});
+
+describe('api server: the Cloud Hypervisor life cycle', () => {
+  let h: ApiHarness;
+  afterEach(async () => h?.close());
+
+  it('ping, create, boot, info, counters, pause, resume, reboot, shutdown, boot again, delete, vmm.shutdown', async () => {
+    h = await new ApiHarness().start();
+    const ping = await h.call('GET', 'vmm.ping');
+    expect(ping.status).to.equal(200);
+    expect(ping.body).to.include({ version: '0.1.0', pid: process.pid });
+
+    const none = await h.call('GET', 'vm.info');
+    expect(none.status).to.equal(404);
+    expect(none.body).to.deep.equal(['Error from API', 'the VM is not created']);
+    expect((await h.call('PUT', 'vm.pause')).status, 'pause without a VM').to.equal(404);
+
+    expect((await h.call('PUT', 'vm.create', vmConfig())).status).to.equal(204);
+    const created = await h.call('GET', 'vm.info');
+    expect(created.body).to.deep.include({ state: 'Created' });
+    expect((created.body as { config: unknown }).config).to.deep.equal(vmConfig());
+    expect((await h.call('PUT', 'vm.pause')).status, 'pause before boot').to.equal(405);
+    expect((await h.call('PUT', 'vm.create', vmConfig())).status, 'second create').to.equal(409);
+
+    expect((await h.call('PUT', 'vm.boot')).status).to.equal(204);
+    expect(h.fake.runs.configs[0]).to.deep.include({
+      machine: { vcpus: 2, memory: 256 * 1024 * 1024, onReset: 'restart' },
+    });
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Running' });
+    expect((await h.call('PUT', 'vm.boot')).status, 'boot twice').to.equal(405);
+    const counters = await h.call('GET', 'vm.counters');
+    expect(counters.body).to.deep.equal({ uart0: { txBytes: 10 } });
+
+    expect((await h.call('PUT', 'vm.pause')).status).to.equal(204);
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Paused' });
+    expect((await h.call('PUT', 'vm.pause')).status, 'pause twice').to.equal(405);
+    expect((await h.call('PUT', 'vm.resume')).status).to.equal(204);
+    expect((await h.call('PUT', 'vm.resume')).status, 'resume a running VM').to.equal(405);
+    expect(h.fake.runs.machines[0].calls).to.deep.equal(['start', 'pause', 'resume']);
+
+    expect((await h.call('PUT', 'vm.reboot')).status).to.equal(204);
+    expect(h.fake.runs.machines).to.have.length(2);
+    expect(h.fake.runs.machines[0].calls.at(-1)).to.equal('stop:reset');
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Running' });
+
+    const pb = await h.call('PUT', 'vm.power-button');
+    expect(pb.status).to.equal(500);
+    expect((pb.body as string[])[1]).to.match(/no power button/);
+
+    expect((await h.call('PUT', 'vm.shutdown')).status).to.equal(204);
+    expect(h.fake.runs.machines[1].calls.at(-1)).to.equal('stop:api');
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Shutdown' });
+    expect((await h.call('PUT', 'vm.shutdown')).status, 'shutdown twice').to.equal(405);
+    expect((await h.call('GET', 'vm.counters')).status, 'counters of a stopped VM').to.equal(405);
+    expect((await h.call('PUT', 'vm.boot')).status, 'boot after shutdown').to.equal(204);
+    expect(h.fake.runs.machines).to.have.length(3);
+
+    expect((await h.call('PUT', 'vm.delete')).status).to.equal(204);
+    expect(h.fake.runs.machines[2].calls.at(-1)).to.equal('stop:api');
+    expect((await h.call('GET', 'vm.info')).status).to.equal(404);
+
+    expect((await h.call('PUT', 'vmm.shutdown')).status).to.equal(204);
+    await new Promise((r) => setImmediate(r));
+    expect(h.exited).to.equal(1);
+    expect(fs.existsSync(h.socket), 'the socket file is removed').to.equal(false);
+  });
+
+  it('vmm.shutdown stops a running VM first', async () => {
+    h = await new ApiHarness().start();
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    expect((await h.call('PUT', 'vmm.shutdown')).status).to.equal(204);
+    expect(h.fake.runs.machines[0].calls.at(-1)).to.equal('stop:api');
+  });
+
+  it('a machine with a power button has it pressed', async () => {
+    h = await new ApiHarness({ powerButton: true }).start();
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    expect((await h.call('PUT', 'vm.power-button')).status).to.equal(204);
+  });
+
+  it('a VM that fails to start answers 500 with the reason, and the server keeps answering', async () => {
+    h = await new ApiHarness({ failWith: new Error("boot file '/nope' does not exist") }).start();
+    await h.call('PUT', 'vm.create', vmConfig());
+    const boot = await h.call('PUT', 'vm.boot');
+    expect(boot.status).to.equal(500);
+    expect((boot.body as string[]).join(' ')).to.match(/nope' does not exist/);
+    expect((await h.call('GET', 'vmm.ping')).status).to.equal(200);
+  });
+
+  it('vm.create refuses what tsvmm lacks by name, and bad bodies with 400', async () => {
+    h = await new ApiHarness().start();
+    const vsock = await h.call('PUT', 'vm.create', vmConfig({ vsock: { cid: 3, socket: '/tmp/v' } }));
+    expect(vsock.status).to.equal(500);
+    expect((vsock.body as string[])[1]).to.equal('VmConfig.vsock is not supported by tsvmm');
+    const unknown = await h.call('PUT', 'vm.create', vmConfig({ vsockk: {} }), true);
+    expect(unknown.status).to.equal(400);
+    expect(unknown.body).to.deep.equal(['Failed to deserialize JSON', 'body: Unrecognized key: "vsockk"']);
+    const wrong = await h.call('PUT', 'vm.create', { payload: { kernel: 7 } }, true);
+    expect(wrong.status).to.equal(400);
+    expect((wrong.body as string[])[1]).to.match(/^payload\.kernel: /);
+    const noBody = await h.call('PUT', 'vm.create', undefined, true);
+    expect(noBody.status).to.equal(400);
+    expect((await h.call('GET', 'vm.info')).status, 'nothing was created').to.equal(404);
+  });
+
+  it('hotplug, snapshot and migration answer "not available" in the error shape until their contracts land', async () => {
+    h = await new ApiHarness().start();
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    const cases: [string, unknown][] = [
+      ['vm.add-disk', { path: '/tmp/disk.img' }],
+      ['vm.add-net', { tap: 'tap0' }],
+      ['vm.add-device', { path: '/sys/bus/pci/devices/0000:00:01.0' }],
+      ['vm.remove-device', { id: 'disk0' }],
+      ['vm.send-migration', { destination_url: 'unix:/tmp/m.sock' }],
+      ['vm.receive-migration', { receiver_url: 'unix:/tmp/m.sock' }],
+      ['vm.restore', { source_url: 'file:///tmp/snap' }],
+    ];
+    for (const [name, body] of cases) {
+      const a = await h.call('PUT', name, body);
+      expect(a.status, name).to.equal(500);
+      expect((a.body as string[])[1], name).to.match(/not available/);
+    }
+    expect((await h.call('PUT', 'vm.snapshot', { destination_url: 'file:///tmp/snap' })).status, 'running').to.equal(
+      405,
+    );
+    await h.call('PUT', 'vm.pause');
+    const snap = await h.call('PUT', 'vm.snapshot', { destination_url: 'file:///tmp/snap' });
+    expect((snap.body as string[])[1]).to.match(/not available/);
+  });
+
+  it('hotplug goes through the C2 capability when it is there', async () => {
+    h = await new ApiHarness().start();
+    const added: unknown[] = [];
+    h.vmm.ext.addDevice = async (_vm, entry) => (added.push(entry), { id: entry.id ?? '?' });
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    const a = await h.call('PUT', 'vm.add-disk', { path: '/tmp/d.img', readonly: true });
+    expect(a.status).to.equal(200);
+    expect(a.body).to.deep.equal({ id: 'disk0', bdf: '' });
+    expect(added[0]).to.deep.include({ name: 'virtio-blk', id: 'disk0' });
+    expect((added[0] as { config: unknown }).config).to.deep.include({ path: '/tmp/d.img', readOnly: true });
+  });
+
+  it('answers every path of the spec: served ones by route, the others "not supported" in the error shape', async () => {
+    h = await new ApiHarness().start();
+    const specPaths = Object.keys(theSpec().paths).map((p) => p.slice(1));
+    expect([...Object.keys(ROUTES), ...UNSUPPORTED_PATHS].sort()).to.deep.equal([...specPaths].sort());
+    for (const name of UNSUPPORTED_PATHS) {
+      const method = Object.keys(theSpec().paths[`/${name}`])[0].toUpperCase() as 'PUT';
+      const a = await h.call(method, name, undefined, true);
+      expect(a.status, name).to.equal(500);
+      expect(a.body, name).to.deep.equal(['Error from API', `${name} is not supported by tsvmm`]);
+    }
+    const wrongMethod = await h.call('PUT', 'vm.info', undefined, true);
+    expect(wrongMethod.status).to.equal(400);
+    const nowhere = await h.call('GET', 'vm.nowhere', undefined, true);
+    expect(nowhere.status).to.equal(404);
+  });
+
+  it('serves GET /metrics in Prometheus text: the state and the device counters', async () => {
+    h = await new ApiHarness().start();
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    const { apiRequest } = await import('../../hosts/api/client.js');
+    const m = await apiRequest(h.socket, 'GET', '/metrics');
+    expect(m.status).to.equal(200);
+    expect(m.contentType).to.match(/^text\/plain/);
+    const text = m.body as string;
+    expect(text).to.include('tsvmm_vm_state{state="Running"} 1');
+    expect(text).to.include('# TYPE tsvmm_device_tx_bytes_total counter');
+    expect(text).to.include('tsvmm_device_tx_bytes_total{device="uart0"} 10');
+  });
+});
