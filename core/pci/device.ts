@@ -46,7 +46,10 @@ export interface PciDevice {
   readonly configSize: 256 | 4096;
   /** The BARs this function decodes; fixed for its lifetime. */
   readonly bars: readonly PciBarSpec[];
-  /** Called once by the bus when the function is plugged in, before any other call. */
+  /**
+   * Called once by the bus when the function is plugged in, before any other call but configuration reads (the
+   * bus reads the Interrupt Pin register first, to wire `ctx.intx`).
+   */
   plugged(ctx: PciFunctionContext): void;
   /** A configuration read of `size` bytes at `offset` (little endian value). */
   readConfig(offset: number, size: 1 | 2 | 4): number;

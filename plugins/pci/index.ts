@@ -16,3 +16,4 @@ export * from './function.js';
 export * from './refusals.js';
 export * from './errors.js';
 export * from './testing.js';
+export * from './testing-guest.js';

@@ -58,6 +58,12 @@ export function x86PlatformLayout(memory: bigint): PlatformLayout {
       com4: X86Layout.IRQ_COM2,
       keyboard: X86Layout.IRQ_KEYBOARD,
       rtc: X86Layout.IRQ_RTC,
+      // PCI INTx (plugins/pci): ISA lines no device of this platform uses. Not 16..23: the DSDT's GSIS node
+      // claims those edge-triggered for virtio-mmio, and Linux refuses a level PCI line on a pin set up as edge.
+      'pci-inta': 5,
+      'pci-intb': 6,
+      'pci-intc': 10,
+      'pci-intd': 11,
     },
     irqchipRoutes: x86IrqchipRoutes(),
     reserved: [{ space: 'irq', start: BigInt(X86Layout.IRQ_RTC), size: 1n, owner: 'reserved' }],
