@@ -6,6 +6,12 @@ import type { StopReason } from './lifecycle.js';
  */
 export interface Machine {
   start(): Promise<void>;
+  /**
+   * Optional (restoring a snapshot or a migration): creates the vCPUs without booting, so the VM's StateRegistry
+   * walks them and a saved state can be loaded into every part; start() then runs the loaded state instead of
+   * loading the kernel. Only on a machine that was never started.
+   */
+  prepareRestore?(): void;
   pause(): Promise<void>;
   resume(): Promise<void>;
   /** Stops the vCPUs and destroys devices; resolves once everything is released. */

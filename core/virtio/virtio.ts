@@ -85,4 +85,11 @@ export interface VirtioDevice {
   activate(a: VirtioActivation): void;
   /** The driver reset the device: stop using the queues and drop in-flight state. */
   reset(): void;
+  /**
+   * Optional, for pausing and snapshots: true while no request is in flight (a device whose state is incomplete
+   * while one is, e.g. virtio-blk, implements it with idle()). Reached through the transport's `device`.
+   */
+  readonly quiet?: boolean;
+  /** Optional: resolves once the device is quiet (see `quiet`). */
+  idle?(): Promise<void>;
 }

@@ -45,6 +45,11 @@ export interface AssembleOptions extends PlanOptions {
    * instead of planning again. runVm uses it for the first assembly only; a restart plans anew.
    */
   plan?: VmPlan;
+  /**
+   * Runs once the kernel's singletons are registered and before any plugin registers: may replace one of them
+   * in the kernel's scope, e.g. a restore's GuestMemoryFactory that maps the snapshot's memory file.
+   */
+  kernel?: (kernel: DependencyContainer, plan: VmPlan) => void;
   /** Resolve the Machine token when registered (default true). */
   resolveMachine?: boolean;
   /** Check every plugin's resolves and registrations against its manifest (default: manifestsEnforced()). */
@@ -141,6 +146,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
 
   let machine: Machine | undefined;
   try {
+    opts.kernel?.(kernel, plan);
     for (const p of plan.plugins) {
       try {
         const info = {

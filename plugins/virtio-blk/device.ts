@@ -241,6 +241,11 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
     };
   }
 
+  /** True while no queue has a request in flight or held back (saveState works then). */
+  get quiet(): boolean {
+    return this.handlers.every((h) => h.quiet);
+  }
+
   /** Resolves when every queue has no request in flight or held back. */
   async idle(): Promise<void> {
     await Promise.all(this.handlers.map((h) => h.idle()));

@@ -36,6 +36,8 @@ export interface X86MachineDeps {
   acpi?: AcpiTables;
   /** Called with each vCPU once created (the x86 plugin adds it to the VM's StateRegistry). */
   vcpuCreated?: (vcpu: Vcpu) => void;
+  /** The boot protocol a loaded machine state says the guest booted with (MachineSnapshot.restoredBoot). */
+  restoredBoot?: () => BootProtocol | undefined;
 }
 
 type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped';
@@ -122,42 +124,61 @@ export class X86Machine implements Machine {
     });
   }
 
+  /**
+   * Creates the vCPUs without loading the kernel (see Machine.prepareRestore): the caller loads a saved state
+   * into the VM (vCPUs, irqchip, devices, this machine's MachineSnapshot), then start() runs it.
+   */
+  prepareRestore(): void {
+    if (this.state !== 'created' || this.vcpus.length > 0)
+      throw new X86BootError('State', `the machine cannot be restored into: it is ${this.state}`, {
+        state: this.state,
+      });
+    this.createVcpus();
+  }
+
+  /** The configured vCPU count, refused when the host's KVM or the MP table allow fewer. */
+  private vcpuCount(): number {
+    const count = this.d.config.machine.vcpus;
+    const max = Math.min(this.d.vm.capabilities.maxVcpus, MPTABLE_MAX_VCPUS);
+    if (count > max) {
+      throw new X86BootError('TooManyVcpus', `${count} vCPUs asked; this host's KVM and the MP table allow ${max}`, {
+        vcpus: count,
+        max,
+      });
+    }
+    return count;
+  }
+
+  private createVcpus(): void {
+    const { vm } = this.d;
+    const count = this.vcpuCount();
+    // The hypervisor backend owns the memory slots and the in-kernel irqchip + PIT (kvm: made with the VM).
+    const x86 = x86Vm(vm);
+    x86.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
+    x86.setTssAddress(X86Layout.KVM_TSS);
+    for (let i = 0; i < count; i++) {
+      this.vcpus.push(vm.createVcpu(i));
+      this.d.vcpuCreated?.(this.vcpus[i]!);
+    }
+  }
+
   async start(): Promise<void> {
     if (this.state !== 'created')
       throw new X86BootError('Io', `the machine cannot start: it is ${this.state}`, { state: this.state });
+    const restoring = this.vcpus.length > 0;
+    if (restoring && !this.d.restoredBoot?.())
+      throw new X86BootError('State', 'prepareRestore() ran but no booted machine state was loaded', {});
     this.state = 'starting';
-    const { config, vm, logger } = this.d;
+    const { logger } = this.d;
     try {
-      const count = config.machine.vcpus;
-      const max = Math.min(vm.capabilities.maxVcpus, MPTABLE_MAX_VCPUS);
-      if (count > max) {
-        throw new X86BootError('TooManyVcpus', `${count} vCPUs asked; this host's KVM and the MP table allow ${max}`, {
-          vcpus: count,
-          max,
-        });
+      if (restoring) {
+        logger.info({ vcpus: this.vcpus.length, protocol: this.d.restoredBoot?.() }, 'resuming a restored guest');
+      } else {
+        this.vcpuCount();
+        await this.loadKernel();
+        this.createVcpus();
+        this.configureVcpus();
       }
-      this.kernel = await readBootFile(this.d.boot.kernel, 'kernel');
-      this.initramfs = this.d.boot.initramfs ? await readBootFile(this.d.boot.initramfs, 'initramfs') : undefined;
-      this.plan = this.load();
-      logger.info(
-        {
-          protocol: this.plan.protocol,
-          entry: `0x${this.plan.entry.toString(16)}`,
-          vcpus: count,
-          acpi: this.plan.rsdp !== undefined,
-        },
-        'kernel loaded',
-      );
-
-      // The hypervisor backend owns the memory slots and the in-kernel irqchip + PIT (kvm: made with the VM).
-      const x86 = x86Vm(vm);
-      x86.setIdentityMapAddress(X86Layout.KVM_IDENTITY_MAP);
-      x86.setTssAddress(X86Layout.KVM_TSS);
-      for (let i = 0; i < count; i++) {
-        this.vcpus.push(vm.createVcpu(i));
-        this.d.vcpuCreated?.(this.vcpus[i]!);
-      }
-      this.configureVcpus();
 
       for (const dev of this.d.devices.all()) await dev.activate?.();
       this.d.lifecycle.on('guest-request', this.onGuestRequest);
@@ -171,6 +192,21 @@ export class X86Machine implements Machine {
       await this.stop({ kind: 'error', error: err });
       throw err;
     }
+  }
+
+  private async loadKernel(): Promise<void> {
+    this.kernel = await readBootFile(this.d.boot.kernel, 'kernel');
+    this.initramfs = this.d.boot.initramfs ? await readBootFile(this.d.boot.initramfs, 'initramfs') : undefined;
+    this.plan = this.load();
+    this.d.logger.info(
+      {
+        protocol: this.plan.protocol,
+        entry: `0x${this.plan.entry.toString(16)}`,
+        vcpus: this.d.config.machine.vcpus,
+        acpi: this.plan.rsdp !== undefined,
+      },
+      'kernel loaded',
+    );
   }
 
   private load(): BootPlan {

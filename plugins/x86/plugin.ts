@@ -54,6 +54,7 @@ export class X86Platform implements PluginMain {
   private guestMemory?: GuestMemory;
   private files?: BootFiles;
   private built?: X86Machine;
+  private machineState?: MachineSnapshot;
 
   constructor(
     @inject(PLUGIN_CONFIG) private readonly cfg: X86Config,
@@ -107,6 +108,7 @@ export class X86Platform implements PluginMain {
         { vcpus: m.vcpus, memoryBytes, acpi: this.cfg.acpi },
         () => this.built?.plan?.protocol,
       );
+      this.machineState = machineState;
       if (this.states) disposables.push(this.states.add(machineState, 'machine'));
       // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
       if (acpi && this.bus) {
@@ -146,6 +148,7 @@ export class X86Platform implements PluginMain {
       haltPollMs: this.cfg.haltPollMs,
       acpi: this.cfg.acpi ? this.acpiTables : undefined,
       vcpuCreated,
+      restoredBoot: () => this.machineState?.restoredBoot,
     });
     return this.built;
   }

@@ -23,7 +23,8 @@ export interface Mapping {
 
 /**
  * Maps each region of `layout` with mmap and wraps them in a RegionGuestMemory.
- * `fdFor` gives the fd and file offset of a shared mapping, or undefined for anonymous memory.
+ * `fd` is the file mapped (regions one after another from offset 0), or -1 for anonymous memory; `share` says
+ * whether a file is mapped shared (writes reach it) or private (copy-on-write: writes stay in this process).
  * On any failure everything mapped so far is unmapped and `onFail` runs (closing fds).
  */
 export function mmapGuestMemory(
@@ -31,6 +32,7 @@ export function mmapGuestMemory(
   backing: (fileOffset: bigint) => GuestMemoryRegion['backing'],
   fd: number,
   onRelease: () => void,
+  share: 'shared' | 'private' = 'shared',
 ): RegionGuestMemory {
   const regions = validateLayout(layout, true);
   const mappings: Mapping[] = [];
@@ -44,7 +46,7 @@ export function mmapGuestMemory(
       const flags =
         fd < 0
           ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (layout.hugePages ? MAP_HUGETLB : 0)
-          : MAP_SHARED | (layout.hugePages ? MAP_HUGETLB : 0);
+          : (share === 'shared' ? MAP_SHARED : MAP_PRIVATE | MAP_NORESERVE) | (layout.hugePages ? MAP_HUGETLB : 0);
       // SAFETY: a fresh mapping owned by this guest memory; unmapped by close() (or below on failure).
       // Views from viewOf() over it are valid only until then.
       const addr = BigInt(

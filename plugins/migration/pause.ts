@@ -1,0 +1,58 @@
+import type { DeviceRegistry } from '../../core/device/device.js';
+import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { MigrationError } from './errors.js';
+import { partsOf, type VmParts } from './vm-parts.js';
+
+/**
+ * A device (or transport) that can say when its I/O in flight is done (virtio-blk: requests completed):
+ * `quiet` now, or `idle()` once it is.
+ */
+interface Idling {
+  readonly quiet: boolean;
+  idle(): Promise<void>;
+}
+
+const isIdling = (d: object): d is Idling =>
+  typeof (d as Partial<Idling>).idle === 'function' && typeof (d as Partial<Idling>).quiet === 'boolean';
+
+/**
+ * Resolves once no device has I/O in flight. With every vCPU out of guest code no new request can be
+ * made, but a kick already queued may still start one: after the waits, one turn of the event loop, and
+ * every device must be quiet then (else wait again).
+ */
+export async function devicesIdle(devices: DeviceRegistry): Promise<void> {
+  // a virtio transport holds its device model as `device` (core/virtio's VirtioDevice.idle)
+  const models = devices.all().flatMap((d) => [d, (d as { device?: unknown }).device]);
+  const all = models.filter((d): d is Idling => typeof d === 'object' && d !== null && isIdling(d));
+  for (let pass = 0; pass < 100; pass++) {
+    await Promise.all(all.map((d) => d.idle()));
+    await new Promise((r) => setImmediate(r)); // let queued kicks reach their devices
+    if (all.every((d) => d.quiet)) return;
+  }
+  throw new MigrationError('State', 'the devices did not become idle (I/O kept starting while the VM was paused)');
+}
+
+/** Pauses the parts' VM: every vCPU out of guest code, then every device's I/O in flight completed. */
+export async function quiesce(p: VmParts): Promise<void> {
+  const state = p.lifecycle.state;
+  if (state !== 'started' && state !== 'paused')
+    throw new MigrationError('State', `the VM cannot be paused: it is ${state}`, { state });
+  await p.machine.pause();
+  await devicesIdle(p.devices);
+}
+
+/**
+ * Pauses a running VM: every vCPU leaves KVM_RUN and is held, devices stop being driven and their I/O in
+ * flight completes (virtio-blk requests). Idempotent on a paused VM; refuses a VM that is not running.
+ */
+export async function pauseVm(vm: AssembledVm): Promise<void> {
+  await quiesce(partsOf(vm));
+}
+
+/** Resumes a paused VM (devices first, then the vCPUs); a running VM is left as it is. */
+export async function resumeVm(vm: AssembledVm): Promise<void> {
+  const p = partsOf(vm);
+  if (p.lifecycle.state === 'stopped' || p.lifecycle.state === 'created')
+    throw new MigrationError('State', `the VM cannot be resumed: it is ${p.lifecycle.state}`);
+  await p.machine.resume();
+}

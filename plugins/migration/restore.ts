@@ -1,0 +1,125 @@
+import * as path from 'node:path';
+import type { DependencyContainer } from 'tsyringe';
+import type { GuestMemory, GuestMemoryFactory, GuestMemoryLayout } from '../../core/memory/guest-memory.js';
+import { createPrivateFileMemory } from '../../core/memory/backends/private-file-mmap.js';
+import { StateError } from '../../core/state/errors.js';
+import { restoreVmState } from '../../core/state/vm-state.js';
+import { Tokens } from '../../core/tokens.js';
+import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
+import type { VmPlan } from '../../core/vmm/plan.js';
+import { MigrationError } from './errors.js';
+import type { ManifestBody, MemoryImage } from './format.js';
+import { openSnapshot, type OpenSnapshotOptions, type OpenedSnapshot } from './snapshot-dir.js';
+import { checkPluginVersions } from './versions.js';
+
+/** How restoreVm opens and assembles: the snapshot checks plus the assembly options (logger, parent, ...). */
+export interface RestoreOptions extends OpenSnapshotOptions, Omit<AssembleOptions, 'kernel' | 'plan'> {}
+
+/** The guest memory a restore maps: the regions a layout asks for must be the snapshot's, in its file. */
+class SnapshotMemoryFactory implements GuestMemoryFactory {
+  constructor(
+    private readonly image: MemoryImage,
+    private readonly file: string,
+    private readonly map: (layout: GuestMemoryLayout) => GuestMemory,
+  ) {}
+
+  create(layout: GuestMemoryLayout): GuestMemory {
+    const memory = this.map({ ...layout, path: this.file });
+    const saved = this.image.regions;
+    let offset = 0;
+    const same =
+      memory.regions.length === saved.length &&
+      memory.regions.every((r, i) => {
+        const s = saved[i]!;
+        const ok = s.start === Number(r.range.start.value) && s.size === r.bytes.length && s.fileOffset === offset;
+        offset += r.bytes.length;
+        return ok;
+      });
+    if (!same) {
+      memory.close();
+      throw new MigrationError(
+        'Mismatch',
+        `the snapshot's memory regions (${saved.map((r) => `0x${r.start.toString(16)}+${r.size}`).join(', ')}) ` +
+          "are not this VM's (machine.memory)",
+      );
+    }
+    return memory;
+  }
+}
+
+/** The two steps a restore adds to assembling a VM; each acts once (a later reset assembles a fresh VM). */
+export interface RestoreHooks {
+  /** For AssembleOptions.kernel: checks the plugins and maps the snapshot's memory instead of fresh RAM. */
+  kernel(kernel: DependencyContainer, plan: VmPlan): void;
+  /** Before the machine starts: creates the vCPUs and loads every saved state (all validated first). */
+  load(vm: AssembledVm): void;
+}
+
+/**
+ * The restore steps for a snapshot whose guest memory is `memoryFile` (mapped by `map`: privately from a
+ * snapshot, shared from a received migration's file). Errors are MigrationErrors: 'Mismatch' when the state
+ * does not fit the VM built from the config, 'Version' for a newer plugin.
+ */
+export function restoreHooks(
+  body: ManifestBody,
+  states: unknown,
+  memoryFile: string,
+  map: (layout: GuestMemoryLayout) => GuestMemory = createPrivateFileMemory,
+): RestoreHooks {
+  let mapped = false;
+  let loaded = false;
+  return {
+    kernel(kernel, plan) {
+      if (mapped) return;
+      mapped = true;
+      checkPluginVersions(body.plugins, plan);
+      kernel.register(Tokens.GuestMemoryFactory.token, {
+        useValue: new SnapshotMemoryFactory(body.memory, memoryFile, map),
+      });
+    },
+    load(vm) {
+      if (loaded) return;
+      loaded = true;
+      const machine = vm.machine;
+      if (!machine?.prepareRestore) throw new MigrationError('State', 'this machine cannot be restored into');
+      machine.prepareRestore();
+      try {
+        restoreVmState(vm.container.resolve(Tokens.StateRegistry.token), states);
+      } catch (err) {
+        if (err instanceof StateError)
+          throw new MigrationError(
+            'Mismatch',
+            `the saved state does not fit this VM: ${err.message}`,
+            {},
+            { cause: err },
+          );
+        throw err;
+      }
+    },
+  };
+}
+
+/** The config input a snapshot's VM is planned from (its relative paths start where the original's did). */
+export function snapshotConfigInput(s: OpenedSnapshot): { config: unknown; baseDir: string; file: string } {
+  return { config: s.body.config, baseDir: s.body.baseDir, file: path.join(s.dir, 'manifest.json#config') };
+}
+
+/**
+ * Restores the snapshot in `dir` into a new VM of this process: checks the whole snapshot (manifest checksum,
+ * format and plugin versions, state and memory checksums), assembles the VM its config describes with guest
+ * memory mapped copy-on-write from the snapshot's memory file (nothing copied up front), creates the vCPUs and
+ * loads every saved state (all validated before any is loaded). The VM is returned paused at the saved instant:
+ * `vm.machine.start()` continues the guest. On any failure nothing is left behind (one-line MigrationError).
+ */
+export async function restoreVm(dir: string, opts: RestoreOptions = {}): Promise<AssembledVm> {
+  const snap = openSnapshot(dir, opts);
+  const hooks = restoreHooks(snap.body, snap.states, snap.memoryPath);
+  const vm = await assembleVm(snapshotConfigInput(snap), { ...opts, kernel: hooks.kernel });
+  try {
+    hooks.load(vm);
+  } catch (err) {
+    await vm.dispose();
+    throw err;
+  }
+  return vm;
+}

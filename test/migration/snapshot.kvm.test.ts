@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { assembleVm, type AssembledVm } from '../../core/vmm/assemble.js';
+import { silentLogger } from '../../core/vmm/logger.js';
+import { pauseVm, resumeVm, restoreVm, snapshotVm } from '../../plugins/migration/index.js';
+import { COUNTER, DATA, memoryOf, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
+
+describe('migration: pause, snapshot and restore a running VM on host KVM (kvm tier)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  const vms: AssembledVm[] = [];
+  before(function () {
+    if (!fs.existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-kvm-'));
+    writeTinyGuest(dir);
+  });
+  afterEach(async () => {
+    for (const vm of vms.splice(0)) {
+      await vm.machine?.stop({ kind: 'api' });
+      await vm.dispose();
+    }
+  });
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+
+  const start = async (): Promise<AssembledVm> => {
+    const vm = await assembleVm({ config: tinyConfig(), baseDir: dir }, { logger: silentLogger() });
+    vms.push(vm);
+    await vm.machine!.start();
+    return vm;
+  };
+
+  it('pauses (the guest stops counting) and resumes (it counts on)', async () => {
+    const vm = await start();
+    const mem = memoryOf(vm);
+    await until(() => mem.readU32(COUNTER) > 0, 'the guest to count');
+    await pauseVm(vm);
+    const held = mem.readU32(COUNTER);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(mem.readU32(COUNTER), 'paused: no guest instruction runs').to.equal(held);
+    expect(vm.lifecycle.state).to.equal('paused');
+    await resumeVm(vm);
+    await until(() => mem.readU32(COUNTER) > held, 'the guest to count again');
+  });
+
+  it('snapshots into a sparse directory and restores into a second VM that continues from the saved count', async () => {
+    const a = await start();
+    const memA = memoryOf(a);
+    await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
+    memA.writeU32(DATA, 0xfeedf00d); // a page of data elsewhere
+    const snap = path.join(dir, 'snap1');
+    const r = await snapshotVm(a, snap);
+    expect(a.lifecycle.state, 'the source runs on').to.equal('started');
+    const saved = fs.readFileSync(path.join(snap, 'memory.bin')).readUInt32LE(Number(COUNTER.value));
+    expect(saved).to.be.greaterThan(1000);
+    expect(r.memoryBytes).to.equal(64 << 20);
+    expect(r.writtenBytes, 'zero pages are not written').to.be.lessThan(1 << 20);
+    const st = fs.statSync(path.join(snap, 'memory.bin'));
+    expect(st.size).to.equal(64 << 20);
+    expect(st.blocks * 512, 'the memory file is sparse').to.be.lessThan(2 << 20);
+
+    const b = await restoreVm(snap, { logger: silentLogger() });
+    vms.push(b);
+    const memB = memoryOf(b);
+    expect(memB.readU32(COUNTER), 'restored memory holds the saved count').to.equal(saved);
+    expect(memB.readU32(DATA)).to.equal(0xfeedf00d);
+    await b.machine!.start();
+    await until(() => memB.readU32(COUNTER) > saved + 100, 'the restored guest to count on');
+    expect(
+      fs.readFileSync(path.join(snap, 'memory.bin')).readUInt32LE(Number(COUNTER.value)),
+      'the file is unchanged',
+    ).to.equal(saved);
+  });
+});

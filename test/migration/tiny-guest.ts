@@ -1,0 +1,56 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GuestAddress } from '../../core/address.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import { Tokens } from '../../core/tokens.js';
+import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { fakeElfKernel } from '../../plugins/x86/testing.js';
+
+/** Where the tiny guest keeps its counter (guest-physical). */
+export const COUNTER = GuestAddress.of(0x5000);
+/** A page the tests put data in. */
+export const DATA = GuestAddress.of(0x20_0000);
+
+/**
+ * A PVH "kernel" whose entry (32-bit, paging off) increments the dword at COUNTER forever:
+ * `inc dword [0x5000]; jmp $-6`. It runs on any KVM (on PVM its CPL0 code is emulated, slowly but surely).
+ */
+export function counterKernel(): Uint8Array {
+  const code = Uint8Array.of(0xff, 0x05, 0x00, 0x50, 0x00, 0x00, 0xeb, 0xf8);
+  return fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: code }], pvhEntry: 0x100_0000n });
+}
+
+/** A micro-like VM config around the counter kernel (file names relative to the folder it is written to). */
+export function tinyConfig(extra: object[] = []): object {
+  return {
+    machine: { vcpus: 1, memory: '64M' },
+    boot: { kernel: 'counter.elf', protocol: 'pvh' },
+    plugins: [
+      { name: 'kvm' },
+      { name: 'acpi' },
+      { name: 'x86', config: { haltPollMs: 0 } },
+      { name: 'serial', config: { port: 'COM1', console: { kind: 'none' } } },
+      { name: 'i8042' },
+      { name: 'rtc' },
+      { name: 'boot-timer' },
+      ...extra,
+    ],
+  };
+}
+
+/** Writes the counter kernel into `dir`. */
+export function writeTinyGuest(dir: string): void {
+  fs.writeFileSync(path.join(dir, 'counter.elf'), counterKernel());
+}
+
+/** The VM's guest memory. */
+export const memoryOf = (vm: AssembledVm): GuestMemory => vm.container.resolve(Tokens.GuestMemory.token);
+
+/** Resolves once `check` holds, asking every few milliseconds (gives up after `ms`). */
+export async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
