@@ -70,6 +70,12 @@ export interface AssembledVm {
   dispose(): Promise<void>;
 }
 
+/**
+ * The VM's own AssembledVm, registered in its container for plugins that act on the whole VM (migration's control
+ * socket snapshots it): declare `AssembledVm` in the manifest's `uses`. Its `machine` is set once assembly built it.
+ */
+export const ASSEMBLED_VM = Symbol.for('tsvmm.AssembledVm');
+
 /** The registered PlatformLayout, or a clear error naming what registers one. */
 function platformLayout(c: DependencyContainer): PlatformLayout {
   if (!c.isRegistered(Tokens.PlatformLayout.token, true))
@@ -144,6 +150,21 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   kernel.register(Tokens.HostFiles.token, { useValue: new RegisteredHostFiles() });
   kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
+  let disposed = false;
+  const vm: { -readonly [K in keyof AssembledVm]: AssembledVm[K] } = {
+    container: c,
+    plan,
+    lifecycle,
+    logger,
+    machine: undefined,
+    dispose: async () => {
+      if (disposed) return;
+      disposed = true;
+      await disposeAll(disposables, logger);
+    },
+  };
+  c.register(ASSEMBLED_VM, { useValue: vm });
+
   let machine: Machine | undefined;
   try {
     opts.kernel?.(kernel, plan);
@@ -197,17 +218,6 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
     throw err;
   }
 
-  let disposed = false;
-  return {
-    container: c,
-    plan,
-    lifecycle,
-    logger,
-    machine,
-    dispose: async () => {
-      if (disposed) return;
-      disposed = true;
-      await disposeAll(disposables, logger);
-    },
-  };
+  vm.machine = machine;
+  return vm;
 }

@@ -4,6 +4,8 @@ import { seccompOnce, seccompOption } from '../../core/security/run-options.js';
 import type { SeccompMode } from '../../core/security/seccomp.js';
 import { ExitCode } from '../../core/vmm/exit-codes.js';
 import { planVm } from '../../core/vmm/plan.js';
+import * as path from 'node:path';
+import { controlRequest } from './control.js';
 import { snapshotConfigInput } from './restore.js';
 import { runRestored } from './run-restored.js';
 import { openSnapshot } from './snapshot-dir.js';
@@ -15,8 +17,31 @@ interface RestoreCliOptions {
   seccomp: SeccompMode;
 }
 
-/** Adds `vmm restore` (and the other migration commands) to the vmm CLI. */
+/** Adds `vmm snapshot|restore|pause|resume` to the vmm CLI. */
 export function registerCommands(program: Command): void {
+  program
+    .command('snapshot')
+    .description("snapshot a running VM into a new directory, through its migration plugin's control socket")
+    .argument('<control>', "the VM's control socket (migration plugin config `control`)")
+    .argument('<dir>', 'snapshot directory to create (must not exist or be empty)')
+    .option('--leave-paused', 'leave the VM paused afterwards (default: it runs on)')
+    .action(async (control: string, dir: string, o: { leavePaused?: boolean }) => {
+      const r = await controlRequest(control, { op: 'snapshot', dir: path.resolve(dir), leavePaused: o.leavePaused });
+      process.stdout.write(
+        `snapshot ${dir}: ${Number(r.states)} states, ${Number(r.writtenBytes)} of ${Number(r.memoryBytes)} bytes ` +
+          `of memory written, the guest stood still ${Number(r.pausedMs)} ms\n`,
+      );
+    });
+  for (const op of ['pause', 'resume'] as const)
+    program
+      .command(op)
+      .description(`${op} a running VM through its control socket`)
+      .argument('<control>', "the VM's control socket")
+      .action(async (control: string) => {
+        const r = await controlRequest(control, { op });
+        process.stdout.write(`${String(r.state)}\n`);
+      });
+
   program
     .command('restore')
     .description('continue a VM from a snapshot directory (vmm snapshot / the API wrote it), in this process')

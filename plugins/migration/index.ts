@@ -7,5 +7,7 @@ export { pauseVm, resumeVm } from './pause.js';
 export { snapshotVm, type SnapshotOptions, type SnapshotResult } from './snapshot.js';
 export { restoreVm, type RestoreOptions } from './restore.js';
 export { runRestored, type RunRestoredOptions } from './run-restored.js';
-export { sendMigration, receiveMigration, type SendOptions, type ReceiveOptions } from './live.js';
+export { sendMigration, receiveMigration, type SendOptions, type SendResult, type ReceiveOptions } from './live.js';
+export { ASSEMBLED_VM } from '../../core/vmm/assemble.js';
+export { controlRequest, type ControlRequest } from './control.js';
 export { MigrationError, type MigrationErrorKind } from './errors.js';

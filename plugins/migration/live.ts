@@ -11,6 +11,14 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** What a finished migration took: rounds, bytes, the guest's downtime and the whole time. */
+export interface SendResult {
+  rounds: number;
+  sentBytes: number;
+  downtimeMs: number;
+  totalMs: number;
+}
+
 /** How receiveMigration listens and builds the VM. */
 export interface ReceiveOptions {
   /** Aborting it stops listening (or receiving); nothing is left behind. */
@@ -21,7 +29,7 @@ export interface ReceiveOptions {
  * Live-migrates a running VM to `url` (`tcp:host:port` or `unix:path`), where `receiveMigration` listens:
  * pre-copy rounds over KVM's dirty log, then a short stop-and-copy. Not implemented yet: refuses.
  */
-export async function sendMigration(vm: AssembledVm, url: string, opts: SendOptions = {}): Promise<void> {
+export async function sendMigration(vm: AssembledVm, url: string, opts: SendOptions = {}): Promise<SendResult> {
   void vm;
   void opts;
   throw new MigrationError('Usage', `live migration to ${url} is not implemented yet`);

@@ -10,10 +10,7 @@ export interface RunRestoredOptions extends OpenSnapshotOptions, Omit<RunOptions
  * stops. A guest reset with machine.onReset: restart boots the config afresh (the snapshot is used once).
  * `beforeStart` runs after the state is loaded (the CLI's system call filter goes in there).
  */
-export async function runRestored(
-  from: string | OpenedSnapshot,
-  opts: RunRestoredOptions = {},
-): Promise<RunResult> {
+export async function runRestored(from: string | OpenedSnapshot, opts: RunRestoredOptions = {}): Promise<RunResult> {
   const snap = typeof from === 'string' ? openSnapshot(from, opts) : from;
   const hooks = restoreHooks(snap.body, snap.states, snap.memoryPath);
   return runVm(snapshotConfigInput(snap), {

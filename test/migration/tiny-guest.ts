@@ -12,16 +12,29 @@ export const COUNTER = GuestAddress.of(0x5000);
 export const DATA = GuestAddress.of(0x20_0000);
 
 /**
- * A PVH "kernel" whose entry (32-bit, paging off) increments the dword at COUNTER forever:
- * `inc dword [0x5000]; jmp $-6`. It runs on any KVM (on PVM its CPL0 code is emulated, slowly but surely).
+ * A PVH "kernel" whose entry (32-bit, paging off) increments the dword at COUNTER forever and, every 65536 counts,
+ * writes the counter's third byte (count >> 16) to COM1: a restored guest prints the byte after the one its
+ * snapshot holds. It runs on any KVM (on PVM its CPL0 code is emulated, slowly but surely).
  */
 export function counterKernel(): Uint8Array {
-  const code = Uint8Array.of(0xff, 0x05, 0x00, 0x50, 0x00, 0x00, 0xeb, 0xf8);
+  // prettier-ignore
+  const code = Uint8Array.of(
+    0xff, 0x05, 0x00, 0x50, 0x00, 0x00, //                          0: inc dword [0x5000]
+    0xf7, 0x05, 0x00, 0x50, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, //  6: test dword [0x5000], 0xffff
+    0x75, 0xee, //                                                 16: jnz 0
+    0x66, 0xba, 0xf8, 0x03, //                                     18: mov dx, 0x3f8
+    0xa0, 0x02, 0x50, 0x00, 0x00, //                               22: mov al, [0x5002]
+    0xee, //                                                       27: out dx, al
+    0xeb, 0xe2, //                                                 28: jmp 0
+  );
   return fakeElfKernel({ segments: [{ paddr: 0x100_0000n, data: code }], pvhEntry: 0x100_0000n });
 }
 
-/** A micro-like VM config around the counter kernel (file names relative to the folder it is written to). */
-export function tinyConfig(extra: object[] = []): object {
+/**
+ * A micro-like VM config around the counter kernel (file names relative to the folder it is written to); `console`
+ * is the serial console (default none), `extra` more plugin entries.
+ */
+export function tinyConfig(extra: object[] = [], console: object = { kind: 'none' }): object {
   return {
     machine: { vcpus: 1, memory: '64M' },
     boot: { kernel: 'counter.elf', protocol: 'pvh' },
@@ -29,7 +42,7 @@ export function tinyConfig(extra: object[] = []): object {
       { name: 'kvm' },
       { name: 'acpi' },
       { name: 'x86', config: { haltPollMs: 0 } },
-      { name: 'serial', config: { port: 'COM1', console: { kind: 'none' } } },
+      { name: 'serial', config: { port: 'COM1', console } },
       { name: 'i8042' },
       { name: 'rtc' },
       { name: 'boot-timer' },

@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { buildLocations } from '../../core/plugin/locations.js';
+import { COUNTER, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
+
+const vmmBin = path.join(buildLocations().repoRoot, 'bin', 'vmm.js');
+
+/** A `vmm` child process and everything it printed so far. */
+interface Vmm {
+  child: ChildProcess;
+  stdout: () => Buffer;
+  stderr: () => string;
+  ended: Promise<number | null>;
+}
+
+function vmm(args: string[], cwd: string): Vmm {
+  const child = spawn(process.execPath, [vmmBin, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => out.push(d));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const ended = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, stdout: () => Buffer.concat(out), stderr: () => err, ended };
+}
+
+describe('migration: `vmm snapshot` of a running `vmm run`, `vmm restore` in a new process (kvm tier)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  const children: Vmm[] = [];
+  before(function () {
+    if (!fs.existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-proc-'));
+    writeTinyGuest(dir);
+  });
+  after(() => {
+    for (const c of children) c.child.kill('SIGKILL');
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the restored guest prints the byte after the one its snapshot holds, under the seccomp filter', async () => {
+    const cfg = path.join(dir, 'vm.yaml');
+    const config = tinyConfig([{ name: 'migration', config: { control: 'ctl.sock' } }], { kind: 'stdio' });
+    fs.writeFileSync(cfg, stringify(config));
+    const source = vmm(['run', '--force', cfg], dir);
+    children.push(source);
+    const tail = (v: Vmm): string => `stderr: ${v.stderr().slice(-2000)}`;
+    await until(() => source.stdout().length >= 2 && fs.existsSync(path.join(dir, 'ctl.sock')), 'the guest to print');
+
+    const snap = vmm(['snapshot', 'ctl.sock', 'snap'], dir);
+    expect(await snap.ended, tail(snap)).to.equal(0);
+    expect(snap.stdout().toString()).to.match(/^snapshot snap: \d+ states, \d+ of 67108864 bytes/);
+    const printedBefore = source.stdout().length;
+    await until(() => source.stdout().length > printedBefore, 'the source to print on after the snapshot');
+    source.child.kill('SIGTERM');
+    expect(await source.ended, tail(source)).to.equal(143);
+
+    const count = fs.readFileSync(path.join(dir, 'snap', 'memory.bin')).readUInt32LE(Number(COUNTER.value));
+    const restored = vmm(['restore', '--force', 'snap'], dir);
+    children.push(restored);
+    await until(() => restored.stdout().length >= 2, 'the restored guest to print', 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}; ${tail(restored)}`);
+    });
+    const next = ((count >>> 16) + 1) & 0xff;
+    expect([...restored.stdout().subarray(0, 2)], 'it counts on from the saved count').to.deep.equal([
+      next,
+      (next + 1) & 0xff,
+    ]);
+    restored.child.kill('SIGTERM');
+    expect(await restored.ended, tail(restored)).to.equal(143);
+  });
+});
