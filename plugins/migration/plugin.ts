@@ -39,6 +39,6 @@ export class MigrationPlugin implements PluginMain {
   }
 }
 
-/** The migration plugin: an optional control socket; its functions (index.ts) and commands (cli.ts) need no VM wiring. */
+/** The migration plugin: an optional control socket; its functions (index.ts) and commands (cli.ts) need no wiring. */
 const plugin: PluginModule<MigrationConfig> = { configSchema: MigrationConfigSchema, main: MigrationPlugin };
 export default plugin;

@@ -2,13 +2,13 @@ import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
 import { restoreHooks, snapshotConfigInput } from './restore.js';
 import { openSnapshot, type OpenSnapshotOptions, type OpenedSnapshot } from './snapshot-dir.js';
 
-/** How runRestored runs: runVm's options (signals, start hooks, a plan of the snapshot's config) plus the snapshot checks. */
+/** How runRestored runs: runVm's options (signals, start hooks, a plan of the snapshot's config) and the checks. */
 export interface RunRestoredOptions extends OpenSnapshotOptions, Omit<RunOptions, 'kernel'> {}
 
 /**
- * `vmm restore DIR`: restores the snapshot in `from` (a directory, or one openSnapshot checked) and runs the VM like `vmm run` (signals, exit codes) until it
- * stops. A guest reset with machine.onReset: restart boots the config afresh (the snapshot is used once).
- * `beforeStart` runs after the state is loaded (the CLI's system call filter goes in there).
+ * `vmm restore DIR`: restores the snapshot in `from` (a directory, or one openSnapshot checked) and runs the VM
+ * like `vmm run` (signals, exit codes) until it stops. A guest reset with machine.onReset: restart boots the config
+ * afresh (the snapshot is used once). `beforeStart` runs after the state is loaded (the CLI's system call filter goes in there).
  */
 export async function runRestored(from: string | OpenedSnapshot, opts: RunRestoredOptions = {}): Promise<RunResult> {
   const snap = typeof from === 'string' ? openSnapshot(from, opts) : from;
