@@ -8,7 +8,8 @@ export interface RunRestoredOptions extends OpenSnapshotOptions, Omit<RunOptions
 /**
  * `vmm restore DIR`: restores the snapshot in `from` (a directory, or one openSnapshot checked) and runs the VM
  * like `vmm run` (signals, exit codes) until it stops. A guest reset with machine.onReset: restart boots the config
- * afresh (the snapshot is used once). `beforeStart` runs after the state is loaded (the CLI's system call filter goes in there).
+ * afresh (the snapshot is used once). `beforeStart` runs after the state is loaded (the CLI's system call filter
+ * goes in there).
  */
 export async function runRestored(from: string | OpenedSnapshot, opts: RunRestoredOptions = {}): Promise<RunResult> {
   const snap = typeof from === 'string' ? openSnapshot(from, opts) : from;
