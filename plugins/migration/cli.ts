@@ -9,6 +9,7 @@ import { controlRequest } from './control.js';
 import { snapshotConfigInput } from './restore.js';
 import { runRestored } from './run-restored.js';
 import { openSnapshot } from './snapshot-dir.js';
+import { runReceived } from './receive.js';
 
 /** Options of `vmm restore`. */
 interface RestoreCliOptions {
@@ -17,7 +18,7 @@ interface RestoreCliOptions {
   seccomp: SeccompMode;
 }
 
-/** Adds `vmm snapshot|restore|pause|resume` to the vmm CLI. */
+/** Adds `vmm snapshot|restore|migrate|receive|pause|resume` to the vmm CLI. */
 export function registerCommands(program: Command): void {
   program
     .command('snapshot')
@@ -32,6 +33,41 @@ export function registerCommands(program: Command): void {
           `of memory written, the guest stood still ${Number(r.pausedMs)} ms\n`,
       );
     });
+  program
+    .command('migrate')
+    .description("live-migrate a running VM to a `vmm receive` (through the VM's control socket)")
+    .argument('<control>', "the VM's control socket (migration plugin config `control`)")
+    .argument('<url>', 'where `vmm receive` listens: tcp:HOST:PORT or unix:PATH')
+    .option('--downtime <ms>', 'longest the guest may stand still for the last copy', (v) => Number(v), 300)
+    .action(async (control: string, url: string, o: { downtime: number }) => {
+      const r = await controlRequest(control, { op: 'migrate', url, downtimeMs: o.downtime }, (line) => {
+        const p = line.progress as Record<string, number> | undefined;
+        if (p)
+          process.stdout.write(
+            `round ${p.round}: ${p.sentBytes} bytes sent, ${p.dirtyBytes} dirty, ${p.bytesPerSecond} bytes/s\n`,
+          );
+      });
+      process.stdout.write(
+        `migrated to ${url}: ${Number(r.rounds)} rounds, ${Number(r.sentBytes)} bytes, ` +
+          `downtime ${Number(r.downtimeMs)} ms, total ${Number(r.totalMs)} ms\n`,
+      );
+    });
+
+  program
+    .command('receive')
+    .description('wait for one live migration on URL and run the VM it brings, like vmm run')
+    .argument('<url>', 'tcp:HOST:PORT or unix:PATH to listen on')
+    .option('--memory-dir <dir>', 'folder for the incoming guest memory (default /dev/shm)')
+    .addOption(seccompOption())
+    .action(async (url: string, o: { memoryDir?: string; seccomp: SeccompMode }) => {
+      const r = await runReceived(url, {
+        memoryDir: o.memoryDir,
+        onListening: (a) => process.stderr.write(`vmm: listening on ${a}\n`),
+        beforeStart: seccompOnce(o.seccomp),
+      });
+      process.exitCode = r.exitCode;
+    });
+
   for (const op of ['pause', 'resume'] as const)
     program
       .command(op)

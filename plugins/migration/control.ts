@@ -6,7 +6,7 @@ import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { MigrationError } from './errors.js';
 import { pauseVm, resumeVm } from './pause.js';
 import { snapshotVm } from './snapshot.js';
-import { sendMigration } from './live.js';
+import { sendMigration } from './send.js';
 
 /** One request on the control socket (a JSON line); the answer is one JSON line too (progress lines before it). */
 export const ControlRequestSchema = z.discriminatedUnion('op', [

@@ -8,7 +8,8 @@ import { Tokens } from '../../core/tokens.js';
 import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
 import type { VmPlan } from '../../core/vmm/plan.js';
 import { MigrationError } from './errors.js';
-import type { ManifestBody, MemoryImage } from './format.js';
+import type { MemoryImage } from './format.js';
+import type { PluginVersion } from './vm-parts.js';
 import { openSnapshot, type OpenSnapshotOptions, type OpenedSnapshot } from './snapshot-dir.js';
 import { checkPluginVersions } from './versions.js';
 
@@ -18,7 +19,7 @@ export interface RestoreOptions extends OpenSnapshotOptions, Omit<AssembleOption
 /** The guest memory a restore maps: the regions a layout asks for must be the snapshot's, in its file. */
 class SnapshotMemoryFactory implements GuestMemoryFactory {
   constructor(
-    private readonly image: MemoryImage,
+    private readonly image: Pick<MemoryImage, 'regions'>,
     private readonly file: string,
     private readonly map: (layout: GuestMemoryLayout) => GuestMemory,
   ) {}
@@ -61,7 +62,7 @@ export interface RestoreHooks {
  * does not fit the VM built from the config, 'Version' for a newer plugin.
  */
 export function restoreHooks(
-  body: ManifestBody,
+  body: { plugins: readonly PluginVersion[]; memory: Pick<MemoryImage, 'regions'> },
   states: unknown,
   memoryFile: string,
   map: (layout: GuestMemoryLayout) => GuestMemory = createPrivateFileMemory,

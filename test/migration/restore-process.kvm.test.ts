@@ -1,36 +1,15 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { buildLocations } from '../../core/plugin/locations.js';
 import { COUNTER, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
-
-const vmmBin = path.join(buildLocations().repoRoot, 'bin', 'vmm.js');
-
-/** A `vmm` child process and everything it printed so far. */
-interface Vmm {
-  child: ChildProcess;
-  stdout: () => Buffer;
-  stderr: () => string;
-  ended: Promise<number | null>;
-}
-
-function vmm(args: string[], cwd: string): Vmm {
-  const child = spawn(process.execPath, [vmmBin, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const ended = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, stdout: () => Buffer.concat(out), stderr: () => err, ended };
-}
+import { vmm, type VmmChild } from './vmm-process.js';
 
 describe('migration: `vmm snapshot` of a running `vmm run`, `vmm restore` in a new process (kvm tier)', function () {
   this.timeout(120_000);
   let dir: string;
-  const children: Vmm[] = [];
+  const children: VmmChild[] = [];
   before(function () {
     if (!fs.existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-proc-'));
@@ -47,7 +26,7 @@ describe('migration: `vmm snapshot` of a running `vmm run`, `vmm restore` in a n
     fs.writeFileSync(cfg, stringify(config));
     const source = vmm(['run', '--force', cfg], dir);
     children.push(source);
-    const tail = (v: Vmm): string => `stderr: ${v.stderr().slice(-2000)}`;
+    const tail = (v: VmmChild): string => v.tail();
     await until(() => source.stdout().length >= 2 && fs.existsSync(path.join(dir, 'ctl.sock')), 'the guest to print');
 
     const snap = vmm(['snapshot', 'ctl.sock', 'snap'], dir);

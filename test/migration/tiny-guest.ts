@@ -59,11 +59,11 @@ export function writeTinyGuest(dir: string): void {
 /** The VM's guest memory. */
 export const memoryOf = (vm: AssembledVm): GuestMemory => vm.container.resolve(Tokens.GuestMemory.token);
 
-/** Resolves once `check` holds, asking every few milliseconds (gives up after `ms`). */
-export async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+/** Resolves once `check` holds, asking every `every` milliseconds (gives up after `ms`). */
+export async function until(check: () => boolean, what: string, ms = 20_000, every = 5): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, every));
   }
 }

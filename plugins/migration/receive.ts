@@ -1,0 +1,212 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as net from 'node:net';
+import { createSharedFileMemory } from '../../core/memory/backends/shared-file-mmap.js';
+import { describeIssues } from '../../core/state/persist.js';
+import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
+import { planVm } from '../../core/vmm/plan.js';
+import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
+import { MigrationError } from './errors.js';
+import { SNAPSHOT_PAGE } from './format.js';
+import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf } from './frames.js';
+import { restoreHooks, type RestoreHooks } from './restore.js';
+import { HelloSchema, MIGRATION_VERSION, type Hello } from './stream-format.js';
+import { acceptOne, parseMigrationUrl } from './url.js';
+import { checkPluginVersions } from './versions.js';
+
+/** How receiveMigration listens and where it keeps the incoming memory. */
+export interface ReceiveOptions {
+  /** Aborting it stops listening (or receiving); nothing is left behind. */
+  signal?: AbortSignal;
+  /** Called once listening, with the address (a TCP port 0 becomes the real port). */
+  onListening?: (address: string) => void;
+  /** Folder for the incoming guest memory file (default /dev/shm where it exists, else the temp folder). */
+  memoryDir?: string;
+}
+
+/** A migration stream received and checked, up to the source's Commit; the VM is not built yet. */
+export interface ReceivedMigration {
+  hello: Hello;
+  states: unknown;
+  /** The guest memory file (shared mapping; removed once mapped or on failure). */
+  memoryFile: string;
+  hooks: RestoreHooks;
+  /** Tells the source the VM runs (or why it does not), and closes the connection. */
+  finish(error?: unknown): Promise<void>;
+}
+
+function memoryDirOf(opts: ReceiveOptions): string {
+  if (opts.memoryDir) return opts.memoryDir;
+  return fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+}
+
+/** Writes all of `data` at `pos`. */
+function writeAll(fd: number, data: Uint8Array, pos: number): void {
+  for (let done = 0; done < data.length;) done += fs.writeSync(fd, data, done, data.length - done, pos + done);
+}
+
+/**
+ * Receives one migration on `url` up to the Commit: checks the Hello (format, version, the config plans here, the
+ * plugins are the same and not older), writes the pages into a fresh memory file, checks the stream's checksum
+ * and the states' shape, says Ready, and waits for the source's Commit. Any failure closes the connection and
+ * removes the file (the source then resumes).
+ */
+export async function receiveStream(url: string, opts: ReceiveOptions = {}): Promise<ReceivedMigration> {
+  const where = parseMigrationUrl(url);
+  const sock = await acceptOne(where, opts);
+  const r = new FrameReader(sock);
+  const w = new FrameWriter(sock);
+  const onAbort = (): void => void sock.destroy(new Error('cancelled'));
+  opts.signal?.addEventListener('abort', onAbort);
+  let file: string | undefined;
+  let fd: number | undefined;
+  try {
+    const f = await r.next();
+    expectFrame(f, FrameType.Hello, 'Hello');
+    const raw = jsonOf(f, 'Hello') as Record<string, unknown>;
+    if (typeof raw?.version === 'number' && raw.version !== MIGRATION_VERSION)
+      throw new MigrationError('Version', `stream version ${raw.version}; this build speaks ${MIGRATION_VERSION}`);
+    const parsed = HelloSchema.safeParse(raw);
+    if (!parsed.success) throw new MigrationError('Format', `not a migration stream: ${describeIssues(parsed.error)}`);
+    const hello = parsed.data;
+    const plan = await planVm({ config: hello.config, baseDir: hello.baseDir, file: '<migration>' });
+    checkPluginVersions(hello.plugins, plan);
+    const total = hello.memory.bytes;
+    if (hello.memory.regions.reduce((n, x) => n + x.size, 0) !== total)
+      throw new MigrationError('Format', 'the memory regions do not add up to the memory size');
+    file = path.join(memoryDirOf(opts), `tsvmm-incoming-${process.pid}-${Date.now()}.mem`);
+    fd = fs.openSync(file, 'wx+', 0o600);
+    fs.ftruncateSync(fd, total);
+    let states: unknown;
+    for (;;) {
+      const fr = await r.next();
+      if (fr.type === FrameType.Pages) {
+        if (fr.payload.length < 8 + SNAPSHOT_PAGE || (fr.payload.length - 8) % SNAPSHOT_PAGE)
+          throw new MigrationError('Format', 'a Pages frame that is not whole pages');
+        const at = Number(fr.payload.readBigUInt64LE(0));
+        const len = fr.payload.length - 8;
+        if (at % SNAPSHOT_PAGE || at + len > total)
+          throw new MigrationError('Format', `pages at ${at} (+${len}) leave the ${total}-byte memory`);
+        writeAll(fd, fr.payload.subarray(8), at);
+      } else if (fr.type === FrameType.Zeros) {
+        if (fr.payload.length !== 16) throw new MigrationError('Format', 'a Zeros frame of the wrong size');
+        const at = Number(fr.payload.readBigUInt64LE(0));
+        const len = Number(fr.payload.readBigUInt64LE(8));
+        if (at % SNAPSHOT_PAGE || len % SNAPSHOT_PAGE || at + len > total)
+          throw new MigrationError('Format', `zero pages at ${at} (+${len}) leave the ${total}-byte memory`);
+        const zero = Buffer.alloc(Math.min(len, 1 << 20));
+        for (let o = 0; o < len; o += zero.length)
+          writeAll(fd, zero.subarray(0, Math.min(zero.length, len - o)), at + o);
+      } else if (fr.type === FrameType.Progress) {
+        continue;
+      } else if (fr.type === FrameType.State) {
+        states = jsonOf(fr, 'state');
+        if (!Array.isArray(states)) throw new MigrationError('Format', 'the saved states are not a list');
+      } else if (fr.type === FrameType.End) {
+        r.checkEnd(fr.payload);
+        break;
+      } else {
+        expectFrame(fr, -1, 'pages, state or the end');
+      }
+    }
+    if (states === undefined) throw new MigrationError('Format', 'the stream ended without the saved states');
+    fs.closeSync(fd);
+    fd = undefined;
+    await w.send(FrameType.Ready);
+    expectFrame(await r.next(), FrameType.Commit, 'Commit');
+    opts.signal?.removeEventListener('abort', onAbort);
+    const memoryFile = file;
+    const hooks = restoreHooks({ plugins: hello.plugins, memory: hello.memory }, states, memoryFile, (layout) => {
+      const m = createSharedFileMemory(layout);
+      fs.rmSync(memoryFile, { force: true }); // mapped: the pages live on in the mapping
+      return m;
+    });
+    return {
+      hello,
+      states,
+      memoryFile,
+      hooks,
+      finish: async (error?: unknown) => {
+        fs.rmSync(memoryFile, { force: true });
+        if (error === undefined) await w.sendJson(FrameType.Started, {}).catch(() => {});
+        else await w.send(FrameType.Abort, Buffer.from((error as Error)?.message ?? String(error))).catch(() => {});
+        (sock as net.Socket).end();
+      },
+    };
+  } catch (err) {
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (fd !== undefined) fs.closeSync(fd);
+    if (file) fs.rmSync(file, { force: true });
+    const reason = (err as Error)?.message ?? String(err);
+    if (!sock.destroyed) {
+      await w.send(FrameType.Abort, Buffer.from(reason)).catch(() => {});
+      sock.destroy();
+    }
+    if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'receiving the migration was cancelled');
+    if (err instanceof MigrationError) throw err;
+    throw new MigrationError('Format', `receiving the migration failed: ${reason}`, {}, { cause: err });
+  }
+}
+
+/**
+ * Listens on `url` for one incoming migration (see receiveStream), builds the VM from the stream's config with the
+ * received memory and state, starts it and tells the source: the VM returned runs (the caller waits for
+ * `vm.machine.stopped` and disposes it). On failure nothing is left behind.
+ */
+export async function receiveMigration(
+  url: string,
+  opts: ReceiveOptions & Omit<AssembleOptions, 'kernel' | 'plan'> = {},
+): Promise<AssembledVm> {
+  const got = await receiveStream(url, opts);
+  let vm: AssembledVm | undefined;
+  try {
+    vm = await assembleVm(
+      { config: got.hello.config, baseDir: got.hello.baseDir, file: '<migration>' },
+      {
+        ...opts,
+        kernel: got.hooks.kernel,
+      },
+    );
+    got.hooks.load(vm);
+    await vm.machine!.start();
+  } catch (err) {
+    await vm?.dispose();
+    await got.finish(err);
+    throw err;
+  }
+  await got.finish();
+  return vm;
+}
+
+/** `vmm receive URL`: receives a migration and runs the VM like `vmm run` (signals, exit codes) until it stops. */
+export async function runReceived(
+  url: string,
+  opts: ReceiveOptions & Omit<RunOptions, 'kernel'> = {},
+): Promise<RunResult> {
+  const got = await receiveStream(url, opts);
+  let told = false;
+  try {
+    return await runVm(
+      { config: got.hello.config, baseDir: got.hello.baseDir, file: '<migration>' },
+      {
+        ...opts,
+        kernel: got.hooks.kernel,
+        beforeStart: (vm) => {
+          got.hooks.load(vm);
+          opts.beforeStart?.(vm);
+        },
+        onStarted: (vm) => {
+          if (!told) {
+            told = true;
+            void got.finish();
+          }
+          opts.onStarted?.(vm);
+        },
+      },
+    );
+  } catch (err) {
+    if (!told) await got.finish(err);
+    throw err;
+  }
+}

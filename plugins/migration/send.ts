@@ -1,0 +1,256 @@
+import { saveVmState } from '../../core/state/vm-state.js';
+import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { DirtyTracker } from './dirty.js';
+import { MigrationError } from './errors.js';
+import { SNAPSHOT_PAGE } from './format.js';
+import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf, PAGES_PER_FRAME } from './frames.js';
+import { quiesce } from './pause.js';
+import { MIGRATION_FORMAT, MIGRATION_VERSION, type Hello } from './stream-format.js';
+import { connectTo, parseMigrationUrl } from './url.js';
+import { partsOf, type VmParts } from './vm-parts.js';
+
+/** How sendMigration moves a VM: downtime budget, rounds, progress and cancellation. */
+export interface SendOptions {
+  /** Longest the guest may stand still for the last copy (ms; default 300). */
+  downtimeMs?: number;
+  /** Pre-copy rounds at most before the stop-and-copy comes anyway (default 30). */
+  maxRounds?: number;
+  /** Called after each round with what was sent and what is still dirty. */
+  onProgress?: (p: MigrationProgress) => void;
+  /** Aborting it cancels the migration (before the destination takes over); the source keeps running. */
+  signal?: AbortSignal;
+}
+
+/** One round's progress. */
+export interface MigrationProgress {
+  round: number;
+  sentBytes: number;
+  dirtyBytes: number;
+  /** Bytes a second the last round moved. */
+  bytesPerSecond: number;
+}
+
+/** What a finished migration took: rounds, bytes, the guest's downtime and the whole time. */
+export interface SendResult {
+  rounds: number;
+  sentBytes: number;
+  /** From the source's pause until the destination said its VM runs. */
+  downtimeMs: number;
+  totalMs: number;
+}
+
+const ZERO_PAGE = Buffer.alloc(SNAPSHOT_PAGE);
+
+/** The memory-file pages as views of guest memory: page `i` -> its bytes. */
+function pageViews(p: VmParts): (i: number) => Uint8Array {
+  const table: { page0: number; bytes: Uint8Array }[] = [];
+  let page = 0;
+  for (const r of p.memory.regions) {
+    table.push({ page0: page, bytes: r.bytes });
+    page += r.bytes.length / SNAPSHOT_PAGE;
+  }
+  return (i) => {
+    let t = table[0]!;
+    for (const e of table) if (e.page0 <= i) t = e;
+    const off = (i - t.page0) * SNAPSHOT_PAGE;
+    return t.bytes.subarray(off, off + SNAPSHOT_PAGE);
+  };
+}
+
+/**
+ * Sends the pages marked in `dirty` (runs of up to PAGES_PER_FRAME pages), zero pages as Zeros frames (or not at
+ * all when `skipZero`: the destination starts from zeros). With `copy` every page is copied before the first
+ * frame goes out (the final round: what goes out is the instant of the stop). Returns the bytes of page data sent.
+ */
+async function sendPages(
+  w: FrameWriter,
+  view: (i: number) => Uint8Array,
+  dirty: Uint8Array,
+  o: { skipZero: boolean; copy: boolean; signal?: AbortSignal },
+): Promise<number> {
+  let sent = 0;
+  const frames: { offset: number; data: Uint8Array[] }[] = [];
+  for (let i = 0; i < dirty.length;) {
+    if (!dirty[i]) {
+      i++;
+      continue;
+    }
+    const page = view(i);
+    if (Buffer.compare(page, ZERO_PAGE) === 0) {
+      let n = 1;
+      while (i + n < dirty.length && dirty[i + n] && Buffer.compare(view(i + n), ZERO_PAGE) === 0) n++;
+      if (!o.skipZero) {
+        const z = Buffer.alloc(16);
+        z.writeBigUInt64LE(BigInt(i * SNAPSHOT_PAGE), 0);
+        z.writeBigUInt64LE(BigInt(n * SNAPSHOT_PAGE), 8);
+        frames.push({ offset: -1, data: [z] });
+      }
+      i += n;
+      continue;
+    }
+    const data: Uint8Array[] = [];
+    const start = i;
+    while (i < dirty.length && dirty[i] && data.length < PAGES_PER_FRAME) {
+      const v = view(i);
+      if (Buffer.compare(v, ZERO_PAGE) === 0) break;
+      data.push(Buffer.from(v)); // a copy: the socket may send later, and the hash must match what it sends
+      i++;
+    }
+    frames.push({ offset: start * SNAPSHOT_PAGE, data });
+    if (!o.copy) {
+      sent += await flush(w, frames, o.signal);
+    }
+  }
+  sent += await flush(w, frames, o.signal);
+  return sent;
+}
+
+async function flush(
+  w: FrameWriter,
+  frames: { offset: number; data: Uint8Array[] }[],
+  signal?: AbortSignal,
+): Promise<number> {
+  let sent = 0;
+  for (const f of frames.splice(0)) {
+    if (signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled');
+    if (f.offset < 0) {
+      await w.send(FrameType.Zeros, f.data[0]!);
+      continue;
+    }
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64LE(BigInt(f.offset));
+    await w.send(FrameType.Pages, head, ...f.data);
+    sent += f.data.length * SNAPSHOT_PAGE;
+  }
+  return sent;
+}
+
+const count = (bitmap: Uint8Array): number => bitmap.reduce((n, b) => n + b, 0);
+
+/** Waits until no device has I/O in flight, then runs `fn` in the same turn (nothing can start I/O in between). */
+async function whenQuiet<T>(p: VmParts, fn: () => T): Promise<T> {
+  const models = p.devices.all().flatMap((d) => [d, (d as { device?: unknown }).device]);
+  const idling = models.filter(
+    (d): d is { quiet: boolean; idle(): Promise<void> } =>
+      typeof d === 'object' && d !== null && typeof (d as { idle?: unknown }).idle === 'function',
+  );
+  for (let i = 0; i < 1000; i++) {
+    await Promise.all(idling.map((d) => d.idle()));
+    if (idling.every((d) => d.quiet !== false)) return fn();
+  }
+  return fn(); // a device that never quiets: its pages are re-sent at the stop anyway (it is idle then)
+}
+
+/**
+ * Live-migrates a running VM to `url` (`tcp:HOST:PORT` or `unix:PATH`), where receiveMigration listens: the
+ * config and memory layout first, then pre-copy rounds (round 1 every non-zero page, later rounds the pages KVM's
+ * dirty log and the VMM-side bitmap say changed) until what is left fits the downtime budget at the measured
+ * rate, then the stop-and-copy: pause, devices quiet, the last pages and every part's state, and a checksum over
+ * the stream. The destination checks it all and says Ready; only then does the source stop and release its files
+ * (disks), say Commit, and wait for the destination's Started. Any failure or cancel before Commit leaves the source
+ * running as before; after it, the source VM is gone and a destination failure is reported.
+ */
+export async function sendMigration(vm: AssembledVm, url: string, opts: SendOptions = {}): Promise<SendResult> {
+  return sendParts(partsOf(vm), url, opts, () => vm.dispose());
+}
+
+/** sendMigration over a VM's parts; `release` frees the source VM's files once it stopped (before Commit). */
+export async function sendParts(
+  p: VmParts,
+  url: string,
+  opts: SendOptions,
+  release: () => Promise<void>,
+): Promise<SendResult> {
+  const target = parseMigrationUrl(url);
+  if (p.lifecycle.state !== 'started')
+    throw new MigrationError('State', `only a running VM can migrate; it is ${p.lifecycle.state}`);
+  const t0 = performance.now();
+  const budget = opts.downtimeMs ?? 300;
+  const maxRounds = opts.maxRounds ?? 30;
+  const sock = await connectTo(target);
+  const w = new FrameWriter(sock);
+  const r = new FrameReader(sock);
+  const tracker = new DirtyTracker(p.memory, p.vm);
+  const view = pageViews(p);
+  let paused = false;
+  let committed = false;
+  const onAbort = (): void => void sock.destroy(new Error('cancelled'));
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    const hello: Hello = {
+      format: MIGRATION_FORMAT,
+      version: MIGRATION_VERSION,
+      config: p.origin.config,
+      baseDir: p.origin.baseDir,
+      plugins: p.origin.plugins,
+      memory: { bytes: tracker.pages * SNAPSHOT_PAGE, regions: [] },
+    };
+    let off = 0;
+    for (const reg of p.memory.regions) {
+      hello.memory.regions.push({ start: Number(reg.range.start.value), size: reg.bytes.length, fileOffset: off });
+      off += reg.bytes.length;
+    }
+    await w.sendJson(FrameType.Hello, hello);
+    tracker.start();
+    tracker.harvest(); // from here on every change is seen
+    let dirty: Uint8Array = new Uint8Array(tracker.pages).fill(1);
+    let sentBytes = 0;
+    let round = 0;
+    for (;;) {
+      round++;
+      const t = performance.now();
+      const sent = await sendPages(w, view, dirty, { skipZero: round === 1, copy: false, signal: opts.signal });
+      sentBytes += sent;
+      const secs = Math.max((performance.now() - t) / 1000, 1e-3);
+      const rate = Math.max(sent / secs, 1 << 20);
+      dirty = await whenQuiet(p, () => tracker.harvest());
+      const dirtyBytes = count(dirty) * SNAPSHOT_PAGE;
+      const progress = { round, sentBytes, dirtyBytes, bytesPerSecond: Math.round(rate) };
+      opts.onProgress?.(progress);
+      await w.sendJson(FrameType.Progress, progress);
+      if (!tracker.hasDirtyLog || (dirtyBytes / rate) * 1000 <= budget || round >= maxRounds) break;
+    }
+    if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled');
+
+    // Stop and copy.
+    const tStop = performance.now();
+    await quiesce(p);
+    paused = true;
+    const states = saveVmState(p.states);
+    tracker.markQueueRings(states);
+    const last = tracker.harvest();
+    for (let i = 0; i < last.length; i++) if (dirty[i]) last[i] = 1;
+    tracker.stop();
+    sentBytes += await sendPages(w, view, last, { skipZero: false, copy: true, signal: opts.signal });
+    await w.sendJson(FrameType.State, states);
+    await w.end();
+    expectFrame(await r.next(), FrameType.Ready, 'Ready');
+
+    // The destination has everything and checked it: the source lets go of its VM (disks), then says Commit.
+    committed = true;
+    opts.signal?.removeEventListener('abort', onAbort);
+    await p.machine.stop({ kind: 'api' });
+    await release();
+    await w.send(FrameType.Commit);
+    const started = await r.next();
+    expectFrame(started, FrameType.Started, 'Started');
+    void jsonOf(started, 'Started');
+    sock.end();
+    const now = performance.now();
+    return { rounds: round, sentBytes, downtimeMs: Math.round(now - tStop), totalMs: Math.round(now - t0) };
+  } catch (err) {
+    opts.signal?.removeEventListener('abort', onAbort);
+    tracker.stop();
+    const reason = (err as Error)?.message ?? String(err);
+    if (!sock.destroyed) {
+      await w.send(FrameType.Abort, Buffer.from(reason)).catch(() => {});
+      sock.destroy();
+    }
+    if (committed)
+      throw new MigrationError('Io', `the destination failed after the source stopped: ${reason}`, {}, { cause: err });
+    if (paused) await p.machine.resume();
+    if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled; the VM runs on');
+    if (err instanceof MigrationError) throw err;
+    throw new MigrationError('Io', `migration to ${url} failed: ${reason}; the VM runs on`, {}, { cause: err });
+  }
+}
