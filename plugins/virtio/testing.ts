@@ -252,7 +252,7 @@ export const ECHO_DEVICE_TYPE = 0x7e;
  * the driver may write). A broken chain makes it call needsReset().
  */
 export class EchoDevice implements VirtioDevice {
-  readonly deviceType = ECHO_DEVICE_TYPE;
+  readonly deviceType: number;
   readonly queueMaxSizes: readonly number[];
   readonly deviceFeatures: bigint;
   readonly configSize = 8;
@@ -266,8 +266,9 @@ export class EchoDevice implements VirtioDevice {
   constructor(
     readonly id: string,
     private readonly loop: EventLoop,
-    opts: { queueSize?: number; features?: bigint } = {},
+    opts: { queueSize?: number; features?: bigint; deviceType?: number } = {},
   ) {
+    this.deviceType = opts.deviceType ?? ECHO_DEVICE_TYPE;
     this.queueMaxSizes = [opts.queueSize ?? 16];
     this.deviceFeatures = opts.features ?? VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC | VIRTIO_F_RING_EVENT_IDX;
   }

@@ -1,0 +1,169 @@
+import type { EventFd } from '../../core/events/event-loop.js';
+import type { Logger } from '../../core/logger.js';
+import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
+import type { VirtioDevice, VirtioInterrupt } from '../../core/virtio/virtio.js';
+import { DeviceStatus } from './constants.js';
+import { SplitQueue, type SplitQueueProgress } from './split-queue.js';
+import { DeviceNegotiation } from './status.js';
+
+/** What a VirtioSession works with; the transport owns all of it. */
+export interface VirtioSessionDeps {
+  /** Guest memory, resolved when the driver sets DRIVER_OK. */
+  memory: () => GuestMemory;
+  /** One eventfd per queue: the ioeventfd the hypervisor signals, and what a trapped notify writes. */
+  queueEvents: readonly EventFd[];
+  /** The transport's interrupts; signalConfigChange() tells the driver about DEVICE_NEEDS_RESET. */
+  interrupt: VirtioInterrupt;
+  /** Transport name for log lines ('virtio-pci'). */
+  transport: string;
+  logger?: Logger;
+}
+
+/** Counters of one session (plain numbers; the transport copies them into its metrics). */
+export interface VirtioSessionCounters {
+  activations: number;
+  resets: number;
+  /** Times the device was marked DEVICE_NEEDS_RESET. */
+  needsReset: number;
+  /** Status writes the state machine refused. */
+  refusedStatusWrites: number;
+}
+
+/**
+ * The transport-neutral half of a virtio transport (virtio 1.2 §2.1, §3.1): device status and feature
+ * negotiation, the split queues whose layout the driver writes, activation at DRIVER_OK (queues
+ * validated against guest memory, then VirtioDevice.activate), DEVICE_NEEDS_RESET and reset.
+ * The transport keeps its registers (selectors, interrupt status, vectors) and calls this.
+ * Callbacks of an activation that a reset ended go quiet (an epoch counter).
+ */
+export class VirtioSession {
+  negotiation: DeviceNegotiation;
+  readonly queues: SplitQueue[];
+  readonly counters: VirtioSessionCounters = { activations: 0, resets: 0, needsReset: 0, refusedStatusWrites: 0 };
+  /** A guest can make a device fail on every access: those warnings are rate-limited. */
+  readonly logLimit = new LogRateLimiter();
+  /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
+  private epoch = 0;
+  private activeEpoch: number | undefined;
+
+  constructor(
+    readonly device: VirtioDevice,
+    private readonly deps: VirtioSessionDeps,
+  ) {
+    this.negotiation = new DeviceNegotiation(device.deviceFeatures);
+    this.queues = device.queueMaxSizes.map((max, i) => new SplitQueue(i, max));
+  }
+
+  /** Whether the device is serving its queues (DRIVER_OK accepted, no reset since). */
+  get activated(): boolean {
+    return this.activeEpoch !== undefined;
+  }
+
+  get status(): number {
+    return this.negotiation.status;
+  }
+
+  /** Whether the driver may still change queue layouts (FEATURES_OK, before DRIVER_OK, no failure). */
+  get queuesConfigurable(): boolean {
+    return this.negotiation.queuesConfigurable;
+  }
+
+  /**
+   * A driver's status write: 0 resets (the transport then resets its own registers when this returns
+   * 'reset'), DRIVER_OK activates. Returns what happened; 'ignored' writes are counted and logged at debug.
+   */
+  writeStatus(v: number): 'reset' | 'activate' | 'none' | 'ignored' {
+    const out = this.negotiation.writeStatus(v);
+    switch (out.action) {
+      case 'reset':
+        this.reset();
+        break;
+      case 'activate':
+        this.activate();
+        break;
+      case 'ignored':
+        this.counters.refusedStatusWrites++;
+        this.deps.logger?.debug(
+          { device: this.device.id, status: v, reason: out.reason },
+          `${this.deps.transport} status write refused`,
+        );
+        break;
+      case 'none':
+        break;
+    }
+    return out.action;
+  }
+
+  /** Validates the queues and activates the device (from DRIVER_OK, or a restore with each queue's progress). */
+  activate(progress?: readonly (SplitQueueProgress | undefined)[]): void {
+    const epoch = this.epoch;
+    const features = this.negotiation.driverFeatures;
+    let memory: GuestMemory;
+    try {
+      memory = this.deps.memory();
+      this.queues.forEach((q, i) => q.activate(memory, features, progress?.[i]));
+    } catch (err) {
+      this.needsReset(`queue setup refused: ${(err as Error)?.message ?? String(err)}`);
+      return;
+    }
+    this.activeEpoch = epoch;
+    this.counters.activations++;
+    try {
+      this.device.activate({
+        features,
+        memory,
+        queues: this.queues,
+        queueEvents: [...this.deps.queueEvents],
+        interrupt: this.deps.interrupt,
+        needsReset: (reason: string) => {
+          if (this.epoch === epoch) this.needsReset(reason);
+        },
+      });
+    } catch (err) {
+      this.needsReset(`device activation failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  /** Marks DEVICE_NEEDS_RESET (logged, rate-limited); after DRIVER_OK the driver learns it by a config change. */
+  needsReset(reason: string): void {
+    if (this.negotiation.has(DeviceStatus.DEVICE_NEEDS_RESET)) return;
+    this.counters.needsReset++;
+    this.logLimit.log('reset', (suppressed) =>
+      this.deps.logger?.warn(
+        { device: this.device.id, reason, suppressed },
+        `virtio device needs reset${suppressedNote(suppressed)}`,
+      ),
+    );
+    this.negotiation.markNeedsReset();
+    if (this.negotiation.has(DeviceStatus.DRIVER_OK)) this.deps.interrupt.signalConfigChange();
+  }
+
+  /** Back to the power-on state: the device stops, negotiation and queues start over, stale kicks are dropped. */
+  reset(): void {
+    this.stop();
+    this.counters.resets++;
+    this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
+    for (const q of this.queues) q.reset();
+    for (const ev of this.deps.queueEvents) ev.read(); // drop kicks of the old session
+  }
+
+  /** Ends the current activation (device reset), keeping negotiation and queue layout (before a restore). */
+  stop(): void {
+    this.epoch++;
+    const wasActive = this.activated;
+    this.activeEpoch = undefined;
+    if (!wasActive) return;
+    try {
+      this.device.reset();
+    } catch (err) {
+      this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed');
+    }
+  }
+
+  /** Restores negotiation from a validated state (the caller loads the queues and re-activates). */
+  loadNegotiation(s: { status: number; driverFeatures: bigint }): void {
+    this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
+    this.negotiation.load(s);
+  }
+}
