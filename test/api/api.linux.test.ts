@@ -1,0 +1,149 @@
+/**
+ * Linux tier, one boot: `vmm serve` as users start it, and a micro-host VM driven only through the API — a Cloud
+ * Hypervisor VmConfig (payload, cpus, memory, one disk, serial to a file) created and booted, then ping, info,
+ * counters (the guest read its disk: virtio-blk counters moved), /metrics, pause, resume (the guest goes on),
+ * hostile requests while it runs (it keeps running), shutdown, delete and vmm.shutdown; the event monitor's lines.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { guestScope, repoRoot, compiledDir } from '../guest/guest-vm.js';
+import { writeInitramfsWithScript } from '../harness/guest-kit.js';
+import { apiRequest, type ApiAnswer } from '../../hosts/api/client.js';
+import { checkResponse, loadSpec } from './openapi.js';
+import { parseRaw, rawExchange } from './harness.js';
+
+/** Re-reads `file` until `pattern` matches (or `ms` pass); resolves with the match. Polls: the guest writes it. */
+async function waitFor(file: string, pattern: RegExp, ms: number): Promise<RegExpMatchArray> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'latin1') : '';
+    const m = [...text.matchAll(new RegExp(pattern.source, 'g'))].at(-1);
+    if (m) return m;
+    if (Date.now() > until) throw new Error(`no ${pattern} within ${ms} ms; console tail:\n${text.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('the API drives a micro-host VM: vmm serve, create, boot, ping, info, counters, pause, resume, shutdown (linux tier)', function () {
+  this.timeout(600_000);
+  const g = guestScope('api-linux');
+
+  it('boots a Cloud Hypervisor VmConfig and drives it through the API only', async () => {
+    const { kit, dir } = g;
+    const spec = loadSpec();
+    const socket = path.join(dir, 'api.sock');
+    const consoleFile = path.join(dir, 'console.log');
+    const events = path.join(dir, 'events.jsonl');
+    const disk = path.join(dir, 'data.img');
+    fs.writeFileSync(disk, Buffer.alloc(4 << 20, 0x5a));
+    const script = `
+echo "disk-bytes=$(dd if=/dev/vda bs=4096 count=64 2>/dev/null | wc -c)"
+echo api-guest-ready
+i=0
+while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
+`;
+    const initramfs = writeInitramfsWithScript(kit, script, path.join(dir, 'api.initramfs'));
+    const micro = parseYaml(fs.readFileSync(path.join(repoRoot(), 'hosts', 'micro.yaml'), 'utf8')) as {
+      boot: { cmdline: string };
+    };
+    const vmConfig = {
+      payload: { kernel: kit.vmlinux, initramfs, cmdline: `${micro.boot.cmdline} quiet` },
+      cpus: { boot_vcpus: 1, max_vcpus: 1 },
+      memory: { size: 256 * 1024 * 1024 },
+      disks: [{ path: disk, readonly: true }],
+      serial: { mode: 'File', file: consoleFile },
+      console: { mode: 'Off' },
+    };
+
+    const root = repoRoot();
+    const t0 = Date.now();
+    const child = spawn(
+      process.execPath,
+      [path.join(root, 'bin', 'vmm.js'), 'serve', '--api-socket', socket, '--event-monitor', `path=${events}`],
+      {
+        cwd: dir,
+        env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 540_000);
+    const call = async (method: 'GET' | 'PUT', name: string, body?: unknown): Promise<ApiAnswer> => {
+      const a = await apiRequest(socket, method, name, body);
+      expect(checkResponse(spec, name, method, a.status, a.body), `${name} ${a.status}`).to.deep.equal([]);
+      return a;
+    };
+    try {
+      // the server is up when the socket answers
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`vmm serve exited: ${stderr}`);
+        const up = await apiRequest(socket, 'GET', 'vmm.ping').catch(() => undefined);
+        if (up?.status === 200) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const pingMs = Date.now() - t0;
+      expect((await call('PUT', 'vm.create', vmConfig)).status, stderr).to.equal(204);
+      const boot = await call('PUT', 'vm.boot');
+      expect(boot.status, `${JSON.stringify(boot.body)} ${stderr}`).to.equal(204);
+      await waitFor(consoleFile, /api-guest-ready/, 240_000);
+      const bootS = (Date.now() - t0) / 1000;
+      expect((await waitFor(consoleFile, /disk-bytes=(\d+)/, 1000))[1]).to.equal(String(64 * 4096));
+
+      expect((await call('GET', 'vmm.ping')).body).to.include({ pid: child.pid });
+      const info = await call('GET', 'vm.info');
+      expect(info.body).to.deep.include({ state: 'Running', config: vmConfig });
+      const counters = (await call('GET', 'vm.counters')).body as Record<string, Record<string, number>>;
+      const blk = counters['virtio-mmio:disk0'];
+      expect(blk, JSON.stringify(counters)).to.not.equal(undefined);
+      expect(blk.readBytes).to.be.at.least(64 * 4096);
+      expect(blk['transport.interrupts']).to.be.greaterThan(0);
+      expect(counters.serial?.txBytes, JSON.stringify(Object.keys(counters))).to.be.greaterThan(0);
+      const metrics = (await apiRequest(socket, 'GET', '/metrics')).body as string;
+      expect(metrics).to.match(/tsvmm_device_read_bytes_total\{device="virtio-mmio:disk0"\} \d+/);
+
+      expect((await call('PUT', 'vm.pause')).status).to.equal(204);
+      expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Paused' });
+      // hostile requests while the guest is paused and running: clear 4xx, the VM is unharmed
+      const bad = parseRaw(
+        await rawExchange(socket, [
+          'PUT /api/v1/vm.create HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{"payload',
+        ]),
+      );
+      expect(bad.status).to.equal(400);
+      const dots = parseRaw(
+        await rawExchange(socket, ['GET /api/v1/../vm.info HTTP/1.1\r\nConnection: close\r\n\r\n']),
+      );
+      expect(dots.status).to.equal(400);
+      const lastTick = Number((await waitFor(consoleFile, /tick=(\d+)/, 1000))[1]);
+      expect((await call('PUT', 'vm.resume')).status).to.equal(204);
+      const next = await waitFor(consoleFile, new RegExp(`tick=(${lastTick + 1}|${lastTick + 2})\\b`), 120_000);
+      expect(Number(next[1])).to.be.greaterThan(lastTick);
+      expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Running' });
+
+      expect((await call('PUT', 'vm.shutdown')).status).to.equal(204);
+      expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Shutdown' });
+      expect((await call('PUT', 'vm.delete')).status).to.equal(204);
+      expect((await call('GET', 'vm.info')).status).to.equal(404);
+      expect((await call('PUT', 'vmm.shutdown')).status).to.equal(204);
+      expect(await exited, stderr).to.equal(0);
+      const seen = fs
+        .readFileSync(events, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { event: string }).event);
+      expect(seen).to.deep.equal(['starting', 'booted', 'paused', 'resumed', 'shutdown', 'shutdown']);
+      console.log(
+        `      serve up (first ping): ${pingMs} ms; guest ready: ${bootS.toFixed(1)} s; ` +
+          `whole run: ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    } finally {
+      clearTimeout(deadline);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
