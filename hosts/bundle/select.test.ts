@@ -44,11 +44,12 @@ describe('start-up bundle: stamp and entry choice', () => {
     plain = path.join(dist, 'hosts', 'cli', 'run-main.js');
   });
 
-  it('a fresh bundle serves run and validate; other commands, --sandbox and VMM_BUNDLE=0 use the plain tree', () => {
+  it('a fresh bundle serves run, validate and serve; other commands, --sandbox and VMM_BUNDLE=0 use the plain tree', () => {
     expect(staleReason(bundle, repo)).to.equal(undefined);
     expect(chooseEntry(dist, repo, ['run', 'vm.yaml'], {})).to.deep.equal({ entry: bundled, bundled: true });
     expect(chooseEntry(dist, repo, ['--force', 'run', 'vm.yaml'], {}).entry).to.equal(bundled);
     expect(chooseEntry(dist, repo, ['validate', 'vm.yaml'], {}).entry).to.equal(bundled);
+    expect(chooseEntry(dist, repo, ['serve', '--api-socket', 's'], {}).entry).to.equal(bundled);
     for (const args of [['plugins'], ['image', 'info', 'x'], [], ['--help'], ['run', '--sandbox', 'vm.yaml']]) {
       expect(chooseEntry(dist, repo, args, {}).entry, args.join(' ')).to.equal(plain);
     }

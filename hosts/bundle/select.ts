@@ -2,7 +2,8 @@
  * Which CLI entry bin/vmm.js loads: the bundle's (<build>/bundle/hosts/cli/run-main.js, one file
  * per plugin plus shared chunks instead of ~400 modules) or the plain compiled tree's. The bundle
  * serves the commands whose start-up time matters and that it was checked for (`run` on this
- * host, `validate`); everything else, a stale bundle, or VMM_BUNDLE=0 uses the plain tree.
+ * host, `validate`, `serve`: the API's start-up is the `start.api` bench row); everything else, a stale
+ * bundle, or VMM_BUNDLE=0 uses the plain tree.
  * Loaded before anything else: node built-ins only.
  */
 import * as path from 'node:path';
@@ -12,7 +13,7 @@ import { staleReason } from './stamp.js';
 export const BUNDLE_DIR = 'bundle';
 /** The CLI entry, relative to a build folder (and to the bundle inside it). */
 export const CLI_ENTRY = path.join('hosts', 'cli', 'run-main.js');
-const BUNDLED_COMMANDS = new Set(['run', 'validate']);
+const BUNDLED_COMMANDS = new Set(['run', 'validate', 'serve']);
 
 /** The CLI entry chooseEntry picked: its path, whether it is the bundle's, and why not when it is not. */
 export interface EntryChoice {
