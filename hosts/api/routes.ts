@@ -42,6 +42,7 @@ async function addDevice(ctx: RouteContext, entry: { name: string; id: string; c
   const add = ctx.vmm.ext.addDevice;
   if (!add) throw new ApiError('Unsupported', 'adding devices to a running VM is not available yet (hotplug)');
   const r = (await add(vm, entry)) as { id: string; bdf?: string };
+  ctx.vmm.emit('device', 'device-added', { id: r.id, plugin: entry.name });
   return { id: r.id, bdf: r.bdf ?? '' };
 }
 
@@ -97,6 +98,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       const remove = c.vmm.ext.removeDevice;
       if (!remove) throw new ApiError('Unsupported', 'removing devices from a running VM is not available yet');
       await remove(vm, b.id);
+      c.vmm.emit('device', 'device-removed', { id: b.id });
     },
   }),
   'vm.snapshot': route({

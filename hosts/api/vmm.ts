@@ -72,6 +72,8 @@ export class ApiVmm {
   private busy: Promise<unknown> = Promise.resolve();
   /** Set by vm.pause, cleared by vm.resume and every (re)start: machines need not track it in the lifecycle. */
   private paused = false;
+  /** The current run started a VM (so its end means Shutdown, not a failed boot). */
+  private ran = false;
   /** Capabilities of contracts other helpers land (hotplug, migration): absent ones answer "not supported". */
   readonly ext: ApiExtensions = {};
 
@@ -248,6 +250,7 @@ export class ApiVmm {
 
   private onStarted(vm: AssembledVm): void {
     this.vm = vm;
+    this.ran = true;
     this.paused = false;
     this.opts.events?.watch(vm);
     vm.lifecycle.once('stopped', () => {
@@ -257,8 +260,15 @@ export class ApiVmm {
     this.started = undefined;
   }
 
+  /** Passes an event to the event monitor, if there is one (device added/removed, migration progress). */
+  emit(source: 'vm' | 'device' | 'migration', event: string, properties?: Record<string, unknown>): void {
+    this.opts.events?.emit(source, event, properties);
+  }
+
   private onEnded(r: RunResult): void {
-    this.lastRun = r;
+    // a run that never started leaves the VM Created (a failed vm.boot), one that ran leaves it Shutdown
+    if (this.ran) this.lastRun = r;
+    this.ran = false;
     this.running = undefined;
     this.vm = undefined;
   }

@@ -97,6 +97,9 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     const boot = await h.call('PUT', 'vm.boot');
     expect(boot.status).to.equal(500);
     expect((boot.body as string[]).join(' ')).to.match(/nope' does not exist/);
+    expect((await h.call('GET', 'vm.info')).body, 'a failed boot leaves the VM created').to.deep.include({
+      state: 'Created',
+    });
     expect((await h.call('GET', 'vmm.ping')).status).to.equal(200);
   });
 
@@ -142,10 +145,13 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     expect((snap.body as string[])[1]).to.match(/not available/);
   });
 
-  it('hotplug goes through the C2 capability when it is there', async () => {
-    h = await new ApiHarness().start();
+  it('hotplug goes through the C2 capability when it is there, and the event monitor hears of it', async () => {
+    const events: string[] = [];
+    const sink = { emit: (_s: string, e: string) => void events.push(e), watch: () => {}, close: async () => {} };
+    h = await new ApiHarness().start({ events: sink });
     const added: unknown[] = [];
     h.vmm.ext.addDevice = async (_vm, entry) => (added.push(entry), { id: entry.id ?? '?' });
+    h.vmm.ext.removeDevice = async () => {};
     await h.call('PUT', 'vm.create', vmConfig());
     await h.call('PUT', 'vm.boot');
     const a = await h.call('PUT', 'vm.add-disk', { path: '/tmp/d.img', readonly: true });
@@ -153,6 +159,8 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     expect(a.body).to.deep.equal({ id: 'disk0', bdf: '' });
     expect(added[0]).to.deep.include({ name: 'virtio-blk', id: 'disk0' });
     expect((added[0] as { config: unknown }).config).to.deep.include({ path: '/tmp/d.img', readOnly: true });
+    expect((await h.call('PUT', 'vm.remove-device', { id: 'disk0' })).status).to.equal(204);
+    expect(events).to.deep.equal(['device-added', 'device-removed']);
   });
 
   it('answers every path of the spec: served ones by route, the others "not supported" in the error shape', async () => {
