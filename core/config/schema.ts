@@ -21,19 +21,24 @@ export function parseSize(v: number | string): bigint {
 
 /** The YAML `machine:` section: vCPU count (1..1024), guest memory in bytes, its backend, and what a reset does. */
 export const MachineConfigSchema = z.strictObject({
-  vcpus: z.number().int().min(1).max(1024).default(1),
-  memory: Size.default(256n * 1024n * 1024n),
+  vcpus: z.number().int().min(1).max(1024).default(1).describe('number of vCPUs'),
+  memory: Size.refine((b) => b > 0n && b % 4096n === 0n, 'guest memory must be a positive multiple of 4K')
+    .default(256n * 1024n * 1024n)
+    .describe("guest RAM: bytes, or a size like '512M', '2G' (default 256M)"),
   /** Allow more guest memory than the host's RAM + swap (see core/config/host-memory.ts). */
-  overcommit: z.boolean().default(false),
+  overcommit: z.boolean().default(false).describe("allow more guest memory than the host's RAM + swap"),
   /** Guest memory backend. */
-  memoryBackend: z.enum(['anonymous', 'file', 'memfd']).default('anonymous'),
+  memoryBackend: z
+    .enum(['anonymous', 'file', 'memfd'])
+    .default('anonymous')
+    .describe('how guest RAM is allocated (file: memoryPath; memfd: shareable)'),
   /**
    * The 'file' backend's file, relative to the YAML file: created or grown when empty, never shrunk; a smaller
    * non-empty file is refused.
    */
-  memoryPath: z.string().optional(),
+  memoryPath: z.string().optional().describe("the 'file' backend's file, relative to the YAML file"),
   /** What a guest reset request does: end the VMM or restart the VM. */
-  onReset: z.enum(['exit', 'restart']).default('exit'),
+  onReset: z.enum(['exit', 'restart']).default('exit').describe('what a guest reset does: end the VMM or boot again'),
 });
 
 /**
@@ -41,11 +46,11 @@ export const MachineConfigSchema = z.strictObject({
  * boot protocol.
  */
 export const BootConfigSchema = z.strictObject({
-  kernel: z.string(),
-  initramfs: z.string().optional(),
-  cmdline: z.string().default('console=ttyS0'),
+  kernel: z.string().describe('kernel (bzImage or ELF vmlinux), relative to the YAML file, or guestkit:vmlinux'),
+  initramfs: z.string().optional().describe('initramfs, relative to the YAML file, or guestkit:initramfs'),
+  cmdline: z.string().default('console=ttyS0').describe('kernel command line'),
   /** 'auto' picks bzImage or PVH (ELF vmlinux) from the file. */
-  protocol: z.enum(['auto', 'bzimage', 'pvh']).default('auto'),
+  protocol: z.enum(['auto', 'bzimage', 'pvh']).default('auto').describe('boot protocol; auto picks it from the file'),
 });
 
 /**
@@ -55,12 +60,12 @@ export const BootConfigSchema = z.strictObject({
 export const PluginEntrySchema = z
   .strictObject({
     /** A plugin discovered in plugins/ or node_modules, by manifest name. */
-    name: z.string().optional(),
+    name: z.string().optional().describe('a discovered plugin, by manifest name (vmm plugins lists them)'),
     /** Or an explicit path to a folder holding a manifest (relative to the YAML file). */
-    path: z.string().optional(),
+    path: z.string().optional().describe("or a plugin's folder, relative to the YAML file"),
     /** Instance name when the same plugin is listed more than once. */
-    id: z.string().optional(),
-    config: z.unknown().optional(),
+    id: z.string().optional().describe('instance name (needed when one plugin is listed twice)'),
+    config: z.unknown().optional().describe("the plugin's own config (vmm plugins NAME shows its keys)"),
   })
   .refine((p) => (p.name === undefined) !== (p.path === undefined), { message: 'give exactly one of name or path' });
 

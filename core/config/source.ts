@@ -2,8 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument, stringify, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ConfigErrorData } from './errors.js';
 import { findExcessNesting, MAX_CONFIG_DEPTH } from './nesting.js';
+import { ConfigProblems } from './problems.js';
+import { objectKeysAt } from './schema-keys.js';
+import { didYouMean } from './suggest.js';
 
 /** Hostile input guard: configs are small; refuse huge files instead of parsing them. */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -115,27 +118,89 @@ export class ConfigSource {
 
   /** Validates the value at `at` with `schema`; the first issue becomes a ConfigError pointing into the file. */
   validate<S extends z.ZodType>(schema: S, value: unknown, at: KeyPath = []): z.output<S> {
-    const r = schema.safeParse(value);
-    if (r.success) return r.data;
-    const issue = r.error.issues[0];
-    const full = [...at, ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))];
-    if (issue.code === 'unrecognized_keys') {
-      const keys = (issue as { keys: string[] }).keys;
-      const detail = `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
-      const pos = this.position(full, keys[0]);
-      throw new ConfigError('Invalid', detail, { file: this.file, ...pos, key: formatKey([...full, keys[0]]) });
-    }
-    const pos = this.position(full);
-    throw new ConfigError('Invalid', issue.message, { file: this.file, ...pos, key: formatKey(full) || undefined });
+    const problems = new ConfigProblems();
+    const out = this.check(schema, value, at, problems);
+    if (problems.size) throw problems.list[0];
+    return out as z.output<S>;
   }
 
-  /** A ConfigError pointing at `keyPath` (for checks beyond the schema, e.g. plugin resolution). */
-  error(keyPath: KeyPath, detail: string): ConfigError {
-    return new ConfigError('Invalid', detail, {
-      file: this.file,
-      ...this.position(keyPath),
-      key: formatKey(keyPath) || undefined,
-    });
+  /**
+   * Validates the value at `at` with `schema`, adding every issue to `problems` as a ConfigError pointing into the
+   * file (unknown keys with the nearest known key as a hint); the parsed value, or undefined when there were issues.
+   */
+  check<S extends z.ZodType>(
+    schema: S,
+    value: unknown,
+    at: KeyPath,
+    problems: ConfigProblems,
+  ): z.output<S> | undefined {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) {
+      const rel = issue.path.map((k) => (typeof k === 'number' ? k : String(k)));
+      const full = [...at, ...rel];
+      if (issue.code === 'unrecognized_keys') {
+        const known = objectKeysAt(schema, rel) ?? [];
+        for (const key of (issue as { keys: string[] }).keys) {
+          const detail = `unknown key '${key}'${didYouMean(key, known)}`;
+          const where = this.locate([...full, key], () => this.position(full, key));
+          problems.add(new ConfigError('Invalid', detail, { ...where, key: formatKey([...full, key]) }));
+        }
+        continue;
+      }
+      const where = this.locate(full, () => this.position(full));
+      problems.add(new ConfigError('Invalid', issue.message, { ...where, key: formatKey(full) || undefined }));
+    }
+    return undefined;
+  }
+
+  /** A ConfigError pointing at `keyPath` (for checks beyond the schema, e.g. plugin resolution); `cause` chained. */
+  error(keyPath: KeyPath, detail: string, cause?: unknown): ConfigError {
+    return new ConfigError(
+      'Invalid',
+      detail,
+      { ...this.locate(keyPath, () => this.position(keyPath)), key: formatKey(keyPath) || undefined },
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Overrides applied to this source (`--set`), for errors about the values they set. */
+  private overrides: readonly { readonly path: KeyPath; readonly expr: string }[] = [];
+
+  /**
+   * The same document with values set at key paths (`vmm run --set machine.memory=2G`): a new source; errors about
+   * a value an override set name the override (`--set machine.memory=0`) instead of a line of the file.
+   */
+  withOverrides(
+    sets: readonly { readonly path: KeyPath; readonly value: unknown; readonly expr: string }[],
+  ): ConfigSource {
+    const doc = this.doc.clone();
+    for (const o of sets) {
+      if (o.path.length === 0) throw new ConfigError('Invalid', `--set ${o.expr}: no key given`, { file: this.file });
+      try {
+        doc.setIn(o.path, doc.createNode(o.value));
+      } catch (err) {
+        throw new ConfigError('Invalid', `--set ${o.expr}: ${(err as Error).message}`, { file: this.file });
+      }
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      throw new ConfigError('Syntax', `YAML error: ${(err as Error).message}`, { file: this.file }, { cause: err });
+    }
+    const s = new ConfigSource(this.file, doc, this.lines, value ?? {});
+    s.baseOverride = this.baseOverride;
+    s.overrides = [...this.overrides, ...sets.map((o) => ({ path: o.path, expr: o.expr }))];
+    return s;
+  }
+
+  /** Where an error about `keyPath` points: the override that set it, else the file at `pos()`. */
+  private locate(keyPath: KeyPath, pos: () => { line: number; column: number } | undefined): ConfigErrorData {
+    const o = [...this.overrides]
+      .reverse()
+      .find((x) => x.path.length <= keyPath.length && x.path.every((k, i) => String(k) === String(keyPath[i])));
+    return o ? { file: `--set ${o.expr}` } : { file: this.file, ...pos() };
   }
 }
 

@@ -20,6 +20,12 @@ export interface OrderOptions {
   cardinality(token: string): 'singular' | 'multiple';
   /** Extra help for a missing provider, e.g. which discovered plugins provide the token. */
   hint?(token: string): string | undefined;
+  /**
+   * Given: every problem is reported here (with the instance it is about) and ordering goes on, instead of
+   * throwing the first (a second provider is left out of the ordering, a missing one ignored, a cycle broken
+   * in YAML order).
+   */
+  onError?(err: PluginError, at: PluginInstance): void;
 }
 
 /**
@@ -33,11 +39,14 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
     for (const t of new Set(inst.plugin.manifest.provides)) {
       const list = providers.get(t) ?? [];
       if (list.length > 0 && opts.cardinality(t) === 'singular') {
-        throw new PluginError(
+        const err = new PluginError(
           'DuplicateProvider',
           `plugins '${list[0].instance}' and '${inst.instance}' both provide '${t}', which a VM may have only one of; remove one`,
           { token: t, plugins: [list[0].instance, inst.instance] },
         );
+        if (!opts.onError) throw err;
+        opts.onError(err, inst);
+        continue;
       }
       list.push(inst);
       providers.set(t, list);
@@ -54,11 +63,13 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
       const ps = (providers.get(t) ?? []).filter((p) => p !== inst);
       if (ps.length === 0 && required && !opts.coreTokens.has(t) && !providers.has(t)) {
         const hint = opts.hint?.(t);
-        throw new PluginError(
+        const err = new PluginError(
           'MissingProvider',
           `plugin '${inst.instance}' requires '${t}', but no listed plugin provides it${hint ? ` (${hint})` : ''}`,
           { plugin: inst.instance, token: t },
         );
+        if (!opts.onError) throw err;
+        opts.onError(err, inst);
       }
       for (const p of ps) if (!deps.get(inst)!.has(p)) deps.get(inst)!.set(p, t);
     }
@@ -70,7 +81,13 @@ export function orderPlugins(instances: readonly PluginInstance[], opts: OrderOp
     const next = [...remaining]
       .sort((a, b) => a.index - b.index)
       .find((i) => [...deps.get(i)!.keys()].every((d) => !remaining.has(d)));
-    if (!next) throw cycleError(remaining, deps);
+    if (!next) {
+      const err = cycleError(remaining, deps);
+      if (!opts.onError) throw err;
+      const rest = [...remaining].sort((a, b) => a.index - b.index);
+      opts.onError(err, rest[0]);
+      return [...out, ...rest];
+    }
     remaining.delete(next);
     out.push(next);
   }

@@ -86,4 +86,61 @@ export interface PluginModule<C = unknown> {
    * (the kvm plugin explains PVM and points at `--sandbox`).
    */
   hostCheck?(config: C): string | undefined;
+  /**
+   * The names under which this instance provides services of a `multiple` token, for other plugins' validate
+   * (a virtio transport: `{ VirtioTransport: ['mmio'] }`).
+   */
+  names?(config: C): Readonly<Record<string, readonly string[]>>;
+  /**
+   * The files this config names that must exist before the VM starts (a disk image, a socket's folder is not one):
+   * `vmm validate` and `vmm run` check each is there, a regular file (or a block device where allowed) and readable
+   * (writable too when `write`), and point at its key in the YAML file when not.
+   */
+  files?(config: C): readonly PluginFile[];
+  /**
+   * Checks this config against the rest of the VM before anything starts (other plugins listed, the machine
+   * section, what the host allows): one problem per entry, [] or undefined when fine. Runs for `vmm validate` and
+   * before `vmm run`; everything a plugin would refuse at assembly for such reasons belongs here too.
+   */
+  validate?(config: C, vm: PlanContext): readonly PluginProblem[] | undefined;
+}
+
+/** A file a plugin's config names (PluginModule.files). */
+export interface PluginFile {
+  /** Where the config names it, inside the plugin's `config:` block (['path']). */
+  readonly key: readonly (string | number)[];
+  /** As written: relative to the YAML file's folder, absolute, or `<scheme>:<name>` served by the host. */
+  readonly path: string;
+  /** What it is, for messages ('disk image'). */
+  readonly what: string;
+  /** A block device is accepted too (raw disks). */
+  readonly blockDevice?: boolean;
+  /** The VM writes to it: it must be writable as well. */
+  readonly write?: boolean;
+}
+
+/** A problem found by PluginModule.validate. */
+export interface PluginProblem {
+  /** Where, inside the plugin's `config:` block; with `vmKey` instead, a key of the whole VM config. */
+  readonly key?: readonly (string | number)[];
+  /** A key path of the whole VM config (['machine', 'vcpus']) when the problem is there. */
+  readonly vmKey?: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** What PluginModule.validate sees of the planned VM. */
+export interface PlanContext {
+  /** The whole VM config (validated). */
+  readonly vm: VmConfig;
+  /** Folder of the YAML file. */
+  readonly baseDir: string;
+  /** This plugin instance's name. */
+  readonly instance: string;
+  /** The instances listed in the config that provide `token` (by manifest name, e.g. 'AcpiTables'). */
+  providers(token: string): readonly string[];
+  /**
+   * The names the listed providers of `token` give their services (PluginModule.names), e.g. the virtio
+   * transports' 'mmio', 'pci'; undefined when some provider does not say (nothing can be concluded then).
+   */
+  names(token: string): readonly string[] | undefined;
 }

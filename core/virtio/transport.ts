@@ -1,6 +1,7 @@
 import type { Disposable } from '../bus/bus.js';
 import { VirtioTransportError } from './errors.js';
 import type { VirtioDevice, VirtioInterrupt } from './virtio.js';
+import type { PlanContext, PluginProblem } from '../plugin/plugin.js';
 
 /** Options a device plugin may pass when attaching; every field is optional. */
 export interface VirtioAttachOptions {
@@ -68,7 +69,24 @@ export function selectVirtioTransport(
   choice: VirtioTransportChoice,
   who: string,
 ): VirtioTransportHost {
-  const names = transports.map((t) => t.name);
+  return transports[
+    selectVirtioTransportName(
+      transports.map((t) => t.name),
+      choice,
+      who,
+    )
+  ];
+}
+
+/**
+ * The rule of selectVirtioTransport over transport names alone (checked before anything is built): the index of the
+ * chosen name in `names`; throws the same VirtioTransportError.
+ */
+export function selectVirtioTransportName(
+  names: readonly string[],
+  choice: VirtioTransportChoice,
+  who: string,
+): number {
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup !== undefined) {
     throw new VirtioTransportError('DuplicateTransport', `${who}: two virtio transports are named '${dup}'`, {
@@ -77,7 +95,7 @@ export function selectVirtioTransport(
     });
   }
   const present = names.length ? names.join(', ') : 'none';
-  if (transports.length === 0) {
+  if (names.length === 0) {
     throw new VirtioTransportError(
       'NoTransport',
       `${who}: this VM has no virtio transport; list a transport plugin such as virtio-mmio`,
@@ -86,7 +104,7 @@ export function selectVirtioTransport(
   }
   const wanted = choice.device ?? choice.vmDefault;
   if (wanted === undefined) {
-    if (transports.length === 1) return transports[0];
+    if (names.length === 1) return 0;
     throw new VirtioTransportError(
       'AmbiguousTransport',
       `${who}: this VM has several virtio transports (${present}); choose one with the device's ` +
@@ -94,8 +112,8 @@ export function selectVirtioTransport(
       { device: who, transports: names },
     );
   }
-  const found = transports.find((t) => t.name === wanted);
-  if (found) return found;
+  const found = names.indexOf(wanted);
+  if (found >= 0) return found;
   const from = choice.device !== undefined ? `its 'transport'` : `the VM's 'virtio.transport'`;
   throw new VirtioTransportError(
     'UnknownTransport',
@@ -103,3 +121,25 @@ export function selectVirtioTransport(
     { device: who, transport: wanted, transports: names },
   );
 }
+
+/**
+ * A virtio device plugin's validate (PluginModule.validate) for its transport choice: the problem selectVirtioTransport
+ * would raise at assembly, found before anything starts. Nothing is said when a listed transport does not declare
+ * its names (PluginModule.names) or none is listed (the plugin ordering reports that).
+ */
+export function virtioTransportProblems(config: { transport?: string }, vm: PlanContext): PluginProblem[] {
+  const names = vm.names(VIRTIO_TRANSPORT_TOKEN_NAME);
+  if (!names || names.length === 0) return [];
+  const vmDefault = vm.vm.virtio?.transport;
+  try {
+    selectVirtioTransportName(names, { device: config.transport, vmDefault }, vm.instance);
+    return [];
+  } catch (err) {
+    const message = (err as Error).message;
+    if (config.transport !== undefined) return [{ key: ['transport'], message }];
+    return vmDefault !== undefined ? [{ vmKey: ['virtio', 'transport'], message }] : [{ message }];
+  }
+}
+
+/** The manifest name of the virtio transport token (Tokens.VirtioTransport). */
+const VIRTIO_TRANSPORT_TOKEN_NAME = 'VirtioTransport';

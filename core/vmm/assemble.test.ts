@@ -171,8 +171,9 @@ describe('assembleVm / runVm', () => {
     expect(e1.message).to.match(/a\.yaml:2:\d+: plugins\[0\]\.name: unknown plugin 'nosuch'/);
     fs.writeFileSync(path.join(tmp, 'b.yaml'), `plugins:\n  - path: ${path.join(fixtures, 'tiny-machine')}\n`);
     const e2 = await rejects(planVm(path.join(tmp, 'b.yaml'), noDiscovery));
-    expect(e2).to.be.instanceOf(PluginError);
-    expect(e2.message).to.contain("'tiny-machine' requires 'Hypervisor'");
+    expect(e2).to.be.instanceOf(ConfigError);
+    expect((e2 as ConfigError).cause).to.be.instanceOf(PluginError); // an ordering error, pointing at its entry
+    expect(e2.message).to.match(/b\.yaml:2:5: plugins\[0\]: plugin 'tiny-machine' requires 'Hypervisor'/);
     fs.writeFileSync(path.join(tmp, 'c.yaml'), `plugins:\n  - path: ${mockHv}\n  - path: ${mockHv}\n`);
     expect((await rejects(planVm(path.join(tmp, 'c.yaml'), noDiscovery))).message).to.contain('listed twice');
     fs.writeFileSync(path.join(tmp, 'd.yaml'), `plugins:\n  - path: ${mockHv}\n  - path: ${mockHv}\n    id: hv2\n`);

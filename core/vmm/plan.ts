@@ -1,9 +1,15 @@
 import * as path from 'node:path';
 import { Tokens } from '../tokens.js';
-import type { VmConfig } from '../config/schema.js';
+import type { PluginEntry, VmConfig } from '../config/schema.js';
 import { ConfigSource } from '../config/source.js';
-import { validateVmConfig } from '../config/load.js';
-import type { PluginModule } from '../plugin/plugin.js';
+import { checkVmConfig, type CheckedVmConfig } from '../config/load.js';
+import type { HostMemory } from '../config/host-memory.js';
+import { ConfigError } from '../config/errors.js';
+import { ConfigProblems } from '../config/problems.js';
+import { fileProblem } from '../config/files.js';
+import { didYouMean } from '../config/suggest.js';
+import { RegisteredHostFiles, type HostFiles } from '../host/host-files.js';
+import type { PlanContext, PluginModule, PluginProblem } from '../plugin/plugin.js';
 import { discoverPlugins, readPluginAt, type DiscoveredPlugin, type DiscoveryOptions } from '../plugin/discovery.js';
 import { orderPlugins, type PluginInstance } from '../plugin/order.js';
 import { loadPluginModule } from '../plugin/load-module.js';
@@ -63,6 +69,16 @@ export interface PlanOptions {
   discovered?: ReadonlyMap<string, DiscoveredPlugin>;
   /** Use the plugin in folder `dir` wherever the config names plugin `name` (tests: swap a backend for a double). */
   replacePlugins?: Readonly<Record<string, string>>;
+  /**
+   * true: also make the checks before start that `vmm run` and `vmm validate` make: the files the config names
+   * (boot files, plugins' `files`) and each plugin's `validate` against the rest of the VM. Default false: only what
+   * assembly needs (it then finds a missing file when it opens it).
+   */
+  checks?: boolean;
+  /** Serves `<scheme>:<name>` files (default: the schemes this process registered). */
+  hostFiles?: HostFiles;
+  /** The host's memory figures (tests; default read from /proc). */
+  hostMemory?: HostMemory;
 }
 
 function sourceOf(input: ConfigInput): ConfigSource {
@@ -73,12 +89,16 @@ function sourceOf(input: ConfigInput): ConfigSource {
 }
 
 /**
- * Plans a VM without starting anything: validates the config, discovers, orders and loads the listed plugins and
- * validates each plugin's config (what `vmm validate` reports). Throws ConfigError or PluginError.
+ * Plans a VM without starting anything: validates the config, discovers, orders and loads the listed plugins,
+ * validates each plugin's config, and (with `checks: true`) checks what the VM needs before it starts: the files
+ * the config names (boot files, the plugins' `files`), and each plugin's `validate` against the rest of the VM
+ * (what `vmm validate` reports). Goes on past a problem to find the others: throws a ConfigError for one problem, a
+ * ConfigErrors for several, each pointing into the file.
  */
 export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promise<VmPlan> {
   const source = sourceOf(input);
-  const config = validateVmConfig(source);
+  const problems = new ConfigProblems();
+  const checked = checkVmConfig(source, problems, opts.hostMemory);
   markStartup('config loaded');
   const baseDir = source.baseDir;
   // The repository's plugins first; the node_modules scan (~100 package.json files) only when a
@@ -96,48 +116,25 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     }
     return discovered;
   };
-  const wanted = config.plugins.filter((e) => e.path === undefined && opts.replacePlugins?.[e.name!] === undefined);
-  if (wanted.some((e) => !discovered.has(e.name!))) allDiscovered();
+  const named = (e: PluginEntry | undefined): e is PluginEntry =>
+    e !== undefined && e.path === undefined && opts.replacePlugins?.[e.name!] === undefined;
+  if (checked.entries.filter(named).some((e) => !discovered.has(e.name!))) allDiscovered();
   markStartup(`plugins discovered (${discovered.size}${complete ? '' : ' in the repository'})`);
 
-  const instances: PluginInstance[] = [];
-  const ids = new Map<string, number>();
-  config.plugins.forEach((entry, index) => {
-    let plugin: DiscoveredPlugin | undefined;
-    if (entry.path !== undefined) {
-      const dir = path.resolve(baseDir, entry.path);
-      try {
-        plugin = readPluginAt(dir, 'path');
-      } catch (err) {
-        throw source.error(['plugins', index, 'path'], (err as Error).message);
-      }
-    } else if (opts.replacePlugins?.[entry.name!] !== undefined) {
-      plugin = readPluginAt(path.resolve(opts.replacePlugins[entry.name!]), 'path');
-    } else {
-      plugin = discovered.get(entry.name!);
-      if (!plugin) {
-        const known = [...allDiscovered().keys()].sort().join(', ') || 'none';
-        throw source.error(['plugins', index, 'name'], `unknown plugin '${entry.name}' (discovered: ${known})`);
-      }
-    }
-    const instance = entry.id ?? plugin.manifest.name;
-    if (ids.has(instance)) {
-      throw source.error(
-        ['plugins', index],
-        `plugin instance '${instance}' is listed twice (also plugins[${ids.get(instance)}]); give each an 'id'`,
-      );
-    }
-    ids.set(instance, index);
-    instances.push({ instance, plugin, index });
-  });
-
+  const lookup = (name: string) => discovered.get(name) ?? allDiscovered().get(name);
+  const instances = resolveEntries(checked.entries, source, problems, opts, lookup, allDiscovered);
   const hint = (token: string): string | undefined => {
     const by = [...allDiscovered().values()]
       .filter((d) => d.manifest.provides.includes(token))
       .map((d) => d.manifest.name);
     return by.length ? `discovered plugins providing it: ${by.join(', ')}` : undefined;
   };
-  const ordered = orderPlugins(instances, { coreTokens: CORE_TOKENS, cardinality: tokenCardinality, hint });
+  const ordered = orderPlugins(instances, {
+    coreTokens: CORE_TOKENS,
+    cardinality: tokenCardinality,
+    hint,
+    onError: (err, at) => problems.add(source.error(['plugins', at.index], err.message, err)),
+  });
 
   const plugins: PlannedPlugin[] = [];
   for (const inst of ordered) {
@@ -145,20 +142,30 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     try {
       module = await loadPluginModule(inst.plugin);
     } catch (err) {
-      throw err instanceof PluginError ? source.error(['plugins', inst.index], err.message) : err;
+      if (!(err instanceof PluginError)) throw err;
+      problems.add(source.error(['plugins', inst.index], err.message, err));
+      continue;
     }
-    const raw = config.plugins[inst.index].config;
+    const raw = checked.entries[inst.index]!.config;
     let cfg: unknown = raw;
     if (module.configSchema) {
-      cfg = source.validate(module.configSchema, raw ?? {}, ['plugins', inst.index, 'config']);
+      cfg = source.check(module.configSchema, raw ?? {}, ['plugins', inst.index, 'config'], problems);
+      if (cfg === undefined) continue;
     } else if (raw !== undefined) {
-      throw source.error(['plugins', inst.index, 'config'], `plugin '${inst.plugin.manifest.name}' takes no config`);
+      problems.add(
+        source.error(['plugins', inst.index, 'config'], `plugin '${inst.plugin.manifest.name}' takes no config`),
+      );
+      continue;
     }
     plugins.push({ ...inst, module, config: cfg });
     markStartup(`plugin loaded: ${inst.instance}`);
   }
+  if (opts.checks === true) {
+    await checkBeforeStart(checked, plugins, source, problems, opts.hostFiles ?? new RegisteredHostFiles());
+  }
+  problems.throwIfAny();
   return {
-    config,
+    config: checked.config!,
     source,
     baseDir,
     plugins,
@@ -166,4 +173,114 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
       return allDiscovered();
     },
   };
+}
+
+/** Finds the plugin of each valid `plugins:` entry (by name, path or replacement); problems are recorded. */
+function resolveEntries(
+  entries: readonly (PluginEntry | undefined)[],
+  source: ConfigSource,
+  problems: ConfigProblems,
+  opts: PlanOptions,
+  lookup: (name: string) => DiscoveredPlugin | undefined,
+  allDiscovered: () => ReadonlyMap<string, DiscoveredPlugin>,
+): PluginInstance[] {
+  const instances: PluginInstance[] = [];
+  const ids = new Map<string, number>();
+  entries.forEach((entry, index) => {
+    if (!entry) return;
+    let plugin: DiscoveredPlugin | undefined;
+    try {
+      if (entry.path !== undefined) {
+        try {
+          plugin = readPluginAt(path.resolve(source.baseDir, entry.path), 'path');
+        } catch (err) {
+          throw source.error(['plugins', index, 'path'], (err as Error).message);
+        }
+      } else if (opts.replacePlugins?.[entry.name!] !== undefined) {
+        plugin = readPluginAt(path.resolve(opts.replacePlugins[entry.name!]), 'path');
+      } else {
+        plugin = lookup(entry.name!);
+        if (!plugin) {
+          const names = [...allDiscovered().keys()].sort();
+          throw source.error(
+            ['plugins', index, 'name'],
+            `unknown plugin '${entry.name}'${didYouMean(entry.name!, names)} (discovered: ${names.join(', ') || 'none'})`,
+          );
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.add(err);
+      return;
+    }
+    const instance = entry.id ?? plugin.manifest.name;
+    if (ids.has(instance)) {
+      problems.add(
+        source.error(
+          ['plugins', index],
+          `plugin instance '${instance}' is listed twice (also plugins[${ids.get(instance)}]); give each an 'id'`,
+        ),
+      );
+      return;
+    }
+    ids.set(instance, index);
+    instances.push({ instance, plugin, index });
+  });
+  return instances;
+}
+
+/**
+ * What `vmm run` would otherwise find only while assembling: the boot files and every file a plugin names exist,
+ * are regular files and readable; each plugin's own validate against the rest of the VM.
+ */
+async function checkBeforeStart(
+  checked: CheckedVmConfig,
+  plugins: readonly PlannedPlugin[],
+  source: ConfigSource,
+  problems: ConfigProblems,
+  hostFiles: HostFiles,
+): Promise<void> {
+  const baseDir = source.baseDir;
+  for (const key of ['kernel', 'initramfs'] as const) {
+    const spec = checked.boot?.[key];
+    if (spec === undefined) continue;
+    const why = await fileProblem(spec, baseDir, { what: 'boot file' }, hostFiles);
+    if (why) problems.add(source.error(['boot', key], why));
+  }
+  for (const p of plugins) {
+    const at = ['plugins', p.index, 'config'];
+    for (const f of p.module.files?.(p.config) ?? []) {
+      const why = await fileProblem(f.path, baseDir, f, hostFiles);
+      if (why) problems.add(source.error([...at, ...f.key], why));
+    }
+  }
+  const config = checked.config;
+  if (!config) return; // the plugins' own checks look at the whole VM: only once it is valid
+  const ctx = (instance: string): PlanContext => ({
+    vm: config,
+    baseDir,
+    instance,
+    providers: (token) => plugins.filter((p) => p.plugin.manifest.provides.includes(token)).map((p) => p.instance),
+    names: (token) => {
+      const out: string[] = [];
+      for (const p of plugins.filter((q) => q.plugin.manifest.provides.includes(token))) {
+        const n = p.module.names?.(p.config)?.[token];
+        if (n === undefined) return undefined;
+        out.push(...n);
+      }
+      return out;
+    },
+  });
+  for (const p of plugins) {
+    let found: readonly PluginProblem[] | undefined;
+    try {
+      found = p.module.validate?.(p.config, ctx(p.instance));
+    } catch (err) {
+      found = [{ message: `plugin '${p.instance}' failed to check its config: ${(err as Error)?.message ?? err}` }];
+    }
+    for (const f of found ?? []) {
+      const key = f.vmKey ?? ['plugins', p.index, ...(f.key ? ['config', ...f.key] : [])];
+      problems.add(source.error(key, f.vmKey ? `${f.message} (plugin '${p.instance}')` : f.message));
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import { kvmProblems } from './validate.js';
 import 'reflect-metadata';
 import { inject, injectable, Lifecycle, type InjectionToken } from 'tsyringe';
 import type { Bus, Disposable } from '../../core/bus/bus.js';
@@ -189,5 +190,6 @@ const plugin: PluginModule<KvmConfig> = {
   },
   main: KvmBackend,
   hostCheck: () => kvmHostCheck(),
+  validate: (config, vm) => kvmProblems(config, vm),
 };
 export default plugin;

@@ -14,7 +14,11 @@ import {
   PLUGIN_LOGGER,
   VIRTIO_TRANSPORT,
 } from '../../core/tokens.js';
-import { selectVirtioTransport, type VirtioTransportHost } from '../../core/virtio/transport.js';
+import {
+  selectVirtioTransport,
+  virtioTransportProblems,
+  type VirtioTransportHost,
+} from '../../core/virtio/transport.js';
 import { VirtioBlkConfigSchema, type VirtioBlkConfig } from './config.js';
 import { VirtioBlk } from './device.js';
 import { openDisk } from './open-disk.js';
@@ -100,5 +104,7 @@ export class VirtioBlkPlugin implements PluginMain {
 const plugin: PluginModule<VirtioBlkConfig> = {
   configSchema: VirtioBlkConfigSchema,
   main: VirtioBlkPlugin,
+  files: (cfg) => [{ key: ['path'], path: cfg.path, what: 'disk image', blockDevice: true, write: !cfg.readOnly }],
+  validate: virtioTransportProblems,
 };
 export default plugin;

@@ -80,6 +80,7 @@ export class VirtioMmioPlugin implements PluginMain {
  */
 const plugin: PluginModule<VirtioMmioConfig> = {
   configSchema: VirtioMmioConfigSchema,
+  names: () => ({ VirtioTransport: ['mmio'] }),
   register(container) {
     container.register(
       InjectedVirtioMmioHost,

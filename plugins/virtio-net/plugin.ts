@@ -6,7 +6,11 @@ import type { EventLoop } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
 import type { PluginContext, PluginMain, PluginModule } from '../../core/plugin/plugin.js';
 import { EVENT_LOOP, PLUGIN_CONFIG, PLUGIN_CONTEXT, PLUGIN_LOGGER, VIRTIO_TRANSPORT } from '../../core/tokens.js';
-import { selectVirtioTransport, type VirtioTransportHost } from '../../core/virtio/transport.js';
+import {
+  selectVirtioTransport,
+  virtioTransportProblems,
+  type VirtioTransportHost,
+} from '../../core/virtio/transport.js';
 import { openBackend } from './backends/open.js';
 import { VirtioNetConfigSchema, type VirtioNetConfig } from './config.js';
 import { formatMac, parseMac, randomMac } from './config-space.js';
@@ -100,5 +104,6 @@ export class VirtioNetPlugin implements PluginMain {
 const plugin: PluginModule<VirtioNetConfig> = {
   configSchema: VirtioNetConfigSchema,
   main: VirtioNetPlugin,
+  validate: virtioTransportProblems,
 };
 export default plugin;

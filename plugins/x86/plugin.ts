@@ -28,6 +28,7 @@ import {
 } from '../../core/tokens.js';
 import { markStartup } from '../../core/vmm/timings.js';
 import { resolveBootFile } from './boot/files.js';
+import { x86Problems } from './validate.js';
 import { X86ConfigSchema, type X86Config } from './config.js';
 import { X86BootError } from './errors.js';
 import { X86Machine, type X86MachineDeps } from './machine.js';
@@ -187,6 +188,7 @@ export class X86MachineWiring {
  */
 const plugin: PluginModule<X86Config> = {
   configSchema: X86ConfigSchema,
+  validate: x86Problems,
   register(container) {
     container.register(X86Platform, { useClass: X86Platform }, { lifecycle: Lifecycle.ContainerScoped });
     container.register(Tokens.PlatformLayout.token, { useFactory: (c) => c.resolve(X86Platform).layout });
