@@ -33,7 +33,7 @@ export function prettyLogLine(line: string, colour: boolean): string {
   const lv = typeof level === 'number' ? level : 30;
   const name = (LEVELS[lv] ?? String(level)).padEnd(5);
   const when = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
-  const who = [plugin, module].filter((x) => typeof x === 'string').join('/');
+  const who = [...new Set([plugin, module].filter((x) => typeof x === 'string'))].join('/');
   const extra = Object.entries(rest)
     .map(([k, v]) => `${k}=${show(v)}`)
     .join(' ');

@@ -137,6 +137,10 @@ export class ConfigSource {
     const r = schema.safeParse(value);
     if (r.success) return r.data;
     for (const issue of r.error.issues) {
+      if (problems.full) {
+        problems.add(() => new ConfigError('Invalid', issue.message, { file: this.file }));
+        continue;
+      }
       const rel = issue.path.map((k) => (typeof k === 'number' ? k : String(k)));
       const full = [...at, ...rel];
       if (issue.code === 'unrecognized_keys') {

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildLocations } from '../plugin/locations.js';
 import { ConfigError } from '../config/errors.js';
-import { ConfigErrors, problemsOf } from '../config/problems.js';
+import { ConfigErrors, MAX_PROBLEMS, problemsOf } from '../config/problems.js';
 import type { HostMemory } from '../config/host-memory.js';
 import { planVm } from './plan.js';
 import { kvmProblems } from '../../plugins/kvm/validate.js';
@@ -118,6 +118,14 @@ describe('planVm checks what vmm run would find late, and reports every problem 
     const missing = /o\.yaml:5:5: plugins\[2\]: plugin 'virtio-mmio' requires '\w+', but no listed plugin/;
     expect(got.filter((m) => missing.test(m))).to.have.length.above(0);
     expect(e.message).to.match(/\(and \d+ more\)$/);
+  });
+
+  it('a hostile config with thousands of problems gets the first 50 and a count, quickly found', async () => {
+    const entries = Array.from({ length: 5000 }, () => '{ name: rtc }').join(', ');
+    const got = await problems(`plugins: [${entries}]\n`, path.join(tmp, 'many.yaml'));
+    expect(got).to.have.length(MAX_PROBLEMS + 1);
+    expect(got[0]).to.match(/plugins\[1\]: plugin instance 'rtc' is listed twice/);
+    expect(got[MAX_PROBLEMS]).to.match(/many\.yaml: 4949 more problems not shown; fix these first$/);
   });
 
   it('a FIFO named as a disk or kernel is refused before anything opens it', async () => {

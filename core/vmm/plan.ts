@@ -133,7 +133,7 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     coreTokens: CORE_TOKENS,
     cardinality: tokenCardinality,
     hint,
-    onError: (err, at) => problems.add(source.error(['plugins', at.index], err.message, err)),
+    onError: (err, at) => problems.add(() => source.error(['plugins', at.index], err.message, err)),
   });
 
   const plugins: PlannedPlugin[] = [];
@@ -215,10 +215,11 @@ function resolveEntries(
     }
     const instance = entry.id ?? plugin.manifest.name;
     if (ids.has(instance)) {
-      problems.add(
+      const first = ids.get(instance);
+      problems.add(() =>
         source.error(
           ['plugins', index],
-          `plugin instance '${instance}' is listed twice (also plugins[${ids.get(instance)}]); give each an 'id'`,
+          `plugin instance '${instance}' is listed twice (also plugins[${first}]); give each an 'id'`,
         ),
       );
       return;
