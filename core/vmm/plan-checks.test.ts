@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { ConfigErrors, MAX_PROBLEMS, problemsOf } from '../config/problems.js';
 import type { HostMemory } from '../config/host-memory.js';
 import { planVm } from './plan.js';
+import { hostProblems } from '../host/host-check.js';
 import { kvmProblems } from '../../plugins/kvm/validate.js';
 import type { PlanContext } from '../plugin/plugin.js';
 import { VmConfigSchema } from '../config/schema.js';
@@ -153,6 +154,26 @@ describe('planVm checks what vmm run would find late, and reports every problem 
     fs.writeFileSync(f, `boot: { kernel: nothing-here }\nplugins:\n  - path: ${mockHv}\n`);
     await planVm(f, { hostMemory: small });
     expect((await problems(fs.readFileSync(f, 'utf8'), f)).join()).to.contain('does not exist');
+  });
+
+  it("a plugin's host check, validate problems and failures are printed one line each, however they are written", async () => {
+    const dir = path.join(tmp, 'chatty');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(
+      path.join(dir, 'vmm-plugin.json'),
+      JSON.stringify({ name: 'chatty', version: '1.0.0', provides: [], requires: [], entry: './plugin.js' }),
+    );
+    fs.writeFileSync(
+      path.join(dir, 'plugin.js'),
+      'export default { register() { return []; }, hostCheck: () => "cannot run here:\\n  no device\\r\\n", ' +
+        'validate: () => [{ message: "first\\nsecond" }] };',
+    );
+    const f = path.join(tmp, 'chatty.yaml');
+    fs.writeFileSync(f, `plugins:\n  - path: ${dir}\n`);
+    const got = await problems(fs.readFileSync(f, 'utf8'), f);
+    expect(got).to.deep.equal([`${f}:2:5: plugins[0]: first second`]);
+    const plan = await planVm(f, { hostMemory: small });
+    expect(hostProblems(plan)).to.deep.equal(['cannot run here: no device']);
   });
 
   it("kvm: vCPUs beyond the host's KVM_CAP_MAX_VCPUS are refused, nothing said where /dev/kvm does not open", () => {
