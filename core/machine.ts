@@ -16,6 +16,12 @@ export interface Machine {
   resume(): Promise<void>;
   /** Stops the vCPUs and destroys devices; resolves once everything is released. */
   stop(reason: StopReason): Promise<void>;
+  /**
+   * Presses the platform's power button (x86: the ACPI fixed-feature button) so the guest shuts down in order.
+   * Returns false when the machine has no button or the guest does not listen to it (its event is not enabled):
+   * the caller then stops the VM itself. Absent: no button.
+   */
+  powerButton?(): boolean;
   /** Resolves with the reason the VM ended (guest poweroff, reset per config, signal, error). */
   readonly stopped: Promise<StopReason>;
 }

@@ -18,6 +18,7 @@ import type { AcpiTables } from './acpi/tables.js';
 import type { StateRegistry } from './state/registry.js';
 import type { PluginContext } from './plugin/plugin.js';
 import type { PciBus } from './pci/bus.js';
+import type { PciHotplugController } from './vmm/hotplug.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -73,6 +74,8 @@ export const Tokens = {
   AcpiTables: defineToken<AcpiTables>('AcpiTables'),
   /** PCI segment 0: plug functions in at boot or at runtime (provided by plugins/pci; core/pci). */
   PciBus: defineToken<PciBus>('PciBus'),
+  /** ACPI PCI hotplug: asks the guest to eject a function (plugins/pci-hotplug; core/vmm/hotplug.ts). */
+  PciHotplug: defineToken<PciHotplugController>('PciHotplug'),
 } as const;
 
 /** The name of one VM-wide token (a key of Tokens), as manifests spell it. */

@@ -39,6 +39,17 @@ export const MachineConfigSchema = z.strictObject({
   memoryPath: z.string().optional().describe("the 'file' backend's file, relative to the YAML file"),
   /** What a guest reset request does: end the VMM or restart the VM. */
   onReset: z.enum(['exit', 'restart']).default('exit').describe('what a guest reset does: end the VMM or boot again'),
+  /**
+   * After SIGTERM/SIGINT pressed the power button (machines that have one): how long the guest may take to shut
+   * down before the VM is stopped hard (ms).
+   */
+  shutdownTimeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(15_000)
+    .describe('ms the guest may take to shut down after SIGTERM/SIGINT pressed its power button'),
 });
 
 /**

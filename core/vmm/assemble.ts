@@ -23,6 +23,7 @@ import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from './plan.
 import { AssemblyError } from './errors.js';
 import { createLogger } from './logger.js';
 import { markStartup, startupTimings } from './timings.js';
+import { RuntimeDeviceSet, type RuntimeDevices } from './hotplug.js';
 
 /**
  * How assembleVm builds a VM: the planning options, plus the parent container, a logger, an override hook (swap a
@@ -60,7 +61,7 @@ export interface AssembleOptions extends PlanOptions {
  * A VM whose plugins all registered: its container, the plan it came from, lifecycle, logger and Machine. The caller
  * owns it and must dispose it.
  */
-export interface AssembledVm {
+export interface AssembledVm extends RuntimeDevices {
   readonly container: DependencyContainer;
   readonly plan: VmPlan;
   readonly lifecycle: VmLifecycle;
@@ -151,15 +152,20 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
   let disposed = false;
+  const runtime = new RuntimeDeviceSet({ container: c, plan, lifecycle, logger, enforce });
   const vm: { -readonly [K in keyof AssembledVm]: AssembledVm[K] } = {
     container: c,
     plan,
     lifecycle,
     logger,
     machine: undefined,
+    addDevice: (entry) => runtime.addDevice(entry),
+    removeDevice: (id, o) => runtime.removeDevice(id, o),
+    runtimeDevices: () => runtime.runtimeDevices(),
     dispose: async () => {
       if (disposed) return;
       disposed = true;
+      await runtime.disposeAll();
       await disposeAll(disposables, logger);
     },
   };

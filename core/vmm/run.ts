@@ -1,5 +1,6 @@
 import { Tokens } from '../tokens.js';
 import type { StopReason } from '../lifecycle.js';
+import type { Machine } from '../machine.js';
 import { assembleVm, type AssembleOptions, type AssembledVm } from './assemble.js';
 import type { ConfigInput } from './plan.js';
 import { AssemblyError } from './errors.js';
@@ -43,14 +44,10 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
     }
     const handlers: [NodeJS.Signals, () => void][] = [];
     let reason: StopReason;
+    const shutdown = new SignalShutdown(vm, machine);
     try {
       for (const sig of opts.signals ?? ['SIGINT', 'SIGTERM']) {
-        const h = (): void => {
-          vm.logger.info({ signal: sig }, 'stopping the VM');
-          void machine
-            .stop({ kind: 'signal', signal: sig })
-            .catch((err: unknown) => vm.logger.error({ err }, 'stop failed'));
-        };
+        const h = (): void => shutdown.signal(sig);
         process.on(sig, h);
         handlers.push([sig, h]);
       }
@@ -67,8 +64,9 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
         );
       }
       opts.onStarted?.(vm);
-      reason = await machine.stopped;
+      reason = shutdown.outcome(await machine.stopped);
     } finally {
+      shutdown.dispose();
       for (const [sig, h] of handlers) process.off(sig, h);
       await vm.dispose();
     }
@@ -83,5 +81,65 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
     }
     if (reason.kind === 'error') vm.logger.error({ err: reason.error }, 'the VM stopped with an error');
     return { reason, exitCode: exitCodeFor(reason), restarts };
+  }
+}
+
+/**
+ * What SIGINT/SIGTERM do to a running VM: the first signal presses the machine's power button when it has one the
+ * guest listens to, and stops the VM hard once machine.shutdownTimeoutMs passed; without a button, or on a second
+ * signal, the VM stops at once. A guest that shut down after the button ends with the signal's reason (exit 130/143).
+ */
+export class SignalShutdown {
+  private pressedBy?: NodeJS.Signals;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly vm: AssembledVm,
+    private readonly machine: Machine,
+  ) {}
+
+  /** One signal arrived. */
+  signal(sig: NodeJS.Signals): void {
+    const { logger } = this.vm;
+    if (this.pressedBy === undefined && this.pressButton()) {
+      this.pressedBy = sig;
+      const ms = this.vm.plan.config.machine.shutdownTimeoutMs;
+      logger.info({ signal: sig, timeoutMs: ms }, 'power button pressed: waiting for the guest to shut down');
+      this.timer = setTimeout(() => {
+        logger.warn({ timeoutMs: ms }, 'the guest did not shut down in time: stopping the VM');
+        this.stop(sig);
+      }, ms);
+      return;
+    }
+    logger.info({ signal: sig }, 'stopping the VM');
+    this.stop(sig);
+  }
+
+  private pressButton(): boolean {
+    try {
+      return this.machine.powerButton?.() ?? false;
+    } catch (err) {
+      this.vm.logger.warn({ err }, 'the power button failed');
+      return false;
+    }
+  }
+
+  private stop(sig: NodeJS.Signals): void {
+    clearTimeout(this.timer);
+    void this.machine
+      .stop({ kind: 'signal', signal: sig })
+      .catch((err: unknown) => this.vm.logger.error({ err }, 'stop failed'));
+  }
+
+  /** The reason runVm reports: a guest's own shutdown after the button counts as stopped by the signal. */
+  outcome(reason: StopReason): StopReason {
+    if (this.pressedBy === undefined || reason.kind === 'error' || reason.kind === 'signal') return reason;
+    this.vm.logger.info({ guest: reason.kind }, 'the guest shut down after the power button');
+    return { kind: 'signal', signal: this.pressedBy };
+  }
+
+  /** Clears the hard-stop timer. */
+  dispose(): void {
+    clearTimeout(this.timer);
   }
 }

@@ -8,8 +8,10 @@ import { BOOT_MARKER_VALUE } from '../../plugins/boot-timer/device.js';
  *  2. writes the boot marker byte at BOOT_TIMER (skipped where that address is RAM, or with tsvmm.bootmarker=0);
  *  3. insmods the modules listed in /etc/tsvmm/modules.d/*.list (sorted by file name), passing the
  *     `<module>.<param>=` words from /proc/cmdline to insmod (busybox insmod does not read them);
- *  4. prints the init marker;
- *  5. runs the script: /tsvmm/script (from an appended initramfs) or `tsvmm.script=<base64>`,
+ *  4. watches the ACPI power button (when the kernel has one: the VMM's SIGTERM presses it): on a press it
+ *     prints the power-button marker, syncs and powers off;
+ *  5. prints the init marker;
+ *  6. runs the script: /tsvmm/script (from an appended initramfs) or `tsvmm.script=<base64>`,
  *     between the result markers, prints `TSVMM-EXIT <status>` and powers off
  *     (`tsvmm.exit=reboot` reboots instead, for VMMs without ACPI power-off);
  *     with no script it starts a shell on the console.
@@ -74,8 +76,24 @@ load_modules() {
   done
 }
 
+# The ACPI power button (input device 'Power Button', button.ko): one key event shuts the guest down.
+power_button() {
+  for n in /sys/class/input/event*; do
+    [ "$(cat "$n/device/name" 2>/dev/null)" = "Power Button" ] || continue
+    (
+      dd if="/dev/input/\${n##*/}" of=/dev/null bs=24 count=1 2>/dev/null || exit 0
+      echo "${Markers.POWER_BUTTON}"
+      eval "$DRAIN"
+      sync
+      poweroff -f
+    ) &
+    return 0
+  done
+}
+
 boot_marker
 load_modules
+power_button
 hostname tsvmm-guest 2>/dev/null
 ip link set lo up 2>/dev/null
 [ "$(param debug)" = 1 ] || dmesg -n 1 2>/dev/null

@@ -19,7 +19,7 @@ import { initScript } from './init-script.js';
 import { GUEST_MODULES, resolveModules } from './modules.js';
 
 /** Bump when the kit's contents change (init, module list, layout): old caches are then rebuilt. */
-export const KIT_VERSION = 5;
+export const KIT_VERSION = 6;
 
 /**
  * A ready guest kit: the files a Linux guest boots from (absolute paths: in the kit's cache folder, which owns

@@ -5,6 +5,8 @@ export const Markers = {
   RESULT_END: 'TSVMM-RESULT-END',
   /** Followed by a space and the script's exit status. */
   EXIT: 'TSVMM-EXIT',
+  /** /init saw the ACPI power button and is shutting the guest down (its poweroff follows). */
+  POWER_BUTTON: 'TSVMM-POWER-BUTTON',
 } as const;
 
 /** What a guest's console output showed, parsed from the Markers lines. */

@@ -115,6 +115,9 @@ export const GUEST_MODULES: ModuleRequest[] = [
   { name: 'virtio_rng', optional: true },
   { name: 'vmw_vsock_virtio_transport', optional: true },
   { name: 'virtiofs', optional: true },
+  // the ACPI power button (a VMM's SIGTERM asks the guest to shut down) and its key events for /init's watcher
+  { name: 'evdev', optional: true },
+  { name: 'button', optional: true },
 ];
 
 /** What the sandbox's L1 adds: KVM (AMD: TCG's `-cpu max` exposes SVM), tap/bridge, vhost. */

@@ -13,6 +13,13 @@ export const X86ConfigSchema = z.strictObject({
    * see only one CPU and no IOAPIC without them.
    */
   acpi: z.boolean().default(true),
+  /**
+   * An ACPI fixed-feature power button (needs `acpi`): the FADT announces it, the PM1 registers carry its
+   * status and enable bits and the SCI (IRQ 9) signals a press. SIGTERM/SIGINT then ask the guest to shut down
+   * (Machine.powerButton) before stopping it hard after machine.shutdownTimeoutMs. The guest needs its ACPI
+   * button driver (Linux: button.ko) and something that acts on the key (the guest kit's init does).
+   */
+  powerButton: z.boolean().default(false),
 });
 
 /** The validated x86 config (defaults filled). */

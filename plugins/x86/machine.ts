@@ -38,6 +38,8 @@ export interface X86MachineDeps {
   vcpuCreated?: (vcpu: Vcpu) => void;
   /** The boot protocol a loaded machine state says the guest booted with (MachineSnapshot.restoredBoot). */
   restoredBoot?: () => BootProtocol | undefined;
+  /** Presses the ACPI power button; false when there is none or the guest does not listen. */
+  powerButton?: () => boolean;
 }
 
 type State = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped';
@@ -328,6 +330,12 @@ export class X86Machine implements Machine {
   private stopHaltWatch(): void {
     if (this.haltTimer) clearInterval(this.haltTimer);
     this.haltTimer = undefined;
+  }
+
+  /** Presses the ACPI power button while the guest runs (or is paused); see Machine.powerButton. */
+  powerButton(): boolean {
+    if (this.state !== 'running' && this.state !== 'paused') return false;
+    return this.d.powerButton?.() ?? false;
   }
 
   async pause(): Promise<void> {

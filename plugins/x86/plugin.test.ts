@@ -14,12 +14,15 @@ import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
 import { pluginContext, registerPluginInstance } from '../../core/plugin/instance.js';
 import { X86ConfigSchema } from './config.js';
-import plugin from './plugin.js';
+import plugin, { X86Platform } from './plugin.js';
+import { RangeBus } from '../../core/bus/range-bus.js';
+import type { Interrupts, LegacyIrq, LegacyIrqOptions } from '../../core/interrupts/interrupts.js';
+import { PM1_EVT } from './platform/pm.js';
 import { fakeBzImage } from './testing.js';
 import { X86BootError } from './errors.js';
 import { AcpiTableSet } from '../acpi/table-set.js';
 import { madtEntries, readTables } from '../acpi/testing.js';
-import { ACPI_START, MADT_TYPE } from './platform/acpi.js';
+import { ACPI_START, FADT_FLAG, MADT_TYPE, PM1_EVT_PORT, SCI_IRQ } from './platform/acpi.js';
 
 /** Registers x86 the way the kernel does (its own scope, register, then main attached). */
 const registerX86 = (c: DependencyContainer, ctx: PluginContext<X86Config>) => registerPluginInstance(c, plugin, ctx);
@@ -84,5 +87,65 @@ describe('x86 plugin', () => {
     expect(new DataView(built.get('FACP')!.buffer, built.get('FACP')!.byteOffset).getUint16(46, true)).to.equal(9);
     for (const d of disposables) await d.dispose();
     expect(readTables(tables.build(ACPI_START)).has('APIC')).to.equal(false);
+  });
+
+  it('powerButton: the FADT announces a fixed power button; a press the guest enabled pulses the SCI line', async () => {
+    const { ctx } = setup({ powerButton: true });
+    const tables = new AcpiTableSet();
+    const bus = new RangeBus(silentLogger());
+    const lines: (LegacyIrqOptions & { triggers: number; disposed: boolean })[] = [];
+    const interrupts = {
+      legacy(opts: LegacyIrqOptions): LegacyIrq {
+        const line = { ...opts, triggers: 0, disposed: false };
+        lines.push(line);
+        return {
+          owner: opts.owner,
+          mode: opts.mode ?? 'edge',
+          gsi: Number(opts.line),
+          notifier: undefined,
+          trigger: () => void line.triggers++,
+          setLevel: () => {},
+          onResample: () => ({ dispose() {} }),
+          dispose: () => void (line.disposed = true),
+        };
+      },
+    } as Interrupts;
+    const p = new X86Platform(
+      ctx.config,
+      ctx,
+      silentLogger(),
+      ctx.vm,
+      new BackendGuestMemoryFactory(),
+      bus,
+      tables,
+      undefined,
+      undefined,
+      interrupts,
+    );
+    const disposables = await p.attach();
+    try {
+      const fadt = readTables(tables.build(ACPI_START)).get('FACP')!;
+      const flags = new DataView(fadt.buffer, fadt.byteOffset).getUint32(112, true);
+      expect(flags & FADT_FLAG.PWR_BUTTON).to.equal(0, 'PWR_BUTTON clear: a fixed-feature button exists');
+      expect(lines.map((l) => [l.owner, l.line, l.mode])).to.deep.equal([['acpi-sci', SCI_IRQ, 'edge']]);
+      expect(p.pressPowerButton()).to.equal(false, 'the guest has not enabled the event');
+      bus.write('pio', BigInt(PM1_EVT_PORT), Uint8Array.of(0, PM1_EVT.PWRBTN >> 8)); // clear the stale status
+      bus.write('pio', BigInt(PM1_EVT_PORT + 2), Uint8Array.of(0, PM1_EVT.PWRBTN >> 8)); // PWRBTN_EN
+      expect(lines[0].triggers).to.equal(0);
+      expect(p.pressPowerButton()).to.equal(true);
+      expect(lines[0].triggers).to.equal(1);
+    } finally {
+      for (const d of disposables.reverse()) await d.dispose();
+    }
+    expect(lines[0].disposed).to.equal(true);
+    // without the option: the FADT says "no fixed power button" and there is nothing to press
+    const off = setup({});
+    const offTables = new AcpiTableSet();
+    off.c.register(Tokens.AcpiTables.token, { useValue: offTables });
+    off.c.register(Tokens.Bus.token, { useValue: new RangeBus(silentLogger()) });
+    const d2 = await registerX86(off.c, off.ctx);
+    const fadt2 = readTables(offTables.build(ACPI_START)).get('FACP')!;
+    expect(new DataView(fadt2.buffer, fadt2.byteOffset).getUint32(112, true) & FADT_FLAG.PWR_BUTTON).to.not.equal(0);
+    for (const d of d2.reverse()) await d.dispose();
   });
 });

@@ -7,6 +7,7 @@ import type { AcpiTables } from '../../core/acpi/tables.js';
 import type { VmConfig } from '../../core/config/schema.js';
 import type { DeviceRegistry } from '../../core/device/device.js';
 import type { HostFiles } from '../../core/host/host-files.js';
+import type { Interrupts } from '../../core/interrupts/interrupts.js';
 import type { Vcpu, Vm } from '../../core/hypervisor/hypervisor.js';
 import type { Logger } from '../../core/logger.js';
 import type { GuestMemory, GuestMemoryFactory } from '../../core/memory/guest-memory.js';
@@ -32,7 +33,7 @@ import { x86Problems } from './validate.js';
 import { X86ConfigSchema, type X86Config } from './config.js';
 import { X86BootError } from './errors.js';
 import { X86Machine, type X86MachineDeps } from './machine.js';
-import { x86AcpiContribution } from './platform/acpi.js';
+import { SCI_IRQ, x86AcpiContribution } from './platform/acpi.js';
 import { ramRegions } from './platform/memory-map.js';
 import { PM1_BASE, PM1_SIZE, Pm1Registers } from './platform/pm.js';
 import { x86PlatformLayout } from './platform/resource-layout.js';
@@ -56,6 +57,7 @@ export class X86Platform implements PluginMain {
   private files?: BootFiles;
   private built?: X86Machine;
   private machineState?: MachineSnapshot;
+  private pm?: Pm1Registers;
 
   constructor(
     @inject(PLUGIN_CONFIG) private readonly cfg: X86Config,
@@ -67,6 +69,7 @@ export class X86Platform implements PluginMain {
     @inject(Tokens.AcpiTables.token, { isOptional: true }) private readonly acpiTables: AcpiTables | undefined,
     @inject(Tokens.StateRegistry.token, { isOptional: true }) private readonly states: StateRegistry | undefined,
     @inject(Tokens.HostFiles.token, { isOptional: true }) private readonly hostFiles: HostFiles | undefined,
+    @inject(Tokens.Interrupts.token, { isOptional: true }) private readonly interrupts: Interrupts | undefined,
   ) {
     this.layout = x86PlatformLayout(vmConfig.machine.memory);
   }
@@ -102,7 +105,10 @@ export class X86Platform implements PluginMain {
 
     const disposables: Disposable[] = [{ dispose: () => memory.close() }];
     try {
-      if (acpi) disposables.push(acpi.contribute(x86AcpiContribution(m.vcpus)));
+      const powerButton = this.cfg.powerButton && acpi !== undefined && this.bus !== undefined;
+      if (this.cfg.powerButton && !powerButton)
+        throw new X86BootError('Config', "x86's powerButton needs ACPI (the acpi plugin and 'acpi: true')", {});
+      if (acpi) disposables.push(acpi.contribute(x86AcpiContribution(m.vcpus, { powerButton })));
       // State for snapshots: the machine's own (shape, booted); each vCPU's once created (machineWiring).
       const memoryBytes = memory.regions.reduce((n, r) => n + r.range.length, 0n);
       const machineState = new MachineSnapshot(
@@ -113,10 +119,18 @@ export class X86Platform implements PluginMain {
       if (this.states) disposables.push(this.states.add(machineState, 'machine'));
       // The FADT's PM1a registers: the guest's ACPI poweroff (SLP_EN with \_S5's type) stops the VM.
       if (acpi && this.bus) {
-        const pm = new Pm1Registers(() => {
-          this.logger.info('guest ACPI poweroff (S5)');
-          setImmediate(() => this.ctx.lifecycle.emit('guest-request', { kind: 'poweroff' }));
-        });
+        const sci = powerButton ? this.sciLine() : undefined;
+        if (sci) disposables.push(sci);
+        const pm = new Pm1Registers(
+          () => {
+            this.logger.info('guest ACPI poweroff (S5)');
+            setImmediate(() => this.ctx.lifecycle.emit('guest-request', { kind: 'poweroff' }));
+          },
+          (level) => {
+            if (level) sci?.trigger();
+          },
+        );
+        if (powerButton) this.pm = pm;
         disposables.push(this.bus.register('pio', GuestRange.of(PM1_BASE, PM1_SIZE), pm.bus, 'acpi-pm1'));
       }
     } catch (err) {
@@ -128,6 +142,20 @@ export class X86Platform implements PluginMain {
       'x86 machine registered',
     );
     return disposables;
+  }
+
+  /** The SCI's line (IRQ 9, edge as the MADT's override says), for the power button. */
+  private sciLine() {
+    if (!this.interrupts) throw new X86BootError('Config', "x86's powerButton needs the Interrupts service", {});
+    return this.interrupts.legacy({ owner: 'acpi-sci', line: SCI_IRQ, mode: 'edge' });
+  }
+
+  /** Presses the fixed power button; false when there is none or the guest has not enabled its event. */
+  pressPowerButton(): boolean {
+    if (!this.pm) return false;
+    const heard = this.pm.pressPowerButton();
+    this.logger.info({ heard }, heard ? 'power button pressed' : 'power button pressed, but the guest does not listen');
+    return heard;
   }
 
   /** The VM's machine, built once from `w` (when Machine is first resolved, after every plugin attached). */
@@ -150,6 +178,7 @@ export class X86Platform implements PluginMain {
       acpi: this.cfg.acpi ? this.acpiTables : undefined,
       vcpuCreated,
       restoredBoot: () => this.machineState?.restoredBoot,
+      powerButton: () => this.pressPowerButton(),
     });
     return this.built;
   }

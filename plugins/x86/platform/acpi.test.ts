@@ -18,7 +18,7 @@ import {
   x86Dsdt,
   writeAcpiTables,
 } from './acpi.js';
-import { PM1_BASE, PM1_CNT, PM1_SIZE, Pm1Registers } from './pm.js';
+import { PM1_BASE, PM1_CNT, PM1_EVT, PM1_SIZE, Pm1Registers } from './pm.js';
 
 const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
 const str = (b: Uint8Array) => String.fromCharCode(...b);
@@ -199,5 +199,28 @@ describe('x86 ACPI PM1 registers', () => {
     expect(rd(pm, 4, 2) & PM1_CNT.SLP_EN).to.equal(0, 'SLP_EN reads as 0');
     wr(pm, 4, (S5_SLP_TYP << 10) | PM1_CNT.SLP_EN);
     expect(offs).to.equal(1);
+  });
+
+  it('power button: PWRBTN_STS set by a press, SCI level = status & enable, status write-1-to-clear', () => {
+    const sci: boolean[] = [];
+    const pm = new Pm1Registers(
+      () => expect.fail('no poweroff'),
+      (level) => sci.push(level),
+    );
+    expect(pm.pressPowerButton()).to.equal(false, 'not enabled: nobody listens');
+    expect(rd(pm, 0, 2)).to.equal(PM1_EVT.PWRBTN);
+    expect(sci).to.deep.equal([]);
+    wr(pm, 0, PM1_EVT.PWRBTN); // the guest clears the stale press, then enables the event (ACPICA's order)
+    wr(pm, 2, PM1_EVT.PWRBTN);
+    expect([rd(pm, 0, 2), sci]).to.deep.equal([0, []]);
+    expect(pm.pressPowerButton()).to.equal(true);
+    expect([rd(pm, 0, 4), sci]).to.deep.equal([PM1_EVT.PWRBTN | (PM1_EVT.PWRBTN << 16), [true]]);
+    wr(pm, 0, 0x00ff); // clearing other bits leaves it
+    expect(sci).to.deep.equal([true]);
+    wr(pm, 1, PM1_EVT.PWRBTN >> 8, 1); // a byte write of 1 to bit 8 clears it and drops the SCI
+    expect([rd(pm, 0, 2), sci]).to.deep.equal([0, [true, false]]);
+    pm.pressPowerButton();
+    wr(pm, 2, 0); // disabling the event drops the SCI, the status stays
+    expect([rd(pm, 0, 2), sci]).to.deep.equal([PM1_EVT.PWRBTN, [true, false, true, false]]);
   });
 });

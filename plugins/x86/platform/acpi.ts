@@ -19,8 +19,8 @@ import { IOAPIC_PINS, MPTABLE_MAX_VCPUS } from './mptable.js';
  * It needs a PM1a event/control block, which plugins/x86/platform/pm.ts provides.
  *
  * What Linux does with this contribution:
- *  - FADT: SMI_CMD 0 (already in ACPI mode), SCI on IRQ 9 (nothing raises it), PM1a blocks
- *    at PM1_EVT_PORT / PM1_CNT_PORT, no PM timer, no GPE block, no fixed buttons; IAPC boot
+ *  - FADT: SMI_CMD 0 (already in ACPI mode), SCI on IRQ 9 (raised only by the optional fixed power button),
+ *    PM1a blocks at PM1_EVT_PORT / PM1_CNT_PORT, no PM timer, no GPE block, no sleep button; IAPC boot
  *    flags say an i8042 is present (else Linux drops the i8042 driver) and the CMOS RTC is.
  *  - MADT: one enabled LAPIC per vCPU (APIC id = vCPU index), the IOAPIC (GSI base 0),
  *    an override for the SCI (IRQ 9 edge/active-high, so a device may share GSI 9), LINT1 = NMI.
@@ -42,15 +42,20 @@ export const IAPC_BOOT_ARCH = {
   MSI_NOT_SUPPORTED: 1 << 3,
   CMOS_RTC_NOT_PRESENT: 1 << 5,
 } as const;
-/** FADT flags the x86 platform sets: WBINVD works, no fixed power or sleep button. */
-export const X86_FADT_FLAGS = (1 << 0) | (1 << 4) | (1 << 5);
+/** FADT fixed feature flags (ACPI 6.4, table 5.10) the x86 platform uses. */
+export const FADT_FLAG = { WBINVD: 1 << 0, PWR_BUTTON: 1 << 4, SLP_BUTTON: 1 << 5 } as const;
+/**
+ * FADT flags the x86 platform sets: WBINVD works, no fixed power or sleep button (PWR_BUTTON set means "no fixed
+ * power button"; x86AcpiContribution clears it when the machine has one).
+ */
+export const X86_FADT_FLAGS = FADT_FLAG.WBINVD | FADT_FLAG.PWR_BUTTON | FADT_FLAG.SLP_BUTTON;
 /** x86 MADT interrupt controller structure types. */
 export const MADT_TYPE = { LAPIC: 0, IOAPIC: 1, ISO: 2, LAPIC_NMI: 4 } as const;
 /** MPS INTI flags: polarity active high (01), trigger edge (01 << 2). */
 export const INTI_EDGE_HIGH = 0x5;
 /** ISA IRQs; GSIs above are claimed through the DSDT. */
 export const ISA_IRQS = 16;
-/** The SCI: nothing raises it; an edge/active-high override lets a device share GSI 9. */
+/** The SCI (the fixed power button's interrupt when there is one); an edge/active-high override. */
 export const SCI_IRQ = 9;
 /** PM1a event block port: status + enable, 2 bytes each. */
 export const PM1_EVT_PORT = 0x600;
@@ -104,11 +109,17 @@ export function x86Dsdt(): Uint8Array {
   ]);
 }
 
+/** Platform options of the x86 ACPI contribution. */
+export interface X86AcpiOptions {
+  /** A fixed-feature power button (PM1 PWRBTN_STS/EN, the SCI): the FADT's PWR_BUTTON flag is cleared. */
+  readonly powerButton?: boolean;
+}
+
 /**
  * The x86 platform's contribution for `vcpus` vCPUs; building the tables refuses a count the
  * MADT cannot number (1..MPTABLE_MAX_VCPUS: xAPIC ids).
  */
-export function x86AcpiContribution(vcpus: number): AcpiContribution {
+export function x86AcpiContribution(vcpus: number, opts: X86AcpiOptions = {}): AcpiContribution {
   return {
     source: 'x86',
     dsdt: x86Dsdt,
@@ -136,7 +147,7 @@ export function x86AcpiContribution(vcpus: number): AcpiContribution {
         IAPC_BOOT_ARCH.I8042 |
         IAPC_BOOT_ARCH.VGA_NOT_PRESENT |
         IAPC_BOOT_ARCH.MSI_NOT_SUPPORTED,
-      flags: X86_FADT_FLAGS,
+      flags: opts.powerButton ? X86_FADT_FLAGS & ~FADT_FLAG.PWR_BUTTON : X86_FADT_FLAGS,
     }),
   };
 }
