@@ -14,7 +14,7 @@ describe('pci-hotplug DSDT part, read back by ACPICA (iasl -d)', function () {
     const bridge = aml.scope('\\_SB', [aml.device('PCI0', [aml.name('_HID', aml.eisaId('PNP0A08'))])]);
     const asl = disassembleAml(aml.concat([bridge, hotplugAml({ base: 0xd000_1000n, gsi: 5, bridge: '\\_SB.PCI0' })]));
     const has = (s: string): void => void expect(asl, s).to.include(normalizeAsl(s));
-    has('Name (_HID, EisaId ("PNP0A06"))');
+    has('Name (_HID, EisaId ("PNP0C02"))');
     has('Memory32Fixed (ReadWrite, 0xD0001000, 0x00000010, )');
     has('OperationRegion (PCST, SystemMemory, 0xD0001000, 0x10)');
     has('Field (PCST, DWordAcc, NoLock, WriteAsZeros) { PCIU, 32, PCID, 32, B0EJ, 32, PSEG, 32 }');

@@ -19,7 +19,7 @@ const slotName = (n: number): string => `S${n.toString(16).toUpperCase().padStar
  *
  *   Scope(\_SB) {
  *     Device(PHPR) {                      // the controller: registers in SystemMemory
- *       _HID PNP0A06, _UID "PCI Hotplug Controller", _STA 0x0B, _CRS { Memory32Fixed(base, 16) }
+ *       _HID PNP0C02, _UID "PCI Hotplug Controller", _STA 0x0B, _CRS { Memory32Fixed(base, 16) }
  *       Mutex(BLCK), OperationRegion(PCST) + Field { PCIU, PCID, B0EJ, PSEG }
  *       Method(PCEJ, 1) { B0EJ = 1 << Arg0 }          // a slot's _EJ0 lands here
  *       Method(PSCN) { bridge.PCNT() }                 // scan: notify the slots that changed
@@ -37,7 +37,7 @@ const slotName = (n: number): string => `S${n.toString(16).toUpperCase().padStar
 export function hotplugAml(o: HotplugAmlOptions): Uint8Array {
   const lock = '\\_SB.PHPR.BLCK';
   const controller = aml.device('PHPR', [
-    aml.name('_HID', aml.eisaId('PNP0A06')),
+    aml.name('_HID', aml.eisaId('PNP0C02')), // motherboard resources: Linux reserves the window, PCI stays off it
     aml.name('_UID', 'PCI Hotplug Controller'),
     aml.name('_STA', 0x0b),
     aml.name('_CRS', aml.resourceTemplate([aml.memory32Fixed(o.base, HOTPLUG_WINDOW_SIZE)])),
