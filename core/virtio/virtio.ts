@@ -10,7 +10,7 @@ export const VIRTIO_F_RING_INDIRECT_DESC = 1n << 28n;
 export const VIRTIO_F_RING_EVENT_IDX = 1n << 29n;
 
 /** Device type ids (virtio 1.2 §5) of the devices tsvmm has or plans. */
-export const VirtioDeviceType = { net: 1, block: 2, console: 3, rng: 4, balloon: 5, vsock: 19 } as const;
+export const VirtioDeviceType = { net: 1, block: 2, console: 3, rng: 4, balloon: 5, vsock: 19, fs: 26 } as const;
 
 /** One buffer of a descriptor chain, already validated to lie in guest memory. */
 export interface DescriptorBuffer {
@@ -45,6 +45,14 @@ export interface VirtQueue {
   /** Ask the driver (not) to notify for new buffers; enable returns true when buffers arrived meanwhile. */
   enableNotification(): boolean;
   disableNotification(): void;
+  /**
+   * The driver's layout of the queue (guest-physical ring addresses, whether it enabled it; `size` is the size it
+   * chose), for a device whose queues another process serves (vhost-user). The transports' SplitQueue has them.
+   */
+  readonly ready?: boolean;
+  readonly descTable?: bigint;
+  readonly availRing?: bigint;
+  readonly usedRing?: bigint;
 }
 
 /** Interrupt delivery from a device to the driver, provided by the transport. */
@@ -62,6 +70,12 @@ export interface VirtioActivation {
   /** One eventfd per queue, signalled when the driver notifies (ioeventfd); the device watches them. */
   queueEvents: EventFd[];
   interrupt: VirtioInterrupt;
+  /**
+   * Optional, per queue: an eventfd that interrupts the driver for that queue when written (e.g. an irqfd on
+   * the queue's MSI-X vector), for a device whose queues another process serves (vhost-user hands it to the
+   * back end as the call fd). Absent (or undefined for a queue): the device calls interrupt.signalUsedQueue.
+   */
+  callEvents?: readonly (EventFd | undefined)[];
   /** The device calls this when the driver broke the rules; the transport sets DEVICE_NEEDS_RESET. */
   needsReset(reason: string): void;
 }

@@ -25,7 +25,7 @@ import { makeExt4, mergedUsr, Staging } from './staging.js';
 import type { VirtiofsShare } from './virtiofs.js';
 
 /** Bump when the base image layout or the L1 stage script changes. */
-export const SANDBOX_VERSION = 2;
+export const SANDBOX_VERSION = 3;
 
 /** How runInSandbox runs a command in L1: limits, what to copy in or share live, what to copy out, console handling. */
 export interface SandboxOptions {
@@ -140,10 +140,22 @@ export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]):
   const tools = checkSandboxTools();
   s.hostBinary(tools.qemu);
   if (tools.qemuImg) s.hostBinary(tools.qemuImg);
-  for (const opt of ['fio', 'iperf3', 'mke2fs', 'debugfs', 'e2fsck', 'qemu-io', 'strace']) {
+  for (const opt of [
+    'fio',
+    'iperf3',
+    'mke2fs',
+    'debugfs',
+    'e2fsck',
+    'qemu-io',
+    'strace',
+    'qemu-storage-daemon',
+    'passt',
+  ]) {
     const p = which(opt);
     if (p) s.hostBinary(p);
   }
+  // vhost-user back ends for the linux tier (package qemu-system-common; not on PATH)
+  if (existsSync('/usr/lib/qemu/virtiofsd')) s.hostBinary('/usr/lib/qemu/virtiofsd');
   for (const dir of ['/usr/share/qemu', '/usr/share/seabios']) {
     if (existsSync(dir))
       s.hostTree(

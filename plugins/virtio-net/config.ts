@@ -53,6 +53,16 @@ export const SocketBackendSchema = z
   })
   .refine((s) => (s.unix === undefined) !== (s.udp === undefined), 'give exactly one of unix or udp');
 
+/**
+ * The `backend: { kind: stream }` config: frames with a 4-byte big-endian length over a Unix stream socket
+ * (QEMU's `-netdev stream`), e.g. passt's `--socket` for user-mode networking without root or tap.
+ */
+export const StreamBackendSchema = z.strictObject({
+  kind: z.literal('stream'),
+  /** The socket to connect to (relative to the YAML file). */
+  path: z.string().min(1),
+});
+
 /** One network interface per plugin instance (list the plugin several times with `id:` for more). */
 export const VirtioNetConfigSchema = z.strictObject({
   /** Default: a random locally administered unicast address. */
@@ -65,7 +75,7 @@ export const VirtioNetConfigSchema = z.strictObject({
     .optional(),
   /** Offered to the guest (VIRTIO_NET_F_MTU); set the tap's MTU to match. */
   mtu: z.number().int().min(MIN_MTU).max(MAX_MTU).optional(),
-  backend: z.union([TapBackendSchema, SocketBackendSchema]),
+  backend: z.union([TapBackendSchema, SocketBackendSchema, StreamBackendSchema]),
   queuePairs: z.number().int().min(1).max(CONFIG_MAX_QUEUE_PAIRS).default(1),
   queueSize: z
     .number()

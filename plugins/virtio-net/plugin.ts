@@ -47,7 +47,9 @@ export class VirtioNetPlugin implements PluginMain {
     const mac = cfg.mac ? parseMac(cfg.mac)! : randomMac((n) => randomBytes(n));
     let backend;
     try {
-      backend = openBackend(cfg.backend, cfg.queuePairs, ctx.baseDir);
+      backend = openBackend(cfg.backend, cfg.queuePairs, ctx.baseDir, this.loop, (why) =>
+        logger.warn({ why }, 'network backend stopped'),
+      );
     } catch (err) {
       throw new VirtioNetError(
         'Backend',

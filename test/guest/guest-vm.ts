@@ -101,6 +101,8 @@ export interface MicroVm {
   onReset?: 'exit' | 'restart';
   /** machine.overcommit: allow more guest RAM than the host has (a big, sparsely touched guest). */
   overcommit?: boolean;
+  /** machine.memoryBackend (vhost-user devices need 'memfd': guest RAM the back end can map). */
+  memoryBackend?: 'anonymous' | 'memfd';
   console?: unknown;
 }
 
@@ -115,6 +117,7 @@ export function microConfig(o: MicroVm): MicroYaml {
   if (o.memory) micro.machine.memory = o.memory;
   if (o.onReset) micro.machine.onReset = o.onReset;
   if (o.overcommit) micro.machine.overcommit = true;
+  if (o.memoryBackend) micro.machine.memoryBackend = o.memoryBackend;
   micro.boot.kernel = o.kit.vmlinux;
   const files = { 'bin/guestio': fs.readFileSync(guestTool('guestio')), ...(o.files ?? {}) };
   micro.boot.initramfs = writeInitramfsWithScript(o.kit, o.script, path.join(o.dir, `${o.name}.initramfs`), files);

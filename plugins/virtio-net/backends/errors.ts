@@ -17,3 +17,12 @@ export class NetBackendError extends VmmError<NetBackendErrorKind> {
     return this.data.errno as number | undefined;
   }
 }
+
+/**
+ * The checks of a backend with one queue pair before a send or receive: refuses a closed backend and any
+ * queue but 0, naming the backend.
+ */
+export function checkSingleQueue(closed: boolean, description: string, queue: number, kind: 'Send' | 'Recv'): void {
+  if (closed) throw new NetBackendError('Closed', `${description} is closed`, {});
+  if (queue !== 0) throw new NetBackendError(kind, `${description} has one queue pair, not ${queue + 1}`, { queue });
+}

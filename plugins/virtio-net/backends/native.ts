@@ -26,6 +26,8 @@ export const net = {
     'intptr_t sendto(int fd, const uint8_t *buf, uintptr_t len, int flags, const uint8_t *addr, uint32_t alen)',
   ),
   recv: lib.func('intptr_t recv(int fd, _Out_ uint8_t *buf, uintptr_t len, int flags)'),
+  /** dup2(old, new): puts `old`'s file at fd number `new` (closing what was there). */
+  dup2: lib.func('int dup2(int oldfd, int newfd)'),
   /** writev(fd, struct iovec *iov, iovcnt): the iovec array is passed as bytes (see HostIovec). */
   writev: lib.func('intptr_t writev(int fd, const uint8_t *iov, int iovcnt)'),
   /** ioctl(fd, req, int *) for TUNSETVNETHDRSZ / TUNGETVNETHDRSZ / TUNGETFEATURES. */

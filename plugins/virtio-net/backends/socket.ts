@@ -1,7 +1,9 @@
 import { lstatSync, unlinkSync } from 'node:fs';
+import type { Disposable } from '../../../core/bus/bus.js';
+import type { EventLoop } from '../../../core/events/event-loop.js';
 import { c, errno, ERRNO, errnoName } from '../../../core/native/libc.js';
 import { NO_OFFLOADS, type NetBackend } from './backend.js';
-import { NetBackendError } from './errors.js';
+import { checkSingleQueue, NetBackendError } from './errors.js';
 import {
   AF_INET,
   AF_UNIX,
@@ -14,6 +16,9 @@ import {
   sockaddrIn,
   sockaddrUn,
 } from './native.js';
+
+/** Frames a datagram backend holds while the peer's queue is full, before it drops. */
+export const DGRAM_BACKLOG = 1024;
 
 /** Where a datagram backend sends and receives frames. */
 export type DgramEndpoint =
@@ -32,15 +37,22 @@ const fail = (call: string, what: string, e = errno()): never => {
  * Needs no privileges, so two VMs (or a VM and a test) can talk without a tap.
  * No offloads: the device offers none, so guests send complete frames with checksums.
  * Sending to a peer that is not there (yet) loses the frame, as a cable would.
- * Default unix datagram queues are short (net.unix.max_dgram_qlen, usually 10), so
- * bulk traffic sees drops; TCP recovers. The backend owns its socket and unlinks the
- * path it bound when closed.
+ * Unix datagram queues are short (net.unix.max_dgram_qlen, usually 10 datagrams): when the
+ * peer's queue is full (EAGAIN/ENOBUFS) the frame waits in a backlog of up to DGRAM_BACKLOG
+ * frames, sent in order as the peer drains its queue (retried from an event-loop timer), so bulk
+ * TCP is not cut by drops; only past the backlog (or with no event loop) is a frame dropped.
+ * The backend owns its socket and unlinks the path it bound when closed.
  */
 export class DgramSocketBackend implements NetBackend {
   readonly queuePairs = 1;
   readonly vnetHeader = false;
   readonly offloads = NO_OFFLOADS;
+  /** Frames dropped because the backlog was full. */
+  droppedFull = 0;
   private closed = false;
+  private backlog: Uint8Array[] = [];
+  private retry: Disposable | undefined;
+  private loop: EventLoop | undefined;
 
   private constructor(
     readonly kind: 'unix-dgram' | 'udp',
@@ -50,7 +62,8 @@ export class DgramSocketBackend implements NetBackend {
     private readonly boundPath?: string,
   ) {}
 
-  static open(ep: DgramEndpoint): DgramSocketBackend {
+  /** Opens the endpoint; `loop` lets frames the peer cannot take yet wait in the backlog instead of being dropped. */
+  static open(ep: DgramEndpoint, loop?: EventLoop): DgramSocketBackend {
     let local: Uint8Array;
     let peer: Uint8Array;
     try {
@@ -77,24 +90,28 @@ export class DgramSocketBackend implements NetBackend {
       ep.kind === 'unix'
         ? `unix-dgram ${ep.path} -> ${ep.peer}`
         : `udp ${ep.local.host}:${ep.local.port} -> ${ep.remote.host}:${ep.remote.port}`;
-    return new DgramSocketBackend(
+    const be = new DgramSocketBackend(
       ep.kind === 'unix' ? 'unix-dgram' : 'udp',
       desc,
       fd,
       peer,
       ep.kind === 'unix' ? ep.path : undefined,
     );
+    be.loop = loop;
+    return be;
   }
 
   /** Two connected backends over socketpair(AF_UNIX, SOCK_DGRAM): a wire between two devices (tests). */
-  static pair(): [DgramSocketBackend, DgramSocketBackend] {
+  static pair(loop?: EventLoop): [DgramSocketBackend, DgramSocketBackend] {
     const sv = new Int32Array(2);
     if (net.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
       fail('socketpair', 'socket backend');
-    return [
+    const pair: [DgramSocketBackend, DgramSocketBackend] = [
       new DgramSocketBackend('unix-dgram', `socketpair fd ${sv[0]}`, sv[0], undefined),
       new DgramSocketBackend('unix-dgram', `socketpair fd ${sv[1]}`, sv[1], undefined),
     ];
+    for (const b of pair) b.loop = loop;
+    return pair;
   }
 
   fd(queue: number): number {
@@ -103,15 +120,40 @@ export class DgramSocketBackend implements NetBackend {
 
   send(queue: number, frame: Uint8Array): boolean {
     this.check(queue, 'Send');
+    if (this.backlog.length) this.flushBacklog();
+    const r = this.backlog.length ? 'full' : this.trySend(frame);
+    if (r !== 'full') return r === 'sent';
+    if (!this.loop || this.backlog.length >= DGRAM_BACKLOG) {
+      this.droppedFull++;
+      return false;
+    }
+    this.backlog.push(frame.slice()); // the caller's buffer is reused
+    this.retry ??= this.loop.setTimer(1, () => this.flushBacklog(), { repeat: true });
+    return true;
+  }
+
+  /** Sends what waits, in order, until the peer's queue is full again. */
+  private flushBacklog(): void {
+    while (this.backlog.length && !this.closed) {
+      if (this.trySend(this.backlog[0]) === 'full') return;
+      this.backlog.shift();
+    }
+    this.retry?.dispose();
+    this.retry = undefined;
+  }
+
+  /** One datagram: sent, lost (no peer: like a wire) or full (the peer's queue; try again later). */
+  private trySend(frame: Uint8Array): 'sent' | 'lost' | 'full' {
     const n = (
       this.peer
         ? net.sendto(this.sock, frame, frame.length, MSG_DONTWAIT, this.peer, this.peer.length)
         : net.send(this.sock, frame, frame.length, MSG_DONTWAIT)
     ) as number;
-    if (n >= 0) return true;
+    if (n >= 0) return 'sent';
     const e = errno();
-    // A full queue, or no peer listening (yet): the frame is lost, like on a wire.
-    if (e === ERRNO.EAGAIN || e === ERRNO.ENOBUFS || e === ERRNO.ECONNREFUSED || e === ERRNO.ENOENT) return false;
+    if (e === ERRNO.EAGAIN || e === ERRNO.ENOBUFS) return 'full';
+    // No peer listening (yet): the frame is lost, like on a wire.
+    if (e === ERRNO.ECONNREFUSED || e === ERRNO.ENOENT) return 'lost';
     throw new NetBackendError('Send', `${this.description}: send failed: ${errnoName(e)} (${e})`, { errno: e });
   }
 
@@ -132,14 +174,14 @@ export class DgramSocketBackend implements NetBackend {
   }
 
   private check(queue: number, kind: 'Send' | 'Recv'): void {
-    if (this.closed) throw new NetBackendError('Closed', `${this.description} is closed`, {});
-    if (queue !== 0)
-      throw new NetBackendError(kind, `${this.description} has one queue pair, not ${queue + 1}`, { queue });
+    checkSingleQueue(this.closed, this.description, queue, kind);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.retry?.dispose();
+    this.backlog = [];
     c.close(this.sock);
     if (this.boundPath) removeStaleSocket(this.boundPath);
   }
