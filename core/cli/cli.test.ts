@@ -84,6 +84,7 @@ describe('vmm command line for newcomers', function () {
     expect(s.stdout).to.match(/^serial \d/);
     expect(s.stdout).to.match(/port\s+"COM1" \| "COM2" \| "COM3" \| "COM4", default "COM1"/);
     expect(s.stdout).to.match(/console\{kind=file\}\.path\s+string, required/);
+    expect(s.stdout).to.match(/port\s+.*default "COM1"\n\s+which legacy UART \(I\/O port and line\)\n/);
     const bad = vmm(['plugins', 'serail']);
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.contain("unknown plugin 'serail' (did you mean 'serial'?)");

@@ -39,7 +39,7 @@ export const EXAMPLES: Readonly<Record<string, readonly [string, string][]>> = {
 export function examplesFor(command: string): string {
   const list = EXAMPLES[command];
   if (!list?.length) return '';
-  const width = Math.min(60, Math.max(...list.map(([c]) => c.length)));
+  const width = Math.min(44, Math.max(...list.map(([c]) => c.length)));
   const lines = list.map(([c, what]) =>
     c.length > width ? `  $ ${c}\n  ${' '.repeat(width + 4)}${what}` : `  $ ${c.padEnd(width)}  ${what}`,
   );

@@ -16,31 +16,35 @@ export const ConsoleBackendSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('stdio'),
     /** Ctrl-A x quits the VMM; default: on when stdin is a terminal. */
-    escape: z.boolean().optional(),
+    escape: z.boolean().optional().describe('Ctrl-A x quits the VMM; default: on when stdin is a terminal'),
   }),
   z.strictObject({
     kind: z.literal('file'),
-    path: z.string().min(1),
+    path: z.string().min(1).describe('file the guest output goes to, relative to the YAML file'),
     /** Stop writing (and count drops) after this many bytes; default 64 MiB. */
     maxBytes: z
       .number()
       .int()
       .positive()
       .max(Number.MAX_SAFE_INTEGER)
-      .default(64 << 20),
+      .default(64 << 20)
+      .describe('stop writing (and count drops) after this many bytes'),
   }),
-  z.strictObject({ kind: z.literal('unix-socket'), path: z.string().min(1).max(107) }),
+  z.strictObject({
+    kind: z.literal('unix-socket'),
+    path: z.string().min(1).max(107).describe('Unix socket the VMM listens on for the console'),
+  }),
   z.strictObject({ kind: z.literal('none') }),
 ]);
 
 /** The serial plugin's config block: port, optional line override, console, RX FIFO size. */
 export const SerialConfigSchema = z.strictObject({
-  port: z.enum(['COM1', 'COM2', 'COM3', 'COM4']).default('COM1'),
+  port: z.enum(['COM1', 'COM2', 'COM3', 'COM4']).default('COM1').describe('which legacy UART (I/O port and line)'),
   /** Overrides the port's standard line (e.g. COM3 beside COM1, both being IRQ 4 on x86 by default). */
-  irq: z.number().int().min(0).max(23).optional(),
-  console: ConsoleBackendSchema.default({ kind: 'stdio' }),
+  irq: z.number().int().min(0).max(23).optional().describe("overrides the port's standard interrupt line"),
+  console: ConsoleBackendSchema.default({ kind: 'stdio' }).describe('where guest output goes and input comes from'),
   /** RX FIFO capacity while the guest has FIFOs enabled. */
-  rxFifoSize: z.number().int().min(1).max(4096).default(64),
+  rxFifoSize: z.number().int().min(1).max(4096).default(64).describe('RX FIFO capacity while FIFOs are enabled'),
 });
 
 /** The validated serial config (defaults filled). */
