@@ -10,10 +10,13 @@ import { snapshotConfigInput } from './restore.js';
 import { runRestored } from './run-restored.js';
 import { openSnapshot } from './snapshot-dir.js';
 import { runReceived } from './receive.js';
+import { runClones } from './clone.js';
 
 /** Options of `vmm restore`. */
 interface RestoreCliOptions {
   verifyMemory: boolean;
+  clone?: number;
+  cloneDir?: string;
   force?: boolean;
   seccomp: SeccompMode;
 }
@@ -84,8 +87,25 @@ export function registerCommands(program: Command): void {
     .argument('<dir>', 'snapshot directory')
     .option('--no-verify-memory', "skip hashing the memory file's pages (sizes and the other checksums still count)")
     .option('--force', 'run on this host even where its KVM cannot boot an unmodified Linux kernel')
+    .option(
+      '--clone <n>',
+      'run N clones at once: disks become qcow2 overlays over the snapshotted images, NICs get fresh MACs, ' +
+        'consoles go to files in each clone folder',
+      (v) => Number(v),
+    )
+    .option('--clone-dir <dir>', 'where the clone folders go (default: DIR/clones)')
     .addOption(seccompOption())
     .action(async (dir: string, o: RestoreCliOptions) => {
+      if (o.clone !== undefined) {
+        process.exitCode = await runClones(dir, o.clone, {
+          verifyMemory: o.verifyMemory,
+          cloneDir: o.cloneDir,
+          onStarted: (clones) => {
+            for (const c of clones) process.stderr.write(`vmm: clone ${c.info.index} runs in ${c.info.dir}\n`);
+          },
+        });
+        return;
+      }
       const snap = openSnapshot(dir, { verifyMemory: o.verifyMemory });
       const plan = o.force ? undefined : await planVm(snapshotConfigInput(snap));
       const problems = plan ? hostProblems(plan) : [];

@@ -11,4 +11,5 @@ export { sendMigration, type SendOptions, type SendResult, type MigrationProgres
 export { receiveMigration, runReceived, type ReceiveOptions } from './receive.js';
 export { ASSEMBLED_VM } from '../../core/vmm/assemble.js';
 export { controlRequest, type ControlRequest } from './control.js';
+export { restoreClones, runClones, type CloneInfo, type CloneOptions } from './clone.js';
 export { MigrationError, type MigrationErrorKind } from './errors.js';
