@@ -67,7 +67,7 @@ export interface AssembledVm extends RuntimeDevices {
   readonly lifecycle: VmLifecycle;
   readonly logger: Logger;
   readonly machine?: Machine;
-  /** Undoes every registration in reverse order; idempotent. */
+  /** Undoes every registration in reverse order; idempotent (every call resolves when the one disposal is done). */
   dispose(): Promise<void>;
 }
 
@@ -151,7 +151,7 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
   kernel.register(Tokens.HostFiles.token, { useValue: new RegisteredHostFiles() });
   kernel.register(Tokens.KernelCmdline.token, { useValue: new CmdlineBuilder(plan.config.boot?.cmdline ?? '') });
 
-  let disposed = false;
+  let disposing: Promise<void> | undefined;
   const runtime = new RuntimeDeviceSet({ container: c, plan, lifecycle, logger, enforce });
   const vm: { -readonly [K in keyof AssembledVm]: AssembledVm[K] } = {
     container: c,
@@ -162,12 +162,12 @@ export async function assembleVm(input: ConfigInput, opts: AssembleOptions = {})
     addDevice: (entry) => runtime.addDevice(entry),
     removeDevice: (id, o) => runtime.removeDevice(id, o),
     runtimeDevices: () => runtime.runtimeDevices(),
-    dispose: async () => {
-      if (disposed) return;
-      disposed = true;
-      await runtime.disposeAll();
-      await disposeAll(disposables, logger);
-    },
+    // every call waits for the one disposal (a migration's source releases its VM while runVm waits to)
+    dispose: () =>
+      (disposing ??= (async () => {
+        await runtime.disposeAll();
+        await disposeAll(disposables, logger);
+      })()),
   };
   c.register(ASSEMBLED_VM, { useValue: vm });
 

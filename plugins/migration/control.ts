@@ -131,16 +131,25 @@ export class ControlServer {
         if (this.migration) throw new MigrationError('State', 'a migration is already running');
         const ac = new AbortController();
         this.migration = ac;
-        try {
-          const r = await sendMigration(vm, req.url, {
+        // The answer goes out at the commit: after it the VM stops, and `vmm run` exits once it is released.
+        return new Promise<object>((resolve, reject) => {
+          sendMigration(vm, req.url, {
             downtimeMs: req.downtimeMs,
             signal: ac.signal,
             onProgress: (p) => send({ progress: p }),
-          });
-          return { ...r };
-        } finally {
-          this.migration = undefined;
-        }
+            onCommit: (r) => resolve({ ...r, committed: true }),
+          })
+            .then(
+              (r) => resolve({ ...r, committed: true }),
+              (err: unknown) => {
+                this.logger.error({ err }, 'migration failed');
+                reject(err as Error);
+              },
+            )
+            .finally(() => {
+              this.migration = undefined;
+            });
+        });
       }
     }
   }

@@ -156,6 +156,14 @@ export class FrameReader {
     return { type, payload };
   }
 
+  /** Resolves once the other side closed its end (or the connection ended). */
+  async closed(): Promise<void> {
+    while (!this.ended && !this.error) {
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+
   /** Checks an End frame's payload against the hash of the frames read before it. */
   checkEnd(payload: Buffer): void {
     this.hashed = true;

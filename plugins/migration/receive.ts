@@ -115,6 +115,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     fd = undefined;
     await w.send(FrameType.Ready);
     expectFrame(await r.next(), FrameType.Commit, 'Commit');
+    await r.closed(); // the source released its VM (disks, tap) and closed its side (or its process ended)
     opts.signal?.removeEventListener('abort', onAbort);
     const memoryFile = file;
     const hooks = restoreHooks({ plugins: hello.plugins, memory: hello.memory }, states, memoryFile, (layout) => {

@@ -19,6 +19,12 @@ export interface SendOptions {
   onProgress?: (p: MigrationProgress) => void;
   /** Aborting it cancels the migration (before the destination takes over); the source keeps running. */
   signal?: AbortSignal;
+  /**
+   * Called when the destination checked everything and the source is about to stop and hand over (after this the
+   * source VM ends whatever happens). A `vmm run` source answers its control socket here: its process exits once
+   * the VM is released.
+   */
+  onCommit?: (r: Omit<SendResult, 'totalMs'>) => void;
 }
 
 /** One round's progress. */
@@ -146,8 +152,8 @@ async function whenQuiet<T>(p: VmParts, fn: () => T): Promise<T> {
  * config and memory layout first, then pre-copy rounds (round 1 every non-zero page, later rounds the pages KVM's
  * dirty log and the VMM-side bitmap say changed) until what is left fits the downtime budget at the measured
  * rate, then the stop-and-copy: pause, devices quiet, the last pages and every part's state, and a checksum over
- * the stream. The destination checks it all and says Ready; only then does the source stop and release its files
- * (disks), say Commit, and wait for the destination's Started. Any failure or cancel before Commit leaves the source
+ * the stream. The destination checks it all and says Ready; only then does the source say Commit, stop, release
+ * its files (disks, tap) and close its side; the destination builds the VM once it saw that, and says Started. Any failure or cancel before Commit leaves the source
  * running as before; after it, the source VM is gone and a destination failure is reported.
  */
 export async function sendMigration(vm: AssembledVm, url: string, opts: SendOptions = {}): Promise<SendResult> {
@@ -229,9 +235,11 @@ export async function sendParts(
     // The destination has everything and checked it: the source lets go of its VM (disks), then says Commit.
     committed = true;
     opts.signal?.removeEventListener('abort', onAbort);
+    opts.onCommit?.({ rounds: round, sentBytes, downtimeMs: Math.round(performance.now() - tStop) });
+    await w.send(FrameType.Commit);
     await p.machine.stop({ kind: 'api' });
     await release();
-    await w.send(FrameType.Commit);
+    sock.end(); // the destination builds its VM once the source closed (its files are free then)
     const started = await r.next();
     expectFrame(started, FrameType.Started, 'Started');
     void jsonOf(started, 'Started');

@@ -58,9 +58,9 @@ describe('migration: the stream, and hostile streams', () => {
 
   const leftovers = (): string[] => fs.readdirSync(dir).filter((f) => f.endsWith('.mem'));
 
-  it('receives pages, zeros and the state, checks the checksum, says Ready and waits for Commit', async () => {
+  it('receives pages, zeros and the state, checks the checksum, says Ready, waits for Commit and the close', async () => {
     let answer = -1;
-    const got = await against(async (w, r) => {
+    const got = await against(async (w, r, sock) => {
       await w.sendJson(FrameType.Hello, hello());
       await w.send(FrameType.Pages, ...pagesAt(4096, page(1), page(2)));
       await w.send(FrameType.Pages, ...pagesAt(8192, page(3)));
@@ -72,6 +72,7 @@ describe('migration: the stream, and hostile streams', () => {
       await w.end();
       answer = (await r.next()).type;
       await w.send(FrameType.Commit);
+      sock.end(); // the source released its VM
     });
     expect(answer).to.equal(FrameType.Ready);
     expect(got).to.not.be.instanceOf(Error);

@@ -24,7 +24,10 @@ export function parseMigrationUrl(url: string): MigrationUrl {
 /** Connects to a migration URL. */
 export function connectTo(u: MigrationUrl): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = u.kind === 'unix' ? net.createConnection(u.path) : net.createConnection(u.port, u.host);
+    const sock =
+      u.kind === 'unix'
+        ? net.createConnection({ path: u.path, allowHalfOpen: true })
+        : net.createConnection({ port: u.port, host: u.host, allowHalfOpen: true });
     sock.once('connect', () => {
       sock.off('error', onError);
       resolve(sock);
@@ -48,7 +51,7 @@ export function acceptOne(
   opts: { signal?: AbortSignal; onListening?: (address: string) => void } = {},
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer();
+    const server = net.createServer({ allowHalfOpen: true });
     const cleanup = (): void => {
       server.close();
       if (u.kind === 'unix') fs.rmSync(u.path, { force: true });

@@ -51,4 +51,30 @@ describe('migration: `vmm snapshot` of a running `vmm run`, `vmm restore` in a n
     restored.child.kill('SIGTERM');
     expect(await restored.ended, tail(restored)).to.equal(143);
   });
+
+  it('`vmm migrate` moves a running `vmm run` to a `vmm receive` process: it prints on from where it was', async () => {
+    const cfg = path.join(dir, 'mig.yaml');
+    const config = tinyConfig([{ name: 'migration', config: { control: 'ctl2.sock' } }], { kind: 'stdio' });
+    fs.writeFileSync(cfg, stringify(config));
+    const dest = vmm(['receive', `unix:${path.join(dir, 'in.sock')}`], dir);
+    children.push(dest);
+    const source = vmm(['run', '--force', cfg], dir);
+    children.push(source);
+    await until(() => source.stdout().length >= 2 && fs.existsSync(path.join(dir, 'ctl2.sock')), 'the guest to print');
+    await until(() => fs.existsSync(path.join(dir, 'in.sock')), 'the destination to listen');
+    const mig = vmm(['migrate', 'ctl2.sock', `unix:${path.join(dir, 'in.sock')}`], dir);
+    expect(await mig.ended, mig.tail()).to.equal(0);
+    expect(mig.stdout().toString()).to.match(
+      /round 1: .*\nmigrated to unix:.*: \d+ rounds, \d+ bytes, downtime \d+ ms/s,
+    );
+    expect(await source.ended, `the source ends once it handed over; ${source.tail()}`).to.equal(0);
+    const last = source.stdout()[source.stdout().length - 1]!;
+    await until(() => dest.stdout().length >= 2, 'the destination guest to print', 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}; ${dest.tail()}`);
+    });
+    const first = dest.stdout()[0]!;
+    expect(first, "the first byte after the switch-over follows the source's last").to.equal((last + 1) & 0xff);
+    dest.child.kill('SIGTERM');
+    expect(await dest.ended, dest.tail()).to.equal(143);
+  });
 });
