@@ -153,8 +153,9 @@ async function whenQuiet<T>(p: VmParts, fn: () => T): Promise<T> {
  * dirty log and the VMM-side bitmap say changed) until what is left fits the downtime budget at the measured
  * rate, then the stop-and-copy: pause, devices quiet, the last pages and every part's state, and a checksum over
  * the stream. The destination checks it all and says Ready; only then does the source say Commit, stop, release
- * its files (disks, tap) and close its side; the destination builds the VM once it saw that, and says Started. Any failure or cancel before Commit leaves the source
- * running as before; after it, the source VM is gone and a destination failure is reported.
+ * its files (disks, tap) and close its side; the destination builds the VM once it saw that, and says Started.
+ * Any failure or cancel before Commit leaves the source running as before; after it, the source VM is gone and a
+ * destination failure is reported.
  */
 export async function sendMigration(vm: AssembledVm, url: string, opts: SendOptions = {}): Promise<SendResult> {
   return sendParts(partsOf(vm), url, opts, () => vm.dispose());
