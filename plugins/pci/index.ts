@@ -17,3 +17,4 @@ export * from './refusals.js';
 export * from './errors.js';
 export * from './testing.js';
 export * from './testing-guest.js';
+export * from './guest-checks.js';
