@@ -7,6 +7,7 @@ import { ApiError } from './errors.js';
 import { JsonLinesEvents, parseEventMonitor, type EventSink } from './events.js';
 import { startApiServer } from './server.js';
 import { ApiVmm } from './vmm.js';
+import { defaultExtensions } from './extensions.js';
 
 /** tsvmm's version, from the package.json above this file (the plain tree or the bundle). */
 export function vmmVersion(): string {
@@ -31,7 +32,7 @@ const openEvents = (spec: string | undefined): EventSink | undefined =>
 /** `vmm run --api-socket`: the API for the VM that run assembles (CliHooks.startApi). */
 export async function startRunApi(opts: { socketPath: string; eventMonitor?: string }): Promise<RunApi> {
   const events = openEvents(opts.eventMonitor);
-  const vmm = new ApiVmm({ baseDir: process.cwd(), version: vmmVersion(), events });
+  const vmm = new ApiVmm({ baseDir: process.cwd(), version: vmmVersion(), events, ext: defaultExtensions() });
   const logger = createLogger().child({ module: 'api' });
   const server = await startApiServer({
     socketPath: opts.socketPath,
@@ -54,7 +55,13 @@ export async function startRunApi(opts: { socketPath: string; eventMonitor?: str
 export async function serve(opts: { apiSocket: string; eventMonitor?: string; force?: boolean }): Promise<number> {
   const events = openEvents(opts.eventMonitor);
   const logger = createLogger().child({ module: 'api' });
-  const vmm = new ApiVmm({ baseDir: process.cwd(), version: vmmVersion(), events, force: opts.force });
+  const vmm = new ApiVmm({
+    baseDir: process.cwd(),
+    version: vmmVersion(),
+    events,
+    force: opts.force,
+    ext: defaultExtensions(),
+  });
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
   const server = await startApiServer({

@@ -116,27 +116,17 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   'vm.restore': route({
     method: 'PUT',
     body: S.RestoreConfig,
-    handle: (_c, b) => {
-      fileUrlPath(b.source_url, 'source_url');
-      throw new ApiError('Unsupported', 'restoring a snapshot through the API is not available yet');
-    },
+    handle: (c, b) => c.vmm.restore(fileUrlPath(b.source_url, 'source_url'), b.resume === true),
   }),
   'vm.send-migration': route({
     method: 'PUT',
     body: S.SendMigrationData,
-    handle: async (c, b) => {
-      const vm = c.vmm.requireRunning('migrate');
-      const send = c.vmm.ext.sendMigration;
-      if (!send) throw new ApiError('Unsupported', 'live migration is not available yet (migration plugin)');
-      await send(vm, b.destination_url);
-    },
+    handle: (c, b) => c.vmm.sendMigration(b.destination_url),
   }),
   'vm.receive-migration': route({
     method: 'PUT',
     body: S.ReceiveMigrationData,
-    handle: () => {
-      throw new ApiError('Unsupported', 'receiving a migration through the API is not available yet');
-    },
+    handle: (c, b) => c.vmm.receiveMigration(b.receiver_url),
   }),
 };
 

@@ -33,6 +33,8 @@ export interface ApiVmmOptions {
   baseDir: string;
   /** The version vmm.ping reports. */
   version: string;
+  /** Capabilities of other helpers' contracts (hosts/api/extensions.ts); tests set their own or none. */
+  ext?: ApiExtensions;
   /** Receives the VM's events (event monitor); optional. */
   events?: EventSink;
   /** Assembly options for VMs it boots (tests: replacePlugins, override). */
@@ -49,10 +51,17 @@ export interface ApiExtensions {
   addDevice?(vm: AssembledVm, entry: { name: string; id?: string; config?: unknown }): Promise<{ id: string }>;
   /** C2: removes a device added at runtime (or listed in the config). */
   removeDevice?(vm: AssembledVm, id: string): Promise<void>;
-  /** C3: writes a snapshot of the (paused) VM into a folder. */
+  /** C3: pauses the VM with its devices' I/O completed (pauseVm), and resumes it. */
+  pause?(vm: AssembledVm): Promise<void>;
+  resume?(vm: AssembledVm): Promise<void>;
+  /** C3: writes a snapshot of the (paused) VM into a folder; the VM stays paused. */
   snapshot?(vm: AssembledVm, dir: string): Promise<void>;
-  /** C3: sends the VM to a `tcp:host:port` or `unix:path` receiver. */
-  sendMigration?(vm: AssembledVm, url: string): Promise<void>;
+  /** C3: sends the VM to a `tcp:host:port` or `unix:path` receiver, reporting each round. */
+  sendMigration?(vm: AssembledVm, url: string, onProgress: (p: object) => void): Promise<void>;
+  /** C3: runs a snapshot (runRestored) like runVm runs a config. */
+  runRestored?(dir: string, opts: RunOptions): Promise<RunResult>;
+  /** C3: receives a migration at a URL and runs the VM (runReceived). */
+  runReceived?(url: string, opts: RunOptions): Promise<RunResult>;
 }
 
 /**
@@ -74,10 +83,14 @@ export class ApiVmm {
   private paused = false;
   /** The current run started a VM (so its end means Shutdown, not a failed boot). */
   private ran = false;
+  /** The VM came from a snapshot or a migration: vm.info describes its config from the plan. */
+  private restored = false;
   /** Capabilities of contracts other helpers land (hotplug, migration): absent ones answer "not supported". */
-  readonly ext: ApiExtensions = {};
+  readonly ext: ApiExtensions;
 
-  constructor(private readonly opts: ApiVmmOptions) {}
+  constructor(private readonly opts: ApiVmmOptions) {
+    this.ext = { ...opts.ext };
+  }
 
   /** The running VM (undefined between boots). */
   get current(): AssembledVm | undefined {
@@ -92,7 +105,7 @@ export class ApiVmm {
   /** CH's state of the VM; throws NotCreated without one. */
   state(): ChVmState {
     if (this.vm) return this.paused ? 'Paused' : 'Running';
-    if (!this.chConfig && !this.attached) throw notCreated();
+    if (!this.chConfig && !this.attached && !this.restored) throw notCreated();
     return this.lastRun ? 'Shutdown' : 'Created';
   }
 
@@ -126,7 +139,6 @@ export class ApiVmm {
     return this.serial(async () => {
       if (!this.mapping) throw this.attached ? new ApiError('InvalidState', 'the VM is already booted') : notCreated();
       if (this.vm || this.running) throw new ApiError('InvalidState', 'the VM is already booted');
-      this.lastRun = undefined;
       const input = { config: this.mapping.config, baseDir: this.opts.baseDir };
       let plan: VmPlan | undefined;
       if (!this.opts.run) {
@@ -135,60 +147,64 @@ export class ApiVmm {
         if (problems.length) throw new ApiError('Failed', problems.join('; '));
       }
       const run = this.opts.run ?? runVm;
-      const next = this.expectStart();
-      const running = run(input, {
-        ...this.opts.assemble,
-        plan,
-        signals: [],
-        onStarted: (vm) => this.onStarted(vm),
-      });
-      this.running = running;
-      void running.then(
-        (r) => this.onEnded(r),
-        (err: unknown) => this.onEnded({ reason: { kind: 'error', error: err }, exitCode: 1, restarts: 0 }),
-      );
-      await Promise.race([
-        next,
-        running.then((r) => {
-          throw new ApiError('Failed', `the VM stopped before it ran (${describeEnd(r)})`);
-        }),
-      ]);
+      await this.startRun((o) => run(input, { ...this.opts.assemble, plan, ...o }));
     });
   }
 
-  /** Hands a VM that `vmm run` started to the API (its config came from YAML). */
-  attach(vm: AssembledVm): void {
-    this.attached = true;
-    this.onStarted(vm);
-  }
-
-  /** vm.pause. */
-  pause(): Promise<void> {
+  /** vm.restore: runs the snapshot in `dir` (C3's runRestored); paused afterwards unless `resume`. */
+  restore(dir: string, resume: boolean): Promise<void> {
     return this.serial(async () => {
-      const vm = this.requireRunning('pause');
-      if (this.paused) throw new ApiError('InvalidState', 'the VM is already paused');
-      await vm.machine!.pause();
-      this.paused = true;
+      if (this.chConfig || this.attached || this.vm) throw new ApiError('AlreadyExists', 'a VM is already created');
+      const runRestored = this.ext.runRestored;
+      if (!runRestored) throw new ApiError('Unsupported', 'restoring snapshots is not available (migration plugin)');
+      await this.startRun((o) => runRestored(dir, o));
+      this.restored = true;
+      if (!resume) await this.pauseNow(this.vm!);
     });
   }
 
-  /** vm.resume. */
-  resume(): Promise<void> {
+  /** vm.receive-migration: listens at `url`, resolves once the migrated VM runs here (C3's runReceived). */
+  receiveMigration(url: string): Promise<void> {
     return this.serial(async () => {
-      const vm = this.requireRunning('resume');
-      if (!this.paused) throw new ApiError('InvalidState', 'the VM is not paused');
-      await vm.machine!.resume();
-      this.paused = false;
+      if (this.chConfig || this.attached || this.vm) throw new ApiError('AlreadyExists', 'a VM is already created');
+      const runReceived = this.ext.runReceived;
+      if (!runReceived) throw new ApiError('Unsupported', 'receiving a migration is not available (migration plugin)');
+      await this.startRun((o) => runReceived(url, o));
+      this.restored = true;
     });
   }
 
-  /** vm.shutdown: stops the VM and waits until everything is released; the config stays. */
-  shutdown(): Promise<void> {
+  /** vm.send-migration: moves the VM to `url`; once the destination runs it, this side is stopped. */
+  sendMigration(url: string): Promise<void> {
     return this.serial(async () => {
-      const vm = this.requireRunning('shut down');
-      await vm.machine!.stop({ kind: 'api' });
+      const vm = this.requireRunning('migrate');
+      const send = this.ext.sendMigration;
+      if (!send) throw new ApiError('Unsupported', 'live migration is not available (migration plugin)');
+      await send(vm, url, (p) => this.emit('migration', 'progress', { ...p }));
+      this.emit('migration', 'completed', { url });
       await this.running?.catch(() => {});
     });
+  }
+
+  /**
+   * Starts a run (runVm, or the migration plugin's runRestored / runReceived) and resolves once its VM runs; a run
+   * that ends first is an error naming why.
+   */
+  private async startRun(run: (o: RunOptions) => Promise<RunResult>): Promise<void> {
+    this.lastRun = undefined;
+    const next = this.expectStart();
+    const running = run({ signals: [], onStarted: (vm) => this.onStarted(vm) });
+    this.running = running;
+    void running.then(
+      (r) => this.onEnded(r),
+      (err: unknown) => this.onEnded({ reason: { kind: 'error', error: err }, exitCode: 1, restarts: 0 }),
+    );
+    await Promise.race([
+      next,
+      running.then((r) => {
+        throw new ApiError('Failed', `the VM stopped before it ran (${describeEnd(r)})`);
+      }),
+    ]);
   }
 
   /** vm.reboot: the VM is torn down and assembled again (runVm's restart), resolves once it runs again. */
@@ -205,6 +221,46 @@ export class ApiVmm {
           throw new ApiError('Failed', `the VM did not come back after the reboot (${describeEnd(r)})`);
         }),
       ]);
+    });
+  }
+
+  /** Hands a VM that `vmm run` started to the API (its config came from YAML). */
+  attach(vm: AssembledVm): void {
+    this.attached = true;
+    this.onStarted(vm);
+  }
+
+  /** vm.pause. */
+  pause(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('pause');
+      if (this.paused) throw new ApiError('InvalidState', 'the VM is already paused');
+      await this.pauseNow(vm);
+    });
+  }
+
+  /** vm.resume. */
+  resume(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('resume');
+      if (!this.paused) throw new ApiError('InvalidState', 'the VM is not paused');
+      await (this.ext.resume ? this.ext.resume(vm) : vm.machine!.resume());
+      this.paused = false;
+    });
+  }
+
+  /** Pauses the VM: the migration plugin's pauseVm (devices' I/O completed too) where it is there. */
+  private async pauseNow(vm: AssembledVm): Promise<void> {
+    await (this.ext.pause ? this.ext.pause(vm) : vm.machine!.pause());
+    this.paused = true;
+  }
+
+  /** vm.shutdown: stops the VM and waits until everything is released; the config stays. */
+  shutdown(): Promise<void> {
+    return this.serial(async () => {
+      const vm = this.requireRunning('shut down');
+      await vm.machine!.stop({ kind: 'api' });
+      await this.running?.catch(() => {});
     });
   }
 
@@ -226,6 +282,7 @@ export class ApiVmm {
       this.chConfig = undefined;
       this.mapping = undefined;
       this.lastRun = undefined;
+      this.restored = false;
     });
   }
 
@@ -239,7 +296,7 @@ export class ApiVmm {
   /** The running VM, or the error CH answers when there is none: 404 not created, 405 not booted. */
   requireRunning(what: string): AssembledVm {
     if (this.vm?.machine) return this.vm;
-    if (!this.chConfig && !this.attached) throw notCreated();
+    if (!this.chConfig && !this.attached && !this.restored) throw notCreated();
     throw new ApiError('InvalidState', `cannot ${what} the VM: it is not booted`);
   }
 

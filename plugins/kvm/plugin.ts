@@ -16,8 +16,11 @@ import { WorkerVcpuRunner } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
 import { HypervisorVmSnapshot } from '../../core/state/hypervisor-state.js';
 import type { StateRegistry } from '../../core/state/registry.js';
+import type { Countable, Device, DeviceRegistry } from '../../core/device/device.js';
+import { exitCounters } from './runner/exit-counters.js';
 
 const STATE_REGISTRY = Tokens.StateRegistry.token;
+const DEVICE_REGISTRY = Tokens.DeviceRegistry.token;
 
 /** Test seams: what registerKvm builds its hypervisor and runners with (default: the real ones). */
 export interface KvmPluginSeams {
@@ -54,6 +57,7 @@ export class KvmBackend implements PluginMain {
     @inject(PLUGIN_LOGGER) logger: Logger,
     @inject(LIFECYCLE) private readonly lifecycle: VmLifecycle,
     @inject(STATE_REGISTRY, { isOptional: true }) private readonly states: StateRegistry | undefined,
+    @inject(DEVICE_REGISTRY, { isOptional: true }) private readonly devices: DeviceRegistry | undefined,
     @inject(KVM_SEAMS, { isOptional: true }) private readonly seams: KvmPluginSeams = {},
   ) {
     this.logger = logger.child({ module: 'kvm' });
@@ -135,7 +139,11 @@ export class KvmBackend implements PluginMain {
    */
   attach(): Disposable[] {
     this.lifecycle.on('stopped', this.onStopped);
+    // vCPU exits by kind as counters (core/device Countable): vm.counters and /metrics list them under 'kvm'.
+    const exits: Device & Countable = { id: 'kvm', counters: () => exitCounters(this.runners.map((r) => r.stats)) };
+    const counters = this.devices?.add(exits);
     return [
+      ...(counters ? [counters] : []),
       {
         dispose: async (): Promise<void> => {
           this.lifecycle.off('stopped', this.onStopped);

@@ -1,8 +1,9 @@
 /**
  * Linux tier, one boot: `vmm serve` as users start it, and a micro-host VM driven only through the API — a Cloud
  * Hypervisor VmConfig (payload, cpus, memory, one disk, serial to a file) created and booted, then ping, info,
- * counters (the guest read its disk: virtio-blk counters moved), /metrics, pause, resume (the guest goes on),
- * hostile requests while it runs (it keeps running), shutdown, delete and vmm.shutdown; the event monitor's lines.
+ * counters (the guest read its disk: virtio-blk counters moved; kvm's exits), /metrics, pause, snapshot, resume (the
+ * guest goes on), hostile requests while it runs (it keeps running), shutdown, delete, restore of the snapshot
+ * (paused, resumed: the guest counts on), shutdown and vmm.shutdown; the event monitor's lines.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -103,6 +104,7 @@ while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
       expect(blk.readBytes).to.be.at.least(64 * 4096);
       expect(blk['transport.interrupts']).to.be.greaterThan(0);
       expect(counters.serial?.txBytes, JSON.stringify(Object.keys(counters))).to.be.greaterThan(0);
+      expect(counters.kvm?.['exits.io'], 'the kvm plugin counts exits by kind').to.be.greaterThan(0);
       const metrics = (await apiRequest(socket, 'GET', '/metrics')).body as string;
       expect(metrics).to.match(/tsvmm_device_read_bytes_total\{device="virtio-mmio:disk0"\} \d+/);
 
@@ -119,6 +121,9 @@ while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
         await rawExchange(socket, ['GET /api/v1/../vm.info HTTP/1.1\r\nConnection: close\r\n\r\n']),
       );
       expect(dots.status).to.equal(400);
+      const snap = path.join(dir, 'snap');
+      expect((await call('PUT', 'vm.snapshot', { destination_url: `file://${snap}` })).status).to.equal(204);
+      expect(fs.existsSync(path.join(snap, 'manifest.json')), 'the snapshot is complete').to.equal(true);
       const lastTick = Number((await waitFor(consoleFile, /tick=(\d+)/, 1000))[1]);
       expect((await call('PUT', 'vm.resume')).status).to.equal(204);
       const next = await waitFor(consoleFile, new RegExp(`tick=(${lastTick + 1}|${lastTick + 2})\\b`), 120_000);
@@ -129,6 +134,15 @@ while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
       expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Shutdown' });
       expect((await call('PUT', 'vm.delete')).status).to.equal(204);
       expect((await call('GET', 'vm.info')).status).to.equal(404);
+      // the snapshot taken while paused runs again: restored paused (as CH), resumed, it counts on from there
+      fs.appendFileSync(consoleFile, '\n--- restored ---\n');
+      const restored = await call('PUT', 'vm.restore', { source_url: `file://${snap}` });
+      expect(restored.status, JSON.stringify(restored.body)).to.equal(204);
+      expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Paused' });
+      expect((await call('PUT', 'vm.resume')).status).to.equal(204);
+      const after = await waitFor(consoleFile, /--- restored ---[^]*tick=(\d+)/, 120_000);
+      expect(Number(after[1]), 'the restored guest goes on from the snapshot').to.be.greaterThan(lastTick);
+      expect((await call('PUT', 'vm.shutdown')).status).to.equal(204);
       expect((await call('PUT', 'vmm.shutdown')).status).to.equal(204);
       expect(await exited, stderr).to.equal(0);
       const seen = fs
@@ -136,7 +150,18 @@ while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
         .trim()
         .split('\n')
         .map((l) => (JSON.parse(l) as { event: string }).event);
-      expect(seen).to.deep.equal(['starting', 'booted', 'paused', 'resumed', 'shutdown', 'shutdown']);
+      expect(seen).to.deep.equal([
+        'starting',
+        'booted',
+        'paused',
+        'resumed',
+        'shutdown',
+        'booted',
+        'paused',
+        'resumed',
+        'shutdown',
+        'shutdown',
+      ]);
       console.log(
         `      serve up (first ping): ${pingMs} ms; guest ready: ${bootS.toFixed(1)} s; ` +
           `whole run: ${((Date.now() - t0) / 1000).toFixed(1)} s`,

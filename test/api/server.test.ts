@@ -129,8 +129,6 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
       ['vm.add-device', { path: '/sys/bus/pci/devices/0000:00:01.0' }],
       ['vm.remove-device', { id: 'disk0' }],
       ['vm.send-migration', { destination_url: 'unix:/tmp/m.sock' }],
-      ['vm.receive-migration', { receiver_url: 'unix:/tmp/m.sock' }],
-      ['vm.restore', { source_url: 'file:///tmp/snap' }],
     ];
     for (const [name, body] of cases) {
       const a = await h.call('PUT', name, body);
@@ -143,6 +141,67 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     await h.call('PUT', 'vm.pause');
     const snap = await h.call('PUT', 'vm.snapshot', { destination_url: 'file:///tmp/snap' });
     expect((snap.body as string[])[1]).to.match(/not available/);
+    // restore and receive need no VM: with one there, CH's 409; the URL must be file:///
+    expect((await h.call('PUT', 'vm.restore', { source_url: 'file:///tmp/snap' })).status).to.equal(409);
+    expect((await h.call('PUT', 'vm.receive-migration', { receiver_url: 'unix:/tmp/m' })).status).to.equal(409);
+    expect((await h.call('PUT', 'vm.restore', { source_url: '/tmp/snap' })).status).to.equal(400);
+    await h.call('PUT', 'vm.delete');
+    for (const [name, body] of [
+      ['vm.restore', { source_url: 'file:///tmp/snap' }],
+      ['vm.receive-migration', { receiver_url: 'unix:/tmp/m.sock' }],
+    ] as const) {
+      const a = await h.call('PUT', name, body);
+      expect(a.status, name).to.equal(500);
+      expect((a.body as string[])[1], name).to.match(/not available/);
+    }
+  });
+
+  it('snapshot, send-migration, restore and receive-migration go through the C3 functions', async () => {
+    const events: string[] = [];
+    const sink = { emit: (_s: string, e: string) => void events.push(e), watch: () => {}, close: async () => {} };
+    h = new ApiHarness();
+    const calls: string[] = [];
+    const input = { config: { machine: { onReset: 'exit', vcpus: 1, memory: 1 << 20 }, plugins: [] }, baseDir: '/' };
+    await h.start({
+      events: sink,
+      ext: {
+        pause: async (vm) => void (calls.push('pauseVm'), await vm.machine!.pause()),
+        resume: async (vm) => void (calls.push('resumeVm'), await vm.machine!.resume()),
+        snapshot: async (_vm, dir) => void calls.push(`snapshot ${dir}`),
+        sendMigration: async (vm, url, progress) => {
+          calls.push(`send ${url}`);
+          progress({ round: 1, sentBytes: 10, dirtyBytes: 0, bytesPerSecond: 1 });
+          await vm.machine!.stop({ kind: 'api' });
+        },
+        runRestored: (dir, o) => (calls.push(`restore ${dir}`), h.fake.run(input, o)),
+        runReceived: (url, o) => (calls.push(`receive ${url}`), h.fake.run(input, o)),
+      },
+    });
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    await h.call('PUT', 'vm.pause');
+    expect((await h.call('PUT', 'vm.snapshot', { destination_url: 'file:///tmp/a%20b' })).status).to.equal(204);
+    await h.call('PUT', 'vm.resume');
+    expect((await h.call('PUT', 'vm.send-migration', { destination_url: 'tcp:10.0.0.2:6000' })).status).to.equal(204);
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Shutdown' });
+    await h.call('PUT', 'vm.delete');
+    expect((await h.call('PUT', 'vm.restore', { source_url: 'file:///tmp/snap' })).status).to.equal(204);
+    expect((await h.call('GET', 'vm.info')).body, 'restored paused, as CH').to.deep.include({ state: 'Paused' });
+    await h.call('PUT', 'vm.resume');
+    await h.call('PUT', 'vm.delete');
+    expect((await h.call('PUT', 'vm.receive-migration', { receiver_url: 'unix:/tmp/m' })).status).to.equal(204);
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Running' });
+    expect(calls).to.deep.equal([
+      'pauseVm',
+      'snapshot /tmp/a b',
+      'resumeVm',
+      'send tcp:10.0.0.2:6000',
+      'restore /tmp/snap',
+      'pauseVm',
+      'resumeVm',
+      'receive unix:/tmp/m',
+    ]);
+    expect(events.filter((e) => e === 'progress' || e === 'completed')).to.deep.equal(['progress', 'completed']);
   });
 
   it('hotplug goes through the C2 capability when it is there, and the event monitor hears of it', async () => {
