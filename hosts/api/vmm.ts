@@ -2,6 +2,8 @@ import type { AssembledVm, AssembleOptions } from '../../core/vmm/assemble.js';
 import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
 import { planVm, type VmPlan } from '../../core/vmm/plan.js';
 import { hostProblems } from '../../core/host/host-check.js';
+import { ConfigError } from '../../core/config/errors.js';
+import { ConfigErrors } from '../../core/config/problems.js';
 import { collectCounters, type DeviceCounters } from '../../core/device/counters.js';
 import { Tokens } from '../../core/tokens.js';
 import { ApiError } from './errors.js';
@@ -142,7 +144,16 @@ export class ApiVmm {
       const input = { config: this.mapping.config, baseDir: this.opts.baseDir };
       let plan: VmPlan | undefined;
       if (!this.opts.run) {
-        plan = await planVm(input, this.opts.assemble);
+        try {
+          plan = await planVm(input, { ...this.opts.assemble, checks: true });
+        } catch (err) {
+          // a missing kernel or disk, a bad size: what `vmm run` refuses before it starts, here a 400
+          if (err instanceof ConfigError) {
+            const all = err instanceof ConfigErrors ? err.problems.map((p) => p.message) : [err.message];
+            throw new ApiError('BadRequest', all.join('; '), 'Invalid VM config');
+          }
+          throw err;
+        }
         const problems = this.opts.force ? [] : hostProblems(plan);
         if (problems.length) throw new ApiError('Failed', problems.join('; '));
       }

@@ -103,6 +103,18 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     expect((await h.call('GET', 'vmm.ping')).status).to.equal(200);
   });
 
+  it("vm.boot makes vmm run's checks first: a missing kernel and disk are one 400 naming both", async () => {
+    h = await new ApiHarness().start({ run: undefined });
+    const cfg = vmConfig({ disks: [{ path: '/nonexistent/disk.img' }] });
+    cfg.payload.kernel = '/nonexistent/vmlinux';
+    await h.call('PUT', 'vm.create', cfg);
+    const boot = await h.call('PUT', 'vm.boot');
+    expect(boot.status).to.equal(400);
+    expect((boot.body as string[])[0]).to.equal('Invalid VM config');
+    expect((boot.body as string[])[1]).to.match(/\/nonexistent\/vmlinux does not exist; .*\/nonexistent\/disk\.img/);
+    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Created' });
+  });
+
   it('vm.create refuses what tsvmm lacks by name, and bad bodies with 400', async () => {
     h = await new ApiHarness().start();
     const vsock = await h.call('PUT', 'vm.create', vmConfig({ vsock: { cid: 3, socket: '/tmp/v' } }));
