@@ -28,7 +28,8 @@ export interface Mapping {
 /**
  * The host the API builds VMs on: the micro host's plugin list (hosts/micro.yaml: virtio over MMIO, a 16550 on
  * COM1, i8042, CMOS RTC, ACPI), the serial console set by VmConfig.serial. test/api/mapping.test.ts checks this list
- * against hosts/micro.yaml. Disks add raw-disk and qcow (the formats) and one virtio-blk each; nets one virtio-net.
+ * against hosts/micro.yaml. raw-disk and qcow (the disk formats) follow always; one virtio-blk per disk, one
+ * virtio-net per net.
  */
 export const API_HOST_PLUGINS = ['kvm', 'acpi', 'x86', 'serial', 'i8042', 'rtc', 'boot-timer', 'virtio-mmio'] as const;
 
@@ -150,7 +151,8 @@ export function mapVmConfig(ch: ChVmConfig, baseDir: string): Mapping {
     name === 'serial' ? { name, config: { port: 'COM1', console: serialConsole(ch.serial, baseDir) } } : { name },
   );
   const disks = ch.disks ?? [];
-  if (disks.length) plugins.push({ name: 'raw-disk' }, { name: 'qcow' });
+  // the disk formats are always there: vm.add-disk may add a disk to a VM that booted without one
+  plugins.push({ name: 'raw-disk' }, { name: 'qcow' });
   disks.forEach((d, i) => plugins.push(diskPlugin(d, d.id ?? `disk${i}`, baseDir)));
   (ch.net ?? []).forEach((n, i) => plugins.push(netPlugin(n, n.id ?? `net${i}`)));
   const ids = plugins.filter((x) => x.id).map((x) => x.id!);

@@ -44,7 +44,7 @@ describe("api mapping: Cloud Hypervisor's VmConfig onto our plugin list", () => 
       initramfs: '/srv/initrd.img',
       cmdline: 'console=ttyS0',
     });
-    expect(m.config.plugins.map((p) => p.name)).to.deep.equal([...API_HOST_PLUGINS]);
+    expect(m.config.plugins.map((p) => p.name)).to.deep.equal([...API_HOST_PLUGINS, 'raw-disk', 'qcow']);
     expect(m.config.plugins[3].config).to.deep.equal({
       port: 'COM1',
       console: { kind: 'unix-socket', path: '/srv/serial.sock' },
