@@ -9,8 +9,9 @@ import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { VirtioDevice, VirtioInterrupt } from '../../core/virtio/virtio.js';
 import { DeviceStatus } from '../virtio/constants.js';
-import { SplitQueue, type SplitQueueProgress } from '../virtio/split-queue.js';
-import { DeviceNegotiation } from '../virtio/status.js';
+import type { SplitQueue } from '../virtio/split-queue.js';
+import type { DeviceNegotiation } from '../virtio/status.js';
+import { VirtioSession } from '../virtio/session.js';
 import type { VirtioMmioMetrics } from './metrics.js';
 import { newMetrics } from './metrics.js';
 import { INT_CONFIG, INT_VRING, MMIO_MAGIC, MMIO_VENDOR_ID, MMIO_VERSION, Reg } from './registers.js';
@@ -55,9 +56,9 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
     const own = hasCounters(this.device) ? this.device.counters() : {};
     return { ...own, ...prefixCounters('transport', { ...this.metrics }) };
   }
-  readonly queues: SplitQueue[];
   readonly interrupt: VirtioInterrupt;
-  negotiation: DeviceNegotiation;
+  /** Status, features, queues and activation (plugins/virtio's transport-neutral half). */
+  readonly session: VirtioSession;
   deviceFeaturesSel = 0;
   driverFeaturesSel = 0;
   queueSel = 0;
@@ -73,9 +74,6 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
    * good once obtained: a vCPU may still act on it after the fast path is detached.
    */
   private statusWord: SharedWord | undefined;
-  /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
-  private epoch = 0;
-  private activeEpoch: number | undefined;
   /** A runner's worker fast path (core/bus/fast-path.ts), when one is attached. */
   private fastPath: MmioFastPath | undefined;
 
@@ -84,8 +82,6 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
     private readonly deps: MmioTransportDeps,
   ) {
     this.id = `virtio-mmio:${device.id}`;
-    this.negotiation = new DeviceNegotiation(device.deviceFeatures);
-    this.queues = device.queueMaxSizes.map((max, i) => new SplitQueue(i, max));
     this.interrupt = {
       signalUsedQueue: () => this.raise(INT_VRING),
       signalConfigChange: () => {
@@ -93,10 +89,26 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
         this.raise(INT_CONFIG);
       },
     };
+    this.session = new VirtioSession(device, {
+      memory: deps.memory,
+      queueEvents: deps.queueEvents,
+      interrupt: this.interrupt,
+      transport: 'virtio-mmio',
+      logger: deps.logger,
+      counters: this.metrics,
+    });
   }
 
+  /** The split queues whose layout the driver writes. */
+  get queues(): readonly SplitQueue[] {
+    return this.session.queues;
+  }
+  /** Device status and feature negotiation. */
+  get negotiation(): DeviceNegotiation {
+    return this.session.negotiation;
+  }
   get activated(): boolean {
-    return this.activeEpoch !== undefined;
+    return this.session.activated;
   }
   get interruptStatus(): number {
     return this.statusWord ? this.statusWord.load() : this.localStatus;
@@ -363,86 +375,32 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
   // ---- status, activation, reset ------------------------------------------
 
   private writeStatus(v: number): boolean {
-    const out = this.negotiation.writeStatus(v);
-    switch (out.action) {
+    switch (this.session.writeStatus(v)) {
       case 'reset':
-        this.reset();
+        this.resetRegisters();
         return true;
       case 'activate':
-        this.activateDevice();
+        this.publishFast();
         return true;
       case 'none':
         return true;
-      case 'ignored':
-        this.metrics.refusedStatusWrites++;
-        this.deps.logger?.debug(
-          { device: this.device.id, status: v, reason: out.reason },
-          'virtio-mmio status write refused',
-        );
-        return false;
-    }
-  }
-
-  private activateDevice(progress?: readonly (SplitQueueProgress | undefined)[]): void {
-    const epoch = this.epoch;
-    const features = this.negotiation.driverFeatures;
-    let memory: GuestMemory;
-    try {
-      memory = this.deps.memory();
-      this.queues.forEach((q, i) => q.activate(memory, features, progress?.[i]));
-    } catch (err) {
-      this.needsReset(`queue setup refused: ${(err as Error)?.message ?? String(err)}`);
-      return;
-    }
-    this.activeEpoch = epoch;
-    this.metrics.activations++;
-    this.publishFast();
-    try {
-      this.device.activate({
-        features,
-        memory,
-        queues: this.queues,
-        queueEvents: this.deps.queueEvents,
-        interrupt: this.interrupt,
-        needsReset: (reason: string) => {
-          if (this.epoch === epoch) this.needsReset(reason);
-        },
-      });
-    } catch (err) {
-      this.needsReset(`device activation failed: ${(err as Error)?.message ?? String(err)}`);
+      default:
+        return false; // ignored: counted and logged by the session
     }
   }
 
   /** Marks DEVICE_NEEDS_RESET; after DRIVER_OK the driver learns it through a config-change interrupt. */
   needsReset(reason: string): void {
-    if (this.negotiation.has(DeviceStatus.DEVICE_NEEDS_RESET)) return;
-    this.metrics.needsReset++;
-    this.logLimit.log('reset', (suppressed) =>
-      this.deps.logger?.warn(
-        { device: this.device.id, reason, suppressed },
-        `virtio device needs reset${suppressedNote(suppressed)}`,
-      ),
-    );
-    this.negotiation.markNeedsReset();
-    if (this.negotiation.has(DeviceStatus.DRIVER_OK)) this.interrupt.signalConfigChange();
+    this.session.needsReset(reason);
   }
 
   /** Driver wrote 0 to Status (or the VMM resets): back to power-on state. */
   reset(): void {
-    this.epoch++;
-    const wasActive = this.activated;
-    this.activeEpoch = undefined;
-    this.metrics.resets++;
-    if (wasActive) {
-      try {
-        this.device.reset();
-      } catch (err) {
-        this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed');
-      }
-    }
-    this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
-    for (const q of this.queues) q.reset();
-    for (const ev of this.deps.queueEvents) ev.read(); // drop kicks of the old session
+    this.session.reset();
+    this.resetRegisters();
+  }
+
+  private resetRegisters(): void {
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
     this.interruptStatus = 0;
     this.publishFast();
@@ -472,17 +430,9 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
 
   /** Applies a validated state (core/state's restoreSnapshot validates untrusted input first). */
   loadState(state: TransportState): void {
-    if (this.activated) {
-      try {
-        this.device.reset();
-      } catch (err) {
-        this.deps.logger?.warn({ err, device: this.device.id }, 'virtio device reset failed');
-      }
-    }
-    this.epoch++;
-    this.activeEpoch = undefined;
+    this.session.stop();
     const s = loadTransport(this, state);
-    if (s.activated) this.activateDevice(s.progress);
+    if (s.activated) this.session.activate(s.progress);
     this.publishFast();
   }
 
@@ -496,8 +446,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
     interruptStatus: number;
     configGeneration: number;
   }): void {
-    this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
-    this.negotiation.load({ status: fields.status, driverFeatures: fields.driverFeatures });
+    this.session.loadNegotiation({ status: fields.status, driverFeatures: fields.driverFeatures });
     this.deviceFeaturesSel = fields.deviceFeaturesSel;
     this.driverFeaturesSel = fields.driverFeaturesSel;
     this.queueSel = fields.queueSel;

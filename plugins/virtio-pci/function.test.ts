@@ -181,7 +181,7 @@ describe('virtio-pci function: a driver through configuration space and the BAR'
     expect(drv.isr()).to.equal(0);
   });
 
-  it('INTx over an irqfd with resample: asserted again after the EOI while the ISR is set, not after it is read', () => {
+  it('INTx over an irqfd with resample: re-asserted at the EOI while the ISR is set, not once read', () => {
     const { drv, q, events, hypervisor, fn } = setup({ ioeventfd: false, irqfd: true });
     drv.negotiate(VIRTIO_F_VERSION_1);
     drv.setupQueue(0, q);

@@ -18,6 +18,8 @@ export interface VirtioSessionDeps {
   /** Transport name for log lines ('virtio-pci'). */
   transport: string;
   logger?: Logger;
+  /** Where to count (the transport's metrics object, which has these fields); default: a fresh one. */
+  counters?: VirtioSessionCounters;
 }
 
 /** Counters of one session (plain numbers; the transport copies them into its metrics). */
@@ -40,7 +42,7 @@ export interface VirtioSessionCounters {
 export class VirtioSession {
   negotiation: DeviceNegotiation;
   readonly queues: SplitQueue[];
-  readonly counters: VirtioSessionCounters = { activations: 0, resets: 0, needsReset: 0, refusedStatusWrites: 0 };
+  readonly counters: VirtioSessionCounters;
   /** A guest can make a device fail on every access: those warnings are rate-limited. */
   readonly logLimit = new LogRateLimiter();
   /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
@@ -53,6 +55,7 @@ export class VirtioSession {
   ) {
     this.negotiation = new DeviceNegotiation(device.deviceFeatures);
     this.queues = device.queueMaxSizes.map((max, i) => new SplitQueue(i, max));
+    this.counters = deps.counters ?? { activations: 0, resets: 0, needsReset: 0, refusedStatusWrites: 0 };
   }
 
   /** Whether the device is serving its queues (DRIVER_OK accepted, no reset since). */
