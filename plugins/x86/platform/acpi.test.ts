@@ -116,6 +116,8 @@ describe('x86 ACPI tables', () => {
     const boot = fv.getUint16(109, true);
     expect(boot & IAPC_BOOT_ARCH.I8042).to.not.equal(0);
     expect(boot & IAPC_BOOT_ARCH.CMOS_RTC_NOT_PRESENT).to.equal(0);
+    // MSI works (MSI routes + irqfds): with the flag Linux turns MSI/MSI-X off for every PCI function
+    expect(boot & IAPC_BOOT_ARCH.MSI_NOT_SUPPORTED).to.equal(0, 'MSI supported');
   });
 
   it('encodes \\_S5 and a PNP0C02 device claiming GSIs 16..23 in AML', () => {

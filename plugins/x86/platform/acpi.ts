@@ -21,7 +21,8 @@ import { IOAPIC_PINS, MPTABLE_MAX_VCPUS } from './mptable.js';
  * What Linux does with this contribution:
  *  - FADT: SMI_CMD 0 (already in ACPI mode), SCI on IRQ 9 (raised only by the optional fixed power button),
  *    PM1a blocks at PM1_EVT_PORT / PM1_CNT_PORT, no PM timer, no GPE block, no sleep button; IAPC boot
- *    flags say an i8042 is present (else Linux drops the i8042 driver) and the CMOS RTC is.
+ *    flags say an i8042 is present (else Linux drops the i8042 driver) and the CMOS RTC is, and do not say
+ *    "MSI not supported" (Linux would then keep every PCI function on INTx).
  *  - MADT: one enabled LAPIC per vCPU (APIC id = vCPU index), the IOAPIC (GSI base 0),
  *    an override for the SCI (IRQ 9 edge/active-high, so a device may share GSI 9), LINT1 = NMI.
  *    ISA IRQs 0..15 get Linux's identity defaults.
@@ -142,11 +143,7 @@ export function x86AcpiContribution(vcpus: number, opts: X86AcpiOptions = {}): A
       pm1aEvent: { port: PM1_EVT_PORT, length: PM1_EVT_LEN },
       pm1aControl: { port: PM1_CNT_PORT, length: PM1_CNT_LEN },
       century: CMOS_CENTURY,
-      iapcBootArch:
-        IAPC_BOOT_ARCH.LEGACY_DEVICES |
-        IAPC_BOOT_ARCH.I8042 |
-        IAPC_BOOT_ARCH.VGA_NOT_PRESENT |
-        IAPC_BOOT_ARCH.MSI_NOT_SUPPORTED,
+      iapcBootArch: IAPC_BOOT_ARCH.LEGACY_DEVICES | IAPC_BOOT_ARCH.I8042 | IAPC_BOOT_ARCH.VGA_NOT_PRESENT,
       flags: opts.powerButton ? X86_FADT_FLAGS & ~FADT_FLAG.PWR_BUTTON : X86_FADT_FLAGS,
     }),
   };
