@@ -147,6 +147,23 @@ describe('virtio-pci function: a driver through configuration space and the BAR'
     ]);
   });
 
+  it('hands the device the irqfd of each queue vector as its call eventfd (vhost-user); none in INTx mode', () => {
+    const m = setup({ irqfd: true });
+    m.drv.enableMsix(2);
+    m.drv.negotiate(VIRTIO_F_VERSION_1);
+    m.drv.setupQueue(0, m.q, 1);
+    m.drv.driverOk();
+    const route = m.vm.routes.find((r) => r.kind === 'msi' && r.data === 0x41)!; // vector 1's message
+    const irqfd = m.vm.irqfds.find((f) => f.gsi === route.gsi)!;
+    expect(m.dev.activation!.callEvents).to.have.length(1);
+    expect(m.dev.activation!.callEvents![0]?.fd).to.equal(irqfd.fd);
+    const x = setup({ irqfd: true });
+    x.drv.negotiate(VIRTIO_F_VERSION_1);
+    x.drv.setupQueue(0, x.q);
+    x.drv.driverOk();
+    expect(x.dev.activation!.callEvents).to.deep.equal([undefined]);
+  });
+
   it('MSI-X: a masked vector holds its interrupt as pending (PBA) and delivers it on unmask', () => {
     const { drv, q, events, vm, bus } = setup({ ioeventfd: false });
     drv.enableMsix(2);

@@ -97,6 +97,7 @@ export class VirtioPciFunction extends PciFunction implements Device, Snapshotta
       msixSize: msix.vectors,
       msix: (v) => msix.trigger(v),
       intx: (level) => this.setIntx(level),
+      notifier: (v) => this.group?.vector(v).notifier,
     };
     const transport = new VirtioPciTransport(device, {
       memory: deps.memory,

@@ -20,6 +20,8 @@ export interface PciInterruptSink {
   msix(v: number): void;
   /** Drives the INTx pin (level); nothing happens while the guest disabled INTx or the function has no line. */
   intx(level: boolean): void;
+  /** The irqfd behind MSI-X vector `v`, when one is wired (for a back end that interrupts by itself). */
+  notifier?(v: number): EventFd | undefined;
 }
 
 /** What a VirtioPciTransport works with. */
@@ -72,6 +74,7 @@ export class VirtioPciTransport {
       interrupt: this.interrupt,
       transport: 'virtio-pci',
       logger: deps.logger,
+      callEvents: () => this.callEvents(),
     });
     this.queueVectors = device.queueMaxSizes.map(() => VIRTIO_MSI_NO_VECTOR);
   }
@@ -89,6 +92,17 @@ export class VirtioPciTransport {
   /** The queue the driver selected, or undefined when queue_select names none. */
   get selectedQueue(): SplitQueue | undefined {
     return this.session.queues[this.queueSelect];
+  }
+
+  /**
+   * Per queue, the irqfd of its MSI-X vector (vhost-user hands it to the back end as the call fd); undefined
+   * in INTx mode (the ISR must be set first) and for a queue without a vector.
+   */
+  callEvents(): (EventFd | undefined)[] {
+    const irq = this.deps.irq;
+    return this.queueVectors.map((v) =>
+      irq.msixEnabled && v !== VIRTIO_MSI_NO_VECTOR && v < irq.msixSize ? irq.notifier?.(v) : undefined,
+    );
   }
 
   // ---- BAR regions ------------------------------------------------------------

@@ -20,6 +20,11 @@ export interface VirtioSessionDeps {
   logger?: Logger;
   /** Where to count (the transport's metrics object, which has these fields); default: a fresh one. */
   counters?: VirtioSessionCounters;
+  /**
+   * Per queue, at activation: an eventfd that interrupts the driver for that queue (an irqfd on its MSI-X
+   * vector), handed to the device as VirtioActivation.callEvents; omitted: none.
+   */
+  callEvents?: () => readonly (EventFd | undefined)[];
 }
 
 /** Counters of one session (plain numbers; the transport copies them into its metrics). */
@@ -119,6 +124,7 @@ export class VirtioSession {
         queues: this.queues,
         queueEvents: [...this.deps.queueEvents],
         interrupt: this.deps.interrupt,
+        callEvents: this.deps.callEvents?.(),
         needsReset: (reason: string) => {
           if (this.epoch === epoch) this.needsReset(reason);
         },
