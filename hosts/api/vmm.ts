@@ -164,24 +164,24 @@ export class ApiVmm {
 
   /** vm.restore: runs the snapshot in `dir` (C3's runRestored); paused afterwards unless `resume`. */
   restore(dir: string, resume: boolean): Promise<void> {
-    return this.serial(async () => {
-      if (this.chConfig || this.attached || this.vm) throw new ApiError('AlreadyExists', 'a VM is already created');
-      const runRestored = this.ext.runRestored;
-      if (!runRestored) throw new ApiError('Unsupported', 'restoring snapshots is not available (migration plugin)');
-      await this.startRun((o) => runRestored(dir, o));
-      this.restored = true;
-      if (!resume) await this.pauseNow(this.vm!);
-    });
+    const run = this.ext.runRestored;
+    return this.runIncoming(run && ((o) => run(dir, o)), 'restoring snapshots', resume);
   }
 
   /** vm.receive-migration: listens at `url`, resolves once the migrated VM runs here (C3's runReceived). */
   receiveMigration(url: string): Promise<void> {
+    const run = this.ext.runReceived;
+    return this.runIncoming(run && ((o) => run(url, o)), 'receiving a migration', true);
+  }
+
+  /** Runs a VM that comes from elsewhere (a snapshot, a migration): only where none is created yet. */
+  private runIncoming(run: ((o: RunOptions) => Promise<RunResult>) | undefined, what: string, resume: boolean) {
     return this.serial(async () => {
       if (this.chConfig || this.attached || this.vm) throw new ApiError('AlreadyExists', 'a VM is already created');
-      const runReceived = this.ext.runReceived;
-      if (!runReceived) throw new ApiError('Unsupported', 'receiving a migration is not available (migration plugin)');
-      await this.startRun((o) => runReceived(url, o));
+      if (!run) throw new ApiError('Unsupported', `${what} is not available (migration plugin)`);
+      await this.startRun(run);
       this.restored = true;
+      if (!resume) await this.pauseNow(this.vm!);
     });
   }
 
