@@ -52,7 +52,7 @@ export function registerCommands(program: Command): void {
       });
       process.stdout.write(
         `migrated to ${url}: ${Number(r.rounds)} rounds, ${Number(r.sentBytes)} bytes, ` +
-          `downtime ${Number(r.downtimeMs)} ms, total ${Number(r.totalMs)} ms\n`,
+          `the guest stopped ${Number(r.downtimeMs)} ms before the hand-over\n`,
       );
     });
 

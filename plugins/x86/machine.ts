@@ -9,10 +9,10 @@ import type { KernelCmdline } from '../../core/platform/resources.js';
 import { X86Layout } from './layout.js';
 import { loadLinux, type BootPlan, type BootProtocol } from './boot/loader.js';
 import { readBootFile } from './boot/files.js';
-import { findCpuid } from './cpu/cpuid.js';
+import { findCpuid, vcpuCpuid } from './cpu/cpuid.js';
 import { configureVcpu } from './cpu/vcpu-setup.js';
 import { X86BootError } from './errors.js';
-import { x86Vm } from './hypervisor/extension.js';
+import { x86Vcpu, x86Vm } from './hypervisor/extension.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
 import type { AcpiTables } from '../../core/acpi/tables.js';
 import { ACPI_START } from './platform/acpi.js';
@@ -136,6 +136,10 @@ export class X86Machine implements Machine {
         state: this.state,
       });
     this.createVcpus();
+    // CPUID first: KVM refuses special registers whose CR4 bits (OSXSAVE, ...) the vCPU's CPUID does not offer.
+    // A saved state does not carry CPUID; this host's (as at boot) is what the guest saw.
+    const supported = x86Vm(this.d.vm).supportedCpuid();
+    for (const v of this.vcpus) x86Vcpu(v).setCpuid(vcpuCpuid(supported, v.index, this.vcpus.length));
   }
 
   /** The configured vCPU count, refused when the host's KVM or the MP table allow fewer. */

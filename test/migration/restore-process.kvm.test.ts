@@ -65,7 +65,7 @@ describe('migration: `vmm snapshot` of a running `vmm run`, `vmm restore` in a n
     const mig = vmm(['migrate', 'ctl2.sock', `unix:${path.join(dir, 'in.sock')}`], dir);
     expect(await mig.ended, mig.tail()).to.equal(0);
     expect(mig.stdout().toString()).to.match(
-      /round 1: .*\nmigrated to unix:.*: \d+ rounds, \d+ bytes, downtime \d+ ms/s,
+      /round 1: .*\nmigrated to unix:.*: \d+ rounds, \d+ bytes, the guest stopped \d+ ms/s,
     );
     expect(await source.ended, `the source ends once it handed over; ${source.tail()}`).to.equal(0);
     const last = source.stdout()[source.stdout().length - 1]!;

@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Tokens } from '../../core/tokens.js';
 import { assembleVm, type AssembledVm } from '../../core/vmm/assemble.js';
+import type { KvmVm } from '../../plugins/kvm/vm.js';
+import { x86Vcpu } from '../../plugins/x86/hypervisor/extension.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { pauseVm, resumeVm, restoreVm, snapshotVm } from '../../plugins/migration/index.js';
 import { COUNTER, DATA, memoryOf, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
@@ -71,5 +74,22 @@ describe('migration: pause, snapshot and restore a running VM on host KVM (kvm t
       fs.readFileSync(path.join(snap, 'memory.bin')).readUInt32LE(Number(COUNTER.value)),
       'the file is unchanged',
     ).to.equal(saved);
+  });
+
+  it('restores special registers whose CR4 bits need the CPUID the boot set (OSXSAVE)', async () => {
+    const a = await start();
+    await until(() => memoryOf(a).readU32(COUNTER) > 0, 'the guest to count');
+    await pauseVm(a);
+    const v = x86Vcpu((a.container.resolve(Tokens.Vm.token) as KvmVm).vcpuList()[0]!);
+    v.setSregs({ ...v.getSregs(), cr4: v.getSregs().cr4 | (1n << 18n) }); // CR4.OSXSAVE, as Linux sets it
+    const snap = path.join(dir, 'snap-cr4');
+    await snapshotVm(a, snap);
+    const b = await restoreVm(snap, { logger: silentLogger() });
+    vms.push(b);
+    const vb = x86Vcpu((b.container.resolve(Tokens.Vm.token) as KvmVm).vcpuList()[0]!);
+    expect(vb.getSregs().cr4 & (1n << 18n)).to.equal(1n << 18n);
+    await b.machine!.start();
+    const at = memoryOf(b).readU32(COUNTER);
+    await until(() => memoryOf(b).readU32(COUNTER) > at + 100, 'the restored guest to count on');
   });
 });
