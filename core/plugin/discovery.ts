@@ -26,7 +26,7 @@ export interface DiscoveredPlugin {
 export interface DiscoveryOptions {
   /** Folders whose sub-folders hold vmm-plugin.json (default: <repo>/plugins). */
   pluginDirs?: string[];
-  /** node_modules folders to scan (default: <repo>/node_modules). */
+  /** node_modules folders to scan (default: defaultNodeModules: <repo>/node_modules, and the one tsvmm is in). */
   nodeModules?: string[];
   /** Called for manifests that exist but cannot be read; discovery goes on without them. */
   onBroken?: (err: PluginError) => void;
@@ -139,12 +139,25 @@ export function discoverPlugins(opts: DiscoveryOptions = {}): Map<string, Discov
       });
     }
   }
-  for (const nm of opts.nodeModules ?? [path.join(loc.repoRoot, 'node_modules')]) {
+  for (const nm of opts.nodeModules ?? defaultNodeModules(loc.repoRoot)) {
     const { plugins, broken } = scanNodeModules(nm);
     for (const err of broken) opts.onBroken?.(err);
     for (const p of plugins) add(p);
   }
   return found;
+}
+
+/**
+ * The node_modules folders discovery scans by default: <repo>/node_modules and, when tsvmm is itself
+ * an installed package (<project>/node_modules/tsvmm or <project>/node_modules/@scope/tsvmm), the
+ * node_modules folder holding it, where npm puts the plugins installed beside it.
+ */
+export function defaultNodeModules(repoRoot: string): string[] {
+  const out = [path.join(repoRoot, 'node_modules')];
+  let up = path.dirname(repoRoot);
+  if (path.basename(up).startsWith('@')) up = path.dirname(up);
+  if (path.basename(up) === 'node_modules') out.push(up);
+  return out;
 }
 
 interface NpmScan {

@@ -61,7 +61,9 @@ export function resolvePluginModule(manifestDir: string, rel: string, loc = buil
   const inSource =
     isInside(dir, loc.repoRoot) &&
     !isInside(dir, loc.distDir) &&
-    !dir.split(path.sep).includes('node_modules') &&
+    // node_modules below the root are other packages; an installed tsvmm (its root itself in a
+    // node_modules folder) still maps its own manifests to its build folder.
+    !path.relative(loc.repoRoot, dir).split(path.sep).includes('node_modules') &&
     !isInside(dir, path.join(loc.repoRoot, '.build'));
   let base = dir;
   let file = direct;

@@ -2,7 +2,13 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { clearDiscoveryCache, discoverPlugins, readPluginAt, type DiscoveredPlugin } from './discovery.js';
+import {
+  clearDiscoveryCache,
+  defaultNodeModules,
+  discoverPlugins,
+  readPluginAt,
+  type DiscoveredPlugin,
+} from './discovery.js';
 import { orderPlugins, type PluginInstance } from './order.js';
 import { parseManifest } from './manifest.js';
 import { resolvePluginModule, buildLocations } from './locations.js';
@@ -255,6 +261,31 @@ describe('plugin discovery', () => {
     const src = path.join(loc.repoRoot, 'plugins', 'serial');
     expect(resolvePluginModule(src, './plugin.js')).to.equal(path.join(loc.distDir, 'plugins', 'serial', 'plugin.js'));
     expect(resolvePluginModule(path.join(dir, 'x'), './plugin.js')).to.equal(path.join(dir, 'x', 'plugin.js'));
+  });
+
+  it('an installed tsvmm (its root in a node_modules folder) maps its own manifests to its build folder', () => {
+    const root = path.join(dir, 'project', 'node_modules', 'tsvmm');
+    const loc = { repoRoot: root, distDir: path.join(root, 'dist') };
+    fs.mkdirSync(path.join(root, 'dist', 'plugins', 'kvm'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'dist', 'plugins', 'kvm', 'plugin.js'), '');
+    expect(resolvePluginModule(path.join(root, 'plugins', 'kvm'), './plugin.js', loc)).to.equal(
+      path.join(root, 'dist', 'plugins', 'kvm', 'plugin.js'),
+    );
+    // a package below its root is someone else's: taken as written
+    const dep = path.join(root, 'node_modules', 'dep');
+    expect(resolvePluginModule(dep, './plugin.js', loc)).to.equal(path.join(dep, 'plugin.js'));
+  });
+
+  it('discovery scans the node_modules folder an installed tsvmm sits in (where npm puts plugins beside it)', () => {
+    expect(defaultNodeModules('/p/node_modules/tsvmm')).to.deep.equal([
+      '/p/node_modules/tsvmm/node_modules',
+      '/p/node_modules',
+    ]);
+    expect(defaultNodeModules('/p/node_modules/@x/tsvmm')).to.deep.equal([
+      '/p/node_modules/@x/tsvmm/node_modules',
+      '/p/node_modules',
+    ]);
+    expect(defaultNodeModules('/src/tsvmm')).to.deep.equal(['/src/tsvmm/node_modules']);
   });
 
   it('loadPluginModule: missing file, broken module, and missing register are clear errors', async () => {

@@ -10,3 +10,4 @@ export * from './watched-memory.js';
 export * from './state.js';
 export * from './test-layout.js';
 export * from './recording-interrupts.js';
+export * from './test-plugins.js';
