@@ -19,6 +19,7 @@ import type { StateRegistry } from './state/registry.js';
 import type { PluginContext } from './plugin/plugin.js';
 import type { PciBus } from './pci/bus.js';
 import type { PciHotplugController } from './vmm/hotplug.js';
+import type { BalloonControl } from './device/balloon.js';
 
 /**
  * Injection tokens, one per interface, declared once here. Plugin manifests name
@@ -76,6 +77,8 @@ export const Tokens = {
   PciBus: defineToken<PciBus>('PciBus'),
   /** ACPI PCI hotplug: asks the guest to eject a function (plugins/pci-hotplug; core/vmm/hotplug.ts). */
   PciHotplug: defineToken<PciHotplugController>('PciHotplug'),
+  /** The VM's memory balloon (virtio-balloon plugin): change its target at runtime, read the guest's reports. */
+  Balloon: defineToken<BalloonControl>('Balloon'),
 } as const;
 
 /** The name of one VM-wide token (a key of Tokens), as manifests spell it. */
