@@ -156,6 +156,9 @@ export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]):
   }
   // vhost-user back ends for the linux tier (package qemu-system-common; not on PATH)
   if (existsSync('/usr/lib/qemu/virtiofsd')) s.hostBinary('/usr/lib/qemu/virtiofsd');
+  // npm beside Node (linux tests pack the project and the example plugin inside L1: test/npm-pack)
+  const npm = resolve(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
+  if (existsSync(join(npm, 'bin', 'npm-cli.js'))) s.hostTree(npm, npm);
   for (const dir of ['/usr/share/qemu', '/usr/share/seabios']) {
     if (existsSync(dir))
       s.hostTree(
