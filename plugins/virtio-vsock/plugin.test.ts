@@ -2,54 +2,22 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { testPlugins } from '../../core/testing/test-plugins.js';
-import { Tokens } from '../../core/tokens.js';
-import { assembleVm } from '../../core/vmm/assemble.js';
-import { silentLogger } from '../../core/vmm/logger.js';
+import { assembleDeviceVm, mmioRegisters } from '../../core/testing/test-plugins.js';
 
 describe('virtio-vsock plugin in an assembled VM (mock hypervisor)', () => {
   let dir: string;
-  before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vsock-plugin-'));
-    fs.writeFileSync(path.join(dir, 'kernel'), 'not started');
-  });
+  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vsock-plugin-'))));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const assemble = (config: Record<string, unknown>) =>
-    assembleVm(
-      {
-        baseDir: dir,
-        config: {
-          machine: { vcpus: 1, memory: '64M' },
-          boot: { kernel: 'kernel' },
-          plugins: [
-            { name: 'kvm' },
-            { name: 'x86', config: { acpi: false } },
-            { name: 'virtio-mmio' },
-            { name: 'virtio-vsock', id: 'vsock0', config },
-          ],
-        },
-      },
-      {
-        replacePlugins: { kvm: testPlugins().mockHypervisor },
-        resolveMachine: false,
-        logger: silentLogger(),
-        enforceManifests: true,
-      },
-    );
+    assembleDeviceVm(dir, [{ name: 'virtio-vsock', id: 'vsock0', config }]);
 
   it('listens on uds_path (relative to the config), shows DeviceID 19 and the CID, removes the socket on teardown', async () => {
     const vm = await assemble({ guestCid: 7, udsPath: 'v.sock' });
     const sock = path.join(dir, 'v.sock');
     try {
       expect(fs.lstatSync(sock).isSocket()).to.equal(true);
-      const bus = vm.container.resolve(Tokens.Bus.token);
-      const win = bus.registrations('mmio').find((r) => r.name.includes('vsock0'))!;
-      const reg = (off: number) => {
-        const d = new Uint8Array(4);
-        bus.read('mmio', win.range.start.value + BigInt(off), d);
-        return new DataView(d.buffer).getUint32(0, true);
-      };
+      const reg = mmioRegisters(vm, 'vsock0');
       expect(reg(0x008)).to.equal(19);
       expect(reg(0x100)).to.equal(7);
     } finally {

@@ -3,8 +3,8 @@
  * plugins/virtio-balloon, plugins/virtio-vsock and the out-of-tree examples/virtio-rng, the guest's
  * own drivers (virtio_rng, virtio_balloon, vmw_vsock_virtio_transport) doing the work:
  *  - tsvmm and the example are packed (`npm pack`) and installed from the tarballs into a scratch
- *    project; the VM runs on that installed tsvmm (its runVm), which finds `virtio-rng` in the
- *    project's node_modules;
+ *    project; the VMM is a child process running that installed tsvmm's runVm (VMM_CHILD), which
+ *    finds `virtio-rng` in the project's node_modules; the test drives the balloon over IPC;
  *  - rng: the guest reads /dev/hwrng (virtio_rng is the current hw_random source);
  *  - vsock: guest → host (a host service on <uds>_5000 answers), host → guest (CONNECT 52 on <uds>,
  *    the guest's listener echoes), and 1 MiB guest → host under credit flow control (byte count
@@ -18,10 +18,8 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import type { AssembledVm } from '../../core/vmm/assemble.js';
-import type { runVm as RunVm } from '../../core/vmm/run.js';
-import type { BalloonControl } from '../../core/device/balloon.js';
 import { guestTool, parseGuestOutput } from '../harness/guest-kit.js';
 import { offlineProject } from '../npm-pack/install-offline.js';
 import { guestResult, guestScope, microConfig } from './guest-vm.js';
@@ -60,16 +58,58 @@ rm -f /mnt/fill/g
 echo done=1
 `;
 
-/** The VMM's resident memory (this process: the VM runs in it), in bytes. */
-function rss(): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return Number(m![1]) * 1024;
+/**
+ * The VMM process: the installed tsvmm's runVm with the config it is given; it answers the test's
+ * balloon requests (the `Balloon` token of the running VM) and reports its own VmRSS with each answer.
+ */
+const VMM_CHILD = `
+import * as fs from 'node:fs';
+const { runVm } = await import(process.argv[2]);
+const { config, baseDir } = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
+const rss = () => Number(/VmRSS:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+let vm;
+process.on('message', async (m) => {
+  try {
+    const b = vm.container.resolve(Symbol.for('tsvmm.Balloon'));
+    if (m.op === 'target') b.setTarget(BigInt(m.bytes));
+    const stats = m.op === 'stats' ? await b.requestStats() : undefined;
+    process.send({ id: m.id, actual: String(b.status().actualBytes), rss: rss(), stats });
+  } catch (err) {
+    process.send({ id: m.id, error: String(err) });
+  }
+});
+const r = await runVm({ config, baseDir }, { signals: [], onStarted: (v) => { vm = v; process.send({ started: true }); } });
+process.send({ stopped: r.reason.kind });
+process.disconnect();
+`;
+
+/** What the VMM child answers. */
+interface Answer {
+  actual: string;
+  rss: number;
+  stats?: Record<string, number>;
+  error?: string;
+}
+
+/** Asks the VMM child about (or changes) its balloon. */
+function ask(child: ChildProcess, m: { op: 'status' | 'stats' } | { op: 'target'; bytes: string }): Promise<Answer> {
+  const id = Math.random();
+  return new Promise((resolve, reject) => {
+    const on = (a: Answer & { id?: number }): void => {
+      if (a.id !== id) return;
+      child.off('message', on);
+      if (a.error) reject(new Error(a.error));
+      else resolve(a);
+    };
+    child.on('message', on);
+    child.send({ ...m, id });
+  });
 }
 
 /** Polls `cond` (the balloon's guest-written `actual`) until it holds; the guest needs seconds under nesting. */
-async function until(cond: () => boolean, what: string, ms = 300_000): Promise<void> {
+async function until(cond: () => Promise<boolean>, what: string, ms = 300_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -101,8 +141,6 @@ describe('devices on Linux: rng (installed from its npm tarball), balloon, vsock
     const project = offlineProject(path.join(dir, 'project'));
     figures.installSeconds = (Date.now() - t0) / 1000;
     const installed = path.join(project, 'node_modules', 'tsvmm', 'dist', 'core', 'index.js');
-    const { runVm } = (await import(pathToFileURL(installed).href)) as { runVm: typeof RunVm };
-
     const uds = path.join(dir, 'v.sock');
     const servers = [
       service(`${uds}_5000`, (d) => `host-got:${d.toString()}`),
@@ -126,11 +164,25 @@ describe('devices on Linux: rng (installed from its npm tarball), balloon, vsock
       ],
     });
 
+    const cfgFile = path.join(dir, 'vm.json');
+    fs.writeFileSync(cfgFile, JSON.stringify({ config, baseDir: dir }));
+    const childFile = path.join(project, 'vmm-child.mjs');
+    fs.writeFileSync(childFile, VMM_CHILD);
+    const child = fork(childFile, [pathToFileURL(installed).href, cfgFile], { cwd: project, stdio: 'inherit' });
+    const stopped = new Promise<string>((resolve) => {
+      child.on('message', (m: { stopped?: string }) => m.stopped && resolve(m.stopped));
+      child.on('exit', (code, sig) => resolve(`exit ${code ?? sig}`));
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { started?: boolean }) => m.started && resolve());
+      child.on('exit', () => reject(new Error('the VMM ended before the VM started')));
+    });
+
     let seen = '';
-    let client: net.Socket | undefined;
-    let vm: AssembledVm | undefined;
     let step = 0;
-    const balloon = (): BalloonControl => vm!.container.resolve(Symbol.for('tsvmm.Balloon')) as BalloonControl;
+    const client = net.connect(sock);
+    const actualIs = async (bytes: number): Promise<boolean> =>
+      BigInt((await ask(child, { op: 'status' })).actual) === BigInt(bytes);
     const steps = async (): Promise<void> => {
       if (step === 0 && seen.includes('listen-ready=52')) {
         step = 1;
@@ -146,49 +198,40 @@ describe('devices on Linux: rng (installed from its npm tarball), balloon, vsock
       }
       if (step === 1 && seen.includes('balloon-step-filled')) {
         step = 2;
-        figures.rssFilled = rss();
-        balloon().setTarget(BigInt(TARGET_MIB * MiB));
-        await until(() => balloon().status().actualBytes === BigInt(TARGET_MIB * MiB), 'the balloon to inflate');
-        figures.rssInflated = rss();
-        figures.statsFree = (await balloon().requestStats()).freeMemory ?? -1;
-        client!.write('inflated\n');
+        figures.rssFilled = (await ask(child, { op: 'target', bytes: String(TARGET_MIB * MiB) })).rss;
+        await until(() => actualIs(TARGET_MIB * MiB), 'the balloon to inflate');
+        const s = await ask(child, { op: 'stats' });
+        figures.rssInflated = s.rss;
+        figures.statsFree = s.stats?.freeMemory ?? -1;
+        client.write('inflated\n');
       }
       if (step === 2 && seen.includes('balloon-step-inflated')) {
         step = 3;
-        balloon().setTarget(0n);
-        await until(() => balloon().status().actualBytes === 0n, 'the balloon to deflate');
-        figures.rssDeflated = rss();
-        client!.write('deflated\n');
+        await ask(child, { op: 'target', bytes: '0' });
+        await until(() => actualIs(0), 'the balloon to deflate');
+        figures.rssDeflated = (await ask(child, { op: 'status' })).rss;
+        client.write('deflated\n');
       }
     };
-    const run = await runVm(
-      { config, baseDir: dir },
-      {
-        signals: [],
-        onStarted: (v: AssembledVm) => {
-          vm = v;
-          client = net.connect(sock);
-          client.on('data', (d: Buffer) => {
-            seen += d.toString('latin1');
-            void steps().catch((err: Error) => {
-              seen += `\nHOST-STEP-FAILED ${err.message}\n`;
-              client!.write('failed\n');
-            });
-          });
-          client.on('error', () => {});
-        },
-      },
-    );
-    if (client && !client.destroyed)
+    client.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      void steps().catch((err: Error) => {
+        seen += `\nHOST-STEP-FAILED ${err.message}\n`;
+        client.write('failed\n');
+      });
+    });
+    client.on('error', () => {});
+    const reason = await stopped;
+    if (!client.destroyed)
       await new Promise<void>((res) => {
         const t = setTimeout(res, 15_000);
-        client!.once('close', () => (clearTimeout(t), res()));
+        client.once('close', () => (clearTimeout(t), res()));
       });
     for (const s of servers) s.close();
     consoleText = seen;
     figures.seconds = (Date.now() - t0) / 1000;
     const out = parseGuestOutput(seen);
-    expect(out.resultComplete, `VM stopped: ${run.reason.kind}; console:\n${seen.slice(-5000)}`).to.equal(true);
+    expect(out.resultComplete, `VM stopped: ${reason}; console:\n${seen.slice(-5000)}`).to.equal(true);
     result = guestResult(out.result ?? '');
     console.log(`      devices linux: ${JSON.stringify(figures)}`);
     expect(result.get('done'), seen.slice(-5000)).to.equal('1');

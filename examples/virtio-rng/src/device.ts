@@ -3,6 +3,7 @@ import type { Disposable, EventLoop, Snapshottable } from 'tsvmm';
 import {
   ChainWriter,
   ServedQueue,
+  drainQueue,
   VIRTIO_F_RING_EVENT_IDX,
   VIRTIO_F_RING_INDIRECT_DESC,
   VIRTIO_F_VERSION_1,
@@ -100,19 +101,10 @@ export class VirtioRng implements VirtioDevice, Snapshottable<RngState> {
     const served = this.served;
     const a = this.activation;
     if (!served || !a || served.stopped) return;
-    let handled = 0;
-    served.serve(() => {
-      const q = served.queue;
-      do {
-        q.disableNotification();
-        for (let c = q.pop(); c; c = q.pop()) {
-          served.addUsed(c.head, this.answer(a, c));
-          if (++handled >= REQUESTS_PER_TURN) {
-            this.later();
-            return;
-          }
-        }
-      } while (q.enableNotification());
+    // drainQueue: pop, answer, return each chain, one interrupt if the driver asked; an exception
+    // (a chain breaking the rules) makes served.run stop the queue and ask for a reset.
+    served.run(() => {
+      if (drainQueue(served.queue, (c) => this.answer(a, c), a.interrupt, REQUESTS_PER_TURN).more) this.later();
     });
   }
 
