@@ -5,17 +5,9 @@ import { TestPciBus } from '../pci/testing.js';
 import { HotplugController } from './controller.js';
 import { PciHotplugError } from './errors.js';
 import { HotplugRegister } from './registers.js';
+import { emptyPciFunction } from './testing.js';
 
-const fn = (id: string): PciDevice => ({
-  id,
-  configSize: 256,
-  bars: [],
-  plugged: () => {},
-  readConfig: () => 0,
-  writeConfig: () => {},
-  readBar: () => {},
-  writeBar: () => {},
-});
+const fn = (id: string): PciDevice => emptyPciFunction(id);
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('pci-hotplug controller', () => {

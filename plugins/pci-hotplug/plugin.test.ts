@@ -18,17 +18,9 @@ import { readManifestFile } from '../../core/plugin/manifest.js';
 import { buildLocations } from '../../core/plugin/locations.js';
 import * as path from 'node:path';
 import { HotplugRegister } from './registers.js';
+import { emptyPciFunction } from './testing.js';
 
-const fn = (id: string): PciDevice => ({
-  id,
-  configSize: 256,
-  bars: [],
-  plugged: () => {},
-  readConfig: () => 0,
-  writeConfig: () => {},
-  readBar: () => {},
-  writeBar: () => {},
-});
+const fn = (id: string): PciDevice => emptyPciFunction(id);
 
 const manifestPath = path.join(buildLocations().repoRoot, 'plugins', 'pci-hotplug', 'vmm-plugin.json');
 
