@@ -1,35 +1,15 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { assembleVm, type AssembledVm } from '../../core/vmm/assemble.js';
+import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { MigrationError, receiveMigration, sendMigration } from '../../plugins/migration/index.js';
-import { COUNTER, DATA, memoryOf, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
+import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 
 describe('migration: live migration between two VMs on host KVM, over a Unix socket and TCP (kvm tier)', function () {
   this.timeout(120_000);
-  let dir: string;
-  const vms: AssembledVm[] = [];
-  before(function () {
-    if (!fs.existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-live-'));
-    writeTinyGuest(dir);
-  });
-  afterEach(async () => {
-    for (const vm of vms.splice(0)) {
-      await vm.machine?.stop({ kind: 'api' });
-      await vm.dispose();
-    }
-  });
-  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
-
-  const start = async (): Promise<AssembledVm> => {
-    const vm = await assembleVm({ config: tinyConfig(), baseDir: dir }, { logger: silentLogger() });
-    vms.push(vm);
-    await vm.machine!.start();
-    return vm;
-  };
+  const t = tinyScope('mig-live');
+  const start = t.start;
 
   /** Receives on `url` (reporting the real address) while `send` runs; returns the received VM. */
   async function migrate(
@@ -39,10 +19,10 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
   ): Promise<{ b: AssembledVm; r: Awaited<ReturnType<typeof sendMigration>> }> {
     let addr!: (a: string) => void;
     const listening = new Promise<string>((res) => (addr = res));
-    const received = receiveMigration(url, { logger: silentLogger(), memoryDir: dir, onListening: addr });
+    const received = receiveMigration(url, { logger: silentLogger(), memoryDir: t.dir, onListening: addr });
     const r = await sendMigration(a, await listening, opts);
     const b = await received;
-    vms.push(b);
+    t.track(b);
     return { b, r };
   }
 
@@ -51,7 +31,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     const memA = memoryOf(a);
     await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
     const progress: number[] = [];
-    const { b, r } = await migrate(a, `unix:${path.join(dir, 'mig.sock')}`, {
+    const { b, r } = await migrate(a, `unix:${path.join(t.dir, 'mig.sock')}`, {
       // a VMM write after round 1 copied the page: KVM's log misses it, the VMM-side dirty bitmap must not
       onProgress: (p) => (progress.push(p.round), p.round === 1 && memA.writeU32(DATA, 0xc0ffee)),
     });
@@ -65,7 +45,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     const at = memB.readU32(COUNTER);
     await until(() => memB.readU32(COUNTER) > at + 100, 'the migrated guest to count on');
     expect(
-      fs.readdirSync(dir).filter((f) => f.endsWith('.mem')),
+      fs.readdirSync(t.dir).filter((f) => f.endsWith('.mem')),
       'no memory file left',
     ).to.deep.equal([]);
   });
@@ -76,9 +56,9 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     await until(() => memA.readU32(COUNTER) > 0, 'the guest to count');
     const ac = new AbortController();
     ac.abort();
-    const url = `unix:${path.join(dir, 'cancel.sock')}`;
-    const recv = receiveMigration(url, { logger: silentLogger(), memoryDir: dir }).catch((e: unknown) => e);
-    await until(() => fs.existsSync(path.join(dir, 'cancel.sock')), 'the listener');
+    const url = `unix:${path.join(t.dir, 'cancel.sock')}`;
+    const recv = receiveMigration(url, { logger: silentLogger(), memoryDir: t.dir }).catch((e: unknown) => e);
+    await until(() => fs.existsSync(path.join(t.dir, 'cancel.sock')), 'the listener');
     const err = await sendMigration(a, url, { signal: ac.signal }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(MigrationError);
     expect((err as MigrationError).kind).to.equal('Cancelled');

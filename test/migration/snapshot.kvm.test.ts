@@ -1,38 +1,17 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Tokens } from '../../core/tokens.js';
-import { assembleVm, type AssembledVm } from '../../core/vmm/assemble.js';
 import type { KvmVm } from '../../plugins/kvm/vm.js';
 import { x86Vcpu } from '../../plugins/x86/hypervisor/extension.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { pauseVm, resumeVm, restoreVm, snapshotVm } from '../../plugins/migration/index.js';
-import { COUNTER, DATA, memoryOf, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
+import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 
 describe('migration: pause, snapshot and restore a running VM on host KVM (kvm tier)', function () {
   this.timeout(120_000);
-  let dir: string;
-  const vms: AssembledVm[] = [];
-  before(function () {
-    if (!fs.existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-kvm-'));
-    writeTinyGuest(dir);
-  });
-  afterEach(async () => {
-    for (const vm of vms.splice(0)) {
-      await vm.machine?.stop({ kind: 'api' });
-      await vm.dispose();
-    }
-  });
-  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
-
-  const start = async (): Promise<AssembledVm> => {
-    const vm = await assembleVm({ config: tinyConfig(), baseDir: dir }, { logger: silentLogger() });
-    vms.push(vm);
-    await vm.machine!.start();
-    return vm;
-  };
+  const t = tinyScope('mig-kvm');
+  const start = t.start;
 
   it('pauses (the guest stops counting) and resumes (it counts on)', async () => {
     const vm = await start();
@@ -52,7 +31,7 @@ describe('migration: pause, snapshot and restore a running VM on host KVM (kvm t
     const memA = memoryOf(a);
     await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
     memA.writeU32(DATA, 0xfeedf00d); // a page of data elsewhere
-    const snap = path.join(dir, 'snap1');
+    const snap = path.join(t.dir, 'snap1');
     const r = await snapshotVm(a, snap);
     expect(a.lifecycle.state, 'the source runs on').to.equal('started');
     const saved = fs.readFileSync(path.join(snap, 'memory.bin')).readUInt32LE(Number(COUNTER.value));
@@ -64,7 +43,7 @@ describe('migration: pause, snapshot and restore a running VM on host KVM (kvm t
     expect(st.blocks * 512, 'the memory file is sparse').to.be.lessThan(2 << 20);
 
     const b = await restoreVm(snap, { logger: silentLogger() });
-    vms.push(b);
+    t.track(b);
     const memB = memoryOf(b);
     expect(memB.readU32(COUNTER), 'restored memory holds the saved count').to.equal(saved);
     expect(memB.readU32(DATA)).to.equal(0xfeedf00d);
@@ -82,10 +61,10 @@ describe('migration: pause, snapshot and restore a running VM on host KVM (kvm t
     await pauseVm(a);
     const v = x86Vcpu((a.container.resolve(Tokens.Vm.token) as KvmVm).vcpuList()[0]!);
     v.setSregs({ ...v.getSregs(), cr4: v.getSregs().cr4 | (1n << 18n) }); // CR4.OSXSAVE, as Linux sets it
-    const snap = path.join(dir, 'snap-cr4');
+    const snap = path.join(t.dir, 'snap-cr4');
     await snapshotVm(a, snap);
     const b = await restoreVm(snap, { logger: silentLogger() });
-    vms.push(b);
+    t.track(b);
     const vb = x86Vcpu((b.container.resolve(Tokens.Vm.token) as KvmVm).vcpuList()[0]!);
     expect(vb.getSregs().cr4 & (1n << 18n)).to.equal(1n << 18n);
     await b.machine!.start();

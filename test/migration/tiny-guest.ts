@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { Tokens } from '../../core/tokens.js';
-import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { assembleVm, type AssembledVm } from '../../core/vmm/assemble.js';
+import { silentLogger } from '../../core/vmm/logger.js';
 import { fakeElfKernel } from '../../plugins/x86/testing.js';
 
 /** Where the tiny guest keeps its counter (guest-physical). */
@@ -66,4 +68,42 @@ export async function until(check: () => boolean, what: string, ms = 20_000, eve
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, every));
   }
+}
+
+/** A kvm-tier test file's tiny-guest VMs: a scratch folder with the kernel, and every VM stopped after each test. */
+export interface TinyScope {
+  readonly dir: string;
+  /** Keeps `vm` to be stopped and disposed after the test; returns it. */
+  track(vm: AssembledVm): AssembledVm;
+  /** Assembles and starts the counter guest (tracked). */
+  start(): Promise<AssembledVm>;
+}
+
+/** Mocha hooks for a kvm-tier file of tiny guests (skips without /dev/kvm); read `dir` inside the tests. */
+export function tinyScope(prefix: string): TinyScope {
+  const vms: AssembledVm[] = [];
+  const scope = {
+    dir: '',
+    track: (vm: AssembledVm) => (vms.push(vm), vm),
+    start: async () => {
+      const vm = scope.track(
+        await assembleVm({ config: tinyConfig(), baseDir: scope.dir }, { logger: silentLogger() }),
+      );
+      await vm.machine!.start();
+      return vm;
+    },
+  };
+  before(function () {
+    if (!fs.existsSync('/dev/kvm')) this.skip(); // reason: no /dev/kvm on this host
+    scope.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+    writeTinyGuest(scope.dir);
+  });
+  afterEach(async () => {
+    for (const vm of vms.splice(0)) {
+      await vm.machine?.stop({ kind: 'api' });
+      await vm.dispose();
+    }
+  });
+  after(() => scope.dir && fs.rmSync(scope.dir, { recursive: true, force: true }));
+  return scope;
 }
