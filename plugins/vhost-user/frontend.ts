@@ -265,7 +265,9 @@ export class VhostUserFrontend implements Disposable {
         this.opts.logger?.info({ socket: this.opts.socketPath }, 'vhost-user back end reconnected');
         const s = this.running;
         if (s && this.conn) {
-          this.settled = this.setUp(this.conn, s);
+          // A restarted back end starts from the used index but was never kicked for what the guest had
+          // already made available (the old one took those kicks): kick every queue once it is set up.
+          this.settled = this.setUp(this.conn, s).then(() => kickAll(s));
           this.settled.catch((err: unknown) => this.fatal(err));
         }
       },
@@ -300,6 +302,13 @@ export class VhostUserFrontend implements Disposable {
     this.conn = undefined;
     this.dropInflight();
   }
+}
+
+/** Writes 1 to every queue's kick eventfd (a spurious notification is always allowed). */
+function kickAll(s: DeviceSetup): void {
+  const one = new Uint8Array(8);
+  one[0] = 1;
+  for (const q of s.queues) c.write(q.kickFd, one, 8);
 }
 
 /** The front end's address of guest-physical `gpa` (a ring), through the memory table it sent. */

@@ -179,8 +179,7 @@ export class FakeVhostBackend implements Disposable {
       case Req.SET_VRING_ENABLE: {
         const r = this.ring(dv.getUint32(0, true));
         r.enabled = dv.getUint32(4, true) === 1;
-        if (r.enabled) this.serve(r);
-        return;
+        return; // like libvhost-user without in-flight tracking: serves only when kicked
       }
       case Req.GET_VRING_BASE: {
         const i = dv.getUint32(0, true);
@@ -242,7 +241,6 @@ export class FakeVhostBackend implements Disposable {
       this.serve(r);
     });
     if (!(this.ackedFeatures & VHOST_USER_F_PROTOCOL_FEATURES)) r.enabled = true;
-    this.serve(r);
   }
 
   private serve(r: Ring): void {
