@@ -199,6 +199,32 @@ describe('X86Machine', () => {
     expect(log).to.include.members(['runner.stop', 'dev0.destroy']);
   });
 
+  it("logs the faulting vCPU's registers on a triple fault", async () => {
+    const warns: { obj: unknown; msg?: string }[] = [];
+    const base = silentLogger();
+    const logger: Logger = {
+      ...base,
+      warn: (obj: unknown, msg?: string) => {
+        warns.push({ obj, msg });
+      },
+      child: () => logger,
+    };
+    const { vm, machine, runner } = setup({ logger, vcpus: 2 });
+    await machine.start();
+    const ap = mockX86(vm.vcpus[1]);
+    ap.regs.rip = 0x9a0c3n;
+    ap.sregs.cr0 = 0x11n;
+    expect(runner.handler!(1, { kind: 'shutdown' })).to.equal('stop');
+    expect(await machine.stopped).to.deep.equal({ kind: 'triple-fault' });
+    const rec = warns.find((w) => w.msg === 'triple fault: the vCPU registers');
+    const regs = (rec?.obj as { vcpu: number; regs: Record<string, string> } | undefined) ?? expect.fail('no report');
+    expect(regs.vcpu).to.equal(1);
+    expect(regs.regs).to.include({ rip: '0x9a0c3', cr0: '0x11' });
+    expect(regs.regs).to.have.keys(
+      ...['rip', 'rsp', 'rflags', 'cr0', 'cr2', 'cr3', 'cr4', 'efer', 'cs', 'gdt', 'idt', 'apicBase'],
+    );
+  });
+
   it('ends on guest requests from devices (i8042 reset) whatever onReset says; runVm restarts', async () => {
     for (const onReset of ['exit', 'restart'] as const) {
       const { machine, lifecycle, runner } = setup({ onReset });

@@ -16,6 +16,7 @@ import { x86Vcpu, x86Vm } from './hypervisor/extension.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
 import type { AcpiTables } from '../../core/acpi/tables.js';
 import { ACPI_START } from './platform/acpi.js';
+import { vcpuFaultReport } from './cpu/fault-report.js';
 
 /** What an X86Machine is built from: the VM, its memory and devices, boot files, and hooks. */
 export interface X86MachineDeps {
@@ -241,6 +242,10 @@ export class X86Machine implements Machine {
       const reason = stopReasonForExit(exit);
       if (!reason) return 'continue';
       this.d.logger.info({ vcpu: index, exit: exit.kind, reason: reason.kind }, 'guest stop event');
+      // a triple fault is a guest bug or ours: keep the faulting vCPU's registers for whoever reads the log
+      const v = this.vcpus[index];
+      if (reason.kind === 'triple-fault' && v)
+        this.d.logger.warn({ vcpu: index, regs: vcpuFaultReport(v) }, 'triple fault: the vCPU registers');
       setImmediate(() => this.d.lifecycle.emit('guest-request', reason));
       return 'stop';
     });
