@@ -127,7 +127,12 @@ describe('migration: a writing Linux guest migrates live between two VMM process
     const before = lastTick(text(source));
     expect(await source.ended, source.tail()).to.equal(0);
     const migSeconds = (Date.now() - t1) / 1000;
-    await until(() => lastTick(text(dest)) > before + 5 || dest.child.exitCode !== null, 'writes', 300_000, 200);
+    await until(() => lastTick(text(dest)) > before + 5 || dest.child.exitCode !== null, 'writes', 300_000, 200).catch(
+      (err: unknown) => {
+        // say where the destination stood: its console and log tail (the guest did not go on writing)
+        throw new Error(`${(err as Error).message} after tick ${before}; destination:\n${dest.tail()}`);
+      },
+    );
     dest.child.stdin!.write(`${TYPED}\n`);
     const code = await dest.ended;
     const out = parseGuestOutput(text(source) + text(dest));
