@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { BENCH_NAMES, type BenchName } from './types.js';
+import { BENCH_NAMES } from './registry.js';
+import type { BenchName } from './types.js';
 
 /**
  * `npm run bench` options after parsing: which benchmarks, how many repeats, whether to use the sandbox, the results
@@ -33,12 +34,12 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
-      const bad = names.filter((n) => !(BENCH_NAMES as readonly string[]).includes(n));
+      const bad = names.filter((n) => !BENCH_NAMES.includes(n));
       if (bad.length || names.length === 0)
         throw new InvalidArgumentError(
           `unknown benchmark ${bad.join(',') || '(none)'}; choose from ${BENCH_NAMES.join(',')}`,
         );
-      return names as BenchName[];
+      return names;
     })
     .option('--repeats <n>', 'repeats per benchmark (min/median/max over them)', intArg(1, 50), 3)
     .option('--no-sandbox', 'skip what needs the nested sandbox')

@@ -3,13 +3,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
-import type { GuestBenchOptions } from './boot.js';
 import { benchInitramfs } from './guest/initramfs.js';
 import { whyFailed } from './guest/launch.js';
 import { runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
-import type { Row } from './types.js';
+import type { GuestBenchOptions, Row } from './types.js';
 
 const DISK_MIB = 128;
 const SPAN_MIB = 64;

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GuestKit } from '../../hosts/guestkit/kit.js';
 import { benchInitramfs } from './guest/initramfs.js';
 import { vmmMemory, type VmmMemory } from './guest/proc-memory.js';
 import { qemuReadyMs } from './guest/qemu-ready.js';
@@ -9,19 +8,9 @@ import { apiReadyMs } from './guest/api-ready.js';
 import { bootTimerLog, runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
-import type { BenchName, Row, Where } from './types.js';
+import type { BenchName, GuestBenchOptions, Row } from './types.js';
 
-/**
- * What the guest benchmarks (boot, block, net, memory, start) get: repeats, where they run (host or sandbox), the guest
- * kit, a progress log and the selected benchmarks.
- */
-export interface GuestBenchOptions {
-  repeats: number;
-  where: Where;
-  kit: GuestKit;
-  log: (s: string) => void;
-  selected: Set<BenchName>;
-}
+export type { GuestBenchOptions } from './types.js';
 
 const MEM_MIB = 256;
 const VCPUS = 1;

@@ -4,14 +4,13 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
-import type { GuestBenchOptions } from './boot.js';
 import { benchInitramfs } from './guest/initramfs.js';
 import { whyFailed } from './guest/launch.js';
 import { runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
 import { tool } from './tools.js';
-import type { Row } from './types.js';
+import type { GuestBenchOptions, Row } from './types.js';
 
 const HOST_IP = '172.31.249.1';
 const GUEST_IP = '172.31.249.2';

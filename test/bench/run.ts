@@ -12,18 +12,16 @@ import { guestKit } from '../../hosts/guestkit/kit.js';
 import { detectHost } from '../../hosts/sandbox/detect.js';
 import { projectLayout, runInSandbox } from '../../hosts/sandbox/sandbox.js';
 import { parseBenchArgs, type BenchArgs } from './args.js';
-import { blockBench } from './block.js';
-import { bootBench } from './boot.js';
 import { exitBench } from './exit/bench.js';
 import { machineInfo } from './machine.js';
-import { netBench } from './net.js';
+import { BENCH_NAMES, GUEST_BENCHES } from './registry.js';
 import { consoleTable, describeRun, markdownTable } from './report/table.js';
 import { writeResults } from './report/write.js';
 import { tool } from './tools.js';
-import { BENCH_NAMES, type BenchName, type BenchResults, type MachineInfo, type Row, type Where } from './types.js';
+import type { BenchName, BenchResults, MachineInfo, Row, Where } from './types.js';
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const LINUX_BENCHES: BenchName[] = ['boot', 'memory', 'start', 'block', 'net'];
+const LINUX_BENCHES: BenchName[] = GUEST_BENCHES.flatMap((b) => b.names);
 
 /** Rows of the benchmarks that need a Linux guest, run here (host with hardware KVM, or inside L1). */
 async function linuxBenches(
@@ -35,17 +33,16 @@ async function linuxBenches(
   const problems: string[] = [];
   const kit = await guestKit({ log: () => {} });
   const o = { repeats: a.repeats, where, kit, log, selected };
-  const guard = async (names: BenchName[], f: () => Promise<Row[]>) => {
-    if (!names.some((n) => selected.has(n))) return;
+  for (const b of GUEST_BENCHES) {
+    if (!b.names.some((n) => selected.has(n))) continue;
+    const t0 = Date.now();
     try {
-      rows.push(...(await f()));
+      rows.push(...(await b.run(o)));
     } catch (e) {
-      problems.push(`${names.join('/')} ${where}: ${(e as Error).stack ?? e}`);
+      problems.push(`${b.names.join('/')} ${where}: ${(e as Error).stack ?? e}`);
     }
-  };
-  await guard(['boot', 'memory', 'start'], () => bootBench(o));
-  await guard(['block'], () => blockBench(o));
-  await guard(['net'], () => netBench(o));
+    log(`${b.names.join('/')} ${where}: ${Math.round((Date.now() - t0) / 1000)} s`);
+  }
   return { rows, problems };
 }
 

@@ -1,3 +1,5 @@
+import type { GuestKit } from '../../hosts/guestkit/kit.js';
+
 /** One figure of one side (ours or the peer) summarised over the repeats. */
 export interface Summary {
   min: number;
@@ -36,10 +38,26 @@ export interface Row {
   notes?: string;
 }
 
-/** The benchmarks `npm run bench -- --only` accepts, in the order the results list them. */
-export const BENCH_NAMES = ['exit', 'boot', 'block', 'net', 'memory', 'start'] as const;
-/** One benchmark name (see BENCH_NAMES). */
-export type BenchName = (typeof BENCH_NAMES)[number];
+/** One benchmark name, as `npm run bench -- --only` takes it (the list: BENCH_NAMES in registry.ts). */
+export type BenchName = string;
+
+/**
+ * What a guest benchmark gets: repeats, where it runs (host or sandbox), the guest kit, a progress log and the
+ * selected benchmark names (one function may serve several names and emit only the selected ones' rows).
+ */
+export interface GuestBenchOptions {
+  repeats: number;
+  where: Where;
+  kit: GuestKit;
+  log: (s: string) => void;
+  selected: Set<BenchName>;
+}
+
+/** One registered guest benchmark (registry.ts): the `--only` names it serves and the function making its rows. */
+export interface GuestBench {
+  names: readonly BenchName[];
+  run: (o: GuestBenchOptions) => Promise<Row[]>;
+}
 
 /** What a run records beside the rows. */
 export interface MachineInfo {

@@ -1,0 +1,19 @@
+import { blockBench } from './block.js';
+import { bootBench } from './boot.js';
+import { netBench } from './net.js';
+import type { GuestBench } from './types.js';
+
+/**
+ * Every benchmark that boots Linux guests (on this host when its KVM boots Linux, otherwise all inside ONE
+ * sandbox boot), in the order the results list them. To add rows: write test/bench/<name>.ts exporting
+ * `async (o: GuestBenchOptions) => Row[]` (ours and its peer in the same run, ratios per repeat; see net.ts)
+ * and add ONE line here. `names` are what `npm run bench -- --only` accepts; the rows' `bench` is one of them.
+ */
+export const GUEST_BENCHES: readonly GuestBench[] = [
+  { names: ['boot', 'memory', 'start'], run: bootBench },
+  { names: ['block'], run: blockBench },
+  { names: ['net'], run: netBench },
+];
+
+/** Every name `--only` accepts, in result order: `exit` (host and sandbox, no guest) then the guest benchmarks'. */
+export const BENCH_NAMES: readonly string[] = ['exit', ...GUEST_BENCHES.flatMap((b) => b.names)];
