@@ -14,6 +14,8 @@ import {
 import { VhostUserError } from './errors.js';
 import type { VhostUserFrontend, VringSetup } from './frontend.js';
 import { sharedRegions } from './memory.js';
+import { ProtocolFeature } from './protocol.js';
+import { ShadowQueue, ShadowRings } from './shadow.js';
 
 /**
  * Virtio feature bits a vhost-user device may pass from its back end to the driver: the device-specific
@@ -46,6 +48,8 @@ export class VhostUserDevice implements VirtioDevice {
   readonly configSize: number;
   private calls: EventFd[] = [];
   private watches: Disposable[] = [];
+  private shadowRings: ShadowRings | undefined;
+  private shadows: ShadowQueue[] = [];
   private epoch = 0;
   private needsReset: ((why: string) => void) | undefined;
   private activations = 0;
@@ -95,16 +99,43 @@ export class VhostUserDevice implements VirtioDevice {
       if (this.epoch === epoch) a.needsReset(why);
     };
     try {
+      // A back end that cannot track in-flight requests gets shadow rings, so a restart loses nothing
+      const shadowed = !(this.frontend.backend.protocolFeatures & ProtocolFeature.INFLIGHT_SHMFD);
       const regions = sharedRegions(a.memory);
+      if (shadowed) {
+        this.shadowRings = new ShadowRings(
+          a.memory,
+          a.queues.map((q) => q.size),
+        );
+        regions.push(this.shadowRings.region);
+      }
       const queues: VringSetup[] = [];
       a.queues.forEach((q, i) => {
         if (!q.ready) return;
         const kick = a.queueEvents[i];
         if (!kick) throw new VhostUserError('Config', `${this.id}: queue ${i} has no notification eventfd`, {});
+        const desc = need(q, 'descTable', i);
+        if (this.shadowRings) {
+          const sq = this.shadow(a, i, kick);
+          const r = this.shadowRings.rings(i);
+          queues.push({
+            index: i,
+            size: q.size,
+            desc,
+            avail: r.avail,
+            used: r.used,
+            kickFd: sq.kick.fd,
+            ...{
+              callFd: sq.call.fd,
+              base: () => sq.restart(),
+            },
+          });
+          return;
+        }
         queues.push({
           index: i,
           size: q.size,
-          desc: need(q, 'descTable', i),
+          desc,
           avail: need(q, 'availRing', i),
           used: need(q, 'usedRing', i),
           kickFd: kick.fd,
@@ -113,7 +144,8 @@ export class VhostUserDevice implements VirtioDevice {
         });
       });
       const start = this.frontend.start({
-        features: a.features,
+        // EVENT_IDX stays between the driver and our shadow rings: the back end calls us for every completion
+        features: this.shadowRings ? a.features & ~VIRTIO_F_RING_EVENT_IDX : a.features,
         regions,
         queues,
         numQueues: this.queueMaxSizes.length,
@@ -127,6 +159,32 @@ export class VhostUserDevice implements VirtioDevice {
     } catch (err) {
       a.needsReset(`vhost-user set-up failed: ${(err as Error)?.message ?? String(err)}`);
     }
+  }
+
+  /** Shadow queue `i`: takes the guest's kicks, relays the back end's calls as the guest's interrupts. */
+  private shadow(a: VirtioActivation, i: number, kick: EventFd): ShadowQueue {
+    const sq = new ShadowQueue({
+      rings: this.shadowRings!,
+      index: i,
+      guest: a.queues[i],
+      eventFds: this.eventFds,
+      signal: () => {
+        this.callInterrupts++;
+        a.interrupt.signalUsedQueue(i);
+      },
+      needsReset: (why) => this.needsReset?.(why),
+      logger: this.logger,
+    });
+    this.shadows.push(sq);
+    this.watches.push(
+      this.loop.watch(kick.fd, { readable: true }, () => {
+        if (kick.read() !== 0n) sq.onGuestKick();
+      }),
+      this.loop.watch(sq.call.fd, { readable: true }, () => {
+        if (sq.call.read() !== 0n) sq.onBackendCall();
+      }),
+    );
+    return sq;
   }
 
   /** The call fd of queue `i`: the transport's irqfd, else an eventfd of ours that raises the interrupt. */
@@ -170,6 +228,10 @@ export class VhostUserDevice implements VirtioDevice {
     this.watches = [];
     for (const e of this.calls) e.close();
     this.calls = [];
+    for (const sq of this.shadows) sq.close();
+    this.shadows = [];
+    this.shadowRings?.close();
+    this.shadowRings = undefined;
   }
 
   /** Stops the rings, closes the call eventfds and the connection. */

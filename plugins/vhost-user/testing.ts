@@ -31,6 +31,18 @@ export interface FakeBackendOptions {
   readonly protocolFeatures?: bigint;
   readonly config?: Uint8Array;
   readonly queueNum?: number;
+  /**
+   * Hold every chain it takes instead of finishing it at once: `held` lists them, `complete()` finishes
+   * some in the order given (a back end whose requests finish out of order, or that dies with some taken).
+   */
+  readonly hold?: boolean;
+}
+
+/** A chain the back end took and has not finished (FakeBackendOptions.hold). */
+export interface HeldChain {
+  readonly ring: number;
+  readonly head: number;
+  readonly len: number;
 }
 
 interface Ring {
@@ -51,6 +63,8 @@ export class FakeVhostBackend implements Disposable {
   readonly received: Recorded[] = [];
   /** Chains served (echoed) so far. */
   served = 0;
+  /** Chains taken and not yet finished (only with `hold`). */
+  readonly held: HeldChain[] = [];
   private readonly listener: number;
   private readonly listenWatch: Disposable;
   private conn = -1;
@@ -251,16 +265,37 @@ export class FakeVhostBackend implements Disposable {
       const n = Math.min(chain.readableLength, chain.writableLength);
       const data = new ChainReader(this.memory, chain).read(n);
       new ChainWriter(this.memory, chain).write(data);
+      if (this.opts.hold) {
+        this.held.push({ ring: q.index, head: chain.head, len: n });
+        continue;
+      }
       q.addUsed(chain.head, n);
       this.served++;
       any = true;
     }
-    if (any && r.call !== undefined) {
-      const one = new Uint8Array(8);
-      one[0] = 1;
-      c.write(r.call, one, 8);
-    }
+    if (any) this.call(r);
     this.wake();
+  }
+
+  /** Finishes held chains (indices into `held`, in this order) and signals the call eventfd. */
+  complete(indices: readonly number[]): void {
+    const picked = indices.map((i) => this.held[i]);
+    for (const h of picked) {
+      if (!h) throw new Error('fake back end: no such held chain');
+      const r = this.ring(h.ring);
+      r.queue?.addUsed(h.head, h.len);
+      this.served++;
+    }
+    for (const h of picked) this.held.splice(this.held.indexOf(h), 1);
+    for (const ring of new Set(picked.map((h) => h.ring))) this.call(this.ring(ring));
+    this.wake();
+  }
+
+  private call(r: Ring): void {
+    if (r.call === undefined) return;
+    const one = new Uint8Array(8);
+    one[0] = 1;
+    c.write(r.call, one, 8);
   }
 
   private dropConnection(): void {
@@ -276,6 +311,7 @@ export class FakeVhostBackend implements Disposable {
       if (r.call !== undefined) c.close(r.call);
     }
     this.rings.clear();
+    this.held.splice(0); // a dead back end finishes nothing it took
     this.unmap();
   }
 

@@ -104,6 +104,11 @@ export interface MicroVm {
   /** machine.memoryBackend (vhost-user devices need 'memfd': guest RAM the back end can map). */
   memoryBackend?: 'anonymous' | 'memfd';
   console?: unknown;
+  /**
+   * bootWithConsole: stop the VM (reason 'error: deadline') when it runs longer than this, so a hung guest
+   * fails its test with the console tail instead of running into the tier runner's watchdog.
+   */
+  deadlineMs?: number;
 }
 
 /** The micro host (hosts/micro.yaml) with the guest kit, the script (+ guestio) and the given plugins. */
@@ -154,12 +159,20 @@ export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<Gues
   const config = microConfig({ ...o, console: consoleCfg, cmdline: `${o.cmdline ?? ''} tsvmm.stdin=console` });
   let seen = '';
   let client: net.Socket | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  let hitDeadline = false;
   const t0 = Date.now();
   const vm = await runVm(
     { config, baseDir: o.dir },
     {
       signals: [],
-      onStarted: () => {
+      onStarted: (started) => {
+        if (o.deadlineMs) {
+          deadline = setTimeout(() => {
+            hitDeadline = true;
+            void started.machine?.stop({ kind: 'error', error: new Error(`deadline of ${o.deadlineMs} ms`) });
+          }, o.deadlineMs);
+        }
         client = net.connect(sock);
         let typed = false;
         client.on('data', (d: Buffer) => {
@@ -173,6 +186,7 @@ export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<Gues
       },
     },
   );
+  clearTimeout(deadline);
   // the console ends the connection after its last bytes when the VM stops: read to that end
   if (client && !client.destroyed) {
     await new Promise<void>((res) => {
@@ -187,7 +201,7 @@ export async function bootWithConsole(o: Omit<MicroVm, 'console'>): Promise<Gues
   const seconds = (Date.now() - t0) / 1000;
   const out = parseGuestOutput(seen);
   if (!out.resultComplete) {
-    const why = `VM stopped: ${vm.reason.kind}, ${seconds.toFixed(0)} s`;
+    const why = `VM stopped: ${hitDeadline ? `deadline of ${o.deadlineMs} ms passed` : vm.reason.kind}, ${seconds.toFixed(0)} s`;
     throw new Error(`guest script did not finish (${why}); console tail:\n${seen.slice(-4000)}`);
   }
   return { out, result: guestResult(out.result ?? ''), console: seen, vm, seconds };
