@@ -1,32 +1,35 @@
 import 'reflect-metadata';
-import { inject, injectable, Lifecycle } from 'tsyringe';
-import { z } from 'zod';
-import type { Bus, Disposable } from '../../core/bus/bus.js';
+import { inject, injectable } from 'tsyringe';
+import type { Bus } from '../../core/bus/bus.js';
 import type { DeviceRegistry } from '../../core/device/device.js';
 import type { EventFdFactory } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
 import type { Interrupts } from '../../core/interrupts/interrupts.js';
 import type { KernelCmdline, Resources } from '../../core/platform/resources.js';
-import type { PluginContext, PluginMain, PluginModule } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginModule } from '../../core/plugin/plugin.js';
 import {
   BUS,
   DEVICE_REGISTRY,
   EVENT_FD_FACTORY,
-  GUEST_MEMORY,
   KERNEL_CMDLINE,
   PLUGIN_CONTEXT,
   PLUGIN_LOGGER,
   Tokens,
-  VIRTIO_TRANSPORT,
   VM,
 } from '../../core/tokens.js';
+import {
+  lazyGuestMemory,
+  TransportConfigSchema,
+  virtioTransportPlugin,
+  type TransportConfig,
+} from '../virtio/transport-plugin.js';
 import { VirtioMmioError } from './errors.js';
 import { VirtioMmioHost } from './host.js';
 
 /** virtio-mmio takes no config (an empty block or none). */
-export const VirtioMmioConfigSchema = z.strictObject({});
+export const VirtioMmioConfigSchema = TransportConfigSchema;
 /** The (empty) validated config. */
-export type VirtioMmioConfig = z.output<typeof VirtioMmioConfigSchema>;
+export type VirtioMmioConfig = TransportConfig;
 
 /**
  * The virtio-mmio transport service of a VM, built by constructor injection. The Vm and
@@ -54,23 +57,12 @@ export class InjectedVirtioMmioHost extends VirtioMmioHost {
       devices,
       logger,
       vm: () => ctx.optional(VM),
-      memory: () => {
-        const memory = ctx.optional(GUEST_MEMORY);
-        if (!memory) throw new VirtioMmioError('Attach', 'no GuestMemory in this VM (list a machine plugin)', {});
-        return memory;
-      },
+      memory: lazyGuestMemory(
+        ctx,
+        () => new VirtioMmioError('Attach', 'no GuestMemory in this VM (list a machine plugin)', {}),
+      ),
       acpi: ctx.optional(Tokens.AcpiTables.token),
     });
-  }
-}
-
-/** The plugin's root: hands the host over to the VM's teardown (detaching every device). */
-@injectable()
-export class VirtioMmioPlugin implements PluginMain {
-  constructor(@inject(InjectedVirtioMmioHost) private readonly host: InjectedVirtioMmioHost) {}
-
-  attach(): Disposable[] {
-    return [this.host];
   }
 }
 
@@ -78,17 +70,7 @@ export class VirtioMmioPlugin implements PluginMain {
  * Provides `VirtioTransport` (named 'mmio') backed by virtio-mmio: one host per VM, published
  * under the multiple VirtioTransport token; device plugins pick it with selectVirtioTransport.
  */
-const plugin: PluginModule<VirtioMmioConfig> = {
-  configSchema: VirtioMmioConfigSchema,
-  names: () => ({ VirtioTransport: ['mmio'] }),
-  register(container) {
-    container.register(
-      InjectedVirtioMmioHost,
-      { useClass: InjectedVirtioMmioHost },
-      { lifecycle: Lifecycle.ContainerScoped },
-    );
-    container.register(VIRTIO_TRANSPORT, { useToken: InjectedVirtioMmioHost });
-  },
-  main: VirtioMmioPlugin,
-};
+const plugin: PluginModule<TransportConfig> = virtioTransportPlugin(InjectedVirtioMmioHost, {
+  VirtioTransport: ['mmio'],
+});
 export default plugin;
