@@ -16,9 +16,8 @@ import {
   projectLayout,
   guestTool,
 } from '../../test/harness/guest-kit.js';
-import { TapBackend } from './backends/tap.js';
-import { c } from '../../core/native/libc.js';
 import { CONSOLE_INPUT_STEP, TYPED } from '../../test/guest/guest-vm.js';
+import { loadTun, removeHostTap, upHostTap, xorshiftBytes } from '../../test/harness/host-net.js';
 
 /**
  * Linux tier (runs inside the sandbox's L1, or on a hardware-KVM host, as root):
@@ -44,32 +43,6 @@ const DOWN_PORT = 5602;
 const NEW_MAC = '52:54:00:77:00:99';
 /** What one VM sends the other over the socket backend (both VMs share L1's two CPUs: 1 vCPU each). */
 const SOCKET_BYTES = 4 << 20;
-
-const setTapPersist = (name: string, on: boolean): void => {
-  const t = TapBackend.open({ name, create: true, queuePairs: 2 });
-  try {
-    // TUNSETPERSIST = _IOW('T', 203, int); the fd belongs to `t`, closed below.
-    if ((c.ioctlInt(t.fd(0), 0x400454cb, on ? 1 : 0) as number) < 0)
-      throw new Error(`TUNSETPERSIST ${on} on ${name} failed`);
-  } finally {
-    t.close();
-  }
-};
-
-/** Deterministic pseudo-random bytes (xorshift), so the host side needs no big buffer twice. */
-function patternChunk(seed: number, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b.writeUInt32LE(x, i);
-  }
-  return b;
-}
 
 const mbps = (bytes: number, ms: number): string => (bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(1);
 
@@ -212,25 +185,15 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
   describe('tap backend', () => {
     let servers: net.Server[] = [];
     before(() => {
-      try {
-        execFileSync('modprobe', ['tun'], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        /* built in, or loaded by the sandbox */
-      }
+      loadTun();
     });
     beforeEach(() => {
-      setTapPersist(TAP, true);
-      execFileSync('ip', ['link', 'set', 'dev', TAP, 'up']);
-      execFileSync('ip', ['addr', 'replace', `${HOST_IP}/24`, 'dev', TAP]);
+      upHostTap(TAP, HOST_IP, 2);
     });
     afterEach(() => {
       for (const s of servers) s.close();
       servers = [];
-      try {
-        setTapPersist(TAP, false);
-      } catch {
-        /* already gone */
-      }
+      removeHostTap(TAP, 2);
     });
 
     it('the guest pings the host through the tap and moves 64 MiB each way over TCP, checksums equal', async () => {
@@ -262,7 +225,7 @@ describe('virtio-net on Linux (micro host, guest kit)', function () {
       const downHash = createHash('md5');
       const chunks: Buffer[] = [];
       for (let i = 0; i < SIZE / (1 << 20); i++) {
-        const ch = patternChunk(i + 1, 1 << 20);
+        const ch = xorshiftBytes(i + 1, 1 << 20);
         chunks.push(ch);
         downHash.update(ch);
       }

@@ -20,13 +20,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { c } from '../../core/native/libc.js';
 import { guestKit, type GuestKit } from '../../test/harness/guest-kit.js';
 import { guestResult, microConfig, spawnVmm, type PluginEntry } from '../../test/guest/guest-vm.js';
 import { parseGuestOutput } from '../../test/harness/guest-kit.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 import { PCI_GUEST_SCRIPT, pciGuestProblems } from '../pci/guest-checks.js';
-import { TapBackend } from '../virtio-net/backends/tap.js';
+import { loadTun, removeHostTap, upHostTap, xorshiftBytes } from '../../test/harness/host-net.js';
 
 const MiB = 1 << 20;
 const DISK = 8 * MiB;
@@ -44,18 +43,6 @@ function which(tool: string): string | undefined {
   for (const d of ['/usr/bin', '/bin', '/usr/sbin', '/sbin'])
     if (fs.existsSync(path.join(d, tool))) return path.join(d, tool);
   return undefined;
-}
-
-/** Makes (or removes) the persistent multi-queue-capable tap the guest's NIC uses. */
-function setTapPersist(name: string, on: boolean): void {
-  const t = TapBackend.open({ name, create: true, queuePairs: 1 });
-  try {
-    // TUNSETPERSIST = _IOW('T', 203, int); the fd belongs to `t`, closed below.
-    if ((c.ioctlInt(t.fd(0), 0x400454cb, on ? 1 : 0) as number) < 0)
-      throw new Error(`TUNSETPERSIST ${on} on ${name} failed`);
-  } finally {
-    t.close();
-  }
 }
 
 /** The guest's job; every result is a key=value line (the pci plugin's bus checks first). */
@@ -95,21 +82,6 @@ echo "msix-warnings=$(dmesg | grep -ci 'virtio.*\\(fail\\|error\\)' || true)"
 echo done=1
 `;
 
-/** Deterministic bytes for the host -> guest stream. */
-function pattern(len: number): Buffer {
-  const b = Buffer.alloc(len);
-  let x = 0x12345678;
-  for (let i = 0; i < len; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b.writeUInt32LE(x, i);
-  }
-  return b;
-}
-
 describe('virtio-pci on Linux: virtio-blk (raw, qcow2) and virtio-net over PCI with MSI-X (one boot)', function () {
   this.timeout(30 * 60_000);
   let kit: GuestKit;
@@ -144,22 +116,12 @@ describe('virtio-pci on Linux: virtio-blk (raw, qcow2) and virtio-net over PCI w
     fs.writeFileSync(src, qcow.content);
     execFileSync(qemuImg, ['convert', '-q', '-f', 'raw', '-O', 'qcow2', src, qcow.file], { timeout: 120_000 });
     fs.rmSync(src);
-    try {
-      execFileSync('modprobe', ['tun'], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      /* built in, or loaded by the sandbox */
-    }
-    setTapPersist(TAP, true);
-    execFileSync('ip', ['link', 'set', 'dev', TAP, 'up']);
-    execFileSync('ip', ['addr', 'replace', `${HOST_IP}/24`, 'dev', TAP]);
+    loadTun();
+    upHostTap(TAP, HOST_IP);
   });
   after(() => {
     for (const s of servers) s.close();
-    try {
-      setTapPersist(TAP, false);
-    } catch {
-      /* not made */
-    }
+    removeHostTap(TAP);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -178,7 +140,7 @@ describe('virtio-pci on Linux: virtio-blk (raw, qcow2) and virtio-net over PCI w
         })
         .listen(UP_PORT, HOST_IP),
     );
-    const down = pattern(NET_BYTES);
+    const down = xorshiftBytes(0x12345678, NET_BYTES);
     servers.push(net.createServer({ allowHalfOpen: true }, (sock) => sock.end(down)).listen(DOWN_PORT, HOST_IP));
     return { downMd5: createHash('md5').update(down).digest('hex') };
   }

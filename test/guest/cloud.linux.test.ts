@@ -18,13 +18,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { c } from '../../core/native/libc.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
-import { TapBackend } from '../../plugins/virtio-net/backends/tap.js';
 import { guestTool, writeInitramfsWithScript } from '../harness/guest-kit.js';
 import { guestScope, repoRoot } from './guest-vm.js';
 import { PCI_GUEST_SCRIPT, pciGuestProblems } from '../../plugins/pci/guest-checks.js';
+import { loadTun, removeHostTap, upHostTap, xorshiftBytes } from '../harness/host-net.js';
 
 const TAP = 'tsvmmcl0';
 const HOST_IP = '192.168.78.1';
@@ -39,31 +38,6 @@ const HOT_SERIAL = 'hot-disk-1';
 const HOT_SECTORS = 65536; // 32 MiB
 const HOT_MAC = '52:54:00:78:00:09';
 const EJECT_MS = 180_000;
-
-/** Deterministic bytes (xorshift32). */
-function pattern(seed: number, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b.writeUInt32LE(x, i);
-  }
-  return b;
-}
-
-const setTapPersist = (name: string, on: boolean): void => {
-  const t = TapBackend.open({ name, create: true, queuePairs: 1 });
-  try {
-    // TUNSETPERSIST = _IOW('T', 203, int)
-    if ((c.ioctlInt(t.fd(0), 0x400454cb, on ? 1 : 0) as number) < 0) throw new Error(`TUNSETPERSIST on ${name}`);
-  } finally {
-    t.close();
-  }
-};
 
 /** Sum of the per-CPU counts of each PCI-MSIX line of /proc/interrupts, by its name (last column). */
 function msixCounts(lines: string[], cpus: number): Map<string, number> {
@@ -130,29 +104,19 @@ describe('the cloud host: PCI, virtio-pci, hotplug and the power button in one b
   const g = guestScope('cloud-linux');
   let servers: net.Server[] = [];
   before(() => {
-    try {
-      execFileSync('modprobe', ['tun'], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      /* built in, or loaded by the sandbox */
-    }
-    setTapPersist(TAP, true);
-    execFileSync('ip', ['link', 'set', 'dev', TAP, 'up']);
-    execFileSync('ip', ['addr', 'replace', `${HOST_IP}/24`, 'dev', TAP]);
+    loadTun();
+    upHostTap(TAP, HOST_IP);
   });
   after(() => {
     for (const s of servers) s.close();
     servers = [];
-    try {
-      setTapPersist(TAP, false);
-    } catch {
-      /* already gone */
-    }
+    removeHostTap(TAP);
   });
 
   it('lists its PCI functions, uses MSI-X, keeps disk data, moves TCP, hotplugs, shuts down on SIGTERM', async () => {
     const { kit, dir } = g;
     // the boot disk: known bytes, made qcow2 by qemu-img
-    const known = pattern(0xc10d, KNOWN);
+    const known = xorshiftBytes(0xc10d, KNOWN);
     const raw = path.join(dir, 'known.raw');
     fs.writeFileSync(raw, Buffer.concat([known, Buffer.alloc((64 << 20) - KNOWN)]));
     const disk = path.join(dir, 'disk.qcow2');
@@ -182,7 +146,7 @@ describe('the cloud host: PCI, virtio-pci, hotplug and the power button in one b
         )
         .listen(UP_PORT, HOST_IP),
     );
-    const down = pattern(0xd0e5, SIZE);
+    const down = xorshiftBytes(0xd0e5, SIZE);
     const downMd5 = createHash('md5').update(down).digest('hex');
     servers.push(net.createServer({ allowHalfOpen: true }, (sock) => sock.end(down)).listen(DOWN_PORT, HOST_IP));
 
