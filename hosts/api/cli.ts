@@ -8,6 +8,7 @@ import { JsonLinesEvents, parseEventMonitor, type EventSink } from './events.js'
 import { startApiServer } from './server.js';
 import { ApiVmm } from './vmm.js';
 import { defaultExtensions } from './extensions.js';
+import type { ApiHost } from './mapping.js';
 
 /** tsvmm's version, from the package.json above this file (the plain tree or the bundle). */
 export function vmmVersion(): string {
@@ -48,11 +49,20 @@ export async function startRunApi(opts: { socketPath: string; eventMonitor?: str
   };
 }
 
+/** `vmm serve`'s options. */
+export interface ServeOptions {
+  apiSocket: string;
+  eventMonitor?: string;
+  force?: boolean;
+  /** The host vm.create builds VMs on (default cloud). */
+  host?: ApiHost;
+}
+
 /**
  * `vmm serve --api-socket PATH`: a VMM with no VM, driven through the API (vm.create, vm.boot, ...). Resolves with
  * the exit code once vmm.shutdown was answered (0) or a signal stopped it (130 / 143, the VM stopped first).
  */
-export async function serve(opts: { apiSocket: string; eventMonitor?: string; force?: boolean }): Promise<number> {
+export async function serve(opts: ServeOptions): Promise<number> {
   const events = openEvents(opts.eventMonitor);
   const logger = createLogger().child({ module: 'api' });
   const vmm = new ApiVmm({
@@ -60,6 +70,7 @@ export async function serve(opts: { apiSocket: string; eventMonitor?: string; fo
     version: vmmVersion(),
     events,
     force: opts.force,
+    host: opts.host,
     ext: defaultExtensions(),
   });
   let finish!: (code: number) => void;
@@ -93,11 +104,7 @@ export async function serve(opts: { apiSocket: string; eventMonitor?: string; fo
 }
 
 /** `vmm serve`'s action: serve(), with a bad option or a busy socket as one line and exit code 2. */
-export async function serveCommand(opts: {
-  apiSocket: string;
-  eventMonitor?: string;
-  force?: boolean;
-}): Promise<number> {
+export async function serveCommand(opts: ServeOptions): Promise<number> {
   try {
     return await serve(opts);
   } catch (err) {

@@ -25,13 +25,37 @@ export interface Mapping {
   ignored: string[];
 }
 
+/** The hosts the API builds VMs on: `cloud` (hosts/cloud.yaml, the default) or `micro` (hosts/micro.yaml). */
+export type ApiHost = 'cloud' | 'micro';
+
 /**
- * The host the API builds VMs on: the micro host's plugin list (hosts/micro.yaml: virtio over MMIO, a 16550 on
- * COM1, i8042, CMOS RTC, ACPI), the serial console set by VmConfig.serial. test/api/mapping.test.ts checks this list
- * against hosts/micro.yaml. raw-disk and qcow (the disk formats) follow always; one virtio-blk per disk, one
- * virtio-net per net.
+ * The micro host's plugin list (hosts/micro.yaml: virtio over MMIO, a 16550 on COM1, i8042, CMOS RTC, ACPI).
+ * test/api/mapping.test.ts checks it against hosts/micro.yaml. Devices added at runtime are not seen by its guests.
  */
 export const API_HOST_PLUGINS = ['kvm', 'acpi', 'x86', 'serial', 'i8042', 'rtc', 'boot-timer', 'virtio-mmio'] as const;
+
+/**
+ * The cloud host's plugin list (hosts/cloud.yaml, less its disk and NIC: PCI segment 0, ACPI PCI hotplug, virtio
+ * over PCI, the ACPI power button). test/api/mapping.test.ts checks it against hosts/cloud.yaml. Disks and NICs
+ * added at runtime (vm.add-disk, vm.add-net) are hotplugged: the guest sees them.
+ */
+export const CLOUD_HOST_PLUGINS = [
+  'kvm',
+  'acpi',
+  'x86',
+  'pci',
+  'pci-hotplug',
+  'virtio-pci',
+  'serial',
+  'i8042',
+  'rtc',
+] as const;
+
+/** Each host's plugin list; the serial console and x86's power button are configured by the mapping. */
+export const HOST_PLUGINS: Readonly<Record<ApiHost, readonly string[]>> = {
+  cloud: CLOUD_HOST_PLUGINS,
+  micro: API_HOST_PLUGINS,
+};
 
 /** Fields of VmConfig naming devices or features tsvmm does not have; set to anything but "off", they are refused. */
 const UNSUPPORTED = [
@@ -55,7 +79,7 @@ const UNSUPPORTED = [
   'landlock_enable',
   'landlock_rules',
 ] as const;
-/** Fields accepted and ignored: the micro host always has an RTC; platform strings have no table to go into yet. */
+/** Fields accepted and ignored: both hosts always have an RTC; platform strings have no table to go into yet. */
 const IGNORED = ['rtc', 'platform'] as const;
 
 const isSet = (v: unknown): boolean =>
@@ -127,12 +151,13 @@ export function netPlugin(n: z.output<typeof NetConfig>, id: string): MappedPlug
 }
 
 /**
- * Maps a Cloud Hypervisor VmConfig onto our VM config for the API's host (API_HOST_PLUGINS): payload -> boot,
- * cpus.boot_vcpus -> machine.vcpus, memory.size -> machine.memory, serial -> the serial plugin's console, disks[] ->
- * virtio-blk instances (ids `disk<i>` unless given), net[] -> virtio-net instances (`net<i>`). Refuses what tsvmm
- * lacks (firmware, virtio-console, vsock, VFIO...) with an ApiError naming the field. Pure: touches no file.
+ * Maps a Cloud Hypervisor VmConfig onto our VM config for one of the API's hosts (HOST_PLUGINS; default micro, the
+ * API server passes its own): payload -> boot, cpus.boot_vcpus -> machine.vcpus, memory.size -> machine.memory,
+ * serial -> the serial plugin's console, disks[] -> virtio-blk instances (ids `disk<i>` unless given), net[] ->
+ * virtio-net instances (`net<i>`). Refuses what tsvmm lacks (firmware, virtio-console, vsock, VFIO...) with an
+ * ApiError naming the field. Pure: touches no file.
  */
-export function mapVmConfig(ch: ChVmConfig, baseDir: string): Mapping {
+export function mapVmConfig(ch: ChVmConfig, baseDir: string, host: ApiHost = 'micro'): Mapping {
   const ignored: string[] = [];
   for (const k of UNSUPPORTED) if (isSet(ch[k])) unsupported(`VmConfig.${k}`);
   for (const k of IGNORED) if (ch[k] !== undefined) ignored.push(k);
@@ -147,9 +172,12 @@ export function mapVmConfig(ch: ChVmConfig, baseDir: string): Mapping {
     throw new ApiError('BadRequest', 'cpus: max_vcpus < boot_vcpus');
   if (ch.cpus && ch.cpus.max_vcpus > ch.cpus.boot_vcpus) ignored.push('cpus.max_vcpus');
 
-  const plugins: MappedPlugin[] = API_HOST_PLUGINS.map((name) =>
-    name === 'serial' ? { name, config: { port: 'COM1', console: serialConsole(ch.serial, baseDir) } } : { name },
-  );
+  const plugins: MappedPlugin[] = HOST_PLUGINS[host].map((name) => {
+    if (name === 'serial') return { name, config: { port: 'COM1', console: serialConsole(ch.serial, baseDir) } };
+    // the cloud host's power button: vm.power-button, and SIGTERM asks the guest to shut down
+    if (name === 'x86' && host === 'cloud') return { name, config: { powerButton: true } };
+    return { name };
+  });
   const disks = ch.disks ?? [];
   // the disk formats are always there: vm.add-disk may add a disk to a VM that booted without one
   plugins.push({ name: 'raw-disk' }, { name: 'qcow' });

@@ -1,4 +1,8 @@
 import type { z } from 'zod';
+import { formatPciAddress } from '../../core/pci/address.js';
+import { Tokens } from '../../core/tokens.js';
+import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { pciAttachmentOf } from './device-tree.js';
 import { ApiError } from './errors.js';
 import { diskPlugin, netPlugin } from './mapping.js';
 import * as S from './schemas.js';
@@ -42,8 +46,16 @@ async function addDevice(ctx: RouteContext, entry: { name: string; id: string; c
   const add = ctx.vmm.ext.addDevice;
   if (!add) throw new ApiError('Unsupported', 'adding devices to a running VM is not available yet (hotplug)');
   const r = (await add(vm, entry)) as { id: string; bdf?: string };
-  ctx.vmm.emit('device', 'device-added', { id: r.id, plugin: entry.name });
-  return { id: r.id, bdf: r.bdf ?? '' };
+  const bdf = r.bdf ?? pciBdf(vm, r.id);
+  ctx.vmm.emit('device', 'device-added', { id: r.id, plugin: entry.name, ...(bdf ? { bdf } : {}) });
+  return { id: r.id, bdf: bdf ?? '' };
+}
+
+/** The PCI address of device `id` (the cloud host's functions), or undefined (virtio-mmio, no PCI bus). */
+function pciBdf(vm: AssembledVm, id: string): string | undefined {
+  if (!vm.container?.isRegistered(Tokens.PciBus.token, true)) return undefined;
+  const a = pciAttachmentOf(vm.container.resolve(Tokens.PciBus.token).attachments(), id);
+  return a && formatPciAddress(a.address);
 }
 
 /** The endpoints tsvmm serves, by path under /api/v1 (Cloud Hypervisor's names). */

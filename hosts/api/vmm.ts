@@ -7,9 +7,10 @@ import { ConfigErrors } from '../../core/config/problems.js';
 import { collectCounters, type DeviceCounters } from '../../core/device/counters.js';
 import { Tokens } from '../../core/tokens.js';
 import { ApiError } from './errors.js';
-import { describeVmConfig, mapVmConfig, type Mapping } from './mapping.js';
+import { describeVmConfig, mapVmConfig, type ApiHost, type Mapping } from './mapping.js';
 import type { ChVmConfig } from './schemas.js';
 import type { EventSink } from './events.js';
+import { deviceTree, type DeviceNode } from './device-tree.js';
 
 /** Cloud Hypervisor's VmState (the spec's enum, less BreakPoint). */
 export type ChVmState = 'Created' | 'Running' | 'Shutdown' | 'Paused';
@@ -27,6 +28,8 @@ export interface VmInfo {
   config: ChVmConfig;
   state: ChVmState;
   memory_actual_size?: number;
+  /** The running VM's devices (Cloud Hypervisor's device tree); absent while no VM runs. */
+  device_tree?: Record<string, DeviceNode>;
 }
 
 /** How an ApiVmm runs VMs: where relative paths start, the version it reports, and seams for tests. */
@@ -35,6 +38,8 @@ export interface ApiVmmOptions {
   baseDir: string;
   /** The version vmm.ping reports. */
   version: string;
+  /** The host vm.create builds VMs on (hosts/api/mapping.ts HOST_PLUGINS); default `cloud`. */
+  host?: ApiHost;
   /** Capabilities of other helpers' contracts (hosts/api/extensions.ts); tests set their own or none. */
   ext?: ApiExtensions;
   /** Receives the VM's events (event monitor); optional. */
@@ -117,7 +122,22 @@ export class ApiVmm {
     const config =
       this.chConfig ?? (this.vm ? describeVmConfig(this.vm.plan.config, this.vm.plan.baseDir) : { payload: {} });
     const size = config.memory?.size;
-    return { config, state, ...(size !== undefined ? { memory_actual_size: size } : {}) };
+    return {
+      config,
+      state,
+      ...(size !== undefined ? { memory_actual_size: size } : {}),
+      ...(this.vm ? { device_tree: this.deviceTreeOf(this.vm) } : {}),
+    };
+  }
+
+  /** The VM's device tree; one that cannot be read (a test double without a container) is left out, logged. */
+  private deviceTreeOf(vm: AssembledVm): Record<string, DeviceNode> {
+    try {
+      return deviceTree(vm);
+    } catch (err) {
+      vm.logger?.warn({ err }, 'vm.info: cannot build the device tree');
+      return {};
+    }
   }
 
   /** vm.counters: every Countable device's counters, by device id. */
@@ -131,7 +151,7 @@ export class ApiVmm {
   /** vm.create: maps and keeps the config (nothing starts). */
   create(config: ChVmConfig): void {
     if (this.chConfig || this.attached) throw new ApiError('AlreadyExists', 'a VM is already created');
-    this.mapping = mapVmConfig(config, this.opts.baseDir);
+    this.mapping = mapVmConfig(config, this.opts.baseDir, this.opts.host ?? 'cloud');
     this.chConfig = config;
     this.lastRun = undefined;
   }

@@ -66,7 +66,10 @@ export function fakeRun(opts: { powerButton?: boolean; failWith?: Error } = {}) 
       devices.add({ id: 'rtc0' });
       const machine = new FakeMachine(lifecycle, opts.powerButton ? () => true : undefined);
       const vm = {
-        container: { resolve: (t: unknown) => (t === Tokens.DeviceRegistry.token ? devices : undefined) },
+        container: {
+          resolve: (t: unknown) => (t === Tokens.DeviceRegistry.token ? devices : undefined),
+          isRegistered: (t: unknown) => t === Tokens.DeviceRegistry.token,
+        },
         plan: { config, baseDir: input.baseDir, plugins: [] },
         lifecycle,
         logger: silentLogger(),

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { buildLocations } from '../../core/plugin/locations.js';
-import { API_HOST_PLUGINS, describeVmConfig, mapVmConfig } from '../../hosts/api/mapping.js';
+import { API_HOST_PLUGINS, CLOUD_HOST_PLUGINS, describeVmConfig, mapVmConfig } from '../../hosts/api/mapping.js';
 import { VmConfig } from '../../hosts/api/schemas.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
 import { ApiError } from '../../hosts/api/errors.js';
@@ -27,6 +27,20 @@ describe("api mapping: Cloud Hypervisor's VmConfig onto our plugin list", () => 
       plugins: { name: string }[];
     };
     expect(micro.plugins.map((p) => p.name)).to.deep.equal([...API_HOST_PLUGINS]);
+  });
+
+  it('uses the cloud host plugin list (checked against hosts/cloud.yaml, less its disk and NIC)', () => {
+    const cloud = parse(fs.readFileSync(path.join(buildLocations().repoRoot, 'hosts', 'cloud.yaml'), 'utf8')) as {
+      plugins: { name: string; id?: string; config?: Record<string, unknown> }[];
+    };
+    const names = cloud.plugins.filter((p) => !p.id && p.name !== 'raw-disk' && p.name !== 'qcow').map((p) => p.name);
+    expect(names).to.deep.equal([...CLOUD_HOST_PLUGINS]);
+    const m = mapVmConfig(ch({ disks: [{ path: '/d.img' }] }), '/srv', 'cloud');
+    expect(m.config.plugins.map((p) => p.name)).to.deep.equal([...CLOUD_HOST_PLUGINS, 'raw-disk', 'qcow', 'virtio-blk']);
+    // the power button as in hosts/cloud.yaml (vm.power-button, SIGTERM)
+    const x86 = (h: { plugins: { name: string; config?: unknown }[] }) => h.plugins.find((p) => p.name === 'x86')!;
+    expect(x86(m.config).config).to.deep.equal(x86(cloud).config);
+    expect(VmConfigSchema.safeParse(m.config).success).to.equal(true);
   });
 
   it('maps payload, cpus, memory and serial; relative paths start at the base folder', () => {

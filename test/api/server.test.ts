@@ -37,7 +37,12 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     expect(h.fake.runs.configs[0]).to.deep.include({
       machine: { vcpus: 2, memory: 256 * 1024 * 1024, onReset: 'restart' },
     });
-    expect((await h.call('GET', 'vm.info')).body).to.deep.include({ state: 'Running' });
+    const running = (await h.call('GET', 'vm.info')).body as { state: string; device_tree?: object };
+    expect(running.state).to.equal('Running');
+    expect(running.device_tree, 'one node per device').to.deep.equal({
+      uart0: { id: 'uart0', resources: [], children: [] },
+      rtc0: { id: 'rtc0', resources: [], children: [] },
+    });
     expect((await h.call('PUT', 'vm.boot')).status, 'boot twice').to.equal(405);
     const counters = await h.call('GET', 'vm.counters');
     expect(counters.body).to.deep.equal({ uart0: { txBytes: 10 } });
