@@ -1,33 +1,20 @@
 /**
- * Linux tier, one boot: `vmm serve` as users start it, and a micro-host VM driven only through the API — a Cloud
- * Hypervisor VmConfig (payload, cpus, memory, one disk, serial to a file) created and booted, then ping, info,
- * counters (the guest read its disk: virtio-blk counters moved; kvm's exits), /metrics, pause, snapshot, resume (the
- * guest goes on), hostile requests while it runs (it keeps running), shutdown, delete and vmm.shutdown; the event
- * monitor's lines. (vm.restore of the snapshot is left out: the migration plugin's restore of a Linux guest fails
- * with KVM_SET_SREGS EINVAL in the sandbox today; test/api/server.test.ts covers the route with C3 doubled.)
+ * Linux tier, one boot: `vmm serve --host micro` as users start it, and a micro-host VM driven only through the API
+ * — a Cloud Hypervisor VmConfig (payload, cpus, memory, one disk, serial to a file) created and booted, then ping,
+ * info, counters (the guest read its disk: virtio-blk counters moved; kvm's exits), /metrics, pause, snapshot,
+ * resume (the guest goes on), hostile requests while it runs (it keeps running), shutdown, delete; vm.restore of
+ * the snapshot (paused, then resumed: the guest ticks on from the snapshot's instant), shutdown, delete and
+ * vmm.shutdown; the event monitor's lines. The cloud host's flow (hotplug) is test/api/cloud-api.linux.test.ts.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { guestScope, repoRoot, compiledDir } from '../guest/guest-vm.js';
+import { guestScope, repoRoot } from '../guest/guest-vm.js';
 import { writeInitramfsWithScript } from '../harness/guest-kit.js';
-import { apiRequest, type ApiAnswer } from '../../hosts/api/client.js';
-import { checkResponse, loadSpec } from './openapi.js';
+import { apiRequest } from '../../hosts/api/client.js';
 import { parseRaw, rawExchange } from './harness.js';
-
-/** Re-reads `file` until `pattern` matches (or `ms` pass); resolves with the match. Polls: the guest writes it. */
-async function waitFor(file: string, pattern: RegExp, ms: number): Promise<RegExpMatchArray> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const text = fs.existsSync(file) ? fs.readFileSync(file, 'latin1') : '';
-    const m = [...text.matchAll(new RegExp(pattern.source, 'g'))].at(-1);
-    if (m) return m;
-    if (Date.now() > until) throw new Error(`no ${pattern} within ${ms} ms; console tail:\n${text.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { eventNames, startServe, waitForText as waitFor } from './serve-process.js';
 
 describe('the API drives a micro-host VM: vmm serve, create, boot, ping, info, counters, pause, resume, shutdown (linux tier)', function () {
   this.timeout(600_000);
@@ -35,8 +22,6 @@ describe('the API drives a micro-host VM: vmm serve, create, boot, ping, info, c
 
   it('boots a Cloud Hypervisor VmConfig and drives it through the API only', async () => {
     const { kit, dir } = g;
-    const spec = loadSpec();
-    const socket = path.join(dir, 'api.sock');
     const consoleFile = path.join(dir, 'console.log');
     const events = path.join(dir, 'events.jsonl');
     const disk = path.join(dir, 'data.img');
@@ -60,38 +45,18 @@ while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
       console: { mode: 'Off' },
     };
 
-    const root = repoRoot();
     const t0 = Date.now();
-    const child = spawn(
-      process.execPath,
-      [path.join(root, 'bin', 'vmm.js'), 'serve', '--api-socket', socket, '--event-monitor', `path=${events}`],
-      {
-        cwd: dir,
-        env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 540_000);
-    const call = async (method: 'GET' | 'PUT', name: string, body?: unknown): Promise<ApiAnswer> => {
-      const a = await apiRequest(socket, method, name, body);
-      expect(checkResponse(spec, name, method, a.status, a.body), `${name} ${a.status}`).to.deep.equal([]);
-      return a;
-    };
+    const serve = await startServe(dir, ['--host', 'micro', '--event-monitor', `path=${events}`], {
+      upMs: 120_000,
+      killAfterMs: 540_000,
+    });
+    const { call, child, socket } = serve;
+    const stderr = (): string => serve.stderr();
     try {
-      // the server is up when the socket answers
-      for (;;) {
-        if (child.exitCode !== null) throw new Error(`vmm serve exited: ${stderr}`);
-        const up = await apiRequest(socket, 'GET', 'vmm.ping').catch(() => undefined);
-        if (up?.status === 200) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const pingMs = Date.now() - t0;
-      expect((await call('PUT', 'vm.create', vmConfig)).status, stderr).to.equal(204);
+      const pingMs = serve.pingMs;
+      expect((await call('PUT', 'vm.create', vmConfig)).status, stderr()).to.equal(204);
       const boot = await call('PUT', 'vm.boot');
-      expect(boot.status, `${JSON.stringify(boot.body)} ${stderr}`).to.equal(204);
+      expect(boot.status, `${JSON.stringify(boot.body)} ${stderr()}`).to.equal(204);
       await waitFor(consoleFile, /api-guest-ready/, 240_000);
       const bootS = (Date.now() - t0) / 1000;
       expect((await waitFor(consoleFile, /disk-bytes=(\d+)/, 1000))[1]).to.equal(String(64 * 4096));
@@ -135,21 +100,34 @@ while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
       expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Shutdown' });
       expect((await call('PUT', 'vm.delete')).status).to.equal(204);
       expect((await call('GET', 'vm.info')).status).to.equal(404);
+
+      // vm.restore of the snapshot: paused, then resumed, the guest ticks on from the snapshot's instant
+      const mark = fs.statSync(consoleFile).size;
+      const restore = await call('PUT', 'vm.restore', { source_url: `file://${snap}` });
+      expect(restore.status, `${JSON.stringify(restore.body)} ${stderr().slice(-2000)}`).to.equal(204);
+      expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Paused' });
+      expect((await call('PUT', 'vm.resume')).status).to.equal(204);
+      const again = Number((await waitFor(consoleFile, /tick=(\d+)/, 120_000, mark))[1]);
+      expect(again, 'the restored guest goes on from the snapshot').to.be.within(lastTick + 1, lastTick + 30);
+      expect(fs.readFileSync(consoleFile, 'latin1').slice(mark), 'not a new boot').to.not.include('api-guest-ready');
+      expect((await call('PUT', 'vm.shutdown')).status).to.equal(204);
+      expect((await call('PUT', 'vm.delete')).status).to.equal(204);
+
       expect((await call('PUT', 'vmm.shutdown')).status).to.equal(204);
-      expect(await exited, stderr).to.equal(0);
-      const seen = fs
-        .readFileSync(events, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => (JSON.parse(l) as { event: string }).event);
-      expect(seen).to.deep.equal(['starting', 'booted', 'paused', 'resumed', 'shutdown', 'shutdown']);
+      expect(await serve.exited, stderr()).to.equal(0);
+      const seen = eventNames(events);
+      expect(seen.slice(0, 5)).to.deep.equal(['starting', 'booted', 'paused', 'resumed', 'shutdown']);
+      expect(seen.slice(5), 'restored: paused, resumed, shutdown; then the VMM').to.include.members([
+        'paused',
+        'resumed',
+      ]);
+      expect(seen.slice(-2)).to.deep.equal(['shutdown', 'shutdown']);
       console.log(
         `      serve up (first ping): ${pingMs} ms; guest ready: ${bootS.toFixed(1)} s; ` +
           `whole run: ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
     } finally {
-      clearTimeout(deadline);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      serve.stop();
     }
   });
 });

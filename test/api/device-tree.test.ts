@@ -23,7 +23,11 @@ describe("vm.info's device_tree (Cloud Hypervisor's DeviceNode) of a cloud-host 
     dir = mkdtempSync(join(tmpdir(), 'api-device-tree-'));
     writeFileSync(join(dir, 'bzImage'), fakeBzImage());
     writeFileSync(join(dir, 'd.img'), Buffer.alloc(1 << 20));
-    const ch = VmConfig.parse({ payload: { kernel: 'bzImage' }, memory: { size: 64 << 20 }, disks: [{ path: 'd.img' }] });
+    const ch = VmConfig.parse({
+      payload: { kernel: 'bzImage' },
+      memory: { size: 64 << 20 },
+      disks: [{ path: 'd.img' }],
+    });
     vm = await assembleVm(
       { baseDir: dir, config: mapVmConfig(ch, dir, 'cloud').config },
       { replacePlugins: { kvm: MOCK_HV }, resolveMachine: false, logger: silentLogger() },

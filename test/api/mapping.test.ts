@@ -36,7 +36,12 @@ describe("api mapping: Cloud Hypervisor's VmConfig onto our plugin list", () => 
     const names = cloud.plugins.filter((p) => !p.id && p.name !== 'raw-disk' && p.name !== 'qcow').map((p) => p.name);
     expect(names).to.deep.equal([...CLOUD_HOST_PLUGINS]);
     const m = mapVmConfig(ch({ disks: [{ path: '/d.img' }] }), '/srv', 'cloud');
-    expect(m.config.plugins.map((p) => p.name)).to.deep.equal([...CLOUD_HOST_PLUGINS, 'raw-disk', 'qcow', 'virtio-blk']);
+    expect(m.config.plugins.map((p) => p.name)).to.deep.equal([
+      ...CLOUD_HOST_PLUGINS,
+      'raw-disk',
+      'qcow',
+      'virtio-blk',
+    ]);
     // the power button as in hosts/cloud.yaml (vm.power-button, SIGTERM)
     const x86 = (h: { plugins: { name: string; config?: unknown }[] }) => h.plugins.find((p) => p.name === 'x86')!;
     expect(x86(m.config).config).to.deep.equal(x86(cloud).config);
