@@ -42,6 +42,31 @@ describe('api server: hostile input', () => {
     await pingOk();
   });
 
+  it('every route that takes a body refuses bad JSON, wrong types and unknown fields with 400 in the error shape', async () => {
+    h = await new ApiHarness().start();
+    const bad: Record<string, string[]> = {
+      'vm.add-disk': ['{"path": 7}', '{"path": "/d", "readonly": "yes"}', '{"path": "/d", "pathh": "/e"}', '{"path":'],
+      'vm.add-net': ['{"tap": ["t"]}', '{"tap": "t", "bogus": 1}', '{'],
+      'vm.remove-device': ['{"id": 1}', '{"id": "x", "force": true}', '"x"'],
+      'vm.snapshot': ['{"destination_url": null}', '{"destination_url": "file:///s", "x": 1}', '[]'],
+      'vm.restore': ['{"source_url": 5}', '{"source_url": "file:///s", "prefault": "no"}', ''],
+      'vm.send-migration': ['{"destination_url": 1}', '{}'],
+      'vm.receive-migration': ['{"receiver_url": false}', '{"receiver_url": "unix:/x", "y": 2}'],
+    };
+    for (const [route, bodies] of Object.entries(bad))
+      for (const b of bodies) {
+        const r = parseRaw(
+          await rawExchange(h.socket, [
+            `PUT /api/v1/${route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+              `Content-Length: ${Buffer.byteLength(b)}\r\nConnection: close\r\n\r\n${b}`,
+          ]),
+        );
+        expect(r.status, `${route} ${b}`).to.be.within(400, 499);
+        expect(isErrorShape(r.body), `${route} ${b}`).to.equal(true);
+      }
+    await pingOk();
+  });
+
   it('a 100 MB body is refused with 413 as soon as its length is declared, and also when it streams', async () => {
     h = await new ApiHarness().start();
     const declared = parseRaw(
@@ -103,6 +128,7 @@ describe('api server: hostile input', () => {
 
   it('1,000 concurrent connections: each is answered (200 or 429 in the error shape), the count stays bounded', async () => {
     h = await new ApiHarness({ limits: { maxConnections: 32 } }).start();
+    const rssBefore = process.memoryUsage().rss;
     // a connect the kernel refuses (its listen queue full: EAGAIN) is bounded too: status -1 here
     const answers = await Promise.all(
       Array.from({ length: 1000 }, () =>
@@ -114,6 +140,9 @@ describe('api server: hostile input', () => {
           },
         ),
       ),
+    );
+    expect(process.memoryUsage().rss - rssBefore, '1,000 connections need no more than 64 MiB').to.be.lessThan(
+      64 * 1024 * 1024,
     );
     const byStatus = new Map<number, number>();
     for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
@@ -160,6 +189,7 @@ describe('api server: hostile input', () => {
       await rawExchange(h.socket, [`GET /api/v1/vmm.ping HTTP/1.1\r\nX: ${'a'.repeat(64 * 1024)}\r\n\r\n`]),
     );
     expect(hugeHeader.status).to.equal(431);
+    expect(isErrorShape(hugeHeader.body)).to.equal(true);
     await pingOk();
   });
 });
