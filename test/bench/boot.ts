@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { benchInitramfs } from './guest/initramfs.js';
 import { vmmMemory, type VmmMemory } from './guest/proc-memory.js';
 import { qemuReadyMs } from './guest/qemu-ready.js';
-import { apiReadyMs } from './guest/api-ready.js';
 import { bootTimerLog, runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRatios, summarize } from './stats.js';
@@ -20,8 +19,6 @@ interface Side {
   initMs: number[];
   markerMs: number[];
   readyMs: number[];
-  /** Ours: spawn of `vmm serve` to the first answered vmm.ping (start.api). */
-  apiMs: number[];
   memMiB: number[];
   pssMiB: number[];
   problems: string[];
@@ -30,7 +27,6 @@ const side = (): Side => ({
   initMs: [],
   markerMs: [],
   readyMs: [],
-  apiMs: [],
   memMiB: [],
   pssMiB: [],
   problems: [],
@@ -119,11 +115,6 @@ export async function bootBench(o: GuestBenchOptions): Promise<Row[]> {
           qemu.readyMs[i] = await qemuReadyMs(g, `ready-${i}`);
         } catch (e) {
           qemu.problems.push(`qemu -S: ${(e as Error).message}`);
-        }
-        try {
-          ours.apiMs[i] = await apiReadyMs(dir, `api-${i}`);
-        } catch (e) {
-          ours.problems.push(`vmm serve: ${(e as Error).message}`);
         }
       }
       o.log(
@@ -222,22 +213,6 @@ export async function bootBench(o: GuestBenchOptions): Promise<Row[]> {
         qemu.readyMs,
         {
           notes: "ours from the boot-timer log (time - sinceStartedMs) against the parent's spawn time, same clock",
-        },
-      ),
-    );
-    rows.push(
-      row(
-        'start.api',
-        'start',
-        'Process start to a usable control socket: ours = spawn of `vmm serve` to the first answered vmm.ping; ' +
-          'QEMU = spawn with -S to the QMP greeting',
-        'ms',
-        ours.apiMs,
-        qemu.readyMs,
-        {
-          notes:
-            'ours has no VM yet (vm.create/vm.boot come later), QEMU has built its machine; ' +
-            "Firecracker's published anchor: 12 ms on metal",
         },
       ),
     );

@@ -1,6 +1,7 @@
 import { blockBench } from './block.js';
 import { bootBench } from './boot.js';
 import { netBench } from './net.js';
+import { startApiBench } from './start-api.js';
 import type { GuestBench } from './types.js';
 
 /**
@@ -13,6 +14,7 @@ export const GUEST_BENCHES: readonly GuestBench[] = [
   { names: ['boot', 'memory', 'start'], run: bootBench },
   { names: ['block'], run: blockBench },
   { names: ['net'], run: netBench },
+  { names: ['start-api'], run: startApiBench },
 ];
 
 /** Every name `--only` accepts, in result order: `exit` (host and sandbox, no guest) then the guest benchmarks'. */
