@@ -8,7 +8,7 @@
  * fails with the console's tail and vmm serve's stderr.
  */
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -34,21 +34,6 @@ i=0
 while [ $i -lt 900 ]; do echo "tick=$i"; i=$((i+1)); sleep 1; done
 `;
 
-/** Deterministic bytes (xorshift32). */
-function pattern(seed: number, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b.writeUInt32LE(x, i);
-  }
-  return b;
-}
-
 describe('a Kata-like client drives a cloud-host VM through the API only: create, boot, info, add-disk, pause, snapshot, resume, shutdown, delete (linux tier)', function () {
   this.timeout(600_000);
   const g = guestScope('cloud-api-linux');
@@ -60,7 +45,7 @@ describe('a Kata-like client drives a cloud-host VM through the API only: create
     const bootDisk = path.join(dir, 'boot.img');
     fs.writeFileSync(bootDisk, Buffer.alloc(2 << 20, 0x5a));
     const hot = path.join(dir, 'hot.img');
-    const hotBytes = pattern(0x16, HOT_BYTES);
+    const hotBytes = randomBytes(HOT_BYTES);
     fs.writeFileSync(hot, hotBytes);
     const hotSha = createHash('sha256').update(hotBytes).digest('hex');
     const cloud = parseYaml(fs.readFileSync(path.join(repoRoot(), 'hosts', 'cloud.yaml'), 'utf8')) as {
