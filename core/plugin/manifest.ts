@@ -25,6 +25,7 @@ export const PluginManifestSchema = z.strictObject({
   uses: z.array(TokenName).optional(),
   entry: RelPath,
   cli: RelPath.optional(),
+  sharedMemory: z.boolean().optional(),
 }) satisfies z.ZodType<PluginManifest, unknown>;
 
 /** Validates a manifest object; `where` names its file for the error. */

@@ -30,6 +30,12 @@ export interface PluginManifest {
    * `registerCommands(program: Command)` to add CLI subcommands.
    */
   cli?: string;
+  /**
+   * The plugin hands guest RAM to another process (vhost-user back ends map it): the VM's RAM must live in
+   * an fd that process can map. Planning picks `machine.memoryBackend: memfd` when the config leaves it
+   * unset, and refuses `anonymous` written out with a one-line reason.
+   */
+  sharedMemory?: boolean;
 }
 
 /** What the kernel hands a plugin instance; also injectable as `PluginTokens.PluginContext`. */

@@ -15,6 +15,7 @@ import { orderPlugins, type PluginInstance } from '../plugin/order.js';
 import { loadPluginModule } from '../plugin/load-module.js';
 import { PluginError } from '../plugin/errors.js';
 import { markStartup } from './timings.js';
+import { withSharedMemory } from './shared-memory.js';
 
 /** Tokens the kernel registers in every VM container before plugins run. */
 export const CORE_TOKENS: ReadonlySet<string> = new Set([
@@ -160,12 +161,15 @@ export async function planVm(input: ConfigInput, opts: PlanOptions = {}): Promis
     plugins.push({ ...inst, module, config: cfg });
     markStartup(`plugin loaded: ${inst.instance}`);
   }
+  // vhost-user and the like need guest RAM another process can map: memfd unless the config says otherwise
+  const config = checked.config && withSharedMemory(checked.config, source, instances, problems);
   if (opts.checks === true) {
-    await checkBeforeStart(checked, plugins, source, problems, opts.hostFiles ?? new RegisteredHostFiles());
+    const chosen = config ? { ...checked, config, machine: config.machine } : checked;
+    await checkBeforeStart(chosen, plugins, source, problems, opts.hostFiles ?? new RegisteredHostFiles());
   }
   problems.throwIfAny();
   return {
-    config: checked.config!,
+    config: config!,
     source,
     baseDir,
     plugins,
