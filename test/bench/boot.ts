@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchInitramfs } from './guest/initramfs.js';
 import { vmmMemory, type VmmMemory } from './guest/proc-memory.js';
+import { whyFailed } from './guest/launch.js';
 import { qemuReadyMs } from './guest/qemu-ready.js';
-import { bootTimerLog, runGuest } from './guest/run-guest.js';
+import { bootTimerLog, exitSummary, runGuest, type GuestRunResult } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
-import { pairedRatios, summarize } from './stats.js';
+import { pairedRow } from './rows.js';
+import { summarize } from './stats.js';
 import type { BenchName, GuestBenchOptions, Row } from './types.js';
 
 export type { GuestBenchOptions } from './types.js';
@@ -15,7 +17,8 @@ const MEM_MIB = 256;
 const VCPUS = 1;
 const QEMU_PEER = 'QEMU -M microvm -accel kvm, same PVH vmlinux/initramfs/cmdline';
 
-interface Side {
+/** One VMM's figures over the repeats of bootBench / bootCloudBench (index = repeat). */
+export interface Side {
   initMs: number[];
   markerMs: number[];
   readyMs: number[];
@@ -23,7 +26,8 @@ interface Side {
   pssMiB: number[];
   problems: string[];
 }
-const side = (): Side => ({
+/** An empty Side. */
+export const side = (): Side => ({
   initMs: [],
   markerMs: [],
   readyMs: [],
@@ -32,21 +36,34 @@ const side = (): Side => ({
   problems: [],
 });
 
-/** One boot of either VMM: init marker time, memory at idle, and (ours) the boot-timer log. */
-async function bootOnce(which: 'ours' | 'qemu', g: GuestSpec, s: Side, i: number): Promise<void> {
+/**
+ * One boot of either VMM: init marker time, memory at idle (the guest script must print BENCH-IDLE and then idle
+ * for at least a second), and (ours, where the host has the boot-timer) the boot-timer log. `alongside` runs while
+ * the VM does (e.g. configuring the host end of its tap; `ended()` turns true when the VMM is gone). Returns the run
+ * (the script's BENCH values are in r.l.values).
+ */
+export async function bootOnce(
+  which: 'ours' | 'qemu',
+  g: GuestSpec,
+  s: Side,
+  i: number,
+  alongside?: (ended: () => boolean) => Promise<unknown>,
+): Promise<GuestRunResult> {
   const argv = which === 'ours' ? oursArgv(g, `boot-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
   let mem: VmmMemory | undefined;
   let sampling: Promise<void> | undefined;
+  let ended = false;
+  const beside = alongside?.(() => ended);
   const r = await runGuest(argv.argv, {
     env: argv.env,
-    timeoutMs: 300_000,
+    timeoutMs: 420_000,
     onLine: (line, _ms, l) => {
       if (line === 'BENCH-IDLE' && l.child.pid) {
         const pid = l.child.pid;
         sampling = new Promise((res) =>
           setTimeout(() => {
             try {
-              mem = vmmMemory(pid, MEM_MIB << 20);
+              mem = vmmMemory(pid, g.memoryMiB << 20);
             } catch {
               /* gone */
             }
@@ -56,12 +73,11 @@ async function bootOnce(which: 'ours' | 'qemu', g: GuestSpec, s: Side, i: number
       }
     },
   });
-  await sampling;
+  ended = true;
+  await Promise.all([sampling, beside]);
   if (!r.finished || r.l.initMs === undefined) {
-    s.problems.push(
-      `${which}: ${r.problem ?? 'no init marker'}: ${r.l.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`,
-    );
-    return;
+    s.problems.push(`${which}: ${r.problem ?? 'no init marker'}: ${whyFailed(r.l).slice(0, 400)}`);
+    return r;
   }
   s.initMs[i] = r.l.initMs;
   if (mem) {
@@ -75,20 +91,10 @@ async function bootOnce(which: 'ours' | 'qemu', g: GuestSpec, s: Side, i: number
       if (bt.sinceStartedMs !== undefined) s.readyMs[i] = bt.time - bt.sinceStartedMs - r.l.spawnEpochMs;
     }
   }
+  return r;
 }
 
 const dense = (a: number[]) => a.filter((x) => x !== undefined);
-/** Paired figures: only repeats where both sides produced one. */
-function pair(o: number[], p: number[], n: number): [number[], number[]] {
-  const a: number[] = [],
-    b: number[] = [];
-  for (let i = 0; i < n; i++)
-    if (o[i] !== undefined && p[i] !== undefined) {
-      a.push(o[i]);
-      b.push(p[i]);
-    }
-  return [a, b];
-}
 
 /**
  * Boot to init, VMM memory and start-to-ready from the same runs: per repeat, QEMU boots,
@@ -109,7 +115,8 @@ export async function bootBench(o: GuestBenchOptions): Promise<Row[]> {
     };
     for (let i = 0; i < o.repeats; i++) {
       await bootOnce('qemu', g, qemu, i);
-      await bootOnce('ours', g, ours, i);
+      const r = await bootOnce('ours', g, ours, i);
+      o.log(`boot ours repeat ${i + 1}: ${exitSummary(r.l.stderr) ?? 'no exit statistics logged'}`);
       if (o.selected.has('start')) {
         try {
           qemu.readyMs[i] = await qemuReadyMs(g, `ready-${i}`);
@@ -134,18 +141,11 @@ export async function bootBench(o: GuestBenchOptions): Promise<Row[]> {
     o2: number[],
     p: number[],
     extra: Partial<Row> = {},
-  ): Row => {
-    const [a, b] = pair(o2, p, o.repeats);
-    const r: Row = { id, bench, label, unit, better: 'lower', where: o.where, peer: QEMU_PEER, ...extra };
-    if (a.length === 0) {
-      const why =
-        dense(o2).length === 0
-          ? `ours: ${ours.problems[0] ?? 'no figure'}`
-          : `peer: ${qemu.problems[0] ?? 'no figure'}`;
-      return { ...r, ours: summarize(dense(o2)), peerSummary: summarize(dense(p)), na: `n/a: ${why}` };
-    }
-    return { ...r, ours: summarize(a), peerSummary: summarize(b), ratio: summarize(pairedRatios(a, b)) };
-  };
+  ): Row =>
+    pairedRow({ id, bench, label, unit, better: 'lower', where: o.where, peer: QEMU_PEER, ...extra }, o2, p, {
+      ours: ours.problems,
+      peer: qemu.problems,
+    });
   const rows: Row[] = [];
   if (o.selected.has('boot')) {
     rows.push(

@@ -7,10 +7,10 @@ import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { benchInitramfs } from './guest/initramfs.js';
 import { whyFailed } from './guest/launch.js';
 import { runGuest } from './guest/run-guest.js';
-import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
-import { pairedRatios, summarize } from './stats.js';
+import { oursArgv, peerName, qemuBenchArgv, type GuestSpec, type Transport } from './guest/vmms.js';
+import { pairedRow } from './rows.js';
 import { tool } from './tools.js';
-import type { GuestBenchOptions, Row } from './types.js';
+import type { GuestBenchOptions, Row, Where } from './types.js';
 
 const HOST_IP = '172.31.249.1';
 const GUEST_IP = '172.31.249.2';
@@ -19,7 +19,7 @@ const MIB = 256;
 const SECS = 4;
 
 /** A TCP sink: per connection, MB/s from the first byte to the sender's FIN (then it closes). */
-class Sink {
+export class Sink {
   readonly results: number[] = [];
   private server?: Server;
   async listen(): Promise<void> {
@@ -47,8 +47,27 @@ class Sink {
   }
 }
 
+/** The guest script lines of the net benchmark: address eth0, send to the host's sink. */
+export const netScript = (): string =>
+  `/bin/guestbench ifup eth0 ${GUEST_IP} 255.255.255.0 && /bin/guestbench tcpsend ${HOST_IP} ${PORT} ${MIB} ${SECS}`;
+
+/** The net row's fixed fields for a transport (`net` over virtio-mmio, `net-pci` over virtio-pci). */
+export function netRowBase(transport: Transport, where: Where): Row {
+  const bench = transport === 'mmio' ? 'net' : `net-${transport}`;
+  return {
+    id: `${bench}.tcp.guest-to-host`,
+    bench,
+    label: `Guest -> host TCP throughput over tap (one stream), virtio-${transport}`,
+    unit: 'MB/s',
+    better: 'higher',
+    where,
+    peer: `${peerName(transport, 'virtio-net-%')}, tap, vhost=off`,
+    notes: `up to ${MIB} MiB or ${SECS} s per run; host-side sink times first byte to FIN`,
+  };
+}
+
 /** Gives the host end of the tap its address once the VMM created it (guestbench ifup: busybox has no `ip`). */
-async function configureTap(tap: string, stop: () => boolean): Promise<boolean> {
+export async function configureTap(tap: string, stop: () => boolean): Promise<boolean> {
   for (let i = 0; i < 600 && !stop(); i++) {
     if (existsSync(`/sys/class/net/${tap}`)) {
       const r = spawnSync(tool('guestbench'), ['ifup', tap, HOST_IP, '255.255.255.0'], { encoding: 'utf8' });
@@ -61,20 +80,13 @@ async function configureTap(tap: string, stop: () => boolean): Promise<boolean> 
 
 /**
  * Guest -> host TCP throughput over a tap: guestbench sends up to 256 MiB (or 4 s) of zeros to a
- * Node sink on the host end of the tap; the sink times first byte to FIN. Ours = micro +
- * virtio-net (tap backend); peer = QEMU microvm virtio-net-device, tap, vhost=off.
+ * Node sink on the host end of the tap; the sink times first byte to FIN. Ours = micro (or cloud for `pci`) +
+ * virtio-net (tap backend); peer = QEMU microvm virtio-net-device (or q35 virtio-net-pci), tap, vhost=off.
+ * Rows: `net.*` over virtio-mmio, `net-pci.*` over virtio-pci.
  */
-export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
-  const base: Row = {
-    id: 'net.tcp.guest-to-host',
-    bench: 'net',
-    label: 'Guest -> host TCP throughput over tap (one stream)',
-    unit: 'MB/s',
-    better: 'higher',
-    where: o.where,
-    peer: 'QEMU microvm virtio-net-device, tap, vhost=off',
-    notes: `up to ${MIB} MiB or ${SECS} s per run; host-side sink times first byte to FIN`,
-  };
+export async function netBench(o: GuestBenchOptions, transport: Transport = 'mmio'): Promise<Row[]> {
+  const base = netRowBase(transport, o.where);
+  const bench = base.bench;
   if (!existsSync('/dev/net/tun')) return [{ ...base, na: 'n/a: no /dev/net/tun here' }];
   const oursAvailable = existsSync(join(projectLayout().root, 'plugins', 'virtio-net', 'vmm-plugin.json'));
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-net-'));
@@ -84,14 +96,13 @@ export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
   const problems = { ours: [] as string[], peer: [] as string[] };
   try {
     await sink.listen();
-    const script = `/bin/guestbench ifup eth0 ${GUEST_IP} 255.255.255.0 && /bin/guestbench tcpsend ${HOST_IP} ${PORT} ${MIB} ${SECS}`;
-    const initramfs = benchInitramfs(o.kit, dir, 'net', script);
+    const initramfs = benchInitramfs(o.kit, dir, 'net', netScript());
     for (let i = 0; i < o.repeats; i++) {
       for (const which of ['qemu', 'ours'] as const) {
         if (which === 'ours' && !oursAvailable) continue;
-        const tap = `tbench${i}${which === 'ours' ? 'o' : 'q'}`;
-        const g: GuestSpec = { kit: o.kit, initramfs, memoryMiB: 256, vcpus: 1, dir, tap };
-        const argv = which === 'ours' ? oursArgv(g, `net-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
+        const tap = `tbench${transport === 'pci' ? 'p' : ''}${i}${which === 'ours' ? 'o' : 'q'}`;
+        const g: GuestSpec = { kit: o.kit, initramfs, memoryMiB: 256, vcpus: 1, dir, tap, transport };
+        const argv = which === 'ours' ? oursArgv(g, `${bench}-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
         const before = sink.results.length;
         let ended = false;
         const run = runGuest(argv.argv, { env: argv.env, timeoutMs: 300_000 });
@@ -107,27 +118,13 @@ export async function netBench(o: GuestBenchOptions): Promise<Row[]> {
           );
       }
       o.log(
-        `net ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${peer[i]?.toFixed(1) ?? 'n/a'} MB/s, ours ${ours[i]?.toFixed(1) ?? 'n/a'} MB/s`,
+        `${bench} ${o.where} repeat ${i + 1}/${o.repeats}: qemu ${peer[i]?.toFixed(1) ?? 'n/a'} MB/s, ours ${ours[i]?.toFixed(1) ?? 'n/a'} MB/s`,
       );
     }
   } finally {
     sink.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const a: number[] = [],
-    b: number[] = [];
-  for (let i = 0; i < o.repeats; i++)
-    if (ours[i] !== undefined && peer[i] !== undefined) {
-      a.push(ours[i]);
-      b.push(peer[i]);
-    }
-  if (a.length === 0) {
-    const why = !oursAvailable
-      ? 'our virtio-net plugin is not in this tree yet'
-      : problems.ours.length
-        ? `ours: ${problems.ours[0]}`
-        : `peer: ${problems.peer[0] ?? 'no figure'}`;
-    return [{ ...base, peerSummary: summarize(peer.filter((x) => x !== undefined)), na: `n/a: ${why}` }];
-  }
-  return [{ ...base, ours: summarize(a), peerSummary: summarize(b), ratio: summarize(pairedRatios(a, b)) }];
+  if (!oursAvailable) problems.ours.unshift('our virtio-net plugin is not in this tree');
+  return [pairedRow(base, ours, peer, problems)];
 }

@@ -1,7 +1,9 @@
 import { blockBench } from './block.js';
 import { bootBench } from './boot.js';
+import { cloudBench } from './cloud.js';
 import { netBench } from './net.js';
 import { startApiBench } from './start-api.js';
+import { vhostBench } from './vhost.js';
 import type { GuestBench } from './types.js';
 
 /**
@@ -12,9 +14,11 @@ import type { GuestBench } from './types.js';
  */
 export const GUEST_BENCHES: readonly GuestBench[] = [
   { names: ['boot', 'memory', 'start'], run: bootBench },
-  { names: ['block'], run: blockBench },
-  { names: ['net'], run: netBench },
+  { names: ['block'], run: (o) => blockBench(o) },
+  { names: ['net'], run: (o) => netBench(o) },
   { names: ['start-api'], run: startApiBench },
+  { names: ['boot-cloud', 'block-pci', 'net-pci'], run: cloudBench },
+  { names: ['vhost'], run: vhostBench },
 ];
 
 /** Every name `--only` accepts, in result order: `exit` (host and sandbox, no guest) then the guest benchmarks'. */

@@ -65,3 +65,34 @@ export function bootTimerLog(stderr: string): BootTimerLog | undefined {
   }
   return undefined;
 }
+
+/**
+ * Where our VMM's vCPU time went, in a line, from its 'vCPU exit statistics' log records (plugins/kvm, one per
+ * vCPU runner, at stop): time in the guest, exits by kind (count, total ms) and the exits that hopped to the main
+ * thread. Undefined when the VMM logged none (killed before it stopped).
+ */
+export function exitSummary(stderr: string): string | undefined {
+  const parts: string[] = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.includes('vCPU exit statistics')) continue;
+    try {
+      const j = JSON.parse(line) as {
+        guestMs?: number;
+        exits?: Record<string, { count: number; totalNs: number }>;
+        hops?: Record<string, number>;
+      };
+      const exits = Object.entries(j.exits ?? {})
+        .sort((a, b) => b[1].totalNs - a[1].totalNs)
+        .map(([k, v]) => `${k} ${v.count} (${Math.round(v.totalNs / 1e6)} ms)`)
+        .join(', ');
+      const hops = Object.entries(j.hops ?? {})
+        .slice(0, 4)
+        .map(([k, v]) => `${k} x${v}`)
+        .join(', ');
+      parts.push(`in guest ${Math.round(j.guestMs ?? 0)} ms; exits ${exits || 'none'}${hops ? `; hops ${hops}` : ''}`);
+    } catch {
+      /* not JSON */
+    }
+  }
+  return parts.length ? parts.join(' | ') : undefined;
+}

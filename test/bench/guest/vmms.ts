@@ -5,9 +5,27 @@ import type { GuestKit } from '../../../hosts/guestkit/kit.js';
 import { qemuArgv } from '../../../hosts/sandbox/boot.js';
 import { projectLayout } from '../../../hosts/sandbox/sandbox.js';
 
+/**
+ * How the guest's virtio devices reach it. `mmio`: ours = hosts/micro.yaml, the peer = QEMU `-M microvm` with
+ * virtio-*-device. `pci`: ours = hosts/cloud.yaml (PCI, ACPI, virtio-pci), the peer = QEMU `-M q35` with
+ * virtio-*-pci (its default firmware, SeaBIOS; NIC option ROM off: nothing boots from it).
+ */
+export type Transport = 'mmio' | 'pci';
+
+const HOST_YAML: Record<Transport, string> = { mmio: 'micro.yaml', pci: 'cloud.yaml' };
+const PEER_MACHINE: Record<Transport, string> = { mmio: 'microvm,x-option-roms=off,rtc=on', pci: 'q35' };
+const PEER_DEVICE: Record<Transport, string> = { mmio: 'device', pci: 'pci' };
+
+/** The peer's machine and devices in a line, for a row's `peer` field (`what`: e.g. `virtio-blk-%`). */
+export function peerName(t: Transport, what: string): string {
+  return `QEMU -M ${t === 'mmio' ? 'microvm' : 'q35'} ${what.replace('%', PEER_DEVICE[t])}`;
+}
+
 /** The same guest for both VMMs. */
 export interface GuestSpec {
   kit: GuestKit;
+  /** Default `mmio` (micro vs QEMU microvm). */
+  transport?: Transport;
   /** The initramfs with the bench script (benchInitramfs). */
   initramfs: string;
   memoryMiB: number;
@@ -15,45 +33,56 @@ export interface GuestSpec {
   disk?: { path: string; format: 'raw' | 'qcow2' };
   /** A tap device on the host side (created by the VMM or beforehand). */
   tap?: string;
+  /** vhost-user back ends already listening: a vhost-user-blk disk and a virtio-fs share (guest RAM in a memfd). */
+  vhost?: { blkSocket?: string; fs?: { socket: string; tag: string } };
   /** A scratch folder for generated files. */
   dir: string;
 }
 
-/**
- * The kernel command line of hosts/micro.yaml plus `quiet`: both VMMs boot with it (each adds
- * its own virtio-mmio device words). Serial console quiet; the kit's /init still prints its markers.
- */
-export function benchCmdline(): string {
-  const micro = parse(readFileSync(join(projectLayout().root, 'hosts', 'micro.yaml'), 'utf8')) as {
-    boot: { cmdline: string };
-  };
-  return `${micro.boot.cmdline} quiet`;
+function hostConfig(t: Transport): {
+  machine: Record<string, unknown>;
+  boot: Record<string, unknown>;
+  plugins: { name: string; id?: string; config?: unknown }[];
+} {
+  return parse(readFileSync(join(projectLayout().root, 'hosts', HOST_YAML[t]), 'utf8')) as ReturnType<
+    typeof hostConfig
+  >;
 }
 
-/** Our `micro` host (hosts/micro.yaml) with the bench's kernel, initramfs, size, disk and NIC. */
+/**
+ * The kernel command line of the host's YAML (micro or cloud) plus `quiet`: both VMMs boot with it (on micro each
+ * adds its own virtio-mmio device words). Serial console quiet; the kit's /init still prints its markers.
+ */
+export function benchCmdline(t: Transport = 'mmio'): string {
+  return `${String(hostConfig(t).boot.cmdline)} quiet`;
+}
+
+/**
+ * Our host for the transport (hosts/micro.yaml or hosts/cloud.yaml, the latter without its own disk and NIC) with
+ * the bench's kernel, initramfs, size, disk, NIC and vhost-user devices.
+ */
 export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: NodeJS.ProcessEnv; config: string } {
   const { root, compiled } = projectLayout();
-  const cfg = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
-    machine: Record<string, unknown>;
-    boot: Record<string, unknown>;
-    plugins: { name: string; id?: string; config?: unknown }[];
+  const t = g.transport ?? 'mmio';
+  const cfg = hostConfig(t);
+  cfg.plugins = cfg.plugins.filter((p) => p.name !== 'virtio-blk' && p.name !== 'virtio-net');
+  const add = (p: { name: string; id?: string; config?: unknown }) => {
+    if (p.id || !cfg.plugins.some((q) => q.name === p.name)) cfg.plugins.push(p);
   };
   cfg.machine.vcpus = g.vcpus;
   cfg.machine.memory = `${g.memoryMiB}M`;
   cfg.boot.kernel = g.kit.vmlinux;
   cfg.boot.initramfs = g.initramfs;
-  cfg.boot.cmdline = benchCmdline();
+  cfg.boot.cmdline = benchCmdline(t);
   if (g.disk) {
     // virtio-blk picks its format among the DiskFormat plugins listed.
-    cfg.plugins.push({ name: g.disk.format === 'qcow2' ? 'qcow' : 'raw-disk' });
-    cfg.plugins.push({ name: 'virtio-blk', id: 'vda', config: { path: g.disk.path, format: g.disk.format } });
+    add({ name: g.disk.format === 'qcow2' ? 'qcow' : 'raw-disk' });
+    add({ name: 'virtio-blk', id: 'vda', config: { path: g.disk.path, format: g.disk.format } });
   }
-  if (g.tap)
-    cfg.plugins.push({
-      name: 'virtio-net',
-      id: 'net0',
-      config: { backend: { kind: 'tap', name: g.tap, create: true } },
-    });
+  if (g.tap) add({ name: 'virtio-net', id: 'net0', config: { backend: { kind: 'tap', name: g.tap, create: true } } });
+  if (g.vhost) cfg.machine.memoryBackend = 'memfd';
+  if (g.vhost?.blkSocket) add({ name: 'vhost-user-blk', id: 'vub0', config: { socket: g.vhost.blkSocket } });
+  if (g.vhost?.fs) add({ name: 'virtio-fs', id: 'fs0', config: { socket: g.vhost.fs.socket, tag: g.vhost.fs.tag } });
   const config = join(g.dir, `${name}.yaml`);
   writeFileSync(config, stringify(cfg));
   return {
@@ -63,32 +92,38 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
   };
 }
 
-/** QEMU microvm with KVM, the same PVH vmlinux, initramfs, command line, memory, vCPUs, disk and NIC. */
+/**
+ * QEMU with KVM (microvm or q35 by transport), the same PVH vmlinux, initramfs, command line, memory, vCPUs, disk,
+ * NIC and vhost-user devices (guest RAM then in a shared memfd, as vhost-user needs).
+ */
 export function qemuBenchArgv(g: GuestSpec, extra: string[] = []): string[] {
+  const t = g.transport ?? 'mmio';
+  const dev = (kind: string, props: string) => ['-device', `${kind}-${PEER_DEVICE[t]},${props}`];
   const args: string[] = [];
   if (g.disk) {
-    args.push(
-      '-drive',
-      `if=none,id=vda,file=${g.disk.path},format=${g.disk.format},cache=writeback`,
-      '-device',
-      'virtio-blk-device,drive=vda',
-    );
+    args.push('-drive', `if=none,id=vda,file=${g.disk.path},format=${g.disk.format},cache=writeback`);
+    args.push(...dev('virtio-blk', 'drive=vda'));
   }
-  if (g.tap)
-    args.push(
-      '-netdev',
-      `tap,id=n0,ifname=${g.tap},script=no,downscript=no,vhost=off`,
-      '-device',
-      'virtio-net-device,netdev=n0',
-    );
+  if (g.tap) {
+    args.push('-netdev', `tap,id=n0,ifname=${g.tap},script=no,downscript=no,vhost=off`);
+    args.push(...dev('virtio-net', t === 'pci' ? 'netdev=n0,romfile=' : 'netdev=n0'));
+  }
+  if (g.vhost?.blkSocket) {
+    args.push('-chardev', `socket,id=vub0,path=${g.vhost.blkSocket}`, ...dev('vhost-user-blk', 'chardev=vub0'));
+  }
+  if (g.vhost?.fs) {
+    args.push('-chardev', `socket,id=vfs0,path=${g.vhost.fs.socket}`);
+    args.push(...dev('vhost-user-fs', `chardev=vfs0,tag=${g.vhost.fs.tag}`));
+  }
   return [
     'qemu-system-x86_64',
     ...qemuArgv({
       accel: 'kvm',
-      machine: 'microvm,x-option-roms=off,rtc=on',
+      machine: PEER_MACHINE[t],
       kernel: g.kit.vmlinux,
       initramfs: g.initramfs,
-      append: benchCmdline(),
+      append: benchCmdline(t),
+      sharedMemory: g.vhost !== undefined,
       memoryMiB: g.memoryMiB,
       cpus: g.vcpus,
       timeoutMs: 0,
