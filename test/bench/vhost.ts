@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startVirtiofsd, type VirtiofsShare } from '../../hosts/sandbox/virtiofs.js';
+import { startQsd } from '../harness/qsd.js';
 import { diskScript, FIGURES, makeImage, scratch } from './block.js';
 import { benchInitramfs } from './guest/initramfs.js';
 import { whyFailed } from './guest/launch.js';
@@ -14,26 +14,6 @@ const TRANSPORT: Transport = 'pci';
 const TAG = 'benchfs';
 const FS_FILE = 'bench.dat';
 const SPAN_MIB = 64;
-
-/** qemu-storage-daemon exporting `image` as vhost-user-blk on `sock` (daemonized); returns its pid. */
-function startQsd(dir: string, image: string, sock: string): number {
-  const pidfile = join(dir, 'qsd.pid');
-  rmSync(pidfile, { force: true });
-  execFileSync(
-    'qemu-storage-daemon',
-    [
-      '--blockdev',
-      `driver=file,node-name=file0,filename=${image}`,
-      '--export',
-      `type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=${sock},writable=on`,
-      '--daemonize',
-      '--pidfile',
-      pidfile,
-    ],
-    { timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return Number(readFileSync(pidfile, 'utf8').trim());
-}
 
 const kill = (pid: number) => {
   try {
