@@ -11,6 +11,7 @@ import {
   type VirtioDevice,
   type VirtQueue,
 } from '../../core/virtio/virtio.js';
+import { CallRelay } from './call-relay.js';
 import { VhostUserError } from './errors.js';
 import type { VhostUserFrontend, VringSetup } from './frontend.js';
 import { sharedRegions } from './memory.js';
@@ -46,7 +47,7 @@ export interface VhostUserDeviceOptions {
 export class VhostUserDevice implements VirtioDevice {
   readonly deviceFeatures: bigint;
   readonly configSize: number;
-  private calls: EventFd[] = [];
+  private readonly relay: CallRelay;
   private watches: Disposable[] = [];
   private shadowRings: ShadowRings | undefined;
   private shadows: ShadowQueue[] = [];
@@ -62,6 +63,7 @@ export class VhostUserDevice implements VirtioDevice {
     private readonly eventFds: EventFdFactory,
     private readonly logger?: Logger,
   ) {
+    this.relay = new CallRelay(loop, eventFds);
     const offered = frontend.backend.features;
     this.deviceFeatures = offered & (VHOST_TRANSPORT_FEATURES | (opts.allowedDeviceFeatures & 0xff_ffffn));
     if (!(this.deviceFeatures & VIRTIO_F_VERSION_1))
@@ -139,7 +141,7 @@ export class VhostUserDevice implements VirtioDevice {
           avail: need(q, 'availRing', i),
           used: need(q, 'usedRing', i),
           kickFd: kick.fd,
-          callFd: this.callFd(a, i),
+          callFd: this.relay.fd(a, i),
           base: () => usedIndex(a.memory, need(q, 'usedRing', i)),
         });
       });
@@ -187,28 +189,16 @@ export class VhostUserDevice implements VirtioDevice {
     return sq;
   }
 
-  /** The call fd of queue `i`: the transport's irqfd, else an eventfd of ours that raises the interrupt. */
-  private callFd(a: VirtioActivation, i: number): number {
-    const given = a.callEvents?.[i];
-    if (given) return given.fd;
-    const ev = this.eventFds.create();
-    this.calls.push(ev);
-    this.watches.push(
-      this.loop.watch(ev.fd, { readable: true }, () => {
-        if (ev.read() === 0n) return;
-        this.callInterrupts++;
-        a.interrupt.signalUsedQueue(i);
-      }),
-    );
-    return ev.fd;
-  }
-
   /**
    * Counters (contract C4): activations by the driver, interrupts relayed from the back end's call eventfds
    * (those that go straight to an irqfd are not seen here), reconnects to a restarted back end.
    */
   counters(): Record<string, number> {
-    return { activations: this.activations, callInterrupts: this.callInterrupts, reconnects: this.frontend.reconnects };
+    return {
+      activations: this.activations,
+      callInterrupts: this.callInterrupts + this.relay.relayed,
+      reconnects: this.frontend.reconnects,
+    };
   }
 
   /** The back end came back but cannot resume (features shrank, set-up refused): the driver must reset. */
@@ -226,8 +216,7 @@ export class VhostUserDevice implements VirtioDevice {
   private stopLocal(): void {
     for (const w of this.watches) w.dispose();
     this.watches = [];
-    for (const e of this.calls) e.close();
-    this.calls = [];
+    this.relay.stop();
     for (const sq of this.shadows) sq.close();
     this.shadows = [];
     this.shadowRings?.close();

@@ -4,6 +4,15 @@ export const HOST_CID = 2n;
 export const HDR_SIZE = 44;
 /** Bytes of config space: le64 guest_cid. */
 export const VSOCK_CONFIG_SIZE = 8;
+
+/** A driver's read of the config space (le64 guest_cid) at `offset` into `data`; past the end reads zeros. */
+export function readVsockConfig(guestCid: bigint, offset: number, data: Uint8Array): void {
+  const cfg = new Uint8Array(VSOCK_CONFIG_SIZE);
+  new DataView(cfg.buffer).setBigUint64(0, guestCid, true);
+  data.fill(0);
+  if (offset < 0 || offset >= cfg.length) return;
+  data.set(cfg.subarray(offset, Math.min(offset + data.length, cfg.length)));
+}
 /** Stream sockets, the only type offered (no VIRTIO_VSOCK_F_SEQPACKET). */
 export const VSOCK_TYPE_STREAM = 1;
 

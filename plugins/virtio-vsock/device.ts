@@ -18,6 +18,7 @@ import {
   HDR_SIZE,
   MAX_PKT_PAYLOAD,
   Queue,
+  readVsockConfig,
   VSOCK_CONFIG_SIZE,
   VSOCK_EVENT_TRANSPORT_RESET,
 } from './constants.js';
@@ -99,11 +100,7 @@ export class VirtioVsock implements VirtioDevice, Snapshottable<VsockState> {
   }
 
   readConfig(offset: number, data: Uint8Array): void {
-    const cfg = new Uint8Array(VSOCK_CONFIG_SIZE);
-    new DataView(cfg.buffer).setBigUint64(0, this.opts.guestCid, true);
-    data.fill(0);
-    if (offset < 0 || offset >= cfg.length) return;
-    data.set(cfg.subarray(offset, Math.min(offset + data.length, cfg.length)));
+    readVsockConfig(this.opts.guestCid, offset, data);
   }
 
   /** guest_cid is the device's: writes are ignored. */
