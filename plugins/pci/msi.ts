@@ -23,6 +23,8 @@ export interface MsiOptions {
   readonly addr64?: boolean;
   /** Per-vector mask and pending registers (default true). */
   readonly perVectorMask?: boolean;
+  /** Place the capability at this offset, outside the space's own list (PciConfigSpace.addCapability `at`). */
+  readonly capOffset?: number;
 }
 
 /** Both message parts equal (or both absent). */
@@ -57,7 +59,7 @@ export class MsiCapability {
     this.addr64 = opts.addr64 ?? true;
     this.perVectorMask = opts.perVectorMask ?? true;
     const length = 10 + (this.addr64 ? 4 : 0) + (this.perVectorMask ? 10 : 0);
-    this.cap = space.addCapability(PciCapId.MSI, length);
+    this.cap = space.addCapability(PciCapId.MSI, length, opts.capOffset);
     const control =
       (this.log2 << MsiControl.MMC_SHIFT) |
       (this.addr64 ? MsiControl.ADDR64 : 0) |

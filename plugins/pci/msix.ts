@@ -32,6 +32,8 @@ export interface MsixOptions {
   /** BAR holding the pending-bit array, and its offset (8-byte aligned). */
   readonly pbaBar: number;
   readonly pbaOffset: number;
+  /** Place the capability at this offset, outside the space's own list (PciConfigSpace.addCapability `at`). */
+  readonly capOffset?: number;
 }
 
 /** A part of a BAR the function serves with its own code (the MSI-X table, a virtio structure). */
@@ -101,7 +103,7 @@ export class MsixTable {
     }
     this.table = new Uint8Array(n * MSIX_ENTRY_SIZE);
     for (let i = 0; i < n; i++) this.table[i * MSIX_ENTRY_SIZE + 12] = VECTOR_MASKED;
-    this.cap = space.addCapability(PciCapId.MSIX, MSIX_CAP_LENGTH);
+    this.cap = space.addCapability(PciCapId.MSIX, MSIX_CAP_LENGTH, opts.capOffset);
     this.cap.define(2, 2, n - 1, { writable: MsixControl.ENABLE | MsixControl.FUNCTION_MASK });
     this.cap.define(4, 4, (opts.tableOffset | opts.tableBar) >>> 0);
     this.cap.define(8, 4, (opts.pbaOffset | opts.pbaBar) >>> 0);

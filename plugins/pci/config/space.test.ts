@@ -103,4 +103,16 @@ describe('pci config space', () => {
     expect(() => new PciConfigSpace({ ...header, interruptPin: 5 })).to.throw(/pin 5/);
     expect(() => new PciConfigSpace({ ...header, classCode: -1 })).to.throw(/class code/);
   });
+  it('places a capability at a fixed offset outside its own list (a passed-through device keeps its list)', () => {
+    const s = new PciConfigSpace(header);
+    const cap = s.addCapability(0x11, 12, 0xb0);
+    cap.define(4, 4, 0x2000);
+    expect(cap.offset).to.equal(0xb0);
+    expect(s.get(0xb0, 2)).to.equal(0x0011);
+    expect(s.capabilities()).to.deep.equal([]); // not linked: no list, no status bit
+    expect(s.addCapability(0x05, 10).offset).to.equal(0x40); // the space's own list is unaffected
+    expect(() => s.addCapability(0x09, 8, 0xb4)).to.throw(/overlaps/);
+    expect(() => s.addCapability(0x09, 8, 0x3c)).to.throw(/not a dword in 0x40..0xff/);
+    expect(() => s.addCapability(0x09, 8, 0xfa)).to.throw(/not a dword in 0x40..0xff/);
+  });
 });

@@ -214,13 +214,15 @@ export class PciConfigSpace {
   /**
    * Adds a capability of `length` bytes (header included) with id `id`, linked at the end of the list;
    * its body is declared through the returned PciCapability (relative offsets). Throws 'Exhausted'
-   * when the standard configuration space (up to 0x100) has no room.
+   * when the standard configuration space (up to 0x100) has no room. With `at`, the capability is placed
+   * at that offset and left out of the list (see placeCapability).
    */
-  addCapability(id: number, length: number): PciCapability {
+  addCapability(id: number, length: number, at?: number): PciCapability {
     if (!Number.isInteger(id) || id < 0 || id > 0xff)
       throw new PciError('InvalidValue', `capability id ${id} is not a byte`, { id });
     if (!Number.isInteger(length) || length < 2 || length > 0xc0)
       throw new PciError('InvalidValue', `capability length ${length} is not 2..192`, { length });
+    if (at !== undefined) return this.placeCapability(id, length, at);
     const offset = this.capFree;
     if (offset + length > 0x100)
       throw new PciError(
@@ -240,6 +242,20 @@ export class PciConfigSpace {
     this.capTail = offset + 1;
     this.capFree = (offset + length + 3) & ~3;
     return new PciCapability(this, id, offset, length);
+  }
+
+  /**
+   * A capability at a fixed offset that is not linked into this space's list: its id and next bytes are
+   * declared (next 0), the list is the caller's (a passed-through device keeps its own list, vfio).
+   */
+  private placeCapability(id: number, length: number, at: number): PciCapability {
+    if (!Number.isInteger(at) || at < PciReg.HEADER_END || at % 4 !== 0 || at + length > 0x100)
+      throw new PciError('InvalidValue', `capability 0x${id.toString(16)} at ${at} is not a dword in 0x40..0xff`, {
+        id,
+      });
+    this.define(at, 1, id);
+    this.define(at + 1, 1, 0);
+    return new PciCapability(this, id, at, length);
   }
 
   /** The capabilities in list order (walking the pointers as a driver does). */
