@@ -23,6 +23,7 @@ import { SandboxError } from './errors.js';
 import { planShares, shareMountScript, startShares, type ShareFolder, type SharedFile } from './shares.js';
 import { makeExt4, mergedUsr, Staging } from './staging.js';
 import type { VirtiofsShare } from './virtiofs.js';
+import type { SandboxVariant } from './variant.js';
 
 /** Bump when the base image layout or the L1 stage script changes. */
 export const SANDBOX_VERSION = 3;
@@ -56,6 +57,8 @@ export interface SandboxOptions {
   cpus?: number;
   /** The guest kit to use for L1 (default: guestKit()). */
   kit?: GuestKit;
+  /** Another L1 machine (variant.ts), e.g. q35 with an IOMMU and an NVMe controller for VFIO (vfio-variant.ts). */
+  variant?: SandboxVariant;
 }
 
 /** What runInSandbox reports: L1's boot result plus the command's exit status and what it left in /tsvmm/out. */
@@ -242,9 +245,13 @@ export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Sta
  * The L1 stage: beat (when asked), mount the base (ro) and work disks, overlay them, mount the shared
  * folders and bind their files in place, chroot, run /tsvmm/run.sh.
  */
-export function l1StageScript(shares: readonly ShareFolder[] = [], heartbeat = false): string {
+export function l1StageScript(
+  shares: readonly ShareFolder[] = [],
+  heartbeat = false,
+  variant?: SandboxVariant,
+): string {
   return `fail() { echo "tsvmm-sandbox: $*"; exit 125; }
-${heartbeat ? heartbeatScript() : ''}mkdir -p /base /work /newroot
+${heartbeat ? heartbeatScript() : ''}${variant ? `${variant.stage}\n` : ''}mkdir -p /base /work /newroot
 BASE=$(findfs LABEL=tsvmm-base) || fail "no disk labelled tsvmm-base"
 WORK=$(findfs LABEL=tsvmm-work) || fail "no disk labelled tsvmm-work"
 mount -t ext4 -o ro "$BASE" /base || fail "cannot mount the base disk $BASE"
@@ -267,7 +274,12 @@ exit $rc
 }
 
 /** The L1 initramfs: the kit's, plus KVM/overlay modules and the stage script (concatenated archive). */
-function l1Initramfs(kit: GuestKit, shares: readonly ShareFolder[], heartbeat: boolean): Buffer {
+function l1Initramfs(
+  kit: GuestKit,
+  shares: readonly ShareFolder[],
+  heartbeat: boolean,
+  variant?: SandboxVariant,
+): Buffer {
   const c = new CpioBuilder();
   if (!kit.modulesDir || !existsSync(kit.modulesDir)) {
     throw new SandboxError(
@@ -276,10 +288,10 @@ function l1Initramfs(kit: GuestKit, shares: readonly ShareFolder[], heartbeat: b
       {},
     );
   }
-  const mods = resolveModules([...L1_MODULES, { name: 'overlay' }], kit.modulesDir);
+  const mods = resolveModules([...L1_MODULES, { name: 'overlay' }, ...(variant?.modules ?? [])], kit.modulesDir);
   for (const m of mods) c.file(`lib/modules/${kit.kernelVersion}/${m}`, readFileSync(join(kit.modulesDir, m)));
   c.file('etc/tsvmm/modules.d/20-l1.list', mods.join('\n') + '\n');
-  c.file('tsvmm/script', l1StageScript(shares, heartbeat), 0o755);
+  c.file('tsvmm/script', l1StageScript(shares, heartbeat, variant), 0o755);
   return Buffer.concat([readFileSync(kit.initramfs), c.toGzip()]);
 }
 
@@ -325,6 +337,13 @@ async function baseImage(kit: GuestKit): Promise<string> {
  */
 export async function runInSandbox(command: string, o: SandboxOptions = {}): Promise<SandboxResult> {
   const shares = planShares(o.shares ?? []); // refuses what cannot be shared before any work
+  const variant = o.variant;
+  if (variant && shares.length > 0)
+    throw new SandboxError(
+      'ImageBuild',
+      `the sandbox variant ${variant.name} cannot share folders (virtio-fs is virtio-mmio)`,
+      {},
+    );
   const tools = checkSandboxTools();
   const kit = o.kit ?? (await guestKit());
   const base = await baseImage(kit);
@@ -340,7 +359,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
     makeExt4(workRoot, workImg, 'tsvmm-work', work.bytes(), 6 * 2 ** 30);
     rmSync(workRoot, { recursive: true, force: true });
     const initrd = join(tmp, 'l1-initramfs.gz');
-    writeFileSync(initrd, l1Initramfs(kit, shares, o.heartbeat !== undefined));
+    writeFileSync(initrd, l1Initramfs(kit, shares, o.heartbeat !== undefined, variant));
     daemons = await startShares(shares, tmp);
     // a share that goes away leaves L1 waiting on it: stop the run, unless QEMU ended meanwhile
     const abort = new AbortController();
@@ -352,8 +371,10 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       kernel: kit.vmlinux,
       initramfs: initrd,
       // TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments, e.g. kvm_amd.npt=0)
+      machine: variant?.machine,
       append:
         `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}` +
+        `${variant ? ` ${variant.append}` : ''}` +
         `${process.env.TSVMM_SANDBOX_APPEND ? ` ${process.env.TSVMM_SANDBOX_APPEND}` : ''}`,
       memoryMiB: o.memoryMiB ?? 3584,
       cpus: o.cpus ?? 2,
@@ -368,14 +389,15 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
         // vhost-user back ends (libvhost-user) serve only modern virtio: microvm's virtio-mmio is legacy by default
         ...(daemons.length > 0 ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
         ...daemons.flatMap((d) => d.qemuArgs),
+        ...(variant?.qemuArgs ?? []),
         '-drive',
         `if=none,id=base,file=${base},format=raw,readonly=on`,
         '-device',
-        'virtio-blk-device,drive=base',
+        `${variant?.diskDevice ?? 'virtio-blk-device'},drive=base`,
         '-drive',
         `if=none,id=work,file=${workImg},format=raw`,
         '-device',
-        'virtio-blk-device,drive=work',
+        `${variant?.diskDevice ?? 'virtio-blk-device'},drive=work`,
       ],
     });
     let collected: string | undefined;

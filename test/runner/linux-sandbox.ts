@@ -1,6 +1,7 @@
 import { join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { runInSandbox, type SandboxOptions, type SandboxResult } from '../../hosts/sandbox/sandbox.js';
+import type { SandboxVariant } from '../../hosts/sandbox/variant.js';
 import type { TierReport } from './reporter.js';
 import { failFilesWithoutResults } from './counting.js';
 import { emptyReport, recount } from './watchdog.js';
@@ -50,6 +51,8 @@ export interface LinuxSandboxOptions {
   maxBoots?: number;
   /** Console silence (no heartbeat either) after which L1 counts as frozen; default 5 min. */
   silenceMs?: number;
+  /** Another L1 machine (SandboxOptions.variant). */
+  variant?: SandboxVariant;
   write?: (s: string) => void;
   /** The sandbox runner (a test passes a fake). */
   run?: (
@@ -136,6 +139,7 @@ export async function runLinuxTierInSandbox(
         silenceTimeoutMs: o.silenceMs ?? 5 * 60_000,
         collectInto: out,
         onOutput: (s) => live.push(s),
+        variant: o.variant,
       });
     } catch (e) {
       lastReason = `the sandbox could not start: ${(e as Error).message}`;

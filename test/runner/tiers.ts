@@ -7,6 +7,7 @@ import { detectHost, describeKvmHost, type HostInfo } from '../../hosts/sandbox/
 import { guestKit } from '../../hosts/guestkit/kit.js';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { runLinuxTierInSandbox } from './linux-sandbox.js';
+import { isIommuFile, mergeOutcomes, runIommuFiles } from './iommu-files.js';
 import {
   applyCiPolicy,
   cannotRun,
@@ -145,6 +146,27 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
     // one mocha process per file under a deadline (watchdog.ts): a hung guest costs its file, not the run
     const fileTimeoutS = Number(d.env.TSVMM_LINUX_FILE_TIMEOUT_S ?? 900);
     const host = d.host();
+    if (!host.inSandbox && files.some(isIommuFile)) {
+      // VFIO proofs need the IOMMU + NVMe L1 (hosts/sandbox/vfio-variant.ts): one boot of it, then the rest
+      const sandboxOpts = {
+        root: d.root,
+        compiled: d.compiled,
+        tmp,
+        fileTimeoutS,
+        write: d.write,
+        limitMs: 15 * 60_000,
+      };
+      const iommu = await runIommuFiles(files.filter(isIommuFile), sandboxOpts, d.runInSandbox);
+      const mine = outcome(
+        tier,
+        secs(),
+        iommu.report,
+        iommu.report.stats.failures > 0 ? 1 : 0,
+        iommu.notes.join('; ') || undefined,
+      );
+      const rest = files.filter((f) => !isIommuFile(f));
+      return rest.length > 0 ? mergeOutcomes(mine, await runTier(tier, d, rest, tmp)) : mine;
+    }
     if (!host.canBootLinux && !host.inSandbox) {
       d.write(`${describeKvmHost(host)}\nRunning the linux tier inside the sandbox (L1).\n`);
       const { report, notes } = await d.runInSandbox(files, {
