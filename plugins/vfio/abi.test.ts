@@ -1,10 +1,8 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fieldAt, leafPaths } from '../kvm/abi/layout.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
+import { hasGcc, measureC, structProbes } from '../../test/harness/c-measure.js';
 import * as abi from './abi.js';
 import { decodeRegionInfo, encodeIrqSet } from './native.js';
 
@@ -51,34 +49,11 @@ const C_INDEX = {
 } as const;
 
 function measure(): Map<string, number> {
-  const lines = ['#include <stdio.h>', '#include <stddef.h>', '#include <linux/vfio.h>', 'int main(void) {'];
-  for (const [name, def] of Object.entries(abi.VFIO_STRUCTS)) {
-    lines.push(`printf("size ${name} %zu\\n", sizeof(struct ${name}));`);
-    for (const p of leafPaths(def)) {
-      lines.push(`printf("off ${name}.${p} %zu\\n", offsetof(struct ${name}, ${p}));`);
-      lines.push(`printf("fsize ${name}.${p} %zu\\n", sizeof(((struct ${name} *)0)->${p}));`);
-    }
-  }
-  for (const k of Object.keys(abi.VFIO)) lines.push(`printf("ioctl ${k} %lu\\n", (unsigned long)VFIO_${k});`);
-  for (const k of CONSTANTS) lines.push(`printf("const ${k} %ld\\n", (long)${k});`);
-  for (const [js, cName] of Object.entries(C_INDEX)) lines.push(`printf("const ${js} %ld\\n", (long)${cName});`);
-  lines.push('return 0; }');
-  const dir = mkdtempSync(join(tmpdir(), 'vfio-layout-'));
-  try {
-    writeFileSync(join(dir, 'l.c'), lines.join('\n'));
-    execFileSync('gcc', ['-o', join(dir, 'l'), join(dir, 'l.c')], {
-      timeout: 60_000,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const m = new Map<string, number>();
-    for (const l of execFileSync(join(dir, 'l'), { timeout: 10_000 }).toString().trim().split('\n')) {
-      const [kind, key, v] = l.split(' ');
-      m.set(`${kind} ${key}`, Number(v));
-    }
-    return m;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const body = structProbes(abi.VFIO_STRUCTS);
+  for (const k of Object.keys(abi.VFIO)) body.push(`printf("ioctl ${k} %lu\\n", (unsigned long)VFIO_${k});`);
+  for (const k of CONSTANTS) body.push(`printf("const ${k} %ld\\n", (long)${k});`);
+  for (const [js, cName] of Object.entries(C_INDEX)) body.push(`printf("const ${js} %ld\\n", (long)${cName});`);
+  return measureC(['linux/vfio.h'], body);
 }
 
 describe('vfio ABI', () => {
@@ -136,11 +111,7 @@ describe('vfio ABI', () => {
     before(function () {
       if (!existsSync(HEADER)) skipUnlessCi(this, `${HEADER} is missing (Debian linux-libc-dev)`);
       this.timeout(90_000);
-      try {
-        execFileSync('gcc', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-      } catch {
-        skipUnlessCi(this, 'gcc is not installed (Debian gcc, libc6-dev)');
-      }
+      if (!hasGcc()) skipUnlessCi(this, 'gcc is not installed (Debian gcc, libc6-dev)');
       measured = measure();
     });
 

@@ -88,4 +88,24 @@ describe('vfio plugin in an assembled cloud-like VM (mock hypervisor, VFIO test 
     }
     expect(err?.message).to.match(/\/sys\/bus\/pci\/devices\/0000:00:07.0 has no iommu_group/);
   });
+  it('is added and removed at runtime (addDevice/removeDevice), and the same function can come back', async () => {
+    const kernel = new FakeVfioKernel();
+    const fn = new FakeVfioFunction('0000:00:03.0');
+    kernel.add('0000:00:03.0', 5, fn);
+    kernel.add('0000:00:05.0', 6, new FakeVfioFunction('0000:00:05.0'));
+    const vm = await assemble(kernel, '0000:00:05.0');
+    try {
+      const pci = vm.container.resolve(Tokens.PciBus.token);
+      await vm.addDevice({ name: 'vfio', id: 'hot', config: { device: '0000:00:03.0', slot: 7 } });
+      expect(pci.attachments().map((a) => [a.device.id, a.address.device])).to.deep.include(['hot', 7]);
+      expect(kernel.containers[1].dma.size).to.be.greaterThan(0);
+      await vm.removeDevice('hot');
+      expect(pci.attachments().map((a) => a.device.id)).to.deep.equal(['nvme0']);
+      expect([fn.resets, kernel.containers[1].dma.size, kernel.groups.get(5)!.open]).to.deep.equal([2, 0, false]);
+      await vm.addDevice({ name: 'vfio', id: 'hot2', config: { device: '0000:00:03.0' } });
+      expect(pci.attachments().map((a) => a.device.id)).to.include('hot2');
+    } finally {
+      await vm.dispose();
+    }
+  });
 });

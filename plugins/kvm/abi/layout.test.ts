@@ -1,55 +1,20 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fieldAt, leafPaths, offsetOf, sizeOf, struct, union, array } from './layout.js';
 import { ALL_STRUCTS, kvm_run, kvm_sregs } from './structs.js';
 import { KVM, KNOWN, _IOR, _IOW } from './ioctls.js';
 import { KVM_CAP } from './caps.js';
 import { skipUnlessCi } from '../../../test/setup/environment.js';
+import { hasGcc, measureC, structProbes } from '../../../test/harness/c-measure.js';
 
 const HEADER = '/usr/include/linux/kvm.h';
 
-function hasGcc(): boolean {
-  try {
-    execFileSync('gcc', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Compiles a C program printing sizeof/offsetof of every member we declare and every ioctl/cap number. */
 function measureWithGcc(): Map<string, number> {
-  const lines: string[] = ['#include <stdio.h>', '#include <stddef.h>', '#include <linux/kvm.h>', 'int main(void) {'];
-  for (const [name, def] of Object.entries(ALL_STRUCTS)) {
-    lines.push(`printf("size ${name} %zu\\n", sizeof(struct ${name}));`);
-    for (const p of leafPaths(def)) {
-      lines.push(`printf("off ${name}.${p} %zu\\n", offsetof(struct ${name}, ${p}));`);
-      lines.push(`printf("fsize ${name}.${p} %zu\\n", sizeof(((struct ${name} *)0)->${p}));`);
-    }
-  }
-  for (const k of Object.keys(KVM)) lines.push(`printf("ioctl ${k} %lu\\n", (unsigned long)KVM_${k});`);
-  for (const k of Object.keys(KVM_CAP)) lines.push(`printf("cap ${k} %d\\n", (int)${k});`);
-  lines.push('return 0; }');
-  const dir = mkdtempSync(join(tmpdir(), 'kvm-layout-'));
-  try {
-    writeFileSync(join(dir, 'l.c'), lines.join('\n'));
-    execFileSync('gcc', ['-o', join(dir, 'l'), join(dir, 'l.c')], {
-      timeout: 60_000,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const out = execFileSync(join(dir, 'l'), { timeout: 10_000 }).toString();
-    const m = new Map<string, number>();
-    for (const l of out.trim().split('\n')) {
-      const [kind, key, v] = l.split(' ');
-      m.set(`${kind} ${key}`, Number(v));
-    }
-    return m;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const body = structProbes(ALL_STRUCTS);
+  for (const k of Object.keys(KVM)) body.push(`printf("ioctl ${k} %lu\\n", (unsigned long)KVM_${k});`);
+  for (const k of Object.keys(KVM_CAP)) body.push(`printf("cap ${k} %d\\n", (int)${k});`);
+  return measureC(['linux/kvm.h'], body);
 }
 
 describe('kvm ABI layouts', () => {
