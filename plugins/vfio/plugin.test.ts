@@ -12,7 +12,7 @@ import { fakeBzImage } from '../x86/testing.js';
 import { ACPI_START } from '../x86/platform/acpi.js';
 import { readTables } from '../acpi/testing.js';
 import { GuestBusDriver } from '../pci/testing-guest.js';
-import { VFIO_KERNEL } from './plugin.js';
+import vfioPlugin, { VFIO_KERNEL } from './plugin.js';
 import { FakeVfioFunction, FakeVfioKernel } from './testing.js';
 
 const MOCK_HV = join(buildLocations().repoRoot, 'test/fixtures/mock-hypervisor');
@@ -107,5 +107,19 @@ describe('vfio plugin in an assembled cloud-like VM (mock hypervisor, VFIO test 
     } finally {
       await vm.dispose();
     }
+  });
+  it('refuses, before anything starts, a device name that is no address and a balloon beside it', () => {
+    const ctx = (balloons: string[]) =>
+      ({
+        vm: {},
+        baseDir: '/',
+        instance: 'nvme0',
+        providers: (t: string) => (t === 'Balloon' ? balloons : []),
+      }) as never;
+    expect(vfioPlugin.validate!({ device: '0000:00:03.0', directBars: true }, ctx([]))).to.deep.equal([]);
+    const p = vfioPlugin.validate!({ device: 'nvme', directBars: true }, ctx(['balloon0'])) ?? [];
+    expect(p.map((x) => x.message).join('\n'))
+      .to.match(/neither a PCI address/)
+      .and.match(/balloon 'balloon0' cannot give/);
   });
 });

@@ -7,7 +7,7 @@ import type { Interrupts } from '../../core/interrupts/interrupts.js';
 import type { Logger } from '../../core/logger.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { PciBus } from '../../core/pci/bus.js';
-import type { PluginContext, PluginMain, PluginModule } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginMain, PluginModule, PluginProblem } from '../../core/plugin/plugin.js';
 import {
   EVENT_FD_FACTORY,
   EVENT_LOOP,
@@ -102,6 +102,22 @@ export class VfioPlugin implements PluginMain {
 /** The `vfio` plugin: one instance per passed-through PCI function. */
 const plugin: PluginModule<VfioConfig> = {
   configSchema: VfioConfigSchema,
+  validate(config, vm) {
+    const problems: PluginProblem[] = [];
+    try {
+      deviceSysfsPath(config.device);
+    } catch (err) {
+      problems.push({ key: ['device'], message: (err as Error).message });
+    }
+    // as QEMU inhibits ballooning with VFIO: guest RAM is pinned for DMA, pages a balloon gives back would
+    // still be the device's target while the guest gets new ones
+    for (const b of vm.providers('Balloon'))
+      problems.push({
+        key: ['device'],
+        message: `a passed-through device pins guest RAM for DMA; the balloon '${b}' cannot give memory back: remove one`,
+      });
+    return problems;
+  },
   register(container) {
     if (!container.isRegistered(VFIO_KERNEL, true))
       container.register(VFIO_KERNEL, { useClass: NativeVfioKernel }, { lifecycle: Lifecycle.ContainerScoped });
