@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -5,7 +6,7 @@ import type * as net from 'node:net';
 import { createSharedFileMemory } from '../../core/memory/backends/shared-file-mmap.js';
 import { describeIssues } from '../../core/state/persist.js';
 import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
-import { planVm } from '../../core/vmm/plan.js';
+import { planVm, type PlanOptions } from '../../core/vmm/plan.js';
 import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
 import { MigrationError } from './errors.js';
 import { SNAPSHOT_PAGE } from './format.js';
@@ -23,6 +24,8 @@ export interface ReceiveOptions {
   onListening?: (address: string) => void;
   /** Folder for the incoming guest memory file (default /dev/shm where it exists, else the temp folder). */
   memoryDir?: string;
+  /** Plugins discovered already (planVm's `discovered`): spares a discovery per stream (tests, fuzzing). */
+  discovered?: PlanOptions['discovered'];
 }
 
 /** A migration stream received and checked, up to the source's Commit; the VM is not built yet. */
@@ -70,13 +73,19 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     const parsed = HelloSchema.safeParse(raw);
     if (!parsed.success) throw new MigrationError('Format', `not a migration stream: ${describeIssues(parsed.error)}`);
     const hello = parsed.data;
-    const plan = await planVm({ config: hello.config, baseDir: hello.baseDir, file: '<migration>' });
+    const plan = await planVm(
+      { config: hello.config, baseDir: hello.baseDir, file: '<migration>' },
+      { discovered: opts.discovered },
+    );
     checkPluginVersions(hello.plugins, plan);
     const total = hello.memory.bytes;
     if (hello.memory.regions.reduce((n, x) => n + x.size, 0) !== total)
       throw new MigrationError('Format', 'the memory regions do not add up to the memory size');
-    file = path.join(memoryDirOf(opts), `tsvmm-incoming-${process.pid}-${Date.now()}.mem`);
-    fd = fs.openSync(file, 'wx+', 0o600);
+    // A name no other receive of this process (or another) uses, and `file` set only once it is ours: a
+    // failure must never remove another receive's memory file.
+    const name = path.join(memoryDirOf(opts), `tsvmm-incoming-${process.pid}-${randomBytes(8).toString('hex')}.mem`);
+    fd = fs.openSync(name, 'wx+', 0o600);
+    file = name;
     fs.ftruncateSync(fd, total);
     let states: unknown;
     for (;;) {

@@ -9,6 +9,12 @@ const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 
 /**
+ * What HostFile needs of an open file: node's FileHandle, or a double over memory (HostFile.over) that
+ * fuzzing uses to run many images a second. `fd` is used for SEEK_DATA only (a negative one: all data).
+ */
+export type PositionedFile = Pick<FileHandle, 'read' | 'write' | 'writev' | 'truncate' | 'datasync' | 'close' | 'fd'>;
+
+/**
  * The image file as positioned reads and writes (pread/pwrite on the libuv pool).
  * Owns its FileHandle: close() releases the fd. Offsets are plain numbers; callers
  * guard them below 2^52 before they get here.
@@ -17,7 +23,7 @@ export class HostFile {
   private closed = false;
 
   private constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: PositionedFile,
     readonly path: string,
     readonly readOnly: boolean,
     private length: number,
@@ -46,6 +52,11 @@ export class HostFile {
       if (e instanceof ImageFileError) fail(e.kind === 'Locked' ? 'Locked' : 'NotAFile', e.message, { path }, e);
       throw e;
     }
+  }
+
+  /** A HostFile over an already open file of `size` bytes (no lock taken): for doubles such as fuzzing's. */
+  static over(file: PositionedFile, path: string, readOnly: boolean, size: number): HostFile {
+    return new HostFile(file, path, readOnly, size);
   }
 
   /** Current size as this process knows it (it is the only writer). */

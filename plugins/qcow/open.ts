@@ -19,6 +19,8 @@ export interface QcowOpenOptions extends DiskOpenOptions {
   skipBacking?: boolean;
   /** Read-only opens only: share the image with writers (qemu-img -U); nothing is locked against them. */
   forceShare?: boolean;
+  /** Opens the image file in place of the host file system (a double over memory, for fuzzing); no backing. */
+  openFile?: (path: string, readOnly: boolean) => Promise<HostFile>;
 }
 
 interface Chain {
@@ -39,15 +41,18 @@ export async function openQcow2(
   opts: QcowOpenOptions,
   chain: Chain = { depth: 0, seen: new Set() },
 ): Promise<Qcow2Image> {
+  if (opts.openFile && opts.allowBacking) fail('Range', `openFile and allowBacking do not go together (${opts.path})`);
   let real: string;
   try {
-    real = await realpath(opts.path);
+    real = opts.openFile ? opts.path : await realpath(opts.path);
   } catch (e) {
     throw new QcowError('Io', `cannot open ${opts.path}: ${(e as Error).message}`, { path: opts.path }, { cause: e });
   }
   if (chain.seen.has(real)) fail('Backing', `backing chain loops back to ${real}`, { path: real });
   if (opts.forceShare && !opts.readOnly) fail('Range', `--force-share is for read-only opens (${opts.path})`);
-  const file = await HostFile.open(real, opts.readOnly, opts.forceShare ? 'force-share' : undefined);
+  const file = opts.openFile
+    ? await opts.openFile(real, opts.readOnly)
+    : await HostFile.open(real, opts.readOnly, opts.forceShare ? 'force-share' : undefined);
   let backing: BackingReader | undefined;
   try {
     const first = new Uint8Array(Math.min(file.size, 2 ** MAX_CLUSTER_BITS));

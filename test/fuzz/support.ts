@@ -116,3 +116,11 @@ export function reportOutcomes(target: string, o: Outcomes, mustReach: string[],
 export function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
+
+/**
+ * `arb`'s value in one case of `oneIn`, undefined otherwise. (fast-check's `fc.option(arb, { freq })` is the
+ * other way round: it gives undefined in one case of `freq`.)
+ */
+export function sometimes<T>(arb: fc.Arbitrary<T>, oneIn: number): fc.Arbitrary<T | undefined> {
+  return fc.oneof({ weight: oneIn - 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
+}

@@ -8,7 +8,7 @@ import { BlkRequestType } from '../../plugins/virtio-blk/constants.js';
 import { VirtioBlk } from '../../plugins/virtio-blk/device.js';
 import { activateBlk, segments, type BuiltRequest } from '../../plugins/virtio-blk/testing.js';
 import { FakeEventSystem } from '../../plugins/virtio/testing.js';
-import { Outcomes, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcomes, rssMiB } from './support.js';
+import { Outcomes, fuzzParams, fuzzTimeout, fuzzTitle, reportOutcomes, rssMiB, sometimes } from './support.js';
 
 /**
  * virtio-blk request handling under a hostile driver: requests of any type, sector, length and
@@ -34,7 +34,7 @@ const request = fc.record({
   split: fc.boolean(),
   indirect: fc.boolean(),
   noStatus: fc.boolean(),
-  headerLen: fc.option(fc.integer({ min: 0, max: 16 }), { nil: undefined, freq: 6 }),
+  headerLen: sometimes(fc.integer({ min: 0, max: 16 }), 6),
   segs: fc.array(
     fc.record({
       sector,
