@@ -31,7 +31,11 @@ const route = <T extends z.ZodType>(r: Route<T>): Route => r as unknown as Route
 export function fileUrlPath(url: string, field: string): string {
   const m = /^file:\/\/(\/.*)$/.exec(url);
   if (!m) throw new ApiError('BadRequest', `${field}: expected file:///<absolute folder>, got '${url}'`);
-  return decodeURIComponent(m[1]);
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    throw new ApiError('BadRequest', `${field}: '${url.slice(0, 200)}' is not valid percent-encoding`);
+  }
 }
 
 /** The id of a runtime device when the caller gave none: `<prefix><n>` not yet used in the VM. */
