@@ -82,14 +82,16 @@ function edited<T>(value: T, edits: readonly Edit[]): T {
     if (all.length === 0) break;
     const [c, k] = all[e.at % all.length];
     const cur = (c as Record<string | number, unknown>)[k];
-    if (e.kind === 'set') (c as Record<string | number, unknown>)[k] = e.value;
+    // A fresh copy of the value: the generator's constants are shared between cases and must stay as they are.
+    const value = JSON.parse(JSON.stringify(e.value ?? null)) as unknown;
+    if (e.kind === 'set') (c as Record<string | number, unknown>)[k] = value;
     else if (e.kind === 'nudge' && typeof cur === 'number')
       (c as Record<string | number, unknown>)[k] = cur + (e.at % 2 ? 1 : -1) * 4096;
     else if (e.kind === 'delete') {
       if (Array.isArray(c)) c.splice(k as number, 1);
       else delete c[k as string];
     } else if (e.kind === 'add' && !Array.isArray(c) && cur && typeof cur === 'object' && !Array.isArray(cur))
-      Object.defineProperty(cur, e.key, { value: e.value, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(cur, e.key, { value, enumerable: true, writable: true, configurable: true });
   }
   return copy;
 }
