@@ -1,3 +1,4 @@
+import { DEFAULT_LOG_LIMIT } from '../../core/ratelimit/log-limiter.js';
 import { expect } from 'chai';
 import { GuestAddress } from '../../core/address.js';
 import { createAnonymousMmapMemory } from '../../core/memory/backends/anonymous-mmap.js';
@@ -118,6 +119,30 @@ describe('virtio-balloon device', () => {
     expect(b.dev.metrics.deflatedPages).to.equal(3); // 2 + the whole PFN of the partial chain
     expect(b.dev.metrics.invalidRequests).to.equal(2);
     expect(b.resets).to.deep.equal([]);
+  });
+
+  it('a driver sending bad requests over and over is logged a burst of times, not once per request', () => {
+    const warnings: string[] = [];
+    const note = (level: string) => (_o: object | string, msg?: string) => {
+      if (level === 'warn') warnings.push(msg ?? '');
+    };
+    const logger = {
+      trace: note('trace'),
+      debug: note('debug'),
+      info: note('info'),
+      warn: note('warn'),
+      error: note('error'),
+      child: () => logger,
+    };
+    const b = balloonBench({ logger });
+    const q = b.queues[1];
+    for (let i = 0; i < 60; i++) {
+      q.addChain([{ addr: q.alloc(6), len: 6 }]); // one and a half PFNs
+      b.kick();
+    }
+    expect(b.dev.metrics.invalidRequests).to.equal(60);
+    expect(warnings.length).to.be.at.least(1).and.at.most(DEFAULT_LOG_LIMIT.burst);
+    expect(warnings.every((w) => w.startsWith('balloon: bad request from the driver ignored'))).to.equal(true);
   });
 
   it('a buffer outside guest memory stops that queue with DEVICE_NEEDS_RESET', () => {

@@ -2,6 +2,7 @@ import type { Disposable } from '../../core/bus/bus.js';
 import type { BalloonControl, BalloonStatus } from '../../core/device/balloon.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
+import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import type { Snapshottable } from '../../core/state/snapshottable.js';
 import {
   VIRTIO_F_RING_EVENT_IDX,
@@ -76,6 +77,8 @@ export class VirtioBalloon implements VirtioDevice, Snapshottable<BalloonState>,
   private statsWaiters: { resolve: (s: Record<string, number>) => void; reject: (e: Error) => void }[] = [];
   private statsTimer?: Disposable;
   private readonly advise: Advise;
+  /** The driver decides how often these lines would come: a burst, then a trickle (issue 19). */
+  private readonly logLimit = new LogRateLimiter();
 
   constructor(
     private readonly opts: VirtioBalloonOptions,
@@ -183,7 +186,12 @@ export class VirtioBalloon implements VirtioDevice, Snapshottable<BalloonState>,
       stats: (s) => this.onStats(s),
       invalid: (what) => {
         this.metrics.invalidRequests++;
-        this.logger?.warn({ device: this.id, what }, 'balloon: bad request from the driver ignored');
+        this.logLimit.log('invalid', (suppressed) =>
+          this.logger?.warn(
+            { device: this.id, what, suppressed },
+            `balloon: bad request from the driver ignored${suppressedNote(suppressed)}`,
+          ),
+        );
       },
     };
     this.queues = new BalloonQueues(a, hooks, this.loop, this.opts.defer, this.restoredStatsHead);
@@ -202,7 +210,12 @@ export class VirtioBalloon implements VirtioDevice, Snapshottable<BalloonState>,
     this.metrics.releasedBytes += Number(r.released);
     for (const x of r.refused) {
       this.metrics.refusedPages += Number((x.length + page - 1n) / page);
-      this.logger?.warn({ device: this.id, start: x.start.toString(16), why: x.why }, `balloon: pages not released`);
+      this.logLimit.log('refused', (suppressed) =>
+        this.logger?.warn(
+          { device: this.id, start: x.start.toString(16), why: x.why, suppressed },
+          `balloon: pages not released${suppressedNote(suppressed)}`,
+        ),
+      );
     }
   }
 

@@ -1,3 +1,4 @@
+import type { Logger } from '../../core/logger.js';
 import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import { testGuestMemory } from '../../core/testing/test-memory.js';
@@ -35,13 +36,14 @@ export function pfnBytes(pfns: readonly number[]): Uint8Array {
  * (default: everything it offers), as a transport would at DRIVER_OK: queue i's rings at 64 KiB * (i + 1).
  */
 export function balloonBench(
-  opts: Partial<VirtioBalloonOptions> & { memory?: GuestMemory; features?: bigint } = {},
+  opts: Partial<VirtioBalloonOptions> & { memory?: GuestMemory; features?: bigint; logger?: Logger } = {},
 ): BalloonBench {
   const memory = opts.memory ?? testGuestMemory(4 << 20);
   const events = new FakeEventSystem();
   const dev = new VirtioBalloon(
     { id: 'balloon0', memorySize: memory.size, queueSize: 16, defer: (cb) => cb(), ...opts },
     events.loop,
+    opts.logger,
   );
   const features = opts.features ?? dev.deviceFeatures | VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX;
   const signals: number[] = [];
