@@ -42,6 +42,11 @@ export interface GuestMemory {
   readonly regions: readonly GuestMemoryRegion[];
   /** Total bytes of guest RAM. */
   readonly size: bigint;
+  /**
+   * True while VMM writes are observed through these methods (live migration's dirty tracker): a device that keeps
+   * its own writable views of `regions` must write through the methods (slice/slices/write) meanwhile.
+   */
+  writesObserved?: boolean;
 
   findRegion(addr: GuestAddress): GuestMemoryRegion | undefined;
   /** True when [addr, addr+length) lies in guest memory (may span adjacent regions). */

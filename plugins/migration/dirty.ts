@@ -69,6 +69,7 @@ export class DirtyTracker {
       }
     }
     const m = this.memory as unknown as Record<string, unknown>;
+    this.memory.writesObserved = true; // devices with their own views (virtio-net rx) write through the methods
     for (const name of WRITERS) {
       const own = Object.prototype.hasOwnProperty.call(m, name);
       const orig = m[name] as (...a: unknown[]) => unknown;
@@ -91,6 +92,7 @@ export class DirtyTracker {
       this.logging = false;
     }
     const m = this.memory as unknown as Record<string, unknown>;
+    delete this.memory.writesObserved;
     for (const [name, s] of this.saved) {
       if (s.own) m[name] = s.value;
       else delete m[name];

@@ -28,10 +28,12 @@ export class RegionCache {
 
   /**
    * Whether the cached views may be used now: the memory is still open (its views die
-   * with close()). Call once per handler run (memory is closed only between runs, by
-   * the main thread that runs the handlers); find() is valid until the run ends.
+   * with close()) and its writes are not being observed (GuestMemory.writesObserved). Call
+   * once per handler run (memory is closed only between runs, by the main thread that runs
+   * the handlers); find() is valid until the run ends.
    */
   usable(memory: GuestMemory): boolean {
+    if (memory.writesObserved) return false; // a live migration counts VMM writes: go through the methods
     if (memory !== this.memory) this.load(memory);
     const first = memory.regions[0];
     return first !== undefined && memory.isValidRange(first.range.start, 1);

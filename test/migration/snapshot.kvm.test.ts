@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Tokens } from '../../core/tokens.js';
 import type { KvmVm } from '../../plugins/kvm/vm.js';
 import { x86Vcpu } from '../../plugins/x86/hypervisor/extension.js';
+import { Msr } from '../../plugins/x86/cpu/msrs.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { pauseVm, resumeVm, restoreVm, snapshotVm } from '../../plugins/migration/index.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
@@ -67,6 +68,30 @@ describe('migration: pause, snapshot and restore a running VM on host KVM (kvm t
     t.track(b);
     const vb = x86Vcpu((b.container.resolve(Tokens.Vm.token) as KvmVm).vcpuList()[0]!);
     expect(vb.getSregs().cr4 & (1n << 18n)).to.equal(1n << 18n);
+    await b.machine!.start();
+    const at = memoryOf(b).readU32(COUNTER);
+    await until(() => memoryOf(b).readU32(COUNTER) > at + 100, 'the restored guest to count on');
+  });
+
+  it('restores the paravirtual MSRs a Linux guest enables (kvmclock, steal time, PV EOI, async PF) and TSC_AUX', async () => {
+    const a = await start();
+    await until(() => memoryOf(a).readU32(COUNTER) > 0, 'the guest to count');
+    await pauseVm(a);
+    const vcpuOf = (vm: typeof a) => x86Vcpu((vm.container.resolve(Tokens.Vm.token) as KvmVm).vcpuList()[0]!);
+    const base = DATA.value;
+    const set = [
+      { index: Msr.KVM_SYSTEM_TIME_NEW, data: (base + 0x1000n) | 1n },
+      { index: Msr.KVM_STEAL_TIME, data: (base + 0x2000n) | 1n },
+      { index: Msr.KVM_PV_EOI_EN, data: (base + 0x3000n) | 1n },
+      { index: Msr.KVM_ASYNC_PF_INT, data: 0xf3n },
+      { index: Msr.KVM_ASYNC_PF_EN, data: (base + 0x4000n) | 1n | 8n }, // enabled, delivered as an interrupt
+      { index: Msr.TSC_AUX, data: 7n },
+    ];
+    vcpuOf(a).setMsrs(set);
+    const snap = path.join(t.dir, 'snap-pv-msrs');
+    await snapshotVm(a, snap);
+    const b = t.track(await restoreVm(snap, { logger: silentLogger() }));
+    expect(vcpuOf(b).getMsrs(set.map((m) => m.index))).to.deep.equal(set);
     await b.machine!.start();
     const at = memoryOf(b).readU32(COUNTER);
     await until(() => memoryOf(b).readU32(COUNTER) > at + 100, 'the restored guest to count on');

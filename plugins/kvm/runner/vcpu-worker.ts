@@ -134,9 +134,14 @@ function post(what: number): number {
   return action;
 }
 
+/** Which exits KVM completes only on the next KVM_RUN (the IN data, RIP past the instruction). */
+const completesOnEntry = (reason: number): boolean => reason === EXIT.IO || reason === EXIT.MMIO;
+
 function loop(vcpu: KvmVcpu): void {
   let pendingKind = -1;
   let tExit = 0n;
+  /** The last exit was a PIO/MMIO exit KVM has not completed yet (it does so when KVM_RUN is entered again). */
+  let incomplete = false;
   for (;;) {
     const cmd = Atomics.load(ctrl, CTRL.CMD);
     if (cmd === CMD.STOP) return;
@@ -158,11 +163,17 @@ function loop(vcpu: KvmVcpu): void {
       if (init.eventFd >= 0) c.write(init.eventFd, one, 8);
       continue;
     }
-    if (cmd === CMD.PAUSE) {
+    // A paused vCPU's registers are read and saved (snapshot, migration): KVM first finishes the I/O instruction
+    // the last exit stopped at (KVM API: "userspace should ensure that the operation is completed before performing
+    // a live migration"): KVM_RUN with immediate_exit set completes it and returns at once. Without this the saved
+    // state re-runs the instruction: a repeated UART IIR read loses a THRE interrupt, a repeated virtio-mmio
+    // InterruptACK loses a used-buffer notification.
+    if (cmd === CMD.PAUSE && !incomplete) {
       post(POST.PAUSED);
       while (Atomics.load(ctrl, CTRL.CMD) === CMD.PAUSE) Atomics.wait(ctrl, CTRL.CMD, CMD.PAUSE);
       continue;
     }
+    if (cmd === CMD.PAUSE) vcpu.run_.immediateExit = 1;
     const tEnter = process.hrtime.bigint();
     if (pendingKind >= 0) {
       stats[pendingKind * 2] += 1;
@@ -179,6 +190,7 @@ function loop(vcpu: KvmVcpu): void {
     tExit = process.hrtime.bigint();
     stats[GUEST_NS] += Number(tExit - tEnter);
     pendingKind = statIndex(reason);
+    incomplete = completesOnEntry(reason);
     if (reason === EXIT.INTR) continue; // a kick: look at CMD again
     if (reason === EXIT.IO && table) {
       const k = tryFast(vcpu);

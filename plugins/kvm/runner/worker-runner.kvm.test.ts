@@ -11,6 +11,7 @@ import type { KvmVm } from '../vm.js';
 import type { KvmVcpu } from '../vcpu.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
 import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
+import { x86Vcpu } from '../../x86/hypervisor/extension.js';
 
 const CODE = LONG_MODE_LAYOUT.code;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -199,6 +200,43 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       } finally {
         await control.stop();
       }
+    });
+
+    it('pauses after the I/O instruction its last exit stopped at completed (the state a snapshot saves)', async () => {
+      // `in eax, 0x71` then `out 0x80, eax`: the IN's handler pauses the VM. The saved registers must show the IN
+      // done (RAX = the answer, RIP past it): a restored VM would otherwise run it again (a second UART IIR read
+      // that lost its THRE interrupt stalled a migrated Linux guest's console).
+      let paused: Promise<void> | undefined;
+      const answer = 0x5a5a1234;
+      bus.register(
+        'pio',
+        GuestRange.of(0x70n, 8n),
+        {
+          read: (_o, data) => {
+            Buffer.from(data.buffer, data.byteOffset, data.length).writeUIntLE(answer, 0, data.length);
+            paused ??= runner!.pause();
+          },
+          write: () => {},
+        },
+        'pauser',
+      );
+      const post = new Recorder();
+      bus.register('pio', GuestRange.of(0x80n, 4n), post, 'post');
+      const v = vm.createKvmVcpu(0);
+      const inAt = CODE + 5n; // after `mov edx, 0x71`
+      mem.write(GuestAddress.of(CODE), new Asm().movEdx(0x71).inEaxDx().movEdx(0x80).outDxEax().hlt().bytes());
+      setupLongMode(v, { entry: CODE });
+      const r = make([v], () => 'stop');
+      await r.start();
+      await until(() => paused !== undefined, 'the IN exit');
+      await paused;
+      const regs = x86Vcpu(v).getRegs();
+      expect(regs.rip, 'RIP is past the IN').to.equal(inAt + 1n);
+      expect(regs.rax & 0xffff_ffffn, 'RAX holds the answer').to.equal(BigInt(answer));
+      expect(post.writes, 'nothing after the IN ran').to.deep.equal([]);
+      await r.resume();
+      await r.done;
+      expect(post.writes.map((w) => w.value)).to.deep.equal([answer]);
     });
 
     it('stops vCPUs halted inside the kernel (in-kernel irqchip: hlt does not exit)', async () => {

@@ -13,6 +13,18 @@ export const Msr = {
   CSTAR: 0xc000_0083,
   SYSCALL_MASK: 0xc000_0084,
   KERNEL_GS_BASE: 0xc000_0102,
+  IA32_TSC_ADJUST: 0x3b,
+  IA32_SPEC_CTRL: 0x48,
+  IA32_TSC_DEADLINE: 0x6e0,
+  TSC_AUX: 0xc000_0103,
+  AMD64_VIRT_SPEC_CTRL: 0xc001_011f,
+  /** KVM's paravirtual MSRs (Documentation/virt/kvm/x86/msr.rst): kvmclock, async PF, steal time, PV EOI. */
+  KVM_SYSTEM_TIME_NEW: 0x4b56_4d01,
+  KVM_ASYNC_PF_EN: 0x4b56_4d02,
+  KVM_STEAL_TIME: 0x4b56_4d03,
+  KVM_PV_EOI_EN: 0x4b56_4d04,
+  KVM_POLL_CONTROL: 0x4b56_4d05,
+  KVM_ASYNC_PF_INT: 0x4b56_4d06,
 } as const;
 
 /** IA32_MISC_ENABLE bit 0: fast string operations enabled (what firmware leaves set). */

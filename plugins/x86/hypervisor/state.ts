@@ -9,9 +9,16 @@ import { X86_REG_NAMES } from './types.js';
 /** Version of the x86 payload layout below. */
 export const X86_VCPU_STATE_VERSION = 1;
 
-/** The MSRs a vCPU state carries (those the boot sets plus the TSC, PAT and EFER-adjacent syscall MSRs). */
+/**
+ * The MSRs a vCPU state carries, in restore order (after the LAPIC: the TSC deadline is ignored unless the LAPIC
+ * timer is in deadline mode): those the boot sets, the TSC and what depends on it, and KVM's paravirtual MSRs a
+ * Linux guest enables. Without the latter a restored guest runs with kvmclock, steal time, PV EOI and async page
+ * faults switched off behind its back: a stale steal-time "preempted" flag, no wake-up for a task waiting on an
+ * async page fault. The async-PF vector goes before the enable (KVM refuses the enable without it).
+ */
 export const SAVED_MSRS: readonly number[] = [
   Msr.IA32_TSC,
+  Msr.IA32_TSC_ADJUST,
   Msr.IA32_SYSENTER_CS,
   Msr.IA32_SYSENTER_ESP,
   Msr.IA32_SYSENTER_EIP,
@@ -23,6 +30,16 @@ export const SAVED_MSRS: readonly number[] = [
   Msr.CSTAR,
   Msr.SYSCALL_MASK,
   Msr.KERNEL_GS_BASE,
+  Msr.TSC_AUX,
+  Msr.IA32_SPEC_CTRL,
+  Msr.AMD64_VIRT_SPEC_CTRL,
+  Msr.IA32_TSC_DEADLINE,
+  Msr.KVM_SYSTEM_TIME_NEW,
+  Msr.KVM_STEAL_TIME,
+  Msr.KVM_PV_EOI_EN,
+  Msr.KVM_POLL_CONTROL,
+  Msr.KVM_ASYNC_PF_INT,
+  Msr.KVM_ASYNC_PF_EN,
 ];
 
 const U64 = z
