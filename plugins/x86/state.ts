@@ -7,6 +7,7 @@ import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
 import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
 import { x86Vcpu } from './hypervisor/extension.js';
 import { parseX86VcpuState } from './hypervisor/state.js';
+import { cpuidDifference } from './cpu/cpuid.js';
 
 /**
  * The x86 machine's own state (what is neither vCPU nor irqchip state): the shape it was built with
@@ -83,12 +84,21 @@ export class MachineSnapshot implements Snapshottable<MachineState> {
 }
 
 /**
- * The check a VcpuSnapshot of an x86 vCPU runs before anything is restored: the payload schema, then the
- * backend's checks of its opaque blobs (KVM: their sizes). Sets nothing.
+ * The check a VcpuSnapshot of an x86 vCPU runs before anything is restored: the payload schema, the backend's
+ * checks of its opaque blobs (KVM: their sizes), and the saved CPUID against the one the vCPU has (set by the
+ * restoring machine from this host's): another CPU's features are refused in one line. Sets nothing.
  */
 export function x86VcpuStateCheck(vcpu: Vcpu): (state: VcpuState) => void {
   return (state) => {
     const p = parseX86VcpuState(state);
     x86Vcpu(vcpu).checkExtendedState(p.extended);
+    const diff = p.cpuid && cpuidDifference(p.cpuid, x86Vcpu(vcpu).getCpuid());
+    if (diff)
+      throw new X86BootError(
+        'State',
+        `vCPU ${vcpu.index}: the saved CPUID is not this host's (${diff}); ` +
+          'a snapshot restores only where the CPU offers the same features',
+        { index: vcpu.index },
+      );
   };
 }

@@ -19,7 +19,7 @@ import { Tokens } from '../../core/tokens.js';
 import { X86ConfigSchema } from './config.js';
 import plugin from './plugin.js';
 import { fakeBzImage } from './testing.js';
-import { takeSnapshot } from '../../core/state/persist.js';
+import { readSnapshot, takeSnapshot } from '../../core/state/persist.js';
 import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
 import { hostileStateProblems, roundTripState, withData } from '../../core/testing/state.js';
 import { mockX86, mockX86Hypervisor } from './hypervisor/mock.js';
@@ -123,5 +123,36 @@ describe('x86 plugin: state registration', () => {
       for (const d of disposables.reverse()) await d.dispose();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('saves the CPUID and refuses a state saved on a CPU with other features; bits that follow CR4/XCR0 may differ', () => {
+    const { a, b, sa, sb } = vcpuPair();
+    const leaf = (fn: number, index: number, regs: Partial<Record<'eax' | 'ebx' | 'ecx' | 'edx', number>>) => ({
+      function: fn,
+      index,
+      flags: fn === 7 || fn === 0xd ? 1 : 0,
+      eax: 0,
+      ebx: 0,
+      ecx: 0,
+      edx: 0,
+      ...regs,
+    });
+    const hostCpuid = [leaf(1, 0, { ecx: 0x1000, edx: 0x10 }), leaf(7, 0, { ebx: 0x20 }), leaf(0xd, 0, { ebx: 576 })];
+    // the guest ran: OSXSAVE, OSPKE and the XSAVE size follow its CR4 and XCR0
+    mockX86(a).setCpuid([
+      leaf(1, 0, { ecx: 0x1000 | (1 << 27), edx: 0x10 }),
+      leaf(7, 0, { ebx: 0x20, ecx: 1 << 4 }),
+      leaf(0xd, 0, { ebx: 832 }),
+    ]);
+    const saved = takeSnapshot(sa);
+    expect(JSON.stringify(saved.data)).to.include('"cpuid"');
+    mockX86(b).setCpuid(hostCpuid); // what the restoring machine set from its host
+    expect(() => readSnapshot(sb, saved)).not.to.throw();
+    mockX86(b).setCpuid([hostCpuid[0]!, leaf(7, 0, { ebx: 0x21 }), hostCpuid[2]!]); // another CPU: one more feature
+    expect(() => readSnapshot(sb, saved)).to.throw(
+      /vCPU 0: the saved CPUID is not this host's \(leaf 0x7\.0 ebx was 0x20, here it is 0x21\)/,
+    );
+    mockX86(b).setCpuid(hostCpuid.slice(0, 2));
+    expect(() => readSnapshot(sb, saved)).to.throw(/leaf 0xd\.0 was saved but this host has no such leaf/);
   });
 });

@@ -8,6 +8,9 @@ import { ioctlBuf } from '../native.js';
 import type { KvmVcpu } from '../vcpu.js';
 import * as codec from './codec.js';
 
+/** KVM_MAX_CPUID_ENTRIES: the most entries a vCPU's CPUID holds. */
+const MAX_CPUID_ENTRIES = 256;
+
 /** Blob keys of saveExtendedState (versioned: a new layout gets a new key). */
 export const EXT_STATE_KEYS = {
   events: 'kvm.vcpu_events.v1',
@@ -67,6 +70,12 @@ export class KvmX86Vcpu implements X86Vcpu {
 
   setCpuid(entries: CpuidEntry[]): void {
     ioctlBuf(this.fd, 'SET_CPUID2', codec.encodeCpuid2(entries));
+  }
+
+  getCpuid(): CpuidEntry[] {
+    const buf = codec.encodeCpuid2([], MAX_CPUID_ENTRIES);
+    ioctlBuf(this.fd, 'GET_CPUID2', buf); // KVM sets nent to the entries it has
+    return codec.decodeCpuid2(new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
   }
 
   getMsrs(indices: number[]): MsrEntry[] {

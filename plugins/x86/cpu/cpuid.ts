@@ -100,3 +100,43 @@ export function findCpuid(entries: readonly CpuidEntry[], fn: number, index = 0)
     (e) => e.function === fn && ((e.flags & CPUID_FLAG_SIGNIFICANT_INDEX) === 0 || e.index === index),
   );
 }
+
+/** CPUID bits the hypervisor changes while the guest runs (they follow CR4, XCR0 and the APIC base). */
+const RUNTIME_BITS: readonly { fn: number; index: number; reg: 'eax' | 'ebx' | 'ecx' | 'edx'; mask: number }[] = [
+  { fn: 1, index: 0, reg: 'ecx', mask: 1 << 27 }, // OSXSAVE
+  { fn: 1, index: 0, reg: 'edx', mask: 1 << 9 }, // APIC
+  { fn: 7, index: 0, reg: 'ecx', mask: 1 << 4 }, // OSPKE
+  { fn: 0xd, index: 0, reg: 'ebx', mask: -1 }, // XSAVE area size for XCR0
+  { fn: 0xd, index: 1, reg: 'ebx', mask: -1 }, // XSAVES area size for XCR0 | XSS
+];
+
+const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+
+/** `e`'s register `reg` without the bits that change at run time. */
+function stable(e: CpuidEntry, reg: 'eax' | 'ebx' | 'ecx' | 'edx'): number {
+  let v = e[reg];
+  for (const b of RUNTIME_BITS) if (b.fn === e.function && b.index === e.index && b.reg === reg) v &= ~b.mask;
+  return v >>> 0;
+}
+
+/**
+ * How a saved vCPU CPUID differs from the one this vCPU has, leaving out the bits that follow the guest's CR4, XCR0
+ * and APIC base: the first leaf missing on either side or the first register that differs, in words; undefined when
+ * they are the same.
+ */
+export function cpuidDifference(saved: readonly CpuidEntry[], here: readonly CpuidEntry[]): string | undefined {
+  const key = (e: CpuidEntry): string =>
+    `${hex(e.function)}.${(e.flags & CPUID_FLAG_SIGNIFICANT_INDEX) !== 0 ? e.index : 0}`;
+  const mine = new Map(here.map((e) => [key(e), e]));
+  for (const s of saved) {
+    const h = mine.get(key(s));
+    if (!h) return `leaf ${key(s)} was saved but this host has no such leaf`;
+    mine.delete(key(s));
+    for (const reg of ['eax', 'ebx', 'ecx', 'edx'] as const) {
+      if (stable(s, reg) !== stable(h, reg))
+        return `leaf ${key(s)} ${reg} was ${hex(stable(s, reg))}, here it is ${hex(stable(h, reg))}`;
+    }
+  }
+  const extra = [...mine.keys()][0];
+  return extra === undefined ? undefined : `leaf ${extra} is here but was not saved`;
+}

@@ -27,6 +27,8 @@ export interface X86Vcpu {
   getFpu(): X86Fpu;
   setFpu(f: X86Fpu): void;
   setCpuid(entries: CpuidEntry[]): void;
+  /** The CPUID the vCPU has (as the hypervisor keeps it: bits that follow CR4/XCR0 included). */
+  getCpuid(): CpuidEntry[];
   /** Reads the MSRs asked for; stops at the first one the hypervisor refuses (returns those before it). */
   getMsrs(indices: number[]): MsrEntry[];
   setMsrs(entries: MsrEntry[]): void;

@@ -101,6 +101,10 @@ export class MockX86Vcpu implements X86Vcpu {
     this.rec('setCpuid', entries);
     this.cpuid = [...entries];
   }
+  getCpuid(): CpuidEntry[] {
+    this.rec('getCpuid');
+    return this.cpuid.map((e) => ({ ...e }));
+  }
   getMsrs(indices: number[]): MsrEntry[] {
     this.rec('getMsrs', indices);
     return indices.map((index) => ({ index, data: this.msrs.get(index) ?? 0n }));

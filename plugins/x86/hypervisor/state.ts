@@ -107,6 +107,21 @@ export const X86VcpuPayloadSchema = z.strictObject({
   msrs: z.array(z.strictObject({ index: U32, data: U64 })).max(256),
   mpState: z.enum(['runnable', 'uninitialized', 'init-received', 'halted', 'sipi-received', 'stopped']),
   lapic: bytes(1024),
+  /** The CPUID the guest saw (absent in states saved before it was kept); a restore checks it against its own. */
+  cpuid: z
+    .array(
+      z.strictObject({
+        function: U32,
+        index: U32,
+        flags: U32,
+        eax: U32,
+        ebx: U32,
+        ecx: U32,
+        edx: U32,
+      }),
+    )
+    .max(256)
+    .optional(),
   /** The backend's opaque blobs (KVM: events, xsave, xcrs, debugregs), checked again by the backend. */
   extended: z
     .record(
@@ -142,6 +157,7 @@ export function saveX86VcpuState(vcpu: X86Vcpu): VcpuState {
     msrs: readMsrs(vcpu, SAVED_MSRS),
     mpState: vcpu.getMpState(),
     lapic: vcpu.getLapic(),
+    cpuid: vcpu.getCpuid(),
     extended: vcpu.saveExtendedState(),
   };
   return { arch: X86_ARCH, version: X86_VCPU_STATE_VERSION, payload };
