@@ -26,6 +26,11 @@ export interface PciFunctionContext {
   readonly intx: LegacyIrq | undefined;
   /** The requester id (bus << 8 | devfn) for MSI routes that need one (MsiGroupOptions.devid). */
   readonly requesterId: number;
+  /**
+   * The function calls it when its configuration space changed other than by a configuration write (a restored
+   * state): the bus reads the command and BAR registers back and maps, moves or unmaps the windows, as after a write.
+   */
+  readonly configChanged?: () => void;
 }
 
 /**

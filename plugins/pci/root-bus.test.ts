@@ -67,6 +67,24 @@ describe('pci root bus', () => {
     expect(guest.read('pio', bar4, 1)).to.equal(0x40n);
   });
 
+  it('maps the BARs a restored configuration space holds when the function says it changed (no guest write)', () => {
+    const { guest, root, bus } = setup();
+    const { fn, config } = testFunction('blk');
+    const mapped: string[] = [];
+    fn.onBarMapped((i, a) => mapped.push(`${i}@${a === undefined ? '-' : a.toString(16)}`));
+    root.add(fn);
+    // a saved state loads: the guest had moved BAR 0 and turned memory and I/O decode on
+    const to = 0xe000_0000n;
+    config.set(PciReg.BAR0, 4, Number(to));
+    config.set(PciReg.COMMAND, 2, 0x7);
+    expect(bus.find('mmio', to), 'nothing moves before the bus is told').to.equal(undefined);
+    fn.context!.configChanged!();
+    expect(root.barBase(1, 0)).to.equal(to);
+    expect(mapped[0]).to.equal(`0@${to.toString(16)}`);
+    guest.write('mmio', to, 4, 0x1234_5678);
+    expect(guest.read('mmio', to, 4)).to.equal(0x1234_5678n);
+  });
+
   it('answers the sizing probe through the bus without mapping anything, and restores', () => {
     const { guest, root, bus } = setup();
     const { fn } = testFunction('net');

@@ -196,7 +196,11 @@ export class PciRootBus implements PciBus, ConfigSpaceAccess, Disposable {
             refusals: this.refusals,
           }),
         );
-      device.plugged({ address, intx, requesterId: slot << 3 });
+      const configChanged = (): void => {
+        const s = this.slots.get(slot);
+        if (s?.attachment.device === device) this.remap(s);
+      };
+      device.plugged({ address, intx, requesterId: slot << 3, configChanged });
       if (intx) device.writeConfig(PciReg.INTERRUPT_LINE, 1, intx.gsi & 0xff);
       for (const w of windows) {
         const base = w.place();

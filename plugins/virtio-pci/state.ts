@@ -110,12 +110,14 @@ export function checkFunction(f: VirtioPciFunction, s: FunctionState): void {
 /**
  * Loads a checked state: configuration space and MSI-X table, the queues' layout, the device model's
  * state, the virtio registers, then re-activates the device when it was active (which validates the
- * rings against guest memory). The BAR's placement is the PCI bus's to re-read.
+ * rings against guest memory). The bus re-reads the BARs and the command register (PciFunctionContext.configChanged):
+ * windows mapped where the guest had placed them, with the decode it had turned on.
  */
 export function loadFunction(f: VirtioPciFunction, s: FunctionState): void {
   const t = f.transport;
   t.session.stop();
   for (let i = 0; i < f.configSize; i++) f.config.set(i, 1, s.config[i]!);
+  f.context?.configChanged?.(); // the bus maps the BARs where the guest had them, decode as it was
   f.msix.writeTable(0n, s.msixTable);
   const progress = t.queues.map((q, i) => loadQueueState(q, s.queues[i]!));
   if (isSnapshottable(f.device) && s.device) restoreSnapshot(f.device, s.device);
