@@ -131,6 +131,7 @@ export class X86Platform implements PluginMain {
           },
         );
         if (powerButton) this.pm = pm;
+        machineState.pm1 = pm; // a restored guest keeps the events it enabled (its power button)
         disposables.push(this.bus.register('pio', GuestRange.of(PM1_BASE, PM1_SIZE), pm.bus, 'acpi-pm1'));
       }
     } catch (err) {

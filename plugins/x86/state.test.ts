@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { StateError } from '../../core/state/errors.js';
 import { restoreSnapshot, takeSnapshot } from '../../core/state/persist.js';
 import { hostileStateProblems, roundTripState, withData } from '../../core/testing/state.js';
+import { Pm1Registers } from './platform/pm.js';
 import { MachineSnapshot, type MachineShape } from './state.js';
 
 const SHAPE: MachineShape = { vcpus: 2, memoryBytes: 256n << 20n, acpi: true };
@@ -24,6 +25,19 @@ describe('x86 machine: state', () => {
     const c = new MachineSnapshot(SHAPE, () => undefined);
     restoreSnapshot(c, takeSnapshot(a));
     expect(c.restoredBoot, 'a machine saved before boot boots as usual').to.equal(undefined);
+  });
+
+  it("keeps the PM1 registers: a restored guest's power button still reaches it", () => {
+    const pm = (): Pm1Registers => new Pm1Registers(() => {});
+    const a = new MachineSnapshot(SHAPE, () => 'pvh');
+    const regs = pm();
+    a.pm1 = regs;
+    regs.bus.write(2n, Uint8Array.of(0, 1)); // the guest enables PWRBTN_EN
+    const b = new MachineSnapshot(SHAPE, () => undefined);
+    const fresh = pm();
+    b.pm1 = fresh;
+    roundTripState(a, b);
+    expect(fresh.pressPowerButton(), 'the restored guest listens to its power button').to.equal(true);
   });
 
   it('refuses a state of another shape, and hostile ones', () => {

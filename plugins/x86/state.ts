@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { u64 } from '../../core/state/codecs.js';
+import { u16, u64 } from '../../core/state/codecs.js';
 import { defineState, type Snapshottable } from '../../core/state/snapshottable.js';
 import { X86BootError } from './errors.js';
 import { MPTABLE_MAX_VCPUS } from './platform/mptable.js';
@@ -7,6 +7,7 @@ import type { Vcpu } from '../../core/hypervisor/hypervisor.js';
 import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
 import { x86Vcpu } from './hypervisor/extension.js';
 import { parseX86VcpuState } from './hypervisor/state.js';
+import type { Pm1State } from './platform/pm.js';
 import { cpuidDifference } from './cpu/cpuid.js';
 
 /**
@@ -23,6 +24,8 @@ export const MachineStateSpec = defineState({
     acpi: z.boolean(),
     booted: z.boolean(),
     protocol: z.enum(['bzimage', 'pvh']).nullable(),
+    /** The ACPI PM1 registers (the guest's enabled power button), when the machine serves them. */
+    pm1: z.strictObject({ status: u16, enable: u16, control: u16 }).optional(),
   }),
 });
 
@@ -69,9 +72,13 @@ export class MachineSnapshot implements Snapshottable<MachineState> {
     private readonly bootedWith: () => 'bzimage' | 'pvh' | undefined,
   ) {}
 
+  /** The PM1 registers, when the machine serves them (set by the plugin once it made them). */
+  pm1?: { save(): Pm1State; load(s: Pm1State): void };
+
   saveState(): MachineState {
     const protocol = this.bootedWith() ?? this.restoredBoot;
-    return { ...this.shape, booted: protocol !== undefined, protocol: protocol ?? null };
+    const pm1 = this.pm1?.save();
+    return { ...this.shape, booted: protocol !== undefined, protocol: protocol ?? null, ...(pm1 ? { pm1 } : {}) };
   }
 
   checkState(s: MachineState): void {
@@ -80,6 +87,7 @@ export class MachineSnapshot implements Snapshottable<MachineState> {
 
   loadState(s: MachineState): void {
     this.restoredBoot = s.protocol ?? undefined;
+    if (s.pm1) this.pm1?.load(s.pm1);
   }
 }
 

@@ -10,6 +10,13 @@ export const PM1_BASE = PM1_EVT_PORT;
 /** Bytes from the first PM1 port to the last: the one bus range the PM1 registers take. */
 export const PM1_SIZE = PM1_CNT_PORT + PM1_CNT_LEN - PM1_EVT_PORT;
 
+/** The PM1 registers as saved: status, enable and control words. */
+export interface Pm1State {
+  status: number;
+  enable: number;
+  control: number;
+}
+
 /**
  * The ACPI PM1a event and control registers the FADT points at. The only event is the fixed-feature power
  * button (PWRBTN_STS, bit 8 of the status register, write-1-to-clear; PWRBTN_EN in the enable register),
@@ -75,6 +82,22 @@ export class Pm1Registers {
       if (control & PM1_CNT.SLP_EN) this.sleep((control & PM1_CNT.SLP_TYP_MASK) >> PM1_CNT.SLP_TYP_SHIFT);
     },
   };
+
+  /** The registers as a snapshot keeps them (status, enable, control). */
+  save(): Pm1State {
+    return { status: this.status, enable: this.enable, control: this.control };
+  }
+
+  /**
+   * Loads saved registers (a restore): the guest's enabled events stay enabled. The SCI's level is taken as it was
+   * (the interrupt controller's saved state holds whether it was delivered), nothing is raised.
+   */
+  load(s: Pm1State): void {
+    this.status = s.status & PM1_EVT.PWRBTN;
+    this.enable = s.enable;
+    this.control = (s.control & ~PM1_CNT.SLP_EN) | PM1_CNT.SCI_EN;
+    this.sciLevel = (this.status & this.enable) !== 0;
+  }
 
   private updateSci(): void {
     const level = (this.status & this.enable) !== 0;
