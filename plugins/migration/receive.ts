@@ -12,6 +12,7 @@ import { MigrationError } from './errors.js';
 import { SNAPSHOT_PAGE } from './format.js';
 import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf } from './frames.js';
 import { restoreHooks, type RestoreHooks } from './restore.js';
+import { logRunning } from './run-restored.js';
 import { HelloSchema, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { acceptOne, parseMigrationUrl } from './url.js';
 import { checkPluginVersions } from './versions.js';
@@ -207,6 +208,7 @@ export async function runReceived(
           opts.beforeStart?.(vm);
         },
         onStarted: (vm) => {
+          logRunning(vm, 'received');
           if (!told) {
             told = true;
             void got.finish();

@@ -1,3 +1,4 @@
+import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
 import { restoreHooks, snapshotConfigInput } from './restore.js';
 import { openSnapshot, type OpenSnapshotOptions, type OpenedSnapshot } from './snapshot-dir.js';
@@ -21,5 +22,17 @@ export async function runRestored(from: string | OpenedSnapshot, opts: RunRestor
       hooks.load(vm);
       opts.beforeStart?.(vm);
     },
+    onStarted: (vm) => {
+      logRunning(vm, 'restored');
+      opts.onStarted?.(vm);
+    },
   });
+}
+
+/**
+ * Logs that a restored or received VM runs (its vCPUs entered the guest), with the ms since this process started:
+ * the bench reads the record's `time` (restore to a running vCPU, migration downtime).
+ */
+export function logRunning(vm: AssembledVm, how: 'restored' | 'received'): void {
+  vm.logger.info({ how, sinceProcessStartMs: Math.round(performance.now()) }, 'migration: the guest runs');
 }

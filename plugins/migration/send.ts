@@ -198,6 +198,7 @@ export async function sendParts(
       off += reg.bytes.length;
     }
     await w.sendJson(FrameType.Hello, hello);
+    p.logger.info({ url, memoryBytes: hello.memory.bytes }, 'migration: sending');
     tracker.start();
     tracker.harvest(); // from here on every change is seen
     let dirty: Uint8Array = new Uint8Array(tracker.pages).fill(1);
@@ -223,6 +224,7 @@ export async function sendParts(
     const tStop = performance.now();
     await quiesce(p);
     paused = true;
+    p.logger.info({ round }, 'migration: the guest stopped for the last copy');
     const states = saveVmState(p.states);
     tracker.markQueueRings(states);
     const last = tracker.harvest();

@@ -1,6 +1,7 @@
 import { blockBench } from './block.js';
 import { bootBench } from './boot.js';
 import { cloudBench } from './cloud.js';
+import { migrationBench } from './migration.js';
 import { netBench } from './net.js';
 import { startApiBench } from './start-api.js';
 import { vhostBench } from './vhost.js';
@@ -19,6 +20,7 @@ export const GUEST_BENCHES: readonly GuestBench[] = [
   { names: ['start-api'], run: startApiBench },
   { names: ['boot-cloud', 'block-pci', 'net-pci'], run: cloudBench },
   { names: ['vhost'], run: vhostBench },
+  { names: ['restore', 'migration'], run: migrationBench },
 ];
 
 /** Every name `--only` accepts, in result order: `exit` (host and sandbox, no guest) then the guest benchmarks'. */
