@@ -7,7 +7,8 @@ import { benchInitramfs } from './guest/initramfs.js';
 import { launch, tailOf, type Launched } from './guest/launch.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { Qmp } from './migration-qmp.js';
-import { pairedRatios, summarize } from './stats.js';
+import { pairedRow } from './rows.js';
+import { summarize } from './stats.js';
 import type { GuestBenchOptions, Row } from './types.js';
 
 const MEM_MIB = 256;
@@ -214,18 +215,6 @@ async function qemuMigrate(g: GuestSpec, kind: 'idle' | 'busy', s: Side, i: numb
   }
 }
 
-/** Paired figures: only the repeats where both sides have one. */
-function pair(a: number[], b: number[], n: number): [number[], number[]] {
-  const x: number[] = [];
-  const y: number[] = [];
-  for (let i = 0; i < n; i++)
-    if (a[i] !== undefined && b[i] !== undefined) {
-      x.push(a[i]!);
-      y.push(b[i]!);
-    }
-  return [x, y];
-}
-
 /**
  * Restore to a running vCPU (`restore`) and live migration downtime and total time for an idle and a busy guest
  * (`migration`), ours against QEMU in the same run, 256 MiB micro guests, one vCPU: per repeat each side does the
@@ -276,15 +265,11 @@ export async function migrationBench(o: GuestBenchOptions): Promise<Row[]> {
     a: number[],
     b: number[],
     extra: Partial<Row>,
-  ): Row => {
-    const [x, y] = pair(a, b, o.repeats);
-    const r: Row = { id, bench, label, unit: 'ms', better: 'lower', where: o.where, peer: '', ...extra };
-    if (x.length === 0) {
-      const why = a.filter((v) => v !== undefined).length ? `peer: ${qemu.problems[0]}` : `ours: ${us.problems[0]}`;
-      return { ...r, na: `n/a: ${why ?? 'no figure'}`.slice(0, 400) };
-    }
-    return { ...r, ours: summarize(x), peerSummary: summarize(y), ratio: summarize(pairedRatios(x, y)) };
-  };
+  ): Row =>
+    pairedRow({ id, bench, label, unit: 'ms', better: 'lower', where: o.where, peer: '', ...extra }, a, b, {
+      ours: us.problems,
+      peer: qemu.problems,
+    });
   const rows: Row[] = [];
   if (o.selected.has('restore')) {
     rows.push(
