@@ -1,8 +1,12 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { tierFiles, tierOf } from './tiers.js';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mochaArgs, tierFiles, tierOf } from './tiers.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 describe('run-tiers file selection', () => {
   it('puts each test file in exactly one tier by its name', () => {
@@ -33,6 +37,40 @@ describe('run-tiers file selection', () => {
       expect(rel('linux')).to.deep.equal(['y/c.linux.test.js']);
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a guest-tier file that leaves a server open still ends when its tests are done (no wait for the watchdog)', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'tiers-exit-'));
+    try {
+      const file = join(dir, 'leak.linux.test.js');
+      writeFileSync(
+        file,
+        "import net from 'node:net';\n" +
+          "describe('a test that fails to clean up', () => { it('leaves a listening server', () => " +
+          '{ net.createServer().listen(0); }); });\n',
+      );
+      const report = join(dir, 'report.json');
+      const child = spawn(process.execPath, mochaArgs(repoRoot, [file], report, 'linux', false), {
+        cwd: repoRoot,
+        stdio: 'ignore',
+      });
+      const code = await new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve(-1);
+        }, 30_000);
+        child.once('exit', (c) => {
+          clearTimeout(t);
+          resolve(c);
+        });
+      });
+      expect(code, 'mocha still running 30 s after its only test passed').to.equal(0);
+      expect(existsSync(report)).to.equal(true);
+      expect(readFileSync(report, 'utf8')).to.contain('leaves a listening server');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

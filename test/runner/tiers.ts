@@ -64,7 +64,8 @@ export function tierOf(file: string): Tier {
 
 /**
  * The mocha command line for `files` of `tier`: the tier reporter writing `reportFile`, the property
- * seed setup (test/setup/property-seed.ts) and, under CI=true, `--forbid-only`.
+ * seed setup (test/setup/property-seed.ts) and, under CI=true, `--forbid-only`; guest tiers get a long
+ * timeout and `--exit`.
  */
 export function mochaArgs(root: string, files: string[], reportFile: string, tier: Tier, ci = isCi()): string[] {
   return [
@@ -78,7 +79,9 @@ export function mochaArgs(root: string, files: string[], reportFile: string, tie
     '--require',
     join(here, '..', 'setup', 'property-seed.js'),
     ...(ci ? ['--forbid-only'] : []),
-    ...(tier === 'linux' || tier === 'sandbox' ? ['--timeout', '600000'] : []),
+    // a guest test that failed half-way can leave a socket or a server open: mocha ends the process when the
+    // tests are done instead of waiting for the watchdog (the report is written at the end of the run)
+    ...(tier === 'linux' || tier === 'sandbox' ? ['--timeout', '600000', '--exit'] : []),
     ...files.map((f) => relative(root, f)),
   ];
 }
