@@ -3,6 +3,7 @@ import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
 import { KvmError } from './errors.js';
 import type { KvmVcpu } from './vcpu.js';
 import type { KvmVm } from './vm.js';
+import { KVM_ARM64_ARCH } from './arm64/arch.js';
 import { KVM_X86 } from './x86/arch.js';
 
 /** The arch part of one KvmVm: its extensions and what follows the irqchip's creation. */
@@ -10,6 +11,12 @@ export interface KvmArchVm {
   extension<T>(key: ArchExtensionKey<T>): T | undefined;
   /** Creates the arch's other in-kernel devices once the irqchip exists (x86: the PIT). */
   afterIrqChip(): void;
+  /** Creates the irqchip in place of KVM_CREATE_IRQCHIP (arm64: the GICv3 + ITS through the device API). */
+  createIrqChip?(): void;
+  /** KVM_IRQ_LINE's irq word for a GSI where it is not the GSI itself (arm64: type and INTID of an SPI). */
+  irqLine?(gsi: number): number;
+  /** Releases what the arch part holds (arm64: the vGIC device fds) when the VM closes. */
+  close?(): void;
   /** The VM's opaque state blobs (x86: kvmclock, irqchip, PIT). */
   saveState(): Record<string, Uint8Array>;
   /** Restores saveState's blobs, all checked before the first ioctl. */
@@ -24,7 +31,7 @@ export interface KvmArchVcpu {
   restoreState(state: unknown): void;
 }
 
-/** What KVM does differently per host architecture; only the x86_64 part exists today. */
+/** What KVM does differently per host architecture: the x86_64 part (./x86) and the arm64 part (./arm64). */
 export interface KvmArch {
   /** The arch name vCPU state containers and extension keys carry. */
   readonly name: string;
@@ -38,6 +45,7 @@ export interface KvmArch {
  */
 export function hostKvmArch(): KvmArch {
   if (process.arch === 'x64') return KVM_X86;
+  if (process.arch === 'arm64') return KVM_ARM64_ARCH;
   throw new KvmError('InvalidArgument', `the kvm plugin has no support for host architecture '${process.arch}'`, {
     arch: process.arch,
   });

@@ -162,7 +162,9 @@ export class KvmVm implements Vm {
   createIrqChip(): void {
     this.live();
     if (this.irqchip) return;
-    ioctlNum(this.fd, 'CREATE_IRQCHIP');
+    const arch = this.arch_();
+    if (arch.createIrqChip) arch.createIrqChip();
+    else ioctlNum(this.fd, 'CREATE_IRQCHIP');
     this.irqchip = true;
     this.arch_().afterIrqChip();
   }
@@ -170,7 +172,8 @@ export class KvmVm implements Vm {
   setIrqLine(gsi: number, level: boolean): void {
     this.live();
     const { buf, view } = alloc(S.kvm_irq_level);
-    view.setUint32(offsetOf(S.kvm_irq_level, 'irq'), checkGsi(gsi), true);
+    const irq = this.arch_().irqLine?.(checkGsi(gsi)) ?? checkGsi(gsi);
+    view.setUint32(offsetOf(S.kvm_irq_level, 'irq'), irq, true);
     view.setUint32(offsetOf(S.kvm_irq_level, 'level'), level ? 1 : 0, true);
     ioctlBuf(this.fd, 'IRQ_LINE', buf);
   }
@@ -305,6 +308,7 @@ export class KvmVm implements Vm {
     if (this.closed) return;
     for (const v of this.vcpus.values()) v.close();
     this.vcpus.clear();
+    this.archPart?.close?.();
     this.closed = true;
     c.close(this.fd);
   }
