@@ -42,6 +42,17 @@ export const SerialConfigSchema = z.strictObject({
   port: z.enum(['COM1', 'COM2', 'COM3', 'COM4']).default('COM1').describe('which legacy UART (I/O port and line)'),
   /** Overrides the port's standard line (e.g. COM3 beside COM1, both being IRQ 4 on x86 by default). */
   irq: z.number().int().min(0).max(23).optional().describe("overrides the port's standard interrupt line"),
+  /**
+   * Puts the UART on the MMIO bus at this guest-physical address (byte registers, reg-shift 0) instead of the
+   * COM port's I/O ports: machines without port I/O (arm64). The port still names the interrupt line ('com1').
+   */
+  mmio: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 48)
+    .optional()
+    .describe("MMIO address of the UART's registers instead of the COM port's I/O ports (arm64)"),
   console: ConsoleBackendSchema.default({ kind: 'stdio' }).describe('where guest output goes and input comes from'),
   /** RX FIFO capacity while the guest has FIFOs enabled. */
   rxFifoSize: z.number().int().min(1).max(4096).default(64).describe('RX FIFO capacity while FIFOs are enabled'),

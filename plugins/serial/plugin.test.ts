@@ -36,6 +36,25 @@ describe('serial: plugin', () => {
     expect(bed.resources.reserve('pio', 0x3f8n, { owner: 'next', size: 8n }).owner).to.equal('next');
   });
 
+  it("with mmio, sits on the MMIO bus at that address (machines without port I/O) on the port's line", async () => {
+    const bed = createLegacyTestBed();
+    const at = Number(bed.resources.layout.spaces.mmio32.alloc.start) + 0x10000;
+    const disposables =
+      (await registerPluginInstance(
+        bed.container,
+        plugin,
+        bed.context('serial', cfg({ mmio: at, console: { kind: 'none' } })),
+      )) ?? [];
+    expect(bed.bus.find('pio', 0x3f8n)).to.equal(undefined);
+    expect(bed.bus.find('mmio', BigInt(at))?.name).to.equal('serial');
+    expect(bed.bus.find('mmio', BigInt(at) + 7n)?.name).to.equal('serial');
+    expect(() => bed.resources.reserve('mmio32', BigInt(at), { owner: 'other' })).to.throw(/held by 'serial'/);
+    bed.bus.write('mmio', BigInt(at) + BigInt(Reg.IER), Uint8Array.of(Ier.THRI));
+    expect(bed.vm.irqCalls).to.deep.equal([{ gsi: 4, level: true }]);
+    for (const d of disposables) d.dispose();
+    expect(bed.bus.find('mmio', BigInt(at))).to.equal(undefined);
+  });
+
   it('places COM2 at 0x2f8 on IRQ 3, and an explicit irq overrides', async () => {
     const bed = createLegacyTestBed();
     await registerPluginInstance(

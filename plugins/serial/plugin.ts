@@ -26,7 +26,8 @@ import { SerialMetrics } from './metrics.js';
 import { REGISTER_COUNT } from './registers.js';
 
 /**
- * A 16550A UART on the PIO bus at the configured COM port: reserves its eight ports and its
+ * A 16550A UART on the PIO bus at the configured COM port (or on the MMIO bus at `mmio`, for machines
+ * without port I/O): reserves its eight ports (bytes) and its
  * legacy line (the platform's number for the port, or `irq`) through the Resources and
  * Interrupts services, and drives that line as a level. The console starts reading input when
  * the device activates (or when the VM starts, whichever comes first) and is closed when the
@@ -55,7 +56,14 @@ export class SerialPlugin implements PluginMain {
     const disposables: Disposable[] = [];
     let device: Uart16550 | undefined;
     try {
-      disposables.push(this.resources.reserve('pio', BigInt(port.base), { owner: id, size: BigInt(REGISTER_COUNT) }));
+      const space = cfg.mmio === undefined ? 'pio' : 'mmio';
+      const base = cfg.mmio ?? port.base;
+      disposables.push(
+        this.resources.reserve(space === 'pio' ? 'pio' : 'mmio32', BigInt(base), {
+          owner: id,
+          size: BigInt(REGISTER_COUNT),
+        }),
+      );
       const line = this.interrupts.legacy({ owner: id, line: cfg.irq ?? cfg.port.toLowerCase(), mode: 'level' });
       disposables.push(line);
       const metrics = new SerialMetrics();
@@ -74,9 +82,9 @@ export class SerialPlugin implements PluginMain {
       device = uart;
       // Closes the console should a later step fail (destroy is idempotent).
       disposables.push({ dispose: () => uart.destroy() });
-      disposables.push(this.bus.register('pio', GuestRange.of(port.base, REGISTER_COUNT), uart, id));
+      disposables.push(this.bus.register(space, GuestRange.of(base, REGISTER_COUNT), uart, id));
       disposables.push(this.registry.add(uart));
-      logger.debug({ port: cfg.port, base: port.base, gsi: line.gsi, console: console.kind }, 'serial registered');
+      logger.debug({ port: cfg.port, space, base, gsi: line.gsi, console: console.kind }, 'serial registered');
     } catch (err) {
       for (const d of disposables.reverse()) void d.dispose();
       if (err instanceof SerialError) throw err; // the console's own errors say what was wrong
