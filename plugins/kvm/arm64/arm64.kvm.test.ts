@@ -33,8 +33,22 @@ class Recorder implements BusDevice {
 /** `x1 = UART; strb w<ch>, [x1]`. */
 const putc = (a: A64, ch: number) => a.movz(1, 0x0900, 16).movz(2, ch, 0, false).strb(2, 1);
 
-// KVM runs guests of the host's architecture: these exist on an arm64 host (the arm64 sandbox's L1) only.
+// KVM runs guests of the host's architecture: the guest tests exist on an arm64 host (the arm64 sandbox's L1).
 if (process.arch === 'arm64') describeArm64();
+else
+  describe('KVM on a non-arm64 host (host /dev/kvm)', () => {
+    it('has no arm64 extensions, and says so naming them', () => {
+      const hv = new KvmHypervisor();
+      const vm = hv.createKvmVm();
+      try {
+        expect(() => arm64Vm(vm)).to.throw(/has no 'aarch64\.vm' extension/);
+        expect(() => arm64Vcpu(vm.createKvmVcpu(0))).to.throw(/has no 'aarch64\.vcpu' extension/);
+      } finally {
+        vm.close();
+        hv.close();
+      }
+    });
+  });
 
 function describeArm64(): void {
   describe('KVM on arm64 (host /dev/kvm)', function () {
