@@ -11,7 +11,7 @@ describe('guestkit: boot files served to VM configs', () => {
       const err = await files.resolve('guestkit:zImage').catch((e: unknown) => e);
       expect((err as Error).message).to.equal(
         "cannot get 'guestkit:zImage': unknown guest kit file 'guestkit:zImage'; " +
-          'use guestkit:vmlinux, guestkit:bzImage or guestkit:initramfs',
+          'use guestkit:vmlinux, guestkit:bzImage, guestkit:initramfs, guestkit:Image or guestkit:arm64-initramfs',
       );
     } finally {
       reg.dispose();
