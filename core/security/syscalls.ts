@@ -199,6 +199,9 @@ export const IOCTL_TYPES: Readonly<Record<string, number>> = {
   ttyAndTun: 0x54,
   /** Block devices (BLKGETSIZE64 for raw disks on a block device). */
   block: 0x12,
+  /** The kernel's vhost devices (_IO*(VHOST_VIRTIO = 0xAF, n)): virtio-vsock's vhost back end sets its rings up at
+   * DRIVER_OK, after the filter is on. */
+  vhost: 0xaf,
 };
 /** Type 'T' requests that are never needed and do harm: TIOCSTI (fakes terminal input), TIOCLINUX. */
 export const DENIED_IOCTLS: readonly number[] = [0x5412, 0x541c];
