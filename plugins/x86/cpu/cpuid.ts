@@ -127,8 +127,15 @@ function stable(e: CpuidEntry, reg: 'eax' | 'ebx' | 'ecx' | 'edx'): number {
 export function cpuidDifference(saved: readonly CpuidEntry[], here: readonly CpuidEntry[]): string | undefined {
   const key = (e: CpuidEntry): string =>
     `${hex(e.function)}.${(e.flags & CPUID_FLAG_SIGNIFICANT_INDEX) !== 0 ? e.index : 0}`;
-  const mine = new Map(here.map((e) => [key(e), e]));
-  for (const s of saved) {
+  // The CPU (and KVM) uses the first entry of a leaf: later ones with the same key (zero-filled entries a
+  // hypervisor may list) are not what the guest sees.
+  const firsts = (list: readonly CpuidEntry[]): Map<string, CpuidEntry> => {
+    const m = new Map<string, CpuidEntry>();
+    for (const e of list) if (!m.has(key(e))) m.set(key(e), e);
+    return m;
+  };
+  const mine = firsts(here);
+  for (const s of firsts(saved).values()) {
     const h = mine.get(key(s));
     if (!h) return `leaf ${key(s)} was saved but this host has no such leaf`;
     mine.delete(key(s));
