@@ -15,6 +15,11 @@ export interface KvmArchVm {
   createIrqChip?(): void;
   /** KVM_IRQ_LINE's irq word for a GSI where it is not the GSI itself (arm64: type and INTID of an SPI). */
   irqLine?(gsi: number): number;
+  /**
+   * Takes an irqfd (de)registration the irqchip cannot accept yet and runs it once it can (arm64: KVM_IRQFD
+   * answers EAGAIN until the vGIC is initialised, which needs every vCPU); false: run it now.
+   */
+  deferIrqfd?(op: () => void): boolean;
   /** Releases what the arch part holds (arm64: the vGIC device fds) when the VM closes. */
   close?(): void;
   /** The VM's opaque state blobs (x86: kvmclock, irqchip, PIT). */

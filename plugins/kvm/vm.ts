@@ -224,7 +224,8 @@ export class KvmVm implements Vm {
     view.setUint32(offsetOf(S.kvm_irqfd, 'gsi'), checkGsi(gsi), true);
     view.setUint32(offsetOf(S.kvm_irqfd, 'flags'), flags | (resample ? IRQFD_FLAG_RESAMPLE : 0), true);
     if (resample) view.setUint32(offsetOf(S.kvm_irqfd, 'resamplefd'), resample.fd, true);
-    ioctlBuf(this.fd, 'IRQFD', buf);
+    const op = () => void ioctlBuf(this.fd, 'IRQFD', buf);
+    if (!this.arch_().deferIrqfd?.(op)) op();
   }
 
   registerIrqfd(fd: EventFdLike, gsi: number, resampleFd?: EventFdLike): void {

@@ -24,6 +24,7 @@ export const KVM_ARM64_ARCH: KvmArch = {
       createIrqChip: () => arm.createIrqChip(),
       afterIrqChip: () => undefined,
       irqLine: (gsi: number) => arm.irqLine(gsi),
+      deferIrqfd: (op: () => void) => arm.deferIrqfd(op),
       close: () => arm.close(),
       saveState: () => {
         throw noState('VM');

@@ -17,6 +17,8 @@ export class KvmArm64Vm implements Arm64Vm {
   private gicFd = -1;
   private itsFd = -1;
   private initialised = false;
+  /** irqfd (de)registrations made before the vGIC was initialised, in order (KVM answers them EAGAIN). */
+  private readonly pendingIrqfds: Array<() => void> = [];
 
   constructor(private readonly vm: KvmVm) {}
 
@@ -52,6 +54,18 @@ export class KvmArm64Vm implements Arm64Vm {
     if (this.initialised) return;
     this.setAttr(this.gicFd, VGIC.GRP_CTRL, BigInt(VGIC.CTRL_INIT));
     this.initialised = true;
+    for (const op of this.pendingIrqfds.splice(0)) op();
+  }
+
+  /**
+   * Devices register their irqfds when they attach, before the machine creates the vCPUs; KVM on arm64
+   * refuses KVM_IRQFD (EAGAIN) until the vGIC is initialised, which needs every vCPU. Those wait here
+   * and run, in order, right after finalizeIrqChip(). True: taken for later.
+   */
+  deferIrqfd(op: () => void): boolean {
+    if (this.initialised) return false;
+    this.pendingIrqfds.push(op);
+    return true;
   }
 
   /** KVM_IRQ_LINE's irq word for GSI `gsi` (SPI gsi, INTID gsi + 32). */
