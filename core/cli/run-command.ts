@@ -3,7 +3,7 @@ import { planVm, type VmPlan } from '../vmm/plan.js';
 import { runVm } from '../vmm/run.js';
 import { hostProblems } from '../host/host-check.js';
 import { ExitCode } from '../vmm/exit-codes.js';
-import { seccompOnce, seccompOption } from '../security/run-options.js';
+import { seccompOnce, seccompOption, seccompOverride } from '../security/run-options.js';
 import { insideLandlock, runUnderLandlock } from '../security/landlock-run.js';
 import type { SeccompMode } from '../security/seccomp.js';
 import { addConfigOptions, configFile, configFromArgs, configText, type ConfigFlags } from './config-input.js';
@@ -14,7 +14,7 @@ import type { CliHooks } from './main.js';
 interface RunFlags extends ConfigFlags, LogFlags {
   sandbox?: boolean;
   force?: boolean;
-  seccomp: SeccompMode;
+  seccomp?: SeccompMode;
   landlock?: boolean;
   printConfig?: boolean;
   apiSocket?: string;
@@ -50,7 +50,9 @@ export function addRunCommand(program: Command, hooks: CliHooks, examples: strin
   addLogOptions(cmd)
     .addHelpText('after', examples)
     .action(async (config: string | undefined, opts: RunFlags) => {
-      const source = configFromArgs(config, opts);
+      // --seccomp is machine.seccomp's override (the vCPU threads' filter follows it too)
+      const sets = [...(opts.set ?? []), ...seccompOverride(opts.seccomp)];
+      const source = configFromArgs(config, { ...opts, set: sets });
       if (opts.printConfig) {
         process.stdout.write(configText(source));
         return;
@@ -58,7 +60,7 @@ export function addRunCommand(program: Command, hooks: CliHooks, examples: strin
       if (opts.sandbox) {
         if (!hooks.runInSandbox)
           throw new UsageError('--sandbox is not available: this entry point has no sandbox host');
-        const file = configFile(config, source, (opts.set?.length ?? 0) > 0);
+        const file = configFile(config, source, sets.length > 0);
         try {
           const r = await hooks.runInSandbox(file.file);
           if (r.exitCode === undefined) process.stderr.write(`vmm: ${r.report}\n`);
@@ -92,7 +94,7 @@ export function addRunCommand(program: Command, hooks: CliHooks, examples: strin
         const r = await runVm(source, {
           plan,
           logger,
-          beforeStart: seccompOnce(opts.seccomp),
+          beforeStart: seccompOnce(),
           onStarted: api?.onStarted,
         });
         process.exitCode = r.exitCode;

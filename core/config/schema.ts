@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SECCOMP_DEFAULT, SECCOMP_MODES, type SeccompMode } from '../security/mode.js';
 
 /** Sizes in YAML may be numbers of bytes or strings like '512M', '2G', '64K'. */
 export const Size = z
@@ -37,6 +38,15 @@ export const MachineConfigSchema = z.strictObject({
    * non-empty file is refused.
    */
   memoryPath: z.string().optional().describe("the 'file' backend's file, relative to the YAML file"),
+  /**
+   * The system call filters (core/security): every vCPU thread's (any runVm) and, under `vmm run`, the whole
+   * process's. `vmm run --seccomp` overrides it. YAML may write true/false unquoted.
+   */
+  seccomp: z
+    .union([z.boolean(), z.enum(SECCOMP_MODES as [SeccompMode, ...SeccompMode[]])])
+    .transform((v): SeccompMode => (v === true ? 'true' : v === false ? 'false' : v))
+    .default(SECCOMP_DEFAULT)
+    .describe('system call filters: true (a call outside the list kills the VMM), log (only logged), false'),
   /** What a guest reset request does: end the VMM or restart the VM. */
   onReset: z.enum(['exit', 'restart']).default('exit').describe('what a guest reset does: end the VMM or boot again'),
   /**

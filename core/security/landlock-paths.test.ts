@@ -23,6 +23,10 @@ describe('core/security landlockRules', () => {
       plugins: [
         { config: { disk: { path: 'disk.img' }, name: 'vda', readOnly: false } },
         { config: { console: { kind: 'unix', path: 'sockets/console.sock' }, note: 'missing/thing' } },
+        {
+          config: {},
+          plugin: { dir: join(dir, 'my-plugin'), entryPath: join(dir, 'my-plugin', 'dist', 'plugin.js') },
+        },
       ],
     } as unknown as VmPlan;
     const rules = landlockRules(plan);
@@ -36,5 +40,9 @@ describe('core/security landlockRules', () => {
     expect(writable).to.not.include(dir); // 'vda', 'missing/thing' and guestkit:initramfs name nothing here
     expect(rules.some((r) => r.path === '/etc' || r.path === '/')).to.equal(false);
     expect(rules.find((r) => r.path === '/proc')?.access).to.equal('read');
+    // an out-of-tree plugin's folder and its entry's folder: read-only
+    const readable = rules.filter((r) => r.access === 'read').map((r) => r.path);
+    expect(readable).to.include.members([join(dir, 'my-plugin'), join(dir, 'my-plugin', 'dist')]);
+    expect(writable).to.not.include(join(dir, 'my-plugin'));
   });
 });

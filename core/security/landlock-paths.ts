@@ -18,8 +18,9 @@ function* strings(value: unknown, key = ''): Generator<[string, string]> {
 /**
  * The paths a VM's config names, writable: the boot files, the memory file and every string of the
  * plugins' configs that is an existing path (relative to the YAML file) or, under a key such as
- * `path` or `socket`, a path whose folder exists. Plus, read-only, what the Node process itself needs
- * (this installation, the guest kit cache, shared libraries, /proc and /sys) and the devices a VMM
+ * `path` or `socket`, a path whose folder exists. Plus, read-only, the folders of the plugins the config lists (an
+ * out-of-tree plugin's code), what the Node process itself needs (this installation, the guest kit cache, shared
+ * libraries, /proc and /sys) and the devices a VMM
  * opens (/dev/kvm, /dev/net/tun, terminals, /dev/null, /dev/urandom).
  */
 export function landlockRules(plan: VmPlan): LandlockRule[] {
@@ -41,6 +42,12 @@ export function landlockRules(plan: VmPlan): LandlockRule[] {
   const { boot, machine } = plan.config;
   for (const s of [boot?.kernel, boot?.initramfs, machine.memoryPath]) if (s) named('path', s);
   for (const p of plan.plugins) for (const [k, s] of strings(p.config)) named(k, s);
+  // the plugins' own folders (an out-of-tree plugin's code and dependencies), read-only: the VMM loads them again
+  for (const p of plan.plugins) {
+    if (!p.plugin) continue;
+    add(p.plugin.dir, 'read');
+    add(dirname(p.plugin.entryPath), 'read');
+  }
 
   add(buildLocations().repoRoot, 'read');
   add(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsvmm'), 'read');

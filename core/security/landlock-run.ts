@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import type { VmPlan } from '../vmm/plan.js';
 import { restrictFilesystem } from './landlock.js';
 import { landlockRules } from './landlock-paths.js';
+import { openKernelLog, seccompDeathReport } from './seccomp-report.js';
 
 /** Set in the VMM process that `vmm run --landlock` starts inside its Landlock domain. */
 export const LANDLOCKED_ENV = 'TSVMM_LANDLOCKED';
@@ -18,6 +20,7 @@ export const insideLandlock = (): boolean => process.env[LANDLOCKED_ENV] === '1'
  */
 export async function runUnderLandlock(plan: VmPlan, log: (line: string) => void): Promise<number> {
   const rules = landlockRules(plan);
+  const kmsg = openKernelLog(); // opened before the domain (which leaves /dev/kmsg out), for a SIGSYS report
   const abi = restrictFilesystem(rules);
   log(`landlock (ABI ${abi}): the filesystem is limited to ${rules.length} paths`);
   const child = spawn(process.execPath, process.argv.slice(1), {
@@ -33,6 +36,8 @@ export async function runUnderLandlock(plan: VmPlan, log: (line: string) => void
     child.once('exit', (c, s) => r([c, s])),
   );
   for (const [s, h] of handlers) process.off(s, h);
+  if (signal === 'SIGSYS') log(`the VMM (pid ${child.pid}) was ${seccompDeathReport(child.pid!, kmsg)}`);
+  if (kmsg !== undefined) closeSync(kmsg);
   if (signal) process.kill(process.pid, signal); // die the same way (the shell then says "Bad system call" for SIGSYS)
   return code ?? 1;
 }

@@ -6,11 +6,14 @@
  * Layout (struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i, little-endian):
  *   arch != HOST_AUDIT_ARCH            -> kill
  *   nr >= 0x40000000 (the x32 ABI)     -> kill
- *   nr == ioctl: request in DENIED_IOCTLS -> the default action; type in IOCTL_TYPES -> allow; else the default
- *   nr == clone: CLONE_THREAD in flags -> allow, else the default action
- *   nr in ENOSYS_SYSCALLS              -> errno ENOSYS
- *   nr in ALLOWED_SYSCALLS             -> allow
+ *   nr == ioctl: request in policy.ioctl.denied -> the default action; request in policy.ioctl.requests or its
+ *                type in policy.ioctl.types -> allow; else the default action
+ *   nr in policy.enosys                -> errno ENOSYS
+ *   nr in policy.allowed               -> allow
+ *   nr == clone (policy.cloneThreads): CLONE_THREAD in flags -> allow, else the default action
  *   anything else                      -> the default action: kill the process, or (mode log) log and allow
+ * Two policies use it: the process's (PROCESS_POLICY, every thread) and the vCPU threads' narrower one
+ * (vcpu-policy.ts), which the kvm runner stacks on each vCPU thread.
  */
 import {
   ALLOWED_SYSCALLS,
@@ -21,6 +24,26 @@ import {
   SYS_clone,
   SYS_ioctl,
 } from './syscalls.js';
+
+/** What one filter allows: system calls by number, ioctl requests by type or number, and the special cases. */
+export interface SeccompPolicy {
+  /** Allowed outright (name -> number of the host ABI). */
+  allowed: Readonly<Record<string, number>>;
+  /** ioctl(2): requests allowed by type byte ((request >> 8) & 0xff) or by whole number; `denied` wins over both. */
+  ioctl: { types?: readonly number[]; requests?: readonly number[]; denied?: readonly number[] };
+  /** Answered with ENOSYS instead of running (callers then fall back to an older call). */
+  enosys?: Readonly<Record<string, number>>;
+  /** clone(2) allowed with CLONE_THREAD (threads, not processes). */
+  cloneThreads?: boolean;
+}
+
+/** The policy of the whole VMM process (syscalls.ts): every thread gets it through TSYNC. */
+export const PROCESS_POLICY: SeccompPolicy = {
+  allowed: ALLOWED_SYSCALLS,
+  ioctl: { types: Object.values(IOCTL_TYPES), denied: DENIED_IOCTLS },
+  enosys: ENOSYS_SYSCALLS,
+  cloneThreads: true,
+};
 
 /** One BPF instruction (struct sock_filter). */
 export interface BpfInsn {
@@ -65,11 +88,8 @@ export type FilterDefault = 'kill' | 'log';
 
 const insn = (code: number, k: number, jt = 0, jf = 0): BpfInsn => ({ code, jt, jf, k: k >>> 0 });
 
-/** Builds the filter program (see the file comment for its rules). */
-export function buildSeccompFilter(
-  onViolation: FilterDefault,
-  allowed: Readonly<Record<string, number>> = ALLOWED_SYSCALLS,
-): BpfInsn[] {
+/** Builds the filter program for `policy` (see the file comment for its rules). */
+export function buildSeccompFilter(onViolation: FilterDefault, policy: SeccompPolicy = PROCESS_POLICY): BpfInsn[] {
   const fallback = onViolation === 'kill' ? SECCOMP_RET.KILL_PROCESS : SECCOMP_RET.LOG;
   const p: BpfInsn[] = [
     insn(BPF.LD_W_ABS, SeccompData.arch),
@@ -80,29 +100,38 @@ export function buildSeccompFilter(
     insn(BPF.RET_K, SECCOMP_RET.KILL_PROCESS),
   ];
   // ioctl first (KVM_RUN is the hottest call). The block reloads the accumulator, so it ends in returns:
-  // ld request; each denied request -> fallback; and 0xff00; each allowed type -> allow; fallback; allow.
-  const types = Object.values(IOCTL_TYPES),
-    D = DENIED_IOCTLS.length,
+  // ld request; each denied request -> fallback; each allowed request -> allow; and 0xff00; each allowed type ->
+  // allow; fallback; allow.
+  const denied = policy.ioctl.denied ?? [],
+    requests = policy.ioctl.requests ?? [],
+    types = policy.ioctl.types ?? [];
+  const D = denied.length,
+    R = requests.length,
     T = types.length;
-  p.push(insn(BPF.JEQ_K, SYS_ioctl, 0, D + T + 4), insn(BPF.LD_W_ABS, SeccompData.arg1Low));
-  DENIED_IOCTLS.forEach((req, i) => p.push(insn(BPF.JEQ_K, req, D - i + T, 0)));
+  if (D + R + T > 250) throw new Error(`seccomp filter: ${D + R + T} ioctl compares exceed a BPF jump's reach`);
+  p.push(insn(BPF.JEQ_K, SYS_ioctl, 0, D + R + T + 4), insn(BPF.LD_W_ABS, SeccompData.arg1Low));
+  // each jump lands on the fallback (after the type compares) or on the final allow
+  denied.forEach((req, i) => p.push(insn(BPF.JEQ_K, req, D - i - 1 + R + 1 + T, 0)));
+  requests.forEach((req, i) => p.push(insn(BPF.JEQ_K, req, R - i - 1 + 1 + T + 1, 0)));
   p.push(insn(BPF.AND_K, 0xff00));
   types.forEach((t, j) => p.push(insn(BPF.JEQ_K, t << 8, T - j, 0)));
   p.push(insn(BPF.RET_K, fallback), insn(BPF.RET_K, SECCOMP_RET.ALLOW));
-  for (const nr of Object.values(allowed)) {
+  for (const nr of Object.values(policy.allowed)) {
     p.push(insn(BPF.JEQ_K, nr, 0, 1), insn(BPF.RET_K, SECCOMP_RET.ALLOW));
   }
-  for (const nr of Object.values(ENOSYS_SYSCALLS)) {
+  for (const nr of Object.values(policy.enosys ?? {})) {
     p.push(insn(BPF.JEQ_K, nr, 0, 1), insn(BPF.RET_K, SECCOMP_RET.ERRNO | ENOSYS));
   }
-  // clone: only threads. The accumulator is reloaded with the flags, so this block ends in returns.
-  p.push(
-    insn(BPF.JEQ_K, SYS_clone, 0, 4),
-    insn(BPF.LD_W_ABS, SeccompData.arg0Low),
-    insn(BPF.JSET_K, CLONE_THREAD, 0, 1),
-    insn(BPF.RET_K, SECCOMP_RET.ALLOW),
-    insn(BPF.RET_K, fallback),
-  );
+  if (policy.cloneThreads) {
+    // clone: only threads. The accumulator is reloaded with the flags, so this block ends in returns.
+    p.push(
+      insn(BPF.JEQ_K, SYS_clone, 0, 4),
+      insn(BPF.LD_W_ABS, SeccompData.arg0Low),
+      insn(BPF.JSET_K, CLONE_THREAD, 0, 1),
+      insn(BPF.RET_K, SECCOMP_RET.ALLOW),
+      insn(BPF.RET_K, fallback),
+    );
+  }
   p.push(insn(BPF.RET_K, fallback));
   if (p.length > 4096) throw new Error(`seccomp filter of ${p.length} instructions exceeds BPF_MAXINSNS`);
   return p;

@@ -7,7 +7,19 @@ import type { StopReason, VmLifecycle } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/logger.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { PluginMain, PluginModule } from '../../core/plugin/plugin.js';
-import { BUS, EVENT_LOOP, GUEST_MEMORY, LIFECYCLE, PLUGIN_CONFIG, PLUGIN_LOGGER, Tokens } from '../../core/tokens.js';
+import {
+  BUS,
+  EVENT_LOOP,
+  GUEST_MEMORY,
+  LIFECYCLE,
+  PLUGIN_CONFIG,
+  PLUGIN_LOGGER,
+  Tokens,
+  VM_CONFIG,
+} from '../../core/tokens.js';
+import type { VmConfig } from '../../core/config/schema.js';
+import { vcpuThreadFilter } from '../../core/security/vcpu-policy.js';
+import { vcpuThreadLists } from './vcpu-seccomp.js';
 import { KvmConfigSchema, type KvmConfig } from './config.js';
 import { KvmHypervisor } from './hypervisor.js';
 import { kvmHostCheck } from './host-check.js';
@@ -39,7 +51,8 @@ export const KVM_SEAMS: InjectionToken<KvmPluginSeams> = Symbol('kvm plugin test
  *  - Vm: one KvmVm, made on first request with the in-kernel irqchip (x86: and the PIT); every GuestMemory
  *    region gets a memory slot then, or when the first VcpuRunner is built if GuestMemory came later;
  *  - VcpuRunner: a WorkerVcpuRunner per request, running every vCPU created on the Vm by the time start()
- *    is called; PIO/MMIO exits go to the Bus on the main thread.
+ *    is called; PIO/MMIO exits go to the Bus on the main thread. With machine.seccomp (VmConfig; default on) each
+ *    vCPU thread installs the narrow vCPU-thread seccomp filter before its first KVM_RUN.
  * Disposing stops runners, then closes the Vm and the /dev/kvm fd; dispose resolves once they are closed.
  */
 @injectable()
@@ -51,6 +64,7 @@ export class KvmBackend implements PluginMain {
   private mapped = false;
   private readonly runners: WorkerVcpuRunner[] = [];
   private closing?: Promise<void>;
+  private saidNoFilter = false;
 
   constructor(
     @inject(PLUGIN_CONFIG) private readonly cfg: KvmConfig,
@@ -59,6 +73,7 @@ export class KvmBackend implements PluginMain {
     @inject(STATE_REGISTRY, { isOptional: true }) private readonly states: StateRegistry | undefined,
     @inject(DEVICE_REGISTRY, { isOptional: true }) private readonly devices: DeviceRegistry | undefined,
     @inject(KVM_SEAMS, { isOptional: true }) private readonly seams: KvmPluginSeams = {},
+    @inject(VM_CONFIG, { isOptional: true }) private readonly vmConfig?: VmConfig,
   ) {
     this.logger = logger.child({ module: 'kvm' });
     const hv = seams.hypervisor?.(cfg.devicePath) ?? new KvmHypervisor({ devicePath: cfg.devicePath });
@@ -101,13 +116,30 @@ export class KvmBackend implements PluginMain {
     }
   }
 
+  /** The vCPU threads' seccomp program for machine.seccomp; undefined (said once) where this host has no lists. */
+  private vcpuFilter(): Uint8Array | undefined {
+    const mode = this.vmConfig?.machine.seccomp ?? 'false';
+    const filter = vcpuThreadFilter(mode, vcpuThreadLists());
+    if (!filter && mode !== 'false' && !this.saidNoFilter) {
+      this.saidNoFilter = true;
+      this.logger.warn({ arch: process.arch }, 'no seccomp filter for the vCPU threads on this host architecture');
+    }
+    return filter;
+  }
+
   /** A new runner for the VM's vCPUs (GuestMemory registered after the Vm was made is mapped now). */
   runner(w: KvmWiring): WorkerVcpuRunner {
     const args: ConstructorParameters<typeof WorkerVcpuRunner> = [
       this.vm(w.memory),
       w.bus,
       w.eventLoop,
-      { notify: this.cfg.notify, logger: this.logger, fastPath: this.cfg.fastPath },
+      {
+        notify: this.cfg.notify,
+        logger: this.logger,
+        fastPath: this.cfg.fastPath,
+        // machine.seccomp: each vCPU thread gets the narrowest filter (core/security/vcpu-policy.ts)
+        seccompFilter: this.vcpuFilter(),
+      },
     ];
     const r = this.seams.runner?.(...args) ?? new WorkerVcpuRunner(...args);
     r.events.on('error', (err, index) => this.logger.error({ err, vcpu: index }, 'vCPU error'));

@@ -18,7 +18,7 @@ interface RestoreCliOptions {
   clone?: number;
   cloneDir?: string;
   force?: boolean;
-  seccomp: SeccompMode;
+  seccomp?: SeccompMode;
 }
 
 /** Adds `vmm snapshot|restore|migrate|receive|pause|resume` to the vmm CLI. */
@@ -62,7 +62,7 @@ export function registerCommands(program: Command): void {
     .argument('<url>', 'tcp:HOST:PORT or unix:PATH to listen on')
     .option('--memory-dir <dir>', 'folder for the incoming guest memory (default /dev/shm)')
     .addOption(seccompOption())
-    .action(async (url: string, o: { memoryDir?: string; seccomp: SeccompMode }) => {
+    .action(async (url: string, o: { memoryDir?: string; seccomp?: SeccompMode }) => {
       const r = await runReceived(url, {
         memoryDir: o.memoryDir,
         onListening: (a) => process.stderr.write(`vmm: listening on ${a}\n`),

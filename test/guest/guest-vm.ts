@@ -21,6 +21,7 @@ import {
 } from '../harness/guest-kit.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
 import { skipUnlessCi } from '../setup/environment.js';
+import { seccompDeathReport } from '../../core/security/seccomp-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -229,7 +230,13 @@ export interface VmmProcess {
  */
 export function spawnVmm(
   configPath: string,
-  o: { cwd: string; onOutput?: (stdout: string, child: ChildProcess) => void; stdin?: boolean },
+  o: {
+    cwd: string;
+    onOutput?: (stdout: string, child: ChildProcess) => void;
+    stdin?: boolean;
+    /** Run as this user and group (no supplementary groups; root's capabilities are gone after the switch). */
+    user?: { uid: number; gid: number };
+  },
 ): VmmProcess {
   const root = repoRoot();
   const t0 = Date.now();
@@ -237,6 +244,7 @@ export function spawnVmm(
     cwd: o.cwd,
     env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' },
     stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    ...(o.user ?? {}),
   });
   let stdout = '';
   let text = '';
@@ -250,7 +258,10 @@ export function spawnVmm(
     text += d.toString('latin1');
   });
   const ended = new Promise<VmmEnd>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, text, stdout, seconds: (Date.now() - t0) / 1000 }));
+    child.on('close', (code, signal) => {
+      if (signal === 'SIGSYS') text += `\n[test] the VMM was ${seccompDeathReport(child.pid!)}\n`;
+      resolve({ code, signal, text, stdout, seconds: (Date.now() - t0) / 1000 });
+    });
   });
   return { child, ended };
 }

@@ -38,6 +38,15 @@ describe("seccomp: the VMM's system call filter", function () {
     expect(statusFields(probeLines(r.stderr).status).Seccomp).to.equal(SECCOMP_DEFAULT === 'false' ? '0' : '2');
   });
 
+  it("the config's machine.seccomp decides without the option, and --seccomp overrides it", () => {
+    const off = runProbeVm('status', ['--set', 'machine.seccomp=false']);
+    expect(off.status, off.stderr).to.equal(0);
+    expect(statusFields(probeLines(off.stderr).status).Seccomp).to.equal('0');
+    const on = runProbeVm('status', ['--set', 'machine.seccomp=false', '--seccomp', 'true']);
+    expect(on.status, on.stderr).to.equal(0);
+    expect(statusFields(probeLines(on.stderr).status).Seccomp).to.equal('2');
+  });
+
   it('--seccomp false installs nothing', () => {
     const r = runProbeVm('status', ['--seccomp', 'false']);
     expect(r.status, r.stderr).to.equal(0);

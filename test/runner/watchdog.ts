@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { TierReport } from './reporter.js';
+import { seccompDeathReport } from '../../core/security/seccomp-report.js';
 
 /**
  * Runs test files one mocha process each, under a per-file deadline, so one hung file (a guest that
@@ -125,9 +126,14 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
     poll.unref();
     child.once('exit', () => clearInterval(poll));
   }, o.fileTimeoutMs);
+  let killedBy = '';
   const exit = await new Promise<number | null>((resolve) => {
     child.once('error', () => resolve(null));
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
+    child.once('exit', (code, signal) => {
+      // a vCPU thread's seccomp filter (machine.seccomp) kills mocha itself: say which call
+      if (signal === 'SIGSYS') killedBy = `; ${seccompDeathReport(child.pid!)}`;
+      resolve(code ?? (signal ? 128 : null));
+    });
   });
   clearTimeout(timer);
   killGroup('SIGKILL'); // leftovers of a file that ended: never let them run into the next one
@@ -141,7 +147,7 @@ export async function runFileWithDeadline(file: string, index: number, o: Watchd
     const r = parsed ?? emptyReport();
     const why = timedOut
       ? `${basename(file)} did not finish within ${Math.round(o.fileTimeoutMs / 1000)} s (watchdog killed it after ${Math.round((Date.now() - started) / 1000)} s)`
-      : `${basename(file)}: mocha ended (status ${exit}) without writing its report`;
+      : `${basename(file)}: mocha ended (status ${exit}${killedBy}) without writing its report`;
     r.failures.push({ fullTitle: `[watchdog] ${relative(o.root, file)}`, file, message: why });
     parsed = recount(r);
   } else if (parsed.passes.length + parsed.failures.length + parsed.pending.length === 0) {

@@ -80,6 +80,8 @@ export interface WorkerInit {
   tid: SharedArrayBuffer;
   /** Float64Array [count, totalNs] per STAT_KINDS entry, plus [guestNs] at the end. */
   stats: SharedArrayBuffer;
+  /** The encoded seccomp filter this thread installs before its first KVM_RUN (WorkerRunnerOptions.seccompFilter). */
+  seccompFilter?: Uint8Array;
   /** Worker fast paths (./fast-path.ts): the runner's port table and this vCPU's TX ring; absent when turned off. */
   fastPath?: {
     table: SharedArrayBuffer;

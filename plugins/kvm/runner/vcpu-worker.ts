@@ -16,6 +16,7 @@ import { FAST, fastPio, RING_HDR, TxRing } from './fast-path.js';
 import { fastMmio } from './fast-path-mmio.js';
 import { RUN } from '../run-area.js';
 import { EXIT_IO_OUT } from '../abi/ioctls.js';
+import { installFilter } from '../../../core/security/seccomp-install.js';
 
 const init = workerData as WorkerInit;
 const ctrl = new Int32Array(init.ctrl);
@@ -216,7 +217,10 @@ function loop(vcpu: KvmVcpu): void {
 
 const vcpu = new KvmVcpu(init.index, init.vcpuFd, init.mmapSize, false, tid);
 Atomics.store(tid, 0, Number(c.gettid(SYS_gettid)));
+// This thread's own filter (no TSYNC): from here on it may only run the guest, hop and end (core/security).
+const refused = init.seccompFilter ? installFilter(init.seccompFilter, 0) : undefined;
 try {
+  if (refused !== undefined) throw new Error(`vCPU ${init.index}: its seccomp filter failed: ${refused}`);
   loop(vcpu);
 } finally {
   Atomics.store(tid, 0, 0);

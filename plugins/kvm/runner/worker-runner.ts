@@ -47,6 +47,11 @@ export interface WorkerRunnerOptions {
    * unclaimed ports are handled on the vCPU's thread without a hop. Default on; false turns them off.
    */
   fastPath?: boolean | FastPathHostOptions;
+  /**
+   * A seccomp filter (core/security vcpuThreadFilter, encoded) each worker installs on its own thread once its vCPU is
+   * mapped, before its first KVM_RUN; absent: none.
+   */
+  seccompFilter?: Uint8Array;
 }
 
 interface Slot {
@@ -169,6 +174,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
         ctrl: s.ctrl.buffer as SharedArrayBuffer,
         tid: s.vcpu.tidCell.buffer as SharedArrayBuffer,
         stats: this.stats.add(),
+        seccompFilter: this.opts.seccompFilter,
         fastPath:
           this.fast && s.ring
             ? {

@@ -1,0 +1,92 @@
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { ALLOWED_SYSCALLS, ENOSYS_SYSCALLS, SYS, SYS_clone, SYS_ioctl } from './syscalls.js';
+
+/** Names of the numbers a report is likely to show (the lists of syscalls.ts and the calls it leaves out). */
+const NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries({
+    ...ALLOWED_SYSCALLS,
+    ...ENOSYS_SYSCALLS,
+    ...SYS,
+    ioctl: SYS_ioctl,
+    clone: SYS_clone,
+    fork: 57,
+    vfork: 58,
+    execveat: 322,
+    mount: 165,
+    chroot: 161,
+    setuid: 105,
+    setgid: 106,
+    init_module: 175,
+    finit_module: 313,
+    bpf: 321,
+    perf_event_open: 298,
+    process_vm_readv: 310,
+    process_vm_writev: 311,
+    unshare: 272,
+    setns: 308,
+  }).map(([k, v]) => [v, k]),
+);
+
+/**
+ * Opens the kernel log (/dev/kmsg) for reading without blocking; undefined where it cannot (no root, dmesg_restrict).
+ * A parent that restricts itself (Landlock) opens it first and reads it after the child died.
+ */
+export function openKernelLog(): number | undefined {
+  try {
+    return openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kernel log's records from `fd` (openKernelLog) up to now; the caller closes it. */
+function readKernelLog(fd: number): string[] {
+  const out: string[] = [];
+  const buf = Buffer.alloc(8192);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue; // records overwritten while reading
+      break; // EAGAIN: the end
+    }
+    if (n <= 0) break;
+    out.push(buf.toString('utf8', 0, n));
+  }
+  return out;
+}
+
+/**
+ * The system call that made seccomp kill process `pid`, from the kernel's audit record
+ * (`audit: type=1326 ... pid=N ... sig=31 ... syscall=M ... code=0x80000000`, logged for SECCOMP_RET_KILL_PROCESS);
+ * undefined when the log holds none (not readable as this user, or rate-limited away). `kmsg`: an fd of
+ * openKernelLog to read from (it stays open), else the log is opened for this call.
+ */
+export function seccompKilledSyscall(pid: number, kmsg?: number): number | undefined {
+  const fd = kmsg ?? openKernelLog();
+  if (fd === undefined) return undefined;
+  let records: string[];
+  try {
+    records = readKernelLog(fd);
+  } finally {
+    if (kmsg === undefined) closeSync(fd);
+  }
+  let found: number | undefined;
+  for (const rec of records) {
+    if (!rec.includes('type=1326') || !new RegExp(`\\bpid=${pid}\\b`).test(rec)) continue;
+    const m = /\bsig=31\b.*\bsyscall=(\d+)/.exec(rec);
+    if (m) found = Number(m[1]);
+  }
+  return found;
+}
+
+/**
+ * The one line a parent prints when its child VMM (`pid`) died of SIGSYS: "killed by seccomp (SIGSYS), syscall N
+ * (name)", or without the number where the kernel log does not say (then `vmm run --seccomp log` and dmesg find it).
+ */
+export function seccompDeathReport(pid: number, kmsg?: number): string {
+  const nr = seccompKilledSyscall(pid, kmsg);
+  if (nr === undefined) return 'killed by seccomp (SIGSYS); the kernel log (dmesg) names the system call';
+  return `killed by seccomp (SIGSYS), syscall ${nr}${NAMES[nr] ? ` (${NAMES[nr]})` : ''}`;
+}
