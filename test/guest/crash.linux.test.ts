@@ -81,7 +81,14 @@ echo writers-ended
           }
         },
       });
-      const deadline = setTimeout(() => vmm.child.kill('SIGKILL'), 480_000);
+      let evidence = '';
+      const deadline = setTimeout(() => {
+        // stalled (seen once in CI, 2026-12-07): keep what the VMM's threads were doing, then kill it
+        void vmm.diagnose().then((d) => {
+          evidence = d;
+          vmm.child.kill('SIGKILL');
+        });
+      }, 480_000);
       const r = await vmm.ended;
       clearTimeout(deadline);
       // only whole lines count: the last one may have been cut by the kill
@@ -92,7 +99,7 @@ echo writers-ended
         `      boot + writes until the kill: ${r.seconds.toFixed(1)} s; ` +
           `flushed blocks seen: raw ${flushed.raw.size}, qcow2 ${flushed.qcow.size}`,
       );
-      const tail = `output tail:\n${r.text.slice(-3000)}`;
+      const tail = `output tail:\n${r.text.slice(-3000)}${evidence ? `\nthe VMM when it was killed:\n${evidence}` : ''}`;
       expect(killedAt, `the VMM was to be killed while the guest wrote; ${tail}`).to.be.greaterThan(0);
       expect(r.signal).to.equal('SIGKILL');
       expect(r.stdout).to.not.include('writers-ended');

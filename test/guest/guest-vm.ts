@@ -21,6 +21,7 @@ import {
 } from '../harness/guest-kit.js';
 import { runVm, type RunResult } from '../../core/vmm/run.js';
 import { skipUnlessCi } from '../setup/environment.js';
+import { readDiag, threadStates } from '../runner/watchdog.js';
 import { seccompDeathReport } from '../../core/security/seccomp-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -222,6 +223,11 @@ export interface VmmProcess {
   child: ChildProcess;
   /** Resolves when the process ended: exit code or signal, everything it printed (stdout + stderr). */
   ended: Promise<VmmEnd>;
+  /**
+   * Evidence from a VMM that stopped making progress, before the caller kills it: each thread's state and
+   * current system call, and the main thread's JavaScript stack and active libuv handles (a Node report).
+   */
+  diagnose(): Promise<string>;
 }
 
 /**
@@ -240,7 +246,10 @@ export function spawnVmm(
 ): VmmProcess {
   const root = repoRoot();
   const t0 = Date.now();
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'vmm.js'), 'run', configPath], {
+  const diagDir = fs.mkdtempSync(path.join(o.cwd, 'vmm-report-'));
+  // SIGUSR2 is the vCPU kick: the report answers SIGPWR (as the tier runner's watchdog asks mocha)
+  const reportFlags = ['--report-on-signal', '--report-signal=SIGPWR', `--report-directory=${diagDir}`];
+  const child = spawn(process.execPath, [...reportFlags, path.join(root, 'bin', 'vmm.js'), 'run', configPath], {
     cwd: o.cwd,
     env: { ...process.env, VMM_DIST: path.relative(root, compiledDir()) || 'dist' },
     stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -263,5 +272,11 @@ export function spawnVmm(
       resolve({ code, signal, text, stdout, seconds: (Date.now() - t0) / 1000 });
     });
   });
-  return { child, ended };
+  const diagnose = async (): Promise<string> => {
+    const threads = threadStates(child.pid!);
+    child.kill('SIGPWR');
+    for (let i = 0; i < 50 && !readDiag(diagDir); i++) await new Promise((r) => setTimeout(r, 100));
+    return `${threads}${readDiag(diagDir) ?? 'no Node report within 5 s\n'}`;
+  };
+  return { child, ended, diagnose };
 }

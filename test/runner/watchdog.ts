@@ -195,7 +195,7 @@ export function threadStates(pid: number): string {
 }
 
 /** The JS stack and libuv handle summary of the first diagnostic report in `dir`, or undefined. */
-function readDiag(dir: string): string | undefined {
+export function readDiag(dir: string): string | undefined {
   const f = readdirSync(dir).find((n) => n.endsWith('.json'));
   if (!f) return undefined;
   try {
