@@ -120,9 +120,6 @@ export class ShadowQueue {
   private shadowUsed = 0;
   private readonly logLimit = new LogRateLimiter();
   private broken = false;
-  /** Completions moved to the guest, and completions of heads not in flight (ignored). */
-  completed = 0;
-  strays = 0;
 
   constructor(private readonly o: ShadowQueueOptions) {
     const r = o.rings.rings(o.index);
@@ -131,11 +128,6 @@ export class ShadowQueue {
     this.size = r.size;
     this.kick = o.eventFds.create();
     this.call = o.eventFds.create();
-  }
-
-  /** Requests the back end holds now. */
-  get pending(): number {
-    return this.inFlight.length;
   }
 
   /**
@@ -200,7 +192,6 @@ export class ShadowQueue {
       this.shadowUsed = (this.shadowUsed + 1) & 0xffff;
       const k = this.inFlight.indexOf(head);
       if (k < 0) {
-        this.strays++;
         this.logLimit.log('stray', (dropped) =>
           this.o.logger?.warn(
             { queue: this.o.index, head },
@@ -218,7 +209,6 @@ export class ShadowQueue {
         this.o.needsReset(`queue ${this.o.index}: ${(err as Error)?.message ?? String(err)}`);
         continue;
       }
-      this.completed++;
       n++;
     }
     return n;
