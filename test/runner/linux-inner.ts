@@ -7,6 +7,7 @@ import { projectLayout } from '../../hosts/sandbox/sandbox.js';
 import { mochaArgs } from './tiers.js';
 import { FILE_END, FILE_START, HEARTBEAT, HEARTBEAT_MS } from './linux-sandbox.js';
 import { runFilesWithWatchdog } from './watchdog.js';
+import { kernelLogCursor, kernelLogSince } from './kernel-log.js';
 
 const argv = process.argv.slice(2);
 let out = '';
@@ -33,6 +34,9 @@ function save(report: TierReport): void {
     closeSync(fd);
   }
 }
+let kmsgCursor = -1;
+let failuresBefore = 0;
+let failuresSoFar = 0;
 // the host filters these out; their absence for minutes tells it L1 froze
 const heartbeat = setInterval(() => process.stdout.write(`${HEARTBEAT}\n`), HEARTBEAT_MS);
 const report = await runFilesWithWatchdog(
@@ -44,9 +48,21 @@ const report = await runFilesWithWatchdog(
     fileTimeoutMs: fileTimeoutS * 1000,
     retryHung: true,
     // markers for the host: which files ended in this boot (a frozen L1 is re-booted for the rest)
-    onFileStart: (f) => process.stdout.write(`\n${FILE_START} ${relative(root, f)}\n`),
+    onFileStart: (f) => {
+      kmsgCursor = kernelLogCursor();
+      failuresBefore = failuresSoFar;
+      process.stdout.write(`\n${FILE_START} ${relative(root, f)}\n`);
+    },
     onFileDone: (merged, f) => {
       save(merged);
+      failuresSoFar = merged.stats.failures;
+      // a failed file: what L1's kernel said meanwhile (nested KVM's complaints, lockups) is the evidence
+      // that tells our VMM from L1 or TCG's nested SVM
+      if (failuresSoFar > failuresBefore) {
+        const lines = kernelLogSince(kmsgCursor);
+        process.stdout.write(`\nL1's kernel log during ${relative(root, f)} (${lines.length} lines):\n`);
+        for (const l of lines) process.stdout.write(`${l}\n`);
+      }
       process.stdout.write(`\n${FILE_END} ${relative(root, f)}\n`);
     },
   },
