@@ -8,7 +8,7 @@ import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { KernelCmdline } from '../../core/platform/resources.js';
 import { X86Layout } from './layout.js';
 import { loadLinux, type BootPlan, type BootProtocol } from './boot/loader.js';
-import { readBootFile } from './boot/files.js';
+import { withBootFiles } from './boot/files.js';
 import { findCpuid, vcpuCpuid } from './cpu/cpuid.js';
 import { configureVcpu } from './cpu/vcpu-setup.js';
 import { X86BootError } from './errors.js';
@@ -109,8 +109,6 @@ export class X86Machine implements Machine {
   private state: State = 'created';
   private vcpus: Vcpu[] = [];
   private runner?: VcpuRunner;
-  private kernel?: Uint8Array;
-  private initramfs?: Uint8Array;
   private haltTimer?: NodeJS.Timeout;
   private haltHits = 0;
   private polling = false;
@@ -202,9 +200,8 @@ export class X86Machine implements Machine {
   }
 
   private async loadKernel(): Promise<void> {
-    this.kernel = await readBootFile(this.d.boot.kernel, 'kernel');
-    this.initramfs = this.d.boot.initramfs ? await readBootFile(this.d.boot.initramfs, 'initramfs') : undefined;
-    this.plan = this.load();
+    // the file bytes live only while they are copied into guest memory
+    this.plan = withBootFiles(this.d.boot, (kernel, initramfs) => this.load(kernel, initramfs));
     this.d.logger.info(
       {
         protocol: this.plan.protocol,
@@ -216,11 +213,11 @@ export class X86Machine implements Machine {
     );
   }
 
-  private load(): BootPlan {
+  private load(kernel: Uint8Array, initramfs: Uint8Array | undefined): BootPlan {
     const leaf1 = findCpuid(x86Vm(this.d.vm).supportedCpuid(), 1);
     return loadLinux(this.d.memory, {
-      kernel: this.kernel!,
-      initramfs: this.initramfs,
+      kernel,
+      initramfs,
       cmdline: this.d.cmdline.toString(),
       protocol: this.d.boot.protocol,
       vcpus: this.d.config.machine.vcpus,
