@@ -8,10 +8,11 @@
  */
 import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { EventFdFactory } from '../../core/events/event-loop.js';
 import type { ManualEventLoop } from '../../core/testing/manual-event-loop.js';
 import type { VirtioInterrupt } from '../../core/virtio/virtio.js';
 import { SplitQueue } from '../virtio/split-queue.js';
-import { FakeEventSystem, MockSplitQueue, testGuestMemory } from '../virtio/testing.js';
+import { MockSplitQueue, testGuestMemory } from '../virtio/testing.js';
 import { NO_OFFLOADS, type BackendOffloads, type GuestOffloads, type NetBackend } from './backends/backend.js';
 import { NetBackendError } from './backends/errors.js';
 import { VNET_HDR_SIZE } from './constants.js';
@@ -214,7 +215,7 @@ export class NetTestDriver {
  */
 export interface ActivatedNet {
   memory: GuestMemory;
-  events: FakeEventSystem;
+  events: NetTestEvents;
   driver: NetTestDriver;
   queues: SplitQueue[];
   mqs: MockSplitQueue[];
@@ -230,12 +231,21 @@ export interface ActivatedNet {
 }
 
 /**
+ * Where activateNet gets the queue eventfds and how it runs the loop after a kick: a FakeEventSystem, or real
+ * eventfds on a real loop (`run` then does nothing: libuv delivers the kicks).
+ */
+export interface NetTestEvents {
+  readonly factory: EventFdFactory;
+  run(): unknown;
+}
+
+/**
  * Activates `dev` with `features` (default: all it offers) on queues of `queueSize` (64) entries, 4 MiB apart,
  * in fresh heap guest memory (or `memory`, which must hold (n + 1) * 4 MiB: a fuzz target passes a watched memory).
  */
 export function activateNet(
   dev: VirtioNet,
-  events: FakeEventSystem,
+  events: NetTestEvents,
   o: { features?: bigint; queueSize?: number; memory?: GuestMemory } = {},
 ): ActivatedNet {
   const n = dev.queueMaxSizes.length;

@@ -7,6 +7,7 @@ import { AF_UNIX, MSG_DONTWAIT, net, SOCK_CLOEXEC, SOCK_NONBLOCK, sockaddrUn } f
 
 const SOCK_STREAM = 1;
 const MSG_NOSIGNAL = 0x4000;
+const F_DUPFD_CLOEXEC = 1030;
 /** Largest frame the stream carries (passt's and QEMU's limit: 64 KiB plus the Ethernet header). */
 export const STREAM_MAX_FRAME = 65535 + 14;
 /** Bytes the backend holds for the socket before it drops frames (the peer is not reading). */
@@ -18,10 +19,11 @@ export const STREAM_MAX_PENDING = 1 << 20;
  * network with no root and no tap) and `socat` speak. No vnet header, no offloads.
  *
  * Sending never blocks: what the socket does not take at once (a partial frame included) waits in the
- * backend, written when the socket is writable again (watched on the event loop); past STREAM_MAX_PENDING
- * bytes waiting, new frames are dropped like a full NIC queue. Receiving reassembles frames across reads.
- * When the peer closes the stream, the backend stops (frames sent are dropped, nothing is received) and
- * says so once in `onClosed`.
+ * backend, written when the socket is writable again; past STREAM_MAX_PENDING bytes waiting, new frames are
+ * dropped like a full NIC queue. Writability is watched on a duplicate of the socket's fd: the device watches
+ * the socket's own fd for reading, and libuv allows one watch per fd number (a second one fails EEXIST).
+ * Receiving reassembles frames across reads. When the peer closes the stream, the backend stops (frames sent
+ * are dropped, nothing is received) and says so once in `onClosed`.
  */
 export class StreamSocketBackend implements NetBackend {
   readonly kind = 'stream';
@@ -33,6 +35,8 @@ export class StreamSocketBackend implements NetBackend {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private writable: Disposable | undefined;
+  /** A duplicate of the socket, watched for writability while frames wait; -1 when none. */
+  private writeFd = -1;
   private readonly header = new Uint8Array(4);
   private headerHave = 0;
   private frame: Uint8Array | undefined;
@@ -110,13 +114,25 @@ export class StreamSocketBackend implements NetBackend {
       else this.pending[0] = head.subarray(n);
     }
     if (this.pending.length && !this.writable && this.loop && !this.down) {
-      this.writable = this.loop.watch(this.sock, { writable: true }, () => {
+      if (this.writeFd < 0) this.writeFd = Number(c.fcntl(this.sock, F_DUPFD_CLOEXEC, 0));
+      if (this.writeFd < 0) {
+        this.stop(`dup failed: ${errnoName(errno())}`);
+        return;
+      }
+      this.writable = this.loop.watch(this.writeFd, { writable: true }, () => {
         this.flush();
       });
     } else if (!this.pending.length && this.writable) {
-      this.writable.dispose();
-      this.writable = undefined;
+      this.unwatchWritable();
     }
+  }
+
+  /** Stops watching for writability and closes the duplicate fd (it keeps the socket open). */
+  private unwatchWritable(): void {
+    this.writable?.dispose();
+    this.writable = undefined;
+    if (this.writeFd >= 0) c.close(this.writeFd);
+    this.writeFd = -1;
   }
 
   recv(queue: number, buf: Uint8Array): number {
@@ -175,8 +191,7 @@ export class StreamSocketBackend implements NetBackend {
   private stop(why: string): void {
     if (this.down) return;
     this.down = true;
-    this.writable?.dispose();
-    this.writable = undefined;
+    this.unwatchWritable();
     this.pending = [];
     this.pendingBytes = 0;
     const quiet = Number(c.eventfd(0, 0o2000000 | 0o4000));
@@ -198,7 +213,7 @@ export class StreamSocketBackend implements NetBackend {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.writable?.dispose();
+    this.unwatchWritable();
     c.close(this.sock);
   }
 }
