@@ -4,6 +4,14 @@ import { ApiError } from './errors.js';
 import type { ChVmConfig } from './schemas.js';
 import type { z } from 'zod';
 import type { DiskConfig, NetConfig, SerialConfig } from './schemas.js';
+import {
+  balloonPlugin,
+  describeDevices,
+  fsPlugin,
+  vfioPlugin,
+  vhostUserDiskPlugin,
+  vsockPlugin,
+} from './device-mapping.js';
 
 /** One entry of our YAML `plugins:` list as the mapping writes it. */
 export interface MappedPlugin {
@@ -14,7 +22,7 @@ export interface MappedPlugin {
 
 /** Our VM config (the YAML's shape, before validation) that a Cloud Hypervisor VmConfig maps onto. */
 export interface MappedVmConfig {
-  machine: { vcpus: number; memory: number; onReset: 'exit' | 'restart' };
+  machine: { vcpus: number; memory: number; onReset: 'exit' | 'restart'; memoryBackend?: 'memfd' };
   boot: { kernel: string; initramfs?: string; cmdline?: string };
   plugins: MappedPlugin[];
 }
@@ -60,16 +68,11 @@ export const HOST_PLUGINS: Readonly<Record<ApiHost, readonly string[]>> = {
 /** Fields of VmConfig naming devices or features tsvmm does not have; set to anything but "off", they are refused. */
 const UNSUPPORTED = [
   'rate_limit_groups',
-  'rng',
-  'balloon',
-  'fs',
   'generic_vhost_user',
   'pmem',
   'debug_console',
-  'devices',
   'user_devices',
   'vdpa',
-  'vsock',
   'numa',
   'iommu',
   'watchdog',
@@ -117,8 +120,8 @@ export function serialConsole(s: z.output<typeof SerialConfig> | undefined, base
 
 /** One virtio-blk plugin entry for a DiskConfig (vm.create's disks[] and vm.add-disk). */
 export function diskPlugin(d: z.output<typeof DiskConfig>, id: string, baseDir: string): MappedPlugin {
-  if (!d.path) throw new ApiError('BadRequest', `disk '${id}': path is required (vhost-user disks are not supported)`);
-  if (d.vhost_user) unsupported('a vhost-user disk');
+  if (d.vhost_user) return vhostUserDiskPlugin(d, id, baseDir);
+  if (!d.path) throw new ApiError('BadRequest', `disk '${id}': path is required (or vhost_user with vhost_socket)`);
   if (d.rate_limiter_config || d.rate_limit_group) unsupported(`disk '${id}': a rate limiter`);
   if (d.image_type && d.image_type !== 'Raw' && d.image_type !== 'Qcow2') unsupported(`image type ${d.image_type}`);
   const config: Record<string, unknown> = {
@@ -154,8 +157,9 @@ export function netPlugin(n: z.output<typeof NetConfig>, id: string): MappedPlug
  * Maps a Cloud Hypervisor VmConfig onto our VM config for one of the API's hosts (HOST_PLUGINS; default micro, the
  * API server passes its own): payload -> boot, cpus.boot_vcpus -> machine.vcpus, memory.size -> machine.memory,
  * serial -> the serial plugin's console, disks[] -> virtio-blk instances (ids `disk<i>` unless given), net[] ->
- * virtio-net instances (`net<i>`). Refuses what tsvmm lacks (firmware, virtio-console, vsock, VFIO...) with an
- * ApiError naming the field. Pure: touches no file.
+ * virtio-net instances (`net<i>`), fs[] -> virtio-fs (`fs<i>`), vsock -> virtio-vsock, balloon -> virtio-balloon,
+ * devices[] -> vfio (`vfio<i>`, cloud host only), vhost_user disks -> vhost-user-blk, memory.shared -> memfd. Refuses
+ * what tsvmm lacks (firmware, virtio-console, pmem, vDPA...) with an ApiError naming the field. Pure: touches no file.
  */
 export function mapVmConfig(ch: ChVmConfig, baseDir: string, host: ApiHost = 'micro'): Mapping {
   const ignored: string[] = [];
@@ -167,7 +171,12 @@ export function mapVmConfig(ch: ChVmConfig, baseDir: string, host: ApiHost = 'mi
   if (ch.console && ch.console.mode !== 'Off' && ch.console.mode !== 'Null')
     unsupported(`a virtio console (console.mode ${ch.console.mode}; use serial, or console mode Off)`);
   if (ch.memory?.hotplug_size || ch.memory?.zones?.length) unsupported('memory hotplug and zones');
-  if (ch.memory?.hugepages || ch.memory?.shared) unsupported('hugepages or shared memory');
+  if (ch.memory?.hugepages) unsupported('hugepages');
+  if (ch.devices?.length && host !== 'cloud')
+    unsupported('VFIO devices on the micro host (no PCI; use the cloud host)');
+  // Cloud Hypervisor's rng is an entropy device every guest gets; tsvmm's virtio-rng is an out-of-tree plugin
+  // (examples/virtio-rng), so the field is accepted and the guest relies on RDRAND and its own jitter entropy
+  if (ch.rng !== undefined) ignored.push('rng');
   if (ch.cpus && ch.cpus.max_vcpus < ch.cpus.boot_vcpus)
     throw new ApiError('BadRequest', 'cpus: max_vcpus < boot_vcpus');
   if (ch.cpus && ch.cpus.max_vcpus > ch.cpus.boot_vcpus) ignored.push('cpus.max_vcpus');
@@ -183,6 +192,10 @@ export function mapVmConfig(ch: ChVmConfig, baseDir: string, host: ApiHost = 'mi
   plugins.push({ name: 'raw-disk' }, { name: 'qcow' });
   disks.forEach((d, i) => plugins.push(diskPlugin(d, d.id ?? `disk${i}`, baseDir)));
   (ch.net ?? []).forEach((n, i) => plugins.push(netPlugin(n, n.id ?? `net${i}`)));
+  (ch.fs ?? []).forEach((f, i) => plugins.push(fsPlugin(f, f.id ?? `fs${i}`, baseDir)));
+  if (ch.vsock) plugins.push(vsockPlugin(ch.vsock, ch.vsock.id ?? 'vsock0', baseDir));
+  if (ch.balloon) plugins.push(balloonPlugin(ch.balloon, ch.balloon.id ?? 'balloon0'));
+  (ch.devices ?? []).forEach((d, i) => plugins.push(vfioPlugin(d, d.id ?? `vfio${i}`)));
   const ids = plugins.filter((x) => x.id).map((x) => x.id!);
   const dup = ids.find((x, i) => ids.indexOf(x) !== i);
   if (dup) throw new ApiError('AlreadyExists', `two devices have the id '${dup}'`);
@@ -191,8 +204,11 @@ export function mapVmConfig(ch: ChVmConfig, baseDir: string, host: ApiHost = 'mi
   if (p.initramfs) boot.initramfs = resolvePath(p.initramfs, baseDir);
   if (p.cmdline !== undefined) boot.cmdline = p.cmdline;
   const memory = ch.memory?.size ?? 512 * 1024 * 1024;
+  const machine: MappedVmConfig['machine'] = { vcpus: ch.cpus?.boot_vcpus ?? 1, memory, onReset: 'restart' };
+  // shared: guest RAM another process can map (vhost-user back ends; they also get it without asking)
+  if (ch.memory?.shared) machine.memoryBackend = 'memfd';
   return {
-    config: { machine: { vcpus: ch.cpus?.boot_vcpus ?? 1, memory, onReset: 'restart' }, boot, plugins },
+    config: { machine, boot, plugins },
     ignored,
   };
 }
@@ -202,11 +218,14 @@ export function describeVmConfig(c: OurVmConfig, baseDir: string): ChVmConfig {
   const b = c.boot;
   const disks: z.output<typeof DiskConfig>[] = [];
   const net: z.output<typeof NetConfig>[] = [];
+  const devices = describeDevices(c, baseDir);
   for (const p of c.plugins) {
     const id = p.id ?? p.name;
     const cfg = (p.config ?? {}) as Record<string, unknown>;
     if (p.name === 'virtio-blk' && typeof cfg.path === 'string')
       disks.push({ id, path: resolvePath(cfg.path, baseDir), readonly: cfg.readOnly === true });
+    if (p.name === 'vhost-user-blk' && typeof cfg.socket === 'string')
+      disks.push({ id, vhost_user: true, vhost_socket: resolvePath(cfg.socket, baseDir) });
     if (p.name === 'virtio-net') {
       const be = cfg.backend as { kind?: string; name?: string } | undefined;
       net.push({ id, ...(be?.kind === 'tap' && be.name ? { tap: be.name } : {}) });
@@ -221,5 +240,6 @@ export function describeVmConfig(c: OurVmConfig, baseDir: string): ChVmConfig {
     memory: { size: Number(c.machine.memory) },
     ...(disks.length ? { disks } : {}),
     ...(net.length ? { net } : {}),
+    ...devices,
   };
 }

@@ -4,6 +4,7 @@ import { Tokens } from '../../core/tokens.js';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { pciAttachmentOf } from './device-tree.js';
 import { ApiError } from './errors.js';
+import { fsPlugin, vfioPlugin, vsockPlugin } from './device-mapping.js';
 import { diskPlugin, netPlugin } from './mapping.js';
 import * as S from './schemas.js';
 import type { ApiVmm } from './vmm.js';
@@ -101,10 +102,19 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   'vm.add-device': route({
     method: 'PUT',
     body: S.DeviceConfig,
-    handle: (c) => {
-      c.vmm.requireRunning('add a device to');
-      throw new ApiError('Unsupported', 'VFIO passthrough (vm.add-device) is not available in tsvmm yet');
-    },
+    // VFIO passthrough, hotplugged on the cloud host's PCI bus
+    handle: (c, b) => addDevice(c, vfioPlugin(b, b.id ?? freshId(c, 'vfio'))),
+  }),
+  'vm.add-fs': route({
+    method: 'PUT',
+    body: S.FsConfig,
+    // the VM's memory must be shareable (memory.shared, or a vhost-user device at boot): the plugin says so if not
+    handle: (c, b) => addDevice(c, fsPlugin(b, b.id ?? freshId(c, 'fs'), process.cwd())),
+  }),
+  'vm.add-vsock': route({
+    method: 'PUT',
+    body: S.VsockConfig,
+    handle: (c, b) => addDevice(c, vsockPlugin(b, b.id ?? freshId(c, 'vsock'), process.cwd())),
   }),
   'vm.remove-device': route({
     method: 'PUT',
@@ -151,10 +161,8 @@ export const UNSUPPORTED_PATHS: readonly string[] = [
   'vm.resize',
   'vm.resize-disk',
   'vm.resize-zone',
-  'vm.add-fs',
   'vm.add-generic-vhost-user',
   'vm.add-pmem',
-  'vm.add-vsock',
   'vm.add-vdpa',
   'vm.add-user-device',
   'vm.coredump',

@@ -99,6 +99,47 @@ export const NetConfig = z.strictObject({
   offload_csum: z.boolean().optional(),
 });
 
+/** FsConfig: vm.add-fs's body and VmConfig.fs[] (a virtio-fs share served by a vhost-user back end). */
+export const FsConfig = z.strictObject({
+  tag: z.string(),
+  socket: z.string(),
+  num_queues: int.default(1),
+  queue_size: int.default(1024),
+  pci_segment: i16.optional(),
+  pci_device_id: u8.optional(),
+  id: z.string().optional(),
+});
+
+/** VsockConfig: vm.add-vsock's body and VmConfig.vsock (guest ports proxied to `<socket>_<port>` on the host). */
+export const VsockConfig = z.strictObject({
+  cid: int64.min(3),
+  socket: z.string(),
+  iommu: z.boolean().optional(),
+  pci_segment: i16.optional(),
+  pci_device_id: u8.optional(),
+  id: z.string().optional(),
+});
+
+/** BalloonConfig: VmConfig.balloon (size in bytes). */
+export const BalloonConfig = z.strictObject({
+  id: z.string().optional(),
+  pci_segment: i16.optional(),
+  pci_device_id: u8.optional(),
+  iommu: z.boolean().optional(),
+  size: int64.min(0),
+  deflate_on_oom: z.boolean().default(false),
+  free_page_reporting: z.boolean().default(false),
+});
+
+/** RngConfig: VmConfig.rng (the entropy source; tsvmm has no in-tree virtio-rng, see mapping.ts). */
+export const RngConfig = z.strictObject({
+  id: z.string().optional(),
+  pci_segment: i16.optional(),
+  pci_device_id: u8.optional(),
+  iommu: z.boolean().optional(),
+  src: z.string(),
+});
+
 const ConsoleMode = z.enum(['Off', 'Pty', 'Tty', 'File', 'Socket', 'Null']);
 /** SerialConfig: where the guest's UART goes. */
 export const SerialConfig = z.strictObject({
@@ -139,9 +180,9 @@ export const VmConfig = z.strictObject({
   rate_limit_groups: z.array(anyObject).optional(),
   disks: z.array(DiskConfig).optional(),
   net: z.array(NetConfig).optional(),
-  rng: anyObject.optional(),
-  balloon: anyObject.optional(),
-  fs: z.array(anyObject).optional(),
+  rng: RngConfig.optional(),
+  balloon: BalloonConfig.optional(),
+  fs: z.array(FsConfig).optional(),
   generic_vhost_user: z.array(anyObject).optional(),
   pmem: z.array(anyObject).optional(),
   serial: SerialConfig.optional(),
@@ -150,7 +191,7 @@ export const VmConfig = z.strictObject({
   devices: z.array(DeviceConfig).optional(),
   user_devices: z.array(anyObject).optional(),
   vdpa: z.array(anyObject).optional(),
-  vsock: anyObject.optional(),
+  vsock: VsockConfig.optional(),
   numa: z.array(anyObject).optional(),
   iommu: z.boolean().optional(),
   watchdog: z.boolean().optional(),

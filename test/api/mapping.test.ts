@@ -7,6 +7,11 @@ import { API_HOST_PLUGINS, CLOUD_HOST_PLUGINS, describeVmConfig, mapVmConfig } f
 import { VmConfig } from '../../hosts/api/schemas.js';
 import { VmConfigSchema } from '../../core/config/schema.js';
 import { ApiError } from '../../hosts/api/errors.js';
+import { VfioConfigSchema } from '../../plugins/vfio/plugin.js';
+import { VhostUserBlkConfigSchema } from '../../plugins/vhost-user-blk/config.js';
+import { VirtioBalloonConfigSchema } from '../../plugins/virtio-balloon/config.js';
+import { VirtioFsConfigSchema } from '../../plugins/virtio-fs/config.js';
+import { VirtioVsockConfigSchema } from '../../plugins/virtio-vsock/config.js';
 
 const ch = (extra: Record<string, unknown> = {}) =>
   VmConfig.parse({ payload: { kernel: '/k/vmlinux', initramfs: 'initrd.img', cmdline: 'console=ttyS0' }, ...extra });
@@ -104,9 +109,81 @@ describe("api mapping: Cloud Hypervisor's VmConfig onto our plugin list", () => 
     ]);
   });
 
+  it('maps fs, vsock, balloon, VFIO devices and vhost-user disks to their plugins; shared memory to memfd', () => {
+    const m = mapVmConfig(
+      ch({
+        memory: { size: 1 << 30, shared: true },
+        disks: [{ vhost_user: true, vhost_socket: 'qsd.sock', num_queues: 2 }],
+        fs: [{ tag: 'share', socket: '/run/fs.sock' }],
+        vsock: { cid: 42, socket: 'v.sock' },
+        balloon: { size: 64 << 20, deflate_on_oom: true },
+        devices: [{ path: '/sys/bus/pci/devices/0000:01:00.0/', pci_device_id: 5 }],
+        rng: { src: '/dev/urandom' },
+      }),
+      '/srv',
+      'cloud',
+    );
+    expect(m.config.machine.memoryBackend).to.equal('memfd');
+    expect(m.ignored).to.include('rng');
+    expect(m.config.plugins.slice(CLOUD_HOST_PLUGINS.length + 2)).to.deep.equal([
+      { name: 'vhost-user-blk', id: 'disk0', config: { socket: '/srv/qsd.sock', numQueues: 2 } },
+      {
+        name: 'virtio-fs',
+        id: 'fs0',
+        config: { socket: '/run/fs.sock', tag: 'share', numRequestQueues: 1, queueSize: 1024 },
+      },
+      { name: 'virtio-vsock', id: 'vsock0', config: { guestCid: 42, udsPath: '/srv/v.sock' } },
+      {
+        name: 'virtio-balloon',
+        id: 'balloon0',
+        config: { target: 64 << 20, deflateOnOom: true, freePageReporting: false },
+      },
+      { name: 'vfio', id: 'vfio0', config: { device: '/sys/bus/pci/devices/0000:01:00.0', slot: 5 } },
+    ]);
+    // each entry is a config its plugin takes
+    const schemas: Record<string, { parse(v: unknown): unknown }> = {
+      'vhost-user-blk': VhostUserBlkConfigSchema,
+      'virtio-fs': VirtioFsConfigSchema,
+      'virtio-vsock': VirtioVsockConfigSchema,
+      'virtio-balloon': VirtioBalloonConfigSchema,
+      vfio: VfioConfigSchema,
+    };
+    for (const p of m.config.plugins)
+      if (schemas[p.name]) expect(() => schemas[p.name]!.parse(p.config)).to.not.throw();
+    // and vm.info describes them back as they were asked for
+    const back = describeVmConfig(VmConfigSchema.parse(m.config), '/srv');
+    expect(back.fs).to.deep.equal([
+      { id: 'fs0', tag: 'share', socket: '/run/fs.sock', num_queues: 1, queue_size: 1024 },
+    ]);
+    expect(back.vsock).to.deep.equal({ id: 'vsock0', cid: 42, socket: '/srv/v.sock' });
+    expect(back.balloon).to.deep.equal({
+      id: 'balloon0',
+      size: 64 << 20,
+      deflate_on_oom: true,
+      free_page_reporting: false,
+    });
+    expect(back.devices).to.deep.equal([{ id: 'vfio0', path: '/sys/bus/pci/devices/0000:01:00.0' }]);
+    expect(back.disks).to.deep.equal([{ id: 'disk0', vhost_user: true, vhost_socket: '/srv/qsd.sock' }]);
+  });
+
+  it('refuses device placements tsvmm has no model for, and VFIO on the micro host', () => {
+    const vfio = { devices: [{ path: '/sys/bus/pci/devices/0000:01:00.0' }] };
+    expect(refused(() => mapVmConfig(ch(vfio), '/')).message).to.match(/micro host/);
+    expect(refused(() => mapVmConfig(ch({ vsock: { cid: 3, socket: '/v', iommu: true } }), '/')).message).to.match(
+      /virtual IOMMU/,
+    );
+    expect(refused(() => mapVmConfig(ch({ fs: [{ tag: 't', socket: '/s', pci_segment: 1 }] }), '/')).message).to.match(
+      /PCI segment 1/,
+    );
+    expect(refused(() => mapVmConfig(ch({ disks: [{ vhost_user: true }] }), '/')).message).to.match(/vhost_socket/);
+    expect(refused(() => mapVmConfig(ch({ memory: { size: 1 << 30, hugepages: true } }), '/')).message).to.match(
+      /hugepages/,
+    );
+  });
+
   it('refuses what tsvmm lacks, naming it; accepts "off" values of those fields', () => {
-    expect(refused(() => mapVmConfig(ch({ vsock: { cid: 3, socket: '/v' } }), '/')).message).to.equal(
-      'VmConfig.vsock is not supported by tsvmm',
+    expect(refused(() => mapVmConfig(ch({ pmem: [{ file: '/p' }] }), '/')).message).to.equal(
+      'VmConfig.pmem is not supported by tsvmm',
     );
     expect(refused(() => mapVmConfig(ch({ console: { mode: 'Tty' } }), '/')).message).to.match(/virtio console/);
     expect(refused(() => mapVmConfig(ch({ payload: { firmware: '/fw' } }), '/')).message).to.match(/firmware/);

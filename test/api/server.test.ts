@@ -122,9 +122,9 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
 
   it('vm.create refuses what tsvmm lacks by name, and bad bodies with 400', async () => {
     h = await new ApiHarness().start();
-    const vsock = await h.call('PUT', 'vm.create', vmConfig({ vsock: { cid: 3, socket: '/tmp/v' } }));
-    expect(vsock.status).to.equal(500);
-    expect((vsock.body as string[])[1]).to.equal('VmConfig.vsock is not supported by tsvmm');
+    const pmem = await h.call('PUT', 'vm.create', vmConfig({ pmem: [{ file: '/tmp/p' }] }));
+    expect(pmem.status).to.equal(500);
+    expect((pmem.body as string[])[1]).to.equal('VmConfig.pmem is not supported by tsvmm');
     const unknown = await h.call('PUT', 'vm.create', vmConfig({ vsockk: {} }), true);
     expect(unknown.status).to.equal(400);
     expect(unknown.body).to.deep.equal(['Failed to deserialize JSON', 'body: Unrecognized key: "vsockk"']);
@@ -237,6 +237,34 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     expect((added[0] as { config: unknown }).config).to.deep.include({ path: '/tmp/d.img', readOnly: true });
     expect((await h.call('PUT', 'vm.remove-device', { id: 'disk0' })).status).to.equal(204);
     expect(events).to.deep.equal(['device-added', 'device-removed']);
+    // virtio-fs, vsock and VFIO go the same way, each as its plugin's entry
+    const fs = await h.call('PUT', 'vm.add-fs', {
+      tag: 'share',
+      socket: '/run/vfsd.sock',
+      num_queues: 1,
+      queue_size: 512,
+    });
+    expect(fs.body).to.deep.equal({ id: 'fs0', bdf: '' });
+    const vsock = await h.call('PUT', 'vm.add-vsock', { cid: 7, socket: '/run/v.sock', id: 'vs' });
+    expect(vsock.body).to.deep.equal({ id: 'vs', bdf: '' });
+    const vfio = await h.call('PUT', 'vm.add-device', { path: '/sys/bus/pci/devices/0000:01:00.0/' });
+    expect(vfio.body).to.deep.equal({ id: 'vfio0', bdf: '' });
+    expect(added.slice(1)).to.deep.equal([
+      {
+        name: 'virtio-fs',
+        id: 'fs0',
+        config: { socket: '/run/vfsd.sock', tag: 'share', numRequestQueues: 1, queueSize: 512 },
+      },
+      { name: 'virtio-vsock', id: 'vs', config: { guestCid: 7, udsPath: '/run/v.sock' } },
+      { name: 'vfio', id: 'vfio0', config: { device: '/sys/bus/pci/devices/0000:01:00.0' } },
+    ]);
+    // what tsvmm cannot place is refused before the VM sees anything
+    const iommu = await h.call('PUT', 'vm.add-device', { path: '/sys/bus/pci/devices/0000:01:00.0', iommu: true });
+    expect(iommu.status).to.equal(500);
+    expect((iommu.body as string[])[1]).to.match(/virtual IOMMU/);
+    const badQueue = await h.call('PUT', 'vm.add-fs', { tag: 't', socket: '/s', num_queues: 1, queue_size: 100 });
+    expect(badQueue.status).to.equal(400);
+    expect(added).to.have.length(4);
   });
 
   it('answers every path of the spec: served ones by route, the others "not supported" in the error shape', async () => {
