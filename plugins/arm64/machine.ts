@@ -1,6 +1,7 @@
 import type { Bus } from '../../core/bus/bus.js';
 import type { VmConfig } from '../../core/config/schema.js';
-import { isPausable, type DeviceRegistry } from '../../core/device/device.js';
+import type { DeviceRegistry } from '../../core/device/device.js';
+import { pauseParts, resumeParts, teardownParts, type MachineParts } from '../../core/machine-steps.js';
 import type { Vcpu, VcpuExit, VcpuRunner, Vm } from '../../core/hypervisor/hypervisor.js';
 import type { StopReason, VmLifecycle } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/logger.js';
@@ -155,22 +156,21 @@ export class Arm64Machine implements Machine {
     void this.stop(reason);
   };
 
+  /** The parts the arch-neutral steps (core/machine-steps.ts) act on. */
+  private get parts(): MachineParts {
+    return { runner: this.runner, devices: this.d.devices, lifecycle: this.d.lifecycle, logger: this.d.logger };
+  }
+
   async pause(): Promise<void> {
     if (this.state !== 'running') return;
-    await this.runner?.pause();
-    for (const dev of this.d.devices.all()) if (isPausable(dev)) await dev.pause();
+    await pauseParts(this.parts);
     this.state = 'paused';
-    this.d.lifecycle.state = 'paused';
-    this.d.lifecycle.emit('paused');
   }
 
   async resume(): Promise<void> {
     if (this.state !== 'paused') return;
-    for (const dev of this.d.devices.all()) if (isPausable(dev)) await dev.resume();
-    await this.runner?.resume();
+    await resumeParts(this.parts);
     this.state = 'running';
-    this.d.lifecycle.state = 'started';
-    this.d.lifecycle.emit('resumed');
   }
 
   /** Stops the vCPUs, destroys the devices and resolves `stopped`; idempotent. */
@@ -182,26 +182,8 @@ export class Arm64Machine implements Machine {
   private async doStop(reason: StopReason): Promise<void> {
     this.state = 'stopping';
     this.d.lifecycle.off('guest-request', this.onGuestRequest);
-    try {
-      await this.runner?.stop();
-    } catch (err) {
-      this.d.logger.warn({ err }, 'stopping the vCPUs failed');
-    }
-    for (const dev of [...this.d.devices.all()].reverse()) {
-      try {
-        await dev.destroy?.();
-      } catch (err) {
-        this.d.logger.warn({ err, device: dev.id }, 'device destroy failed');
-      }
-    }
+    await teardownParts(this.parts, reason);
     this.state = 'stopped';
-    this.d.lifecycle.state = 'stopped';
-    try {
-      this.d.lifecycle.emit('stopped', reason);
-    } catch (err) {
-      this.d.logger.warn({ err }, 'a stopped listener threw');
-    }
-    this.d.logger.info({ reason: reason.kind }, 'machine stopped');
     this.resolveStopped(reason);
   }
 }
