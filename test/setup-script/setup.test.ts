@@ -8,8 +8,15 @@ import { buildLocations } from '../../core/plugin/locations.js';
 const root = buildLocations().repoRoot;
 const setup = path.join(root, 'tools', 'setup', 'setup.sh');
 
-/** Runs setup.sh --packages-only with fake `id`, `dpkg-query` and `apt-get` first on PATH. */
-function runSetup(uid: number, installed: string[]): { out: string; aptCalls: string[]; status: number | null } {
+/**
+ * Runs setup.sh --packages-only with fake `id`, `dpkg-query`, `dpkg` (foreign architectures `foreign`) and
+ * `apt-get` first on PATH; aptCalls logs apt-get's and dpkg's arguments in order (dpkg's prefixed `dpkg `).
+ */
+function runSetup(
+  uid: number,
+  installed: string[],
+  foreign = ['arm64'],
+): { out: string; aptCalls: string[]; status: number | null } {
   const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-setup-'));
   const log = path.join(bin, 'apt.log');
   const script = (body: string) => `#!/bin/sh\n${body}\n`;
@@ -23,6 +30,14 @@ function runSetup(uid: number, installed: string[]): { out: string; aptCalls: st
     { mode: 0o755 },
   );
   fs.writeFileSync(path.join(bin, 'apt-get'), script(`echo "$*" >> ${log}`), { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(bin, 'dpkg'),
+    script(
+      `case "$1" in --print-foreign-architectures) printf '${foreign.map((a) => `${a}\\n`).join('')}';; ` +
+        `*) echo "dpkg $*" >> ${log};; esac`,
+    ),
+    { mode: 0o755 },
+  );
   try {
     const r = spawnSync('bash', [setup, '--packages-only'], {
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
@@ -69,5 +84,20 @@ describe('npm run setup: the Debian packages (tools/setup)', function () {
     const r = runSetup(0, list);
     expect(r.aptCalls).to.deep.equal([]);
     expect(r.out).to.contain('host packages: all installed');
+  });
+
+  it('as root, adds the arm64 architecture once (the arm64 guest kit downloads <pkg>:arm64), then updates', () => {
+    const r = runSetup(0, list, ['i386']);
+    expect(r.status).to.equal(0);
+    expect(r.aptCalls).to.deep.equal(['dpkg --add-architecture arm64', 'update']);
+    // already there: nothing (idempotent; the other tests run with arm64 present and see no dpkg call)
+    expect(runSetup(0, list, ['i386', 'arm64']).aptCalls).to.deep.equal([]);
+  });
+
+  it('as another user without arm64, prints the dpkg command and changes nothing', () => {
+    const r = runSetup(1000, list, []);
+    expect(r.status).to.equal(0);
+    expect(r.aptCalls).to.deep.equal([]);
+    expect(r.out).to.contain('sudo dpkg --add-architecture arm64 && sudo apt-get update');
   });
 });

@@ -10,6 +10,15 @@ say() { echo "setup: $*"; }
 
 missing=""
 if [ "${TSVMM_SETUP_PACKAGES:-1}" != "0" ]; then
+  # the arm64 guest kit and sandbox fetch Debian's arm64 kernel and busybox (apt-get download <pkg>:arm64)
+  if command -v dpkg >/dev/null && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    if [ "$(id -u)" = "0" ]; then
+      say "adding the arm64 architecture to dpkg (for the arm64 guest kit)"
+      { dpkg --add-architecture arm64 && apt-get update; } || { say "dpkg --add-architecture arm64 failed"; exit 1; }
+    else
+      say "the arm64 guest kit needs: sudo dpkg --add-architecture arm64 && sudo apt-get update"
+    fi
+  fi
   if ! command -v dpkg-query >/dev/null; then
     say "not a Debian system: install the equivalents of: $(tools/setup/packages.sh | tr '\n' ' ')"
   else
