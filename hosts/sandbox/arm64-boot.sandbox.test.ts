@@ -1,67 +1,45 @@
 /**
- * Sandbox tier, arm64 (issue 20): in ONE arm64 L1 (hosts/sandbox/arm64.ts), `vmm run` of the arm64 machine
- * boots Debian's arm64 cloud kernel to the guest kit's init with 1 vCPU (the guest powers off: PSCI
- * SYSTEM_OFF -> 'poweroff', exit 0) and with 2 vCPUs (the guest sees both CPUs and reboots: PSCI
- * SYSTEM_RESET -> 'reset', exit 0 with onReset: exit). The 1-vCPU guest also reads a raw virtio-blk disk
- * (virtio-mmio, announced in the device tree) of known content exactly and writes a mark the file then
- * holds. Each VMM run is bounded inside L1 (timeout), L1 by the deadline here; a failure prints the console.
- * About 5 minutes on the 2-core project machine, so it exists only with TSVMM_ARM64_SANDBOX=1 (the lead decides
- * whether CI sets it; CI then also needs `dpkg --add-architecture arm64` before `apt-get update`).
+ * Sandbox tier, arm64 (issue 20): the arm64 proof in ONE arm64 L1 (hosts/sandbox/arm64.ts), driven there by
+ * hosts/sandbox/arm64-proof.ts. `vmm run` of the arm64 machine boots Debian's arm64 cloud kernel to the guest
+ * kit's init twice:
+ *  - 1 vCPU, a raw and a qcow2 virtio-blk disk (virtio-mmio, unchanged plugins): the guest reads both exactly
+ *    and writes a mark into each; back here the raw file holds it and qemu-img (check, convert) finds it in
+ *    the qcow2 file; the guest powers off: PSCI SYSTEM_OFF -> 'poweroff', exit 0;
+ *  - 2 vCPUs, virtio-net on a tap in L1: 64 MiB each way over TCP, md5 equal on both sides; the guest
+ *    reboots: PSCI SYSTEM_RESET -> 'reset', exit 0 (onReset: exit), as on x86.
+ * Each VMM run is bounded inside L1, L1 by the deadline here; a failure prints the evidence (console tails).
  */
 import { expect } from 'chai';
-import { stringify } from 'yaml';
-import { arm64GuestKit } from '../guestkit/arm64.js';
-import { scriptInitramfs } from '../guestkit/kit.js';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { arm64QemuArgs, runInArm64Sandbox } from './arm64.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Arm64Kit } from '../guestkit/arm64.js';
+import { scriptInitramfs } from '../guestkit/kit.js';
+import { arm64QemuArgs, prepareArm64Sandbox, runInArm64Sandbox } from './arm64.js';
+import {
+  DISKS_SCRIPT,
+  expectedDisk,
+  netScript,
+  PROOF,
+  proofData,
+  stoppedAs,
+  type ProofReport,
+  type ProofRun,
+} from './arm64-proof.js';
 
-/** What the guest reports: its CPUs, the UART's interrupt, and, with a disk, its digest; then it writes a mark. */
-const GUEST_SCRIPT = `echo "ARM64-GUEST cpus=$(grep -c ^processor /proc/cpuinfo) arch=$(uname -m) uart=$(grep -c ttyS0 /proc/interrupts)"
-if [ -b /dev/vda ]; then
-  echo "ARM64-DISK $(head -c 1048576 /dev/vda | sha256sum | cut -d' ' -f1)"
-  echo ARM64WROTE | dd of=/dev/vda bs=512 seek=1024 conv=fsync 2>/dev/null && echo ARM64-DISK-WRITTEN
-fi`;
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** 1 MiB of known content for the raw disk. */
-const DISK = Buffer.alloc(1 << 20).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
-
-/** The stop reason of the VMM's 'machine stopped' log line (JSON when not on a terminal, else pretty). */
-function stoppedAs(log: string): string | undefined {
-  const line = log.split('\n').find((l) => l.includes('machine stopped'));
-  return line && /"?reason"?[=:]"?([a-z-]+)/.exec(line)?.[1];
-}
-
-const yaml = (vcpus: number, exit: 'poweroff' | 'reboot', disk?: string) =>
-  stringify({
-    machine: { vcpus, memory: '256M', onReset: 'exit' },
-    boot: {
-      kernel: '/tsvmm/kit/Image',
-      initramfs: '/tsvmm/l2.cpio.gz',
-      cmdline: `console=ttyS0 earlycon panic=1 quiet tsvmm.bootmarker=0${exit === 'reboot' ? ' tsvmm.exit=reboot' : ''}`,
-    },
-    plugins: [
-      { name: 'kvm' },
-      { name: 'arm64' },
-      { name: 'serial', config: { port: 'COM1', mmio: 0x0900_0000, console: { kind: 'stdio' } } },
-      { name: 'virtio-mmio' },
-      ...(disk
-        ? [
-            { name: 'raw-disk' },
-            { name: 'virtio-blk', id: 'disk0', config: { path: disk, format: 'raw', serial: 'arm64-raw' } },
-          ]
-        : []),
-    ],
-  });
-
-describe('arm64 sandbox: the L1 QEMU command line', () => {
-  it('asks for EL2 (virtualization=on), a GICv3, cheap pointer authentication and the kit kernel', () => {
+describe('arm64 sandbox: the L1 QEMU command line and the proof driver', () => {
+  it('asks for EL2 (virtualization=on), a GICv3, cheap pointer authentication, the kit, the collect disk', () => {
     const kit = { image: '/k/Image' } as Parameters<typeof arm64QemuArgs>[0];
-    const a = arm64QemuArgs(kit, '/k/l1.cpio', { cpus: 2, memoryMiB: 2048 }).join(' ');
+    const a = arm64QemuArgs(kit, '/k/l1.cpio', { cpus: 2, memoryMiB: 2048 }, '/k/c.img').join(' ');
     expect(a).to.contain('-M virt,virtualization=on,gic-version=3');
     expect(a).to.contain('-cpu max,pauth-impdef=on');
     expect(a).to.contain('-kernel /k/Image -initrd /k/l1.cpio');
     expect(a).to.contain('-smp 2 -m 2048');
+    expect(a).to.contain('-drive file=/k/c.img,format=raw,if=none,id=collect -device virtio-blk-device,drive=collect');
   });
   it("reads the stop reason from the VMM's log in both formats", () => {
     const json = '{"level":30,"plugin":"arm64","reason":"poweroff","msg":"machine stopped"}';
@@ -69,46 +47,88 @@ describe('arm64 sandbox: the L1 QEMU command line', () => {
     expect(stoppedAs('08:16:43 INFO arm64: machine stopped reason=reset')).to.equal('reset');
     expect(stoppedAs('rc=0\n')).to.equal(undefined);
   });
+  it('expects the data, zeros, and the mark in its sector', () => {
+    const d = expectedDisk('x');
+    expect(d.length).to.equal(PROOF.diskBytes);
+    expect(d.subarray(0, PROOF.dataBytes).equals(proofData())).to.equal(true);
+    expect(d.subarray(PROOF.markSector * 512, PROOF.markSector * 512 + 13).toString()).to.equal('ARM64WROTE-x\n');
+    expect(d.subarray(PROOF.dataBytes, PROOF.markSector * 512).every((b) => b === 0)).to.equal(true);
+  });
 });
 
-// The boots cost ~5 minutes: only with TSVMM_ARM64_SANDBOX=1 (the lead decides about CI).
-if (process.env.TSVMM_ARM64_SANDBOX === '1') describeArm64Boot();
-
-function describeArm64Boot(): void {
-  describe('arm64 sandbox: the arm64 machine boots Debian arm64 (1 and 2 vCPUs, poweroff and reboot, a raw disk)', function () {
-    this.timeout(590_000);
-    it('reaches the kit init, sees its CPUs and the UART interrupt, and ends with the right stop reasons', async () => {
-      const kit = arm64GuestKit();
-      const l2 = Buffer.concat([readFileSync(kit.initramfs), scriptInitramfs(GUEST_SCRIPT)]);
-      const run = (n: number, file: string) =>
-        `timeout 240 node bin/vmm.js run --seccomp false ${file} </dev/null > /tmp/vmm${n}.log 2>&1; ` +
-        `echo "ARM64-RUN ${n} rc=$?"; grep -E "ARM64-GUEST|machine stopped|TSVMM-INIT" /tmp/vmm${n}.log | sed 's/^/  /'; ` +
-        `tail -n 5 /tmp/vmm${n}.log | sed 's/^/  tail: /'; grep -E "ARM64-DISK" /tmp/vmm${n}.log | sed 's/^/  /'; ` +
-        `echo "  HOSTREAD $(dd if=/tsvmm/disk.raw bs=512 skip=1024 count=1 2>/dev/null | head -c 10)"`;
-      const r = await runInArm64Sandbox([run(1, '/tsvmm/one.yaml'), run(2, '/tsvmm/two.yaml')].join('\n'), {
-        timeoutMs: 570_000,
-        files: {
-          '/tsvmm/l2.cpio.gz': l2,
-          '/tsvmm/one.yaml': yaml(1, 'poweroff', '/tsvmm/disk.raw'),
-          '/tsvmm/two.yaml': yaml(2, 'reboot'),
-          '/tsvmm/disk.raw': DISK,
-        },
-      });
-      const tail = r.console.split('\n').slice(-40).join('\n');
-      expect(r.timedOut, `L1 timed out; console tail:\n${tail}`).to.equal(false);
-      expect(r.exitCode, `L1's command did not finish; console tail:\n${tail}`).to.equal(0);
-      const section = (n: number) => r.console.split(`ARM64-RUN ${n} `)[1]?.split('ARM64-RUN')[0] ?? '';
-      process.stdout.write(`arm64 runs:\n${section(1)}\n${section(2)}\n`);
-      expect(section(1), tail).to.match(/^rc=0/);
-      expect(section(1)).to.match(/ARM64-GUEST cpus=1 arch=aarch64 uart=1/);
-      expect(stoppedAs(section(1)), section(1)).to.equal('poweroff');
-      // virtio-blk over virtio-mmio (unchanged plugins) on the device tree: read exactly, write reaches the file
-      expect(section(1)).to.contain(`ARM64-DISK ${createHash('sha256').update(DISK).digest('hex')}`);
-      expect(section(1)).to.contain('ARM64-DISK-WRITTEN');
-      expect(section(1)).to.contain('HOSTREAD ARM64WROTE');
-      expect(section(2), tail).to.match(/^rc=0/);
-      expect(section(2)).to.match(/ARM64-GUEST cpus=2 arch=aarch64 uart=1/);
-      expect(stoppedAs(section(2)), section(2)).to.equal('reset');
-    });
+describe('arm64 sandbox: the proof in an arm64 L1 (raw + qcow2, 64 MiB each way, poweroff, reboot)', function () {
+  this.timeout(900_000);
+  let tmp: string;
+  let kit: Arm64Kit;
+  before(function () {
+    // first run: the arm64 kernel and busybox (apt-get download), Node and koffi for arm64 (npm pack)
+    this.timeout(600_000);
+    kit = prepareArm64Sandbox();
+    tmp = mkdtempSync(join(tmpdir(), 'tsvmm-arm64-'));
   });
-}
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('boots Debian arm64 (1, 2 vCPUs), reads and writes both disks, moves the data, stops as asked', async () => {
+    const initramfs = readFileSync(kit.initramfs);
+    const disk = Buffer.alloc(PROOF.diskBytes);
+    proofData().copy(disk);
+    const raw = join(tmp, 'disk.raw');
+    const qcow2 = join(tmp, 'disk.qcow2');
+    writeFileSync(raw, disk);
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow2], { timeout: 60_000 });
+    const r = await runInArm64Sandbox(
+      'timeout 840 node dist/hosts/sandbox/arm64-proof-main.js /tsvmm /tsvmm/kit/Image',
+      {
+        timeoutMs: 870_000,
+        files: {
+          '/tsvmm/l2-disks.cpio.gz': Buffer.concat([initramfs, scriptInitramfs(DISKS_SCRIPT)]),
+          '/tsvmm/l2-net.cpio.gz': Buffer.concat([initramfs, scriptInitramfs(netScript())]),
+          '/tsvmm/disk.raw': disk,
+          '/tsvmm/disk.qcow2': readFileSync(qcow2),
+        },
+        collect: ['/tsvmm/disk.raw', '/tsvmm/disk.qcow2'],
+        // TSVMM_ARM64_LIVE=1: L1's console as it comes (debugging)
+        onOutput: process.env.TSVMM_ARM64_LIVE === '1' ? (t) => process.stdout.write(t) : undefined,
+      },
+    );
+    const tail = r.console.split('\n').slice(-40).join('\n');
+    expect(r.timedOut, `L1 timed out; console tail:\n${tail}`).to.equal(false);
+    expect(r.exitCode, `L1's command failed; console tail:\n${tail}`).to.equal(0);
+    const json = /^ARM64-PROOF (.*)\r?$/m.exec(r.console)?.[1];
+    expect(json, `no report from the driver; console tail:\n${tail}`).to.be.a('string');
+    const report = JSON.parse(json!) as ProofReport;
+    const run = (name: string): ProofRun => report.runs.find((x) => x.name === name)!;
+    const show = (x: ProofRun) => `${x.name}: rc=${x.rc} ${x.seconds.toFixed(1)} s\n${x.lines.join('\n')}\n${x.tail}`;
+    process.stdout.write(`${report.runs.map(show).join('\n')}\nnet: ${JSON.stringify(report.net)}\n`);
+
+    const disks = run('disks');
+    const line = (x: ProofRun, prefix: string) => x.lines.find((l) => l.startsWith(prefix));
+    expect(disks.rc, show(disks)).to.equal(0);
+    expect(disks.stopped, show(disks)).to.equal('poweroff');
+    expect(line(disks, 'ARM64-GUEST'), show(disks)).to.equal('ARM64-GUEST cpus=1 arch=aarch64 uart=1');
+    for (const serial of ['arm64-raw', 'arm64-qcow2']) {
+      expect(disks.lines, show(disks)).to.include(`ARM64-DISK ${serial} ${sha256(disk)}`);
+      expect(disks.lines, show(disks)).to.include(`ARM64-DISK-WRITTEN ${serial}`);
+    }
+    // the guest's writes reached the files: the raw file byte for byte, the qcow2 file as qemu-img reads it
+    const rawBack = r.files.get('/tsvmm/disk.raw');
+    expect(rawBack && sha256(rawBack), 'raw disk after the run').to.equal(sha256(expectedDisk('arm64-raw')));
+    const qcowBack = r.files.get('/tsvmm/disk.qcow2');
+    expect(qcowBack, 'qcow2 disk collected').to.not.equal(undefined);
+    writeFileSync(qcow2, qcowBack!);
+    execFileSync('qemu-img', ['check', '-q', qcow2], { timeout: 60_000 });
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'qcow2', '-O', 'raw', qcow2, join(tmp, 'back.raw')]);
+    expect(sha256(readFileSync(join(tmp, 'back.raw'))), 'qcow2 disk after the run').to.equal(
+      sha256(expectedDisk('arm64-qcow2')),
+    );
+
+    const net = run('net');
+    expect(net.rc, show(net)).to.equal(0);
+    expect(net.stopped, show(net)).to.equal('reset');
+    expect(line(net, 'ARM64-GUEST'), show(net)).to.equal('ARM64-GUEST cpus=2 arch=aarch64 uart=1');
+    expect(net.lines, show(net)).to.include('ARM64-PING-OK');
+    expect(line(net, 'ARM64-UP-MD5'), show(net)).to.equal(`ARM64-UP-MD5 ${report.net?.upMd5}`);
+    expect(line(net, 'ARM64-DOWN-MD5'), show(net)).to.equal(`ARM64-DOWN-MD5 ${report.net?.downMd5}`);
+    expect(net.lines, show(net)).to.include('ARM64-UP-DONE');
+  });
+});

