@@ -58,6 +58,43 @@ const COMMANDS: Record<string, RemoteCommand> = {
     arg: '<net>',
     body: parseKeyValues,
   },
+  'add-fs': {
+    endpoint: 'vm.add-fs',
+    method: 'PUT',
+    description: 'add a virtio-fs share: tag=TAG,socket=PATH[,num_queues=N][,queue_size=N][,id=ID]',
+    arg: '<fs>',
+    body: parseKeyValues,
+  },
+  'add-vsock': {
+    endpoint: 'vm.add-vsock',
+    method: 'PUT',
+    description: 'add a vsock device: cid=CID,socket=PATH[,id=ID]',
+    arg: '<vsock>',
+    body: parseKeyValues,
+  },
+  'add-device': {
+    endpoint: 'vm.add-device',
+    method: 'PUT',
+    description: 'pass a host PCI device through (VFIO): path=/sys/bus/pci/devices/BDF[,id=ID]',
+    arg: '<device>',
+    body: parseKeyValues,
+  },
+  resize: {
+    endpoint: 'vm.resize',
+    method: 'PUT',
+    description: "set the balloon's size: balloon=BYTES (the guest gives that much memory back)",
+    arg: '<resize>',
+    body: (spec) => {
+      const kv = parseKeyValues(spec);
+      const known = { balloon: 'desired_balloon', cpus: 'desired_vcpus', ram: 'desired_ram' } as const;
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(kv)) {
+        if (!(k in known)) throw new Error(`resize takes balloon=, cpus= or ram=, not '${k}'`);
+        out[known[k as keyof typeof known]] = v;
+      }
+      return out;
+    },
+  },
   'remove-device': {
     endpoint: 'vm.remove-device',
     method: 'PUT',

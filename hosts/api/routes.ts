@@ -63,6 +63,26 @@ function pciBdf(vm: AssembledVm, id: string): string | undefined {
   return a && formatPciAddress(a.address);
 }
 
+/**
+ * vm.resize: the balloon's target (desired_balloon, bytes) through the VM's Balloon service; vCPUs and RAM cannot
+ * change here (no CPU or memory hotplug), so asking for other values than the VM's is refused.
+ */
+function resizeVm(vm: AssembledVm, b: z.output<typeof S.VmResize>): void {
+  const m = vm.plan.config.machine;
+  const memory = BigInt(m.memory);
+  if (b.desired_vcpus !== undefined && b.desired_vcpus !== m.vcpus)
+    throw new ApiError('Unsupported', `resizing to ${b.desired_vcpus} vCPUs (CPU hotplug) is not supported by tsvmm`);
+  if (b.desired_ram !== undefined && BigInt(b.desired_ram) !== memory)
+    throw new ApiError('Unsupported', 'resizing guest RAM (memory hotplug) is not supported by tsvmm; use a balloon');
+  if (b.desired_balloon === undefined) return;
+  if (!vm.container.isRegistered(Tokens.Balloon.token, true))
+    throw new ApiError('BadRequest', 'the VM has no balloon (add balloon to its VmConfig)');
+  const size = BigInt(b.desired_balloon);
+  if (size > memory)
+    throw new ApiError('BadRequest', `desired_balloon ${size} is more than the guest's ${memory} bytes of RAM`);
+  vm.container.resolve(Tokens.Balloon.token).setTarget(size);
+}
+
 /** The endpoints tsvmm serves, by path under /api/v1 (Cloud Hypervisor's names). */
 export const ROUTES: Readonly<Record<string, Route>> = {
   'vmm.ping': route({ method: 'GET', handle: (c) => c.vmm.ping() }),
@@ -127,6 +147,11 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       c.vmm.emit('device', 'device-removed', { id: b.id });
     },
   }),
+  'vm.resize': route({
+    method: 'PUT',
+    body: S.VmResize,
+    handle: (c, b) => resizeVm(c.vmm.requireRunning('resize'), b),
+  }),
   'vm.snapshot': route({
     method: 'PUT',
     body: S.VmSnapshotConfig,
@@ -158,7 +183,6 @@ export const ROUTES: Readonly<Record<string, Route>> = {
 
 /** Paths of the spec tsvmm does not serve: answered with CH's error shape, saying so. */
 export const UNSUPPORTED_PATHS: readonly string[] = [
-  'vm.resize',
   'vm.resize-disk',
   'vm.resize-zone',
   'vm.add-generic-vhost-user',

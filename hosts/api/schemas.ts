@@ -206,6 +206,13 @@ export const VmConfig = z.strictObject({
 /** A Cloud Hypervisor VmConfig as vm.create accepts it. */
 export type ChVmConfig = z.output<typeof VmConfig>;
 
+/** VmResize: vCPUs, RAM and the balloon (tsvmm resizes only the balloon). */
+export const VmResize = z.strictObject({
+  desired_vcpus: int.min(1).optional(),
+  desired_ram: int64.optional(),
+  desired_balloon: int64.min(0).optional(),
+});
+
 /** VmRemoveDevice. */
 export const VmRemoveDevice = z.strictObject({ id: z.string().min(1) });
 /** VmSnapshotConfig (destination_url: `file:///dir`). */

@@ -44,6 +44,8 @@ export class FakeMachine implements Machine {
 /** What a fake run recorded: the configs it was asked to run and each VM it started. */
 export interface FakeRuns {
   configs: unknown[];
+  /** Targets set on the fake balloon a VM gets when its config lists virtio-balloon (bytes, in order). */
+  balloonTargets: bigint[];
   vms: AssembledVm[];
   machines: FakeMachine[];
 }
@@ -54,11 +56,14 @@ export interface FakeRuns {
  * `failWith` makes the start fail as an unbootable config would.
  */
 export function fakeRun(opts: { powerButton?: boolean; failWith?: Error } = {}) {
-  const runs: FakeRuns = { configs: [], vms: [], machines: [] };
+  const runs: FakeRuns = { configs: [], balloonTargets: [], vms: [], machines: [] };
   const run = async (input: { config: unknown; baseDir: string }, o: RunOptions): Promise<RunResult> => {
     runs.configs.push(input.config);
     if (opts.failWith) throw opts.failWith;
-    const config = input.config as { machine: { onReset?: string } };
+    const config = input.config as { machine: { onReset?: string }; plugins?: { name: string }[] };
+    const balloon = config.plugins?.some((p) => p.name === 'virtio-balloon')
+      ? { id: 'balloon0', setTarget: (b: bigint) => void runs.balloonTargets.push(b) }
+      : undefined;
     for (let restarts = 0; ; restarts++) {
       const lifecycle = new VmLifecycle();
       const devices = new OrderedDeviceRegistry();
@@ -67,8 +72,10 @@ export function fakeRun(opts: { powerButton?: boolean; failWith?: Error } = {}) 
       const machine = new FakeMachine(lifecycle, opts.powerButton ? () => true : undefined);
       const vm = {
         container: {
-          resolve: (t: unknown) => (t === Tokens.DeviceRegistry.token ? devices : undefined),
-          isRegistered: (t: unknown) => t === Tokens.DeviceRegistry.token,
+          resolve: (t: unknown) =>
+            t === Tokens.DeviceRegistry.token ? devices : t === Tokens.Balloon.token ? balloon : undefined,
+          isRegistered: (t: unknown) =>
+            t === Tokens.DeviceRegistry.token || (t === Tokens.Balloon.token && balloon !== undefined),
         },
         plan: { config, baseDir: input.baseDir, plugins: [] },
         lifecycle,

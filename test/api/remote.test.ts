@@ -47,6 +47,10 @@ describe('vmm remote (ch-remote-like client)', () => {
     const disk = await remote('add-disk', 'path=/d.img,readonly=on');
     expect(disk.code).to.equal(1);
     expect(disk.err).to.match(/^vmm: remote add-disk: 500: Error from API: .*not available/);
+    // resize names CH's fields by ch-remote's short keys; the fake VM has no balloon, which the answer says
+    const resize = await remote('resize', 'balloon=1048576');
+    expect(resize.err).to.match(/^vmm: remote resize: 400: .*no balloon/);
+    expect((await remote('resize', 'ballon=1')).err).to.match(/balloon=, cpus= or ram=/);
     expect((await remote('shutdown')).code).to.equal(0);
     expect(JSON.parse((await remote('info')).out).state).to.equal('Shutdown');
   });

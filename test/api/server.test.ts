@@ -267,6 +267,27 @@ describe('api server: the Cloud Hypervisor life cycle', () => {
     expect(added).to.have.length(4);
   });
 
+  it("vm.resize sets the balloon's target; vCPUs and RAM other than the VM's are refused", async () => {
+    h = await new ApiHarness().start();
+    await h.call('PUT', 'vm.create', vmConfig());
+    await h.call('PUT', 'vm.boot');
+    const none = await h.call('PUT', 'vm.resize', { desired_balloon: 1 << 20 });
+    expect(none.status).to.equal(400);
+    expect((none.body as string[])[1]).to.match(/no balloon/);
+    await h.call('PUT', 'vm.delete');
+    await h.call('PUT', 'vm.create', vmConfig({ balloon: { size: 0 } }));
+    await h.call('PUT', 'vm.boot');
+    expect((await h.call('PUT', 'vm.resize', { desired_balloon: 64 << 20 })).status).to.equal(204);
+    expect(h.fake.runs.balloonTargets).to.deep.equal([64n << 20n]);
+    const cpus = await h.call('PUT', 'vm.resize', { desired_vcpus: 8 });
+    expect((cpus.body as string[])[1]).to.match(/CPU hotplug/);
+    const ram = await h.call('PUT', 'vm.resize', { desired_ram: 1 << 30 });
+    expect((ram.body as string[])[1]).to.match(/memory hotplug/);
+    const tooBig = await h.call('PUT', 'vm.resize', { desired_balloon: 2 ** 40 });
+    expect(tooBig.status).to.equal(400);
+    expect(h.fake.runs.balloonTargets).to.have.length(1);
+  });
+
   it('answers every path of the spec: served ones by route, the others "not supported" in the error shape', async () => {
     h = await new ApiHarness().start();
     const specPaths = Object.keys(theSpec().paths).map((p) => p.slice(1));
