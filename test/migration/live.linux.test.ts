@@ -15,6 +15,7 @@ import { TapBackend } from '../../plugins/virtio-net/backends/tap.js';
 import { guestResult, guestScope, microConfig, TYPED } from '../guest/guest-vm.js';
 import { parseGuestOutput } from '../harness/guest-kit.js';
 import { until } from './tiny-guest.js';
+import { lastTick, WRITER_CHECK, WRITER_START } from './writer-guest.js';
 import { vmm, type VmmChild } from './vmm-process.js';
 
 const TAP = 'tsvmmmig0';
@@ -36,36 +37,12 @@ const SCRIPT = `
 ip link set eth0 up
 ip addr add ${GUEST_IP}/24 dev eth0
 ping -c 2 -W 5 ${HOST_IP} >/dev/null && echo ping-before=ok
-mkdir -p /mem
-( i=0
-  while [ ! -e /mem/stop ]; do
-    i=$((i+1))
-    head -c 16384 /dev/urandom > /mem/p$i
-    md5sum /mem/p$i >> /mem/sums
-    printf 'rec%08d\\n' $i | dd of=/dev/vda bs=12 seek=$i conv=notrunc,fsync 2>/dev/null
-    echo $i > /mem/last
-    [ $((i % 5)) -eq 0 ] && echo "tick=$i"
-  done ) &
-W=$!
+${WRITER_START}
 echo ready-for-input
 read -r line
 echo "console-input=$line"
 ping -c 2 -W 5 ${HOST_IP} >/dev/null && echo ping-after=ok
-touch /mem/stop
-wait $W
-n=$(cat /mem/last)
-echo "pages=$n"
-echo "pages-ok=$(md5sum -c /mem/sums 2>/dev/null | grep -c ': OK$')"
-bad=0; j=1
-while [ $j -le $n ]; do
-  r=$(dd if=/dev/vda bs=12 skip=$j count=1 2>/dev/null)
-  [ "$r" = "$(printf 'rec%08d' $j)" ] || bad=$((bad+1))
-  j=$((j+1))
-done
-echo "disk-bad=$bad"
-`;
-
-const lastTick = (out: string): number => Math.max(0, ...[...out.matchAll(/^tick=(\d+)\r?$/gm)].map((m) => +m[1]!));
+${WRITER_CHECK}`;
 
 describe('migration: a writing Linux guest migrates live between two VMM processes (linux tier)', function () {
   this.timeout(600_000);
