@@ -40,20 +40,23 @@ async function threeClones(dir: string, disk: string, before: number, children: 
   const baseSha = sha256(disk);
   const baseRecords = recordsInARow(fs.readFileSync(disk));
   const cdir = (i: number): string => path.join(dir, 'snapdir', 'clones', `clone-${i}`);
-  const ticks = (i: number): number => {
+  const consoleOf = (i: number): string => {
     const f = path.join(cdir(i), 'serial.console');
-    return fs.existsSync(f) ? lastTick(fs.readFileSync(f, 'latin1')) : 0;
+    return fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '';
   };
-  const consoles = (): string =>
-    [1, 2, 3]
-      .map((i) => `clone ${i}: ${fs.readFileSync(path.join(cdir(i), 'serial.console'), 'latin1').slice(-600)}`)
-      .join('\n');
+  const ticks = (i: number): number => lastTick(consoleOf(i));
+  const consoles = (): string => [1, 2, 3].map((i) => `clone ${i}: ${consoleOf(i).slice(-600) || '(none)'}`).join('\n');
   const run = vmm(['restore', 'snapdir', '--clone', '3'], dir);
   children.push(run);
-  const wait = (check: () => boolean, what: string): Promise<void> =>
-    until(() => check() || run.child.exitCode !== null, what, 240_000, 200).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; ${run.tail()}\n${consoles()}`);
+  const evidence = (): string => `${run.tail()}\n${consoles()}`;
+  const wait = async (check: () => boolean, what: string): Promise<void> => {
+    await until(() => check() || run.child.exitCode !== null, what, 240_000, 200).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; ${evidence()}`);
     });
+    // an early exit ends the wait too: name it (not the next step's missing socket)
+    if (run.child.exitCode !== null)
+      throw new Error(`vmm restore --clone 3 exited (${run.child.exitCode}) before ${what}; ${evidence()}`);
+  };
   await wait(() => ticks(1) > before, 'clone 1 to write on');
   const pause = vmm(['pause', path.join(cdir(1), 'ctl.sock')], dir);
   expect(await pause.ended, pause.tail()).to.equal(0);
