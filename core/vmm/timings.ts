@@ -14,9 +14,8 @@ export class StartupTimings {
   private readonly list: StartupMark[] = [];
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** Records `step` now; returns the time in ms since process start. */
-  mark(step: string): number {
-    const ms = this.now();
+  /** Records `step` now (or at `ms`, ms since process start); returns the time in ms since process start. */
+  mark(step: string, ms: number = this.now()): number {
     if (this.list.length < 1000) this.list.push({ step, ms: Math.round(ms * 10) / 10 });
     return ms;
   }
@@ -47,3 +46,18 @@ export const startupTimings = new StartupTimings();
 
 /** Marks a step on the process-wide startup timeline. */
 export const markStartup = (step: string): number => startupTimings.mark(step);
+
+/**
+ * Marks a vCPU's first entry into the guest (KVM_RUN) from the wall-clock time its thread took it
+ * (`epochMs`: performance.timeOrigin + performance.now() on that thread, so both threads share a clock);
+ * with VMM_TIMINGS=1 also prints it to stderr, as `vmm: first KVM_RUN (vCPU n): <ms> ms since process start,
+ * epoch <ms>`. The startup timings are printed at 'started', before the vCPU threads run, so this is their last line.
+ */
+export function markFirstRun(vcpu: number, epochMs: number): number {
+  const ms = startupTimings.mark(`first KVM_RUN (vCPU ${vcpu})`, epochMs - performance.timeOrigin);
+  if (process.env.VMM_TIMINGS === '1')
+    process.stderr.write(
+      `vmm: first KVM_RUN (vCPU ${vcpu}): ${ms.toFixed(1)} ms since process start, epoch ${epochMs.toFixed(1)}\n`,
+    );
+  return ms;
+}

@@ -221,6 +221,8 @@ Atomics.store(tid, 0, Number(c.gettid(SYS_gettid)));
 const refused = init.seccompFilter ? installFilter(init.seccompFilter, 0) : undefined;
 try {
   if (refused !== undefined) throw new Error(`vCPU ${init.index}: its seccomp filter failed: ${refused}`);
+  // The start-up timeline's last step (core/vmm/timings.ts markFirstRun): the wall clock as this thread enters the guest.
+  parentPort?.postMessage({ firstRun: performance.timeOrigin + performance.now() });
   loop(vcpu);
 } finally {
   Atomics.store(tid, 0, 0);

@@ -15,6 +15,7 @@ import { ACTION, CMD, CTRL, CTRL_WORDS, POST, STATE, type WorkerInit, ripFromWor
 import { SharedExitStats } from './stats.js';
 import { FastPathHost, type FastPathHostOptions } from './fast-path-host.js';
 import { RING_HDR, type TxRing } from './fast-path.js';
+import { markFirstRun } from '../../../core/vmm/timings.js';
 
 /** What the machine wants done after a vCPU exit the runner cannot handle itself. */
 export type ExitAction = 'continue' | 'stop';
@@ -188,6 +189,9 @@ export class WorkerVcpuRunner implements VcpuRunner {
       const w = new Worker(WORKER_URL, { workerData: init });
       s.worker = w;
       s.running = true;
+      w.on('message', (m: { firstRun?: number }) => {
+        if (typeof m?.firstRun === 'number') markFirstRun(s.vcpu.index, m.firstRun);
+      });
       exits.push(
         new Promise<void>((resolve) => {
           w.once('error', (err) =>
