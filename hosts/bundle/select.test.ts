@@ -84,6 +84,19 @@ describe('start-up bundle: stamp and entry choice', () => {
     expect(staleReason(bundle, repo)).to.match(/core\/a\.js changed/);
   });
 
+  it("a copy whose mtimes lost their fraction (mke2fs -d, the sandbox's image) is fresh without reading inputs", () => {
+    const a = path.join(dist, 'core', 'a.js');
+    const t = new Date(Math.floor(Date.now() / 1000) * 1000 - 5500); // x.5 s: a fraction to lose
+    fs.utimesSync(a, t, t);
+    stampNow();
+    write(a, 'export const a = 2;'); // same size, other content: only a read could tell
+    const cut = new Date(t.getTime() - 500);
+    fs.utimesSync(a, cut, cut);
+    expect(staleReason(bundle, repo)).to.equal(undefined);
+    fs.utimesSync(a, new Date(t.getTime() + 1500), new Date(t.getTime() + 1500)); // any other mtime: hashed
+    expect(staleReason(bundle, repo)).to.match(/core\/a\.js changed/);
+  });
+
   it('no stamp, a broken stamp or another version: not used', () => {
     fs.rmSync(path.join(bundle, STAMP_FILE));
     expect(staleReason(bundle, repo)).to.match(/no readable bundle\.json/);

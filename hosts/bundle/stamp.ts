@@ -2,8 +2,8 @@
  * The bundle's stamp (bundle.json): what the bundle was built from, so the launcher can tell a
  * fresh bundle from a stale one with a few stat calls and no parsing of the inputs. A bundle is
  * fresh while every compiled file it was built from, every npm package it inlined, and the set of
- * repository plugin manifests are unchanged: same size and mtime, or, where only the mtime differs
- * (a copy: the nested sandbox stages the project without keeping mtimes), the same SHA-1.
+ * repository plugin manifests are unchanged: same size and mtime (or that mtime cut to whole seconds: the
+ * sandbox's ext4 copy), or, where only the mtime differs (another copy), the same SHA-1. Outputs need only exist.
  * Anything else: stale, and the launcher runs the unbundled build instead, so a stale bundle
  * never runs old code.
  */
@@ -63,8 +63,24 @@ function matches(file: string, sig: FileSig | undefined): boolean {
     return false;
   }
   if (!st.isFile() || st.size !== sig[0]) return false;
-  return st.mtimeMs === sig[1] || sha1(file) === sig[2];
+  return st.mtimeMs === sig[1] || st.mtimeMs === wholeSeconds(sig[1]) || sha1(file) === sig[2];
 }
+
+/**
+ * A recorded mtime cut to whole seconds, as `mke2fs -d` copies it into the sandbox's ext4 image. A rebuilt file's
+ * mtime keeps its nanoseconds, so a file whose mtime is exactly the stamp's cut to the second is that copy: it
+ * matches without reading it (under TCG, hashing every input took a large part of the start-up).
+ */
+const wholeSeconds = (ms: number): number => Math.floor(ms / 1000) * 1000;
+
+/** Whether `file` exists as a regular file (a stat, no read). */
+const isFile = (file: string): boolean => {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+};
 
 /** plugins/<x>/vmm-plugin.json of the repository (relative to its root) that exist. */
 export function repoManifestPaths(repoRoot: string): string[] {
@@ -115,7 +131,7 @@ export function staleReason(bundleDir: string, repoRoot: string): string | undef
     if (!matches(path.join(repoRoot, rel), was[rel])) return `${rel} changed since the bundle was built`;
   }
   for (const rel of stamp.outputs) {
-    if (!fileSig(path.join(bundleDir, rel))) return `${rel} is missing from the bundle`;
+    if (!isFile(path.join(bundleDir, rel))) return `${rel} is missing from the bundle`;
   }
   return undefined;
 }

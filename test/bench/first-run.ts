@@ -8,6 +8,7 @@
  * `--cmd 'VMM_BUNDLE=0 node bin/vmm.js run --force hosts/micro.yaml'`.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { fmt, summarize } from './stats.js';
 
@@ -19,6 +20,8 @@ export interface FirstRun {
   execMs?: number;
   /** Start-up marks by step, ms since process start. */
   marks: Record<string, number>;
+  /** CPU time (user + system, ms) the process had used when the line came: steadier than wall time on a busy host. */
+  cpuMs?: number;
 }
 
 const FIRST_RUN = /^vmm: first KVM_RUN \(vCPU (\d+)\): ([\d.]+) ms since process start, epoch ([\d.]+)/;
@@ -55,6 +58,16 @@ export function splitCommand(cmd: string): { env: Record<string, string>; argv: 
   return { env, argv: words };
 }
 
+/** user + system CPU ms of a live process (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMsOf(pid: number | undefined): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs one command until its first KVM_RUN line (or `timeoutMs`), stops it and returns what it printed. */
 async function once(cmd: string, timeoutMs: number): Promise<FirstRun & { stderr: string }> {
   const { env, argv } = splitCommand(cmd);
@@ -64,12 +77,14 @@ async function once(cmd: string, timeoutMs: number): Promise<FirstRun & { stderr
     env: { ...process.env, VMM_TIMINGS: '1', ...env },
   });
   let stderr = '';
+  let cpuMs: number | undefined;
   const ended = new Promise<void>((res) => child.once('exit', () => res()));
   await new Promise<void>((res) => {
     const t = setTimeout(res, timeoutMs);
     child.stderr.on('data', (b: Buffer) => {
       stderr += b.toString();
       if (/^vmm: first KVM_RUN .*\n/m.test(stderr)) {
+        cpuMs = cpuMsOf(child.pid);
         clearTimeout(t);
         res();
       }
@@ -83,7 +98,7 @@ async function once(cmd: string, timeoutMs: number): Promise<FirstRun & { stderr
   const hard = setTimeout(() => child.kill('SIGKILL'), 5000);
   await ended;
   clearTimeout(hard);
-  return { ...parseFirstRun(stderr, spawnEpochMs), stderr };
+  return { ...parseFirstRun(stderr, spawnEpochMs), cpuMs, stderr };
 }
 
 const STEPS = ['config loaded', 'plugins discovered', 'machine built', 'started', 'first KVM_RUN'];
@@ -110,6 +125,8 @@ async function main(): Promise<void> {
     const s = summarize(res[k].map((r) => r.firstRunMs ?? NaN));
     console.log(`${String.fromCharCode(65 + k)}: ${cmd}`);
     console.log(`  spawn to first KVM_RUN: median ${fmt(s?.median)} ms (min ${fmt(s?.min)}, max ${fmt(s?.max)})`);
+    const cpu = summarize(res[k].map((r) => r.cpuMs ?? NaN));
+    console.log(`  CPU (user+sys) by then: median ${fmt(cpu?.median)} ms (min ${fmt(cpu?.min)}, max ${fmt(cpu?.max)})`);
     const ex = summarize(res[k].map((r) => r.execMs ?? NaN));
     console.log(`  spawn to Node's process start: median ${fmt(ex?.median)} ms`);
     for (const step of STEPS) {
@@ -120,6 +137,8 @@ async function main(): Promise<void> {
       const ratios = res[k].map((r, i) => (r.firstRunMs ?? NaN) / (res[0][i]?.firstRunMs ?? NaN));
       const q = summarize(ratios);
       console.log(`  ratio ${String.fromCharCode(65 + k)}/A per pair: median ${fmt(q?.median)} (${fmt(q?.min)}-${fmt(q?.max)})`);
+      const c = summarize(res[k].map((r, i) => (r.cpuMs ?? NaN) / (res[0][i]?.cpuMs ?? NaN)));
+      console.log(`  CPU ratio ${String.fromCharCode(65 + k)}/A per pair: median ${fmt(c?.median)} (${fmt(c?.min)}-${fmt(c?.max)})`);
     }
   }
 }
