@@ -133,6 +133,11 @@ export interface Hypervisor {
  */
 export interface VcpuRunner {
   start(): Promise<void>;
+  /**
+   * Optional: gets `vcpus` vCPU threads ready ahead of start() (before the vCPUs are created and set up), so that
+   * their start-up overlaps the machine's own (reading the kernel). A hint: start() works without it.
+   */
+  prewarm?(vcpus: number): void;
   /** Kicks every vCPU out of guest code and holds it until resume(). */
   pause(): Promise<void>;
   resume(): Promise<void>;

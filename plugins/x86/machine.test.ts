@@ -34,6 +34,9 @@ class FakeRunner implements VcpuRunner {
   setExitHandler(h: typeof this.handler): void {
     this.handler = h;
   }
+  prewarm(vcpus: number): void {
+    this.log.push(`runner.prewarm ${vcpus}`);
+  }
   async start(): Promise<void> {
     this.starts++;
     this.log.push('runner.start');
@@ -160,7 +163,8 @@ describe('X86Machine', () => {
       expect(v.msrs.get(0x1a0)).to.equal(1n);
       expect(v.cpuid.find((e) => e.function === 0x4000_0000)).to.include({ ebx: 0x4b4d564b });
     }
-    expect(log).to.deep.equal(['vcpuCreated 0', 'vcpuCreated 1', 'dev0.activate', 'runner.start']);
+    // the vCPU threads are asked for first, so that their start-up overlaps reading the kernel
+    expect(log).to.deep.equal(['runner.prewarm 2', 'vcpuCreated 0', 'vcpuCreated 1', 'dev0.activate', 'runner.start']);
     expect(runner.handler).to.be.a('function');
     expect(started).to.equal(true);
     await machine.stop({ kind: 'api' });

@@ -177,6 +177,9 @@ export class X86Machine implements Machine {
     this.state = 'starting';
     const { logger } = this.d;
     try {
+      // The vCPU threads load their code while the kernel is read; startRunner hands them their vCPUs.
+      this.runner = this.d.runner();
+      this.runner.prewarm?.(restoring ? this.vcpus.length : this.d.config.machine.vcpus);
       if (restoring) {
         logger.info({ vcpus: this.vcpus.length, protocol: this.d.restoredBoot?.() }, 'resuming a restored guest');
       } else {
@@ -234,7 +237,7 @@ export class X86Machine implements Machine {
   }
 
   private async startRunner(): Promise<void> {
-    const runner = this.d.runner();
+    const runner = this.runner ?? this.d.runner();
     this.runner = runner;
     runner.setExitHandler?.((index, exit) => {
       const reason = stopReasonForExit(exit);

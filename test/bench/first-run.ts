@@ -116,7 +116,8 @@ async function main(): Promise<void> {
   for (let i = 0; i < o.warmup + o.runs; i++) {
     for (const [k, cmd] of o.cmd.entries()) {
       const r = await once(cmd, o.timeout);
-      if (r.firstRunMs === undefined) process.stderr.write(`no first KVM_RUN line from ${cmd}:\n${r.stderr.slice(-2000)}\n`);
+      if (r.firstRunMs === undefined)
+        process.stderr.write(`no first KVM_RUN line from ${cmd}:\n${r.stderr.slice(-2000)}\n`);
       if (i >= o.warmup) res[k].push(r);
       process.stderr.write(`run ${i + 1} cmd ${String.fromCharCode(65 + k)}: ${fmt(r.firstRunMs)} ms\n`);
     }
@@ -136,9 +137,13 @@ async function main(): Promise<void> {
     if (k > 0) {
       const ratios = res[k].map((r, i) => (r.firstRunMs ?? NaN) / (res[0][i]?.firstRunMs ?? NaN));
       const q = summarize(ratios);
-      console.log(`  ratio ${String.fromCharCode(65 + k)}/A per pair: median ${fmt(q?.median)} (${fmt(q?.min)}-${fmt(q?.max)})`);
+      console.log(
+        `  ratio ${String.fromCharCode(65 + k)}/A per pair: median ${fmt(q?.median)} (${fmt(q?.min)}-${fmt(q?.max)})`,
+      );
       const c = summarize(res[k].map((r, i) => (r.cpuMs ?? NaN) / (res[0][i]?.cpuMs ?? NaN)));
-      console.log(`  CPU ratio ${String.fromCharCode(65 + k)}/A per pair: median ${fmt(c?.median)} (${fmt(c?.min)}-${fmt(c?.max)})`);
+      console.log(
+        `  CPU ratio ${String.fromCharCode(65 + k)}/A per pair: median ${fmt(c?.median)} (${fmt(c?.min)}-${fmt(c?.max)})`,
+      );
     }
   }
 }

@@ -18,7 +18,10 @@ import { RUN } from '../run-area.js';
 import { EXIT_IO_OUT } from '../abi/ioctls.js';
 import { installFilter } from '../../../core/security/seccomp-install.js';
 
-const init = workerData as WorkerInit;
+/** Started by WorkerVcpuRunner.prewarm(): the module loads first, then the vCPU comes in a message ({ init }). */
+const init: WorkerInit = (workerData as { prewarm?: boolean } | undefined)?.prewarm
+  ? await new Promise<WorkerInit>((res) => parentPort!.once('message', (m: { init: WorkerInit }) => res(m.init)))
+  : (workerData as WorkerInit);
 const ctrl = new Int32Array(init.ctrl);
 const tid = new Int32Array(init.tid);
 const stats = new Float64Array(init.stats);
@@ -221,7 +224,7 @@ Atomics.store(tid, 0, Number(c.gettid(SYS_gettid)));
 const refused = init.seccompFilter ? installFilter(init.seccompFilter, 0) : undefined;
 try {
   if (refused !== undefined) throw new Error(`vCPU ${init.index}: its seccomp filter failed: ${refused}`);
-  // The start-up timeline's last step (core/vmm/timings.ts markFirstRun): the wall clock as this thread enters the guest.
+  // The start-up timeline's last step (core/vmm/timings.ts markFirstRun): the wall clock entering the guest.
   parentPort?.postMessage({ firstRun: performance.timeOrigin + performance.now() });
   loop(vcpu);
 } finally {

@@ -12,6 +12,7 @@ import type { KvmVcpu } from '../vcpu.js';
 import { WorkerVcpuRunner } from './worker-runner.js';
 import { openLongModeTestVm, type LongModeTestVm } from './test-vm.js';
 import { x86Vcpu } from '../../x86/hypervisor/extension.js';
+import { startupTimings } from '../../../core/vmm/timings.js';
 
 const CODE = LONG_MODE_LAYOUT.code;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -90,6 +91,27 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       expect(exits).to.deep.equal(['0:hlt']);
       expect(r.stats.byKind.io.count).to.equal(4);
       expect(r.stats.byKind.hlt.count).to.equal(1);
+    });
+
+    it('prewarmed threads run the vCPUs created after them; the first KVM_RUN is marked; stop() ends a spare', async () => {
+      const dev = new Recorder();
+      bus.register('pio', GuestRange.of(0x3f8n, 8n), dev, 'uart');
+      runner = new WorkerVcpuRunner(vm, bus, notify === 'eventfd' ? loop : undefined, { notify });
+      const r = runner;
+      r.prewarm(2); // one more than the VM will have
+      const v = vm.createKvmVcpu(0);
+      mem.write(GuestAddress.of(CODE), new Asm().movEdx(0x3f8).movEax(0x21).outDxAl().hlt().bytes());
+      setupLongMode(v, { entry: CODE });
+      startupTimings.clear();
+      await r.start();
+      await r.done;
+      expect(dev.writes.map((w) => w.value)).to.deep.equal([0x21]);
+      await until(() => startupTimings.marks.some((m) => m.step === 'first KVM_RUN (vCPU 0)'), 'the first-run mark');
+      const left = (r as unknown as { spare: { threadId: number }[] }).spare;
+      expect(left).to.have.length(1);
+      const exited = new Promise((res) => (left[0] as unknown as NodeJS.EventEmitter).once('exit', res));
+      await r.stop();
+      await exited;
     });
 
     it('dispatches MMIO and keeps running when a device throws', async () => {

@@ -99,6 +99,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
   private state: 'created' | 'running' | 'paused' | 'stopped' = 'created';
   private allStopped: Promise<void> = Promise.resolve();
   private fast: FastPathHost | undefined;
+  /** Workers started by prewarm(): their code loaded, each waiting for the WorkerInit start() posts it. */
+  private spare: Worker[] = [];
 
   /**
    * `vcpus`: the vCPUs to run, or a KvmVm — then start() runs every vCPU created on
@@ -118,6 +120,26 @@ export class WorkerVcpuRunner implements VcpuRunner {
   /** Decides what happens after hlt/shutdown/system-event/... exits (default: stop that vCPU). */
   setExitHandler(h: ExitHandler | undefined): void {
     this.exitHandler = h;
+  }
+
+  /**
+   * Starts `count` vCPU threads ahead of start(), before the vCPUs need to exist, so that loading their code (a Node
+   * thread, the worker's module, koffi) overlaps what the machine does before it runs them (reading the kernel);
+   * start() hands each one its vCPU. Spares keep the process alive only once used; stop() ends those left unused.
+   */
+  prewarm(count: number): void {
+    if (this.state !== 'created' && this.state !== 'stopped') return;
+    while (this.spare.length < count) {
+      const w = new Worker(WORKER_URL, { workerData: { prewarm: true } });
+      w.unref();
+      const drop = (): void => {
+        const i = this.spare.indexOf(w);
+        if (i >= 0) this.spare.splice(i, 1);
+      };
+      w.on('error', drop); // not taken yet: start() makes a fresh one, whose failure it reports
+      w.once('exit', drop);
+      this.spare.push(w);
+    }
   }
 
   /** Resolves when every vCPU has stopped (by itself or through stop()). */
@@ -186,7 +208,12 @@ export class WorkerVcpuRunner implements VcpuRunner {
               }
             : undefined,
       };
-      const w = new Worker(WORKER_URL, { workerData: init });
+      const spare = this.spare.shift();
+      const w = spare ?? new Worker(WORKER_URL, { workerData: init });
+      if (spare) {
+        spare.ref();
+        spare.postMessage({ init });
+      }
       s.worker = w;
       s.running = true;
       w.on('message', (m: { firstRun?: number }) => {
@@ -421,6 +448,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   }
 
   async stop(): Promise<void> {
+    for (const w of this.spare.splice(0)) void w.terminate();
     if (this.state === 'created') {
       this.state = 'stopped';
       return;
