@@ -1,90 +1,52 @@
-import type { BenchResults, Row } from '../types.js';
+import type { BenchResults } from '../types.js';
+import { layoutChart, type TextBox } from './layout.js';
 
-/** Bars of the median ratio per row with min–max whiskers, a line at 1.0 and at each target. */
-export interface ChartBar {
-  label: string;
-  median: number;
-  min: number;
-  max: number;
-  target?: number;
-  better: 'lower' | 'higher';
-}
-
-/** One bar per result row that has a ratio (rows without a peer figure are left out). */
-export function chartBars(res: BenchResults): ChartBar[] {
-  return res.rows
-    .filter((r): r is Row & { ratio: NonNullable<Row['ratio']> } => r.ratio !== undefined)
-    .map((r) => ({
-      label: `${r.id} (${r.where})`,
-      median: r.ratio.median,
-      min: r.ratio.min,
-      max: r.ratio.max,
-      target: r.target?.value,
-      better: r.better,
-    }));
-}
-
-/** Axis tick spacing for a scale. */
-export function tickStep(scale: number): number {
-  return scale > 6 ? 1 : scale > 2.5 ? 0.5 : 0.25;
-}
-
-/**
- * The scale the chart uses (shared with the PNG renderer): the largest ratio or target, at least 1.2, rounded up
- * to a quarter.
- */
-export function chartScale(bars: ChartBar[]): number {
-  const top = Math.max(1.2, ...bars.map((b) => b.max), ...bars.map((b) => b.target ?? 0));
-  return Math.ceil(top * 4) / 4;
-}
+/** The font the chart names (png.ts renders it with DejaVu Sans; a browser falls back to its sans-serif). */
+export const CHART_FONT = 'DejaVu Sans';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const n = (v: number) => v.toFixed(1);
 
-/** The results chart as an SVG document (text): one bar per ratio row, the 1.0 line and the targets. */
+const text = (t: TextBox): string =>
+  `<text x="${n(t.x)}" y="${n(t.y)}" text-anchor="${t.anchor}" font-size="${t.size}"` +
+  `${t.bold ? ' font-weight="bold"' : ''}${t.fill ? ` fill="${t.fill}"` : ''}>${esc(t.text)}</text>`;
+
+/** The results chart as an SVG document (text), drawn from layoutChart (layout.ts says what it shows). */
 export function renderSvg(res: BenchResults): string {
-  const bars = chartBars(res);
-  const rowH = 26,
-    left = 300,
-    plotW = 520,
-    top = 50,
-    h = top + Math.max(1, bars.length) * rowH + 50;
-  const scale = chartScale(bars);
-  const x = (v: number) => left + (v / scale) * plotW;
+  const l = layoutChart(res);
+  const { left, right, top, bottom } = l.plot;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${left + plotW + 40}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${l.width}" height="${l.height}" ` +
+      `font-family="${CHART_FONT}, sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">tsvmm vs peers: ratio ours/peer (median, whiskers min–max)</text>`,
-    `<text x="10" y="38" fill="#555">${esc(res.startedAt)} · ${res.repeats} repeats · ↓ rows: lower is better; ↑ rows: higher is better</text>`,
+    ...l.header.map(text),
   ];
-  bars.forEach((b, i) => {
-    const y = top + i * rowH;
-    const good = b.better === 'lower' ? b.median <= 1 : b.median >= 1;
+  for (const t of l.ticks)
+    out.push(`<line x1="${n(t.x)}" x2="${n(t.x)}" y1="${top}" y2="${bottom}" stroke="#e4e4e4"/>`);
+  l.rows.forEach((r) => {
+    out.push(text(r.label));
     out.push(
-      `<text x="${left - 8}" y="${y + 16}" text-anchor="end">${esc(b.label)} ${b.better === 'lower' ? '↓' : '↑'}</text>`,
+      `<rect x="${n(r.x0)}" y="${n(r.y)}" width="${n(Math.max(1, r.x1 - r.x0))}" height="${r.height}" ` +
+        `fill="${r.good ? '#4c9a2a' : '#c8553d'}"/>`,
     );
-    out.push(
-      `<rect x="${left}" y="${y + 5}" width="${Math.max(1, x(b.median) - left).toFixed(1)}" height="15" fill="${good ? '#4c9a2a' : '#c8553d'}"/>`,
-    );
-    out.push(
-      `<line x1="${x(b.min).toFixed(1)}" x2="${x(b.max).toFixed(1)}" y1="${y + 12}" y2="${y + 12}" stroke="black"/>`,
-    );
-    out.push(`<text x="${(x(b.max) + 6).toFixed(1)}" y="${y + 16}">${b.median.toFixed(2)}</text>`);
-    if (b.target !== undefined)
+    const wy = n(r.y + r.height / 2);
+    out.push(`<line x1="${n(r.whisker[0])}" x2="${n(r.whisker[1])}" y1="${wy}" y2="${wy}" stroke="#222"/>`);
+    if (r.target !== undefined)
       out.push(
-        `<line x1="${x(b.target).toFixed(1)}" x2="${x(b.target).toFixed(1)}" y1="${y + 2}" y2="${y + 23}" stroke="#1f5fbf" stroke-dasharray="3,2"/>`,
+        `<line x1="${n(r.target)}" x2="${n(r.target)}" y1="${n(r.y - 3)}" y2="${n(r.y + r.height + 3)}" ` +
+          `stroke="#1f5fbf" stroke-width="2"/>`,
       );
+    out.push(text(r.value));
   });
-  const base = top + bars.length * rowH;
-  out.push(`<line x1="${x(1)}" x2="${x(1)}" y1="${top}" y2="${base}" stroke="#333" stroke-dasharray="4,3"/>`);
-  for (let v = 0; v <= scale + 1e-9; v += tickStep(scale)) {
-    out.push(
-      `<line x1="${x(v)}" x2="${x(v)}" y1="${base}" y2="${base + 4}" stroke="black"/><text x="${x(v)}" y="${base + 16}" text-anchor="middle">${v.toFixed(2)}</text>`,
-    );
+  if (l.rows.length === 0)
+    out.push(text({ x: left, y: top + 16, text: 'no ratios in this run', anchor: 'start', size: 13 }));
+  out.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#222"/>`);
+  out.push(`<line x1="${n(l.centre)}" x2="${n(l.centre)}" y1="${top - 4}" y2="${bottom}" stroke="#222"/>`);
+  for (const t of l.ticks) {
+    out.push(`<line x1="${n(t.x)}" x2="${n(t.x)}" y1="${bottom}" y2="${bottom + 4}" stroke="#222"/>`);
+    out.push(text(t.label));
   }
-  out.push(
-    `<text x="${left}" y="${base + 34}" fill="#555">dashed black: 1.0 (same as peer) · dashed blue: target</text>`,
-  );
-  if (bars.length === 0) out.push(`<text x="${left}" y="${top + 16}">no ratios in this run</text>`);
+  out.push(...l.captions.map(text));
   out.push('</svg>');
   return out.join('\n');
 }
