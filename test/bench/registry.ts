@@ -1,6 +1,7 @@
 import { blockBench } from './block.js';
 import { bootBench } from './boot.js';
 import { cloudBench } from './cloud.js';
+import { initcallBench } from './initcalls.js';
 import { migrationBench } from './migration.js';
 import { netBench } from './net.js';
 import { startApiBench } from './start-api.js';
@@ -15,6 +16,7 @@ import type { GuestBench } from './types.js';
  */
 export const GUEST_BENCHES: readonly GuestBench[] = [
   { names: ['boot', 'memory', 'start'], run: bootBench },
+  { names: ['initcalls'], run: initcallBench },
   { names: ['block'], run: (o) => blockBench(o) },
   { names: ['net'], run: (o) => netBench(o) },
   { names: ['start-api'], run: startApiBench },

@@ -37,6 +37,8 @@ export interface GuestSpec {
   vhost?: { blkSocket?: string; fs?: { socket: string; tag: string } };
   /** A scratch folder for generated files. */
   dir: string;
+  /** Words added to both VMMs' kernel command line (e.g. `initcall_debug`). */
+  cmdlineExtra?: string;
 }
 
 function hostConfig(t: Transport): {
@@ -57,6 +59,9 @@ export function benchCmdline(t: Transport = 'mmio'): string {
   return `${String(hostConfig(t).boot.cmdline)} quiet`;
 }
 
+const withExtra = (cmdline: string, g: GuestSpec): string =>
+  g.cmdlineExtra ? `${cmdline} ${g.cmdlineExtra}` : cmdline;
+
 /**
  * Our host for the transport (hosts/micro.yaml or hosts/cloud.yaml, the latter without its own disk and NIC) with
  * the bench's kernel, initramfs, size, disk, NIC and vhost-user devices.
@@ -73,7 +78,7 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
   cfg.machine.memory = `${g.memoryMiB}M`;
   cfg.boot.kernel = g.kit.vmlinux;
   cfg.boot.initramfs = g.initramfs;
-  cfg.boot.cmdline = benchCmdline(t);
+  cfg.boot.cmdline = withExtra(benchCmdline(t), g);
   if (g.disk) {
     // virtio-blk picks its format among the DiskFormat plugins listed.
     add({ name: g.disk.format === 'qcow2' ? 'qcow' : 'raw-disk' });
@@ -122,7 +127,7 @@ export function qemuBenchArgv(g: GuestSpec, extra: string[] = []): string[] {
       machine: PEER_MACHINE[t],
       kernel: g.kit.vmlinux,
       initramfs: g.initramfs,
-      append: benchCmdline(t),
+      append: withExtra(benchCmdline(t), g),
       sharedMemory: g.vhost !== undefined,
       memoryMiB: g.memoryMiB,
       cpus: g.vcpus,
