@@ -96,8 +96,8 @@ export function machineLine(m: MachineInfo, sandbox?: MachineInfo): string {
   return sandbox ? `${host}; sandbox rows in an L1 of ${sandbox.cpus} vCPUs (QEMU TCG)` : host;
 }
 
-/** "2026-12-07 10:53 UTC" from an ISO time. */
-const dateLine = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+/** "2026-12-07 10:53 UTC" from an ISO time ("2026-12-07" from a date alone). */
+const dateLine = (iso: string): string => (iso.length > 10 ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : iso);
 
 /** Lays out the chart of `res` (see the file comment). */
 export function layoutChart(res: BenchResults): ChartLayout {
