@@ -6,6 +6,7 @@ import { vmmMemory, type VmmMemory } from './guest/proc-memory.js';
 import { whyFailed } from './guest/launch.js';
 import { qemuReadyMs } from './guest/qemu-ready.js';
 import { bootTimerLog, exitSummary, runGuest, type GuestRunResult } from './guest/run-guest.js';
+import { startupSummary } from './first-run.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
 import { pairedRow } from './rows.js';
 import { summarize } from './stats.js';
@@ -117,6 +118,7 @@ export async function bootBench(o: GuestBenchOptions): Promise<Row[]> {
       await bootOnce('qemu', g, qemu, i);
       const r = await bootOnce('ours', g, ours, i);
       o.log(`boot ours repeat ${i + 1}: ${exitSummary(r.l.stderr) ?? 'no exit statistics logged'}`);
+      o.log(`start ours repeat ${i + 1}: ${startupSummary(r.l.stderr, r.l.spawnEpochMs) ?? 'no start-up marks'}`);
       if (o.selected.has('start')) {
         try {
           qemu.readyMs[i] = await qemuReadyMs(g, `ready-${i}`);

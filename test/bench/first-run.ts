@@ -46,6 +46,28 @@ export function parseFirstRun(stderr: string, spawnEpochMs: number): FirstRun {
   return out;
 }
 
+/** The start-up steps a summary names, in order (core/vmm/timings.ts marks). */
+export const STEPS = [
+  'config loaded',
+  'plugins discovered',
+  'machine built',
+  'kernel read',
+  'started',
+  'first KVM_RUN',
+];
+
+/**
+ * One line of where a VMM's start-up went (its stderr with VMM_TIMINGS=1, spawned at `spawnEpochMs`): spawn to Node's
+ * process start, then each step's ms since process start; undefined when it printed no marks.
+ */
+export function startupSummary(stderr: string, spawnEpochMs: number): string | undefined {
+  const r = parseFirstRun(stderr, spawnEpochMs);
+  const steps = STEPS.filter((s) => r.marks[s] !== undefined).map((s) => `${s} ${Math.round(r.marks[s])}`);
+  if (steps.length === 0) return undefined;
+  const exec = r.execMs === undefined ? '' : `spawn to process start ${Math.round(r.execMs)} ms; `;
+  return `${exec}ms since process start: ${steps.join(', ')}`;
+}
+
 /** Splits `NAME=v NAME2=w prog args...` into its environment additions and argv. */
 export function splitCommand(cmd: string): { env: Record<string, string>; argv: string[] } {
   const words = cmd.split(/\s+/).filter(Boolean);
@@ -100,8 +122,6 @@ async function once(cmd: string, timeoutMs: number): Promise<FirstRun & { stderr
   clearTimeout(hard);
   return { ...parseFirstRun(stderr, spawnEpochMs), cpuMs, stderr };
 }
-
-const STEPS = ['config loaded', 'plugins discovered', 'machine built', 'started', 'first KVM_RUN'];
 
 async function main(): Promise<void> {
   const p = new Command('first-run')

@@ -92,7 +92,8 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
   writeFileSync(config, stringify(cfg));
   return {
     argv: [process.execPath, join(root, 'bin', 'vmm.js'), 'run', config],
-    env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist', VMM_LOG_LEVEL: 'info' },
+    // VMM_TIMINGS: the start-up marks on stderr (boot.ts logs where the start-up went)
+    env: { ...process.env, VMM_DIST: relative(root, compiled) || 'dist', VMM_LOG_LEVEL: 'info', VMM_TIMINGS: '1' },
     config,
   };
 }
