@@ -16,6 +16,11 @@ export interface RunOptions extends AssembleOptions {
   onStarted?: (vm: AssembledVm) => void;
   /** Upper bound on restarts after guest resets with machine.onReset: restart (default 100). */
   maxRestarts?: number;
+  /**
+   * A VM already assembled from `input` (a migration's destination builds it before the source stops): run it
+   * instead of assembling the first one; runVm owns it from here (it disposes it, also when it fails).
+   */
+  assembled?: AssembledVm;
 }
 
 /** How a runVm run ended: why the last VM stopped, the exit code for it, and how many restarts came before. */
@@ -33,7 +38,10 @@ export interface RunResult {
 export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<RunResult> {
   let restarts = 0;
   for (;;) {
-    const vm = await assembleVm(input, restarts === 0 ? opts : { ...opts, plan: undefined });
+    const vm =
+      restarts === 0 && opts.assembled
+        ? opts.assembled
+        : await assembleVm(input, restarts === 0 ? opts : { ...opts, plan: undefined });
     const machine = vm.machine;
     if (!machine) {
       await vm.dispose();

@@ -147,7 +147,7 @@ export async function restoreClones(
       if (fs.readdirSync(dir).length) throw new MigrationError('Io', `clone folder ${dir} is not empty`);
       const c = await cloneConfig(snap.body.config, snap.states, snap.body.baseDir, dir, i);
       const body = { plugins: withQcow(snap.body.plugins, c.config), memory: snap.body.memory };
-      const hooks = restoreHooks(body, c.states, snap.memoryPath);
+      const hooks = restoreHooks(body, () => c.states, snap.memoryPath);
       const vm = await assembleVm(
         { config: c.config, baseDir: snap.body.baseDir, file: path.join(dir, 'config') },
         { kernel: hooks.kernel, logger: opts.logger?.child({ clone: i }) },

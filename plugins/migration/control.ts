@@ -48,6 +48,7 @@ function removeStaleSocket(path: string): void {
 export class ControlServer {
   private readonly server: net.Server;
   private migration?: AbortController;
+  private state: 'new' | 'listening' | 'closed' = 'new';
 
   constructor(
     private readonly path: string,
@@ -57,8 +58,10 @@ export class ControlServer {
     this.server = net.createServer((sock) => this.serve(sock));
   }
 
-  /** Starts listening (removing a stale socket file first). */
+  /** Starts listening (removing a stale socket file first); after close() it does nothing. */
   async listen(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'listening';
     removeStaleSocket(this.path);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -70,9 +73,12 @@ export class ControlServer {
     this.server.unref();
   }
 
-  /** Stops listening, cancels a running migration and removes the socket file. */
+  /** Stops listening, cancels a running migration and removes the socket file (only when it listened there). */
   close(): void {
+    const listened = this.state === 'listening';
+    this.state = 'closed';
     this.migration?.abort();
+    if (!listened) return;
     this.server.close();
     fs.rmSync(this.path, { force: true });
   }

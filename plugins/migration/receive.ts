@@ -6,7 +6,8 @@ import type * as net from 'node:net';
 import { createSharedFileMemory } from '../../core/memory/backends/shared-file-mmap.js';
 import { describeIssues } from '../../core/state/persist.js';
 import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
-import { planVm, type PlanOptions } from '../../core/vmm/plan.js';
+import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from '../../core/vmm/plan.js';
+import { markStartup } from '../../core/vmm/timings.js';
 import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
 import { MigrationError } from './errors.js';
 import { SNAPSHOT_PAGE } from './format.js';
@@ -15,6 +16,7 @@ import { restoreHooks, type RestoreHooks } from './restore.js';
 import { logRunning } from './run-restored.js';
 import { HelloSchema, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { acceptOne, parseMigrationUrl } from './url.js';
+import { canPreassemble, markIncoming } from './preassemble.js';
 import { checkPluginVersions } from './versions.js';
 
 /** How receiveMigration listens and where it keeps the incoming memory. */
@@ -27,6 +29,14 @@ export interface ReceiveOptions {
   memoryDir?: string;
   /** Plugins discovered already (planVm's `discovered`): spares a discovery per stream (tests, fuzzing). */
   discovered?: PlanOptions['discovered'];
+  /**
+   * Build the VM (devices, memory mapping, vCPUs) with these assembly options while the pages come, before the
+   * source stops, when every plugin of the config allows it (preassemble.ts); then only loading the state and
+   * starting the vCPUs remain for the downtime. Otherwise (or without this) the VM is built after Commit.
+   */
+  preassemble?: Omit<AssembleOptions, 'kernel' | 'plan'>;
+  /** Called with the VM built early (vCPUs created, no state loaded) while the pages still come. */
+  onPreassembled?: (vm: AssembledVm) => void;
 }
 
 /** A migration stream received and checked, up to the source's Commit; the VM is not built yet. */
@@ -36,13 +46,43 @@ export interface ReceivedMigration {
   /** The guest memory file (shared mapping; removed once mapped or on failure). */
   memoryFile: string;
   hooks: RestoreHooks;
+  /** The plan the Hello was checked against: assemble with it. */
+  plan: VmPlan;
+  /** The VM built while the pages came (see ReceiveOptions.preassemble); the caller owns it. */
+  vm?: AssembledVm;
   /** Tells the source the VM runs (or why it does not), and closes the connection. */
   finish(error?: unknown): Promise<void>;
+}
+
+/** The VM of `plan` built with `hooks` (vCPUs created, no state loaded), or disposed again on failure. */
+async function buildEarly(
+  input: ConfigInput,
+  plan: VmPlan,
+  hooks: RestoreHooks,
+  opts: ReceiveOptions,
+): Promise<AssembledVm> {
+  const vm = await assembleVm(input, { ...opts.preassemble, plan, kernel: hooks.kernel });
+  try {
+    hooks.prepare(vm);
+  } catch (err) {
+    await vm.dispose();
+    throw err;
+  }
+  markStartup('migration: VM built before the stop');
+  opts.onPreassembled?.(vm);
+  return vm;
 }
 
 function memoryDirOf(opts: ReceiveOptions): string {
   if (opts.memoryDir) return opts.memoryDir;
   return fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+}
+
+/** A promise and its resolve. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** Writes all of `data` at `pos`. */
@@ -52,19 +92,22 @@ function writeAll(fd: number, data: Uint8Array, pos: number): void {
 
 /**
  * Receives one migration on `url` up to the Commit: checks the Hello (format, version, the config plans here, the
- * plugins are the same and not older), writes the pages into a fresh memory file, checks the stream's checksum
- * and the states' shape, says Ready, and waits for the source's Commit. Any failure closes the connection and
- * removes the file (the source then resumes).
+ * plugins are the same and not older), writes the pages into a fresh memory file (with `preassemble`, the VM is
+ * built on that file meanwhile), checks the stream's checksum and the states' shape, says Ready, and waits for the
+ * source's Commit (and, unless the VM was built early, for the source to release its VM and close). Any failure
+ * closes the connection, disposes the VM built early and removes the file (the source then resumes).
  */
 export async function receiveStream(url: string, opts: ReceiveOptions = {}): Promise<ReceivedMigration> {
   const where = parseMigrationUrl(url);
   const sock = await acceptOne(where, opts);
   const r = new FrameReader(sock);
   const w = new FrameWriter(sock);
+  const released = deferred();
   const onAbort = (): void => void sock.destroy(new Error('cancelled'));
   opts.signal?.addEventListener('abort', onAbort);
   let file: string | undefined;
   let fd: number | undefined;
+  let early: Promise<AssembledVm> | undefined;
   try {
     const f = await r.next();
     expectFrame(f, FrameType.Hello, 'Hello');
@@ -74,10 +117,8 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     const parsed = HelloSchema.safeParse(raw);
     if (!parsed.success) throw new MigrationError('Format', `not a migration stream: ${describeIssues(parsed.error)}`);
     const hello = parsed.data;
-    const plan = await planVm(
-      { config: hello.config, baseDir: hello.baseDir, file: '<migration>' },
-      { discovered: opts.discovered },
-    );
+    const input = { config: hello.config, baseDir: hello.baseDir, file: '<migration>' };
+    const plan = await planVm(input, { discovered: opts.discovered });
     checkPluginVersions(hello.plugins, plan);
     const total = hello.memory.bytes;
     if (hello.memory.regions.reduce((n, x) => n + x.size, 0) !== total)
@@ -89,6 +130,23 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     file = name;
     fs.ftruncateSync(fd, total);
     let states: unknown;
+    const memoryFile = name;
+    const hooks = restoreHooks(
+      { plugins: hello.plugins, memory: hello.memory },
+      () => states,
+      memoryFile,
+      (layout) => {
+        const m = createSharedFileMemory(layout);
+        fs.rmSync(memoryFile, { force: true }); // mapped: the pages live on in the mapping (and are written by fd)
+        return m;
+      },
+    );
+    markStartup('migration: Hello checked');
+    if (opts.preassemble && canPreassemble(plan)) {
+      markIncoming(plan.config, released.promise);
+      early = buildEarly(input, plan, hooks, opts);
+      early.catch(() => {}); // awaited at the end of the stream
+    }
     for (;;) {
       const fr = await r.next();
       if (fr.type === FrameType.Pages) {
@@ -123,21 +181,23 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     if (states === undefined) throw new MigrationError('Format', 'the stream ended without the saved states');
     fs.closeSync(fd);
     fd = undefined;
+    markStartup('migration: stream ended');
+    const vm = await early;
     await w.send(FrameType.Ready);
     expectFrame(await r.next(), FrameType.Commit, 'Commit');
-    await r.closed(); // the source released its VM (disks, tap) and closed its side (or its process ended)
+    markStartup('migration: Commit');
     opts.signal?.removeEventListener('abort', onAbort);
-    const memoryFile = file;
-    const hooks = restoreHooks({ plugins: hello.plugins, memory: hello.memory }, states, memoryFile, (layout) => {
-      const m = createSharedFileMemory(layout);
-      fs.rmSync(memoryFile, { force: true }); // mapped: the pages live on in the mapping
-      return m;
-    });
+    // The source is stopped for good. Built early, the VM holds nothing the source still has (its control socket
+    // waits for `released`); otherwise wait until the source released its VM (disks, tap) and closed its side.
+    const closed = r.closed().then(() => released.resolve());
+    if (!vm) await closed;
     return {
       hello,
       states,
       memoryFile,
       hooks,
+      plan,
+      vm,
       finish: async (error?: unknown) => {
         fs.rmSync(memoryFile, { force: true });
         if (error === undefined) await w.sendJson(FrameType.Started, {}).catch(() => {});
@@ -154,6 +214,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
       await w.send(FrameType.Abort, Buffer.from(reason)).catch(() => {});
       sock.destroy();
     }
+    await early?.then((vm) => vm.dispose()).catch(() => {}); // the VM built early (memory, vCPUs) goes too
     if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'receiving the migration was cancelled');
     if (err instanceof MigrationError) throw err;
     throw new MigrationError('Format', `receiving the migration failed: ${reason}`, {}, { cause: err });
@@ -169,15 +230,12 @@ export async function receiveMigration(
   url: string,
   opts: ReceiveOptions & Omit<AssembleOptions, 'kernel' | 'plan'> = {},
 ): Promise<AssembledVm> {
-  const got = await receiveStream(url, opts);
-  let vm: AssembledVm | undefined;
+  const got = await receiveStream(url, { ...opts, preassemble: opts.preassemble ?? opts });
+  let vm: AssembledVm | undefined = got.vm;
   try {
-    vm = await assembleVm(
+    vm ??= await assembleVm(
       { config: got.hello.config, baseDir: got.hello.baseDir, file: '<migration>' },
-      {
-        ...opts,
-        kernel: got.hooks.kernel,
-      },
+      { ...opts, plan: got.plan, kernel: got.hooks.kernel },
     );
     got.hooks.load(vm);
     await vm.machine!.start();
@@ -195,16 +253,19 @@ export async function runReceived(
   url: string,
   opts: ReceiveOptions & Omit<RunOptions, 'kernel'> = {},
 ): Promise<RunResult> {
-  const got = await receiveStream(url, opts);
+  const got = await receiveStream(url, { ...opts, preassemble: opts.preassemble ?? opts });
   let told = false;
   try {
     return await runVm(
       { config: got.hello.config, baseDir: got.hello.baseDir, file: '<migration>' },
       {
         ...opts,
+        plan: got.plan,
+        assembled: got.vm,
         kernel: got.hooks.kernel,
         beforeStart: (vm) => {
           got.hooks.load(vm);
+          markStartup('migration: state loaded');
           opts.beforeStart?.(vm);
         },
         onStarted: (vm) => {

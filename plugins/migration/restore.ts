@@ -48,28 +48,32 @@ class SnapshotMemoryFactory implements GuestMemoryFactory {
   }
 }
 
-/** The two steps a restore adds to assembling a VM; each acts once (a later reset assembles a fresh VM). */
+/** The steps a restore adds to assembling a VM; each acts once (a later reset assembles a fresh VM). */
 export interface RestoreHooks {
   /** For AssembleOptions.kernel: checks the plugins and maps the snapshot's memory instead of fresh RAM. */
   kernel(kernel: DependencyContainer, plan: VmPlan): void;
-  /** Before the machine starts: creates the vCPUs and loads every saved state (all validated first). */
+  /** Creates the vCPUs (no state loaded yet): a migration's destination does it before the source stops. */
+  prepare(vm: AssembledVm): void;
+  /** Before the machine starts: prepares (unless done) and loads every saved state (all validated first). */
   load(vm: AssembledVm): void;
 }
 
 /**
  * The restore steps for a snapshot whose guest memory is `memoryFile` (mapped by `map`: privately from a
- * snapshot, shared from a received migration's file). Errors are MigrationErrors: 'Mismatch' when the state
- * does not fit the VM built from the config, 'Version' for a newer plugin.
+ * snapshot, shared from a received migration's file); `states` gives the saved states when they load. Errors are
+ * MigrationErrors: 'Mismatch' when the state does not fit the VM built from the config, 'Version' for a newer
+ * plugin.
  */
 export function restoreHooks(
   body: { plugins: readonly PluginVersion[]; memory: Pick<MemoryImage, 'regions'> },
-  states: unknown,
+  states: () => unknown,
   memoryFile: string,
   map: (layout: GuestMemoryLayout) => GuestMemory = createPrivateFileMemory,
 ): RestoreHooks {
   let mapped = false;
+  let prepared = false;
   let loaded = false;
-  return {
+  const hooks: RestoreHooks = {
     kernel(kernel, plan) {
       if (mapped) return;
       mapped = true;
@@ -78,14 +82,19 @@ export function restoreHooks(
         useValue: new SnapshotMemoryFactory(body.memory, memoryFile, map),
       });
     },
-    load(vm) {
-      if (loaded) return;
-      loaded = true;
+    prepare(vm) {
+      if (prepared) return;
+      prepared = true;
       const machine = vm.machine;
       if (!machine?.prepareRestore) throw new MigrationError('State', 'this machine cannot be restored into');
       machine.prepareRestore();
+    },
+    load(vm) {
+      if (loaded) return;
+      loaded = true;
+      hooks.prepare(vm);
       try {
-        restoreVmState(vm.container.resolve(Tokens.StateRegistry.token), states);
+        restoreVmState(vm.container.resolve(Tokens.StateRegistry.token), states());
       } catch (err) {
         if (err instanceof StateError)
           throw new MigrationError(
@@ -98,6 +107,7 @@ export function restoreHooks(
       }
     },
   };
+  return hooks;
 }
 
 /** The config input a snapshot's VM is planned from (its relative paths start where the original's did). */
@@ -114,7 +124,7 @@ export function snapshotConfigInput(s: OpenedSnapshot): { config: unknown; baseD
  */
 export async function restoreVm(dir: string, opts: RestoreOptions = {}): Promise<AssembledVm> {
   const snap = openSnapshot(dir, opts);
-  const hooks = restoreHooks(snap.body, snap.states, snap.memoryPath);
+  const hooks = restoreHooks(snap.body, () => snap.states, snap.memoryPath);
   const vm = await assembleVm(snapshotConfigInput(snap), { ...opts, kernel: hooks.kernel });
   try {
     hooks.load(vm);

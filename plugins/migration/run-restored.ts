@@ -14,7 +14,7 @@ export interface RunRestoredOptions extends OpenSnapshotOptions, Omit<RunOptions
  */
 export async function runRestored(from: string | OpenedSnapshot, opts: RunRestoredOptions = {}): Promise<RunResult> {
   const snap = typeof from === 'string' ? openSnapshot(from, opts) : from;
-  const hooks = restoreHooks(snap.body, snap.states, snap.memoryPath);
+  const hooks = restoreHooks(snap.body, () => snap.states, snap.memoryPath);
   return runVm(snapshotConfigInput(snap), {
     ...opts,
     kernel: hooks.kernel,

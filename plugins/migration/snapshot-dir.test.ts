@@ -112,7 +112,7 @@ describe('migration: snapshot directories, and hostile ones', () => {
       machine: { prepareRestore: () => {} },
       container: { resolve: () => other.parts.states },
     } as never;
-    restoreHooks(snap.body, snap.states, snap.memoryPath).load(vm);
+    restoreHooks(snap.body, () => snap.states, snap.memoryPath).load(vm);
     expect(other.a.counter).to.equal(42);
     expect(other.a.big).to.equal(1n << 63n);
 
@@ -120,7 +120,11 @@ describe('migration: snapshot directories, and hostile ones', () => {
     third.a.counter = 7;
     third.parts.states.add(new FakeSnapshottable('c'));
     const vm3 = { machine: { prepareRestore: () => {} }, container: { resolve: () => third.parts.states } } as never;
-    refused(() => restoreHooks(snap.body, snap.states, snap.memoryPath).load(vm3), 'Mismatch', /no state for 'c'/);
+    refused(
+      () => restoreHooks(snap.body, () => snap.states, snap.memoryPath).load(vm3),
+      'Mismatch',
+      /no state for 'c'/,
+    );
     expect(third.a.counter, 'nothing was loaded').to.equal(7);
   });
 
@@ -181,6 +185,10 @@ describe('migration: snapshot directories, and hostile ones', () => {
     rewrite((b) => (b.state = { file: 'state.json', bytes: states.length, sha256: sha256(states) }));
     const snap = openSnapshot(dir);
     const vm = { machine: { prepareRestore: () => {} }, container: { resolve: () => fakeParts().parts.states } };
-    refused(() => restoreHooks(snap.body, snap.states, snap.memoryPath).load(vm as never), 'Mismatch', /not a list/);
+    refused(
+      () => restoreHooks(snap.body, () => snap.states, snap.memoryPath).load(vm as never),
+      'Mismatch',
+      /not a list/,
+    );
   });
 });

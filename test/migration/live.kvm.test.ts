@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { silentLogger } from '../../core/vmm/logger.js';
-import { MigrationError, receiveMigration, sendMigration } from '../../plugins/migration/index.js';
+import { MigrationError, receiveMigration, sendMigration, type ReceiveOptions } from '../../plugins/migration/index.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 
 describe('migration: live migration between two VMs on host KVM, over a Unix socket and TCP (kvm tier)', function () {
@@ -16,10 +16,11 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     a: AssembledVm,
     url: string,
     opts: Parameters<typeof sendMigration>[2] = {},
+    recv: ReceiveOptions = {},
   ): Promise<{ b: AssembledVm; r: Awaited<ReturnType<typeof sendMigration>> }> {
     let addr!: (a: string) => void;
     const listening = new Promise<string>((res) => (addr = res));
-    const received = receiveMigration(url, { logger: silentLogger(), memoryDir: t.dir, onListening: addr });
+    const received = receiveMigration(url, { logger: silentLogger(), memoryDir: t.dir, onListening: addr, ...recv });
     const r = await sendMigration(a, await listening, opts);
     const b = await received;
     t.track(b);
@@ -48,6 +49,59 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
       fs.readdirSync(t.dir).filter((f) => f.endsWith('.mem')),
       'no memory file left',
     ).to.deep.equal([]);
+  });
+
+  it('the destination builds its VM (vCPUs made) while the source runs; after Commit only the state loads', async () => {
+    const a = await start();
+    const memA = memoryOf(a);
+    await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
+    let built: AssembledVm | undefined;
+    let sourceAtBuild: string | undefined;
+    let builtAtCommit = false;
+    const { b } = await migrate(
+      a,
+      `unix:${path.join(t.dir, 'pre.sock')}`,
+      { onCommit: () => (builtAtCommit = built !== undefined) },
+      { onPreassembled: (vm) => ((built = vm), (sourceAtBuild = a.lifecycle.state)) },
+    );
+    expect(builtAtCommit, 'built before the source stopped').to.equal(true);
+    expect(sourceAtBuild, 'the source ran while the destination was built').to.equal('started');
+    expect(b, 'the VM built early is the one that runs').to.equal(built);
+    const memB = memoryOf(b);
+    const at = memB.readU32(COUNTER);
+    await until(() => memB.readU32(COUNTER) > at + 100, 'the migrated guest to count on');
+  });
+
+  it('a migration cancelled after the destination built its VM: it is disposed, the source runs on', async () => {
+    const a = await start();
+    const memA = memoryOf(a);
+    await until(() => memA.readU32(COUNTER) > 0, 'the guest to count');
+    const ac = new AbortController();
+    const url = `unix:${path.join(t.dir, 'pre-cancel.sock')}`;
+    let disposed = 0;
+    const recv = receiveMigration(url, {
+      logger: silentLogger(),
+      memoryDir: t.dir,
+      onPreassembled: (vm) => {
+        const dispose = vm.dispose.bind(vm);
+        vm.dispose = () => (disposed++, dispose());
+        ac.abort();
+      },
+    }).catch((e: unknown) => e);
+    await until(() => fs.existsSync(path.join(t.dir, 'pre-cancel.sock')), 'the listener');
+    const err = await sendMigration(a, url, { signal: ac.signal }).catch((e: unknown) => e);
+    const got = await recv;
+    if (!(got instanceof Error)) t.track(got as AssembledVm); // it migrated after all: stop it after the test
+    expect((err as MigrationError).kind, String(err)).to.equal('Cancelled');
+    expect(got, 'the destination gives up').to.be.instanceOf(MigrationError);
+    expect(disposed, 'the VM it built is disposed').to.equal(1);
+    expect(
+      fs.readdirSync(t.dir).filter((f) => f.endsWith('.mem')),
+      'no memory file left',
+    ).to.deep.equal([]);
+    expect(a.lifecycle.state).to.equal('started');
+    const at = memA.readU32(COUNTER);
+    await until(() => memA.readU32(COUNTER) > at + 100, 'the source to count on');
   });
 
   it('a cancelled migration leaves the source running; it then migrates over TCP', async () => {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import { controlRequest } from '../../plugins/migration/control.js';
 import { COUNTER, tinyConfig, until, writeTinyGuest } from './tiny-guest.js';
 import { vmm, type VmmChild } from './vmm-process.js';
 
@@ -74,6 +75,10 @@ describe('migration: `vmm snapshot` of a running `vmm run`, `vmm restore` in a n
     });
     const first = dest.stdout()[0]!;
     expect(first, "the first byte after the switch-over follows the source's last").to.equal((last + 1) & 0xff);
+    // built before the source stopped, the destination takes the control socket's path once the source let go
+    await until(() => fs.existsSync(path.join(dir, 'ctl2.sock')), "the destination's control socket");
+    const st = await controlRequest(path.join(dir, 'ctl2.sock'), { op: 'status' });
+    expect(st.state, 'its control socket answers').to.equal('started');
     dest.child.kill('SIGTERM');
     expect(await dest.ended, dest.tail()).to.equal(143);
   });
