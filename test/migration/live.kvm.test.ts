@@ -51,7 +51,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     ).to.deep.equal([]);
   });
 
-  it('the destination builds its VM (vCPUs made) while the source runs; after Commit only the state loads', async () => {
+  it('the destination builds its VM (vCPUs made) while the source runs; after Commit the state loads', async () => {
     const a = await start();
     const memA = memoryOf(a);
     await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
