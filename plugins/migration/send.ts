@@ -7,7 +7,7 @@ import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf, PAGES_PER_FRA
 import { quiesce } from './pause.js';
 import { MIGRATION_FORMAT, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { connectTo, parseMigrationUrl } from './url.js';
-import { partsOf, type VmParts } from './vm-parts.js';
+import { savablePartsOf, type VmParts } from './vm-parts.js';
 
 /** How sendMigration moves a VM: downtime budget, rounds, progress and cancellation. */
 export interface SendOptions {
@@ -158,7 +158,7 @@ async function whenQuiet<T>(p: VmParts, fn: () => T): Promise<T> {
  * destination failure is reported.
  */
 export async function sendMigration(vm: AssembledVm, url: string, opts: SendOptions = {}): Promise<SendResult> {
-  return sendParts(partsOf(vm), url, opts, () => vm.dispose());
+  return sendParts(savablePartsOf(vm, 'migrate'), url, opts, () => vm.dispose());
 }
 
 /** sendMigration over a VM's parts; `release` frees the source VM's files once it stopped (before Commit). */

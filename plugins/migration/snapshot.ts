@@ -13,7 +13,7 @@ import {
 } from './format.js';
 import { writeMemoryImage } from './memory-image.js';
 import { quiesce } from './pause.js';
-import { partsOf, type VmParts } from './vm-parts.js';
+import { savablePartsOf, type VmParts } from './vm-parts.js';
 
 /** What snapshotVm wrote, and how long the VM stood still for it. */
 export interface SnapshotResult {
@@ -111,5 +111,5 @@ export async function snapshotParts(p: VmParts, dir: string, opts: SnapshotOptio
  * `vmm restore DIR` (restoreVm) continues the guest from there in a new process.
  */
 export async function snapshotVm(vm: AssembledVm, dir: string, opts: SnapshotOptions = {}): Promise<SnapshotResult> {
-  return snapshotParts(partsOf(vm), dir, opts);
+  return snapshotParts(savablePartsOf(vm, 'snapshot'), dir, opts);
 }

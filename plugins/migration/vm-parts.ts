@@ -63,3 +63,20 @@ export function partsOf(vm: AssembledVm): VmParts {
     },
   };
 }
+
+/**
+ * The parts of a VM whose state a snapshot or migration can carry: refused (MigrationError 'State') while devices
+ * added at run time are plugged, since the VM a restore or destination builds comes from the config alone (their
+ * state would be refused there, or lost); remove them first, or put them in the config.
+ */
+export function savablePartsOf(vm: AssembledVm, what: 'snapshot' | 'migrate'): VmParts {
+  const added = vm.runtimeDevices();
+  if (added.length)
+    throw new MigrationError(
+      'State',
+      `cannot ${what} a VM with devices added at run time (${added.join(', ')}): a snapshot or migration carries ` +
+        'the devices of its config only; remove them first, or list them in the config',
+      { devices: added },
+    );
+  return partsOf(vm);
+}

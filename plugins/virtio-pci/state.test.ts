@@ -62,6 +62,31 @@ describe('virtio-pci function state', () => {
     expect(b.vm.msis.at(-1)).to.deep.equal({ address: 0xfee0_0000n, data: 0x41 });
   });
 
+  it('keeps an MSI-X pending bit: a vector raised while masked is delivered when the restored guest unmasks it', () => {
+    const a = running();
+    const maskAt = (fn: VirtioPciFunction, i: number, masked: boolean): void =>
+      fn.msix.writeTable(BigInt(16 * i + 12), Uint8Array.of(masked ? 1 : 0, 0, 0, 0));
+    maskAt(a.fn, 1, true);
+    expect(a.fn.msix.trigger(1)).to.equal(true);
+    const pba = (fn: VirtioPciFunction): number => {
+      const b = new Uint8Array(8);
+      fn.msix.readPba(0n, b);
+      return b[0]!;
+    };
+    expect(pba(a.fn), 'pending at the save').to.equal(0b10);
+    const b = pciTestHost({ ioeventfd: false });
+    b.host.attachVirtioDevice(new EchoDevice('echo0', b.events.loop, { deviceType: 63 }));
+    const fn = b.host.functions[0] as VirtioPciFunction;
+    const start = a.memory.regions[0].range.start;
+    b.memory.write(start, a.memory.read(start, 1 << 20));
+    roundTripState(a.fn, fn);
+    expect(pba(fn), 'pending after the restore').to.equal(0b10);
+    const before = b.vm.msis.length;
+    maskAt(fn, 1, false);
+    expect(b.vm.msis.slice(before)).to.deep.equal([{ address: 0xfee0_0000n, data: 0x41 }]);
+    expect(pba(fn)).to.equal(0);
+  });
+
   it('refuses a state for another device, with vectors outside the table, or an unknown field', () => {
     const a = running();
     const saved = JSON.parse(JSON.stringify(takeSnapshot(a.fn))) as { id: string; version: number; data: object };
@@ -74,6 +99,9 @@ describe('virtio-pci function state', () => {
     const f2 = same.host.functions[0] as VirtioPciFunction;
     expect(() => readSnapshot(f2, { ...saved, data: { ...saved.data, queueVectors: [9] } })).to.throw(
       /vector lies outside the MSI-X table/,
+    );
+    expect(() => readSnapshot(f2, { ...saved, data: { ...saved.data, msixPending: [7] } })).to.throw(
+      /pending vector lies outside the MSI-X table/,
     );
     expect(() => readSnapshot(f2, { ...saved, data: { ...saved.data, extra: 1 } })).to.throw();
     expect(f2.transport.queueVectors).to.deep.equal([VIRTIO_MSI_NO_VECTOR]); // nothing changed

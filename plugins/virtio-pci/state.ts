@@ -19,7 +19,7 @@ const IDENTITY = [
 
 /**
  * The saved state of one virtio-pci function: its configuration space (command, BARs, MSI-X control,
- * the PCI configuration access capability's fields), the MSI-X table, the virtio registers (status,
+ * the PCI configuration access capability's fields), the MSI-X table and pending bits, the virtio registers (status,
  * negotiated features, selectors, vectors, ISR, config generation), every queue, and (nested, when the
  * device model is Snapshottable) the device model's own saved state, restored before re-activation.
  */
@@ -30,6 +30,11 @@ export const FunctionStateSpec = defineState({
     deviceType: u32,
     config: bytes(4096),
     msixTable: bytes((MAX_QUEUES + 1) * MSIX_ENTRY_SIZE),
+    /** Vectors whose pending bit (PBA) was set: raised while masked, delivered at unmask (absent: none). */
+    msixPending: z
+      .array(u16)
+      .max(MAX_QUEUES + 1)
+      .optional(),
     status: u8,
     driverFeatures: u64,
     deviceFeatureSelect: u32,
@@ -56,10 +61,14 @@ export function saveFunction(f: VirtioPciFunction): FunctionState {
   for (let i = 0; i < config.length; i++) config[i] = f.config.get(i, 1);
   const msixTable = new Uint8Array(f.msix.vectors * MSIX_ENTRY_SIZE);
   f.msix.readTable(0n, msixTable);
+  const pba = new Uint8Array(Math.ceil(f.msix.vectors / 8));
+  f.msix.readPba(0n, pba);
+  const msixPending = [...Array(f.msix.vectors).keys()].filter((i) => pba[i >> 3]! & (1 << (i & 7)));
   return {
     deviceType: f.device.deviceType,
     config,
     msixTable: msixTable,
+    msixPending,
     status: n.status,
     driverFeatures: n.driverFeatures,
     deviceFeatureSelect: t.deviceFeatureSelect >>> 0,
@@ -94,6 +103,7 @@ export function checkFunction(f: VirtioPciFunction, s: FunctionState): void {
   if (s.queueVectors.length !== t.queues.length) bad(`it has ${s.queueVectors.length} queue vectors`);
   const vectorOk = (v: number): boolean => v === VIRTIO_MSI_NO_VECTOR || v < f.msix.vectors;
   if (!vectorOk(s.msixConfig) || !s.queueVectors.every(vectorOk)) bad('a vector lies outside the MSI-X table');
+  if (s.msixPending?.some((v) => v >= f.msix.vectors)) bad('a pending vector lies outside the MSI-X table');
   if (s.status & DeviceStatus.FEATURES_OK) {
     if ((s.driverFeatures & ~f.device.deviceFeatures) !== 0n) bad('it accepts features the device does not offer');
     if ((s.driverFeatures & VIRTIO_F_VERSION_1) === 0n) bad('it lacks VIRTIO_F_VERSION_1');
@@ -119,6 +129,7 @@ export function loadFunction(f: VirtioPciFunction, s: FunctionState): void {
   for (let i = 0; i < f.configSize; i++) f.config.set(i, 1, s.config[i]!);
   f.context?.configChanged?.(); // the bus maps the BARs where the guest had them, decode as it was
   f.msix.writeTable(0n, s.msixTable);
+  for (const v of s.msixPending ?? []) f.msix.trigger(v); // pending again while masked (delivered at unmask)
   const progress = t.queues.map((q, i) => loadQueueState(q, s.queues[i]!));
   if (isSnapshottable(f.device) && s.device) restoreSnapshot(f.device, s.device);
   t.session.loadNegotiation({ status: s.status, driverFeatures: s.driverFeatures });
