@@ -10,8 +10,11 @@ import { exitCodeFor } from './exit-codes.js';
 export interface RunOptions extends AssembleOptions {
   /** Signals that stop the VM cleanly (default SIGINT, SIGTERM). Pass [] in tests. */
   signals?: NodeJS.Signals[];
-  /** Called after the VM is assembled and before its machine starts (the CLI installs its system call filter here). */
-  beforeStart?: (vm: AssembledVm) => void;
+  /**
+   * Called after the VM is assembled and before its machine starts (the CLI installs its system call filter here);
+   * the start waits for a returned promise.
+   */
+  beforeStart?: (vm: AssembledVm) => void | Promise<void>;
   /** Called once the machine started (tests, the API server). */
   onStarted?: (vm: AssembledVm) => void;
   /** Upper bound on restarts after guest resets with machine.onReset: restart (default 100). */
@@ -60,7 +63,7 @@ export async function runVm(input: ConfigInput, opts: RunOptions = {}): Promise<
         handlers.push([sig, h]);
       }
       try {
-        opts.beforeStart?.(vm);
+        await opts.beforeStart?.(vm);
         await machine.start();
       } catch (err) {
         await machine.stop({ kind: 'error', error: err }).catch(() => {});

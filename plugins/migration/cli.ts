@@ -4,6 +4,7 @@ import { seccompOnce, seccompOption } from '../../core/security/run-options.js';
 import type { SeccompMode } from '../../core/security/seccomp.js';
 import { ExitCode } from '../../core/vmm/exit-codes.js';
 import { planVm } from '../../core/vmm/plan.js';
+import { markStartup } from '../../core/vmm/timings.js';
 import * as path from 'node:path';
 import { controlRequest } from './control.js';
 import { snapshotConfigInput } from './restore.js';
@@ -106,7 +107,10 @@ export function registerCommands(program: Command): void {
         });
         return;
       }
-      const snap = openSnapshot(dir, { verifyMemory: o.verifyMemory });
+      markStartup('restore: CLI ready');
+      // the memory file is hashed in a worker while the VM is assembled; runRestored waits for it before the state
+      const snap = openSnapshot(dir, { verifyMemory: o.verifyMemory, verifyInBackground: true });
+      markStartup('restore: snapshot opened');
       const plan = o.force ? undefined : await planVm(snapshotConfigInput(snap));
       const problems = plan ? hostProblems(plan) : [];
       if (problems.length) {

@@ -263,10 +263,10 @@ export async function runReceived(
         plan: got.plan,
         assembled: got.vm,
         kernel: got.hooks.kernel,
-        beforeStart: (vm) => {
+        beforeStart: async (vm) => {
           got.hooks.load(vm);
           markStartup('migration: state loaded');
-          opts.beforeStart?.(vm);
+          await opts.beforeStart?.(vm);
         },
         onStarted: (vm) => {
           logRunning(vm, 'received');

@@ -1,5 +1,6 @@
 import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { runVm, type RunOptions, type RunResult } from '../../core/vmm/run.js';
+import { markStartup } from '../../core/vmm/timings.js';
 import { restoreHooks, snapshotConfigInput } from './restore.js';
 import { openSnapshot, type OpenSnapshotOptions, type OpenedSnapshot } from './snapshot-dir.js';
 
@@ -15,17 +16,28 @@ export interface RunRestoredOptions extends OpenSnapshotOptions, Omit<RunOptions
 export async function runRestored(from: string | OpenedSnapshot, opts: RunRestoredOptions = {}): Promise<RunResult> {
   const snap = typeof from === 'string' ? openSnapshot(from, opts) : from;
   const hooks = restoreHooks(snap.body, () => snap.states, snap.memoryPath);
+  let refused: unknown;
+  const verified = snap.memoryVerified?.catch((err: unknown) => {
+    refused = err;
+    throw err;
+  });
+  verified?.catch(() => {});
   return runVm(snapshotConfigInput(snap), {
     ...opts,
     kernel: hooks.kernel,
-    beforeStart: (vm) => {
+    beforeStart: async (vm) => {
+      // hashed in a worker while the VM was assembled: nothing loads and no vCPU runs on a corrupt file
+      await verified;
+      if (verified) markStartup('restore: memory verified');
       hooks.load(vm);
-      opts.beforeStart?.(vm);
+      await opts.beforeStart?.(vm);
     },
     onStarted: (vm) => {
       logRunning(vm, 'restored');
       opts.onStarted?.(vm);
     },
+  }).catch((err: unknown) => {
+    throw refused ?? err; // the snapshot's own one-line error, not the start failure wrapping it
   });
 }
 

@@ -142,6 +142,26 @@ describe('migration: snapshot directories, and hostile ones', () => {
     refused(() => openSnapshot(dir), 'Format', /manifest\.json is not JSON/);
   });
 
+  it('hashes the memory in a worker when asked: openSnapshot returns at once, memoryVerified tells', async () => {
+    const good = openSnapshot(dir, { verifyInBackground: true });
+    expect(good.memoryVerified).to.be.instanceOf(Promise);
+    await good.memoryVerified;
+    flip('memory.bin', 0x8000 + 100);
+    const bad = openSnapshot(dir, { verifyInBackground: true }); // the sizes still checked here; the hash later
+    const err = await bad.memoryVerified!.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    refused(
+      () => {
+        throw err;
+      },
+      'Format',
+      /memory\.bin: checksum mismatch \(the file was changed or damaged\)/,
+    );
+    expect(openSnapshot(dir, { verifyInBackground: true, verifyMemory: false }).memoryVerified).to.equal(undefined);
+  });
+
   it('refuses a bit flipped in the memory pages, the state or the manifest', () => {
     flip('memory.bin', 0x8000 + 100);
     refused(() => openSnapshot(dir), 'Format', /memory\.bin: checksum mismatch/);

@@ -13,6 +13,7 @@ import {
   type ManifestBody,
 } from './format.js';
 import { checkMemoryImage } from './memory-image.js';
+import { verifyMemoryInWorker } from './memory-hash.js';
 
 /** A snapshot directory whose manifest, state and memory file passed every check; nothing is loaded yet. */
 export interface OpenedSnapshot {
@@ -21,11 +22,19 @@ export interface OpenedSnapshot {
   /** The saved states, parsed but untrusted: restoreVmState validates each against its object. */
   states: unknown;
   memoryPath: string;
+  /** With `verifyInBackground`: settles once the memory file's hash was checked (rejects as openSnapshot would). */
+  memoryVerified?: Promise<void>;
 }
 
-/** How openSnapshot checks: whether it hashes the memory file (default true; size checks always run). */
+/** How openSnapshot checks: whether it hashes the memory file (default true; size checks always run), and where. */
 export interface OpenSnapshotOptions {
   verifyMemory?: boolean;
+  /**
+   * Hash the memory file in a worker thread instead of before openSnapshot returns: `memoryVerified` settles when
+   * done, and the caller must wait for it before the state loads (runRestored does), so a corrupt file is still
+   * refused before the guest runs, while the VM is assembled meanwhile.
+   */
+  verifyInBackground?: boolean;
 }
 
 const bad = (dir: string, why: string, kind: 'Format' | 'Version' = 'Format'): never => {
@@ -93,6 +102,10 @@ export function openSnapshot(dir: string, opts: OpenSnapshotOptions = {}): Opene
     bad(dir, `${SNAPSHOT_FILES.state}: checksum mismatch (the file was changed or damaged)`);
   const states = parseJson(dir, SNAPSHOT_FILES.state, stateText);
   const memoryPath = path.join(dir, SNAPSHOT_FILES.memory);
-  checkMemoryImage(body.memory, memoryPath, opts.verifyMemory !== false);
-  return { dir, body, states, memoryPath };
+  const verify = opts.verifyMemory !== false;
+  const background = verify && opts.verifyInBackground === true;
+  checkMemoryImage(body.memory, memoryPath, verify && !background);
+  const memoryVerified = background ? verifyMemoryInWorker(body.memory, memoryPath) : undefined;
+  memoryVerified?.catch(() => {}); // handled where it is awaited; a snapshot dropped unawaited must not crash
+  return { dir, body, states, memoryPath, memoryVerified };
 }

@@ -6,7 +6,8 @@ import type { KvmVm } from '../../plugins/kvm/vm.js';
 import { x86Vcpu } from '../../plugins/x86/hypervisor/extension.js';
 import { Msr } from '../../plugins/x86/cpu/msrs.js';
 import { silentLogger } from '../../core/vmm/logger.js';
-import { pauseVm, resumeVm, restoreVm, snapshotVm } from '../../plugins/migration/index.js';
+import { MigrationError, pauseVm, resumeVm, restoreVm, snapshotVm } from '../../plugins/migration/index.js';
+import { runRestored } from '../../plugins/migration/run-restored.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 
 describe('migration: pause, snapshot and restore a running VM on host KVM (kvm tier)', function () {
@@ -95,5 +96,28 @@ describe('migration: pause, snapshot and restore a running VM on host KVM (kvm t
     await b.machine!.start();
     const at = memoryOf(b).readU32(COUNTER);
     await until(() => memoryOf(b).readU32(COUNTER) > at + 100, 'the restored guest to count on');
+  });
+
+  it('runRestored hashes the memory while it assembles; a flipped page is refused before the state loads', async () => {
+    const a = await start();
+    const memA = memoryOf(a);
+    await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
+    memA.writeU32(DATA, 0xfeedf00d);
+    const snap = path.join(t.dir, 'snap-flip');
+    await snapshotVm(a, snap);
+    const file = path.join(snap, 'memory.bin');
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Uint8Array.of(0x0d ^ 0xff), 0, 1, Number(DATA.value)); // the page the guest will read
+    fs.closeSync(fd);
+    let ran = false;
+    const err = await runRestored(snap, {
+      verifyInBackground: true,
+      signals: [],
+      logger: silentLogger(),
+      onStarted: (vm) => ((ran = true), void vm.machine!.stop({ kind: 'api' })),
+    }).catch((e: unknown) => e);
+    expect(ran, 'no vCPU ran on the corrupt memory').to.equal(false);
+    expect(err).to.be.instanceOf(MigrationError);
+    expect((err as Error).message).to.match(/memory\.bin: checksum mismatch \(the file was changed or damaged\)$/);
   });
 });
