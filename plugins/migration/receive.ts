@@ -32,9 +32,10 @@ export interface ReceiveOptions {
   /**
    * Build the VM (devices, memory mapping, vCPUs) with these assembly options while the pages come, before the
    * source stops, when every plugin of the config allows it (preassemble.ts); then only loading the state and
-   * starting the vCPUs remain for the downtime. Otherwise (or without this) the VM is built after Commit.
+   * starting the vCPUs remain for the downtime. Otherwise (without this, or `false`) the VM is built after Commit.
+   * receiveMigration and runReceived pass their own options unless this is `false`.
    */
-  preassemble?: Omit<AssembleOptions, 'kernel' | 'plan'>;
+  preassemble?: Omit<AssembleOptions, 'kernel' | 'plan'> | false;
   /** Called with the VM built early (vCPUs created, no state loaded) while the pages still come. */
   onPreassembled?: (vm: AssembledVm) => void;
 }
@@ -61,7 +62,7 @@ async function buildEarly(
   hooks: RestoreHooks,
   opts: ReceiveOptions,
 ): Promise<AssembledVm> {
-  const vm = await assembleVm(input, { ...opts.preassemble, plan, kernel: hooks.kernel });
+  const vm = await assembleVm(input, { ...(opts.preassemble || {}), plan, kernel: hooks.kernel });
   try {
     hooks.prepare(vm);
   } catch (err) {

@@ -72,6 +72,24 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     await until(() => memB.readU32(COUNTER) > at + 100, 'the migrated guest to count on');
   });
 
+  it('without pre-assembly (a disk or tap in the config) the destination builds its VM after Commit', async () => {
+    const a = await start();
+    const memA = memoryOf(a);
+    await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
+    let built = false;
+    const { b } = await migrate(
+      a,
+      `unix:${path.join(t.dir, 'late.sock')}`,
+      {},
+      { preassemble: false, onPreassembled: () => (built = true) },
+    );
+    expect(built).to.equal(false);
+    expect(a.lifecycle.state, 'the source stopped').to.equal('stopped');
+    const memB = memoryOf(b);
+    const at = memB.readU32(COUNTER);
+    await until(() => memB.readU32(COUNTER) > at + 100, 'the migrated guest to count on');
+  });
+
   it('a migration cancelled after the destination built its VM: it is disposed, the source runs on', async () => {
     const a = await start();
     const memA = memoryOf(a);
