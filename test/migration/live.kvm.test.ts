@@ -27,6 +27,19 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     return { b, r };
   }
 
+  /** Starts the counting guest and waits until it counted past 1000. */
+  async function counting(): Promise<AssembledVm> {
+    const a = await start();
+    await until(() => memoryOf(a).readU32(COUNTER) > 1000, 'the guest to count');
+    return a;
+  }
+
+  /** Resolves once the (migrated) guest of `b` counted 100 further. */
+  async function countsOn(b: AssembledVm): Promise<void> {
+    const at = memoryOf(b).readU32(COUNTER);
+    await until(() => memoryOf(b).readU32(COUNTER) > at + 100, 'the migrated guest to count on');
+  }
+
   it('moves a counting guest over a Unix socket while it runs: it counts on in the destination', async () => {
     const a = await start();
     const memA = memoryOf(a);
@@ -52,9 +65,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
   });
 
   it('the destination builds its VM (vCPUs made) while the source runs; after Commit the state loads', async () => {
-    const a = await start();
-    const memA = memoryOf(a);
-    await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
+    const a = await counting();
     let built: AssembledVm | undefined;
     let sourceAtBuild: string | undefined;
     let builtAtCommit = false;
@@ -67,15 +78,11 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     expect(builtAtCommit, 'built before the source stopped').to.equal(true);
     expect(sourceAtBuild, 'the source ran while the destination was built').to.equal('started');
     expect(b, 'the VM built early is the one that runs').to.equal(built);
-    const memB = memoryOf(b);
-    const at = memB.readU32(COUNTER);
-    await until(() => memB.readU32(COUNTER) > at + 100, 'the migrated guest to count on');
+    await countsOn(b);
   });
 
   it('without pre-assembly (a disk or tap in the config) the destination builds its VM after Commit', async () => {
-    const a = await start();
-    const memA = memoryOf(a);
-    await until(() => memA.readU32(COUNTER) > 1000, 'the guest to count');
+    const a = await counting();
     let built = false;
     const { b } = await migrate(
       a,
@@ -85,9 +92,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     );
     expect(built).to.equal(false);
     expect(a.lifecycle.state, 'the source stopped').to.equal('stopped');
-    const memB = memoryOf(b);
-    const at = memB.readU32(COUNTER);
-    await until(() => memB.readU32(COUNTER) > at + 100, 'the migrated guest to count on');
+    await countsOn(b);
   });
 
   it('a migration cancelled after the destination built its VM: it is disposed, the source runs on', async () => {
