@@ -20,6 +20,9 @@ describe('migration: which VMs a destination builds before the source stops', ()
   it('the kvm, x86 and device plugins that take no host resource the source holds', () => {
     expect(canPreassemble(planOf(...tiny, ['i8042'], ['rtc'], ['boot-timer'], ['migration', {}]))).to.equal(true);
     expect(canPreassemble(planOf(...tiny, ['serial', { console: { kind: 'none' } }]))).to.equal(true);
+    expect(canPreassemble(planOf(...tiny, ['virtio-mmio'], ['raw-disk'], ['qcow'])), 'transports, formats').to.equal(
+      true,
+    );
   });
 
   it('not with a disk, a NIC, a console file or socket, or a plugin from outside the repository', () => {

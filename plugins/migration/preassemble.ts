@@ -13,6 +13,13 @@ const PREASSEMBLE_SAFE: Record<string, (config: unknown) => boolean> = {
   x86: () => true,
   acpi: () => true,
   pci: () => true,
+  'pci-hotplug': () => true,
+  // transports: MMIO/PCI windows and KVM routes only
+  'virtio-mmio': () => true,
+  'virtio-pci': () => true,
+  // disk formats: virtio-blk opens (and locks) the files, these only register how to read them
+  'raw-disk': () => true,
+  qcow: () => true,
   i8042: () => true,
   rtc: () => true,
   'boot-timer': () => true,
