@@ -24,6 +24,11 @@ export const FrameType = {
   Commit: 9,
   /** Destination: the VM runs. */
   Started: 10,
+  /**
+   * Destination: its VM is built (or will be built only after Commit): the source may stop the guest. Sent once,
+   * after the Hello, before Ready.
+   */
+  Prepared: 11,
 } as const;
 
 /** Largest payload accepted: a JSON state or config (pages come in at most PAGES_PER_FRAME pages). */

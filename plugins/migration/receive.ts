@@ -109,6 +109,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
   let file: string | undefined;
   let fd: number | undefined;
   let early: Promise<AssembledVm> | undefined;
+  let buildError: unknown;
   try {
     const f = await r.next();
     expectFrame(f, FrameType.Hello, 'Hello');
@@ -146,8 +147,20 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     if (opts.preassemble && canPreassemble(plan)) {
       markIncoming(plan.config, released.promise);
       early = buildEarly(input, plan, hooks, opts);
-      early.catch(() => {}); // awaited at the end of the stream
     }
+    // The source stops its guest only after Prepared: the build is then out of the downtime. A failed build
+    // tells the source at once (it still sends pages, and would wait for Prepared for ever).
+    (early ?? Promise.resolve()).then(
+      () => w.send(FrameType.Prepared).catch(() => {}),
+      (err: unknown) => {
+        buildError = err;
+        const why = Buffer.from((err as Error)?.message ?? String(err));
+        void w
+          .send(FrameType.Abort, why)
+          .catch(() => {})
+          .finally(() => sock.destroy());
+      },
+    );
     for (;;) {
       const fr = await r.next();
       if (fr.type === FrameType.Pages) {
@@ -206,7 +219,8 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
         (sock as net.Socket).end();
       },
     };
-  } catch (err) {
+  } catch (caught) {
+    const err = buildError ?? caught; // a connection closed because the early build failed: that failure
     opts.signal?.removeEventListener('abort', onAbort);
     if (fd !== undefined) fs.closeSync(fd);
     if (file) fs.rmSync(file, { force: true });

@@ -199,6 +199,13 @@ export async function sendParts(
     }
     await w.sendJson(FrameType.Hello, hello);
     p.logger.info({ url, memoryBytes: hello.memory.bytes }, 'migration: sending');
+    // The destination builds its VM meanwhile; the guest stops only once it said Prepared.
+    let isPrepared = false;
+    const prepared = r.next().then((f) => {
+      expectFrame(f, FrameType.Prepared, 'Prepared');
+      isPrepared = true;
+    });
+    prepared.catch(() => {}); // awaited below
     tracker.start();
     tracker.harvest(); // from here on every change is seen
     let dirty: Uint8Array = new Uint8Array(tracker.pages).fill(1);
@@ -216,8 +223,14 @@ export async function sendParts(
       const progress = { round, sentBytes, dirtyBytes, bytesPerSecond: Math.round(rate) };
       opts.onProgress?.(progress);
       await w.sendJson(FrameType.Progress, progress);
-      if (!tracker.hasDirtyLog || (dirtyBytes / rate) * 1000 <= budget || round >= maxRounds) break;
+      const fits = (dirtyBytes / rate) * 1000 <= budget;
+      if (fits && tracker.hasDirtyLog && !isPrepared && round < maxRounds) {
+        await prepared; // then one more round: the guest wrote on while the destination was built
+        continue;
+      }
+      if (!tracker.hasDirtyLog || fits || round >= maxRounds) break;
     }
+    await prepared;
     if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled');
 
     // Stop and copy.
@@ -247,6 +260,10 @@ export async function sendParts(
     opts.signal?.removeEventListener('abort', onAbort);
     opts.onCommit?.({ rounds: round, sentBytes, downtimeMs: Math.round(performance.now() - tStop) });
     await w.send(FrameType.Commit);
+    // read while this VM stops and lets go: the downtime ends when the destination runs, not when this side is done
+    let startedAt = 0;
+    const started = r.next().then((f) => ((startedAt = performance.now()), f));
+    started.catch(() => {}); // awaited below
     // ms since the guest stopped at each step: where the downtime goes, on this side (logged now: a `vmm run`
     // source may exit once its VM is released, before the destination's Started)
     p.logger.info({ phases }, 'migration: committed');
@@ -255,14 +272,18 @@ export async function sendParts(
     await release();
     phase('releasedMs');
     sock.end(); // the destination builds its VM once the source closed (its files are free then)
-    const started = await r.next();
-    expectFrame(started, FrameType.Started, 'Started');
-    void jsonOf(started, 'Started');
-    phase('destinationStartedMs');
+    const startedFrame = await started;
+    expectFrame(startedFrame, FrameType.Started, 'Started');
+    void jsonOf(startedFrame, 'Started');
+    phases.destinationStartedMs = Math.round((startedAt - tStop) * 10) / 10;
     sock.end();
     p.logger.info({ phases }, 'migration: the destination started');
-    const now = performance.now();
-    return { rounds: round, sentBytes, downtimeMs: Math.round(now - tStop), totalMs: Math.round(now - t0) };
+    return {
+      rounds: round,
+      sentBytes,
+      downtimeMs: Math.round(startedAt - tStop),
+      totalMs: Math.round(performance.now() - t0),
+    };
   } catch (err) {
     opts.signal?.removeEventListener('abort', onAbort);
     tracker.stop();

@@ -44,7 +44,10 @@ const GOOD_HELLO = {
 
 const helloValue = fc.record({
   format: fc.oneof({ weight: 24, arbitrary: fc.constant(MIGRATION_FORMAT) }, fc.string({ maxLength: 8 })),
-  version: fc.oneof({ weight: 24, arbitrary: fc.constant(MIGRATION_VERSION) }, fc.constantFrom(0, 2, -1, 1.5, 2 ** 53)),
+  version: fc.oneof(
+    { weight: 24, arbitrary: fc.constant(MIGRATION_VERSION) },
+    fc.constantFrom(0, 1, 3, -1, 1.5, 2 ** 53),
+  ),
   config: fc.oneof(
     { weight: 24, arbitrary: fc.constant({ machine: { vcpus: 1, memory: '64K' }, plugins: [] }) },
     fc.constant({ machine: { vcpus: 0 } }),
