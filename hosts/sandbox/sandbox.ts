@@ -243,7 +243,8 @@ export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Sta
 
 /**
  * The L1 stage: beat (when asked), mount the base (ro) and work disks, overlay them, mount the shared
- * folders and bind their files in place, chroot, run /tsvmm/run.sh.
+ * folders and bind their files in place, move the overlay onto / and chroot into it (as switch_root does,
+ * so the command's root is a real mount: user namespaces and pivot_root work), run /tsvmm/run.sh.
  */
 export function l1StageScript(
   shares: readonly ShareFolder[] = [],
@@ -265,10 +266,14 @@ mount -t sysfs sysfs /newroot/sys
 mount -t tmpfs tmpfs /newroot/run
 mount --bind /work/out /newroot${SANDBOX_OUT}
 ${shareMountScript(shares, '/newroot')}[ -e /dev/kvm ] || echo "tsvmm-sandbox: warning: /dev/kvm is missing in L1"
-chroot /newroot /bin/sh /tsvmm/run.sh
+# switch_root-style: the overlay becomes the mount at / (a chroot into /newroot would leave the command on
+# rootfs, where the kernel refuses user namespaces and pivot_root: passt and similar tools sandbox themselves)
+cd /newroot || fail "cannot enter /newroot"
+mount --move . / || fail "cannot move the new root onto /"
+chroot . /bin/sh /tsvmm/run.sh
 rc=$?
 sync
-umount /newroot${SANDBOX_OUT} 2>/dev/null
+chroot . umount ${SANDBOX_OUT} 2>/dev/null
 exit $rc
 `;
 }

@@ -13,7 +13,7 @@ describe('sandbox IOMMU + NVMe variant', () => {
     const script = l1StageScript([], false, v);
     const bind = script.indexOf('echo vfio-pci > $d/driver_override');
     expect(bind).to.be.greaterThan(0);
-    expect(bind).to.be.lessThan(script.indexOf('chroot /newroot'));
+    expect(bind).to.be.lessThan(script.indexOf('chroot . /bin/sh'));
     expect(script).to.include('/sys/bus/pci/drivers_probe');
     expect(l1StageScript([], false)).not.to.include('driver_override');
     expect(v.qemuArgs.join(' ')).to.match(

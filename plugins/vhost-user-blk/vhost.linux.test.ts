@@ -10,8 +10,7 @@
  *     writes one the host then reads;
  * Without in-flight tracking in qemu-storage-daemon 7.2 the front end keeps shadow rings (plugins/vhost-user/
  * shadow.ts): the restart is lossless even when requests finished out of order before the kill.
- * (passt networking is not here: passt isolates itself with a user namespace and pivot_root, which the
- * sandbox's L1 refuses: it runs the tests chrooted from an initramfs root. See plugins/vhost-user/README.md.)
+ * (passt networking has its own proof: plugins/virtio-net/passt.linux.test.ts.)
  * Runs where Linux can boot (inside the sandbox the runner sets TSVMM_GUESTKIT_DIR; or TSVMM_LINUX=1).
  */
 import { expect } from 'chai';
