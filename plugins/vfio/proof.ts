@@ -3,6 +3,7 @@
  * size and known content (written by the host before L1 starts), and the pattern the L2 guest writes
  * (found in the host's backing file after the run).
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Bytes of the emulated NVMe's backing file (its one namespace). */
 export const PROOF_NVME_SIZE = 64 << 20;
@@ -28,4 +29,29 @@ export function knownBytes(len = PROOF_KNOWN, seed = 0x5eed_7f10): Buffer {
     b.writeUInt32LE(x, i);
   }
   return b;
+}
+
+/** A PCI function bound to vfio-pci on this machine, as sysfs lists it. */
+export interface VfioBoundFunction {
+  /** `0000:00:04.0`. */
+  address: string;
+  /** `vendor:device`, e.g. `1b36:0010`. */
+  ids: string;
+  /** `0x010802` for an NVMe controller. */
+  pciClass: string;
+}
+
+/**
+ * The functions bound to vfio-pci here (in the sandbox's IOMMU variant: the NVMe controller it bound),
+ * from /sys/bus/pci/drivers/vfio-pci; none where the driver is not loaded.
+ */
+export function vfioBoundFunctions(sys = '/sys/bus/pci'): VfioBoundFunction[] {
+  const dir = `${sys}/drivers/vfio-pci`;
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((e) => /^[0-9a-f]{4}:/.test(e))
+    .map((address) => {
+      const rd = (f: string) => readFileSync(`${sys}/devices/${address}/${f}`, 'utf8').trim();
+      return { address, ids: `${rd('vendor')}:${rd('device')}`.replace(/0x/g, ''), pciClass: rd('class') };
+    });
 }

@@ -6,6 +6,7 @@ import { migrationBench } from './migration.js';
 import { netBench } from './net.js';
 import { startApiBench } from './start-api.js';
 import { vhostBench } from './vhost.js';
+import { vfioBench, vfioBenchSandbox } from './vfio.js';
 import type { GuestBench } from './types.js';
 
 /**
@@ -23,6 +24,7 @@ export const GUEST_BENCHES: readonly GuestBench[] = [
   { names: ['boot-cloud', 'block-pci', 'net-pci'], run: cloudBench },
   { names: ['vhost'], run: vhostBench },
   { names: ['restore', 'migration'], run: migrationBench },
+  { names: ['vfio'], run: vfioBench, sandbox: vfioBenchSandbox },
 ];
 
 /** Every name `--only` accepts, in result order: `exit` (host and sandbox, no guest) then the guest benchmarks'. */

@@ -6,7 +6,8 @@
  * otherwise inside ONE sandbox boot (hosts/sandbox: L1 Linux under QEMU TCG with a real /dev/kvm).
  */
 import 'reflect-metadata';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guestKit } from '../../hosts/guestkit/kit.js';
 import { detectHost } from '../../hosts/sandbox/detect.js';
@@ -15,6 +16,7 @@ import { parseBenchArgs, type BenchArgs } from './args.js';
 import { exitBench } from './exit/bench.js';
 import { machineInfo } from './machine.js';
 import { BENCH_NAMES, GUEST_BENCHES } from './registry.js';
+import { sandboxGroups, type SandboxGroup } from './sandbox-groups.js';
 import { consoleTable, describeRun, markdownTable } from './report/table.js';
 import { writeResults } from './report/write.js';
 import { tool } from './tools.js';
@@ -75,6 +77,60 @@ async function inner(a: BenchArgs): Promise<void> {
   log(`inner: ${rows.length} rows written`);
 }
 
+/** One sandbox L1 boot (the group's variant, or the usual microvm L1) running the group's benchmarks inside. */
+async function sandboxRun(
+  a: BenchArgs,
+  g: SandboxGroup,
+): Promise<{ rows: Row[]; problems: string[]; machine?: MachineInfo }> {
+  const problems: string[] = [];
+  const files = mkdtempSync(join(tmpdir(), 'tsvmm-bench-l1-'));
+  try {
+    // Compile the C tools here: L1 has no compiler. They live in the build folder L1 gets.
+    tool('kvm-exit-loop');
+    tool('guestbench');
+    const variant = g.sandbox?.(files);
+    const { compiled } = projectLayout();
+    const collect = join(a.out ?? join(projectLayout().root, 'bench-results'), '.sandbox-out', variant?.name ?? '');
+    rmSync(join(collect, 'bench-inner.json'), { force: true });
+    const args = [
+      '--inner',
+      '--only',
+      g.names.join(','),
+      '--repeats',
+      String(a.repeats),
+      ...(a.exits ? ['--exits', String(a.exits)] : []),
+    ];
+    let pending = '';
+    log(`starting the sandbox${variant ? ` (${variant.name})` : ''} for ${g.names.join(',')} (QEMU TCG L1; a while)`);
+    const res = await runInSandbox(`exec node ${join(compiled, 'test', 'bench', 'run.js')} ${args.join(' ')}`, {
+      timeoutMs: 60 * 60_000,
+      collectInto: collect,
+      memoryMiB: 3584,
+      cpus: 2,
+      variant,
+      onOutput: (s) => {
+        pending += s;
+        const lines = pending.split('\n');
+        pending = lines.pop()!;
+        for (const line of lines)
+          if (line.includes('bench: ')) process.stderr.write(`[sandbox] ${line.replace(/\r$/, '').trim()}\n`);
+      },
+    });
+    const file = join(collect, 'bench-inner.json');
+    if (existsSync(file)) {
+      const j = JSON.parse(readFileSync(file, 'utf8')) as { machine: MachineInfo; rows: Row[]; problems: string[] };
+      return { rows: j.rows, problems: j.problems.map((p) => `sandbox: ${p}`), machine: j.machine };
+    }
+    problems.push(res.report);
+    const why = `the sandbox run produced no results (${res.report.split('\n')[0]})`;
+    return { rows: naRows(g.names, 'sandbox', why), problems };
+  } catch (e) {
+    return { rows: naRows(g.names, 'sandbox', `the sandbox could not run: ${(e as Error).message}`), problems };
+  } finally {
+    rmSync(files, { recursive: true, force: true });
+  }
+}
+
 async function outer(a: BenchArgs): Promise<void> {
   const started = Date.now();
   const selected = new Set(a.only);
@@ -103,50 +159,12 @@ async function outer(a: BenchArgs): Promise<void> {
   ];
   if (sandboxWanted.length && !a.sandbox) {
     rows.push(...naRows(sandboxWanted, 'sandbox', 'skipped (--no-sandbox)'));
-  } else if (sandboxWanted.length) {
-    try {
-      // Compile the C tools here: L1 has no compiler. They live in the build folder L1 gets.
-      tool('kvm-exit-loop');
-      tool('guestbench');
-      const { compiled } = projectLayout();
-      const collect = join(a.out ?? join(projectLayout().root, 'bench-results'), '.sandbox-out');
-      const args = [
-        '--inner',
-        '--only',
-        sandboxWanted.join(','),
-        '--repeats',
-        String(a.repeats),
-        ...(a.exits ? ['--exits', String(a.exits)] : []),
-      ];
-      let pending = '';
-      log(`starting the sandbox for ${sandboxWanted.join(',')} (QEMU TCG L1; this takes a while)`);
-      const res = await runInSandbox(`exec node ${join(compiled, 'test', 'bench', 'run.js')} ${args.join(' ')}`, {
-        timeoutMs: 60 * 60_000,
-        collectInto: collect,
-        memoryMiB: 3584,
-        cpus: 2,
-        onOutput: (s) => {
-          pending += s;
-          const lines = pending.split('\n');
-          pending = lines.pop()!;
-          for (const line of lines)
-            if (line.includes('bench: ')) process.stderr.write(`[sandbox] ${line.replace(/\r$/, '').trim()}\n`);
-        },
-      });
-      const file = join(collect, 'bench-inner.json');
-      if (existsSync(file)) {
-        const j = JSON.parse(readFileSync(file, 'utf8')) as { machine: MachineInfo; rows: Row[]; problems: string[] };
-        sandboxMachine = j.machine;
-        rows.push(...j.rows);
-        problems.push(...j.problems.map((p) => `sandbox: ${p}`));
-      } else {
-        rows.push(
-          ...naRows(sandboxWanted, 'sandbox', `the sandbox run produced no results (${res.report.split('\n')[0]})`),
-        );
-        problems.push(res.report);
-      }
-    } catch (e) {
-      rows.push(...naRows(sandboxWanted, 'sandbox', `the sandbox could not run: ${(e as Error).message}`));
+  } else {
+    for (const g of sandboxGroups(sandboxWanted)) {
+      const r = await sandboxRun(a, g);
+      rows.push(...r.rows);
+      problems.push(...r.problems);
+      sandboxMachine ??= r.machine;
     }
   }
 

@@ -1,4 +1,5 @@
 import type { GuestKit } from '../../hosts/guestkit/kit.js';
+import type { SandboxVariant } from '../../hosts/sandbox/variant.js';
 
 /** One figure of one side (ours or the peer) summarised over the repeats. */
 export interface Summary {
@@ -57,6 +58,11 @@ export interface GuestBenchOptions {
 export interface GuestBench {
   names: readonly BenchName[];
   run: (o: GuestBenchOptions) => Promise<Row[]>;
+  /**
+   * The L1 machine it needs when it runs in the sandbox (hosts/sandbox/variant.ts; host files it needs go in
+   * `dir`): such benchmarks get their own L1 boot. Default: the shared microvm L1.
+   */
+  sandbox?: (dir: string) => SandboxVariant;
 }
 
 /** What a run records beside the rows. */

@@ -73,4 +73,13 @@ describe('bench VMM command lines: the same devices for ours and QEMU per transp
       tag: 'benchfs',
     });
   });
+
+  it('vfio: the same host function to our vfio plugin and to QEMU vfio-pci (no option ROM)', () => {
+    const g = spec({ transport: 'pci', disk: undefined, tap: undefined, vfio: '0000:00:04.0' });
+    expect(qemuBenchArgv(g).join(' ')).to.include('-device vfio-pci,host=0000:00:04.0,rombar=0');
+    expect(ours(g).plugins.filter((p) => p.name === 'vfio')).to.deep.equal([
+      { name: 'vfio', id: 'vfio0', config: { device: '0000:00:04.0' } },
+    ]);
+    expect(qemuBenchArgv(spec({ transport: 'pci' })).join(' ')).not.to.include('vfio');
+  });
 });

@@ -35,6 +35,8 @@ export interface GuestSpec {
   tap?: string;
   /** vhost-user back ends already listening: a vhost-user-blk disk and a virtio-fs share (guest RAM in a memfd). */
   vhost?: { blkSocket?: string; fs?: { socket: string; tag: string } };
+  /** A host PCI function bound to vfio-pci, passed through (pci transport): our vfio plugin / QEMU's vfio-pci. */
+  vfio?: string;
   /** A scratch folder for generated files. */
   dir: string;
   /** Words added to both VMMs' kernel command line (e.g. `initcall_debug`). */
@@ -88,6 +90,7 @@ export function oursArgv(g: GuestSpec, name: string): { argv: string[]; env: Nod
   if (g.vhost) cfg.machine.memoryBackend = 'memfd';
   if (g.vhost?.blkSocket) add({ name: 'vhost-user-blk', id: 'vub0', config: { socket: g.vhost.blkSocket } });
   if (g.vhost?.fs) add({ name: 'virtio-fs', id: 'fs0', config: { socket: g.vhost.fs.socket, tag: g.vhost.fs.tag } });
+  if (g.vfio) add({ name: 'vfio', id: 'vfio0', config: { device: g.vfio } });
   const config = join(g.dir, `${name}.yaml`);
   writeFileSync(config, stringify(cfg));
   return {
@@ -121,6 +124,7 @@ export function qemuBenchArgv(g: GuestSpec, extra: string[] = []): string[] {
     args.push('-chardev', `socket,id=vfs0,path=${g.vhost.fs.socket}`);
     args.push(...dev('vhost-user-fs', `chardev=vfs0,tag=${g.vhost.fs.tag}`));
   }
+  if (g.vfio) args.push('-device', `vfio-pci,host=${g.vfio},rombar=0`);
   return [
     'qemu-system-x86_64',
     ...qemuArgv({
