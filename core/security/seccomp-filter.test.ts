@@ -32,12 +32,13 @@ describe('core/security seccomp filter program', () => {
     expect(decide(SYS_clone, { args: [0x4111] })).to.equal(SECCOMP_RET.KILL_PROCESS); // vfork-style spawn
   });
 
-  it('allows ioctl for KVM, terminal/tun, block and vhost requests only, never TIOCSTI', () => {
+  it('allows ioctl for KVM, terminal/tun, block, vhost and VFIO requests only, never TIOCSTI', () => {
     const ioctl = (req: number, p = kill) => decide(SYS_ioctl, { args: [3, req] }, p);
     for (const req of [
       0xae80 /* KVM_RUN */, 0xc008ae88, 0x4020ae46, 0x5401 /* TCGETS */, 0x5413, 0x5421 /* FIONBIO */,
       0x5451 /* FIOCLEX */, 0x400454ca /* TUNSETIFF */, 0x400454d0, 0x80081272 /* BLKGETSIZE64 */,
       0x4028af11 /* VHOST_SET_VRING_ADDR */, 0xc008af12 /* VHOST_GET_VRING_BASE */, 0x4004af61 /* VSOCK_SET_RUNNING */,
+      0x3b6e /* VFIO_DEVICE_SET_IRQS */, 0x3b6f /* VFIO_DEVICE_RESET */, 0x3b71 /* VFIO_IOMMU_MAP_DMA */,
     ]) {
       expect(ioctl(req), `0x${req.toString(16)}`).to.equal(SECCOMP_RET.ALLOW);
     }

@@ -213,6 +213,9 @@ export const IOCTL_TYPES: Readonly<Record<string, number>> = {
   /** The kernel's vhost devices (_IO*(VHOST_VIRTIO = 0xAF, n)): virtio-vsock's vhost back end sets its rings up at
    * DRIVER_OK, after the filter is on. */
   vhost: 0xaf,
+  /** VFIO (_IO(VFIO_TYPE = ';' = 0x3B, n)): the vfio plugin enables MSI/MSI-X (SET_IRQS) when the guest does, resets
+   * and unmaps at unplug, and opens a hot-added device, all after the filter is on. */
+  vfio: 0x3b,
 };
 /** Type 'T' requests that are never needed and do harm: TIOCSTI (fakes terminal input), TIOCLINUX. */
 export const DENIED_IOCTLS: readonly number[] = [0x5412, 0x541c];
