@@ -3,7 +3,8 @@
  * Every figure is ours next to a peer's, measured in the same run, with the ratio per repeat.
  * Where: the exit round trip runs on this host's /dev/kvm and inside the sandbox; the Linux
  * benchmarks (boot, block, net, memory, start) run on the host when its KVM can boot Linux,
- * otherwise inside ONE sandbox boot (hosts/sandbox: L1 Linux under QEMU TCG with a real /dev/kvm).
+ * otherwise inside ONE sandbox boot (hosts/sandbox: L1 Linux under QEMU TCG with a real /dev/kvm); a benchmark
+ * that needs another L1 (GuestBench.sandbox, e.g. vfio's IOMMU + NVMe variant) gets one boot of its own.
  */
 import 'reflect-metadata';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
