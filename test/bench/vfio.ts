@@ -69,7 +69,7 @@ export async function vfioBench(o: GuestBenchOptions): Promise<Row[]> {
             which === 'ours'
               ? oursArgv({ ...g, vfio: fn.address }, `vfio-${i}`)
               : { argv: qemuBenchArgv({ ...g, vfio: fn.address }), env: process.env };
-          const r = await runGuest(argv.argv, { env: argv.env, timeoutMs: 300_000 });
+          const r = await runGuest(argv.argv, { env: argv.env, timeoutMs: 420_000 });
           if (which === 'ours') o.log(`vfio ours: ${exitSummary(r.l.stderr) ?? 'no exit statistics'}`);
           if (FIGURES.every((f) => r.l.values[f.key] !== undefined)) (which === 'ours' ? ours : peer)[i] = r.l.values;
           else
