@@ -14,8 +14,9 @@ const NVME_CLASS = '0x010802';
 /**
  * L1 on q35 with an emulated Intel IOMMU (interrupt remapping on) and an emulated NVMe controller whose
  * namespace is the host file `nvmeFile` (machine-facts §2a, §6). L1's kernel gets `intel_iommu=on iommu=pt
- * no_timer_check`, loads the VFIO modules, and before the tests run binds every NVMe controller to vfio-pci (driver_override,
- * unbind from L1's own nvme driver, drivers_probe), printing `tsvmm-sandbox: vfio <address> ...` for each.
+ * no_timer_check`, loads the VFIO modules, and before the tests run binds every NVMe controller to vfio-pci
+ * (driver_override, unbind from L1's own nvme driver, drivers_probe), printing `tsvmm-sandbox: vfio <address> ...`
+ * for each.
  */
 export function iommuNvmeVariant(nvmeFile: string): SandboxVariant {
   return {
