@@ -11,3 +11,4 @@ export * from './state.js';
 export * from './test-layout.js';
 export * from './recording-interrupts.js';
 export * from './test-plugins.js';
+export * from './warnings-logger.js';

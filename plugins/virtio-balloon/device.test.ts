@@ -1,5 +1,6 @@
 import { DEFAULT_LOG_LIMIT } from '../../core/ratelimit/log-limiter.js';
 import { expect } from 'chai';
+import { warningsLogger } from '../../core/testing/warnings-logger.js';
 import { GuestAddress } from '../../core/address.js';
 import { createAnonymousMmapMemory } from '../../core/memory/backends/anonymous-mmap.js';
 import { memoryWithRom } from '../virtio/testing.js';
@@ -122,18 +123,7 @@ describe('virtio-balloon device', () => {
   });
 
   it('a driver sending bad requests over and over is logged a burst of times, not once per request', () => {
-    const warnings: string[] = [];
-    const note = (level: string) => (_o: object | string, msg?: string) => {
-      if (level === 'warn') warnings.push(msg ?? '');
-    };
-    const logger = {
-      trace: note('trace'),
-      debug: note('debug'),
-      info: note('info'),
-      warn: note('warn'),
-      error: note('error'),
-      child: () => logger,
-    };
+    const { logger, warnings } = warningsLogger();
     const b = balloonBench({ logger });
     const q = b.queues[1];
     for (let i = 0; i < 60; i++) {

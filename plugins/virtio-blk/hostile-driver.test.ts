@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { warningsLogger } from '../../core/testing/warnings-logger.js';
 import { GuestAddress } from '../../core/address.js';
 import { DEFAULT_LOG_LIMIT } from '../../core/ratelimit/log-limiter.js';
 import { MockDiskBackend } from '../../core/testing/mock-disk.js';
@@ -157,18 +158,7 @@ describe('plugins/virtio-blk: hostile drivers', () => {
   it('a request failing over and over is logged a few times, not once per request', async () => {
     const events = new FakeEventSystem();
     const disk = new MockDiskBackend(MiB);
-    const warnings: string[] = [];
-    const note = (level: string) => (_o: object | string, msg?: string) => {
-      if (level === 'warn') warnings.push(msg ?? '');
-    };
-    const logger = {
-      trace: note('trace'),
-      debug: note('debug'),
-      info: note('info'),
-      warn: note('warn'),
-      error: note('error'),
-      child: () => logger,
-    };
+    const { logger, warnings } = warningsLogger();
     // time stands still: no log budget comes back
     const clock = { now: () => 0, setTimer: () => ({ dispose: () => {} }) };
     const dev = new VirtioBlk({ id: 'vda', disk, clock }, events.loop, logger);

@@ -179,6 +179,25 @@ describe('fuzz: migration stream (the destination against a hostile source)', fu
   const leftovers = (): string[] => readdirSync(dir).filter((f) => f.endsWith('.mem'));
   /** Cases run BATCH at a time (each on its own socket): a case mostly waits for socket turns of the event loop. */
   const BATCH = 8;
+  /**
+   * receiveStream listening on socket `name` of the folder, and a source that connected, sent `bytes` and ended
+   * its side. `got` is what receiveStream gives (awaited by the caller); destroy `sock` when done.
+   */
+  async function sourceSends(name: string, bytes: Buffer) {
+    const url = `unix:${join(dir, name)}`;
+    let listening!: () => void;
+    const ready = new Promise<void>((r) => (listening = r));
+    const got = receiveStream(url, { memoryDir: dir, discovered, onListening: () => listening() });
+    // A rejection is awaited by the caller; this keeps it from counting as unhandled while the source sends.
+    got.catch(() => undefined);
+    await ready;
+    const sock = net.createConnection({ path: url.slice(5), allowHalfOpen: true });
+    sock.on('error', () => undefined); // the destination may hang up first
+    sock.on('data', () => undefined); // Ready / Abort / Started: read and dropped
+    await new Promise((r) => sock.once('connect', r));
+    sock.end(bytes);
+    return { got, sock };
+  }
   /** The repository's plugins, discovered once (each case would otherwise scan the plugin folders again). */
   const discovered = discoverPlugins({ nodeModules: [] });
 
@@ -192,19 +211,7 @@ describe('fuzz: migration stream (the destination against a hostile source)', fu
       const rssBefore = rssMiB();
       let cases = 0;
       const one = async (c: StreamCase, slot: number): Promise<void> => {
-        const url = `unix:${join(dir, `s${slot}.sock`)}`;
-        const bytes = streamOf(c);
-        let listening!: () => void;
-        const ready = new Promise<void>((r) => (listening = r));
-        const got = receiveStream(url, { memoryDir: dir, discovered, onListening: () => listening() });
-        // A rejection is awaited below; this keeps it from counting as unhandled while the source sends.
-        got.catch(() => undefined);
-        await ready;
-        const sock = net.createConnection({ path: url.slice(5), allowHalfOpen: true });
-        sock.on('error', () => undefined); // the destination may hang up first
-        sock.on('data', () => undefined); // Ready / Abort / Started: read and dropped
-        await new Promise((r) => sock.once('connect', r));
-        sock.end(bytes);
+        const { got, sock } = await sourceSends(`s${slot}.sock`, streamOf(c));
         const err = await expectOnlyAsync([MigrationError], async () => {
           const m = await got;
           const announced = (JSON.parse(c.hello) as { memory: { bytes: number } }).memory.bytes;
@@ -241,17 +248,7 @@ describe('fuzz: migration stream (the destination against a hostile source)', fu
         damage: undefined,
       };
       const run = async (slot: number): Promise<unknown> => {
-        const url = `unix:${join(dir, `r${slot}.sock`)}`;
-        let listening!: () => void;
-        const ready = new Promise<void>((r) => (listening = r));
-        const got = receiveStream(url, { memoryDir: dir, discovered, onListening: () => listening() });
-        got.catch(() => undefined);
-        await ready;
-        const sock = net.createConnection({ path: url.slice(5), allowHalfOpen: true });
-        sock.on('error', () => undefined);
-        sock.on('data', () => undefined);
-        await new Promise((r) => sock.once('connect', r));
-        sock.end(streamOf(good));
+        const { got, sock } = await sourceSends(`r${slot}.sock`, streamOf(good));
         try {
           return await got;
         } finally {
