@@ -50,6 +50,24 @@ export interface ExecuteOptions {
   readonly metrics: BlkQueueMetrics;
   /** Called with a disk failure (for the log); the guest sees IOERR. */
   readonly onError: (err: unknown, req: BlkRequest) => void;
+  /**
+   * True once the queue stopped (the driver reset the device): a read or write starts no further piece, so no
+   * guest memory the driver may already reuse is written (or sent to the disk) after the piece at the disk ends.
+   */
+  readonly stopped?: () => boolean;
+}
+
+/** Carries out the pieces one after another; false when the queue stopped before all of them went to the disk. */
+async function pieces(
+  req: { offset: bigint; data: readonly Uint8Array[] },
+  o: ExecuteOptions,
+  io: (offset: bigint, buffers: Uint8Array[]) => Promise<void>,
+): Promise<boolean> {
+  for (const p of ioPieces(req.offset, req.data)) {
+    if (o.stopped?.()) return false;
+    await io(p.offset, p.buffers);
+  }
+  return true;
 }
 
 /** Carries out a validated request on the disk; resolves with the status byte. Never rejects. */
@@ -60,12 +78,12 @@ export async function executeRequest(req: BlkRequest, o: ExecuteOptions): Promis
       case 'reject':
         return req.status;
       case 'read':
-        for (const p of ioPieces(req.offset, req.data)) await o.disk.read(p.offset, p.buffers);
+        if (!(await pieces(req, o, (at, b) => o.disk.read(at, b)))) return BlkStatus.IOERR;
         m.reads++;
         m.readBytes += req.length;
         return BlkStatus.OK;
       case 'write':
-        for (const p of ioPieces(req.offset, req.data)) await o.disk.write(p.offset, p.buffers);
+        if (!(await pieces(req, o, (at, b) => o.disk.write(at, b)))) return BlkStatus.IOERR;
         if (o.writeThrough) await o.disk.flush();
         m.writes++;
         m.writeBytes += req.length;

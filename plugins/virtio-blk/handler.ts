@@ -49,6 +49,8 @@ export class BlkQueueHandler {
   private idleWaiters: (() => void)[] = [];
   private readonly defer: (cb: () => void) => void;
   private readonly served: ServedQueue;
+  /** The device's execute options, and a stop check: a reset ends a large request between its pieces. */
+  private readonly exec: ExecuteOptions;
 
   constructor(private readonly d: QueueHandlerDeps) {
     this.defer =
@@ -61,6 +63,7 @@ export class BlkQueueHandler {
       onStop: () => this.release(),
       onInterrupt: () => d.metrics.interrupts++,
     });
+    this.exec = { ...d.exec, stopped: () => this.served.stopped };
   }
 
   get index(): number {
@@ -131,7 +134,7 @@ export class BlkQueueHandler {
     }
     this.inflight++;
     this.inflightBytes += charge;
-    void executeRequest(req, this.d.exec).then((status) => {
+    void executeRequest(req, this.exec).then((status) => {
       this.inflight--;
       this.inflightBytes -= charge;
       this.complete(req, status);

@@ -104,6 +104,30 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     expect(Buffer.from(disk.data.subarray(2048, 2048 + src.length)).equals(Buffer.from(src))).to.equal(true);
   });
 
+  it('a reset stops a large read between pieces: no later piece reaches the disk or guest memory', async () => {
+    const events = new FakeEventSystem();
+    const disk = new HeldDisk(8 * MiB);
+    disk.data.fill(0x5a);
+    const dev = new VirtioBlk({ id: 'vda', disk }, events.loop);
+    const memory = testGuestMemory(16 * MiB);
+    const h = activateBlk(dev, events, { memory });
+    const d = h.drivers[0];
+    const r = d.read(0n, 3 * MAX_IO_PIECE);
+    h.kick();
+    expect(disk.inFlight).to.equal(1); // the first piece is at the disk
+    dev.reset(); // the driver wrote 0 to Status (the transport stops the device)
+    for (let i = 0; i < 10; i++) {
+      await new Promise((res) => setImmediate(res));
+      events.run();
+      disk.release();
+    }
+    // the piece at the disk at the reset finishes; none starts after it (the driver may reuse those pages)
+    expect(disk.ops.read).to.equal(1);
+    const after = memory.read(GuestAddress.of(r.data! + BigInt(MAX_IO_PIECE)), 2 * MAX_IO_PIECE);
+    expect(after.every((b) => b === 0xee)).to.equal(true); // what the test driver left there
+    expect(d.mq.readUsed()).to.deep.equal([]);
+  });
+
   it('reads in flight stop at MAX_INFLIGHT_BYTES and the rest start as completions make room', async () => {
     const events = new FakeEventSystem();
     const disk = new HeldDisk(2 * MAX_IO_PIECE);
