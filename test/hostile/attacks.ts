@@ -5,11 +5,11 @@
  * from the program's output inside a real guest.
  *
  * Outcomes as the program prints them: `needs-reset` (DEVICE_NEEDS_RESET in Status), `used:<status byte>`
- * (the request completed: 0 OK, 1 IOERR, 2 UNSUPP).
+ * (the request completed: 0 OK, 1 IOERR, 2 UNSUPP), `refused` (a set-up attack: DRIVER_OK did not stick).
  */
 
 /** What the device must do with one attack (a request refused or dropped, or a set-up refused). */
-export type BlkOutcome = 'needs-reset' | 'used:0' | 'used:1' | 'used:2';
+export type BlkOutcome = 'needs-reset' | 'refused' | 'used:0' | 'used:1' | 'used:2';
 
 /** Attack name (blk-<name> in the program's output) -> the outcome the VMM must give, in the program's order. */
 export const BLK_ATTACKS: Readonly<Record<string, BlkOutcome>> = {
@@ -37,6 +37,8 @@ export const BLK_ATTACKS: Readonly<Record<string, BlkOutcome>> = {
   'size-huge': 'needs-reset', // QueueNum 65536 at DRIVER_OK
   'ring-past-ram': 'needs-reset', // the descriptor table at 256 GiB
   'ring-mmio': 'needs-reset', // the descriptor table on the device's own registers
+  'feat-all': 'refused', // every feature bit acknowledged, offered or not: FEATURES_OK does not stick
+  'ok-no-feat': 'refused', // DRIVER_OK without FEATURES_OK: not accepted
   relayout: 'used:0', // QueueReady/QueueNum/addresses written after DRIVER_OK: ignored, the queue goes on
   storm: 'used:0', // 20000 kicks with nothing new, 2000 kicks of a queue that does not exist, then a read
 };

@@ -48,8 +48,11 @@ class HostileDriver {
     this.t.memory.write(a(table + BigInt(16 * i)), b);
   }
 
-  /** The program's setup_with(): reset, negotiate VERSION_1 (+ INDIRECT_DESC), queue 0, DRIVER_OK. */
-  setup(qsize = QSIZE, descTable = RING): number {
+  /**
+   * The program's setup_with(): reset, negotiate VERSION_1 (+ INDIRECT_DESC; or every bit with `all`), queue 0,
+   * DRIVER_OK (without FEATURES_OK with `skipFeaturesOk`).
+   */
+  setup(qsize = QSIZE, descTable = RING, o: { all?: boolean; skipFeaturesOk?: boolean } = {}): number {
     const d = this.drv;
     d.setStatus(0);
     this.t.memory.fill(a(RING), 0x1000, 0);
@@ -59,17 +62,18 @@ class HostileDriver {
     d.write32(Reg.DeviceFeaturesSel, 0);
     const lo = d.read32(Reg.DeviceFeatures);
     d.write32(Reg.DriverFeaturesSel, 0);
-    d.write32(Reg.DriverFeatures, lo & (1 << 28));
+    d.write32(Reg.DriverFeatures, o.all ? 0xffffffff : lo & (1 << 28));
     d.write32(Reg.DriverFeaturesSel, 1);
-    d.write32(Reg.DriverFeatures, 1);
-    d.setStatus(11);
+    d.write32(Reg.DriverFeatures, o.all ? 0xffffffff : 1);
+    const fok = o.skipFeaturesOk ? 0 : 8;
+    d.setStatus(3 | fok);
     d.write32(Reg.QueueSel, 0);
     d.write32(Reg.QueueNum, qsize);
     d.write64(Reg.QueueDescLow, descTable);
     d.write64(Reg.QueueDriverLow, RING + 0x400n);
     d.write64(Reg.QueueDeviceLow, RING + 0x800n);
     d.write32(Reg.QueueReady, 1);
-    d.setStatus(15);
+    d.setStatus(7 | fok);
     return d.status;
   }
 
@@ -151,6 +155,9 @@ const EDITS: Record<string, Edit> = {
   },
 };
 
+/** Attacks on the set-up itself (no request is posted). */
+const SETUP_ATTACKS = ['size-3', 'size-huge', 'ring-past-ram', 'ring-mmio', 'feat-all', 'ok-no-feat'];
+
 function u64(v: bigint): Uint8Array {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, v, true);
@@ -191,10 +198,10 @@ describe('test/hostile: the hostile-guest program’s virtio-blk attacks against
   }
 
   async function run(name: string): Promise<BlkOutcome | string> {
-    if (name === 'size-3' || name === 'size-huge' || name === 'ring-past-ram' || name === 'ring-mmio') {
+    if (SETUP_ATTACKS.includes(name)) {
       const size = name === 'size-3' ? 3 : name === 'size-huge' ? 1 << 16 : QSIZE;
       const table = name === 'ring-past-ram' ? PAST_RAM : name === 'ring-mmio' ? h.base : RING;
-      const st = h.setup(size, table);
+      const st = h.setup(size, table, { all: name === 'feat-all', skipFeaturesOk: name === 'ok-no-feat' });
       return st & NEEDS_RESET ? 'needs-reset' : st & 4 ? 'accepted' : 'refused';
     }
     expect(h.setup() & NEEDS_RESET).to.equal(0);

@@ -63,7 +63,9 @@ static struct avail *av;
 static struct used *us;
 static uint16_t avail_idx, used_seen;
 static uint8_t *status_at; /* where the last request's status byte is */
-static int posted; /* set by an attack that made its own avail entry and kick */
+static int posted;
+static int all_features; /* setup_with() acks every feature bit, offered or not */
+static int skip_features_ok; /* setup_with() goes to DRIVER_OK without FEATURES_OK */ /* set by an attack that made its own avail entry and kick */
 
 static void die(const char *what) { printf("hostile-error=%s: %s\n", what, strerror(errno)); exit(2); }
 static uint32_t rd(unsigned off) { return regs[off / 4]; }
@@ -110,17 +112,18 @@ static uint32_t setup_with(uint32_t qsize, uint64_t desc, uint64_t avail, uint64
   wr(R_DEV_FEAT_SEL, 0);
   uint32_t lo = rd(R_DEV_FEAT);
   wr(R_DRV_FEAT_SEL, 0);
-  wr(R_DRV_FEAT, lo & (1u << 28)); /* VIRTIO_F_RING_INDIRECT_DESC when offered */
+  wr(R_DRV_FEAT, all_features ? 0xffffffffu : lo & (1u << 28)); /* VIRTIO_F_RING_INDIRECT_DESC when offered */
   wr(R_DRV_FEAT_SEL, 1);
-  wr(R_DRV_FEAT, 1); /* VIRTIO_F_VERSION_1 */
-  wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+  wr(R_DRV_FEAT, all_features ? 0xffffffffu : 1); /* VIRTIO_F_VERSION_1 */
+  uint32_t fok = skip_features_ok ? 0 : S_FEATURES_OK;
+  wr(R_STATUS, S_ACK | S_DRIVER | fok);
   wr(R_QUEUE_SEL, 0);
   wr(R_QUEUE_NUM, qsize);
   set_addr(R_DESC_LO, desc);
   set_addr(R_AVAIL_LO, avail);
   set_addr(R_USED_LO, used);
   wr(R_QUEUE_READY, 1);
-  wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+  wr(R_STATUS, S_ACK | S_DRIVER | fok | S_DRIVER_OK);
   return rd(R_STATUS);
 }
 
@@ -385,6 +388,12 @@ static int cmd_blk(const char *base) {
   setup_attack("size-huge", 1u << 16, ring_pg.pa);
   setup_attack("ring-past-ram", QSIZE, 0x4000000000ull);
   setup_attack("ring-mmio", QSIZE, base_pa);
+  all_features = 1;
+  setup_attack("feat-all", QSIZE, ring_pg.pa);
+  all_features = 0;
+  skip_features_ok = 1;
+  setup_attack("ok-no-feat", QSIZE, ring_pg.pa);
+  skip_features_ok = 0;
   relayout();
   storm(20000);
   if (big_pg.v) ind_long();
