@@ -122,6 +122,7 @@ describe('a hostile guest drives virtio-blk, the UART and the i8042 from user sp
     // the VMM stayed up and the guest ended as it should (poweroff after the script)
     expect(r.signal, tail).to.equal(null);
     expect(r.code, tail).to.equal(0);
+    expect(r.stdout.split('TSVMM-INIT-OK').length - 1, `one boot, no reset\n${tail}`).to.equal(1);
     expect(res.get('victim-unbound'), tail).to.equal('yes');
     expect(res.get('blk-exit'), tail).to.equal('0');
     expect(res.get('blk-magic'), tail).to.equal('74726976');
