@@ -231,4 +231,19 @@ describe('test/hostile: the hostile-guest program’s virtio-blk attacks against
     h.post(0);
     expect(await h.outcome()).to.equal('used:0');
   });
+
+  it('reset storm: 500 set-ups with a read posted and a reset each leave no watchers behind, and reads still work', async () => {
+    expect(h.setup() & NEEDS_RESET).to.equal(0);
+    const watched = t.events.watched;
+    for (let i = 0; i < 500; i++) {
+      h.setup();
+      h.readChain(RING);
+      h.post(0);
+      h.drv.setStatus(0);
+    }
+    t.events.run();
+    await h.dev.idle();
+    await goodRead(); // set up once more: as many watchers as after the first set-up
+    expect(t.events.watched).to.equal(watched);
+  });
 });

@@ -134,6 +134,7 @@ describe('a hostile guest drives virtio-blk, the UART and the i8042 from user sp
     for (const [name, want] of Object.entries(BLK_ATTACKS)) {
       expect(res.get(`blk-${name}`), `attack ${name}\n${tail}`).to.equal(want);
     }
+    expect(res.get('blk-reset-storm'), tail).to.equal('used:0');
     expect(res.get('serial-exit'), tail).to.equal('0');
     expect(res.get('i8042-exit'), tail).to.equal('0');
     expect(r.stdout).to.include('hostile serial flood 0123456789');

@@ -13,6 +13,8 @@
  *       used:<status byte> (the request completed; 0 OK, 1 IOERR, 2 UNSUPP), silent (nothing within
  *       2 s) or refused (the device did not accept the set-up). A valid read before and after the
  *       attacks proves the driving works: blk-good-* = used:0 and blk-data-*=<first 8 bytes, hex>.
+ *       Then a notification storm (blk-storm), 300 set-ups each reset with a read in flight (blk-reset-storm),
+ *       and one valid read whose indirect table holds 65535 descriptors (blk-ind-long, with its time in us).
  *   hostile serial BYTES
  *       Port I/O (ioperm): BYTES bytes straight into the 16550's THR without waiting for THRE, then
  *       a storm of writes to every register (DLAB, divisor, FCR, IER, MCR without loopback) and
@@ -309,6 +311,21 @@ static void storm(long n) {
   report("storm", outcome());
 }
 
+/* n set-ups, each with a read posted and reset at once (leaks would show in the VMM's resident size), then a read. */
+static void reset_storm(int n) {
+  for (int i = 0; i < n; i++) {
+    setup();
+    read_chain(dt, 0);
+    post(0);
+    wr(R_STATUS, 0);
+  }
+  setup();
+  read_chain(dt, 0);
+  post(0);
+  printf("blk-reset-storm-cycles=%d\n", n);
+  report("reset-storm", outcome());
+}
+
 /* A request whose chain holds 65535 descriptors (an indirect table of 1 MiB in RAM: valid but oversized). */
 static void ind_long(void) {
   if (setup() & S_NEEDS_RESET) {
@@ -396,6 +413,7 @@ static int cmd_blk(const char *base) {
   skip_features_ok = 0;
   relayout();
   storm(20000);
+  reset_storm(300);
   if (big_pg.v) ind_long();
   else printf("blk-ind-long=skipped (no huge page)\n");
   good("good-after");
