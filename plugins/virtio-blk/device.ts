@@ -79,6 +79,8 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
    */
   private readonly logLimit: LogRateLimiter;
   private handlers: BlkQueueHandler[] = [];
+  /** Handlers stopped (reset, re-activation) while a piece was still at the disk: idle() and quiet wait for them. */
+  private draining: BlkQueueHandler[] = [];
   private watches: Disposable[] = [];
   private destroyed = false;
 
@@ -210,13 +212,14 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
     for (const w of this.watches) w.dispose();
     this.watches = [];
     for (const h of this.handlers) h.stop();
+    this.draining = [...this.draining, ...this.handlers].filter((h) => !h.quiet);
     this.handlers = [];
     this.limiter.dispose();
   }
 
   /** Its shape as the driver sees it; refuses while a request is in flight (its queue state would be incomplete). */
   saveState(): BlkState {
-    const busy = this.handlers.find((h) => !h.quiet);
+    const busy = [...this.handlers, ...this.draining].find((h) => !h.quiet);
     if (busy)
       throw new VirtioBlkError('State', `queue ${busy.index} has requests in flight: pause and await idle() first`, {
         queue: busy.index,
@@ -243,12 +246,13 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
 
   /** True while no queue has a request in flight or held back (saveState works then). */
   get quiet(): boolean {
-    return this.handlers.every((h) => h.quiet);
+    return this.handlers.every((h) => h.quiet) && this.draining.every((h) => h.quiet);
   }
 
   /** Resolves when every queue has no request in flight or held back. */
   async idle(): Promise<void> {
-    await Promise.all(this.handlers.map((h) => h.idle()));
+    await Promise.all([...this.handlers, ...this.draining].map((h) => h.idle()));
+    this.draining = this.draining.filter((h) => !h.quiet);
   }
 
   async destroy(): Promise<void> {

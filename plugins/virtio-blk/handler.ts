@@ -220,7 +220,7 @@ export class BlkQueueHandler {
 
   private isIdle(): boolean {
     return (
-      (this.inflight === 0 || this.served.stopped) &&
+      this.inflight === 0 && // after a stop too: a piece at the disk may still write guest memory
       this.completed.length === 0 &&
       !this.deferred &&
       !this.flushPending &&

@@ -128,6 +128,28 @@ describe('plugins/virtio-blk: hostile drivers', () => {
     expect(d.mq.readUsed()).to.deep.equal([]);
   });
 
+  it('after a reset, idle() waits for the piece still at the disk (pause and snapshots see no late write)', async () => {
+    const events = new FakeEventSystem();
+    const disk = new HeldDisk(MiB);
+    const dev = new VirtioBlk({ id: 'vda', disk }, events.loop);
+    const h = activateBlk(dev, events, { memory: testGuestMemory(4 * MiB) });
+    h.drivers[0].read(0n, 4096);
+    h.kick();
+    expect(disk.inFlight).to.equal(1);
+    dev.reset();
+    let idle = false;
+    void dev.idle().then(() => {
+      idle = true;
+    });
+    await new Promise((res) => setImmediate(res));
+    expect(idle, 'idle while a read still writes guest memory').to.equal(false);
+    expect(dev.quiet).to.equal(false);
+    disk.release();
+    await dev.idle();
+    expect(disk.inFlight).to.equal(0);
+    expect(dev.quiet).to.equal(true);
+  });
+
   it('reads in flight stop at MAX_INFLIGHT_BYTES and the rest start as completions make room', async () => {
     const events = new FakeEventSystem();
     const disk = new HeldDisk(2 * MAX_IO_PIECE);
