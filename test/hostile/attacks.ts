@@ -40,7 +40,7 @@ export const BLK_ATTACKS: Readonly<Record<string, BlkOutcome>> = {
   'feat-all': 'refused', // every feature bit acknowledged, offered or not: FEATURES_OK does not stick
   'ok-no-feat': 'refused', // DRIVER_OK without FEATURES_OK: not accepted
   relayout: 'used:0', // QueueReady/QueueNum/addresses written after DRIVER_OK: ignored, the queue goes on
-  storm: 'used:0', // 20000 kicks with nothing new, 2000 kicks of a queue that does not exist, then a read
+  storm: 'used:0', // 5000 kicks with nothing new, 500 kicks of a queue that does not exist, then a read
 };
 
 /** Physical addresses the program uses as bad buffers. */

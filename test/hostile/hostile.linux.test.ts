@@ -20,8 +20,8 @@ import { BLK_ATTACKS } from './attacks.js';
 const MiB = 1 << 20;
 /** Growth of the VMM's VmRSS over all attacks that the test accepts (guest pages the attacks touch included). */
 const RSS_BOUND_KB = 64 * 1024;
-const SERIAL_BYTES = 20_000;
-const I8042_COUNT = 3000;
+const SERIAL_BYTES = 8000;
+const I8042_COUNT = 600;
 const WITNESS_AT = 100 * 4096;
 
 const script = `

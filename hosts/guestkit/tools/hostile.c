@@ -13,7 +13,7 @@
  *       used:<status byte> (the request completed; 0 OK, 1 IOERR, 2 UNSUPP), silent (nothing within
  *       2 s) or refused (the device did not accept the set-up). A valid read before and after the
  *       attacks proves the driving works: blk-good-* = used:0 and blk-data-*=<first 8 bytes, hex>.
- *       Then a notification storm (blk-storm), 300 set-ups each reset with a read in flight (blk-reset-storm),
+ *       Then a notification storm (blk-storm), 100 set-ups each reset with a read in flight (blk-reset-storm),
  *       and one valid read whose indirect table holds 65535 descriptors (blk-ind-long, with its time in us).
  *   hostile serial BYTES
  *       Port I/O (ioperm): BYTES bytes straight into the 16550's THR without waiting for THRE, then
@@ -412,8 +412,8 @@ static int cmd_blk(const char *base) {
   setup_attack("ok-no-feat", QSIZE, ring_pg.pa);
   skip_features_ok = 0;
   relayout();
-  storm(20000);
-  reset_storm(300);
+  storm(5000);
+  reset_storm(100);
   if (big_pg.v) ind_long();
   else printf("blk-ind-long=skipped (no huge page)\n");
   good("good-after");
