@@ -185,7 +185,8 @@ describe('the cloud host: PCI, virtio-pci, hotplug and the power button in one b
       'remove-nic': (v) => v.removeDevice('hotnic', { timeoutMs: EJECT_MS }),
     };
     const react = (): void => {
-      for (const m of seen.matchAll(/^STEP (\S+)\r?$/gm)) {
+      // whole lines only: a console chunk can end inside "STEP remove-disk" (`$` would match "STEP remove-d")
+      for (const m of seen.matchAll(/^STEP (\S+)\r?\n/gm)) {
         const step = m[1];
         if (done.has(step)) continue;
         done.add(step);
