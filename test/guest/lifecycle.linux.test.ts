@@ -6,13 +6,18 @@
  *    first) and reads the pattern back;
  *  - machine.onReset: restart: the first boot records itself on a small disk and reboots; the VM
  *    is assembled again and the second boot finds the record;
- *  - SIGTERM: the second boot waits; SIGTERM to the VMM stops it cleanly with exit status 143.
+ *  - SIGTERM: the second boot waits; SIGTERM to the VMM stops it cleanly with exit status 143;
+ *  - least privilege: in the sandbox the VMM runs as an ordinary user (test/privilege/unprivileged.ts: a user in the
+ *    group that owns /dev/kvm, nothing else); before the SIGTERM the test reads the running VMM's /proc status: not
+ *    root, no capabilities, no_new_privs, seccomp filter mode, one filter on every thread and a second (the vCPU
+ *    threads' own) on each of the 4 vCPU threads.
  */
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { guestResult, guestScope, microConfig, spawnVmm } from './guest-vm.js';
+import { compiledDir, guestResult, guestScope, microConfig, repoRoot, spawnVmm } from './guest-vm.js';
+import { filtersPerThread, privilegeStatus, vmmUserInSandbox } from '../privilege/unprivileged.js';
 
 const GiB = 2 ** 30;
 const HIGH_MIB = 64;
@@ -57,11 +62,21 @@ echo sigterm-did-not-come
     });
     const cfg = path.join(dir, 'lifecycle.yaml');
     fs.writeFileSync(cfg, stringify(config));
+    // in the sandbox: as an ordinary user (outside it, as whoever runs the tests)
+    const user =
+      process.env.TSVMM_IN_SANDBOX === '1'
+        ? vmmUserInSandbox({ read: [repoRoot(), compiledDir(), process.execPath, kit.vmlinux], own: [dir, state] })
+        : undefined;
     let termAt = 0;
+    let status: Record<string, string> = {};
+    let filters: Record<string, number> = {};
     const vmm = spawnVmm(cfg, {
       cwd: dir,
+      user,
       onOutput: (stdout, child) => {
         if (!termAt && /^ready-for-sigterm\r?$/m.test(stdout)) {
+          status = privilegeStatus(`/proc/${child.pid}/status`);
+          filters = filtersPerThread(child.pid!);
           termAt = Date.now();
           child.kill('SIGTERM');
         }
@@ -73,6 +88,9 @@ echo sigterm-did-not-come
     const tail = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-4000)}`;
     const stopS = termAt ? ((Date.now() - termAt) / 1000).toFixed(1) : '-';
     console.log(`      two boots until SIGTERM: ${r.seconds.toFixed(1)} s; stop after SIGTERM: ${stopS} s`);
+    console.log(
+      `      the running VMM: ${JSON.stringify(status)}; threads per filter count: ${JSON.stringify(filters)}`,
+    );
     const boots = r.stdout.split('TSVMM-INIT-OK').length - 1;
     expect(boots, tail).to.equal(2);
     // the first boot's result: everything before its reboot
@@ -94,5 +112,12 @@ echo sigterm-did-not-come
     expect(r.signal, tail).to.equal(null);
     expect(r.code, tail).to.equal(143);
     expect(fs.readFileSync(state).subarray(0, 6).toString('latin1')).to.equal('boot-1');
+    // least privilege, read while the second boot ran
+    if (user) expect(status.Uid, tail).to.equal(`${user.uid} ${user.uid} ${user.uid} ${user.uid}`);
+    if (user || process.getuid?.() !== 0) expect(status.CapEff, tail).to.equal('0000000000000000');
+    expect(status.NoNewPrivs, tail).to.equal('1');
+    expect(status.Seccomp, tail).to.equal('2');
+    expect(filters['2'], 'vCPU threads with their own filter on the process filter').to.equal(4);
+    expect(Object.keys(filters).sort(), 'every thread has the process filter').to.deep.equal(['1', '2']);
   });
 });
