@@ -1,16 +1,10 @@
 import { expect } from 'chai';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootVm, describeBoot, qemuArgv } from './boot.js';
+import { beatingQemu as beatingQemuIn, fakeQemu } from './fake-qemu.js';
 
-/** A stand-in for qemu-system-x86_64: a shell script playing a guest. */
-function fakeQemu(dir: string, body: string): string {
-  const p = join(dir, 'fake-qemu');
-  writeFileSync(p, `#!/bin/sh\necho $$ > ${join(dir, 'pid')}\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
 /** Running (a zombie left for a non-reaping pid 1 counts as gone). */
 const alive = (pid: number) => {
   try {
@@ -69,16 +63,7 @@ describe('sandbox QEMU boot helper', () => {
     expect(t).to.include({ status: 'exited', exitCode: 0 });
   });
 
-  /** A fake QEMU that connects to the heartbeat socket and runs `js` (node) with `hb` the connection. */
-  const beatingQemu = (js: string) =>
-    fakeQemu(
-      dir,
-      [
-        'echo TSVMM-INIT-OK',
-        'SOCK=$(echo "$@" | sed -n \'s/.*socket,id=tsvmm-hb,path=\\([^ ]*\\).*/\\1/p\')',
-        `exec ${JSON.stringify(process.execPath)} -e "const hb = require('net').connect(process.argv[1]); ${js}" "$SOCK"`,
-      ].join('\n'),
-    );
+  const beatingQemu = (js: string) => beatingQemuIn(dir, js);
 
   it('heartbeat: kills a guest whose beats stop, and one that never beats, saying which', async () => {
     const hb = { firstBeatMs: 3000, gapMs: 800 };

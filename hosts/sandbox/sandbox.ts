@@ -82,6 +82,11 @@ const FROZEN_HINT =
   "L1's kernel stopped: a known crash of kvm_amd under QEMU TCG (hosts/sandbox/README.md). " +
   'The run did not finish; what the guest wrote before is in its disk files. Start it again.';
 
+/** The plain report of an L1 boot (SandboxResult.report): describeBoot's, and after a freeze what it means. */
+export function sandboxReport(r: BootResult): string {
+  return describeBoot(r, 'sandbox (L1)') + (r.status === 'frozen' ? `\n  ${FROZEN_HINT}` : '');
+}
+
 /** The folder inside L1 where a command may leave files for the host (collectInto). */
 export const SANDBOX_OUT = '/tsvmm/out';
 
@@ -407,8 +412,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
     });
     let collected: string | undefined;
     if (o.collectInto) collected = collectOut(workImg, o.collectInto);
-    const frozen = r.status === 'frozen' ? `\n  ${FROZEN_HINT}` : '';
-    return { ...r, collected, report: describeBoot(r, 'sandbox (L1)') + frozen };
+    return { ...r, collected, report: sandboxReport(r) };
   } finally {
     for (const d of daemons) d.stop();
     rmSync(tmp, { recursive: true, force: true });
