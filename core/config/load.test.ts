@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { loadVmConfig, parseVmConfig } from './load.js';
+import { ConfigErrors, MAX_PROBLEMS } from './problems.js';
+import { ConfigSource } from './source.js';
 
 function err(fn: () => unknown): ConfigError {
   try {
@@ -56,6 +58,26 @@ describe('config loading', () => {
     const d = err(() => parseVmConfig('machine: {}\nmachine: {}\n', 'vm.yaml'));
     expect(d.kind).to.equal('Syntax');
     expect(d.where.line).to.equal(2);
+  });
+
+  it('unknown keys past the problem limit are only counted: no position search each (30,000 of them took 36 s)', () => {
+    const n = 2000;
+    const position = ConfigSource.prototype.position;
+    let searches = 0;
+    ConfigSource.prototype.position = function (...a: Parameters<typeof position>) {
+      searches++;
+      return position.apply(this, a);
+    };
+    try {
+      const text = Array.from({ length: n }, (_, i) => `k${i}: v`).join('\n');
+      const e = err(() => parseVmConfig(text, 'vm.yaml'));
+      expect(e).to.be.instanceOf(ConfigErrors);
+      expect(e.message).to.equal(`vm.yaml:1:1: k0: unknown key 'k0' (and ${n - 1} more)`);
+      expect((e as ConfigErrors).problems.at(-1)!.message).to.match(/\d+ more problems not shown/);
+    } finally {
+      ConfigSource.prototype.position = position;
+    }
+    expect(searches).to.be.at.most(MAX_PROBLEMS);
   });
 
   it('refuses alias bombs', () => {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.js';
 import { parseVmConfig } from './load.js';
-import { findExcessNesting, MAX_CONFIG_DEPTH } from './nesting.js';
+import { findExcessNesting, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES } from './nesting.js';
 
 describe('config nesting bound', () => {
   it('counts flow collections and compact block indicators, not brackets inside scalars or comments', () => {
@@ -51,5 +51,27 @@ describe('config nesting bound', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).to.have.length(3);
     for (const l of lines) expect(l).to.match(/^big\.yaml:1:\d+: YAML nested more than 64 levels deep/);
+  });
+
+  it('counts values: more than MAX_CONFIG_NODES is refused before parsing, within a 64 MB heap', function () {
+    this.timeout(60_000);
+    expect(findExcessNesting('a: [1, "2", *x]\nb:\n  - {c: d}\n')).to.equal(undefined);
+    expect(findExcessNesting('[1, 1, 1]', 64, 5)).to.deep.include({ depth: 1, nodes: 6 });
+    const source = fileURLToPath(new URL('./source.js', import.meta.url));
+    // 1 MB of one flat list (the parser took 571 MB for it), of quoted values, and of keys
+    const script = `import(${JSON.stringify(source)}).then((m) => {
+      const keys = Array.from({ length: 90000 }, (_, i) => 'k' + i + ': v').join('\\n');
+      for (const t of ['x: [' + '1,'.repeat(499000) + '1]', 'x: [' + '"",'.repeat(330000) + ']', keys]) {
+        try { m.ConfigSource.fromText(t, 'big.yaml'); console.log('parsed'); } catch (e) { console.log(e.message); }
+      }
+    });`;
+    const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr.slice(-500)).to.equal(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).to.have.length(3);
+    for (const l of lines)
+      expect(l).to.match(new RegExp(`^big\\.yaml:\\d+:\\d+: YAML with more than ${MAX_CONFIG_NODES} values`));
   });
 });

@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import { LineCounter, parseDocument, stringify, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigErrorData } from './errors.js';
-import { findExcessNesting, MAX_CONFIG_DEPTH } from './nesting.js';
+import { findExcessNesting, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES } from './nesting.js';
 import { ConfigProblems } from './problems.js';
+import { firstDuplicateKey } from './unique-keys.js';
 import { objectKeysAt } from './schema-keys.js';
 import { didYouMean } from './suggest.js';
 
@@ -67,21 +68,19 @@ export class ConfigSource {
     const deep = findExcessNesting(text);
     if (deep) {
       const pos = lineColumn(text, deep.offset);
-      throw new ConfigError(
-        'Syntax',
-        `YAML nested more than ${MAX_CONFIG_DEPTH} levels deep (a config needs a few); refused before parsing`,
-        { file, ...pos },
-      );
+      const what = deep.nodes
+        ? `YAML with more than ${MAX_CONFIG_NODES} values (a config needs a few hundred)`
+        : `YAML nested more than ${MAX_CONFIG_DEPTH} levels deep (a config needs a few)`;
+      throw new ConfigError('Syntax', `${what}; refused before parsing`, { file, ...pos });
     }
-    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+    // duplicate keys: checked below in linear time (the package's own check is quadratic)
+    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
     const e = doc.errors[0];
-    if (e) {
-      const pos = lines.linePos(e.pos[0]);
-      throw new ConfigError('Syntax', `YAML syntax error: ${e.message.split('\n')[0]}`, {
-        file,
-        line: pos.line,
-        column: pos.col,
-      });
+    const dup = e ? undefined : firstDuplicateKey(doc);
+    if (e || dup) {
+      const pos = lines.linePos(e ? e.pos[0] : (dup!.range?.[0] ?? 0));
+      const what = e ? e.message.split('\n')[0] : 'Map keys must be unique';
+      throw new ConfigError('Syntax', `YAML syntax error: ${what}`, { file, line: pos.line, column: pos.col });
     }
     let value: unknown;
     try {
@@ -145,10 +144,13 @@ export class ConfigSource {
       const full = [...at, ...rel];
       if (issue.code === 'unrecognized_keys') {
         const known = objectKeysAt(schema, rel) ?? [];
+        // lazily: finding a key's position is a walk over its map, and a hostile config has 10^5 unknown keys
         for (const key of (issue as { keys: string[] }).keys) {
-          const detail = `unknown key '${key}'${didYouMean(key, known)}`;
-          const where = this.locate([...full, key], () => this.position(full, key));
-          problems.add(new ConfigError('Invalid', detail, { ...where, key: formatKey([...full, key]) }));
+          problems.add(() => {
+            const detail = `unknown key '${key}'${didYouMean(key, known)}`;
+            const where = this.locate([...full, key], () => this.position(full, key));
+            return new ConfigError('Invalid', detail, { ...where, key: formatKey([...full, key]) });
+          });
         }
         continue;
       }
