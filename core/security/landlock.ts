@@ -1,7 +1,7 @@
 import { closeSync, openSync, statSync } from 'node:fs';
 import { errno, errnoName, hardening } from '../native/libc.js';
 import { SecurityError } from './seccomp.js';
-import { SYS } from './syscalls.js';
+import { LANDLOCK_SYSCALLS as SYS } from './syscalls.js';
 
 /** Landlock filesystem rights (uapi linux/landlock.h). */
 export const FS = {

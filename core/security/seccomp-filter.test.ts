@@ -1,10 +1,18 @@
 import { expect } from 'chai';
-import { HOST_AUDIT_ARCH, SECCOMP_RET, buildSeccompFilter, encodeFilter, evaluateFilter } from './seccomp-filter.js';
-import { ALLOWED_SYSCALLS, CLONE_THREAD, ENOSYS_SYSCALLS, SYS, SYS_clone, SYS_ioctl } from './syscalls.js';
+import { X64_SYSCALLS as X64 } from './abi/x64.js';
+import { SECCOMP_RET, buildSeccompFilter, encodeFilter, evaluateFilter } from './seccomp-filter.js';
+import { CLONE_THREAD, hostSyscalls } from './syscalls.js';
 
-describe('core/security seccomp filter program', () => {
-  const kill = buildSeccompFilter('kill');
-  const log = buildSeccompFilter('log');
+describe('core/security seccomp filter program (the x86-64 host ABI)', () => {
+  const kill = buildSeccompFilter('kill', undefined, X64);
+  const log = buildSeccompFilter('log', undefined, X64);
+  const [ALLOWED_SYSCALLS, ENOSYS_SYSCALLS, SYS, SYS_clone, SYS_ioctl] = [
+    X64.allowed,
+    X64.enosys,
+    X64.others,
+    X64.clone,
+    X64.ioctl,
+  ];
   const decide = (nr: number, o: { arch?: number; args?: number[] } = {}, p = kill) => evaluateFilter(p, { nr, ...o });
 
   it('allows every listed system call and nothing else in the first 512 numbers', () => {
@@ -53,7 +61,16 @@ describe('core/security seccomp filter program', () => {
   it('kills other architectures and the x32 ABI whatever the number', () => {
     expect(decide(0, { arch: 0x4000_0003 })).to.equal(SECCOMP_RET.KILL_PROCESS); // i386
     expect(decide(0x4000_0000 | 1)).to.equal(SECCOMP_RET.KILL_PROCESS);
-    expect(decide(1, { arch: HOST_AUDIT_ARCH })).to.equal(SECCOMP_RET.ALLOW);
+    expect(decide(1, { arch: X64.auditArch })).to.equal(SECCOMP_RET.ALLOW);
+  });
+
+  it('finds the lists by host ABI: x64 has them, arm64 not yet (no filter there), landlock numbers are shared', () => {
+    expect(hostSyscalls('x64')).to.equal(X64);
+    expect(X64.auditArch).to.equal(0xc000003e);
+    expect(hostSyscalls('arm64')).to.equal(undefined);
+    expect(hostSyscalls('constructor')).to.equal(undefined);
+    expect(() => buildSeccompFilter('kill', undefined, { ...X64, auditArch: 0xc00000b7 })).to.not.throw();
+    expect(buildSeccompFilter('kill', undefined, { ...X64, auditArch: 0xc00000b7 })[1]!.k).to.equal(0xc00000b7);
   });
 
   it('encodes struct sock_filter: code u16, jt u8, jf u8, k u32', () => {

@@ -4,7 +4,7 @@
  * sandbox's L1 for little gain: the program is a straight list of compares.
  *
  * Layout (struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i, little-endian):
- *   arch != HOST_AUDIT_ARCH            -> kill
+ *   arch != the host ABI's AUDIT_ARCH  -> kill
  *   nr >= 0x40000000 (the x32 ABI)     -> kill
  *   nr == ioctl: request in policy.ioctl.denied -> the default action; request in policy.ioctl.requests or its
  *                type in policy.ioctl.types -> allow; else the default action
@@ -12,18 +12,10 @@
  *   nr in policy.allowed               -> allow
  *   nr == clone (policy.cloneThreads): CLONE_THREAD in flags -> allow, else the default action
  *   anything else                      -> the default action: kill the process, or (mode log) log and allow
- * Two policies use it: the process's (PROCESS_POLICY, every thread) and the vCPU threads' narrower one
+ * Two policies use it: the process's (processPolicy, every thread) and the vCPU threads' narrower one
  * (vcpu-policy.ts), which the kvm runner stacks on each vCPU thread.
  */
-import {
-  ALLOWED_SYSCALLS,
-  CLONE_THREAD,
-  DENIED_IOCTLS,
-  ENOSYS_SYSCALLS,
-  IOCTL_TYPES,
-  SYS_clone,
-  SYS_ioctl,
-} from './syscalls.js';
+import { CLONE_THREAD, DENIED_IOCTLS, IOCTL_TYPES, thisHostSyscalls, type HostSyscalls } from './syscalls.js';
 
 /** What one filter allows: system calls by number, ioctl requests by type or number, and the special cases. */
 export interface SeccompPolicy {
@@ -37,13 +29,15 @@ export interface SeccompPolicy {
   cloneThreads?: boolean;
 }
 
-/** The policy of the whole VMM process (syscalls.ts): every thread gets it through TSYNC. */
-export const PROCESS_POLICY: SeccompPolicy = {
-  allowed: ALLOWED_SYSCALLS,
-  ioctl: { types: Object.values(IOCTL_TYPES), denied: DENIED_IOCTLS },
-  enosys: ENOSYS_SYSCALLS,
-  cloneThreads: true,
-};
+/** The policy of the whole VMM process on host ABI `abi` (syscalls.ts): every thread gets it through TSYNC. */
+export function processPolicy(abi: HostSyscalls = thisHostSyscalls()): SeccompPolicy {
+  return {
+    allowed: abi.allowed,
+    ioctl: { types: Object.values(IOCTL_TYPES), denied: DENIED_IOCTLS },
+    enosys: abi.enosys,
+    cloneThreads: true,
+  };
+}
 
 /** One BPF instruction (struct sock_filter). */
 export interface BpfInsn {
@@ -74,10 +68,6 @@ export const SECCOMP_RET = {
   LOG: 0x7ffc_0000,
   ALLOW: 0x7fff_0000,
 } as const;
-/** AUDIT_ARCH_* values (linux/audit.h) keyed by Node's process.arch; syscalls.ts holds the 'x64' numbers. */
-const AUDIT_ARCH_BY_PROCESS_ARCH = { x64: 0xc000_003e } as const;
-/** The AUDIT_ARCH of the host ABI whose system call numbers syscalls.ts lists (process.arch 'x64'). */
-export const HOST_AUDIT_ARCH = AUDIT_ARCH_BY_PROCESS_ARCH.x64;
 const ENOSYS = 38;
 const X32_SYSCALL_BIT = 0x4000_0000;
 /** Offsets in struct seccomp_data. */
@@ -88,12 +78,17 @@ export type FilterDefault = 'kill' | 'log';
 
 const insn = (code: number, k: number, jt = 0, jf = 0): BpfInsn => ({ code, jt, jf, k: k >>> 0 });
 
-/** Builds the filter program for `policy` (see the file comment for its rules). */
-export function buildSeccompFilter(onViolation: FilterDefault, policy: SeccompPolicy = PROCESS_POLICY): BpfInsn[] {
+/** Builds the filter program for `policy` on host ABI `abi` (see the file comment for its rules). */
+export function buildSeccompFilter(
+  onViolation: FilterDefault,
+  policy?: SeccompPolicy,
+  abi: HostSyscalls = thisHostSyscalls(),
+): BpfInsn[] {
+  policy ??= processPolicy(abi);
   const fallback = onViolation === 'kill' ? SECCOMP_RET.KILL_PROCESS : SECCOMP_RET.LOG;
   const p: BpfInsn[] = [
     insn(BPF.LD_W_ABS, SeccompData.arch),
-    insn(BPF.JEQ_K, HOST_AUDIT_ARCH, 1, 0),
+    insn(BPF.JEQ_K, abi.auditArch, 1, 0),
     insn(BPF.RET_K, SECCOMP_RET.KILL_PROCESS),
     insn(BPF.LD_W_ABS, SeccompData.nr),
     insn(BPF.JGE_K, X32_SYSCALL_BIT, 0, 1),
@@ -109,7 +104,7 @@ export function buildSeccompFilter(onViolation: FilterDefault, policy: SeccompPo
     R = requests.length,
     T = types.length;
   if (D + R + T > 250) throw new Error(`seccomp filter: ${D + R + T} ioctl compares exceed a BPF jump's reach`);
-  p.push(insn(BPF.JEQ_K, SYS_ioctl, 0, D + R + T + 4), insn(BPF.LD_W_ABS, SeccompData.arg1Low));
+  p.push(insn(BPF.JEQ_K, abi.ioctl, 0, D + R + T + 4), insn(BPF.LD_W_ABS, SeccompData.arg1Low));
   // each jump lands on the fallback (after the type compares) or on the final allow
   denied.forEach((req, i) => p.push(insn(BPF.JEQ_K, req, D - i - 1 + R + 1 + T, 0)));
   requests.forEach((req, i) => p.push(insn(BPF.JEQ_K, req, R - i - 1 + 1 + T + 1, 0)));
@@ -125,7 +120,7 @@ export function buildSeccompFilter(onViolation: FilterDefault, policy: SeccompPo
   if (policy.cloneThreads) {
     // clone: only threads. The accumulator is reloaded with the flags, so this block ends in returns.
     p.push(
-      insn(BPF.JEQ_K, SYS_clone, 0, 4),
+      insn(BPF.JEQ_K, abi.clone, 0, 4),
       insn(BPF.LD_W_ABS, SeccompData.arg0Low),
       insn(BPF.JSET_K, CLONE_THREAD, 0, 1),
       insn(BPF.RET_K, SECCOMP_RET.ALLOW),
@@ -152,7 +147,8 @@ export function encodeFilter(p: readonly BpfInsn[]): Uint8Array {
 
 /**
  * Runs the program on one system call, as the kernel would (the subset of classic BPF the builder
- * emits); for tests and for `vmm` to explain a decision. Returns the SECCOMP_RET_* value.
+ * emits); for tests and for `vmm` to explain a decision. Returns the SECCOMP_RET_* value. Without `arch` the
+ * call comes through the ABI the program was built for (its first compare).
  */
 export function evaluateFilter(
   p: readonly BpfInsn[],
@@ -160,7 +156,7 @@ export function evaluateFilter(
 ): number {
   const word = (off: number): number => {
     if (off === SeccompData.nr) return call.nr >>> 0;
-    if (off === SeccompData.arch) return (call.arch ?? HOST_AUDIT_ARCH) >>> 0;
+    if (off === SeccompData.arch) return (call.arch ?? p[1]?.k ?? 0) >>> 0;
     if (off >= 16 && off < 64 && off % 8 === 0) return (call.args?.[(off - 16) / 8] ?? 0) >>> 0;
     throw new Error(`unsupported load at ${off}`);
   };

@@ -1,5 +1,5 @@
 import { addressOf, errno, errnoName, hardening } from '../native/libc.js';
-import { SYS } from './syscalls.js';
+import { thisHostSyscalls } from './syscalls.js';
 
 const PR_SET_NO_NEW_PRIVS = 38;
 const SECCOMP_SET_MODE_FILTER = 1;
@@ -21,7 +21,9 @@ export function installFilter(filter: Uint8Array, flags: number): string | undef
   if (hardening.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) !== 0)
     return `prctl(PR_SET_NO_NEW_PRIVS): ${errnoName(errno())}`;
   // SAFETY: `filter` and `fprog` stay referenced until the call returns; the kernel copies the program.
-  const r = Number(hardening.syscallIntIntPtr(SYS.seccomp, SECCOMP_SET_MODE_FILTER, flags, fprog));
+  const r = Number(
+    hardening.syscallIntIntPtr(thisHostSyscalls().allowed.seccomp!, SECCOMP_SET_MODE_FILTER, flags, fprog),
+  );
   if (r === 0) return undefined;
   return r > 0 ? `thread ${r} could not take the filter` : errnoName(errno());
 }

@@ -1,31 +1,20 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { ALLOWED_SYSCALLS, ENOSYS_SYSCALLS, SYS, SYS_clone, SYS_ioctl } from './syscalls.js';
+import { hostSyscalls, LANDLOCK_SYSCALLS } from './syscalls.js';
 
-/** Names of the numbers a report is likely to show (the lists of syscalls.ts and the calls it leaves out). */
-const NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries({
-    ...ALLOWED_SYSCALLS,
-    ...ENOSYS_SYSCALLS,
-    ...SYS,
-    ioctl: SYS_ioctl,
-    clone: SYS_clone,
-    fork: 57,
-    vfork: 58,
-    execveat: 322,
-    mount: 165,
-    chroot: 161,
-    setuid: 105,
-    setgid: 106,
-    init_module: 175,
-    finit_module: 313,
-    bpf: 321,
-    perf_event_open: 298,
-    process_vm_readv: 310,
-    process_vm_writev: 311,
-    unshare: 272,
-    setns: 308,
-  }).map(([k, v]) => [v, k]),
-);
+/** Names of the numbers a report is likely to show: this host ABI's lists and the calls they leave out. */
+const NAMES: Record<number, string> = (() => {
+  const abi = hostSyscalls();
+  if (!abi) return {};
+  const all = {
+    ...abi.allowed,
+    ...abi.enosys,
+    ...abi.others,
+    ...LANDLOCK_SYSCALLS,
+    ioctl: abi.ioctl,
+    clone: abi.clone,
+  };
+  return Object.fromEntries(Object.entries(all).map(([k, v]) => [v, k]));
+})();
 
 /**
  * Opens the kernel log (/dev/kmsg) for reading without blocking; undefined where it cannot (no root, dmesg_restrict).

@@ -1,7 +1,7 @@
 import { VmmError } from '../errors.js';
 import { buildSeccompFilter, encodeFilter } from './seccomp-filter.js';
 import { installFilter, SECCOMP_FILTER_FLAG_TSYNC } from './seccomp-install.js';
-import { ALLOWED_SYSCALLS, hostHasSyscallLists, SYSCALLS_ARCH } from './syscalls.js';
+import { ABIS_WITH_LISTS, hostSyscalls } from './syscalls.js';
 import type { SeccompMode } from './mode.js';
 
 export { SECCOMP_MODES, type SeccompMode } from './mode.js';
@@ -30,11 +30,13 @@ export interface SeccompInstalled {
  */
 export function installSeccomp(mode: SeccompMode): SeccompInstalled | undefined {
   if (mode === 'false') return undefined;
-  if (!hostHasSyscallLists()) {
-    const unsupported = `no system call lists for host architecture '${process.arch}' (only ${SYSCALLS_ARCH})`;
+  const abi = hostSyscalls();
+  if (!abi) {
+    const only = ABIS_WITH_LISTS.join(', ');
+    const unsupported = `no system call lists for host architecture '${process.arch}' (only ${only})`;
     return { mode, instructions: 0, allowed: 0, unsupported };
   }
-  const program = buildSeccompFilter(mode === 'true' ? 'kill' : 'log');
+  const program = buildSeccompFilter(mode === 'true' ? 'kill' : 'log', undefined, abi);
   const why = installFilter(encodeFilter(program), SECCOMP_FILTER_FLAG_TSYNC);
   if (why !== undefined) {
     throw new SecurityError(
@@ -42,5 +44,5 @@ export function installSeccomp(mode: SeccompMode): SeccompInstalled | undefined 
       `seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) failed: ${why}; run with --seccomp false to go without`,
     );
   }
-  return { mode, instructions: program.length, allowed: Object.keys(ALLOWED_SYSCALLS).length };
+  return { mode, instructions: program.length, allowed: Object.keys(abi.allowed).length };
 }

@@ -1,6 +1,6 @@
 import { encodeFilter, buildSeccompFilter, type SeccompPolicy } from './seccomp-filter.js';
 import type { SeccompMode } from './mode.js';
-import { ALLOWED_SYSCALLS, hostHasSyscallLists } from './syscalls.js';
+import { hostSyscalls, thisHostSyscalls, type HostSyscalls } from './syscalls.js';
 
 /**
  * What a vCPU thread may call, as the kvm plugin lists it (plugins/kvm/vcpu-seccomp.ts): system calls by name (each
@@ -16,10 +16,10 @@ export interface VcpuThreadLists {
  * The filter a vCPU thread stacks on top of the process's (or installs alone, where the process has none: tests,
  * embedders): the lists' system calls, ioctl only for their KVM requests, no clone: a vCPU thread starts nothing.
  */
-export function vcpuThreadPolicy(lists: VcpuThreadLists): SeccompPolicy {
+export function vcpuThreadPolicy(lists: VcpuThreadLists, abi: HostSyscalls = thisHostSyscalls()): SeccompPolicy {
   const allowed: Record<string, number> = {};
   for (const name of lists.syscalls) {
-    const nr = ALLOWED_SYSCALLS[name];
+    const nr = abi.allowed[name];
     if (nr === undefined) throw new Error(`vCPU thread system call '${name}' is not in the process's allow-list`);
     allowed[name] = nr;
   }
@@ -31,6 +31,7 @@ export function vcpuThreadPolicy(lists: VcpuThreadLists): SeccompPolicy {
  * no list: `lists` undefined (the kvm plugin has none for this arch) or no process lists for this host ABI.
  */
 export function vcpuThreadFilter(mode: SeccompMode, lists: VcpuThreadLists | undefined): Uint8Array | undefined {
-  if (mode === 'false' || lists === undefined || !hostHasSyscallLists()) return undefined;
-  return encodeFilter(buildSeccompFilter(mode === 'true' ? 'kill' : 'log', vcpuThreadPolicy(lists)));
+  const abi = hostSyscalls();
+  if (mode === 'false' || lists === undefined || !abi) return undefined;
+  return encodeFilter(buildSeccompFilter(mode === 'true' ? 'kill' : 'log', vcpuThreadPolicy(lists, abi), abi));
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { SECCOMP_RET, buildSeccompFilter, evaluateFilter } from '../../core/security/seccomp-filter.js';
-import { ALLOWED_SYSCALLS, hostHasSyscallLists, SYS, SYS_clone, SYS_ioctl } from '../../core/security/syscalls.js';
+import { X64_SYSCALLS } from '../../core/security/abi/x64.js';
+import { hostHasSyscallLists } from '../../core/security/syscalls.js';
 import { vcpuThreadFilter, vcpuThreadPolicy } from '../../core/security/vcpu-policy.js';
 import { vcpuThreadLists } from './vcpu-seccomp.js';
 
@@ -9,8 +10,9 @@ describe("kvm: the vCPU threads' seccomp filter on an x86_64 host (core/security
   const RUN = 0xae80,
     GET_MP_STATE = 0x8004ae98,
     GET_REGS = 0x8090ae81;
-  const kill = buildSeccompFilter('kill', vcpuThreadPolicy(X64));
-  const log = buildSeccompFilter('log', vcpuThreadPolicy(X64));
+  const { allowed: ALLOWED_SYSCALLS, others: SYS, clone: SYS_clone, ioctl: SYS_ioctl } = X64_SYSCALLS;
+  const kill = buildSeccompFilter('kill', vcpuThreadPolicy(X64, X64_SYSCALLS), X64_SYSCALLS);
+  const log = buildSeccompFilter('log', vcpuThreadPolicy(X64, X64_SYSCALLS), X64_SYSCALLS);
   const decide = (nr: number, args: number[] = [], p = kill) => evaluateFilter(p, { nr, args });
 
   it('allows its few calls and nothing else in the first 512 numbers (no open, socket, clone, exec)', () => {
@@ -42,7 +44,9 @@ describe("kvm: the vCPU threads' seccomp filter on an x86_64 host (core/security
   });
 
   it('gives no program where there is no list: none from the kvm plugin for the arch, or another host ABI', () => {
-    expect(() => vcpuThreadPolicy({ syscalls: ['no_such_call'], ioctls: [] })).to.throw(/not in the process/);
+    expect(() => vcpuThreadPolicy({ syscalls: ['no_such_call'], ioctls: [] }, X64_SYSCALLS)).to.throw(
+      /not in the process/,
+    );
     expect(vcpuThreadLists('arm64')).to.equal(undefined);
     expect(vcpuThreadFilter('true', undefined)).to.equal(undefined);
     expect(hostHasSyscallLists('x64')).to.equal(true);
