@@ -57,6 +57,8 @@ export interface Arm64SandboxOptions {
   env?: Record<string, string>;
   /** Extra files for L1, by their path there. */
   files?: Record<string, Uint8Array | string>;
+  /** Host folders copied into L1, by their path there (files and symlinks). */
+  trees?: Record<string, string>;
   /** Paths in L1 handed back after the command (tar'd onto an L1 disk the host reads): Arm64SandboxResult.files. */
   collect?: string[];
   memoryMiB?: number;
@@ -136,7 +138,7 @@ function addTree(c: CpioBuilder, src: string, dest: string, skip: (rel: string) 
 export function arm64L1Archive(
   command: string,
   kit: Arm64Kit,
-  o: Pick<Arm64SandboxOptions, 'env' | 'files' | 'collect'>,
+  o: Pick<Arm64SandboxOptions, 'env' | 'files' | 'collect' | 'trees'>,
 ): Buffer {
   const c = new CpioBuilder();
   for (const lib of LIBS) {
@@ -176,6 +178,7 @@ export function arm64L1Archive(
   const l1Modules = resolveModules(L1_MODULES, kit.modulesDir);
   for (const m of l1Modules) c.file(`lib/modules/${kit.kernelVersion}/${m}`, readFileSync(join(kit.modulesDir, m)));
   c.file('etc/tsvmm/modules.d/20-l1.list', l1Modules.join('\n') + '\n');
+  for (const [dest, src] of Object.entries(o.trees ?? {})) addTree(c, src, dest.replace(/^\//, ''));
   for (const [path, data] of Object.entries(o.files ?? {})) c.file(path.replace(/^\//, ''), data, 0o755);
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',

@@ -1,5 +1,6 @@
 import { blockBench } from './block.js';
 import { bootBench } from './boot.js';
+import { bootArm64Bench } from './boot-arm64.js';
 import { cloudBench } from './cloud.js';
 import { initcallBench } from './initcalls.js';
 import { migrationBench } from './migration.js';
@@ -25,6 +26,7 @@ export const GUEST_BENCHES: readonly GuestBench[] = [
   { names: ['vhost'], run: vhostBench },
   { names: ['restore', 'migration'], run: migrationBench },
   { names: ['vfio'], run: vfioBench, sandbox: vfioBenchSandbox },
+  { names: ['boot-arm64'], run: bootArm64Bench, host: true },
 ];
 
 /** Every name `--only` accepts, in result order: `exit` (host and sandbox, no guest) then the guest benchmarks'. */

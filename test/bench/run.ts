@@ -24,20 +24,22 @@ import { tool } from './tools.js';
 import type { BenchName, BenchResults, MachineInfo, Row, Where } from './types.js';
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const LINUX_BENCHES: BenchName[] = GUEST_BENCHES.flatMap((b) => b.names);
+const LINUX_BENCHES: BenchName[] = GUEST_BENCHES.filter((b) => !b.host).flatMap((b) => b.names);
 
 /** Rows of the benchmarks that need a Linux guest, run here (host with hardware KVM, or inside L1). */
 async function linuxBenches(
   a: BenchArgs,
   where: Where,
   selected: Set<BenchName>,
+  host = false,
 ): Promise<{ rows: Row[]; problems: string[] }> {
   const rows: Row[] = [];
   const problems: string[] = [];
+  const wanted = GUEST_BENCHES.filter((b) => !!b.host === host && b.names.some((n) => selected.has(n)));
+  if (!wanted.length) return { rows, problems };
   const kit = await guestKit({ log: () => {} });
   const o = { repeats: a.repeats, where, kit, log, selected };
-  for (const b of GUEST_BENCHES) {
-    if (!b.names.some((n) => selected.has(n))) continue;
+  for (const b of wanted) {
     const t0 = Date.now();
     try {
       rows.push(...(await b.run(o)));
@@ -151,6 +153,13 @@ async function outer(a: BenchArgs): Promise<void> {
   const linuxWanted = LINUX_BENCHES.filter((b) => selected.has(b));
   if (linuxHere && linuxWanted.length) {
     const r = await linuxBenches(a, 'host', selected);
+    rows.push(...r.rows);
+    problems.push(...r.problems);
+  }
+  const own = GUEST_BENCHES.filter((b) => b.host).flatMap((b) => b.names.filter((n) => selected.has(n)));
+  if (own.length && !a.sandbox) rows.push(...naRows(own, 'sandbox', 'skipped (--no-sandbox)'));
+  else if (own.length) {
+    const r = await linuxBenches(a, 'sandbox', selected, true);
     rows.push(...r.rows);
     problems.push(...r.problems);
   }

@@ -57,6 +57,8 @@ export interface GuestBenchOptions {
 /** One registered guest benchmark (registry.ts): the `--only` names it serves and the function making its rows. */
 export interface GuestBench {
   names: readonly BenchName[];
+  /** Runs on the host even when it cannot boot Linux (the benchmark starts its own sandbox, e.g. the arm64 L1). */
+  host?: boolean;
   run: (o: GuestBenchOptions) => Promise<Row[]>;
   /**
    * The L1 machine it needs when it runs in the sandbox (hosts/sandbox/variant.ts; host files it needs go in
