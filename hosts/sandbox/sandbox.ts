@@ -123,22 +123,18 @@ export function checkSandboxTools(): { qemu: string; qemuImg?: string } {
 const QEMU_FIRMWARE =
   /^(bios.*\.bin|linuxboot.*\.bin|pvh\.bin|kvmvapic\.bin|multiboot.*\.bin|qboot\.rom|efi-.*\.rom|pxe-.*\.rom|sgabios\.bin|vgabios.*\.bin|firmware)$/;
 
+/** The world-writable, sticky temporary folders (/tmp, /var/tmp), added first so the plan's own folders keep mode 1777. */
+export function stickyTmp(s: Staging): Staging {
+  for (const d of ['/tmp', '/var/tmp']) s.add({ kind: 'dir', dest: d, mode: 0o1777 });
+  return s;
+}
+
 /** Plans the read-only base image: busybox, Node, QEMU (+ libraries, firmware), tools, the guest kit. */
 export function planBase(kit: GuestKit, busybox: Uint8Array, applets: string[]): Staging {
   const s = new Staging().mergedUsrLinks();
-  for (const d of [
-    '/dev',
-    '/proc',
-    '/sys',
-    '/run',
-    '/root',
-    '/tmp',
-    '/var/tmp',
-    '/tsvmm/out',
-    '/usr/local/bin',
-    '/etc',
-  ])
-    s.add({ kind: 'dir', dest: d, mode: d.endsWith('tmp') ? 0o1777 : 0o755 });
+  for (const d of ['/dev', '/proc', '/sys', '/run', '/root', '/tsvmm/out', '/usr/local/bin', '/etc'])
+    s.add({ kind: 'dir', dest: d, mode: 0o755 });
+  stickyTmp(s);
   s.add({ kind: 'data', dest: '/usr/bin/busybox', data: busybox, mode: 0o755 });
   s.add({ kind: 'data', dest: '/etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' });
   s.add({ kind: 'data', dest: '/etc/group', data: 'root:x:0:\nkvm:x:106:\n' });
@@ -204,7 +200,9 @@ export function planWork(command: string, o: SandboxOptions, kit: GuestKit): Sta
   const { root, compiled } = projectLayout();
   const compiledRel = relative(root, compiled);
   const shared = new Set((o.shares ?? []).map((f) => resolve(f.path)));
-  const s = new Staging();
+  // a project under /tmp makes the overlay's upper /tmp, which would hide the base's mode 1777 behind 0755:
+  // then only root can create files there (passt, dropped to nobody, could not make its socket)
+  const s = stickyTmp(new Staging());
   s.hostTree(root, root, (rel, isDir) => {
     const top = rel.split('/')[0];
     if (top === '.git') return true;

@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stickyTmp } from './sandbox.js';
 import { lddLibraries, mergedUsr, Staging } from './staging.js';
 
 describe('sandbox image staging', () => {
@@ -19,6 +20,22 @@ describe('sandbox image staging', () => {
     dir = mkdtempSync(join(tmpdir(), 'staging-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps /tmp sticky and world-writable when a staged tree lives under it (a project cloned to /tmp)', () => {
+    // the per-run overlay's upper /tmp replaces the base's: made implicitly it was 0755, and only root could
+    // create files in L1's /tmp (passt, dropped to nobody, failed to make its socket)
+    const src = join(dir, 'proj');
+    mkdirSync(src);
+    writeFileSync(join(src, 'f'), 'x');
+    const out = join(dir, 'out');
+    stickyTmp(new Staging()).hostTree(src, '/tmp/ci-clone/proj').materialize(out);
+    expect(statSync(join(out, 'tmp')).mode & 0o7777).to.equal(0o1777);
+    expect(statSync(join(out, 'var', 'tmp')).mode & 0o7777).to.equal(0o1777);
+    expect(readFileSync(join(out, 'tmp', 'ci-clone', 'proj', 'f'), 'utf8')).to.equal('x');
+    const plain = join(dir, 'plain');
+    new Staging().hostTree(src, '/tmp/ci-clone/proj').materialize(plain);
+    expect(statSync(join(plain, 'tmp')).mode & 0o7777, 'without it (the bug)').to.not.equal(0o1777);
+  });
 
   it('maps top-level bin/sbin/lib/lib64 into /usr (merged /usr)', () => {
     expect(mergedUsr('/lib/x86_64-linux-gnu/libc.so.6')).to.equal('/usr/lib/x86_64-linux-gnu/libc.so.6');
