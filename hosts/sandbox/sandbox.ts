@@ -123,7 +123,7 @@ export function checkSandboxTools(): { qemu: string; qemuImg?: string } {
 const QEMU_FIRMWARE =
   /^(bios.*\.bin|linuxboot.*\.bin|pvh\.bin|kvmvapic\.bin|multiboot.*\.bin|qboot\.rom|efi-.*\.rom|pxe-.*\.rom|sgabios\.bin|vgabios.*\.bin|firmware)$/;
 
-/** The world-writable, sticky temporary folders (/tmp, /var/tmp), added first so the plan's own folders keep mode 1777. */
+/** The world-writable, sticky temporary folders (/tmp, /var/tmp), added first so plans keep them at mode 1777. */
 export function stickyTmp(s: Staging): Staging {
   for (const d of ['/tmp', '/var/tmp']) s.add({ kind: 'dir', dest: d, mode: 0o1777 });
   return s;
