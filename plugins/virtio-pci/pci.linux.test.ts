@@ -83,7 +83,7 @@ echo done=1
 `;
 
 describe('virtio-pci on Linux: virtio-blk (raw, qcow2) and virtio-net over PCI with MSI-X (one boot)', function () {
-  this.timeout(30 * 60_000);
+  this.timeout(800_000); // the VMM's deadline below is 600 s; the runner's watchdog 900 s
   let kit: GuestKit;
   let dir: string;
   let qemuImg: string;
@@ -164,11 +164,19 @@ describe('virtio-pci on Linux: virtio-blk (raw, qcow2) and virtio-net over PCI w
     const cfg = path.join(dir, 'vpci.yaml');
     fs.writeFileSync(cfg, stringify(config));
     const vmm = spawnVmm(cfg, { cwd: dir });
-    const deadline = setTimeout(() => vmm.child.kill('SIGKILL'), 25 * 60_000);
+    // under the runner's 900 s watchdog, so that a stalled guest fails here with the VMM's own evidence (it ran
+    // past the watchdog once, 2026-12-07, in a loaded sandbox; normally it takes 1-3 minutes)
+    let evidence = '';
+    const deadline = setTimeout(() => {
+      void vmm.diagnose().then((d) => {
+        evidence = `\nthe VMM when it was killed at the 600 s deadline:\n${d}`;
+        vmm.child.kill('SIGKILL');
+      });
+    }, 600_000);
     const r = await vmm.ended;
     clearTimeout(deadline);
     const out = parseGuestOutput(r.stdout);
-    report = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-6000)}`;
+    report = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-6000)}${evidence}`;
     result = guestResult(out.result ?? '');
     for (const l of (out.result ?? '')
       .split('\n')
