@@ -3,7 +3,8 @@
  * PCI, virtio-pci, ACPI hotplug) only through the API, as Kata Containers drives Cloud Hypervisor: vm.create (a
  * VmConfig with a boot disk), vm.boot, vm.info (state, config, device_tree with PCI addresses), vm.add-disk (the
  * guest finds a new /dev/vdb of the file's size at the PCI address the API answered, reads the file's bytes and
- * writes a record that reaches the file), vm.counters, vm.pause, vm.snapshot, vm.resume (the guest goes on),
+ * writes a record that reaches the file), vm.counters, vm.pause, vm.snapshot (refused while the hotplugged disk is
+ * attached: a snapshot carries the config's devices only), vm.resume (the guest goes on),
  * vm.shutdown, vm.delete, vmm.shutdown; the event monitor heard the device added. Every wait has a deadline and
  * fails with the console's tail and vmm serve's stderr.
  */
@@ -112,10 +113,13 @@ describe('a Kata-like client drives a cloud-host VM through the API only: create
 
       expect((await call('PUT', 'vm.pause')).status).to.equal(204);
       expect((await call('GET', 'vm.info')).body).to.deep.include({ state: 'Paused' });
+      // a snapshot carries the devices of the VM's config only (plugins/migration): with the hotplugged disk
+      // attached it is refused in one line naming it, and nothing is written (api.linux restores a snapshot)
       const snap = path.join(dir, 'snap');
       const snapshot = await call('PUT', 'vm.snapshot', { destination_url: `file://${snap}` });
-      expect(snapshot.status, why(snapshot)).to.equal(204);
-      expect(fs.existsSync(path.join(snap, 'manifest.json')), 'the snapshot is complete').to.equal(true);
+      expect(snapshot.status, why(snapshot)).to.equal(500);
+      expect((snapshot.body as string[])[1], why(snapshot)).to.match(/devices added at run time \(disk1\)/);
+      expect(fs.existsSync(path.join(snap, 'manifest.json')), 'no snapshot was written').to.equal(false);
       const lastTick = Number((await waitFor(consoleFile, /tick=(\d+)/, 30_000))[1]);
       expect((await call('PUT', 'vm.resume')).status).to.equal(204);
       const next = Number(
