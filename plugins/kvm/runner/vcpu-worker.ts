@@ -19,8 +19,14 @@ import { EXIT_IO_OUT } from '../abi/ioctls.js';
 import { installFilter } from '../../../core/security/seccomp-install.js';
 
 /** Started by WorkerVcpuRunner.prewarm(): the module loads first, then the vCPU comes in a message ({ init }). */
+// A spare that is not needed gets { exit: true } instead (terminate() while koffi is still loading aborts the
+// whole process: napi_throw on a terminating isolate is fatal), and ends here once its module has loaded.
 const init: WorkerInit = (workerData as { prewarm?: boolean } | undefined)?.prewarm
-  ? await new Promise<WorkerInit>((res) => parentPort!.once('message', (m: { init: WorkerInit }) => res(m.init)))
+  ? await new Promise<WorkerInit>((res) =>
+      parentPort!.once('message', (m: { init?: WorkerInit; exit?: boolean }) =>
+        m.init ? res(m.init) : process.exit(0),
+      ),
+    )
   : (workerData as WorkerInit);
 const ctrl = new Int32Array(init.ctrl);
 const tid = new Int32Array(init.tid);

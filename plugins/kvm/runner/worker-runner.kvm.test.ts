@@ -114,6 +114,18 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       await exited;
     });
 
+    it('stop() right after prewarm(), while the spares still load their code, ends them without aborting', async () => {
+      // terminate() during koffi's load aborted the whole process once (napi_throw on a terminating isolate, CI
+      // 2026-12-07); that race does not reproduce on demand, so this checks the exit path: every spare ends, exit 0
+      runner = new WorkerVcpuRunner(vm, bus, notify === 'eventfd' ? loop : undefined, { notify });
+      const r = runner;
+      r.prewarm(3);
+      const spares = [...(r as unknown as { spare: NodeJS.EventEmitter[] }).spare];
+      const exited = Promise.all(spares.map((w) => new Promise((res) => w.once('exit', res))));
+      await r.stop();
+      expect(await exited).to.deep.equal([0, 0, 0]);
+    });
+
     it('dispatches MMIO and keeps running when a device throws', async () => {
       const ok = new Recorder(0x11223344);
       bus.register('mmio', GuestRange.of(0x3000_0000n, 0x1000n), ok, 'ok');
