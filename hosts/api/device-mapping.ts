@@ -18,7 +18,8 @@ export interface DevicePlugin {
   config: Record<string, unknown>;
 }
 
-const unsupported = (what: string): never => {
+/** Throws the API's one-line "not supported" error for `what` (shared with mapping.ts). */
+export const unsupported = (what: string): never => {
   throw new ApiError('Unsupported', `${what} is not supported by tsvmm`);
 };
 

@@ -8,6 +8,7 @@ import {
   balloonPlugin,
   describeDevices,
   fsPlugin,
+  unsupported,
   vfioPlugin,
   vhostUserDiskPlugin,
   vsockPlugin,
@@ -87,10 +88,6 @@ const IGNORED = ['rtc', 'platform'] as const;
 
 const isSet = (v: unknown): boolean =>
   v !== undefined && v !== false && v !== null && !(Array.isArray(v) && v.length === 0);
-
-const unsupported = (what: string): never => {
-  throw new ApiError('Unsupported', `${what} is not supported by tsvmm`);
-};
 
 /**
  * `path` as given when absolute or a host file name (`guestkit:vmlinux`, core/host), else from `baseDir` (the API
