@@ -174,4 +174,12 @@ describe('sandbox QEMU boot helper', () => {
       .and.include('-m 768')
       .and.include('-object memory-backend-memfd,id=tsvmm-ram,size=768M,share=on');
   });
+
+  it('TCG: multi-threaded with -cpu max by default; an L1 experiment picks thread=single and another model', () => {
+    expect(qemuArgv({ accel: 'tcg', kernel: '/k', timeoutMs: 1 }).join(' ')).to.include(
+      '-accel tcg,thread=multi -cpu max',
+    );
+    const a = qemuArgv({ accel: 'tcg', kernel: '/k', timeoutMs: 1, tcgThread: 'single', cpuModel: 'EPYC' }).join(' ');
+    expect(a).to.include('-accel tcg,thread=single -cpu EPYC');
+  });
 });

@@ -14,6 +14,10 @@ export interface BootOptions {
   /** QEMU binary; default qemu-system-x86_64 (a test may pass a fake). */
   qemu?: string;
   accel: 'kvm' | 'tcg';
+  /** TCG's threading (`-accel tcg,thread=`); default multi (one host thread per vCPU). */
+  tcgThread?: 'multi' | 'single';
+  /** `-cpu` model; default `max` under TCG (SVM for L1's kvm_amd), `host` under KVM. */
+  cpuModel?: string;
   /** -M value; default microvm without option ROMs, with an RTC (without one, Linux polls CMOS ~40,000 times). */
   machine?: string;
   kernel: string;
@@ -121,9 +125,9 @@ export function qemuArgv(o: BootOptions, heartbeatSocket?: string): string[] {
     '-M',
     o.sharedMemory ? `${machine},memory-backend=tsvmm-ram` : machine,
     '-accel',
-    o.accel === 'tcg' ? 'tcg,thread=multi' : 'kvm',
+    o.accel === 'tcg' ? `tcg,thread=${o.tcgThread ?? 'multi'}` : 'kvm',
     '-cpu',
-    o.accel === 'tcg' ? 'max' : 'host',
+    o.cpuModel ?? (o.accel === 'tcg' ? 'max' : 'host'),
     '-m',
     String(mem),
     '-smp',

@@ -98,6 +98,7 @@ export async function runVmInSandbox(configPath: string, o: RunVmInSandboxOption
       files: [...filesNamedByConfig(config), ...(o.files ?? [])],
       shares: disksNamedByConfig(config),
       heartbeat: o.heartbeat ?? DEFAULT_HEARTBEAT,
+      ledger: { source: 'run' },
       timeoutMs: o.timeoutMs ?? 60 * 60_000,
       onOutput: attach ? (s) => process.stdout.write(s) : undefined,
       attachStdin: attach && process.stdin.isTTY === true,

@@ -19,6 +19,7 @@ import { defaultCacheDir, guestKit, type GuestKit } from '../guestkit/kit.js';
 import { L1_MODULES, GUEST_MODULES, resolveModules } from '../guestkit/modules.js';
 import { bootVm, describeBoot, type BootResult } from './boot.js';
 import { heartbeatScript, type HeartbeatLimits } from './heartbeat.js';
+import { appendBoot, bootRecord, type LedgerNote } from './ledger.js';
 import { SandboxError } from './errors.js';
 import { planShares, shareMountScript, startShares, type ShareFolder, type SharedFile } from './shares.js';
 import { makeExt4, mergedUsr, Staging } from './staging.js';
@@ -55,6 +56,12 @@ export interface SandboxOptions {
   heartbeat?: HeartbeatLimits;
   memoryMiB?: number;
   cpus?: number;
+  /** TCG's threading for L1 (default $TSVMM_SANDBOX_TCG_THREAD, else multi): an L1 freeze candidate (README). */
+  tcgThread?: 'multi' | 'single';
+  /** L1's `-cpu` model (default $TSVMM_SANDBOX_CPU, else max); it must offer SVM for L1's kvm_amd. */
+  cpuModel?: string;
+  /** What the L1 boot ledger (ledger.ts) records about this boot: who booted L1, what ran when it stopped. */
+  ledger?: LedgerNote;
   /** The guest kit to use for L1 (default: guestKit()). */
   kit?: GuestKit;
   /** Another L1 machine (variant.ts), e.g. q35 with an IOMMU and an NVMe controller for VFIO (vfio-variant.ts). */
@@ -376,6 +383,8 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
     const r = await bootVm({
       qemu: tools.qemu,
       accel: 'tcg',
+      tcgThread: o.tcgThread ?? tcgThreadFromEnv(),
+      cpuModel: o.cpuModel ?? (process.env.TSVMM_SANDBOX_CPU || undefined),
       kernel: kit.vmlinux,
       initramfs: initrd,
       // TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments, e.g. kvm_amd.npt=0)
@@ -408,13 +417,24 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
         `${variant?.diskDevice ?? 'virtio-blk-device'},drive=work`,
       ],
     });
+    const report = sandboxReport(r);
+    const problem = appendBoot(bootRecord(r, report, variant?.name ?? '', o.ledger));
+    if (problem && process.env.VMM_DEBUG) process.stderr.write(`${problem}\n`);
     let collected: string | undefined;
     if (o.collectInto) collected = collectOut(workImg, o.collectInto);
-    return { ...r, collected, report: sandboxReport(r) };
+    return { ...r, collected, report };
   } finally {
     for (const d of daemons) d.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** $TSVMM_SANDBOX_TCG_THREAD (an experiment's L1 threading), checked. */
+function tcgThreadFromEnv(): 'multi' | 'single' | undefined {
+  const v = process.env.TSVMM_SANDBOX_TCG_THREAD;
+  if (!v) return undefined;
+  if (v === 'multi' || v === 'single') return v;
+  throw new SandboxError('Config', `TSVMM_SANDBOX_TCG_THREAD must be multi or single, not '${v}'`, {});
 }
 
 /** Copies /out of the work image into `dest` with debugfs (no mount needed). */

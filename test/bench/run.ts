@@ -111,6 +111,7 @@ async function sandboxRun(
       memoryMiB: 3584,
       cpus: 2,
       variant,
+      ledger: { source: 'bench' },
       onOutput: (s) => {
         pending += s;
         const lines = pending.split('\n');

@@ -140,6 +140,7 @@ export async function runLinuxTierInSandbox(
         collectInto: out,
         onOutput: (s) => live.push(s),
         variant: o.variant,
+        ledger: { source: 'tier', running: runningFile },
       });
     } catch (e) {
       lastReason = `the sandbox could not start: ${(e as Error).message}`;
