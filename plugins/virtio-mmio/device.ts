@@ -247,7 +247,7 @@ export class VirtioMmioTransport implements BusDevice, Device, Snapshottable<Tra
       case Reg.InterruptStatus:
         return this.interruptStatus;
       case Reg.Status:
-        return this.negotiation.status;
+        return this.session.driverStatus; // not 0 while a reset waits for requests in flight
       case Reg.ConfigGeneration:
         return this.configGeneration;
       // No shared memory regions: a length of -1 says "none".

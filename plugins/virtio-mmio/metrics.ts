@@ -12,6 +12,10 @@ export interface VirtioMmioMetrics {
   resets: number;
   /** Times the device was marked DEVICE_NEEDS_RESET. */
   needsReset: number;
+  /** Resets whose Status read stayed non-zero until requests in flight ended. */
+  drainedResets: number;
+  /** Resets that waited past the bound: the device was marked broken. */
+  brokenResets: number;
 }
 
 /** A VirtioMmioMetrics with every counter at 0. */
@@ -23,4 +27,6 @@ export const newMetrics = (): VirtioMmioMetrics => ({
   activations: 0,
   resets: 0,
   needsReset: 0,
+  drainedResets: 0,
+  brokenResets: 0,
 });

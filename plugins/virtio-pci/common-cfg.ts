@@ -64,7 +64,7 @@ export function readCommon(t: VirtioPciTransport, off: number, size: number): nu
     case Common.numQueues:
       return t.queues.length;
     case Common.deviceStatus:
-      return n.status;
+      return t.session.driverStatus; // not 0 while a reset waits for requests in flight
     case Common.configGeneration:
       return t.configGeneration;
     case Common.queueSelect:

@@ -25,7 +25,15 @@ export interface VirtioSessionDeps {
    * vector), handed to the device as VirtioActivation.callEvents; omitted: none.
    */
   callEvents?: () => readonly (EventFd | undefined)[];
+  /** How long a reset waits for the device to drain before it is marked broken; default RESET_DRAIN_LIMIT_MS. */
+  resetDrainLimitMs?: number;
 }
+
+/**
+ * How long a reset may wait for requests in flight (a piece at the disk) before the device counts as broken: far
+ * above a disk request's time here, under the minutes a driver would wait before giving up on its own.
+ */
+export const RESET_DRAIN_LIMIT_MS = 30_000;
 
 /** Counters of one session (plain numbers; the transport copies them into its metrics). */
 export interface VirtioSessionCounters {
@@ -35,6 +43,19 @@ export interface VirtioSessionCounters {
   needsReset: number;
   /** Status writes the state machine refused. */
   refusedStatusWrites: number;
+  /** Resets that had to wait for requests in flight before device_status read 0. */
+  drainedResets: number;
+  /** Resets whose wait passed RESET_DRAIN_LIMIT_MS: the device was marked broken. */
+  brokenResets: number;
+}
+
+/** A reset that waits for the device's requests in flight: the status the driver reads meanwhile. */
+interface ResetDrain {
+  /** The status before the reset (non-zero: the device had been activated). */
+  status: number;
+  /** The wait passed its bound: the driver reads DEVICE_NEEDS_RESET. */
+  broken: boolean;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -43,6 +64,12 @@ export interface VirtioSessionCounters {
  * validated against guest memory, then VirtioDevice.activate), DEVICE_NEEDS_RESET and reset.
  * The transport keeps its registers (selectors, interrupt status, vectors) and calls this.
  * Callbacks of an activation that a reset ended go quiet (an epoch counter).
+ *
+ * Reset completes when the device has drained (virtio 1.2 §2.1.1, §4.1.4.3.2: the driver writes 0 and waits until
+ * device_status reads 0): while a request of the ended activation is still in flight (`VirtioDevice.quiet` false,
+ * e.g. a virtio-blk piece at the disk that may still write guest memory), `driverStatus` reads the status before the
+ * reset and status writes other than 0 are refused; once `idle()` resolves it reads 0. A device that does not drain
+ * within RESET_DRAIN_LIMIT_MS is marked broken (logged once): it reads DEVICE_NEEDS_RESET until it drains.
  */
 export class VirtioSession {
   negotiation: DeviceNegotiation;
@@ -53,6 +80,9 @@ export class VirtioSession {
   /** Bumped by every reset, so callbacks of an earlier activation go quiet. */
   private epoch = 0;
   private activeEpoch: number | undefined;
+  /** The reset that still waits for the device to drain, if any. */
+  private drain: ResetDrain | undefined;
+  private brokenLogged = false;
 
   constructor(
     readonly device: VirtioDevice,
@@ -60,7 +90,14 @@ export class VirtioSession {
   ) {
     this.negotiation = new DeviceNegotiation(device.deviceFeatures);
     this.queues = device.queueMaxSizes.map((max, i) => new SplitQueue(i, max));
-    this.counters = deps.counters ?? { activations: 0, resets: 0, needsReset: 0, refusedStatusWrites: 0 };
+    this.counters = deps.counters ?? {
+      activations: 0,
+      resets: 0,
+      needsReset: 0,
+      refusedStatusWrites: 0,
+      drainedResets: 0,
+      brokenResets: 0,
+    };
   }
 
   /** Whether the device is serving its queues (DRIVER_OK accepted, no reset since). */
@@ -70,6 +107,20 @@ export class VirtioSession {
 
   get status(): number {
     return this.negotiation.status;
+  }
+
+  /**
+   * What the driver reads in device_status: the status, except while a reset waits for the device to drain (the
+   * status before the reset, so a driver polling for 0 waits; DEVICE_NEEDS_RESET once the wait passed its bound).
+   */
+  get driverStatus(): number {
+    if (!this.drain) return this.negotiation.status;
+    return this.drain.broken ? DeviceStatus.DEVICE_NEEDS_RESET : this.drain.status;
+  }
+
+  /** Whether a reset still waits for requests of the ended activation (driverStatus is not 0 yet). */
+  get resetPending(): boolean {
+    return this.drain !== undefined;
   }
 
   /** Whether the driver may still change queue layouts (FEATURES_OK, before DRIVER_OK, no failure). */
@@ -82,10 +133,20 @@ export class VirtioSession {
    * 'reset'), DRIVER_OK activates. Returns what happened; 'ignored' writes are counted and logged at debug.
    */
   writeStatus(v: number): 'reset' | 'activate' | 'none' | 'ignored' {
+    if (this.drain) {
+      if (v === 0) return 'none'; // the reset is under way
+      this.counters.refusedStatusWrites++;
+      this.deps.logger?.debug(
+        { device: this.device.id, status: v },
+        `${this.deps.transport} status write refused: the reset still waits for requests in flight`,
+      );
+      return 'ignored';
+    }
+    const before = this.negotiation.status; // a write of 0 clears it
     const out = this.negotiation.writeStatus(v);
     switch (out.action) {
       case 'reset':
-        this.reset();
+        this.resetFrom(before);
         break;
       case 'activate':
         this.activate();
@@ -150,11 +211,50 @@ export class VirtioSession {
 
   /** Back to the power-on state: the device stops, negotiation and queues start over, stale kicks are dropped. */
   reset(): void {
+    this.resetFrom(this.negotiation.status);
+  }
+
+  private resetFrom(before: number): void {
     this.stop();
     this.counters.resets++;
     this.negotiation = new DeviceNegotiation(this.device.deviceFeatures);
     for (const q of this.queues) q.reset();
     for (const ev of this.deps.queueEvents) ev.read(); // drop kicks of the old session
+    if (before !== 0 && this.device.quiet === false) this.waitForDrain(before);
+  }
+
+  /** Holds driverStatus at `before` until the device is idle (bounded: then it is marked broken). */
+  private waitForDrain(before: number): void {
+    if (this.drain) return; // an earlier reset still waits
+    const drain: ResetDrain = { status: before, broken: false };
+    this.drain = drain;
+    this.counters.drainedResets++;
+    const limit = this.deps.resetDrainLimitMs ?? RESET_DRAIN_LIMIT_MS;
+    const done = () => {
+      if (this.drain !== drain) return;
+      clearTimeout(drain.timer);
+      this.drain = undefined;
+      if (drain.broken)
+        this.deps.logger?.warn(
+          { device: this.device.id },
+          `${this.deps.transport}: the broken device drained after all`,
+        );
+    };
+    drain.timer = setTimeout(() => {
+      if (this.drain !== drain) return;
+      drain.broken = true;
+      this.counters.brokenResets++;
+      if (this.brokenLogged) return;
+      this.brokenLogged = true;
+      this.deps.logger?.error(
+        { device: this.device.id, limitMs: limit },
+        `${this.deps.transport}: a reset waited ${limit} ms for requests in flight; device marked broken ` +
+          '(device_status reads DEVICE_NEEDS_RESET until they end)',
+      );
+    }, limit);
+    drain.timer.unref?.();
+    const idle = this.device.idle?.() ?? Promise.resolve();
+    idle.then(done, done);
   }
 
   /** Ends the current activation (device reset), keeping negotiation and queue layout (before a restore). */
