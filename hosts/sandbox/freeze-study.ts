@@ -15,7 +15,7 @@
  */
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { guestKit, writeInitramfsWithScript } from '../guestkit/kit.js';
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const cpuModel = values['cpu-model'] ?? 'max';
   const disk = values.load !== 'idle';
   if (values.append) process.env.TSVMM_SANDBOX_APPEND = values.append;
-  const { root } = projectLayout();
+  const { root, compiled } = projectLayout();
   const kit = await guestKit();
   const dir = mkdtempSync(join(tmpdir(), 'freeze-study-'));
   const initramfs = writeInitramfsWithScript(kit, disk ? L2_DISK : L2_IDLE, join(dir, 'l2.initramfs'));
@@ -118,6 +118,7 @@ async function main(): Promise<void> {
     while (boots.length < maxBoots && Date.now() - t0 + 1.5 * longest < budgetMs) {
       const r = await runInSandbox(command, {
         files: [cfg, initramfs],
+        env: { VMM_DIST: relative(root, compiled) || 'dist' }, // this build, also when it is not dist/
         heartbeat: { firstBeatMs: 4 * 60_000, gapMs: 90_000 },
         timeoutMs: Math.max(60_000, budgetMs - (Date.now() - t0)),
         cpus,
