@@ -10,6 +10,8 @@ import type { KernelCmdline } from '../../core/platform/resources.js';
 import { X86Layout } from './layout.js';
 import { loadLinux, type BootPlan, type BootProtocol } from './boot/loader.js';
 import { withBootFiles } from './boot/files.js';
+import type { BootImage } from './boot/image.js';
+import { markStartup } from '../../core/vmm/timings.js';
 import { findCpuid, vcpuCpuid } from './cpu/cpuid.js';
 import { configureVcpu } from './cpu/vcpu-setup.js';
 import { X86BootError } from './errors.js';
@@ -204,8 +206,9 @@ export class X86Machine implements Machine {
   }
 
   private async loadKernel(): Promise<void> {
-    // the file bytes live only while they are copied into guest memory
+    // the files are open only while their bytes are read into guest memory
     this.plan = withBootFiles(this.d.boot, (kernel, initramfs) => this.load(kernel, initramfs));
+    markStartup('kernel loaded');
     this.d.logger.info(
       {
         protocol: this.plan.protocol,
@@ -217,7 +220,7 @@ export class X86Machine implements Machine {
     );
   }
 
-  private load(kernel: Uint8Array, initramfs: Uint8Array | undefined): BootPlan {
+  private load(kernel: BootImage, initramfs: BootImage | undefined): BootPlan {
     const leaf1 = findCpuid(x86Vm(this.d.vm).supportedCpuid(), 1);
     return loadLinux(this.d.memory, {
       kernel,

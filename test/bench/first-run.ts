@@ -52,6 +52,7 @@ export const STEPS = [
   'plugins discovered',
   'machine built',
   'kernel read',
+  'kernel loaded',
   'started',
   'first KVM_RUN',
 ];

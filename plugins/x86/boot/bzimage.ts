@@ -1,4 +1,5 @@
 import { X86BootError, hex } from '../errors.js';
+import { asBootImage, type BootImage } from './image.js';
 
 /** Offsets inside a bzImage file (= inside boot_params, which starts with the same layout). */
 export const Hdr = {
@@ -82,15 +83,19 @@ export function looksLikeBzImage(image: Uint8Array): boolean {
  * Every size is checked against the file: a truncated or hostile image gives an
  * X86BootError, never an out-of-range read.
  */
-export function parseBzImage(image: Uint8Array): BzImageHeader {
+export function parseBzImage(file: Uint8Array | BootImage): BzImageHeader {
+  const whole = asBootImage(file);
+  const length = whole.length;
+  // every field read lies below HEADER_LIMIT; the rest of the file is the kernel, copied later by the loader
+  const image = whole.bytes(0, Math.min(length, Hdr.HEADER_LIMIT));
   if (!looksLikeBzImage(image)) {
     throw new X86BootError('UnknownKernelFormat', 'the kernel is not a bzImage: no "HdrS" magic at offset 0x202', {
-      length: image.length,
+      length: length,
     });
   }
-  if (image.length < Hdr.INIT_SIZE + 4) {
-    throw new X86BootError('TruncatedKernel', `the bzImage is ${image.length} bytes, too short for its setup header`, {
-      length: image.length,
+  if (length < Hdr.INIT_SIZE + 4) {
+    throw new X86BootError('TruncatedKernel', `the bzImage is ${length} bytes, too short for its setup header`, {
+      length: length,
     });
   }
   const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
@@ -132,14 +137,14 @@ export function parseBzImage(image: Uint8Array): BzImageHeader {
   let setupSects = u8(Hdr.SETUP_SECTS);
   if (setupSects === 0) setupSects = 4;
   const setupSize = (setupSects + 1) * 512;
-  if (image.length <= setupSize) {
+  if (length <= setupSize) {
     throw new X86BootError(
       'TruncatedKernel',
-      `the bzImage is ${image.length} bytes but its setup code alone takes ${setupSize}`,
-      { length: image.length, setupSize },
+      `the bzImage is ${length} bytes but its setup code alone takes ${setupSize}`,
+      { length: length, setupSize },
     );
   }
-  const kernelSize = image.length - setupSize;
+  const kernelSize = length - setupSize;
   const syssizeBytes = BigInt(u32(Hdr.SYSSIZE)) * 16n;
   if (syssizeBytes === 0n || syssizeBytes > BigInt(kernelSize)) {
     throw new X86BootError(

@@ -2,6 +2,7 @@ import { GuestAddress } from '../../../core/address.js';
 import type { GuestMemory } from '../../../core/memory/guest-memory.js';
 import { X86Layout } from '../layout.js';
 import { X86BootError, hex } from '../errors.js';
+import { asBootImage, type BootImage } from './image.js';
 
 const EM_X86_64 = 62;
 const ELFCLASS64 = 2;
@@ -15,6 +16,8 @@ const PHDR_SIZE = 56;
 /** Xen's note type for the 32-bit PVH entry point (xen/include/public/elfnote.h). */
 export const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 const MAX_PHDRS = 1024;
+/** The most of a PT_NOTE segment searched for the PVH note (a kernel's notes take a few hundred bytes). */
+const MAX_NOTE_BYTES = 1 << 20;
 
 /** One PT_LOAD segment: its file offset, physical load address, bytes in the file and in memory (the rest zeroed). */
 export interface ElfSegment {
@@ -41,19 +44,21 @@ export function looksLikeElf(image: Uint8Array): boolean {
  * Parses an ELF64 x86_64 kernel's program headers and PVH note. Every offset and
  * size is checked against the file in bigint; nothing is read outside it.
  */
-export function parseElf(image: Uint8Array): ElfImage {
-  if (!looksLikeElf(image))
+export function parseElf(file: Uint8Array | BootImage): ElfImage {
+  const image = asBootImage(file);
+  const ehdr = image.bytes(0, Math.min(image.length, EHDR_SIZE));
+  if (!looksLikeElf(ehdr))
     throw new X86BootError('UnknownKernelFormat', 'the kernel is not an ELF image (no \\x7fELF magic)', {});
   if (image.length < EHDR_SIZE)
     throw new X86BootError('TruncatedKernel', `the ELF image is ${image.length} bytes, shorter than its header`, {
       length: image.length,
     });
-  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
-  if (image[4] !== ELFCLASS64 || image[5] !== ELFDATA2LSB) {
+  const dv = new DataView(ehdr.buffer, ehdr.byteOffset, ehdr.byteLength);
+  if (ehdr[4] !== ELFCLASS64 || ehdr[5] !== ELFDATA2LSB) {
     throw new X86BootError(
       'UnsupportedKernel',
       'the ELF kernel is not 64-bit little-endian (ELFCLASS64, ELFDATA2LSB)',
-      { class: image[4], data: image[5] },
+      { class: ehdr[4], data: ehdr[5] },
     );
   }
   const type = dv.getUint16(16, true);
@@ -83,16 +88,18 @@ export function parseElf(image: Uint8Array): ElfImage {
     );
   }
 
+  const phdrs = image.bytes(Number(phoff), Number(phoff) + phnum * phentsize);
+  const ph = new DataView(phdrs.buffer, phdrs.byteOffset, phdrs.byteLength);
   const segments: ElfSegment[] = [];
   let pvhEntry: bigint | undefined;
   for (let i = 0; i < phnum; i++) {
-    const o = Number(phoff) + i * phentsize;
-    const pType = dv.getUint32(o, true);
-    const offset = dv.getBigUint64(o + 8, true);
-    const paddr = dv.getBigUint64(o + 24, true);
-    const filesz = dv.getBigUint64(o + 32, true);
-    const memsz = dv.getBigUint64(o + 40, true);
-    const align = dv.getBigUint64(o + 48, true);
+    const o = i * phentsize;
+    const pType = ph.getUint32(o, true);
+    const offset = ph.getBigUint64(o + 8, true);
+    const paddr = ph.getBigUint64(o + 24, true);
+    const filesz = ph.getBigUint64(o + 32, true);
+    const memsz = ph.getBigUint64(o + 40, true);
+    const align = ph.getBigUint64(o + 48, true);
     if (pType !== PT_LOAD && pType !== PT_NOTE) continue;
     if (offset + filesz > fileLen) {
       throw new X86BootError(
@@ -110,7 +117,8 @@ export function parseElf(image: Uint8Array): ElfImage {
         });
       if (memsz > 0n) segments.push({ offset, paddr, filesz, memsz }); // an empty segment loads nothing
     } else {
-      const found = findPvhNote(image.subarray(Number(offset), Number(offset + filesz)), align === 8n ? 8 : 4);
+      const noteEnd = Number(offset) + Math.min(Number(filesz), MAX_NOTE_BYTES);
+      const found = findPvhNote(image.bytes(Number(offset), noteEnd), align === 8n ? 8 : 4);
       if (found !== undefined) pvhEntry = found;
     }
   }
@@ -164,7 +172,12 @@ function isXenName(notes: Uint8Array, at: number, namesz: number): boolean {
  * segment must lie in guest RAM at or above 1 MiB (the boot structures live below).
  * Returns the first byte above the highest segment.
  */
-export function loadElfSegments(mem: GuestMemory, image: Uint8Array, elf: ElfImage): { start: bigint; end: bigint } {
+export function loadElfSegments(
+  mem: GuestMemory,
+  file: Uint8Array | BootImage,
+  elf: ElfImage,
+): { start: bigint; end: bigint } {
+  const image = asBootImage(file);
   let start = -1n,
     end = 0n;
   for (const [i, s] of elf.segments.entries()) {
@@ -187,7 +200,7 @@ export function loadElfSegments(mem: GuestMemory, image: Uint8Array, elf: ElfIma
   for (const s of elf.segments) {
     if (s.memsz === 0n) continue;
     const at = GuestAddress.of(s.paddr);
-    if (s.filesz > 0n) mem.write(at, image.subarray(Number(s.offset), Number(s.offset + s.filesz)));
+    if (s.filesz > 0n) image.copyTo(mem, at, Number(s.offset), Number(s.filesz));
     if (s.memsz > s.filesz) zero(mem, at.add(s.filesz), s.memsz - s.filesz);
     if (start < 0n || s.paddr < start) start = s.paddr;
     if (s.paddr + s.memsz > end) end = s.paddr + s.memsz;

@@ -4,18 +4,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HostFiles } from '../../../core/host/host-files.js';
 import { X86BootError } from '../errors.js';
-import { addressOf } from '../../../core/native/libc.js';
+import { GuestAddress } from '../../../core/address.js';
+import { testGuestMemory } from '../../../core/testing/test-memory.js';
 import { resolveBootFile, withBootFiles } from './files.js';
 
-/** Whether a mapping of this process covers the host address (from /proc/self/maps). */
-function mapped(addr: bigint): boolean {
-  return fs
-    .readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .some((l) => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(l);
-      return m !== null && BigInt(`0x${m[1]}`) <= addr && addr < BigInt(`0x${m[2]}`);
-    });
+/** Whether `fd` is open in this process. */
+function isOpen(fd: number): boolean {
+  try {
+    fs.fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('x86 boot files', () => {
@@ -43,29 +43,71 @@ describe('x86 boot files', () => {
     }
   });
 
-  it('lends the kernel and initramfs bytes only while they are loaded, then unmaps them (also after a throw)', () => {
+  it('lends images of the open files that read headers and copy into guest memory, then closes them', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x86-files-'));
     try {
-      const kernel = Buffer.alloc(3 * 4096 + 17, 0xab);
+      const kernel = Buffer.alloc(3 * 4096 + 17);
+      for (let i = 0; i < kernel.length; i++) kernel[i] = (i * 7) & 0xff;
       fs.writeFileSync(path.join(dir, 'vmlinux'), kernel);
       fs.writeFileSync(path.join(dir, 'initrd'), 'initramfs bytes');
       const files = { kernel: path.join(dir, 'vmlinux'), initramfs: path.join(dir, 'initrd') };
-      let addrs: bigint[] = [];
+      const mem = testGuestMemory(1 << 20);
+      const openFds = () => new Set(fs.readdirSync('/proc/self/fd').map(Number).filter(isOpen));
+      const before = openFds();
+      let fds: number[] = [];
       const got = withBootFiles(files, (k, i) => {
-        addrs = [addressOf(k), addressOf(i!)];
-        expect(addrs.every(mapped), 'mapped while lent').to.equal(true);
-        return { k: Buffer.from(k).equals(kernel), i: Buffer.from(i!).toString() };
+        fds = [...openFds()].filter((fd) => !before.has(fd));
+        k.copyTo(mem, GuestAddress.of(0x1000n), 5, k.length - 5);
+        i!.copyTo(mem, GuestAddress.of(0x9000n), 0, i!.length);
+        return { length: k.length, head: Buffer.from(k.bytes(0, 8)), mid: Buffer.from(k.bytes(4096, 4100)) };
       });
-      expect(got).to.deep.equal({ k: true, i: 'initramfs bytes' });
-      expect(addrs.some(mapped), 'unmapped once loaded').to.equal(false);
+      expect(got).to.deep.equal({
+        length: kernel.length,
+        head: kernel.subarray(0, 8),
+        mid: kernel.subarray(4096, 4100),
+      });
+      expect(Buffer.from(mem.read(GuestAddress.of(0x1000n), kernel.length - 5)).equals(kernel.subarray(5))).to.equal(
+        true,
+      );
+      expect(Buffer.from(mem.read(GuestAddress.of(0x9000n), 15)).toString()).to.equal('initramfs bytes');
+      expect(fds.length, 'the two files are open while lent').to.equal(2);
+      expect(fds.filter(isOpen), 'and closed once loaded').to.deep.equal([]);
+      let during: number[] = [];
       expect(() =>
-        withBootFiles(files, (k) => {
-          addrs = [addressOf(k)];
+        withBootFiles(files, () => {
+          during = [...openFds()].filter((fd) => !before.has(fd));
           throw new Error('bad kernel');
         }),
       ).to.throw('bad kernel');
-      expect(mapped(addrs[0]!), 'unmapped after a throw').to.equal(false);
+      expect(during.length).to.equal(2);
+      expect(during.filter(isOpen), 'closed after a throw').to.deep.equal([]);
       expect(() => withBootFiles({ kernel: path.join(dir, 'missing') }, () => 0)).to.throw(X86BootError, /kernel/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a boot file that shrinks while it is loaded, naming it, instead of loading a short kernel', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x86-files-'));
+    try {
+      const file = path.join(dir, 'vmlinux');
+      fs.writeFileSync(file, Buffer.alloc(8192, 1));
+      const mem = testGuestMemory(1 << 20);
+      const err = (() => {
+        try {
+          withBootFiles({ kernel: file }, (k) => {
+            fs.truncateSync(file, 4096);
+            k.copyTo(mem, GuestAddress.of(0x1000n), 0, k.length);
+          });
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err).to.be.instanceOf(X86BootError);
+      expect((err as Error).message).to.match(
+        /kernel .*vmlinux shrank while it was loaded \(no bytes at offset 4096\)/,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

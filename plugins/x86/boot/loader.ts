@@ -11,6 +11,7 @@ import { writeIdentityPageTables } from '../cpu/paging.js';
 import { STARTUP_64_OFFSET, bzImageFootprint, looksLikeBzImage, parseBzImage } from './bzimage.js';
 import { encodeCmdline, writeCmdline } from './cmdline.js';
 import { loadElfSegments, looksLikeElf, parseElf } from './elf.js';
+import { asBootImage, type BootImage } from './image.js';
 import { placeInitramfs } from './initramfs.js';
 import { buildStartInfo, writeStartInfo } from './pvh.js';
 import { buildZeroPage, writeZeroPage } from './zero-page.js';
@@ -26,8 +27,9 @@ export type BootProtocol = 'auto' | 'bzimage' | 'pvh';
  * identity for the MP table, and the ACPI options.
  */
 export interface BootInput {
-  kernel: Uint8Array;
-  initramfs?: Uint8Array;
+  /** The kernel file: its bytes, or a BootImage that reads an open file (withBootFiles). */
+  kernel: Uint8Array | BootImage;
+  initramfs?: Uint8Array | BootImage;
   cmdline: string;
   protocol: BootProtocol;
   vcpus: number;
@@ -59,9 +61,11 @@ export interface BootPlan {
 const FOUR_GIB = 1n << 32n;
 
 /** Picks the boot protocol from the image's magic. */
-export function detectProtocol(kernel: Uint8Array, asked: BootProtocol): 'bzimage' | 'pvh' {
-  const elf = looksLikeElf(kernel),
-    bz = looksLikeBzImage(kernel);
+export function detectProtocol(file: Uint8Array | BootImage, asked: BootProtocol): 'bzimage' | 'pvh' {
+  const kernel = asBootImage(file);
+  const head = kernel.bytes(0, Math.min(kernel.length, 0x1000)); // both magics lie in the first page
+  const elf = looksLikeElf(head),
+    bz = looksLikeBzImage(head);
   if (asked === 'pvh' && !elf) {
     throw new X86BootError(
       bz ? 'NoPvhEntry' : 'UnknownKernelFormat',
@@ -100,7 +104,9 @@ function ramOf(mem: GuestMemory): RamRegion[] {
  * guest memory except the kernel segments themselves, which are range-checked before any is copied.
  */
 export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
-  const protocol = detectProtocol(input.kernel, input.protocol);
+  const kernel = asBootImage(input.kernel);
+  const initrd = input.initramfs === undefined ? undefined : asBootImage(input.initramfs);
+  const protocol = detectProtocol(kernel, input.protocol);
   const ram = ramOf(mem);
   const lowEnd = lowRamEnd(ram);
   const e820 = e820Map(ram);
@@ -111,10 +117,10 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   });
   const acpi = input.acpi;
   const rsdp = acpi?.rsdp;
-  const initrdSize = input.initramfs ? BigInt(input.initramfs.length) : 0n;
+  const initrdSize = initrd ? BigInt(initrd.length) : 0n;
 
   if (protocol === 'bzimage') {
-    const h = parseBzImage(input.kernel);
+    const h = parseBzImage(kernel);
     const cmdline = encodeCmdline(input.cmdline, h.cmdlineSize);
     const loadAt = X86Layout.HIGH_MEMORY;
     const fp = bzImageFootprint(h, loadAt);
@@ -142,8 +148,8 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
       rsdp,
     });
 
-    mem.write(GuestAddress.of(loadAt), input.kernel.subarray(h.setupSize));
-    if (initramfs) mem.write(GuestAddress.of(initramfs.address), input.initramfs!);
+    kernel.copyTo(mem, GuestAddress.of(loadAt), h.setupSize, h.kernelSize);
+    if (initramfs) initrd!.copyTo(mem, GuestAddress.of(initramfs.address), 0, initrd!.length);
     const cmdlineAddress = writeCmdline(mem, cmdline);
     const bootInfo = writeZeroPage(mem, page);
     const { gdtLimit, idtLimit } = writeBootGdt(mem);
@@ -164,7 +170,7 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     };
   }
 
-  const elf = parseElf(input.kernel);
+  const elf = parseElf(kernel);
   if (elf.pvhEntry === undefined) {
     throw new X86BootError(
       'NoPvhEntry',
@@ -196,12 +202,22 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
       : undefined;
   const info = buildStartInfo({ cmdlineAddress: X86Layout.CMDLINE, ramdisk: initramfs, memmap: e820, rsdp });
 
-  const kernel = loadElfSegments(mem, input.kernel, elf);
-  if (initramfs) mem.write(GuestAddress.of(initramfs.address), input.initramfs!);
+  const loaded = loadElfSegments(mem, kernel, elf);
+  if (initramfs) initrd!.copyTo(mem, GuestAddress.of(initramfs.address), 0, initrd!.length);
   const cmdlineAddress = writeCmdline(mem, cmdline);
   const bootInfo = writeStartInfo(mem, info);
   const { gdtLimit, idtLimit } = writeBootGdt(mem);
   writeMpTable(mem, mpTable);
   if (acpi) writeAcpiTables(mem, acpi);
-  return { protocol, entry: elf.pvhEntry, bootInfo, gdtLimit, idtLimit, kernel, initramfs, cmdlineAddress, rsdp };
+  return {
+    protocol,
+    entry: elf.pvhEntry,
+    bootInfo,
+    gdtLimit,
+    idtLimit,
+    kernel: loaded,
+    initramfs,
+    cmdlineAddress,
+    rsdp,
+  };
 }
