@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { guestKit, type GuestKit } from '../../test/harness/guest-kit.js';
-import { guestResult, microConfig, spawnVmm, type PluginEntry } from '../../test/guest/guest-vm.js';
+import { endedWithin, guestResult, microConfig, spawnVmm, type PluginEntry } from '../../test/guest/guest-vm.js';
 import { parseGuestOutput } from '../../test/harness/guest-kit.js';
 import { skipUnlessCi } from '../../test/setup/environment.js';
 import { PCI_GUEST_SCRIPT, pciGuestProblems } from '../pci/guest-checks.js';
@@ -166,15 +166,8 @@ describe('virtio-pci on Linux: virtio-blk (raw, qcow2) and virtio-net over PCI w
     const vmm = spawnVmm(cfg, { cwd: dir });
     // under the runner's 900 s watchdog, so that a stalled guest fails here with the VMM's own evidence (it ran
     // past the watchdog once, 2026-12-07, in a loaded sandbox; normally it takes 1-3 minutes)
-    let evidence = '';
-    const deadline = setTimeout(() => {
-      void vmm.diagnose().then((d) => {
-        evidence = `\nthe VMM when it was killed at the 600 s deadline:\n${d}`;
-        vmm.child.kill('SIGKILL');
-      });
-    }, 600_000);
-    const r = await vmm.ended;
-    clearTimeout(deadline);
+    const r = await endedWithin(vmm, 600_000);
+    const evidence = r.evidence && `\nthe VMM when it was killed at the 600 s deadline:\n${r.evidence}`;
     const out = parseGuestOutput(r.stdout);
     report = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-6000)}${evidence}`;
     result = guestResult(out.result ?? '');

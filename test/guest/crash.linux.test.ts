@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { stringify } from 'yaml';
 import { BLOCK_SIZE, expectedBlock } from '../../hosts/guestkit/guest-blocks.js';
-import { guestScope, microConfig, spawnVmm } from './guest-vm.js';
+import { endedWithin, guestScope, microConfig, spawnVmm } from './guest-vm.js';
 
 const MiB = 1 << 20;
 const SPAN_MIB = 32;
@@ -81,16 +81,9 @@ echo writers-ended
           }
         },
       });
-      let evidence = '';
-      const deadline = setTimeout(() => {
-        // stalled (seen once in CI, 2026-12-07): keep what the VMM's threads were doing, then kill it
-        void vmm.diagnose().then((d) => {
-          evidence = d;
-          vmm.child.kill('SIGKILL');
-        });
-      }, 480_000);
-      const r = await vmm.ended;
-      clearTimeout(deadline);
+      // stalled (seen once in CI, 2026-12-07): keep what the VMM's threads were doing, then kill it
+      const r = await endedWithin(vmm, 480_000);
+      const evidence = r.evidence;
       // only whole lines count: the last one may have been cut by the kill
       for (const m of r.stdout.matchAll(FLUSHED_LINE)) {
         flushed[m[1] as 'raw' | 'qcow'].set(Number(m[2]), parseInt(m[3]!, 16));

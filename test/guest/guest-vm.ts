@@ -280,3 +280,24 @@ export function spawnVmm(
   };
   return { child, ended, diagnose };
 }
+
+/**
+ * The VMM's end, bounded: at `ms` it records the VMM's threads and Node report (diagnose) and then kills it, so a
+ * stalled guest fails its test with the VMM's own evidence well under the runner's watchdog. `evidence` is '' when
+ * the VMM ended by itself (or was killed by the test for its own reasons).
+ */
+export async function endedWithin(vmm: VmmProcess, ms: number): Promise<VmmEnd & { evidence: string }> {
+  let evidence = '';
+  const t = setTimeout(() => {
+    void vmm.diagnose().then((d) => {
+      evidence = d;
+      vmm.child.kill('SIGKILL');
+    });
+  }, ms);
+  try {
+    const r = await vmm.ended;
+    return { ...r, evidence };
+  } finally {
+    clearTimeout(t);
+  }
+}
