@@ -118,7 +118,7 @@ export function layoutChart(res: BenchResults): ChartLayout {
   const valueW = Math.max(60, ...values.map((v) => textWidth(v, FONT)));
   const title = 'tsvmm against its peers (QEMU, C): how many times better or worse ours is, log scale';
   const sub1 = machineLine(res.machine, res.sandboxMachine);
-  const sub2 = `${dateLine(res.startedAt)} · ${res.repeats} repeats · bar: median, whisker: min–max, blue tick: target`;
+  const sub2 = `${dateLine(res.startedAt)} · ${res.repeats} repeat${res.repeats === 1 ? '' : 's'} · bar: median, whisker: min–max, blue tick: target`;
   const left = GAP * 2 + labelW + GAP;
   const right = left + PLOT_W;
   const width = Math.ceil(
