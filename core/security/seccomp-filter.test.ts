@@ -1,17 +1,22 @@
 import { expect } from 'chai';
+import { ARM64_SYSCALLS as ARM64 } from './abi/arm64.js';
 import { X64_SYSCALLS as X64 } from './abi/x64.js';
-import { SECCOMP_RET, buildSeccompFilter, encodeFilter, evaluateFilter } from './seccomp-filter.js';
+import { BPF, SECCOMP_RET, SeccompData, buildSeccompFilter, encodeFilter, evaluateFilter } from './seccomp-filter.js';
 import { CLONE_THREAD, hostSyscalls } from './syscalls.js';
 
-describe('core/security seccomp filter program (the x86-64 host ABI)', () => {
-  const kill = buildSeccompFilter('kill', undefined, X64);
-  const log = buildSeccompFilter('log', undefined, X64);
+for (const [ABI, OTHER] of [
+  [X64, ARM64],
+  [ARM64, X64],
+] as const)
+describe(`core/security seccomp filter program (the ${ABI.arch} host ABI)`, () => {
+  const kill = buildSeccompFilter('kill', undefined, ABI);
+  const log = buildSeccompFilter('log', undefined, ABI);
   const [ALLOWED_SYSCALLS, ENOSYS_SYSCALLS, SYS, SYS_clone, SYS_ioctl] = [
-    X64.allowed,
-    X64.enosys,
-    X64.others,
-    X64.clone,
-    X64.ioctl,
+    ABI.allowed,
+    ABI.enosys,
+    ABI.others,
+    ABI.clone,
+    ABI.ioctl,
   ];
   const decide = (nr: number, o: { arch?: number; args?: number[] } = {}, p = kill) => evaluateFilter(p, { nr, ...o });
 
@@ -60,14 +65,25 @@ describe('core/security seccomp filter program (the x86-64 host ABI)', () => {
 
   it('kills other architectures and the x32 ABI whatever the number', () => {
     expect(decide(0, { arch: 0x4000_0003 })).to.equal(SECCOMP_RET.KILL_PROCESS); // i386
+    expect(decide(0, { arch: 0x4000_0028 })).to.equal(SECCOMP_RET.KILL_PROCESS); // arm (32-bit)
+    expect(decide(ABI.allowed.read!, { arch: OTHER.auditArch })).to.equal(SECCOMP_RET.KILL_PROCESS);
     expect(decide(0x4000_0000 | 1)).to.equal(SECCOMP_RET.KILL_PROCESS);
-    expect(decide(1, { arch: X64.auditArch })).to.equal(SECCOMP_RET.ALLOW);
+    expect(decide(ABI.allowed.read!, { arch: ABI.auditArch })).to.equal(SECCOMP_RET.ALLOW);
   });
 
-  it('finds the lists by host ABI: x64 has them, arm64 not yet (no filter there), landlock numbers are shared', () => {
+  it("checks this ABI's AUDIT_ARCH first", () => {
+    expect(kill[0]).to.deep.include({ code: BPF.LD_W_ABS, k: SeccompData.arch });
+    expect(kill[1]).to.deep.include({ code: BPF.JEQ_K, k: ABI.auditArch });
+  });
+});
+
+describe('core/security system call lists by host ABI', () => {
+  it('finds the lists by host ABI: x64 and arm64 have them, landlock numbers are shared', () => {
     expect(hostSyscalls('x64')).to.equal(X64);
     expect(X64.auditArch).to.equal(0xc000003e);
-    expect(hostSyscalls('arm64')).to.equal(undefined);
+    expect(hostSyscalls('arm64')).to.equal(ARM64);
+    expect(ARM64.auditArch).to.equal(0xc00000b7);
+    expect(hostSyscalls('ia32')).to.equal(undefined);
     expect(hostSyscalls('constructor')).to.equal(undefined);
     expect(() => buildSeccompFilter('kill', undefined, { ...X64, auditArch: 0xc00000b7 })).to.not.throw();
     expect(buildSeccompFilter('kill', undefined, { ...X64, auditArch: 0xc00000b7 })[1]!.k).to.equal(0xc00000b7);
@@ -76,6 +92,6 @@ describe('core/security seccomp filter program (the x86-64 host ABI)', () => {
   it('encodes struct sock_filter: code u16, jt u8, jf u8, k u32', () => {
     const b = encodeFilter([{ code: 0x15, jt: 1, jf: 2, k: 0xc000003e }]);
     expect([...b]).to.deep.equal([0x15, 0, 1, 2, 0x3e, 0, 0, 0xc0]);
-    expect(kill.length).to.be.below(4096);
+    expect(buildSeccompFilter('kill', undefined, X64).length).to.be.below(4096);
   });
 });

@@ -1,3 +1,4 @@
+import { ARM64_SYSCALLS } from './abi/arm64.js';
 import { X64_SYSCALLS } from './abi/x64.js';
 
 /**
@@ -26,7 +27,7 @@ export interface HostSyscalls {
 }
 
 /** The host ABIs with lists, by Node's process.arch. */
-const HOST_ABIS: Readonly<Record<string, HostSyscalls>> = { x64: X64_SYSCALLS };
+const HOST_ABIS: Readonly<Record<string, HostSyscalls>> = { x64: X64_SYSCALLS, arm64: ARM64_SYSCALLS };
 
 /** The lists of host ABI `arch` (default: this process's), or undefined where there are none (then: no filter). */
 export function hostSyscalls(arch: string = process.arch): HostSyscalls | undefined {
@@ -34,8 +35,8 @@ export function hostSyscalls(arch: string = process.arch): HostSyscalls | undefi
 }
 
 /**
- * True when this process runs on a host ABI with lists; elsewhere (an arm64 host today) no filter is installed
- * and the VMM says so once.
+ * True when this process runs on a host ABI with lists (x64, arm64); elsewhere no filter is installed and the VMM
+ * says so once.
  */
 export const hostHasSyscallLists = (arch: string = process.arch): boolean => hostSyscalls(arch) !== undefined;
 

@@ -47,9 +47,9 @@ describe("kvm: the vCPU threads' seccomp filter on an x86_64 host (core/security
     expect(() => vcpuThreadPolicy({ syscalls: ['no_such_call'], ioctls: [] }, X64_SYSCALLS)).to.throw(
       /not in the process/,
     );
-    expect(vcpuThreadLists('arm64')).to.equal(undefined);
+    expect(vcpuThreadLists('ia32')).to.equal(undefined);
     expect(vcpuThreadFilter('true', undefined)).to.equal(undefined);
     expect(hostHasSyscallLists('x64')).to.equal(true);
-    expect(hostHasSyscallLists('arm64')).to.equal(false);
+    expect(hostHasSyscallLists('ia32')).to.equal(false);
   });
 });

@@ -1,5 +1,6 @@
 import type { VcpuThreadLists } from '../../core/security/vcpu-policy.js';
 import { KVM } from './abi/ioctls.js';
+import { arm64VcpuThreadLists } from './arm64/vcpu-seccomp.js';
 
 /**
  * The system calls a vCPU thread may make (core/security/vcpu-policy.ts maps the names to the host ABI's numbers),
@@ -41,10 +42,12 @@ export const VCPU_THREAD_SYSCALLS: readonly string[] = [
 
 /**
  * What a vCPU thread may call on this host arch (its seccomp filter: VCPU_THREAD_SYSCALLS, and the KVM requests
- * KVM_RUN plus what ./run-state.ts reads: mp_state; x86: the general registers). Undefined for an arch without a list:
- * its vCPU threads then run without their own filter.
+ * KVM_RUN plus what ./run-state.ts reads: mp_state; x86: the general registers; arm64: ./arm64/vcpu-seccomp.ts,
+ * PSTATE and PC through KVM_GET_ONE_REG). Undefined for an arch without a list: its vCPU threads then run without
+ * their own filter.
  */
 export function vcpuThreadLists(arch: string = process.arch): VcpuThreadLists | undefined {
   if (arch === 'x64') return { syscalls: VCPU_THREAD_SYSCALLS, ioctls: [KVM.RUN, KVM.GET_MP_STATE, KVM.GET_REGS] };
+  if (arch === 'arm64') return arm64VcpuThreadLists(VCPU_THREAD_SYSCALLS);
   return undefined;
 }
