@@ -44,5 +44,21 @@ describe('core/security landlockRules', () => {
     const readable = rules.filter((r) => r.access === 'read').map((r) => r.path);
     expect(readable).to.include.members([join(dir, 'my-plugin'), join(dir, 'my-plugin', 'dist')]);
     expect(writable).to.not.include(join(dir, 'my-plugin'));
+    expect(readable, 'no config file named').to.not.include(join(dir, 'vm.yaml'));
+  });
+
+  it('lets the VMM read its YAML file again (the landlocked child reads the same command line), nothing else there', () => {
+    writeFileSync(join(dir, 'vm.yaml'), 'machine: {}\n');
+    const plan = {
+      baseDir: dir,
+      source: { file: join(dir, 'vm.yaml') },
+      config: { machine: { vcpus: 1, memory: 1n }, plugins: [] },
+      plugins: [],
+    } as unknown as VmPlan;
+    const rules = landlockRules(plan);
+    expect(rules.filter((r) => r.path.startsWith(dir))).to.deep.equal([{ path: join(dir, 'vm.yaml'), access: 'read' }]);
+    // an object config names no file
+    const inline = { ...plan, source: { file: '<config>' } } as unknown as VmPlan;
+    expect(landlockRules(inline).filter((r) => r.path.startsWith(dir))).to.deep.equal([]);
   });
 });

@@ -16,7 +16,7 @@ function* strings(value: unknown, key = ''): Generator<[string, string]> {
 }
 
 /**
- * The paths a VM's config names, writable: the boot files, the memory file and every string of the
+ * The YAML file of the config, read-only; the paths it names, writable: the boot files, the memory file and every string of the
  * plugins' configs that is an existing path (relative to the YAML file) or, under a key such as
  * `path` or `socket`, a path whose folder exists. Plus, read-only, the folders of the plugins the config lists (an
  * out-of-tree plugin's code), what the Node process itself needs (this installation, the guest kit cache, shared
@@ -39,6 +39,9 @@ export function landlockRules(plan: VmPlan): LandlockRule[] {
     if (existsSync(p)) add(p, 'write');
     else if (PATH_KEY.test(key) && existsSync(dirname(p))) add(dirname(p), 'write');
   };
+  // the YAML file itself, read-only: the VMM that runs inside the domain reads it again (the same command line)
+  const file = plan.source?.file;
+  if (file && existsSync(resolve(file))) add(resolve(file), 'read');
   const { boot, machine } = plan.config;
   for (const s of [boot?.kernel, boot?.initramfs, machine.memoryPath]) if (s) named('path', s);
   for (const p of plan.plugins) for (const [k, s] of strings(p.config)) named(k, s);

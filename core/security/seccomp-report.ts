@@ -70,6 +70,33 @@ export function seccompKilledSyscall(pid: number, kmsg?: number): number | undef
   return found;
 }
 
+/** One seccomp audit record (type=1326): the process, the call, the action taken (SECCOMP_RET_*: LOG, KILL_PROCESS). */
+export interface SeccompRecord {
+  pid: number;
+  syscall: number;
+  /** The call's name on this host ABI, where the lists know it. */
+  name?: string;
+  action: number;
+}
+
+/**
+ * The seccomp audit records in the kernel log from `fd` (openKernelLog) up to now, for processes `pids` (all when
+ * undefined): what `--seccomp log` let through (action SECCOMP_RET_LOG) or what killed a process, to build a list
+ * on a new host (the kernel rate-limits these lines: run again after adding what was found).
+ */
+export function seccompRecords(fd: number, pids?: readonly number[]): SeccompRecord[] {
+  const out: SeccompRecord[] = [];
+  for (const rec of readKernelLog(fd).flatMap((r) => r.split('\n'))) {
+    if (!rec.includes('type=1326')) continue;
+    const pid = Number(/\bpid=(\d+)/.exec(rec)?.[1]);
+    const m = /\bsyscall=(\d+).*\bcode=0x([0-9a-f]+)/.exec(rec);
+    if (!m || (pids && !pids.includes(pid))) continue;
+    const syscall = Number(m[1]);
+    out.push({ pid, syscall, name: NAMES[syscall], action: parseInt(m[2]!, 16) });
+  }
+  return out;
+}
+
 /**
  * The one line a parent prints when its child VMM (`pid`) died of SIGSYS: "killed by seccomp (SIGSYS), syscall N
  * (name)", or without the number where the kernel log does not say (then `vmm run --seccomp log` and dmesg find it).

@@ -7,6 +7,9 @@
  *    the qcow2 file; the guest powers off: PSCI SYSTEM_OFF -> 'poweroff', exit 0;
  *  - 2 vCPUs, virtio-net on a tap in L1: 64 MiB each way over TCP, md5 equal on both sides; the guest
  *    reboots: PSCI SYSTEM_RESET -> 'reset', exit 0 (onReset: exit), as on x86.
+ * Both run with the seccomp filters on (issue 19: the process filter on every thread, the vCPU threads' own on top;
+ * NoNewPrivs 1, Seccomp 2 read from the running VMM's /proc status), the first also under `--landlock`.
+ * `TSVMM_ARM64_SECCOMP=log` runs them with `--seccomp log` and prints what the kernel logged (to build the lists).
  * Each VMM run is bounded inside L1, L1 by the deadline here; a failure prints the evidence (console tails).
  */
 import { expect } from 'chai';
@@ -87,6 +90,7 @@ describe('arm64 sandbox: the proof in an arm64 L1 (raw + qcow2, 64 MiB each way,
           '/tsvmm/disk.qcow2': readFileSync(qcow2),
         },
         collect: ['/tsvmm/disk.raw', '/tsvmm/disk.qcow2'],
+        env: { TSVMM_ARM64_SECCOMP: process.env.TSVMM_ARM64_SECCOMP === 'log' ? 'log' : 'true' },
         // TSVMM_ARM64_LIVE=1: L1's console as it comes (debugging)
         onOutput: process.env.TSVMM_ARM64_LIVE === '1' ? (t) => process.stdout.write(t) : undefined,
       },
@@ -98,8 +102,28 @@ describe('arm64 sandbox: the proof in an arm64 L1 (raw + qcow2, 64 MiB each way,
     expect(json, `no report from the driver; console tail:\n${tail}`).to.be.a('string');
     const report = JSON.parse(json!) as ProofReport;
     const run = (name: string): ProofRun => report.runs.find((x) => x.name === name)!;
-    const show = (x: ProofRun) => `${x.name}: rc=${x.rc} ${x.seconds.toFixed(1)} s\n${x.lines.join('\n')}\n${x.tail}`;
+    const show = (x: ProofRun) =>
+      `${x.name}: rc=${x.rc} ${x.signal ?? ''} ${x.seconds.toFixed(1)} s\n${x.lines.join('\n')}\n${x.tail}\n` +
+      `the running VMM: ${JSON.stringify(x.privilege)}\nseccomp records: ${JSON.stringify(x.seccomp)}`;
     process.stdout.write(`${report.runs.map(show).join('\n')}\nnet: ${JSON.stringify(report.net)}\n`);
+    // least privilege, read while each guest ran: no_new_privs and a filter on every thread; each vCPU thread has
+    // its own on top; nothing refused (or, in log mode, nothing that would have been)
+    for (const [x, vcpus] of [
+      [run('disks'), 1],
+      [run('net'), 2],
+    ] as const) {
+      const p = x.privilege && 'status' in x.privilege ? x.privilege : undefined;
+      expect(p, show(x)).to.not.equal(undefined);
+      expect(p!.status.NoNewPrivs, show(x)).to.equal('1');
+      expect(p!.status.Seccomp, show(x)).to.equal('2');
+      expect(p!.filters['2'], `vCPU threads with their own filter: ${show(x)}`).to.equal(vcpus);
+      expect(Object.keys(p!.filters).sort(), `every thread has the process filter: ${show(x)}`).to.deep.equal(['1', '2']);
+      expect(x.seccomp, `seccomp records: ${show(x)}`).to.deep.equal([]);
+    }
+    expect(
+      run('disks').lines.some((l) => /landlock \(ABI \d+\): the filesystem is limited to \d+ paths/.test(l)),
+      show(run('disks')),
+    ).to.equal(true);
 
     const disks = run('disks');
     const line = (x: ProofRun, prefix: string) => x.lines.find((l) => l.startsWith(prefix));

@@ -6,15 +6,21 @@
  *    digest, writes a mark into each, powers off (PSCI SYSTEM_OFF);
  *  - 'net', 2 vCPUs: virtio-net on a tap made here; the guest moves NET_BYTES each way over TCP to servers in
  *    this process (md5 on both sides), then reboots (PSCI SYSTEM_RESET, onReset: exit).
+ * Both run as users run them: with the seccomp filters on (the process's and the vCPU threads'), the 'disks' run also
+ * with `--landlock`. While the guest runs, the driver reads the VMM's /proc status (NoNewPrivs, Seccomp) and its
+ * threads' filter counts, and afterwards the kernel's seccomp records (`TSVMM_ARM64_SECCOMP=log`: what the filter
+ * would have refused, to build the lists).
  * It prints one `ARM64-PROOF <json>` line (ProofReport); the host judges it and the disk files (qemu-img).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { openKernelLog, seccompRecords } from '../../core/security/seccomp-report.js';
 import { removeHostTap, upHostTap, xorshiftBytes } from '../../test/harness/host-net.js';
+import { filtersPerThread, privilegeStatus } from '../../test/privilege/unprivileged.js';
 
 /** The proof's fixed facts, shared by the driver in L1 and the test on the host. */
 export const PROOF = {
@@ -126,11 +132,52 @@ export function proofYaml(
 export interface ProofRun {
   name: string;
   rc: number | null;
+  /** The signal that ended it (SIGSYS: seccomp killed it). */
+  signal?: string;
   stopped?: string;
   lines: string[];
   seconds: number;
   /** The console's last lines (evidence on failure). */
   tail: string;
+  /** The running VMM's privilege fields (NoNewPrivs, Seccomp, ...) and its threads per seccomp filter count. */
+  privilege?: { status: Record<string, string>; filters: Record<string, number> } | { error: string };
+  /** The kernel's seccomp records of the run, one per call and action: `log` mode's findings, or what killed it. */
+  seccomp: { syscall: number; name?: string; action: string; count: number }[];
+}
+
+/** How the proof's VMMs run: `--seccomp MODE` (default true: the filters on) and `--landlock`. */
+export interface ProofSecurity {
+  seccomp: 'true' | 'log';
+  landlock: boolean;
+}
+
+/** The VMM process under `pid`: `vmm run --landlock` runs it as its child, else `pid` itself. */
+function vmmPid(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return children.length ? Number(children[0]) : pid;
+}
+
+/** The privilege fields of the VMM under `pid`, read while it runs its guest. */
+function readPrivilege(pid: number): ProofRun['privilege'] {
+  try {
+    const vmm = vmmPid(pid);
+    return { status: privilegeStatus(`/proc/${vmm}/status`), filters: filtersPerThread(vmm) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** Seccomp records counted per call and action (LOG, KILL_PROCESS, ...). */
+function summarise(records: ReturnType<typeof seccompRecords>): ProofRun['seccomp'] {
+  const out = new Map<string, ProofRun['seccomp'][number]>();
+  for (const r of records) {
+    const action = r.action === 0x7ffc_0000 ? 'log' : r.action === 0x8000_0000 ? 'kill' : `0x${r.action.toString(16)}`;
+    const key = `${r.syscall} ${action}`;
+    const seen = out.get(key) ?? { syscall: r.syscall, name: r.name, action, count: 0 };
+    seen.count++;
+    out.set(key, seen);
+  }
+  return [...out.values()];
 }
 
 /** What the driver reports: the runs, and the host side of the network transfers. */
@@ -145,28 +192,51 @@ export function stoppedAs(log: string): string | undefined {
   return line && /"?reason"?[=:]"?([a-z-]+)/.exec(line)?.[1];
 }
 
-/** Runs `vmm run <config>` under the limit; what it showed. */
-export function runVmm(name: string, config: string, timeoutMs: number): Promise<ProofRun> {
+/**
+ * Runs `vmm run <config>` under the limit with `sec`'s flags; what it showed. Once the guest has said who it is, the
+ * VMM's /proc status is read (its vCPU threads run by then).
+ */
+export function runVmm(name: string, config: string, timeoutMs: number, sec: ProofSecurity): Promise<ProofRun> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['bin/vmm.js', 'run', '--seccomp', 'false', config], {
+    const kmsg = openKernelLog();
+    const flags = ['--seccomp', sec.seccomp, ...(sec.landlock ? ['--landlock'] : [])];
+    const child = spawn(process.execPath, ['bin/vmm.js', 'run', ...flags, config], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    const add = (b: Buffer) => (out += b.toString('latin1'));
+    let privilege: ProofRun['privilege'];
+    const add = (b: Buffer) => {
+      out += b.toString('latin1');
+      if (!privilege && /^ARM64-GUEST /m.test(out)) privilege = readPrivilege(child.pid!);
+    };
     child.stdout.on('data', add);
     child.stderr.on('data', add);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
+    const timer = setTimeout(() => {
+      // under --landlock the VMM is the child's child: end both
+      try {
+        process.kill(vmmPid(child.pid!), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
+      // every record since the run started: in L1 only the proof's VMMs have filters
+      const seccomp = kmsg === undefined ? [] : summarise(seccompRecords(kmsg));
+      if (kmsg !== undefined) closeSync(kmsg);
       const lines = out.split(/\r?\n/);
       resolve({
         name,
         rc: code,
+        signal: signal ?? undefined,
         stopped: stoppedAs(out),
-        lines: lines.filter((l) => /^ARM64-|TSVMM-EXIT/.test(l)),
+        lines: lines.filter((l) => /^ARM64-|TSVMM-EXIT|landlock \(ABI|killed by seccomp/.test(l)),
         seconds: (Date.now() - t0) / 1000,
         tail: lines.slice(-25).join('\n'),
+        privilege,
+        seccomp,
       });
     });
   });
@@ -238,17 +308,22 @@ function netServers(bytes: number): {
  * The proof in L1: `dir` holds l2-disks.cpio.gz, l2-net.cpio.gz (the kit's initramfs with each guest's script),
  * disk.raw and disk.qcow2 (written in place); `kernel` is the kit's Image.
  */
-export async function runProof(dir: string, kernel: string, netBytes: number = PROOF.netBytes): Promise<ProofReport> {
+export async function runProof(
+  dir: string,
+  kernel: string,
+  netBytes: number = PROOF.netBytes,
+  seccomp: ProofSecurity['seccomp'] = 'true',
+): Promise<ProofReport> {
   const base = { kernel, initramfs: join(dir, 'l2-disks.cpio.gz') };
   const disksYaml = join(dir, 'disks.yaml');
   writeFileSync(disksYaml, proofYaml('disks', { ...base, raw: join(dir, 'disk.raw'), qcow2: join(dir, 'disk.qcow2') }));
-  const runs = [await runVmm('disks', disksYaml, PROOF.disksTimeoutMs)];
+  const runs = [await runVmm('disks', disksYaml, PROOF.disksTimeoutMs, { seccomp, landlock: true })];
   const netYaml = join(dir, 'net.yaml');
   writeFileSync(netYaml, proofYaml('net', { ...base, initramfs: join(dir, 'l2-net.cpio.gz') }));
   upHostTap(PROOF.tap, PROOF.hostIp);
   const s = netServers(netBytes);
   try {
-    const run = await runVmm('net', netYaml, PROOF.netTimeoutMs);
+    const run = await runVmm('net', netYaml, PROOF.netTimeoutMs, { seccomp, landlock: false });
     runs.push(run);
     const up = await Promise.race([s.up, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
     return { runs, net: { upMd5: up?.md5, upSeconds: up?.seconds, downMd5: s.downMd5, downSeconds: s.down.seconds } };
