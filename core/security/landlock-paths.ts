@@ -16,8 +16,8 @@ function* strings(value: unknown, key = ''): Generator<[string, string]> {
 }
 
 /**
- * The YAML file of the config, read-only; the paths it names, writable: the boot files, the memory file and every string of the
- * plugins' configs that is an existing path (relative to the YAML file) or, under a key such as
+ * The YAML file of the config, read-only; the paths it names, writable: the boot files, the memory file and every
+ * string of the plugins' configs that is an existing path (relative to the YAML file) or, under a key such as
  * `path` or `socket`, a path whose folder exists. Plus, read-only, the folders of the plugins the config lists (an
  * out-of-tree plugin's code), what the Node process itself needs (this installation, the guest kit cache, shared
  * libraries, /proc and /sys) and the devices a VMM

@@ -1,5 +1,6 @@
 import { VmmError } from '../errors.js';
 import { buildSeccompFilter, encodeFilter } from './seccomp-filter.js';
+import { ioUringProblem } from './io-uring.js';
 import { installFilter, SECCOMP_FILTER_FLAG_TSYNC } from './seccomp-install.js';
 import { ABIS_WITH_LISTS, hostSyscalls } from './syscalls.js';
 import type { SeccompMode } from './mode.js';
@@ -26,7 +27,7 @@ export interface SeccompInstalled {
  * process with SIGSYS (its exit status is 159, "Bad system call"; the kernel logs
  * `audit: type=1326 ... syscall=N` when auditing is on), or in `log` mode is logged and runs.
  * Filters cannot be removed: the tests run this in a child process. On a host ABI without lists (syscalls.ts)
- * nothing is installed and the result says why.
+ * nothing is installed and the result says why; where libuv has io_uring rings open (Node 22+) it throws (io-uring.ts).
  */
 export function installSeccomp(mode: SeccompMode): SeccompInstalled | undefined {
   if (mode === 'false') return undefined;
@@ -36,6 +37,9 @@ export function installSeccomp(mode: SeccompMode): SeccompInstalled | undefined 
     const unsupported = `no system call lists for host architecture '${process.arch}' (only ${only})`;
     return { mode, instructions: 0, allowed: 0, unsupported };
   }
+  // a libuv that batches through io_uring would abort at its next epoll change: say so instead
+  const rings = ioUringProblem();
+  if (rings !== undefined) throw new SecurityError('Unsupported', `seccomp: no filter possible: ${rings}`);
   const program = buildSeccompFilter(mode === 'true' ? 'kill' : 'log', undefined, abi);
   const why = installFilter(encodeFilter(program), SECCOMP_FILTER_FLAG_TSYNC);
   if (why !== undefined) {

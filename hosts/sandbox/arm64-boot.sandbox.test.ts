@@ -88,6 +88,8 @@ describe('arm64 sandbox: the proof in an arm64 L1 (raw + qcow2, 64 MiB each way,
           '/tsvmm/l2-net.cpio.gz': Buffer.concat([initramfs, scriptInitramfs(netScript())]),
           '/tsvmm/disk.raw': disk,
           '/tsvmm/disk.qcow2': readFileSync(qcow2),
+          // the privilege probe's manifest (L1 gets the source tree's manifests of plugins/ and hosts/ only)
+          [`${PROOF.probePlugin}/vmm-plugin.json`]: readFileSync('test/privilege/fixtures/probe/vmm-plugin.json'),
         },
         collect: ['/tsvmm/disk.raw', '/tsvmm/disk.qcow2'],
         env: { TSVMM_ARM64_SECCOMP: process.env.TSVMM_ARM64_SECCOMP === 'log' ? 'log' : 'true' },
@@ -117,13 +119,32 @@ describe('arm64 sandbox: the proof in an arm64 L1 (raw + qcow2, 64 MiB each way,
       expect(p!.status.NoNewPrivs, show(x)).to.equal('1');
       expect(p!.status.Seccomp, show(x)).to.equal('2');
       expect(p!.filters['2'], `vCPU threads with their own filter: ${show(x)}`).to.equal(vcpus);
-      expect(Object.keys(p!.filters).sort(), `every thread has the process filter: ${show(x)}`).to.deep.equal(['1', '2']);
+      expect(Object.keys(p!.filters).sort(), `every thread has the process filter: ${show(x)}`).to.deep.equal([
+        '1',
+        '2',
+      ]);
       expect(x.seccomp, `seccomp records: ${show(x)}`).to.deep.equal([]);
     }
     expect(
       run('disks').lines.some((l) => /landlock \(ABI \d+\): the filesystem is limited to \d+ paths/.test(l)),
       show(run('disks')),
     ).to.equal(true);
+    // a violation kills the VMM, and its parent says which call (execve is 221 on aarch64)
+    const bad = run('violation');
+    expect(bad, 'the violation run').to.not.equal(undefined);
+    expect(
+      bad.lines.find((l) => l.startsWith('probe status:')),
+      show(bad),
+    ).to.match(/NoNewPrivs: 1; Seccomp: 2/);
+    expect(bad.signal, show(bad)).to.equal('SIGSYS');
+    expect(
+      bad.lines.find((l) => l.includes('killed by seccomp')),
+      show(bad),
+    ).to.match(/^vmm: the VMM \(pid \d+\) was killed by seccomp \(SIGSYS\), syscall 221 \(execve\)$/);
+    expect(
+      bad.lines.some((l) => l.startsWith('probe execve:')),
+      'nothing after the call',
+    ).to.equal(false);
 
     const disks = run('disks');
     const line = (x: ProofRun, prefix: string) => x.lines.find((l) => l.startsWith(prefix));

