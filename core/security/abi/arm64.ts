@@ -1,4 +1,5 @@
 import type { HostSyscalls } from '../syscalls.js';
+import { ENOSYS_SYSCALLS } from './shared.js';
 
 /**
  * The asm-generic system calls the aarch64 ABI lacks, each x86-64 name of the x64 lists (./x64.ts) mapped to the
@@ -208,12 +209,7 @@ export const ARM64_SYSCALLS: HostSyscalls = {
   },
   ioctl: 29,
   clone: 220,
-  enosys: {
-    clone3: 435,
-    io_uring_setup: 425,
-    io_uring_enter: 426,
-    io_uring_register: 427,
-  },
+  enosys: ENOSYS_SYSCALLS,
   others: {
     execve: 221,
     ptrace: 117,

@@ -1,4 +1,5 @@
 import type { HostSyscalls } from '../syscalls.js';
+import { ENOSYS_SYSCALLS } from './shared.js';
 
 /**
  * The system call numbers of the x86-64 host ABI (Node's process.arch 'x64', asm/unistd_64.h) that the VMM's
@@ -199,12 +200,7 @@ export const X64_SYSCALLS: HostSyscalls = {
   },
   ioctl: 16,
   clone: 56,
-  enosys: {
-    clone3: 435,
-    io_uring_setup: 425,
-    io_uring_enter: 426,
-    io_uring_register: 427,
-  },
+  enosys: ENOSYS_SYSCALLS,
   others: {
     execve: 59,
     ptrace: 101,
