@@ -8,7 +8,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Machine } from '../../core/machine.js';
 import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { KernelCmdline } from '../../core/platform/resources.js';
-import { readBootFile } from '../x86/boot/files.js';
+import { readBootFile } from '../../core/host/boot-files.js';
 import { ARM64_REG, PSTATE } from '../kvm/arm64/abi.js';
 import { loadArm64Linux, type Arm64Loaded } from './boot/loader.js';
 import { Arm64Error } from './errors.js';

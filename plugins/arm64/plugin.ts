@@ -21,7 +21,7 @@ import {
   VM,
   VM_CONFIG,
 } from '../../core/tokens.js';
-import { resolveBootFile } from '../x86/boot/files.js';
+import { resolveBootFile } from '../../core/host/boot-files.js';
 import { Arm64ConfigSchema, type Arm64Config } from './config.js';
 import { Arm64Error } from './errors.js';
 import { arm64PlatformLayout, arm64RamRegions } from './layout.js';

@@ -28,7 +28,7 @@ import {
   VM_CONFIG,
 } from '../../core/tokens.js';
 import { markStartup } from '../../core/vmm/timings.js';
-import { resolveBootFile } from './boot/files.js';
+import { resolveBootFile } from '../../core/host/boot-files.js';
 import { x86Problems } from './validate.js';
 import { X86ConfigSchema, type X86Config } from './config.js';
 import { X86BootError } from './errors.js';

@@ -133,7 +133,7 @@ describe('block: FIFOs named as kernel, initramfs, disk or backing file', functi
   });
 
   it('the boot file reader refuses a FIFO that appears after the config was checked', async () => {
-    const files = join(root, 'dist/plugins/x86/boot/files.js');
+    const files = join(root, 'dist/core/host/boot-files.js');
     const script = `const m = await import(${JSON.stringify(files)});
       try { await m.readBootFile(${JSON.stringify(join(dir, 'fifo'))}, 'kernel'); } catch (e) { console.error(e.message); process.exit(2); }`;
     const r = await node(['--input-type=module', '-e', script]);

@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { HostFiles } from '../../../core/host/host-files.js';
 import { X86BootError } from '../errors.js';
 import { GuestAddress } from '../../../core/address.js';
 import { testGuestMemory } from '../../../core/testing/test-memory.js';
-import { resolveBootFile, withBootFiles } from './files.js';
+import { withBootFiles } from './files.js';
+import { BootFileError } from '../../../core/host/boot-files.js';
 
 /** Whether `fd` is open in this process. */
 function isOpen(fd: number): boolean {
@@ -19,30 +19,6 @@ function isOpen(fd: number): boolean {
 }
 
 describe('x86 boot files', () => {
-  const hostFiles: HostFiles = {
-    resolve: async (spec) => {
-      if (spec === 'kit:broken') throw new Error("cannot get 'kit:broken': gone");
-      return spec.startsWith('kit:') ? `/kit/${spec.slice(4)}` : undefined;
-    },
-  };
-
-  it('takes names a host serves from HostFiles and anything else as a path relative to the YAML folder', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x86-files-'));
-    try {
-      fs.writeFileSync(path.join(dir, 'vmlinux'), 'x');
-      expect(await resolveBootFile('kit:vmlinux', dir, hostFiles)).to.equal('/kit/vmlinux');
-      expect(await resolveBootFile('vmlinux', dir, hostFiles)).to.equal(path.join(dir, 'vmlinux'));
-      expect(await resolveBootFile('vmlinux', dir)).to.equal(path.join(dir, 'vmlinux'));
-      const err = await resolveBootFile('kit:broken', dir, hostFiles).catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(X86BootError);
-      expect((err as Error).message).to.equal("cannot get 'kit:broken': gone");
-      const missing = await resolveBootFile('kit:vmlinux', dir).catch((e: unknown) => e); // no host: a path
-      expect(missing).to.be.instanceOf(X86BootError);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it('lends images of the open files that read headers and copy into guest memory, then closes them', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x86-files-'));
     try {
@@ -81,7 +57,7 @@ describe('x86 boot files', () => {
       ).to.throw('bad kernel');
       expect(during.length).to.equal(2);
       expect(during.filter(isOpen), 'closed after a throw').to.deep.equal([]);
-      expect(() => withBootFiles({ kernel: path.join(dir, 'missing') }, () => 0)).to.throw(X86BootError, /kernel/);
+      expect(() => withBootFiles({ kernel: path.join(dir, 'missing') }, () => 0)).to.throw(BootFileError, /kernel/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
