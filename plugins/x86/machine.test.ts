@@ -14,6 +14,7 @@ import { testGuestMemory } from '../../core/testing/test-memory.js';
 import { silentLogger } from '../../core/testing/index.js';
 import type { Logger } from '../../core/logger.js';
 import { LAPIC_LVT_LINT0, LAPIC_LVT_LINT1 } from './cpu/lapic.js';
+import { BootFileError } from '../../core/host/boot-files.js';
 import { X86BootError } from './errors.js';
 import { X86Machine, isPoweredOffByHalt, stopReasonForExit } from './machine.js';
 import { fakeBzImage, fakeElfKernel } from './testing.js';
@@ -361,7 +362,7 @@ describe('X86Machine', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).to.be.instanceOf(X86BootError).with.property('kind', 'Io');
+    expect(err).to.be.instanceOf(BootFileError).with.property('kind', 'Io');
   });
 });
 
