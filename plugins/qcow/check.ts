@@ -259,7 +259,7 @@ export async function checkImage(img: Qcow2Image, opts: { repair?: RepairMode } 
           if (leak) report.leaksFixed++;
           else report.corruptionsFixed++;
         });
-        await img.file.sync();
+        await img.refs.persist();
       } finally {
         img.refs.avoid = undefined;
       }

@@ -21,13 +21,23 @@ const L2_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
  * The two-level guest-cluster → host-cluster map: the L1 table (kept in memory) and L2
- * tables (cached, written through entry by entry). Every entry read from the file is
- * validated before use: reserved bits, alignment, and offsets inside the file.
+ * tables (cached). Every entry read from the file is validated before use: reserved bits,
+ * alignment, and offsets inside the file.
+ *
+ * Write-back: changed L2 entries, new L2 tables and changed L1 entries stay in memory (dirty
+ * tables are never evicted) until the image's flush writes them in dependency order
+ * (`writeFreshTables`, then after a sync `writeTables`; see Qcow2Image.persist).
  */
 export class ClusterMap {
   readonly l2Bits: number;
   private readonly cs: number;
   private readonly l2Cache = new Map<number, Uint8Array>();
+  /** Tables changed since the last write-back: table index → changed byte range [first, end). */
+  private readonly dirty = new Map<number, [number, number]>();
+  /** Tables created since the last write-back: written whole, before the L1 entries that point to them. */
+  private readonly fresh = new Set<number>();
+  /** L1 entries changed since the last write-back. */
+  private readonly dirtyL1 = new Set<number>();
 
   constructor(
     private readonly file: HostFile,
@@ -95,9 +105,20 @@ export class ClusterMap {
     return t;
   }
 
+  /** Caches table `i`; over the budget, the least recently used clean table goes (dirty ones stay). */
   private cache(i: number, t: Uint8Array): void {
     this.l2Cache.set(i, t);
-    if (this.l2Cache.size * this.cs > L2_CACHE_BYTES) this.l2Cache.delete(this.l2Cache.keys().next().value as number);
+    if (this.l2Cache.size * this.cs <= L2_CACHE_BYTES) return;
+    for (const k of this.l2Cache.keys()) {
+      if (this.dirty.has(k) || this.fresh.has(k)) continue;
+      this.l2Cache.delete(k);
+      return;
+    }
+  }
+
+  /** Bytes of tables held in memory until the next write-back. */
+  get dirtyBytes(): number {
+    return (this.dirty.size + this.fresh.size) * this.cs;
   }
 
   async lookup(vc: number): Promise<Mapping> {
@@ -140,23 +161,58 @@ export class ClusterMap {
     return { t: 'data', host, copied };
   }
 
-  /** Writes L2 entry `vc` through; the table must exist (see `ensureL2`). */
+  /** Sets L2 entry `vc` in memory (written at the next write-back); the table must exist (see `ensureL2`). */
   async setEntry(vc: number, entry: bigint): Promise<void> {
     const i = Math.floor(vc / 2 ** this.l2Bits);
     const j = vc % 2 ** this.l2Bits;
     const t = await this.l2Table(i);
     if (!t) fail('BadTable', `no L2 table for guest cluster ${vc}`);
     new DataView(t.buffer, t.byteOffset + j * 8, 8).setBigUint64(0, entry);
-    await this.file.write(t.subarray(j * 8, j * 8 + 8), this.l2Offset(i) + j * 8);
+    if (this.fresh.has(i)) return;
+    const r = this.dirty.get(i);
+    if (r) {
+      r[0] = Math.min(r[0], j * 8);
+      r[1] = Math.max(r[1], j * 8 + 8);
+    } else this.dirty.set(i, [j * 8, j * 8 + 8]);
   }
 
-  /** Points L1 entry `i` at a freshly written, synced L2 table at `host`. */
-  async installL2(i: number, host: number, table: Uint8Array): Promise<void> {
-    const e = new Uint8Array(8);
-    new DataView(e.buffer).setBigUint64(0, BigInt(host) | (1n << 63n));
-    this.l1.set(e, i * 8);
-    await this.file.write(e, this.l1Offset + i * 8);
+  /** Points L1 entry `i` at a new L2 table at `host` (a cluster with its refcount taken), in memory. */
+  installL2(i: number, host: number, table: Uint8Array): void {
+    new DataView(this.l1.buffer, this.l1.byteOffset + i * 8, 8).setBigUint64(0, BigInt(host) | (1n << 63n));
+    this.dirtyL1.add(i);
+    this.fresh.add(i);
+    this.dirty.delete(i);
     this.cache(i, table);
     this.onL2Table(host / this.cs);
+  }
+
+  /**
+   * Write-back, first step: the L2 tables created since the last write-back, whole. Nothing on disk points to
+   * them yet (their L1 entries go in `writeTables`, after a sync). False when there was none.
+   */
+  async writeFreshTables(): Promise<boolean> {
+    if (this.fresh.size === 0) return false;
+    const done = [...this.fresh];
+    await Promise.all(done.map((i) => this.file.write(this.l2Cache.get(i)!, this.l2Offset(i))));
+    for (const i of done) this.fresh.delete(i);
+    return true;
+  }
+
+  /**
+   * Write-back, last step: changed L2 entries and L1 entries. The caller has synced what they point to (data,
+   * refcounts, fresh tables). False when nothing was dirty.
+   */
+  async writeTables(): Promise<boolean> {
+    if (this.dirty.size === 0 && this.dirtyL1.size === 0) return false;
+    const writes: Promise<void>[] = [];
+    for (const [i, [s, e]] of this.dirty) {
+      writes.push(this.file.write(this.l2Cache.get(i)!.subarray(s, e), this.l2Offset(i) + s));
+    }
+    for (const i of this.dirtyL1)
+      writes.push(this.file.write(this.l1.subarray(i * 8, i * 8 + 8), this.l1Offset + i * 8));
+    await Promise.all(writes);
+    this.dirty.clear();
+    this.dirtyL1.clear();
+    return true;
   }
 }

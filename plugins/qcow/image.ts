@@ -20,18 +20,25 @@ interface PendingAlloc {
 const ZERO = 1n;
 /** Deferred frees above this make a request flush on its way out, so space is reused. */
 const MAX_PENDING_FREES = 4096;
+/** Metadata held in memory (dirty L2 tables and refcount blocks) above this makes a request flush on its way out. */
+const MAX_DIRTY_BYTES = 16 * 1024 * 1024;
 
 /**
- * An open qcow2 image as a DiskBackend.
+ * An open qcow2 image as a DiskBackend, with write-back metadata as QEMU's cache=writeback:
+ * guest data goes to the file at once (page cache), metadata changes (refcounts, L2 and L1
+ * entries, new tables) stay in memory, and `flush()` (the guest's FLUSH, or the device's
+ * write-through mode) is the durability point. There is no fdatasync between flushes.
  *
- * Ordering that keeps the file consistent after a crash (at worst: leaked clusters):
- * - clusters come from `Refcounts.allocCluster`, whose refcount is already 1 and synced;
- * - guest data is written before the L2 entry that points to it; a new L2 table is
- *   written and synced before the L1 entry that points to it;
- * - a cluster that stops being referenced (discard, overwrite of a shared/compressed
- *   cluster) has its L2 entry changed first; its refcount drops only at the next flush,
- *   after an fdatasync and after every in-flight request has finished, so nothing can
- *   still read or write it when it is handed out again.
+ * Ordering that keeps the file consistent after a crash, process kill or lost page cache
+ * alike (at worst: leaked clusters, and writes after the last flush lost), see `persist`:
+ * 1. data, refcount blocks (new ones whole) and new L2 tables are written, then synced;
+ * 2. refcount table entries of new refcount blocks are written, then synced;
+ * 3. changed L2 entries and L1 entries are written, then synced. So no L2/L1 entry on disk
+ *    points at a cluster whose data or refcount is not there, nor at an unwritten table.
+ * A cluster that stops being referenced (discard, overwrite of a shared/compressed cluster)
+ * has its L2 entry changed first; its refcount drops only after step 3 of a flush, which runs
+ * exclusive of in-flight requests, so nothing can still read or write it, nor does a durable
+ * entry still point to it, when it is handed out again.
  */
 export class Qcow2Image implements DiskBackend, BackingReader {
   readonly size: bigint;
@@ -126,10 +133,17 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   async flush(): Promise<void> {
     this.live();
     if (this.readOnly) return;
-    await this.gate.exclusive(async () => {
-      await this.file.sync();
-      await this.applyFrees();
-    });
+    await this.gate.exclusive(() => this.persist());
+  }
+
+  /** Writes back the metadata in dependency order (see the class comment), then applies the deferred frees. */
+  private async persist(): Promise<void> {
+    await this.refs.writeBlocks();
+    await this.map.writeFreshTables();
+    await this.file.sync();
+    if (await this.refs.writeEntries()) await this.file.sync();
+    if (await this.map.writeTables()) await this.file.sync();
+    await this.applyFrees();
   }
 
   async discard(offset: bigint, length: bigint): Promise<void> {
@@ -184,9 +198,10 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     await this.gate.exclusive(async () => {
       try {
         if (!this.readOnly) {
-          await this.file.sync();
-          await this.applyFrees();
+          await this.persist();
           await this.refs.releaseReserved();
+          await this.refs.persist();
+          await this.refs.trimEnd();
           await this.file.sync();
         }
       } finally {
@@ -461,10 +476,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       return;
     }
     const host = await this.alloc();
-    const table = new Uint8Array(this.cs);
-    await this.file.write(table, host);
-    await this.file.sync();
-    await this.map.installL2(i, host, table);
+    this.map.installL2(i, host, new Uint8Array(this.cs));
   }
 
   /** A fresh host cluster (byte offset). A hostile refcount block could offer metadata: refuse it. */
@@ -498,7 +510,8 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   }
 
   private async maybeReclaim(): Promise<void> {
-    if (this.pendingFrees.length > MAX_PENDING_FREES) await this.flush();
+    if (this.pendingFrees.length > MAX_PENDING_FREES || this.map.dirtyBytes + this.refs.dirtyBytes > MAX_DIRTY_BYTES)
+      await this.flush();
   }
 
   private async assertNotMetadata(host: number): Promise<void> {

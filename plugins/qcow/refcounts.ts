@@ -14,11 +14,13 @@ const BLOCK_CACHE_BYTES = 16 * 1024 * 1024;
 /**
  * The refcount table and its blocks, plus the cluster allocator built on them.
  *
- * Crash rules kept here: a refcount block is written and synced before the table entry
- * that points to it; a new refcount table is complete and synced before the header
- * switches to it; clusters handed out by `allocCluster` already have refcount 1 on
- * stable storage (reserved in batches, one fdatasync per batch), so a crash can only
- * leak them.
+ * Write-back: refcount changes, new blocks and new table entries stay in memory (dirty blocks
+ * are never evicted) until the image's flush writes them: `writeBlocks` (blocks, whole or the
+ * changed range) then, after a sync, `writeEntries` (table entries pointing at new blocks).
+ * The image writes L2 entries only after both are synced, so a crash can only leak the
+ * clusters handed out by `allocCluster` (refcount 1 in memory). Writing blocks early is always
+ * safe (decrements are applied only once nothing on disk references the cluster). A new
+ * refcount table is complete and synced, with every dirty block, before the header switches to it.
  */
 export class Refcounts {
   readonly order: number;
@@ -30,6 +32,12 @@ export class Refcounts {
   private tableOffset: number;
   private tableClusters: number;
   private readonly blocks = new Map<number, Uint8Array>();
+  /** Blocks changed since the last write-back: block index → changed byte range [first, end). */
+  private readonly dirty = new Map<number, [number, number]>();
+  /** Blocks created since the last write-back (written whole before their table entries). */
+  private readonly fresh = new Set<number>();
+  /** Table entries changed since the last write-back (they point at fresh blocks). */
+  private readonly dirtyEntries = new Set<number>();
   private freeHint = 0;
   private reserved: number[] = [];
   /** Clusters that must not be picked even though their refcount is 0 (repair). */
@@ -121,10 +129,54 @@ export class Refcounts {
     await this.file.read(b, off);
     this.blocks.set(i, b);
     if (this.blocks.size * this.cs > BLOCK_CACHE_BYTES) {
-      const oldest = this.blocks.keys().next().value as number;
-      this.blocks.delete(oldest);
+      for (const k of this.blocks.keys()) {
+        if (this.dirty.has(k) || this.fresh.has(k)) continue;
+        this.blocks.delete(k); // the least recently used clean block
+        break;
+      }
     }
     return b;
+  }
+
+  /** Bytes of blocks held in memory until the next write-back. */
+  get dirtyBytes(): number {
+    return (this.dirty.size + this.fresh.size) * this.cs;
+  }
+
+  /**
+   * Write-back, first step: new blocks whole, changed ranges of the others. False when nothing was dirty.
+   * Safe at any time (see the class comment); the caller syncs before `writeEntries`.
+   */
+  async writeBlocks(): Promise<boolean> {
+    if (this.fresh.size === 0 && this.dirty.size === 0) return false;
+    const fresh = [...this.fresh];
+    const dirty = [...this.dirty];
+    const writes: Promise<void>[] = [];
+    for (const i of fresh) writes.push(this.file.write(this.blocks.get(i)!, this.blockOffset(i)));
+    for (const [i, [s, e]] of dirty)
+      writes.push(this.file.write(this.blocks.get(i)!.subarray(s, e), this.blockOffset(i) + s));
+    await Promise.all(writes);
+    for (const i of fresh) this.fresh.delete(i);
+    for (const [i] of dirty) this.dirty.delete(i);
+    return true;
+  }
+
+  /** Write-back, second step: table entries of new blocks (the blocks are synced). False when there was none. */
+  async writeEntries(): Promise<boolean> {
+    if (this.dirtyEntries.size === 0) return false;
+    const done = [...this.dirtyEntries];
+    await Promise.all(
+      done.map((i) => this.file.write(this.table.subarray(i * 8, i * 8 + 8), this.tableOffset + i * 8)),
+    );
+    for (const i of done) this.dirtyEntries.delete(i);
+    return true;
+  }
+
+  /** Writes every refcount change back and syncs it (repair; the image's flush orders it with the L2 tables). */
+  async persist(): Promise<void> {
+    await this.writeBlocks();
+    await this.file.sync();
+    if (await this.writeEntries()) await this.file.sync();
   }
 
   async get(cluster: number): Promise<number> {
@@ -132,7 +184,7 @@ export class Refcounts {
     return b ? getRefcount(b, cluster % this.blockSpan, this.order) : 0;
   }
 
-  /** Writes a refcount through to the file, creating the refcount block when needed. */
+  /** Sets a refcount in memory (written at the next write-back), creating the refcount block when needed. */
   async set(cluster: number, value: number, exclude?: Set<number>): Promise<void> {
     if (value < 0)
       fail('BadEntry', `refcount of cluster ${cluster} would drop below zero (image corrupt)`, { cluster });
@@ -145,7 +197,12 @@ export class Refcounts {
       b = await this.createBlock(i, exclude ?? new Set([cluster]));
     }
     const [s, e] = setRefcount(b, cluster % this.blockSpan, this.order, value);
-    await this.file.write(b.subarray(s, e), this.blockOffset(i) + s);
+    if (this.fresh.has(i)) return;
+    const r = this.dirty.get(i);
+    if (r) {
+      r[0] = Math.min(r[0], s);
+      r[1] = Math.max(r[1], e);
+    } else this.dirty.set(i, [s, e]);
   }
 
   async update(cluster: number, delta: number, exclude?: Set<number>): Promise<number> {
@@ -155,34 +212,12 @@ export class Refcounts {
     return v;
   }
 
-  /** A cluster with refcount 1 on stable storage, for the caller to reference. */
+  /** A cluster with refcount 1 (in memory until the next write-back), for the caller to reference. */
   async allocCluster(): Promise<number> {
     // Batches stay well below one refcount block's span, so a new block always finds a home in its own range.
-    // Up to 8 MiB per batch: one fdatasync per batch; a crash leaks at most the unused rest.
+    // Up to 8 MiB per batch: a crash after a write-back leaks at most the unused rest.
     if (this.reserved.length === 0) await this.reserve(Math.max(1, Math.min((8 << 20) / this.cs, this.blockSpan / 4)));
     return this.reserved.shift()!;
-  }
-
-  /** `n` contiguous clusters with refcount 1 (synced), e.g. for a new table. */
-  async allocContiguous(n: number): Promise<number> {
-    let start = this.freeHint;
-    for (;;) {
-      let ok = true;
-      for (let k = 0; k < n; k++) {
-        if (!(await this.isFree(start + k))) {
-          start = start + k + 1;
-          ok = false;
-          break;
-        }
-      }
-      if (ok) break;
-    }
-    const run = new Set<number>();
-    for (let k = 0; k < n; k++) run.add(start + k);
-    for (const c of run) await this.update(c, 1, run);
-    await this.file.ensureSize((start + n) * this.cs);
-    await this.file.sync();
-    return start;
   }
 
   private async isFree(c: number): Promise<boolean> {
@@ -200,15 +235,18 @@ export class Refcounts {
     this.freeHint = c;
     for (const p of picked) await this.update(p, 1, picked);
     await this.file.ensureSize(c * this.cs);
-    await this.file.sync();
     this.reserved.push(...picked);
   }
 
-  /** Gives back reserved-but-unused clusters and trims free clusters off the end of the file. */
+  /** Gives back reserved-but-unused clusters (in memory: write them back, sync, then `trimEnd`). */
   async releaseReserved(): Promise<void> {
     const r = this.reserved;
     this.reserved = [];
     for (const c of r) await this.update(c, -1);
+  }
+
+  /** Trims free clusters off the end of the file (after their refcounts were written back). */
+  async trimEnd(): Promise<void> {
     let end = Math.ceil(this.file.size / this.cs);
     while (end > 1 && (await this.get(end - 1)) === 0 && !this.avoid?.(end - 1)) end--;
     if (end * this.cs < this.file.size) await this.file.truncate(end * this.cs);
@@ -230,12 +268,10 @@ export class Refcounts {
     const home = this.pickBlockHome(i, exclude);
     const b = new Uint8Array(this.cs);
     setRefcount(b, home - i * this.blockSpan, this.order, 1);
-    await this.file.write(b, home * this.cs);
-    await this.file.sync();
-    const entry = new Uint8Array(8);
-    new DataView(entry.buffer).setBigUint64(0, BigInt(home * this.cs));
-    this.table.set(entry, i * 8);
-    await this.file.write(entry, this.tableOffset + i * 8);
+    await this.file.ensureSize((home + 1) * this.cs);
+    new DataView(this.table.buffer, this.table.byteOffset + i * 8, 8).setBigUint64(0, BigInt(home * this.cs));
+    this.fresh.add(i);
+    this.dirtyEntries.add(i);
     this.blocks.set(i, b);
     this.meta.add(home);
     return b;
@@ -280,6 +316,8 @@ export class Refcounts {
       for (const nb of newBlocks.values()) await this.file.write(nb.buf, nb.at * this.cs);
       await this.file.write(table, start * this.cs);
       for (const c of inOld) await this.set(c, (await this.get(c)) + 1);
+      // Everything the new table counts on (dirty and fresh blocks included) is on disk before the header says so.
+      await this.writeBlocks();
       await this.file.sync();
       const hdr = new Uint8Array(12);
       const hdv = new DataView(hdr.buffer);
@@ -292,6 +330,7 @@ export class Refcounts {
       this.table = table;
       this.tableOffset = start * this.cs;
       this.tableClusters = clusters;
+      this.dirtyEntries.clear(); // the new table was written whole
       for (const [r, nb] of newBlocks) {
         this.blocks.set(r, nb.buf);
         this.meta.add(nb.at);
