@@ -36,6 +36,8 @@ export const ERRNO = koffi.os.errno as Record<string, number>;
 export const c = {
   open: lib.func('int open(const char *path, int flags, uint32_t mode)'),
   close: lib.func('int close(int fd)'),
+  /** SAFETY: writes sizeof(struct statfs) (120 bytes on 64-bit Linux) into `buf`, which must be at least that. */
+  fstatfs: lib.func('int fstatfs(int fd, _Out_ uint8_t *buf)'),
   read: lib.func('intptr_t read(int fd, _Out_ uint8_t *buf, uintptr_t count)'),
   write: lib.func('intptr_t write(int fd, const uint8_t *buf, uintptr_t count)'),
   /** pread/pwrite with raw host addresses (guest memory views). */

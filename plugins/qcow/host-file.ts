@@ -1,12 +1,15 @@
-import { constants } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { lockImage, type ImageAccess } from '../../core/block/image-lock.js';
+import { onMemoryFs } from '../../core/block/memory-fs.js';
 import { clearNonblock, ImageFileError, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import { c, ERRNO, koffi } from '../../core/native/libc.js';
 import { QcowError, fail } from './errors.js';
 
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
+/** Reads up to this size of a file on tmpfs/ramfs are done on the calling thread (see `inMemory`). */
+const INLINE_READ_MAX = 256 * 1024;
 
 /**
  * What HostFile needs of an open file: node's FileHandle, or a double over memory (HostFile.over) that
@@ -27,6 +30,11 @@ export class HostFile {
     readonly path: string,
     readonly readOnly: boolean,
     private length: number,
+    /**
+     * The file is on tmpfs/ramfs (core/block/memory-fs.ts): a read cannot wait for a device, so small ones are
+     * a pread on the calling thread instead of a libuv pool round trip.
+     */
+    readonly inMemory = false,
   ) {}
 
   /**
@@ -46,7 +54,7 @@ export class HostFile {
       requireRegularFile(st, path, 'image');
       clearNonblock(fh.fd);
       lockImage(fh.fd, path, access ?? (readOnly ? 'read-only' : 'read-write'));
-      return new HostFile(fh, path, readOnly, st.size);
+      return new HostFile(fh, path, readOnly, st.size, onMemoryFs(fh.fd));
     } catch (e) {
       await fh.close();
       if (e instanceof ImageFileError) fail(e.kind === 'Locked' ? 'Locked' : 'NotAFile', e.message, { path }, e);
@@ -68,6 +76,15 @@ export class HostFile {
   async read(buf: Uint8Array, pos: number): Promise<void> {
     this.live();
     let done = 0;
+    if (this.inMemory && buf.length <= INLINE_READ_MAX) {
+      try {
+        done = readSync(this.fh.fd, buf, 0, buf.length, pos);
+        if (done === 0) buf.fill(0);
+        if (done === 0 || done === buf.length) return;
+      } catch {
+        done = 0; // the pool path below reports it
+      }
+    }
     while (done < buf.length) {
       const { bytesRead } = await this.fh.read(buf, done, buf.length - done, pos + done);
       if (bytesRead === 0) {

@@ -186,6 +186,32 @@ describe('plugins/raw-disk reads from the page cache (preadv2 RWF_NOWAIT)', () =
     await d.close();
   });
 
+  it('an image on tmpfs (no RWF_NOWAIT there): small reads are answered inline too, large ones by the pool', async () => {
+    const shm = fs.mkdtempSync('/dev/shm/raw-disk-');
+    try {
+      const f = path.join(shm, 'disk.img');
+      fs.writeFileSync(f, data);
+      const d = RawFileDisk.open({ path: f, readOnly: true });
+      expect(d.inMemory).to.equal(true);
+      const x = new Uint8Array(4096),
+        y = new Uint8Array(512);
+      await d.read(8192n, [x, y]);
+      expect(Buffer.compare(Buffer.concat([x, y]), data.subarray(8192, 8192 + 4608))).to.equal(0);
+      expect(d.cacheHits).to.equal(1);
+      const big = new Uint8Array(512 * 1024);
+      await d.read(0n, [big]);
+      expect(Buffer.compare(big, data)).to.equal(0);
+      expect(d.cacheHits).to.equal(1);
+      await d.close();
+      const other = RawFileDisk.open({ path: file, readOnly: true });
+      const tmpfs = [0x01021994, 0x858458f6].includes(Number(fs.statfsSync(dir).type));
+      expect(other.inMemory, `a file in ${dir}`).to.equal(tmpfs);
+      await other.close();
+    } finally {
+      fs.rmSync(shm, { recursive: true, force: true });
+    }
+  });
+
   it('a read past the end of a file that shrank: cached part copied, the rest zero-filled by the pool path', async () => {
     const d = RawFileDisk.open({ path: file, readOnly: false });
     fs.truncateSync(file, 6144); // shrinks under the open disk (size stays as opened)

@@ -13,6 +13,7 @@ import {
   koffi,
 } from '../../core/native/libc.js';
 import { alignedBuffer } from './aligned-buffer.js';
+import { onMemoryFs } from '../../core/block/memory-fs.js';
 import { NOWAIT_UNSUPPORTED, readNoWait } from './nowait-read.js';
 import { RawDiskError } from './errors.js';
 
@@ -41,7 +42,8 @@ export const NOWAIT_READ_MAX = 256 * 1024;
  * for the measurements behind that choice. Exception: a buffered read up to
  * NOWAIT_READ_MAX first asks the page cache with preadv2(RWF_NOWAIT) on the calling
  * thread (never blocks on the disk; the kernel says EAGAIN instead), which saves the
- * pool round trip for cached blocks. With `direct`, the file is opened with
+ * pool round trip for cached blocks; on tmpfs/ramfs, which refuse RWF_NOWAIT and have no
+ * device to wait for, such reads are plain preadv2 calls (`inMemory`). With `direct`, the file is opened with
  * O_DIRECT and data passes through 4 KiB-aligned bounce buffers; offsets and lengths
  * must then be 4 KiB multiples (the device advertises blk_size 4096).
  * Owns its fd: close() waits for in-flight I/O, then closes it (which drops its QEMU-style
@@ -54,6 +56,8 @@ export class RawFileDisk implements DiskBackend {
   cacheHits = 0;
   /** Try RWF_NOWAIT reads first (false: every read takes the threadpool). */
   noWaitReads = true;
+  /** A regular file on tmpfs/ramfs: small reads are plain preadv calls on the calling thread (onMemoryFs). */
+  readonly inMemory: boolean;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   /** fallocate modes the filesystem refused with EOPNOTSUPP; later calls skip straight to the fallback. */
@@ -65,7 +69,9 @@ export class RawFileDisk implements DiskBackend {
     readonly size: bigint,
     readonly readOnly: boolean,
     readonly direct: boolean,
-  ) {}
+  ) {
+    this.inMemory = !direct && fs.fstatSync(fd).isFile() && onMemoryFs(fd);
+  }
 
   get blockSize(): number {
     return this.direct ? DIRECT_ALIGN : 512;
@@ -122,7 +128,7 @@ export class RawFileDisk implements DiskBackend {
       let bufs = into;
       if (len > 0 && len <= NOWAIT_READ_MAX && this.noWaitReads) {
         // Cached data is copied here at once; only what the page cache lacks goes to the pool.
-        const n = readNoWait(this.fd, into, pos);
+        const n = this.inMemory ? readInMemory(this.fd, into, pos) : readNoWait(this.fd, into, pos);
         if (n >= len) {
           this.cacheHits++;
           return;
@@ -311,6 +317,15 @@ function sizeOf(fd: number, path: string): bigint {
   if (c.ioctlPtr(fd, BLKGETSIZE64, out) !== 0)
     throw new RawDiskError('Open', `BLKGETSIZE64 on ${path} failed: errno ${koffi.errno()}`, { path });
   return out[0];
+}
+
+/** preadv on the calling thread, for files on tmpfs/ramfs; -1 on any error (the pool then reports it). */
+function readInMemory(fd: number, into: Uint8Array[], pos: number): number {
+  try {
+    return fs.readvSync(fd, into, pos);
+  } catch {
+    return -1;
+  }
 }
 
 const total = (bufs: Uint8Array[]): number => bufs.reduce((s, b) => s + b.length, 0);

@@ -1,0 +1,17 @@
+import { c } from '../native/libc.js';
+
+/** f_type of tmpfs and ramfs (linux/magic.h). devtmpfs reports tmpfs's too: check for a regular file first. */
+const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
+
+/**
+ * True when the file behind `fd` is on tmpfs or ramfs: it lives in memory, so reading it never waits for a
+ * device (only, for tmpfs, for swap), and a small read can be done on the calling thread instead of the libuv
+ * pool. These filesystems refuse preadv2(RWF_NOWAIT) with EOPNOTSUPP (checked on Linux 6.1, the sandbox's L1,
+ * and 6.18), so the page-cache shortcut of plugins/raw-disk never applies to them. Callers pass regular files
+ * only (a block device node on devtmpfs would look the same). SAFETY: fstatfs on the caller's fd.
+ */
+export function onMemoryFs(fd: number): boolean {
+  const buf = new Uint8Array(128);
+  if ((c.fstatfs(fd, buf) as number) !== 0) return false;
+  return MEMORY_FS.has(Number(new DataView(buf.buffer).getBigInt64(0, true)));
+}
