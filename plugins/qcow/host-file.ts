@@ -15,7 +15,10 @@ const INLINE_READ_MAX = 256 * 1024;
  * What HostFile needs of an open file: node's FileHandle, or a double over memory (HostFile.over) that
  * fuzzing uses to run many images a second. `fd` is used for SEEK_DATA only (a negative one: all data).
  */
-export type PositionedFile = Pick<FileHandle, 'read' | 'write' | 'writev' | 'truncate' | 'datasync' | 'close' | 'fd'>;
+export type PositionedFile = Pick<
+  FileHandle,
+  'read' | 'readv' | 'write' | 'writev' | 'truncate' | 'datasync' | 'close' | 'fd'
+>;
 
 /**
  * The image file as positioned reads and writes (pread/pwrite on the libuv pool).
@@ -92,6 +95,21 @@ export class HostFile {
         return;
       }
       done += bytesRead;
+    }
+  }
+
+  /** Reads into several buffers back to back from `pos` (preadv); bytes past the end of the file read as zero. */
+  async readv(bufs: Uint8Array[], pos: number): Promise<void> {
+    this.live();
+    const total = bufs.reduce((a, b) => a + b.length, 0);
+    const { bytesRead } = await this.fh.readv(bufs, pos);
+    if (bytesRead === total) return;
+    let skip = bytesRead; // short: end of file, or the kernel stopped early; finish buffer by buffer
+    let at = pos;
+    for (const b of bufs) {
+      if (skip < b.length) await this.read(b.subarray(skip), at + skip);
+      skip = Math.max(0, skip - b.length);
+      at += b.length;
     }
   }
 

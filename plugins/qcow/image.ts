@@ -101,6 +101,7 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   async read(offset: bigint, into: Uint8Array[]): Promise<void> {
     const len = into.reduce((a, b) => a + b.length, 0);
     const off = this.checkRange(offset, len);
+    if (into.length > 1 && (await this.gate.shared(() => this.readDirect(off, len, into)))) return;
     const flat = into.length === 1 ? into[0]! : new Uint8Array(len);
     await this.gate.shared(() => this.readAt(off, flat));
     if (into.length > 1) {
@@ -214,6 +215,39 @@ export class Qcow2Image implements DiskBackend, BackingReader {
   }
 
   // ---- reading ------------------------------------------------------------------------
+
+  /**
+   * Scatter-gather reads without a bounce buffer, for the common layouts: the whole range is one run of data
+   * clusters contiguous in the file (one preadv straight into the buffers), or all zeros without a backing
+   * file. False (nothing done) for anything else; readAt then does it through one flat buffer.
+   */
+  private async readDirect(off: number, len: number, into: Uint8Array[]): Promise<boolean> {
+    this.live();
+    if (off + len > this.virtualSize) return false;
+    const run = await this.metaLock.run(async () => {
+      let host = -1;
+      let zeros = true;
+      for (let p = off; p < off + len;) {
+        const vc = Math.floor(p / this.cs);
+        const inOff = p - vc * this.cs;
+        const m = await this.map.lookup(vc);
+        if (m.t === 'data') {
+          if (p === off) host = m.host + inOff;
+          else if (host < 0 || m.host + inOff !== host + (p - off)) return undefined;
+          zeros = false;
+        } else if (m.t === 'zero' || m.t === 'zero-alloc' || (m.t === 'unallocated' && !this.backing)) {
+          if (host >= 0) return undefined;
+        } else return undefined;
+        if (!zeros && host < 0) return undefined;
+        p += Math.min(this.cs - inOff, off + len - p);
+      }
+      return zeros ? 'zeros' : host;
+    });
+    if (run === undefined) return false;
+    if (run === 'zeros') for (const b of into) b.fill(0);
+    else await this.file.readv(into, run);
+    return true;
+  }
 
   /** Reads guest bytes at `off`; bytes past the virtual size read as zero (backing use). */
   async readAt(off: number, buf: Uint8Array): Promise<void> {

@@ -64,6 +64,12 @@ export class LossyFile {
     return { bytesRead: n, buffer: buf };
   }
 
+  async readv(bufs: Uint8Array[], position: number) {
+    let at = position;
+    for (const b of bufs) at += (await this.read(b, 0, b.length, at)).bytesRead;
+    return { bytesRead: at - position, buffers: bufs };
+  }
+
   async write(buf: Uint8Array, offset: number, length: number, position: number) {
     this.put(buf.slice(offset, offset + length), position);
     return { bytesWritten: length, buffer: buf };

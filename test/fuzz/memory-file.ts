@@ -35,6 +35,12 @@ export class MemoryFile {
     return { bytesRead: n, buffer: buf };
   }
 
+  async readv(bufs: Uint8Array[], position: number) {
+    let at = position;
+    for (const b of bufs) at += (await this.read(b, 0, b.length, at)).bytesRead;
+    return { bytesRead: at - position, buffers: bufs };
+  }
+
   async write(buf: Uint8Array, offset: number, length: number, position: number) {
     this.put(buf.subarray(offset, offset + length), position);
     return { bytesWritten: length, buffer: buf };
