@@ -1,4 +1,4 @@
-import type { PositionedFile } from './host-file.js';
+import { PositionedMemory } from './memory-positioned.js';
 
 const SECTOR = 512;
 
@@ -9,8 +9,7 @@ const SECTOR = 512;
  * since the last datasync (the kernel writes dirty pages back whenever and in any order). Size changes
  * (truncate, writes past the end) count as durable at once. HostFile.over takes `asPositioned()`.
  */
-export class LossyFile {
-  readonly fd = -1;
+export class LossyFile extends PositionedMemory {
   private durable: Uint8Array;
   private cached: Uint8Array;
   private size: number;
@@ -20,14 +19,10 @@ export class LossyFile {
   syncs = 0;
 
   constructor(initial: Uint8Array) {
+    super();
     this.durable = initial.slice();
     this.cached = initial.slice();
     this.size = initial.length;
-  }
-
-  /** The PositionedFile view HostFile.over takes. */
-  asPositioned(): PositionedFile {
-    return this as unknown as PositionedFile;
   }
 
   /** What the file holds now (the page cache: a process kill keeps this). */
@@ -58,32 +53,6 @@ export class LossyFile {
     return out;
   }
 
-  async read(buf: Uint8Array, offset: number, length: number, position: number) {
-    const n = Math.max(0, Math.min(length, this.size - position));
-    buf.set(this.cached.subarray(position, position + n), offset);
-    return { bytesRead: n, buffer: buf };
-  }
-
-  async readv(bufs: Uint8Array[], position: number) {
-    let at = position;
-    for (const b of bufs) at += (await this.read(b, 0, b.length, at)).bytesRead;
-    return { bytesRead: at - position, buffers: bufs };
-  }
-
-  async write(buf: Uint8Array, offset: number, length: number, position: number) {
-    this.put(buf.slice(offset, offset + length), position);
-    return { bytesWritten: length, buffer: buf };
-  }
-
-  async writev(bufs: Uint8Array[], position: number) {
-    let at = position;
-    for (const b of bufs) {
-      this.put(b.slice(), at);
-      at += b.length;
-    }
-    return { bytesWritten: at - position, buffers: bufs };
-  }
-
   async truncate(len = 0): Promise<void> {
     this.resize(len);
     this.cached.fill(0, len);
@@ -98,9 +67,16 @@ export class LossyFile {
     this.syncs++;
   }
 
-  async close(): Promise<void> {}
+  protected get length(): number {
+    return this.size;
+  }
 
-  private put(data: Uint8Array, pos: number): void {
+  protected load(dst: Uint8Array, pos: number): void {
+    dst.set(this.cached.subarray(pos, pos + dst.length));
+  }
+
+  protected store(src: Uint8Array, pos: number): void {
+    const data = src.slice(); // kept until the next datasync
     this.resize(pos + data.length);
     this.size = Math.max(this.size, pos + data.length);
     this.cached.set(data, pos);

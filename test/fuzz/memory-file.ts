@@ -1,4 +1,4 @@
-import type { PositionedFile } from '../../plugins/qcow/host-file.js';
+import { PositionedMemory } from '../../plugins/qcow/memory-positioned.js';
 
 const CHUNK = 4096;
 
@@ -7,19 +7,14 @@ const CHUNK = 4096;
  * truncate, datasync, close): the qcow2 fuzz target opens thousands of images a second on it instead of
  * the file system. Only chunks written hold memory, so a write far out costs what it writes.
  */
-export class MemoryFile {
-  readonly fd = -1;
+export class MemoryFile extends PositionedMemory {
   private readonly chunks = new Map<number, Uint8Array>();
   private size: number;
 
   constructor(initial: Uint8Array) {
+    super();
     this.size = 0;
     this.put(initial, 0);
-  }
-
-  /** The PositionedFile view HostFile.over takes. */
-  asPositioned(): PositionedFile {
-    return this as unknown as PositionedFile;
   }
 
   /** The file's bytes (for checks in tests). */
@@ -27,32 +22,6 @@ export class MemoryFile {
     const out = new Uint8Array(this.size);
     this.get(out, 0);
     return out;
-  }
-
-  async read(buf: Uint8Array, offset: number, length: number, position: number) {
-    const n = Math.max(0, Math.min(length, this.size - position));
-    this.get(buf.subarray(offset, offset + n), position);
-    return { bytesRead: n, buffer: buf };
-  }
-
-  async readv(bufs: Uint8Array[], position: number) {
-    let at = position;
-    for (const b of bufs) at += (await this.read(b, 0, b.length, at)).bytesRead;
-    return { bytesRead: at - position, buffers: bufs };
-  }
-
-  async write(buf: Uint8Array, offset: number, length: number, position: number) {
-    this.put(buf.subarray(offset, offset + length), position);
-    return { bytesWritten: length, buffer: buf };
-  }
-
-  async writev(bufs: Uint8Array[], position: number) {
-    let at = position;
-    for (const b of bufs) {
-      this.put(b, at);
-      at += b.length;
-    }
-    return { bytesWritten: at - position, buffers: bufs };
   }
 
   async truncate(len = 0): Promise<void> {
@@ -65,7 +34,18 @@ export class MemoryFile {
   }
 
   async datasync(): Promise<void> {}
-  async close(): Promise<void> {}
+
+  protected get length(): number {
+    return this.size;
+  }
+
+  protected load(dst: Uint8Array, pos: number): void {
+    this.get(dst, pos);
+  }
+
+  protected store(src: Uint8Array, pos: number): void {
+    this.put(src, pos);
+  }
 
   private get(dst: Uint8Array, pos: number): void {
     for (let done = 0; done < dst.length;) {
