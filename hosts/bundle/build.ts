@@ -77,19 +77,24 @@ export interface BuildResult {
   bytes: number;
 }
 
-/** The compiled entry points: the CLI and each repository plugin whose entry is built. */
+/**
+ * The compiled entry points: the CLI and each repository plugin's entry and CLI module (`cli`: its commands, e.g.
+ * `vmm restore`) whose file is built.
+ */
 export function bundleEntries(distDir: string, repoRoot: string): string[] {
   const entries = [path.join(distDir, CLI_ENTRY)];
   for (const rel of Object.keys(repoManifests(repoRoot))) {
-    let entry: unknown;
+    let manifest: { entry?: unknown; cli?: unknown };
     try {
-      entry = (JSON.parse(fs.readFileSync(path.join(repoRoot, rel), 'utf8')) as { entry?: unknown }).entry;
+      manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, rel), 'utf8')) as typeof manifest;
     } catch {
       continue;
     }
-    if (typeof entry !== 'string') continue;
-    const js = path.resolve(distDir, path.dirname(rel), entry);
-    if (fs.existsSync(js) && js.startsWith(distDir + path.sep)) entries.push(js);
+    for (const file of [manifest?.entry, manifest?.cli]) {
+      if (typeof file !== 'string') continue;
+      const js = path.resolve(distDir, path.dirname(rel), file);
+      if (fs.existsSync(js) && js.startsWith(distDir + path.sep)) entries.push(js);
+    }
   }
   return entries;
 }

@@ -50,6 +50,13 @@ describe('start-up bundle: stamp and entry choice', () => {
     expect(chooseEntry(dist, repo, ['--force', 'run', 'vm.yaml'], {}).entry).to.equal(bundled);
     expect(chooseEntry(dist, repo, ['validate', 'vm.yaml'], {}).entry).to.equal(bundled);
     expect(chooseEntry(dist, repo, ['serve', '--api-socket', 's'], {}).entry).to.equal(bundled);
+    // the migration plugin's commands whose start-up is a bench row (restore to a running vCPU, migration downtime)
+    for (const args of [
+      ['restore', 'snap'],
+      ['receive', 'tcp:0:4444'],
+      ['migrate', 'vm.sock', 'tcp:h:4444'],
+    ])
+      expect(chooseEntry(dist, repo, args, {}).entry, args.join(' ')).to.equal(bundled);
     for (const args of [['plugins'], ['image', 'info', 'x'], [], ['--help'], ['run', '--sandbox', 'vm.yaml']]) {
       expect(chooseEntry(dist, repo, args, {}).entry, args.join(' ')).to.equal(plain);
     }
@@ -120,7 +127,8 @@ describe('start-up bundle: stamp and entry choice', () => {
     expect(entries)
       .to.include('hosts/cli/run-main.js')
       .and.include('plugins/kvm/plugin.js')
-      .and.include('plugins/x86/plugin.js');
+      .and.include('plugins/x86/plugin.js')
+      .and.include('plugins/migration/cli.js', "a plugin's commands (vmm restore, receive) are bundled too");
     expect(REQUIRED_EXTERNALS).to.include('tsyringe').and.include('koffi');
   });
 

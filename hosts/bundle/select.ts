@@ -2,7 +2,8 @@
  * Which CLI entry bin/vmm.js loads: the bundle's (<build>/bundle/hosts/cli/run-main.js, one file
  * per plugin plus shared chunks instead of ~400 modules) or the plain compiled tree's. The bundle
  * serves the commands whose start-up time matters and that it was checked for (`run` on this
- * host, `validate`, `serve`: the API's start-up is the `start.api` bench row); everything else, a stale
+ * host, `validate`, `serve`: the API's start-up is the `start.api` bench row; the migration plugin's `restore`,
+ * `receive` and `migrate`: restore to a running vCPU and migration are bench rows); everything else, a stale
  * bundle, or VMM_BUNDLE=0 uses the plain tree.
  * Loaded before anything else: node built-ins only.
  */
@@ -13,7 +14,7 @@ import { staleReason } from './stamp.js';
 export const BUNDLE_DIR = 'bundle';
 /** The CLI entry, relative to a build folder (and to the bundle inside it). */
 export const CLI_ENTRY = path.join('hosts', 'cli', 'run-main.js');
-const BUNDLED_COMMANDS = new Set(['run', 'validate', 'serve']);
+const BUNDLED_COMMANDS = new Set(['run', 'validate', 'serve', 'restore', 'receive', 'migrate']);
 
 /** The CLI entry chooseEntry picked: its path, whether it is the bundle's, and why not when it is not. */
 export interface EntryChoice {
@@ -29,7 +30,8 @@ export const commandOf = (args: readonly string[]): string | undefined => args.f
 
 /**
  * Picks the CLI entry for this command line: the bundle's run-main.js when the command is bundled (`run` without
- * `--sandbox`, `validate`), VMM_BUNDLE is not '0' and the bundle is fresh; the plain tree's otherwise.
+ * `--sandbox`, `validate`, `serve`, `restore`, `receive`, `migrate`), VMM_BUNDLE is not '0' and the bundle is
+ * fresh; the plain tree's otherwise.
  */
 export function chooseEntry(
   distDir: string,

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type * as net from 'node:net';
 import { createSharedFileMemory } from '../../core/memory/backends/shared-file-mmap.js';
 import { describeIssues } from '../../core/state/persist.js';
+import { Tokens } from '../../core/tokens.js';
 import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
 import { planVm, type ConfigInput, type PlanOptions, type VmPlan } from '../../core/vmm/plan.js';
 import { markStartup } from '../../core/vmm/timings.js';
@@ -18,6 +19,7 @@ import { HelloSchema, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { acceptOne, parseMigrationUrl } from './url.js';
 import { canPreassemble, markIncoming } from './preassemble.js';
 import { checkPluginVersions } from './versions.js';
+import { warmStates, type Warmed } from './warm.js';
 
 /** How receiveMigration listens and where it keeps the incoming memory. */
 export interface ReceiveOptions {
@@ -36,8 +38,11 @@ export interface ReceiveOptions {
    * receiveMigration and runReceived pass their own options unless this is `false`.
    */
   preassemble?: Omit<AssembleOptions, 'kernel' | 'plan'> | false;
-  /** Called with the VM built early (vCPUs created, no state loaded) while the pages still come. */
-  onPreassembled?: (vm: AssembledVm) => void;
+  /**
+   * Called with the VM built early (vCPUs created, no state loaded) while the pages still come, and what the
+   * warm-up of its state code touched (warm.ts).
+   */
+  onPreassembled?: (vm: AssembledVm, warmed: Warmed) => void;
 }
 
 /** A migration stream received and checked, up to the source's Commit; the VM is not built yet. */
@@ -70,7 +75,10 @@ async function buildEarly(
     throw err;
   }
   markStartup('migration: VM built before the stop');
-  opts.onPreassembled?.(vm);
+  // the state load after Commit then runs warm code (zod, codecs, the vCPUs' set calls): out of the downtime
+  const warmed = warmStates(vm.container.resolve(Tokens.StateRegistry.token), 'built', vm.logger);
+  markStartup('migration: state code warmed');
+  opts.onPreassembled?.(vm, warmed);
   return vm;
 }
 
@@ -151,7 +159,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     // The source stops its guest only after Prepared: the build is then out of the downtime. A failed build
     // tells the source at once (it still sends pages, and would wait for Prepared for ever).
     (early ?? Promise.resolve()).then(
-      () => w.send(FrameType.Prepared).catch(() => {}),
+      (vm) => (vm ? w.sendJson(FrameType.Prepared, { built: true }) : w.send(FrameType.Prepared)).catch(() => {}),
       (err: unknown) => {
         buildError = err;
         const why = Buffer.from((err as Error)?.message ?? String(err));

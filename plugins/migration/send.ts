@@ -8,6 +8,7 @@ import { quiesce } from './pause.js';
 import { MIGRATION_FORMAT, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { connectTo, parseMigrationUrl } from './url.js';
 import { savablePartsOf, type VmParts } from './vm-parts.js';
+import { warmStates } from './warm.js';
 
 /** How sendMigration moves a VM: downtime budget, rounds, progress and cancellation. */
 export interface SendOptions {
@@ -20,9 +21,9 @@ export interface SendOptions {
   /** Aborting it cancels the migration (before the destination takes over); the source keeps running. */
   signal?: AbortSignal;
   /**
-   * Called when the destination checked everything and the source is about to stop and hand over (after this the
-   * source VM ends whatever happens). A `vmm run` source answers its control socket here: its process exits once
-   * the VM is released.
+   * Called when the source hands over (after this the source VM ends whatever happens): once the destination
+   * checked everything, or, where the destination built its VM before the stop, once it said its VM runs. A
+   * `vmm run` source answers its control socket here: its process exits once the VM is released.
    */
   onCommit?: (r: Omit<SendResult, 'totalMs'>) => void;
 }
@@ -181,6 +182,7 @@ export async function sendParts(
   const view = pageViews(p);
   let paused = false;
   let committed = false;
+  let released = false;
   const onAbort = (): void => void sock.destroy(new Error('cancelled'));
   opts.signal?.addEventListener('abort', onAbort);
   try {
@@ -199,13 +201,19 @@ export async function sendParts(
     }
     await w.sendJson(FrameType.Hello, hello);
     p.logger.info({ url, memoryBytes: hello.memory.bytes }, 'migration: sending');
-    // The destination builds its VM meanwhile; the guest stops only once it said Prepared.
+    // The destination builds its VM meanwhile; the guest stops only once it said Prepared ({ built: true } when
+    // the VM is built: then it starts it at Commit without waiting for this side to let go).
     let isPrepared = false;
+    let destinationBuilt = false;
     const prepared = r.next().then((f) => {
       expectFrame(f, FrameType.Prepared, 'Prepared');
       isPrepared = true;
+      destinationBuilt = f.payload.length > 0 && (jsonOf(f, 'Prepared') as { built?: unknown })?.built === true;
     });
     prepared.catch(() => {}); // awaited below
+    // the first save of each part would otherwise compile its code inside the downtime
+    const warmed = warmStates(p.states, 'running', p.logger);
+    p.logger.info({ parts: warmed.saved.length, failed: warmed.failed }, 'migration: state code warmed');
     tracker.start();
     tracker.harvest(); // from here on every change is seen
     let dirty: Uint8Array = new Uint8Array(tracker.pages).fill(1);
@@ -258,32 +266,41 @@ export async function sendParts(
     // The destination has everything and checked it: the source lets go of its VM (disks), then says Commit.
     committed = true;
     opts.signal?.removeEventListener('abort', onAbort);
-    opts.onCommit?.({ rounds: round, sentBytes, downtimeMs: Math.round(performance.now() - tStop) });
+    const handOver = (downtimeMs: number): void => opts.onCommit?.({ rounds: round, sentBytes, downtimeMs });
+    const letGo = async (): Promise<void> => {
+      released = true;
+      await p.machine.stop({ kind: 'api' });
+      phase('stoppedMs');
+      await release();
+      phase('releasedMs');
+    };
+    if (!destinationBuilt) handOver(Math.round(performance.now() - tStop));
     await w.send(FrameType.Commit);
-    // read while this VM stops and lets go: the downtime ends when the destination runs, not when this side is done
     let startedAt = 0;
     const started = r.next().then((f) => ((startedAt = performance.now()), f));
     started.catch(() => {}); // awaited below
     // ms since the guest stopped at each step: where the downtime goes, on this side (logged now: a `vmm run`
     // source may exit once its VM is released, before the destination's Started)
-    p.logger.info({ phases }, 'migration: committed');
-    await p.machine.stop({ kind: 'api' });
-    phase('stoppedMs');
-    await release();
-    phase('releasedMs');
-    sock.end(); // the destination builds its VM once the source closed (its files are free then)
+    p.logger.info({ phases, destinationBuilt }, 'migration: committed');
+    if (!destinationBuilt) {
+      // the destination builds its VM once the source closed (its files are free then): the downtime ends when
+      // the destination runs, so Started is read while this VM stops and lets go
+      await letGo();
+      sock.end();
+    }
+    // built already, the destination starts at once: this side's teardown waits, so the two do not share the CPUs
     const startedFrame = await started;
     expectFrame(startedFrame, FrameType.Started, 'Started');
     void jsonOf(startedFrame, 'Started');
     phases.destinationStartedMs = Math.round((startedAt - tStop) * 10) / 10;
+    const downtimeMs = Math.round(startedAt - tStop);
+    if (destinationBuilt) {
+      handOver(downtimeMs);
+      await letGo();
+    }
     sock.end();
     p.logger.info({ phases }, 'migration: the destination started');
-    return {
-      rounds: round,
-      sentBytes,
-      downtimeMs: Math.round(startedAt - tStop),
-      totalMs: Math.round(performance.now() - t0),
-    };
+    return { rounds: round, sentBytes, downtimeMs, totalMs: Math.round(performance.now() - t0) };
   } catch (err) {
     opts.signal?.removeEventListener('abort', onAbort);
     tracker.stop();
@@ -292,8 +309,14 @@ export async function sendParts(
       await w.send(FrameType.Abort, Buffer.from(reason)).catch(() => {});
       sock.destroy();
     }
-    if (committed)
+    if (committed) {
+      // handed over: the guest belongs to the destination now (it may run there), never resumed here
+      if (!released) {
+        await p.machine.stop({ kind: 'api' }).catch(() => {});
+        await release().catch(() => {});
+      }
       throw new MigrationError('Io', `the destination failed after the source stopped: ${reason}`, {}, { cause: err });
+    }
     if (paused) await p.machine.resume();
     if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled; the VM runs on');
     if (err instanceof MigrationError) throw err;

@@ -172,6 +172,15 @@ describe('X86Machine', () => {
     expect(await machine.stopped).to.deep.equal({ kind: 'api' });
   });
 
+  it('prepareRestore creates the vCPUs and gets their threads ready (runner prewarmed) before start', async () => {
+    const { machine, log } = setup({ vcpus: 2 });
+    machine.prepareRestore();
+    // a migration's destination prepares before the source stops: start() must not spawn the threads in the downtime
+    expect(log).to.deep.equal(['vcpuCreated 0', 'vcpuCreated 1', 'runner.prewarm 2']);
+    await machine.stop({ kind: 'api' });
+    expect(log).to.include('runner.stop');
+  });
+
   it('enters an ELF vmlinux at the PVH entry in 32-bit protected mode with ebx = start info', async () => {
     const { vm, machine } = setup({ kernel: 'vmlinux', vcpus: 1 });
     await machine.start();

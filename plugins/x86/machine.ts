@@ -142,6 +142,10 @@ export class X86Machine implements Machine {
     // A saved state does not carry CPUID; this host's (as at boot) is what the guest saw.
     const supported = x86Vm(this.d.vm).supportedCpuid();
     for (const v of this.vcpus) x86Vcpu(v).setCpuid(vcpuCpuid(supported, v.index, this.vcpus.length));
+    // their threads start now: a migration's destination prepares before the source stops, so start() (inside
+    // the downtime) only hands each thread its vCPU
+    this.runner = this.d.runner();
+    this.runner.prewarm?.(this.vcpus.length);
   }
 
   /** The configured vCPU count, refused when the host's KVM or the MP table allow fewer. */
@@ -180,7 +184,7 @@ export class X86Machine implements Machine {
     const { logger } = this.d;
     try {
       // The vCPU threads load their code while the kernel is read; startRunner hands them their vCPUs.
-      this.runner = this.d.runner();
+      this.runner ??= this.d.runner(); // prepareRestore made it (and its threads) already
       this.runner.prewarm?.(restoring ? this.vcpus.length : this.d.config.machine.vcpus);
       if (restoring) {
         logger.info({ vcpus: this.vcpus.length, protocol: this.d.restoredBoot?.() }, 'resuming a restored guest');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { projectLayout } from '../../hosts/sandbox/sandbox.js';
+import { parseFirstRun } from './first-run.js';
 import { benchInitramfs } from './guest/initramfs.js';
 import { launch, tailOf, type Launched } from './guest/launch.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec } from './guest/vmms.js';
@@ -26,6 +27,8 @@ interface Side {
   restoreProcess: number[];
   downtime: Record<'idle' | 'busy', number[]>;
   total: Record<'idle' | 'busy', number[]>;
+  /** Where each repeat's time went (ours): one line per restore / migration, printed with the repeat. */
+  breakdown: string[][];
   problems: string[];
 }
 const side = (): Side => ({
@@ -33,8 +36,67 @@ const side = (): Side => ({
   restoreProcess: [],
   downtime: { idle: [], busy: [] },
   total: { idle: [], busy: [] },
+  breakdown: [],
   problems: [],
 });
+
+/** Adds a breakdown line to repeat `i` (a line that fails to build says so; the figures stand). */
+function note(s: Side, i: number, line: () => string): void {
+  let text: string;
+  try {
+    text = line();
+  } catch (e) {
+    text = `no breakdown: ${(e as Error).message}`;
+  }
+  (s.breakdown[i] ??= []).push(text);
+}
+
+/** `ms` rounded for a breakdown line. */
+const r0 = (ms: number | undefined): string => (ms === undefined || !Number.isFinite(ms) ? '?' : `${Math.round(ms)}`);
+
+/**
+ * A VMM's start-up marks (VMM_TIMINGS=1) as epoch ms: its process start is the first KVM_RUN line's epoch less its
+ * ms since process start. Undefined without that line.
+ */
+function markEpochs(
+  l: Pick<Launched, 'stderr' | 'spawnEpochMs'>,
+): { marks: Record<string, number>; firstRun?: number } | undefined {
+  const fr = parseFirstRun(l.stderr, l.spawnEpochMs);
+  if (fr.firstRunMs === undefined || fr.execMs === undefined) return undefined;
+  const origin = l.spawnEpochMs + fr.execMs;
+  const marks: Record<string, number> = {};
+  for (const [k, v] of Object.entries(fr.marks)) marks[k] = origin + v;
+  return { marks, firstRun: l.spawnEpochMs + fr.firstRunMs };
+}
+
+/**
+ * Where a migration's downtime went: the source's phases (ms since its stop: paused, states saved, last pages sent,
+ * state sent, Ready, the destination's Started, its own stop and release) and the destination's marks (ms after
+ * the source's 'stopped' record: its VM built and warmed (negative: before the stop), stream end, Commit, state
+ * loaded, started, first KVM_RUN).
+ */
+export function migrationBreakdown(src: Pick<Launched, 'stderr'>, dst: Launched, stop: number): string {
+  const started = logRecord(src.stderr, 'migration: the destination started');
+  const phases = (started ?? logRecord(src.stderr, 'migration: committed'))?.phases as
+    Record<string, number> | undefined;
+  const source = phases ? Object.entries(phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${r0(v)}`) : ['?'];
+  const d = markEpochs(dst);
+  const steps = [
+    'migration: VM built before the stop',
+    'migration: state code warmed',
+    'migration: stream ended',
+    'migration: Commit',
+    'migration: state loaded',
+    'started',
+    'first KVM_RUN',
+  ];
+  const dest = d
+    ? steps
+        .filter((k) => d.marks[k] !== undefined)
+        .map((k) => `${k.replace('migration: ', '')} ${r0(d.marks[k]! - stop)}`)
+    : ['no timings'];
+  return `source (ms since its stop): ${source.join(', ')}; destination (ms after the stop record): ${dest.join(', ')}`;
+}
 
 /** Resolves once `check` holds; throws (with the process's tail) when it ends first or after `ms`. */
 async function waitFor(l: Launched, check: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
@@ -101,6 +163,14 @@ async function oursRestore(g: GuestSpec, s: Side, i: number): Promise<void> {
     const rec = logRecord(dst.stderr, RUNNING)!;
     s.restore[i] = rec.time - dst.spawnEpochMs;
     s.restoreProcess[i] = Number(rec.sinceProcessStartMs);
+    note(s, i, () => {
+      const fr = parseFirstRun(dst.stderr, dst.spawnEpochMs);
+      const steps = ['restore: CLI ready', 'restore: snapshot opened', 'config loaded', 'machine built']
+        .concat(['restore: memory verified', 'started', 'first KVM_RUN'])
+        .filter((k) => fr.marks[k] !== undefined)
+        .map((k) => `${k.replace('restore: ', '')} ${r0(fr.marks[k])}`);
+      return `restore: spawn to process start ${r0(fr.execMs)} ms; ms since process start: ${steps.join(', ')}`;
+    });
   } catch (e) {
     s.problems.push(`restore: ${(e as Error).message}`);
   } finally {
@@ -176,6 +246,13 @@ async function oursMigrate(g: GuestSpec, kind: 'idle' | 'busy', s: Side, i: numb
     if (stop === undefined || start === undefined) throw new Error(`no migration log on the source: ${tailOf(src)}`);
     s.downtime[kind][i] = run - stop;
     s.total[kind][i] = run - start;
+    note(s, i, () => {
+      const firstRun = markEpochs(dst)?.firstRun;
+      return (
+        `migration ${kind}: downtime ${r0(run - stop)} ms to the 'guest runs' record, ` +
+        `${r0(firstRun && firstRun - stop)} ms to the first KVM_RUN; ${migrationBreakdown(src, dst, stop)}`
+      );
+    });
   } catch (e) {
     s.problems.push(`migration ${kind}: ${(e as Error).message}`);
   } finally {
@@ -254,6 +331,7 @@ export async function migrationBench(o: GuestBenchOptions): Promise<Row[]> {
           `${f(us.downtime.idle[i])}; busy qemu ${f(qemu.downtime.busy[i])}, ours ${f(us.downtime.busy[i])}; ` +
           `problems: ${[...qemu.problems, ...us.problems].join(' | ') || 'none'}`,
       );
+      for (const line of us.breakdown[i] ?? []) o.log(`migration ${o.where} repeat ${i + 1} ours: ${line}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

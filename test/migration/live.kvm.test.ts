@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { MigrationError, receiveMigration, sendMigration, type ReceiveOptions } from '../../plugins/migration/index.js';
+import type { Warmed } from '../../plugins/migration/warm.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 
 describe('migration: live migration between two VMs on host KVM, over a Unix socket and TCP (kvm tier)', function () {
@@ -68,16 +69,28 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     const a = await counting();
     let built: AssembledVm | undefined;
     let sourceAtBuild: string | undefined;
-    let builtAtCommit = false;
+    let warmed: Warmed | undefined;
+    let atHandOver: { built: boolean; destination?: string; source: string } | undefined;
     const { b } = await migrate(
       a,
       `unix:${path.join(t.dir, 'pre.sock')}`,
-      { onCommit: () => (builtAtCommit = built !== undefined) },
-      { onPreassembled: (vm) => ((built = vm), (sourceAtBuild = a.lifecycle.state)) },
+      {
+        onCommit: () =>
+          (atHandOver = { built: built !== undefined, destination: built?.lifecycle.state, source: a.lifecycle.state }),
+      },
+      { onPreassembled: (vm, w) => ((built = vm), (warmed = w), (sourceAtBuild = a.lifecycle.state)) },
     );
-    expect(builtAtCommit, 'built before the source stopped').to.equal(true);
+    expect(atHandOver?.built, 'built before the source stopped').to.equal(true);
     expect(sourceAtBuild, 'the source ran while the destination was built').to.equal('started');
     expect(b, 'the VM built early is the one that runs').to.equal(built);
+    // the state code ran once before the stop, so the load after Commit does not compile it
+    expect(warmed?.checked).to.include.members(['vm', 'vcpu0', 'serial', 'machine']);
+    expect(warmed?.loaded).to.deep.equal(['vcpu0']);
+    expect(warmed?.failed).to.deep.equal([]);
+    // the source let go only once the destination ran: its teardown is not in the downtime
+    expect(atHandOver?.destination, 'the destination runs at the hand-over').to.equal('started');
+    expect(atHandOver?.source, 'the source is not torn down before it').to.not.equal('stopped');
+    expect(a.lifecycle.state, 'and stopped after').to.equal('stopped');
     await countsOn(b);
   });
 
