@@ -26,6 +26,8 @@ export async function runRestored(from: string | OpenedSnapshot, opts: RunRestor
     ...opts,
     kernel: hooks.kernel,
     beforeStart: async (vm) => {
+      // the vCPUs made and their threads started (nothing loaded, nothing runs) while the hash may still run
+      hooks.prepare(vm);
       // hashed in a worker while the VM was assembled: nothing loads and no vCPU runs on a corrupt file
       await verified;
       if (verified) markStartup('restore: memory verified');
