@@ -311,10 +311,18 @@ export async function migrationBench(o: GuestBenchOptions): Promise<Row[]> {
   try {
     const idle = spec('idle');
     const busy = spec('busy');
+    const f = (x: number | undefined): string => (x === undefined ? 'n/a' : `${x.toFixed(0)} ms`);
+    // each figure as it comes (a run cut short by a time limit still says what it measured)
+    const said = (i: number, what: string): void => {
+      o.log(`migration ${o.where} repeat ${i + 1}: ${what}`);
+      for (const line of us.breakdown[i]?.splice(0) ?? []) o.log(`migration ${o.where} repeat ${i + 1} ours: ${line}`);
+    };
     for (let i = 0; i < o.repeats; i++) {
       if (o.selected.has('restore')) {
         await qemuRestore(idle, qemu, i);
+        said(i, `restore qemu ${f(qemu.restore[i])}`);
         await oursRestore(idle, us, i);
+        said(i, `restore ours ${f(us.restore[i])} (process ${f(us.restoreProcess[i])})`);
       }
       if (o.selected.has('migration'))
         for (const [kind, g] of [
@@ -322,16 +330,16 @@ export async function migrationBench(o: GuestBenchOptions): Promise<Row[]> {
           ['busy', busy],
         ] as const) {
           await qemuMigrate(g, kind, qemu, i);
+          said(i, `downtime ${kind} qemu ${f(qemu.downtime[kind][i])}`);
           await oursMigrate(g, kind, us, i);
+          said(i, `downtime ${kind} ours ${f(us.downtime[kind][i])}`);
         }
-      const f = (x: number | undefined): string => (x === undefined ? 'n/a' : `${x.toFixed(0)} ms`);
       o.log(
         `migration ${o.where} repeat ${i + 1}/${o.repeats}: restore qemu ${f(qemu.restore[i])}, ours ${f(us.restore[i])} ` +
           `(process ${f(us.restoreProcess[i])}); downtime idle qemu ${f(qemu.downtime.idle[i])}, ours ` +
           `${f(us.downtime.idle[i])}; busy qemu ${f(qemu.downtime.busy[i])}, ours ${f(us.downtime.busy[i])}; ` +
           `problems: ${[...qemu.problems, ...us.problems].join(' | ') || 'none'}`,
       );
-      for (const line of us.breakdown[i] ?? []) o.log(`migration ${o.where} repeat ${i + 1} ours: ${line}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ import { guestResult, guestScope, microConfig, TYPED } from '../guest/guest-vm.j
 import { parseGuestOutput } from '../harness/guest-kit.js';
 import { until } from './tiny-guest.js';
 import { lastTick, WRITER_CHECK, WRITER_START } from './writer-guest.js';
-import { vmm, type VmmChild } from './vmm-process.js';
+import { logRecord, vmm, type VmmChild } from './vmm-process.js';
 
 const TAP = 'tsvmmmig0';
 const HOST_IP = '192.168.79.1';
@@ -118,6 +118,13 @@ describe('migration: a writing Linux guest migrates live between two VMM process
       `      boot to 10 pages ${booted.toFixed(1)} s; vmm migrate ${migSeconds.toFixed(1)} s ` +
         `(${mig.stdout().toString().trim().split('\n').pop()}); pages ${r.get('pages')} (switch-over at ~${before})`,
     );
+    // where the downtime went (ms since the source's stop) and the destination process's start to its vCPUs running
+    const phases = (
+      logRecord(source.stderr(), 'migration: the destination started') ??
+      logRecord(source.stderr(), 'migration: committed')
+    )?.phases;
+    const runs = logRecord(dest.stderr(), 'migration: the guest runs')?.sinceProcessStartMs;
+    console.log(`      source phases ${JSON.stringify(phases)}; destination runs ${String(runs)} ms after its start`);
     expect(out.resultComplete, dest.tail()).to.equal(true);
     expect(code, dest.tail()).to.equal(0);
     expect(mig.stdout().toString()).to.match(/round 1: /);

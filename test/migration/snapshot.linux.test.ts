@@ -16,7 +16,7 @@ import { guestResult, guestScope, microConfig, repoRoot, TYPED } from '../guest/
 import { parseGuestOutput, writeInitramfsWithScript, type GuestKit } from '../harness/guest-kit.js';
 import { until } from './tiny-guest.js';
 import { lastTick, recordsInARow, WRITER_CHECK, WRITER_START } from './writer-guest.js';
-import { vmm, type VmmChild } from './vmm-process.js';
+import { logRecord, vmm, type VmmChild } from './vmm-process.js';
 
 /** The guest: the writer in the background, the clock and console input, then the checks. */
 const SCRIPT = `${WRITER_START}
@@ -179,7 +179,8 @@ async function snapshotProof(
   console.log(
     `      ${host}: boot to 10 pages ${booted.toFixed(1)} s; vmm snapshot ${snapSeconds.toFixed(1)} s; ` +
       `restore to more pages ${resumeSeconds.toFixed(1)} s; pages ${r.get('pages')} (snapshot at ~${before}); ` +
-      `guest clock ${r.get('epoch-before')} -> ${r.get('epoch-after')}`,
+      `guest clock ${r.get('epoch-before')} -> ${r.get('epoch-after')}; the restored vCPUs ran ` +
+      `${String(logRecord(restored.stderr(), 'migration: the guest runs')?.sinceProcessStartMs)} ms after process start`,
   );
   expect(code, restored.tail()).to.equal(0);
   expect(r.get('console-input'), 'the console answers after the restore').to.equal(TYPED);

@@ -36,3 +36,17 @@ export function vmm(args: string[], cwd: string): VmmChild {
     tail: () => `stderr: ${err.slice(-2000)}\nstdout: ${stdout().toString('latin1').slice(-2000)}`,
   };
 }
+
+/** The first JSON log record (pino) on `stderr` whose msg is `msg`, for the timings a test prints. */
+export function logRecord(stderr: string, msg: string): Record<string, unknown> | undefined {
+  for (const line of stderr.split('\n')) {
+    if (!line.includes(msg)) continue;
+    try {
+      const j = JSON.parse(line) as Record<string, unknown>;
+      if (j.msg === msg) return j;
+    } catch {
+      /* not JSON */
+    }
+  }
+  return undefined;
+}
