@@ -254,7 +254,8 @@ export async function sendParts(
     tracker.markQueueRings(states);
     const last = tracker.harvest();
     for (let i = 0; i < last.length; i++) if (dirty[i]) last[i] = 1;
-    tracker.stop();
+    // dirty logging stays on until this VM is let go (or resumes on a failure): switching it off re-registers every
+    // RAM slot, which a nested KVM pays dearly for, and nothing in the paused VM writes any more
     sentBytes += await sendPages(w, view, last, { skipZero: false, copy: true, signal: opts.signal });
     phase('lastPagesSentMs');
     await w.sendJson(FrameType.State, states);
@@ -272,6 +273,7 @@ export async function sendParts(
       await p.machine.stop({ kind: 'api' });
       phase('stoppedMs');
       await release();
+      tracker.stop(); // the VM is gone: only the memory's own writers come back
       phase('releasedMs');
     };
     if (!destinationBuilt) handOver(Math.round(performance.now() - tStop));
