@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { GuestKitError } from './errors.js';
 
 /** Static C programs for the guest (its initramfs has busybox and no libc); sources under hosts/guestkit/tools/. */
-export const GUEST_TOOLS = { guestio: 'guestio.c', vsockio: 'vsockio.c', hostile: 'hostile.c' } as const;
+export const GUEST_TOOLS = {
+  guestio: 'guestio.c',
+  vsockio: 'vsockio.c',
+  hostile: 'hostile.c',
+  'hostile-pci': 'hostile-pci.c',
+} as const;
 /** The name of one guest tool (a key of GUEST_TOOLS). */
 export type GuestTool = keyof typeof GUEST_TOOLS;
 

@@ -108,6 +108,18 @@ describe('pci-hotplug controller', () => {
     await asked;
   });
 
+  it('an eject storm on present and empty slots logs a few rate-limited lines, not one per eject', () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_o: unknown, m?: string) => void warnings.push(m ?? '') };
+    ctl = new HotplugController({ attachments: () => bus.attachments(), notify: () => notes++, logger });
+    bus.running = true;
+    bus.add(fn('a'), { slot: 1 });
+    bus.add(fn('b'), { slot: 2 });
+    for (let i = 0; i < 1000; i++) write(HotplugRegister.B0EJ, i & 1 ? 0xffff_ffff : 0b110);
+    expect([ctl.unaskedEjects, ctl.refused, bus.attachments().length]).to.deep.equal([2000, 500 * 30, 2]);
+    expect(warnings.length, warnings.slice(0, 3).join('\n')).to.be.at.most(40);
+  });
+
   it('a function lost without an eject (surprise removal) is announced through PCID', async () => {
     bus.running = true;
     const a = bus.add(fn('gone'), { slot: 9 });

@@ -2,6 +2,7 @@ import type { BusDevice } from '../../core/bus/bus.js';
 import type { Logger } from '../../core/logger.js';
 import { formatPciAddress, type PciAttachment, type PciBusChange } from '../../core/pci/index.js';
 import type { PciHotplugController } from '../../core/vmm/hotplug.js';
+import { LogRateLimiter, suppressedNote } from '../../core/ratelimit/log-limiter.js';
 import { PciHotplugError } from './errors.js';
 import { HOTPLUG_WINDOW_SIZE, HotplugRegister } from './registers.js';
 
@@ -29,7 +30,8 @@ export interface HotplugControllerDeps {
  * and Notify()s each slot's ACPI device (1 = device check: rescan it, 3 = eject request); for an eject the guest
  * unbinds its driver and runs the slot's _EJ0, which writes the slot's bit to B0EJ. Only then does removal
  * proceed (requestEject resolves). Hostile or confused guests: an eject of a slot without a function, an
- * unknown segment, out-of-window or odd-sized accesses are logged (rate-limited by count) and ignored.
+ * unknown segment, out-of-window or odd-sized accesses, and ejects of present functions nobody asked for are
+ * logged (rate limited per kind, LogRateLimiter: an eject storm cannot flood the log) and ignored.
  */
 export class HotplugController implements PciHotplugController {
   private up = 0;
@@ -40,6 +42,7 @@ export class HotplugController implements PciHotplugController {
   private readonly ejected = new Set<number>();
   private notifyQueued = false;
   private stopped = false;
+  private readonly logLimit = new LogRateLimiter();
   /** Guest accesses refused (bad offset or size, empty-slot ejects, unknown segments). */
   refused = 0;
   /** Ejects the guest wrote for slots nobody asked it to eject (the function stays plugged). */
@@ -157,9 +160,12 @@ export class HotplugController implements PciHotplugController {
     const p = this.pending.get(slot);
     if (!p) {
       this.unaskedEjects++;
-      this.d.logger.warn(
-        { slot, device: attachment.device.id },
-        'the guest ejected a PCI function nobody asked it to eject: it stays plugged until removed from the VMM',
+      this.logLimit.log('unasked', (suppressed) =>
+        this.d.logger.warn(
+          { slot, device: attachment.device.id, unaskedEjects: this.unaskedEjects },
+          'the guest ejected a PCI function nobody asked it to eject: it stays plugged until removed from the VMM' +
+            suppressedNote(suppressed),
+        ),
       );
       return;
     }
@@ -170,7 +176,9 @@ export class HotplugController implements PciHotplugController {
 
   private refuse(data: Record<string, unknown>, what: string): void {
     this.refused++;
-    if (this.refused <= 16 || this.refused % 1024 === 0) this.d.logger.warn({ ...data, refused: this.refused }, what);
+    this.logLimit.log('refused', (suppressed) =>
+      this.d.logger.warn({ ...data, refused: this.refused }, `${what}${suppressedNote(suppressed)}`),
+    );
   }
 
   private queueNotify(): void {

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { guestTool } from '../harness/guest-kit.js';
 import { guestResult, guestScope, microConfig, spawnVmm } from '../guest/guest-vm.js';
 import { BLK_ATTACKS } from './attacks.js';
+import { rssKb } from './rss.js';
 
 const MiB = 1 << 20;
 /** Growth of the VMM's VmRSS over all attacks that the test accepts (guest pages the attacks touch included). */
@@ -53,12 +54,6 @@ echo "witness-write-md5=$(md5sum /tmp/w | cut -d' ' -f1)"
 echo hostile-rss-after
 read -t 60 -r line; echo "typed-after=$line"
 `;
-
-/** VmRSS of a process in kB. */
-function rssKb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
 
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
 
