@@ -281,6 +281,37 @@ describe('virtio-pci function: a driver through configuration space and the BAR'
     expect(vm.msis.at(-1)).to.deep.equal({ address: 0xfee0_0000n, data: 0x40 });
   });
 
+  it('bus mastering turned off with a request in flight: no DMA, no MSI-X; the device needs a reset', () => {
+    const { drv, dev, q, events, vm } = setup({ ioeventfd: false });
+    drv.enableMsix(2);
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    drv.setCommon(Common.msixConfig, 2, 0);
+    drv.setupQueue(0, q, 1);
+    drv.driverOk();
+    const [, out] = addEcho(q, 'hello');
+    drv.notify(0);
+    drv.cfgWrite(0x04, 2, 0x0002); // memory decode kept, bus master off (PCI 3.0 6.2.2: no memory requests)
+    events.run();
+    expect(q.readUsed(), 'nothing used').to.deep.equal([]);
+    expect(q.memory.read(GuestAddress.of(out), 5), 'guest memory untouched').to.deep.equal(new Uint8Array(5));
+    expect(vm.msis, 'no MSI-X message, not even the config vector').to.deep.equal([]);
+    expect(dev.resets).to.equal(1);
+    expect(drv.status & DEVICE_NEEDS_RESET).to.equal(DEVICE_NEEDS_RESET);
+    drv.cfgWrite(0x04, 2, 0x0006); // back on: the device stays stopped until the driver resets it
+    drv.notify(0);
+    events.run();
+    expect(q.readUsed()).to.deep.equal([]);
+    const q2 = new MockSplitQueue(q.memory, 16);
+    drv.negotiate(VIRTIO_F_VERSION_1);
+    drv.setupQueue(0, q2, 1);
+    expect(drv.driverOk() & DEVICE_NEEDS_RESET).to.equal(0);
+    const [head] = addEcho(q2, 'again');
+    drv.notify(0);
+    events.run();
+    expect(q2.readUsed()).to.deep.equal([{ id: head, len: 5 }]);
+    expect(vm.msis).to.deep.equal([{ address: 0xfee0_0000n, data: 0x41 }]);
+  });
+
   it('the PCI configuration access capability reads and writes the BAR', () => {
     const { drv } = setup();
     const c = drv.cap(CfgType.pciCfg);

@@ -9,6 +9,7 @@ import type { GuestMemory } from '../../core/memory/guest-memory.js';
 import type { PciFunctionContext } from '../../core/pci/device.js';
 import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { VirtioDevice } from '../../core/virtio/virtio.js';
+import { PciReg } from '../pci/config/registers.js';
 import { PciConfigSpace } from '../pci/config/space.js';
 import { PciFunction } from '../pci/function.js';
 import { MsixTable } from '../pci/msix.js';
@@ -62,7 +63,8 @@ function virtioConfigSpace(device: VirtioDevice): PciConfigSpace {
  * vendor capabilities pointing into it, the PCI configuration access capability, and MSI-X with one
  * vector per queue plus one for configuration changes. INTx (pin A) serves drivers that leave MSI-X off.
  * The virtio registers are the VirtioPciTransport's; the notify ioeventfds follow the BAR wherever the
- * guest moves it.
+ * guest moves it. Without bus mastering (command register) no MSI-X message is sent, and a running device that
+ * loses it stops and needs a reset (VirtioPciTransport.busMasterOff).
  */
 export class VirtioPciFunction extends PciFunction implements Device, Snapshottable<FunctionState> {
   readonly stateSpec = FunctionStateSpec;
@@ -95,7 +97,8 @@ export class VirtioPciFunction extends PciFunction implements Device, Snapshotta
         return msix.enabled;
       },
       msixSize: msix.vectors,
-      msix: (v) => msix.trigger(v),
+      // an MSI-X message is a memory write: none without bus mastering
+      msix: (v) => void (this.config.busMaster && msix.trigger(v)),
       intx: (level) => this.setIntx(level),
       notifier: (v) => this.group?.vector(v).notifier,
     };
@@ -138,6 +141,8 @@ export class VirtioPciFunction extends PciFunction implements Device, Snapshotta
     );
     this.own.push(this.addBarRegion(msix.tableRegion), this.addBarRegion(msix.pbaRegion));
     this.own.push(this.onBarMapped((i, address) => i === VIRTIO_BAR && this.notifyEvents.place(address)));
+    const busMasterOff = (): void => void (this.config.busMaster || transport.busMasterOff());
+    this.own.push(this.config.watch(PciReg.COMMAND, 2, { onWrite: busMasterOff }));
   }
 
   /** Where the bus plugged the function in (undefined before and after). */

@@ -194,6 +194,19 @@ export class VirtioPciTransport {
     if (this.session.writeStatus(v) === 'reset') this.resetRegisters();
   }
 
+  /**
+   * The driver turned bus mastering off (command register) while the device was running. A function without
+   * bus mastering may neither access guest memory nor send MSI-X messages (PCI 3.0, 6.2.2): the device stops
+   * here (its queues forgotten, as QEMU stops a virtio function whose bus master bit is cleared) and reads
+   * DEVICE_NEEDS_RESET until the driver resets it. Turning bus mastering on again does not restart it.
+   */
+  busMasterOff(): void {
+    if (!this.session.activated) return;
+    this.session.stop();
+    for (const q of this.session.queues) q.reset();
+    this.session.needsReset('the driver turned bus mastering off while the device was running: it stopped');
+  }
+
   /** The VMM resets the function (unplug, PCI reset): back to power-on state. */
   reset(): void {
     this.session.reset();

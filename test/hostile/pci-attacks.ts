@@ -53,7 +53,10 @@ export const PCI_ATTACKS: Readonly<Record<string, string | RegExp>> = {
   // before and after writes of all ones
   'v-odd': '0,0,0,0,8,0,0:2048:2048',
   'v-loop': 'needs-reset',
-  'v-decode-off': /^ffff:(later-)?used:0$/, // decode off: the BAR is gone; the request in flight completes
+  // memory decode and bus mastering off right after a kick: the BAR is gone (all ones); the device stops unless
+  // the request completed first (a race in a real guest), and after decode and bus mastering are back on it reads
+  // DEVICE_NEEDS_RESET (no DMA, no MSI-X without bus mastering)
+  'v-decode-off': /^ffff:(used:0|later-needs-reset)$/,
   'v-good-after-decode': 'used:0:VICTIM!!',
   'm-msi-cap': 'none',
   'm-cap': 'vectors:2 table:4000 pba:c000',
