@@ -20,6 +20,8 @@ import { GuestBusDriver } from '../../plugins/pci/testing-guest.js';
 import { HotplugController } from '../../plugins/pci-hotplug/controller.js';
 import { HOTPLUG_WINDOW_SIZE } from '../../plugins/pci-hotplug/registers.js';
 import { VirtioBlk } from '../../plugins/virtio-blk/device.js';
+import { PM1_CNT_PORT, PM1_EVT_PORT } from '../../plugins/x86/platform/acpi.js';
+import { PM1_BASE, PM1_SIZE, Pm1Registers } from '../../plugins/x86/platform/pm.js';
 import { VirtioPciHost } from '../../plugins/virtio-pci/host.js';
 import { FakeEventSystem } from '../../plugins/virtio/testing.js';
 import { PCI_ATTACKS, PCI_LOG_BOUND } from './pci-attacks.js';
@@ -55,6 +57,10 @@ function cloudPci() {
   const hotplug = new HotplugController({ attachments: () => root.attachments(), notify: () => undefined, logger });
   const window = resources.allocate('mmio32', { owner: 'pci-hotplug', size: BigInt(HOTPLUG_WINDOW_SIZE) });
   bus.register('mmio', GuestRange.of(window.start, HOTPLUG_WINDOW_SIZE), hotplug.bus, 'pci-hotplug');
+  let poweredOff = 0;
+  const pm1 = new Pm1Registers(() => poweredOff++);
+  bus.register('pio', GuestRange.of(PM1_BASE, PM1_SIZE), pm1.bus, 'acpi-pm1');
+  pm1.bus.write(BigInt(PM1_CNT_PORT - PM1_BASE), Uint8Array.of(1, 0)); // Linux's value: SCI_EN
   const guest = new GuestBusDriver(bus, root.ecam!.start);
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 3; i++) {
@@ -63,7 +69,8 @@ function cloudPci() {
     }
     events.run();
   };
-  return { vm, memory, root, guest, logger, hotplug, window: window.start, settle, disks, devices };
+  const poweredOffCount = (): number => poweredOff;
+  return { vm, memory, root, guest, logger, hotplug, window: window.start, settle, disks, devices, poweredOffCount };
 }
 
 describe('test/hostile: the hostile-guest program’s PCI attacks against the cloud host’s PCI parts', function () {
@@ -72,7 +79,9 @@ describe('test/hostile: the hostile-guest program’s PCI attacks against the cl
   it('every attack ends as pci-attacks.ts says; the witness keeps working and the log stays short', async () => {
     const t = cloudPci();
     const ecam = t.root.ecam!.start;
-    const program = new HostilePciProgram({ guest: t.guest, memory: t.memory, ecam, settle: t.settle }, 1, 2, t.window);
+    const target = { guest: t.guest, memory: t.memory, ecam, settle: t.settle };
+    const pm1 = { evt: PM1_EVT_PORT, cnt: PM1_CNT_PORT };
+    const program = new HostilePciProgram(target, 1, 2, t.window, pm1);
     const wBar = t.root.barBase(2, 0);
     const out = await program.run();
     const wrong = Object.entries(PCI_ATTACKS)
@@ -84,7 +93,8 @@ describe('test/hostile: the hostile-guest program’s PCI attacks against the cl
     expect(wrong, [...out].map(([k, v]) => `${k}=${v}`).join('\n')).to.deep.equal([]);
     // the witness is where it was and serves its driver: a read through its own queue
     expect(t.root.barBase(2, 0)).to.equal(wBar);
-    const witness = new HostilePciProgram({ guest: t.guest, memory: t.memory, ecam, settle: t.settle }, 2, 1, 0n);
+    expect(t.poweredOffCount(), 'no sleep type but S5 powers off').to.equal(0);
+    const witness = new HostilePciProgram(target, 2, 1, 0n);
     expect((await witness.run()).get('v-good-after')).to.match(/^used:0:/);
     const kinds = new Map<string, number>();
     for (const w of t.logger.warnings) {

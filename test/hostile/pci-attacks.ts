@@ -69,6 +69,9 @@ export const PCI_ATTACKS: Readonly<Record<string, string | RegExp>> = {
   'm-novector': 'used:0:0', // MSI-X on, no vector: no interrupt, no ISR bit
   'm-qvec-past': 'ffff',
   'h-storm': 'seg:7 odd:0 pseg:0 b0ej:0', // eject storms on present and empty slots, bad segment, odd sizes
+  // PM1 status written with ones, enable garbage, SLP_EN with every sleep type but S5, odd sizes: ignored; the
+  // guest's enable and control words come back as it wrote them, no status bit appears
+  'a-pm1': 'en:kept ctl:0001 sts:0000',
   'v-good-after': 'used:0:VICTIM!!',
 };
 

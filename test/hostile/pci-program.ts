@@ -60,6 +60,8 @@ export class HostilePciProgram {
     private readonly vslot: number,
     private readonly wslot: number,
     private readonly hotplug: bigint,
+    /** The FADT's PM1a event and control block ports (undefined: no FADT). */
+    private readonly pm1?: { evt: number; cnt: number },
   ) {}
 
   private put(k: string, v: string): void {
@@ -602,6 +604,28 @@ export class HostilePciProgram {
     );
   }
 
+  private acpiAttacks(): void {
+    if (!this.pm1) return this.put('a-pm1', 'no-fadt');
+    const { evt, cnt } = this.pm1;
+    const g = this.t.guest;
+    const inw = (port: number): number => Number(g.read('pio', port, 2));
+    const en = inw(evt + 2);
+    const ctl = inw(cnt);
+    for (let i = 0; i < 200; i++) {
+      g.write('pio', evt, 2, 0xffff);
+      g.write('pio', evt + 2, 2, (i * 0x9e37) & 0xffff);
+      const typ = i % 8 === 5 ? 7 : i % 8;
+      g.write('pio', cnt, 2, (1 << 13) | (typ << 10) | (i & 1));
+      g.write('pio', evt + 1, 1, 0xff);
+      g.write('pio', evt, 4, 0xffff_ffff);
+      g.write('pio', cnt + 1 - (i & 1), 1, (i & 1 ? i : i & ~0x20) & 0xff);
+    }
+    g.write('pio', evt + 2, 2, en);
+    g.write('pio', cnt, 2, ctl);
+    const sts = inw(evt) & ~0x100;
+    this.put('a-pm1', `en:${inw(evt + 2) === en ? 'kept' : 'lost'} ctl:${hex(inw(cnt), 4)} sts:${hex(sts, 4)}`);
+  }
+
   /** Runs every attack in the program's order; the output as KEY -> VALUE. */
   async run(): Promise<Map<string, string>> {
     const lo = this.cfgRd(this.vslot, 0, 0x10, 4);
@@ -613,6 +637,7 @@ export class HostilePciProgram {
     await this.virtioAttacks();
     await this.msixAttacks();
     this.hotplugAttacks();
+    this.acpiAttacks();
     await this.good('good-after', NO_VECTOR);
     this.reset();
     this.put('pci-done', '1');

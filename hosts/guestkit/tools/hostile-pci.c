@@ -689,6 +689,38 @@ static void hotplug_attacks(uint64_t base) {
   put("h-storm", "seg:%x odd:%x pseg:%x b0ej:%x", seg, odd, mrd(h, 0xc, 4), mrd(h, 8, 4));
 }
 
+/* ---------------------------------------------------------------- ACPI PM1 registers (from the FADT) */
+static void acpi_attacks(void) {
+  int fd = open("/sys/firmware/acpi/tables/FACP", O_RDONLY);
+  uint8_t f[96];
+  if (fd < 0 || read(fd, f, sizeof f) < 92) {
+    put("a-pm1", "no-fadt");
+    return;
+  }
+  close(fd);
+  uint32_t evt, cnt;
+  memcpy(&evt, f + 56, 4);
+  memcpy(&cnt, f + 64, 4);
+  if (!evt || !cnt || ioperm(evt, 4, 1) || ioperm(cnt, 2, 1)) {
+    put("a-pm1", "no-ports");
+    return;
+  }
+  uint16_t en = inw(evt + 2), ctl = inw(cnt);
+  /* status (write 1 to clear), enable garbage, every sleep type but S5 (5: poweroff) with SLP_EN, odd sizes */
+  for (unsigned i = 0; i < 200; i++) {
+    outw(0xffff, evt);
+    outw((uint16_t)(i * 0x9e37), evt + 2);
+    unsigned typ = i % 8 == 5 ? 7 : i % 8;
+    outw((uint16_t)(1u << 13 | typ << 10 | (i & 1)), cnt);
+    outb(0xff, evt + 1);
+    outl(0xffffffffu, evt);
+    outb((uint8_t)(i & 1 ? i : i & ~0x20u), cnt + 1 - (i & 1)); /* the high byte never with SLP_EN */
+  }
+  outw(en, evt + 2);
+  outw(ctl, cnt);
+  put("a-pm1", "en:%s ctl:%04x sts:%04x", inw(evt + 2) == en ? "kept" : "lost", inw(cnt), inw(evt) & ~0x100u);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, 0, _IOLBF, 0);
   if (argc != 4) {
@@ -720,6 +752,7 @@ int main(int argc, char **argv) {
   virtio_attacks();
   msix_attacks();
   hotplug_attacks(hp);
+  acpi_attacks();
   good("good-after", NO_VECTOR);
   reset();
   put("pci-done", "1");
