@@ -10,16 +10,14 @@
  *  - the VMM's resident memory (VmRSS) stays bounded (both figures printed) and its log stays short.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { guestTool, writeInitramfsWithScript } from '../harness/guest-kit.js';
-import { guestResult, guestScope, repoRoot, spawnVmm } from '../guest/guest-vm.js';
+import { guestResult, guestScope, repoRoot } from '../guest/guest-vm.js';
 import { PCI_ATTACKS, PCI_LOG_BOUND } from './pci-attacks.js';
-import { rssKb } from './rss.js';
+import { hostileDisks, md5, runWatchedVmm } from './watched-vmm.js';
 
-const MiB = 1 << 20;
 /** Growth of the VMM's VmRSS over all attacks that the test accepts. */
 const RSS_BOUND_KB = 64 * 1024;
 const WITNESS_AT = 100 * 4096;
@@ -58,21 +56,13 @@ echo hostile-rss-after
 read -t 60 -r line; echo "typed-after=$line"
 `;
 
-const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
-
 describe('a hostile guest attacks PCI config space, MSI-X, virtio-pci, hotplug (linux tier, cloud host)', function () {
   this.timeout(DEADLINE_MS + 60_000);
   const g = guestScope('hostile-pci-linux');
 
   it('the VMM refuses every attack, stays up with bounded memory, and the other devices keep working', async () => {
     const { kit, dir } = g;
-    const victim = path.join(dir, 'victim.img');
-    const witness = path.join(dir, 'witness.img');
-    const v = Buffer.alloc(MiB);
-    v.write('VICTIM!!', 0, 'latin1');
-    fs.writeFileSync(victim, v);
-    const w = randomBytes(4 * MiB);
-    fs.writeFileSync(witness, w);
+    const { victim, witness, witnessBytes: w } = hostileDisks(dir);
     const cfg = parseYaml(fs.readFileSync(path.join(repoRoot(), 'hosts', 'cloud.yaml'), 'utf8')) as {
       boot: Record<string, unknown>;
       plugins: { name: string; id?: string; config?: Record<string, unknown> }[];
@@ -91,29 +81,7 @@ describe('a hostile guest attacks PCI config space, MSI-X, virtio-pci, hotplug (
     const file = path.join(dir, 'hostile-pci.yaml');
     fs.writeFileSync(file, stringify(cfg));
 
-    const rss: Record<string, number> = {};
-    const vmm = spawnVmm(file, {
-      cwd: dir,
-      stdin: true,
-      onOutput: (stdout, child) => {
-        for (const mark of ['before', 'after']) {
-          if (rss[mark] === undefined && new RegExp(`^hostile-rss-${mark}\\r?$`, 'm').test(stdout)) {
-            rss[mark] = rssKb(child.pid!);
-            child.stdin!.write(`typed-${mark}\n`);
-          }
-        }
-      },
-    });
-    let evidence = '';
-    const deadline = setTimeout(() => {
-      void vmm
-        .diagnose()
-        .then((d) => (evidence = `\nthe VMM at the ${DEADLINE_MS / 1000} s deadline:\n${d}`))
-        .finally(() => vmm.child.kill('SIGKILL'));
-    }, DEADLINE_MS);
-    const r = await vmm.ended;
-    clearTimeout(deadline);
-    const tail = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-6000)}${evidence}`;
+    const { r, rss, tail } = await runWatchedVmm(file, dir, DEADLINE_MS);
     console.log(`      one boot: ${r.seconds.toFixed(1)} s; VmRSS before ${rss.before} kB, after ${rss.after} kB`);
     const res = guestResult(r.stdout.replace(/ (?=[a-z0-9-]+=)/g, '\n'));
     const shown = [...res].filter(([k]) => /^(pci|v|m|h)-/.test(k));
@@ -145,7 +113,7 @@ describe('a hostile guest attacks PCI config space, MSI-X, virtio-pci, hotplug (
     expect(res.get('guest-warnings'), tail).to.equal('0');
     // bounded memory and a bounded log
     expect(rss.before, tail).to.be.greaterThan(0);
-    expect(rss.after - rss.before, `VmRSS ${rss.before} -> ${rss.after} kB`).to.be.lessThan(RSS_BOUND_KB);
+    expect(rss.after! - rss.before!, `VmRSS ${rss.before} -> ${rss.after} kB`).to.be.lessThan(RSS_BOUND_KB);
     expect(refusals, tail).to.be.at.most(PCI_LOG_BOUND);
   });
 });

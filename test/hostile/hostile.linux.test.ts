@@ -9,16 +9,14 @@
  *  - the VMM's resident memory (VmRSS of its process, read here) stays bounded; both figures are printed.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { guestTool } from '../harness/guest-kit.js';
-import { guestResult, guestScope, microConfig, spawnVmm } from '../guest/guest-vm.js';
+import { guestResult, guestScope, microConfig } from '../guest/guest-vm.js';
 import { BLK_ATTACKS } from './attacks.js';
-import { rssKb } from './rss.js';
+import { hostileDisks, md5, runWatchedVmm } from './watched-vmm.js';
 
-const MiB = 1 << 20;
 /** Growth of the VMM's VmRSS over all attacks that the test accepts (guest pages the attacks touch included). */
 const RSS_BOUND_KB = 64 * 1024;
 const SERIAL_BYTES = 8000;
@@ -55,21 +53,13 @@ echo hostile-rss-after
 read -t 60 -r line; echo "typed-after=$line"
 `;
 
-const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
-
 describe('a hostile guest drives virtio-blk, the UART and the i8042 from user space (linux tier)', function () {
   this.timeout(300_000);
   const g = guestScope('hostile-linux');
 
   it('the VMM refuses every attack, stays up with bounded memory, and the other devices keep working', async () => {
     const { kit, dir } = g;
-    const victim = path.join(dir, 'victim.img');
-    const witness = path.join(dir, 'witness.img');
-    const v = Buffer.alloc(MiB);
-    v.write('VICTIM!!', 0, 'latin1');
-    fs.writeFileSync(victim, v);
-    const w = randomBytes(4 * MiB);
-    fs.writeFileSync(witness, w);
+    const { victim, witness, witnessBytes: w } = hostileDisks(dir);
     const config = microConfig({
       kit,
       dir,
@@ -86,29 +76,7 @@ describe('a hostile guest drives virtio-blk, the UART and the i8042 from user sp
     });
     const cfg = path.join(dir, 'hostile.yaml');
     fs.writeFileSync(cfg, stringify(config));
-    const rss: Record<string, number> = {};
-    const vmm = spawnVmm(cfg, {
-      cwd: dir,
-      stdin: true,
-      onOutput: (stdout, child) => {
-        for (const mark of ['before', 'after']) {
-          if (rss[mark] === undefined && new RegExp(`^hostile-rss-${mark}\\r?$`, 'm').test(stdout)) {
-            rss[mark] = rssKb(child.pid!);
-            child.stdin!.write(`typed-${mark}\n`);
-          }
-        }
-      },
-    });
-    let evidence = '';
-    const deadline = setTimeout(() => {
-      void vmm
-        .diagnose()
-        .then((d) => (evidence = d))
-        .finally(() => vmm.child.kill('SIGKILL'));
-    }, 240_000);
-    const r = await vmm.ended;
-    clearTimeout(deadline);
-    const tail = `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-6000)}\n${evidence}`;
+    const { r, rss, tail } = await runWatchedVmm(cfg, dir, 240_000);
     console.log(`      one boot: ${r.seconds.toFixed(1)} s; VmRSS before ${rss.before} kB, after ${rss.after} kB`);
     const res = guestResult(r.stdout.replace(/ (?=[a-z0-9-]+=)/g, '\n'));
     const blk = [...res].filter(([k]) => k.startsWith('blk-') || k.startsWith('serial-') || k.startsWith('i8042-'));
@@ -143,6 +111,6 @@ describe('a hostile guest drives virtio-blk, the UART and the i8042 from user sp
     expect(res.get('typed-after'), tail).to.equal('typed-after');
     // bounded memory
     expect(rss.before, tail).to.be.greaterThan(0);
-    expect(rss.after - rss.before, `VmRSS ${rss.before} -> ${rss.after} kB`).to.be.lessThan(RSS_BOUND_KB);
+    expect(rss.after! - rss.before!, `VmRSS ${rss.before} -> ${rss.after} kB`).to.be.lessThan(RSS_BOUND_KB);
   });
 });

@@ -164,14 +164,8 @@ static void reset(void) {
   for (int i = 0; i < 1000 && status() != 0; i++) sleep_ms(1);
 }
 
-/* reset, VERSION_1 only, queue 0 of qsize with the given vector, DRIVER_OK; the status read back */
-static uint32_t setup(uint16_t vector) {
-  reset();
-  memset(ring_pg.v, 0, PAGE);
-  dt = (struct desc *)ring_pg.v;
-  av = (struct avail *)(ring_pg.v + 0x400);
-  us = (struct used *)(ring_pg.v + 0x800);
-  avail_idx = used_seen = 0;
+/* ACKNOWLEDGE, DRIVER, VERSION_1 only, FEATURES_OK */
+static void negotiate(void) {
   cw(C_STATUS, 1, S_ACK);
   cw(C_STATUS, 1, S_ACK | S_DRIVER);
   cw(C_GFSEL, 4, 0);
@@ -179,6 +173,15 @@ static uint32_t setup(uint16_t vector) {
   cw(C_GFSEL, 4, 1);
   cw(C_GF, 4, 1); /* VIRTIO_F_VERSION_1 */
   cw(C_STATUS, 1, S_ACK | S_DRIVER | S_FEATURES_OK);
+}
+
+/* queue 0 of QSIZE on the ring page (cleared) with the given vector, enabled */
+static void layout(uint16_t vector) {
+  memset(ring_pg.v, 0, PAGE);
+  dt = (struct desc *)ring_pg.v;
+  av = (struct avail *)(ring_pg.v + 0x400);
+  us = (struct used *)(ring_pg.v + 0x800);
+  avail_idx = used_seen = 0;
   cw(C_QSEL, 2, 0);
   cw(C_QSIZE, 2, QSIZE);
   cw64(C_QDESC, ring_pg.pa);
@@ -186,6 +189,13 @@ static uint32_t setup(uint16_t vector) {
   cw64(C_QDEV, ring_pg.pa + 0x800);
   cw(C_QVEC, 2, vector);
   cw(C_QEN, 2, 1);
+}
+
+/* reset, negotiate, queue 0, DRIVER_OK; the status read back */
+static uint32_t setup(uint16_t vector) {
+  reset();
+  negotiate();
+  layout(vector);
   cw(C_STATUS, 1, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
   return status();
 }
@@ -406,10 +416,7 @@ static void virtio_attacks(void) {
   uint16_t sels[] = {1, 5, 0x7fff, 0xffff};
   for (unsigned i = 0; i < 4; i++) {
     reset();
-    cw(C_STATUS, 1, S_ACK | S_DRIVER);
-    cw(C_GFSEL, 4, 1);
-    cw(C_GF, 4, 1);
-    cw(C_STATUS, 1, S_ACK | S_DRIVER | S_FEATURES_OK);
+    negotiate();
     cw(C_QSEL, 2, sels[i]);
     cw(C_QSIZE, 2, 8);
     cw64(C_QDESC, 0x4000000000ull);
@@ -466,19 +473,8 @@ static void virtio_attacks(void) {
 
   /* the queue's layout changed after queue_enable (before DRIVER_OK) and after DRIVER_OK: ignored */
   reset();
-  cw(C_STATUS, 1, S_ACK | S_DRIVER);
-  cw(C_GFSEL, 4, 1);
-  cw(C_GF, 4, 1);
-  cw(C_STATUS, 1, S_ACK | S_DRIVER | S_FEATURES_OK);
-  memset(ring_pg.v, 0, PAGE);
-  avail_idx = used_seen = 0;
-  cw(C_QSEL, 2, 0);
-  cw(C_QSIZE, 2, QSIZE);
-  cw64(C_QDESC, ring_pg.pa);
-  cw64(C_QDRV, ring_pg.pa + 0x400);
-  cw64(C_QDEV, ring_pg.pa + 0x800);
-  cw(C_QVEC, 2, NO_VECTOR);
-  cw(C_QEN, 2, 1);
+  negotiate();
+  layout(NO_VECTOR);
   cw(C_QSIZE, 2, 3);
   cw64(C_QDESC, 0x4000000000ull);
   cw(C_STATUS, 1, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
