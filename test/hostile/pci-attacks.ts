@@ -52,6 +52,9 @@ export const PCI_ATTACKS: Readonly<Record<string, string | RegExp>> = {
   // ISR of 4 bytes / at +1 / +2, device configuration across its page's end, unaligned, past its size; capacity
   // before and after writes of all ones
   'v-odd': '0,0,0,0,8,0,0:2048:2048',
+  // the PCI configuration access capability: num_queues through the window; windows past the BAR, of 3 bytes,
+  // unaligned, on another BAR or at 2^32 - 1 leave the data register as written
+  'v-pcicfg': '1,kept',
   'v-loop': 'needs-reset',
   // memory decode and bus mastering off right after a kick: the BAR is gone (all ones); the device stops unless
   // the request completed first (a race in a real guest), and after decode and bus mastering are back on it reads

@@ -448,6 +448,35 @@ export class HostilePciProgram {
     const cap2 = this.t.guest.read('mmio', this.bar + BigInt(DEVCFG), 8);
     this.put('v-odd', `${odd.join(',')}:${cap}:${cap2}`);
 
+    let pc = 0;
+    for (let n = 0, at = this.V(0x34, 1); at >= 0x40 && n < 48 && !pc; n++, at = this.V(at + 1, 1))
+      if (this.V(at, 1) === 0x09 && this.V(at + 3, 1) === 5) pc = at;
+    let nq = 0;
+    let kept = 0;
+    if (pc) {
+      this.VW(pc + 4, 1, 0);
+      this.VW(pc + 8, 4, 0x12);
+      this.VW(pc + 12, 4, 2);
+      nq = this.V(pc + 16, 4) & 0xffff;
+      this.VW(pc + 16, 4, 0xdeadbeef);
+      const wins = [
+        [0, 0xfffe, 4],
+        [0, 0x10000, 1],
+        [0, 0x12, 3],
+        [0, 0x13, 2],
+        [5, 0x12, 2],
+        [0, 0xffff_ffff, 1],
+      ];
+      for (const [b, off, len] of wins) {
+        this.VW(pc + 4, 1, b);
+        this.VW(pc + 8, 4, off);
+        this.VW(pc + 12, 4, len);
+        kept |= this.V(pc + 16, 4) ^ 0xdeadbeef;
+        this.VW(pc + 16, 4, 0xdeadbeef);
+      }
+    }
+    this.put('v-pcicfg', `${nq.toString(16)},${pc ? (kept ? 'changed' : 'kept') : 'none'}`);
+
     this.setup(NO_VECTOR);
     this.readChain();
     this.desc(2, HDR + 0x100n, 1, WRITE | NEXT, 1);

@@ -521,6 +521,29 @@ static void virtio_attacks(void) {
   uint64_t cap2 = *(volatile uint64_t *)(bar + R_DEVCFG);
   put("v-odd", "%s:%llu:%llu", odd, (unsigned long long)cap, (unsigned long long)cap2);
 
+  /* the PCI configuration access capability (virtio 1.2, 4.1.4.9): a window into the BAR through config space;
+   * windows past the BAR, of 3 bytes, unaligned or on another BAR do nothing (the data register keeps its value) */
+  unsigned pc = 0, at = V(0x34, 1);
+  for (int n = 0; at >= 0x40 && n < 48 && !pc; n++, at = V(at + 1, 1))
+    if (V(at, 1) == 0x09 && V(at + 3, 1) == 5) pc = at;
+  uint32_t nq = 0, kept = 0;
+  if (pc) {
+    VW(pc + 4, 1, 0);
+    VW(pc + 8, 4, C_NUMQ);
+    VW(pc + 12, 4, 2);
+    nq = V(pc + 16, 4) & 0xffff;
+    VW(pc + 16, 4, 0xdeadbeef);
+    uint32_t wins[][3] = {{0, 0xfffe, 4}, {0, 0x10000, 1}, {0, 0x12, 3}, {0, 0x13, 2}, {5, 0x12, 2}, {0, 0xffffffff, 1}};
+    for (unsigned i = 0; i < sizeof wins / sizeof wins[0]; i++) {
+      VW(pc + 4, 1, wins[i][0]);
+      VW(pc + 8, 4, wins[i][1]);
+      VW(pc + 12, 4, wins[i][2]);
+      kept |= V(pc + 16, 4) ^ 0xdeadbeef;
+      VW(pc + 16, 4, 0xdeadbeef);
+    }
+  }
+  put("v-pcicfg", "%x,%s", nq, pc ? (kept ? "changed" : "kept") : "none");
+
   /* a descriptor loop: DEVICE_NEEDS_RESET on PCI too */
   setup(NO_VECTOR);
   read_chain();
