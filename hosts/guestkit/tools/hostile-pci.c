@@ -533,7 +533,8 @@ static void virtio_attacks(void) {
     VW(pc + 12, 4, 2);
     nq = V(pc + 16, 4) & 0xffff;
     VW(pc + 16, 4, 0xdeadbeef);
-    uint32_t wins[][3] = {{0, 0xfffe, 4}, {0, 0x10000, 1}, {0, 0x12, 3}, {0, 0x13, 2}, {5, 0x12, 2}, {0, 0xffffffff, 1}};
+    uint32_t wins[][3] = {
+        {0, 0xfffe, 4}, {0, 0x10000, 1}, {0, 0x12, 3}, {0, 0x13, 2}, {5, 0x12, 2}, {0, 0xffffffff, 1}};
     for (unsigned i = 0; i < sizeof wins / sizeof wins[0]; i++) {
       VW(pc + 4, 1, wins[i][0]);
       VW(pc + 8, 4, wins[i][1]);
