@@ -84,7 +84,7 @@ describe('a hostile guest attacks PCI config space, MSI-X, virtio-pci, hotplug (
     const { r, rss, tail } = await runWatchedVmm(file, dir, DEADLINE_MS);
     console.log(`      one boot: ${r.seconds.toFixed(1)} s; VmRSS before ${rss.before} kB, after ${rss.after} kB`);
     const res = guestResult(r.stdout.replace(/ (?=[a-z0-9-]+=)/g, '\n'));
-    const shown = [...res].filter(([k]) => /^(pci|v|m|h)-/.test(k));
+    const shown = [...res].filter(([k]) => /^(pci|v|m|h|a)-/.test(k));
     console.log(shown.map(([k, val]) => `      ${k}=${val}`).join('\n'));
     const refusals = r.text.split('\n').filter((l) => /refused|nobody asked|left unmapped|failed/.test(l)).length;
     console.log(`      VMM log lines about refusals: ${refusals}`);
