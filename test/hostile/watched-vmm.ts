@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnVmm, type VmmEnd } from '../guest/guest-vm.js';
+import { endedWithin, spawnVmm, type VmmEnd } from '../guest/guest-vm.js';
 
 /** VmRSS of a process in kB (NaN when /proc does not say). */
 export function rssKb(pid: number): number {
@@ -37,15 +37,8 @@ export async function runWatchedVmm(configFile: string, dir: string, deadlineMs:
       }
     },
   });
-  let evidence = '';
-  const deadline = setTimeout(() => {
-    void vmm
-      .diagnose()
-      .then((d) => (evidence = `\nthe VMM at the ${deadlineMs / 1000} s deadline:\n${d}`))
-      .finally(() => vmm.child.kill('SIGKILL'));
-  }, deadlineMs);
-  const r = await vmm.ended;
-  clearTimeout(deadline);
+  const r = await endedWithin(vmm, deadlineMs);
+  const evidence = r.evidence && `\nthe VMM at the ${deadlineMs / 1000} s deadline:\n${r.evidence}`;
   return { r, rss, tail: `exit ${r.code} ${r.signal}; output tail:\n${r.text.slice(-6000)}${evidence}` };
 }
 
