@@ -32,18 +32,42 @@ export async function devicesIdle(devices: DeviceRegistry): Promise<void> {
   throw new MigrationError('State', 'the devices did not become idle (I/O kept starting while the VM was paused)');
 }
 
-/** Pauses the parts' VM: every vCPU out of guest code, then every device's I/O in flight completed. */
-export async function quiesce(p: VmParts): Promise<void> {
+/**
+ * A device whose acknowledged writes may still sit in memory (virtio-blk over a qcow2 disk keeps metadata in its
+ * cache until the guest's FLUSH): `persist()` writes them to the backing file and makes them durable.
+ */
+interface Persisting {
+  persist(): Promise<void>;
+}
+
+/** Makes every device's acknowledged writes durable in their files (QEMU flushes every drive when a VM stops). */
+export async function devicesPersist(devices: DeviceRegistry): Promise<void> {
+  const models = devices.all().flatMap((d) => [d, (d as { device?: unknown }).device]);
+  const all = models.filter(
+    (d): d is Persisting => typeof d === 'object' && d !== null && typeof (d as Persisting).persist === 'function',
+  );
+  await Promise.all(all.map((d) => d.persist()));
+}
+
+/**
+ * Pauses the parts' VM: every vCPU out of guest code, then every device's I/O in flight completed, then (unless
+ * `persist` is false) every write the guest was told is done made durable in its file, so that the files match the
+ * paused guest (a snapshot, a copy of the disks, another process opening them). A live migration's source passes
+ * false: it closes its disks, which flushes them, before the destination opens them.
+ */
+export async function quiesce(p: VmParts, opts: { persist?: boolean } = {}): Promise<void> {
   const state = p.lifecycle.state;
   if (state !== 'started' && state !== 'paused')
     throw new MigrationError('State', `the VM cannot be paused: it is ${state}`, { state });
   await p.machine.pause();
   await devicesIdle(p.devices);
+  if (opts.persist ?? true) await devicesPersist(p.devices);
 }
 
 /**
- * Pauses a running VM: every vCPU leaves KVM_RUN and is held, devices stop being driven and their I/O in
- * flight completes (virtio-blk requests). Idempotent on a paused VM; refuses a VM that is not running.
+ * Pauses a running VM: every vCPU leaves KVM_RUN and is held, devices stop being driven, their I/O in flight
+ * completes (virtio-blk requests) and their disks are flushed (qcow2 metadata reaches the file). Idempotent on a
+ * paused VM; refuses a VM that is not running.
  */
 export async function pauseVm(vm: AssembledVm): Promise<void> {
   await quiesce(partsOf(vm));

@@ -245,7 +245,7 @@ export async function sendParts(
     const tStop = performance.now();
     const phases: Record<string, number> = {};
     const phase = (name: string): void => void (phases[name] = Math.round((performance.now() - tStop) * 10) / 10);
-    await quiesce(p);
+    await quiesce(p, { persist: false }); // the disks are flushed when this VM lets them go
     paused = true;
     phase('pausedMs');
     p.logger.info({ round }, 'migration: the guest stopped for the last copy');

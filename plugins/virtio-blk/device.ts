@@ -255,6 +255,15 @@ export class VirtioBlk implements VirtioDevice, Snapshottable<BlkState> {
     this.draining = this.draining.filter((h) => !h.quiet);
   }
 
+  /**
+   * Makes every write already completed to the guest durable in the disk's file (the disk's flush: a qcow2 image
+   * writes the metadata it caches until the guest's FLUSH). Pausing the VM for a snapshot calls it once the device
+   * is idle, so the image files match the paused guest.
+   */
+  async persist(): Promise<void> {
+    if (!this.readOnly && !this.destroyed) await this.opts.disk.flush();
+  }
+
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
