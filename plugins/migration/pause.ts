@@ -15,15 +15,21 @@ interface Idling {
 const isIdling = (d: object): d is Idling =>
   typeof (d as Partial<Idling>).idle === 'function' && typeof (d as Partial<Idling>).quiet === 'boolean';
 
+/** Every registered device and, for a virtio transport, the device model it holds as `device`. */
+function deviceModels(devices: DeviceRegistry): object[] {
+  return devices
+    .all()
+    .flatMap((d) => [d, (d as { device?: unknown }).device])
+    .filter((d): d is object => typeof d === 'object' && d !== null);
+}
+
 /**
  * Resolves once no device has I/O in flight. With every vCPU out of guest code no new request can be
  * made, but a kick already queued may still start one: after the waits, one turn of the event loop, and
  * every device must be quiet then (else wait again).
  */
 export async function devicesIdle(devices: DeviceRegistry): Promise<void> {
-  // a virtio transport holds its device model as `device` (core/virtio's VirtioDevice.idle)
-  const models = devices.all().flatMap((d) => [d, (d as { device?: unknown }).device]);
-  const all = models.filter((d): d is Idling => typeof d === 'object' && d !== null && isIdling(d));
+  const all = deviceModels(devices).filter(isIdling);
   for (let pass = 0; pass < 100; pass++) {
     await Promise.all(all.map((d) => d.idle()));
     await new Promise((r) => setImmediate(r)); // let queued kicks reach their devices
@@ -42,10 +48,7 @@ interface Persisting {
 
 /** Makes every device's acknowledged writes durable in their files (QEMU flushes every drive when a VM stops). */
 export async function devicesPersist(devices: DeviceRegistry): Promise<void> {
-  const models = devices.all().flatMap((d) => [d, (d as { device?: unknown }).device]);
-  const all = models.filter(
-    (d): d is Persisting => typeof d === 'object' && d !== null && typeof (d as Persisting).persist === 'function',
-  );
+  const all = deviceModels(devices).filter((d): d is Persisting => typeof (d as Persisting).persist === 'function');
   await Promise.all(all.map((d) => d.persist()));
 }
 
