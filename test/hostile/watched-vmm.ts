@@ -3,6 +3,7 @@
  * prints `hostile-rss-before` / `hostile-rss-after` (then a line typed on the console, which the guest reads back),
  * and a deadline under the tier runner's watchdog after which the VMM is asked for evidence and killed.
  */
+import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -56,3 +57,25 @@ export function hostileDisks(dir: string): { victim: string; witness: string; wi
 
 /** md5 of some bytes, hex (what the guest's md5sum prints). */
 export const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
+
+/** Where (bytes) the guest writes 16 pages to the witness after the attacks. */
+export const WITNESS_AT = 100 * 4096;
+
+/**
+ * The witness disk kept working through the attacks: the guest read the same bytes before and after, and its
+ * write after them (16 pages at WITNESS_AT) reached the file; the console answered typed input before and after.
+ */
+export function expectWitnessIntact(
+  res: Map<string, string>,
+  witness: string,
+  witnessBytes: Uint8Array,
+  tail: string,
+): void {
+  expect(res.get('witness-md5-before'), tail).to.equal(md5(witnessBytes));
+  expect(res.get('witness-md5-after'), tail).to.equal(md5(witnessBytes));
+  expect(res.get('witness-write'), tail).to.equal('0');
+  const written = fs.readFileSync(witness).subarray(WITNESS_AT, WITNESS_AT + 16 * 4096);
+  expect(md5(written), 'the witness write reached its file').to.equal(res.get('witness-write-md5'));
+  expect(res.get('typed-before'), tail).to.equal('typed-before');
+  expect(res.get('typed-after'), tail).to.equal('typed-after');
+}
