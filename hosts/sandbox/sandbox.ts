@@ -116,6 +116,17 @@ const which = (cmd: string): string | undefined => {
   return r.status === 0 && p.startsWith('/') ? p : undefined;
 };
 
+/**
+ * The QEMU that emulates L1 itself: the host's qemu-system-x86_64, or $TSVMM_SANDBOX_L1_QEMU (experiments: another
+ * QEMU's binary, with $TSVMM_SANDBOX_L1_QEMU_DATA as its firmware folder, `-L`). L2's QEMU (the benchmarks' peer) stays
+ * the host's either way.
+ */
+export function l1Emulator(hostQemu: string): { qemu: string; args: string[] } {
+  const qemu = process.env.TSVMM_SANDBOX_L1_QEMU || hostQemu;
+  const data = process.env.TSVMM_SANDBOX_L1_QEMU_DATA;
+  return { qemu, args: data ? ['-L', data] : [] };
+}
+
 /** Checks the host tools the sandbox needs; throws one message listing what is missing. */
 export function checkSandboxTools(): { qemu: string; qemuImg?: string } {
   const missing: string[] = [];
@@ -380,8 +391,9 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
     const abort = new AbortController();
     for (const d of daemons) d.onUnexpectedExit((why) => setTimeout(() => abort.abort(new Error(why)), 2000).unref());
     const khz = hostTscKhz();
+    const l1 = l1Emulator(tools.qemu);
     const r = await bootVm({
-      qemu: tools.qemu,
+      qemu: l1.qemu,
       accel: 'tcg',
       tcgThread: o.tcgThread ?? tcgThreadFromEnv(),
       cpuModel: o.cpuModel ?? (process.env.TSVMM_SANDBOX_CPU || undefined),
@@ -403,6 +415,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       abort: abort.signal,
       sharedMemory: daemons.length > 0,
       extraArgs: [
+        ...l1.args,
         // vhost-user back ends (libvhost-user) serve only modern virtio: microvm's virtio-mmio is legacy by default
         ...(daemons.length > 0 ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
         ...daemons.flatMap((d) => d.qemuArgs),
