@@ -25,7 +25,7 @@ function boot(over: Partial<BootResult> = {}): BootResult {
     stderr: '',
     durationMs: 123_456,
     argv: [
-      'qemu-system-x86_64',
+      '/nonexistent/qemu-system-x86_64', // answers no --version: no emulator in the record
       ...qemuArgv({
         accel: 'tcg',
         kernel: '/k',
@@ -47,6 +47,14 @@ describe('sandbox L1 boot ledger', () => {
     dir = mkdtempSync(join(tmpdir(), 'ledger-test-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("records the emulating QEMU's version when its binary answers --version", () => {
+    const fake = join(dir, 'qemu');
+    writeFileSync(fake, '#!/bin/sh\necho "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)"\n', { mode: 0o755 });
+    const c = l1ConfigOf([fake, ...boot().argv.slice(1)]);
+    expect(c.emulator).to.equal('10.0.2');
+    expect(configLabel(c)).to.match(/^qemu 10\.0\.2 tcg,thread=single max smp2/);
+  });
 
   it("reads L1's configuration from its QEMU command line, without the sandbox's fixed kernel words", () => {
     const c = l1ConfigOf(boot().argv);

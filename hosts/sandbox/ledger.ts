@@ -4,6 +4,7 @@
  * outlives sessions, so the evidence about L1 freezes accumulates across the tier runner, the bench, `vmm run
  * --sandbox` and the freeze study. The study and freeze-ledger.ts read it back.
  */
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,6 +44,8 @@ export interface L1Config {
   machine: string;
   /** Words of L1's kernel command line beyond the sandbox's fixed ones (e.g. `kvm_amd.npt=0`); '' if none. */
   append: string;
+  /** The emulating QEMU's version (`10.0.2`), when its binary answered `--version`; absent in older lines. */
+  emulator?: string;
 }
 
 /** One line of the ledger. */
@@ -78,6 +81,7 @@ function argAfter(argv: readonly string[], flag: string): string {
 
 /** L1's configuration from its QEMU command line (BootResult.argv). */
 export function l1ConfigOf(argv: readonly string[]): L1Config {
+  const emulator = argv[0] ? qemuVersion(argv[0]) : undefined;
   return {
     accel: argAfter(argv, '-accel'),
     cpu: argAfter(argv, '-cpu'),
@@ -88,7 +92,18 @@ export function l1ConfigOf(argv: readonly string[]): L1Config {
       .split(/\s+/)
       .filter((w) => w && !FIXED_APPEND.test(w))
       .join(' '),
+    ...(emulator ? { emulator } : {}),
   };
+}
+
+const versions = new Map<string, string | undefined>();
+/** A QEMU binary's version from `--version` (cached per binary; undefined when it does not answer). */
+function qemuVersion(bin: string): string | undefined {
+  if (!versions.has(bin)) {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+    versions.set(bin, /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? '')?.[1]);
+  }
+  return versions.get(bin);
 }
 
 /** How a boot ended, in the ledger's words. */
@@ -109,7 +124,14 @@ export function outcomeOf(r: Pick<BootResult, 'status' | 'exitCode' | 'console'>
 
 /** A short label of a configuration, for summaries: `tcg,thread=multi max smp2 +kvm_amd.npt=0`. */
 export function configLabel(c: L1Config, variant = ''): string {
-  return [c.accel, c.cpu, `smp${c.smp}`, c.append ? `+${c.append}` : '', variant ? `[${variant}]` : '']
+  return [
+    c.emulator ? `qemu ${c.emulator}` : '',
+    c.accel,
+    c.cpu,
+    `smp${c.smp}`,
+    c.append ? `+${c.append}` : '',
+    variant ? `[${variant}]` : '',
+  ]
     .filter(Boolean)
     .join(' ');
 }
