@@ -20,6 +20,7 @@ import { L1_MODULES, GUEST_MODULES, resolveModules } from '../guestkit/modules.j
 import { bootVm, describeBoot, type BootResult } from './boot.js';
 import { heartbeatScript, type HeartbeatLimits } from './heartbeat.js';
 import { appendBoot, bootRecord, type LedgerNote } from './ledger.js';
+import { l1Emulator } from './l1-qemu.js';
 import { SandboxError } from './errors.js';
 import { planShares, shareMountScript, startShares, type ShareFolder, type SharedFile } from './shares.js';
 import { makeExt4, mergedUsr, Staging } from './staging.js';
@@ -115,17 +116,6 @@ const which = (cmd: string): string | undefined => {
   const p = r.stdout.trim();
   return r.status === 0 && p.startsWith('/') ? p : undefined;
 };
-
-/**
- * The QEMU that emulates L1 itself: the host's qemu-system-x86_64, or $TSVMM_SANDBOX_L1_QEMU (experiments: another
- * QEMU's binary, with $TSVMM_SANDBOX_L1_QEMU_DATA as its firmware folder, `-L`). L2's QEMU (the benchmarks' peer) stays
- * the host's either way.
- */
-export function l1Emulator(hostQemu: string): { qemu: string; args: string[] } {
-  const qemu = process.env.TSVMM_SANDBOX_L1_QEMU || hostQemu;
-  const data = process.env.TSVMM_SANDBOX_L1_QEMU_DATA;
-  return { qemu, args: data ? ['-L', data] : [] };
-}
 
 /** Checks the host tools the sandbox needs; throws one message listing what is missing. */
 export function checkSandboxTools(): { qemu: string; qemuImg?: string } {
@@ -391,7 +381,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
     const abort = new AbortController();
     for (const d of daemons) d.onUnexpectedExit((why) => setTimeout(() => abort.abort(new Error(why)), 2000).unref());
     const khz = hostTscKhz();
-    const l1 = l1Emulator(tools.qemu);
+    const l1 = l1Emulator(tools.qemu, variant !== undefined);
     const r = await bootVm({
       qemu: l1.qemu,
       accel: 'tcg',
