@@ -18,6 +18,7 @@
  * esbuild is not a dependency of the project: install it as a devDependency, or point
  * TSVMM_ESBUILD at its package folder (e.g. one `npx --yes esbuild@0.25.12` fetched).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -25,6 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BUNDLE_DIR, CLI_ENTRY } from './select.js';
 import { fileSig, repoManifests, STAMP_FILE, STAMP_VERSION, type BundleStamp, type FileSig } from './stamp.js';
 import { BundleError } from './errors.js';
+import { VENDOR_DIR } from './vendor-load.js';
 
 /** The part of esbuild's API used here. */
 interface EsbuildPlugin {
@@ -43,11 +45,22 @@ interface Metafile {
   outputs: Record<string, { inputs: Record<string, unknown>; entryPoint?: string }>;
 }
 interface Esbuild {
-  build(o: Record<string, unknown>): Promise<{ metafile?: Metafile; warnings: unknown[] }>;
+  build(
+    o: Record<string, unknown>,
+  ): Promise<{ metafile?: Metafile; warnings: unknown[]; outputFiles?: { contents: Uint8Array }[] }>;
 }
 
 /** Loaded with require() from the chunk that uses them, never inlined (see the header). */
 export const REQUIRED_EXTERNALS = ['tsyringe', 'reflect-metadata', 'koffi'] as const;
+
+/**
+ * Packages built into one CommonJS file each (<bundle>/vendor/<name>-<hash>.cjs) and loaded through vendor-load.ts
+ * with V8's code cache: most of the source a start compiles.
+ */
+export const CACHED_VENDORS = ['zod', 'yaml', 'commander', 'pino'] as const;
+
+/** Bundled files that find the bundle folder two levels above themselves (checked after the build). */
+const TWO_DEEP = [path.join('core', 'plugin', 'locations.js'), path.join('hosts', 'bundle', 'vendor-load.js')];
 
 const BANNER =
   "import { createRequire as __tsvmmCreateRequire } from 'node:module'; const require = __tsvmmCreateRequire(import.meta.url);";
@@ -126,6 +139,86 @@ export function requireExternals(): EsbuildPlugin {
   };
 }
 
+const exportLines = (mod: Record<string, unknown>): string[] => [
+  ...('default' in mod ? ['export default m.default;'] : []),
+  ...Object.keys(mod)
+    .filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default' && k !== '__esModule')
+    // `export { x as in }`: export names may be reserved words
+    .map((n, i) => `const v${i} = m[${JSON.stringify(n)}]; export { v${i} as ${n} };`),
+];
+
+/**
+ * esbuild plugin: `import { z } from 'zod'` (each of CACHED_VENDORS) becomes a module that loads the vendor script
+ * `files[name]` through vendor-load.js and re-exports its names (`exportsOf[name]`: the script's export names).
+ */
+export function cachedVendors(
+  files: ReadonlyMap<string, string>,
+  exportsOf: ReadonlyMap<string, string[]>,
+  loader: string,
+): EsbuildPlugin {
+  const filter = new RegExp(`^(${[...files.keys()].map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'tsvmm-cached-vendors',
+    setup(b) {
+      b.onResolve({ filter }, (a: { path: string }) => ({ path: a.path, namespace: 'tsvmm-vendor' }));
+      b.onLoad({ filter: /.*/, namespace: 'tsvmm-vendor' }, (a: { path: string }) => ({
+        contents: [
+          `import { loadVendor } from ${JSON.stringify(loader)};`,
+          `const m = loadVendor(${JSON.stringify(files.get(a.path))});`,
+          ...(exportsOf.get(a.path) ?? []),
+        ].join('\n'),
+        loader: 'js',
+        resolveDir: path.dirname(loader),
+      }));
+    },
+  };
+}
+
+/**
+ * Builds each of CACHED_VENDORS into <outDir>/vendor/<name>-<content hash>.cjs (CommonJS, minified like the rest);
+ * returns the file names, the export lines of each re-export module, and the package files read.
+ */
+async function buildVendors(
+  esbuild: Esbuild,
+  distDir: string,
+  outDir: string,
+): Promise<{ files: Map<string, string>; exportsOf: Map<string, string[]>; inputs: string[] }> {
+  const files = new Map<string, string>();
+  const exportsOf = new Map<string, string[]>();
+  const inputs: string[] = [];
+  const dir = path.join(outDir, VENDOR_DIR);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const name of CACHED_VENDORS) {
+    const real = (await import(name)) as Record<string, unknown>;
+    const spec = JSON.stringify(name);
+    const r = await esbuild.build({
+      stdin: {
+        contents: `export * from ${spec};${'default' in real ? ` export { default } from ${spec};` : ''}`,
+        resolveDir: distDir,
+        loader: 'js',
+      },
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+      legalComments: 'none',
+      ...(process.env.TSVMM_BUNDLE_MINIFY === '0' ? {} : { minifyWhitespace: true, minifySyntax: true }),
+      keepNames: true,
+    });
+    const code = r.outputFiles![0].contents;
+    const file = `${name}-${createHash('sha1').update(code).digest('hex').slice(0, 12)}.cjs`;
+    fs.writeFileSync(path.join(dir, file), code);
+    const mod = createRequire(import.meta.url)(path.join(dir, file)) as Record<string, unknown>;
+    files.set(name, file);
+    exportsOf.set(name, exportLines(mod));
+    inputs.push(...Object.keys(r.metafile!.inputs));
+  }
+  return { files, exportsOf, inputs };
+}
+
 const common = (esb: { plugins: EsbuildPlugin[] }) => ({
   bundle: true,
   format: 'esm',
@@ -155,8 +248,10 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   const outDir = path.resolve(o.outDir ?? path.join(distDir, BUNDLE_DIR));
   const entries = bundleEntries(distDir, o.repoRoot);
   fs.rmSync(outDir, { recursive: true, force: true });
+  const vendors = await buildVendors(o.esbuild, distDir, outDir);
+  const loader = path.join(distDir, 'hosts', 'bundle', 'vendor-load.js');
   const r = await o.esbuild.build({
-    ...common({ plugins: [requireExternals()] }),
+    ...common({ plugins: [requireExternals(), cachedVendors(vendors.files, vendors.exportsOf, loader)] }),
     entryPoints: entries,
     outbase: distDir,
     outdir: outDir,
@@ -184,7 +279,7 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
       }
     }
   }
-  const inputs = new Set(Object.keys(meta.inputs).map(abs));
+  const inputs = new Set([...Object.keys(meta.inputs), ...vendors.inputs].map(abs));
   for (const [src, dirs] of workers) {
     for (const dir of dirs) {
       const w = await o.esbuild.build({
@@ -196,17 +291,15 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
     }
   }
 
-  // core/plugin/locations.js finds the build folder two levels above itself: check every copy.
+  // core/plugin/locations.js and vendor-load.js find the build folder two levels above themselves: check every copy.
   for (const [out, info] of Object.entries(meta.outputs)) {
-    if (!Object.keys(info.inputs).some((i) => abs(i) === path.join(distDir, 'core', 'plugin', 'locations.js')))
-      continue;
+    const held = TWO_DEEP.find((rel) => Object.keys(info.inputs).some((i) => abs(i) === path.join(distDir, rel)));
+    if (held === undefined) continue;
     const depth = path.relative(outDir, path.dirname(abs(out))).split(path.sep).length;
     if (depth !== 2)
-      throw new BundleError(
-        'Layout',
-        `${out}: holds core/plugin/locations.js ${depth} levels below the bundle (must be 2)`,
-        { output: out },
-      );
+      throw new BundleError('Layout', `${out}: holds ${held} ${depth} levels below the bundle (must be 2)`, {
+        output: out,
+      });
   }
 
   const stampInputs: Record<string, FileSig> = {};
