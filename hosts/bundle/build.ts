@@ -156,7 +156,9 @@ export function cachedVendors(
   exportsOf: ReadonlyMap<string, string[]>,
   loader: string,
 ): EsbuildPlugin {
-  const filter = new RegExp(`^(${[...files.keys()].map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
+  const filter = new RegExp(
+    `^(${[...files.keys()].map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`,
+  );
   return {
     name: 'tsvmm-cached-vendors',
     setup(b) {

@@ -4,6 +4,7 @@
  */
 import { buildLocations } from '../../core/plugin/locations.js';
 import { buildBundle, loadEsbuild } from './build.js';
+import { warmCodeCache } from './warm.js';
 
 const args = process.argv.slice(2);
 const outAt = args.indexOf('--out');
@@ -19,6 +20,10 @@ try {
   process.stdout.write(
     `bundle: ${r.outDir}: ${r.entries.length} entries, ${r.outputs.length} files, ${(r.bytes / 1024).toFixed(0)} KiB in ${(performance.now() - t0).toFixed(0)} ms\n`,
   );
+  if (outAt < 0) {
+    const w = warmCodeCache(distDir, repoRoot);
+    process.stdout.write(`bundle: code cache: ${w}\n`);
+  }
 } catch (err) {
   process.stderr.write(`bundle: ${(err as Error).message}\n`);
   process.exitCode = 1;

@@ -56,6 +56,8 @@ export function loadVendorFile(file: string, env: NodeJS.ProcessEnv = process.en
   });
   const cacheUsed = cached !== undefined && !script.cachedDataRejected;
   const toSave = useCache && !cacheUsed;
+  if (env.VMM_DEBUG && cached !== undefined && !cacheUsed)
+    process.stderr.write(`vmm: V8 rejected the code cache of ${path.basename(file)}; compiled from source\n`);
   loads.set(file, { file, cacheUsed, toSave });
   if (toSave) {
     unsaved.set(file, script);
@@ -65,7 +67,8 @@ export function loadVendorFile(file: string, env: NodeJS.ProcessEnv = process.en
     }
   }
   const mod = { exports: {} as unknown };
-  (script.runInThisContext() as Wrapper).call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
+  const wrapper = script.runInThisContext() as Wrapper;
+  wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
   loadedModules.set(file, mod.exports);
   return mod.exports;
 }
