@@ -112,12 +112,14 @@ export function bundleEntries(distDir: string, repoRoot: string): string[] {
   return entries;
 }
 
+/** A filter matching exactly one of `names` (module specifiers). */
+const exactly = (names: readonly string[]): RegExp =>
+  new RegExp(`^(${names.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
+
 /** esbuild plugin: `import x from 'tsyringe'` becomes require('tsyringe') with the same named exports. */
 export function requireExternals(): EsbuildPlugin {
   const req = createRequire(import.meta.url);
-  const filter = new RegExp(
-    `^(${REQUIRED_EXTERNALS.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`,
-  );
+  const filter = exactly(REQUIRED_EXTERNALS);
   return {
     name: 'tsvmm-require-externals',
     setup(b) {
@@ -156,9 +158,7 @@ export function cachedVendors(
   exportsOf: ReadonlyMap<string, string[]>,
   loader: string,
 ): EsbuildPlugin {
-  const filter = new RegExp(
-    `^(${[...files.keys()].map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`,
-  );
+  const filter = exactly([...files.keys()]);
   return {
     name: 'tsvmm-cached-vendors',
     setup(b) {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cachedVendors } from './build.js';
 import { cacheFileOf, cacheKey, decodeCache, encodeCache, readCache, writeCache } from './code-cache.js';
 import type { VendorLoad } from './vendor-load.js';
 
@@ -106,5 +107,28 @@ describe('start-up bundle: vendor code cache', () => {
     });
     expect(fs.existsSync(cacheFileOf(file))).to.equal(false);
     expect(fs.readdirSync(tmp)).to.deep.equal(['dep-0123456789ab.cjs']);
+  });
+
+  it("routes `import { z } from 'zod'` to loadVendor of the vendor script, re-exporting its names", () => {
+    const hooks: { filter: RegExp; fn: (a: { path: string }) => unknown }[] = [];
+    const hook = (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => void hooks.push({ ...o, fn });
+    const files = new Map([['zod', 'zod-0123456789ab.cjs']]);
+    const lines = new Map([['zod', ['export default m.default;', 'const v0 = m["z"]; export { v0 as z };']]]);
+    cachedVendors(files, lines, '/build/hosts/bundle/vendor-load.js').setup({ onResolve: hook, onLoad: hook });
+    const [resolve, load] = hooks;
+    expect(resolve.filter.test('zod')).to.equal(true);
+    expect(resolve.filter.test('zod/v4')).to.equal(false);
+    expect(resolve.filter.test('tsyringe')).to.equal(false);
+    expect(resolve.fn({ path: 'zod' })).to.deep.equal({ path: 'zod', namespace: 'tsvmm-vendor' });
+    expect(load.fn({ path: 'zod' })).to.deep.equal({
+      contents: [
+        'import { loadVendor } from "/build/hosts/bundle/vendor-load.js";',
+        'const m = loadVendor("zod-0123456789ab.cjs");',
+        'export default m.default;',
+        'const v0 = m["z"]; export { v0 as z };',
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: '/build/hosts/bundle',
+    });
   });
 });
