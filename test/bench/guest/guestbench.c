@@ -5,6 +5,8 @@
  *   guestbench randread DEV SPAN_MB SECS  O_DIRECT 4 KiB reads at random 4 KiB-aligned offsets; IOPS
  *   guestbench ifup IFNAME ADDR MASK   sets an IPv4 address and brings the interface up (no `ip` in busybox)
  *   guestbench tcpsend ADDR PORT MB SECS  connects (retrying for 20 s), sends zeros, closes
+ *   guestbench tick MS                 writes "TICK" lines to stdout every MS ms for ever (a pause the guest
+ *                                      lives through shows up as a gap between two lines on the host)
  * Each measurement prints one line: "BENCH <name> <value>" (sequential stops at MB or SECS).
  */
 #define _GNU_SOURCE
@@ -113,12 +115,24 @@ static int tcpsend(const char *addr, int port, long mb, double secs) {
   return 0;
 }
 
+static int tick(long ms) {
+  struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
+  for (;;) {
+    if (write(1, "TICK\n", 5) != 5) die("write");
+    while (nanosleep(&d, &d) && errno == EINTR) {}
+    d.tv_sec = ms / 1000;
+    d.tv_nsec = (ms % 1000) * 1000000L;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 5 && !strcmp(argv[1], "seqwrite")) return seq(argv[2], atol(argv[3]), atof(argv[4]), 1);
   if (argc >= 5 && !strcmp(argv[1], "seqread")) return seq(argv[2], atol(argv[3]), atof(argv[4]), 0);
   if (argc >= 5 && !strcmp(argv[1], "randread")) return randread(argv[2], atol(argv[3]), atof(argv[4]));
   if (argc >= 5 && !strcmp(argv[1], "ifup")) return ifup(argv[2], argv[3], argv[4]);
   if (argc >= 6 && !strcmp(argv[1], "tcpsend")) return tcpsend(argv[2], atoi(argv[3]), atol(argv[4]), atof(argv[5]));
-  fprintf(stderr, "usage: guestbench seqwrite|seqread DEV MB SECS | randread DEV SPAN_MB SECS | ifup IF ADDR MASK | tcpsend ADDR PORT MB SECS\n");
+  if (argc >= 3 && !strcmp(argv[1], "tick")) return tick(atol(argv[2]));
+  fprintf(stderr, "usage: guestbench seqwrite|seqread DEV MB SECS | randread DEV SPAN_MB SECS | ifup IF ADDR MASK | tcpsend ADDR PORT MB SECS | tick MS\n");
   return 2;
 }
