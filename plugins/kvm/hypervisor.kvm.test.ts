@@ -13,7 +13,7 @@ import { offsetOf } from './abi/layout.js';
 import { kvm_clock_data, kvm_irqchip } from './abi/structs.js';
 import { LinuxEventFdFactory } from '../../core/events/linux-eventfd.js';
 import { HypervisorError } from '../../core/hypervisor/errors.js';
-import { x86Vcpu } from '../x86/hypervisor/extension.js';
+import { x86Vcpu, x86Vm } from '../x86/hypervisor/extension.js';
 import { getIrqChip } from './x86/vm-state.js';
 import { Msr } from '../x86/cpu/msrs.js';
 import type { X86VcpuPayload } from '../x86/hypervisor/state.js';
@@ -287,6 +287,22 @@ describe('KVM backend (host /dev/kvm)', function () {
     );
     expect(getIrqChip(vm, IRQCHIP_IOAPIC).readBigUInt64LE(entry5)).to.equal(origEntry);
     expect(() => vm.restoreState({ bogus: new Uint8Array(3) })).to.throw(KvmError, /unknown/);
+  });
+
+  it('offers the TSC-deadline timer in the supported CPUID once the in-kernel LAPIC exists', () => {
+    const leaf1 = () =>
+      x86Vm(vm)
+        .supportedCpuid()
+        .find((e) => e.function === 1)!;
+    const tscDeadline = (): number => (leaf1().ecx >>> 24) & 1;
+    // (kernels from 6.14 report it themselves, older ones never: see apic-cpuid.ts)
+    vm.createIrqChip();
+    expect(vm.capabilities.check('KVM_CAP_TSC_DEADLINE_TIMER'), 'every KVM since 3.2 has it').to.be.greaterThan(0);
+    expect(tscDeadline()).to.equal(1);
+    // what the vCPU is given is what the guest's CPUID returns (KVM keeps it as set)
+    const v = x86Vcpu(vm.createVcpu(0));
+    v.setCpuid(x86Vm(vm).supportedCpuid());
+    expect((v.getCpuid().find((e) => e.function === 1)!.ecx >>> 24) & 1).to.equal(1);
   });
 
   it('gives each vCPU its index as APIC ID', () => {

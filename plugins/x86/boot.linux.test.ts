@@ -7,7 +7,8 @@
  *     right before the script ends all come back (nothing lost when the session on the console ends:
  *     the kit's /init drains the tty first), `poweroff -f` (ACPI S5 through the PM1 registers) ends
  *     the VM with 'poweroff', exit code 0.
- *  B. ELF vmlinux through PVH, 1 vCPU, console on a unix socket: a line typed into the
+ *  B. ELF vmlinux through PVH, 1 vCPU, console on a unix socket: the guest's timer is the LAPIC in TSC-deadline
+ *     mode with high-resolution timers (CPUID offers it: plugins/kvm/x86/apic-cpuid.ts), a line typed into the
  *     socket reaches the guest, `reboot -f` (i8042 reset, reboot=k) ends the VM with
  *     'reset', exit code 0.
  * Needs a KVM that boots Linux (the nested sandbox; hosts/sandbox detectHost) and the
@@ -220,9 +221,16 @@ describe('x86 machine boots Linux (guest kit)', function () {
   });
 
   it("vmlinux (PVH), 1 vCPU: console input over a unix socket, reboot -f ends with 'reset'", async () => {
-    const script = ['echo "nproc=$(nproc)"', 'echo "ready-for-input"', 'read -t 60 -r line', 'echo "input=$line"'].join(
-      '\n',
-    );
+    const script = [
+      'echo "nproc=$(nproc)"',
+      // the timer Linux runs on: the in-kernel LAPIC's TSC-deadline mode, one-shot, high resolution
+      'echo "tsc-deadline=$(grep -c -w tsc_deadline_timer /proc/cpuinfo)"',
+      'echo "clockevent=$(cat /sys/devices/system/clockevents/clockevent0/current_device)"',
+      'echo "hres=$(grep -m1 -o "resolution: [0-9]* nsecs" /proc/timer_list)"',
+      'echo "ready-for-input"',
+      'read -t 60 -r line',
+      'echo "input=$line"',
+    ].join('\n');
     const { r, out } = await bootOverSocket({
       kernel: 'vmlinux',
       vcpus: 1,
@@ -232,6 +240,9 @@ describe('x86 machine boots Linux (guest kit)', function () {
       input: 'tsvmm-typed-42\n',
     });
     expect(out.result).to.match(/nproc=1/);
+    expect(out.result, 'CPUID.1:ECX[24] offered').to.match(/tsc-deadline=1/);
+    expect(out.result, 'per-CPU timer: the LAPIC in TSC-deadline mode').to.match(/clockevent=lapic-deadline/);
+    expect(out.result, 'high-resolution timers on').to.match(/hres=resolution: 1 nsecs/);
     expect(out.result).to.match(/input=tsvmm-typed-42/);
     expect(out.exitCode).to.equal(0);
     expect(r.reason).to.deep.equal({ kind: 'reset' });

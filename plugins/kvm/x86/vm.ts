@@ -7,6 +7,7 @@ import { KVM, PIT_SPEAKER_DUMMY } from '../abi/ioctls.js';
 import { KvmError } from '../errors.js';
 import { ioctlBuf, ioctlError, ioctlNum } from '../native.js';
 import type { KvmVm } from '../vm.js';
+import { withInKernelApicFeatures } from './apic-cpuid.js';
 import { decodeCpuid2, encodeCpuid2 } from './codec.js';
 
 const PAGE = 4096n;
@@ -47,8 +48,16 @@ export class KvmX86Vm implements X86Vm {
     ioctlBuf(this.vm.fd, 'SET_IDENTITY_MAP_ADDR', buf);
   }
 
+  /** KVM_GET_SUPPORTED_CPUID plus what the VM's in-kernel LAPIC offers (TSC-deadline timer; apic-cpuid.ts). */
   supportedCpuid(): CpuidEntry[] {
     this.vm.assertOpen();
+    return withInKernelApicFeatures(this.kvmSupportedCpuid(), {
+      irqchip: this.vm.hasIrqChip,
+      tscDeadline: this.vm.capabilities.check('KVM_CAP_TSC_DEADLINE_TIMER') > 0,
+    });
+  }
+
+  private kvmSupportedCpuid(): CpuidEntry[] {
     for (let cap = 128; cap <= 4096; cap *= 2) {
       const buf = encodeCpuid2([], cap);
       // SAFETY: systemFd is borrowed from the hypervisor, which outlives its VMs.
