@@ -1,4 +1,5 @@
-import type { BusDevice } from '../../core/bus/bus.js';
+import type { BusDevice, Disposable } from '../../core/bus/bus.js';
+import type { PioFastPath, PioFastPathPublisher } from '../../core/bus/fast-path.js';
 import type { Device, Resettable } from '../../core/device/device.js';
 import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { Logger } from '../../core/logger.js';
@@ -53,8 +54,12 @@ const isTimeReg = (i: number): boolean => TIME_REGS.includes(i);
  * alarm registers are plain storage; daylight saving (DSE) is ignored; register
  * A's divider bits do not stop the clock. Days of week written by the guest are
  * ignored: the day of week is derived from the date.
+ *
+ * Fast path (a runner with vCPU threads, core/bus/fast-path.ts): index writes are queued on the vCPU's thread and
+ * index reads answer 0xff there, so reading one CMOS byte costs one hop to the device (the data read, which sees
+ * the queued index first) instead of two; Linux reads the clock ~100 times while it boots.
  */
-export class CmosRtc implements Device, Resettable, Snapshottable<RtcState>, BusDevice {
+export class CmosRtc implements Device, Resettable, Snapshottable<RtcState>, BusDevice, PioFastPathPublisher {
   readonly id: string;
   readonly stateSpec = RtcStateSpec;
   readonly metrics: RtcMetrics;
@@ -100,6 +105,19 @@ export class CmosRtc implements Device, Resettable, Snapshottable<RtcState>, Bus
    */
   reset(): void {
     this.powerOn();
+  }
+
+  // ---- Fast path ----
+
+  /**
+   * Index-port writes may wait in the vCPU's queue: they only choose what the next data access reaches (which
+   * always comes to the device, after the queue), and the NMI-disable bit is only stored. The index port reads 0xff
+   * whatever the state.
+   */
+  attachPioFastPath(fp: PioFastPath): Disposable {
+    fp.setWriteMode(0, 'queue');
+    fp.setReadValue(0, 0xff);
+    return { dispose: () => {} };
   }
 
   // ---- BusDevice ----
