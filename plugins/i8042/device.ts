@@ -1,4 +1,5 @@
-import type { BusDevice } from '../../core/bus/bus.js';
+import type { BusDevice, Disposable } from '../../core/bus/bus.js';
+import type { PioFastPath, PioFastPathPublisher } from '../../core/bus/fast-path.js';
 import type { Device, Resettable } from '../../core/device/device.js';
 import type { Snapshottable } from '../../core/state/snapshottable.js';
 import type { Logger } from '../../core/logger.js';
@@ -45,6 +46,9 @@ const DEFAULT_OUTPUT_PORT = OutputPort.RESET_N | OutputPort.A20;
  *   drops it and the next queued byte raises it again, one edge per byte for an
  *   edge-triggered irqchip.
  * Unknown commands are ignored and counted; no access throws.
+ * - Fast path (core/bus/fast-path.ts): the status register is published, so a vCPU thread answers status polls
+ *   itself (Linux polls it before and after every command); it changes only in accesses that reach the device
+ *   (no write is queued), which publish the new value before the vCPU runs on.
  */
 export class I8042Controller implements Device, Resettable, Snapshottable<I8042State> {
   readonly id: string;
@@ -56,7 +60,9 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
   }
   /** Bus views of the two ports (each registered as a 1-byte range). */
   readonly dataPort: BusDevice;
-  readonly commandPort: BusDevice;
+  readonly commandPort: BusDevice & PioFastPathPublisher;
+  /** Fast paths of the command port that show the status register (runners with vCPU threads). */
+  private statusPaths: PioFastPath[] = [];
 
   private readonly irq: (level: boolean) => void;
   private readonly onResetRequest: () => void;
@@ -85,7 +91,25 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
     this.commandPort = {
       read: (_o, d) => this.access(d, () => this.readStatus()),
       write: (_o, d) => this.access(d, () => this.writeCommand(d[0])),
+      attachPioFastPath: (fp) => this.attachStatusPath(fp),
     };
+  }
+
+  private attachStatusPath(fp: PioFastPath): Disposable {
+    this.statusPaths.push(fp);
+    fp.setReadValue(0, this.readStatus());
+    return {
+      dispose: () => {
+        this.statusPaths = this.statusPaths.filter((f) => f !== fp);
+      },
+    };
+  }
+
+  /** Publishes the status register after anything that may have changed it. */
+  private publishStatus(): void {
+    if (this.statusPaths.length === 0) return;
+    const s = this.readStatus();
+    for (const fp of this.statusPaths) fp.setReadValue(0, s);
   }
 
   reset(): void {
@@ -96,6 +120,7 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
     this.kbdPendingArg = undefined;
     this.output.length = 0;
     this.updateIrq();
+    this.publishStatus();
   }
 
   /** Runs one byte access; fills wider reads with 0xff and contains any failure. */
@@ -112,6 +137,7 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
       data.fill(0xff);
       this.logger?.error({ err }, 'i8042: access failed');
     }
+    this.publishStatus();
   }
 
   readStatus(): number {
@@ -122,7 +148,7 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
     return s;
   }
 
-  readData(): number {
+  private readData(): number {
     const b = this.output.shift();
     // Reading empties the buffer and drops the line; a further queued byte then raises
     // it again, so an edge-triggered irqchip sees one edge per byte (Linux reads one per IRQ).
@@ -132,7 +158,7 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
     return b ?? 0;
   }
 
-  writeCommand(cmd: number): void {
+  private writeCommand(cmd: number): void {
     this.lastWasCommand = true;
     this.pendingCommand = undefined;
     if (COMMANDS_WITH_ARG.has(cmd) || (cmd > Cmd.WRITE_CTR && cmd <= 0x7f)) {
@@ -193,7 +219,7 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
     }
   }
 
-  writeData(v: number): void {
+  private writeData(v: number): void {
     this.lastWasCommand = false;
     const cmd = this.pendingCommand;
     this.pendingCommand = undefined;
@@ -323,5 +349,6 @@ export class I8042Controller implements Device, Resettable, Snapshottable<I8042S
     this.output.push(...s.output);
     this.irqLevel = !(this.output.length > 0 && (this.ctr & Ctr.KBDINT) !== 0);
     this.updateIrq();
+    this.publishStatus();
   }
 }
