@@ -22,6 +22,7 @@ import {
 import { runVm, type RunResult } from '../../core/vmm/run.js';
 import { skipUnlessCi } from '../setup/environment.js';
 import { readDiag, threadStates } from '../runner/watchdog.js';
+import { stallEvidence } from './stall-evidence.js';
 import { seccompDeathReport } from '../../core/security/seccomp-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -282,22 +283,36 @@ export function spawnVmm(
 }
 
 /**
- * The VMM's end, bounded: at `ms` it records the VMM's threads and Node report (diagnose) and then kills it, so a
- * stalled guest fails its test with the VMM's own evidence well under the runner's watchdog. `evidence` is '' when
- * the VMM ended by itself (or was killed by the test for its own reasons).
+ * The VMM's end, bounded: once `ms` passed (or, with `silentMs`, once its stdout, the guest's console, was silent that
+ * long) it records the stalled VMM's evidence (stallEvidence: threads sampled twice, Node report, the device statistics
+ * it logs when stopped on SIGTERM) and ends it, so a stalled guest fails its test with the VMM's own evidence well
+ * under the runner's watchdog. `evidence` is '' when the VMM ended by itself (or was killed by the test for its own
+ * reasons); otherwise it says why it was stopped, and the VMM ended with 143 or SIGKILL.
  */
-export async function endedWithin(vmm: VmmProcess, ms: number): Promise<VmmEnd & { evidence: string }> {
-  let evidence = '';
-  const t = setTimeout(() => {
-    void vmm.diagnose().then((d) => {
-      evidence = d;
-      vmm.child.kill('SIGKILL');
-    });
-  }, ms);
+export async function endedWithin(
+  vmm: VmmProcess,
+  ms: number,
+  o: { silentMs?: number } = {},
+): Promise<VmmEnd & { evidence: string }> {
+  let stalled: Promise<string> | undefined;
+  const stall = (why: string): void => {
+    stalled ??= stallEvidence(vmm).then((e) => `${why}\n${e}`);
+  };
+  const deadline = setTimeout(() => stall(`stopped at the ${ms / 1000} s deadline`), ms);
+  let lastOutput = Date.now();
+  vmm.child.stdout?.on('data', () => void (lastOutput = Date.now()));
+  const silent = o.silentMs;
+  const watch =
+    silent === undefined
+      ? undefined
+      : setInterval(() => {
+          if (Date.now() - lastOutput > silent) stall(`stopped after ${silent / 1000} s of silence on the console`);
+        }, 1_000);
   try {
     const r = await vmm.ended;
-    return { ...r, evidence };
+    return { ...r, evidence: stalled ? await stalled : '' };
   } finally {
-    clearTimeout(t);
+    clearTimeout(deadline);
+    clearInterval(watch);
   }
 }
