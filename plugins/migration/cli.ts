@@ -48,7 +48,8 @@ export function registerCommands(program: Command): void {
         const p = line.progress as Record<string, number> | undefined;
         if (p)
           process.stdout.write(
-            `round ${p.round}: ${p.sentBytes} bytes sent, ${p.dirtyBytes} dirty, ${p.bytesPerSecond} bytes/s\n`,
+            `round ${p.round}: ${p.sentBytes} bytes sent, ${p.dirtyBytes} dirty, ${p.bytesPerSecond} bytes/s` +
+              `${p.estimateMs === undefined ? '' : `, the last copy would take ~${p.estimateMs} ms`}\n`,
           );
       });
       process.stdout.write(

@@ -1,5 +1,6 @@
 import { saveVmState } from '../../core/state/vm-state.js';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { copyEstimateMs } from './converge.js';
 import { DirtyTracker } from './dirty.js';
 import { MigrationError } from './errors.js';
 import { SNAPSHOT_PAGE } from './format.js';
@@ -33,8 +34,10 @@ export interface MigrationProgress {
   round: number;
   sentBytes: number;
   dirtyBytes: number;
-  /** Bytes a second the last round moved. */
+  /** Bytes of page data a second the last round moved. */
   bytesPerSecond: number;
+  /** What copying the dirty pages with the guest stopped would take, at the last round's price per page (ms). */
+  estimateMs?: number;
 }
 
 /** What a finished migration took: rounds, bytes, the guest's downtime and the whole time. */
@@ -151,8 +154,8 @@ async function whenQuiet<T>(p: VmParts, fn: () => T): Promise<T> {
 /**
  * Live-migrates a running VM to `url` (`tcp:HOST:PORT` or `unix:PATH`), where receiveMigration listens: the
  * config and memory layout first, then pre-copy rounds (round 1 every non-zero page, later rounds the pages KVM's
- * dirty log and the VMM-side bitmap say changed) until what is left fits the downtime budget at the measured
- * rate, then the stop-and-copy: pause, devices quiet, the last pages and every part's state, and a checksum over
+ * dirty log and the VMM-side bitmap say changed) until what is left fits the downtime budget at the last round's
+ * price per page (converge.ts; never after round 1 alone), then the stop-and-copy: pause, devices quiet, the last pages and every part's state, and a checksum over
  * the stream. The destination checks it all and says Ready; only then does the source say Commit, stop, release
  * its files (disks, tap) and close its side; the destination builds the VM once it saw that, and says Started.
  * Any failure or cancel before Commit leaves the source running as before; after it, the source VM is gone and a
@@ -222,16 +225,24 @@ export async function sendParts(
     for (;;) {
       round++;
       const t = performance.now();
+      const pages = count(dirty);
       const sent = await sendPages(w, view, dirty, { skipZero: round === 1, copy: false, signal: opts.signal });
       sentBytes += sent;
-      const secs = Math.max((performance.now() - t) / 1000, 1e-3);
-      const rate = Math.max(sent / secs, 1 << 20);
+      const ms = performance.now() - t;
       dirty = await whenQuiet(p, () => tracker.harvest());
-      const dirtyBytes = count(dirty) * SNAPSHOT_PAGE;
-      const progress = { round, sentBytes, dirtyBytes, bytesPerSecond: Math.round(rate) };
+      const dirtyPages = count(dirty);
+      const estimateMs = copyEstimateMs({ round, pages, ms }, dirtyPages);
+      const progress: MigrationProgress = {
+        round,
+        sentBytes,
+        dirtyBytes: dirtyPages * SNAPSHOT_PAGE,
+        bytesPerSecond: Math.round(sent / Math.max(ms / 1000, 1e-3)),
+        ...(Number.isFinite(estimateMs) ? { estimateMs: Math.round(estimateMs * 10) / 10 } : {}),
+      };
       opts.onProgress?.(progress);
+      p.logger.info({ round, pages, ms: Math.round(ms), dirtyPages, estimateMs: progress.estimateMs }, 'migration: round');
       await w.sendJson(FrameType.Progress, progress);
-      const fits = (dirtyBytes / rate) * 1000 <= budget;
+      const fits = estimateMs <= budget;
       if (fits && tracker.hasDirtyLog && !isPrepared && round < maxRounds) {
         await prepared; // then one more round: the guest wrote on while the destination was built
         continue;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { GuestAddress } from '../../core/address.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { MigrationError, receiveMigration, sendMigration, type ReceiveOptions } from '../../plugins/migration/index.js';
 import type { Warmed } from '../../plugins/migration/warm.js';
@@ -63,6 +64,23 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
       fs.readdirSync(t.dir).filter((f) => f.endsWith('.mem')),
       'no memory file left',
     ).to.deep.equal([]);
+  });
+
+  it('a guest that keeps rewriting 16 MiB of zero pages converges: the last copy is priced per page looked at', async () => {
+    const a = await counting();
+    const memA = memoryOf(a);
+    const busy = GuestAddress.of(0x200_0000); // 32 MiB: above the kernel, below the 64 MiB end
+    const estimates: (number | undefined)[] = [];
+    const { b, r } = await migrate(a, `unix:${path.join(t.dir, 'zeros.sock')}`, {
+      maxRounds: 10,
+      // every round finds 4096 dirty zero pages (what `dd if=/dev/zero` over a file in RAM does): priced at the
+      // bytes of page data a round sends (none of them), they never fitted any budget until maxRounds
+      onProgress: (p) => (estimates.push(p.estimateMs), memA.fill(busy, 16 << 20, 0)),
+    });
+    expect(r.rounds, `rounds (estimates ${estimates.join(', ')} ms)`).to.be.below(10);
+    expect(estimates[0], 'round 1 prices nothing').to.equal(undefined);
+    expect(estimates[r.rounds - 1], 'the last round priced the copy within the budget').to.be.at.most(300);
+    await countsOn(b);
   });
 
   it('the destination builds its VM (vCPUs made) while the source runs; after Commit the state loads', async () => {
