@@ -19,6 +19,15 @@ export function saveVmState(registry: StateRegistry): SavedState[] {
  * the states are loaded in walk order; a failure there ('Load') leaves the VM partly restored.
  */
 export function restoreVmState(registry: StateRegistry, saved: unknown): void {
+  checkVmState(registry, saved)();
+}
+
+/**
+ * The validation half of restoreVmState: pairs and validates every saved state (throws one StateError, changing
+ * nothing) and returns what loads them, in walk order (a failure there is a 'Load' StateError). Lets a caller check
+ * states early (a migration's destination, while the last pages still come) and load them later.
+ */
+export function checkVmState(registry: StateRegistry, saved: unknown): () => void {
   const list = z.array(z.unknown()).max(MAX_SAVED_STATES).safeParse(saved);
   if (!list.success) throw new StateError('Invalid', `not a list of saved states: ${describeIssues(list.error)}`);
   const byId = new Map<string, unknown>();
@@ -44,14 +53,15 @@ export function restoreVmState(registry: StateRegistry, saved: unknown): void {
       { unknown },
     );
   const decoded = items.map((s) => readSnapshot(s, byId.get(s.id)));
-  items.forEach((s, i) => {
-    try {
-      loadChecked(s, decoded[i]);
-    } catch (err) {
-      const e = err as StateError;
-      throw new StateError('Load', `${e.message}; the VM is partly restored and must be discarded`, e.data, {
-        cause: err,
-      });
-    }
-  });
+  return () =>
+    items.forEach((s, i) => {
+      try {
+        loadChecked(s, decoded[i]);
+      } catch (err) {
+        const e = err as StateError;
+        throw new StateError('Load', `${e.message}; the VM is partly restored and must be discarded`, e.data, {
+          cause: err,
+        });
+      }
+    });
 }

@@ -117,6 +117,8 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
   let file: string | undefined;
   let fd: number | undefined;
   let early: Promise<AssembledVm> | undefined;
+  /** The VM built early, once it is. */
+  let built: AssembledVm | undefined;
   let buildError: unknown;
   try {
     const f = await r.next();
@@ -155,6 +157,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     if (opts.preassemble && canPreassemble(plan)) {
       markIncoming(plan.config, released.promise);
       early = buildEarly(input, plan, hooks, opts);
+      early.then((vm) => (built = vm)).catch(() => {}); // a failure is handled below
     }
     // The source stops its guest only after Prepared: the build is then out of the downtime. A failed build
     // tells the source at once (it still sends pages, and would wait for Prepared for ever).
@@ -193,6 +196,12 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
       } else if (fr.type === FrameType.State) {
         states = jsonOf(fr, 'state');
         if (!Array.isArray(states)) throw new MigrationError('Format', 'the saved states are not a list');
+        // the source sends its states before the last pages: a VM built early checks them (decodes every part)
+        // while those pages still come, not inside the downtime after Commit
+        if (built) {
+          hooks.check(built);
+          markStartup('migration: state checked');
+        }
       } else if (fr.type === FrameType.End) {
         r.checkEnd(fr.payload);
         break;
@@ -205,6 +214,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     fd = undefined;
     markStartup('migration: stream ended');
     const vm = await early;
+    if (vm) hooks.check(vm); // checked already unless the states came before the VM was built; a misfit is refused
     await w.send(FrameType.Ready);
     expectFrame(await r.next(), FrameType.Commit, 'Commit');
     markStartup('migration: Commit');

@@ -3,7 +3,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { GuestMemory, GuestMemoryFactory, GuestMemoryLayout } from '../../core/memory/guest-memory.js';
 import { createPrivateFileMemory } from '../../core/memory/backends/private-file-mmap.js';
 import { StateError } from '../../core/state/errors.js';
-import { restoreVmState } from '../../core/state/vm-state.js';
+import { checkVmState } from '../../core/state/vm-state.js';
 import { Tokens } from '../../core/tokens.js';
 import { assembleVm, type AssembleOptions, type AssembledVm } from '../../core/vmm/assemble.js';
 import type { VmPlan } from '../../core/vmm/plan.js';
@@ -54,8 +54,19 @@ export interface RestoreHooks {
   kernel(kernel: DependencyContainer, plan: VmPlan): void;
   /** Creates the vCPUs (no state loaded yet): a migration's destination does it before the source stops. */
   prepare(vm: AssembledVm): void;
+  /**
+   * Prepares (unless done) and validates every saved state against the VM without loading any (MigrationError
+   * 'Mismatch' when one does not fit): a migration's destination checks them before it says Ready.
+   */
+  check(vm: AssembledVm): void;
   /** Before the machine starts: prepares (unless done) and loads every saved state (all validated first). */
   load(vm: AssembledVm): void;
+}
+
+/** A StateError as the one-line MigrationError a restore reports; anything else as it is. */
+function mismatch(err: unknown): unknown {
+  if (!(err instanceof StateError)) return err;
+  return new MigrationError('Mismatch', `the saved state does not fit this VM: ${err.message}`, {}, { cause: err });
 }
 
 /**
@@ -73,6 +84,8 @@ export function restoreHooks(
   let mapped = false;
   let prepared = false;
   let loaded = false;
+  /** The states check() validated last (the very object states() gave) and what loads them. */
+  let checked: { states: unknown; load: () => void } | undefined;
   const hooks: RestoreHooks = {
     kernel(kernel, plan) {
       if (mapped) return;
@@ -89,21 +102,24 @@ export function restoreHooks(
       if (!machine?.prepareRestore) throw new MigrationError('State', 'this machine cannot be restored into');
       machine.prepareRestore();
     },
+    check(vm) {
+      hooks.prepare(vm);
+      const saved = states();
+      if (checked?.states === saved) return;
+      try {
+        checked = { states: saved, load: checkVmState(vm.container.resolve(Tokens.StateRegistry.token), saved) };
+      } catch (err) {
+        throw mismatch(err);
+      }
+    },
     load(vm) {
       if (loaded) return;
       loaded = true;
-      hooks.prepare(vm);
+      hooks.check(vm);
       try {
-        restoreVmState(vm.container.resolve(Tokens.StateRegistry.token), states());
+        checked!.load();
       } catch (err) {
-        if (err instanceof StateError)
-          throw new MigrationError(
-            'Mismatch',
-            `the saved state does not fit this VM: ${err.message}`,
-            {},
-            { cause: err },
-          );
-        throw err;
+        throw mismatch(err);
       }
     },
   };

@@ -267,11 +267,13 @@ export async function sendParts(
     for (let i = 0; i < last.length; i++) if (dirty[i]) last[i] = 1;
     // dirty logging stays on until this VM is let go (or resumes on a failure): switching it off re-registers every
     // RAM slot, which a nested KVM pays dearly for, and nothing in the paused VM writes any more
+    // the states first: a destination that built its VM checks them while the last pages come
+    await w.sendJson(FrameType.State, states);
+    phase('stateSentMs');
     sentBytes += await sendPages(w, view, last, { skipZero: false, copy: true, signal: opts.signal });
     phase('lastPagesSentMs');
-    await w.sendJson(FrameType.State, states);
     await w.end();
-    phase('stateSentMs');
+    phase('endSentMs');
     expectFrame(await r.next(), FrameType.Ready, 'Ready');
     phase('readyMs');
 

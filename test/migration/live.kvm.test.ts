@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AssembledVm } from '../../core/vmm/assemble.js';
+import { z } from 'zod';
 import { GuestAddress } from '../../core/address.js';
+import { defineState } from '../../core/state/snapshottable.js';
+import { Tokens } from '../../core/tokens.js';
 import { silentLogger } from '../../core/vmm/logger.js';
 import { MigrationError, receiveMigration, sendMigration, type ReceiveOptions } from '../../plugins/migration/index.js';
 import type { Warmed } from '../../plugins/migration/warm.js';
@@ -110,6 +113,37 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     expect(atHandOver?.source, 'the source is not torn down before it').to.not.equal('stopped');
     expect(a.lifecycle.state, 'and stopped after').to.equal('stopped');
     await countsOn(b);
+  });
+
+  it('a destination that built its VM checks the states before Ready: a misfit is refused, the source runs on', async () => {
+    const a = await counting();
+    // a part the destination's VM does not have: found only when the states are checked against that VM
+    const stowaway = a.container.resolve(Tokens.StateRegistry.token).add({
+      id: 'stowaway',
+      stateSpec: defineState({ name: 'stowaway', version: 1, schema: z.object({}) }),
+      saveState: () => ({}),
+      loadState: () => {},
+    });
+    const url = `unix:${path.join(t.dir, 'misfit.sock')}`;
+    let built: AssembledVm | undefined;
+    const recv = receiveMigration(url, {
+      logger: silentLogger(),
+      memoryDir: t.dir,
+      onPreassembled: (vm) => (built = vm),
+    }).catch((e: unknown) => e);
+    await until(() => fs.existsSync(path.join(t.dir, 'misfit.sock')), 'the listener');
+    const err = await sendMigration(a, url).catch((e: unknown) => e);
+    const got = await recv;
+    if (!(got instanceof Error)) t.track(got as AssembledVm);
+    stowaway.dispose();
+    expect(built, 'the destination built its VM early').to.not.equal(undefined);
+    expect((got as MigrationError).kind, String(got)).to.equal('Mismatch');
+    expect(String(got)).to.include('stowaway');
+    // refused before the hand-over: the source resumed (after Commit it would have stopped, the guest lost)
+    expect(err, 'the migration failed').to.be.instanceOf(MigrationError);
+    expect(String(err)).to.not.include('after the source stopped');
+    expect(a.lifecycle.state).to.equal('started');
+    await countsOn(a);
   });
 
   it('without pre-assembly (a disk or tap in the config) the destination builds its VM after Commit', async () => {
