@@ -10,6 +10,8 @@
  *   QDONE  1 when MP_STATE/IF hold an answer the main thread has not taken: the worker answers a
  *          QUERY without waiting (it resets CMD to RUN itself, sets QDONE, wakes the main thread
  *          and re-enters the guest), so the halt watch's polling costs a kick, not a hop
+ *   WAKES  main -> worker: bumped by every resume and stop; a paused worker sleeps on it, so a resume that was
+ *          followed by the next pause before the worker woke is still seen (it then says PAUSED again)
  * The kvm_run page itself is shared too (both threads map it), so the main thread
  * reads the exit's details and writes IN/MMIO-read data there: no copying.
  */
@@ -24,9 +26,10 @@ export const CTRL = {
   QDONE: 7,
   RIP_LO: 8,
   RIP_HI: 9,
+  WAKES: 10,
 } as const;
 /** Int32 words in a worker's `ctrl` buffer (one per CTRL index). */
-export const CTRL_WORDS = 10;
+export const CTRL_WORDS = 11;
 /** RIP as the QUERY answer carries it (two int32 words). */
 export const ripFromWords = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 /** Values of ctrl[STATE], the worker -> main mailbox (see the file comment). */

@@ -179,8 +179,12 @@ function loop(vcpu: KvmVcpu): void {
     // state re-runs the instruction: a repeated UART IIR read loses a THRE interrupt, a repeated virtio-mmio
     // InterruptACK loses a used-buffer notification.
     if (cmd === CMD.PAUSE && !incomplete) {
+      // Held until a resume or stop bumps WAKES (read before PAUSED is said: every resume after it counts). Then
+      // look again from the top: when the next pause came before this thread woke, CMD says PAUSE again and that
+      // pause waits for its own PAUSED; sleeping on while CMD says PAUSE would leave it waiting for ever.
+      const wakes = Atomics.load(ctrl, CTRL.WAKES);
       post(POST.PAUSED);
-      while (Atomics.load(ctrl, CTRL.CMD) === CMD.PAUSE) Atomics.wait(ctrl, CTRL.CMD, CMD.PAUSE);
+      while (Atomics.load(ctrl, CTRL.WAKES) === wakes) Atomics.wait(ctrl, CTRL.WAKES, wakes);
       continue;
     }
     if (cmd === CMD.PAUSE) vcpu.run_.immediateExit = 1;

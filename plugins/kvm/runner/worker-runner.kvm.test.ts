@@ -236,6 +236,26 @@ for (const notify of ['eventfd', 'atomics'] as const) {
       }
     });
 
+    it('a pause right after a resume, before the vCPU thread saw it, is acknowledged (auto-converge does this)', async () => {
+      const counter = GuestAddress.of(0x20_0000n);
+      mem.write(GuestAddress.of(CODE), new Asm().movRbx(0x20_0000n).label('l').incQword().jmp('l').bytes());
+      const v = vm.createKvmVcpu(0);
+      setupLongMode(v, { entry: CODE, cpl: 3 });
+      const r = make([v]);
+      await r.start();
+      await until(() => mem.readU64(counter) > 0n, 'the guest to spin');
+      for (let i = 0; i < 20; i++) {
+        await r.pause();
+        void r.resume();
+        const again = r.pause(); // the same turn: the held thread has not woken to the RUN yet
+        const acked = await Promise.race([again.then(() => true), sleep(10_000).then(() => false)]);
+        expect(acked, `pause ${i} after a resume acknowledged`).to.equal(true);
+      }
+      await r.resume();
+      const c = mem.readU64(counter);
+      await until(() => mem.readU64(counter) > c, 'the guest to spin again');
+    });
+
     it('pauses after the I/O instruction its last exit stopped at completed (the state a snapshot saves)', async () => {
       // `in eax, 0x71` then `out 0x80, eax`: the IN's handler pauses the VM. The saved registers must show the IN
       // done (RAX = the answer, RIP past it): a restored VM would otherwise run it again (a second UART IIR read

@@ -443,7 +443,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
     for (const s of this.slots) {
       s.paused = false;
       Atomics.store(s.ctrl, CTRL.CMD, CMD.RUN);
-      Atomics.notify(s.ctrl, CTRL.CMD);
+      Atomics.add(s.ctrl, CTRL.WAKES, 1);
+      Atomics.notify(s.ctrl, CTRL.WAKES);
     }
   }
 
@@ -456,7 +457,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
     }
     for (const s of this.slots) {
       Atomics.store(s.ctrl, CTRL.CMD, CMD.STOP);
-      Atomics.notify(s.ctrl, CTRL.CMD);
+      Atomics.add(s.ctrl, CTRL.WAKES, 1);
+      Atomics.notify(s.ctrl, CTRL.WAKES);
       Atomics.notify(s.ctrl, CTRL.STATE); // a worker waiting for an answer stops waiting
     }
     this.kickAll();
