@@ -8,6 +8,7 @@ import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf, PAGES_PER_FRA
 import { quiesce } from './pause.js';
 import { MIGRATION_FORMAT, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { connectTo, parseMigrationUrl } from './url.js';
+import { VcpuThrottle } from './throttle.js';
 import { savablePartsOf, type VmParts } from './vm-parts.js';
 import { warmStates } from './warm.js';
 
@@ -17,6 +18,12 @@ export interface SendOptions {
   downtimeMs?: number;
   /** Pre-copy rounds at most before the stop-and-copy comes anyway (default 30). */
   maxRounds?: number;
+  /**
+   * Auto-converge (default on): once two rounds in a row left more than half the pages they went through dirty and
+   * the last copy still would not fit the budget, the vCPUs are held for a share of the time (20 %, then 10 % more
+   * each such round, at most 90 %; throttle.ts) so the guest dirties less. `false`: never.
+   */
+  autoConverge?: boolean;
   /** Called after each round with what was sent and what is still dirty. */
   onProgress?: (p: MigrationProgress) => void;
   /** Aborting it cancels the migration (before the destination takes over); the source keeps running. */
@@ -38,6 +45,8 @@ export interface MigrationProgress {
   bytesPerSecond: number;
   /** What copying the dirty pages with the guest stopped would take, at the last round's price per page (ms). */
   estimateMs?: number;
+  /** The share of the time the vCPUs are held by auto-converge (%), once it started. */
+  throttlePercent?: number;
 }
 
 /** What a finished migration took: rounds, bytes, the guest's downtime and the whole time. */
@@ -183,6 +192,7 @@ export async function sendParts(
   const r = new FrameReader(sock);
   const tracker = new DirtyTracker(p.memory, p.vm);
   const view = pageViews(p);
+  const throttle = opts.autoConverge === false ? undefined : new VcpuThrottle(p.machine);
   let paused = false;
   let committed = false;
   let released = false;
@@ -222,6 +232,7 @@ export async function sendParts(
     let dirty: Uint8Array = new Uint8Array(tracker.pages).fill(1);
     let sentBytes = 0;
     let round = 0;
+    let behind = 0; // rounds in a row that left more than half their pages dirty
     for (;;) {
       round++;
       const t = performance.now();
@@ -232,17 +243,21 @@ export async function sendParts(
       dirty = await whenQuiet(p, () => tracker.harvest());
       const dirtyPages = count(dirty);
       const estimateMs = copyEstimateMs({ round, pages, ms }, dirtyPages);
+      const fits = estimateMs <= budget;
+      behind = round > 1 && dirtyPages * 2 > pages ? behind + 1 : 0;
+      if (throttle && !fits && behind >= 2) throttle.step();
       const progress: MigrationProgress = {
         round,
         sentBytes,
         dirtyBytes: dirtyPages * SNAPSHOT_PAGE,
         bytesPerSecond: Math.round(sent / Math.max(ms / 1000, 1e-3)),
         ...(Number.isFinite(estimateMs) ? { estimateMs: Math.round(estimateMs * 10) / 10 } : {}),
+        ...(throttle?.percent ? { throttlePercent: throttle.percent } : {}),
       };
       opts.onProgress?.(progress);
-      p.logger.info({ round, pages, ms: Math.round(ms), dirtyPages, estimateMs: progress.estimateMs }, 'migration: round');
+      const { estimateMs: est, throttlePercent } = progress;
+      p.logger.info({ round, pages, ms: Math.round(ms), dirtyPages, estimateMs: est, throttlePercent }, 'migration: round');
       await w.sendJson(FrameType.Progress, progress);
-      const fits = estimateMs <= budget;
       if (fits && tracker.hasDirtyLog && !isPrepared && round < maxRounds) {
         await prepared; // then one more round: the guest wrote on while the destination was built
         continue;
@@ -250,6 +265,7 @@ export async function sendParts(
       if (!tracker.hasDirtyLog || fits || round >= maxRounds) break;
     }
     await prepared;
+    await throttle?.stop();
     if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled');
 
     // Stop and copy.
@@ -318,6 +334,7 @@ export async function sendParts(
     return { rounds: round, sentBytes, downtimeMs, totalMs: Math.round(performance.now() - t0) };
   } catch (err) {
     opts.signal?.removeEventListener('abort', onAbort);
+    await throttle?.stop(); // the vCPUs run again (unless the stop-and-copy paused them: resumed below)
     tracker.stop();
     const reason = (err as Error)?.message ?? String(err);
     if (!sock.destroyed) {

@@ -86,6 +86,55 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     await countsOn(b);
   });
 
+  it('a pre-copy that does not converge holds the vCPUs a growing share of the time (auto-converge)', async () => {
+    const a = await counting();
+    const memA = memoryOf(a);
+    const busy = GuestAddress.of(0x200_0000);
+    const shares: (number | undefined)[] = [];
+    // 16 MiB of data rewritten every round against a 1 ms budget: it never fits
+    const rewrite = (p: { throttlePercent?: number }): void => (shares.push(p.throttlePercent), memA.fill(busy, 16 << 20, 0x5a));
+    const { b } = await migrate(a, `unix:${path.join(t.dir, 'converge.sock')}`, {
+      downtimeMs: 1,
+      maxRounds: 5,
+      onProgress: rewrite,
+    });
+    expect(shares, 'from the second round that left most pages dirty: 20 %, then 10 % more per round').to.deep.equal([
+      undefined,
+      undefined,
+      20,
+      30,
+      40,
+    ]);
+    expect(memoryOf(b).readU8(busy.add(12345))).to.equal(0x5a);
+    await countsOn(b);
+
+    // cancelled while throttled: the source's vCPUs run on (no hold left behind); without auto-converge, no hold
+    const c = await counting();
+    const memC = memoryOf(c);
+    const ac = new AbortController();
+    const held: (number | undefined)[] = [];
+    const url = `unix:${path.join(t.dir, 'converge2.sock')}`;
+    const recv = receiveMigration(url, { logger: silentLogger(), memoryDir: t.dir }).catch((e: unknown) => e);
+    await until(() => fs.existsSync(path.join(t.dir, 'converge2.sock')), 'the listener');
+    const err = await sendMigration(c, url, {
+      downtimeMs: 1,
+      signal: ac.signal,
+      onProgress: (p) => (p.throttlePercent && ac.abort(), memC.fill(busy, 16 << 20, 0x5a)),
+    }).catch((e: unknown) => e);
+    expect((err as MigrationError).kind, String(err)).to.equal('Cancelled');
+    expect(await recv).to.be.instanceOf(MigrationError);
+    expect(c.lifecycle.state).to.equal('started');
+    await countsOn(c);
+    const { b: d } = await migrate(c, `unix:${path.join(t.dir, 'converge3.sock')}`, {
+      downtimeMs: 1,
+      maxRounds: 4,
+      autoConverge: false,
+      onProgress: (p) => (held.push(p.throttlePercent), memC.fill(busy, 16 << 20, 0x5a)),
+    });
+    expect(held).to.deep.equal([undefined, undefined, undefined, undefined]);
+    await countsOn(d);
+  });
+
   it('the destination builds its VM (vCPUs made) while the source runs; after Commit the state loads', async () => {
     const a = await counting();
     let built: AssembledVm | undefined;
