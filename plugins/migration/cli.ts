@@ -49,7 +49,8 @@ export function registerCommands(program: Command): void {
         if (p)
           process.stdout.write(
             `round ${p.round}: ${p.sentBytes} bytes sent, ${p.dirtyBytes} dirty, ${p.bytesPerSecond} bytes/s` +
-              `${p.estimateMs === undefined ? '' : `, the last copy would take ~${p.estimateMs} ms`}\n`,
+              `${p.estimateMs === undefined ? '' : `, the last copy would take ~${p.estimateMs} ms`}` +
+              `${p.throttlePercent ? `, vCPUs held ${p.throttlePercent} % of the time` : ''}\n`,
           );
       });
       process.stdout.write(

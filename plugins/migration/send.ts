@@ -164,9 +164,11 @@ async function whenQuiet<T>(p: VmParts, fn: () => T): Promise<T> {
  * Live-migrates a running VM to `url` (`tcp:HOST:PORT` or `unix:PATH`), where receiveMigration listens: the
  * config and memory layout first, then pre-copy rounds (round 1 every non-zero page, later rounds the pages KVM's
  * dirty log and the VMM-side bitmap say changed) until what is left fits the downtime budget at the last round's
- * price per page (converge.ts; never after round 1 alone), then the stop-and-copy: pause, devices quiet, the last pages and every part's state, and a checksum over
- * the stream. The destination checks it all and says Ready; only then does the source say Commit, stop, release
- * its files (disks, tap) and close its side; the destination builds the VM once it saw that, and says Started.
+ * price per page (converge.ts; never after round 1 alone; auto-converge holds the vCPUs a share of the time when
+ * rounds do not converge, throttle.ts), then the stop-and-copy: pause, devices quiet, every part's state, the last
+ * pages, and a checksum over the stream. The destination checks it all and says Ready; only then does the source
+ * say Commit, stop, release its files (disks, tap) and close its side; the destination builds the VM once it saw
+ * that (unless it built it early), and says Started.
  * Any failure or cancel before Commit leaves the source running as before; after it, the source VM is gone and a
  * destination failure is reported.
  */
@@ -256,7 +258,10 @@ export async function sendParts(
       };
       opts.onProgress?.(progress);
       const { estimateMs: est, throttlePercent } = progress;
-      p.logger.info({ round, pages, ms: Math.round(ms), dirtyPages, estimateMs: est, throttlePercent }, 'migration: round');
+      p.logger.info(
+        { round, pages, ms: Math.round(ms), dirtyPages, estimateMs: est, throttlePercent },
+        'migration: round',
+      );
       await w.sendJson(FrameType.Progress, progress);
       if (fits && tracker.hasDirtyLog && !isPrepared && round < maxRounds) {
         await prepared; // then one more round: the guest wrote on while the destination was built

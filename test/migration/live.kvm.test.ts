@@ -91,8 +91,11 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     const memA = memoryOf(a);
     const busy = GuestAddress.of(0x200_0000);
     const shares: (number | undefined)[] = [];
-    // 16 MiB of data rewritten every round against a 1 ms budget: it never fits
-    const rewrite = (p: { throttlePercent?: number }): void => (shares.push(p.throttlePercent), memA.fill(busy, 16 << 20, 0x5a));
+    // 4 MiB of data rewritten every round against a 1 ms budget: it never fits
+    const rewrite = (p: { throttlePercent?: number }): void => (
+      shares.push(p.throttlePercent),
+      memA.fill(busy, 4 << 20, 0x5a)
+    );
     const { b } = await migrate(a, `unix:${path.join(t.dir, 'converge.sock')}`, {
       downtimeMs: 1,
       maxRounds: 5,
@@ -119,7 +122,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     const err = await sendMigration(c, url, {
       downtimeMs: 1,
       signal: ac.signal,
-      onProgress: (p) => (p.throttlePercent && ac.abort(), memC.fill(busy, 16 << 20, 0x5a)),
+      onProgress: (p) => (p.throttlePercent && ac.abort(), memC.fill(busy, 4 << 20, 0x5a)),
     }).catch((e: unknown) => e);
     expect((err as MigrationError).kind, String(err)).to.equal('Cancelled');
     expect(await recv).to.be.instanceOf(MigrationError);
@@ -129,7 +132,7 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
       downtimeMs: 1,
       maxRounds: 4,
       autoConverge: false,
-      onProgress: (p) => (held.push(p.throttlePercent), memC.fill(busy, 16 << 20, 0x5a)),
+      onProgress: (p) => (held.push(p.throttlePercent), memC.fill(busy, 4 << 20, 0x5a)),
     });
     expect(held).to.deep.equal([undefined, undefined, undefined, undefined]);
     await countsOn(d);
