@@ -178,7 +178,7 @@ async function runTier(tier: Tier, d: RunnerDeps, files: string[], tmp: string):
         tmp,
         fileTimeoutS,
         write: d.write,
-        limitMs: Number(d.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 50) * 60_000,
+        limitMs: Number(d.env.TSVMM_LINUX_TIER_TIMEOUT_MIN ?? 70) * 60_000,
       });
       return outcome(tier, secs(), report, report.stats.failures > 0 ? 1 : 0, notes.join('; ') || undefined);
     }

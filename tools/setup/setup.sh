@@ -47,6 +47,9 @@ node dist/hosts/guestkit/cli.js setup || {
   [ -n "$missing" ] && say "the guest kit needs the host packages above: install them, then run npm run setup again"
   exit 1
 }
+# the QEMU that emulates the sandbox's L1 (bookworm-backports' build, cached; hosts/sandbox/l1-qemu.ts): without it
+# L1 runs under the host's QEMU 7.2, whose nested SVM is the less stable (hosts/sandbox/README.md)
+node dist/hosts/sandbox/l1-qemu.js
 if [ -n "$missing" ]; then
   say "done, except the host packages above (the sandbox and some tests need them)"
 fi
