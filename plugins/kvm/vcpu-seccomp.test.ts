@@ -27,6 +27,11 @@ describe("kvm: the vCPU threads' seccomp filter on an x86_64 host (core/security
       expect(decide(nr, [0x3d0f00])).to.equal(SECCOMP_RET.KILL_PROCESS);
   });
 
+  it("allows brk (glibc's malloc grows the main arena with it from any thread that was handed that arena)", () => {
+    expect(decide(ALLOWED_SYSCALLS.brk!)).to.equal(SECCOMP_RET.ALLOW);
+    expect(decide(12)).to.equal(SECCOMP_RET.ALLOW); // x86_64's brk
+  });
+
   it('allows exactly the KVM requests it was given: not other KVM requests, not terminals', () => {
     for (const req of [RUN, GET_MP_STATE, GET_REGS]) expect(decide(SYS_ioctl, [5, req])).to.equal(SECCOMP_RET.ALLOW);
     for (const req of [0x4090ae82 /* SET_REGS */, 0xae01 /* CREATE_VM */, 0xc008ae88 /* GET_MSRS */, 0x5401, 0x5412]) {

@@ -9,7 +9,9 @@ import { arm64VcpuThreadLists } from './arm64/vcpu-seccomp.js';
  * (eventfds, the signal pipe), futex (Atomics.wait/notify), mmap/munmap/mprotect/madvise (its isolate's heap and code),
  * epoll/read/close (its event loop, when the worker ends), signal return and masking, and exit. The rest are
  * what glibc and V8 may call on such a thread on another host: clock reads (vDSO fallback), yields and sleeps, an
- * abort's getpid/gettid/tgkill, exit_group after a fatal error.
+ * abort's getpid/gettid/tgkill, exit_group after a fatal error, and brk: glibc's malloc on a thread that was handed
+ * the main arena (its arenas are shared once there are more threads than it makes arenas) grows the heap with brk;
+ * without it the filter killed the whole VMM about once in five kvm-tier runs (a migration test, SIGSYS on brk).
  */
 export const VCPU_THREAD_SYSCALLS: readonly string[] = [
   'write',
@@ -23,6 +25,7 @@ export const VCPU_THREAD_SYSCALLS: readonly string[] = [
   'munmap',
   'mprotect',
   'mremap',
+  'brk',
   'epoll_wait',
   'epoll_pwait',
   'epoll_pwait2',
