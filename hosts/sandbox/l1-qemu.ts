@@ -5,7 +5,7 @@
  * `apt-get download` through a private sources list and package index (the host's apt configuration is not
  * touched) and unpacked into `~/.cache/tsvmm/l1-qemu/<version>/` (its binary and firmware folder, `-L`). Why: under
  * 7.2's TCG the L1 kernel froze or panicked in about one boot in twenty and L2 guests triple-faulted in most full
- * linux-tier runs (hosts/sandbox/README.md "Known problem"), none of it reproducible in our VMM.
+ * linux-tier runs; under 10.0 both have been rarer so far, not gone (hosts/sandbox/README.md "Known problem").
  *
  * Choice (l1Emulator): `TSVMM_SANDBOX_L1_QEMU=host` the host's QEMU; `TSVMM_SANDBOX_L1_QEMU=<binary>` that one
  * (with `TSVMM_SANDBOX_L1_QEMU_DATA=<firmware folder>`); else the cached tree when complete; else the host's.
