@@ -6,10 +6,12 @@
  * hold so others can take the lock between boots:
  *
  *   flock /tmp/tsvmm-sandbox.lock node dist/hosts/sandbox/freeze-study.js --boots 1 --minutes 5 --l2-seconds 120 \
- *     [--thread single] [--cpu-model EPYC] [--cpus 2] [--append 'kvm_amd.npt=0'] [--load disk|idle] [--out f.jsonl]
+ *     [--thread single] [--cpu-model EPYC] [--cpus 2] [--append 'kvm_amd.npt=0'] [--load disk|churn|idle]
+ *     [--out f.jsonl]
  *
  * --load disk (default): each L2 guest (2 vCPUs, micro host) writes, syncs and reads back a fresh qcow2 disk with dd,
- * as the linux tier's qcow and boot files do where the history saw L1 freeze; --load idle: a little console work.
+ * as the linux tier's qcow and boot files do where the history saw L1 freeze; --load churn: that and 96 MiB of fresh
+ * guest RAM filled and freed each round; --load idle: a little console work.
  * It starts no boot that might not end within --minutes (1.5 x the longest boot so far), prints one line per boot
  * and a summary, and appends one JSON line per boot to --out.
  */
@@ -34,6 +36,15 @@ done
 sync
 echo freeze-study-l2-done
 `;
+/**
+ * What a churning L2 guest does (--load churn): the disk load, and between its rounds 96 MiB of fresh guest RAM filled
+ * and freed (the L2 faults of the linux tier came where L1's memory churned under the VMM: a balloon inflating, a
+ * second boot faulting in fresh RAM), so each L2 run makes L1 map and unmap guest memory under nested paging.
+ */
+const L2_CHURN = L2_DISK.replace(
+  'done\nsync',
+  '  dd if=/dev/urandom of=/churn bs=1M count=96 2>/dev/null; rm -f /churn\ndone\nsync',
+);
 const L2_DONE = /^freeze-study-l2-done\r?$/gm;
 /** The L2 guest's qcow2 disk, made fresh in L1 before each run. */
 const L2_DISK_FILE = '/tmp/freeze-study-l2.qcow2';
@@ -96,11 +107,12 @@ async function main(): Promise<void> {
   const thread = values.thread === 'single' ? 'single' : 'multi';
   const cpuModel = values['cpu-model'] ?? 'max';
   const disk = values.load !== 'idle';
+  const script = values.load === 'churn' ? L2_CHURN : disk ? L2_DISK : L2_IDLE;
   if (values.append) process.env.TSVMM_SANDBOX_APPEND = values.append;
   const { root, compiled } = projectLayout();
   const kit = await guestKit();
   const dir = mkdtempSync(join(tmpdir(), 'freeze-study-'));
-  const initramfs = writeInitramfsWithScript(kit, disk ? L2_DISK : L2_IDLE, join(dir, 'l2.initramfs'));
+  const initramfs = writeInitramfsWithScript(kit, script, join(dir, 'l2.initramfs'));
   const cfg = join(dir, 'l2.yaml');
   writeFileSync(cfg, l2Config(root, kit.vmlinux, initramfs, disk));
   const vmm = resolve(root, 'bin', 'vmm.js');
@@ -126,7 +138,7 @@ async function main(): Promise<void> {
         cpuModel,
         ledger: {
           source: 'study',
-          running: (c) => `L2 run ${(c.match(L2_DONE) ?? []).length + 1} (${disk ? 'disk' : 'idle'} load)`,
+          running: (c) => `L2 run ${(c.match(L2_DONE) ?? []).length + 1} (${values.load} load)`,
         },
       });
       longest = boots.length ? Math.max(longest, r.durationMs) : r.durationMs;
@@ -141,7 +153,7 @@ async function main(): Promise<void> {
         cpus,
         thread,
         cpuModel,
-        load: disk ? 'disk' : 'idle',
+        load: values.load ?? 'disk',
         load1: Math.round(loadavg()[0]! * 100) / 100,
       };
       boots.push(b);
