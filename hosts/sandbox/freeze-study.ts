@@ -160,6 +160,7 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(b));
       if (values.out) appendFileSync(values.out, `${JSON.stringify(b)}\n`);
       if (r.status !== 'exited' || r.exitCode !== 0) console.log(r.report.split('\n').slice(0, 20).join('\n'));
+      else if (b.l2Done === 0) console.log(`no L2 run finished; L1's console ends:\n${r.console.slice(-2000)}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
