@@ -6,11 +6,11 @@
  * the host's architecture (`dpkg -S`), which is installed here since the host's own QEMU needs the same
  * libraries. glibc, libstdc++ and libgcc_s are left out: L1 has them already (arm64.ts).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../guestkit/kit.js';
 import { SandboxError } from './errors.js';
+import { runTool as run } from './tool-run.js';
 
 /** Libraries L1 already has in /lib (the cross glibc staged by arm64.ts). */
 const IN_L1 = /^(ld-linux-aarch64|libc|libm|libdl|libpthread|librt|libresolv|libgcc_s|libstdc\+\+)\.so/;
@@ -18,9 +18,6 @@ const IN_L1 = /^(ld-linux-aarch64|libc|libm|libdl|libpthread|librt|libresolv|lib
 export const ARM64_QEMU_LIB_DIRS = ['usr/lib/aarch64-linux-gnu', 'lib/aarch64-linux-gnu'];
 /** The binary's path inside the tree. */
 export const ARM64_QEMU_BIN = 'usr/bin/qemu-system-aarch64';
-
-const run = (cmd: string, args: string[], cwd?: string) =>
-  spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20 });
 
 /** The DT_NEEDED names of an ELF file (readelf reads any architecture). */
 export function neededOf(file: string): string[] {

@@ -11,11 +11,11 @@
  * (with `TSVMM_SANDBOX_L1_QEMU_DATA=<firmware folder>`); else the cached tree when complete; else the host's.
  * `node dist/hosts/sandbox/l1-qemu.js` fetches the tree (npm run setup runs it).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../guestkit/kit.js';
 import { SandboxError } from './errors.js';
+import { runTool as run } from './tool-run.js';
 
 /** Where the packages come from. */
 export const L1_QEMU_SOURCE = 'deb http://deb.debian.org/debian bookworm-backports main';
@@ -31,9 +31,6 @@ export interface L1Qemu {
   args: string[];
   from: 'env' | 'cache' | 'host';
 }
-
-const run = (cmd: string, args: string[], cwd?: string) =>
-  spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20 });
 
 /** The folder holding the cached trees (one per version). */
 export function l1QemuCache(): string {
