@@ -1,4 +1,4 @@
-/** Running a host tool to its end for the sandbox's set-up code (apt-get, dpkg, ldd, readelf): one place for the limits. */
+/** Running a host tool to its end for the sandbox's set-up code (apt-get, dpkg, ldd, readelf), with its limits. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 
 /** Runs `cmd args` in `cwd` and waits (10 minutes at most, 64 MiB of output), text output. */
