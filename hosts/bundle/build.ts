@@ -9,10 +9,10 @@
  * repository plugin's entry, e.g. plugins/x86/plugin.js), shared code goes to core/chunks/, two
  * levels deep like core/plugin/locations.js, which finds the build folder from its own URL: so
  * discovery maps manifests to the bundle's plugin entries unchanged, and core singletons (startup
- * timings, the root container) exist once. Packages whose instance must be shared with plugins
- * outside the bundle (tsyringe: its decorators keep state per copy; reflect-metadata) and native
- * ones (koffi) stay outside and are loaded with require(), which also spares Node's CJS export
- * lexer. A file that starts a worker from `new URL('./x.js', import.meta.url)` gets x.js bundled
+ * timings, the root container) exist once. reflect-metadata (a global polyfill) and native packages
+ * (koffi) stay outside and are loaded with require(), which also spares Node's CJS export lexer.
+ * The big packages and tsyringe become cached vendor scripts (vendor-load.ts); tsyringe's module is
+ * registered in require.cache at its real path, so plugins outside the bundle share its instance. A file that starts a worker from `new URL('./x.js', import.meta.url)` gets x.js bundled
  * (standalone) beside every output that holds it.
  *
  * esbuild is not a dependency of the project: install it as a devDependency, or point
@@ -51,13 +51,19 @@ interface Esbuild {
 }
 
 /** Loaded with require() from the chunk that uses them, never inlined (see the header). */
-export const REQUIRED_EXTERNALS = ['tsyringe', 'reflect-metadata', 'koffi'] as const;
+export const REQUIRED_EXTERNALS = ['reflect-metadata', 'koffi'] as const;
 
 /**
  * Packages built into one CommonJS file each (<bundle>/vendor/<name>-<hash>.cjs) and loaded through vendor-load.ts
- * with V8's code cache: most of the source a start compiles.
+ * with V8's code cache: most of the source a start compiles, and tsyringe's ~35 files.
  */
-export const CACHED_VENDORS = ['zod', 'yaml', 'commander', 'pino'] as const;
+export const CACHED_VENDORS = ['zod', 'yaml', 'commander', 'pino', 'tsyringe'] as const;
+
+/**
+ * Cached vendors whose one instance plugins outside the bundle must share (tsyringe's decorators and container keep
+ * their state per copy): the script's module is put in require.cache at the package's real entry (vendor-load.ts).
+ */
+export const SHARED_VENDORS: readonly string[] = ['tsyringe'];
 
 /** Bundled files that find the bundle folder two levels above themselves (checked after the build). */
 const TWO_DEEP = [path.join('core', 'plugin', 'locations.js'), path.join('hosts', 'bundle', 'vendor-load.js')];
@@ -116,7 +122,7 @@ export function bundleEntries(distDir: string, repoRoot: string): string[] {
 const exactly = (names: readonly string[]): RegExp =>
   new RegExp(`^(${names.map((n) => n.replace(/[-/\\^$*+?.()|[\]{}]/g, '\\$&')).join('|')})$`);
 
-/** esbuild plugin: `import x from 'tsyringe'` becomes require('tsyringe') with the same named exports. */
+/** esbuild plugin: `import x from 'koffi'` becomes require('koffi') with the same named exports. */
 export function requireExternals(): EsbuildPlugin {
   const req = createRequire(import.meta.url);
   const filter = exactly(REQUIRED_EXTERNALS);
@@ -151,7 +157,8 @@ const exportLines = (mod: Record<string, unknown>): string[] => [
 
 /**
  * esbuild plugin: `import { z } from 'zod'` (each of CACHED_VENDORS) becomes a module that loads the vendor script
- * `files[name]` through vendor-load.js and re-exports its names (`exportsOf[name]`: the script's export names).
+ * `files[name]` through vendor-load.js and re-exports its names (`exportsOf[name]`: the script's export names);
+ * a SHARED_VENDORS package is loaded as the instance plugins outside the bundle share.
  */
 export function cachedVendors(
   files: ReadonlyMap<string, string>,
@@ -166,7 +173,9 @@ export function cachedVendors(
       b.onLoad({ filter: /.*/, namespace: 'tsvmm-vendor' }, (a: { path: string }) => ({
         contents: [
           `import { loadVendor } from ${JSON.stringify(loader)};`,
-          `const m = loadVendor(${JSON.stringify(files.get(a.path))});`,
+          SHARED_VENDORS.includes(a.path)
+            ? `const m = loadVendor(${JSON.stringify(files.get(a.path))}, ${JSON.stringify(a.path)});`
+            : `const m = loadVendor(${JSON.stringify(files.get(a.path))});`,
           ...(exportsOf.get(a.path) ?? []),
         ].join('\n'),
         loader: 'js',
@@ -190,6 +199,7 @@ async function buildVendors(
   const inputs: string[] = [];
   const dir = path.join(outDir, VENDOR_DIR);
   fs.mkdirSync(dir, { recursive: true });
+  createRequire(import.meta.url)('reflect-metadata'); // tsyringe refuses to load without the polyfill
   for (const name of CACHED_VENDORS) {
     const real = (await import(name)) as Record<string, unknown>;
     const spec = JSON.stringify(name);

@@ -112,13 +112,16 @@ describe('start-up bundle: vendor code cache', () => {
   it("routes `import { z } from 'zod'` to loadVendor of the vendor script, re-exporting its names", () => {
     const hooks: { filter: RegExp; fn: (a: { path: string }) => unknown }[] = [];
     const hook = (o: { filter: RegExp }, fn: (a: { path: string }) => unknown) => void hooks.push({ ...o, fn });
-    const files = new Map([['zod', 'zod-0123456789ab.cjs']]);
+    const files = new Map([
+      ['zod', 'zod-0123456789ab.cjs'],
+      ['tsyringe', 'tsyringe-0123456789ab.cjs'],
+    ]);
     const lines = new Map([['zod', ['export default m.default;', 'const v0 = m["z"]; export { v0 as z };']]]);
     cachedVendors(files, lines, '/build/hosts/bundle/vendor-load.js').setup({ onResolve: hook, onLoad: hook });
     const [resolve, load] = hooks;
     expect(resolve.filter.test('zod')).to.equal(true);
     expect(resolve.filter.test('zod/v4')).to.equal(false);
-    expect(resolve.filter.test('tsyringe')).to.equal(false);
+    expect(resolve.filter.test('tsyringe/x')).to.equal(false);
     expect(resolve.fn({ path: 'zod' })).to.deep.equal({ path: 'zod', namespace: 'tsvmm-vendor' });
     expect(load.fn({ path: 'zod' })).to.deep.equal({
       contents: [
@@ -130,5 +133,9 @@ describe('start-up bundle: vendor code cache', () => {
       loader: 'js',
       resolveDir: '/build/hosts/bundle',
     });
+    // tsyringe (SHARED_VENDORS): loaded as the instance require.cache holds for the package
+    expect((load.fn({ path: 'tsyringe' }) as { contents: string }).contents).to.contain(
+      'const m = loadVendor("tsyringe-0123456789ab.cjs", "tsyringe");',
+    );
   });
 });

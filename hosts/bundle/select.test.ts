@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildLocations } from '../../core/plugin/locations.js';
-import { bundleEntries, REQUIRED_EXTERNALS, requireExternals } from './build.js';
+import { bundleEntries, REQUIRED_EXTERNALS, requireExternals, SHARED_VENDORS } from './build.js';
 import { chooseEntry, commandOf } from './select.js';
 import { fileSig, repoManifests, staleReason, STAMP_FILE, STAMP_VERSION, type BundleStamp } from './stamp.js';
 
@@ -129,7 +129,8 @@ describe('start-up bundle: stamp and entry choice', () => {
       .and.include('plugins/kvm/plugin.js')
       .and.include('plugins/x86/plugin.js')
       .and.include('plugins/migration/cli.js', "a plugin's commands (vmm restore, receive) are bundled too");
-    expect(REQUIRED_EXTERNALS).to.include('tsyringe').and.include('koffi');
+    expect(REQUIRED_EXTERNALS).to.include('reflect-metadata').and.include('koffi');
+    expect(SHARED_VENDORS, 'tsyringe: one instance shared with plugins outside the bundle').to.include('tsyringe');
   });
 
   it('shared packages become require() with the same named exports (reserved words aliased)', () => {
@@ -143,15 +144,10 @@ describe('start-up bundle: stamp and entry choice', () => {
       },
     });
     const [resolve, load] = hooks;
-    expect(resolve.filter.test('tsyringe')).to.equal(true);
-    expect(resolve.filter.test('tsyringe/x')).to.equal(false);
+    expect(resolve.filter.test('koffi')).to.equal(true);
+    expect(resolve.filter.test('koffi/x')).to.equal(false);
     expect(resolve.filter.test('zod')).to.equal(false);
     expect(resolve.fn({ path: 'koffi' })).to.deep.equal({ path: 'koffi', namespace: 'tsvmm-require' });
-    const ts = (load.fn({ path: 'tsyringe' }) as { contents: string }).contents;
-    expect(ts)
-      .to.contain('createRequire(import.meta.url)("tsyringe")')
-      .and.match(/export \{ e\d+ as container \}/)
-      .and.match(/as injectable \}/);
     const koffi = (load.fn({ path: 'koffi' }) as { contents: string }).contents;
     expect(koffi).to.match(/const e\d+ = m\["in"\]; export \{ e\d+ as in \};/);
   });

@@ -9,7 +9,7 @@
  * The bundle places this file two levels below the bundle folder (build.ts checks), like core/plugin/locations.js.
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, Module } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
@@ -43,9 +43,19 @@ let exitHook = false;
 /**
  * Runs the CommonJS script `file` once per process (later calls return the same exports), with its code cache unless
  * `env.VMM_CODE_CACHE` is '0'. Where no cache was usable, the cache is written at process exit.
+ * `shareAs`: the real path of the package's CommonJS entry (tsyringe's dist/cjs/index.js) that the script stands
+ * for. Its module then sits in require.cache under that path, so a plugin outside the bundle that requires or imports
+ * the package gets this very instance (tsyringe keeps its registrations per copy); and where that path is already
+ * loaded (someone required the package first), its exports are returned and the script is not run.
  */
-export function loadVendorFile(file: string, env: NodeJS.ProcessEnv = process.env): unknown {
+export function loadVendorFile(file: string, env: NodeJS.ProcessEnv = process.env, shareAs?: string): unknown {
   if (loadedModules.has(file)) return loadedModules.get(file);
+  const cache = createRequire(file).cache;
+  const earlier = shareAs === undefined ? undefined : cache[shareAs];
+  if (earlier?.loaded) {
+    loadedModules.set(file, earlier.exports);
+    return earlier.exports;
+  }
   const source = fs.readFileSync(file, 'utf8');
   const useCache = env.VMM_CODE_CACHE !== '0';
   const cached = useCache ? readCache(cacheFileOf(file), cacheKey(file)) : undefined;
@@ -66,16 +76,40 @@ export function loadVendorFile(file: string, env: NodeJS.ProcessEnv = process.en
       process.once('exit', () => saveVendorCaches());
     }
   }
-  const mod = { exports: {} as unknown };
+  const mod = shareAs === undefined ? { exports: {} as unknown, loaded: false } : sharedModule(shareAs);
+  if (shareAs !== undefined) cache[shareAs] = mod as NodeJS.Module; // as Node does: in the cache while it runs
   const wrapper = script.runInThisContext() as Wrapper;
-  wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
+  try {
+    wrapper.call(mod.exports, mod.exports, createRequire(shareAs ?? file), mod, file, path.dirname(file));
+  } catch (err) {
+    if (shareAs !== undefined) delete cache[shareAs];
+    throw err;
+  }
+  mod.loaded = true;
   loadedModules.set(file, mod.exports);
   return mod.exports;
 }
 
-/** Loads the vendor script `name` (e.g. `zod-1a2b3c4d5e6f.cjs`) of the bundle this file was bundled into. */
-export function loadVendor(name: string): unknown {
-  return loadVendorFile(path.join(fileURLToPath(new URL('../..', import.meta.url)), VENDOR_DIR, name));
+/** A CommonJS module object for the package entry at `filename`, as require() would make it. */
+function sharedModule(filename: string): { exports: unknown; loaded: boolean } {
+  const M = Module as unknown as {
+    new (id: string): NodeJS.Module;
+    _nodeModulePaths(dir: string): string[];
+  };
+  const mod = new M(filename);
+  mod.filename = filename;
+  mod.paths = M._nodeModulePaths(path.dirname(filename));
+  return mod;
+}
+
+/**
+ * Loads the vendor script `name` (e.g. `zod-1a2b3c4d5e6f.cjs`) of the bundle this file was bundled into. `shareAs`:
+ * the package (e.g. 'tsyringe') whose require.cache entry the script's module becomes (see loadVendorFile).
+ */
+export function loadVendor(name: string, shareAs?: string): unknown {
+  const bundleDir = fileURLToPath(new URL('../..', import.meta.url));
+  const real = shareAs === undefined ? undefined : createRequire(import.meta.url).resolve(shareAs);
+  return loadVendorFile(path.join(bundleDir, VENDOR_DIR, name), process.env, real);
 }
 
 /** How each vendor script of this process was loaded (VMM_DEBUG, tests). */
