@@ -42,7 +42,10 @@ interface EsbuildLoaded {
 }
 interface Metafile {
   inputs: Record<string, { bytes: number }>;
-  outputs: Record<string, { inputs: Record<string, unknown>; entryPoint?: string }>;
+  outputs: Record<
+    string,
+    { inputs: Record<string, unknown>; entryPoint?: string; imports?: { path: string; kind: string }[] }
+  >;
 }
 interface Esbuild {
   build(
@@ -143,6 +146,53 @@ export function requireExternals(): EsbuildPlugin {
         ];
         return { contents: lines.join('\n'), loader: 'js', resolveDir: path.dirname(fileURLToPath(import.meta.url)) };
       });
+    },
+  };
+}
+
+/**
+ * The compiled files (absolute) in the outputs that `entry`'s output loads statically (its own and the chunks it
+ * imports, transitively; dynamic imports excluded): what a process that runs `entry` evaluates before anything else.
+ */
+export function staticInputs(meta: Metafile, entry: string, distDir: string, abs: (p: string) => string): string[] {
+  const outs = Object.entries(meta.outputs);
+  const start = outs.find(([, o]) => o.entryPoint !== undefined && abs(o.entryPoint) === entry);
+  if (!start) throw new BundleError('Layout', `no bundle output for the entry ${entry}`, { entry });
+  const seen = new Set<string>([start[0]]);
+  const todo = [start[0]];
+  while (todo.length) {
+    const o = meta.outputs[todo.pop()!];
+    for (const i of o?.imports ?? [])
+      if (i.kind === 'import-statement' && meta.outputs[i.path] && !seen.has(i.path)) {
+        seen.add(i.path);
+        todo.push(i.path);
+      }
+  }
+  const files = new Set<string>();
+  for (const out of seen)
+    for (const input of Object.keys(meta.outputs[out].inputs)) {
+      const file = abs(input);
+      if (file.startsWith(distDir + path.sep) && file.endsWith('.js') && file !== entry) files.add(file);
+    }
+  return [...files].sort();
+}
+
+/**
+ * esbuild plugin: each of `entries` (absolute paths) also imports each of `shared` (absolute paths), after its own
+ * imports. Modules every entry reaches share one chunk. Only for modules the first entry to run (the CLI) loads
+ * anyway: they are evaluated then, in their own order, so the added imports change what is in which file, not what
+ * runs when.
+ */
+export function alsoImport(entries: readonly string[], shared: readonly string[]): EsbuildPlugin {
+  const tail = shared.map((f) => `import ${JSON.stringify(f)};`).join('\n');
+  return {
+    name: 'tsvmm-also-import',
+    setup(b) {
+      b.onLoad({ filter: exactly(entries) }, (a: { path: string }) => ({
+        contents: `${fs.readFileSync(a.path, 'utf8')}\n${tail}\n`,
+        loader: 'js',
+        resolveDir: path.dirname(a.path),
+      }));
     },
   };
 }
@@ -262,16 +312,23 @@ export async function buildBundle(o: BuildOptions): Promise<BuildResult> {
   fs.rmSync(outDir, { recursive: true, force: true });
   const vendors = await buildVendors(o.esbuild, distDir, outDir);
   const loader = path.join(distDir, 'hosts', 'bundle', 'vendor-load.js');
-  const r = await o.esbuild.build({
-    ...common({ plugins: [requireExternals(), cachedVendors(vendors.files, vendors.exportsOf, loader)] }),
-    entryPoints: entries,
-    outbase: distDir,
-    outdir: outDir,
-    splitting: true,
-    chunkNames: 'core/chunks/[name]-[hash]',
-  });
-  const meta = r.metafile!;
   const abs = (p: string) => path.resolve(process.cwd(), p);
+  const split = (extra: EsbuildPlugin[]) =>
+    o.esbuild.build({
+      ...common({ plugins: [...extra, requireExternals(), cachedVendors(vendors.files, vendors.exportsOf, loader)] }),
+      entryPoints: entries,
+      outbase: distDir,
+      outdir: outDir,
+      splitting: true,
+      chunkNames: 'core/chunks/[name]-[hash]',
+    });
+  // Pass 1 finds what the CLI loads before any plugin; pass 2 has every entry import that too, so esbuild (which
+  // splits by the set of entries reaching a module) puts it in one chunk instead of one per combination of plugins.
+  const first = await split([]);
+  const cliStatic = staticInputs(first.metafile!, path.join(distDir, CLI_ENTRY), distDir, abs);
+  fs.rmSync(path.join(outDir, 'core'), { recursive: true, force: true });
+  const r = process.env.TSVMM_BUNDLE_MERGE === '0' ? first : await split([alsoImport(entries, cliStatic)]);
+  const meta = r.metafile!;
 
   // Workers started from a URL beside the file: bundle each one next to every output holding that file.
   const workers = new Map<string, Set<string>>(); // worker source -> output folders
