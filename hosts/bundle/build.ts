@@ -12,8 +12,9 @@
  * timings, the root container) exist once. reflect-metadata (a global polyfill) and native packages
  * (koffi) stay outside and are loaded with require(), which also spares Node's CJS export lexer.
  * The big packages and tsyringe become cached vendor scripts (vendor-load.ts); tsyringe's module is
- * registered in require.cache at its real path, so plugins outside the bundle share its instance. A file that starts a worker from `new URL('./x.js', import.meta.url)` gets x.js bundled
- * (standalone) beside every output that holds it.
+ * registered in require.cache at its real path, so plugins outside the bundle share its instance. A
+ * file that starts a worker from `new URL('./x.js', import.meta.url)` gets x.js bundled (standalone)
+ * beside every output that holds it.
  *
  * esbuild is not a dependency of the project: install it as a devDependency, or point
  * TSVMM_ESBUILD at its package folder (e.g. one `npx --yes esbuild@0.25.12` fetched).
