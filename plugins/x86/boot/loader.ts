@@ -15,6 +15,7 @@ import { asBootImage, type BootImage } from './image.js';
 import { placeInitramfs } from './initramfs.js';
 import { buildStartInfo, writeStartInfo } from './pvh.js';
 import { buildZeroPage, writeZeroPage } from './zero-page.js';
+import { markStartup } from '../../../core/vmm/timings.js';
 
 /**
  * How to enter the kernel: 'bzimage' (Linux boot protocol, 64-bit entry), 'pvh' (ELF with a Xen PVH note, 32-bit
@@ -149,7 +150,9 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
     });
 
     kernel.copyTo(mem, GuestAddress.of(loadAt), h.setupSize, h.kernelSize);
+    markStartup('kernel copied');
     if (initramfs) initrd!.copyTo(mem, GuestAddress.of(initramfs.address), 0, initrd!.length);
+    markStartup('initramfs copied');
     const cmdlineAddress = writeCmdline(mem, cmdline);
     const bootInfo = writeZeroPage(mem, page);
     const { gdtLimit, idtLimit } = writeBootGdt(mem);
@@ -203,7 +206,9 @@ export function loadLinux(mem: GuestMemory, input: BootInput): BootPlan {
   const info = buildStartInfo({ cmdlineAddress: X86Layout.CMDLINE, ramdisk: initramfs, memmap: e820, rsdp });
 
   const loaded = loadElfSegments(mem, kernel, elf);
+  markStartup('kernel copied');
   if (initramfs) initrd!.copyTo(mem, GuestAddress.of(initramfs.address), 0, initrd!.length);
+  markStartup('initramfs copied');
   const cmdlineAddress = writeCmdline(mem, cmdline);
   const bootInfo = writeStartInfo(mem, info);
   const { gdtLimit, idtLimit } = writeBootGdt(mem);
