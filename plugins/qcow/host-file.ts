@@ -1,15 +1,13 @@
-import { constants, readSync } from 'node:fs';
+import { constants, readSync, readvSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { lockImage, type ImageAccess } from '../../core/block/image-lock.js';
-import { onMemoryFs } from '../../core/block/memory-fs.js';
+import { MEMORY_FS_INLINE_READ_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
 import { clearNonblock, ImageFileError, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import { c, ERRNO, koffi } from '../../core/native/libc.js';
 import { QcowError, fail } from './errors.js';
 
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
-/** Reads up to this size of a file on tmpfs/ramfs are done on the calling thread (see `inMemory`). */
-const INLINE_READ_MAX = 256 * 1024;
 
 /**
  * What HostFile needs of an open file: node's FileHandle, or a double over memory (HostFile.over) that
@@ -27,6 +25,8 @@ export type PositionedFile = Pick<
  */
 export class HostFile {
   private closed = false;
+  /** Reads done on the calling thread because the file is on tmpfs/ramfs (statistics, tests). */
+  inlineReads = 0;
 
   private constructor(
     private readonly fh: PositionedFile,
@@ -34,8 +34,8 @@ export class HostFile {
     readonly readOnly: boolean,
     private length: number,
     /**
-     * The file is on tmpfs/ramfs (core/block/memory-fs.ts): a read cannot wait for a device, so small ones are
-     * a pread on the calling thread instead of a libuv pool round trip.
+     * The file is on tmpfs/ramfs (core/block/memory-fs.ts): a read cannot wait for a device, so one of up to
+     * MEMORY_FS_INLINE_READ_MAX bytes is a pread/preadv on the calling thread instead of a libuv pool round trip.
      */
     readonly inMemory = false,
   ) {}
@@ -79,9 +79,10 @@ export class HostFile {
   async read(buf: Uint8Array, pos: number): Promise<void> {
     this.live();
     let done = 0;
-    if (this.inMemory && buf.length <= INLINE_READ_MAX) {
+    if (this.inMemory && buf.length <= MEMORY_FS_INLINE_READ_MAX) {
       try {
         done = readSync(this.fh.fd, buf, 0, buf.length, pos);
+        this.inlineReads++;
         if (done === 0) buf.fill(0);
         if (done === 0 || done === buf.length) return;
       } catch {
@@ -102,7 +103,7 @@ export class HostFile {
   async readv(bufs: Uint8Array[], pos: number): Promise<void> {
     this.live();
     const total = bufs.reduce((a, b) => a + b.length, 0);
-    const { bytesRead } = await this.fh.readv(bufs, pos);
+    const bytesRead = this.readvInline(bufs, pos, total) ?? (await this.fh.readv(bufs, pos)).bytesRead;
     if (bytesRead === total) return;
     let skip = bytesRead; // short: end of file, or the kernel stopped early; finish buffer by buffer
     let at = pos;
@@ -110,6 +111,18 @@ export class HostFile {
       if (skip < b.length) await this.read(b.subarray(skip), at + skip);
       skip = Math.max(0, skip - b.length);
       at += b.length;
+    }
+  }
+
+  /** preadv on the calling thread for a file on tmpfs/ramfs; undefined: the pool does it (and reports errors). */
+  private readvInline(bufs: Uint8Array[], pos: number, total: number): number | undefined {
+    if (!this.inMemory || total > MEMORY_FS_INLINE_READ_MAX) return undefined;
+    try {
+      const n = readvSync(this.fh.fd, bufs, pos);
+      this.inlineReads++;
+      return n;
+    } catch {
+      return undefined;
     }
   }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
+import { MEMORY_FS_INLINE_READ_MAX } from '../../core/block/memory-fs.js';
 import { HostFile } from './host-file.js';
 import { LossyFile } from './lossy-file.js';
 import { openQcow2 } from './open.js';
@@ -87,8 +88,33 @@ describe('qcow: read paths', () => {
       const large = new Uint8Array(1 << 20);
       await img.read(BigInt(1 << 20) - 262144n, [large]);
       expect([large[262143], large[262144], large[786431], large[786432]]).to.deep.equal([0, 0xa5, 0xa5, 0]);
+      // A guest's scatter-gather read of one contiguous run: one preadv on this thread, not the pool.
+      const inline = img.file.inlineReads;
+      const pages = scattered(512 * 1024);
+      await img.read(BigInt(1 << 20), pages);
+      expect(img.file.inlineReads - inline, 'inline preadv calls').to.equal(1);
+      expect(pages.every((b) => b.every((v) => v === 0xa5))).to.equal(true);
     } finally {
       await img.close();
+    }
+    // Over MEMORY_FS_INLINE_READ_MAX: the pool reads it (same bytes, no inline call).
+    const h = join(shm, 'c.qcow2');
+    expect(qemuImg(['create', '-q', '-f', 'qcow2', h, '8M']).status).to.equal(0);
+    qemuIo(h, ['write -P 0x3c 0 4M']);
+    const wide = await openQcow2({ path: h, readOnly: true });
+    try {
+      await wide.read(0n, [new Uint8Array(512)]); // loads the L2 table (a metadata read)
+      const before = wide.file.inlineReads;
+      const pages = scattered(MEMORY_FS_INLINE_READ_MAX + 65536);
+      await wide.read(0n, pages);
+      expect(wide.file.inlineReads - before, 'inline calls for a read over the limit').to.equal(0);
+      expect(pages.every((b) => b.every((v) => v === 0x3c))).to.equal(true);
+      const two = scattered(MEMORY_FS_INLINE_READ_MAX);
+      await wide.read(65536n, two);
+      expect(wide.file.inlineReads - before, 'inline calls for a read of the limit').to.equal(1);
+      expect(two.every((b) => b.every((v) => v === 0x3c))).to.equal(true);
+    } finally {
+      await wide.close();
     }
     const g = t.path('b.qcow2');
     expect(qemuImg(['create', '-q', '-f', 'qcow2', g, '1M']).status).to.equal(0);

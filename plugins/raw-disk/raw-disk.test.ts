@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { MEMORY_FS_INLINE_READ_MAX } from '../../core/block/memory-fs.js';
 import { RawFileDisk } from './raw-disk.js';
 import { RawDiskFormat } from './raw-format.js';
 import { RawDiskError } from './errors.js';
@@ -186,11 +187,12 @@ describe('plugins/raw-disk reads from the page cache (preadv2 RWF_NOWAIT)', () =
     await d.close();
   });
 
-  it('an image on tmpfs (no RWF_NOWAIT there): small reads are answered inline too, large ones by the pool', async () => {
+  it('an image on tmpfs (no RWF_NOWAIT there): reads up to 2 MiB are answered inline, larger ones by the pool', async () => {
     const shm = fs.mkdtempSync('/dev/shm/raw-disk-');
     try {
       const f = path.join(shm, 'disk.img');
-      fs.writeFileSync(f, data);
+      const whole = Buffer.concat([data, randomBytes(3 << 20)]);
+      fs.writeFileSync(f, whole);
       const d = RawFileDisk.open({ path: f, readOnly: true });
       expect(d.inMemory).to.equal(true);
       const x = new Uint8Array(4096),
@@ -198,10 +200,19 @@ describe('plugins/raw-disk reads from the page cache (preadv2 RWF_NOWAIT)', () =
       await d.read(8192n, [x, y]);
       expect(Buffer.compare(Buffer.concat([x, y]), data.subarray(8192, 8192 + 4608))).to.equal(0);
       expect(d.cacheHits).to.equal(1);
-      const big = new Uint8Array(512 * 1024);
+      // A guest's 1 MiB O_DIRECT read: one request of 256 page buffers, one inline preadv into all of them.
+      const pages = Array.from({ length: 256 }, () => new Uint8Array(4096));
+      await d.read(4096n, pages);
+      expect(Buffer.compare(Buffer.concat(pages), whole.subarray(4096, 4096 + (1 << 20)))).to.equal(0);
+      expect(d.cacheHits, 'a 1 MiB scatter-gather read').to.equal(2);
+      const two = new Uint8Array(MEMORY_FS_INLINE_READ_MAX);
+      await d.read(512n, [two]);
+      expect(Buffer.compare(two, whole.subarray(512, 512 + two.length))).to.equal(0);
+      expect(d.cacheHits, 'MEMORY_FS_INLINE_READ_MAX bytes').to.equal(3);
+      const big = new Uint8Array(MEMORY_FS_INLINE_READ_MAX + 4096);
       await d.read(0n, [big]);
-      expect(Buffer.compare(big, data)).to.equal(0);
-      expect(d.cacheHits).to.equal(1);
+      expect(Buffer.compare(big, whole.subarray(0, big.length))).to.equal(0);
+      expect(d.cacheHits, 'over MEMORY_FS_INLINE_READ_MAX: the pool').to.equal(3);
       await d.close();
       const other = RawFileDisk.open({ path: file, readOnly: true });
       const tmpfs = [0x01021994, 0x858458f6].includes(Number(fs.statfsSync(dir).type));

@@ -13,7 +13,7 @@ import {
   koffi,
 } from '../../core/native/libc.js';
 import { alignedBuffer } from './aligned-buffer.js';
-import { onMemoryFs } from '../../core/block/memory-fs.js';
+import { MEMORY_FS_INLINE_READ_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
 import { NOWAIT_UNSUPPORTED, readNoWait } from './nowait-read.js';
 import { RawDiskError } from './errors.js';
 
@@ -43,8 +43,8 @@ export const NOWAIT_READ_MAX = 256 * 1024;
  * NOWAIT_READ_MAX first asks the page cache with preadv2(RWF_NOWAIT) on the calling
  * thread (never blocks on the disk; the kernel says EAGAIN instead), which saves the
  * pool round trip for cached blocks; on tmpfs/ramfs, which refuse RWF_NOWAIT and have no
- * device to wait for, such reads are plain preadv2 calls (`inMemory`). With `direct`, the file is opened with
- * O_DIRECT and data passes through 4 KiB-aligned bounce buffers; offsets and lengths
+ * device to wait for, reads up to MEMORY_FS_INLINE_READ_MAX (2 MiB) are plain preadv calls
+ * (`inMemory`). With `direct`, the file is opened with O_DIRECT and data passes through 4 KiB-aligned bounce buffers; offsets and lengths
  * must then be 4 KiB multiples (the device advertises blk_size 4096).
  * Owns its fd: close() waits for in-flight I/O, then closes it (which drops its QEMU-style
  * image locks, core/block/image-lock.ts). FIFOs and character devices are refused at open.
@@ -56,7 +56,7 @@ export class RawFileDisk implements DiskBackend {
   cacheHits = 0;
   /** Try RWF_NOWAIT reads first (false: every read takes the threadpool). */
   noWaitReads = true;
-  /** A regular file on tmpfs/ramfs: small reads are plain preadv calls on the calling thread (onMemoryFs). */
+  /** A regular file on tmpfs/ramfs: reads up to 2 MiB are plain preadv calls on the calling thread (onMemoryFs). */
   readonly inMemory: boolean;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -126,7 +126,7 @@ export class RawFileDisk implements DiskBackend {
         return;
       }
       let bufs = into;
-      if (len > 0 && len <= NOWAIT_READ_MAX && this.noWaitReads) {
+      if (len > 0 && len <= (this.inMemory ? MEMORY_FS_INLINE_READ_MAX : NOWAIT_READ_MAX) && this.noWaitReads) {
         // Cached data is copied here at once; only what the page cache lacks goes to the pool.
         const n = this.inMemory ? readInMemory(this.fd, into, pos) : readNoWait(this.fd, into, pos);
         if (n >= len) {
