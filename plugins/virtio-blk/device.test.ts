@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import sinon from 'sinon';
 import type { DiskBackend } from '../../core/block/disk.js';
+import { GuestAddress } from '../../core/address.js';
 import { MockDiskBackend } from '../../core/testing/mock-disk.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1 } from '../../core/virtio/virtio.js';
 import { FakeEventSystem } from '../virtio/testing.js';
@@ -21,7 +22,7 @@ import {
   MAX_DISCARD_SEGMENTS,
 } from './constants.js';
 import { VirtioBlk, type VirtioBlkOptions } from './device.js';
-import { activateBlk, segments, type ActivatedBlk } from './testing.js';
+import { activateBlk, header, segments, type ActivatedBlk } from './testing.js';
 
 const MiB = 1 << 20;
 const { OK, IOERR, UNSUPP } = BlkStatus;
@@ -133,6 +134,59 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       expect([m.requests, m.writes, m.reads, m.writeBytes, m.readBytes, m.ioErrors]).to.deep.equal([
         3, 2, 1, 5120, 4096, 0,
       ]);
+      await dev.destroy();
+    });
+
+    it('any layout: a header split over two buffers, status sharing the data buffer, merged discard', async () => {
+      const dev = make(RawFileDisk.open({ path: file, readOnly: false }));
+      const h = activateBlk(dev, events);
+      const d = h.drivers[0];
+      const mq = d.mq;
+      const hdr = header(T.IN, 16n);
+      // Read: header as 8 + 8 bytes, then 1024 data bytes and the status byte in one buffer.
+      const h1 = mq.alloc(8, hdr.subarray(0, 8)),
+        h2 = mq.alloc(8, hdr.subarray(8));
+      const data = mq.alloc(1025);
+      const head = mq.addChain([
+        { addr: h1, len: 8 },
+        { addr: h2, len: 8 },
+        { addr: data, len: 1025, write: true },
+      ]);
+      // Write: header and data in one buffer (the data starts 16 bytes into it), status alone.
+      const payload = randomBytes(512);
+      const both = new Uint8Array(16 + 512);
+      both.set(header(T.OUT, 40n));
+      both.set(payload, 16);
+      const wStatus = mq.alloc(1);
+      mq.addChain([
+        { addr: mq.alloc(both.length, both), len: both.length },
+        { addr: wStatus, len: 1, write: true },
+      ]);
+      // Discard: header and one segment in one buffer.
+      const disc = new Uint8Array(32);
+      disc.set(header(T.DISCARD, 0n));
+      disc.set(segments([{ sector: 2048n, num: 8 }]), 16);
+      const dStatus = mq.alloc(1);
+      mq.addChain([
+        { addr: mq.alloc(32, disc), len: 32 },
+        { addr: dStatus, len: 1, write: true },
+      ]);
+      await run(h, dev);
+      const got = h.memory.read(GuestAddress.of(data), 1025);
+      const onDisk = fs.readFileSync(file);
+      expect(Buffer.compare(got.subarray(0, 1024), onDisk.subarray(16 * 512, 16 * 512 + 1024))).to.equal(0);
+      expect([
+        got[1024],
+        h.memory.readU8(GuestAddress.of(wStatus)),
+        h.memory.readU8(GuestAddress.of(dStatus)),
+      ]).to.deep.equal([OK, OK, OK]);
+      expect(d.mq.readUsed().sort((x, y) => x.id - y.id)).to.deep.equal([
+        { id: head, len: 1025 },
+        { id: head + 3, len: 1 },
+        { id: head + 5, len: 1 },
+      ]);
+      expect(Buffer.compare(onDisk.subarray(40 * 512, 41 * 512), payload)).to.equal(0);
+      expect(onDisk.subarray(2048 * 512, 2056 * 512).every((v) => v === 0)).to.equal(true);
       await dev.destroy();
     });
 

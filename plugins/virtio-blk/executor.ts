@@ -59,10 +59,16 @@ export interface ExecuteOptions {
 
 /** Carries out the pieces one after another; false when the queue stopped before all of them went to the disk. */
 async function pieces(
-  req: { offset: bigint; data: readonly Uint8Array[] },
+  req: { offset: bigint; length: number; data: readonly Uint8Array[] },
   o: ExecuteOptions,
   io: (offset: bigint, buffers: Uint8Array[]) => Promise<void>,
 ): Promise<boolean> {
+  if (req.length <= MAX_IO_PIECE) {
+    // One piece (every request Linux sends by default): no generator, no piece objects.
+    if (o.stopped?.()) return false;
+    await io(req.offset, req.data as Uint8Array[]);
+    return true;
+  }
   for (const p of ioPieces(req.offset, req.data)) {
     if (o.stopped?.()) return false;
     await io(p.offset, p.buffers);

@@ -1,5 +1,5 @@
 import type { GuestAddress } from '../../core/address.js';
-import type { GuestMemory } from '../../core/memory/guest-memory.js';
+import type { GuestMemory, MemoryAccess } from '../../core/memory/guest-memory.js';
 import type { DescriptorChain } from '../../core/virtio/virtio.js';
 import { ChainReader, ChainWriter } from '../virtio/chain-io.js';
 import {
@@ -75,7 +75,9 @@ const reject = (b: Base, status: BlkStatusValue, reason: string): BlkRequest => 
  * sectors, segment counts and flags. Returned data views alias guest RAM.
  */
 export function parseRequest(ctx: RequestContext, chain: DescriptorChain): BlkRequest | FatalChain {
-  const statusBuf = [...chain.writable].reverse().find((b) => b.len > 0);
+  let statusBuf: DescriptorChain['writable'][number] | undefined;
+  for (let i = chain.writable.length - 1; i >= 0 && !statusBuf; i--)
+    if (chain.writable[i]!.len > 0) statusBuf = chain.writable[i];
   if (!statusBuf) return { kind: 'fatal', head: chain.head, reason: `chain ${chain.head} has no writable status byte` };
   const base: Base = { head: chain.head, statusAddr: statusBuf.addr.add(statusBuf.len - 1) };
   try {
@@ -93,10 +95,19 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
       `header needs ${REQUEST_HEADER_SIZE} readable bytes, chain has ${chain.readableLength}`,
     );
   }
-  const reader = new ChainReader(ctx.memory, chain);
-  const type = reader.readU32();
-  reader.readU32(); // reserved (ioprio in legacy drivers): ignored
-  const sector = reader.readU64();
+  const first = chain.readable[0]!;
+  let type: number, sector: bigint, reader: ChainReader | undefined;
+  if (first.len >= REQUEST_HEADER_SIZE) {
+    // The usual layout: the whole header in the first buffer; one copy into a scratch, no cursor.
+    ctx.memory.readInto(first.addr, HEADER);
+    type = HEADER_VIEW.getUint32(0, true);
+    sector = HEADER_VIEW.getBigUint64(8, true);
+  } else {
+    reader = new ChainReader(ctx.memory, chain);
+    type = reader.readU32();
+    reader.readU32(); // reserved (ioprio in legacy drivers): ignored
+    sector = reader.readU64();
+  }
   const dataIn = chain.writableLength - 1; // device-writable bytes before the status byte
   const dataOut = chain.readableLength - REQUEST_HEADER_SIZE; // device-readable bytes after the header
 
@@ -105,12 +116,14 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
       if (dataOut !== 0) return reject(base, BlkStatus.IOERR, `read request carries ${dataOut} readable data bytes`);
       const bad = checkRange(ctx, sector, dataIn);
       if (bad) return reject(base, BlkStatus.IOERR, bad);
+      const data = dataViews(ctx.memory, chain.writable, 0, dataIn, 'write');
       return {
-        ...base,
+        head: base.head,
+        statusAddr: base.statusAddr,
         kind: 'read',
         offset: sector << SECTOR_SHIFT,
         length: dataIn,
-        data: new ChainWriter(ctx.memory, chain).slices(dataIn),
+        data,
       };
     }
     case BlkRequestType.OUT: {
@@ -119,7 +132,15 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
         return reject(base, BlkStatus.IOERR, `write request has ${dataIn} writable bytes besides the status`);
       const bad = checkRange(ctx, sector, dataOut);
       if (bad) return reject(base, BlkStatus.IOERR, bad);
-      return { ...base, kind: 'write', offset: sector << SECTOR_SHIFT, length: dataOut, data: reader.slices(dataOut) };
+      const data = dataViews(ctx.memory, chain.readable, REQUEST_HEADER_SIZE, dataOut, 'read');
+      return {
+        head: base.head,
+        statusAddr: base.statusAddr,
+        kind: 'write',
+        offset: sector << SECTOR_SHIFT,
+        length: dataOut,
+        data,
+      };
     }
     case BlkRequestType.FLUSH:
       return { ...base, kind: 'flush' };
@@ -129,10 +150,46 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
     }
     case BlkRequestType.DISCARD:
     case BlkRequestType.WRITE_ZEROES:
+      if (!reader) {
+        reader = new ChainReader(ctx.memory, chain);
+        reader.skip(REQUEST_HEADER_SIZE);
+      }
       return parseSegments(ctx, reader, base, type, dataOut);
     default:
       return reject(base, BlkStatus.UNSUPP, `request type ${type} is not supported`);
   }
+}
+
+/** Scratch for the 16-byte header (requests are parsed one at a time, on one thread). */
+const HEADER = new Uint8Array(REQUEST_HEADER_SIZE);
+const HEADER_VIEW = new DataView(HEADER.buffer);
+
+/**
+ * Zero-copy views of `n` bytes of `bufs` after the first `skip` bytes: one GuestMemory.slices call per buffer
+ * (a buffer spanning two memory regions gives two views), no cursor. The chain walker already checked that each
+ * buffer lies in guest memory and that the lengths add up; `access: 'write'` refuses read-only memory.
+ */
+function dataViews(
+  memory: GuestMemory,
+  bufs: DescriptorChain['readable'],
+  skip: number,
+  n: number,
+  access: MemoryAccess,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; n > 0 && i < bufs.length; i++) {
+    const b = bufs[i]!;
+    if (skip >= b.len) {
+      skip -= b.len;
+      continue;
+    }
+    const len = Math.min(b.len - skip, n);
+    const views = memory.slices(skip === 0 ? b.addr : b.addr.add(skip), len, access);
+    for (let k = 0; k < views.length; k++) out.push(views[k]!);
+    n -= len;
+    skip = 0;
+  }
+  return out;
 }
 
 /** Range check of a read or write: whole sectors, inside the disk. */
