@@ -29,6 +29,12 @@ export const FrameType = {
    * after the Hello, before Ready.
    */
   Prepared: 11,
+  /**
+   * Destination: JSON `{ progress, bytes }` after each Progress frame: how many Progress frames it went through and
+   * the payload bytes it read and wrote into guest memory by then (version 3). The source prices the last copy and
+   * decides to stop on what landed there, not on what it handed to its socket.
+   */
+  Ack: 12,
 } as const;
 
 /** Largest payload accepted: a JSON state or config (pages come in at most PAGES_PER_FRAME pages). */
@@ -36,6 +42,11 @@ export const MAX_FRAME = 64 << 20;
 /** Pages in one Pages frame at most (1 MiB). */
 export const PAGES_PER_FRAME = 256;
 const HEADER = 5;
+/**
+ * Bytes a FrameReader takes in ahead of its reader at most (beyond a frame it waits for): more stays in the socket,
+ * so the sender's backpressure says what the reader really went through.
+ */
+export const READ_AHEAD = 4 << 20;
 
 /** Writes frames (type u8, length u32 LE, payload) with backpressure, hashing them for the End frame. */
 export class FrameWriter {
@@ -100,17 +111,21 @@ export interface Frame {
 export class FrameReader {
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
+  /** Bytes the reader waits for (a whole frame may be larger than READ_AHEAD). */
+  private wanted = 0;
   private ended = false;
   private error?: Error;
   private wake?: () => void;
   private readonly hash: Hash = createHash('sha256');
   private hashed = false;
+  /** Payload bytes read so far (frames returned by next()). */
+  bytes = 0;
 
   constructor(private readonly sock: net.Socket) {
     sock.on('data', (d: Buffer) => {
       this.chunks.push(d);
       this.buffered += d.length;
-      if (this.buffered > 4 * MAX_FRAME) sock.pause();
+      if (this.buffered > Math.max(READ_AHEAD, this.wanted)) sock.pause();
       this.wake?.();
     });
     sock.on('end', () => {
@@ -127,24 +142,43 @@ export class FrameReader {
     });
   }
 
+  /** The first `n` buffered bytes (n <= buffered), joining only the chunks they span. */
   private take(n: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks.length = 0;
-    if (rest.length) this.chunks.push(rest);
-    this.buffered = rest.length;
-    if (this.sock.isPaused() && this.buffered <= MAX_FRAME) this.sock.resume();
+    if (n === 0) return Buffer.alloc(0);
+    let out: Buffer;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      const parts: Buffer[] = [];
+      let got = 0;
+      while (got < n) {
+        const c = this.chunks[0]!;
+        const k = Math.min(c.length, n - got);
+        parts.push(k === c.length ? c : c.subarray(0, k));
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+        got += k;
+      }
+      out = Buffer.concat(parts, n);
+    }
+    this.buffered -= n;
+    if (this.sock.isPaused() && this.buffered <= READ_AHEAD) this.sock.resume();
     return out;
   }
 
   private async need(n: number, what: string): Promise<void> {
+    this.wanted = n;
     while (this.buffered < n) {
       if (this.error) throw new MigrationError('Io', `the migration stream failed in ${what}: ${this.error.message}`);
       if (this.ended) throw new MigrationError('Io', `the migration stream stopped half-way (in ${what})`);
+      if (this.sock.isPaused()) this.sock.resume(); // a frame larger than what is read ahead
       await new Promise<void>((r) => (this.wake = r));
       this.wake = undefined;
     }
+    this.wanted = 0;
   }
 
   /** The next frame; `signal` aborts the wait. */
@@ -158,6 +192,7 @@ export class FrameReader {
     await this.need(len, `a frame of type ${type}`);
     const payload = Buffer.from(this.take(len));
     if (type !== FrameType.End && !this.hashed) this.hash.update(head).update(payload);
+    this.bytes += len;
     return { type, payload };
   }
 

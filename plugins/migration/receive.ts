@@ -172,6 +172,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
           .finally(() => sock.destroy());
       },
     );
+    let progressFrames = 0;
     for (;;) {
       const fr = await r.next();
       if (fr.type === FrameType.Pages) {
@@ -192,7 +193,9 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
         for (let o = 0; o < len; o += zero.length)
           writeAll(fd, zero.subarray(0, Math.min(zero.length, len - o)), at + o);
       } else if (fr.type === FrameType.Progress) {
-        continue;
+        // every page before it is written (synchronously): the source prices its round on what landed here
+        progressFrames++;
+        void w.sendJson(FrameType.Ack, { progress: progressFrames, bytes: r.bytes }).catch(() => {});
       } else if (fr.type === FrameType.State) {
         states = jsonOf(fr, 'state');
         if (!Array.isArray(states)) throw new MigrationError('Format', 'the saved states are not a list');

@@ -4,7 +4,9 @@ import { copyEstimateMs } from './converge.js';
 import { DirtyTracker } from './dirty.js';
 import { MigrationError } from './errors.js';
 import { SNAPSHOT_PAGE } from './format.js';
-import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf, PAGES_PER_FRAME } from './frames.js';
+import { expectFrame, FrameReader, FrameType, FrameWriter, jsonOf } from './frames.js';
+import { pageViews, sendPages } from './pages.js';
+import { Replies } from './replies.js';
 import { quiesce } from './pause.js';
 import { MIGRATION_FORMAT, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { connectTo, parseMigrationUrl } from './url.js';
@@ -58,92 +60,6 @@ export interface SendResult {
   totalMs: number;
 }
 
-const ZERO_PAGE = Buffer.alloc(SNAPSHOT_PAGE);
-
-/** The memory-file pages as views of guest memory: page `i` -> its bytes. */
-function pageViews(p: VmParts): (i: number) => Uint8Array {
-  const table: { page0: number; bytes: Uint8Array }[] = [];
-  let page = 0;
-  for (const r of p.memory.regions) {
-    table.push({ page0: page, bytes: r.bytes });
-    page += r.bytes.length / SNAPSHOT_PAGE;
-  }
-  return (i) => {
-    let t = table[0]!;
-    for (const e of table) if (e.page0 <= i) t = e;
-    const off = (i - t.page0) * SNAPSHOT_PAGE;
-    return t.bytes.subarray(off, off + SNAPSHOT_PAGE);
-  };
-}
-
-/**
- * Sends the pages marked in `dirty` (runs of up to PAGES_PER_FRAME pages), zero pages as Zeros frames (or not at
- * all when `skipZero`: the destination starts from zeros). With `copy` every page is copied before the first
- * frame goes out (the final round: what goes out is the instant of the stop). Returns the bytes of page data sent.
- */
-async function sendPages(
-  w: FrameWriter,
-  view: (i: number) => Uint8Array,
-  dirty: Uint8Array,
-  o: { skipZero: boolean; copy: boolean; signal?: AbortSignal },
-): Promise<number> {
-  let sent = 0;
-  const frames: { offset: number; data: Uint8Array[] }[] = [];
-  for (let i = 0; i < dirty.length;) {
-    if (!dirty[i]) {
-      i++;
-      continue;
-    }
-    const page = view(i);
-    if (Buffer.compare(page, ZERO_PAGE) === 0) {
-      let n = 1;
-      while (i + n < dirty.length && dirty[i + n] && Buffer.compare(view(i + n), ZERO_PAGE) === 0) n++;
-      if (!o.skipZero) {
-        const z = Buffer.alloc(16);
-        z.writeBigUInt64LE(BigInt(i * SNAPSHOT_PAGE), 0);
-        z.writeBigUInt64LE(BigInt(n * SNAPSHOT_PAGE), 8);
-        frames.push({ offset: -1, data: [z] });
-      }
-      i += n;
-      continue;
-    }
-    const data: Uint8Array[] = [];
-    const start = i;
-    while (i < dirty.length && dirty[i] && data.length < PAGES_PER_FRAME) {
-      const v = view(i);
-      if (Buffer.compare(v, ZERO_PAGE) === 0) break;
-      data.push(Buffer.from(v)); // a copy: the socket may send later, and the hash must match what it sends
-      i++;
-    }
-    frames.push({ offset: start * SNAPSHOT_PAGE, data });
-    if (!o.copy) {
-      sent += await flush(w, frames, o.signal);
-    }
-  }
-  sent += await flush(w, frames, o.signal);
-  return sent;
-}
-
-async function flush(
-  w: FrameWriter,
-  frames: { offset: number; data: Uint8Array[] }[],
-  signal?: AbortSignal,
-): Promise<number> {
-  let sent = 0;
-  for (const f of frames.splice(0)) {
-    if (signal?.aborted) throw new MigrationError('Cancelled', 'the migration was cancelled');
-    if (f.offset < 0) {
-      await w.send(FrameType.Zeros, f.data[0]!);
-      continue;
-    }
-    const head = Buffer.alloc(8);
-    head.writeBigUInt64LE(BigInt(f.offset));
-    await w.send(FrameType.Pages, head, ...f.data);
-    sent += f.data.length * SNAPSHOT_PAGE;
-  }
-  return sent;
-}
-
 const count = (bitmap: Uint8Array): number => bitmap.reduce((n, b) => n + b, 0);
 
 /** Waits until no device has I/O in flight, then runs `fn` in the same turn (nothing can start I/O in between). */
@@ -191,7 +107,7 @@ export async function sendParts(
   const maxRounds = opts.maxRounds ?? 30;
   const sock = await connectTo(target);
   const w = new FrameWriter(sock);
-  const r = new FrameReader(sock);
+  const r = new Replies(new FrameReader(sock));
   const tracker = new DirtyTracker(p.memory, p.vm);
   const view = pageViews(p);
   const throttle = opts.autoConverge === false ? undefined : new VcpuThrottle(p.machine);
@@ -241,6 +157,10 @@ export async function sendParts(
       const pages = count(dirty);
       const sent = await sendPages(w, view, dirty, { skipZero: round === 1, copy: false, signal: opts.signal });
       sentBytes += sent;
+      // the round ends when its pages landed: the destination acks this Progress once it wrote what came before
+      // (a round priced at what the socket took would leave the destination's backlog inside the downtime)
+      await w.sendJson(FrameType.Progress, { round, sentBytes });
+      await r.landed(round, w.bytes);
       const ms = performance.now() - t;
       dirty = await whenQuiet(p, () => tracker.harvest());
       const dirtyPages = count(dirty);
@@ -262,7 +182,6 @@ export async function sendParts(
         { round, pages, ms: Math.round(ms), dirtyPages, estimateMs: est, throttlePercent },
         'migration: round',
       );
-      await w.sendJson(FrameType.Progress, progress);
       if (fits && tracker.hasDirtyLog && !isPrepared && round < maxRounds) {
         await prepared; // then one more round: the guest wrote on while the destination was built
         continue;
