@@ -19,6 +19,7 @@ import { HelloSchema, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { acceptOne, parseMigrationUrl } from './url.js';
 import { canPreassemble, markIncoming } from './preassemble.js';
 import { checkPluginVersions } from './versions.js';
+import { incomingAnonymous, incomingFile, type IncomingMemory } from './incoming-memory.js';
 import { warmStates, type Warmed } from './warm.js';
 
 /** How receiveMigration listens and where it keeps the incoming memory. */
@@ -27,7 +28,10 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
   /** Called once listening, with the address (a TCP port 0 becomes the real port). */
   onListening?: (address: string) => void;
-  /** Folder for the incoming guest memory file (default /dev/shm where it exists, else the temp folder). */
+  /**
+   * Folder for the incoming guest memory file (default /dev/shm where it exists, else the temp folder). A VM built
+   * while the pages come (preassemble) takes them in anonymous memory instead (incoming-memory.ts): no file.
+   */
   memoryDir?: string;
   /** Plugins discovered already (planVm's `discovered`): spares a discovery per stream (tests, fuzzing). */
   discovered?: PlanOptions['discovered'];
@@ -94,11 +98,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-/** Writes all of `data` at `pos`. */
-function writeAll(fd: number, data: Uint8Array, pos: number): void {
-  for (let done = 0; done < data.length;) done += fs.writeSync(fd, data, done, data.length - done, pos + done);
-}
-
 /**
  * Receives one migration on `url` up to the Commit: checks the Hello (format, version, the config plans here, the
  * plugins are the same and not older), writes the pages into a fresh memory file (with `preassemble`, the VM is
@@ -114,9 +113,8 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
   const released = deferred();
   const onAbort = (): void => void sock.destroy(new Error('cancelled'));
   opts.signal?.addEventListener('abort', onAbort);
-  let file: string | undefined;
-  let fd: number | undefined;
-  let early: Promise<AssembledVm> | undefined;
+  let incoming: IncomingMemory | undefined;
+  let building: Promise<AssembledVm> | undefined;
   /** The VM built early, once it is. */
   let built: AssembledVm | undefined;
   let buildError: unknown;
@@ -135,33 +133,36 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     const total = hello.memory.bytes;
     if (hello.memory.regions.reduce((n, x) => n + x.size, 0) !== total)
       throw new MigrationError('Format', 'the memory regions do not add up to the memory size');
-    // A name no other receive of this process (or another) uses, and `file` set only once it is ours: a
-    // failure must never remove another receive's memory file.
-    const name = path.join(memoryDirOf(opts), `tsvmm-incoming-${process.pid}-${randomBytes(8).toString('hex')}.mem`);
-    fd = fs.openSync(name, 'wx+', 0o600);
-    file = name;
-    fs.ftruncateSync(fd, total);
     let states: unknown;
-    const memoryFile = name;
+    const early = opts.preassemble && canPreassemble(plan);
+    // A name no other receive of this process (or another) uses (incomingFile creates it with O_EXCL): a failure
+    // must never remove another receive's memory file. A VM built early takes the pages in anonymous memory.
+    const memoryFile = path.join(
+      memoryDirOf(opts),
+      `tsvmm-incoming-${process.pid}-${randomBytes(8).toString('hex')}.mem`,
+    );
+    incoming = early
+      ? incomingAnonymous(hello.memory.regions)
+      : incomingFile(memoryFile, total, (layout) => {
+          const m = createSharedFileMemory(layout);
+          fs.rmSync(memoryFile, { force: true }); // mapped: the pages live on in the mapping (and are written by fd)
+          return m;
+        });
     const hooks = restoreHooks(
       { plugins: hello.plugins, memory: hello.memory },
       () => states,
       memoryFile,
-      (layout) => {
-        const m = createSharedFileMemory(layout);
-        fs.rmSync(memoryFile, { force: true }); // mapped: the pages live on in the mapping (and are written by fd)
-        return m;
-      },
+      (l) => incoming!.map(l),
     );
     markStartup('migration: Hello checked');
-    if (opts.preassemble && canPreassemble(plan)) {
+    if (early) {
       markIncoming(plan.config, released.promise);
-      early = buildEarly(input, plan, hooks, opts);
-      early.then((vm) => (built = vm)).catch(() => {}); // a failure is handled below
+      building = buildEarly(input, plan, hooks, opts);
+      building.then((vm) => (built = vm)).catch(() => {}); // a failure is handled below
     }
     // The source stops its guest only after Prepared: the build is then out of the downtime. A failed build
     // tells the source at once (it still sends pages, and would wait for Prepared for ever).
-    (early ?? Promise.resolve()).then(
+    (building ?? Promise.resolve()).then(
       (vm) => (vm ? w.sendJson(FrameType.Prepared, { built: true }) : w.send(FrameType.Prepared)).catch(() => {}),
       (err: unknown) => {
         buildError = err;
@@ -182,16 +183,14 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
         const len = fr.payload.length - 8;
         if (at % SNAPSHOT_PAGE || at + len > total)
           throw new MigrationError('Format', `pages at ${at} (+${len}) leave the ${total}-byte memory`);
-        writeAll(fd, fr.payload.subarray(8), at);
+        incoming.write(at, fr.payload.subarray(8));
       } else if (fr.type === FrameType.Zeros) {
         if (fr.payload.length !== 16) throw new MigrationError('Format', 'a Zeros frame of the wrong size');
         const at = Number(fr.payload.readBigUInt64LE(0));
         const len = Number(fr.payload.readBigUInt64LE(8));
         if (at % SNAPSHOT_PAGE || len % SNAPSHOT_PAGE || at + len > total)
           throw new MigrationError('Format', `zero pages at ${at} (+${len}) leave the ${total}-byte memory`);
-        const zero = Buffer.alloc(Math.min(len, 1 << 20));
-        for (let o = 0; o < len; o += zero.length)
-          writeAll(fd, zero.subarray(0, Math.min(zero.length, len - o)), at + o);
+        incoming.zero(at, len);
       } else if (fr.type === FrameType.Progress) {
         // every page before it is written (synchronously): the source prices its round on what landed here
         progressFrames++;
@@ -213,10 +212,9 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
       }
     }
     if (states === undefined) throw new MigrationError('Format', 'the stream ended without the saved states');
-    fs.closeSync(fd);
-    fd = undefined;
+    incoming.finish();
     markStartup('migration: stream ended');
-    const vm = await early;
+    const vm = await building;
     if (vm) hooks.check(vm); // checked already unless the states came before the VM was built; a misfit is refused
     await w.send(FrameType.Ready);
     expectFrame(await r.next(), FrameType.Commit, 'Commit');
@@ -243,14 +241,13 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
   } catch (caught) {
     const err = buildError ?? caught; // a connection closed because the early build failed: that failure
     opts.signal?.removeEventListener('abort', onAbort);
-    if (fd !== undefined) fs.closeSync(fd);
-    if (file) fs.rmSync(file, { force: true });
+    incoming?.discard();
     const reason = (err as Error)?.message ?? String(err);
     if (!sock.destroyed) {
       await w.send(FrameType.Abort, Buffer.from(reason)).catch(() => {});
       sock.destroy();
     }
-    await early?.then((vm) => vm.dispose()).catch(() => {}); // the VM built early (memory, vCPUs) goes too
+    await building?.then((vm) => vm.dispose()).catch(() => {}); // the VM built early (memory, vCPUs) goes too
     if (opts.signal?.aborted) throw new MigrationError('Cancelled', 'receiving the migration was cancelled');
     if (err instanceof MigrationError) throw err;
     throw new MigrationError('Format', `receiving the migration failed: ${reason}`, {}, { cause: err });

@@ -11,6 +11,13 @@ import { MigrationError, receiveMigration, sendMigration, type ReceiveOptions } 
 import type { Warmed } from '../../plugins/migration/warm.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 
+/** The VmFlags of this process's mapping that starts at `addr` (/proc/self/smaps), '' when there is none. */
+function vmFlagsAt(addr: bigint): string {
+  const blocks = fs.readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
+  const block = blocks.find((b) => BigInt(`0x${b.slice(0, b.indexOf('-'))}`) === addr);
+  return /^VmFlags:(.*)$/m.exec(block ?? '')?.[1] ?? '';
+}
+
 describe('migration: live migration between two VMs on host KVM, over a Unix socket and TCP (kvm tier)', function () {
   this.timeout(120_000);
   const t = tinyScope('mig-live');
@@ -164,6 +171,32 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     expect(atHandOver?.destination, 'the destination runs at the hand-over').to.equal('started');
     expect(atHandOver?.source, 'the source is not torn down before it').to.not.equal('stopped');
     expect(a.lifecycle.state, 'and stopped after').to.equal('stopped');
+    await countsOn(b);
+  });
+
+  it('a destination that builds its VM early takes the pages straight into its RAM, advised for huge pages', async () => {
+    const a = await counting();
+    memoryOf(a).writeU32(DATA, 0xfeed);
+    let atBuild: { kinds: string[]; files: string[]; advised: boolean[] } | undefined;
+    const { b } = await migrate(
+      a,
+      `unix:${path.join(t.dir, 'anon.sock')}`,
+      {},
+      {
+        onPreassembled: (vm) => {
+          const regions = memoryOf(vm).regions;
+          atBuild = {
+            kinds: regions.map((r) => r.backing.kind),
+            files: fs.readdirSync(t.dir).filter((f) => f.endsWith('.mem')),
+            advised: regions.map((r) => vmFlagsAt(r.hostAddress).includes('hg')),
+          };
+        },
+      },
+    );
+    expect(atBuild?.kinds, 'the VM built early runs on anonymous memory').to.deep.equal(['anonymous']);
+    expect(atBuild?.files, 'no memory file').to.deep.equal([]);
+    expect(atBuild?.advised, 'MADV_HUGEPAGE (VmFlags hg)').to.deep.equal([true]);
+    expect(memoryOf(b).readU32(DATA), 'the pages landed in it').to.equal(0xfeed);
     await countsOn(b);
   });
 
