@@ -12,7 +12,7 @@ import { MIGRATION_FORMAT, MIGRATION_VERSION, type Hello } from './stream-format
 import { connectTo, parseMigrationUrl } from './url.js';
 import { VcpuThrottle } from './throttle.js';
 import { savablePartsOf, type VmParts } from './vm-parts.js';
-import { warmStates } from './warm.js';
+import { warmStates, warmVcpuSaves } from './warm.js';
 
 /** How sendMigration moves a VM: downtime budget, rounds, progress and cancellation. */
 export interface SendOptions {
@@ -182,6 +182,11 @@ export async function sendParts(
         { round, pages, ms: Math.round(ms), dirtyPages, estimateMs: est, throttlePercent },
         'migration: round',
       );
+      if (round === 1) {
+        // the vCPUs' first save is cold: one save now, in a short pause of the pre-copy, not in the downtime
+        const wv = await warmVcpuSaves(p.machine, p.states, p.logger);
+        p.logger.info({ vcpus: wv.saved.length, failed: wv.failed }, 'migration: vCPU saves warmed');
+      }
       if (fits && tracker.hasDirtyLog && !isPrepared && round < maxRounds) {
         await prepared; // then one more round: the guest wrote on while the destination was built
         continue;

@@ -4,7 +4,7 @@ import type { VcpuState } from '../../core/hypervisor/vcpu-state.js';
 import { OrderedStateRegistry } from '../../core/state/registry.js';
 import { defineState, type Snapshottable } from '../../core/state/snapshottable.js';
 import { VcpuSnapshot } from '../../core/state/vcpu-snapshot.js';
-import { warmStates } from './warm.js';
+import { warmStates, warmVcpuSaves } from './warm.js';
 
 const CounterSpec = defineState({ name: 'counter', version: 1, schema: z.strictObject({ n: z.number() }) });
 
@@ -78,5 +78,52 @@ describe('migration: warming the state code before the stop (warm.ts)', () => {
     reg.add(part('same').s);
     reg.add(part('same').s);
     expect(warmStates(reg, 'built')).to.deep.equal({ saved: [], checked: [], loaded: [], failed: [] });
+  });
+});
+
+describe('migration: warming the source vCPU saves with one short pause (warmVcpuSaves)', () => {
+  /** A machine that records pause/resume and whether a vCPU save ran while paused. */
+  function machine() {
+    const log: string[] = [];
+    return { log, pause: async () => void log.push('pause'), resume: async () => void log.push('resume') };
+  }
+
+  it('pauses once, saves every vCPU (and nothing else) while paused, resumes', async () => {
+    const reg = new OrderedStateRegistry();
+    const dev = part('serial');
+    const a = vcpu();
+    reg.add(a.v, 'vcpu');
+    reg.add(dev.s);
+    const m = machine();
+    const b = new VcpuSnapshot({
+      index: 1,
+      saveState: () => (m.log.push('save vcpu1'), { arch: 'x86_64', version: 1, payload: {} }),
+      restoreState: () => {},
+    });
+    reg.add(b, 'vcpu');
+    const w = await warmVcpuSaves(m, reg);
+    expect(w.saved).to.deep.equal(['vcpu0', 'vcpu1']);
+    expect(a.calls.save).to.equal(1);
+    expect(dev.calls.save, 'devices are warmed elsewhere, running').to.equal(0);
+    expect(m.log).to.deep.equal(['pause', 'save vcpu1', 'resume']);
+  });
+
+  it('a vCPU that cannot save is listed, and the machine still resumes; a machine without vCPUs is not paused', async () => {
+    const reg = new OrderedStateRegistry();
+    const bad = new VcpuSnapshot({
+      index: 0,
+      saveState: () => {
+        throw new Error('EINTR');
+      },
+      restoreState: () => {},
+    });
+    reg.add(bad, 'vcpu');
+    const m = machine();
+    const w = await warmVcpuSaves(m, reg);
+    expect(w.failed).to.deep.equal(['vcpu0']);
+    expect(m.log).to.deep.equal(['pause', 'resume']);
+    const none = machine();
+    await warmVcpuSaves(none, new OrderedStateRegistry());
+    expect(none.log).to.deep.equal([]);
   });
 });
