@@ -20,6 +20,7 @@ import { L1_MODULES, GUEST_MODULES, resolveModules } from '../guestkit/modules.j
 import { bootVm, describeBoot, type BootResult } from './boot.js';
 import { heartbeatScript, type HeartbeatLimits } from './heartbeat.js';
 import { appendBoot, bootRecord, type LedgerNote } from './ledger.js';
+import { l1ExtraWords } from './l1-cmdline.js';
 import { l1Emulator } from './l1-qemu.js';
 import { SandboxError } from './errors.js';
 import { planShares, shareMountScript, startShares, type ShareFolder, type SharedFile } from './shares.js';
@@ -389,12 +390,12 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       cpuModel: o.cpuModel ?? (process.env.TSVMM_SANDBOX_CPU || undefined),
       kernel: kit.vmlinux,
       initramfs: initrd,
-      // TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments, e.g. kvm_amd.npt=0)
+      // THP off by default, then TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments), l1-cmdline.ts
       machine: variant?.machine,
       append:
         `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}` +
         `${variant ? ` ${variant.append}` : ''}` +
-        `${process.env.TSVMM_SANDBOX_APPEND ? ` ${process.env.TSVMM_SANDBOX_APPEND}` : ''}`,
+        l1ExtraWords(),
       memoryMiB: o.memoryMiB ?? 3584,
       cpus: o.cpus ?? 2,
       timeoutMs: o.timeoutMs ?? 20 * 60_000,
