@@ -2,9 +2,10 @@ import { expect } from 'chai';
 import { l1ExtraWords } from './l1-cmdline.js';
 
 describe('sandbox: L1 command-line words', () => {
-  it('turns THP off in L1 by default and adds the experiment words after', () => {
-    expect(l1ExtraWords({})).to.equal(' transparent_hugepage=never');
-    expect(l1ExtraWords({ TSVMM_SANDBOX_APPEND: 'kvm_amd.npt=0' })).to.equal(
+  it("leaves L1's THP at the kernel's default unless asked, and adds the experiment words", () => {
+    expect(l1ExtraWords({})).to.equal('');
+    expect(l1ExtraWords({ TSVMM_SANDBOX_APPEND: 'kvm_amd.npt=0' })).to.equal(' kvm_amd.npt=0');
+    expect(l1ExtraWords({ TSVMM_SANDBOX_L1_THP: 'never', TSVMM_SANDBOX_APPEND: 'kvm_amd.npt=0' })).to.equal(
       ' transparent_hugepage=never kvm_amd.npt=0',
     );
   });

@@ -390,7 +390,7 @@ export async function runInSandbox(command: string, o: SandboxOptions = {}): Pro
       cpuModel: o.cpuModel ?? (process.env.TSVMM_SANDBOX_CPU || undefined),
       kernel: kit.vmlinux,
       initramfs: initrd,
-      // THP off by default, then TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments), l1-cmdline.ts
+      // TSVMM_SANDBOX_L1_THP, TSVMM_SANDBOX_APPEND: extra words for L1's kernel (experiments), l1-cmdline.ts
       machine: variant?.machine,
       append:
         `console=ttyS0 panic=-1 quiet${khz ? ` tsc_early_khz=${khz}` : ''} tsc=reliable${o.attachStdin ? ' tsvmm.stdin=console' : ''}` +
