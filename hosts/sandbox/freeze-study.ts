@@ -24,6 +24,7 @@ import { guestKit, writeInitramfsWithScript } from '../guestkit/kit.js';
 import { ledgerBoots, ratesBy } from './freeze-evidence.js';
 import { ledgerPath, readLedger } from './ledger.js';
 import { projectLayout, runInSandbox } from './sandbox.js';
+import { qemuArgv } from './boot.js';
 
 /** What an idle L2 guest does: a little console and process work, a marker, then poweroff (the kit's /init). */
 const L2_IDLE =
@@ -46,6 +47,7 @@ const L2_CHURN = L2_DISK.replace(
   '  dd if=/dev/urandom of=/churn bs=1M count=96 2>/dev/null; rm -f /churn\ndone\nsync',
 );
 const L2_DONE = /^freeze-study-l2-done\r?$/gm;
+const L2_EXIT = /^freeze-study-l2-exit (\d+)\r?$/gm;
 /** The L2 guest's qcow2 disk, made fresh in L1 before each run. */
 const L2_DISK_FILE = '/tmp/freeze-study-l2.qcow2';
 
@@ -55,6 +57,9 @@ interface StudyBoot {
   status: string;
   seconds: number;
   l2Done: number;
+  /** L2 runs that ended (a run without its done marker: the guest faulted or the VMM failed). */
+  l2Runs: number;
+  vmm: string;
   exitCode?: number;
   killReason?: string;
   append: string;
@@ -85,6 +90,27 @@ function l2Config(root: string, vmlinux: string, initramfs: string, disk: boolea
   return stringify(micro);
 }
 
+/** The L2 guest under QEMU with KVM in L1: microvm, 2 vCPUs, the micro host's RAM and command line, the qcow2 disk. */
+function qemuL2Command(root: string, vmlinux: string, initramfs: string, disk: boolean): string {
+  const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
+    machine: { memory?: string };
+    boot: { cmdline?: string };
+  };
+  const argv = qemuArgv({
+    accel: 'kvm',
+    timeoutMs: 0, // the L1 command's own limits apply
+    kernel: vmlinux,
+    initramfs,
+    cpus: 2,
+    memoryMiB: parseInt(String(micro.machine.memory ?? '256'), 10),
+    append: `${String(micro.boot.cmdline)} quiet`,
+    extraArgs: disk
+      ? ['-drive', `file=${L2_DISK_FILE},format=qcow2,if=none,id=vda`, '-device', 'virtio-blk-device,drive=vda']
+      : [],
+  });
+  return ['qemu-system-x86_64', ...argv].map((a) => `'${a}'`).join(' ');
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -98,6 +124,7 @@ async function main(): Promise<void> {
       load: { type: 'string', default: 'disk' },
       out: { type: 'string' },
       'l2-seconds': { type: 'string' },
+      vmm: { type: 'string', default: 'ours' },
     },
   });
   const budgetMs = Number(values.minutes) * 60_000;
@@ -119,7 +146,14 @@ async function main(): Promise<void> {
   // --l2-seconds: L2 runs one after another until that long after L1's command started (more exposure per L1 boot)
   const l2Seconds = Number(values['l2-seconds'] ?? 0);
   const fresh = disk ? `qemu-img create -q -f qcow2 ${L2_DISK_FILE} 64M || exit 125; ` : '';
-  const run = `${fresh}node '${vmm}' run '${cfg}' || exit $?`;
+  // --vmm qemu: the same L2 guest under L1's QEMU with KVM (microvm, virtio-blk-device): the L2 fault rate of the
+  // peer VMM over the same kind of boots tells a fault of ours from one of the nested emulation
+  const peer = values.vmm === 'qemu';
+  if (!peer && values.vmm !== 'ours') throw new Error(`--vmm is ours or qemu, not '${values.vmm}'`);
+  const l2Vmm = peer ? qemuL2Command(root, kit.vmlinux, initramfs, disk) : `node '${vmm}' run '${cfg}'`;
+  // every L2 run ends with its exit line, so a run whose guest faulted (ours: exit 3; QEMU: -no-reboot exits 0 on the
+  // reset) counts as a run without its done marker, and the next run goes on
+  const run = `${fresh}${l2Vmm}; echo "freeze-study-l2-exit $?"`;
   const command = l2Seconds
     ? `end=$(( $(date +%s) + ${l2Seconds} )); while [ $(date +%s) -lt $end ]; do ${run}; done`
     : `for i in $(seq ${l2}); do ${run}; done`;
@@ -147,6 +181,8 @@ async function main(): Promise<void> {
         status: r.status,
         seconds: Math.round(r.durationMs / 1000),
         l2Done: (r.console.match(L2_DONE) ?? []).length,
+        l2Runs: (r.console.match(L2_EXIT) ?? []).length,
+        vmm: peer ? 'qemu' : 'ours',
         exitCode: r.exitCode,
         killReason: r.killReason,
         append: values.append ?? '',
@@ -170,7 +206,8 @@ async function main(): Promise<void> {
     `this run: ${boots.length} L1 boots (${thread}, -cpu ${cpuModel}, append '${values.append}', ${cpus} vCPUs), ` +
       `${by('frozen')} frozen, ${by('timeout')} timed out, ` +
       `${boots.filter((b) => b.status === 'exited' && b.exitCode === 0).length} finished, ` +
-      `${boots.reduce((n, b) => n + b.l2Done, 0)} L2 runs done, ${((Date.now() - t0) / 60_000).toFixed(1)} min`,
+      `${boots.reduce((n, b) => n + b.l2Done, 0)} of ${boots.reduce((n, b) => n + b.l2Runs, 0)} L2 runs done ` +
+      `(${peer ? 'QEMU' : 'our VMM'}), ${((Date.now() - t0) / 60_000).toFixed(1)} min`,
   );
   const lp = ledgerPath();
   const study = ledgerBoots(
