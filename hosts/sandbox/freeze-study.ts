@@ -47,7 +47,7 @@ const L2_CHURN = L2_DISK.replace(
   '  dd if=/dev/urandom of=/churn bs=1M count=96 2>/dev/null; rm -f /churn\ndone\nsync',
 );
 const L2_DONE = /^freeze-study-l2-done\r?$/gm;
-const L2_EXIT = /^freeze-study-l2-exit (\d+)\r?$/gm;
+const L2_EXIT = /^freeze-study-l2-exit \d+\r?$/gm;
 /** The L2 guest's qcow2 disk, made fresh in L1 before each run. */
 const L2_DISK_FILE = '/tmp/freeze-study-l2.qcow2';
 
@@ -70,13 +70,20 @@ interface StudyBoot {
   load1: number;
 }
 
+/** The micro host's YAML (hosts/micro.yaml), the L2 guest's base under either VMM. */
+interface MicroHost {
+  machine: Record<string, unknown>;
+  boot: Record<string, unknown>;
+  plugins: Record<string, unknown>[];
+}
+
+function readMicro(root: string): MicroHost {
+  return parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as MicroHost;
+}
+
 /** The L2 VM's YAML: the micro host with 2 vCPUs, quiet, and for the disk load a qcow2 virtio-blk disk. */
-function l2Config(root: string, vmlinux: string, initramfs: string, disk: boolean): string {
-  const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
-    machine: Record<string, unknown>;
-    boot: Record<string, unknown>;
-    plugins: Record<string, unknown>[];
-  };
+function l2Config(host: MicroHost, vmlinux: string, initramfs: string, disk: boolean): string {
+  const micro = structuredClone(host);
   micro.machine.vcpus = 2;
   micro.boot.kernel = vmlinux;
   micro.boot.initramfs = initramfs;
@@ -91,11 +98,7 @@ function l2Config(root: string, vmlinux: string, initramfs: string, disk: boolea
 }
 
 /** The L2 guest under QEMU with KVM in L1: microvm, 2 vCPUs, the micro host's RAM and command line, the qcow2 disk. */
-function qemuL2Command(root: string, vmlinux: string, initramfs: string, disk: boolean): string {
-  const micro = parse(readFileSync(join(root, 'hosts', 'micro.yaml'), 'utf8')) as {
-    machine: { memory?: string };
-    boot: { cmdline?: string };
-  };
+function qemuL2Command(micro: MicroHost, vmlinux: string, initramfs: string, disk: boolean): string {
   const argv = qemuArgv({
     accel: 'kvm',
     timeoutMs: 0, // the L1 command's own limits apply
@@ -141,7 +144,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'freeze-study-'));
   const initramfs = writeInitramfsWithScript(kit, script, join(dir, 'l2.initramfs'));
   const cfg = join(dir, 'l2.yaml');
-  writeFileSync(cfg, l2Config(root, kit.vmlinux, initramfs, disk));
+  const micro = readMicro(root);
+  writeFileSync(cfg, l2Config(micro, kit.vmlinux, initramfs, disk));
   const vmm = resolve(root, 'bin', 'vmm.js');
   // --l2-seconds: L2 runs one after another until that long after L1's command started (more exposure per L1 boot)
   const l2Seconds = Number(values['l2-seconds'] ?? 0);
@@ -150,7 +154,7 @@ async function main(): Promise<void> {
   // peer VMM over the same kind of boots tells a fault of ours from one of the nested emulation
   const peer = values.vmm === 'qemu';
   if (!peer && values.vmm !== 'ours') throw new Error(`--vmm is ours or qemu, not '${values.vmm}'`);
-  const l2Vmm = peer ? qemuL2Command(root, kit.vmlinux, initramfs, disk) : `node '${vmm}' run '${cfg}'`;
+  const l2Vmm = peer ? qemuL2Command(micro, kit.vmlinux, initramfs, disk) : `node '${vmm}' run '${cfg}'`;
   // every L2 run ends with its exit line, so a run whose guest faulted (ours: exit 3; QEMU: -no-reboot exits 0 on the
   // reset) counts as a run without its done marker, and the next run goes on
   const run = `${fresh}${l2Vmm}; echo "freeze-study-l2-exit $?"`;
