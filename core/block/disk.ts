@@ -37,10 +37,22 @@ export interface DiskOpenOptions {
   allowBacking?: boolean;
 }
 
+/** What a block device model shows its guest of a disk: what `open` with the same options would give. */
+export type DiskShape = Pick<
+  DiskBackend,
+  'size' | 'readOnly' | 'blockSize' | 'supportsDiscard' | 'supportsWriteZeroes'
+>;
+
 /** A disk format (raw, qcow2, ...). Providers of the DiskFormat token (several allowed). */
 export interface DiskFormat {
   readonly name: string;
   /** True when the first bytes of a file look like this format. */
   probe(header: Uint8Array): boolean;
   open(opts: DiskOpenOptions): Promise<DiskBackend>;
+  /**
+   * Optional: the shape `open(opts)` would give, read without taking the image's lock or changing the file, for a
+   * disk another process still writes (a live migration's destination builds its device before the source let go,
+   * and opens the image only then). Formats without it cannot be opened late.
+   */
+  describe?(opts: DiskOpenOptions): Promise<DiskShape>;
 }

@@ -8,7 +8,7 @@ import type { PluginContext, PluginMain, PluginModule } from '../../core/plugin/
 import { PLUGIN_CONFIG, PLUGIN_CONTEXT, PLUGIN_LOGGER } from '../../core/tokens.js';
 import { ASSEMBLED_VM, type AssembledVm } from '../../core/vmm/assemble.js';
 import { ControlServer } from './control.js';
-import { incomingReleased } from './preassemble.js';
+import { incomingVm } from '../../core/vmm/incoming.js';
 
 /** The migration plugin's `config:` block. */
 export const MigrationConfigSchema = z.strictObject({
@@ -35,7 +35,7 @@ export class MigrationPlugin implements PluginMain {
   async attach(): Promise<Disposable[]> {
     if (!this.cfg.control) return [];
     const server = new ControlServer(path.resolve(this.ctx.baseDir, this.cfg.control), () => this.vm, this.logger);
-    const released = incomingReleased(this.ctx.vm);
+    const released = incomingVm(this.ctx.vm)?.released;
     // A VM received from a source that still runs: the socket's path is the source's until it let go.
     if (released)
       void released

@@ -25,9 +25,26 @@ describe('migration: which VMs a destination builds before the source stops', ()
     );
   });
 
-  it('not with a disk, a NIC, a console file or socket, or a plugin from outside the repository', () => {
-    expect(canPreassemble(planOf(...tiny, ['raw-disk'], ['virtio-blk', { path: 'disk.img' }]))).to.equal(false);
+  it('with a disk on a raw or qcow2 image (opened once the source let go), not on a format picked by name elsewhere', () => {
+    for (const format of [undefined, 'auto', 'raw', 'qcow2'])
+      expect(canPreassemble(planOf(...tiny, ['raw-disk'], ['virtio-blk', { path: 'd.img', format }])), format).to.equal(
+        true,
+      );
+    expect(canPreassemble(planOf(...tiny, ['virtio-blk', { path: 'd.vmdk', format: 'vmdk' }]))).to.equal(false);
+  });
+
+  it('with a NIC on a named tap (opened once the source let go)', () => {
+    const net = ['virtio-net', { backend: { kind: 'tap', name: 'tap0' } }] as [string, unknown];
+    expect(canPreassemble(planOf(...tiny, ['raw-disk'], ['virtio-blk', { path: 'd.img' }], net))).to.equal(true);
+  });
+
+  it('not with a NIC on inherited fds or a socket, a console file or socket, or a plugin from outside the repository', () => {
     expect(canPreassemble(planOf(...tiny, ['virtio-net', {}]))).to.equal(false);
+    expect(canPreassemble(planOf(...tiny, ['virtio-net', { backend: { kind: 'tap', fds: [3] } }]))).to.equal(false);
+    expect(canPreassemble(planOf(...tiny, ['virtio-net', { backend: { kind: 'tap', name: 'tap%d' } }]))).to.equal(
+      false,
+    );
+    expect(canPreassemble(planOf(...tiny, ['virtio-net', { backend: { kind: 'stream', path: 'p' } }]))).to.equal(false);
     expect(canPreassemble(planOf(['kvm'], ['serial', { console: { kind: 'file', path: 'c.log' } }]))).to.equal(false);
     expect(canPreassemble(planOf(['kvm'], ['serial', { console: { kind: 'unix-socket', path: 's' } }]))).to.equal(
       false,

@@ -2,11 +2,11 @@ import type { VmPlan } from '../../core/vmm/plan.js';
 
 /**
  * The plugins a migration's destination may build before the source stopped: assembling them takes no host
- * resource the source still holds (an image lock, a tap, a back end's socket, a listening socket's path), so both
- * VMs can exist at once. Each entry says for which of its configs that holds. Any other plugin in the config makes
- * the destination build its VM after Commit instead (the source released its files then), as before: slower
- * (assembly counts in the downtime) but safe. The migration plugin is here because a received VM's control socket
- * listens only once the source released it (see incomingReleased).
+ * resource the source still holds (an image lock, a tap, a back end's socket, a listening socket's path), or takes it
+ * only once the source let go (core/vmm/incoming.ts), so both VMs can exist at once. Each entry says for which of
+ * its configs that holds. Any other plugin in the config makes the destination build its VM after Commit instead
+ * (the source released its files then), as before: slower (assembly counts in the downtime) but safe. The migration plugin is here because a received VM's control socket
+ * listens only once the source released it (core/vmm/incoming.ts).
  */
 const PREASSEMBLE_SAFE: Record<string, (config: unknown) => boolean> = {
   kvm: () => true,
@@ -17,9 +17,20 @@ const PREASSEMBLE_SAFE: Record<string, (config: unknown) => boolean> = {
   // transports: MMIO/PCI windows and KVM routes only
   'virtio-mmio': () => true,
   'virtio-pci': () => true,
-  // disk formats: virtio-blk opens (and locks) the files, these only register how to read them
+  // disk formats: they only register how to read images
   'raw-disk': () => true,
   qcow: () => true,
+  // a disk: described at once (no lock), opened and locked once the source let go (virtio-blk's LateDisk), for the
+  // formats of this repository that can describe an image (a format picked by probe is one of those registered)
+  'virtio-blk': (config) => {
+    const format = (config as { format?: unknown } | undefined)?.format;
+    return format === undefined || format === 'auto' || format === 'raw' || format === 'qcow2';
+  },
+  // a NIC on a named tap: opened once the source let go (virtio-net's LateBackend; backends/open.ts opensLate)
+  'virtio-net': (config) => {
+    const b = (config as { backend?: { kind?: unknown; name?: unknown; fds?: unknown } } | undefined)?.backend;
+    return b?.kind === 'tap' && b.fds === undefined && typeof b.name === 'string' && !b.name.includes('%');
+  },
   i8042: () => true,
   rtc: () => true,
   'boot-timer': () => true,
@@ -38,14 +49,3 @@ export function canPreassemble(plan: Pick<VmPlan, 'plugins'>): boolean {
     (p) => p.plugin.source === 'repo' && PREASSEMBLE_SAFE[p.plugin.manifest.name]?.(p.config) === true,
   );
 }
-
-/** Received VMs built early (their config object) -> resolves once the source released its VM. */
-const released = new WeakMap<object, Promise<void>>();
-
-/** Marks the VM of `config` (the plan's config object) as received: its control socket waits for `whenReleased`. */
-export function markIncoming(config: object, whenReleased: Promise<void>): void {
-  released.set(config, whenReleased);
-}
-
-/** For a VM built before its source let go (markIncoming): resolves once it did; otherwise undefined. */
-export const incomingReleased = (config: object): Promise<void> | undefined => released.get(config);

@@ -17,7 +17,8 @@ import { restoreHooks, type RestoreHooks } from './restore.js';
 import { logRunning } from './run-restored.js';
 import { HelloSchema, MIGRATION_VERSION, type Hello } from './stream-format.js';
 import { acceptOne, parseMigrationUrl } from './url.js';
-import { canPreassemble, markIncoming } from './preassemble.js';
+import { canPreassemble } from './preassemble.js';
+import { markIncoming, type IncomingGate } from '../../core/vmm/incoming.js';
 import { checkPluginVersions } from './versions.js';
 import { incomingAnonymous, incomingFile, type IncomingMemory } from './incoming-memory.js';
 import { warmStates, type Warmed } from './warm.js';
@@ -118,6 +119,8 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
   /** The VM built early, once it is. */
   let built: AssembledVm | undefined;
   let buildError: unknown;
+  /** The VM built early, as plugins see it: what they deferred until the source let go. */
+  let gate: IncomingGate | undefined;
   try {
     const f = await r.next();
     expectFrame(f, FrameType.Hello, 'Hello');
@@ -156,14 +159,19 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     );
     markStartup('migration: Hello checked');
     if (early) {
-      markIncoming(plan.config, released.promise);
+      gate = markIncoming(plan.config, released.promise);
       building = buildEarly(input, plan, hooks, opts);
       building.then((vm) => (built = vm)).catch(() => {}); // a failure is handled below
     }
     // The source stops its guest only after Prepared: the build is then out of the downtime. A failed build
-    // tells the source at once (it still sends pages, and would wait for Prepared for ever).
+    // tells the source at once (it still sends pages, and would wait for Prepared for ever). A VM whose plugins
+    // deferred taking what the source holds (its disks) says so: the source then lets go right after Commit.
     (building ?? Promise.resolve()).then(
-      (vm) => (vm ? w.sendJson(FrameType.Prepared, { built: true }) : w.send(FrameType.Prepared)).catch(() => {}),
+      (vm) =>
+        (vm
+          ? w.sendJson(FrameType.Prepared, { built: true, afterRelease: (gate?.deferred ?? 0) > 0 })
+          : w.send(FrameType.Prepared)
+        ).catch(() => {}),
       (err: unknown) => {
         buildError = err;
         const why = Buffer.from((err as Error)?.message ?? String(err));
@@ -221,9 +229,14 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     markStartup('migration: Commit');
     opts.signal?.removeEventListener('abort', onAbort);
     // The source is stopped for good. Built early, the VM holds nothing the source still has (its control socket
-    // waits for `released`); otherwise wait until the source released its VM (disks, tap) and closed its side.
+    // waits for `released`) but what its plugins deferred (disks): those are taken once the source let go of its VM
+    // and closed its side. Not built early: wait for that, then the VM is built.
     const closed = r.closed().then(() => released.resolve());
     if (!vm) await closed;
+    else if (gate && gate.deferred > 0) {
+      await gate.takeAll();
+      markStartup('migration: deferred resources taken');
+    }
     return {
       hello,
       states,

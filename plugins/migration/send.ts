@@ -133,13 +133,17 @@ export async function sendParts(
     await w.sendJson(FrameType.Hello, hello);
     p.logger.info({ url, memoryBytes: hello.memory.bytes }, 'migration: sending');
     // The destination builds its VM meanwhile; the guest stops only once it said Prepared ({ built: true } when
-    // the VM is built: then it starts it at Commit without waiting for this side to let go).
+    // the VM is built: then it starts it at Commit without waiting for this side to let go, unless `afterRelease`
+    // says it opens what this side holds, its disks, once this side let go of them).
     let isPrepared = false;
     let destinationBuilt = false;
+    let destinationWaits = true;
     const prepared = r.next().then((f) => {
       expectFrame(f, FrameType.Prepared, 'Prepared');
       isPrepared = true;
-      destinationBuilt = f.payload.length > 0 && (jsonOf(f, 'Prepared') as { built?: unknown })?.built === true;
+      const said = f.payload.length > 0 ? (jsonOf(f, 'Prepared') as { built?: unknown; afterRelease?: unknown }) : {};
+      destinationBuilt = said?.built === true;
+      destinationWaits = !destinationBuilt || said?.afterRelease === true;
     });
     prepared.catch(() => {}); // awaited below
     // the first save of each part would otherwise compile its code inside the downtime
@@ -242,9 +246,9 @@ export async function sendParts(
     // ms since the guest stopped at each step: where the downtime goes, on this side (logged now: a `vmm run`
     // source may exit once its VM is released, before the destination's Started)
     p.logger.info({ phases, destinationBuilt }, 'migration: committed');
-    if (!destinationBuilt) {
-      // the destination builds its VM once the source closed (its files are free then): the downtime ends when
-      // the destination runs, so Started is read while this VM stops and lets go
+    if (destinationWaits) {
+      // the destination builds its VM, or opens its disks, once the source closed (its files are free then): the
+      // downtime ends when the destination runs, so Started is read while this VM stops and lets go
       await letGo();
       sock.end();
     }
@@ -254,10 +258,8 @@ export async function sendParts(
     void jsonOf(startedFrame, 'Started');
     phases.destinationStartedMs = Math.round((startedAt - tStop) * 10) / 10;
     const downtimeMs = Math.round(startedAt - tStop);
-    if (destinationBuilt) {
-      handOver(downtimeMs);
-      await letGo();
-    }
+    if (destinationBuilt) handOver(downtimeMs);
+    if (!destinationWaits) await letGo();
     sock.end();
     p.logger.info({ phases }, 'migration: the destination started');
     return { rounds: round, sentBytes, downtimeMs, totalMs: Math.round(performance.now() - t0) };

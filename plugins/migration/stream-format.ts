@@ -4,7 +4,7 @@ import { MemoryRegionSchema } from './format.js';
 /** What a migration stream's Hello says it is. */
 export const MIGRATION_FORMAT = 'tsvmm-migration';
 /** The stream format this build speaks (bump on any change). */
-export const MIGRATION_VERSION = 3;
+export const MIGRATION_VERSION = 4;
 
 /** The Hello frame: the VM's config and plugins (as a snapshot manifest has them) and its memory layout. */
 export const HelloSchema = z.strictObject({

@@ -107,6 +107,25 @@ export async function openQcow2(
   }
 }
 
+/**
+ * The virtual size of the qcow2 image at `path`, from its header alone, read without taking the image's lock
+ * (another process may be writing it: a live migration's source). The header's size field does not change under a
+ * writer (no resize while it runs); tables are not read.
+ */
+export async function qcow2VirtualSize(path: string): Promise<bigint> {
+  const file = await HostFile.open(path, true, 'force-share');
+  try {
+    const first = new Uint8Array(Math.min(file.size, 2 ** MAX_CLUSTER_BITS));
+    await file.read(first, 0);
+    return BigInt(parseHeader(first, file.size).size);
+  } catch (e) {
+    if (e instanceof QcowError) throw e;
+    throw new QcowError('Io', `cannot read ${path}: ${(e as Error).message}`, { path }, { cause: e });
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+}
+
 async function openBacking(
   path: string,
   format: string | undefined,

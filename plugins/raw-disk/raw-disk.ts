@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import type { DiskBackend, DiskOpenOptions } from '../../core/block/disk.js';
+import type { DiskBackend, DiskOpenOptions, DiskShape } from '../../core/block/disk.js';
 import { lockImage } from '../../core/block/image-lock.js';
 import { clearNonblock, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import {
@@ -74,43 +74,40 @@ export class RawFileDisk implements DiskBackend {
   }
 
   get blockSize(): number {
-    return this.direct ? DIRECT_ALIGN : 512;
+    return rawBlockSize(this.direct);
   }
 
   static open(opts: DiskOpenOptions): RawFileDisk {
-    const flags =
-      (opts.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR) |
-      O_CLOEXEC |
-      (opts.direct ? fs.constants.O_DIRECT : 0) |
-      OPEN_NONBLOCK; // a FIFO must not block open()
-    let fd: number;
+    const fd = openImageFd(opts.path, opts.readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR, opts.direct);
     try {
-      fd = fs.openSync(opts.path, flags);
-    } catch (e) {
-      const hint = opts.direct ? ' (does the filesystem support O_DIRECT? try direct: false)' : '';
-      throw new RawDiskError(
-        'Open',
-        `cannot open disk image ${opts.path}: ${(e as Error).message}${hint}`,
-        { path: opts.path },
-        { cause: e },
-      );
-    }
-    try {
-      requireRegularFile(fs.fstatSync(fd), opts.path, 'disk image', true);
-      clearNonblock(fd);
       // QEMU's lock bytes: no other vmm or QEMU process writes this disk while we have it.
       lockImage(fd, opts.path, opts.readOnly ? 'read-only' : 'read-write');
-      const size = sizeOf(fd, opts.path);
-      if (size > MAX_SIZE)
-        throw new RawDiskError('TooLarge', `${opts.path} is ${size} bytes; at most 2^53-1 supported`, {
-          path: opts.path,
-          size,
-        });
-      return new RawFileDisk(fd, opts.path, size, opts.readOnly, opts.direct ?? false);
+      return new RawFileDisk(fd, opts.path, checkedSize(fd, opts.path), opts.readOnly, opts.direct ?? false);
     } catch (e) {
       fs.closeSync(fd);
-      if (e instanceof RawDiskError) throw e;
-      throw new RawDiskError('Open', (e as Error).message, { path: opts.path }, { cause: e });
+      throw asOpenError(e, opts.path);
+    }
+  }
+
+  /**
+   * The shape `open(opts)` would give (DiskFormat.describe): the file opened read-only for its size, nothing locked,
+   * nothing written, the fd closed again.
+   */
+  static describe(opts: DiskOpenOptions): DiskShape {
+    const fd = openImageFd(opts.path, fs.constants.O_RDONLY, false);
+    try {
+      const size = checkedSize(fd, opts.path);
+      return {
+        size,
+        readOnly: opts.readOnly,
+        blockSize: rawBlockSize(opts.direct ?? false),
+        supportsDiscard: true,
+        supportsWriteZeroes: true,
+      };
+    } catch (e) {
+      throw asOpenError(e, opts.path);
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
@@ -323,6 +320,50 @@ export class RawFileDisk implements DiskBackend {
     );
   }
 }
+
+/** The logical block size a raw disk shows: O_DIRECT's alignment, else 512. */
+const rawBlockSize = (direct: boolean): number => (direct ? DIRECT_ALIGN : 512);
+
+/**
+ * Opens a raw image's fd with `access` (O_RDONLY / O_RDWR) and `direct`, and checks it is a regular file or block
+ * device (FIFOs and character devices are refused without blocking); the caller owns the fd.
+ */
+function openImageFd(path: string, access: number, direct: boolean | undefined): number {
+  // OPEN_NONBLOCK: a FIFO must not block open()
+  const flags = access | O_CLOEXEC | (direct ? fs.constants.O_DIRECT : 0) | OPEN_NONBLOCK;
+  let fd: number;
+  try {
+    fd = fs.openSync(path, flags);
+  } catch (e) {
+    const hint = direct ? ' (does the filesystem support O_DIRECT? try direct: false)' : '';
+    throw new RawDiskError(
+      'Open',
+      `cannot open disk image ${path}: ${(e as Error).message}${hint}`,
+      { path },
+      { cause: e },
+    );
+  }
+  try {
+    requireRegularFile(fs.fstatSync(fd), path, 'disk image', true);
+    clearNonblock(fd);
+    return fd;
+  } catch (e) {
+    fs.closeSync(fd);
+    throw asOpenError(e, path);
+  }
+}
+
+/** The image's size in bytes, refused above 2^53-1. */
+function checkedSize(fd: number, path: string): bigint {
+  const size = sizeOf(fd, path);
+  if (size > MAX_SIZE)
+    throw new RawDiskError('TooLarge', `${path} is ${size} bytes; at most 2^53-1 supported`, { path, size });
+  return size;
+}
+
+/** An open's failure as a RawDiskError (kept as it is when it is one). */
+const asOpenError = (e: unknown, path: string): RawDiskError =>
+  e instanceof RawDiskError ? e : new RawDiskError('Open', (e as Error).message, { path }, { cause: e });
 
 function sizeOf(fd: number, path: string): bigint {
   const st = fs.fstatSync(fd, { bigint: true });

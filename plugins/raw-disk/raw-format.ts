@@ -1,4 +1,4 @@
-import type { DiskBackend, DiskFormat, DiskOpenOptions } from '../../core/block/disk.js';
+import type { DiskBackend, DiskFormat, DiskOpenOptions, DiskShape } from '../../core/block/disk.js';
 import { RawFileDisk } from './raw-disk.js';
 
 /**
@@ -13,5 +13,8 @@ export class RawDiskFormat implements DiskFormat {
   }
   async open(opts: DiskOpenOptions): Promise<DiskBackend> {
     return RawFileDisk.open(opts);
+  }
+  async describe(opts: DiskOpenOptions): Promise<DiskShape> {
+    return RawFileDisk.describe(opts);
   }
 }

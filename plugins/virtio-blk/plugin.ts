@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as path from 'node:path';
 import { inject, injectable, injectAll } from 'tsyringe';
-import type { DiskFormat } from '../../core/block/disk.js';
+import type { DiskBackend, DiskFormat } from '../../core/block/disk.js';
 import type { Disposable } from '../../core/bus/bus.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { Logger } from '../../core/logger.js';
@@ -22,11 +22,15 @@ import {
 import { VirtioBlkConfigSchema, type VirtioBlkConfig } from './config.js';
 import { VirtioBlk } from './device.js';
 import { openDisk } from './open-disk.js';
+import { LateDisk } from './late-disk.js';
+import { incomingVm } from '../../core/vmm/incoming.js';
 
 /**
  * One virtio-blk disk per plugin instance: opens the image through the DiskFormat providers
  * (raw-disk, qcow, ...), builds the device and attaches it to the virtio transport its config
- * or the VM's `virtio.transport` names (else the VM's only one). The returned Disposable
+ * or the VM's `virtio.transport` names (else the VM's only one). In a live migration's destination built before
+ * the source let go (core/vmm/incoming.ts), the image is described now and opened once the source let go of it
+ * (./late-disk.ts), before the guest runs. The returned Disposable
  * detaches the device and flushes and closes the disk; the VM's teardown awaits it, so a qcow2
  * image has its reserved clusters released and its header written before runVm returns.
  */
@@ -53,12 +57,15 @@ export class VirtioBlkPlugin implements PluginMain {
       ctx.instance,
     );
     const file = path.resolve(ctx.baseDir, cfg.path);
-    const disk = await openDisk(this.formats, cfg.format, {
-      path: file,
-      readOnly: cfg.readOnly,
-      direct: cfg.direct,
-      allowBacking: cfg.allowBacking,
-    });
+    const opts = { path: file, readOnly: cfg.readOnly, direct: cfg.direct, allowBacking: cfg.allowBacking };
+    // A migration's destination built before the source let go: the image is the source's (and locked) until then
+    const incoming = incomingVm(ctx.vm);
+    let disk: DiskBackend;
+    if (incoming) {
+      const late = await LateDisk.describe(this.formats, cfg.format, opts);
+      incoming.defer(`disk ${file}`, () => late.open());
+      disk = late;
+    } else disk = await openDisk(this.formats, cfg.format, opts);
     let device: VirtioBlk;
     try {
       device = new VirtioBlk(

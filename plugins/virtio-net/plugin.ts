@@ -11,7 +11,10 @@ import {
   virtioTransportProblems,
   type VirtioTransportHost,
 } from '../../core/virtio/transport.js';
-import { openBackend } from './backends/open.js';
+import { openBackend, opensLate } from './backends/open.js';
+import { LateBackend } from './backends/late.js';
+import type { NetBackend } from './backends/backend.js';
+import { incomingVm } from '../../core/vmm/incoming.js';
 import { VirtioNetConfigSchema, type VirtioNetConfig } from './config.js';
 import { formatMac, parseMac, randomMac } from './config-space.js';
 import { VirtioNet } from './device.js';
@@ -20,8 +23,9 @@ import { VirtioNetError } from './errors.js';
 /**
  * One virtio-net interface per plugin instance: opens the backend (tap or datagram socket),
  * builds the device and attaches it to the virtio transport its config or the VM's
- * `virtio.transport` names (else the VM's only one). The returned Disposable detaches the
- * device and closes the backend when the VM is torn down.
+ * `virtio.transport` names (else the VM's only one). In a live migration's destination built before the source let
+ * go (core/vmm/incoming.ts), a named tap is opened once the source let go of it (./backends/late.ts), before the
+ * guest runs. The returned Disposable detaches the device and closes the backend when the VM is torn down.
  */
 @injectable()
 export class VirtioNetPlugin implements PluginMain {
@@ -45,11 +49,22 @@ export class VirtioNetPlugin implements PluginMain {
       ctx.instance,
     );
     const mac = cfg.mac ? parseMac(cfg.mac)! : randomMac((n) => randomBytes(n));
-    let backend;
-    try {
-      backend = openBackend(cfg.backend, cfg.queuePairs, ctx.baseDir, this.loop, (why) =>
+    let backend: NetBackend;
+    const open = (): NetBackend =>
+      openBackend(cfg.backend, cfg.queuePairs, ctx.baseDir, this.loop, (why) =>
         logger.warn({ why }, 'network backend stopped'),
       );
+    // A migration's destination built before the source let go: a tap is attached to the source until then
+    const incoming = incomingVm(ctx.vm);
+    try {
+      if (incoming && opensLate(cfg.backend)) {
+        const late = new LateBackend(
+          { kind: 'tap', description: `tap ${cfg.backend.name}`, queuePairs: cfg.queuePairs, vnetHeader: true },
+          open,
+        );
+        incoming.defer(`the tap of ${ctx.instance}`, async () => late.open());
+        backend = late;
+      } else backend = open();
     } catch (err) {
       throw new VirtioNetError(
         'Backend',

@@ -10,6 +10,8 @@ import { silentLogger } from '../../core/vmm/logger.js';
 import { MigrationError, receiveMigration, sendMigration, type ReceiveOptions } from '../../plugins/migration/index.js';
 import type { Warmed } from '../../plugins/migration/warm.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
+import { createQcow2 } from '../../plugins/qcow/create.js';
+import { Qcow2Format } from '../../plugins/qcow/format.js';
 
 /** The VmFlags of this process's mapping that starts at `addr` (/proc/self/smaps), '' when there is none. */
 function vmFlagsAt(addr: bigint): string {
@@ -231,7 +233,39 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
     await countsOn(a);
   });
 
-  it('without pre-assembly (a disk or tap in the config) the destination builds its VM after Commit', async () => {
+  it('a VM with a qcow2 disk is built early too: the destination opens and locks the image once the source let go', async () => {
+    const image = path.join(t.dir, 'mig-disk.qcow2');
+    await createQcow2({ path: image, size: 16 << 20 });
+    const disk = [
+      { name: 'qcow' },
+      { name: 'virtio-mmio' },
+      { name: 'virtio-blk', id: 'vda', config: { path: 'mig-disk.qcow2', format: 'qcow2' } },
+    ];
+    const a = await t.start(disk);
+    await until(() => memoryOf(a).readU32(COUNTER) > 1000, 'the guest to count');
+    const qcow = new Qcow2Format();
+    const openImage = (): Promise<unknown> =>
+      qcow.open({ path: image, readOnly: false }).then(
+        (d) => d.close(),
+        (e: unknown) => e,
+      );
+    let lockedWhenBuilt: unknown;
+    const { b } = await migrate(
+      a,
+      `unix:${path.join(t.dir, 'disk.sock')}`,
+      {},
+      { onPreassembled: () => void openImage().then((e) => (lockedWhenBuilt = e)) },
+    );
+    expect(String(lockedWhenBuilt), 'built early, while the source still held the image').to.match(/lock/i);
+    expect(a.lifecycle.state, 'the source stopped').to.equal('stopped');
+    await countsOn(b);
+    expect(String(await openImage()), 'the destination holds the image now').to.match(/lock/i);
+    await b.machine!.stop({ kind: 'api' });
+    await b.dispose();
+    expect(await openImage(), 'let go with the VM').to.equal(undefined);
+  });
+
+  it('without pre-assembly (a tap or a back end in the config) the destination builds its VM after Commit', async () => {
     const a = await counting();
     let built = false;
     const { b } = await migrate(

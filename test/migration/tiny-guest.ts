@@ -75,8 +75,8 @@ export interface TinyScope {
   readonly dir: string;
   /** Keeps `vm` to be stopped and disposed after the test; returns it. */
   track(vm: AssembledVm): AssembledVm;
-  /** Assembles and starts the counter guest (tracked). */
-  start(): Promise<AssembledVm>;
+  /** Assembles and starts the counter guest (tracked), with `extra` plugin entries (tinyConfig's). */
+  start(extra?: object[]): Promise<AssembledVm>;
 }
 
 /** Mocha hooks for a kvm-tier file of tiny guests (skips without /dev/kvm); read `dir` inside the tests. */
@@ -85,9 +85,9 @@ export function tinyScope(prefix: string): TinyScope {
   const scope = {
     dir: '',
     track: (vm: AssembledVm) => (vms.push(vm), vm),
-    start: async () => {
+    start: async (extra: object[] = []) => {
       const vm = scope.track(
-        await assembleVm({ config: tinyConfig(), baseDir: scope.dir }, { logger: silentLogger() }),
+        await assembleVm({ config: tinyConfig(extra), baseDir: scope.dir }, { logger: silentLogger() }),
       );
       await vm.machine!.start();
       return vm;

@@ -26,3 +26,13 @@ export function openBackend(
     );
   return DgramSocketBackend.open({ kind: 'udp', local: cfg.udp!.local, remote: cfg.udp!.remote }, loop);
 }
+
+/**
+ * Whether a destination built before its migration's source let go opens this backend late (LateBackend): a tap named
+ * in the config (the source's, attached to it until it let go). Inherited fds are this process's own; a name
+ * template makes a new tap; sockets are not opened late (their VMs are built after the source let go).
+ * plugins/migration/preassemble.ts keeps the same rule for whether such a VM is built early.
+ */
+export function opensLate(cfg: NetBackendConfig): cfg is Extract<NetBackendConfig, { kind: 'tap' }> & { name: string } {
+  return cfg.kind === 'tap' && cfg.fds === undefined && cfg.name !== undefined && !cfg.name.includes('%');
+}

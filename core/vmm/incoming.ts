@@ -1,0 +1,57 @@
+/**
+ * A VM built while another process still runs the same guest: a live migration's destination assembles its VM
+ * before the source stops, so that only loading the state and starting the vCPUs fall in the downtime. Until the
+ * source lets go, host resources it holds (an image's lock, a listening socket's path) are not free. A plugin asks
+ * `incomingVm(ctx.vm)`: undefined in an ordinary assembly (take everything at once), else it takes such a resource
+ * only once `released` resolved, or hands the taking to `defer`, which the destination runs after the source let go
+ * and before the guest runs again.
+ */
+export interface IncomingVm {
+  /** Resolves once the source let go of its VM (disks closed, sockets gone); never, when the migration fails. */
+  readonly released: Promise<void>;
+  /**
+   * Takes a resource once the source let go, before the guest runs: `what` names it in errors. A rejection fails
+   * the destination's start (the source has stopped by then: as a VM that cannot be built after the stop).
+   */
+  defer(what: string, take: () => Promise<void>): void;
+}
+
+/** What the receiving side holds for a VM it builds early: the view plugins see, and the deferred takes. */
+export interface IncomingGate extends IncomingVm {
+  /** How many takes plugins deferred so far (the source must let go before the destination can start). */
+  readonly deferred: number;
+  /** Runs every deferred take (after `released`), in the order they came; the first failure rejects, naming it. */
+  takeAll(): Promise<void>;
+}
+
+/** Incoming VMs by their plan's config object (the `ctx.vm` every plugin of that VM gets). */
+const incoming = new WeakMap<object, IncomingGate>();
+
+/** Marks the VM of `config` (its plan's config object) as built before its source let go, at `released`. */
+export function markIncoming(config: object, released: Promise<void>): IncomingGate {
+  const takes: { what: string; take: () => Promise<void> }[] = [];
+  const gate: IncomingGate = {
+    released,
+    defer: (what, take) => void takes.push({ what, take }),
+    get deferred() {
+      return takes.length;
+    },
+    takeAll: async () => {
+      await released;
+      for (const t of takes.splice(0)) {
+        try {
+          await t.take();
+        } catch (err) {
+          throw new Error(`taking ${t.what} after the source let go failed: ${(err as Error)?.message ?? err}`, {
+            cause: err,
+          });
+        }
+      }
+    },
+  };
+  incoming.set(config, gate);
+  return gate;
+}
+
+/** The VM of `config` as incoming (markIncoming), or undefined for an ordinary assembly. */
+export const incomingVm = (config: object): IncomingVm | undefined => incoming.get(config);
