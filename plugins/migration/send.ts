@@ -32,8 +32,9 @@ export interface SendOptions {
   signal?: AbortSignal;
   /**
    * Called when the source hands over (after this the source VM ends whatever happens): once the destination
-   * checked everything, or, where the destination built its VM before the stop, once it said its VM runs. A
-   * `vmm run` source answers its control socket here: its process exits once the VM is released.
+   * checked everything (its `downtimeMs` then ends there), or, where the destination built its VM before the stop
+   * and needs nothing this side holds, once it said its VM runs. A `vmm run` source answers its control socket
+   * here: its process exits once the VM is released.
    */
   onCommit?: (r: Omit<SendResult, 'totalMs'>) => void;
 }
@@ -238,7 +239,9 @@ export async function sendParts(
       tracker.stop(); // the VM is gone: only the memory's own writers come back
       phase('releasedMs');
     };
-    if (!destinationBuilt) handOver(Math.round(performance.now() - tStop));
+    // a source that lets go before Started answers its caller first (a `vmm run` source's control socket goes with
+    // its VM): the downtime it reports then ends at the Commit
+    if (destinationWaits) handOver(Math.round(performance.now() - tStop));
     await w.send(FrameType.Commit);
     let startedAt = 0;
     const started = r.next().then((f) => ((startedAt = performance.now()), f));
@@ -258,8 +261,10 @@ export async function sendParts(
     void jsonOf(startedFrame, 'Started');
     phases.destinationStartedMs = Math.round((startedAt - tStop) * 10) / 10;
     const downtimeMs = Math.round(startedAt - tStop);
-    if (destinationBuilt) handOver(downtimeMs);
-    if (!destinationWaits) await letGo();
+    if (!destinationWaits) {
+      handOver(downtimeMs);
+      await letGo();
+    }
     sock.end();
     p.logger.info({ phases }, 'migration: the destination started');
     return { rounds: round, sentBytes, downtimeMs, totalMs: Math.round(performance.now() - t0) };

@@ -12,6 +12,7 @@ import type { Warmed } from '../../plugins/migration/warm.js';
 import { tinyScope, COUNTER, DATA, memoryOf, until } from './tiny-guest.js';
 import { createQcow2 } from '../../plugins/qcow/create.js';
 import { Qcow2Format } from '../../plugins/qcow/format.js';
+import { controlRequest } from '../../plugins/migration/control.js';
 
 /** The VmFlags of this process's mapping that starts at `addr` (/proc/self/smaps), '' when there is none. */
 function vmFlagsAt(addr: bigint): string {
@@ -236,12 +237,12 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
   it('a VM with a qcow2 disk is built early too: the destination opens and locks the image once the source let go', async () => {
     const image = path.join(t.dir, 'mig-disk.qcow2');
     await createQcow2({ path: image, size: 16 << 20 });
-    const disk = [
+    const a = await t.start([
       { name: 'qcow' },
       { name: 'virtio-mmio' },
       { name: 'virtio-blk', id: 'vda', config: { path: 'mig-disk.qcow2', format: 'qcow2' } },
-    ];
-    const a = await t.start(disk);
+      { name: 'migration', config: { control: 'disk-ctl.sock' } },
+    ]);
     await until(() => memoryOf(a).readU32(COUNTER) > 1000, 'the guest to count');
     const qcow = new Qcow2Format();
     const openImage = (): Promise<unknown> =>
@@ -250,14 +251,20 @@ describe('migration: live migration between two VMs on host KVM, over a Unix soc
         (e: unknown) => e,
       );
     let lockedWhenBuilt: unknown;
-    const { b } = await migrate(
-      a,
-      `unix:${path.join(t.dir, 'disk.sock')}`,
-      {},
-      { onPreassembled: () => void openImage().then((e) => (lockedWhenBuilt = e)) },
-    );
+    let addr!: (a: string) => void;
+    const listening = new Promise<string>((res) => (addr = res));
+    const received = receiveMigration(`unix:${path.join(t.dir, 'disk.sock')}`, {
+      logger: silentLogger(),
+      memoryDir: t.dir,
+      onListening: addr,
+      onPreassembled: () => void openImage().then((e) => (lockedWhenBuilt = e)),
+    });
+    // as `vmm migrate` asks a `vmm run` source: the answer comes before the source's VM (and socket) goes
+    const answer = await controlRequest(path.join(t.dir, 'disk-ctl.sock'), { op: 'migrate', url: await listening });
+    const b = t.track(await received);
+    expect(answer.committed, JSON.stringify(answer)).to.equal(true);
     expect(String(lockedWhenBuilt), 'built early, while the source still held the image').to.match(/lock/i);
-    expect(a.lifecycle.state, 'the source stopped').to.equal('stopped');
+    await until(() => a.lifecycle.state === 'stopped', 'the source to stop');
     await countsOn(b);
     expect(String(await openImage()), 'the destination holds the image now').to.match(/lock/i);
     await b.machine!.stop({ kind: 'api' });
