@@ -8,6 +8,15 @@ import { c } from '../native/libc.js';
  */
 export const MEMORY_FS_INLINE_READ_MAX = 2 * 1024 * 1024;
 
+/**
+ * Writes to a file on tmpfs/ramfs up to this size are done on the calling thread as well (raw-disk, qcow2's
+ * HostFile), for the same reason: a pwrite(v) there is a memcpy into the page cache (and, for a hole, page
+ * allocation), never a wait for a device; a guest's 1 MiB write is one call instead of a pool round trip. A failure
+ * (ENOSPC, a short write) goes to the pool path, which finishes or reports it. fdatasync on these filesystems
+ * has nothing to write back, so it is done inline too.
+ */
+export const MEMORY_FS_INLINE_WRITE_MAX = MEMORY_FS_INLINE_READ_MAX;
+
 /** f_type of tmpfs and ramfs (linux/magic.h). devtmpfs reports tmpfs's too: check for a regular file first. */
 const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
 

@@ -1,7 +1,7 @@
-import { constants, readSync, readvSync } from 'node:fs';
+import { constants, fdatasyncSync, readSync, readvSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { lockImage, type ImageAccess } from '../../core/block/image-lock.js';
-import { MEMORY_FS_INLINE_READ_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
+import { MEMORY_FS_INLINE_READ_MAX, MEMORY_FS_INLINE_WRITE_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
 import { clearNonblock, ImageFileError, OPEN_NONBLOCK, requireRegularFile } from '../../core/block/regular-file.js';
 import { c, ERRNO, koffi } from '../../core/native/libc.js';
 import { QcowError, fail } from './errors.js';
@@ -27,6 +27,8 @@ export class HostFile {
   private closed = false;
   /** Reads done on the calling thread because the file is on tmpfs/ramfs (statistics, tests). */
   inlineReads = 0;
+  /** Writes and syncs done on the calling thread because the file is on tmpfs/ramfs (statistics, tests). */
+  inlineWrites = 0;
 
   private constructor(
     private readonly fh: PositionedFile,
@@ -35,7 +37,8 @@ export class HostFile {
     private length: number,
     /**
      * The file is on tmpfs/ramfs (core/block/memory-fs.ts): a read cannot wait for a device, so one of up to
-     * MEMORY_FS_INLINE_READ_MAX bytes is a pread/preadv on the calling thread instead of a libuv pool round trip.
+     * MEMORY_FS_INLINE_READ_MAX bytes is a pread/preadv on the calling thread instead of a libuv pool round trip;
+     * likewise a write of up to MEMORY_FS_INLINE_WRITE_MAX bytes and fdatasync.
      */
     readonly inMemory = false,
   ) {}
@@ -129,7 +132,7 @@ export class HostFile {
   async write(buf: Uint8Array, pos: number): Promise<void> {
     this.live();
     if (this.readOnly) fail('ReadOnly', `${this.path} is open read-only`);
-    let done = 0;
+    let done = this.inMemory && buf.length <= MEMORY_FS_INLINE_WRITE_MAX ? this.writeInline([buf], pos) : 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, pos + done);
       done += bytesWritten;
@@ -141,8 +144,10 @@ export class HostFile {
   async writev(bufs: Uint8Array[], pos: number): Promise<void> {
     this.live();
     if (this.readOnly) fail('ReadOnly', `${this.path} is open read-only`);
-    const total = bufs.reduce((a, b) => a + b.length, 0);
-    const { bytesWritten } = await this.fh.writev(bufs, pos);
+    let total = 0;
+    for (let i = 0; i < bufs.length; i++) total += bufs[i]!.length;
+    const inline = this.inMemory && total <= MEMORY_FS_INLINE_WRITE_MAX ? this.writeInline(bufs, pos) : 0;
+    const bytesWritten = inline === total ? inline : (await this.fh.writev(bufs, pos)).bytesWritten;
     if (bytesWritten !== total) {
       // Short vector write: finish piece by piece.
       let skip = bytesWritten;
@@ -159,6 +164,20 @@ export class HostFile {
       }
     }
     if (pos + total > this.length) this.length = pos + total;
+  }
+
+  /**
+   * pwritev on the calling thread for a file on tmpfs/ramfs: the bytes written, or 0 on any error (the caller
+   * then writes from the start through the pool, which finishes a short write and reports errors).
+   */
+  private writeInline(bufs: Uint8Array[], pos: number): number {
+    try {
+      const n = writevSync(this.fh.fd, bufs, pos);
+      this.inlineWrites++;
+      return n;
+    } catch {
+      return 0;
+    }
   }
 
   /**
@@ -198,7 +217,17 @@ export class HostFile {
   /** The barrier: everything written so far is on stable storage. */
   async sync(): Promise<void> {
     this.live();
-    if (!this.readOnly) await this.fh.datasync();
+    if (this.readOnly) return;
+    if (this.inMemory) {
+      try {
+        fdatasyncSync(this.fh.fd); // tmpfs/ramfs: nothing to write back, returns at once
+        this.inlineWrites++;
+        return;
+      } catch {
+        // the pool call below reports it
+      }
+    }
+    await this.fh.datasync();
   }
 
   async close(): Promise<void> {

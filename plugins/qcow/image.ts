@@ -14,8 +14,36 @@ interface PendingAlloc {
   vc: number;
   m: Mapping;
   host: number;
-  buf: Uint8Array;
+  /** The cluster's full new contents: the caller's views (a whole-cluster write) or one merged buffer. */
+  bufs: Uint8Array[];
   reuse: boolean;
+}
+
+/** Most clusters one pwritev of newly allocated clusters carries. */
+const MAX_RUN_CLUSTERS = 256;
+
+/** Hands out consecutive byte ranges of a list of buffers as views (no copy). */
+class ViewCursor {
+  private i = 0;
+  private off = 0;
+  constructor(private readonly bufs: readonly Uint8Array[]) {}
+
+  /** Views of the next `n` bytes (the caller never asks past the end). */
+  take(n: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    while (n > 0) {
+      const b = this.bufs[this.i]!;
+      const k = Math.min(n, b.length - this.off);
+      out.push(this.off === 0 && k === b.length ? b : b.subarray(this.off, this.off + k));
+      this.off += k;
+      n -= k;
+      if (this.off === b.length) {
+        this.i++;
+        this.off = 0;
+      }
+    }
+    return out;
+  }
 }
 const ZERO = 1n;
 /** Deferred frees above this make a request flush on its way out, so space is reused. */
@@ -115,19 +143,11 @@ export class Qcow2Image implements DiskBackend, BackingReader {
 
   async write(offset: bigint, from: Uint8Array[]): Promise<void> {
     this.writable();
-    const len = from.reduce((a, b) => a + b.length, 0);
+    let len = 0;
+    for (let i = 0; i < from.length; i++) len += from[i]!.length;
     const off = this.checkRange(offset, len);
-    let flat: Uint8Array;
-    if (from.length === 1) flat = from[0]!;
-    else {
-      flat = new Uint8Array(len);
-      let p = 0;
-      for (const b of from) {
-        flat.set(b, p);
-        p += b.length;
-      }
-    }
-    await this.gate.shared(() => this.writeAt(off, flat));
+    // The guest's buffers go to the file as they are (scatter-gather), not through a flat copy.
+    await this.gate.shared(() => this.writeAt(off, from, len));
     await this.maybeReclaim();
   }
 
@@ -182,11 +202,13 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       let last = Math.floor(end / this.cs); // exclusive
       if (end === this.virtualSize && end % this.cs !== 0) last++;
       if (first >= last) {
-        await this.writeAt(off, new Uint8Array(len));
+        await this.writeAt(off, [new Uint8Array(len)], len);
         return;
       }
-      if (off < first * this.cs) await this.writeAt(off, new Uint8Array(first * this.cs - off));
-      if (last * this.cs < end) await this.writeAt(last * this.cs, new Uint8Array(end - last * this.cs));
+      if (off < first * this.cs)
+        await this.writeAt(off, [new Uint8Array(first * this.cs - off)], first * this.cs - off);
+      if (last * this.cs < end)
+        await this.writeAt(last * this.cs, [new Uint8Array(end - last * this.cs)], end - last * this.cs);
       await this.metaLock.run(async () => {
         for (let vc = first; vc < last; vc++) await this.zeroCluster(vc, mayUnmap);
       });
@@ -351,44 +373,48 @@ export class Qcow2Image implements DiskBackend, BackingReader {
 
   // ---- writing ------------------------------------------------------------------------
 
-  private async writeAt(off: number, data: Uint8Array): Promise<void> {
-    const inPlace: Array<{ pos: number; d: Uint8Array }> = [];
+  /** Writes the `len` bytes of `data` (buffers back to back) at guest offset `off`. */
+  private async writeAt(off: number, data: readonly Uint8Array[], len: number): Promise<void> {
+    const inPlace: Array<{ pos: number; len: number; bufs: Uint8Array[] }> = [];
     const allocs: PendingAlloc[] = [];
+    const cursor = new ViewCursor(data);
     await this.metaLock.run(async () => {
-      for (let p = off; p < off + data.length;) {
+      for (let p = off; p < off + len;) {
         const vc = Math.floor(p / this.cs);
         const inOff = p - vc * this.cs;
-        const n = Math.min(this.cs - inOff, off + data.length - p);
-        const d = data.subarray(p - off, p - off + n);
+        const n = Math.min(this.cs - inOff, off + len - p);
+        const d = cursor.take(n);
         const m = await this.map.lookup(vc);
         if (m.t === 'data' && m.copied) {
           await this.assertNotMetadata(m.host);
           const prev = inPlace[inPlace.length - 1];
-          if (
-            prev &&
-            prev.pos + prev.d.length === m.host + inOff &&
-            prev.d.byteOffset + prev.d.length === d.byteOffset &&
-            prev.d.buffer === d.buffer
-          ) {
-            prev.d = new Uint8Array(d.buffer, prev.d.byteOffset, prev.d.length + n);
-          } else inPlace.push({ pos: m.host + inOff, d });
+          if (prev && prev.pos + prev.len === m.host + inOff) {
+            // Contiguous in the file: one pwritev for the run.
+            for (let k = 0; k < d.length; k++) prev.bufs.push(d[k]!);
+            prev.len += n;
+          } else inPlace.push({ pos: m.host + inOff, len: n, bufs: d });
         } else {
-          allocs.push(await this.prepareAlloc(vc, m, inOff, d));
+          allocs.push(await this.prepareAlloc(vc, m, inOff, d, n));
         }
         p += n;
       }
       await this.commitAllocs(allocs);
     });
-    await Promise.all(inPlace.map((w) => this.file.write(w.d, w.pos)));
+    await Promise.all(
+      inPlace.map((w) => (w.bufs.length === 1 ? this.file.write(w.bufs[0]!, w.pos) : this.file.writev(w.bufs, w.pos))),
+    );
   }
 
   /** Writes into a cluster that needs a new host cluster (or a preallocated zero cluster). */
   private async allocWrite(vc: number, m: Mapping, inOff: number, d: Uint8Array): Promise<void> {
-    await this.commitAllocs([await this.prepareAlloc(vc, m, inOff, d)]);
+    await this.commitAllocs([await this.prepareAlloc(vc, m, inOff, [d], d.length)]);
   }
 
-  /** Picks the host cluster and builds its full contents (copy-on-write of the rest). */
-  private async prepareAlloc(vc: number, m: Mapping, inOff: number, d: Uint8Array): Promise<PendingAlloc> {
+  /**
+   * Picks the host cluster and its full contents: the `n` bytes of `d` as they are when they cover the whole
+   * cluster, else one buffer with the rest copied in (copy-on-write).
+   */
+  private async prepareAlloc(vc: number, m: Mapping, inOff: number, d: Uint8Array[], n: number): Promise<PendingAlloc> {
     const reuse = m.t === 'zero-alloc' && m.copied;
     let host: number;
     if (reuse) {
@@ -397,13 +423,18 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     } else {
       host = await this.alloc();
     }
-    let buf = d;
-    if (d.length !== this.cs) {
-      buf = new Uint8Array(this.cs);
+    let bufs = d;
+    if (n !== this.cs) {
+      const buf = new Uint8Array(this.cs);
       await this.oldContents(vc, m, buf);
-      buf.set(d, inOff);
+      let at = inOff;
+      for (const b of d) {
+        buf.set(b, at);
+        at += b.length;
+      }
+      bufs = [buf];
     }
-    return { vc, m, host, buf, reuse };
+    return { vc, m, host, bufs, reuse };
   }
 
   /**
@@ -412,11 +443,13 @@ export class Qcow2Image implements DiskBackend, BackingReader {
    */
   private async commitAllocs(allocs: PendingAlloc[]): Promise<void> {
     if (allocs.length === 0) return;
-    const runs: Array<{ pos: number; bufs: Uint8Array[] }> = [];
+    const runs: Array<{ pos: number; clusters: number; bufs: Uint8Array[] }> = [];
     for (const a of allocs) {
       const last = runs[runs.length - 1];
-      if (last && last.pos + last.bufs.length * this.cs === a.host && last.bufs.length < 256) last.bufs.push(a.buf);
-      else runs.push({ pos: a.host, bufs: [a.buf] });
+      if (last && last.pos + last.clusters * this.cs === a.host && last.clusters < MAX_RUN_CLUSTERS) {
+        for (let k = 0; k < a.bufs.length; k++) last.bufs.push(a.bufs[k]!);
+        last.clusters++;
+      } else runs.push({ pos: a.host, clusters: 1, bufs: a.bufs.slice() });
     }
     await Promise.all(
       runs.map((r) => (r.bufs.length === 1 ? this.file.write(r.bufs[0]!, r.pos) : this.file.writev(r.bufs, r.pos))),

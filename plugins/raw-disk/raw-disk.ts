@@ -13,7 +13,7 @@ import {
   koffi,
 } from '../../core/native/libc.js';
 import { alignedBuffer } from './aligned-buffer.js';
-import { MEMORY_FS_INLINE_READ_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
+import { MEMORY_FS_INLINE_READ_MAX, MEMORY_FS_INLINE_WRITE_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
 import { NOWAIT_UNSUPPORTED, readNoWait } from './nowait-read.js';
 import { RawDiskError } from './errors.js';
 
@@ -54,6 +54,8 @@ export class RawFileDisk implements DiskBackend {
   readonly supportsWriteZeroes = true;
   /** Reads answered from the page cache without the threadpool (statistics). */
   cacheHits = 0;
+  /** Writes (and flushes) of an image on tmpfs/ramfs done on the calling thread (statistics, tests). */
+  inlineWrites = 0;
   /** Try RWF_NOWAIT reads first (false: every read takes the threadpool). */
   noWaitReads = true;
   /** A regular file on tmpfs/ramfs: reads up to 2 MiB are plain preadv calls on the calling thread (onMemoryFs). */
@@ -155,6 +157,22 @@ export class RawFileDisk implements DiskBackend {
   }
 
   write(offset: bigint, from: Uint8Array[]): Promise<void> {
+    if (this.inMemory && !this.closed) {
+      // tmpfs/ramfs: a memcpy into the page cache, done here at once (MEMORY_FS_INLINE_WRITE_MAX).
+      try {
+        const len = total(from);
+        if (len > 0 && len <= MEMORY_FS_INLINE_WRITE_MAX && from.length <= IOV_MAX) {
+          const pos = this.range('write', offset, BigInt(len), true);
+          if (writeInMemory(this.fd, from, pos) === len) {
+            this.inlineWrites++;
+            return DONE;
+          }
+          // Short or failed (ENOSPC...): the pool path below writes again from the start, and reports.
+        }
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.track(async () => {
       const len = total(from);
       const pos = this.range('write', offset, BigInt(len), true);
@@ -170,6 +188,16 @@ export class RawFileDisk implements DiskBackend {
   }
 
   flush(): Promise<void> {
+    if (this.inMemory && !this.readOnly && !this.closed) {
+      // tmpfs/ramfs keep no dirty data to write back: fdatasync returns at once, so no pool round trip for it.
+      try {
+        fs.fdatasyncSync(this.fd);
+        this.inlineWrites++;
+        return DONE;
+      } catch {
+        // the pool path below reports it
+      }
+    }
     return this.track(async () => {
       if (this.readOnly) return;
       try {
@@ -384,7 +412,16 @@ function readInMemory(fd: number, into: Uint8Array[], pos: number): number {
   }
 }
 
-/** What a read finished on the calling thread returns (one settled promise for all of them). */
+/** pwritev on the calling thread, for files on tmpfs/ramfs; -1 on any error (the pool then writes and reports). */
+function writeInMemory(fd: number, from: Uint8Array[], pos: number): number {
+  try {
+    return fs.writevSync(fd, from, pos);
+  } catch {
+    return -1;
+  }
+}
+
+/** What a read or write finished on the calling thread returns (one settled promise for all of them). */
 const DONE: Promise<void> = Promise.resolve();
 
 function total(bufs: Uint8Array[]): number {
