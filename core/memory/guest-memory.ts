@@ -66,6 +66,13 @@ export interface GuestMemory {
   slice(addr: GuestAddress, length: number, access?: MemoryAccess): Uint8Array;
   /** Zero-copy views covering a range that may span several adjacent regions (`access` as for slice). */
   slices(addr: GuestAddress, length: number, access?: MemoryAccess): Uint8Array[];
+  /**
+   * Optional fast path of slice() for a device's hot path, with the address as a plain number (no GuestAddress, no
+   * bigint): the view when `addr` and `length` are safe integers, length > 0, and [addr, addr + length) lies in one
+   * region (writable for access 'write'); otherwise undefined, and the caller goes through slice()/slices(), which
+   * explain the refusal. A wrapper that observes writes (live migration) observes this one too.
+   */
+  sliceAt?(addr: number, length: number, access?: MemoryAccess): Uint8Array | undefined;
 
   readU8(addr: GuestAddress): number;
   readU16(addr: GuestAddress): number;

@@ -35,6 +35,9 @@ export class RegionGuestMemory implements GuestMemory {
   readonly regions: readonly GuestMemoryRegion[];
   readonly size: bigint;
   private readonly views: DataView[];
+  /** Each region's [start, end) as numbers for sliceAt (NaN for a region that ends above 2^53: never matched). */
+  private readonly numStart: Float64Array;
+  private readonly numEnd: Float64Array;
   private closed = false;
 
   constructor(
@@ -56,6 +59,9 @@ export class RegionGuestMemory implements GuestMemory {
     this.regions = Object.freeze(sorted);
     this.size = sorted.reduce((s, r) => s + r.range.length, 0n);
     this.views = sorted.map((r) => new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
+    const safe = (r: GuestMemoryRegion): boolean => r.range.end <= BigInt(Number.MAX_SAFE_INTEGER) + 1n;
+    this.numStart = Float64Array.from(sorted, (r) => (safe(r) ? Number(r.range.start.value) : NaN));
+    this.numEnd = Float64Array.from(sorted, (r) => (safe(r) ? Number(r.range.end) : NaN));
   }
 
   private indexOf(addr: bigint): number {
@@ -181,6 +187,20 @@ export class RegionGuestMemory implements GuestMemory {
     return this.pieces(addr, length, 'slices', access === 'write').map((p) =>
       p.region.bytes.subarray(p.offset, p.offset + p.length),
     );
+  }
+
+  sliceAt(addr: number, length: number, access: MemoryAccess = 'read'): Uint8Array | undefined {
+    if (this.closed || !Number.isSafeInteger(addr) || !Number.isSafeInteger(length) || length <= 0) return undefined;
+    const starts = this.numStart;
+    for (let i = 0; i < starts.length; i++) {
+      const start = starts[i]!;
+      if (addr >= start && addr + length <= this.numEnd[i]!) {
+        const r = this.regions[i]!;
+        if (access === 'write' && r.readOnly) return undefined;
+        return r.bytes.subarray(addr - start, addr - start + length);
+      }
+    }
+    return undefined;
   }
 
   /** DataView + offset when [addr, addr+width) lies in one region; else undefined (spanning, slow path). */

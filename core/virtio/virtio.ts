@@ -19,6 +19,18 @@ export interface DescriptorBuffer {
 }
 
 /**
+ * A chain's buffers as two parallel arrays, device-readable ones first: guest-physical addresses as plain numbers
+ * (all below 2^53) and lengths. For a device's hot path: no object per buffer.
+ */
+export interface FlatBuffers {
+  readonly count: number;
+  /** Buffers [0, readableCount) are device-readable, the rest device-writable. */
+  readonly readableCount: number;
+  readonly addrs: readonly number[];
+  readonly lens: readonly number[];
+}
+
+/**
  * A descriptor chain popped from the available ring, split into the buffers the
  * device reads (driver -> device) and those it writes (device -> driver).
  * Popping validates the whole chain (bounded length, no nested indirect tables,
@@ -30,6 +42,11 @@ export interface DescriptorChain {
   readonly writable: readonly DescriptorBuffer[];
   readonly readableLength: number;
   readonly writableLength: number;
+  /**
+   * Optional: the same buffers as FlatBuffers, where every address is below 2^53 (undefined otherwise, or where
+   * the queue does not offer it); a device then falls back to `readable` / `writable`.
+   */
+  readonly flat?: FlatBuffers;
 }
 
 /** A split virtqueue seen from the device side. */

@@ -23,6 +23,7 @@ const WRITERS = [
   'readFromFile',
   'slice',
   'slices',
+  'sliceAt',
 ] as const;
 
 /**
@@ -73,6 +74,7 @@ export class DirtyTracker {
     for (const name of WRITERS) {
       const own = Object.prototype.hasOwnProperty.call(m, name);
       const orig = m[name] as (...a: unknown[]) => unknown;
+      if (typeof orig !== 'function') continue; // an optional method (sliceAt) this memory lacks
       this.saved.set(name, { own, value: own ? orig : undefined });
       m[name] = (...a: unknown[]): unknown => {
         this.markCall(name, a);
@@ -130,6 +132,10 @@ export class DirtyTracker {
         return this.mark(a[0] as GuestAddress, a[2] as number);
       case 'readFromFile':
         return this.mark(a[1] as GuestAddress, a[2] as number);
+      case 'sliceAt': // (addr: number, length, access)
+        if (a[2] === 'write' && Number.isSafeInteger(a[0]) && (a[1] as number) > 0)
+          this.markRange(BigInt(a[0] as number), BigInt(a[1] as number));
+        return;
       default: // slice, slices: only writable views
         if (a[2] === 'write') this.mark(a[0] as GuestAddress, a[1] as number);
     }

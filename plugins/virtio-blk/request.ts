@@ -1,6 +1,6 @@
-import type { GuestAddress } from '../../core/address.js';
+import { GuestAddress } from '../../core/address.js';
 import type { GuestMemory, MemoryAccess } from '../../core/memory/guest-memory.js';
-import type { DescriptorChain } from '../../core/virtio/virtio.js';
+import type { DescriptorChain, FlatBuffers } from '../../core/virtio/virtio.js';
 import { ChainReader, ChainWriter } from '../virtio/chain-io.js';
 import {
   BlkRequestType,
@@ -75,11 +75,21 @@ const reject = (b: Base, status: BlkStatusValue, reason: string): BlkRequest => 
  * sectors, segment counts and flags. Returned data views alias guest RAM.
  */
 export function parseRequest(ctx: RequestContext, chain: DescriptorChain): BlkRequest | FatalChain {
-  let statusBuf: DescriptorChain['writable'][number] | undefined;
-  for (let i = chain.writable.length - 1; i >= 0 && !statusBuf; i--)
-    if (chain.writable[i]!.len > 0) statusBuf = chain.writable[i];
-  if (!statusBuf) return { kind: 'fatal', head: chain.head, reason: `chain ${chain.head} has no writable status byte` };
-  const base: Base = { head: chain.head, statusAddr: statusBuf.addr.add(statusBuf.len - 1) };
+  let statusAddr: GuestAddress | undefined;
+  const flat = chain.flat;
+  if (flat) {
+    // The walker keeps no zero-length buffers: the status byte ends the last writable one.
+    const last = flat.count - 1;
+    if (last >= flat.readableCount) statusAddr = GuestAddress.of(flat.addrs[last]! + flat.lens[last]! - 1);
+  } else {
+    let statusBuf: DescriptorChain['writable'][number] | undefined;
+    for (let i = chain.writable.length - 1; i >= 0 && !statusBuf; i--)
+      if (chain.writable[i]!.len > 0) statusBuf = chain.writable[i];
+    if (statusBuf) statusAddr = statusBuf.addr.add(statusBuf.len - 1);
+  }
+  if (!statusAddr)
+    return { kind: 'fatal', head: chain.head, reason: `chain ${chain.head} has no writable status byte` };
+  const base: Base = { head: chain.head, statusAddr };
   try {
     return parseWithStatus(ctx, chain, base);
   } catch (err) {
@@ -95,11 +105,16 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
       `header needs ${REQUEST_HEADER_SIZE} readable bytes, chain has ${chain.readableLength}`,
     );
   }
-  const first = chain.readable[0]!;
+  const flat = chain.flat;
   let type: number, sector: bigint, reader: ChainReader | undefined;
-  if (first.len >= REQUEST_HEADER_SIZE) {
+  const headerView =
+    flat && flat.lens[0]! >= REQUEST_HEADER_SIZE
+      ? ctx.memory.sliceAt?.(flat.addrs[0]!, REQUEST_HEADER_SIZE, 'read')
+      : undefined;
+  if (headerView || chain.readable[0]!.len >= REQUEST_HEADER_SIZE) {
     // The usual layout: the whole header in the first buffer; one copy into a scratch, no cursor.
-    ctx.memory.readInto(first.addr, HEADER);
+    if (headerView) HEADER.set(headerView);
+    else ctx.memory.readInto(chain.readable[0]!.addr, HEADER);
     type = HEADER_VIEW.getUint32(0, true);
     sector = HEADER_VIEW.getBigUint64(8, true);
   } else {
@@ -116,7 +131,9 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
       if (dataOut !== 0) return reject(base, BlkStatus.IOERR, `read request carries ${dataOut} readable data bytes`);
       const bad = checkRange(ctx, sector, dataIn);
       if (bad) return reject(base, BlkStatus.IOERR, bad);
-      const data = dataViews(ctx.memory, chain.writable, 0, dataIn, 'write');
+      const data = flat
+        ? flatViews(ctx.memory, flat, flat.readableCount, 0, dataIn, 'write')
+        : dataViews(ctx.memory, chain.writable, 0, dataIn, 'write');
       return {
         head: base.head,
         statusAddr: base.statusAddr,
@@ -132,7 +149,9 @@ function parseWithStatus(ctx: RequestContext, chain: DescriptorChain, base: Base
         return reject(base, BlkStatus.IOERR, `write request has ${dataIn} writable bytes besides the status`);
       const bad = checkRange(ctx, sector, dataOut);
       if (bad) return reject(base, BlkStatus.IOERR, bad);
-      const data = dataViews(ctx.memory, chain.readable, REQUEST_HEADER_SIZE, dataOut, 'read');
+      const data = flat
+        ? flatViews(ctx.memory, flat, 0, REQUEST_HEADER_SIZE, dataOut, 'read')
+        : dataViews(ctx.memory, chain.readable, REQUEST_HEADER_SIZE, dataOut, 'read');
       return {
         head: base.head,
         statusAddr: base.statusAddr,
@@ -186,6 +205,39 @@ function dataViews(
     const len = Math.min(b.len - skip, n);
     const views = memory.slices(skip === 0 ? b.addr : b.addr.add(skip), len, access);
     for (let k = 0; k < views.length; k++) out.push(views[k]!);
+    n -= len;
+    skip = 0;
+  }
+  return out;
+}
+
+/**
+ * dataViews() over a chain's FlatBuffers from buffer `from` on: a view per buffer from GuestMemory.sliceAt where the
+ * memory offers it (no GuestAddress, no bigint), GuestMemory.slices otherwise (a buffer spanning two regions).
+ */
+function flatViews(
+  memory: GuestMemory,
+  flat: FlatBuffers,
+  from: number,
+  skip: number,
+  n: number,
+  access: MemoryAccess,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = from; n > 0 && i < flat.count; i++) {
+    const blen = flat.lens[i]!;
+    if (skip >= blen) {
+      skip -= blen;
+      continue;
+    }
+    const len = Math.min(blen - skip, n);
+    const addr = flat.addrs[i]! + skip;
+    const view = memory.sliceAt?.(addr, len, access);
+    if (view) out.push(view);
+    else {
+      const views = memory.slices(GuestAddress.of(addr), len, access);
+      for (let k = 0; k < views.length; k++) out.push(views[k]!);
+    }
     n -= len;
     skip = 0;
   }

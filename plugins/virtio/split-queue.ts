@@ -15,7 +15,7 @@ import {
   isPowerOfTwo,
   usedRingBytes,
 } from './constants.js';
-import { readChain } from './descriptor-chain.js';
+import { memorySpans, readChain, type ChainSource } from './descriptor-chain.js';
 import { fullFence, type Fence } from './fence.js';
 import { VirtQueueError } from './errors.js';
 import { RingView } from './ring-view.js';
@@ -76,6 +76,8 @@ export class SplitQueue implements VirtQueue {
 
   private memory: GuestMemory | undefined;
   private rings: Rings | undefined;
+  /** What pop() hands the chain walker (built at activation). */
+  private source: ChainSource | undefined;
   private eventIdx = false;
   private indirect = false;
   private nextAvail = 0;
@@ -169,6 +171,13 @@ export class SplitQueue implements VirtQueue {
       avail: new RingView(memory, this.availRing, availRingBytes(this.size)),
       used: new RingView(memory, this.usedRing, usedRingBytes(this.size), 'write'),
     };
+    this.source = {
+      memory,
+      descTable: this.rings.desc,
+      queueSize: this.size,
+      indirect: this.indirect,
+      spans: memorySpans(memory),
+    };
     this.memory = memory;
   }
 
@@ -176,6 +185,7 @@ export class SplitQueue implements VirtQueue {
   reset(): void {
     this.memory = undefined;
     this.rings = undefined;
+    this.source = undefined;
     this.size = this.maxSize;
     this.ready = false;
     this.descTable = this.availRing = this.usedRing = 0n;
@@ -188,8 +198,7 @@ export class SplitQueue implements VirtQueue {
   }
 
   pop(): DescriptorChain | undefined {
-    const memory = this.memory;
-    if (!memory) return undefined;
+    if (!this.memory) return undefined;
     return this.guard(() => {
       const availIdx = this.rings!.avail.u16(2);
       const pending = (availIdx - this.nextAvail) & 0xffff;
@@ -215,7 +224,7 @@ export class SplitQueue implements VirtQueue {
       const slot = this.nextAvail % this.size;
       const head = this.rings!.avail.u16(4 + 2 * slot);
       this.nextAvail = (this.nextAvail + 1) & 0xffff;
-      return readChain({ memory, descTable: this.rings!.desc, queueSize: this.size, indirect: this.indirect }, head);
+      return readChain(this.source!, head);
     });
   }
 
