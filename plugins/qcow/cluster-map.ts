@@ -91,18 +91,24 @@ export class ClusterMap {
   }
 
   async l2Table(i: number): Promise<Uint8Array | undefined> {
-    const hit = this.l2Cache.get(i);
-    if (hit) {
-      this.l2Cache.delete(i);
-      this.l2Cache.set(i, hit);
-      return hit;
-    }
+    const hit = this.cachedTable(i);
+    if (hit) return hit;
     const off = this.l2Offset(i);
     if (off === 0) return undefined;
     const t = new Uint8Array(this.cs);
     await this.file.read(t, off);
     this.cache(i, t);
     return t;
+  }
+
+  /** L2 table `i` when it is in the cache (marked most recently used), else undefined. */
+  private cachedTable(i: number): Uint8Array | undefined {
+    const hit = this.l2Cache.get(i);
+    if (hit) {
+      this.l2Cache.delete(i);
+      this.l2Cache.set(i, hit);
+    }
+    return hit;
   }
 
   /** Caches table `i`; over the budget, the least recently used clean table goes (dirty ones stay). */
@@ -119,6 +125,17 @@ export class ClusterMap {
   /** Bytes of tables held in memory until the next write-back. */
   get dirtyBytes(): number {
     return (this.dirty.size + this.fresh.size) * this.cs;
+  }
+
+  /**
+   * lookup() without waiting: the mapping when guest cluster `vc`'s L2 table is cached or absent, undefined when
+   * the table would have to be read from the file.
+   */
+  lookupCached(vc: number): Mapping | undefined {
+    const i = Math.floor(vc / 2 ** this.l2Bits);
+    const t = this.cachedTable(i);
+    if (!t) return this.l2Offset(i) === 0 ? { t: 'unallocated' } : undefined;
+    return this.decode(t, vc % 2 ** this.l2Bits, vc);
   }
 
   async lookup(vc: number): Promise<Mapping> {

@@ -1,4 +1,4 @@
-import { constants, fdatasyncSync, readSync, readvSync, writevSync } from 'node:fs';
+import { constants, fdatasyncSync, ftruncateSync, readSync, readvSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { lockImage, type ImageAccess } from '../../core/block/image-lock.js';
 import { MEMORY_FS_INLINE_READ_MAX, MEMORY_FS_INLINE_WRITE_MAX, onMemoryFs } from '../../core/block/memory-fs.js';
@@ -210,7 +210,17 @@ export class HostFile {
 
   async truncate(size: number): Promise<void> {
     this.live();
-    await this.fh.truncate(size);
+    let inline = false;
+    if (this.inMemory) {
+      try {
+        ftruncateSync(this.fh.fd, size); // tmpfs/ramfs: no blocks to allocate or free on a device
+        this.inlineWrites++;
+        inline = true;
+      } catch {
+        // the pool call below reports it
+      }
+    }
+    if (!inline) await this.fh.truncate(size);
     this.length = size;
   }
 

@@ -245,26 +245,30 @@ export class Qcow2Image implements DiskBackend, BackingReader {
    */
   private async readDirect(off: number, len: number, into: Uint8Array[]): Promise<boolean> {
     this.live();
+    if (len === 0) return true;
     if (off + len > this.virtualSize) return false;
-    const run = await this.metaLock.run(async () => {
-      let host = -1;
-      let zeros = true;
-      for (let p = off; p < off + len;) {
-        const vc = Math.floor(p / this.cs);
-        const inOff = p - vc * this.cs;
-        const m = await this.map.lookup(vc);
-        if (m.t === 'data') {
-          if (p === off) host = m.host + inOff;
-          else if (host < 0 || m.host + inOff !== host + (p - off)) return undefined;
-          zeros = false;
-        } else if (m.t === 'zero' || m.t === 'zero-alloc' || (m.t === 'unallocated' && !this.backing)) {
-          if (host >= 0) return undefined;
-        } else return undefined;
-        if (!zeros && host < 0) return undefined;
-        p += Math.min(this.cs - inOff, off + len - p);
+    const ms = this.mappingsNow(off, off + len) ?? (await this.mappingsLocked(off, off + len));
+    let host = -1;
+    let zeros = true;
+    let run: number | 'zeros' | undefined;
+    for (let p = off, k = 0; ; k++) {
+      const vc = Math.floor(p / this.cs);
+      const inOff = p - vc * this.cs;
+      const m = ms[k]!;
+      if (m.t === 'data') {
+        if (p === off) host = m.host + inOff;
+        else if (host < 0 || m.host + inOff !== host + (p - off)) break;
+        zeros = false;
+      } else if (m.t === 'zero' || m.t === 'zero-alloc' || (m.t === 'unallocated' && !this.backing)) {
+        if (host >= 0) break;
+      } else break;
+      if (!zeros && host < 0) break;
+      p += Math.min(this.cs - inOff, off + len - p);
+      if (p >= off + len) {
+        run = zeros ? 'zeros' : host;
+        break;
       }
-      return zeros ? 'zeros' : host;
-    });
+    }
     if (run === undefined) return false;
     if (run === 'zeros') for (const b of into) b.fill(0);
     else await this.file.readv(into, run);
@@ -277,17 +281,15 @@ export class Qcow2Image implements DiskBackend, BackingReader {
     const end = Math.min(off + buf.length, this.virtualSize);
     if (end < off + buf.length) buf.fill(0, Math.max(0, end - off));
     if (end <= off) return;
-    const segs = await this.metaLock.run(async () => {
-      const out: Array<{ m: Mapping; vc: number; inOff: number; n: number; at: number }> = [];
-      for (let p = off; p < end;) {
-        const vc = Math.floor(p / this.cs);
-        const inOff = p - vc * this.cs;
-        const n = Math.min(this.cs - inOff, end - p);
-        out.push({ m: await this.map.lookup(vc), vc, inOff, n, at: p - off });
-        p += n;
-      }
-      return out;
-    });
+    const ms = this.mappingsNow(off, end) ?? (await this.mappingsLocked(off, end));
+    const segs: Array<{ m: Mapping; vc: number; inOff: number; n: number; at: number }> = [];
+    for (let p = off, k = 0; p < end; k++) {
+      const vc = Math.floor(p / this.cs);
+      const inOff = p - vc * this.cs;
+      const n = Math.min(this.cs - inOff, end - p);
+      segs.push({ m: ms[k]!, vc, inOff, n, at: p - off });
+      p += n;
+    }
     const jobs: Promise<void>[] = [];
     for (let i = 0; i < segs.length;) {
       const s = segs[i]!;
@@ -317,6 +319,30 @@ export class Qcow2Image implements DiskBackend, BackingReader {
       i++;
     }
     await Promise.all(jobs);
+  }
+
+  /**
+   * The mappings of the guest clusters that [off, end) touches, at once: when no metadata update holds or waits
+   * for the lock (so none is half done) and every L2 table needed is cached. Undefined otherwise.
+   */
+  private mappingsNow(off: number, end: number): Mapping[] | undefined {
+    if (!this.metaLock.idle) return undefined;
+    const out: Mapping[] = [];
+    for (let vc = Math.floor(off / this.cs); vc * this.cs < end; vc++) {
+      const m = this.map.lookupCached(vc);
+      if (!m) return undefined;
+      out.push(m);
+    }
+    return out;
+  }
+
+  /** mappingsNow() under the metadata lock, reading L2 tables as needed. */
+  private mappingsLocked(off: number, end: number): Promise<Mapping[]> {
+    return this.metaLock.run(async () => {
+      const out: Mapping[] = [];
+      for (let vc = Math.floor(off / this.cs); vc * this.cs < end; vc++) out.push(await this.map.lookup(vc));
+      return out;
+    });
   }
 
   private async inflate(m: Extract<Mapping, { t: 'compressed' }>): Promise<Uint8Array> {

@@ -1,15 +1,24 @@
 /** A FIFO async mutex: metadata updates (L1/L2/refcounts) run one at a time. */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  /** run() calls that have not finished (holding or waiting). */
+  private users = 0;
+
+  /** No run() holds or waits for the lock: synchronous code may read what it guards. */
+  get idle(): boolean {
+    return this.users === 0;
+  }
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const prev = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((r) => (release = r));
+    this.users++;
     await prev;
     try {
       return await fn();
     } finally {
+      this.users--;
       release();
     }
   }
@@ -25,6 +34,22 @@ export class RwLock {
   private readonly queue: Array<{ excl: boolean; go: () => void }> = [];
 
   shared<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.writer && this.queue.length === 0) {
+      // Free and nobody waiting: taken at once (what drain() would do a microtask later).
+      this.readers++;
+      const done = (): void => {
+        this.readers--;
+        this.drain();
+      };
+      let p: Promise<T>;
+      try {
+        p = fn();
+      } catch (e) {
+        done();
+        return Promise.reject(e);
+      }
+      return p.finally(done);
+    }
     return this.with(false, fn);
   }
 
