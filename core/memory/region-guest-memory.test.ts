@@ -33,6 +33,34 @@ describe('RegionGuestMemory', () => {
       ],
     });
 
+  it('sliceAt: a view by number address inside one region; undefined where slice() would split or refuse', () => {
+    const m = mk();
+    m.write(A(0x1ff0), Uint8Array.of(1, 2, 3, 4));
+    const v = m.sliceAt!(0x1ff0, 4)!;
+    expect([...v]).to.deep.equal([1, 2, 3, 4]);
+    v[0] = 9;
+    expect(m.readU8(A(0x1ff0)), 'the view aliases guest memory').to.equal(9);
+    expect(m.sliceAt!(0x2000, 0x1000, 'write')!.length).to.equal(0x1000);
+    for (const [addr, len] of [
+      [0x1ffe, 4], // crosses into the next region: slices() splits it
+      [0x3000, 1], // a hole
+      [0x5fff, 2], // runs past the end
+      [0x1000, 0], // empty
+      [0x1000, -1],
+      [0.5, 1],
+      [2 ** 53, 1],
+      [-1, 1],
+    ] as const)
+      expect(m.sliceAt!(addr, len), `${addr}+${len}`).to.equal(undefined);
+    const rom = new RegionGuestMemory([makeRegion(0x1000n, new Uint8Array(0x1000), 0n, { kind: 'heap' }, true)]);
+    expect(rom.sliceAt(0x1000, 16, 'read')!.length).to.equal(16);
+    expect(rom.sliceAt(0x1000, 16, 'write'), 'a writable view of read-only memory').to.equal(undefined);
+    m.close();
+    expect(m.sliceAt!(0x1ff0, 4), 'after close').to.equal(undefined);
+    const high = new RegionGuestMemory([makeRegion(1n << 60n, new Uint8Array(0x1000), 0n, { kind: 'heap' })]);
+    expect(high.sliceAt(2 ** 60, 16), 'a region above 2^53 is never matched by number').to.equal(undefined);
+  });
+
   it('reports size and finds regions', () => {
     const m = mk();
     expect(m.size).to.equal(0x3000n);

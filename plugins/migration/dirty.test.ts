@@ -39,7 +39,9 @@ describe('migration: the dirty tracker (KVM log + VMM-side bitmap)', () => {
     memory.fill(GuestAddress.of(10 * 4096), 10, 1);
     memory.slice(GuestAddress.of(20 * 4096), 16, 'read'); // a read view: not a write
     memory.slices(GuestAddress.of(30 * 4096), 8192, 'write');
-    expect(pagesOf(t.harvest())).to.deep.equal([3, 5, 6, 10, 30, 31]);
+    memory.sliceAt!(33 * 4096 + 4000, 200, 'write'); // a device's number-address view (virtio-blk reads)
+    memory.sliceAt!(36 * 4096, 16, 'read');
+    expect(pagesOf(t.harvest())).to.deep.equal([3, 5, 6, 10, 30, 31, 33, 34]);
     expect(pagesOf(t.harvest()), 'a harvest clears both logs').to.deep.equal([]);
     t.stop();
     expect(rx.usable(memory)).to.equal(true);

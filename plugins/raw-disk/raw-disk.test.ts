@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { MEMORY_FS_INLINE_READ_MAX } from '../../core/block/memory-fs.js';
+import { MEMORY_FS_INLINE_READ_MAX, MEMORY_FS_INLINE_WRITE_MAX } from '../../core/block/memory-fs.js';
 import { RawFileDisk } from './raw-disk.js';
 import { RawDiskFormat } from './raw-format.js';
 import { RawDiskError } from './errors.js';
@@ -218,6 +218,43 @@ describe('plugins/raw-disk reads from the page cache (preadv2 RWF_NOWAIT)', () =
       const tmpfs = [0x01021994, 0x858458f6].includes(Number(fs.statfsSync(dir).type));
       expect(other.inMemory, `a file in ${dir}`).to.equal(tmpfs);
       await other.close();
+    } finally {
+      fs.rmSync(shm, { recursive: true, force: true });
+    }
+  });
+
+  it('an image on tmpfs: writes up to 2 MiB and flushes are done inline, larger writes by the pool, the same bytes', async () => {
+    const shm = fs.mkdtempSync('/dev/shm/raw-disk-');
+    try {
+      const f = path.join(shm, 'disk.img');
+      fs.writeFileSync(f, '');
+      fs.truncateSync(f, 8 * MiB);
+      const d = RawFileDisk.open({ path: f, readOnly: false });
+      expect(d.inMemory).to.equal(true);
+      const model = Buffer.alloc(8 * MiB);
+      // A guest's 1 MiB O_DIRECT write: 256 page buffers, one inline pwritev.
+      const pages = Array.from({ length: 256 }, () => randomBytes(4096));
+      await d.write(4096n, pages);
+      Buffer.concat(pages).copy(model, 4096);
+      expect(d.inlineWrites, 'a 1 MiB scatter-gather write').to.equal(1);
+      const two = randomBytes(MEMORY_FS_INLINE_WRITE_MAX);
+      await d.write(2n * BigInt(MiB), [two]);
+      two.copy(model, 2 * MiB);
+      expect(d.inlineWrites, 'MEMORY_FS_INLINE_WRITE_MAX bytes').to.equal(2);
+      const big = randomBytes(MEMORY_FS_INLINE_WRITE_MAX + 4096);
+      await d.write(512n, [big.subarray(0, 4096), big.subarray(4096)]);
+      big.copy(model, 512);
+      expect(d.inlineWrites, 'over MEMORY_FS_INLINE_WRITE_MAX: the pool').to.equal(2);
+      await d.flush();
+      expect(d.inlineWrites, 'fdatasync').to.equal(3);
+      await d.close();
+      expect(Buffer.compare(fs.readFileSync(f), model)).to.equal(0);
+      const ro = RawFileDisk.open({ path: f, readOnly: true });
+      let err: unknown;
+      await ro.write(0n, [new Uint8Array(512)]).catch((e: unknown) => (err = e));
+      expect(err, 'a write to a read-only disk on tmpfs').to.be.instanceOf(RawDiskError);
+      expect(ro.inlineWrites).to.equal(0);
+      await ro.close();
     } finally {
       fs.rmSync(shm, { recursive: true, force: true });
     }

@@ -160,6 +160,57 @@ describe('SplitQueue (device side)', () => {
     expectKind(() => q.pop(), 'InvalidBufferAddress');
   });
 
+  it('keeps addresses below 2^53 as numbers (chain.flat), takes bigints above, and gives the same buffers', () => {
+    // Low RAM in two adjacent regions, and one page at 2^60 (only the bigint path can reach it).
+    const HIGH = 1n << 60n;
+    const mem = createHeapMemory({
+      regions: [
+        { start: 0n, size: 0x80000n },
+        { start: 0x80000n, size: 0x80000n },
+        { start: HIGH, size: 0x1000n },
+      ],
+      backend: 'heap',
+    });
+    const drv = new MockSplitQueue(mem, 8);
+    const q = new SplitQueue(0, 8);
+    drv.configure(q);
+    q.activate(mem, ALL);
+    const a = drv.alloc(100);
+    // A buffer across the region boundary at 0x80000 (checked the slow way), a zero-length one (dropped).
+    drv.addIndirectChain([
+      { addr: a, len: 100 },
+      { addr: 0x7fff0n, len: 0x20 },
+      { addr: a, len: 0 },
+      { addr: 0x90000n, len: 4096, write: true },
+    ]);
+    const c = q.pop()!;
+    expect(c.flat).to.deep.equal({
+      count: 3,
+      readableCount: 2,
+      addrs: [Number(a), 0x7fff0, 0x90000],
+      lens: [100, 0x20, 4096],
+    });
+    expect(c.readable.map((b) => [b.addr.value, b.len])).to.deep.equal([
+      [a, 100],
+      [0x7fff0n, 0x20],
+    ]);
+    expect(c.writable.map((b) => [b.addr.value, b.len])).to.deep.equal([[0x90000n, 4096]]);
+    expect(Object.isFrozen(c.readable) && Object.isFrozen(c.writable[0])).to.equal(true);
+    drv.addChain([
+      { addr: a, len: 16 },
+      { addr: HIGH + 0x10n, len: 0xff0, write: true },
+    ]);
+    const h = q.pop()!;
+    expect(h.flat, 'no flat view with an address above 2^53').to.equal(undefined);
+    expect(h.readable.map((b) => [b.addr.value, b.len])).to.deep.equal([[a, 16]]);
+    expect(h.writable.map((b) => [b.addr.value, b.len])).to.deep.equal([[HIGH + 0x10n, 0xff0]]);
+    // Past the high page, and just below 2^53 (a number address outside memory): refused either way.
+    for (const addr of [HIGH + 0x1000n - 8n, (1n << 53n) - 8n, (1n << 53n) + 8n]) {
+      drv.addChain([{ addr, len: 16 }]);
+      expectKind(() => q.pop(), 'InvalidBufferAddress');
+    }
+  });
+
   it('rejects a readable buffer after a writable one', () => {
     const { drv, q } = setup();
     drv.addChain([
