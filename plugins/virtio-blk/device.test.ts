@@ -8,6 +8,7 @@ import type { DiskBackend } from '../../core/block/disk.js';
 import { GuestAddress } from '../../core/address.js';
 import { MockDiskBackend } from '../../core/testing/mock-disk.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1 } from '../../core/virtio/virtio.js';
+import { createHeapMemory } from '../../core/memory/backends/heap.js';
 import { FakeEventSystem } from '../virtio/testing.js';
 import { RawFileDisk } from '../raw-disk/raw-disk.js';
 import { BlkConfigLayout, BLK_CONFIG_SIZE } from './config-space.js';
@@ -241,6 +242,45 @@ describe('plugins/virtio-blk VirtioBlk', () => {
       expect(Buffer.from(d.data(short)).toString('latin1')).to.equal('SERIAL');
       const lens = new Map(d.mq.readUsed().map((u) => [u.id, u.len]));
       expect([f, id, short].map((r) => lens.get(r.head))).to.deep.equal([1, 21, 7]);
+    });
+
+    it('buffers across two memory regions, and above 2^53, read and write the same bytes as any others', async () => {
+      // Low RAM in two adjacent regions (the queue and its buffers in the first), one page at 2^60.
+      const HIGH = 1n << 60n;
+      const memory = createHeapMemory({
+        regions: [
+          { start: 0n, size: 0x180000n },
+          { start: 0x180000n, size: 0x80000n },
+          { start: HIGH, size: 0x1000n },
+        ],
+        backend: 'heap',
+      });
+      disk.data.set(randomBytes(disk.data.length));
+      const h2 = activateBlk(dev, events, { memory, queues: 1 });
+      const mq = h2.drivers[0]!.mq;
+      const at = (a: bigint) => GuestAddress.of(a);
+      const hdr = (type: number, sector: bigint, a: bigint) => (memory.write(at(a), header(type, sector)), a);
+      // A read whose 8 KiB data buffer crosses the boundary at 0x180000; its status byte in the first region.
+      mq.addChain([
+        { addr: hdr(T.IN, 8n, 0x170000n), len: 16 },
+        { addr: 0x17f000n, len: 8192, write: true },
+        { addr: 0x170100n, len: 1, write: true },
+      ]);
+      // A write whose data (4 KiB) sits at 2^60 and whose status byte follows it there: no flat view.
+      const out = randomBytes(4096);
+      memory.write(at(HIGH), out);
+      mq.addChain([
+        { addr: hdr(T.OUT, 64n, 0x170200n), len: 16 },
+        { addr: HIGH, len: 4096 },
+        { addr: HIGH + 0x1000n - 1n, len: 1, write: true },
+      ]);
+      h2.kick(0);
+      await dev.idle();
+      expect(memory.readU8(at(0x170100n)), 'read status').to.equal(OK);
+      expect(Buffer.compare(memory.read(at(0x17f000n), 8192), disk.data.subarray(4096, 4096 + 8192))).to.equal(0);
+      expect(memory.readU8(at(HIGH + 0xfffn)), 'write status').to.equal(OK);
+      expect(Buffer.compare(disk.data.subarray(64 * 512, 64 * 512 + 4096), out)).to.equal(0);
+      expect(h2.resets).to.deep.equal([]);
     });
 
     it('a short serial is zero padded', async () => {

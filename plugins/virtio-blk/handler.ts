@@ -1,3 +1,4 @@
+import { GuestAddress } from '../../core/address.js';
 import type { VirtQueue, VirtioInterrupt } from '../../core/virtio/virtio.js';
 import type { RateLimiter } from '../../core/ratelimit/rate-limiter.js';
 import { ServedQueue } from '../virtio/served-queue.js';
@@ -174,7 +175,11 @@ export class BlkQueueHandler {
     if (status === BlkStatus.IOERR) this.d.metrics.ioErrors++;
     if (status === BlkStatus.UNSUPP) this.d.metrics.unsupported++;
     try {
-      this.d.ctx.memory.writeU8(req.statusAddr, status);
+      const memory = this.d.ctx.memory;
+      const at = req.statusAddr;
+      const view = typeof at === 'number' ? memory.sliceAt?.(at, 1, 'write') : undefined;
+      if (view) view[0] = status;
+      else memory.writeU8(typeof at === 'number' ? GuestAddress.of(at) : at, status);
     } catch (err) {
       this.served.fail(`status byte of chain ${req.head}: ${(err as Error).message}`);
       return;

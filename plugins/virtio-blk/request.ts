@@ -39,8 +39,11 @@ export interface Segment {
 
 interface Base {
   readonly head: number;
-  /** Where the status byte goes (last byte of the last writable buffer). */
-  readonly statusAddr: GuestAddress;
+  /**
+   * Where the status byte goes (last byte of the last writable buffer): a plain number when the chain gave its
+   * buffers as numbers (chain.flat, every address below 2^53).
+   */
+  readonly statusAddr: GuestAddress | number;
 }
 
 /** A validated request, ready for the disk; or one answered without touching the disk. */
@@ -75,19 +78,19 @@ const reject = (b: Base, status: BlkStatusValue, reason: string): BlkRequest => 
  * sectors, segment counts and flags. Returned data views alias guest RAM.
  */
 export function parseRequest(ctx: RequestContext, chain: DescriptorChain): BlkRequest | FatalChain {
-  let statusAddr: GuestAddress | undefined;
+  let statusAddr: GuestAddress | number | undefined;
   const flat = chain.flat;
   if (flat) {
     // The walker keeps no zero-length buffers: the status byte ends the last writable one.
     const last = flat.count - 1;
-    if (last >= flat.readableCount) statusAddr = GuestAddress.of(flat.addrs[last]! + flat.lens[last]! - 1);
+    if (last >= flat.readableCount) statusAddr = flat.addrs[last]! + flat.lens[last]! - 1;
   } else {
     let statusBuf: DescriptorChain['writable'][number] | undefined;
     for (let i = chain.writable.length - 1; i >= 0 && !statusBuf; i--)
       if (chain.writable[i]!.len > 0) statusBuf = chain.writable[i];
     if (statusBuf) statusAddr = statusBuf.addr.add(statusBuf.len - 1);
   }
-  if (!statusAddr)
+  if (statusAddr === undefined)
     return { kind: 'fatal', head: chain.head, reason: `chain ${chain.head} has no writable status byte` };
   const base: Base = { head: chain.head, statusAddr };
   try {
