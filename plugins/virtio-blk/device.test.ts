@@ -8,8 +8,7 @@ import type { DiskBackend } from '../../core/block/disk.js';
 import { GuestAddress } from '../../core/address.js';
 import { MockDiskBackend } from '../../core/testing/mock-disk.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_VERSION_1 } from '../../core/virtio/virtio.js';
-import { createHeapMemory } from '../../core/memory/backends/heap.js';
-import { FakeEventSystem } from '../virtio/testing.js';
+import { FakeEventSystem, HIGH_PAGE, memoryWithHighPage } from '../virtio/testing.js';
 import { RawFileDisk } from '../raw-disk/raw-disk.js';
 import { BlkConfigLayout, BLK_CONFIG_SIZE } from './config-space.js';
 import {
@@ -246,15 +245,8 @@ describe('plugins/virtio-blk VirtioBlk', () => {
 
     it('buffers across two memory regions, and above 2^53, read and write the same bytes as any others', async () => {
       // Low RAM in two adjacent regions (the queue and its buffers in the first), one page at 2^60.
-      const HIGH = 1n << 60n;
-      const memory = createHeapMemory({
-        regions: [
-          { start: 0n, size: 0x180000n },
-          { start: 0x180000n, size: 0x80000n },
-          { start: HIGH, size: 0x1000n },
-        ],
-        backend: 'heap',
-      });
+      const HIGH = HIGH_PAGE;
+      const memory = memoryWithHighPage(0x180000n, 0x200000n);
       disk.data.set(randomBytes(disk.data.length));
       const h2 = activateBlk(dev, events, { memory, queues: 1 });
       const mq = h2.drivers[0]!.mq;

@@ -9,7 +9,7 @@ import {
 } from './constants.js';
 import { VirtQueueError, type VirtQueueErrorKind } from './errors.js';
 import { SplitQueue } from './split-queue.js';
-import { MockSplitQueue, testGuestMemory } from './testing.js';
+import { HIGH_PAGE, MockSplitQueue, memoryWithHighPage, testGuestMemory } from './testing.js';
 
 const ALL = VIRTIO_F_VERSION_1 | VIRTIO_F_RING_INDIRECT_DESC;
 
@@ -162,15 +162,8 @@ describe('SplitQueue (device side)', () => {
 
   it('keeps addresses below 2^53 as numbers (chain.flat), takes bigints above, and gives the same buffers', () => {
     // Low RAM in two adjacent regions, and one page at 2^60 (only the bigint path can reach it).
-    const HIGH = 1n << 60n;
-    const mem = createHeapMemory({
-      regions: [
-        { start: 0n, size: 0x80000n },
-        { start: 0x80000n, size: 0x80000n },
-        { start: HIGH, size: 0x1000n },
-      ],
-      backend: 'heap',
-    });
+    const HIGH = HIGH_PAGE;
+    const mem = memoryWithHighPage(0x80000n, 0x100000n);
     const drv = new MockSplitQueue(mem, 8);
     const q = new SplitQueue(0, 8);
     drv.configure(q);

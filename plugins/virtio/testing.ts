@@ -46,6 +46,21 @@ export function memoryWithRom(): { mem: GuestMemory; rom: bigint } {
   return { mem, rom };
 }
 
+/** Where memoryWithHighPage puts its last page: 2^60, far above 2^53 (only bigint addresses reach it). */
+export const HIGH_PAGE = 1n << 60n;
+
+/**
+ * Heap memory of two adjacent RAM regions [0, split) and [split, end), and one 4 KiB page at HIGH_PAGE: for the
+ * slow paths of chain walking and device views (a buffer across a region boundary, an address above 2^53).
+ */
+export function memoryWithHighPage(split: bigint, end: bigint): GuestMemory {
+  return new RegionGuestMemory([
+    makeRegion(0n, new Uint8Array(Number(split)), 0n, { kind: 'heap' }),
+    makeRegion(split, new Uint8Array(Number(end - split)), 0n, { kind: 'heap' }),
+    makeRegion(HIGH_PAGE, new Uint8Array(0x1000), 0n, { kind: 'heap' }),
+  ]);
+}
+
 /** One descriptor table entry as the mock driver writes it (hostile tests write any values). */
 export interface RawDescriptor {
   addr: bigint;
