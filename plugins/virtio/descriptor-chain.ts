@@ -57,6 +57,9 @@ export function memorySpans(memory: GuestMemory): Float64Array {
   return Float64Array.from(out);
 }
 
+/** A descriptor address from its two 32-bit words, as a bigint (the slow path and error messages only). */
+const toBig = (hi: number, lo: number): bigint => (BigInt(hi) << 32n) | BigInt(lo);
+
 /** Whether [addr, addr + len) lies inside one of `spans` (exact: every bound is below 2^53). */
 function inSpans(spans: Float64Array, addr: number, len: number): boolean {
   for (let i = 0; i < spans.length; i += 2) if (addr >= spans[i]! && addr + len <= spans[i + 1]!) return true;
@@ -72,6 +75,7 @@ function inSpans(spans: Float64Array, addr: number, len: number): boolean {
 class ValidatedChain implements DescriptorChain {
   private r?: readonly DescriptorBuffer[];
   private w?: readonly DescriptorBuffer[];
+  private f?: FlatBuffers;
 
   constructor(
     readonly head: number,
@@ -93,7 +97,12 @@ class ValidatedChain implements DescriptorChain {
 
   get flat(): FlatBuffers | undefined {
     if (this.big) return undefined;
-    return { count: this.addrs.length, readableCount: this.readableCount, addrs: this.addrs, lens: this.lens };
+    return (this.f ??= {
+      count: this.addrs.length,
+      readableCount: this.readableCount,
+      addrs: this.addrs,
+      lens: this.lens,
+    });
   }
 
   private buffers(from: number, to: number): readonly DescriptorBuffer[] {
@@ -159,7 +168,6 @@ export function readChain(src: ChainSource, head: number): DescriptorChain {
     const next = table.u16(off + 14);
     // Exact as a number below 2^53; else the bigint (only a memory region that high can make it valid).
     const addrNum = hi < SAFE_HI ? hi * 0x1_0000_0000 + lo : -1;
-    const addrBig = (): bigint => (BigInt(hi) << 32n) | BigInt(lo);
 
     if (flags & VIRTQ_DESC_F_INDIRECT) {
       if (!src.indirect)
@@ -186,7 +194,7 @@ export function readChain(src: ChainSource, head: number): DescriptorChain {
           { head, index, len },
         );
       }
-      const addr = addrBig();
+      const addr = toBig(hi, lo);
       if (!inGuestMemory(memory, addr, len)) {
         throw new VirtQueueError(
           'InvalidBufferAddress',
@@ -213,8 +221,8 @@ export function readChain(src: ChainSource, head: number): DescriptorChain {
     }
     if (len > 0) {
       const fast = addrNum >= 0 && spans !== undefined && inSpans(spans, addrNum, len);
-      if (!fast && !inGuestMemory(memory, addrBig(), len)) {
-        const addr = addrBig();
+      if (!fast && !inGuestMemory(memory, toBig(hi, lo), len)) {
+        const addr = toBig(hi, lo);
         throw new VirtQueueError(
           'InvalidBufferAddress',
           `buffer [0x${addr.toString(16)}, +${len}) of descriptor ${index} is outside guest memory`,
@@ -224,7 +232,7 @@ export function readChain(src: ChainSource, head: number): DescriptorChain {
       if (readableLength + writableLength + len > MAX_CHAIN_BYTES) {
         throw new VirtQueueError('ChainLengthOverflow', `chain ${head} carries more than 2^32 - 1 bytes`, { head });
       }
-      if (addrNum < 0) (big ??= [])[addrs.length] = addrBig();
+      if (addrNum < 0) (big ??= [])[addrs.length] = toBig(hi, lo);
       addrs.push(addrNum < 0 ? 0 : addrNum);
       lens.push(len);
       if (isWrite) writableLength += len;
