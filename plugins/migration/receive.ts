@@ -71,6 +71,7 @@ async function buildEarly(
   plan: VmPlan,
   hooks: RestoreHooks,
   opts: ReceiveOptions,
+  gate: IncomingGate,
 ): Promise<AssembledVm> {
   const vm = await assembleVm(input, { ...(opts.preassemble || {}), plan, kernel: hooks.kernel });
   try {
@@ -80,6 +81,8 @@ async function buildEarly(
     throw err;
   }
   markStartup('migration: VM built before the stop');
+  // what its plugins take only once the source let go (disks, taps): the source then lets go right after Commit
+  vm.logger.info({ deferred: gate.deferred }, 'migration: VM built before the stop');
   // the state load after Commit then runs warm code (zod, codecs, the vCPUs' set calls): out of the downtime
   const warmed = warmStates(vm.container.resolve(Tokens.StateRegistry.token), 'built', vm.logger);
   markStartup('migration: state code warmed');
@@ -160,7 +163,7 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     markStartup('migration: Hello checked');
     if (early) {
       gate = markIncoming(plan.config, released.promise);
-      building = buildEarly(input, plan, hooks, opts);
+      building = buildEarly(input, plan, hooks, opts, gate);
       building.then((vm) => (built = vm)).catch(() => {}); // a failure is handled below
     }
     // The source stops its guest only after Prepared: the build is then out of the downtime. A failed build
