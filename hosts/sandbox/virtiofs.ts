@@ -22,6 +22,8 @@ export interface VirtiofsShare {
   stop(): void;
   /** The daemon's messages (stderr), for a report. */
   log(): string;
+  /** The daemon's process id (undefined when it could not be spawned). */
+  readonly pid: number | undefined;
   /** `cb(why)` runs if the daemon ends while it was not asked to (L1 then cannot reach the folder). */
   onUnexpectedExit(cb: (why: string) => void): void;
 }
@@ -120,6 +122,7 @@ export function startVirtiofsd(
         child.once('exit', () => clearTimeout(force));
       },
       log: () => stderr,
+      pid: child.pid,
       onUnexpectedExit: (cb) => {
         unexpected = cb;
       },

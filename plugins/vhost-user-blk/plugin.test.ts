@@ -11,9 +11,12 @@ import { registerPluginInstance, type PluginInstanceInfo } from '../../core/plug
 import { silentLogger } from '../../core/testing/index.js';
 import { Tokens } from '../../core/tokens.js';
 import type { VirtioAttachment, VirtioTransportHost } from '../../core/virtio/transport.js';
+import { createMemfdMemory } from '../../core/memory/backends/memfd.js';
 import { VIRTIO_F_VERSION_1, VirtioDeviceType, type VirtioDevice } from '../../core/virtio/virtio.js';
-import { ProtocolFeature, VHOST_USER_F_PROTOCOL_FEATURES } from '../vhost-user/protocol.js';
+import { ProtocolFeature, Req, VHOST_USER_F_PROTOCOL_FEATURES } from '../vhost-user/protocol.js';
 import { FakeVhostBackend } from '../vhost-user/testing.js';
+import { SplitQueue } from '../virtio/split-queue.js';
+import { MockSplitQueue } from '../virtio/testing.js';
 import fsPlugin from '../virtio-fs/plugin.js';
 import { VirtioFsConfigSchema } from '../virtio-fs/config.js';
 import { VhostUserBlkConfigSchema } from './config.js';
@@ -138,6 +141,46 @@ describe('plugins vhost-user-blk and virtio-fs (fake back end)', () => {
     expect(out[4]).to.equal(0);
     expect(new DataView(out.buffer).getUint32(36, true)).to.equal(2);
     for (const x of d.reverse()) await x.dispose();
+  });
+
+  /** Activates `dev` as a transport would (every queue ready) and returns the regions its back end was given. */
+  async function activatedRegions(dev: VirtioDevice, be: FakeVhostBackend): Promise<number> {
+    const memory = createMemfdMemory({ regions: [{ start: 0n, size: 1n << 20n }], backend: 'memfd' });
+    cleanup.push(() => memory.close());
+    const events = new LinuxEventFdFactory();
+    const queueEvents = dev.queueMaxSizes.map(() => events.create());
+    cleanup.push(() => queueEvents.forEach((e) => e.close()));
+    const queues = dev.queueMaxSizes.map((size, i) => {
+      const q = new SplitQueue(i, size);
+      new MockSplitQueue(memory, size, 0x1000n + (BigInt(i) << 16n)).configure(q);
+      q.activate(memory, VIRTIO_F_VERSION_1);
+      return q;
+    });
+    dev.activate({
+      features: VIRTIO_F_VERSION_1,
+      memory,
+      queues,
+      queueEvents,
+      interrupt: { signalUsedQueue: () => {}, signalConfigChange: () => {} },
+      needsReset: (why) => expect.fail(why),
+    });
+    await be.until(() => be.requests(Req.SET_VRING_ENABLE).length === queues.length);
+    return be.requests(Req.SET_MEM_TABLE)[0].fds;
+  }
+
+  it('shadow rings for a back end without in-flight tracking: on by default for vhost-user-blk, off for virtio-fs', async () => {
+    const blkBe = backend('blk.sock', ProtocolFeature.CONFIG, new Uint8Array(60));
+    const blk = setup(VhostUserBlkConfigSchema, { socket: 'blk.sock' }, 'vub0');
+    for (const x of (await registerPluginInstance(blk.c, plugin, blk.info)) ?? []) cleanup.push(() => void x.dispose());
+    expect(blk.info.config.shadowRings).to.equal('auto');
+    expect(await activatedRegions(blk.transport.attached[0], blkBe)).to.equal(2); // guest RAM + our rings
+    // a restarted virtiofsd has lost the guest's FUSE session anyway: the VMM stays off its data path
+    const fsBe = backend('fs.sock', 0n);
+    const fs0 = setup(VirtioFsConfigSchema, { socket: 'fs.sock', tag: 'share' }, 'fs0');
+    for (const x of (await registerPluginInstance(fs0.c, fsPlugin, fs0.info)) ?? [])
+      cleanup.push(() => void x.dispose());
+    expect(fs0.info.config.shadowRings).to.equal('off');
+    expect(await activatedRegions(fs0.transport.attached[0], fsBe)).to.equal(1); // guest RAM only
   });
 
   it('virtio-fs refuses a tag longer than 36 bytes', () => {

@@ -14,6 +14,7 @@ export const VhostUserBlkPlugin = vhostUserPlugin<VhostUserBlkConfig>((cfg, ctx)
   describe: (backend) => ({
     deviceType: VirtioDeviceType.block,
     ...blkDeviceShape(backend, cfg.numQueues, cfg.queueSize, ctx.instance),
+    shadowRings: cfg.shadowRings,
   }),
 }));
 

@@ -17,3 +17,23 @@ export const VhostUserCommonConfig = {
   /** The virtio transport to attach to ('mmio', 'pci'); default: the VM's `virtio.transport`, else its only one. */
   transport: VirtioTransportNameSchema.optional(),
 };
+
+/**
+ * The `shadowRings` key of a vhost-user device plugin, with that device's default (VhostUserDeviceOptions.shadowRings:
+ * `auto` puts the VMM on the data path of a back end without in-flight tracking, so that its restart loses nothing;
+ * `off` leaves the data path to the back end, the guest's rings, ioeventfds and irqfds).
+ */
+export function shadowRingsKey(byDefault: ShadowRingsMode) {
+  return z
+    .enum(['auto', 'off'])
+    .default(byDefault)
+    .describe(
+      'auto: a back end that cannot track in-flight requests (no INFLIGHT_SHMFD) works on shadow rings of the VMM, ' +
+        'so its restart loses and repeats nothing, but every kick and completion passes through the VMM; off: the ' +
+        "back end works on the guest's rings, kicks and interrupts bypass the VMM, and a restart resumes at the used " +
+        'index (requests it had in flight may be lost or done twice)',
+    );
+}
+
+/** Whether a back end without in-flight tracking gets shadow rings (`auto`) or the guest's own (`off`). */
+export type ShadowRingsMode = 'auto' | 'off';

@@ -51,10 +51,17 @@ describe('vhost-user front end against the TypeScript fake back end', () => {
     return b;
   }
 
-  async function device(path: string, allowed = 1n << 5n) {
+  async function device(path: string, allowed = 1n << 5n, shadowRings?: 'auto' | 'off') {
     const fe = await VhostUserFrontend.connect({ socketPath: path, loop, configSize: 8, reconnectMs: 5 });
     const dev = new VhostUserDevice(
-      { id: 'vu0', deviceType: 0x7e, queueMaxSizes: [16], allowedDeviceFeatures: allowed, config: fe.backend.config! },
+      {
+        id: 'vu0',
+        deviceType: 0x7e,
+        queueMaxSizes: [16],
+        allowedDeviceFeatures: allowed,
+        config: fe.backend.config!,
+        shadowRings,
+      },
       fe,
       loop,
       new LinuxEventFdFactory(),
@@ -64,7 +71,7 @@ describe('vhost-user front end against the TypeScript fake back end', () => {
   }
 
   /** Activates the device the way a transport does, with a MockSplitQueue as the driver. */
-  function activate(dev: VhostUserDevice, features: bigint, mem = memory) {
+  function activate(dev: VhostUserDevice, features: bigint, mem = memory, callEvents?: EventFd[]) {
     const driver = new MockSplitQueue(mem, 16);
     const q = new SplitQueue(0, 16);
     driver.configure(q);
@@ -85,6 +92,7 @@ describe('vhost-user front end against the TypeScript fake back end', () => {
         signalConfigChange: () => undefined,
       },
       needsReset: (r) => resets.push(r),
+      callEvents,
     };
     dev.activate(act);
     const interrupted = (n: number) =>
@@ -136,6 +144,30 @@ describe('vhost-user front end against the TypeScript fake back end', () => {
     const features = new DataView(be.requests(Req.SET_FEATURES)[0].payload.buffer).getBigUint64(0, true);
     expect(features).to.equal(VIRTIO_F_VERSION_1 | (1n << 5n) | VHOST_USER_F_PROTOCOL_FEATURES);
     expect(be.requests(Req.SET_VRING_ENABLE)).to.have.length(1);
+  });
+
+  it('with shadowRings off, leaves the data path to the back end: the guest rings, kick and call fds', async () => {
+    const path = join(dir, 'be.sock');
+    const be = backend(path); // no INFLIGHT_SHMFD: `auto` would shadow its rings
+    const dev = await device(path, 1n << 5n, 'off');
+    const irqfd = new LinuxEventFdFactory().create({ nonBlocking: true }); // the transport's irqfd of the queue
+    cleanup.push(() => irqfd.close());
+    const { driver, resets } = activate(dev, VIRTIO_F_VERSION_1 | VIRTIO_F_RING_EVENT_IDX, memory, [irqfd]);
+    const back = echo(driver, [7, 7, 7, 7, 7, 7, 7, 7]);
+    await be.until(() => be.served === 1);
+    expect([...memory.read(a(back), 8)]).to.deep.equal([7, 7, 7, 7, 7, 7, 7, 7]);
+    expect(irqfd.read()).to.equal(1n); // the back end interrupted the guest itself
+    expect(dev.counters().callInterrupts).to.equal(0); // nothing relayed by the VMM
+    expect(resets).to.deep.equal([]);
+    expect(be.requests(Req.SET_MEM_TABLE)[0].fds).to.equal(1); // guest RAM only: no shadow ring region
+    const addr = new DataView(be.requests(Req.SET_VRING_ADDR)[0].payload.buffer);
+    const host = memory.regions[0].hostAddress;
+    expect(addr.getBigUint64(8, true)).to.equal(host + driver.descTable);
+    expect(addr.getBigUint64(16, true)).to.equal(host + driver.usedRing);
+    expect(addr.getBigUint64(24, true)).to.equal(host + driver.availRing);
+    // EVENT_IDX goes to the back end, which now keeps the guest's notification fields
+    const features = new DataView(be.requests(Req.SET_FEATURES)[0].payload.buffer).getBigUint64(0, true);
+    expect(features & VIRTIO_F_RING_EVENT_IDX).to.equal(VIRTIO_F_RING_EVENT_IDX);
   });
 
   it('reconnects to a restarted back end and resumes with what was still in flight', async () => {

@@ -12,6 +12,7 @@ import {
   type VirtQueue,
 } from '../../core/virtio/virtio.js';
 import { CallRelay } from './call-relay.js';
+import type { ShadowRingsMode } from './config.js';
 import { VhostUserError } from './errors.js';
 import type { VhostUserFrontend, VringSetup } from './frontend.js';
 import { sharedRegions } from './memory.js';
@@ -34,6 +35,13 @@ export interface VhostUserDeviceOptions {
   readonly allowedDeviceFeatures: bigint;
   /** The config space the driver reads (from GET_CONFIG, or built by the plugin); writes are ignored. */
   readonly config: Uint8Array;
+  /**
+   * For a back end that cannot track in-flight requests (no INFLIGHT_SHMFD): `auto` (the default) gives it shadow
+   * rings (shadow.ts), so a restart loses and repeats nothing, at the cost of one pass through this process's event
+   * loop per kick and per completion; `off` gives it the guest's rings, the transport's ioeventfds and irqfds, so
+   * the VMM is off the data path, and a restarted back end resumes at the used index in guest memory.
+   */
+  readonly shadowRings?: ShadowRingsMode;
 }
 
 /**
@@ -101,8 +109,10 @@ export class VhostUserDevice implements VirtioDevice {
       if (this.epoch === epoch) a.needsReset(why);
     };
     try {
-      // A back end that cannot track in-flight requests gets shadow rings, so a restart loses nothing
-      const shadowed = !(this.frontend.backend.protocolFeatures & ProtocolFeature.INFLIGHT_SHMFD);
+      // A back end that cannot track in-flight requests gets shadow rings (unless the plugin said off), so a
+      // restart loses nothing
+      const shadowed =
+        this.opts.shadowRings !== 'off' && !(this.frontend.backend.protocolFeatures & ProtocolFeature.INFLIGHT_SHMFD);
       const regions = sharedRegions(a.memory);
       if (shadowed) {
         this.shadowRings = new ShadowRings(

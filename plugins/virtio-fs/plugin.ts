@@ -14,6 +14,7 @@ export const VirtioFsPlugin = vhostUserPlugin<VirtioFsConfig>((cfg) => ({
     queueMaxSizes: Array.from({ length: 1 + cfg.numRequestQueues }, () => cfg.queueSize),
     allowedDeviceFeatures: 0n, // VIRTIO_FS_F_NOTIFICATION needs a notification queue: not offered
     config: fsConfigSpace(cfg.tag, cfg.numRequestQueues),
+    shadowRings: cfg.shadowRings,
   }),
 }));
 

@@ -8,8 +8,8 @@
  * `--cmd 'VMM_BUNDLE=0 node bin/vmm.js run --force hosts/micro.yaml'`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { cpuMsOf } from './guest/launch.js';
 import { fmt, summarize } from './stats.js';
 
 /** What one start-up printed: spawn to first KVM_RUN (ms), and each start-up mark (ms since process start). */
@@ -82,16 +82,6 @@ export function splitCommand(cmd: string): { env: Record<string, string>; argv: 
     env[w.slice(0, eq)] = w.slice(eq + 1);
   }
   return { env, argv: words };
-}
-
-/** user + system CPU ms of a live process (/proc/<pid>/stat, clock ticks of 10 ms). */
-function cpuMsOf(pid: number | undefined): number | undefined {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Runs one command until its first KVM_RUN line (or `timeoutMs`), stops it and returns what it printed. */

@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Markers } from '../../hosts/guestkit/markers.js';
 import { startVirtiofsd, type VirtiofsShare } from '../../hosts/sandbox/virtiofs.js';
 import { startQsd } from '../harness/qsd.js';
 import { diskScript, FIGURES, makeImage, scratch } from './block.js';
 import { benchInitramfs } from './guest/initramfs.js';
-import { whyFailed } from './guest/launch.js';
+import { cpuMsOf, whyFailed } from './guest/launch.js';
 import { exitSummary, runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec, type Transport } from './guest/vmms.js';
 import { pairedRow } from './rows.js';
@@ -14,6 +15,33 @@ const TRANSPORT: Transport = 'pci';
 const TAG = 'benchfs';
 const FS_FILE = 'bench.dat';
 const SPAN_MIB = 64;
+
+/**
+ * CPU ms the VMM (all threads; its main thread apart), the VMM's main thread and the daemons used in each phase of
+ * the guest script: from the init marker to the first figure, then from figure to figure (`BENCH <key> <value>`
+ * lines whose key is a FIGURES key). Where the data path's time goes: a phase's CPU against its wall time.
+ */
+class PhaseCpu {
+  private last: number[] | undefined;
+  readonly phases: string[] = [];
+
+  constructor(private readonly pids: () => { vmm?: number; qsd?: number; fs?: number }) {}
+
+  private sample(): number[] {
+    const p = this.pids();
+    return [cpuMsOf(p.vmm), cpuMsOf(p.vmm, p.vmm), cpuMsOf(p.qsd), cpuMsOf(p.fs)].map((v) => v ?? NaN);
+  }
+
+  onLine(line: string): void {
+    if (line.startsWith(Markers.INIT_OK)) this.last = this.sample();
+    const m = /^BENCH (\S+) /.exec(line);
+    if (!m || !this.last || !FIGURES.some((f) => m[1].endsWith(f.key))) return;
+    const now = this.sample();
+    const d = now.map((v, i) => v - this.last![i]);
+    this.last = now;
+    this.phases.push(`${m[1].replace(/_(MBps|iops)$/, '')} vmm ${d[0]} (main ${d[1]}) qsd ${d[2]} virtiofsd ${d[3]}`);
+  }
+}
 
 const kill = (pid: number) => {
   try {
@@ -56,8 +84,18 @@ async function vhostOnce(
       vhost: { blkSocket, fs: { socket: join(run, `virtiofs-${i}.sock`), tag: TAG } },
     };
     const argv = which === 'ours' ? oursArgv(g, `vhost-${i}`) : { argv: qemuBenchArgv(g), env: process.env };
-    const r = await runGuest(argv.argv, { env: argv.env, timeoutMs: 300_000 });
+    let vmm: number | undefined;
+    const cpu = new PhaseCpu(() => ({ vmm, qsd, fs: fs?.pid }));
+    const r = await runGuest(argv.argv, {
+      env: argv.env,
+      timeoutMs: 300_000,
+      onLine: (line, _ms, l) => {
+        vmm = l.child.pid;
+        cpu.onLine(line);
+      },
+    });
     if (which === 'ours') o.log(`vhost ours VM ${i}: ${exitSummary(r.l.stderr) ?? 'no exit statistics logged'}`);
+    o.log(`vhost ${which} VM ${i} CPU ms per phase: ${cpu.phases.join('; ')}`);
     const v = r.l.values;
     const complete = FIGURES.every((f) => v[`blk_${f.key}`] !== undefined && v[`fs_${f.key}`] !== undefined);
     if (complete) return { values: v };

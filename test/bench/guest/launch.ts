@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Markers } from '../../../hosts/guestkit/markers.js';
 
 /** A VMM process under watch: console lines with their arrival time, marker times, the end. */
@@ -125,4 +126,19 @@ export function tailOf(l: Launched, n = 4): string {
       .filter(Boolean)
       .join(' / ');
   return [pick(l.stderr), pick(l.console)].filter(Boolean).join(' // ').slice(0, 400);
+}
+
+/**
+ * user + system CPU ms of a live process (/proc/<pid>/stat, clock ticks of 10 ms), or of one of its threads
+ * (`tid`: /proc/<pid>/task/<tid>/stat); undefined when it is gone.
+ */
+export function cpuMsOf(pid: number | undefined, tid?: number): number | undefined {
+  try {
+    const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+    const stat = readFileSync(path, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
