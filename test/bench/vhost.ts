@@ -164,7 +164,11 @@ export async function vhostBench(o: GuestBenchOptions): Promise<Row[]> {
             better: 'higher',
             where: o.where,
             peer: `QEMU -M q35 ${peerDev}, memory-backend-memfd share=on, same daemon`,
-            notes: 'fresh daemons per VM; the cloud host (virtio-pci) with machine.memoryBackend memfd',
+            notes:
+              'fresh daemons per VM; the cloud host (virtio-pci) with machine.memoryBackend memfd; ' +
+              (dev === 'blk'
+                ? 'shadowRings auto (the default: qemu-storage-daemon 7.2 lacks INFLIGHT_SHMFD, so every kick and completion passes through our main thread for a lossless restart; QEMU gives the daemon the guest rings)'
+                : 'shadowRings off (the default: kicks and completions go straight between guest and virtiofsd, as under QEMU)'),
           },
           ours.map((v) => v?.[key]),
           peer.map((v) => v?.[key]),
