@@ -5,7 +5,7 @@ import { startVirtiofsd, type VirtiofsShare } from '../../hosts/sandbox/virtiofs
 import { startQsd } from '../harness/qsd.js';
 import { diskScript, FIGURES, makeImage, scratch } from './block.js';
 import { benchInitramfs } from './guest/initramfs.js';
-import { cpuMsOf, whyFailed } from './guest/launch.js';
+import { cpuMsOf, treeCpuMsOf, whyFailed } from './guest/launch.js';
 import { exitSummary, runGuest } from './guest/run-guest.js';
 import { oursArgv, qemuBenchArgv, type GuestSpec, type Transport } from './guest/vmms.js';
 import { pairedRow } from './rows.js';
@@ -29,7 +29,7 @@ class PhaseCpu {
 
   private sample(): number[] {
     const p = this.pids();
-    return [cpuMsOf(p.vmm), cpuMsOf(p.vmm, p.vmm), cpuMsOf(p.qsd), cpuMsOf(p.fs)].map((v) => v ?? NaN);
+    return [cpuMsOf(p.vmm), cpuMsOf(p.vmm, p.vmm), cpuMsOf(p.qsd), treeCpuMsOf(p.fs)].map((v) => v ?? NaN);
   }
 
   onLine(line: string): void {

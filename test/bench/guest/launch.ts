@@ -142,3 +142,20 @@ export function cpuMsOf(pid: number | undefined, tid?: number): number | undefin
     return undefined;
   }
 }
+
+/** cpuMsOf a process and all its descendants (/proc/<pid>/task/<pid>/children; a daemon that forks, as virtiofsd). */
+export function treeCpuMsOf(pid: number | undefined): number | undefined {
+  const own = cpuMsOf(pid);
+  if (own === undefined) return undefined;
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    /* gone, or no children file */
+  }
+  return children.reduce((sum, c) => sum + (treeCpuMsOf(c) ?? 0), own);
+}
