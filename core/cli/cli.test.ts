@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildLocations } from '../plugin/locations.js';
+import { buildProgram, needsPluginCommands } from './main.js';
 import { prettyLogLine } from './log-format.js';
 import { formatRows, jsonSchemaOf, schemaRows } from './schema-doc.js';
 import { MachineConfigSchema } from '../config/schema.js';
@@ -133,5 +134,23 @@ describe('vmm command line for newcomers', function () {
     const bad = vmm(['run', '--kernel', 'vmlinux', '--log-level', 'chatty'], tmp);
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.contain("argument 'chatty' is invalid");
+  });
+});
+
+describe('which command lines load the plugins\' commands', () => {
+  const program = buildProgram();
+  const needs = (...args: string[]) => needsPluginCommands(program, ['node', 'vmm', ...args]);
+  it('a command of the core (run, validate, plugins) does not; --version alone does not', () => {
+    expect(needs('run', 'hosts/micro.yaml')).to.equal(false);
+    expect(needs('validate', '--kernel', 'k')).to.equal(false);
+    expect(needs('plugins')).to.equal(false);
+    expect(needs('--version')).to.equal(false);
+    expect(needs('-V')).to.equal(false);
+  });
+  it("a plugin's command, an unknown one, no command and --help do (they list or run the plugins' commands)", () => {
+    expect(needs('image', 'create')).to.equal(true);
+    expect(needs('no-such-command')).to.equal(true);
+    expect(needs()).to.equal(true);
+    expect(needs('--help')).to.equal(true);
   });
 });

@@ -74,13 +74,23 @@ async function addPluginCommands(program: Command): Promise<void> {
   }
 }
 
+/**
+ * Whether this command line needs the plugins' commands (e.g. `vmm image`) loaded: only when its command is not
+ * one of `program`'s own (a plugin's, or none: `vmm`, `vmm --help` list them all). `vmm run` should not pay for
+ * importing every plugin's CLI, nor `vmm --version` (commander prints it before any command runs; in the nested
+ * sandbox the plugins' CLIs took 5-12 s of it, issue 18).
+ */
+export function needsPluginCommands(program: Command, argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  const command = args.find((a) => !a.startsWith('-'));
+  if (command === undefined) return !args.some((a) => a === '-V' || a === '--version');
+  return !program.commands.some((c) => c.name() === command || c.aliases().includes(command));
+}
+
 /** Runs the `vmm` command line; resolves with the exit code. */
 export async function main(argv: string[] = process.argv, hooks: CliHooks = {}): Promise<number> {
   const program = buildProgram(hooks);
-  // Plugin-contributed commands (e.g. `vmm image`) are loaded only when the command is not one of
-  // ours: `vmm run` should not pay for importing every plugin's CLI.
-  const command = argv.slice(2).find((a) => !a.startsWith('-'));
-  if (command === undefined || !program.commands.some((c) => c.name() === command || c.aliases().includes(command))) {
+  if (needsPluginCommands(program, argv)) {
     await addPluginCommands(program);
   }
   try {

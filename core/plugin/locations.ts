@@ -5,9 +5,16 @@ import { fileURLToPath } from 'node:url';
 /**
  * Where this build lives. This module is <dist>/core/plugin/locations.js, so the build
  * folder is two levels up (dist/, or .build/<name>/ for a private build) and the
- * repository root is the nearest ancestor holding package.json.
+ * repository root is the nearest ancestor holding package.json. Found once per process (discovery asks for
+ * every manifest's modules).
  */
 export function buildLocations(): { distDir: string; repoRoot: string } {
+  return (locations ??= findLocations());
+}
+
+let locations: { distDir: string; repoRoot: string } | undefined;
+
+function findLocations(): { distDir: string; repoRoot: string } {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const distDir = path.resolve(here, '..', '..');
   let root = path.dirname(distDir);
@@ -29,7 +36,7 @@ const isInside = (child: string, parent: string): boolean => {
 /** The real path of `p`, or `p` itself when it does not exist (yet). */
 const real = (p: string): string => {
   try {
-    return fs.realpathSync(p);
+    return fs.realpathSync.native(p); // one realpath(3), not an lstat per path component
   } catch {
     return p;
   }

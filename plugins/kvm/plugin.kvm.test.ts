@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
+import type { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { container as root } from 'tsyringe';
 import { GuestAddress, GuestRange } from '../../core/address.js';
@@ -70,6 +71,60 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
       loop.dispose();
       mem.close();
     }
+  });
+
+  // issue 18: the vCPU threads load their code while the rest of the VM is assembled and the kernel read
+  describe('vCPU threads started at registration', () => {
+    let c: ReturnType<typeof root.createChildContainer>;
+    let loop: UvEventLoop;
+    let mem: ReturnType<typeof createAnonymousMmapMemory>;
+    let disposables: { dispose(): unknown }[];
+    /** Registers the plugin for a VM of `vcpus` vCPUs; returns the thread list its runner shares with it. */
+    const register = async (vcpus: number): Promise<EventEmitter[]> => {
+      c = root.createChildContainer();
+      loop = new UvEventLoop();
+      mem = createAnonymousMmapMemory({ backend: 'anonymous', regions: [{ start: 0n, size: 4n << 20n }] });
+      c.register(Tokens.Bus.token, { useValue: new RangeBus() });
+      c.register(Tokens.EventLoop.token, { useValue: loop });
+      c.register(Tokens.GuestMemory.token, { useValue: mem });
+      c.register(Tokens.Lifecycle.token, { useValue: new VmLifecycle() });
+      c.register(Tokens.VmConfig.token, { useValue: { machine: { vcpus, seccomp: 'false' } } as never });
+      disposables = (await registerPluginInstance(c, plugin, ctxFor({ irqchip: false }))) ?? [];
+      // the runner is built without prewarm(): what its list holds was started by the registration
+      return (c.resolve(Tokens.VcpuRunner.token) as unknown as { spare: EventEmitter[] }).spare;
+    };
+    afterEach(async () => {
+      for (const d of disposables) await d.dispose();
+      loop.dispose();
+      mem.close();
+    });
+
+    it("one per configured vCPU; the runner runs its vCPU on one of them and stop() ends the other", async () => {
+      const spares = await register(2);
+      expect(spares).to.have.length(2);
+      const before = [...spares];
+      const vm = c.resolve(Tokens.Vm.token) as KvmVm;
+      writeLongModeTables(mem);
+      mem.write(GuestAddress.of(LONG_MODE_LAYOUT.code), new Asm().hlt().bytes());
+      setupLongMode(vm.createVcpu(0), { entry: LONG_MODE_LAYOUT.code });
+      const runner = c.resolve(Tokens.VcpuRunner.token);
+      runner.setExitHandler?.(() => 'stop');
+      await runner.start();
+      expect(spares).to.have.length(1); // one taken for vCPU 0, no thread of its own
+      expect(before).to.include(spares[0]);
+      await (runner as unknown as { done: Promise<void> }).done;
+      const left = new Promise((res) => spares[0]!.once('exit', res));
+      await runner.stop();
+      expect(await left).to.equal(0);
+    });
+
+    it('a VM torn down before it ran ends them', async () => {
+      const spares = [...(await register(3))];
+      expect(spares).to.have.length(3);
+      const exited = Promise.all(spares.map((w) => new Promise((res) => w.once('exit', res))));
+      for (const d of disposables.splice(0)) await d.dispose();
+      expect(await exited).to.deep.equal([0, 0, 0]);
+    });
   });
 
   it('fails registration with the missing capability named', async () => {

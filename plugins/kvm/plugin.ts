@@ -1,6 +1,7 @@
 import { kvmProblems } from './validate.js';
 import 'reflect-metadata';
 import { inject, injectable, Lifecycle, type InjectionToken } from 'tsyringe';
+import type { Worker } from 'node:worker_threads';
 import type { Bus, Disposable } from '../../core/bus/bus.js';
 import type { EventLoop } from '../../core/events/event-loop.js';
 import type { StopReason, VmLifecycle } from '../../core/lifecycle.js';
@@ -24,7 +25,7 @@ import { KvmConfigSchema, type KvmConfig } from './config.js';
 import { KvmHypervisor } from './hypervisor.js';
 import { kvmHostCheck } from './host-check.js';
 import { adviseHugePages, mapGuestMemory } from './memory.js';
-import { WorkerVcpuRunner } from './runner/worker-runner.js';
+import { WorkerVcpuRunner, endSpareThreads, startSpareThreads } from './runner/worker-runner.js';
 import type { KvmVm } from './vm.js';
 import { HypervisorVmSnapshot } from '../../core/state/hypervisor-state.js';
 import type { StateRegistry } from '../../core/state/registry.js';
@@ -63,6 +64,8 @@ export class KvmBackend implements PluginMain {
   private stateEntry?: Disposable;
   private mapped = false;
   private readonly runners: WorkerVcpuRunner[] = [];
+  /** vCPU threads started as the VM is assembled (one per configured vCPU); the first runner takes them. */
+  private readonly spareThreads: Worker[] = [];
   private closing?: Promise<void>;
   private saidNoFilter = false;
 
@@ -89,6 +92,10 @@ export class KvmBackend implements PluginMain {
       'kvm probed',
     );
     this.hypervisor = hv;
+    // The vCPU threads take longest of anything before the first KVM_RUN to get ready (a Node thread, their module,
+    // koffi: ~1.4 s in the nested sandbox); started here, they load while the other plugins register and the kernel
+    // is read, instead of from the machine's start on (issue 18). Not with a test runner in place.
+    if (!seams.runner) startSpareThreads(this.spareThreads, vmConfig?.machine.vcpus ?? 0);
   }
 
   /** The VM, made on the first call (with the irqchip); maps `memory` when given and not mapped yet. */
@@ -139,6 +146,7 @@ export class KvmBackend implements PluginMain {
         fastPath: this.cfg.fastPath,
         // machine.seccomp: each vCPU thread gets the narrowest filter (core/security/vcpu-policy.ts)
         seccompFilter: this.vcpuFilter(),
+        spares: this.spareThreads,
       },
     ];
     const r = this.seams.runner?.(...args) ?? new WorkerVcpuRunner(...args);
@@ -188,6 +196,7 @@ export class KvmBackend implements PluginMain {
   }
 
   private async close(): Promise<void> {
+    endSpareThreads(this.spareThreads); // none taken when the VM never started
     const stops = await Promise.allSettled(this.runners.map(async (r) => r.stop()));
     for (const s of stops)
       if (s.status === 'rejected') this.logger.warn({ err: s.reason }, 'stopping a vCPU runner failed');

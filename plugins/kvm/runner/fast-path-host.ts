@@ -78,6 +78,8 @@ export class FastPathHost {
   /** The registrations the table was last built from; undefined = never built (an empty Bus must still build it). */
   private known: readonly BusRegistration[] | undefined;
   private draining = false;
+  /** Whether the port table was ever built (see syncPio). */
+  private built = false;
   private readonly one = new Uint8Array(1);
   private readonly ignoreUnclaimed: boolean;
   /** MMIO registers devices published (./fast-path-mmio.ts); their queued writes share the rings. */
@@ -132,7 +134,16 @@ export class FastPathHost {
       words.fill(0, start, end);
     }
     for (const a of this.attached) for (const [off, e] of a.fp.published) words[a.fp.base + off] = e;
-    for (let p = 0; p < PORTS; p++) this.table.set(p, words[p]);
+    const table = this.table.words;
+    if (!this.built) {
+      // The first build writes the whole table at once: no vCPU thread reads it before (the runner hands it over
+      // after sync()). 64 Ki single stores took ~150 ms of a start in the nested sandbox (issue 18).
+      table.set(words);
+      this.built = true;
+    } else {
+      // Only this thread writes the table; the vCPU threads read it with Atomics.load.
+      for (let p = 0; p < PORTS; p++) if (table[p] !== words[p]) Atomics.store(table, p, words[p]!);
+    }
     for (const r of regs) {
       if (!isPioFastPathPublisher(r.device) || this.attached.some((a) => a.reg === r)) continue;
       const fp = new DeviceFastPath(

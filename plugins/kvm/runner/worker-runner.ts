@@ -53,6 +53,12 @@ export interface WorkerRunnerOptions {
    * mapped, before its first KVM_RUN; absent: none.
    */
   seccompFilter?: Uint8Array;
+  /**
+   * Where this runner keeps its spare threads (startSpareThreads): a list the caller may have filled already, so
+   * that threads started before the runner existed (KvmBackend starts them as the VM is assembled) are taken
+   * first. Default: a list of its own.
+   */
+  spares?: Worker[];
 }
 
 interface Slot {
@@ -70,6 +76,34 @@ interface Slot {
 }
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
+
+/**
+ * Starts vCPU threads until `list` holds `count`: each loads its code (a Node thread, the worker's module, koffi) and
+ * then waits for the WorkerInit of the vCPU it will run (WorkerVcpuRunner.start). They do not keep the process
+ * alive until taken; one that fails or ends before it is taken leaves the list (start() then makes a fresh one,
+ * whose failure it reports). End those not taken with endSpareThreads.
+ */
+export function startSpareThreads(list: Worker[], count: number): void {
+  while (list.length < count) {
+    const w = new Worker(WORKER_URL, { workerData: { prewarm: true } });
+    w.unref();
+    const drop = (): void => {
+      const i = list.indexOf(w);
+      if (i >= 0) list.splice(i, 1);
+    };
+    w.on('error', drop);
+    w.once('exit', drop);
+    list.push(w);
+  }
+}
+
+/**
+ * Ends the spare threads in `list` (and empties it): asked, not terminated: terminate() while a spare still loads
+ * koffi aborts the process (napi_throw, seen in CI); each ends once its module has loaded.
+ */
+export function endSpareThreads(list: Worker[]): void {
+  for (const w of list.splice(0)) w.postMessage({ exit: true });
+}
 
 /** Atomics.waitAsync (ES2024; Node 16+), typed here because the project's lib is ES2023. */
 const waitAsync = (
@@ -99,8 +133,8 @@ export class WorkerVcpuRunner implements VcpuRunner {
   private state: 'created' | 'running' | 'paused' | 'stopped' = 'created';
   private allStopped: Promise<void> = Promise.resolve();
   private fast: FastPathHost | undefined;
-  /** Workers started by prewarm(): their code loaded, each waiting for the WorkerInit start() posts it. */
-  private spare: Worker[] = [];
+  /** Workers started by prewarm() (or before, opts.spares): their code loaded, each waiting for the WorkerInit start() posts it. */
+  private readonly spare: Worker[];
 
   /**
    * `vcpus`: the vCPUs to run, or a KvmVm — then start() runs every vCPU created on
@@ -115,6 +149,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
     this.notify = opts.notify ?? (loop ? 'eventfd' : 'atomics');
     if (this.notify === 'eventfd' && !loop) throw new KvmError('Runner', "notify 'eventfd' needs an EventLoop");
     this.exitHandler = opts.onExit;
+    this.spare = opts.spares ?? [];
   }
 
   /** Decides what happens after hlt/shutdown/system-event/... exits (default: stop that vCPU). */
@@ -129,18 +164,9 @@ export class WorkerVcpuRunner implements VcpuRunner {
    */
   prewarm(count: number): void {
     if (this.state !== 'created' && this.state !== 'stopped') return;
-    while (this.spare.length < count) {
-      const w = new Worker(WORKER_URL, { workerData: { prewarm: true } });
-      w.unref();
-      const drop = (): void => {
-        const i = this.spare.indexOf(w);
-        if (i >= 0) this.spare.splice(i, 1);
-      };
-      w.on('error', drop); // not taken yet: start() makes a fresh one, whose failure it reports
-      w.once('exit', drop);
-      this.spare.push(w);
-    }
+    startSpareThreads(this.spare, count);
   }
+
 
   /** Resolves when every vCPU has stopped (by itself or through stop()). */
   get done(): Promise<void> {
@@ -449,8 +475,7 @@ export class WorkerVcpuRunner implements VcpuRunner {
   }
 
   async stop(): Promise<void> {
-    // asked, not terminated: terminate() while a spare still loads koffi aborts the process (napi_throw, seen in CI)
-    for (const w of this.spare.splice(0)) w.postMessage({ exit: true });
+    endSpareThreads(this.spare);
     if (this.state === 'created') {
       this.state = 'stopped';
       return;
