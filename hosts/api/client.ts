@@ -1,5 +1,3 @@
-import * as http from 'node:http';
-
 /** An API answer: status, and the body parsed as JSON when it is JSON (else the text, or undefined when empty). */
 export interface ApiAnswer {
   status: number;
@@ -8,7 +6,7 @@ export interface ApiAnswer {
 }
 
 /** One request to an API server on a Unix socket (`path` under /api/v1 unless it starts with '/'). */
-export function apiRequest(
+export async function apiRequest(
   socketPath: string,
   method: 'GET' | 'PUT',
   path: string,
@@ -16,6 +14,8 @@ export function apiRequest(
   timeoutMs = 120_000,
 ): Promise<ApiAnswer> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
+  // loaded when a request is made: every `vmm` command line registers `vmm remote`, few send one (issue 18)
+  const http = await import('node:http');
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
