@@ -137,7 +137,7 @@ describe('vmm command line for newcomers', function () {
   });
 });
 
-describe('which command lines load the plugins\' commands', () => {
+describe("which command lines load the plugins' commands", () => {
   const program = buildProgram();
   const needs = (...args: string[]) => needsPluginCommands(program, ['node', 'vmm', ...args]);
   it('a command of the core (run, validate, plugins) does not; --version alone does not', () => {

@@ -99,7 +99,7 @@ describe('kvm plugin registration (host /dev/kvm)', function () {
       mem.close();
     });
 
-    it("one per configured vCPU; the runner runs its vCPU on one of them and stop() ends the other", async () => {
+    it('one per configured vCPU; the runner runs its vCPU on one of them and stop() ends the other', async () => {
       const spares = await register(2);
       expect(spares).to.have.length(2);
       const before = [...spares];

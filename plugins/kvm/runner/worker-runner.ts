@@ -133,7 +133,10 @@ export class WorkerVcpuRunner implements VcpuRunner {
   private state: 'created' | 'running' | 'paused' | 'stopped' = 'created';
   private allStopped: Promise<void> = Promise.resolve();
   private fast: FastPathHost | undefined;
-  /** Workers started by prewarm() (or before, opts.spares): their code loaded, each waiting for the WorkerInit start() posts it. */
+  /**
+   * Workers started by prewarm() (or before it, opts.spares): their code loaded, each waiting for the WorkerInit
+   * start() posts it.
+   */
   private readonly spare: Worker[];
 
   /**
@@ -166,7 +169,6 @@ export class WorkerVcpuRunner implements VcpuRunner {
     if (this.state !== 'created' && this.state !== 'stopped') return;
     startSpareThreads(this.spare, count);
   }
-
 
   /** Resolves when every vCPU has stopped (by itself or through stop()). */
   get done(): Promise<void> {
