@@ -44,7 +44,7 @@ describe('start-up bundle: stamp and entry choice', () => {
     plain = path.join(dist, 'hosts', 'cli', 'run-main.js');
   });
 
-  it('a fresh bundle serves run, validate and serve; other commands, --sandbox and VMM_BUNDLE=0 use the plain tree', () => {
+  it('a fresh bundle serves run, validate, serve and --version; other commands, --sandbox and VMM_BUNDLE=0 use the plain tree', () => {
     expect(staleReason(bundle, repo)).to.equal(undefined);
     expect(chooseEntry(dist, repo, ['run', 'vm.yaml'], {})).to.deep.equal({ entry: bundled, bundled: true });
     expect(chooseEntry(dist, repo, ['--force', 'run', 'vm.yaml'], {}).entry).to.equal(bundled);
@@ -57,6 +57,8 @@ describe('start-up bundle: stamp and entry choice', () => {
       ['migrate', 'vm.sock', 'tcp:h:4444'],
     ])
       expect(chooseEntry(dist, repo, args, {}).entry, args.join(' ')).to.equal(bundled);
+    expect(chooseEntry(dist, repo, ['--version'], {}).entry).to.equal(bundled);
+    expect(chooseEntry(dist, repo, ['-V'], {}).entry).to.equal(bundled);
     for (const args of [['plugins'], ['image', 'info', 'x'], [], ['--help'], ['run', '--sandbox', 'vm.yaml']]) {
       expect(chooseEntry(dist, repo, args, {}).entry, args.join(' ')).to.equal(plain);
     }

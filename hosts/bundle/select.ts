@@ -30,8 +30,8 @@ export const commandOf = (args: readonly string[]): string | undefined => args.f
 
 /**
  * Picks the CLI entry for this command line: the bundle's run-main.js when the command is bundled (`run` without
- * `--sandbox`, `validate`, `serve`, `restore`, `receive`, `migrate`), VMM_BUNDLE is not '0' and the bundle is
- * fresh; the plain tree's otherwise.
+ * `--sandbox`, `validate`, `serve`, `restore`, `receive`, `migrate`, or none but `--version`), VMM_BUNDLE is not '0'
+ * and the bundle is fresh; the plain tree's otherwise.
  */
 export function chooseEntry(
   distDir: string,
@@ -43,7 +43,11 @@ export function chooseEntry(
   const use = (why: string): EntryChoice => ({ entry: plain, bundled: false, why });
   if (env.VMM_BUNDLE === '0') return use('VMM_BUNDLE=0');
   const cmd = commandOf(args);
-  if (cmd === undefined || !BUNDLED_COMMANDS.has(cmd)) return use(`command '${cmd ?? ''}' is not bundled`);
+  // `vmm --version` needs nothing the bundle lacks (the CLI prints it before any command runs, with no plugin's CLI
+  // loaded); the plain tree took ~10 s of it in the nested sandbox (issue 18)
+  const versionOnly = cmd === undefined && args.some((a) => a === '--version' || a === '-V');
+  if (!versionOnly && (cmd === undefined || !BUNDLED_COMMANDS.has(cmd)))
+    return use(`command '${cmd ?? ''}' is not bundled`);
   if (args.includes('--sandbox')) return use('--sandbox is not bundled');
   const dir = path.join(distDir, BUNDLE_DIR);
   const stale = staleReason(dir, repoRoot);
