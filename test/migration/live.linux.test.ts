@@ -130,7 +130,7 @@ describe('migration: a writing Linux guest migrates live between two VMM process
     const stopAt = Number(committed?.time) - Number((committed?.phases as { readyMs?: number } | undefined)?.readyMs);
     console.log(
       `      source phases ${JSON.stringify(phases)}; destination runs ${String(runs?.sinceProcessStartMs)} ms ` +
-        `after its start, ${Number(runs?.time) - stopAt} ms after the source's stop`,
+        `after its start, ${Math.round(Number(runs?.time) - stopAt)} ms after the source's stop`,
     );
     // the disk and the tap are opened once the source let go: the VM itself was built while the pages came
     expect(logRecord(dest.stderr(), 'migration: VM built before the stop'), dest.tail()).to.deep.include({
