@@ -20,9 +20,16 @@ export interface IncomingVm {
 export interface IncomingGate extends IncomingVm {
   /** How many takes plugins deferred so far (the source must let go before the destination can start). */
   readonly deferred: number;
-  /** Runs every deferred take (after `released`), in the order they came; the first failure rejects, naming it. */
+  /**
+   * Runs every deferred take in the order they came, each as soon as it succeeds: tried at once and again every
+   * RETAKE_MS while the source lets go (a disk's lock is free once the source closed it, before its VM's teardown
+   * ends); once `released` resolved, a failing take rejects, naming it.
+   */
   takeAll(): Promise<void>;
 }
+
+/** How often a deferred take is tried again while the source still lets go of its VM. */
+const RETAKE_MS = 10;
 
 /** Incoming VMs by their plan's config object (the `ctx.vm` every plugin of that VM gets). */
 const incoming = new WeakMap<object, IncomingGate>();
@@ -37,14 +44,24 @@ export function markIncoming(config: object, released: Promise<void>): IncomingG
       return takes.length;
     },
     takeAll: async () => {
-      await released;
+      let free = false;
+      void released.then(() => (free = true));
       for (const t of takes.splice(0)) {
-        try {
-          await t.take();
-        } catch (err) {
-          throw new Error(`taking ${t.what} after the source let go failed: ${(err as Error)?.message ?? err}`, {
-            cause: err,
-          });
+        // as soon as the source closed it (its VM's teardown goes on), not only once the source let go of everything
+        for (;;) {
+          const last = free;
+          try {
+            await t.take();
+            break;
+          } catch (err) {
+            if (!last) {
+              await Promise.race([released, new Promise((r) => setTimeout(r, RETAKE_MS))]);
+              continue;
+            }
+            throw new Error(`taking ${t.what} after the source let go failed: ${(err as Error)?.message ?? err}`, {
+              cause: err,
+            });
+          }
         }
       }
     },
