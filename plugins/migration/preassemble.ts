@@ -5,8 +5,8 @@ import type { VmPlan } from '../../core/vmm/plan.js';
  * resource the source still holds (an image lock, a tap, a back end's socket, a listening socket's path), or takes it
  * only once the source let go (core/vmm/incoming.ts), so both VMs can exist at once. Each entry says for which of
  * its configs that holds. Any other plugin in the config makes the destination build its VM after Commit instead
- * (the source released its files then), as before: slower (assembly counts in the downtime) but safe. The migration plugin is here because a received VM's control socket
- * listens only once the source released it (core/vmm/incoming.ts).
+ * (the source released its files then), as before: slower (assembly counts in the downtime) but safe. The
+ * migration plugin is here because a received VM's control socket listens only once the source released it.
  */
 const PREASSEMBLE_SAFE: Record<string, (config: unknown) => boolean> = {
   kvm: () => true,
