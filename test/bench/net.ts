@@ -66,9 +66,12 @@ export function netRowBase(transport: Transport, where: Where): Row {
   };
 }
 
-/** Gives the host end of the tap its address once the VMM created it (guestbench ifup: busybox has no `ip`). */
+/**
+ * Gives the host end of the tap its address once the VMM created it (guestbench ifup: busybox has no `ip`), however
+ * long that takes until `stop()` (the VM's run ended): under load a VMM may create it well after 30 s.
+ */
 export async function configureTap(tap: string, stop: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 600 && !stop(); i++) {
+  while (!stop()) {
     if (existsSync(`/sys/class/net/${tap}`)) {
       const r = spawnSync(tool('guestbench'), ['ifup', tap, HOST_IP, '255.255.255.0'], { encoding: 'utf8' });
       return r.status === 0;
