@@ -3,15 +3,16 @@
  * before the source stops, so that only loading the state and starting the vCPUs fall in the downtime. Until the
  * source lets go, host resources it holds (an image's lock, a listening socket's path) are not free. A plugin asks
  * `incomingVm(ctx.vm)`: undefined in an ordinary assembly (take everything at once), else it takes such a resource
- * only once `released` resolved, or hands the taking to `defer`, which the destination runs after the source let go
- * and before the guest runs again.
+ * only once `released` resolved, or hands the taking to `defer`, which the destination runs after the Commit, as
+ * soon as the source closed it, and before the guest runs again.
  */
 export interface IncomingVm {
   /** Resolves once the source let go of its VM (disks closed, sockets gone); never, when the migration fails. */
   readonly released: Promise<void>;
   /**
-   * Takes a resource once the source let go, before the guest runs: `what` names it in errors. A rejection fails
-   * the destination's start (the source has stopped by then: as a VM that cannot be built after the stop).
+   * Takes a resource as soon as the source closed it (at the latest once it let go), before the guest runs: `what`
+   * names it in errors. A rejection that lasts past `released` fails the destination's start (the source has stopped
+   * by then: as a VM that cannot be built after the stop).
    */
   defer(what: string, take: () => Promise<void>): void;
 }

@@ -232,8 +232,8 @@ export async function receiveStream(url: string, opts: ReceiveOptions = {}): Pro
     markStartup('migration: Commit');
     opts.signal?.removeEventListener('abort', onAbort);
     // The source is stopped for good. Built early, the VM holds nothing the source still has (its control socket
-    // waits for `released`) but what its plugins deferred (disks): those are taken once the source let go of its VM
-    // and closed its side. Not built early: wait for that, then the VM is built.
+    // waits for `released`) but what its plugins deferred (disks, a tap): each is taken as soon as the source closed
+    // it (gate.takeAll). Not built early: wait until the source let go of its VM and closed its side, then build it.
     const closed = r.closed().then(() => released.resolve());
     if (!vm) await closed;
     else if (gate && gate.deferred > 0) {
